@@ -1,0 +1,33 @@
+# Entry points: make deps | make | make demo | make check | make bench
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+MODE ?= classic
+
+.PHONY: all deps build demo check unit integration bench clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD)
+
+asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DNETD_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_BUILD)
+
+demo: build
+	@scripts/demo.sh $(BUILD) $(MODE)
+
+# Unit tests run under ASan/UBSan; integration tests use the release build in namespaces.
+check: build asan
+	@cd $(ASAN_BUILD) && ctest --output-on-failure -L unit
+	@NETD_BUILD=$(abspath $(BUILD)) /usr/bin/pytest -q -p no:cacheprovider tests/integration
+
+bench: build
+	@for b in bench/*; do [ -x "$$b" ] && NETD_BUILD=$(abspath $(BUILD)) "$$b"; done
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,47 @@
+/* err: a single last-error message buffer (see err.h). */
+#include "lib/err.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static char err_buf[ERR_MSG_MAX];
+static int err_rc;
+
+int err_set(int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err_buf, sizeof(err_buf), fmt, ap);
+	va_end(ap);
+	err_rc = rc;
+	return rc;
+}
+
+int err_prefix(int rc, const char *fmt, ...)
+{
+	char ctx[ERR_MSG_MAX], old[ERR_MSG_MAX];
+	va_list ap;
+
+	snprintf(old, sizeof(old), "%s", err_msg());
+	va_start(ap, fmt);
+	vsnprintf(ctx, sizeof(ctx), fmt, ap);
+	va_end(ap);
+	snprintf(err_buf, sizeof(err_buf), "%.200s: %.300s", ctx, old);
+	err_rc = rc;
+	return rc;
+}
+
+const char *err_msg(void)
+{
+	if (!err_buf[0])
+		return err_rc ? strerror(-err_rc) : "unknown error";
+	return err_buf;
+}
+
+void err_clear(void)
+{
+	err_buf[0] = '\0';
+	err_rc = 0;
+}

@@ -1,0 +1,91 @@
+/* config: the INI configuration parsed into a pure in-memory model.
+ *
+ * Parsing has no side effects on the host; netd_conf_check_host() is the one
+ * place that looks at the kernel (does physdev exist?) and it only reads.
+ * Errors name file, line and key: "netd.conf:7: key 'style': expected classic|modern, got 'x'". */
+#ifndef NETD_CONFIG_H
+#define NETD_CONFIG_H
+
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+
+#define NETD_DEFAULT_CONF   "/etc/netd/netd.conf"
+#define NETD_DEFAULT_SOCKET "/run/netd/netd.sock"
+#define NETD_DEFAULT_STATE  "/run/netd"
+#define NETD_PATH_MAX 108 /* sun_path */
+
+enum netd_mode { NETD_MODE_BRIDGE, NETD_MODE_ROUTE, NETD_MODE_NAT };
+enum br_style { BR_STYLE_CLASSIC, BR_STYLE_MODERN };
+
+/* An IPv4 or IPv6 prefix as written in the config. */
+struct netd_cidr {
+	int family; /* AF_INET or AF_INET6 */
+	union {
+		struct in_addr v4;
+		struct in6_addr v6;
+	} addr;
+	uint8_t prefixlen;
+};
+
+/* forward = tcp:8080:198.51.100.10:80 */
+struct netd_forward {
+	uint8_t proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	uint16_t port; /* outside port on the uplink */
+	struct netd_cidr dest; /* prefixlen is the host length (32 / 128) */
+	uint16_t dport;
+};
+
+/* One network: every section other than [netd]. */
+struct netd_net_conf {
+	char name[IFNAMSIZ]; /* section name: the bridge (bridge, nat) or a label (route) */
+	enum netd_mode mode;
+	int line; /* line of the section header, for messages */
+
+	/* bridge and route: the physical (uplink) device; route accepts `gatewaydev` too */
+	char physdev[IFNAMSIZ];
+	enum br_style style; /* bridge; default classic */
+
+	/* route */
+	unsigned metric; /* default 2, as Xen's vif-route for PV vifs */
+	bool has_gatewayip;
+	struct netd_cidr gatewayip;
+
+	/* nat */
+	struct netd_cidr address; /* gateway address and private subnet, e.g. 203.0.113.1/24 */
+	bool has_dhcp_range;
+	struct in_addr dhcp_first, dhcp_last;
+	char uplink[IFNAMSIZ];
+	struct netd_forward *forwards;
+	size_t n_forwards;
+};
+
+struct netd_conf {
+	char path[NETD_PATH_MAX * 4]; /* file the config came from, for messages */
+	/* [netd] */
+	char socket[NETD_PATH_MAX];
+	char state_dir[NETD_PATH_MAX];
+	bool restore_on_exit; /* default yes */
+	char socket_group[32]; /* group allowed on the socket besides root; default "netd" */
+	struct netd_net_conf *nets;
+	size_t n_nets;
+};
+
+/* Parse a file / a string. On error returns -EINVAL (or -errno for I/O) with
+ * err_msg() naming file, line, key and the reason; *out is left empty. */
+int netd_conf_load(const char *path, struct netd_conf *out);
+int netd_conf_parse(const char *name, const char *text, size_t len, struct netd_conf *out);
+void netd_conf_free(struct netd_conf *conf);
+
+/* Read-only checks against the running kernel: physdev/uplink exist. */
+int netd_conf_check_host(const struct netd_conf *conf);
+
+const struct netd_net_conf *netd_conf_find(const struct netd_conf *conf, const char *name);
+const char *netd_mode_name(enum netd_mode mode);
+
+/* Write the config back in canonical form (used by `netd -n -v` and round-trip tests). */
+int netd_conf_write(const struct netd_conf *conf, char *buf, size_t len);
+
+#endif

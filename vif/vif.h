@@ -1,0 +1,70 @@
+/* vif: the vif model shared by netd, netdctl, the hotplug path and the sim.
+ *
+ * A vif is named by "D.N" (domain id, device index); its Dom0 interface is
+ * vifD.N unless the toolstack gave a vifname. Values come from xl's vif spec
+ * or from xenstore backend keys, both untrusted: every parser validates fully. */
+#ifndef VIF_VIF_H
+#define VIF_VIF_H
+
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define VIF_MAX_IPS 16
+
+struct vif_ip {
+	int family; /* AF_INET / AF_INET6 */
+	union {
+		struct in_addr v4;
+		struct in6_addr v6;
+	} addr;
+};
+
+struct vif_rate {
+	uint64_t bytes_per_interval; /* 0: unlimited */
+	uint32_t interval_usecs;
+};
+
+struct vif {
+	uint32_t domid;
+	uint32_t devid;
+	char ifname[IFNAMSIZ]; /* vifD.N or vifname= */
+	bool has_mac;
+	uint8_t mac[6];
+	char bridge[IFNAMSIZ]; /* empty: not given */
+	char gatewaydev[IFNAMSIZ];
+	char script[256];
+	char model[32];
+	char backend[64];
+	bool type_ioemu;
+	unsigned mtu; /* 0: not given */
+	struct vif_rate rate;
+	struct vif_ip ips[VIF_MAX_IPS];
+	unsigned n_ips;
+	char vlan[128];
+	bool trusted; /* default true */
+};
+
+/* "5.0" -> domid 5, devid 0. Rejects signs, spaces, overflow, extra text. */
+int vif_id_parse(const char *s, uint32_t *domid, uint32_t *devid);
+
+/* Initialise *v with xl's defaults for domid.devid (ifname vifD.N, trusted). */
+void vif_init(struct vif *v, uint32_t domid, uint32_t devid);
+
+/* Apply one key=value (xl spec key or xenstore backend key) to *v.
+ * Keys: mac bridge gatewaydev netdev type model vifname script ip backend rate
+ * devid mtu vlan trusted untrusted accel. Errors: -EINVAL with err_msg() quoting key and value. */
+int vif_set(struct vif *v, const char *key, const char *value);
+
+/* Parse a whole xl vif spec ("mac=...,bridge=xenbr0,ip=192.0.2.5"). */
+int vif_parse_spec(struct vif *v, const char *spec);
+
+/* Validators usable on their own. */
+bool vif_ifname_is_valid(const char *name); /* 1..15 bytes, no '/', ':', whitespace, not "." or ".." */
+int vif_mac_parse(const char *s, uint8_t mac[6]);
+int vif_ip_list_parse(const char *s, struct vif_ip *ips, unsigned max, unsigned *n);
+int vif_rate_parse_xl(const char *s, struct vif_rate *r);       /* "10Mb/s@20ms" */
+int vif_rate_parse_xenstore(const char *s, struct vif_rate *r); /* "62500,50000" */
+
+#endif
