@@ -40,6 +40,11 @@ const char *err_msg(void)
 	return err_buf;
 }
 
+int err_code(void)
+{
+	return err_rc;
+}
+
 void err_clear(void)
 {
 	err_buf[0] = '\0';

@@ -21,6 +21,9 @@ int err_prefix(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 /* The current message; never NULL. Falls back to strerror of the last rc. */
 const char *err_msg(void);
 
+/* The rc of the last err_set(), 0 after err_clear(). */
+int err_code(void);
+
 void err_clear(void);
 
 #endif

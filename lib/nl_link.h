@@ -1,0 +1,38 @@
+/* nl_link: link operations (bridge, veth, rename, up/down, MAC, MTU, master, ARP). */
+#ifndef LIB_NL_LINK_H
+#define LIB_NL_LINK_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct nl_link {
+	int ifindex;
+	char name[IFNAMSIZ];
+	char kind[16]; /* "bridge", "veth", "tun", "" for physical */
+	uint8_t mac[6];
+	unsigned mtu;
+	unsigned flags; /* IFF_UP, IFF_NOARP, ... */
+	int master; /* ifindex of the bridge, 0 if none */
+};
+
+int nl_link_get(const char *name, struct nl_link *out);   /* -ENODEV if absent */
+int nl_link_get_index(int ifindex, struct nl_link *out);
+bool nl_link_exists(const char *name);
+
+int nl_bridge_create(const char *name);
+int nl_veth_create(const char *name, const char *peer);
+int nl_link_delete(int ifindex);
+int nl_link_rename(int ifindex, const char *name);
+int nl_link_set_up(int ifindex, bool up);
+int nl_link_set_mac(int ifindex, const uint8_t mac[6]);
+int nl_link_set_mtu(int ifindex, unsigned mtu);
+int nl_link_set_master(int ifindex, int master); /* 0: nomaster */
+int nl_link_set_arp(int ifindex, bool on);
+
+/* Calls cb for every link whose master is `master`; stops on nonzero. */
+int nl_link_for_each_port(int master, int (*cb)(const struct nl_link *l, void *data), void *data);
+
+int nl_mac_format(const uint8_t mac[6], char buf[18]);
+
+#endif

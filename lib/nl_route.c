@@ -1,0 +1,176 @@
+/* nl_route: RTM_{NEW,DEL,GET}ROUTE. */
+#include "lib/nl_route.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/err.h"
+
+struct route_walk {
+	int ifindex;
+	struct nl_blobs *out;
+	int rc;
+};
+
+static int route_oif(const struct nlmsghdr *nlh)
+{
+	const struct nlattr *a;
+
+	mnl_attr_for_each(a, nlh, sizeof(struct rtmsg))
+		if (mnl_attr_get_type(a) == RTA_OIF && mnl_attr_validate(a, MNL_TYPE_U32) == 0)
+			return (int)mnl_attr_get_u32(a);
+	return 0;
+}
+
+static uint32_t route_table(const struct nlmsghdr *nlh)
+{
+	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *a;
+
+	mnl_attr_for_each(a, nlh, sizeof(*rtm))
+		if (mnl_attr_get_type(a) == RTA_TABLE && mnl_attr_validate(a, MNL_TYPE_U32) == 0)
+			return mnl_attr_get_u32(a);
+	return rtm->rtm_table;
+}
+
+static int route_list_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+	struct route_walk *w = data;
+
+	if (route_oif(nlh) != w->ifindex || route_table(nlh) == RT_TABLE_LOCAL)
+		return MNL_CB_OK;
+	if (rtm->rtm_protocol == RTPROT_KERNEL || rtm->rtm_protocol == RTPROT_RA ||
+	    rtm->rtm_type != RTN_UNICAST || (rtm->rtm_flags & RTM_F_CLONED))
+		return MNL_CB_OK;
+	w->rc = nl_blobs_push(w->out, nlh);
+	return w->rc ? MNL_CB_ERROR : MNL_CB_OK;
+}
+
+int nl_route_list(int ifindex, int family, struct nl_blobs *out)
+{
+	static const int families[] = { AF_INET, AF_INET6 };
+	struct route_walk w = { ifindex, out, 0 };
+
+	for (size_t i = 0; i < 2; i++) {
+		struct nlmsghdr *nlh;
+		struct rtmsg *rtm;
+		int rc;
+
+		if (family != AF_UNSPEC && family != families[i])
+			continue;
+		nlh = nl_msg(RTM_GETROUTE, 0);
+		rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+		rtm->rtm_family = (uint8_t)families[i];
+		rc = nl_dump(nlh, route_list_cb, &w);
+		if (w.rc)
+			return w.rc;
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static int route_send(const struct nl_blob *route, int ifindex, uint16_t type, uint16_t flags)
+{
+	const struct nlmsghdr *src = (const struct nlmsghdr *)route->data;
+	const struct rtmsg *srtm = mnl_nlmsg_get_payload(src);
+	struct nlmsghdr *nlh = nl_msg(type, flags);
+	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	const struct nlattr *a;
+
+	*rtm = *srtm;
+	rtm->rtm_flags &= ~(unsigned)(RTNH_F_DEAD | RTNH_F_LINKDOWN | RTNH_F_OFFLOAD | RTNH_F_TRAP);
+	mnl_attr_for_each(a, src, sizeof(*srtm)) {
+		switch (mnl_attr_get_type(a)) {
+		case RTA_OIF:
+			mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)ifindex);
+			break;
+		case RTA_CACHEINFO: /* kernel bookkeeping, not configuration */
+			break;
+		default:
+			mnl_attr_put(nlh, mnl_attr_get_type(a), mnl_attr_get_payload_len(a),
+				     mnl_attr_get_payload(a));
+		}
+	}
+	return nl_request(nlh);
+}
+
+int nl_route_replay(const struct nl_blob *route, int ifindex)
+{
+	int rc = route_send(route, ifindex, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
+
+	if (rc == -EEXIST)
+		return 0;
+	return rc ? err_prefix(rc, "route %s", nl_route_blob_str(route)) : 0;
+}
+
+int nl_route_remove(const struct nl_blob *route, int ifindex)
+{
+	int rc = route_send(route, ifindex, RTM_DELROUTE, 0);
+
+	if (rc == -ESRCH || rc == -ENOENT)
+		return 0;
+	return rc ? err_prefix(rc, "route %s", nl_route_blob_str(route)) : 0;
+}
+
+static struct nlmsghdr *route_dev_msg(uint16_t type, uint16_t flags, int family,
+				      const void *dst, uint8_t plen, int ifindex, uint32_t metric)
+{
+	struct nlmsghdr *nlh = nl_msg(type, flags);
+	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+
+	rtm->rtm_family = (uint8_t)family;
+	rtm->rtm_dst_len = plen;
+	rtm->rtm_table = RT_TABLE_MAIN;
+	rtm->rtm_protocol = RTPROT_BOOT;
+	rtm->rtm_scope = RT_SCOPE_LINK;
+	rtm->rtm_type = RTN_UNICAST;
+	mnl_attr_put(nlh, RTA_DST, family == AF_INET ? 4 : 16, dst);
+	mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)ifindex);
+	mnl_attr_put_u32(nlh, RTA_PRIORITY, metric);
+	return nlh;
+}
+
+int nl_route_add_dev(int family, const void *dst, uint8_t plen, int ifindex,
+		     const void *src, uint32_t metric)
+{
+	struct nlmsghdr *nlh = route_dev_msg(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, family,
+					     dst, plen, ifindex, metric);
+	int rc;
+
+	if (src)
+		mnl_attr_put(nlh, RTA_PREFSRC, family == AF_INET ? 4 : 16, src);
+	rc = nl_request(nlh);
+	return rc == -EEXIST ? 0 : rc;
+}
+
+int nl_route_del_dev(int family, const void *dst, uint8_t plen, int ifindex, uint32_t metric)
+{
+	int rc = nl_request(route_dev_msg(RTM_DELROUTE, 0, family, dst, plen, ifindex, metric));
+
+	return rc == -ESRCH ? 0 : rc;
+}
+
+const char *nl_route_blob_str(const struct nl_blob *route)
+{
+	static char buf[2 * INET6_ADDRSTRLEN + 32];
+	const struct nlmsghdr *nlh = (const struct nlmsghdr *)route->data;
+	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+	char dst[INET6_ADDRSTRLEN] = "default", gw[INET6_ADDRSTRLEN] = "";
+	const struct nlattr *a;
+
+	mnl_attr_for_each(a, nlh, sizeof(*rtm)) {
+		if (mnl_attr_get_type(a) == RTA_DST)
+			inet_ntop(rtm->rtm_family, mnl_attr_get_payload(a), dst, sizeof(dst));
+		else if (mnl_attr_get_type(a) == RTA_GATEWAY)
+			inet_ntop(rtm->rtm_family, mnl_attr_get_payload(a), gw, sizeof(gw));
+	}
+	if (rtm->rtm_dst_len)
+		snprintf(buf, sizeof(buf), "%s/%u%s%s", dst, rtm->rtm_dst_len, gw[0] ? " via " : "", gw);
+	else
+		snprintf(buf, sizeof(buf), "%s%s%s", dst, gw[0] ? " via " : "", gw);
+	return buf;
+}

@@ -1,0 +1,27 @@
+/* nl_route: routes: list by device, verbatim replay onto another device, and
+ * the host routes of route mode. */
+#ifndef LIB_NL_ROUTE_H
+#define LIB_NL_ROUTE_H
+
+#include <stdint.h>
+
+#include "lib/nl.h"
+
+/* Appends the routes through ifindex that someone configured (every table but
+ * `local`; not the kernel's own prefix routes nor RA-learned ones, which the
+ * kernel re-creates), as raw RTM_NEWROUTE messages in kernel order. */
+int nl_route_list(int ifindex, int family, struct nl_blobs *out);
+
+/* Adds a listed route with its output device replaced by ifindex
+ * (EEXIST is success), or deletes it from ifindex (ESRCH is success). */
+int nl_route_replay(const struct nl_blob *route, int ifindex);
+int nl_route_remove(const struct nl_blob *route, int ifindex);
+
+/* Host route: dst/plen dev ifindex [src] metric. src may be NULL. */
+int nl_route_add_dev(int family, const void *dst, uint8_t plen, int ifindex,
+		     const void *src, uint32_t metric);
+int nl_route_del_dev(int family, const void *dst, uint8_t plen, int ifindex, uint32_t metric);
+
+const char *nl_route_blob_str(const struct nl_blob *route);
+
+#endif
