@@ -81,7 +81,7 @@ static int nl_error_cb(const struct nlmsghdr *nlh, void *data)
 	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
 		off += e->msg.nlmsg_len - sizeof(struct nlmsghdr);
 	/* mnl_attr_for_each_payload() names its cursor `attr`. */
-	mnl_attr_for_each_payload((const uint8_t *)e + off,
+	mnl_attr_for_each_payload((const struct nlattr *)((const uint8_t *)e + off),
 				  nlh->nlmsg_len - mnl_nlmsg_size(off)) {
 		if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG &&
 		    mnl_attr_validate(attr, MNL_TYPE_NUL_STRING) == 0)
