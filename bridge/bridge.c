@@ -1,0 +1,486 @@
+/* bridge: bridge mode, Xen's classic renaming dance and the modern style.
+ *
+ * classic (Xen's historic network-bridge):
+ *   eth0 ──rename──> peth0 (MAC fe:ff:ff:ff:ff:ff, NOARP) ─┐
+ *   veth0 ─rename──> eth0 (eth0's MAC, addresses, routes)  │ veth pair
+ *                    vif0.0 ───────────────────────────────┤
+ *                                                  xenbr0 ─┘ (ports: peth0, vif0.0, vifD.N…)
+ * modern (Debian, Xen 4.x docs): eth0 becomes a port of xenbr0, which takes
+ *   eth0's MAC, addresses and routes.
+ *
+ * Both run as a list of named steps (fault-injectable); any failure, and
+ * `down`, go through br_snapshot_restore(), the single undo path. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bridge/port.h"
+#include "bridge/snapshot.h"
+#include "lib/err.h"
+#include "lib/fault.h"
+#include "lib/log.h"
+#include "lib/nl_addr.h"
+#include "lib/nl_link.h"
+#include "lib/nl_route.h"
+#include "netd/mode.h"
+
+struct br_priv {
+	struct br_snapshot snap;
+	struct br_created created;
+	char pdev[IFNAMSIZ]; /* classic: peth0 */
+	bool have_snap;
+};
+
+struct br_step {
+	const char *name;
+	int (*run)(struct netd_net *net, struct br_priv *p);
+};
+
+static const uint8_t port_mac[6] = { 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff };
+
+static int ifindex_of(const char *name)
+{
+	struct nl_link l;
+	int rc = nl_link_get(name, &l);
+
+	return rc ? rc : l.ifindex;
+}
+
+/* ---- steps shared by both styles ---- */
+
+static int step_create_bridge(struct netd_net *net, struct br_priv *p)
+{
+	return nl_bridge_create(p->created.bridge);
+}
+
+/* Routes leave the physdev first: an identical route on two devices would
+ * make the second add fail with EEXIST. */
+static int move_routes(struct br_priv *p, const char *to)
+{
+	int dst = ifindex_of(to), rc = 0;
+
+	if (dst < 0)
+		return dst;
+	for (size_t i = 0; i < p->snap.routes.n && rc == 0; i++) {
+		rc = nl_route_remove(&p->snap.routes.v[i], p->snap.ifindex);
+		if (rc == 0)
+			rc = nl_route_replay(&p->snap.routes.v[i], dst);
+	}
+	return rc;
+}
+
+/* ---- classic ---- */
+
+static int step_physdev_down(struct netd_net *net, struct br_priv *p)
+{
+	return nl_link_set_up(p->snap.ifindex, false);
+}
+
+static int step_create_veth(struct netd_net *net, struct br_priv *p)
+{
+	return nl_veth_create(p->created.veth, p->created.vif0);
+}
+
+static int step_copy_mac(struct netd_net *net, struct br_priv *p)
+{
+	int veth = ifindex_of(p->created.veth), vif0 = ifindex_of(p->created.vif0), rc;
+
+	if (veth < 0 || vif0 < 0)
+		return veth < 0 ? veth : vif0;
+	rc = nl_link_set_mac(veth, p->snap.mac);
+	if (rc == 0)
+		rc = nl_link_set_mtu(veth, p->snap.mtu);
+	if (rc == 0)
+		rc = nl_link_set_mtu(vif0, p->snap.mtu);
+	return rc;
+}
+
+static int step_copy_addrs(struct netd_net *net, struct br_priv *p)
+{
+	int veth = ifindex_of(p->created.veth), rc = 0;
+
+	if (veth < 0)
+		return veth;
+	for (size_t i = 0; i < p->snap.addrs.n && rc == 0; i++)
+		rc = nl_addr_replay(&p->snap.addrs.v[i], veth);
+	return rc;
+}
+
+static int step_flush_addrs(struct netd_net *net, struct br_priv *p)
+{
+	int rc = 0;
+
+	/* Backwards: secondaries before their primary. */
+	for (size_t i = p->snap.addrs.n; i-- > 0 && rc == 0;)
+		rc = nl_addr_remove(&p->snap.addrs.v[i], p->snap.ifindex);
+	return rc;
+}
+
+static int step_rename_physdev(struct netd_net *net, struct br_priv *p)
+{
+	return nl_link_rename(p->snap.ifindex, p->pdev);
+}
+
+static int step_rename_veth(struct netd_net *net, struct br_priv *p)
+{
+	int veth = ifindex_of(p->created.veth);
+
+	return veth < 0 ? veth : nl_link_rename(veth, p->snap.name);
+}
+
+static int step_port_mac(struct netd_net *net, struct br_priv *p)
+{
+	return nl_link_set_mac(p->snap.ifindex, port_mac);
+}
+
+static int step_arp_off(struct netd_net *net, struct br_priv *p)
+{
+	return nl_link_set_arp(p->snap.ifindex, false);
+}
+
+static int step_enslave_classic(struct netd_net *net, struct br_priv *p)
+{
+	int br = ifindex_of(p->created.bridge), vif0 = ifindex_of(p->created.vif0), rc;
+
+	if (br < 0 || vif0 < 0)
+		return br < 0 ? br : vif0;
+	rc = nl_link_set_master(p->snap.ifindex, br);
+	return rc ? rc : nl_link_set_master(vif0, br);
+}
+
+static int step_links_up_classic(struct netd_net *net, struct br_priv *p)
+{
+	const char *names[] = { p->pdev, p->created.vif0, p->created.bridge, p->snap.name };
+	int rc = 0;
+
+	for (size_t i = 0; i < 4 && rc == 0; i++) {
+		int idx = ifindex_of(names[i]);
+
+		rc = idx < 0 ? idx : nl_link_set_up(idx, true);
+	}
+	return rc;
+}
+
+static int step_move_routes_classic(struct netd_net *net, struct br_priv *p)
+{
+	return move_routes(p, p->snap.name);
+}
+
+/* ---- modern ---- */
+
+static int step_bridge_mac(struct netd_net *net, struct br_priv *p)
+{
+	int br = ifindex_of(p->created.bridge), rc;
+
+	/* The bridge answers for eth0 now: it takes eth0's MAC (pinned, so it
+	 * no longer follows its ports) and MTU. */
+	if (br < 0)
+		return br;
+	rc = nl_link_set_mac(br, p->snap.mac);
+	return rc ? rc : nl_link_set_mtu(br, p->snap.mtu);
+}
+
+static int step_enslave_modern(struct netd_net *net, struct br_priv *p)
+{
+	int br = ifindex_of(p->created.bridge);
+
+	return br < 0 ? br : nl_link_set_master(p->snap.ifindex, br);
+}
+
+static int step_move_addrs(struct netd_net *net, struct br_priv *p)
+{
+	int br = ifindex_of(p->created.bridge), rc = 0;
+
+	if (br < 0)
+		return br;
+	for (size_t i = 0; i < p->snap.addrs.n && rc == 0; i++)
+		rc = nl_addr_replay(&p->snap.addrs.v[i], br);
+	for (size_t i = p->snap.addrs.n; i-- > 0 && rc == 0;)
+		rc = nl_addr_remove(&p->snap.addrs.v[i], p->snap.ifindex);
+	return rc;
+}
+
+static int step_links_up_modern(struct netd_net *net, struct br_priv *p)
+{
+	int br = ifindex_of(p->created.bridge), rc;
+
+	if (br < 0)
+		return br;
+	rc = nl_link_set_up(p->snap.ifindex, true);
+	return rc ? rc : nl_link_set_up(br, true);
+}
+
+static int step_move_routes_modern(struct netd_net *net, struct br_priv *p)
+{
+	return move_routes(p, p->created.bridge);
+}
+
+static const struct br_step classic_steps[] = {
+	{ "create-bridge", step_create_bridge },
+	{ "physdev-down", step_physdev_down },
+	{ "create-veth", step_create_veth },
+	{ "copy-mac", step_copy_mac },
+	{ "copy-addrs", step_copy_addrs },
+	{ "flush-addrs", step_flush_addrs },
+	{ "rename-physdev", step_rename_physdev },
+	{ "rename-veth", step_rename_veth },
+	{ "port-mac", step_port_mac },
+	{ "arp-off", step_arp_off },
+	{ "enslave", step_enslave_classic },
+	{ "links-up", step_links_up_classic },
+	{ "move-routes", step_move_routes_classic },
+	{ NULL, NULL },
+};
+
+static const struct br_step modern_steps[] = {
+	{ "create-bridge", step_create_bridge },
+	{ "bridge-mac", step_bridge_mac },
+	{ "enslave", step_enslave_modern },
+	{ "move-addrs", step_move_addrs },
+	{ "links-up", step_links_up_modern },
+	{ "move-routes", step_move_routes_modern },
+	{ NULL, NULL },
+};
+
+static const struct br_step *steps_for(const struct netd_net_conf *c)
+{
+	return c->style == BR_STYLE_CLASSIC ? classic_steps : modern_steps;
+}
+
+static const char *const *br_steps(const struct netd_net_conf *c)
+{
+	static const char *names[2][16];
+	const struct br_step *s = steps_for(c);
+	const char **out = names[c->style == BR_STYLE_CLASSIC];
+
+	for (size_t i = 0; s[i].name; i++)
+		out[i] = s[i].name;
+	return out;
+}
+
+/* ---- names, adoption, checks ---- */
+
+/* Xen derives the classic names from the physdev's number: eth1 → veth1, vif0.1. */
+static int br_names(const struct netd_net_conf *c, struct br_priv *p)
+{
+	const char *d = c->physdev + strlen(c->physdev);
+	unsigned long n;
+
+	while (d > c->physdev && d[-1] >= '0' && d[-1] <= '9')
+		d--;
+	n = *d ? strtoul(d, NULL, 10) : 0;
+	snprintf(p->created.bridge, IFNAMSIZ, "%s", c->name);
+	if (c->style != BR_STYLE_CLASSIC)
+		return 0;
+	if (strlen(c->physdev) + 1 >= IFNAMSIZ || n > 9999)
+		return err_set(-EINVAL, "%s: physdev name %s too long for classic style (p%s)",
+			       c->name, c->physdev, c->physdev);
+	snprintf(p->pdev, IFNAMSIZ, "p%.14s", c->physdev);
+	snprintf(p->created.veth, IFNAMSIZ, "veth%lu", n);
+	snprintf(p->created.vif0, IFNAMSIZ, "vif0.%lu", n);
+	return 0;
+}
+
+/* Is the kernel still showing the finished setup we recorded? */
+static bool br_is_applied(const struct netd_net_conf *c, const struct br_priv *p)
+{
+	struct nl_link br, phys, l;
+
+	if (nl_link_get(p->created.bridge, &br) || strcmp(br.kind, "bridge"))
+		return false;
+	if (nl_link_get_index(p->snap.ifindex, &phys) || phys.master != br.ifindex)
+		return false;
+	if (c->style == BR_STYLE_MODERN)
+		return !strcmp(phys.name, p->snap.name);
+	return !strcmp(phys.name, p->pdev) && nl_link_get(p->snap.name, &l) == 0 &&
+	       !strcmp(l.kind, "veth") && nl_link_get(p->created.vif0, &l) == 0 &&
+	       l.master == br.ifindex;
+}
+
+static int br_precheck(const struct netd_net_conf *c, const struct br_priv *p)
+{
+	const char *mine[] = { p->created.bridge, p->created.veth, p->created.vif0, p->pdev };
+	struct nl_link l;
+	int rc;
+
+	rc = nl_link_get(c->physdev, &l);
+	if (rc)
+		return err_set(rc, "%s: physdev %s does not exist", c->name, c->physdev);
+	if (l.master)
+		return err_set(-EBUSY, "%s: physdev %s is already a port of another device",
+			       c->name, c->physdev);
+	if (!strcmp(l.kind, "bridge"))
+		return err_set(-EINVAL, "%s: physdev %s is a bridge", c->name, c->physdev);
+	for (size_t i = 0; i < 4; i++)
+		if (mine[i][0] && nl_link_exists(mine[i]))
+			return err_set(-EEXIST, "%s: %s already exists; refusing to take it over",
+				       c->name, mine[i]);
+	return 0;
+}
+
+static int br_load_saved(struct br_priv *p, json_t *saved)
+{
+	json_t *ms = json_object_get(saved, "mode_state");
+	json_t *snap = json_object_get(ms, "physdev");
+
+	if (!snap)
+		return err_set(-EINVAL, "state: no physdev snapshot");
+	return br_snapshot_from_json(snap, &p->snap);
+}
+
+static int br_run_steps(struct netd_net *net, struct br_priv *p)
+{
+	const struct br_step *s = steps_for(&net->conf);
+	int rc;
+
+	for (size_t i = 0; s[i].name; i++) {
+		rc = fault_check(s[i].name);
+		if (rc == 0)
+			rc = s[i].run(net, p);
+		if (rc)
+			return err_prefix(rc, "step %s", s[i].name);
+	}
+	return 0;
+}
+
+static int br_up(struct netd_net *net, json_t *saved)
+{
+	const struct netd_net_conf *c = &net->conf;
+	struct br_priv *p = net->priv;
+	char msg[ERR_MSG_MAX];
+	int rc;
+
+	if (!p) {
+		p = net->priv = calloc(1, sizeof(*p));
+		if (!p)
+			return err_set(-ENOMEM, "out of memory");
+	}
+	rc = br_names(c, p);
+	if (rc)
+		return rc;
+	if (p->have_snap && br_is_applied(c, p))
+		return 0; /* up twice: nothing to do */
+
+	if (saved && !p->have_snap) {
+		const char *phase = json_string_value(json_object_get(saved, "phase"));
+
+		rc = br_load_saved(p, saved);
+		if (rc)
+			return err_prefix(rc, "%s: unreadable state", c->name);
+		p->have_snap = true;
+		if (phase && !strcmp(phase, "applied") && br_is_applied(c, p)) {
+			log_info("%s: adopted the running bridge setup of a previous netd", c->name);
+			return 0;
+		}
+		log_warn("%s: previous netd left a %s setup; rolling it back first", c->name,
+			 phase ? phase : "unknown");
+		rc = br_snapshot_restore(&p->snap, &p->created);
+		br_snapshot_free(&p->snap);
+		p->have_snap = false;
+		if (rc)
+			return err_prefix(rc, "%s: cannot roll back the previous setup", c->name);
+	}
+
+	rc = br_precheck(c, p);
+	if (rc)
+		return rc;
+	rc = br_snapshot_take(c->physdev, &p->snap);
+	if (rc)
+		return err_prefix(rc, "%s", c->name);
+	p->have_snap = true;
+	/* Record the undo information before the first change. */
+	rc = net->checkpoint(net, "applying");
+	if (rc == 0)
+		rc = br_run_steps(net, p);
+	if (rc == 0)
+		rc = net->checkpoint(net, "applied");
+	if (rc == 0) {
+		log_info("%s: bridge mode (%s) up on %s", c->name,
+			 c->style == BR_STYLE_CLASSIC ? "classic" : "modern", c->physdev);
+		return 0;
+	}
+
+	snprintf(msg, sizeof(msg), "%s", err_msg());
+	if (br_snapshot_restore(&p->snap, &p->created))
+		log_err("%s: rollback incomplete: %s", c->name, err_msg());
+	br_snapshot_free(&p->snap);
+	p->have_snap = false;
+	return err_set(rc, "%s: %s (host restored)", c->name, msg);
+}
+
+static int br_down(struct netd_net *net)
+{
+	struct br_priv *p = net->priv;
+	int rc;
+
+	if (!p || !p->have_snap)
+		return 0;
+	rc = br_snapshot_restore(&p->snap, &p->created);
+	if (rc)
+		return err_prefix(rc, "%s", net->conf.name);
+	br_snapshot_free(&p->snap);
+	p->have_snap = false;
+	log_info("%s: bridge mode down, %s restored", net->conf.name, p->snap.name);
+	return 0;
+}
+
+static int br_vif_online(struct netd_net *net, const struct vif *vif)
+{
+	return br_port_plug(net->conf.name, vif->ifname, vif->mtu);
+}
+
+static int br_vif_offline(struct netd_net *net, const struct vif *vif)
+{
+	return br_port_unplug(net->conf.name, vif->ifname);
+}
+
+static int status_port(const struct nl_link *l, void *data)
+{
+	json_array_append_new(data, json_string(l->name));
+	return 0;
+}
+
+static json_t *br_status(struct netd_net *net)
+{
+	struct br_priv *p = net->priv;
+	json_t *ports = json_array();
+	struct nl_link br;
+
+	if (p && nl_link_get(p->created.bridge, &br) == 0)
+		nl_link_for_each_port(br.ifindex, status_port, ports);
+	return json_pack("{s:s, s:s, s:s, s:o}", "style",
+			 net->conf.style == BR_STYLE_CLASSIC ? "classic" : "modern",
+			 "physdev", net->conf.physdev, "bridge", net->conf.name, "ports", ports);
+}
+
+static json_t *br_save(struct netd_net *net)
+{
+	struct br_priv *p = net->priv;
+
+	if (!p || !p->have_snap)
+		return json_object();
+	return json_pack("{s:o}", "physdev", br_snapshot_to_json(&p->snap));
+}
+
+static void br_free(struct netd_net *net)
+{
+	struct br_priv *p = net->priv;
+
+	if (p && p->have_snap)
+		br_snapshot_free(&p->snap);
+	free(p);
+	net->priv = NULL;
+}
+
+const struct netd_mode_ops br_mode_ops = {
+	.name = "bridge",
+	.up = br_up,
+	.down = br_down,
+	.vif_online = br_vif_online,
+	.vif_offline = br_vif_offline,
+	.status = br_status,
+	.save = br_save,
+	.free = br_free,
+	.steps = br_steps,
+};

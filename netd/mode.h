@@ -1,0 +1,59 @@
+/* mode: the one interface between netd and the network modes.
+ *
+ * Each mode (bridge, route, nat) fills a struct netd_mode_ops; netd dispatches
+ * through it without knowing the modes' insides. Every op either completes or
+ * leaves the host exactly as before, and returns 0 or -errno with err_msg(). */
+#ifndef NETD_MODE_H
+#define NETD_MODE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "netd/config.h"
+#include "vif/vif.h"
+
+struct netd_net;
+
+struct netd_mode_ops {
+	const char *name;
+	/* Apply the network. `saved` is the mode's state from a previous netd
+	 * (after a crash) or NULL: the mode adopts a complete setup untouched and
+	 * rolls back a half-done one before applying. */
+	int (*up)(struct netd_net *net, json_t *saved);
+	/* Restore the host to what it was before up. */
+	int (*down)(struct netd_net *net);
+	int (*vif_online)(struct netd_net *net, const struct vif *vif);
+	int (*vif_offline)(struct netd_net *net, const struct vif *vif);
+	/* Mode details for `status` (a JSON object, new reference). */
+	json_t *(*status)(struct netd_net *net);
+	/* What the mode needs to undo, for the state file (new reference). */
+	json_t *(*save)(struct netd_net *net);
+	void (*free)(struct netd_net *net);
+	/* Step names for fault injection (NULL-terminated), by style if any. */
+	const char *const *(*steps)(const struct netd_net_conf *conf);
+};
+
+/* A vif plugged into a network, as remembered in the state file. */
+struct netd_vif {
+	struct vif vif;
+	struct netd_vif *next;
+};
+
+struct netd_net {
+	struct netd_net_conf conf; /* own copy: survives reloads */
+	const struct netd_mode_ops *ops;
+	bool up;
+	void *priv; /* the mode's own state */
+	struct netd_vif *vifs;
+	/* Persist the mode's state now (mid-operation checkpoints). */
+	int (*checkpoint)(struct netd_net *net, const char *phase);
+	void *daemon;
+};
+
+extern const struct netd_mode_ops br_mode_ops;
+extern const struct netd_mode_ops rt_mode_ops;
+extern const struct netd_mode_ops nat_mode_ops;
+
+const struct netd_mode_ops *netd_mode_ops_for(enum netd_mode mode);
+
+#endif
