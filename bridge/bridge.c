@@ -29,6 +29,7 @@ struct br_priv {
 	struct br_snapshot snap;
 	struct br_created created;
 	char pdev[IFNAMSIZ]; /* classic: peth0 */
+	enum br_style style; /* of the setup on the host, which may predate the config */
 	bool have_snap;
 };
 
@@ -270,6 +271,9 @@ static int br_names(const struct netd_net_conf *c, struct br_priv *p)
 	while (d > c->physdev && d[-1] >= '0' && d[-1] <= '9')
 		d--;
 	n = *d ? strtoul(d, NULL, 10) : 0;
+	memset(&p->created, 0, sizeof(p->created));
+	p->pdev[0] = '\0';
+	p->style = c->style;
 	snprintf(p->created.bridge, IFNAMSIZ, "%s", c->name);
 	if (c->style != BR_STYLE_CLASSIC)
 		return 0;
@@ -283,7 +287,7 @@ static int br_names(const struct netd_net_conf *c, struct br_priv *p)
 }
 
 /* Is the kernel still showing the finished setup we recorded? */
-static bool br_is_applied(const struct netd_net_conf *c, const struct br_priv *p)
+static bool br_is_applied(const struct br_priv *p)
 {
 	struct nl_link br, phys, l;
 
@@ -291,7 +295,7 @@ static bool br_is_applied(const struct netd_net_conf *c, const struct br_priv *p
 		return false;
 	if (nl_link_get_index(p->snap.ifindex, &phys) || phys.master != br.ifindex)
 		return false;
-	if (c->style == BR_STYLE_MODERN)
+	if (p->style == BR_STYLE_MODERN)
 		return !strcmp(phys.name, p->snap.name);
 	return !strcmp(phys.name, p->pdev) && nl_link_get(p->snap.name, &l) == 0 &&
 	       !strcmp(l.kind, "veth") && nl_link_get(p->created.vif0, &l) == 0 &&
@@ -319,13 +323,25 @@ static int br_precheck(const struct netd_net_conf *c, const struct br_priv *p)
 	return 0;
 }
 
+/* The saved names win over the config's: the config may have changed since. */
 static int br_load_saved(struct br_priv *p, json_t *saved)
 {
 	json_t *ms = json_object_get(saved, "mode_state");
 	json_t *snap = json_object_get(ms, "physdev");
+	const char *style, *bridge, *veth, *vif0, *pdev;
+	json_error_t e;
 
-	if (!snap)
-		return err_set(-EINVAL, "state: no physdev snapshot");
+	if (!snap || json_unpack_ex(ms, &e, 0, "{s:s, s:s, s:s, s:s, s:s}", "style", &style,
+				    "bridge", &bridge, "veth", &veth, "vif0", &vif0, "pdev", &pdev))
+		return err_set(-EINVAL, "state: bridge mode state incomplete");
+	if (strlen(bridge) >= IFNAMSIZ || strlen(veth) >= IFNAMSIZ || strlen(vif0) >= IFNAMSIZ ||
+	    strlen(pdev) >= IFNAMSIZ)
+		return err_set(-EINVAL, "state: interface name too long");
+	p->style = strcmp(style, "classic") ? BR_STYLE_MODERN : BR_STYLE_CLASSIC;
+	snprintf(p->created.bridge, IFNAMSIZ, "%s", bridge);
+	snprintf(p->created.veth, IFNAMSIZ, "%s", veth);
+	snprintf(p->created.vif0, IFNAMSIZ, "%s", vif0);
+	snprintf(p->pdev, IFNAMSIZ, "%s", pdev);
 	return br_snapshot_from_json(snap, &p->snap);
 }
 
@@ -359,7 +375,7 @@ static int br_up(struct netd_net *net, json_t *saved)
 	rc = br_names(c, p);
 	if (rc)
 		return rc;
-	if (p->have_snap && br_is_applied(c, p))
+	if (p->have_snap && br_is_applied(p))
 		return 0; /* up twice: nothing to do */
 
 	if (saved && !p->have_snap) {
@@ -369,7 +385,7 @@ static int br_up(struct netd_net *net, json_t *saved)
 		if (rc)
 			return err_prefix(rc, "%s: unreadable state", c->name);
 		p->have_snap = true;
-		if (phase && !strcmp(phase, "applied") && br_is_applied(c, p)) {
+		if (phase && !strcmp(phase, "applied") && br_is_applied(p)) {
 			log_info("%s: adopted the running bridge setup of a previous netd", c->name);
 			return 0;
 		}
@@ -380,6 +396,9 @@ static int br_up(struct netd_net *net, json_t *saved)
 		p->have_snap = false;
 		if (rc)
 			return err_prefix(rc, "%s: cannot roll back the previous setup", c->name);
+		rc = br_names(c, p);
+		if (rc)
+			return rc;
 	}
 
 	rc = br_precheck(c, p);
@@ -460,7 +479,10 @@ static json_t *br_save(struct netd_net *net)
 
 	if (!p || !p->have_snap)
 		return json_object();
-	return json_pack("{s:o}", "physdev", br_snapshot_to_json(&p->snap));
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}",
+			 "style", p->style == BR_STYLE_CLASSIC ? "classic" : "modern",
+			 "bridge", p->created.bridge, "veth", p->created.veth, "vif0", p->created.vif0,
+			 "pdev", p->pdev, "physdev", br_snapshot_to_json(&p->snap));
 }
 
 static void br_free(struct netd_net *net)

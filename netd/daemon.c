@@ -1,0 +1,459 @@
+/* daemon: networks, state files, and the operations behind the control socket. */
+#include "netd/daemon.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/atomic_file.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "netd/vif_json.h"
+
+#define STATE_VERSION 1
+#define STATE_MAX (4u << 20)
+
+static void state_path(const struct netd *d, const struct netd_net *net, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s.json", d->conf.state_dir, net->conf.name);
+}
+
+/* The state file: the mode's undo information, the phase and the plugged vifs.
+ * phase NULL removes the file (nothing left to undo). */
+static int net_checkpoint(struct netd_net *net, const char *phase)
+{
+	struct netd *d = net->daemon;
+	json_t *doc, *vifs;
+	char path[512], *text;
+	int rc;
+
+	state_path(d, net, path, sizeof(path));
+	if (!phase) {
+		if (unlink(path) < 0 && errno != ENOENT)
+			return err_set(-errno, "%s: %s", path, strerror(errno));
+		return 0;
+	}
+	vifs = json_array();
+	for (struct netd_vif *v = net->vifs; v; v = v->next)
+		json_array_append_new(vifs, vif_to_json(&v->vif));
+	doc = json_pack("{s:i, s:s, s:s, s:s, s:o, s:o}", "version", STATE_VERSION,
+			"net", net->conf.name, "mode", net->ops->name, "phase", phase,
+			"mode_state", net->ops->save(net), "vifs", vifs);
+	text = json_dumps(doc, JSON_COMPACT);
+	json_decref(doc);
+	if (!text)
+		return err_set(-ENOMEM, "out of memory");
+	rc = mkdir_p(d->conf.state_dir, 0700);
+	if (rc == 0)
+		rc = atomic_file_write(path, text, strlen(text), 0600);
+	free(text);
+	return rc;
+}
+
+static json_t *state_load(const struct netd *d, const struct netd_net *net)
+{
+	char path[512], *text;
+	json_error_t e;
+	json_t *doc;
+
+	state_path(d, net, path, sizeof(path));
+	if (file_read_all(path, &text, NULL, STATE_MAX) < 0)
+		return NULL;
+	doc = json_loads(text, 0, &e);
+	free(text);
+	if (!doc || json_integer_value(json_object_get(doc, "version")) != STATE_VERSION ||
+	    strcmp(json_string_value(json_object_get(doc, "mode")) ?: "", net->ops->name)) {
+		log_err("%s: ignoring unreadable or foreign state file %s", net->conf.name, path);
+		json_decref(doc);
+		return NULL;
+	}
+	return doc;
+}
+
+static void vifs_free(struct netd_net *net)
+{
+	while (net->vifs) {
+		struct netd_vif *v = net->vifs;
+
+		net->vifs = v->next;
+		free(v);
+	}
+}
+
+static void vifs_load(struct netd_net *net, json_t *doc)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(json_object_get(doc, "vifs"), i, v) {
+		struct netd_vif *nv = calloc(1, sizeof(*nv));
+
+		if (!nv)
+			return;
+		if (vif_from_json(v, &nv->vif) < 0) {
+			log_warn("%s: state: skipping a vif: %s", net->conf.name, err_msg());
+			free(nv);
+			continue;
+		}
+		nv->next = net->vifs;
+		net->vifs = nv;
+	}
+}
+
+static int conf_copy(struct netd_net_conf *dst, const struct netd_net_conf *src)
+{
+	*dst = *src;
+	dst->forwards = NULL;
+	if (src->n_forwards) {
+		dst->forwards = calloc(src->n_forwards, sizeof(*dst->forwards));
+		if (!dst->forwards)
+			return err_set(-ENOMEM, "out of memory");
+		memcpy(dst->forwards, src->forwards, src->n_forwards * sizeof(*dst->forwards));
+	}
+	return 0;
+}
+
+static int net_init(struct netd *d, struct netd_net *net, const struct netd_net_conf *c)
+{
+	memset(net, 0, sizeof(*net));
+	net->ops = netd_mode_ops_for(c->mode);
+	if (!net->ops)
+		return err_set(-EOPNOTSUPP, "%s: mode %s is not available in this build", c->name,
+			       netd_mode_name(c->mode));
+	net->checkpoint = net_checkpoint;
+	net->daemon = d;
+	return conf_copy(&net->conf, c);
+}
+
+static void net_fini(struct netd_net *net)
+{
+	if (net->ops && net->ops->free)
+		net->ops->free(net);
+	vifs_free(net);
+	free(net->conf.forwards);
+	net->conf.forwards = NULL;
+}
+
+int netd_init(struct netd *d, const struct netd_conf *conf)
+{
+	int rc;
+
+	d->conf = *conf;
+	d->conf.nets = NULL;
+	d->conf.n_nets = 0;
+	d->nets = calloc(conf->n_nets ? conf->n_nets : 1, sizeof(*d->nets));
+	if (!d->nets)
+		return err_set(-ENOMEM, "out of memory");
+	for (size_t i = 0; i < conf->n_nets; i++) {
+		rc = net_init(d, &d->nets[i], &conf->nets[i]);
+		d->n_nets = i + 1;
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+void netd_fini(struct netd *d)
+{
+	for (size_t i = 0; i < d->n_nets; i++)
+		net_fini(&d->nets[i]);
+	free(d->nets);
+	d->nets = NULL;
+	d->n_nets = 0;
+}
+
+static struct netd_net *net_find(struct netd *d, const char *name)
+{
+	for (size_t i = 0; i < d->n_nets; i++)
+		if (!strcmp(d->nets[i].conf.name, name))
+			return &d->nets[i];
+	return NULL;
+}
+
+static int net_up(struct netd_net *net)
+{
+	struct netd *d = net->daemon;
+	json_t *saved = NULL;
+	int rc;
+
+	if (!net->up) {
+		saved = state_load(d, net);
+		if (saved && !net->vifs)
+			vifs_load(net, saved);
+	}
+	rc = net->ops->up(net, saved);
+	json_decref(saved);
+	if (rc) {
+		net_checkpoint(net, NULL);
+		vifs_free(net);
+		return rc;
+	}
+	net->up = true;
+	return 0;
+}
+
+static int net_down(struct netd_net *net)
+{
+	int rc;
+
+	if (!net->up)
+		return 0;
+	rc = net->ops->down(net);
+	if (rc)
+		return rc;
+	net->up = false;
+	vifs_free(net);
+	return net_checkpoint(net, NULL);
+}
+
+int netd_up(struct netd *d, const char *name)
+{
+	struct netd_net *net;
+
+	if (name) {
+		net = net_find(d, name);
+		if (!net)
+			return err_set(-ENOENT, "no network named '%s'", name);
+		return net_up(net);
+	}
+	for (size_t i = 0; i < d->n_nets; i++) {
+		int rc = net_up(&d->nets[i]);
+
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int netd_down(struct netd *d, const char *name)
+{
+	int first = 0;
+	char msg[ERR_MSG_MAX] = "";
+
+	if (name) {
+		struct netd_net *net = net_find(d, name);
+
+		if (!net)
+			return err_set(-ENOENT, "no network named '%s'", name);
+		return net_down(net);
+	}
+	/* Reverse order: later networks may sit on earlier ones. */
+	for (size_t i = d->n_nets; i-- > 0;) {
+		int rc = net_down(&d->nets[i]);
+
+		if (rc && !first) {
+			first = rc;
+			snprintf(msg, sizeof(msg), "%s", err_msg());
+		}
+	}
+	return first ? err_set(first, "%s", msg) : 0;
+}
+
+int netd_reload(struct netd *d)
+{
+	struct netd_conf nc;
+	struct netd_net *nets;
+	size_t n = 0;
+	int rc;
+
+	memset(&nc, 0, sizeof(nc));
+	rc = netd_conf_load(d->conf_path, &nc);
+	if (rc == 0)
+		rc = netd_conf_check_host(&nc);
+	if (rc) {
+		netd_conf_free(&nc);
+		return err_prefix(rc, "reload refused, running configuration kept");
+	}
+	nets = calloc(nc.n_nets ? nc.n_nets : 1, sizeof(*nets));
+	if (!nets) {
+		netd_conf_free(&nc);
+		return err_set(-ENOMEM, "out of memory");
+	}
+	/* Networks gone or changed go down first. */
+	for (size_t i = 0; i < d->n_nets; i++) {
+		const struct netd_net_conf *c = netd_conf_find(&nc, d->nets[i].conf.name);
+
+		if (!c || !netd_net_conf_equal(c, &d->nets[i].conf)) {
+			if (net_down(&d->nets[i]))
+				log_err("reload: %s", err_msg());
+		}
+	}
+	for (size_t i = 0; i < nc.n_nets; i++) {
+		struct netd_net *old = net_find(d, nc.nets[i].name);
+
+		if (old && netd_net_conf_equal(&nc.nets[i], &old->conf) && old->up) {
+			nets[n] = *old; /* keep it running, as it is */
+			old->ops = NULL;
+			old->priv = NULL;
+			old->vifs = NULL;
+			old->conf.forwards = NULL;
+		} else if (net_init(d, &nets[n], &nc.nets[i])) {
+			log_err("reload: %s", err_msg());
+			continue;
+		}
+		n++;
+	}
+	netd_fini(d);
+	d->nets = nets;
+	d->n_nets = n;
+	netd_conf_free(&nc);
+	rc = 0;
+	for (size_t i = 0; i < d->n_nets; i++) {
+		int r = net_up(&d->nets[i]);
+
+		if (r && !rc)
+			rc = r;
+		if (r)
+			log_err("reload: %s", err_msg());
+	}
+	return rc;
+}
+
+/* Which network a vif joins: bridge= names it; else xenbr0 (libxl's default
+ * bridge); else the only network there is. */
+static struct netd_net *vif_network(struct netd *d, const struct vif *v)
+{
+	struct netd_net *net;
+
+	if (v->bridge[0]) {
+		net = net_find(d, v->bridge);
+		if (!net)
+			err_set(-ENOENT, "vif%u.%u: unknown bridge '%s'", v->domid, v->devid, v->bridge);
+		return net;
+	}
+	net = net_find(d, "xenbr0");
+	if (net)
+		return net;
+	if (d->n_nets == 1)
+		return &d->nets[0];
+	err_set(-EINVAL, "vif%u.%u: no bridge= given and %zu networks configured",
+		v->domid, v->devid, d->n_nets);
+	return NULL;
+}
+
+static struct netd_vif *vif_find(struct netd *d, uint32_t domid, uint32_t devid,
+				 struct netd_net **net_out)
+{
+	for (size_t i = 0; i < d->n_nets; i++)
+		for (struct netd_vif *v = d->nets[i].vifs; v; v = v->next)
+			if (v->vif.domid == domid && v->vif.devid == devid) {
+				*net_out = &d->nets[i];
+				return v;
+			}
+	return NULL;
+}
+
+int netd_vif_online(struct netd *d, const char *id, json_t *args, json_t **result)
+{
+	struct netd_net *net, *cur;
+	struct netd_vif *nv, *old;
+	const char *key;
+	json_t *val;
+	struct vif v;
+	uint32_t domid, devid;
+	int rc;
+
+	rc = vif_id_parse(id, &domid, &devid);
+	if (rc)
+		return rc;
+	vif_init(&v, domid, devid);
+	if (args && !json_is_object(args))
+		return err_set(-EINVAL, "vif %s: 'args' must be an object of strings", id);
+	json_object_foreach(args, key, val) {
+		if (!json_is_string(val))
+			return err_set(-EINVAL, "vif %s: value of '%s' must be a string", id, key);
+		rc = vif_set(&v, key, json_string_value(val));
+		if (rc)
+			return err_prefix(rc, "vif %s", id);
+	}
+	net = vif_network(d, &v);
+	if (!net)
+		return err_code();
+	if (!net->up)
+		return err_set(-ENETDOWN, "%s: network %s is down", v.ifname, net->conf.name);
+	old = vif_find(d, domid, devid, &cur);
+	if (old && (cur != net || strcmp(old->vif.ifname, v.ifname)))
+		return err_set(-EBUSY, "vif %s is online already as %s in %s", id, old->vif.ifname,
+			       cur->conf.name);
+	rc = net->ops->vif_online(net, &v);
+	if (rc)
+		return rc;
+	if (!old) {
+		nv = calloc(1, sizeof(*nv));
+		if (!nv) {
+			net->ops->vif_offline(net, &v);
+			return err_set(-ENOMEM, "out of memory");
+		}
+		nv->next = net->vifs;
+		net->vifs = nv;
+		old = nv;
+	}
+	old->vif = v;
+	rc = net_checkpoint(net, "applied");
+	if (rc)
+		log_err("%s: state not saved: %s", net->conf.name, err_msg());
+	if (result)
+		*result = json_pack("{s:s, s:s}", "ifname", v.ifname, "network", net->conf.name);
+	return 0;
+}
+
+int netd_vif_offline(struct netd *d, const char *id)
+{
+	struct netd_vif **pp, *v;
+	struct netd_net *net;
+	uint32_t domid, devid;
+	int rc;
+
+	rc = vif_id_parse(id, &domid, &devid);
+	if (rc)
+		return rc;
+	v = vif_find(d, domid, devid, &net);
+	if (!v)
+		return err_set(-ENOENT, "vif %s is not online", id);
+	rc = net->ops->vif_offline(net, &v->vif);
+	if (rc)
+		return rc;
+	for (pp = &net->vifs; *pp != v; pp = &(*pp)->next)
+		;
+	*pp = v->next;
+	free(v);
+	rc = net_checkpoint(net, "applied");
+	if (rc)
+		log_err("%s: state not saved: %s", net->conf.name, err_msg());
+	return 0;
+}
+
+json_t *netd_status(struct netd *d)
+{
+	json_t *nets = json_array();
+
+	for (size_t i = 0; i < d->n_nets; i++) {
+		struct netd_net *net = &d->nets[i];
+		json_t *vifs = json_array();
+
+		for (struct netd_vif *v = net->vifs; v; v = v->next)
+			json_array_append_new(vifs, json_string(v->vif.ifname));
+		json_array_append_new(nets, json_pack("{s:s, s:s, s:s, s:o, s:o}",
+			"name", net->conf.name, "mode", net->ops->name,
+			"state", net->up ? "up" : "down",
+			"details", net->up ? net->ops->status(net) : json_object(), "vifs", vifs));
+	}
+	return json_pack("{s:o}", "networks", nets);
+}
+
+json_t *netd_vif_list(struct netd *d)
+{
+	json_t *list = json_array();
+
+	for (size_t i = 0; i < d->n_nets; i++)
+		for (struct netd_vif *v = d->nets[i].vifs; v; v = v->next) {
+			char id[32];
+
+			snprintf(id, sizeof(id), "%u.%u", v->vif.domid, v->vif.devid);
+			json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "vif", id,
+				"ifname", v->vif.ifname, "network", d->nets[i].conf.name));
+		}
+	return json_pack("{s:o}", "vifs", list);
+}

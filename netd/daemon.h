@@ -1,0 +1,39 @@
+/* daemon: netd's networks, their state files, and the operations the control
+ * socket exposes (up, down, vif online/offline, status, reload). */
+#ifndef NETD_DAEMON_H
+#define NETD_DAEMON_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <systemd/sd-event.h>
+
+#include "netd/config.h"
+#include "netd/mode.h"
+
+struct netd {
+	struct netd_conf conf;
+	char conf_path[4096];
+	struct netd_net *nets;
+	size_t n_nets;
+	sd_event *ev;
+	struct ctl_server *ctl;
+};
+
+int netd_init(struct netd *d, const struct netd_conf *conf);
+void netd_fini(struct netd *d);
+
+/* NULL name: every network. Errors leave err_msg(). */
+int netd_up(struct netd *d, const char *name);
+int netd_down(struct netd *d, const char *name);
+/* Re-read the config file: removed networks go down, new ones come up,
+ * changed ones are re-applied. */
+int netd_reload(struct netd *d);
+
+/* id is "D.N"; args are xl vif keys (bridge, mtu, ip, mac, vifname, …). */
+int netd_vif_online(struct netd *d, const char *id, json_t *args, json_t **result);
+int netd_vif_offline(struct netd *d, const char *id);
+
+json_t *netd_status(struct netd *d);
+json_t *netd_vif_list(struct netd *d);
+
+#endif

@@ -1,0 +1,179 @@
+/* netd: applies the configured networks, serves the control socket, and
+ * restores the host on SIGTERM (unless restore_on_exit = no). */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/nl.h"
+#include "netd/ctl.h"
+#include "netd/daemon.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: netd [-c FILE] [-f] [-n [-v]] [--socket PATH] [--state-dir DIR]\n"
+		   "            [--list-steps] [--debug]\n"
+		   "  -c FILE         config (default %s)\n"
+		   "  -f              stay in the foreground (netd always does; for compatibility)\n"
+		   "  -n              check the config and exit; -v also prints it\n"
+		   "  --list-steps    print each network's step names (for NETD_FAULT) and exit\n",
+		NETD_DEFAULT_CONF);
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *data)
+{
+	struct netd *d = data;
+
+	if (si->ssi_signo == SIGHUP) {
+		if (netd_reload(d))
+			log_err("reload: %s", err_msg());
+		else
+			log_info("configuration reloaded");
+		return 0;
+	}
+	return sd_event_exit(d->ev, 0);
+}
+
+static int list_steps(const struct netd_conf *conf)
+{
+	for (size_t i = 0; i < conf->n_nets; i++) {
+		const struct netd_mode_ops *ops = netd_mode_ops_for(conf->nets[i].mode);
+		const char *const *steps = ops && ops->steps ? ops->steps(&conf->nets[i]) : NULL;
+
+		printf("%s:", conf->nets[i].name);
+		for (size_t j = 0; steps && steps[j]; j++)
+			printf(" %s", steps[j]);
+		printf("\n");
+	}
+	return 0;
+}
+
+static int run(struct netd *d, const struct netd_conf *conf)
+{
+	int rc;
+
+	rc = sd_event_default(&d->ev);
+	if (rc < 0)
+		return err_set(rc, "event loop: %s", strerror(-rc));
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sd_event_add_signal(d->ev, NULL, SIGTERM, on_signal, d);
+	sd_event_add_signal(d->ev, NULL, SIGINT, on_signal, d);
+	sd_event_add_signal(d->ev, NULL, SIGHUP, on_signal, d);
+
+	rc = netd_up(d, NULL);
+	if (rc) {
+		char msg[ERR_MSG_MAX];
+
+		/* Leave nothing half-configured by this start. */
+		snprintf(msg, sizeof(msg), "%s", err_msg());
+		if (netd_down(d, NULL))
+			log_err("%s", err_msg());
+		return err_set(rc, "%s", msg);
+	}
+	rc = ctl_server_start(d, conf->socket, conf->socket_group, &d->ctl);
+	if (rc) {
+		char msg[ERR_MSG_MAX];
+
+		snprintf(msg, sizeof(msg), "%s", err_msg());
+		netd_down(d, NULL);
+		return err_set(rc, "%s", msg);
+	}
+	sd_notify(0, "READY=1");
+	log_info("ready, %zu network(s), control socket %s", d->n_nets, conf->socket);
+	rc = sd_event_loop(d->ev);
+	sd_notify(0, "STOPPING=1");
+	ctl_server_stop(d->ctl);
+	d->ctl = NULL;
+	if (d->conf.restore_on_exit) {
+		rc = netd_down(d, NULL);
+		if (rc)
+			return rc;
+		log_info("host restored");
+	} else {
+		log_info("leaving the networks up (restore_on_exit = no)");
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 'S' },
+		{ "state-dir", required_argument, NULL, 'D' },
+		{ "list-steps", no_argument, NULL, 'L' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *conf_path = NETD_DEFAULT_CONF, *sock = NULL, *state = NULL;
+	bool check = false, verbose = false, steps = false;
+	struct netd_conf conf;
+	struct netd d;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, "c:fnvh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': conf_path = optarg; break;
+		case 'f': break;
+		case 'n': check = true; break;
+		case 'v': verbose = true; break;
+		case 'S': sock = optarg; break;
+		case 'D': state = optarg; break;
+		case 'L': steps = true; break;
+		case 'd': log_set_level(LOG_LVL_DEBUG); break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	memset(&conf, 0, sizeof(conf));
+	rc = netd_conf_load(conf_path, &conf);
+	if (rc == 0 && !steps)
+		rc = netd_conf_check_host(&conf);
+	if (rc) {
+		fprintf(stderr, "netd: %s\n", err_msg());
+		return 1;
+	}
+	if (sock && snprintf(conf.socket, sizeof(conf.socket), "%s", sock) >= (int)sizeof(conf.socket))
+		return fprintf(stderr, "netd: --socket path too long\n"), 2;
+	if (state && snprintf(conf.state_dir, sizeof(conf.state_dir), "%s", state) >= (int)sizeof(conf.state_dir))
+		return fprintf(stderr, "netd: --state-dir path too long\n"), 2;
+	if (steps || check) {
+		if (steps)
+			list_steps(&conf);
+		if (check && verbose) {
+			static char buf[1 << 16];
+
+			if (netd_conf_write(&conf, buf, sizeof(buf)) == 0)
+				fputs(buf, stdout);
+		}
+		netd_conf_free(&conf);
+		return 0;
+	}
+
+	memset(&d, 0, sizeof(d));
+	snprintf(d.conf_path, sizeof(d.conf_path), "%s", conf_path);
+	rc = netd_init(&d, &conf);
+	if (rc == 0)
+		rc = run(&d, &conf);
+	if (rc)
+		fprintf(stderr, "netd: %s\n", err_msg());
+	netd_fini(&d);
+	netd_conf_free(&conf);
+	sd_event_unref(d.ev);
+	nl_close();
+	return rc ? 1 : 0;
+}

@@ -1,0 +1,12 @@
+/* modes: the mode table. A mode not built in yet has no ops. */
+#include "netd/mode.h"
+
+const struct netd_mode_ops *netd_mode_ops_for(enum netd_mode mode)
+{
+	switch (mode) {
+	case NETD_MODE_BRIDGE:
+		return &br_mode_ops;
+	default:
+		return NULL;
+	}
+}

@@ -1,0 +1,63 @@
+/* vif_json: the vif's identity and the keys that modes act on, as xl key/values. */
+#include "netd/vif_json.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/err.h"
+
+json_t *vif_to_json(const struct vif *v)
+{
+	char id[32], mac[VIF_MAC_STRLEN] = "", ips[VIF_MAX_IPS * (INET6_ADDRSTRLEN + 1)] = "";
+	json_t *j;
+
+	snprintf(id, sizeof(id), "%u.%u", v->domid, v->devid);
+	for (unsigned i = 0; i < v->n_ips; i++) {
+		char a[INET6_ADDRSTRLEN];
+
+		inet_ntop(v->ips[i].family, &v->ips[i].addr, a, sizeof(a));
+		snprintf(ips + strlen(ips), sizeof(ips) - strlen(ips), "%s%s", i ? " " : "", a);
+	}
+	j = json_pack("{s:s, s:s}", "id", id, "vifname", v->ifname);
+	if (v->has_mac && vif_mac_format(v->mac, mac, sizeof(mac)) == 0)
+		json_object_set_new(j, "mac", json_string(mac));
+	if (v->n_ips)
+		json_object_set_new(j, "ip", json_string(ips));
+	if (v->bridge[0])
+		json_object_set_new(j, "bridge", json_string(v->bridge));
+	if (v->mtu) {
+		char mtu[16];
+
+		snprintf(mtu, sizeof(mtu), "%u", v->mtu);
+		json_object_set_new(j, "mtu", json_string(mtu));
+	}
+	return j;
+}
+
+int vif_from_json(json_t *j, struct vif *v)
+{
+	const char *id = json_string_value(json_object_get(j, "id"));
+	uint32_t domid, devid;
+	const char *key;
+	json_t *val;
+	int rc;
+
+	if (!id)
+		return err_set(-EINVAL, "vif without id");
+	rc = vif_id_parse(id, &domid, &devid);
+	if (rc)
+		return rc;
+	vif_init(v, domid, devid);
+	json_object_foreach(j, key, val) {
+		if (!strcmp(key, "id"))
+			continue;
+		if (!json_is_string(val))
+			return err_set(-EINVAL, "vif %s: '%s' is not a string", id, key);
+		rc = vif_set(v, key, json_string_value(val));
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
