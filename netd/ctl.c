@@ -125,7 +125,8 @@ json_t *ctl_handle_line(struct netd *d, const char *line, size_t len)
 			reply = reply_rc(netd_vif_offline(d, vif), NULL);
 		}
 	} else {
-		reply = reply_error("unknown command '%s'", cmd);
+		rc = netd_mode_command(d, cmd, net, req, &result);
+		reply = reply_rc(rc, result);
 	}
 	json_decref(req);
 	return reply;

@@ -164,6 +164,20 @@ void netd_fini(struct netd *d)
 	d->n_nets = 0;
 }
 
+sd_event *netd_net_event(struct netd_net *net)
+{
+	return ((struct netd *)net->daemon)->ev;
+}
+
+int netd_net_run_dir(struct netd_net *net, char *buf, size_t len)
+{
+	struct netd *d = net->daemon;
+
+	if (snprintf(buf, len, "%s/%s", d->conf.state_dir, net->conf.name) >= (int)len)
+		return err_set(-ENAMETOOLONG, "%s: state directory path too long", net->conf.name);
+	return mkdir_p(buf, 0700);
+}
+
 static struct netd_net *net_find(struct netd *d, const char *name)
 {
 	for (size_t i = 0; i < d->n_nets; i++)
@@ -423,6 +437,24 @@ int netd_vif_offline(struct netd *d, const char *id)
 	if (rc)
 		log_err("%s: state not saved: %s", net->conf.name, err_msg());
 	return 0;
+}
+
+int netd_mode_command(struct netd *d, const char *cmd, const char *name, json_t *req,
+		      json_t **result)
+{
+	for (size_t i = 0; i < d->n_nets; i++) {
+		struct netd_net *net = &d->nets[i];
+		int rc;
+
+		if ((name && strcmp(net->conf.name, name)) || !net->ops->command)
+			continue;
+		rc = net->ops->command(net, cmd, req, result);
+		if (rc != -EOPNOTSUPP)
+			return rc;
+	}
+	if (name && !net_find(d, name))
+		return err_set(-ENOENT, "no network named '%s'", name);
+	return err_set(-EOPNOTSUPP, "unknown command '%s'", cmd);
 }
 
 json_t *netd_status(struct netd *d)

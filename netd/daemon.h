@@ -33,6 +33,11 @@ int netd_reload(struct netd *d);
 int netd_vif_online(struct netd *d, const char *id, json_t *args, json_t **result);
 int netd_vif_offline(struct netd *d, const char *id);
 
+/* A mode's own command (see netd_mode_ops.command): the named network, or the
+ * first network whose mode knows the command. */
+int netd_mode_command(struct netd *d, const char *cmd, const char *name, json_t *req,
+		      json_t **result);
+
 json_t *netd_status(struct netd *d);
 json_t *netd_vif_list(struct netd *d);
 

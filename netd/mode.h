@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <systemd/sd-event.h>
 
 #include "netd/config.h"
 #include "vif/vif.h"
@@ -29,6 +30,9 @@ struct netd_mode_ops {
 	/* What the mode needs to undo, for the state file (new reference). */
 	json_t *(*save)(struct netd_net *net);
 	void (*free)(struct netd_net *net);
+	/* Mode-specific control commands (nat: "forward-add", "forward-del",
+	 * "forward-list"); the whole request is passed. -EOPNOTSUPP: not mine. */
+	int (*command)(struct netd_net *net, const char *cmd, json_t *req, json_t **result);
 	/* Step names for fault injection (NULL-terminated), by style if any. */
 	const char *const *(*steps)(const struct netd_net_conf *conf);
 };
@@ -55,5 +59,10 @@ extern const struct netd_mode_ops rt_mode_ops;
 extern const struct netd_mode_ops nat_mode_ops;
 
 const struct netd_mode_ops *netd_mode_ops_for(enum netd_mode mode);
+
+/* netd's event loop, for modes that watch things (child processes, netlink). */
+sd_event *netd_net_event(struct netd_net *net);
+/* The directory for the network's runtime files (state_dir/<net>/), created on demand. */
+int netd_net_run_dir(struct netd_net *net, char *buf, size_t len);
 
 #endif

@@ -24,6 +24,8 @@ static void usage(FILE *f)
 		"  vif online D.N [key=value...]  plug vifD.N (keys: bridge mtu ip mac vifname ...)\n"
 		"  vif offline D.N                unplug it\n"
 		"  vif list\n"
+		"  forward add|del PROTO:PORT:IP:PORT [NET]   nat port forwards\n"
+		"  forward list [NET]\n"
 		"socket: --socket, else $NETD_SOCKET, else %s\n", NETD_DEFAULT_SOCKET);
 }
 
@@ -73,6 +75,16 @@ static json_t *build_request(int argc, char **argv)
 			json_object_set_new(args, argv[i], json_string(eq + 1));
 		}
 		json_object_set_new(req, "args", args);
+	} else if (!strcmp(cmd, "forward") && argc >= 2 && !strcmp(argv[1], "list") && argc <= 3) {
+		json_object_set_new(req, "cmd", json_string("forward-list"));
+		if (argc == 3)
+			json_object_set_new(req, "net", json_string(argv[2]));
+	} else if (!strcmp(cmd, "forward") && argc >= 3 && argc <= 4 &&
+		   (!strcmp(argv[1], "add") || !strcmp(argv[1], "del"))) {
+		json_object_set_new(req, "cmd", json_string(argv[1][0] == 'a' ? "forward-add" : "forward-del"));
+		json_object_set_new(req, "forward", json_string(argv[2]));
+		if (argc == 4)
+			json_object_set_new(req, "net", json_string(argv[3]));
 	} else {
 		goto bad;
 	}
