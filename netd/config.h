@@ -36,6 +36,7 @@ struct netd_forward {
 	uint16_t port; /* outside port on the uplink */
 	struct netd_cidr dest; /* prefixlen is the host length (32 / 128) */
 	uint16_t dport;
+	int line; /* line in the config, so nat can name a forward that fails */
 };
 
 /* One network: every section other than [netd]. */
@@ -84,6 +85,11 @@ int netd_conf_check_host(const struct netd_conf *conf);
 
 const struct netd_net_conf *netd_conf_find(const struct netd_conf *conf, const char *name);
 const char *netd_mode_name(enum netd_mode mode);
+
+/* Same settings, ignoring path and line numbers: round-trip tests use it, and
+ * a reload restarts only the networks whose settings changed. */
+bool netd_net_conf_equal(const struct netd_net_conf *a, const struct netd_net_conf *b);
+bool netd_conf_equal(const struct netd_conf *a, const struct netd_conf *b);
 
 /* Write the config back in canonical form (used by `netd -n -v` and round-trip tests). */
 int netd_conf_write(const struct netd_conf *conf, char *buf, size_t len);

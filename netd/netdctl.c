@@ -239,6 +239,11 @@ int main(int argc, char **argv)
 	} else if (!strcmp(cmd, "vif-online")) {
 		printf("%s plugged into %s\n", json_string_value(json_object_get(result, "ifname")),
 		       json_string_value(json_object_get(result, "network")));
+	} else if (result) {
+		char *s = json_dumps(result, JSON_INDENT(2));
+
+		puts(s ? s : "{}");
+		free(s);
 	}
 	json_decref(req);
 	json_decref(reply);

@@ -7,11 +7,22 @@
 #define VIF_VIF_H
 
 #include <net/if.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #define VIF_MAX_IPS 16
+
+/* Guest domain ids end below DOMID_FIRST_RESERVED (0x7FF0): DOMID_SELF,
+ * DOMID_IO, DOMID_INVALID... can never be a vif's frontend. Device ids are
+ * bounded so that "vif32751.65535" still fits IFNAMSIZ. */
+#define VIF_DOMID_MAX 0x7FEFu
+#define VIF_DEVID_MAX 65535u
+
+#define VIF_MAC_STRLEN 18  /* "aa:bb:cc:dd:ee:ff" + NUL */
+#define VIF_RATE_STRLEN 32 /* "<u64>,<u32>" + NUL */
+#define VIF_VLAN_ID_MAX 4094
 
 struct vif_ip {
 	int family; /* AF_INET / AF_INET6 */
@@ -62,9 +73,42 @@ int vif_parse_spec(struct vif *v, const char *spec);
 
 /* Validators usable on their own. */
 bool vif_ifname_is_valid(const char *name); /* 1..15 bytes, no '/', ':', whitespace, not "." or ".." */
+/* (stricter still: only letters, digits, '-', '_', '.', and no leading '-';
+ * names pass through scripts, nft rules and logs.) */
 int vif_mac_parse(const char *s, uint8_t mac[6]);
 int vif_ip_list_parse(const char *s, struct vif_ip *ips, unsigned max, unsigned *n);
 int vif_rate_parse_xl(const char *s, struct vif_rate *r);       /* "10Mb/s@20ms" */
 int vif_rate_parse_xenstore(const char *s, struct vif_rate *r); /* "62500,50000" */
+
+/* Formatters for values written to xenstore. 0, or -ENOSPC if len is too
+ * small (VIF_MAC_STRLEN / VIF_RATE_STRLEN always suffice); an unlimited rate
+ * has no xenstore form (libxl omits the key): -EINVAL. */
+int vif_mac_format(const uint8_t mac[6], char *buf, size_t len); /* lower-case */
+int vif_rate_format_xenstore(const struct vif_rate *r, char *buf, size_t len);
+
+/* A vlan= spec expanded, for code that programs bridge VLAN filtering. */
+struct vif_vlan {
+	uint16_t pvid; /* 0 only for the empty spec */
+	uint16_t n;    /* member VLANs, PVID included */
+	uint8_t member[VIF_VLAN_ID_MAX / 8 + 1];   /* bit vid */
+	uint8_t untagged[VIF_VLAN_ID_MAX / 8 + 1]; /* bit vid; PVID is untagged */
+};
+
+/* "10p/20-25/100+10x4u" (xl / vif-bridge syntax); "" gives n = 0. */
+int vif_vlan_parse(const char *s, struct vif_vlan *vl);
+/* Validates s and writes its normal form (the form stored in vif.vlan):
+ * the terms as given, except that a spec naming exactly one VLAN is
+ * written "<vid>p" so the implied PVID is explicit. */
+int vif_vlan_normalise(const char *s, char *out, size_t len);
+
+static inline bool vif_vlan_is_member(const struct vif_vlan *vl, unsigned vid)
+{
+	return vid >= 1 && vid <= VIF_VLAN_ID_MAX && (vl->member[vid / 8] >> (vid % 8)) & 1;
+}
+
+static inline bool vif_vlan_is_untagged(const struct vif_vlan *vl, unsigned vid)
+{
+	return vif_vlan_is_member(vl, vid) && (vl->untagged[vid / 8] >> (vid % 8)) & 1;
+}
 
 #endif
