@@ -1,0 +1,386 @@
+/* xs_tree: node storage for the simulated xenstored. No policy here: the
+ * request handlers (xs_ops.c) decide who may do what. */
+#include "hypervisor/sim/xs_tree.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t next_gen(struct xs_tree *t)
+{
+	return ++*t->gen;
+}
+
+int xs_path_check(const char *path)
+{
+	size_t len = strlen(path);
+	size_t i;
+
+	if (len == 0 || len > XS_ABS_PATH_MAX || path[0] != '/')
+		return -EINVAL;
+	for (i = 0; i < len; i++) {
+		char c = path[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '-' || c == '/' ||
+		      c == '_' || c == '@'))
+			return -EINVAL;
+		if (c == '/' && i > 0 && path[i - 1] == '/')
+			return -EINVAL;
+	}
+	if (len > 1 && path[len - 1] == '/')
+		return -EINVAL;
+	return 0;
+}
+
+void xs_path_parent(const char *path, char *buf, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = slash ? (size_t)(slash - path) : 0;
+
+	if (n == 0)
+		n = 1; /* parent of "/x" is "/" */
+	if (n >= len)
+		n = len - 1;
+	memcpy(buf, path, n);
+	buf[n] = '\0';
+}
+
+bool xs_path_is_under(const char *path, const char *base, int depth)
+{
+	size_t blen = strlen(base);
+	const char *rest;
+	int levels = 0;
+
+	if (blen == 1 && base[0] == '/') {
+		if (path[0] != '/')
+			return false;
+		rest = path[1] ? path : "";
+	} else {
+		if (strncmp(path, base, blen) != 0)
+			return false;
+		rest = path + blen;
+		if (*rest != '\0' && *rest != '/')
+			return false;
+	}
+	if (depth < 0 || !*rest)
+		return true;
+	/* rest is "/a/b": one level per slash. */
+	for (; *rest; rest++)
+		if (*rest == '/')
+			levels++;
+	return levels <= depth;
+}
+
+struct xs_acl *xs_acl_new(const struct xs_perm *p, unsigned n)
+{
+	struct xs_acl *a = malloc(sizeof(*a) + n * sizeof(a->p[0]));
+
+	if (!a)
+		return NULL;
+	a->ref = 1;
+	a->n = n;
+	memcpy(a->p, p, n * sizeof(a->p[0]));
+	return a;
+}
+
+void xs_acl_get(struct xs_acl *a)
+{
+	if (a)
+		a->ref++;
+}
+
+void xs_acl_put(struct xs_acl *a)
+{
+	if (a && --a->ref == 0)
+		free(a);
+}
+
+void xs_blob_get(struct xs_blob *b)
+{
+	if (b)
+		b->ref++;
+}
+
+void xs_blob_put(struct xs_blob *b)
+{
+	if (b && --b->ref == 0)
+		free(b);
+}
+
+unsigned xs_acl_access(const struct xs_acl *acl, uint32_t domid, bool priv)
+{
+	const unsigned all = XS_P_READ | XS_P_WRITE | XS_P_OWNER;
+	unsigned i;
+
+	if (priv || acl->p[0].domid == domid)
+		return all;
+	for (i = 1; i < acl->n; i++)
+		if (acl->p[i].domid == domid)
+			return acl->p[i].mode & XS_P_BOTH;
+	return acl->p[0].mode & XS_P_BOTH;
+}
+
+static struct xs_node *node_alloc(const char *name, size_t name_len)
+{
+	struct xs_node *n = calloc(1, sizeof(*n));
+
+	if (!n)
+		return NULL;
+	n->name = strndup(name, name_len);
+	if (!n->name) {
+		free(n);
+		return NULL;
+	}
+	return n;
+}
+
+/* Frees the subtree below and including n; returns how many nodes. */
+static unsigned node_free(struct xs_node *n)
+{
+	unsigned i, count = 1;
+
+	for (i = 0; i < n->n_kids; i++)
+		count += node_free(n->kids[i]);
+	free(n->kids);
+	xs_blob_put(n->val);
+	xs_acl_put(n->acl);
+	free(n->name);
+	free(n);
+	return count;
+}
+
+int xs_tree_init(struct xs_tree *t, uint64_t *gen)
+{
+	static const struct xs_perm dom0_only = { .domid = 0, .mode = XS_P_NONE };
+
+	memset(t, 0, sizeof(*t));
+	t->gen = gen;
+	t->root = node_alloc("", 0);
+	if (!t->root)
+		return -ENOMEM;
+	t->root->acl = xs_acl_new(&dom0_only, 1);
+	if (!t->root->acl) {
+		node_free(t->root);
+		t->root = NULL;
+		return -ENOMEM;
+	}
+	t->root->gen = next_gen(t);
+	t->n_nodes = 1;
+	return 0;
+}
+
+void xs_tree_fini(struct xs_tree *t)
+{
+	if (t->root)
+		node_free(t->root);
+	t->root = NULL;
+	t->n_nodes = 0;
+}
+
+static int kids_reserve(struct xs_node *n, unsigned want)
+{
+	struct xs_node **k;
+	unsigned cap;
+
+	if (want <= n->cap_kids)
+		return 0;
+	cap = n->cap_kids ? n->cap_kids * 2 : 4;
+	while (cap < want)
+		cap *= 2;
+	k = realloc(n->kids, cap * sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	n->kids = k;
+	n->cap_kids = cap;
+	return 0;
+}
+
+static struct xs_node *node_clone(const struct xs_node *src,
+				  struct xs_node *parent)
+{
+	struct xs_node *n = node_alloc(src->name, strlen(src->name));
+	unsigned i;
+
+	if (!n)
+		return NULL;
+	n->parent = parent;
+	n->gen = src->gen;
+	n->val = src->val;
+	xs_blob_get(n->val);
+	n->acl = src->acl;
+	xs_acl_get(n->acl);
+	if (kids_reserve(n, src->n_kids)) {
+		node_free(n);
+		return NULL;
+	}
+	for (i = 0; i < src->n_kids; i++) {
+		n->kids[i] = node_clone(src->kids[i], n);
+		if (!n->kids[i]) {
+			node_free(n);
+			return NULL;
+		}
+		n->n_kids++;
+	}
+	return n;
+}
+
+int xs_tree_clone(struct xs_tree *dst, const struct xs_tree *src)
+{
+	dst->gen = src->gen;
+	dst->n_nodes = src->n_nodes;
+	dst->root = node_clone(src->root, NULL);
+	return dst->root ? 0 : -ENOMEM;
+}
+
+struct xs_node *xs_node_child(const struct xs_node *n, const char *name,
+			      size_t name_len)
+{
+	unsigned i;
+
+	for (i = 0; i < n->n_kids; i++) {
+		const char *kn = n->kids[i]->name;
+
+		if (strncmp(kn, name, name_len) == 0 && kn[name_len] == '\0')
+			return n->kids[i];
+	}
+	return NULL;
+}
+
+struct xs_node *xs_tree_nearest(const struct xs_tree *t, const char *path,
+				bool *missing)
+{
+	struct xs_node *n = t->root, *kid;
+	const char *p = path;
+
+	*missing = false;
+	while (*p == '/')
+		p++;
+	while (*p) {
+		size_t len = strcspn(p, "/");
+
+		kid = xs_node_child(n, p, len);
+		if (!kid) {
+			*missing = true;
+			return n;
+		}
+		n = kid;
+		p += len;
+		while (*p == '/')
+			p++;
+	}
+	return n;
+}
+
+struct xs_node *xs_tree_lookup(const struct xs_tree *t, const char *path)
+{
+	bool missing;
+	struct xs_node *n = xs_tree_nearest(t, path, &missing);
+
+	return missing ? NULL : n;
+}
+
+int xs_node_add_child(struct xs_tree *t, struct xs_node *parent,
+		      const char *name, size_t name_len, struct xs_node **out)
+{
+	struct xs_node *n;
+
+	if (t->n_nodes >= XS_NODES_MAX)
+		return -ENOSPC;
+	if (kids_reserve(parent, parent->n_kids + 1))
+		return -ENOMEM;
+	n = node_alloc(name, name_len);
+	if (!n)
+		return -ENOMEM;
+	n->parent = parent;
+	n->acl = parent->acl;
+	xs_acl_get(n->acl);
+	n->gen = next_gen(t);
+	parent->kids[parent->n_kids++] = n;
+	parent->gen = next_gen(t);
+	t->n_nodes++;
+	*out = n;
+	return 0;
+}
+
+int xs_node_set_value(struct xs_tree *t, struct xs_node *n, const void *data,
+		      unsigned len)
+{
+	struct xs_blob *b = NULL;
+
+	if (len) {
+		b = malloc(sizeof(*b) + len);
+		if (!b)
+			return -ENOMEM;
+		b->ref = 1;
+		b->len = len;
+		memcpy(b->data, data, len);
+	}
+	xs_blob_put(n->val);
+	n->val = b;
+	n->gen = next_gen(t);
+	return 0;
+}
+
+void xs_node_share_value(struct xs_tree *t, struct xs_node *n,
+			 struct xs_blob *blob)
+{
+	xs_blob_get(blob);
+	xs_blob_put(n->val);
+	n->val = blob;
+	n->gen = next_gen(t);
+}
+
+void xs_node_set_acl(struct xs_tree *t, struct xs_node *n, struct xs_acl *acl)
+{
+	xs_acl_get(acl);
+	xs_acl_put(n->acl);
+	n->acl = acl;
+	n->gen = next_gen(t);
+}
+
+void xs_node_remove(struct xs_tree *t, struct xs_node *n)
+{
+	struct xs_node *p = n->parent;
+	unsigned i;
+
+	for (i = 0; i < p->n_kids; i++) {
+		if (p->kids[i] == n) {
+			/* memmove keeps sibling order: DIRECTORY lists in
+			 * creation order, like xenstored. */
+			memmove(&p->kids[i], &p->kids[i + 1],
+				(p->n_kids - i - 1) * sizeof(p->kids[0]));
+			p->n_kids--;
+			break;
+		}
+	}
+	p->gen = next_gen(t);
+	t->n_nodes -= node_free(n);
+}
+
+int xs_node_path(const struct xs_node *n, char *buf, size_t len)
+{
+	const struct xs_node *a;
+	size_t need = 0, pos;
+
+	if (!n->parent) {
+		if (len < 2)
+			return -ENAMETOOLONG;
+		strcpy(buf, "/");
+		return 0;
+	}
+	for (a = n; a->parent; a = a->parent)
+		need += 1 + strlen(a->name);
+	if (need + 1 > len)
+		return -ENAMETOOLONG;
+	buf[need] = '\0';
+	pos = need;
+	for (a = n; a->parent; a = a->parent) {
+		size_t l = strlen(a->name);
+
+		pos -= l;
+		memcpy(buf + pos, a->name, l);
+		buf[--pos] = '/';
+	}
+	return 0;
+}
