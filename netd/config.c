@@ -1,0 +1,1555 @@
+/* config: netd.conf parsed into the pure model of config.h.
+ *
+ * libinih splits the text into sections and key/value pairs, but the inih we
+ * link (Debian's 55) gives handlers no line numbers, knows only ';' as an
+ * inline comment, joins indented lines onto the previous value and says
+ * nothing about empty sections. None of that fits netd.conf, so inih reads
+ * through conf_reader(), which cuts the text into lines itself: it counts
+ * them, strips comments and blanks, rejects garbage and hands inih only clean
+ * "[name]" and "key=value" lines. Every error then carries the exact line,
+ * and inih's build options never see the raw text.
+ *
+ * A network section is collected first and interpreted at its end, because
+ * which keys are valid depends on `mode`, which may come last. Checks across
+ * networks run as each section ends, against the ones before it. */
+#include "netd/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "lib/err.h"
+
+#define CONF_MAX_NETS 4096	/* keeps the pairwise checks cheap */
+#define CONF_MAX_SIZE (1 << 20)
+#define TOKEN_MAX 64		/* longest raw text quoted back in a message */
+#define ADDR_STR 64		/* INET6_ADDRSTRLEN plus "/128" */
+#define NAT_MIN_PREFIX 8	/* shorter would swallow most of the Internet */
+
+enum net_key {
+	K_MODE, K_PHYSDEV, K_STYLE, K_METRIC, K_GATEWAYIP,
+	K_ADDRESS, K_DHCP_RANGE, K_UPLINK, K_FORWARD, K_COUNT
+};
+
+#define M_BRIDGE (1u << NETD_MODE_BRIDGE)
+#define M_ROUTE (1u << NETD_MODE_ROUTE)
+#define M_NAT (1u << NETD_MODE_NAT)
+
+struct net_key_def {
+	const char *name;
+	enum net_key key;
+	unsigned modes; /* modes in which the key is valid */
+};
+
+static const struct net_key_def net_keys[] = {
+	{ "mode", K_MODE, M_BRIDGE | M_ROUTE | M_NAT },
+	{ "physdev", K_PHYSDEV, M_BRIDGE | M_ROUTE },
+	/* what Xen's vif-route calls it */
+	{ "gatewaydev", K_PHYSDEV, M_ROUTE },
+	{ "style", K_STYLE, M_BRIDGE },
+	{ "metric", K_METRIC, M_ROUTE },
+	{ "gatewayip", K_GATEWAYIP, M_ROUTE },
+	{ "address", K_ADDRESS, M_NAT },
+	{ "dhcp_range", K_DHCP_RANGE, M_NAT },
+	{ "uplink", K_UPLINK, M_NAT },
+	{ "forward", K_FORWARD, M_NAT },
+};
+
+enum netd_key { NK_SOCKET, NK_STATE_DIR, NK_RESTORE, NK_GROUP, NK_COUNT };
+
+static const char *const netd_keys[NK_COUNT] = {
+	[NK_SOCKET] = "socket",
+	[NK_STATE_DIR] = "state_dir",
+	[NK_RESTORE] = "restore_on_exit",
+	[NK_GROUP] = "socket_group",
+};
+
+/* One key of the open network section, kept until the section ends. */
+struct raw_kv {
+	const struct net_key_def *def;
+	char *val;
+	int line;
+};
+
+enum sect_kind { SECT_NONE, SECT_NETD, SECT_NET };
+
+struct parser {
+	const char *file;
+	const char *pos, *end; /* text not read yet */
+	int lineno;
+	int rc; /* first error; parsing stops there */
+	struct netd_conf *conf;
+	size_t cap_nets;
+	enum sect_kind sect; /* SECT_NET: the last of conf->nets is open */
+	int netd_line; /* header line of [netd], 0 before it */
+	int netd_seen[NK_COUNT]; /* line of each [netd] key */
+	struct raw_kv *kv;
+	size_t n_kv, cap_kv;
+	int seen[K_COUNT]; /* line of each key of the open network */
+};
+
+/* ---- messages ---- */
+
+static int tok_len(const char *s, size_t n)
+{
+	return (int)(n < TOKEN_MAX ? n : TOKEN_MAX);
+}
+
+/* "file:line: why": errors not tied to a key. */
+__attribute__((format(printf, 3, 4)))
+static int line_err(const struct parser *ps, int line, const char *fmt, ...)
+{
+	char why[ERR_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	return err_set(-EINVAL, "%s:%d: %s", ps->file, line, why);
+}
+
+/* "file:line: key 'k': why": the shape of almost every config error. */
+__attribute__((format(printf, 4, 5)))
+static int key_err(const struct parser *ps, int line, const char *key,
+		   const char *fmt, ...)
+{
+	char why[ERR_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	return err_set(-EINVAL, "%s:%d: key '%s': %s", ps->file, line, key, why);
+}
+
+static struct netd_net_conf *cur_net(struct parser *ps)
+{
+	return &ps->conf->nets[ps->conf->n_nets - 1];
+}
+
+/* ---- value parsers: pure, no messages ---- */
+
+/* The kernel's dev_valid_name(), plus no control characters, which would
+ * only garble logs. Returns why the name is bad, or NULL. */
+static const char *ifname_invalid(const char *s, size_t n)
+{
+	size_t i;
+
+	if (!n)
+		return "an interface name cannot be empty";
+	if (n >= IFNAMSIZ)
+		return "an interface name has at most 15 bytes";
+	if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+		return "'.' and '..' are not interface names";
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '/' || c == ':')
+			return "an interface name cannot contain '/' or ':'";
+		if (c <= ' ' || c == 0x7f)
+			return "an interface name cannot contain whitespace or control characters";
+	}
+	return NULL;
+}
+
+static bool parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = { "yes", "true", "1", "on" };
+	static const char *const no[] = { "no", "false", "0", "off" };
+	size_t i;
+
+	for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (!strcasecmp(s, yes[i]) || !strcasecmp(s, no[i])) {
+			*out = !strcasecmp(s, yes[i]);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Digits only: strtoul would take signs, spaces and "0x". */
+static bool parse_u32(const char *s, uint32_t *out)
+{
+	uint64_t v = 0;
+
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		v = v * 10 + (uint64_t)(*s - '0');
+		if (v > UINT32_MAX)
+			return false;
+	}
+	*out = (uint32_t)v;
+	return true;
+}
+
+static bool parse_port(const char *s, uint16_t *out)
+{
+	uint32_t v;
+
+	if (!parse_u32(s, &v) || v < 1 || v > 65535)
+		return false;
+	*out = (uint16_t)v;
+	return true;
+}
+
+static unsigned family_bits(int family)
+{
+	return family == AF_INET ? 32 : 128;
+}
+
+/* An address of the family its spelling suggests, as a host prefix. */
+static bool parse_ip(const char *s, struct netd_cidr *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->family = strchr(s, ':') ? AF_INET6 : AF_INET;
+	out->prefixlen = (uint8_t)family_bits(out->family);
+	return inet_pton(out->family, s, &out->addr) == 1;
+}
+
+static bool parse_cidr(const char *s, struct netd_cidr *out)
+{
+	char addr[ADDR_STR];
+	const char *slash = strchr(s, '/');
+	uint32_t plen;
+
+	if (!slash || (size_t)(slash - s) >= sizeof(addr))
+		return false;
+	memcpy(addr, s, (size_t)(slash - s));
+	addr[slash - s] = '\0';
+	if (!parse_ip(addr, out) || strlen(slash + 1) > 3 ||
+	    !parse_u32(slash + 1, &plen) || plen > family_bits(out->family))
+		return false;
+	out->prefixlen = (uint8_t)plen;
+	return true;
+}
+
+/* ---- address arithmetic ---- */
+
+static const uint8_t *cidr_bytes(const struct netd_cidr *c)
+{
+	return c->family == AF_INET ? (const uint8_t *)&c->addr.v4 :
+				      c->addr.v6.s6_addr;
+}
+
+static bool bit_at(const uint8_t *a, unsigned i)
+{
+	return a[i / 8] & (0x80 >> (i % 8));
+}
+
+/* The first plen bits of a and b agree. */
+static bool prefix_equal(const uint8_t *a, const uint8_t *b, unsigned plen)
+{
+	unsigned i;
+
+	for (i = 0; i < plen; i++)
+		if (bit_at(a, i) != bit_at(b, i))
+			return false;
+	return true;
+}
+
+/* Every bit of the host part of addr (relative to net's prefix) equals one. */
+static bool host_bits_all(const struct netd_cidr *net, const struct netd_cidr *addr,
+			  bool one)
+{
+	unsigned i;
+
+	for (i = net->prefixlen; i < family_bits(net->family); i++)
+		if (bit_at(cidr_bytes(addr), i) != one)
+			return false;
+	return true;
+}
+
+static bool cidr_contains(const struct netd_cidr *net, const struct netd_cidr *addr)
+{
+	return net->family == addr->family &&
+	       prefix_equal(cidr_bytes(net), cidr_bytes(addr), net->prefixlen);
+}
+
+static bool cidr_overlap(const struct netd_cidr *a, const struct netd_cidr *b)
+{
+	unsigned plen = a->prefixlen < b->prefixlen ? a->prefixlen : b->prefixlen;
+
+	return a->family == b->family &&
+	       prefix_equal(cidr_bytes(a), cidr_bytes(b), plen);
+}
+
+static bool addr_equal(const struct netd_cidr *a, const struct netd_cidr *b)
+{
+	return a->family == b->family &&
+	       !memcmp(cidr_bytes(a), cidr_bytes(b), family_bits(a->family) / 8);
+}
+
+/* 0/8, loopback, multicast and above are never a gateway or a guest. */
+static bool is_unicast(const struct netd_cidr *c)
+{
+	const uint8_t *b = cidr_bytes(c);
+
+	if (c->family == AF_INET)
+		return b[0] != 0 && b[0] != 127 && b[0] < 224;
+	return !IN6_IS_ADDR_UNSPECIFIED(&c->addr.v6) &&
+	       !IN6_IS_ADDR_LOOPBACK(&c->addr.v6) &&
+	       !IN6_IS_ADDR_MULTICAST(&c->addr.v6);
+}
+
+/* The subnet's network address (v4) or subnet-router anycast (v6), or the
+ * v4 broadcast: not a usable host address inside the subnet. */
+static bool is_reserved_in(const struct netd_cidr *net, const struct netd_cidr *a)
+{
+	if (host_bits_all(net, a, false))
+		return true;
+	return net->family == AF_INET && host_bits_all(net, a, true);
+}
+
+static const char *addr_str(const struct netd_cidr *c, char *buf)
+{
+	if (!inet_ntop(c->family, &c->addr, buf, ADDR_STR))
+		snprintf(buf, ADDR_STR, "?");
+	return buf;
+}
+
+static const char *cidr_str(const struct netd_cidr *c, char *buf)
+{
+	char a[ADDR_STR];
+
+	snprintf(buf, ADDR_STR, "%s/%u", addr_str(c, a), c->prefixlen);
+	return buf;
+}
+
+/* "203.0.113.0/24" for 203.0.113.1/24: how messages name a subnet. */
+static const char *subnet_str(const struct netd_cidr *c, char *buf)
+{
+	struct netd_cidr n = *c;
+	uint8_t *b = c->family == AF_INET ? (uint8_t *)&n.addr.v4 : n.addr.v6.s6_addr;
+	unsigned i;
+
+	for (i = c->prefixlen; i < family_bits(c->family); i++)
+		b[i / 8] &= (uint8_t)~(0x80 >> (i % 8));
+	return cidr_str(&n, buf);
+}
+
+static struct netd_cidr v4_cidr(struct in_addr a)
+{
+	struct netd_cidr c = { .family = AF_INET, .prefixlen = 32 };
+
+	c.addr.v4 = a;
+	return c;
+}
+
+/* ---- [netd] ---- */
+
+static int netd_path(struct parser *ps, const char *key, const char *val, char *dst)
+{
+	size_t n = strlen(val);
+
+	if (val[0] != '/')
+		return key_err(ps, ps->lineno, key, "expected an absolute path, got '%s'", val);
+	if (n >= NETD_PATH_MAX)
+		return key_err(ps, ps->lineno, key, "path is %zu bytes, at most %d allowed",
+			       n, NETD_PATH_MAX - 1);
+	memcpy(dst, val, n + 1);
+	return 0;
+}
+
+/* Empty means root only. Names as useradd(8) takes them, so a typo like
+ * "netd users" fails here rather than at chown time. */
+static int netd_group(struct parser *ps, const char *key, const char *val)
+{
+	struct netd_conf *conf = ps->conf;
+	size_t n = strlen(val), i;
+
+	if (n >= sizeof(conf->socket_group))
+		return key_err(ps, ps->lineno, key, "group name is %zu bytes, at most %zu allowed",
+			       n, sizeof(conf->socket_group) - 1);
+	for (i = 0; i < n; i++) {
+		char c = val[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+		      (c == '-' && i > 0)))
+			return key_err(ps, ps->lineno, key, "bad group name '%s'", val);
+	}
+	memcpy(conf->socket_group, val, n + 1);
+	return 0;
+}
+
+static int netd_key(struct parser *ps, const char *key, const char *val)
+{
+	struct netd_conf *conf = ps->conf;
+	int k;
+
+	for (k = 0; k < NK_COUNT; k++)
+		if (!strcmp(key, netd_keys[k]))
+			break;
+	if (k == NK_COUNT)
+		return key_err(ps, ps->lineno, key,
+			       "unknown key in [netd] (expected socket, state_dir, restore_on_exit or socket_group)");
+	if (ps->netd_seen[k])
+		return key_err(ps, ps->lineno, key, "duplicate key (first set at line %d)",
+			       ps->netd_seen[k]);
+	ps->netd_seen[k] = ps->lineno;
+
+	switch (k) {
+	case NK_SOCKET:
+		return netd_path(ps, key, val, conf->socket);
+	case NK_STATE_DIR:
+		return netd_path(ps, key, val, conf->state_dir);
+	case NK_RESTORE:
+		if (!parse_bool(val, &conf->restore_on_exit))
+			return key_err(ps, ps->lineno, key,
+				       "expected yes|no|true|false|on|off|1|0, got '%s'", val);
+		return 0;
+	default:
+		return netd_group(ps, key, val);
+	}
+}
+
+/* ---- network keys, as the handler sees them ---- */
+
+static const struct net_key_def *net_key_lookup(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(net_keys) / sizeof(net_keys[0]); i++)
+		if (!strcmp(net_keys[i].name, name))
+			return &net_keys[i];
+	return NULL;
+}
+
+static const struct raw_kv *kv_find(const struct parser *ps, enum net_key key)
+{
+	size_t i;
+
+	for (i = 0; i < ps->n_kv; i++)
+		if (ps->kv[i].def->key == key)
+			return &ps->kv[i];
+	return NULL;
+}
+
+static void kv_reset(struct parser *ps)
+{
+	size_t i;
+
+	for (i = 0; i < ps->n_kv; i++)
+		free(ps->kv[i].val);
+	ps->n_kv = 0;
+	memset(ps->seen, 0, sizeof(ps->seen));
+}
+
+/* Unknown keys and duplicates are caught here, in file order; whether a key
+ * suits the mode waits for the end of the section. */
+static int net_key_add(struct parser *ps, const char *key, const char *val)
+{
+	const struct net_key_def *def = net_key_lookup(key);
+	const struct raw_kv *first;
+	struct raw_kv *kv;
+
+	if (!def)
+		return key_err(ps, ps->lineno, key,
+			       "unknown key (expected mode, physdev, gatewaydev, style, metric, gatewayip, address, dhcp_range, uplink or forward)");
+	if (ps->seen[def->key] && def->key != K_FORWARD) {
+		first = kv_find(ps, def->key);
+		if (strcmp(first->def->name, key))
+			return key_err(ps, ps->lineno, key,
+				       "'%s' is already set at line %d (%s and %s are the same key)",
+				       first->def->name, first->line, key, first->def->name);
+		return key_err(ps, ps->lineno, key, "duplicate key (first set at line %d)",
+			       first->line);
+	}
+	if (ps->n_kv == ps->cap_kv) {
+		size_t cap = ps->cap_kv ? ps->cap_kv * 2 : 16;
+
+		kv = realloc(ps->kv, cap * sizeof(*kv));
+		if (!kv)
+			return err_set(-ENOMEM, "out of memory");
+		ps->kv = kv;
+		ps->cap_kv = cap;
+	}
+	kv = &ps->kv[ps->n_kv];
+	kv->val = strdup(val);
+	if (!kv->val)
+		return err_set(-ENOMEM, "out of memory");
+	kv->def = def;
+	kv->line = ps->lineno;
+	ps->n_kv++;
+	ps->seen[def->key] = ps->lineno;
+	return 0;
+}
+
+static int conf_handler(void *user, const char *section, const char *key,
+			const char *val)
+{
+	struct parser *ps = user;
+	int rc;
+
+	switch (ps->sect) {
+	case SECT_NONE:
+		rc = key_err(ps, ps->lineno, key, "outside any section (put it under [netd] or a network)");
+		break;
+	case SECT_NETD:
+		rc = netd_key(ps, key, val);
+		break;
+	default:
+		rc = net_key_add(ps, key, val);
+		break;
+	}
+	if (rc < 0) {
+		ps->rc = rc;
+		return 0;
+	}
+	return 1;
+}
+
+/* ---- network keys, interpreted at the end of the section ---- */
+
+static int key_ifname(struct parser *ps, const struct raw_kv *kv, char *dst)
+{
+	const char *why = ifname_invalid(kv->val, strlen(kv->val));
+
+	if (why)
+		return key_err(ps, kv->line, kv->def->name, "bad interface name '%s': %s",
+			       kv->val, why);
+	strcpy(dst, kv->val);
+	return 0;
+}
+
+static int key_mode(struct parser *ps, const struct raw_kv *kv, enum netd_mode *mode)
+{
+	static const enum netd_mode modes[] = { NETD_MODE_BRIDGE, NETD_MODE_ROUTE, NETD_MODE_NAT };
+	size_t i;
+
+	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		if (!strcasecmp(kv->val, netd_mode_name(modes[i]))) {
+			*mode = modes[i];
+			return 0;
+		}
+	}
+	return key_err(ps, kv->line, "mode", "expected bridge|route|nat, got '%s'", kv->val);
+}
+
+static int key_style(struct parser *ps, const struct raw_kv *kv, enum br_style *style)
+{
+	if (!strcasecmp(kv->val, "classic"))
+		*style = BR_STYLE_CLASSIC;
+	else if (!strcasecmp(kv->val, "modern"))
+		*style = BR_STYLE_MODERN;
+	else
+		return key_err(ps, kv->line, "style", "expected classic|modern, got '%s'", kv->val);
+	return 0;
+}
+
+static int key_metric(struct parser *ps, const struct raw_kv *kv, unsigned *metric)
+{
+	uint32_t v;
+
+	if (!parse_u32(kv->val, &v))
+		return key_err(ps, kv->line, "metric", "expected 0..4294967295, got '%s'", kv->val);
+	*metric = v;
+	return 0;
+}
+
+static int key_gatewayip(struct parser *ps, const struct raw_kv *kv,
+			 struct netd_net_conf *net)
+{
+	if (!parse_ip(kv->val, &net->gatewayip))
+		return key_err(ps, kv->line, "gatewayip",
+			       "expected an IPv4 or IPv6 address, got '%s'", kv->val);
+	if (!is_unicast(&net->gatewayip))
+		return key_err(ps, kv->line, "gatewayip", "'%s' is not a unicast address", kv->val);
+	net->has_gatewayip = true;
+	return 0;
+}
+
+/* The gateway's own address with the subnet's prefix. The subnet must leave
+ * room for guests, and the address must be a host in it. */
+static int key_address(struct parser *ps, const struct raw_kv *kv, struct netd_cidr *c)
+{
+	unsigned max;
+
+	if (!parse_cidr(kv->val, c))
+		return key_err(ps, kv->line, "address",
+			       "expected ADDRESS/PREFIX (e.g. 203.0.113.1/24), got '%s'", kv->val);
+	max = c->family == AF_INET ? 30 : 126;
+	if (c->prefixlen < NAT_MIN_PREFIX || c->prefixlen > max)
+		return key_err(ps, kv->line, "address",
+			       "prefix length in '%s' must be %d..%u", kv->val, NAT_MIN_PREFIX, max);
+	if (!is_unicast(c))
+		return key_err(ps, kv->line, "address", "'%s' is not a unicast address", kv->val);
+	if (is_reserved_in(c, c))
+		return key_err(ps, kv->line, "address",
+			       "'%s' is the network or broadcast address of its subnet; give the gateway's host address",
+			       kv->val);
+	return 0;
+}
+
+static int key_dhcp_range(struct parser *ps, const struct raw_kv *kv,
+			  struct netd_net_conf *net)
+{
+	char buf[2 * ADDR_STR];
+	char *dash;
+
+	if (strlen(kv->val) >= sizeof(buf))
+		goto bad;
+	strcpy(buf, kv->val);
+	dash = strchr(buf, '-');
+	if (!dash)
+		goto bad;
+	*dash = '\0';
+	if (inet_pton(AF_INET, buf, &net->dhcp_first) != 1 ||
+	    inet_pton(AF_INET, dash + 1, &net->dhcp_last) != 1)
+		goto bad;
+	net->has_dhcp_range = true;
+	return 0;
+bad:
+	return key_err(ps, kv->line, "dhcp_range",
+		       "expected FIRST-LAST IPv4 addresses (e.g. 203.0.113.100-203.0.113.150), got '%s'",
+		       kv->val);
+}
+
+/* proto:port:address:port, an IPv6 address in brackets so that its colons
+ * cannot be mistaken for the separators. On error, why names the bad token. */
+static bool forward_parse(const char *s, struct netd_forward *f, char *why, size_t len)
+{
+	char buf[256], *proto = buf, *port, *ip, *dport, *p;
+	bool v6 = false;
+
+	snprintf(why, len, "expected PROTO:PORT:ADDRESS:PORT");
+	if (strlen(s) >= sizeof(buf))
+		return false;
+	strcpy(buf, s);
+	port = strchr(proto, ':');
+	ip = port ? strchr(port + 1, ':') : NULL;
+	if (!ip)
+		return false;
+	*port++ = '\0';
+	*ip++ = '\0';
+	if (*ip == '[') {
+		v6 = true;
+		p = strchr(++ip, ']');
+		if (!p || p[1] != ':') {
+			snprintf(why, len, "expected [IPV6]:PORT after the outside port");
+			return false;
+		}
+		*p = '\0';
+		dport = p + 2;
+	} else {
+		dport = strchr(ip, ':');
+		if (!dport)
+			return false;
+		*dport++ = '\0';
+		if (strchr(dport, ':')) {
+			snprintf(why, len, "an IPv6 destination goes in brackets, e.g. tcp:8080:[2001:db8::10]:80");
+			return false;
+		}
+	}
+
+	if (!strcasecmp(proto, "tcp")) {
+		f->proto = IPPROTO_TCP;
+	} else if (!strcasecmp(proto, "udp")) {
+		f->proto = IPPROTO_UDP;
+	} else {
+		snprintf(why, len, "protocol '%s': expected tcp|udp", proto);
+		return false;
+	}
+	if (!parse_port(port, &f->port) || !parse_port(dport, &f->dport)) {
+		snprintf(why, len, "port '%s': expected 1..65535",
+			 parse_port(port, &f->port) ? dport : port);
+		return false;
+	}
+	memset(&f->dest, 0, sizeof(f->dest));
+	f->dest.family = v6 ? AF_INET6 : AF_INET;
+	f->dest.prefixlen = (uint8_t)family_bits(f->dest.family);
+	if (inet_pton(f->dest.family, ip, &f->dest.addr) != 1) {
+		snprintf(why, len, "destination '%s': expected an %s address", ip,
+			 v6 ? "IPv6" : "IPv4");
+		return false;
+	}
+	return true;
+}
+
+static int key_forward(struct parser *ps, const struct raw_kv *kv,
+		       struct netd_net_conf *net)
+{
+	struct netd_forward *f = &net->forwards[net->n_forwards];
+	char why[ERR_MSG_MAX / 2];
+
+	if (!forward_parse(kv->val, f, why, sizeof(why)))
+		return key_err(ps, kv->line, "forward", "%s, got '%s'", why, kv->val);
+	f->line = kv->line;
+	net->n_forwards++;
+	return 0;
+}
+
+static int net_set_mode(struct parser *ps, struct netd_net_conf *net)
+{
+	const struct raw_kv *kv = kv_find(ps, K_MODE);
+
+	if (!kv)
+		return line_err(ps, net->line,
+				"section [%s]: missing key 'mode' (expected bridge|route|nat)",
+				net->name);
+	return key_mode(ps, kv, &net->mode);
+}
+
+/* "bridge and route": which modes accept a key, for the message. */
+static void modes_str(unsigned modes, char *buf, size_t len)
+{
+	static const enum netd_mode all[] = { NETD_MODE_BRIDGE, NETD_MODE_ROUTE, NETD_MODE_NAT };
+	size_t i, used = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		if (!(modes & (1u << all[i])))
+			continue;
+		used += (size_t)snprintf(buf + used, len - used, "%s%s",
+					 used ? " and " : "", netd_mode_name(all[i]));
+	}
+}
+
+static int net_apply_key(struct parser *ps, struct netd_net_conf *net,
+			 const struct raw_kv *kv)
+{
+	char modes[64];
+
+	if (!(kv->def->modes & (1u << net->mode))) {
+		modes_str(kv->def->modes, modes, sizeof(modes));
+		return key_err(ps, kv->line, kv->def->name,
+			       "not valid in a %s network (only in %s)",
+			       netd_mode_name(net->mode), modes);
+	}
+	switch (kv->def->key) {
+	case K_PHYSDEV:
+		return key_ifname(ps, kv, net->physdev);
+	case K_STYLE:
+		return key_style(ps, kv, &net->style);
+	case K_METRIC:
+		return key_metric(ps, kv, &net->metric);
+	case K_GATEWAYIP:
+		return key_gatewayip(ps, kv, net);
+	case K_ADDRESS:
+		return key_address(ps, kv, &net->address);
+	case K_DHCP_RANGE:
+		return key_dhcp_range(ps, kv, net);
+	case K_UPLINK:
+		return key_ifname(ps, kv, net->uplink);
+	case K_FORWARD:
+		return key_forward(ps, kv, net);
+	default:
+		return 0; /* K_MODE, done first */
+	}
+}
+
+static int net_apply_keys(struct parser *ps, struct netd_net_conf *net)
+{
+	size_t i, n_fwd = 0;
+	int rc;
+
+	/* all forwards of a network arrive here at once: size the array once */
+	for (i = 0; i < ps->n_kv; i++)
+		n_fwd += ps->kv[i].def->key == K_FORWARD;
+	if (n_fwd && net->mode == NETD_MODE_NAT) {
+		net->forwards = calloc(n_fwd, sizeof(*net->forwards));
+		if (!net->forwards)
+			return err_set(-ENOMEM, "out of memory");
+	}
+	for (i = 0; i < ps->n_kv; i++) {
+		rc = net_apply_key(ps, net, &ps->kv[i]);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int net_require(struct parser *ps, const struct netd_net_conf *net,
+		       enum net_key key, const char *name)
+{
+	if (ps->seen[key])
+		return 0;
+	return line_err(ps, net->line, "section [%s]: missing key '%s' (required in a %s network)",
+			net->name, name, netd_mode_name(net->mode));
+}
+
+static int net_check_required(struct parser *ps, const struct netd_net_conf *net)
+{
+	int rc;
+
+	if (net->mode != NETD_MODE_NAT)
+		return net_require(ps, net, K_PHYSDEV, "physdev");
+	rc = net_require(ps, net, K_ADDRESS, "address");
+	if (!rc)
+		rc = net_require(ps, net, K_UPLINK, "uplink");
+	return rc;
+}
+
+/* Classic style renames physdev to "p<physdev>", which must still fit. */
+static int bridge_check(struct parser *ps, const struct netd_net_conf *net)
+{
+	int line = ps->seen[K_PHYSDEV];
+
+	if (!strcmp(net->physdev, net->name))
+		return key_err(ps, line, "physdev", "'%s' is the bridge itself", net->physdev);
+	if (net->style == BR_STYLE_CLASSIC && strlen(net->physdev) > IFNAMSIZ - 2)
+		return key_err(ps, line, "physdev",
+			       "'%s' is too long for style classic, which renames it to 'p%s' (at most 14 bytes, or use style modern)",
+			       net->physdev, net->physdev);
+	return 0;
+}
+
+/* Guests lease from the range, so it must hold only usable hosts of the
+ * subnet and never the gateway itself. */
+static int dhcp_check(struct parser *ps, const struct netd_net_conf *net)
+{
+	const struct netd_cidr *sn = &net->address;
+	struct netd_cidr first = v4_cidr(net->dhcp_first), last = v4_cidr(net->dhcp_last);
+	char a[ADDR_STR], b[ADDR_STR], s[ADDR_STR];
+	int line = ps->seen[K_DHCP_RANGE];
+	uint32_t gw;
+
+	if (sn->family != AF_INET)
+		return key_err(ps, line, "dhcp_range", "needs an IPv4 address, but address is %s",
+			       cidr_str(sn, s));
+	subnet_str(sn, s);
+	if (!cidr_contains(sn, &first) || !cidr_contains(sn, &last))
+		return key_err(ps, line, "dhcp_range", "%s-%s is not inside %s",
+			       addr_str(&first, a), addr_str(&last, b), s);
+	if (ntohl(first.addr.v4.s_addr) > ntohl(last.addr.v4.s_addr))
+		return key_err(ps, line, "dhcp_range", "first address %s is above last %s",
+			       addr_str(&first, a), addr_str(&last, b));
+	if (is_reserved_in(sn, &first) || is_reserved_in(sn, &last))
+		return key_err(ps, line, "dhcp_range",
+			       "%s-%s includes the network or broadcast address of %s",
+			       addr_str(&first, a), addr_str(&last, b), s);
+	gw = ntohl(sn->addr.v4.s_addr);
+	if (gw >= ntohl(first.addr.v4.s_addr) && gw <= ntohl(last.addr.v4.s_addr))
+		return key_err(ps, line, "dhcp_range", "%s-%s includes the gateway address %s",
+			       addr_str(&first, a), addr_str(&last, b), addr_str(sn, s));
+	return 0;
+}
+
+static int forward_check(struct parser *ps, const struct netd_net_conf *net,
+			 const struct netd_forward *f)
+{
+	const struct netd_cidr *sn = &net->address;
+	char a[ADDR_STR], s[ADDR_STR];
+
+	addr_str(&f->dest, a);
+	subnet_str(sn, s);
+	if (!cidr_contains(sn, &f->dest))
+		return key_err(ps, f->line, "forward", "destination %s is not inside %s", a, s);
+	if (addr_equal(sn, &f->dest) || is_reserved_in(sn, &f->dest))
+		return key_err(ps, f->line, "forward",
+			       "destination %s is the gateway, network or broadcast address of %s",
+			       a, s);
+	return 0;
+}
+
+static int nat_check(struct parser *ps, const struct netd_net_conf *net)
+{
+	size_t i;
+	int rc;
+
+	if (!strcmp(net->uplink, net->name))
+		return key_err(ps, ps->seen[K_UPLINK], "uplink", "'%s' is the bridge itself",
+			       net->uplink);
+	if (net->has_dhcp_range) {
+		rc = dhcp_check(ps, net);
+		if (rc < 0)
+			return rc;
+	}
+	for (i = 0; i < net->n_forwards; i++) {
+		rc = forward_check(ps, net, &net->forwards[i]);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* bridge and nat networks create a bridge named after the section */
+static bool makes_bridge(const struct netd_net_conf *net)
+{
+	return net->mode != NETD_MODE_ROUTE;
+}
+
+/* What one earlier network o rules out for net: a port on two bridges, a
+ * bridge as a port of another, and NAT subnets that overlap (a guest
+ * address would be ambiguous). */
+static int net_check_pair(struct parser *ps, const struct netd_net_conf *net,
+			  const struct netd_net_conf *o)
+{
+	char a[ADDR_STR], b[ADDR_STR];
+	bool br = net->mode == NETD_MODE_BRIDGE, obr = o->mode == NETD_MODE_BRIDGE;
+
+	if (br && obr && !strcmp(net->physdev, o->physdev))
+		return key_err(ps, ps->seen[K_PHYSDEV], "physdev",
+			       "'%s' is already the physdev of [%s] (line %d)",
+			       net->physdev, o->name, o->line);
+	if (br && makes_bridge(o) && !strcmp(net->physdev, o->name))
+		return key_err(ps, ps->seen[K_PHYSDEV], "physdev",
+			       "'%s' is the bridge of [%s] (line %d); a bridge cannot be a port of another",
+			       net->physdev, o->name, o->line);
+	if (obr && makes_bridge(net) && !strcmp(o->physdev, net->name))
+		return line_err(ps, net->line,
+				"section [%s]: bridge name '%s' is the physdev of [%s] (line %d)",
+				net->name, net->name, o->name, o->line);
+	if (net->mode == NETD_MODE_NAT && o->mode == NETD_MODE_NAT &&
+	    cidr_overlap(&net->address, &o->address))
+		return key_err(ps, ps->seen[K_ADDRESS], "address",
+			       "%s overlaps %s of [%s] (line %d)", subnet_str(&net->address, a),
+			       subnet_str(&o->address, b), o->name, o->line);
+	return 0;
+}
+
+static int net_check(struct parser *ps, const struct netd_net_conf *net)
+{
+	size_t i;
+	int rc = 0;
+
+	if (net->mode == NETD_MODE_BRIDGE)
+		rc = bridge_check(ps, net);
+	else if (net->mode == NETD_MODE_NAT)
+		rc = nat_check(ps, net);
+	for (i = 0; !rc && i + 1 < ps->conf->n_nets; i++)
+		rc = net_check_pair(ps, net, &ps->conf->nets[i]);
+	return rc;
+}
+
+static int net_finish(struct parser *ps)
+{
+	struct netd_net_conf *net = cur_net(ps);
+	int rc;
+
+	rc = net_set_mode(ps, net);
+	if (!rc)
+		rc = net_apply_keys(ps, net);
+	if (!rc)
+		rc = net_check_required(ps, net);
+	if (!rc)
+		rc = net_check(ps, net);
+	kv_reset(ps);
+	return rc;
+}
+
+struct fwd_ref {
+	const struct netd_net_conf *net;
+	const struct netd_forward *f;
+};
+
+static int fwd_ref_cmp(const void *x, const void *y)
+{
+	const struct fwd_ref *a = x, *b = y;
+	int c = strcmp(a->net->uplink, b->net->uplink);
+
+	if (c)
+		return c;
+	if (a->f->proto != b->f->proto)
+		return a->f->proto < b->f->proto ? -1 : 1;
+	if (a->f->port != b->f->port)
+		return a->f->port < b->f->port ? -1 : 1;
+	return (a->f->line > b->f->line) - (a->f->line < b->f->line);
+}
+
+static bool fwd_ref_clash(const struct fwd_ref *a, const struct fwd_ref *b)
+{
+	return !strcmp(a->net->uplink, b->net->uplink) && a->f->proto == b->f->proto &&
+	       a->f->port == b->f->port;
+}
+
+/* One outside port on one uplink leads to one guest only, whichever network
+ * forwards it. Sorting keeps a file with thousands of forwards at n log n;
+ * the clash reported is the one with the earliest second line. */
+static int forwards_check(struct parser *ps)
+{
+	const struct netd_conf *conf = ps->conf;
+	const struct fwd_ref *bad = NULL, *first = NULL, *group;
+	struct fwd_ref *refs;
+	size_t i, j, n = 0;
+	int rc = 0;
+
+	for (i = 0; i < conf->n_nets; i++)
+		n += conf->nets[i].n_forwards;
+	if (n < 2)
+		return 0;
+	refs = malloc(n * sizeof(*refs));
+	if (!refs)
+		return err_set(-ENOMEM, "out of memory");
+	for (i = 0, n = 0; i < conf->n_nets; i++)
+		for (j = 0; j < conf->nets[i].n_forwards; j++)
+			refs[n++] = (struct fwd_ref){ &conf->nets[i], &conf->nets[i].forwards[j] };
+	qsort(refs, n, sizeof(*refs), fwd_ref_cmp);
+	for (i = 1, group = refs; i < n; i++) {
+		if (!fwd_ref_clash(group, &refs[i])) {
+			group = &refs[i];
+			continue;
+		}
+		if (!bad || refs[i].f->line < bad->f->line) {
+			bad = &refs[i];
+			first = group;
+		}
+	}
+	if (bad)
+		rc = key_err(ps, bad->f->line, "forward",
+			     "%s port %u on uplink '%s' is already forwarded at line %d",
+			     bad->f->proto == IPPROTO_UDP ? "udp" : "tcp", bad->f->port,
+			     bad->net->uplink, first->f->line);
+	free(refs);
+	return rc;
+}
+
+static int section_end(struct parser *ps)
+{
+	int rc = ps->sect == SECT_NET ? net_finish(ps) : 0;
+
+	ps->sect = SECT_NONE;
+	return rc;
+}
+
+/* Two equal sections would be two networks with one bridge name. */
+static int net_begin(struct parser *ps, const char *name)
+{
+	struct netd_conf *conf = ps->conf;
+	struct netd_net_conf *net;
+	size_t i;
+
+	for (i = 0; i < conf->n_nets; i++)
+		if (!strcmp(conf->nets[i].name, name))
+			return line_err(ps, ps->lineno,
+					"duplicate section [%s] (first at line %d): two networks cannot share a name",
+					name, conf->nets[i].line);
+	if (conf->n_nets == CONF_MAX_NETS)
+		return line_err(ps, ps->lineno, "section [%s]: more than %d networks",
+				name, CONF_MAX_NETS);
+	if (conf->n_nets == ps->cap_nets) {
+		size_t cap = ps->cap_nets ? ps->cap_nets * 2 : 4;
+
+		net = realloc(conf->nets, cap * sizeof(*net));
+		if (!net)
+			return err_set(-ENOMEM, "out of memory");
+		conf->nets = net;
+		ps->cap_nets = cap;
+	}
+	net = &conf->nets[conf->n_nets++];
+	memset(net, 0, sizeof(*net));
+	strcpy(net->name, name);
+	net->line = ps->lineno;
+	net->style = BR_STYLE_CLASSIC;
+	net->metric = 2;
+	ps->sect = SECT_NET;
+	return 0;
+}
+
+static int section_begin(struct parser *ps, const char *name, size_t n)
+{
+	char buf[IFNAMSIZ];
+	const char *why;
+	int rc;
+
+	rc = section_end(ps);
+	if (rc < 0)
+		return rc;
+	if (n == 4 && !memcmp(name, "netd", 4)) {
+		if (ps->netd_line)
+			return line_err(ps, ps->lineno, "duplicate section [netd] (first at line %d)",
+					ps->netd_line);
+		ps->netd_line = ps->lineno;
+		ps->sect = SECT_NETD;
+		return 0;
+	}
+	why = ifname_invalid(name, n);
+	if (why)
+		return line_err(ps, ps->lineno, "section [%.*s]: bad network name: %s",
+				tok_len(name, n), name, why);
+	memcpy(buf, name, n);
+	buf[n] = '\0';
+	return net_begin(ps, buf);
+}
+
+/* ---- lines ---- */
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static void trim(const char **s, size_t *n)
+{
+	while (*n && is_blank(**s)) {
+		(*s)++;
+		(*n)--;
+	}
+	while (*n && is_blank((*s)[*n - 1]))
+		(*n)--;
+}
+
+/* Comments start with '#' or ';' at the start of the line or after
+ * whitespace, so "a#b" stays a value. Returns the length before it. */
+static size_t comment_cut(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((s[i] == '#' || s[i] == ';') && (i == 0 || is_blank(s[i - 1])))
+			return i;
+	return n;
+}
+
+static bool is_key_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+/* Writes "[name]" to out for inih after opening the section. */
+static int line_header(struct parser *ps, const char *s, size_t n, char *out)
+{
+	const char *close = memchr(s, ']', n), *name = s + 1, *rest;
+	size_t nlen, rlen;
+	int rc;
+
+	if (!close)
+		return line_err(ps, ps->lineno, "unterminated section header '%.*s'",
+				tok_len(s, n), s);
+	nlen = (size_t)(close - name);
+	trim(&name, &nlen);
+	rest = close + 1;
+	rlen = n - (size_t)(rest - s);
+	trim(&rest, &rlen);
+	if (rlen && rest[0] != '#' && rest[0] != ';')
+		return line_err(ps, ps->lineno, "unexpected '%.*s' after section header",
+				tok_len(rest, rlen), rest);
+	rc = section_begin(ps, name, nlen);
+	if (rc < 0)
+		return rc;
+	/* a valid name is at most 15 bytes: fits any inih line */
+	sprintf(out, "[%.*s]", (int)nlen, name);
+	return 1;
+}
+
+/* Writes "key=value" to out for inih. */
+static int line_pair(struct parser *ps, const char *s, size_t n, char *out, int size)
+{
+	const char *eq = memchr(s, '=', n), *key = s, *val;
+	size_t klen, vlen, i;
+
+	if (!eq)
+		return line_err(ps, ps->lineno, "expected 'key = value' or '[section]', got '%.*s'",
+				tok_len(s, n), s);
+	klen = (size_t)(eq - s);
+	val = eq + 1;
+	vlen = n - klen - 1;
+	trim(&key, &klen);
+	trim(&val, &vlen);
+	for (i = 0; i < klen && is_key_char(key[i]); i++)
+		;
+	if (!klen || i < klen)
+		return line_err(ps, ps->lineno, "bad key '%.*s' (expected 'key = value')",
+				tok_len(key, klen), key);
+	/* inih's line buffer is fixed; leave it the room it asks for */
+	if (klen + vlen + 4 > (size_t)size)
+		return line_err(ps, ps->lineno, "key '%.*s': line too long (at most %d characters)",
+				tok_len(key, klen), key, size - 4);
+	sprintf(out, "%.*s=%.*s", (int)klen, key, (int)vlen, val);
+	return 1;
+}
+
+/* Returns 1 with a line in out for inih, 0 for nothing to pass, or -errno. */
+static int line_clean(struct parser *ps, const char *s, size_t n, char *out, int size)
+{
+	size_t i;
+
+	if (n && s[n - 1] == '\r')
+		n--;
+	if (ps->lineno == 1 && n >= 3 && !memcmp(s, "\xef\xbb\xbf", 3)) {
+		s += 3;
+		n -= 3;
+	}
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if ((c < ' ' && c != '\t') || c == 0x7f)
+			return line_err(ps, ps->lineno, "control character 0x%02x in column %zu",
+					c, i + 1);
+	}
+	n = comment_cut(s, n);
+	trim(&s, &n);
+	if (!n)
+		return 0;
+	if (s[0] == '[')
+		return line_header(ps, s, n, out);
+	return line_pair(ps, s, n, out, size);
+}
+
+/* inih's fgets(): one clean line per call, NULL at the end or an error. */
+static char *conf_reader(char *out, int size, void *stream)
+{
+	struct parser *ps = stream;
+	const char *s, *nl;
+	size_t n;
+	int rc;
+
+	while (!ps->rc && ps->pos < ps->end) {
+		s = ps->pos;
+		nl = memchr(s, '\n', (size_t)(ps->end - s));
+		n = nl ? (size_t)(nl - s) : (size_t)(ps->end - s);
+		ps->pos = nl ? nl + 1 : ps->end;
+		ps->lineno++;
+		if (size < 32) {
+			ps->rc = err_set(-EINVAL, "inih line buffer too small (%d)", size);
+			break;
+		}
+		rc = line_clean(ps, s, n, out, size);
+		if (rc < 0)
+			ps->rc = rc;
+		else if (rc > 0)
+			return out;
+	}
+	return NULL;
+}
+
+/* ---- the whole file ---- */
+
+static int conf_init(struct netd_conf *conf, const char *name)
+{
+	memset(conf, 0, sizeof(*conf));
+	snprintf(conf->path, sizeof(conf->path), "%s", name);
+	strcpy(conf->socket, NETD_DEFAULT_SOCKET);
+	strcpy(conf->state_dir, NETD_DEFAULT_STATE);
+	strcpy(conf->socket_group, "netd");
+	conf->restore_on_exit = true;
+	return 0;
+}
+
+int netd_conf_parse(const char *name, const char *text, size_t len, struct netd_conf *out)
+{
+	struct netd_conf conf;
+	struct parser ps = {
+		.file = name ? name : "<config>",
+		.pos = text,
+		.end = text ? text + len : text,
+		.conf = &conf,
+	};
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	conf_init(&conf, ps.file);
+	rc = ini_parse_stream(conf_reader, &ps, conf_handler, &ps);
+	if (!ps.rc && rc)
+		ps.rc = rc < 0 ? err_set(-ENOMEM, "%s: inih failed (%d)", ps.file, rc) :
+				 line_err(&ps, rc, "syntax error");
+	if (!ps.rc)
+		ps.rc = section_end(&ps);
+	if (!ps.rc)
+		ps.rc = forwards_check(&ps);
+	kv_reset(&ps);
+	free(ps.kv);
+	if (ps.rc < 0) {
+		netd_conf_free(&conf);
+		return ps.rc;
+	}
+	*out = conf;
+	return 0;
+}
+
+static int read_all(const char *path, FILE *f, char **text, size_t *len)
+{
+	size_t cap = 4096, n = 0;
+	char *buf = NULL, *nbuf;
+
+	for (;;) {
+		nbuf = realloc(buf, cap);
+		if (!nbuf) {
+			free(buf);
+			return err_set(-ENOMEM, "%s: out of memory", path);
+		}
+		buf = nbuf;
+		n += fread(buf + n, 1, cap - n, f);
+		if (n < cap)
+			break;
+		if (cap > CONF_MAX_SIZE) {
+			free(buf);
+			return err_set(-EFBIG, "%s: larger than %d bytes", path, CONF_MAX_SIZE);
+		}
+		cap *= 2;
+	}
+	if (ferror(f)) {
+		free(buf);
+		return err_set(-EIO, "%s: read error", path);
+	}
+	*text = buf;
+	*len = n;
+	return 0;
+}
+
+int netd_conf_load(const char *path, struct netd_conf *out)
+{
+	char *text;
+	size_t len;
+	FILE *f;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (strlen(path) >= sizeof(out->path))
+		return err_set(-ENAMETOOLONG, "%s: path too long", path);
+	f = fopen(path, "re");
+	if (!f) {
+		rc = -errno;
+		return err_set(rc, "%s: %s", path, strerror(-rc));
+	}
+	rc = read_all(path, f, &text, &len);
+	fclose(f);
+	if (rc < 0)
+		return rc;
+	rc = netd_conf_parse(path, text, len, out);
+	free(text);
+	return rc;
+}
+
+void netd_conf_free(struct netd_conf *conf)
+{
+	size_t i;
+
+	if (!conf)
+		return;
+	for (i = 0; i < conf->n_nets; i++)
+		free(conf->nets[i].forwards);
+	free(conf->nets);
+	memset(conf, 0, sizeof(*conf));
+}
+
+/* ---- host ---- */
+
+int netd_conf_check_host(const struct netd_conf *conf)
+{
+	const struct netd_net_conf *net;
+	const char *dev, *key;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < conf->n_nets; i++) {
+		net = &conf->nets[i];
+		key = net->mode == NETD_MODE_NAT ? "uplink" : "physdev";
+		dev = net->mode == NETD_MODE_NAT ? net->uplink : net->physdev;
+		errno = 0;
+		if (if_nametoindex(dev))
+			continue;
+		rc = errno ? -errno : -ENODEV;
+		if (rc == -ENODEV || rc == -ENXIO)
+			return err_set(-ENODEV, "section [%s] (%s:%d): %s '%s' does not exist",
+				       net->name, conf->path, net->line, key, dev);
+		return err_set(rc, "section [%s] (%s:%d): cannot look up %s '%s': %s",
+			       net->name, conf->path, net->line, key, dev, strerror(-rc));
+	}
+	return 0;
+}
+
+const struct netd_net_conf *netd_conf_find(const struct netd_conf *conf, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < conf->n_nets; i++)
+		if (!strcmp(conf->nets[i].name, name))
+			return &conf->nets[i];
+	return NULL;
+}
+
+const char *netd_mode_name(enum netd_mode mode)
+{
+	switch (mode) {
+	case NETD_MODE_BRIDGE:
+		return "bridge";
+	case NETD_MODE_ROUTE:
+		return "route";
+	case NETD_MODE_NAT:
+		return "nat";
+	}
+	return "unknown";
+}
+
+/* ---- equality ---- */
+
+static bool cidr_equal(const struct netd_cidr *a, const struct netd_cidr *b)
+{
+	return addr_equal(a, b) && a->prefixlen == b->prefixlen;
+}
+
+static bool forward_equal(const struct netd_forward *a, const struct netd_forward *b)
+{
+	return a->proto == b->proto && a->port == b->port && a->dport == b->dport &&
+	       cidr_equal(&a->dest, &b->dest);
+}
+
+static bool nat_equal(const struct netd_net_conf *a, const struct netd_net_conf *b)
+{
+	size_t i;
+
+	if (!cidr_equal(&a->address, &b->address) || strcmp(a->uplink, b->uplink) ||
+	    a->has_dhcp_range != b->has_dhcp_range || a->n_forwards != b->n_forwards)
+		return false;
+	if (a->has_dhcp_range && (a->dhcp_first.s_addr != b->dhcp_first.s_addr ||
+				  a->dhcp_last.s_addr != b->dhcp_last.s_addr))
+		return false;
+	for (i = 0; i < a->n_forwards; i++)
+		if (!forward_equal(&a->forwards[i], &b->forwards[i]))
+			return false;
+	return true;
+}
+
+/* Only the fields of the network's mode count: the others are unused. */
+bool netd_net_conf_equal(const struct netd_net_conf *a, const struct netd_net_conf *b)
+{
+	if (strcmp(a->name, b->name) || a->mode != b->mode)
+		return false;
+	switch (a->mode) {
+	case NETD_MODE_BRIDGE:
+		return !strcmp(a->physdev, b->physdev) && a->style == b->style;
+	case NETD_MODE_ROUTE:
+		return !strcmp(a->physdev, b->physdev) && a->metric == b->metric &&
+		       a->has_gatewayip == b->has_gatewayip &&
+		       (!a->has_gatewayip || cidr_equal(&a->gatewayip, &b->gatewayip));
+	case NETD_MODE_NAT:
+		return nat_equal(a, b);
+	}
+	return false;
+}
+
+bool netd_conf_equal(const struct netd_conf *a, const struct netd_conf *b)
+{
+	size_t i;
+
+	if (strcmp(a->socket, b->socket) || strcmp(a->state_dir, b->state_dir) ||
+	    a->restore_on_exit != b->restore_on_exit ||
+	    strcmp(a->socket_group, b->socket_group) || a->n_nets != b->n_nets)
+		return false;
+	for (i = 0; i < a->n_nets; i++)
+		if (!netd_net_conf_equal(&a->nets[i], &b->nets[i]))
+			return false;
+	return true;
+}
+
+/* ---- writing ---- */
+
+struct out {
+	char *buf;
+	size_t len, used;
+	bool full;
+};
+
+__attribute__((format(printf, 2, 3)))
+static void out_printf(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o->full)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(o->buf + o->used, o->len - o->used, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= o->len - o->used)
+		o->full = true;
+	else
+		o->used += (size_t)n;
+}
+
+/* A string the parser would read back unchanged: no line breaks or control
+ * characters (which could smuggle in a section), no edge whitespace, nothing
+ * that starts a comment. */
+static bool writable(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (n && (is_blank(s[0]) || is_blank(s[n - 1])))
+		return false;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if ((c < ' ' && c != '\t') || c == 0x7f)
+			return false;
+		if ((c == '#' || c == ';') && (i == 0 || is_blank(s[i - 1])))
+			return false;
+	}
+	return true;
+}
+
+static int check_writable(const struct netd_conf *conf)
+{
+	size_t i;
+
+	if (!writable(conf->socket) || !writable(conf->state_dir) ||
+	    !writable(conf->socket_group))
+		return err_set(-EINVAL, "[netd]: a path or group cannot be written as INI");
+	for (i = 0; i < conf->n_nets; i++) {
+		const struct netd_net_conf *net = &conf->nets[i];
+		const char *dev = net->mode == NETD_MODE_NAT ? net->uplink : net->physdev;
+
+		if (ifname_invalid(net->name, strnlen(net->name, IFNAMSIZ)) ||
+		    ifname_invalid(dev, strnlen(dev, IFNAMSIZ)))
+			return err_set(-EINVAL, "network %zu: bad interface name", i);
+	}
+	return 0;
+}
+
+static void write_forward(struct out *o, const struct netd_forward *f)
+{
+	char a[ADDR_STR];
+	bool v6 = f->dest.family == AF_INET6;
+
+	out_printf(o, "forward = %s:%u:%s%s%s:%u\n", f->proto == IPPROTO_UDP ? "udp" : "tcp",
+		   f->port, v6 ? "[" : "", addr_str(&f->dest, a), v6 ? "]" : "", f->dport);
+}
+
+static void write_net(struct out *o, const struct netd_net_conf *net)
+{
+	char a[ADDR_STR], b[ADDR_STR];
+	struct netd_cidr first, last;
+	size_t i;
+
+	out_printf(o, "\n[%s]\nmode = %s\n", net->name, netd_mode_name(net->mode));
+	switch (net->mode) {
+	case NETD_MODE_BRIDGE:
+		out_printf(o, "physdev = %s\nstyle = %s\n", net->physdev,
+			   net->style == BR_STYLE_MODERN ? "modern" : "classic");
+		break;
+	case NETD_MODE_ROUTE:
+		out_printf(o, "physdev = %s\nmetric = %u\n", net->physdev, net->metric);
+		if (net->has_gatewayip)
+			out_printf(o, "gatewayip = %s\n", addr_str(&net->gatewayip, a));
+		break;
+	case NETD_MODE_NAT:
+		out_printf(o, "address = %s\n", cidr_str(&net->address, a));
+		if (net->has_dhcp_range) {
+			first = v4_cidr(net->dhcp_first);
+			last = v4_cidr(net->dhcp_last);
+			out_printf(o, "dhcp_range = %s-%s\n", addr_str(&first, a), addr_str(&last, b));
+		}
+		out_printf(o, "uplink = %s\n", net->uplink);
+		for (i = 0; i < net->n_forwards; i++)
+			write_forward(o, &net->forwards[i]);
+		break;
+	}
+}
+
+int netd_conf_write(const struct netd_conf *conf, char *buf, size_t len)
+{
+	struct out o = { .buf = buf, .len = len, .full = !buf || !len };
+	size_t i;
+	int rc;
+
+	rc = check_writable(conf);
+	if (rc < 0)
+		return rc;
+	out_printf(&o, "[netd]\nsocket = %s\nstate_dir = %s\nrestore_on_exit = %s\nsocket_group = %s\n",
+		   conf->socket, conf->state_dir, conf->restore_on_exit ? "yes" : "no",
+		   conf->socket_group);
+	for (i = 0; i < conf->n_nets; i++)
+		write_net(&o, &conf->nets[i]);
+	if (o.full)
+		return err_set(-ENOSPC, "config does not fit in %zu bytes", len);
+	return 0;
+}

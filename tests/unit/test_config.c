@@ -1,0 +1,641 @@
+/* Unit tests for netd/config.c: every error names file, line and key, every
+ * default, all three modes, and the netd_conf_write round trip. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <cmocka.h>
+
+#include "lib/err.h"
+#include "netd/config.h"
+
+struct bad_case {
+	const char *text;
+	const char *want; /* substring of err_msg() */
+};
+
+static int parse(const char *text, struct netd_conf *c)
+{
+	return netd_conf_parse("netd.conf", text, strlen(text), c);
+}
+
+/* Each case must fail with -EINVAL, the expected message, and an empty out. */
+static void expect_errors(const struct bad_case *cases, size_t n)
+{
+	struct netd_conf c;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < n; i++) {
+		err_clear();
+		rc = parse(cases[i].text, &c);
+		if (rc != -EINVAL || !strstr(err_msg(), cases[i].want)) {
+			print_error("case %zu:\n%s\n-> rc %d, '%s'\nwanted '%s'\n", i,
+				    cases[i].text, rc, err_msg(), cases[i].want);
+			fail();
+		}
+		assert_int_equal(c.n_nets, 0);
+		assert_null(c.nets);
+	}
+}
+
+#define EXPECT_ERRORS(cases) expect_errors(cases, sizeof(cases) / sizeof(cases[0]))
+
+static void test_syntax_errors(void **state)
+{
+	static const struct bad_case cases[] = {
+		{ "[xenbr0\nmode = bridge\n",
+		  "netd.conf:1: unterminated section header '[xenbr0'" },
+		{ "[xenbr0]\nmode = bridge\nphysdev eth0\n",
+		  "netd.conf:3: expected 'key = value' or '[section]', got 'physdev eth0'" },
+		{ "mode = bridge\n", "netd.conf:1: key 'mode': outside any section" },
+		{ "# comment\n\n; another\nphysdev = eth0\n[xenbr0]\n",
+		  "netd.conf:4: key 'physdev': outside any section" },
+		{ "[xenbr0] junk\n", "netd.conf:1: unexpected 'junk' after section header" },
+		/* no multi-line values: an indented line is a line of its own */
+		{ "[xenbr0]\nmode = bridge\nphysdev = eth0\n  modern\n",
+		  "netd.conf:4: expected 'key = value' or '[section]', got 'modern'" },
+		{ "[xenbr0]\nmode = br\x01idge\n", "netd.conf:2: control character 0x01" },
+		{ "[xenbr0]\nmo de = bridge\n", "netd.conf:2: bad key 'mo de'" },
+		{ "[xenbr0]\n = bridge\n", "netd.conf:2: bad key ''" },
+		{ "[xenbr0]\nphysdev: eth0\n",
+		  "netd.conf:2: expected 'key = value' or '[section]', got 'physdev: eth0'" },
+		{ "[xenbr0]\nphysdev = xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
+		  "netd.conf:2: key 'physdev': line too long" },
+	};
+
+	EXPECT_ERRORS(cases);
+}
+
+static void test_section_errors(void **state)
+{
+	static const struct bad_case cases[] = {
+		{ "[xenbr0]\nmode = bridge\nphysdev = eth0\n[xenbr0]\nmode = bridge\nphysdev = eth1\n",
+		  "netd.conf:4: duplicate section [xenbr0] (first at line 1)" },
+		{ "[netd]\n[netd]\n", "netd.conf:2: duplicate section [netd] (first at line 1)" },
+		{ "[averyveryverylongname]\nmode = route\n",
+		  "netd.conf:1: section [averyveryverylongname]: bad network name: an interface name has at most 15 bytes" },
+		{ "\n[a/b]\n", "netd.conf:2: section [a/b]: bad network name" },
+		{ "[a:b]\n", "netd.conf:1: section [a:b]: bad network name" },
+		{ "[a b]\n", "netd.conf:1: section [a b]: bad network name" },
+		{ "[]\n", "netd.conf:1: section []: bad network name: an interface name cannot be empty" },
+		{ "[..]\n", "netd.conf:1: section [..]: bad network name" },
+		{ "[xenbr0]\n", "netd.conf:1: section [xenbr0]: missing key 'mode'" },
+		{ "\n\n[xenbr0]\nphysdev = eth0\n", "netd.conf:3: section [xenbr0]: missing key 'mode'" },
+		{ "[xenbr0]\nmode = switch\n",
+		  "netd.conf:2: key 'mode': expected bridge|route|nat, got 'switch'" },
+		{ "[xenbr0]\nmode = bridge\nphysdev = eth0\nmode = route\n",
+		  "netd.conf:4: key 'mode': duplicate key (first set at line 2)" },
+	};
+
+	EXPECT_ERRORS(cases);
+}
+
+static void test_netd_errors(void **state)
+{
+	static const struct bad_case cases[] = {
+		{ "[netd]\nfoo = 1\n", "netd.conf:2: key 'foo': unknown key in [netd]" },
+		{ "[netd]\nmode = bridge\n", "netd.conf:2: key 'mode': unknown key in [netd]" },
+		{ "[netd]\nrestore_on_exit = maybe\n",
+		  "netd.conf:2: key 'restore_on_exit': expected yes|no|true|false|on|off|1|0, got 'maybe'" },
+		{ "[netd]\nrestore_on_exit =\n",
+		  "netd.conf:2: key 'restore_on_exit': expected yes|no|true|false|on|off|1|0, got ''" },
+		{ "[netd]\nsocket = relative.sock\n",
+		  "netd.conf:2: key 'socket': expected an absolute path, got 'relative.sock'" },
+		{ "[netd]\nstate_dir = run/netd\n",
+		  "netd.conf:2: key 'state_dir': expected an absolute path, got 'run/netd'" },
+		{ "[netd]\nsocket = /xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n",
+		  "netd.conf:2: key 'socket': path is 120 bytes, at most 107 allowed" },
+		{ "[netd]\nsocket_group = net d\n",
+		  "netd.conf:2: key 'socket_group': bad group name 'net d'" },
+		{ "[netd]\nsocket = /a\nsocket = /b\n",
+		  "netd.conf:3: key 'socket': duplicate key (first set at line 2)" },
+	};
+
+	EXPECT_ERRORS(cases);
+}
+
+static void test_bridge_errors(void **state)
+{
+	static const struct bad_case cases[] = {
+		{ "[xenbr0]\nmode = bridge\n",
+		  "netd.conf:1: section [xenbr0]: missing key 'physdev' (required in a bridge network)" },
+		{ "[netd]\n\n[xenbr0]\nmode = bridge\n# comment\nphysdev = eth0\nstyle = fancy\n",
+		  "netd.conf:7: key 'style': expected classic|modern, got 'fancy'" },
+		{ "[xenbr0]\nmode = bridge\nphysdev = eth0eth0eth0eth0x\n",
+		  "netd.conf:3: key 'physdev': bad interface name 'eth0eth0eth0eth0x': an interface name has at most 15 bytes" },
+		{ "[xenbr0]\nmode = bridge\nphysdev = eth/0\n",
+		  "netd.conf:3: key 'physdev': bad interface name 'eth/0'" },
+		{ "[xenbr0]\nmode = bridge\nphysdev =\n",
+		  "netd.conf:3: key 'physdev': bad interface name '': an interface name cannot be empty" },
+		{ "[xenbr0]\nmode = bridge\nphysdev = enp0s31f6x12345\n",
+		  "netd.conf:3: key 'physdev': 'enp0s31f6x12345' is too long for style classic" },
+		{ "[xenbr0]\nmode = bridge\nphysdev = xenbr0\n",
+		  "netd.conf:3: key 'physdev': 'xenbr0' is the bridge itself" },
+		{ "[xenbr0]\nmode = bridge\nphysdev = eth0\nmetric = 3\n",
+		  "netd.conf:4: key 'metric': not valid in a bridge network (only in route)" },
+		{ "[xenbr0]\nphysdev = eth0\ngatewaydev = eth1\nmode = bridge\n",
+		  "netd.conf:3: key 'gatewaydev': 'physdev' is already set at line 2" },
+		{ "[xenbr0]\nmode = bridge\ngatewaydev = eth1\n",
+		  "netd.conf:3: key 'gatewaydev': not valid in a bridge network (only in route)" },
+		{ "[xenbr0]\nmode = bridge\nphysdev = eth0\nuplink = eth0\n",
+		  "netd.conf:4: key 'uplink': not valid in a bridge network (only in nat)" },
+		{ "[xenbr0]\nmode = bridge\nphysdev = eth0\nphysdev = eth1\n",
+		  "netd.conf:4: key 'physdev': duplicate key (first set at line 3)" },
+		{ "[xenbr0]\nmode = bridge\nphysdev = eth0\ncolour = blue\n",
+		  "netd.conf:4: key 'colour': unknown key" },
+	};
+
+	EXPECT_ERRORS(cases);
+}
+
+static void test_route_errors(void **state)
+{
+	static const struct bad_case cases[] = {
+		{ "[routed]\nmode = route\n",
+		  "netd.conf:1: section [routed]: missing key 'physdev' (required in a route network)" },
+		{ "[routed]\nmode = route\nphysdev = eth0\nstyle = classic\n",
+		  "netd.conf:4: key 'style': not valid in a route network (only in bridge)" },
+		{ "[routed]\nmode = route\nphysdev = eth0\ngatewaydev = eth0\n",
+		  "netd.conf:4: key 'gatewaydev': 'physdev' is already set at line 3" },
+		{ "[routed]\nmode = route\nphysdev = eth0\nmetric = 4294967296\n",
+		  "netd.conf:4: key 'metric': expected 0..4294967295, got '4294967296'" },
+		{ "[routed]\nmode = route\nphysdev = eth0\nmetric = -1\n",
+		  "netd.conf:4: key 'metric': expected 0..4294967295, got '-1'" },
+		{ "[routed]\nmode = route\nphysdev = eth0\nmetric = 2x\n",
+		  "netd.conf:4: key 'metric': expected 0..4294967295, got '2x'" },
+		{ "[routed]\nmode = route\nphysdev = eth0\ngatewayip = 192.0.2.256\n",
+		  "netd.conf:4: key 'gatewayip': expected an IPv4 or IPv6 address, got '192.0.2.256'" },
+		{ "[routed]\nmode = route\nphysdev = eth0\ngatewayip = 192.0.2.1/24\n",
+		  "netd.conf:4: key 'gatewayip': expected an IPv4 or IPv6 address, got '192.0.2.1/24'" },
+		{ "[routed]\nmode = route\nphysdev = eth0\ngatewayip = ff02::1\n",
+		  "netd.conf:4: key 'gatewayip': 'ff02::1' is not a unicast address" },
+		{ "[routed]\nmode = route\ngatewaydev = eth 0\n",
+		  "netd.conf:3: key 'gatewaydev': bad interface name 'eth 0'" },
+		{ "[routed]\nmode = route\nphysdev = eth0\naddress = 192.0.2.1/24\n",
+		  "netd.conf:4: key 'address': not valid in a route network (only in nat)" },
+	};
+
+	EXPECT_ERRORS(cases);
+}
+
+#define NAT "[virbr0]\nmode = nat\naddress = 203.0.113.1/24\nuplink = eth0\n"
+
+static void test_nat_errors(void **state)
+{
+	static const struct bad_case cases[] = {
+		{ "[virbr0]\nmode = nat\nuplink = eth0\n",
+		  "netd.conf:1: section [virbr0]: missing key 'address' (required in a nat network)" },
+		{ "[virbr0]\nmode = nat\naddress = 203.0.113.1/24\n",
+		  "netd.conf:1: section [virbr0]: missing key 'uplink' (required in a nat network)" },
+		{ "[virbr0]\nmode = nat\naddress = 203.0.113.1\n",
+		  "netd.conf:3: key 'address': expected ADDRESS/PREFIX (e.g. 203.0.113.1/24), got '203.0.113.1'" },
+		{ "[virbr0]\nmode = nat\naddress = 203.0.113.1/33\n",
+		  "netd.conf:3: key 'address': expected ADDRESS/PREFIX (e.g. 203.0.113.1/24), got '203.0.113.1/33'" },
+		{ "[virbr0]\nmode = nat\naddress = 203.0.113.1/\n",
+		  "netd.conf:3: key 'address': expected ADDRESS/PREFIX" },
+		{ "[virbr0]\nmode = nat\naddress = 203.0.113.1/24x\n",
+		  "netd.conf:3: key 'address': expected ADDRESS/PREFIX" },
+		{ "[virbr0]\nmode = nat\naddress = 300.0.113.1/24\n",
+		  "netd.conf:3: key 'address': expected ADDRESS/PREFIX" },
+		{ "[virbr0]\nmode = nat\naddress = 203.0.113.1/31\n",
+		  "netd.conf:3: key 'address': prefix length in '203.0.113.1/31' must be 8..30" },
+		{ "[virbr0]\nmode = nat\naddress = 203.0.113.0/24\n",
+		  "netd.conf:3: key 'address': '203.0.113.0/24' is the network or broadcast address" },
+		{ "[virbr0]\nmode = nat\naddress = 203.0.113.255/24\n",
+		  "netd.conf:3: key 'address': '203.0.113.255/24' is the network or broadcast address" },
+		{ "[virbr0]\nmode = nat\naddress = 127.0.0.1/8\n",
+		  "netd.conf:3: key 'address': '127.0.0.1/8' is not a unicast address" },
+		{ NAT "dhcp_range = 198.51.100.10-198.51.100.20\n",
+		  "netd.conf:5: key 'dhcp_range': 198.51.100.10-198.51.100.20 is not inside 203.0.113.0/24" },
+		{ NAT "dhcp_range = 203.0.113.100-203.0.114.1\n",
+		  "netd.conf:5: key 'dhcp_range': 203.0.113.100-203.0.114.1 is not inside 203.0.113.0/24" },
+		{ NAT "dhcp_range = 203.0.113.150-203.0.113.100\n",
+		  "netd.conf:5: key 'dhcp_range': first address 203.0.113.150 is above last 203.0.113.100" },
+		{ NAT "dhcp_range = 203.0.113.0-203.0.113.50\n",
+		  "netd.conf:5: key 'dhcp_range': 203.0.113.0-203.0.113.50 includes the network or broadcast address" },
+		{ NAT "dhcp_range = 203.0.113.200-203.0.113.255\n",
+		  "netd.conf:5: key 'dhcp_range': 203.0.113.200-203.0.113.255 includes the network or broadcast address" },
+		{ NAT "dhcp_range = 203.0.113.1-203.0.113.50\n",
+		  "netd.conf:5: key 'dhcp_range': 203.0.113.1-203.0.113.50 includes the gateway address 203.0.113.1" },
+		{ NAT "dhcp_range = 203.0.113.100\n",
+		  "netd.conf:5: key 'dhcp_range': expected FIRST-LAST IPv4 addresses" },
+		{ NAT "dhcp_range = a-b\n", "netd.conf:5: key 'dhcp_range': expected FIRST-LAST" },
+		{ "[virbr6]\nmode = nat\naddress = 2001:db8::1/64\nuplink = eth0\n"
+		  "dhcp_range = 203.0.113.100-203.0.113.150\n",
+		  "netd.conf:5: key 'dhcp_range': needs an IPv4 address, but address is 2001:db8::1/64" },
+		{ NAT "forward = icmp:8080:203.0.113.10:80\n",
+		  "netd.conf:5: key 'forward': protocol 'icmp': expected tcp|udp, got 'icmp:8080:203.0.113.10:80'" },
+		{ NAT "forward = tcp:0:203.0.113.10:80\n",
+		  "netd.conf:5: key 'forward': port '0': expected 1..65535, got 'tcp:0:203.0.113.10:80'" },
+		{ NAT "forward = tcp:8080:203.0.113.10:65536\n",
+		  "netd.conf:5: key 'forward': port '65536': expected 1..65535" },
+		{ NAT "forward = tcp:http:203.0.113.10:80\n",
+		  "netd.conf:5: key 'forward': port 'http': expected 1..65535" },
+		{ NAT "forward = tcp:8080:203.0.113.300:80\n",
+		  "netd.conf:5: key 'forward': destination '203.0.113.300': expected an IPv4 address, got 'tcp:8080:203.0.113.300:80'" },
+		{ NAT "forward = tcp:8080:203.0.113.10\n",
+		  "netd.conf:5: key 'forward': expected PROTO:PORT:ADDRESS:PORT, got 'tcp:8080:203.0.113.10'" },
+		{ NAT "forward = tcp:8080:2001:db8::10:80\n",
+		  "netd.conf:5: key 'forward': an IPv6 destination goes in brackets" },
+		{ NAT "forward = tcp:8080:[2001:db8::10:80\n",
+		  "netd.conf:5: key 'forward': expected [IPV6]:PORT" },
+		{ NAT "forward = tcp:8080:198.51.100.10:80\n",
+		  "netd.conf:5: key 'forward': destination 198.51.100.10 is not inside 203.0.113.0/24" },
+		{ NAT "forward = tcp:8080:[2001:db8::10]:80\n",
+		  "netd.conf:5: key 'forward': destination 2001:db8::10 is not inside 203.0.113.0/24" },
+		{ NAT "forward = udp:53:203.0.113.1:53\n",
+		  "netd.conf:5: key 'forward': destination 203.0.113.1 is the gateway, network or broadcast address" },
+		{ NAT "forward = udp:53:203.0.113.255:53\n",
+		  "netd.conf:5: key 'forward': destination 203.0.113.255 is the gateway" },
+		{ NAT "forward = tcp:8080:203.0.113.10:80\nforward = udp:8080:203.0.113.10:80\n"
+		      "forward = tcp:8080:203.0.113.11:80\n",
+		  "netd.conf:7: key 'forward': tcp port 8080 on uplink 'eth0' is already forwarded at line 5" },
+		{ "[virbr0]\nmode = nat\naddress = 203.0.113.1/24\nuplink = virbr0\n",
+		  "netd.conf:4: key 'uplink': 'virbr0' is the bridge itself" },
+		{ "[virbr0]\nmode = nat\naddress = 203.0.113.1/24\nuplink = eth0.100.x.y.z.w\n",
+		  "netd.conf:4: key 'uplink': bad interface name 'eth0.100.x.y.z.w'" },
+		{ NAT "physdev = eth0\n",
+		  "netd.conf:5: key 'physdev': not valid in a nat network (only in bridge and route)" },
+		{ NAT "style = modern\n",
+		  "netd.conf:5: key 'style': not valid in a nat network (only in bridge)" },
+		{ NAT "address = 203.0.113.2/24\n",
+		  "netd.conf:5: key 'address': duplicate key (first set at line 3)" },
+	};
+
+	EXPECT_ERRORS(cases);
+}
+
+static void test_cross_network_errors(void **state)
+{
+	static const struct bad_case cases[] = {
+		{ NAT "\n[virbr1]\nmode = nat\naddress = 203.0.113.129/25\nuplink = eth0\n",
+		  "netd.conf:8: key 'address': 203.0.113.128/25 overlaps 203.0.113.0/24 of [virbr0] (line 1)" },
+		{ "[virbr6]\nmode = nat\naddress = 2001:db8::1/64\nuplink = eth0\n"
+		  "[virbr7]\nmode = nat\naddress = 2001:db8::1:0:0:1/48\nuplink = eth0\n",
+		  "netd.conf:7: key 'address': 2001:db8::/48 overlaps 2001:db8::/64 of [virbr6] (line 1)" },
+		{ "[xenbr0]\nmode = bridge\nphysdev = eth0\n"
+		  "[xenbr1]\nmode = bridge\nphysdev = eth0\n",
+		  "netd.conf:6: key 'physdev': 'eth0' is already the physdev of [xenbr0] (line 1)" },
+		{ NAT "[xenbr0]\nmode = bridge\nphysdev = virbr0\n",
+		  "netd.conf:7: key 'physdev': 'virbr0' is the bridge of [virbr0] (line 1)" },
+		{ "[xenbr0]\nmode = bridge\nphysdev = eth1\n"
+		  "[eth1]\nmode = nat\naddress = 203.0.113.1/24\nuplink = eth0\n",
+		  "netd.conf:4: section [eth1]: bridge name 'eth1' is the physdev of [xenbr0] (line 1)" },
+		{ NAT "forward = tcp:8080:203.0.113.10:80\n"
+		  "[virbr1]\nmode = nat\naddress = 198.51.100.1/24\nuplink = eth0\n"
+		  "forward = tcp:8080:198.51.100.10:80\n",
+		  "netd.conf:10: key 'forward': tcp port 8080 on uplink 'eth0' is already forwarded at line 5" },
+	};
+
+	EXPECT_ERRORS(cases);
+}
+
+static void assert_defaults(const struct netd_conf *c)
+{
+	assert_string_equal(c->socket, NETD_DEFAULT_SOCKET);
+	assert_string_equal(c->state_dir, NETD_DEFAULT_STATE);
+	assert_true(c->restore_on_exit);
+	assert_string_equal(c->socket_group, "netd");
+}
+
+static void test_empty_and_defaults(void **state)
+{
+	static const char *const texts[] = {
+		"", "\n\n", "# only a comment\n; and another\n", "\xef\xbb\xbf\r\n",
+		"[netd]\n", "  \t\n[netd]   # daemon defaults\r\n",
+	};
+	struct netd_conf c;
+	size_t i;
+
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		assert_int_equal(parse(texts[i], &c), 0);
+		assert_int_equal(c.n_nets, 0);
+		assert_defaults(&c);
+		assert_string_equal(c.path, "netd.conf");
+		netd_conf_free(&c);
+	}
+	assert_int_equal(netd_conf_parse(NULL, NULL, 0, &c), 0);
+	assert_defaults(&c);
+	netd_conf_free(&c);
+}
+
+static void test_net_defaults(void **state)
+{
+	const struct netd_net_conf *n;
+	struct netd_conf c;
+
+	assert_int_equal(parse("[xenbr0]\nmode = bridge\nphysdev = eth0\n"
+			       "[routed]\nmode = route\ngatewaydev = eth0\n"
+			       NAT, &c), 0);
+	assert_defaults(&c);
+	assert_int_equal(c.n_nets, 3);
+	n = netd_conf_find(&c, "xenbr0");
+	assert_non_null(n);
+	assert_int_equal(n->style, BR_STYLE_CLASSIC);
+	n = netd_conf_find(&c, "routed");
+	assert_non_null(n);
+	assert_int_equal(n->metric, 2);
+	assert_false(n->has_gatewayip);
+	assert_string_equal(n->physdev, "eth0"); /* gatewaydev is physdev */
+	n = netd_conf_find(&c, "virbr0");
+	assert_non_null(n);
+	assert_false(n->has_dhcp_range);
+	assert_int_equal(n->n_forwards, 0);
+	assert_null(n->forwards);
+	assert_null(netd_conf_find(&c, "xenbr9"));
+	netd_conf_free(&c);
+}
+
+static void test_booleans(void **state)
+{
+	static const struct {
+		const char *word;
+		bool val;
+	} words[] = {
+		{ "yes", true }, { "no", false }, { "true", true }, { "false", false },
+		{ "1", true }, { "0", false }, { "on", true }, { "off", false },
+		{ "YES", true }, { "Off", false },
+	};
+	struct netd_conf c;
+	char text[128];
+	size_t i;
+
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		snprintf(text, sizeof(text), "[netd]\nrestore_on_exit = %s\n", words[i].word);
+		assert_int_equal(parse(text, &c), 0);
+		assert_int_equal(c.restore_on_exit, words[i].val);
+		netd_conf_free(&c);
+	}
+}
+
+static const char full_conf[] =
+	"# netd.conf with every mode\n"
+	"[netd]\n"
+	"socket = /run/netd/test#1.sock   # '#' inside a word is not a comment\n"
+	"state_dir=/var/lib/netd\n"
+	"restore_on_exit = no ; inline comment\n"
+	"socket_group = xen-admin\n"
+	"\n"
+	"[xenbr0]\n"
+	"mode = bridge\n"
+	"physdev = eth0\n"
+	"\n"
+	"[xenbr1]\t# modern style\n"
+	"\tmode=BRIDGE\n"
+	"physdev = enp0s31f6x12345\n"
+	"style = modern\n"
+	"\n"
+	"[routed]\n"
+	"mode = route\n"
+	"gatewaydev = eth1\n"
+	"metric = 4294967295\n"
+	"gatewayip = 192.0.2.1\n"
+	"\n"
+	"[routed6]\n"
+	"gatewayip = 2001:db8::1\n"
+	"metric = 0\n"
+	"physdev = xenbr0\n"
+	"mode = route\n"
+	"\n"
+	"[virbr0]\n"
+	"mode = nat\n"
+	"address = 203.0.113.1/24\n"
+	"dhcp_range = 203.0.113.100-203.0.113.150\n"
+	"uplink = eth0\n"
+	"forward = tcp:8080:203.0.113.10:80\n"
+	"forward = UDP:5353:203.0.113.11:53\n"
+	"forward = udp:8080:203.0.113.10:80\n"
+	"\n"
+	"[virbr1]\n"
+	"mode = nat\n"
+	"address = 198.51.100.254/25\n"
+	"uplink = eth1\n"
+	"forward = tcp:8080:198.51.100.130:80\n"
+	"\n"
+	"[virbr6]\n"
+	"mode = nat\n"
+	"address = 2001:db8:1::1/64\n"
+	"uplink = eth0\n"
+	"forward = tcp:2222:[2001:db8:1::22]:22\n";
+
+static void test_full_config(void **state)
+{
+	const struct netd_net_conf *n;
+	struct netd_cidr want;
+	struct netd_conf c;
+
+	assert_int_equal(parse(full_conf, &c), 0);
+	assert_string_equal(c.socket, "/run/netd/test#1.sock");
+	assert_string_equal(c.state_dir, "/var/lib/netd");
+	assert_false(c.restore_on_exit);
+	assert_string_equal(c.socket_group, "xen-admin");
+	assert_int_equal(c.n_nets, 7);
+
+	n = &c.nets[0];
+	assert_string_equal(n->name, "xenbr0");
+	assert_int_equal(n->line, 8);
+	assert_int_equal(n->mode, NETD_MODE_BRIDGE);
+	assert_string_equal(n->physdev, "eth0");
+	assert_int_equal(n->style, BR_STYLE_CLASSIC);
+
+	n = &c.nets[1];
+	assert_int_equal(n->mode, NETD_MODE_BRIDGE);
+	assert_string_equal(n->physdev, "enp0s31f6x12345");
+	assert_int_equal(n->style, BR_STYLE_MODERN);
+
+	n = &c.nets[2];
+	assert_string_equal(n->name, "routed");
+	assert_int_equal(n->mode, NETD_MODE_ROUTE);
+	assert_string_equal(n->physdev, "eth1");
+	assert_int_equal(n->metric, 4294967295u);
+	assert_true(n->has_gatewayip);
+	assert_int_equal(n->gatewayip.family, AF_INET);
+	assert_int_equal(n->gatewayip.prefixlen, 32);
+	assert_int_equal(ntohl(n->gatewayip.addr.v4.s_addr), 0xc0000201);
+
+	n = &c.nets[3];
+	assert_int_equal(n->mode, NETD_MODE_ROUTE);
+	assert_int_equal(n->metric, 0);
+	assert_string_equal(n->physdev, "xenbr0");
+	assert_int_equal(n->gatewayip.family, AF_INET6);
+	assert_int_equal(n->gatewayip.prefixlen, 128);
+
+	n = netd_conf_find(&c, "virbr0");
+	assert_ptr_equal(n, &c.nets[4]);
+	assert_int_equal(n->mode, NETD_MODE_NAT);
+	assert_int_equal(n->address.family, AF_INET);
+	assert_int_equal(ntohl(n->address.addr.v4.s_addr), 0xcb007101);
+	assert_int_equal(n->address.prefixlen, 24);
+	assert_true(n->has_dhcp_range);
+	assert_int_equal(ntohl(n->dhcp_first.s_addr), 0xcb007164);
+	assert_int_equal(ntohl(n->dhcp_last.s_addr), 0xcb007196);
+	assert_string_equal(n->uplink, "eth0");
+	assert_int_equal(n->n_forwards, 3);
+	assert_int_equal(n->forwards[0].proto, IPPROTO_TCP);
+	assert_int_equal(n->forwards[0].port, 8080);
+	assert_int_equal(n->forwards[0].dport, 80);
+	assert_int_equal(n->forwards[0].line, 34);
+	assert_int_equal(ntohl(n->forwards[0].dest.addr.v4.s_addr), 0xcb00710a);
+	assert_int_equal(n->forwards[0].dest.prefixlen, 32);
+	assert_int_equal(n->forwards[1].proto, IPPROTO_UDP);
+	assert_int_equal(n->forwards[1].port, 5353);
+	assert_int_equal(n->forwards[1].dport, 53);
+	assert_int_equal(n->forwards[2].proto, IPPROTO_UDP);
+
+	n = &c.nets[6];
+	assert_int_equal(n->address.family, AF_INET6);
+	assert_int_equal(n->address.prefixlen, 64);
+	assert_int_equal(n->n_forwards, 1);
+	want.family = AF_INET6;
+	assert_int_equal(inet_pton(AF_INET6, "2001:db8:1::22", &want.addr.v6), 1);
+	assert_memory_equal(&n->forwards[0].dest.addr.v6, &want.addr.v6, 16);
+	assert_int_equal(n->forwards[0].dest.prefixlen, 128);
+	netd_conf_free(&c);
+}
+
+static void test_round_trip(void **state)
+{
+	struct netd_conf a, b;
+	char buf1[4096], buf2[4096];
+
+	assert_int_equal(parse(full_conf, &a), 0);
+	assert_int_equal(netd_conf_write(&a, buf1, sizeof(buf1)), 0);
+	assert_int_equal(netd_conf_parse("written", buf1, strlen(buf1), &b), 0);
+	assert_true(netd_conf_equal(&a, &b));
+	/* canonical: writing the re-read model gives the same text */
+	assert_int_equal(netd_conf_write(&b, buf2, sizeof(buf2)), 0);
+	assert_string_equal(buf1, buf2);
+	assert_non_null(strstr(buf1, "forward = tcp:2222:[2001:db8:1::22]:22\n"));
+	assert_non_null(strstr(buf1, "dhcp_range = 203.0.113.100-203.0.113.150\n"));
+	assert_non_null(strstr(buf1, "restore_on_exit = no\n"));
+
+	/* equality notices a change in a single field */
+	b.nets[2].metric = 7;
+	assert_false(netd_conf_equal(&a, &b));
+	assert_false(netd_net_conf_equal(&a.nets[2], &b.nets[2]));
+	assert_true(netd_net_conf_equal(&a.nets[1], &b.nets[1]));
+	netd_conf_free(&a);
+	netd_conf_free(&b);
+
+	/* the empty config round-trips too */
+	assert_int_equal(parse("", &a), 0);
+	assert_int_equal(netd_conf_write(&a, buf1, sizeof(buf1)), 0);
+	assert_int_equal(parse(buf1, &b), 0);
+	assert_true(netd_conf_equal(&a, &b));
+	netd_conf_free(&a);
+	netd_conf_free(&b);
+}
+
+static void test_write_errors(void **state)
+{
+	struct netd_conf c;
+	char buf[64];
+
+	assert_int_equal(parse(full_conf, &c), 0);
+	assert_int_equal(netd_conf_write(&c, buf, sizeof(buf)), -ENOSPC);
+	assert_non_null(strstr(err_msg(), "does not fit in 64 bytes"));
+	assert_int_equal(netd_conf_write(&c, NULL, 0), -ENOSPC);
+	netd_conf_free(&c);
+
+	/* a model built by hand must not smuggle a section into the file */
+	assert_int_equal(parse("", &c), 0);
+	strcpy(c.socket, "/run/x\n[evil]");
+	assert_int_equal(netd_conf_write(&c, buf, sizeof(buf)), -EINVAL);
+	strcpy(c.socket, "/run/x #y");
+	assert_int_equal(netd_conf_write(&c, buf, sizeof(buf)), -EINVAL);
+	netd_conf_free(&c);
+}
+
+static void test_mode_name(void **state)
+{
+	assert_string_equal(netd_mode_name(NETD_MODE_BRIDGE), "bridge");
+	assert_string_equal(netd_mode_name(NETD_MODE_ROUTE), "route");
+	assert_string_equal(netd_mode_name(NETD_MODE_NAT), "nat");
+}
+
+static void test_check_host(void **state)
+{
+	struct netd_conf c;
+
+	/* lo exists in every network namespace; the check only reads */
+	assert_int_equal(parse("[virbr0]\nmode = nat\naddress = 203.0.113.1/24\nuplink = lo\n", &c), 0);
+	assert_int_equal(netd_conf_check_host(&c), 0);
+	netd_conf_free(&c);
+
+	assert_int_equal(parse("[virbr0]\nmode = nat\naddress = 203.0.113.1/24\nuplink = lo\n"
+			       "\n[xenbr0]\nmode = bridge\nphysdev = nosuchdev9\n", &c), 0);
+	assert_int_equal(netd_conf_check_host(&c), -ENODEV);
+	assert_string_equal(err_msg(),
+			    "section [xenbr0] (netd.conf:6): physdev 'nosuchdev9' does not exist");
+	netd_conf_free(&c);
+
+	assert_int_equal(parse("[virbr0]\nmode = nat\naddress = 203.0.113.1/24\nuplink = nosuchdev9\n", &c), 0);
+	assert_int_equal(netd_conf_check_host(&c), -ENODEV);
+	assert_string_equal(err_msg(),
+			    "section [virbr0] (netd.conf:1): uplink 'nosuchdev9' does not exist");
+	netd_conf_free(&c);
+}
+
+static void test_load(void **state)
+{
+	char path[] = "/tmp/test_config_XXXXXX";
+	const char *text = "[netd]\n\n[xenbr0]\nmode = bridge\nphysdev = eth0\nstyle = fancy\n";
+	struct netd_conf c;
+	char want[128];
+	int fd;
+
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, full_conf, strlen(full_conf)), (ssize_t)strlen(full_conf));
+	assert_int_equal(netd_conf_load(path, &c), 0);
+	assert_string_equal(c.path, path);
+	assert_int_equal(c.n_nets, 7);
+	netd_conf_free(&c);
+
+	assert_int_equal(ftruncate(fd, 0), 0);
+	assert_int_equal(pwrite(fd, text, strlen(text), 0), (ssize_t)strlen(text));
+	assert_int_equal(netd_conf_load(path, &c), -EINVAL);
+	snprintf(want, sizeof(want), "%s:6: key 'style': expected classic|modern, got 'fancy'", path);
+	assert_string_equal(err_msg(), want);
+	assert_int_equal(c.n_nets, 0);
+	close(fd);
+	unlink(path);
+
+	assert_int_equal(netd_conf_load("/nonexistent/netd.conf", &c), -ENOENT);
+	assert_non_null(strstr(err_msg(), "/nonexistent/netd.conf"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_syntax_errors),
+		cmocka_unit_test(test_section_errors),
+		cmocka_unit_test(test_netd_errors),
+		cmocka_unit_test(test_bridge_errors),
+		cmocka_unit_test(test_route_errors),
+		cmocka_unit_test(test_nat_errors),
+		cmocka_unit_test(test_cross_network_errors),
+		cmocka_unit_test(test_empty_and_defaults),
+		cmocka_unit_test(test_net_defaults),
+		cmocka_unit_test(test_booleans),
+		cmocka_unit_test(test_full_config),
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_write_errors),
+		cmocka_unit_test(test_mode_name),
+		cmocka_unit_test(test_check_host),
+		cmocka_unit_test(test_load),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
