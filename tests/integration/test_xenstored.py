@@ -1,0 +1,462 @@
+"""The simulated xenstored (hvsim xenstored) against Debian's unchanged
+xenstore-utils, libxenstore (xs-smoke) and a raw-socket client.
+
+A test acts as guest domain D by introducing D (``hvsim domain add D`` or a
+raw INTRODUCE) and then connecting to ``$XENSTORED_PATH.d<D>``: requests
+there run as domain D, unprivileged.
+
+Needs: $NETD_BUILD (default /work/main/build) with hvsim and xs-smoke,
+xenstore-utils. No root, no namespaces.
+"""
+import os
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+BUILD = os.environ.get("NETD_BUILD", "/work/main/build")
+HVSIM = os.path.join(BUILD, "hvsim")
+XS_SMOKE = os.path.join(BUILD, "xs-smoke")
+
+pytestmark = [
+    pytest.mark.skipif(not os.access(HVSIM, os.X_OK),
+                       reason=f"{HVSIM} not built"),
+    pytest.mark.skipif(shutil.which("xenstore-read") is None,
+                       reason="xenstore-utils not installed"),
+]
+
+# xs_wire.h message types
+DIRECTORY, READ, GET_PERMS, WATCH, UNWATCH = 1, 2, 3, 4, 5
+TRANSACTION_START, TRANSACTION_END, INTRODUCE, RELEASE = 6, 7, 8, 9
+GET_DOMAIN_PATH, WRITE, MKDIR, RM, SET_PERMS = 10, 11, 12, 13, 14
+WATCH_EVENT, ERROR, IS_DOMAIN_INTRODUCED = 15, 16, 17
+
+HDR = struct.Struct("<IIII")
+
+
+class Raw:
+    """A bare xenstore wire client, to send what libxenstore never would."""
+
+    def __init__(self, path):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.settimeout(2)
+        self.s.connect(path)
+        self.events = []
+
+    def close(self):
+        self.s.close()
+
+    def send(self, mtype, payload=b"", req_id=0, tx_id=0, length=None):
+        n = len(payload) if length is None else length
+        self.s.sendall(HDR.pack(mtype, req_id, tx_id, n) + payload)
+
+    def _recv_exact(self, n):
+        buf = b""
+        while len(buf) < n:
+            chunk = self.s.recv(n - len(buf))
+            if not chunk:
+                raise EOFError("xenstored closed the connection")
+            buf += chunk
+        return buf
+
+    def recv_any(self):
+        mtype, req_id, tx_id, n = HDR.unpack(self._recv_exact(HDR.size))
+        return mtype, req_id, tx_id, self._recv_exact(n)
+
+    def recv(self):
+        """The next reply; watch events are stashed in self.events."""
+        while True:
+            msg = self.recv_any()
+            if msg[0] != WATCH_EVENT:
+                return msg
+            self.events.append(msg[3])
+
+    def event(self):
+        if self.events:
+            return self.events.pop(0)
+        mtype, _, _, payload = self.recv_any()
+        assert mtype == WATCH_EVENT, (mtype, payload)
+        return payload
+
+    def call(self, mtype, *args, tx_id=0, req_id=1):
+        """Request with NUL-terminated string args; (type, payload)."""
+        payload = b"".join(a.encode() + b"\0" for a in args)
+        self.send(mtype, payload, req_id=req_id, tx_id=tx_id)
+        rtype, rreq, rtx, body = self.recv()
+        assert rreq == req_id and rtx == tx_id
+        return rtype, body
+
+    def ok(self, mtype, *args, tx_id=0):
+        rtype, body = self.call(mtype, *args, tx_id=tx_id)
+        assert rtype == mtype, body
+        return body
+
+    def err(self, mtype, *args, tx_id=0):
+        rtype, body = self.call(mtype, *args, tx_id=tx_id)
+        assert rtype == ERROR, (rtype, body)
+        return body.rstrip(b"\0").decode()
+
+    def write(self, path, value, tx_id=0):
+        self.send(WRITE, path.encode() + b"\0" + value.encode(), req_id=1,
+                  tx_id=tx_id)
+        return self.recv()
+
+
+class Xenstored:
+    def __init__(self, tmp):
+        self.dir = tmp
+        self.sock = os.path.join(tmp, "socket")
+        self.pid_file = os.path.join(tmp, "pid")
+        self.env = dict(os.environ, XENSTORED_PATH=self.sock)
+        self.proc = subprocess.Popen(
+            [HVSIM, "xenstored", "-p", self.pid_file], env=self.env,
+            stdout=subprocess.PIPE, stderr=open(os.path.join(tmp, "log"), "w"))
+        ready, _, _ = select.select([self.proc.stdout], [], [], 5)
+        assert ready and self.proc.stdout.readline() == b"ready\n", \
+            "hvsim xenstored did not become ready: " + self.log()
+        with open(self.pid_file) as f:
+            self.pid = int(f.read())
+
+    def log(self):
+        with open(os.path.join(self.dir, "log")) as f:
+            return f.read()
+
+    def sock_for(self, dom):
+        return self.sock if dom is None else f"{self.sock}.d{dom}"
+
+    def xs(self, cmd, *args, dom=None, check=True):
+        env = dict(self.env, XENSTORED_PATH=self.sock_for(dom))
+        r = subprocess.run([f"xenstore-{cmd}", *args], env=env,
+                           capture_output=True, text=True, timeout=5)
+        if check:
+            assert r.returncode == 0, f"xenstore-{cmd} {args}: {r.stderr}"
+        return r
+
+    def hvsim(self, *args, check=True):
+        r = subprocess.run([HVSIM, *args], env=self.env, capture_output=True,
+                           text=True, timeout=5)
+        if check:
+            assert r.returncode == 0, f"hvsim {args}: {r.stderr}"
+        return r
+
+    def raw(self, dom=None):
+        return Raw(self.sock_for(dom))
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        os.kill(self.pid, signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+        self.proc.stdout.close()
+        return rc
+
+
+@pytest.fixture
+def xsd():
+    # Short path: sockaddr_un holds 108 bytes, and guests add ".d<D>".
+    tmp = tempfile.mkdtemp(prefix="xsd", dir="/tmp")
+    d = Xenstored(tmp)
+    try:
+        yield d
+    finally:
+        rc = d.stop()
+        log = d.log()
+        shutil.rmtree(tmp, ignore_errors=True)
+        # A clean SIGTERM exit; under ASan a leak makes this non-zero.
+        assert rc == 0, f"xenstored exit {rc}:\n{log}"
+
+
+def test_utils_round_trip(xsd):
+    xsd.xs("write", "/vm/a", "1", "/vm/b/c", "two words")
+    assert xsd.xs("read", "/vm/a").stdout == "1\n"
+    assert xsd.xs("read", "/vm/b/c").stdout == "two words\n"
+    assert xsd.xs("list", "/vm").stdout.split() == ["a", "b"]
+    ls = xsd.xs("ls", "/vm").stdout
+    assert 'a = "1"' in ls and 'c = "two words"' in ls
+    assert xsd.xs("exists", "/vm/b/c").returncode == 0
+    assert xsd.xs("exists", "/vm/nope", check=False).returncode != 0
+    xsd.xs("rm", "/vm/b")
+    assert xsd.xs("exists", "/vm/b", check=False).returncode != 0
+    assert xsd.xs("list", "/vm").stdout.split() == ["a"]
+    # The initial tree, owned by dom0.
+    assert set(xsd.xs("list", "/").stdout.split()) >= {"local", "tool", "vm"}
+    assert xsd.xs("list", "/local/domain").stdout.split() == ["0"]
+
+
+def test_chmod_and_perms_format(xsd):
+    xsd.xs("write", "/be/vif/5/0/mac", "00:16:3e:00:00:05")
+    xsd.xs("chmod", "-r", "/be/vif/5", "n0", "r5")
+    assert "(n0,r5)" in xsd.xs("ls", "-p", "/be/vif/5/0").stdout
+    c = xsd.raw()
+    assert c.ok(GET_PERMS, "/be/vif/5/0/mac") == b"n0\0r5\0"
+    # A new child inherits its parent's permissions.
+    c.write("/be/vif/5/0/bridge", "xenbr0")
+    assert c.ok(GET_PERMS, "/be/vif/5/0/bridge") == b"n0\0r5\0"
+    assert c.err(SET_PERMS, "/be/vif/5", "x0") == "EINVAL"
+    assert c.err(GET_PERMS, "/be/none") == "ENOENT"
+    c.close()
+
+
+def test_guest_write_to_backend_refused(xsd):
+    assert xsd.hvsim("domain", "add", "5").stdout.strip() == xsd.sock + ".d5"
+    xsd.xs("write", "/local/domain/0/backend/vif/5/0/mac", "00:16:3e:00:00:05")
+    xsd.xs("chmod", "-r", "/local/domain/0/backend/vif/5", "n0", "r5")
+
+    r = xsd.xs("write", "/local/domain/0/backend/vif/5/0/mac", "evil", dom=5,
+               check=False)
+    assert r.returncode != 0
+    r = xsd.xs("write", "/local/domain/0/backend/vif/5/0/new", "x", dom=5,
+               check=False)
+    assert r.returncode != 0
+    assert xsd.xs("read", "/local/domain/0/backend/vif/5/0/mac").stdout == \
+        "00:16:3e:00:00:05\n"
+    assert xsd.xs("exists", "/local/domain/0/backend/vif/5/0/new",
+                  check=False).returncode != 0
+    # Read access (r5) still works for the guest.
+    assert xsd.xs("read", "/local/domain/0/backend/vif/5/0/mac",
+                  dom=5).stdout == "00:16:3e:00:00:05\n"
+
+    g = xsd.raw(dom=5)
+    rtype, _, _, body = g.write("/local/domain/0/backend/vif/5/0/mac", "evil")
+    assert (rtype, body) == (ERROR, b"EACCES\0")
+    assert g.err(RM, "/local/domain/0/backend/vif/5/0") == "EACCES"
+    assert g.err(SET_PERMS, "/local/domain/0/backend/vif/5/0", "b5") == \
+        "EACCES"
+    assert g.err(INTRODUCE, "9", "0", "1") == "EACCES"
+    g.close()
+
+
+def test_guest_read_without_permission_refused(xsd):
+    xsd.hvsim("domain", "add", "5")
+    xsd.xs("write", "/secret/key", "s3cr3t")
+    r = xsd.xs("read", "/secret/key", dom=5, check=False)
+    assert r.returncode != 0 and "s3cr3t" not in r.stdout
+    g = xsd.raw(dom=5)
+    assert g.err(READ, "/secret/key") == "EACCES"
+    assert g.err(DIRECTORY, "/secret") == "EACCES"
+    assert g.err(GET_PERMS, "/secret/key") == "EACCES"
+    # Absent below an unreadable node: EACCES, not ENOENT (no probing).
+    assert g.err(READ, "/secret/none") == "EACCES"
+    # Its own home is readable; other domains' are not.
+    assert g.ok(READ, "domid") == b"5"
+    assert g.err(DIRECTORY, "/local/domain") == "EACCES"
+    g.close()
+
+
+def test_guest_relative_paths_and_ownership(xsd):
+    xsd.hvsim("domain", "add", "5")
+    xsd.xs("write", "device/vif/0/state", "1", dom=5)
+    assert xsd.xs("read", "/local/domain/5/device/vif/0/state").stdout == "1\n"
+    c = xsd.raw()
+    # Created by the guest: the guest owns it.
+    assert c.ok(GET_PERMS, "/local/domain/5/device/vif/0/state")[:3] == b"n5\0"
+    assert c.ok(GET_DOMAIN_PATH, "5") == b"/local/domain/5\0"
+    assert c.ok(IS_DOMAIN_INTRODUCED, "5") == b"T\0"
+    assert c.ok(IS_DOMAIN_INTRODUCED, "6") == b"F\0"
+    g = xsd.raw(dom=5)
+    # A guest may not give its node away.
+    assert g.err(SET_PERMS, "device/vif/0/state", "n0") == "EPERM"
+    g.ok(SET_PERMS, "device/vif/0/state", "n5", "r0")
+    g.close()
+    c.close()
+
+
+def test_xenstore_watch_tool(xsd):
+    env = dict(xsd.env)
+    w = subprocess.Popen(["xenstore-watch", "-n", "2", "/w"], env=env,
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        ready, _, _ = select.select([w.stdout], [], [], 2)
+        assert ready and w.stdout.readline() == "/w\n"  # fires on register
+        xsd.xs("write", "/w/x", "1")
+        assert w.wait(timeout=2) == 0
+        assert w.stdout.read() == "/w/x\n"
+    finally:
+        if w.poll() is None:
+            w.kill()
+            w.wait()
+        w.stdout.close()
+
+
+def test_watch_semantics_raw(xsd):
+    c = xsd.raw()
+    c.write("/p/c/d", "v")
+    c.ok(WATCH, "/p", "parent")
+    assert c.event() == b"/p\0parent\0"
+    c.ok(WATCH, "/p/c/d", "leaf")
+    assert c.event() == b"/p/c/d\0leaf\0"
+    # A change below fires the ancestor's watch with the changed path.
+    c.write("/p/c/d", "w")
+    got = {c.event(), c.event()}
+    assert got == {b"/p/c/d\0parent\0", b"/p/c/d\0leaf\0"}
+    # RM fires the parent's watch, and a watch on a removed descendant.
+    c.ok(RM, "/p/c")
+    got = {c.event(), c.event()}
+    assert got == {b"/p/c\0parent\0", b"/p/c/d\0leaf\0"}
+    assert c.err(WATCH, "/p", "parent") == "EEXIST"
+    c.ok(UNWATCH, "/p", "parent")
+    assert c.err(UNWATCH, "/p", "parent") == "ENOENT"
+    c.close()
+
+
+def test_watch_permissions_and_relative(xsd):
+    xsd.hvsim("domain", "add", "5")
+    c = xsd.raw()
+    g = xsd.raw(dom=5)
+    g.ok(WATCH, "device", "rel")
+    assert g.event() == b"device\0rel\0"  # relative in, relative out
+    g.ok(WATCH, "/hidden", "abs")
+    assert g.event() == b"/hidden\0abs\0"
+    c.write("/local/domain/5/device/x", "1")
+    assert g.event() == b"device/x\0rel\0"
+    c.write("/hidden/y", "secret")  # unreadable for dom5: no event
+    c.write("/local/domain/5/device/z", "2")
+    assert g.event() == b"device/z\0rel\0"
+    g.close()
+    c.close()
+
+
+def test_special_watches_and_guest_socket(xsd):
+    c = xsd.raw()
+    c.ok(WATCH, "@introduceDomain", "in")
+    assert c.event() == b"@introduceDomain\0in\0"
+    c.ok(WATCH, "@releaseDomain", "out")
+    assert c.event() == b"@releaseDomain\0out\0"
+    xsd.hvsim("domain", "add", "7")
+    assert c.event() == b"@introduceDomain\0in\0"
+    assert os.path.exists(xsd.sock + ".d7")
+    g = xsd.raw(dom=7)
+    assert g.ok(READ, "name") == b"hvsim-dom7"
+    xsd.hvsim("domain", "del", "7")
+    assert c.event() == b"@releaseDomain\0out\0"
+    assert not os.path.exists(xsd.sock + ".d7")
+    # The released domain's connections are gone.
+    with pytest.raises((EOFError, ConnectionResetError, BrokenPipeError)):
+        g.call(READ, "name")
+    g.close()
+    assert c.err(RELEASE, "7") == "ENOENT"
+    assert c.err(INTRODUCE, "0", "0", "1") == "EINVAL"
+    c.close()
+
+
+def test_xs_smoke_libxenstore(xsd):
+    r = subprocess.run([XS_SMOKE], env=xsd.env, capture_output=True,
+                       text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    assert "OK" in r.stdout
+
+
+def test_transactions_raw(xsd):
+    c = xsd.raw()
+    c.write("/t/a", "0")
+    tx = int(c.ok(TRANSACTION_START, "").rstrip(b"\0"))
+    assert tx != 0
+    assert c.ok(READ, "/t/a", tx_id=tx) == b"0"
+    c.write("/t/b", "in", tx_id=tx)
+    assert c.err(READ, "/t/b") == "ENOENT"  # isolated until commit
+    c.write("/t/a", "1")  # conflicts with the transaction's read
+    assert c.ok(READ, "/t/a", tx_id=tx) == b"0"  # snapshot
+    assert c.err(TRANSACTION_END, "T", tx_id=tx) == "EAGAIN"
+    assert c.err(READ, "/t/b") == "ENOENT"
+    assert c.err(READ, "/t/a", tx_id=tx) == "ENOENT"  # id is gone
+
+    # Non-conflicting concurrent writes elsewhere do not matter.
+    tx = int(c.ok(TRANSACTION_START, "").rstrip(b"\0"))
+    c.write("/t/c", "in", tx_id=tx)
+    c.ok(RM, "/t/a", tx_id=tx)
+    c.write("/other", "x")
+    c.ok(TRANSACTION_END, "T", tx_id=tx)
+    assert c.ok(READ, "/t/c") == b"in"
+    assert c.err(READ, "/t/a") == "ENOENT"
+    assert c.err(TRANSACTION_END, "T", tx_id=tx) == "ENOENT"  # ended
+    tx = int(c.ok(TRANSACTION_START, "").rstrip(b"\0"))
+    assert c.err(TRANSACTION_END, "X", tx_id=tx) == "EINVAL"
+    assert c.err(TRANSACTION_START, "", tx_id=tx) == "EBUSY"  # no nesting
+    c.ok(TRANSACTION_END, "F", tx_id=tx)
+    assert c.err(TRANSACTION_START, "", tx_id=4242) == "ENOENT"
+    c.close()
+
+
+def test_malformed_messages(xsd):
+    c = xsd.raw()
+    c.send(999, b"x\0", req_id=3)
+    assert c.recv() == (ERROR, 3, 0, b"ENOSYS\0")
+    c.send(WATCH_EVENT, b"/a\0t\0", req_id=4)  # reply-only type
+    assert c.recv()[0] == ERROR
+    c.send(READ, b"/local", req_id=5)  # no NUL
+    assert c.recv() == (ERROR, 5, 0, b"EINVAL\0")
+    c.send(READ, b"/local\0extra\0", req_id=6)
+    assert c.recv() == (ERROR, 6, 0, b"EINVAL\0")
+    c.send(WRITE, b"no-nul-anywhere", req_id=7)
+    assert c.recv() == (ERROR, 7, 0, b"EINVAL\0")
+    assert c.err(READ, "/bad//path") == "EINVAL"
+    assert c.err(READ, "/bad/") == "EINVAL"
+    assert c.err(READ, "/bad path") == "EINVAL"
+    assert c.err(READ, "/local", tx_id=77) == "ENOENT"  # unknown tx
+    assert c.err(RM, "/") == "EINVAL"
+    assert c.ok(READ, "/local") == b""  # still in sync
+    c.close()
+
+    # Oversized length: E2BIG, then the connection is dropped.
+    c = xsd.raw()
+    c.send(WRITE, b"", length=1 << 20)
+    assert c.recv_any() == (ERROR, 0, 0, b"E2BIG\0")
+    with pytest.raises(EOFError):
+        c.recv_any()
+    c.close()
+
+    # Truncated header, then gone; and gone half-way through a payload,
+    # leaving a watch and a transaction behind for the daemon to free.
+    c = xsd.raw()
+    c.s.sendall(HDR.pack(READ, 1, 0, 6)[:7])
+    c.close()
+    c = xsd.raw()
+    c.ok(WATCH, "/", "leak?")
+    c.ok(TRANSACTION_START, "")
+    c.s.sendall(HDR.pack(WRITE, 1, 0, 100) + b"/half")
+    c.close()
+
+    time.sleep(0.05)
+    assert xsd.alive()
+    assert xsd.xs("read", "/local").returncode == 0
+
+
+def test_resource_limits(xsd):
+    c = xsd.raw()
+    for i in range(128):
+        c.ok(WATCH, f"/w{i}", "t")
+        c.event()
+    assert c.err(WATCH, "/w128", "t") == "ENOSPC"
+    for i in range(16):
+        c.ok(TRANSACTION_START, "")
+    assert c.err(TRANSACTION_START, "") == "ENOSPC"
+    c.close()
+    # A path at the limit works, one byte more does not.
+    c = xsd.raw()
+    long_path = "/" + "a" * 3071
+    assert c.write(long_path, "v")[0] == WRITE
+    assert c.err(READ, long_path + "b") == "EINVAL"
+    c.close()
+
+
+def test_long_directory_uses_directory_part(xsd):
+    c = xsd.raw()
+    names = [f"child-with-a-rather-long-name-{i:04d}" for i in range(200)]
+    for n in names:
+        assert c.write(f"/big/{n}", "")[0] == WRITE
+    assert c.err(DIRECTORY, "/big") == "E2BIG"
+    c.close()
+    # libxenstore falls back to DIRECTORY_PART and still gets them all.
+    assert xsd.xs("list", "/big").stdout.split() == names
