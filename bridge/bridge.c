@@ -50,6 +50,16 @@ static int ifindex_of(const char *name)
 
 /* ---- steps shared by both styles ---- */
 
+/* Pin the bridge's MTU. The kernel only marks a bridge MTU as the user's (and
+ * stops lowering it to its smallest port's) when the value actually changes,
+ * so set a different value first. */
+static int pin_mtu(int br, unsigned mtu)
+{
+	int rc = nl_link_set_mtu(br, mtu > 68 ? mtu - 1 : mtu + 1);
+
+	return rc ? rc : nl_link_set_mtu(br, mtu);
+}
+
 static int step_create_bridge(struct netd_net *net, struct br_priv *p)
 {
 	return nl_bridge_create(p->created.bridge);
@@ -72,6 +82,20 @@ static int move_routes(struct br_priv *p, const char *to)
 }
 
 /* ---- classic ---- */
+
+/* The bridge keeps the LAN's MTU whatever a guest's vif asks for (pinned, so
+ * vifs plugged later still get the LAN's MTU), and does not answer ARP: it
+ * holds no address, but with arp_ignore=0 the kernel would answer for eth0's
+ * addresses with the bridge's MAC, as Xen's network-bridge knew. */
+static int step_bridge_setup(struct netd_net *net, struct br_priv *p)
+{
+	int br = ifindex_of(p->created.bridge), rc;
+
+	if (br < 0)
+		return br;
+	rc = pin_mtu(br, p->snap.mtu);
+	return rc ? rc : nl_link_set_arp(br, false);
+}
 
 static int step_physdev_down(struct netd_net *net, struct br_priv *p)
 {
@@ -179,7 +203,7 @@ static int step_bridge_mac(struct netd_net *net, struct br_priv *p)
 	if (br < 0)
 		return br;
 	rc = nl_link_set_mac(br, p->snap.mac);
-	return rc ? rc : nl_link_set_mtu(br, p->snap.mtu);
+	return rc ? rc : pin_mtu(br, p->snap.mtu);
 }
 
 static int step_enslave_modern(struct netd_net *net, struct br_priv *p)
@@ -219,6 +243,7 @@ static int step_move_routes_modern(struct netd_net *net, struct br_priv *p)
 
 static const struct br_step classic_steps[] = {
 	{ "create-bridge", step_create_bridge },
+	{ "bridge-setup", step_bridge_setup },
 	{ "physdev-down", step_physdev_down },
 	{ "create-veth", step_create_veth },
 	{ "copy-mac", step_copy_mac },

@@ -118,7 +118,7 @@ json_t *ctl_handle_line(struct netd *d, const char *line, size_t len)
 	} else if (!strcmp(cmd, "vif-online") || !strcmp(cmd, "vif-offline")) {
 		if (!vif) {
 			reply = reply_error("'%s' needs a 'vif' string (\"D.N\")", cmd);
-		} else if (cmd[4] == 'n') {
+		} else if (!strcmp(cmd, "vif-online")) {
 			rc = netd_vif_online(d, vif, json_object_get(req, "args"), &result);
 			reply = reply_rc(rc, result);
 		} else {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include "lib/err.h"
 #include "lib/log.h"
@@ -51,6 +52,18 @@ static int list_steps(const struct netd_conf *conf)
 		printf("\n");
 	}
 	return 0;
+}
+
+static bool has_state(const struct netd_conf *conf)
+{
+	char path[512];
+
+	for (size_t i = 0; i < conf->n_nets; i++) {
+		snprintf(path, sizeof(path), "%s/%s.json", conf->state_dir, conf->nets[i].name);
+		if (access(path, F_OK) == 0)
+			return true;
+	}
+	return false;
 }
 
 static int run(struct netd *d, const struct netd_conf *conf)
@@ -141,16 +154,23 @@ int main(int argc, char **argv)
 	}
 	memset(&conf, 0, sizeof(conf));
 	rc = netd_conf_load(conf_path, &conf);
-	if (rc == 0 && !steps)
-		rc = netd_conf_check_host(&conf);
 	if (rc) {
 		fprintf(stderr, "netd: %s\n", err_msg());
 		return 1;
 	}
 	if (sock && snprintf(conf.socket, sizeof(conf.socket), "%s", sock) >= (int)sizeof(conf.socket))
-		return fprintf(stderr, "netd: --socket path too long\n"), 2;
+		return fprintf(stderr, "netd: --socket path too long\n"), netd_conf_free(&conf), 2;
 	if (state && snprintf(conf.state_dir, sizeof(conf.state_dir), "%s", state) >= (int)sizeof(conf.state_dir))
-		return fprintf(stderr, "netd: --state-dir path too long\n"), 2;
+		return fprintf(stderr, "netd: --state-dir path too long\n"), netd_conf_free(&conf), 2;
+	/* After a crash mid-setup the physdev may be renamed; the modes check it
+	 * themselves once they have looked at the state file. */
+	if (!steps && (check || !has_state(&conf)))
+		rc = netd_conf_check_host(&conf);
+	if (rc) {
+		fprintf(stderr, "netd: %s\n", err_msg());
+		netd_conf_free(&conf);
+		return 1;
+	}
 	if (steps || check) {
 		if (steps)
 			list_steps(&conf);

@@ -1,0 +1,298 @@
+"""Shared fixtures for integration tests: throwaway network namespaces and a
+netd running in them. Nothing here touches the host's own network: every link,
+address, route and rule lives in namespaces these fixtures create and delete.
+Addresses come only from 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 and
+2001:db8::/32."""
+import itertools
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get("NETD_BUILD", os.path.join(ROOT, "build"))
+NETD = os.path.join(BUILD, "bin", "netd")
+NETDCTL = os.path.join(BUILD, "bin", "netdctl")
+
+_seq = itertools.count()
+
+
+def sh(cmd, check=True, timeout=30, **kw):
+    """Run a shell command; return CompletedProcess with text output."""
+    r = subprocess.run(cmd, shell=True, capture_output=True, text=True, timeout=timeout, **kw)
+    if check and r.returncode != 0:
+        raise AssertionError(f"command failed ({r.returncode}): {cmd}\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+def wait_for(pred, timeout=5.0, step=0.02, what="condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _drop_timers(o):
+    """Bridge timers (gc_timer, hello_timer, ...) tick; they are not state."""
+    if isinstance(o, dict):
+        return {k: _drop_timers(v) for k, v in o.items() if not k.endswith("_timer")}
+    if isinstance(o, list):
+        return [_drop_timers(v) for v in o]
+    return o
+
+
+class Topo:
+    """upstream (the LAN) <-veth-> dom0 eth0, plus guests behind vifD.0.
+
+    upstream: up0 192.0.2.1/24, 2001:db8::1/64
+    dom0:     eth0 192.0.2.2/24, 2001:db8::2/64; default via 192.0.2.1 metric 100,
+              198.51.100.0/24 via 192.0.2.1 metric 5, v6 default via 2001:db8::1
+    """
+
+    def __init__(self):
+        self.prefix = f"nt{os.getpid() % 100000}x{next(_seq)}"
+        self.up = f"{self.prefix}-up"
+        self.d0 = f"{self.prefix}-d0"
+        self.guests = {}
+        self.namespaces = []
+        for ns in (self.up, self.d0):
+            self.add_ns(ns)
+        # No DAD: addresses must be usable (and snapshots stable) at once.
+        self.sysctl(self.d0, "net.ipv6.conf.all.accept_dad", 0)
+        self.sysctl(self.d0, "net.ipv6.conf.default.accept_dad", 0)
+        sh(f"ip link add up0 netns {self.up} type veth peer name eth0 netns {self.d0}")
+        self.ip(self.up, "addr add 192.0.2.1/24 dev up0")
+        self.ip(self.up, "addr add 2001:db8::1/64 dev up0 nodad")
+        self.ip(self.up, "link set up0 up")
+        self.ip(self.d0, "addr add 192.0.2.2/24 dev eth0")
+        self.ip(self.d0, "addr add 2001:db8::2/64 dev eth0 nodad")
+        self.ip(self.d0, "link set eth0 up")
+        self.ip(self.d0, "route add default via 192.0.2.1 metric 100")
+        self.ip(self.d0, "route add 198.51.100.0/24 via 192.0.2.1 metric 5")
+        self.ip(self.d0, "-6 route add default via 2001:db8::1")
+        self.wait_carrier(self.d0, "eth0")
+        self.eth0_mac = self.link(self.d0, "eth0")["address"]
+
+    def add_ns(self, ns):
+        sh(f"ip netns add {ns}")
+        self.namespaces.append(ns)
+        sh(f"ip -n {ns} link set lo up")
+        return ns
+
+    def ip(self, ns, args, check=True):
+        return sh(f"ip -n {ns} {args}", check=check)
+
+    def run(self, ns, cmd, check=True, timeout=30):
+        return sh(f"ip netns exec {ns} {cmd}", check=check, timeout=timeout)
+
+    def python(self, ns, script, timeout=30):
+        """Run a Python script (Debian's python3, which has scapy) in ns."""
+        import tempfile
+        with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+            f.write(script)
+        try:
+            return self.run(ns, f"/usr/bin/python3 {f.name}", timeout=timeout)
+        finally:
+            os.unlink(f.name)
+
+    def sysctl(self, ns, key, value):
+        self.run(ns, f"sysctl -qw {key}={value}")
+
+    def link(self, ns, name):
+        r = self.ip(ns, f"-j -d link show dev {name}", check=False)
+        return json.loads(r.stdout)[0] if r.returncode == 0 else None
+
+    def links(self, ns):
+        return {l["ifname"]: l for l in json.loads(self.ip(ns, "-j -d link show").stdout)}
+
+    def addrs(self, ns, dev):
+        r = json.loads(self.ip(ns, f"-j addr show dev {dev}").stdout)
+        return [f"{a['local']}/{a['prefixlen']}" for a in r[0]["addr_info"]] if r else []
+
+    def routes(self, ns, family="-4"):
+        return json.loads(self.ip(ns, f"-j {family} route show").stdout)
+
+    def wait_carrier(self, ns, dev, timeout=5):
+        wait_for(lambda: "LOWER_UP" in (self.link(ns, dev) or {}).get("flags", []),
+                 timeout, what=f"carrier on {dev}")
+
+    def add_guest(self, domid, addr=None, vifname=None):
+        """A guest namespace whose eth0 appears in dom0 as vif<domid>.0 (a veth
+        stand-in for the backend's interface)."""
+        g = self.add_ns(f"{self.prefix}-g{domid}")
+        vif = vifname or f"vif{domid}.0"
+        sh(f"ip link add {vif} netns {self.d0} type veth peer name eth0 netns {g}")
+        self.sysctl(g, "net.ipv6.conf.all.accept_dad", 0)
+        addr = addr or f"192.0.2.{10 + domid}/24"
+        self.ip(g, f"addr add {addr} dev eth0")
+        self.ip(g, "link set eth0 up")
+        self.ip(g, "route add default via 192.0.2.1")
+        self.guests[domid] = g
+        return g
+
+    def ping(self, ns, dst, count=1, timeout=2):
+        fam = "-6" if ":" in dst else ""
+        r = self.run(ns, f"ping {fam} -n -q -c {count} -W {timeout} -i 0.2 {dst}", check=False)
+        return r.returncode == 0
+
+    def snapshot(self, ns=None):
+        """Links, addresses and routes (every table, v4 and v6) as `ip -j`
+        shows them, minus what legitimately changes (ifindex, counters)."""
+        ns = ns or self.d0
+        out = []
+        for cmd in ("-d link show", "addr show", "-4 route show table all",
+                    "-6 route show table all"):
+            for o in json.loads(self.ip(ns, f"-j {cmd}").stdout):
+                for k in ("ifindex", "stats", "stats64"):
+                    o.pop(k, None)
+                out.append(json.dumps(_drop_timers(o), sort_keys=True))
+        return sorted(out)
+
+    def settle(self, ns=None, timeout=3):
+        """Wait until every link that is up has its carrier (veth carrier and
+        operstate follow an up by a few milliseconds)."""
+        ns = ns or self.d0
+
+        def settled():
+            return all("NO-CARRIER" not in l["flags"] for l in self.links(ns).values()
+                       if "UP" in l["flags"])
+        try:
+            wait_for(settled, timeout)
+        except AssertionError:
+            pass
+
+    def assert_snapshot_equal(self, before, ns=None, timeout=3):
+        """Links settle (carrier, operstate) shortly after a restore."""
+        end = time.monotonic() + timeout
+        while True:
+            now = self.snapshot(ns)
+            if now == before:
+                return
+            if time.monotonic() > end:
+                missing = [x for x in before if x not in now]
+                extra = [x for x in now if x not in before]
+                raise AssertionError("host not restored\nmissing:\n  " + "\n  ".join(missing)
+                                     + "\nextra:\n  " + "\n  ".join(extra))
+            time.sleep(0.05)
+
+    def close(self):
+        for ns in reversed(self.namespaces):
+            sh(f"ip netns del {ns}", check=False)
+
+
+class Netd:
+    """netd running in a topology's dom0 namespace, with its own socket and state dir."""
+
+    def __init__(self, topo, tmp_path, conf_body, env=None):
+        self.topo = topo
+        self.dir = tmp_path
+        self.sock = str(tmp_path / "netd.sock")
+        self.state = str(tmp_path / "state")
+        self.conf = str(tmp_path / "netd.conf")
+        self.write_conf(conf_body)
+        self.env = env or {}
+        self.proc = None
+        self.log = str(tmp_path / "netd.log")
+
+    def write_conf(self, body, netd_section=""):
+        with open(self.conf, "w") as f:
+            f.write(f"[netd]\nsocket = {self.sock}\nstate_dir = {self.state}\n{netd_section}\n{body}")
+
+    def start(self, env=None, wait=True):
+        e = dict(os.environ, **self.env, **(env or {}))
+        logf = open(self.log, "a")
+        self.proc = subprocess.Popen(["ip", "netns", "exec", self.topo.d0, NETD, "-c", self.conf],
+                                     stdout=logf, stderr=logf, env=e)
+        logf.close()
+        if wait:
+            wait_for(lambda: self.proc.poll() is not None or self.alive(), 10,
+                     what="netd to serve its socket")
+            if self.proc.poll() is not None:
+                raise AssertionError(f"netd exited {self.proc.returncode}: {self.read_log()}")
+        return self.proc
+
+    def run_once(self, env=None, args=()):
+        """Run netd expecting it to exit (bad config, injected fault)."""
+        e = dict(os.environ, **self.env, **(env or {}))
+        return subprocess.run(["ip", "netns", "exec", self.topo.d0, NETD, "-c", self.conf, *args],
+                              capture_output=True, text=True, env=e, timeout=30)
+
+    def read_log(self):
+        with open(self.log) as f:
+            return f.read()
+
+    def alive(self):
+        try:
+            return self.request({"cmd": "status"}).get("ok", False)
+        except OSError:
+            return False
+
+    def request(self, obj, raw=None, timeout=10):
+        """One request on a fresh connection; returns the parsed reply."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(timeout)
+            s.connect(self.sock)
+            s.sendall(raw if raw is not None else (json.dumps({"version": 1, **obj}) + "\n").encode())
+            buf = b""
+            while not buf.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+        return json.loads(buf)
+
+    def ctl(self, *args, check=True):
+        r = subprocess.run([NETDCTL, "--socket", self.sock, *args], capture_output=True,
+                           text=True, timeout=30)
+        if check and r.returncode != 0:
+            raise AssertionError(f"netdctl {' '.join(args)} failed ({r.returncode}): {r.stderr}")
+        return r
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout)
+        rc = self.proc.returncode if self.proc else None
+        self.proc = None
+        return rc
+
+
+@pytest.fixture
+def topo():
+    t = Topo()
+    try:
+        yield t
+    finally:
+        t.close()
+
+
+@pytest.fixture
+def netd_factory(topo, tmp_path):
+    started = []
+
+    def make(conf_body, env=None):
+        n = Netd(topo, tmp_path, conf_body, env)
+        started.append(n)
+        return n
+
+    yield make
+    for n in started:
+        # Leave nothing running; SIGKILL only if SIGTERM did not end it.
+        if n.proc and n.proc.poll() is None:
+            n.proc.send_signal(signal.SIGTERM)
+            try:
+                n.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                n.proc.kill()
+                n.proc.wait()
+
+
+def bridge_conf(style="classic", physdev="eth0", name="xenbr0"):
+    return f"[{name}]\nmode = bridge\nphysdev = {physdev}\nstyle = {style}\n"

@@ -1,0 +1,263 @@
+"""Bridge mode in namespaces: Xen's classic renaming dance, the modern style,
+exact undo, rollback at every step, crash recovery, idempotence, vif plugging."""
+import json
+import signal
+import subprocess
+
+import pytest
+
+from conftest import NETD, bridge_conf, sh, wait_for
+
+STYLES = ["classic", "modern"]
+
+
+def steps_of(netd):
+    r = netd.run_once(args=["--list-steps"])
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split(":", 1)[1].split()
+
+
+def check_classic(topo, mac):
+    links = topo.links(topo.d0)
+    for name in ("xenbr0", "peth0", "eth0", "vif0.0"):
+        assert name in links, f"{name} missing: {sorted(links)}"
+    assert links["xenbr0"]["linkinfo"]["info_kind"] == "bridge"
+    assert links["eth0"]["linkinfo"]["info_kind"] == "veth"
+    assert links["peth0"]["address"] == "fe:ff:ff:ff:ff:ff"
+    assert "NOARP" in links["peth0"]["flags"]
+    assert links["peth0"].get("master") == "xenbr0"
+    assert links["vif0.0"].get("master") == "xenbr0"
+    assert links["eth0"]["address"] == mac
+    assert "master" not in links["eth0"]
+    for name in ("peth0", "vif0.0", "xenbr0", "eth0"):
+        assert "UP" in links[name]["flags"], name
+    assert topo.addrs(topo.d0, "eth0")[:2] == ["192.0.2.2/24", "2001:db8::2/64"]
+    assert not [a for a in topo.addrs(topo.d0, "peth0") if not a.startswith("fe80")]
+    return "eth0"
+
+
+def check_modern(topo, mac):
+    links = topo.links(topo.d0)
+    assert links["xenbr0"]["linkinfo"]["info_kind"] == "bridge"
+    assert links["eth0"].get("master") == "xenbr0"
+    assert links["xenbr0"]["address"] == mac
+    assert "peth0" not in links and "vif0.0" not in links
+    assert topo.addrs(topo.d0, "xenbr0")[:2] == ["192.0.2.2/24", "2001:db8::2/64"]
+    assert not [a for a in topo.addrs(topo.d0, "eth0") if not a.startswith("fe80")]
+    return "xenbr0"
+
+
+def check_routes(topo, dev):
+    v4 = {(r["dst"], r.get("gateway"), r.get("metric")): r["dev"] for r in topo.routes(topo.d0)}
+    assert v4[("default", "192.0.2.1", 100)] == dev
+    assert v4[("198.51.100.0/24", "192.0.2.1", 5)] == dev
+    v6 = [r for r in topo.routes(topo.d0, "-6") if r["dst"] == "default"]
+    assert [(r["gateway"], r["dev"]) for r in v6] == [("2001:db8::1", dev)]
+
+
+CHECK = {"classic": check_classic, "modern": check_modern}
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_up_down_restores_exactly(topo, netd_factory, style):
+    before = topo.snapshot()
+    netd = netd_factory(bridge_conf(style))
+    netd.start()
+    dev = CHECK[style](topo, topo.eth0_mac)
+    check_routes(topo, dev)
+    topo.wait_carrier(topo.d0, dev)
+    assert topo.ping(topo.d0, "192.0.2.1")
+    assert topo.ping(topo.d0, "2001:db8::1")
+    netd.ctl("down")
+    topo.assert_snapshot_equal(before)
+    assert netd.proc.poll() is None, "netd must keep running after down"
+    netd.ctl("up")
+    CHECK[style](topo, topo.eth0_mac)
+    assert netd.stop() == 0
+    topo.assert_snapshot_equal(before)
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_status_and_json(topo, netd_factory, style):
+    netd = netd_factory(bridge_conf(style))
+    netd.start()
+    out = netd.ctl("status").stdout
+    assert "xenbr0" in out and "bridge" in out and "up" in out and f"style={style}" in out
+    doc = json.loads(netd.ctl("--json", "status").stdout)
+    assert doc["ok"] is True
+    net = doc["result"]["networks"][0]
+    assert (net["name"], net["mode"], net["state"]) == ("xenbr0", "bridge", "up")
+    assert net["details"]["physdev"] == "eth0"
+    expected_ports = {"peth0", "vif0.0"} if style == "classic" else {"eth0"}
+    assert set(net["details"]["ports"]) == expected_ports
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_up_twice_is_a_noop(topo, netd_factory, style):
+    netd = netd_factory(bridge_conf(style))
+    netd.start()
+    topo.settle()
+    links = {n: l["ifindex"] for n, l in topo.links(topo.d0).items()}
+    snap = topo.snapshot()
+    netd.ctl("up")
+    netd.ctl("up", "xenbr0")
+    assert {n: l["ifindex"] for n, l in topo.links(topo.d0).items()} == links
+    topo.assert_snapshot_equal(snap, timeout=0)
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_fault_at_every_step_rolls_back(topo, netd_factory, style):
+    before = topo.snapshot()
+    netd = netd_factory(bridge_conf(style))
+    steps = steps_of(netd)
+    assert len(steps) >= (14 if style == "classic" else 6)
+    for step in steps:
+        r = netd.run_once(env={"NETD_FAULT": step})
+        assert r.returncode == 1, (step, r.stderr)
+        assert f"step {step}: fault injected" in r.stderr, r.stderr
+        assert "host restored" in r.stderr
+        topo.assert_snapshot_equal(before)
+    # And with no fault the same config applies cleanly.
+    netd.start()
+    CHECK[style](topo, topo.eth0_mac)
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_crash_at_every_step_recovers(topo, netd_factory, style):
+    before = topo.snapshot()
+    netd = netd_factory(bridge_conf(style))
+    for step in steps_of(netd):
+        r = netd.run_once(env={"NETD_FAULT": f"{step}:crash"})
+        assert r.returncode in (-9, 137), (step, r.returncode, r.stderr)
+        # A new netd rolls back the half-done setup, applies it afresh...
+        netd.start()
+        CHECK[style](topo, topo.eth0_mac)
+        # ...and down restores the original host.
+        assert netd.stop() == 0
+        topo.assert_snapshot_equal(before)
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_kill9_adopts_without_disturbing(topo, netd_factory, style):
+    before = topo.snapshot()
+    netd = netd_factory(bridge_conf(style))
+    netd.start()
+    g = topo.add_guest(1)
+    netd.ctl("vif", "online", "1.0")
+    topo.wait_carrier(g, "eth0")
+    assert topo.ping(g, "192.0.2.1")
+    links = {n: l["ifindex"] for n, l in topo.links(topo.d0).items()}
+    # Traffic flows while netd dies and a new one starts.
+    pinger = subprocess.Popen(["ip", "netns", "exec", g, "ping", "-n", "-q", "-i", "0.05",
+                               "-c", "40", "-W", "1", "192.0.2.1"],
+                              stdout=subprocess.PIPE, text=True)
+    netd.stop(signal.SIGKILL)
+    netd.start()
+    out, _ = pinger.communicate(timeout=20)
+    assert " 0% packet loss" in out, out
+    assert {n: l["ifindex"] for n, l in topo.links(topo.d0).items()} == links
+    assert "adopted" in netd.read_log()
+    assert "1.0" in netd.ctl("vif", "list").stdout
+    netd.ctl("down")
+    topo.ip(topo.d0, "link del vif1.0")
+    topo.assert_snapshot_equal(before)
+
+
+def test_restore_on_exit_no_leaves_setup(topo, netd_factory):
+    netd = netd_factory("")
+    netd.write_conf(bridge_conf("classic"), "restore_on_exit = no")
+    before = topo.snapshot()
+    netd.start()
+    assert netd.stop() == 0
+    check_classic(topo, topo.eth0_mac)
+    netd.start()
+    assert "adopted" in netd.read_log()
+    netd.ctl("down")
+    topo.assert_snapshot_equal(before)
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_vif_online_offline(topo, netd_factory, style):
+    netd = netd_factory(bridge_conf(style))
+    netd.start()
+    g1, g2 = topo.add_guest(1), topo.add_guest(2)
+    r = netd.ctl("vif", "online", "1.0")
+    assert "vif1.0 plugged into xenbr0" in r.stdout
+    netd.ctl("vif", "online", "2.0", "bridge=xenbr0", "mtu=1400")
+    v1, v2 = topo.link(topo.d0, "vif1.0"), topo.link(topo.d0, "vif2.0")
+    assert v1["master"] == "xenbr0" and v2["master"] == "xenbr0"
+    assert v1["mtu"] == topo.link(topo.d0, "xenbr0")["mtu"] == 1500
+    assert v2["mtu"] == 1400
+    assert "UP" in v1["flags"] and "UP" in v2["flags"]
+    assert v1["address"] == "fe:ff:ff:ff:ff:ff"
+    for g in (g1, g2):
+        topo.wait_carrier(g, "eth0")
+    assert topo.ping(g1, "192.0.2.12")
+    assert topo.ping(g1, "192.0.2.1")
+    assert topo.ping(g2, "192.0.2.2")
+    listing = netd.ctl("vif", "list").stdout
+    assert "1.0" in listing and "vif2.0" in listing
+    # online again: idempotent
+    netd.ctl("vif", "online", "1.0")
+    netd.ctl("vif", "offline", "1.0")
+    v1 = topo.link(topo.d0, "vif1.0")
+    assert "master" not in v1 and "UP" not in v1["flags"]
+    assert topo.link(topo.d0, "vif2.0")["master"] == "xenbr0"
+    assert "vif1.0" not in netd.ctl("vif", "list").stdout
+
+
+def test_vif_errors_change_nothing(topo, netd_factory):
+    netd = netd_factory(bridge_conf("classic"))
+    netd.start()
+    topo.add_guest(3)
+    topo.ip(topo.d0, "link add br9 type bridge")
+    topo.ip(topo.d0, "link set vif3.0 master br9")
+    topo.add_guest(4)
+    snap = topo.snapshot()
+    cases = [
+        (["vif", "online", "4.0", "bridge=xenbr7"], "unknown bridge 'xenbr7'"),
+        (["vif", "online", "5.0"], "vif5.0: no such interface"),
+        (["vif", "online", "3.0"], "vif3.0: already a port of br9"),
+        (["vif", "online", "4.0", "mtu=abc"], "mtu"),
+        (["vif", "online", "x.0"], "x.0"),
+        (["vif", "offline", "4.0"], "vif 4.0 is not online"),
+    ]
+    for args, msg in cases:
+        r = netd.ctl(*args, check=False)
+        assert r.returncode == 1, (args, r.stderr)
+        assert msg in r.stderr, (args, r.stderr)
+        assert topo.snapshot() == snap, args
+    r = netd.ctl("vif", "bogus", check=False)
+    assert r.returncode == 2
+    assert netd.alive()
+
+
+def test_guest_frame_leaves_peth0_with_its_own_mac(topo, netd_factory):
+    """Scapy on the LAN side of peth0: the guest's frame arrives unchanged, and
+    ARP for Dom0's address is answered with eth0's original MAC."""
+    netd = netd_factory(bridge_conf("classic"))
+    netd.start()
+    g = topo.add_guest(1)
+    netd.ctl("vif", "online", "1.0")
+    topo.wait_carrier(g, "eth0")
+    gmac = topo.link(g, "eth0")["address"]
+    script = f"""
+import sys
+from scapy.all import AsyncSniffer, Ether, ARP, srp, conf
+conf.verb = 0
+sn = AsyncSniffer(iface="up0", filter="udp and port 7321", store=True)
+sn.start()
+import time, subprocess
+time.sleep(0.5)
+subprocess.run(["ip", "netns", "exec", "{g}", "/usr/bin/python3", "-c",
+  "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b'hello', ('192.0.2.1', 7321))"], check=True)
+time.sleep(0.5)
+pk = sn.stop()
+print("SRC", pk[0][Ether].src if pk else "none")
+ans, _ = srp(Ether(dst="ff:ff:ff:ff:ff:ff")/ARP(pdst="192.0.2.2", psrc="192.0.2.1"), iface="up0", timeout=2)
+print("ARP", ",".join(r[ARP].hwsrc for _, r in ans))
+"""
+    r = topo.python(topo.up, script)
+    lines = dict(l.split(" ", 1) for l in r.stdout.strip().splitlines())
+    assert lines["SRC"] == gmac
+    assert lines["ARP"] == topo.eth0_mac
