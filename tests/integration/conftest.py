@@ -1,5 +1,13 @@
 """Shared fixtures for integration tests: throwaway network namespaces and a
-netd running in them. Nothing here touches the host's own network: every link,
+netd running in them.
+
+RULES for everyone writing tests or running netd by hand on these shared machines:
+- run netd, nft, sysctl -w and ping only inside namespaces you created
+  (`ip netns exec NS ...`); never on the host's own interfaces, routes, sysctls
+  or firewall; delete your namespaces afterwards;
+- stop only processes you started, by PID (never pkill/killall);
+- several engineers share this checkout: commit only your own files
+  (`git add <files>`, never `git add -A` or `git commit -a`). Nothing here touches the host's own network: every link,
 address, route and rule lives in namespaces these fixtures create and delete.
 Addresses come only from 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 and
 2001:db8::/32."""
