@@ -66,6 +66,13 @@ void vif_init(struct vif *v, uint32_t domid, uint32_t devid);
 /* Apply one key=value (xl spec key or xenstore backend key) to *v.
  * Keys: mac bridge gatewaydev netdev type model vifname script ip backend rate
  * devid mtu vlan trusted untrusted accel. Errors: -EINVAL with err_msg() quoting key and value. */
+/* value NULL is a bare flag (only trusted/untrusted take one). Backend-dir
+ * keys: handle and frontend-id must match devid/domid; frontend, online,
+ * state, hotplug-status, hotplug-error, multi-queue-max-queues, feature-*,
+ * forwarddev and colo_* are accepted and ignored; type may be "vif_ioemu";
+ * rate may be "bytes,usecs". Empty bridge/gatewaydev/model/script/backend/
+ * ip/vlan unset the field; empty vifname restores vifD.N. On error *v is
+ * unchanged (vif_parse_spec too: all keys apply or none). */
 int vif_set(struct vif *v, const char *key, const char *value);
 
 /* Parse a whole xl vif spec ("mac=...,bridge=xenbr0,ip=192.0.2.5"). */
