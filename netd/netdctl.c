@@ -118,12 +118,12 @@ static json_t *exchange(const char *path, json_t *req)
 			close(fd);
 		return NULL;
 	}
-	if (dprintf(fd, "%s\n", text) < 0) {
-		fprintf(stderr, "netdctl: send: %s\n", strerror(errno));
-		free(text);
-		close(fd);
-		return NULL;
-	}
+	/* netd may refuse us and close before reading: a failed send is not
+	 * the end, its reply (e.g. "permission denied") may be waiting. */
+	len = strlen(text);
+	text[len] = '\n';
+	send(fd, text, len + 1, MSG_NOSIGNAL);
+	len = 0;
 	free(text);
 	while (len < sizeof(buf) - 1) {
 		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
@@ -137,7 +137,9 @@ static json_t *exchange(const char *path, json_t *req)
 	close(fd);
 	buf[len] = '\0';
 	req = json_loads(buf, JSON_DISABLE_EOF_CHECK, &e);
-	if (!req)
+	if (!req && len == 0)
+		fprintf(stderr, "netdctl: netd closed the connection without a reply\n");
+	else if (!req)
 		fprintf(stderr, "netdctl: bad reply from netd: %s\n", e.text);
 	return req;
 }

@@ -1,0 +1,53 @@
+"""netd refuses bad configs with a precise error, exit 1, host untouched."""
+import pytest
+
+from conftest import bridge_conf
+
+# The fixture writes a 4-line [netd] section first: body line n is file line n + 4.
+BAD = [
+    ("[xenbr0]\nmode = bridgy\nphysdev = eth0\n", ":6: key 'mode'"),
+    ("[xenbr0]\nmode = bridge\n", "physdev"),
+    ("[xenbr0]\nmode = bridge\nphysdev = eth9\n", "physdev 'eth9' does not exist"),
+    ("[averyveryverylongbr]\nmode = bridge\nphysdev = eth0\n", "averyveryverylongbr"),
+    ("[xenbr0]\nmode = bridge\nphysdev = eth0\n[xenbr0]\nmode = bridge\nphysdev = eth0\n",
+     ":8: duplicate section [xenbr0] (first at line 5)"),
+    ("[xenbr0]\nmode = bridge\nphysdev = eth0\nphysdev = eth0\n", ":8: key 'physdev': duplicate key"),
+    ("[xenbr0]\nmode = bridge\nphysdev = eth0\nthis is garbage\n", ":8: expected 'key = value'"),
+    ("[xenbr0]\nmode = bridge\nphysdev = eth0\nstyle = fancy\n", ":8: key 'style': expected classic|modern, got 'fancy'"),
+    ("[xenbr0\nmode = bridge\n", ":5: unterminated section header"),
+]
+
+
+@pytest.mark.parametrize("body,msg", BAD)
+def test_bad_config_exits_1_and_changes_nothing(topo, netd_factory, body, msg):
+    snap = topo.snapshot()
+    netd = netd_factory(body)
+    for args in ([], ["-n"]):
+        r = netd.run_once(args=args)
+        assert r.returncode == 1, (args, r.stdout, r.stderr)
+        assert msg in r.stderr, r.stderr
+        assert "netd.conf" in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    topo.assert_snapshot_equal(snap, timeout=0)
+
+
+def test_check_mode_accepts_good_config(topo, netd_factory):
+    snap = topo.snapshot()
+    netd = netd_factory(bridge_conf("classic"))
+    r = netd.run_once(args=["-n", "-v"])
+    assert r.returncode == 0, r.stderr
+    assert "[xenbr0]" in r.stdout and "classic" in r.stdout
+    topo.assert_snapshot_equal(snap, timeout=0)
+
+
+def test_second_network_failing_rolls_back_the_first(topo, netd_factory):
+    """Two networks: the second cannot be applied, so the first is restored too."""
+    topo.ip(topo.d0, "link add eth1 type veth peer name eth1p")
+    topo.ip(topo.d0, "link add br5 type bridge")
+    topo.ip(topo.d0, "link set eth1 master br5")   # physdev already a bridge port
+    snap = topo.snapshot()
+    netd = netd_factory(bridge_conf("classic") + bridge_conf("modern", physdev="eth1", name="xenbr1"))
+    r = netd.run_once()
+    assert r.returncode == 1
+    assert "xenbr1: physdev eth1 is already a port" in r.stderr, r.stderr
+    topo.assert_snapshot_equal(snap)
