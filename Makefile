@@ -24,7 +24,7 @@ demo: build
 # Unit tests run under ASan/UBSan; integration tests use the release build in namespaces.
 check: build asan
 	@cd $(ASAN_BUILD) && ctest --output-on-failure -L unit
-	@NETD_BUILD=$(abspath $(BUILD)) /usr/bin/pytest -q -p no:cacheprovider tests/integration
+	@NETD_BUILD=$(abspath $(BUILD)) NETD_ASAN_BUILD=$(abspath $(ASAN_BUILD)) /usr/bin/pytest -q -p no:cacheprovider tests/integration
 
 bench: build
 	@for b in bench/*; do [ -x "$$b" ] && NETD_BUILD=$(abspath $(BUILD)) "$$b"; done
