@@ -146,6 +146,9 @@ static const char *ifname_invalid(const char *s, size_t n)
 		return "an interface name has at most 15 bytes";
 	if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
 		return "'.' and '..' are not interface names";
+	/* "physdev =#x" would parse, but could never be written back */
+	if (s[0] == '#' || s[0] == ';')
+		return "an interface name cannot start with '#' or ';'";
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 
@@ -319,7 +322,8 @@ static const char *cidr_str(const struct netd_cidr *c, char *buf)
 {
 	char a[ADDR_STR];
 
-	snprintf(buf, ADDR_STR, "%s/%u", addr_str(c, a), c->prefixlen);
+	/* An address string is at most INET6_ADDRSTRLEN (46), so "/128" fits. */
+	snprintf(buf, ADDR_STR, "%.50s/%u", addr_str(c, a), c->prefixlen);
 	return buf;
 }
 
@@ -1271,7 +1275,7 @@ static int read_all(const char *path, FILE *f, char **text, size_t *len)
 		n += fread(buf + n, 1, cap - n, f);
 		if (n < cap)
 			break;
-		if (cap > CONF_MAX_SIZE) {
+		if (cap >= CONF_MAX_SIZE) {
 			free(buf);
 			return err_set(-EFBIG, "%s: larger than %d bytes", path, CONF_MAX_SIZE);
 		}
@@ -1288,8 +1292,8 @@ static int read_all(const char *path, FILE *f, char **text, size_t *len)
 
 int netd_conf_load(const char *path, struct netd_conf *out)
 {
-	char *text;
-	size_t len;
+	char *text = NULL;
+	size_t len = 0;
 	FILE *f;
 	int rc;
 

@@ -124,7 +124,7 @@ int vif_rate_parse_xl(const char *s, struct vif_rate *r)
 {
 	char q[VIF_QUOTE_MAX];
 	uint32_t us = RATE_DEFAULT_INTERVAL_US;
-	uint64_t bps, bpi;
+	uint64_t bps = 0, bpi = 0;
 	const char *at;
 	int rc;
 

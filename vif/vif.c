@@ -570,7 +570,7 @@ static int flag_value(const char *key, const char *value, bool *on)
 
 static int set_trusted(struct vif *v, const char *key, const char *value)
 {
-	bool on;
+	bool on = false;
 	int rc = flag_value(key, value, &on);
 
 	if (rc == 0)
@@ -580,7 +580,7 @@ static int set_trusted(struct vif *v, const char *key, const char *value)
 
 static int set_untrusted(struct vif *v, const char *key, const char *value)
 {
-	bool on;
+	bool on = false;
 	int rc = flag_value(key, value, &on);
 
 	if (rc == 0)
