@@ -11,6 +11,7 @@
  * Both run as a list of named steps (fault-injectable); any failure, and
  * `down`, go through br_snapshot_restore(), the single undo path. */
 #include <errno.h>
+#include <net/if_arp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -341,6 +342,9 @@ static int br_precheck(const struct netd_net_conf *c, const struct br_priv *p)
 			       c->name, c->physdev);
 	if (!strcmp(l.kind, "bridge"))
 		return err_set(-EINVAL, "%s: physdev %s is a bridge", c->name, c->physdev);
+	if (l.type != ARPHRD_ETHER)
+		return err_set(-EINVAL, "%s: physdev %s is not an Ethernet device", c->name,
+			       c->physdev);
 	for (size_t i = 0; i < 4; i++)
 		if (mine[i][0] && nl_link_exists(mine[i]))
 			return err_set(-EEXIST, "%s: %s already exists; refusing to take it over",

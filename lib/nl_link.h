@@ -13,6 +13,7 @@ struct nl_link {
 	uint8_t mac[6];
 	unsigned mtu;
 	unsigned flags; /* IFF_UP, IFF_NOARP, ... */
+	unsigned short type; /* ARPHRD_ETHER, ARPHRD_LOOPBACK, ... */
 	int master; /* ifindex of the bridge, 0 if none */
 };
 

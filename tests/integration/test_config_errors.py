@@ -51,3 +51,19 @@ def test_second_network_failing_rolls_back_the_first(topo, netd_factory):
     assert r.returncode == 1
     assert "xenbr1: physdev eth1 is already a port" in r.stderr, r.stderr
     topo.assert_snapshot_equal(snap)
+
+
+@pytest.mark.parametrize("style", ["classic", "modern"])
+def test_physdev_that_cannot_be_bridged(topo, netd_factory, style):
+    """Checked when the network is applied (the kernel is the authority)."""
+    snap = topo.snapshot()
+    for physdev, msg in (("lo", "xenbr0: physdev lo is not an Ethernet device"),):
+        netd = netd_factory(bridge_conf(style, physdev=physdev))
+        r = netd.run_once()
+        assert r.returncode == 1 and msg in r.stderr, r.stderr
+    topo.ip(topo.d0, "link add xenbr0 type bridge")
+    snap = topo.snapshot()
+    r = netd_factory(bridge_conf(style)).run_once()
+    assert r.returncode == 1
+    assert "xenbr0: xenbr0 already exists; refusing to take it over" in r.stderr, r.stderr
+    topo.assert_snapshot_equal(snap, timeout=0)
