@@ -261,3 +261,41 @@ print("ARP", ",".join(r[ARP].hwsrc for _, r in ans))
     lines = dict(l.split(" ", 1) for l in r.stdout.strip().splitlines())
     assert lines["SRC"] == gmac
     assert lines["ARP"] == topo.eth0_mac
+
+
+def test_reload_reapplies_changed_networks(topo, netd_factory):
+    before = topo.snapshot()
+    netd = netd_factory(bridge_conf("modern"))
+    netd.start()
+    check_modern(topo, topo.eth0_mac)
+    netd.write_conf(bridge_conf("classic"))
+    netd.ctl("reload")
+    check_classic(topo, topo.eth0_mac)
+    # A bad config is refused and the running setup stays.
+    netd.write_conf("[xenbr0]\nmode = bridge\n")
+    r = netd.ctl("reload", check=False)
+    assert r.returncode == 1 and "reload refused" in r.stderr and "physdev" in r.stderr
+    check_classic(topo, topo.eth0_mac)
+    # SIGHUP reloads too; a network removed from the config goes down.
+    netd.write_conf("")
+    netd.proc.send_signal(signal.SIGHUP)
+    topo.assert_snapshot_equal(before)
+    assert netd.alive()
+
+
+def test_sd_notify_ready(topo, netd_factory, tmp_path):
+    import socket as s
+    path = str(tmp_path / "notify.sock")
+    sock = s.socket(s.AF_UNIX, s.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(10)
+    netd = netd_factory(bridge_conf("modern"), env={"NOTIFY_SOCKET": path})
+    netd.start(wait=False)
+    msg = sock.recv(4096).decode()
+    assert "READY=1" in msg
+    # READY comes after the network is applied and the socket serves.
+    check_modern(topo, topo.eth0_mac)
+    assert netd.alive()
+    netd.stop()
+    assert "STOPPING=1" in sock.recv(4096).decode()
+    sock.close()
