@@ -460,3 +460,86 @@ def test_long_directory_uses_directory_part(xsd):
     c.close()
     # libxenstore falls back to DIRECTORY_PART and still gets them all.
     assert xsd.xs("list", "/big").stdout.split() == names
+
+
+HOTPLUG_SCRIPT = """#!/bin/sh
+# Records how it was called, then answers like Xen's vif scripts do.
+{ echo "$*"; env | grep -E '^(vif|XENBUS_PATH|XENBUS_TYPE|XENBUS_BASE_PATH|script|netdev)=' | sort; } > "$0.$1"
+if [ "$1" = online ]; then
+    [ "$(xenstore-read "$XENBUS_PATH/bridge")" = xenbr1 ] || exit 3
+    xenstore-write "$XENBUS_PATH/hotplug-status" connected
+fi
+"""
+
+
+def hvsim_has(cmd):
+    r = subprocess.run([HVSIM, "--help"], capture_output=True, text=True)
+    return f"hvsim {cmd} " in r.stdout
+
+
+@pytest.mark.skipif(not hvsim_has("vif"), reason="hvsim built without vif")
+def test_vif_add_del_like_libxl(xsd):
+    script = os.path.join(xsd.dir, "vif-rec")
+    with open(script, "w") as f:
+        f.write(HOTPLUG_SCRIPT)
+    os.chmod(script, 0o755)
+    xsd.hvsim("domain", "add", "3")
+    r = xsd.hvsim("vif", "add", "3.0",
+                  f"mac=00:16:3e:aa:bb:cc,bridge=xenbr1,ip=192.0.2.5,"
+                  f"rate=10Mb/s@20ms,mtu=9000,script={script},"
+                  "gatewaydev=eth9")
+    assert 'exit 0, hotplug-status "connected"' in r.stdout
+    with open(script + ".online") as f:
+        call = f.read().splitlines()
+    assert call[0] == "online type_if=vif"
+    assert sorted(call[1:]) == sorted([
+        "XENBUS_BASE_PATH=backend", "XENBUS_PATH=backend/vif/3/0",
+        "XENBUS_TYPE=vif", "netdev=eth9", f"script={script}", "vif=vif3.0"])
+
+    be, fe = "/local/domain/0/backend/vif/3/0", "/local/domain/3/device/vif/0"
+    want_be = {"frontend": fe, "frontend-id": "3", "online": "1",
+               "state": "1", "script": script, "mac": "00:16:3e:aa:bb:cc",
+               "ip": "192.0.2.5", "bridge": "xenbr1", "rate": "25000,20000",
+               "mtu": "9000", "handle": "0", "type": "vif",
+               "gatewaydev": "eth9", "hotplug-status": "connected"}
+    for k, v in want_be.items():
+        assert xsd.xs("read", f"{be}/{k}").stdout == v + "\n", k
+    want_fe = {"backend": be, "backend-id": "0", "state": "1", "handle": "0",
+               "mac": "00:16:3e:aa:bb:cc", "trusted": "1", "mtu": "9000"}
+    for k, v in want_fe.items():
+        assert xsd.xs("read", f"{fe}/{k}").stdout == v + "\n", k
+    c = xsd.raw()
+    assert c.ok(GET_PERMS, be) == b"n0\0r3\0"
+    assert c.ok(GET_PERMS, fe) == b"n3\0r0\0"
+    assert c.ok(GET_PERMS, fe + "/mtu") == b"n0\0r3\0"  # read-only to guest
+    c.close()
+    # The guest reads its backend but cannot change it.
+    assert xsd.xs("read", f"{be}/mac", dom=3).returncode == 0
+    assert xsd.xs("write", f"{be}/ip", "192.0.2.99", dom=3,
+                  check=False).returncode != 0
+
+    r = xsd.hvsim("vif", "del", "3.0")
+    assert "offline: exit 0" in r.stdout
+    with open(script + ".offline") as f:
+        assert f.readline() == "offline type_if=vif\n"
+    assert xsd.xs("exists", be, check=False).returncode != 0
+    assert xsd.xs("exists", fe, check=False).returncode != 0
+    assert xsd.xs("exists", "/local/domain/3/device").returncode == 0
+
+
+@pytest.mark.skipif(not hvsim_has("vif"), reason="hvsim built without vif")
+def test_vif_add_script_failure_reported(xsd):
+    script = os.path.join(xsd.dir, "vif-fail")
+    with open(script, "w") as f:
+        f.write("#!/bin/sh\nxenstore-write \"$XENBUS_PATH/hotplug-error\" "
+                "'no bridge'\nxenstore-write \"$XENBUS_PATH/hotplug-status\" "
+                "error\nexit 1\n")
+    os.chmod(script, 0o755)
+    r = xsd.hvsim("vif", "add", "4.1", f"script={script}", check=False)
+    assert r.returncode == 1
+    assert 'exit 1, hotplug-status "error", hotplug-error "no bridge"' in \
+        r.stdout
+    assert xsd.hvsim("vif", "add", "4.x", check=False).returncode == 2
+    assert xsd.hvsim("vif", "add", "-n", "4.2").returncode == 0
+    assert xsd.xs("read", "/local/domain/0/backend/vif/4/2/bridge").stdout \
+        == "xenbr0\n"

@@ -1,0 +1,418 @@
+/* hv_vif: `hvsim vif add D.N [SPEC]` / `hvsim vif del D.N` — the xenstore
+ * side of xl's network-attach / -detach, and libxl's hotplug script call,
+ * without a hypervisor. Keys, permissions, argv and environment follow
+ * libxl (libxl_nic.c libxl__set_xenstore_nic, libxl_device.c
+ * libxl__device_generic_add / libxl__device_destroy, libxl_linux.c
+ * get_hotplug_env), so a hotplug script cannot tell the difference.
+ *
+ * A script named without a '/' lives in $XEN_SCRIPT_DIR (default
+ * /etc/xen/scripts); the default script is vif-bridge, as in libxl.
+ * -n skips the script (keys only). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hypervisor/sim/hv_xsc.h"
+#include "hypervisor/sim/hvsim.h"
+#include "lib/err.h"
+#include "vif/vif.h"
+
+#define HOTPLUG_TIMEOUT_S	40	/* LIBXL_HOTPLUG_TIMEOUT */
+#define DEFAULT_MTU		1500
+
+struct vif_paths {
+	char be[96];	/* /local/domain/0/backend/vif/D/N */
+	char fe[96];	/* /local/domain/D/device/vif/N */
+	char lx[96];	/* /libxl/D/device/vif/N */
+	char rel[64];	/* backend/vif/D/N: XENBUS_PATH */
+};
+
+static void vif_paths(struct vif_paths *p, const struct vif *v)
+{
+	snprintf(p->be, sizeof(p->be), "/local/domain/0/backend/vif/%u/%u",
+		 v->domid, v->devid);
+	snprintf(p->fe, sizeof(p->fe), "/local/domain/%u/device/vif/%u",
+		 v->domid, v->devid);
+	snprintf(p->lx, sizeof(p->lx), "/libxl/%u/device/vif/%u", v->domid,
+		 v->devid);
+	snprintf(p->rel, sizeof(p->rel), "backend/vif/%u/%u", v->domid,
+		 v->devid);
+}
+
+static void script_path(const struct vif *v, char *buf, size_t len)
+{
+	const char *dir = getenv("XEN_SCRIPT_DIR");
+	const char *s = v->script[0] ? v->script : "vif-bridge";
+
+	if (strchr(s, '/'))
+		snprintf(buf, len, "%s", s);
+	else
+		snprintf(buf, len, "%s/%s", dir && *dir ? dir : "/etc/xen/scripts",
+			 s);
+}
+
+static void ip_list(const struct vif *v, char *buf, size_t len)
+{
+	size_t used = 0;
+	unsigned i;
+
+	buf[0] = '\0';
+	for (i = 0; i < v->n_ips && used + INET6_ADDRSTRLEN + 1 < len; i++) {
+		if (used)
+			buf[used++] = ' ';
+		inet_ntop(v->ips[i].family, &v->ips[i].addr, buf + used,
+			  (socklen_t)(len - used));
+		used += strlen(buf + used);
+	}
+}
+
+/* libxl picks a random MAC in Xen's OUI; we derive it from D.N so runs
+ * are reproducible. */
+static void default_mac(const struct vif *v, char *buf, size_t len)
+{
+	snprintf(buf, len, "00:16:3e:%02x:%02x:%02x", (v->domid >> 8) & 0x7f,
+		 v->domid & 0xff, v->devid & 0xff);
+}
+
+static bool write_keys(struct xs_handle *h, xs_transaction_t t,
+		       const struct vif *v, const struct vif_paths *p,
+		       const char *script)
+{
+	const struct xs_permissions fe_perms[2] = {
+		{ .id = v->domid, .perms = XS_PERM_NONE },
+		{ .id = 0, .perms = XS_PERM_READ },
+	};
+	const struct xs_permissions be_perms[2] = {
+		{ .id = 0, .perms = XS_PERM_NONE },
+		{ .id = v->domid, .perms = XS_PERM_READ },
+	};
+	const struct xs_permissions dom0_only[1] = {
+		{ .id = 0, .perms = XS_PERM_NONE },
+	};
+	char mac[VIF_MAC_STRLEN], rate[VIF_RATE_STRLEN], ips[VIF_MAX_IPS * 48];
+	char mtu_path[128];
+	unsigned mtu = v->mtu ? v->mtu : DEFAULT_MTU;
+	bool ok;
+
+	if (v->has_mac)
+		vif_mac_format(v->mac, mac, sizeof(mac));
+	else
+		default_mac(v, mac, sizeof(mac));
+	/* Start clean, as libxl__device_generic_add does. */
+	xs_rm(h, t, p->fe);
+	xs_rm(h, t, p->be);
+	ok = hv_xsc_mkdir_perms(h, t, p->fe, fe_perms, 2) &&
+	     hv_xsc_mkdir_perms(h, t, p->be, be_perms, 2) &&
+	     hv_xsc_mkdir_perms(h, t, p->lx, dom0_only, 1);
+
+	ok = ok && hv_xsc_writef(h, t, p->be, "frontend", "%s", p->fe) &&
+	     hv_xsc_writef(h, t, p->be, "frontend-id", "%u", v->domid) &&
+	     hv_xsc_writef(h, t, p->be, "online", "1") &&
+	     hv_xsc_writef(h, t, p->be, "state", "1") &&
+	     hv_xsc_writef(h, t, p->be, "script", "%s", script) &&
+	     hv_xsc_writef(h, t, p->be, "mac", "%s", mac) &&
+	     hv_xsc_writef(h, t, p->be, "bridge", "%s",
+			   v->bridge[0] ? v->bridge : "xenbr0") &&
+	     hv_xsc_writef(h, t, p->be, "mtu", "%u", mtu) &&
+	     hv_xsc_writef(h, t, p->be, "handle", "%u", v->devid) &&
+	     hv_xsc_writef(h, t, p->be, "type", "%s",
+			   v->type_ioemu ? "vif_ioemu" : "vif") &&
+	     /* Empty: the backend waits for the script's verdict. */
+	     hv_xsc_writef(h, t, p->be, "hotplug-status", "%s", "");
+	if (ok && v->n_ips) {
+		ip_list(v, ips, sizeof(ips));
+		ok = hv_xsc_writef(h, t, p->be, "ip", "%s", ips);
+	}
+	if (ok && v->gatewaydev[0])
+		ok = hv_xsc_writef(h, t, p->be, "gatewaydev", "%s", v->gatewaydev);
+	if (ok && v->rate.bytes_per_interval &&
+	    !vif_rate_format_xenstore(&v->rate, rate, sizeof(rate)))
+		ok = hv_xsc_writef(h, t, p->be, "rate", "%s", rate);
+	if (ok && v->vlan[0])
+		ok = hv_xsc_writef(h, t, p->be, "vlan", "%s", v->vlan);
+	snprintf(mtu_path, sizeof(mtu_path), "vif%u.%u", v->domid, v->devid);
+	if (ok && strcmp(v->ifname, mtu_path)) /* a vifname= was given */
+		ok = hv_xsc_writef(h, t, p->be, "vifname", "%s", v->ifname);
+
+	ok = ok && hv_xsc_writef(h, t, p->fe, "backend", "%s", p->be) &&
+	     hv_xsc_writef(h, t, p->fe, "backend-id", "0") &&
+	     hv_xsc_writef(h, t, p->fe, "state", "1") &&
+	     hv_xsc_writef(h, t, p->fe, "handle", "%u", v->devid) &&
+	     hv_xsc_writef(h, t, p->fe, "mac", "%s", mac) &&
+	     hv_xsc_writef(h, t, p->fe, "trusted", "%u", v->trusted ? 1 : 0) &&
+	     hv_xsc_writef(h, t, p->fe, "mtu", "%u", mtu);
+	/* mtu is read-only to the guest (libxl's ro_front). */
+	snprintf(mtu_path, sizeof(mtu_path), "%s/mtu", p->fe);
+	ok = ok && xs_set_permissions(h, t, mtu_path,
+				      (struct xs_permissions *)be_perms, 2);
+
+	ok = ok && hv_xsc_writef(h, t, p->lx, "frontend", "%s", p->fe) &&
+	     hv_xsc_writef(h, t, p->lx, "backend", "%s", p->be);
+	return ok;
+}
+
+/* Runs the whole write set in one transaction, retrying on EAGAIN. */
+static int commit(struct xs_handle *h, const struct vif *v,
+		  const struct vif_paths *p, const char *script)
+{
+	xs_transaction_t t;
+	int err;
+
+	for (;;) {
+		t = xs_transaction_start(h);
+		if (t == XBT_NULL)
+			return -errno;
+		if (!write_keys(h, t, v, p, script)) {
+			err = errno;
+			xs_transaction_end(h, t, true);
+			return -err;
+		}
+		if (xs_transaction_end(h, t, false))
+			return 0;
+		if (errno != EAGAIN)
+			return -errno;
+	}
+}
+
+/* xl's calling convention: argv `<script> online|offline type_if=vif`,
+ * the environment of get_hotplug_env() on top of ours. Returns the exit
+ * status (0..255), or -errno if it could not run or timed out. */
+static int run_script(const char *script, const char *action,
+		      const struct vif *v, const struct vif_paths *p,
+		      const char *gatewaydev)
+{
+	char vifname[32];
+	struct timespec tick = { 0, 20 * 1000 * 1000 };
+	unsigned waited_ms = 0;
+	int status;
+	pid_t pid, r;
+
+	snprintf(vifname, sizeof(vifname), "vif%u.%u", v->domid, v->devid);
+	if (access(script, X_OK))
+		return -errno;
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		char *argv[] = { (char *)script, (char *)action,
+				 (char *)"type_if=vif", NULL };
+
+		setenv("script", script, 1);
+		setenv("XENBUS_TYPE", "vif", 1);
+		setenv("XENBUS_PATH", p->rel, 1);
+		setenv("XENBUS_BASE_PATH", "backend", 1);
+		setenv("netdev", gatewaydev, 1);
+		setenv("vif", vifname, 1);
+		execv(script, argv);
+		fprintf(stderr, "hvsim vif: exec %s: %s\n", script,
+			strerror(errno));
+		_exit(127);
+	}
+	for (;;) {
+		r = waitpid(pid, &status, WNOHANG);
+		if (r == pid)
+			break;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (waited_ms >= HOTPLUG_TIMEOUT_S * 1000) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			return -ETIMEDOUT;
+		}
+		nanosleep(&tick, NULL);
+		waited_ms += 20;
+	}
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return 128 + WTERMSIG(status);
+}
+
+static void report(struct xs_handle *h, const struct vif *v,
+		   const struct vif_paths *p, const char *script,
+		   const char *action, int rc)
+{
+	char path[128], *status, *error = NULL;
+	unsigned len;
+
+	snprintf(path, sizeof(path), "%s/hotplug-status", p->be);
+	status = xs_read(h, XBT_NULL, path, &len);
+	snprintf(path, sizeof(path), "%s/hotplug-error", p->be);
+	if (rc)
+		error = xs_read(h, XBT_NULL, path, &len);
+	if (rc < 0)
+		printf("vif%u.%u: %s %s: %s", v->domid, v->devid, script,
+		       action, strerror(-rc));
+	else
+		printf("vif%u.%u: %s %s: exit %d", v->domid, v->devid, script,
+		       action, rc);
+	printf(", hotplug-status \"%s\"", status ? status : "");
+	if (error)
+		printf(", hotplug-error \"%s\"", error);
+	printf("\n");
+	free(status);
+	free(error);
+}
+
+static int vif_add(struct xs_handle *h, struct vif *v, bool no_script)
+{
+	struct vif_paths p;
+	char script[512];
+	int rc;
+
+	vif_paths(&p, v);
+	script_path(v, script, sizeof(script));
+	rc = commit(h, v, &p, script);
+	if (rc) {
+		fprintf(stderr, "hvsim vif add %u.%u: writing xenstore: %s\n",
+			v->domid, v->devid, strerror(-rc));
+		return 1;
+	}
+	if (no_script)
+		return 0;
+	rc = run_script(script, "online", v, &p, v->gatewaydev);
+	report(h, v, &p, script, "online", rc);
+	return rc == 0 ? 0 : 1;
+}
+
+/* Removes path, then parents left empty, up to but not including stop
+ * (libxl__xs_path_cleanup(), bounded so the guest keeps its device/). */
+static void path_cleanup(struct xs_handle *h, xs_transaction_t t,
+			 const char *path, const char *stop)
+{
+	size_t stop_len = strlen(stop);
+	char buf[128];
+	char **kids;
+	unsigned n;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	xs_rm(h, t, buf);
+	for (;;) {
+		char *slash = strrchr(buf, '/');
+
+		if (!slash || (size_t)(slash - buf) <= stop_len)
+			return;
+		*slash = '\0';
+		kids = xs_directory(h, t, buf, &n);
+		free(kids);
+		if (!kids || n)
+			return;
+		xs_rm(h, t, buf);
+	}
+}
+
+static int vif_del(struct xs_handle *h, struct vif *v, bool no_script)
+{
+	struct vif_paths p;
+	char script[512], path[160], *val, *gw;
+	xs_transaction_t t;
+	unsigned len;
+	int rc = 0, err;
+
+	vif_paths(&p, v);
+	snprintf(path, sizeof(path), "%s/script", p.be);
+	val = xs_read(h, XBT_NULL, path, &len);
+	if (!val) {
+		fprintf(stderr, "hvsim vif del %u.%u: no such vif (%s): %s\n",
+			v->domid, v->devid, p.be, strerror(errno));
+		return 1;
+	}
+	snprintf(script, sizeof(script), "%s", val);
+	free(val);
+	snprintf(path, sizeof(path), "%s/gatewaydev", p.be);
+	gw = xs_read(h, XBT_NULL, path, &len);
+
+	/* libxl: online=0, state=5 (Closing) unless already 6 (Closed). */
+	for (;;) {
+		t = xs_transaction_start(h);
+		snprintf(path, sizeof(path), "%s/state", p.be);
+		val = xs_read(h, t, path, &len);
+		err = !hv_xsc_writef(h, t, p.be, "online", "0") ||
+		      (!(val && !strcmp(val, "6")) &&
+		       !hv_xsc_writef(h, t, p.be, "state", "5"));
+		free(val);
+		if (err) {
+			err = errno;
+			xs_transaction_end(h, t, true);
+			fprintf(stderr, "hvsim vif del %u.%u: %s\n", v->domid,
+				v->devid, strerror(err));
+			free(gw);
+			return 1;
+		}
+		if (xs_transaction_end(h, t, false) || errno != EAGAIN)
+			break;
+	}
+	if (!no_script) {
+		/* A failing offline script is reported, not fatal (libxl). */
+		rc = run_script(script, "offline", v, &p, gw ? gw : "");
+		report(h, v, &p, script, "offline", rc);
+	}
+	free(gw);
+	snprintf(path, sizeof(path), "/local/domain/%u/device", v->domid);
+	for (;;) {
+		t = xs_transaction_start(h);
+		path_cleanup(h, t, p.fe, path);
+		path_cleanup(h, t, p.be, "/local/domain/0/backend");
+		path_cleanup(h, t, p.lx, "/libxl");
+		if (xs_transaction_end(h, t, false) || errno != EAGAIN)
+			break;
+	}
+	return 0;
+}
+
+int hv_cmd_vif(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "no-script", no_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool no_script = false, add;
+	struct xs_handle *h;
+	uint32_t domid, devid;
+	struct vif v;
+	int opt, rc;
+
+	if (argc < 2 || (strcmp(argv[1], "add") && strcmp(argv[1], "del")))
+		goto usage;
+	add = argv[1][0] == 'a';
+	argc--;
+	argv++;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "n", longopts, NULL)) != -1) {
+		if (opt != 'n')
+			goto usage;
+		no_script = true;
+	}
+	if (optind >= argc || argc - optind > (add ? 2 : 1))
+		goto usage;
+	if (vif_id_parse(argv[optind], &domid, &devid)) {
+		fprintf(stderr, "hvsim vif: %s\n", err_msg());
+		return 2;
+	}
+	vif_init(&v, domid, devid);
+	if (add && optind + 1 < argc && vif_parse_spec(&v, argv[optind + 1])) {
+		fprintf(stderr, "hvsim vif add: %s\n", err_msg());
+		return 2;
+	}
+	if (v.backend[0] && strcmp(v.backend, "0")) {
+		fprintf(stderr, "hvsim vif add: backend `%s': only dom0 backends are simulated\n",
+			v.backend);
+		return 2;
+	}
+	h = hv_xsc_open("hvsim vif");
+	if (!h)
+		return 1;
+	rc = add ? vif_add(h, &v, no_script) : vif_del(h, &v, no_script);
+	xs_close(h);
+	return rc;
+usage:
+	fprintf(stderr, "usage: hvsim vif add [-n] D.N [SPEC] | hvsim vif del [-n] D.N\n");
+	return 2;
+}
