@@ -389,6 +389,40 @@ def test_transactions_raw(xsd):
     c.close()
 
 
+
+def test_transactions_serialise_concurrent_increments(xsd):
+    """Read-modify-write in transactions from several clients at once:
+    with real isolation and EAGAIN on conflict, no increment is lost."""
+    import threading
+
+    xsd.raw().write("/counter", "0")
+    errors = []
+
+    def worker():
+        c = xsd.raw()
+        try:
+            for _ in range(25):
+                while True:
+                    tx = int(c.ok(TRANSACTION_START, "").rstrip(b"\0"))
+                    v = int(c.ok(READ, "/counter", tx_id=tx))
+                    assert c.write("/counter", str(v + 1), tx_id=tx)[0] == WRITE
+                    rtype, body = c.call(TRANSACTION_END, "T", tx_id=tx)
+                    if rtype == TRANSACTION_END:
+                        break
+                    assert body == b"EAGAIN\0", body
+        except Exception as e:  # reported by the main thread
+            errors.append(e)
+        finally:
+            c.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert not errors, errors
+    assert xsd.xs("read", "/counter").stdout == "100\n"
+
 def test_malformed_messages(xsd):
     c = xsd.raw()
     c.send(999, b"x\0", req_id=3)

@@ -1,0 +1,445 @@
+/* dnsmasq: start, adopt, supervise, reload and stop (see dnsmasq.h). */
+#include "nat/dnsmasq.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/atomic_file.h"
+#include "lib/err.h"
+#include "lib/log.h"
+
+#define DNSMASQ_BIN "/usr/sbin/dnsmasq"
+#define READY_TIMEOUT_MS 5000
+#define STOP_TIMEOUT_MS 3000
+#define BACKOFF_MIN_MS 200
+#define BACKOFF_MAX_MS 30000
+#define STABLE_USEC (30ull * 1000000) /* ran this long: the next crash starts over */
+
+static int sys_pidfd_open(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static int sys_pidfd_signal(int pidfd, int sig)
+{
+	return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+static uint64_t now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static int path_in(char *buf, const char *dir, const char *name)
+{
+	if (snprintf(buf, NAT_PATH_MAX, "%s/%s", dir, name) >= NAT_PATH_MAX)
+		return err_set(-ENAMETOOLONG, "%s/%s: path too long", dir, name);
+	return 0;
+}
+
+int nat_dnsmasq_init(struct nat_dnsmasq *d, sd_event *ev, const char *bridge, const char *dir,
+		     const struct netd_net_conf *c)
+{
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	d->pidfd = -1;
+	d->ev = ev;
+	snprintf(d->bridge, sizeof(d->bridge), "%s", bridge);
+	d->gw = c->address;
+	d->has_range = c->has_dhcp_range;
+	d->first = c->dhcp_first;
+	d->last = c->dhcp_last;
+	d->backoff_ms = BACKOFF_MIN_MS;
+	rc = path_in(d->pidfile, dir, "dnsmasq.pid");
+	if (!rc)
+		rc = path_in(d->leasefile, dir, "dnsmasq.leases");
+	if (!rc)
+		rc = path_in(d->logfile, dir, "dnsmasq.log");
+	if (!rc)
+		rc = path_in(d->hostsfile, dir, "dhcp-hosts");
+	if (!rc)
+		rc = path_in(d->addnhosts, dir, "hosts");
+	return rc;
+}
+
+/* ---- identity ---- */
+
+static pid_t pidfile_read(const struct nat_dnsmasq *d)
+{
+	char *text;
+	long v;
+	int rc;
+
+	rc = file_read_all(d->pidfile, &text, NULL, 64);
+	if (rc)
+		return 0;
+	v = strtol(text, NULL, 10);
+	free(text);
+	return v > 1 && v < (1 << 22) ? (pid_t)v : 0;
+}
+
+static bool same_netns(pid_t pid)
+{
+	char path[64];
+	struct stat a, b;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+	return stat(path, &a) == 0 && stat("/proc/self/ns/net", &b) == 0 &&
+	       a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+
+bool nat_dnsmasq_is_ours(const struct nat_dnsmasq *d, pid_t pid)
+{
+	char path[64], want_if[IFNAMSIZ + 16], want_pid[NAT_PATH_MAX + 16], *text, *arg;
+	bool is_dnsmasq = false, has_if = false, has_pid = false;
+	size_t len;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	if (file_read_all(path, &text, &len, 1 << 16))
+		return false;
+	snprintf(want_if, sizeof(want_if), "--interface=%s", d->bridge);
+	snprintf(want_pid, sizeof(want_pid), "--pid-file=%s", d->pidfile);
+	for (arg = text; arg < text + len; arg += strlen(arg) + 1) {
+		if (arg == text) {
+			const char *base = strrchr(arg, '/');
+
+			is_dnsmasq = !strcmp(base ? base + 1 : arg, "dnsmasq");
+		}
+		has_if |= !strcmp(arg, want_if);
+		has_pid |= !strcmp(arg, want_pid);
+	}
+	free(text);
+	return is_dnsmasq && has_if && has_pid && same_netns(pid);
+}
+
+/* ---- waiting ---- */
+
+/* Wait for pidfd to report exit; reap when it is our child. */
+static bool wait_exit(struct nat_dnsmasq *d, int timeout_ms)
+{
+	struct pollfd p = { .fd = d->pidfd, .events = POLLIN };
+	int n;
+
+	do
+		n = poll(&p, 1, timeout_ms);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return false;
+	if (d->child)
+		waitpid(d->pid, NULL, 0);
+	return true;
+}
+
+static void forget(struct nat_dnsmasq *d)
+{
+	d->io = sd_event_source_disable_unref(d->io);
+	if (d->pidfd >= 0)
+		close(d->pidfd);
+	d->pidfd = -1;
+	d->pid = 0;
+	d->child = false;
+}
+
+/* dnsmasq explains a failed start on its last log line. */
+static void last_log_line(const struct nat_dnsmasq *d, char *buf, size_t len)
+{
+	char *text, *end, *line;
+	size_t n;
+
+	buf[0] = '\0';
+	if (file_read_all(d->logfile, &text, &n, 1 << 20))
+		return;
+	end = text + n;
+	while (end > text && end[-1] == '\n')
+		*--end = '\0';
+	line = strrchr(text, '\n');
+	line = line ? line + 1 : text;
+	snprintf(buf, len, "%s", line);
+	free(text);
+}
+
+/* ---- supervision ---- */
+
+static int watch(struct nat_dnsmasq *d);
+static int spawn(struct nat_dnsmasq *d);
+
+static int on_restart_timer(sd_event_source *s, uint64_t usec, void *data)
+{
+	struct nat_dnsmasq *d = data;
+	int rc;
+
+	d->timer = sd_event_source_disable_unref(d->timer);
+	rc = spawn(d);
+	if (rc == 0)
+		rc = watch(d);
+	if (rc == 0) {
+		d->restarts++;
+		log_info("%s: dnsmasq restarted (pid %d)", d->bridge, (int)d->pid);
+		return 0;
+	}
+	log_err("%s: dnsmasq restart failed: %s", d->bridge, err_msg());
+	forget(d);
+	d->backoff_ms = d->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : d->backoff_ms * 2;
+	sd_event_add_time_relative(d->ev, &d->timer, CLOCK_MONOTONIC,
+				   (uint64_t)d->backoff_ms * 1000, 0, on_restart_timer, d);
+	return 0;
+}
+
+static int on_exit_event(sd_event_source *s, int fd, uint32_t revents, void *data)
+{
+	struct nat_dnsmasq *d = data;
+	char status[64] = "exited";
+	pid_t pid = d->pid;
+	int st;
+
+	if (d->child && waitpid(pid, &st, WNOHANG) == pid) {
+		if (WIFEXITED(st))
+			snprintf(status, sizeof(status), "exited with status %d", WEXITSTATUS(st));
+		else if (WIFSIGNALED(st))
+			snprintf(status, sizeof(status), "was killed by signal %d", WTERMSIG(st));
+	}
+	forget(d);
+	if (now_usec() - d->started_usec > STABLE_USEC)
+		d->backoff_ms = BACKOFF_MIN_MS;
+	log_warn("%s: dnsmasq (pid %d) %s; restarting in %u ms", d->bridge, (int)pid, status,
+		 d->backoff_ms);
+	sd_event_add_time_relative(d->ev, &d->timer, CLOCK_MONOTONIC,
+				   (uint64_t)d->backoff_ms * 1000, 0, on_restart_timer, d);
+	d->backoff_ms = d->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : d->backoff_ms * 2;
+	return 0;
+}
+
+static int watch(struct nat_dnsmasq *d)
+{
+	int rc;
+
+	if (!d->ev)
+		return 0;
+	rc = sd_event_add_io(d->ev, &d->io, d->pidfd, EPOLLIN, on_exit_event, d);
+	return rc < 0 ? err_set(rc, "%s: cannot watch dnsmasq: %s", d->bridge, strerror(-rc)) : 0;
+}
+
+/* ---- start ---- */
+
+static int spawn(struct nat_dnsmasq *d)
+{
+	char a_if[IFNAMSIZ + 16], a_range[128], a_router[64], a_lease[NAT_PATH_MAX + 32],
+		a_pid[NAT_PATH_MAX + 32], a_hosts[NAT_PATH_MAX + 32], a_addn[NAT_PATH_MAX + 32],
+		a_log[NAT_PATH_MAX + 32], first[INET_ADDRSTRLEN], last[INET_ADDRSTRLEN],
+		gw[INET_ADDRSTRLEN], net[INET_ADDRSTRLEN], mask[INET_ADDRSTRLEN], why[256];
+	uint32_t m = d->gw.prefixlen ? htonl(~0u << (32 - d->gw.prefixlen)) : 0;
+	struct in_addr ma = { .s_addr = m }, na = { .s_addr = d->gw.addr.v4.s_addr & m };
+	char *argv[24];
+	int n = 0, logfd;
+	pid_t pid;
+
+	if (access(DNSMASQ_BIN, X_OK))
+		return err_set(-ENOENT, "%s: %s not found (install dnsmasq-base)", d->bridge,
+			       DNSMASQ_BIN);
+	inet_ntop(AF_INET, &d->gw.addr.v4, gw, sizeof(gw));
+	inet_ntop(AF_INET, &ma, mask, sizeof(mask));
+	inet_ntop(AF_INET, &na, net, sizeof(net));
+	inet_ntop(AF_INET, &d->first, first, sizeof(first));
+	inet_ntop(AF_INET, &d->last, last, sizeof(last));
+	snprintf(a_if, sizeof(a_if), "--interface=%s", d->bridge);
+	if (d->has_range)
+		snprintf(a_range, sizeof(a_range), "--dhcp-range=%s,%s,%s,1h", first, last, mask);
+	else /* static leases only */
+		snprintf(a_range, sizeof(a_range), "--dhcp-range=%s,static,%s,1h", net, mask);
+	snprintf(a_router, sizeof(a_router), "--dhcp-option=option:router,%s", gw);
+	snprintf(a_lease, sizeof(a_lease), "--dhcp-leasefile=%s", d->leasefile);
+	snprintf(a_pid, sizeof(a_pid), "--pid-file=%s", d->pidfile);
+	snprintf(a_hosts, sizeof(a_hosts), "--dhcp-hostsfile=%s", d->hostsfile);
+	snprintf(a_addn, sizeof(a_addn), "--addn-hosts=%s", d->addnhosts);
+	snprintf(a_log, sizeof(a_log), "--log-facility=%s", d->logfile);
+	argv[n++] = "dnsmasq";
+	argv[n++] = "--conf-file=/dev/null";
+	argv[n++] = "--keep-in-foreground";
+	argv[n++] = "--user=root";
+	argv[n++] = "--bind-interfaces";
+	argv[n++] = a_if;
+	argv[n++] = "--except-interface=lo";
+	argv[n++] = "--no-hosts";
+	argv[n++] = a_range;
+	argv[n++] = a_router;
+	argv[n++] = "--dhcp-authoritative";
+	argv[n++] = a_lease;
+	argv[n++] = a_pid;
+	argv[n++] = a_hosts;
+	argv[n++] = a_addn;
+	argv[n++] = a_log;
+	argv[n] = NULL;
+
+	unlink(d->pidfile); /* readiness is "the pid file names the child" */
+	logfd = open(d->logfile, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (logfd < 0)
+		return err_set(-errno, "%s: %s", d->logfile, strerror(errno));
+	pid = fork();
+	if (pid < 0) {
+		close(logfd);
+		return err_set(-errno, "%s: fork: %s", d->bridge, strerror(errno));
+	}
+	if (pid == 0) {
+		sigset_t none;
+		int null = open("/dev/null", O_RDWR);
+
+		/* netd blocks the signals sd-event handles; dnsmasq needs them. */
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		setsid(); /* outlives netd: a restarted netd adopts it */
+		if (null >= 0)
+			dup2(null, 0);
+		dup2(logfd, 1);
+		dup2(logfd, 2);
+		close_range(3, ~0u, 0);
+		execv(DNSMASQ_BIN, argv);
+		_exit(127);
+	}
+	close(logfd);
+	d->pid = pid;
+	d->child = true;
+	d->started_usec = now_usec();
+	d->pidfd = sys_pidfd_open(pid);
+	if (d->pidfd < 0) {
+		int rc = -errno;
+
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		d->pid = 0;
+		return err_set(rc, "%s: pidfd_open: %s", d->bridge, strerror(-rc));
+	}
+	for (int waited = 0; waited < READY_TIMEOUT_MS; waited += 5) {
+		struct pollfd p = { .fd = d->pidfd, .events = POLLIN };
+
+		if (pidfile_read(d) == pid)
+			return 0;
+		if (poll(&p, 1, 5) > 0) {
+			int st = 0;
+
+			waitpid(pid, &st, 0);
+			forget(d);
+			last_log_line(d, why, sizeof(why));
+			return err_set(-EIO, "%s: dnsmasq exited at startup (status %d): %s",
+				       d->bridge, WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+				       why[0] ? why : "no message");
+		}
+	}
+	sys_pidfd_signal(d->pidfd, SIGKILL);
+	wait_exit(d, STOP_TIMEOUT_MS);
+	forget(d);
+	return err_set(-ETIMEDOUT, "%s: dnsmasq did not become ready within %d ms", d->bridge,
+		       READY_TIMEOUT_MS);
+}
+
+int nat_dnsmasq_start(struct nat_dnsmasq *d)
+{
+	int rc = spawn(d);
+
+	if (rc == 0)
+		rc = watch(d);
+	if (rc && d->pid)
+		nat_dnsmasq_stop(d);
+	return rc;
+}
+
+int nat_dnsmasq_adopt(struct nat_dnsmasq *d)
+{
+	pid_t pid = pidfile_read(d);
+	int fd, rc;
+
+	if (!pid)
+		return 0;
+	fd = sys_pidfd_open(pid);
+	if (fd < 0)
+		return 0; /* gone */
+	/* Checked after pidfd_open: the fd pins the process we checked. */
+	if (!nat_dnsmasq_is_ours(d, pid)) {
+		close(fd);
+		return 0;
+	}
+	d->pid = pid;
+	d->pidfd = fd;
+	d->child = false;
+	d->started_usec = now_usec();
+	rc = watch(d);
+	if (rc) {
+		forget(d);
+		return rc;
+	}
+	return 1;
+}
+
+int nat_dnsmasq_stop(struct nat_dnsmasq *d)
+{
+	pid_t pid;
+
+	d->timer = sd_event_source_disable_unref(d->timer);
+	d->io = sd_event_source_disable_unref(d->io);
+	if (!d->pid) {
+		/* Not supervised by us (rollback after a crash): the pid file
+		 * may still name one of ours. */
+		pid = pidfile_read(d);
+		if (pid) {
+			int fd = sys_pidfd_open(pid);
+
+			if (fd >= 0 && nat_dnsmasq_is_ours(d, pid)) {
+				d->pid = pid;
+				d->pidfd = fd;
+				d->child = false;
+			} else if (fd >= 0) {
+				close(fd);
+			}
+		}
+	}
+	if (d->pid) {
+		pid = d->pid;
+		sys_pidfd_signal(d->pidfd, SIGTERM);
+		if (!wait_exit(d, STOP_TIMEOUT_MS)) {
+			log_warn("%s: dnsmasq (pid %d) ignored SIGTERM; killing it", d->bridge,
+				 (int)pid);
+			sys_pidfd_signal(d->pidfd, SIGKILL);
+			if (!wait_exit(d, STOP_TIMEOUT_MS)) {
+				forget(d);
+				return err_set(-ETIMEDOUT, "%s: dnsmasq (pid %d) does not exit",
+					       d->bridge, (int)pid);
+			}
+		}
+		forget(d);
+	}
+	unlink(d->pidfile);
+	d->backoff_ms = BACKOFF_MIN_MS;
+	return 0;
+}
+
+int nat_dnsmasq_reload(struct nat_dnsmasq *d)
+{
+	if (!d->pid)
+		return 0;
+	if (sys_pidfd_signal(d->pidfd, SIGHUP) < 0 && errno != ESRCH)
+		return err_set(-errno, "%s: cannot signal dnsmasq: %s", d->bridge, strerror(errno));
+	return 0;
+}
+
+void nat_dnsmasq_detach(struct nat_dnsmasq *d)
+{
+	d->timer = sd_event_source_disable_unref(d->timer);
+	if (d->child && d->pid)
+		log_info("%s: leaving dnsmasq (pid %d) running", d->bridge, (int)d->pid);
+	forget(d);
+}

@@ -1,0 +1,71 @@
+/* dnsmasq: one supervised dnsmasq (from dnsmasq-base) per nat network, for
+ * DHCP and DNS on that network's bridge only.
+ *
+ * netd starts it in the foreground in its own session, watches it with a
+ * pidfd in the event loop and restarts it with a backoff if it dies. After
+ * a netd crash the next netd adopts the running instance through its pid
+ * file, once /proc/<pid>/cmdline shows it is our dnsmasq for this bridge in
+ * this network namespace. Guests are announced through files (see hosts.h)
+ * that dnsmasq re-reads on SIGHUP: a guest coming or going never restarts it.
+ *
+ * It runs as root (--user=root): it re-reads those files after startup, and
+ * they live in netd's private (0700) state directory. */
+#ifndef NAT_DNSMASQ_H
+#define NAT_DNSMASQ_H
+
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "netd/config.h"
+
+#define NAT_PATH_MAX 320
+
+struct nat_dnsmasq {
+	char bridge[IFNAMSIZ];
+	struct netd_cidr gw;
+	bool has_range;
+	struct in_addr first, last;
+	char pidfile[NAT_PATH_MAX], leasefile[NAT_PATH_MAX], logfile[NAT_PATH_MAX];
+	char hostsfile[NAT_PATH_MAX], addnhosts[NAT_PATH_MAX];
+
+	pid_t pid;      /* 0: not running */
+	int pidfd;      /* -1 when pid is 0 */
+	bool child;     /* started by this netd (so we reap it), not adopted */
+	sd_event *ev;
+	sd_event_source *io, *timer;
+	unsigned backoff_ms;
+	uint64_t started_usec; /* CLOCK_MONOTONIC */
+	unsigned restarts;
+};
+
+/* dir is the network's run directory; the files above are named in it. */
+int nat_dnsmasq_init(struct nat_dnsmasq *d, sd_event *ev, const char *bridge, const char *dir,
+		     const struct netd_net_conf *c);
+
+/* Start it and wait (bounded) until it has bound its sockets; on failure
+ * the error names dnsmasq's own reason. Then supervise it. */
+int nat_dnsmasq_start(struct nat_dnsmasq *d);
+
+/* Take over the instance a previous netd left running: 1 if adopted (and
+ * supervised from now on), 0 if none of ours is running. */
+int nat_dnsmasq_adopt(struct nat_dnsmasq *d);
+
+/* Stop ours (supervised or only named by the pid file; nothing else is
+ * ever signalled), wait for it to exit. */
+int nat_dnsmasq_stop(struct nat_dnsmasq *d);
+
+/* SIGHUP: re-read hostsfile and addn-hosts. Not running: nothing to do
+ * (it reads the files when it starts). */
+int nat_dnsmasq_reload(struct nat_dnsmasq *d);
+
+/* Stop supervising without stopping it (netd exits, leaving networks up). */
+void nat_dnsmasq_detach(struct nat_dnsmasq *d);
+
+/* Is pid our dnsmasq for this bridge and pid file, in our namespace? */
+bool nat_dnsmasq_is_ours(const struct nat_dnsmasq *d, pid_t pid);
+
+#endif

@@ -1,0 +1,245 @@
+/* forward: port forward specs, list and journal (see forward.h). */
+#include "nat/forward.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "lib/atomic_file.h"
+#include "lib/err.h"
+#include "lib/log.h"
+
+#define JOURNAL_MAX (64u << 20)
+
+const char *nat_proto_name(uint8_t proto)
+{
+	return proto == IPPROTO_UDP ? "udp" : "tcp";
+}
+
+static bool port_parse(const char *s, uint16_t *port)
+{
+	unsigned long v;
+	char *end;
+
+	if (*s < '0' || *s > '9' || strlen(s) > 5)
+		return false;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v < 1 || v > 65535)
+		return false;
+	*port = (uint16_t)v;
+	return true;
+}
+
+int nat_fwd_parse(const char *spec, bool key_ok, struct nat_fwd *f, bool *has_dest)
+{
+	char buf[128], *proto = buf, *port, *ip = NULL, *dport = NULL;
+
+	memset(f, 0, sizeof(*f));
+	if (has_dest)
+		*has_dest = false;
+	if (strlen(spec) >= sizeof(buf))
+		return err_set(-EINVAL, "forward '%.40s...': too long", spec);
+	strcpy(buf, spec);
+	port = strchr(proto, ':');
+	if (port) {
+		*port++ = '\0';
+		ip = strchr(port, ':');
+	}
+	if (ip) {
+		*ip++ = '\0';
+		dport = strchr(ip, ':');
+		if (dport)
+			*dport++ = '\0';
+	}
+	if (!port || (ip && !dport) || (!ip && !key_ok) || (dport && strchr(dport, ':')))
+		return err_set(-EINVAL, "forward '%s': expected PROTO:PORT:ADDRESS:PORT%s (e.g. tcp:8080:203.0.113.10:80)",
+			       spec, key_ok ? " or PROTO:PORT" : "");
+	if (!strcasecmp(proto, "tcp"))
+		f->proto = IPPROTO_TCP;
+	else if (!strcasecmp(proto, "udp"))
+		f->proto = IPPROTO_UDP;
+	else
+		return err_set(-EINVAL, "forward '%s': protocol '%s': expected tcp or udp", spec, proto);
+	if (!port_parse(port, &f->port))
+		return err_set(-EINVAL, "forward '%s': port '%s': expected 1..65535", spec, port);
+	if (!ip)
+		return 0;
+	if (inet_pton(AF_INET, ip, &f->dest) != 1)
+		return err_set(-EINVAL, "forward '%s': destination '%s': expected an IPv4 address",
+			       spec, ip);
+	if (!port_parse(dport, &f->dport))
+		return err_set(-EINVAL, "forward '%s': port '%s': expected 1..65535", spec, dport);
+	if (has_dest)
+		*has_dest = true;
+	return 0;
+}
+
+int nat_fwd_check(const struct nat_fwd *f, const struct netd_cidr *subnet, const char *net)
+{
+	uint32_t mask = subnet->prefixlen ? htonl(~0u << (32 - subnet->prefixlen)) : 0;
+	uint32_t d = f->dest.s_addr, sn = subnet->addr.v4.s_addr & mask;
+	char spec[NAT_FWD_STRLEN], a[INET_ADDRSTRLEN], s[INET_ADDRSTRLEN];
+	struct in_addr sna = { .s_addr = sn };
+
+	nat_fwd_format(f, spec, sizeof(spec));
+	inet_ntop(AF_INET, &f->dest, a, sizeof(a));
+	inet_ntop(AF_INET, &sna, s, sizeof(s));
+	if ((d & mask) != sn)
+		return err_set(-EINVAL, "forward '%s': destination %s is not inside %s/%u of %s",
+			       spec, a, s, subnet->prefixlen, net);
+	if (d == subnet->addr.v4.s_addr || d == sn || d == (sn | ~mask))
+		return err_set(-EINVAL,
+			       "forward '%s': destination %s is the gateway, network or broadcast address of %s/%u",
+			       spec, a, s, subnet->prefixlen);
+	return 0;
+}
+
+void nat_fwd_format(const struct nat_fwd *f, char *buf, size_t len)
+{
+	char a[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &f->dest, a, sizeof(a));
+	snprintf(buf, len, "%s:%u:%s:%u", nat_proto_name(f->proto), f->port, a, f->dport);
+}
+
+struct nat_fwd *nat_fwds_find(struct nat_fwds *l, uint8_t proto, uint16_t port)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].proto == proto && l->v[i].port == port)
+			return &l->v[i];
+	return NULL;
+}
+
+int nat_fwds_add(struct nat_fwds *l, const struct nat_fwd *f)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct nat_fwd *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return err_set(-ENOMEM, "out of memory");
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = *f;
+	return 0;
+}
+
+void nat_fwds_del(struct nat_fwds *l, struct nat_fwd *f)
+{
+	*f = l->v[--l->n];
+}
+
+void nat_fwds_free(struct nat_fwds *l)
+{
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+static int fwd_cmp(const void *x, const void *y)
+{
+	const struct nat_fwd *a = x, *b = y;
+
+	if (a->proto != b->proto)
+		return a->proto < b->proto ? -1 : 1;
+	return (a->port > b->port) - (a->port < b->port);
+}
+
+int nat_fwds_sorted(const struct nat_fwds *l, struct nat_fwd **out)
+{
+	*out = malloc((l->n ? l->n : 1) * sizeof(**out));
+	if (!*out)
+		return err_set(-ENOMEM, "out of memory");
+	if (l->n)
+		memcpy(*out, l->v, l->n * sizeof(**out));
+	qsort(*out, l->n, sizeof(**out), fwd_cmp);
+	return 0;
+}
+
+/* A line the journal cannot use (a torn last write after a crash) is skipped:
+ * the change it recorded never got its reply either. */
+int nat_fwd_journal_load(const char *path, struct nat_fwds *l)
+{
+	char *text, *line, *save = NULL;
+	int rc;
+
+	rc = file_read_all(path, &text, NULL, JOURNAL_MAX);
+	if (rc)
+		return rc;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		struct nat_fwd f, *old;
+
+		if ((line[0] != '+' && line[0] != '-') ||
+		    nat_fwd_parse(line + 1, line[0] == '-', &f, NULL)) {
+			log_warn("%s: skipping unreadable line '%.60s'", path, line);
+			continue;
+		}
+		old = nat_fwds_find(l, f.proto, f.port);
+		if (line[0] == '-') {
+			if (old)
+				nat_fwds_del(l, old);
+		} else if (old) {
+			*old = f;
+		} else if ((rc = nat_fwds_add(l, &f))) {
+			break;
+		}
+	}
+	free(text);
+	return rc;
+}
+
+int nat_fwd_journal_rewrite(const char *path, const struct nat_fwds *l)
+{
+	char *buf = malloc(l->n * (NAT_FWD_STRLEN + 2) + 1);
+	size_t len = 0;
+	int rc;
+
+	if (!buf)
+		return err_set(-ENOMEM, "out of memory");
+	for (size_t i = 0; i < l->n; i++) {
+		buf[len++] = '+';
+		nat_fwd_format(&l->v[i], buf + len, NAT_FWD_STRLEN);
+		len += strlen(buf + len);
+		buf[len++] = '\n';
+	}
+	rc = atomic_file_write(path, buf, len, 0600);
+	free(buf);
+	return rc;
+}
+
+int nat_fwd_journal_append(const char *path, bool add, const struct nat_fwd *f)
+{
+	char line[NAT_FWD_STRLEN + 2];
+	int fd, n;
+	ssize_t w;
+
+	if (add) {
+		line[0] = '+';
+		nat_fwd_format(f, line + 1, NAT_FWD_STRLEN);
+	} else {
+		snprintf(line, sizeof(line), "-%s:%u", nat_proto_name(f->proto), f->port);
+	}
+	n = (int)strlen(line);
+	line[n++] = '\n';
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return err_set(-errno, "%s: %s", path, strerror(errno));
+	/* One write of one short line with O_APPEND: a reader (the next netd)
+	 * sees the line whole or not at all. No fsync: the journal lives with
+	 * the kernel state it mirrors (/run), which a reboot clears as well. */
+	w = write(fd, line, (size_t)n);
+	if (w != n) {
+		int rc = w < 0 ? -errno : -EIO;
+
+		close(fd);
+		return err_set(rc, "%s: cannot append: %s", path, strerror(-rc));
+	}
+	close(fd);
+	return 0;
+}

@@ -1,0 +1,945 @@
+/* nat: nat mode, a private bridge behind dom0 (what libvirt calls virbr0).
+ *
+ *   guests ── vifD.N ──┐
+ *                      virbr0 (gateway 203.0.113.1/24) ── dom0 routing ── uplink (eth0)
+ *   nft table ip netd_virbr0: masquerade out of the uplink, port forwards
+ *   (DNAT, hairpin), filter into the bridge (ruleset.h)
+ *   dnsmasq: DHCP (range + static leases) and DNS (dom<D> names) on virbr0 only
+ *
+ * up runs named steps (fault-injectable); a failure at any step, `down`,
+ * and the rollback of a setup a crashed netd left half-done all go through
+ * nat_restore(), the one undo path. A complete setup left by a crashed netd
+ * is adopted: same table (replaced in place), same dnsmasq, same leases. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/netfilter.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "bridge/port.h"
+#include "lib/err.h"
+#include "lib/fault.h"
+#include "lib/log.h"
+#include "lib/nfnl_watch.h"
+#include "lib/nl_addr.h"
+#include "lib/nl_link.h"
+#include "lib/sysctl.h"
+#include "nat/dnsmasq.h"
+#include "nat/forward.h"
+#include "nat/hosts.h"
+#include "nat/ruleset.h"
+#include "netd/daemon.h"
+#include "netd/mode.h"
+
+#define IP_FORWARD "net/ipv4/ip_forward"
+/* Coalesces the burst of events a `nft flush ruleset` makes. */
+#define RESTORE_DELAY_USEC 50000
+
+/* Everything the mode needs lives here, not in struct netd_net: netd moves
+ * that struct on reload, and event sources keep a pointer to this one. */
+struct nat_priv {
+	char bridge[IFNAMSIZ];
+	char uplink[IFNAMSIZ];
+	struct netd_cidr gw;
+	char run_dir[NAT_PATH_MAX], journal[NAT_PATH_MAX];
+	char ip_forward_prev[8]; /* "" until read */
+	struct nat_rs rs;
+	struct nat_fwds fwds;
+	struct nat_hosts hosts;
+	struct nat_dnsmasq dns;
+	sd_event *ev;
+	struct nfnl_watch *watch;
+	sd_event_source *watch_io, *restore_timer;
+	struct nfnl_watch_event last_event;
+	unsigned table_restores;
+	bool applied; /* the complete setup is on the host */
+};
+
+struct nat_step {
+	const char *name;
+	int (*run)(struct nat_priv *p);
+};
+
+static bool is_nat_net(const struct netd_net *n)
+{
+	return n->ops == &nat_mode_ops;
+}
+
+static void cidr_str(const struct netd_cidr *c, char *buf, size_t len)
+{
+	char a[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &c->addr.v4, a, sizeof(a));
+	snprintf(buf, len, "%s/%u", a, c->prefixlen);
+}
+
+static void subnet_str(const struct netd_cidr *c, char *buf, size_t len)
+{
+	uint32_t m = c->prefixlen ? htonl(~0u << (32 - c->prefixlen)) : 0;
+	struct in_addr n = { .s_addr = c->addr.v4.s_addr & m };
+	char a[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &n, a, sizeof(a));
+	snprintf(buf, len, "%s/%u", a, c->prefixlen);
+}
+
+static bool in_subnet(const struct netd_cidr *c, struct in_addr a)
+{
+	uint32_t m = c->prefixlen ? htonl(~0u << (32 - c->prefixlen)) : 0;
+
+	return (a.s_addr & m) == (c->addr.v4.s_addr & m);
+}
+
+/* ---- the table watch: someone else changed or deleted our table ---- */
+
+static int on_restore_timer(sd_event_source *s, uint64_t usec, void *data)
+{
+	struct nat_priv *p = data;
+	struct nfnl_watch_event *ev = &p->last_event;
+	int rc;
+
+	p->restore_timer = sd_event_source_disable_unref(p->restore_timer);
+	if (!p->applied)
+		return 0;
+	if (ev->lost && !ev->pid) {
+		/* Events were dropped, maybe only our own: act on what the
+		 * kernel has, not on a guess. */
+		rc = nat_rs_exists(&p->rs);
+		if (rc == 1)
+			return 0;
+	}
+	rc = nat_rs_apply(&p->rs, &p->fwds);
+	if (rc) {
+		log_err("%s: cannot restore nftables table ip %s: %s", p->bridge, p->rs.table,
+			err_msg());
+		return 0;
+	}
+	p->table_restores++;
+	if (ev->pid)
+		log_warn("%s: nftables table ip %s was changed or deleted by %s (pid %d); restored it",
+			 p->bridge, p->rs.table, ev->comm[0] ? ev->comm : "?", (int)ev->pid);
+	else
+		log_warn("%s: nftables table ip %s was missing; restored it", p->bridge,
+			 p->rs.table);
+	return 0;
+}
+
+static int on_nft_event(sd_event_source *s, int fd, uint32_t revents, void *data)
+{
+	struct nat_priv *p = data;
+	struct nfnl_watch_event ev;
+	int rc = nfnl_watch_read(p->watch, &ev);
+
+	if (rc < 0) {
+		log_err("%s: %s", p->bridge, err_msg());
+		return 0;
+	}
+	if (rc == 0)
+		return 0;
+	if (ev.pid || !p->restore_timer)
+		p->last_event = ev;
+	if (!p->restore_timer)
+		sd_event_add_time_relative(p->ev, &p->restore_timer, CLOCK_MONOTONIC,
+					   RESTORE_DELAY_USEC, 0, on_restore_timer, p);
+	return 0;
+}
+
+static void watch_stop(struct nat_priv *p)
+{
+	p->restore_timer = sd_event_source_disable_unref(p->restore_timer);
+	p->watch_io = sd_event_source_disable_unref(p->watch_io);
+	nfnl_watch_close(p->watch);
+	p->watch = NULL;
+}
+
+static int watch_start(struct nat_priv *p)
+{
+	int rc;
+
+	if (p->watch || !p->ev)
+		return 0;
+	rc = nfnl_watch_open(NFPROTO_IPV4, p->rs.table, &p->watch);
+	if (rc)
+		return rc;
+	rc = sd_event_add_io(p->ev, &p->watch_io, nfnl_watch_fd(p->watch), EPOLLIN,
+			     on_nft_event, p);
+	if (rc < 0) {
+		watch_stop(p);
+		return err_set(rc, "cannot watch nftables events: %s", strerror(-rc));
+	}
+	return 0;
+}
+
+/* ---- steps ---- */
+
+static int bridge_index(const struct nat_priv *p)
+{
+	struct nl_link l;
+	int rc = nl_link_get(p->bridge, &l);
+
+	return rc ? err_set(rc, "bridge %s is gone", p->bridge) : l.ifindex;
+}
+
+static int step_create_bridge(struct nat_priv *p)
+{
+	return nl_bridge_create(p->bridge);
+}
+
+/* A MAC of its own (locally administered): left alone, the bridge takes its
+ * lowest port's, and every vif port is fe:ff:ff:ff:ff:ff. */
+static int step_bridge_mac(struct nat_priv *p)
+{
+	uint8_t mac[6];
+	int br = bridge_index(p);
+
+	if (br < 0)
+		return br;
+	if (getrandom(mac, sizeof(mac), 0) != sizeof(mac))
+		return err_set(-EIO, "getrandom failed");
+	mac[0] = (mac[0] & 0xfe) | 0x02;
+	return nl_link_set_mac(br, mac);
+}
+
+static int step_bridge_address(struct nat_priv *p)
+{
+	int br = bridge_index(p);
+
+	return br < 0 ? br : nl_addr_add(br, AF_INET, &p->gw.addr.v4, p->gw.prefixlen);
+}
+
+static int step_bridge_up(struct nat_priv *p)
+{
+	int br = bridge_index(p);
+
+	return br < 0 ? br : nl_link_set_up(br, true);
+}
+
+static int step_ip_forward(struct nat_priv *p)
+{
+	return sysctl_write(IP_FORWARD, "1");
+}
+
+static int step_nft_table(struct nat_priv *p)
+{
+	return nat_rs_apply(&p->rs, &p->fwds);
+}
+
+static int step_forwards_journal(struct nat_priv *p)
+{
+	return nat_fwd_journal_rewrite(p->journal, &p->fwds);
+}
+
+static int step_dnsmasq_files(struct nat_priv *p)
+{
+	return nat_hosts_write(&p->hosts, p->dns.hostsfile, p->dns.addnhosts);
+}
+
+static int step_dnsmasq_start(struct nat_priv *p)
+{
+	return nat_dnsmasq_start(&p->dns);
+}
+
+static int step_nft_watch(struct nat_priv *p)
+{
+	return watch_start(p);
+}
+
+static const struct nat_step nat_steps[] = {
+	{ "create-bridge", step_create_bridge },
+	{ "bridge-mac", step_bridge_mac },
+	{ "bridge-address", step_bridge_address },
+	{ "bridge-up", step_bridge_up },
+	{ "ip-forward", step_ip_forward },
+	{ "nft-table", step_nft_table },
+	{ "forwards-journal", step_forwards_journal },
+	{ "dnsmasq-files", step_dnsmasq_files },
+	{ "dnsmasq-start", step_dnsmasq_start },
+	{ "nft-watch", step_nft_watch },
+	{ NULL, NULL },
+};
+
+static const char *const *nat_step_names(const struct netd_net_conf *c)
+{
+	static const char *names[sizeof(nat_steps) / sizeof(nat_steps[0])];
+
+	for (size_t i = 0; nat_steps[i].name; i++)
+		names[i] = nat_steps[i].name;
+	return names;
+}
+
+static int run_steps(struct nat_priv *p)
+{
+	int rc;
+
+	for (size_t i = 0; nat_steps[i].name; i++) {
+		rc = fault_check(nat_steps[i].name);
+		if (rc == 0)
+			rc = nat_steps[i].run(p);
+		if (rc)
+			return err_prefix(rc, "step %s", nat_steps[i].name);
+	}
+	return 0;
+}
+
+/* ---- the one undo path ---- */
+
+static const char *const run_files[] = {
+	"dnsmasq.pid", "dnsmasq.leases", "dnsmasq.log", "dhcp-hosts", "hosts", "forwards",
+};
+
+/* Idempotent: each part is undone if present, whatever step the setup
+ * reached (or a previous netd reached before it died). Only the bridge
+ * this network created is deleted: up refuses a bridge that exists. */
+static int nat_restore(struct nat_priv *p)
+{
+	char path[NAT_PATH_MAX + 32], first[ERR_MSG_MAX] = "";
+	struct nl_link l;
+	int rc, ret = 0;
+
+#define KEEP_FIRST(expr)                                                                 \
+	do {                                                                             \
+		rc = (expr);                                                             \
+		if (rc && !ret) {                                                        \
+			ret = rc;                                                        \
+			snprintf(first, sizeof(first), "%s", err_msg());                 \
+		}                                                                        \
+	} while (0)
+
+	p->applied = false;
+	watch_stop(p);
+	KEEP_FIRST(nat_dnsmasq_stop(&p->dns));
+	KEEP_FIRST(nat_rs_delete(&p->rs));
+	if (p->ip_forward_prev[0])
+		KEEP_FIRST(sysctl_write(IP_FORWARD, p->ip_forward_prev));
+	if (nl_link_get(p->bridge, &l) == 0 && !strcmp(l.kind, "bridge"))
+		KEEP_FIRST(nl_link_delete(l.ifindex));
+	for (size_t i = 0; i < sizeof(run_files) / sizeof(run_files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", p->run_dir, run_files[i]);
+		if (unlink(path) && errno != ENOENT)
+			KEEP_FIRST(err_set(-errno, "%s: %s", path, strerror(errno)));
+	}
+	/* Temp files an interrupted atomic write may have left. */
+	for (size_t i = 0; i < sizeof(run_files) / sizeof(run_files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s.tmp", p->run_dir, run_files[i]);
+		unlink(path);
+	}
+	if (p->run_dir[0])
+		rmdir(p->run_dir);
+#undef KEEP_FIRST
+	return ret ? err_set(ret, "%s", first) : 0;
+}
+
+/* ---- up ---- */
+
+static int priv_setup(struct netd_net *net, struct nat_priv *p, const char *bridge,
+		      const char *uplink, const struct netd_cidr *gw)
+{
+	int rc;
+
+	snprintf(p->bridge, sizeof(p->bridge), "%s", bridge);
+	snprintf(p->uplink, sizeof(p->uplink), "%s", uplink);
+	p->gw = *gw;
+	p->ev = netd_net_event(net);
+	nat_rs_init(&p->rs, p->bridge, p->uplink, &p->gw);
+	rc = netd_net_run_dir(net, p->run_dir, sizeof(p->run_dir));
+	if (rc)
+		return rc;
+	if (snprintf(p->journal, sizeof(p->journal), "%s/forwards", p->run_dir) >=
+	    (int)sizeof(p->journal))
+		return err_set(-ENAMETOOLONG, "%s: run directory path too long", p->bridge);
+	return nat_dnsmasq_init(&p->dns, p->ev, p->bridge, p->run_dir, &net->conf);
+}
+
+/* The vif's guest address in this subnet, if it has one. */
+static int vif_host(const struct nat_priv *p, const struct vif *vif, struct nat_host *h)
+{
+	char a[INET_ADDRSTRLEN], s[INET_ADDRSTRLEN + 4];
+	uint32_t m = p->gw.prefixlen ? htonl(~0u << (32 - p->gw.prefixlen)) : 0;
+	const struct vif_ip *outside = NULL;
+
+	memset(h, 0, sizeof(*h));
+	h->domid = vif->domid;
+	h->devid = vif->devid;
+	h->has_mac = vif->has_mac;
+	memcpy(h->mac, vif->mac, 6);
+	for (unsigned i = 0; i < vif->n_ips && !h->has_ip; i++) {
+		const struct vif_ip *ip = &vif->ips[i];
+		uint32_t x = ip->addr.v4.s_addr;
+
+		if (ip->family != AF_INET)
+			continue;
+		if (!in_subnet(&p->gw, ip->addr.v4)) {
+			outside = outside ? outside : ip;
+			continue;
+		}
+		inet_ntop(AF_INET, &ip->addr.v4, a, sizeof(a));
+		subnet_str(&p->gw, s, sizeof(s));
+		if (x == p->gw.addr.v4.s_addr || x == (x & m) || x == (x | ~m))
+			return err_set(-EINVAL,
+				       "%s: ip %s is the gateway, network or broadcast address of %s",
+				       vif->ifname, a, s);
+		h->has_ip = true;
+		h->ip = ip->addr.v4;
+	}
+	if (!h->has_ip && outside) {
+		inet_ntop(AF_INET, &outside->addr.v4, a, sizeof(a));
+		subnet_str(&p->gw, s, sizeof(s));
+		return err_set(-EINVAL, "%s: ip %s is not inside %s of %s", vif->ifname, a, s,
+			       p->bridge);
+	}
+	return 0;
+}
+
+static void hosts_from_vifs(struct netd_net *net, struct nat_priv *p)
+{
+	for (struct netd_vif *v = net->vifs; v; v = v->next) {
+		struct nat_host h;
+
+		if (vif_host(p, &v->vif, &h) == 0 && (h.has_mac || h.has_ip))
+			nat_hosts_set(&p->hosts, &h);
+	}
+}
+
+static int forwards_from_conf(const struct netd_net_conf *c, struct nat_priv *p)
+{
+	for (size_t i = 0; i < c->n_forwards; i++) {
+		const struct netd_forward *cf = &c->forwards[i];
+		struct nat_fwd f = { .proto = cf->proto, .port = cf->port,
+				     .dest = cf->dest.addr.v4, .dport = cf->dport };
+		int rc;
+
+		if (cf->dest.family != AF_INET)
+			return err_set(-EINVAL, "%s: forward at line %d: nat forwards IPv4 only",
+				       c->name, cf->line);
+		rc = nat_fwd_check(&f, &p->gw, p->bridge);
+		if (rc == 0 && nat_fwds_find(&p->fwds, f.proto, f.port))
+			rc = err_set(-EEXIST, "%s %u forwarded twice", nat_proto_name(f.proto),
+				     f.port);
+		if (rc == 0)
+			rc = nat_fwds_add(&p->fwds, &f);
+		if (rc)
+			return err_prefix(rc, "%s: line %d", c->name, cf->line);
+	}
+	return 0;
+}
+
+static int precheck(const struct netd_net_conf *c)
+{
+	struct nl_link l;
+	int rc;
+
+	if (c->address.family != AF_INET)
+		return err_set(-EINVAL, "%s: nat mode needs an IPv4 address (got an IPv6 one)",
+			       c->name);
+	rc = nl_link_get(c->uplink, &l);
+	if (rc)
+		return err_set(rc, "%s: uplink %s does not exist", c->name, c->uplink);
+	if (nl_link_exists(c->name))
+		return err_set(-EEXIST, "%s: %s already exists; refusing to take it over", c->name,
+			       c->name);
+	return 0;
+}
+
+/* Is the bridge of a recorded setup still there, up, with its gateway address? */
+static bool bridge_is_applied(const struct nat_priv *p)
+{
+	struct nl_link l;
+	uint8_t plen;
+	struct in_addr a;
+
+	if (nl_link_get(p->bridge, &l) || strcmp(l.kind, "bridge") || !(l.flags & IFF_UP))
+		return false;
+	return nl_addr_primary_v4(l.ifindex, &a, &plen) == 0 &&
+	       a.s_addr == p->gw.addr.v4.s_addr && plen == p->gw.prefixlen;
+}
+
+static int load_saved(struct netd_net *net, struct nat_priv *p, json_t *saved)
+{
+	json_t *ms = json_object_get(saved, "mode_state");
+	const char *bridge, *uplink, *address, *fwd;
+	struct netd_cidr gw = { .family = AF_INET };
+	char buf[INET_ADDRSTRLEN + 4], *slash;
+	json_error_t e;
+
+	if (json_unpack_ex(ms, &e, 0, "{s:s, s:s, s:s, s:s}", "bridge", &bridge, "uplink",
+			   &uplink, "address", &address, "ip_forward", &fwd))
+		return err_set(-EINVAL, "state: nat mode state incomplete");
+	if (strlen(bridge) >= IFNAMSIZ || strlen(uplink) >= IFNAMSIZ ||
+	    strlen(address) >= sizeof(buf) || strlen(fwd) >= sizeof(p->ip_forward_prev) ||
+	    strcmp(bridge, net->conf.name))
+		return err_set(-EINVAL, "state: bad nat mode state");
+	strcpy(buf, address);
+	slash = strchr(buf, '/');
+	if (!slash)
+		return err_set(-EINVAL, "state: bad address '%s'", address);
+	*slash = '\0';
+	gw.prefixlen = (uint8_t)atoi(slash + 1);
+	if (inet_pton(AF_INET, buf, &gw.addr.v4) != 1 || gw.prefixlen > 32)
+		return err_set(-EINVAL, "state: bad address '%s'", address);
+	snprintf(p->ip_forward_prev, sizeof(p->ip_forward_prev), "%s", fwd);
+	return priv_setup(net, p, bridge, uplink, &gw);
+}
+
+/* The setup a crashed netd completed: keep the bridge, the dnsmasq and its
+ * leases; put the table back as it must be (one transaction, replacing it
+ * in place, or recreating it if someone deleted it meanwhile). */
+static int adopt(struct netd_net *net, struct nat_priv *p)
+{
+	const char *name = p->bridge;
+	int rc, had_table;
+
+	rc = nat_fwd_journal_load(p->journal, &p->fwds);
+	if (rc == -ENOENT)
+		rc = forwards_from_conf(&net->conf, p);
+	if (rc)
+		return rc;
+	hosts_from_vifs(net, p);
+	had_table = nat_rs_exists(&p->rs);
+	rc = nat_rs_apply(&p->rs, &p->fwds);
+	if (rc == 0 && had_table == 0)
+		log_warn("%s: nftables table ip %s was missing; restored it", name, p->rs.table);
+	if (rc == 0)
+		rc = sysctl_write(IP_FORWARD, "1");
+	if (rc == 0)
+		rc = nat_fwd_journal_rewrite(p->journal, &p->fwds);
+	if (rc == 0)
+		rc = nat_hosts_write(&p->hosts, p->dns.hostsfile, p->dns.addnhosts);
+	if (rc)
+		return rc;
+	rc = nat_dnsmasq_adopt(&p->dns);
+	if (rc == 1) {
+		log_info("%s: adopted dnsmasq (pid %d)", name, (int)p->dns.pid);
+		rc = nat_dnsmasq_reload(&p->dns); /* the files were rewritten */
+	} else if (rc == 0) {
+		log_warn("%s: dnsmasq of the previous netd is not running; starting one", name);
+		rc = nat_dnsmasq_start(&p->dns);
+	}
+	if (rc == 0)
+		rc = watch_start(p);
+	return rc;
+}
+
+static void replug_vifs(struct netd_net *net, struct nat_priv *p)
+{
+	for (struct netd_vif *v = net->vifs; v; v = v->next)
+		if (br_port_plug(p->bridge, v->vif.ifname, v->vif.mtu))
+			log_warn("%s: %s", p->bridge, err_msg());
+}
+
+static void priv_reset(struct nat_priv *p)
+{
+	watch_stop(p);
+	nat_dnsmasq_detach(&p->dns);
+	nat_fwds_free(&p->fwds);
+	nat_hosts_free(&p->hosts);
+	p->applied = false;
+}
+
+static int nat_up(struct netd_net *net, json_t *saved)
+{
+	const struct netd_net_conf *c = &net->conf;
+	struct nat_priv *p = net->priv;
+	char msg[ERR_MSG_MAX], prev[8];
+	int rc;
+
+	if (!p) {
+		p = net->priv = calloc(1, sizeof(*p));
+		if (!p)
+			return err_set(-ENOMEM, "out of memory");
+		p->dns.pidfd = -1;
+	}
+	if (p->applied) {
+		if (bridge_is_applied(p))
+			return 0; /* up twice: nothing to do */
+		log_warn("%s: bridge %s is no longer set up; re-applying", c->name, p->bridge);
+		if (nat_restore(p))
+			log_err("%s: %s", c->name, err_msg());
+		priv_reset(p);
+	}
+
+	if (saved) {
+		const char *phase = json_string_value(json_object_get(saved, "phase"));
+
+		rc = load_saved(net, p, saved);
+		if (rc)
+			return err_prefix(rc, "%s: unreadable state", c->name);
+		if (phase && !strcmp(phase, "applied") && bridge_is_applied(p) &&
+		    !strcmp(p->uplink, c->uplink) && p->gw.addr.v4.s_addr == c->address.addr.v4.s_addr &&
+		    p->gw.prefixlen == c->address.prefixlen) {
+			rc = adopt(net, p);
+			if (rc == 0) {
+				p->applied = true;
+				rc = net->checkpoint(net, "applied");
+			}
+			if (rc == 0) {
+				log_info("%s: adopted the running nat setup of a previous netd", c->name);
+				return 0;
+			}
+			log_warn("%s: cannot adopt the previous setup (%s); rolling it back", c->name,
+				 err_msg());
+		} else {
+			log_warn("%s: previous netd left a %s setup; rolling it back first", c->name,
+				 phase ? phase : "unknown");
+		}
+		rc = nat_restore(p);
+		priv_reset(p);
+		if (rc)
+			return err_prefix(rc, "%s: cannot roll back the previous setup", c->name);
+	}
+
+	rc = precheck(c);
+	if (rc)
+		return rc;
+	memset(p->ip_forward_prev, 0, sizeof(p->ip_forward_prev));
+	rc = priv_setup(net, p, c->name, c->uplink, &c->address);
+	if (rc == 0)
+		rc = forwards_from_conf(c, p);
+	if (rc) {
+		priv_reset(p);
+		return rc;
+	}
+	hosts_from_vifs(net, p);
+	rc = sysctl_read(IP_FORWARD, prev, sizeof(prev));
+	if (rc)
+		return err_prefix(rc, "%s", c->name);
+	snprintf(p->ip_forward_prev, sizeof(p->ip_forward_prev), "%s", prev);
+	/* Record the undo information before the first change. */
+	rc = net->checkpoint(net, "applying");
+	if (rc == 0)
+		rc = run_steps(p);
+	if (rc == 0) {
+		p->applied = true;
+		rc = net->checkpoint(net, "applied");
+	}
+	if (rc == 0) {
+		char a[INET_ADDRSTRLEN + 4];
+
+		replug_vifs(net, p);
+		cidr_str(&p->gw, a, sizeof(a));
+		log_info("%s: nat mode up, %s via %s, %zu forward(s), dnsmasq pid %d", c->name, a,
+			 c->uplink, p->fwds.n, (int)p->dns.pid);
+		return 0;
+	}
+
+	snprintf(msg, sizeof(msg), "%s", err_msg());
+	if (nat_restore(p))
+		log_err("%s: rollback incomplete: %s", c->name, err_msg());
+	priv_reset(p);
+	return err_set(rc, "%s: %s (host restored)", c->name, msg);
+}
+
+static int nat_down(struct netd_net *net)
+{
+	struct nat_priv *p = net->priv;
+	int rc;
+
+	if (!p || !p->run_dir[0])
+		return 0;
+	rc = nat_restore(p);
+	if (rc)
+		return err_prefix(rc, "%s", net->conf.name);
+	priv_reset(p);
+	log_info("%s: nat mode down, host restored", net->conf.name);
+	return 0;
+}
+
+/* ---- vifs ---- */
+
+static int hosts_apply(struct nat_priv *p)
+{
+	int rc = nat_hosts_write(&p->hosts, p->dns.hostsfile, p->dns.addnhosts);
+
+	return rc ? rc : nat_dnsmasq_reload(&p->dns);
+}
+
+static int nat_vif_online(struct netd_net *net, const struct vif *vif)
+{
+	struct nat_priv *p = net->priv;
+	struct nat_host h, old, *cur;
+	const struct nat_host *clash;
+	bool had;
+	int rc;
+
+	if (!p || !p->applied)
+		return err_set(-ENETDOWN, "%s: network %s is down", vif->ifname, net->conf.name);
+	rc = vif_host(p, vif, &h);
+	if (rc)
+		return rc;
+	clash = h.has_ip ? nat_hosts_find_ip(&p->hosts, h.ip, h.domid, h.devid) : NULL;
+	if (clash) {
+		char a[INET_ADDRSTRLEN], n[32];
+
+		inet_ntop(AF_INET, &h.ip, a, sizeof(a));
+		nat_host_name(clash, n, sizeof(n));
+		return err_set(-EADDRINUSE, "%s: ip %s is already the address of %s (vif%u.%u)",
+			       vif->ifname, a, n, clash->domid, clash->devid);
+	}
+	rc = br_port_plug(p->bridge, vif->ifname, vif->mtu);
+	if (rc)
+		return rc;
+	cur = nat_hosts_find(&p->hosts, h.domid, h.devid);
+	had = cur != NULL;
+	if (had)
+		old = *cur;
+	if (h.has_mac || h.has_ip)
+		rc = nat_hosts_set(&p->hosts, &h);
+	else
+		nat_hosts_del(&p->hosts, h.domid, h.devid);
+	if (rc == 0)
+		rc = hosts_apply(p);
+	if (rc == 0)
+		return 0;
+	/* Back as before: the entry and the port. */
+	{
+		char msg[ERR_MSG_MAX];
+
+		snprintf(msg, sizeof(msg), "%s", err_msg());
+		if (had)
+			nat_hosts_set(&p->hosts, &old);
+		else
+			nat_hosts_del(&p->hosts, h.domid, h.devid);
+		nat_hosts_write(&p->hosts, p->dns.hostsfile, p->dns.addnhosts);
+		br_port_unplug(p->bridge, vif->ifname);
+		return err_set(rc, "%s: %s", vif->ifname, msg);
+	}
+}
+
+static int nat_vif_offline(struct netd_net *net, const struct vif *vif)
+{
+	struct nat_priv *p = net->priv;
+	int rc;
+
+	if (p && p->applied && nat_hosts_del(&p->hosts, vif->domid, vif->devid)) {
+		rc = hosts_apply(p);
+		if (rc)
+			log_warn("%s: %s", vif->ifname, err_msg());
+	}
+	return br_port_unplug(p ? p->bridge : net->conf.name, vif->ifname);
+}
+
+/* ---- status, state ---- */
+
+static json_t *nat_status(struct netd_net *net)
+{
+	struct nat_priv *p = net->priv;
+	char a[INET_ADDRSTRLEN + 4], t[IFNAMSIZ + 16], r[2 * INET_ADDRSTRLEN + 2];
+	char f[INET_ADDRSTRLEN], l[INET_ADDRSTRLEN];
+	json_t *o;
+
+	if (!p)
+		return json_object();
+	cidr_str(&p->gw, a, sizeof(a));
+	snprintf(t, sizeof(t), "ip %s", p->rs.table);
+	o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "bridge", p->bridge, "address", a,
+		      "uplink", p->uplink, "table", t, "forwards", (json_int_t)p->fwds.n,
+		      "dnsmasq_pid", (json_int_t)p->dns.pid, "table_restores",
+		      (json_int_t)p->table_restores);
+	if (net->conf.has_dhcp_range) {
+		inet_ntop(AF_INET, &net->conf.dhcp_first, f, sizeof(f));
+		inet_ntop(AF_INET, &net->conf.dhcp_last, l, sizeof(l));
+		snprintf(r, sizeof(r), "%s-%s", f, l);
+		json_object_set_new(o, "dhcp_range", json_string(r));
+	}
+	return o;
+}
+
+static json_t *nat_save(struct netd_net *net)
+{
+	struct nat_priv *p = net->priv;
+	char a[INET_ADDRSTRLEN + 4];
+
+	if (!p || !p->run_dir[0])
+		return json_object();
+	cidr_str(&p->gw, a, sizeof(a));
+	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "bridge", p->bridge, "uplink", p->uplink,
+			 "address", a, "table", p->rs.table, "ip_forward", p->ip_forward_prev);
+}
+
+/* netd exits (or forgets the network) without down: leave the host as it is. */
+static void nat_free(struct netd_net *net)
+{
+	struct nat_priv *p = net->priv;
+
+	if (!p)
+		return;
+	priv_reset(p);
+	free(p);
+	net->priv = NULL;
+}
+
+/* ---- forwards at run time ---- */
+
+static struct nat_priv *net_priv(struct netd_net *n)
+{
+	return is_nat_net(n) && n->up ? n->priv : NULL;
+}
+
+/* With no network named, a forward belongs to the nat network whose subnet
+ * holds its destination (or, for a delete by port, the one forwarding that
+ * port); -EOPNOTSUPP passes the request on to that network. */
+static bool belongs_elsewhere(struct netd_net *net, const struct nat_fwd *f, bool has_dest)
+{
+	struct netd *d = net->daemon;
+	struct nat_priv *me = net->priv;
+
+	if (has_dest ? in_subnet(&me->gw, f->dest) : nat_fwds_find(&me->fwds, f->proto, f->port) != NULL)
+		return false;
+	for (size_t i = 0; d && i < d->n_nets; i++) {
+		struct nat_priv *o = net_priv(&d->nets[i]);
+
+		if (!o || o == me)
+			continue;
+		if (has_dest ? in_subnet(&o->gw, f->dest) : nat_fwds_find(&o->fwds, f->proto, f->port) != NULL)
+			return true;
+	}
+	return false;
+}
+
+static bool other_nat_up(struct netd_net *net)
+{
+	struct netd *d = net->daemon;
+
+	for (size_t i = 0; d && i < d->n_nets; i++) {
+		struct nat_priv *o = net_priv(&d->nets[i]);
+
+		if (o && o != net->priv && o->applied)
+			return true;
+	}
+	return false;
+}
+
+static int fwd_add(struct nat_priv *p, const struct nat_fwd *f, const char *spec)
+{
+	struct nat_fwd *old = nat_fwds_find(&p->fwds, f->proto, f->port);
+	char cur[NAT_FWD_STRLEN];
+	int rc;
+
+	if (old) {
+		nat_fwd_format(old, cur, sizeof(cur));
+		return err_set(-EEXIST, "forward '%s': %s port %u is already forwarded (%s)", spec,
+			       nat_proto_name(f->proto), f->port, cur);
+	}
+	rc = nat_rs_fwd_add(&p->rs, f);
+	if (rc)
+		return err_prefix(rc, "forward '%s'", spec);
+	rc = nat_fwd_journal_append(p->journal, true, f);
+	if (rc == 0)
+		rc = nat_fwds_add(&p->fwds, f);
+	if (rc) {
+		char msg[ERR_MSG_MAX];
+
+		snprintf(msg, sizeof(msg), "%s", err_msg());
+		nat_rs_fwd_del(&p->rs, f);
+		return err_set(rc, "forward '%s': %s", spec, msg);
+	}
+	return 0;
+}
+
+static int fwd_del(struct nat_priv *p, const struct nat_fwd *f, bool has_dest, const char *spec)
+{
+	struct nat_fwd *old = nat_fwds_find(&p->fwds, f->proto, f->port), keep;
+	char cur[NAT_FWD_STRLEN];
+	int rc;
+
+	if (!old)
+		return err_set(-ENOENT, "forward '%s': %s port %u is not forwarded in %s", spec,
+			       nat_proto_name(f->proto), f->port, p->bridge);
+	if (has_dest && (old->dest.s_addr != f->dest.s_addr || old->dport != f->dport)) {
+		nat_fwd_format(old, cur, sizeof(cur));
+		return err_set(-ENOENT, "forward '%s': %s port %u is forwarded elsewhere (%s)", spec,
+			       nat_proto_name(f->proto), f->port, cur);
+	}
+	keep = *old;
+	rc = nat_rs_fwd_del(&p->rs, old);
+	if (rc)
+		return err_prefix(rc, "forward '%s'", spec);
+	rc = nat_fwd_journal_append(p->journal, false, old);
+	if (rc) {
+		char msg[ERR_MSG_MAX];
+
+		snprintf(msg, sizeof(msg), "%s", err_msg());
+		nat_rs_fwd_add(&p->rs, &keep);
+		return err_set(rc, "forward '%s': %s", spec, msg);
+	}
+	nat_fwds_del(&p->fwds, old);
+	return 0;
+}
+
+static json_t *fwd_list(struct nat_priv *p)
+{
+	json_t *arr = json_array();
+	struct nat_fwd *v;
+	char s[NAT_FWD_STRLEN];
+
+	if (nat_fwds_sorted(&p->fwds, &v) == 0) {
+		for (size_t i = 0; i < p->fwds.n; i++) {
+			nat_fwd_format(&v[i], s, sizeof(s));
+			json_array_append_new(arr, json_string(s));
+		}
+		free(v);
+	}
+	return json_pack("{s:s, s:o}", "network", p->bridge, "forwards", arr);
+}
+
+static int nat_command(struct netd_net *net, const char *cmd, json_t *req, json_t **result)
+{
+	struct nat_priv *p = net->priv;
+	bool add = !strcmp(cmd, "forward-add"), has_dest = false, named;
+	const char *spec;
+	struct nat_fwd f;
+	char canon[NAT_FWD_STRLEN];
+	int rc;
+
+	if (!add && strcmp(cmd, "forward-del") && strcmp(cmd, "forward-list"))
+		return -EOPNOTSUPP;
+	named = json_object_get(req, "net") != NULL;
+	if (!p || !p->applied) {
+		if (!named && other_nat_up(net))
+			return -EOPNOTSUPP; /* that one answers */
+		return err_set(-ENETDOWN, "network %s is down", net->conf.name);
+	}
+	if (!strcmp(cmd, "forward-list")) {
+		*result = fwd_list(p);
+		return 0;
+	}
+	spec = json_string_value(json_object_get(req, "forward"));
+	if (!spec)
+		return err_set(-EINVAL, "'%s' needs a 'forward' string (PROTO:PORT:ADDRESS:PORT)", cmd);
+	rc = nat_fwd_parse(spec, !add, &f, &has_dest);
+	if (rc)
+		return rc;
+	if (!named && belongs_elsewhere(net, &f, has_dest))
+		return -EOPNOTSUPP;
+	if (add) {
+		rc = nat_fwd_check(&f, &p->gw, p->bridge);
+		if (rc == 0)
+			rc = fwd_add(p, &f, spec);
+	} else {
+		rc = fwd_del(p, &f, has_dest, spec);
+	}
+	if (rc)
+		return rc;
+	if (add)
+		nat_fwd_format(&f, canon, sizeof(canon));
+	else
+		snprintf(canon, sizeof(canon), "%s:%u", nat_proto_name(f.proto), f.port);
+	*result = json_pack("{s:s, s:s}", "network", p->bridge, "forward", canon);
+	return 0;
+}
+
+const struct netd_mode_ops nat_mode_ops = {
+	.name = "nat",
+	.up = nat_up,
+	.down = nat_down,
+	.vif_online = nat_vif_online,
+	.vif_offline = nat_vif_offline,
+	.status = nat_status,
+	.save = nat_save,
+	.free = nat_free,
+	.command = nat_command,
+	.steps = nat_step_names,
+};

@@ -1,0 +1,146 @@
+/* ruleset: the nat network's nftables table (see ruleset.h). */
+#include "nat/ruleset.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/err.h"
+#include "lib/nft.h"
+
+void nat_rs_init(struct nat_rs *rs, const char *bridge, const char *uplink,
+		 const struct netd_cidr *gw)
+{
+	memset(rs, 0, sizeof(*rs));
+	/* nft identifiers take letters, digits, '_', '-', '.' and '/': the
+	 * same set config and vif names are restricted to. */
+	snprintf(rs->table, sizeof(rs->table), "netd_%s", bridge);
+	snprintf(rs->bridge, sizeof(rs->bridge), "%s", bridge);
+	snprintf(rs->uplink, sizeof(rs->uplink), "%s", uplink);
+	rs->gw = *gw;
+}
+
+static void subnet_str(const struct netd_cidr *c, char *buf, size_t len)
+{
+	uint32_t mask = c->prefixlen ? htonl(~0u << (32 - c->prefixlen)) : 0;
+	struct in_addr n = { .s_addr = c->addr.v4.s_addr & mask };
+	char a[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &n, a, sizeof(a));
+	snprintf(buf, len, "%s/%u", a, c->prefixlen);
+}
+
+static void elem_str(const struct nat_fwd *f, char *buf, size_t len)
+{
+	char a[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &f->dest, a, sizeof(a));
+	snprintf(buf, len, "%s . %u : %s . %u", nat_proto_name(f->proto), f->port, a, f->dport);
+}
+
+/* nft 1.0.6 wants a newline (or ';') before each closing brace. */
+int nat_rs_apply(const struct nat_rs *rs, const struct nat_fwds *fwds)
+{
+	char net[INET_ADDRSTRLEN + 4], gw[INET_ADDRSTRLEN], el[96];
+	const char *t = rs->table, *br = rs->bridge, *up = rs->uplink;
+	size_t len = 0;
+	char *buf = NULL;
+	FILE *f;
+	int rc;
+
+	subnet_str(&rs->gw, net, sizeof(net));
+	inet_ntop(AF_INET, &rs->gw.addr.v4, gw, sizeof(gw));
+	f = open_memstream(&buf, &len);
+	if (!f)
+		return err_set(-ENOMEM, "out of memory");
+	/* add + delete: the table is replaced whether or not it exists, in
+	 * the same transaction as its new definition. */
+	fprintf(f, "add table ip %s\ndelete table ip %s\n", t, t);
+	fprintf(f, "table ip %s {\n", t);
+	fprintf(f, "\tmap forwards {\n"
+		   "\t\ttype inet_proto . inet_service : ipv4_addr . inet_service\n");
+	if (fwds->n) {
+		fprintf(f, "\t\telements = {");
+		for (size_t i = 0; i < fwds->n; i++) {
+			elem_str(&fwds->v[i], el, sizeof(el));
+			fprintf(f, "%s\n\t\t\t%s", i ? "," : "", el);
+		}
+		fprintf(f, "\n\t\t}\n");
+	}
+	fprintf(f, "\t}\n");
+	fprintf(f,
+		"\tchain prerouting {\n"
+		"\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
+		"\t\tiifname \"%s\" fib daddr type local dnat ip to meta l4proto . th dport map @forwards\n"
+		"\t\tiifname \"%s\" fib daddr type local ip daddr != %s dnat ip to meta l4proto . th dport map @forwards\n"
+		"\t}\n", up, br, gw);
+	fprintf(f,
+		"\tchain postrouting {\n"
+		"\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
+		"\t\toifname \"%s\" ip saddr %s ip daddr != %s masquerade\n"
+		"\t\toifname \"%s\" ip saddr %s ip daddr %s ct status dnat masquerade\n"
+		"\t}\n", up, net, net, br, net, net);
+	fprintf(f,
+		"\tchain forward {\n"
+		"\t\ttype filter hook forward priority filter; policy accept;\n"
+		"\t\toifname \"%s\" ct status dnat accept\n"
+		"\t\toifname \"%s\" ip daddr %s ct state established,related accept\n"
+		"\t\tiifname \"%s\" oifname \"%s\" accept\n"
+		"\t\toifname \"%s\" reject\n"
+		"\t\tiifname \"%s\" ip saddr != %s drop\n"
+		"\t}\n", br, br, net, br, br, br, br, net);
+	fprintf(f, "}\n");
+	if (fclose(f)) {
+		free(buf);
+		return err_set(-ENOMEM, "out of memory");
+	}
+	rc = nft_run(buf);
+	free(buf);
+	return rc ? err_prefix(rc, "nftables table ip %s", t) : 0;
+}
+
+int nat_rs_delete(const struct nat_rs *rs)
+{
+	char cmd[128];
+	int rc;
+
+	snprintf(cmd, sizeof(cmd), "add table ip %s\ndelete table ip %s\n", rs->table, rs->table);
+	rc = nft_run(cmd);
+	return rc ? err_prefix(rc, "cannot delete nftables table ip %s", rs->table) : 0;
+}
+
+int nat_rs_exists(const struct nat_rs *rs)
+{
+	char *out, *line, *save = NULL, want[64];
+	int rc;
+
+	rc = nft_run_out("list tables ip", false, &out);
+	if (rc)
+		return err_prefix(rc, "cannot list nftables tables");
+	snprintf(want, sizeof(want), "table ip %s", rs->table);
+	rc = 0;
+	for (line = strtok_r(out, "\n", &save); line && !rc; line = strtok_r(NULL, "\n", &save))
+		rc = !strcmp(line, want);
+	free(out);
+	return rc;
+}
+
+int nat_rs_fwd_add(const struct nat_rs *rs, const struct nat_fwd *f)
+{
+	char cmd[192], el[96];
+
+	elem_str(f, el, sizeof(el));
+	snprintf(cmd, sizeof(cmd), "add element ip %s forwards { %s }", rs->table, el);
+	return nft_run(cmd);
+}
+
+int nat_rs_fwd_del(const struct nat_rs *rs, const struct nat_fwd *f)
+{
+	char cmd[160];
+
+	snprintf(cmd, sizeof(cmd), "delete element ip %s forwards { %s . %u }", rs->table,
+		 nat_proto_name(f->proto), f->port);
+	return nft_run(cmd);
+}

@@ -1,0 +1,44 @@
+/* ruleset: the one nftables table a nat network owns (`table ip netd_<bridge>`).
+ *
+ * The whole table is (re)built in one transaction, so the kernel holds the
+ * old table or the new one, never a mix; nothing outside the table is ever
+ * listed, flushed or changed. Port forwards are elements of one map keyed by
+ * protocol and port, so adding or removing one forward changes one element:
+ *
+ *   map forwards { type inet_proto . inet_service : ipv4_addr . inet_service }
+ *   prerouting:  from the uplink to a local address      -> dnat via @forwards
+ *                from the bridge to a local address other
+ *                than the gateway (hairpin)               -> dnat via @forwards
+ *   postrouting: private -> out of the uplink             -> masquerade
+ *                private -> private, DNATed (hairpin)     -> masquerade, so the
+ *                                                            reply comes back via dom0
+ *   forward:     into the bridge only replies and forwards; nothing spoofed out. */
+#ifndef NAT_RULESET_H
+#define NAT_RULESET_H
+
+#include <net/if.h>
+
+#include "nat/forward.h"
+#include "netd/config.h"
+
+struct nat_rs {
+	char table[IFNAMSIZ + 8]; /* netd_<bridge> */
+	char bridge[IFNAMSIZ];
+	char uplink[IFNAMSIZ];
+	struct netd_cidr gw; /* gateway address / subnet prefix */
+};
+
+void nat_rs_init(struct nat_rs *rs, const char *bridge, const char *uplink,
+		 const struct netd_cidr *gw);
+
+/* Replace the table with the full definition and every forward. */
+int nat_rs_apply(const struct nat_rs *rs, const struct nat_fwds *fwds);
+/* Delete the table; absent already is success. */
+int nat_rs_delete(const struct nat_rs *rs);
+/* 1 if the table exists, 0 if not, -errno. */
+int nat_rs_exists(const struct nat_rs *rs);
+
+int nat_rs_fwd_add(const struct nat_rs *rs, const struct nat_fwd *f);
+int nat_rs_fwd_del(const struct nat_rs *rs, const struct nat_fwd *f);
+
+#endif
