@@ -25,6 +25,7 @@
 #include "lib/nl_link.h"
 #include "lib/nl_route.h"
 #include "netd/mode.h"
+#include "vif/antispoof.h"
 
 struct br_priv {
 	struct br_snapshot snap;
@@ -469,18 +470,45 @@ static int br_down(struct netd_net *net)
 		return err_prefix(rc, "%s", net->conf.name);
 	br_snapshot_free(&p->snap);
 	p->have_snap = false;
+	/* The vifs are off the bridge now; their filters go too (and the
+	 * table with the last of them). Failing here must not undo a down. */
+	for (struct netd_vif *v = net->vifs; v; v = v->next)
+		if (as_vif_unprotect(&v->vif, AS_FAM_BRIDGE, net->conf.antispoof))
+			log_warn("%s: %s", net->conf.name, err_msg());
 	log_info("%s: bridge mode down, %s restored", net->conf.name, p->snap.name);
 	return 0;
 }
 
+/* Port first (it checks the vif exists and is free), then its filters: with
+ * Xen the guest cannot send before hotplug reports back, so there is no
+ * window. A failure unplugs again, unless the vif was a port already (a
+ * re-plug, whose old filters the failed transaction left in place). */
 static int br_vif_online(struct netd_net *net, const struct vif *vif)
 {
-	return br_port_plug(net->conf.name, vif->ifname, vif->mtu);
+	struct nl_link l, br;
+	char msg[ERR_MSG_MAX];
+	bool was_port;
+	int rc;
+
+	was_port = nl_link_get(vif->ifname, &l) == 0 && nl_link_get(net->conf.name, &br) == 0 &&
+		   l.master == br.ifindex;
+	rc = br_port_plug(net->conf.name, vif->ifname, vif->mtu);
+	if (rc)
+		return rc;
+	rc = as_vif_protect(vif, AS_FAM_BRIDGE, net->conf.antispoof);
+	if (rc == 0 || was_port)
+		return rc;
+	snprintf(msg, sizeof(msg), "%s", err_msg());
+	if (br_port_unplug(net->conf.name, vif->ifname))
+		log_err("%s: %s", net->conf.name, err_msg());
+	return err_set(rc, "%s", msg);
 }
 
 static int br_vif_offline(struct netd_net *net, const struct vif *vif)
 {
-	return br_port_unplug(net->conf.name, vif->ifname);
+	int rc = br_port_unplug(net->conf.name, vif->ifname);
+
+	return rc ? rc : as_vif_unprotect(vif, AS_FAM_BRIDGE, net->conf.antispoof);
 }
 
 static int status_port(const struct nl_link *l, void *data)
@@ -489,17 +517,56 @@ static int status_port(const struct nl_link *l, void *data)
 	return 0;
 }
 
+/* Per-vif drop counters of this network's vifs: "spoof_drops" and
+ * "rate_drops" as "ifname:packets" (what `netdctl status` prints), and
+ * "counters" with packets and bytes for --json. */
+static void br_status_drops(struct netd_net *net, json_t *st)
+{
+	json_t *all = as_status(AS_FAM_BRIDGE), *mine = json_object(), *c;
+	json_t *spoof = json_array(), *rate = json_array();
+	char s[IFNAMSIZ + 24];
+
+	if (!all) {
+		json_object_set_new(st, "counters_error", json_string(err_msg()));
+		all = json_object();
+	}
+	for (struct netd_vif *v = net->vifs; v; v = v->next) {
+		c = json_object_get(all, v->vif.ifname);
+		if (!c)
+			continue;
+		json_object_set(mine, v->vif.ifname, c);
+		for (int k = 0; k < 2; k++) {
+			json_t *ctr = json_object_get(c, k ? "rate_drops" : "spoof_drops");
+
+			if (!ctr)
+				continue;
+			snprintf(s, sizeof(s), "%s:%lld", v->vif.ifname,
+				 (long long)json_integer_value(json_object_get(ctr, "packets")));
+			json_array_append_new(k ? rate : spoof, json_string(s));
+		}
+	}
+	json_decref(all);
+	json_object_set_new(st, "spoof_drops", spoof);
+	json_object_set_new(st, "rate_drops", rate);
+	json_object_set_new(st, "counters", mine);
+}
+
 static json_t *br_status(struct netd_net *net)
 {
 	struct br_priv *p = net->priv;
 	json_t *ports = json_array();
 	struct nl_link br;
 
+	json_t *st;
+
 	if (p && nl_link_get(p->created.bridge, &br) == 0)
 		nl_link_for_each_port(br.ifindex, status_port, ports);
-	return json_pack("{s:s, s:s, s:s, s:o}", "style",
-			 net->conf.style == BR_STYLE_CLASSIC ? "classic" : "modern",
-			 "physdev", net->conf.physdev, "bridge", net->conf.name, "ports", ports);
+	st = json_pack("{s:s, s:s, s:s, s:o, s:s}", "style",
+		       net->conf.style == BR_STYLE_CLASSIC ? "classic" : "modern",
+		       "physdev", net->conf.physdev, "bridge", net->conf.name, "ports", ports,
+		       "antispoof", net->conf.antispoof ? "yes" : "no");
+	br_status_drops(net, st);
+	return st;
 }
 
 static json_t *br_save(struct netd_net *net)

@@ -33,7 +33,7 @@
 
 enum net_key {
 	K_MODE, K_PHYSDEV, K_STYLE, K_METRIC, K_GATEWAYIP,
-	K_ADDRESS, K_DHCP_RANGE, K_UPLINK, K_FORWARD, K_COUNT
+	K_ADDRESS, K_DHCP_RANGE, K_UPLINK, K_FORWARD, K_ANTISPOOF, K_COUNT
 };
 
 #define M_BRIDGE (1u << NETD_MODE_BRIDGE)
@@ -58,6 +58,7 @@ static const struct net_key_def net_keys[] = {
 	{ "dhcp_range", K_DHCP_RANGE, M_NAT },
 	{ "uplink", K_UPLINK, M_NAT },
 	{ "forward", K_FORWARD, M_NAT },
+	{ "antispoof", K_ANTISPOOF, M_BRIDGE | M_ROUTE | M_NAT },
 };
 
 enum netd_key { NK_SOCKET, NK_STATE_DIR, NK_RESTORE, NK_GROUP, NK_COUNT };
@@ -457,7 +458,7 @@ static int net_key_add(struct parser *ps, const char *key, const char *val)
 
 	if (!def)
 		return key_err(ps, ps->lineno, key,
-			       "unknown key (expected mode, physdev, gatewaydev, style, metric, gatewayip, address, dhcp_range, uplink or forward)");
+			       "unknown key (expected mode, physdev, gatewaydev, style, metric, gatewayip, address, dhcp_range, uplink, forward or antispoof)");
 	if (ps->seen[def->key] && def->key != K_FORWARD) {
 		first = kv_find(ps, def->key);
 		if (strcmp(first->def->name, key))
@@ -546,6 +547,14 @@ static int key_style(struct parser *ps, const struct raw_kv *kv, enum br_style *
 		*style = BR_STYLE_MODERN;
 	else
 		return key_err(ps, kv->line, "style", "expected classic|modern, got '%s'", kv->val);
+	return 0;
+}
+
+static int key_bool(struct parser *ps, const struct raw_kv *kv, bool *out)
+{
+	if (!parse_bool(kv->val, out))
+		return key_err(ps, kv->line, kv->def->name,
+			       "expected yes|no|true|false|on|off|1|0, got '%s'", kv->val);
 	return 0;
 }
 
@@ -745,6 +754,8 @@ static int net_apply_key(struct parser *ps, struct netd_net_conf *net,
 		return key_ifname(ps, kv, net->uplink);
 	case K_FORWARD:
 		return key_forward(ps, kv, net);
+	case K_ANTISPOOF:
+		return key_bool(ps, kv, &net->antispoof);
 	default:
 		return 0; /* K_MODE, done first */
 	}
@@ -1044,6 +1055,7 @@ static int net_begin(struct parser *ps, const char *name)
 	net->line = ps->lineno;
 	net->style = BR_STYLE_CLASSIC;
 	net->metric = 2;
+	net->antispoof = true;
 	ps->sect = SECT_NET;
 	return 0;
 }
@@ -1407,7 +1419,7 @@ static bool nat_equal(const struct netd_net_conf *a, const struct netd_net_conf 
 /* Only the fields of the network's mode count: the others are unused. */
 bool netd_net_conf_equal(const struct netd_net_conf *a, const struct netd_net_conf *b)
 {
-	if (strcmp(a->name, b->name) || a->mode != b->mode)
+	if (strcmp(a->name, b->name) || a->mode != b->mode || a->antispoof != b->antispoof)
 		return false;
 	switch (a->mode) {
 	case NETD_MODE_BRIDGE:
@@ -1537,6 +1549,7 @@ static void write_net(struct out *o, const struct netd_net_conf *net)
 			write_forward(o, &net->forwards[i]);
 		break;
 	}
+	out_printf(o, "antispoof = %s\n", net->antispoof ? "yes" : "no");
 }
 
 int netd_conf_write(const struct netd_conf *conf, char *buf, size_t len)

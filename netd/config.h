@@ -48,6 +48,8 @@ struct netd_net_conf {
 	/* bridge and route: the physical (uplink) device; route accepts `gatewaydev` too */
 	char physdev[IFNAMSIZ];
 	enum br_style style; /* bridge; default classic */
+	/* every mode: per-vif anti-spoofing (MAC, ip=, ARP/ND); default yes */
+	bool antispoof;
 
 	/* route */
 	unsigned metric; /* default 2, as Xen's vif-route for PV vifs */

@@ -27,6 +27,14 @@ json_t *vif_to_json(const struct vif *v)
 		json_object_set_new(j, "ip", json_string(ips));
 	if (v->bridge[0])
 		json_object_set_new(j, "bridge", json_string(v->bridge));
+	/* The filters a mode installed are keyed by these: offline after a
+	 * restart must remove exactly what online added. */
+	if (v->rate.bytes_per_interval) {
+		char rate[VIF_RATE_STRLEN];
+
+		if (vif_rate_format_xenstore(&v->rate, rate, sizeof(rate)) == 0)
+			json_object_set_new(j, "rate", json_string(rate));
+	}
 	if (v->mtu) {
 		char mtu[16];
 

@@ -619,6 +619,63 @@ static void test_load(void **state)
 	assert_non_null(strstr(err_msg(), "/nonexistent/netd.conf"));
 }
 
+/* antispoof: a yes/no key in every mode, default yes, written back, and a
+ * change of it alone is a change of the network. */
+static void test_antispoof(void **state)
+{
+	static const struct bad_case bad[] = {
+		{ "[xenbr0]\nmode = bridge\nphysdev = eth0\nantispoof = maybe\n",
+		  "netd.conf:4: key 'antispoof': expected yes|no|true|false|on|off|1|0, got 'maybe'" },
+		{ "[xenbr0]\nmode = bridge\nphysdev = eth0\nantispoof =\n",
+		  "netd.conf:4: key 'antispoof': expected yes|no|true|false|on|off|1|0, got ''" },
+		{ "[routed]\nantispoof = no\nmode = route\nphysdev = eth0\nantispoof = yes\n",
+		  "netd.conf:5: key 'antispoof': duplicate key (first set at line 2)" },
+		{ "[netd]\nantispoof = no\n",
+		  "netd.conf:2: key 'antispoof': unknown key in [netd]" },
+		{ "[x]\nmode = bridge\nphysdev = eth0\nanti_spoof = no\n",
+		  "netd.conf:4: key 'anti_spoof': unknown key (expected mode, physdev, gatewaydev, style, metric, gatewayip, address, dhcp_range, uplink, forward or antispoof)" },
+	};
+	const struct netd_net_conf *n;
+	struct netd_conf a, b;
+	char buf1[2048], buf2[2048];
+
+	EXPECT_ERRORS(bad);
+
+	assert_int_equal(parse("[xenbr0]\nmode = bridge\nphysdev = eth0\n"
+			       "[routed]\nmode = route\nphysdev = eth0\n" NAT, &a), 0);
+	for (size_t i = 0; i < a.n_nets; i++)
+		assert_true(a.nets[i].antispoof);
+	netd_conf_free(&a);
+
+	assert_int_equal(parse("[xenbr0]\nmode = bridge\nphysdev = eth0\nantispoof = no\n"
+			       "[routed]\nantispoof = Off\nmode = route\nphysdev = eth0\n"
+			       NAT "antispoof = 0\n"
+			       "[xenbr1]\nmode = bridge\nphysdev = eth1\nantispoof = yes\n", &a), 0);
+	assert_int_equal(a.n_nets, 4);
+	for (size_t i = 0; i < 3; i++)
+		assert_false(a.nets[i].antispoof);
+	n = netd_conf_find(&a, "xenbr1");
+	assert_non_null(n);
+	assert_true(n->antispoof);
+
+	/* canonical form spells it out; the round trip keeps it */
+	assert_int_equal(netd_conf_write(&a, buf1, sizeof(buf1)), 0);
+	assert_non_null(strstr(buf1, "[routed]\nmode = route\nphysdev = eth0\nmetric = 2\nantispoof = no\n"));
+	assert_non_null(strstr(buf1, "[xenbr1]\nmode = bridge\nphysdev = eth1\nstyle = classic\nantispoof = yes\n"));
+	assert_int_equal(parse(buf1, &b), 0);
+	assert_true(netd_conf_equal(&a, &b));
+	assert_int_equal(netd_conf_write(&b, buf2, sizeof(buf2)), 0);
+	assert_string_equal(buf1, buf2);
+
+	/* a reload that only flips antispoof restarts the network */
+	b.nets[3].antispoof = false;
+	assert_false(netd_net_conf_equal(&a.nets[3], &b.nets[3]));
+	assert_false(netd_conf_equal(&a, &b));
+	assert_true(netd_net_conf_equal(&a.nets[2], &b.nets[2]));
+	netd_conf_free(&a);
+	netd_conf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -638,6 +695,7 @@ int main(void)
 		cmocka_unit_test(test_mode_name),
 		cmocka_unit_test(test_check_host),
 		cmocka_unit_test(test_load),
+		cmocka_unit_test(test_antispoof),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

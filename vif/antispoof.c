@@ -1,0 +1,718 @@
+/* antispoof: per-vif anti-spoofing and rate limits as nft set elements
+ * (see antispoof.h for what is allowed and why the rules never change). */
+#include "vif/antispoof.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/nft.h"
+#include "vif/ratelimit.h"
+
+/* Names of the per-vif objects: "<prefix><ifname>". */
+#define OBJ_SPOOF "spoof_"
+#define OBJ_RATE "rate_"
+#define OBJ_RATEDROP "ratedrop_"
+
+/* What this process knows about a family's table. The kernel is the truth;
+ * this only saves a round trip per plug. */
+struct as_tbl {
+	bool loaded;  /* n was read from the kernel */
+	bool ready;   /* this process (re)wrote the rules */
+	unsigned n;   /* elements of `vifs` */
+};
+
+static struct as_tbl tbls[2];
+
+/* ---- the fixed ruleset ---- */
+
+#define AS_SETS								\
+	"\tset vifs { type ifname; }\n"					\
+	"\tset guard { type ifname; }\n"				\
+	"\tset macfree { type ifname; }\n"				\
+	"\tset ipfree { type ifname; }\n"				\
+	"\tset macs { type ifname . ether_addr; }\n"			\
+	"\tset v4 { type ifname . ipv4_addr; }\n"			\
+	"\tset v6 { type ifname . ipv6_addr; }\n"			\
+	/* nft 1.0.6 has no `icmpv6 taddr`: the ND target is read raw,	\
+	 * so its set holds the address as a 128-bit integer. */	\
+	"\tset v6nd { typeof iifname . @th,64,128; }\n"			\
+	"\tmap drops { type ifname : counter; }\n"			\
+	"\tmap rates { type ifname : limit; }\n"			\
+	"\tmap ratedrops { type ifname : counter; }\n"
+
+/* Chains are declared empty, flushed and then filled, all in one
+ * transaction: rewriting them on a table a previous netd left behind keeps
+ * its elements and never doubles a rule. */
+#define AS_CHAINS_DECL							\
+	"\tchain check { }\n"						\
+	"\tchain as_arp { }\n"						\
+	"\tchain as_ip4 { }\n"						\
+	"\tchain as_ip6 { }\n"						\
+	"\tchain as_ns { }\n"						\
+	"\tchain as_na { }\n"						\
+	"\tchain bad { }\n"
+
+/* The limit comes after the checks, so a spoofed frame is counted as
+ * spoofed whatever the vif's credit. Map lookups that miss (a vif with no
+ * rate) do not match: the rule falls through to accept. */
+#define AS_PRE								\
+	"\tchain pre {\n"						\
+	"\t\tiifname != @vifs accept\n"					\
+	"\t\tiifname @guard jump check\n"				\
+	"\t\tlimit name iifname map @rates counter name iifname map @ratedrops drop\n" \
+	"\t}\n"
+
+#define AS_L3								\
+	"\tchain as_ip4 {\n"						\
+	"\t\tiifname . ip saddr @v4 return\n"				\
+	"\t\tip saddr 0.0.0.0 udp sport 68 udp dport 67 return\n"	\
+	"\t\tgoto bad\n"						\
+	"\t}\n"								\
+	"\tchain as_ip6 {\n"						\
+	"\t\ticmpv6 type nd-neighbor-advert goto as_na\n"		\
+	"\t\ticmpv6 type nd-neighbor-solicit goto as_ns\n"		\
+	"\t\ticmpv6 type { nd-router-advert, nd-redirect } goto bad\n"	\
+	"\t\tiifname . ip6 saddr @v6 return\n"				\
+	"\t\tip6 saddr fe80::/10 icmpv6 type { nd-router-solicit, mld-listener-report, mld-listener-done, mld2-listener-report } return\n" \
+	"\t\tip6 saddr :: icmpv6 type { nd-router-solicit, mld2-listener-report } return\n" \
+	"\t\tip6 saddr fe80::/10 udp sport 546 udp dport 547 return\n"	\
+	"\t\tgoto bad\n"						\
+	"\t}\n"								\
+	/* Solicit from an own or link-local address, or DAD (from ::)	\
+	 * for an own or link-local target. */				\
+	"\tchain as_ns {\n"						\
+	"\t\tiifname . ip6 saddr @v6 return\n"				\
+	"\t\tip6 saddr fe80::/10 return\n"				\
+	"\t\tip6 saddr :: iifname . @th,64,128 @v6nd return\n"		\
+	"\t\tip6 saddr :: @th,64,16 & 0xffc0 == 0xfe80 return\n"	\
+	"\t\tgoto bad\n"						\
+	"\t}\n"								\
+	/* Advertise only own addresses (or a link-local one). */	\
+	"\tchain as_na {\n"						\
+	"\t\tip6 saddr != fe80::/10 iifname . ip6 saddr != @v6 goto bad\n" \
+	"\t\tiifname . @th,64,128 @v6nd return\n"			\
+	"\t\t@th,64,16 & 0xffc0 == 0xfe80 return\n"			\
+	"\t\tgoto bad\n"						\
+	"\t}\n"								\
+	"\tchain bad {\n"						\
+	"\t\tcounter name iifname map @drops\n"				\
+	"\t\tdrop\n"							\
+	"\t}\n"
+
+/* Bridge: frames from the vif as they enter the bridge, before anything
+ * (br_netfilter included) sees them. Other ethertypes (VLAN tags too) are
+ * dropped: the guest has no business sending them. */
+static const char rules_bridge[] =
+	"table bridge " AS_TABLE " {\n"
+	AS_SETS
+	"\tchain pre { type filter hook prerouting priority -200; policy accept; }\n"
+	AS_CHAINS_DECL
+	"}\n"
+	"flush chain bridge " AS_TABLE " pre\n"
+	"flush chain bridge " AS_TABLE " check\n"
+	"flush chain bridge " AS_TABLE " as_arp\n"
+	"flush chain bridge " AS_TABLE " as_ip4\n"
+	"flush chain bridge " AS_TABLE " as_ip6\n"
+	"flush chain bridge " AS_TABLE " as_ns\n"
+	"flush chain bridge " AS_TABLE " as_na\n"
+	"flush chain bridge " AS_TABLE " bad\n"
+	"table bridge " AS_TABLE " {\n"
+	AS_PRE
+	"\tchain check {\n"
+	"\t\tiifname . ether saddr != @macs iifname != @macfree goto bad\n"
+	"\t\tether type arp goto as_arp\n"
+	"\t\tiifname @ipfree return\n"
+	"\t\tether type vmap { ip : goto as_ip4, ip6 : goto as_ip6 }\n"
+	"\t\tgoto bad\n"
+	"\t}\n"
+	/* The sender MAC is checked even without ip=: an ARP claim
+	 * pointing at another station's MAC redirects that station's
+	 * traffic. 0.0.0.0 is an RFC 5227 probe. */
+	"\tchain as_arp {\n"
+	"\t\tarp hlen != 6 goto bad\n"
+	"\t\tarp plen != 4 goto bad\n"
+	"\t\tiifname . arp saddr ether != @macs iifname != @macfree goto bad\n"
+	"\t\tiifname @ipfree return\n"
+	"\t\tarp saddr ip 0.0.0.0 return\n"
+	"\t\tiifname . arp saddr ip @v4 return\n"
+	"\t\tgoto bad\n"
+	"\t}\n"
+	AS_L3
+	"}\n";
+
+/* inet: packets received on a routed vif, before conntrack (priority raw)
+ * so a spoofed flood creates no conntrack entries. The check chain ends in
+ * the vmap: the inet hook only sees IPv4 and IPv6. as_arp stays empty. */
+static const char rules_inet[] =
+	"table inet " AS_TABLE " {\n"
+	AS_SETS
+	"\tchain pre { type filter hook prerouting priority -300; policy accept; }\n"
+	AS_CHAINS_DECL
+	"}\n"
+	"flush chain inet " AS_TABLE " pre\n"
+	"flush chain inet " AS_TABLE " check\n"
+	"flush chain inet " AS_TABLE " as_ip4\n"
+	"flush chain inet " AS_TABLE " as_ip6\n"
+	"flush chain inet " AS_TABLE " as_ns\n"
+	"flush chain inet " AS_TABLE " as_na\n"
+	"flush chain inet " AS_TABLE " bad\n"
+	"table inet " AS_TABLE " {\n"
+	AS_PRE
+	"\tchain check {\n"
+	"\t\tiifname . ether saddr != @macs iifname != @macfree goto bad\n"
+	"\t\tiifname @ipfree return\n"
+	"\t\tmeta nfproto vmap { ipv4 : goto as_ip4, ipv6 : goto as_ip6 }\n"
+	"\t}\n"
+	AS_L3
+	"}\n";
+
+const char *as_family_name(enum as_family fam)
+{
+	return fam == AS_FAM_INET ? "inet" : "bridge";
+}
+
+static const char *fam_rules(enum as_family fam)
+{
+	return fam == AS_FAM_INET ? rules_inet : rules_bridge;
+}
+
+/* ---- command buffers ---- */
+
+struct as_buf {
+	char *s;
+	size_t len, cap;
+	bool oom;
+};
+
+__attribute__((format(printf, 2, 3)))
+static void buf_printf(struct as_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->oom)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? b->cap - b->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->oom = true;
+			return;
+		}
+		if (b->s && (size_t)n < b->cap - b->len) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t cap = b->cap ? b->cap * 2 : 1024;
+		char *s;
+
+		while (cap < b->len + (size_t)n + 1)
+			cap *= 2;
+		s = realloc(b->s, cap);
+		if (!s) {
+			b->oom = true;
+			return;
+		}
+		b->s = s;
+		b->cap = cap;
+	}
+}
+
+static void buf_free(struct as_buf *b)
+{
+	free(b->s);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Names reach nft's parser inside quotes and as part of object names:
+ * allow only what vif_ifname_is_valid allows (no quote, space, brace). */
+static int check_ifname(const char *ifname)
+{
+	size_t n = strnlen(ifname, IFNAMSIZ);
+
+	if (n == 0 || n >= IFNAMSIZ || ifname[0] == '-')
+		return err_set(-EINVAL, "antispoof: bad interface name");
+	for (size_t i = 0; i < n; i++) {
+		char c = ifname[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
+			return err_set(-EINVAL, "antispoof: %s: interface name unusable in nft", ifname);
+	}
+	return 0;
+}
+
+static bool ip_seen_before(const struct vif *v, unsigned i)
+{
+	for (unsigned j = 0; j < i; j++)
+		if (v->ips[j].family == v->ips[i].family &&
+		    !memcmp(&v->ips[j].addr, &v->ips[i].addr,
+			    v->ips[i].family == AF_INET ? 4 : 16))
+			return true;
+	return false;
+}
+
+/* One `verb element` command for v's addresses of one family (for v6nd as
+ * the 128-bit integers the raw ND target is compared with). Duplicates in
+ * ip= are written once: deleting an element twice would fail. */
+static void addr_cmd(struct as_buf *b, const char *t, const char *verb, const char *set,
+		     const struct vif *v, int family, bool raw)
+{
+	char a[INET6_ADDRSTRLEN + 2];
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < v->n_ips; i++) {
+		if (v->ips[i].family != family || ip_seen_before(v, i))
+			continue;
+		if (raw) {
+			const uint8_t *p = v->ips[i].addr.v6.s6_addr;
+
+			a[0] = '0';
+			a[1] = 'x';
+			for (int k = 0; k < 16; k++)
+				snprintf(a + 2 + 2 * k, 3, "%02x", p[k]);
+		} else {
+			inet_ntop(family, &v->ips[i].addr, a, sizeof(a));
+		}
+		if (!n++)
+			buf_printf(b, "%s element %s %s {", verb, t, set);
+		else
+			buf_printf(b, ",");
+		buf_printf(b, " \"%s\" . %s", v->ifname, a);
+	}
+	if (n)
+		buf_printf(b, " }\n");
+}
+
+/* v's elements as `verb element` commands, `vifs` excluded (the caller
+ * decides between add, create and delete for that one). */
+static void elem_cmds(struct as_buf *b, const char *t, const char *verb, const struct vif *v,
+		      bool antispoof)
+{
+	const char *ifn = v->ifname;
+	char mac[VIF_MAC_STRLEN];
+
+	if (antispoof) {
+		buf_printf(b, "%s element %s guard { \"%s\" }\n", verb, t, ifn);
+		buf_printf(b, "%s element %s drops { \"%s\" : \"" OBJ_SPOOF "%s\" }\n", verb, t,
+			   ifn, ifn);
+		if (v->has_mac && vif_mac_format(v->mac, mac, sizeof(mac)) == 0)
+			buf_printf(b, "%s element %s macs { \"%s\" . %s }\n", verb, t, ifn, mac);
+		else
+			buf_printf(b, "%s element %s macfree { \"%s\" }\n", verb, t, ifn);
+		if (!v->n_ips)
+			buf_printf(b, "%s element %s ipfree { \"%s\" }\n", verb, t, ifn);
+		addr_cmd(b, t, verb, "v4", v, AF_INET, false);
+		addr_cmd(b, t, verb, "v6", v, AF_INET6, false);
+		addr_cmd(b, t, verb, "v6nd", v, AF_INET6, true);
+	}
+	if (v->rate.bytes_per_interval) {
+		buf_printf(b, "%s element %s rates { \"%s\" : \"" OBJ_RATE "%s\" }\n", verb, t, ifn,
+			   ifn);
+		buf_printf(b, "%s element %s ratedrops { \"%s\" : \"" OBJ_RATEDROP "%s\" }\n", verb,
+			   t, ifn, ifn);
+	}
+}
+
+/* Objects first on add (map elements refer to them), last on delete. */
+static int add_cmds(struct as_buf *b, const char *t, const struct vif *v, bool antispoof)
+{
+	char lim[96];
+	int rc;
+
+	if (antispoof)
+		buf_printf(b, "add counter %s " OBJ_SPOOF "%s\n", t, v->ifname);
+	if (v->rate.bytes_per_interval) {
+		rc = as_rate_format(&v->rate, lim, sizeof(lim));
+		if (rc)
+			return err_prefix(rc, "%s", v->ifname);
+		buf_printf(b, "add limit %s " OBJ_RATE "%s { %s }\n", t, v->ifname, lim);
+		buf_printf(b, "add counter %s " OBJ_RATEDROP "%s\n", t, v->ifname);
+	}
+	elem_cmds(b, t, "add", v, antispoof);
+	return 0;
+}
+
+static void del_cmds(struct as_buf *b, const char *t, const struct vif *v, bool antispoof)
+{
+	buf_printf(b, "delete element %s vifs { \"%s\" }\n", t, v->ifname);
+	elem_cmds(b, t, "delete", v, antispoof);
+	if (antispoof)
+		buf_printf(b, "delete counter %s " OBJ_SPOOF "%s\n", t, v->ifname);
+	if (v->rate.bytes_per_interval) {
+		buf_printf(b, "delete limit %s " OBJ_RATE "%s\n", t, v->ifname);
+		buf_printf(b, "delete counter %s " OBJ_RATEDROP "%s\n", t, v->ifname);
+	}
+}
+
+static int run_buf(struct as_buf *b)
+{
+	if (b->oom)
+		return err_set(-ENOMEM, "antispoof: out of memory");
+	return nft_run(b->s ? b->s : "");
+}
+
+/* ---- reading the table back ---- */
+
+/* An element value from the kernel, safe to put back into a command:
+ * addresses, MACs and hex integers only. */
+static bool value_ok(const char *s)
+{
+	if (!*s || strlen(s) > 64)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') ||
+		      (*s >= 'A' && *s <= 'Z') || *s == ':' || *s == '.'))
+			return false;
+	return true;
+}
+
+/* The key of one element as `nft -j` writes it: "if", {"concat": ["if",
+ * "val"]} in sets, ["if", "obj"] in maps. First component and the rest. */
+static bool elem_key(json_t *e, const char **ifn, const char **val)
+{
+	json_t *c;
+
+	*val = NULL;
+	if (json_is_array(e))
+		e = json_array_get(e, 0); /* map: [key, value] */
+	if (json_is_string(e)) {
+		*ifn = json_string_value(e);
+		return true;
+	}
+	c = json_object_get(e, "concat");
+	if (json_array_size(c) != 2 || !json_is_string(json_array_get(c, 0)) ||
+	    !json_is_string(json_array_get(c, 1)))
+		return false;
+	*ifn = json_string_value(json_array_get(c, 0));
+	*val = json_string_value(json_array_get(c, 1));
+	return true;
+}
+
+static bool obj_is_for(const char *name, const char *prefix, const char *ifname)
+{
+	size_t n = strlen(prefix);
+
+	return !strncmp(name, prefix, n) && !strcmp(name + n, ifname);
+}
+
+/* Delete commands for everything the table holds for ifname, from the
+ * kernel's own listing: the path for a state file that does not match the
+ * kernel, and for re-plugs. *found: ifname was in `vifs`. -ENOENT: no table. */
+static int scan_cmds(struct as_buf *b, const char *t, const char *ifname, bool *found)
+{
+	struct as_buf objs = { 0 };
+	char cmd[64], *out;
+	json_t *doc, *items, *it;
+	size_t i, j;
+	int rc;
+
+	*found = false;
+	snprintf(cmd, sizeof(cmd), "list table %s", t);
+	rc = nft_run_json(cmd, &out);
+	if (rc)
+		return rc;
+	doc = json_loads(out, 0, NULL);
+	free(out);
+	items = json_object_get(doc, "nftables");
+	if (!json_is_array(items)) {
+		json_decref(doc);
+		return err_set(-EINVAL, "antispoof: unreadable listing of %s", t);
+	}
+	json_array_foreach(items, i, it) {
+		json_t *set = json_object_get(it, "set"), *e;
+		const char *name, *ifn, *val;
+
+		if (!set)
+			set = json_object_get(it, "map");
+		if (set) {
+			name = json_string_value(json_object_get(set, "name"));
+			json_array_foreach(json_object_get(set, "elem"), j, e) {
+				if (!name || !elem_key(e, &ifn, &val) || strcmp(ifn, ifname))
+					continue;
+				if (val && !value_ok(val))
+					continue;
+				if (!strcmp(name, "vifs"))
+					*found = true;
+				buf_printf(b, "delete element %s %s { \"%s\"%s%s }\n", t, name, ifn,
+					   val ? " . " : "", val ? val : "");
+			}
+			continue;
+		}
+		for (int k = 0; k < 2; k++) {
+			const char *type = k ? "limit" : "counter";
+			json_t *o = json_object_get(it, type);
+
+			name = json_string_value(json_object_get(o, "name"));
+			if (name && (obj_is_for(name, OBJ_SPOOF, ifname) ||
+				     obj_is_for(name, OBJ_RATE, ifname) ||
+				     obj_is_for(name, OBJ_RATEDROP, ifname)))
+				buf_printf(&objs, "delete %s %s %s\n", type, t, name);
+		}
+	}
+	json_decref(doc);
+	if (objs.s)
+		buf_printf(b, "%s", objs.s);
+	if (objs.oom)
+		b->oom = true;
+	buf_free(&objs);
+	return 0;
+}
+
+/* Elements of `vifs`; -ENOENT when there is no table. */
+static int count_vifs(const char *t, unsigned *n)
+{
+	char cmd[64], *out;
+	json_t *doc, *it;
+	size_t i;
+	int rc;
+
+	*n = 0;
+	snprintf(cmd, sizeof(cmd), "list set %s vifs", t);
+	rc = nft_run_json(cmd, &out);
+	if (rc)
+		return rc;
+	doc = json_loads(out, 0, NULL);
+	free(out);
+	json_array_foreach(json_object_get(doc, "nftables"), i, it) {
+		json_t *set = json_object_get(it, "set");
+
+		if (set)
+			*n += json_array_size(json_object_get(set, "elem"));
+	}
+	json_decref(doc);
+	return 0;
+}
+
+static bool has_vif(const char *t, const char *ifname)
+{
+	char cmd[96], *out;
+
+	snprintf(cmd, sizeof(cmd), "get element %s vifs { \"%s\" }", t, ifname);
+	if (nft_run_out(cmd, false, &out))
+		return false;
+	free(out);
+	return true;
+}
+
+static void tbl_load(struct as_tbl *tb, const char *t)
+{
+	if (tb->loaded)
+		return;
+	if (count_vifs(t, &tb->n))
+		tb->n = 0; /* no table (or unreadable): the first plug writes it */
+	tb->loaded = true;
+}
+
+/* The last vif went: the table goes, unless the kernel disagrees. */
+static int tbl_drop_if_empty(struct as_tbl *tb, const char *t)
+{
+	char cmd[64];
+	unsigned n;
+	int rc;
+
+	rc = count_vifs(t, &n);
+	if (rc == -ENOENT) {
+		tb->n = 0;
+		tb->ready = false;
+		return 0;
+	}
+	if (rc)
+		return rc;
+	tb->n = n;
+	if (n)
+		return 0;
+	snprintf(cmd, sizeof(cmd), "delete table %s", t);
+	rc = nft_run(cmd);
+	if (rc && rc != -ENOENT)
+		return err_prefix(rc, "antispoof: cannot delete table %s", t);
+	tb->ready = false;
+	return 0;
+}
+
+/* ---- the API ---- */
+
+static int unprotect(const struct vif *v, enum as_family fam, bool antispoof)
+{
+	struct as_tbl *tb = &tbls[fam];
+	struct as_buf b = { 0 };
+	char t[32];
+	bool found = true;
+	int rc;
+
+	snprintf(t, sizeof(t), "%s " AS_TABLE, as_family_name(fam));
+	tbl_load(tb, t);
+	del_cmds(&b, t, v, antispoof);
+	rc = run_buf(&b);
+	if (rc == -ENOENT) {
+		/* Not what v says (or nothing at all): go by the kernel's
+		 * listing, which also tells whether there is a table. */
+		b.len = 0;
+		rc = scan_cmds(&b, t, v->ifname, &found);
+		if (rc == -ENOENT) {
+			buf_free(&b);
+			tb->n = 0;
+			tb->ready = false;
+			return 0;
+		}
+		if (rc == 0 && b.len)
+			rc = run_buf(&b);
+	}
+	buf_free(&b);
+	if (rc)
+		return err_prefix(rc, "%s: cannot remove anti-spoofing", v->ifname);
+	if (found && tb->n)
+		tb->n--;
+	if (found && tb->n == 0) {
+		rc = tbl_drop_if_empty(tb, t);
+		if (rc)
+			return err_prefix(rc, "%s", v->ifname);
+	}
+	return 0;
+}
+
+int as_vif_unprotect(const struct vif *v, enum as_family fam, bool antispoof)
+{
+	int rc = check_ifname(v->ifname);
+
+	if (rc)
+		return rc;
+	rc = unprotect(v, fam, antispoof);
+	if (rc == 0)
+		log_debug("%s: anti-spoofing and rate limit removed (%s)", v->ifname,
+			  as_family_name(fam));
+	return rc;
+}
+
+/* One transaction: the ruleset when this process has not written it yet,
+ * the removal of what the name had (replace only), then v's elements. */
+static int protect_once(const struct vif *v, enum as_family fam, bool antispoof, bool replace,
+			bool *replaced)
+{
+	struct as_tbl *tb = &tbls[fam];
+	struct as_buf b = { 0 };
+	char t[32];
+	int rc;
+
+	snprintf(t, sizeof(t), "%s " AS_TABLE, as_family_name(fam));
+	*replaced = false;
+	if (!tb->ready)
+		buf_printf(&b, "%s", fam_rules(fam));
+	if (replace) {
+		rc = scan_cmds(&b, t, v->ifname, replaced);
+		if (rc && rc != -ENOENT) {
+			buf_free(&b);
+			return rc;
+		}
+	}
+	/* create, not add: it fails if the name is there already, which is
+	 * how a re-plug is noticed without a lookup on every plug. */
+	buf_printf(&b, "%s element %s vifs { \"%s\" }\n", replace ? "add" : "create", t,
+		   v->ifname);
+	rc = add_cmds(&b, t, v, antispoof);
+	if (rc == 0)
+		rc = run_buf(&b);
+	buf_free(&b);
+	if (rc == 0)
+		tb->ready = true;
+	return rc;
+}
+
+int as_vif_protect(const struct vif *v, enum as_family fam, bool antispoof)
+{
+	struct as_tbl *tb = &tbls[fam];
+	bool replaced = false;
+	char t[32];
+	int rc;
+
+	rc = check_ifname(v->ifname);
+	if (rc)
+		return rc;
+	snprintf(t, sizeof(t), "%s " AS_TABLE, as_family_name(fam));
+	tbl_load(tb, t);
+	if (!antispoof && !v->rate.bytes_per_interval) {
+		/* Nothing to enforce; a re-plug may have had something. */
+		return tb->n && has_vif(t, v->ifname) ? unprotect(v, fam, false) : 0;
+	}
+	rc = protect_once(v, fam, antispoof, false, &replaced);
+	if (rc == -ENOENT && tb->ready) {
+		/* The table went behind our back: write it again. */
+		tb->ready = false;
+		rc = protect_once(v, fam, antispoof, false, &replaced);
+	}
+	if (rc == -EEXIST)
+		rc = protect_once(v, fam, antispoof, true, &replaced);
+	else if (rc == 0)
+		tb->n++;
+	if (rc)
+		return err_prefix(rc, "%s: cannot install anti-spoofing", v->ifname);
+	if (antispoof)
+		log_debug("%s: anti-spoofing on (%s, %u address(es)%s)%s", v->ifname,
+			  as_family_name(fam), v->n_ips, v->has_mac ? ", MAC" : "",
+			  replaced ? ", replacing the previous set" : "");
+	return 0;
+}
+
+/* ---- status ---- */
+
+static json_t *counter_json(json_t *c)
+{
+	return json_pack("{s:I, s:I}", "packets",
+			 (json_int_t)json_integer_value(json_object_get(c, "packets")), "bytes",
+			 (json_int_t)json_integer_value(json_object_get(c, "bytes")));
+}
+
+json_t *as_status(enum as_family fam)
+{
+	json_t *res = json_object(), *doc, *it;
+	char cmd[64], *out;
+	size_t i;
+	int rc;
+
+	if (!res) {
+		err_set(-ENOMEM, "out of memory");
+		return NULL;
+	}
+	snprintf(cmd, sizeof(cmd), "list counters table %s " AS_TABLE, as_family_name(fam));
+	rc = nft_run_json(cmd, &out);
+	if (rc == -ENOENT)
+		return res;
+	if (rc) {
+		json_decref(res);
+		err_prefix(rc, "antispoof: cannot read counters");
+		return NULL;
+	}
+	doc = json_loads(out, 0, NULL);
+	free(out);
+	json_array_foreach(json_object_get(doc, "nftables"), i, it) {
+		json_t *c = json_object_get(it, "counter"), *entry;
+		const char *name = json_string_value(json_object_get(c, "name")), *ifn, *key;
+
+		if (!name)
+			continue;
+		if (!strncmp(name, OBJ_SPOOF, strlen(OBJ_SPOOF))) {
+			ifn = name + strlen(OBJ_SPOOF);
+			key = "spoof_drops";
+		} else if (!strncmp(name, OBJ_RATEDROP, strlen(OBJ_RATEDROP))) {
+			ifn = name + strlen(OBJ_RATEDROP);
+			key = "rate_drops";
+		} else {
+			continue;
+		}
+		entry = json_object_get(res, ifn);
+		if (!entry) {
+			entry = json_object();
+			json_object_set_new(res, ifn, entry);
+		}
+		json_object_set_new(entry, key, counter_json(c));
+	}
+	json_decref(doc);
+	return res;
+}

@@ -1,0 +1,69 @@
+/* antispoof: per-vif anti-spoofing and rate limiting in nftables.
+ *
+ * One table per family, owned by netd and by no one else: `bridge netd_as`
+ * for vifs that are bridge ports (bridge mode, and any mode whose vifs sit on
+ * a bridge), `inet netd_as` for vifs that are L3 interfaces of their own
+ * (route mode, Xen's vif-nat). Its rules are fixed; a vif is only ELEMENTS of
+ * sets and maps keyed by its interface name, added or removed in one nft
+ * transaction, so plugging the 1000th vif costs what the first did and the
+ * rule count never changes:
+ *
+ *   vifs    ifname                 every vif with elements here
+ *   guard   ifname                 anti-spoofing on
+ *   macs    ifname . ether_addr    its mac= (else in macfree: any MAC)
+ *   v4, v6  ifname . address       its ip= (else in ipfree: any address)
+ *   v6nd    ifname . 128-bit int   its v6 ip= again, for ND target checks
+ *   drops   ifname : counter       "spoof_<ifname>", what the checks dropped
+ *   rates   ifname : limit         "rate_<ifname>", from rate=
+ *   ratedrops ifname : counter     "ratedrop_<ifname>", what the limit dropped
+ *
+ * What a guarded vif may send (frames entering from the vif only): its own
+ * source MAC; IPv4 from its ip= addresses, or DHCP from 0.0.0.0 (udp 68->67);
+ * ARP whose sender is its MAC and one of its addresses (or 0.0.0.0, RFC 5227
+ * probes); IPv6 from its addresses; from link-local or :: only ND, RS, MLD
+ * and DHCPv6 (udp 546->547); neighbour advertisements only for its own
+ * addresses or a link-local target; never RA or redirects. Everything else
+ * is dropped and counted. A vif without ip= may use any address (Xen's
+ * semantics) but still only its MAC. Not checked: ND link-layer options (nft
+ * cannot parse them) and which link-local address is the guest's; in the
+ * inet family, ARP (a routed guest's ARP only reaches its own vif's
+ * neighbour table) and other non-IP frames.
+ *
+ * Tables are created by the first vif that needs them and deleted with the
+ * last. Single-threaded (netd's event loop). Errors: 0 or -errno, err_msg(). */
+#ifndef VIF_ANTISPOOF_H
+#define VIF_ANTISPOOF_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "vif/vif.h"
+
+enum as_family {
+	AS_FAM_BRIDGE, /* table bridge netd_as: frames entering the bridge from the vif */
+	AS_FAM_INET,   /* table inet netd_as: packets received on the vif */
+};
+
+#define AS_TABLE "netd_as"
+
+/* Anti-spoofing for v when antispoof, and its rate= limit when it has one.
+ * Replaces whatever v->ifname had in the family's table before (a re-plug
+ * with new keys), in the same transaction. Neither: removes what it had. */
+int as_vif_protect(const struct vif *v, enum as_family fam, bool antispoof);
+
+/* Remove v's elements (antispoof: as protect was called with). A vif that
+ * has none is success. When the kernel holds other elements for the name
+ * than v describes (a state file from before a change), every element keyed
+ * by v->ifname goes. The table goes with the last vif. */
+int as_vif_unprotect(const struct vif *v, enum as_family fam, bool antispoof);
+
+/* Counters of every vif in the family's table:
+ * { "vif5.0": { "spoof_drops": {"packets": N, "bytes": N},
+ *               "rate_drops": {...} (only with a rate) }, ... }.
+ * An empty object when there is no table; NULL with err_msg() on failure. */
+json_t *as_status(enum as_family fam);
+
+/* "bridge" / "inet" */
+const char *as_family_name(enum as_family fam);
+
+#endif

@@ -1,0 +1,33 @@
+/* ratelimit: a vif's rate= as an nftables limit, the way netback meters it.
+ *
+ * Netback's credit scheduler gives a vif bytes_per_interval of credit every
+ * interval_usecs and never less than 128 KiB of burst (tx_add_credit), so a
+ * guest may always send one large packet train. In nft terms that is a byte
+ * limit of bytes_per_interval / interval per second whose bucket holds
+ * max(bytes_per_interval, 128 KiB). Pure arithmetic and formatting; the
+ * antispoof module owns the table the limit lives in. */
+#ifndef VIF_RATELIMIT_H
+#define VIF_RATELIMIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vif/vif.h"
+
+#define AS_RATE_BURST_MIN 131072u /* netback's floor on the credit, bytes */
+
+struct as_rate {
+	uint64_t bytes_per_sec; /* >= 1 */
+	uint32_t burst;         /* bytes, >= AS_RATE_BURST_MIN */
+};
+
+/* rate= as a byte rate and a burst. -EINVAL for an unlimited rate (no limit
+ * to install) or a zero interval. */
+int as_rate_from_vif(const struct vif_rate *r, struct as_rate *out);
+
+/* The body of an nft limit object that drops what exceeds r:
+ * "rate over 1000000 bytes/second burst 131072 bytes". 0, -EINVAL as
+ * as_rate_from_vif, or -ENOSPC if len is too small (64 always suffices). */
+int as_rate_format(const struct vif_rate *r, char *buf, size_t len);
+
+#endif
