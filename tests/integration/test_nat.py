@@ -1,0 +1,694 @@
+"""NAT mode in namespaces: a private bridge virbr0 (203.0.113.1/24) behind dom0,
+masquerade out of eth0 (192.0.2.2) to upstream (192.0.2.1), port forwards as one
+nft map, hairpin, dnsmasq DHCP/DNS, the table watch, adoption after kill -9,
+exact undo, faults at every step, bad input."""
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import sh, wait_for
+
+BR = "virbr0"
+TABLE = "netd_virbr0"
+GW = "203.0.113.1"
+
+FOREIGN = """table inet foreign {
+	set blocked {
+		type ipv4_addr
+		elements = { 198.51.100.7, 198.51.100.8 }
+	}
+
+	chain input {
+		type filter hook input priority filter; policy accept;
+		ip saddr @blocked drop
+		tcp dport 2222 counter packets 0 bytes 0 accept
+	}
+}
+table ip foreignnat {
+	chain post {
+		type nat hook postrouting priority srcnat + 10; policy accept;
+		oifname "eth0" ip saddr 198.51.100.0/24 masquerade
+	}
+}
+table bridge foreignbr {
+	chain brforward {
+		type filter hook forward priority filter; policy accept;
+		ether type arp accept
+	}
+}
+"""
+
+SERVER = r"""
+import socket, sys
+name, port = sys.argv[1], int(sys.argv[2])
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", port))
+s.listen(16)
+print("ready", flush=True)
+while True:
+    c, peer = s.accept()
+    c.sendall(f"{name} {peer[0]}\n".encode())
+    c.close()
+"""
+
+CLIENT = r"""
+import socket, sys
+try:
+    c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3]))
+    c.settimeout(float(sys.argv[3]))
+    print(c.recv(200).decode().strip())
+except OSError as e:
+    print(f"ERR {e.__class__.__name__}")
+"""
+
+UDHCPC_SCRIPT = """#!/bin/sh
+# Prints the lease; configures nothing (the test decides what to apply).
+echo "udhcpc $1 ip=$ip mask=$mask router=$router dns=$dns"
+"""
+
+
+def nat_conf(forwards=(), dhcp_range="203.0.113.100-203.0.113.150", name=BR,
+             address="203.0.113.1/24", uplink="eth0"):
+    body = f"[{name}]\nmode = nat\naddress = {address}\nuplink = {uplink}\n"
+    if dhcp_range:
+        body += f"dhcp_range = {dhcp_range}\n"
+    for f in forwards:
+        body += f"forward = {f}\n"
+    return body
+
+
+def nat_guest(topo, domid, addr=None, vifname=None):
+    """A guest on the private subnet (203.0.113.<5+domid>) whose default route
+    is the NAT gateway; its eth0 is vif<domid>.0 in dom0, as Topo.add_guest."""
+    g = topo.add_ns(f"{topo.prefix}-g{domid}")
+    vif = vifname or f"vif{domid}.0"
+    sh(f"ip link add {vif} netns {topo.d0} type veth peer name eth0 netns {g}")
+    topo.sysctl(g, "net.ipv6.conf.all.accept_dad", 0)
+    topo.ip(g, f"addr add {addr or f'203.0.113.{5 + domid}/24'} dev eth0")
+    topo.ip(g, "link set eth0 up")
+    topo.ip(g, f"route add default via {GW}")
+    topo.guests[domid] = g
+    return g
+
+
+def mac_of(topo, ns, dev="eth0"):
+    return topo.link(ns, dev)["address"]
+
+
+def nft(topo, args, check=True):
+    return topo.run(topo.d0, f"nft {args}", check=check)
+
+
+def ruleset(topo):
+    return nft(topo, "list ruleset").stdout
+
+
+def without_our_table(text):
+    """The ruleset listing minus our table's block (tables are listed as
+    'table FAMILY NAME {' ... '}' at column 0)."""
+    out, skip = [], False
+    for line in text.splitlines(keepends=True):
+        if line.startswith(f"table ip {TABLE} {{"):
+            skip = True
+            continue
+        if skip:
+            if line.startswith("}"):
+                skip = False
+            continue
+        out.append(line)
+    return "".join(out)
+
+
+def our_tables(topo):
+    return [l for l in nft(topo, "list tables").stdout.splitlines() if TABLE in l]
+
+
+def map_elems(topo):
+    doc = json.loads(nft(topo, f"-j list map ip {TABLE} forwards").stdout)
+    m = [o["map"] for o in doc["nftables"] if "map" in o][0]
+    out = set()
+    for k, v in m.get("elem", []):
+        out.add((k["concat"][0], k["concat"][1], v["concat"][0], v["concat"][1]))
+    return out
+
+
+def rule_handles(topo):
+    doc = json.loads(nft(topo, f"-j list table ip {TABLE}").stdout)
+    return sorted((o["rule"]["chain"], o["rule"]["handle"]) for o in doc["nftables"] if "rule" in o)
+
+
+def dnsmasq_procs(netd):
+    """Live (not zombie) dnsmasq processes started for this test's netd."""
+    want = f"--pid-file={netd.state}/{BR}/dnsmasq.pid"
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+            with open(f"/proc/{d}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if args and os.path.basename(args[0].decode()) == "dnsmasq" and state != "Z" \
+                and want.encode() in args:
+            pids.append(int(d))
+    return pids
+
+
+def pidfile_pid(netd):
+    with open(f"{netd.state}/{BR}/dnsmasq.pid") as f:
+        return int(f.read().strip())
+
+
+def run_files(netd):
+    d = f"{netd.state}/{BR}"
+    return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+
+class Server:
+    """A TCP server in a namespace answering '<name> <peer address>'; stopped by PID."""
+
+    def __init__(self, ns, name, port=80):
+        self.p = subprocess.Popen(["ip", "netns", "exec", ns, "/usr/bin/python3", "-c", SERVER,
+                                   name, str(port)], stdout=subprocess.PIPE, text=True)
+        assert self.p.stdout.readline().strip() == "ready"
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            self.p.wait(5)
+
+
+@pytest.fixture
+def servers():
+    started = []
+
+    def make(ns, name, port=80):
+        s = Server(ns, name, port)
+        started.append(s)
+        return s
+
+    yield make
+    for s in started:
+        s.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_dnsmasq(tmp_path):
+    """A failed test may leave the dnsmasq of a killed netd: stop it by PID."""
+    yield
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                args = f.read()
+        except OSError:
+            continue
+        if args.startswith(b"dnsmasq\0") and str(tmp_path).encode() in args:
+            try:
+                os.kill(int(d), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def connect(topo, ns, host, port, timeout=2):
+    return topo.python(ns, CLIENT.replace("sys.argv[1]", repr(host))
+                       .replace("int(sys.argv[2])", str(port))
+                       .replace("float(sys.argv[3])", str(timeout)),
+                       timeout=timeout * 3 + 10).stdout.strip()
+
+
+def udhcpc(topo, ns, tmp_path, timeout=10):
+    script = tmp_path / "udhcpc.sh"
+    script.write_text(UDHCPC_SCRIPT)
+    script.chmod(0o755)
+    r = topo.run(ns, f"busybox udhcpc -i eth0 -n -q -f -t 6 -T 1 -s {script}", check=False,
+                 timeout=timeout + 20)
+    m = re.search(r"udhcpc bound ip=(\S+) mask=(\S+) router=(\S+) dns=(\S+)", r.stdout)
+    assert m, f"no lease: {r.stdout}\n{r.stderr}"
+    return m.groups()
+
+
+def start_nat(topo, netd_factory, conf=None, guests=()):
+    netd = netd_factory(conf if conf is not None else nat_conf())
+    netd.start()
+    for domid in guests:
+        g = topo.guests[domid]
+        ip = topo.addrs(g, "eth0")[0].split("/")[0]
+        netd.ctl("vif", "online", f"{domid}.0", f"bridge={BR}", f"mac={mac_of(topo, g)}",
+                 f"ip={ip}")
+        topo.wait_carrier(g, "eth0")
+    return netd
+
+
+# ---------------------------------------------------------------- data path
+
+def test_guest_reaches_upstream_masqueraded(topo, netd_factory, tmp_path):
+    g = nat_guest(topo, 5)  # 203.0.113.10
+    before_fwd = topo.run(topo.d0, "sysctl -n net.ipv4.ip_forward").stdout.strip()
+    netd = start_nat(topo, netd_factory, guests=(5,))
+    assert topo.run(topo.d0, "sysctl -n net.ipv4.ip_forward").stdout.strip() == "1"
+    br = topo.link(topo.d0, BR)
+    assert br["linkinfo"]["info_kind"] == "bridge" and "UP" in br["flags"]
+    assert topo.addrs(topo.d0, BR)[0] == "203.0.113.1/24"
+    assert topo.link(topo.d0, "vif5.0")["master"] == BR
+    # scapy on upstream: the guest's echo request arrives from dom0's uplink address.
+    sniff = subprocess.Popen(
+        ["ip", "netns", "exec", topo.up, "/usr/bin/python3", "-c",
+         "from scapy.all import sniff\n"
+         "p = sniff(iface='up0', filter='icmp and icmp[icmptype] == icmp-echo', count=1,"
+         " timeout=15, started_callback=lambda: print('ready', flush=True))\n"
+         "print('src', p[0]['IP'].src if p else None, flush=True)\n"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert sniff.stdout.readline().strip() == "ready"
+        assert topo.ping(g, "192.0.2.1")
+        out, _ = sniff.communicate(timeout=20)
+    finally:
+        if sniff.poll() is None:
+            sniff.kill()
+            sniff.wait()
+    assert "src 192.0.2.2" in out, out
+    netd.ctl("down")
+    assert topo.run(topo.d0, "sysctl -n net.ipv4.ip_forward").stdout.strip() == before_fwd
+
+
+def test_forward_from_upstream_and_hairpin(topo, netd_factory, servers):
+    g5, g6 = nat_guest(topo, 5), nat_guest(topo, 6)  # .10 and .11
+    start_nat(topo, netd_factory, nat_conf(forwards=["tcp:8080:203.0.113.10:80"]), guests=(5, 6))
+    servers(g5, "g5")
+    # Even with a route to the private subnet, upstream cannot reach the guest...
+    topo.ip(topo.up, "route add 203.0.113.0/24 via 192.0.2.2")
+    assert connect(topo, topo.up, "203.0.113.10", 80).startswith("ERR")
+    assert not topo.ping(topo.up, "203.0.113.10", timeout=1)
+    # ...except through the forward; the guest sees upstream's own address.
+    assert connect(topo, topo.up, "192.0.2.2", 8080) == "g5 192.0.2.1"
+    assert connect(topo, topo.up, "192.0.2.2", 8081).startswith("ERR")
+    # Hairpin: guest 6 reaches guest 5 through the uplink address; guest 5
+    # sees the gateway, so its reply returns through dom0 and is un-NATed.
+    assert connect(topo, g6, "192.0.2.2", 8080) == f"g5 {GW}"
+    # Guests still reach each other directly, unNATed.
+    assert connect(topo, g6, "203.0.113.10", 80) == "g5 203.0.113.11"
+    # The gateway's own port 8080 is not forwarded.
+    assert connect(topo, g6, GW, 8080).startswith("ERR")
+
+
+def test_runtime_forward_changes_one_element(topo, netd_factory, servers):
+    g5 = nat_guest(topo, 5)
+    netd = start_nat(topo, netd_factory, nat_conf(forwards=["tcp:8080:203.0.113.10:80"]),
+                     guests=(5,))
+    servers(g5, "g5")
+    servers(g5, "g5b", 81)
+    elems, rules = map_elems(topo), rule_handles(topo)
+    assert elems == {("tcp", 8080, "203.0.113.10", 80)}
+    assert connect(topo, topo.up, "192.0.2.2", 9090).startswith("ERR")
+
+    r = netd.ctl("forward", "add", "tcp:9090:203.0.113.10:81")
+    assert "tcp:9090:203.0.113.10:81" in r.stdout
+    assert map_elems(topo) == elems | {("tcp", 9090, "203.0.113.10", 81)}
+    assert rule_handles(topo) == rules, "a forward must not rebuild the rules"
+    assert connect(topo, topo.up, "192.0.2.2", 9090) == "g5b 192.0.2.1"
+    listing = json.loads(netd.ctl("--json", "forward", "list", BR).stdout)["result"]
+    assert listing == {"network": BR, "forwards": ["tcp:8080:203.0.113.10:80",
+                                                    "tcp:9090:203.0.113.10:81"]}
+
+    netd.ctl("forward", "del", "tcp:9090")
+    assert map_elems(topo) == elems
+    assert rule_handles(topo) == rules
+    assert connect(topo, topo.up, "192.0.2.2", 9090).startswith("ERR")
+    # A config forward can go at run time too, by full spec.
+    netd.ctl("forward", "del", "tcp:8080:203.0.113.10:80", BR)
+    assert map_elems(topo) == set()
+    assert connect(topo, topo.up, "192.0.2.2", 8080).startswith("ERR")
+
+
+def test_runtime_forward_errors_change_nothing(topo, netd_factory):
+    nat_guest(topo, 5)
+    netd = start_nat(topo, netd_factory, nat_conf(forwards=["tcp:8080:203.0.113.10:80"]))
+    elems, rules = map_elems(topo), rule_handles(topo)
+    cases = [
+        ("add", "tcp:8080:203.0.113.11:80",
+         "tcp port 8080 is already forwarded (tcp:8080:203.0.113.10:80)"),
+        ("add", "icmp:8080:203.0.113.10:80", "protocol 'icmp': expected tcp or udp"),
+        ("add", "tcp:0:203.0.113.10:80", "port '0': expected 1..65535"),
+        ("add", "tcp:65536:203.0.113.10:80", "port '65536': expected 1..65535"),
+        ("add", "udp:53:203.0.113.10:0", "port '0': expected 1..65535"),
+        ("add", "tcp:8081:198.51.100.10:80", "destination 198.51.100.10 is not inside 203.0.113.0/24 of virbr0"),
+        ("add", "tcp:8081:203.0.113.1:80", "destination 203.0.113.1 is the gateway, network or broadcast address"),
+        ("add", "tcp:8081:203.0.113.255:80", "is the gateway, network or broadcast address"),
+        ("add", "tcp:8081:203.0.113.x:80", "destination '203.0.113.x': expected an IPv4 address"),
+        ("add", "tcp:8081", "expected PROTO:PORT:ADDRESS:PORT"),
+        ("del", "tcp:9999", "tcp port 9999 is not forwarded in virbr0"),
+        ("del", "tcp:8080:203.0.113.99:80", "is forwarded elsewhere (tcp:8080:203.0.113.10:80)"),
+        ("del", "udp:8080", "udp port 8080 is not forwarded"),
+    ]
+    for op, spec, msg in cases:
+        r = netd.ctl("forward", op, spec, check=False)
+        assert r.returncode == 1, (spec, r.stdout)
+        assert msg in r.stderr, (spec, r.stderr)
+        assert map_elems(topo) == elems and rule_handles(topo) == rules, spec
+    r = netd.ctl("forward", "add", "tcp:8081:203.0.113.10:80", "nosuchnet", check=False)
+    assert r.returncode == 1 and "no network named 'nosuchnet'" in r.stderr
+    r = netd.request({"cmd": "forward-add", "net": BR})
+    assert not r["ok"] and "needs a 'forward' string" in r["error"]
+    assert netd.alive()
+
+
+# ---------------------------------------------------------------- DHCP / DNS
+
+def test_dhcp_leases_and_guest_names(topo, netd_factory, tmp_path):
+    g5, g6 = nat_guest(topo, 5), nat_guest(topo, 6)
+    for g in (g5, g6):
+        topo.ip(g, "addr flush dev eth0")
+    netd = start_nat(topo, netd_factory)
+    # dom5 has mac= and ip=: a static lease and a name; dom6 leases from the range.
+    netd.ctl("vif", "online", "5.0", f"bridge={BR}", f"mac={mac_of(topo, g5)}",
+             "ip=203.0.113.10")
+    netd.ctl("vif", "online", "6.0", f"bridge={BR}")
+    for g in (g5, g6):
+        topo.wait_carrier(g, "eth0")
+    pid = pidfile_pid(netd)
+    ip5, mask, router, dns = udhcpc(topo, g5, tmp_path)
+    assert (ip5, mask, router, dns) == ("203.0.113.10", "24", GW, GW)
+    ip6 = udhcpc(topo, g6, tmp_path)[0]
+    n = int(ip6.split(".")[3])
+    assert ip6.startswith("203.0.113.") and 100 <= n <= 150, ip6
+    with open(f"{netd.state}/{BR}/dnsmasq.leases") as f:
+        leases = f.read()
+    assert mac_of(topo, g5) in leases and mac_of(topo, g6) in leases
+    # The guest applies its lease and resolves the other guest through dnsmasq.
+    topo.ip(g6, f"addr add {ip6}/24 dev eth0")
+    r = topo.run(g6, f"busybox nslookup dom5 {GW}", check=False)
+    assert "203.0.113.10" in r.stdout, r.stdout + r.stderr
+    # A second vif of a domain is dom<D>-<N>; a name comes with ip= alone.
+    nat_guest(topo, 7, addr="203.0.113.30/24", vifname="vif7.1")
+    netd.ctl("vif", "online", "7.1", f"bridge={BR}", "ip=203.0.113.30")
+    with open(f"{netd.state}/{BR}/hosts") as f:
+        assert "203.0.113.30 dom7-1" in f.read()
+
+    def resolves(name, ip):
+        return ip in topo.run(g6, f"busybox nslookup {name} {GW}", check=False).stdout
+    wait_for(lambda: resolves("dom7-1", "203.0.113.30"), 3, what="dom7-1 in DNS")
+    # Offline removes the static lease line and the name; dnsmasq is
+    # reloaded (SIGHUP), not restarted. (dom5's lease itself lives on in
+    # dnsmasq until it expires, as any lease does.)
+    netd.ctl("vif", "offline", "5.0")
+    netd.ctl("vif", "offline", "7.1")
+    with open(f"{netd.state}/{BR}/hosts") as f:
+        assert f.read() == ""
+    with open(f"{netd.state}/{BR}/dhcp-hosts") as f:
+        assert mac_of(topo, g5) not in f.read()
+    wait_for(lambda: not resolves("dom7-1", "203.0.113.30"), 3,
+             what="dom7-1 to disappear from DNS")
+    assert pidfile_pid(netd) == pid and dnsmasq_procs(netd) == [pid]
+
+
+def test_dnsmasq_restarted_when_it_dies(topo, netd_factory):
+    netd = start_nat(topo, netd_factory)
+    pid = pidfile_pid(netd)
+    assert dnsmasq_procs(netd) == [pid]
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: dnsmasq_procs(netd) and dnsmasq_procs(netd) != [pid], 5,
+             what="dnsmasq restarted")
+    new = dnsmasq_procs(netd)
+    assert len(new) == 1 and pidfile_pid(netd) == new[0]
+    log = netd.read_log()
+    assert f"dnsmasq (pid {pid}) was killed by signal 9; restarting in" in log, log
+    assert f"dnsmasq restarted (pid {new[0]})" in log
+    netd.ctl("down")
+    assert dnsmasq_procs(netd) == []
+
+
+# ---------------------------------------------------------------- nftables ownership
+
+def test_foreign_tables_untouched(topo, netd_factory, tmp_path):
+    f = tmp_path / "foreign.nft"
+    f.write_text(FOREIGN)
+    nft(topo, f"-f {f}")
+    before = ruleset(topo)
+    assert "foreignnat" in before
+    nat_guest(topo, 5)
+    netd = start_nat(topo, netd_factory, nat_conf(forwards=["udp:5353:203.0.113.10:53"]))
+    assert len(our_tables(topo)) == 1
+    assert without_our_table(ruleset(topo)) == before
+    netd.ctl("forward", "add", "tcp:9090:203.0.113.10:80")
+    assert without_our_table(ruleset(topo)) == before
+    netd.ctl("forward", "del", "tcp:9090")
+    assert without_our_table(ruleset(topo)) == before
+    netd.ctl("vif", "online", "5.0", f"bridge={BR}", "ip=203.0.113.10")
+    netd.ctl("vif", "offline", "5.0")
+    netd.ctl("down")
+    assert ruleset(topo) == before
+    netd.ctl("up")
+    assert netd.stop() == 0
+    assert ruleset(topo) == before
+
+
+def test_deleted_table_is_restored(topo, netd_factory, servers):
+    g5 = nat_guest(topo, 5)
+    netd = start_nat(topo, netd_factory, nat_conf(forwards=["tcp:8080:203.0.113.10:80"]),
+                     guests=(5,))
+    servers(g5, "g5")
+    netd.ctl("forward", "add", "udp:5353:203.0.113.10:53")
+    elems = map_elems(topo)
+    for n, how in enumerate((f"delete table ip {TABLE}", "flush ruleset",
+                             f"delete element ip {TABLE} forwards {{ tcp . 8080 }}",
+                             f"flush chain ip {TABLE} postrouting")):
+        t0 = time.monotonic()
+        nft(topo, f"'{how}'")
+        wait_for(lambda: our_tables(topo) and map_elems(topo) == elems
+                 and len(rule_handles(topo)) == 9, 1.0, 0.01, what=f"table restored after {how}")
+        assert time.monotonic() - t0 < 1.0
+        wait_for(lambda: netd.read_log().count("restored it") >= n + 1, 1.0,
+                 what="the restore to be logged")
+    assert "nftables table ip netd_virbr0 was changed or deleted by nft (pid" in netd.read_log()
+    assert connect(topo, topo.up, "192.0.2.2", 8080) == "g5 192.0.2.1"
+    assert topo.ping(g5, "192.0.2.1")
+    # netd's own changes are not "foreign": no restore for them.
+    count = netd.read_log().count("restored it")
+    netd.ctl("forward", "add", "tcp:9090:203.0.113.10:80")
+    netd.ctl("forward", "del", "tcp:9090")
+    time.sleep(0.3)
+    assert netd.read_log().count("restored it") == count
+
+
+# ---------------------------------------------------------------- restart, undo
+
+def test_kill9_adopts_table_dnsmasq_and_leases(topo, netd_factory, tmp_path, servers):
+    g5, g6 = nat_guest(topo, 5), nat_guest(topo, 6)
+    topo.ip(g6, "addr flush dev eth0")
+    netd = start_nat(topo, netd_factory, nat_conf(forwards=["tcp:8080:203.0.113.10:80"]),
+                     guests=(5,))
+    netd.ctl("vif", "online", "6.0", f"bridge={BR}")
+    topo.wait_carrier(g6, "eth0")
+    servers(g5, "g5")
+    netd.ctl("forward", "add", "tcp:9090:203.0.113.10:80")
+    ip6 = udhcpc(topo, g6, tmp_path)[0]
+    pid = pidfile_pid(netd)
+    with open(f"{netd.state}/{BR}/dnsmasq.leases") as f:
+        leases = f.read()
+    br_index = topo.link(topo.d0, BR)["ifindex"]
+    pinger = subprocess.Popen(["ip", "netns", "exec", g5, "ping", "-n", "-q", "-i", "0.05",
+                               "-c", "40", "-W", "1", "192.0.2.1"],
+                              stdout=subprocess.PIPE, text=True)
+    netd.stop(signal.SIGKILL)
+    assert dnsmasq_procs(netd) == [pid], "dnsmasq outlives netd"
+    netd.start()
+    out, _ = pinger.communicate(timeout=20)
+    assert " 0% packet loss" in out, out
+    assert "adopted dnsmasq (pid %d)" % pid in netd.read_log()
+    assert "adopted the running nat setup" in netd.read_log()
+    assert len(our_tables(topo)) == 1
+    assert dnsmasq_procs(netd) == [pid] and pidfile_pid(netd) == pid
+    assert topo.link(topo.d0, BR)["ifindex"] == br_index
+    with open(f"{netd.state}/{BR}/dnsmasq.leases") as f:
+        assert f.read() == leases
+    assert udhcpc(topo, g6, tmp_path)[0] == ip6
+    # The run-time forward survived, and works.
+    assert ("tcp", 9090, "203.0.113.10", 80) in map_elems(topo)
+    assert connect(topo, topo.up, "192.0.2.2", 9090) == "g5 192.0.2.1"
+    # A second crash with the table deleted meanwhile: the new netd restores it.
+    netd.stop(signal.SIGKILL)
+    nft(topo, f"delete table ip {TABLE}")
+    netd.start()
+    assert len(our_tables(topo)) == 1 and len(map_elems(topo)) == 2
+    assert "was missing; restored it" in netd.read_log()
+    assert dnsmasq_procs(netd) == [pid]
+    assert netd.stop() == 0
+    assert dnsmasq_procs(netd) == [] and our_tables(topo) == []
+
+
+def test_down_leaves_nothing(topo, netd_factory, tmp_path):
+    nft(topo, "add table ip foreignkeep")
+    before, rules_before = topo.snapshot(), ruleset(topo)
+    fwd_before = topo.run(topo.d0, "sysctl -n net.ipv4.ip_forward").stdout.strip()
+    g5 = nat_guest(topo, 5)
+    netd = start_nat(topo, netd_factory, nat_conf(forwards=["tcp:8080:203.0.113.10:80"]),
+                     guests=(5,))
+    netd.ctl("forward", "add", "udp:5353:203.0.113.10:53")
+    assert topo.ping(g5, "192.0.2.1")
+    pid = pidfile_pid(netd)
+    assert set(run_files(netd)) >= {"dnsmasq.pid", "dnsmasq.leases", "dhcp-hosts", "hosts",
+                                    "forwards"}
+    netd.ctl("down")
+    assert dnsmasq_procs(netd) == []
+    assert not os.path.exists(f"/proc/{pid}/cmdline") or open(f"/proc/{pid}/cmdline").read() == ""
+    assert run_files(netd) == [] and not os.path.exists(f"{netd.state}/{BR}")
+    assert not os.path.exists(f"{netd.state}/{BR}.json")
+    assert ruleset(topo) == rules_before
+    assert topo.run(topo.d0, "sysctl -n net.ipv4.ip_forward").stdout.strip() == fwd_before
+    assert topo.link(topo.d0, BR) is None
+    topo.ip(topo.d0, "link del vif5.0")
+    topo.assert_snapshot_equal(before)
+    assert netd.proc.poll() is None
+    # Up again from scratch, then SIGTERM restores too.
+    netd.ctl("up")
+    assert len(dnsmasq_procs(netd)) == 1
+    assert netd.stop() == 0
+    assert dnsmasq_procs(netd) == [] and ruleset(topo) == rules_before
+    topo.assert_snapshot_equal(before)
+
+
+def test_up_twice_is_a_noop(topo, netd_factory):
+    netd = start_nat(topo, netd_factory)
+    snap, rules, pid = topo.snapshot(), ruleset(topo), pidfile_pid(netd)
+    netd.ctl("up")
+    netd.ctl("up", BR)
+    assert topo.snapshot() == snap and ruleset(topo) == rules
+    assert dnsmasq_procs(netd) == [pid]
+
+
+def test_restore_on_exit_no_leaves_setup(topo, netd_factory):
+    before, rules = topo.snapshot(), ruleset(topo)
+    netd = netd_factory("")
+    netd.write_conf(nat_conf(), "restore_on_exit = no")
+    netd.start()
+    pid = pidfile_pid(netd)
+    assert netd.stop() == 0
+    assert dnsmasq_procs(netd) == [pid] and len(our_tables(topo)) == 1
+    netd.start()
+    assert "adopted the running nat setup" in netd.read_log()
+    assert dnsmasq_procs(netd) == [pid]
+    netd.ctl("down")
+    assert dnsmasq_procs(netd) == [] and ruleset(topo) == rules
+    topo.assert_snapshot_equal(before)
+
+
+def steps_of(netd):
+    r = netd.run_once(args=["--list-steps"])
+    assert r.returncode == 0, r.stderr
+    return r.stdout.split(":", 1)[1].split()
+
+
+def test_fault_at_every_step_rolls_back(topo, netd_factory):
+    nft(topo, "add table inet foreign")
+    before, rules = topo.snapshot(), ruleset(topo)
+    netd = netd_factory(nat_conf(forwards=["tcp:8080:203.0.113.10:80"]))
+    steps = steps_of(netd)
+    assert steps[0] == "create-bridge" and "nft-table" in steps and "dnsmasq-start" in steps
+    for step in steps:
+        r = netd.run_once(env={"NETD_FAULT": step})
+        assert r.returncode == 1, (step, r.stderr)
+        assert f"step {step}: fault injected" in r.stderr, r.stderr
+        assert "host restored" in r.stderr
+        topo.assert_snapshot_equal(before)
+        assert ruleset(topo) == rules, step
+        assert dnsmasq_procs(netd) == [], step
+        assert run_files(netd) == [], step
+        assert topo.run(topo.d0, "sysctl -n net.ipv4.ip_forward").stdout.strip() == "0"
+    netd.start()
+    assert len(our_tables(topo)) == 1
+
+
+def test_crash_at_every_step_recovers(topo, netd_factory):
+    before, rules = topo.snapshot(), ruleset(topo)
+    netd = netd_factory(nat_conf(forwards=["tcp:8080:203.0.113.10:80"]))
+    for step in steps_of(netd):
+        r = netd.run_once(env={"NETD_FAULT": f"{step}:crash"})
+        assert r.returncode in (-9, 137), (step, r.returncode, r.stderr)
+        netd.start()
+        assert len(our_tables(topo)) == 1, step
+        assert len(dnsmasq_procs(netd)) == 1, step
+        assert topo.addrs(topo.d0, BR)[0] == "203.0.113.1/24"
+        assert netd.stop() == 0
+        topo.assert_snapshot_equal(before)
+        assert ruleset(topo) == rules, step
+        assert dnsmasq_procs(netd) == [], step
+
+
+# ---------------------------------------------------------------- bad input
+
+@pytest.mark.parametrize("body,msg", [
+    ("address = 203.0.113.1/33\nuplink = eth0\n",
+     "key 'address': expected ADDRESS/PREFIX (e.g. 203.0.113.1/24), got '203.0.113.1/33'"),
+    ("address = 203.0.113.0/24\nuplink = eth0\n",
+     "is the network or broadcast address of its subnet"),
+    ("address = 203.0.113.1/24\nuplink = eth0\ndhcp_range = 198.51.100.10-198.51.100.20\n",
+     "key 'dhcp_range': 198.51.100.10-198.51.100.20 is not inside 203.0.113.0/24"),
+    ("address = 203.0.113.1/24\nuplink = eth0\ndhcp_range = 203.0.113.1-203.0.113.20\n",
+     "includes the gateway address 203.0.113.1"),
+    ("address = 203.0.113.1/24\nuplink = eth0\nforward = tcp:0:203.0.113.10:80\n",
+     "key 'forward': port '0': expected 1..65535"),
+    ("address = 203.0.113.1/24\nuplink = eth0\nforward = tcp:65536:203.0.113.10:80\n",
+     "key 'forward': port '65536': expected 1..65535"),
+    ("address = 203.0.113.1/24\nuplink = eth0\nforward = sctp:80:203.0.113.10:80\n",
+     "key 'forward': protocol 'sctp': expected tcp|udp"),
+    ("address = 203.0.113.1/24\nuplink = eth0\nforward = tcp:80:198.51.100.10:80\n",
+     "key 'forward': destination 198.51.100.10 is not inside 203.0.113.0/24"),
+    ("address = 203.0.113.1/24\nuplink = eth9\n", "uplink 'eth9' does not exist"),
+    ("address = 203.0.113.1/24\n", "missing key 'uplink'"),
+    ("address = 203.0.113.1/24\nuplink = eth0\n[virbr1]\nmode = nat\n"
+     "address = 203.0.113.129/25\nuplink = eth0\n",
+     "key 'address': 203.0.113.128/25 overlaps 203.0.113.0/24 of [virbr0]"),
+])
+def test_bad_config_changes_nothing(topo, netd_factory, body, msg):
+    before, rules = topo.snapshot(), ruleset(topo)
+    netd = netd_factory(f"[{BR}]\nmode = nat\n{body}")
+    r = netd.run_once()
+    assert r.returncode == 1, r.stderr
+    assert msg in r.stderr, r.stderr
+    topo.assert_snapshot_equal(before, timeout=0)
+    assert ruleset(topo) == rules and dnsmasq_procs(netd) == []
+
+
+def test_bridge_name_taken_is_refused(topo, netd_factory):
+    topo.ip(topo.d0, f"link add {BR} type bridge")
+    before, rules = topo.snapshot(), ruleset(topo)
+    netd = netd_factory(nat_conf())
+    r = netd.run_once()
+    assert r.returncode == 1
+    assert f"{BR}: {BR} already exists; refusing to take it over" in r.stderr, r.stderr
+    topo.assert_snapshot_equal(before, timeout=0)
+    assert ruleset(topo) == rules and dnsmasq_procs(netd) == []
+
+
+def test_vif_errors(topo, netd_factory):
+    nat_guest(topo, 5)
+    nat_guest(topo, 6)
+    netd = start_nat(topo, netd_factory, guests=(5,))
+    with open(f"{netd.state}/{BR}/hosts") as f:
+        hosts = f.read()
+    snap = topo.snapshot()
+    cases = [
+        (["vif", "online", "6.0", f"bridge={BR}", "ip=198.51.100.5"],
+         "vif6.0: ip 198.51.100.5 is not inside 203.0.113.0/24 of virbr0"),
+        (["vif", "online", "6.0", f"bridge={BR}", "ip=203.0.113.10"],
+         "vif6.0: ip 203.0.113.10 is already the address of dom5 (vif5.0)"),
+        (["vif", "online", "6.0", f"bridge={BR}", "ip=203.0.113.1"],
+         "vif6.0: ip 203.0.113.1 is the gateway, network or broadcast address of 203.0.113.0/24"),
+    ]
+    for args, msg in cases:
+        r = netd.ctl(*args, check=False)
+        assert r.returncode == 1 and msg in r.stderr, (args, r.stderr)
+        assert topo.snapshot() == snap, args
+        with open(f"{netd.state}/{BR}/hosts") as f:
+            assert f.read() == hosts
