@@ -61,13 +61,14 @@ static const struct net_key_def net_keys[] = {
 	{ "antispoof", K_ANTISPOOF, M_BRIDGE | M_ROUTE | M_NAT },
 };
 
-enum netd_key { NK_SOCKET, NK_STATE_DIR, NK_RESTORE, NK_GROUP, NK_COUNT };
+enum netd_key { NK_SOCKET, NK_STATE_DIR, NK_RESTORE, NK_GROUP, NK_XSWATCH, NK_COUNT };
 
 static const char *const netd_keys[NK_COUNT] = {
 	[NK_SOCKET] = "socket",
 	[NK_STATE_DIR] = "state_dir",
 	[NK_RESTORE] = "restore_on_exit",
 	[NK_GROUP] = "socket_group",
+	[NK_XSWATCH] = "xenstore_watch",
 };
 
 /* One key of the open network section, kept until the section ends. */
@@ -395,7 +396,7 @@ static int netd_key(struct parser *ps, const char *key, const char *val)
 			break;
 	if (k == NK_COUNT)
 		return key_err(ps, ps->lineno, key,
-			       "unknown key in [netd] (expected socket, state_dir, restore_on_exit or socket_group)");
+			       "unknown key in [netd] (expected socket, state_dir, restore_on_exit, socket_group or xenstore_watch)");
 	if (ps->netd_seen[k])
 		return key_err(ps, ps->lineno, key, "duplicate key (first set at line %d)",
 			       ps->netd_seen[k]);
@@ -408,6 +409,11 @@ static int netd_key(struct parser *ps, const char *key, const char *val)
 		return netd_path(ps, key, val, conf->state_dir);
 	case NK_RESTORE:
 		if (!parse_bool(val, &conf->restore_on_exit))
+			return key_err(ps, ps->lineno, key,
+				       "expected yes|no|true|false|on|off|1|0, got '%s'", val);
+		return 0;
+	case NK_XSWATCH:
+		if (!parse_bool(val, &conf->xenstore_watch))
 			return key_err(ps, ps->lineno, key,
 				       "expected yes|no|true|false|on|off|1|0, got '%s'", val);
 		return 0;
@@ -1439,7 +1445,7 @@ bool netd_conf_equal(const struct netd_conf *a, const struct netd_conf *b)
 	size_t i;
 
 	if (strcmp(a->socket, b->socket) || strcmp(a->state_dir, b->state_dir) ||
-	    a->restore_on_exit != b->restore_on_exit ||
+	    a->restore_on_exit != b->restore_on_exit || a->xenstore_watch != b->xenstore_watch ||
 	    strcmp(a->socket_group, b->socket_group) || a->n_nets != b->n_nets)
 		return false;
 	for (i = 0; i < a->n_nets; i++)
@@ -1561,9 +1567,10 @@ int netd_conf_write(const struct netd_conf *conf, char *buf, size_t len)
 	rc = check_writable(conf);
 	if (rc < 0)
 		return rc;
-	out_printf(&o, "[netd]\nsocket = %s\nstate_dir = %s\nrestore_on_exit = %s\nsocket_group = %s\n",
+	out_printf(&o, "[netd]\nsocket = %s\nstate_dir = %s\nrestore_on_exit = %s\nsocket_group = %s\n"
+		   "xenstore_watch = %s\n",
 		   conf->socket, conf->state_dir, conf->restore_on_exit ? "yes" : "no",
-		   conf->socket_group);
+		   conf->socket_group, conf->xenstore_watch ? "yes" : "no");
 	for (i = 0; i < conf->n_nets; i++)
 		write_net(&o, &conf->nets[i]);
 	if (o.full)

@@ -72,6 +72,8 @@ struct netd_conf {
 	char state_dir[NETD_PATH_MAX];
 	bool restore_on_exit; /* default yes */
 	char socket_group[32]; /* group allowed on the socket besides root; default "netd" */
+	/* netd plugs vifs itself on xenstore events, no hotplug script fork; default no */
+	bool xenstore_watch;
 	struct netd_net_conf *nets;
 	size_t n_nets;
 };

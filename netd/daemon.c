@@ -2,6 +2,7 @@
 #include "netd/daemon.h"
 
 #include <errno.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "lib/atomic_file.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/nl_link.h"
 #include "netd/vif_json.h"
 
 #define STATE_VERSION 1
@@ -347,29 +349,117 @@ static struct netd_net *vif_network(struct netd *d, const struct vif *v)
 	return NULL;
 }
 
-static struct netd_vif *vif_find(struct netd *d, uint32_t domid, uint32_t devid,
+/* "D.N" is the PV vif vifD.N; "D.N-emu" the tap of an HVM guest's emulated
+ * NIC (qemu's vifD.N-emu, Xen's type_if=tap), plugged alongside the PV vif
+ * until the guest's PV drivers take over. A plugged vif is the tap when its
+ * name ends in -emu, as Xen names them. */
+static int vif_ref_parse(const char *id, uint32_t *domid, uint32_t *devid, bool *emu)
+{
+	size_t n = id ? strlen(id) : 0;
+	char buf[32];
+
+	*emu = n > 4 && !strcmp(id + n - 4, "-emu");
+	if (!*emu)
+		return vif_id_parse(id, domid, devid);
+	snprintf(buf, sizeof(buf), "%.*s", (int)(n - 4), id);
+	return vif_id_parse(buf, domid, devid);
+}
+
+static bool vif_is_emu(const struct vif *v)
+{
+	size_t n = strlen(v->ifname);
+
+	return n > 4 && !strcmp(v->ifname + n - 4, "-emu");
+}
+
+static struct netd_vif *vif_find(struct netd *d, uint32_t domid, uint32_t devid, bool emu,
 				 struct netd_net **net_out)
 {
 	for (size_t i = 0; i < d->n_nets; i++)
 		for (struct netd_vif *v = d->nets[i].vifs; v; v = v->next)
-			if (v->vif.domid == domid && v->vif.devid == devid) {
+			if (v->vif.domid == domid && v->vif.devid == devid &&
+			    vif_is_emu(&v->vif) == emu) {
 				*net_out = &d->nets[i];
 				return v;
 			}
 	return NULL;
 }
 
+/* A vif given vifname=NAME is renamed from the backend's vifD.N (vifD.N-emu)
+ * before the mode plugs it, as vif-common.sh does. A NAME that exists is
+ * refused, never reused: it may be another guest's vif. On success *undo
+ * holds what vif_rename_undo() needs (ifindex 0: nothing was renamed). */
+struct vif_rename_undo {
+	int ifindex;
+	bool was_up;
+	char name[IFNAMSIZ + 8]; /* vifD.N[-emu]; fits IFNAMSIZ for every valid id */
+};
+
+static int vif_rename(const struct vif *v, bool emu, struct vif_rename_undo *undo)
+{
+	char def[IFNAMSIZ + 8];
+	struct nl_link l;
+	int rc = 0;
+
+	memset(undo, 0, sizeof(*undo));
+	snprintf(def, sizeof(def), "vif%u.%u%s", v->domid, v->devid, emu ? "-emu" : "");
+	if (!strcmp(v->ifname, def))
+		return 0;
+	if (nl_link_exists(v->ifname))
+		return err_set(-EEXIST, "vifname %s already exists", v->ifname);
+	if (nl_link_get(def, &l) < 0)
+		return err_set(-ENODEV, "%s: no such interface (to be renamed %s)", def, v->ifname);
+	/* Older kernels (Debian 12's 6.1) refuse to rename an interface that is up. */
+	if (l.flags & IFF_UP)
+		rc = nl_link_set_up(l.ifindex, false);
+	if (rc == 0)
+		rc = nl_link_rename(l.ifindex, v->ifname);
+	if (rc) {
+		if (rc == -EEXIST)
+			err_set(rc, "vifname %s already exists", v->ifname);
+		else
+			err_prefix(rc, "%s: cannot rename to %s", def, v->ifname);
+		if (l.flags & IFF_UP)
+			nl_link_set_up(l.ifindex, true);
+		return rc;
+	}
+	undo->ifindex = l.ifindex;
+	undo->was_up = l.flags & IFF_UP;
+	snprintf(undo->name, sizeof(undo->name), "%s", def);
+	return 0;
+}
+
+/* After the mode failed (and put back what it changed): the old name and
+ * up state, keeping the mode's error message. */
+static void vif_rename_undo(const struct vif_rename_undo *undo)
+{
+	char msg[ERR_MSG_MAX];
+	int rc = err_code();
+
+	if (!undo->ifindex)
+		return;
+	snprintf(msg, sizeof(msg), "%s", err_msg());
+	nl_link_set_up(undo->ifindex, false);
+	if (nl_link_rename(undo->ifindex, undo->name) < 0)
+		log_err("%s: cannot rename back to %s: %s", msg, undo->name, err_msg());
+	if (undo->was_up)
+		nl_link_set_up(undo->ifindex, true);
+	err_set(rc ? rc : -EIO, "%s", msg);
+}
+
 int netd_vif_online(struct netd *d, const char *id, json_t *args, json_t **result)
 {
 	struct netd_net *net, *cur;
 	struct netd_vif *nv, *old;
-	const char *key;
+	struct vif_rename_undo undo;
+	const char *key, *mode = NULL;
 	json_t *val;
 	struct vif v;
 	uint32_t domid, devid;
+	bool emu;
 	int rc;
 
-	rc = vif_id_parse(id, &domid, &devid);
+	rc = vif_ref_parse(id, &domid, &devid, &emu);
 	if (rc)
 		return rc;
 	vif_init(&v, domid, devid);
@@ -378,27 +468,50 @@ int netd_vif_online(struct netd *d, const char *id, json_t *args, json_t **resul
 	json_object_foreach(args, key, val) {
 		if (!json_is_string(val))
 			return err_set(-EINVAL, "vif %s: value of '%s' must be a string", id, key);
+		/* The mode the caller expects (vif-route, vif-nat scripts). */
+		if (!strcmp(key, "mode")) {
+			mode = json_string_value(val);
+			continue;
+		}
 		rc = vif_set(&v, key, json_string_value(val));
 		if (rc)
 			return err_prefix(rc, "vif %s", id);
 	}
+	if (emu && strlen(v.ifname) + 4 >= IFNAMSIZ)
+		return err_set(-EINVAL, "vif %s: %s-emu is longer than 15 characters", id, v.ifname);
+	if (emu)
+		strcat(v.ifname, "-emu");
 	net = vif_network(d, &v);
 	if (!net)
 		return err_code();
+	if (mode && strcmp(mode, net->ops->name))
+		return err_set(-EINVAL, "%s: a vif-%s script cannot plug into %s, a %s network",
+			       v.ifname, mode, net->conf.name, net->ops->name);
 	if (!net->up)
 		return err_set(-ENETDOWN, "%s: network %s is down", v.ifname, net->conf.name);
-	old = vif_find(d, domid, devid, &cur);
+	old = vif_find(d, domid, devid, emu, &cur);
 	if (old && (cur != net || strcmp(old->vif.ifname, v.ifname)))
 		return err_set(-EBUSY, "vif %s is online already as %s in %s", id, old->vif.ifname,
 			       cur->conf.name);
+	/* Plugged already under its name: renamed then, nothing to rename now. */
+	memset(&undo, 0, sizeof(undo));
+	if (!old) {
+		rc = vif_rename(&v, emu, &undo);
+		if (rc)
+			return rc;
+	}
 	rc = net->ops->vif_online(net, &v);
-	if (rc)
+	if (rc) {
+		vif_rename_undo(&undo);
 		return rc;
+	}
 	if (!old) {
 		nv = calloc(1, sizeof(*nv));
 		if (!nv) {
 			net->ops->vif_offline(net, &v);
-			return err_set(-ENOMEM, "out of memory");
+			err_set(-ENOMEM, "out of memory");
+			vif_rename_undo(&undo);
+			return -ENOMEM;
 		}
 		nv->next = net->vifs;
 		net->vifs = nv;
@@ -409,7 +522,8 @@ int netd_vif_online(struct netd *d, const char *id, json_t *args, json_t **resul
 	if (rc)
 		log_err("%s: state not saved: %s", net->conf.name, err_msg());
 	if (result)
-		*result = json_pack("{s:s, s:s}", "ifname", v.ifname, "network", net->conf.name);
+		*result = json_pack("{s:s, s:s, s:s}", "ifname", v.ifname, "network",
+				    net->conf.name, "mode", net->ops->name);
 	return 0;
 }
 
@@ -418,12 +532,13 @@ int netd_vif_offline(struct netd *d, const char *id)
 	struct netd_vif **pp, *v;
 	struct netd_net *net;
 	uint32_t domid, devid;
+	bool emu;
 	int rc;
 
-	rc = vif_id_parse(id, &domid, &devid);
+	rc = vif_ref_parse(id, &domid, &devid, &emu);
 	if (rc)
 		return rc;
-	v = vif_find(d, domid, devid, &net);
+	v = vif_find(d, domid, devid, emu, &net);
 	if (!v)
 		return err_set(-ENOENT, "vif %s is not online", id);
 	rc = net->ops->vif_offline(net, &v->vif);
@@ -483,7 +598,8 @@ json_t *netd_vif_list(struct netd *d)
 		for (struct netd_vif *v = d->nets[i].vifs; v; v = v->next) {
 			char id[32];
 
-			snprintf(id, sizeof(id), "%u.%u", v->vif.domid, v->vif.devid);
+			snprintf(id, sizeof(id), "%u.%u%s", v->vif.domid, v->vif.devid,
+				 vif_is_emu(&v->vif) ? "-emu" : "");
 			json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "vif", id,
 				"ifname", v->vif.ifname, "network", d->nets[i].conf.name));
 		}

@@ -14,6 +14,9 @@
 #include "lib/nl.h"
 #include "netd/ctl.h"
 #include "netd/daemon.h"
+#ifdef NETD_HAVE_XENSTORE
+#include "netd/xswatch.h"
+#endif
 
 static void usage(FILE *f)
 {
@@ -68,6 +71,7 @@ static bool has_state(const struct netd_conf *conf)
 
 static int run(struct netd *d, const struct netd_conf *conf)
 {
+	struct netd_xswatch *xsw = NULL;
 	int rc;
 
 	rc = sd_event_default(&d->ev);
@@ -101,10 +105,29 @@ static int run(struct netd *d, const struct netd_conf *conf)
 		netd_down(d, NULL);
 		return err_set(rc, "%s", msg);
 	}
+	if (conf->xenstore_watch) {
+#ifdef NETD_HAVE_XENSTORE
+		rc = netd_xswatch_start(d, &xsw);
+		if (rc) {
+			char msg[ERR_MSG_MAX];
+
+			snprintf(msg, sizeof(msg), "%s", err_msg());
+			ctl_server_stop(d->ctl);
+			d->ctl = NULL;
+			netd_down(d, NULL);
+			return err_set(rc, "%s", msg);
+		}
+#else
+		log_warn("xenstore_watch = yes, but this netd was built without libxenstore");
+#endif
+	}
 	sd_notify(0, "READY=1");
 	log_info("ready, %zu network(s), control socket %s", d->n_nets, conf->socket);
 	rc = sd_event_loop(d->ev);
 	sd_notify(0, "STOPPING=1");
+#ifdef NETD_HAVE_XENSTORE
+	netd_xswatch_stop(xsw);
+#endif
 	ctl_server_stop(d->ctl);
 	d->ctl = NULL;
 	if (d->conf.restore_on_exit) {

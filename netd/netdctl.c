@@ -12,6 +12,7 @@
 
 #include "netd/config.h"
 #include "netd/ctl.h"
+#include "netd/hotplug.h"
 
 static void usage(FILE *f)
 {
@@ -26,6 +27,8 @@ static void usage(FILE *f)
 		"  vif list\n"
 		"  forward add|del PROTO:PORT:IP:PORT [NET]   nat port forwards\n"
 		"  forward list [NET]\n"
+		"  hotplug online|offline|add|remove [type_if=vif|tap] [KEY=VALUE...]\n"
+		"                                 Xen vif hotplug (what scripts/vif-* run)\n"
 		"socket: --socket, else $NETD_SOCKET, else %s\n", NETD_DEFAULT_SOCKET);
 }
 
@@ -215,6 +218,10 @@ int main(int argc, char **argv)
 		return usage_error("no command");
 	if (!path || !path[0])
 		path = NETD_DEFAULT_SOCKET;
+#ifdef NETD_HAVE_XENSTORE
+	if (!strcmp(argv[optind], "hotplug"))
+		return netd_hotplug_main(argc - optind - 1, argv + optind + 1, path);
+#endif
 	req = build_request(argc - optind, argv + optind);
 	if (!req)
 		return 2;

@@ -310,6 +310,7 @@ static void assert_defaults(const struct netd_conf *c)
 	assert_string_equal(c->state_dir, NETD_DEFAULT_STATE);
 	assert_true(c->restore_on_exit);
 	assert_string_equal(c->socket_group, "netd");
+	assert_false(c->xenstore_watch);
 }
 
 static void test_empty_and_defaults(void **state)
@@ -619,6 +620,41 @@ static void test_load(void **state)
 	assert_non_null(strstr(err_msg(), "/nonexistent/netd.conf"));
 }
 
+/* xenstore_watch: a [netd] yes/no key, default no, written back, and part
+ * of the config's equality. */
+static void test_xenstore_watch(void **state)
+{
+	static const struct bad_case bad[] = {
+		{ "[netd]\nxenstore_watch = maybe\n",
+		  "netd.conf:2: key 'xenstore_watch': expected yes|no|true|false|on|off|1|0, got 'maybe'" },
+		{ "[netd]\nxenstore_watch =\n",
+		  "netd.conf:2: key 'xenstore_watch': expected yes|no|true|false|on|off|1|0, got ''" },
+		{ "[netd]\nxenstore_watch = yes\nxenstore_watch = no\n",
+		  "netd.conf:3: key 'xenstore_watch': duplicate key (first set at line 2)" },
+		{ "[netd]\nxenstore-watch = yes\n",
+		  "netd.conf:2: key 'xenstore-watch': unknown key in [netd] (expected socket, state_dir, restore_on_exit, socket_group or xenstore_watch)" },
+		{ "[xenbr0]\nmode = bridge\nphysdev = eth0\nxenstore_watch = yes\n",
+		  "netd.conf:4: key 'xenstore_watch': unknown key" },
+	};
+	struct netd_conf a, b;
+	char buf[1024];
+
+	EXPECT_ERRORS(bad);
+	assert_int_equal(parse("[netd]\nsocket = /run/x.sock\n", &a), 0);
+	assert_false(a.xenstore_watch);
+	netd_conf_free(&a);
+	assert_int_equal(parse("[netd]\nxenstore_watch = On\n", &a), 0);
+	assert_true(a.xenstore_watch);
+	assert_int_equal(netd_conf_write(&a, buf, sizeof(buf)), 0);
+	assert_non_null(strstr(buf, "socket_group = netd\nxenstore_watch = yes\n"));
+	assert_int_equal(parse(buf, &b), 0);
+	assert_true(netd_conf_equal(&a, &b));
+	b.xenstore_watch = false;
+	assert_false(netd_conf_equal(&a, &b));
+	netd_conf_free(&a);
+	netd_conf_free(&b);
+}
+
 /* antispoof: a yes/no key in every mode, default yes, written back, and a
  * change of it alone is a change of the network. */
 static void test_antispoof(void **state)
@@ -696,6 +732,7 @@ int main(void)
 		cmocka_unit_test(test_check_host),
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_antispoof),
+		cmocka_unit_test(test_xenstore_watch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,477 @@
+/* xswatch: netd plugs vifs on xenstore events (xenstore_watch = yes).
+ *
+ * One libxenstore watch on /local/domain/0/backend/vif; its events arrive on
+ * xs_fileno(), an io source of netd's loop. An event only marks the vif its
+ * path names as pending; a defer source then looks at each pending vif once,
+ * so the dozen nodes a toolstack writes for one vif (one transaction) make
+ * one plug. A look at vif D.N:
+ *
+ *   backend dir gone, or online != 1   -> unplug it (if netd has it)
+ *   online = 1, hotplug-status "" or
+ *   absent, script set                 -> read the dir once (vif/xsvif.c,
+ *                                         as `netdctl hotplug` does), plug,
+ *                                         write hotplug-status
+ *   anything else (connected, error)   -> nothing: already answered
+ *
+ * Our own hotplug-status write comes back as an event and lands in the last
+ * row, so nothing loops. The script's mode hint comes from the `script`
+ * key: vif-route / vif-nat plug only into route / nat networks.
+ *
+ * xenstored may go away: the connection is then closed, and reopened with
+ * backoff (50 ms doubling to 2 s); the watch firing on registration makes
+ * the first look after a reconnect a full rescan, which also unplugs vifs
+ * whose directory vanished meanwhile (only vifs seen in xenstore before:
+ * vifs plugged by hand are not ours to remove). libxenstore has no
+ * timeouts: a xenstored that is alive but stops answering would stall the
+ * loop during a request, as it stalls libxl; a dead one never does (its
+ * socket errors out at once, and a timer notices the reader thread's end
+ * between events). */
+#include "netd/xswatch.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <xenstore.h>
+
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/nl_link.h"
+#include "netd/daemon.h"
+#include "vif/xsvif.h"
+
+#define XSW_TOKEN "netd-xswatch"
+#define XSW_BUCKETS 1024
+#define XSW_DRAIN_MAX 4096   /* events per wakeup; the rest next iteration */
+#define XSW_BATCH 64         /* vifs looked at per iteration: the socket stays served */
+#define XSW_BACKOFF_MIN_MS 50
+#define XSW_BACKOFF_MAX_MS 2000
+#define XSW_ALIVE_MS 1000
+
+struct xsw_vif {
+	uint32_t domid, devid;
+	bool pending; /* in the queue */
+	bool seen;    /* had a backend directory last time we looked */
+	struct xsw_vif *hnext, *qnext;
+};
+
+struct netd_xswatch {
+	struct netd *d;
+	struct xs_handle *xs;
+	sd_event_source *io, *timer, *defer;
+	unsigned backoff_ms;
+	bool warned; /* "cannot connect" logged once per outage */
+	struct xsw_vif *hash[XSW_BUCKETS];
+	struct xsw_vif *qhead, **qtail;
+};
+
+static unsigned bucket(uint32_t domid, uint32_t devid)
+{
+	return (domid * 2654435761u ^ devid * 40503u) % XSW_BUCKETS;
+}
+
+static struct xsw_vif *vif_get(struct netd_xswatch *w, uint32_t domid, uint32_t devid,
+			       bool create)
+{
+	unsigned b = bucket(domid, devid);
+	struct xsw_vif *v;
+
+	for (v = w->hash[b]; v; v = v->hnext)
+		if (v->domid == domid && v->devid == devid)
+			return v;
+	if (!create)
+		return NULL;
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return NULL;
+	v->domid = domid;
+	v->devid = devid;
+	v->hnext = w->hash[b];
+	w->hash[b] = v;
+	return v;
+}
+
+static void vif_forget(struct netd_xswatch *w, struct xsw_vif *v)
+{
+	struct xsw_vif **pp = &w->hash[bucket(v->domid, v->devid)];
+
+	while (*pp != v)
+		pp = &(*pp)->hnext;
+	*pp = v->hnext;
+	free(v);
+}
+
+static void mark(struct netd_xswatch *w, uint32_t domid, uint32_t devid)
+{
+	struct xsw_vif *v = vif_get(w, domid, devid, true);
+
+	if (!v) {
+		log_err("xenstore watch: out of memory, vif%u.%u not looked at", domid, devid);
+		return;
+	}
+	if (v->pending)
+		return;
+	v->pending = true;
+	v->qnext = NULL;
+	*w->qtail = v;
+	w->qtail = &v->qnext;
+	sd_event_source_set_enabled(w->defer, SD_EVENT_ONESHOT);
+}
+
+static void disconnect(struct netd_xswatch *w, const char *why);
+
+/* xenstore said ENOENT (or the caller may go on), else the connection is gone. */
+static bool xs_ok(struct netd_xswatch *w, const char *what)
+{
+	if (errno == ENOENT)
+		return true;
+	if (errno == EACCES || errno == EPERM) {
+		log_warn("xenstore watch: %s: %s", what, strerror(errno));
+		return true;
+	}
+	disconnect(w, strerror(errno));
+	return false;
+}
+
+/* All vifs of one domain: those in xenstore, and those we knew (a removed
+ * domain directory fires one event, for the directory). */
+static void rescan_domain(struct netd_xswatch *w, uint32_t domid)
+{
+	char path[XSVIF_DIR_MAX];
+	char **kids;
+	unsigned n;
+
+	snprintf(path, sizeof(path), "%s/%u", XSVIF_ROOT, domid);
+	kids = xs_directory(w->xs, XBT_NULL, path, &n);
+	if (!kids && !xs_ok(w, path))
+		return;
+	for (unsigned i = 0; kids && i < n; i++) {
+		char kid[XSVIF_DIR_MAX + 16];
+		uint32_t d, devid;
+
+		snprintf(kid, sizeof(kid), "%s/%s", path, kids[i]);
+		if (xsvif_path_depth(kid, &d, &devid) == 2)
+			mark(w, domid, devid);
+	}
+	free(kids);
+	for (unsigned b = 0; b < XSW_BUCKETS; b++)
+		for (struct xsw_vif *v = w->hash[b]; v; v = v->hnext)
+			if (v->domid == domid && v->seen)
+				mark(w, v->domid, v->devid);
+}
+
+/* After (re)connecting: every vif in xenstore, and every vif we knew. */
+static void rescan_all(struct netd_xswatch *w)
+{
+	char **doms;
+	unsigned n;
+
+	doms = xs_directory(w->xs, XBT_NULL, XSVIF_ROOT, &n);
+	if (!doms && !xs_ok(w, XSVIF_ROOT))
+		return;
+	for (unsigned i = 0; doms && i < n && w->xs; i++) {
+		char dom[XSVIF_DIR_MAX];
+		uint32_t domid, devid;
+
+		snprintf(dom, sizeof(dom), "%s/%s", XSVIF_ROOT, doms[i]);
+		if (xsvif_path_depth(dom, &domid, &devid) == 1)
+			rescan_domain(w, domid);
+	}
+	free(doms);
+	for (unsigned b = 0; b < XSW_BUCKETS && w->xs; b++)
+		for (struct xsw_vif *v = w->hash[b]; v; v = v->hnext)
+			if (v->seen)
+				mark(w, v->domid, v->devid);
+}
+
+static void on_event(struct netd_xswatch *w, const char *path)
+{
+	uint32_t domid = 0, devid = 0;
+
+	switch (xsvif_path_depth(path, &domid, &devid)) {
+	case 0:
+		rescan_all(w);
+		break;
+	case 1:
+		rescan_domain(w, domid);
+		break;
+	case 2:
+		mark(w, domid, devid);
+		break;
+	default:
+		break; /* not a vif (a stray node under the root) */
+	}
+}
+
+static void unplug(struct netd_xswatch *w, struct xsw_vif *v, const char *why)
+{
+	char id[32];
+
+	snprintf(id, sizeof(id), "%u.%u", v->domid, v->devid);
+	if (netd_vif_offline(w->d, id) == 0)
+		log_info("vif%s unplugged (xenstore: %s)", id, why);
+	else if (err_code() != -ENOENT)
+		log_err("vif%s: unplug (xenstore: %s): %s", id, why, err_msg());
+}
+
+/* What `netdctl hotplug online` does, in-process. */
+static void plug(struct netd_xswatch *w, struct xsw_vif *v, const char *dir)
+{
+	json_t *args = NULL, *result = NULL;
+	const char *mode, *ifname;
+	char id[32], msg[ERR_MSG_MAX];
+	struct xsvif x;
+	unsigned mtu = 0;
+	int rc;
+
+	snprintf(id, sizeof(id), "%u.%u", v->domid, v->devid);
+	rc = xsvif_read(w->xs, dir, &x);
+	if (rc) {
+		log_err("vif%s: %s", id, err_msg());
+		if (rc != -EINVAL && rc != -EAGAIN)
+			disconnect(w, err_msg());
+		return;
+	}
+	/* Looked again inside the transaction: still waiting for us? */
+	if (!xsvif_wants_plug(&x) || !x.val[XK_SCRIPT] || !x.val[XK_SCRIPT][0]) {
+		xsvif_free(&x);
+		return;
+	}
+	rc = xsvif_args(&x, NULL, &args, NULL);
+	if (rc == 0) {
+		mode = xsvif_script_mode(x.val[XK_SCRIPT]);
+		if (mode)
+			json_object_set_new(args, "mode", json_string(mode));
+		rc = netd_vif_online(w->d, id, args, &result);
+	}
+	if (rc) {
+		snprintf(msg, sizeof(msg), "%s", err_msg());
+		log_err("vif%s: %s", id, msg);
+		rc = xsvif_report(w->xs, &x, msg, 0);
+	} else {
+		mode = json_string_value(json_object_get(result, "mode"));
+		ifname = json_string_value(json_object_get(result, "ifname"));
+		/* As vif-bridge: the frontend learns the MTU its backend got. */
+		if (mode && !strcmp(mode, "bridge") && ifname) {
+			struct nl_link l;
+
+			if (nl_link_get(ifname, &l) == 0)
+				mtu = l.mtu;
+		}
+		log_info("%s plugged into %s (xenstore watch)", ifname ? ifname : id,
+			 json_string_value(json_object_get(result, "network")) ?: "?");
+		rc = xsvif_report(w->xs, &x, NULL, mtu);
+	}
+	if (rc)
+		log_err("vif%s: %s", id, err_msg());
+	json_decref(args);
+	json_decref(result);
+	xsvif_free(&x);
+}
+
+/* One look at one vif (see the table at the top). Cheap reads first: our
+ * own hotplug-status write comes back as an event, and costs two reads. */
+static void look(struct netd_xswatch *w, struct xsw_vif *v)
+{
+	char dir[XSVIF_DIR_MAX], path[XSVIF_DIR_MAX + 32], *online, *status;
+	unsigned len;
+
+	snprintf(dir, sizeof(dir), "%s/%u/%u", XSVIF_ROOT, v->domid, v->devid);
+	snprintf(path, sizeof(path), "%s/online", dir);
+	online = xs_read(w->xs, XBT_NULL, path, &len);
+	if (!online) {
+		char *node;
+
+		if (!xs_ok(w, path))
+			return;
+		/* No online key: a directory being written, or none at all. */
+		node = xs_read(w->xs, XBT_NULL, dir, &len);
+		if (node) {
+			free(node);
+			v->seen = true;
+			return;
+		}
+		if (!xs_ok(w, dir))
+			return;
+		if (v->seen)
+			unplug(w, v, "backend directory removed");
+		v->seen = false;
+		return;
+	}
+	v->seen = true;
+	if (strcmp(online, "1")) {
+		free(online);
+		unplug(w, v, "online = 0");
+		return;
+	}
+	free(online);
+	snprintf(path, sizeof(path), "%s/hotplug-status", dir);
+	status = xs_read(w->xs, XBT_NULL, path, &len);
+	if (!status && !xs_ok(w, path))
+		return;
+	if (!status || !status[0])
+		plug(w, v, dir);
+	free(status);
+}
+
+static int on_defer(sd_event_source *s, void *data)
+{
+	struct netd_xswatch *w = data;
+
+	for (unsigned i = 0; i < XSW_BATCH && w->qhead && w->xs; i++) {
+		struct xsw_vif *v = w->qhead;
+
+		w->qhead = v->qnext;
+		if (!w->qhead)
+			w->qtail = &w->qhead;
+		v->pending = false;
+		look(w, v);
+		if (!v->seen && !v->pending)
+			vif_forget(w, v);
+	}
+	if (w->qhead && w->xs)
+		sd_event_source_set_enabled(w->defer, SD_EVENT_ONESHOT);
+	return 0;
+}
+
+/* Every queued event, each turned into marks. The pipe stays readable
+ * while events remain, so stopping at XSW_DRAIN_MAX loses nothing. */
+static void drain(struct netd_xswatch *w)
+{
+	for (unsigned i = 0; i < XSW_DRAIN_MAX && w->xs; i++) {
+		char **ev = xs_check_watch(w->xs);
+
+		if (!ev) {
+			/* EAGAIN: nothing queued; else the reader thread is gone. */
+			if (errno != EAGAIN)
+				disconnect(w, "connection to xenstored lost");
+			return;
+		}
+		on_event(w, ev[XS_WATCH_PATH]);
+		free(ev);
+	}
+}
+
+static int on_io(sd_event_source *s, int fd, uint32_t events, void *data)
+{
+	drain(data);
+	return 0;
+}
+
+static int try_connect(struct netd_xswatch *w);
+
+/* Connected: the liveness check. Disconnected: the next attempt. */
+static int on_timer(sd_event_source *s, uint64_t usec, void *data)
+{
+	struct netd_xswatch *w = data;
+	uint64_t next = XSW_ALIVE_MS;
+
+	if (w->xs) {
+		drain(w);
+	}
+	if (!w->xs && try_connect(w) < 0) {
+		next = w->backoff_ms;
+		w->backoff_ms = w->backoff_ms * 2 > XSW_BACKOFF_MAX_MS ? XSW_BACKOFF_MAX_MS
+									 : w->backoff_ms * 2;
+	}
+	sd_event_source_set_time_relative(w->timer, next * 1000);
+	sd_event_source_set_enabled(w->timer, SD_EVENT_ONESHOT);
+	return 0;
+}
+
+static void disconnect(struct netd_xswatch *w, const char *why)
+{
+	if (!w->xs)
+		return;
+	log_err("xenstore watch: %s; reconnecting", why);
+	w->io = sd_event_source_unref(w->io);
+	xs_close(w->xs);
+	w->xs = NULL;
+	/* The rescan after reconnecting looks at everything again. */
+	while (w->qhead) {
+		w->qhead->pending = false;
+		w->qhead = w->qhead->qnext;
+	}
+	w->qtail = &w->qhead;
+	w->backoff_ms = XSW_BACKOFF_MIN_MS;
+	w->warned = false;
+	sd_event_source_set_time_relative(w->timer, w->backoff_ms * 1000);
+	sd_event_source_set_enabled(w->timer, SD_EVENT_ONESHOT);
+}
+
+static int try_connect(struct netd_xswatch *w)
+{
+	int fd, rc;
+
+	w->xs = xs_open(0);
+	if (!w->xs) {
+		rc = -errno;
+		goto fail;
+	}
+	/* Fires once at once: the full rescan. */
+	if (!xs_watch(w->xs, XSVIF_ROOT, XSW_TOKEN)) {
+		rc = -errno;
+		goto fail;
+	}
+	fd = xs_fileno(w->xs);
+	rc = fd < 0 ? -errno : sd_event_add_io(w->d->ev, &w->io, fd, EPOLLIN, on_io, w);
+	if (rc < 0)
+		goto fail;
+	log_info("xenstore watch on %s", XSVIF_ROOT);
+	w->warned = false;
+	w->backoff_ms = XSW_BACKOFF_MIN_MS;
+	return 0;
+fail:
+	if (w->xs)
+		xs_close(w->xs);
+	w->xs = NULL;
+	if (!w->warned)
+		log_warn("xenstore watch: cannot reach xenstored (%s); retrying", strerror(-rc));
+	w->warned = true;
+	return rc;
+}
+
+int netd_xswatch_start(struct netd *d, struct netd_xswatch **out)
+{
+	struct netd_xswatch *w = calloc(1, sizeof(*w));
+	int rc;
+
+	if (!w)
+		return err_set(-ENOMEM, "out of memory");
+	w->d = d;
+	w->qtail = &w->qhead;
+	w->backoff_ms = XSW_BACKOFF_MIN_MS;
+	rc = sd_event_add_defer(d->ev, &w->defer, on_defer, w);
+	if (rc >= 0)
+		rc = sd_event_source_set_enabled(w->defer, SD_EVENT_OFF);
+	if (rc >= 0)
+		rc = sd_event_add_time_relative(d->ev, &w->timer, CLOCK_MONOTONIC, 0, 0, on_timer, w);
+	if (rc < 0) {
+		netd_xswatch_stop(w);
+		return err_set(rc, "xenstore watch: event loop: %s", strerror(-rc));
+	}
+	/* The timer's first run (at once) connects. */
+	*out = w;
+	return 0;
+}
+
+void netd_xswatch_stop(struct netd_xswatch *w)
+{
+	if (!w)
+		return;
+	sd_event_source_unref(w->io);
+	sd_event_source_unref(w->timer);
+	sd_event_source_unref(w->defer);
+	if (w->xs)
+		xs_close(w->xs);
+	for (unsigned b = 0; b < XSW_BUCKETS; b++)
+		while (w->hash[b]) {
+			struct xsw_vif *v = w->hash[b];
+
+			w->hash[b] = v->hnext;
+			free(v);
+		}
+	free(w);
+}
