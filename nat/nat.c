@@ -56,6 +56,7 @@ struct nat_priv {
 	sd_event_source *watch_io, *restore_timer;
 	struct nfnl_watch_event last_event;
 	unsigned table_restores;
+	size_t journal_lines; /* appended since the last rewrite */
 	bool applied; /* the complete setup is on the host */
 };
 
@@ -67,6 +68,21 @@ struct nat_step {
 static bool is_nat_net(const struct netd_net *n)
 {
 	return n->ops == &nat_mode_ops;
+}
+
+/* Another nat network of this netd whose setup is on the host, or NULL. */
+static struct nat_priv *other_applied(struct netd_net *net)
+{
+	struct netd *d = net->daemon;
+
+	for (size_t i = 0; d && i < d->n_nets; i++) {
+		struct netd_net *n = &d->nets[i];
+		struct nat_priv *o = n->priv;
+
+		if (is_nat_net(n) && o && o != net->priv && o->applied)
+			return o;
+	}
+	return NULL;
 }
 
 static void cidr_str(const struct netd_cidr *c, char *buf, size_t len)
@@ -293,8 +309,10 @@ static const char *const run_files[] = {
 
 /* Idempotent: each part is undone if present, whatever step the setup
  * reached (or a previous netd reached before it died). Only the bridge
- * this network created is deleted: up refuses a bridge that exists. */
-static int nat_restore(struct nat_priv *p)
+ * this network created is deleted: up refuses a bridge that exists.
+ * Forwarding stays on while another nat network still needs it (that one
+ * inherited the value to restore). */
+static int nat_restore(struct nat_priv *p, bool keep_forwarding)
 {
 	char path[NAT_PATH_MAX + 32], first[ERR_MSG_MAX] = "";
 	struct nl_link l;
@@ -313,7 +331,7 @@ static int nat_restore(struct nat_priv *p)
 	watch_stop(p);
 	KEEP_FIRST(nat_dnsmasq_stop(&p->dns));
 	KEEP_FIRST(nat_rs_delete(&p->rs));
-	if (p->ip_forward_prev[0])
+	if (p->ip_forward_prev[0] && !keep_forwarding)
 		KEEP_FIRST(sysctl_write(IP_FORWARD, p->ip_forward_prev));
 	if (nl_link_get(p->bridge, &l) == 0 && !strcmp(l.kind, "bridge"))
 		KEEP_FIRST(nl_link_delete(l.ifindex));
@@ -536,6 +554,7 @@ static void priv_reset(struct nat_priv *p)
 	nat_dnsmasq_detach(&p->dns);
 	nat_fwds_free(&p->fwds);
 	nat_hosts_free(&p->hosts);
+	p->journal_lines = 0;
 	p->applied = false;
 }
 
@@ -556,7 +575,7 @@ static int nat_up(struct netd_net *net, json_t *saved)
 		if (bridge_is_applied(p))
 			return 0; /* up twice: nothing to do */
 		log_warn("%s: bridge %s is no longer set up; re-applying", c->name, p->bridge);
-		if (nat_restore(p))
+		if (nat_restore(p, other_applied(net) != NULL))
 			log_err("%s: %s", c->name, err_msg());
 		priv_reset(p);
 	}
@@ -585,7 +604,7 @@ static int nat_up(struct netd_net *net, json_t *saved)
 			log_warn("%s: previous netd left a %s setup; rolling it back first", c->name,
 				 phase ? phase : "unknown");
 		}
-		rc = nat_restore(p);
+		rc = nat_restore(p, other_applied(net) != NULL);
 		priv_reset(p);
 		if (rc)
 			return err_prefix(rc, "%s: cannot roll back the previous setup", c->name);
@@ -603,9 +622,16 @@ static int nat_up(struct netd_net *net, json_t *saved)
 		return rc;
 	}
 	hosts_from_vifs(net, p);
-	rc = sysctl_read(IP_FORWARD, prev, sizeof(prev));
-	if (rc)
-		return err_prefix(rc, "%s", c->name);
+	if (other_applied(net)) {
+		/* It turned forwarding on: the value to restore is the one it saw. */
+		snprintf(prev, sizeof(prev), "%s", other_applied(net)->ip_forward_prev);
+	} else {
+		rc = sysctl_read(IP_FORWARD, prev, sizeof(prev));
+		if (rc) {
+			priv_reset(p);
+			return err_prefix(rc, "%s", c->name);
+		}
+	}
 	snprintf(p->ip_forward_prev, sizeof(p->ip_forward_prev), "%s", prev);
 	/* Record the undo information before the first change. */
 	rc = net->checkpoint(net, "applying");
@@ -626,7 +652,7 @@ static int nat_up(struct netd_net *net, json_t *saved)
 	}
 
 	snprintf(msg, sizeof(msg), "%s", err_msg());
-	if (nat_restore(p))
+	if (nat_restore(p, other_applied(net) != NULL))
 		log_err("%s: rollback incomplete: %s", c->name, err_msg());
 	priv_reset(p);
 	return err_set(rc, "%s: %s (host restored)", c->name, msg);
@@ -639,7 +665,7 @@ static int nat_down(struct netd_net *net)
 
 	if (!p || !p->run_dir[0])
 		return 0;
-	rc = nat_restore(p);
+	rc = nat_restore(p, other_applied(net) != NULL);
 	if (rc)
 		return err_prefix(rc, "%s", net->conf.name);
 	priv_reset(p);
@@ -812,9 +838,23 @@ static bool other_nat_up(struct netd_net *net)
 	return false;
 }
 
-static int fwd_add(struct nat_priv *p, const struct nat_fwd *f, const char *spec)
+/* The journal grows by a line per change; rewriting it once it holds four
+ * times the live forwards keeps it O(forwards) at O(1) amortized per change. */
+static void journal_note(struct nat_priv *p)
+{
+	if (++p->journal_lines < 1024 || p->journal_lines < 4 * p->fwds.n)
+		return;
+	if (nat_fwd_journal_rewrite(p->journal, &p->fwds))
+		log_warn("%s: cannot compact the forwards journal: %s", p->bridge, err_msg());
+	else
+		p->journal_lines = 0;
+}
+
+static int fwd_add(struct netd_net *net, struct nat_priv *p, const struct nat_fwd *f,
+		   const char *spec)
 {
 	struct nat_fwd *old = nat_fwds_find(&p->fwds, f->proto, f->port);
+	struct netd *d = net->daemon;
 	char cur[NAT_FWD_STRLEN];
 	int rc;
 
@@ -822,6 +862,20 @@ static int fwd_add(struct nat_priv *p, const struct nat_fwd *f, const char *spec
 		nat_fwd_format(old, cur, sizeof(cur));
 		return err_set(-EEXIST, "forward '%s': %s port %u is already forwarded (%s)", spec,
 			       nat_proto_name(f->proto), f->port, cur);
+	}
+	/* One outside port on one uplink leads to one guest, as in the config. */
+	for (size_t i = 0; d && i < d->n_nets; i++) {
+		struct nat_priv *o = net_priv(&d->nets[i]);
+
+		if (!o || o == p || !o->applied || strcmp(o->uplink, p->uplink))
+			continue;
+		old = nat_fwds_find(&o->fwds, f->proto, f->port);
+		if (old) {
+			nat_fwd_format(old, cur, sizeof(cur));
+			return err_set(-EEXIST,
+				       "forward '%s': %s port %u on uplink %s is already forwarded by %s (%s)",
+				       spec, nat_proto_name(f->proto), f->port, p->uplink, o->bridge, cur);
+		}
 	}
 	rc = nat_rs_fwd_add(&p->rs, f);
 	if (rc)
@@ -836,6 +890,7 @@ static int fwd_add(struct nat_priv *p, const struct nat_fwd *f, const char *spec
 		nat_rs_fwd_del(&p->rs, f);
 		return err_set(rc, "forward '%s': %s", spec, msg);
 	}
+	journal_note(p);
 	return 0;
 }
 
@@ -866,6 +921,7 @@ static int fwd_del(struct nat_priv *p, const struct nat_fwd *f, bool has_dest, c
 		return err_set(rc, "forward '%s': %s", spec, msg);
 	}
 	nat_fwds_del(&p->fwds, old);
+	journal_note(p);
 	return 0;
 }
 
@@ -917,7 +973,7 @@ static int nat_command(struct netd_net *net, const char *cmd, json_t *req, json_
 	if (add) {
 		rc = nat_fwd_check(&f, &p->gw, p->bridge);
 		if (rc == 0)
-			rc = fwd_add(p, &f, spec);
+			rc = fwd_add(net, p, &f, spec);
 	} else {
 		rc = fwd_del(p, &f, has_dest, spec);
 	}

@@ -83,7 +83,7 @@ def nat_conf(forwards=(), dhcp_range="203.0.113.100-203.0.113.150", name=BR,
     return body
 
 
-def nat_guest(topo, domid, addr=None, vifname=None):
+def nat_guest(topo, domid, addr=None, vifname=None, gw=GW):
     """A guest on the private subnet (203.0.113.<5+domid>) whose default route
     is the NAT gateway; its eth0 is vif<domid>.0 in dom0, as Topo.add_guest."""
     g = topo.add_ns(f"{topo.prefix}-g{domid}")
@@ -92,7 +92,7 @@ def nat_guest(topo, domid, addr=None, vifname=None):
     topo.sysctl(g, "net.ipv6.conf.all.accept_dad", 0)
     topo.ip(g, f"addr add {addr or f'203.0.113.{5 + domid}/24'} dev eth0")
     topo.ip(g, "link set eth0 up")
-    topo.ip(g, f"route add default via {GW}")
+    topo.ip(g, f"route add default via {gw}")
     topo.guests[domid] = g
     return g
 
@@ -143,9 +143,9 @@ def rule_handles(topo):
     return sorted((o["rule"]["chain"], o["rule"]["handle"]) for o in doc["nftables"] if "rule" in o)
 
 
-def dnsmasq_procs(netd):
+def dnsmasq_procs(netd, bridge=BR):
     """Live (not zombie) dnsmasq processes started for this test's netd."""
-    want = f"--pid-file={netd.state}/{BR}/dnsmasq.pid"
+    want = f"--pid-file={netd.state}/{bridge}/dnsmasq.pid"
     pids = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -692,3 +692,39 @@ def test_vif_errors(topo, netd_factory):
         assert topo.snapshot() == snap, args
         with open(f"{netd.state}/{BR}/hosts") as f:
             assert f.read() == hosts
+
+
+def test_two_nat_networks(topo, netd_factory, servers):
+    conf = (nat_conf(address="203.0.113.1/25", dhcp_range=None)
+            + nat_conf(name="virbr1", address="203.0.113.129/25", dhcp_range=None))
+    g5 = nat_guest(topo, 5, addr="203.0.113.10/25")
+    g6 = nat_guest(topo, 6, addr="203.0.113.140/25", gw="203.0.113.129")
+    netd = netd_factory(conf)
+    netd.start()
+    netd.ctl("vif", "online", "5.0", f"bridge={BR}", "ip=203.0.113.10")
+    netd.ctl("vif", "online", "6.0", "bridge=virbr1", "ip=203.0.113.140")
+    for g in (g5, g6):
+        topo.wait_carrier(g, "eth0")
+    fwd = lambda: topo.run(topo.d0, "sysctl -n net.ipv4.ip_forward").stdout.strip()
+    assert fwd() == "1"
+    assert sorted(l.split()[-1] for l in nft(topo, "list tables").stdout.splitlines()
+                  if "netd_" in l) == ["netd_virbr0", "netd_virbr1"]
+    assert len(dnsmasq_procs(netd)) == 1 and len(dnsmasq_procs(netd, "virbr1")) == 1
+    servers(g6, "g6")
+    # With no network named, a forward goes to the network holding its destination.
+    assert "virbr1" in netd.ctl("forward", "add", "tcp:8081:203.0.113.140:80").stdout
+    assert "virbr0" in netd.ctl("forward", "add", "tcp:8080:203.0.113.10:80").stdout
+    assert connect(topo, topo.up, "192.0.2.2", 8081) == "g6 192.0.2.1"
+    # One outside port of the uplink leads to one guest, across networks.
+    r = netd.ctl("forward", "add", "tcp:8080:203.0.113.140:80", "virbr1", check=False)
+    assert r.returncode == 1
+    assert ("tcp port 8080 on uplink eth0 is already forwarded by virbr0 "
+            "(tcp:8080:203.0.113.10:80)") in r.stderr, r.stderr
+    assert "virbr1" in netd.ctl("forward", "del", "tcp:8081").stdout
+    # Forwarding stays on while one nat network is still up.
+    netd.ctl("down", BR)
+    assert fwd() == "1"
+    assert topo.ping(g6, "192.0.2.1")
+    netd.ctl("down", "virbr1")
+    assert fwd() == "0"
+    assert "netd_" not in nft(topo, "list tables").stdout
