@@ -231,7 +231,7 @@ static int watch(struct nat_dnsmasq *d)
 	if (!d->ev)
 		return 0;
 	rc = sd_event_add_io(d->ev, &d->io, d->pidfd, EPOLLIN, on_exit_event, d);
-	return rc < 0 ? err_set(rc, "%s: cannot watch dnsmasq: %s", d->bridge, strerror(-rc)) : 0;
+	return rc < 0 ? err_set(rc, "cannot watch dnsmasq: %s", strerror(-rc)) : 0;
 }
 
 /* ---- start ---- */
@@ -249,8 +249,7 @@ static int spawn(struct nat_dnsmasq *d)
 	pid_t pid;
 
 	if (access(DNSMASQ_BIN, X_OK))
-		return err_set(-ENOENT, "%s: %s not found (install dnsmasq-base)", d->bridge,
-			       DNSMASQ_BIN);
+		return err_set(-ENOENT, "%s not found (install dnsmasq-base)", DNSMASQ_BIN);
 	inet_ntop(AF_INET, &d->gw.addr.v4, gw, sizeof(gw));
 	inet_ntop(AF_INET, &ma, mask, sizeof(mask));
 	inet_ntop(AF_INET, &na, net, sizeof(net));
@@ -292,7 +291,7 @@ static int spawn(struct nat_dnsmasq *d)
 	pid = fork();
 	if (pid < 0) {
 		close(logfd);
-		return err_set(-errno, "%s: fork: %s", d->bridge, strerror(errno));
+		return err_set(-errno, "fork: %s", strerror(errno));
 	}
 	if (pid == 0) {
 		sigset_t none;
@@ -322,7 +321,7 @@ static int spawn(struct nat_dnsmasq *d)
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		d->pid = 0;
-		return err_set(rc, "%s: pidfd_open: %s", d->bridge, strerror(-rc));
+		return err_set(rc, "pidfd_open: %s", strerror(-rc));
 	}
 	for (int waited = 0; waited < READY_TIMEOUT_MS; waited += 5) {
 		struct pollfd p = { .fd = d->pidfd, .events = POLLIN };
@@ -335,16 +334,15 @@ static int spawn(struct nat_dnsmasq *d)
 			waitpid(pid, &st, 0);
 			forget(d);
 			last_log_line(d, why, sizeof(why));
-			return err_set(-EIO, "%s: dnsmasq exited at startup (status %d): %s",
-				       d->bridge, WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+			return err_set(-EIO, "dnsmasq exited at startup (status %d): %s",
+				       WIFEXITED(st) ? WEXITSTATUS(st) : -1,
 				       why[0] ? why : "no message");
 		}
 	}
 	sys_pidfd_signal(d->pidfd, SIGKILL);
 	wait_exit(d, STOP_TIMEOUT_MS);
 	forget(d);
-	return err_set(-ETIMEDOUT, "%s: dnsmasq did not become ready within %d ms", d->bridge,
-		       READY_TIMEOUT_MS);
+	return err_set(-ETIMEDOUT, "dnsmasq did not become ready within %d ms", READY_TIMEOUT_MS);
 }
 
 int nat_dnsmasq_start(struct nat_dnsmasq *d)
@@ -416,8 +414,8 @@ int nat_dnsmasq_stop(struct nat_dnsmasq *d)
 			sys_pidfd_signal(d->pidfd, SIGKILL);
 			if (!wait_exit(d, STOP_TIMEOUT_MS)) {
 				forget(d);
-				return err_set(-ETIMEDOUT, "%s: dnsmasq (pid %d) does not exit",
-					       d->bridge, (int)pid);
+				return err_set(-ETIMEDOUT, "dnsmasq (pid %d) does not exit",
+					       (int)pid);
 			}
 		}
 		forget(d);
@@ -432,7 +430,7 @@ int nat_dnsmasq_reload(struct nat_dnsmasq *d)
 	if (!d->pid)
 		return 0;
 	if (sys_pidfd_signal(d->pidfd, SIGHUP) < 0 && errno != ESRCH)
-		return err_set(-errno, "%s: cannot signal dnsmasq: %s", d->bridge, strerror(errno));
+		return err_set(-errno, "cannot signal dnsmasq: %s", strerror(errno));
 	return 0;
 }
 

@@ -417,8 +417,8 @@ def test_dnsmasq_restarted_when_it_dies(topo, netd_factory):
     pid = pidfile_pid(netd)
     assert dnsmasq_procs(netd) == [pid]
     os.kill(pid, signal.SIGKILL)
-    wait_for(lambda: dnsmasq_procs(netd) and dnsmasq_procs(netd) != [pid], 5,
-             what="dnsmasq restarted")
+    # Restarted once it is ready (its pid file names it).
+    wait_for(lambda: "dnsmasq restarted (pid" in netd.read_log(), 5, what="dnsmasq restarted")
     new = dnsmasq_procs(netd)
     assert len(new) == 1 and pidfile_pid(netd) == new[0]
     log = netd.read_log()
@@ -728,3 +728,28 @@ def test_two_nat_networks(topo, netd_factory, servers):
     netd.ctl("down", "virbr1")
     assert fwd() == "0"
     assert "netd_" not in nft(topo, "list tables").stdout
+
+
+def test_dnsmasq_start_failure_is_reported_and_rolled_back(topo, netd_factory):
+    """Something else holds the gateway's DNS port: dnsmasq's own reason
+    reaches the user, and the host is restored."""
+    before, rules = topo.snapshot(), ruleset(topo)
+    holder = subprocess.Popen(
+        ["ip", "netns", "exec", topo.d0, "/usr/bin/python3", "-c",
+         "import socket, time\n"
+         "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+         "s.setsockopt(socket.IPPROTO_IP, 15, 1)  # IP_FREEBIND: the address comes later\n"
+         f"s.bind(('{GW}', 53))\nprint('ready', flush=True)\ntime.sleep(60)\n"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        netd = netd_factory(nat_conf())
+        r = netd.run_once()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert r.returncode == 1
+    assert "virbr0: step dnsmasq-start: dnsmasq exited at startup (status 2): dnsmasq: failed to create listening socket for 203.0.113.1" in r.stderr, r.stderr
+    assert "Address already in use" in r.stderr and "(host restored)" in r.stderr, r.stderr
+    topo.assert_snapshot_equal(before)
+    assert ruleset(topo) == rules and dnsmasq_procs(netd) == [] and run_files(netd) == []
