@@ -228,13 +228,19 @@ static void plug(struct netd_xswatch *w, struct xsw_vif *v, const char *dir)
 
 	snprintf(id, sizeof(id), "%u.%u", v->domid, v->devid);
 	rc = xsvif_read(w->xs, dir, &x);
-	if (rc) {
-		log_err("vif%s: %s", id, err_msg());
-		if (rc != -EINVAL && rc != -EAGAIN)
-			disconnect(w, err_msg());
+	if (rc == -EINVAL) {
+		/* A value we cannot even read (a NUL byte): the toolstack's answer. */
+		snprintf(msg, sizeof(msg), "%s", err_msg());
+		log_err("vif%s: %s", id, msg);
+		if (xsvif_report(w->xs, &x, msg, 0))
+			log_err("vif%s: %s", id, err_msg());
 		return;
 	}
-	/* Looked again inside the transaction: still waiting for us? */
+	if (rc) {
+		disconnect(w, err_msg());
+		return;
+	}
+	/* Read again with the rest of the keys: still waiting for us? */
 	if (!xsvif_wants_plug(&x) || !x.val[XK_SCRIPT] || !x.val[XK_SCRIPT][0]) {
 		xsvif_free(&x);
 		return;
@@ -264,7 +270,9 @@ static void plug(struct netd_xswatch *w, struct xsw_vif *v, const char *dir)
 			 json_string_value(json_object_get(result, "network")) ?: "?");
 		rc = xsvif_report(w->xs, &x, NULL, mtu);
 	}
-	if (rc)
+	if (rc == -ENOENT)
+		unplug(w, v, "backend directory removed while being plugged");
+	else if (rc)
 		log_err("vif%s: %s", id, err_msg());
 	json_decref(args);
 	json_decref(result);

@@ -11,7 +11,30 @@ for p in $PKGS; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' ||
 		missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+
+# Xen's own hotplug scripts (package xen-utils-common) for the compatibility
+# test and bench/hotplug: unpacked, never installed. Installing it would pull
+# in udev, whose postinst starts udevd on the host, and register Xen's init
+# scripts; unpacking runs nothing. Fetched once, then no network.
+XEN_UTILS_DIR=${XEN_UTILS_DIR:-/var/cache/netd/xen-utils-common}
+xen_scripts() {
+	[ -x "$XEN_UTILS_DIR/etc/xen/scripts/vif-bridge" ] && return 0
+	[ "$(id -u)" = 0 ] || return 0
+	tmp=$(mktemp -d)
+	if (cd "$tmp" && { apt-get -q -o APT::Sandbox::User=root download xen-utils-common ||
+		{ apt-get -o DPkg::Lock::Timeout=600 update -q &&
+		  apt-get -q -o APT::Sandbox::User=root download xen-utils-common; }; }) &&
+	   mkdir -p "$XEN_UTILS_DIR" && dpkg-deb -x "$tmp"/xen-utils-common_*.deb "$XEN_UTILS_DIR"; then
+		echo "deps: Xen's hotplug scripts unpacked in $XEN_UTILS_DIR/etc/xen/scripts"
+	else
+		echo "deps: could not fetch xen-utils-common: the Xen script comparisons will be skipped" >&2
+	fi
+	rm -rf "$tmp"
+}
+if [ -z "$missing" ]; then
+	xen_scripts
+	exit 0
+fi
 echo "deps: installing:$missing"
 if [ "$(id -u)" != 0 ]; then
 	echo "deps: missing packages and not root; run 'make deps' as root" >&2
@@ -21,3 +44,4 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get -o DPkg::Lock::Timeout=600 update -q
 # shellcheck disable=SC2086
 apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $missing
+xen_scripts

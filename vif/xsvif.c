@@ -9,11 +9,6 @@
 
 #include "lib/err.h"
 
-/* A toolstack writing the directory while we read it makes the transaction
- * fail with EAGAIN; libxl writes a vif in one transaction, so a retry or two
- * sees it whole. Bounded: a directory rewritten forever is an error. */
-#define XSVIF_TXN_TRIES 8
-
 static const char *const key_names[XK_COUNT] = {
 	[XK_FRONTEND_ID] = "frontend-id",
 	[XK_HANDLE] = "handle",
@@ -137,58 +132,11 @@ static int xs_errno(int fallback)
 	return errno > 0 ? -errno : fallback;
 }
 
-/* One attempt; -EAGAIN: the transaction must be retried. */
-static int read_once(struct xs_handle *xs, struct xsvif *x)
+int xsvif_read(struct xs_handle *xs, const char *dir, struct xsvif *x)
 {
 	char path[XSVIF_DIR_MAX + 32], **names;
 	unsigned n, len;
-	xs_transaction_t t;
 	int rc = 0;
-
-	t = xs_transaction_start(xs);
-	if (t == XBT_NULL)
-		return err_set(xs_errno(-EIO), "xenstore: cannot start a transaction: %s",
-			       strerror(errno));
-	names = xs_directory(xs, t, x->dir, &n);
-	if (!names) {
-		if (errno != ENOENT)
-			rc = err_set(xs_errno(-EIO), "xenstore: %s: %s", x->dir, strerror(errno));
-		xs_transaction_end(xs, t, true);
-		return rc;
-	}
-	x->exists = true;
-	for (unsigned i = 0; i < n && rc == 0; i++) {
-		int k = key_lookup(names[i]);
-
-		if (k < 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", x->dir, names[i]);
-		x->val[k] = xs_read(xs, t, path, &len);
-		if (x->val[k] && strlen(x->val[k]) != len) {
-			/* An embedded NUL: nothing we parse may contain one. */
-			rc = err_set(-EINVAL, "%s: contains a NUL byte", names[i]);
-		} else if (!x->val[k] && errno != ENOENT) {
-			rc = err_set(xs_errno(-EIO), "xenstore: %s: %s", path, strerror(errno));
-		}
-	}
-	free(names);
-	if (rc) {
-		xs_transaction_end(xs, t, true);
-		return rc;
-	}
-	/* Commit, not abort: only a commit tells whether what we read changed. */
-	if (!xs_transaction_end(xs, t, false)) {
-		if (errno == EAGAIN)
-			return -EAGAIN;
-		return err_set(xs_errno(-EIO), "xenstore: %s: transaction failed: %s", x->dir,
-			       strerror(errno));
-	}
-	return 0;
-}
-
-int xsvif_read(struct xs_handle *xs, const char *dir, struct xsvif *x)
-{
-	int rc;
 
 	memset(x, 0, sizeof(*x));
 	rc = xsvif_dir_parse(dir, &x->domid, &x->devid);
@@ -198,14 +146,29 @@ int xsvif_read(struct xs_handle *xs, const char *dir, struct xsvif *x)
 	/* "backend/vif/5/0/" would make "…//mac". */
 	if (x->dir[strlen(x->dir) - 1] == '/')
 		x->dir[strlen(x->dir) - 1] = '\0';
-	for (int i = 0; i < XSVIF_TXN_TRIES; i++) {
-		rc = read_once(xs, x);
-		if (rc != -EAGAIN)
-			break;
-		xsvif_free(x);
+	names = xs_directory(xs, XBT_NULL, x->dir, &n);
+	if (!names) {
+		if (errno == ENOENT)
+			return 0;
+		return err_set(xs_errno(-EIO), "xenstore: %s: %s", x->dir, strerror(errno));
 	}
-	if (rc == -EAGAIN)
-		rc = err_set(-EAGAIN, "xenstore: %s kept changing while being read", x->dir);
+	x->exists = true;
+	for (unsigned i = 0; i < n && rc == 0; i++) {
+		int k = key_lookup(names[i]);
+
+		if (k < 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", x->dir, names[i]);
+		x->val[k] = xs_read(xs, XBT_NULL, path, &len);
+		if (x->val[k] && strlen(x->val[k]) != len) {
+			/* An embedded NUL: nothing we parse may contain one. */
+			rc = err_set(-EINVAL, "vif%u.%u: %s: contains a NUL byte", x->domid,
+				     x->devid, names[i]);
+		} else if (!x->val[k] && errno != ENOENT) {
+			rc = err_set(xs_errno(-EIO), "xenstore: %s: %s", path, strerror(errno));
+		}
+	}
+	free(names);
 	if (rc)
 		xsvif_free(x);
 	return rc;
@@ -301,6 +264,40 @@ static int write_key(struct xs_handle *xs, const char *dir, const char *key, con
 	return 0;
 }
 
+/* 1 if the node exists (its value is not looked at), 0 if not, -errno. */
+static int node_exists(struct xs_handle *xs, const char *path)
+{
+	unsigned len;
+	char *v = xs_read(xs, XBT_NULL, path, &len);
+	int rc = v ? 1 : errno == ENOENT ? 0 : xs_errno(-EIO);
+
+	free(v);
+	return rc;
+}
+
+/* A write into a directory the toolstack just removed creates it again.
+ * After the status write: if `online` is gone, take back what we wrote
+ * (only if the directory holds nothing but it) and say so. */
+static int check_still_there(struct xs_handle *xs, const struct xsvif *x)
+{
+	char path[XSVIF_DIR_MAX + 32], **names;
+	unsigned n;
+	bool ours = true;
+
+	snprintf(path, sizeof(path), "%s/online", x->dir);
+	if (node_exists(xs, path) != 0)
+		return 0;
+	names = xs_directory(xs, XBT_NULL, x->dir, &n);
+	for (unsigned i = 0; names && i < n; i++)
+		if (strcmp(names[i], "hotplug-status") && strcmp(names[i], "hotplug-error"))
+			ours = false;
+	free(names);
+	if (names && ours)
+		xs_rm(xs, XBT_NULL, x->dir);
+	return err_set(-ENOENT, "vif%u.%u: backend directory removed while being plugged",
+		       x->domid, x->devid);
+}
+
 int xsvif_report(struct xs_handle *xs, const struct xsvif *x, const char *error,
 		 unsigned frontend_mtu)
 {
@@ -315,16 +312,18 @@ int xsvif_report(struct xs_handle *xs, const struct xsvif *x, const char *error,
 		rc = write_key(xs, x->dir, "hotplug-error", error);
 		if (rc == 0)
 			rc = write_key(xs, x->dir, "hotplug-status", "error");
-		return rc;
+		return rc ? rc : check_still_there(xs, x);
 	}
-	if (frontend_mtu) {
-		/* As vif-bridge's set_mtu: the guest learns the MTU its
-		 * backend got (the frontend's mtu node is read-only to it). */
-		snprintf(fe, sizeof(fe), "/local/domain/%u/device/vif/%u", x->domid, x->devid);
+	snprintf(fe, sizeof(fe), "/local/domain/%u/device/vif/%u", x->domid, x->devid);
+	/* As vif-bridge's set_mtu: the guest learns the MTU its backend got
+	 * (the frontend's mtu node is read-only to it). Only into a frontend
+	 * directory that is there: never create one. */
+	if (frontend_mtu && node_exists(xs, fe) > 0) {
 		snprintf(mtu, sizeof(mtu), "%u", frontend_mtu);
 		rc = write_key(xs, fe, "mtu", mtu);
 		if (rc)
 			return rc;
 	}
-	return write_key(xs, x->dir, "hotplug-status", "connected");
+	rc = write_key(xs, x->dir, "hotplug-status", "connected");
+	return rc ? rc : check_still_there(xs, x);
 }

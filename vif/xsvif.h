@@ -57,11 +57,17 @@ int xsvif_dir_parse(const char *dir, uint32_t *domid, uint32_t *devid);
  * it (both set); -1 anything else. */
 int xsvif_path_depth(const char *path, uint32_t *domid, uint32_t *devid);
 
-/* Read the relevant keys of dir (one directory listing plus one read per
- * key present) inside one transaction, so the values are one consistent
- * snapshot; retried a few times if the toolstack wrote meanwhile. A missing
- * directory is not an error: x->exists is false. Errors are xenstore I/O
- * ones (-errno, err_msg()). Free with xsvif_free(). */
+/* Read the relevant keys of dir: one directory listing, then one read per
+ * key present, each value read once (XSA-155: never fetch twice what is
+ * checked once). No transaction: the toolstack writes a vif's directory in
+ * one transaction before it runs the script or fires our watch, so a plain
+ * read sees all of it, and a value changed afterwards brings a new event
+ * (watch) or a new script run. A transaction would buy nothing and cost two
+ * round trips, count against xenstored's per-domain transaction quota with
+ * many scripts running at once, and, in stores that copy the database per
+ * transaction (C xenstored before 4.9, the simulator), grow with the number
+ * of vifs. A missing directory is not an error: x->exists is false. Errors
+ * are xenstore I/O ones (-errno, err_msg()). Free with xsvif_free(). */
 int xsvif_read(struct xs_handle *xs, const char *dir, struct xsvif *x);
 void xsvif_free(struct xsvif *x);
 
@@ -85,8 +91,10 @@ int xsvif_args(const struct xsvif *x, json_t *defaults, json_t **out, struct vif
 const char *xsvif_script_mode(const char *script);
 
 /* What a hotplug script reports when done: hotplug-status = connected
- * (after the frontend's mtu when frontend_mtu is not 0, as vif-bridge's
- * set_mtu does), or hotplug-error = error then hotplug-status = error. */
+ * (after the frontend's mtu when frontend_mtu is not 0 and the frontend
+ * directory exists, as vif-bridge's set_mtu does), or hotplug-error = error
+ * then hotplug-status = error. -ENOENT if the toolstack removed the backend
+ * directory meanwhile (what our write recreated is removed again). */
 int xsvif_report(struct xs_handle *xs, const struct xsvif *x, const char *error,
 		 unsigned frontend_mtu);
 

@@ -1,0 +1,617 @@
+"""Xen hotplug: our drop-in vif-bridge / vif-route / vif-nat (`netdctl hotplug`)
+and netd's no-fork xenstore watch, against the simulated xenstored.
+
+Every test runs a netd in the dom0 namespace of its own topology and its own
+`hvsim xenstored` (host side: a UNIX socket is not a network). vifs are the
+conftest's veth stand-ins vifD.0; `hvsim vif add D.N SPEC` writes the keys as
+libxl does and runs the script with xl's convention (argv `online
+type_if=vif`, env vif, XENBUS_PATH, ...), inside the dom0 namespace. Tests
+that need values libxl would never write set them with xenstore-write and
+call the script with libxl's environment themselves.
+
+Xen's own vif-bridge (package xen-utils-common, unpacked by scripts/deps.sh,
+or /etc/xen/scripts) is run for comparison in the dom0 namespace only (it
+calls ip), in a private mount namespace with a tmpfs on /var/log (it logs to
+/var/log/xen)."""
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import BUILD, NETDCTL, ROOT, bridge_conf, sh, wait_for
+
+HVSIM = os.path.join(BUILD, "hvsim")
+SCRIPTS = os.path.join(ROOT, "scripts")
+BE = "/local/domain/0/backend/vif"
+
+
+def xen_scripts_dir():
+    for d in (os.environ.get("XEN_SCRIPTS_DIR"),
+              "/var/cache/netd/xen-utils-common/etc/xen/scripts", "/etc/xen/scripts"):
+        if d and os.access(os.path.join(d, "vif-bridge"), os.X_OK) and \
+           os.path.exists(os.path.join(d, "vif-common.sh")):
+            return d
+    return None
+
+
+XEN_SCRIPTS = xen_scripts_dir()
+
+pytestmark = [
+    pytest.mark.skipif(not os.access(HVSIM, os.X_OK), reason=f"{HVSIM} not built"),
+    pytest.mark.skipif(shutil.which("xenstore-read") is None, reason="no xenstore-utils"),
+]
+
+
+class Xsd:
+    """A simulated xenstored, its socket in a short temp dir."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="xshp", dir="/tmp")
+        self.sock = os.path.join(self.dir, "socket")
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.log = open(os.path.join(self.dir, "log"), "a")
+        self.proc = subprocess.Popen([HVSIM, "xenstored", "-s", self.sock],
+                                     stdout=subprocess.PIPE, stderr=self.log)
+        ready, _, _ = select.select([self.proc.stdout], [], [], 5)
+        assert ready and self.proc.stdout.readline() == b"ready\n", "xenstored not ready"
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.proc.stdout.close()
+            self.log.close()
+        self.proc = None
+
+    def env(self, **kw):
+        return dict(os.environ, XENSTORED_PATH=self.sock, **kw)
+
+    def read(self, path):
+        r = subprocess.run(["xenstore-read", "-R", path], env=self.env(), capture_output=True,
+                           text=True, timeout=5)
+        return r.stdout.rstrip("\n") if r.returncode == 0 else None
+
+    def write(self, *pairs):
+        sh_args = [str(p) for p in pairs]
+        subprocess.run(["xenstore-write", *sh_args], env=self.env(), check=True, timeout=5)
+
+    def rm(self, path):
+        subprocess.run(["xenstore-rm", path], env=self.env(), check=True, timeout=5)
+
+    def status(self, d, n=0):
+        return self.read(f"{BE}/{d}/{n}/hotplug-status")
+
+    def error(self, d, n=0):
+        return self.read(f"{BE}/{d}/{n}/hotplug-error")
+
+
+@pytest.fixture
+def xsd():
+    x = Xsd()
+    try:
+        yield x
+    finally:
+        x.stop()
+        shutil.rmtree(x.dir, ignore_errors=True)
+
+
+class Hotplug:
+    """Runs hotplug scripts in dom0 the way libxl does, against xsd and netd."""
+
+    def __init__(self, topo, xsd, netd):
+        self.topo, self.xsd, self.netd = topo, xsd, netd
+
+    def env(self, **kw):
+        return self.xsd.env(NETD_SOCKET=self.netd.sock, NETDCTL=NETDCTL, **kw)
+
+    def d0(self, *argv, env=None, timeout=60):
+        return subprocess.run(["ip", "netns", "exec", self.topo.d0, *argv],
+                              env=env or self.env(), capture_output=True, text=True,
+                              timeout=timeout)
+
+    def vif_add(self, vif, spec="", script="vif-bridge", keys_only=False):
+        """xl network-attach: libxl's keys, then (unless keys_only) the script."""
+        if script and "/" not in script:
+            script = os.path.join(SCRIPTS, script)
+        spec = ",".join(x for x in (f"script={script}" if script else "", spec) if x)
+        return self.d0(HVSIM, "vif", "add", *(["-n"] if keys_only else []), vif, spec)
+
+    def vif_del(self, vif, keys_only=False):
+        return self.d0(HVSIM, "vif", "del", *(["-n"] if keys_only else []), vif)
+
+    def script(self, action, d, n=0, script="vif-bridge", type_if="vif", env=None, args=()):
+        """The script as libxl runs it, with values already in xenstore."""
+        e = self.env(vif=f"vif{d}.{n}", XENBUS_PATH=f"backend/vif/{d}/{n}",
+                     XENBUS_TYPE="vif", XENBUS_BASE_PATH="backend", netdev="",
+                     script=os.path.join(SCRIPTS, script))
+        if type_if == "tap":
+            e["INTERFACE"] = f"vif{d}.{n}-emu"
+        e.update(env or {})
+        return self.d0(os.path.join(SCRIPTS, script), action, f"type_if={type_if}", *args, env=e)
+
+
+@pytest.fixture
+def hp(topo, xsd, netd_factory):
+    netd = netd_factory(bridge_conf("modern"))
+    netd.start()
+    return Hotplug(topo, xsd, netd)
+
+
+def add_guest(topo, domid, mac=None):
+    """A guest whose eth0 has the MAC its vif's backend says (hvsim's default
+    00:16:3e:00:DD:00 unless given): netd's anti-spoofing holds it to that."""
+    g = topo.add_guest(domid)
+    topo.ip(g, f"link set eth0 address {mac or f'00:16:3e:00:{domid:02x}:00'}")
+    return g
+
+
+def port_of(topo, name):
+    link = topo.link(topo.d0, name)
+    return link.get("master") if link else None
+
+
+def vif_list(netd):
+    return {v["vif"]: v for v in netd.request({"cmd": "vif-list"})["result"]["vifs"]}
+
+
+# ---- the scripts ---------------------------------------------------------
+
+def test_vif_bridge_plugs_and_reports_connected(topo, hp):
+    g = add_guest(topo, 5, "00:16:3e:00:00:05")
+    r = hp.vif_add("5.0", "mac=00:16:3e:00:00:05")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert 'exit 0, hotplug-status "connected"' in r.stdout
+    assert hp.xsd.status(5) == "connected"
+    assert hp.xsd.error(5) is None
+    link = topo.link(topo.d0, "vif5.0")
+    assert link["master"] == "xenbr0"
+    assert "UP" in link["flags"]
+    assert link["mtu"] == 1500
+    assert link["address"] == "fe:ff:ff:ff:ff:ff"
+    # vif-bridge's set_mtu: the frontend is told the MTU its backend got
+    assert hp.xsd.read("/local/domain/5/device/vif/0/mtu") == "1500"
+    assert vif_list(hp.netd)["5.0"]["ifname"] == "vif5.0"
+    topo.wait_carrier(g, "eth0")
+    assert topo.ping(g, "192.0.2.1")
+
+    # xl network-detach: online=0, the script's offline, directories removed
+    r = hp.vif_del("5.0")
+    assert r.returncode == 0, r.stdout + r.stderr
+    link = topo.link(topo.d0, "vif5.0")
+    assert "master" not in link and "UP" not in link["flags"]
+    assert "5.0" not in vif_list(hp.netd)
+    assert not topo.ping(g, "192.0.2.1", timeout=1)
+
+
+def test_mtu_key_and_frontend_mtu(topo, hp):
+    topo.add_guest(5)
+    r = hp.vif_add("5.0", "mtu=1400")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert topo.link(topo.d0, "vif5.0")["mtu"] == 1400
+    assert topo.link(topo.d0, "xenbr0")["mtu"] == 1500
+    assert hp.xsd.read("/local/domain/5/device/vif/0/mtu") == "1400"
+
+
+def test_vifname_renames_and_offline_keeps_the_name(topo, hp):
+    g = add_guest(topo, 5)
+    r = hp.vif_add("5.0", "vifname=web5")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert hp.xsd.status(5) == "connected"
+    assert topo.link(topo.d0, "vif5.0") is None
+    assert port_of(topo, "web5") == "xenbr0"
+    assert vif_list(hp.netd)["5.0"]["ifname"] == "web5"
+    topo.wait_carrier(g, "eth0")
+    assert topo.ping(g, "192.0.2.1")
+    assert hp.vif_del("5.0").returncode == 0
+    link = topo.link(topo.d0, "web5")
+    assert link is not None and "master" not in link
+
+
+def test_vifname_taken_is_refused_and_touches_nothing(topo, hp):
+    topo.add_guest(6)
+    topo.add_guest(7)
+    assert hp.vif_add("6.0", "vifname=web6").returncode == 0
+    before = topo.snapshot()
+    r = hp.vif_add("7.0", "vifname=web6")
+    assert r.returncode == 1
+    assert hp.xsd.status(7) == "error"
+    assert hp.xsd.error(7) == "vifname web6 already exists"
+    assert "vifname web6 already exists" in r.stderr
+    # the other guest's vif (and everything else) exactly as it was
+    topo.assert_snapshot_equal(before)
+    assert set(vif_list(hp.netd)) == {"6.0"}
+
+
+BAD_VALUES = [
+    ("mac", "00:16:3e:zz:00:05", "mac: '00:16:3e:zz:00:05': expected six hex byte pairs"),
+    ("mac", "01:00:5e:00:00:05", "multicast address"),
+    ("ip", "192.0.2.300", "ip: '192.0.2.300': not an IPv4 or IPv6 address"),
+    ("ip", "192.0.2.0/24", "only host addresses"),
+    ("rate", "lots", "rate"),
+    ("rate", "0,50000", "rate"),
+    ("mtu", "9x", "mtu: '9x': not a decimal number"),
+    ("mtu", "70000", "mtu: '70000': out of range"),
+    ("vifname", "web/5", "vifname: 'web/5': not a valid interface name"),
+    ("vifname", "x\ny", "vifname: 'x\\x0ay'"),
+    ("vifname", "a-very-long-vifname", "longer than 15"),
+    ("handle", "3", "handle: '3': does not match devid 0"),
+    ("frontend-id", "6", "frontend-id: '6': does not match domid 5"),
+    ("bridge", "xenbr9", "unknown bridge 'xenbr9'"),
+    ("bridge", "br 0", "bridge: 'br 0'"),
+]
+
+
+@pytest.mark.parametrize("key,value,reason", BAD_VALUES,
+                         ids=[f"{k}={v!r}" for k, v, _ in BAD_VALUES])
+def test_bad_backend_value_is_an_error_and_changes_nothing(topo, hp, key, value, reason):
+    topo.add_guest(5)
+    assert hp.vif_add("5.0", keys_only=True).returncode == 0
+    hp.xsd.write(f"{BE}/5/0/{key}", value)
+    before = topo.snapshot()
+    r = hp.script("online", 5)
+    assert r.returncode == 1, r.stderr
+    assert hp.xsd.status(5) == "error"
+    assert reason in hp.xsd.error(5)
+    assert reason in r.stderr
+    topo.assert_snapshot_equal(before)
+    assert vif_list(hp.netd) == {}
+
+
+@pytest.mark.parametrize("key", ["mac", "frontend-id", "handle"])
+def test_missing_key_is_an_error(topo, hp, key):
+    topo.add_guest(5)
+    assert hp.vif_add("5.0", keys_only=True).returncode == 0
+    hp.xsd.rm(f"{BE}/5/0/{key}")
+    before = topo.snapshot()
+    r = hp.script("online", 5)
+    assert r.returncode == 1
+    assert hp.xsd.status(5) == "error"
+    assert f"missing key '{key}'" in hp.xsd.error(5)
+    topo.assert_snapshot_equal(before)
+
+
+def test_frontend_values_are_never_read(topo, hp):
+    """The guest owns its frontend dir: a bridge or mtu written there is ignored."""
+    topo.add_guest(5)
+    assert hp.vif_add("5.0", "mtu=1400", keys_only=True).returncode == 0
+    hp.xsd.write("/local/domain/5/device/vif/0/bridge", "evil0",
+                 "/local/domain/5/device/vif/0/mtu", "9000",
+                 "/local/domain/5/device/vif/0/vifname", "eth0")
+    r = hp.script("online", 5)
+    assert r.returncode == 0, r.stderr
+    assert port_of(topo, "vif5.0") == "xenbr0"
+    assert topo.link(topo.d0, "vif5.0")["mtu"] == 1400
+
+
+def test_no_backend_directory_and_mismatched_names(topo, hp):
+    topo.add_guest(5)
+    r = hp.script("online", 5)
+    assert r.returncode == 1 and "no backend directory" in r.stderr
+    assert hp.xsd.read(f"{BE}/5/0") is None  # nothing created to report into
+    assert hp.vif_add("5.0", keys_only=True).returncode == 0
+    r = hp.script("online", 5, env={"vif": "vif6.0"})
+    assert r.returncode == 1 and "vif=vif6.0 does not match XENBUS_PATH" in r.stderr
+    r = hp.script("online", 5, env={"XENBUS_PATH": "backend/vbd/5/0"})
+    assert r.returncode == 1 and "is not backend/vif/DOMID/DEVID" in r.stderr
+    assert port_of(topo, "vif5.0") is None
+
+
+def test_usage_errors(hp):
+    for args, msg in [((), "no command"), (("plug",), "invalid command 'plug'"),
+                      (("online", "type_if=xyz"), "unknown interface type"),
+                      (("online", "mode=switch"), "mode 'switch'"),
+                      (("online", "colour=red"), "unrecognized argument 'colour'"),
+                      (("online", "mtu=abc"), "mtu: 'abc'")]:
+        r = hp.d0(NETDCTL, "hotplug", *args)
+        assert r.returncode == 2, (args, r.stderr)
+        assert msg in r.stderr, (args, r.stderr)
+
+
+def test_route_script_on_a_bridge_network_is_refused(topo, hp):
+    topo.add_guest(5)
+    before = topo.snapshot()
+    r = hp.vif_add("5.0", script="vif-route")
+    assert r.returncode == 1
+    assert hp.xsd.status(5) == "error"
+    assert hp.xsd.error(5) == "vif5.0: a vif-route script cannot plug into xenbr0, a bridge network"
+    topo.assert_snapshot_equal(before)
+
+
+def test_netd_unreachable(topo, hp):
+    topo.add_guest(5)
+    assert hp.vif_add("5.0", keys_only=True).returncode == 0
+    r = hp.script("online", 5, env={"NETD_SOCKET": "/nonexistent/netd.sock"})
+    assert r.returncode == 1
+    assert hp.xsd.status(5) == "error"
+    assert "cannot reach netd at /nonexistent/netd.sock" in hp.xsd.error(5)
+    r = hp.script("offline", 5, env={"NETD_SOCKET": "/nonexistent/netd.sock"})
+    assert r.returncode == 1 and "cannot reach netd" in r.stderr
+
+
+def test_offline_of_an_unknown_vif_succeeds(topo, hp):
+    topo.add_guest(5)
+    assert hp.vif_add("5.0", keys_only=True).returncode == 0
+    before = topo.snapshot()
+    r = hp.script("offline", 5)
+    assert r.returncode == 0, r.stderr
+    assert "nothing to unplug" in r.stderr
+    topo.assert_snapshot_equal(before)
+    # online twice: the second is a no-op that still reports connected
+    assert hp.script("online", 5).returncode == 0
+    hp.xsd.write(f"{BE}/5/0/hotplug-status", "")
+    assert hp.script("online", 5).returncode == 0
+    assert hp.xsd.status(5) == "connected"
+    assert port_of(topo, "vif5.0") == "xenbr0"
+
+
+def add_tap(topo, domid, name=None):
+    """qemu's tap for an HVM guest's emulated NIC: vifD.0-emu in dom0."""
+    g = topo.guests[domid]
+    sh(f"ip link add {name or f'vif{domid}.0-emu'} netns {topo.d0} type veth "
+       f"peer name eth1 netns {g}")
+
+
+def test_tap_add_remove_alongside_the_pv_vif(topo, hp):
+    topo.add_guest(5)
+    add_tap(topo, 5)
+    assert hp.vif_add("5.0", "type=ioemu", keys_only=True).returncode == 0
+    before = topo.snapshot()
+    # as vif-common.sh: online/offline are for the vif, add/remove for the tap
+    assert hp.script("online", 5, type_if="tap").returncode == 0
+    assert hp.script("add", 5, type_if="vif").returncode == 0
+    topo.assert_snapshot_equal(before)
+    assert hp.xsd.status(5) == ""
+
+    r = hp.script("add", 5, type_if="tap")
+    assert r.returncode == 0, r.stderr
+    assert port_of(topo, "vif5.0-emu") == "xenbr0"
+    assert hp.xsd.status(5) == ""  # the tap never reports (vif-bridge: vif online only)
+    r = hp.script("online", 5)
+    assert r.returncode == 0, r.stderr
+    assert port_of(topo, "vif5.0") == "xenbr0"
+    assert hp.xsd.status(5) == "connected"
+    assert set(vif_list(hp.netd)) == {"5.0", "5.0-emu"}
+
+    # the guest's PV driver took over: qemu's NIC goes away, the vif stays
+    r = hp.script("remove", 5, type_if="tap")
+    assert r.returncode == 0, r.stderr
+    assert port_of(topo, "vif5.0-emu") is None
+    assert port_of(topo, "vif5.0") == "xenbr0"
+    assert set(vif_list(hp.netd)) == {"5.0"}
+
+
+def test_tap_with_vifname(topo, hp):
+    topo.add_guest(5)
+    add_tap(topo, 5)
+    assert hp.vif_add("5.0", "type=ioemu,vifname=web5", keys_only=True).returncode == 0
+    assert hp.script("add", 5, type_if="tap").returncode == 0
+    assert topo.link(topo.d0, "vif5.0-emu") is None
+    assert port_of(topo, "web5-emu") == "xenbr0"
+    assert vif_list(hp.netd)["5.0-emu"]["ifname"] == "web5-emu"
+    assert hp.script("remove", 5, type_if="tap").returncode == 0
+    assert topo.link(topo.d0, "web5-emu") is not None
+    assert port_of(topo, "web5-emu") is None
+
+
+def test_installed_copy_finds_netdctl(topo, hp, tmp_path):
+    """A copy in /etc/xen/scripts finds netdctl on PATH (or $NETDCTL)."""
+    topo.add_guest(5)
+    etc = tmp_path / "etc-xen-scripts"
+    etc.mkdir()
+    shutil.copy(os.path.join(SCRIPTS, "vif-bridge"), etc / "vif-bridge")
+    bindir = tmp_path / "sbin"
+    bindir.mkdir()
+    os.symlink(NETDCTL, bindir / "netdctl")
+    env = hp.env()
+    del env["NETDCTL"]
+    env["PATH"] = f"{bindir}:{env['PATH']}"
+    r = hp.d0(HVSIM, "vif", "add", "5.0", f"script={etc / 'vif-bridge'}", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert port_of(topo, "vif5.0") == "xenbr0"
+
+
+def test_100_concurrent_hotplugs(topo, hp):
+    n = 100
+    gs = topo.add_ns(f"{topo.prefix}-gs")
+    batch = "".join(f"link add vif{d}.0 netns {topo.d0} type veth peer name e{d} netns {gs}\n"
+                    for d in range(1, n + 1))
+    subprocess.run(["ip", "-b", "-"], input=batch, text=True, check=True, timeout=60)
+    for d in range(1, n + 1):
+        assert hp.vif_add(f"{d}.0", f"mac=00:16:3e:00:01:{d:02x}",
+                          keys_only=True).returncode == 0
+    script = os.path.join(SCRIPTS, "vif-bridge")
+    # all at once, as xl would for a domain with many vifs or many domains
+    loop = (f"for d in $(seq 1 {n}); do vif=vif$d.0 XENBUS_PATH=backend/vif/$d/0 "
+            f"{script} online type_if=vif 2>/dev/null || echo \"fail $d\" & done; wait")
+    r = hp.d0("sh", "-c", loop, timeout=120)
+    assert "fail" not in r.stdout, r.stdout
+    links = topo.links(topo.d0)
+    for d in range(1, n + 1):
+        assert hp.xsd.status(d) == "connected", d
+        assert links[f"vif{d}.0"].get("master") == "xenbr0", d
+        assert "UP" in links[f"vif{d}.0"]["flags"], d
+    assert len(vif_list(hp.netd)) == n
+
+
+# ---- Xen's own script, for comparison ------------------------------------
+
+def view(topo, xsd, name, d):
+    link = topo.link(topo.d0, name)
+    return {"master": link.get("master"), "mtu": link["mtu"], "address": link["address"],
+            "up": "UP" in link["flags"], "status": xsd.status(d),
+            "frontend-mtu": xsd.read(f"/local/domain/{d}/device/vif/0/mtu")}
+
+
+@pytest.mark.skipif(XEN_SCRIPTS is None,
+                    reason="Xen's hotplug scripts not found (scripts/deps.sh unpacks them)")
+@pytest.mark.parametrize("spec", ["", "mtu=1400"])
+def test_same_end_state_as_xens_vif_bridge(topo, hp, spec):
+    topo.add_guest(5)
+    topo.add_guest(6)
+    xen = os.path.join(XEN_SCRIPTS, "vif-bridge")
+    # Xen's script only ever sees dom0's namespace and a private /var/log.
+    run = (f"mount -t tmpfs tmpfs /var/log && mkdir /var/log/xen && "
+           f"exec {HVSIM} vif add 5.0 script={xen}{',' if spec else ''}{spec}")
+    r = hp.d0("unshare", "-m", "--propagation", "private", "sh", "-c", run)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = hp.vif_add("6.0", spec)
+    assert r.returncode == 0, r.stdout + r.stderr
+    xen_view, our_view = view(topo, hp.xsd, "vif5.0", 5), view(topo, hp.xsd, "vif6.0", 6)
+    assert xen_view == our_view
+    assert our_view["master"] == "xenbr0" and our_view["status"] == "connected"
+
+    # and both take them out of the bridge on offline
+    assert hp.d0("unshare", "-m", "--propagation", "private", "sh", "-c",
+                 f"mount -t tmpfs tmpfs /var/log && mkdir /var/log/xen && "
+                 f"exec {HVSIM} vif del 5.0").returncode == 0
+    assert hp.vif_del("6.0").returncode == 0
+    for name in ("vif5.0", "vif6.0"):
+        link = topo.link(topo.d0, name)
+        assert "master" not in link and "UP" not in link["flags"], name
+
+
+# ---- no fork: netd watches xenstore ---------------------------------------
+
+@pytest.fixture
+def watcher(topo, xsd, netd_factory):
+    netd = netd_factory(bridge_conf("modern"), env={"XENSTORED_PATH": xsd.sock})
+    netd.write_conf(bridge_conf("modern"), netd_section="xenstore_watch = yes\n")
+    netd.start()
+    wait_for(lambda: "xenstore watch on" in netd.read_log(), 5, what="xenstore watch")
+    return Hotplug(topo, xsd, netd)
+
+
+def plugged_lines(netd, name):
+    return [line for line in netd.read_log().splitlines()
+            if f"{name} plugged into" in line]
+
+
+def test_watch_plugs_without_a_script(topo, watcher):
+    g = add_guest(topo, 5, "00:16:3e:00:00:05")
+    # keys only, and a script that does nothing: netd does the work
+    r = watcher.vif_add("5.0", "mac=00:16:3e:00:00:05", script="/bin/true", keys_only=True)
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: watcher.xsd.status(5) == "connected", 5, what="hotplug-status")
+    assert port_of(topo, "vif5.0") == "xenbr0"
+    assert watcher.xsd.read("/local/domain/5/device/vif/0/mtu") == "1500"
+    topo.wait_carrier(g, "eth0")
+    assert topo.ping(g, "192.0.2.1")
+    # a dozen nodes in one transaction: one plug, and our own status write
+    # (which fires the watch again) does not plug twice
+    time.sleep(0.3)
+    assert len(plugged_lines(watcher.netd, "vif5.0")) == 1
+
+    r = watcher.vif_del("5.0", keys_only=True)
+    assert r.returncode == 0
+    wait_for(lambda: port_of(topo, "vif5.0") is None, 5, what="unplug")
+    assert "5.0" not in vif_list(watcher.netd)
+
+
+def test_watch_unplugs_when_the_directory_vanishes(topo, watcher):
+    topo.add_guest(5)
+    assert watcher.vif_add("5.0", script="/bin/true", keys_only=True).returncode == 0
+    wait_for(lambda: port_of(topo, "vif5.0") == "xenbr0", 5, what="plug")
+    watcher.xsd.rm(f"{BE}/5")
+    wait_for(lambda: port_of(topo, "vif5.0") is None, 5, what="unplug")
+
+
+def test_watch_vifname_and_errors(topo, watcher):
+    for d in (5, 6, 7):
+        topo.add_guest(d)
+    assert watcher.vif_add("5.0", "vifname=web5", script="/bin/true",
+                           keys_only=True).returncode == 0
+    wait_for(lambda: watcher.xsd.status(5) == "connected", 5, what="plug")
+    assert port_of(topo, "web5") == "xenbr0"
+    before = topo.snapshot()
+    # a bad value, written as a careless toolstack would: key by key, the
+    # gate keys (online, hotplug-status) last
+    d = f"{BE}/6/0"
+    watcher.xsd.write(f"{d}/frontend-id", "6", f"{d}/handle", "0", f"{d}/bridge", "xenbr0",
+                      f"{d}/mac", "00:16:3e:00:00:zz", f"{d}/script", "/bin/true",
+                      f"{d}/hotplug-status", "", f"{d}/online", "1")
+    wait_for(lambda: watcher.xsd.status(6) == "error", 5, what="error status")
+    assert "mac: '00:16:3e:00:00:zz'" in watcher.xsd.error(6)
+    # a vif-route script's vif on a bridge network
+    assert watcher.vif_add("7.0", script="/etc/xen/scripts/vif-route",
+                           keys_only=True).returncode == 0
+    wait_for(lambda: watcher.xsd.status(7) == "error", 5, what="error status")
+    assert "a vif-route script cannot plug into xenbr0" in watcher.xsd.error(7)
+    # vifname taken
+    assert watcher.vif_add("6.0", "vifname=web5", script="/bin/true",
+                           keys_only=True).returncode == 0
+    wait_for(lambda: watcher.xsd.status(6) == "error", 5, what="error status")
+    assert watcher.xsd.error(6) == "vifname web5 already exists"
+    topo.assert_snapshot_equal(before)
+
+
+def test_watch_plugs_vifs_written_before_netd_started(topo, xsd, netd_factory):
+    topo.add_guest(5)
+    hp = Hotplug(topo, xsd, None)
+    r = subprocess.run([HVSIM, "vif", "add", "-n", "5.0", "script=/bin/true"],
+                       env=xsd.env(), capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    netd = netd_factory(bridge_conf("modern"), env={"XENSTORED_PATH": xsd.sock})
+    netd.write_conf(bridge_conf("modern"), netd_section="xenstore_watch = yes\n")
+    netd.start()
+    wait_for(lambda: xsd.status(5) == "connected", 5, what="plug at start")
+    assert port_of(topo, "vif5.0") == "xenbr0"
+    del hp
+
+
+def test_watch_survives_xenstored_going_away(topo, xsd, watcher):
+    topo.add_guest(5)
+    topo.add_guest(6)
+    assert watcher.vif_add("5.0", script="/bin/true", keys_only=True).returncode == 0
+    wait_for(lambda: xsd.status(5) == "connected", 5, what="plug")
+    xsd.stop()
+    wait_for(lambda: "connection to xenstored lost" in watcher.netd.read_log(), 5,
+             what="netd to notice")
+    # netd serves its socket meanwhile, and the vif stays plugged
+    assert watcher.netd.alive()
+    assert port_of(topo, "vif5.0") == "xenbr0"
+    time.sleep(0.5)
+    xsd.start()  # an empty store, as after a restart of xenstored
+    wait_for(lambda: watcher.netd.read_log().count("xenstore watch on") == 2, 10,
+             what="reconnect")
+    assert watcher.vif_add("6.0", script="/bin/true", keys_only=True).returncode == 0
+    wait_for(lambda: xsd.status(6) == "connected", 5, what="plug after reconnect")
+    assert port_of(topo, "vif6.0") == "xenbr0"
+    # vif5.0's directory is gone with the old store, but netd saw it: unplugged
+    wait_for(lambda: port_of(topo, "vif5.0") is None, 5, what="unplug of the vanished vif")
+
+
+def test_watch_does_not_touch_vifs_plugged_by_hand(topo, watcher):
+    topo.add_guest(5)
+    watcher.netd.ctl("vif", "online", "5.0")
+    topo.add_guest(6)
+    assert watcher.vif_add("6.0", script="/bin/true", keys_only=True).returncode == 0
+    wait_for(lambda: watcher.xsd.status(6) == "connected", 5, what="plug")
+    watcher.xsd.rm(f"{BE}/6")
+    wait_for(lambda: port_of(topo, "vif6.0") is None, 5, what="unplug")
+    assert port_of(topo, "vif5.0") == "xenbr0"
+    assert set(vif_list(watcher.netd)) == {"5.0"}
+
+
+def test_watch_and_script_together_converge(topo, watcher):
+    """xenstore_watch = yes while libxl still runs our vif-bridge: whichever
+    comes first plugs, the other finds it done."""
+    topo.add_guest(5)
+    r = watcher.vif_add("5.0", "vifname=web5")
+    assert r.returncode == 0, r.stdout + r.stderr
+    wait_for(lambda: watcher.xsd.status(5) == "connected", 5, what="plug")
+    assert port_of(topo, "web5") == "xenbr0"
+    assert json.dumps(vif_list(watcher.netd)["5.0"]["ifname"]) == '"web5"'
