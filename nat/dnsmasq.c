@@ -236,53 +236,91 @@ static int watch(struct nat_dnsmasq *d)
 
 /* ---- start ---- */
 
-static int spawn(struct nat_dnsmasq *d)
-{
+/* The command line, built in one place so that an adopted instance can be
+ * compared with what this netd would start. */
+struct dm_argv {
 	char a_if[IFNAMSIZ + 16], a_range[128], a_router[64], a_lease[NAT_PATH_MAX + 32],
 		a_pid[NAT_PATH_MAX + 32], a_hosts[NAT_PATH_MAX + 32], a_addn[NAT_PATH_MAX + 32],
-		a_log[NAT_PATH_MAX + 32], first[INET_ADDRSTRLEN], last[INET_ADDRSTRLEN],
-		gw[INET_ADDRSTRLEN], net[INET_ADDRSTRLEN], mask[INET_ADDRSTRLEN], why[256];
+		a_log[NAT_PATH_MAX + 32];
+	char *argv[24];
+	int argc;
+};
+
+static void build_argv(const struct nat_dnsmasq *d, struct dm_argv *a)
+{
+	char first[INET_ADDRSTRLEN], last[INET_ADDRSTRLEN], gw[INET_ADDRSTRLEN],
+		net[INET_ADDRSTRLEN], mask[INET_ADDRSTRLEN];
 	uint32_t m = d->gw.prefixlen ? htonl(~0u << (32 - d->gw.prefixlen)) : 0;
 	struct in_addr ma = { .s_addr = m }, na = { .s_addr = d->gw.addr.v4.s_addr & m };
-	char *argv[24];
-	int n = 0, logfd;
-	pid_t pid;
+	int n = 0;
 
-	if (access(DNSMASQ_BIN, X_OK))
-		return err_set(-ENOENT, "%s not found (install dnsmasq-base)", DNSMASQ_BIN);
 	inet_ntop(AF_INET, &d->gw.addr.v4, gw, sizeof(gw));
 	inet_ntop(AF_INET, &ma, mask, sizeof(mask));
 	inet_ntop(AF_INET, &na, net, sizeof(net));
 	inet_ntop(AF_INET, &d->first, first, sizeof(first));
 	inet_ntop(AF_INET, &d->last, last, sizeof(last));
-	snprintf(a_if, sizeof(a_if), "--interface=%s", d->bridge);
+	snprintf(a->a_if, sizeof(a->a_if), "--interface=%s", d->bridge);
 	if (d->has_range)
-		snprintf(a_range, sizeof(a_range), "--dhcp-range=%s,%s,%s,1h", first, last, mask);
+		snprintf(a->a_range, sizeof(a->a_range), "--dhcp-range=%s,%s,%s,1h", first, last,
+			 mask);
 	else /* static leases only */
-		snprintf(a_range, sizeof(a_range), "--dhcp-range=%s,static,%s,1h", net, mask);
-	snprintf(a_router, sizeof(a_router), "--dhcp-option=option:router,%s", gw);
-	snprintf(a_lease, sizeof(a_lease), "--dhcp-leasefile=%s", d->leasefile);
-	snprintf(a_pid, sizeof(a_pid), "--pid-file=%s", d->pidfile);
-	snprintf(a_hosts, sizeof(a_hosts), "--dhcp-hostsfile=%s", d->hostsfile);
-	snprintf(a_addn, sizeof(a_addn), "--addn-hosts=%s", d->addnhosts);
-	snprintf(a_log, sizeof(a_log), "--log-facility=%s", d->logfile);
-	argv[n++] = "dnsmasq";
-	argv[n++] = "--conf-file=/dev/null";
-	argv[n++] = "--keep-in-foreground";
-	argv[n++] = "--user=root";
-	argv[n++] = "--bind-interfaces";
-	argv[n++] = a_if;
-	argv[n++] = "--except-interface=lo";
-	argv[n++] = "--no-hosts";
-	argv[n++] = a_range;
-	argv[n++] = a_router;
-	argv[n++] = "--dhcp-authoritative";
-	argv[n++] = a_lease;
-	argv[n++] = a_pid;
-	argv[n++] = a_hosts;
-	argv[n++] = a_addn;
-	argv[n++] = a_log;
-	argv[n] = NULL;
+		snprintf(a->a_range, sizeof(a->a_range), "--dhcp-range=%s,static,%s,1h", net, mask);
+	snprintf(a->a_router, sizeof(a->a_router), "--dhcp-option=option:router,%s", gw);
+	snprintf(a->a_lease, sizeof(a->a_lease), "--dhcp-leasefile=%s", d->leasefile);
+	snprintf(a->a_pid, sizeof(a->a_pid), "--pid-file=%s", d->pidfile);
+	snprintf(a->a_hosts, sizeof(a->a_hosts), "--dhcp-hostsfile=%s", d->hostsfile);
+	snprintf(a->a_addn, sizeof(a->a_addn), "--addn-hosts=%s", d->addnhosts);
+	snprintf(a->a_log, sizeof(a->a_log), "--log-facility=%s", d->logfile);
+	a->argv[n++] = "dnsmasq";
+	a->argv[n++] = "--conf-file=/dev/null";
+	a->argv[n++] = "--keep-in-foreground";
+	a->argv[n++] = "--user=root";
+	a->argv[n++] = "--bind-interfaces";
+	a->argv[n++] = a->a_if;
+	a->argv[n++] = "--except-interface=lo";
+	a->argv[n++] = "--no-hosts";
+	a->argv[n++] = a->a_range;
+	a->argv[n++] = a->a_router;
+	a->argv[n++] = "--dhcp-authoritative";
+	a->argv[n++] = a->a_lease;
+	a->argv[n++] = a->a_pid;
+	a->argv[n++] = a->a_hosts;
+	a->argv[n++] = a->a_addn;
+	a->argv[n++] = a->a_log;
+	a->argv[n] = NULL;
+	a->argc = n;
+}
+
+bool nat_dnsmasq_is_current(const struct nat_dnsmasq *d)
+{
+	struct dm_argv a;
+	char path[64], *text, *arg;
+	size_t len;
+	int i = 0;
+	bool same = true;
+
+	if (!d->pid)
+		return false;
+	build_argv(d, &a);
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)d->pid);
+	if (file_read_all(path, &text, &len, 1 << 16))
+		return false;
+	for (arg = text; arg < text + len && same; arg += strlen(arg) + 1, i++)
+		same = i < a.argc && (i == 0 || !strcmp(arg, a.argv[i]));
+	free(text);
+	return same && i == a.argc;
+}
+
+static int spawn(struct nat_dnsmasq *d)
+{
+	struct dm_argv a;
+	char why[256];
+	int logfd;
+	pid_t pid;
+
+	if (access(DNSMASQ_BIN, X_OK))
+		return err_set(-ENOENT, "%s not found (install dnsmasq-base)", DNSMASQ_BIN);
+	build_argv(d, &a);
 
 	unlink(d->pidfile); /* readiness is "the pid file names the child" */
 	logfd = open(d->logfile, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
@@ -307,7 +345,7 @@ static int spawn(struct nat_dnsmasq *d)
 		dup2(logfd, 1);
 		dup2(logfd, 2);
 		close_range(3, ~0u, 0);
-		execv(DNSMASQ_BIN, argv);
+		execv(DNSMASQ_BIN, a.argv);
 		_exit(127);
 	}
 	close(logfd);

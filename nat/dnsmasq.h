@@ -65,6 +65,10 @@ int nat_dnsmasq_reload(struct nat_dnsmasq *d);
 /* Stop supervising without stopping it (netd exits, leaving networks up). */
 void nat_dnsmasq_detach(struct nat_dnsmasq *d);
 
+/* Does the running instance have exactly the command line this netd would
+ * start (same range, gateway, files)? An adopted one may predate a config change. */
+bool nat_dnsmasq_is_current(const struct nat_dnsmasq *d);
+
 /* Is pid our dnsmasq for this bridge and pid file, in our namespace? */
 bool nat_dnsmasq_is_ours(const struct nat_dnsmasq *d, pid_t pid);
 

@@ -422,14 +422,26 @@ static void hosts_from_vifs(struct netd_net *net, struct nat_priv *p)
 	}
 }
 
+static void conf_fwd(const struct netd_forward *cf, struct nat_fwd *f)
+{
+	*f = (struct nat_fwd){ .proto = cf->proto, .port = cf->port, .dest = cf->dest.addr.v4,
+			       .dport = cf->dport };
+}
+
+static bool fwd_equal(const struct nat_fwd *a, const struct nat_fwd *b)
+{
+	return a->proto == b->proto && a->port == b->port && a->dest.s_addr == b->dest.s_addr &&
+	       a->dport == b->dport;
+}
+
 static int forwards_from_conf(const struct netd_net_conf *c, struct nat_priv *p)
 {
 	for (size_t i = 0; i < c->n_forwards; i++) {
 		const struct netd_forward *cf = &c->forwards[i];
-		struct nat_fwd f = { .proto = cf->proto, .port = cf->port,
-				     .dest = cf->dest.addr.v4, .dport = cf->dport };
+		struct nat_fwd f;
 		int rc;
 
+		conf_fwd(cf, &f);
 		if (cf->dest.family != AF_INET)
 			return err_set(-EINVAL, "%s: forward at line %d: nat forwards IPv4 only",
 				       c->name, cf->line);
@@ -502,16 +514,70 @@ static int load_saved(struct netd_net *net, struct nat_priv *p, json_t *saved)
 	return priv_setup(net, p, bridge, uplink, &gw);
 }
 
+/* The forwards are the journal's (run-time changes included). If the config's
+ * forward lines changed while no netd ran, the change applies on top: new
+ * lines are added, lines gone from the config are removed. */
+static int forwards_reconcile(struct netd_net *net, struct nat_priv *p, json_t *saved)
+{
+	json_t *old = json_object_get(json_object_get(saved, "mode_state"), "conf_forwards"), *v;
+	const struct netd_net_conf *c = &net->conf;
+	char spec[NAT_FWD_STRLEN];
+	size_t i, j;
+	int rc;
+
+	if (!json_is_array(old))
+		return 0;
+	for (i = 0; i < c->n_forwards; i++) {
+		struct nat_fwd f, *cur;
+		bool known = false;
+
+		conf_fwd(&c->forwards[i], &f);
+		nat_fwd_format(&f, spec, sizeof(spec));
+		json_array_foreach(old, j, v)
+			known |= !strcmp(json_string_value(v) ?: "", spec);
+		if (known || c->forwards[i].dest.family != AF_INET || nat_fwd_check(&f, &p->gw, p->bridge))
+			continue;
+		cur = nat_fwds_find(&p->fwds, f.proto, f.port);
+		if (cur)
+			*cur = f;
+		else if ((rc = nat_fwds_add(&p->fwds, &f)))
+			return rc;
+		log_info("%s: forward %s added to the config; applying it", p->bridge, spec);
+	}
+	json_array_foreach(old, j, v) {
+		struct nat_fwd f, *cur;
+		bool kept = false;
+
+		if (nat_fwd_parse(json_string_value(v) ?: "", false, &f, NULL))
+			continue;
+		for (i = 0; i < c->n_forwards && !kept; i++) {
+			struct nat_fwd cf;
+
+			conf_fwd(&c->forwards[i], &cf);
+			kept = fwd_equal(&cf, &f);
+		}
+		cur = kept ? NULL : nat_fwds_find(&p->fwds, f.proto, f.port);
+		if (cur && fwd_equal(cur, &f)) {
+			nat_fwds_del(&p->fwds, cur);
+			log_info("%s: forward %s removed from the config; removing it", p->bridge,
+				 json_string_value(v));
+		}
+	}
+	return 0;
+}
+
 /* The setup a crashed netd completed: keep the bridge, the dnsmasq and its
  * leases; put the table back as it must be (one transaction, replacing it
  * in place, or recreating it if someone deleted it meanwhile). */
-static int adopt(struct netd_net *net, struct nat_priv *p)
+static int adopt(struct netd_net *net, struct nat_priv *p, json_t *saved)
 {
 	const char *name = p->bridge;
 	int rc, had_table;
 
 	rc = nat_fwd_journal_load(p->journal, &p->fwds);
-	if (rc == -ENOENT)
+	if (rc == 0)
+		rc = forwards_reconcile(net, p, saved);
+	else if (rc == -ENOENT)
 		rc = forwards_from_conf(&net->conf, p);
 	if (rc)
 		return rc;
@@ -529,7 +595,13 @@ static int adopt(struct netd_net *net, struct nat_priv *p)
 	if (rc)
 		return rc;
 	rc = nat_dnsmasq_adopt(&p->dns);
-	if (rc == 1) {
+	if (rc == 1 && !nat_dnsmasq_is_current(&p->dns)) {
+		log_warn("%s: dnsmasq (pid %d) runs with other settings than the config's; restarting it",
+			 name, (int)p->dns.pid);
+		rc = nat_dnsmasq_stop(&p->dns);
+		if (rc == 0)
+			rc = nat_dnsmasq_start(&p->dns);
+	} else if (rc == 1) {
 		log_info("%s: adopted dnsmasq (pid %d)", name, (int)p->dns.pid);
 		rc = nat_dnsmasq_reload(&p->dns); /* the files were rewritten */
 	} else if (rc == 0) {
@@ -589,7 +661,7 @@ static int nat_up(struct netd_net *net, json_t *saved)
 		if (phase && !strcmp(phase, "applied") && bridge_is_applied(p) &&
 		    !strcmp(p->uplink, c->uplink) && p->gw.addr.v4.s_addr == c->address.addr.v4.s_addr &&
 		    p->gw.prefixlen == c->address.prefixlen) {
-			rc = adopt(net, p);
+			rc = adopt(net, p, saved);
 			if (rc == 0) {
 				p->applied = true;
 				rc = net->checkpoint(net, "applied");
@@ -776,13 +848,25 @@ static json_t *nat_status(struct netd_net *net)
 static json_t *nat_save(struct netd_net *net)
 {
 	struct nat_priv *p = net->priv;
-	char a[INET_ADDRSTRLEN + 4];
+	char a[INET_ADDRSTRLEN + 4], spec[NAT_FWD_STRLEN];
+	json_t *cf;
 
 	if (!p || !p->run_dir[0])
 		return json_object();
 	cidr_str(&p->gw, a, sizeof(a));
-	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "bridge", p->bridge, "uplink", p->uplink,
-			 "address", a, "table", p->rs.table, "ip_forward", p->ip_forward_prev);
+	/* The config's forward lines as applied, so that a netd adopting this
+	 * setup can tell config changes from run-time ones (journal). */
+	cf = json_array();
+	for (size_t i = 0; i < net->conf.n_forwards; i++) {
+		struct nat_fwd f;
+
+		conf_fwd(&net->conf.forwards[i], &f);
+		nat_fwd_format(&f, spec, sizeof(spec));
+		json_array_append_new(cf, json_string(spec));
+	}
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "bridge", p->bridge, "uplink", p->uplink,
+			 "address", a, "table", p->rs.table, "ip_forward", p->ip_forward_prev,
+			 "conf_forwards", cf);
 }
 
 /* netd exits (or forgets the network) without down: leave the host as it is. */

@@ -753,3 +753,33 @@ def test_dnsmasq_start_failure_is_reported_and_rolled_back(topo, netd_factory):
     assert "Address already in use" in r.stderr and "(host restored)" in r.stderr, r.stderr
     topo.assert_snapshot_equal(before)
     assert ruleset(topo) == rules and dnsmasq_procs(netd) == [] and run_files(netd) == []
+
+
+def test_kill9_then_config_change_applies_on_adoption(topo, netd_factory):
+    """Run-time forward changes survive a crash; config edits made meanwhile
+    apply on top; a dnsmasq with the old settings is restarted, not kept."""
+    nat_guest(topo, 5)
+    fw = ["tcp:8080:203.0.113.10:80", "tcp:8081:203.0.113.10:81"]
+    netd = start_nat(topo, netd_factory, nat_conf(forwards=fw))
+    netd.ctl("forward", "add", "tcp:9090:203.0.113.10:90")
+    netd.ctl("forward", "del", "tcp:8081")
+    pid = pidfile_pid(netd)
+    netd.stop(signal.SIGKILL)
+    netd.write_conf(nat_conf(forwards=["tcp:8081:203.0.113.10:81", "tcp:8082:203.0.113.10:82"],
+                             dhcp_range="203.0.113.100-203.0.113.120"))
+    netd.start()
+    assert map_elems(topo) == {("tcp", 9090, "203.0.113.10", 90), ("tcp", 8082, "203.0.113.10", 82)}
+    log = netd.read_log()
+    assert "forward tcp:8082:203.0.113.10:82 added to the config; applying it" in log
+    assert "forward tcp:8080:203.0.113.10:80 removed from the config; removing it" in log
+    assert f"dnsmasq (pid {pid}) runs with other settings than the config's; restarting it" in log
+    new = dnsmasq_procs(netd)
+    assert len(new) == 1 and new != [pid]
+    with open(f"/proc/{new[0]}/cmdline", "rb") as f:
+        assert b"--dhcp-range=203.0.113.100,203.0.113.120," in f.read()
+    assert len(our_tables(topo)) == 1
+    # An unchanged config on the next crash: the same dnsmasq is adopted.
+    netd.stop(signal.SIGKILL)
+    netd.start()
+    assert dnsmasq_procs(netd) == new and f"adopted dnsmasq (pid {new[0]})" in netd.read_log()
+    assert netd.stop() == 0 and dnsmasq_procs(netd) == []
