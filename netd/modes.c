@@ -6,6 +6,8 @@ const struct netd_mode_ops *netd_mode_ops_for(enum netd_mode mode)
 	switch (mode) {
 	case NETD_MODE_BRIDGE:
 		return &br_mode_ops;
+	case NETD_MODE_ROUTE:
+		return &rt_mode_ops;
 	case NETD_MODE_NAT:
 		return &nat_mode_ops;
 	default:

@@ -304,3 +304,12 @@ def netd_factory(topo, tmp_path):
 
 def bridge_conf(style="classic", physdev="eth0", name="xenbr0"):
     return f"[{name}]\nmode = bridge\nphysdev = {physdev}\nstyle = {style}\n"
+
+
+def route_conf(physdev="eth0", name="routed", metric=None, gatewayip=None, key="physdev"):
+    body = f"[{name}]\nmode = route\n{key} = {physdev}\n"
+    if metric is not None:
+        body += f"metric = {metric}\n"
+    if gatewayip:
+        body += f"gatewayip = {gatewayip}\n"
+    return body

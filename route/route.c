@@ -1,0 +1,462 @@
+/* route: route mode, Xen's network-route and vif-route in one daemon.
+ *
+ * up: IPv4 forwarding and proxy ARP on the physdev (what network-route did),
+ * and, when the physdev has a global IPv6 address, IPv6 forwarding and proxy
+ * NDP on it. Each sysctl is a named, fault-injectable step; the values found
+ * before are kept in the state file (mode_state.knobs) so that down, a
+ * rollback, or a netd started after a crash restores exactly those.
+ * Guests are plugged by plug.c. */
+#include "route/route.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/err.h"
+#include "lib/fault.h"
+#include "lib/log.h"
+#include "lib/nl_addr.h"
+#include "lib/nl_link.h"
+#include "lib/sysctl.h"
+#include "netd/daemon.h"
+#include "route/host.h"
+
+struct rt_knob {
+	const char *step;
+	const char *path; /* under /proc/sys; NULL: per physdev, net/<family>/conf/<physdev>/<key> */
+	const char *family, *key;
+	bool v6;
+};
+
+static const struct rt_knob knob_table[] = {
+	{ "ip-forward", "net/ipv4/ip_forward", NULL, NULL, false },
+	{ "ipv6-forward", "net/ipv6/conf/all/forwarding", NULL, NULL, true },
+	{ "proxy-arp", NULL, "ipv4", "proxy_arp", false },
+	{ "proxy-ndp", NULL, "ipv6", "proxy_ndp", true },
+};
+#define N_KNOBS (sizeof(knob_table) / sizeof(knob_table[0]))
+
+static void knob_path(const struct rt_knob *k, const char *physdev, char *buf, size_t len)
+{
+	if (k->path)
+		snprintf(buf, len, "%s", k->path);
+	else
+		snprintf(buf, len, "net/%s/conf/%s/%s", k->family, physdev, k->key);
+}
+
+static const char *const *rt_steps(const struct netd_net_conf *c)
+{
+	static const char *names[N_KNOBS + 1];
+
+	for (size_t i = 0; i < N_KNOBS; i++)
+		names[i] = knob_table[i].step;
+	return names;
+}
+
+/* Does the host show every sysctl the setup needs? */
+static bool rt_is_applied(const struct rt_priv *p)
+{
+	char path[RT_SYSCTL_PATH_MAX], val[RT_SYSCTL_VALUE_MAX];
+
+	for (size_t i = 0; i < N_KNOBS; i++) {
+		if (knob_table[i].v6 && !p->ipv6)
+			continue;
+		knob_path(&knob_table[i], p->physdev, path, sizeof(path));
+		if (sysctl_read(path, val, sizeof(val)) || strcmp(val, "1"))
+			return false;
+	}
+	return true;
+}
+
+static struct rt_item *knob_find(struct rt_priv *p, const char *path)
+{
+	for (size_t i = 0; i < p->knobs.n; i++)
+		if (!strcmp(p->knobs.v[i].path, path))
+			return &p->knobs.v[i];
+	return NULL;
+}
+
+/* Write what is missing (steps in order); a value found for the first time
+ * is remembered. Used by a fresh up and to repair a drifted setup. */
+static int knobs_apply(struct rt_priv *p)
+{
+	char path[RT_SYSCTL_PATH_MAX];
+	int rc;
+
+	for (size_t i = 0; i < N_KNOBS; i++) {
+		struct rt_item it = { .kind = RT_ITEM_SYSCTL }, *known;
+
+		rc = fault_check(knob_table[i].step);
+		if (rc)
+			return err_prefix(rc, "step %s", knob_table[i].step);
+		if (knob_table[i].v6 && !p->ipv6)
+			continue;
+		knob_path(&knob_table[i], p->physdev, path, sizeof(path));
+		known = knob_find(p, path);
+		if (known) {
+			rc = rt_item_apply(known);
+		} else {
+			snprintf(it.path, sizeof(it.path), "%s", path);
+			rc = rt_item_apply(&it);
+			if (rc == 1)
+				rc = rt_items_push(&p->knobs, &it);
+		}
+		if (rc < 0)
+			return err_prefix(rc, "step %s", knob_table[i].step);
+	}
+	return 0;
+}
+
+/* Record the values the steps will replace, before the first one runs, so a
+ * crash in between still knows them. */
+static int knobs_plan(struct rt_priv *p)
+{
+	char path[RT_SYSCTL_PATH_MAX], val[RT_SYSCTL_VALUE_MAX];
+	int rc;
+
+	for (size_t i = 0; i < N_KNOBS; i++) {
+		struct rt_item it = { .kind = RT_ITEM_SYSCTL };
+
+		if (knob_table[i].v6 && !p->ipv6)
+			continue;
+		knob_path(&knob_table[i], p->physdev, path, sizeof(path));
+		rc = sysctl_read(path, val, sizeof(val));
+		if (rc)
+			return rc;
+		if (!strcmp(val, "1"))
+			continue;
+		snprintf(it.path, sizeof(it.path), "%s", path);
+		snprintf(it.old, sizeof(it.old), "%s", val);
+		rc = rt_items_push(&p->knobs, &it);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* Does a route network's setup need this sysctl at 1? */
+static bool rt_needs(const struct rt_priv *o, const char *path)
+{
+	char want[RT_SYSCTL_PATH_MAX];
+
+	for (size_t i = 0; o->have_state && i < N_KNOBS; i++) {
+		if (knob_table[i].v6 && !o->ipv6)
+			continue;
+		knob_path(&knob_table[i], o->physdev, want, sizeof(want));
+		if (!strcmp(want, path))
+			return true;
+	}
+	return false;
+}
+
+/* The forwarding switches are per namespace, not per network: another
+ * network that is up may need a sysctl this one turned on. A route network
+ * inherits the value to restore (the last one down restores it); a nat
+ * network turns IPv4 forwarding on itself and only knows the value it saw,
+ * so the switch is left on for it. Returns true if k must stay. */
+static bool knob_hand_over(struct netd_net *net, const struct rt_item *k)
+{
+	struct netd *d = net->daemon;
+
+	for (size_t i = 0; d && i < d->n_nets; i++) {
+		struct netd_net *n = &d->nets[i];
+		struct rt_priv *o = n->priv;
+
+		if (n == net || !n->ops)
+			continue;
+		if (n->ops == &rt_mode_ops && o && rt_needs(o, k->path)) {
+			if (!knob_find(o, k->path) && rt_items_push(&o->knobs, k) == 0 &&
+			    n->checkpoint(n, "applied"))
+				log_err("%s: state not saved: %s", n->conf.name, err_msg());
+			log_info("%s: %s stays 1 for %s", net->conf.name, k->path, n->conf.name);
+			return true;
+		}
+		if (n->ops != &rt_mode_ops && n->up && !strcmp(n->ops->name, "nat") &&
+		    !strcmp(k->path, "net/ipv4/ip_forward")) {
+			log_warn("%s: %s stays 1 for %s (was %s)", net->conf.name, k->path,
+				 n->conf.name, k->old);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Everything back: guests' routes first, then the network's sysctls. */
+static int rt_restore(struct netd_net *net, struct rt_priv *p)
+{
+	char msg[ERR_MSG_MAX] = "";
+	int rc = rt_vifs_unplug_all(p), rc2;
+	size_t kept = 0;
+
+	if (rc)
+		snprintf(msg, sizeof(msg), "%s", err_msg());
+	for (size_t i = 0; i < p->knobs.n; i++)
+		if (!knob_hand_over(net, &p->knobs.v[i]))
+			p->knobs.v[kept++] = p->knobs.v[i];
+	p->knobs.n = kept;
+	rc2 = rt_items_undo(&p->knobs);
+	if (rc)
+		return err_set(rc, "%s", msg);
+	if (rc2)
+		return rc2;
+	p->have_state = false;
+	return 0;
+}
+
+static bool physdev_has_v6(int ifindex)
+{
+	struct in6_addr a[1];
+	size_t n = 0;
+
+	return rt_host_v6_addrs(ifindex, a, 1, &n) == 0 && n > 0;
+}
+
+static int rt_load_saved(struct rt_priv *p, json_t *saved)
+{
+	json_t *ms = json_object_get(saved, "mode_state"), *v;
+	const char *physdev = json_string_value(json_object_get(ms, "physdev"));
+	size_t i;
+	int rc;
+
+	if (!physdev || !physdev[0] || strlen(physdev) >= IFNAMSIZ ||
+	    !json_is_boolean(json_object_get(ms, "ipv6")))
+		return err_set(-EINVAL, "route mode state incomplete");
+	snprintf(p->physdev, sizeof(p->physdev), "%s", physdev);
+	p->ipv6 = json_is_true(json_object_get(ms, "ipv6"));
+	rc = rt_items_from_json(json_object_get(ms, "knobs"), &p->knobs);
+	if (rc)
+		return err_prefix(rc, "knobs");
+	json_array_foreach(json_object_get(ms, "vifs"), i, v) {
+		const char *ifname = json_string_value(json_object_get(v, "ifname"));
+		struct rt_vif *rv;
+
+		if (!ifname || !ifname[0] || strlen(ifname) >= IFNAMSIZ)
+			return err_set(-EINVAL, "vif %zu: bad name", i);
+		rv = calloc(1, sizeof(*rv));
+		if (!rv)
+			return err_set(-ENOMEM, "out of memory");
+		snprintf(rv->ifname, sizeof(rv->ifname), "%s", ifname);
+		rv->next = p->vifs;
+		p->vifs = rv;
+		rc = rt_items_from_json(json_object_get(v, "items"), &rv->items);
+		if (rc)
+			return err_prefix(rc, "%s", ifname);
+	}
+	return 0;
+}
+
+static void rt_state_free(struct rt_priv *p)
+{
+	rt_items_free(&p->knobs);
+	rt_vifs_free(p);
+	p->have_state = false;
+}
+
+static const char *what_up(const struct rt_priv *p)
+{
+	return p->ipv6 ? "IPv4 and IPv6 forwarding, proxy ARP and NDP"
+		       : "IPv4 forwarding, proxy ARP";
+}
+
+/* A setup is on the host already (up twice, or adopted): repair it if
+ * someone reset a sysctl, without touching the guests' routes. */
+static int rt_converge(struct netd_net *net, struct rt_priv *p)
+{
+	int rc;
+
+	if (rt_is_applied(p))
+		return 0;
+	log_warn("%s: forwarding or proxy settings were changed behind netd's back; re-applying",
+		 net->conf.name);
+	rc = knobs_apply(p);
+	if (rc == 0)
+		rc = net->checkpoint(net, "applied");
+	return rc ? err_prefix(rc, "%s", net->conf.name) : 0;
+}
+
+static int rt_up(struct netd_net *net, json_t *saved)
+{
+	const struct netd_net_conf *c = &net->conf;
+	struct rt_priv *p = net->priv;
+	char msg[ERR_MSG_MAX];
+	struct nl_link phys;
+	int rc;
+
+	if (!p) {
+		p = net->priv = calloc(1, sizeof(*p));
+		if (!p)
+			return err_set(-ENOMEM, "out of memory");
+	}
+	if (p->have_state)
+		return rt_converge(net, p);
+
+	if (saved) {
+		const char *phase = json_string_value(json_object_get(saved, "phase"));
+
+		rc = rt_load_saved(p, saved);
+		if (rc) {
+			rt_state_free(p);
+			return err_prefix(rc, "%s: unreadable state", c->name);
+		}
+		p->have_state = true;
+		if (phase && !strcmp(phase, "applied") && !strcmp(p->physdev, c->physdev)) {
+			if (rt_is_applied(p)) {
+				log_info("%s: adopted the running route setup of a previous netd on %s",
+					 c->name, p->physdev);
+				return 0;
+			}
+			return rt_converge(net, p);
+		}
+		log_warn("%s: previous netd left a %s route setup on %s; rolling it back first",
+			 c->name, phase ? phase : "unknown", p->physdev);
+		rc = rt_restore(net, p);
+		if (rc)
+			return err_prefix(rc, "%s: cannot roll back the previous setup", c->name);
+		rt_state_free(p);
+	}
+
+	rc = nl_link_get(c->physdev, &phys);
+	if (rc)
+		return err_set(rc, "%s: physdev %s does not exist", c->name, c->physdev);
+	snprintf(p->physdev, sizeof(p->physdev), "%s", c->physdev);
+	p->ipv6 = physdev_has_v6(phys.ifindex);
+	rc = knobs_plan(p);
+	if (rc) {
+		rt_state_free(p);
+		return err_prefix(rc, "%s", c->name);
+	}
+	p->have_state = true;
+	rc = net->checkpoint(net, "applying");
+	if (rc == 0)
+		rc = knobs_apply(p);
+	if (rc == 0)
+		rc = net->checkpoint(net, "applied");
+	if (rc == 0) {
+		log_info("%s: route mode up on %s (%s)", c->name, p->physdev, what_up(p));
+		return 0;
+	}
+	snprintf(msg, sizeof(msg), "%s", err_msg());
+	if (rt_restore(net, p))
+		log_err("%s: rollback incomplete: %s", c->name, err_msg());
+	rt_state_free(p);
+	return err_set(rc, "%s: %s (host restored)", c->name, msg);
+}
+
+static int rt_down(struct netd_net *net)
+{
+	struct rt_priv *p = net->priv;
+	int rc;
+
+	if (!p || !p->have_state)
+		return 0;
+	rc = rt_restore(net, p);
+	if (rc) {
+		/* Keep what could not be undone in the state file for a retry. */
+		net->checkpoint(net, "applied");
+		return err_prefix(rc, "%s", net->conf.name);
+	}
+	rt_state_free(p);
+	log_info("%s: route mode down, %s restored", net->conf.name, p->physdev);
+	return 0;
+}
+
+static int rt_vif_online(struct netd_net *net, const struct vif *vif)
+{
+	struct rt_priv *p = net->priv;
+
+	if (!p || !p->have_state)
+		return err_set(-ENETDOWN, "%s: network %s is down", vif->ifname, net->conf.name);
+	return rt_vif_plug(net, p, vif);
+}
+
+static int rt_vif_offline(struct netd_net *net, const struct vif *vif)
+{
+	struct rt_priv *p = net->priv;
+
+	if (!p || !p->have_state)
+		return 0;
+	return rt_vif_unplug(net, p, vif);
+}
+
+static json_t *rt_status(struct netd_net *net)
+{
+	struct rt_priv *p = net->priv;
+	const char *physdev = p && p->have_state ? p->physdev : net->conf.physdev;
+	char a[INET6_ADDRSTRLEN] = "", val[RT_SYSCTL_VALUE_MAX], fwd[32] = "";
+	json_t *routes = json_array(), *per_vif = json_object(), *j;
+	struct in_addr dom0;
+	uint8_t plen;
+	int phys = (int)if_nametoindex(physdev);
+
+	if (phys > 0 && nl_addr_primary_v4(phys, &dom0, &plen) == 0)
+		inet_ntop(AF_INET, &dom0, a, sizeof(a));
+	if (sysctl_read("net/ipv4/ip_forward", val, sizeof(val)) == 0 && !strcmp(val, "1"))
+		strcat(fwd, "ipv4");
+	if (sysctl_read("net/ipv6/conf/all/forwarding", val, sizeof(val)) == 0 && !strcmp(val, "1"))
+		strcat(fwd, fwd[0] ? ",ipv6" : "ipv6");
+	/* The routes each plugged vif is meant to have, from its ip= list. */
+	for (struct netd_vif *v = net->vifs; v; v = v->next) {
+		json_t *list = json_array();
+
+		for (unsigned i = 0; i < v->vif.n_ips; i++) {
+			char ip[INET6_ADDRSTRLEN], r[INET6_ADDRSTRLEN + IFNAMSIZ + 32];
+			int fam = v->vif.ips[i].family;
+
+			inet_ntop(fam, &v->vif.ips[i].addr, ip, sizeof(ip));
+			snprintf(r, sizeof(r), "%s/%d dev %s", ip, fam == AF_INET ? 32 : 128,
+				 v->vif.ifname);
+			json_array_append_new(routes, json_string(r));
+			snprintf(r, sizeof(r), "%s/%d", ip, fam == AF_INET ? 32 : 128);
+			json_array_append_new(list, json_string(r));
+		}
+		json_object_set_new(per_vif, v->vif.ifname, list);
+	}
+	j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:o, s:o}", "physdev", physdev, "dom0_ip", a,
+		      "forwarding", fwd[0] ? fwd : "off", "ipv6",
+		      p && p->have_state && p->ipv6 ? "yes" : "no", "metric",
+		      (json_int_t)net->conf.metric, "routes", routes, "vif_routes", per_vif);
+	if (net->conf.has_gatewayip) {
+		inet_ntop(net->conf.gatewayip.family, &net->conf.gatewayip.addr, a, sizeof(a));
+		json_object_set_new(j, "gatewayip", json_string(a));
+	}
+	return j;
+}
+
+static json_t *rt_save(struct netd_net *net)
+{
+	struct rt_priv *p = net->priv;
+	json_t *vifs;
+
+	if (!p || !p->have_state)
+		return json_object();
+	vifs = json_array();
+	for (struct rt_vif *v = p->vifs; v; v = v->next)
+		json_array_append_new(vifs, json_pack("{s:s, s:o}", "ifname", v->ifname, "items",
+						      rt_items_to_json(&v->items)));
+	return json_pack("{s:s, s:b, s:o, s:o}", "physdev", p->physdev, "ipv6", p->ipv6, "knobs",
+			 rt_items_to_json(&p->knobs), "vifs", vifs);
+}
+
+static void rt_free(struct netd_net *net)
+{
+	struct rt_priv *p = net->priv;
+
+	if (p)
+		rt_state_free(p);
+	free(p);
+	net->priv = NULL;
+}
+
+const struct netd_mode_ops rt_mode_ops = {
+	.name = "route",
+	.up = rt_up,
+	.down = rt_down,
+	.vif_online = rt_vif_online,
+	.vif_offline = rt_vif_offline,
+	.status = rt_status,
+	.save = rt_save,
+	.free = rt_free,
+	.steps = rt_steps,
+};
