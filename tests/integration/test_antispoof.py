@@ -128,7 +128,16 @@ def status_field(netd, key):
 def start(netd_factory, topo, style="classic", extra=""):
     netd = netd_factory(bridge_conf(style) + extra)
     netd.start()
+    wait_uplink(topo, style)
     return netd
+
+
+def wait_uplink(topo, style):
+    """The uplink port forwards only once linkwatch has seen its carrier
+    (up to a second after netd brought it up): until then broadcasts reach
+    Dom0 but not the LAN."""
+    port = "peth0" if style == "classic" else "eth0"
+    wait_for(lambda: port_state(topo, port) == "forwarding", 5, what=f"{port} forwarding")
 
 
 def plug(netd, topo, domid, ip=None, mac=True, **keys):
@@ -140,8 +149,18 @@ def plug(netd, topo, domid, ip=None, mac=True, **keys):
         args.append(f"ip={ip}")
     args += [f"{k}={v}" for k, v in keys.items()]
     netd.ctl(*args)
-    topo.wait_carrier(g, "eth0")
+    # Not just LOWER_UP: until linkwatch runs (up to a second after the
+    # carrier) the guest's qdisc drops and the bridge port stays disabled.
+    wait_for(lambda: (topo.link(g, "eth0") or {}).get("operstate") == "UP", 5,
+             what="guest eth0 operstate UP")
+    wait_for(lambda: port_state(topo, f"vif{domid}.0") == "forwarding", 5,
+             what=f"vif{domid}.0 forwarding")
     return g
+
+
+def port_state(topo, ifname):
+    link = topo.link(topo.d0, ifname) or {}
+    return link.get("linkinfo", {}).get("info_slave_data", {}).get("state")
 
 
 def udp(src_mac, src_ip, dport, n=1, dst=LAN):
@@ -195,3 +214,307 @@ def test_forged_frames_are_dropped_and_counted(topo, netd_factory, style):
     assert [o["counter"]["packets"] for o in c if "counter" in o] == [14]
     assert "vif1.0:14" in status_field(netd, "spoof_drops")
     assert topo.ping(g1, LAN), "the vif still works after drops"
+
+
+def test_dhcp_discover_from_0000_passes(topo, netd_factory):
+    """A guest with ip= may still ask for a lease: udp 68->67 from 0.0.0.0
+    passes, any other packet from 0.0.0.0 is dropped."""
+    netd = start(netd_factory, topo)
+    g1 = topo.add_guest(1)
+    plug(netd, topo, 1, ip="192.0.2.11")
+    m1 = gmac(topo, g1)
+    discover = (f"[Ether(src='{m1}', dst='ff:ff:ff:ff:ff:ff')/IP(src='0.0.0.0', dst='255.255.255.255')"
+                f"/UDP(sport=68, dport=67)/BOOTP(chaddr=bytes.fromhex('{m1.replace(':', '')}'))"
+                f"/DHCP(options=[('message-type', 'discover'), 'end'])] * 2")
+    other = udp(m1, "0.0.0.0", 7201, 3, dst="255.255.255.255")
+    got = capture(topo, {"lan": (topo.up, "up0", "udp and src host 0.0.0.0")}, g1,
+                  discover + " + " + other)
+    lan = got["lan"]
+    assert [p[UDP].dport for p in lan] == [67, 67], [p.summary() for p in lan]
+    assert all(DHCP in p for p in lan)
+    assert spoof_drops(netd, "vif1.0") == 3
+
+
+def test_ipv6_own_address_and_nd_pass_forged_dropped(topo, netd_factory):
+    """ip= with a v6 address: ping6 works (ND both ways), the guest's own NA
+    passes; a forged source, NAs for Dom0's address, a DAD probe for it and a
+    router advertisement are dropped and counted."""
+    netd = start(netd_factory, topo, "modern")
+    g1 = topo.add_guest(1)
+    topo.ip(g1, "addr add 2001:db8::11/64 dev eth0 nodad")
+    plug(netd, topo, 1, ip="192.0.2.11 2001:db8::11")
+    m1 = gmac(topo, g1)
+    ll = [a.split("/")[0] for a in topo.addrs(g1, "eth0") if a.startswith("fe80")][0]
+    assert topo.ping(g1, "2001:db8::1"), "ping6 from the guest's own address"
+    assert topo.ping(topo.up, "2001:db8::11"), "ping6 to the guest (its NA passes)"
+    base = spoof_drops(netd, "vif1.0")
+    assert base == 0
+
+    def e(src):
+        return f"Ether(src='{m1}', dst='33:33:00:00:00:01')/IPv6(src='{src}', dst='ff02::1')"
+
+    def na(src, target):
+        return f"{e(src)}/ICMPv6ND_NA(tgt='{target}', R=0, S=0, O=1)/ICMPv6NDOptDstLLAddr(lladdr='{m1}')"
+
+    forged = " + ".join([
+        f"[{e('2001:db8::99')}/UDP(sport=40000, dport=7101)/Raw(b'x')] * 3",   # forged source
+        f"[{na('2001:db8::11', '2001:db8::2')}] * 2",                          # NA for Dom0's address
+        f"[{na(ll, '2001:db8::2')}]",                                          # same, from link-local
+        f"[{e(ll)}/ICMPv6ND_RA()]",                                            # rogue router
+        f"[{e('::')}/ICMPv6ND_NS(tgt='2001:db8::2')]",                         # DAD for Dom0's address
+    ])
+    own = " + ".join([
+        f"[{e('2001:db8::11')}/UDP(sport=40000, dport=7102)/Raw(b'x')] * 2",
+        f"[{na('2001:db8::11', '2001:db8::11')}]",
+        f"[{e(ll)}/ICMPv6ND_NS(tgt='2001:db8::1')]",
+        f"[{e(ll)}/UDP(sport=546, dport=547)/Raw(b'solicit')]",
+    ])
+    got = capture(topo, {"lan": (topo.up, "up0", f"ip6 and ether src {m1}")}, g1, forged + " + " + own)
+    lan = got["lan"]
+    udps = sorted(p[UDP].dport for p in lan if UDP in p)
+    assert udps == [547, 7102, 7102], [p.summary() for p in lan]
+    assert all(p[IPv6].src == "2001:db8::11" for p in lan if UDP in p and p[UDP].dport == 7102)
+    nas = [p[ICMPv6ND_NA].tgt for p in lan if ICMPv6ND_NA in p]
+    assert "2001:db8::2" not in nas and "2001:db8::11" in nas, nas
+    assert not [p for p in lan if ICMPv6ND_RA in p]
+    assert [p[ICMPv6ND_NS].tgt for p in lan if ICMPv6ND_NS in p and p[IPv6].src == ll
+            and p[ICMPv6ND_NS].tgt == "2001:db8::1"], "the guest's own NS passes"
+    assert not [p for p in lan if ICMPv6ND_NS in p and p[ICMPv6ND_NS].tgt == "2001:db8::2"]
+    assert spoof_drops(netd, "vif1.0") == 3 + 2 + 1 + 1 + 1
+    assert topo.ping(g1, "2001:db8::1")
+
+
+def test_without_ip_any_address_but_not_a_forged_mac(topo, netd_factory):
+    """Xen's semantics: no ip= allows any source address (and ARP for it),
+    but the MAC is still checked; no mac= leaves the MAC free but not ip=."""
+    netd = start(netd_factory, topo)
+    g1, g2 = topo.add_guest(1), topo.add_guest(2)
+    plug(netd, topo, 1)                                   # mac= only
+    plug(netd, topo, 2, ip="192.0.2.12", mac=False)      # ip= only
+    m1, m2 = gmac(topo, g1), gmac(topo, g2)
+    assert topo.ping(g1, LAN) and topo.ping(g2, LAN)
+    bpf = "udp and dst portrange 7301-7304"
+    got = capture(topo, {"lan": (topo.up, "up0", bpf)}, g1,
+                  udp(m1, "198.51.100.7", 7301, 2) + " + " + udp("02:00:00:00:00:99", "192.0.2.11", 7302, 3))
+    assert [(p[IP].src, p[UDP].dport) for p in got["lan"]] == [("198.51.100.7", 7301)] * 2
+    assert spoof_drops(netd, "vif1.0") == 3
+    got = capture(topo, {"lan": (topo.up, "up0", bpf)}, g2,
+                  udp("02:00:00:00:00:98", "192.0.2.12", 7303, 2) + " + " + udp(m2, "192.0.2.98", 7304, 4))
+    assert [(p[Ether].src, p[UDP].dport) for p in got["lan"]] == [("02:00:00:00:00:98", 7303)] * 2
+    assert spoof_drops(netd, "vif2.0") == 4
+
+
+def test_antispoof_no_lets_forged_traffic_pass(topo, netd_factory):
+    netd = netd_factory(bridge_conf("classic") + "antispoof = no\n")
+    netd.start()
+    wait_uplink(topo, "classic")
+    g1 = topo.add_guest(1)
+    plug(netd, topo, 1, ip="192.0.2.11")
+    m1 = gmac(topo, g1)
+    assert TABLE not in tables(topo), "nothing to enforce: no table at all"
+    assert status_field(netd, "antispoof") == ["no"]
+    got = capture(topo, {"lan": (topo.up, "up0", "udp and dst portrange 7401-7402")}, g1,
+                  udp("02:00:00:00:00:99", "192.0.2.11", 7401, 2) + " + " + udp(m1, "192.0.2.99", 7402, 2))
+    assert sorted(p[UDP].dport for p in got["lan"]) == [7401, 7401, 7402, 7402]
+    netd.ctl("vif", "offline", "1.0")
+
+
+def veth_vifs(topo, first, n):
+    """n stand-in vifs in dom0 (veth pairs with both ends there)."""
+    for i in range(first, first + n):
+        topo.ip(topo.d0, f"link add vif{i}.0 type veth peer name pv{i}")
+
+
+def test_rule_count_is_constant_and_offline_removes_exactly_one_vif(topo, netd_factory):
+    netd = start(netd_factory, topo)
+    veth_vifs(topo, 100, 50)
+    before_any = rule_count(topo)
+
+    def online(i, **extra):
+        args = {"mac": f"02:00:00:00:01:{i - 100:02x}", "ip": f"198.51.100.{i - 99} 2001:db8:1::{i:x}"}
+        args.update(extra)
+        r = netd.request({"cmd": "vif-online", "vif": f"{i}.0", "args": args})
+        assert r["ok"], r
+
+    online(100)
+    rules = rule_count(topo)
+    assert rules > before_any
+    for i in range(101, 150):
+        online(i, **({"rate": "1MB/s@20ms"} if i % 2 else {}))
+    assert rule_count(topo) == rules, "plugging vifs must add elements, never rules"
+    els, objs = elements(topo), objects(topo)
+    vifs = {e for e in els if e[0] == "vifs"}
+    assert len(vifs) == 50
+    mine = {e for e in els if '"vif121.0"' in e[1]}
+    # vifs, guard, drops, macs, v4, v6, v6nd, rates, ratedrops
+    assert {e[0] for e in mine} == {"vifs", "guard", "drops", "macs", "v4", "v6", "v6nd",
+                                    "rates", "ratedrops"}
+    assert ("v4", json.dumps({"concat": ["vif121.0", "198.51.100.22"]})) in mine
+    assert ("macs", json.dumps({"concat": ["vif121.0", "02:00:00:00:01:15"]})) in mine
+
+    netd.ctl("vif", "offline", "121.0")
+    assert elements(topo) == els - mine
+    assert objects(topo) == objs - {("counter", "spoof_vif121.0"), ("limit", "rate_vif121.0"),
+                                    ("counter", "ratedrop_vif121.0")}
+    assert rule_count(topo) == rules
+    for i in range(100, 150):
+        if i != 121:
+            netd.ctl("vif", "offline", f"{i}.0")
+    assert TABLE not in tables(topo), "the table goes with the last vif"
+    assert rule_count(topo) == before_any
+
+
+FOREIGN = """table bridge filter {
+	set s { type ifname; elements = { "vif1.0" } }
+	chain c {
+		type filter hook prerouting priority -100; policy accept;
+		iifname @s ether type arp accept
+	}
+}
+table ip netd_as {
+	chain c {
+		type filter hook prerouting priority 0; policy accept;
+		ip saddr 192.0.2.99 drop
+	}
+}
+"""
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_foreign_tables_are_untouched(topo, netd_factory, tmp_path, style):
+    """Other tables, including one of the same name in another family, list
+    byte-identical across plug, traffic, offline and down."""
+    f = tmp_path / "foreign.nft"
+    f.write_text(FOREIGN)
+    nft(topo, f"-f {f}")
+
+    def listing():
+        return (nft(topo, "list table bridge filter").stdout + nft(topo, "list table ip netd_as").stdout)
+
+    before = listing()
+    netd = start(netd_factory, topo, style)
+    topo.add_guest(1)
+    plug(netd, topo, 1, ip="192.0.2.11", rate="10MB/s")
+    assert TABLE in tables(topo)
+    assert topo.ping(topo.guests[1], LAN)
+    assert listing() == before
+    netd.ctl("vif", "offline", "1.0")
+    assert listing() == before
+    plug(netd, topo, 1, ip="192.0.2.11")
+    netd.ctl("down")
+    assert TABLE not in tables(topo), "down removes the table"
+    assert listing() == before
+    assert "ip netd_as" in tables(topo) and "bridge filter" in tables(topo)
+
+
+def test_offline_after_restart_removes_the_right_elements(topo, netd_factory):
+    """netd is killed; the next one knows the vif's mac, ips and rate from
+    its state file and removes exactly those elements."""
+    netd = start(netd_factory, topo)
+    veth_vifs(topo, 100, 2)
+    r = netd.request({"cmd": "vif-online", "vif": "100.0", "args": {
+        "mac": "02:00:00:00:01:00", "ip": "198.51.100.1 2001:db8:1::1", "rate": "1MB/s@20ms"}})
+    assert r["ok"], r
+    r = netd.request({"cmd": "vif-online", "vif": "101.0", "args": {"mac": "02:00:00:00:01:01"}})
+    assert r["ok"], r
+    els = elements(topo)
+    keep = {e for e in els if '"vif101.0"' in e[1]}
+    netd.stop(signal.SIGKILL)
+    netd.start()
+    assert elements(topo) == els, "a restart changes nothing"
+    netd.ctl("vif", "offline", "100.0")
+    assert elements(topo) == keep
+    assert not [o for o in objects(topo) if o[1].endswith("vif100.0")]
+    netd.ctl("vif", "offline", "101.0")
+    assert TABLE not in tables(topo)
+
+
+def test_replug_with_new_keys_replaces_elements(topo, netd_factory):
+    netd = start(netd_factory, topo)
+    g1 = topo.add_guest(1)
+    plug(netd, topo, 1, ip="192.0.2.11", rate="1MB/s")
+    topo.ip(g1, "addr add 192.0.2.21/24 dev eth0")
+    plug(netd, topo, 1, ip="192.0.2.21")                 # same vif, new ip=, no rate
+    mine = {e for e in elements(topo) if '"vif1.0"' in e[1]}
+    assert ("v4", json.dumps({"concat": ["vif1.0", "192.0.2.21"]})) in mine
+    assert not [e for e in mine if "192.0.2.11" in e[1] or e[0] in ("rates", "ratedrops")]
+    assert not [o for o in objects(topo) if o[0] == "limit"]
+    assert topo.run(g1, f"ping -n -q -c 1 -W 2 -I 192.0.2.21 {LAN}", check=False).returncode == 0
+    assert topo.run(g1, f"ping -n -q -c 1 -W 1 -I 192.0.2.11 {LAN}", check=False).returncode != 0
+    netd.ctl("vif", "offline", "1.0")
+    assert TABLE not in tables(topo)
+
+
+SENDER = r'''
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
+payload = b"x" * 1200
+end = time.monotonic() + float(sys.argv[2])
+n = 0
+while time.monotonic() < end and n < 2000000:
+    for _ in range(64):
+        try:
+            s.sendto(payload, (sys.argv[1], 9))
+            n += 1
+        except OSError:
+            pass
+print(n)
+'''
+
+SINK = """table inet sink {
+	chain c {
+		type filter hook prerouting priority -300; policy accept;
+		udp dport 9 counter drop
+	}
+}
+"""
+
+
+def received_bytes(topo):
+    out = json.loads(topo.run(topo.up, "nft -j list table inet sink").stdout)["nftables"]
+    rules = [o["rule"] for o in out if "rule" in o]
+    return sum(x["counter"]["bytes"] for r in rules for x in r["expr"] if "counter" in x)
+
+
+def blast(topo, g, warmup=1.0, seconds=2.0):
+    """Flood from g for warmup + seconds; the rate the LAN received over the
+    last `seconds` (the warm-up empties the limiter's bucket)."""
+    p = subprocess.Popen(["ip", "netns", "exec", g, "/usr/bin/python3", "-c", SENDER, LAN,
+                          str(warmup + seconds)], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(warmup)
+        b0, t0 = received_bytes(topo), time.monotonic()
+        p.wait(30)
+        t1 = time.monotonic()
+        time.sleep(0.1)
+        return (received_bytes(topo) - b0) / (t1 - t0)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def test_rate_limit_caps_guest_to_outside(topo, netd_factory, tmp_path):
+    """rate=1MB/s@20ms: once the bucket is empty a UDP flood delivers about
+    1 MB/s upstream, far below what the same guest gets unlimited."""
+    sink = tmp_path / "sink.nft"
+    sink.write_text(SINK)
+    topo.run(topo.up, f"nft -f {sink}")
+    netd = start(netd_factory, topo)
+    g1 = topo.add_guest(1)
+    plug(netd, topo, 1, ip="192.0.2.11", rate="1MB/s@20ms")
+    assert topo.ping(g1, LAN)
+    limit = 1_000_000
+    got = blast(topo, g1)
+    assert got < 1.5 * limit, f"{got:.0f} B/s"
+    assert got > 0.5 * limit, f"{got:.0f} B/s: the limiter starves the guest"
+    rd = counters(netd, "vif1.0").get("rate_drops", {})
+    assert rd.get("packets", 0) > 0
+    assert "vif1.0:%d" % rd["packets"] in status_field(netd, "rate_drops")
+    assert spoof_drops(netd, "vif1.0") == 0, "own traffic over the rate is not spoofing"
+
+    plug(netd, topo, 1, ip="192.0.2.11")                 # same guest, no rate
+    free = blast(topo, g1, warmup=0.2)
+    print(f"rate=1MB/s@20ms: {got:.0f} B/s limited, {free:.0f} B/s unlimited")
+    assert free > 5 * got, f"unlimited {free:.0f} B/s vs limited {got:.0f} B/s"
