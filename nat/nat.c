@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/netfilter.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "bridge/port.h"
@@ -206,17 +205,25 @@ static int step_create_bridge(struct nat_priv *p)
 }
 
 /* A MAC of its own (locally administered): left alone, the bridge takes its
- * lowest port's, and every vif port is fe:ff:ff:ff:ff:ff. */
+ * lowest port's, and every vif port is fe:ff:ff:ff:ff:ff. It is derived from
+ * the bridge name, so it is the same every time the network comes up: guests
+ * keep the gateway's ARP entry across a down/up or a rollback, where a new
+ * MAC would cut them off until their entry goes stale. */
 static int step_bridge_mac(struct nat_priv *p)
 {
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
 	uint8_t mac[6];
 	int br = bridge_index(p);
 
 	if (br < 0)
 		return br;
-	if (getrandom(mac, sizeof(mac), 0) != sizeof(mac))
-		return err_set(-EIO, "getrandom failed");
-	mac[0] = (mac[0] & 0xfe) | 0x02;
+	for (const char *c = "netd-nat:"; *c; c++)
+		h = (h ^ (uint8_t)*c) * 0x100000001b3ull;
+	for (const char *c = p->bridge; *c; c++)
+		h = (h ^ (uint8_t)*c) * 0x100000001b3ull;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)(h >> (8 * i));
+	mac[0] = (mac[0] & 0xfc) | 0x02;
 	return nl_link_set_mac(br, mac);
 }
 

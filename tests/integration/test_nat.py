@@ -783,3 +783,19 @@ def test_kill9_then_config_change_applies_on_adoption(topo, netd_factory):
     netd.start()
     assert dnsmasq_procs(netd) == new and f"adopted dnsmasq (pid {new[0]})" in netd.read_log()
     assert netd.stop() == 0 and dnsmasq_procs(netd) == []
+
+
+def test_down_up_keeps_the_gateway_mac(topo, netd_factory):
+    """Guests cache the gateway's MAC: after down/up it must be the same one,
+    or they are cut off until their ARP entry goes stale."""
+    g5 = nat_guest(topo, 5)
+    netd = start_nat(topo, netd_factory, guests=(5,))
+    assert topo.ping(g5, "192.0.2.1")
+    mac = topo.link(topo.d0, BR)["address"]
+    assert int(mac[:2], 16) & 0x03 == 0x02, mac  # locally administered unicast
+    netd.ctl("down")
+    netd.ctl("up")
+    netd.ctl("vif", "online", "5.0", f"bridge={BR}", "ip=203.0.113.10")
+    assert topo.link(topo.d0, BR)["address"] == mac
+    topo.wait_carrier(g5, "eth0")
+    assert topo.ping(g5, "192.0.2.1", timeout=1)
