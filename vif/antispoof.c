@@ -13,6 +13,7 @@
 #include "lib/log.h"
 #include "lib/nft.h"
 #include "vif/ratelimit.h"
+#include "vif/vif-internal.h"
 
 /* Names of the per-vif objects: "<prefix><ifname>". */
 #define OBJ_SPOOF "spoof_"
@@ -242,9 +243,12 @@ static int check_ifname(const char *ifname)
 	for (size_t i = 0; i < n; i++) {
 		char c = ifname[i];
 
+		char q[VIF_QUOTE_MAX];
+
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		      (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
-			return err_set(-EINVAL, "antispoof: %s: interface name unusable in nft", ifname);
+			return err_set(-EINVAL, "antispoof: '%s': interface name unusable in nft",
+				       vif_quote_n(q, ifname, n));
 	}
 	return 0;
 }
