@@ -799,3 +799,34 @@ def test_down_up_keeps_the_gateway_mac(topo, netd_factory):
     assert topo.link(topo.d0, BR)["address"] == mac
     topo.wait_carrier(g5, "eth0")
     assert topo.ping(g5, "192.0.2.1", timeout=1)
+
+
+def test_forward_journal_stays_small_and_survives_restart(topo, netd_factory):
+    """Run-time forwards are journaled one line per change; the journal is
+    compacted as it grows and still restores the forwards after kill -9."""
+    nat_guest(topo, 5)
+    netd = start_nat(topo, netd_factory)
+    import socket as so
+    s = so.socket(so.AF_UNIX, so.SOCK_STREAM)
+    s.connect(netd.sock)
+    f = s.makefile("rwb")
+
+    def call(cmd, spec):
+        f.write((json.dumps({"version": 1, "cmd": cmd, "net": BR, "forward": spec}) + "\n").encode())
+        f.flush()
+        r = json.loads(f.readline())
+        assert r["ok"], r
+    for i in range(700):
+        call("forward-add", f"udp:{20000 + i}:203.0.113.10:53")
+        if i % 10:
+            call("forward-del", f"udp:{20000 + i}")
+    s.close()
+    with open(f"{netd.state}/{BR}/forwards") as jf:
+        lines = jf.read().splitlines()
+    assert len(lines) < 700, len(lines)  # 1330 changes were made
+    want = {("udp", 20000 + i, "203.0.113.10", 53) for i in range(0, 700, 10)}
+    assert map_elems(topo) == want
+    netd.stop(signal.SIGKILL)
+    nft(topo, f"delete table ip {TABLE}")
+    netd.start()
+    assert map_elems(topo) == want
