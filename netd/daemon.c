@@ -22,12 +22,72 @@ static void state_path(const struct netd *d, const struct netd_net *net, char *b
 	snprintf(buf, len, "%s/%s.json", d->conf.state_dir, net->conf.name);
 }
 
+/* A vif's entry in the state file as text, made once per vif (see
+ * state_text()); NULL when out of memory. */
+static const char *vif_state(struct netd_vif *v)
+{
+	if (!v->state) {
+		json_t *j = vif_to_json(&v->vif);
+
+		v->state = j ? json_dumps(j, JSON_COMPACT) : NULL;
+		json_decref(j);
+	}
+	return v->state;
+}
+
+/* The state document. The file is rewritten whole on every change; with the
+ * vifs' entries serialised afresh each time, plugging the 1000th vif cost
+ * several times the first. So the document is dumped with an empty "vifs"
+ * (jansson keeps insertion order: it comes last) and the vifs' cached texts
+ * are spliced in; the file is the same as before. */
+static char *state_text(struct netd_net *net, const char *phase)
+{
+	static const char tail[] = "\"vifs\":[]}";
+	size_t tlen = sizeof(tail) - 1, hlen, len;
+	char *head, *text, *p;
+	json_t *doc;
+
+	doc = json_pack("{s:i, s:s, s:s, s:s, s:o, s:[]}", "version", STATE_VERSION,
+			"net", net->conf.name, "mode", net->ops->name, "phase", phase,
+			"mode_state", net->ops->save(net), "vifs");
+	head = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+	json_decref(doc);
+	if (!head)
+		return NULL;
+	hlen = strlen(head);
+	len = hlen + 1;
+	for (struct netd_vif *v = net->vifs; v; v = v->next) {
+		if (!vif_state(v)) {
+			free(head);
+			return NULL;
+		}
+		len += strlen(v->state) + 1;
+	}
+	if (hlen < tlen || strcmp(head + hlen - tlen, tail)) {
+		free(head);
+		return NULL; /* not jansson's usual output: never seen, but not guessed at */
+	}
+	text = malloc(len);
+	if (!text) {
+		free(head);
+		return NULL;
+	}
+	p = mempcpy(text, head, hlen - 2); /* up to and with the '[' */
+	for (struct netd_vif *v = net->vifs; v; v = v->next) {
+		if (v != net->vifs)
+			*p++ = ',';
+		p = mempcpy(p, v->state, strlen(v->state));
+	}
+	memcpy(p, "]}", 3);
+	free(head);
+	return text;
+}
+
 /* The state file: the mode's undo information, the phase and the plugged vifs.
  * phase NULL removes the file (nothing left to undo). */
 static int net_checkpoint(struct netd_net *net, const char *phase)
 {
 	struct netd *d = net->daemon;
-	json_t *doc, *vifs;
 	char path[512], *text;
 	int rc;
 
@@ -37,14 +97,7 @@ static int net_checkpoint(struct netd_net *net, const char *phase)
 			return err_set(-errno, "%s: %s", path, strerror(errno));
 		return 0;
 	}
-	vifs = json_array();
-	for (struct netd_vif *v = net->vifs; v; v = v->next)
-		json_array_append_new(vifs, vif_to_json(&v->vif));
-	doc = json_pack("{s:i, s:s, s:s, s:s, s:o, s:o}", "version", STATE_VERSION,
-			"net", net->conf.name, "mode", net->ops->name, "phase", phase,
-			"mode_state", net->ops->save(net), "vifs", vifs);
-	text = json_dumps(doc, JSON_COMPACT);
-	json_decref(doc);
+	text = state_text(net, phase);
 	if (!text)
 		return err_set(-ENOMEM, "out of memory");
 	rc = mkdir_p(d->conf.state_dir, 0700);
@@ -80,6 +133,7 @@ static void vifs_free(struct netd_net *net)
 		struct netd_vif *v = net->vifs;
 
 		net->vifs = v->next;
+		free(v->state);
 		free(v);
 	}
 }
@@ -327,17 +381,50 @@ int netd_reload(struct netd *d)
 	return rc;
 }
 
-/* Which network a vif joins: bridge= names it; else xenbr0 (libxl's default
- * bridge); else the only network there is. */
-static struct netd_net *vif_network(struct netd *d, const struct vif *v)
+/* Which network a vif joins:
+ * - bridge= names it (libxl always writes one, default xenbr0);
+ * - a vif-route or vif-nat script (mode hint) whose bridge= names no network
+ *   of that mode — Xen's own vif-route ignores bridge= — joins the network of
+ *   that mode whose physdev is the vif's gatewaydev, else the only one;
+ * - no bridge= at all: xenbr0, else the only network there is. */
+static struct netd_net *vif_network(struct netd *d, const struct vif *v, const char *mode)
 {
-	struct netd_net *net;
+	struct netd_net *net = v->bridge[0] ? net_find(d, v->bridge) : NULL, *only = NULL;
+	size_t n = 0;
 
-	if (v->bridge[0]) {
-		net = net_find(d, v->bridge);
-		if (!net)
-			err_set(-ENOENT, "vif%u.%u: unknown bridge '%s'", v->domid, v->devid, v->bridge);
+	if (net && (!mode || !strcmp(mode, net->ops->name)))
 		return net;
+	if (mode && strcmp(mode, "bridge")) {
+		for (size_t i = 0; i < d->n_nets; i++) {
+			struct netd_net *c = &d->nets[i];
+
+			if (strcmp(c->ops->name, mode))
+				continue;
+			if (v->gatewaydev[0] && !strcmp(c->conf.physdev, v->gatewaydev))
+				return c;
+			only = c;
+			n++;
+		}
+		if (n == 1)
+			return only;
+		if (n > 1) {
+			err_set(-EINVAL, "%s: %zu %s networks; name one with bridge= or gatewaydev=",
+				v->ifname, n, mode);
+			return NULL;
+		}
+		if (!net) {
+			err_set(-ENOENT, "%s: no %s network is configured", v->ifname, mode);
+			return NULL;
+		}
+	}
+	if (net) {
+		err_set(-EINVAL, "%s: a vif-%s script cannot plug into %s, a %s network",
+			v->ifname, mode, net->conf.name, net->ops->name);
+		return NULL;
+	}
+	if (v->bridge[0]) {
+		err_set(-ENOENT, "vif%u.%u: unknown bridge '%s'", v->domid, v->devid, v->bridge);
+		return NULL;
 	}
 	net = net_find(d, "xenbr0");
 	if (net)
@@ -481,12 +568,9 @@ int netd_vif_online(struct netd *d, const char *id, json_t *args, json_t **resul
 		return err_set(-EINVAL, "vif %s: %s-emu is longer than 15 characters", id, v.ifname);
 	if (emu)
 		strcat(v.ifname, "-emu");
-	net = vif_network(d, &v);
+	net = vif_network(d, &v, mode);
 	if (!net)
 		return err_code();
-	if (mode && strcmp(mode, net->ops->name))
-		return err_set(-EINVAL, "%s: a vif-%s script cannot plug into %s, a %s network",
-			       v.ifname, mode, net->conf.name, net->ops->name);
 	if (!net->up)
 		return err_set(-ENETDOWN, "%s: network %s is down", v.ifname, net->conf.name);
 	old = vif_find(d, domid, devid, emu, &cur);
@@ -518,6 +602,8 @@ int netd_vif_online(struct netd *d, const char *id, json_t *args, json_t **resul
 		old = nv;
 	}
 	old->vif = v;
+	free(old->state);
+	old->state = NULL;
 	rc = net_checkpoint(net, "applied");
 	if (rc)
 		log_err("%s: state not saved: %s", net->conf.name, err_msg());
@@ -547,6 +633,7 @@ int netd_vif_offline(struct netd *d, const char *id)
 	for (pp = &net->vifs; *pp != v; pp = &(*pp)->next)
 		;
 	*pp = v->next;
+	free(v->state);
 	free(v);
 	rc = net_checkpoint(net, "applied");
 	if (rc)

@@ -40,6 +40,7 @@ struct netd_mode_ops {
 /* A vif plugged into a network, as remembered in the state file. */
 struct netd_vif {
 	struct vif vif;
+	char *state; /* its entry in the state file, serialised once (NULL: not yet) */
 	struct netd_vif *next;
 };
 

@@ -54,12 +54,16 @@ struct xsw_vif {
 	uint32_t domid, devid;
 	bool pending; /* in the queue */
 	bool seen;    /* had a backend directory last time we looked */
+	bool answered; /* its hotplug-status was set (by us or anyone) */
 	struct xsw_vif *hnext, *qnext;
 };
 
 struct netd_xswatch {
 	struct netd *d;
-	struct xs_handle *xs;
+	/* Two connections: xs holds the watch (libxenstore then runs a reader
+	 * thread for it, and every reply would cross threads); rq, without
+	 * watches, does the reads and writes in our thread, a third cheaper. */
+	struct xs_handle *xs, *rq;
 	sd_event_source *io, *timer, *defer;
 	unsigned backoff_ms;
 	bool warned; /* "cannot connect" logged once per outage */
@@ -144,7 +148,7 @@ static void rescan_domain(struct netd_xswatch *w, uint32_t domid)
 	unsigned n;
 
 	snprintf(path, sizeof(path), "%s/%u", XSVIF_ROOT, domid);
-	kids = xs_directory(w->xs, XBT_NULL, path, &n);
+	kids = xs_directory(w->rq, XBT_NULL, path, &n);
 	if (!kids && !xs_ok(w, path))
 		return;
 	for (unsigned i = 0; kids && i < n; i++) {
@@ -168,7 +172,7 @@ static void rescan_all(struct netd_xswatch *w)
 	char **doms;
 	unsigned n;
 
-	doms = xs_directory(w->xs, XBT_NULL, XSVIF_ROOT, &n);
+	doms = xs_directory(w->rq, XBT_NULL, XSVIF_ROOT, &n);
 	if (!doms && !xs_ok(w, XSVIF_ROOT))
 		return;
 	for (unsigned i = 0; doms && i < n && w->xs; i++) {
@@ -216,38 +220,19 @@ static void unplug(struct netd_xswatch *w, struct xsw_vif *v, const char *why)
 		log_err("vif%s: unplug (xenstore: %s): %s", id, why, err_msg());
 }
 
-/* What `netdctl hotplug online` does, in-process. */
-static void plug(struct netd_xswatch *w, struct xsw_vif *v, const char *dir)
+/* What `netdctl hotplug online` does, in-process, from keys read already. */
+static void plug(struct netd_xswatch *w, struct xsw_vif *v, struct xsvif *x)
 {
 	json_t *args = NULL, *result = NULL;
 	const char *mode, *ifname;
 	char id[32], msg[ERR_MSG_MAX];
-	struct xsvif x;
 	unsigned mtu = 0;
 	int rc;
 
 	snprintf(id, sizeof(id), "%u.%u", v->domid, v->devid);
-	rc = xsvif_read(w->xs, dir, &x);
-	if (rc == -EINVAL) {
-		/* A value we cannot even read (a NUL byte): the toolstack's answer. */
-		snprintf(msg, sizeof(msg), "%s", err_msg());
-		log_err("vif%s: %s", id, msg);
-		if (xsvif_report(w->xs, &x, msg, 0))
-			log_err("vif%s: %s", id, err_msg());
-		return;
-	}
-	if (rc) {
-		disconnect(w, err_msg());
-		return;
-	}
-	/* Read again with the rest of the keys: still waiting for us? */
-	if (!xsvif_wants_plug(&x) || !x.val[XK_SCRIPT] || !x.val[XK_SCRIPT][0]) {
-		xsvif_free(&x);
-		return;
-	}
-	rc = xsvif_args(&x, NULL, &args, NULL);
+	rc = xsvif_args(x, NULL, &args, NULL);
 	if (rc == 0) {
-		mode = xsvif_script_mode(x.val[XK_SCRIPT]);
+		mode = xsvif_script_mode(x->val[XK_SCRIPT]);
 		if (mode)
 			json_object_set_new(args, "mode", json_string(mode));
 		rc = netd_vif_online(w->d, id, args, &result);
@@ -255,7 +240,7 @@ static void plug(struct netd_xswatch *w, struct xsw_vif *v, const char *dir)
 	if (rc) {
 		snprintf(msg, sizeof(msg), "%s", err_msg());
 		log_err("vif%s: %s", id, msg);
-		rc = xsvif_report(w->xs, &x, msg, 0);
+		rc = xsvif_report(w->rq, x, msg, 0);
 	} else {
 		mode = json_string_value(json_object_get(result, "mode"));
 		ifname = json_string_value(json_object_get(result, "ifname"));
@@ -268,47 +253,91 @@ static void plug(struct netd_xswatch *w, struct xsw_vif *v, const char *dir)
 		}
 		log_info("%s plugged into %s (xenstore watch)", ifname ? ifname : id,
 			 json_string_value(json_object_get(result, "network")) ?: "?");
-		rc = xsvif_report(w->xs, &x, NULL, mtu);
+		rc = xsvif_report(w->rq, x, NULL, mtu);
 	}
+	v->answered = true;
 	if (rc == -ENOENT)
 		unplug(w, v, "backend directory removed while being plugged");
 	else if (rc)
 		log_err("vif%s: %s", id, err_msg());
 	json_decref(args);
 	json_decref(result);
-	xsvif_free(&x);
 }
 
-/* One look at one vif (see the table at the top). Cheap reads first: our
- * own hotplug-status write comes back as an event, and costs two reads. */
-static void look(struct netd_xswatch *w, struct xsw_vif *v)
+/* A vif not answered yet: its whole directory, read once, decides. */
+static void look_fresh(struct netd_xswatch *w, struct xsw_vif *v, const char *dir)
 {
-	char dir[XSVIF_DIR_MAX], path[XSVIF_DIR_MAX + 32], *online, *status;
-	unsigned len;
+	const char *online, *status, *script;
+	struct xsvif x;
+	int rc;
 
-	snprintf(dir, sizeof(dir), "%s/%u/%u", XSVIF_ROOT, v->domid, v->devid);
-	snprintf(path, sizeof(path), "%s/online", dir);
-	online = xs_read(w->xs, XBT_NULL, path, &len);
-	if (!online) {
-		char *node;
-
-		if (!xs_ok(w, path))
-			return;
-		/* No online key: a directory being written, or none at all. */
-		node = xs_read(w->xs, XBT_NULL, dir, &len);
-		if (node) {
-			free(node);
-			v->seen = true;
-			return;
-		}
-		if (!xs_ok(w, dir))
-			return;
+	rc = xsvif_read(w->rq, dir, &x);
+	if (rc == -EINVAL) {
+		/* A value we cannot even read (a NUL byte): the toolstack's answer. */
+		log_err("%s", err_msg());
+		if (xsvif_report(w->rq, &x, err_msg(), 0))
+			log_err("%s", err_msg());
+		v->seen = v->answered = true;
+		return;
+	}
+	if (rc) {
+		disconnect(w, err_msg());
+		return;
+	}
+	if (!x.exists) {
 		if (v->seen)
 			unplug(w, v, "backend directory removed");
 		v->seen = false;
 		return;
 	}
 	v->seen = true;
+	online = x.val[XK_ONLINE];
+	status = x.val[XK_HOTPLUG_STATUS];
+	script = x.val[XK_SCRIPT];
+	if (!online || !script || !script[0])
+		; /* a directory still being written: its last key brings an event */
+	else if (strcmp(online, "1"))
+		unplug(w, v, "online = 0");
+	else if (status && status[0])
+		v->answered = true; /* connected or error: someone answered */
+	else
+		plug(w, v, &x);
+	xsvif_free(&x);
+}
+
+/* One look at one vif (see the table at the top). A vif we answered costs
+ * two reads: our own hotplug-status write comes back as an event. */
+static void look(struct netd_xswatch *w, struct xsw_vif *v)
+{
+	char dir[XSVIF_DIR_MAX], path[XSVIF_DIR_MAX + 32], *online, *status;
+	unsigned len;
+
+	snprintf(dir, sizeof(dir), "%s/%u/%u", XSVIF_ROOT, v->domid, v->devid);
+	if (!v->answered) {
+		look_fresh(w, v, dir);
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/online", dir);
+	online = xs_read(w->rq, XBT_NULL, path, &len);
+	if (!online) {
+		char *node;
+
+		if (!xs_ok(w, path))
+			return;
+		/* No online key: the directory is being rewritten, or gone. */
+		node = xs_read(w->rq, XBT_NULL, dir, &len);
+		if (node) {
+			free(node);
+			v->answered = false;
+			return;
+		}
+		if (!xs_ok(w, dir))
+			return;
+		if (v->seen)
+			unplug(w, v, "backend directory removed");
+		v->seen = v->answered = false;
+		return;
+	}
 	if (strcmp(online, "1")) {
 		free(online);
 		unplug(w, v, "online = 0");
@@ -316,11 +345,14 @@ static void look(struct netd_xswatch *w, struct xsw_vif *v)
 	}
 	free(online);
 	snprintf(path, sizeof(path), "%s/hotplug-status", dir);
-	status = xs_read(w->xs, XBT_NULL, path, &len);
+	status = xs_read(w->rq, XBT_NULL, path, &len);
 	if (!status && !xs_ok(w, path))
 		return;
-	if (!status || !status[0])
-		plug(w, v, dir);
+	/* Cleared (a toolstack that wants the vif plugged again): from scratch. */
+	if (!status || !status[0]) {
+		v->answered = false;
+		look_fresh(w, v, dir);
+	}
 	free(status);
 }
 
@@ -336,7 +368,7 @@ static int on_defer(sd_event_source *s, void *data)
 			w->qtail = &w->qhead;
 		v->pending = false;
 		look(w, v);
-		if (!v->seen && !v->pending)
+		if (!v->seen && !v->pending && w->xs)
 			vif_forget(w, v);
 	}
 	if (w->qhead && w->xs)
@@ -396,7 +428,8 @@ static void disconnect(struct netd_xswatch *w, const char *why)
 	log_err("xenstore watch: %s; reconnecting", why);
 	w->io = sd_event_source_unref(w->io);
 	xs_close(w->xs);
-	w->xs = NULL;
+	xs_close(w->rq);
+	w->xs = w->rq = NULL;
 	/* The rescan after reconnecting looks at everything again. */
 	while (w->qhead) {
 		w->qhead->pending = false;
@@ -414,7 +447,8 @@ static int try_connect(struct netd_xswatch *w)
 	int fd, rc;
 
 	w->xs = xs_open(0);
-	if (!w->xs) {
+	w->rq = w->xs ? xs_open(0) : NULL;
+	if (!w->rq) {
 		rc = -errno;
 		goto fail;
 	}
@@ -434,7 +468,9 @@ static int try_connect(struct netd_xswatch *w)
 fail:
 	if (w->xs)
 		xs_close(w->xs);
-	w->xs = NULL;
+	if (w->rq)
+		xs_close(w->rq);
+	w->xs = w->rq = NULL;
 	if (!w->warned)
 		log_warn("xenstore watch: cannot reach xenstored (%s); retrying", strerror(-rc));
 	w->warned = true;
@@ -474,6 +510,8 @@ void netd_xswatch_stop(struct netd_xswatch *w)
 	sd_event_source_unref(w->defer);
 	if (w->xs)
 		xs_close(w->xs);
+	if (w->rq)
+		xs_close(w->rq);
 	for (unsigned b = 0; b < XSW_BUCKETS; b++)
 		while (w->hash[b]) {
 			struct xsw_vif *v = w->hash[b];
