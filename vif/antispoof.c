@@ -15,11 +15,6 @@
 #include "vif/ratelimit.h"
 #include "vif/vif-internal.h"
 
-/* Names of the per-vif objects: "<prefix><ifname>". */
-#define OBJ_SPOOF "spoof_"
-#define OBJ_RATE "rate_"
-#define OBJ_RATEDROP "ratedrop_"
-
 /* What this process knows about a family's table. The kernel is the truth;
  * this only saves a round trip per plug. */
 struct as_tbl {
@@ -43,9 +38,14 @@ static struct as_tbl tbls[2];
 	/* nft 1.0.6 has no `icmpv6 taddr`: the ND target is read raw,	\
 	 * so its set holds the address as a 128-bit integer. */	\
 	"\tset v6nd { typeof iifname . @th,64,128; }\n"			\
-	"\tmap drops { type ifname : counter; }\n"			\
-	"\tmap rates { type ifname : limit; }\n"			\
-	"\tmap ratedrops { type ifname : counter; }\n"
+	/* Per-vif state lives in the elements, not in named objects:	\
+	 * a lookup runs the element's counter or limit, and libnftables	\
+	 * would fetch every named object on every command (a plug would	\
+	 * cost O(vifs)). The template limit is never used: each element	\
+	 * brings its own. */						\
+	"\tset drops { type ifname; counter; }\n"			\
+	"\tset rates { type ifname; limit rate over 1 bytes/second; }\n"	\
+	"\tset ratedrops { type ifname; counter; }\n"
 
 /* Chains are declared empty, flushed and then filled, all in one
  * transaction: rewriting them on a table a previous netd left behind keeps
@@ -60,13 +60,14 @@ static struct as_tbl tbls[2];
 	"\tchain bad { }\n"
 
 /* The limit comes after the checks, so a spoofed frame is counted as
- * spoofed whatever the vif's credit. Map lookups that miss (a vif with no
- * rate) do not match: the rule falls through to accept. */
+ * spoofed whatever the vif's credit. The lookup in `rates` matches only when
+ * the vif's limit is exceeded (the element's `limit over` stops the rule
+ * otherwise); then `ratedrops` counts it. A vif without rate= is in neither. */
 #define AS_PRE								\
 	"\tchain pre {\n"						\
 	"\t\tiifname != @vifs accept\n"					\
 	"\t\tiifname @guard jump check\n"				\
-	"\t\tlimit name iifname map @rates counter name iifname map @ratedrops drop\n" \
+	"\t\tiifname @rates iifname @ratedrops drop\n"			\
 	"\t}\n"
 
 #define AS_L3								\
@@ -102,7 +103,7 @@ static struct as_tbl tbls[2];
 	"\t\tgoto bad\n"						\
 	"\t}\n"								\
 	"\tchain bad {\n"						\
-	"\t\tcounter name iifname map @drops\n"				\
+	"\t\tiifname @drops drop\n"					\
 	"\t\tdrop\n"							\
 	"\t}\n"
 
@@ -232,8 +233,8 @@ static void buf_free(struct as_buf *b)
 	memset(b, 0, sizeof(*b));
 }
 
-/* Names reach nft's parser inside quotes and as part of object names:
- * allow only what vif_ifname_is_valid allows (no quote, space, brace). */
+/* Names reach nft's parser inside quotes: allow only what
+ * vif_ifname_is_valid allows (no quote, space, brace). */
 static int check_ifname(const char *ifname)
 {
 	size_t n = strnlen(ifname, IFNAMSIZ);
@@ -298,15 +299,14 @@ static void addr_cmd(struct as_buf *b, const char *t, const char *verb, const ch
 /* v's elements as `verb element` commands, `vifs` excluded (the caller
  * decides between add, create and delete for that one). */
 static void elem_cmds(struct as_buf *b, const char *t, const char *verb, const struct vif *v,
-		      bool antispoof)
+		      bool antispoof, const char *lim)
 {
 	const char *ifn = v->ifname;
 	char mac[VIF_MAC_STRLEN];
 
 	if (antispoof) {
 		buf_printf(b, "%s element %s guard { \"%s\" }\n", verb, t, ifn);
-		buf_printf(b, "%s element %s drops { \"%s\" : \"" OBJ_SPOOF "%s\" }\n", verb, t,
-			   ifn, ifn);
+		buf_printf(b, "%s element %s drops { \"%s\" }\n", verb, t, ifn);
 		if (v->has_mac && vif_mac_format(v->mac, mac, sizeof(mac)) == 0)
 			buf_printf(b, "%s element %s macs { \"%s\" . %s }\n", verb, t, ifn, mac);
 		else
@@ -318,42 +318,31 @@ static void elem_cmds(struct as_buf *b, const char *t, const char *verb, const s
 		addr_cmd(b, t, verb, "v6nd", v, AF_INET6, true);
 	}
 	if (v->rate.bytes_per_interval) {
-		buf_printf(b, "%s element %s rates { \"%s\" : \"" OBJ_RATE "%s\" }\n", verb, t, ifn,
-			   ifn);
-		buf_printf(b, "%s element %s ratedrops { \"%s\" : \"" OBJ_RATEDROP "%s\" }\n", verb,
-			   t, ifn, ifn);
+		/* add: the element with its own limit; delete: by key */
+		buf_printf(b, "%s element %s rates { \"%s\"%s%s }\n", verb, t, ifn, lim ? " limit " : "",
+			   lim ? lim : "");
+		buf_printf(b, "%s element %s ratedrops { \"%s\" }\n", verb, t, ifn);
 	}
 }
 
-/* Objects first on add (map elements refer to them), last on delete. */
 static int add_cmds(struct as_buf *b, const char *t, const struct vif *v, bool antispoof)
 {
 	char lim[96];
 	int rc;
 
-	if (antispoof)
-		buf_printf(b, "add counter %s " OBJ_SPOOF "%s\n", t, v->ifname);
 	if (v->rate.bytes_per_interval) {
 		rc = as_rate_format(&v->rate, lim, sizeof(lim));
 		if (rc)
 			return err_prefix(rc, "%s", v->ifname);
-		buf_printf(b, "add limit %s " OBJ_RATE "%s { %s }\n", t, v->ifname, lim);
-		buf_printf(b, "add counter %s " OBJ_RATEDROP "%s\n", t, v->ifname);
 	}
-	elem_cmds(b, t, "add", v, antispoof);
+	elem_cmds(b, t, "add", v, antispoof, v->rate.bytes_per_interval ? lim : NULL);
 	return 0;
 }
 
 static void del_cmds(struct as_buf *b, const char *t, const struct vif *v, bool antispoof)
 {
 	buf_printf(b, "delete element %s vifs { \"%s\" }\n", t, v->ifname);
-	elem_cmds(b, t, "delete", v, antispoof);
-	if (antispoof)
-		buf_printf(b, "delete counter %s " OBJ_SPOOF "%s\n", t, v->ifname);
-	if (v->rate.bytes_per_interval) {
-		buf_printf(b, "delete limit %s " OBJ_RATE "%s\n", t, v->ifname);
-		buf_printf(b, "delete counter %s " OBJ_RATEDROP "%s\n", t, v->ifname);
-	}
+	elem_cmds(b, t, "delete", v, antispoof, NULL);
 }
 
 static int run_buf(struct as_buf *b)
@@ -378,15 +367,16 @@ static bool value_ok(const char *s)
 	return true;
 }
 
-/* The key of one element as `nft -j` writes it: "if", {"concat": ["if",
- * "val"]} in sets, ["if", "obj"] in maps. First component and the rest. */
+/* The key of one element as `nft -j` writes it: "if" or {"concat": ["if",
+ * "val"]}, wrapped in {"elem": {"val": ..., "counter": ...}} when the
+ * element has state. First component and the rest. */
 static bool elem_key(json_t *e, const char **ifn, const char **val)
 {
 	json_t *c;
 
 	*val = NULL;
-	if (json_is_array(e))
-		e = json_array_get(e, 0); /* map: [key, value] */
+	if (json_object_get(e, "elem"))
+		e = json_object_get(json_object_get(e, "elem"), "val");
 	if (json_is_string(e)) {
 		*ifn = json_string_value(e);
 		return true;
@@ -400,21 +390,13 @@ static bool elem_key(json_t *e, const char **ifn, const char **val)
 	return true;
 }
 
-static bool obj_is_for(const char *name, const char *prefix, const char *ifname)
-{
-	size_t n = strlen(prefix);
-
-	return !strncmp(name, prefix, n) && !strcmp(name + n, ifname);
-}
-
-/* Delete commands for everything the table holds for ifname, from the
+/* Delete commands for every element the table holds for ifname, from the
  * kernel's own listing: the path for a state file that does not match the
  * kernel, and for re-plugs. *found: ifname was in `vifs`. -ENOENT: no table. */
 static int scan_cmds(struct as_buf *b, const char *t, const char *ifname, bool *found)
 {
-	struct as_buf objs = { 0 };
 	char cmd[64], *out;
-	json_t *doc, *items, *it;
+	json_t *doc, *items, *it, *e;
 	size_t i, j;
 	int rc;
 
@@ -431,42 +413,21 @@ static int scan_cmds(struct as_buf *b, const char *t, const char *ifname, bool *
 		return err_set(-EINVAL, "antispoof: unreadable listing of %s", t);
 	}
 	json_array_foreach(items, i, it) {
-		json_t *set = json_object_get(it, "set"), *e;
-		const char *name, *ifn, *val;
+		json_t *set = json_object_get(it, "set");
+		const char *name = json_string_value(json_object_get(set, "name")), *ifn, *val;
 
-		if (!set)
-			set = json_object_get(it, "map");
-		if (set) {
-			name = json_string_value(json_object_get(set, "name"));
-			json_array_foreach(json_object_get(set, "elem"), j, e) {
-				if (!name || !elem_key(e, &ifn, &val) || strcmp(ifn, ifname))
-					continue;
-				if (val && !value_ok(val))
-					continue;
-				if (!strcmp(name, "vifs"))
-					*found = true;
-				buf_printf(b, "delete element %s %s { \"%s\"%s%s }\n", t, name, ifn,
-					   val ? " . " : "", val ? val : "");
-			}
+		if (!name)
 			continue;
-		}
-		for (int k = 0; k < 2; k++) {
-			const char *type = k ? "limit" : "counter";
-			json_t *o = json_object_get(it, type);
-
-			name = json_string_value(json_object_get(o, "name"));
-			if (name && (obj_is_for(name, OBJ_SPOOF, ifname) ||
-				     obj_is_for(name, OBJ_RATE, ifname) ||
-				     obj_is_for(name, OBJ_RATEDROP, ifname)))
-				buf_printf(&objs, "delete %s %s %s\n", type, t, name);
+		json_array_foreach(json_object_get(set, "elem"), j, e) {
+			if (!elem_key(e, &ifn, &val) || strcmp(ifn, ifname) || (val && !value_ok(val)))
+				continue;
+			if (!strcmp(name, "vifs"))
+				*found = true;
+			buf_printf(b, "delete element %s %s { \"%s\"%s%s }\n", t, name, ifn,
+				   val ? " . " : "", val ? val : "");
 		}
 	}
 	json_decref(doc);
-	if (objs.s)
-		buf_printf(b, "%s", objs.s);
-	if (objs.oom)
-		b->oom = true;
-	buf_free(&objs);
 	return 0;
 }
 
@@ -673,50 +634,58 @@ static json_t *counter_json(json_t *c)
 			 (json_int_t)json_integer_value(json_object_get(c, "bytes")));
 }
 
+/* Per-vif counters of one set into res[ifname][key]. */
+static int status_set(json_t *res, enum as_family fam, const char *set, const char *key)
+{
+	char cmd[64], *out;
+	json_t *doc, *it, *e;
+	size_t i, j;
+	int rc;
+
+	snprintf(cmd, sizeof(cmd), "list set %s " AS_TABLE " %s", as_family_name(fam), set);
+	rc = nft_run_json(cmd, &out);
+	if (rc)
+		return rc;
+	doc = json_loads(out, 0, NULL);
+	free(out);
+	json_array_foreach(json_object_get(doc, "nftables"), i, it) {
+		json_array_foreach(json_object_get(json_object_get(it, "set"), "elem"), j, e) {
+			json_t *el = json_object_get(e, "elem"), *c = json_object_get(el, "counter");
+			const char *ifn = json_string_value(json_object_get(el, "val"));
+			json_t *entry;
+
+			if (!ifn || !c)
+				continue;
+			entry = json_object_get(res, ifn);
+			if (!entry) {
+				entry = json_object();
+				json_object_set_new(res, ifn, entry);
+			}
+			json_object_set_new(entry, key, counter_json(c));
+		}
+	}
+	json_decref(doc);
+	return 0;
+}
+
 json_t *as_status(enum as_family fam)
 {
-	json_t *res = json_object(), *doc, *it;
-	char cmd[64], *out;
-	size_t i;
+	json_t *res = json_object();
 	int rc;
 
 	if (!res) {
 		err_set(-ENOMEM, "out of memory");
 		return NULL;
 	}
-	snprintf(cmd, sizeof(cmd), "list counters table %s " AS_TABLE, as_family_name(fam));
-	rc = nft_run_json(cmd, &out);
+	rc = status_set(res, fam, "drops", "spoof_drops");
+	if (rc == 0)
+		rc = status_set(res, fam, "ratedrops", "rate_drops");
 	if (rc == -ENOENT)
-		return res;
+		return res; /* no table: nothing protected */
 	if (rc) {
 		json_decref(res);
 		err_prefix(rc, "antispoof: cannot read counters");
 		return NULL;
 	}
-	doc = json_loads(out, 0, NULL);
-	free(out);
-	json_array_foreach(json_object_get(doc, "nftables"), i, it) {
-		json_t *c = json_object_get(it, "counter"), *entry;
-		const char *name = json_string_value(json_object_get(c, "name")), *ifn, *key;
-
-		if (!name)
-			continue;
-		if (!strncmp(name, OBJ_SPOOF, strlen(OBJ_SPOOF))) {
-			ifn = name + strlen(OBJ_SPOOF);
-			key = "spoof_drops";
-		} else if (!strncmp(name, OBJ_RATEDROP, strlen(OBJ_RATEDROP))) {
-			ifn = name + strlen(OBJ_RATEDROP);
-			key = "rate_drops";
-		} else {
-			continue;
-		}
-		entry = json_object_get(res, ifn);
-		if (!entry) {
-			entry = json_object();
-			json_object_set_new(res, ifn, entry);
-		}
-		json_object_set_new(entry, key, counter_json(c));
-	}
-	json_decref(doc);
 	return res;
 }

@@ -8,14 +8,19 @@
  * transaction, so plugging the 1000th vif costs what the first did and the
  * rule count never changes:
  *
- *   vifs    ifname                 every vif with elements here
- *   guard   ifname                 anti-spoofing on
- *   macs    ifname . ether_addr    its mac= (else in macfree: any MAC)
- *   v4, v6  ifname . address       its ip= (else in ipfree: any address)
- *   v6nd    ifname . 128-bit int   its v6 ip= again, for ND target checks
- *   drops   ifname : counter       "spoof_<ifname>", what the checks dropped
- *   rates   ifname : limit         "rate_<ifname>", from rate=
- *   ratedrops ifname : counter     "ratedrop_<ifname>", what the limit dropped
+ *   vifs      ifname               every vif with elements here
+ *   guard     ifname               anti-spoofing on
+ *   macs      ifname . ether_addr  its mac= (else in macfree: any MAC)
+ *   v4, v6    ifname . address     its ip= (else in ipfree: any address)
+ *   v6nd      ifname . 128-bit int its v6 ip= again, for ND target checks
+ *   drops     ifname + counter     what the checks dropped
+ *   rates     ifname + limit       its rate= (see ratelimit.h)
+ *   ratedrops ifname + counter     what the limit dropped
+ *
+ * Counters and limits are per-element state, not named objects: libnftables
+ * loads every named object of a table into its cache on each command, which
+ * made a plug cost grow with the number of vifs. `nft list set bridge
+ * netd_as drops` shows the counters.
  *
  * What a guarded vif may send (frames entering from the vif only): its own
  * source MAC; IPv4 from its ip= addresses, or DHCP from 0.0.0.0 (udp 68->67);

@@ -28,7 +28,8 @@ int as_rate_from_vif(const struct vif_rate *r, struct as_rate *out)
 	bucket = r->bytes_per_interval > AS_RATE_BURST_MIN ? r->bytes_per_interval
 							   : AS_RATE_BURST_MIN;
 	bucket = bucket > out->bytes_per_sec ? bucket - out->bytes_per_sec : 0;
-	out->burst = bucket > UINT32_MAX ? UINT32_MAX : (uint32_t)bucket;
+	/* nft refuses a set element's limit with burst 0: one byte is noise */
+	out->burst = bucket > UINT32_MAX ? UINT32_MAX : bucket ? (uint32_t)bucket : 1;
 	return 0;
 }
 
@@ -39,11 +40,8 @@ int as_rate_format(const struct vif_rate *r, char *buf, size_t len)
 
 	if (rc)
 		return rc;
-	if (a.burst)
-		n = snprintf(buf, len, "rate over %" PRIu64 " bytes/second burst %" PRIu32 " bytes",
-			     a.bytes_per_sec, a.burst);
-	else
-		n = snprintf(buf, len, "rate over %" PRIu64 " bytes/second", a.bytes_per_sec);
+	n = snprintf(buf, len, "rate over %" PRIu64 " bytes/second burst %" PRIu32 " bytes",
+		     a.bytes_per_sec, a.burst);
 	if (n < 0 || (size_t)n >= len)
 		return err_set(-ENOSPC, "rate: buffer too small");
 	return 0;

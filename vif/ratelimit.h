@@ -23,16 +23,15 @@
 
 struct as_rate {
 	uint64_t bytes_per_sec; /* >= 1 */
-	uint32_t burst;         /* bytes the kernel adds to one second of rate */
+	uint32_t burst;         /* bytes the kernel adds to one second of rate, >= 1 */
 };
 
 /* rate= as a byte rate and a burst. -EINVAL for an unlimited rate (no limit
  * to install) or a zero interval. */
 int as_rate_from_vif(const struct vif_rate *r, struct as_rate *out);
 
-/* The body of an nft limit object that drops what exceeds r:
- * "rate over 1000 bytes/second burst 130072 bytes" (no burst part when it
- * is 0). 0, -EINVAL as
+/* An nft limit statement's arguments that match what exceeds r:
+ * "rate over 1000 bytes/second burst 130072 bytes". 0, -EINVAL as
  * as_rate_from_vif, or -ENOSPC if len is too small (64 always suffices). */
 int as_rate_format(const struct vif_rate *r, char *buf, size_t len);
 
