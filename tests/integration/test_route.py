@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, NETDCTL, ROOT, route_conf, sh
+from conftest import BUILD, NETDCTL, ROOT, bridge_conf, route_conf, sh
 
 # The network's sysctls route mode may touch, and the per-device ones that
 # follow the global forwarding switches (compared before/after as a whole).
@@ -610,3 +610,22 @@ def test_xen_hotplug_vif_route(topo, netd_factory, tmp_path):
     finally:
         xs.terminate()
         xs.wait(5)
+
+
+def test_route_vif_with_libxl_default_bridge(topo, netd_factory):
+    """libxl writes bridge=xenbr0 for every vif; Xen's vif-route ignores it. A
+    vif-route vif (mode hint) whose bridge= names a bridge network joins the
+    route network; a vif without the hint still joins the bridge."""
+    topo.ip(topo.d0, "link add eth1 type veth peer name eth1p")
+    netd = netd_factory(bridge_conf("modern", physdev="eth1") + route_conf())
+    netd.start()
+    lan_guest(topo, 3, v6=None)
+    add_guest(topo, 4, ["192.0.2.40/24"], [])
+    r = netd.ctl("vif", "online", "3.0", "ip=192.0.2.20", "bridge=xenbr0", "mode=route")
+    assert "vif3.0 plugged into routed" in r.stdout
+    assert [x["dst"] for x in routes_of(topo, "vif3.0")] == ["192.0.2.20"]
+    assert "master" not in topo.link(topo.d0, "vif3.0")
+    netd.ctl("vif", "online", "4.0")
+    assert topo.link(topo.d0, "vif4.0")["master"] == "xenbr0"
+    r = netd.ctl("vif", "online", "4.0", "mode=nat", check=False)
+    assert r.returncode == 1 and "vif4.0: no nat network is configured" in r.stderr
