@@ -55,6 +55,7 @@ struct xsw_vif {
 	bool pending; /* in the queue */
 	bool seen;    /* had a backend directory last time we looked */
 	bool answered; /* its hotplug-status was set (by us or anyone) */
+	bool echo;     /* the next hotplug-status event is our own write */
 	struct xsw_vif *hnext, *qnext;
 };
 
@@ -201,9 +202,20 @@ static void on_event(struct netd_xswatch *w, const char *path)
 	case 1:
 		rescan_domain(w, domid);
 		break;
-	case 2:
+	case 2: {
+		struct xsw_vif *v = vif_get(w, domid, devid, false);
+		size_t n = strlen(path);
+
+		/* Our own hotplug-status write, back as an event: nothing new.
+		 * Events come in order, so it is the first one after the write;
+		 * any other change to the vif still brings a look. */
+		if (v && v->echo && n > 15 && !strcmp(path + n - 15, "/hotplug-status")) {
+			v->echo = false;
+			break;
+		}
 		mark(w, domid, devid);
 		break;
+	}
 	default:
 		break; /* not a vif (a stray node under the root) */
 	}
@@ -254,6 +266,7 @@ static void plug(struct netd_xswatch *w, struct xsw_vif *v, struct xsvif *x)
 		log_info("%s plugged into %s (xenstore watch)", ifname ? ifname : id,
 			 json_string_value(json_object_get(result, "network")) ?: "?");
 		rc = xsvif_report(w->rq, x, NULL, mtu);
+		v->echo = rc == 0;
 	}
 	v->answered = true;
 	if (rc == -ENOENT)
@@ -430,7 +443,11 @@ static void disconnect(struct netd_xswatch *w, const char *why)
 	xs_close(w->xs);
 	xs_close(w->rq);
 	w->xs = w->rq = NULL;
-	/* The rescan after reconnecting looks at everything again. */
+	/* The rescan after reconnecting looks at everything again; echoes
+	 * of writes made before are lost with the connection. */
+	for (unsigned b = 0; b < XSW_BUCKETS; b++)
+		for (struct xsw_vif *v = w->hash[b]; v; v = v->hnext)
+			v->echo = false;
 	while (w->qhead) {
 		w->qhead->pending = false;
 		w->qhead = w->qhead->qnext;

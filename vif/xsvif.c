@@ -314,13 +314,23 @@ int xsvif_report(struct xs_handle *xs, const struct xsvif *x, const char *error,
 			rc = write_key(xs, x->dir, "hotplug-status", "error");
 		return rc ? rc : check_still_there(xs, x);
 	}
-	snprintf(fe, sizeof(fe), "/local/domain/%u/device/vif/%u", x->domid, x->devid);
-	/* As vif-bridge's set_mtu: the guest learns the MTU its backend got
-	 * (the frontend's mtu node is read-only to it). Only into a frontend
-	 * directory that is there: never create one. */
-	if (frontend_mtu && node_exists(xs, fe) > 0) {
+	/* As vif-bridge's set_mtu: the guest learns the MTU its backend got.
+	 * The node is the toolstack's (libxl writes it read-only to the guest),
+	 * so its value may be compared with ours: usually it is the same and
+	 * needs no write. Absent: no frontend directory is created for it. */
+	if (frontend_mtu) {
+		char *cur;
+		unsigned len;
+
+		snprintf(fe, sizeof(fe), "/local/domain/%u/device/vif/%u/mtu", x->domid, x->devid);
 		snprintf(mtu, sizeof(mtu), "%u", frontend_mtu);
-		rc = write_key(xs, fe, "mtu", mtu);
+		cur = xs_read(xs, XBT_NULL, fe, &len);
+		if (cur && strcmp(cur, mtu) && !xs_write(xs, XBT_NULL, fe, mtu, (unsigned)strlen(mtu)))
+			rc = err_set(xs_errno(-EIO), "xenstore: cannot write %s: %s", fe,
+				     strerror(errno));
+		else
+			rc = 0;
+		free(cur);
 		if (rc)
 			return rc;
 	}

@@ -91,8 +91,8 @@ int xsvif_args(const struct xsvif *x, json_t *defaults, json_t **out, struct vif
 const char *xsvif_script_mode(const char *script);
 
 /* What a hotplug script reports when done: hotplug-status = connected
- * (after the frontend's mtu when frontend_mtu is not 0 and the frontend
- * directory exists, as vif-bridge's set_mtu does), or hotplug-error = error
+ * (after the frontend's mtu when frontend_mtu is not 0 and the frontend has
+ * an mtu node, as vif-bridge's set_mtu does), or hotplug-error = error
  * then hotplug-status = error. -ENOENT if the toolstack removed the backend
  * directory meanwhile (what our write recreated is removed again). */
 int xsvif_report(struct xs_handle *xs, const struct xsvif *x, const char *error,

@@ -407,19 +407,56 @@ def test_tap_with_vifname(topo, hp):
     assert port_of(topo, "web5-emu") is None
 
 
-def test_installed_copy_finds_netdctl(topo, hp, tmp_path):
-    """A copy in /etc/xen/scripts finds netdctl on PATH (or $NETDCTL)."""
+def test_installed_scripts_find_netdctl(topo, hp, tmp_path):
+    """scripts/install.sh into a DESTDIR: the copy in etc/xen/scripts keeps
+    Xen's original beside it and finds netdctl on PATH, without $NETDCTL."""
     topo.add_guest(5)
-    etc = tmp_path / "etc-xen-scripts"
-    etc.mkdir()
-    shutil.copy(os.path.join(SCRIPTS, "vif-bridge"), etc / "vif-bridge")
-    bindir = tmp_path / "sbin"
-    bindir.mkdir()
-    os.symlink(NETDCTL, bindir / "netdctl")
+    dest = tmp_path / "dest"
+    xen_dir = dest / "etc/xen/scripts"
+    xen_dir.mkdir(parents=True)
+    (xen_dir / "vif-bridge").write_text("#!/bin/sh\n# Xen's own\nexit 1\n")
+    env = dict(os.environ, DESTDIR=str(dest))
+    r = subprocess.run([os.path.join(SCRIPTS, "install.sh"), BUILD], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert (dest / "usr/sbin/netd").exists() and (dest / "usr/sbin/netdctl").exists()
+    assert (xen_dir / "vif-bridge.xen").read_text().startswith("#!/bin/sh\n# Xen's own")
+    for s in ("vif-bridge", "vif-route", "vif-nat"):
+        assert os.access(xen_dir / s, os.X_OK), s
+    # again: Xen's copy stays Xen's
+    assert subprocess.run([os.path.join(SCRIPTS, "install.sh"), BUILD], env=env,
+                          capture_output=True, timeout=30).returncode == 0
+    assert "Xen's own" in (xen_dir / "vif-bridge.xen").read_text()
+    # no DESTDIR and no --system: refused, nothing touched
+    r = subprocess.run([os.path.join(SCRIPTS, "install.sh"), BUILD], capture_output=True,
+                       text=True, timeout=30,
+                       env={k: v for k, v in os.environ.items() if k != "DESTDIR"})
+    assert r.returncode == 2 and "--system" in r.stderr
+
     env = hp.env()
     del env["NETDCTL"]
-    env["PATH"] = f"{bindir}:{env['PATH']}"
-    r = hp.d0(HVSIM, "vif", "add", "5.0", f"script={etc / 'vif-bridge'}", env=env)
+    env["PATH"] = f"{dest / 'usr/sbin'}:{env['PATH']}"
+    r = hp.d0(HVSIM, "vif", "add", "5.0", f"script={xen_dir / 'vif-bridge'}", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert port_of(topo, "vif5.0") == "xenbr0"
+
+
+def test_source_tree_script_finds_its_build(topo, hp, tmp_path):
+    """Run from a source tree (or through a symlink into one, as
+    /etc/xen/scripts/vif-bridge -> tree/scripts/vif-bridge): ../build/bin."""
+    topo.add_guest(5)
+    tree = tmp_path / "tree"
+    (tree / "scripts").mkdir(parents=True)
+    (tree / "build/bin").mkdir(parents=True)
+    shutil.copy(os.path.join(SCRIPTS, "vif-bridge"), tree / "scripts/vif-bridge")
+    os.symlink(NETDCTL, tree / "build/bin/netdctl")
+    link = tmp_path / "etc-xen-scripts"
+    link.mkdir()
+    os.symlink(tree / "scripts/vif-bridge", link / "vif-bridge")
+    env = hp.env()
+    del env["NETDCTL"]
+    env["PATH"] = "/usr/bin:/bin"  # no netdctl there
+    r = hp.d0(HVSIM, "vif", "add", "5.0", f"script={link / 'vif-bridge'}", env=env)
     assert r.returncode == 0, r.stdout + r.stderr
     assert port_of(topo, "vif5.0") == "xenbr0"
 

@@ -1,0 +1,46 @@
+#!/bin/sh
+# install.sh: installs netd, netdctl and the Xen hotplug scripts.
+#
+#   DESTDIR=/tmp/stage scripts/install.sh [BUILD_DIR]     staged (packaging)
+#   scripts/install.sh --system [BUILD_DIR]                onto this host
+#
+# BUILD_DIR defaults to ./build. PREFIX (default /usr) gets sbin/netd and
+# sbin/netdctl; XEN_SCRIPT_DIR (default /etc/xen/scripts) gets vif-bridge,
+# vif-route and vif-nat, Xen's own kept beside them as <name>.xen the first
+# time (put them back with `mv vif-bridge.xen vif-bridge`). The installed
+# scripts find netdctl on PATH (they add /usr/sbin, /usr/local/sbin, /sbin).
+# Without DESTDIR, --system is required: this replaces Xen's scripts.
+set -eu
+src=$(cd "$(dirname "$0")/.." && pwd)
+system=no
+if [ "${1:-}" = "--system" ]; then
+	system=yes
+	shift
+fi
+build=${1:-$src/build}
+DESTDIR=${DESTDIR:-}
+PREFIX=${PREFIX:-/usr}
+XEN_SCRIPT_DIR=${XEN_SCRIPT_DIR:-/etc/xen/scripts}
+
+if [ -z "$DESTDIR" ] && [ "$system" != yes ]; then
+	echo "install.sh: set DESTDIR, or pass --system to install onto this host" >&2
+	exit 2
+fi
+for b in netd netdctl; do
+	if [ ! -x "$build/bin/$b" ]; then
+		echo "install.sh: $build/bin/$b not built (make, or pass BUILD_DIR)" >&2
+		exit 1
+	fi
+done
+
+install -d "$DESTDIR$PREFIX/sbin" "$DESTDIR$XEN_SCRIPT_DIR"
+install -m 0755 "$build/bin/netd" "$build/bin/netdctl" "$DESTDIR$PREFIX/sbin/"
+for s in vif-bridge vif-route vif-nat; do
+	dst=$DESTDIR$XEN_SCRIPT_DIR/$s
+	# Keep Xen's original once; never overwrite the kept copy with ours.
+	if [ -f "$dst" ] && [ ! -e "$dst.xen" ] && ! grep -q 'netdctl hotplug' "$dst"; then
+		mv "$dst" "$dst.xen"
+	fi
+	install -m 0755 "$src/scripts/$s" "$dst"
+done
+echo "installed netd, netdctl in $DESTDIR$PREFIX/sbin; vif-bridge, vif-route, vif-nat in $DESTDIR$XEN_SCRIPT_DIR"
