@@ -8,14 +8,18 @@
  *
  *   backend dir gone, or online != 1   -> unplug it (if netd has it)
  *   online = 1, hotplug-status "" or
- *   absent, script set                 -> read the dir once (vif/xsvif.c,
- *                                         as `netdctl hotplug` does), plug,
+ *   absent, script set                 -> plug from the keys (vif/xsvif.c,
+ *                                         as `netdctl hotplug` reads them),
  *                                         write hotplug-status
  *   anything else (connected, error)   -> nothing: already answered
  *
- * Our own hotplug-status write comes back as an event and lands in the last
- * row, so nothing loops. The script's mode hint comes from the `script`
- * key: vif-route / vif-nat plug only into route / nat networks.
+ * A vif not answered yet is looked at by reading its whole directory once;
+ * one answered costs two reads (online, hotplug-status). The event our own
+ * hotplug-status write fires is recognised and skipped; were it not, it
+ * would land in the last row, so nothing can loop. The script's mode hint
+ * comes from the `script` key: vif-route / vif-nat plug only into route /
+ * nat networks. Reads and writes use a second connection without watches:
+ * with a watch, libxenstore reads every reply on a thread of its own.
  *
  * xenstored may go away: the connection is then closed, and reopened with
  * backoff (50 ms doubling to 2 s); the watch firing on registration makes
@@ -29,7 +33,6 @@
 #include "netd/xswatch.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -210,25 +210,25 @@ int xsvif_args(const struct xsvif *x, json_t *defaults, json_t **out, struct vif
 	args = defaults ? json_deep_copy(defaults) : json_object();
 	if (!args)
 		return err_set(-ENOMEM, "out of memory");
-	for (int k = 0; k < XK_COUNT; k++)
-		if (x->val[k] && key_is_arg(k))
-			json_object_set_new(args, key_names[k], json_string(x->val[k]));
-	/* Every value through the one parser, defaults and backend keys alike;
-	 * identity keys too (frontend-id and handle must name this vif). */
+	/* Every value through the one parser: the defaults, then the backend
+	 * keys over them (identity keys too: frontend-id and handle must name
+	 * this vif); only what passed goes to netd. */
 	vif_init(&v, x->domid, x->devid);
 	json_object_foreach(args, key, val) {
-		if (!json_is_string(val)) {
-			rc = err_set(-EINVAL, "%s: not a string", key);
-			break;
-		}
-		rc = vif_set(&v, key, json_string_value(val));
+		rc = json_is_string(val) ? vif_set(&v, key, json_string_value(val))
+					 : err_set(-EINVAL, "%s: not a string", key);
 		if (rc)
 			break;
 	}
-	if (rc == 0)
-		rc = vif_set(&v, key_names[XK_FRONTEND_ID], x->val[XK_FRONTEND_ID]);
-	if (rc == 0)
-		rc = vif_set(&v, key_names[XK_HANDLE], x->val[XK_HANDLE]);
+	for (int k = 0; k < XK_COUNT && rc == 0; k++) {
+		if (!x->val[k])
+			continue;
+		rc = vif_set(&v, key_names[k], x->val[k]);
+		if (rc == 0 && key_is_arg(k) &&
+		    json_object_set_new(args, key_names[k], json_string(x->val[k])))
+			/* json_string() takes UTF-8 only; netd's protocol is JSON. */
+			rc = err_set(-EINVAL, "%s: not valid UTF-8", key_names[k]);
+	}
 	if (rc) {
 		json_decref(args);
 		return err_prefix(rc, "vif%u.%u", x->domid, x->devid);

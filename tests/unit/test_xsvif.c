@@ -161,6 +161,11 @@ static void test_args(void **state)
 	assert_int_equal(xsvif_args(&x, NULL, &args, &v), -EINVAL);
 	assert_non_null(strstr(err_msg(), "vifname: 'a\\x0ab'"));
 	set(&x, XK_VIFNAME, NULL);
+	/* what the parser lets through must still be sendable as JSON */
+	set(&x, XK_SCRIPT, "/etc/xen/scripts/vif-\xff");
+	assert_int_equal(xsvif_args(&x, NULL, &args, &v), -EINVAL);
+	assert_string_equal(err_msg(), "vif5.0: script: not valid UTF-8");
+	set(&x, XK_SCRIPT, "/etc/xen/scripts/vif-bridge");
 
 	/* answered already, or going away: no plug */
 	set(&x, XK_HOTPLUG_STATUS, "connected");
