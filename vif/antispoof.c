@@ -29,7 +29,9 @@ static struct as_tbl tbls[2];
 
 #define AS_SETS								\
 	"\tset vifs { type ifname; }\n"					\
-	"\tset guard { type ifname; }\n"				\
+	/* One lookup per frame picks what applies to the port: goto	\
+	 * check, check_rate or rate; other ports miss and pass. */	\
+	"\tmap mode { type ifname : verdict; }\n"			\
 	"\tset macfree { type ifname; }\n"				\
 	"\tset ipfree { type ifname; }\n"				\
 	"\tset macs { type ifname . ether_addr; }\n"			\
@@ -52,6 +54,8 @@ static struct as_tbl tbls[2];
  * its elements and never doubles a rule. */
 #define AS_CHAINS_DECL							\
 	"\tchain check { }\n"						\
+	"\tchain check_rate { }\n"					\
+	"\tchain rate { }\n"						\
 	"\tchain as_arp { }\n"						\
 	"\tchain as_ip4 { }\n"						\
 	"\tchain as_ip6 { }\n"						\
@@ -62,11 +66,17 @@ static struct as_tbl tbls[2];
 /* The limit comes after the checks, so a spoofed frame is counted as
  * spoofed whatever the vif's credit. The lookup in `rates` matches only when
  * the vif's limit is exceeded (the element's `limit over` stops the rule
- * otherwise); then `ratedrops` counts it. A vif without rate= is in neither. */
+ * otherwise); then `ratedrops` counts it. A `return` from the checks (the
+ * frame is fine) ends in the base chain's accept, or back in check_rate. */
 #define AS_PRE								\
 	"\tchain pre {\n"						\
-	"\t\tiifname != @vifs accept\n"					\
-	"\t\tiifname @guard jump check\n"				\
+	"\t\tiifname vmap @mode\n"					\
+	"\t}\n"								\
+	"\tchain check_rate {\n"					\
+	"\t\tjump check\n"						\
+	"\t\tiifname @rates iifname @ratedrops drop\n"			\
+	"\t}\n"								\
+	"\tchain rate {\n"						\
 	"\t\tiifname @rates iifname @ratedrops drop\n"			\
 	"\t}\n"
 
@@ -118,6 +128,8 @@ static const char rules_bridge[] =
 	"}\n"
 	"flush chain bridge " AS_TABLE " pre\n"
 	"flush chain bridge " AS_TABLE " check\n"
+	"flush chain bridge " AS_TABLE " check_rate\n"
+	"flush chain bridge " AS_TABLE " rate\n"
 	"flush chain bridge " AS_TABLE " as_arp\n"
 	"flush chain bridge " AS_TABLE " as_ip4\n"
 	"flush chain bridge " AS_TABLE " as_ip6\n"
@@ -159,6 +171,8 @@ static const char rules_inet[] =
 	"}\n"
 	"flush chain inet " AS_TABLE " pre\n"
 	"flush chain inet " AS_TABLE " check\n"
+	"flush chain inet " AS_TABLE " check_rate\n"
+	"flush chain inet " AS_TABLE " rate\n"
 	"flush chain inet " AS_TABLE " as_ip4\n"
 	"flush chain inet " AS_TABLE " as_ip6\n"
 	"flush chain inet " AS_TABLE " as_ns\n"
@@ -305,7 +319,6 @@ static void elem_cmds(struct as_buf *b, const char *t, const char *verb, const s
 	char mac[VIF_MAC_STRLEN];
 
 	if (antispoof) {
-		buf_printf(b, "%s element %s guard { \"%s\" }\n", verb, t, ifn);
 		buf_printf(b, "%s element %s drops { \"%s\" }\n", verb, t, ifn);
 		if (v->has_mac && vif_mac_format(v->mac, mac, sizeof(mac)) == 0)
 			buf_printf(b, "%s element %s macs { \"%s\" . %s }\n", verb, t, ifn, mac);
@@ -327,10 +340,13 @@ static void elem_cmds(struct as_buf *b, const char *t, const char *verb, const s
 
 static int add_cmds(struct as_buf *b, const char *t, const struct vif *v, bool antispoof)
 {
+	bool rated = v->rate.bytes_per_interval != 0;
 	char lim[96];
 	int rc;
 
-	if (v->rate.bytes_per_interval) {
+	buf_printf(b, "add element %s mode { \"%s\" : goto %s }\n", t, v->ifname,
+		   antispoof ? (rated ? "check_rate" : "check") : "rate");
+	if (rated) {
 		rc = as_rate_format(&v->rate, lim, sizeof(lim));
 		if (rc)
 			return err_prefix(rc, "%s", v->ifname);
@@ -342,6 +358,7 @@ static int add_cmds(struct as_buf *b, const char *t, const struct vif *v, bool a
 static void del_cmds(struct as_buf *b, const char *t, const struct vif *v, bool antispoof)
 {
 	buf_printf(b, "delete element %s vifs { \"%s\" }\n", t, v->ifname);
+	buf_printf(b, "delete element %s mode { \"%s\" }\n", t, v->ifname);
 	elem_cmds(b, t, "delete", v, antispoof, NULL);
 }
 
@@ -369,12 +386,15 @@ static bool value_ok(const char *s)
 
 /* The key of one element as `nft -j` writes it: "if" or {"concat": ["if",
  * "val"]}, wrapped in {"elem": {"val": ..., "counter": ...}} when the
- * element has state. First component and the rest. */
+ * element has state, or ["if", verdict] in a map. First component and the
+ * rest. */
 static bool elem_key(json_t *e, const char **ifn, const char **val)
 {
 	json_t *c;
 
 	*val = NULL;
+	if (json_is_array(e))
+		e = json_array_get(e, 0);
 	if (json_object_get(e, "elem"))
 		e = json_object_get(json_object_get(e, "elem"), "val");
 	if (json_is_string(e)) {
@@ -413,7 +433,7 @@ static int scan_cmds(struct as_buf *b, const char *t, const char *ifname, bool *
 		return err_set(-EINVAL, "antispoof: unreadable listing of %s", t);
 	}
 	json_array_foreach(items, i, it) {
-		json_t *set = json_object_get(it, "set");
+		json_t *set = json_object_get(it, "set") ?: json_object_get(it, "map");
 		const char *name = json_string_value(json_object_get(set, "name")), *ifn, *val;
 
 		if (!name)
