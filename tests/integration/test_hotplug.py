@@ -236,6 +236,22 @@ def test_vifname_taken_is_refused_and_touches_nothing(topo, hp):
     assert set(vif_list(hp.netd)) == {"6.0"}
 
 
+def test_vifname_rename_is_undone_when_the_plug_fails(topo, hp):
+    topo.add_guest(5)
+    topo.ip(topo.d0, "link add br9 type bridge")
+    topo.ip(topo.d0, "link set vif5.0 master br9")
+    topo.ip(topo.d0, "link set vif5.0 up")
+    before = topo.snapshot()
+    r = hp.vif_add("5.0", "vifname=web5")
+    assert r.returncode == 1
+    assert hp.xsd.status(5) == "error"
+    assert "already a port of br9" in hp.xsd.error(5)
+    # renamed to web5 for the plug, and back when the bridge refused it
+    topo.assert_snapshot_equal(before)
+    assert topo.link(topo.d0, "web5") is None
+    assert vif_list(hp.netd) == {}
+
+
 BAD_VALUES = [
     ("mac", "00:16:3e:zz:00:05", "mac: '00:16:3e:zz:00:05': expected six hex byte pairs"),
     ("mac", "01:00:5e:00:00:05", "multicast address"),
