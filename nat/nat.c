@@ -26,13 +26,13 @@
 #include "lib/nfnl_watch.h"
 #include "lib/nl_addr.h"
 #include "lib/nl_link.h"
-#include "lib/sysctl.h"
 #include "nat/dnsmasq.h"
 #include "nat/forward.h"
 #include "nat/hosts.h"
 #include "nat/ruleset.h"
 #include "netd/daemon.h"
 #include "netd/mode.h"
+#include "netd/sysctl_hold.h"
 
 #define IP_FORWARD "net/ipv4/ip_forward"
 /* Coalesces the burst of events a `nft flush ruleset` makes. */
@@ -45,7 +45,6 @@ struct nat_priv {
 	char uplink[IFNAMSIZ];
 	struct netd_cidr gw;
 	char run_dir[NAT_PATH_MAX], journal[NAT_PATH_MAX];
-	char ip_forward_prev[8]; /* "" until read */
 	struct nat_rs rs;
 	struct nat_fwds fwds;
 	struct nat_hosts hosts;
@@ -61,27 +60,12 @@ struct nat_priv {
 
 struct nat_step {
 	const char *name;
-	int (*run)(struct nat_priv *p);
+	int (*run)(struct netd_net *net, struct nat_priv *p);
 };
 
 static bool is_nat_net(const struct netd_net *n)
 {
 	return n->ops == &nat_mode_ops;
-}
-
-/* Another nat network of this netd whose setup is on the host, or NULL. */
-static struct nat_priv *other_applied(struct netd_net *net)
-{
-	struct netd *d = net->daemon;
-
-	for (size_t i = 0; d && i < d->n_nets; i++) {
-		struct netd_net *n = &d->nets[i];
-		struct nat_priv *o = n->priv;
-
-		if (is_nat_net(n) && o && o != net->priv && o->applied)
-			return o;
-	}
-	return NULL;
 }
 
 static void cidr_str(const struct netd_cidr *c, char *buf, size_t len)
@@ -199,7 +183,7 @@ static int bridge_index(const struct nat_priv *p)
 	return rc ? err_set(rc, "bridge %s is gone", p->bridge) : l.ifindex;
 }
 
-static int step_create_bridge(struct nat_priv *p)
+static int step_create_bridge(struct netd_net *net, struct nat_priv *p)
 {
 	return nl_bridge_create(p->bridge);
 }
@@ -209,7 +193,7 @@ static int step_create_bridge(struct nat_priv *p)
  * the bridge name, so it is the same every time the network comes up: guests
  * keep the gateway's ARP entry across a down/up or a rollback, where a new
  * MAC would cut them off until their entry goes stale. */
-static int step_bridge_mac(struct nat_priv *p)
+static int step_bridge_mac(struct netd_net *net, struct nat_priv *p)
 {
 	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
 	uint8_t mac[6];
@@ -227,46 +211,48 @@ static int step_bridge_mac(struct nat_priv *p)
 	return nl_link_set_mac(br, mac);
 }
 
-static int step_bridge_address(struct nat_priv *p)
+static int step_bridge_address(struct netd_net *net, struct nat_priv *p)
 {
 	int br = bridge_index(p);
 
 	return br < 0 ? br : nl_addr_add(br, AF_INET, &p->gw.addr.v4, p->gw.prefixlen);
 }
 
-static int step_bridge_up(struct nat_priv *p)
+static int step_bridge_up(struct netd_net *net, struct nat_priv *p)
 {
 	int br = bridge_index(p);
 
 	return br < 0 ? br : nl_link_set_up(br, true);
 }
 
-static int step_ip_forward(struct nat_priv *p)
+/* ip_forward is one switch for the namespace, shared with every other nat
+ * or route network: netd's registry keeps the value to restore. */
+static int step_ip_forward(struct netd_net *net, struct nat_priv *p)
 {
-	return sysctl_write(IP_FORWARD, "1");
+	return netd_sysctl_hold(net, IP_FORWARD, "1");
 }
 
-static int step_nft_table(struct nat_priv *p)
+static int step_nft_table(struct netd_net *net, struct nat_priv *p)
 {
 	return nat_rs_apply(&p->rs, &p->fwds);
 }
 
-static int step_forwards_journal(struct nat_priv *p)
+static int step_forwards_journal(struct netd_net *net, struct nat_priv *p)
 {
 	return nat_fwd_journal_rewrite(p->journal, &p->fwds);
 }
 
-static int step_dnsmasq_files(struct nat_priv *p)
+static int step_dnsmasq_files(struct netd_net *net, struct nat_priv *p)
 {
 	return nat_hosts_write(&p->hosts, p->dns.hostsfile, p->dns.addnhosts);
 }
 
-static int step_dnsmasq_start(struct nat_priv *p)
+static int step_dnsmasq_start(struct netd_net *net, struct nat_priv *p)
 {
 	return nat_dnsmasq_start(&p->dns);
 }
 
-static int step_nft_watch(struct nat_priv *p)
+static int step_nft_watch(struct netd_net *net, struct nat_priv *p)
 {
 	return watch_start(p);
 }
@@ -294,14 +280,14 @@ static const char *const *nat_step_names(const struct netd_net_conf *c)
 	return names;
 }
 
-static int run_steps(struct nat_priv *p)
+static int run_steps(struct netd_net *net, struct nat_priv *p)
 {
 	int rc;
 
 	for (size_t i = 0; nat_steps[i].name; i++) {
 		rc = fault_check(nat_steps[i].name);
 		if (rc == 0)
-			rc = nat_steps[i].run(p);
+			rc = nat_steps[i].run(net, p);
 		if (rc)
 			return err_prefix(rc, "step %s", nat_steps[i].name);
 	}
@@ -317,9 +303,8 @@ static const char *const run_files[] = {
 /* Idempotent: each part is undone if present, whatever step the setup
  * reached (or a previous netd reached before it died). Only the bridge
  * this network created is deleted: up refuses a bridge that exists.
- * Forwarding stays on while another nat network still needs it (that one
- * inherited the value to restore). */
-static int nat_restore(struct nat_priv *p, bool keep_forwarding)
+ * Forwarding stays on while another network (nat or route) still holds it. */
+static int nat_restore(struct netd_net *net, struct nat_priv *p)
 {
 	char path[NAT_PATH_MAX + 32], first[ERR_MSG_MAX] = "";
 	struct nl_link l;
@@ -338,8 +323,7 @@ static int nat_restore(struct nat_priv *p, bool keep_forwarding)
 	watch_stop(p);
 	KEEP_FIRST(nat_dnsmasq_stop(&p->dns));
 	KEEP_FIRST(nat_rs_delete(&p->rs));
-	if (p->ip_forward_prev[0] && !keep_forwarding)
-		KEEP_FIRST(sysctl_write(IP_FORWARD, p->ip_forward_prev));
+	KEEP_FIRST(netd_sysctl_release(net, IP_FORWARD));
 	if (nl_link_get(p->bridge, &l) == 0 && !strcmp(l.kind, "bridge"))
 		KEEP_FIRST(nl_link_delete(l.ifindex));
 	for (size_t i = 0; i < sizeof(run_files) / sizeof(run_files[0]); i++) {
@@ -497,17 +481,19 @@ static bool bridge_is_applied(const struct nat_priv *p)
 static int load_saved(struct netd_net *net, struct nat_priv *p, json_t *saved)
 {
 	json_t *ms = json_object_get(saved, "mode_state");
-	const char *bridge, *uplink, *address, *fwd;
+	const char *bridge, *uplink, *address;
 	struct netd_cidr gw = { .family = AF_INET };
 	char buf[INET_ADDRSTRLEN + 4], *slash;
 	json_error_t e;
 
-	if (json_unpack_ex(ms, &e, 0, "{s:s, s:s, s:s, s:s}", "bridge", &bridge, "uplink",
-			   &uplink, "address", &address, "ip_forward", &fwd))
+	/* A state file written before netd's sysctl registry also has
+	 * "ip_forward" (the value then to restore): ignored, the registry
+	 * (sysctl.json) keeps it now. */
+	if (json_unpack_ex(ms, &e, 0, "{s:s, s:s, s:s}", "bridge", &bridge, "uplink", &uplink,
+			   "address", &address))
 		return err_set(-EINVAL, "state: nat mode state incomplete");
 	if (strlen(bridge) >= IFNAMSIZ || strlen(uplink) >= IFNAMSIZ ||
-	    strlen(address) >= sizeof(buf) || strlen(fwd) >= sizeof(p->ip_forward_prev) ||
-	    strcmp(bridge, net->conf.name))
+	    strlen(address) >= sizeof(buf) || strcmp(bridge, net->conf.name))
 		return err_set(-EINVAL, "state: bad nat mode state");
 	strcpy(buf, address);
 	slash = strchr(buf, '/');
@@ -517,7 +503,6 @@ static int load_saved(struct netd_net *net, struct nat_priv *p, json_t *saved)
 	gw.prefixlen = (uint8_t)atoi(slash + 1);
 	if (inet_pton(AF_INET, buf, &gw.addr.v4) != 1 || gw.prefixlen > 32)
 		return err_set(-EINVAL, "state: bad address '%s'", address);
-	snprintf(p->ip_forward_prev, sizeof(p->ip_forward_prev), "%s", fwd);
 	return priv_setup(net, p, bridge, uplink, &gw);
 }
 
@@ -594,7 +579,7 @@ static int adopt(struct netd_net *net, struct nat_priv *p, json_t *saved)
 	if (rc == 0 && had_table == 0)
 		log_warn("%s: nftables table ip %s was missing; restored it", name, p->rs.table);
 	if (rc == 0)
-		rc = sysctl_write(IP_FORWARD, "1");
+		rc = netd_sysctl_hold(net, IP_FORWARD, "1");
 	if (rc == 0)
 		rc = nat_fwd_journal_rewrite(p->journal, &p->fwds);
 	if (rc == 0)
@@ -641,7 +626,7 @@ static int nat_up(struct netd_net *net, json_t *saved)
 {
 	const struct netd_net_conf *c = &net->conf;
 	struct nat_priv *p = net->priv;
-	char msg[ERR_MSG_MAX], prev[8];
+	char msg[ERR_MSG_MAX];
 	int rc;
 
 	if (!p) {
@@ -654,7 +639,7 @@ static int nat_up(struct netd_net *net, json_t *saved)
 		if (bridge_is_applied(p))
 			return 0; /* up twice: nothing to do */
 		log_warn("%s: bridge %s is no longer set up; re-applying", c->name, p->bridge);
-		if (nat_restore(p, other_applied(net) != NULL))
+		if (nat_restore(net, p))
 			log_err("%s: %s", c->name, err_msg());
 		priv_reset(p);
 	}
@@ -683,7 +668,7 @@ static int nat_up(struct netd_net *net, json_t *saved)
 			log_warn("%s: previous netd left a %s setup; rolling it back first", c->name,
 				 phase ? phase : "unknown");
 		}
-		rc = nat_restore(p, other_applied(net) != NULL);
+		rc = nat_restore(net, p);
 		priv_reset(p);
 		if (rc)
 			return err_prefix(rc, "%s: cannot roll back the previous setup", c->name);
@@ -692,7 +677,6 @@ static int nat_up(struct netd_net *net, json_t *saved)
 	rc = precheck(c);
 	if (rc)
 		return rc;
-	memset(p->ip_forward_prev, 0, sizeof(p->ip_forward_prev));
 	rc = priv_setup(net, p, c->name, c->uplink, &c->address);
 	if (rc == 0)
 		rc = forwards_from_conf(c, p);
@@ -701,21 +685,10 @@ static int nat_up(struct netd_net *net, json_t *saved)
 		return rc;
 	}
 	hosts_from_vifs(net, p);
-	if (other_applied(net)) {
-		/* It turned forwarding on: the value to restore is the one it saw. */
-		snprintf(prev, sizeof(prev), "%s", other_applied(net)->ip_forward_prev);
-	} else {
-		rc = sysctl_read(IP_FORWARD, prev, sizeof(prev));
-		if (rc) {
-			priv_reset(p);
-			return err_prefix(rc, "%s", c->name);
-		}
-	}
-	snprintf(p->ip_forward_prev, sizeof(p->ip_forward_prev), "%s", prev);
 	/* Record the undo information before the first change. */
 	rc = net->checkpoint(net, "applying");
 	if (rc == 0)
-		rc = run_steps(p);
+		rc = run_steps(net, p);
 	if (rc == 0) {
 		p->applied = true;
 		rc = net->checkpoint(net, "applied");
@@ -731,7 +704,7 @@ static int nat_up(struct netd_net *net, json_t *saved)
 	}
 
 	snprintf(msg, sizeof(msg), "%s", err_msg());
-	if (nat_restore(p, other_applied(net) != NULL))
+	if (nat_restore(net, p))
 		log_err("%s: rollback incomplete: %s", c->name, err_msg());
 	priv_reset(p);
 	return err_set(rc, "%s: %s (host restored)", c->name, msg);
@@ -744,7 +717,7 @@ static int nat_down(struct netd_net *net)
 
 	if (!p || !p->run_dir[0])
 		return 0;
-	rc = nat_restore(p, other_applied(net) != NULL);
+	rc = nat_restore(net, p);
 	if (rc)
 		return err_prefix(rc, "%s", net->conf.name);
 	priv_reset(p);
@@ -871,9 +844,8 @@ static json_t *nat_save(struct netd_net *net)
 		nat_fwd_format(&f, spec, sizeof(spec));
 		json_array_append_new(cf, json_string(spec));
 	}
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o}", "bridge", p->bridge, "uplink", p->uplink,
-			 "address", a, "table", p->rs.table, "ip_forward", p->ip_forward_prev,
-			 "conf_forwards", cf);
+	return json_pack("{s:s, s:s, s:s, s:s, s:o}", "bridge", p->bridge, "uplink", p->uplink,
+			 "address", a, "table", p->rs.table, "conf_forwards", cf);
 }
 
 /* netd exits (or forgets the network) without down: leave the host as it is. */

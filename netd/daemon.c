@@ -12,6 +12,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/nl_link.h"
+#include "netd/sysctl_hold.h"
 #include "netd/vif_json.h"
 
 #define STATE_VERSION 1
@@ -378,6 +379,7 @@ int netd_reload(struct netd *d)
 		if (r)
 			log_err("reload: %s", err_msg());
 	}
+	netd_sysctl_sweep(d);
 	return rc;
 }
 

@@ -14,6 +14,7 @@
 #include "lib/nl.h"
 #include "netd/ctl.h"
 #include "netd/daemon.h"
+#include "netd/sysctl_hold.h"
 #ifdef NETD_HAVE_XENSTORE
 #include "netd/xswatch.h"
 #endif
@@ -97,6 +98,7 @@ static int run(struct netd *d, const struct netd_conf *conf)
 			log_err("%s", err_msg());
 		return err_set(rc, "%s", msg);
 	}
+	netd_sysctl_sweep(d);
 	rc = ctl_server_start(d, conf->socket, conf->socket_group, &d->ctl);
 	if (rc) {
 		char msg[ERR_MSG_MAX];

@@ -2,10 +2,12 @@
  *
  * up: IPv4 forwarding and proxy ARP on the physdev (what network-route did),
  * and, when the physdev has a global IPv6 address, IPv6 forwarding and proxy
- * NDP on it. Each sysctl is a named, fault-injectable step; the values found
- * before are kept in the state file (mode_state.knobs) so that down, a
- * rollback, or a netd started after a crash restores exactly those.
- * Guests are plugged by plug.c. */
+ * NDP on it. Each sysctl is a named, fault-injectable step. Forwarding is
+ * one switch per namespace, and a physdev's proxy settings may serve two
+ * route networks, so all four are held through netd's registry
+ * (netd/sysctl_hold.h): it keeps the values found before, and the last
+ * network (route or nat) to let go restores them, on down, on a rollback, or
+ * in a netd started after a crash. Guests are plugged by plug.c. */
 #include "route/route.h"
 
 #include <arpa/inet.h>
@@ -21,6 +23,7 @@
 #include "lib/nl_link.h"
 #include "lib/sysctl.h"
 #include "netd/daemon.h"
+#include "netd/sysctl_hold.h"
 #include "route/host.h"
 
 struct rt_knob {
@@ -70,117 +73,46 @@ static bool rt_is_applied(const struct rt_priv *p)
 	return true;
 }
 
-static struct rt_item *knob_find(struct rt_priv *p, const char *path)
-{
-	for (size_t i = 0; i < p->knobs.n; i++)
-		if (!strcmp(p->knobs.v[i].path, path))
-			return &p->knobs.v[i];
-	return NULL;
-}
-
-/* Write what is missing (steps in order); a value found for the first time
- * is remembered. Used by a fresh up and to repair a drifted setup. */
-static int knobs_apply(struct rt_priv *p)
+/* Hold every sysctl the setup needs at 1 (steps in order). Used by a fresh
+ * up, to repair a drifted setup, and by adoption (faults: false), where it
+ * only makes sure netd's registry counts this network as a holder. */
+static int knobs_apply(struct netd_net *net, struct rt_priv *p, bool faults)
 {
 	char path[RT_SYSCTL_PATH_MAX];
 	int rc;
 
 	for (size_t i = 0; i < N_KNOBS; i++) {
-		struct rt_item it = { .kind = RT_ITEM_SYSCTL }, *known;
-
-		rc = fault_check(knob_table[i].step);
+		rc = faults ? fault_check(knob_table[i].step) : 0;
 		if (rc)
 			return err_prefix(rc, "step %s", knob_table[i].step);
 		if (knob_table[i].v6 && !p->ipv6)
 			continue;
 		knob_path(&knob_table[i], p->physdev, path, sizeof(path));
-		known = knob_find(p, path);
-		if (known) {
-			rc = rt_item_apply(known);
-		} else {
-			snprintf(it.path, sizeof(it.path), "%s", path);
-			rc = rt_item_apply(&it);
-			if (rc == 1)
-				rc = rt_items_push(&p->knobs, &it);
-		}
+		rc = netd_sysctl_hold(net, path, "1");
 		if (rc < 0)
 			return err_prefix(rc, "step %s", knob_table[i].step);
 	}
 	return 0;
 }
 
-/* Record the values the steps will replace, before the first one runs, so a
- * crash in between still knows them. */
-static int knobs_plan(struct rt_priv *p)
+/* Let go of every sysctl the setup may hold, last step first; releasing
+ * one not held is a no-op, so a setup that stopped half-way is covered. */
+static int knobs_release(struct netd_net *net, struct rt_priv *p)
 {
-	char path[RT_SYSCTL_PATH_MAX], val[RT_SYSCTL_VALUE_MAX];
-	int rc;
+	char path[RT_SYSCTL_PATH_MAX], msg[ERR_MSG_MAX] = "";
+	int first = 0;
 
-	for (size_t i = 0; i < N_KNOBS; i++) {
-		struct rt_item it = { .kind = RT_ITEM_SYSCTL };
+	for (size_t i = N_KNOBS; i-- > 0;) {
+		int rc;
 
-		if (knob_table[i].v6 && !p->ipv6)
-			continue;
 		knob_path(&knob_table[i], p->physdev, path, sizeof(path));
-		rc = sysctl_read(path, val, sizeof(val));
-		if (rc)
-			return rc;
-		if (!strcmp(val, "1"))
-			continue;
-		snprintf(it.path, sizeof(it.path), "%s", path);
-		snprintf(it.old, sizeof(it.old), "%s", val);
-		rc = rt_items_push(&p->knobs, &it);
-		if (rc)
-			return rc;
-	}
-	return 0;
-}
-
-/* Does a route network's setup need this sysctl at 1? */
-static bool rt_needs(const struct rt_priv *o, const char *path)
-{
-	char want[RT_SYSCTL_PATH_MAX];
-
-	for (size_t i = 0; o->have_state && i < N_KNOBS; i++) {
-		if (knob_table[i].v6 && !o->ipv6)
-			continue;
-		knob_path(&knob_table[i], o->physdev, want, sizeof(want));
-		if (!strcmp(want, path))
-			return true;
-	}
-	return false;
-}
-
-/* The forwarding switches are per namespace, not per network: another
- * network that is up may need a sysctl this one turned on. A route network
- * inherits the value to restore (the last one down restores it); a nat
- * network turns IPv4 forwarding on itself and only knows the value it saw,
- * so the switch is left on for it. Returns true if k must stay. */
-static bool knob_hand_over(struct netd_net *net, const struct rt_item *k)
-{
-	struct netd *d = net->daemon;
-
-	for (size_t i = 0; d && i < d->n_nets; i++) {
-		struct netd_net *n = &d->nets[i];
-		struct rt_priv *o = n->priv;
-
-		if (n == net || !n->ops)
-			continue;
-		if (n->ops == &rt_mode_ops && o && rt_needs(o, k->path)) {
-			if (!knob_find(o, k->path) && rt_items_push(&o->knobs, k) == 0 &&
-			    n->checkpoint(n, "applied"))
-				log_err("%s: state not saved: %s", n->conf.name, err_msg());
-			log_info("%s: %s stays 1 for %s", net->conf.name, k->path, n->conf.name);
-			return true;
-		}
-		if (n->ops != &rt_mode_ops && n->up && !strcmp(n->ops->name, "nat") &&
-		    !strcmp(k->path, "net/ipv4/ip_forward")) {
-			log_warn("%s: %s stays 1 for %s (was %s)", net->conf.name, k->path,
-				 n->conf.name, k->old);
-			return true;
+		rc = netd_sysctl_release(net, path);
+		if (rc && !first) {
+			first = rc;
+			snprintf(msg, sizeof(msg), "%s", err_msg());
 		}
 	}
-	return false;
+	return first ? err_set(first, "%s", msg) : 0;
 }
 
 /* Everything back: guests' routes first, then the network's sysctls. */
@@ -188,15 +120,10 @@ static int rt_restore(struct netd_net *net, struct rt_priv *p)
 {
 	char msg[ERR_MSG_MAX] = "";
 	int rc = rt_vifs_unplug_all(p), rc2;
-	size_t kept = 0;
 
 	if (rc)
 		snprintf(msg, sizeof(msg), "%s", err_msg());
-	for (size_t i = 0; i < p->knobs.n; i++)
-		if (!knob_hand_over(net, &p->knobs.v[i]))
-			p->knobs.v[kept++] = p->knobs.v[i];
-	p->knobs.n = kept;
-	rc2 = rt_items_undo(&p->knobs);
+	rc2 = knobs_release(net, p);
 	if (rc)
 		return err_set(rc, "%s", msg);
 	if (rc2)
@@ -225,9 +152,9 @@ static int rt_load_saved(struct rt_priv *p, json_t *saved)
 		return err_set(-EINVAL, "route mode state incomplete");
 	snprintf(p->physdev, sizeof(p->physdev), "%s", physdev);
 	p->ipv6 = json_is_true(json_object_get(ms, "ipv6"));
-	rc = rt_items_from_json(json_object_get(ms, "knobs"), &p->knobs);
-	if (rc)
-		return err_prefix(rc, "knobs");
+	/* The values to restore are netd's registry's (sysctl.json). A state
+	 * file from before it ("knobs": [...]) is read all the same: those
+	 * values are not taken over, the sysctls stay 1 after down. */
 	json_array_foreach(json_object_get(ms, "vifs"), i, v) {
 		const char *ifname = json_string_value(json_object_get(v, "ifname"));
 		struct rt_vif *rv;
@@ -249,7 +176,6 @@ static int rt_load_saved(struct rt_priv *p, json_t *saved)
 
 static void rt_state_free(struct rt_priv *p)
 {
-	rt_items_free(&p->knobs);
 	rt_vifs_free(p);
 	p->have_state = false;
 }
@@ -270,7 +196,7 @@ static int rt_converge(struct netd_net *net, struct rt_priv *p)
 		return 0;
 	log_warn("%s: forwarding or proxy settings were changed behind netd's back; re-applying",
 		 net->conf.name);
-	rc = knobs_apply(p);
+	rc = knobs_apply(net, p, true);
 	if (rc == 0)
 		rc = net->checkpoint(net, "applied");
 	return rc ? err_prefix(rc, "%s", net->conf.name) : 0;
@@ -303,6 +229,9 @@ static int rt_up(struct netd_net *net, json_t *saved)
 		p->have_state = true;
 		if (phase && !strcmp(phase, "applied") && !strcmp(p->physdev, c->physdev)) {
 			if (rt_is_applied(p)) {
+				rc = knobs_apply(net, p, false);
+				if (rc)
+					return err_prefix(rc, "%s", c->name);
 				log_info("%s: adopted the running route setup of a previous netd on %s",
 					 c->name, p->physdev);
 				return 0;
@@ -322,15 +251,11 @@ static int rt_up(struct netd_net *net, json_t *saved)
 		return err_set(rc, "%s: physdev %s does not exist", c->name, c->physdev);
 	snprintf(p->physdev, sizeof(p->physdev), "%s", c->physdev);
 	p->ipv6 = physdev_has_v6(phys.ifindex);
-	rc = knobs_plan(p);
-	if (rc) {
-		rt_state_free(p);
-		return err_prefix(rc, "%s", c->name);
-	}
 	p->have_state = true;
+	/* The registry records each value before it changes it. */
 	rc = net->checkpoint(net, "applying");
 	if (rc == 0)
-		rc = knobs_apply(p);
+		rc = knobs_apply(net, p, true);
 	if (rc == 0)
 		rc = net->checkpoint(net, "applied");
 	if (rc == 0) {
@@ -435,8 +360,7 @@ static json_t *rt_save(struct netd_net *net)
 	for (struct rt_vif *v = p->vifs; v; v = v->next)
 		json_array_append_new(vifs, json_pack("{s:s, s:o}", "ifname", v->ifname, "items",
 						      rt_items_to_json(&v->items)));
-	return json_pack("{s:s, s:b, s:o, s:o}", "physdev", p->physdev, "ipv6", p->ipv6, "knobs",
-			 rt_items_to_json(&p->knobs), "vifs", vifs);
+	return json_pack("{s:s, s:b, s:o}", "physdev", p->physdev, "ipv6", p->ipv6, "vifs", vifs);
 }
 
 static void rt_free(struct netd_net *net)

@@ -17,10 +17,9 @@ struct rt_vif {
 };
 
 struct rt_priv {
-	bool have_state;        /* knobs (and vifs) describe a setup on the host */
+	bool have_state;        /* a setup is on the host (sysctls held, vifs) */
 	char physdev[IFNAMSIZ]; /* the one the setup was made on */
 	bool ipv6;              /* the physdev had a global IPv6 address at up */
-	struct rt_items knobs;  /* the network's sysctls we changed, with old values */
 	struct rt_vif *vifs;
 };
 

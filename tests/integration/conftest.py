@@ -313,3 +313,15 @@ def route_conf(physdev="eth0", name="routed", metric=None, gatewayip=None, key="
     if gatewayip:
         body += f"gatewayip = {gatewayip}\n"
     return body
+
+
+def held_sysctls(netd):
+    """netd's registry of held sysctls (<state_dir>/sysctl.json) as
+    {path: {"orig": ..., "value": ..., "holders": [...]}}; {} when nothing is held."""
+    path = os.path.join(netd.state, "sysctl.json")
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        doc = json.load(f)
+    assert doc["version"] == 1
+    return doc["held"]

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, NETDCTL, ROOT, bridge_conf, route_conf, sh
+from conftest import BUILD, NETDCTL, ROOT, bridge_conf, held_sysctls, route_conf, sh
 
 # The network's sysctls route mode may touch, and the per-device ones that
 # follow the global forwarding switches (compared before/after as a whole).
@@ -142,16 +142,19 @@ def test_up_down_restores_exactly(topo, netd_factory, preset):
     netd = netd_factory(route_conf())
     netd.start()
     check_up(topo)
-    # Only what netd changed is remembered, with the value it found.
-    knobs = {k["path"]: k["old"] for k in state_doc(netd)["mode_state"]["knobs"]}
+    # netd's sysctl registry holds each one for the network, with the value
+    # it found (a preset 1 stays 1 after down).
+    held = held_sysctls(netd)
     expect = {p: "0" for p in ("net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding",
                                "net/ipv4/conf/eth0/proxy_arp", "net/ipv6/conf/eth0/proxy_ndp")}
     for k in preset:
-        expect.pop(k.replace(".", "/"), None)
-    assert knobs == expect
+        expect[k.replace(".", "/")] = "1"
+    assert {p: h["orig"] for p, h in held.items()} == expect
+    assert all(h["holders"] == ["routed"] for h in held.values())
     netd.ctl("down")
     assert_host_view(topo, before)
     assert not os.path.exists(os.path.join(netd.state, "routed.json"))
+    assert held_sysctls(netd) == {}
     assert netd.proc.poll() is None, "netd must keep running after down"
     netd.ctl("up")
     check_up(topo)
@@ -168,8 +171,7 @@ def test_gatewaydev_alias_and_no_ipv6(topo, netd_factory):
     netd = netd_factory(route_conf(key="gatewaydev"))
     netd.start()
     check_up(topo, ipv6=False)
-    assert [k["path"] for k in state_doc(netd)["mode_state"]["knobs"]] == [
-        "net/ipv4/ip_forward", "net/ipv4/conf/eth0/proxy_arp"]
+    assert sorted(held_sysctls(netd)) == ["net/ipv4/conf/eth0/proxy_arp", "net/ipv4/ip_forward"]
     lan_guest(topo, 1, v6=None)
     snap = host_view(topo)
     r = netd.ctl("vif", "online", "1.0", "ip=192.0.2.20 2001:db8::20", check=False)
@@ -232,9 +234,9 @@ def test_up_repairs_a_reset_sysctl(topo, netd_factory):
 
 
 def test_two_route_networks_share_forwarding(topo, netd_factory):
-    """ip_forward is one switch for the namespace: the network that turned it
-    on hands the value to restore to another route network still up, and the
-    last one down restores it."""
+    """ip_forward is one switch for the namespace: both networks hold it in
+    netd's registry, which keeps the value to restore; the last one down
+    restores it."""
     sh(f"ip link add up1 netns {topo.up} type veth peer name eth1 netns {topo.d0}")
     topo.ip(topo.d0, "addr add 203.0.113.2/24 dev eth1")
     topo.ip(topo.d0, "link set eth1 up")
@@ -243,13 +245,14 @@ def test_two_route_networks_share_forwarding(topo, netd_factory):
     netd = netd_factory(route_conf() + route_conf(physdev="eth1", name="routed2"))
     netd.start()
     # eth1 has no global IPv6 address: routed2 routes IPv4 only.
-    assert [k["path"] for k in state_doc(netd, "routed2")["mode_state"]["knobs"]] == [eth1[0]]
+    assert sorted(p for p, h in held_sysctls(netd).items() if "routed2" in h["holders"]) == [
+        eth1[0], "net/ipv4/ip_forward"]
     netd.ctl("down", "routed")
     s = sysctls(topo, NET_SYSCTLS + eth1)
     assert s["net/ipv4/ip_forward"] == "1" and s[eth1[0]] == "1"
     assert s["net/ipv4/conf/eth0/proxy_arp"] == "0" and s["net/ipv6/conf/all/forwarding"] == "0"
-    knobs = {k["path"]: k["old"] for k in state_doc(netd, "routed2")["mode_state"]["knobs"]}
-    assert knobs == {eth1[0]: "0", "net/ipv4/ip_forward": "0"}
+    held = {p: (h["orig"], h["holders"]) for p, h in held_sysctls(netd).items()}
+    assert held == {eth1[0]: ("0", ["routed2"]), "net/ipv4/ip_forward": ("0", ["routed2"])}
     netd.ctl("down", "routed2")
     assert_host_view(topo, before)
     assert sysctls(topo, eth1) == before1
