@@ -29,9 +29,7 @@ static struct as_tbl tbls[2];
 
 #define AS_SETS								\
 	"\tset vifs { type ifname; }\n"					\
-	/* One lookup per frame picks what applies to the port: goto	\
-	 * check, check_rate or rate; other ports miss and pass. */	\
-	"\tmap mode { type ifname : verdict; }\n"			\
+	"\tset guard { type ifname; }\n"				\
 	"\tset macfree { type ifname; }\n"				\
 	"\tset ipfree { type ifname; }\n"				\
 	"\tset macs { type ifname . ether_addr; }\n"			\
@@ -54,8 +52,6 @@ static struct as_tbl tbls[2];
  * its elements and never doubles a rule. */
 #define AS_CHAINS_DECL							\
 	"\tchain check { }\n"						\
-	"\tchain check_rate { }\n"					\
-	"\tchain rate { }\n"						\
 	"\tchain as_arp { }\n"						\
 	"\tchain as_ip4 { }\n"						\
 	"\tchain as_ip6 { }\n"						\
@@ -66,17 +62,13 @@ static struct as_tbl tbls[2];
 /* The limit comes after the checks, so a spoofed frame is counted as
  * spoofed whatever the vif's credit. The lookup in `rates` matches only when
  * the vif's limit is exceeded (the element's `limit over` stops the rule
- * otherwise); then `ratedrops` counts it. A `return` from the checks (the
- * frame is fine) ends in the base chain's accept, or back in check_rate. */
+ * otherwise); then `ratedrops` counts it. A vif without rate= is in neither.
+ * Plain sets only: a verdict map keyed by the vif would save a lookup per
+ * frame, but the kernel walks every element of a verdict map to validate
+ * each commit, and a plug would cost O(vifs). */
 #define AS_PRE								\
 	"\tchain pre {\n"						\
-	"\t\tiifname vmap @mode\n"					\
-	"\t}\n"								\
-	"\tchain check_rate {\n"					\
-	"\t\tjump check\n"						\
-	"\t\tiifname @rates iifname @ratedrops drop\n"			\
-	"\t}\n"								\
-	"\tchain rate {\n"						\
+	"\t\tiifname @guard jump check\n"				\
 	"\t\tiifname @rates iifname @ratedrops drop\n"			\
 	"\t}\n"
 
@@ -128,8 +120,6 @@ static const char rules_bridge[] =
 	"}\n"
 	"flush chain bridge " AS_TABLE " pre\n"
 	"flush chain bridge " AS_TABLE " check\n"
-	"flush chain bridge " AS_TABLE " check_rate\n"
-	"flush chain bridge " AS_TABLE " rate\n"
 	"flush chain bridge " AS_TABLE " as_arp\n"
 	"flush chain bridge " AS_TABLE " as_ip4\n"
 	"flush chain bridge " AS_TABLE " as_ip6\n"
@@ -142,7 +132,8 @@ static const char rules_bridge[] =
 	"\t\tiifname . ether saddr != @macs iifname != @macfree goto bad\n"
 	"\t\tether type arp goto as_arp\n"
 	"\t\tiifname @ipfree return\n"
-	"\t\tether type vmap { ip : goto as_ip4, ip6 : goto as_ip6 }\n"
+	"\t\tether type ip goto as_ip4\n"
+	"\t\tether type ip6 goto as_ip6\n"
 	"\t\tgoto bad\n"
 	"\t}\n"
 	/* The sender MAC is checked even without ip=: an ARP claim
@@ -161,8 +152,8 @@ static const char rules_bridge[] =
 	"}\n";
 
 /* inet: packets received on a routed vif, before conntrack (priority raw)
- * so a spoofed flood creates no conntrack entries. The check chain ends in
- * the vmap: the inet hook only sees IPv4 and IPv6. as_arp stays empty. */
+ * so a spoofed flood creates no conntrack entries. The inet hook only sees
+ * IPv4 and IPv6. as_arp stays empty. */
 static const char rules_inet[] =
 	"table inet " AS_TABLE " {\n"
 	AS_SETS
@@ -171,8 +162,6 @@ static const char rules_inet[] =
 	"}\n"
 	"flush chain inet " AS_TABLE " pre\n"
 	"flush chain inet " AS_TABLE " check\n"
-	"flush chain inet " AS_TABLE " check_rate\n"
-	"flush chain inet " AS_TABLE " rate\n"
 	"flush chain inet " AS_TABLE " as_ip4\n"
 	"flush chain inet " AS_TABLE " as_ip6\n"
 	"flush chain inet " AS_TABLE " as_ns\n"
@@ -183,7 +172,8 @@ static const char rules_inet[] =
 	"\tchain check {\n"
 	"\t\tiifname . ether saddr != @macs iifname != @macfree goto bad\n"
 	"\t\tiifname @ipfree return\n"
-	"\t\tmeta nfproto vmap { ipv4 : goto as_ip4, ipv6 : goto as_ip6 }\n"
+	"\t\tmeta nfproto ipv4 goto as_ip4\n"
+	"\t\tgoto as_ip6\n"
 	"\t}\n"
 	AS_L3
 	"}\n";
@@ -319,6 +309,7 @@ static void elem_cmds(struct as_buf *b, const char *t, const char *verb, const s
 	char mac[VIF_MAC_STRLEN];
 
 	if (antispoof) {
+		buf_printf(b, "%s element %s guard { \"%s\" }\n", verb, t, ifn);
 		buf_printf(b, "%s element %s drops { \"%s\" }\n", verb, t, ifn);
 		if (v->has_mac && vif_mac_format(v->mac, mac, sizeof(mac)) == 0)
 			buf_printf(b, "%s element %s macs { \"%s\" . %s }\n", verb, t, ifn, mac);
@@ -340,13 +331,10 @@ static void elem_cmds(struct as_buf *b, const char *t, const char *verb, const s
 
 static int add_cmds(struct as_buf *b, const char *t, const struct vif *v, bool antispoof)
 {
-	bool rated = v->rate.bytes_per_interval != 0;
 	char lim[96];
 	int rc;
 
-	buf_printf(b, "add element %s mode { \"%s\" : goto %s }\n", t, v->ifname,
-		   antispoof ? (rated ? "check_rate" : "check") : "rate");
-	if (rated) {
+	if (v->rate.bytes_per_interval) {
 		rc = as_rate_format(&v->rate, lim, sizeof(lim));
 		if (rc)
 			return err_prefix(rc, "%s", v->ifname);
@@ -358,7 +346,6 @@ static int add_cmds(struct as_buf *b, const char *t, const struct vif *v, bool a
 static void del_cmds(struct as_buf *b, const char *t, const struct vif *v, bool antispoof)
 {
 	buf_printf(b, "delete element %s vifs { \"%s\" }\n", t, v->ifname);
-	buf_printf(b, "delete element %s mode { \"%s\" }\n", t, v->ifname);
 	elem_cmds(b, t, "delete", v, antispoof, NULL);
 }
 

@@ -9,7 +9,7 @@
  * rule count never changes:
  *
  *   vifs      ifname               every vif with elements here
- *   mode      ifname : verdict     goto check, check_rate or rate
+ *   guard     ifname               anti-spoofing on
  *   macs      ifname . ether_addr  its mac= (else in macfree: any MAC)
  *   v4, v6    ifname . address     its ip= (else in ipfree: any address)
  *   v6nd      ifname . 128-bit int its v6 ip= again, for ND target checks

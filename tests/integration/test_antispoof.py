@@ -351,9 +351,8 @@ def test_rule_count_is_constant_and_offline_removes_exactly_one_vif(topo, netd_f
     vifs = {e for e in els if e[0] == "vifs"}
     assert len(vifs) == 50
     mine = {e for e in els if '"vif121.0"' in e[1]}
-    assert {e[0] for e in mine} == {"vifs", "mode", "drops", "macs", "v4", "v6", "v6nd",
+    assert {e[0] for e in mine} == {"vifs", "guard", "drops", "macs", "v4", "v6", "v6nd",
                                     "rates", "ratedrops"}
-    assert ("mode", json.dumps(["vif121.0", {"goto": {"target": "check_rate"}}])) in mine
     assert ("v4", json.dumps({"concat": ["vif121.0", "198.51.100.22"]})) in mine
     assert ("macs", json.dumps({"concat": ["vif121.0", "02:00:00:00:01:15"]})) in mine
     lim = elem_state(topo, "rates", "vif121.0")["limit"]
