@@ -355,23 +355,26 @@ int netd_sysctl_hold(struct netd_net *net, const char *path, const char *value)
 	return rc;
 }
 
-static int release_by_name(const char *name, const char *path)
+static int release_by_name(const char *holder, const char *what)
 {
-	struct held *h = held_find(path);
-	char cur[VALUE_MAX_LEN];
-	ssize_t i = h ? holder_index(h, name) : -1;
+	char cur[VALUE_MAX_LEN], orig[VALUE_MAX_LEN], value[VALUE_MAX_LEN];
+	char name[NAME_MAX_LEN], path[PATH_MAX_LEN];
+	struct held *h;
+	ssize_t i;
 	int rc;
 
+	/* Own copies: the arguments may point into the registry, which moves. */
+	snprintf(name, sizeof(name), "%s", holder);
+	snprintf(path, sizeof(path), "%s", what);
+	h = held_find(path);
+	i = h ? holder_index(h, name) : -1;
 	if (i < 0)
 		return 0;
 	if (h->n_holders > 1) {
-		char keep[NAME_MAX_LEN];
-
-		snprintf(keep, sizeof(keep), "%s", h->holders[i]);
 		holder_del(h, (size_t)i);
 		rc = reg_save();
 		if (rc) {
-			holder_add(h, keep);
+			holder_add(h, name);
 			return rc;
 		}
 		log_debug("%s: %s stays %s for %s", name, path, h->value, h->holders[0]);
@@ -385,22 +388,18 @@ static int release_by_name(const char *name, const char *path)
 		rc = 0; /* the device went away, and its setting with it */
 	if (rc)
 		return rc;
-	{
-		struct held keep = *h;
-
-		keep.holders = NULL;
-		keep.n_holders = 0;
-		held_drop(h);
-		rc = reg_save();
-		if (rc) {
-			/* Still held on disk: keep it so in memory, for a retry. */
-			h = held_add(keep.path, keep.orig, keep.value);
-			if (h)
-				holder_add(h, name);
-			return rc;
-		}
-		log_debug("%s: %s restored to %s", name, path, keep.orig);
+	snprintf(orig, sizeof(orig), "%s", h->orig);
+	snprintf(value, sizeof(value), "%s", h->value);
+	held_drop(h);
+	rc = reg_save();
+	if (rc) {
+		/* Still held on disk: so in memory too, for a retry. */
+		h = held_add(path, orig, value);
+		if (h)
+			holder_add(h, name);
+		return rc;
 	}
+	log_debug("%s: %s restored to %s", name, path, orig);
 	return 0;
 }
 
@@ -444,10 +443,13 @@ void netd_sysctl_sweep(struct netd *d)
 	}
 	/* A record nobody holds (a file edited by hand): its original back. */
 	for (size_t i = reg.n; i-- > 0;) {
+		char path[PATH_MAX_LEN];
+
 		if (reg.v[i].n_holders)
 			continue;
-		if (holder_add(&reg.v[i], "netd") == 0 && release_by_name("netd", reg.v[i].path))
-			log_err("cannot restore %s: %s", reg.v[i].path, err_msg());
+		snprintf(path, sizeof(path), "%s", reg.v[i].path);
+		if (holder_add(&reg.v[i], "netd") == 0 && release_by_name("netd", path))
+			log_err("cannot restore %s: %s", path, err_msg());
 	}
 	/* Listed first: each release may drop a record and move the others. */
 	for (size_t i = 0; i < reg.n; i++)

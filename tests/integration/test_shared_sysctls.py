@@ -281,3 +281,49 @@ def test_crash_while_holding_is_rolled_back_once(topo, netd_factory):
     assert fwd(topo) == "1" and holders(netd) == [ROUTED, NAT]
     netd.ctl("down")
     assert sysctls(topo) == before and held_sysctls(netd) == {}
+
+
+# ---- two route networks on one physdev; the registry file ----
+
+def test_two_route_networks_share_the_physdev_proxy_settings(topo, netd_factory):
+    """eth0's proxy_arp / proxy_ndp serve both route networks on it: the first
+    one down leaves them (and forwarding) on for the other."""
+    before = sysctls(topo)
+    guests = add_guests(topo)
+    netd = netd_factory(route_conf() + route_conf(name="routed2", metric=3))
+    netd.start()
+    netd.ctl("vif", "online", "2.0", "bridge=routed2", f"ip={ROUTED_IP}")
+    topo.wait_carrier(guests[ROUTED], "eth0")
+    held = held_sysctls(netd)
+    assert sorted(held) == sorted(WATCHED[:4])
+    assert all(h["holders"] == [ROUTED, "routed2"] for h in held.values())
+    netd.ctl("down", ROUTED)
+    assert all(v == "1" for k, v in sysctls(topo).items() if k in WATCHED[:4])
+    assert reaches_upstream(topo, guests[ROUTED])
+    netd.ctl("down", "routed2")
+    assert sysctls(topo) == before and held_sysctls(netd) == {}
+
+
+@pytest.mark.parametrize("text,why", [
+    ('{"version": 1, "held": {"net/ipv4/ip_forward": {"orig": "0"', "line 1"),
+    ('{"version": 1, "held": {"net/ipv4/../../kernel/x": {"orig": "0", "holders": []}}}',
+     "bad sysctl path"),
+    ('{"version": 1, "held": {"net/ipv4/ip_forward": {"orig": "0; reboot", "holders": []}}}',
+     "net/ipv4/ip_forward: bad original value"),
+    ('{"version": 2, "held": {}}', "not a version 1 sysctl registry"),
+], ids=["torn", "path", "value", "version"])
+def test_unreadable_registry_is_moved_aside(topo, netd_factory, text, why):
+    """A torn or foreign sysctl.json cannot say what to restore: netd says why,
+    keeps it as sysctl.json.bad, writes nothing it named, and records afresh."""
+    before = sysctls(topo)
+    netd = netd_factory(route_conf())
+    os.makedirs(netd.state, exist_ok=True)
+    with open(os.path.join(netd.state, "sysctl.json"), "w") as f:
+        f.write(text)
+    netd.start()
+    log = netd.read_log()
+    assert why in log and "sysctl.json.bad, the original values it held are lost" in log, log
+    assert os.path.exists(os.path.join(netd.state, "sysctl.json.bad"))
+    assert held_sysctls(netd)[FWD] == {"orig": "0", "value": "1", "holders": [ROUTED]}
+    netd.ctl("down")
+    assert sysctls(topo) == before
