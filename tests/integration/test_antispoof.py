@@ -11,10 +11,9 @@ import subprocess
 import time
 
 import pytest
-from scapy.all import ARP, DHCP, BOOTP, ICMPv6ND_NA, ICMPv6ND_RA, ICMPv6ND_NS, IP, IPv6, UDP, \
-    Ether, ICMPv6NDOptDstLLAddr
+from scapy.all import ARP, DHCP, ICMPv6ND_NA, ICMPv6ND_RA, ICMPv6ND_NS, IP, IPv6, UDP, Ether
 
-from conftest import bridge_conf, sh, wait_for
+from conftest import bridge_conf, wait_for
 
 STYLES = ["classic", "modern"]
 LAN = "192.0.2.1"
