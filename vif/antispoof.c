@@ -242,13 +242,12 @@ static void buf_free(struct as_buf *b)
 static int check_ifname(const char *ifname)
 {
 	size_t n = strnlen(ifname, IFNAMSIZ);
+	char q[VIF_QUOTE_MAX];
 
 	if (n == 0 || n >= IFNAMSIZ || ifname[0] == '-')
 		return err_set(-EINVAL, "antispoof: bad interface name");
 	for (size_t i = 0; i < n; i++) {
 		char c = ifname[i];
-
-		char q[VIF_QUOTE_MAX];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
 		      (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
