@@ -163,7 +163,7 @@ class Topo:
                 out.append(json.dumps(_drop_timers(o), sort_keys=True))
         return sorted(out)
 
-    def settle(self, ns=None, timeout=3):
+    def settle(self, ns=None, timeout=5):
         """Wait until every link that is up has its carrier (veth carrier and
         operstate follow an up by a few milliseconds)."""
         ns = ns or self.d0

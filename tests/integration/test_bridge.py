@@ -102,7 +102,7 @@ def test_up_twice_is_a_noop(topo, netd_factory, style):
     netd.ctl("up")
     netd.ctl("up", "xenbr0")
     assert {n: l["ifindex"] for n, l in topo.links(topo.d0).items()} == links
-    topo.assert_snapshot_equal(snap, timeout=0)
+    topo.assert_snapshot_equal(snap)
 
 
 @pytest.mark.parametrize("style", STYLES)
@@ -213,6 +213,7 @@ def test_vif_errors_change_nothing(topo, netd_factory):
     topo.ip(topo.d0, "link add br9 type bridge")
     topo.ip(topo.d0, "link set vif3.0 master br9")
     topo.add_guest(4)
+    topo.settle()
     snap = topo.snapshot()
     cases = [
         (["vif", "online", "4.0", "bridge=xenbr7"], "unknown bridge 'xenbr7'"),
@@ -226,7 +227,7 @@ def test_vif_errors_change_nothing(topo, netd_factory):
         r = netd.ctl(*args, check=False)
         assert r.returncode == 1, (args, r.stderr)
         assert msg in r.stderr, (args, r.stderr)
-        assert topo.snapshot() == snap, args
+        topo.assert_snapshot_equal(snap)
     r = netd.ctl("vif", "bogus", check=False)
     assert r.returncode == 2
     assert netd.alive()
