@@ -536,6 +536,46 @@ static void vif_rename_undo(const struct vif_rename_undo *undo)
 	err_set(rc ? rc : -EIO, "%s", msg);
 }
 
+/* After a vif change: the state file now, or at netd_defer_checkpoints(d, false). */
+static int vif_checkpoint(struct netd_net *net)
+{
+	struct netd *d = net->daemon;
+
+	if (d->defer_checkpoints) {
+		net->checkpoint_due = true;
+		return 0;
+	}
+	return net_checkpoint(net, "applied");
+}
+
+int netd_defer_checkpoints(struct netd *d, bool defer)
+{
+	int first = 0;
+
+	d->defer_checkpoints = defer;
+	if (defer)
+		return 0;
+	for (size_t i = 0; i < d->n_nets; i++) {
+		struct netd_net *net = &d->nets[i];
+		int rc;
+
+		if (!net->checkpoint_due)
+			continue;
+		if (!net->up) { /* went down meanwhile: its file is gone, rightly */
+			net->checkpoint_due = false;
+			continue;
+		}
+		net->checkpoint_due = false;
+		rc = net_checkpoint(net, "applied");
+		if (rc) {
+			log_err("%s: state not saved: %s", net->conf.name, err_msg());
+			if (!first)
+				first = rc;
+		}
+	}
+	return first;
+}
+
 int netd_vif_online(struct netd *d, const char *id, json_t *args, json_t **result)
 {
 	struct netd_net *net, *cur;
@@ -606,7 +646,7 @@ int netd_vif_online(struct netd *d, const char *id, json_t *args, json_t **resul
 	old->vif = v;
 	free(old->state);
 	old->state = NULL;
-	rc = net_checkpoint(net, "applied");
+	rc = vif_checkpoint(net);
 	if (rc)
 		log_err("%s: state not saved: %s", net->conf.name, err_msg());
 	if (result)
@@ -637,7 +677,7 @@ int netd_vif_offline(struct netd *d, const char *id)
 	*pp = v->next;
 	free(v->state);
 	free(v);
-	rc = net_checkpoint(net, "applied");
+	rc = vif_checkpoint(net);
 	if (rc)
 		log_err("%s: state not saved: %s", net->conf.name, err_msg());
 	return 0;

@@ -17,6 +17,7 @@ struct netd {
 	size_t n_nets;
 	sd_event *ev;
 	struct ctl_server *ctl;
+	bool defer_checkpoints; /* see netd_defer_checkpoints() */
 };
 
 int netd_init(struct netd *d, const struct netd_conf *conf);
@@ -32,6 +33,13 @@ int netd_reload(struct netd *d);
 /* id is "D.N"; args are xl vif keys (bridge, mtu, ip, mac, vifname, …). */
 int netd_vif_online(struct netd *d, const char *id, json_t *args, json_t **result);
 int netd_vif_offline(struct netd *d, const char *id);
+
+/* netd_vif_online/offline write the network's state file before they
+ * return. Between netd_defer_checkpoints(d, true) and (d, false) they leave
+ * it to the latter, which writes each changed network's file once: for a
+ * caller plugging many vifs in a row (the xenstore watch) that tells anyone
+ * about them only after that. 0, or the first failure (each one logged). */
+int netd_defer_checkpoints(struct netd *d, bool defer);
 
 /* A mode's own command (see netd_mode_ops.command): the named network, or the
  * first network whose mode knows the command. */

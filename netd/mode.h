@@ -50,6 +50,7 @@ struct netd_net {
 	bool up;
 	void *priv; /* the mode's own state */
 	struct netd_vif *vifs;
+	bool checkpoint_due; /* a vif changed while checkpoints were deferred */
 	/* Persist the mode's state now (mid-operation checkpoints). */
 	int (*checkpoint)(struct netd_net *net, const char *phase);
 	void *daemon;

@@ -62,6 +62,15 @@ struct xsw_vif {
 	struct xsw_vif *hnext, *qnext;
 };
 
+/* A plug done, its hotplug-status not written yet (see on_defer()). */
+struct xsw_report {
+	struct xsw_vif *v;
+	struct xsvif x;
+	bool failed;
+	char msg[ERR_MSG_MAX];
+	unsigned mtu;
+};
+
 struct netd_xswatch {
 	struct netd *d;
 	/* Two connections: xs holds the watch (libxenstore then runs a reader
@@ -73,6 +82,8 @@ struct netd_xswatch {
 	bool warned; /* "cannot connect" logged once per outage */
 	struct xsw_vif *hash[XSW_BUCKETS];
 	struct xsw_vif *qhead, **qtail;
+	struct xsw_report reports[XSW_BATCH];
+	unsigned n_reports;
 };
 
 static unsigned bucket(uint32_t domid, uint32_t devid)
@@ -235,27 +246,32 @@ static void unplug(struct netd_xswatch *w, struct xsw_vif *v, const char *why)
 		log_err("vif%s: unplug (xenstore: %s): %s", id, why, err_msg());
 }
 
-/* What `netdctl hotplug online` does, in-process, from keys read already. */
+/* What `netdctl hotplug online` does, in-process, from keys read already;
+ * x becomes the report's, written after the batch's state file. */
 static void plug(struct netd_xswatch *w, struct xsw_vif *v, struct xsvif *x)
 {
+	struct xsw_report *r = &w->reports[w->n_reports++];
 	json_t *args = NULL, *result = NULL;
 	const char *mode, *ifname;
-	char id[32], msg[ERR_MSG_MAX];
-	unsigned mtu = 0;
+	char id[32];
 	int rc;
 
+	r->v = v;
+	r->x = *x;
+	memset(x, 0, sizeof(*x));
+	r->mtu = 0;
 	snprintf(id, sizeof(id), "%u.%u", v->domid, v->devid);
-	rc = xsvif_args(x, NULL, &args, NULL);
+	rc = xsvif_args(&r->x, NULL, &args, NULL);
 	if (rc == 0) {
-		mode = xsvif_script_mode(x->val[XK_SCRIPT]);
+		mode = xsvif_script_mode(r->x.val[XK_SCRIPT]);
 		if (mode)
 			json_object_set_new(args, "mode", json_string(mode));
 		rc = netd_vif_online(w->d, id, args, &result);
 	}
+	r->failed = rc != 0;
 	if (rc) {
-		snprintf(msg, sizeof(msg), "%s", err_msg());
-		log_err("vif%s: %s", id, msg);
-		rc = xsvif_report(w->rq, x, msg, 0);
+		snprintf(r->msg, sizeof(r->msg), "%s", err_msg());
+		log_err("vif%s: %s", id, r->msg);
 	} else {
 		mode = json_string_value(json_object_get(result, "mode"));
 		ifname = json_string_value(json_object_get(result, "ifname"));
@@ -264,20 +280,31 @@ static void plug(struct netd_xswatch *w, struct xsw_vif *v, struct xsvif *x)
 			struct nl_link l;
 
 			if (nl_link_get(ifname, &l) == 0)
-				mtu = l.mtu;
+				r->mtu = l.mtu;
 		}
 		log_info("%s plugged into %s (xenstore watch)", ifname ? ifname : id,
 			 json_string_value(json_object_get(result, "network")) ?: "?");
-		rc = xsvif_report(w->rq, x, NULL, mtu);
-		v->echo = rc == 0;
 	}
 	v->answered = true;
-	if (rc == -ENOENT)
-		unplug(w, v, "backend directory removed while being plugged");
-	else if (rc)
-		log_err("vif%s: %s", id, err_msg());
 	json_decref(args);
 	json_decref(result);
+}
+
+/* hotplug-status for a plug, once netd's state file has it. */
+static void report(struct netd_xswatch *w, struct xsw_report *r)
+{
+	int rc;
+
+	if (w->xs)
+		rc = xsvif_report(w->rq, &r->x, r->failed ? r->msg : NULL, r->mtu);
+	else
+		rc = 0; /* the connection went: the rescan after reconnecting looks again */
+	r->v->echo = w->xs && rc == 0 && !r->failed;
+	if (rc == -ENOENT)
+		unplug(w, r->v, "backend directory removed while being plugged");
+	else if (rc)
+		log_err("vif%u.%u: %s", r->v->domid, r->v->devid, err_msg());
+	xsvif_free(&r->x);
 }
 
 /* A vif not answered yet: its whole directory, read once, decides. */
@@ -372,10 +399,14 @@ static void look(struct netd_xswatch *w, struct xsw_vif *v)
 	free(status);
 }
 
+/* Up to XSW_BATCH pending vifs, plugged with one write of netd's state
+ * file; each vif's hotplug-status only after it, so whoever sees
+ * "connected" may count on netd remembering the vif across a crash. */
 static int on_defer(sd_event_source *s, void *data)
 {
 	struct netd_xswatch *w = data;
 
+	netd_defer_checkpoints(w->d, true);
 	for (unsigned i = 0; i < XSW_BATCH && w->qhead && w->xs; i++) {
 		struct xsw_vif *v = w->qhead;
 
@@ -384,9 +415,14 @@ static int on_defer(sd_event_source *s, void *data)
 			w->qtail = &w->qhead;
 		v->pending = false;
 		look(w, v);
-		if (!v->seen && !v->pending && w->xs)
+		/* A vif with a report to come is not forgotten before it. */
+		if (!v->seen && !v->pending && w->xs && !v->answered)
 			vif_forget(w, v);
 	}
+	netd_defer_checkpoints(w->d, false);
+	for (unsigned i = 0; i < w->n_reports; i++)
+		report(w, &w->reports[i]);
+	w->n_reports = 0;
 	if (w->qhead && w->xs)
 		sd_event_source_set_enabled(w->defer, SD_EVENT_ONESHOT);
 	return 0;
