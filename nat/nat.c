@@ -26,6 +26,7 @@
 #include "lib/nfnl_watch.h"
 #include "lib/nl_addr.h"
 #include "lib/nl_link.h"
+#include "vif/antispoof.h"
 #include "nat/dnsmasq.h"
 #include "nat/forward.h"
 #include "nat/hosts.h"
@@ -721,6 +722,9 @@ static int nat_down(struct netd_net *net)
 	if (rc)
 		return err_prefix(rc, "%s", net->conf.name);
 	priv_reset(p);
+	for (struct netd_vif *v = net->vifs; v; v = v->next)
+		if (as_vif_unprotect(&v->vif, AS_FAM_BRIDGE, net->conf.antispoof))
+			log_warn("%s: %s", net->conf.name, err_msg());
 	log_info("%s: nat mode down, host restored", net->conf.name);
 	return 0;
 }
@@ -769,6 +773,9 @@ static int nat_vif_online(struct netd_net *net, const struct vif *vif)
 		nat_hosts_del(&p->hosts, h.domid, h.devid);
 	if (rc == 0)
 		rc = hosts_apply(p);
+	/* Guests are bridge ports here, filtered like bridge mode's. */
+	if (rc == 0)
+		rc = as_vif_protect(vif, AS_FAM_BRIDGE, net->conf.antispoof);
 	if (rc == 0)
 		return 0;
 	/* Back as before: the entry and the port. */
@@ -796,7 +803,8 @@ static int nat_vif_offline(struct netd_net *net, const struct vif *vif)
 		if (rc)
 			log_warn("%s: %s", vif->ifname, err_msg());
 	}
-	return br_port_unplug(p ? p->bridge : net->conf.name, vif->ifname);
+	rc = br_port_unplug(p ? p->bridge : net->conf.name, vif->ifname);
+	return rc ? rc : as_vif_unprotect(vif, AS_FAM_BRIDGE, net->conf.antispoof);
 }
 
 /* ---- status, state ---- */

@@ -25,6 +25,7 @@
 #include "netd/daemon.h"
 #include "netd/sysctl_hold.h"
 #include "route/host.h"
+#include "vif/antispoof.h"
 
 struct rt_knob {
 	const char *step;
@@ -283,26 +284,49 @@ static int rt_down(struct netd_net *net)
 		return err_prefix(rc, "%s", net->conf.name);
 	}
 	rt_state_free(p);
+	/* The vifs are unrouted now; their filters go too. Failing here must
+	 * not undo a down. */
+	for (struct netd_vif *v = net->vifs; v; v = v->next)
+		if (as_vif_unprotect(&v->vif, AS_FAM_INET, net->conf.antispoof))
+			log_warn("%s: %s", net->conf.name, err_msg());
 	log_info("%s: route mode down, %s restored", net->conf.name, p->physdev);
 	return 0;
 }
 
+/* Routes first, then the vif's filters (inet family: a routed vif is an L3
+ * interface). A failure unplugs again, unless the vif was online already (a
+ * re-plug keeps its old filters, which the failed transaction left alone). */
 static int rt_vif_online(struct netd_net *net, const struct vif *vif)
 {
 	struct rt_priv *p = net->priv;
+	char msg[ERR_MSG_MAX];
+	bool was_online;
+	int rc;
 
 	if (!p || !p->have_state)
 		return err_set(-ENETDOWN, "%s: network %s is down", vif->ifname, net->conf.name);
-	return rt_vif_plug(net, p, vif);
+	was_online = rt_vif_find(p, vif->ifname) != NULL;
+	rc = rt_vif_plug(net, p, vif);
+	if (rc)
+		return rc;
+	rc = as_vif_protect(vif, AS_FAM_INET, net->conf.antispoof);
+	if (rc == 0 || was_online)
+		return rc;
+	snprintf(msg, sizeof(msg), "%s", err_msg());
+	if (rt_vif_unplug(net, p, vif))
+		log_err("%s: %s", net->conf.name, err_msg());
+	return err_set(rc, "%s", msg);
 }
 
 static int rt_vif_offline(struct netd_net *net, const struct vif *vif)
 {
 	struct rt_priv *p = net->priv;
+	int rc;
 
 	if (!p || !p->have_state)
 		return 0;
-	return rt_vif_unplug(net, p, vif);
+	rc = rt_vif_unplug(net, p, vif);
+	return rc ? rc : as_vif_unprotect(vif, AS_FAM_INET, net->conf.antispoof);
 }
 
 static json_t *rt_status(struct netd_net *net)

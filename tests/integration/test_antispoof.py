@@ -520,3 +520,59 @@ def test_rate_limit_caps_guest_to_outside(topo, netd_factory, tmp_path):
     free = blast(topo, g1, warmup=0.2)
     print(f"rate=1MB/s@20ms: {got:.0f} B/s limited, {free:.0f} B/s unlimited")
     assert free > 5 * got, f"unlimited {free:.0f} B/s vs limited {got:.0f} B/s"
+
+
+def inet_drops(topo, ifname):
+    """Drop counter of ifname in the inet table (routed vifs)."""
+    for o in json.loads(topo.run(topo.d0, "nft -j list set inet netd_as drops").stdout)["nftables"]:
+        for e in o.get("set", {}).get("elem", []):
+            if isinstance(e, dict) and e.get("elem", {}).get("val") == ifname:
+                return e["elem"]["counter"]["packets"]
+    return None
+
+
+def test_route_mode_vif_is_protected(topo, netd_factory):
+    """Route mode filters in the inet family: a routed guest's packets with
+    a forged source address never reach the LAN, its own do."""
+    from conftest import route_conf
+    netd = netd_factory(route_conf())
+    netd.start()
+    g1 = topo.add_guest(1, addr="192.0.2.20/24")
+    netd.ctl("vif", "online", "1.0", "ip=192.0.2.20", f"mac={gmac(topo, g1)}")
+    assert ("inet netd_as") in tables(topo)
+    vmac = topo.link(topo.d0, "vif1.0")["address"]
+    m1 = gmac(topo, g1)
+    frames = (f"[Ether(src='{m1}', dst='{vmac}')/IP(src='192.0.2.99', dst='{LAN}')"
+              f"/UDP(sport=40000, dport=7301)] * 3 + "
+              f"[Ether(src='{m1}', dst='{vmac}')/IP(src='192.0.2.20', dst='{LAN}')"
+              f"/UDP(sport=40000, dport=7302)] * 2")
+    got = capture(topo, {"lan": (topo.up, "up0", "udp and dst portrange 7301-7302")}, g1, frames)
+    assert sorted(p[UDP].dport for p in got["lan"]) == [7302, 7302], \
+        [p.summary() for p in got["lan"]]
+    assert all(p[IP].src == "192.0.2.20" for p in got["lan"])
+    assert inet_drops(topo, "vif1.0") == 3
+    netd.ctl("vif", "offline", "1.0")
+    assert "inet netd_as" not in tables(topo)
+
+
+def test_nat_mode_vif_is_protected(topo, netd_factory):
+    """NAT guests are ports of the private bridge, filtered like bridge mode's:
+    a forged source never leaves through the uplink, the guest's own traffic
+    leaves masqueraded."""
+    from test_nat import nat_conf, nat_guest
+    netd = netd_factory(nat_conf(dhcp_range=None))
+    netd.start()
+    g1 = nat_guest(topo, 1, addr="203.0.113.10/24")
+    netd.ctl("vif", "online", "1.0", "bridge=virbr0", "ip=203.0.113.10", f"mac={gmac(topo, g1)}")
+    wait_for(lambda: port_state(topo, "vif1.0") == "forwarding", 5, what="vif1.0 forwarding")
+    gwmac = topo.link(topo.d0, "virbr0")["address"]
+    m1 = gmac(topo, g1)
+    frames = (f"[Ether(src='{m1}', dst='{gwmac}')/IP(src='203.0.113.99', dst='{LAN}')"
+              f"/UDP(sport=40000, dport=7401)] * 3 + "
+              f"[Ether(src='{m1}', dst='{gwmac}')/IP(src='203.0.113.10', dst='{LAN}')"
+              f"/UDP(sport=40000, dport=7402)] * 2")
+    got = capture(topo, {"lan": (topo.up, "up0", "udp and dst portrange 7401-7402")}, g1, frames)
+    assert sorted(p[UDP].dport for p in got["lan"]) == [7402, 7402], \
+        [p.summary() for p in got["lan"]]
+    assert all(p[IP].src == "192.0.2.2" for p in got["lan"])  # masqueraded
+    assert elem_state(topo, "drops", "vif1.0")["counter"]["packets"] == 3

@@ -708,7 +708,7 @@ def test_two_nat_networks(topo, netd_factory, servers):
     fwd = lambda: topo.run(topo.d0, "sysctl -n net.ipv4.ip_forward").stdout.strip()
     assert fwd() == "1"
     assert sorted(l.split()[-1] for l in nft(topo, "list tables").stdout.splitlines()
-                  if "netd_" in l) == ["netd_virbr0", "netd_virbr1"]
+                  if l.startswith("table ip netd_")) == ["netd_virbr0", "netd_virbr1"]
     assert len(dnsmasq_procs(netd)) == 1 and len(dnsmasq_procs(netd, "virbr1")) == 1
     servers(g6, "g6")
     # With no network named, a forward goes to the network holding its destination.

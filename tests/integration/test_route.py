@@ -603,6 +603,10 @@ def test_xen_hotplug_vif_route(topo, netd_factory, tmp_path):
         status = subprocess.run(["xenstore-read", "/local/domain/0/backend/vif/1/0/hotplug-status"],
                                 env=env, capture_output=True, text=True, timeout=5).stdout.strip()
         assert status == "connected"
+        # The guest sends with the MAC the toolstack gave it (anti-spoofing checks it).
+        mac = subprocess.run(["xenstore-read", "/local/domain/0/backend/vif/1/0/mac"],
+                             env=env, capture_output=True, text=True, timeout=5).stdout.strip()
+        topo.ip(g, f"link set eth0 address {mac}")
         assert [r["dst"] for r in routes_of(topo, "vif1.0")] == ["192.0.2.20"]
         assert ("2001:db8::20", "eth0") in proxies(topo)
         no_proxy_delay(topo, "eth0", "vif1.0")
