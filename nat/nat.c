@@ -489,7 +489,7 @@ static int load_saved(struct netd_net *net, struct nat_priv *p, json_t *saved)
 
 	/* A state file written before netd's sysctl registry also has
 	 * "ip_forward" (the value then to restore): ignored, the registry
-	 * (sysctl.json) keeps it now. */
+	 * (netd-sysctl-registry.json) keeps it now. */
 	if (json_unpack_ex(ms, &e, 0, "{s:s, s:s, s:s}", "bridge", &bridge, "uplink", &uplink,
 			   "address", &address))
 		return err_set(-EINVAL, "state: nat mode state incomplete");

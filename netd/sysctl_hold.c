@@ -15,7 +15,9 @@
 #include "lib/sysctl.h"
 
 #define HOLD_VERSION 1
-#define HOLD_FILE "sysctl.json"
+/* Longer than any interface name, so no network's <name>.json state file
+ * can ever be this file. */
+#define HOLD_FILE "netd-sysctl-registry.json"
 #define HOLD_FILE_MAX (1u << 20)
 #define PATH_MAX_LEN 128
 #define VALUE_MAX_LEN 32

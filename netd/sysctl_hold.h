@@ -8,7 +8,7 @@
  * records the original value, later holders join, the last one out restores
  * the original. Holders are networks, by name.
  *
- * The registry lives in <state_dir>/sysctl.json, written atomically before a
+ * The registry lives in <state_dir>/netd-sysctl-registry.json, written atomically before a
  * sysctl is changed and after an original is restored, so that after a crash
  * at any point a new netd still knows what to put back:
  *   {"version":1, "held": {"net/ipv4/ip_forward":

@@ -153,7 +153,7 @@ static int rt_load_saved(struct rt_priv *p, json_t *saved)
 		return err_set(-EINVAL, "route mode state incomplete");
 	snprintf(p->physdev, sizeof(p->physdev), "%s", physdev);
 	p->ipv6 = json_is_true(json_object_get(ms, "ipv6"));
-	/* The values to restore are netd's registry's (sysctl.json). A state
+	/* The values to restore are netd's registry's (netd-sysctl-registry.json). A state
 	 * file from before it ("knobs": [...]) is read all the same: those
 	 * values are not taken over, the sysctls stay 1 after down. */
 	json_array_foreach(json_object_get(ms, "vifs"), i, v) {

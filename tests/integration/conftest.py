@@ -316,9 +316,9 @@ def route_conf(physdev="eth0", name="routed", metric=None, gatewayip=None, key="
 
 
 def held_sysctls(netd):
-    """netd's registry of held sysctls (<state_dir>/sysctl.json) as
+    """netd's registry of held sysctls (<state_dir>/netd-sysctl-registry.json) as
     {path: {"orig": ..., "value": ..., "holders": [...]}}; {} when nothing is held."""
-    path = os.path.join(netd.state, "sysctl.json")
+    path = os.path.join(netd.state, "netd-sysctl-registry.json")
     if not os.path.exists(path):
         return {}
     with open(path) as f:

@@ -1,7 +1,7 @@
 """Namespace-wide sysctls shared by a route and a nat network in one netd.
 
 net/ipv4/ip_forward (and IPv6 forwarding) is one switch per network namespace.
-Both modes hold it through netd's registry (<state_dir>/sysctl.json): while one
+Both modes hold it through netd's registry (<state_dir>/netd-sysctl-registry.json): while one
 network is still up the switch stays on and that network's guests keep
 reaching upstream; the last one down puts back the value found before the
 first one came up, whatever the order, across kill -9, and also when a network
@@ -151,7 +151,7 @@ def test_one_down_keeps_forwarding_for_the_other(topo, netd_factory, up_first, d
     assert fwd(topo) == str(original)
     assert sysctls(topo) == before
     assert held_sysctls(netd) == {}
-    assert not os.path.exists(os.path.join(netd.state, "sysctl.json"))
+    assert not os.path.exists(os.path.join(netd.state, "netd-sysctl-registry.json"))
     # Up again (both), and SIGTERM restores the same original.
     netd.ctl("up")
     assert fwd(topo) == "1" and held_sysctls(netd)[FWD]["orig"] == str(original)
@@ -262,7 +262,7 @@ def test_last_holder_removed_while_netd_was_dead_restores_at_start(topo, netd_fa
     netd.start()
     assert sysctls(topo) == before
     assert held_sysctls(netd) == {}
-    assert not os.path.exists(os.path.join(netd.state, "sysctl.json"))
+    assert not os.path.exists(os.path.join(netd.state, "netd-sysctl-registry.json"))
     assert netd.alive()
 
 
@@ -313,17 +313,17 @@ def test_two_route_networks_share_the_physdev_proxy_settings(topo, netd_factory)
     ('{"version": 2, "held": {}}', "not a version 1 sysctl registry"),
 ], ids=["torn", "path", "value", "version"])
 def test_unreadable_registry_is_moved_aside(topo, netd_factory, text, why):
-    """A torn or foreign sysctl.json cannot say what to restore: netd says why,
-    keeps it as sysctl.json.bad, writes nothing it named, and records afresh."""
+    """A torn or foreign netd-sysctl-registry.json cannot say what to restore: netd says why,
+    keeps it as netd-sysctl-registry.json.bad, writes nothing it named, and records afresh."""
     before = sysctls(topo)
     netd = netd_factory(route_conf())
     os.makedirs(netd.state, exist_ok=True)
-    with open(os.path.join(netd.state, "sysctl.json"), "w") as f:
+    with open(os.path.join(netd.state, "netd-sysctl-registry.json"), "w") as f:
         f.write(text)
     netd.start()
     log = netd.read_log()
-    assert why in log and "sysctl.json.bad, the original values it held are lost" in log, log
-    assert os.path.exists(os.path.join(netd.state, "sysctl.json.bad"))
+    assert why in log and "netd-sysctl-registry.json.bad, the original values it held are lost" in log, log
+    assert os.path.exists(os.path.join(netd.state, "netd-sysctl-registry.json.bad"))
     assert held_sysctls(netd)[FWD] == {"orig": "0", "value": "1", "holders": [ROUTED]}
     netd.ctl("down")
     assert sysctls(topo) == before
