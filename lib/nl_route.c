@@ -139,12 +139,10 @@ int nl_route_add_dev(int family, const void *dst, uint8_t plen, int ifindex,
 {
 	struct nlmsghdr *nlh = route_dev_msg(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, family,
 					     dst, plen, ifindex, metric);
-	int rc;
 
 	if (src)
 		mnl_attr_put(nlh, RTA_PREFSRC, family == AF_INET ? 4 : 16, src);
-	rc = nl_request(nlh);
-	return rc == -EEXIST ? 0 : rc;
+	return nl_request(nlh);
 }
 
 int nl_route_del_dev(int family, const void *dst, uint8_t plen, int ifindex, uint32_t metric)

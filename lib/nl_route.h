@@ -17,7 +17,9 @@ int nl_route_list(int ifindex, int family, struct nl_blobs *out);
 int nl_route_replay(const struct nl_blob *route, int ifindex);
 int nl_route_remove(const struct nl_blob *route, int ifindex);
 
-/* Host route: dst/plen dev ifindex [src] metric. src may be NULL. */
+/* Host route: dst/plen dev ifindex [src] metric. src may be NULL. The add is
+ * exclusive: -EEXIST when the route exists (on any device), so the caller can
+ * tell whose it is. */
 int nl_route_add_dev(int family, const void *dst, uint8_t plen, int ifindex,
 		     const void *src, uint32_t metric);
 int nl_route_del_dev(int family, const void *dst, uint8_t plen, int ifindex, uint32_t metric);

@@ -63,3 +63,26 @@ int sysctl_if_write(const char *family, const char *ifname, const char *key, con
 	snprintf(path, sizeof(path), "net/%s/conf/%s/%s", family, ifname, key);
 	return sysctl_write(path, value);
 }
+
+bool sysctl_path_is_valid(const char *p)
+{
+	if (strncmp(p, "net/ipv4/", 9) && strncmp(p, "net/ipv6/", 9))
+		return false;
+	if (strstr(p, ".."))
+		return false;
+	for (; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || *p == '/' || *p == '.' || *p == '_' || *p == '-'))
+			return false;
+	return true;
+}
+
+bool sysctl_value_is_valid(const char *v)
+{
+	if (!*v)
+		return false;
+	for (; *v; v++)
+		if (!((*v >= '0' && *v <= '9') || *v == '-' || *v == ' ' || *v == '\t'))
+			return false;
+	return true;
+}

@@ -44,25 +44,12 @@ static struct {
 
 static bool path_ok(const char *p)
 {
-	if (strlen(p) >= PATH_MAX_LEN || (strncmp(p, "net/ipv4/", 9) && strncmp(p, "net/ipv6/", 9)))
-		return false;
-	if (strstr(p, ".."))
-		return false;
-	for (; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		      (*p >= '0' && *p <= '9') || *p == '/' || *p == '.' || *p == '_' || *p == '-'))
-			return false;
-	return true;
+	return strlen(p) < PATH_MAX_LEN && sysctl_path_is_valid(p);
 }
 
 static bool value_ok(const char *v)
 {
-	if (!*v || strlen(v) >= VALUE_MAX_LEN)
-		return false;
-	for (; *v; v++)
-		if (!((*v >= '0' && *v <= '9') || *v == '-' || *v == ' ' || *v == '\t'))
-			return false;
-	return true;
+	return strlen(v) < VALUE_MAX_LEN && sysctl_value_is_valid(v);
 }
 
 static bool name_ok(const char *n)

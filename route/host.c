@@ -137,24 +137,3 @@ int rt_route_owner(int family, const void *dst, uint8_t plen, uint32_t metric)
 		return rc;
 	return f.found ? f.found_oif : 0;
 }
-
-int rt_route_add_excl(int family, const void *dst, uint8_t plen, int ifindex, const void *src,
-		      uint32_t metric)
-{
-	struct nlmsghdr *nlh = nl_msg(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL);
-	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
-	size_t alen = family == AF_INET ? 4 : 16;
-
-	rtm->rtm_family = (uint8_t)family;
-	rtm->rtm_dst_len = plen;
-	rtm->rtm_table = RT_TABLE_MAIN;
-	rtm->rtm_protocol = RTPROT_BOOT;
-	rtm->rtm_scope = RT_SCOPE_LINK;
-	rtm->rtm_type = RTN_UNICAST;
-	mnl_attr_put(nlh, RTA_DST, alen, dst);
-	mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)ifindex);
-	mnl_attr_put_u32(nlh, RTA_PRIORITY, metric);
-	if (src)
-		mnl_attr_put(nlh, RTA_PREFSRC, alen, src);
-	return nl_request(nlh);
-}

@@ -17,11 +17,6 @@ int rt_host_v6_addrs(int ifindex, struct in6_addr *out, size_t max, size_t *n);
  * there is none, or -errno. */
 int rt_host_v6_gateway(int ifindex, struct in6_addr *gw);
 
-/* dst/plen dev ifindex [src] metric, in the main table, proto boot (as
- * `ip route add`). Unlike nl_route_add_dev, -EEXIST is returned as is. */
-int rt_route_add_excl(int family, const void *dst, uint8_t plen, int ifindex, const void *src,
-		      uint32_t metric);
-
 /* The output device of the main-table route dst/plen with this metric:
  * its ifindex, 0 if there is no such route, or -errno. */
 int rt_route_owner(int family, const void *dst, uint8_t plen, uint32_t metric);

@@ -81,8 +81,8 @@ static int apply_sysctl(struct rt_item *it)
 static int apply_route(struct rt_item *it, int ifindex)
 {
 	char name[IFNAMSIZ];
-	int rc = rt_route_add_excl(it->family, &it->addr, it->plen, ifindex,
-				   it->has_src ? &it->src : NULL, it->metric);
+	int rc = nl_route_add_dev(it->family, &it->addr, it->plen, ifindex,
+				  it->has_src ? &it->src : NULL, it->metric);
 	int owner;
 
 	if (rc != -EEXIST)
@@ -306,29 +306,6 @@ int rt_items_undo(struct rt_items *l)
 
 /* ---- JSON ---- */
 
-static bool path_ok(const char *p)
-{
-	if (strncmp(p, "net/ipv4/", 9) && strncmp(p, "net/ipv6/", 9))
-		return false;
-	if (strstr(p, ".."))
-		return false;
-	for (; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		      (*p >= '0' && *p <= '9') || *p == '/' || *p == '.' || *p == '_' || *p == '-'))
-			return false;
-	return true;
-}
-
-static bool value_ok(const char *v)
-{
-	if (!*v)
-		return false;
-	for (; *v; v++)
-		if (!((*v >= '0' && *v <= '9') || *v == '-' || *v == ' ' || *v == '\t'))
-			return false;
-	return true;
-}
-
 static bool dev_ok(const char *d)
 {
 	return d[0] && strlen(d) < IFNAMSIZ && !strchr(d, '/') && strcmp(d, ".") && strcmp(d, "..");
@@ -400,9 +377,9 @@ static int item_from_json(json_t *j, struct rt_item *it)
 		const char *path = json_string_value(json_object_get(j, "path"));
 		const char *old = json_string_value(json_object_get(j, "old"));
 
-		if (!path || strlen(path) >= sizeof(it->path) || !path_ok(path))
+		if (!path || strlen(path) >= sizeof(it->path) || !sysctl_path_is_valid(path))
 			return err_set(-EINVAL, "bad sysctl path");
-		if (!old || strlen(old) >= sizeof(it->old) || !value_ok(old))
+		if (!old || strlen(old) >= sizeof(it->old) || !sysctl_value_is_valid(old))
 			return err_set(-EINVAL, "bad sysctl value for %s", path);
 		strcpy(it->path, path);
 		strcpy(it->old, old);
