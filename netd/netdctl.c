@@ -164,7 +164,7 @@ static void print_status(json_t *result)
 		json_object_foreach(det, k, v) {
 			if (json_is_string(v)) {
 				printf(" %s=%s", k, json_string_value(v));
-			} else if (json_is_array(v)) {
+			} else if (json_is_array(v) && json_array_size(v)) {
 				printf(" %s=", k);
 				json_array_foreach(v, j, n)
 					printf("%s%s", j ? "," : "", json_string_value(n) ?: "?");
