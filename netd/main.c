@@ -70,6 +70,20 @@ static bool has_state(const struct netd_conf *conf)
 	return false;
 }
 
+/* Start-up failed: leave nothing half-configured by this start, and report
+ * the first error, not what the restore may have said. */
+static int start_failed(struct netd *d, int rc)
+{
+	char msg[ERR_MSG_MAX];
+
+	snprintf(msg, sizeof(msg), "%s", err_msg());
+	ctl_server_stop(d->ctl);
+	d->ctl = NULL;
+	if (netd_down(d, NULL))
+		log_err("%s", err_msg());
+	return err_set(rc, "%s", msg);
+}
+
 static int run(struct netd *d, const struct netd_conf *conf)
 {
 	struct netd_xswatch *xsw = NULL;
@@ -89,36 +103,17 @@ static int run(struct netd *d, const struct netd_conf *conf)
 	sd_event_add_signal(d->ev, NULL, SIGHUP, on_signal, d);
 
 	rc = netd_up(d, NULL);
-	if (rc) {
-		char msg[ERR_MSG_MAX];
-
-		/* Leave nothing half-configured by this start. */
-		snprintf(msg, sizeof(msg), "%s", err_msg());
-		if (netd_down(d, NULL))
-			log_err("%s", err_msg());
-		return err_set(rc, "%s", msg);
-	}
+	if (rc)
+		return start_failed(d, rc);
 	netd_sysctl_sweep(d);
 	rc = ctl_server_start(d, conf->socket, conf->socket_group, &d->ctl);
-	if (rc) {
-		char msg[ERR_MSG_MAX];
-
-		snprintf(msg, sizeof(msg), "%s", err_msg());
-		netd_down(d, NULL);
-		return err_set(rc, "%s", msg);
-	}
+	if (rc)
+		return start_failed(d, rc);
 	if (conf->xenstore_watch) {
 #ifdef NETD_HAVE_XENSTORE
 		rc = netd_xswatch_start(d, &xsw);
-		if (rc) {
-			char msg[ERR_MSG_MAX];
-
-			snprintf(msg, sizeof(msg), "%s", err_msg());
-			ctl_server_stop(d->ctl);
-			d->ctl = NULL;
-			netd_down(d, NULL);
-			return err_set(rc, "%s", msg);
-		}
+		if (rc)
+			return start_failed(d, rc);
 #else
 		log_warn("xenstore_watch = yes, but this netd was built without libxenstore");
 #endif
