@@ -1,6 +1,7 @@
 /* daemon: networks, state files, and the operations behind the control socket. */
 #include "netd/daemon.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -48,9 +49,9 @@ static char *state_text(struct netd_net *net, const char *phase)
 	char *head, *text, *p;
 	json_t *doc;
 
-	doc = json_pack("{s:i, s:s, s:s, s:s, s:o, s:[]}", "version", STATE_VERSION,
+	doc = json_pack("{s:i, s:s, s:s, s:s, s:s?, s:o, s:[]}", "version", STATE_VERSION,
 			"net", net->conf.name, "mode", net->ops->name, "phase", phase,
-			"mode_state", net->ops->save(net), "vifs");
+			"conf", net->conf_text, "mode_state", net->ops->save(net), "vifs");
 	head = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
 	if (!head)
@@ -172,8 +173,34 @@ static int conf_copy(struct netd_net_conf *dst, const struct netd_net_conf *src)
 	return 0;
 }
 
+/* The network alone as a config file ([netd] and its own section). NULL if
+ * it cannot be written (then an orphaned state file cannot be undone, which
+ * is logged when it happens). */
+static char *conf_text(const struct netd *d, const struct netd_net_conf *c)
+{
+	struct netd_conf one = d->conf;
+	size_t len = 16384;
+	char *buf;
+
+	one.nets = (struct netd_net_conf *)c;
+	one.n_nets = 1;
+	for (;;) {
+		buf = malloc(len);
+		if (!buf)
+			return NULL;
+		if (netd_conf_write(&one, buf, len) == 0)
+			return buf;
+		free(buf);
+		if (err_code() != -ENOSPC || len >= STATE_MAX)
+			return NULL;
+		len *= 4;
+	}
+}
+
 static int net_init(struct netd *d, struct netd_net *net, const struct netd_net_conf *c)
 {
+	int rc;
+
 	memset(net, 0, sizeof(*net));
 	net->ops = netd_mode_ops_for(c->mode);
 	if (!net->ops)
@@ -181,7 +208,10 @@ static int net_init(struct netd *d, struct netd_net *net, const struct netd_net_
 			       netd_mode_name(c->mode));
 	net->checkpoint = net_checkpoint;
 	net->daemon = d;
-	return conf_copy(&net->conf, c);
+	rc = conf_copy(&net->conf, c);
+	if (rc == 0)
+		net->conf_text = conf_text(d, &net->conf);
+	return rc;
 }
 
 static void net_fini(struct netd_net *net)
@@ -191,6 +221,8 @@ static void net_fini(struct netd_net *net)
 	vifs_free(net);
 	free(net->conf.forwards);
 	net->conf.forwards = NULL;
+	free(net->conf_text);
+	net->conf_text = NULL;
 }
 
 int netd_init(struct netd *d, const struct netd_conf *conf)
@@ -279,6 +311,69 @@ static int net_down(struct netd_net *net)
 	return net_checkpoint(net, NULL);
 }
 
+/* A state file of a network the config no longer has (removed while netd
+ * was not running): bring the network back from its recorded config, adopt
+ * what is on the host, and take it down, so nothing it did is left behind. */
+static void orphan_restore(struct netd *d, const char *name, const char *path)
+{
+	struct netd_conf oc;
+	struct netd_net net;
+	const char *text;
+	json_error_t e;
+	json_t *doc;
+	char *raw;
+	int rc;
+
+	if (file_read_all(path, &raw, NULL, STATE_MAX) < 0)
+		return;
+	doc = json_loads(raw, 0, &e);
+	free(raw);
+	text = json_string_value(json_object_get(doc, "conf"));
+	memset(&oc, 0, sizeof(oc));
+	if (!text || netd_conf_parse(path, text, strlen(text), &oc) < 0 || oc.n_nets != 1 ||
+	    strcmp(oc.nets[0].name, name)) {
+		log_err("%s: no longer configured, but its state file %s does not say how to undo it; "
+			"left as it is", name, path);
+		json_decref(doc);
+		netd_conf_free(&oc);
+		return;
+	}
+	json_decref(doc);
+	log_warn("%s: no longer configured; restoring what it changed on the host", name);
+	rc = net_init(d, &net, &oc.nets[0]);
+	if (rc == 0)
+		rc = net_up(&net);
+	if (rc == 0)
+		rc = net_down(&net);
+	if (rc)
+		log_err("%s: could not restore it: %s", name, err_msg());
+	net_fini(&net);
+	netd_conf_free(&oc);
+}
+
+void netd_restore_orphans(struct netd *d)
+{
+	struct dirent *de;
+	DIR *dir = opendir(d->conf.state_dir);
+
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		char name[IFNAMSIZ], path[512];
+		size_t n = strlen(de->d_name);
+
+		/* <name>.json where name could be a network (an interface name). */
+		if (n <= 5 || n - 5 >= IFNAMSIZ || strcmp(de->d_name + n - 5, ".json"))
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)(n - 5), de->d_name);
+		if (net_find(d, name))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", d->conf.state_dir, de->d_name);
+		orphan_restore(d, name, path);
+	}
+	closedir(dir);
+}
+
 int netd_up(struct netd *d, const char *name)
 {
 	struct netd_net *net;
@@ -360,6 +455,7 @@ int netd_reload(struct netd *d)
 			old->priv = NULL;
 			old->vifs = NULL;
 			old->conf.forwards = NULL;
+			old->conf_text = NULL;
 		} else if (net_init(d, &nets[n], &nc.nets[i])) {
 			log_err("reload: %s", err_msg());
 			continue;

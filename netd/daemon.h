@@ -23,6 +23,10 @@ struct netd {
 int netd_init(struct netd *d, const struct netd_conf *conf);
 void netd_fini(struct netd *d);
 
+/* State files of networks the config no longer has (removed while netd was
+ * not running) are undone: the host goes back to what it was before them. */
+void netd_restore_orphans(struct netd *d);
+
 /* NULL name: every network. Errors leave err_msg(). */
 int netd_up(struct netd *d, const char *name);
 int netd_down(struct netd *d, const char *name);

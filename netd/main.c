@@ -102,6 +102,7 @@ static int run(struct netd *d, const struct netd_conf *conf)
 	sd_event_add_signal(d->ev, NULL, SIGINT, on_signal, d);
 	sd_event_add_signal(d->ev, NULL, SIGHUP, on_signal, d);
 
+	netd_restore_orphans(d);
 	rc = netd_up(d, NULL);
 	if (rc)
 		return start_failed(d, rc);

@@ -51,6 +51,9 @@ struct netd_net {
 	void *priv; /* the mode's own state */
 	struct netd_vif *vifs;
 	bool checkpoint_due; /* a vif changed while checkpoints were deferred */
+	/* The network's own config as INI, kept in its state file so that a netd
+	 * whose config no longer has the network can still take it down. */
+	char *conf_text;
 	/* Persist the mode's state now (mid-operation checkpoints). */
 	int (*checkpoint)(struct netd_net *net, const char *phase);
 	void *daemon;

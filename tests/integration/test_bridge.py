@@ -300,3 +300,22 @@ def test_sd_notify_ready(topo, netd_factory, tmp_path):
     netd.stop()
     assert "STOPPING=1" in sock.recv(4096).decode()
     sock.close()
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_network_removed_while_netd_was_dead_is_restored(topo, netd_factory, style):
+    """kill -9, the network leaves the config, netd starts again: the host
+    goes back to how it was before that network, and its state file goes."""
+    import os
+    before = topo.snapshot()
+    netd = netd_factory(bridge_conf(style))
+    netd.start()
+    CHECK[style](topo, topo.eth0_mac)
+    netd.stop(signal.SIGKILL)
+    assert os.path.exists(os.path.join(netd.state, "xenbr0.json"))
+    netd.write_conf("")
+    netd.start()
+    topo.assert_snapshot_equal(before)
+    assert "xenbr0: no longer configured; restoring" in netd.read_log()
+    assert not os.path.exists(os.path.join(netd.state, "xenbr0.json"))
+    assert netd.alive()

@@ -830,3 +830,21 @@ def test_forward_journal_stays_small_and_survives_restart(topo, netd_factory):
     nft(topo, f"delete table ip {TABLE}")
     netd.start()
     assert map_elems(topo) == want
+
+
+def test_network_removed_while_netd_was_dead_is_restored(topo, netd_factory):
+    """kill -9 with NAT up, the network leaves the config: the next netd stops
+    its dnsmasq, removes its table and bridge, and restores the host."""
+    before = topo.snapshot()
+    netd = netd_factory(nat_conf())
+    netd.start()
+    assert len(dnsmasq_procs(netd)) == 1
+    netd.stop(signal.SIGKILL)
+    netd.write_conf("")
+    netd.start()
+    wait_for(lambda: not dnsmasq_procs(netd), 5, what="dnsmasq to stop")
+    assert TABLE not in nft(topo, "list tables").stdout
+    assert topo.link(topo.d0, BR) is None
+    topo.assert_snapshot_equal(before)
+    assert "virbr0: no longer configured; restoring" in netd.read_log()
+    assert not os.path.exists(os.path.join(netd.state, f"{BR}.json"))
