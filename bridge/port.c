@@ -34,17 +34,13 @@ int br_port_plug(const char *bridge, const char *ifname, unsigned mtu)
 	if (!mtu)
 		mtu = br.mtu;
 
-	/* As Xen's setup_bridge_port: the largest non-broadcast MAC, so the
-	 * bridge never adopts a vif's MAC as its own. */
-	rc = nl_link_set_up(l.ifindex, false);
-	if (rc == 0 && memcmp(l.mac, port_mac, 6))
-		rc = nl_link_set_mac(l.ifindex, port_mac);
-	if (rc == 0 && l.mtu != mtu)
-		rc = nl_link_set_mtu(l.ifindex, mtu);
+	/* As Xen's setup_bridge_port: down, the largest non-broadcast MAC (so
+	 * the bridge never adopts a vif's MAC as its own), MTU, enslave, up.
+	 * A new vif is down already; the rest is one request. */
+	rc = l.flags & IFF_UP ? nl_link_set_up(l.ifindex, false) : 0;
 	if (rc == 0)
-		rc = nl_link_set_master(l.ifindex, br.ifindex);
-	if (rc == 0)
-		rc = nl_link_set_up(l.ifindex, true);
+		rc = nl_link_setup(l.ifindex, memcmp(l.mac, port_mac, 6) ? port_mac : NULL,
+				   l.mtu != mtu ? mtu : 0, br.ifindex, true);
 	if (rc == 0)
 		return 0;
 

@@ -193,6 +193,22 @@ int nl_link_set_mtu(int ifindex, unsigned mtu)
 	return nl_request(nlh);
 }
 
+int nl_link_setup(int ifindex, const uint8_t *mac, unsigned mtu, int master, bool up)
+{
+	struct nlmsghdr *nlh = link_msg(RTM_NEWLINK, 0, ifindex);
+	struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
+
+	ifi->ifi_change = IFF_UP;
+	ifi->ifi_flags = up ? IFF_UP : 0;
+	if (mac)
+		mnl_attr_put(nlh, IFLA_ADDRESS, 6, mac);
+	if (mtu)
+		mnl_attr_put_u32(nlh, IFLA_MTU, mtu);
+	if (master >= 0)
+		mnl_attr_put_u32(nlh, IFLA_MASTER, (uint32_t)master);
+	return nl_request(nlh);
+}
+
 int nl_link_set_master(int ifindex, int master)
 {
 	struct nlmsghdr *nlh = link_msg(RTM_NEWLINK, 0, ifindex);

@@ -31,6 +31,12 @@ int nl_link_set_mtu(int ifindex, unsigned mtu);
 int nl_link_set_master(int ifindex, int master); /* 0: nomaster */
 int nl_link_set_arp(int ifindex, bool on);
 
+/* Several changes in one request: mac (NULL: keep), mtu (0: keep), master
+ * (-1: keep, 0: none), then up. The kernel applies them in that order
+ * (address, MTU, flags, master), so the link must already be down when mac
+ * is given; a failure part-way leaves what was applied, for the caller's undo. */
+int nl_link_setup(int ifindex, const uint8_t *mac, unsigned mtu, int master, bool up);
+
 /* Calls cb for every link whose master is `master`; stops on nonzero. */
 int nl_link_for_each_port(int master, int (*cb)(const struct nl_link *l, void *data), void *data);
 
