@@ -46,6 +46,11 @@ static json_t *reply_error(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* Messages may quote what the client sent; a JSON string must be UTF-8,
+	 * and a reply that cannot be built would leave the client unanswered. */
+	for (char *c = msg; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+			*c = '?';
 	return json_pack("{s:i, s:b, s:s}", "version", CTL_VERSION, "ok", 0, "error", msg);
 }
 

@@ -56,6 +56,8 @@ def raw(netd, data, timeout=10):
     (b"{\"version\": 1, \"cmd\": \"status\", \"cmd\": \"down\"}\n", "malformed JSON"),
     (b"{\"version\": 1, \"cmd\": \"up\", \"net\": \"nope\"}\n", "no network named 'nope'"),
     (b"\x00\xff\xfe\n", "malformed JSON"),
+    # jansson quotes the bad bytes in its message: the reply must still be JSON
+    (b"{\"veb&\\\xd1\x93\xfe\x7f\x00\x00riharsion\":0}\n", "malformed JSON"),
 ])
 def test_bad_messages_get_error_replies(netd, topo, data, msg):
     snap = topo.snapshot()
