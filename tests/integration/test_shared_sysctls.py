@@ -224,11 +224,13 @@ def test_kill9_with_both_up_then_down_restores(topo, netd_factory, original):
     assert held_sysctls(netd) == {}
 
 
-def test_network_removed_while_netd_was_dead_releases_its_hold(topo, netd_factory):
-    """routed leaves the config while netd is dead: the next netd releases
-    its holds once every configured network is up. What only routed held
-    (IPv6 forwarding, eth0's proxy settings) is back at once; ip_forward stays
-    on for the nat network and its guest, and comes back with its down."""
+@pytest.mark.parametrize("state_file", ["kept", "lost"])
+def test_network_removed_while_netd_was_dead_releases_its_hold(topo, netd_factory, state_file):
+    """routed leaves the config while netd is dead: the next netd takes it
+    down from its state file, or, with that file lost, releases its holds
+    once every configured network is up. What only routed held (IPv6
+    forwarding, eth0's proxy settings) is back at once; ip_forward stays on
+    for the nat network and its guest, and comes back with its down."""
     before = sysctls(topo)
     guests = add_guests(topo)
     netd = netd_factory(both_conf())
@@ -236,9 +238,14 @@ def test_network_removed_while_netd_was_dead_releases_its_hold(topo, netd_factor
     assert holders(netd) == [ROUTED, NAT]
     netd.stop(signal.SIGKILL)
     netd.write_conf(nat_conf())
+    if state_file == "lost":
+        os.unlink(os.path.join(netd.state, f"{ROUTED}.json"))
     netd.start()
     log = netd.read_log()
-    assert f"{ROUTED} is not a network that is up: releasing its hold on {FWD}" in log
+    if state_file == "kept":
+        assert f"{ROUTED}: no longer configured; restoring" in log
+    else:
+        assert f"{ROUTED} is not a network that is up: releasing its hold on {FWD}" in log
     s = sysctls(topo)
     for p in (FWD6, "net/ipv4/conf/eth0/proxy_arp", "net/ipv6/conf/eth0/proxy_ndp"):
         assert s[p] == before[p], p
