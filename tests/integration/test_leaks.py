@@ -2,6 +2,7 @@
 with exit 0 and no sanitizer report. Uses the sanitized build named by
 NETD_ASAN_BUILD (make check builds it); skipped when there is none."""
 import os
+import re
 import signal
 import subprocess
 
@@ -27,13 +28,27 @@ class AsanNetd(Netd):
             conftest.NETD = saved
 
 
-@pytest.mark.parametrize("style", ["classic", "modern"])
-def test_start_work_stop_cycles_are_clean(topo, tmp_path, style):
+CONFS = {
+    "classic": bridge_conf("classic"),
+    "modern": bridge_conf("modern"),
+    "route": "[routed]\nmode = route\nphysdev = eth0\n",
+    "nat": ("[virbr0]\nmode = nat\naddress = 203.0.113.1/24\nuplink = eth0\n"
+            "dhcp_range = 203.0.113.100-203.0.113.150\nforward = tcp:8080:203.0.113.11:80\n"),
+}
+VIF_ARGS = {"route": ["ip=192.0.2.11"], "nat": ["ip=203.0.113.11", "mac=00:16:3e:00:00:01"]}
+
+
+@pytest.mark.parametrize("mode", sorted(CONFS))
+def test_start_work_stop_cycles_are_clean(topo, tmp_path, mode):
     topo.add_guest(1)
-    netd = AsanNetd(topo, tmp_path, bridge_conf(style))
+    netd = AsanNetd(topo, tmp_path, CONFS[mode])
     for cycle in range(3):
         netd.start()
-        netd.ctl("vif", "online", "1.0", "mtu=1400")
+        netd.ctl("vif", "online", "1.0", "mtu=1400", *VIF_ARGS.get(mode, []))
+        if mode == "nat":
+            netd.ctl("forward", "add", "udp:5353:203.0.113.11:53")
+            netd.ctl("forward", "list")
+            netd.ctl("forward", "del", "udp:5353:203.0.113.11:53")
         netd.ctl("status")
         netd.ctl("--json", "vif", "list")
         netd.ctl("vif", "online", "9.0", check=False)
@@ -49,4 +64,6 @@ def test_start_work_stop_cycles_are_clean(topo, tmp_path, style):
             continue
         assert netd.stop() == 0, netd.read_log()
     log = netd.read_log()
+    # every cycle really brought the network up (or adopted it)
+    assert len(re.findall(r"(bridge|route|nat) mode.* up\b|adopted", log)) >= 3, log
     assert "Sanitizer" not in log and "runtime error" not in log, log
