@@ -43,4 +43,8 @@ for s in vif-bridge vif-route vif-nat; do
 	fi
 	install -m 0755 "$src/scripts/$s" "$dst"
 done
-echo "installed netd, netdctl in $DESTDIR$PREFIX/sbin; vif-bridge, vif-route, vif-nat in $DESTDIR$XEN_SCRIPT_DIR"
+UNIT_DIR=${UNIT_DIR:-/lib/systemd/system}
+install -d "$DESTDIR$UNIT_DIR"
+sed "s|/usr/sbin/|$PREFIX/sbin/|g" "$src/scripts/netd.service" > "$DESTDIR$UNIT_DIR/netd.service"
+chmod 0644 "$DESTDIR$UNIT_DIR/netd.service"
+echo "installed netd, netdctl in $DESTDIR$PREFIX/sbin; vif-bridge, vif-route, vif-nat in $DESTDIR$XEN_SCRIPT_DIR; netd.service in $DESTDIR$UNIT_DIR"

@@ -436,6 +436,8 @@ def test_installed_scripts_find_netdctl(topo, hp, tmp_path):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stderr
     assert (dest / "usr/sbin/netd").exists() and (dest / "usr/sbin/netdctl").exists()
+    unit = (dest / "lib/systemd/system/netd.service").read_text()
+    assert "Type=notify" in unit and "ExecStart=/usr/sbin/netd -f" in unit
     assert (xen_dir / "vif-bridge.xen").read_text().startswith("#!/bin/sh\n# Xen's own")
     for s in ("vif-bridge", "vif-route", "vif-nat"):
         assert os.access(xen_dir / s, os.X_OK), s
