@@ -138,9 +138,26 @@ int nft_run_out(const char *cmds, bool json, char **out)
 	return nft_exec(cmds, json ? NFT_CTX_OUTPUT_JSON : 0, false, out);
 }
 
-int nft_run_json(const char *cmds, char **out)
+int nft_list_json(const char *cmds, json_t **items)
 {
-	return nft_run_out(cmds, true, out);
+	json_t *doc;
+	char *out;
+	int rc;
+
+	*items = NULL;
+	rc = nft_run_out(cmds, true, &out);
+	if (rc)
+		return rc;
+	doc = json_loads(out, 0, NULL);
+	free(out);
+	*items = json_incref(json_object_get(doc, "nftables"));
+	json_decref(doc);
+	if (!json_is_array(*items)) {
+		json_decref(*items);
+		*items = NULL;
+		return err_set(-EINVAL, "nft: unreadable JSON listing for '%s'", cmds);
+	}
+	return 0;
 }
 
 int nft_check(const char *cmds)

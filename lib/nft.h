@@ -13,6 +13,7 @@
 #ifndef LIB_NFT_H
 #define LIB_NFT_H
 
+#include <jansson.h>
 #include <stdbool.h>
 
 /* Run cmds as one transaction. 0 or -errno with err_msg(). */
@@ -24,8 +25,9 @@ int nft_run(const char *cmds);
  * failure. */
 int nft_run_out(const char *cmds, bool json, char **out);
 
-/* Convenience for nft_run_out(cmds, true, out). */
-int nft_run_json(const char *cmds, char **out);
+/* A listing (`list table/set/...`) in JSON, parsed: *items gets the
+ * "nftables" array of `nft -j` (a new reference; json_decref it). */
+int nft_list_json(const char *cmds, json_t **items);
 
 /* Parse, evaluate and send cmds to the kernel without committing (`nft -c`):
  * 0 when nft_run(cmds) would succeed right now. */

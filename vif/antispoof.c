@@ -401,23 +401,16 @@ static bool elem_key(json_t *e, const char **ifn, const char **val)
  * kernel, and for re-plugs. *found: ifname was in `vifs`. -ENOENT: no table. */
 static int scan_cmds(struct as_buf *b, const char *t, const char *ifname, bool *found)
 {
-	char cmd[64], *out;
-	json_t *doc, *items, *it, *e;
+	char cmd[64];
+	json_t *items, *it, *e;
 	size_t i, j;
 	int rc;
 
 	*found = false;
 	snprintf(cmd, sizeof(cmd), "list table %s", t);
-	rc = nft_run_json(cmd, &out);
+	rc = nft_list_json(cmd, &items);
 	if (rc)
 		return rc;
-	doc = json_loads(out, 0, NULL);
-	free(out);
-	items = json_object_get(doc, "nftables");
-	if (!json_is_array(items)) {
-		json_decref(doc);
-		return err_set(-EINVAL, "antispoof: unreadable listing of %s", t);
-	}
 	json_array_foreach(items, i, it) {
 		json_t *set = json_object_get(it, "set") ?: json_object_get(it, "map");
 		const char *name = json_string_value(json_object_get(set, "name")), *ifn, *val;
@@ -433,32 +426,30 @@ static int scan_cmds(struct as_buf *b, const char *t, const char *ifname, bool *
 				   val ? " . " : "", val ? val : "");
 		}
 	}
-	json_decref(doc);
+	json_decref(items);
 	return 0;
 }
 
 /* Elements of `vifs`; -ENOENT when there is no table. */
 static int count_vifs(const char *t, unsigned *n)
 {
-	char cmd[64], *out;
-	json_t *doc, *it;
+	char cmd[64];
+	json_t *items, *it;
 	size_t i;
 	int rc;
 
 	*n = 0;
 	snprintf(cmd, sizeof(cmd), "list set %s vifs", t);
-	rc = nft_run_json(cmd, &out);
+	rc = nft_list_json(cmd, &items);
 	if (rc)
 		return rc;
-	doc = json_loads(out, 0, NULL);
-	free(out);
-	json_array_foreach(json_object_get(doc, "nftables"), i, it) {
+	json_array_foreach(items, i, it) {
 		json_t *set = json_object_get(it, "set");
 
 		if (set)
 			*n += json_array_size(json_object_get(set, "elem"));
 	}
-	json_decref(doc);
+	json_decref(items);
 	return 0;
 }
 
@@ -643,18 +634,16 @@ static json_t *counter_json(json_t *c)
 /* Per-vif counters of one set into res[ifname][key]. */
 static int status_set(json_t *res, enum as_family fam, const char *set, const char *key)
 {
-	char cmd[64], *out;
-	json_t *doc, *it, *e;
+	char cmd[64];
+	json_t *items, *it, *e;
 	size_t i, j;
 	int rc;
 
 	snprintf(cmd, sizeof(cmd), "list set %s " AS_TABLE " %s", as_family_name(fam), set);
-	rc = nft_run_json(cmd, &out);
+	rc = nft_list_json(cmd, &items);
 	if (rc)
 		return rc;
-	doc = json_loads(out, 0, NULL);
-	free(out);
-	json_array_foreach(json_object_get(doc, "nftables"), i, it) {
+	json_array_foreach(items, i, it) {
 		json_array_foreach(json_object_get(json_object_get(it, "set"), "elem"), j, e) {
 			json_t *el = json_object_get(e, "elem"), *c = json_object_get(el, "counter");
 			const char *ifn = json_string_value(json_object_get(el, "val"));
@@ -670,7 +659,7 @@ static int status_set(json_t *res, enum as_family fam, const char *set, const ch
 			json_object_set_new(entry, key, counter_json(c));
 		}
 	}
-	json_decref(doc);
+	json_decref(items);
 	return 0;
 }
 
