@@ -263,6 +263,19 @@ class Netd:
             raise AssertionError(f"netdctl {' '.join(args)} failed ({r.returncode}): {r.stderr}")
         return r
 
+    def kill9_restart_under_ping(self, ns, dst, between=None):
+        """SIGKILL netd and start it again while ns pings dst every 50 ms;
+        `between` runs while netd is dead. Returns ping's summary."""
+        pinger = subprocess.Popen(["ip", "netns", "exec", ns, "ping", "-n", "-q", "-i", "0.05",
+                                   "-c", "40", "-W", "1", dst],
+                                  stdout=subprocess.PIPE, text=True)
+        self.stop(signal.SIGKILL)
+        if between:
+            between()
+        self.start()
+        out, _ = pinger.communicate(timeout=20)
+        return out
+
     def stop(self, sig=signal.SIGTERM, timeout=10):
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
@@ -300,6 +313,25 @@ def netd_factory(topo, tmp_path):
             except subprocess.TimeoutExpired:
                 n.proc.kill()
                 n.proc.wait()
+
+
+@pytest.fixture
+def no_leftover_dnsmasq(tmp_path):
+    """A failed test may leave the dnsmasq of a killed netd: stop it by PID."""
+    yield
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                args = f.read()
+        except OSError:
+            continue
+        if args.startswith(b"dnsmasq\0") and str(tmp_path).encode() in args:
+            try:
+                os.kill(int(d), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def bridge_conf(style="classic", physdev="eth0", name="xenbr0"):

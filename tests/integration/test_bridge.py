@@ -148,12 +148,7 @@ def test_kill9_adopts_without_disturbing(topo, netd_factory, style):
     assert topo.ping(g, "192.0.2.1")
     links = {n: l["ifindex"] for n, l in topo.links(topo.d0).items()}
     # Traffic flows while netd dies and a new one starts.
-    pinger = subprocess.Popen(["ip", "netns", "exec", g, "ping", "-n", "-q", "-i", "0.05",
-                               "-c", "40", "-W", "1", "192.0.2.1"],
-                              stdout=subprocess.PIPE, text=True)
-    netd.stop(signal.SIGKILL)
-    netd.start()
-    out, _ = pinger.communicate(timeout=20)
+    out = netd.kill9_restart_under_ping(g, "192.0.2.1")
     assert " 0% packet loss" in out, out
     assert {n: l["ifindex"] for n, l in topo.links(topo.d0).items()} == links
     assert "adopted" in netd.read_log()

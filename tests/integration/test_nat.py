@@ -201,23 +201,8 @@ def servers():
         s.stop()
 
 
-@pytest.fixture(autouse=True)
-def no_leftover_dnsmasq(tmp_path):
-    """A failed test may leave the dnsmasq of a killed netd: stop it by PID."""
-    yield
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/cmdline", "rb") as f:
-                args = f.read()
-        except OSError:
-            continue
-        if args.startswith(b"dnsmasq\0") and str(tmp_path).encode() in args:
-            try:
-                os.kill(int(d), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+# A failed test may leave the dnsmasq of a killed netd (conftest stops it).
+pytestmark = pytest.mark.usefixtures("no_leftover_dnsmasq")
 
 
 def connect(topo, ns, host, port, timeout=2):
@@ -497,13 +482,10 @@ def test_kill9_adopts_table_dnsmasq_and_leases(topo, netd_factory, tmp_path, ser
     with open(f"{netd.state}/{BR}/dnsmasq.leases") as f:
         leases = f.read()
     br_index = topo.link(topo.d0, BR)["ifindex"]
-    pinger = subprocess.Popen(["ip", "netns", "exec", g5, "ping", "-n", "-q", "-i", "0.05",
-                               "-c", "40", "-W", "1", "192.0.2.1"],
-                              stdout=subprocess.PIPE, text=True)
-    netd.stop(signal.SIGKILL)
-    assert dnsmasq_procs(netd) == [pid], "dnsmasq outlives netd"
-    netd.start()
-    out, _ = pinger.communicate(timeout=20)
+    def dnsmasq_outlives_netd():
+        assert dnsmasq_procs(netd) == [pid], "dnsmasq outlives netd"
+
+    out = netd.kill9_restart_under_ping(g5, "192.0.2.1", between=dnsmasq_outlives_netd)
     assert " 0% packet loss" in out, out
     assert "adopted dnsmasq (pid %d)" % pid in netd.read_log()
     assert "adopted the running nat setup" in netd.read_log()

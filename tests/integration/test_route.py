@@ -306,12 +306,7 @@ def test_kill9_adopts_without_disturbing(topo, netd_factory):
     assert topo.ping(g, "192.0.2.1")
     topo.settle()
     view, doc = host_view(topo), state_doc(netd)
-    pinger = subprocess.Popen(["ip", "netns", "exec", g, "ping", "-n", "-q", "-i", "0.05",
-                               "-c", "40", "-W", "1", "192.0.2.1"],
-                              stdout=subprocess.PIPE, text=True)
-    netd.stop(signal.SIGKILL)
-    netd.start()
-    out, _ = pinger.communicate(timeout=20)
+    out = netd.kill9_restart_under_ping(g, "192.0.2.1")
     assert " 0% packet loss" in out, out
     log = netd.read_log()
     assert "adopted the running route setup" in log and "re-applying" not in log

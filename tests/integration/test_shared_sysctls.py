@@ -89,23 +89,8 @@ def set_original(topo, value):
     assert fwd(topo) == str(value)
 
 
-@pytest.fixture(autouse=True)
-def no_leftover_dnsmasq(tmp_path):
-    """A failed test may leave the dnsmasq of a killed netd: stop it by PID."""
-    yield
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/cmdline", "rb") as f:
-                args = f.read()
-        except OSError:
-            continue
-        if args.startswith(b"dnsmasq\0") and str(tmp_path).encode() in args:
-            try:
-                os.kill(int(d), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+# A failed test may leave the dnsmasq of a killed netd (conftest stops it).
+pytestmark = pytest.mark.usefixtures("no_leftover_dnsmasq")
 
 
 # ---- down in either order ----
