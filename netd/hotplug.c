@@ -41,6 +41,8 @@
 /* libxl kills a script after 40 s (LIBXL_HOTPLUG_TIMEOUT): give up first,
  * so the reason reaches hotplug-error. */
 #define HP_NETD_TIMEOUT_S 30
+/* Each xenstore batch (read the keys, report) within this. */
+#define HP_XS_TIMEOUT_MS 5000
 
 struct hp {
 	const char *command;
@@ -293,7 +295,7 @@ static unsigned link_mtu(const char *ifname)
 
 static int do_online(struct hp *h, const char *dir, const char *sock)
 {
-	struct xs_handle *xs;
+	struct xsc *xs;
 	struct xsvif x;
 	json_t *args = NULL, *req = NULL, *reply = NULL, *result;
 	const char *mode, *ifname;
@@ -301,17 +303,15 @@ static int do_online(struct hp *h, const char *dir, const char *sock)
 	char msg[ERR_MSG_MAX];
 	int rc;
 
-	xs = xs_open(0);
-	if (!xs) {
-		fprintf(stderr, "netdctl hotplug: %s: cannot connect to xenstore: %s\n", h->id,
-			strerror(errno));
+	if (xsc_open(&xs, HP_XS_TIMEOUT_MS)) {
+		fprintf(stderr, "netdctl hotplug: %s: %s\n", h->id, err_msg());
 		return 1;
 	}
 	rc = xsvif_read(xs, dir, &x);
 	if (rc == 0 && !x.exists) {
 		/* Nothing to report into: writing hotplug-error would create it. */
 		fprintf(stderr, "netdctl hotplug: %s: no backend directory %s\n", h->id, dir);
-		xs_close(xs);
+		xsc_close(xs);
 		return 1;
 	}
 	if (rc == 0)
@@ -350,7 +350,7 @@ out:
 	json_decref(req);
 	json_decref(reply);
 	xsvif_free(&x);
-	xs_close(xs);
+	xsc_close(xs);
 	return rc;
 }
 

@@ -15,9 +15,7 @@
 #include "netd/ctl.h"
 #include "netd/daemon.h"
 #include "netd/sysctl_hold.h"
-#ifdef NETD_HAVE_XENSTORE
 #include "netd/xswatch.h"
-#endif
 
 static void usage(FILE *f)
 {
@@ -111,21 +109,15 @@ static int run(struct netd *d, const struct netd_conf *conf)
 	if (rc)
 		return start_failed(d, rc);
 	if (conf->xenstore_watch) {
-#ifdef NETD_HAVE_XENSTORE
 		rc = netd_xswatch_start(d, &xsw);
 		if (rc)
 			return start_failed(d, rc);
-#else
-		log_warn("xenstore_watch = yes, but this netd was built without libxenstore");
-#endif
 	}
 	sd_notify(0, "READY=1");
 	log_info("ready, %zu network(s), control socket %s", d->n_nets, conf->socket);
 	rc = sd_event_loop(d->ev);
 	sd_notify(0, "STOPPING=1");
-#ifdef NETD_HAVE_XENSTORE
 	netd_xswatch_stop(xsw);
-#endif
 	ctl_server_stop(d->ctl);
 	d->ctl = NULL;
 	if (d->conf.restore_on_exit) {

@@ -218,10 +218,8 @@ int main(int argc, char **argv)
 		return usage_error("no command");
 	if (!path || !path[0])
 		path = NETD_DEFAULT_SOCKET;
-#ifdef NETD_HAVE_XENSTORE
 	if (!strcmp(argv[optind], "hotplug"))
 		return netd_hotplug_main(argc - optind - 1, argv + optind + 1, path);
-#endif
 	req = build_request(argc - optind, argv + optind);
 	if (!req)
 		return 2;

@@ -1,7 +1,7 @@
 /* xswatch: netd plugs vifs on xenstore events (xenstore_watch = yes).
  *
- * One libxenstore watch on /local/domain/0/backend/vif; its events arrive on
- * xs_fileno(), an io source of netd's loop. An event only marks the vif its
+ * One xenstore watch on /local/domain/0/backend/vif; its events arrive on
+ * the connection's fd, an io source of netd's loop. An event only marks the vif its
  * path names as pending; a defer source then looks at each pending vif once,
  * so the dozen nodes a toolstack writes for one vif (one transaction) make
  * one plug. A look at vif D.N:
@@ -13,23 +13,20 @@
  *                                         write hotplug-status
  *   anything else (connected, error)   -> nothing: already answered
  *
- * A vif not answered yet is looked at by reading its whole directory once;
- * one answered costs two reads (online, hotplug-status). The event our own
- * hotplug-status write fires is recognised and skipped; were it not, it
- * would land in the last row, so nothing can loop. The script's mode hint
- * comes from the `script` key: vif-route / vif-nat plug only into route /
- * nat networks. Reads and writes use a second connection without watches:
- * with a watch, libxenstore reads every reply on a thread of its own.
+ * A vif not answered yet is looked at by reading its whole directory once
+ * (one batch of requests, lib/xs_client.h); one answered costs one batch of
+ * two reads (online, hotplug-status). The event our own hotplug-status
+ * write fires is recognised and skipped; were it not, it would land in the
+ * last row, so nothing can loop. The script's mode hint comes from the
+ * `script` key: vif-route / vif-nat plug only into route / nat networks.
  *
  * xenstored may go away: the connection is then closed, and reopened with
  * backoff (50 ms doubling to 2 s); the watch firing on registration makes
  * the first look after a reconnect a full rescan, which also unplugs vifs
  * whose directory vanished meanwhile (only vifs seen in xenstore before:
- * vifs plugged by hand are not ours to remove). libxenstore has no
- * timeouts: a xenstored that is alive but stops answering would stall the
- * loop during a request, as it stalls libxl; a dead one never does (its
- * socket errors out at once, and a timer notices the reader thread's end
- * between events). */
+ * vifs plugged by hand are not ours to remove). A xenstored that is alive
+ * but stops answering holds the loop for at most XSW_TIMEOUT_MS per batch;
+ * then it counts as gone. */
 #include "netd/xswatch.h"
 
 #include <errno.h>
@@ -37,7 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <xenstore.h>
 
 #include "lib/err.h"
 #include "lib/log.h"
@@ -52,6 +48,7 @@
 #define XSW_BACKOFF_MIN_MS 50
 #define XSW_BACKOFF_MAX_MS 2000
 #define XSW_ALIVE_MS 1000
+#define XSW_TIMEOUT_MS 2000 /* a batch not answered by then: xenstored is hung */
 
 struct xsw_vif {
 	uint32_t domid, devid;
@@ -73,10 +70,7 @@ struct xsw_report {
 
 struct netd_xswatch {
 	struct netd *d;
-	/* Two connections: xs holds the watch (libxenstore then runs a reader
-	 * thread for it, and every reply would cross threads); rq, without
-	 * watches, does the reads and writes in our thread, a third cheaper. */
-	struct xs_handle *xs, *rq;
+	struct xsc *xs; /* the watch, and every read and write */
 	sd_event_source *io, *timer, *defer;
 	unsigned backoff_ms;
 	bool warned; /* "cannot connect" logged once per outage */
@@ -140,41 +134,52 @@ static void mark(struct netd_xswatch *w, uint32_t domid, uint32_t devid)
 }
 
 static void disconnect(struct netd_xswatch *w, const char *why);
+static void drain(struct netd_xswatch *w);
 
-/* xenstore said ENOENT (or the caller may go on), else the connection is gone. */
-static bool xs_ok(struct netd_xswatch *w, const char *what)
+/* Runs a batch; false when the connection is gone (it is closed then). */
+static bool run(struct netd_xswatch *w, struct xsc_op *ops, unsigned n)
 {
-	if (errno == ENOENT)
+	if (xsc_run(w->xs, ops, n) == 0)
 		return true;
-	if (errno == EACCES || errno == EPERM) {
-		log_warn("xenstore watch: %s: %s", what, strerror(errno));
-		return true;
-	}
-	disconnect(w, strerror(errno));
+	disconnect(w, err_msg());
 	return false;
 }
+
+/* The names under path: a NUL-separated list in op->reply (NULL if the
+ * node is absent or unreadable); false when the connection is gone. */
+static bool list(struct netd_xswatch *w, const char *path, struct xsc_op *op)
+{
+	*op = (struct xsc_op){ .type = XS_MSG_DIRECTORY, .path = path };
+	if (!run(w, op, 1))
+		return false;
+	if (op->err && op->err != -ENOENT)
+		log_warn("xenstore watch: %s: %s", path, strerror(-op->err));
+	return true;
+}
+
+#define foreach_name(name, op) \
+	for (const char *name = (op)->reply; name && name < (op)->reply + (op)->len; \
+	     name += strlen(name) + 1)
 
 /* All vifs of one domain: those in xenstore, and those we knew (a removed
  * domain directory fires one event, for the directory). */
 static void rescan_domain(struct netd_xswatch *w, uint32_t domid)
 {
 	char path[XSVIF_DIR_MAX];
-	char **kids;
-	unsigned n;
+	struct xsc_op kids;
 
 	snprintf(path, sizeof(path), "%s/%u", XSVIF_ROOT, domid);
-	kids = xs_directory(w->rq, XBT_NULL, path, &n);
-	if (!kids && !xs_ok(w, path))
+	if (!list(w, path, &kids))
 		return;
-	for (unsigned i = 0; kids && i < n; i++) {
+	foreach_name(name, &kids) {
 		char kid[XSVIF_DIR_MAX + 16];
 		uint32_t d, devid;
 
-		snprintf(kid, sizeof(kid), "%s/%s", path, kids[i]);
+		snprintf(kid, sizeof(kid), "%s/%s", path, name);
 		if (xsvif_path_depth(kid, &d, &devid) == 2)
 			mark(w, domid, devid);
 	}
-	free(kids);
+	xsc_ops_free(&kids, 1);
 	for (unsigned b = 0; b < XSW_BUCKETS; b++)
 		for (struct xsw_vif *v = w->hash[b]; v; v = v->hnext)
 			if (v->domid == domid && v->seen)
@@ -184,21 +189,21 @@ static void rescan_domain(struct netd_xswatch *w, uint32_t domid)
 /* After (re)connecting: every vif in xenstore, and every vif we knew. */
 static void rescan_all(struct netd_xswatch *w)
 {
-	char **doms;
-	unsigned n;
+	struct xsc_op doms;
 
-	doms = xs_directory(w->rq, XBT_NULL, XSVIF_ROOT, &n);
-	if (!doms && !xs_ok(w, XSVIF_ROOT))
+	if (!list(w, XSVIF_ROOT, &doms))
 		return;
-	for (unsigned i = 0; doms && i < n && w->xs; i++) {
+	foreach_name(name, &doms) {
 		char dom[XSVIF_DIR_MAX];
 		uint32_t domid, devid;
 
-		snprintf(dom, sizeof(dom), "%s/%s", XSVIF_ROOT, doms[i]);
+		if (!w->xs)
+			break;
+		snprintf(dom, sizeof(dom), "%s/%s", XSVIF_ROOT, name);
 		if (xsvif_path_depth(dom, &domid, &devid) == 1)
 			rescan_domain(w, domid);
 	}
-	free(doms);
+	xsc_ops_free(&doms, 1);
 	for (unsigned b = 0; b < XSW_BUCKETS && w->xs; b++)
 		for (struct xsw_vif *v = w->hash[b]; v; v = v->hnext)
 			if (v->seen)
@@ -296,7 +301,7 @@ static void report(struct netd_xswatch *w, struct xsw_report *r)
 	int rc;
 
 	if (w->xs)
-		rc = xsvif_report(w->rq, &r->x, r->failed ? r->msg : NULL, r->mtu);
+		rc = xsvif_report(w->xs, &r->x, r->failed ? r->msg : NULL, r->mtu);
 	else
 		rc = 0; /* the connection went: the rescan after reconnecting looks again */
 	r->v->echo = w->xs && rc == 0 && !r->failed;
@@ -314,11 +319,11 @@ static void look_fresh(struct netd_xswatch *w, struct xsw_vif *v, const char *di
 	struct xsvif x;
 	int rc;
 
-	rc = xsvif_read(w->rq, dir, &x);
+	rc = xsvif_read(w->xs, dir, &x);
 	if (rc == -EINVAL) {
 		/* A value we cannot even read (a NUL byte): the toolstack's answer. */
 		log_err("%s", err_msg());
-		if (xsvif_report(w->rq, &x, err_msg(), 0))
+		if (xsvif_report(w->xs, &x, err_msg(), 0))
 			log_err("%s", err_msg());
 		v->seen = v->answered = true;
 		return;
@@ -349,54 +354,41 @@ static void look_fresh(struct netd_xswatch *w, struct xsw_vif *v, const char *di
 }
 
 /* One look at one vif (see the table at the top). A vif we answered costs
- * two reads: our own hotplug-status write comes back as an event. */
+ * one batch of two reads: our own hotplug-status write comes back as an
+ * event. */
 static void look(struct netd_xswatch *w, struct xsw_vif *v)
 {
-	char dir[XSVIF_DIR_MAX], path[XSVIF_DIR_MAX + 32], *online, *status;
-	unsigned len;
+	char dir[XSVIF_DIR_MAX], online[XSVIF_DIR_MAX + 16], status[XSVIF_DIR_MAX + 32];
+	struct xsc_op ops[3] = {
+		{ .type = XS_MSG_READ, .path = online },
+		{ .type = XS_MSG_READ, .path = status },
+		{ .type = XS_MSG_READ, .path = dir },
+	};
 
 	snprintf(dir, sizeof(dir), "%s/%u/%u", XSVIF_ROOT, v->domid, v->devid);
 	if (!v->answered) {
 		look_fresh(w, v, dir);
 		return;
 	}
-	snprintf(path, sizeof(path), "%s/online", dir);
-	online = xs_read(w->rq, XBT_NULL, path, &len);
-	if (!online) {
-		char *node;
-
-		if (!xs_ok(w, path))
-			return;
+	snprintf(online, sizeof(online), "%s/online", dir);
+	snprintf(status, sizeof(status), "%s/hotplug-status", dir);
+	if (!run(w, ops, 3))
+		return;
+	if (!ops[0].reply) {
 		/* No online key: the directory is being rewritten, or gone. */
-		node = xs_read(w->rq, XBT_NULL, dir, &len);
-		if (node) {
-			free(node);
-			v->answered = false;
-			return;
-		}
-		if (!xs_ok(w, dir))
-			return;
-		if (v->seen)
+		if (!ops[2].reply && v->seen)
 			unplug(w, v, "backend directory removed");
-		v->seen = v->answered = false;
-		return;
-	}
-	if (strcmp(online, "1")) {
-		free(online);
+		if (!ops[2].reply)
+			v->seen = false;
+		v->answered = false;
+	} else if (strcmp(ops[0].reply, "1")) {
 		unplug(w, v, "online = 0");
-		return;
-	}
-	free(online);
-	snprintf(path, sizeof(path), "%s/hotplug-status", dir);
-	status = xs_read(w->rq, XBT_NULL, path, &len);
-	if (!status && !xs_ok(w, path))
-		return;
-	/* Cleared (a toolstack that wants the vif plugged again): from scratch. */
-	if (!status || !status[0]) {
+	} else if (!ops[1].reply || !ops[1].reply[0]) {
+		/* Cleared (a toolstack that wants the vif plugged again): from scratch. */
 		v->answered = false;
 		look_fresh(w, v, dir);
 	}
-	free(status);
+	xsc_ops_free(ops, 3);
 }
 
 /* Up to XSW_BATCH pending vifs, plugged with one write of netd's state
@@ -423,6 +415,9 @@ static int on_defer(sd_event_source *s, void *data)
 	for (unsigned i = 0; i < w->n_reports; i++)
 		report(w, &w->reports[i]);
 	w->n_reports = 0;
+	/* Events that came in among the replies: the fd does not say so. */
+	if (w->xs && xsc_events_queued(w->xs))
+		drain(w);
 	if (w->qhead && w->xs)
 		sd_event_source_set_enabled(w->defer, SD_EVENT_ONESHOT);
 	return 0;
@@ -433,15 +428,16 @@ static int on_defer(sd_event_source *s, void *data)
 static void drain(struct netd_xswatch *w)
 {
 	for (unsigned i = 0; i < XSW_DRAIN_MAX && w->xs; i++) {
-		char **ev = xs_check_watch(w->xs);
+		int rc;
+		struct xsc_event *ev = xsc_event_next(w->xs, &rc);
 
 		if (!ev) {
-			/* EAGAIN: nothing queued; else the reader thread is gone. */
-			if (errno != EAGAIN)
-				disconnect(w, "connection to xenstored lost");
+			if (rc)
+				disconnect(w, err_msg());
 			return;
 		}
-		on_event(w, ev[XS_WATCH_PATH]);
+		if (!strcmp(ev->token, XSW_TOKEN))
+			on_event(w, ev->path);
 		free(ev);
 	}
 }
@@ -463,7 +459,9 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *data)
 	if (w->xs) {
 		drain(w);
 	}
-	if (!w->xs && try_connect(w) < 0) {
+	if (!w->xs && try_connect(w) == 0) {
+		drain(w); /* the watch's first event came with its reply */
+	} else if (!w->xs) {
 		next = w->backoff_ms;
 		w->backoff_ms = w->backoff_ms * 2 > XSW_BACKOFF_MAX_MS ? XSW_BACKOFF_MAX_MS
 									 : w->backoff_ms * 2;
@@ -479,9 +477,8 @@ static void disconnect(struct netd_xswatch *w, const char *why)
 		return;
 	log_err("xenstore watch: %s; reconnecting", why);
 	w->io = sd_event_source_unref(w->io);
-	xs_close(w->xs);
-	xs_close(w->rq);
-	w->xs = w->rq = NULL;
+	xsc_close(w->xs);
+	w->xs = NULL;
 	/* The rescan after reconnecting looks at everything again; echoes
 	 * of writes made before are lost with the connection. */
 	for (unsigned b = 0; b < XSW_BUCKETS; b++)
@@ -500,21 +497,17 @@ static void disconnect(struct netd_xswatch *w, const char *why)
 
 static int try_connect(struct netd_xswatch *w)
 {
-	int fd, rc;
+	struct xsc_op watch = { .type = XS_MSG_WATCH, .path = XSVIF_ROOT, .arg = XSW_TOKEN };
+	int rc;
 
-	w->xs = xs_open(0);
-	w->rq = w->xs ? xs_open(0) : NULL;
-	if (!w->rq) {
-		rc = -errno;
+	rc = xsc_open(&w->xs, XSW_TIMEOUT_MS);
+	if (rc)
 		goto fail;
-	}
 	/* Fires once at once: the full rescan. */
-	if (!xs_watch(w->xs, XSVIF_ROOT, XSW_TOKEN)) {
-		rc = -errno;
-		goto fail;
-	}
-	fd = xs_fileno(w->xs);
-	rc = fd < 0 ? -errno : sd_event_add_io(w->d->ev, &w->io, fd, EPOLLIN, on_io, w);
+	rc = xsc_run(w->xs, &watch, 1) ?: watch.err;
+	xsc_ops_free(&watch, 1);
+	if (rc == 0)
+		rc = sd_event_add_io(w->d->ev, &w->io, xsc_fd(w->xs), EPOLLIN, on_io, w);
 	if (rc < 0)
 		goto fail;
 	log_info("xenstore watch on %s", XSVIF_ROOT);
@@ -522,11 +515,8 @@ static int try_connect(struct netd_xswatch *w)
 	w->backoff_ms = XSW_BACKOFF_MIN_MS;
 	return 0;
 fail:
-	if (w->xs)
-		xs_close(w->xs);
-	if (w->rq)
-		xs_close(w->rq);
-	w->xs = w->rq = NULL;
+	xsc_close(w->xs);
+	w->xs = NULL;
 	if (!w->warned)
 		log_warn("xenstore watch: cannot reach xenstored (%s); retrying", strerror(-rc));
 	w->warned = true;
@@ -564,10 +554,7 @@ void netd_xswatch_stop(struct netd_xswatch *w)
 	sd_event_source_unref(w->io);
 	sd_event_source_unref(w->timer);
 	sd_event_source_unref(w->defer);
-	if (w->xs)
-		xs_close(w->xs);
-	if (w->rq)
-		xs_close(w->rq);
+	xsc_close(w->xs);
 	for (unsigned b = 0; b < XSW_BUCKETS; b++)
 		while (w->hash[b]) {
 			struct xsw_vif *v = w->hash[b];

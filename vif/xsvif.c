@@ -31,14 +31,6 @@ const char *xsvif_key_name(enum xsvif_key k)
 	return k < XK_COUNT ? key_names[k] : "?";
 }
 
-static int key_lookup(const char *name)
-{
-	for (int k = 0; k < XK_COUNT; k++)
-		if (!strcmp(name, key_names[k]))
-			return k;
-	return -1;
-}
-
 /* Strict decimal for path components: no sign, no leading zero. */
 static int dec_component(const char *s, size_t len, unsigned long max, uint32_t *out)
 {
@@ -124,19 +116,22 @@ void xsvif_free(struct xsvif *x)
 		free(x->val[k]);
 		x->val[k] = NULL;
 	}
+	free(x->fe_mtu);
+	x->fe_mtu = NULL;
 	x->exists = false;
 }
 
-static int xs_errno(int fallback)
+/* The frontend's mtu node: the one frontend key we look at (to write it). */
+static void fe_mtu_path(const struct xsvif *x, char *buf, size_t len)
 {
-	return errno > 0 ? -errno : fallback;
+	snprintf(buf, len, "/local/domain/%u/device/vif/%u/mtu", x->domid, x->devid);
 }
 
-int xsvif_read(struct xs_handle *xs, const char *dir, struct xsvif *x)
+int xsvif_read(struct xsc *xs, const char *dir, struct xsvif *x)
 {
-	char path[XSVIF_DIR_MAX + 32], **names;
-	unsigned n, len;
-	int rc = 0;
+	char paths[XK_COUNT][XSVIF_DIR_MAX + 32], fe[64];
+	struct xsc_op ops[XK_COUNT + 2];
+	int rc;
 
 	memset(x, 0, sizeof(*x));
 	rc = xsvif_dir_parse(dir, &x->domid, &x->devid);
@@ -146,31 +141,38 @@ int xsvif_read(struct xs_handle *xs, const char *dir, struct xsvif *x)
 	/* "backend/vif/5/0/" would make "…//mac". */
 	if (x->dir[strlen(x->dir) - 1] == '/')
 		x->dir[strlen(x->dir) - 1] = '\0';
-	names = xs_directory(xs, XBT_NULL, x->dir, &n);
-	if (!names) {
-		if (errno == ENOENT)
-			return 0;
-		return err_set(xs_errno(-EIO), "xenstore: %s: %s", x->dir, strerror(errno));
+	/* One batch: the directory node (is it there?), every key we know
+	 * (absent ones answer ENOENT), the frontend's mtu. */
+	memset(ops, 0, sizeof(ops));
+	ops[0] = (struct xsc_op){ .type = XS_MSG_READ, .path = x->dir };
+	for (int k = 0; k < XK_COUNT; k++) {
+		snprintf(paths[k], sizeof(paths[k]), "%s/%s", x->dir, key_names[k]);
+		ops[k + 1] = (struct xsc_op){ .type = XS_MSG_READ, .path = paths[k] };
 	}
-	x->exists = true;
-	for (unsigned i = 0; i < n && rc == 0; i++) {
-		int k = key_lookup(names[i]);
-
-		if (k < 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", x->dir, names[i]);
-		x->val[k] = xs_read(xs, XBT_NULL, path, &len);
-		if (x->val[k] && strlen(x->val[k]) != len) {
+	fe_mtu_path(x, fe, sizeof(fe));
+	ops[XK_COUNT + 1] = (struct xsc_op){ .type = XS_MSG_READ, .path = fe };
+	rc = xsc_run(xs, ops, XK_COUNT + 2);
+	if (rc)
+		return rc;
+	for (int i = 0; i < XK_COUNT + 2 && rc == 0; i++) {
+		if (ops[i].err && ops[i].err != -ENOENT)
+			rc = err_set(ops[i].err, "xenstore: %s: %s", ops[i].path,
+				     strerror(-ops[i].err));
+		else if (ops[i].reply && strlen(ops[i].reply) != ops[i].len && i > 0)
 			/* An embedded NUL: nothing we parse may contain one. */
 			rc = err_set(-EINVAL, "vif%u.%u: %s: contains a NUL byte", x->domid,
-				     x->devid, names[i]);
-		} else if (!x->val[k] && errno != ENOENT) {
-			rc = err_set(xs_errno(-EIO), "xenstore: %s: %s", path, strerror(errno));
-		}
+				     x->devid, i <= XK_COUNT ? key_names[i - 1] : ops[i].path);
 	}
-	free(names);
-	if (rc)
-		xsvif_free(x);
+	if (rc == 0 && ops[0].err == 0) {
+		x->exists = true;
+		for (int k = 0; k < XK_COUNT; k++) {
+			x->val[k] = ops[k + 1].reply;
+			ops[k + 1].reply = NULL;
+		}
+		x->fe_mtu = ops[XK_COUNT + 1].reply;
+		ops[XK_COUNT + 1].reply = NULL;
+	}
+	xsc_ops_free(ops, XK_COUNT + 2);
 	return rc;
 }
 
@@ -254,86 +256,78 @@ const char *xsvif_script_mode(const char *script)
 	return NULL;
 }
 
-static int write_key(struct xs_handle *xs, const char *dir, const char *key, const char *value)
+/* What hotplug-status says plus a read of `online`, in one batch. A write
+ * into a directory the toolstack just removed creates it again: if `online`
+ * is gone, take back what we wrote (only if the directory holds nothing but
+ * it) and say so. */
+static int report_batch(struct xsc *xs, const struct xsvif *x, struct xsc_op *ops, unsigned n)
 {
-	char path[XSVIF_DIR_MAX + 64];
+	char online[XSVIF_DIR_MAX + 16];
+	struct xsc_op ls = { .type = XS_MSG_DIRECTORY, .path = x->dir };
+	bool ours = true;
+	int rc;
 
-	snprintf(path, sizeof(path), "%s/%s", dir, key);
-	if (!xs_write(xs, XBT_NULL, path, value, (unsigned)strlen(value)))
-		return err_set(xs_errno(-EIO), "xenstore: cannot write %s: %s", path, strerror(errno));
-	return 0;
-}
+	snprintf(online, sizeof(online), "%s/online", x->dir);
+	ops[n++] = (struct xsc_op){ .type = XS_MSG_READ, .path = online };
+	rc = xsc_run(xs, ops, n);
+	if (rc)
+		return rc;
+	for (unsigned i = 0; i + 1 < n && rc == 0; i++)
+		if (ops[i].err)
+			rc = err_set(ops[i].err, "xenstore: cannot write %s: %s", ops[i].path,
+				     strerror(-ops[i].err));
+	if (rc == 0 && ops[n - 1].err == -ENOENT) {
+		rc = xsc_run(xs, &ls, 1);
+		for (unsigned off = 0; rc == 0 && ls.reply && off < ls.len;
+		     off += (unsigned)strlen(ls.reply + off) + 1)
+			if (strcmp(ls.reply + off, "hotplug-status") &&
+			    strcmp(ls.reply + off, "hotplug-error"))
+				ours = false;
+		if (rc == 0 && !ls.err && ours) {
+			struct xsc_op rm = { .type = XS_MSG_RM, .path = x->dir };
 
-/* 1 if the node exists (its value is not looked at), 0 if not, -errno. */
-static int node_exists(struct xs_handle *xs, const char *path)
-{
-	unsigned len;
-	char *v = xs_read(xs, XBT_NULL, path, &len);
-	int rc = v ? 1 : errno == ENOENT ? 0 : xs_errno(-EIO);
-
-	free(v);
+			xsc_run(xs, &rm, 1);
+			xsc_ops_free(&rm, 1);
+		}
+		xsc_ops_free(&ls, 1);
+		rc = rc ?: err_set(-ENOENT, "vif%u.%u: backend directory removed while being plugged",
+				   x->domid, x->devid);
+	}
+	xsc_ops_free(ops, n);
 	return rc;
 }
 
-/* A write into a directory the toolstack just removed creates it again.
- * After the status write: if `online` is gone, take back what we wrote
- * (only if the directory holds nothing but it) and say so. */
-static int check_still_there(struct xs_handle *xs, const struct xsvif *x)
-{
-	char path[XSVIF_DIR_MAX + 32], **names;
-	unsigned n;
-	bool ours = true;
-
-	snprintf(path, sizeof(path), "%s/online", x->dir);
-	if (node_exists(xs, path) != 0)
-		return 0;
-	names = xs_directory(xs, XBT_NULL, x->dir, &n);
-	for (unsigned i = 0; names && i < n; i++)
-		if (strcmp(names[i], "hotplug-status") && strcmp(names[i], "hotplug-error"))
-			ours = false;
-	free(names);
-	if (names && ours)
-		xs_rm(xs, XBT_NULL, x->dir);
-	return err_set(-ENOENT, "vif%u.%u: backend directory removed while being plugged",
-		       x->domid, x->devid);
-}
-
-int xsvif_report(struct xs_handle *xs, const struct xsvif *x, const char *error,
+int xsvif_report(struct xsc *xs, const struct xsvif *x, const char *error,
 		 unsigned frontend_mtu)
 {
-	char fe[64], mtu[16];
-	int rc;
+	char status[XSVIF_DIR_MAX + 32], errpath[XSVIF_DIR_MAX + 32], fe[64], mtu[16];
+	struct xsc_op ops[3];
+	unsigned n = 0;
 
 	if (!x->dir[0])
 		return err_set(-EINVAL, "no backend directory to report to");
+	snprintf(status, sizeof(status), "%s/hotplug-status", x->dir);
 	/* Error text first: whoever watches hotplug-status reads the reason
-	 * as soon as it sees "error". */
+	 * as soon as it sees "error" (xenstored answers in order). */
 	if (error) {
-		rc = write_key(xs, x->dir, "hotplug-error", error);
-		if (rc == 0)
-			rc = write_key(xs, x->dir, "hotplug-status", "error");
-		return rc ? rc : check_still_there(xs, x);
+		snprintf(errpath, sizeof(errpath), "%s/hotplug-error", x->dir);
+		ops[n++] = (struct xsc_op){ .type = XS_MSG_WRITE, .path = errpath, .arg = error,
+					    .vlen = (unsigned)strlen(error) };
+		ops[n++] = (struct xsc_op){ .type = XS_MSG_WRITE, .path = status, .arg = "error",
+					    .vlen = 5 };
+		return report_batch(xs, x, ops, n);
 	}
 	/* As vif-bridge's set_mtu: the guest learns the MTU its backend got.
-	 * The node is the toolstack's (libxl writes it read-only to the guest),
-	 * so its value may be compared with ours: usually it is the same and
-	 * needs no write. Absent: no frontend directory is created for it. */
-	if (frontend_mtu) {
-		char *cur;
-		unsigned len;
-
-		snprintf(fe, sizeof(fe), "/local/domain/%u/device/vif/%u/mtu", x->domid, x->devid);
-		snprintf(mtu, sizeof(mtu), "%u", frontend_mtu);
-		cur = xs_read(xs, XBT_NULL, fe, &len);
-		if (cur && strcmp(cur, mtu) && !xs_write(xs, XBT_NULL, fe, mtu, (unsigned)strlen(mtu)))
-			rc = err_set(xs_errno(-EIO), "xenstore: cannot write %s: %s", fe,
-				     strerror(errno));
-		else
-			rc = 0;
-		free(cur);
-		if (rc)
-			return rc;
+	 * The node is the toolstack's (libxl writes it read-only to the guest);
+	 * it was read with the backend's keys and usually needs no write.
+	 * Absent: no frontend directory is created for it. */
+	snprintf(mtu, sizeof(mtu), "%u", frontend_mtu);
+	if (frontend_mtu && x->fe_mtu && strcmp(x->fe_mtu, mtu)) {
+		fe_mtu_path(x, fe, sizeof(fe));
+		ops[n++] = (struct xsc_op){ .type = XS_MSG_WRITE, .path = fe, .arg = mtu,
+					    .vlen = (unsigned)strlen(mtu) };
 	}
-	rc = write_key(xs, x->dir, "hotplug-status", "connected");
-	return rc ? rc : check_still_there(xs, x);
+	ops[n++] = (struct xsc_op){ .type = XS_MSG_WRITE, .path = status, .arg = "connected",
+				    .vlen = 9 };
+	return report_batch(xs, x, ops, n);
 }

@@ -13,8 +13,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <xenstore.h>
 
+#include "lib/xs_client.h"
 #include "vif/vif.h"
 
 /* Where a dom0 backend keeps its vifs: <root>/<domid>/<devid>/. */
@@ -46,6 +46,7 @@ struct xsvif {
 	char dir[XSVIF_DIR_MAX]; /* as given: relative paths are the caller domain's */
 	bool exists;             /* the backend directory is there */
 	char *val[XK_COUNT];     /* each value as read, once; NULL: key absent */
+	char *fe_mtu;            /* the frontend's mtu node; NULL: absent */
 };
 
 /* "backend/vif/5/0" or "/local/domain/<B>/backend/vif/5/0" (trailing '/'
@@ -57,8 +58,8 @@ int xsvif_dir_parse(const char *dir, uint32_t *domid, uint32_t *devid);
  * it (both set); -1 anything else. */
 int xsvif_path_depth(const char *path, uint32_t *domid, uint32_t *devid);
 
-/* Read the relevant keys of dir: one directory listing, then one read per
- * key present, each value read once (XSA-155: never fetch twice what is
+/* Read the relevant keys of dir (and the frontend's mtu) in one batch of
+ * requests, each value read once (XSA-155: never fetch twice what is
  * checked once). No transaction: the toolstack writes a vif's directory in
  * one transaction before it runs the script or fires our watch, so a plain
  * read sees all of it, and a value changed afterwards brings a new event
@@ -68,7 +69,7 @@ int xsvif_path_depth(const char *path, uint32_t *domid, uint32_t *devid);
  * transaction (C xenstored before 4.9, the simulator), grow with the number
  * of vifs. A missing directory is not an error: x->exists is false. Errors
  * are xenstore I/O ones (-errno, err_msg()). Free with xsvif_free(). */
-int xsvif_read(struct xs_handle *xs, const char *dir, struct xsvif *x);
+int xsvif_read(struct xsc *xs, const char *dir, struct xsvif *x);
 void xsvif_free(struct xsvif *x);
 
 const char *xsvif_key_name(enum xsvif_key k);
@@ -92,10 +93,10 @@ const char *xsvif_script_mode(const char *script);
 
 /* What a hotplug script reports when done: hotplug-status = connected
  * (after the frontend's mtu when frontend_mtu is not 0 and the frontend has
- * an mtu node, as vif-bridge's set_mtu does), or hotplug-error = error
- * then hotplug-status = error. -ENOENT if the toolstack removed the backend
+ * an mtu node that differs, as vif-bridge's set_mtu does), or
+ * hotplug-error = error then hotplug-status = error; one batch. -ENOENT if the toolstack removed the backend
  * directory meanwhile (what our write recreated is removed again). */
-int xsvif_report(struct xs_handle *xs, const struct xsvif *x, const char *error,
+int xsvif_report(struct xsc *xs, const struct xsvif *x, const char *error,
 		 unsigned frontend_mtu);
 
 #endif

@@ -9,7 +9,7 @@
 #include "hypervisor/sim/hv_xsc.h"
 #include "hypervisor/sim/hvsim.h"
 #include "hypervisor/sim/xenstored.h"
-#include "hypervisor/sim/xs_wire.h"
+#include "lib/xs_wire.h"
 
 /* libxl_create.c: the guest may read its home, and owns these subdirs. */
 static const char *const guest_rw_dirs[] = {

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "hypervisor/sim/xs_tree.h"
-#include "hypervisor/sim/xs_wire.h"
+#include "lib/xs_wire.h"
 
 /* Per-connection and store-wide bounds (xenstored's quotas, simplified). */
 #define XS_CONN_WATCHES_MAX	128

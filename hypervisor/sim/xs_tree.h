@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hypervisor/sim/xs_wire.h"
+#include "lib/xs_wire.h"
 
 /* Hard cap on nodes per tree: xenstore is for control data, and a guest
  * must not be able to make dom0 allocate without bound. */

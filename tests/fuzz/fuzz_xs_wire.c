@@ -19,7 +19,7 @@
 #include "hypervisor/sim/xs_tree.c"
 #include "hypervisor/sim/xs_txn.c"
 #include "hypervisor/sim/xs_watch.c"
-#include "hypervisor/sim/xs_wire.c"
+#include "lib/xs_wire.c"
 
 #define CHECK(cond)                                                            \
 	do {                                                                   \

@@ -1,7 +1,7 @@
 /* xs_wire: header coding, error names and argument splitting for the
  * xenstore protocol. Pure functions: the fuzz harness and the unit tests
  * drive them directly. */
-#include "hypervisor/sim/xs_wire.h"
+#include "lib/xs_wire.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -3,8 +3,8 @@
  *
  * Our own names (XS_MSG_*, XS_P_*) so this header can sit next to
  * <xenstore.h> in one translation unit without clashing. */
-#ifndef HV_SIM_XS_WIRE_H
-#define HV_SIM_XS_WIRE_H
+#ifndef LIB_XS_WIRE_H
+#define LIB_XS_WIRE_H
 
 #include <stdint.h>
 

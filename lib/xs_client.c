@@ -1,0 +1,436 @@
+/* xs_client: batched xenstore requests with a deadline (see xs_client.h). */
+#include "lib/xs_client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/err.h"
+
+#define XSC_DEV "/dev/xen/xenbus"
+#define XSC_BATCH_MAX 64
+
+struct xsc {
+	int fd;
+	bool dev; /* the xenbus device: one message per write, one request in flight */
+	unsigned timeout_ms;
+	uint32_t next_req;
+	uint8_t *in; /* bytes read, not yet a whole message */
+	size_t in_len, in_cap;
+	struct xsc_event *ev_head, **ev_tail;
+	/* The batch in flight: replies are matched by req_id. */
+	struct xsc_op *ops;
+	unsigned n_ops, n_answered;
+	uint32_t base;
+};
+
+static const char *socket_path(void)
+{
+	static char buf[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	const char *p = getenv("XENSTORED_PATH"), *dir;
+
+	if (p)
+		return p;
+	dir = getenv("XENSTORED_RUNDIR");
+	snprintf(buf, sizeof(buf), "%s/socket", dir ? dir : "/var/run/xenstored");
+	return buf;
+}
+
+static int connect_socket(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, rc;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return err_set(-ENAMETOOLONG, "xenstore: socket path too long: %s", path);
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return err_set(-errno, "xenstore: socket: %s", strerror(errno));
+	/* A local socket connects at once or not at all. */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = -errno;
+		close(fd);
+		return err_set(rc, "xenstore: cannot connect to %s: %s", path, strerror(-rc));
+	}
+	return fd;
+}
+
+static int open_device(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC | O_NONBLOCK);
+
+	return fd >= 0 ? fd : err_set(-errno, "xenstore: cannot open %s: %s", path, strerror(errno));
+}
+
+int xsc_open(struct xsc **out, unsigned timeout_ms)
+{
+	const char *path = socket_path();
+	bool dev = false;
+	struct stat st;
+	struct xsc *c;
+	int fd;
+
+	if (stat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		dev = true;
+		fd = open_device(path);
+	} else {
+		fd = connect_socket(path);
+		/* No daemon socket: a xenstored elsewhere (a stub domain) is
+		 * reached through the kernel, as libxenstore falls back. */
+		if (fd < 0 && !getenv("XENSTORED_PATH") && access(XSC_DEV, F_OK) == 0) {
+			dev = true;
+			fd = open_device(XSC_DEV);
+		}
+	}
+	if (fd < 0)
+		return fd;
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return err_set(-ENOMEM, "out of memory");
+	}
+	c->fd = fd;
+	c->dev = dev;
+	c->timeout_ms = timeout_ms;
+	c->next_req = 1;
+	c->ev_tail = &c->ev_head;
+	*out = c;
+	return 0;
+}
+
+void xsc_close(struct xsc *c)
+{
+	if (!c)
+		return;
+	close(c->fd);
+	while (c->ev_head) {
+		struct xsc_event *e = c->ev_head;
+
+		c->ev_head = e->next;
+		free(e);
+	}
+	free(c->in);
+	free(c);
+}
+
+int xsc_fd(const struct xsc *c)
+{
+	return c->fd;
+}
+
+bool xsc_events_queued(const struct xsc *c)
+{
+	return c->ev_head != NULL;
+}
+
+void xsc_ops_free(struct xsc_op *ops, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		free(ops[i].reply);
+		ops[i].reply = NULL;
+	}
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Waits for `events` on the fd until the deadline. */
+static int wait_fd(struct xsc *c, short events, uint64_t deadline)
+{
+	struct pollfd p = { .fd = c->fd, .events = events };
+	uint64_t now;
+	int rc;
+
+	for (;;) {
+		now = now_ms();
+		if (now >= deadline)
+			return err_set(-ETIMEDOUT, "xenstore: no reply within %u ms", c->timeout_ms);
+		rc = poll(&p, 1, (int)(deadline - now));
+		if (rc > 0)
+			return 0;
+		if (rc < 0 && errno != EINTR)
+			return err_set(-errno, "xenstore: poll: %s", strerror(errno));
+	}
+}
+
+static int write_all(struct xsc *c, const uint8_t *buf, size_t len, uint64_t deadline)
+{
+	while (len) {
+		ssize_t w = send(c->fd, buf, len, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == ENOTSOCK)
+			w = write(c->fd, buf, len);
+		if (w > 0) {
+			buf += w;
+			len -= (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN) {
+			int rc = wait_fd(c, POLLOUT, deadline);
+
+			if (rc)
+				return rc;
+			continue;
+		}
+		return err_set(w < 0 ? -errno : -EIO, "xenstore: write: %s",
+			       w < 0 ? strerror(errno) : "short write");
+	}
+	return 0;
+}
+
+/* Reads what the fd holds now. 0 if something came (or nothing yet),
+ * -ECONNRESET when xenstored closed the connection. */
+static int read_some(struct xsc *c)
+{
+	ssize_t r;
+
+	if (c->in_cap - c->in_len < XS_HDR_LEN + XS_PAYLOAD_MAX) {
+		size_t cap = c->in_len + 2 * (XS_HDR_LEN + XS_PAYLOAD_MAX);
+		uint8_t *in = realloc(c->in, cap);
+
+		if (!in)
+			return err_set(-ENOMEM, "out of memory");
+		c->in = in;
+		c->in_cap = cap;
+	}
+	r = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+	if (r > 0) {
+		c->in_len += (size_t)r;
+		return 0;
+	}
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	return err_set(r < 0 ? -errno : -ECONNRESET, "xenstore: connection to xenstored lost: %s",
+		       r < 0 ? strerror(errno) : "closed by xenstored");
+}
+
+static int queue_event(struct xsc *c, const uint8_t *payload, uint32_t len)
+{
+	const char *vec[2];
+	struct xsc_event *e;
+	char *buf;
+
+	if (xs_args_split((const char *)payload, len, vec, 2) < 2)
+		return err_set(-EPROTO, "xenstore: malformed watch event");
+	e = malloc(sizeof(*e) + len);
+	if (!e)
+		return err_set(-ENOMEM, "out of memory");
+	buf = (char *)(e + 1);
+	memcpy(buf, payload, len);
+	e->path = buf;
+	e->token = buf + ((const char *)vec[1] - (const char *)payload);
+	e->next = NULL;
+	*c->ev_tail = e;
+	c->ev_tail = &e->next;
+	return 0;
+}
+
+static int take_reply(struct xsc *c, const struct xs_msg_hdr *h, const uint8_t *payload)
+{
+	uint32_t i = h->req_id - c->base;
+	struct xsc_op *op;
+
+	if (i >= c->n_ops || c->ops[i].reply || c->ops[i].err)
+		return err_set(-EPROTO, "xenstore: reply %u (%s) to no request", h->req_id,
+			       xs_msg_type_name(h->type));
+	op = &c->ops[i];
+	if (h->type == XS_MSG_ERROR) {
+		char name[16] = "";
+
+		memcpy(name, payload, h->len < sizeof(name) - 1 ? h->len : sizeof(name) - 1);
+		op->err = -(xs_err_from_name(name) ?: EINVAL);
+	} else if (h->type != op->type) {
+		return err_set(-EPROTO, "xenstore: %s answered with %s", xs_msg_type_name(op->type),
+			       xs_msg_type_name(h->type));
+	} else {
+		op->reply = malloc(h->len + 1);
+		if (!op->reply)
+			return err_set(-ENOMEM, "out of memory");
+		memcpy(op->reply, payload, h->len);
+		op->reply[h->len] = '\0';
+		op->len = h->len;
+	}
+	c->n_answered++;
+	return 0;
+}
+
+/* Every whole message in the buffer: replies to the batch, events queued. */
+static int parse(struct xsc *c)
+{
+	size_t off = 0;
+	int rc = 0;
+
+	while (rc == 0 && c->in_len - off >= XS_HDR_LEN) {
+		struct xs_msg_hdr h;
+
+		xs_hdr_decode(c->in + off, &h);
+		if (h.len > XS_PAYLOAD_MAX) {
+			rc = err_set(-EPROTO, "xenstore: message of %u bytes", h.len);
+			break;
+		}
+		if (c->in_len - off < XS_HDR_LEN + h.len)
+			break;
+		if (h.type == XS_MSG_WATCH_EVENT)
+			rc = queue_event(c, c->in + off + XS_HDR_LEN, h.len);
+		else
+			rc = take_reply(c, &h, c->in + off + XS_HDR_LEN);
+		off += XS_HDR_LEN + h.len;
+	}
+	memmove(c->in, c->in + off, c->in_len - off);
+	c->in_len -= off;
+	return rc;
+}
+
+static size_t encode(struct xsc *c, const struct xsc_op *op, uint32_t req, uint8_t *buf)
+{
+	struct xs_msg_hdr h = { .type = op->type, .req_id = req };
+	size_t plen = strlen(op->path) + 1, n = XS_HDR_LEN;
+
+	(void)c;
+	memcpy(buf + n, op->path, plen);
+	n += plen;
+	if (op->type == XS_MSG_WRITE) {
+		memcpy(buf + n, op->arg, op->vlen);
+		n += op->vlen;
+	} else if (op->arg) {
+		memcpy(buf + n, op->arg, strlen(op->arg) + 1);
+		n += strlen(op->arg) + 1;
+	}
+	h.len = (uint32_t)(n - XS_HDR_LEN);
+	xs_hdr_encode(&h, buf);
+	return n;
+}
+
+static int op_size(const struct xsc_op *op, size_t *size)
+{
+	size_t n = strlen(op->path) + 1;
+
+	if (op->type == XS_MSG_WRITE)
+		n += op->vlen;
+	else if (op->arg)
+		n += strlen(op->arg) + 1;
+	if (n > XS_PAYLOAD_MAX)
+		return err_set(-E2BIG, "xenstore: request for %s too long", op->path);
+	*size = XS_HDR_LEN + n;
+	return 0;
+}
+
+/* ops[0..n) in one write (the device: one message per write), then their
+ * replies. */
+static int run_batch(struct xsc *c, struct xsc_op *ops, unsigned n, uint64_t deadline)
+{
+	size_t total = 0, size = 0, off = 0;
+	uint8_t *buf;
+	int rc = 0;
+
+	for (unsigned i = 0; i < n && rc == 0; i++) {
+		rc = op_size(&ops[i], &size);
+		total += size;
+	}
+	if (rc)
+		return rc;
+	buf = malloc(total);
+	if (!buf)
+		return err_set(-ENOMEM, "out of memory");
+	c->ops = ops;
+	c->n_ops = n;
+	c->n_answered = 0;
+	c->base = c->next_req;
+	for (unsigned i = 0; i < n; i++) {
+		ops[i].err = 0;
+		ops[i].reply = NULL;
+		ops[i].len = 0;
+		size = encode(c, &ops[i], c->next_req++, buf + off);
+		if (c->dev)
+			rc = rc ?: write_all(c, buf + off, size, deadline);
+		off += size;
+	}
+	if (!c->dev)
+		rc = write_all(c, buf, total, deadline);
+	free(buf);
+	while (rc == 0 && c->n_answered < n) {
+		rc = wait_fd(c, POLLIN, deadline);
+		if (rc == 0)
+			rc = read_some(c);
+		if (rc == 0)
+			rc = parse(c);
+	}
+	c->ops = NULL;
+	c->n_ops = 0;
+	if (rc)
+		xsc_ops_free(ops, n);
+	return rc;
+}
+
+int xsc_run(struct xsc *c, struct xsc_op *ops, unsigned n)
+{
+	uint64_t deadline = now_ms() + c->timeout_ms;
+	unsigned step = c->dev ? 1 : XSC_BATCH_MAX;
+	int rc = 0;
+
+	for (unsigned i = 0; i < n && rc == 0; i += step)
+		rc = run_batch(c, ops + i, n - i < step ? n - i : step, deadline);
+	if (rc)
+		xsc_ops_free(ops, n);
+	return rc;
+}
+
+struct xsc_event *xsc_event_next(struct xsc *c, int *err)
+{
+	struct xsc_event *e;
+
+	*err = 0;
+	if (!c->ev_head) {
+		*err = read_some(c);
+		if (*err == 0)
+			*err = parse(c);
+		if (*err)
+			return NULL;
+	}
+	e = c->ev_head;
+	if (e) {
+		c->ev_head = e->next;
+		if (!c->ev_head)
+			c->ev_tail = &c->ev_head;
+	}
+	return e;
+}
+
+int xsc_read(struct xsc *c, const char *path, char **value, unsigned *len)
+{
+	struct xsc_op op = { .type = XS_MSG_READ, .path = path };
+	int rc = xsc_run(c, &op, 1);
+
+	if (rc)
+		return rc;
+	*value = op.reply;
+	if (len)
+		*len = op.len;
+	return op.err;
+}
+
+int xsc_write(struct xsc *c, const char *path, const char *value)
+{
+	struct xsc_op op = { .type = XS_MSG_WRITE, .path = path, .arg = value,
+			     .vlen = (unsigned)strlen(value) };
+	int rc = xsc_run(c, &op, 1);
+
+	free(op.reply);
+	return rc ? rc : op.err;
+}

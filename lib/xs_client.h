@@ -1,0 +1,74 @@
+/* xs_client: a xenstore client that sends a batch of requests at once and
+ * never waits past a deadline.
+ *
+ * Why not libxenstore: it sends one request and waits for its reply, under a
+ * mutex, with a handful of syscalls and a SIGPIPE dance around each; with a
+ * watch registered it reads on a thread of its own. A vif's backend
+ * directory is a dozen keys: a dozen round trips, most of a no-fork plug.
+ * And it has no timeouts: a xenstored that stops answering stalls its
+ * caller for ever. Here a batch (read every key of a vif) is one write and
+ * the replies come back together; every wait is bounded; watch events that
+ * arrive among the replies are queued for the caller's event loop.
+ *
+ * Transport as libxenstore picks it: $XENSTORED_PATH, else
+ * $XENSTORED_RUNDIR/socket, else /var/run/xenstored/socket; a path that is
+ * not a socket (or no socket at all) is the xenbus device /dev/xen/xenbus,
+ * which takes one message per write and gets one request in flight. */
+#ifndef LIB_XS_CLIENT_H
+#define LIB_XS_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/xs_wire.h"
+
+struct xsc;
+
+/* One request of a batch. type: XS_MSG_READ, DIRECTORY, WRITE, RM, WATCH,
+ * UNWATCH. arg: WRITE's value (vlen bytes, no NUL needed), WATCH/UNWATCH's
+ * token; NULL otherwise. Out: err is 0 or -errno from xenstored's ERROR
+ * reply (-ENOENT: no such node); reply is the payload with a NUL appended
+ * (DIRECTORY: names separated by NULs), len its length; free with
+ * xsc_ops_free(). */
+struct xsc_op {
+	uint32_t type;
+	const char *path;
+	const char *arg;
+	unsigned vlen;
+	int err;
+	char *reply;
+	unsigned len;
+};
+
+/* A watch event: path and token point into the same allocation; free(ev). */
+struct xsc_event {
+	struct xsc_event *next;
+	const char *path, *token;
+};
+
+/* Connects (see above). timeout_ms bounds every later wait for a batch. */
+int xsc_open(struct xsc **out, unsigned timeout_ms);
+void xsc_close(struct xsc *c);
+/* For an event loop: readable when watch events (or stray bytes) arrive. */
+int xsc_fd(const struct xsc *c);
+
+/* Sends ops[0..n) and waits for every reply. 0: each op has its err/reply.
+ * -errno (and err_msg()): the connection is unusable (-ETIMEDOUT: no reply
+ * within the timeout, -ECONNRESET, -EPROTO: a reply that answers nothing);
+ * close it. */
+int xsc_run(struct xsc *c, struct xsc_op *ops, unsigned n);
+void xsc_ops_free(struct xsc_op *ops, unsigned n);
+
+/* The next watch event: queued ones first, else whatever the socket holds
+ * now (never waits). NULL with *err 0: none; NULL with *err < 0: the
+ * connection is gone. */
+struct xsc_event *xsc_event_next(struct xsc *c, int *err);
+/* Events queued by xsc_run(): the fd may not be readable for them. */
+bool xsc_events_queued(const struct xsc *c);
+
+/* One-op conveniences. xsc_read: *value malloc'd, NUL-terminated, *len
+ * its length (a value may hold NULs). All return -errno per the op. */
+int xsc_read(struct xsc *c, const char *path, char **value, unsigned *len);
+int xsc_write(struct xsc *c, const char *path, const char *value);
+
+#endif
