@@ -143,6 +143,7 @@ static unsigned node_free(struct xs_node *n)
 	for (i = 0; i < n->n_kids; i++)
 		count += node_free(n->kids[i]);
 	free(n->kids);
+	free(n->index);
 	xs_blob_put(n->val);
 	xs_acl_put(n->acl);
 	free(n->name);
@@ -233,11 +234,59 @@ int xs_tree_clone(struct xs_tree *dst, const struct xs_tree *src)
 	return dst->root ? 0 : -ENOMEM;
 }
 
-struct xs_node *xs_node_child(const struct xs_node *n, const char *name,
+#define INDEX_MIN_KIDS 16
+
+static unsigned name_hash(const char *name, size_t len)
+{
+	unsigned h = 2166136261u; /* FNV-1a */
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)name[i]) * 16777619u;
+	return h;
+}
+
+static void index_put(struct xs_node *n, struct xs_node *kid)
+{
+	unsigned mask = n->index_cap - 1, i = name_hash(kid->name, strlen(kid->name)) & mask;
+
+	while (n->index[i])
+		i = (i + 1) & mask;
+	n->index[i] = kid;
+}
+
+/* (Re)builds n's index for at least `want` kids at load <= 1/2; on no
+ * memory there is no index, and lookups scan. */
+static void index_build(struct xs_node *n, unsigned want)
+{
+	unsigned cap = 64;
+
+	while (cap < 2 * want)
+		cap *= 2;
+	free(n->index);
+	n->index = calloc(cap, sizeof(*n->index));
+	n->index_cap = n->index ? cap : 0;
+	for (unsigned i = 0; n->index && i < n->n_kids; i++)
+		index_put(n, n->kids[i]);
+}
+
+struct xs_node *xs_node_child(const struct xs_node *cn, const char *name,
 			      size_t name_len)
 {
+	/* The index is a cache: building it does not change the node. */
+	struct xs_node *n = (struct xs_node *)cn;
 	unsigned i;
 
+	if (n->n_kids >= INDEX_MIN_KIDS && !n->index)
+		index_build(n, n->n_kids);
+	if (n->index) {
+		unsigned mask = n->index_cap - 1;
+
+		for (i = name_hash(name, name_len) & mask; n->index[i]; i = (i + 1) & mask)
+			if (strncmp(n->index[i]->name, name, name_len) == 0 &&
+			    n->index[i]->name[name_len] == '\0')
+				return n->index[i];
+		return NULL;
+	}
 	for (i = 0; i < n->n_kids; i++) {
 		const char *kn = n->kids[i]->name;
 
@@ -297,6 +346,10 @@ int xs_node_add_child(struct xs_tree *t, struct xs_node *parent,
 	xs_acl_get(n->acl);
 	n->gen = next_gen(t);
 	parent->kids[parent->n_kids++] = n;
+	if (parent->index && 2 * parent->n_kids > parent->index_cap)
+		index_build(parent, 2 * parent->n_kids);
+	else if (parent->index)
+		index_put(parent, n);
 	parent->gen = next_gen(t);
 	t->n_nodes++;
 	*out = n;
@@ -353,6 +406,11 @@ void xs_node_remove(struct xs_tree *t, struct xs_node *n)
 			p->n_kids--;
 			break;
 		}
+	}
+	if (p->index) { /* open addressing: rebuilt at the next lookup */
+		free(p->index);
+		p->index = NULL;
+		p->index_cap = 0;
 	}
 	p->gen = next_gen(t);
 	t->n_nodes -= node_free(n);

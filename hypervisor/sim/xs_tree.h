@@ -33,8 +33,13 @@ struct xs_acl {
 struct xs_node {
 	struct xs_node *parent;
 	char *name;		/* last component; "" for the root */
-	struct xs_node **kids;
+	struct xs_node **kids;	/* in creation order: DIRECTORY lists so */
 	unsigned n_kids, cap_kids;
+	/* Kids by name hash (open addressing, index_cap a power of two), made
+	 * when a lookup meets many kids, dropped on removal: a directory of a
+	 * thousand vifs is looked up in O(1), as xenstored's database does. */
+	struct xs_node **index;
+	unsigned index_cap;
 	struct xs_blob *val;	/* NULL: empty value */
 	struct xs_acl *acl;
 	uint64_t gen;
