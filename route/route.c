@@ -334,7 +334,7 @@ static json_t *rt_status(struct netd_net *net)
 	struct rt_priv *p = net->priv;
 	const char *physdev = p && p->have_state ? p->physdev : net->conf.physdev;
 	char a[INET6_ADDRSTRLEN] = "", val[RT_SYSCTL_VALUE_MAX], fwd[32] = "";
-	json_t *routes = json_array(), *per_vif = json_object(), *j;
+	json_t *routes = json_array(), *per_vif = json_object(), *j, *all;
 	struct in_addr dom0;
 	uint8_t plen;
 	int phys = (int)if_nametoindex(physdev);
@@ -370,6 +370,11 @@ static json_t *rt_status(struct netd_net *net)
 		inet_ntop(net->conf.gatewayip.family, &net->conf.gatewayip.addr, a, sizeof(a));
 		json_object_set_new(j, "gatewayip", json_string(a));
 	}
+	/* the vifs' drop counters, as bridge mode shows them */
+	all = as_status(AS_FAM_INET);
+	for (struct netd_vif *v = net->vifs; v; v = v->next)
+		as_status_put(j, all, v->vif.ifname);
+	json_decref(all);
 	return j;
 }
 

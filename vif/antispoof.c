@@ -38,6 +38,9 @@ static struct as_tbl tbls[2];
 	/* nft 1.0.6 has no `icmpv6 taddr`: the ND target is read raw,	\
 	 * so its set holds the address as a 128-bit integer. */	\
 	"\tset v6nd { typeof iifname . @th,64,128; }\n"			\
+	/* Its mac= as an ND link-layer option reads it: length 1 and	\
+	 * the MAC, one 56-bit integer (see as_ndopt). */		\
+	"\tset ndll { typeof iifname . @th,200,56; }\n"			\
 	/* Per-vif state lives in the elements, not in named objects:	\
 	 * a lookup runs the element's counter or limit, and libnftables	\
 	 * would fetch every named object on every command (a plug would	\
@@ -57,6 +60,8 @@ static struct as_tbl tbls[2];
 	"\tchain as_ip6 { }\n"						\
 	"\tchain as_ns { }\n"						\
 	"\tchain as_na { }\n"						\
+	"\tchain as_ndopt { }\n"					\
+	"\tchain as_rsopt { }\n"					\
 	"\tchain bad { }\n"
 
 /* The limit comes after the checks, so a spoofed frame is counted as
@@ -104,10 +109,85 @@ static struct as_tbl tbls[2];
 	"\t\t@th,64,16 & 0xffc0 == 0xfe80 return\n"			\
 	"\t\tgoto bad\n"						\
 	"\t}\n"								\
+	/* A link-layer option in a guest's NS, NA or RS tells whoever	\
+	 * receives it (Dom0, the other guests) that the sender is at	\
+	 * that MAC: it must be the vif's. nft cannot walk options, so	\
+	 * the shape is pinned: at most one option, right after the fixed	\
+	 * part (offset 24 in NS and NA, 8 in RS), which is what stacks	\
+	 * send (the link-layer option alone; a DAD probe: a nonce	\
+	 * alone). Bytes after it would be a second option the offsets	\
+	 * cannot see. Extension headers are refused: th still finds the	\
+	 * ICMPv6 header behind them, but behind a fragment header the	\
+	 * options can sit in a later fragment (RFC 6980 bars fragmented	\
+	 * ND anyway, and no stack adds headers to ND). If the one		\
+	 * option is a link-layer one (type 1 or 2, either, as not every	\
+	 * receiver checks which message carries which), its length and	\
+	 * MAC must be the vif's element of ndll. `>= 0` matches whenever	\
+	 * the byte exists. Entered for vifs with a MAC only. */		\
+	"\tchain as_ndopt {\n"						\
+	"\t\tip6 nexthdr != ipv6-icmp goto bad\n"			\
+	"\t\ticmpv6 type nd-router-solicit goto as_rsopt\n"		\
+	"\t\t@th,256,8 >= 0 goto bad\n"					\
+	"\t\t@th,192,8 { 1, 2 } iifname . @th,200,56 != @ndll goto bad\n"	\
+	"\t}\n"								\
+	"\tchain as_rsopt {\n"						\
+	"\t\t@th,128,8 >= 0 goto bad\n"					\
+	"\t\t@th,64,8 { 1, 2 } iifname . @th,72,56 != @ndll goto bad\n"	\
+	"\t}\n"								\
 	"\tchain bad {\n"						\
 	"\t\tiifname @drops drop\n"					\
 	"\t\tdrop\n"							\
 	"\t}\n"
+
+/* The ND option check comes before the ip= checks: a vif without ip= may
+ * use any address, but still only its own MAC. */
+#define AS_NDOPT_JUMP							\
+	"\t\ticmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } " \
+	"iifname != @macfree jump as_ndopt\n"
+
+/* arp: ARP received on a routed vif, which the inet table never sees. A
+ * routed guest's ARP reaches Dom0's own neighbour table: each sender
+ * address it claims in a request for a local or proxied address becomes an
+ * entry on its vif (from a table every interface shares, so a guest could
+ * fill it) and gets an answer. The same checks as the bridge table's
+ * as_arp, keyed the same way; its elements come and go with the inet
+ * table's, in the same transaction, and it goes with that table. */
+#define AS_ARP_RULES							\
+	"table arp " AS_TABLE " {\n"					\
+	"\tset guard { type ifname; }\n"				\
+	"\tset macfree { type ifname; }\n"				\
+	"\tset ipfree { type ifname; }\n"				\
+	"\tset macs { type ifname . ether_addr; }\n"			\
+	"\tset v4 { type ifname . ipv4_addr; }\n"			\
+	"\tset drops { type ifname; counter; }\n"			\
+	"\tchain in { type filter hook input priority 0; policy accept; }\n" \
+	"\tchain check { }\n"						\
+	"\tchain bad { }\n"						\
+	"}\n"								\
+	"flush chain arp " AS_TABLE " in\n"				\
+	"flush chain arp " AS_TABLE " check\n"				\
+	"flush chain arp " AS_TABLE " bad\n"				\
+	"table arp " AS_TABLE " {\n"					\
+	"\tchain in {\n"						\
+	"\t\tiifname @guard jump check\n"				\
+	"\t}\n"								\
+	"\tchain check {\n"						\
+	"\t\tarp htype != 1 goto bad\n"				\
+	"\t\tarp ptype != ip goto bad\n"				\
+	"\t\tarp hlen != 6 goto bad\n"					\
+	"\t\tarp plen != 4 goto bad\n"					\
+	"\t\tiifname . ether saddr != @macs iifname != @macfree goto bad\n" \
+	"\t\tiifname . arp saddr ether != @macs iifname != @macfree goto bad\n" \
+	"\t\tiifname @ipfree return\n"					\
+	"\t\tarp saddr ip 0.0.0.0 return\n"				\
+	"\t\tiifname . arp saddr ip @v4 return\n"			\
+	"\t\tgoto bad\n"						\
+	"\t}\n"								\
+	"\tchain bad {\n"						\
+	"\t\tiifname @drops drop\n"					\
+	"\t\tdrop\n"							\
+	"\t}\n"								\
+	"}\n"
 
 /* Bridge: frames from the vif as they enter the bridge, before anything
  * (br_netfilter included) sees them. Other ethertypes (VLAN tags too) are
@@ -125,12 +205,15 @@ static const char rules_bridge[] =
 	"flush chain bridge " AS_TABLE " as_ip6\n"
 	"flush chain bridge " AS_TABLE " as_ns\n"
 	"flush chain bridge " AS_TABLE " as_na\n"
+	"flush chain bridge " AS_TABLE " as_ndopt\n"
+	"flush chain bridge " AS_TABLE " as_rsopt\n"
 	"flush chain bridge " AS_TABLE " bad\n"
 	"table bridge " AS_TABLE " {\n"
 	AS_PRE
 	"\tchain check {\n"
 	"\t\tiifname . ether saddr != @macs iifname != @macfree goto bad\n"
 	"\t\tether type arp goto as_arp\n"
+	AS_NDOPT_JUMP
 	"\t\tiifname @ipfree return\n"
 	"\t\tether type ip goto as_ip4\n"
 	"\t\tether type ip6 goto as_ip6\n"
@@ -153,7 +236,8 @@ static const char rules_bridge[] =
 
 /* inet: packets received on a routed vif, before conntrack (priority raw)
  * so a spoofed flood creates no conntrack entries. The inet hook only sees
- * IPv4 and IPv6. as_arp stays empty. */
+ * IPv4 and IPv6 (as_arp stays empty): ARP is the arp table's, written in
+ * the same transaction. */
 static const char rules_inet[] =
 	"table inet " AS_TABLE " {\n"
 	AS_SETS
@@ -166,17 +250,21 @@ static const char rules_inet[] =
 	"flush chain inet " AS_TABLE " as_ip6\n"
 	"flush chain inet " AS_TABLE " as_ns\n"
 	"flush chain inet " AS_TABLE " as_na\n"
+	"flush chain inet " AS_TABLE " as_ndopt\n"
+	"flush chain inet " AS_TABLE " as_rsopt\n"
 	"flush chain inet " AS_TABLE " bad\n"
 	"table inet " AS_TABLE " {\n"
 	AS_PRE
 	"\tchain check {\n"
 	"\t\tiifname . ether saddr != @macs iifname != @macfree goto bad\n"
+	AS_NDOPT_JUMP
 	"\t\tiifname @ipfree return\n"
 	"\t\tmeta nfproto ipv4 goto as_ip4\n"
 	"\t\tgoto as_ip6\n"
 	"\t}\n"
 	AS_L3
-	"}\n";
+	"}\n"
+	AS_ARP_RULES;
 
 const char *as_family_name(enum as_family fam)
 {
@@ -186,6 +274,18 @@ const char *as_family_name(enum as_family fam)
 static const char *fam_rules(enum as_family fam)
 {
 	return fam == AS_FAM_INET ? rules_inet : rules_bridge;
+}
+
+static const char *fam_table(enum as_family fam)
+{
+	return fam == AS_FAM_INET ? "inet " AS_TABLE : "bridge " AS_TABLE;
+}
+
+/* The table whose elements come and go with the family's, in the same
+ * transactions, and which goes with it: ARP for routed vifs. */
+static const char *fam_companion(enum as_family fam)
+{
+	return fam == AS_FAM_INET ? "arp " AS_TABLE : NULL;
 }
 
 /* ---- command buffers ---- */
@@ -299,26 +399,45 @@ static void addr_cmd(struct as_buf *b, const char *t, const char *verb, const ch
 		buf_printf(b, " }\n");
 }
 
-/* v's elements as `verb element` commands, `vifs` excluded (the caller
- * decides between add, create and delete for that one). */
-static void elem_cmds(struct as_buf *b, const char *t, const char *verb, const struct vif *v,
-		      bool antispoof, const char *lim)
+/* The elements every table of a family has for a guarded vif: guard,
+ * drops, its MAC (or macfree) and its IPv4 addresses (or ipfree). */
+static void common_cmds(struct as_buf *b, const char *t, const char *verb, const struct vif *v,
+			const char *mac)
 {
 	const char *ifn = v->ifname;
+
+	buf_printf(b, "%s element %s guard { \"%s\" }\n", verb, t, ifn);
+	buf_printf(b, "%s element %s drops { \"%s\" }\n", verb, t, ifn);
+	if (mac)
+		buf_printf(b, "%s element %s macs { \"%s\" . %s }\n", verb, t, ifn, mac);
+	else
+		buf_printf(b, "%s element %s macfree { \"%s\" }\n", verb, t, ifn);
+	if (!v->n_ips)
+		buf_printf(b, "%s element %s ipfree { \"%s\" }\n", verb, t, ifn);
+	addr_cmd(b, t, verb, "v4", v, AF_INET, false);
+}
+
+/* v's elements in the family's table and its companion as `verb element`
+ * commands, `vifs` excluded (the caller decides between add, create and
+ * delete for that one). */
+static void elem_cmds(struct as_buf *b, enum as_family fam, const char *verb,
+		      const struct vif *v, bool antispoof, const char *lim)
+{
+	const char *t = fam_table(fam), *arp = fam_companion(fam), *ifn = v->ifname;
 	char mac[VIF_MAC_STRLEN];
+	bool has_mac = v->has_mac && vif_mac_format(v->mac, mac, sizeof(mac)) == 0;
+	const uint8_t *m = v->mac;
 
 	if (antispoof) {
-		buf_printf(b, "%s element %s guard { \"%s\" }\n", verb, t, ifn);
-		buf_printf(b, "%s element %s drops { \"%s\" }\n", verb, t, ifn);
-		if (v->has_mac && vif_mac_format(v->mac, mac, sizeof(mac)) == 0)
-			buf_printf(b, "%s element %s macs { \"%s\" . %s }\n", verb, t, ifn, mac);
-		else
-			buf_printf(b, "%s element %s macfree { \"%s\" }\n", verb, t, ifn);
-		if (!v->n_ips)
-			buf_printf(b, "%s element %s ipfree { \"%s\" }\n", verb, t, ifn);
-		addr_cmd(b, t, verb, "v4", v, AF_INET, false);
+		common_cmds(b, t, verb, v, has_mac ? mac : NULL);
+		/* an ND link-layer option as as_ndopt reads it: length 1, MAC */
+		if (has_mac)
+			buf_printf(b, "%s element %s ndll { \"%s\" . 0x01%02x%02x%02x%02x%02x%02x }\n",
+				   verb, t, ifn, m[0], m[1], m[2], m[3], m[4], m[5]);
 		addr_cmd(b, t, verb, "v6", v, AF_INET6, false);
 		addr_cmd(b, t, verb, "v6nd", v, AF_INET6, true);
+		if (arp)
+			common_cmds(b, arp, verb, v, has_mac ? mac : NULL);
 	}
 	if (v->rate.bytes_per_interval) {
 		/* add: the element with its own limit; delete: by key */
@@ -328,7 +447,7 @@ static void elem_cmds(struct as_buf *b, const char *t, const char *verb, const s
 	}
 }
 
-static int add_cmds(struct as_buf *b, const char *t, const struct vif *v, bool antispoof)
+static int add_cmds(struct as_buf *b, enum as_family fam, const struct vif *v, bool antispoof)
 {
 	char lim[96];
 	int rc;
@@ -338,14 +457,14 @@ static int add_cmds(struct as_buf *b, const char *t, const struct vif *v, bool a
 		if (rc)
 			return err_prefix(rc, "%s", v->ifname);
 	}
-	elem_cmds(b, t, "add", v, antispoof, v->rate.bytes_per_interval ? lim : NULL);
+	elem_cmds(b, fam, "add", v, antispoof, v->rate.bytes_per_interval ? lim : NULL);
 	return 0;
 }
 
-static void del_cmds(struct as_buf *b, const char *t, const struct vif *v, bool antispoof)
+static void del_cmds(struct as_buf *b, enum as_family fam, const struct vif *v, bool antispoof)
 {
-	buf_printf(b, "delete element %s vifs { \"%s\" }\n", t, v->ifname);
-	elem_cmds(b, t, "delete", v, antispoof, NULL);
+	buf_printf(b, "delete element %s vifs { \"%s\" }\n", fam_table(fam), v->ifname);
+	elem_cmds(b, fam, "delete", v, antispoof, NULL);
 }
 
 static int run_buf(struct as_buf *b)
@@ -373,10 +492,11 @@ static bool value_ok(const char *s)
 /* The key of one element as `nft -j` writes it: "if" or {"concat": ["if",
  * "val"]}, wrapped in {"elem": {"val": ..., "counter": ...}} when the
  * element has state, or ["if", verdict] in a map. First component and the
- * rest. */
-static bool elem_key(json_t *e, const char **ifn, const char **val)
+ * rest; a raw integer up to 64 bits comes as a JSON number (ndll) and is
+ * given back in hex in num. */
+static bool elem_key(json_t *e, const char **ifn, const char **val, char num[20])
 {
-	json_t *c;
+	json_t *c, *x;
 
 	*val = NULL;
 	if (json_is_array(e))
@@ -388,25 +508,30 @@ static bool elem_key(json_t *e, const char **ifn, const char **val)
 		return true;
 	}
 	c = json_object_get(e, "concat");
-	if (json_array_size(c) != 2 || !json_is_string(json_array_get(c, 0)) ||
-	    !json_is_string(json_array_get(c, 1)))
+	x = json_array_get(c, 1);
+	if (json_array_size(c) != 2 || !json_is_string(json_array_get(c, 0)))
 		return false;
+	if (json_is_integer(x) && json_integer_value(x) >= 0) {
+		snprintf(num, 20, "0x%llx", (unsigned long long)json_integer_value(x));
+		*val = num;
+	} else if (json_is_string(x)) {
+		*val = json_string_value(x);
+	} else {
+		return false;
+	}
 	*ifn = json_string_value(json_array_get(c, 0));
-	*val = json_string_value(json_array_get(c, 1));
 	return true;
 }
 
-/* Delete commands for every element the table holds for ifname, from the
- * kernel's own listing: the path for a state file that does not match the
- * kernel, and for re-plugs. *found: ifname was in `vifs`. -ENOENT: no table. */
-static int scan_cmds(struct as_buf *b, const char *t, const char *ifname, bool *found)
+/* Delete commands for every element table t holds for ifname, from the
+ * kernel's own listing. *found: ifname was in `vifs`. -ENOENT: no table. */
+static int scan_table(struct as_buf *b, const char *t, const char *ifname, bool *found)
 {
-	char cmd[64];
+	char cmd[64], num[20];
 	json_t *items, *it, *e;
 	size_t i, j;
 	int rc;
 
-	*found = false;
 	snprintf(cmd, sizeof(cmd), "list table %s", t);
 	rc = nft_list_json(cmd, &items);
 	if (rc)
@@ -418,7 +543,8 @@ static int scan_cmds(struct as_buf *b, const char *t, const char *ifname, bool *
 		if (!name)
 			continue;
 		json_array_foreach(json_object_get(set, "elem"), j, e) {
-			if (!elem_key(e, &ifn, &val) || strcmp(ifn, ifname) || (val && !value_ok(val)))
+			if (!elem_key(e, &ifn, &val, num) || strcmp(ifn, ifname) ||
+			    (val && !value_ok(val)))
 				continue;
 			if (!strcmp(name, "vifs"))
 				*found = true;
@@ -428,6 +554,25 @@ static int scan_cmds(struct as_buf *b, const char *t, const char *ifname, bool *
 	}
 	json_decref(items);
 	return 0;
+}
+
+/* The same for the family's table and its companion: the path for a state
+ * file that does not match the kernel, and for re-plugs. -ENOENT: no table
+ * of the family (the companion's elements are in b all the same). */
+static int scan_cmds(struct as_buf *b, enum as_family fam, const char *ifname, bool *found)
+{
+	const char *arp = fam_companion(fam);
+	bool dummy;
+	int rc, rc2 = 0;
+
+	*found = false;
+	if (arp) {
+		rc2 = scan_table(b, arp, ifname, &dummy);
+		if (rc2 == -ENOENT)
+			rc2 = 0;
+	}
+	rc = scan_table(b, fam_table(fam), ifname, found);
+	return rc ? rc : rc2;
 }
 
 /* Elements of `vifs`; -ENOENT when there is no table. */
@@ -473,29 +618,32 @@ static void tbl_load(struct as_tbl *tb, const char *t)
 	tb->loaded = true;
 }
 
-/* The last vif went: the table goes, unless the kernel disagrees. */
-static int tbl_drop_if_empty(struct as_tbl *tb, const char *t)
+/* The last vif went: the table goes, with its companion, unless the kernel
+ * disagrees. Without the family's table the companion goes alone: nothing
+ * can remove its elements any more. `add` first, so that a companion that
+ * is not there does not fail the transaction. */
+static int tbl_drop_if_empty(struct as_tbl *tb, enum as_family fam)
 {
-	char cmd[64];
+	const char *t = fam_table(fam), *arp = fam_companion(fam);
+	struct as_buf b = { 0 };
 	unsigned n;
 	int rc;
 
 	rc = count_vifs(t, &n);
-	if (rc == -ENOENT) {
-		tb->n = 0;
-		tb->ready = false;
-		return 0;
-	}
-	if (rc)
+	if (rc && rc != -ENOENT)
 		return rc;
-	tb->n = n;
-	if (n)
+	tb->n = rc ? 0 : n;
+	if (tb->n)
 		return 0;
-	snprintf(cmd, sizeof(cmd), "delete table %s", t);
-	rc = nft_run(cmd);
+	tb->ready = false;
+	if (rc == 0)
+		buf_printf(&b, "delete table %s\n", t);
+	if (arp)
+		buf_printf(&b, "add table %s\ndelete table %s\n", arp, arp);
+	rc = b.len || b.oom ? run_buf(&b) : 0;
+	buf_free(&b);
 	if (rc && rc != -ENOENT)
 		return err_prefix(rc, "antispoof: cannot delete table %s", t);
-	tb->ready = false;
 	return 0;
 }
 
@@ -505,25 +653,20 @@ static int unprotect(const struct vif *v, enum as_family fam, bool antispoof)
 {
 	struct as_tbl *tb = &tbls[fam];
 	struct as_buf b = { 0 };
-	char t[32];
-	bool found = true;
+	bool found = true, gone = false;
 	int rc;
 
-	snprintf(t, sizeof(t), "%s " AS_TABLE, as_family_name(fam));
-	tbl_load(tb, t);
-	del_cmds(&b, t, v, antispoof);
+	tbl_load(tb, fam_table(fam));
+	del_cmds(&b, fam, v, antispoof);
 	rc = run_buf(&b);
 	if (rc == -ENOENT) {
 		/* Not what v says (or nothing at all): go by the kernel's
 		 * listing, which also tells whether there is a table. */
 		b.len = 0;
-		rc = scan_cmds(&b, t, v->ifname, &found);
-		if (rc == -ENOENT) {
-			buf_free(&b);
-			tb->n = 0;
-			tb->ready = false;
-			return 0;
-		}
+		rc = scan_cmds(&b, fam, v->ifname, &found);
+		gone = rc == -ENOENT;
+		if (gone)
+			rc = 0;
 		if (rc == 0 && b.len)
 			rc = run_buf(&b);
 	}
@@ -532,8 +675,8 @@ static int unprotect(const struct vif *v, enum as_family fam, bool antispoof)
 		return err_prefix(rc, "%s: cannot remove anti-spoofing", v->ifname);
 	if (found && tb->n)
 		tb->n--;
-	if (found && tb->n == 0) {
-		rc = tbl_drop_if_empty(tb, t);
+	if (gone || (found && tb->n == 0)) {
+		rc = tbl_drop_if_empty(tb, fam);
 		if (rc)
 			return err_prefix(rc, "%s", v->ifname);
 	}
@@ -560,15 +703,14 @@ static int protect_once(const struct vif *v, enum as_family fam, bool antispoof,
 {
 	struct as_tbl *tb = &tbls[fam];
 	struct as_buf b = { 0 };
-	char t[32];
+	const char *t = fam_table(fam);
 	int rc;
 
-	snprintf(t, sizeof(t), "%s " AS_TABLE, as_family_name(fam));
 	*replaced = false;
 	if (!tb->ready)
 		buf_printf(&b, "%s", fam_rules(fam));
 	if (replace) {
-		rc = scan_cmds(&b, t, v->ifname, replaced);
+		rc = scan_cmds(&b, fam, v->ifname, replaced);
 		if (rc && rc != -ENOENT) {
 			buf_free(&b);
 			return rc;
@@ -578,7 +720,7 @@ static int protect_once(const struct vif *v, enum as_family fam, bool antispoof,
 	 * how a re-plug is noticed without a lookup on every plug. */
 	buf_printf(&b, "%s element %s vifs { \"%s\" }\n", replace ? "add" : "create", t,
 		   v->ifname);
-	rc = add_cmds(&b, t, v, antispoof);
+	rc = add_cmds(&b, fam, v, antispoof);
 	if (rc == 0)
 		rc = run_buf(&b);
 	buf_free(&b);
@@ -590,14 +732,13 @@ static int protect_once(const struct vif *v, enum as_family fam, bool antispoof,
 int as_vif_protect(const struct vif *v, enum as_family fam, bool antispoof)
 {
 	struct as_tbl *tb = &tbls[fam];
+	const char *t = fam_table(fam);
 	bool replaced = false;
-	char t[32];
 	int rc;
 
 	rc = check_ifname(v->ifname);
 	if (rc)
 		return rc;
-	snprintf(t, sizeof(t), "%s " AS_TABLE, as_family_name(fam));
 	tbl_load(tb, t);
 	if (!antispoof && !v->rate.bytes_per_interval) {
 		/* Nothing to enforce; a re-plug may have had something. */
@@ -624,22 +765,26 @@ int as_vif_protect(const struct vif *v, enum as_family fam, bool antispoof)
 
 /* ---- status ---- */
 
-static json_t *counter_json(json_t *c)
+/* c added to what sum (NULL: nothing yet) counted. */
+static json_t *counter_json(json_t *c, json_t *sum)
 {
+	json_int_t p = json_integer_value(json_object_get(sum, "packets")),
+		   by = json_integer_value(json_object_get(sum, "bytes"));
+
 	return json_pack("{s:I, s:I}", "packets",
-			 (json_int_t)json_integer_value(json_object_get(c, "packets")), "bytes",
-			 (json_int_t)json_integer_value(json_object_get(c, "bytes")));
+			 p + json_integer_value(json_object_get(c, "packets")), "bytes",
+			 by + json_integer_value(json_object_get(c, "bytes")));
 }
 
-/* Per-vif counters of one set into res[ifname][key]. */
-static int status_set(json_t *res, enum as_family fam, const char *set, const char *key)
+/* Per-vif counters of one set of table t added into res[ifname][key]. */
+static int status_set(json_t *res, const char *t, const char *set, const char *key)
 {
 	char cmd[64];
 	json_t *items, *it, *e;
 	size_t i, j;
 	int rc;
 
-	snprintf(cmd, sizeof(cmd), "list set %s " AS_TABLE " %s", as_family_name(fam), set);
+	snprintf(cmd, sizeof(cmd), "list set %s %s", t, set);
 	rc = nft_list_json(cmd, &items);
 	if (rc)
 		return rc;
@@ -656,7 +801,7 @@ static int status_set(json_t *res, enum as_family fam, const char *set, const ch
 				entry = json_object();
 				json_object_set_new(res, ifn, entry);
 			}
-			json_object_set_new(entry, key, counter_json(c));
+			json_object_set_new(entry, key, counter_json(c, json_object_get(entry, key)));
 		}
 	}
 	json_decref(items);
@@ -672,9 +817,15 @@ json_t *as_status(enum as_family fam)
 		err_set(-ENOMEM, "out of memory");
 		return NULL;
 	}
-	rc = status_set(res, fam, "drops", "spoof_drops");
+	rc = status_set(res, fam_table(fam), "drops", "spoof_drops");
 	if (rc == 0)
-		rc = status_set(res, fam, "ratedrops", "rate_drops");
+		rc = status_set(res, fam_table(fam), "ratedrops", "rate_drops");
+	/* what the companion dropped is spoofing by the same vif */
+	if (rc == 0 && fam_companion(fam)) {
+		rc = status_set(res, fam_companion(fam), "drops", "spoof_drops");
+		if (rc == -ENOENT)
+			rc = 0; /* a table from before there was one */
+	}
 	if (rc == -ENOENT)
 		return res; /* no table: nothing protected */
 	if (rc) {
@@ -683,4 +834,40 @@ json_t *as_status(enum as_family fam)
 		return NULL;
 	}
 	return res;
+}
+
+void as_status_put(json_t *st, json_t *all, const char *ifname)
+{
+	json_t *c, *mine, *ctr, *list;
+	char s[IFNAMSIZ + 24];
+
+	if (!all) {
+		if (!json_object_get(st, "counters_error"))
+			json_object_set_new(st, "counters_error", json_string(err_msg()));
+		return;
+	}
+	c = json_object_get(all, ifname);
+	if (!c)
+		return;
+	mine = json_object_get(st, "counters");
+	if (!mine) {
+		mine = json_object();
+		json_object_set_new(st, "counters", mine);
+	}
+	json_object_set(mine, ifname, c);
+	for (int k = 0; k < 2; k++) {
+		const char *key = k ? "rate_drops" : "spoof_drops";
+
+		ctr = json_object_get(c, key);
+		if (!ctr)
+			continue;
+		list = json_object_get(st, key);
+		if (!list) {
+			list = json_array();
+			json_object_set_new(st, key, list);
+		}
+		snprintf(s, sizeof(s), "%s:%lld", ifname,
+			 (long long)json_integer_value(json_object_get(ctr, "packets")));
+		json_array_append_new(list, json_string(s));
+	}
 }

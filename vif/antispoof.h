@@ -3,36 +3,44 @@
  * One table per family, owned by netd and by no one else: `bridge netd_as`
  * for vifs that are bridge ports (bridge mode, and any mode whose vifs sit on
  * a bridge), `inet netd_as` for vifs that are L3 interfaces of their own
- * (route mode, Xen's vif-nat). Its rules are fixed; a vif is only ELEMENTS of
- * sets and maps keyed by its interface name, added or removed in one nft
- * transaction, so plugging the 1000th vif costs what the first did and the
- * rule count never changes:
+ * (route mode, Xen's vif-nat), and with it `arp netd_as` for their ARP,
+ * which the inet family never sees. Its rules are fixed; a vif is only
+ * ELEMENTS of sets keyed by its interface name, added or removed in one nft
+ * transaction (for a routed vif: in the inet and the arp table at once), so
+ * plugging the 1000th vif costs what the first did and the rule count never
+ * changes:
  *
  *   vifs      ifname               every vif with elements here
  *   guard     ifname               anti-spoofing on
  *   macs      ifname . ether_addr  its mac= (else in macfree: any MAC)
  *   v4, v6    ifname . address     its ip= (else in ipfree: any address)
  *   v6nd      ifname . 128-bit int its v6 ip= again, for ND target checks
+ *   ndll      ifname . 56-bit int  its mac= again, as ND link-layer options
+ *                                  carry it (length 1, MAC)
  *   drops     ifname + counter     what the checks dropped
  *   rates     ifname + limit       its rate= (see ratelimit.h)
  *   ratedrops ifname + counter     what the limit dropped
  *
+ * The arp table has guard, macs, macfree, v4, ipfree and drops of its own.
  * Counters and limits are per-element state, not named objects: libnftables
  * loads every named object of a table into its cache on each command, which
  * made a plug cost grow with the number of vifs. `nft list set bridge
- * netd_as drops` shows the counters.
+ * netd_as drops` shows the counters; as_status adds the arp table's drops to
+ * the inet table's.
  *
  * What a guarded vif may send (frames entering from the vif only): its own
  * source MAC; IPv4 from its ip= addresses, or DHCP from 0.0.0.0 (udp 68->67);
  * ARP whose sender is its MAC and one of its addresses (or 0.0.0.0, RFC 5227
- * probes); IPv6 from its addresses; from link-local or :: only ND, RS, MLD
- * and DHCPv6 (udp 546->547); neighbour advertisements only for its own
- * addresses or a link-local target; never RA or redirects. Everything else
- * is dropped and counted. A vif without ip= may use any address (Xen's
- * semantics) but still only its MAC. Not checked: ND link-layer options (nft
- * cannot parse them) and which link-local address is the guest's; in the
- * inet family, ARP (a routed guest's ARP only reaches its own vif's
- * neighbour table) and other non-IP frames.
+ * probes), routed vifs included; IPv6 from its addresses; from link-local or
+ * :: only ND, RS, MLD and DHCPv6 (udp 546->547); neighbour advertisements
+ * only for its own addresses or a link-local target; NS, NA and RS whose
+ * link-layer address option (if any) is its MAC, with at most one option and
+ * no extension header (nft cannot walk options: see as_ndopt in
+ * antispoof.c); never RA or redirects. Everything else is dropped and
+ * counted. A vif without ip= may use any address (Xen's semantics) but still
+ * only its MAC; one without mac= any MAC, in ND options too. Not checked:
+ * which link-local address is the guest's, and in the inet family non-IP
+ * frames other than ARP.
  *
  * Tables are created by the first vif that needs them and deleted with the
  * last. Single-threaded (netd's event loop). Errors: 0 or -errno, err_msg(). */
@@ -67,6 +75,13 @@ int as_vif_unprotect(const struct vif *v, enum as_family fam, bool antispoof);
  *               "rate_drops": {...} (only with a rate) }, ... }.
  * An empty object when there is no table; NULL with err_msg() on failure. */
 json_t *as_status(enum as_family fam);
+
+/* Adds ifname's counters from all (what as_status returned; NULL: it
+ * failed, and err_msg() says why) to a network's status st the way
+ * `netdctl status` prints them: "spoof_drops" and "rate_drops" as
+ * "ifname:packets" lists, "counters" with packets and bytes for --json,
+ * or "counters_error". Call once per vif of the network. */
+void as_status_put(json_t *st, json_t *all, const char *ifname);
 
 /* "bridge" / "inet" */
 const char *as_family_name(enum as_family fam);

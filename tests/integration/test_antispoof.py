@@ -11,6 +11,7 @@ import subprocess
 import time
 
 import pytest
+import scapy.all
 from scapy.all import ARP, DHCP, ICMPv6ND_NA, ICMPv6ND_RA, ICMPv6ND_NS, IP, IPv6, UDP, Ether
 
 from conftest import bridge_conf, wait_for
@@ -87,11 +88,11 @@ def rule_count(topo):
     return sum(1 for o in nft_json(topo, "list ruleset") if "rule" in o)
 
 
-def elements(topo):
-    """Every element of every set in our table, as (set, key as json); the
-    per-element state (counter, limit) left out."""
+def elements(topo, table=TABLE):
+    """Every element of every set in one of our tables, as (set, key as
+    json); the per-element state (counter, limit) left out."""
     out = set()
-    for o in nft_json(topo, f"list table {TABLE}"):
+    for o in nft_json(topo, f"list table {table}"):
         s = o.get("set") or o.get("map")
         if s:
             for e in s.get("elem", []):
@@ -351,7 +352,7 @@ def test_rule_count_is_constant_and_offline_removes_exactly_one_vif(topo, netd_f
     assert len(vifs) == 50
     mine = {e for e in els if '"vif121.0"' in e[1]}
     assert {e[0] for e in mine} == {"vifs", "guard", "drops", "macs", "v4", "v6", "v6nd",
-                                    "rates", "ratedrops"}
+                                    "ndll", "rates", "ratedrops"}
     assert ("v4", json.dumps({"concat": ["vif121.0", "198.51.100.22"]})) in mine
     assert ("macs", json.dumps({"concat": ["vif121.0", "02:00:00:00:01:15"]})) in mine
     lim = elem_state(topo, "rates", "vif121.0")["limit"]
@@ -576,3 +577,279 @@ def test_nat_mode_vif_is_protected(topo, netd_factory):
         [p.summary() for p in got["lan"]]
     assert all(p[IP].src == "192.0.2.2" for p in got["lan"])  # masqueraded
     assert elem_state(topo, "drops", "vif1.0")["counter"]["packets"] == 3
+
+
+# ---- ND link-layer options, routed ARP ----
+
+FORGED_MAC = "02:00:00:00:00:66"
+NONCE = "ICMPv6NDOptUnknown(type=14, len=1, data=b'\\x01\\x02\\x03\\x04\\x05\\x06')"
+
+
+def frame_bytes(expr):
+    """The frames a scapy expression builds, as bytes (what the wire shows)."""
+    return [bytes(f) for f in eval(expr, vars(scapy.all))]
+
+
+def nd(mac, src, dst, body):
+    dmac = "33:33:" + ":".join(["ff", "00", "00", "01"] if dst.startswith("ff02::1:ff") else
+                               ["00", "00", "00", dst[-1].zfill(2)])
+    return f"[Ether(src='{mac}', dst='{dmac}')/IPv6(src='{src}', dst='{dst}', hlim=255)/{body}]"
+
+
+def ns(mac, src, tgt, opts="", ext=""):
+    return nd(mac, src, "ff02::1:ff00:1", f"{ext}ICMPv6ND_NS(tgt='{tgt}'){opts}")
+
+
+def na(mac, src, tgt, opts):
+    return nd(mac, src, "ff02::1", f"ICMPv6ND_NA(tgt='{tgt}', R=0, S=0, O=1){opts}")
+
+
+def sll(mac, extra=""):
+    return f"/ICMPv6NDOptSrcLLAddr(lladdr='{mac}'{extra})"
+
+
+def tll(mac):
+    return f"/ICMPv6NDOptDstLLAddr(lladdr='{mac}')"
+
+
+def nd_frames(m, own, ll, gw):
+    """(own, forged): ND frames a guest with MAC m and address own may send,
+    and ones whose link-layer option claims another MAC, or could hide one
+    from nft's fixed offsets. Every forged frame passes the address checks;
+    only its options are wrong."""
+    f = FORGED_MAC
+    good = [
+        ns(m, own, gw, sll(m)),                                   # NS with SLLAO
+        na(m, own, own, tll(m)),                                  # NA with TLLAO
+        nd(m, ll, "ff02::2", "ICMPv6ND_RS()" + sll(m)),           # RS with SLLAO
+        ns(m, "::", own, "/" + NONCE),                            # DAD probe: a nonce only
+        ns(m, own, gw),                                           # no option at all
+    ]
+    bad = [
+        ns(m, own, gw, sll(f)),                                   # SLLAO not the vif's MAC
+        na(m, own, own, tll(f)),                                  # TLLAO not the vif's MAC
+        nd(m, ll, "ff02::2", "ICMPv6ND_RS()" + sll(f)),           # RS likewise
+        na(m, own, own, sll(f)),                                  # the other option type
+        ns(m, own, gw, "/" + NONCE + sll(f)),                     # SLLAO not the first option
+        ns(m, own, gw, sll(m) + sll(f)),                          # a second SLLAO
+        ns(m, own, gw, sll(m, ", len=2") + "/Raw(b'\\0' * 8)"),   # a 16-byte "SLLAO"
+        ns(m, own, gw, sll(f), ext="IPv6ExtHdrFragment()/"),      # behind a fragment header
+        ns(m, own, gw, sll(m), ext="IPv6ExtHdrHopByHop()/"),      # any extension header
+    ]
+    return good, bad
+
+
+def test_nd_link_layer_options_must_carry_the_vifs_mac(topo, netd_factory):
+    """A bridged guest's NS, NA and RS reach the LAN byte for byte when
+    their link-layer option names the vif's MAC (or they have none, or a
+    DAD nonce); one naming another MAC, or hiding an option where nft's
+    fixed offsets cannot see it, is dropped and counted. A vif with a MAC
+    but no ip= is checked too."""
+    netd = start(netd_factory, topo, "modern")
+    g1, g2 = topo.add_guest(1), topo.add_guest(2)
+    own = "2001:db8::11"
+    topo.ip(g1, f"addr add {own}/64 dev eth0 nodad")
+    plug(netd, topo, 1, ip=f"192.0.2.11 {own}")
+    plug(netd, topo, 2)                                   # mac= only: any address
+    assert topo.ping(g1, "2001:db8::1"), "the guest's own ND passes"
+    for g, src in ((g1, own), (g2, "2001:db8::12")):
+        m = gmac(topo, g)
+        ll = [a.split("/")[0] for a in topo.addrs(g, "eth0") if a.startswith("fe80")][0]
+        good, bad = nd_frames(m, src, ll, "2001:db8::1")
+        got = capture(topo, {"lan": (topo.up, "up0", f"icmp6 and ether src {m}")}, g,
+                      " + ".join(good + bad))
+        lan = [bytes(p) for p in got["lan"]]
+        want = [b for x in good for b in frame_bytes(x)]
+        forged = [b for x in bad for b in frame_bytes(x)]
+        assert [b for b in want if b not in lan] == [], [Ether(b).summary() for b in want if b not in lan]
+        assert [Ether(b).summary() for b in lan if b in forged] == []
+        domid = 1 if g == g1 else 2
+        assert spoof_drops(netd, f"vif{domid}.0") == len(bad)
+    assert f"vif1.0:{len(bad)}" in status_field(netd, "spoof_drops")
+    assert topo.ping(g1, "2001:db8::1")
+
+
+def test_nd_options_unchecked_without_mac(topo, netd_factory):
+    """No mac=: the vif may use any MAC, so an option naming another one is
+    no spoofing (Xen's semantics), while its addresses are still checked."""
+    netd = start(netd_factory, topo, "modern")
+    g1 = topo.add_guest(1)
+    own = "2001:db8::11"
+    topo.ip(g1, f"addr add {own}/64 dev eth0 nodad")
+    plug(netd, topo, 1, ip=f"192.0.2.11 {own}", mac=False)
+    m = gmac(topo, g1)
+    frames = ns(m, own, "2001:db8::1", sll(FORGED_MAC)) + " + " + ns(m, "2001:db8::99", "2001:db8::1")
+    got = capture(topo, {"lan": (topo.up, "up0", f"icmp6 and ether src {m}")}, g1, frames)
+    lan, (forged_ll, forged_src) = [bytes(p) for p in got["lan"]], frame_bytes(frames)
+    assert forged_ll in lan and forged_src not in lan     # (the guest's own ND may show too)
+    assert spoof_drops(netd, "vif1.0") == 1
+
+
+# Route mode: the guest reaches the LAN through Dom0 (proxy ARP / NDP on
+# its vif), so what its ARP and ND do shows in Dom0's neighbour table.
+
+def routed_guest(topo, netd, domid=1, v4="192.0.2.20", v6="2001:db8::20", antispoof=True):
+    g = topo.add_guest(domid, addr=f"{v4}/24")
+    if v6:
+        topo.ip(g, f"addr add {v6}/64 dev eth0 nodad")
+    m = gmac(topo, g)
+    netd.ctl("vif", "online", f"{domid}.0", f"ip={v4} {v6 or ''}".strip(), f"mac={m}")
+    vif = f"vif{domid}.0"
+    # answer proxied ARP / NS at once, not after proxy_delay
+    topo.run(topo.d0, f"sysctl -qw net/ipv4/neigh/{vif}/proxy_delay=0 "
+                      f"net/ipv6/neigh/{vif}/proxy_delay=0")
+    return g, m
+
+
+def neigh(topo, dev, family="-4"):
+    """Dom0's neighbour entries on dev as {address: lladdr or None}."""
+    out = json.loads(topo.ip(topo.d0, f"-j {family} neigh show dev {dev}").stdout or "[]")
+    return {e["dst"]: e.get("lladdr") for e in out}
+
+
+def route_start(netd_factory, antispoof=True):
+    from conftest import route_conf
+    netd = netd_factory(route_conf() + ("" if antispoof else "antispoof = no\n"))
+    netd.start()
+    return netd
+
+
+@pytest.mark.parametrize("antispoof", [True, False], ids=["antispoof", "without"])
+def test_routed_arp_claiming_another_address_is_dropped(topo, netd_factory, antispoof):
+    """A routed guest's ARP requests for its gateway reach Dom0's own ARP
+    code (proxy ARP on the vif): with a sender address or MAC not its own
+    they would add entries to Dom0's neighbour table and get answers. With
+    anti-spoofing they are dropped in the arp table and counted, and the
+    guest's own ARP still works; without, the same frames do poison (what
+    shows the check is real)."""
+    netd = route_start(netd_factory, antispoof)
+    g1, m1 = routed_guest(topo, netd, v6=None)
+    assert ("arp netd_as" in tables(topo)) == antispoof
+    assert topo.ping(g1, LAN), "own ARP (proxied for the gateway) and traffic pass"
+    vmac = topo.link(topo.d0, "vif1.0")["address"]
+    f = FORGED_MAC
+
+    def req(psrc, hwsrc=m1, esrc=m1, op=1, pdst=LAN):
+        return (f"[Ether(src='{esrc}', dst='ff:ff:ff:ff:ff:ff')/ARP(op={op}, hwsrc='{hwsrc}',"
+                f" psrc='{psrc}', hwdst='00:00:00:00:00:00', pdst='{pdst}')]")
+
+    forged = [req("192.0.2.77"), req("192.0.2.78"),      # another address, for the gateway
+              req("192.0.2.79", pdst="192.0.2.2"),       # ... for Dom0's own address
+              req("192.0.2.20", hwsrc=f),                # own address, another MAC
+              req("192.0.2.20", esrc=f),                 # ... sent from another MAC
+              req(LAN, op=2, pdst=LAN)]                  # gratuitous claim of the gateway
+    own = [req("192.0.2.20", pdst="192.0.2.2"), req("0.0.0.0", pdst="192.0.2.20")]
+    topo.ip(topo.d0, "neigh flush dev vif1.0")
+    got = capture(topo, {"g1": (g1, "eth0", f"arp and ether src {vmac}")}, g1,
+                  " + ".join(forged + own))
+    replies = sorted(p[ARP].pdst for p in got["g1"] if p[ARP].op == 2)
+    table = neigh(topo, "vif1.0")
+    poisoned = sorted(a for a, mac in table.items() if a != "192.0.2.20" or mac == f)
+    if not antispoof:
+        assert "192.0.2.77" in replies and "192.0.2.77" in poisoned, (replies, table)
+        return
+    assert replies == ["192.0.2.20"], replies
+    assert poisoned == [], table
+    assert table.get("192.0.2.20") == m1, table
+    assert spoof_drops(netd, "vif1.0") == len(forged)
+    assert f"vif1.0:{len(forged)}" in status_field(netd, "spoof_drops")
+    assert inet_drops(topo, "vif1.0") == 0, "ARP drops are the arp table's"
+    assert topo.ping(g1, LAN)
+
+
+def test_routed_nd_options_must_carry_the_vifs_mac(topo, netd_factory):
+    """A routed guest's NS and NA update Dom0's neighbour entry for the
+    guest's address with the MAC of their link-layer option: a forged one
+    never reaches it (and is counted), the guest's own does. Plus the
+    frames nd_frames forges, counted the same way."""
+    netd = route_start(netd_factory)
+    g1, m1 = routed_guest(topo, netd)
+    own, gw = "2001:db8::20", "2001:db8::1"
+    assert topo.ping(g1, gw), "ND both ways through the filter"
+    vmac = topo.link(topo.d0, "vif1.0")["address"]
+    # the guest keeps quiet: its own ND must not refresh Dom0's entry
+    topo.ip(g1, f"-6 neigh replace {gw} dev eth0 lladdr {vmac} nud permanent")
+    placeholder = "02:00:00:00:00:55"
+
+    def entry():
+        return neigh(topo, "vif1.0", "-6").get(own)
+
+    def reset():
+        topo.ip(topo.d0, f"-6 neigh replace {own} dev vif1.0 lladdr {placeholder} nud stale")
+
+    ll = [a.split("/")[0] for a in topo.addrs(g1, "eth0") if a.startswith("fe80")][0]
+    good, bad = nd_frames(m1, own, ll, gw)
+    reset()
+    capture(topo, {}, g1, " + ".join(bad[:2]), settle=0.3)   # NS with SLLAO, NA with TLLAO
+    assert entry() == placeholder, "forged options never reach Dom0's neighbour table"
+    assert spoof_drops(netd, "vif1.0") == 2
+    capture(topo, {}, g1, " + ".join(bad[2:]), settle=0.3)
+    assert entry() == placeholder
+    assert spoof_drops(netd, "vif1.0") == len(bad)
+    for frame in (good[0], good[1]):                      # own NS, own NA
+        reset()
+        capture(topo, {}, g1, frame, settle=0.1)
+        wait_for(lambda: entry() == m1, 3, what=f"{own} at {m1} after {frame}")
+    assert spoof_drops(netd, "vif1.0") == len(bad)
+    assert topo.ping(g1, gw)
+
+
+def test_routed_rule_count_is_constant_over_100_vifs(topo, netd_factory):
+    """Route mode: inet and arp tables, 1 vif and 100 vifs, the same rules;
+    offline removes exactly one vif's elements from both; the tables go with
+    the last vif."""
+    netd = route_start(netd_factory)
+    veth_vifs(topo, 100, 100)
+    before_any = rule_count(topo)
+
+    def online(i):
+        r = netd.request({"cmd": "vif-online", "vif": f"{i}.0", "args": {
+            "mac": f"02:00:00:00:01:{i - 100:02x}", "ip": f"198.51.100.{i - 99} 2001:db8:1::{i:x}"}})
+        assert r["ok"], r
+
+    online(100)
+    rules = rule_count(topo)
+    assert rules > before_any
+    for i in range(101, 200):
+        online(i)
+    assert rule_count(topo) == rules, "plugging vifs must add elements, never rules"
+    inet, arp = elements(topo, "inet netd_as"), elements(topo, "arp netd_as")
+    assert len([e for e in inet if e[0] == "vifs"]) == 100
+    assert len([e for e in arp if e[0] == "guard"]) == 100
+    mine = ({e for e in inet if '"vif121.0"' in e[1]}, {e for e in arp if '"vif121.0"' in e[1]})
+    assert {e[0] for e in mine[0]} == {"vifs", "guard", "drops", "macs", "v4", "v6", "v6nd", "ndll"}
+    assert mine[1] == {("guard", '"vif121.0"'), ("drops", '"vif121.0"'),
+                       ("macs", json.dumps({"concat": ["vif121.0", "02:00:00:00:01:15"]})),
+                       ("v4", json.dumps({"concat": ["vif121.0", "198.51.100.22"]}))}
+    netd.ctl("vif", "offline", "121.0")
+    assert elements(topo, "inet netd_as") == inet - mine[0]
+    assert elements(topo, "arp netd_as") == arp - mine[1]
+    assert rule_count(topo) == rules
+    for i in range(100, 200):
+        if i != 121:
+            netd.ctl("vif", "offline", f"{i}.0")
+    assert not [t for t in tables(topo) if t.endswith(" netd_as")], "the tables go with the last vif"
+    assert rule_count(topo) == before_any
+
+
+def test_routed_restart_adopts_and_down_removes_both_tables(topo, netd_factory):
+    """kill -9: the next netd keeps both tables as they are, removes exactly
+    a vif's elements from both at offline, and `down` removes both."""
+    netd = route_start(netd_factory)
+    g1, _ = routed_guest(topo, netd, 1)
+    g2, _ = routed_guest(topo, netd, 2, v4="192.0.2.21", v6="2001:db8::21")
+    inet, arp = elements(topo, "inet netd_as"), elements(topo, "arp netd_as")
+    rules = rule_count(topo)
+    netd.stop(signal.SIGKILL)
+    netd.start()
+    assert (elements(topo, "inet netd_as"), elements(topo, "arp netd_as")) == (inet, arp), \
+        "a restart changes nothing"
+    assert topo.ping(g1, LAN) and topo.ping(g2, LAN)
+    netd.ctl("vif", "offline", "1.0")
+    assert elements(topo, "inet netd_as") == {e for e in inet if '"vif1.0"' not in e[1]}
+    assert elements(topo, "arp netd_as") == {e for e in arp if '"vif1.0"' not in e[1]}
+    netd.ctl("vif", "online", "1.0", "ip=192.0.2.20 2001:db8::20", f"mac={gmac(topo, g1)}")
+    assert (elements(topo, "inet netd_as"), elements(topo, "arp netd_as")) == (inet, arp)
+    assert rule_count(topo) == rules, "the rewritten ruleset is the same, not doubled"
+    netd.ctl("down")
+    assert not [t for t in tables(topo) if t.endswith(" netd_as")], tables(topo)
