@@ -1,0 +1,114 @@
+"""netd against real Xen: Debian's Xen 4.17 and a 6.1 PV Dom0 booted under QEMU
+(TCG), a real PV guest whose netfront talks to netback through our bridge.
+
+tests/realxen/run.py does the work (see tests/realxen/README.md): it fetches
+the .debs into /var/cache/netd/realxen (installing nothing), builds the
+initramfs once, shares this build's netd/netdctl and scripts/ with Dom0 over
+virtio-9p, and Dom0 runs tests/realxen/scenario.sh:
+  a  script mode: our scripts/vif-bridge as /etc/xen/scripts/vif-bridge,
+     xl runs it online and offline;
+  b  no-fork mode: xenstore_watch = yes, xl's script is /bin/true (libxl
+     4.17 always runs one), netd's watch plugs and answers.
+Each check here is one line Dom0 wrote (observed value, expected value).
+The VM runs once per module (~2.5 min). Skipped only when this machine
+cannot run it at all (not root, no QEMU and none installable, no .debs
+cached and none downloadable), with run.py's reason."""
+import importlib.util
+import json
+import os
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import BUILD, ROOT
+
+RUN = os.path.join(ROOT, "tests", "realxen", "run.py")
+SKIP = 77
+LIMIT = 480  # run.py: first-time download + initramfs + the VM (its own QEMU limit 420 s)
+
+COMMON = ["netd_up", "xenbr0_addr", "dom0_lan", "xl_create_rc", "hotplug_status",
+          "hotplug_error", "port_master", "port_mtu", "port_mac", "frontend_mtu", "vif_list",
+          "backend_state", "frontend_state", "guest_mac", "guest_ping_upstream",
+          "upstream_neigh", "guest_ping_witness", "spoof_replies", "witness_echo_requests",
+          "spoof_drops", "xl_destroy_rc", "vif_list_after_destroy", "vif_link_after_destroy",
+          "netd_exit", "restored"]
+CHECKS = ([f"a.{c}" for c in COMMON + ["script_online", "script_offline"]] +
+          [f"b.{c}" for c in COMMON + ["watch_started", "script_is_noop", "watch_plugged",
+                                       "watch_unplugged"]])
+
+# What each check means, for the failure message.
+MEANING = {
+    "hotplug_status": "xenstore backend hotplug-status after xl create",
+    "script_online": "libxl ran /etc/xen/scripts/vif-bridge online (xl -vvv)",
+    "script_offline": "libxl ran vif-bridge offline at xl destroy",
+    "script_is_noop": "libxl 4.17 still forks the (no-op) vif script",
+    "watch_plugged": "netd's xenstore watch plugged the vif",
+    "watch_unplugged": "netd's xenstore watch unplugged the vif at xl destroy",
+    "port_master": "the vif's bridge",
+    "port_mtu": "the vif's MTU (xenbr0's)",
+    "port_mac": "the vif's MAC",
+    "frontend_mtu": "device/vif/0/mtu told to the frontend",
+    "vif_list": "`netdctl vif list` row",
+    "backend_state": "netback's xenbus state (4 = connected)",
+    "frontend_state": "netfront's xenbus state",
+    "guest_ping_upstream": "guest's pings to 192.0.2.1 answered",
+    "upstream_neigh": "upstream's ARP entry for the guest",
+    "guest_ping_witness": "guest's pings to the witness 192.0.2.3 answered",
+    "spoof_replies": "replies to pings from the forged 192.0.2.99",
+    "witness_echo_requests": "echo requests that reached the witness (3 genuine, 0 forged)",
+    "spoof_drops": "netd's spoof_drops counter for the vif",
+    "vif_list_after_destroy": "`netdctl vif list` row after xl destroy",
+    "restored": "eth0's addresses (and no xenbr0) after netd stopped",
+}
+
+
+def _run_module():
+    spec = importlib.util.spec_from_file_location("realxen_run", RUN)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def realxen():
+    out = tempfile.mkdtemp(prefix="netd-realxen-", dir="/tmp")
+    env = dict(os.environ, NETD_BUILD=BUILD)
+    proc = subprocess.Popen(["/usr/bin/python3", RUN, "--out", out], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        log, _ = proc.communicate(timeout=LIMIT)
+    except subprocess.TimeoutExpired:
+        proc.terminate()  # run.py stops its QEMU on SIGTERM
+        try:
+            log, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            log, _ = proc.communicate()
+    finally:
+        # Whatever happened to run.py, no QEMU of ours outlives the test.
+        _run_module().stop_qemu(os.path.join(out, "qemu.pid"), os.path.join(out, "share"))
+    path = os.path.join(out, "results.json")
+    doc = json.load(open(path)) if os.path.exists(path) else {}
+    if proc.returncode == SKIP:
+        pytest.skip(f"real Xen test cannot run here: {doc.get('skipped') or log.strip()}")
+    doc["log"] = log
+    doc["rc"] = proc.returncode
+    doc["by_name"] = {c["name"]: c for c in doc.get("checks", [])}
+    return doc
+
+
+def test_dom0_ran_the_scenario_to_its_end(realxen):
+    assert realxen.get("dom0_finished"), \
+        f"Dom0 did not finish (run.py exit {realxen['rc']}); serial log " \
+        f"{realxen.get('serial')}\n{realxen['log'][-3000:]}"
+
+
+@pytest.mark.parametrize("name", CHECKS)
+def test_check(realxen, name):
+    c = realxen["by_name"].get(name)
+    assert c is not None, f"{name}: no result from Dom0; see {realxen.get('out')}/share/out"
+    what = MEANING.get(name.split(".", 1)[1], name)
+    assert c["status"] == "PASS", \
+        f"{name} ({what}): observed {c['observed']!r}, expected {c['expected']}; " \
+        f"logs in {realxen.get('out')}/share/out"

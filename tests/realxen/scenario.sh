@@ -1,0 +1,230 @@
+#!/bin/bash
+# scenario.sh: runs in Dom0 (real Xen 4.17) from the host's share, after
+# tests/realxen/dom0-init.sh started xenstored, xen-init-dom0 and xenconsoled.
+#
+#   a  script mode:  netd (bridge, modern style, antispoof), our vif-bridge
+#                    as /etc/xen/scripts/vif-bridge, xl runs it (online and
+#                    offline) for a real PV guest's vif
+#   b  no-fork mode: netd with xenstore_watch = yes; xl.conf
+#                    run_hotplug_scripts=0 and vif.default.script="/bin/true":
+#                    libxl 4.17 ignores the first (it always runs the vif's
+#                    script), so the script must do nothing. Only netd's
+#                    watch writes hotplug-status, and netback waits for it.
+#
+# LAN: Dom0 eth0 (192.0.2.2/24) is a veth to netns "upstream", whose bridge
+# "lan" holds 192.0.2.1/24 and a port to netns "witness" (192.0.2.3/24). The
+# guest (tests/realxen/guest-init.sh, 192.0.2.10) pings upstream and the
+# witness, then pings the witness from a forged 192.0.2.99; the witness's
+# ICMP InEchos counter tells how many requests reached it.
+#
+# Each check appends "PASS|FAIL<TAB>name<TAB>observed<TAB>expected" to
+# out/results.tsv and prints a line; the host reads the file.
+set -u
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+SHARE=/mnt/host
+OUT=$SHARE/out
+RES=$OUT/results.tsv
+GUEST_MAC=00:16:3e:00:00:02
+: > "$RES"
+
+result() {
+	printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >> "$RES"
+	echo "$1 $2: observed '$3', expected $4"
+}
+
+check_eq() { # name observed expected
+	if [ "$2" = "$3" ]; then result PASS "$1" "$2" "'$3'"; else result FAIL "$1" "$2" "'$3'"; fi
+}
+
+check_true() { # name observed expectation-text command...
+	local name=$1 obs=$2 exp=$3
+	shift 3
+	if "$@"; then result PASS "$name" "$obs" "$exp"; else result FAIL "$name" "$obs" "$exp"; fi
+}
+
+# wait_until SECONDS command...: poll every 0.5 s, bounded.
+wait_until() {
+	local n=$(($1 * 2))
+	shift
+	while [ $n -gt 0 ]; do
+		"$@" && return 0
+		sleep 0.5
+		n=$((n - 1))
+	done
+	return 1
+}
+
+# ICMP InEchos of a namespace (echo requests that reached its stack).
+in_echos() {
+	ip netns exec "$1" cat /proc/net/snmp |
+		awk '/^Icmp:/ { if (!h) { for (i = 1; i <= NF; i++) col[$i] = i; h = 1 }
+				else print $col["InEchos"] }'
+}
+
+xs() { xenstore-read "$1" 2>/dev/null; }
+guest_line() { sed -n "s/^.*RXG: $2//p" "$1" | tr -d '\r' | head -n 1; }
+
+lan_setup() {
+	ip link set lo up
+	ip netns add upstream
+	ip netns add witness
+	ip -n upstream link set lo up
+	ip -n witness link set lo up
+	ip link add eth0 type veth peer name up0 netns upstream
+	ip -n upstream link add lan type bridge
+	ip -n upstream link set up0 master lan
+	ip link add w0 netns upstream type veth peer name eth0 netns witness
+	ip -n upstream link set w0 master lan
+	ip -n upstream addr add 192.0.2.1/24 dev lan
+	for l in up0 w0 lan; do ip -n upstream link set "$l" up; done
+	ip -n witness addr add 192.0.2.3/24 dev eth0
+	ip -n witness link set eth0 up
+	ip addr add 192.0.2.2/24 dev eth0
+	ip link set eth0 up
+}
+
+# What scripts/install.sh does, into Dom0's (tmpfs) root.
+install_netd() {
+	mkdir -p /etc/netd
+	ln -sf $SHARE/bin/netd /usr/sbin/netd
+	ln -sf $SHARE/bin/netdctl /usr/sbin/netdctl
+	[ -e /etc/xen/scripts/vif-bridge.xen ] || mv /etc/xen/scripts/vif-bridge /etc/xen/scripts/vif-bridge.xen
+	cp $SHARE/scripts/vif-bridge /etc/xen/scripts/vif-bridge
+	chmod 0755 /etc/xen/scripts/vif-bridge
+}
+
+# scenario NAME WATCH(yes|no)
+scenario() {
+	local s=$1 watch=$2 cfg=/tmp/rx$1.cfg netd_pid d vif be fe glog xlog mtu obs before after
+	echo "=== scenario $s (xenstore_watch=$watch) at ${SECONDS}s ==="
+	printf '[netd]\nxenstore_watch = %s\n\n[xenbr0]\nmode = bridge\nphysdev = eth0\nstyle = modern\nantispoof = yes\n' \
+		"$watch" > /etc/netd/netd.conf
+	if [ "$watch" = yes ]; then
+		# libxl 4.17 runs a vif's script whatever run_hotplug_scripts says
+		# (the udev path it selected is gone: libxenlight has no
+		# libxl/disable_udev any more). So no-fork on 4.17 means a script
+		# that does nothing; netd's watch does the work.
+		printf 'run_hotplug_scripts=0\nvif.default.script="/bin/true"\n' > /etc/xen/xl.conf
+	else
+		echo 'run_hotplug_scripts=1' > /etc/xen/xl.conf
+	fi
+	before=$(in_echos witness)
+	netd -c /etc/netd/netd.conf -f > "$OUT/netd-$s.log" 2>&1 &
+	netd_pid=$!
+	wait_until 20 netdctl status > /dev/null 2>&1
+	obs=$(netdctl status 2>&1 | awk '$1 == "xenbr0" { print $2, $3 }')
+	check_eq "$s.netd_up" "$obs" "bridge up"
+	obs=$(ip -o -4 addr show dev xenbr0 2>&1 | awk '{ print $4 }')
+	check_eq "$s.xenbr0_addr" "$obs" "192.0.2.2/24"
+	obs=$(ping -c 1 -W 3 192.0.2.1 2>&1 | grep -o '[0-9]* packets received')
+	check_eq "$s.dom0_lan" "$obs" "1 packets received"
+	if [ "$watch" = yes ]; then
+		wait_until 10 grep -q 'xenstore watch on' "$OUT/netd-$s.log"
+		obs=$(grep -o 'xenstore watch on [^ ]*' "$OUT/netd-$s.log" | head -n 1)
+		check_eq "$s.watch_started" "$obs" "xenstore watch on /local/domain/0/backend/vif"
+	fi
+
+	cp $SHARE/guest/vmlinuz $SHARE/guest/domu.cpio.gz /tmp/ 2>/dev/null
+	cat > "$cfg" <<-EOF
+	name = "rx$s"
+	type = "pv"
+	kernel = "/tmp/vmlinuz"
+	ramdisk = "/tmp/domu.cpio.gz"
+	extra = "console=hvc0 rdinit=/init quiet"
+	memory = 128
+	vcpus = 1
+	on_crash = "destroy"
+	vif = [ 'bridge=xenbr0,mac=$GUEST_MAC,ip=192.0.2.10' ]
+	EOF
+	xlog=$OUT/xl-create-$s.log
+	xl -vvv create "$cfg" > "$xlog" 2>&1
+	check_eq "$s.xl_create_rc" "$?" 0
+	echo "xl create returned at ${SECONDS}s"
+	d=$(xl domid "rx$s" 2>/dev/null)
+	if [ -z "$d" ]; then
+		result FAIL "$s.domain" "none" "a domain rx$s"
+		kill -TERM "$netd_pid"
+		wait "$netd_pid"
+		return
+	fi
+	vif=vif$d.0
+	be=/local/domain/0/backend/vif/$d/0
+	fe=/local/domain/$d/device/vif/0
+	xenstore-ls -f "$be" > "$OUT/xenstore-backend-$s.txt" 2>&1
+
+	# libxl waits for hotplug-status before `xl create` returns when it runs
+	# the script; without scripts it does not wait: netback does.
+	wait_until 30 test -n "$(xs $be/hotplug-status)"
+	check_eq "$s.hotplug_status" "$(xs $be/hotplug-status)" connected
+	obs=$(xs $be/hotplug-error)
+	check_eq "$s.hotplug_error" "${obs:-<none>}" "<none>"
+	if [ "$watch" = yes ]; then
+		obs=$(grep -o 'calling hotplug script: [^ ]* online' "$xlog" | head -n 1)
+		check_eq "$s.script_is_noop" "$obs" "calling hotplug script: /bin/true online"
+		obs=$(grep -o "$vif plugged into [^ ]* (xenstore watch)" "$OUT/netd-$s.log" | head -n 1)
+		check_eq "$s.watch_plugged" "$obs" "$vif plugged into xenbr0 (xenstore watch)"
+	else
+		obs=$(grep -o 'calling hotplug script: [^ ]* online' "$xlog" | head -n 1)
+		check_eq "$s.script_online" "$obs" "calling hotplug script: /etc/xen/scripts/vif-bridge online"
+	fi
+	obs=$(readlink "/sys/class/net/$vif/master" 2>&1)
+	check_eq "$s.port_master" "${obs##*/}" xenbr0
+	mtu=$(cat /sys/class/net/xenbr0/mtu)
+	check_eq "$s.port_mtu" "$(cat /sys/class/net/$vif/mtu 2>&1)" "$mtu"
+	check_eq "$s.port_mac" "$(cat /sys/class/net/$vif/address 2>&1)" fe:ff:ff:ff:ff:ff
+	check_eq "$s.frontend_mtu" "$(xs $fe/mtu)" "$mtu"
+	obs=$(netdctl vif list 2>&1 | awk -v id="$d.0" '$1 == id { print $2, $3 }')
+	check_eq "$s.vif_list" "$obs" "$vif xenbr0"
+
+	glog=/var/log/xen/guest-rx$s.log
+	wait_until 150 grep -q 'RXG: done' "$glog"
+	echo "guest done at ${SECONDS}s"
+	cp "$glog" "$OUT/guest-$s.log" 2>/dev/null
+	check_eq "$s.backend_state" "$(xs $be/state)" 4
+	check_eq "$s.frontend_state" "$(xs $fe/state)" 4
+	check_eq "$s.guest_mac" "$(guest_line "$glog" 'eth0 up mac=')" "$GUEST_MAC"
+	check_eq "$s.guest_ping_upstream" "$(guest_line "$glog" 'ping-upstream ')" 3/3
+	obs=$(ip -n upstream neigh show 192.0.2.10 | grep -o 'lladdr [0-9a-f:]*')
+	check_eq "$s.upstream_neigh" "$obs" "lladdr $GUEST_MAC"
+	check_eq "$s.guest_ping_witness" "$(guest_line "$glog" 'ping-witness ')" 3/3
+	check_eq "$s.spoof_replies" "$(guest_line "$glog" 'spoof-witness ')" 0/3
+	after=$(in_echos witness)
+	# 3 requests from the guest's own address; none of the forged ones.
+	check_eq "$s.witness_echo_requests" "$((after - before))" 3
+	obs=$(netdctl status 2>&1 | grep -o "spoof_drops=[^ ]*")
+	obs=$(echo "$obs" | tr ',' '\n' | sed -n "s/.*$vif:\([0-9]*\).*/\1/p")
+	check_true "$s.spoof_drops" "${obs:-<none>}" ">= 3" test "${obs:-0}" -ge 3
+	netdctl status > "$OUT/netd-status-$s.txt" 2>&1
+
+	xlog=$OUT/xl-destroy-$s.log
+	xl -vvv destroy "rx$s" > "$xlog" 2>&1
+	check_eq "$s.xl_destroy_rc" "$?" 0
+	echo "xl destroy returned at ${SECONDS}s"
+	wait_until 20 sh -c "! netdctl vif list | grep -q '^$d\.0 '"
+	if [ "$watch" = no ]; then
+		obs=$(grep -o 'calling hotplug script: [^ ]* offline' "$xlog" | head -n 1)
+		check_eq "$s.script_offline" "$obs" "calling hotplug script: /etc/xen/scripts/vif-bridge offline"
+	else
+		obs=$(grep -o "$vif unplugged (xenstore: [^)]*)" "$OUT/netd-$s.log" | head -n 1)
+		check_true "$s.watch_unplugged" "$obs" "'$vif unplugged (xenstore: ...)'" test -n "$obs"
+	fi
+	obs=$(netdctl vif list 2>&1 | awk -v id="$d.0" '$1 == id { print $2 }')
+	check_eq "$s.vif_list_after_destroy" "${obs:-<none>}" "<none>"
+	wait_until 10 test ! -e "/sys/class/net/$vif"
+	obs=$([ -e "/sys/class/net/$vif" ] && echo present || echo gone)
+	check_eq "$s.vif_link_after_destroy" "$obs" gone
+
+	kill -TERM "$netd_pid"
+	wait "$netd_pid"
+	check_eq "$s.netd_exit" "$?" 0
+	obs=$(ip -o -4 addr show dev eth0 | awk '{ print $4 }'; [ -e /sys/class/net/xenbr0 ] && echo xenbr0)
+	check_eq "$s.restored" "$obs" "192.0.2.2/24"
+}
+
+echo "xen: $(xl info 2>/dev/null | awk '/^xen_version/ { print $3 }') dom0 kernel: $(uname -r)"
+lan_setup
+install_netd
+scenario a no
+scenario b yes
+xl list
+echo "scenario: $(grep -c '^PASS' "$RES") passed, $(grep -c '^FAIL' "$RES") failed"
