@@ -23,6 +23,7 @@ struct xsc {
 	bool dev; /* the xenbus device: one message per write, one request in flight */
 	unsigned timeout_ms;
 	uint32_t next_req;
+	int broken; /* the error that made the connection unusable, or 0 */
 	uint8_t *in; /* bytes read, not yet a whole message */
 	size_t in_len, in_cap;
 	struct xsc_event *ev_head, **ev_tail;
@@ -384,10 +385,16 @@ int xsc_run(struct xsc *c, struct xsc_op *ops, unsigned n)
 	unsigned step = c->dev ? 1 : XSC_BATCH_MAX;
 	int rc = 0;
 
+	/* After a timeout or a protocol error, replies would not match
+	 * requests any more: the caller reconnects. */
+	if (c->broken)
+		return err_set(c->broken, "xenstore: connection unusable after an earlier error");
 	for (unsigned i = 0; i < n && rc == 0; i += step)
 		rc = run_batch(c, ops + i, n - i < step ? n - i : step, deadline);
-	if (rc)
+	if (rc) {
+		c->broken = rc;
 		xsc_ops_free(ops, n);
+	}
 	return rc;
 }
 

@@ -55,7 +55,7 @@ int xsc_fd(const struct xsc *c);
 /* Sends ops[0..n) and waits for every reply. 0: each op has its err/reply.
  * -errno (and err_msg()): the connection is unusable (-ETIMEDOUT: no reply
  * within the timeout, -ECONNRESET, -EPROTO: a reply that answers nothing);
- * close it. */
+ * close it (later batches on it fail at once). */
 int xsc_run(struct xsc *c, struct xsc_op *ops, unsigned n);
 void xsc_ops_free(struct xsc_op *ops, unsigned n);
 

@@ -47,6 +47,8 @@
 #define XSW_BATCH 64         /* vifs looked at per iteration: the socket stays served */
 #define XSW_BACKOFF_MIN_MS 50
 #define XSW_BACKOFF_MAX_MS 2000
+#define XSW_HUNG_MIN_MS 1000 /* a xenstored that timed out: wait 1 s, doubling */
+#define XSW_HUNG_MAX_MS 60000
 #define XSW_ALIVE_MS 1000
 #define XSW_TIMEOUT_MS 2000 /* a batch not answered by then: xenstored is hung */
 
@@ -73,6 +75,10 @@ struct netd_xswatch {
 	struct xsc *xs; /* the watch, and every read and write */
 	sd_event_source *io, *timer, *defer;
 	unsigned backoff_ms;
+	/* Not 0 after a batch timed out, until one is answered: the wait
+	 * before the next attempt, so a hung xenstored (which still accepts
+	 * connections) holds the loop 2 s a minute at most, not all the time. */
+	unsigned hung_ms;
 	bool warned; /* "cannot connect" logged once per outage */
 	struct xsw_vif *hash[XSW_BUCKETS];
 	struct xsw_vif *qhead, **qtail;
@@ -134,12 +140,26 @@ static void mark(struct netd_xswatch *w, uint32_t domid, uint32_t devid)
 }
 
 static void disconnect(struct netd_xswatch *w, const char *why);
+
+/* After each batch: did xenstored answer (see hung_ms)? */
+static void note_reply(struct netd_xswatch *w, int rc)
+{
+	if (rc == -ETIMEDOUT)
+		w->hung_ms = w->hung_ms ? (w->hung_ms * 2 > XSW_HUNG_MAX_MS ? XSW_HUNG_MAX_MS
+									    : w->hung_ms * 2)
+					: XSW_HUNG_MIN_MS;
+	else if (rc == 0)
+		w->hung_ms = 0;
+}
 static void drain(struct netd_xswatch *w);
 
 /* Runs a batch; false when the connection is gone (it is closed then). */
 static bool run(struct netd_xswatch *w, struct xsc_op *ops, unsigned n)
 {
-	if (xsc_run(w->xs, ops, n) == 0)
+	int rc = xsc_run(w->xs, ops, n);
+
+	note_reply(w, rc);
+	if (rc == 0)
 		return true;
 	disconnect(w, err_msg());
 	return false;
@@ -298,12 +318,12 @@ static void plug(struct netd_xswatch *w, struct xsw_vif *v, struct xsvif *x)
 /* hotplug-status for a plug, once netd's state file has it. */
 static void report(struct netd_xswatch *w, struct xsw_report *r)
 {
-	int rc;
+	int rc = 0; /* no connection: the rescan after reconnecting looks again */
 
-	if (w->xs)
+	if (w->xs) {
 		rc = xsvif_report(w->xs, &r->x, r->failed ? r->msg : NULL, r->mtu);
-	else
-		rc = 0; /* the connection went: the rescan after reconnecting looks again */
+		note_reply(w, rc);
+	}
 	r->v->echo = w->xs && rc == 0 && !r->failed;
 	if (rc == -ENOENT)
 		unplug(w, r->v, "backend directory removed while being plugged");
@@ -320,6 +340,7 @@ static void look_fresh(struct netd_xswatch *w, struct xsw_vif *v, const char *di
 	int rc;
 
 	rc = xsvif_read(w->xs, dir, &x);
+	note_reply(w, rc);
 	if (rc == -EINVAL) {
 		/* A value we cannot even read (a NUL byte): the toolstack's answer. */
 		log_err("%s", err_msg());
@@ -450,24 +471,35 @@ static int on_io(sd_event_source *s, int fd, uint32_t events, void *data)
 
 static int try_connect(struct netd_xswatch *w);
 
+/* The timer in ms from now: from the clock, not sd_event_now(), which is
+ * the start of this loop iteration and may be a timed-out batch ago. */
+static void arm_timer(struct netd_xswatch *w, unsigned ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	sd_event_source_set_time(w->timer, (uint64_t)ts.tv_sec * 1000000 +
+						   (uint64_t)ts.tv_nsec / 1000 + ms * 1000ull);
+	sd_event_source_set_enabled(w->timer, SD_EVENT_ONESHOT);
+}
+
 /* Connected: the liveness check. Disconnected: the next attempt. */
 static int on_timer(sd_event_source *s, uint64_t usec, void *data)
 {
 	struct netd_xswatch *w = data;
-	uint64_t next = XSW_ALIVE_MS;
 
 	if (w->xs) {
 		drain(w);
-	}
-	if (!w->xs && try_connect(w) == 0) {
+	} else if (try_connect(w) == 0) {
 		drain(w); /* the watch's first event came with its reply */
-	} else if (!w->xs) {
-		next = w->backoff_ms;
+	} else {
+		arm_timer(w, w->hung_ms ?: w->backoff_ms);
 		w->backoff_ms = w->backoff_ms * 2 > XSW_BACKOFF_MAX_MS ? XSW_BACKOFF_MAX_MS
 									 : w->backoff_ms * 2;
+		return 0;
 	}
-	sd_event_source_set_time_relative(w->timer, next * 1000);
-	sd_event_source_set_enabled(w->timer, SD_EVENT_ONESHOT);
+	if (w->xs) /* else disconnect() armed it */
+		arm_timer(w, XSW_ALIVE_MS);
 	return 0;
 }
 
@@ -491,8 +523,7 @@ static void disconnect(struct netd_xswatch *w, const char *why)
 	w->qtail = &w->qhead;
 	w->backoff_ms = XSW_BACKOFF_MIN_MS;
 	w->warned = false;
-	sd_event_source_set_time_relative(w->timer, w->backoff_ms * 1000);
-	sd_event_source_set_enabled(w->timer, SD_EVENT_ONESHOT);
+	arm_timer(w, w->hung_ms ?: w->backoff_ms);
 }
 
 static int try_connect(struct netd_xswatch *w)
@@ -504,7 +535,10 @@ static int try_connect(struct netd_xswatch *w)
 	if (rc)
 		goto fail;
 	/* Fires once at once: the full rescan. */
-	rc = xsc_run(w->xs, &watch, 1) ?: watch.err;
+	rc = xsc_run(w->xs, &watch, 1);
+	if (rc == -ETIMEDOUT) /* an answer to WATCH alone says little */
+		note_reply(w, rc);
+	rc = rc ?: watch.err;
 	xsc_ops_free(&watch, 1);
 	if (rc == 0)
 		rc = sd_event_add_io(w->d->ev, &w->io, xsc_fd(w->xs), EPOLLIN, on_io, w);

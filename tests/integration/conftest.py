@@ -48,9 +48,12 @@ def wait_for(pred, timeout=5.0, step=0.02, what="condition"):
 
 
 def _drop_timers(o):
-    """Bridge timers (gc_timer, hello_timer, ...) tick; they are not state."""
+    """Bridge timers (gc_timer, hello_timer, ...) tick, and an address is
+    "tentative" only until its duplicate address detection ends (a second or
+    more on a loaded machine): neither is state a restore could get wrong."""
     if isinstance(o, dict):
-        return {k: _drop_timers(v) for k, v in o.items() if not k.endswith("_timer")}
+        return {k: _drop_timers(v) for k, v in o.items()
+                if not k.endswith("_timer") and k != "tentative"}
     if isinstance(o, list):
         return [_drop_timers(v) for v in o]
     return o

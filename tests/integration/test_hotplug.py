@@ -18,8 +18,11 @@ import os
 import select
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -647,6 +650,107 @@ def test_watch_survives_xenstored_going_away(topo, xsd, watcher):
     assert port_of(topo, "vif6.0") == "xenbr0"
     # vif5.0's directory is gone with the old store, but netd saw it: unplugged
     wait_for(lambda: port_of(topo, "vif5.0") is None, 5, what="unplug of the vanished vif")
+
+
+class HungXenstored:
+    """A xenstored that answers WATCH, fires the watch once for vif 5.0, and
+    then never answers again (alive, socket open): what libxenstore would
+    wait on for ever."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="xs-hung.")
+        self.sock = os.path.join(self.dir, "socket")
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(self.sock)
+        self.srv.listen(8)
+        self.conns, self.requests = [], []
+        self.stop_flag = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        self.srv.settimeout(0.2)
+        while not self.stop_flag:
+            try:
+                c, _ = self.srv.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.conns.append(c)
+            threading.Thread(target=self.conn, args=(c,), daemon=True).start()
+
+    def conn(self, c):
+        buf = b""
+        while not self.stop_flag:
+            try:
+                chunk = c.recv(4096)
+            except OSError:
+                return
+            if not chunk:
+                return
+            buf += chunk
+            while len(buf) >= 16:
+                mtype, req, tx, n = struct.unpack_from("<IIII", buf)
+                if len(buf) < 16 + n:
+                    break
+                self.requests.append(mtype)
+                if mtype == 4:  # WATCH: answered, and fired once
+                    token = buf[16:16 + n].split(b"\0")[1]
+                    ev = f"{BE}/5/0".encode() + b"\0" + token + b"\0"
+                    c.sendall(struct.pack("<IIII", 4, req, tx, 3) + b"OK\0" +
+                              struct.pack("<IIII", 15, 0, 0, len(ev)) + ev)
+                buf = buf[16 + n:]
+
+    def env(self, **kw):
+        return dict(os.environ, XENSTORED_PATH=self.sock, **kw)
+
+    def close(self):
+        self.stop_flag = True
+        self.srv.close()
+        for c in self.conns:
+            c.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def hung_xsd():
+    x = HungXenstored()
+    try:
+        yield x
+    finally:
+        x.close()
+
+
+def test_watch_gives_up_on_a_hung_xenstored(topo, hung_xsd, netd_factory):
+    """A xenstored that stops answering holds netd for at most the request
+    timeout (2 s); netd keeps serving its socket and tries again."""
+    netd = netd_factory(bridge_conf("modern"), env={"XENSTORED_PATH": hung_xsd.sock})
+    netd.write_conf(bridge_conf("modern"), netd_section="xenstore_watch = yes\n")
+    netd.start()
+    wait_for(lambda: "no reply within 2000 ms" in netd.read_log(), 10,
+             what="netd to give up on the unanswered batch")
+    t = time.monotonic()
+    assert netd.request({"cmd": "status"})["ok"]
+    assert time.monotonic() - t < 1.5, \
+        "netd's socket not served after the timeout:\n" + netd.read_log()
+    # and it reconnects (its backoff), asking again: a new WATCH
+    wait_for(lambda: netd.read_log().count("xenstore watch on") >= 2, 10, what="reconnect")
+    assert netd.alive()
+
+
+def test_script_gives_up_on_a_hung_xenstored(topo, hung_xsd, hp):
+    """`netdctl hotplug` against a xenstored that never answers exits 1
+    with the reason, within its timeout, instead of hanging libxl."""
+    topo.add_guest(5)
+    hp.xsd = hung_xsd  # env() takes XENSTORED_PATH from here
+    t = time.monotonic()
+    r = hp.script("online", 5)
+    took = time.monotonic() - t
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "no reply within 5000 ms" in r.stderr, r.stderr
+    assert took < 8, f"took {took:.1f} s"
+    assert port_of(topo, "vif5.0") is None
 
 
 def test_watch_does_not_touch_vifs_plugged_by_hand(topo, watcher):
