@@ -77,13 +77,19 @@ static struct as_tbl tbls[2];
 	"\t\tiifname @rates iifname @ratedrops drop\n"			\
 	"\t}\n"
 
+/* A vif without ip= may use any address; the ND option check comes
+ * before that: it still has only its own MAC. IPv4 never meets it. */
 #define AS_L3								\
 	"\tchain as_ip4 {\n"						\
+	"\t\tiifname @ipfree return\n"					\
 	"\t\tiifname . ip saddr @v4 return\n"				\
 	"\t\tip saddr 0.0.0.0 udp sport 68 udp dport 67 return\n"	\
 	"\t\tgoto bad\n"						\
 	"\t}\n"								\
 	"\tchain as_ip6 {\n"						\
+	"\t\ticmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } " \
+	"iifname != @macfree jump as_ndopt\n"				\
+	"\t\tiifname @ipfree return\n"					\
 	"\t\ticmpv6 type nd-neighbor-advert goto as_na\n"		\
 	"\t\ticmpv6 type nd-neighbor-solicit goto as_ns\n"		\
 	"\t\ticmpv6 type { nd-router-advert, nd-redirect } goto bad\n"	\
@@ -138,12 +144,6 @@ static struct as_tbl tbls[2];
 	"\t\tiifname @drops drop\n"					\
 	"\t\tdrop\n"							\
 	"\t}\n"
-
-/* The ND option check comes before the ip= checks: a vif without ip= may
- * use any address, but still only its own MAC. */
-#define AS_NDOPT_JUMP							\
-	"\t\ticmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } " \
-	"iifname != @macfree jump as_ndopt\n"
 
 /* arp: ARP received on a routed vif, which the inet table never sees. A
  * routed guest's ARP reaches Dom0's own neighbour table: each sender
@@ -213,10 +213,9 @@ static const char rules_bridge[] =
 	"\tchain check {\n"
 	"\t\tiifname . ether saddr != @macs iifname != @macfree goto bad\n"
 	"\t\tether type arp goto as_arp\n"
-	AS_NDOPT_JUMP
-	"\t\tiifname @ipfree return\n"
 	"\t\tether type ip goto as_ip4\n"
 	"\t\tether type ip6 goto as_ip6\n"
+	"\t\tiifname @ipfree return\n"
 	"\t\tgoto bad\n"
 	"\t}\n"
 	/* The sender MAC is checked even without ip=: an ARP claim
@@ -257,8 +256,6 @@ static const char rules_inet[] =
 	AS_PRE
 	"\tchain check {\n"
 	"\t\tiifname . ether saddr != @macs iifname != @macfree goto bad\n"
-	AS_NDOPT_JUMP
-	"\t\tiifname @ipfree return\n"
 	"\t\tmeta nfproto ipv4 goto as_ip4\n"
 	"\t\tgoto as_ip6\n"
 	"\t}\n"
