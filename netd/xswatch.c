@@ -8,9 +8,10 @@
  *
  *   backend dir gone, or online != 1   -> unplug it (if netd has it)
  *   online = 1, hotplug-status "" or
- *   absent, script set                 -> plug from the keys (vif/xsvif.c,
+ *   absent, script set, netback ready  -> plug from the keys (vif/xsvif.c,
  *                                         as `netdctl hotplug` reads them),
  *                                         write hotplug-status
+ *   the same, netback not ready        -> nothing yet (see backend_ready())
  *   anything else (connected, error)   -> nothing: already answered
  *
  * A vif not answered yet is looked at by reading its whole directory once
@@ -332,6 +333,32 @@ static void report(struct netd_xswatch *w, struct xsw_report *r)
 	xsvif_free(&r->x);
 }
 
+/* Has netback created vifD.N? libxl runs a script only once the backend
+ * is in InitWait (state 2): Linux netback's probe creates the interface
+ * before that, but after the toolstack's transaction that wrote the
+ * directory (online = 1, state = 1, script...). Under real Xen (4.17,
+ * Linux 6.1) a plug on that first event found no interface and answered
+ * hotplug-error "no such interface". An interface that exists is ready
+ * whatever the state says (a simulated backend; a vif a plug renamed);
+ * a missing one waits for state >= 2, whose write is another event. */
+static bool backend_ready(struct netd_xswatch *w, struct xsw_vif *v, const char *dir)
+{
+	char ifname[32], path[XSVIF_DIR_MAX + 16];
+	struct xsc_op op = { .type = XS_MSG_READ, .path = path };
+	struct nl_link l;
+	bool ready;
+
+	snprintf(ifname, sizeof(ifname), "vif%u.%u", v->domid, v->devid);
+	if (nl_link_get(ifname, &l) != -ENODEV)
+		return true; /* there, or netlink failed: the plug tells */
+	snprintf(path, sizeof(path), "%s/state", dir);
+	if (!run(w, &op, 1))
+		return false;
+	ready = op.reply && atoi(op.reply) >= 2; /* XenbusStateInitWait */
+	xsc_ops_free(&op, 1);
+	return ready;
+}
+
 /* A vif not answered yet: its whole directory, read once, decides. */
 static void look_fresh(struct netd_xswatch *w, struct xsw_vif *v, const char *dir)
 {
@@ -369,7 +396,7 @@ static void look_fresh(struct netd_xswatch *w, struct xsw_vif *v, const char *di
 		unplug(w, v, "online = 0");
 	else if (status && status[0])
 		v->answered = true; /* connected or error: someone answered */
-	else
+	else if (backend_ready(w, v, dir))
 		plug(w, v, &x);
 	xsvif_free(&x);
 }

@@ -18,10 +18,12 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 
 import pytest
 
-from conftest import BUILD, ROOT
+from conftest import BUILD, ROOT, wait_for
+from test_hotplug import BE, HVSIM, port_of, watcher, xsd  # noqa: F401 (fixtures)
 
 RUN = os.path.join(ROOT, "tests", "realxen", "run.py")
 SKIP = 77
@@ -112,3 +114,27 @@ def test_check(realxen, name):
     assert c["status"] == "PASS", \
         f"{name} ({what}): observed {c['observed']!r}, expected {c['expected']}; " \
         f"logs in {realxen.get('out')}/share/out"
+
+
+# ---- what real Xen showed, replayed against hvsim (no QEMU needed) -----------
+
+@pytest.mark.skipif(not os.access(HVSIM, os.X_OK), reason=f"{HVSIM} not built")
+def test_watch_waits_for_netback_to_create_the_interface(topo, watcher):
+    """Under Xen 4.17 / Linux 6.1, libxl's transaction writes the vif's
+    directory (online=1, state=1, hotplug-status="") before netback's probe
+    creates vifD.N; netback then goes to InitWait (state=2), which is when
+    libxl would run a script. The watch must wait for that, not answer
+    hotplug-error "vif2.0: no such interface" on the first event."""
+    r = watcher.vif_add("5.0", "mac=00:16:3e:00:00:05", script="/bin/true", keys_only=True)
+    assert r.returncode == 0, r.stderr
+    time.sleep(0.5)
+    assert watcher.xsd.status(5) in ("", None), watcher.xsd.error(5)
+    topo.add_guest(5)                               # netback's probe: vif5.0 appears
+    watcher.xsd.write(f"{BE}/5/0/state", "2")       # then InitWait
+    wait_for(lambda: watcher.xsd.status(5) == "connected", 5, what="hotplug-status")
+    assert port_of(topo, "vif5.0") == "xenbr0"
+    # InitWait and still no interface: netback failed to make one; an error
+    assert watcher.vif_add("6.0", script="/bin/true", keys_only=True).returncode == 0
+    watcher.xsd.write(f"{BE}/6/0/state", "2")
+    wait_for(lambda: watcher.xsd.status(6) == "error", 5, what="error status")
+    assert "vif6.0: no such interface" in watcher.xsd.error(6)

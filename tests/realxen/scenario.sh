@@ -173,7 +173,11 @@ scenario() {
 	check_eq "$s.port_mtu" "$(cat /sys/class/net/$vif/mtu 2>&1)" "$mtu"
 	check_eq "$s.port_mac" "$(cat /sys/class/net/$vif/address 2>&1)" fe:ff:ff:ff:ff:ff
 	check_eq "$s.frontend_mtu" "$(xs $fe/mtu)" "$mtu"
-	obs=$(netdctl vif list 2>&1 | awk -v id="$d.0" '$1 == id { print $2, $3 }')
+	vif_row() { netdctl vif list 2>&1 | awk -v id="$d.0" '$1 == id { print $2, $3 }'; }
+	wait_until 10 test -n "$(vif_row)"
+	obs=$(vif_row)
+	# Not there: what netdctl said, verbatim.
+	[ -n "$obs" ] || obs=$({ netdctl vif list 2>&1; echo "rc=$?"; } | tr '\n' ';')
 	check_eq "$s.vif_list" "$obs" "$vif xenbr0"
 
 	glog=/var/log/xen/guest-rx$s.log
