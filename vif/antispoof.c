@@ -62,6 +62,7 @@ static struct as_tbl tbls[2];
 	"\tchain as_na { }\n"						\
 	"\tchain as_ndopt { }\n"					\
 	"\tchain as_rsopt { }\n"					\
+	"\tchain as_frag { }\n"						\
 	"\tchain bad { }\n"
 
 /* The limit comes after the checks, so a spoofed frame is counted as
@@ -78,7 +79,10 @@ static struct as_tbl tbls[2];
 	"\t}\n"
 
 /* A vif without ip= may use any address; the ND option check comes
- * before that: it still has only its own MAC. IPv4 never meets it. */
+ * before that: it still has only its own MAC. IPv4 never meets it. A first
+ * fragment must hold the upper-layer header (RFC 7112): without it, an ND
+ * message would go past every ICMPv6 check here as some other packet from
+ * an own address, to be reassembled by the receiver. */
 #define AS_L3								\
 	"\tchain as_ip4 {\n"						\
 	"\t\tiifname @ipfree return\n"					\
@@ -87,6 +91,7 @@ static struct as_tbl tbls[2];
 	"\t\tgoto bad\n"						\
 	"\t}\n"								\
 	"\tchain as_ip6 {\n"						\
+	"\t\tfrag frag-off 0 jump as_frag\n"				\
 	"\t\ticmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } " \
 	"iifname != @macfree jump as_ndopt\n"				\
 	"\t\tiifname @ipfree return\n"					\
@@ -139,6 +144,10 @@ static struct as_tbl tbls[2];
 	"\tchain as_rsopt {\n"						\
 	"\t\t@th,128,8 >= 0 goto bad\n"					\
 	"\t\t@th,64,8 { 1, 2 } iifname . @th,72,56 != @ndll goto bad\n"	\
+	"\t}\n"								\
+	"\tchain as_frag {\n"						\
+	"\t\t@th,0,32 >= 0 return\n"					\
+	"\t\tgoto bad\n"						\
 	"\t}\n"								\
 	"\tchain bad {\n"						\
 	"\t\tiifname @drops drop\n"					\
@@ -207,6 +216,7 @@ static const char rules_bridge[] =
 	"flush chain bridge " AS_TABLE " as_na\n"
 	"flush chain bridge " AS_TABLE " as_ndopt\n"
 	"flush chain bridge " AS_TABLE " as_rsopt\n"
+	"flush chain bridge " AS_TABLE " as_frag\n"
 	"flush chain bridge " AS_TABLE " bad\n"
 	"table bridge " AS_TABLE " {\n"
 	AS_PRE
@@ -251,6 +261,7 @@ static const char rules_inet[] =
 	"flush chain inet " AS_TABLE " as_na\n"
 	"flush chain inet " AS_TABLE " as_ndopt\n"
 	"flush chain inet " AS_TABLE " as_rsopt\n"
+	"flush chain inet " AS_TABLE " as_frag\n"
 	"flush chain inet " AS_TABLE " bad\n"
 	"table inet " AS_TABLE " {\n"
 	AS_PRE

@@ -635,8 +635,15 @@ def nd_frames(m, own, ll, gw):
         ns(m, own, gw, sll(m, ", len=2") + "/Raw(b'\\0' * 8)"),   # a 16-byte "SLLAO"
         ns(m, own, gw, sll(f), ext="IPv6ExtHdrFragment()/"),      # behind a fragment header
         ns(m, own, gw, sll(m), ext="IPv6ExtHdrHopByHop()/"),      # any extension header
+        # a first fragment without its ICMPv6 header (the NS would follow)
+        nd(m, own, "ff02::1:ff00:1", "IPv6ExtHdrFragment(nh=58, m=1, offset=0, id=7)"),
     ]
     return good, bad
+
+
+def big_ping6(topo, ns, dst):
+    """A ping6 the guest must fragment (3000 bytes over a 1500 MTU)."""
+    return topo.run(ns, f"ping -6 -n -q -c 1 -W 2 -s 3000 {dst}", check=False).returncode == 0
 
 
 def test_nd_link_layer_options_must_carry_the_vifs_mac(topo, netd_factory):
@@ -667,6 +674,8 @@ def test_nd_link_layer_options_must_carry_the_vifs_mac(topo, netd_factory):
         assert spoof_drops(netd, f"vif{domid}.0") == len(bad)
     assert f"vif1.0:{len(bad)}" in status_field(netd, "spoof_drops")
     assert topo.ping(g1, "2001:db8::1")
+    assert big_ping6(topo, g1, "2001:db8::1"), "fragments with their headers pass"
+    assert spoof_drops(netd, "vif1.0") == len(bad)
 
 
 def test_nd_options_unchecked_without_mac(topo, netd_factory):
@@ -792,6 +801,8 @@ def test_routed_nd_options_must_carry_the_vifs_mac(topo, netd_factory):
         wait_for(lambda: entry() == m1, 3, what=f"{own} at {m1} after {frame}")
     assert spoof_drops(netd, "vif1.0") == len(bad)
     assert topo.ping(g1, gw)
+    assert big_ping6(topo, g1, gw), "fragments with their headers pass"
+    assert spoof_drops(netd, "vif1.0") == len(bad)
 
 
 def test_routed_rule_count_is_constant_over_100_vifs(topo, netd_factory):
