@@ -3,15 +3,14 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "lib/atomic_file.h"
 #include "lib/err.h"
+#include "lib/journal.h"
 #include "lib/log.h"
 
 #define JOURNAL_MAX (64u << 20)
@@ -164,34 +163,30 @@ int nat_fwds_sorted(const struct nat_fwds *l, struct nat_fwd **out)
 
 /* A line the journal cannot use (a torn last write after a crash) is skipped:
  * the change it recorded never got its reply either. */
+static int replay_line(char *line, void *data)
+{
+	struct nat_fwds *l = data;
+	struct nat_fwd f, *old;
+
+	if ((line[0] != '+' && line[0] != '-') || nat_fwd_parse(line + 1, line[0] == '-', &f, NULL)) {
+		log_warn("forward journal: skipping unreadable line '%.60s'", line);
+		return 0;
+	}
+	old = nat_fwds_find(l, f.proto, f.port);
+	if (line[0] == '-') {
+		if (old)
+			nat_fwds_del(l, old);
+	} else if (old) {
+		*old = f;
+	} else {
+		return nat_fwds_add(l, &f);
+	}
+	return 0;
+}
+
 int nat_fwd_journal_load(const char *path, struct nat_fwds *l)
 {
-	char *text, *line, *save = NULL;
-	int rc;
-
-	rc = file_read_all(path, &text, NULL, JOURNAL_MAX);
-	if (rc)
-		return rc;
-	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		struct nat_fwd f, *old;
-
-		if ((line[0] != '+' && line[0] != '-') ||
-		    nat_fwd_parse(line + 1, line[0] == '-', &f, NULL)) {
-			log_warn("%s: skipping unreadable line '%.60s'", path, line);
-			continue;
-		}
-		old = nat_fwds_find(l, f.proto, f.port);
-		if (line[0] == '-') {
-			if (old)
-				nat_fwds_del(l, old);
-		} else if (old) {
-			*old = f;
-		} else if ((rc = nat_fwds_add(l, &f))) {
-			break;
-		}
-	}
-	free(text);
-	return rc;
+	return journal_foreach(path, JOURNAL_MAX, replay_line, l);
 }
 
 int nat_fwd_journal_rewrite(const char *path, const struct nat_fwds *l)
@@ -216,8 +211,6 @@ int nat_fwd_journal_rewrite(const char *path, const struct nat_fwds *l)
 int nat_fwd_journal_append(const char *path, bool add, const struct nat_fwd *f)
 {
 	char line[NAT_FWD_STRLEN + 2];
-	int fd, n;
-	ssize_t w;
 
 	if (add) {
 		line[0] = '+';
@@ -225,21 +218,6 @@ int nat_fwd_journal_append(const char *path, bool add, const struct nat_fwd *f)
 	} else {
 		snprintf(line, sizeof(line), "-%s:%u", nat_proto_name(f->proto), f->port);
 	}
-	n = (int)strlen(line);
-	line[n++] = '\n';
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return err_set(-errno, "%s: %s", path, strerror(errno));
-	/* One write of one short line with O_APPEND: a reader (the next netd)
-	 * sees the line whole or not at all. No fsync: the journal lives with
-	 * the kernel state it mirrors (/run), which a reboot clears as well. */
-	w = write(fd, line, (size_t)n);
-	if (w != n) {
-		int rc = w < 0 ? -errno : -EIO;
-
-		close(fd);
-		return err_set(rc, "%s: cannot append: %s", path, strerror(-rc));
-	}
-	close(fd);
-	return 0;
+	strcat(line, "\n");
+	return journal_append(path, line, strlen(line));
 }

@@ -11,6 +11,7 @@
 
 #include "lib/atomic_file.h"
 #include "lib/err.h"
+#include "lib/journal.h"
 #include "lib/log.h"
 #include "lib/nl_link.h"
 #include "netd/sysctl_hold.h"
@@ -18,10 +19,84 @@
 
 #define STATE_VERSION 1
 #define STATE_MAX (4u << 20)
+#define NETD_VIF_BUCKETS 1024
+/* The journal is folded into the state file once it holds more records than
+ * this plus twice the vifs: a rewrite per that many changes, O(1) each. */
+#define JOURNAL_SLACK 64
 
 static void state_path(const struct netd *d, const struct netd_net *net, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s/%s.json", d->conf.state_dir, net->conf.name);
+}
+
+static void journal_path(const struct netd *d, const struct netd_net *net, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s.vifs", d->conf.state_dir, net->conf.name);
+}
+
+static bool name_is_emu(const char *ifname)
+{
+	size_t n = strlen(ifname);
+
+	return n > 4 && !strcmp(ifname + n - 4, "-emu");
+}
+
+static bool vif_is_emu(const struct vif *v)
+{
+	return name_is_emu(v->ifname);
+}
+
+static unsigned vif_bucket(uint32_t domid, uint32_t devid, bool emu)
+{
+	return (domid * 2654435761u ^ devid * 40503u ^ (unsigned)emu) % NETD_VIF_BUCKETS;
+}
+
+static struct netd_vif *net_vif_find(const struct netd_net *net, uint32_t domid, uint32_t devid,
+				     bool emu)
+{
+	if (!net->vif_hash)
+		return NULL;
+	for (struct netd_vif *v = net->vif_hash[vif_bucket(domid, devid, emu)]; v; v = v->hnext)
+		if (v->vif.domid == domid && v->vif.devid == devid && vif_is_emu(&v->vif) == emu)
+			return v;
+	return NULL;
+}
+
+static int vif_link(struct netd_net *net, struct netd_vif *nv)
+{
+	unsigned b = vif_bucket(nv->vif.domid, nv->vif.devid, vif_is_emu(&nv->vif));
+
+	if (!net->vif_hash) {
+		net->vif_hash = calloc(NETD_VIF_BUCKETS, sizeof(*net->vif_hash));
+		if (!net->vif_hash)
+			return err_set(-ENOMEM, "out of memory");
+	}
+	nv->hnext = net->vif_hash[b];
+	net->vif_hash[b] = nv;
+	nv->prev = NULL;
+	nv->next = net->vifs;
+	if (net->vifs)
+		net->vifs->prev = nv;
+	net->vifs = nv;
+	net->n_vifs++;
+	return 0;
+}
+
+static void vif_unlink(struct netd_net *net, struct netd_vif *v)
+{
+	struct netd_vif **pp = &net->vif_hash[vif_bucket(v->vif.domid, v->vif.devid,
+							 vif_is_emu(&v->vif))];
+
+	while (*pp != v)
+		pp = &(*pp)->hnext;
+	*pp = v->hnext;
+	if (v->prev)
+		v->prev->next = v->next;
+	else
+		net->vifs = v->next;
+	if (v->next)
+		v->next->prev = v->prev;
+	net->n_vifs--;
 }
 
 /* A vif's entry in the state file as text, made once per vif (see
@@ -97,23 +172,123 @@ static int net_checkpoint(struct netd_net *net, const char *phase)
 	if (!phase) {
 		if (unlink(path) < 0 && errno != ENOENT)
 			return err_set(-errno, "%s: %s", path, strerror(errno));
-		return 0;
+	} else {
+		text = state_text(net, phase);
+		if (!text)
+			return err_set(-ENOMEM, "out of memory");
+		rc = mkdir_p(d->conf.state_dir, 0700);
+		if (rc == 0)
+			rc = atomic_file_write(path, text, strlen(text), 0600);
+		free(text);
+		if (rc)
+			return rc;
 	}
-	text = state_text(net, phase);
-	if (!text)
-		return err_set(-ENOMEM, "out of memory");
-	rc = mkdir_p(d->conf.state_dir, 0700);
-	if (rc == 0)
-		rc = atomic_file_write(path, text, strlen(text), 0600);
-	free(text);
-	return rc;
+	/* The state file has every vif now (or is gone): the journal's
+	 * records are in it. A crash before the unlink replays them onto it
+	 * again, which changes nothing (each record sets one vif). */
+	journal_path(d, net, path, sizeof(path));
+	if (unlink(path) < 0 && errno != ENOENT)
+		return err_set(-errno, "%s: %s", path, strerror(errno));
+	net->journal_len = 0;
+	net->journal_records = 0;
+	return 0;
 }
 
-static json_t *state_load(const struct netd *d, const struct netd_net *net)
+/* A vif plugged or changed ('+') or unplugged ('-'), for the journal. */
+static int journal_note(struct netd_net *net, char op, struct netd_vif *v)
+{
+	const char *text = vif_state(v);
+	size_t need = text ? strlen(text) + 2 : 0;
+
+	if (!text)
+		return err_set(-ENOMEM, "out of memory");
+	if (net->journal_len + need > net->journal_cap) {
+		size_t cap = (net->journal_len + need) * 2;
+		char *j = realloc(net->journal, cap);
+
+		if (!j)
+			return err_set(-ENOMEM, "out of memory");
+		net->journal = j;
+		net->journal_cap = cap;
+	}
+	net->journal[net->journal_len++] = op;
+	memcpy(net->journal + net->journal_len, text, need - 2);
+	net->journal_len += need - 2;
+	net->journal[net->journal_len++] = '\n';
+	return 0;
+}
+
+/* The vif changes noted since the last checkpoint: appended to the
+ * journal, or the whole state file anew once the journal outgrows it. */
+static int journal_flush(struct netd_net *net)
+{
+	char path[512];
+	unsigned records = 0;
+	int rc;
+
+	for (size_t i = 0; i < net->journal_len; i++)
+		records += net->journal[i] == '\n';
+	if (!records)
+		return 0;
+	if (net->ops->save_has_vifs ||
+	    net->journal_records + records > JOURNAL_SLACK + 2 * net->n_vifs)
+		return net_checkpoint(net, "applied");
+	journal_path(net->daemon, net, path, sizeof(path));
+	rc = journal_append(path, net->journal, net->journal_len);
+	if (rc)
+		return net_checkpoint(net, "applied"); /* the state file then */
+	net->journal_records += records;
+	net->journal_len = 0;
+	return 0;
+}
+
+struct replay {
+	json_t *vifs; /* the state file's */
+	unsigned records;
+	const char *net;
+};
+
+/* One journal record onto the state file's vifs: the entry for its vif
+ * goes, and comes back as recorded if it was a '+'. */
+static int replay_vif(char *line, void *data)
+{
+	struct replay *r = data;
+	const char *id, *name;
+	json_t *v, *o;
+	size_t i;
+
+	r->records++;
+	v = line[0] == '+' || line[0] == '-' ? json_loads(line + 1, 0, NULL) : NULL;
+	id = json_string_value(json_object_get(v, "id"));
+	name = json_string_value(json_object_get(v, "vifname"));
+	if (!id || !name) {
+		log_warn("%s: vif journal: skipping unreadable line '%.60s'", r->net, line);
+		json_decref(v);
+		return 0;
+	}
+	json_array_foreach(r->vifs, i, o) {
+		const char *oid = json_string_value(json_object_get(o, "id"));
+		const char *oname = json_string_value(json_object_get(o, "vifname"));
+
+		if (oid && oname && !strcmp(oid, id) && name_is_emu(oname) == name_is_emu(name)) {
+			json_array_remove(r->vifs, i);
+			break;
+		}
+	}
+	if (line[0] == '+')
+		json_array_append(r->vifs, v);
+	json_decref(v);
+	return 0;
+}
+
+/* The state file with its journal's records applied. */
+static json_t *state_load(const struct netd *d, struct netd_net *net)
 {
 	char path[512], *text;
+	struct replay r;
 	json_error_t e;
 	json_t *doc;
+	int rc;
 
 	state_path(d, net, path, sizeof(path));
 	if (file_read_all(path, &text, NULL, STATE_MAX) < 0)
@@ -126,6 +301,12 @@ static json_t *state_load(const struct netd *d, const struct netd_net *net)
 		json_decref(doc);
 		return NULL;
 	}
+	r = (struct replay){ json_object_get(doc, "vifs"), 0, net->conf.name };
+	journal_path(d, net, path, sizeof(path));
+	rc = json_is_array(r.vifs) ? journal_foreach(path, STATE_MAX, replay_vif, &r) : 0;
+	if (rc && rc != -ENOENT)
+		log_err("%s: vif journal %s not read: %s", net->conf.name, path, err_msg());
+	net->journal_records = r.records;
 	return doc;
 }
 
@@ -138,6 +319,9 @@ static void vifs_free(struct netd_net *net)
 		free(v->state);
 		free(v);
 	}
+	free(net->vif_hash);
+	net->vif_hash = NULL;
+	net->n_vifs = 0;
 }
 
 static void vifs_load(struct netd_net *net, json_t *doc)
@@ -150,13 +334,11 @@ static void vifs_load(struct netd_net *net, json_t *doc)
 
 		if (!nv)
 			return;
-		if (vif_from_json(v, &nv->vif) < 0) {
+		if (vif_from_json(v, &nv->vif) < 0 || vif_link(net, nv) < 0) {
 			log_warn("%s: state: skipping a vif: %s", net->conf.name, err_msg());
 			free(nv);
 			continue;
 		}
-		nv->next = net->vifs;
-		net->vifs = nv;
 	}
 }
 
@@ -219,6 +401,9 @@ static void net_fini(struct netd_net *net)
 	if (net->ops && net->ops->free)
 		net->ops->free(net);
 	vifs_free(net);
+	free(net->journal);
+	net->journal = NULL;
+	net->journal_len = net->journal_cap = 0;
 	free(net->conf.forwards);
 	net->conf.forwards = NULL;
 	free(net->conf_text);
@@ -454,6 +639,8 @@ int netd_reload(struct netd *d)
 			old->ops = NULL;
 			old->priv = NULL;
 			old->vifs = NULL;
+			old->vif_hash = NULL;
+			old->journal = NULL;
 			old->conf.forwards = NULL;
 			old->conf_text = NULL;
 		} else if (net_init(d, &nets[n], &nc.nets[i])) {
@@ -550,23 +737,17 @@ static int vif_ref_parse(const char *id, uint32_t *domid, uint32_t *devid, bool 
 	return vif_id_parse(buf, domid, devid);
 }
 
-static bool vif_is_emu(const struct vif *v)
-{
-	size_t n = strlen(v->ifname);
-
-	return n > 4 && !strcmp(v->ifname + n - 4, "-emu");
-}
-
 static struct netd_vif *vif_find(struct netd *d, uint32_t domid, uint32_t devid, bool emu,
 				 struct netd_net **net_out)
 {
-	for (size_t i = 0; i < d->n_nets; i++)
-		for (struct netd_vif *v = d->nets[i].vifs; v; v = v->next)
-			if (v->vif.domid == domid && v->vif.devid == devid &&
-			    vif_is_emu(&v->vif) == emu) {
-				*net_out = &d->nets[i];
-				return v;
-			}
+	for (size_t i = 0; i < d->n_nets; i++) {
+		struct netd_vif *v = net_vif_find(&d->nets[i], domid, devid, emu);
+
+		if (v) {
+			*net_out = &d->nets[i];
+			return v;
+		}
+	}
 	return NULL;
 }
 
@@ -641,7 +822,7 @@ static int vif_checkpoint(struct netd_net *net)
 		net->checkpoint_due = true;
 		return 0;
 	}
-	return net_checkpoint(net, "applied");
+	return journal_flush(net);
 }
 
 int netd_defer_checkpoints(struct netd *d, bool defer)
@@ -662,7 +843,7 @@ int netd_defer_checkpoints(struct netd *d, bool defer)
 			continue;
 		}
 		net->checkpoint_due = false;
-		rc = net_checkpoint(net, "applied");
+		rc = journal_flush(net);
 		if (rc) {
 			log_err("%s: state not saved: %s", net->conf.name, err_msg());
 			if (!first)
@@ -735,14 +916,21 @@ int netd_vif_online(struct netd *d, const char *id, json_t *args, json_t **resul
 			vif_rename_undo(&undo);
 			return -ENOMEM;
 		}
-		nv->next = net->vifs;
-		net->vifs = nv;
+		nv->vif = v;
+		if (vif_link(net, nv)) {
+			free(nv);
+			net->ops->vif_offline(net, &v);
+			vif_rename_undo(&undo);
+			return -ENOMEM;
+		}
 		old = nv;
 	}
 	old->vif = v;
 	free(old->state);
 	old->state = NULL;
-	rc = vif_checkpoint(net);
+	rc = journal_note(net, '+', old);
+	if (rc == 0)
+		rc = vif_checkpoint(net);
 	if (rc)
 		log_err("%s: state not saved: %s", net->conf.name, err_msg());
 	if (result)
@@ -753,7 +941,7 @@ int netd_vif_online(struct netd *d, const char *id, json_t *args, json_t **resul
 
 int netd_vif_offline(struct netd *d, const char *id)
 {
-	struct netd_vif **pp, *v;
+	struct netd_vif *v;
 	struct netd_net *net;
 	uint32_t domid, devid;
 	bool emu;
@@ -768,12 +956,12 @@ int netd_vif_offline(struct netd *d, const char *id)
 	rc = net->ops->vif_offline(net, &v->vif);
 	if (rc)
 		return rc;
-	for (pp = &net->vifs; *pp != v; pp = &(*pp)->next)
-		;
-	*pp = v->next;
+	rc = journal_note(net, '-', v);
+	vif_unlink(net, v);
 	free(v->state);
 	free(v);
-	rc = vif_checkpoint(net);
+	if (rc == 0)
+		rc = vif_checkpoint(net);
 	if (rc)
 		log_err("%s: state not saved: %s", net->conf.name, err_msg());
 	return 0;

@@ -29,6 +29,10 @@ struct netd_mode_ops {
 	json_t *(*status)(struct netd_net *net);
 	/* What the mode needs to undo, for the state file (new reference). */
 	json_t *(*save)(struct netd_net *net);
+	/* save() records per-vif undo state (route: each vif's routes and
+	 * proxy entries): a vif change rewrites the state file instead of
+	 * appending to the vif journal. */
+	bool save_has_vifs;
 	void (*free)(struct netd_net *net);
 	/* Mode-specific control commands (nat: "forward-add", "forward-del",
 	 * "forward-list"); the whole request is passed. -EOPNOTSUPP: not mine. */
@@ -41,7 +45,8 @@ struct netd_mode_ops {
 struct netd_vif {
 	struct vif vif;
 	char *state; /* its entry in the state file, serialised once (NULL: not yet) */
-	struct netd_vif *next;
+	struct netd_vif *next, *prev; /* the network's list */
+	struct netd_vif *hnext;       /* its bucket in the network's vif_hash */
 };
 
 struct netd_net {
@@ -50,6 +55,14 @@ struct netd_net {
 	bool up;
 	void *priv; /* the mode's own state */
 	struct netd_vif *vifs;
+	struct netd_vif **vif_hash; /* by domid.devid[-emu], NETD_VIF_BUCKETS */
+	unsigned n_vifs;
+	/* Vif changes not in the state file: records appended to its journal
+	 * (<state_dir>/<net>.vifs) at the next checkpoint, so plugging the
+	 * 1000th vif writes one line, not the 1000 before it. */
+	char *journal;
+	size_t journal_len, journal_cap;
+	unsigned journal_records; /* in the journal file already */
 	bool checkpoint_due; /* a vif changed while checkpoints were deferred */
 	/* The network's own config as INI, kept in its state file so that a netd
 	 * whose config no longer has the network can still take it down. */

@@ -410,6 +410,7 @@ const struct netd_mode_ops rt_mode_ops = {
 	.vif_offline = rt_vif_offline,
 	.status = rt_status,
 	.save = rt_save,
+	.save_has_vifs = true,
 	.free = rt_free,
 	.steps = rt_steps,
 };

@@ -1,6 +1,7 @@
 """Bridge mode in namespaces: Xen's classic renaming dance, the modern style,
 exact undo, rollback at every step, crash recovery, idempotence, vif plugging."""
 import json
+import os
 import signal
 import subprocess
 
@@ -169,6 +170,52 @@ def test_restore_on_exit_no_leaves_setup(topo, netd_factory):
     assert "adopted" in netd.read_log()
     netd.ctl("down")
     topo.assert_snapshot_equal(before)
+
+
+def test_plugged_vifs_survive_kill9_through_the_journal(topo, netd_factory):
+    """Each plug or unplug appends one record to <state_dir>/xenbr0.vifs
+    instead of rewriting the state file; the journal is folded into the
+    state file once it outgrows the vifs; a netd started after kill -9 knows
+    exactly the vifs that were plugged, and keeps journalling after it."""
+    netd = netd_factory(bridge_conf("modern"))
+    netd.start()
+    n = 150
+    sh(f"ip -n {topo.d0} -b -",
+       input="".join(f"link add vif{d}.0 type veth peer name p{d}\n" for d in range(1, n + 1)))
+    journal = os.path.join(netd.state, "xenbr0.vifs")
+
+    def records():
+        if not os.path.exists(journal):
+            return 0
+        with open(journal) as f:
+            return sum(1 for _ in f)
+
+    for d in range(1, n + 1):
+        assert netd.request({"cmd": "vif-online", "vif": f"{d}.0"})["ok"]
+    assert 0 < records() <= 64 + 2 * n
+    for d in range(1, n + 1, 2):
+        assert netd.request({"cmd": "vif-offline", "vif": f"{d}.0"})["ok"]
+    # 225 changes so far: the journal was folded in on the way
+    assert 0 < records() <= 64 + 2 * (n // 2)
+    want = {f"{d}.0" for d in range(2, n + 1, 2)}
+
+    def plugged():
+        return {v["vif"] for v in netd.request({"cmd": "vif-list"})["result"]["vifs"]}
+
+    assert plugged() == want
+    netd.stop(signal.SIGKILL)
+    netd.start()
+    assert "adopted" in netd.read_log()
+    assert plugged() == want
+    assert netd.request({"cmd": "vif-offline", "vif": "2.0"})["ok"]
+    assert netd.request({"cmd": "vif-online", "vif": "1.0"})["ok"]
+    netd.stop(signal.SIGKILL)
+    netd.start()
+    assert plugged() == (want - {"2.0"}) | {"1.0"}
+    ports = {name for name, l in topo.links(topo.d0).items() if l.get("master") == "xenbr0"}
+    assert {f"vif{v[:-2]}.0" for v in plugged()} <= ports
+    netd.ctl("down")
+    assert not os.path.exists(journal)
 
 
 @pytest.mark.parametrize("style", STYLES)
