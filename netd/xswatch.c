@@ -39,6 +39,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/nl_link.h"
+#include "lib/nl_linkwatch.h"
 #include "netd/daemon.h"
 #include "vif/xsvif.h"
 
@@ -59,6 +60,9 @@ struct xsw_vif {
 	bool seen;    /* had a backend directory last time we looked */
 	bool answered; /* its hotplug-status was set (by us or anyone) */
 	bool echo;     /* the next hotplug-status event is our own write */
+	bool connected; /* we plugged it and said so */
+	bool emu;       /* we plugged its emulated NIC's tap (see emu_plug()) */
+	char vifname[IFNAMSIZ]; /* its vifname key, "" if none */
 	struct xsw_vif *hnext, *qnext;
 };
 
@@ -74,7 +78,8 @@ struct xsw_report {
 struct netd_xswatch {
 	struct netd *d;
 	struct xsc *xs; /* the watch, and every read and write */
-	sd_event_source *io, *timer, *defer;
+	sd_event_source *io, *timer, *defer, *link_io;
+	struct nl_linkwatch *links; /* for HVM guests' taps */
 	unsigned backoff_ms;
 	/* Not 0 after a batch timed out, until one is answered: the wait
 	 * before the next attempt, so a hung xenstored (which still accepts
@@ -261,10 +266,131 @@ static void on_event(struct netd_xswatch *w, const char *path)
 	}
 }
 
+/* HVM guests: QEMU's emulated NIC is a tap, vifD.N-emu, which libxl has
+ * plugged with its vif's keys (the script with type_if=tap, renaming it
+ * NAME-emu for vifname=NAME) once QEMU made it; xenstore says nothing of
+ * it. With no scripts, netd plugs it when it appears after its vif was
+ * connected, or when its vif gets connected after it appeared, and unplugs
+ * it when it goes, or when its vif does. */
+static void emu_name(const struct xsw_vif *v, bool renamed, char *buf, size_t len)
+{
+	if (renamed && v->vifname[0])
+		snprintf(buf, len, "%s-emu", v->vifname);
+	else
+		snprintf(buf, len, "vif%u.%u-emu", v->domid, v->devid);
+}
+
+static bool emu_exists(const struct xsw_vif *v)
+{
+	char name[IFNAMSIZ + 16];
+
+	emu_name(v, false, name, sizeof(name));
+	if (if_nametoindex(name))
+		return true;
+	emu_name(v, true, name, sizeof(name));
+	return if_nametoindex(name) != 0;
+}
+
+static void emu_plug(struct netd_xswatch *w, struct xsw_vif *v)
+{
+	char dir[XSVIF_DIR_MAX], id[40], name[IFNAMSIZ + 16];
+	json_t *args = NULL;
+	const char *mode;
+	struct xsvif x;
+	int rc;
+
+	if (v->emu || !v->connected || !w->xs || !emu_exists(v))
+		return;
+	emu_name(v, true, name, sizeof(name));
+	snprintf(dir, sizeof(dir), "%s/%u/%u", XSVIF_ROOT, v->domid, v->devid);
+	rc = xsvif_read(w->xs, dir, &x);
+	note_reply(w, rc);
+	if (rc && rc != -EINVAL) {
+		disconnect(w, err_msg());
+		return;
+	}
+	if (rc == 0)
+		rc = xsvif_args(&x, NULL, &args, NULL);
+	if (rc == 0) {
+		mode = xsvif_script_mode(x.val[XK_SCRIPT]);
+		if (mode)
+			json_object_set_new(args, "mode", json_string(mode));
+		snprintf(id, sizeof(id), "%u.%u-emu", v->domid, v->devid);
+		rc = netd_vif_online(w->d, id, args, NULL);
+	}
+	if (rc)
+		log_err("%s: %s", name, err_msg());
+	else
+		log_info("%s plugged (xenstore watch: emulated NIC of vif%u.%u)", name, v->domid,
+			 v->devid);
+	v->emu = rc == 0;
+	json_decref(args);
+	xsvif_free(&x);
+}
+
+static void emu_unplug(struct netd_xswatch *w, struct xsw_vif *v, const char *why)
+{
+	char id[40];
+
+	if (!v->emu)
+		return;
+	v->emu = false;
+	snprintf(id, sizeof(id), "%u.%u-emu", v->domid, v->devid);
+	if (netd_vif_offline(w->d, id) == 0)
+		log_info("vif%s unplugged (%s)", id, why);
+	else if (err_code() != -ENOENT)
+		log_err("vif%s: unplug (%s): %s", id, why, err_msg());
+}
+
+static void on_link(const struct nl_link_event *ev, void *data)
+{
+	struct netd_xswatch *w = data;
+	size_t n = strlen(ev->name);
+	struct xsw_vif *v = NULL;
+	uint32_t domid, devid;
+	char base[IFNAMSIZ], c;
+
+	if (n <= 4 || strcmp(ev->name + n - 4, "-emu"))
+		return;
+	snprintf(base, sizeof(base), "%.*s", (int)(n - 4), ev->name);
+	if (sscanf(base, "vif%u.%u%c", &domid, &devid, &c) == 2)
+		v = vif_get(w, domid, devid, false);
+	else /* NAME-emu, renamed: the vif whose vifname is NAME */
+		for (unsigned b = 0; b < XSW_BUCKETS && !(v && !strcmp(v->vifname, base)); b++)
+			for (v = w->hash[b]; v && strcmp(v->vifname, base); v = v->hnext)
+				;
+	if (!v)
+		return;
+	if (ev->gone)
+		emu_unplug(w, v, "its tap is gone");
+	else
+		emu_plug(w, v);
+}
+
+static int on_link_io(sd_event_source *s, int fd, uint32_t events, void *data)
+{
+	struct netd_xswatch *w = data;
+	int rc = nl_linkwatch_read(w->links, on_link, w);
+
+	if (rc < 0) {
+		log_err("xenstore watch: %s", err_msg());
+	} else if (rc > 0) { /* events lost: look at every tap we care about */
+		for (unsigned b = 0; b < XSW_BUCKETS; b++)
+			for (struct xsw_vif *v = w->hash[b]; v; v = v->hnext) {
+				if (v->emu && !emu_exists(v))
+					emu_unplug(w, v, "its tap is gone");
+				emu_plug(w, v);
+			}
+	}
+	return 0;
+}
+
 static void unplug(struct netd_xswatch *w, struct xsw_vif *v, const char *why)
 {
 	char id[32];
 
+	emu_unplug(w, v, why);
+	v->connected = false;
 	snprintf(id, sizeof(id), "%u.%u", v->domid, v->devid);
 	if (netd_vif_offline(w->d, id) == 0)
 		log_info("vif%s unplugged (xenstore: %s)", id, why);
@@ -326,6 +452,11 @@ static void report(struct netd_xswatch *w, struct xsw_report *r)
 		note_reply(w, rc);
 	}
 	r->v->echo = w->xs && rc == 0 && !r->failed;
+	if (r->v->echo) {
+		r->v->connected = true;
+		snprintf(r->v->vifname, sizeof(r->v->vifname), "%s", r->x.val[XK_VIFNAME] ?: "");
+		emu_plug(w, r->v);
+	}
 	if (rc == -ENOENT)
 		unplug(w, r->v, "backend directory removed while being plugged");
 	else if (rc)
@@ -599,6 +730,13 @@ int netd_xswatch_start(struct netd *d, struct netd_xswatch **out)
 		rc = sd_event_source_set_enabled(w->defer, SD_EVENT_OFF);
 	if (rc >= 0)
 		rc = sd_event_add_time_relative(d->ev, &w->timer, CLOCK_MONOTONIC, 0, 0, on_timer, w);
+	if (rc >= 0 && nl_linkwatch_open(&w->links) < 0) {
+		netd_xswatch_stop(w);
+		return err_code();
+	}
+	if (rc >= 0)
+		rc = sd_event_add_io(d->ev, &w->link_io, nl_linkwatch_fd(w->links), EPOLLIN,
+				     on_link_io, w);
 	if (rc < 0) {
 		netd_xswatch_stop(w);
 		return err_set(rc, "xenstore watch: event loop: %s", strerror(-rc));
@@ -615,6 +753,8 @@ void netd_xswatch_stop(struct netd_xswatch *w)
 	sd_event_source_unref(w->io);
 	sd_event_source_unref(w->timer);
 	sd_event_source_unref(w->defer);
+	sd_event_source_unref(w->link_io);
+	nl_linkwatch_close(w->links);
 	xsc_close(w->xs);
 	for (unsigned b = 0; b < XSW_BUCKETS; b++)
 		while (w->hash[b]) {

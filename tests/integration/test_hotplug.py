@@ -765,6 +765,36 @@ def test_watch_does_not_touch_vifs_plugged_by_hand(topo, watcher):
     assert set(vif_list(watcher.netd)) == {"5.0"}
 
 
+def test_watch_plugs_an_hvm_guests_emulated_nic(topo, watcher):
+    """An HVM guest's emulated NIC is QEMU's tap vifD.N-emu (renamed NAME-emu
+    for vifname=NAME, as vif-common.sh does): with no scripts, netd plugs it
+    like its vif, whether it appears before or after the vif is connected,
+    and unplugs it when it goes or its vif does."""
+    topo.add_guest(5)
+    topo.ip(topo.d0, "tuntap add vif5.0-emu mode tap")  # before the vif
+    assert watcher.vif_add("5.0", script="/bin/true", keys_only=True).returncode == 0
+    wait_for(lambda: watcher.xsd.status(5) == "connected", 5, what="plug")
+    wait_for(lambda: port_of(topo, "vif5.0-emu") == "xenbr0", 5, what="tap plugged")
+    assert set(vif_list(watcher.netd)) == {"5.0", "5.0-emu"}
+    assert topo.link(topo.d0, "vif5.0-emu")["address"] == "fe:ff:ff:ff:ff:ff"
+    # QEMU drops the tap (the guest's PV driver took over)
+    topo.ip(topo.d0, "link del vif5.0-emu")
+    wait_for(lambda: set(vif_list(watcher.netd)) == {"5.0"}, 5, what="tap unplugged")
+
+    topo.add_guest(6)
+    assert watcher.vif_add("6.0", "vifname=web6", script="/bin/true",
+                           keys_only=True).returncode == 0
+    wait_for(lambda: watcher.xsd.status(6) == "connected", 5, what="plug")
+    topo.ip(topo.d0, "tuntap add vif6.0-emu mode tap")  # after; QEMU's name, renamed
+    wait_for(lambda: port_of(topo, "web6-emu") == "xenbr0", 5,
+             what="named tap plugged: " + watcher.netd.read_log())
+    assert vif_list(watcher.netd)["6.0-emu"]["ifname"] == "web6-emu"
+    # the domain goes: its vif and its tap are unplugged
+    watcher.xsd.rm(f"{BE}/6")
+    wait_for(lambda: set(vif_list(watcher.netd)) == {"5.0"}, 5, what="both unplugged")
+    assert port_of(topo, "web6-emu") is None and port_of(topo, "web6") is None
+
+
 def test_watch_and_script_together_converge(topo, watcher):
     """xenstore_watch = yes while libxl still runs our vif-bridge: whichever
     comes first plugs, the other finds it done."""

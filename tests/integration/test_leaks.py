@@ -3,6 +3,7 @@ with exit 0 and no sanitizer report. Uses the sanitized build named by
 NETD_ASAN_BUILD (make check builds it); skipped when there is none."""
 import os
 import re
+import shutil
 import signal
 import subprocess
 
@@ -66,4 +67,38 @@ def test_start_work_stop_cycles_are_clean(topo, tmp_path, mode):
     log = netd.read_log()
     # every cycle really brought the network up (or adopted it)
     assert len(re.findall(r"(bridge|route|nat) mode.* up\b|adopted", log)) >= 3, log
+    assert "Sanitizer" not in log and "runtime error" not in log, log
+
+
+def test_xenstore_watch_cycles_are_clean(topo, tmp_path):
+    """No-fork mode under the sanitizers: plugs from xenstore (a PV vif and an
+    HVM guest's tap), unplug, xenstored dying and coming back, stop."""
+    from conftest import wait_for
+    from test_hotplug import BE, HVSIM, Xsd
+    topo.add_guest(1)
+    xsd = Xsd()
+    netd = AsanNetd(topo, tmp_path, bridge_conf("modern"))
+    netd.write_conf(bridge_conf("modern"), netd_section="xenstore_watch = yes\n")
+    try:
+        for cycle in range(2):
+            netd.start(env={"XENSTORED_PATH": xsd.sock})
+            r = subprocess.run(["ip", "netns", "exec", topo.d0, HVSIM, "vif", "add", "-n", "1.0",
+                                "script=/bin/true"], env=xsd.env(), capture_output=True,
+                               text=True, timeout=10)
+            assert r.returncode == 0, r.stderr
+            wait_for(lambda: xsd.read(f"{BE}/1/0/hotplug-status") == "connected", 10,
+                     what="plug")
+            topo.ip(topo.d0, "tuntap add vif1.0-emu mode tap")
+            wait_for(lambda: "vif1.0-emu plugged" in netd.read_log(), 10, what="tap plug")
+            topo.ip(topo.d0, "link del vif1.0-emu")
+            xsd.stop()
+            wait_for(lambda: "xenstored lost" in netd.read_log(), 10, what="xenstored gone")
+            xsd.start()
+            wait_for(lambda: netd.read_log().count("xenstore watch on") == 2 * cycle + 2, 10,
+                     what="reconnect")
+            assert netd.stop() == 0, netd.read_log()
+    finally:
+        xsd.stop()
+        shutil.rmtree(xsd.dir, ignore_errors=True)
+    log = netd.read_log()
     assert "Sanitizer" not in log and "runtime error" not in log, log
