@@ -266,6 +266,31 @@ static void on_event(struct netd_xswatch *w, const char *path)
 	}
 }
 
+/* netd's vif-online from a vif's backend keys, as `netdctl hotplug` asks. */
+static int online(struct netd_xswatch *w, const char *id, const struct xsvif *x, json_t **result)
+{
+	json_t *args = NULL;
+	const char *mode;
+	int rc = xsvif_args(x, NULL, &args, NULL);
+
+	if (rc == 0) {
+		mode = xsvif_script_mode(x->val[XK_SCRIPT]);
+		if (mode)
+			json_object_set_new(args, "mode", json_string(mode));
+		rc = netd_vif_online(w->d, id, args, result);
+	}
+	json_decref(args);
+	return rc;
+}
+
+static void offline(struct netd_xswatch *w, const char *id, const char *why)
+{
+	if (netd_vif_offline(w->d, id) == 0)
+		log_info("vif%s unplugged (%s)", id, why);
+	else if (err_code() != -ENOENT)
+		log_err("vif%s: unplug (%s): %s", id, why, err_msg());
+}
+
 /* HVM guests: QEMU's emulated NIC is a tap, vifD.N-emu, which libxl has
  * plugged with its vif's keys (the script with type_if=tap, renaming it
  * NAME-emu for vifname=NAME) once QEMU made it; xenstore says nothing of
@@ -294,8 +319,6 @@ static bool emu_exists(const struct xsw_vif *v)
 static void emu_plug(struct netd_xswatch *w, struct xsw_vif *v)
 {
 	char dir[XSVIF_DIR_MAX], id[40], name[IFNAMSIZ + 16];
-	json_t *args = NULL;
-	const char *mode;
 	struct xsvif x;
 	int rc;
 
@@ -309,22 +332,15 @@ static void emu_plug(struct netd_xswatch *w, struct xsw_vif *v)
 		disconnect(w, err_msg());
 		return;
 	}
+	snprintf(id, sizeof(id), "%u.%u-emu", v->domid, v->devid);
 	if (rc == 0)
-		rc = xsvif_args(&x, NULL, &args, NULL);
-	if (rc == 0) {
-		mode = xsvif_script_mode(x.val[XK_SCRIPT]);
-		if (mode)
-			json_object_set_new(args, "mode", json_string(mode));
-		snprintf(id, sizeof(id), "%u.%u-emu", v->domid, v->devid);
-		rc = netd_vif_online(w->d, id, args, NULL);
-	}
+		rc = online(w, id, &x, NULL);
 	if (rc)
 		log_err("%s: %s", name, err_msg());
 	else
 		log_info("%s plugged (xenstore watch: emulated NIC of vif%u.%u)", name, v->domid,
 			 v->devid);
 	v->emu = rc == 0;
-	json_decref(args);
 	xsvif_free(&x);
 }
 
@@ -336,10 +352,7 @@ static void emu_unplug(struct netd_xswatch *w, struct xsw_vif *v, const char *wh
 		return;
 	v->emu = false;
 	snprintf(id, sizeof(id), "%u.%u-emu", v->domid, v->devid);
-	if (netd_vif_offline(w->d, id) == 0)
-		log_info("vif%s unplugged (%s)", id, why);
-	else if (err_code() != -ENOENT)
-		log_err("vif%s: unplug (%s): %s", id, why, err_msg());
+	offline(w, id, why);
 }
 
 static void on_link(const struct nl_link_event *ev, void *data)
@@ -387,15 +400,13 @@ static int on_link_io(sd_event_source *s, int fd, uint32_t events, void *data)
 
 static void unplug(struct netd_xswatch *w, struct xsw_vif *v, const char *why)
 {
-	char id[32];
+	char id[32], reason[128];
 
-	emu_unplug(w, v, why);
+	snprintf(reason, sizeof(reason), "xenstore: %s", why);
+	emu_unplug(w, v, reason);
 	v->connected = false;
 	snprintf(id, sizeof(id), "%u.%u", v->domid, v->devid);
-	if (netd_vif_offline(w->d, id) == 0)
-		log_info("vif%s unplugged (xenstore: %s)", id, why);
-	else if (err_code() != -ENOENT)
-		log_err("vif%s: unplug (xenstore: %s): %s", id, why, err_msg());
+	offline(w, id, reason);
 }
 
 /* What `netdctl hotplug online` does, in-process, from keys read already;
@@ -403,7 +414,7 @@ static void unplug(struct netd_xswatch *w, struct xsw_vif *v, const char *why)
 static void plug(struct netd_xswatch *w, struct xsw_vif *v, struct xsvif *x)
 {
 	struct xsw_report *r = &w->reports[w->n_reports++];
-	json_t *args = NULL, *result = NULL;
+	json_t *result = NULL;
 	const char *mode, *ifname;
 	char id[32];
 	int rc;
@@ -413,13 +424,7 @@ static void plug(struct netd_xswatch *w, struct xsw_vif *v, struct xsvif *x)
 	memset(x, 0, sizeof(*x));
 	r->mtu = 0;
 	snprintf(id, sizeof(id), "%u.%u", v->domid, v->devid);
-	rc = xsvif_args(&r->x, NULL, &args, NULL);
-	if (rc == 0) {
-		mode = xsvif_script_mode(r->x.val[XK_SCRIPT]);
-		if (mode)
-			json_object_set_new(args, "mode", json_string(mode));
-		rc = netd_vif_online(w->d, id, args, &result);
-	}
+	rc = online(w, id, &r->x, &result);
 	r->failed = rc != 0;
 	if (rc) {
 		snprintf(r->msg, sizeof(r->msg), "%s", err_msg());
@@ -438,7 +443,6 @@ static void plug(struct netd_xswatch *w, struct xsw_vif *v, struct xsvif *x)
 			 json_string_value(json_object_get(result, "network")) ?: "?");
 	}
 	v->answered = true;
-	json_decref(args);
 	json_decref(result);
 }
 
