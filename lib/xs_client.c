@@ -298,27 +298,8 @@ static int parse(struct xsc *c)
 	return rc;
 }
 
-static size_t encode(struct xsc *c, const struct xsc_op *op, uint32_t req, uint8_t *buf)
-{
-	struct xs_msg_hdr h = { .type = op->type, .req_id = req };
-	size_t plen = strlen(op->path) + 1, n = XS_HDR_LEN;
-
-	(void)c;
-	memcpy(buf + n, op->path, plen);
-	n += plen;
-	if (op->type == XS_MSG_WRITE) {
-		memcpy(buf + n, op->arg, op->vlen);
-		n += op->vlen;
-	} else if (op->arg) {
-		memcpy(buf + n, op->arg, strlen(op->arg) + 1);
-		n += strlen(op->arg) + 1;
-	}
-	h.len = (uint32_t)(n - XS_HDR_LEN);
-	xs_hdr_encode(&h, buf);
-	return n;
-}
-
-static int op_size(const struct xsc_op *op, size_t *size)
+/* path NUL, then WRITE's value, or WATCH's token NUL */
+static size_t payload_len(const struct xsc_op *op)
 {
 	size_t n = strlen(op->path) + 1;
 
@@ -326,26 +307,35 @@ static int op_size(const struct xsc_op *op, size_t *size)
 		n += op->vlen;
 	else if (op->arg)
 		n += strlen(op->arg) + 1;
-	if (n > XS_PAYLOAD_MAX)
-		return err_set(-E2BIG, "xenstore: request for %s too long", op->path);
-	*size = XS_HDR_LEN + n;
-	return 0;
+	return n;
+}
+
+static size_t encode(const struct xsc_op *op, uint32_t req, uint8_t *buf)
+{
+	struct xs_msg_hdr h = { .type = op->type, .req_id = req,
+				.len = (uint32_t)payload_len(op) };
+	size_t plen = strlen(op->path) + 1;
+
+	xs_hdr_encode(&h, buf);
+	memcpy(buf + XS_HDR_LEN, op->path, plen);
+	if (h.len > plen)
+		memcpy(buf + XS_HDR_LEN + plen, op->arg, h.len - plen);
+	return XS_HDR_LEN + h.len;
 }
 
 /* ops[0..n) in one write (the device: one message per write), then their
  * replies. */
 static int run_batch(struct xsc *c, struct xsc_op *ops, unsigned n, uint64_t deadline)
 {
-	size_t total = 0, size = 0, off = 0;
+	size_t total = 0, size, off = 0;
 	uint8_t *buf;
 	int rc = 0;
 
-	for (unsigned i = 0; i < n && rc == 0; i++) {
-		rc = op_size(&ops[i], &size);
-		total += size;
+	for (unsigned i = 0; i < n; i++) {
+		if (payload_len(&ops[i]) > XS_PAYLOAD_MAX)
+			return err_set(-E2BIG, "xenstore: request for %s too long", ops[i].path);
+		total += XS_HDR_LEN + payload_len(&ops[i]);
 	}
-	if (rc)
-		return rc;
 	buf = malloc(total);
 	if (!buf)
 		return err_set(-ENOMEM, "out of memory");
@@ -357,7 +347,7 @@ static int run_batch(struct xsc *c, struct xsc_op *ops, unsigned n, uint64_t dea
 		ops[i].err = 0;
 		ops[i].reply = NULL;
 		ops[i].len = 0;
-		size = encode(c, &ops[i], c->next_req++, buf + off);
+		size = encode(&ops[i], c->next_req++, buf + off);
 		if (c->dev)
 			rc = rc ?: write_all(c, buf + off, size, deadline);
 		off += size;
