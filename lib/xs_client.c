@@ -331,11 +331,8 @@ static int run_batch(struct xsc *c, struct xsc_op *ops, unsigned n, uint64_t dea
 	uint8_t *buf;
 	int rc = 0;
 
-	for (unsigned i = 0; i < n; i++) {
-		if (payload_len(&ops[i]) > XS_PAYLOAD_MAX)
-			return err_set(-E2BIG, "xenstore: request for %s too long", ops[i].path);
+	for (unsigned i = 0; i < n; i++)
 		total += XS_HDR_LEN + payload_len(&ops[i]);
-	}
 	buf = malloc(total);
 	if (!buf)
 		return err_set(-ENOMEM, "out of memory");
@@ -379,6 +376,10 @@ int xsc_run(struct xsc *c, struct xsc_op *ops, unsigned n)
 	 * requests any more: the caller reconnects. */
 	if (c->broken)
 		return err_set(c->broken, "xenstore: connection unusable after an earlier error");
+	/* The caller's mistake, found before anything is sent: not the connection's. */
+	for (unsigned i = 0; i < n; i++)
+		if (payload_len(&ops[i]) > XS_PAYLOAD_MAX)
+			return err_set(-E2BIG, "xenstore: request for %s too long", ops[i].path);
 	for (unsigned i = 0; i < n && rc == 0; i += step)
 		rc = run_batch(c, ops + i, n - i < step ? n - i : step, deadline);
 	if (rc) {
