@@ -31,7 +31,7 @@ if mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 host /mnt/host; the
 	xenstored --pid-file /run/xenstored.pid
 	xen-init-dom0
 	xenconsoled --pid-file /run/xenconsoled.pid --log=guest --log-dir=/var/log/xen
-	echo "RX: dom0 up, running the scenario"
+	echo "RX: dom0 up after $(cut -d ' ' -f 1 /proc/uptime) s, running the scenario"
 	# Copied to the serial log too: a hang is visible there.
 	bash /mnt/host/scenario.sh 2>&1 | tee /mnt/host/out/dom0.log
 	echo "RX: scenario done"

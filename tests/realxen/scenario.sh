@@ -181,7 +181,7 @@ scenario() {
 	check_eq "$s.vif_list" "$obs" "$vif xenbr0"
 
 	glog=/var/log/xen/guest-rx$s.log
-	wait_until 150 grep -q 'RXG: done' "$glog"
+	wait_until 300 grep -q 'RXG: done' "$glog"
 	echo "guest done at ${SECONDS}s"
 	cp "$glog" "$OUT/guest-$s.log" 2>/dev/null
 	check_eq "$s.backend_state" "$(xs $be/state)" 4
