@@ -122,6 +122,7 @@ def test_check(realxen, name):
 # ---- what real Xen showed, replayed against hvsim (no QEMU needed) -----------
 
 @pytest.mark.skipif(not os.access(HVSIM, os.X_OK), reason=f"{HVSIM} not built")
+@pytest.mark.skipif(shutil.which("xenstore-read") is None, reason="no xenstore-utils")
 def test_watch_waits_for_netback_to_create_the_interface(topo, watcher):
     """Under Xen 4.17 / Linux 6.1, libxl's transaction writes the vif's
     directory (online=1, state=1, hotplug-status="") before netback's probe
