@@ -3,7 +3,7 @@
 # Does nothing (and needs no network) when they are all present already.
 set -eu
 PKGS="build-essential cmake ninja-build pkg-config procps
-libmnl-dev libnftables-dev nftables libcmocka-dev libjansson-dev libinih-dev libsystemd-dev
+libmnl-dev libnftnl-dev libnftables-dev nftables libcmocka-dev libjansson-dev libinih-dev libsystemd-dev
 iproute2 iputils-ping busybox-static isc-dhcp-client dnsmasq-base
 python3 python3-scapy python3-pytest tcpdump iperf3 xenstore-utils libxen-dev
 qemu-system-x86"

@@ -3,6 +3,7 @@
 #include "vif/antispoof.h"
 
 #include <arpa/inet.h>
+#include <linux/netfilter.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/nft.h"
+#include "vif/as_nl.h"
 #include "vif/ratelimit.h"
 #include "vif/vif-internal.h"
 
@@ -375,104 +377,201 @@ static bool ip_seen_before(const struct vif *v, unsigned i)
 	return false;
 }
 
-/* One `verb element` command for v's addresses of one family (for v6nd as
- * the 128-bit integers the raw ND target is compared with). Duplicates in
- * ip= are written once: deleting an element twice would fail. */
-static void addr_cmd(struct as_buf *b, const char *t, const char *verb, const char *set,
-		     const struct vif *v, int family, bool raw)
+/* ---- a vif's elements, as nft commands or as one netlink batch ---- */
+
+/* Both paths write the same elements from the same walk (put): the
+ * netlink batch for plugs and unplugs, the text where a transaction also
+ * carries rules or a listing's leftovers (the first plug, a re-plug). */
+struct as_out {
+	struct as_buf *b; /* nft command text; NULL: the as_nl batch */
+	enum as_nl_verb verb;
+};
+
+enum as_key {
+	K_IF,     /* ifname */
+	K_MAC,    /* ifname . ether_addr */
+	K_V4,     /* ifname . ipv4_addr, one per address of v */
+	K_V6,     /* ifname . ipv6_addr, likewise */
+	K_V6RAW,  /* ifname . 128-bit integer: v6nd */
+	K_NDLL,   /* ifname . 56-bit integer: ndll (length 1, then the MAC) */
+};
+
+static const char *verb_text(enum as_nl_verb verb)
 {
-	char a[INET6_ADDRSTRLEN + 2];
+	return verb == AS_NL_DELETE ? "delete" : verb == AS_NL_CREATE ? "create" : "add";
+}
+
+/* The table t ("bridge netd_as", ...) as a netlink family. */
+static uint8_t tbl_nfproto(const char *t)
+{
+	return !strncmp(t, "bridge ", 7) ? NFPROTO_BRIDGE :
+	       !strncmp(t, "arp ", 4) ? NFPROTO_ARP : NFPROTO_INET;
+}
+
+/* One element's key as nft lays out the concatenation: each component
+ * padded to 4 bytes, the raw payloads big-endian as the packet has them. */
+static void key_of(struct as_nl_key *k, const struct vif *v, enum as_key kind, unsigned i)
+{
+	static const uint8_t ll_len = 1;
+
+	k->len = 0;
+	as_nl_key_ifname(k, v->ifname);
+	switch (kind) {
+	case K_IF:
+		break;
+	case K_MAC:
+		as_nl_key_bytes(k, v->mac, 6);
+		break;
+	case K_V4:
+		as_nl_key_bytes(k, &v->ips[i].addr, 4);
+		break;
+	case K_V6:
+	case K_V6RAW:
+		as_nl_key_bytes(k, &v->ips[i].addr, 16);
+		break;
+	case K_NDLL: {
+		uint8_t ll[7];
+
+		ll[0] = ll_len;
+		memcpy(ll + 1, v->mac, 6);
+		as_nl_key_bytes(k, ll, sizeof(ll));
+		break;
+	}
+	}
+}
+
+/* One element's value after the name, as nft's parser reads it. */
+static void text_of(char *s, size_t len, const struct vif *v, enum as_key kind, unsigned i)
+{
+	const uint8_t *p = v->ips[i].addr.v6.s6_addr, *m = v->mac;
+
+	switch (kind) {
+	case K_IF:
+		*s = 0;
+		break;
+	case K_MAC:
+		vif_mac_format(m, s, len);
+		break;
+	case K_V4:
+	case K_V6:
+		inet_ntop(kind == K_V4 ? AF_INET : AF_INET6, &v->ips[i].addr, s, len);
+		break;
+	case K_V6RAW:
+		s[0] = '0';
+		s[1] = 'x';
+		for (int k = 0; k < 16; k++)
+			snprintf(s + 2 + 2 * k, len - 2 - 2 * k, "%02x", p[k]);
+		break;
+	case K_NDLL:
+		snprintf(s, len, "0x01%02x%02x%02x%02x%02x%02x", m[0], m[1], m[2], m[3], m[4],
+			 m[5]);
+		break;
+	}
+}
+
+/* One `verb element t set { ... }` command (or netlink message): v's name
+ * alone or with its MAC, or with each of its addresses of a family (none:
+ * nothing). Duplicates in ip= are written once: deleting an element twice
+ * would fail. lim, lim_text: the element's own limit (rates, when added). */
+static void put(struct as_out *o, const char *t, const char *set, const struct vif *v,
+		enum as_key kind, const struct as_rate *lim, const char *lim_text)
+{
+	int family = kind == K_V4 ? AF_INET : AF_INET6;
+	bool per_ip = kind == K_V4 || kind == K_V6 || kind == K_V6RAW;
+	char val[INET6_ADDRSTRLEN + 40];
+	struct as_nl_key key;
 	unsigned n = 0;
 
-	for (unsigned i = 0; i < v->n_ips; i++) {
-		if (v->ips[i].family != family || ip_seen_before(v, i))
+	for (unsigned i = 0; i < (per_ip ? v->n_ips : 1); i++) {
+		if (per_ip && (v->ips[i].family != family || ip_seen_before(v, i)))
 			continue;
-		if (raw) {
-			const uint8_t *p = v->ips[i].addr.v6.s6_addr;
-
-			a[0] = '0';
-			a[1] = 'x';
-			for (int k = 0; k < 16; k++)
-				snprintf(a + 2 + 2 * k, 3, "%02x", p[k]);
-		} else {
-			inet_ntop(family, &v->ips[i].addr, a, sizeof(a));
+		if (!o->b) {
+			if (!n++)
+				as_nl_set(o->verb, tbl_nfproto(t), AS_TABLE, set);
+			key_of(&key, v, kind, i);
+			as_nl_elem(&key, lim);
+			continue;
 		}
+		text_of(val, sizeof(val), v, kind, i);
 		if (!n++)
-			buf_printf(b, "%s element %s %s {", verb, t, set);
+			buf_printf(o->b, "%s element %s %s {", verb_text(o->verb), t, set);
 		else
-			buf_printf(b, ",");
-		buf_printf(b, " \"%s\" . %s", v->ifname, a);
+			buf_printf(o->b, ",");
+		buf_printf(o->b, " \"%s\"%s%s%s%s", v->ifname, *val ? " . " : "", val,
+			   lim_text ? " limit " : "", lim_text ? lim_text : "");
 	}
-	if (n)
-		buf_printf(b, " }\n");
+	if (n && o->b)
+		buf_printf(o->b, " }\n");
 }
 
 /* The elements every table of a family has for a guarded vif: guard,
  * drops, its MAC (or macfree) and its IPv4 addresses (or ipfree). */
-static void common_cmds(struct as_buf *b, const char *t, const char *verb, const struct vif *v,
-			const char *mac)
+static void common_elems(struct as_out *o, const char *t, const struct vif *v, bool has_mac)
 {
-	const char *ifn = v->ifname;
-
-	buf_printf(b, "%s element %s guard { \"%s\" }\n", verb, t, ifn);
-	buf_printf(b, "%s element %s drops { \"%s\" }\n", verb, t, ifn);
-	if (mac)
-		buf_printf(b, "%s element %s macs { \"%s\" . %s }\n", verb, t, ifn, mac);
+	put(o, t, "guard", v, K_IF, NULL, NULL);
+	put(o, t, "drops", v, K_IF, NULL, NULL);
+	if (has_mac)
+		put(o, t, "macs", v, K_MAC, NULL, NULL);
 	else
-		buf_printf(b, "%s element %s macfree { \"%s\" }\n", verb, t, ifn);
+		put(o, t, "macfree", v, K_IF, NULL, NULL);
 	if (!v->n_ips)
-		buf_printf(b, "%s element %s ipfree { \"%s\" }\n", verb, t, ifn);
-	addr_cmd(b, t, verb, "v4", v, AF_INET, false);
+		put(o, t, "ipfree", v, K_IF, NULL, NULL);
+	put(o, t, "v4", v, K_V4, NULL, NULL);
 }
 
-/* v's elements in the family's table and its companion as `verb element`
- * commands, `vifs` excluded (the caller decides between add, create and
- * delete for that one). */
-static void elem_cmds(struct as_buf *b, enum as_family fam, const char *verb,
-		      const struct vif *v, bool antispoof, const char *lim)
+/* v's elements in the family's table and its companion, `vifs` excluded
+ * (the caller decides between add, create and delete for that one). lim:
+ * its rate when adding (NULL when deleting, by key). */
+static void elems(struct as_out *o, enum as_family fam, const struct vif *v, bool antispoof,
+		  const struct as_rate *lim, const char *lim_text)
 {
-	const char *t = fam_table(fam), *arp = fam_companion(fam), *ifn = v->ifname;
+	const char *t = fam_table(fam), *arp = fam_companion(fam);
 	char mac[VIF_MAC_STRLEN];
 	bool has_mac = v->has_mac && vif_mac_format(v->mac, mac, sizeof(mac)) == 0;
-	const uint8_t *m = v->mac;
 
 	if (antispoof) {
-		common_cmds(b, t, verb, v, has_mac ? mac : NULL);
+		common_elems(o, t, v, has_mac);
 		/* an ND link-layer option as as_ndopt reads it: length 1, MAC */
 		if (has_mac)
-			buf_printf(b, "%s element %s ndll { \"%s\" . 0x01%02x%02x%02x%02x%02x%02x }\n",
-				   verb, t, ifn, m[0], m[1], m[2], m[3], m[4], m[5]);
-		addr_cmd(b, t, verb, "v6", v, AF_INET6, false);
-		addr_cmd(b, t, verb, "v6nd", v, AF_INET6, true);
+			put(o, t, "ndll", v, K_NDLL, NULL, NULL);
+		put(o, t, "v6", v, K_V6, NULL, NULL);
+		put(o, t, "v6nd", v, K_V6RAW, NULL, NULL);
 		if (arp)
-			common_cmds(b, arp, verb, v, has_mac ? mac : NULL);
+			common_elems(o, arp, v, has_mac);
 	}
 	if (v->rate.bytes_per_interval) {
-		/* add: the element with its own limit; delete: by key */
-		buf_printf(b, "%s element %s rates { \"%s\"%s%s }\n", verb, t, ifn, lim ? " limit " : "",
-			   lim ? lim : "");
-		buf_printf(b, "%s element %s ratedrops { \"%s\" }\n", verb, t, ifn);
+		put(o, t, "rates", v, K_IF, lim, lim_text);
+		put(o, t, "ratedrops", v, K_IF, NULL, NULL);
 	}
 }
 
-static int add_cmds(struct as_buf *b, enum as_family fam, const struct vif *v, bool antispoof)
+/* Adding v: `vifs` with verb (create fails when the name is there, which is
+ * how a re-plug is noticed without a lookup), then its elements. */
+static int add_elems(struct as_out *o, enum as_family fam, const struct vif *v, bool antispoof)
 {
+	struct as_rate r;
 	char lim[96];
 	int rc;
 
 	if (v->rate.bytes_per_interval) {
-		rc = as_rate_format(&v->rate, lim, sizeof(lim));
+		rc = as_rate_from_vif(&v->rate, &r);
+		if (rc == 0)
+			rc = as_rate_format(&v->rate, lim, sizeof(lim));
 		if (rc)
 			return err_prefix(rc, "%s", v->ifname);
 	}
-	elem_cmds(b, fam, "add", v, antispoof, v->rate.bytes_per_interval ? lim : NULL);
+	put(o, fam_table(fam), "vifs", v, K_IF, NULL, NULL);
+	o->verb = AS_NL_ADD;
+	elems(o, fam, v, antispoof, v->rate.bytes_per_interval ? &r : NULL,
+	      v->rate.bytes_per_interval ? lim : NULL);
 	return 0;
 }
 
-static void del_cmds(struct as_buf *b, enum as_family fam, const struct vif *v, bool antispoof)
+static void del_elems(struct as_out *o, enum as_family fam, const struct vif *v, bool antispoof)
 {
-	buf_printf(b, "delete element %s vifs { \"%s\" }\n", fam_table(fam), v->ifname);
-	elem_cmds(b, fam, "delete", v, antispoof, NULL);
+	o->verb = AS_NL_DELETE;
+	put(o, fam_table(fam), "vifs", v, K_IF, NULL, NULL);
+	elems(o, fam, v, antispoof, NULL, NULL);
 }
 
 static int run_buf(struct as_buf *b)
@@ -662,11 +761,19 @@ static int unprotect(const struct vif *v, enum as_family fam, bool antispoof)
 	struct as_tbl *tb = &tbls[fam];
 	struct as_buf b = { 0 };
 	bool found = true, gone = false;
+	struct as_out o = { NULL, AS_NL_DELETE };
 	int rc;
 
 	tbl_load(tb, fam_table(fam));
-	del_cmds(&b, fam, v, antispoof);
-	rc = run_buf(&b);
+	/* With no vif known in the table (or no table) the delete would fail
+	 * in the kernel, and a failed batch costs an abort there (~10 ms, 50
+	 * times a plug): go by the listing straight away. */
+	rc = -ENOENT;
+	if (tb->n) {
+		as_nl_begin();
+		del_elems(&o, fam, v, antispoof);
+		rc = as_nl_commit();
+	}
 	if (rc == -ENOENT) {
 		/* Not what v says (or nothing at all): go by the kernel's
 		 * listing, which also tells whether there is a table. */
@@ -705,16 +812,26 @@ int as_vif_unprotect(const struct vif *v, enum as_family fam, bool antispoof)
 }
 
 /* One transaction: the ruleset when this process has not written it yet,
- * the removal of what the name had (replace only), then v's elements. */
+ * the removal of what the name had (replace only), then v's elements. The
+ * common case, elements alone, goes as a netlink batch; the others carry
+ * rules or a listing's leftovers and go through nft's parser. */
 static int protect_once(const struct vif *v, enum as_family fam, bool antispoof, bool replace,
 			bool *replaced)
 {
 	struct as_tbl *tb = &tbls[fam];
 	struct as_buf b = { 0 };
-	const char *t = fam_table(fam);
+	/* create, not add: it fails if the name is there already, which is
+	 * how a re-plug is noticed without a lookup on every plug. */
+	struct as_out o = { NULL, replace ? AS_NL_ADD : AS_NL_CREATE };
 	int rc;
 
 	*replaced = false;
+	if (tb->ready && !replace) {
+		as_nl_begin();
+		rc = add_elems(&o, fam, v, antispoof);
+		return rc ? rc : as_nl_commit();
+	}
+	o.b = &b;
 	if (!tb->ready)
 		buf_printf(&b, "%s", fam_rules(fam));
 	if (replace) {
@@ -724,11 +841,7 @@ static int protect_once(const struct vif *v, enum as_family fam, bool antispoof,
 			return rc;
 		}
 	}
-	/* create, not add: it fails if the name is there already, which is
-	 * how a re-plug is noticed without a lookup on every plug. */
-	buf_printf(&b, "%s element %s vifs { \"%s\" }\n", replace ? "add" : "create", t,
-		   v->ifname);
-	rc = add_cmds(&b, fam, v, antispoof);
+	rc = add_elems(&o, fam, v, antispoof);
 	if (rc == 0)
 		rc = run_buf(&b);
 	buf_free(&b);

@@ -5,6 +5,7 @@ other guests must see none of them, while the guest's own traffic passes, and
 the vif's drop counter (netdctl status, nft list) counts exactly what was
 dropped. Plugging vifs adds set elements, never rules; other tables are never
 touched. Everything lives in the fixtures' namespaces."""
+import ipaddress
 import json
 import signal
 import subprocess
@@ -446,6 +447,101 @@ def test_replug_with_new_keys_replaces_elements(topo, netd_factory):
     assert topo.run(g1, f"ping -n -q -c 1 -W 1 -I 192.0.2.11 {LAN}", check=False).returncode != 0
     netd.ctl("vif", "offline", "1.0")
     assert TABLE not in tables(topo)
+
+
+
+def old_element_cmds(table, ifn, mac, ips, limit=None, arp=None):
+    """The `add element` commands antispoof.c ran through libnftables for
+    one vif before plugs became netlink batches: the reference the batch's
+    encoding (concatenations, raw ND integers, per-element limits) must
+    reproduce element for element."""
+    v4 = [a for a in ips if ":" not in a]
+    v6 = [a for a in ips if ":" in a]
+
+    def one(t, s, keys):
+        return f"add element {t} {s} {{ " + ", ".join(keys) + " }"
+
+    def common(t):
+        return [one(t, "guard", [f'"{ifn}"']), one(t, "drops", [f'"{ifn}"']),
+                one(t, "macs", [f'"{ifn}" . {mac}']),
+                one(t, "v4", [f'"{ifn}" . {a}' for a in v4])]
+
+    cmds = [one(table, "vifs", [f'"{ifn}"'])] + common(table)
+    cmds.append(one(table, "ndll", [f'"{ifn}" . 0x01{mac.replace(":", "")}']))
+    cmds.append(one(table, "v6", [f'"{ifn}" . {a}' for a in v6]))
+    cmds.append(one(table, "v6nd", [f'"{ifn}" . 0x{ipaddress.IPv6Address(a).packed.hex()}'
+                                    for a in v6]))
+    if arp:
+        cmds += common(arp)
+    if limit:
+        cmds.append(one(table, "rates", [f'"{ifn}" limit {limit}']))
+        cmds.append(one(table, "ratedrops", [f'"{ifn}"']))
+    return "\n".join(cmds) + "\n"
+
+
+def full_elements(topo, table, ifname):
+    """ifname's elements of every set of a table, keys and state (limit;
+    that there is a counter, not what it counted: a guest's own frames may
+    hit it) whole, with the name replaced so two vifs can be compared."""
+    out = []
+    for o in nft_json(topo, f"list table {table}"):
+        s = o.get("set")
+        for e in (s or {}).get("elem", []):
+            if isinstance(e, dict) and "counter" in e.get("elem", {}):
+                e["elem"]["counter"] = "present"
+            text = json.dumps(e, sort_keys=True)
+            if f'"{ifname}"' in text:
+                out.append((s["name"], text.replace(f'"{ifname}"', '"IFNAME"')))
+    return sorted(out)
+
+
+@pytest.mark.parametrize("mode", ["bridge", "route"])
+def test_batch_elements_equal_what_nft_text_made(topo, netd_factory, tmp_path, mode):
+    """A plug after the first goes to the kernel as one netlink batch built
+    without nft's parser. Its elements, keys and per-element state, must be
+    exactly those nft makes from the text commands antispoof used to run:
+    here vif2.0 is plugged by netd, and the same keys for the name vifX.9
+    are added with the nft binary; the two listings must agree, and an
+    unplug must remove every element of vif2.0 and nothing else."""
+    from conftest import route_conf
+    ips = ["198.51.100.7", "198.51.100.8", "2001:db8:5::7", "2001:db8:5::8"]
+    mac = "02:00:00:00:05:07"
+    rate, limit = "100KB/s", "rate over 100000 bytes/second burst 31072 bytes"
+    if mode == "bridge":
+        netd = start(netd_factory, topo)
+        table, arp = TABLE, None
+        veth_vifs(topo, 1, 2)
+    else:
+        netd = netd_factory(route_conf())
+        netd.start()
+        table, arp = "inet netd_as", "arp netd_as"
+        topo.add_guest(1, addr="192.0.2.21/24")
+        topo.add_guest(2, addr="192.0.2.22/24")
+    r = netd.request({"cmd": "vif-online", "vif": "1.0", "args": {"ip": "192.0.2.21"}})
+    assert r["ok"], r                                   # writes the rules: the text path
+    r = netd.request({"cmd": "vif-online", "vif": "2.0",
+                      "args": {"mac": mac, "ip": " ".join(ips), "rate": rate}})
+    assert r["ok"], r
+    ref_cmds = tmp_path / "ref.nft"
+    ref_cmds.write_text(old_element_cmds(table, "vifX.9", mac, ips, limit, arp))
+    topo.run(topo.d0, f"nft -f {ref_cmds}")
+    for t in [table] + ([arp] if arp else []):
+        got, ref = full_elements(topo, t, "vif2.0"), full_elements(topo, t, "vifX.9")
+        assert got == ref, f"{t}: batch {got} != nft {ref}"
+    got = full_elements(topo, table, "vif2.0")
+    assert {s for s, _ in got} == {"vifs", "guard", "drops", "macs", "v4", "v6", "v6nd",
+                                   "ndll", "rates", "ratedrops"}
+    assert ("v6", json.dumps({"concat": ["IFNAME", "2001:db8:5::8"]})) in got
+    assert ("macs", json.dumps({"concat": ["IFNAME", mac]})) in got
+    lim = [json.loads(e)["elem"]["limit"] for s, e in got if s == "rates"]
+    assert lim == [{"burst": 31072, "burst_unit": "bytes", "inv": True, "per": "second",
+                    "rate": 100000, "rate_unit": "bytes"}]
+    others = {t: full_elements(topo, t, "vif1.0") + full_elements(topo, t, "vifX.9")
+              for t in [table] + ([arp] if arp else [])}
+    netd.ctl("vif", "offline", "2.0")
+    for t in others:
+        assert full_elements(topo, t, "vif2.0") == []
+        assert full_elements(topo, t, "vif1.0") + full_elements(topo, t, "vifX.9") == others[t]
 
 
 SENDER = r'''
