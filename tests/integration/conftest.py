@@ -157,6 +157,7 @@ class Topo:
         """Links, addresses and routes (every table, v4 and v6) as `ip -j`
         shows them, minus what legitimately changes (ifindex, counters)."""
         ns = ns or self.d0
+        self.wait_dad(ns)
         out = []
         for cmd in ("-d link show", "addr show", "-4 route show table all",
                     "-6 route show table all"):
@@ -165,6 +166,17 @@ class Topo:
                     o.pop(k, None)
                 out.append(json.dumps(_drop_timers(o), sort_keys=True))
         return sorted(out)
+
+    def wait_dad(self, ns, timeout=10):
+        """Until no address of a link that is up is still in duplicate address
+        detection: its local route only appears when DAD ends (seconds on a
+        loaded machine), so a snapshot taken during it is not the settled state."""
+        def busy():
+            return any(a.get("tentative") for lk in json.loads(self.ip(ns, "-j addr show").stdout)
+                       if "LOWER_UP" in lk.get("flags", []) for a in lk.get("addr_info", []))
+        end = time.monotonic() + timeout
+        while busy() and time.monotonic() < end:
+            time.sleep(0.05)
 
     def settle(self, ns=None, timeout=5):
         """Wait until every link that is up has its carrier (veth carrier and
