@@ -485,16 +485,14 @@ static int br_down(struct netd_net *net)
  * re-plug, whose old filters the failed transaction left in place). */
 static int br_vif_online(struct netd_net *net, const struct vif *vif)
 {
-	struct nl_link l, br;
 	char msg[ERR_MSG_MAX];
 	bool was_port;
 	int rc;
 
-	was_port = nl_link_get(vif->ifname, &l) == 0 && nl_link_get(net->conf.name, &br) == 0 &&
-		   l.master == br.ifindex;
 	rc = br_port_plug(net->conf.name, vif->ifname, vif->mtu);
-	if (rc)
+	if (rc < 0)
 		return rc;
+	was_port = rc == 1;
 	rc = as_vif_protect(vif, AS_FAM_BRIDGE, net->conf.antispoof);
 	if (rc == 0 || was_port)
 		return rc;

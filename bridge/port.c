@@ -23,7 +23,7 @@ int br_port_plug(const char *bridge, const char *ifname, unsigned mtu)
 	if (rc)
 		return err_set(rc, "%s: no such interface", ifname);
 	if (l.master == br.ifindex)
-		return 0;
+		return 1;
 	if (l.master) {
 		const char *name = nl_link_get_index(l.master, &other) == 0 ? other.name : "?";
 

@@ -609,7 +609,7 @@ static int adopt(struct netd_net *net, struct nat_priv *p, json_t *saved)
 static void replug_vifs(struct netd_net *net, struct nat_priv *p)
 {
 	for (struct netd_vif *v = net->vifs; v; v = v->next)
-		if (br_port_plug(p->bridge, v->vif.ifname, v->vif.mtu))
+		if (br_port_plug(p->bridge, v->vif.ifname, v->vif.mtu) < 0)
 			log_warn("%s: %s", p->bridge, err_msg());
 }
 
@@ -761,8 +761,9 @@ static int nat_vif_online(struct netd_net *net, const struct vif *vif)
 			       vif->ifname, a, n, clash->domid, clash->devid);
 	}
 	rc = br_port_plug(p->bridge, vif->ifname, vif->mtu);
-	if (rc)
+	if (rc < 0)
 		return rc;
+	rc = 0;
 	cur = nat_hosts_find(&p->hosts, h.domid, h.devid);
 	had = cur != NULL;
 	if (had)

@@ -480,12 +480,11 @@ static bool backend_ready(struct netd_xswatch *w, struct xsw_vif *v, const char 
 {
 	char ifname[32], path[XSVIF_DIR_MAX + 16];
 	struct xsc_op op = { .type = XS_MSG_READ, .path = path };
-	struct nl_link l;
 	bool ready;
 
 	snprintf(ifname, sizeof(ifname), "vif%u.%u", v->domid, v->devid);
-	if (nl_link_get(ifname, &l) != -ENODEV)
-		return true; /* there, or netlink failed: the plug tells */
+	if (if_nametoindex(ifname) || errno != ENODEV)
+		return true; /* there, or the lookup failed: the plug tells */
 	snprintf(path, sizeof(path), "%s/state", dir);
 	if (!run(w, &op, 1))
 		return false;
