@@ -29,6 +29,7 @@ struct as_nl_desc {
 	uint32_t seq;
 	enum as_nl_verb verb;
 	uint8_t nfproto;
+	char table[NFT_TABLE_MAXNAMELEN];
 	char set[NFT_SET_MAXNAMELEN];
 };
 
@@ -82,8 +83,8 @@ static const char *proto_name(uint8_t p)
 static void fail(int rc, const struct as_nl_desc *d, const char *why)
 {
 	if (!build_rc)
-		build_rc = err_set(rc, "%s element %s %s: %s", verb_name(d->verb),
-				   proto_name(d->nfproto), d->set, why);
+		build_rc = err_set(rc, "%s element %s %s %s: %s", verb_name(d->verb),
+				   proto_name(d->nfproto), d->table, d->set, why);
 }
 
 /* Close the open message into the batch. */
@@ -142,6 +143,7 @@ void as_nl_set(enum as_nl_verb verb, uint8_t nfproto, const char *table, const c
 	memset(&cur_desc, 0, sizeof(cur_desc));
 	cur_desc.verb = verb;
 	cur_desc.nfproto = nfproto;
+	snprintf(cur_desc.table, sizeof(cur_desc.table), "%s", table);
 	snprintf(cur_desc.set, sizeof(cur_desc.set), "%s", set);
 	cur = nftnl_set_alloc();
 	if (!cur || nftnl_set_set_str(cur, NFTNL_SET_TABLE, table) ||
@@ -285,8 +287,8 @@ static int handle(const struct nlmsghdr *nlh, unsigned *acked, bool *done, bool 
 	else
 		snprintf(why, sizeof(why), "%s", strerror(-rc));
 	if (d)
-		return err_set(rc, "%s element %s %s: %s", verb_name(d->verb),
-			       proto_name(d->nfproto), d->set, why);
+		return err_set(rc, "%s element %s %s %s: %s", verb_name(d->verb),
+			       proto_name(d->nfproto), d->table, d->set, why);
 	return err_set(rc, "nftables batch: %s", why);
 }
 

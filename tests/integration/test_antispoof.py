@@ -544,6 +544,26 @@ def test_batch_elements_equal_what_nft_text_made(topo, netd_factory, tmp_path, m
         assert full_elements(topo, t, "vif1.0") + full_elements(topo, t, "vifX.9") == others[t]
 
 
+
+def test_batch_failure_names_the_set_and_applies_nothing(topo, netd_factory, tmp_path):
+    """A batch the kernel refuses (here: someone replaced the table, and its
+    vifs set has another key type) fails as a whole, and the user learns
+    which set and why."""
+    netd = start(netd_factory, topo)
+    veth_vifs(topo, 1, 2)
+    r = netd.request({"cmd": "vif-online", "vif": "1.0", "args": {"ip": "192.0.2.21"}})
+    assert r["ok"], r
+    foreign = tmp_path / "foreign.nft"
+    foreign.write_text(f"delete table {TABLE}\ntable {TABLE} {{\n\tset vifs {{ type ipv4_addr; }}\n"
+                       "\tset guard { type ifname; }\n}\n")
+    nft(topo, f"-f {foreign}")
+    r = netd.request({"cmd": "vif-online", "vif": "2.0",
+                      "args": {"mac": "02:00:00:00:05:02", "ip": "198.51.100.2"}})
+    assert not r["ok"], r
+    assert "vif2.0" in r["error"] and f"element {TABLE} vifs: Invalid argument" in r["error"], r
+    assert elements(topo) == set(), "nothing of the refused batch was applied"
+
+
 SENDER = r'''
 import socket, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
