@@ -11,6 +11,7 @@
 
 #include "lib/atomic_file.h"
 #include "lib/err.h"
+#include "lib/fault.h"
 #include "lib/journal.h"
 #include "lib/log.h"
 #include "lib/nl_link.h"
@@ -165,10 +166,21 @@ static char *state_text(struct netd_net *net, const char *phase)
 static int net_checkpoint(struct netd_net *net, const char *phase)
 {
 	struct netd *d = net->daemon;
-	char path[512], *text;
+	bool folding = phase && net->journal_records; /* a journal is on disk */
+	char path[512], jpath[512], *text;
 	int rc;
 
 	state_path(d, net, path, sizeof(path));
+	journal_path(d, net, jpath, sizeof(jpath));
+	/* Changes not yet in a journal on disk go there first: were netd to
+	 * die between the new state file and the journal's removal, the old
+	 * records replayed over the new file must end where it does, not
+	 * bring back a vif unplugged since. If that append fails, the journal
+	 * goes before the state file is written instead. */
+	if (folding && net->journal_len &&
+	    journal_append(jpath, net->journal, net->journal_len) < 0 && unlink(jpath) < 0 &&
+	    errno != ENOENT)
+		return err_set(-errno, "%s: %s", jpath, strerror(errno));
 	if (!phase) {
 		if (unlink(path) < 0 && errno != ENOENT)
 			return err_set(-errno, "%s: %s", path, strerror(errno));
@@ -182,13 +194,15 @@ static int net_checkpoint(struct netd_net *net, const char *phase)
 		free(text);
 		if (rc)
 			return rc;
+		if (folding && (rc = fault_check("journal-fold")) < 0) /* tests: the window */
+			return rc;
 	}
 	/* The state file has every vif now (or is gone): the journal's
 	 * records are in it. A crash before the unlink replays them onto it
-	 * again, which changes nothing (each record sets one vif). */
-	journal_path(d, net, path, sizeof(path));
-	if (unlink(path) < 0 && errno != ENOENT)
-		return err_set(-errno, "%s: %s", path, strerror(errno));
+	 * again, which changes nothing: each record sets one vif, and the
+	 * journal ends where the file does. */
+	if (unlink(jpath) < 0 && errno != ENOENT)
+		return err_set(-errno, "%s: %s", jpath, strerror(errno));
 	net->journal_len = 0;
 	net->journal_records = 0;
 	return 0;

@@ -218,6 +218,28 @@ def test_plugged_vifs_survive_kill9_through_the_journal(topo, netd_factory):
     assert not os.path.exists(journal)
 
 
+def test_journal_fold_interrupted_by_a_crash_loses_no_unplug(topo, netd_factory):
+    """The journal is folded into the state file when it outgrows the vifs.
+    Killed between writing the new state file and removing the journal, the
+    next netd replays the old records over the new file: they must end where
+    the file does, not bring back the vif whose unplug caused the fold."""
+    netd = netd_factory(bridge_conf("modern"))
+    netd.start(env={"NETD_FAULT": "journal-fold:crash"})
+    sh(f"ip -n {topo.d0} link add vif1.0 type veth peer name p1")
+    sh(f"ip -n {topo.d0} link add vif2.0 type veth peer name p2")
+    assert netd.request({"cmd": "vif-online", "vif": "1.0"})["ok"]
+    # 1 + 64 records with one vif plugged: the 66th, with none, folds
+    for _ in range(32):
+        assert netd.request({"cmd": "vif-online", "vif": "2.0"})["ok"]
+        assert netd.request({"cmd": "vif-offline", "vif": "2.0"})["ok"]
+    with pytest.raises(Exception):
+        netd.request({"cmd": "vif-offline", "vif": "1.0"}, timeout=5)
+    wait_for(lambda: netd.proc.poll() is not None, 5, what="netd killed at journal-fold")
+    assert os.path.exists(os.path.join(netd.state, "xenbr0.vifs"))  # the window
+    netd.start()
+    assert netd.request({"cmd": "vif-list"})["result"]["vifs"] == []
+
+
 @pytest.mark.parametrize("style", STYLES)
 def test_vif_online_offline(topo, netd_factory, style):
     netd = netd_factory(bridge_conf(style))
