@@ -409,26 +409,3 @@ struct xsc_event *xsc_event_next(struct xsc *c, int *err)
 	}
 	return e;
 }
-
-int xsc_read(struct xsc *c, const char *path, char **value, unsigned *len)
-{
-	struct xsc_op op = { .type = XS_MSG_READ, .path = path };
-	int rc = xsc_run(c, &op, 1);
-
-	if (rc)
-		return rc;
-	*value = op.reply;
-	if (len)
-		*len = op.len;
-	return op.err;
-}
-
-int xsc_write(struct xsc *c, const char *path, const char *value)
-{
-	struct xsc_op op = { .type = XS_MSG_WRITE, .path = path, .arg = value,
-			     .vlen = (unsigned)strlen(value) };
-	int rc = xsc_run(c, &op, 1);
-
-	free(op.reply);
-	return rc ? rc : op.err;
-}

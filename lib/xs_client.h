@@ -66,9 +66,4 @@ struct xsc_event *xsc_event_next(struct xsc *c, int *err);
 /* Events queued by xsc_run(): the fd may not be readable for them. */
 bool xsc_events_queued(const struct xsc *c);
 
-/* One-op conveniences. xsc_read: *value malloc'd, NUL-terminated, *len
- * its length (a value may hold NULs). All return -errno per the op. */
-int xsc_read(struct xsc *c, const char *path, char **value, unsigned *len);
-int xsc_write(struct xsc *c, const char *path, const char *value);
-
 #endif

@@ -316,25 +316,30 @@ static bool emu_exists(const struct xsw_vif *v)
 	return if_nametoindex(name) != 0;
 }
 
-static void emu_plug(struct netd_xswatch *w, struct xsw_vif *v)
+/* keys: the vif's backend keys when the caller has just read them, NULL to
+ * read them here. */
+static void emu_plug(struct netd_xswatch *w, struct xsw_vif *v, const struct xsvif *keys)
 {
 	char dir[XSVIF_DIR_MAX], id[40], name[IFNAMSIZ + 16];
-	struct xsvif x;
-	int rc;
+	struct xsvif x = { 0 };
+	int rc = 0;
 
 	if (v->emu || !v->connected || !w->xs || !emu_exists(v))
 		return;
 	emu_name(v, true, name, sizeof(name));
-	snprintf(dir, sizeof(dir), "%s/%u/%u", XSVIF_ROOT, v->domid, v->devid);
-	rc = xsvif_read(w->xs, dir, &x);
-	note_reply(w, rc);
-	if (rc && rc != -EINVAL) {
-		disconnect(w, err_msg());
-		return;
+	if (!keys) {
+		snprintf(dir, sizeof(dir), "%s/%u/%u", XSVIF_ROOT, v->domid, v->devid);
+		rc = xsvif_read(w->xs, dir, &x);
+		note_reply(w, rc);
+		if (rc && rc != -EINVAL) {
+			disconnect(w, err_msg());
+			return;
+		}
+		keys = &x;
 	}
 	snprintf(id, sizeof(id), "%u.%u-emu", v->domid, v->devid);
 	if (rc == 0)
-		rc = online(w, id, &x, NULL);
+		rc = online(w, id, keys, NULL);
 	if (rc)
 		log_err("%s: %s", name, err_msg());
 	else
@@ -377,7 +382,7 @@ static void on_link(const struct nl_link_event *ev, void *data)
 	if (ev->gone)
 		emu_unplug(w, v, "its tap is gone");
 	else
-		emu_plug(w, v);
+		emu_plug(w, v, NULL);
 }
 
 static int on_link_io(sd_event_source *s, int fd, uint32_t events, void *data)
@@ -392,7 +397,7 @@ static int on_link_io(sd_event_source *s, int fd, uint32_t events, void *data)
 			for (struct xsw_vif *v = w->hash[b]; v; v = v->hnext) {
 				if (v->emu && !emu_exists(v))
 					emu_unplug(w, v, "its tap is gone");
-				emu_plug(w, v);
+				emu_plug(w, v, NULL);
 			}
 	}
 	return 0;
@@ -459,7 +464,7 @@ static void report(struct netd_xswatch *w, struct xsw_report *r)
 	if (r->v->echo) {
 		r->v->connected = true;
 		snprintf(r->v->vifname, sizeof(r->v->vifname), "%s", r->x.val[XK_VIFNAME] ?: "");
-		emu_plug(w, r->v);
+		emu_plug(w, r->v, &r->x);
 	}
 	if (rc == -ENOENT)
 		unplug(w, r->v, "backend directory removed while being plugged");
@@ -496,7 +501,7 @@ static bool backend_ready(struct netd_xswatch *w, struct xsw_vif *v, const char 
 /* A vif not answered yet: its whole directory, read once, decides. */
 static void look_fresh(struct netd_xswatch *w, struct xsw_vif *v, const char *dir)
 {
-	const char *online, *status, *script;
+	const char *script;
 	struct xsvif x;
 	int rc;
 
@@ -521,14 +526,12 @@ static void look_fresh(struct netd_xswatch *w, struct xsw_vif *v, const char *di
 		return;
 	}
 	v->seen = true;
-	online = x.val[XK_ONLINE];
-	status = x.val[XK_HOTPLUG_STATUS];
 	script = x.val[XK_SCRIPT];
-	if (!online || !script || !script[0])
+	if (!x.val[XK_ONLINE] || !script || !script[0])
 		; /* a directory still being written: its last key brings an event */
-	else if (strcmp(online, "1"))
+	else if (!xsvif_is_online(&x))
 		unplug(w, v, "online = 0");
-	else if (status && status[0])
+	else if (!xsvif_wants_plug(&x))
 		v->answered = true; /* connected or error: someone answered */
 	else if (backend_ready(w, v, dir))
 		plug(w, v, &x);
