@@ -37,6 +37,17 @@ def sh(cmd, check=True, timeout=30, **kw):
     return r
 
 
+def terminate(proc, timeout=10):
+    """SIGTERM a process we started, SIGKILL if it has not ended by timeout."""
+    if proc and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def wait_for(pred, timeout=5.0, step=0.02, what="condition"):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -320,14 +331,7 @@ def netd_factory(topo, tmp_path):
 
     yield make
     for n in started:
-        # Leave nothing running; SIGKILL only if SIGTERM did not end it.
-        if n.proc and n.proc.poll() is None:
-            n.proc.send_signal(signal.SIGTERM)
-            try:
-                n.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                n.proc.kill()
-                n.proc.wait()
+        terminate(n.proc)  # leave nothing running
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ import json
 import os
 import select
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -27,7 +26,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, NETDCTL, ROOT, bridge_conf, sh, wait_for
+from conftest import BUILD, NETDCTL, ROOT, bridge_conf, sh, terminate, wait_for
 
 HVSIM = os.path.join(BUILD, "hvsim")
 SCRIPTS = os.path.join(ROOT, "scripts")
@@ -68,13 +67,7 @@ class Xsd:
         assert ready and self.proc.stdout.readline() == b"ready\n", "xenstored not ready"
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc, 5)
         if self.proc:
             self.proc.stdout.close()
             self.log.close()
