@@ -25,7 +25,7 @@
 #include "lib/nl_link.h"
 #include "lib/nl_route.h"
 #include "netd/mode.h"
-#include "vif/antispoof.h"
+#include "antispoof/antispoof.h"
 
 struct br_priv {
 	struct br_snapshot snap;

@@ -26,7 +26,7 @@
 #include "lib/nfnl_watch.h"
 #include "lib/nl_addr.h"
 #include "lib/nl_link.h"
-#include "vif/antispoof.h"
+#include "antispoof/antispoof.h"
 #include "nat/dnsmasq.h"
 #include "nat/forward.h"
 #include "nat/hosts.h"

@@ -25,7 +25,7 @@
 #include "netd/daemon.h"
 #include "netd/sysctl_hold.h"
 #include "route/host.h"
-#include "vif/antispoof.h"
+#include "antispoof/antispoof.h"
 
 struct rt_knob {
 	const char *step;

@@ -24,6 +24,11 @@
 #define VIF_RATE_STRLEN 32 /* "<u64>,<u32>" + NUL */
 #define VIF_VLAN_ID_MAX 4094
 
+/* Room for vif_quote(): at most VIF_QUOTE_SHOWN input bytes, each escaped
+ * to at most 4 bytes, plus "..." and the NUL. */
+#define VIF_QUOTE_SHOWN 48
+#define VIF_QUOTE_MAX (VIF_QUOTE_SHOWN * 4 + 4)
+
 struct vif_ip {
 	int family; /* AF_INET / AF_INET6 */
 	union {
@@ -117,5 +122,12 @@ static inline bool vif_vlan_is_untagged(const struct vif_vlan *vl, unsigned vid)
 {
 	return vif_vlan_is_member(vl, vid) && (vl->untagged[vid / 8] >> (vid % 8)) & 1;
 }
+
+/* Copies up to n bytes of s (stopping at NUL) into buf for quoting in an
+ * error message: untrusted text must not put control bytes into logs or
+ * xenstore's hotplug-error, and a 4 KiB value must not drown the message.
+ * Non-printable bytes become \xHH; long text is cut with "...". */
+const char *vif_quote_n(char buf[VIF_QUOTE_MAX], const char *s, size_t n);
+const char *vif_quote(char buf[VIF_QUOTE_MAX], const char *s);
 
 #endif

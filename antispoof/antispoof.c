@@ -1,6 +1,6 @@
 /* antispoof: per-vif anti-spoofing and rate limits as nft set elements
  * (see antispoof.h for what is allowed and why the rules never change). */
-#include "vif/antispoof.h"
+#include "antispoof/antispoof.h"
 
 #include <arpa/inet.h>
 #include <linux/netfilter.h>
@@ -13,9 +13,8 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/nft.h"
-#include "vif/as_nl.h"
-#include "vif/ratelimit.h"
-#include "vif/vif-internal.h"
+#include "antispoof/as_nl.h"
+#include "antispoof/ratelimit.h"
 
 /* What this process knows about a family's table. The kernel is the truth;
  * this only saves a round trip per plug. */

@@ -1,5 +1,5 @@
 /* as_nl: anti-spoofing set elements in one nf_tables batch (see as_nl.h). */
-#include "vif/as_nl.h"
+#include "antispoof/as_nl.h"
 
 #include <errno.h>
 #include <libmnl/libmnl.h>

@@ -12,7 +12,7 @@
 
 #include "netd/config.h"
 #include "netd/ctl.h"
-#include "netd/hotplug.h"
+#include "netdctl/hotplug.h"
 
 static void usage(FILE *f)
 {

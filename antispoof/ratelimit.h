@@ -11,8 +11,8 @@
  * smaller than netback's, larger for intervals under a second and rates
  * over 128 KiB/s (up to one extra second of rate after an idle period).
  * Pure arithmetic and formatting; antispoof owns the table the limit is in. */
-#ifndef VIF_RATELIMIT_H
-#define VIF_RATELIMIT_H
+#ifndef AS_RATELIMIT_H
+#define AS_RATELIMIT_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -47,8 +47,8 @@
  *
  * Tables are created by the first vif that needs them and deleted with the
  * last. Single-threaded (netd's event loop). Errors: 0 or -errno, err_msg(). */
-#ifndef VIF_ANTISPOOF_H
-#define VIF_ANTISPOOF_H
+#ifndef AS_ANTISPOOF_H
+#define AS_ANTISPOOF_H
 
 #include <jansson.h>
 #include <stdbool.h>

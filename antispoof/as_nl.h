@@ -15,14 +15,14 @@
  * Single-threaded; one socket for the process, in the network namespace it
  * was opened in. Errors: 0 or -errno with err_msg(): the kernel's extended
  * ACK text when it gave one, else strerror, with the set named. */
-#ifndef VIF_AS_NL_H
-#define VIF_AS_NL_H
+#ifndef AS_AS_NL_H
+#define AS_AS_NL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vif/ratelimit.h"
+#include "antispoof/ratelimit.h"
 
 #define AS_NL_KEY_MAX 40 /* ifname (16) . ipv6 (16), the longest key here */
 

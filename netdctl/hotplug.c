@@ -19,7 +19,7 @@
  *
  * Precedence as in Xen's scripts: environment < KEY=VALUE args < xenstore.
  * Policy (which network, rename, rollback) is netd's; this only carries. */
-#include "netd/hotplug.h"
+#include "netdctl/hotplug.h"
 
 #include <errno.h>
 #include <jansson.h>

@@ -1,5 +1,5 @@
 /* ratelimit: rate= in nft limit terms (see ratelimit.h). */
-#include "vif/ratelimit.h"
+#include "antispoof/ratelimit.h"
 
 #include <errno.h>
 #include <inttypes.h>
