@@ -928,7 +928,11 @@ static int status_set(json_t *res, const char *t, const char *set, const char *k
 	return 0;
 }
 
-json_t *as_status(enum as_family fam)
+/* Counters of every vif in the family's table:
+ * { "vif5.0": { "spoof_drops": {"packets": N, "bytes": N},
+ *               "rate_drops": {...} (only with a rate) }, ... }.
+ * An empty object when there is no table; NULL with err_msg() on failure. */
+static json_t *as_status(enum as_family fam)
 {
 	json_t *res = json_object();
 	int rc;
@@ -956,38 +960,40 @@ json_t *as_status(enum as_family fam)
 	return res;
 }
 
+json_t *as_status_begin(json_t *st, enum as_family fam)
+{
+	json_t *all = as_status(fam);
+
+	if (!all)
+		json_object_set_new(st, "counters_error", json_string(err_msg()));
+	json_object_set_new(st, "spoof_drops", json_array());
+	json_object_set_new(st, "rate_drops", json_array());
+	json_object_set_new(st, "counters", json_object());
+	return all;
+}
+
+/* ifname's counters from all (NULL: they could not be read; begin said so). */
 void as_status_put(json_t *st, json_t *all, const char *ifname)
 {
-	json_t *c, *mine, *ctr, *list;
+	json_t *c = json_object_get(all, ifname), *ctr;
 	char s[IFNAMSIZ + 24];
 
-	if (!all) {
-		if (!json_object_get(st, "counters_error"))
-			json_object_set_new(st, "counters_error", json_string(err_msg()));
-		return;
-	}
-	c = json_object_get(all, ifname);
 	if (!c)
 		return;
-	mine = json_object_get(st, "counters");
-	if (!mine) {
-		mine = json_object();
-		json_object_set_new(st, "counters", mine);
-	}
-	json_object_set(mine, ifname, c);
+	json_object_set(json_object_get(st, "counters"), ifname, c);
 	for (int k = 0; k < 2; k++) {
 		const char *key = k ? "rate_drops" : "spoof_drops";
 
 		ctr = json_object_get(c, key);
 		if (!ctr)
 			continue;
-		list = json_object_get(st, key);
-		if (!list) {
-			list = json_array();
-			json_object_set_new(st, key, list);
-		}
 		snprintf(s, sizeof(s), "%s:%lld", ifname,
 			 (long long)json_integer_value(json_object_get(ctr, "packets")));
-		json_array_append_new(list, json_string(s));
+		json_array_append_new(json_object_get(st, key), json_string(s));
 	}
+}
+
+void as_status_end(json_t *all)
+{
+	json_decref(all);
 }

@@ -73,18 +73,20 @@ int as_vif_protect(const struct vif *v, enum as_family fam, bool antispoof);
  * by v->ifname goes. The table goes with the last vif. */
 int as_vif_unprotect(const struct vif *v, enum as_family fam, bool antispoof);
 
-/* Counters of every vif in the family's table:
- * { "vif5.0": { "spoof_drops": {"packets": N, "bytes": N},
- *               "rate_drops": {...} (only with a rate) }, ... }.
- * An empty object when there is no table; NULL with err_msg() on failure. */
-json_t *as_status(enum as_family fam);
-
-/* Adds ifname's counters from all (what as_status returned; NULL: it
- * failed, and err_msg() says why) to a network's status st the way
- * `netdctl status` prints them: "spoof_drops" and "rate_drops" as
- * "ifname:packets" lists, "counters" with packets and bytes for --json,
- * or "counters_error". Call once per vif of the network. */
+/* A network's status st with its vifs' drop counters, the same in every
+ * mode: as_status_begin reads the family's counters once and gives st
+ * "spoof_drops" and "rate_drops" ("ifname:packets" lists, what `netdctl
+ * status` prints) and "counters" (packets and bytes per vif, for --json),
+ * empty, or "counters_error" when they cannot be read; as_status_put adds
+ * one vif's; as_status_end frees what begin read. Usage:
+ *
+ *	json_t *all = as_status_begin(st, AS_FAM_BRIDGE);
+ *	for (each vif v of the network) as_status_put(st, all, v->ifname);
+ *	as_status_end(all);
+ */
+json_t *as_status_begin(json_t *st, enum as_family fam);
 void as_status_put(json_t *st, json_t *all, const char *ifname);
+void as_status_end(json_t *all);
 
 /* "bridge" / "inet" */
 const char *as_family_name(enum as_family fam);

@@ -515,47 +515,11 @@ static int status_port(const struct nl_link *l, void *data)
 	return 0;
 }
 
-/* Per-vif drop counters of this network's vifs: "spoof_drops" and
- * "rate_drops" as "ifname:packets" (what `netdctl status` prints), and
- * "counters" with packets and bytes for --json. */
-static void br_status_drops(struct netd_net *net, json_t *st)
-{
-	json_t *all = as_status(AS_FAM_BRIDGE), *mine = json_object(), *c;
-	json_t *spoof = json_array(), *rate = json_array();
-	char s[IFNAMSIZ + 24];
-
-	if (!all) {
-		json_object_set_new(st, "counters_error", json_string(err_msg()));
-		all = json_object();
-	}
-	for (struct netd_vif *v = net->vifs; v; v = v->next) {
-		c = json_object_get(all, v->vif.ifname);
-		if (!c)
-			continue;
-		json_object_set(mine, v->vif.ifname, c);
-		for (int k = 0; k < 2; k++) {
-			json_t *ctr = json_object_get(c, k ? "rate_drops" : "spoof_drops");
-
-			if (!ctr)
-				continue;
-			snprintf(s, sizeof(s), "%s:%lld", v->vif.ifname,
-				 (long long)json_integer_value(json_object_get(ctr, "packets")));
-			json_array_append_new(k ? rate : spoof, json_string(s));
-		}
-	}
-	json_decref(all);
-	json_object_set_new(st, "spoof_drops", spoof);
-	json_object_set_new(st, "rate_drops", rate);
-	json_object_set_new(st, "counters", mine);
-}
-
 static json_t *br_status(struct netd_net *net)
 {
 	struct br_priv *p = net->priv;
-	json_t *ports = json_array();
+	json_t *ports = json_array(), *st, *all;
 	struct nl_link br;
-
-	json_t *st;
 
 	if (p && nl_link_get(p->created.bridge, &br) == 0)
 		nl_link_for_each_port(br.ifindex, status_port, ports);
@@ -563,7 +527,10 @@ static json_t *br_status(struct netd_net *net)
 		       net->conf.style == BR_STYLE_CLASSIC ? "classic" : "modern",
 		       "physdev", net->conf.physdev, "bridge", net->conf.name, "ports", ports,
 		       "antispoof", net->conf.antispoof ? "yes" : "no");
-	br_status_drops(net, st);
+	all = as_status_begin(st, AS_FAM_BRIDGE);
+	for (struct netd_vif *v = net->vifs; v; v = v->next)
+		as_status_put(st, all, v->vif.ifname);
+	as_status_end(all);
 	return st;
 }
 

@@ -815,7 +815,7 @@ static json_t *nat_status(struct netd_net *net)
 	struct nat_priv *p = net->priv;
 	char a[INET_ADDRSTRLEN + 4], t[IFNAMSIZ + 16], r[2 * INET_ADDRSTRLEN + 2];
 	char f[INET_ADDRSTRLEN], l[INET_ADDRSTRLEN];
-	json_t *o;
+	json_t *o, *all;
 
 	if (!p)
 		return json_object();
@@ -831,6 +831,11 @@ static json_t *nat_status(struct netd_net *net)
 		snprintf(r, sizeof(r), "%s-%s", f, l);
 		json_object_set_new(o, "dhcp_range", json_string(r));
 	}
+	/* Guests are bridge ports: their counters are in the bridge family's table. */
+	all = as_status_begin(o, AS_FAM_BRIDGE);
+	for (struct netd_vif *v = net->vifs; v; v = v->next)
+		as_status_put(o, all, v->vif.ifname);
+	as_status_end(all);
 	return o;
 }
 

@@ -370,11 +370,10 @@ static json_t *rt_status(struct netd_net *net)
 		inet_ntop(net->conf.gatewayip.family, &net->conf.gatewayip.addr, a, sizeof(a));
 		json_object_set_new(j, "gatewayip", json_string(a));
 	}
-	/* the vifs' drop counters, as bridge mode shows them */
-	all = as_status(AS_FAM_INET);
+	all = as_status_begin(j, AS_FAM_INET);
 	for (struct netd_vif *v = net->vifs; v; v = v->next)
 		as_status_put(j, all, v->vif.ifname);
-	json_decref(all);
+	as_status_end(all);
 	return j;
 }
 

@@ -668,6 +668,7 @@ def test_route_mode_vif_is_protected(topo, netd_factory):
         [p.summary() for p in got["lan"]]
     assert all(p[IP].src == "192.0.2.20" for p in got["lan"])
     assert inet_drops(topo, "vif1.0") == 3
+    assert spoof_drops(netd, "vif1.0") == 3 and "vif1.0:3" in status_field(netd, "spoof_drops")
     netd.ctl("vif", "offline", "1.0")
     assert "inet netd_as" not in tables(topo)
 
@@ -693,6 +694,9 @@ def test_nat_mode_vif_is_protected(topo, netd_factory):
         [p.summary() for p in got["lan"]]
     assert all(p[IP].src == "192.0.2.2" for p in got["lan"])  # masqueraded
     assert elem_state(topo, "drops", "vif1.0")["counter"]["packets"] == 3
+    # netdctl status shows them as for every mode (one helper in antispoof/)
+    assert spoof_drops(netd, "vif1.0") == 3
+    assert "vif1.0:3" in status_field(netd, "spoof_drops")
 
 
 # ---- ND link-layer options, routed ARP ----
