@@ -28,7 +28,7 @@ xen_scripts() {
 	   mkdir -p "$XEN_UTILS_DIR" && dpkg-deb -x "$tmp"/xen-utils-common_*.deb "$XEN_UTILS_DIR"; then
 		echo "deps: Xen's hotplug scripts unpacked in $XEN_UTILS_DIR/etc/xen/scripts"
 	else
-		echo "deps: could not fetch xen-utils-common: the Xen script comparisons will be skipped" >&2
+		echo "deps: could not fetch xen-utils-common: the Xen script comparison tests will fail" >&2
 	fi
 	rm -rf "$tmp"
 }

@@ -25,6 +25,35 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BUILD = os.environ.get("NETD_BUILD", os.path.join(ROOT, "build"))
 NETD = os.path.join(BUILD, "bin", "netd")
 NETDCTL = os.path.join(BUILD, "bin", "netdctl")
+HVSIM = os.path.join(BUILD, "hvsim")
+
+# In CI a skipped test is a failure: a suite that loses tests to a missing
+# package or tool must not pass. Locally a skip stays a skip, its reason
+# printed by `-rs` (make check passes it).
+CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _skip_reason(rep):
+    lr = rep.longrepr
+    return lr[2] if isinstance(lr, tuple) and len(lr) == 3 else str(lr)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if CI and rep.skipped and not hasattr(rep, "wasxfail"):
+        rep.outcome = "failed"
+        rep.longrepr = f"skipped in CI (CI={os.environ['CI']}), which fails: {_skip_reason(rep)}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    rep = outcome.get_result()
+    if CI and rep.skipped:
+        rep.outcome = "failed"
+        rep.longrepr = f"skipped in CI (CI={os.environ['CI']}), which fails: {_skip_reason(rep)}"
 
 _seq = itertools.count()
 

@@ -26,9 +26,8 @@ import time
 
 import pytest
 
-from conftest import BUILD, NETDCTL, ROOT, bridge_conf, sh, terminate, wait_for
+from conftest import BUILD, HVSIM, NETDCTL, ROOT, bridge_conf, sh, terminate, wait_for  # noqa: F401
 
-HVSIM = os.path.join(BUILD, "hvsim")
 SCRIPTS = os.path.join(ROOT, "scripts")
 BE = "/local/domain/0/backend/vif"
 
@@ -43,11 +42,6 @@ def xen_scripts_dir():
 
 
 XEN_SCRIPTS = xen_scripts_dir()
-
-pytestmark = [
-    pytest.mark.skipif(not os.access(HVSIM, os.X_OK), reason=f"{HVSIM} not built"),
-    pytest.mark.skipif(shutil.which("xenstore-read") is None, reason="no xenstore-utils"),
-]
 
 
 class Xsd:
@@ -507,10 +501,9 @@ def view(topo, xsd, name, d):
             "frontend-mtu": xsd.read(f"/local/domain/{d}/device/vif/0/mtu")}
 
 
-@pytest.mark.skipif(XEN_SCRIPTS is None,
-                    reason="Xen's hotplug scripts not found (scripts/deps.sh unpacks them)")
 @pytest.mark.parametrize("spec", ["", "mtu=1400"])
 def test_same_end_state_as_xens_vif_bridge(topo, hp, spec):
+    assert XEN_SCRIPTS, "Xen's hotplug scripts not found (scripts/deps.sh unpacks them)"
     topo.add_guest(5)
     topo.add_guest(6)
     xen = os.path.join(XEN_SCRIPTS, "vif-bridge")

@@ -1,6 +1,7 @@
 """The daemon under ASan/UBSan/LeakSanitizer: start, work, stop cycles must end
 with exit 0 and no sanitizer report. Uses the sanitized build named by
-NETD_ASAN_BUILD (make check builds it); skipped when there is none."""
+NETD_ASAN_BUILD (default build-asan/ in the repository; make check builds it).
+A missing sanitized build fails the tests."""
 import os
 import re
 import shutil
@@ -9,11 +10,17 @@ import subprocess
 
 import pytest
 
-from conftest import Netd, bridge_conf
+from conftest import ROOT, Netd, bridge_conf
 
-ASAN_BUILD = os.environ.get("NETD_ASAN_BUILD")
-pytestmark = pytest.mark.skipif(not ASAN_BUILD or not os.path.exists(
-    os.path.join(ASAN_BUILD or "", "bin", "netd")), reason="no sanitized build (NETD_ASAN_BUILD)")
+ASAN_BUILD = os.environ.get("NETD_ASAN_BUILD", os.path.join(ROOT, "build-asan"))
+
+
+@pytest.fixture(autouse=True)
+def _sanitized_build():
+    """Required, not optional: a missing sanitized build fails, never skips."""
+    netd = os.path.join(ASAN_BUILD, "bin", "netd")
+    assert os.access(netd, os.X_OK), \
+        f"no sanitized netd at {netd}: build it (make asan) or set NETD_ASAN_BUILD"
 
 
 class AsanNetd(Netd):

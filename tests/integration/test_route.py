@@ -6,7 +6,6 @@ only what its online made, rollback at every step, adoption after kill -9."""
 import json
 import os
 import select
-import shutil
 import signal
 import subprocess
 
@@ -574,8 +573,6 @@ def test_bad_input_changes_nothing(topo, netd_factory):
 HVSIM = os.path.join(BUILD, "hvsim")
 
 
-@pytest.mark.skipif(not os.access(HVSIM, os.X_OK), reason=f"{HVSIM} not built")
-@pytest.mark.skipif(shutil.which("xenstore-read") is None, reason="xenstore-utils not installed")
 def test_xen_hotplug_vif_route(topo, netd_factory, tmp_path):
     """libxl's side played by hvsim (xenstore keys, then scripts/vif-route
     online/offline with libxl's argv and environment): the ip= list comes from
