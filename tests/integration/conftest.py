@@ -214,22 +214,25 @@ class Topo:
         def busy():
             return any(a.get("tentative") for lk in json.loads(self.ip(ns, "-j addr show").stdout)
                        if "LOWER_UP" in lk.get("flags", []) for a in lk.get("addr_info", []))
-        end = time.monotonic() + timeout
-        while busy() and time.monotonic() < end:
-            time.sleep(0.05)
+        # A wait that times out fails the test: a snapshot taken anyway would
+        # compare an unsettled state and fail (or pass) for the wrong reason.
+        wait_for(lambda: not busy(), timeout, step=0.05,
+                 what=f"duplicate address detection to end in {ns}")
 
     def settle(self, ns=None, timeout=5):
         """Wait until every link that is up has its carrier (veth carrier and
-        operstate follow an up by a few milliseconds)."""
+        operstate follow an up by a few milliseconds); fails naming the links
+        still without one."""
         ns = ns or self.d0
 
-        def settled():
-            return all("NO-CARRIER" not in l["flags"] for l in self.links(ns).values()
-                       if "UP" in l["flags"])
+        def unsettled():
+            return sorted(n for n, l in self.links(ns).items()
+                          if "UP" in l["flags"] and "NO-CARRIER" in l["flags"])
         try:
-            wait_for(settled, timeout)
+            wait_for(lambda: not unsettled(), timeout)
         except AssertionError:
-            pass
+            raise AssertionError(f"{ns}: links up without carrier after {timeout} s: "
+                                 f"{', '.join(unsettled())}") from None
 
     def assert_snapshot_equal(self, before, ns=None, timeout=3):
         """Links settle (carrier, operstate) shortly after a restore."""
