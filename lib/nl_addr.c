@@ -41,6 +41,56 @@ int nl_addr_list(int ifindex, int family, struct nl_blobs *out)
 	return w.rc ? w.rc : rc;
 }
 
+struct addr_each {
+	int (*cb)(int ifindex, int family, const void *addr, uint8_t plen, void *data);
+	void *data;
+	int rc;
+};
+
+static int addr_each_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(nlh);
+	struct addr_each *w = data;
+	size_t want = ifa->ifa_family == AF_INET ? 4 : ifa->ifa_family == AF_INET6 ? 16 : 0;
+	const void *local = NULL, *address = NULL;
+	const struct nlattr *a;
+
+	/* Never MNL_CB_STOP: the rest of the dump would be left on the
+	 * socket for the next request to trip over. */
+	if (!want || w->rc)
+		return MNL_CB_OK;
+	/* IFA_LOCAL is ours; IFA_ADDRESS is the peer's on point-to-point
+	 * links, and ours (the only one given) elsewhere. */
+	mnl_attr_for_each(a, nlh, sizeof(*ifa)) {
+		if (mnl_attr_get_payload_len(a) != want)
+			continue;
+		if (mnl_attr_get_type(a) == IFA_LOCAL)
+			local = mnl_attr_get_payload(a);
+		else if (mnl_attr_get_type(a) == IFA_ADDRESS)
+			address = mnl_attr_get_payload(a);
+	}
+	if (!local)
+		local = address;
+	if (!local)
+		return MNL_CB_OK;
+	w->rc = w->cb((int)ifa->ifa_index, ifa->ifa_family, local, ifa->ifa_prefixlen, w->data);
+	return MNL_CB_OK;
+}
+
+int nl_addr_for_each(int (*cb)(int ifindex, int family, const void *addr, uint8_t plen,
+			       void *data),
+		     void *data)
+{
+	struct nlmsghdr *nlh = nl_msg(RTM_GETADDR, 0);
+	struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifa));
+	struct addr_each w = { cb, data, 0 };
+	int rc;
+
+	ifa->ifa_family = AF_UNSPEC;
+	rc = nl_dump(nlh, addr_each_cb, &w);
+	return w.rc ? w.rc : rc;
+}
+
 /* Re-send a dumped address with a new ifindex. Kernel-computed parts (the
  * cache timestamps, the "secondary" flag) are recomputed by the kernel. */
 static int addr_send(const struct nl_blob *addr, int ifindex, uint16_t type, uint16_t flags)

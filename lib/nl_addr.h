@@ -23,6 +23,14 @@ int nl_addr_del(int ifindex, int family, const void *addr, uint8_t prefixlen);
 /* The first (primary) global IPv4 address of ifindex; -ENOENT if none. */
 int nl_addr_primary_v4(int ifindex, void *addr4, uint8_t *prefixlen);
 
+/* Every address of every interface (both families, link-local included),
+ * for checks against what the host owns: cb gets the interface, the
+ * family, the local address (4 or 16 bytes) and its prefix length; a
+ * non-zero return stops the walk and is returned. */
+int nl_addr_for_each(int (*cb)(int ifindex, int family, const void *addr, uint8_t plen,
+			       void *data),
+		     void *data);
+
 /* "192.0.2.1/24" for messages. */
 const char *nl_addr_blob_str(const struct nl_blob *addr);
 

@@ -73,6 +73,81 @@ int nl_route_list(int ifindex, int family, struct nl_blobs *out)
 	return 0;
 }
 
+struct gw_each {
+	int (*cb)(int family, const void *gw, void *data);
+	void *data;
+	int rc;
+};
+
+static int gw_attr(const struct nlattr *a, int family, struct gw_each *w)
+{
+	size_t want = family == AF_INET ? 4 : 16;
+
+	if (mnl_attr_get_type(a) != RTA_GATEWAY || mnl_attr_get_payload_len(a) != want)
+		return 0;
+	w->rc = w->cb(family, mnl_attr_get_payload(a), w->data);
+	return w->rc;
+}
+
+static int gw_each_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+	struct gw_each *w = data;
+	const struct nlattr *a;
+
+	/* Never MNL_CB_STOP (see nl_addr_for_each()): skip instead. */
+	if (w->rc || route_table(nlh) != RT_TABLE_MAIN ||
+	    (rtm->rtm_family != AF_INET && rtm->rtm_family != AF_INET6))
+		return MNL_CB_OK;
+	mnl_attr_for_each(a, nlh, sizeof(*rtm)) {
+		if (gw_attr(a, rtm->rtm_family, w))
+			return MNL_CB_OK;
+		if (mnl_attr_get_type(a) == RTA_MULTIPATH) {
+			const char *p = mnl_attr_get_payload(a);
+			size_t left = mnl_attr_get_payload_len(a);
+
+			/* rtnexthop records, each followed by its attributes. */
+			while (left >= sizeof(struct rtnexthop)) {
+				const struct rtnexthop *nh = (const void *)p;
+				size_t len = nh->rtnh_len, step = RTNH_ALIGN(len);
+				const struct nlattr *na = (const void *)(p + sizeof(*nh));
+				int alen;
+
+				if (len < sizeof(*nh) || len > left)
+					break;
+				alen = (int)(len - sizeof(*nh));
+				while (mnl_attr_ok(na, alen)) {
+					if (gw_attr(na, rtm->rtm_family, w))
+						return MNL_CB_OK;
+					alen -= (int)MNL_ALIGN(mnl_attr_get_len(na));
+					na = mnl_attr_next(na);
+				}
+				p += step;
+				left = left > step ? left - step : 0;
+			}
+		}
+	}
+	return MNL_CB_OK;
+}
+
+int nl_route_for_each_gateway(int (*cb)(int family, const void *gw, void *data), void *data)
+{
+	static const int families[] = { AF_INET, AF_INET6 };
+	struct gw_each w = { cb, data, 0 };
+
+	for (size_t i = 0; i < 2 && !w.rc; i++) {
+		struct nlmsghdr *nlh = nl_msg(RTM_GETROUTE, 0);
+		struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+		int rc;
+
+		rtm->rtm_family = (uint8_t)families[i];
+		rc = nl_dump(nlh, gw_each_cb, &w);
+		if (rc && !w.rc)
+			return rc;
+	}
+	return w.rc;
+}
+
 static int route_send(const struct nl_blob *route, int ifindex, uint16_t type, uint16_t flags)
 {
 	const struct nlmsghdr *src = (const struct nlmsghdr *)route->data;

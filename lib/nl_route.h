@@ -24,6 +24,11 @@ int nl_route_add_dev(int family, const void *dst, uint8_t plen, int ifindex,
 		     const void *src, uint32_t metric);
 int nl_route_del_dev(int family, const void *dst, uint8_t plen, int ifindex, uint32_t metric);
 
+/* Every next-hop gateway of every route in the main table (both families,
+ * multipath hops included): the routers the host sends through. cb gets
+ * the family and the address (4 or 16 bytes); non-zero stops the walk. */
+int nl_route_for_each_gateway(int (*cb)(int family, const void *gw, void *data), void *data);
+
 const char *nl_route_blob_str(const struct nl_blob *route);
 
 #endif

@@ -16,6 +16,7 @@
 #include "lib/log.h"
 #include "lib/nl_link.h"
 #include "netd/sysctl_hold.h"
+#include "netd/vif_guard.h"
 #include "netd/vif_json.h"
 
 #define STATE_VERSION 1
@@ -910,6 +911,9 @@ int netd_vif_online(struct netd *d, const char *id, json_t *args, json_t **resul
 	if (old && (cur != net || strcmp(old->vif.ifname, v.ifname)))
 		return err_set(-EBUSY, "vif %s is online already as %s in %s", id, old->vif.ifname,
 			       cur->conf.name);
+	rc = netd_vif_guard_ips(net, &v);
+	if (rc)
+		return rc;
 	/* Plugged already under its name: renamed then, nothing to rename now. */
 	memset(&undo, 0, sizeof(undo));
 	if (!old) {

@@ -12,7 +12,11 @@
  *  - interface names are 1-15 of [A-Za-z0-9_.-], not "." or "..", no
  *    leading '-' (a subset of what the kernel accepts);
  *  - ip= takes host addresses only ("A", "A/32", "A/128"; the prefix is
- *    dropped) and no unspecified, loopback, multicast or broadcast ones;
+ *    dropped) and only unicast ones a guest may own: no unspecified,
+ *    'this network' (0/8), loopback, link-local, multicast, broadcast,
+ *    240/4, IPv4-mapped or -compatible IPv6 (those that depend on the
+ *    host, such as Dom0's own addresses and its gateway, are netd's to
+ *    refuse when the vif is plugged);
  *  - numbers are plain decimal without leading zeros.
  * The xenstore keys frontend-id and handle are checked against the vif's
  * domid and devid, not applied: the backend path already names the vif,
@@ -233,12 +237,20 @@ static const char *ip_unusable(const struct vif_ip *ip)
 
 		if (a == 0)
 			return "unspecified address";
+		if ((a >> 24) == 0)
+			return "'this network' address (0.0.0.0/8)";
 		if ((a >> 24) == 127)
 			return "loopback address";
+		/* Every host's own on every link: a guest claiming one
+		 * answers ARP for Dom0's or its neighbours' link-local. */
+		if ((a >> 16) == 0xa9fe)
+			return "link-local address (169.254.0.0/16)";
 		if ((a >> 28) == 0xe)
 			return "multicast address";
 		if (a == 0xffffffffu)
 			return "broadcast address";
+		if ((a >> 28) == 0xf)
+			return "reserved address (240.0.0.0/4)";
 		return NULL;
 	}
 	if (IN6_IS_ADDR_UNSPECIFIED(&ip->addr.v6))
@@ -247,6 +259,14 @@ static const char *ip_unusable(const struct vif_ip *ip)
 		return "loopback address";
 	if (IN6_IS_ADDR_MULTICAST(&ip->addr.v6))
 		return "multicast address";
+	if (IN6_IS_ADDR_LINKLOCAL(&ip->addr.v6))
+		return "link-local address (fe80::/10)";
+	/* On the wire these are IPv4 packets: filters and routes keyed by
+	 * the v6 form would let the guest use the v4 address unchecked. */
+	if (IN6_IS_ADDR_V4MAPPED(&ip->addr.v6))
+		return "IPv4-mapped address (::ffff:0:0/96)";
+	if (IN6_IS_ADDR_V4COMPAT(&ip->addr.v6))
+		return "IPv4-compatible address (::/96, deprecated)";
 	return NULL;
 }
 

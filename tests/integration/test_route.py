@@ -568,6 +568,45 @@ def test_bad_input_changes_nothing(topo, netd_factory):
     assert netd.alive()
 
 
+def test_ip_claiming_the_gateway_or_dom0_is_refused(topo, netd_factory):
+    """ip= may not be the LAN's gateway (a next hop of Dom0's routes, or the
+    configured gatewayip), Dom0's own address, its subnet's network or
+    broadcast address, nor a link-local, reserved or IPv4-mapped one: Dom0
+    would route it to the guest and answer ARP/NS for it on the LAN with its
+    own MAC. Refused with the vif, the address and why; nothing changes."""
+    netd = netd_factory(route_conf(gatewayip="192.0.2.254"))
+    netd.start()
+    lan_guest(topo, 1)
+    topo.settle()
+    before = host_view(topo), sysctls(topo, vif_sysctls("vif1.0"))
+    cases = [
+        ("198.51.100.5 192.0.2.1 2001:db8::1",
+         "vif1.0: ip 192.0.2.1 refused: it is a gateway Dom0 routes through"),
+        ("192.0.2.20 2001:db8::1", "vif1.0: ip 2001:db8::1 refused: it is a gateway Dom0 routes through"),
+        ("192.0.2.254", "vif1.0: ip 192.0.2.254 refused: it is the gateway (gatewayip) of the network"),
+        ("192.0.2.2", "vif1.0: ip 192.0.2.2 refused: it is Dom0's own address (on eth0)"),
+        ("2001:db8::20 2001:db8::2", "vif1.0: ip 2001:db8::2 refused: it is Dom0's own address (on eth0)"),
+        ("192.0.2.0", "vif1.0: ip 192.0.2.0 refused: it is the network address of 192.0.2.0/24 (on eth0)"),
+        ("192.0.2.255", "vif1.0: ip 192.0.2.255 refused: it is the broadcast address of 192.0.2.0/24 (on eth0)"),
+        ("2001:db8::", "vif1.0: ip 2001:db8:: refused: it is the subnet-router anycast address of "
+                       "2001:db8::/64 (on eth0)"),
+        ("169.254.0.5", "ip: '169.254.0.5': link-local address"),
+        ("fe80::20", "ip: 'fe80::20': link-local address"),
+        ("240.0.0.20", "ip: '240.0.0.20': reserved address"),
+        ("::ffff:192.0.2.20", "ip: '::ffff:192.0.2.20': IPv4-mapped address"),
+    ]
+    for ip, msg in cases:
+        r = netd.ctl("vif", "online", "1.0", f"ip={ip}", check=False)
+        assert r.returncode == 1, (ip, r.stderr)
+        assert msg in r.stderr, (ip, r.stderr)
+        assert_host_view(topo, before[0])
+        assert sysctls(topo, vif_sysctls("vif1.0")) == before[1], ip
+    assert netd.ctl("vif", "list").stdout.strip().splitlines()[1:] == []
+    # A guest address next to them is fine.
+    netd.ctl("vif", "online", "1.0", "ip=192.0.2.20 2001:db8::20")
+    assert netd.alive()
+
+
 # ---- Xen's hotplug path ----
 
 HVSIM = os.path.join(BUILD, "hvsim")

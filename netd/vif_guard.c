@@ -1,0 +1,126 @@
+/* vif_guard: what a vif may not claim, checked before netd plugs it.
+ *
+ * The vif parser (vif/vif.c) refuses what is wrong anywhere (multicast,
+ * link-local, loopback...). What is wrong only on this host is checked
+ * here, against the kernel's view and the vifs netd already has:
+ *  - ip= may not be Dom0's own address, a gateway Dom0 routes through (the
+ *    configured gatewayip, or any route's next hop), nor the network or
+ *    broadcast address of a subnet Dom0 is on. Route mode would route the
+ *    address to the guest and answer ARP/NS for it on the LAN; bridge and
+ *    nat mode's filters would let the guest send as it.
+ * Every check only reads; a refusal names the vif, the address and why. */
+#include "netd/vif_guard.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/err.h"
+#include "lib/nl_addr.h"
+#include "lib/nl_route.h"
+
+struct ip_walk {
+	const struct vif *v;
+};
+
+static bool ip_equal(const struct vif_ip *ip, int family, const void *addr)
+{
+	return ip->family == family &&
+	       !memcmp(&ip->addr, addr, family == AF_INET ? 4 : 16);
+}
+
+static int refuse(const struct vif *v, const struct vif_ip *ip, const char *why)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	inet_ntop(ip->family, &ip->addr, a, sizeof(a));
+	return err_set(-EADDRNOTAVAIL, "%s: ip %s refused: %s", v->ifname, a, why);
+}
+
+static int check_gateway(int family, const void *gw, void *data)
+{
+	struct ip_walk *w = data;
+
+	for (unsigned i = 0; i < w->v->n_ips; i++)
+		if (ip_equal(&w->v->ips[i], family, gw))
+			return refuse(w->v, &w->v->ips[i],
+				      "it is a gateway Dom0 routes through");
+	return 0;
+}
+
+/* The prefix of addr/plen with its host bits all zero (to_ones false) or
+ * all one (true), in out (4 or 16 bytes). */
+static void prefix_fill(int family, const void *addr, uint8_t plen, bool to_ones, uint8_t *out)
+{
+	unsigned bytes = family == AF_INET ? 4 : 16;
+
+	memcpy(out, addr, bytes);
+	for (unsigned bit = plen; bit < bytes * 8; bit++) {
+		uint8_t m = (uint8_t)(0x80u >> (bit % 8));
+
+		out[bit / 8] = to_ones ? out[bit / 8] | m : out[bit / 8] & (uint8_t)~m;
+	}
+}
+
+static int check_addr(int ifindex, int family, const void *addr, uint8_t plen, void *data)
+{
+	struct ip_walk *w = data;
+	char dev[IF_NAMESIZE] = "?", why[160], a[INET6_ADDRSTRLEN];
+	unsigned host = family == AF_INET ? 32 : 128;
+	uint8_t net[16], bcast[16];
+
+	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	if_indextoname((unsigned)ifindex, dev);
+	/* /31 and /32 (RFC 3021), /127 and /128 (RFC 6164) have no
+	 * network or broadcast address: every address is a host's. */
+	prefix_fill(family, addr, plen, false, net);
+	prefix_fill(family, addr, plen, true, bcast);
+	inet_ntop(family, net, a, sizeof(a));
+	for (unsigned i = 0; i < w->v->n_ips; i++) {
+		const struct vif_ip *ip = &w->v->ips[i];
+
+		if (ip_equal(ip, family, addr)) {
+			snprintf(why, sizeof(why), "it is Dom0's own address (on %s)", dev);
+			return refuse(w->v, ip, why);
+		}
+		if (plen + 1u >= host || plen == 0)
+			continue;
+		if (ip_equal(ip, family, net)) {
+			snprintf(why, sizeof(why), "it is the %s of %s/%u (on %s)",
+				 family == AF_INET ? "network address"
+						   : "subnet-router anycast address",
+				 a, plen, dev);
+			return refuse(w->v, ip, why);
+		}
+		if (family == AF_INET && ip_equal(ip, family, bcast)) {
+			snprintf(why, sizeof(why), "it is the broadcast address of %s/%u (on %s)",
+				 a, plen, dev);
+			return refuse(w->v, ip, why);
+		}
+	}
+	return 0;
+}
+
+int netd_vif_guard_ips(const struct netd_net *net, const struct vif *v)
+{
+	struct ip_walk w = { v };
+	int rc;
+
+	if (!v->n_ips)
+		return 0;
+	if (net->conf.has_gatewayip) {
+		const struct netd_cidr *gw = &net->conf.gatewayip;
+
+		for (unsigned i = 0; i < v->n_ips; i++)
+			if (ip_equal(&v->ips[i], gw->family, &gw->addr))
+				return refuse(v, &v->ips[i],
+					      "it is the gateway (gatewayip) of the network");
+	}
+	rc = nl_route_for_each_gateway(check_gateway, &w);
+	if (rc == 0)
+		rc = nl_addr_for_each(check_addr, &w);
+	return rc;
+}

@@ -1,0 +1,15 @@
+/* vif_guard: what a vif may not claim on this host, checked before netd
+ * plugs it (Dom0's addresses and gateways, other vifs' names and MACs).
+ * Read-only; errors name the vif, the value and the reason. */
+#ifndef NETD_VIF_GUARD_H
+#define NETD_VIF_GUARD_H
+
+#include "netd/mode.h"
+
+/* ip= against the host: not Dom0's own address, not a gateway it routes
+ * through (the network's gatewayip or any route's next hop), not the
+ * network or broadcast address of one of its subnets. 0, or
+ * -EADDRNOTAVAIL (or a netlink error) with err_msg(). */
+int netd_vif_guard_ips(const struct netd_net *net, const struct vif *v);
+
+#endif
