@@ -1,6 +1,7 @@
 /* ctl: the control socket. UNIX stream, one JSON object per line each way,
- * root or the socket group only (SO_PEERCRED). A malformed or oversized
- * message gets an error reply; nothing a client sends can stop the daemon. */
+ * root or the socket group only (SO_PEERCRED, SO_PEERGROUPS). A malformed or
+ * oversized message gets an error reply; nothing a client sends (or fails to
+ * read) can stop or stall the daemon. */
 #ifndef NETD_CTL_H
 #define NETD_CTL_H
 
@@ -9,6 +10,18 @@
 
 #define CTL_VERSION 1
 #define CTL_LINE_MAX 65536
+/* Replies a client leaves unread beyond this get it dropped. */
+#define CTL_OUT_MAX (1 << 20)
+/* Clients served at once; more wait in the listen backlog. Far below the
+ * usual 1024 descriptors, so netd keeps some for its own work. */
+#define CTL_MAX_CLIENTS 256
+/* A client that sends nothing and reads nothing for this long is dropped
+ * (NETD_CTL_IDLE_TIMEOUT_S overrides it, for tests). */
+#define CTL_IDLE_TIMEOUT_S 30
+/* At CTL_MAX_CLIENTS, a client quiet this long gives its place to a new one. */
+#define CTL_EVICT_QUIET_S 1
+/* After accept() failed for want of descriptors or memory. */
+#define CTL_ACCEPT_RETRY_MS 250
 
 struct netd;
 struct ctl_server;

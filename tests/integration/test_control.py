@@ -2,13 +2,17 @@
 and the daemon keeps serving; only root (or group netd) may talk to it."""
 import json
 import os
+import resource
 import socket
+import struct
 import subprocess
 import tempfile
+import threading
+import time
 
 import pytest
 
-from conftest import NETDCTL, bridge_conf
+from conftest import NETDCTL, bridge_conf, wait_for
 
 
 @pytest.fixture
@@ -125,3 +129,164 @@ def test_netdctl_usage_errors(netd):
         assert r.returncode == 2, (args, r.stderr)
     r = subprocess.run([NETDCTL, "--socket", "/nonexistent/sock", "status"], capture_output=True, text=True)
     assert r.returncode == 1 and "cannot reach netd" in r.stderr
+
+
+def _unknown_cmd(i, width=500):
+    """A request netd answers cheaply with an error quoting its long 'cmd'
+    (a reply of ~570 bytes): a way to make many bytes of replies."""
+    return (json.dumps({"version": 1, "cmd": f"{i:06d}" + "x" * width}) + "\n").encode()
+
+
+def _read_replies(s, want):
+    """Replies read from s until want lines, EOF or a reset."""
+    f = s.makefile("rb")
+    replies = []
+    try:
+        while len(replies) < want:
+            line = f.readline()
+            if not line:
+                break
+            replies.append(json.loads(line))
+    except (ConnectionResetError, socket.timeout):
+        pass
+    return replies
+
+
+def _send_in_background(socks, data):
+    """sendall on each socket from a thread of its own (netd may stop reading
+    a client for a while); returns the threads."""
+    def send(s):
+        try:
+            s.sendall(data)
+        except OSError:
+            pass
+    threads = [threading.Thread(target=send, args=(s,), daemon=True) for s in socks]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def test_clients_that_do_not_read_do_not_stall_others(netd):
+    """Five clients send requests whose replies (~450 KB each) outgrow their
+    socket buffers and read nothing: netd keeps their replies queued, serves
+    netdctl meanwhile, and each slow client gets every reply once it reads."""
+    n = 800
+    burst = b"".join(_unknown_cmd(i) for i in range(n))
+    slow = []
+    for _ in range(5):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(60)
+        s.connect(netd.sock)
+        slow.append(s)
+    try:
+        for t in _send_in_background(slow, burst):
+            t.join(60)
+        r = netd.ctl("status")
+        assert "xenbr0" in r.stdout
+        for s in slow:
+            replies = _read_replies(s, n)
+            assert len(replies) == n
+            assert all(not r["ok"] and "unknown command" in r["error"] for r in replies)
+            # in order: each reply quotes its own request's number
+            assert [r["error"].split("'")[1][:6] for r in replies] == [f"{i:06d}" for i in range(n)]
+    finally:
+        for s in slow:
+            s.close()
+    assert netd.alive()
+
+
+def test_client_that_never_reads_is_dropped(netd):
+    """More than 1 MiB of replies unread: that client is dropped, with a log
+    line naming it, and everyone else is served."""
+    n = 4000  # ~2.3 MB of replies
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(60)
+        s.connect(netd.sock)
+        for t in _send_in_background([s], b"".join(_unknown_cmd(i) for i in range(n))):
+            t.join(60)
+        assert netd.alive()
+        assert len(_read_replies(s, n)) < n
+    wait_for(lambda: "bytes of replies unread" in netd.read_log(), 10, what="the drop logged")
+    log = netd.read_log()
+    assert f"dropping client pid {os.getpid()} uid 0: more than 1048576 bytes of replies unread" in log, log
+    assert netd.alive()
+
+
+def test_client_that_half_closes_still_gets_its_reply(netd):
+    """A client may shutdown(SHUT_WR) after its request (as socat does):
+    a queued reply still reaches it."""
+    n = 600
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(60)
+        s.connect(netd.sock)
+        for t in _send_in_background([s], b"".join(_unknown_cmd(i) for i in range(n))):
+            t.join(60)
+        s.shutdown(socket.SHUT_WR)
+        assert len(_read_replies(s, n)) == n
+        assert s.recv(1) == b""  # then netd closes
+
+
+def test_idle_client_is_dropped(topo, netd_factory):
+    """A client silent for the idle timeout (30 s; 2 s here) is dropped; one
+    that keeps talking is served for longer than that."""
+    netd = netd_factory(bridge_conf("modern"), env={"NETD_CTL_IDLE_TIMEOUT_S": "2"})
+    netd.start()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as idle, \
+            socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as busy:
+        idle.settimeout(60)
+        idle.connect(netd.sock)
+        idle.sendall(b"{\"version\":1,")  # half a request, then nothing
+        busy.settimeout(30)
+        busy.connect(netd.sock)
+        f = busy.makefile("rb")
+        end = time.monotonic() + 5
+        answered = 0
+        while time.monotonic() < end:
+            busy.sendall(b"{\"version\":1,\"cmd\":\"status\"}\n")
+            assert json.loads(f.readline())["ok"] is True
+            answered += 1
+            time.sleep(0.3)
+        assert answered > 5
+        assert idle.recv(1) == b""
+    assert "idle for 2 s" in netd.read_log()
+    assert netd.alive()
+
+
+def test_many_connections_then_a_request_is_served(topo, netd_factory):
+    """1100 connections that say nothing, to a netd with 1024 descriptors:
+    netd serves at most 256 at once (no EMFILE busy loop), makes room by
+    dropping the quietest, and a normal request is still answered."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    netd = netd_factory(bridge_conf("modern"))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+    try:
+        netd.start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    if soft < 4096 <= hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (4096, hard))
+    conns = []
+    try:
+        failed = 0
+        while len(conns) < 1100 and failed < 5:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            # A full backlog makes a blocking connect() wait, up to SO_SNDTIMEO.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", 5, 0))
+            try:
+                s.connect(netd.sock)
+            except (BlockingIOError, InterruptedError):
+                s.close()
+                failed += 1
+                continue
+            conns.append(s)
+        assert len(conns) == 1100
+        r = netd.request({"cmd": "status"}, timeout=60)
+        assert r["ok"] is True
+        r = netd.ctl("status")
+        assert "xenbr0" in r.stdout
+    finally:
+        for s in conns:
+            s.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert "256 clients connected" in netd.read_log()
+    assert netd.alive()
