@@ -28,8 +28,9 @@ check: build asan
 	@cd $(ASAN_BUILD) && ctest --output-on-failure -L unit
 	@NETD_BUILD=$(abspath $(BUILD)) NETD_ASAN_BUILD=$(abspath $(ASAN_BUILD)) /usr/bin/pytest -q -rfEs -p no:cacheprovider tests/integration
 
+# Every benchmark, then a summary; fails if any bench misses a target (bench/README.md).
 bench: build
-	@for b in bench/*; do [ -x "$$b" ] && NETD_BUILD=$(abspath $(BUILD)) "$$b"; done
+	@NETD_BUILD=$(abspath $(BUILD)) bench/lib/run_all
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
