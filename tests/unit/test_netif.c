@@ -1,0 +1,791 @@
+/* Unit tests for the netif protocol library (vif/netif_*.c) on rings in
+ * plain memory with a fake grant copier (netif_fake.h): the packets a
+ * well-behaved frontend sends and receives, and every hostile ring the
+ * library must survive — each one either drops that packet with error
+ * responses (netback's "buggy frontend") or marks the queue fatal with a
+ * reason ("malicious frontend"), and never answers a slot twice or not at
+ * all. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/unit/netif_fake.h"
+
+static const struct netif_features all_features = {
+	.sg = true, .gso_tcpv4 = true, .gso_tcpv6 = true, .csum = true, .ipv6_csum = true,
+	.rx_notify = true,
+};
+
+struct env {
+	struct fake_guest g;
+	struct netif_queue *q;
+	struct netif_tx_arena arena;
+	struct netif_pkt pkts[NETIF_BURST];
+	unsigned n;
+	bool more, notify;
+	uint64_t wait_us;
+};
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+
+	fake_init(&e->g);
+	e->q = calloc(1, sizeof(*e->q));
+	fake_queue(&e->g, e->q, &all_features);
+	e->arena.cap = 4 * 65536;
+	e->arena.buf = malloc(e->arena.cap);
+	*state = e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+
+	fake_free(&e->g);
+	free(e->q);
+	free(e->arena.buf);
+	free(e);
+	return 0;
+}
+
+static int tx_burst(struct env *e)
+{
+	return netif_tx_burst(e->q, &e->arena, 0, e->pkts, NETIF_BURST, &e->n, &e->more,
+			      &e->notify, &e->wait_us);
+}
+
+static struct netif_tx_response tx_rsp(struct env *e, RING_IDX i)
+{
+	return e->g.tx->ring[i % NETIF_TX_RING_SIZE].rsp;
+}
+
+/* Fills guest page ref with a recognisable pattern. */
+static void fill(struct env *e, unsigned ref, uint8_t seed)
+{
+	uint8_t *p = fake_page(&e->g, ref);
+
+	for (unsigned i = 0; i < NETIF_PAGE_SIZE; i++)
+		p[i] = (uint8_t)(seed + i * 7);
+}
+
+/* Every slot the frontend published is answered exactly once. */
+static void assert_all_answered(struct env *e)
+{
+	assert_int_equal(e->g.tx->rsp_prod, e->g.tx->req_prod);
+	assert_int_equal(e->q->tx_req_cons, e->g.tx->req_prod);
+}
+
+static void assert_fatal(struct env *e, int rc, const char *substr)
+{
+	assert_int_equal(rc, -EPROTO);
+	assert_true(netif_queue_is_fatal(e->q));
+	if (!strstr(netif_queue_fatal_reason(e->q), substr))
+		fail_msg("reason \"%s\" lacks \"%s\"", netif_queue_fatal_reason(e->q), substr);
+	assert_int_equal(e->n, 0);
+	/* a fatal queue does nothing more */
+	assert_int_equal(tx_burst(e), -EPROTO);
+}
+
+/* ---- TX: well-formed ---- */
+
+static void test_tx_single_slot(void **state)
+{
+	struct env *e = *state;
+
+	fill(e, 3, 1);
+	fake_tx(&e->g, 3, 100, NETTXF_data_validated, 42, 60);
+	fake_tx_publish(&e->g);
+	assert_int_equal(tx_burst(e), 0);
+	assert_int_equal(e->n, 1);
+	assert_int_equal(e->pkts[0].len, 60);
+	assert_memory_equal(e->pkts[0].data, fake_page(&e->g, 3) + 100, 60);
+	assert_int_equal(e->pkts[0].flags, NETIF_PKT_DATA_VALIDATED);
+	assert_int_equal(tx_rsp(e, 0).id, 42);
+	assert_int_equal(tx_rsp(e, 0).status, NETIF_RSP_OKAY);
+	assert_all_answered(e);
+	assert_true(e->notify); /* rsp_event 1 from SHARED_RING_INIT */
+	assert_false(e->more);
+	assert_int_equal(e->g.tx->req_event, 2); /* final check armed the next event */
+	assert_int_equal(e->g.copy_calls, 1);
+}
+
+/* 18 slots (first + 17 follow-ons) and the most netback accepts, 19 (first
+ * + 18): one packet, linear, in slot order. */
+static void tx_chain_ok(struct env *e, unsigned slots)
+{
+	unsigned frag = 1000, total = frag * slots;
+
+	for (unsigned i = 0; i < slots; i++) {
+		fill(e, i, (uint8_t)i);
+		fake_tx(&e->g, i, 8, i + 1 < slots ? NETTXF_more_data : 0, (uint16_t)(500 + i),
+			i == 0 ? (uint16_t)total : (uint16_t)frag);
+	}
+	fake_tx_publish(&e->g);
+	assert_int_equal(tx_burst(e), 0);
+	assert_int_equal(e->n, 1);
+	assert_int_equal(e->pkts[0].len, total);
+	for (unsigned i = 0; i < slots; i++) {
+		assert_memory_equal(e->pkts[0].data + i * frag, fake_page(&e->g, i) + 8, frag);
+		assert_int_equal(tx_rsp(e, i).id, 500 + i);
+		assert_int_equal(tx_rsp(e, i).status, NETIF_RSP_OKAY);
+	}
+	assert_all_answered(e);
+	assert_false(netif_queue_is_fatal(e->q));
+}
+
+static void test_tx_18_slots(void **state)
+{
+	tx_chain_ok(*state, 18);
+}
+
+static void test_tx_19_slots(void **state)
+{
+	tx_chain_ok(*state, NETIF_TX_MAX_FOLLOW + 1);
+}
+
+/* 20 and 21 slots (19, 20 follow-ons): dropped, every slot answered with
+ * an error, the queue usable; the next packet goes through. */
+static void tx_chain_dropped(struct env *e, unsigned slots)
+{
+	for (unsigned i = 0; i < slots; i++)
+		fake_tx(&e->g, i, 0, i + 1 < slots ? NETTXF_more_data : 0, (uint16_t)i,
+			i == 0 ? 60000 : 100);
+	fake_tx(&e->g, 1, 0, 0, 999, 64);
+	fake_tx_publish(&e->g);
+	assert_int_equal(tx_burst(e), 0);
+	assert_false(netif_queue_is_fatal(e->q));
+	assert_int_equal(e->n, 1);
+	assert_int_equal(e->pkts[0].len, 64);
+	for (unsigned i = 0; i < slots; i++) {
+		assert_int_equal(tx_rsp(e, i).id, i);
+		assert_int_equal(tx_rsp(e, i).status, NETIF_RSP_ERROR);
+	}
+	assert_int_equal(tx_rsp(e, slots).id, 999);
+	assert_int_equal(tx_rsp(e, slots).status, NETIF_RSP_OKAY);
+	assert_int_equal(e->q->stats.tx_dropped, 1);
+	assert_all_answered(e);
+}
+
+static void test_tx_20_slots_dropped(void **state)
+{
+	tx_chain_dropped(*state, 20);
+}
+
+static void test_tx_21_slots_dropped(void **state)
+{
+	tx_chain_dropped(*state, 21);
+}
+
+static void test_tx_22_slots_fatal(void **state)
+{
+	struct env *e = *state;
+
+	for (unsigned i = 0; i < 22; i++)
+		fake_tx(&e->g, i, 0, i + 1 < 22 ? NETTXF_more_data : 0, (uint16_t)i,
+			i == 0 ? 60000 : 100);
+	fake_tx_publish(&e->g);
+	assert_fatal(e, tx_burst(e), "malicious");
+}
+
+/* A whole ring of more_data: the slot limit stops it long before. */
+static void test_tx_ring_size_slots_fatal(void **state)
+{
+	struct env *e = *state;
+
+	for (unsigned i = 0; i < NETIF_TX_RING_SIZE; i++)
+		fake_tx(&e->g, 0, 0, NETTXF_more_data, (uint16_t)i, 100);
+	fake_tx_publish(&e->g);
+	assert_fatal(e, tx_burst(e), "malicious");
+	assert_int_equal(e->g.copy_calls, 0);
+}
+
+/* more_data on the last published slot: the chain never ends. */
+static void test_tx_endless_more_data_fatal(void **state)
+{
+	struct env *e = *state;
+
+	fake_tx(&e->g, 0, 0, NETTXF_more_data, 1, 200);
+	fake_tx(&e->g, 1, 0, NETTXF_more_data, 2, 100);
+	fake_tx_publish(&e->g);
+	assert_fatal(e, tx_burst(e), "past the producer");
+}
+
+static void test_tx_bad_prod_fatal(void **state)
+{
+	static const RING_IDX prods[] = { NETIF_TX_RING_SIZE + 1, 0x80000000u, 0xffffffffu };
+
+	for (unsigned i = 0; i < sizeof(prods) / sizeof(prods[0]); i++) {
+		struct env *e;
+
+		teardown(state);
+		setup(state);
+		e = *state;
+		e->g.tx->req_prod = prods[i];
+		assert_fatal(e, tx_burst(e), "impossible request producer");
+		assert_int_equal(e->g.tx->rsp_prod, 0);
+	}
+}
+
+/* A full ring is legal. */
+static void test_tx_full_ring(void **state)
+{
+	struct env *e = *state;
+	unsigned total = 0;
+
+	for (unsigned i = 0; i < NETIF_TX_RING_SIZE; i++)
+		fake_tx(&e->g, i % FAKE_PAGES, 0, 0, (uint16_t)i, 64);
+	fake_tx_publish(&e->g);
+	for (unsigned round = 0; round < 16 && total < NETIF_TX_RING_SIZE; round++) {
+		assert_int_equal(tx_burst(e), 0);
+		assert_true(e->n <= NETIF_BURST);
+		total += e->n;
+		if (total < NETIF_TX_RING_SIZE)
+			assert_true(e->more); /* bounded work: the rest waits for the next call */
+	}
+	assert_int_equal(total, NETIF_TX_RING_SIZE);
+	assert_false(e->more);
+	assert_all_answered(e);
+}
+
+/* ---- TX: sizes and offsets ---- */
+
+static void test_tx_size_0_dropped(void **state)
+{
+	struct env *e = *state;
+
+	fake_tx(&e->g, 0, 0, 0, 5, 0);
+	fake_tx(&e->g, 0, 0, 0, 6, 13); /* shorter than an Ethernet header */
+	fake_tx_publish(&e->g);
+	assert_int_equal(tx_burst(e), 0);
+	assert_int_equal(e->n, 0);
+	assert_int_equal(tx_rsp(e, 0).status, NETIF_RSP_ERROR);
+	assert_int_equal(tx_rsp(e, 1).status, NETIF_RSP_ERROR);
+	assert_int_equal(e->q->stats.tx_dropped, 2);
+	assert_all_answered(e);
+	assert_false(netif_queue_is_fatal(e->q));
+}
+
+/* Fragments adding up to more than the first slot's 65535: > 64 KiB. */
+static void test_tx_over_64k_dropped(void **state)
+{
+	struct env *e = *state;
+
+	fake_tx(&e->g, 0, 0, NETTXF_more_data, 0, 65535);
+	for (unsigned i = 1; i <= 17; i++)
+		fake_tx(&e->g, i, 0, i < 17 ? NETTXF_more_data : 0, (uint16_t)i, 4096);
+	fake_tx_publish(&e->g);
+	assert_int_equal(tx_burst(e), 0);
+	assert_int_equal(e->n, 0);
+	for (unsigned i = 0; i <= 17; i++)
+		assert_int_equal(tx_rsp(e, i).status, NETIF_RSP_ERROR);
+	assert_all_answered(e);
+	assert_false(netif_queue_is_fatal(e->q));
+	assert_int_equal(e->g.copy_calls, 0);
+}
+
+static void test_tx_first_crosses_page_fatal(void **state)
+{
+	struct env *e = *state;
+
+	fake_tx(&e->g, 0, 4000, 0, 1, 200);
+	fake_tx_publish(&e->g);
+	assert_fatal(e, tx_burst(e), "crosses its page");
+}
+
+static void test_tx_follow_crosses_page_fatal(void **state)
+{
+	struct env *e = *state;
+
+	fake_tx(&e->g, 0, 0, NETTXF_more_data, 1, 300);
+	fake_tx(&e->g, 1, 4000, 0, 2, 200);
+	fake_tx_publish(&e->g);
+	assert_fatal(e, tx_burst(e), "crosses its page");
+}
+
+/* XSA-448: empty follow-on slots are answered OKAY and never copied (their
+ * gref is not even looked at: 9999 is no grant). */
+static void test_tx_zero_size_follow_on(void **state)
+{
+	struct env *e = *state;
+
+	fill(e, 0, 3);
+	fill(e, 1, 4);
+	fake_tx(&e->g, 0, 0, NETTXF_more_data, 1, 100);
+	fake_tx(&e->g, 9999, 0, NETTXF_more_data, 2, 0);
+	fake_tx(&e->g, 1, 0, NETTXF_more_data, 3, 40);
+	fake_tx(&e->g, 9999, 4095, 0, 4, 0);
+	fake_tx_publish(&e->g);
+	assert_int_equal(tx_burst(e), 0);
+	assert_int_equal(e->n, 1);
+	assert_int_equal(e->pkts[0].len, 100);
+	assert_memory_equal(e->pkts[0].data, fake_page(&e->g, 0), 60);
+	assert_memory_equal(e->pkts[0].data + 60, fake_page(&e->g, 1), 40);
+	assert_int_equal(e->g.copies, 2);
+	for (unsigned i = 0; i < 4; i++) {
+		assert_int_equal(tx_rsp(e, i).id, i + 1);
+		assert_int_equal(tx_rsp(e, i).status, NETIF_RSP_OKAY);
+	}
+	assert_all_answered(e);
+}
+
+static void test_tx_bad_gref_fatal(void **state)
+{
+	struct env *e = *state;
+
+	e->g.granted[5] = false; /* revoked */
+	fake_tx(&e->g, 5, 0, 0, 1, 60);
+	fake_tx_publish(&e->g);
+	assert_fatal(e, tx_burst(e), "grant copy from ref 5");
+}
+
+/* Our copier failing is not the guest's fault: error responses, queue ok. */
+static void test_tx_copier_failure(void **state)
+{
+	struct env *e = *state;
+
+	e->g.fail_rc = -EIO;
+	fake_tx(&e->g, 1, 0, 0, 1, 60);
+	fake_tx_publish(&e->g);
+	assert_int_equal(tx_burst(e), -EIO);
+	assert_int_equal(e->n, 0);
+	assert_int_equal(tx_rsp(e, 0).status, NETIF_RSP_ERROR);
+	assert_all_answered(e);
+	assert_false(netif_queue_is_fatal(e->q));
+}
+
+/* ---- TX: extra info ---- */
+
+static void test_tx_gso(void **state)
+{
+	struct env *e = *state;
+
+	fake_tx(&e->g, 0, 0, NETTXF_extra_info | NETTXF_more_data, 1, 5000);
+	fake_tx_extra(&e->g, XEN_NETIF_EXTRA_TYPE_GSO, 0, 1448, XEN_NETIF_GSO_TYPE_TCPV6);
+	fake_tx(&e->g, 1, 0, 0, 3, 1000);
+	fake_tx_publish(&e->g);
+	assert_int_equal(tx_burst(e), 0);
+	assert_int_equal(e->n, 1);
+	assert_int_equal(e->pkts[0].len, 5000);
+	assert_int_equal(e->pkts[0].gso_type, XEN_NETIF_GSO_TYPE_TCPV6);
+	assert_int_equal(e->pkts[0].gso_size, 1448);
+	assert_true(e->pkts[0].flags & NETIF_PKT_CSUM_BLANK);
+	assert_int_equal(tx_rsp(e, 0).status, NETIF_RSP_OKAY);
+	assert_int_equal(tx_rsp(e, 1).status, NETIF_RSP_NULL);
+	assert_int_equal(tx_rsp(e, 2).id, 3);
+	assert_int_equal(tx_rsp(e, 2).status, NETIF_RSP_OKAY);
+	assert_all_answered(e);
+}
+
+static void tx_extra_fatal(void **state, uint8_t type, uint16_t gso_size, uint8_t gso_type,
+			   const char *reason)
+{
+	struct env *e = *state;
+
+	fake_tx(&e->g, 0, 0, NETTXF_extra_info, 1, 100);
+	fake_tx_extra(&e->g, type, 0, gso_size, gso_type);
+	fake_tx_publish(&e->g);
+	assert_fatal(e, tx_burst(e), reason);
+}
+
+static void test_tx_gso_size_0_fatal(void **state)
+{
+	tx_extra_fatal(state, XEN_NETIF_EXTRA_TYPE_GSO, 0, XEN_NETIF_GSO_TYPE_TCPV4, "GSO size 0");
+}
+
+static void test_tx_gso_type_unknown_fatal(void **state)
+{
+	tx_extra_fatal(state, XEN_NETIF_EXTRA_TYPE_GSO, 1400, 3, "unknown GSO type 3");
+	teardown(state);
+	setup(state);
+	tx_extra_fatal(state, XEN_NETIF_EXTRA_TYPE_GSO, 1400, XEN_NETIF_GSO_TYPE_NONE,
+		       "unknown GSO type 0");
+}
+
+static void test_tx_extra_unknown_fatal(void **state)
+{
+	tx_extra_fatal(state, XEN_NETIF_EXTRA_TYPE_MAX, 0, 0, "unknown extra info type 5");
+	teardown(state);
+	setup(state);
+	tx_extra_fatal(state, XEN_NETIF_EXTRA_TYPE_NONE, 0, 0, "unknown extra info type 0");
+	teardown(state);
+	setup(state);
+	tx_extra_fatal(state, 200, 0, 0, "unknown extra info type 200");
+}
+
+static void test_tx_extra_duplicate_fatal(void **state)
+{
+	struct env *e = *state;
+
+	fake_tx(&e->g, 0, 0, NETTXF_extra_info, 1, 100);
+	fake_tx_extra(&e->g, XEN_NETIF_EXTRA_TYPE_GSO, XEN_NETIF_EXTRA_FLAG_MORE, 1400, 1);
+	fake_tx_extra(&e->g, XEN_NETIF_EXTRA_TYPE_GSO, 0, 1400, 1);
+	fake_tx_publish(&e->g);
+	assert_fatal(e, tx_burst(e), "twice");
+}
+
+/* FLAG_MORE on the last published slot. */
+static void test_tx_extra_missing_fatal(void **state)
+{
+	struct env *e = *state;
+
+	fake_tx(&e->g, 0, 0, NETTXF_extra_info, 1, 100);
+	fake_tx_extra(&e->g, XEN_NETIF_EXTRA_TYPE_HASH, XEN_NETIF_EXTRA_FLAG_MORE, 0, 0);
+	fake_tx_publish(&e->g);
+	assert_fatal(e, tx_burst(e), "extra info missing");
+}
+
+/* ---- TX: notification ---- */
+
+/* The frontend asked for an event only later (rsp_event far ahead): none
+ * now; a burst of several packets asks for at most one. */
+static void test_tx_notify_suppressed(void **state)
+{
+	struct env *e = *state;
+
+	e->g.tx->rsp_event = 100;
+	for (unsigned i = 0; i < 5; i++)
+		fake_tx(&e->g, i, 0, 0, (uint16_t)i, 60);
+	fake_tx_publish(&e->g);
+	assert_int_equal(tx_burst(e), 0);
+	assert_int_equal(e->n, 5);
+	assert_false(e->notify);
+	e->g.tx->rsp_event = 7; /* inside the next burst's (5, 8] */
+	for (unsigned i = 0; i < 3; i++)
+		fake_tx(&e->g, i, 0, 0, (uint16_t)i, 60);
+	fake_tx_publish(&e->g);
+	assert_int_equal(tx_burst(e), 0);
+	assert_true(e->notify);
+	assert_int_equal(e->g.copy_calls, 2); /* one batch per burst */
+}
+
+/* Nothing to do: no response, no notify, req_event armed. */
+static void test_tx_idle(void **state)
+{
+	struct env *e = *state;
+
+	assert_int_equal(tx_burst(e), 0);
+	assert_int_equal(e->n, 0);
+	assert_false(e->notify);
+	assert_false(e->more);
+	assert_int_equal(e->g.tx->req_event, 1);
+	assert_int_equal(e->g.copy_calls, 0);
+}
+
+/* ---- TX: credit (rate=) ---- */
+
+static void test_tx_credit(void **state)
+{
+	struct env *e = *state;
+
+	/* 1000 bytes per 10 ms */
+	netif_credit_set(&e->q->credit, 1000, 10000, 0);
+	fake_tx(&e->g, 0, 0, 0, 1, 600);
+	fake_tx(&e->g, 1, 0, 0, 2, 600);
+	fake_tx_publish(&e->g);
+	assert_int_equal(netif_tx_burst(e->q, &e->arena, 0, e->pkts, NETIF_BURST, &e->n, &e->more,
+					 &e->notify, &e->wait_us),
+			 0);
+	assert_int_equal(e->n, 1);
+	assert_int_equal(e->wait_us, 10000);
+	assert_false(e->more);
+	/* the second request is untouched until the window ends */
+	assert_int_equal(e->q->tx_req_cons, 1);
+	assert_int_equal(netif_tx_burst(e->q, &e->arena, 5000, e->pkts, NETIF_BURST, &e->n,
+					 &e->more, &e->notify, &e->wait_us),
+			 0);
+	assert_int_equal(e->n, 0);
+	assert_int_equal(e->wait_us, 5000);
+	assert_int_equal(netif_tx_burst(e->q, &e->arena, 10000, e->pkts, NETIF_BURST, &e->n,
+					 &e->more, &e->notify, &e->wait_us),
+			 0);
+	assert_int_equal(e->n, 1);
+	assert_all_answered(e);
+}
+
+/* A 64 KiB packet at a rate below it still passes once the carried-over
+ * credit reaches the 128 KiB burst floor. */
+static void test_credit_burst_floor(void **state)
+{
+	struct netif_credit c;
+	uint64_t now = 0, wait = 0;
+	unsigned windows = 0;
+
+	netif_credit_set(&c, 1000, 1000, 0);
+	while (!netif_credit_take(&c, 65535, now, &wait)) {
+		assert_true(wait > 0);
+		now += wait;
+		assert_true(++windows < 100);
+	}
+	assert_int_equal(windows, 65);
+	(void)state;
+}
+
+/* ---- RX ---- */
+
+static int rx_burst(struct env *e, struct netif_pkt *p, unsigned n, unsigned *done)
+{
+	return netif_rx_burst(e->q, p, n, done, &e->notify);
+}
+
+static struct netif_rx_response rx_rsp(struct env *e, RING_IDX i)
+{
+	return e->g.rx->ring[i % NETIF_RX_RING_SIZE].rsp;
+}
+
+static void test_rx_basic(void **state)
+{
+	struct env *e = *state;
+	uint8_t data[100];
+	struct netif_pkt p = { .data = data, .len = sizeof(data),
+			       .flags = NETIF_PKT_DATA_VALIDATED };
+	unsigned done;
+
+	for (unsigned i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)i;
+	fake_rx_post(&e->g, 11, 20);
+	fake_rx_post(&e->g, 12, 21);
+	assert_int_equal(rx_burst(e, &p, 1, &done), 0);
+	assert_int_equal(done, 1);
+	assert_memory_equal(fake_page(&e->g, 20), data, sizeof(data));
+	assert_int_equal(rx_rsp(e, 0).id, 11);
+	assert_int_equal(rx_rsp(e, 0).status, 100);
+	assert_int_equal(rx_rsp(e, 0).offset, 0);
+	assert_int_equal(rx_rsp(e, 0).flags, NETRXF_data_validated);
+	assert_int_equal(e->g.rx->rsp_prod, 1);
+	assert_true(e->notify);
+}
+
+/* Responses land in the slot of the request they answer, whatever the ids. */
+static void test_rx_same_slot(void **state)
+{
+	struct env *e = *state;
+	uint8_t data[64] = { 0 };
+	struct netif_pkt p[3] = { { .data = data, .len = 60 }, { .data = data, .len = 61 },
+				  { .data = data, .len = 62 } };
+	unsigned done;
+
+	fake_rx_post(&e->g, 200, 1);
+	fake_rx_post(&e->g, 7, 2);
+	fake_rx_post(&e->g, 0, 3);
+	assert_int_equal(rx_burst(e, p, 3, &done), 0);
+	assert_int_equal(done, 3);
+	assert_int_equal(rx_rsp(e, 0).id, 200);
+	assert_int_equal(rx_rsp(e, 0).status, 60);
+	assert_int_equal(rx_rsp(e, 1).id, 7);
+	assert_int_equal(rx_rsp(e, 1).status, 61);
+	assert_int_equal(rx_rsp(e, 2).id, 0);
+	assert_int_equal(rx_rsp(e, 2).status, 62);
+	assert_int_equal(e->g.copy_calls, 1);
+}
+
+/* 9000 bytes: three buffers, more_data on all but the last; GSO adds its
+ * extra info in the second slot. */
+static void test_rx_split_gso(void **state)
+{
+	struct env *e = *state;
+	static uint8_t data[9000];
+	struct netif_pkt p = { .data = data, .len = sizeof(data), .flags = NETIF_PKT_CSUM_BLANK,
+			       .gso_type = XEN_NETIF_GSO_TYPE_TCPV4, .gso_size = 1448 };
+	struct netif_extra_info ex;
+	unsigned done;
+
+	for (unsigned i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 13);
+	/* IPv4/TCP headers so the checksum flags can be decided */
+	memset(data, 0, 54);
+	data[12] = 0x08;
+	data[14] = 0x45;
+	data[23] = 6;
+	for (unsigned i = 0; i < 4; i++)
+		fake_rx_post(&e->g, (uint16_t)(i + 1), 30 + i);
+	assert_int_equal(netif_rx_slots_needed(e->q, &p), 4);
+	assert_int_equal(rx_burst(e, &p, 1, &done), 0);
+	assert_int_equal(done, 1);
+	assert_int_equal(rx_rsp(e, 0).id, 1);
+	assert_int_equal(rx_rsp(e, 0).status, 4096);
+	assert_int_equal(rx_rsp(e, 0).flags, NETRXF_more_data | NETRXF_extra_info |
+						     NETRXF_csum_blank | NETRXF_data_validated);
+	memcpy(&ex, &e->g.rx->ring[1], sizeof(ex));
+	assert_int_equal(ex.type, XEN_NETIF_EXTRA_TYPE_GSO);
+	assert_int_equal(ex.flags, 0);
+	assert_int_equal(ex.u.gso.type, XEN_NETIF_GSO_TYPE_TCPV4);
+	assert_int_equal(ex.u.gso.size, 1448);
+	assert_int_equal(rx_rsp(e, 2).id, 3);
+	assert_int_equal(rx_rsp(e, 2).status, 4096);
+	assert_int_equal(rx_rsp(e, 2).flags, NETRXF_more_data);
+	assert_int_equal(rx_rsp(e, 3).id, 4);
+	assert_int_equal(rx_rsp(e, 3).status, 9000 - 8192);
+	assert_int_equal(rx_rsp(e, 3).flags, 0);
+	assert_memory_equal(fake_page(&e->g, 30), data, 4096);
+	assert_memory_equal(fake_page(&e->g, 32), data + 4096, 4096);
+	assert_memory_equal(fake_page(&e->g, 33), data + 8192, 9000 - 8192);
+}
+
+/* Without feature-sg a packet must fit one buffer; GSO the frontend did
+ * not ask for cannot be delivered: both dropped, counted, nothing used. */
+static void test_rx_unfit_dropped(void **state)
+{
+	struct env *e = *state;
+	static uint8_t data[5000];
+	struct netif_features f = { .csum = true };
+	struct netif_pkt p[2] = { { .data = data, .len = 5000 },
+				  { .data = data, .len = 1000, .gso_type = 1, .gso_size = 500 } };
+	unsigned done;
+
+	fake_queue(&e->g, e->q, &f);
+	fake_rx_post(&e->g, 1, 1);
+	assert_int_equal(rx_burst(e, p, 2, &done), 0);
+	assert_int_equal(done, 2);
+	assert_int_equal(e->q->stats.rx_dropped, 2);
+	assert_int_equal(e->g.rx->rsp_prod, 0);
+	assert_int_equal(e->g.copy_calls, 0);
+}
+
+/* No buffers posted: nothing consumed, and req_event asks for a kick at
+ * the next post (feature-rx-notify). */
+static void test_rx_no_buffers(void **state)
+{
+	struct env *e = *state;
+	uint8_t data[9000] = { 0 };
+	struct netif_pkt p = { .data = data, .len = 9000 };
+	unsigned done;
+
+	assert_int_equal(rx_burst(e, &p, 1, &done), 0);
+	assert_int_equal(done, 0);
+	assert_int_equal(e->g.rx->req_event, 1);
+	/* one buffer of the three it needs: still waits, event at the next */
+	fake_rx_post(&e->g, 1, 1);
+	assert_int_equal(rx_burst(e, &p, 1, &done), 0);
+	assert_int_equal(done, 0);
+	assert_int_equal(e->g.rx->req_event, 2);
+	assert_int_equal(e->q->rx_req_cons, 0);
+	fake_rx_post(&e->g, 2, 2);
+	fake_rx_post(&e->g, 3, 3);
+	assert_int_equal(rx_burst(e, &p, 1, &done), 0);
+	assert_int_equal(done, 1);
+}
+
+static void test_rx_bad_prod_fatal(void **state)
+{
+	struct env *e = *state;
+	uint8_t data[60] = { 0 };
+	struct netif_pkt p = { .data = data, .len = 60 };
+	unsigned done;
+
+	e->g.rx->req_prod = 1000;
+	assert_int_equal(rx_burst(e, &p, 1, &done), -EPROTO);
+	assert_true(netif_queue_is_fatal(e->q));
+	assert_non_null(strstr(netif_queue_fatal_reason(e->q), "rx: impossible"));
+	assert_int_equal(e->g.rx->rsp_prod, 0);
+}
+
+static void test_rx_readonly_gref_fatal(void **state)
+{
+	struct env *e = *state;
+	uint8_t data[60] = { 0 };
+	struct netif_pkt p = { .data = data, .len = 60 };
+	unsigned done;
+
+	e->g.readonly[4] = true;
+	fake_rx_post(&e->g, 1, 4);
+	assert_int_equal(rx_burst(e, &p, 1, &done), -EPROTO);
+	assert_non_null(strstr(netif_queue_fatal_reason(e->q), "rx: grant copy to ref 4"));
+}
+
+/* ---- headers and checksums ---- */
+
+static uint16_t sum16(const uint8_t *p, size_t n, uint32_t sum)
+{
+	for (size_t i = 0; i + 1 < n; i += 2)
+		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+	if (n & 1)
+		sum += (uint32_t)p[n - 1] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+/* A UDP/IPv4 packet with its pseudo-header sum in the checksum field, as
+ * CHECKSUM_PARTIAL leaves it: completed, the whole sums to 0xffff. */
+static void test_hdr_csum_complete(void **state)
+{
+	uint8_t pkt[14 + 20 + 8 + 11] = { 0 };
+	uint8_t pseudo[12] = { 192, 0, 2, 1, 192, 0, 2, 2, 0, 17, 0, 19 };
+	uint16_t l3, ps;
+	uint32_t l4_off;
+	uint8_t l4;
+
+	pkt[12] = 0x08;
+	pkt[14] = 0x45;
+	pkt[14 + 9] = 17;
+	memcpy(pkt + 26, pseudo, 8);
+	pkt[42 - 4] = 0; /* UDP length 19 */
+	pkt[42 - 3] = 19;
+	memcpy(pkt + 42, "hello world", 11);
+	ps = sum16(pseudo, sizeof(pseudo), 0);
+	pkt[40] = (uint8_t)(ps >> 8);
+	pkt[41] = (uint8_t)ps;
+	assert_int_equal(netif_hdr_l4(pkt, sizeof(pkt), &l3, &l4_off, &l4), 0);
+	assert_int_equal(l3, 0x0800);
+	assert_int_equal(l4_off, 34);
+	assert_int_equal(l4, 17);
+	assert_int_equal(netif_hdr_csum_complete(pkt, sizeof(pkt)), 0);
+	assert_int_equal(sum16(pkt + 34, sizeof(pkt) - 34, sum16(pseudo, sizeof(pseudo), 0)),
+			 0xffff);
+	/* truncated headers are refused, never read past the end */
+	for (uint32_t len = 0; len < 42; len++)
+		assert_int_equal(netif_hdr_csum_complete(pkt, len), -EINVAL);
+	(void)state;
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_tx_single_slot),
+		T(test_tx_18_slots),
+		T(test_tx_19_slots),
+		T(test_tx_20_slots_dropped),
+		T(test_tx_21_slots_dropped),
+		T(test_tx_22_slots_fatal),
+		T(test_tx_ring_size_slots_fatal),
+		T(test_tx_endless_more_data_fatal),
+		T(test_tx_bad_prod_fatal),
+		T(test_tx_full_ring),
+		T(test_tx_size_0_dropped),
+		T(test_tx_over_64k_dropped),
+		T(test_tx_first_crosses_page_fatal),
+		T(test_tx_follow_crosses_page_fatal),
+		T(test_tx_zero_size_follow_on),
+		T(test_tx_bad_gref_fatal),
+		T(test_tx_copier_failure),
+		T(test_tx_gso),
+		T(test_tx_gso_size_0_fatal),
+		T(test_tx_gso_type_unknown_fatal),
+		T(test_tx_extra_unknown_fatal),
+		T(test_tx_extra_duplicate_fatal),
+		T(test_tx_extra_missing_fatal),
+		T(test_tx_notify_suppressed),
+		T(test_tx_idle),
+		T(test_tx_credit),
+		cmocka_unit_test(test_credit_burst_floor),
+		T(test_rx_basic),
+		T(test_rx_same_slot),
+		T(test_rx_split_gso),
+		T(test_rx_unfit_dropped),
+		T(test_rx_no_buffers),
+		T(test_rx_bad_prod_fatal),
+		T(test_rx_readonly_gref_fatal),
+		cmocka_unit_test(test_hdr_csum_complete),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

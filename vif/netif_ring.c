@@ -1,0 +1,47 @@
+/* netif_ring: a queue's set-up and its fatal state (see netif.h). */
+#include "vif/netif.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Our ring sizes are Xen's: layout taken from its own header. */
+_Static_assert(sizeof(struct netif_tx_request) == 12, "netif_tx_request is 12 bytes");
+_Static_assert(sizeof(struct netif_tx_response) == 4, "netif_tx_response is 4 bytes");
+_Static_assert(sizeof(struct netif_rx_request) == 8, "netif_rx_request is 8 bytes");
+_Static_assert(sizeof(struct netif_rx_response) == 8, "netif_rx_response is 8 bytes");
+_Static_assert(sizeof(struct netif_extra_info) == 8, "netif_extra_info is 8 bytes");
+_Static_assert(offsetof(struct netif_tx_sring, ring) == 64, "ring header is 64 bytes");
+_Static_assert(__CONST_RING_SIZE(netif_tx, NETIF_PAGE_SIZE) == NETIF_TX_RING_SIZE,
+	       "TX ring of 256");
+_Static_assert(__CONST_RING_SIZE(netif_rx, NETIF_PAGE_SIZE) == NETIF_RX_RING_SIZE,
+	       "RX ring of 256");
+
+void netif_queue_init(struct netif_queue *q, uint16_t domid, const struct netif_features *feat,
+		      void *tx, void *rx, netif_copy_fn copy, void *copy_ctx)
+{
+	memset(q, 0, offsetof(struct netif_queue, segs));
+	q->domid = domid;
+	q->feat = *feat;
+	q->tx = tx;
+	q->rx = rx;
+	q->copy = copy;
+	q->copy_ctx = copy_ctx;
+	/* BACK_RING_INIT: private indices at 0, as the frontend's
+	 * SHARED_RING_INIT left the shared ones (a reconnect maps new pages).
+	 * Nothing is read from the pages here. */
+}
+
+int netif_queue_set_fatal(struct netif_queue *q, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (q->fatal)
+		return -EPROTO;
+	q->fatal = true;
+	va_start(ap, fmt);
+	vsnprintf(q->reason, sizeof(q->reason), fmt, ap);
+	va_end(ap);
+	return -EPROTO;
+}

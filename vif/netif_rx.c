@@ -1,0 +1,212 @@
+/* netif_rx: packets -> the buffers the guest posted on its receive ring.
+ *
+ * As Linux netback's rx.c: a packet fills 4 KiB buffers from offset 0, one
+ * response per consumed request in the same ring slot (Linux netfront
+ * ignores the response id and reads slot by slot); a GSO packet's extra
+ * info overlays the response of the second slot it consumed, flagged on
+ * the first. All copies of a burst go to the copier at once. */
+#include "vif/netif.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "vif/netif-internal.h"
+
+/* What goes in one consumed slot's response. */
+struct rx_slot {
+	uint16_t id;
+	bool extra;
+	uint16_t flags;
+	int16_t status;
+};
+
+int netif_rx_slots_avail(struct netif_queue *q, unsigned *avail)
+{
+	RING_IDX prod;
+	int n;
+
+	*avail = 0;
+	if (q->fatal)
+		return -EPROTO;
+	n = netif_req_avail(q, &q->rx->req_prod, q->rx_req_cons, q->rx_rsp_prod_pvt,
+			    NETIF_RX_RING_SIZE, "rx", &prod);
+	if (n < 0)
+		return -EPROTO;
+	*avail = (unsigned)n;
+	return 0;
+}
+
+unsigned netif_rx_slots_needed(const struct netif_queue *q, const struct netif_pkt *p)
+{
+	unsigned slots;
+
+	if (p->len == 0 || p->len > NETIF_MAX_PKT)
+		return 0;
+	slots = (p->len + NETIF_PAGE_SIZE - 1) / NETIF_PAGE_SIZE;
+	if (slots > 1 && !q->feat.sg)
+		return 0;
+	switch (p->gso_type) {
+	case XEN_NETIF_GSO_TYPE_NONE:
+		return slots;
+	case XEN_NETIF_GSO_TYPE_TCPV4:
+		return q->feat.gso_tcpv4 && p->gso_size ? slots + 1 : 0;
+	case XEN_NETIF_GSO_TYPE_TCPV6:
+		return q->feat.gso_tcpv6 && p->gso_size ? slots + 1 : 0;
+	default:
+		return 0;
+	}
+}
+
+/* Whether `need` buffers are posted; if not, asks for an event when the
+ * next one is (xenvif_rx_ring_slots_available), and looks once more. */
+static int rx_wait_for(struct netif_queue *q, unsigned need, unsigned *avail)
+{
+	int rc;
+
+	if (*avail >= need)
+		return 1;
+	__atomic_store_n(&q->rx->req_event, q->rx_req_cons + *avail + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	rc = netif_rx_slots_avail(q, avail);
+	if (rc < 0)
+		return rc;
+	return *avail >= need;
+}
+
+/* Flags for the first response; completes a checksum the frontend cannot
+ * take blank. false: drop the packet (headers not parseable). */
+static bool rx_csum(const struct netif_queue *q, struct netif_pkt *p, uint16_t *flags)
+{
+	uint16_t l3;
+	uint32_t l4_off;
+	uint8_t l4;
+	bool blank_ok;
+
+	*flags = 0;
+	if (p->flags & NETIF_PKT_CSUM_BLANK) {
+		if (netif_hdr_l4(p->data, p->len, &l3, &l4_off, &l4) < 0)
+			return false;
+		blank_ok = l3 == 0x0800 ? q->feat.csum : q->feat.ipv6_csum;
+		if (blank_ok || p->gso_type != XEN_NETIF_GSO_TYPE_NONE) {
+			*flags = NETRXF_csum_blank | NETRXF_data_validated;
+			return true;
+		}
+		if (netif_hdr_csum_complete(p->data, p->len) < 0)
+			return false;
+		/* done once, even if the packet waits for buffers */
+		p->flags = (p->flags & ~NETIF_PKT_CSUM_BLANK) | NETIF_PKT_DATA_VALIDATED;
+		*flags = NETRXF_data_validated;
+		return true;
+	}
+	if (p->flags & NETIF_PKT_DATA_VALIDATED)
+		*flags = NETRXF_data_validated;
+	return true;
+}
+
+static void rx_respond(struct netif_queue *q, const struct rx_slot *s, unsigned n,
+		       const struct netif_pkt *gso_of[])
+{
+	for (unsigned i = 0; i < n; i++) {
+		union netif_rx_sring_entry *e =
+			&q->rx->ring[q->rx_rsp_prod_pvt++ & (NETIF_RX_RING_SIZE - 1)];
+
+		if (s[i].extra) {
+			struct netif_extra_info ex;
+
+			memset(&ex, 0, sizeof(ex));
+			ex.type = XEN_NETIF_EXTRA_TYPE_GSO;
+			ex.u.gso.type = gso_of[i]->gso_type;
+			ex.u.gso.size = gso_of[i]->gso_size;
+			memcpy(e, &ex, sizeof(ex));
+			continue;
+		}
+		e->rsp.id = s[i].id;
+		e->rsp.offset = 0;
+		e->rsp.flags = s[i].flags;
+		e->rsp.status = s[i].status;
+	}
+}
+
+int netif_rx_burst(struct netif_queue *q, struct netif_pkt *pkts, unsigned n, unsigned *done,
+		   bool *notify)
+{
+	struct rx_slot slots[NETIF_RX_RING_SIZE];
+	const struct netif_pkt *gso_of[NETIF_RX_RING_SIZE];
+	unsigned avail, nslot = 0, nseg = 0, delivered = 0;
+	int rc;
+
+	*done = 0;
+	*notify = false;
+	rc = netif_rx_slots_avail(q, &avail);
+	if (rc < 0)
+		return rc;
+	if (n > NETIF_BURST)
+		n = NETIF_BURST;
+	for (unsigned i = 0; i < n; i++) {
+		struct netif_pkt *p = &pkts[i];
+		unsigned need = netif_rx_slots_needed(q, p), first = nslot;
+		uint32_t off = 0;
+		uint16_t flags;
+
+		if (need == 0 || !rx_csum(q, p, &flags)) {
+			q->stats.rx_dropped++;
+			(*done)++;
+			continue;
+		}
+		rc = rx_wait_for(q, need, &avail);
+		if (rc < 0)
+			return rc;
+		if (rc == 0)
+			break;
+		for (unsigned k = 0; k < need; k++) {
+			struct netif_rx_request req = *(volatile struct netif_rx_request *)&q->rx
+				->ring[(q->rx_req_cons + k) & (NETIF_RX_RING_SIZE - 1)].req;
+			struct rx_slot *s = &slots[nslot++];
+
+			*s = (struct rx_slot){ .id = req.id };
+			if (k == 1 && p->gso_type != XEN_NETIF_GSO_TYPE_NONE) {
+				s->extra = true;
+				gso_of[nslot - 1] = p;
+				continue;
+			}
+			uint32_t len = p->len - off < NETIF_PAGE_SIZE ? p->len - off : NETIF_PAGE_SIZE;
+			q->segs[nseg++] = (struct hv_copy){ .to_guest = true, .domid = q->domid,
+							    .ref = req.gref, .offset = 0,
+							    .len = (uint16_t)len, .local = p->data + off };
+			s->status = (int16_t)len;
+			off += len;
+			if (off < p->len)
+				s->flags |= NETRXF_more_data;
+		}
+		slots[first].flags |= flags;
+		if (p->gso_type != XEN_NETIF_GSO_TYPE_NONE)
+			slots[first].flags |= NETRXF_extra_info;
+		q->rx_req_cons += need;
+		avail -= need;
+		q->stats.rx_pkts++;
+		q->stats.rx_bytes += p->len;
+		delivered++;
+		(*done)++;
+	}
+	if (nseg) {
+		rc = q->copy(q->copy_ctx, q->segs, nseg);
+		if (rc == 0) {
+			for (unsigned i = 0; i < nseg; i++)
+				if (q->segs[i].status != HV_GNTST_OKAY)
+					return netif_queue_set_fatal(
+						q, "rx: grant copy to ref %u: GNTST %d", q->segs[i].ref,
+						q->segs[i].status);
+		} else {
+			/* The buffers are consumed; give them back empty. */
+			for (unsigned i = 0; i < nslot; i++)
+				slots[i] = (struct rx_slot){ .id = slots[i].id,
+							     .status = NETIF_RSP_ERROR };
+			q->stats.rx_pkts -= delivered;
+			q->stats.rx_dropped += delivered;
+		}
+	}
+	rx_respond(q, slots, nslot, gso_of);
+	if (nslot)
+		*notify = netif_rsp_push(&q->rx->rsp_prod, &q->rx->rsp_event, q->rx_rsp_prod_pvt);
+	return rc;
+}
