@@ -36,18 +36,6 @@ static void journal_path(const struct netd *d, const struct netd_net *net, char 
 	snprintf(buf, len, "%s/%s.vifs", d->conf.state_dir, net->conf.name);
 }
 
-static bool name_is_emu(const char *ifname)
-{
-	size_t n = strlen(ifname);
-
-	return n > 4 && !strcmp(ifname + n - 4, "-emu");
-}
-
-static bool vif_is_emu(const struct vif *v)
-{
-	return name_is_emu(v->ifname);
-}
-
 static unsigned vif_bucket(uint32_t domid, uint32_t devid, bool emu)
 {
 	return (domid * 2654435761u ^ devid * 40503u ^ (unsigned)emu) % NETD_VIF_BUCKETS;
@@ -59,14 +47,14 @@ static struct netd_vif *net_vif_find(const struct netd_net *net, uint32_t domid,
 	if (!net->vif_hash)
 		return NULL;
 	for (struct netd_vif *v = net->vif_hash[vif_bucket(domid, devid, emu)]; v; v = v->hnext)
-		if (v->vif.domid == domid && v->vif.devid == devid && vif_is_emu(&v->vif) == emu)
+		if (v->vif.domid == domid && v->vif.devid == devid && v->vif.emu == emu)
 			return v;
 	return NULL;
 }
 
 static int vif_link(struct netd_net *net, struct netd_vif *nv)
 {
-	unsigned b = vif_bucket(nv->vif.domid, nv->vif.devid, vif_is_emu(&nv->vif));
+	unsigned b = vif_bucket(nv->vif.domid, nv->vif.devid, nv->vif.emu);
 
 	if (!net->vif_hash) {
 		net->vif_hash = calloc(NETD_VIF_BUCKETS, sizeof(*net->vif_hash));
@@ -87,7 +75,7 @@ static int vif_link(struct netd_net *net, struct netd_vif *nv)
 static void vif_unlink(struct netd_net *net, struct netd_vif *v)
 {
 	struct netd_vif **pp = &net->vif_hash[vif_bucket(v->vif.domid, v->vif.devid,
-							 vif_is_emu(&v->vif))];
+							 v->vif.emu)];
 
 	while (*pp != v)
 		pp = &(*pp)->hnext;
@@ -269,6 +257,7 @@ static int replay_vif(char *line, void *data)
 {
 	struct replay *r = data;
 	const char *id, *name;
+	bool emu = false, oemu;
 	json_t *v, *o;
 	size_t i;
 
@@ -276,16 +265,15 @@ static int replay_vif(char *line, void *data)
 	v = line[0] == '+' || line[0] == '-' ? json_loads(line + 1, 0, NULL) : NULL;
 	id = json_string_value(json_object_get(v, "id"));
 	name = json_string_value(json_object_get(v, "vifname"));
-	if (!id || !name) {
+	if (!id || !name || vif_json_type(v, &emu) < 0) {
 		log_warn("%s: vif journal: skipping unreadable line '%.60s'", r->net, line);
 		json_decref(v);
 		return 0;
 	}
 	json_array_foreach(r->vifs, i, o) {
 		const char *oid = json_string_value(json_object_get(o, "id"));
-		const char *oname = json_string_value(json_object_get(o, "vifname"));
 
-		if (oid && oname && !strcmp(oid, id) && name_is_emu(oname) == name_is_emu(name)) {
+		if (oid && !strcmp(oid, id) && vif_json_type(o, &oemu) == 0 && oemu == emu) {
 			json_array_remove(r->vifs, i);
 			break;
 		}
@@ -738,8 +726,8 @@ static struct netd_net *vif_network(struct netd *d, const struct vif *v, const c
 
 /* "D.N" is the PV vif vifD.N; "D.N-emu" the tap of an HVM guest's emulated
  * NIC (qemu's vifD.N-emu, Xen's type_if=tap), plugged alongside the PV vif
- * until the guest's PV drivers take over. A plugged vif is the tap when its
- * name ends in -emu, as Xen names them. */
+ * until the guest's PV drivers take over. Which of the two a plugged vif is
+ * stays in its record (vif.emu), whatever its name. */
 static int vif_ref_parse(const char *id, uint32_t *domid, uint32_t *devid, bool *emu)
 {
 	size_t n = id ? strlen(id) : 0;
@@ -884,6 +872,7 @@ int netd_vif_online(struct netd *d, const char *id, json_t *args, json_t **resul
 	if (rc)
 		return rc;
 	vif_init(&v, domid, devid);
+	v.emu = emu;
 	if (args && !json_is_object(args))
 		return err_set(-EINVAL, "vif %s: 'args' must be an object of strings", id);
 	json_object_foreach(args, key, val) {
@@ -1030,7 +1019,7 @@ json_t *netd_vif_list(struct netd *d)
 			char id[32];
 
 			snprintf(id, sizeof(id), "%u.%u%s", v->vif.domid, v->vif.devid,
-				 vif_is_emu(&v->vif) ? "-emu" : "");
+				 v->vif.emu ? "-emu" : "");
 			json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "vif", id,
 				"ifname", v->vif.ifname, "network", d->nets[i].conf.name));
 		}

@@ -21,6 +21,8 @@ json_t *vif_to_json(const struct vif *v)
 		snprintf(ips + strlen(ips), sizeof(ips) - strlen(ips), "%s%s", i ? " " : "", a);
 	}
 	j = json_pack("{s:s, s:s}", "id", id, "vifname", v->ifname);
+	/* Always written: an entry without it is read the old way, by name. */
+	json_object_set_new(j, "type_if", json_string(v->emu ? "tap" : "vif"));
 	if (v->has_mac && vif_mac_format(v->mac, mac, sizeof(mac)) == 0)
 		json_object_set_new(j, "mac", json_string(mac));
 	if (v->n_ips)
@@ -44,6 +46,34 @@ json_t *vif_to_json(const struct vif *v)
 	return j;
 }
 
+/* State written before the type was recorded knew a tap only by its name,
+ * which then always ended in -emu: read it so. */
+static bool legacy_is_emu(json_t *j)
+{
+	const char *name = json_string_value(json_object_get(j, "vifname"));
+	size_t n = name ? strlen(name) : 0;
+
+	return n > 4 && !strcmp(name + n - 4, "-emu");
+}
+
+int vif_json_type(json_t *j, bool *emu)
+{
+	json_t *t = json_object_get(j, "type_if");
+	const char *s = json_string_value(t);
+
+	if (!t) {
+		*emu = legacy_is_emu(j);
+		return 0;
+	}
+	if (s && !strcmp(s, "tap"))
+		*emu = true;
+	else if (s && !strcmp(s, "vif"))
+		*emu = false;
+	else
+		return err_set(-EINVAL, "type_if: expected \"vif\" or \"tap\"");
+	return 0;
+}
+
 int vif_from_json(json_t *j, struct vif *v)
 {
 	const char *id = json_string_value(json_object_get(j, "id"));
@@ -58,8 +88,11 @@ int vif_from_json(json_t *j, struct vif *v)
 	if (rc)
 		return rc;
 	vif_init(v, domid, devid);
+	rc = vif_json_type(j, &v->emu);
+	if (rc)
+		return err_prefix(rc, "vif %s", id);
 	json_object_foreach(j, key, val) {
-		if (!strcmp(key, "id"))
+		if (!strcmp(key, "id") || !strcmp(key, "type_if"))
 			continue;
 		if (!json_is_string(val))
 			return err_set(-EINVAL, "vif %s: '%s' is not a string", id, key);

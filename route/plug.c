@@ -88,12 +88,11 @@ static void plan_sysctl(struct plan *pl, int step, const char *family, const cha
 /* As Xen's vif-route: an HVM guest's emulated NIC (the tap vifD.N-emu) gets
  * one less than its PV vif, so that the emulated NIC's routes win while both
  * exist. IPv6 has no metric 0: the kernel makes it 1024. */
-static uint32_t vif_metric(const struct netd_net_conf *c, const char *ifname, int family)
+static uint32_t vif_metric(const struct netd_net_conf *c, const struct vif *vif, int family)
 {
-	size_t n = strlen(ifname);
 	uint32_t m = c->metric;
 
-	if (n > 4 && !strcmp(ifname + n - 4, "-emu") && m > 0)
+	if (vif->emu && m > 0)
 		m--;
 	return family == AF_INET6 && m == 0 ? 1024 : m;
 }
@@ -183,7 +182,7 @@ static int plan_vif(const struct netd_net_conf *c, const struct rt_priv *p,
 		it->family = AF_INET;
 		it->addr.v4 = vif->ips[i].addr.v4;
 		it->plen = 32;
-		it->metric = vif_metric(c, ifn, AF_INET);
+		it->metric = vif_metric(c, vif, AF_INET);
 		it->has_src = true;
 		it->src.v4 = dom0;
 	}
@@ -199,7 +198,7 @@ static int plan_vif(const struct netd_net_conf *c, const struct rt_priv *p,
 		it->family = AF_INET6;
 		it->addr.v6 = vif->ips[i].addr.v6;
 		it->plen = 128;
-		it->metric = vif_metric(c, ifn, AF_INET6);
+		it->metric = vif_metric(c, vif, AF_INET6);
 	}
 	for (unsigned i = 0; i < vif->n_ips; i++) {
 		struct rt_item *it;
@@ -327,7 +326,7 @@ static int unplug_by_ips(struct netd_net *net, struct rt_priv *p, const struct v
 	for (unsigned i = 0; i < vif->n_ips; i++) {
 		const struct vif_ip *ip = &vif->ips[i];
 		struct rt_item it = { .kind = RT_ITEM_ROUTE, .family = ip->family,
-				      .metric = vif_metric(&net->conf, vif->ifname, ip->family) };
+				      .metric = vif_metric(&net->conf, vif, ip->family) };
 		int rc;
 
 		snprintf(it.dev, sizeof(it.dev), "%s", vif->ifname);

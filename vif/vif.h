@@ -54,6 +54,11 @@ struct vif {
 	char model[32];
 	char backend[64];
 	bool type_ioemu;
+	/* What the record plugs: the PV vif (false) or the HVM guest's
+	 * emulated NIC, qemu's tap vifD.N-emu (true; libxl's type_if=tap).
+	 * Kept as data: a vifname may end in "-emu" on a PV vif. Set by whoever
+	 * knows (netd from the request, the state file), not by vif_set(). */
+	bool emu;
 	unsigned mtu; /* 0: not given */
 	struct vif_rate rate;
 	struct vif_ip ips[VIF_MAX_IPS];

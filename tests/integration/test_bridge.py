@@ -12,6 +12,11 @@ from conftest import NETD, bridge_conf, sh, wait_for
 STYLES = ["classic", "modern"]
 
 
+def nft_table(topo, table="bridge netd_as"):
+    """Our anti-spoofing table as nft prints it ("" when it is gone)."""
+    return topo.run(topo.d0, f"nft list table {table}", check=False).stdout
+
+
 def steps_of(netd):
     r = netd.run_once(args=["--list-steps"])
     assert r.returncode == 0, r.stderr
@@ -268,6 +273,35 @@ def test_vif_online_offline(topo, netd_factory, style):
     assert "master" not in v1 and "UP" not in v1["flags"]
     assert topo.link(topo.d0, "vif2.0")["master"] == "xenbr0"
     assert "vif1.0" not in netd.ctl("vif", "list").stdout
+
+
+@pytest.mark.parametrize("suffix", ["web-emu", "vif{d}.0-emu"])
+def test_pv_vif_named_like_a_tap_stays_a_pv_vif(topo, netd_factory, suffix):
+    """What a vif is (a PV vif, or the tap of an HVM guest's emulated NIC) is
+    data in its record, not read from its name: a PV vif given a vifname that
+    ends in -emu is listed as D.0 and goes offline as D.0 (port and filters
+    removed), also after kill -9 when netd knows it from its journal."""
+    netd = netd_factory(bridge_conf("modern"))
+    netd.start()
+    names = {d: suffix.format(d=d).replace("web", f"web{d}") for d in (1, 2)}
+    for d in (1, 2):
+        topo.add_guest(d)
+        netd.ctl("vif", "online", f"{d}.0", f"vifname={names[d]}")
+        assert topo.link(topo.d0, names[d])["master"] == "xenbr0"
+    listing = {v["vif"]: v["ifname"] for v in netd.request({"cmd": "vif-list"})["result"]["vifs"]}
+    assert listing == {"1.0": names[1], "2.0": names[2]}
+    assert names[1] in nft_table(topo)
+
+    netd.ctl("vif", "offline", "1.0")
+    assert "master" not in topo.link(topo.d0, names[1])
+    assert names[1] not in nft_table(topo) and names[2] in nft_table(topo)
+    netd.stop(signal.SIGKILL)
+    netd.start()
+    assert [v["vif"] for v in netd.request({"cmd": "vif-list"})["result"]["vifs"]] == ["2.0"]
+    netd.ctl("vif", "offline", "2.0")
+    assert "master" not in topo.link(topo.d0, names[2])
+    assert names[2] not in nft_table(topo)
+    assert netd.request({"cmd": "vif-list"})["result"]["vifs"] == []
 
 
 def test_vif_errors_change_nothing(topo, netd_factory):
