@@ -7,7 +7,9 @@
  * publishes rsp_prod and decides to notify from rsp_event / req_event.
  * So each test checks what a backend sees (slot layout, sizes, flags, GSO
  * extra info, event thresholds) and what the frontend makes of what a
- * backend, good or bad, answers. */
+ * backend, good or bad, answers. The interop tests put the project's
+ * backend library (vif/netif) on the other side of the same pages, and
+ * the wire structures are checked against Xen's own netif.h. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,8 +21,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <xen/io/netif.h>
+
 #include "hypervisor/sim/nf_pkt.h"
 #include "hypervisor/sim/nf_ring.h"
+#include "vif/netif.h"
 
 #define GREF_BASE 1000u	/* refs are not page numbers, as in Xen */
 
@@ -748,6 +753,179 @@ static void test_pkt_vnet(void **state)
 	assert_int_equal(nf_pkt_to_vnet(&rx, p, len, &vh), -EINVAL);
 }
 
+
+/* ---- the wire format, against Xen's netif.h ---- */
+
+static void test_wire_layout(void **state)
+{
+	assert_int_equal(sizeof(struct nf_tx_req), sizeof(struct netif_tx_request));
+	assert_int_equal(offsetof(struct nf_tx_req, gref), offsetof(struct netif_tx_request, gref));
+	assert_int_equal(offsetof(struct nf_tx_req, offset), offsetof(struct netif_tx_request, offset));
+	assert_int_equal(offsetof(struct nf_tx_req, flags), offsetof(struct netif_tx_request, flags));
+	assert_int_equal(offsetof(struct nf_tx_req, id), offsetof(struct netif_tx_request, id));
+	assert_int_equal(offsetof(struct nf_tx_req, size), offsetof(struct netif_tx_request, size));
+	assert_int_equal(sizeof(struct nf_tx_rsp), sizeof(struct netif_tx_response));
+	assert_int_equal(offsetof(struct nf_tx_rsp, status), offsetof(struct netif_tx_response, status));
+	assert_int_equal(sizeof(struct nf_rx_req), sizeof(struct netif_rx_request));
+	assert_int_equal(offsetof(struct nf_rx_req, gref), offsetof(struct netif_rx_request, gref));
+	assert_int_equal(sizeof(struct nf_rx_rsp), sizeof(struct netif_rx_response));
+	assert_int_equal(offsetof(struct nf_rx_rsp, offset), offsetof(struct netif_rx_response, offset));
+	assert_int_equal(offsetof(struct nf_rx_rsp, flags), offsetof(struct netif_rx_response, flags));
+	assert_int_equal(offsetof(struct nf_rx_rsp, status), offsetof(struct netif_rx_response, status));
+	assert_int_equal(sizeof(struct nf_extra), sizeof(struct netif_extra_info));
+	assert_int_equal(offsetof(struct nf_extra, u.gso.size),
+			 offsetof(struct netif_extra_info, u.gso.size));
+	assert_int_equal(offsetof(struct nf_extra, u.gso.type),
+			 offsetof(struct netif_extra_info, u.gso.type));
+	assert_int_equal((uintptr_t)nf_tx_slots(NULL) , offsetof(struct netif_tx_sring, ring));
+	assert_int_equal((uintptr_t)nf_rx_slots(NULL), offsetof(struct netif_rx_sring, ring));
+	assert_int_equal(offsetof(struct nf_sring_hdr, rsp_event),
+			 offsetof(struct netif_tx_sring, rsp_event));
+	assert_int_equal(NF_RING_SIZE, __CONST_RING_SIZE(netif_tx, 4096));
+	assert_int_equal(NF_RING_SIZE, __CONST_RING_SIZE(netif_rx, 4096));
+	assert_int_equal(NF_TXF_CSUM_BLANK, NETTXF_csum_blank);
+	assert_int_equal(NF_TXF_DATA_VALIDATED, NETTXF_data_validated);
+	assert_int_equal(NF_TXF_MORE_DATA, NETTXF_more_data);
+	assert_int_equal(NF_TXF_EXTRA_INFO, NETTXF_extra_info);
+	assert_int_equal(NF_RXF_DATA_VALIDATED, NETRXF_data_validated);
+	assert_int_equal(NF_RXF_CSUM_BLANK, NETRXF_csum_blank);
+	assert_int_equal(NF_RXF_MORE_DATA, NETRXF_more_data);
+	assert_int_equal(NF_RXF_EXTRA_INFO, NETRXF_extra_info);
+	assert_int_equal(NF_EXTRA_GSO, XEN_NETIF_EXTRA_TYPE_GSO);
+	assert_int_equal(NF_EXTRA_TYPE_MAX, XEN_NETIF_EXTRA_TYPE_MAX);
+	assert_int_equal(NF_GSO_TCPV4, XEN_NETIF_GSO_TYPE_TCPV4);
+	assert_int_equal(NF_GSO_TCPV6, XEN_NETIF_GSO_TYPE_TCPV6);
+	assert_int_equal(NF_RSP_NULL, NETIF_RSP_NULL);
+	assert_int_equal(NF_RSP_DROPPED, NETIF_RSP_DROPPED);
+}
+
+/* ---- interop: our frontend, the project's backend library ---- */
+
+/* GNTTABOP_copy on the world's pages: refs are GREF_BASE + page, TX
+ * buffers are granted read-only. */
+static int world_copy(void *ctx, struct hv_copy *segs, unsigned n)
+{
+	struct world *w = ctx;
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		struct hv_copy *c = &segs[i];
+		uint32_t pg = c->ref - GREF_BASE;
+
+		if (c->ref < GREF_BASE || pg >= 2 + 2 * NF_RING_SIZE || pg < 2) {
+			c->status = HV_GNTST_BAD_GNTREF;
+		} else if ((unsigned)c->offset + c->len > NF_PAGE_SIZE) {
+			c->status = HV_GNTST_BAD_COPY_ARG;
+		} else if (c->to_guest && pg < 2 + NF_RING_SIZE) {
+			c->status = HV_GNTST_PERMISSION_DENIED;
+		} else {
+			if (c->to_guest)
+				memcpy((uint8_t *)page(w, pg) + c->offset, c->local, c->len);
+			else
+				memcpy(c->local, (uint8_t *)page(w, pg) + c->offset, c->len);
+			c->status = HV_GNTST_OKAY;
+		}
+	}
+	return 0;
+}
+
+static struct netif_queue *backend_queue(struct world *w)
+{
+	static const struct netif_features all = {
+		.sg = true, .gso_tcpv4 = true, .gso_tcpv6 = true, .csum = true,
+		.ipv6_csum = true, .rx_notify = true,
+	};
+	struct netif_queue *q = calloc(1, sizeof(*q));
+
+	assert_non_null(q);
+	netif_queue_init(q, 5, &all, page(w, 0), page(w, 1), world_copy, w);
+	return q;
+}
+
+static void test_interop_tx(void **state)
+{
+	struct world *w = *state;
+	struct netif_queue *bq = backend_queue(w);
+	static uint8_t small[60], big[NF_MAX_TX_SIZE], arena_buf[4 * 65536];
+	struct netif_tx_arena arena = { .buf = arena_buf, .cap = sizeof(arena_buf) };
+	struct netif_pkt pkts[NETIF_BURST];
+	size_t blen = build_tcp4(big, NF_MAX_TX_SIZE - 54);
+	struct nf_txpkt p1 = { .data = small, .len = sizeof(small), .flags = NF_TXF_DATA_VALIDATED };
+	struct nf_txpkt p2 = {
+		.data = big, .len = blen, .gso_type = NF_GSO_TCPV4, .gso_size = 1448,
+		.flags = NF_TXF_CSUM_BLANK | NF_TXF_DATA_VALIDATED,
+	};
+	unsigned n = 0;
+	uint64_t wait = 0;
+	bool more, notify, fe_more;
+
+	fill(small, sizeof(small), 7);
+	assert_int_equal(nf_txq_put(&w->tx, &p1), 0);
+	assert_int_equal(nf_txq_put(&w->tx, &p2), 0);
+	nf_txq_push(&w->tx);
+	assert_int_equal(netif_tx_burst(bq, &arena, 0, pkts, NETIF_BURST, &n, &more, &notify,
+					&wait), 0);
+	assert_false(netif_queue_is_fatal(bq));
+	assert_int_equal(n, 2);
+	assert_int_equal(pkts[0].len, sizeof(small));
+	assert_memory_equal(pkts[0].data, small, sizeof(small));
+	assert_int_equal(pkts[0].flags, NETIF_PKT_DATA_VALIDATED);
+	assert_int_equal(pkts[1].len, blen);
+	assert_memory_equal(pkts[1].data, big, blen);
+	assert_int_equal(pkts[1].gso_type, XEN_NETIF_GSO_TYPE_TCPV4);
+	assert_int_equal(pkts[1].gso_size, 1448);
+	assert_true(pkts[1].flags & NETIF_PKT_CSUM_BLANK);
+	assert_true(notify);	/* rsp_event was 1 */
+	/* Every slot answered OKAY (or NULL): all buffers come back. */
+	assert_int_equal(nf_txq_gc(&w->tx, &fe_more), 1 + 16);
+	assert_int_equal(w->tx.st.errors, 0);
+	assert_int_equal(w->tx.st.bad_rsp, 0);
+	assert_int_equal(w->tx.n_free, NF_RING_SIZE);
+	free(bq);
+}
+
+static void test_interop_rx(void **state)
+{
+	struct world *w = *state;
+	struct netif_queue *bq = backend_queue(w);
+	static uint8_t small[60], big[20000], out[NF_MAX_TX_SIZE + NF_PAGE_SIZE];
+	size_t blen = build_tcp4(big, sizeof(big) - 54);
+	struct netif_pkt pkts[2] = {
+		{ .data = small, .len = sizeof(small), .flags = NETIF_PKT_DATA_VALIDATED },
+		{ .data = big, .len = (uint32_t)blen, .gso_type = XEN_NETIF_GSO_TYPE_TCPV4,
+		  .gso_size = 1448, .flags = NETIF_PKT_CSUM_BLANK | NETIF_PKT_DATA_VALIDATED },
+	};
+	unsigned avail = 0, done = 0;
+	struct nf_rxpkt pkt;
+	bool notify;
+
+	fill(small, sizeof(small), 13);
+	/* Nothing posted: the backend has no buffer. */
+	assert_int_equal(netif_rx_slots_avail(bq, &avail), 0);
+	assert_int_equal(avail, 0);
+	assert_true(nf_rxq_refill(&w->rx));
+	assert_int_equal(netif_rx_slots_avail(bq, &avail), 0);
+	assert_int_equal(avail, NF_RING_SIZE);
+	assert_int_equal(netif_rx_burst(bq, pkts, 2, &done, &notify), 0);
+	assert_int_equal(done, 2);
+	assert_false(netif_queue_is_fatal(bq));
+
+	assert_int_equal(nf_rxq_get(&w->rx, out, sizeof(out), &pkt), 0);
+	assert_int_equal(pkt.len, sizeof(small));
+	assert_memory_equal(out, small, sizeof(small));
+	assert_true(pkt.flags & NF_RXF_DATA_VALIDATED);
+	assert_int_equal(pkt.gso_type, 0);
+	assert_int_equal(nf_rxq_get(&w->rx, out, sizeof(out), &pkt), 0);
+	assert_int_equal(pkt.len, blen);
+	assert_memory_equal(out, big, blen);
+	assert_int_equal(pkt.gso_type, NF_GSO_TCPV4);
+	assert_int_equal(pkt.gso_size, 1448);
+	assert_true(pkt.flags & NF_RXF_CSUM_BLANK);
+	assert_int_equal(nf_rxq_get(&w->rx, out, sizeof(out), &pkt), -EAGAIN);
+	assert_int_equal(w->rx.st.errors, 0);
+	free(bq);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -763,6 +941,9 @@ int main(void)
 		cmocka_unit_test(test_pkt_parse),
 		cmocka_unit_test(test_pkt_csum),
 		cmocka_unit_test(test_pkt_vnet),
+		cmocka_unit_test(test_wire_layout),
+		cmocka_unit_test_setup_teardown(test_interop_tx, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_interop_rx, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
