@@ -61,6 +61,7 @@ static struct as_tbl tbls[2];
 	"\tchain as_ip6 { }\n"						\
 	"\tchain as_ns { }\n"						\
 	"\tchain as_na { }\n"						\
+	"\tchain as_tgt { }\n"						\
 	"\tchain as_ndopt { }\n"					\
 	"\tchain as_rsopt { }\n"					\
 	"\tchain as_frag { }\n"						\
@@ -79,13 +80,24 @@ static struct as_tbl tbls[2];
 	"\t\tiifname @rates iifname @ratedrops drop\n"			\
 	"\t}\n"
 
-/* A vif without ip= may use any address; the ND option check comes
- * before that: it still has only its own MAC. IPv4 never meets it. A first
- * fragment must hold the upper-layer header (RFC 7112): without it, an ND
- * message would go past every ICMPv6 check here as some other packet from
- * an own address, to be reassembled by the receiver. */
+/* What no guest sends, with or without ip=: DHCP and DHCPv6 server (or
+ * relay) replies, udp from port 67 or 547 (one guest handed another an ACK
+ * naming the gateway), ICMP redirects, router advertisements. Then a vif
+ * without ip= may use any address; the ND option check and the link-local
+ * check come before that: it still has only its own MAC and link-local.
+ * A first fragment must hold the upper-layer header (RFC 7112): without
+ * it, an ND message would go past every ICMPv6 check here as some other
+ * packet from an own address, to be reassembled by the receiver.
+ *
+ * Link-local: a vif with a MAC has one, the EUI-64 address of its MAC, in
+ * v6 and v6nd with its ip= (see addrs_of). Any other link-local source, NA
+ * target or DAD target is dropped: a guest's NA for the router's
+ * link-local re-pointed Dom0's neighbour entry for it to the guest. A vif
+ * without mac= may use any MAC, and so any link-local, as before. */
 #define AS_L3								\
 	"\tchain as_ip4 {\n"						\
+	"\t\tudp sport 67 goto bad\n"					\
+	"\t\ticmp type redirect goto bad\n"				\
 	"\t\tiifname @ipfree return\n"					\
 	"\t\tiifname . ip saddr @v4 return\n"				\
 	"\t\tip saddr 0.0.0.0 udp sport 68 udp dport 67 return\n"	\
@@ -95,30 +107,42 @@ static struct as_tbl tbls[2];
 	"\t\tfrag frag-off 0 jump as_frag\n"				\
 	"\t\ticmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert } " \
 	"iifname != @macfree jump as_ndopt\n"				\
+	"\t\tip6 saddr fe80::/10 iifname . ip6 saddr != @v6 iifname != @macfree goto bad\n" \
+	"\t\ticmpv6 type vmap { nd-neighbor-advert : goto as_na, nd-neighbor-solicit : goto as_ns, " \
+	"nd-router-advert : goto bad, nd-redirect : goto bad }\n"	\
+	"\t\tudp sport 547 goto bad\n"					\
 	"\t\tiifname @ipfree return\n"					\
-	"\t\ticmpv6 type nd-neighbor-advert goto as_na\n"		\
-	"\t\ticmpv6 type nd-neighbor-solicit goto as_ns\n"		\
-	"\t\ticmpv6 type { nd-router-advert, nd-redirect } goto bad\n"	\
 	"\t\tiifname . ip6 saddr @v6 return\n"				\
+	/* a vif without mac=: these from any link-local address */	\
 	"\t\tip6 saddr fe80::/10 icmpv6 type { nd-router-solicit, mld-listener-report, mld-listener-done, mld2-listener-report } return\n" \
-	"\t\tip6 saddr :: icmpv6 type { nd-router-solicit, mld2-listener-report } return\n" \
 	"\t\tip6 saddr fe80::/10 udp sport 546 udp dport 547 return\n"	\
+	"\t\tip6 saddr :: icmpv6 type { nd-router-solicit, mld2-listener-report } return\n" \
 	"\t\tgoto bad\n"						\
 	"\t}\n"								\
-	/* Solicit from an own or link-local address, or DAD (from ::)	\
-	 * for an own or link-local target. */				\
+	/* Solicit from an own address (a link-local source was checked	\
+	 * in as_ip6), any without ip=; DAD (from ::) only for an own	\
+	 * target: without ip= any but a foreign link-local one, without	\
+	 * mac= any link-local one. */					\
 	"\tchain as_ns {\n"						\
 	"\t\tiifname . ip6 saddr @v6 return\n"				\
 	"\t\tip6 saddr fe80::/10 return\n"				\
-	"\t\tip6 saddr :: iifname . @th,64,128 @v6nd return\n"		\
-	"\t\tip6 saddr :: @th,64,16 & 0xffc0 == 0xfe80 return\n"	\
-	"\t\tgoto bad\n"						\
-	"\t}\n"								\
-	/* Advertise only own addresses (or a link-local one). */	\
-	"\tchain as_na {\n"						\
-	"\t\tip6 saddr != fe80::/10 iifname . ip6 saddr != @v6 goto bad\n" \
+	"\t\tip6 saddr != :: iifname @ipfree return\n"			\
+	"\t\tip6 saddr != :: goto bad\n"				\
 	"\t\tiifname . @th,64,128 @v6nd return\n"			\
-	"\t\t@th,64,16 & 0xffc0 == 0xfe80 return\n"			\
+	"\t\tgoto as_tgt\n"						\
+	"\t}\n"								\
+	/* Advertise only own addresses, from an own address, with the	\
+	 * same freedom without ip= or mac=. */				\
+	"\tchain as_na {\n"						\
+	"\t\tip6 saddr != fe80::/10 iifname . ip6 saddr != @v6 iifname != @ipfree goto bad\n" \
+	"\t\tiifname . @th,64,128 @v6nd return\n"			\
+	"\t\tgoto as_tgt\n"						\
+	"\t}\n"								\
+	/* An ND target that is not the vif's own: a link-local one only	\
+	 * without mac=, another one only without ip=. */		\
+	"\tchain as_tgt {\n"						\
+	"\t\t@th,64,16 & 0xffc0 == 0xfe80 iifname @macfree return\n"	\
+	"\t\t@th,64,16 & 0xffc0 != 0xfe80 iifname @ipfree return\n"	\
 	"\t\tgoto bad\n"						\
 	"\t}\n"								\
 	/* A link-layer option in a guest's NS, NA or RS tells whoever	\
@@ -215,6 +239,7 @@ static const char rules_bridge[] =
 	"flush chain bridge " AS_TABLE " as_ip6\n"
 	"flush chain bridge " AS_TABLE " as_ns\n"
 	"flush chain bridge " AS_TABLE " as_na\n"
+	"flush chain bridge " AS_TABLE " as_tgt\n"
 	"flush chain bridge " AS_TABLE " as_ndopt\n"
 	"flush chain bridge " AS_TABLE " as_rsopt\n"
 	"flush chain bridge " AS_TABLE " as_frag\n"
@@ -260,6 +285,7 @@ static const char rules_inet[] =
 	"flush chain inet " AS_TABLE " as_ip6\n"
 	"flush chain inet " AS_TABLE " as_ns\n"
 	"flush chain inet " AS_TABLE " as_na\n"
+	"flush chain inet " AS_TABLE " as_tgt\n"
 	"flush chain inet " AS_TABLE " as_ndopt\n"
 	"flush chain inet " AS_TABLE " as_rsopt\n"
 	"flush chain inet " AS_TABLE " as_frag\n"
@@ -366,14 +392,53 @@ static int check_ifname(const char *ifname)
 	return 0;
 }
 
-static bool ip_seen_before(const struct vif *v, unsigned i)
+/* The link-local address a vif with a MAC may use: the modified EUI-64
+ * one (RFC 4291 2.5.6), what Linux, FreeBSD and Windows with
+ * randomizeidentifiers off derive from the MAC netback gave the guest. */
+static void ll_of(const uint8_t mac[6], struct in6_addr *a)
 {
-	for (unsigned j = 0; j < i; j++)
-		if (v->ips[j].family == v->ips[i].family &&
-		    !memcmp(&v->ips[j].addr, &v->ips[i].addr,
-			    v->ips[i].family == AF_INET ? 4 : 16))
-			return true;
-	return false;
+	static const uint8_t prefix[8] = { 0xfe, 0x80 };
+	uint8_t *p = a->s6_addr;
+
+	memcpy(p, prefix, 8);
+	p[8] = mac[0] ^ 0x02;
+	p[9] = mac[1];
+	p[10] = mac[2];
+	p[11] = 0xff;
+	p[12] = 0xfe;
+	p[13] = mac[3];
+	p[14] = mac[4];
+	p[15] = mac[5];
+}
+
+/* The addresses of one family v's elements carry: its ip= addresses, each
+ * once (deleting an element twice would fail), and for IPv6 its link-local
+ * when it has a MAC. Returns how many are in out. */
+static unsigned addrs_of(const struct vif *v, int family, struct vif_ip out[VIF_MAX_IPS + 1])
+{
+	unsigned n = 0;
+	struct vif_ip ll;
+
+	for (unsigned i = 0; i < v->n_ips; i++) {
+		bool seen = false;
+
+		for (unsigned j = 0; j < n && !seen; j++)
+			seen = !memcmp(&out[j].addr, &v->ips[i].addr, family == AF_INET ? 4 : 16);
+		if (v->ips[i].family == family && !seen)
+			out[n++] = v->ips[i];
+	}
+	if (family == AF_INET6 && v->has_mac) {
+		bool seen = false;
+
+		memset(&ll, 0, sizeof(ll));
+		ll.family = AF_INET6;
+		ll_of(v->mac, &ll.addr.v6);
+		for (unsigned j = 0; j < n && !seen; j++)
+			seen = !memcmp(&out[j].addr, &ll.addr, 16);
+		if (!seen)
+			out[n++] = ll;
+	}
+	return n;
 }
 
 /* ---- a vif's elements, as nft commands or as one netlink batch ---- */
@@ -390,7 +455,7 @@ enum as_key {
 	K_IF,     /* ifname */
 	K_MAC,    /* ifname . ether_addr */
 	K_V4,     /* ifname . ipv4_addr, one per address of v */
-	K_V6,     /* ifname . ipv6_addr, likewise */
+	K_V6,     /* ifname . ipv6_addr, likewise, and its link-local (addrs_of) */
 	K_V6RAW,  /* ifname . 128-bit integer: v6nd */
 	K_NDLL,   /* ifname . 56-bit integer: ndll (length 1, then the MAC) */
 };
@@ -409,7 +474,8 @@ static uint8_t tbl_nfproto(const char *t)
 
 /* One element's key as nft lays out the concatenation: each component
  * padded to 4 bytes, the raw payloads big-endian as the packet has them. */
-static void key_of(struct as_nl_key *k, const struct vif *v, enum as_key kind, unsigned i)
+static void key_of(struct as_nl_key *k, const struct vif *v, enum as_key kind,
+		   const struct vif_ip *ip)
 {
 	static const uint8_t ll_len = 1;
 
@@ -422,11 +488,11 @@ static void key_of(struct as_nl_key *k, const struct vif *v, enum as_key kind, u
 		as_nl_key_bytes(k, v->mac, 6);
 		break;
 	case K_V4:
-		as_nl_key_bytes(k, &v->ips[i].addr, 4);
+		as_nl_key_bytes(k, &ip->addr, 4);
 		break;
 	case K_V6:
 	case K_V6RAW:
-		as_nl_key_bytes(k, &v->ips[i].addr, 16);
+		as_nl_key_bytes(k, &ip->addr, 16);
 		break;
 	case K_NDLL: {
 		uint8_t ll[7];
@@ -440,9 +506,10 @@ static void key_of(struct as_nl_key *k, const struct vif *v, enum as_key kind, u
 }
 
 /* One element's value after the name, as nft's parser reads it. */
-static void text_of(char *s, size_t len, const struct vif *v, enum as_key kind, unsigned i)
+static void text_of(char *s, size_t len, const struct vif *v, enum as_key kind,
+		    const struct vif_ip *ip)
 {
-	const uint8_t *p = v->ips[i].addr.v6.s6_addr, *m = v->mac;
+	const uint8_t *p = ip ? ip->addr.v6.s6_addr : NULL, *m = v->mac;
 
 	switch (kind) {
 	case K_IF:
@@ -453,7 +520,7 @@ static void text_of(char *s, size_t len, const struct vif *v, enum as_key kind, 
 		break;
 	case K_V4:
 	case K_V6:
-		inet_ntop(kind == K_V4 ? AF_INET : AF_INET6, &v->ips[i].addr, s, len);
+		inet_ntop(kind == K_V4 ? AF_INET : AF_INET6, &ip->addr, s, len);
 		break;
 	case K_V6RAW:
 		s[0] = '0';
@@ -469,30 +536,30 @@ static void text_of(char *s, size_t len, const struct vif *v, enum as_key kind, 
 }
 
 /* One `verb element t set { ... }` command (or netlink message): v's name
- * alone or with its MAC, or with each of its addresses of a family (none:
- * nothing). Duplicates in ip= are written once: deleting an element twice
- * would fail. lim, lim_text: the element's own limit (rates, when added). */
+ * alone or with its MAC, or with each of its addresses of a family
+ * (addrs_of; none: nothing). lim, lim_text: the element's own limit
+ * (rates, when added). */
 static void put(struct as_out *o, const char *t, const char *set, const struct vif *v,
 		enum as_key kind, const struct as_rate *lim, const char *lim_text)
 {
-	int family = kind == K_V4 ? AF_INET : AF_INET6;
 	bool per_ip = kind == K_V4 || kind == K_V6 || kind == K_V6RAW;
+	struct vif_ip ips[VIF_MAX_IPS + 1];
 	char val[INET6_ADDRSTRLEN + 40];
 	struct as_nl_key key;
-	unsigned n = 0;
+	unsigned n = per_ip ? addrs_of(v, kind == K_V4 ? AF_INET : AF_INET6, ips) : 1;
 
-	for (unsigned i = 0; i < (per_ip ? v->n_ips : 1); i++) {
-		if (per_ip && (v->ips[i].family != family || ip_seen_before(v, i)))
-			continue;
+	for (unsigned i = 0; i < n; i++) {
+		const struct vif_ip *ip = per_ip ? &ips[i] : NULL;
+
 		if (!o->b) {
-			if (!n++)
+			if (!i)
 				as_nl_set(o->verb, tbl_nfproto(t), AS_TABLE, set);
-			key_of(&key, v, kind, i);
+			key_of(&key, v, kind, ip);
 			as_nl_elem(&key, lim);
 			continue;
 		}
-		text_of(val, sizeof(val), v, kind, i);
-		if (!n++)
+		text_of(val, sizeof(val), v, kind, ip);
+		if (!i)
 			buf_printf(o->b, "%s element %s %s {", verb_text(o->verb), t, set);
 		else
 			buf_printf(o->b, ",");

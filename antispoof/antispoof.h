@@ -16,8 +16,9 @@
  *   vifs      ifname               every vif with elements here
  *   guard     ifname               anti-spoofing on
  *   macs      ifname . ether_addr  its mac= (else in macfree: any MAC)
- *   v4, v6    ifname . address     its ip= (else in ipfree: any address)
- *   v6nd      ifname . 128-bit int its v6 ip= again, for ND target checks
+ *   v4, v6    ifname . address     its ip= (else in ipfree: any address),
+ *                                  in v6 also its link-local when it has a MAC
+ *   v6nd      ifname . 128-bit int the same as v6, for ND target checks
  *   ndll      ifname . 56-bit int  its mac= again, as ND link-layer options
  *                                  carry it (length 1, MAC)
  *   drops     ifname + counter     what the checks dropped
@@ -34,16 +35,18 @@
  * What a guarded vif may send (frames entering from the vif only): its own
  * source MAC; IPv4 from its ip= addresses, or DHCP from 0.0.0.0 (udp 68->67);
  * ARP whose sender is its MAC and one of its addresses (or 0.0.0.0, RFC 5227
- * probes), routed vifs included; IPv6 from its addresses; from link-local or
- * :: only ND, RS, MLD and DHCPv6 (udp 546->547); neighbour advertisements
- * only for its own addresses or a link-local target; NS, NA and RS whose
- * link-layer address option (if any) is its MAC, with at most one option and
- * no extension header (nft cannot walk options: see as_ndopt in
- * antispoof.c); never RA or redirects. Everything else is dropped and
- * counted. A vif without ip= may use any address (Xen's semantics) but still
- * only its MAC; one without mac= any MAC, in ND options too. Not checked:
- * which link-local address is the guest's, and in the inet family non-IP
- * frames other than ARP.
+ * probes), routed vifs included; IPv6 from its addresses and its link-local
+ * address, the EUI-64 one of its mac= (v6 and v6nd hold it with the ip=
+ * ones); from :: only RS, MLD and DAD; neighbour advertisements and DAD
+ * probes only for its own addresses, link-local included; NS, NA and RS
+ * whose link-layer address option (if any) is its MAC, with at most one
+ * option and no extension header (nft cannot walk options: see as_ndopt in
+ * antispoof.c). Never, with or without ip=: RA, ICMP and ICMPv6 redirects,
+ * DHCP or DHCPv6 server replies (udp from port 67 or 547). Everything else
+ * is dropped and counted. A vif without ip= may use any other address
+ * (Xen's semantics) but still only its MAC and its link-local; one without
+ * mac= any MAC and any link-local address, in ND options too. Not checked
+ * in the inet family: non-IP frames other than ARP.
  *
  * Tables are created by the first vif that needs them and deleted with the
  * last. Single-threaded (netd's event loop). Errors: 0 or -errno, err_msg(). */

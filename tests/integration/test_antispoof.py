@@ -290,6 +290,73 @@ def test_ipv6_own_address_and_nd_pass_forged_dropped(topo, netd_factory):
     assert topo.ping(g1, "2001:db8::1")
 
 
+def eui64_ll(mac):
+    """The modified EUI-64 link-local address of a MAC (RFC 4291)."""
+    b = bytes.fromhex(mac.replace(":", ""))
+    iid = bytes([b[0] ^ 2]) + b[1:3] + b"\xff\xfe" + b[3:]
+    return str(ipaddress.IPv6Address(b"\xfe\x80" + b"\0" * 6 + iid))
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_link_local_and_nd_targets_must_be_the_vifs_own(topo, netd_factory, style):
+    """A fully protected guest (mac= and ip=) advertising the router's
+    link-local address re-pointed Dom0's neighbour entry for it to the
+    guest. Now its link-local source and its ND targets must be its own
+    (the EUI-64 address of its MAC): the forged NA, NS and DAD never reach
+    the LAN, Dom0's entry for the router keeps the router's MAC, the vif
+    counts each one; its own link-local ND still works both ways."""
+    netd = start(netd_factory, topo, style)
+    dev = "xenbr0" if style == "modern" else "eth0"
+    g1 = topo.add_guest(1)
+    own = "2001:db8::11"
+    topo.ip(g1, f"addr add {own}/64 dev eth0 nodad")
+    plug(netd, topo, 1, ip=f"192.0.2.11 {own}")
+    m = gmac(topo, g1)
+    ll = [a.split("/")[0] for a in topo.addrs(g1, "eth0") if a.startswith("fe80")][0]
+    assert ll == eui64_ll(m)
+    rmac = topo.link(topo.up, "up0")["address"]
+    rll = eui64_ll(rmac)
+    assert f"{rll}/64" in topo.addrs(topo.up, "up0")
+    # Dom0 talks to the router's link-local: it has a neighbour entry for it.
+    assert topo.ping(topo.d0, f"{rll}%{dev}")
+    assert neigh(topo, dev, "-6").get(rll) == rmac
+    # The guest's own link-local ND works both ways.
+    assert topo.ping(g1, f"{rll}%eth0"), "NS from its own link-local, NA back"
+    assert topo.ping(topo.up, f"{ll}%up0"), "NS for its link-local, its NA back"
+    assert spoof_drops(netd, "vif1.0") == 0
+
+    def ns_from(src, tgt, dst="ff02::1", opt=f"/ICMPv6NDOptSrcLLAddr(lladdr='{m}')"):
+        return (f"[Ether(src='{m}', dst='33:33:00:00:00:01')/IPv6(src='{src}', dst='{dst}', "
+                f"hlim=255)/ICMPv6ND_NS(tgt='{tgt}'){opt}]")
+
+    forged = [
+        na(m, ll, rll, tll(m)),                                # the router's link-local, from its own
+        na(m, own, rll, tll(m)),                               # same from its own global address
+        ns_from(rll, "2001:db8::2"),                           # NS from the router's link-local
+        ns_from("fe80::99", "2001:db8::2"),                    # NS from a link-local not its own
+        ns_from("::", rll, opt=""),                            # DAD for the router's link-local
+        nd(m, "fe80::99", "ff02::2", "ICMPv6ND_RS()" + sll(m)),  # RS from a foreign link-local
+        f"[Ether(src='{m}', dst='33:33:00:00:00:01')/IPv6(src='fe80::99', dst='ff02::1')"
+        f"/UDP(sport=546, dport=547)/Raw(b'x')]",             # DHCPv6 from it
+    ]
+    good = [
+        na(m, ll, ll, tll(m)),                                 # its own link-local
+        ns_from("::", ll, opt=""),                             # DAD for it
+        nd(m, ll, "ff02::2", "ICMPv6ND_RS()" + sll(m)),        # RS from it
+    ]
+    got = capture(topo, {"lan": (topo.up, "up0", f"ip6 and ether src {m}")}, g1,
+                  " + ".join(forged + good))
+    lan = [bytes(p) for p in got["lan"]]
+    bad = [b for x in forged for b in frame_bytes(x)]
+    assert [Ether(b).summary() for b in lan if b in bad] == []
+    assert [b for x in good for b in frame_bytes(x) if b not in lan] == []
+    assert neigh(topo, dev, "-6").get(rll) == rmac, "Dom0's entry for the router is unchanged"
+    assert spoof_drops(netd, "vif1.0") == len(forged)
+    assert f"vif1.0:{len(forged)}" in status_field(netd, "spoof_drops")
+    assert topo.ping(g1, f"{rll}%eth0") and topo.ping(g1, "2001:db8::1")
+    assert spoof_drops(netd, "vif1.0") == len(forged)
+
+
 def test_without_ip_any_address_but_not_a_forged_mac(topo, netd_factory):
     """Xen's semantics: no ip= allows any source address (and ARP for it),
     but the MAC is still checked; no mac= leaves the MAC free but not ip=."""
@@ -308,6 +375,56 @@ def test_without_ip_any_address_but_not_a_forged_mac(topo, netd_factory):
                   udp("02:00:00:00:00:98", "192.0.2.12", 7303, 2) + " + " + udp(m2, "192.0.2.98", 7304, 4))
     assert [(p[Ether].src, p[UDP].dport) for p in got["lan"]] == [("02:00:00:00:00:98", 7303)] * 2
     assert spoof_drops(netd, "vif2.0") == 4
+
+
+def server_frames(m, ll, v4src):
+    """What no guest may send, with or without ip=: router advertisements,
+    redirects, DHCP and DHCPv6 server replies."""
+    bc = f"Ether(src='{m}', dst='ff:ff:ff:ff:ff:ff')/IP(src='{v4src}', dst='255.255.255.255')"
+    mc = f"Ether(src='{m}', dst='33:33:00:00:00:01')/IPv6(src='{ll}', dst='ff02::1', hlim=255)"
+    return [
+        f"[{mc}/ICMPv6ND_RA()/ICMPv6NDOptPrefixInfo(prefix='2001:db8:99::', prefixlen=64)]",
+        f"[{mc}/ICMPv6ND_Redirect(tgt='{ll}', dst='2001:db8::1')]",
+        f"[{bc}/ICMP(type=5, code=1, gw='{v4src}')/IP(src='192.0.2.12', dst='{LAN}')/UDP()]",
+        f"[{bc}/UDP(sport=67, dport=68)/BOOTP(op=2, yiaddr='192.0.2.12', siaddr='{v4src}')"
+        f"/DHCP(options=[('message-type', 'ack'), ('server_id', '{v4src}'), ('router', '{v4src}'), 'end'])]",
+        f"[{mc}/UDP(sport=547, dport=546)/DHCP6_Reply()]",
+    ]
+
+
+@pytest.mark.parametrize("with_ip", [False, True], ids=["without-ip", "with-ip"])
+def test_no_guest_sends_ra_redirect_or_dhcp_server_replies(topo, netd_factory, with_ip):
+    """A guest without ip= may use any address, but never as a router or a
+    DHCP server: its RA, ICMP and ICMPv6 redirects and DHCP/DHCPv6 server
+    replies reach neither the other guest nor the LAN and are counted; its
+    own traffic from any address and its DHCP requests still pass. The same
+    holds with ip= (the reply from its own address)."""
+    netd = start(netd_factory, topo, "modern")
+    g1, g2 = topo.add_guest(1), topo.add_guest(2)
+    plug(netd, topo, 1, ip="192.0.2.11" if with_ip else None)
+    plug(netd, topo, 2, ip="192.0.2.12")
+    m = gmac(topo, g1)
+    ll = eui64_ll(m)
+    forged = server_frames(m, ll, "192.0.2.11" if with_ip else "192.0.2.1")
+    own = [udp(m, "192.0.2.11", 7501, 2),
+           f"[Ether(src='{m}', dst='ff:ff:ff:ff:ff:ff')/IP(src='0.0.0.0', dst='255.255.255.255')"
+           f"/UDP(sport=68, dport=67)/BOOTP(chaddr=bytes.fromhex('{m.replace(':', '')}'))"
+           f"/DHCP(options=[('message-type', 'discover'), 'end'])]",
+           f"[Ether(src='{m}', dst='33:33:00:01:00:02')/IPv6(src='{ll}', dst='ff02::1:2')"
+           f"/UDP(sport=546, dport=547)/DHCP6_Solicit()]"]
+    if not with_ip:
+        own.append(udp(m, "198.51.100.7", 7502, 2))
+    sniff = {k: (ns, dev, f"ether src {m} and not (icmp6 and ip6[40] >= 130 and ip6[40] <= 133)")
+             for k, ns, dev in (("lan", topo.up, "up0"), ("g2", g2, "eth0"))}
+    got = capture(topo, sniff, g1, " + ".join(forged + own))
+    bad = [b for x in forged for b in frame_bytes(x)]
+    for k in ("lan", "g2"):
+        seen = [bytes(p) for p in got[k]]
+        assert [Ether(b).summary() for b in seen if b in bad] == [], k
+        want = [b for x in own for b in frame_bytes(x)]
+        assert [Ether(b).summary() for b in want if b not in seen] == [], k
+    assert spoof_drops(netd, "vif1.0") == len(forged)
+    assert f"vif1.0:{len(forged)}" in status_field(netd, "spoof_drops")
 
 
 def test_antispoof_no_lets_forged_traffic_pass(topo, netd_factory):
@@ -454,9 +571,10 @@ def old_element_cmds(table, ifn, mac, ips, limit=None, arp=None):
     """The `add element` commands antispoof.c ran through libnftables for
     one vif before plugs became netlink batches: the reference the batch's
     encoding (concatenations, raw ND integers, per-element limits) must
-    reproduce element for element."""
+    reproduce element for element; with the vif's link-local (the EUI-64
+    address of its MAC) among its v6 addresses since those are checked."""
     v4 = [a for a in ips if ":" not in a]
-    v6 = [a for a in ips if ":" in a]
+    v6 = [a for a in ips if ":" in a] + [eui64_ll(mac)]
 
     def one(t, s, keys):
         return f"add element {t} {s} {{ " + ", ".join(keys) + " }"
