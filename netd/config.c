@@ -16,6 +16,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
 #include <ini.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -383,6 +384,7 @@ static int netd_group(struct parser *ps, const char *key, const char *val)
 			return key_err(ps, ps->lineno, key, "bad group name '%s'", val);
 	}
 	memcpy(conf->socket_group, val, n + 1);
+	conf->socket_group_line = ps->lineno;
 	return 0;
 }
 
@@ -1346,6 +1348,24 @@ void netd_conf_free(struct netd_conf *conf)
 
 /* ---- host ---- */
 
+/* An admin who writes socket_group expects its members to get in; a typo
+ * would quietly leave them out. */
+static int check_group(const struct netd_conf *conf)
+{
+	const char *g = conf->socket_group;
+
+	if (!conf->socket_group_line || !g[0])
+		return 0;
+	errno = 0;
+	if (getgrnam(g))
+		return 0;
+	if (errno && errno != ENOENT && errno != ESRCH)
+		return err_set(-errno, "%s:%d: key 'socket_group': cannot look up group '%s': %s",
+			       conf->path, conf->socket_group_line, g, strerror(errno));
+	return err_set(-ENOENT, "%s:%d: key 'socket_group': no group '%s' on this host",
+		       conf->path, conf->socket_group_line, g);
+}
+
 int netd_conf_check_host(const struct netd_conf *conf)
 {
 	const struct netd_net_conf *net;
@@ -1353,6 +1373,9 @@ int netd_conf_check_host(const struct netd_conf *conf)
 	size_t i;
 	int rc;
 
+	rc = check_group(conf);
+	if (rc < 0)
+		return rc;
 	for (i = 0; i < conf->n_nets; i++) {
 		net = &conf->nets[i];
 		key = net->mode == NETD_MODE_NAT ? "uplink" : "physdev";

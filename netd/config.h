@@ -72,6 +72,9 @@ struct netd_conf {
 	char state_dir[NETD_PATH_MAX];
 	bool restore_on_exit; /* default yes */
 	char socket_group[32]; /* group allowed on the socket besides root; default "netd" */
+	/* line of socket_group, 0 when defaulted: a group named in the file must
+	 * exist, the default one only if it is to be used */
+	int socket_group_line;
 	/* netd plugs vifs itself on xenstore events, no hotplug script fork; default no */
 	bool xenstore_watch;
 	struct netd_net_conf *nets;
@@ -84,7 +87,8 @@ int netd_conf_load(const char *path, struct netd_conf *out);
 int netd_conf_parse(const char *name, const char *text, size_t len, struct netd_conf *out);
 void netd_conf_free(struct netd_conf *conf);
 
-/* Read-only checks against the running kernel: physdev/uplink exist. */
+/* Read-only checks against the running host: physdev/uplink exist, and a
+ * socket_group set in the file names a group of the system's. */
 int netd_conf_check_host(const struct netd_conf *conf);
 
 const struct netd_net_conf *netd_conf_find(const struct netd_conf *conf, const char *name);

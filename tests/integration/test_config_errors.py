@@ -67,3 +67,21 @@ def test_physdev_that_cannot_be_bridged(topo, netd_factory, style):
     assert r.returncode == 1
     assert "xenbr0: xenbr0 already exists; refusing to take it over" in r.stderr, r.stderr
     topo.assert_snapshot_equal(snap, timeout=0)
+
+
+def test_unknown_socket_group_refused(topo, netd_factory):
+    """A socket_group named in the file that the host does not have would
+    quietly lock its members out: refused with file and line."""
+    snap = topo.snapshot()
+    netd = netd_factory(bridge_conf("modern"))
+    netd.write_conf(bridge_conf("modern"), netd_section="socket_group = nosuchgroup9")
+    for args in ([], ["-n"]):
+        r = netd.run_once(args=args)
+        assert r.returncode == 1, (args, r.stderr)
+        assert "netd.conf:4: key 'socket_group': no group 'nosuchgroup9' on this host" in r.stderr, r.stderr
+    topo.assert_snapshot_equal(snap, timeout=0)
+    # the default group need not exist (then root only), nor an empty one
+    for section in ("", "socket_group ="):
+        netd.write_conf(bridge_conf("modern"), netd_section=section)
+        r = netd.run_once(args=["-n"])
+        assert r.returncode == 0, (section, r.stderr)

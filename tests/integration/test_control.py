@@ -122,6 +122,41 @@ def test_unprivileged_peer_refused(topo, netd_factory):
     os.rmdir(d)
 
 
+def test_supplementary_group_member_allowed(topo, netd_factory):
+    """socket_group is honoured as a supplementary group too (usermod -aG):
+    a throwaway user whose primary group is nogroup gets in through it, and
+    is refused once it has shed its groups."""
+    grp, user = f"ntg{os.getpid()}", f"ntu{os.getpid()}"
+    subprocess.run(["groupadd", grp], check=True)
+    try:
+        subprocess.run(["useradd", "-M", "-N", "-g", "nogroup", "-G", grp, "-s",
+                        "/usr/sbin/nologin", user], check=True)
+        d = tempfile.mkdtemp(prefix="netd-peer-")
+        os.chmod(d, 0o755)
+        netd = netd_factory(bridge_conf("modern"))
+        netd.sock = os.path.join(d, "netd.sock")
+        netd.write_conf(bridge_conf("modern"), netd_section=f"socket_group = {grp}")
+        netd.start()
+        as_user = ["setpriv", f"--reuid={user}", "--regid=nogroup"]
+        r = subprocess.run(as_user + ["--init-groups", NETDCTL, "--socket", netd.sock, "status"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        assert "xenbr0" in r.stdout
+        # SO_PEERCRED and SO_PEERGROUPS themselves: the file mode lets anyone in
+        os.chmod(netd.sock, 0o666)
+        r = subprocess.run(as_user + ["--clear-groups", NETDCTL, "--socket", netd.sock, "status"],
+                           capture_output=True, text=True)
+        assert r.returncode == 1 and f"root or group {grp} only" in r.stderr, r.stderr
+        r = subprocess.run(as_user + ["--init-groups", NETDCTL, "--socket", netd.sock, "status"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        netd.stop()
+        os.rmdir(d)
+    finally:
+        subprocess.run(["userdel", user], check=False)
+        subprocess.run(["groupdel", grp], check=False)
+
+
 def test_netdctl_usage_errors(netd):
     for args in (["fly"], ["up", "a", "b"], ["vif"], ["vif", "online"], ["vif", "online", "1.0", "novalue"],
                  []):

@@ -591,6 +591,31 @@ static void test_check_host(void **state)
 	netd_conf_free(&c);
 }
 
+/* A socket_group written in the file must exist; the default one ("netd")
+ * and an empty one (root only) need not. */
+static void test_check_host_group(void **state)
+{
+	struct netd_conf c;
+
+	assert_int_equal(parse("[netd]\nsocket = /run/x.sock\nsocket_group = nosuchgroup9\n", &c), 0);
+	assert_int_equal(c.socket_group_line, 3);
+	assert_int_equal(netd_conf_check_host(&c), -ENOENT);
+	assert_string_equal(err_msg(),
+			    "netd.conf:3: key 'socket_group': no group 'nosuchgroup9' on this host");
+	netd_conf_free(&c);
+
+	assert_int_equal(parse("[netd]\nsocket_group = root\n", &c), 0);
+	assert_int_equal(netd_conf_check_host(&c), 0);
+	netd_conf_free(&c);
+	assert_int_equal(parse("[netd]\nsocket_group =\n", &c), 0);
+	assert_int_equal(netd_conf_check_host(&c), 0);
+	netd_conf_free(&c);
+	assert_int_equal(parse("[netd]\n", &c), 0);
+	assert_int_equal(c.socket_group_line, 0);
+	assert_int_equal(netd_conf_check_host(&c), 0);
+	netd_conf_free(&c);
+}
+
 static void test_load(void **state)
 {
 	char path[] = "/tmp/test_config_XXXXXX";
@@ -730,6 +755,7 @@ int main(void)
 		cmocka_unit_test(test_write_errors),
 		cmocka_unit_test(test_mode_name),
 		cmocka_unit_test(test_check_host),
+		cmocka_unit_test(test_check_host_group),
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_antispoof),
 		cmocka_unit_test(test_xenstore_watch),
