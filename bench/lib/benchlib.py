@@ -362,7 +362,7 @@ class Table:
         self.rows.append((op, xs, base, base_label, floor))
 
     def print(self):
-        hdr = (f"{'operation':<30}{'n':>5}{'median':>9}{'p99':>9}  {'baseline':<27}{'median':>9}"
+        hdr = (f"{'operation':<34}{'n':>5}{'median':>9}{'p99':>9}  {'baseline':<27}{'median':>9}"
                f"{'ratio':>8}  {'kernel floor':>12}{'ratio':>8}")
         print()
         print(f"{self.title} ({self.unit})")
@@ -370,7 +370,7 @@ class Table:
         print("-" * len(hdr))
         for op, xs, base, bl, floor in self.rows:
             m = median(xs)
-            line = f"{op:<30}{len(xs):>5}{m:>9.3f}{pct(xs, 99):>9.3f}  "
+            line = f"{op:<34}{len(xs):>5}{m:>9.3f}{pct(xs, 99):>9.3f}  "
             if base:
                 bm = median(base)
                 line += f"{bl:<27}{bm:>9.3f}{m / bm:>7.2f}x  "
