@@ -887,6 +887,9 @@ int netd_vif_online(struct netd *d, const char *id, json_t *args, json_t **resul
 		if (rc)
 			return err_prefix(rc, "vif %s", id);
 	}
+	rc = vif_check(&v);
+	if (rc)
+		return err_prefix(rc, "vif %s", id);
 	if (emu && strlen(v.ifname) + 4 >= IFNAMSIZ)
 		return err_set(-EINVAL, "vif %s: %s-emu is longer than 15 characters", id, v.ifname);
 	if (emu)
@@ -901,6 +904,8 @@ int netd_vif_online(struct netd *d, const char *id, json_t *args, json_t **resul
 		return err_set(-EBUSY, "vif %s is online already as %s in %s", id, old->vif.ifname,
 			       cur->conf.name);
 	rc = netd_vif_guard_ips(net, &v);
+	if (rc == 0)
+		rc = netd_vif_guard_names(d, &v);
 	if (rc)
 		return rc;
 	/* Plugged already under its name: renamed then, nothing to rename now. */

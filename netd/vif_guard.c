@@ -8,7 +8,10 @@
  *    broadcast address of a subnet Dom0 is on. Route mode would route the
  *    address to the guest and answer ARP/NS for it on the LAN; bridge and
  *    nat mode's filters would let the guest send as it.
- * Every check only reads; a refusal names the vif, the address and why. */
+ *  - its interface, and the backend's vifD.N[-emu] a vifname renames, may
+ *    not be another vif's: the plug would take over that guest's interface
+ *    (a vif plugged by an older netd under another vif's name, say).
+ * Every check only reads; a refusal names the vif, the value and why. */
 #include "netd/vif_guard.h"
 
 #include <arpa/inet.h>
@@ -123,4 +126,34 @@ int netd_vif_guard_ips(const struct netd_net *net, const struct vif *v)
 	if (rc == 0)
 		rc = nl_addr_for_each(check_addr, &w);
 	return rc;
+}
+
+/* The same vif: the same device of the same domain, PV vif or tap alike. */
+static bool vif_same(const struct vif *a, const struct vif *b)
+{
+	return a->domid == b->domid && a->devid == b->devid && a->emu == b->emu;
+}
+
+int netd_vif_guard_names(const struct netd *d, const struct vif *v)
+{
+	char def[IFNAMSIZ + 8];
+
+	snprintf(def, sizeof(def), "vif%u.%u%s", v->domid, v->devid, v->emu ? "-emu" : "");
+	for (size_t i = 0; i < d->n_nets; i++)
+		for (const struct netd_vif *o = d->nets[i].vifs; o; o = o->next) {
+			const char *name;
+
+			if (vif_same(&o->vif, v))
+				continue;
+			if (!strcmp(o->vif.ifname, v->ifname))
+				name = v->ifname;
+			else if (!strcmp(o->vif.ifname, def))
+				name = def;
+			else
+				continue;
+			return err_set(-EBUSY, "%s: interface %s belongs to vif %u.%u%s (in %s)",
+				       v->ifname, name, o->vif.domid, o->vif.devid,
+				       o->vif.emu ? "-emu" : "", d->nets[i].conf.name);
+		}
+	return 0;
 }

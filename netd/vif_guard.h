@@ -4,6 +4,7 @@
 #ifndef NETD_VIF_GUARD_H
 #define NETD_VIF_GUARD_H
 
+#include "netd/daemon.h"
 #include "netd/mode.h"
 
 /* ip= against the host: not Dom0's own address, not a gateway it routes
@@ -11,5 +12,10 @@
  * network or broadcast address of one of its subnets. 0, or
  * -EADDRNOTAVAIL (or a netlink error) with err_msg(). */
 int netd_vif_guard_ips(const struct netd_net *net, const struct vif *v);
+
+/* The interface a plug would touch (the vif's name, and the backend's
+ * vifD.N[-emu] it renames) may not be another vif's that netd has plugged:
+ * 0, or -EBUSY naming that vif. */
+int netd_vif_guard_names(const struct netd *d, const struct vif *v);
 
 #endif

@@ -686,6 +686,49 @@ int vif_set(struct vif *v, const char *key, const char *value)
 	return k->set(v, key, value);
 }
 
+/* ---- whole vifs ---- */
+
+/* "vif<D>.<N>" or "vif<D>.<N>-emu", any digits: *d and *n set when they
+ * are canonical numbers (else both stay ~0, matching no vif's own). */
+static bool name_is_vif_form(const char *name, uint64_t *d, uint64_t *n)
+{
+	size_t dl, nl;
+	const char *p;
+
+	if (strncmp(name, "vif", 3))
+		return false;
+	p = name + 3;
+	dl = vif_dec_span(p);
+	if (!dl || p[dl] != '.')
+		return false;
+	nl = vif_dec_span(p + dl + 1);
+	if (!nl || (p[dl + 1 + nl] && strcmp(p + dl + 1 + nl, "-emu")))
+		return false;
+	if (vif_dec_parse(p, dl, UINT32_MAX, d) || vif_dec_parse(p + dl + 1, nl, UINT32_MAX, n))
+		*d = *n = UINT64_MAX;
+	return true;
+}
+
+/* The backends name a vif's interface vifD.N and its emulated NIC's tap
+ * vifD.N-emu. A vif renamed to another vif's name takes that interface's
+ * place: the other guest's plug would then find this guest's interface
+ * (and give it that guest's MAC and addresses). */
+int vif_check(const struct vif *v)
+{
+	char q[VIF_QUOTE_MAX];
+	uint64_t d, n;
+
+	if (!name_is_vif_form(v->ifname, &d, &n) || (d == v->domid && n == v->devid))
+		return 0;
+	if (d == UINT64_MAX)
+		return err_set(-EINVAL, "vifname: '%s': reserved for the backends' own vif names "
+			       "(vif<D>.<N>), and not this vif's (vif%u.%u)",
+			       vif_quote(q, v->ifname), v->domid, v->devid);
+	return err_set(-EINVAL, "vifname: '%s': the name of vif %llu.%llu's interface, not this "
+		       "vif's (vif%u.%u)", vif_quote(q, v->ifname), (unsigned long long)d,
+		       (unsigned long long)n, v->domid, v->devid);
+}
+
 /* ---- whole specs ---- */
 
 static char *trim(char *s)
@@ -735,6 +778,8 @@ int vif_parse_spec(struct vif *v, const char *spec)
 		rc = vif_set(&tmp, item, eq);
 	}
 	free(buf);
+	if (rc == 0)
+		rc = vif_check(&tmp);
 	if (rc == 0)
 		memcpy(v, &tmp, sizeof(tmp));
 	return rc;

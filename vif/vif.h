@@ -85,8 +85,16 @@ void vif_init(struct vif *v, uint32_t domid, uint32_t devid);
  * unchanged (vif_parse_spec too: all keys apply or none). */
 int vif_set(struct vif *v, const char *key, const char *value);
 
-/* Parse a whole xl vif spec ("mac=...,bridge=xenbr0,ip=192.0.2.5"). */
+/* Parse a whole xl vif spec ("mac=...,bridge=xenbr0,ip=192.0.2.5"); the
+ * result passes vif_check() too. */
 int vif_parse_spec(struct vif *v, const char *spec);
+
+/* What only the whole vif tells, for a vif about to be plugged: its
+ * vifname may not be another vif's interface name (vif<D>.<N> or
+ * vif<D>.<N>-emu of another domain or device; the vif's own are fine).
+ * -EINVAL with err_msg(). Not applied to what netd reads back from its own
+ * state: a vif plugged by an older netd must still be unpluggable. */
+int vif_check(const struct vif *v);
 
 /* Validators usable on their own. */
 bool vif_ifname_is_valid(const char *name); /* 1..15 bytes, no '/', ':', whitespace, not "." or ".." */

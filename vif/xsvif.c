@@ -231,6 +231,8 @@ int xsvif_args(const struct xsvif *x, json_t *defaults, json_t **out, struct vif
 			/* json_string() takes UTF-8 only; netd's protocol is JSON. */
 			rc = err_set(-EINVAL, "%s: not valid UTF-8", key_names[k]);
 	}
+	if (rc == 0)
+		rc = vif_check(&v);
 	if (rc) {
 		json_decref(args);
 		return err_prefix(rc, "vif%u.%u", x->domid, x->devid);

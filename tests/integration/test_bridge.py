@@ -304,6 +304,35 @@ def test_pv_vif_named_like_a_tap_stays_a_pv_vif(topo, netd_factory, suffix):
     assert netd.request({"cmd": "vif-list"})["result"]["vifs"] == []
 
 
+def test_online_of_an_interface_another_vif_has_is_refused(topo, netd_factory):
+    """A vif netd knows under another vif's name (recorded by a netd from
+    before vifnames were checked: `vif online 5.0 vifname=vif7.0`) keeps its
+    interface: plugging vif 7.0 would give guest 5's interface to guest 7,
+    and unplugging 7.0 would unplug guest 5."""
+    netd = netd_factory(bridge_conf("modern"))
+    netd.start()
+    topo.add_guest(5)
+    netd.ctl("vif", "online", "5.0")
+    netd.stop(signal.SIGKILL)
+    for cmd in ("link set vif5.0 down", "link set vif5.0 name vif7.0", "link set vif7.0 up"):
+        topo.ip(topo.d0, cmd)
+    with open(os.path.join(netd.state, "xenbr0.vifs"), "a") as f:
+        f.write('+{"id":"5.0","vifname":"vif7.0"}\n')
+    netd.start()
+    assert netd.request({"cmd": "vif-list"})["result"]["vifs"] == [
+        {"vif": "5.0", "ifname": "vif7.0", "network": "xenbr0"}]
+    topo.settle()
+    snap = topo.snapshot()
+    for args in (["7.0"], ["7.0", "vifname=web7"]):
+        r = netd.ctl("vif", "online", *args, check=False)
+        assert r.returncode == 1, (args, r.stderr)
+        assert "interface vif7.0 belongs to vif 5.0 (in xenbr0)" in r.stderr, (args, r.stderr)
+        topo.assert_snapshot_equal(snap)
+    assert [v["vif"] for v in netd.request({"cmd": "vif-list"})["result"]["vifs"]] == ["5.0"]
+    netd.ctl("vif", "offline", "5.0")
+    assert "master" not in topo.link(topo.d0, "vif7.0")
+
+
 def test_vif_errors_change_nothing(topo, netd_factory):
     netd = netd_factory(bridge_conf("classic"))
     netd.start()
@@ -320,6 +349,8 @@ def test_vif_errors_change_nothing(topo, netd_factory):
         (["vif", "online", "4.0", "mtu=abc"], "mtu"),
         (["vif", "online", "x.0"], "x.0"),
         (["vif", "offline", "4.0"], "vif 4.0 is not online"),
+        (["vif", "online", "4.0", "vifname=vif6.0"],
+         "vif 4.0: vifname: 'vif6.0': the name of vif 6.0's interface, not this vif's (vif4.0)"),
         # The LAN's gateway and Dom0's own addresses are no guest's to claim.
         (["vif", "online", "4.0", "ip=192.0.2.1"],
          "vif4.0: ip 192.0.2.1 refused: it is a gateway Dom0 routes through"),

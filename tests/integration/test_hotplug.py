@@ -254,6 +254,11 @@ BAD_VALUES = [
     ("vifname", "web/5", "vifname: 'web/5': not a valid interface name"),
     ("vifname", "x\ny", "vifname: 'x\\x0ay'"),
     ("vifname", "a-very-long-vifname", "longer than 15"),
+    # another vif's name: when domain 7 came, its plug would find guest 5's interface
+    ("vifname", "vif7.0", "vifname: 'vif7.0': the name of vif 7.0's interface, not this vif's (vif5.0)"),
+    ("vifname", "vif5.1-emu", "vifname: 'vif5.1-emu': the name of vif 5.1's interface"),
+    ("ip", "192.0.2.1", "vif5.0: ip 192.0.2.1 refused: it is a gateway Dom0 routes through"),
+    ("ip", "192.0.2.25 fe80::5", "ip: 'fe80::5': link-local address"),
     ("handle", "3", "handle: '3': does not match devid 0"),
     ("frontend-id", "6", "frontend-id: '6': does not match domid 5"),
     ("bridge", "xenbr9", "unknown bridge 'xenbr9'"),

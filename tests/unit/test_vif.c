@@ -866,6 +866,48 @@ static void test_error_quoting(void **state)
 	expect_err(vif_set(&v, "rate", big), "40 x", "rate: 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'");
 }
 
+/* ---- vif_check ---- */
+
+static void test_check_name(void **state)
+{
+	static const struct {
+		const char *name, *err; /* err NULL: fine for vif 5.0 */
+	} cases[] = {
+		{ "vif5.0", NULL },
+		{ "vif5.0-emu", NULL },
+		{ "web", NULL },
+		{ "web-emu", NULL },
+		{ "vif5", NULL },
+		{ "vif5.0x", NULL },
+		{ "vif5.0-emux", NULL },
+		{ "vifa.0", NULL },
+		{ "vif7.0", "vifname: 'vif7.0': the name of vif 7.0's interface, not this vif's (vif5.0)" },
+		{ "vif5.1", "the name of vif 5.1's interface" },
+		{ "vif0.0", "the name of vif 0.0's interface" },
+		{ "vif7.0-emu", "the name of vif 7.0's interface" },
+		{ "vif32751.65535", "the name of vif 32751.65535's interface" },
+		{ "vif05.0", "'vif05.0': reserved for the backends' own vif names" },
+		{ "vif9999999999.0", "reserved for the backends' own vif names" },
+	};
+	struct vif v;
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		vif_init(&v, 5, 0);
+		expect_ok(vif_set(&v, "vifname", cases[i].name), cases[i].name);
+		if (cases[i].err)
+			expect_err(vif_check(&v), cases[i].name, cases[i].err);
+		else
+			expect_ok(vif_check(&v), cases[i].name);
+	}
+	/* the whole spec decides, whatever the order of its keys */
+	vif_init(&v, 5, 0);
+	expect_ok(vif_parse_spec(&v, "devid=1,vifname=vif5.1"), "devid then vifname");
+	vif_init(&v, 5, 0);
+	expect_err(vif_parse_spec(&v, "vifname=vif5.1,devid=2"), "vifname then devid",
+		   "the name of vif 5.1's interface, not this vif's (vif5.2)");
+}
+
 /* ---- vif_parse_spec ---- */
 
 static void test_spec_good(void **state)
@@ -931,6 +973,10 @@ static void test_spec_bad(void **state)
 		{ "bridge=xenbr0,mtu=1", "mtu: '1': out of range" },
 		{ "trusted=yes", "trusted: 'yes'" },
 		{ "Mac=00:16:3e:00:00:01", "unrecognized argument 'Mac'" },
+		/* another vif's interface name (this is vif 2.0) */
+		{ "bridge=xenbr0,vifname=vif7.0", "vifname: 'vif7.0': the name of vif 7.0's interface" },
+		{ "vifname=vif2.1-emu", "the name of vif 2.1's interface, not this vif's (vif2.0)" },
+		{ "vifname=vif2.00", "reserved for the backends' own vif names" },
 	};
 	struct vif v, before;
 	size_t i;
@@ -1017,6 +1063,7 @@ int main(void)
 		cmocka_unit_test(test_set_bad),
 		cmocka_unit_test(test_set_devid_name),
 		cmocka_unit_test(test_error_quoting),
+		cmocka_unit_test(test_check_name),
 		cmocka_unit_test(test_spec_good),
 		cmocka_unit_test(test_spec_bad),
 		cmocka_unit_test(test_backend_dir),

@@ -160,6 +160,14 @@ static void test_args(void **state)
 	set(&x, XK_VIFNAME, "a\nb");
 	assert_int_equal(xsvif_args(&x, NULL, &args, &v), -EINVAL);
 	assert_non_null(strstr(err_msg(), "vifname: 'a\\x0ab'"));
+	/* another vif's interface name: the plug would take over its place */
+	set(&x, XK_VIFNAME, "vif7.0");
+	assert_int_equal(xsvif_args(&x, NULL, &args, &v), -EINVAL);
+	assert_string_equal(err_msg(), "vif5.0: vifname: 'vif7.0': the name of vif 7.0's "
+				       "interface, not this vif's (vif5.0)");
+	set(&x, XK_VIFNAME, "vif5.0-emu");
+	assert_int_equal(xsvif_args(&x, NULL, &args, &v), 0);
+	json_decref(args);
 	set(&x, XK_VIFNAME, NULL);
 	/* what the parser lets through must still be sendable as JSON */
 	set(&x, XK_SCRIPT, "/etc/xen/scripts/vif-\xff");
