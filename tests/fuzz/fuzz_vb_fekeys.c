@@ -1,0 +1,62 @@
+/* libFuzzer harness for vifback's reading of a frontend's connect keys
+ * (vifback/fekeys.c): values a guest writes in its own xenstore directory.
+ * The input is NUL-separated values: multi-queue-num-queues, the flag keys,
+ * then each queue's five keys ("-" stands for an absent key). Checks: an
+ * accepted configuration is within its ranges (queues 1..max, ports not 0,
+ * split ports distinct, GSO only with SG), a refused one says why.
+ *
+ * The parser's source is included, not linked (coverage, see fuzz_vif.c). */
+#include "vifback/fekeys.c"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#define CHECK(cond)                                                                   \
+	do {                                                                          \
+		if (!(cond)) {                                                        \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
+				#cond);                                               \
+			abort();                                                      \
+		}                                                                     \
+	} while (0)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *fields[VB_FK_COUNT + VB_MAX_QUEUES * VB_FQ_COUNT];
+	const char *fe[VB_FK_COUNT], *q[VB_MAX_QUEUES][VB_FQ_COUNT];
+	char *s = malloc(size + 1), *p;
+	unsigned nf = 0, nq = 0;
+	struct vb_fe_cfg cfg;
+	int rc;
+
+	if (!s)
+		return 0;
+	memcpy(s, data, size);
+	s[size] = '\0';
+	memset(fields, 0, sizeof(fields));
+	for (p = s; nf < sizeof(fields) / sizeof(fields[0]) && p <= s + size; p += strlen(p) + 1)
+		fields[nf++] = strcmp(p, "-") ? p : NULL;
+	for (unsigned k = 0; k < VB_FK_COUNT; k++)
+		fe[k] = fields[k];
+	for (unsigned i = 0; i < VB_MAX_QUEUES; i++)
+		for (unsigned k = 0; k < VB_FQ_COUNT; k++)
+			q[i][k] = fields[VB_FK_COUNT + i * VB_FQ_COUNT + k];
+	rc = vb_fe_num_queues(fe[VB_FK_NUM_QUEUES], 4, &nq);
+	if (rc == 0) {
+		CHECK(nq >= 1 && nq <= 4);
+		rc = vb_fe_parse(fe, (const char *const(*)[VB_FQ_COUNT])q, nq, &cfg);
+		if (rc == 0) {
+			CHECK(cfg.nqueues == nq);
+			CHECK(!cfg.feat.gso_tcpv4 || cfg.feat.sg);
+			for (unsigned i = 0; i < nq; i++) {
+				CHECK(cfg.q[i].evtchn_tx && cfg.q[i].evtchn_rx);
+				CHECK(cfg.q[i].split == (cfg.q[i].evtchn_tx != cfg.q[i].evtchn_rx));
+			}
+		}
+	}
+	if (rc < 0)
+		CHECK(err_msg()[0] && !strchr(err_msg(), '\n'));
+	free(s);
+	err_clear();
+	return 0;
+}

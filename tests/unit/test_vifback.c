@@ -1,0 +1,296 @@
+/* Unit tests for vifback's parts that need no hypervisor: the frontend's
+ * connect keys (every value a guest writes, good and hostile), the
+ * virtio_net_hdr <-> netif metadata mapping, and the supervisor <-> worker
+ * messages with descriptors attached. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/err.h"
+#include "vifback/tap.h"
+#include "vifback/vb.h"
+
+/* ---- frontend keys ---- */
+
+struct fe_case {
+	const char *fe[VB_FK_COUNT];
+	const char *q[2][VB_FQ_COUNT];
+	unsigned nq;
+};
+
+static const struct fe_case linux_netfront = {
+	.fe = { [VB_FK_REQUEST_RX_COPY] = "1", [VB_FK_RX_NOTIFY] = "1", [VB_FK_SG] = "1",
+		[VB_FK_GSO_TCPV4] = "1", [VB_FK_GSO_TCPV6] = "1",
+		[VB_FK_IPV6_CSUM_OFFLOAD] = "1" },
+	.q = { { [VB_FQ_TX_REF] = "8", [VB_FQ_RX_REF] = "9", [VB_FQ_EVTCHN_TX] = "17",
+		 [VB_FQ_EVTCHN_RX] = "18" } },
+	.nq = 1,
+};
+
+static int parse(const struct fe_case *c, struct vb_fe_cfg *out)
+{
+	return vb_fe_parse(c->fe, c->q, c->nq, out);
+}
+
+static void test_fe_linux_netfront(void **state)
+{
+	struct vb_fe_cfg cfg;
+
+	assert_int_equal(parse(&linux_netfront, &cfg), 0);
+	assert_int_equal(cfg.nqueues, 1);
+	assert_true(cfg.feat.sg && cfg.feat.gso_tcpv4 && cfg.feat.gso_tcpv6);
+	assert_true(cfg.feat.csum);	 /* no feature-no-csum-offload */
+	assert_true(cfg.feat.ipv6_csum);
+	assert_true(cfg.feat.rx_notify);
+	assert_int_equal(cfg.q[0].tx_ref, 8);
+	assert_int_equal(cfg.q[0].rx_ref, 9);
+	assert_true(cfg.q[0].split);
+	assert_int_equal(cfg.q[0].evtchn_tx, 17);
+	assert_int_equal(cfg.q[0].evtchn_rx, 18);
+	(void)state;
+}
+
+/* qemu's xen_nic-like minimal frontend: one channel, no features. */
+static void test_fe_minimal(void **state)
+{
+	struct fe_case c = { .fe = { [VB_FK_REQUEST_RX_COPY] = "1" },
+			     .q = { { [VB_FQ_TX_REF] = "0", [VB_FQ_RX_REF] = "4294967295",
+				      [VB_FQ_EVTCHN] = "5" } },
+			     .nq = 1 };
+	struct vb_fe_cfg cfg;
+
+	assert_int_equal(parse(&c, &cfg), 0);
+	assert_false(cfg.feat.sg || cfg.feat.gso_tcpv4 || cfg.feat.ipv6_csum || cfg.feat.rx_notify);
+	assert_true(cfg.feat.csum);
+	assert_false(cfg.q[0].split);
+	assert_int_equal(cfg.q[0].evtchn_tx, 5);
+	assert_int_equal(cfg.q[0].evtchn_rx, 5);
+	assert_int_equal(cfg.q[0].rx_ref, 4294967295u);
+	/* GSO without SG is not offered to the stack */
+	c.fe[VB_FK_GSO_TCPV4] = "1";
+	assert_int_equal(parse(&c, &cfg), 0);
+	assert_false(cfg.feat.gso_tcpv4);
+	(void)state;
+}
+
+static void test_fe_multi_queue(void **state)
+{
+	struct fe_case c = linux_netfront;
+	struct vb_fe_cfg cfg;
+
+	c.nq = 2;
+	c.q[1][VB_FQ_TX_REF] = "10";
+	c.q[1][VB_FQ_RX_REF] = "11";
+	c.q[1][VB_FQ_EVTCHN] = "19";
+	assert_int_equal(parse(&c, &cfg), 0);
+	assert_int_equal(cfg.nqueues, 2);
+	assert_int_equal(cfg.q[1].tx_ref, 10);
+	assert_false(cfg.q[1].split);
+	c.q[1][VB_FQ_TX_REF] = NULL;
+	assert_int_equal(parse(&c, &cfg), -EINVAL);
+	assert_string_equal(err_msg(), "queue-1: frontend key tx-ring-ref missing");
+	(void)state;
+}
+
+static void test_fe_num_queues(void **state)
+{
+	static const struct {
+		const char *val;
+		int rc;
+		unsigned n;
+	} cases[] = {
+		{ NULL, 0, 1 },	    { "1", 0, 1 },	{ "4", 0, 4 },	  { "0", -EINVAL, 0 },
+		{ "5", -EINVAL, 0 }, { "01", -EINVAL, 0 }, { "-1", -EINVAL, 0 }, { "", -EINVAL, 0 },
+		{ "4294967297", -EINVAL, 0 }, { "1 ", -EINVAL, 0 },
+	};
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		unsigned n = 0;
+		int rc = vb_fe_num_queues(cases[i].val, 4, &n);
+
+		if (rc != cases[i].rc)
+			fail_msg("'%s': rc %d, expected %d", cases[i].val ? cases[i].val : "(absent)",
+				 rc, cases[i].rc);
+		if (rc == 0)
+			assert_int_equal(n, cases[i].n);
+		else
+			assert_non_null(strstr(err_msg(), "multi-queue-num-queues"));
+	}
+	(void)state;
+}
+
+/* Each hostile value is refused with the key and the value named. */
+static void test_fe_hostile(void **state)
+{
+	static const struct {
+		int fk, fq; /* which key to spoil (-1: none) */
+		const char *val, *msg;
+		int rc;
+	} cases[] = {
+		{ VB_FK_REQUEST_RX_COPY, -1, "0", "does not request rx-copy", -EOPNOTSUPP },
+		{ VB_FK_REQUEST_RX_COPY, -1, NULL, "does not request rx-copy (absent)", -EOPNOTSUPP },
+		{ VB_FK_REQUEST_RX_COPY, -1, "yes", "request-rx-copy: 'yes'", -EINVAL },
+		{ VB_FK_SG, -1, "1\n", "feature-sg: '1\\x0a'", -EINVAL },
+		{ -1, VB_FQ_TX_REF, "4294967296", "tx-ring-ref: '4294967296'", -EINVAL },
+		{ -1, VB_FQ_RX_REF, "0x10", "rx-ring-ref: '0x10'", -EINVAL },
+		{ -1, VB_FQ_RX_REF, NULL, "rx-ring-ref missing", -EINVAL },
+		{ -1, VB_FQ_EVTCHN_TX, "0", "event-channel-tx: '0': port 0", -EINVAL },
+		{ -1, VB_FQ_EVTCHN_RX, "17", "the same port as event-channel-tx", -EINVAL },
+		{ -1, VB_FQ_EVTCHN_RX, NULL, "event-channel-rx missing", -EINVAL },
+		{ -1, VB_FQ_EVTCHN_TX, "", "event-channel-tx: ''", -EINVAL },
+	};
+
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct fe_case c = linux_netfront;
+		struct vb_fe_cfg cfg;
+		int rc;
+
+		if (cases[i].fk >= 0)
+			c.fe[cases[i].fk] = cases[i].val;
+		else
+			c.q[0][cases[i].fq] = cases[i].val;
+		memset(&cfg, 0xa5, sizeof(cfg));
+		rc = parse(&c, &cfg);
+		if (rc != cases[i].rc || !strstr(err_msg(), cases[i].msg))
+			fail_msg("case %u: rc %d '%s', expected %d '%s'", i, rc, err_msg(),
+				 cases[i].rc, cases[i].msg);
+	}
+	(void)state;
+}
+
+/* ---- virtio_net_hdr mapping ---- */
+
+static void tcp4(uint8_t *p, unsigned len)
+{
+	memset(p, 0, len);
+	p[12] = 0x08;
+	p[14] = 0x45;
+	p[23] = 6;
+	p[34 + 12] = 0x80; /* TCP header of 32 bytes */
+}
+
+static void test_hdr_from_pkt(void **state)
+{
+	uint8_t buf[200];
+	struct netif_pkt p = { .data = buf, .len = sizeof(buf), .flags = NETIF_PKT_CSUM_BLANK };
+	struct virtio_net_hdr h;
+
+	tcp4(buf, sizeof(buf));
+	assert_int_equal(vb_tap_hdr_from_pkt(&p, &h), 0);
+	assert_int_equal(h.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+	assert_int_equal(h.csum_start, 34);
+	assert_int_equal(h.csum_offset, 16);
+	assert_int_equal(h.gso_type, VIRTIO_NET_HDR_GSO_NONE);
+	p.gso_type = XEN_NETIF_GSO_TYPE_TCPV4;
+	p.gso_size = 1448;
+	assert_int_equal(vb_tap_hdr_from_pkt(&p, &h), 0);
+	assert_int_equal(h.gso_type, VIRTIO_NET_HDR_GSO_TCPV4);
+	assert_int_equal(h.gso_size, 1448);
+	assert_int_equal(h.hdr_len, 34 + 32);
+	/* a TCPv6 GSO request on an IPv4 packet: netback's checksum_setup fails */
+	p.gso_type = XEN_NETIF_GSO_TYPE_TCPV6;
+	assert_int_equal(vb_tap_hdr_from_pkt(&p, &h), -EINVAL);
+	/* blank checksum on something that is not TCP/UDP */
+	p.gso_type = 0;
+	buf[23] = 1;
+	assert_int_equal(vb_tap_hdr_from_pkt(&p, &h), -EINVAL);
+	/* headers cut short */
+	buf[23] = 6;
+	p.len = 40;
+	assert_int_equal(vb_tap_hdr_from_pkt(&p, &h), -EINVAL);
+	p.flags = NETIF_PKT_DATA_VALIDATED;
+	assert_int_equal(vb_tap_hdr_from_pkt(&p, &h), 0);
+	assert_int_equal(h.flags, VIRTIO_NET_HDR_F_DATA_VALID);
+	(void)state;
+}
+
+static void test_pkt_from_hdr(void **state)
+{
+	struct virtio_net_hdr h = { .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+				    .gso_type = VIRTIO_NET_HDR_GSO_TCPV6, .gso_size = 1400 };
+	struct netif_pkt p;
+
+	assert_int_equal(vb_tap_pkt_from_hdr(&h, &p), 0);
+	assert_int_equal(p.flags, NETIF_PKT_CSUM_BLANK);
+	assert_int_equal(p.gso_type, XEN_NETIF_GSO_TYPE_TCPV6);
+	assert_int_equal(p.gso_size, 1400);
+	h.gso_type = VIRTIO_NET_HDR_GSO_UDP;
+	assert_int_equal(vb_tap_pkt_from_hdr(&h, &p), -EINVAL);
+	h.gso_type = VIRTIO_NET_HDR_GSO_TCPV4 | VIRTIO_NET_HDR_GSO_ECN;
+	assert_int_equal(vb_tap_pkt_from_hdr(&h, &p), -EINVAL);
+	h.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+	h.gso_size = 0;
+	assert_int_equal(vb_tap_pkt_from_hdr(&h, &p), -EINVAL);
+	(void)state;
+}
+
+/* ---- supervisor <-> worker messages ---- */
+
+static void test_ipc(void **state)
+{
+	int sv[2], fd = open("/dev/null", O_RDONLY), got[VB_MAX_QUEUES];
+	struct vb_msg m, r;
+	struct stat a, b;
+	unsigned n = VB_MAX_QUEUES;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	memset(&m, 0, sizeof(m));
+	m.type = VB_MSG_CONNECT;
+	m.devid = 3;
+	m.cfg.nqueues = 1;
+	snprintf(m.text, sizeof(m.text), "hello");
+	assert_int_equal(vb_msg_send(sv[0], &m, &fd, 1), 0);
+	assert_int_equal(vb_msg_recv(sv[1], &r, got, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(r.devid, 3);
+	assert_string_equal(r.text, "hello");
+	assert_int_equal(fstat(fd, &a), 0);
+	assert_int_equal(fstat(got[0], &b), 0);
+	assert_true(a.st_ino == b.st_ino && a.st_dev == b.st_dev);
+	close(got[0]);
+	/* nothing more: -EAGAIN, never a wait */
+	n = VB_MAX_QUEUES;
+	assert_int_equal(vb_msg_recv(sv[1], &r, got, &n), -EAGAIN);
+	/* a short datagram is malformed; its fds are not leaked */
+	assert_int_equal(send(sv[0], "x", 1, 0), 1);
+	n = VB_MAX_QUEUES;
+	assert_int_equal(vb_msg_recv(sv[1], &r, got, &n), -EPROTO);
+	assert_int_equal(n, 0);
+	/* an unterminated text is cut, not read past */
+	memset(m.text, 'A', sizeof(m.text));
+	assert_int_equal(vb_msg_send(sv[0], &m, NULL, 0), 0);
+	n = VB_MAX_QUEUES;
+	assert_int_equal(vb_msg_recv(sv[1], &r, got, &n), 0);
+	assert_int_equal(strlen(r.text), sizeof(r.text) - 1);
+	close(sv[0]);
+	n = VB_MAX_QUEUES;
+	assert_int_equal(vb_msg_recv(sv[1], &r, got, &n), -ECONNRESET);
+	close(sv[1]);
+	close(fd);
+	(void)state;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fe_linux_netfront),
+		cmocka_unit_test(test_fe_minimal),
+		cmocka_unit_test(test_fe_multi_queue),
+		cmocka_unit_test(test_fe_num_queues),
+		cmocka_unit_test(test_fe_hostile),
+		cmocka_unit_test(test_hdr_from_pkt),
+		cmocka_unit_test(test_pkt_from_hdr),
+		cmocka_unit_test(test_ipc),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,136 @@
+/* tap: TAP creation and the virtio_net_hdr <-> netif metadata mapping. */
+#include "vifback/tap.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "lib/err.h"
+
+static int tap_open(const char *name, int *fd)
+{
+	struct ifreq ifr;
+	int hdrsz = sizeof(struct virtio_net_hdr);
+	int f = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+
+	if (f < 0)
+		return err_set(-errno, "%s: open /dev/net/tun: %s", name, strerror(errno));
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | IFF_MULTI_QUEUE;
+	if (ioctl(f, TUNSETIFF, &ifr) < 0) {
+		int e = errno;
+
+		close(f);
+		return err_set(-e, "%s: TUNSETIFF: %s", name, strerror(e));
+	}
+	if (ioctl(f, TUNSETVNETHDRSZ, &hdrsz) < 0) {
+		int e = errno;
+
+		close(f);
+		return err_set(-e, "%s: TUNSETVNETHDRSZ: %s", name, strerror(e));
+	}
+	*fd = f;
+	return 0;
+}
+
+int vb_tap_create(const char *name, int *fd)
+{
+	if (if_nametoindex(name))
+		return err_set(-EEXIST, "%s: an interface of that name exists", name);
+	return tap_open(name, fd);
+}
+
+int vb_tap_queue_open(const char *name, int *fd)
+{
+	return tap_open(name, fd);
+}
+
+int vb_tap_set_offload(int fd, const struct netif_features *feat)
+{
+	unsigned off = 0;
+
+	/* a partial checksum only when the guest takes blank ones for both
+	 * families: TUN_F_CSUM does not tell IPv4 from IPv6 */
+	if (feat->csum && feat->ipv6_csum) {
+		off |= TUN_F_CSUM;
+		if (feat->sg && feat->gso_tcpv4)
+			off |= TUN_F_TSO4;
+		if (feat->sg && feat->gso_tcpv6)
+			off |= TUN_F_TSO6;
+	}
+	if (ioctl(fd, TUNSETOFFLOAD, off) < 0)
+		return err_set(-errno, "TUNSETOFFLOAD %#x: %s", off, strerror(errno));
+	return 0;
+}
+
+int vb_tap_hdr_from_pkt(const struct netif_pkt *p, struct virtio_net_hdr *h)
+{
+	uint16_t l3;
+	uint32_t l4_off;
+	uint8_t l4;
+	unsigned field;
+
+	memset(h, 0, sizeof(*h));
+	if (p->flags & NETIF_PKT_CSUM_BLANK) {
+		if (netif_hdr_l4(p->data, p->len, &l3, &l4_off, &l4) < 0)
+			return -EINVAL;
+		field = netif_hdr_csum_field(l4);
+		if (!field || l4_off + field + 2 > p->len)
+			return -EINVAL;
+		h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+		h->csum_start = (uint16_t)l4_off;
+		h->csum_offset = (uint16_t)field;
+		if (p->gso_type != XEN_NETIF_GSO_TYPE_NONE) {
+			uint32_t thl;
+
+			if (l4 != 6 || l4_off + 20 > p->len)
+				return -EINVAL;
+			if ((p->gso_type == XEN_NETIF_GSO_TYPE_TCPV4) != (l3 == 0x0800))
+				return -EINVAL;
+			thl = (uint32_t)(p->data[l4_off + 12] >> 4) * 4;
+			if (thl < 20 || l4_off + thl > p->len)
+				return -EINVAL;
+			h->gso_type = p->gso_type == XEN_NETIF_GSO_TYPE_TCPV4
+					      ? VIRTIO_NET_HDR_GSO_TCPV4
+					      : VIRTIO_NET_HDR_GSO_TCPV6;
+			h->gso_size = p->gso_size;
+			h->hdr_len = (uint16_t)(l4_off + thl);
+		}
+	} else if (p->flags & NETIF_PKT_DATA_VALIDATED) {
+		h->flags = VIRTIO_NET_HDR_F_DATA_VALID;
+	}
+	return 0;
+}
+
+int vb_tap_pkt_from_hdr(const struct virtio_net_hdr *h, struct netif_pkt *p)
+{
+	p->flags = 0;
+	p->gso_type = XEN_NETIF_GSO_TYPE_NONE;
+	p->gso_size = 0;
+	if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)
+		p->flags |= NETIF_PKT_CSUM_BLANK;
+	if (h->flags & VIRTIO_NET_HDR_F_DATA_VALID)
+		p->flags |= NETIF_PKT_DATA_VALIDATED;
+	switch (h->gso_type) {
+	case VIRTIO_NET_HDR_GSO_NONE:
+		return 0;
+	case VIRTIO_NET_HDR_GSO_TCPV4:
+		p->gso_type = XEN_NETIF_GSO_TYPE_TCPV4;
+		break;
+	case VIRTIO_NET_HDR_GSO_TCPV6:
+		p->gso_type = XEN_NETIF_GSO_TYPE_TCPV6;
+		break;
+	default: /* ECN, UDP: never offered (TUNSETOFFLOAD) */
+		return -EINVAL;
+	}
+	if (!h->gso_size)
+		return -EINVAL;
+	p->gso_size = h->gso_size;
+	return 0;
+}

@@ -1,0 +1,30 @@
+/* tap: a vif's Dom0 side, a multi-queue TAP with virtio-net headers, so
+ * checksum and GSO metadata cross between the guest's rings and the host
+ * stack instead of being computed or segmented in software. */
+#ifndef VIFBACK_TAP_H
+#define VIFBACK_TAP_H
+
+#include <linux/virtio_net.h>
+#include <stdbool.h>
+
+#include "vif/netif.h"
+
+/* Creates TAP `name` (IFF_TAP|IFF_NO_PI|IFF_VNET_HDR|IFF_MULTI_QUEUE) with
+ * its first queue in *fd (non-blocking, close-on-exec). A name that is
+ * already an interface is refused (-EEXIST): it is not ours. The TAP lives
+ * as long as one of its queue fds is open. */
+int vb_tap_create(const char *name, int *fd);
+/* Opens another queue of the existing TAP `name`. */
+int vb_tap_queue_open(const char *name, int *fd);
+/* TUNSETOFFLOAD: what the frontend can take from us (partial checksums,
+ * TSO); the kernel segments or checksums the rest before we read it. */
+int vb_tap_set_offload(int fd, const struct netif_features *feat);
+
+/* A guest's packet as the header the TAP wants. -EINVAL: a checksum or GSO
+ * request its headers cannot carry (netback's checksum_setup fails: drop). */
+int vb_tap_hdr_from_pkt(const struct netif_pkt *p, struct virtio_net_hdr *h);
+/* A packet read from the TAP: its metadata for the guest. -EINVAL: a GSO
+ * kind a guest cannot take (drop). */
+int vb_tap_pkt_from_hdr(const struct virtio_net_hdr *h, struct netif_pkt *p);
+
+#endif

@@ -1,0 +1,519 @@
+/* worker: the data path of one guest domain's vifs, in a process of its
+ * own (forked by the supervisor, seccomp-confined once its hypervisor
+ * handles are open).
+ *
+ * It maps the rings the supervisor names in a CONNECT message, binds their
+ * event channels and moves packets: TX ring -> TAP (netif_tx_burst, then a
+ * writev of virtio_net_hdr + packet), TAP -> RX ring (reads into a
+ * backlog of one burst, netif_rx_burst into the guest's buffers).
+ *
+ * Bounded everywhere: a wake-up runs at most VB_BURSTS_PER_WAKE TX bursts
+ * per queue before polling again; a port that fired stays masked until its
+ * queue has been served (XSA-332: an event storm costs one pass per
+ * unmask); the RX backlog is one burst per queue and the TAP is not read
+ * while it is full (the kernel's queue drops, as XSA-392 wants); a backlog
+ * the guest does not drain for VB_RX_STALL_US is dropped. A queue whose
+ * frontend breaks the protocol is torn down here and reported (FATAL); the
+ * other vifs carry on. */
+#include "vifback/worker.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/err.h"
+#include "lib/log.h"
+#include "vifback/seccomp.h"
+#include "vifback/tap.h"
+
+#define VB_MAX_VIFS 64
+#define VB_BURSTS_PER_WAKE 4
+#define VB_PKT_BUF (sizeof(struct virtio_net_hdr) + NETIF_MAX_PKT + 1)
+#define VB_RX_STALL_US 10000000ull /* netback's rx_drain_timeout_msecs */
+#define VB_RX_POLL_US 30000ull	   /* no feature-rx-notify: look every 30 ms */
+
+struct wq {
+	struct netif_queue *nq;
+	void *tx_page, *rx_page;
+	uint32_t port_tx, port_rx;
+	bool bound_tx, bound_rx;
+	int tap;
+	bool kicked_tx, kicked_rx; /* fired, masked until served */
+	bool tx_more;
+	uint64_t tx_wait_until; /* credit */
+	/* RX backlog: packets read from the TAP the guest has no room for yet */
+	uint8_t *bl_buf;
+	struct netif_pkt bl[NETIF_BURST];
+	unsigned bl_n;
+	uint64_t bl_since;
+};
+
+struct wvif {
+	uint32_t devid;
+	unsigned nq;
+	struct wq q[VB_MAX_QUEUES];
+};
+
+struct worker {
+	struct hv *hv;
+	int sock;
+	uint16_t domid;
+	struct wvif *vifs[VB_MAX_VIFS];
+	struct netif_tx_arena arena;
+	struct netif_pkt pkts[NETIF_BURST];
+};
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int w_copy(void *ctx, struct hv_copy *segs, unsigned n)
+{
+	return hv_grant_copy(ctx, segs, n);
+}
+
+static void reply(struct worker *w, uint32_t type, uint32_t devid, int rc, const char *text)
+{
+	struct vb_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = type;
+	m.devid = devid;
+	m.rc = rc;
+	snprintf(m.text, sizeof(m.text), "%s", text ? text : "");
+	if (vb_msg_send(w->sock, &m, NULL, 0) < 0)
+		log_err("worker d%u: %s", w->domid, err_msg());
+}
+
+static void queue_free(struct worker *w, struct wq *q)
+{
+	if (q->bound_tx)
+		hv_evtchn_unbind(w->hv, q->port_tx);
+	if (q->bound_rx)
+		hv_evtchn_unbind(w->hv, q->port_rx);
+	if (q->tx_page)
+		hv_grant_unmap(w->hv, q->tx_page, 1);
+	if (q->rx_page)
+		hv_grant_unmap(w->hv, q->rx_page, 1);
+	if (q->tap >= 0)
+		close(q->tap);
+	free(q->nq);
+	free(q->bl_buf);
+	memset(q, 0, sizeof(*q));
+	q->tap = -1;
+}
+
+static void vif_free(struct worker *w, unsigned slot)
+{
+	struct wvif *v = w->vifs[slot];
+
+	if (!v)
+		return;
+	for (unsigned i = 0; i < v->nq; i++)
+		queue_free(w, &v->q[i]);
+	free(v);
+	w->vifs[slot] = NULL;
+}
+
+static int vif_slot(struct worker *w, uint32_t devid)
+{
+	for (unsigned i = 0; i < VB_MAX_VIFS; i++)
+		if (w->vifs[i] && w->vifs[i]->devid == devid)
+			return (int)i;
+	return -1;
+}
+
+static int queue_setup(struct worker *w, struct wq *q, const struct vb_fe_cfg *cfg,
+		       const struct vb_queue_cfg *qc)
+{
+	int rc;
+
+	q->nq = calloc(1, sizeof(*q->nq));
+	q->bl_buf = malloc(NETIF_BURST * VB_PKT_BUF);
+	if (!q->nq || !q->bl_buf)
+		return err_set(-ENOMEM, "out of memory");
+	rc = hv_grant_map(w->hv, w->domid, &qc->tx_ref, 1, true, &q->tx_page);
+	if (rc < 0)
+		return err_prefix(rc, "map tx-ring-ref %u", qc->tx_ref);
+	rc = hv_grant_map(w->hv, w->domid, &qc->rx_ref, 1, true, &q->rx_page);
+	if (rc < 0)
+		return err_prefix(rc, "map rx-ring-ref %u", qc->rx_ref);
+	rc = hv_evtchn_bind(w->hv, w->domid, qc->evtchn_tx, &q->port_tx);
+	if (rc < 0)
+		return err_prefix(rc, "bind event channel %u", qc->evtchn_tx);
+	q->bound_tx = true;
+	if (qc->split) {
+		rc = hv_evtchn_bind(w->hv, w->domid, qc->evtchn_rx, &q->port_rx);
+		if (rc < 0)
+			return err_prefix(rc, "bind event channel %u", qc->evtchn_rx);
+		q->bound_rx = true;
+	} else {
+		q->port_rx = q->port_tx;
+	}
+	netif_queue_init(q->nq, w->domid, &cfg->feat, q->tx_page, q->rx_page, w_copy, w->hv);
+	/* after XSA-332 a bound port starts masked; and look once anyway */
+	hv_evtchn_unmask(w->hv, q->port_tx);
+	if (qc->split)
+		hv_evtchn_unmask(w->hv, q->port_rx);
+	q->tx_more = true;
+	return 0;
+}
+
+static void on_connect(struct worker *w, const struct vb_msg *m, int *fds, unsigned nfds)
+{
+	struct wvif *v;
+	int slot = -1, rc;
+
+	if (vif_slot(w, m->devid) >= 0 || m->cfg.nqueues < 1 || m->cfg.nqueues > VB_MAX_QUEUES ||
+	    nfds != m->cfg.nqueues) {
+		for (unsigned i = 0; i < nfds; i++)
+			close(fds[i]);
+		reply(w, VB_MSG_RESULT, m->devid, -EINVAL, "bad connect request");
+		return;
+	}
+	for (unsigned i = 0; i < VB_MAX_VIFS && slot < 0; i++)
+		if (!w->vifs[i])
+			slot = (int)i;
+	v = slot >= 0 ? calloc(1, sizeof(*v)) : NULL;
+	if (!v) {
+		for (unsigned i = 0; i < nfds; i++)
+			close(fds[i]);
+		reply(w, VB_MSG_RESULT, m->devid, -ENOSPC, "no room for another vif");
+		return;
+	}
+	v->devid = m->devid;
+	v->nq = m->cfg.nqueues;
+	for (unsigned i = 0; i < v->nq; i++) {
+		v->q[i].tap = fds[i];
+		v->q[i].bl_buf = NULL;
+	}
+	w->vifs[slot] = v;
+	for (unsigned i = 0; i < v->nq; i++) {
+		rc = queue_setup(w, &v->q[i], &m->cfg, &m->cfg.q[i]);
+		if (rc < 0) {
+			char msg[sizeof(m->text)];
+
+			snprintf(msg, sizeof(msg), "%s", err_msg());
+			vif_free(w, (unsigned)slot);
+			reply(w, VB_MSG_RESULT, m->devid, rc, msg);
+			return;
+		}
+	}
+	if (m->rate_bytes)
+		for (unsigned i = 0; i < v->nq; i++)
+			netif_credit_set(&v->q[i].nq->credit, m->rate_bytes, m->rate_usecs, now_us());
+	reply(w, VB_MSG_RESULT, m->devid, 0, "");
+}
+
+static void on_message(struct worker *w, bool *quit)
+{
+	struct vb_msg m;
+	int fds[VB_MAX_QUEUES], slot;
+	unsigned nfds = VB_MAX_QUEUES;
+	int rc = vb_msg_recv(w->sock, &m, fds, &nfds);
+
+	if (rc == -EAGAIN)
+		return;
+	if (rc < 0) {
+		*quit = true; /* the supervisor is gone: so are we */
+		return;
+	}
+	switch (m.type) {
+	case VB_MSG_CONNECT:
+		on_connect(w, &m, fds, nfds);
+		return;
+	case VB_MSG_DISCONNECT:
+		slot = vif_slot(w, m.devid);
+		if (slot >= 0)
+			vif_free(w, (unsigned)slot);
+		reply(w, VB_MSG_RESULT, m.devid, slot >= 0 ? 0 : -ENOENT, "");
+		break;
+	case VB_MSG_RATE:
+		slot = vif_slot(w, m.devid);
+		if (slot >= 0)
+			for (unsigned i = 0; i < w->vifs[slot]->nq; i++)
+				netif_credit_set(&w->vifs[slot]->q[i].nq->credit, m.rate_bytes,
+						 m.rate_usecs, now_us());
+		break;
+	default:
+		break;
+	}
+	for (unsigned i = 0; i < nfds; i++)
+		close(fds[i]);
+}
+
+/* TX: ring -> TAP. */
+static void tx_work(struct worker *w, struct wq *q, bool *notify)
+{
+	uint64_t now = now_us();
+
+	if (q->tx_wait_until && now < q->tx_wait_until)
+		return;
+	q->tx_wait_until = 0;
+	for (unsigned b = 0; b < VB_BURSTS_PER_WAKE; b++) {
+		unsigned n = 0;
+		bool more = false, ntf = false;
+		uint64_t wait = 0;
+		int rc = netif_tx_burst(q->nq, &w->arena, now, w->pkts, NETIF_BURST, &n, &more,
+					&ntf, &wait);
+
+		*notify |= ntf;
+		for (unsigned i = 0; i < n; i++) {
+			struct virtio_net_hdr h;
+			struct iovec iov[2] = { { &h, sizeof(h) },
+						{ w->pkts[i].data, w->pkts[i].len } };
+
+			if (vb_tap_hdr_from_pkt(&w->pkts[i], &h) < 0) {
+				q->nq->stats.tx_dropped++;
+				continue;
+			}
+			if (writev(q->tap, iov, 2) < 0)
+				q->nq->stats.tx_errors++;
+		}
+		q->tx_more = more;
+		if (wait)
+			q->tx_wait_until = now + wait;
+		if (rc < 0 || !more)
+			return;
+	}
+}
+
+/* RX: TAP -> backlog -> ring. */
+static void rx_work(struct worker *w, struct wq *q, bool tap_readable, bool *notify)
+{
+	unsigned done = 0;
+	bool ntf = false;
+
+	while (tap_readable && q->bl_n < NETIF_BURST) {
+		uint8_t *buf = q->bl_buf + (size_t)q->bl_n * VB_PKT_BUF;
+		struct netif_pkt *p = &q->bl[q->bl_n];
+		ssize_t n = read(q->tap, buf, VB_PKT_BUF);
+
+		if (n < 0)
+			break;
+		if ((size_t)n <= sizeof(struct virtio_net_hdr) + NETIF_ETH_HLEN ||
+		    (size_t)n > sizeof(struct virtio_net_hdr) + NETIF_MAX_PKT)
+			continue;
+		p->data = buf + sizeof(struct virtio_net_hdr);
+		p->len = (uint32_t)((size_t)n - sizeof(struct virtio_net_hdr));
+		if (vb_tap_pkt_from_hdr((const struct virtio_net_hdr *)buf, p) < 0) {
+			q->nq->stats.rx_dropped++;
+			continue;
+		}
+		if (q->bl_n++ == 0)
+			q->bl_since = now_us();
+	}
+	if (!q->bl_n)
+		return;
+	if (netif_rx_burst(q->nq, q->bl, q->bl_n, &done, &ntf) < 0 && netif_queue_is_fatal(q->nq))
+		return;
+	*notify |= ntf;
+	if (done) {
+		/* keep the rest in order; their data stays where it is */
+		memmove(q->bl, q->bl + done, (q->bl_n - done) * sizeof(q->bl[0]));
+		q->bl_n -= done;
+		q->bl_since = now_us();
+		/* compact buffers: slot i must own buffer i for the next reads */
+		for (unsigned i = 0; i < q->bl_n; i++) {
+			uint8_t *slot = q->bl_buf + (size_t)i * VB_PKT_BUF + sizeof(struct virtio_net_hdr);
+
+			if (q->bl[i].data != slot) {
+				memmove(slot, q->bl[i].data, q->bl[i].len);
+				q->bl[i].data = slot;
+			}
+		}
+	} else if (now_us() - q->bl_since > VB_RX_STALL_US) {
+		/* the guest stopped taking packets: drop, never hoard */
+		q->nq->stats.rx_dropped += q->bl_n;
+		q->bl_n = 0;
+	}
+}
+
+static void report_fatal(struct worker *w, unsigned slot)
+{
+	struct wvif *v = w->vifs[slot];
+
+	for (unsigned i = 0; i < v->nq; i++)
+		if (netif_queue_is_fatal(v->q[i].nq)) {
+			char msg[200];
+
+			snprintf(msg, sizeof(msg), "queue %u: %s", i,
+				 netif_queue_fatal_reason(v->q[i].nq));
+			reply(w, VB_MSG_FATAL, v->devid, -EPROTO, msg);
+			break;
+		}
+	vif_free(w, slot);
+}
+
+static struct wq *find_port(struct worker *w, uint32_t port, bool *is_rx)
+{
+	for (unsigned s = 0; s < VB_MAX_VIFS; s++) {
+		struct wvif *v = w->vifs[s];
+
+		for (unsigned i = 0; v && i < v->nq; i++) {
+			if (v->q[i].port_tx == port) {
+				*is_rx = false;
+				return &v->q[i];
+			}
+			if (v->q[i].port_rx == port) {
+				*is_rx = true;
+				return &v->q[i];
+			}
+		}
+	}
+	return NULL;
+}
+
+static void drain_events(struct worker *w)
+{
+	uint32_t port;
+	unsigned n = 0;
+
+	while (n++ < 4096 && hv_evtchn_pending(w->hv, &port) == 0) {
+		bool is_rx;
+		struct wq *q = find_port(w, port, &is_rx);
+
+		if (!q)
+			continue;
+		if (is_rx)
+			q->kicked_rx = true;
+		else
+			q->kicked_tx = true;
+	}
+}
+
+static void serve(struct worker *w, struct wq *q, bool tap_readable)
+{
+	bool notify_tx = false, notify_rx = false;
+	bool split = q->port_tx != q->port_rx;
+
+	if (q->kicked_tx || q->tx_more || q->tx_wait_until)
+		tx_work(w, q, &notify_tx);
+	if (!netif_queue_is_fatal(q->nq))
+		rx_work(w, q, tap_readable, &notify_rx);
+	if (netif_queue_is_fatal(q->nq))
+		return;
+	/* one event per pass, for both rings when they share a channel */
+	if (split) {
+		if (notify_tx)
+			hv_evtchn_notify(w->hv, q->port_tx);
+		if (notify_rx)
+			hv_evtchn_notify(w->hv, q->port_rx);
+	} else if (notify_tx || notify_rx) {
+		hv_evtchn_notify(w->hv, q->port_tx);
+	}
+	if (notify_tx || notify_rx)
+		q->nq->stats.notifies++;
+	if (q->kicked_tx) {
+		q->kicked_tx = false;
+		hv_evtchn_unmask(w->hv, q->port_tx);
+	}
+	if (q->kicked_rx) {
+		q->kicked_rx = false;
+		hv_evtchn_unmask(w->hv, q->port_rx);
+	}
+}
+
+int vb_worker_run(int sock, uint16_t domid, const char *hv_kind, bool confine)
+{
+	struct worker w;
+	struct pollfd pfd[2 + VB_MAX_VIFS * VB_MAX_QUEUES];
+	/* which queue a pollfd is for: looked up again after on_message(),
+	 * which may have freed it */
+	struct {
+		unsigned slot, qi;
+		uint32_t devid;
+	} pq[2 + VB_MAX_VIFS * VB_MAX_QUEUES];
+	bool quit = false;
+	int rc;
+
+	memset(&w, 0, sizeof(w));
+	w.sock = sock;
+	w.domid = domid;
+	w.arena.cap = (size_t)NETIF_BURST * NETIF_MAX_PKT;
+	w.arena.buf = malloc(w.arena.cap);
+	if (!w.arena.buf)
+		return -ENOMEM;
+	rc = hv_open(hv_kind, &w.hv);
+	if (rc < 0) {
+		log_err("worker d%u: %s", domid, err_msg());
+		return rc;
+	}
+	if (confine && (rc = vb_seccomp_confine()) < 0) {
+		log_err("worker d%u: %s", domid, err_msg());
+		return rc;
+	}
+	while (!quit) {
+		unsigned n = 0;
+		int timeout = -1;
+		uint64_t now = now_us();
+
+		pfd[n++] = (struct pollfd){ .fd = sock, .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = hv_evtchn_fd(w.hv), .events = POLLIN };
+		for (unsigned s = 0; s < VB_MAX_VIFS; s++) {
+			struct wvif *v = w.vifs[s];
+
+			for (unsigned i = 0; v && i < v->nq; i++) {
+				struct wq *q = &v->q[i];
+				int t = -1;
+
+				pfd[n] = (struct pollfd){ .fd = q->tap,
+							  .events = q->bl_n < NETIF_BURST ? POLLIN : 0 };
+				pq[n].slot = s;
+				pq[n].qi = i;
+				pq[n++].devid = v->devid;
+				if (q->tx_more && !q->tx_wait_until)
+					t = 0;
+				else if (q->tx_wait_until)
+					t = q->tx_wait_until > now
+						    ? (int)((q->tx_wait_until - now) / 1000 + 1)
+						    : 0;
+				if (q->bl_n) {
+					int r = (int)((q->nq->feat.rx_notify ? VB_RX_STALL_US
+									     : VB_RX_POLL_US) /
+						      1000);
+					t = t < 0 || r < t ? r : t;
+				}
+				if (t >= 0 && (timeout < 0 || t < timeout))
+					timeout = t;
+			}
+		}
+		if (poll(pfd, n, timeout) < 0 && errno != EINTR)
+			return -errno;
+		if (pfd[0].revents)
+			on_message(&w, &quit);
+		if (pfd[1].revents)
+			drain_events(&w);
+		for (unsigned k = 2; k < n; k++) {
+			struct wvif *v = w.vifs[pq[k].slot];
+
+			/* the vif may have gone (or come anew) in on_message() */
+			if (!v || v->devid != pq[k].devid || pq[k].qi >= v->nq)
+				continue;
+			serve(&w, &v->q[pq[k].qi], pfd[k].revents & POLLIN);
+		}
+		for (unsigned s = 0; s < VB_MAX_VIFS; s++) {
+			struct wvif *v = w.vifs[s];
+
+			for (unsigned i = 0; v && i < v->nq; i++)
+				if (netif_queue_is_fatal(v->q[i].nq)) {
+					report_fatal(&w, s);
+					break;
+				}
+		}
+	}
+	for (unsigned s = 0; s < VB_MAX_VIFS; s++)
+		vif_free(&w, s);
+	hv_close(w.hv);
+	free(w.arena.buf);
+	return 0;
+}

@@ -1,0 +1,221 @@
+/* workers: the supervisor's side of its worker processes, one per guest
+ * domain with a connected vif. Forked on first use (before any of the
+ * supervisor's other descriptors can leak into it, they are closed in the
+ * child), asked synchronously to connect or drop a vif, reaped on
+ * SIGCHLD; a dead worker's vifs go to Closing so their frontends start
+ * over, and the next connect forks a fresh worker. */
+#include "vifback/sup.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lib/err.h"
+#include "lib/log.h"
+#include "vifback/worker.h"
+
+#define VB_CALL_TIMEOUT_MS 5000
+
+static void close_inherited(struct vb_sup *s, int keep)
+{
+	for (struct vb_vif *v = s->vifs; v; v = v->next)
+		if (v->tap >= 0)
+			close(v->tap);
+	for (struct vb_worker *w = s->workers; w; w = w->next)
+		if (w->sock != keep)
+			close(w->sock);
+	if (s->xs)
+		close(xsc_fd(s->xs));
+}
+
+struct vb_worker *vb_worker_find(struct vb_sup *s, uint16_t domid)
+{
+	for (struct vb_worker *w = s->workers; w; w = w->next)
+		if (w->domid == domid)
+			return w;
+	return NULL;
+}
+
+struct vb_worker *vb_worker_get(struct vb_sup *s, uint16_t domid)
+{
+	struct vb_worker *w;
+	int sv[2];
+	pid_t pid;
+
+	for (w = s->workers; w; w = w->next)
+		if (w->domid == domid)
+			return w;
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		err_set(-ENOMEM, "out of memory");
+		return NULL;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		err_set(-errno, "socketpair: %s", strerror(errno));
+		free(w);
+		return NULL;
+	}
+	pid = fork();
+	if (pid < 0) {
+		err_set(-errno, "fork: %s", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		free(w);
+		return NULL;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		close_inherited(s, -1);
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
+		sigset_t all;
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		_exit(vb_worker_run(sv[1], domid, s->hv_kind, s->confine) < 0 ? 1 : 0);
+	}
+	close(sv[1]);
+	w->domid = domid;
+	w->pid = pid;
+	w->sock = sv[0];
+	w->next = s->workers;
+	s->workers = w;
+	log_info("worker for domain %u started (pid %d)", domid, (int)pid);
+	return w;
+}
+
+static void on_fatal(struct vb_sup *s, struct vb_worker *w, const struct vb_msg *m)
+{
+	struct vb_vif *v = vb_vif_get(s, w->domid, m->devid, false);
+
+	if (v && v->connected)
+		vb_vif_lost(s, v, m->text);
+}
+
+int vb_worker_call(struct vb_sup *s, struct vb_worker *w, struct vb_msg *m, const int *fds,
+		   unsigned nfds)
+{
+	uint32_t devid = m->devid;
+	int rc = vb_msg_send(w->sock, m, fds, nfds);
+
+	if (rc < 0)
+		return rc;
+	for (;;) {
+		struct pollfd p = { .fd = w->sock, .events = POLLIN };
+		struct vb_msg r;
+		int in[VB_MAX_QUEUES];
+		unsigned nin = VB_MAX_QUEUES;
+
+		rc = poll(&p, 1, VB_CALL_TIMEOUT_MS);
+		if (rc == 0)
+			return err_set(-ETIMEDOUT, "worker for domain %u does not answer", w->domid);
+		if (rc < 0 && errno != EINTR)
+			return err_set(-errno, "poll: %s", strerror(errno));
+		if (rc < 0)
+			continue;
+		rc = vb_msg_recv(w->sock, &r, in, &nin);
+		for (unsigned i = 0; i < nin; i++)
+			close(in[i]); /* a worker sends none */
+		if (rc == -EAGAIN)
+			continue;
+		if (rc < 0)
+			return rc;
+		if (r.type == VB_MSG_FATAL) {
+			on_fatal(s, w, &r);
+			continue;
+		}
+		if (r.type == VB_MSG_RESULT && r.devid == devid) {
+			if (r.rc < 0)
+				return err_set(r.rc > -4096 ? r.rc : -EIO, "%s", r.text);
+			return 0;
+		}
+	}
+}
+
+void vb_worker_input(struct vb_sup *s, struct vb_worker *w)
+{
+	for (unsigned n = 0; n < 64; n++) {
+		struct vb_msg r;
+		int in[VB_MAX_QUEUES];
+		unsigned nin = VB_MAX_QUEUES;
+		int rc = vb_msg_recv(w->sock, &r, in, &nin);
+
+		for (unsigned i = 0; i < nin; i++)
+			close(in[i]);
+		if (rc < 0)
+			return; /* EAGAIN; or gone: SIGCHLD tells */
+		if (r.type == VB_MSG_FATAL)
+			on_fatal(s, w, &r);
+	}
+}
+
+static void worker_gone(struct vb_sup *s, struct vb_worker *w, int status)
+{
+	struct vb_worker **pp = &s->workers;
+	char why[96];
+
+	while (*pp != w)
+		pp = &(*pp)->next;
+	*pp = w->next;
+	if (WIFSIGNALED(status))
+		snprintf(why, sizeof(why), "worker (pid %d) killed by signal %d", (int)w->pid,
+			 WTERMSIG(status));
+	else
+		snprintf(why, sizeof(why), "worker (pid %d) exited with status %d", (int)w->pid,
+			 WEXITSTATUS(status));
+	log_warn("domain %u: %s", w->domid, why);
+	for (struct vb_vif *v = s->vifs; v; v = v->next)
+		if (v->domid == w->domid && v->connected)
+			vb_vif_lost(s, v, why);
+	close(w->sock);
+	free(w);
+}
+
+void vb_worker_reap(struct vb_sup *s)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (struct vb_worker *w = s->workers; w; w = w->next)
+			if (w->pid == pid) {
+				worker_gone(s, w, status);
+				break;
+			}
+	}
+}
+
+void vb_worker_stop_all(struct vb_sup *s)
+{
+	while (s->workers) {
+		struct vb_worker *w = s->workers;
+
+		s->workers = w->next;
+		close(w->sock); /* the worker exits when its socket closes */
+		waitpid(w->pid, NULL, 0);
+		free(w);
+	}
+}
+
+void vb_worker_put(struct vb_sup *s, uint16_t domid)
+{
+	struct vb_worker **pp = &s->workers, *w;
+
+	for (struct vb_vif *v = s->vifs; v; v = v->next)
+		if (v->domid == domid && v->connected)
+			return;
+	while (*pp && (*pp)->domid != domid)
+		pp = &(*pp)->next;
+	if (!(w = *pp))
+		return;
+	*pp = w->next;
+	close(w->sock); /* it exits when its socket closes */
+	waitpid(w->pid, NULL, 0);
+	log_info("worker for domain %u stopped (pid %d)", domid, (int)w->pid);
+	free(w);
+}

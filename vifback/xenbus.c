@@ -1,0 +1,499 @@
+/* xenbus: a vif's handshake, as Linux netback's xenbus.c walks it.
+ *
+ *   toolstack writes backend dir (online=1)
+ *        |  probe: check frontend/frontend-id, advertise features,
+ *        v         create the TAP
+ *   InitWait (2) ......... hotplug script / netd plugs the TAP, writes
+ *        |                 hotplug-status=connected
+ *        |  frontend Connected (4): read and check its keys, the worker
+ *        v  maps the rings and binds the channels
+ *   Connected (4)  only once hotplug-status is "connected" (so the vif is
+ *        |         bridged and filtered before the guest sends)
+ *        |  frontend Closing/Closed, a protocol violation, a dead worker
+ *        v
+ *   Closing (5) -> Closed (6) --frontend Initialising--> InitWait (2)
+ *
+ *   online=0 (toolstack teardown, any state): rings dropped, TAP removed,
+ *   Closed (6), then nothing until the directory goes.
+ *
+ * vb_vif_look() reads the keys that decide (one batch), compares with what
+ * we last did and takes at most one step; every write is conditional on a
+ * change, so the watch events our own writes fire find nothing to do.
+ * Errors a frontend causes are written where xenbus_dev_fatal writes them
+ * (error/backend/vif/D/N/error = "<errno> <message>") and logged once,
+ * naming the vif. */
+#include "vifback/sup.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/err.h"
+#include "lib/log.h"
+#include "vif/xsvif.h"
+#include "vifback/tap.h"
+
+#define FE_TOKEN "vb-fe"
+
+struct vb_vif *vb_vif_get(struct vb_sup *s, uint32_t domid, uint32_t devid, bool create)
+{
+	struct vb_vif *v;
+
+	for (v = s->vifs; v; v = v->next)
+		if (v->domid == domid && v->devid == devid)
+			return v;
+	if (!create)
+		return NULL;
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return NULL;
+	v->domid = domid;
+	v->devid = devid;
+	v->tap = -1;
+	snprintf(v->be, sizeof(v->be), "%s/%u/%u", XSVIF_ROOT, domid, devid);
+	v->next = s->vifs;
+	s->vifs = v;
+	return v;
+}
+
+void vb_vif_mark(struct vb_sup *s, struct vb_vif *v)
+{
+	if (v->pending)
+		return;
+	v->pending = true;
+	v->qnext = NULL;
+	*s->qtail = v;
+	s->qtail = &v->qnext;
+}
+
+static int xs_write(struct vb_sup *s, const char *path, const char *val)
+{
+	struct xsc_op op = { .type = XS_MSG_WRITE, .path = path, .arg = val,
+			     .vlen = (unsigned)strlen(val) };
+	int rc = xsc_run(s->xs, &op, 1);
+
+	if (rc == 0 && op.err)
+		rc = err_set(op.err, "write %s: %s", path, strerror(-op.err));
+	xsc_ops_free(&op, 1);
+	return rc;
+}
+
+static int set_state(struct vb_sup *s, struct vb_vif *v, int state)
+{
+	char path[VB_PATH_MAX + 8], val[4];
+	int rc;
+
+	if (v->state == state)
+		return 0;
+	snprintf(path, sizeof(path), "%s/state", v->be);
+	snprintf(val, sizeof(val), "%d", state);
+	rc = xs_write(s, path, val);
+	if (rc == 0) {
+		log_info("vif%u.%u: backend state %d -> %d", v->domid, v->devid, v->state, state);
+		v->state = state;
+	}
+	return rc;
+}
+
+/* xenbus_dev_fatal: the reason where the toolstack looks, then Closing. */
+static int fatal(struct vb_sup *s, struct vb_vif *v, int rc, const char *msg)
+{
+	char path[VB_PATH_MAX + 32], val[ERR_MSG_MAX + 16];
+
+	log_err("vif%u.%u: %s", v->domid, v->devid, msg);
+	snprintf(path, sizeof(path), "/local/domain/0/error/backend/vif/%u/%u/error", v->domid,
+		 v->devid);
+	snprintf(val, sizeof(val), "%d %s", rc < 0 ? -rc : rc, msg);
+	if (xs_write(s, path, val) < 0 && err_code() != -ENOENT)
+		return err_code();
+	return set_state(s, v, XB_CLOSING);
+}
+
+static void disconnect(struct vb_sup *s, struct vb_vif *v)
+{
+	struct vb_worker *w;
+	struct vb_msg m;
+
+	if (!v->connected)
+		return;
+	v->connected = false;
+	w = vb_worker_find(s, (uint16_t)v->domid);
+	if (!w)
+		return;
+	memset(&m, 0, sizeof(m));
+	m.type = VB_MSG_DISCONNECT;
+	m.devid = v->devid;
+	if (vb_worker_call(s, w, &m, NULL, 0) < 0 && err_code() != -ENOENT)
+		log_warn("vif%u.%u: disconnect: %s", v->domid, v->devid, err_msg());
+	log_info("vif%u.%u: rings disconnected", v->domid, v->devid);
+	vb_worker_put(s, (uint16_t)v->domid);
+}
+
+static void fe_unwatch(struct vb_sup *s, struct vb_vif *v)
+{
+	char path[VB_PATH_MAX + 8];
+	struct xsc_op op = { .type = XS_MSG_UNWATCH, .path = path, .arg = FE_TOKEN };
+
+	if (!v->fe_watched)
+		return;
+	v->fe_watched = false;
+	snprintf(path, sizeof(path), "%s/state", v->fe);
+	if (xsc_run(s->xs, &op, 1) == 0)
+		xsc_ops_free(&op, 1);
+}
+
+/* Rings, TAP and watch gone; the vif stays known until its directory goes. */
+static void teardown(struct vb_sup *s, struct vb_vif *v)
+{
+	disconnect(s, v);
+	fe_unwatch(s, v);
+	if (v->tap >= 0) {
+		close(v->tap); /* the TAP goes with its last queue */
+		log_info("vif%u.%u: %s removed", v->domid, v->devid, v->ifname);
+	}
+	v->tap = -1;
+	v->probed = false;
+	vb_worker_put(s, (uint16_t)v->domid);
+}
+
+void vb_vif_lost(struct vb_sup *s, struct vb_vif *v, const char *why)
+{
+	/* the worker has let go already; it is stopped when the vif is torn
+	 * down (not here: this may run inside a call to that worker) */
+	v->connected = false;
+	if (fatal(s, v, EPROTO, why) < 0)
+		log_warn("vif%u.%u: %s", v->domid, v->devid, err_msg());
+}
+
+void vb_vif_shutdown(struct vb_sup *s, struct vb_vif *v)
+{
+	if (v->connected)
+		set_state(s, v, XB_CLOSING);
+	v->connected = false; /* the workers are stopped with us */
+	fe_unwatch(s, v);
+	if (v->tap >= 0)
+		close(v->tap);
+	v->tap = -1;
+}
+
+void vb_vif_free_all(struct vb_sup *s)
+{
+	while (s->vifs) {
+		struct vb_vif *v = s->vifs;
+
+		s->vifs = v->next;
+		free(v);
+	}
+}
+
+enum { BK_ONLINE, BK_FRONTEND, BK_FRONTEND_ID, BK_HOTPLUG, BK_VIFNAME, BK_RATE, BK_FE_STATE, BK_N };
+static const char *const bk_names[BK_N] = { "online",  "frontend", "frontend-id", "hotplug-status",
+					    "vifname", "rate",	   NULL };
+
+/* The frontend directory must be the one the toolstack makes for this
+ * domain and device: nothing else is ours to read or watch. */
+static int check_frontend(struct vb_vif *v, const struct xsc_op *ops)
+{
+	char want[VB_PATH_MAX], id[16];
+
+	snprintf(want, sizeof(want), "/local/domain/%u/device/vif/%u", v->domid, v->devid);
+	snprintf(id, sizeof(id), "%u", v->domid);
+	if (!ops[BK_FRONTEND].reply || strcmp(ops[BK_FRONTEND].reply, want))
+		return err_set(-EINVAL, "backend key frontend is not %s", want);
+	if (!ops[BK_FRONTEND_ID].reply || strcmp(ops[BK_FRONTEND_ID].reply, id))
+		return err_set(-EINVAL, "backend key frontend-id is not %s", id);
+	snprintf(v->fe, sizeof(v->fe), "%s", want);
+	return 0;
+}
+
+static int advertise(struct vb_sup *s, struct vb_vif *v)
+{
+	static const char *const keys[][2] = {
+		{ "feature-sg", "1" },	       { "feature-gso-tcpv4", "1" },
+		{ "feature-gso-tcpv6", "1" },  { "feature-ipv6-csum-offload", "1" },
+		{ "feature-rx-copy", "1" },    { "feature-rx-flip", "0" },
+		{ "feature-split-event-channels", "1" },
+	};
+	enum { NK = sizeof(keys) / sizeof(keys[0]) };
+	char paths[NK + 1][VB_PATH_MAX + 40], maxq[12];
+	struct xsc_op ops[NK + 1];
+	int rc;
+
+	for (unsigned i = 0; i < NK; i++) {
+		snprintf(paths[i], sizeof(paths[i]), "%s/%s", v->be, keys[i][0]);
+		ops[i] = (struct xsc_op){ .type = XS_MSG_WRITE, .path = paths[i],
+					  .arg = keys[i][1], .vlen = 1 };
+	}
+	snprintf(paths[NK], sizeof(paths[NK]), "%s/multi-queue-max-queues", v->be);
+	snprintf(maxq, sizeof(maxq), "%u", s->max_queues);
+	ops[NK] = (struct xsc_op){ .type = XS_MSG_WRITE, .path = paths[NK], .arg = maxq,
+				   .vlen = (unsigned)strlen(maxq) };
+	rc = xsc_run(s->xs, ops, NK + 1);
+	for (unsigned i = 0; rc == 0 && i <= NK; i++)
+		if (ops[i].err)
+			rc = err_set(ops[i].err, "write %s: %s", ops[i].path, strerror(-ops[i].err));
+	xsc_ops_free(ops, NK + 1);
+	return rc;
+}
+
+static int probe(struct vb_sup *s, struct vb_vif *v, const struct xsc_op *ops)
+{
+	char path[VB_PATH_MAX + 8];
+	struct xsc_op op = { .type = XS_MSG_WATCH, .path = path, .arg = FE_TOKEN };
+	int rc;
+
+	rc = check_frontend(v, ops);
+	if (rc < 0)
+		return fatal(s, v, rc, err_msg());
+	if (ops[BK_VIFNAME].reply && ops[BK_VIFNAME].reply[0]) {
+		if (!vif_ifname_is_valid(ops[BK_VIFNAME].reply))
+			return fatal(s, v, -EINVAL, "backend key vifname is not an interface name");
+		snprintf(v->ifname, sizeof(v->ifname), "%s", ops[BK_VIFNAME].reply);
+	} else {
+		snprintf(v->ifname, sizeof(v->ifname), "vif%u.%u", v->domid, v->devid);
+	}
+	rc = advertise(s, v);
+	if (rc < 0)
+		return rc;
+	rc = vb_tap_create(v->ifname, &v->tap);
+	if (rc < 0)
+		return fatal(s, v, rc, err_msg());
+	v->probed = true;
+	log_info("vif%u.%u: %s created", v->domid, v->devid, v->ifname);
+	/* the frontend's state changes reach us through this watch */
+	snprintf(path, sizeof(path), "%s/state", v->fe);
+	rc = xsc_run(s->xs, &op, 1);
+	if (rc < 0)
+		return rc;
+	v->fe_watched = !op.err;
+	xsc_ops_free(&op, 1);
+	/* libxl runs the hotplug script (netd plugs) once it sees InitWait:
+	 * the TAP is there by then */
+	return set_state(s, v, XB_INITWAIT);
+}
+
+/* The frontend's connect keys, read once (two batches at most). */
+static int read_frontend(struct vb_sup *s, struct vb_vif *v, struct vb_fe_cfg *cfg)
+{
+	char fpath[VB_FK_COUNT][VB_PATH_MAX + 40];
+	char qpath[VB_MAX_QUEUES][VB_FQ_COUNT][VB_PATH_MAX + 40];
+	struct xsc_op fops[VB_FK_COUNT + VB_FQ_COUNT], qops[VB_MAX_QUEUES * VB_FQ_COUNT];
+	const char *fe[VB_FK_COUNT], *q[VB_MAX_QUEUES][VB_FQ_COUNT];
+	unsigned nq = 0, nqops = 0;
+	int rc;
+
+	memset(q, 0, sizeof(q));
+	for (unsigned k = 0; k < VB_FK_COUNT; k++) {
+		snprintf(fpath[k], sizeof(fpath[k]), "%s/%s", v->fe, vb_fe_key_name(k));
+		fops[k] = (struct xsc_op){ .type = XS_MSG_READ, .path = fpath[k] };
+	}
+	for (unsigned k = 0; k < VB_FQ_COUNT; k++) {
+		snprintf(qpath[0][k], sizeof(qpath[0][k]), "%s/%s", v->fe, vb_fq_key_name(k));
+		fops[VB_FK_COUNT + k] = (struct xsc_op){ .type = XS_MSG_READ, .path = qpath[0][k] };
+	}
+	rc = xsc_run(s->xs, fops, VB_FK_COUNT + VB_FQ_COUNT);
+	if (rc < 0)
+		return rc;
+	for (unsigned k = 0; k < VB_FK_COUNT; k++)
+		fe[k] = fops[k].err ? NULL : fops[k].reply;
+	rc = vb_fe_num_queues(fe[VB_FK_NUM_QUEUES], s->max_queues, &nq);
+	if (rc == 0 && nq == 1) {
+		for (unsigned k = 0; k < VB_FQ_COUNT; k++)
+			q[0][k] = fops[VB_FK_COUNT + k].err ? NULL : fops[VB_FK_COUNT + k].reply;
+	} else if (rc == 0) {
+		for (unsigned i = 0; i < nq; i++)
+			for (unsigned k = 0; k < VB_FQ_COUNT; k++) {
+				snprintf(qpath[i][k], sizeof(qpath[i][k]), "%s/queue-%u/%s", v->fe,
+					 i, vb_fq_key_name(k));
+				qops[nqops++] = (struct xsc_op){ .type = XS_MSG_READ,
+								 .path = qpath[i][k] };
+			}
+		rc = xsc_run(s->xs, qops, nqops);
+		if (rc < 0) {
+			xsc_ops_free(fops, VB_FK_COUNT + VB_FQ_COUNT);
+			return rc;
+		}
+		for (unsigned i = 0; i < nq; i++)
+			for (unsigned k = 0; k < VB_FQ_COUNT; k++) {
+				const struct xsc_op *o = &qops[i * VB_FQ_COUNT + k];
+
+				q[i][k] = o->err ? NULL : o->reply;
+			}
+	}
+	if (rc == 0)
+		rc = vb_fe_parse(fe, (const char *const(*)[VB_FQ_COUNT])q, nq, cfg);
+	/* -EINVAL/-EOPNOTSUPP are the frontend's: the caller fails the vif */
+	if (rc < 0 && rc != -EINVAL && rc != -EOPNOTSUPP)
+		rc = -EINVAL;
+	xsc_ops_free(fops, VB_FK_COUNT + VB_FQ_COUNT);
+	xsc_ops_free(qops, nqops);
+	return rc;
+}
+
+static void read_rate(struct vb_vif *v, const char *val, struct vif_rate *r)
+{
+	memset(r, 0, sizeof(*r));
+	if (val && val[0] && vif_rate_parse_xenstore(val, r) < 0) {
+		/* netback: a bad rate is no rate, with a warning */
+		log_warn("vif%u.%u: rate: %s; unlimited", v->domid, v->devid, err_msg());
+		memset(r, 0, sizeof(*r));
+	}
+}
+
+/* Frontend Connected: its rings to the worker. 0, or the frontend's fault
+ * already reported (Closing), or -errno from xenstore. */
+static int connect_rings(struct vb_sup *s, struct vb_vif *v, const char *rate)
+{
+	int fds[VB_MAX_QUEUES], rc;
+	struct vb_worker *w;
+	struct vb_msg m;
+	unsigned nfds = 0;
+
+	rc = read_frontend(s, v, &v->cfg);
+	if (rc == -EINVAL || rc == -EOPNOTSUPP)
+		return fatal(s, v, rc, err_msg());
+	if (rc < 0)
+		return rc;
+	read_rate(v, rate, &v->rate);
+	rc = vb_tap_set_offload(v->tap, &v->cfg.feat);
+	if (rc < 0)
+		return fatal(s, v, rc, err_msg());
+	fds[nfds++] = v->tap;
+	for (unsigned i = 1; i < v->cfg.nqueues; i++) {
+		rc = vb_tap_queue_open(v->ifname, &fds[nfds]);
+		if (rc < 0)
+			break;
+		nfds++;
+	}
+	w = rc == 0 ? vb_worker_get(s, (uint16_t)v->domid) : NULL;
+	if (rc == 0 && !w)
+		rc = err_code() ? err_code() : -ENOMEM;
+	if (rc == 0) {
+		memset(&m, 0, sizeof(m));
+		m.type = VB_MSG_CONNECT;
+		m.devid = v->devid;
+		m.cfg = v->cfg;
+		m.rate_bytes = v->rate.bytes_per_interval;
+		m.rate_usecs = v->rate.interval_usecs;
+		rc = vb_worker_call(s, w, &m, fds, nfds);
+	}
+	for (unsigned i = 1; i < nfds; i++)
+		close(fds[i]); /* the worker holds its own copies */
+	if (rc < 0)
+		return fatal(s, v, rc, err_msg());
+	v->connected = true;
+	log_info("vif%u.%u: rings connected (%u queue%s, %s event channel%s)", v->domid, v->devid,
+		 v->cfg.nqueues, v->cfg.nqueues > 1 ? "s" : "", v->cfg.q[0].split ? "split" : "one",
+		 v->cfg.q[0].split ? "s" : "");
+	return 0;
+}
+
+static void rate_changed(struct vb_sup *s, struct vb_vif *v, const char *val)
+{
+	struct vif_rate r;
+	struct vb_worker *w;
+	struct vb_msg m;
+
+	read_rate(v, val, &r);
+	if (r.bytes_per_interval == v->rate.bytes_per_interval &&
+	    r.interval_usecs == v->rate.interval_usecs)
+		return;
+	v->rate = r;
+	w = vb_worker_find(s, (uint16_t)v->domid);
+	if (!w)
+		return;
+	memset(&m, 0, sizeof(m));
+	m.type = VB_MSG_RATE;
+	m.devid = v->devid;
+	m.rate_bytes = r.bytes_per_interval;
+	m.rate_usecs = r.interval_usecs;
+	vb_msg_send(w->sock, &m, NULL, 0);
+}
+
+static int step(struct vb_sup *s, struct vb_vif *v, const struct xsc_op *ops)
+{
+	const char *online = ops[BK_ONLINE].err ? NULL : ops[BK_ONLINE].reply;
+	const char *hotplug = ops[BK_HOTPLUG].err ? NULL : ops[BK_HOTPLUG].reply;
+	const char *rate = ops[BK_RATE].err ? NULL : ops[BK_RATE].reply;
+	int fe_state = XB_UNKNOWN, rc;
+
+	if (online && !strcmp(online, "0")) {
+		/* the toolstack's teardown (online=0, state=5): Closed fast */
+		if (v->probed || v->state != XB_UNKNOWN) {
+			teardown(s, v);
+			v->gone = true;
+			return set_state(s, v, XB_CLOSED);
+		}
+		return 0;
+	}
+	if (!online || strcmp(online, "1"))
+		return 0; /* not written yet */
+	if (!v->probed)
+		/* after a failed probe, nothing until the toolstack acts */
+		return v->state == XB_CLOSING ? 0 : probe(s, v, ops);
+	if (ops[BK_FE_STATE].reply && !ops[BK_FE_STATE].err)
+		fe_state = atoi(ops[BK_FE_STATE].reply);
+	if (v->connected)
+		rate_changed(s, v, rate);
+	switch (fe_state) {
+	case XB_CONNECTED:
+		if (!v->connected && v->state == XB_INITWAIT) {
+			rc = connect_rings(s, v, rate);
+			if (rc < 0 || !v->connected)
+				return rc;
+		}
+		/* netback's hotplug_status_changed */
+		if (v->connected && hotplug && !strcmp(hotplug, "connected"))
+			return set_state(s, v, XB_CONNECTED);
+		return 0;
+	case XB_CLOSING:
+		disconnect(s, v);
+		return set_state(s, v, XB_CLOSING);
+	case XB_INITIALISING:
+		/* a frontend starting over after we closed: prepare for reconnect */
+		if (v->state == XB_CLOSING || v->state == XB_CLOSED) {
+			rc = set_state(s, v, XB_CLOSED);
+			return rc < 0 ? rc : set_state(s, v, XB_INITWAIT);
+		}
+		return 0;
+	case XB_INITWAIT:
+	case XB_INITIALISED:
+		return 0; /* netback waits for Connected */
+	default: /* Closed, Unknown, gone */
+		disconnect(s, v);
+		return v->state == XB_INITWAIT && fe_state == XB_UNKNOWN
+			       ? 0 /* frontend not there yet */
+			       : set_state(s, v, XB_CLOSED);
+	}
+}
+
+int vb_vif_look(struct vb_sup *s, struct vb_vif *v)
+{
+	char paths[BK_N][VB_PATH_MAX + 24];
+	struct xsc_op ops[BK_N];
+	unsigned n = v->fe[0] ? BK_N : BK_N - 1;
+	int rc;
+
+	for (unsigned k = 0; k < BK_FE_STATE; k++) {
+		snprintf(paths[k], sizeof(paths[k]), "%s/%s", v->be, bk_names[k]);
+		ops[k] = (struct xsc_op){ .type = XS_MSG_READ, .path = paths[k] };
+	}
+	snprintf(paths[BK_FE_STATE], sizeof(paths[BK_FE_STATE]), "%s/state", v->fe);
+	ops[BK_FE_STATE] = (struct xsc_op){ .type = XS_MSG_READ, .path = paths[BK_FE_STATE],
+					    .err = -ENOENT };
+	rc = xsc_run(s->xs, ops, n);
+	if (rc < 0)
+		return rc;
+	if (ops[BK_ONLINE].err == -ENOENT && ops[BK_FRONTEND].err == -ENOENT &&
+	    ops[BK_FRONTEND_ID].err == -ENOENT) {
+		/* directory removed: forget the vif (the caller frees it) */
+		teardown(s, v);
+		xsc_ops_free(ops, n);
+		return 1;
+	}
+	rc = v->gone ? 0 : step(s, v, ops);
+	xsc_ops_free(ops, n);
+	return rc;
+}
