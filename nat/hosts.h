@@ -13,6 +13,7 @@
 struct nat_host {
 	uint32_t domid, devid;
 	bool has_mac, has_ip;
+	bool bound; /* ip is the address netd bound the vif to (no ip=), see bind.h */
 	uint8_t mac[6];
 	struct in_addr ip;
 };

@@ -5,6 +5,8 @@
  *   nft table ip netd_virbr0: masquerade out of the uplink, port forwards
  *   (DNAT, hairpin), filter into the bridge (ruleset.h)
  *   dnsmasq: DHCP (range + static leases) and DNS (dom<D> names) on virbr0 only
+ *   guests: bridge ports filtered by antispoof/; one without ip= is bound to
+ *   one address of the range, its static lease (bind.h)
  *
  * up runs named steps (fault-injectable); a failure at any step, `down`,
  * and the rollback of a setup a crashed netd left half-done all go through
@@ -27,6 +29,7 @@
 #include "lib/nl_addr.h"
 #include "lib/nl_link.h"
 #include "antispoof/antispoof.h"
+#include "nat/bind.h"
 #include "nat/dnsmasq.h"
 #include "nat/forward.h"
 #include "nat/hosts.h"
@@ -364,8 +367,11 @@ static int priv_setup(struct netd_net *net, struct nat_priv *p, const char *brid
 	return nat_dnsmasq_init(&p->dns, p->ev, p->bridge, p->run_dir, &net->conf);
 }
 
-/* The vif's guest address in this subnet, if it has one. */
-static int vif_host(const struct nat_priv *p, const struct vif *vif, struct nat_host *h)
+/* The vif's guest address in this subnet: its ip= one, or with bind (its
+ * anti-spoofing is on) and a MAC but no ip=, the address it is bound to
+ * (bind.h), kept across re-plugs. */
+static int vif_host(struct nat_priv *p, const struct vif *vif, bool bind,
+		    struct nat_host *h)
 {
 	char a[INET_ADDRSTRLEN], s[INET_ADDRSTRLEN + 4];
 	uint32_t m = p->gw.prefixlen ? htonl(~0u << (32 - p->gw.prefixlen)) : 0;
@@ -401,7 +407,31 @@ static int vif_host(const struct nat_priv *p, const struct vif *vif, struct nat_
 		return err_set(-EINVAL, "%s: ip %s is not inside %s of %s", vif->ifname, a, s,
 			       p->bridge);
 	}
+	if (!h->has_ip && bind && vif->has_mac) {
+		struct nat_host *cur = nat_hosts_find(&p->hosts, h->domid, h->devid);
+		int rc = 0;
+
+		if (cur && cur->bound && !memcmp(cur->mac, vif->mac, 6))
+			h->ip = cur->ip;
+		else
+			rc = nat_bind_pick(&p->dns, &p->hosts, h->domid, h->devid, vif->mac, &h->ip);
+		if (rc)
+			return err_prefix(rc, "%s", vif->ifname);
+		h->has_ip = h->bound = true;
+	}
 	return 0;
+}
+
+/* v as its filter sees it: with the address it is bound to (h: its hosts
+ * entry, NULL if none) among its own. */
+static void vif_as_bound(const struct vif *vif, const struct nat_host *h, struct vif *eff)
+{
+	*eff = *vif;
+	if (h && h->bound && eff->n_ips < VIF_MAX_IPS) {
+		eff->ips[eff->n_ips].family = AF_INET;
+		memset(&eff->ips[eff->n_ips].addr, 0, sizeof(eff->ips[eff->n_ips].addr));
+		eff->ips[eff->n_ips++].addr.v4 = h->ip;
+	}
 }
 
 static void hosts_from_vifs(struct netd_net *net, struct nat_priv *p)
@@ -409,8 +439,10 @@ static void hosts_from_vifs(struct netd_net *net, struct nat_priv *p)
 	for (struct netd_vif *v = net->vifs; v; v = v->next) {
 		struct nat_host h;
 
-		if (vif_host(p, &v->vif, &h) == 0 && (h.has_mac || h.has_ip))
+		if (vif_host(p, &v->vif, net->conf.antispoof, &h) == 0 && (h.has_mac || h.has_ip))
 			nat_hosts_set(&p->hosts, &h);
+		else if (net->conf.antispoof)
+			log_warn("%s: %s", net->conf.name, err_msg());
 	}
 }
 
@@ -606,11 +638,19 @@ static int adopt(struct netd_net *net, struct nat_priv *p, json_t *saved)
 	return rc;
 }
 
+/* The vifs a rolled-back setup had, on the new bridge; their filters again
+ * too, as the address a vif without ip= is bound to may have changed with
+ * the new run directory (replacing what the kernel still holds for them). */
 static void replug_vifs(struct netd_net *net, struct nat_priv *p)
 {
-	for (struct netd_vif *v = net->vifs; v; v = v->next)
-		if (br_port_plug(p->bridge, v->vif.ifname, v->vif.mtu) < 0)
+	for (struct netd_vif *v = net->vifs; v; v = v->next) {
+		struct vif eff;
+
+		vif_as_bound(&v->vif, nat_hosts_find(&p->hosts, v->vif.domid, v->vif.devid), &eff);
+		if (br_port_plug(p->bridge, v->vif.ifname, v->vif.mtu) < 0 ||
+		    as_vif_protect(&eff, AS_FAM_BRIDGE, net->conf.antispoof))
 			log_warn("%s: %s", p->bridge, err_msg());
+	}
 }
 
 static void priv_reset(struct nat_priv *p)
@@ -721,10 +761,14 @@ static int nat_down(struct netd_net *net)
 	rc = nat_restore(net, p);
 	if (rc)
 		return err_prefix(rc, "%s", net->conf.name);
-	priv_reset(p);
-	for (struct netd_vif *v = net->vifs; v; v = v->next)
-		if (as_vif_unprotect(&v->vif, AS_FAM_BRIDGE, net->conf.antispoof))
+	for (struct netd_vif *v = net->vifs; v; v = v->next) {
+		struct vif eff;
+
+		vif_as_bound(&v->vif, nat_hosts_find(&p->hosts, v->vif.domid, v->vif.devid), &eff);
+		if (as_vif_unprotect(&eff, AS_FAM_BRIDGE, net->conf.antispoof))
 			log_warn("%s: %s", net->conf.name, err_msg());
+	}
+	priv_reset(p);
 	log_info("%s: nat mode down, host restored", net->conf.name);
 	return 0;
 }
@@ -743,12 +787,13 @@ static int nat_vif_online(struct netd_net *net, const struct vif *vif)
 	struct nat_priv *p = net->priv;
 	struct nat_host h, old, *cur;
 	const struct nat_host *clash;
+	struct vif eff;
 	bool had;
 	int rc;
 
 	if (!p || !p->applied)
 		return err_set(-ENETDOWN, "%s: network %s is down", vif->ifname, net->conf.name);
-	rc = vif_host(p, vif, &h);
+	rc = vif_host(p, vif, net->conf.antispoof, &h);
 	if (rc)
 		return rc;
 	clash = h.has_ip ? nat_hosts_find_ip(&p->hosts, h.ip, h.domid, h.devid) : NULL;
@@ -774,9 +819,11 @@ static int nat_vif_online(struct netd_net *net, const struct vif *vif)
 		nat_hosts_del(&p->hosts, h.domid, h.devid);
 	if (rc == 0)
 		rc = hosts_apply(p);
-	/* Guests are bridge ports here, filtered like bridge mode's. */
+	/* Guests are bridge ports here, filtered like bridge mode's; one
+	 * without ip= may use only the address it is bound to. */
+	vif_as_bound(vif, &h, &eff);
 	if (rc == 0)
-		rc = as_vif_protect(vif, AS_FAM_BRIDGE, net->conf.antispoof);
+		rc = as_vif_protect(&eff, AS_FAM_BRIDGE, net->conf.antispoof);
 	if (rc == 0)
 		return 0;
 	/* Back as before: the entry and the port. */
@@ -797,15 +844,18 @@ static int nat_vif_online(struct netd_net *net, const struct vif *vif)
 static int nat_vif_offline(struct netd_net *net, const struct vif *vif)
 {
 	struct nat_priv *p = net->priv;
+	struct vif eff;
 	int rc;
 
+	/* the elements it was given: with its bound address */
+	vif_as_bound(vif, p ? nat_hosts_find(&p->hosts, vif->domid, vif->devid) : NULL, &eff);
 	if (p && p->applied && nat_hosts_del(&p->hosts, vif->domid, vif->devid)) {
 		rc = hosts_apply(p);
 		if (rc)
 			log_warn("%s: %s", vif->ifname, err_msg());
 	}
 	rc = br_port_unplug(p ? p->bridge : net->conf.name, vif->ifname);
-	return rc ? rc : as_vif_unprotect(vif, AS_FAM_BRIDGE, net->conf.antispoof);
+	return rc ? rc : as_vif_unprotect(&eff, AS_FAM_BRIDGE, net->conf.antispoof);
 }
 
 /* ---- status, state ---- */
@@ -815,7 +865,7 @@ static json_t *nat_status(struct netd_net *net)
 	struct nat_priv *p = net->priv;
 	char a[INET_ADDRSTRLEN + 4], t[IFNAMSIZ + 16], r[2 * INET_ADDRSTRLEN + 2];
 	char f[INET_ADDRSTRLEN], l[INET_ADDRSTRLEN];
-	json_t *o, *all;
+	json_t *o, *all, *bound;
 
 	if (!p)
 		return json_object();
@@ -832,10 +882,21 @@ static json_t *nat_status(struct netd_net *net)
 		json_object_set_new(o, "dhcp_range", json_string(r));
 	}
 	/* Guests are bridge ports: their counters are in the bridge family's table. */
+	bound = json_array();
 	all = as_status_begin(o, AS_FAM_BRIDGE);
-	for (struct netd_vif *v = net->vifs; v; v = v->next)
+	for (struct netd_vif *v = net->vifs; v; v = v->next) {
+		const struct nat_host *h = nat_hosts_find(&p->hosts, v->vif.domid, v->vif.devid);
+
 		as_status_put(o, all, v->vif.ifname);
+		if (h && h->bound) {
+			inet_ntop(AF_INET, &h->ip, f, sizeof(f));
+			snprintf(r, sizeof(r), "%s:%s", v->vif.ifname, f);
+			json_array_append_new(bound, json_string(r));
+		}
+	}
 	as_status_end(all);
+	/* the addresses guests without ip= are bound to (bind.h) */
+	json_object_set_new(o, "bound", bound);
 	return o;
 }
 

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from conftest import sh, wait_for
+from scapy.all import ARP, IP, UDP
 
 BR = "virbr0"
 TABLE = "netd_virbr0"
@@ -395,6 +396,75 @@ def test_dhcp_leases_and_guest_names(topo, netd_factory, tmp_path):
     wait_for(lambda: not resolves("dom7-1", "203.0.113.30"), 3,
              what="dom7-1 to disappear from DNS")
     assert pidfile_pid(netd) == pid and dnsmasq_procs(netd) == [pid]
+
+
+def test_guest_without_ip_may_use_only_its_bound_lease(topo, netd_factory, tmp_path):
+    """A guest without ip= may claim only what netd's dnsmasq leased to it:
+    netd binds one address of the range to its MAC (the static lease dnsmasq
+    hands it) and its filter allows exactly that. The real DHCP exchange
+    works and the lease is usable; another address, ARP for the gateway and
+    a forged DHCP ACK naming the gateway never reach the other guest and are
+    counted; a restarted netd keeps the binding."""
+    from test_antispoof import capture, spoof_drops, status_field
+    g5, g6 = nat_guest(topo, 5), nat_guest(topo, 6)  # g6: 203.0.113.11 with ip=
+    topo.ip(g5, "addr flush dev eth0")
+    netd = start_nat(topo, netd_factory, guests=(6,))
+    m5, m6 = mac_of(topo, g5), mac_of(topo, g6)
+    netd.ctl("vif", "online", "5.0", f"bridge={BR}", f"mac={m5}")
+    topo.wait_carrier(g5, "eth0")
+    bound = [b.split(":", 1)[1] for b in status_field(netd, "bound") if b.startswith("vif5.0:")]
+    assert len(bound) == 1 and 100 <= int(bound[0].split(".")[3]) <= 150, bound
+    ip5, mask, router, _ = udhcpc(topo, g5, tmp_path)
+    assert (ip5, mask, router) == (bound[0], "24", GW), "dnsmasq leases it the bound address"
+    topo.ip(g5, f"addr add {ip5}/24 dev eth0")
+    topo.ip(g5, f"route add default via {GW}")
+    assert topo.ping(g5, GW) and topo.ping(g5, "203.0.113.11") and topo.ping(g5, "192.0.2.1")
+    gwmac = topo.link(topo.d0, BR)["address"]
+    other = "203.0.113.120" if ip5 != "203.0.113.120" else "203.0.113.121"
+    eth = f"Ether(src='{m5}', dst='ff:ff:ff:ff:ff:ff')"
+    forged = [
+        f"[{eth}/IP(src='{other}', dst='203.0.113.11')/UDP(sport=40000, dport=7601)] * 2",
+        f"[{eth}/ARP(op=2, hwsrc='{m5}', psrc='{GW}', hwdst='ff:ff:ff:ff:ff:ff', pdst='{GW}')]",
+        f"[{eth}/ARP(op=2, hwsrc='{m5}', psrc='{other}', hwdst='ff:ff:ff:ff:ff:ff', pdst='{other}')]",
+        f"[{eth}/IP(src='{GW}', dst='255.255.255.255')/UDP(sport=67, dport=68)"
+        f"/BOOTP(op=2, yiaddr='203.0.113.11', siaddr='{GW}', chaddr=bytes.fromhex('{m6.replace(':', '')}'))"
+        f"/DHCP(options=[('message-type', 'ack'), ('server_id', '{GW}'), ('router', '203.0.113.5'), 'end'])]",
+        f"[{eth}/IP(src='{ip5}', dst='255.255.255.255')/UDP(sport=67, dport=68)"
+        f"/BOOTP(op=2, yiaddr='203.0.113.11', siaddr='{ip5}')/DHCP(options=[('message-type', 'ack'), 'end'])]",
+    ]
+    own = [f"[{eth}/IP(src='{ip5}', dst='203.0.113.11')/UDP(sport=40000, dport=7602)] * 2",
+           f"[{eth}/ARP(op=2, hwsrc='{m5}', psrc='{ip5}', hwdst='ff:ff:ff:ff:ff:ff', pdst='{ip5}')]"]
+    got = capture(topo, {"g6": (g6, "eth0", f"ether src {m5}")}, g5, " + ".join(forged + own))
+    seen = [p for p in got["g6"]]
+    assert not [p.summary() for p in seen if UDP in p and p[UDP].sport == 67], "no DHCP ACK from a guest"
+    assert not [p for p in seen if ARP in p and p[ARP].psrc != ip5], [p.summary() for p in seen]
+    assert not [p for p in seen if IP in p and p[IP].src == other]
+    assert sorted(p[UDP].dport for p in seen if UDP in p and p[UDP].dport in (7601, 7602)) == [7602, 7602]
+    assert [p for p in seen if ARP in p and p[ARP].psrc == ip5]
+    n_forged = 2 + 1 + 1 + 1 + 1
+    assert spoof_drops(netd, "vif5.0") == n_forged
+    assert f"vif5.0:{n_forged}" in status_field(netd, "spoof_drops")
+    with open(f"{netd.state}/{BR}/dhcp-hosts") as f:
+        assert f"{m5},{ip5},dom5" in f.read()
+    # A restarted netd keeps the binding and the guest's traffic flows.
+    netd.stop(signal.SIGKILL)
+    netd.start()
+    assert f"vif5.0:{ip5}" in status_field(netd, "bound")
+    assert topo.ping(g5, "192.0.2.1")
+    assert udhcpc(topo, g5, tmp_path)[0] == ip5
+    # offline frees it: the status and the static lease forget it
+    netd.ctl("vif", "offline", "5.0")
+    assert not [b for b in status_field(netd, "bound") if b.startswith("vif5.0:")]
+
+
+def test_guest_without_ip_and_no_range_is_refused(topo, netd_factory):
+    """Without dhcp_range dnsmasq leases nothing: a guest without ip= (but
+    with its MAC) could claim no address, so its plug is refused, saying so."""
+    g5 = nat_guest(topo, 5)
+    netd = start_nat(topo, netd_factory, nat_conf(dhcp_range=None))
+    r = netd.ctl("vif", "online", "5.0", f"bridge={BR}", f"mac={mac_of(topo, g5)}", check=False)
+    assert r.returncode == 1 and "no dhcp_range" in r.stderr and "give ip=" in r.stderr, r.stderr
+    assert topo.link(topo.d0, "vif5.0").get("master") is None
 
 
 def test_dnsmasq_restarted_when_it_dies(topo, netd_factory):
