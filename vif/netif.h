@@ -141,7 +141,8 @@ struct netif_tx_arena {
  * per burst, for TX and RX together when they share a channel);
  * *wait_us > 0 when the credit ran out (poll again after that long).
  * -EPROTO when the queue is (or just became) fatal; -errno when the copier
- * failed (ours: the queue stays usable). */
+ * failed (ours: the queue stays usable, that burst's packets are answered
+ * with errors). A grant the copy refuses fails its packet only. */
 int netif_tx_burst(struct netif_queue *q, struct netif_tx_arena *arena, uint64_t now_us,
 		   struct netif_pkt *pkts, unsigned max, unsigned *n, bool *more, bool *notify,
 		   uint64_t *wait_us);
@@ -162,7 +163,8 @@ unsigned netif_rx_slots_needed(const struct netif_queue *q, const struct netif_p
  * IPv6 without feature-ipv6-csum-offload) is completed in place first.
  * Arms req_event when it stops for lack of buffers, so a frontend with
  * feature-rx-notify kicks us. *notify as for TX. -EPROTO: fatal (bad
- * index, bad grant); -errno: the copier failed (those packets are lost). */
+ * index); -errno: the copier failed (those packets are lost). A buffer
+ * whose grant the copy refuses gets an error response. */
 int netif_rx_burst(struct netif_queue *q, struct netif_pkt *pkts, unsigned n, unsigned *done,
 		   bool *notify);
 

@@ -131,6 +131,7 @@ int netif_rx_burst(struct netif_queue *q, struct netif_pkt *pkts, unsigned n, un
 		   bool *notify)
 {
 	struct rx_slot slots[NETIF_RX_RING_SIZE];
+	uint16_t seg_slot[NETIF_RX_MAX_SEGS]; /* which slot a copy fills */
 	const struct netif_pkt *gso_of[NETIF_RX_RING_SIZE];
 	unsigned avail, nslot = 0, nseg = 0, delivered = 0;
 	int rc;
@@ -170,6 +171,7 @@ int netif_rx_burst(struct netif_queue *q, struct netif_pkt *pkts, unsigned n, un
 				continue;
 			}
 			uint32_t len = p->len - off < NETIF_PAGE_SIZE ? p->len - off : NETIF_PAGE_SIZE;
+			seg_slot[nseg] = (uint16_t)(nslot - 1);
 			q->segs[nseg++] = (struct hv_copy){ .to_guest = true, .domid = q->domid,
 							    .ref = req.gref, .offset = 0,
 							    .len = (uint16_t)len, .local = p->data + off };
@@ -191,11 +193,14 @@ int netif_rx_burst(struct netif_queue *q, struct netif_pkt *pkts, unsigned n, un
 	if (nseg) {
 		rc = q->copy(q->copy_ctx, q->segs, nseg);
 		if (rc == 0) {
+			/* a buffer the guest's grant refused (foreign, revoked,
+			 * read-only): that slot says so and the frontend drops the
+			 * packet, as netback's xenvif_rx_copy_flush answers */
 			for (unsigned i = 0; i < nseg; i++)
-				if (q->segs[i].status != HV_GNTST_OKAY)
-					return netif_queue_set_fatal(
-						q, "rx: grant copy to ref %u: GNTST %d", q->segs[i].ref,
-						q->segs[i].status);
+				if (q->segs[i].status != HV_GNTST_OKAY) {
+					slots[seg_slot[i]].status = NETIF_RSP_ERROR;
+					q->stats.rx_dropped++;
+				}
 		} else {
 			/* The buffers are consumed; give them back empty. */
 			for (unsigned i = 0; i < nslot; i++)

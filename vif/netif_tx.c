@@ -7,7 +7,9 @@
  * fragments; the first fragment is what is left. Faults netback calls
  * malicious make the queue fatal; lesser ones drop the packet with an
  * error response on each of its slots. Every slot gets exactly one
- * response (NETIF_RSP_NULL for extra-info slots), in ring order. */
+ * response (NETIF_RSP_NULL for extra-info slots), in ring order. A
+ * grant the copy cannot use fails its packet (error responses), not the
+ * queue, as in netback. */
 #include "vif/netif.h"
 
 #include <errno.h>
@@ -196,12 +198,38 @@ static void tx_respond(struct netif_queue *q, const struct tx_rsp *rsp, unsigned
 }
 
 /* The copier gave up on the whole batch: every packet of it is an error. */
-static void tx_fail_all(struct tx_plan *plans, unsigned np, struct tx_rsp *rsp)
+static void tx_fail_all(struct netif_queue *q, struct tx_plan *plans, unsigned np,
+			struct tx_rsp *rsp)
 {
 	for (unsigned p = 0; p < np; p++) {
 		if (!plans[p].deliver)
 			continue;
 		plans[p].deliver = false;
+		q->stats.tx_errors++;
+		for (unsigned i = plans[p].first_rsp; i < plans[p].first_rsp + plans[p].nrsp; i++)
+			if (rsp[i].status == NETIF_RSP_OKAY)
+				rsp[i].status = NETIF_RSP_ERROR;
+	}
+}
+
+/* A copy the guest's grant refused (foreign, revoked, bogus ref): that
+ * packet is answered with errors, as netback's xenvif_tx_check_gop does;
+ * the queue goes on. */
+static void tx_check_copies(struct netif_queue *q, struct tx_plan *plans, unsigned np,
+			    struct tx_rsp *rsp)
+{
+	for (unsigned p = 0; p < np; p++) {
+		const struct tx_plan *pl = &plans[p];
+		bool ok = true;
+
+		if (!pl->deliver)
+			continue;
+		for (unsigned i = pl->first_seg; i < pl->first_seg + pl->nseg; i++)
+			ok &= q->segs[i].status == HV_GNTST_OKAY;
+		if (ok)
+			continue;
+		plans[p].deliver = false;
+		q->stats.tx_errors++;
 		for (unsigned i = plans[p].first_rsp; i < plans[p].first_rsp + plans[p].nrsp; i++)
 			if (rsp[i].status == NETIF_RSP_OKAY)
 				rsp[i].status = NETIF_RSP_ERROR;
@@ -254,21 +282,14 @@ int netif_tx_burst(struct netif_queue *q, struct netif_tx_arena *arena, uint64_t
 	if (nseg) {
 		copy_rc = q->copy(q->copy_ctx, q->segs, nseg);
 		if (copy_rc < 0) {
-			tx_fail_all(plans, np, rsp);
+			tx_fail_all(q, plans, np, rsp);
 		} else {
-			for (unsigned i = 0; i < nseg; i++)
-				if (q->segs[i].status != HV_GNTST_OKAY)
-					return netif_queue_set_fatal(
-						q, "tx: grant copy from ref %u offset %u: GNTST %d",
-						q->segs[i].ref, q->segs[i].offset, q->segs[i].status);
+			tx_check_copies(q, plans, np, rsp);
 		}
 	}
 	for (unsigned p = 0; p < np; p++) {
-		if (!plans[p].deliver) {
-			if (copy_rc < 0)
-				q->stats.tx_errors++;
+		if (!plans[p].deliver)
 			continue;
-		}
 		pkts[(*n)++] = plans[p].pkt;
 		q->stats.tx_pkts++;
 		q->stats.tx_bytes += plans[p].pkt.len;

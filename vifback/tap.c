@@ -46,9 +46,14 @@ int vb_tap_create(const char *name, int *fd)
 	return tap_open(name, fd);
 }
 
-int vb_tap_queue_open(const char *name, int *fd)
+int vb_tap_queue_open(int fd0, int *fd)
 {
-	return tap_open(name, fd);
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	if (ioctl(fd0, TUNGETIFF, &ifr) < 0)
+		return err_set(-errno, "TUNGETIFF: %s", strerror(errno));
+	return tap_open(ifr.ifr_name, fd);
 }
 
 int vb_tap_set_offload(int fd, const struct netif_features *feat)

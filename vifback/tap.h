@@ -14,8 +14,9 @@
  * already an interface is refused (-EEXIST): it is not ours. The TAP lives
  * as long as one of its queue fds is open. */
 int vb_tap_create(const char *name, int *fd);
-/* Opens another queue of the existing TAP `name`. */
-int vb_tap_queue_open(const char *name, int *fd);
+/* Opens another queue of the TAP whose first queue is fd0, under its name
+ * now (a hotplug script or netd may have renamed it for vifname=). */
+int vb_tap_queue_open(int fd0, int *fd);
 /* TUNSETOFFLOAD: what the frontend can take from us (partial checksums,
  * TSO); the kernel segments or checksums the rest before we read it. */
 int vb_tap_set_offload(int fd, const struct netif_features *feat);

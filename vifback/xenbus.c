@@ -188,9 +188,9 @@ void vb_vif_free_all(struct vb_sup *s)
 	}
 }
 
-enum { BK_ONLINE, BK_FRONTEND, BK_FRONTEND_ID, BK_HOTPLUG, BK_VIFNAME, BK_RATE, BK_FE_STATE, BK_N };
-static const char *const bk_names[BK_N] = { "online",  "frontend", "frontend-id", "hotplug-status",
-					    "vifname", "rate",	   NULL };
+enum { BK_ONLINE, BK_FRONTEND, BK_FRONTEND_ID, BK_HOTPLUG, BK_RATE, BK_FE_STATE, BK_N };
+static const char *const bk_names[BK_N] = { "online", "frontend", "frontend-id", "hotplug-status",
+					    "rate", NULL };
 
 /* The frontend directory must be the one the toolstack makes for this
  * domain and device: nothing else is ours to read or watch. */
@@ -247,13 +247,9 @@ static int probe(struct vb_sup *s, struct vb_vif *v, const struct xsc_op *ops)
 	rc = check_frontend(v, ops);
 	if (rc < 0)
 		return fatal(s, v, rc, err_msg());
-	if (ops[BK_VIFNAME].reply && ops[BK_VIFNAME].reply[0]) {
-		if (!vif_ifname_is_valid(ops[BK_VIFNAME].reply))
-			return fatal(s, v, -EINVAL, "backend key vifname is not an interface name");
-		snprintf(v->ifname, sizeof(v->ifname), "%s", ops[BK_VIFNAME].reply);
-	} else {
-		snprintf(v->ifname, sizeof(v->ifname), "vif%u.%u", v->domid, v->devid);
-	}
+	/* vifD.N, as netback names its netdev: vifname= is the hotplug
+	 * script's (or netd's) rename, and they look for vifD.N to do it */
+	snprintf(v->ifname, sizeof(v->ifname), "vif%u.%u", v->domid, v->devid);
 	rc = advertise(s, v);
 	if (rc < 0)
 		return rc;
@@ -362,7 +358,7 @@ static int connect_rings(struct vb_sup *s, struct vb_vif *v, const char *rate)
 		return fatal(s, v, rc, err_msg());
 	fds[nfds++] = v->tap;
 	for (unsigned i = 1; i < v->cfg.nqueues; i++) {
-		rc = vb_tap_queue_open(v->ifname, &fds[nfds]);
+		rc = vb_tap_queue_open(v->tap, &fds[nfds]);
 		if (rc < 0)
 			break;
 		nfds++;
