@@ -481,8 +481,34 @@ static int forwards_from_conf(const struct netd_net_conf *c, struct nat_priv *p)
 	return 0;
 }
 
+struct uplink_clash {
+	int ifindex;
+	const struct netd_cidr *sn;
+	struct netd_cidr hit; /* the uplink's address whose subnet overlaps */
+};
+
+static int uplink_addr_clash(int ifindex, int family, const void *addr, uint8_t plen,
+			     void *data)
+{
+	struct uplink_clash *u = data;
+	unsigned p = plen < u->sn->prefixlen ? plen : u->sn->prefixlen;
+	uint32_t mask = p ? htonl(~0u << (32 - p)) : 0, a;
+
+	if (ifindex != u->ifindex || family != AF_INET)
+		return 0;
+	memcpy(&a, addr, sizeof(a));
+	if ((a & mask) != (u->sn->addr.v4.s_addr & mask))
+		return 0;
+	u->hit.family = AF_INET;
+	u->hit.addr.v4.s_addr = a;
+	u->hit.prefixlen = plen;
+	return 1;
+}
+
 static int precheck(const struct netd_net_conf *c)
 {
+	struct uplink_clash clash = { .sn = &c->address };
+	char a[INET_ADDRSTRLEN + 4], b[INET_ADDRSTRLEN + 4];
 	struct nl_link l;
 	int rc;
 
@@ -492,6 +518,20 @@ static int precheck(const struct netd_net_conf *c)
 	rc = nl_link_get(c->uplink, &l);
 	if (rc)
 		return err_set(rc, "%s: uplink %s does not exist", c->name, c->uplink);
+	/* Guests' private subnet inside the LAN's: the same addresses on both
+	 * sides, and masquerade would hide LAN hosts behind the gateway. Only
+	 * the running host knows the uplink's subnet, so it is checked here. */
+	clash.ifindex = l.ifindex;
+	rc = nl_addr_for_each(uplink_addr_clash, &clash);
+	if (rc < 0)
+		return err_prefix(rc, "%s: cannot read uplink %s's addresses", c->name, c->uplink);
+	if (rc > 0) {
+		cidr_str(&c->address, a, sizeof(a));
+		cidr_str(&clash.hit, b, sizeof(b));
+		return err_set(-EADDRINUSE,
+			       "%s: address %s overlaps the subnet of uplink %s (%s); give the guests a subnet of their own",
+			       c->name, a, c->uplink, b);
+	}
 	if (nl_link_exists(c->name))
 		return err_set(-EEXIST, "%s: %s already exists; refusing to take it over", c->name,
 			       c->name);

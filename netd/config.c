@@ -16,13 +16,17 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
+#include <ifaddrs.h>
 #include <ini.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "lib/err.h"
 
@@ -159,8 +163,30 @@ static const char *ifname_invalid(const char *s, size_t n)
 			return "an interface name cannot contain '/' or ':'";
 		if (c <= ' ' || c == 0x7f)
 			return "an interface name cannot contain whitespace or control characters";
+		/* The kernel would take any byte, but names end up in JSON
+		 * (state files, replies), which must be UTF-8, and in logs. */
+		if (c >= 0x80)
+			return "an interface name must be printable ASCII";
 	}
 	return NULL;
+}
+
+/* A name quoted back in a message, bytes outside printable ASCII as \xHH:
+ * the message must stay one readable line of valid text. */
+static const char *name_quote(const char *s, size_t n, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	for (size_t i = 0; i < n && i < TOKEN_MAX && used + 5 < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < ' ' || c >= 0x7f)
+			used += (size_t)snprintf(buf + used, len - used, "\\x%02x", c);
+		else
+			buf[used++] = (char)c;
+	}
+	buf[used] = '\0';
+	return buf;
 }
 
 static bool parse_bool(const char *s, bool *out)
@@ -525,10 +551,11 @@ static int conf_handler(void *user, const char *section, const char *key,
 static int key_ifname(struct parser *ps, const struct raw_kv *kv, char *dst)
 {
 	const char *why = ifname_invalid(kv->val, strlen(kv->val));
+	char q[4 * TOKEN_MAX + 1];
 
 	if (why)
 		return key_err(ps, kv->line, kv->def->name, "bad interface name '%s': %s",
-			       kv->val, why);
+			       name_quote(kv->val, strlen(kv->val), q, sizeof(q)), why);
 	strcpy(dst, kv->val);
 	return 0;
 }
@@ -1070,7 +1097,7 @@ static int net_begin(struct parser *ps, const char *name)
 
 static int section_begin(struct parser *ps, const char *name, size_t n)
 {
-	char buf[IFNAMSIZ];
+	char buf[IFNAMSIZ], q[4 * TOKEN_MAX + 1];
 	const char *why;
 	int rc;
 
@@ -1087,8 +1114,8 @@ static int section_begin(struct parser *ps, const char *name, size_t n)
 	}
 	why = ifname_invalid(name, n);
 	if (why)
-		return line_err(ps, ps->lineno, "section [%.*s]: bad network name: %s",
-				tok_len(name, n), name, why);
+		return line_err(ps, ps->lineno, "section [%s]: bad network name: %s",
+				name_quote(name, n, q, sizeof(q)), why);
 	memcpy(buf, name, n);
 	buf[n] = '\0';
 	return net_begin(ps, buf);
@@ -1310,19 +1337,49 @@ static int read_all(const char *path, FILE *f, char **text, size_t *len)
 	return 0;
 }
 
+static const char *file_kind(mode_t m)
+{
+	if (S_ISDIR(m))
+		return "a directory";
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISSOCK(m))
+		return "a socket";
+	if (S_ISCHR(m) || S_ISBLK(m))
+		return "a device";
+	return "not a file";
+}
+
 int netd_conf_load(const char *path, struct netd_conf *out)
 {
 	char *text = NULL;
 	size_t len = 0;
+	struct stat st;
 	FILE *f;
-	int rc;
+	int fd, rc;
 
 	memset(out, 0, sizeof(*out));
 	if (strlen(path) >= sizeof(out->path))
 		return err_set(-ENAMETOOLONG, "%s: path too long", path);
-	f = fopen(path, "re");
+	/* O_NONBLOCK: opening a FIFO would otherwise wait for a writer for ever. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		rc = -errno;
+		return err_set(rc, "%s: %s", path, strerror(-rc));
+	}
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		close(fd);
+		return err_set(rc, "%s: %s", path, strerror(-rc));
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return err_set(-EINVAL, "%s: not a regular file (%s)", path, file_kind(st.st_mode));
+	}
+	f = fdopen(fd, "r");
 	if (!f) {
 		rc = -errno;
+		close(fd);
 		return err_set(rc, "%s: %s", path, strerror(-rc));
 	}
 	rc = read_all(path, f, &text, &len);
@@ -1366,10 +1423,46 @@ static int check_group(const struct netd_conf *conf)
 		       conf->path, conf->socket_group_line, g);
 }
 
+/* A NAT subnet inside its uplink's: guests and LAN hosts would share
+ * addresses. nat checks it again when it applies the network (the uplink's
+ * addresses may change); this lets `netd -n` tell it on the host. */
+static int check_nat_uplink(const struct netd_conf *conf, const struct ifaddrs *ifs)
+{
+	char a[ADDR_STR], b[ADDR_STR];
+
+	for (size_t i = 0; i < conf->n_nets; i++) {
+		const struct netd_net_conf *net = &conf->nets[i];
+
+		if (net->mode != NETD_MODE_NAT)
+			continue;
+		for (const struct ifaddrs *ifa = ifs; ifa; ifa = ifa->ifa_next) {
+			struct netd_cidr c = { .family = AF_INET };
+			uint32_t mask;
+
+			if (!ifa->ifa_addr || ifa->ifa_addr->sa_family != AF_INET ||
+			    !ifa->ifa_netmask || strcmp(ifa->ifa_name, net->uplink))
+				continue;
+			c.addr.v4 = ((const struct sockaddr_in *)ifa->ifa_addr)->sin_addr;
+			mask = ntohl(((const struct sockaddr_in *)ifa->ifa_netmask)->sin_addr.s_addr);
+			while (mask & 0x80000000u) {
+				c.prefixlen++;
+				mask <<= 1;
+			}
+			if (cidr_overlap(&net->address, &c))
+				return err_set(-EADDRINUSE,
+					       "section [%s] (%s:%d): address %s overlaps the subnet of uplink %s (%s); give the guests a subnet of their own",
+					       net->name, conf->path, net->line,
+					       cidr_str(&net->address, a), net->uplink, cidr_str(&c, b));
+		}
+	}
+	return 0;
+}
+
 int netd_conf_check_host(const struct netd_conf *conf)
 {
 	const struct netd_net_conf *net;
 	const char *dev, *key;
+	struct ifaddrs *ifs;
 	size_t i;
 	int rc;
 
@@ -1390,7 +1483,15 @@ int netd_conf_check_host(const struct netd_conf *conf)
 		return err_set(rc, "section [%s] (%s:%d): cannot look up %s '%s': %s",
 			       net->name, conf->path, net->line, key, dev, strerror(-rc));
 	}
-	return 0;
+	for (i = 0; i < conf->n_nets && conf->nets[i].mode != NETD_MODE_NAT; i++)
+		;
+	if (i == conf->n_nets)
+		return 0;
+	if (getifaddrs(&ifs) < 0)
+		return err_set(-errno, "cannot list the host's addresses: %s", strerror(errno));
+	rc = check_nat_uplink(conf, ifs);
+	freeifaddrs(ifs);
+	return rc;
 }
 
 const struct netd_net_conf *netd_conf_find(const struct netd_conf *conf, const char *name)

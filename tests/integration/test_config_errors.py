@@ -1,4 +1,6 @@
 """netd refuses bad configs with a precise error, exit 1, host untouched."""
+import os
+
 import pytest
 
 from conftest import bridge_conf
@@ -85,3 +87,66 @@ def test_unknown_socket_group_refused(topo, netd_factory):
         netd.write_conf(bridge_conf("modern"), netd_section=section)
         r = netd.run_once(args=["-n"])
         assert r.returncode == 0, (section, r.stderr)
+
+
+def test_non_ascii_network_name_refused(topo, netd_factory):
+    """A name that is not printable ASCII would pass a check and then fail as
+    "out of memory" when its state is written as JSON: refused at parse."""
+    snap = topo.snapshot()
+    netd = netd_factory("")
+    with open(netd.conf, "ab") as f:
+        f.write(b"[br\xff]\nmode = bridge\nphysdev = eth0\nstyle = modern\n")
+    for args in ([], ["-n"]):
+        r = netd.run_once(args=args)
+        assert r.returncode == 1, (args, r.stderr)
+        assert ":5: section [br\\xff]: bad network name: an interface name must be printable ASCII" \
+            in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    topo.assert_snapshot_equal(snap, timeout=0)
+
+
+def test_config_that_is_not_a_regular_file_refused(topo, netd_factory, tmp_path):
+    """netd -n -c FIFO used to wait for a writer for ever."""
+    netd = netd_factory(bridge_conf("modern"))
+    fifo = str(tmp_path / "fifo.conf")
+    os.mkfifo(fifo)
+    for path, kind in ((fifo, "a FIFO"), (str(tmp_path), "a directory")):
+        netd.conf = path
+        for args in ([], ["-n"]):
+            r = netd.run_once(args=args)
+            assert r.returncode == 1, (path, args, r.stderr)
+            assert f"netd: {path}: not a regular file ({kind})" in r.stderr, r.stderr
+
+
+NAT_IN_UPLINK = "[virbr0]\nmode = nat\naddress = 192.0.2.129/25\nuplink = eth0\n"
+
+
+@pytest.mark.usefixtures("no_leftover_dnsmasq")
+def test_nat_subnet_inside_the_uplinks_refused(topo, netd_factory):
+    """Guests' private subnet inside the LAN's (eth0 is 192.0.2.2/24): netd -n
+    says so when it can see the host, and netd refuses to apply it."""
+    snap = topo.snapshot()
+    netd = netd_factory(NAT_IN_UPLINK)
+    for args in ([], ["-n"]):
+        r = netd.run_once(args=args)
+        assert r.returncode == 1, (args, r.stderr)
+        assert "netd.conf:5): address 192.0.2.129/25 overlaps the subnet of uplink eth0 " \
+            "(192.0.2.2/24)" in r.stderr, r.stderr
+    topo.assert_snapshot_equal(snap, timeout=0)
+
+
+@pytest.mark.usefixtures("no_leftover_dnsmasq")
+def test_nat_up_refused_once_the_uplink_joins_its_subnet(topo, netd_factory):
+    """The uplink's subnet is only known at run time: an `up` after the uplink
+    got an address inside the NAT subnet is refused, nothing changed."""
+    netd = netd_factory("[virbr0]\nmode = nat\naddress = 203.0.113.1/24\nuplink = eth0\n")
+    netd.start()
+    netd.ctl("down", "virbr0")
+    topo.ip(topo.d0, "addr add 203.0.113.200/24 dev eth0")
+    snap = topo.snapshot()
+    r = netd.ctl("up", "virbr0", check=False)
+    assert r.returncode == 1
+    assert "virbr0: address 203.0.113.1/24 overlaps the subnet of uplink eth0 (203.0.113.200/24)" \
+        in r.stderr, r.stderr
+    topo.assert_snapshot_equal(snap, timeout=0)
+    assert netd.alive()

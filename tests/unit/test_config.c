@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -591,6 +592,44 @@ static void test_check_host(void **state)
 	netd_conf_free(&c);
 }
 
+/* Names end up in JSON (state files, replies) and logs: only printable
+ * ASCII, and the bad bytes are quoted back as \xHH. */
+static void test_names_printable_ascii(void **state)
+{
+	static const struct bad_case cases[] = {
+		{ "[br\xff]\nmode = bridge\nphysdev = eth0\n",
+		  "netd.conf:1: section [br\\xff]: bad network name: an interface name must be printable ASCII" },
+		{ "[br\xc3\xa4]\nmode = bridge\nphysdev = eth0\n", /* valid UTF-8, still refused */
+		  "netd.conf:1: section [br\\xc3\\xa4]: bad network name: an interface name must be printable ASCII" },
+		{ "[xenbr0]\nmode = bridge\nphysdev = eth\x80\n",
+		  "netd.conf:3: key 'physdev': bad interface name 'eth\\x80': an interface name must be printable ASCII" },
+		{ "[virbr0]\nmode = nat\naddress = 203.0.113.1/24\nuplink = \xfe\xfe\n",
+		  "netd.conf:4: key 'uplink': bad interface name '\\xfe\\xfe': an interface name must be printable ASCII" },
+	};
+
+	EXPECT_ERRORS(cases);
+}
+
+/* Only a regular file is a config: a FIFO would block the read for ever. */
+static void test_load_not_regular(void **state)
+{
+	char dir[] = "/tmp/test_config_XXXXXX", fifo[64], want[128];
+	struct netd_conf c;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(netd_conf_load(fifo, &c), -EINVAL);
+	snprintf(want, sizeof(want), "%s: not a regular file (a FIFO)", fifo);
+	assert_string_equal(err_msg(), want);
+	assert_int_equal(netd_conf_load(dir, &c), -EINVAL);
+	snprintf(want, sizeof(want), "%s: not a regular file (a directory)", dir);
+	assert_string_equal(err_msg(), want);
+	assert_int_equal(c.n_nets, 0);
+	unlink(fifo);
+	rmdir(dir);
+}
+
 /* A socket_group written in the file must exist; the default one ("netd")
  * and an empty one (root only) need not. */
 static void test_check_host_group(void **state)
@@ -756,6 +795,8 @@ int main(void)
 		cmocka_unit_test(test_mode_name),
 		cmocka_unit_test(test_check_host),
 		cmocka_unit_test(test_check_host_group),
+		cmocka_unit_test(test_names_printable_ascii),
+		cmocka_unit_test(test_load_not_regular),
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_antispoof),
 		cmocka_unit_test(test_xenstore_watch),
