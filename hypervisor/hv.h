@@ -66,8 +66,8 @@ int hv_evtchn_unmask(struct hv *hv, uint32_t local_port);
 
 /* Map n granted pages of domid contiguously (ring pages). Read-only unless
  * writable. A ref the guest did not grant to us, revoked or read-only when
- * writable is asked: -EPERM (-EINVAL for a ref out of the table), nothing
- * mapped. */
+ * writable is asked: -EPERM (-EINVAL for a ref out of the table, -ESRCH for
+ * a domain that is not there), nothing mapped. */
 int hv_grant_map(struct hv *hv, uint16_t domid, const uint32_t *refs, unsigned n,
 		 bool writable, void **addr);
 int hv_grant_unmap(struct hv *hv, void *addr, unsigned n);

@@ -17,6 +17,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "hypervisor/sim/hv_broker.h"
 #include "hypervisor/sim/xs_store.h"
 #include "lib/log.h"
 
@@ -36,6 +37,8 @@ struct xsd {
 	struct pollfd *pfds;
 	unsigned cap_pfds;
 	unsigned polled_dls;	/* domain listeners in pfds */
+	struct hv_brk *brk;	/* grants and event channels, same domains */
+	unsigned brk_first;	/* its pfds start here */
 };
 
 int hv_xsd_domain_socket(const char *socket_path, uint32_t domid, char *buf,
@@ -138,6 +141,12 @@ static int dom_add(void *arg, uint32_t domid)
 			strerror(-dl->fd));
 		return -EIO;
 	}
+	rc = hv_brk_domain_add(d->brk, domid);
+	if (rc) {
+		close(dl->fd);
+		unlink(dl->path);
+		return -EIO;
+	}
 	d->n_dls++;
 	log_info("xenstored: domain %u socket %s", (unsigned)domid, dl->path);
 	return 0;
@@ -154,6 +163,7 @@ static void dom_del(void *arg, uint32_t domid)
 	struct xsd *d = arg;
 	unsigned i;
 
+	hv_brk_domain_del(d->brk, domid);
 	for (i = 0; i < d->n_dls; i++) {
 		if (d->dls[i].domid == domid) {
 			dom_close(&d->dls[i]);
@@ -236,7 +246,8 @@ enum { PFD_SIGNAL, PFD_MAIN, PFD_FIRST_DOM };
 
 static int build_pfds(struct xsd *d, unsigned *n_out)
 {
-	unsigned want = PFD_FIRST_DOM + d->n_dls + d->st.n_conns, i = 0;
+	unsigned want = PFD_FIRST_DOM + d->n_dls + d->st.n_conns +
+			hv_brk_nfds(d->brk), i = 0;
 	struct xs_conn *c;
 
 	if (want > d->cap_pfds) {
@@ -264,6 +275,8 @@ static int build_pfds(struct xsd *d, unsigned *n_out)
 			ev |= POLLOUT;
 		d->pfds[i++] = (struct pollfd){ .fd = c->fd, .events = ev };
 	}
+	d->brk_first = i;
+	i += hv_brk_pollfds(d->brk, d->pfds + i);
 	*n_out = i;
 	return 0;
 }
@@ -294,7 +307,7 @@ static int serve(struct xsd *d)
 		/* Connections first: pfds past the listeners map onto the
 		 * connection list as it was when they were built. */
 		i = PFD_FIRST_DOM + d->polled_dls;
-		for (c = d->st.conns; c && i < n; c = next, i++) {
+		for (c = d->st.conns; c && i < d->brk_first; c = next, i++) {
 			short re = d->pfds[i].revents;
 
 			next = c->next;
@@ -311,6 +324,9 @@ static int serve(struct xsd *d)
 			    d->pfds[PFD_FIRST_DOM + i].revents)
 				accept_all(d, d->dls[i].fd, d->dls[i].domid);
 		}
+		/* After xenstore's requests: an INTRODUCE has opened the
+		 * guest's broker socket before the guest is told to use it. */
+		hv_brk_dispatch(d->brk, d->pfds + d->brk_first, n - d->brk_first);
 		/* Any request may have queued events for any connection. */
 		for (c = d->st.conns; c; c = next) {
 			next = c->next;
@@ -373,6 +389,9 @@ int hv_xsd_run(const struct hv_xsd_opts *o)
 					    strerror(-rc));
 		goto out;
 	}
+	rc = hv_brk_open(o->socket_path, &d.brk);
+	if (rc)
+		goto out;
 	if (o->pid_file) {
 		rc = write_pid_file(o->pid_file);
 		if (rc) {
@@ -395,6 +414,7 @@ out:
 		dom_close(&d.dls[i]);
 	free(d.dls);
 	free(d.pfds);
+	hv_brk_close(d.brk);
 	if (d.lfd >= 0) {
 		close(d.lfd);
 		unlink(o->socket_path);
