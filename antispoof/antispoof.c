@@ -950,6 +950,66 @@ int as_vif_protect(const struct vif *v, enum as_family fam, bool antispoof)
 	return 0;
 }
 
+/* ---- sweep ---- */
+
+/* Delete commands for the elements of table t keyed by a name keep() does
+ * not claim; each such name in `vifs` is logged. -ENOENT: no table. */
+static int sweep_table(struct as_buf *b, const char *t, as_keep_fn keep, void *data)
+{
+	char cmd[64], num[20];
+	json_t *items, *it, *e;
+	size_t i, j;
+	int rc;
+
+	snprintf(cmd, sizeof(cmd), "list table %s", t);
+	rc = nft_list_json(cmd, &items);
+	if (rc)
+		return rc;
+	json_array_foreach(items, i, it) {
+		json_t *set = json_object_get(it, "set") ?: json_object_get(it, "map");
+		const char *name = json_string_value(json_object_get(set, "name")), *ifn, *val;
+
+		if (!name)
+			continue;
+		json_array_foreach(json_object_get(set, "elem"), j, e) {
+			if (!elem_key(e, &ifn, &val, num) || (val && !value_ok(val)) ||
+			    check_ifname(ifn) || keep(ifn, data))
+				continue;
+			if (!strcmp(name, "vifs"))
+				log_warn("%s: anti-spoofing elements in table %s, but netd does not "
+					 "remember the vif; removing them", ifn, t);
+			buf_printf(b, "delete element %s %s { \"%s\"%s%s }\n", t, name, ifn,
+				   val ? " . " : "", val ? val : "");
+		}
+	}
+	json_decref(items);
+	return 0;
+}
+
+int as_sweep(enum as_family fam, as_keep_fn keep, void *data)
+{
+	const char *t = fam_table(fam), *arp = fam_companion(fam);
+	struct as_tbl *tb = &tbls[fam];
+	struct as_buf b = { 0 };
+	int rc, rc2;
+
+	rc = sweep_table(&b, t, keep, data);
+	rc2 = arp ? sweep_table(&b, arp, keep, data) : 0;
+	if (rc == -ENOENT)
+		rc = 0; /* no table */
+	if (rc == 0 && rc2 != -ENOENT)
+		rc = rc2;
+	if (rc == 0 && b.len)
+		rc = run_buf(&b);
+	buf_free(&b);
+	if (rc)
+		return err_prefix(rc, "antispoof: cannot sweep table %s", t);
+	/* Counted afresh; a table no vif is left in goes. */
+	tb->loaded = false;
+	tbl_load(tb, t);
+	return tb->n ? 0 : tbl_drop_if_empty(tb, fam);
+}
+
 /* ---- status ---- */
 
 /* c added to what sum (NULL: nothing yet) counted. */

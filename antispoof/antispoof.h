@@ -76,6 +76,13 @@ int as_vif_protect(const struct vif *v, enum as_family fam, bool antispoof);
  * by v->ifname goes. The table goes with the last vif. */
 int as_vif_unprotect(const struct vif *v, enum as_family fam, bool antispoof);
 
+/* Remove every element of the family's table (and its companion) keyed by
+ * an interface name keep() does not claim: at start, the vifs netd does not
+ * remember (a plug cut short, a record lost). The table goes if no vif is
+ * left in it. The tables are netd's alone, so all this is netd's. */
+typedef bool (*as_keep_fn)(const char *ifname, void *data);
+int as_sweep(enum as_family fam, as_keep_fn keep, void *data);
+
 /* A network's status st with its vifs' drop counters, the same in every
  * mode: as_status_begin reads the family's counters once and gives st
  * "spoof_drops" and "rate_drops" ("ifname:packets" lists, what `netdctl

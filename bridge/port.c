@@ -2,9 +2,12 @@
 #include "bridge/port.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/err.h"
+#include "lib/log.h"
 #include "lib/nl_link.h"
 
 static const uint8_t port_mac[6] = { 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff };
@@ -71,4 +74,61 @@ int br_port_unplug(const char *bridge, const char *ifname)
 	if (rc == 0 && l.master)
 		rc = nl_link_set_master(l.ifindex, 0);
 	return rc ? err_prefix(rc, "%s: cannot unplug from %s", ifname, bridge) : 0;
+}
+
+/* vifD.N or vifD.N-emu with D > 0, exactly as Xen writes them. */
+static bool is_guest_vif_name(const char *name)
+{
+	unsigned d, n;
+	char back[IFNAMSIZ + 8];
+
+	if (sscanf(name, "vif%u.%u", &d, &n) != 2 || d == 0)
+		return false;
+	snprintf(back, sizeof(back), "vif%u.%u", d, n);
+	return !strcmp(name, back) || (!strncmp(name, back, strlen(back)) &&
+				       !strcmp(name + strlen(back), "-emu"));
+}
+
+struct port_names {
+	char (*v)[IFNAMSIZ];
+	size_t n;
+	int rc;
+};
+
+static int collect_port(const struct nl_link *l, void *data)
+{
+	struct port_names *pn = data;
+	char (*v)[IFNAMSIZ];
+
+	if (!is_guest_vif_name(l->name))
+		return 0;
+	v = realloc(pn->v, (pn->n + 1) * sizeof(*v));
+	if (!v)
+		return pn->rc = err_set(-ENOMEM, "out of memory");
+	pn->v = v;
+	snprintf(pn->v[pn->n++], IFNAMSIZ, "%s", l->name);
+	return 0;
+}
+
+int br_port_sweep(const char *bridge, bool (*keep)(const char *ifname, void *data), void *data)
+{
+	struct port_names pn = { 0 };
+	struct nl_link br;
+	int rc, first = 0;
+
+	if (nl_link_get(bridge, &br) < 0 || strcmp(br.kind, "bridge"))
+		return 0;
+	rc = nl_link_for_each_port(br.ifindex, collect_port, &pn);
+	if (rc == 0)
+		rc = pn.rc;
+	for (size_t i = 0; rc == 0 && i < pn.n; i++) {
+		if (keep(pn.v[i], data))
+			continue;
+		log_warn("%s: a port of %s, but netd does not remember plugging it; unplugging it",
+			 pn.v[i], bridge);
+		if (br_port_unplug(bridge, pn.v[i]) && !first)
+			first = err_code();
+	}
+	free(pn.v);
+	return rc ? err_prefix(rc, "%s: cannot list its ports", bridge) : first;
 }

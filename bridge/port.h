@@ -2,6 +2,8 @@
 #ifndef BRIDGE_PORT_H
 #define BRIDGE_PORT_H
 
+#include <stdbool.h>
+
 /* Prepare ifname as a bridge port (down, MAC fe:ff:ff:ff:ff:ff, MTU = mtu or
  * the bridge's), enslave it to bridge and bring it up. Refuses a missing
  * interface or one that is a port of another bridge; on failure the vif is
@@ -11,5 +13,11 @@ int br_port_plug(const char *bridge, const char *ifname, unsigned mtu);
 
 /* Down and out of the bridge. A vif that is already gone is success. */
 int br_port_unplug(const char *bridge, const char *ifname);
+
+/* Unplugs every port of bridge named as Xen names a guest's vif (vifD.N,
+ * vifD.N-emu, D > 0: Dom0's vif0.N is the classic style's own veth) that
+ * keep() does not claim: a plug a crash cut short, or whose record was
+ * lost. The bridge must be netd's. Returns the first failure. */
+int br_port_sweep(const char *bridge, bool (*keep)(const char *ifname, void *data), void *data);
 
 #endif

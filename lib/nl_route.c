@@ -191,8 +191,52 @@ int nl_route_remove(const struct nl_blob *route, int ifindex)
 	return rc ? err_prefix(rc, "route %s", nl_route_blob_str(route)) : 0;
 }
 
+struct proto_walk {
+	uint8_t proto;
+	struct nl_blobs *out;
+	int rc;
+};
+
+static int route_proto_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+	struct proto_walk *w = data;
+
+	if (rtm->rtm_protocol != w->proto || route_table(nlh) != RT_TABLE_MAIN ||
+	    (rtm->rtm_flags & RTM_F_CLONED))
+		return MNL_CB_OK;
+	w->rc = nl_blobs_push(w->out, nlh);
+	return w->rc ? MNL_CB_ERROR : MNL_CB_OK;
+}
+
+int nl_route_list_proto(uint8_t proto, struct nl_blobs *out)
+{
+	static const int families[] = { AF_INET, AF_INET6 };
+	struct proto_walk w = { proto, out, 0 };
+
+	for (size_t i = 0; i < 2; i++) {
+		struct nlmsghdr *nlh = nl_msg(RTM_GETROUTE, 0);
+		struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+		int rc;
+
+		rtm->rtm_family = (uint8_t)families[i];
+		rc = nl_dump(nlh, route_proto_cb, &w);
+		if (w.rc)
+			return w.rc;
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int nl_route_blob_oif(const struct nl_blob *route)
+{
+	return route_oif((const struct nlmsghdr *)route->data);
+}
+
 static struct nlmsghdr *route_dev_msg(uint16_t type, uint16_t flags, int family,
-				      const void *dst, uint8_t plen, int ifindex, uint32_t metric)
+				      const void *dst, uint8_t plen, int ifindex, uint32_t metric,
+				      uint8_t proto)
 {
 	struct nlmsghdr *nlh = nl_msg(type, flags);
 	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
@@ -200,7 +244,7 @@ static struct nlmsghdr *route_dev_msg(uint16_t type, uint16_t flags, int family,
 	rtm->rtm_family = (uint8_t)family;
 	rtm->rtm_dst_len = plen;
 	rtm->rtm_table = RT_TABLE_MAIN;
-	rtm->rtm_protocol = RTPROT_BOOT;
+	rtm->rtm_protocol = proto;
 	rtm->rtm_scope = RT_SCOPE_LINK;
 	rtm->rtm_type = RTN_UNICAST;
 	mnl_attr_put(nlh, RTA_DST, family == AF_INET ? 4 : 16, dst);
@@ -213,16 +257,18 @@ int nl_route_add_dev(int family, const void *dst, uint8_t plen, int ifindex,
 		     const void *src, uint32_t metric)
 {
 	struct nlmsghdr *nlh = route_dev_msg(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, family,
-					     dst, plen, ifindex, metric);
+					     dst, plen, ifindex, metric, NL_RTPROT_NETD);
 
 	if (src)
 		mnl_attr_put(nlh, RTA_PREFSRC, family == AF_INET ? 4 : 16, src);
 	return nl_request(nlh);
 }
 
-int nl_route_del_dev(int family, const void *dst, uint8_t plen, int ifindex, uint32_t metric)
+int nl_route_del_dev(int family, const void *dst, uint8_t plen, int ifindex, uint32_t metric,
+		     uint8_t proto)
 {
-	int rc = nl_request(route_dev_msg(RTM_DELROUTE, 0, family, dst, plen, ifindex, metric));
+	int rc = nl_request(route_dev_msg(RTM_DELROUTE, 0, family, dst, plen, ifindex, metric,
+					  proto));
 
 	return rc == -ESRCH ? 0 : rc;
 }

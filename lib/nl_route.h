@@ -17,12 +17,26 @@ int nl_route_list(int ifindex, int family, struct nl_blobs *out);
 int nl_route_replay(const struct nl_blob *route, int ifindex);
 int nl_route_remove(const struct nl_blob *route, int ifindex);
 
-/* Host route: dst/plen dev ifindex [src] metric. src may be NULL. The add is
- * exclusive: -EEXIST when the route exists (on any device), so the caller can
- * tell whose it is. */
+/* The routing protocol number (`ip route ... proto 78`) of the host routes
+ * netd adds: a route carrying it is netd's, so a netd started after a crash
+ * can find and remove one it has no record of, and never anyone else's.
+ * Unused by the kernel and by iproute2's rt_protos. */
+#define NL_RTPROT_NETD 78
+
+/* Host route: dst/plen dev ifindex [src] metric, proto NL_RTPROT_NETD. src
+ * may be NULL. The add is exclusive: -EEXIST when the route exists (on any
+ * device), so the caller can tell whose it is. */
 int nl_route_add_dev(int family, const void *dst, uint8_t plen, int ifindex,
 		     const void *src, uint32_t metric);
-int nl_route_del_dev(int family, const void *dst, uint8_t plen, int ifindex, uint32_t metric);
+/* proto 0 deletes the route whoever added it; NL_RTPROT_NETD only netd's. */
+int nl_route_del_dev(int family, const void *dst, uint8_t plen, int ifindex, uint32_t metric,
+		     uint8_t proto);
+
+/* Appends every main-table route (v4 and v6) of protocol proto, as raw
+ * RTM_NEWROUTE messages; nl_route_remove(route, its RTA_OIF) deletes one. */
+int nl_route_list_proto(uint8_t proto, struct nl_blobs *out);
+/* The output device of a listed route (0: none). */
+int nl_route_blob_oif(const struct nl_blob *route);
 
 /* Every next-hop gateway of every route in the main table (both families,
  * multipath hops included): the routers the host sends through. cb gets

@@ -964,6 +964,34 @@ static json_t *nat_save(struct netd_net *net)
 }
 
 /* netd exits (or forgets the network) without down: leave the host as it is. */
+static bool nat_net_has_vif(const char *ifname, void *data)
+{
+	const struct netd_net *net = data;
+
+	for (const struct netd_vif *v = net->vifs; v; v = v->next)
+		if (!strcmp(v->vif.ifname, ifname))
+			return true;
+	return false;
+}
+
+/* Guest ports of each NAT bridge that its network does not remember. */
+static int nat_sweep(struct netd_net *const *nets, size_t n)
+{
+	int first = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct nat_priv *p = nets[i]->priv;
+		int rc;
+
+		if (!p || !p->applied)
+			continue;
+		rc = br_port_sweep(p->bridge, nat_net_has_vif, nets[i]);
+		if (rc && !first)
+			first = err_prefix(rc, "%s", nets[i]->conf.name);
+	}
+	return first;
+}
+
 static void nat_free(struct netd_net *net)
 {
 	struct nat_priv *p = net->priv;
@@ -1176,4 +1204,5 @@ const struct netd_mode_ops nat_mode_ops = {
 	.free = nat_free,
 	.command = nat_command,
 	.steps = nat_step_names,
+	.sweep = nat_sweep,
 };

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "antispoof/antispoof.h"
 #include "lib/atomic_file.h"
 #include "lib/err.h"
 #include "lib/fault.h"
@@ -150,6 +151,34 @@ static char *state_text(struct netd_net *net, const char *phase)
 	return text;
 }
 
+static unsigned journal_count(const struct netd_net *net)
+{
+	unsigned records = 0;
+
+	for (size_t i = 0; i < net->journal_len; i++)
+		records += net->journal[i] == '\n';
+	return records;
+}
+
+/* The records noted in memory, appended to the journal on disk now: the
+ * journal and the state file before it then say what memory does. */
+static int journal_sync(struct netd_net *net)
+{
+	unsigned records = journal_count(net);
+	char path[512];
+	int rc;
+
+	if (!records)
+		return 0;
+	journal_path(net->daemon, net, path, sizeof(path));
+	rc = journal_append(path, net->journal, net->journal_len);
+	if (rc)
+		return rc;
+	net->journal_records += records;
+	net->journal_len = 0;
+	return 0;
+}
+
 /* The state file: the mode's undo information, the phase and the plugged vifs.
  * phase NULL removes the file (nothing left to undo). */
 static int net_checkpoint(struct netd_net *net, const char *phase)
@@ -164,12 +193,13 @@ static int net_checkpoint(struct netd_net *net, const char *phase)
 	/* Changes not yet in a journal on disk go there first: were netd to
 	 * die between the new state file and the journal's removal, the old
 	 * records replayed over the new file must end where it does, not
-	 * bring back a vif unplugged since. If that append fails, the journal
-	 * goes before the state file is written instead. */
-	if (folding && net->journal_len &&
-	    journal_append(jpath, net->journal, net->journal_len) < 0 && unlink(jpath) < 0 &&
-	    errno != ENOENT)
-		return err_set(-errno, "%s: %s", jpath, strerror(errno));
+	 * bring back a vif unplugged since. If that append fails (a full
+	 * disk), the journal stays until the state file is written: removing
+	 * it first lost every vif it held when the state file could not be
+	 * written either. Only a crash between the two, with the disk full,
+	 * replays the old records then. */
+	if (folding)
+		journal_sync(net);
 	if (!phase) {
 		if (unlink(path) < 0 && errno != ENOENT)
 			return err_set(-errno, "%s: %s", path, strerror(errno));
@@ -221,48 +251,85 @@ static int journal_note(struct netd_net *net, char op, struct netd_vif *v)
 	return 0;
 }
 
+/* A plug about to touch the host, on disk at once ("~" and the vif): a netd
+ * killed half-way through it finds the record and undoes what was done
+ * (net_up). The "+" for the vif, written once it is plugged, cancels it. */
+static int journal_intent(struct netd_net *net, const struct vif *v)
+{
+	json_t *j = vif_to_json(v);
+	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL, *line = NULL, path[512];
+	int rc = -ENOMEM;
+
+	json_decref(j);
+	if (text && asprintf(&line, "~%s\n", text) < 0)
+		line = NULL;
+	if (!line) {
+		free(text);
+		return err_set(-ENOMEM, "out of memory");
+	}
+	journal_path(net->daemon, net, path, sizeof(path));
+	rc = journal_append(path, line, strlen(line));
+	if (rc == 0)
+		net->journal_records++;
+	free(line);
+	free(text);
+	return rc;
+}
+
 /* The vif changes noted since the last checkpoint: appended to the
  * journal, or the whole state file anew once the journal outgrows it. */
 static int journal_flush(struct netd_net *net)
 {
-	char path[512];
-	unsigned records = 0;
-	int rc;
+	unsigned records = journal_count(net);
 
-	for (size_t i = 0; i < net->journal_len; i++)
-		records += net->journal[i] == '\n';
 	if (!records)
 		return 0;
 	if (net->ops->save_has_vifs ||
 	    net->journal_records + records > JOURNAL_SLACK + 2 * net->n_vifs)
 		return net_checkpoint(net, "applied");
-	journal_path(net->daemon, net, path, sizeof(path));
-	rc = journal_append(path, net->journal, net->journal_len);
-	if (rc)
+	if (journal_sync(net))
 		return net_checkpoint(net, "applied"); /* the state file then */
-	net->journal_records += records;
-	net->journal_len = 0;
 	return 0;
 }
 
 struct replay {
 	json_t *vifs; /* the state file's */
+	json_t *pending; /* plugs begun ('~') and not finished since */
 	unsigned records;
 	const char *net;
 };
 
+/* The entry in list for the vif id (emu: the HVM tap of that id) goes, if
+ * there is one. */
+static void replay_drop(json_t *list, const char *id, bool emu)
+{
+	json_t *o;
+	size_t i;
+	bool oemu;
+
+	json_array_foreach(list, i, o) {
+		const char *oid = json_string_value(json_object_get(o, "id"));
+
+		if (oid && !strcmp(oid, id) && vif_json_type(o, &oemu) == 0 && oemu == emu) {
+			json_array_remove(list, i);
+			return;
+		}
+	}
+}
+
 /* One journal record onto the state file's vifs: the entry for its vif
- * goes, and comes back as recorded if it was a '+'. */
+ * goes, and comes back as recorded if it was a '+'. A '~' (a plug begun)
+ * is pending until a '+' or '-' for its vif follows. */
 static int replay_vif(char *line, void *data)
 {
 	struct replay *r = data;
 	const char *id, *name;
-	bool emu = false, oemu;
-	json_t *v, *o;
-	size_t i;
+	bool emu = false;
+	json_t *v;
 
 	r->records++;
-	v = line[0] == '+' || line[0] == '-' ? json_loads(line + 1, 0, NULL) : NULL;
+	v = line[0] == '+' || line[0] == '-' || line[0] == '~' ? json_loads(line + 1, 0, NULL)
+								 : NULL;
 	id = json_string_value(json_object_get(v, "id"));
 	name = json_string_value(json_object_get(v, "vifname"));
 	if (!id || !name || vif_json_type(v, &emu) < 0) {
@@ -270,22 +337,23 @@ static int replay_vif(char *line, void *data)
 		json_decref(v);
 		return 0;
 	}
-	json_array_foreach(r->vifs, i, o) {
-		const char *oid = json_string_value(json_object_get(o, "id"));
-
-		if (oid && !strcmp(oid, id) && vif_json_type(o, &oemu) == 0 && oemu == emu) {
-			json_array_remove(r->vifs, i);
-			break;
-		}
+	replay_drop(r->pending, id, emu);
+	if (line[0] == '~') {
+		json_array_append(r->pending, v);
+		json_decref(v);
+		return 0;
 	}
+	replay_drop(r->vifs, id, emu);
 	if (line[0] == '+')
 		json_array_append(r->vifs, v);
 	json_decref(v);
 	return 0;
 }
 
-/* The state file with its journal's records applied. */
-static json_t *state_load(const struct netd *d, struct netd_net *net)
+/* The state file with its journal's records applied; *pending (NULL when
+ * the caller does not want it) the plugs a previous netd began and never
+ * finished. */
+static json_t *state_load(const struct netd *d, struct netd_net *net, json_t **pending)
 {
 	char path[512], *text;
 	struct replay r;
@@ -304,12 +372,17 @@ static json_t *state_load(const struct netd *d, struct netd_net *net)
 		json_decref(doc);
 		return NULL;
 	}
-	r = (struct replay){ json_object_get(doc, "vifs"), 0, net->conf.name };
+	r = (struct replay){ json_object_get(doc, "vifs"), json_array(), 0, net->conf.name };
 	journal_path(d, net, path, sizeof(path));
-	rc = json_is_array(r.vifs) ? journal_foreach(path, STATE_MAX, replay_vif, &r) : 0;
+	rc = json_is_array(r.vifs) && r.pending ? journal_foreach(path, STATE_MAX, replay_vif, &r)
+						: 0;
 	if (rc && rc != -ENOENT)
 		log_err("%s: vif journal %s not read: %s", net->conf.name, path, err_msg());
 	net->journal_records = r.records;
+	if (pending)
+		*pending = r.pending;
+	else
+		json_decref(r.pending);
 	return doc;
 }
 
@@ -325,6 +398,7 @@ static void vifs_free(struct netd_net *net)
 	free(net->vif_hash);
 	net->vif_hash = NULL;
 	net->n_vifs = 0;
+	net->unsaved = NULL;
 }
 
 static void vifs_load(struct netd_net *net, json_t *doc)
@@ -463,25 +537,62 @@ static struct netd_net *net_find(struct netd *d, const char *name)
 	return NULL;
 }
 
+/* Plugs a previous netd began and did not finish (killed half-way): what
+ * they did goes, as a vif offline would remove it; the hotplug script or
+ * the toolstack was never told they succeeded. A vif remembered all the
+ * same (a re-plug) stays; the sweep removes what that one left over. Then
+ * the state file takes the journal in, and the records are gone. */
+static void pending_undo(struct netd_net *net, json_t *pending)
+{
+	json_t *j;
+	size_t i;
+
+	if (!json_array_size(pending))
+		return;
+	json_array_foreach(pending, i, j) {
+		struct vif v;
+		uint32_t domid, devid;
+
+		if (vif_from_json(j, &v) < 0) {
+			log_warn("%s: vif journal: skipping an unreadable plug: %s", net->conf.name,
+				 err_msg());
+			continue;
+		}
+		domid = v.domid;
+		devid = v.devid;
+		if (net_vif_find(net, domid, devid, v.emu))
+			continue;
+		log_warn("%s: %s was being plugged when netd stopped; undoing what was done",
+			 net->conf.name, v.ifname);
+		if (net->ops->vif_offline(net, &v))
+			log_err("%s: %s", net->conf.name, err_msg());
+	}
+	if (net_checkpoint(net, "applied"))
+		log_err("%s: state not saved: %s", net->conf.name, err_msg());
+}
+
 static int net_up(struct netd_net *net)
 {
 	struct netd *d = net->daemon;
-	json_t *saved = NULL;
+	json_t *saved = NULL, *pending = NULL;
 	int rc;
 
 	if (!net->up) {
-		saved = state_load(d, net);
+		saved = state_load(d, net, &pending);
 		if (saved && !net->vifs)
 			vifs_load(net, saved);
 	}
 	rc = net->ops->up(net, saved);
 	json_decref(saved);
 	if (rc) {
+		json_decref(pending);
 		net_checkpoint(net, NULL);
 		vifs_free(net);
 		return rc;
 	}
 	net->up = true;
+	pending_undo(net, pending);
+	json_decref(pending);
 	return 0;
 }
 
@@ -603,6 +714,49 @@ int netd_down(struct netd *d, const char *name)
 		}
 	}
 	return first ? err_set(first, "%s", msg) : 0;
+}
+
+static bool vif_remembered(const char *ifname, void *data)
+{
+	struct netd *d = data;
+
+	for (size_t i = 0; i < d->n_nets; i++)
+		for (struct netd_vif *v = d->nets[i].vifs; v; v = v->next)
+			if (!strcmp(v->vif.ifname, ifname))
+				return true;
+	return false;
+}
+
+/* Mark and sweep, once every network is up with its record: what netd puts
+ * on the host for a vif and no network remembers goes, and only what is
+ * provably netd's (its bridges' guest ports, its marked routes, its tables'
+ * elements). Plugs a crash cut short are undone from their journal records
+ * already (net_up); this catches what no record tells of. */
+void netd_reconcile(struct netd *d)
+{
+	static const enum netd_mode modes[] = { NETD_MODE_BRIDGE, NETD_MODE_ROUTE, NETD_MODE_NAT };
+	struct netd_net **nets = calloc(d->n_nets ? d->n_nets : 1, sizeof(*nets));
+
+	if (!nets) {
+		log_err("reconcile: out of memory");
+		return;
+	}
+	for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+		const struct netd_mode_ops *ops = netd_mode_ops_for(modes[m]);
+		size_t n = 0;
+
+		if (!ops || !ops->sweep)
+			continue;
+		for (size_t i = 0; i < d->n_nets; i++)
+			if (d->nets[i].ops == ops && d->nets[i].up)
+				nets[n++] = &d->nets[i];
+		if (ops->sweep(nets, n))
+			log_err("reconcile (%s mode): %s", ops->name, err_msg());
+	}
+	free(nets);
+	for (int fam = AS_FAM_BRIDGE; fam <= AS_FAM_INET; fam++)
+		if (as_sweep(fam, vif_remembered, d))
+			log_err("reconcile: %s", err_msg());
 }
 
 int netd_reload(struct netd *d)
@@ -828,6 +982,21 @@ static int vif_checkpoint(struct netd_net *net)
 	return journal_flush(net);
 }
 
+/* A vif plugged whose record could not be saved: unplugged again, and a
+ * '-' noted so the journal, once it can be written, ends without it. */
+static void vif_unsave(struct netd_net *net, struct netd_vif *nv)
+{
+	if (net->ops->vif_offline(net, &nv->vif))
+		log_err("%s: %s", net->conf.name, err_msg());
+	/* On disk at once if it can be: a failed state file write may have
+	 * put the vif's '+' in the journal (see net_checkpoint()). */
+	if (journal_note(net, '-', nv) == 0)
+		journal_sync(net);
+	vif_unlink(net, nv);
+	free(nv->state);
+	free(nv);
+}
+
 int netd_defer_checkpoints(struct netd *d, bool defer)
 {
 	int first = 0;
@@ -837,23 +1006,43 @@ int netd_defer_checkpoints(struct netd *d, bool defer)
 		return 0;
 	for (size_t i = 0; i < d->n_nets; i++) {
 		struct netd_net *net = &d->nets[i];
+		struct netd_vif *nv;
 		int rc;
 
 		if (!net->checkpoint_due)
 			continue;
 		if (!net->up) { /* went down meanwhile: its file is gone, rightly */
 			net->checkpoint_due = false;
+			net->unsaved = NULL;
 			continue;
 		}
 		net->checkpoint_due = false;
 		rc = journal_flush(net);
 		if (rc) {
-			log_err("%s: state not saved: %s", net->conf.name, err_msg());
+			snprintf(d->save_error, sizeof(d->save_error), "%s", err_msg());
+			log_err("%s: state not saved, the vifs just plugged are unplugged again: %s",
+				net->conf.name, err_msg());
 			if (!first)
 				first = rc;
 		}
+		while ((nv = net->unsaved)) {
+			net->unsaved = nv->unext;
+			nv->unext = NULL;
+			if (rc)
+				vif_unsave(net, nv);
+		}
 	}
-	return first;
+	return first ? err_set(first, "%s", d->save_error) : 0;
+}
+
+bool netd_vif_is_online(struct netd *d, const char *id)
+{
+	struct netd_net *net;
+	uint32_t domid, devid;
+	bool emu;
+
+	return vif_ref_parse(id, &domid, &devid, &emu) == 0 &&
+	       vif_find(d, domid, devid, emu, &net) != NULL;
 }
 
 int netd_vif_online(struct netd *d, const char *id, json_t *args, json_t **result)
@@ -865,7 +1054,7 @@ int netd_vif_online(struct netd *d, const char *id, json_t *args, json_t **resul
 	json_t *val;
 	struct vif v;
 	uint32_t domid, devid;
-	bool emu;
+	bool emu, fresh;
 	int rc;
 
 	rc = vif_ref_parse(id, &domid, &devid, &emu);
@@ -908,6 +1097,13 @@ int netd_vif_online(struct netd *d, const char *id, json_t *args, json_t **resul
 		rc = netd_vif_guard_names(d, &v);
 	if (rc)
 		return rc;
+	/* A new plug is on disk before it touches the host (see
+	 * journal_intent()); one that cannot be is refused, untouched. */
+	if (!old) {
+		rc = journal_intent(net, &v);
+		if (rc)
+			return err_prefix(rc, "vif %s: not plugged, its state cannot be saved", id);
+	}
 	/* Plugged already under its name: renamed then, nothing to rename now. */
 	memset(&undo, 0, sizeof(undo));
 	if (!old) {
@@ -920,6 +1116,7 @@ int netd_vif_online(struct netd *d, const char *id, json_t *args, json_t **resul
 		vif_rename_undo(&undo);
 		return rc;
 	}
+	fresh = !old;
 	if (!old) {
 		nv = calloc(1, sizeof(*nv));
 		if (!nv) {
@@ -943,8 +1140,24 @@ int netd_vif_online(struct netd *d, const char *id, json_t *args, json_t **resul
 	rc = journal_note(net, '+', old);
 	if (rc == 0)
 		rc = vif_checkpoint(net);
-	if (rc)
+	if (rc && fresh) {
+		/* Answered ok, it would be forgotten by the next netd: refused. */
+		char msg[ERR_MSG_MAX];
+
+		snprintf(msg, sizeof(msg), "%s", err_msg());
+		log_err("%s: state not saved, %s unplugged again: %s", net->conf.name, v.ifname,
+			msg);
+		vif_unsave(net, old);
+		err_set(rc, "vif %s: not plugged, its state cannot be saved: %s", id, msg);
+		vif_rename_undo(&undo);
+		return rc;
+	}
+	if (rc) /* a re-plug: the vif stays remembered, with its old keys */
 		log_err("%s: state not saved: %s", net->conf.name, err_msg());
+	if (fresh && d->defer_checkpoints) {
+		old->unext = net->unsaved;
+		net->unsaved = old;
+	}
 	if (result)
 		*result = json_pack("{s:s, s:s, s:s}", "ifname", v.ifname, "network",
 				    net->conf.name, "mode", net->ops->name);
@@ -968,6 +1181,11 @@ int netd_vif_offline(struct netd *d, const char *id)
 	rc = net->ops->vif_offline(net, &v->vif);
 	if (rc)
 		return rc;
+	for (struct netd_vif **pp = &net->unsaved; *pp; pp = &(*pp)->unext)
+		if (*pp == v) {
+			*pp = v->unext;
+			break;
+		}
 	rc = journal_note(net, '-', v);
 	vif_unlink(net, v);
 	free(v->state);

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <systemd/sd-event.h>
 
+#include "lib/err.h"
 #include "netd/config.h"
 #include "netd/mode.h"
 
@@ -18,6 +19,7 @@ struct netd {
 	sd_event *ev;
 	struct ctl_server *ctl;
 	bool defer_checkpoints; /* see netd_defer_checkpoints() */
+	char save_error[ERR_MSG_MAX];   /* why the last deferred checkpoint failed */
 };
 
 int netd_init(struct netd *d, const struct netd_conf *conf);
@@ -26,6 +28,11 @@ void netd_fini(struct netd *d);
 /* State files of networks the config no longer has (removed while netd was
  * not running) are undone: the host goes back to what it was before them. */
 void netd_restore_orphans(struct netd *d);
+
+/* At start, after netd_up: what netd put on the host for vifs it does not
+ * remember (bridge ports, marked routes, anti-spoofing elements) is
+ * removed. Failures are logged. */
+void netd_reconcile(struct netd *d);
 
 /* NULL name: every network. Errors leave err_msg(). */
 int netd_up(struct netd *d, const char *name);
@@ -39,11 +46,16 @@ int netd_vif_online(struct netd *d, const char *id, json_t *args, json_t **resul
 int netd_vif_offline(struct netd *d, const char *id);
 
 /* netd_vif_online/offline write the network's state file before they
- * return. Between netd_defer_checkpoints(d, true) and (d, false) they leave
+ * return; a new vif whose record cannot be written is refused (and left as
+ * it was). Between netd_defer_checkpoints(d, true) and (d, false) they leave
  * it to the latter, which writes each changed network's file once: for a
  * caller plugging many vifs in a row (the xenstore watch) that tells anyone
  * about them only after that. 0, or the first failure (each one logged). */
 int netd_defer_checkpoints(struct netd *d, bool defer);
+/* Does netd remember vif id ("D.N", "D.N-emu") as plugged? After a failed
+ * netd_defer_checkpoints(d, false) the vifs it plugged in that batch are
+ * not: unplugged again, as their state could not be saved. */
+bool netd_vif_is_online(struct netd *d, const char *id);
 
 /* A mode's own command (see netd_mode_ops.command): the named network, or the
  * first network whose mode knows the command. */

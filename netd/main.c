@@ -105,6 +105,7 @@ static int run(struct netd *d, const struct netd_conf *conf)
 	if (rc)
 		return start_failed(d, rc);
 	netd_sysctl_sweep(d);
+	netd_reconcile(d);
 	rc = ctl_server_start(d, conf->socket, conf->socket_group, &d->ctl);
 	if (rc)
 		return start_failed(d, rc);

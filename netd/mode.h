@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <systemd/sd-event.h>
 
 #include "netd/config.h"
@@ -39,6 +40,12 @@ struct netd_mode_ops {
 	int (*command)(struct netd_net *net, const char *cmd, json_t *req, json_t **result);
 	/* Step names for fault injection (NULL-terminated), by style if any. */
 	const char *const *(*steps)(const struct netd_net_conf *conf);
+	/* At start, every network up and its record loaded: remove what this
+	 * mode puts on the host for a vif (bridge ports, marked routes) that
+	 * none of nets (the mode's networks that are up; n may be 0)
+	 * remembers, and nothing that is not provably netd's. NULL: nothing
+	 * to sweep. Anti-spoofing elements are swept by netd itself. */
+	int (*sweep)(struct netd_net *const *nets, size_t n);
 };
 
 /* A vif plugged into a network, as remembered in the state file. */
@@ -47,6 +54,7 @@ struct netd_vif {
 	char *state; /* its entry in the state file, serialised once (NULL: not yet) */
 	struct netd_vif *next, *prev; /* the network's list */
 	struct netd_vif *hnext;       /* its bucket in the network's vif_hash */
+	struct netd_vif *unext;       /* plugged while checkpoints were deferred */
 };
 
 struct netd_net {
@@ -64,6 +72,10 @@ struct netd_net {
 	size_t journal_len, journal_cap;
 	unsigned journal_records; /* in the journal file already */
 	bool checkpoint_due; /* a vif changed while checkpoints were deferred */
+	/* Vifs plugged since checkpoints were deferred (by unext): undone if
+	 * the deferred checkpoint fails, as a plug whose state cannot be
+	 * saved is refused. */
+	struct netd_vif *unsaved;
 	/* The network's own config as INI, kept in its state file so that a netd
 	 * whose config no longer has the network can still take it down. */
 	char *conf_text;

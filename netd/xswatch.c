@@ -596,7 +596,21 @@ static int on_defer(sd_event_source *s, void *data)
 		if (!v->seen && !v->pending && w->xs && !v->answered)
 			vif_forget(w, v);
 	}
-	netd_defer_checkpoints(w->d, false);
+	if (netd_defer_checkpoints(w->d, false)) {
+		/* Their state could not be saved: netd unplugged them again,
+		 * and says so rather than "connected". */
+		for (unsigned i = 0; i < w->n_reports; i++) {
+			struct xsw_report *r = &w->reports[i];
+			char id[32];
+
+			snprintf(id, sizeof(id), "%u.%u", r->v->domid, r->v->devid);
+			if (r->failed || netd_vif_is_online(w->d, id))
+				continue;
+			r->failed = true;
+			snprintf(r->msg, sizeof(r->msg), "not plugged, its state cannot be saved: %s",
+				 err_msg());
+		}
+	}
 	for (unsigned i = 0; i < w->n_reports; i++)
 		report(w, &w->reports[i]);
 	w->n_reports = 0;

@@ -178,7 +178,8 @@ int rt_item_undo(const struct rt_item *it)
 		rc = addr_del_keep_routes(ifindex, it);
 		break;
 	case RT_ITEM_ROUTE:
-		rc = nl_route_del_dev(it->family, &it->addr, it->plen, ifindex, it->metric);
+		/* Any protocol: a record from before netd marked its routes. */
+		rc = nl_route_del_dev(it->family, &it->addr, it->plen, ifindex, it->metric, 0);
 		if (rc == -ENODEV)
 			rc = 0;
 		break;

@@ -24,6 +24,7 @@
 #include "lib/log.h"
 #include "lib/nl_addr.h"
 #include "lib/nl_link.h"
+#include "lib/nl_route.h"
 #include "route/host.h"
 #include "route/route.h"
 
@@ -317,8 +318,9 @@ int rt_vif_plug(struct netd_net *net, struct rt_priv *p, const struct vif *vif)
 	return 0;
 }
 
-/* No record (a state file from before records were kept): remove what a
- * vif online would have made for these addresses. */
+/* No record (a vif netd was plugging when it stopped, or a state file from
+ * before records were kept): remove what a vif online would have made for
+ * these addresses, routes only where they carry netd's mark. */
 static int unplug_by_ips(struct netd_net *net, struct rt_priv *p, const struct vif *vif)
 {
 	int first = 0;
@@ -327,12 +329,18 @@ static int unplug_by_ips(struct netd_net *net, struct rt_priv *p, const struct v
 		const struct vif_ip *ip = &vif->ips[i];
 		struct rt_item it = { .kind = RT_ITEM_ROUTE, .family = ip->family,
 				      .metric = vif_metric(&net->conf, vif, ip->family) };
-		int rc;
+		int ifindex = (int)if_nametoindex(vif->ifname), rc = 0;
 
 		snprintf(it.dev, sizeof(it.dev), "%s", vif->ifname);
 		memcpy(&it.addr, &ip->addr, sizeof(ip->addr));
 		it.plen = ip->family == AF_INET ? 32 : 128;
-		rc = rt_item_undo(&it);
+		if (ifindex > 0)
+			rc = nl_route_del_dev(it.family, &it.addr, it.plen, ifindex, it.metric,
+					      NL_RTPROT_NETD);
+		if (rc && rc != -ENODEV)
+			rc = err_prefix(rc, "cannot remove %s", rt_item_str(&it));
+		if (rc == -ENODEV)
+			rc = 0;
 		if (rc == 0 && ip->family == AF_INET6) {
 			it.kind = RT_ITEM_PROXY;
 			snprintf(it.dev, sizeof(it.dev), "%s", p->physdev);
@@ -424,4 +432,70 @@ void rt_vifs_free(struct rt_priv *p)
 		rt_items_free(&v->items);
 		free(v);
 	}
+}
+
+/* A listed route as an item: 0, or -EINVAL for one with no destination or
+ * device (never made by netd). */
+static int route_item(const struct nl_blob *b, struct rt_item *it)
+{
+	const struct nlmsghdr *nlh = (const struct nlmsghdr *)b->data;
+	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *a;
+	bool has_dst = false;
+	int oif = nl_route_blob_oif(b);
+
+	memset(it, 0, sizeof(*it));
+	it->kind = RT_ITEM_ROUTE;
+	it->family = rtm->rtm_family;
+	it->plen = rtm->rtm_dst_len;
+	if ((it->family != AF_INET && it->family != AF_INET6) || oif <= 0 ||
+	    !if_indextoname((unsigned)oif, it->dev))
+		return -EINVAL;
+	mnl_attr_for_each(a, nlh, sizeof(*rtm)) {
+		int t = mnl_attr_get_type(a);
+		size_t len = it->family == AF_INET ? 4 : 16;
+
+		if (t == RTA_DST && mnl_attr_get_payload_len(a) == len) {
+			memcpy(&it->addr, mnl_attr_get_payload(a), len);
+			has_dst = true;
+		} else if (t == RTA_PRIORITY && mnl_attr_validate(a, MNL_TYPE_U32) == 0) {
+			it->metric = mnl_attr_get_u32(a);
+		}
+	}
+	return has_dst ? 0 : -EINVAL;
+}
+
+static bool route_remembered(struct netd_net *const *nets, size_t n, const struct rt_item *it)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct rt_priv *p = nets[i]->priv;
+
+		for (struct rt_vif *v = p ? p->vifs : NULL; v; v = v->next)
+			for (size_t k = 0; k < v->items.n; k++)
+				if (rt_item_same(&v->items.v[k], it))
+					return true;
+	}
+	return false;
+}
+
+int rt_sweep_routes(struct netd_net *const *nets, size_t n)
+{
+	struct nl_blobs routes = { 0 };
+	int rc = nl_route_list_proto(NL_RTPROT_NETD, &routes), first = 0;
+
+	if (rc)
+		return err_prefix(rc, "cannot list netd's routes");
+	for (size_t i = 0; i < routes.n; i++) {
+		struct rt_item it;
+
+		if (route_item(&routes.v[i], &it) < 0 || route_remembered(nets, n, &it))
+			continue;
+		log_warn("%s: netd's, but no network remembers it (a plug cut short?); removing it",
+			 rt_item_str(&it));
+		rc = nl_route_remove(&routes.v[i], nl_route_blob_oif(&routes.v[i]));
+		if (rc && !first)
+			first = rc;
+	}
+	nl_blobs_free(&routes);
+	return first;
 }

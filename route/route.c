@@ -309,7 +309,9 @@ static int rt_vif_online(struct netd_net *net, const struct vif *vif)
 	rc = rt_vif_plug(net, p, vif);
 	if (rc)
 		return rc;
-	rc = as_vif_protect(vif, AS_FAM_INET, net->conf.antispoof);
+	rc = fault_check("vif-antispoof"); /* tests: routed, not yet filtered */
+	if (rc == 0)
+		rc = as_vif_protect(vif, AS_FAM_INET, net->conf.antispoof);
 	if (rc == 0 || was_online)
 		return rc;
 	snprintf(msg, sizeof(msg), "%s", err_msg());
@@ -412,4 +414,5 @@ const struct netd_mode_ops rt_mode_ops = {
 	.save_has_vifs = true,
 	.free = rt_free,
 	.steps = rt_steps,
+	.sweep = rt_sweep_routes,
 };

@@ -31,6 +31,10 @@ int rt_vifs_unplug_all(struct rt_priv *p);
 void rt_vifs_free(struct rt_priv *p);
 struct rt_vif *rt_vif_find(struct rt_priv *p, const char *ifname);
 
+/* Routes carrying netd's mark (NL_RTPROT_NETD) that no vif of nets (every
+ * route network that is up) has in its record: removed. */
+int rt_sweep_routes(struct netd_net *const *nets, size_t n);
+
 /* Fault-injection points of vif online, in the order they are reached. */
 extern const char *const rt_vif_steps[];
 

@@ -233,8 +233,9 @@ def test_journal_fold_interrupted_by_a_crash_loses_no_unplug(topo, netd_factory)
     sh(f"ip -n {topo.d0} link add vif1.0 type veth peer name p1")
     sh(f"ip -n {topo.d0} link add vif2.0 type veth peer name p2")
     assert netd.request({"cmd": "vif-online", "vif": "1.0"})["ok"]
-    # 1 + 64 records with one vif plugged: the 66th, with none, folds
-    for _ in range(32):
+    # A plug writes 2 records (its intent, then the vif), an unplug 1:
+    # 2 + 3 * 21 records with one vif plugged, and the 66th, with none, folds
+    for _ in range(21):
         assert netd.request({"cmd": "vif-online", "vif": "2.0"})["ok"]
         assert netd.request({"cmd": "vif-offline", "vif": "2.0"})["ok"]
     with pytest.raises(Exception):

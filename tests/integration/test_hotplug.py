@@ -17,6 +17,7 @@ import json
 import os
 import select
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -792,3 +793,39 @@ def test_watch_and_script_together_converge(topo, watcher):
     wait_for(lambda: watcher.xsd.status(5) == "connected", 5, what="plug")
     assert port_of(topo, "web5") == "xenbr0"
     assert json.dumps(vif_list(watcher.netd)["5.0"]["ifname"]) == '"web5"'
+
+
+def test_watch_full_state_dir_answers_error_not_connected(topo, xsd, netd_factory, tmp_path):
+    """No-fork mode with the state directory full: a vif whose state netd
+    cannot save gets hotplug-status error (and is not a port), never
+    "connected"; every vif told "connected" is remembered by the netd
+    started after kill -9."""
+    state = tmp_path / "state"
+    state.mkdir()
+    sh(f"mount -t tmpfs -o size=16k,mode=0700 netd-test-state {state}")
+    try:
+        netd = netd_factory(bridge_conf("modern"), env={"XENSTORED_PATH": xsd.sock})
+        netd.write_conf(bridge_conf("modern"), netd_section="xenstore_watch = yes\n")
+        netd.start()
+        n = 90
+        for d in range(1, n + 1):
+            topo.ip(topo.d0, f"link add vif{d}.0 type veth peer name g{d}")
+        hp = Hotplug(topo, xsd, netd)
+        for d in range(1, n + 1):
+            assert hp.vif_add(f"{d}.0", script="/bin/true", keys_only=True).returncode == 0
+        wait_for(lambda: all(xsd.status(d) in ("connected", "error") for d in range(1, n + 1)),
+                 30, what="every vif answered")
+        connected = {f"{d}.0" for d in range(1, n + 1) if xsd.status(d) == "connected"}
+        failed = [d for d in range(1, n + 1) if xsd.status(d) == "error"]
+        assert connected and failed, (connected, failed)  # the directory did fill up
+        for d in failed:
+            assert "state cannot be saved" in xsd.error(d), xsd.error(d)
+            assert port_of(topo, f"vif{d}.0") is None
+        assert set(vif_list(netd)) == connected
+        netd.stop(signal.SIGKILL)
+        netd.start()
+        assert set(vif_list(netd)) == connected
+        sh(f"mount -o remount,size=1m {state}")  # room for the restore
+        netd.stop()
+    finally:
+        sh(f"umount -l {state}", check=False)

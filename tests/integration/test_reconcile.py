@@ -1,0 +1,249 @@
+"""netd's record and the host agree: a plug cut short by kill -9 is undone by
+the next netd (its intent was journalled before it touched the kernel); what
+netd owns on the host but no record tells of (a guest port of its bridge, an
+element of its netd_as tables, a route carrying its protocol mark) is swept
+at start; a plug whose state cannot be saved (a full state directory) is
+refused and leaves nothing behind, so every plug answered ok is remembered
+by the next netd, and `down` then removes everything."""
+import json
+import os
+import signal
+import subprocess
+
+import pytest
+
+from conftest import bridge_conf, route_conf, sh, wait_for
+
+NETD_PROTO = 78  # the routing protocol number of netd's routes (lib/nl_route.h)
+
+
+def nft_vifs(topo, family):
+    """The names in `vifs` of table <family> netd_as; None without the table."""
+    r = topo.run(topo.d0, f"nft -j list set {family} netd_as vifs", check=False)
+    if r.returncode:
+        return None
+    names = set()
+    for o in json.loads(r.stdout)["nftables"]:
+        for e in o.get("set", {}).get("elem", []):
+            names.add(e if isinstance(e, str) else e["elem"]["val"])
+    return names
+
+
+def nft_keys(topo, family, ifname):
+    """How many elements of the table are keyed by ifname (any set)."""
+    r = topo.run(topo.d0, f"nft -j list table {family} netd_as", check=False)
+    if r.returncode:
+        return 0
+    n = 0
+    for o in json.loads(r.stdout)["nftables"]:
+        for e in o.get("set", {}).get("elem", []):
+            k = e["elem"]["val"] if isinstance(e, dict) and "elem" in e else e
+            if isinstance(k, dict) and "concat" in k:
+                k = k["concat"][0]
+            n += k == ifname
+    return n
+
+
+def netd_tables(topo):
+    out = topo.run(topo.d0, "nft list tables").stdout
+    return [l for l in out.splitlines() if "netd_as" in l]
+
+
+def netd_routes(topo):
+    """dom0's main-table routes carrying netd's mark, v4 and v6."""
+    out = []
+    for fam in ("-4", "-6"):
+        out += [r for r in json.loads(topo.ip(topo.d0, f"-j {fam} route show proto "
+                                                        f"{NETD_PROTO}").stdout)]
+    return out
+
+
+def routes_via(topo, dev):
+    """Routes through dev, the kernel's own (link-local prefix) aside."""
+    return sorted(r["dst"] for fam in ("-4", "-6") for r in topo.routes(topo.d0, fam)
+                  if r.get("dev") == dev and r.get("protocol") != "kernel")
+
+
+def listed(netd):
+    return sorted(v["vif"] for v in netd.request({"cmd": "vif-list"})["result"]["vifs"])
+
+
+def crash_plug(netd, *args):
+    """vif online with netd set to SIGKILL itself at a step of the plug."""
+    r = netd.ctl("vif", "online", *args, check=False)
+    assert r.returncode != 0
+    netd.proc.wait(10)
+    assert netd.proc.returncode in (-9, 137), netd.read_log()
+    netd.proc = None
+    netd.env = {}
+
+
+def add_vif(topo, domid, addr):
+    """vif<domid>.0 in dom0, its guest end eth0 in a namespace of its own."""
+    g = topo.add_guest(domid, addr=addr)
+    return g
+
+
+@pytest.mark.parametrize("lose_journal", [False, True], ids=["journal", "no-record"])
+def test_crash_between_port_and_filter(topo, netd_factory, lose_journal):
+    """kill -9 after the vif became a port of the bridge and before its
+    anti-spoofing elements: the crash leaves a port that is up and
+    unfiltered. The next netd unplugs it: from the plug's journal record, or
+    (record lost) because it is a guest's vif on netd's bridge that no
+    network remembers. A plug afterwards works and is filtered."""
+    netd = netd_factory(bridge_conf("modern"), env={"NETD_FAULT": "vif-antispoof:crash"})
+    netd.start()
+    add_vif(topo, 1, "192.0.2.11/24")
+    crash_plug(netd, "1.0", "ip=192.0.2.11")
+    vif = topo.link(topo.d0, "vif1.0")
+    assert vif.get("master") == "xenbr0" and "UP" in vif["flags"]  # what the crash left
+    assert "vif1.0" not in (nft_vifs(topo, "bridge") or set())
+    if lose_journal:
+        os.unlink(os.path.join(netd.state, "xenbr0.vifs"))
+    netd.start()
+    vif = topo.link(topo.d0, "vif1.0")
+    assert vif.get("master") is None, netd.read_log()
+    assert "UP" not in vif["flags"]
+    assert listed(netd) == []
+    log = netd.read_log()
+    if lose_journal:
+        assert "vif1.0: a port of xenbr0, but netd does not remember plugging it" in log
+    else:
+        assert "vif1.0 was being plugged when netd stopped; undoing" in log
+    netd.ctl("vif", "online", "1.0", "ip=192.0.2.11")
+    assert topo.link(topo.d0, "vif1.0").get("master") == "xenbr0"
+    assert "vif1.0" in nft_vifs(topo, "bridge")
+    assert listed(netd) == ["1.0"]
+
+
+def test_record_lost_port_and_elements_are_swept(topo, netd_factory):
+    """A vif fully plugged whose record is gone (its journal deleted while
+    netd was dead): the next netd neither lists it nor leaves it a port
+    with filters; vifs it remembers stay as they are."""
+    netd = netd_factory(bridge_conf("modern"))
+    netd.start()
+    add_vif(topo, 1, "192.0.2.11/24")
+    add_vif(topo, 2, "192.0.2.12/24")
+    netd.ctl("vif", "online", "1.0", "ip=192.0.2.11")
+    netd.ctl("vif", "online", "2.0", "ip=192.0.2.12")
+    assert nft_vifs(topo, "bridge") == {"vif1.0", "vif2.0"}
+    netd.stop(signal.SIGKILL)
+    # vif2.0's records are lost while netd is dead
+    journal = os.path.join(netd.state, "xenbr0.vifs")
+    with open(journal) as f:
+        lines = f.readlines()
+    kept = [l for l in lines if '"id":"2.0"' not in l]
+    assert len(kept) < len(lines)
+    with open(journal, "w") as f:
+        f.writelines(kept)
+    netd.start()
+    assert listed(netd) == ["1.0"]
+    assert topo.link(topo.d0, "vif2.0").get("master") is None
+    assert nft_keys(topo, "bridge", "vif2.0") == 0
+    assert nft_vifs(topo, "bridge") == {"vif1.0"}
+    assert topo.link(topo.d0, "vif1.0").get("master") == "xenbr0"
+    assert nft_keys(topo, "bridge", "vif1.0") > 0
+    # the last vif going takes the table with it: nothing netd's is left
+    netd.ctl("vif", "offline", "1.0")
+    assert netd_tables(topo) == []
+
+
+@pytest.mark.parametrize("step,left", [("vif-route6", ["192.0.2.20"]),
+                                       ("vif-antispoof", ["192.0.2.20", "2001:db8::20"])])
+def test_crash_mid_routed_plug_is_undone(topo, netd_factory, step, left):
+    """Route mode, kill -9 once the guest's IPv4 route is in (before its
+    IPv6 one), or once both are (before its filters): the next netd removes
+    the routes (they carry netd's mark) and the guest's proxy entry, and
+    lists nothing."""
+    netd = netd_factory(route_conf(), env={"NETD_FAULT": f"{step}:crash"})
+    netd.start()
+    add_vif(topo, 1, "192.0.2.20/24")
+    crash_plug(netd, "1.0", "ip=192.0.2.20 2001:db8::20")
+    assert routes_via(topo, "vif1.0") == left
+    # marked as netd's
+    assert sorted(r["dst"] for r in netd_routes(topo) if r["dev"] == "vif1.0") == left
+    netd.start()
+    assert routes_via(topo, "vif1.0") == []
+    assert netd_routes(topo) == []
+    assert "2001:db8::20" not in topo.ip(topo.d0, "-6 neigh show proxy").stdout
+    assert listed(netd) == []
+    netd.ctl("vif", "online", "1.0", "ip=192.0.2.20")
+    assert routes_via(topo, "vif1.0") == ["192.0.2.20"]
+    assert "vif1.0" in nft_vifs(topo, "inet")
+
+
+def test_crash_mid_replug_leaves_no_stray_route(topo, netd_factory):
+    """A re-plug adding addresses killed half-way: the vif stays plugged as
+    remembered, and the route the cut re-plug added (no record has it) is
+    swept; the remembered one stays."""
+    netd = netd_factory(route_conf(), env={"NETD_FAULT": "vif-route6:crash"})
+    netd.start()
+    add_vif(topo, 1, "192.0.2.20/24")
+    netd.ctl("vif", "online", "1.0", "ip=192.0.2.20")  # v4 only: no vif-route6 step
+    crash_plug(netd, "1.0", "ip=192.0.2.20 192.0.2.21 2001:db8::20")
+    assert routes_via(topo, "vif1.0") == ["192.0.2.20", "192.0.2.21"]
+    netd.start()
+    assert listed(netd) == ["1.0"]
+    assert routes_via(topo, "vif1.0") == ["192.0.2.20"]
+    assert "192.0.2.21/32 dev vif1.0" in netd.read_log()
+    netd.ctl("vif", "offline", "1.0")
+    assert netd_routes(topo) == []
+
+
+@pytest.fixture
+def small_state(tmp_path):
+    """A state directory on a tmpfs of 16 KiB: it fills after a few dozen vifs."""
+    d = tmp_path / "state"
+    d.mkdir()
+    sh(f"mount -t tmpfs -o size=16k,mode=0700 netd-test-state {d}")
+    try:
+        yield d
+    finally:
+        sh(f"umount -l {d}", check=False)
+
+
+@pytest.mark.parametrize("mode", ["bridge", "route"])
+def test_full_state_dir_refuses_plugs_it_cannot_remember(topo, netd_factory, small_state, mode):
+    """With the state directory full, a plug is refused (an error naming the
+    state) and leaves nothing on the host; every plug answered ok is listed
+    by the netd started after kill -9, and `down` then leaves no port, no
+    route of netd's and no netd_as table."""
+    conf = bridge_conf("modern") if mode == "bridge" else route_conf()
+    netd = netd_factory(conf)
+    assert netd.state == str(small_state)
+    netd.start()
+    n = 90
+    for d in range(1, n + 1):
+        topo.ip(topo.d0, f"link add vif{d}.0 type veth peer name g{d}")
+    ok, refused = [], []
+    for d in range(1, n + 1):
+        ip = f"198.51.100.{d} 2001:db8:5::{d:x}" if mode == "route" else f"198.51.100.{d}"
+        r = netd.ctl("vif", "online", f"{d}.0", f"ip={ip}", f"mac=00:16:3e:00:00:{d:02x}",
+                     check=False)
+        if r.returncode == 0:
+            ok.append(f"{d}.0")
+        else:
+            assert "state cannot be saved" in r.stderr, r.stderr
+            refused.append(d)
+    assert ok and refused, (ok, refused)  # the directory did fill up
+    for d in refused:
+        assert topo.link(topo.d0, f"vif{d}.0").get("master") is None
+        assert routes_via(topo, f"vif{d}.0") == []
+    fam = "bridge" if mode == "bridge" else "inet"
+    assert nft_vifs(topo, fam) == {f"vif{v[:-2]}.0" for v in ok}
+    assert listed(netd) == sorted(ok)
+
+    netd.stop(signal.SIGKILL)
+    netd.start()
+    assert listed(netd) == sorted(ok)
+    assert nft_vifs(topo, fam) == {f"vif{v[:-2]}.0" for v in ok}
+    if mode == "route":
+        assert len(netd_routes(topo)) == 2 * len(ok)
+    # down rewrites the sysctl registry (route mode): the operator makes room
+    sh(f"mount -o remount,size=1m {small_state}")
+    r = netd.ctl("down", check=False)
+    assert r.returncode == 0, r.stderr
+    assert netd_routes(topo) == []
+    assert netd_tables(topo) == []
+    assert [l for l, v in topo.links(topo.d0).items() if v.get("master")] == []
+    netd.stop()
