@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -27,6 +28,8 @@
 #define BRK_BURST 32
 /* Xen's DOMID_FIRST_RESERVED: no domain has an id at or above it. */
 #define BRK_DOMID_MAX 0x7FF0u
+/* Connections at once; more are refused (as xenstored's). */
+#define BRK_CONNS_MAX 512u
 
 enum { PORT_FREE, PORT_UNBOUND, PORT_BOUND };
 
@@ -129,6 +132,19 @@ static void listener_close(struct brk_listener *l)
 	l->fd = -1;
 }
 
+/* Two memfds per domain, two eventfds per port, a socket per client: the
+ * default soft limit of 1024 would make a few busy guests everybody's
+ * problem. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int hv_brk_open(const char *xs_path, struct hv_brk **out)
 {
 	struct hv_brk *b = calloc(1, sizeof(*b));
@@ -141,6 +157,7 @@ int hv_brk_open(const char *xs_path, struct hv_brk **out)
 		return -ENAMETOOLONG;
 	}
 	strcpy(b->xs_path, xs_path);
+	raise_fd_limit();
 	rc = listener_open(b, &b->main, -1);
 	if (rc) {
 		free(b);
@@ -539,6 +556,11 @@ static void accept_all(struct hv_brk *b, int lfd, int domid)
 			if (errno != EAGAIN && errno != EINTR)
 				log_warn("hv broker: accept: %s", strerror(errno));
 			return;
+		}
+		if (b->n_conns >= BRK_CONNS_MAX) {
+			log_warn("hv broker: too many connections, refusing one");
+			close(fd);
+			continue;
 		}
 		c = calloc(1, sizeof(*c));
 		if (!c) {

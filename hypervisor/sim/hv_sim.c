@@ -11,6 +11,7 @@
  * armed with EPOLLONESHOT, so a port that fired stays silent until
  * hv_evtchn_unmask() re-arms it, as /dev/xen/evtchn masks delivered ports. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -76,12 +77,19 @@ static bool dom_is_dead(const struct sim_dom *d)
 	return __atomic_load_n(&d->hdr->dead, __ATOMIC_ACQUIRE) != 0;
 }
 
+/* The size we map, sealed so that it stays so: an access through a
+ * mapping of a memfd truncated under it would be SIGBUS. */
 static int fd_size_is(int fd, size_t size)
 {
+	const int seals = F_SEAL_SHRINK | F_SEAL_GROW;
 	struct stat st;
+	int have;
 
 	if (fstat(fd, &st))
 		return -errno;
+	have = fcntl(fd, F_GET_SEALS);
+	if (have < 0 || (have & seals) != seals)
+		return -EPROTO;
 	return (size_t)st.st_size == size ? 0 : -EPROTO;
 }
 

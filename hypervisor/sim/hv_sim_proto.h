@@ -25,9 +25,12 @@
 /* Refs below this are kept for the toolstack, as Linux does
  * (GNTTAB_NR_RESERVED_ENTRIES). */
 #define HV_SIM_GNT_FIRST_REF	8u
-/* Guest memory and ports a domain may have. */
+/* Guest memory and ports a domain may have: every port is two eventfds
+ * in the broker, so a guest allocating ports without end must hit a wall
+ * long before the broker runs out of descriptors (netfront needs two per
+ * queue at most). */
 #define HV_SIM_PAGES_MAX	(1u << 18)	/* 1 GiB */
-#define HV_SIM_PORTS_MAX	1024u
+#define HV_SIM_PORTS_MAX	128u
 /* The backend side always acts as dom0. */
 #define HV_SIM_BACKEND_DOMID	0u
 

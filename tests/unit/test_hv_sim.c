@@ -467,6 +467,24 @@ static void test_evtchn_bind_rules_and_unbind(void **state)
 	assert_int_equal(hv_evtchn_notify(f->hv, bport), 0);
 }
 
+/* A guest allocating ports without end hits a wall, and only it does. */
+static void test_evtchn_ports_are_bounded(void **state)
+{
+	struct fx *f = *state;
+	uint32_t port, bport, n = 0;
+
+	while (hv_guest_evtchn_alloc(f->g5, 0, &port) == 0)
+		n++;
+	assert_int_equal(err_code(), -ENOSPC);
+	assert_int_equal(n, HV_SIM_PORTS_MAX - 1);
+	assert_int_equal(hv_guest_evtchn_alloc(f->g6, 0, &port), 0);
+	assert_int_equal(hv_evtchn_bind(f->hv, 6, port, &bport), 0);
+	/* A closed port is there to allocate again. */
+	assert_int_equal(hv_guest_evtchn_close(f->g5, 1), 0);
+	assert_int_equal(hv_guest_evtchn_alloc(f->g5, 0, &port), 0);
+	assert_int_equal(port, 1);
+}
+
 /* The broker's sockets only take what each side may ask. */
 static void test_broker_refuses(void **state)
 {
@@ -616,6 +634,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_evtchn_storm_is_one_event_until_unmask, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_evtchn_bind_rules_and_unbind, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_evtchn_ports_are_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_broker_refuses, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_going_away, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_ends_the_domain, setup, teardown),
