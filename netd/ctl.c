@@ -257,9 +257,11 @@ static int client_send(struct ctl_client *c, json_t *reply)
 		char *out;
 
 		/* Reclaim what was sent before growing. */
-		memmove(c->out, c->out + c->out_off, client_queued(c));
-		c->out_len -= c->out_off;
-		c->out_off = 0;
+		if (c->out_off) {
+			memmove(c->out, c->out + c->out_off, client_queued(c));
+			c->out_len -= c->out_off;
+			c->out_off = 0;
+		}
 		while (cap < c->out_len + len)
 			cap *= 2;
 		out = cap == c->out_cap ? c->out : realloc(c->out, cap);
