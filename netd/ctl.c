@@ -326,17 +326,18 @@ static int client_io(sd_event_source *src, int fd, uint32_t events, void *data)
 	struct ctl_client *c = data;
 	ssize_t n;
 
-	if (events & EPOLLOUT) {
-		if (client_flush(c) < 0) {
-			client_free(c);
-			return 0;
-		}
-		if (c->eof && !client_queued(c)) {
-			client_free(c);
-			return 0;
-		}
+	/* A hang-up or error with replies queued: the send tells which. */
+	if (client_queued(c) && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) &&
+	    client_flush(c) < 0) {
+		client_free(c);
+		return 0;
 	}
-	if (c->eof || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+	if (c->eof) {
+		if (!client_queued(c))
+			client_free(c);
+		return 0;
+	}
+	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		return 0;
 	n = recv(fd, c->buf + c->len, sizeof(c->buf) - c->len, MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
