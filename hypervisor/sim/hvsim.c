@@ -63,6 +63,13 @@ static const struct {
 	  "vif add D.N [SPEC] | vif del D.N\n"
 	  "\twrite a vif's xenstore keys as libxl does and run its hotplug script" },
 #endif
+#ifdef HVSIM_HAVE_GUEST
+	{ "guest", hv_cmd_guest,
+	  "guest D.N [--netns NS] [--ifname NAME] [--queues N] [-v]\n"
+	  "\tbe vif D.N's netfront: TAP eth0 in NS, packets over netif rings\n"
+	  "  hvsim guest D.N --hostile CASE [--wait SECONDS] | guest --hostile list\n"
+	  "\tconnect, write one bad ring state, report the backend's answer (JSON)" },
+#endif
 };
 
 static void usage(FILE *f)

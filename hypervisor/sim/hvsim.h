@@ -8,5 +8,6 @@
 int hv_cmd_xenstored(int argc, char **argv);
 int hv_cmd_domain(int argc, char **argv);	/* needs libxenstore */
 int hv_cmd_vif(int argc, char **argv);		/* needs libxenstore, vif/ */
+int hv_cmd_guest(int argc, char **argv);	/* needs hv_guest (the broker) */
 
 #endif

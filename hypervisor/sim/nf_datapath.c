@@ -1,0 +1,289 @@
+/* nf_datapath: the packet side of the simulated netfront — the guest's TAP
+ * (IFF_VNET_HDR, multi-queue, offloads as negotiated) and the event loop
+ * that moves its frames onto TX rings and RX responses back into it.
+ *
+ * One thread. Work per wake-up is bounded (NF_BUDGET frames per queue and
+ * direction); leftover work makes the next poll not sleep, so a backend
+ * that floods us cannot starve xenstore or the other queues. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "hypervisor/sim/hv_guest.h"
+#include "hypervisor/sim/netfront.h"
+#include "hypervisor/sim/nf_datapath.h"
+#include "hypervisor/sim/nf_pkt.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/nl.h"
+#include "lib/nl_link.h"
+#include "lib/xs_client.h"
+
+#define NF_BUDGET	64
+#define VNET_HLEN	sizeof(struct virtio_net_hdr)
+#define FRAME_MAX	(NF_MAX_TX_SIZE + 1u)
+/* netfront: tso_max_size = XEN_NETIF_MAX_TX_SIZE - MAX_TCP_HEADER, so a
+ * GSO frame with its headers still fits one request's 16-bit size. */
+#define NF_GSO_MAX	(NF_MAX_TX_SIZE - 320u)
+
+static uint8_t frame[VNET_HLEN + FRAME_MAX + NF_PAGE_SIZE];
+
+static int set_gso_max(int ifindex)
+{
+	struct nlmsghdr *nlh = nl_msg(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
+	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
+
+	ifi->ifi_index = ifindex;
+	mnl_attr_put_u32(nlh, IFLA_GSO_MAX_SIZE, NF_GSO_MAX);
+	return nl_request(nlh);
+}
+
+int nf_tap_open(struct nf_dev *d, const char *name, unsigned nqueues)
+{
+	struct nl_link l;
+	unsigned i;
+	int rc;
+
+	if (strlen(name) >= IFNAMSIZ)
+		return err_set(-EINVAL, "interface name too long: %s", name);
+	if (nqueues > NF_MAX_QUEUES)
+		nqueues = NF_MAX_QUEUES;
+	for (i = 0; i < nqueues; i++) {
+		struct ifreq ifr = { 0 };
+		int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+
+		if (fd < 0)
+			return err_set(-errno, "/dev/net/tun: %s", strerror(errno));
+		ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+		if (nqueues > 1)
+			ifr.ifr_flags |= IFF_MULTI_QUEUE;
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+		if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+			rc = -errno;
+			close(fd);
+			return err_set(rc, "TAP %s: %s", name, strerror(-rc));
+		}
+		d->tap_fds[d->n_taps++] = fd;
+	}
+	nf_tap_set_link(d, false);
+	rc = nl_link_get(name, &l);
+	if (!rc)
+		rc = nl_link_setup(l.ifindex, d->mac, d->mtu, -1, true);
+	if (!rc)
+		rc = set_gso_max(l.ifindex);
+	if (rc)
+		return err_prefix(rc, "TAP %s", name);
+	return 0;
+}
+
+void nf_tap_close(struct nf_dev *d)
+{
+	unsigned i;
+
+	for (i = 0; i < d->n_taps; i++)
+		close(d->tap_fds[i]);
+	d->n_taps = 0;
+}
+
+void nf_tap_set_link(struct nf_dev *d, bool up)
+{
+	unsigned off = 0;
+	int carrier = up;
+
+	if (!d->n_taps)
+		return;
+	/* Offloads the backend took: the TAP then hands us partial
+	 * checksums and GSO frames only of those kinds (no SG, no TSO). */
+	if (up) {
+		off = TUN_F_CSUM;
+		if (d->feat.sg && d->feat.gso4)
+			off |= TUN_F_TSO4;
+		if (d->feat.sg && d->feat.gso6 && d->feat.ipv6_csum)
+			off |= TUN_F_TSO6;
+	}
+	if (ioctl(d->tap_fds[0], TUNSETOFFLOAD, off) < 0)
+		log_warn("vif%u.%u: TUNSETOFFLOAD: %s", d->domid, d->devid, strerror(errno));
+	if (ioctl(d->tap_fds[0], TUNSETCARRIER, &carrier) < 0)
+		log_warn("vif%u.%u: TUNSETCARRIER: %s", d->domid, d->devid, strerror(errno));
+}
+
+/* ---- RX: ring -> TAP ---- */
+
+static bool rx_deliver(struct nf_dev *d, struct nf_queue *q)
+{
+	int fd = d->tap_fds[q->idx % d->n_taps];
+	unsigned n;
+	bool notify;
+
+	for (n = 0; n < NF_BUDGET; n++) {
+		struct virtio_net_hdr vh;
+		struct nf_rxpkt pkt;
+		struct iovec iov[2];
+		int rc = nf_rxq_get(&q->rx, frame, FRAME_MAX, &pkt);
+
+		if (rc == -EAGAIN) {
+			if (!nf_rxq_final_check(&q->rx))
+				break;
+			continue;
+		}
+		if (rc || nf_pkt_to_vnet(&pkt, frame, pkt.len, &vh)) {
+			d->rx_dropped++;
+			continue;
+		}
+		iov[0] = (struct iovec){ .iov_base = &vh, .iov_len = sizeof(vh) };
+		iov[1] = (struct iovec){ .iov_base = frame, .iov_len = pkt.len };
+		if (writev(fd, iov, 2) < 0)
+			d->rx_dropped++;
+	}
+	notify = nf_rxq_refill(&q->rx);
+	if (notify)
+		nf_queue_kick_rx(d, q);
+	return n == NF_BUDGET;
+}
+
+/* ---- TX: TAP -> ring ---- */
+
+static bool tx_room(const struct nf_queue *q)
+{
+	return nf_txq_space(&q->tx) >= NF_MAX_SLOTS + 1 && q->tx.n_free >= NF_MAX_SLOTS;
+}
+
+static void tx_gc(struct nf_queue *q)
+{
+	bool more;
+	unsigned guard = 4;
+
+	while (nf_txq_gc(&q->tx, &more), more && --guard)
+		;
+}
+
+static bool tx_from_tap(struct nf_dev *d, int fd, struct nf_queue *q)
+{
+	unsigned n;
+
+	for (n = 0; n < NF_BUDGET; n++) {
+		struct nf_txpkt pkt;
+		ssize_t r;
+
+		if (!tx_room(q)) {
+			tx_gc(q);
+			if (!tx_room(q))
+				break;	/* the backend's responses wake us */
+		}
+		r = read(fd, frame, sizeof(frame));
+		if (r < 0)
+			break;
+		if ((size_t)r <= VNET_HLEN)
+			continue;
+		if (nf_pkt_from_vnet((struct virtio_net_hdr *)frame, frame + VNET_HLEN,
+				     (size_t)r - VNET_HLEN, d->feat.ipv6_csum, &pkt) ||
+		    nf_txq_put(&q->tx, &pkt))
+			d->tx_dropped++;
+	}
+	if (nf_txq_push(&q->tx))
+		nf_queue_kick_tx(d, q);
+	return n == NF_BUDGET;
+}
+
+/* ---- loop ---- */
+
+static int drain_xenstore(struct nf_dev *d, bool *changed)
+{
+	struct xsc_event *ev;
+	int err = 0;
+	bool any = false;
+
+	while ((ev = xsc_event_next(d->xs, &err))) {
+		free(ev);
+		any = true;
+	}
+	if (err)
+		return err_set(err, "connection to xenstored lost");
+	if (any) {
+		bool was = d->data_on;
+
+		if (nf_dev_step(d))
+			log_err("vif%u.%u: %s", d->domid, d->devid, err_msg());
+		*changed = was != d->data_on;
+	}
+	return 0;
+}
+
+int nf_run(struct nf_dev *d)
+{
+	struct pollfd p[3 + NF_MAX_QUEUES];
+	sigset_t ss;
+	int sfd, rc = 0;
+	bool again = false, changed = false;
+
+	sigemptyset(&ss);
+	sigaddset(&ss, SIGTERM);
+	sigaddset(&ss, SIGINT);
+	sigprocmask(SIG_BLOCK, &ss, NULL);
+	sfd = signalfd(-1, &ss, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0)
+		return err_set(-errno, "signalfd: %s", strerror(errno));
+	if (nf_dev_step(d))
+		log_err("vif%u.%u: %s", d->domid, d->devid, err_msg());
+	nf_tap_set_link(d, d->data_on);
+
+	for (;;) {
+		unsigned i, nfds = 3;
+		int timeout = again || xsc_events_queued(d->xs) ? 0 : -1;
+
+		p[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+		p[1] = (struct pollfd){ .fd = xsc_fd(d->xs), .events = POLLIN };
+		p[2] = (struct pollfd){ .fd = hv_guest_evtchn_fd(d->g), .events = POLLIN };
+		for (i = 0; i < d->n_taps; i++) {
+			struct nf_queue *q = &d->q[i % (d->nq ? d->nq : 1)];
+
+			p[nfds++] = (struct pollfd){
+				.fd = d->tap_fds[i],
+				.events = d->data_on && tx_room(q) ? POLLIN : 0,
+			};
+		}
+		if (poll(p, nfds, timeout) < 0 && errno != EINTR) {
+			rc = err_set(-errno, "poll: %s", strerror(errno));
+			break;
+		}
+		if (p[0].revents)
+			break;
+		again = false;
+		changed = false;
+		if (p[1].revents || xsc_events_queued(d->xs)) {
+			rc = drain_xenstore(d, &changed);
+			if (rc)
+				break;
+			if (changed)
+				nf_tap_set_link(d, d->data_on);
+		}
+		if (p[2].revents) {
+			uint32_t port;
+			unsigned n = 0;
+
+			while (n++ < 4 * NF_MAX_QUEUES && !hv_guest_evtchn_pending(d->g, &port))
+				;
+		}
+		if (!d->data_on)
+			continue;
+		for (i = 0; i < d->nq; i++) {
+			tx_gc(&d->q[i]);
+			again |= rx_deliver(d, &d->q[i]);
+		}
+		for (i = 0; i < d->n_taps; i++)
+			if (p[3 + i].revents & POLLIN)
+				again |= tx_from_tap(d, d->tap_fds[i], &d->q[i % d->nq]);
+	}
+	close(sfd);
+	return rc;
+}

@@ -1,0 +1,416 @@
+/* nf_hostile: `hvsim guest D.N --hostile CASE` — a frontend that completes
+ * the handshake as netfront does, then writes one bad ring state (the
+ * cases of Xen's netback advisories) and reports on stdout, as one JSON
+ * object, what the backend answered: its TX responses, its producer
+ * indices and its xenbus state. The backend's hostile-guest tests judge
+ * that report; this tool judges nothing.
+ *
+ * Each case is bounded: it writes at most one ring's worth of requests and
+ * an event storm stops after NF_STORM_MAX notifications or 2 s. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hypervisor/sim/hv_guest.h"
+#include "hypervisor/sim/netfront.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/xs_client.h"
+
+#define CONNECT_WAIT_MS	10000	/* libxl's own patience with a backend */
+#define NF_STORM_MAX	100000u
+#define NF_STORM_MS	2000
+#define SLOT_BYTES	64u
+
+struct hctx {
+	struct nf_dev *d;
+	struct nf_queue *q;
+	union nf_tx_slot *ring;
+	uint32_t prod;		/* TX requests written */
+	unsigned expect;	/* TX responses that answer them all */
+	uint32_t extra_ref;	/* a grant of ours to revoke after */
+	bool has_extra_ref;
+	unsigned notifies;	/* event storm */
+};
+
+static void req(struct hctx *h, uint32_t gref, uint16_t off, uint16_t flags, uint16_t id,
+		uint16_t size)
+{
+	struct nf_tx_req r = { .gref = gref, .offset = off, .flags = flags, .id = id, .size = size };
+
+	h->ring[h->prod++ & (NF_RING_SIZE - 1)].req = r;
+	h->expect++;
+}
+
+static void extra(struct hctx *h, uint8_t type, uint8_t flags, uint16_t gso_size, uint8_t gso_type)
+{
+	struct nf_extra e = { .type = type, .flags = flags };
+
+	e.u.gso.size = gso_size;
+	e.u.gso.type = gso_type;
+	h->ring[h->prod++ & (NF_RING_SIZE - 1)].extra = e;
+	h->expect++;	/* answered NULL */
+}
+
+/* A frame that harms nobody if a backend takes it: broadcast, our MAC, a
+ * local-experimental ethertype. */
+static void fill_frame(struct hctx *h)
+{
+	uint8_t *p = h->q->tx.buf[0];
+
+	memset(p, 0xff, 6);
+	memcpy(p + 6, h->d->mac, 6);
+	p[12] = 0x88;
+	p[13] = 0xb5;
+}
+
+static uint32_t ref(struct hctx *h, unsigned id)
+{
+	return h->q->tx.gref[id];
+}
+
+/* ---- cases ---- */
+
+static int c_valid(struct hctx *h, unsigned arg)
+{
+	req(h, ref(h, 0), 0, 0, 0, 60);
+	return 0;
+}
+
+static int c_slots(struct hctx *h, unsigned n)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		req(h, ref(h, i), 0, i + 1 < n ? NF_TXF_MORE_DATA : 0, (uint16_t)i,
+		    (uint16_t)(i ? SLOT_BYTES : n * SLOT_BYTES));
+	return 0;
+}
+
+static int c_size(struct hctx *h, unsigned size)
+{
+	req(h, ref(h, 0), 0, 0, 0, (uint16_t)size);
+	return 0;
+}
+
+static int c_size_64k(struct hctx *h, unsigned arg)
+{
+	unsigned i;
+
+	/* 0xffff announced, 17 full pages follow: the chain outgrows it. */
+	req(h, ref(h, 0), 0, NF_TXF_MORE_DATA, 0, NF_MAX_TX_SIZE);
+	for (i = 1; i <= 17; i++)
+		req(h, ref(h, i), 0, i < 17 ? NF_TXF_MORE_DATA : 0, (uint16_t)i, NF_PAGE_SIZE);
+	return 0;
+}
+
+static int c_offset_cross(struct hctx *h, unsigned arg)
+{
+	req(h, ref(h, 0), 4000, 0, 0, 200);
+	return 0;
+}
+
+static int c_gref_foreign(struct hctx *h, unsigned arg)
+{
+	uint16_t other = (uint16_t)(h->d->backend_id + 1);
+	int rc;
+
+	if (other == h->d->domid)
+		other++;
+	/* A page of ours granted to a domain that is not the backend. */
+	rc = hv_guest_grant(h->d->g, other, NF_PAGES_PER_QUEUE, true, &h->extra_ref);
+	if (rc)
+		return err_prefix(rc, "grant to domain %u", other);
+	h->has_extra_ref = true;
+	memcpy(hv_guest_page(h->d->g, NF_PAGES_PER_QUEUE), h->q->tx.buf[0], 64);
+	req(h, h->extra_ref, 0, 0, 0, 60);
+	return 0;
+}
+
+static int c_gref_revoked(struct hctx *h, unsigned arg)
+{
+	uint32_t r;
+	int rc = hv_guest_grant(h->d->g, h->d->backend_id, NF_PAGES_PER_QUEUE, true, &r);
+
+	if (!rc)
+		rc = hv_guest_revoke(h->d->g, r);
+	if (rc)
+		return err_prefix(rc, "grant and revoke");
+	req(h, r, 0, 0, 0, 60);
+	return 0;
+}
+
+static int c_gref_bogus(struct hctx *h, unsigned arg)
+{
+	req(h, 0xfffffff0u, 0, 0, 0, 60);
+	return 0;
+}
+
+/* First slot with an extra-info slot of the given type / GSO fields. */
+static int c_extra(struct hctx *h, unsigned type, unsigned gso_size, unsigned gso_type)
+{
+	req(h, ref(h, 0), 0, NF_TXF_EXTRA_INFO | NF_TXF_CSUM_BLANK | NF_TXF_DATA_VALIDATED, 0, 60);
+	extra(h, (uint8_t)type, 0, (uint16_t)gso_size, (uint8_t)gso_type);
+	return 0;
+}
+
+static int c_gso_size_0(struct hctx *h, unsigned arg)
+{
+	return c_extra(h, NF_EXTRA_GSO, 0, NF_GSO_TCPV4);
+}
+
+static int c_gso_type_unknown(struct hctx *h, unsigned arg)
+{
+	return c_extra(h, NF_EXTRA_GSO, 1400, 7);
+}
+
+static int c_extra_type_unknown(struct hctx *h, unsigned arg)
+{
+	return c_extra(h, 9, 0, 0);
+}
+
+static int c_extra_type_none(struct hctx *h, unsigned arg)
+{
+	return c_extra(h, 0, 0, 0);
+}
+
+static int c_more_data_forever(struct hctx *h, unsigned arg)
+{
+	unsigned i;
+
+	/* Every slot of the ring says "more follows"; none ends the packet. */
+	req(h, ref(h, 0), 0, NF_TXF_MORE_DATA, 0, NF_MAX_TX_SIZE);
+	for (i = 1; i < NF_RING_SIZE; i++)
+		req(h, ref(h, i), 0, NF_TXF_MORE_DATA, (uint16_t)i, 1);
+	return 0;
+}
+
+static int c_req_prod_overflow(struct hctx *h, unsigned arg)
+{
+	/* One valid request, then a producer index a ring cannot hold. */
+	req(h, ref(h, 0), 0, 0, 0, 60);
+	h->prod = NF_RING_SIZE + 44;
+	return 0;
+}
+
+static int c_rx_prod_overflow(struct hctx *h, unsigned arg)
+{
+	struct nf_sring_hdr *s = h->q->rx.sring;
+
+	__atomic_store_n(&s->req_prod, h->q->rx.req_prod_pvt + NF_RING_SIZE + 44,
+			 __ATOMIC_RELEASE);
+	nf_queue_kick_rx(h->d, h->q);
+	return 0;
+}
+
+static int c_nothing(struct hctx *h, unsigned arg)
+{
+	return 0;	/* no-rx-buffers: the setup did it (no_rx_post) */
+}
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static int c_event_storm(struct hctx *h, unsigned arg)
+{
+	long end = now_ms() + NF_STORM_MS;
+
+	while (h->notifies < NF_STORM_MAX && now_ms() < end) {
+		nf_queue_kick_tx(h->d, h->q);
+		nf_queue_kick_rx(h->d, h->q);
+		h->notifies += 2;
+	}
+	/* Then one good packet: a backend that survived answers it. */
+	return c_valid(h, 0);
+}
+
+static const struct hcase {
+	const char *name;
+	int (*fn)(struct hctx *h, unsigned arg);
+	unsigned arg;
+	bool no_rx;
+	const char *what;
+} cases[] = {
+	{ "valid", c_valid, 0, false, "one good 60-byte frame (control case)" },
+	{ "slots-N", c_slots, 0, false,
+	  "one frame in N slots of 64 bytes, N = 2..256 (netback: 19 ok, 20-21 dropped, more fatal)" },
+	{ "size-0", c_size, 0, false, "a first slot of size 0" },
+	{ "size-13", c_size, 13, false, "a frame shorter than an Ethernet header" },
+	{ "size-64k", c_size_64k, 0, false, "0xffff announced, 17 pages chained (> 64 KiB)" },
+	{ "offset-cross", c_offset_cross, 0, false, "offset 4000 + size 200 crosses the page" },
+	{ "gref-foreign", c_gref_foreign, 0, false, "a gref granted to another domain" },
+	{ "gref-revoked", c_gref_revoked, 0, false, "a gref granted, then revoked" },
+	{ "gref-bogus", c_gref_bogus, 0, false, "a gref beyond the grant table" },
+	{ "gso-size-0", c_gso_size_0, 0, false, "GSO extra with size 0" },
+	{ "gso-type-unknown", c_gso_type_unknown, 0, false, "GSO extra of type 7" },
+	{ "extra-type-unknown", c_extra_type_unknown, 0, false, "extra info of type 9" },
+	{ "extra-type-none", c_extra_type_none, 0, false, "extra info of type 0" },
+	{ "more-data-forever", c_more_data_forever, 0, false,
+	  "256 slots, every one with more_data" },
+	{ "req-prod-overflow", c_req_prod_overflow, 0, false,
+	  "TX req_prod - req_cons = 300 > ring size" },
+	{ "rx-prod-overflow", c_rx_prod_overflow, 0, false,
+	  "RX req_prod 300 ahead of the posted buffers" },
+	{ "no-rx-buffers", c_nothing, 0, true, "connect with an empty RX ring, never post" },
+	{ "event-storm", c_event_storm, 0, false,
+	  "100000 notifications (2 s at most), then one good frame" },
+};
+
+void nf_hostile_list(FILE *f)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		fprintf(f, "%-20s %s\n", cases[i].name, cases[i].what);
+}
+
+static const struct hcase *find_case(const char *name, unsigned *arg)
+{
+	size_t i;
+
+	if (!strncmp(name, "slots-", 6)) {
+		char *end;
+		unsigned long n = strtoul(name + 6, &end, 10);
+
+		if (*end || end == name + 6 || n < 2 || n > NF_RING_SIZE)
+			return NULL;
+		*arg = (unsigned)n;
+		return &cases[1];
+	}
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (!strcmp(cases[i].name, name) && strcmp(name, "slots-N")) {
+			*arg = cases[i].arg;
+			return &cases[i];
+		}
+	return NULL;
+}
+
+bool nf_hostile_known(const char *name)
+{
+	unsigned arg;
+
+	return find_case(name, &arg) != NULL;
+}
+
+/* Drive the state machine until the backend is Connected. */
+static int connect_wait(struct nf_dev *d)
+{
+	long end = now_ms() + CONNECT_WAIT_MS;
+	int rc;
+
+	for (;;) {
+		struct pollfd p = { .fd = xsc_fd(d->xs), .events = POLLIN };
+		struct xsc_event *ev;
+		int err = 0;
+		long left;
+
+		rc = nf_dev_step(d);
+		if (rc)
+			return rc;
+		if (d->data_on)
+			return 0;
+		left = end - now_ms();
+		if (left <= 0)
+			return err_set(-ETIMEDOUT, "backend did not connect within %d s (backend %s)",
+				       CONNECT_WAIT_MS / 1000, nf_state_name(nf_xs_state(d, d->be)));
+		if (!xsc_events_queued(d->xs))
+			poll(&p, 1, (int)(left < 200 ? left : 200));
+		while ((ev = xsc_event_next(d->xs, &err)))
+			free(ev);
+		if (err)
+			return err_set(err, "connection to xenstored lost");
+	}
+}
+
+/* Watch the backend until it has answered every request, left Connected,
+ * or wait_ms passed. */
+static int observe(struct nf_dev *d, struct hctx *h, unsigned wait_ms)
+{
+	long end = now_ms() + wait_ms;
+	int be;
+
+	for (;;) {
+		struct xsc_event *ev;
+		int err = 0;
+
+		be = nf_xs_state(d, d->be);
+		if (be != 4)
+			return be;
+		if (h->expect && nf_sring_rsp_prod(h->q->tx.sring) >= h->expect)
+			return be;
+		if (now_ms() >= end)
+			return be;
+		poll(NULL, 0, 20);
+		while ((ev = xsc_event_next(d->xs, &err)))
+			free(ev);
+	}
+}
+
+static void report(struct nf_dev *d, const char *name, struct hctx *h, int be)
+{
+	const union nf_tx_slot *ring = nf_tx_slots(h->q->tx.sring);
+	const struct nf_sring_hdr *txs = h->q->tx.sring, *rxs = h->q->rx.sring;
+	uint32_t prod = nf_sring_rsp_prod(txs), i, n = prod < NF_RING_SIZE ? prod : NF_RING_SIZE;
+
+	printf("{\"case\": \"%s\", \"vif\": \"%u.%u\", \"backend_state\": %d, "
+	       "\"backend_state_name\": \"%s\", \"tx_req_prod\": %u, \"tx_rsp_prod\": %u, "
+	       "\"rx_req_prod\": %u, \"rx_rsp_prod\": %u, \"notifications\": %u, "
+	       "\"tx_responses\": [",
+	       name, d->domid, d->devid, be, nf_state_name(be),
+	       __atomic_load_n(&txs->req_prod, __ATOMIC_RELAXED), prod,
+	       __atomic_load_n(&rxs->req_prod, __ATOMIC_RELAXED), nf_sring_rsp_prod(rxs),
+	       h->notifies);
+	for (i = 0; i < n; i++) {
+		struct nf_tx_rsp r;
+
+		memcpy(&r, (const void *)&ring[i], sizeof(r));
+		printf("%s{\"id\": %u, \"status\": %d}", i ? ", " : "", r.id, r.status);
+	}
+	printf("]}\n");
+	fflush(stdout);
+}
+
+int nf_hostile_run(struct nf_dev *d, const char *name, unsigned wait_ms)
+{
+	const struct hcase *c;
+	struct hctx h = { .d = d };
+	unsigned arg = 0;
+	int rc, be;
+
+	c = find_case(name, &arg);
+	if (!c)
+		return err_set(-EINVAL, "unknown hostile case `%s' (hvsim guest --hostile list)", name);
+	d->no_rx_post = c->no_rx;
+	rc = connect_wait(d);
+	if (rc)
+		return rc;
+	h.q = &d->q[0];
+	h.ring = nf_tx_slots(h.q->tx.sring);
+	fill_frame(&h);
+	rc = c->fn(&h, arg);
+	if (rc)
+		return rc;
+	if (h.prod) {
+		h.q->tx.req_prod_pvt = h.prod;
+		nf_sring_push_requests(h.q->tx.sring, h.prod);
+		nf_queue_kick_tx(d, h.q);
+	}
+	log_info("vif%u.%u: hostile case %s written (%u TX slots)", d->domid, d->devid, name,
+		 h.prod);
+	if (h.expect > NF_RING_SIZE || h.prod > h.expect)
+		h.expect = 0;	/* nothing to count on: watch the state only */
+	be = observe(d, &h, wait_ms);
+	report(d, name, &h, be);
+	if (h.has_extra_ref)
+		hv_guest_revoke(d->g, h.extra_ref);
+	nf_dev_shutdown(d);
+	return 0;
+}

@@ -1,0 +1,310 @@
+"""The simulated guest (`hvsim guest D.N --netns NS`): Xen's netfront as a
+process, against hvsim's xenstored and grant/event-channel broker.
+
+The handshake tests play the backend's xenstore side themselves (dom0 writes
+feature keys and states the way Linux netback does) and check what a
+backend would read from the frontend: ring references, event channels, the
+queue layout, the features, and the state walk on connect, reconnect and
+shutdown; and what a user of the guest sees: eth0 in the guest namespace
+with the vif's MAC, carrier only while connected.
+
+Needs: $NETD_BUILD with hvsim (built with the broker), root for the guest's
+namespace and TAP."""
+import os
+import select
+import shutil
+import signal
+import subprocess
+import tempfile
+
+import pytest
+
+from conftest import BUILD, sh, terminate, wait_for
+
+HVSIM = os.path.join(BUILD, "hvsim")
+BE = "/local/domain/0/backend/vif"
+FE = "/local/domain/{d}/device/vif/{n}"
+
+FEATURES = ("feature-sg", "feature-gso-tcpv4", "feature-gso-tcpv6",
+            "feature-ipv6-csum-offload", "feature-rx-copy")
+
+
+class Xsd:
+    """hvsim xenstored (and its broker) in a short temp dir."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="xsg", dir="/tmp")
+        self.sock = os.path.join(self.dir, "socket")
+        self.log = open(os.path.join(self.dir, "log"), "a")
+        self.proc = subprocess.Popen([HVSIM, "xenstored", "-s", self.sock],
+                                     stdout=subprocess.PIPE, stderr=self.log)
+        ready, _, _ = select.select([self.proc.stdout], [], [], 5)
+        assert ready and self.proc.stdout.readline() == b"ready\n", "xenstored not ready"
+
+    def env(self):
+        return dict(os.environ, XENSTORED_PATH=self.sock)
+
+    def hvsim(self, *args, check=True):
+        r = subprocess.run([HVSIM, *args], env=self.env(), capture_output=True, text=True,
+                           timeout=30)
+        if check:
+            assert r.returncode == 0, f"hvsim {args}: {r.stderr}"
+        return r
+
+    def read(self, path):
+        r = subprocess.run(["xenstore-read", path], env=self.env(), capture_output=True,
+                           text=True, timeout=5)
+        return r.stdout.rstrip("\n") if r.returncode == 0 else None
+
+    def ls(self, path):
+        r = subprocess.run(["xenstore-list", path], env=self.env(), capture_output=True,
+                           text=True, timeout=5)
+        return r.stdout.split() if r.returncode == 0 else []
+
+    def write(self, *pairs):
+        subprocess.run(["xenstore-write", *[str(p) for p in pairs]], env=self.env(),
+                       check=True, timeout=5)
+
+    def close(self):
+        terminate(self.proc, 5)
+        self.proc.stdout.close()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def xsd():
+    x = Xsd()
+    try:
+        yield x
+    finally:
+        x.close()
+
+
+class Vif:
+    """vif D.N's keys as libxl writes them (hvsim vif add -n), the test as
+    its backend in xenstore, and the guest process."""
+
+    def __init__(self, xsd, topo, d=5, n=0):
+        self.xsd, self.topo, self.d, self.n = xsd, topo, d, n
+        self.be = f"{BE}/{d}/{n}"
+        self.fe = FE.format(d=d, n=n)
+        self.ns = topo.add_ns(f"{topo.prefix}-g{d}")
+        self.proc = None
+        xsd.hvsim("domain", "add", str(d))
+        xsd.hvsim("vif", "add", "-n", f"{d}.{n}")
+
+    def offer(self, split=False, max_queues=None, state=2):
+        """netback_probe's feature keys, then InitWait."""
+        pairs = []
+        for k in FEATURES:
+            pairs += [f"{self.be}/{k}", "1"]
+        if split:
+            pairs += [f"{self.be}/feature-split-event-channels", "1"]
+        if max_queues:
+            pairs += [f"{self.be}/multi-queue-max-queues", max_queues]
+        self.xsd.write(*pairs)
+        self.be_state(state)
+
+    def be_state(self, s):
+        self.xsd.write(f"{self.be}/state", s)
+
+    def fe_state(self):
+        v = self.xsd.read(f"{self.fe}/state")
+        return int(v) if v is not None else None
+
+    def wait_fe(self, s, timeout=5):
+        wait_for(lambda: self.fe_state() == s, timeout, what=f"frontend state {s}, "
+                 f"is {self.fe_state()}")
+
+    def start(self, *args):
+        self.proc = subprocess.Popen([HVSIM, "guest", f"{self.d}.{self.n}", "--netns",
+                                      self.ns, *args], env=self.xsd.env(),
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        ready, _, _ = select.select([self.proc.stdout], [], [], 10)
+        assert ready and self.proc.stdout.readline() == b"ready\n", \
+            f"guest not ready: {self.proc.stderr.read1().decode() if self.proc.poll() else ''}"
+
+    def link(self):
+        return self.topo.link(self.ns, "eth0")
+
+    def carrier(self):
+        l = self.link()
+        return l is not None and "LOWER_UP" in l["flags"] and "NO-CARRIER" not in l["flags"]
+
+    def stop(self):
+        if self.proc:
+            # A backend that has let go: the guest's orderly close (which
+            # waits up to 5 s per step for the backend) ends at once.
+            if self.proc.poll() is None:
+                self.be_state(6)
+            terminate(self.proc, 15)
+            self.proc.stdout.close()
+            self.proc.stderr.close()
+            self.proc = None
+
+
+@pytest.fixture
+def vif(xsd, topo):
+    v = Vif(xsd, topo)
+    try:
+        yield v
+    finally:
+        v.stop()
+
+
+def test_guest_connects_single_queue(vif, xsd):
+    """One queue, one event channel: netfront's flat keys, the features it
+    always writes, then Connected; eth0 has the vif's MAC, is up, and gets
+    carrier only once the backend is Connected."""
+    vif.start()
+    link = vif.link()
+    assert link["address"] == xsd.read(f"{vif.fe}/mac") == "00:16:3e:00:05:00"
+    assert link["mtu"] == 1500 and "UP" in link["flags"]
+    assert not vif.carrier()
+    # Initialising until the backend says InitWait.
+    assert vif.fe_state() == 1
+    vif.offer()
+    vif.wait_fe(4)
+    keys = set(xsd.ls(vif.fe))
+    for k in ("tx-ring-ref", "rx-ring-ref", "event-channel"):
+        assert xsd.read(f"{vif.fe}/{k}").isdigit(), k
+    assert xsd.read(f"{vif.fe}/tx-ring-ref") != xsd.read(f"{vif.fe}/rx-ring-ref")
+    for k in ("request-rx-copy", "feature-rx-notify", "feature-sg", "feature-gso-tcpv4",
+              "feature-gso-tcpv6", "feature-ipv6-csum-offload"):
+        assert xsd.read(f"{vif.fe}/{k}") == "1", k
+    # No multi-queue key without the backend's, no split channels unoffered.
+    assert not keys & {"multi-queue-num-queues", "queue-0", "event-channel-tx"}
+    assert not vif.carrier()
+    vif.be_state(4)
+    wait_for(vif.carrier, 5, what="carrier on eth0")
+
+
+def test_guest_connects_multi_queue_split(vif, xsd):
+    """Two queues with split event channels: queue-N/ subdirectories, no
+    flat ring keys, every ref and port distinct."""
+    vif.start("--queues", "2")
+    vif.offer(split=True, max_queues=4)
+    vif.wait_fe(4)
+    assert xsd.read(f"{vif.fe}/multi-queue-num-queues") == "2"
+    assert xsd.read(f"{vif.fe}/tx-ring-ref") is None
+    assert xsd.read(f"{vif.fe}/event-channel") is None
+    refs, ports = [], []
+    for q in (0, 1):
+        d = f"{vif.fe}/queue-{q}"
+        assert sorted(xsd.ls(d)) == ["event-channel-rx", "event-channel-tx",
+                                     "rx-ring-ref", "tx-ring-ref"]
+        refs += [xsd.read(f"{d}/tx-ring-ref"), xsd.read(f"{d}/rx-ring-ref")]
+        ports += [xsd.read(f"{d}/event-channel-tx"), xsd.read(f"{d}/event-channel-rx")]
+    assert len(set(refs)) == 4 and len(set(ports)) == 4
+    assert xsd.read(f"{vif.fe}/queue-2") is None
+
+
+def test_guest_queues_capped_by_backend(vif, xsd):
+    """The backend's multi-queue-max-queues caps what the guest asks for."""
+    vif.start("--queues", "4")
+    vif.offer(max_queues=1)
+    vif.wait_fe(4)
+    assert xsd.read(f"{vif.fe}/multi-queue-num-queues") == "1"
+    assert xsd.read(f"{vif.fe}/tx-ring-ref").isdigit()
+    assert xsd.read(f"{vif.fe}/queue-0") is None
+
+
+def test_guest_follows_backend_close_and_reconnects(vif, xsd):
+    """Backend Closing: the guest goes Closed and loses carrier; backend
+    Closed with online=1: Initialising (netback's "prepare for reconnect");
+    InitWait again: new rings, Connected, carrier back."""
+    vif.start()
+    vif.offer()
+    vif.wait_fe(4)
+    vif.be_state(4)
+    wait_for(vif.carrier, 5, what="carrier")
+    old_ref = xsd.read(f"{vif.fe}/tx-ring-ref")
+    vif.be_state(5)
+    vif.wait_fe(6)
+    wait_for(lambda: not vif.carrier(), 5, what="carrier off")
+    vif.be_state(6)
+    vif.wait_fe(1)
+    vif.be_state(2)
+    vif.wait_fe(4)
+    # Fresh grants: the old ones were revoked when the backend let go.
+    new_ref = xsd.read(f"{vif.fe}/tx-ring-ref")
+    assert new_ref.isdigit() and new_ref != old_ref
+    vif.be_state(4)
+    wait_for(vif.carrier, 5, what="carrier back")
+
+
+def test_guest_stays_closed_when_toolstack_tears_down(vif, xsd):
+    """libxl's detach (online=0, backend Closing then Closed): the guest goes
+    Closed and stays there; it does not ask to reconnect."""
+    vif.start()
+    vif.offer()
+    vif.wait_fe(4)
+    vif.be_state(4)
+    xsd.write(f"{vif.be}/online", 0)
+    vif.be_state(5)
+    vif.wait_fe(6)
+    vif.be_state(6)
+    # Give it every chance to (wrongly) write Initialising.
+    with pytest.raises(AssertionError):
+        vif.wait_fe(1, timeout=1)
+    assert vif.proc.poll() is None
+
+
+def test_guest_restarted_backend_gets_new_rings(vif, xsd):
+    """A backend that restarts (Initialising, then InitWait) while the guest
+    is connected: the guest drops its rings and connects afresh."""
+    vif.start()
+    vif.offer()
+    vif.wait_fe(4)
+    vif.be_state(4)
+    old_ref = xsd.read(f"{vif.fe}/tx-ring-ref")
+    vif.be_state(1)
+    vif.wait_fe(1)
+    vif.be_state(2)
+    vif.wait_fe(4)
+    assert xsd.read(f"{vif.fe}/tx-ring-ref") != old_ref
+
+
+def test_guest_sigterm_closes_in_order(vif, xsd):
+    """SIGTERM: Closing, wait for the backend, Closed, exit 0 (xennet_remove)."""
+    vif.start()
+    vif.offer()
+    vif.wait_fe(4)
+    vif.be_state(4)
+    vif.proc.send_signal(signal.SIGTERM)
+    vif.wait_fe(5)
+    assert vif.proc.poll() is None  # still waiting for the backend
+    vif.be_state(5)
+    vif.wait_fe(6)
+    vif.be_state(6)
+    assert vif.proc.wait(10) == 0
+    vif.proc.stdout.close()
+    vif.proc.stderr.close()
+    vif.proc = None
+    # The TAP went with the process.
+    assert vif.topo.link(vif.ns, "eth0") is None
+
+
+def test_guest_errors(xsd, topo):
+    """Bad use gets one clear line and a non-zero exit, nothing left behind."""
+    xsd.hvsim("domain", "add", "7")
+    ns = topo.add_ns(f"{topo.prefix}-g7")
+    r = xsd.hvsim("guest", "7.0", "--netns", ns, check=False)
+    assert r.returncode == 1
+    assert "no such vif" in r.stderr
+    xsd.hvsim("vif", "add", "-n", "7.0")
+    r = xsd.hvsim("guest", "7.0", "--netns", f"{ns}-missing", check=False)
+    assert r.returncode == 1 and "network namespace" in r.stderr
+    for bad in (["guest"], ["guest", "0.0"], ["guest", "7"], ["guest", "7.0", "--queues", "0"],
+                ["guest", "7.0", "--hostile", "no-such-case"]):
+        r = xsd.hvsim(*bad, check=False)
+        assert r.returncode == 2, (bad, r.stderr)
+        assert r.stderr.strip(), bad
+    assert topo.link(ns, "eth0") is None
+    r = xsd.hvsim("guest", "--hostile", "list")
+    names = [l.split()[0] for l in r.stdout.splitlines()]
+    for case in ("valid", "slots-N", "size-0", "size-64k", "offset-cross", "gref-foreign",
+                 "gref-revoked", "gso-size-0", "gso-type-unknown", "extra-type-unknown",
+                 "more-data-forever", "req-prod-overflow", "no-rx-buffers", "event-storm"):
+        assert case in names
