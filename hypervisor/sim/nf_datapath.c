@@ -264,8 +264,12 @@ int nf_run(struct nf_dev *d)
 			rc = drain_xenstore(d, &changed);
 			if (rc)
 				break;
-			if (changed)
+			if (changed) {
 				nf_tap_set_link(d, d->data_on);
+				/* Responses that came before we were told the
+				 * backend is Connected notified nobody: look. */
+				again = d->data_on;
+			}
 		}
 		if (p[2].revents) {
 			uint32_t port;
