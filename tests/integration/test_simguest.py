@@ -417,3 +417,48 @@ def test_two_guests_tcp_with_gso(pair, topo, tmp_path, addr_of):
         frames = after["packets"] - before["packets"]
         assert after["bytes"] - before["bytes"] >= size
         assert frames < size // 4000, f"{frames} frames for {size} bytes: no GSO"
+
+
+# ---- the hostile frontend's report, against the netif library -------------
+
+HOSTILE = [
+    # case, backend state after, TX response statuses (status: count)
+    ("valid", 4, {0: 1}),
+    ("slots-19", 4, {0: 19}),       # 18 follow-on slots: netback's limit, taken
+    ("slots-20", 4, {-1: 20}),      # 19 follow-on: dropped, every slot answered
+    ("size-0", 4, {-1: 1}),
+    ("size-64k", 4, {-1: 18}),
+    ("offset-cross", 5, {}),        # fatal: Closing, nothing answered
+    ("req-prod-overflow", 5, {}),
+    ("event-storm", 4, {0: 1}),     # survives, then answers a good frame
+]
+
+
+@pytest.mark.parametrize("case,state,statuses", HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_frontend_reports_backend_answer(xsd, topo, tmp_path, case, state, statuses):
+    """`hvsim guest 5.0 --hostile CASE` connects, breaks the protocol once
+    and prints what the backend (ringpair: the netif library) answered."""
+    other = Vif(xsd, topo, 6)
+    other.start()
+    xsd.hvsim("domain", "add", "5")
+    xsd.hvsim("vif", "add", "-n", "5.0")
+    rp = subprocess.Popen([RINGPAIR, "5.0", "6.0"], env=xsd.env(), stdout=subprocess.DEVNULL,
+                          stderr=open(tmp_path / "ringpair.log", "w"))
+    try:
+        r = xsd.hvsim("guest", "5.0", "--hostile", case, "--wait", "2", check=False)
+        assert r.returncode == 0, r.stderr
+        rep = json.loads(r.stdout)
+    finally:
+        terminate(rp, 5)
+        other.stop()
+    assert rep["case"] == case and rep["vif"] == "5.0"
+    assert rep["backend_state"] == state, (rep, (tmp_path / "ringpair.log").read_text())
+    got = {}
+    for rsp in rep["tx_responses"]:
+        got[rsp["status"]] = got.get(rsp["status"], 0) + 1
+    assert got == statuses
+    assert rep["tx_rsp_prod"] == sum(statuses.values())
+    if case == "event-storm":
+        assert rep["notifications"] >= 2
+    # The tool closed its side when done.
+    assert xsd.read(FE.format(d=5, n=0) + "/state") == "6"

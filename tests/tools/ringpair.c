@@ -8,8 +8,11 @@
  * binds the event channel through hv.h (kind "sim"), and then forwards what
  * A sends to B's RX ring and the other way round with the project's netif
  * library — a wire between two guests, no TAP, no bridge. One queue, no
- * split channels. Prints "ready" when both are connected; SIGTERM ends it.
- * Not a vifback: no hotplug, no reconnect, no rate, no isolation. */
+ * split channels. A frontend that breaks the protocol gets its backend
+ * Closing (as netback's xenbus_dev_fatal), one that closes gets Closed;
+ * either end's traffic then stops. Prints "ready" when both are connected;
+ * SIGTERM ends it. Not a vifback: no hotplug, no reconnect, no rate, no
+ * isolation. */
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -33,6 +36,7 @@ struct end {
 	void *tx, *rx;
 	uint32_t port;
 	struct netif_queue *q;
+	bool down;	/* fatal or closed: no more traffic */
 };
 
 static struct hv *hv;
@@ -136,6 +140,13 @@ static int connect_end(struct end *e)
 	return rc ? err_set(rc, "%s: state: %s", e->be, strerror(-rc)) : 0;
 }
 
+static void end_down(struct end *e, const char *state)
+{
+	if (!e->down)
+		xs_write(e->be, "state", state);
+	e->down = true;
+}
+
 /* A's TX into B's RX: one burst. Returns true if A has more. */
 static bool forward(struct end *a, struct end *b)
 {
@@ -146,17 +157,23 @@ static bool forward(struct end *a, struct end *b)
 	uint64_t wait = 0;
 	bool more = false, ntx = false, nrx = false;
 
-	if (netif_tx_burst(a->q, &arena, 0, pkts, NETIF_BURST, &n, &more, &ntx, &wait) < 0)
+	if (a->down)
+		return false;
+	if (netif_tx_burst(a->q, &arena, 0, pkts, NETIF_BURST, &n, &more, &ntx, &wait) < 0) {
 		fprintf(stderr, "ringpair: vif%u.%u: %s\n", a->domid, a->devid,
 			netif_queue_fatal_reason(a->q));
+		end_down(a, "5");
+	}
 	if (ntx)
 		hv_evtchn_notify(hv, a->port);
-	if (n && netif_rx_burst(b->q, pkts, n, &done, &nrx) < 0)
+	if (n && !b->down && netif_rx_burst(b->q, pkts, n, &done, &nrx) < 0) {
 		fprintf(stderr, "ringpair: vif%u.%u: %s\n", b->domid, b->devid,
 			netif_queue_fatal_reason(b->q));
+		end_down(b, "5");
+	}
 	if (nrx)
 		hv_evtchn_notify(hv, b->port);
-	return more && !netif_queue_is_fatal(a->q);
+	return more && !a->down;
 }
 
 static int parse(const char *s, struct end *e)
@@ -172,6 +189,7 @@ int main(int argc, char **argv)
 {
 	struct end e[2] = { 0 };
 	sigset_t ss;
+	long last_look = 0;
 	int sfd, rc, i;
 
 	if (argc != 3 || parse(argv[1], &e[0]) || parse(argv[2], &e[1])) {
@@ -207,6 +225,20 @@ int main(int argc, char **argv)
 			break;
 		if (p[0].revents)
 			break;
+		/* A frontend Closing or Closed: let go (netback's disconnect).
+		 * Looked at every 100 ms, not per wake-up: packets first. */
+		if (now_ms() - last_look >= 100) {
+			last_look = now_ms();
+			for (i = 0; i < 2; i++) {
+				unsigned fe = xs_uint(e[i].fe, "state", 0);
+
+				if ((fe == 5 || fe == 6 || fe == 0) &&
+				    xs_uint(e[i].be, "state", 0) != 6) {
+					e[i].down = true;
+					xs_write(e[i].be, "state", "6");
+				}
+			}
+		}
 		while (!hv_evtchn_pending(hv, &port))
 			hv_evtchn_unmask(hv, port);
 		do {
@@ -216,6 +248,7 @@ int main(int argc, char **argv)
 	}
 	for (i = 0; i < 2; i++)
 		xs_write(e[i].be, "state", "6");
+	hv_close(hv);
 	return 0;
 fail:
 	fprintf(stderr, "ringpair: %s\n", err_msg());
