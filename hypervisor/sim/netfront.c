@@ -19,6 +19,10 @@
 
 #define XS_TIMEOUT_MS	5000
 #define CLOSE_WAIT_MS	5000	/* XENNET_TIMEOUT in xennet_remove */
+/* A backend that closes every connection before it is Connected must not
+ * make us reconnect in a loop: 1 s after the first failure, doubling. */
+#define BACKOFF_MIN_MS	1000u
+#define BACKOFF_MAX_MS	16000u
 
 enum {
 	XB_UNKNOWN = 0, XB_INITIALISING = 1, XB_INITWAIT = 2, XB_INITIALISED = 3,
@@ -407,6 +411,41 @@ void nf_disconnect(struct nf_dev *d)
 	d->data_on = false;
 }
 
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* "prepare for reconnect", unless reconnects keep failing: then later. */
+static int reconnect(struct nf_dev *d)
+{
+	long now = now_ms();
+
+	if (now < d->reconnect_at) {
+		d->reconnect_due = true;
+		return 0;
+	}
+	d->reconnect_due = false;
+	d->reconnect_at = now + d->backoff_ms;
+	d->backoff_ms = d->backoff_ms ? d->backoff_ms * 2 : BACKOFF_MIN_MS;
+	if (d->backoff_ms > BACKOFF_MAX_MS)
+		d->backoff_ms = BACKOFF_MAX_MS;
+	return nf_xs_write_state(d, XB_INITIALISING);
+}
+
+int nf_dev_timeout(const struct nf_dev *d)
+{
+	long left;
+
+	if (!d->reconnect_due)
+		return -1;
+	left = d->reconnect_at - now_ms();
+	return left < 0 ? 0 : (int)left;
+}
+
 /* ---- state machine ----
  *
  * As netfront's netback_changed, plus reconnects Linux leaves to a device
@@ -419,13 +458,16 @@ void nf_disconnect(struct nf_dev *d)
  *   Connected     packets flow; if we have no rings (we restarted), Closing
  *   Closing       stop packets, go Closed
  *   Closed        revoke grants; go Initialising if `online` is still 1,
- *                 which netback takes as "prepare for reconnect"
+ *                 which netback takes as "prepare for reconnect" (after a
+ *                 growing pause when the last attempt never got Connected)
  *   (gone)        revoke grants, wait for the vif to come back */
 int nf_dev_step(struct nf_dev *d)
 {
 	int be = nf_xs_state(d, d->be);
 	int fe = nf_xs_state(d, d->fe);
 	int rc = 0;
+
+	d->reconnect_due = false;	/* decided afresh below */
 
 	if (be == XB_UNKNOWN || fe == XB_UNKNOWN) {
 		if (d->connected)
@@ -457,6 +499,7 @@ int nf_dev_step(struct nf_dev *d)
 		if (!d->data_on)
 			log_info("vif%u.%u: connected", d->domid, d->devid);
 		d->data_on = true;
+		d->backoff_ms = 0;
 		d->be_was_connected = true;
 		break;
 	case XB_CLOSING:
@@ -470,20 +513,12 @@ int nf_dev_step(struct nf_dev *d)
 		if (fe != XB_CLOSED && fe != XB_INITIALISING)
 			rc = nf_xs_write_state(d, XB_CLOSED);
 		if (!rc && fe != XB_INITIALISING && xs_read_uint(d, d->be, "online", 0) == 1)
-			rc = nf_xs_write_state(d, XB_INITIALISING);
+			rc = reconnect(d);
 		break;
 	default:
 		break;
 	}
 	return rc;
-}
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
 int nf_wait_state(struct nf_dev *d, const char *dir, const int *states, unsigned n,

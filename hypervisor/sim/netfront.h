@@ -58,6 +58,9 @@ struct nf_dev {
 	bool be_was_connected;
 	int fe_state;			/* last state we wrote */
 	bool no_rx_post;		/* hostile: never post RX buffers */
+	long reconnect_at;		/* ms (CLOCK_MONOTONIC): not before */
+	unsigned backoff_ms;		/* grows while reconnects fail */
+	bool reconnect_due;		/* a reconnect waits for reconnect_at */
 	uint64_t tx_dropped, rx_dropped;
 };
 
@@ -78,6 +81,9 @@ void nf_disconnect(struct nf_dev *d);
 /* One pass of the frontend's state machine against the backend's state
  * (netback_changed): connect, reconnect, close. */
 int nf_dev_step(struct nf_dev *d);
+/* How long the caller may sleep before calling nf_dev_step() again
+ * (a delayed reconnect), -1: until xenstore says something. */
+int nf_dev_timeout(const struct nf_dev *d);
 /* Wait (bounded) for an xenstore watch event or fd activity; for loops that
  * only need the state machine (hostile mode, shutdown). */
 int nf_wait_state(struct nf_dev *d, const char *dir, const int *states, unsigned n,

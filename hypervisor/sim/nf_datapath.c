@@ -239,7 +239,7 @@ int nf_run(struct nf_dev *d)
 
 	for (;;) {
 		unsigned i, nfds = 3;
-		int timeout = again || xsc_events_queued(d->xs) ? 0 : -1;
+		int timeout = again || xsc_events_queued(d->xs) ? 0 : nf_dev_timeout(d);
 
 		p[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		p[1] = (struct pollfd){ .fd = xsc_fd(d->xs), .events = POLLIN };
@@ -260,6 +260,8 @@ int nf_run(struct nf_dev *d)
 			break;
 		again = false;
 		changed = false;
+		if (d->reconnect_due && !nf_dev_timeout(d) && nf_dev_step(d))
+			log_err("vif%u.%u: %s", d->domid, d->devid, err_msg());
 		if (p[1].revents || xsc_events_queued(d->xs)) {
 			rc = drain_xenstore(d, &changed);
 			if (rc)
