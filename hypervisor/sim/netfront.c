@@ -19,10 +19,12 @@
 
 #define XS_TIMEOUT_MS	5000
 #define CLOSE_WAIT_MS	5000	/* XENNET_TIMEOUT in xennet_remove */
-/* A backend that closes every connection before it is Connected must not
- * make us reconnect in a loop: 1 s after the first failure, doubling. */
+/* A backend that drops every connection (a worker that dies at once) must
+ * not make us reconnect in a loop: 1 s after the first failure, doubling;
+ * a connection that lasted BACKOFF_RESET_MS counts as a success. */
 #define BACKOFF_MIN_MS	1000u
 #define BACKOFF_MAX_MS	16000u
+#define BACKOFF_RESET_MS 10000L
 
 enum {
 	XB_UNKNOWN = 0, XB_INITIALISING = 1, XB_INITWAIT = 2, XB_INITIALISED = 3,
@@ -424,6 +426,9 @@ static int reconnect(struct nf_dev *d)
 {
 	long now = now_ms();
 
+	if (d->connected_at && now - d->connected_at >= BACKOFF_RESET_MS)
+		d->backoff_ms = 0;
+	d->connected_at = 0;
 	if (now < d->reconnect_at) {
 		d->reconnect_due = true;
 		return 0;
@@ -496,10 +501,11 @@ int nf_dev_step(struct nf_dev *d)
 				rc = nf_xs_write_state(d, XB_CLOSING);
 			break;
 		}
-		if (!d->data_on)
+		if (!d->data_on) {
 			log_info("vif%u.%u: connected", d->domid, d->devid);
+			d->connected_at = now_ms();
+		}
 		d->data_on = true;
-		d->backoff_ms = 0;
 		d->be_was_connected = true;
 		break;
 	case XB_CLOSING:

@@ -60,6 +60,7 @@ struct nf_dev {
 	bool no_rx_post;		/* hostile: never post RX buffers */
 	long reconnect_at;		/* ms (CLOCK_MONOTONIC): not before */
 	unsigned backoff_ms;		/* grows while reconnects fail */
+	long connected_at;		/* ms: when the backend last went Connected */
 	bool reconnect_due;		/* a reconnect waits for reconnect_at */
 	uint64_t tx_dropped, rx_dropped;
 };

@@ -86,8 +86,9 @@ class Vif:
     """vif D.N's keys as libxl writes them (hvsim vif add -n), the test as
     its backend in xenstore, and the guest process."""
 
-    def __init__(self, xsd, topo, d=5, n=0):
+    def __init__(self, xsd, topo, d=5, n=0, plays_backend=True):
         self.xsd, self.topo, self.d, self.n = xsd, topo, d, n
+        self.plays_backend = plays_backend
         self.be = f"{BE}/{d}/{n}"
         self.fe = FE.format(d=d, n=n)
         self.ns = topo.add_ns(f"{topo.prefix}-g{d}")
@@ -137,7 +138,7 @@ class Vif:
         if self.proc:
             # A backend that has let go: the guest's orderly close (which
             # waits up to 5 s per step for the backend) ends at once.
-            if self.proc.poll() is None:
+            if self.plays_backend and self.proc.poll() is None:
                 self.be_state(6)
             terminate(self.proc, 15)
             self.proc.stdout.close()
@@ -462,3 +463,61 @@ def test_hostile_frontend_reports_backend_answer(xsd, topo, tmp_path, case, stat
         assert rep["notifications"] >= 2
     # The tool closed its side when done.
     assert xsd.read(FE.format(d=5, n=0) + "/state") == "6"
+
+
+# ---- through vifback: the guest and Dom0 ----------------------------------
+
+
+def vifback_bin():
+    for p in (os.path.join(BUILD, "bin", "vifback"), os.path.join(BUILD, "vifback")):
+        if os.path.isfile(p) and os.access(p, os.X_OK):
+            return p
+    raise AssertionError(f"no vifback binary in {BUILD}")
+
+
+@pytest.fixture
+def vifback(xsd, topo, tmp_path):
+    """vifback serving xsd's backends from the dom0 namespace (its TAPs
+    vifD.N appear there)."""
+    log = open(tmp_path / "vifback.log", "w")
+    p = subprocess.Popen(["ip", "netns", "exec", topo.d0, vifback_bin(), "--hv", "sim"],
+                         env=xsd.env(), stdout=log, stderr=subprocess.STDOUT)
+    try:
+        yield tmp_path / "vifback.log"
+    finally:
+        terminate(p, 10)
+        log.close()
+
+
+def test_guest_through_vifback(xsd, topo, vifback, tmp_path):
+    """The one-liner a script uses: `hvsim vif add 5.0`, then `hvsim guest
+    5.0 --netns NS`. With vifback as the backend and the test as the
+    hotplug script (vif5.0 up with an address, hotplug-status connected),
+    the guest pings Dom0 and back and 16 MiB go each way intact, in
+    GSO-sized frames on the guest's eth0."""
+    g = Vif(xsd, topo, 5, plays_backend=False)
+    wait_for(lambda: topo.link(topo.d0, "vif5.0"), 10, what="vif5.0 from vifback")
+    topo.ip(topo.d0, "addr add 198.51.100.1/24 dev vif5.0")
+    topo.ip(topo.d0, "link set vif5.0 up")
+    xsd.write(f"{g.be}/hotplug-status", "connected")
+    try:
+        g.start()
+        wait_for(g.carrier, 10, what="guest carrier: " + vifback.read_text())
+        assert xsd.read(f"{g.be}/state") == "4" and g.fe_state() == 4
+        topo.ip(g.ns, "addr add 198.51.100.50/24 dev eth0")
+        topo.run(g.ns, "ping -c 3 -W 2 198.51.100.1")
+        topo.run(topo.d0, "ping -c 3 -W 2 198.51.100.50")
+        size = 16 << 20
+        dom0 = type("Dom0", (), {"ns": topo.d0})
+        for src, dst, addr in ((g, dom0, "198.51.100.1"), (dom0, g, "198.51.100.50")):
+            before = stats(topo, g.ns)
+            sent, got = stream(topo, src, dst, addr, size, tmp_path)
+            assert sent == got and int(got[0]) == size
+            after = stats(topo, g.ns)
+            way = "tx" if src is g else "rx"
+            frames = after[way]["packets"] - before[way]["packets"]
+            assert frames < size // 4000, f"{way}: {frames} frames for {size} bytes"
+    finally:
+        g.stop()
+    # The guest closed in order: the backend let go.
+    wait_for(lambda: xsd.read(f"{g.be}/state") in ("5", "6"), 10, what="backend closed")
