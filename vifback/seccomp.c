@@ -50,7 +50,12 @@ int vb_seccomp_confine(void)
 #ifdef __NR_poll
 		ALLOW(__NR_poll),
 #endif
-		ALLOW(__NR_epoll_pwait), ALLOW(__NR_mmap), ALLOW(__NR_munmap),
+		/* hv's sim kind: pending ports come from epoll_wait, an
+		 * unmask re-arms its EPOLLONESHOT port with epoll_ctl. */
+#ifdef __NR_epoll_wait
+		ALLOW(__NR_epoll_wait),
+#endif
+		ALLOW(__NR_epoll_pwait), ALLOW(__NR_epoll_ctl), ALLOW(__NR_mmap), ALLOW(__NR_munmap),
 		ALLOW(__NR_madvise), ALLOW(__NR_mremap), ALLOW(__NR_brk), ALLOW(__NR_ioctl),
 		ALLOW(__NR_close), ALLOW(__NR_fcntl), ALLOW(__NR_fstat), ALLOW(__NR_newfstatat),
 		ALLOW(__NR_lseek), ALLOW(__NR_clock_gettime), ALLOW(__NR_clock_nanosleep),
