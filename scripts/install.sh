@@ -1,5 +1,5 @@
 #!/bin/sh
-# install.sh: installs netd, netdctl and the Xen hotplug scripts.
+# install.sh: installs netd, netdctl, the Xen hotplug scripts and vifback (when built).
 #
 #   DESTDIR=/tmp/stage scripts/install.sh [BUILD_DIR]     staged (packaging)
 #   scripts/install.sh --system [BUILD_DIR]                onto this host
@@ -47,4 +47,11 @@ UNIT_DIR=${UNIT_DIR:-/lib/systemd/system}
 install -d "$DESTDIR$UNIT_DIR"
 sed "s|/usr/sbin/|$PREFIX/sbin/|g" "$src/scripts/netd.service" > "$DESTDIR$UNIT_DIR/netd.service"
 chmod 0644 "$DESTDIR$UNIT_DIR/netd.service"
+# vifback (the userspace netback) when built: its own service next to netd's
+if [ -x "$build/bin/vifback" ]; then
+	install -m 0755 "$build/bin/vifback" "$DESTDIR$PREFIX/sbin/"
+	sed "s|/usr/sbin/|$PREFIX/sbin/|g" "$src/scripts/vifback.service" > "$DESTDIR$UNIT_DIR/vifback.service"
+	chmod 0644 "$DESTDIR$UNIT_DIR/vifback.service"
+	echo "installed vifback in $DESTDIR$PREFIX/sbin, vifback.service in $DESTDIR$UNIT_DIR"
+fi
 echo "installed netd, netdctl in $DESTDIR$PREFIX/sbin; vif-bridge, vif-route, vif-nat in $DESTDIR$XEN_SCRIPT_DIR; netd.service in $DESTDIR$UNIT_DIR"
