@@ -537,6 +537,21 @@ static struct netd_net *net_find(struct netd *d, const char *name)
 	return NULL;
 }
 
+/* A vif plugged whose record could not be saved: unplugged again, and a
+ * '-' noted so the journal, once it can be written, ends without it. */
+static void vif_unsave(struct netd_net *net, struct netd_vif *nv)
+{
+	if (net->ops->vif_offline(net, &nv->vif))
+		log_err("%s: %s", net->conf.name, err_msg());
+	/* On disk at once if it can be: a failed state file write may have
+	 * put the vif's '+' in the journal (see net_checkpoint()). */
+	if (journal_note(net, '-', nv) == 0)
+		journal_sync(net);
+	vif_unlink(net, nv);
+	free(nv->state);
+	free(nv);
+}
+
 /* Plugs a previous netd began and did not finish (killed half-way): what
  * they did goes, as a vif offline would remove it; the hotplug script or
  * the toolstack was never told they succeeded. A vif remembered all the
@@ -759,11 +774,84 @@ void netd_reconcile(struct netd *d)
 			log_err("reconcile: %s", err_msg());
 }
 
+/* The vifs of a network a reload re-applies, kept across its down and up. */
+struct replug {
+	char net[IFNAMSIZ];
+	struct vif *v;
+	size_t n;
+};
+
+static int replug_keep(struct replug *rp, const struct netd_net *net)
+{
+	snprintf(rp->net, sizeof(rp->net), "%s", net->conf.name);
+	rp->n = 0;
+	rp->v = calloc(net->n_vifs ? net->n_vifs : 1, sizeof(*rp->v));
+	if (!rp->v)
+		return err_set(-ENOMEM, "out of memory");
+	for (const struct netd_vif *v = net->vifs; v; v = v->next)
+		rp->v[rp->n++] = v->vif;
+	return 0;
+}
+
+/* The kept vifs plugged into the re-applied network as they were (same
+ * keys, same names), and recorded; one that cannot be is named in the
+ * error (the others stay plugged). */
+static int replug_run(struct netd *d, const struct replug *rp)
+{
+	struct netd_net *net = net_find(d, rp->net);
+	char first[ERR_MSG_MAX] = "";
+	size_t failed = 0;
+	int rc = 0;
+
+	if (!rp->n)
+		return 0;
+	if (!net || !net->up)
+		return err_set(-ENETDOWN, "%s is down: its %zu vif(s) are unplugged", rp->net,
+			       rp->n);
+	for (size_t i = 0; i < rp->n; i++) {
+		const struct vif *v = &rp->v[i];
+		struct netd_vif *nv = calloc(1, sizeof(*nv));
+
+		rc = nv ? net->ops->vif_online(net, v) : err_set(-ENOMEM, "out of memory");
+		if (rc == 0) {
+			nv->vif = *v;
+			rc = vif_link(net, nv);
+			if (rc)
+				net->ops->vif_offline(net, v);
+		}
+		if (rc) {
+			free(nv);
+			log_err("reload: %s: %s not plugged again: %s", rp->net, v->ifname, err_msg());
+			if (!failed++)
+				snprintf(first, sizeof(first), "%s", err_msg());
+			continue;
+		}
+		log_info("%s: %s plugged again", rp->net, v->ifname);
+	}
+	rc = net_checkpoint(net, "applied");
+	if (rc) {
+		/* Not remembered, so not left plugged either (see netd_vif_online). */
+		char msg[ERR_MSG_MAX];
+
+		snprintf(msg, sizeof(msg), "%s", err_msg());
+		while (net->vifs)
+			vif_unsave(net, net->vifs);
+		return err_set(rc, "%s: its vifs are unplugged, their state cannot be saved: %s",
+			       rp->net, msg);
+	}
+	if (failed)
+		return err_set(-EIO, "%s: %zu vif(s) not plugged again, the first: %s", rp->net,
+			       failed, first);
+	return 0;
+}
+
 int netd_reload(struct netd *d)
 {
 	struct netd_conf nc;
 	struct netd_net *nets;
-	size_t n = 0;
+	struct replug *keep;
+	size_t n = 0, n_keep = 0;
+	char first[ERR_MSG_MAX] = "";
 	int rc;
 
 	memset(&nc, 0, sizeof(nc));
@@ -779,14 +867,29 @@ int netd_reload(struct netd *d)
 		netd_conf_free(&nc);
 		return err_set(-ENOMEM, "out of memory");
 	}
-	/* Networks gone or changed go down first. */
+	keep = calloc(d->n_nets ? d->n_nets : 1, sizeof(*keep));
+	if (!keep) {
+		free(nets);
+		netd_conf_free(&nc);
+		return err_set(-ENOMEM, "out of memory");
+	}
+	/* Networks gone or changed go down first. A changed one's vifs are
+	 * plugged again once it is back (an operator flipping antispoof
+	 * expects the guests to stay, with the new setting); a removed
+	 * one's go with it. */
 	for (size_t i = 0; i < d->n_nets; i++) {
-		const struct netd_net_conf *c = netd_conf_find(&nc, d->nets[i].conf.name);
+		struct netd_net *net = &d->nets[i];
+		const struct netd_net_conf *c = netd_conf_find(&nc, net->conf.name);
 
-		if (!c || !netd_net_conf_equal(c, &d->nets[i].conf)) {
-			if (net_down(&d->nets[i]))
-				log_err("reload: %s", err_msg());
-		}
+		if (c && netd_net_conf_equal(c, &net->conf))
+			continue;
+		if (c && net->up && net->n_vifs && replug_keep(&keep[n_keep], net) == 0)
+			n_keep++;
+		else if (!c && net->n_vifs)
+			log_warn("reload: %s is no longer configured; its %u vif(s) are unplugged",
+				 net->conf.name, net->n_vifs);
+		if (net_down(net))
+			log_err("reload: %s", err_msg());
 	}
 	for (size_t i = 0; i < nc.n_nets; i++) {
 		struct netd_net *old = net_find(d, nc.nets[i].name);
@@ -814,13 +917,27 @@ int netd_reload(struct netd *d)
 	for (size_t i = 0; i < d->n_nets; i++) {
 		int r = net_up(&d->nets[i]);
 
-		if (r && !rc)
+		if (r && !rc) {
 			rc = r;
+			snprintf(first, sizeof(first), "%s", err_msg());
+		}
 		if (r)
 			log_err("reload: %s", err_msg());
 	}
+	for (size_t i = 0; i < n_keep; i++) {
+		int r = replug_run(d, &keep[i]);
+
+		if (r && !rc) {
+			rc = r;
+			snprintf(first, sizeof(first), "%s", err_msg());
+		}
+		if (r)
+			log_err("reload: %s", err_msg());
+		free(keep[i].v);
+	}
+	free(keep);
 	netd_sysctl_sweep(d);
-	return rc;
+	return rc ? err_set(rc, "%s", first) : 0;
 }
 
 /* Which network a vif joins:
@@ -980,21 +1097,6 @@ static int vif_checkpoint(struct netd_net *net)
 		return 0;
 	}
 	return journal_flush(net);
-}
-
-/* A vif plugged whose record could not be saved: unplugged again, and a
- * '-' noted so the journal, once it can be written, ends without it. */
-static void vif_unsave(struct netd_net *net, struct netd_vif *nv)
-{
-	if (net->ops->vif_offline(net, &nv->vif))
-		log_err("%s: %s", net->conf.name, err_msg());
-	/* On disk at once if it can be: a failed state file write may have
-	 * put the vif's '+' in the journal (see net_checkpoint()). */
-	if (journal_note(net, '-', nv) == 0)
-		journal_sync(net);
-	vif_unlink(net, nv);
-	free(nv->state);
-	free(nv);
 }
 
 int netd_defer_checkpoints(struct netd *d, bool defer)

@@ -247,3 +247,84 @@ def test_full_state_dir_refuses_plugs_it_cannot_remember(topo, netd_factory, sma
     assert netd_tables(topo) == []
     assert [l for l, v in topo.links(topo.d0).items() if v.get("master")] == []
     netd.stop()
+
+
+def sends_from(topo, g, src, dst="192.0.2.1"):
+    """Does a ping from guest g with source address src reach dst?"""
+    return topo.run(g, f"ping -n -q -c 1 -W 1 -I {src} {dst}", check=False).returncode == 0
+
+
+def guarded(topo, family, ifname):
+    r = topo.run(topo.d0, f"nft -j list set {family} netd_as guard", check=False)
+    if r.returncode:
+        return False
+    return any(e == ifname for o in json.loads(r.stdout)["nftables"]
+               for e in o.get("set", {}).get("elem", []))
+
+
+def test_reload_replugs_the_vifs_of_a_changed_network(topo, netd_factory):
+    """reload of a changed bridge network (antispoof yes -> no -> yes, then
+    style modern -> classic) re-applies it and plugs its guests again, with
+    the same records: they keep their traffic, `vif list` lists them, and
+    the filters follow the setting (a forged source passes only with
+    antispoof = no)."""
+    netd = netd_factory(bridge_conf("modern"))
+    netd.start()
+    guests = {d: topo.add_guest(d) for d in (1, 2)}
+    for d, g in guests.items():
+        topo.ip(g, f"addr add 192.0.2.{90 + d}/24 dev eth0")  # a forged source
+        netd.ctl("vif", "online", f"{d}.0", f"ip=192.0.2.{10 + d}")
+        topo.wait_carrier(g, "eth0")
+
+    def check(antispoof, style):
+        assert listed(netd) == ["1.0", "2.0"]
+        for d, g in guests.items():
+            assert topo.link(topo.d0, f"vif{d}.0").get("master") == "xenbr0"
+            wait_for(lambda: sends_from(topo, g, f"192.0.2.{10 + d}"), 10,
+                     what=f"guest {d}'s traffic ({style}, antispoof {antispoof})")
+            assert guarded(topo, "bridge", f"vif{d}.0") == antispoof
+            assert sends_from(topo, g, f"192.0.2.{90 + d}") == (not antispoof)
+        assert netd.request({"cmd": "status"})["result"]["networks"][0]["details"]["style"] \
+            == style
+
+    check(True, "modern")
+    for antispoof, style in ((False, "modern"), (True, "modern"), (True, "classic")):
+        netd.write_conf(bridge_conf(style) + f"antispoof = {'yes' if antispoof else 'no'}\n")
+        r = netd.ctl("reload", check=False)
+        assert r.returncode == 0, r.stderr
+        check(antispoof, style)
+    # the records are the ones the next netd adopts
+    netd.stop(signal.SIGKILL)
+    netd.start()
+    check(True, "classic")
+
+
+def test_reload_replugs_routed_vifs(topo, netd_factory):
+    """The same in route mode: routes and filters come back with the new
+    setting, and a vif that cannot be plugged into the new network is
+    named in reload's error."""
+    netd = netd_factory(route_conf())
+    netd.start()
+    add_vif(topo, 1, "192.0.2.20/24")
+    netd.ctl("vif", "online", "1.0", "ip=192.0.2.20 2001:db8::20")
+    netd.write_conf(route_conf() + "antispoof = no\n")
+    netd.ctl("reload")
+    assert listed(netd) == ["1.0"]
+    assert routes_via(topo, "vif1.0") == ["192.0.2.20", "2001:db8::20"]
+    assert not guarded(topo, "inet", "vif1.0")
+    netd.write_conf(route_conf())
+    netd.ctl("reload")
+    assert routes_via(topo, "vif1.0") == ["192.0.2.20", "2001:db8::20"]
+    assert guarded(topo, "inet", "vif1.0")
+    # a metric the guest's routes must follow
+    netd.write_conf(route_conf(metric=7))
+    netd.ctl("reload")
+    assert sorted(r["metric"] for fam in ("-4", "-6") for r in topo.routes(topo.d0, fam)
+                  if r.get("dev") == "vif1.0" and r.get("protocol") != "kernel") == [7, 7]
+    # the vif is gone while netd reloads: the error names it
+    topo.ip(topo.d0, "link del vif1.0")
+    netd.write_conf(route_conf())
+    r = netd.ctl("reload", check=False)
+    assert r.returncode == 1
+    assert "vif1.0" in r.stderr and "not plugged again" in r.stderr, r.stderr
+    assert listed(netd) == []
