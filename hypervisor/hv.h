@@ -9,7 +9,11 @@
  * xenstore is not here: backends use lib/xs_client, which already finds
  * xenstored the way libxenstore does (real or hvsim).
  *
- * One struct hv per process (a vifback worker). Not thread-safe. Every
+ * One struct hv per process (a vifback worker). Not thread-safe.
+ * System calls after hv_open(), for a seccomp allow-list: xen: ioctl, read,
+ * write, mmap, munmap, close; sim: sendmsg, recvmsg (bind, unbind, first use
+ * of a domain), read, write, epoll_pwait, epoll_ctl, mmap, munmap, fstat,
+ * fcntl, close. Every
  * function returns 0 or -errno and leaves err_msg() for the caller, except
  * hv_grant_copy's per-segment outcome, which is Xen's GNTST_* code in
  * seg->status, so a caller can tell a guest's bad reference (its fault: that
@@ -66,8 +70,9 @@ int hv_evtchn_unmask(struct hv *hv, uint32_t local_port);
 
 /* Map n granted pages of domid contiguously (ring pages). Read-only unless
  * writable. A ref the guest did not grant to us, revoked or read-only when
- * writable is asked: -EPERM (-EINVAL for a ref out of the table, -ESRCH for
- * a domain that is not there), nothing mapped. */
+ * writable is asked: an error and nothing mapped (sim: -EPERM, -EINVAL for a
+ * ref out of the table, -ESRCH for a domain that is not there; Linux's
+ * gntdev answers -EINVAL for any refused grant). */
 int hv_grant_map(struct hv *hv, uint16_t domid, const uint32_t *refs, unsigned n,
 		 bool writable, void **addr);
 int hv_grant_unmap(struct hv *hv, void *addr, unsigned n);

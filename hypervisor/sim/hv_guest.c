@@ -258,7 +258,7 @@ int hv_guest_evtchn_pending(struct hv_guest *g, uint32_t *port)
 	uint64_t cnt;
 	int n;
 
-	n = epoll_wait(g->epfd, &ev, 1, 0);
+	n = epoll_pwait(g->epfd, &ev, 1, 0, NULL);
 	if (n < 0 && errno != EINTR)
 		return err_set(-errno, "domain %u: epoll: %s", (unsigned)g->domid,
 			       strerror(errno));

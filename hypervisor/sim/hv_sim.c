@@ -436,7 +436,8 @@ static int sim_evtchn_pending(struct hv *hv, uint32_t *local_port)
 	uint64_t cnt;
 	int n;
 
-	n = epoll_wait(s->epfd, &ev, 1, 0);
+	/* epoll_pwait, not epoll_wait: one syscall for seccomp lists (hv.h). */
+	n = epoll_pwait(s->epfd, &ev, 1, 0, NULL);
 	if (n < 0)
 		return errno == EINTR ? -EAGAIN :
 			err_set(-errno, "event channels: epoll: %s", strerror(errno));
