@@ -1,0 +1,401 @@
+"""vifback, the userspace netback, end to end without Xen: hvsim's xenstored
+and grant/event-channel broker, vifback in the dom0 namespace, netd in
+bridge mode plugging the TAP vifback creates (by our vif-bridge script run
+as libxl runs it, or by netd's no-fork watch), and a simulated guest
+(`hvsim guest D.N --netns NS`, a netfront moving its eth0's frames over
+real netif rings).
+
+What a user sees: backend and frontend reach Connected, the guest pings the
+LAN, a TCP transfer each way arrives intact (checksums compared), the MTU
+is the bridge's, anti-spoofing drops a forged source, a detach removes the
+TAP and a re-attach works again, a killed worker is replaced and the guest
+reconnects, and a destroyed domain leaves no TAP and no worker.
+
+Needs: $NETD_BUILD with vifback and hvsim (with the broker), root."""
+import os
+import select
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+from scapy.all import UDP
+
+from conftest import BUILD, HVSIM, NETDCTL, ROOT, bridge_conf, sh, terminate, wait_for  # noqa: F401
+from test_antispoof import capture, spoof_drops, udp
+
+VIFBACK = os.path.join(BUILD, "bin", "vifback")
+SCRIPTS = os.path.join(ROOT, "scripts")
+BE = "/local/domain/0/backend/vif"
+FE = "/local/domain/{d}/device/vif/{n}"
+LAN = "192.0.2.1"
+
+class Xsd:
+    """hvsim xenstored with its broker, the socket in a short temp dir."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="xsvb", dir="/tmp")
+        self.sock = os.path.join(self.dir, "socket")
+        self.log = open(os.path.join(self.dir, "log"), "a")
+        self.proc = subprocess.Popen([HVSIM, "xenstored", "-s", self.sock],
+                                     stdout=subprocess.PIPE, stderr=self.log)
+        ready, _, _ = select.select([self.proc.stdout], [], [], 5)
+        assert ready and self.proc.stdout.readline() == b"ready\n", "xenstored not ready"
+
+    def env(self, **kw):
+        return dict(os.environ, XENSTORED_PATH=self.sock, **kw)
+
+    def read(self, path):
+        r = subprocess.run(["xenstore-read", path], env=self.env(), capture_output=True,
+                           text=True, timeout=5)
+        return r.stdout.rstrip("\n") if r.returncode == 0 else None
+
+    def close(self):
+        terminate(self.proc, 5)
+        self.proc.stdout.close()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Rig:
+    """One topology with xenstored, netd (bridge, modern) and vifback in dom0."""
+
+    def __init__(self, topo, xsd, netd, tmp_path):
+        self.topo, self.xsd, self.netd = topo, xsd, netd
+        self.log = str(tmp_path / "vifback.log")
+        self.vb = None
+        self.guests = {}
+        self.domains = set()
+        self.dir = tmp_path
+        self.start_vifback()
+
+    def start_vifback(self):
+        assert os.access(VIFBACK, os.X_OK), f"{VIFBACK} not built"
+        logf = open(self.log, "a")
+        self.vb = subprocess.Popen(["ip", "netns", "exec", self.topo.d0, VIFBACK, "--hv", "sim"],
+                                   stdout=logf, stderr=logf, env=self.xsd.env())
+        logf.close()
+        wait_for(lambda: "serving" in self.read_log() or self.vb.poll() is not None, 5,
+                 what="vifback to start")
+        assert self.vb.poll() is None, self.read_log()
+
+    def read_log(self):
+        with open(self.log) as f:
+            return f.read()
+
+    def d0(self, *argv, env=None, timeout=60):
+        return subprocess.run(["ip", "netns", "exec", self.topo.d0, *argv],
+                              env=env or self.xsd.env(NETD_SOCKET=self.netd.sock, NETDCTL=NETDCTL),
+                              capture_output=True, text=True, timeout=timeout)
+
+    def be(self, d, n=0, key="state"):
+        return self.xsd.read(f"{BE}/{d}/{n}/{key}")
+
+    def fe(self, d, n=0, key="state"):
+        return self.xsd.read(f"{FE.format(d=d, n=n)}/{key}")
+
+    def wait_states(self, d, be, fe=None, n=0, timeout=10):
+        wait_for(lambda: self.be(d, n) == str(be) and (fe is None or self.fe(d, n) == str(fe)),
+                 timeout, what=f"vif{d}.{n} backend {be} frontend {fe} "
+                 f"(are {self.be(d, n)} {self.fe(d, n)})")
+
+    def attach(self, d, spec="", script=True):
+        """xl network-attach as libxl does it: the keys, backend InitWait,
+        then the hotplug script (none for no-fork mode)."""
+        mac = f"00:16:3e:00:00:{d:02x}"
+        if d not in self.domains:
+            assert self.d0(HVSIM, "domain", "add", str(d)).returncode == 0
+            self.domains.add(d)
+        r = self.d0(HVSIM, "vif", "add", "-n", f"{d}.0", ",".join(
+            x for x in (f"mac={mac}", spec, "" if script else "script=/bin/true") if x))
+        assert r.returncode == 0, r.stderr
+        self.wait_states(d, 2)
+        assert self.topo.link(self.topo.d0, f"vif{d}.0"), "TAP missing at InitWait"
+        if script:
+            e = self.xsd.env(NETD_SOCKET=self.netd.sock, NETDCTL=NETDCTL, vif=f"vif{d}.0",
+                             XENBUS_PATH=f"backend/vif/{d}/0", XENBUS_TYPE="vif",
+                             XENBUS_BASE_PATH="backend", netdev="",
+                             script=os.path.join(SCRIPTS, "vif-bridge"))
+            r = self.d0(os.path.join(SCRIPTS, "vif-bridge"), "online", "type_if=vif", env=e)
+            assert r.returncode == 0, r.stderr
+        wait_for(lambda: self.be(d, key="hotplug-status") == "connected", 10,
+                 what="hotplug-status connected")
+        return mac
+
+    def guest(self, d, addr):
+        """The guest's netfront in its own namespace."""
+        ns = self.topo.guests.get(d) or self.topo.add_ns(f"{self.topo.prefix}-g{d}")
+        self.topo.guests[d] = ns
+        self.topo.sysctl(ns, "net.ipv6.conf.all.accept_dad", 0)
+        log = str(self.dir / f"guest{d}.log")
+        with open(log, "a") as logf:
+            p = subprocess.Popen([HVSIM, "guest", f"{d}.0", "--netns", ns],
+                                 stdout=subprocess.PIPE, stderr=logf, env=self.xsd.env())
+        ready, _, _ = select.select([p.stdout], [], [], 10)
+        if not (ready and p.stdout.readline() == b"ready\n"):
+            with open(log) as f:
+                raise AssertionError(f"guest {d} not ready: {f.read()}")
+        self.guests[d] = p
+        self.wait_states(d, 4, 4)
+        self.topo.ip(ns, f"addr add {addr}/24 dev eth0")
+        self.topo.ip(ns, "link set eth0 up")
+        self.topo.wait_carrier(ns, "eth0")
+        return ns
+
+    def workers(self):
+        """vifback's worker processes (children of the supervisor)."""
+        r = sh(f"ps -o pid= --ppid {self.vifback_pid()}", check=False)
+        return [int(x) for x in r.stdout.split()]
+
+    def vifback_pid(self):
+        # `ip netns exec` execs vifback in place: same pid
+        return self.vb.pid
+
+    def close(self):
+        for p in self.guests.values():
+            terminate(p, 10)
+            p.stdout.close()
+        terminate(self.vb, 10)
+
+
+@pytest.fixture
+def xsd():
+    x = Xsd()
+    try:
+        yield x
+    finally:
+        x.close()
+
+
+def make_rig(topo, xsd, netd_factory, tmp_path, no_fork=False):
+    netd = netd_factory(bridge_conf("modern"), env={"XENSTORED_PATH": xsd.sock})
+    if no_fork:
+        netd.write_conf(bridge_conf("modern"), netd_section="xenstore_watch = yes\n")
+    netd.start()
+    return Rig(topo, xsd, netd, tmp_path)
+
+
+@pytest.fixture
+def rig(topo, xsd, netd_factory, tmp_path):
+    r = make_rig(topo, xsd, netd_factory, tmp_path)
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+def hvsim(rig, *args):
+    r = rig.d0(HVSIM, *args)
+    assert r.returncode == 0, r.stderr
+    return r
+
+
+TCP = r"""
+import hashlib, os, socket, sys
+mode, host, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if mode == "serve":
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((host, 5001)); s.listen(1); s.settimeout(30)
+    print("listening", flush=True)
+    c, _ = s.accept(); c.settimeout(30); h = hashlib.sha256(); got = 0
+    while True:
+        b = c.recv(1 << 16)
+        if not b:
+            break
+        h.update(b); got += len(b)
+    print(got, h.hexdigest(), flush=True)
+else:
+    data = os.urandom(n)
+    c = socket.create_connection((host, 5001), timeout=30)
+    c.sendall(data); c.shutdown(socket.SHUT_WR); c.recv(1); c.close()
+    print(n, hashlib.sha256(data).hexdigest(), flush=True)
+"""
+
+
+def tcp_transfer(topo, src_ns, dst_ns, dst_addr, size):
+    """size random bytes src -> dst over TCP; both sides' (count, sha256)."""
+    srv = subprocess.Popen(["ip", "netns", "exec", dst_ns, "/usr/bin/python3", "-c", TCP,
+                            "serve", dst_addr, str(size)], stdout=subprocess.PIPE, text=True)
+    try:
+        ready, _, _ = select.select([srv.stdout], [], [], 10)
+        assert ready and srv.stdout.readline().strip() == "listening"
+        cli = subprocess.run(["ip", "netns", "exec", src_ns, "/usr/bin/python3", "-c", TCP,
+                              "send", dst_addr, str(size)], capture_output=True, text=True,
+                             timeout=120)
+        assert cli.returncode == 0, cli.stderr
+        out, _ = srv.communicate(timeout=60)
+    finally:
+        terminate(srv, 5)
+    return cli.stdout.split(), out.split()
+
+
+def test_guest_connects_pings_and_transfers(topo, rig):
+    rig.attach(5, "ip=192.0.2.15")
+    assert topo.link(topo.d0, "vif5.0")["master"] == "xenbr0"
+    g = rig.guest(5, "192.0.2.15")
+    # features negotiated as netback and netfront do
+    assert rig.be(5, key="feature-rx-copy") == "1"
+    assert rig.be(5, key="feature-split-event-channels") == "1"
+    assert rig.fe(5, key="request-rx-copy") == "1"
+    assert topo.ping(g, LAN, count=3)
+    # 8 MiB each way, content compared end to end
+    sent, got = tcp_transfer(topo, g, topo.up, LAN, 8 << 20)
+    assert sent == got and sent[0] == str(8 << 20)
+    sent, got = tcp_transfer(topo, topo.up, g, "192.0.2.15", 8 << 20)
+    assert sent == got and sent[0] == str(8 << 20)
+    # exactly one worker, for domain 5
+    assert len(rig.workers()) == 1
+
+
+def test_mtu_is_the_bridges(topo, rig):
+    rig.attach(5, "ip=192.0.2.15")
+    g = rig.guest(5, "192.0.2.15")
+    assert topo.link(topo.d0, "vif5.0")["mtu"] == 1500
+    assert rig.fe(5, key="mtu") == "1500"
+    assert topo.link(g, "eth0")["mtu"] == 1500
+    # a full-size frame crosses unfragmented, one byte more does not
+    assert topo.run(g, f"ping -n -q -c 1 -W 2 -M do -s 1472 {LAN}", check=False).returncode == 0
+    assert topo.run(g, f"ping -n -q -c 1 -W 2 -M do -s 1473 {LAN}", check=False).returncode != 0
+
+
+def test_antispoof_drops_a_forged_source(topo, rig):
+    mac = rig.attach(5, "ip=192.0.2.15")
+    g = rig.guest(5, "192.0.2.15")
+    assert topo.ping(g, LAN)
+    base = spoof_drops(rig.netd, "vif5.0") or 0
+    got = capture(topo, {"lan": (topo.up, "up0", "udp and dst portrange 7001-7002")}, g,
+                  udp(mac, "192.0.2.99", 7001, 3) + " + " + udp(mac, "192.0.2.15", 7002, 2))
+    assert sorted(p[UDP].dport for p in got["lan"]) == [7002, 7002]
+    assert spoof_drops(rig.netd, "vif5.0") == base + 3
+
+
+def test_detach_removes_the_tap_and_reattach_works(topo, rig):
+    rig.attach(5, "ip=192.0.2.15")
+    g = rig.guest(5, "192.0.2.15")
+    assert topo.ping(g, LAN)
+    hvsim(rig, "vif", "del", "-n", "5.0")
+    wait_for(lambda: topo.link(topo.d0, "vif5.0") is None, 10, what="TAP removed")
+    wait_for(lambda: rig.workers() == [], 10, what="worker gone")
+    rig.attach(5, "ip=192.0.2.15")
+    rig.wait_states(5, 4, 4)
+    assert topo.link(topo.d0, "vif5.0")["master"] == "xenbr0"
+    topo.wait_carrier(g, "eth0")
+    assert topo.ping(g, LAN, count=2)
+
+
+def test_killed_worker_is_replaced_and_the_guest_reconnects(topo, rig):
+    rig.attach(5, "ip=192.0.2.15")
+    g = rig.guest(5, "192.0.2.15")
+    assert topo.ping(g, LAN)
+    [w] = rig.workers()
+    os.kill(w, 9)
+    wait_for(lambda: rig.workers() not in ([], [w]), 10, what="a new worker")
+    rig.wait_states(5, 4, 4)
+    assert "killed by signal 9" in rig.read_log()
+    wait_for(lambda: topo.ping(g, LAN), 10, what="ping after the reconnect")
+
+
+def test_destroy_leaves_no_tap_and_no_worker(topo, rig):
+    rig.attach(5, "ip=192.0.2.15")
+    rig.attach(6, "ip=192.0.2.16")
+    g5 = rig.guest(5, "192.0.2.15")
+    g6 = rig.guest(6, "192.0.2.16")
+    assert topo.ping(g5, "192.0.2.16")
+    assert len(rig.workers()) == 2  # one per domain
+    # xl destroy 5: libxl's teardown (online=0, state=5), then the domain goes
+    hvsim(rig, "vif", "del", "-n", "5.0")
+    hvsim(rig, "domain", "del", "5")
+    rig.domains.discard(5)
+    wait_for(lambda: topo.link(topo.d0, "vif5.0") is None, 10, what="vif5.0 removed")
+    wait_for(lambda: len(rig.workers()) == 1, 10, what="domain 5's worker gone")
+    assert "vif5.0: backend state 4 -> 6" in rig.read_log()  # Closed, what libxl waits for
+    # domain 6 carries on
+    assert topo.ping(g6, LAN)
+
+
+def test_no_fork_mode_plugs_the_tap(topo, xsd, netd_factory, tmp_path):
+    r = make_rig(topo, xsd, netd_factory, tmp_path, no_fork=True)
+    try:
+        r.attach(5, "ip=192.0.2.15", script=False)
+        assert topo.link(topo.d0, "vif5.0")["master"] == "xenbr0"
+        g = r.guest(5, "192.0.2.15")
+        assert topo.ping(g, LAN, count=2)
+    finally:
+        r.close()
+
+
+def test_connected_only_after_hotplug_status(topo, rig):
+    """netback's rule: the guest may send only once the vif is plugged (and
+    filtered). Without a hotplug-status the backend stays in InitWait even
+    with the frontend Connected and the rings mapped."""
+    r = rig.d0(HVSIM, "domain", "add", "5")
+    assert r.returncode == 0, r.stderr
+    rig.domains.add(5)
+    assert rig.d0(HVSIM, "vif", "add", "-n", "5.0", "mac=00:16:3e:00:00:05").returncode == 0
+    rig.wait_states(5, 2)
+    ns = topo.add_ns(f"{topo.prefix}-g5")
+    p = subprocess.Popen([HVSIM, "guest", "5.0", "--netns", ns], stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, env=rig.xsd.env())
+    rig.guests[5] = p
+    wait_for(lambda: "vif5.0: rings connected" in rig.read_log(), 10, what="rings connected")
+    assert rig.fe(5) == "4"
+    assert rig.be(5) == "2"
+    assert "5.0" not in [v for v in rig.netd.ctl("vif", "list").stdout.split()]
+    subprocess.run(["xenstore-write", f"{BE}/5/0/hotplug-status", "connected"],
+                   env=rig.xsd.env(), check=True, timeout=5)
+    rig.wait_states(5, 4, 4)
+
+
+# What Linux netback does with each broken ring (hvsim guest --hostile list):
+# the packet answered with an error and the vif kept, or the vif closed.
+HOSTILE = {
+    "valid": (4, "ok"),
+    "size-0": (4, "error"),
+    "size-13": (4, "error"),
+    "size-64k": (4, "error"),
+    "slots-19": (4, "ok"),
+    "slots-20": (4, "error"),
+    "slots-22": (5, None),
+    "offset-cross": (5, None),
+    "gref-foreign": (4, "error"),
+    "gref-revoked": (4, "error"),
+    "gref-bogus": (4, "error"),
+    "gso-size-0": (5, None),
+    "gso-type-unknown": (5, None),
+    "extra-type-unknown": (5, None),
+    "extra-type-none": (5, None),
+    "more-data-forever": (5, None),
+    "req-prod-overflow": (5, None),
+    "event-storm": (4, "ok"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_frontend_only_that_vif_suffers(topo, rig, case):
+    """Each broken ring: the answer netback gives (error responses, or the
+    vif closed with the reason where the toolstack looks), vifback keeps
+    running and another domain's guest keeps its traffic."""
+    import json
+    rig.attach(6, "ip=192.0.2.16")
+    g6 = rig.guest(6, "192.0.2.16")
+    assert topo.ping(g6, LAN)
+    rig.attach(5)
+    r = subprocess.run([HVSIM, "guest", "5.0", "--hostile", case, "--wait", "2"],
+                       capture_output=True, text=True, env=rig.xsd.env(), timeout=60)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    state, answer = HOSTILE[case]
+    assert rep["backend_state"] == state, rep
+    statuses = [x["status"] for x in rep["tx_responses"] if x["status"] != 1]  # not NULL
+    if answer == "ok":
+        assert statuses and all(s == 0 for s in statuses), rep
+    elif answer == "error":
+        assert statuses and all(s == -1 for s in statuses), rep
+    else:
+        err = rig.xsd.read("/local/domain/0/error/backend/vif/5/0/error")
+        assert err and err.startswith("71 "), err  # EPROTO and the reason
+    # exactly one response per request slot when the vif lives
+    if state == 4:
+        assert rep["tx_rsp_prod"] == rep["tx_req_prod"], rep
+    assert rig.vb.poll() is None, rig.read_log()
+    assert topo.ping(g6, LAN, count=2)
