@@ -1197,6 +1197,8 @@ int netd_vif_online(struct netd *d, const char *id, json_t *args, json_t **resul
 	rc = netd_vif_guard_ips(net, &v);
 	if (rc == 0)
 		rc = netd_vif_guard_names(d, &v);
+	if (rc == 0)
+		rc = netd_vif_guard_mac(net, &v);
 	if (rc)
 		return rc;
 	/* A new plug is on disk before it touches the host (see

@@ -11,6 +11,13 @@
  *  - its interface, and the backend's vifD.N[-emu] a vifname renames, may
  *    not be another vif's: the plug would take over that guest's interface
  *    (a vif plugged by an older netd under another vif's name, say).
+ *  - in bridge and nat mode, where guests share one link, mac= may not be
+ *    another guest's (either could take the other's traffic through the
+ *    bridge's learning) nor Dom0's: the bridge's, the physdev's or uplink's
+ *    (a guest sending from it would re-point the bridge's FDB entry for
+ *    Dom0), nor fe:ff:ff:ff:ff:ff, the MAC of Dom0's side of every vif.
+ *    Only the network's own interfaces are looked at, by name: a dump of
+ *    every link would make each plug cost more with every vif there is.
  * Every check only reads; a refusal names the vif, the value and why. */
 #include "netd/vif_guard.h"
 
@@ -22,6 +29,7 @@
 
 #include "lib/err.h"
 #include "lib/nl_addr.h"
+#include "lib/nl_link.h"
 #include "lib/nl_route.h"
 
 struct ip_walk {
@@ -155,5 +163,39 @@ int netd_vif_guard_names(const struct netd *d, const struct vif *v)
 				       v->ifname, name, o->vif.domid, o->vif.devid,
 				       o->vif.emu ? "-emu" : "", d->nets[i].conf.name);
 		}
+	return 0;
+}
+
+int netd_vif_guard_mac(const struct netd_net *net, const struct vif *v)
+{
+	static const uint8_t vif_side[6] = { 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff };
+	const char *dom0[] = { net->conf.name, net->conf.physdev, net->conf.uplink };
+	char mac[VIF_MAC_STRLEN];
+
+	if (!v->has_mac || net->conf.mode == NETD_MODE_ROUTE)
+		return 0;
+	vif_mac_format(v->mac, mac, sizeof(mac));
+	for (const struct netd_vif *o = net->vifs; o; o = o->next) {
+		if (!o->vif.has_mac || memcmp(o->vif.mac, v->mac, sizeof(v->mac)))
+			continue;
+		/* Itself (a re-plug), or its PV vif / emulated NIC pair. */
+		if (o->vif.domid == v->domid && o->vif.devid == v->devid)
+			continue;
+		return err_set(-EADDRINUSE, "%s: mac %s refused: it is already vif %u.%u%s's (%s) in %s",
+			       v->ifname, mac, o->vif.domid, o->vif.devid, o->vif.emu ? "-emu" : "",
+			       o->vif.ifname, net->conf.name);
+	}
+	if (!memcmp(v->mac, vif_side, sizeof(vif_side)))
+		return err_set(-EADDRINUSE, "%s: mac %s refused: it is the MAC of Dom0's side of "
+			       "every vif", v->ifname, mac);
+	for (size_t i = 0; i < sizeof(dom0) / sizeof(dom0[0]); i++) {
+		struct nl_link l;
+
+		if (!dom0[i][0] || nl_link_get(dom0[i], &l) < 0)
+			continue;
+		if (!memcmp(l.mac, v->mac, sizeof(v->mac)))
+			return err_set(-EADDRINUSE, "%s: mac %s refused: it is Dom0's (%s)",
+				       v->ifname, mac, dom0[i]);
+	}
 	return 0;
 }

@@ -18,4 +18,12 @@ int netd_vif_guard_ips(const struct netd_net *net, const struct vif *v);
  * 0, or -EBUSY naming that vif. */
 int netd_vif_guard_names(const struct netd *d, const struct vif *v);
 
+/* mac= in a network whose guests share a link (bridge, nat): not another
+ * guest's there (the emulated NIC and PV vif of one guest share theirs, as
+ * only one is active at a time), not Dom0's MAC on the network (the bridge,
+ * physdev, uplink), not fe:ff:ff:ff:ff:ff (Dom0's side of every vif).
+ * Route mode gives each guest a link of its own: nothing to check. 0, or
+ * -EADDRINUSE with err_msg(). */
+int netd_vif_guard_mac(const struct netd_net *net, const struct vif *v);
+
 #endif

@@ -334,6 +334,42 @@ def test_online_of_an_interface_another_vif_has_is_refused(topo, netd_factory):
     assert "master" not in topo.link(topo.d0, "vif7.0")
 
 
+def test_duplicate_or_dom0_mac_is_refused(topo, netd_factory):
+    """Guests on one bridge each have their own MAC (either could take the
+    other's traffic through learning), and none has Dom0's. An HVM guest's
+    emulated NIC and PV vif share theirs, as libxl gives them: allowed."""
+    netd = netd_factory(bridge_conf("modern"))
+    netd.start()
+    g1 = topo.add_guest(1)
+    topo.add_guest(2)
+    sh(f"ip link add vif1.0-emu netns {topo.d0} type veth peer name emu0 netns {g1}")
+    topo.ip(g1, "link set emu0 up")
+    mac = "00:16:3e:00:00:01"
+    netd.ctl("vif", "online", "1.0", f"mac={mac}")
+    netd.ctl("vif", "online", "1.0-emu", f"mac={mac}")
+    topo.settle()
+    snap = topo.snapshot()
+    cases = [
+        (mac, f"vif2.0: mac {mac} refused: it is already vif 1.0"),
+        (topo.eth0_mac, f"vif2.0: mac {topo.eth0_mac} refused: it is Dom0's (xenbr0)"),
+        ("fe:ff:ff:ff:ff:ff", "vif2.0: mac fe:ff:ff:ff:ff:ff refused: it is the MAC of Dom0's side "
+                              "of every vif"),
+    ]
+    for m, msg in cases:
+        r = netd.ctl("vif", "online", "2.0", f"mac={m}", check=False)
+        assert r.returncode == 1, (m, r.stderr)
+        assert msg in r.stderr, (m, r.stderr)
+        topo.assert_snapshot_equal(snap)
+    # The PV vif gone, its emulated NIC still has the MAC; then neither.
+    netd.ctl("vif", "offline", "1.0")
+    r = netd.ctl("vif", "online", "2.0", f"mac={mac}", check=False)
+    assert r.returncode == 1
+    assert f"vif2.0: mac {mac} refused: it is already vif 1.0-emu's (vif1.0-emu) in xenbr0" in r.stderr
+    netd.ctl("vif", "offline", "1.0-emu")
+    netd.ctl("vif", "online", "2.0", f"mac={mac}")
+    assert topo.link(topo.d0, "vif2.0")["master"] == "xenbr0"
+
+
 def test_vif_errors_change_nothing(topo, netd_factory):
     netd = netd_factory(bridge_conf("classic"))
     netd.start()

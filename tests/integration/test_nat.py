@@ -743,6 +743,13 @@ def test_vif_errors(topo, netd_factory):
          "vif6.0: ip 192.0.2.1 refused: it is a gateway Dom0 routes through"),
         (["vif", "online", "6.0", f"bridge={BR}", "ip=192.0.2.2"],
          "vif6.0: ip 192.0.2.2 refused: it is Dom0's own address (on eth0)"),
+        # Guests share virbr0: a MAC is one guest's, and never Dom0's.
+        (["vif", "online", "6.0", f"bridge={BR}", f"mac={mac_of(topo, topo.guests[5])}"],
+         f"vif6.0: mac {mac_of(topo, topo.guests[5])} refused: it is already vif 5.0's (vif5.0) in virbr0"),
+        (["vif", "online", "6.0", f"bridge={BR}", f"mac={mac_of(topo, topo.d0, BR)}"],
+         f"vif6.0: mac {mac_of(topo, topo.d0, BR)} refused: it is Dom0's (virbr0)"),
+        (["vif", "online", "6.0", f"bridge={BR}", f"mac={topo.eth0_mac}"],
+         f"vif6.0: mac {topo.eth0_mac} refused: it is Dom0's (eth0)"),
     ]
     for args, msg in cases:
         r = netd.ctl(*args, check=False)
