@@ -153,6 +153,12 @@ int netd_vif_guard_names(const struct netd *d, const struct vif *v)
 
 			if (vif_same(&o->vif, v))
 				continue;
+			/* A vifname that exists is the rename's to refuse, in
+			 * its own words; one that does not (the other guest's
+			 * interface went away) would be taken. */
+			if (!strcmp(o->vif.ifname, v->ifname) && strcmp(v->ifname, def) &&
+			    nl_link_exists(v->ifname))
+				continue;
 			if (!strcmp(o->vif.ifname, v->ifname))
 				name = v->ifname;
 			else if (!strcmp(o->vif.ifname, def))
