@@ -6,7 +6,10 @@
  * so the dozen nodes a toolstack writes for one vif (one transaction) make
  * one plug. A look at vif D.N:
  *
- *   backend dir gone, or online != 1   -> unplug it (if netd has it)
+ *   backend dir gone, or online = 0    -> unplug it (if netd has it)
+ *   not answered, online not 0 or 1,
+ *   or script empty                    -> hotplug-error naming the key and
+ *                                         value (libxl would wait 40 s)
  *   online = 1, hotplug-status "" or
  *   absent, script set, netback ready  -> plug from the keys (vif/xsvif.c,
  *                                         as `netdctl hotplug` reads them),
@@ -499,9 +502,23 @@ static bool backend_ready(struct netd_xswatch *w, struct xsw_vif *v, const char 
 }
 
 /* A vif not answered yet: its whole directory, read once, decides. */
+/* A directory no plug can come of: its reason as hotplug-error, now (there
+ * is nothing in netd's state to wait for). */
+static void refuse(struct netd_xswatch *w, struct xsw_vif *v, const struct xsvif *x)
+{
+	int rc;
+
+	log_err("%s", err_msg());
+	rc = xsvif_report(w->xs, x, err_msg(), 0);
+	note_reply(w, rc);
+	if (rc)
+		log_err("%s", err_msg());
+	v->answered = true;
+}
+
 static void look_fresh(struct netd_xswatch *w, struct xsw_vif *v, const char *dir)
 {
-	const char *script;
+	const char *script, *status;
 	struct xsvif x;
 	int rc;
 
@@ -527,12 +544,15 @@ static void look_fresh(struct netd_xswatch *w, struct xsw_vif *v, const char *di
 	}
 	v->seen = true;
 	script = x.val[XK_SCRIPT];
-	if (!x.val[XK_ONLINE] || !script || !script[0])
+	status = x.val[XK_HOTPLUG_STATUS];
+	if (!x.val[XK_ONLINE] || !script)
 		; /* a directory still being written: its last key brings an event */
-	else if (!xsvif_is_online(&x))
+	else if (!strcmp(x.val[XK_ONLINE], "0"))
 		unplug(w, v, "online = 0");
-	else if (!xsvif_wants_plug(&x))
+	else if (status && status[0])
 		v->answered = true; /* connected or error: someone answered */
+	else if (xsvif_check_control(&x) < 0)
+		refuse(w, v, &x); /* libxl would wait 40 s for nothing */
 	else if (backend_ready(w, v, dir))
 		plug(w, v, &x);
 	xsvif_free(&x);

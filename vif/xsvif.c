@@ -176,6 +176,20 @@ int xsvif_read(struct xsc *xs, const char *dir, struct xsvif *x)
 	return rc;
 }
 
+int xsvif_check_control(const struct xsvif *x)
+{
+	const char *online = x->val[XK_ONLINE], *script = x->val[XK_SCRIPT];
+	char q[VIF_QUOTE_MAX];
+
+	if (online && strcmp(online, "0") && strcmp(online, "1"))
+		return err_set(-EINVAL, "vif%u.%u: online: '%s': expected '0' or '1'", x->domid,
+			       x->devid, vif_quote(q, online));
+	if (script && !script[0])
+		return err_set(-EINVAL, "vif%u.%u: script: empty, expected the hotplug script's path",
+			       x->domid, x->devid);
+	return 0;
+}
+
 bool xsvif_is_online(const struct xsvif *x)
 {
 	return x->exists && x->val[XK_ONLINE] && !strcmp(x->val[XK_ONLINE], "1");

@@ -74,6 +74,13 @@ void xsvif_free(struct xsvif *x);
 
 const char *xsvif_key_name(enum xsvif_key k);
 
+/* The keys that say whether to plug, for a watcher that decides by them
+ * (netd's no-fork mode): online must be "0" or "1" and script, when
+ * present, not empty. libxl waits up to 40 s for an answer to a directory
+ * it wrote; one with such values is answered with the reason, not ignored.
+ * -EINVAL with err_msg() naming the key and value. */
+int xsvif_check_control(const struct xsvif *x);
+
 /* online = "1", hotplug-status empty or absent: the toolstack waits for a plug. */
 bool xsvif_is_online(const struct xsvif *x);
 bool xsvif_wants_plug(const struct xsvif *x);

@@ -608,6 +608,36 @@ def test_watch_vifname_and_errors(topo, watcher):
     topo.assert_snapshot_equal(before)
 
 
+CONTROL_VALUES = [
+    ("online", "2", "vif5.0: online: '2': expected '0' or '1'"),
+    ("online", "1 ", "vif5.0: online: '1 ': expected '0' or '1'"),
+    ("online", "", "vif5.0: online: '': expected '0' or '1'"),
+    ("script", "", "vif5.0: script: empty, expected the hotplug script's path"),
+]
+
+
+@pytest.mark.parametrize("key,value,reason", CONTROL_VALUES,
+                         ids=[f"{k}={v!r}" for k, v, _ in CONTROL_VALUES])
+def test_watch_answers_a_directory_it_cannot_plug(topo, watcher, key, value, reason):
+    """A backend directory whose online or script no plug can come of is
+    answered with hotplug-error naming the key and value: libxl would wait
+    40 s for nothing. Nothing on the host changes."""
+    topo.add_guest(5)
+    topo.settle()
+    before = topo.snapshot()
+    keys = {"frontend-id": "5", "handle": "0", "mac": "00:16:3e:00:00:05",
+            "bridge": "xenbr0", "script": "/bin/true", "online": "1"}
+    keys[key] = value
+    # online last, as a toolstack's transaction makes it appear at once
+    order = [k for k in keys if k != "online"] + ["online"]
+    watcher.xsd.write(*[x for k in order for x in (f"{BE}/5/0/{k}", keys[k])])
+    wait_for(lambda: watcher.xsd.status(5) == "error", 5, what="hotplug-status error")
+    assert watcher.xsd.error(5) == reason
+    topo.assert_snapshot_equal(before)
+    assert vif_list(watcher.netd) == {}
+    assert watcher.netd.alive()
+
+
 def test_watch_plugs_vifs_written_before_netd_started(topo, xsd, netd_factory):
     topo.add_guest(5)
     hp = Hotplug(topo, xsd, None)

@@ -175,6 +175,27 @@ static void test_args(void **state)
 	assert_string_equal(err_msg(), "vif5.0: script: not valid UTF-8");
 	set(&x, XK_SCRIPT, "/etc/xen/scripts/vif-bridge");
 
+	/* what decides a plug in no-fork mode: answered when bad, never ignored */
+	assert_int_equal(xsvif_check_control(&x), 0);
+	set(&x, XK_ONLINE, "2");
+	assert_int_equal(xsvif_check_control(&x), -EINVAL);
+	assert_string_equal(err_msg(), "vif5.0: online: '2': expected '0' or '1'");
+	set(&x, XK_ONLINE, "1 ");
+	assert_int_equal(xsvif_check_control(&x), -EINVAL);
+	assert_string_equal(err_msg(), "vif5.0: online: '1 ': expected '0' or '1'");
+	set(&x, XK_ONLINE, "\n");
+	assert_int_equal(xsvif_check_control(&x), -EINVAL);
+	assert_string_equal(err_msg(), "vif5.0: online: '\\x0a': expected '0' or '1'");
+	set(&x, XK_ONLINE, "0");
+	assert_int_equal(xsvif_check_control(&x), 0);
+	set(&x, XK_ONLINE, NULL);
+	assert_int_equal(xsvif_check_control(&x), 0);
+	set(&x, XK_ONLINE, "1");
+	set(&x, XK_SCRIPT, "");
+	assert_int_equal(xsvif_check_control(&x), -EINVAL);
+	assert_string_equal(err_msg(), "vif5.0: script: empty, expected the hotplug script's path");
+	set(&x, XK_SCRIPT, "/etc/xen/scripts/vif-bridge");
+
 	/* answered already, or going away: no plug */
 	set(&x, XK_HOTPLUG_STATUS, "connected");
 	assert_false(xsvif_wants_plug(&x));
