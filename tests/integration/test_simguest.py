@@ -489,6 +489,22 @@ def vifback(xsd, topo, tmp_path):
         log.close()
 
 
+def connected(g, vifback_log):
+    try:
+        wait_for(g.carrier, 10, what="guest carrier")
+    except AssertionError as e:
+        raise AssertionError(f"{e}\nvifback: {vifback_log.read_text()}") from None
+    assert g.xsd.read(f"{g.be}/state") == "4" and g.fe_state() == 4
+
+
+def dom0_side(topo, xsd, g):
+    """What a hotplug script would do with vifback's vif5.0."""
+    wait_for(lambda: topo.link(topo.d0, "vif5.0"), 10, what="vif5.0 from vifback")
+    topo.ip(topo.d0, "addr add 198.51.100.1/24 dev vif5.0")
+    topo.ip(topo.d0, "link set vif5.0 up")
+    xsd.write(f"{g.be}/hotplug-status", "connected")
+
+
 def test_guest_through_vifback(xsd, topo, vifback, tmp_path):
     """The one-liner a script uses: `hvsim vif add 5.0`, then `hvsim guest
     5.0 --netns NS`. With vifback as the backend and the test as the
@@ -496,14 +512,10 @@ def test_guest_through_vifback(xsd, topo, vifback, tmp_path):
     the guest pings Dom0 and back and 16 MiB go each way intact, in
     GSO-sized frames on the guest's eth0."""
     g = Vif(xsd, topo, 5, plays_backend=False)
-    wait_for(lambda: topo.link(topo.d0, "vif5.0"), 10, what="vif5.0 from vifback")
-    topo.ip(topo.d0, "addr add 198.51.100.1/24 dev vif5.0")
-    topo.ip(topo.d0, "link set vif5.0 up")
-    xsd.write(f"{g.be}/hotplug-status", "connected")
+    dom0_side(topo, xsd, g)
     try:
-        g.start()
-        wait_for(g.carrier, 10, what="guest carrier: " + vifback.read_text())
-        assert xsd.read(f"{g.be}/state") == "4" and g.fe_state() == 4
+        g.start("--queues", "1")
+        connected(g, vifback)
         topo.ip(g.ns, "addr add 198.51.100.50/24 dev eth0")
         topo.run(g.ns, "ping -c 3 -W 2 198.51.100.1")
         topo.run(topo.d0, "ping -c 3 -W 2 198.51.100.50")
@@ -521,3 +533,78 @@ def test_guest_through_vifback(xsd, topo, vifback, tmp_path):
         g.stop()
     # The guest closed in order: the backend let go.
     wait_for(lambda: xsd.read(f"{g.be}/state") in ("5", "6"), 10, what="backend closed")
+
+
+FLOWS_SINK = r"""
+import hashlib, socket, sys, threading
+n = int(sys.argv[2]); out = []
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 5002)); s.listen(n); s.settimeout(30)
+print("listening", flush=True)
+def take(c):
+    c.settimeout(30); h = hashlib.sha256()
+    while True:
+        b = c.recv(1 << 20)
+        if not b:
+            break
+        h.update(b)
+    out.append(h.hexdigest()); c.close()
+ts = [threading.Thread(target=take, args=(s.accept()[0],)) for _ in range(n)]
+[t.start() for t in ts]; [t.join() for t in ts]
+print(" ".join(sorted(out)), flush=True)
+"""
+
+FLOWS_SOURCE = r"""
+import hashlib, os, socket, sys, threading
+n, size = int(sys.argv[2]), int(sys.argv[3]); out = []
+def give():
+    data = os.urandom(size)
+    c = socket.create_connection((sys.argv[1], 5002), timeout=30)
+    c.sendall(data); c.shutdown(socket.SHUT_WR); c.recv(1); c.close()
+    out.append(hashlib.sha256(data).hexdigest())
+ts = [threading.Thread(target=give) for _ in range(n)]
+[t.start() for t in ts]; [t.join() for t in ts]
+print(" ".join(sorted(out)))
+"""
+
+
+def flows(topo, src_ns, dst_ns, addr, n, size, tmp_path):
+    (tmp_path / "fsink.py").write_text(FLOWS_SINK)
+    (tmp_path / "fsource.py").write_text(FLOWS_SOURCE)
+    sink = subprocess.Popen(["ip", "netns", "exec", dst_ns, "/usr/bin/python3",
+                             str(tmp_path / "fsink.py"), addr, str(n)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert sink.stdout.readline() == "listening\n"
+        sent = topo.run(src_ns, f"/usr/bin/python3 {tmp_path / 'fsource.py'} {addr} {n} {size}",
+                        timeout=90).stdout.split()
+        got = sink.stdout.readline().split()
+        assert sink.wait(30) == 0
+    finally:
+        terminate(sink, 5)
+        sink.stdout.close()
+    return sent, got
+
+
+def test_guest_two_queues_through_vifback(xsd, topo, vifback, tmp_path):
+    """Two queues with split event channels (vifback offers both): the
+    guest's keys are per queue, its eth0 is a two-queue TAP, and eight
+    TCP flows each way (spread over the queues by the TAP's and vifback's
+    flow hashes) all arrive intact."""
+    g = Vif(xsd, topo, 5, plays_backend=False)
+    dom0_side(topo, xsd, g)
+    try:
+        g.start("--queues", "2")
+        connected(g, vifback)
+        assert xsd.read(f"{g.fe}/multi-queue-num-queues") == "2"
+        for q in (0, 1):
+            assert xsd.read(f"{g.fe}/queue-{q}/event-channel-rx").isdigit()
+        assert "multi_queue numqueues 2 " in topo.ip(g.ns, "-d link show dev eth0").stdout
+        topo.ip(g.ns, "addr add 198.51.100.50/24 dev eth0")
+        topo.run(g.ns, "ping -c 2 -W 2 198.51.100.1")
+        for src, dst, addr in ((g.ns, topo.d0, "198.51.100.1"),
+                               (topo.d0, g.ns, "198.51.100.50")):
+            sent, got = flows(topo, src, dst, addr, 8, 2 << 20, tmp_path)
+            assert len(sent) == 8 and sent == got
+    finally:
+        g.stop()
