@@ -243,8 +243,10 @@ def test_guest_connects_pings_and_transfers(topo, rig):
     assert sent == got and sent[0] == str(8 << 20)
     sent, got = tcp_transfer(topo, topo.up, g, "192.0.2.15", 8 << 20)
     assert sent == got and sent[0] == str(8 << 20)
-    # exactly one worker, for domain 5
-    assert len(rig.workers()) == 1
+    # exactly one worker, for domain 5, confined by its seccomp filter
+    [w] = rig.workers()
+    with open(f"/proc/{w}/status") as f:
+        assert "Seccomp:\t2" in f.read()
 
 
 def test_mtu_is_the_bridges(topo, rig):
