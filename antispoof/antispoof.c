@@ -13,6 +13,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/nft.h"
+#include "antispoof/as_gw.h"
 #include "antispoof/as_nl.h"
 #include "antispoof/ratelimit.h"
 
@@ -42,6 +43,12 @@ static struct as_tbl tbls[2];
 	/* Its mac= as an ND link-layer option reads it: length 1 and	\
 	 * the MAC, one 56-bit integer (see as_ndopt). */		\
 	"\tset ndll { typeof iifname . @th,200,56; }\n"			\
+	/* What a vif without ip= or mac= may still never claim: Dom0's	\
+	 * addresses and its routers (as_gw.h), as sources and as ND	\
+	 * targets (raw, like v6nd). */					\
+	"\tset gw4 { type ifname . ipv4_addr; }\n"			\
+	"\tset gw6 { type ifname . ipv6_addr; }\n"			\
+	"\tset gw6nd { typeof iifname . @th,64,128; }\n"		\
 	/* Per-vif state lives in the elements, not in named objects:	\
 	 * a lookup runs the element's counter or limit, and libnftables	\
 	 * would fetch every named object on every command (a plug would	\
@@ -98,8 +105,9 @@ static struct as_tbl tbls[2];
 	"\tchain as_ip4 {\n"						\
 	"\t\tudp sport 67 goto bad\n"					\
 	"\t\ticmp type redirect goto bad\n"				\
-	"\t\tiifname @ipfree return\n"					\
 	"\t\tiifname . ip saddr @v4 return\n"				\
+	"\t\tiifname . ip saddr @gw4 goto bad\n"			\
+	"\t\tiifname @ipfree return\n"					\
 	"\t\tip saddr 0.0.0.0 udp sport 68 udp dport 67 return\n"	\
 	"\t\tgoto bad\n"						\
 	"\t}\n"								\
@@ -111,6 +119,7 @@ static struct as_tbl tbls[2];
 	"\t\ticmpv6 type vmap { nd-neighbor-advert : goto as_na, nd-neighbor-solicit : goto as_ns, " \
 	"nd-router-advert : goto bad, nd-redirect : goto bad }\n"	\
 	"\t\tudp sport 547 goto bad\n"					\
+	"\t\tiifname . ip6 saddr @gw6 goto bad\n"			\
 	"\t\tiifname @ipfree return\n"					\
 	"\t\tiifname . ip6 saddr @v6 return\n"				\
 	/* a vif without mac=: these from any link-local address */	\
@@ -125,6 +134,7 @@ static struct as_tbl tbls[2];
 	 * mac= any link-local one. */					\
 	"\tchain as_ns {\n"						\
 	"\t\tiifname . ip6 saddr @v6 return\n"				\
+	"\t\tiifname . ip6 saddr @gw6 goto bad\n"			\
 	"\t\tip6 saddr fe80::/10 return\n"				\
 	"\t\tip6 saddr != :: iifname @ipfree return\n"			\
 	"\t\tip6 saddr != :: goto bad\n"				\
@@ -134,6 +144,7 @@ static struct as_tbl tbls[2];
 	/* Advertise only own addresses, from an own address, with the	\
 	 * same freedom without ip= or mac=. */				\
 	"\tchain as_na {\n"						\
+	"\t\tiifname . ip6 saddr @gw6 goto bad\n"			\
 	"\t\tip6 saddr != fe80::/10 iifname . ip6 saddr != @v6 iifname != @ipfree goto bad\n" \
 	"\t\tiifname . @th,64,128 @v6nd return\n"			\
 	"\t\tgoto as_tgt\n"						\
@@ -141,6 +152,7 @@ static struct as_tbl tbls[2];
 	/* An ND target that is not the vif's own: a link-local one only	\
 	 * without mac=, another one only without ip=. */		\
 	"\tchain as_tgt {\n"						\
+	"\t\tiifname . @th,64,128 @gw6nd goto bad\n"			\
 	"\t\t@th,64,16 & 0xffc0 == 0xfe80 iifname @macfree return\n"	\
 	"\t\t@th,64,16 & 0xffc0 != 0xfe80 iifname @ipfree return\n"	\
 	"\t\tgoto bad\n"						\
@@ -256,11 +268,13 @@ static const char rules_bridge[] =
 	"\t}\n"
 	/* The sender MAC is checked even without ip=: an ARP claim
 	 * pointing at another station's MAC redirects that station's
-	 * traffic. 0.0.0.0 is an RFC 5227 probe. */
+	 * traffic; so is the sender address when it is Dom0's or its
+	 * router's (gw4). 0.0.0.0 is an RFC 5227 probe. */
 	"\tchain as_arp {\n"
 	"\t\tarp hlen != 6 goto bad\n"
 	"\t\tarp plen != 4 goto bad\n"
 	"\t\tiifname . arp saddr ether != @macs iifname != @macfree goto bad\n"
+	"\t\tiifname . arp saddr ip @gw4 goto bad\n"
 	"\t\tiifname @ipfree return\n"
 	"\t\tarp saddr ip 0.0.0.0 return\n"
 	"\t\tiifname . arp saddr ip @v4 return\n"
@@ -458,7 +472,29 @@ enum as_key {
 	K_V6,     /* ifname . ipv6_addr, likewise, and its link-local (addrs_of) */
 	K_V6RAW,  /* ifname . 128-bit integer: v6nd */
 	K_NDLL,   /* ifname . 56-bit integer: ndll (length 1, then the MAC) */
+	K_GW4,    /* ifname . ipv4_addr, one per address of as_gw_get(): gw4 */
+	K_GW6,    /* ifname . ipv6_addr, likewise: gw6 */
+	K_GW6RAW, /* ifname . 128-bit integer, likewise: gw6nd */
 };
+
+_Static_assert(AS_GW_MAX >= VIF_MAX_IPS + 1, "put()'s address array holds either list");
+
+static bool key_is_v4(enum as_key kind)
+{
+	return kind == K_V4 || kind == K_GW4;
+}
+
+/* The addresses of one family no vif may claim (as_gw.h) into out. */
+static unsigned gw_of(int family, struct vif_ip out[AS_GW_MAX])
+{
+	const struct as_gw *g = as_gw_get();
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < g->n; i++)
+		if (g->ips[i].family == family)
+			out[n++] = g->ips[i];
+	return n;
+}
 
 static const char *verb_text(enum as_nl_verb verb)
 {
@@ -488,10 +524,13 @@ static void key_of(struct as_nl_key *k, const struct vif *v, enum as_key kind,
 		as_nl_key_bytes(k, v->mac, 6);
 		break;
 	case K_V4:
+	case K_GW4:
 		as_nl_key_bytes(k, &ip->addr, 4);
 		break;
 	case K_V6:
 	case K_V6RAW:
+	case K_GW6:
+	case K_GW6RAW:
 		as_nl_key_bytes(k, &ip->addr, 16);
 		break;
 	case K_NDLL: {
@@ -520,9 +559,12 @@ static void text_of(char *s, size_t len, const struct vif *v, enum as_key kind,
 		break;
 	case K_V4:
 	case K_V6:
-		inet_ntop(kind == K_V4 ? AF_INET : AF_INET6, &ip->addr, s, len);
+	case K_GW4:
+	case K_GW6:
+		inet_ntop(key_is_v4(kind) ? AF_INET : AF_INET6, &ip->addr, s, len);
 		break;
 	case K_V6RAW:
+	case K_GW6RAW:
 		s[0] = '0';
 		s[1] = 'x';
 		for (int k = 0; k < 16; k++)
@@ -537,16 +579,18 @@ static void text_of(char *s, size_t len, const struct vif *v, enum as_key kind,
 
 /* One `verb element t set { ... }` command (or netlink message): v's name
  * alone or with its MAC, or with each of its addresses of a family
- * (addrs_of; none: nothing). lim, lim_text: the element's own limit
+ * (addrs_of) or each address it may never claim (gw_of); none: nothing. lim, lim_text: the element's own limit
  * (rates, when added). */
 static void put(struct as_out *o, const char *t, const char *set, const struct vif *v,
 		enum as_key kind, const struct as_rate *lim, const char *lim_text)
 {
-	bool per_ip = kind == K_V4 || kind == K_V6 || kind == K_V6RAW;
-	struct vif_ip ips[VIF_MAX_IPS + 1];
+	bool gw = kind == K_GW4 || kind == K_GW6 || kind == K_GW6RAW;
+	bool per_ip = gw || kind == K_V4 || kind == K_V6 || kind == K_V6RAW;
+	int family = key_is_v4(kind) ? AF_INET : AF_INET6;
+	struct vif_ip ips[AS_GW_MAX];
 	char val[INET6_ADDRSTRLEN + 40];
 	struct as_nl_key key;
-	unsigned n = per_ip ? addrs_of(v, kind == K_V4 ? AF_INET : AF_INET6, ips) : 1;
+	unsigned n = !per_ip ? 1 : gw ? gw_of(family, ips) : addrs_of(v, family, ips);
 
 	for (unsigned i = 0; i < n; i++) {
 		const struct vif_ip *ip = per_ip ? &ips[i] : NULL;
@@ -602,6 +646,14 @@ static void elems(struct as_out *o, enum as_family fam, const struct vif *v, boo
 			put(o, t, "ndll", v, K_NDLL, NULL, NULL);
 		put(o, t, "v6", v, K_V6, NULL, NULL);
 		put(o, t, "v6nd", v, K_V6RAW, NULL, NULL);
+		/* Dom0's addresses and its routers, for a vif that could
+		 * otherwise claim them: one without ip=, or without mac=
+		 * (any link-local). A routed vif always has ip=. */
+		if (!v->n_ips || !has_mac) {
+			put(o, t, "gw4", v, K_GW4, NULL, NULL);
+			put(o, t, "gw6", v, K_GW6, NULL, NULL);
+			put(o, t, "gw6nd", v, K_GW6RAW, NULL, NULL);
+		}
 		if (arp)
 			common_elems(o, arp, v, has_mac);
 	}

@@ -21,6 +21,10 @@
  *   v6nd      ifname . 128-bit int the same as v6, for ND target checks
  *   ndll      ifname . 56-bit int  its mac= again, as ND link-layer options
  *                                  carry it (length 1, MAC)
+ *   gw4, gw6  ifname . address     for a vif without ip= or mac=: Dom0's
+ *                                  addresses and routers (as_gw.h), never
+ *                                  to be claimed
+ *   gw6nd     ifname . 128-bit int the same as gw6, for ND target checks
  *   drops     ifname + counter     what the checks dropped
  *   rates     ifname + limit       its rate= (see ratelimit.h)
  *   ratedrops ifname + counter     what the limit dropped
@@ -45,7 +49,9 @@
  * DHCP or DHCPv6 server replies (udp from port 67 or 547). Everything else
  * is dropped and counted. A vif without ip= may use any other address
  * (Xen's semantics) but still only its MAC and its link-local; one without
- * mac= any MAC and any link-local address, in ND options too. Not checked
+ * mac= any MAC and any link-local address, in ND options too. Neither may
+ * claim Dom0's addresses or its routers' (gw4, gw6) in ARP, ND or as a
+ * source. Not checked
  * in the inet family: non-IP frames other than ARP.
  *
  * Tables are created by the first vif that needs them and deleted with the

@@ -26,6 +26,7 @@
 #include "lib/nl_route.h"
 #include "netd/mode.h"
 #include "antispoof/antispoof.h"
+#include "antispoof/as_gw.h"
 
 struct br_priv {
 	struct br_snapshot snap;
@@ -445,6 +446,7 @@ static int br_up(struct netd_net *net, json_t *saved)
 	if (rc == 0)
 		rc = net->checkpoint(net, "applied");
 	if (rc == 0) {
+		as_gw_invalidate(); /* Dom0 has new addresses, routes */
 		log_info("%s: bridge mode (%s) up on %s", c->name,
 			 c->style == BR_STYLE_CLASSIC ? "classic" : "modern", c->physdev);
 		return 0;

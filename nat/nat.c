@@ -29,6 +29,7 @@
 #include "lib/nl_addr.h"
 #include "lib/nl_link.h"
 #include "antispoof/antispoof.h"
+#include "antispoof/as_gw.h"
 #include "nat/bind.h"
 #include "nat/dnsmasq.h"
 #include "nat/forward.h"
@@ -779,6 +780,7 @@ static int nat_up(struct netd_net *net, json_t *saved)
 
 		replug_vifs(net, p);
 		cidr_str(&p->gw, a, sizeof(a));
+		as_gw_invalidate(); /* Dom0 has new addresses, routes */
 		log_info("%s: nat mode up, %s via %s, %zu forward(s), dnsmasq pid %d", c->name, a,
 			 c->uplink, p->fwds.n, (int)p->dns.pid);
 		return 0;

@@ -26,6 +26,7 @@
 #include "netd/sysctl_hold.h"
 #include "route/host.h"
 #include "antispoof/antispoof.h"
+#include "antispoof/as_gw.h"
 
 struct rt_knob {
 	const char *step;
@@ -260,6 +261,7 @@ static int rt_up(struct netd_net *net, json_t *saved)
 	if (rc == 0)
 		rc = net->checkpoint(net, "applied");
 	if (rc == 0) {
+		as_gw_invalidate(); /* Dom0 has new addresses, routes */
 		log_info("%s: route mode up on %s (%s)", c->name, p->physdev, what_up(p));
 		return 0;
 	}

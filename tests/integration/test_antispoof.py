@@ -427,6 +427,43 @@ def test_no_guest_sends_ra_redirect_or_dhcp_server_replies(topo, netd_factory, w
     assert f"vif1.0:{len(forged)}" in status_field(netd, "spoof_drops")
 
 
+@pytest.mark.parametrize("mac", [True, False], ids=["mac", "no-mac"])
+def test_without_ip_never_claims_dom0_or_its_router(topo, netd_factory, mac):
+    """A guest without ip= may use any address but never Dom0's or its
+    router's: ARP, NA, NS and packets from them are dropped and counted,
+    Dom0's neighbour entry for its router keeps the router's MAC, and ARP
+    and ND for any other address still pass. Without mac= too."""
+    netd = start(netd_factory, topo, "modern")
+    g1 = topo.add_guest(1)
+    plug(netd, topo, 1, mac=mac)
+    m = gmac(topo, g1)
+    ll = eui64_ll(m)
+    rmac = topo.link(topo.up, "up0")["address"]
+    assert topo.ping(topo.d0, LAN) and topo.ping(topo.d0, "2001:db8::1")
+    assert neigh(topo, "xenbr0").get(LAN) == rmac
+    eth = f"Ether(src='{m}', dst='ff:ff:ff:ff:ff:ff')"
+
+    def arp(ip):
+        return f"[{eth}/ARP(op=2, hwsrc='{m}', psrc='{ip}', hwdst='ff:ff:ff:ff:ff:ff', pdst='{ip}')]"
+
+    forged = [
+        arp(LAN), arp("192.0.2.2"),                            # the router, Dom0
+        udp(m, LAN, 7701, 2),                                  # from the router's address
+        na(m, ll, "2001:db8::1", tll(m)),                      # NA for the router
+        na(m, "2001:db8::50", "2001:db8::2", tll(m)),          # NA for Dom0
+        ns(m, "2001:db8::1", "2001:db8::99", sll(m)),          # NS from the router's address
+    ]
+    good = [arp("192.0.2.50"), udp(m, "198.51.100.7", 7702, 2),
+            na(m, "2001:db8::50", "2001:db8::50", tll(m)), ns(m, "2001:db8::50", "2001:db8::99", sll(m))]
+    got = capture(topo, {"lan": (topo.up, "up0", f"ether src {m}")}, g1, " + ".join(forged + good))
+    lan = [bytes(p) for p in got["lan"]]
+    bad = [b for x in forged for b in frame_bytes(x)]
+    assert [Ether(b).summary() for b in lan if b in bad] == []
+    assert [Ether(b).summary() for x in good for b in frame_bytes(x) if b not in lan] == []
+    assert neigh(topo, "xenbr0").get(LAN) == rmac, "Dom0's entry for its router is unchanged"
+    assert spoof_drops(netd, "vif1.0") == len(bad)
+
+
 def test_antispoof_no_lets_forged_traffic_pass(topo, netd_factory):
     netd = netd_factory(bridge_conf("classic") + "antispoof = no\n")
     netd.start()
