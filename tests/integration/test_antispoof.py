@@ -317,6 +317,8 @@ def test_link_local_and_nd_targets_must_be_the_vifs_own(topo, netd_factory, styl
     rmac = topo.link(topo.up, "up0")["address"]
     rll = eui64_ll(rmac)
     assert f"{rll}/64" in topo.addrs(topo.up, "up0")
+    for n in (g1, topo.up, topo.d0):
+        topo.wait_dad(n)  # a tentative link-local answers no NS
     # Dom0 talks to the router's link-local: it has a neighbour entry for it.
     assert topo.ping(topo.d0, f"{rll}%{dev}")
     assert neigh(topo, dev, "-6").get(rll) == rmac
