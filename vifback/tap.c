@@ -46,6 +46,17 @@ int vb_tap_create(const char *name, int *fd)
 	return tap_open(name, fd);
 }
 
+void vb_tap_name(int fd, char name[IFNAMSIZ])
+{
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	if (ioctl(fd, TUNGETIFF, &ifr) < 0)
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "?");
+	memcpy(name, ifr.ifr_name, IFNAMSIZ);
+	name[IFNAMSIZ - 1] = '\0';
+}
+
 int vb_tap_queue_open(int fd0, int *fd)
 {
 	struct ifreq ifr;

@@ -5,6 +5,7 @@
 #define VIFBACK_TAP_H
 
 #include <linux/virtio_net.h>
+#include <net/if.h>
 #include <stdbool.h>
 
 #include "vif/netif.h"
@@ -17,6 +18,8 @@ int vb_tap_create(const char *name, int *fd);
 /* Opens another queue of the TAP whose first queue is fd0, under its name
  * now (a hotplug script or netd may have renamed it for vifname=). */
 int vb_tap_queue_open(int fd0, int *fd);
+/* The TAP's name now (a script may have renamed it); "?" if unknown. */
+void vb_tap_name(int fd, char name[IFNAMSIZ]);
 /* TUNSETOFFLOAD: what the frontend can take from us (partial checksums,
  * TSO); the kernel segments or checksums the rest before we read it. */
 int vb_tap_set_offload(int fd, const struct netif_features *feat);

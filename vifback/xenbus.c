@@ -150,8 +150,11 @@ static void teardown(struct vb_sup *s, struct vb_vif *v)
 	disconnect(s, v);
 	fe_unwatch(s, v);
 	if (v->tap >= 0) {
+		char name[IFNAMSIZ];
+
+		vb_tap_name(v->tap, name);
 		close(v->tap); /* the TAP goes with its last queue */
-		log_info("vif%u.%u: %s removed", v->domid, v->devid, v->ifname);
+		log_info("vif%u.%u: %s removed", v->domid, v->devid, name);
 	}
 	v->tap = -1;
 	v->probed = false;

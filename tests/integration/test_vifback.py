@@ -401,3 +401,21 @@ def test_hostile_frontend_only_that_vif_suffers(topo, rig, case):
         assert rep["tx_rsp_prod"] == rep["tx_req_prod"], rep
     assert rig.vb.poll() is None, rig.read_log()
     assert topo.ping(g6, LAN, count=2)
+
+
+def test_vifname_is_the_scripts_rename_and_survives_a_reconnect(topo, rig):
+    """vifback names the TAP vifD.N as netback names its netdev; the hotplug
+    script renames it for vifname=. A reconnect (here: a killed worker)
+    opens the TAP's other queues under its new name."""
+    rig.attach(5, "ip=192.0.2.15,vifname=web0")
+    assert topo.link(topo.d0, "vif5.0") is None
+    assert topo.link(topo.d0, "web0")["master"] == "xenbr0"
+    g = rig.guest(5, "192.0.2.15")
+    assert topo.ping(g, LAN)
+    [w] = rig.workers()
+    os.kill(w, 9)
+    wait_for(lambda: rig.workers() not in ([], [w]), 10, what="a new worker")
+    rig.wait_states(5, 4, 4)
+    wait_for(lambda: topo.ping(g, LAN), 10, what="ping after the reconnect")
+    hvsim(rig, "vif", "del", "-n", "5.0")
+    wait_for(lambda: topo.link(topo.d0, "web0") is None, 10, what="web0 removed")
