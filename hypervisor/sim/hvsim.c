@@ -51,7 +51,8 @@ static const struct {
 } cmds[] = {
 	{ "xenstored", hv_cmd_xenstored,
 	  "xenstored [-v] [-s SOCKET] [-p PIDFILE]\n"
-	  "\tserve xenstore on SOCKET (default $XENSTORED_PATH); prints \"ready\"" },
+	  "\tserve xenstore on SOCKET (default $XENSTORED_PATH), and grants and event\n"
+	  "\tchannels on SOCKET.hv (backends) and SOCKET.hv.dD (guests); prints \"ready\"" },
 #ifdef HVSIM_HAVE_XENSTORE
 	{ "domain", hv_cmd_domain,
 	  "domain add|del DOMID\n"

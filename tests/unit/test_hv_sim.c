@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -99,6 +100,10 @@ static int group_setup(void **state)
 	if (xsd_pid == 0) {
 		struct hv_xsd_opts o = { .socket_path = xs_path };
 
+		/* A test binary that crashes leaves no daemon behind. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() == 1)
+			_exit(1);
 		log_set_level(LOG_LVL_WARN);
 		_exit(hv_xsd_run(&o) ? 1 : 0);
 	}
