@@ -430,3 +430,36 @@ def test_vifname_is_the_scripts_rename_and_survives_a_reconnect(topo, rig):
     wait_for(lambda: topo.ping(g, LAN), 10, what="ping after the reconnect")
     hvsim(rig, "vif", "del", "-n", "5.0")
     wait_for(lambda: topo.link(topo.d0, "web0") is None, 10, what="web0 removed")
+
+
+# A frontend's connect keys, written by hand as the guest (its own xenstore
+# connection): each bad value refused, the reason where the toolstack
+# looks, the vif Closing, vifback serving the others.
+BAD_FRONTEND = [
+    ({"multi-queue-num-queues": "0"}, "22 frontend key multi-queue-num-queues: '0'"),
+    ({"multi-queue-num-queues": "99"}, "22 frontend key multi-queue-num-queues: '99'"),
+    ({"request-rx-copy": "0"}, "95 frontend does not request rx-copy"),
+    ({"tx-ring-ref": "0x10"}, "22 frontend key tx-ring-ref: '0x10'"),
+    ({"event-channel": "0"}, "22 frontend key event-channel: '0': port 0"),
+    ({"tx-ring-ref": "4000000"}, "map tx-ring-ref 4000000: "),  # no such grant
+]
+
+
+@pytest.mark.parametrize("keys,error", BAD_FRONTEND, ids=[e for _, e in BAD_FRONTEND])
+def test_bad_frontend_keys_close_that_vif(topo, rig, keys, error):
+    rig.attach(6, "ip=192.0.2.16")
+    g6 = rig.guest(6, "192.0.2.16")
+    rig.attach(5)
+    fe = FE.format(d=5, n=0)
+    good = {"tx-ring-ref": "8", "rx-ring-ref": "9", "event-channel": "3",
+            "request-rx-copy": "1", "feature-sg": "1"}
+    good.update(keys)
+    pairs = [x for k, v in good.items() for x in (f"{fe}/{k}", v)]
+    guest_env = dict(os.environ, XENSTORED_PATH=rig.xsd.sock + ".d5")
+    subprocess.run(["xenstore-write", *pairs, f"{fe}/state", "4"], env=guest_env, check=True,
+                   timeout=5)
+    rig.wait_states(5, 5)
+    err = rig.xsd.read("/local/domain/0/error/backend/vif/5/0/error")
+    assert err and error in err, err
+    assert rig.vb.poll() is None
+    assert topo.ping(g6, LAN)
