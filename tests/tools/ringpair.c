@@ -1,7 +1,13 @@
 /* ringpair: the smallest backend that can carry packets between two
  * simulated guests, for testing `hvsim guest` without vifback.
  *
- *   XENSTORED_PATH=... ringpair A.N B.M
+ *   XENSTORED_PATH=... ringpair [--offer KEY,...] [--strip-validated] A.N B.M
+ *
+ * --offer: the feature keys to advertise (default feature-sg,
+ * feature-gso-tcpv4, feature-gso-tcpv6, feature-ipv6-csum-offload,
+ * feature-rx-copy). --strip-validated: forward packets without their
+ * data_validated flag, so the receiving guest's kernel checks every
+ * checksum the sender did not leave blank.
  *
  * For each vif it plays netback's xenbus part (features, InitWait, reads the
  * frontend's keys when it goes Connected, Connected), maps the rings and
@@ -41,6 +47,9 @@ struct end {
 
 static struct hv *hv;
 static struct xsc *xs;
+static const char *offered = "feature-sg,feature-gso-tcpv4,feature-gso-tcpv6,"
+			     "feature-ipv6-csum-offload,feature-rx-copy";
+static bool strip_validated;
 
 static int copy(void *ctx, struct hv_copy *segs, unsigned n)
 {
@@ -93,15 +102,12 @@ static long now_ms(void)
 
 static int offer(struct end *e)
 {
-	static const char *const feats[] = {
-		"feature-sg", "feature-gso-tcpv4", "feature-gso-tcpv6",
-		"feature-ipv6-csum-offload", "feature-rx-copy",
-	};
-	size_t i;
+	char list[256], *key, *save = NULL;
 	int rc = 0;
 
-	for (i = 0; !rc && i < sizeof(feats) / sizeof(feats[0]); i++)
-		rc = xs_write(e->be, feats[i], "1");
+	snprintf(list, sizeof(list), "%s", offered);
+	for (key = strtok_r(list, ",", &save); !rc && key; key = strtok_r(NULL, ",", &save))
+		rc = xs_write(e->be, key, "1");
 	if (!rc)
 		rc = xs_write(e->be, "state", "2");
 	return rc ? err_set(rc, "%s: cannot write: %s", e->be, strerror(-rc)) : 0;
@@ -166,6 +172,8 @@ static bool forward(struct end *a, struct end *b)
 	}
 	if (ntx)
 		hv_evtchn_notify(hv, a->port);
+	for (unsigned i = 0; strip_validated && i < n; i++)
+		pkts[i].flags &= (uint8_t)~NETIF_PKT_DATA_VALIDATED;
 	if (n && !b->down && netif_rx_burst(b->q, pkts, n, &done, &nrx) < 0) {
 		fprintf(stderr, "ringpair: vif%u.%u: %s\n", b->domid, b->devid,
 			netif_queue_fatal_reason(b->q));
@@ -192,8 +200,21 @@ int main(int argc, char **argv)
 	long last_look = 0;
 	int sfd, rc, i;
 
+	while (argc > 3) {
+		if (!strcmp(argv[1], "--offer") && argc > 4) {
+			offered = argv[2];
+			argv += 2;
+			argc -= 2;
+		} else if (!strcmp(argv[1], "--strip-validated")) {
+			strip_validated = true;
+			argv++;
+			argc--;
+		} else {
+			break;
+		}
+	}
 	if (argc != 3 || parse(argv[1], &e[0]) || parse(argv[2], &e[1])) {
-		fprintf(stderr, "usage: ringpair D.N D.N\n");
+		fprintf(stderr, "usage: ringpair [--offer KEY,...] [--strip-validated] D.N D.N\n");
 		return 2;
 	}
 	sigemptyset(&ss);
