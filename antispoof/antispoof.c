@@ -119,9 +119,10 @@ static struct as_tbl tbls[2];
 	"\t\ticmpv6 type vmap { nd-neighbor-advert : goto as_na, nd-neighbor-solicit : goto as_ns, " \
 	"nd-router-advert : goto bad, nd-redirect : goto bad }\n"	\
 	"\t\tudp sport 547 goto bad\n"					\
+	/* own addresses first: the common case, one lookup */		\
+	"\t\tiifname . ip6 saddr @v6 return\n"				\
 	"\t\tiifname . ip6 saddr @gw6 goto bad\n"			\
 	"\t\tiifname @ipfree return\n"					\
-	"\t\tiifname . ip6 saddr @v6 return\n"				\
 	/* a vif without mac=: these from any link-local address */	\
 	"\t\tip6 saddr fe80::/10 icmpv6 type { nd-router-solicit, mld-listener-report, mld-listener-done, mld2-listener-report } return\n" \
 	"\t\tip6 saddr fe80::/10 udp sport 546 udp dport 547 return\n"	\
