@@ -249,37 +249,6 @@ int nl_link_for_each_port(int master, int (*cb)(const struct nl_link *l, void *d
 	return rc ? rc : w.rc;
 }
 
-struct link_each {
-	int (*cb)(const struct nl_link *l, void *data);
-	void *data;
-	int rc;
-};
-
-static int link_each_cb(const struct nlmsghdr *nlh, void *data)
-{
-	struct link_each *w = data;
-	struct nl_link l;
-
-	/* Read to the end even when done: a dump left on the socket would
-	 * be the next request's answer. */
-	if (w->rc)
-		return MNL_CB_OK;
-	link_parse(nlh, &l);
-	w->rc = w->cb(&l, w->data);
-	return MNL_CB_OK;
-}
-
-int nl_link_for_each(int (*cb)(const struct nl_link *l, void *data), void *data)
-{
-	struct nlmsghdr *nlh = link_msg(RTM_GETLINK, 0, 0);
-	struct link_each w = { cb, data, 0 };
-	int rc;
-
-	mnl_attr_put_u32(nlh, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
-	rc = nl_dump(nlh, link_each_cb, &w);
-	return w.rc ? w.rc : rc;
-}
-
 int nl_mac_format(const uint8_t mac[6], char buf[18])
 {
 	return snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x",

@@ -38,8 +38,6 @@ int nl_link_set_arp(int ifindex, bool on);
 int nl_link_setup(int ifindex, const uint8_t *mac, unsigned mtu, int master, bool up);
 
 /* Calls cb for every link whose master is `master`; stops on nonzero. */
-/* Every interface of the namespace; non-zero from cb stops and is returned. */
-int nl_link_for_each(int (*cb)(const struct nl_link *l, void *data), void *data);
 int nl_link_for_each_port(int master, int (*cb)(const struct nl_link *l, void *data), void *data);
 
 int nl_mac_format(const uint8_t mac[6], char buf[18]);

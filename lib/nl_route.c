@@ -130,22 +130,64 @@ static int gw_each_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
-int nl_route_for_each_gateway(int (*cb)(int family, const void *gw, void *data), void *data)
+int nl_route_for_each_gateway(int ifindex, int family,
+			      int (*cb)(int family, const void *gw, void *data), void *data)
 {
 	static const int families[] = { AF_INET, AF_INET6 };
 	struct gw_each w = { cb, data, 0 };
 
 	for (size_t i = 0; i < 2 && !w.rc; i++) {
-		struct nlmsghdr *nlh = nl_msg(RTM_GETROUTE, 0);
-		struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+		struct nlmsghdr *nlh;
+		struct rtmsg *rtm;
 		int rc;
 
+		if (family != AF_UNSPEC && family != families[i])
+			continue;
+		nlh = nl_msg(RTM_GETROUTE, 0);
+		rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
 		rtm->rtm_family = (uint8_t)families[i];
+		/* Filtered by the kernel under strict checking. */
+		rtm->rtm_table = RT_TABLE_MAIN;
+		mnl_attr_put_u32(nlh, RTA_TABLE, RT_TABLE_MAIN);
+		mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)ifindex);
 		rc = nl_dump(nlh, gw_each_cb, &w);
 		if (rc && !w.rc)
 			return rc;
 	}
 	return w.rc;
+}
+
+static int fib_match_cb(const struct nlmsghdr *nlh, void *data)
+{
+	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+	struct nl_route_match *m = data;
+	size_t alen = rtm->rtm_family == AF_INET ? 4 : 16;
+	const struct nlattr *a;
+
+	m->type = rtm->rtm_type;
+	m->protocol = rtm->rtm_protocol;
+	m->dst_len = rtm->rtm_dst_len;
+	mnl_attr_for_each(a, nlh, sizeof(*rtm)) {
+		if (mnl_attr_get_type(a) == RTA_DST && mnl_attr_get_payload_len(a) == alen)
+			memcpy(m->dst, mnl_attr_get_payload(a), alen);
+		else if (mnl_attr_get_type(a) == RTA_OIF && mnl_attr_validate(a, MNL_TYPE_U32) == 0)
+			m->oif = (int)mnl_attr_get_u32(a);
+	}
+	return MNL_CB_OK;
+}
+
+int nl_route_fib_match(int family, const void *addr, struct nl_route_match *out)
+{
+	struct nlmsghdr *nlh = nl_msg(RTM_GETROUTE, 0);
+	struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+	size_t alen = family == AF_INET ? 4 : 16;
+
+	memset(out, 0, sizeof(*out));
+	rtm->rtm_family = (uint8_t)family;
+	rtm->rtm_dst_len = (uint8_t)(alen * 8);
+	rtm->rtm_flags = RTM_F_FIB_MATCH;
+	mnl_attr_put(nlh, RTA_DST, alen, addr);
+	return nl_get(nlh, fib_match_cb, out);
 }
 
 static int route_send(const struct nl_blob *route, int ifindex, uint16_t type, uint16_t flags)

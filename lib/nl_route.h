@@ -38,10 +38,24 @@ int nl_route_list_proto(uint8_t proto, struct nl_blobs *out);
 /* The output device of a listed route (0: none). */
 int nl_route_blob_oif(const struct nl_blob *route);
 
-/* Every next-hop gateway of every route in the main table (both families,
- * multipath hops included): the routers the host sends through. cb gets
- * the family and the address (4 or 16 bytes); non-zero stops the walk. */
-int nl_route_for_each_gateway(int (*cb)(int family, const void *gw, void *data), void *data);
+/* Every next-hop gateway of the main table's routes through ifindex (both
+ * families, multipath hops included): the routers the host reaches there.
+ * family AF_UNSPEC for both. The kernel filters by device, so only those
+ * routes are sent. cb gets the family and the address (4 or 16 bytes); its
+ * first non-zero return ends the walk and is returned. */
+int nl_route_for_each_gateway(int ifindex, int family,
+			      int (*cb)(int family, const void *gw, void *data), void *data);
+
+/* The route the kernel would use for addr, as configured (ip route get
+ * ADDR fibmatch): its type (RTN_LOCAL: an address of this host;
+ * RTN_BROADCAST...), protocol, prefix and device. -ENETUNREACH (and the
+ * like) when there is none. */
+struct nl_route_match {
+	uint8_t type, protocol, dst_len;
+	uint8_t dst[16];
+	int oif;
+};
+int nl_route_fib_match(int family, const void *addr, struct nl_route_match *out);
 
 const char *nl_route_blob_str(const struct nl_blob *route);
 

@@ -4,8 +4,10 @@
  * link-local, loopback...). What is wrong only on this host is checked
  * here, against the kernel's view and the vifs netd already has:
  *  - ip= may not be Dom0's own address, a gateway Dom0 routes through (the
- *    configured gatewayip, or any route's next hop), nor the network or
- *    broadcast address of a subnet Dom0 is on. Route mode would route the
+ *    configured gatewayip, or a next hop of the routes through the
+ *    network's bridge, physdev or uplink), nor the network or broadcast
+ *    address of a subnet Dom0 is on. Each costs a lookup or a dump of a
+ *    few routes, whatever the number of vifs. Route mode would route the
  *    address to the guest and answer ARP/NS for it on the LAN; bridge and
  *    nat mode's filters would let the guest send as it.
  *  - its interface, and the backend's vifD.N[-emu] a vifname renames, may
@@ -23,12 +25,12 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "lib/err.h"
-#include "lib/nl_addr.h"
 #include "lib/nl_link.h"
 #include "lib/nl_route.h"
 
@@ -75,53 +77,78 @@ static void prefix_fill(int family, const void *addr, uint8_t plen, bool to_ones
 	}
 }
 
-static int check_addr(int ifindex, int family, const void *addr, uint8_t plen, void *data)
+/* One address against the kernel's own view, in one lookup whatever the
+ * number of vifs: the route it would take (ip route get A fibmatch) is a
+ * local one for Dom0's addresses (on any interface), a broadcast one for
+ * its subnets' broadcast addresses, and the subnet's own (protocol
+ * kernel) for an address of a subnet Dom0 is on. */
+static int check_ip(const struct vif *v, const struct vif_ip *ip)
 {
-	struct ip_walk *w = data;
 	char dev[IF_NAMESIZE] = "?", why[160], a[INET6_ADDRSTRLEN];
-	unsigned host = family == AF_INET ? 32 : 128;
+	unsigned host = ip->family == AF_INET ? 32 : 128;
+	struct nl_route_match m;
 	uint8_t net[16], bcast[16];
+	int rc = nl_route_fib_match(ip->family, &ip->addr, &m);
 
-	if (family != AF_INET && family != AF_INET6)
-		return 0;
-	if_indextoname((unsigned)ifindex, dev);
+	if (rc == -ENETUNREACH || rc == -EHOSTUNREACH || rc == -ENOENT || rc == -ESRCH)
+		return 0; /* no route at all: on no subnet of Dom0's */
+	if (rc)
+		return err_prefix(rc, "%s: cannot look up ip", v->ifname);
+	if (m.oif)
+		if_indextoname((unsigned)m.oif, dev);
+	if (m.type == RTN_LOCAL)
+		return refuse(v, ip, "it is Dom0's own address");
+	if (m.type == RTN_BROADCAST) {
+		snprintf(why, sizeof(why), "it is the broadcast address of a subnet Dom0 is on (%s)",
+			 dev);
+		return refuse(v, ip, why);
+	}
+	/* IPv6 with forwarding on: the kernel answers a subnet's anycast
+	 * address itself (RFC 4291 2.6.1). */
+	if (m.type == RTN_ANYCAST) {
+		snprintf(why, sizeof(why),
+			 "it is the subnet-router anycast address of a subnet Dom0 is on (%s)", dev);
+		return refuse(v, ip, why);
+	}
 	/* /31 and /32 (RFC 3021), /127 and /128 (RFC 6164) have no
 	 * network or broadcast address: every address is a host's. */
-	prefix_fill(family, addr, plen, false, net);
-	prefix_fill(family, addr, plen, true, bcast);
-	inet_ntop(family, net, a, sizeof(a));
-	for (unsigned i = 0; i < w->v->n_ips; i++) {
-		const struct vif_ip *ip = &w->v->ips[i];
-
-		if (ip_equal(ip, family, addr)) {
-			snprintf(why, sizeof(why), "it is Dom0's own address (on %s)", dev);
-			return refuse(w->v, ip, why);
-		}
-		if (plen + 1u >= host || plen == 0)
-			continue;
-		if (ip_equal(ip, family, net)) {
-			snprintf(why, sizeof(why), "it is the %s of %s/%u (on %s)",
-				 family == AF_INET ? "network address"
-						   : "subnet-router anycast address",
-				 a, plen, dev);
-			return refuse(w->v, ip, why);
-		}
-		if (family == AF_INET && ip_equal(ip, family, bcast)) {
-			snprintf(why, sizeof(why), "it is the broadcast address of %s/%u (on %s)",
-				 a, plen, dev);
-			return refuse(w->v, ip, why);
-		}
+	if (m.type != RTN_UNICAST || m.protocol != RTPROT_KERNEL || m.dst_len == 0 ||
+	    m.dst_len + 1u >= host)
+		return 0;
+	prefix_fill(ip->family, m.dst, m.dst_len, false, net);
+	prefix_fill(ip->family, m.dst, m.dst_len, true, bcast);
+	inet_ntop(ip->family, net, a, sizeof(a));
+	if (ip_equal(ip, ip->family, net)) {
+		snprintf(why, sizeof(why), "it is the %s of %s/%u (on %s)",
+			 ip->family == AF_INET ? "network address" : "subnet-router anycast address",
+			 a, m.dst_len, dev);
+		return refuse(v, ip, why);
+	}
+	if (ip->family == AF_INET && ip_equal(ip, ip->family, bcast)) {
+		snprintf(why, sizeof(why), "it is the broadcast address of %s/%u (on %s)", a,
+			 m.dst_len, dev);
+		return refuse(v, ip, why);
 	}
 	return 0;
 }
 
 int netd_vif_guard_ips(const struct netd_net *net, const struct vif *v)
 {
+	/* Where the network reaches the LAN: its bridge (bridge, nat), physdev
+	 * (bridge, route) or uplink (nat). Their routes' next hops are the
+	 * gateways; only they are dumped, so the cost does not grow with the
+	 * routes route mode gives every vif. */
+	const char *ifs[] = { net->conf.name, net->conf.physdev, net->conf.uplink };
 	struct ip_walk w = { v };
-	int rc;
+	bool v4 = false, v6 = false;
+	int rc = 0;
 
 	if (!v->n_ips)
 		return 0;
+	for (unsigned i = 0; i < v->n_ips; i++) {
+		v4 |= v->ips[i].family == AF_INET;
+		v6 |= v->ips[i].family == AF_INET6;
+	}
 	if (net->conf.has_gatewayip) {
 		const struct netd_cidr *gw = &net->conf.gatewayip;
 
@@ -130,9 +157,16 @@ int netd_vif_guard_ips(const struct netd_net *net, const struct vif *v)
 				return refuse(v, &v->ips[i],
 					      "it is the gateway (gatewayip) of the network");
 	}
-	rc = nl_route_for_each_gateway(check_gateway, &w);
-	if (rc == 0)
-		rc = nl_addr_for_each(check_addr, &w);
+	for (size_t i = 0; i < sizeof(ifs) / sizeof(ifs[0]) && rc == 0; i++) {
+		unsigned ifindex = ifs[i][0] ? if_nametoindex(ifs[i]) : 0;
+
+		if (ifindex && (i == 0 || strcmp(ifs[i], ifs[0])))
+			rc = nl_route_for_each_gateway((int)ifindex,
+						       v4 && v6 ? AF_UNSPEC : v4 ? AF_INET : AF_INET6,
+						       check_gateway, &w);
+	}
+	for (unsigned i = 0; i < v->n_ips && rc == 0; i++)
+		rc = check_ip(v, &v->ips[i]);
 	return rc;
 }
 

@@ -8,8 +8,9 @@
 #include "netd/mode.h"
 
 /* ip= against the host: not Dom0's own address, not a gateway it routes
- * through (the network's gatewayip or any route's next hop), not the
- * network or broadcast address of one of its subnets. 0, or
+ * through (the network's gatewayip, or a next hop of a route through its
+ * bridge, physdev or uplink), not the network or broadcast address of a
+ * subnet Dom0 is on. 0, or
  * -EADDRNOTAVAIL (or a netlink error) with err_msg(). */
 int netd_vif_guard_ips(const struct netd_net *net, const struct vif *v);
 

@@ -392,9 +392,13 @@ def test_vif_errors_change_nothing(topo, netd_factory):
         (["vif", "online", "4.0", "ip=192.0.2.1"],
          "vif4.0: ip 192.0.2.1 refused: it is a gateway Dom0 routes through"),
         (["vif", "online", "4.0", "ip=192.0.2.24 2001:db8::2"],
-         "vif4.0: ip 2001:db8::2 refused: it is Dom0's own address (on eth0)"),
+         "vif4.0: ip 2001:db8::2 refused: it is Dom0's own address"),
         (["vif", "online", "4.0", "ip=192.0.2.255"],
-         "vif4.0: ip 192.0.2.255 refused: it is the broadcast address of 192.0.2.0/24 (on eth0)"),
+         "vif4.0: ip 192.0.2.255 refused: it is the broadcast address of a subnet Dom0 is on (eth0)"),
+        (["vif", "online", "4.0", "ip=192.0.2.0"],
+         "vif4.0: ip 192.0.2.0 refused: it is the network address of 192.0.2.0/24 (on eth0)"),
+        (["vif", "online", "4.0", "ip=2001:db8::"],
+         "vif4.0: ip 2001:db8:: refused: it is the subnet-router anycast address of 2001:db8::/64 (on eth0)"),
     ]
     for args, msg in cases:
         r = netd.ctl(*args, check=False)
