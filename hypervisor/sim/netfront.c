@@ -196,7 +196,19 @@ int nf_dev_open(struct nf_dev *d, uint16_t domid, uint16_t devid, unsigned want_
 			rc == -ENOENT ? "no such vif (hvsim vif add first)" : strerror(-rc));
 		goto fail;
 	}
-	d->backend_id = (uint16_t)xs_read_uint(d, d->fe, "backend-id", 0);
+	rc = nf_xs_read(d, d->fe, "backend-id", buf, sizeof(buf));
+	if (!rc) {
+		uint32_t id;
+
+		if (xs_domid_parse(buf, &id) || id >= 0x7ff0)
+			rc = -EINVAL;
+		d->backend_id = (uint16_t)id;
+	}
+	if (rc) {
+		err_set(rc, "%s/backend-id: %s", d->fe,
+			rc == -EINVAL ? "not a domain id" : strerror(-rc));
+		goto fail;
+	}
 	rc = nf_xs_read(d, d->fe, "mac", buf, sizeof(buf));
 	if (!rc && parse_mac(buf, d->mac))
 		rc = -EINVAL;

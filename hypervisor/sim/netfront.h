@@ -51,6 +51,7 @@ struct nf_dev {
 	struct nf_features feat;
 	unsigned nq;			/* queues in use while connected */
 	unsigned n_taps;		/* TAP queues opened (0 in hostile mode) */
+	int tap_ifindex;
 	int tap_fds[NF_MAX_QUEUES];
 	struct nf_queue q[NF_MAX_QUEUES];
 	bool connected;			/* rings granted and keys written */

@@ -35,6 +35,7 @@
 /* netfront: tso_max_size = XEN_NETIF_MAX_TX_SIZE - MAX_TCP_HEADER, so a
  * GSO frame with its headers still fits one request's 16-bit size. */
 #define NF_GSO_MAX	(NF_MAX_TX_SIZE - 320u)
+#define NF_MTU_NO_SG	1500u
 
 static uint8_t frame[VNET_HLEN + FRAME_MAX + NF_PAGE_SIZE];
 
@@ -77,8 +78,10 @@ int nf_tap_open(struct nf_dev *d, const char *name, unsigned nqueues)
 	}
 	nf_tap_set_link(d, false);
 	rc = nl_link_get(name, &l);
-	if (!rc)
+	if (!rc) {
+		d->tap_ifindex = l.ifindex;
 		rc = nl_link_setup(l.ifindex, d->mac, d->mtu, -1, true);
+	}
 	if (!rc)
 		rc = set_gso_max(l.ifindex);
 	if (rc)
@@ -110,6 +113,16 @@ void nf_tap_set_link(struct nf_dev *d, bool up)
 			off |= TUN_F_TSO4;
 		if (d->feat.sg && d->feat.gso6 && d->feat.ipv6_csum)
 			off |= TUN_F_TSO6;
+	}
+	/* Without feature-sg a frame must fit one slot: netfront caps the
+	 * MTU at ETH_DATA_LEN (xennet_fix_features), so do we. */
+	if (up && !d->feat.sg && d->mtu > NF_MTU_NO_SG) {
+		if (nl_link_set_mtu(d->tap_ifindex, NF_MTU_NO_SG))
+			log_warn("vif%u.%u: MTU %u: %s", d->domid, d->devid, NF_MTU_NO_SG, err_msg());
+		else
+			log_info("vif%u.%u: backend without feature-sg: MTU %u, not %u", d->domid,
+				 d->devid, NF_MTU_NO_SG, d->mtu);
+		d->mtu = NF_MTU_NO_SG;
 	}
 	if (ioctl(d->tap_fds[0], TUNSETOFFLOAD, off) < 0)
 		log_warn("vif%u.%u: TUNSETOFFLOAD: %s", d->domid, d->devid, strerror(errno));

@@ -86,7 +86,7 @@ class Vif:
     """vif D.N's keys as libxl writes them (hvsim vif add -n), the test as
     its backend in xenstore, and the guest process."""
 
-    def __init__(self, xsd, topo, d=5, n=0, plays_backend=True):
+    def __init__(self, xsd, topo, d=5, n=0, plays_backend=True, spec=None):
         self.xsd, self.topo, self.d, self.n = xsd, topo, d, n
         self.plays_backend = plays_backend
         self.be = f"{BE}/{d}/{n}"
@@ -94,7 +94,7 @@ class Vif:
         self.ns = topo.add_ns(f"{topo.prefix}-g{d}")
         self.proc = None
         xsd.hvsim("domain", "add", str(d))
-        xsd.hvsim("vif", "add", "-n", f"{d}.{n}")
+        xsd.hvsim("vif", "add", "-n", f"{d}.{n}", *([spec] if spec else []))
 
     def offer(self, split=False, max_queues=None, state=2):
         """netback_probe's feature keys, then InitWait."""
@@ -298,6 +298,11 @@ def test_guest_errors(xsd, topo):
     xsd.hvsim("vif", "add", "-n", "7.0")
     r = xsd.hvsim("guest", "7.0", "--netns", f"{ns}-missing", check=False)
     assert r.returncode == 1 and "network namespace" in r.stderr
+    for bad in ("70000", "x", ""):
+        xsd.write(FE.format(d=7, n=0) + "/backend-id", bad)
+        r = xsd.hvsim("guest", "7.0", "--netns", ns, check=False)
+        assert r.returncode == 1 and "backend-id: not a domain id" in r.stderr, (bad, r.stderr)
+    xsd.write(FE.format(d=7, n=0) + "/backend-id", "0")
     for bad in (["guest"], ["guest", "0.0"], ["guest", "7"], ["guest", "7.0", "--queues", "0"],
                 ["guest", "7.0", "--hostile", "no-such-case"]):
         r = xsd.hvsim(*bad, check=False)
@@ -351,8 +356,8 @@ def make_pair(xsd, topo, tmp_path):
     started with the given options."""
     made = []
 
-    def make(*rp_args):
-        a, b = Vif(xsd, topo, 5), Vif(xsd, topo, 6)
+    def make(*rp_args, spec=None):
+        a, b = Vif(xsd, topo, 5, spec=spec), Vif(xsd, topo, 6, spec=spec)
         made.extend([a, b])
         a.start()
         b.start()
@@ -456,6 +461,20 @@ def test_two_guests_without_offloads(make_pair, topo, tmp_path, addr_of):
         assert sent == got and int(got[0]) == size
         frames = stats(topo, src.ns)["tx"]["packets"] - before["packets"]
         assert frames >= size // 1500, f"{frames} frames for {size} bytes"
+
+
+
+@pytest.mark.parametrize("offer,mtu", [("feature-rx-copy", 1500),
+                                       ("feature-rx-copy,feature-sg", 9000)],
+                         ids=["no-sg", "sg"])
+def test_guest_mtu_follows_sg(make_pair, topo, offer, mtu):
+    """mtu=9000 from the toolstack: kept when the backend takes slot chains,
+    cut to 1500 without feature-sg (netfront's ETH_DATA_LEN) so no frame
+    needs more than one slot; full-size pings pass either way."""
+    a, b = make_pair("--offer", offer, spec="mtu=9000")
+    for v in (a, b):
+        wait_for(lambda: v.link()["mtu"] == mtu, 5, what=f"eth0 MTU {mtu}")
+    topo.run(a.ns, f"ping -M do -s {mtu - 28} -c 2 -W 2 192.0.2.6")
 
 
 # ---- the hostile frontend's report, against the netif library -------------
