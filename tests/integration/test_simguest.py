@@ -665,3 +665,25 @@ def test_guest_two_queues_through_vifback(xsd, topo, vifback, tmp_path):
             assert len(sent) == 8 and sent == got
     finally:
         g.stop()
+
+
+def test_guest_killed_and_restarted_reconnects(xsd, topo, vifback):
+    """kill -9 of a connected guest (no Closing, grants never revoked by
+    it): a new `hvsim guest` for the same vif finds the backend Connected to
+    rings it does not have, closes, and connects afresh; traffic flows."""
+    g = Vif(xsd, topo, 5, plays_backend=False)
+    dom0_side(topo, xsd, g)
+    try:
+        g.start()
+        connected(g, vifback)
+        topo.ip(g.ns, "addr add 198.51.100.50/24 dev eth0")
+        topo.run(g.ns, "ping -c 1 -W 2 198.51.100.1")
+        g.proc.kill()
+        g.proc.wait(5)
+        g.stop()
+        g.start()
+        connected(g, vifback)
+        topo.ip(g.ns, "addr add 198.51.100.50/24 dev eth0")
+        topo.run(g.ns, "ping -c 2 -W 2 198.51.100.1")
+    finally:
+        g.stop()
