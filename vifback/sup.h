@@ -78,7 +78,8 @@ void vb_vif_free_all(struct vb_sup *s);
 struct vb_worker *vb_worker_get(struct vb_sup *s, uint16_t domid);
 struct vb_worker *vb_worker_find(struct vb_sup *s, uint16_t domid);
 /* Sends m (and fds) and waits for the worker's RESULT for m->devid.
- * Returns the worker's rc (its text in err_msg()), -errno when it is gone. */
+ * Returns the worker's rc (its text in err_msg(), and in m->text on
+ * success), -errno when it is gone. */
 int vb_worker_call(struct vb_sup *s, struct vb_worker *w, struct vb_msg *m, const int *fds,
 		   unsigned nfds);
 /* A worker's socket is readable: FATAL reports. */

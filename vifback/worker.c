@@ -214,6 +214,31 @@ static void on_connect(struct worker *w, const struct vb_msg *m, int *fds, unsig
 	reply(w, VB_MSG_RESULT, m->devid, 0, "");
 }
 
+/* The vif's counters summed over its queues, for the supervisor's log. */
+static void vif_stats(const struct wvif *v, char *buf, size_t len)
+{
+	struct netif_stats t = { 0 };
+
+	for (unsigned i = 0; i < v->nq; i++) {
+		const struct netif_stats *s = &v->q[i].nq->stats;
+
+		t.tx_pkts += s->tx_pkts;
+		t.tx_bytes += s->tx_bytes;
+		t.tx_dropped += s->tx_dropped;
+		t.tx_errors += s->tx_errors;
+		t.rx_pkts += s->rx_pkts;
+		t.rx_bytes += s->rx_bytes;
+		t.rx_dropped += s->rx_dropped;
+	}
+	snprintf(buf, len,
+		 "from guest %llu packets %llu bytes (%llu dropped, %llu errors), "
+		 "to guest %llu packets %llu bytes (%llu dropped)",
+		 (unsigned long long)t.tx_pkts, (unsigned long long)t.tx_bytes,
+		 (unsigned long long)t.tx_dropped, (unsigned long long)t.tx_errors,
+		 (unsigned long long)t.rx_pkts, (unsigned long long)t.rx_bytes,
+		 (unsigned long long)t.rx_dropped);
+}
+
 static void on_message(struct worker *w, bool *quit)
 {
 	struct vb_msg m;
@@ -231,12 +256,17 @@ static void on_message(struct worker *w, bool *quit)
 	case VB_MSG_CONNECT:
 		on_connect(w, &m, fds, nfds);
 		return;
-	case VB_MSG_DISCONNECT:
+	case VB_MSG_DISCONNECT: {
+		char stats[sizeof(m.text)] = "";
+
 		slot = vif_slot(w, m.devid);
-		if (slot >= 0)
+		if (slot >= 0) {
+			vif_stats(w->vifs[slot], stats, sizeof(stats));
 			vif_free(w, (unsigned)slot);
-		reply(w, VB_MSG_RESULT, m.devid, slot >= 0 ? 0 : -ENOENT, "");
+		}
+		reply(w, VB_MSG_RESULT, m.devid, slot >= 0 ? 0 : -ENOENT, stats);
 		break;
+	}
 	case VB_MSG_RATE:
 		slot = vif_slot(w, m.devid);
 		if (slot >= 0)

@@ -132,6 +132,7 @@ int vb_worker_call(struct vb_sup *s, struct vb_worker *w, struct vb_msg *m, cons
 		if (r.type == VB_MSG_RESULT && r.devid == devid) {
 			if (r.rc < 0)
 				return err_set(r.rc > -4096 ? r.rc : -EIO, "%s", r.text);
+			memcpy(m->text, r.text, sizeof(m->text));
 			return 0;
 		}
 	}

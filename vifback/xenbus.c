@@ -125,9 +125,12 @@ static void disconnect(struct vb_sup *s, struct vb_vif *v)
 	memset(&m, 0, sizeof(m));
 	m.type = VB_MSG_DISCONNECT;
 	m.devid = v->devid;
-	if (vb_worker_call(s, w, &m, NULL, 0) < 0 && err_code() != -ENOENT)
+	if (vb_worker_call(s, w, &m, NULL, 0) < 0) {
 		log_warn("vif%u.%u: disconnect: %s", v->domid, v->devid, err_msg());
-	log_info("vif%u.%u: rings disconnected", v->domid, v->devid);
+		m.text[0] = '\0';
+	}
+	log_info("vif%u.%u: rings disconnected%s%s", v->domid, v->devid, m.text[0] ? ": " : "",
+		 m.text);
 	vb_worker_put(s, (uint16_t)v->domid);
 }
 
