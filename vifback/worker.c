@@ -269,10 +269,14 @@ static void on_message(struct worker *w, bool *quit)
 	}
 	case VB_MSG_RATE:
 		slot = vif_slot(w, m.devid);
-		if (slot >= 0)
-			for (unsigned i = 0; i < w->vifs[slot]->nq; i++)
-				netif_credit_set(&w->vifs[slot]->q[i].nq->credit, m.rate_bytes,
-						 m.rate_usecs, now_us());
+		for (unsigned i = 0; slot >= 0 && i < w->vifs[slot]->nq; i++) {
+			struct wq *q = &w->vifs[slot]->q[i];
+
+			netif_credit_set(&q->nq->credit, m.rate_bytes, m.rate_usecs, now_us());
+			/* a packet held for the old rate is looked at again now */
+			q->tx_wait_until = 0;
+			q->tx_more = true;
+		}
 		break;
 	default:
 		break;

@@ -17,6 +17,7 @@ import select
 import shutil
 import subprocess
 import tempfile
+import time
 
 import pytest
 from scapy.all import UDP
@@ -462,3 +463,44 @@ def test_bad_frontend_keys_close_that_vif(topo, rig, keys, error):
     assert err and error in err, err
     assert rig.vb.poll() is None
     assert topo.ping(g6, LAN)
+
+
+RATE_SEND = r"""
+import sys
+from scapy.all import Ether, IP, UDP, Raw, sendp
+mac, src, dst = sys.argv[1:4]
+sendp([Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / IP(src=src, dst=dst) / UDP(sport=40000, dport=7009)
+       / Raw(b"x" * 500)] * 20, iface="eth0", verbose=0)
+"""
+
+
+def test_rate_holds_traffic_and_follows_the_key(topo, rig, tmp_path):
+    """rate= is netback's credit: 1000 bytes per minute lets the first
+    542-byte frame through and holds the rest; a new rate key releases
+    them at once."""
+    mac = rig.attach(5, "ip=192.0.2.15")
+    subprocess.run(["xenstore-write", f"{BE}/5/0/rate", "1000,60000000"], env=rig.xsd.env(),
+                   check=True, timeout=5)
+    g = rig.guest(5, "192.0.2.15")
+    out = str(tmp_path / "lan.txt")
+    with open(out, "w") as f:
+        dump = subprocess.Popen(["ip", "netns", "exec", topo.up, "tcpdump", "-i", "up0", "-n",
+                                 "-l", "udp and dst port 7009"], stdout=f,
+                                stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)  # tcpdump attached
+        r = subprocess.run(["ip", "netns", "exec", g, "/usr/bin/python3", "-c", RATE_SEND, mac,
+                            "192.0.2.15", LAN], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+
+        def seen():
+            with open(out) as f:
+                return sum(1 for line in f if "7009" in line)
+        wait_for(lambda: seen() >= 1, 10, what="the first frame")
+        time.sleep(1)
+        assert seen() == 1, "the rate did not hold the other frames"
+        subprocess.run(["xenstore-write", f"{BE}/5/0/rate", "100000000,1000000"],
+                       env=rig.xsd.env(), check=True, timeout=5)
+        wait_for(lambda: seen() == 20, 10, what=f"all 20 frames (seen {seen()})")
+    finally:
+        terminate(dump, 5)
