@@ -69,7 +69,7 @@ const struct as_gw *as_gw_get(void)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	if (have && now.tv_sec - loaded.tv_sec < AS_GW_TTL_SEC)
 		return &cache;
-	rc = nl_route_for_each_gateway(add_gw, &g);
+	rc = nl_route_for_each_gateway(0, AF_UNSPEC, add_gw, &g);
 	if (rc == 0)
 		rc = nl_addr_for_each(add_addr, &g);
 	if (rc) {

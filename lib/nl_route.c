@@ -149,7 +149,8 @@ int nl_route_for_each_gateway(int ifindex, int family,
 		/* Filtered by the kernel under strict checking. */
 		rtm->rtm_table = RT_TABLE_MAIN;
 		mnl_attr_put_u32(nlh, RTA_TABLE, RT_TABLE_MAIN);
-		mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)ifindex);
+		if (ifindex)
+			mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)ifindex);
 		rc = nl_dump(nlh, gw_each_cb, &w);
 		if (rc && !w.rc)
 			return rc;

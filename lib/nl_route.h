@@ -38,9 +38,9 @@ int nl_route_list_proto(uint8_t proto, struct nl_blobs *out);
 /* The output device of a listed route (0: none). */
 int nl_route_blob_oif(const struct nl_blob *route);
 
-/* Every next-hop gateway of the main table's routes through ifindex (both
- * families, multipath hops included): the routers the host reaches there.
- * family AF_UNSPEC for both. The kernel filters by device, so only those
+/* Every next-hop gateway of the main table's routes through ifindex (0:
+ * any device; multipath hops included): the routers the host reaches
+ * there. family AF_UNSPEC for both. The kernel filters by device, so only those
  * routes are sent. cb gets the family and the address (4 or 16 bytes); its
  * first non-zero return ends the walk and is returned. */
 int nl_route_for_each_gateway(int ifindex, int family,
