@@ -1,6 +1,8 @@
 /* as_gw: the addresses no guest may claim, with or without ip=: Dom0's own
  * (every interface, link-local included) and every router Dom0 sends
- * through (the gateways of its routes, gatewayip among them).
+ * through (the next hops of its routes). A routed vif always has ip=,
+ * which may not be gatewayip (netd/vif_guard.c), so route mode's gatewayip
+ * needs no place here.
  *
  * A vif without ip= may use any address (Xen's semantics), but claiming
  * one of these in ARP or ND points Dom0's neighbours, or its own table, at
