@@ -83,6 +83,9 @@ static void fuzz_spec(const char *s)
 	if (vif_parse_spec(&v, s) != 0) {
 		CHECK(err_msg()[0] != '\0');
 		CHECK(!memcmp(&before, &v, sizeof(v)));
+	} else {
+		/* An accepted spec never names another vif's interface. */
+		CHECK(vif_check(&v) == 0);
 	}
 	check_vif(&v);
 }
