@@ -41,9 +41,43 @@ static int tap_open(const char *name, int *fd)
 
 int vb_tap_create(const char *name, int *fd)
 {
+	int rc;
+
 	if (if_nametoindex(name))
 		return err_set(-EEXIST, "%s: an interface of that name exists", name);
-	return tap_open(name, fd);
+	rc = tap_open(name, fd);
+	if (rc == 0 && ioctl(*fd, TUNSETPERSIST, 1) < 0) {
+		rc = err_set(-errno, "%s: TUNSETPERSIST: %s", name, strerror(errno));
+		close(*fd);
+	}
+	return rc;
+}
+
+int vb_tap_adopt(const char *name, int *fd)
+{
+	struct ifreq ifr;
+	int rc;
+
+	if (!if_nametoindex(name))
+		return -ENODEV;
+	/* TUNSETIFF attaches only to a TAP whose flags match ours
+	 * (multi-queue, vnet header): anything else is refused */
+	rc = tap_open(name, fd);
+	if (rc < 0)
+		return err_set(-EEXIST, "%s: an interface of that name exists and is not our TAP",
+			       name);
+	memset(&ifr, 0, sizeof(ifr));
+	if (ioctl(*fd, TUNGETIFF, &ifr) < 0 || !(ifr.ifr_flags & IFF_PERSIST)) {
+		close(*fd);
+		return err_set(-EEXIST, "%s: not a persistent TAP", name);
+	}
+	return 0;
+}
+
+void vb_tap_remove(int fd)
+{
+	ioctl(fd, TUNSETPERSIST, 0);
+	close(fd);
 }
 
 void vb_tap_name(int fd, char name[IFNAMSIZ])

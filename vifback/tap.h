@@ -11,10 +11,16 @@
 #include "vif/netif.h"
 
 /* Creates TAP `name` (IFF_TAP|IFF_NO_PI|IFF_VNET_HDR|IFF_MULTI_QUEUE) with
- * its first queue in *fd (non-blocking, close-on-exec). A name that is
- * already an interface is refused (-EEXIST): it is not ours. The TAP lives
- * as long as one of its queue fds is open. */
+ * its first queue in *fd (non-blocking, close-on-exec), persistent: it
+ * outlives this process, so a vifback that restarts finds its TAPs still
+ * bridged and filtered (vb_tap_adopt). A name that is already an interface
+ * is refused (-EEXIST). */
 int vb_tap_create(const char *name, int *fd);
+/* Attaches to persistent TAP `name` left by an earlier vifback. -ENODEV:
+ * no such interface; -EEXIST: an interface that is not such a TAP. */
+int vb_tap_adopt(const char *name, int *fd);
+/* Ends persistence and closes: the TAP is removed with its last queue. */
+void vb_tap_remove(int fd);
 /* Opens another queue of the TAP whose first queue is fd0, under its name
  * now (a hotplug script or netd may have renamed it for vifname=). */
 int vb_tap_queue_open(int fd0, int *fd);

@@ -156,7 +156,7 @@ static void teardown(struct vb_sup *s, struct vb_vif *v)
 		char name[IFNAMSIZ];
 
 		vb_tap_name(v->tap, name);
-		close(v->tap); /* the TAP goes with its last queue */
+		vb_tap_remove(v->tap); /* gone with its last queue */
 		log_info("vif%u.%u: %s removed", v->domid, v->devid, name);
 	}
 	v->tap = -1;
@@ -194,9 +194,9 @@ void vb_vif_free_all(struct vb_sup *s)
 	}
 }
 
-enum { BK_ONLINE, BK_FRONTEND, BK_FRONTEND_ID, BK_HOTPLUG, BK_RATE, BK_FE_STATE, BK_N };
-static const char *const bk_names[BK_N] = { "online", "frontend", "frontend-id", "hotplug-status",
-					    "rate", NULL };
+enum { BK_ONLINE, BK_FRONTEND, BK_FRONTEND_ID, BK_HOTPLUG, BK_RATE, BK_VIFNAME, BK_FE_STATE, BK_N };
+static const char *const bk_names[BK_N] = { "online",	"frontend", "frontend-id", "hotplug-status",
+					    "rate",	"vifname",  NULL };
 
 /* The frontend directory must be the one the toolstack makes for this
  * domain and device: nothing else is ours to read or watch. */
@@ -246,6 +246,7 @@ static int advertise(struct vb_sup *s, struct vb_vif *v)
 
 static int probe(struct vb_sup *s, struct vb_vif *v, const struct xsc_op *ops)
 {
+	const char *vifname = ops[BK_VIFNAME].err ? NULL : ops[BK_VIFNAME].reply;
 	char path[VB_PATH_MAX + 8];
 	struct xsc_op op = { .type = XS_MSG_WATCH, .path = path, .arg = FE_TOKEN };
 	int rc;
@@ -259,11 +260,24 @@ static int probe(struct vb_sup *s, struct vb_vif *v, const struct xsc_op *ops)
 	rc = advertise(s, v);
 	if (rc < 0)
 		return rc;
-	rc = vb_tap_create(v->ifname, &v->tap);
+	/* a TAP an earlier vifback left (it persists): under its name, or
+	 * the vifname= a script renamed it to; it is still bridged */
+	rc = vb_tap_adopt(v->ifname, &v->tap);
+	if (rc == -ENODEV && vifname && vif_ifname_is_valid(vifname))
+		rc = vb_tap_adopt(vifname, &v->tap);
+	if (rc == 0) {
+		char name[IFNAMSIZ];
+
+		vb_tap_name(v->tap, name);
+		log_info("vif%u.%u: %s taken over", v->domid, v->devid, name);
+	} else if (rc == -ENODEV) {
+		rc = vb_tap_create(v->ifname, &v->tap);
+		if (rc == 0)
+			log_info("vif%u.%u: %s created", v->domid, v->devid, v->ifname);
+	}
 	if (rc < 0)
 		return fatal(s, v, rc, err_msg());
 	v->probed = true;
-	log_info("vif%u.%u: %s created", v->domid, v->devid, v->ifname);
 	/* the frontend's state changes reach us through this watch */
 	snprintf(path, sizeof(path), "%s/state", v->fe);
 	rc = xsc_run(s->xs, &op, 1);

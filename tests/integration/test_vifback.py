@@ -504,3 +504,29 @@ def test_rate_holds_traffic_and_follows_the_key(topo, rig, tmp_path):
         wait_for(lambda: seen() == 20, 10, what=f"all 20 frames (seen {seen()})")
     finally:
         terminate(dump, 5)
+
+
+def test_restarted_vifback_takes_its_taps_over(topo, rig):
+    """vifback killed (-9; its workers exit with it) and started again: the
+    TAPs persisted, still bridged under their names (vifname= too), the new
+    vifback takes them over and the guests reconnect."""
+    rig.attach(5, "ip=192.0.2.15,vifname=web0")
+    rig.attach(6, "ip=192.0.2.16")
+    g5 = rig.guest(5, "192.0.2.15")
+    g6 = rig.guest(6, "192.0.2.16")
+    assert topo.ping(g5, LAN) and topo.ping(g6, LAN)
+    index = {n: topo.link(topo.d0, n)["ifindex"] for n in ("web0", "vif6.0")}
+    rig.vb.kill()
+    rig.vb.wait(10)
+    wait_for(lambda: rig.workers() == [], 10, what="the workers to exit")
+    rig.start_vifback()
+    for d in (5, 6):
+        rig.wait_states(d, 4, 4)
+    assert {n: topo.link(topo.d0, n)["ifindex"] for n in ("web0", "vif6.0")} == index
+    assert topo.link(topo.d0, "web0")["master"] == "xenbr0"
+    assert topo.link(topo.d0, "vif5.0") is None
+    assert "web0 taken over" in rig.read_log()
+    wait_for(lambda: topo.ping(g5, LAN) and topo.ping(g6, LAN), 15, what="pings after restart")
+    # and the toolstack's teardown still removes them
+    hvsim(rig, "vif", "del", "-n", "5.0")
+    wait_for(lambda: topo.link(topo.d0, "web0") is None, 10, what="web0 removed")
