@@ -45,21 +45,14 @@ static bool parse_line(char *line, char sep, int mac_field, struct bind_line *b)
 	       inet_pton(AF_INET, f[mac_field + 1], &b->ip) == 1;
 }
 
-/* Every line of path that parses, in order; a missing file has none. */
-static int read_lines(const char *path, char sep, int mac_field, struct bind_line **out,
-		      size_t *n)
+/* Every line of text (modified: split in place) that parses, in order. */
+static int parse_text(char *text, char sep, int mac_field, struct bind_line **out, size_t *n)
 {
-	char *text, *line, *save = NULL;
+	char *line, *save = NULL;
 	size_t cap = 0;
-	int rc;
 
 	*out = NULL;
 	*n = 0;
-	rc = file_read_all(path, &text, NULL, FILE_MAX);
-	if (rc == -ENOENT)
-		return 0;
-	if (rc)
-		return rc;
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		struct bind_line b;
 
@@ -71,17 +64,35 @@ static int read_lines(const char *path, char sep, int mac_field, struct bind_lin
 			cap = cap ? cap * 2 : 16;
 			v = realloc(*out, cap * sizeof(*v));
 			if (!v) {
-				free(text);
 				free(*out);
 				*out = NULL;
+				*n = 0;
 				return err_set(-ENOMEM, "out of memory");
 			}
 			*out = v;
 		}
 		(*out)[(*n)++] = b;
 	}
-	free(text);
 	return 0;
+}
+
+/* The same for the file at path; a missing file has no lines. */
+static int read_lines(const char *path, char sep, int mac_field, struct bind_line **out,
+		      size_t *n)
+{
+	char *text;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = file_read_all(path, &text, NULL, FILE_MAX);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		return rc;
+	rc = parse_text(text, sep, mac_field, out, n);
+	free(text);
+	return rc;
 }
 
 static bool in_range(const struct nat_dnsmasq *d, struct in_addr a)
