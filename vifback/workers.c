@@ -112,8 +112,12 @@ int vb_worker_call(struct vb_sup *s, struct vb_worker *w, struct vb_msg *m, cons
 		unsigned nin = VB_MAX_QUEUES;
 
 		rc = poll(&p, 1, VB_CALL_TIMEOUT_MS);
-		if (rc == 0)
+		if (rc == 0) {
+			/* a hung worker serves nobody: SIGCHLD reaps it and its
+			 * vifs start over with a fresh one */
+			kill(w->pid, SIGKILL);
 			return err_set(-ETIMEDOUT, "worker for domain %u does not answer", w->domid);
+		}
 		if (rc < 0 && errno != EINTR)
 			return err_set(-errno, "poll: %s", strerror(errno));
 		if (rc < 0)
@@ -197,7 +201,8 @@ void vb_worker_stop_all(struct vb_sup *s)
 		struct vb_worker *w = s->workers;
 
 		s->workers = w->next;
-		close(w->sock); /* the worker exits when its socket closes */
+		close(w->sock);
+		kill(w->pid, SIGKILL);
 		waitpid(w->pid, NULL, 0);
 		free(w);
 	}
@@ -215,7 +220,10 @@ void vb_worker_put(struct vb_sup *s, uint16_t domid)
 	if (!(w = *pp))
 		return;
 	*pp = w->next;
-	close(w->sock); /* it exits when its socket closes */
+	/* it has nothing left to serve; SIGKILL so that a stuck one cannot
+	 * hold the wait (the kernel drops its mappings and descriptors) */
+	close(w->sock);
+	kill(w->pid, SIGKILL);
 	waitpid(w->pid, NULL, 0);
 	log_info("worker for domain %u stopped (pid %d)", domid, (int)w->pid);
 	free(w);

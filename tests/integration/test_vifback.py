@@ -15,6 +15,7 @@ Needs: $NETD_BUILD with vifback and hvsim (with the broker), root."""
 import os
 import select
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -530,3 +531,21 @@ def test_restarted_vifback_takes_its_taps_over(topo, rig):
     # and the toolstack's teardown still removes them
     hvsim(rig, "vif", "del", "-n", "5.0")
     wait_for(lambda: topo.link(topo.d0, "web0") is None, 10, what="web0 removed")
+
+
+def test_hung_worker_is_replaced(topo, rig):
+    """A worker that stops answering (SIGSTOP) costs the supervisor one
+    bounded wait: it is killed, the detach completes, a re-attach gets a
+    fresh worker."""
+    rig.attach(5, "ip=192.0.2.15")
+    g = rig.guest(5, "192.0.2.15")
+    assert topo.ping(g, LAN)
+    [w] = rig.workers()
+    os.kill(w, signal.SIGSTOP)
+    hvsim(rig, "vif", "del", "-n", "5.0")
+    wait_for(lambda: topo.link(topo.d0, "vif5.0") is None, 20, what="TAP removed")
+    wait_for(lambda: rig.workers() == [], 10, what="the hung worker gone")
+    assert "does not answer" in rig.read_log()
+    rig.attach(5, "ip=192.0.2.15")
+    rig.wait_states(5, 4, 4)
+    wait_for(lambda: topo.ping(g, LAN), 10, what="ping with a fresh worker")
