@@ -3,7 +3,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 MODE ?= classic
 
-.PHONY: all deps build demo check unit integration bench clean
+.PHONY: all deps build demo check unit integration bench clean deb
 
 all: build
 
@@ -31,6 +31,10 @@ check: build asan
 # Every benchmark, then a summary; fails if any bench misses a target (bench/README.md).
 bench: build
 	@NETD_BUILD=$(abspath $(BUILD)) bench/lib/run_all
+
+# The Debian package (debian/), built from a copy of the tree: $(BUILD)/deb/*.deb
+deb: deps
+	@scripts/build-deb.sh $(BUILD)/deb
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
