@@ -93,13 +93,18 @@ static pid_t pidfile_read(const struct nat_dnsmasq *d)
 	return v > 1 && v < (1 << 22) ? (pid_t)v : 0;
 }
 
+/* Whether pid lives in our network namespace, told by the inode of its
+ * namespace's proc entry net/dev (one per namespace). Not /proc/PID/ns/net:
+ * that needs ptrace access, which a dnsmasq that changed its group (it
+ * takes group dip) denies to a netd without CAP_SYS_PTRACE, as under
+ * netd.service, and the adoption after a crash would fail. */
 static bool same_netns(pid_t pid)
 {
 	char path[64];
 	struct stat a, b;
 
-	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
-	return stat(path, &a) == 0 && stat("/proc/self/ns/net", &b) == 0 &&
+	snprintf(path, sizeof(path), "/proc/%d/net/dev", (int)pid);
+	return stat(path, &a) == 0 && stat("/proc/self/net/dev", &b) == 0 &&
 	       a.st_ino == b.st_ino && a.st_dev == b.st_dev;
 }
 

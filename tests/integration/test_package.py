@@ -15,6 +15,7 @@ import glob
 import os
 import re
 import shutil
+import signal
 import subprocess
 
 import pytest
@@ -247,3 +248,66 @@ def test_help_options_in_manual(prog, page):
     opts = set(re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", help_text.split("commands:")[0]))
     documented = {"-" + m for m in re.findall(r"\bFl (-?[a-z][a-z-]*)", src)}
     assert opts and not opts - documented, f"{page} lacks {sorted(opts - documented)}"
+
+
+# ---- the service's sandbox ---------------------------------------------------
+
+UNIT = os.path.join(ROOT, "scripts", "netd.service")
+
+
+def test_unit_security_score():
+    r = sh(f"systemd-analyze security --offline=yes {UNIT}", check=False)
+    m = re.search(r"Overall exposure level for netd\.service: ([0-9.]+)", r.stdout)
+    assert m, r.stdout + r.stderr
+    assert float(m.group(1)) <= 2.5, r.stdout
+
+
+def _unit_caps():
+    with open(UNIT) as f:
+        (line,) = [l for l in f if l.startswith("CapabilityBoundingSet=")]
+    return [c.lower().removeprefix("cap_") for c in line.split("=", 1)[1].split()]
+
+
+def test_netd_with_the_units_capabilities(topo, netd_factory, tmp_path, monkeypatch,
+                                          no_leftover_dnsmasq):
+    """netd in nat mode with no capability but the unit's bounding set and
+    no_new_privs, as systemd starts it: the network comes up, its dnsmasq
+    leases an address, a netd killed with -9 and started again adopts that
+    dnsmasq (same pid, signalled and inspected without CAP_KILL or
+    CAP_SYS_PTRACE), and a stop restores the host. It fails when the unit
+    lacks a capability either needs."""
+    import conftest
+    from test_nat import BR, dnsmasq_procs, nat_conf, nat_guest, pidfile_pid, udhcpc
+
+    caps = _unit_caps()
+    assert "net_admin" in caps and "sys_admin" not in caps and "dac_override" not in caps
+    wrapper = tmp_path / "netd-sandboxed"
+    wrapper.write_text("#!/bin/sh\nexec setpriv --bounding-set -all,+" + ",+".join(caps) +
+                       f" --no-new-privs {NETD} \"$@\"\n")
+    wrapper.chmod(0o755)
+    monkeypatch.setattr(conftest, "NETD", str(wrapper))
+
+    g5 = nat_guest(topo, 5)
+    topo.ip(g5, "addr flush dev eth0")
+    netd = netd_factory(nat_conf())
+    netd.start()
+    with open(f"/proc/{netd.proc.pid}/status") as f:
+        status = f.read()
+    bnd = int(re.search(r"CapBnd:\s*([0-9a-f]+)", status).group(1), 16)
+    assert bnd & (1 << 21) == 0 and bnd & (1 << 12), f"netd not confined: {status}"  # SYS_ADMIN, NET_ADMIN
+    assert re.search(r"NoNewPrivs:\s*1", status)
+    netd.ctl("vif", "online", "5.0", f"bridge={BR}")
+    topo.wait_carrier(g5, "eth0")
+    ip5 = udhcpc(topo, g5, tmp_path)[0]
+    assert ip5.startswith("203.0.113.")
+    pid = pidfile_pid(netd)
+    assert dnsmasq_procs(netd) == [pid]
+
+    netd.stop(signal.SIGKILL)
+    netd.start()
+    assert "adopted dnsmasq (pid %d)" % pid in netd.read_log(), netd.read_log()
+    assert dnsmasq_procs(netd) == [pid]
+    assert udhcpc(topo, g5, tmp_path)[0] == ip5
+    assert netd.stop() == 0, netd.read_log()
+    assert dnsmasq_procs(netd) == []
+    assert BR not in topo.run(topo.d0, "ip -br link").stdout
