@@ -349,6 +349,22 @@ static int unplug_by_ips(struct netd_net *net, struct rt_priv *p, const struct v
 		if (rc && !first)
 			first = rc;
 	}
+	/* On the vif itself: Dom0's address as /32 and the link up, which only
+	 * a vif online gives a guest's vif (removing an address it lacks, or
+	 * downing a link that is down, changes nothing). */
+	if (!first && if_nametoindex(vif->ifname) > 0) {
+		struct rt_item a = { .kind = RT_ITEM_ADDR, .family = AF_INET, .plen = 32 };
+		int phys = (int)if_nametoindex(p->physdev), rc = 0;
+		uint8_t plen;
+
+		snprintf(a.dev, sizeof(a.dev), "%s", vif->ifname);
+		if (phys > 0 && nl_addr_primary_v4(phys, &a.addr.v4, &plen) == 0)
+			rc = rt_item_undo(&a);
+		a.kind = RT_ITEM_LINK_UP;
+		if (rc == 0)
+			rc = rt_item_undo(&a);
+		first = rc;
+	}
 	return first;
 }
 

@@ -165,6 +165,9 @@ def test_crash_mid_routed_plug_is_undone(topo, netd_factory, step, left):
     netd.start()
     assert routes_via(topo, "vif1.0") == []
     assert netd_routes(topo) == []
+    # the vif as it was: without Dom0's address, down
+    assert topo.addrs(topo.d0, "vif1.0") == []
+    assert "UP" not in topo.link(topo.d0, "vif1.0")["flags"]
     assert "2001:db8::20" not in topo.ip(topo.d0, "-6 neigh show proxy").stdout
     assert listed(netd) == []
     netd.ctl("vif", "online", "1.0", "ip=192.0.2.20")
