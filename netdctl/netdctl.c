@@ -13,6 +13,7 @@
 #include "netd/config.h"
 #include "netd/ctl.h"
 #include "netdctl/hotplug.h"
+#include "netdctl/metrics.h"
 
 static void usage(FILE *f)
 {
@@ -27,6 +28,7 @@ static void usage(FILE *f)
 		"  vif list\n"
 		"  forward add|del PROTO:PORT:IP:PORT [NET]   nat port forwards\n"
 		"  forward list [NET]\n"
+		"  metrics                        Prometheus text exposition of status and counters\n"
 		"  hotplug online|offline|add|remove [type_if=vif|tap] [KEY=VALUE...]\n"
 		"                                 Xen vif hotplug (what scripts/vif-* run)\n"
 		"socket: --socket, else $NETD_SOCKET, else %s\n", NETD_DEFAULT_SOCKET);
@@ -193,6 +195,34 @@ static void print_vifs(json_t *result)
 		       json_string_value(json_object_get(v, "network")));
 }
 
+/* The whole reply's result for one request without arguments; NULL (the
+ * error printed) when netd is unreachable or refuses. */
+static json_t *ask(const char *path, const char *cmd)
+{
+	json_t *req = json_pack("{s:i,s:s}", "version", CTL_VERSION, "cmd", cmd);
+	json_t *reply = req ? exchange(path, req) : NULL, *result = NULL;
+
+	json_decref(req);
+	if (reply && json_is_true(json_object_get(reply, "ok")))
+		result = json_incref(json_object_get(reply, "result"));
+	else if (reply)
+		fprintf(stderr, "netdctl: %s\n",
+			json_string_value(json_object_get(reply, "error")) ?: "failed");
+	json_decref(reply);
+	return result;
+}
+
+static int metrics(const char *path)
+{
+	json_t *status = ask(path, "status"), *vifs = status ? ask(path, "vif-list") : NULL;
+
+	if (vifs)
+		netdctl_metrics_print(stdout, status, vifs);
+	json_decref(status);
+	json_decref(vifs);
+	return vifs ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -220,6 +250,8 @@ int main(int argc, char **argv)
 		path = NETD_DEFAULT_SOCKET;
 	if (!strcmp(argv[optind], "hotplug"))
 		return netd_hotplug_main(argc - optind - 1, argv + optind + 1, path);
+	if (!strcmp(argv[optind], "metrics"))
+		return argc - optind == 1 ? metrics(path) : usage_error("bad command or arguments");
 	req = build_request(argc - optind, argv + optind);
 	if (!req)
 		return 2;

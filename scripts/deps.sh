@@ -7,7 +7,7 @@ libmnl-dev libnftnl-dev libnftables-dev nftables libcmocka-dev libjansson-dev li
 iproute2 iputils-ping busybox-static isc-dhcp-client dnsmasq-base
 python3 python3-scapy python3-pytest tcpdump iperf3 xenstore-utils libxen-dev
 qemu-system-x86
-debhelper lintian mandoc systemd"
+debhelper lintian mandoc systemd python3-prometheus-client"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' ||

@@ -1,0 +1,228 @@
+/* metrics: `netdctl metrics`, netd's state and counters in Prometheus' text
+ * exposition format (version 0.0.4), what node_exporter's textfile
+ * collector and every scraper read. Built from netd's `status` and
+ * `vif-list` replies plus each vif's kernel counters in sysfs (read in the
+ * namespace netdctl runs in, netd's); a vif whose interface cannot be seen
+ * here has no rx/tx series rather than made-up zeros. */
+#include "netdctl/metrics.h"
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Label values may hold any byte netd accepted in a name; the format wants
+ * backslash, double quote and newline escaped. */
+static void put_label(FILE *f, const char *key, const char *val, bool first)
+{
+	fprintf(f, "%s%s=\"", first ? "" : ",", key);
+	for (const char *p = val ? val : ""; *p; p++) {
+		if (*p == '\\' || *p == '"')
+			fprintf(f, "\\%c", *p);
+		else if (*p == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+static void family(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static const char *str(json_t *o, const char *key)
+{
+	return json_string_value(json_object_get(o, key));
+}
+
+/* "vif5.0" -> "5.0", from vif-list; NULL for an interface it does not name */
+static const char *vif_id(json_t *vifs, const char *ifname)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(vifs, i, v)
+		if (str(v, "ifname") && !strcmp(str(v, "ifname"), ifname))
+			return str(v, "vif");
+	return NULL;
+}
+
+static void vif_labels(FILE *f, json_t *vifs, const char *net, const char *ifname)
+{
+	fputc('{', f);
+	put_label(f, "network", net, true);
+	put_label(f, "vif", vif_id(vifs, ifname) ?: "", false);
+	put_label(f, "ifname", ifname, false);
+	fputc('}', f);
+}
+
+/* One kernel counter of ifname; false when it cannot be read here. */
+static bool sysfs_counter(const char *ifname, const char *name, uint64_t *out)
+{
+	char path[128];
+	FILE *fp;
+	bool ok;
+
+	if (!ifname[0] || strchr(ifname, '/') || !strcmp(ifname, ".") || !strcmp(ifname, ".."))
+		return false;
+	snprintf(path, sizeof(path), "/sys/class/net/%s/statistics/%s", ifname, name);
+	fp = fopen(path, "re");
+	if (!fp)
+		return false;
+	ok = fscanf(fp, "%" SCNu64, out) == 1;
+	fclose(fp);
+	return ok;
+}
+
+static void net_gauge(FILE *f, json_t *nets, const char *name, const char *help,
+		      long long (*value)(json_t *net, bool *has))
+{
+	json_t *n;
+	size_t i;
+
+	family(f, name, "gauge", help);
+	json_array_foreach(nets, i, n) {
+		bool has = true;
+		long long v = value(n, &has);
+
+		if (!has)
+			continue;
+		fprintf(f, "%s{", name);
+		put_label(f, "network", str(n, "name"), true);
+		fprintf(f, "} %lld\n", v);
+	}
+}
+
+static long long v_vifs(json_t *n, bool *has)
+{
+	return (long long)json_array_size(json_object_get(n, "vifs"));
+}
+
+static long long v_ports(json_t *n, bool *has)
+{
+	json_t *p = json_object_get(json_object_get(n, "details"), "ports");
+
+	*has = json_is_array(p);
+	return (long long)json_array_size(p);
+}
+
+static long long v_forwards(json_t *n, bool *has)
+{
+	json_t *p = json_object_get(json_object_get(n, "details"), "forwards");
+
+	*has = json_is_integer(p);
+	return json_integer_value(p);
+}
+
+static long long v_bound(json_t *n, bool *has)
+{
+	json_t *d = json_object_get(n, "details");
+
+	*has = str(n, "mode") && !strcmp(str(n, "mode"), "nat") && json_object_size(d);
+	return (long long)json_array_size(json_object_get(d, "bound"));
+}
+
+static long long v_restores(json_t *n, bool *has)
+{
+	json_t *p = json_object_get(json_object_get(n, "details"), "table_restores");
+
+	*has = json_is_integer(p);
+	return json_integer_value(p);
+}
+
+/* The filters' counters: details.counters = {ifname: {kind: {packets, bytes}}} */
+static void drop_family(FILE *f, json_t *nets, json_t *vifs, const char *kind,
+			const char *unit, const char *name, const char *help)
+{
+	json_t *n, *c;
+	const char *ifname;
+	size_t i;
+
+	family(f, name, "counter", help);
+	json_array_foreach(nets, i, n) {
+		json_object_foreach(json_object_get(json_object_get(n, "details"), "counters"), ifname, c) {
+			json_t *v = json_object_get(json_object_get(c, kind), unit);
+
+			if (!json_is_integer(v))
+				continue;
+			fputs(name, f);
+			vif_labels(f, vifs, str(n, "name"), ifname);
+			fprintf(f, " %lld\n", (long long)json_integer_value(v));
+		}
+	}
+}
+
+static void kernel_family(FILE *f, json_t *nets, json_t *vifs, const char *stat,
+			  const char *name, const char *help)
+{
+	json_t *n, *v;
+	size_t i, j;
+
+	family(f, name, "counter", help);
+	json_array_foreach(nets, i, n) {
+		json_array_foreach(json_object_get(n, "vifs"), j, v) {
+			const char *ifname = json_string_value(v);
+			uint64_t val;
+
+			if (!ifname || !sysfs_counter(ifname, stat, &val))
+				continue;
+			fputs(name, f);
+			vif_labels(f, vifs, str(n, "name"), ifname);
+			fprintf(f, " %" PRIu64 "\n", val);
+		}
+	}
+}
+
+void netdctl_metrics_print(FILE *f, json_t *status, json_t *vif_list)
+{
+	json_t *nets = json_object_get(status, "networks"), *vifs = json_object_get(vif_list, "vifs");
+	json_t *n;
+	size_t i;
+
+	family(f, "netd_network_up", "gauge", "1 if the network is applied, else 0.");
+	json_array_foreach(nets, i, n) {
+		fputs("netd_network_up{", f);
+		put_label(f, "network", str(n, "name"), true);
+		put_label(f, "mode", str(n, "mode"), false);
+		fprintf(f, "} %d\n", str(n, "state") && !strcmp(str(n, "state"), "up"));
+	}
+	net_gauge(f, nets, "netd_network_vifs", "Vifs plugged into the network.", v_vifs);
+	net_gauge(f, nets, "netd_network_ports", "Ports of the network's bridge (bridge mode).",
+		  v_ports);
+	net_gauge(f, nets, "netd_nat_forwards", "Port forwards of the nat network.", v_forwards);
+	net_gauge(f, nets, "netd_nat_bound_addresses",
+		  "Vifs without ip= bound to an address of dhcp_range (their DHCP leases).", v_bound);
+	/* a count since netd started: a counter, named so */
+	family(f, "netd_nat_table_restores_total", "counter",
+	       "Times netd restored its nftables table after someone deleted it.");
+	json_array_foreach(nets, i, n) {
+		bool has = true;
+		long long v = v_restores(n, &has);
+
+		if (!has)
+			continue;
+		fputs("netd_nat_table_restores_total{", f);
+		put_label(f, "network", str(n, "name"), true);
+		fprintf(f, "} %lld\n", v);
+	}
+	drop_family(f, nets, vifs, "spoof_drops", "packets", "netd_vif_spoof_drop_packets_total",
+		    "Packets from the guest dropped by anti-spoofing.");
+	drop_family(f, nets, vifs, "spoof_drops", "bytes", "netd_vif_spoof_drop_bytes_total",
+		    "Bytes from the guest dropped by anti-spoofing.");
+	drop_family(f, nets, vifs, "rate_drops", "packets", "netd_vif_rate_drop_packets_total",
+		    "Packets from the guest dropped over its rate= limit.");
+	drop_family(f, nets, vifs, "rate_drops", "bytes", "netd_vif_rate_drop_bytes_total",
+		    "Bytes from the guest dropped over its rate= limit.");
+	/* Dom0's side of the vif: what it receives is what the guest sent */
+	kernel_family(f, nets, vifs, "rx_packets", "netd_vif_rx_packets_total",
+		      "Packets Dom0 received on the vif (sent by the guest).");
+	kernel_family(f, nets, vifs, "rx_bytes", "netd_vif_rx_bytes_total",
+		      "Bytes Dom0 received on the vif (sent by the guest).");
+	kernel_family(f, nets, vifs, "tx_packets", "netd_vif_tx_packets_total",
+		      "Packets Dom0 sent on the vif (to the guest).");
+	kernel_family(f, nets, vifs, "tx_bytes", "netd_vif_tx_bytes_total",
+		      "Bytes Dom0 sent on the vif (to the guest).");
+}

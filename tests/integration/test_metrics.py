@@ -1,0 +1,64 @@
+"""`netdctl metrics`: Prometheus text exposition, read back with the
+Prometheus Python client's own parser (Debian's python3-prometheus-client),
+the values compared with what the kernel and netd's status say."""
+import re
+
+from conftest import NETDCTL, bridge_conf, wait_for
+from prometheus_client.parser import text_string_to_metric_families
+from test_antispoof import plug, spoof_drops, wait_uplink
+
+
+def scrape(topo, netd):
+    r = topo.run(topo.d0, f"{NETDCTL} --socket {netd.sock} metrics")
+    assert r.stderr == ""
+    families = {f.name: f for f in text_string_to_metric_families(r.stdout)}
+    # every family declared once, with HELP and TYPE (the parser accepts
+    # a repeated family silently: count the TYPE lines)
+    types = re.findall(r"^# TYPE (\S+) ", r.stdout, re.M)
+    assert len(types) == len(set(types)), r.stdout
+    return families, r.stdout
+
+
+def sample(families, family, **labels):
+    """The one sample of family whose labels include labels."""
+    f = families[family]
+    found = [s for s in f.samples if all(s.labels.get(k) == v for k, v in labels.items())]
+    assert len(found) == 1, (family, labels, f.samples)
+    return found[0].value
+
+
+def test_metrics_parse_and_match_the_host(topo, netd_factory):
+    netd = netd_factory(bridge_conf("classic"))
+    netd.start()
+    wait_uplink(topo, "classic")
+    g1, g2 = topo.add_guest(1), topo.add_guest(2)
+    plug(netd, topo, 1, ip="192.0.2.11")
+    plug(netd, topo, 2, ip="192.0.2.12")
+    assert topo.ping(g1, "192.0.2.12", count=3)
+    # a forged source address: dropped and counted by the vif's filter
+    topo.ip(g1, "addr add 192.0.2.99/32 dev eth0")
+    topo.run(g1, "ping -n -q -c 2 -W 1 -I 192.0.2.99 192.0.2.1", check=False)
+    wait_for(lambda: (spoof_drops(netd, "vif1.0") or 0) >= 2, 5, what="spoof drops counted")
+
+    fams, text = scrape(topo, netd)
+    # Prometheus' conventions: counters end in _total (the parser strips it
+    # from the family name and keeps it on the sample)
+    assert fams["netd_vif_rx_bytes"].type == "counter"
+    assert fams["netd_network_up"].type == "gauge"
+    assert sample(fams, "netd_network_up", network="xenbr0", mode="bridge") == 1
+    assert sample(fams, "netd_network_vifs", network="xenbr0") == 2
+    assert sample(fams, "netd_network_ports", network="xenbr0") == len(
+        netd.request({"cmd": "status"})["result"]["networks"][0]["details"]["ports"])
+
+    # per vif: labelled with the vif id, its interface and network
+    assert sample(fams, "netd_vif_spoof_drop_packets", vif="1.0", ifname="vif1.0",
+                  network="xenbr0") == spoof_drops(netd, "vif1.0") >= 2
+    assert sample(fams, "netd_vif_spoof_drop_packets", vif="2.0") == 0
+    # Dom0's receive side of vif1.0 is what guest 1 sent: at least the
+    # pings, at most the kernel's counter read just after
+    rx = sample(fams, "netd_vif_rx_packets", vif="1.0")
+    kernel = int(topo.run(topo.d0, "cat /sys/class/net/vif1.0/statistics/rx_packets").stdout)
+    assert 5 <= rx <= kernel
+    assert sample(fams, "netd_vif_tx_bytes", vif="2.0") > 0
+    # a rate-limited vif gets rate drop series; the others none
+    assert not [s for s in fams["netd_vif_rate_drop_packets"].samples]
