@@ -793,6 +793,16 @@ static int replug_keep(struct replug *rp, const struct netd_net *net)
 	return 0;
 }
 
+static void replug_lost(struct netd *d, const struct vif *v, const char *why)
+{
+	char msg[ERR_MSG_MAX + 40];
+
+	if (!d->vif_lost)
+		return;
+	snprintf(msg, sizeof(msg), "not plugged again after a reload: %s", why);
+	d->vif_lost(d->vif_lost_data, v, msg);
+}
+
 /* The kept vifs plugged into the re-applied network as they were (same
  * keys, same names), and recorded; one that cannot be is named in the
  * error (the others stay plugged). */
@@ -805,9 +815,13 @@ static int replug_run(struct netd *d, const struct replug *rp)
 
 	if (!rp->n)
 		return 0;
-	if (!net || !net->up)
-		return err_set(-ENETDOWN, "%s is down: its %zu vif(s) are unplugged", rp->net,
-			       rp->n);
+	if (!net || !net->up) {
+		err_set(-ENETDOWN, "%s is down: its %zu vif(s) are unplugged", rp->net, rp->n);
+		snprintf(first, sizeof(first), "%s", err_msg());
+		for (size_t i = 0; i < rp->n; i++)
+			replug_lost(d, &rp->v[i], first);
+		return err_set(-ENETDOWN, "%s", first);
+	}
 	for (size_t i = 0; i < rp->n; i++) {
 		const struct vif *v = &rp->v[i];
 		struct netd_vif *nv = calloc(1, sizeof(*nv));
@@ -824,6 +838,7 @@ static int replug_run(struct netd *d, const struct replug *rp)
 			log_err("reload: %s: %s not plugged again: %s", rp->net, v->ifname, err_msg());
 			if (!failed++)
 				snprintf(first, sizeof(first), "%s", err_msg());
+			replug_lost(d, v, err_msg());
 			continue;
 		}
 		log_info("%s: %s plugged again", rp->net, v->ifname);
@@ -834,8 +849,10 @@ static int replug_run(struct netd *d, const struct replug *rp)
 		char msg[ERR_MSG_MAX];
 
 		snprintf(msg, sizeof(msg), "%s", err_msg());
-		while (net->vifs)
+		while (net->vifs) {
+			replug_lost(d, &net->vifs->vif, msg);
 			vif_unsave(net, net->vifs);
+		}
 		return err_set(rc, "%s: its vifs are unplugged, their state cannot be saved: %s",
 			       rp->net, msg);
 	}

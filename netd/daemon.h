@@ -20,6 +20,11 @@ struct netd {
 	struct ctl_server *ctl;
 	bool defer_checkpoints; /* see netd_defer_checkpoints() */
 	char save_error[ERR_MSG_MAX];   /* why the last deferred checkpoint failed */
+	/* Told of a vif netd had plugged and no longer has, through no
+	 * offline (a reload could not plug it again): the xenstore watch
+	 * then says so in hotplug-status. NULL: nobody to tell. */
+	void (*vif_lost)(void *data, const struct vif *v, const char *why);
+	void *vif_lost_data;
 };
 
 int netd_init(struct netd *d, const struct netd_conf *conf);

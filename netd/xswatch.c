@@ -755,6 +755,28 @@ fail:
 	return rc;
 }
 
+/* netd lost a vif it had plugged (see struct netd's vif_lost): a PV vif
+ * this watch told "connected" is told "error" with the reason instead. */
+static void on_vif_lost(void *data, const struct vif *vif, const char *why)
+{
+	struct netd_xswatch *w = data;
+	struct xsw_vif *v = vif_get(w, vif->domid, vif->devid, false);
+	struct xsvif x;
+	int rc;
+
+	if (!v || !v->connected || vif->emu || !w->xs)
+		return;
+	memset(&x, 0, sizeof(x));
+	x.domid = vif->domid;
+	x.devid = vif->devid;
+	snprintf(x.dir, sizeof(x.dir), "%s/%u/%u", XSVIF_ROOT, vif->domid, vif->devid);
+	v->connected = false;
+	rc = xsvif_report(w->xs, &x, why, 0);
+	note_reply(w, rc);
+	if (rc)
+		log_err("vif%u.%u: %s", vif->domid, vif->devid, err_msg());
+}
+
 int netd_xswatch_start(struct netd *d, struct netd_xswatch **out)
 {
 	struct netd_xswatch *w = calloc(1, sizeof(*w));
@@ -782,6 +804,8 @@ int netd_xswatch_start(struct netd *d, struct netd_xswatch **out)
 		return err_set(rc, "xenstore watch: event loop: %s", strerror(-rc));
 	}
 	/* The timer's first run (at once) connects. */
+	d->vif_lost = on_vif_lost;
+	d->vif_lost_data = w;
 	*out = w;
 	return 0;
 }
@@ -790,6 +814,10 @@ void netd_xswatch_stop(struct netd_xswatch *w)
 {
 	if (!w)
 		return;
+	if (w->d->vif_lost_data == w) {
+		w->d->vif_lost = NULL;
+		w->d->vif_lost_data = NULL;
+	}
 	sd_event_source_unref(w->io);
 	sd_event_source_unref(w->timer);
 	sd_event_source_unref(w->defer);

@@ -859,3 +859,30 @@ def test_watch_full_state_dir_answers_error_not_connected(topo, xsd, netd_factor
         netd.stop()
     finally:
         sh(f"umount -l {state}", check=False)
+
+
+def test_watch_reload_keeps_vifs_connected_or_says_why_not(topo, watcher):
+    """No-fork mode: a reload of a changed network plugs its vifs again, so
+    "connected" stays true; a vif that cannot be plugged again (its interface
+    gone) is told hotplug-status error with the reason, not left
+    "connected"."""
+    for d in (5, 6):
+        add_guest(topo, d)
+        assert watcher.vif_add(f"{d}.0", script="/bin/true", keys_only=True).returncode == 0
+        wait_for(lambda: watcher.xsd.status(d) == "connected", 5, what="plug")
+    netd = watcher.netd
+    netd.write_conf(bridge_conf("modern") + "antispoof = no\n",
+                    netd_section="xenstore_watch = yes\n")
+    netd.ctl("reload")
+    assert set(vif_list(netd)) == {"5.0", "6.0"}
+    assert port_of(topo, "vif5.0") == port_of(topo, "vif6.0") == "xenbr0"
+    assert watcher.xsd.status(5) == watcher.xsd.status(6) == "connected"
+    topo.ip(topo.d0, "link del vif6.0")
+    netd.write_conf(bridge_conf("modern"), netd_section="xenstore_watch = yes\n")
+    r = netd.ctl("reload", check=False)
+    assert r.returncode == 1 and "vif6.0" in r.stderr, r.stderr
+    assert set(vif_list(netd)) == {"5.0"}
+    assert port_of(topo, "vif5.0") == "xenbr0"
+    assert watcher.xsd.status(5) == "connected"
+    wait_for(lambda: watcher.xsd.status(6) == "error", 5, what="error status")
+    assert "not plugged again after a reload" in watcher.xsd.error(6)
