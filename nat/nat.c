@@ -35,7 +35,6 @@
 #include "nat/forward.h"
 #include "nat/hosts.h"
 #include "nat/ruleset.h"
-#include "netd/daemon.h"
 #include "netd/mode.h"
 #include "netd/sysctl_hold.h"
 
@@ -67,11 +66,6 @@ struct nat_step {
 	const char *name;
 	int (*run)(struct netd_net *net, struct nat_priv *p);
 };
-
-static bool is_nat_net(const struct netd_net *n)
-{
-	return n->ops == &nat_mode_ops;
-}
 
 static void cidr_str(const struct netd_cidr *c, char *buf, size_t len)
 {
@@ -1007,26 +1001,18 @@ static void nat_free(struct netd_net *net)
 
 /* ---- forwards at run time ---- */
 
-static struct nat_priv *net_priv(struct netd_net *n)
-{
-	return is_nat_net(n) && n->up ? n->priv : NULL;
-}
-
 /* With no network named, a forward belongs to the nat network whose subnet
  * holds its destination (or, for a delete by port, the one forwarding that
  * port); -EOPNOTSUPP passes the request on to that network. */
 static bool belongs_elsewhere(struct netd_net *net, const struct nat_fwd *f, bool has_dest)
 {
-	struct netd *d = net->daemon;
 	struct nat_priv *me = net->priv;
 
 	if (has_dest ? in_subnet(&me->gw, f->dest) : nat_fwds_find(&me->fwds, f->proto, f->port) != NULL)
 		return false;
-	for (size_t i = 0; d && i < d->n_nets; i++) {
-		struct nat_priv *o = net_priv(&d->nets[i]);
+	for (struct netd_net *peer = NULL; (peer = netd_net_peer_next(net, peer, NULL));) {
+		struct nat_priv *o = peer->priv;
 
-		if (!o || o == me)
-			continue;
 		if (has_dest ? in_subnet(&o->gw, f->dest) : nat_fwds_find(&o->fwds, f->proto, f->port) != NULL)
 			return true;
 	}
@@ -1035,14 +1021,9 @@ static bool belongs_elsewhere(struct netd_net *net, const struct nat_fwd *f, boo
 
 static bool other_nat_up(struct netd_net *net)
 {
-	struct netd *d = net->daemon;
-
-	for (size_t i = 0; d && i < d->n_nets; i++) {
-		struct nat_priv *o = net_priv(&d->nets[i]);
-
-		if (o && o != net->priv && o->applied)
+	for (struct netd_net *peer = NULL; (peer = netd_net_peer_next(net, peer, NULL));)
+		if (((struct nat_priv *)peer->priv)->applied)
 			return true;
-	}
 	return false;
 }
 
@@ -1062,7 +1043,6 @@ static int fwd_add(struct netd_net *net, struct nat_priv *p, const struct nat_fw
 		   const char *spec)
 {
 	struct nat_fwd *old = nat_fwds_find(&p->fwds, f->proto, f->port);
-	struct netd *d = net->daemon;
 	char cur[NAT_FWD_STRLEN];
 	int rc;
 
@@ -1072,10 +1052,10 @@ static int fwd_add(struct netd_net *net, struct nat_priv *p, const struct nat_fw
 			       nat_proto_name(f->proto), f->port, cur);
 	}
 	/* One outside port on one uplink leads to one guest, as in the config. */
-	for (size_t i = 0; d && i < d->n_nets; i++) {
-		struct nat_priv *o = net_priv(&d->nets[i]);
+	for (struct netd_net *peer = NULL; (peer = netd_net_peer_next(net, peer, p->uplink));) {
+		struct nat_priv *o = peer->priv;
 
-		if (!o || o == p || !o->applied || strcmp(o->uplink, p->uplink))
+		if (!o->applied)
 			continue;
 		old = nat_fwds_find(&o->fwds, f->proto, f->port);
 		if (old) {

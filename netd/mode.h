@@ -95,4 +95,19 @@ sd_event *netd_net_event(struct netd_net *net);
 /* The directory for the network's runtime files (state_dir/<net>/), created on demand. */
 int netd_net_run_dir(struct netd_net *net, char *buf, size_t len);
 
+/* ---- What a mode may ask of its peers (netd/peers.c) ----
+ * A mode sees other networks only through these, never through netd's own
+ * array. A peer of net is another network that is up and run by the same
+ * mode; its conf and (being the same mode's) its priv may be read, nothing
+ * else, and only within the call that obtained it: netd moves networks on
+ * reload. */
+
+/* The device a network leaves the host by: nat's uplink, bridge's and
+ * route's physdev; NULL if it has none. */
+const char *netd_net_conf_uplink(const struct netd_net_conf *c);
+/* The peer of net after prev (NULL: the first), NULL after the last. With
+ * uplink set, only peers leaving by that device (netd_net_conf_uplink). */
+struct netd_net *netd_net_peer_next(const struct netd_net *net, const struct netd_net *prev,
+				    const char *uplink);
+
 #endif

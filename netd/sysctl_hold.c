@@ -13,6 +13,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/sysctl.h"
+#include "netd/daemon.h"
 
 #define HOLD_VERSION 1
 /* Longer than any interface name, so no network's <name>.json state file

@@ -20,8 +20,9 @@
 #ifndef NETD_SYSCTL_HOLD_H
 #define NETD_SYSCTL_HOLD_H
 
-#include "netd/daemon.h"
 #include "netd/mode.h"
+
+struct netd; /* netd/daemon.h: netd's own, not the modes' */
 
 /* path as lib/sysctl.h (relative to /proc/sys, '/' separators), under
  * net/ipv4/ or net/ipv6/. The first holder reads and records the current

@@ -22,7 +22,6 @@
 #include "lib/nl_addr.h"
 #include "lib/nl_link.h"
 #include "lib/sysctl.h"
-#include "netd/daemon.h"
 #include "netd/sysctl_hold.h"
 #include "route/host.h"
 #include "antispoof/antispoof.h"

@@ -1,0 +1,43 @@
+/* peers: what a mode may ask about the other networks netd runs.
+ *
+ * Modes never walk netd's array of networks (it moves on reload, and most of
+ * what it holds is netd's own business): they ask here for the peers that
+ * matter to them, and read only a peer's config and, being its mode, its
+ * priv. See the interface in netd/mode.h. */
+#include <string.h>
+
+#include "netd/daemon.h"
+#include "netd/mode.h"
+
+const char *netd_net_conf_uplink(const struct netd_net_conf *c)
+{
+	const char *dev = c->mode == NETD_MODE_NAT ? c->uplink : c->physdev;
+
+	return dev[0] ? dev : NULL;
+}
+
+struct netd_net *netd_net_peer_next(const struct netd_net *net, const struct netd_net *prev,
+				    const char *uplink)
+{
+	const struct netd *d = net->daemon;
+	size_t i = 0;
+
+	if (!d || !d->n_nets)
+		return NULL;
+	if (prev)
+		i = (size_t)(prev - d->nets) + 1;
+	for (; i < d->n_nets; i++) {
+		struct netd_net *o = &d->nets[i];
+		const char *dev;
+
+		if (o == net || o->ops != net->ops || !o->up || !o->priv || o->priv == net->priv)
+			continue;
+		if (uplink) {
+			dev = netd_net_conf_uplink(&o->conf);
+			if (!dev || strcmp(dev, uplink))
+				continue;
+		}
+		return o;
+	}
+	return NULL;
+}
