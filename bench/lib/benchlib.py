@@ -383,3 +383,14 @@ class Table:
                 line += f"{'-':>12}"
             print(line.rstrip())
         print("-" * len(hdr))
+
+
+# ---- traffic ------------------------------------------------------------------------
+
+def build_flood(bench):
+    """bench/lib/udpflood.c compiled into the bench's temp dir: the one UDP
+    generator every packet-rate bench drives (`udpflood ADDR SECONDS`)."""
+    out = os.path.join(bench.tmp, "udpflood")
+    sh("cc", "-O2", "-Wall", "-o", out, os.path.join(os.path.dirname(os.path.realpath(__file__)),
+                                                     "udpflood.c"))
+    return out
