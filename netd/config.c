@@ -66,7 +66,8 @@ static const struct net_key_def net_keys[] = {
 	{ "antispoof", K_ANTISPOOF, M_BRIDGE | M_ROUTE | M_NAT },
 };
 
-enum netd_key { NK_SOCKET, NK_STATE_DIR, NK_RESTORE, NK_GROUP, NK_XSWATCH, NK_COUNT };
+enum netd_key { NK_SOCKET, NK_STATE_DIR, NK_RESTORE, NK_GROUP, NK_XSWATCH, NK_METRICS_FILE,
+	       NK_METRICS_INTERVAL, NK_COUNT };
 
 static const char *const netd_keys[NK_COUNT] = {
 	[NK_SOCKET] = "socket",
@@ -74,6 +75,8 @@ static const char *const netd_keys[NK_COUNT] = {
 	[NK_RESTORE] = "restore_on_exit",
 	[NK_GROUP] = "socket_group",
 	[NK_XSWATCH] = "xenstore_watch",
+	[NK_METRICS_FILE] = "metrics_file",
+	[NK_METRICS_INTERVAL] = "metrics_interval",
 };
 
 /* One key of the open network section, kept until the section ends. */
@@ -424,7 +427,7 @@ static int netd_key(struct parser *ps, const char *key, const char *val)
 			break;
 	if (k == NK_COUNT)
 		return key_err(ps, ps->lineno, key,
-			       "unknown key in [netd] (expected socket, state_dir, restore_on_exit, socket_group or xenstore_watch)");
+			       "unknown key in [netd] (expected socket, state_dir, restore_on_exit, socket_group, xenstore_watch, metrics_file or metrics_interval)");
 	if (ps->netd_seen[k])
 		return key_err(ps, ps->lineno, key, "duplicate key (first set at line %d)",
 			       ps->netd_seen[k]);
@@ -445,6 +448,17 @@ static int netd_key(struct parser *ps, const char *key, const char *val)
 			return key_err(ps, ps->lineno, key,
 				       "expected yes|no|true|false|on|off|1|0, got '%s'", val);
 		return 0;
+	case NK_METRICS_FILE:
+		return netd_path(ps, key, val, conf->metrics_file);
+	case NK_METRICS_INTERVAL: {
+		uint32_t v;
+
+		if (!parse_u32(val, &v) || v < 1 || v > NETD_METRICS_INTERVAL_MAX)
+			return key_err(ps, ps->lineno, key, "expected seconds 1..%d, got '%s'",
+				       NETD_METRICS_INTERVAL_MAX, val);
+		conf->metrics_interval = v;
+		return 0;
+	}
 	default:
 		return netd_group(ps, key, val);
 	}
@@ -1273,6 +1287,7 @@ static int conf_init(struct netd_conf *conf, const char *name)
 	strcpy(conf->state_dir, NETD_DEFAULT_STATE);
 	strcpy(conf->socket_group, "netd");
 	conf->restore_on_exit = true;
+	conf->metrics_interval = NETD_METRICS_INTERVAL_DEFAULT;
 	return 0;
 }
 
@@ -1570,7 +1585,8 @@ bool netd_conf_equal(const struct netd_conf *a, const struct netd_conf *b)
 
 	if (strcmp(a->socket, b->socket) || strcmp(a->state_dir, b->state_dir) ||
 	    a->restore_on_exit != b->restore_on_exit || a->xenstore_watch != b->xenstore_watch ||
-	    strcmp(a->socket_group, b->socket_group) || a->n_nets != b->n_nets)
+	    strcmp(a->socket_group, b->socket_group) || strcmp(a->metrics_file, b->metrics_file) ||
+	    a->metrics_interval != b->metrics_interval || a->n_nets != b->n_nets)
 		return false;
 	for (i = 0; i < a->n_nets; i++)
 		if (!netd_net_conf_equal(&a->nets[i], &b->nets[i]))
@@ -1695,6 +1711,10 @@ int netd_conf_write(const struct netd_conf *conf, char *buf, size_t len)
 		   "xenstore_watch = %s\n",
 		   conf->socket, conf->state_dir, conf->restore_on_exit ? "yes" : "no",
 		   conf->socket_group, conf->xenstore_watch ? "yes" : "no");
+	/* only when set: files written before the keys existed print as they did */
+	if (conf->metrics_file[0])
+		out_printf(&o, "metrics_file = %s\nmetrics_interval = %u\n", conf->metrics_file,
+			   conf->metrics_interval);
 	for (i = 0; i < conf->n_nets; i++)
 		write_net(&o, &conf->nets[i]);
 	if (o.full)

@@ -65,6 +65,9 @@ struct netd_net_conf {
 	size_t n_forwards;
 };
 
+#define NETD_METRICS_INTERVAL_DEFAULT 15
+#define NETD_METRICS_INTERVAL_MAX 3600
+
 struct netd_conf {
 	char path[NETD_PATH_MAX * 4]; /* file the config came from, for messages */
 	/* [netd] */
@@ -77,6 +80,10 @@ struct netd_conf {
 	int socket_group_line;
 	/* netd plugs vifs itself on xenstore events, no hotplug script fork; default no */
 	bool xenstore_watch;
+	/* netd writes `netdctl metrics`' text here every metrics_interval
+	 * seconds, atomically; empty: never */
+	char metrics_file[NETD_PATH_MAX];
+	unsigned metrics_interval;
 	struct netd_net_conf *nets;
 	size_t n_nets;
 };

@@ -14,6 +14,7 @@
 #include "lib/nl.h"
 #include "netd/ctl.h"
 #include "netd/daemon.h"
+#include "netd/metrics_file.h"
 #include "netd/sysctl_hold.h"
 #include "netd/xswatch.h"
 
@@ -85,6 +86,7 @@ static int start_failed(struct netd *d, int rc)
 static int run(struct netd *d, const struct netd_conf *conf)
 {
 	struct netd_xswatch *xsw = NULL;
+	struct netd_metrics_file *mf = NULL;
 	int rc;
 
 	rc = sd_event_default(&d->ev);
@@ -114,11 +116,15 @@ static int run(struct netd *d, const struct netd_conf *conf)
 		if (rc)
 			return start_failed(d, rc);
 	}
+	rc = netd_metrics_file_start(d, &mf);
+	if (rc)
+		return start_failed(d, rc);
 	sd_notify(0, "READY=1");
 	log_info("ready, %zu network(s), control socket %s", d->n_nets, conf->socket);
 	rc = sd_event_loop(d->ev);
 	sd_notify(0, "STOPPING=1");
 	netd_xswatch_stop(xsw);
+	netd_metrics_file_stop(mf);
 	ctl_server_stop(d->ctl);
 	d->ctl = NULL;
 	if (d->conf.restore_on_exit) {

@@ -62,3 +62,46 @@ def test_metrics_parse_and_match_the_host(topo, netd_factory):
     assert sample(fams, "netd_vif_tx_bytes", vif="2.0") > 0
     # a rate-limited vif gets rate drop series; the others none
     assert not [s for s in fams["netd_vif_rate_drop_packets"].samples]
+
+
+def test_metrics_file_written_atomically_and_kept_current(topo, netd_factory, tmp_path):
+    """metrics_file: written at start and every metrics_interval seconds by
+    rename over the old file (a reader never sees a partial file, no temp
+    file stays), its content the same text `netdctl metrics` prints."""
+    out = tmp_path / "textfile"
+    out.mkdir()
+    prom = out / "netd.prom"
+    netd = netd_factory(bridge_conf("classic"))
+    netd.write_conf(bridge_conf("classic"), netd_section=f"metrics_file = {prom}\nmetrics_interval = 1")
+    netd.start()
+    wait_uplink(topo, "classic")
+    wait_for(prom.exists, 5, what="metrics_file written")
+    fams = {f.name: f for f in text_string_to_metric_families(prom.read_text())}
+    assert sample(fams, "netd_network_up", network="xenbr0", mode="bridge") == 1
+    assert oct(prom.stat().st_mode & 0o777) == oct(0o644)
+
+    topo.add_guest(1)
+    plug(netd, topo, 1, ip="192.0.2.11")
+
+    def vifs_in_file():
+        text = prom.read_text()  # whole at every read: parsed, never partial
+        f = {f.name: f for f in text_string_to_metric_families(text)}
+        assert text.endswith("\n") and "netd_vif_tx_bytes_total" in text, text
+        return sample(f, "netd_network_vifs", network="xenbr0")
+
+    wait_for(lambda: vifs_in_file() == 1, 5, what="metrics_file to show the plugged vif")
+    assert sorted(p.name for p in out.iterdir()) == ["netd.prom"]
+    assert netd.stop() == 0
+
+
+def test_metrics_keys_checked(topo, netd_factory):
+    netd = netd_factory(bridge_conf("classic"))
+    for section, why in (("metrics_file = netd.prom", "key 'metrics_file': expected an absolute path, got 'netd.prom'"),
+                         ("metrics_file = /x\nmetrics_interval = 0", "key 'metrics_interval': expected seconds 1..3600, got '0'"),
+                         ("metrics_file = /x\nmetrics_interval = 1s", "key 'metrics_interval': expected seconds 1..3600, got '1s'")):
+        netd.write_conf(bridge_conf("classic"), netd_section=section)
+        r = netd.run_once(args=("-n",))
+        assert r.returncode == 1 and why in r.stderr, r.stderr
+    netd.write_conf(bridge_conf("classic"), netd_section="metrics_file = /run/x.prom")
+    r = netd.run_once(args=("-n", "-v"))
+    assert r.returncode == 0 and "metrics_file = /run/x.prom\nmetrics_interval = 15\n" in r.stdout

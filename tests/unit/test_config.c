@@ -696,7 +696,7 @@ static void test_xenstore_watch(void **state)
 		{ "[netd]\nxenstore_watch = yes\nxenstore_watch = no\n",
 		  "netd.conf:3: key 'xenstore_watch': duplicate key (first set at line 2)" },
 		{ "[netd]\nxenstore-watch = yes\n",
-		  "netd.conf:2: key 'xenstore-watch': unknown key in [netd] (expected socket, state_dir, restore_on_exit, socket_group or xenstore_watch)" },
+		  "netd.conf:2: key 'xenstore-watch': unknown key in [netd] (expected socket, state_dir, restore_on_exit, socket_group, xenstore_watch, metrics_file or metrics_interval)" },
 		{ "[xenbr0]\nmode = bridge\nphysdev = eth0\nxenstore_watch = yes\n",
 		  "netd.conf:4: key 'xenstore_watch': unknown key" },
 	};
