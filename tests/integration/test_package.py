@@ -21,6 +21,7 @@ import subprocess
 import pytest
 
 from conftest import NETD, NETDCTL, ROOT, sh
+from test_vifback import rig, xsd  # noqa: F401 (fixtures of the vifback test)
 
 MAN = os.path.join(ROOT, "man")
 PKG = "xen-netfabric"
@@ -311,3 +312,48 @@ def test_netd_with_the_units_capabilities(topo, netd_factory, tmp_path, monkeypa
     assert netd.stop() == 0, netd.read_log()
     assert dnsmasq_procs(netd) == []
     assert BR not in topo.run(topo.d0, "ip -br link").stdout
+
+
+VIFBACK_UNIT = os.path.join(ROOT, "scripts", "vifback.service")
+
+
+def test_vifback_unit_security_score():
+    r = sh(f"systemd-analyze security --offline=yes {VIFBACK_UNIT}", check=False)
+    m = re.search(r"Overall exposure level for vifback\.service: ([0-9.]+)", r.stdout)
+    assert m and float(m.group(1)) <= 2.5, r.stdout + r.stderr
+
+
+@pytest.fixture
+def vifback_with_the_units_capabilities(monkeypatch, tmp_path):
+    import test_vifback
+    with open(VIFBACK_UNIT) as f:
+        (line,) = [l for l in f if l.startswith("CapabilityBoundingSet=")]
+    caps = [c.lower().removeprefix("cap_") for c in line.split("=", 1)[1].split()]
+    wrapper = tmp_path / "vifback-sandboxed"
+    wrapper.write_text("#!/bin/sh\nexec setpriv --bounding-set -all,+" + ",+".join(caps) +
+                       f" --no-new-privs {test_vifback.VIFBACK} \"$@\"\n")
+    wrapper.chmod(0o755)
+    monkeypatch.setattr(test_vifback, "VIFBACK", str(wrapper))
+    return caps
+
+
+def test_vifback_with_the_units_capabilities(topo, vifback_with_the_units_capabilities, rig):
+    """vifback (simulated hypervisor) with no capability but its unit's
+    bounding set and no_new_privs: a guest connects, pings the LAN and
+    moves 1 MiB each way intact; its worker is still seccomp-confined."""
+    from test_vifback import LAN, tcp_transfer
+
+    with open(f"/proc/{rig.vb.pid}/status") as f:
+        status = f.read()
+    bnd = int(re.search(r"CapBnd:\s*([0-9a-f]+)", status).group(1), 16)
+    assert bnd == 1 << 12, f"vifback not confined to CAP_NET_ADMIN: {status}"
+    rig.attach(5, "ip=192.0.2.15")
+    g = rig.guest(5, "192.0.2.15")
+    assert topo.ping(g, LAN, count=3)
+    sent, got = tcp_transfer(topo, g, topo.up, LAN, 1 << 20)
+    assert sent == got and sent[0] == str(1 << 20)
+    sent, got = tcp_transfer(topo, topo.up, g, "192.0.2.15", 1 << 20)
+    assert sent == got and sent[0] == str(1 << 20)
+    [w] = rig.workers()
+    with open(f"/proc/{w}/status") as f:
+        assert "Seccomp:\t2" in f.read()
