@@ -586,13 +586,56 @@ static void pending_undo(struct netd_net *net, json_t *pending)
 		log_err("%s: state not saved: %s", net->conf.name, err_msg());
 }
 
+static const char *net_state_name(enum netd_net_state st)
+{
+	switch (st) {
+	case NETD_NET_DOWN:
+		return "down";
+	case NETD_NET_UP:
+		return "up";
+	case NETD_NET_UNSAVED:
+		return "up, unsaved";
+	}
+	return "?";
+}
+
+/* The one place a network's state changes (logged at debug level):
+ *
+ *            mode's up ok                   vif plugged or unplugged
+ *   DOWN ─────────────────────> UP ───────────────────────────> UNSAVED
+ *    ^                           │ ^  while checkpoints deferred    │
+ *    │        mode's down ok     │ │                                │
+ *    ├───────────────────────────┘ └────────────────────────────────┤
+ *    │                               deferred checkpoint written    │
+ *    │                               (or failed: its vifs undone)   │
+ *    └──────────────────────────────────────────────────────────────┘
+ *                            mode's down ok
+ *
+ * Anything else is a bug in the caller: logged, and the state kept. */
+static void netd_net_set_state(struct netd_net *net, enum netd_net_state to)
+{
+	enum netd_net_state from = net->state;
+	/* Only an applied network has vif changes to save. */
+	bool ok = to != NETD_NET_UNSAVED || from == NETD_NET_UP;
+
+	if (from == to)
+		return;
+	if (!ok) {
+		log_err("%s: state %s -> %s is not a transition; staying %s", net->conf.name,
+			net_state_name(from), net_state_name(to), net_state_name(from));
+		return;
+	}
+	log_debug("%s: %s -> %s", net->conf.name, net_state_name(from), net_state_name(to));
+	net->state = to;
+}
+
 static int net_up(struct netd_net *net)
 {
 	struct netd *d = net->daemon;
 	json_t *saved = NULL, *pending = NULL;
 	int rc;
 
-	if (!net->up) {
+	if (!netd_net_is_up(net)) {
 		saved = state_load(d, net, &pending);
 		if (saved && !net->vifs)
 			vifs_load(net, saved);
@@ -605,7 +648,8 @@ static int net_up(struct netd_net *net)
 		vifs_free(net);
 		return rc;
 	}
-	net->up = true;
+	if (!netd_net_is_up(net))
+		netd_net_set_state(net, NETD_NET_UP);
 	pending_undo(net, pending);
 	json_decref(pending);
 	return 0;
@@ -615,12 +659,12 @@ static int net_down(struct netd_net *net)
 {
 	int rc;
 
-	if (!net->up)
+	if (!netd_net_is_up(net))
 		return 0;
 	rc = net->ops->down(net);
 	if (rc)
 		return rc;
-	net->up = false;
+	netd_net_set_state(net, NETD_NET_DOWN);
 	vifs_free(net);
 	return net_checkpoint(net, NULL);
 }
@@ -763,7 +807,7 @@ void netd_reconcile(struct netd *d)
 		if (!ops || !ops->sweep)
 			continue;
 		for (size_t i = 0; i < d->n_nets; i++)
-			if (d->nets[i].ops == ops && d->nets[i].up)
+			if (d->nets[i].ops == ops && netd_net_is_up(&d->nets[i]))
 				nets[n++] = &d->nets[i];
 		if (ops->sweep(nets, n))
 			log_err("reconcile (%s mode): %s", ops->name, err_msg());
@@ -815,7 +859,7 @@ static int replug_run(struct netd *d, const struct replug *rp)
 
 	if (!rp->n)
 		return 0;
-	if (!net || !net->up) {
+	if (!net || !netd_net_is_up(net)) {
 		err_set(-ENETDOWN, "%s is down: its %zu vif(s) are unplugged", rp->net, rp->n);
 		snprintf(first, sizeof(first), "%s", err_msg());
 		for (size_t i = 0; i < rp->n; i++)
@@ -900,7 +944,7 @@ int netd_reload(struct netd *d)
 
 		if (c && netd_net_conf_equal(c, &net->conf))
 			continue;
-		if (c && net->up && net->n_vifs && replug_keep(&keep[n_keep], net) == 0)
+		if (c && netd_net_is_up(net) && net->n_vifs && replug_keep(&keep[n_keep], net) == 0)
 			n_keep++;
 		else if (!c && net->n_vifs)
 			log_warn("reload: %s is no longer configured; its %u vif(s) are unplugged",
@@ -911,7 +955,7 @@ int netd_reload(struct netd *d)
 	for (size_t i = 0; i < nc.n_nets; i++) {
 		struct netd_net *old = net_find(d, nc.nets[i].name);
 
-		if (old && netd_net_conf_equal(&nc.nets[i], &old->conf) && old->up) {
+		if (old && netd_net_conf_equal(&nc.nets[i], &old->conf) && netd_net_is_up(old)) {
 			nets[n] = *old; /* keep it running, as it is */
 			old->ops = NULL;
 			old->priv = NULL;
@@ -1110,7 +1154,7 @@ static int vif_checkpoint(struct netd_net *net)
 	struct netd *d = net->daemon;
 
 	if (d->defer_checkpoints) {
-		net->checkpoint_due = true;
+		netd_net_set_state(net, NETD_NET_UNSAVED);
 		return 0;
 	}
 	return journal_flush(net);
@@ -1128,14 +1172,11 @@ int netd_defer_checkpoints(struct netd *d, bool defer)
 		struct netd_vif *nv;
 		int rc;
 
-		if (!net->checkpoint_due)
+		/* One that went down meanwhile is DOWN: its file is gone,
+		 * rightly, and vifs_free() forgot its unsaved vifs. */
+		if (net->state != NETD_NET_UNSAVED)
 			continue;
-		if (!net->up) { /* went down meanwhile: its file is gone, rightly */
-			net->checkpoint_due = false;
-			net->unsaved = NULL;
-			continue;
-		}
-		net->checkpoint_due = false;
+		netd_net_set_state(net, NETD_NET_UP);
 		rc = journal_flush(net);
 		if (rc) {
 			snprintf(d->save_error, sizeof(d->save_error), "%s", err_msg());
@@ -1205,7 +1246,7 @@ int netd_vif_online(struct netd *d, const char *id, json_t *args, json_t **resul
 	net = vif_network(d, &v, mode);
 	if (!net)
 		return err_code();
-	if (!net->up)
+	if (!netd_net_is_up(net))
 		return err_set(-ENETDOWN, "%s: network %s is down", v.ifname, net->conf.name);
 	old = vif_find(d, domid, devid, emu, &cur);
 	if (old && (cur != net || strcmp(old->vif.ifname, v.ifname)))
@@ -1348,8 +1389,8 @@ json_t *netd_status(struct netd *d)
 			json_array_append_new(vifs, json_string(v->vif.ifname));
 		json_array_append_new(nets, json_pack("{s:s, s:s, s:s, s:o, s:o}",
 			"name", net->conf.name, "mode", net->ops->name,
-			"state", net->up ? "up" : "down",
-			"details", net->up ? net->ops->status(net) : json_object(), "vifs", vifs));
+			"state", netd_net_is_up(net) ? "up" : "down",
+			"details", netd_net_is_up(net) ? net->ops->status(net) : json_object(), "vifs", vifs));
 	}
 	return json_pack("{s:o}", "networks", nets);
 }

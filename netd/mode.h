@@ -57,10 +57,18 @@ struct netd_vif {
 	struct netd_vif *unext;       /* plugged while checkpoints were deferred */
 };
 
+/* Where a network is in its life; netd_net_set_state() (netd/daemon.c) is
+ * the one place that changes it, and draws the graph. */
+enum netd_net_state {
+	NETD_NET_DOWN,    /* not applied (or taken down): nothing of it on the host */
+	NETD_NET_UP,      /* applied, its state file tells all of it */
+	NETD_NET_UNSAVED, /* applied, vifs changed while checkpoints were deferred */
+};
+
 struct netd_net {
 	struct netd_net_conf conf; /* own copy: survives reloads */
 	const struct netd_mode_ops *ops;
-	bool up;
+	enum netd_net_state state;
 	void *priv; /* the mode's own state */
 	struct netd_vif *vifs;
 	struct netd_vif **vif_hash; /* by domid.devid[-emu], NETD_VIF_BUCKETS */
@@ -71,7 +79,6 @@ struct netd_net {
 	char *journal;
 	size_t journal_len, journal_cap;
 	unsigned journal_records; /* in the journal file already */
-	bool checkpoint_due; /* a vif changed while checkpoints were deferred */
 	/* Vifs plugged since checkpoints were deferred (by unext): undone if
 	 * the deferred checkpoint fails, as a plug whose state cannot be
 	 * saved is refused. */
@@ -83,6 +90,12 @@ struct netd_net {
 	int (*checkpoint)(struct netd_net *net, const char *phase);
 	void *daemon;
 };
+
+/* Applied (its mode's up succeeded and no down since)? */
+static inline bool netd_net_is_up(const struct netd_net *net)
+{
+	return net->state != NETD_NET_DOWN;
+}
 
 extern const struct netd_mode_ops br_mode_ops;
 extern const struct netd_mode_ops rt_mode_ops;

@@ -30,7 +30,7 @@ struct netd_net *netd_net_peer_next(const struct netd_net *net, const struct net
 		struct netd_net *o = &d->nets[i];
 		const char *dev;
 
-		if (o == net || o->ops != net->ops || !o->up || !o->priv || o->priv == net->priv)
+		if (o == net || o->ops != net->ops || !netd_net_is_up(o) || !o->priv || o->priv == net->priv)
 			continue;
 		if (uplink) {
 			dev = netd_net_conf_uplink(&o->conf);

@@ -412,7 +412,7 @@ int netd_sysctl_release(struct netd_net *net, const char *path)
 static bool is_up_network(const struct netd *d, const char *name)
 {
 	for (size_t i = 0; i < d->n_nets; i++)
-		if (d->nets[i].up && !strcmp(d->nets[i].conf.name, name))
+		if (netd_net_is_up(&d->nets[i]) && !strcmp(d->nets[i].conf.name, name))
 			return true;
 	return false;
 }
