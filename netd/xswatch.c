@@ -57,14 +57,34 @@
 #define XSW_ALIVE_MS 1000
 #define XSW_TIMEOUT_MS 2000 /* a batch not answered by then: xenstored is hung */
 
+/* Where a vif's backend directory is, as far as the watch knows; vif_step()
+ * is the one place that changes it. */
+enum xsw_state {
+	XSW_UNSEEN,    /* no backend directory at the last look (or never looked) */
+	XSW_SEEN,      /* a directory, no hotplug-status: the next look reads it whole */
+	XSW_ANSWERED,  /* hotplug-status set by someone else, or an error by us */
+	XSW_CONNECTED, /* we plugged it and wrote "connected" */
+	XSW_REASKED,   /* plugged by us, but its answer was withdrawn (hotplug-status
+			* cleared, directory rewritten): looked at whole again */
+};
+
+/* What a look (or a report) found out about a vif. */
+enum xsw_event {
+	XSW_EV_DIR,       /* its directory is there */
+	XSW_EV_ANSWERED,  /* it has a hotplug-status (someone's, or ours) */
+	XSW_EV_CONNECTED, /* we wrote "connected" for our plug */
+	XSW_EV_WITHDRAWN, /* its hotplug-status is gone, the directory is not */
+	XSW_EV_UNPLUGGED, /* we unplugged it (or netd lost it) */
+	XSW_EV_GONE,      /* its directory is gone (unplugged first if it was ours) */
+};
+
 struct xsw_vif {
 	uint32_t domid, devid;
+	enum xsw_state state;
+	/* Not part of the state: */
 	bool pending; /* in the queue */
-	bool seen;    /* had a backend directory last time we looked */
-	bool answered; /* its hotplug-status was set (by us or anyone) */
-	bool echo;     /* the next hotplug-status event is our own write */
-	bool connected; /* we plugged it and said so */
-	bool emu;       /* we plugged its emulated NIC's tap (see emu_plug()) */
+	bool echo;    /* the next hotplug-status event is our own write */
+	bool emu;     /* we plugged its emulated NIC's tap (see emu_plug()) */
 	char vifname[IFNAMSIZ]; /* its vifname key, "" if none */
 	struct xsw_vif *hnext, *qnext;
 };
@@ -119,6 +139,97 @@ static struct xsw_vif *vif_get(struct netd_xswatch *w, uint32_t domid, uint32_t 
 	v->hnext = w->hash[b];
 	w->hash[b] = v;
 	return v;
+}
+
+static const char *state_name(enum xsw_state st)
+{
+	static const char *const names[] = {
+		[XSW_UNSEEN] = "unseen", [XSW_SEEN] = "seen", [XSW_ANSWERED] = "answered",
+		[XSW_CONNECTED] = "connected", [XSW_REASKED] = "reasked",
+	};
+
+	return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "?";
+}
+
+/* The one place a vif's state changes (transitions logged at debug level).
+ * The usual life, left to right, and the ways back:
+ *
+ *   UNSEEN -DIR-> SEEN -ANSWERED-> ANSWERED -CONNECTED-> CONNECTED -WITHDRAWN-> REASKED
+ *                  ^--WITHDRAWN------'  ^-----UNPLUGGED-----'  ^-----ANSWERED-------'
+ *
+ * and all of it:
+ *
+ *   from \ event  DIR    ANSWERED   CONNECTED  WITHDRAWN  UNPLUGGED  GONE
+ *   UNSEEN        SEEN   ANSWERED   REASKED*   .          .          .
+ *   SEEN          .      ANSWERED   REASKED*   .          .          UNSEEN
+ *   ANSWERED      .      .          CONNECTED  SEEN       .          UNSEEN
+ *   CONNECTED     .      .          .          REASKED    ANSWERED   UNSEEN
+ *   REASKED       .      CONNECTED  .          .          SEEN       UNSEEN
+ *
+ * (. : stays.) An unreadable directory is answered at once (UNSEEN ->
+ * ANSWERED). GONE comes after the unplug of a vif that was ours. *: our
+ * "connected" for a vif whose directory changed between our plug and our
+ * report: plugged, and to be looked at again. */
+static void vif_step(struct xsw_vif *v, enum xsw_event ev)
+{
+	enum xsw_state from = v->state, to = from;
+
+	switch (ev) {
+	case XSW_EV_DIR:
+		if (from == XSW_UNSEEN)
+			to = XSW_SEEN;
+		break;
+	case XSW_EV_ANSWERED:
+		if (from == XSW_UNSEEN || from == XSW_SEEN)
+			to = XSW_ANSWERED;
+		else if (from == XSW_REASKED)
+			to = XSW_CONNECTED;
+		break;
+	case XSW_EV_CONNECTED:
+		if (from == XSW_ANSWERED)
+			to = XSW_CONNECTED;
+		else if (from == XSW_UNSEEN || from == XSW_SEEN)
+			to = XSW_REASKED;
+		break;
+	case XSW_EV_WITHDRAWN:
+		if (from == XSW_ANSWERED)
+			to = XSW_SEEN;
+		else if (from == XSW_CONNECTED)
+			to = XSW_REASKED;
+		break;
+	case XSW_EV_UNPLUGGED:
+		if (from == XSW_CONNECTED)
+			to = XSW_ANSWERED;
+		else if (from == XSW_REASKED)
+			to = XSW_SEEN;
+		break;
+	case XSW_EV_GONE:
+		to = XSW_UNSEEN;
+		break;
+	}
+	if (to == from)
+		return;
+	log_debug("vif%u.%u: xenstore watch: %s -> %s", v->domid, v->devid, state_name(from),
+		  state_name(to));
+	v->state = to;
+}
+
+/* Had a backend directory at the last look. */
+static bool vif_is_seen(const struct xsw_vif *v)
+{
+	return v->state != XSW_UNSEEN;
+}
+
+/* Its hotplug-status is set (by us or anyone): a look reads two keys only. */
+static bool vif_is_answered(const struct xsw_vif *v)
+{
+	return v->state == XSW_ANSWERED || v->state == XSW_CONNECTED;
+}
+
+/* We plugged it and said so. */
+static bool vif_is_connected(const struct xsw_vif *v)
+{
+	return v->state == XSW_CONNECTED || v->state == XSW_REASKED;
 }
 
 static void vif_forget(struct netd_xswatch *w, struct xsw_vif *v)
@@ -211,7 +322,7 @@ static void rescan_domain(struct netd_xswatch *w, uint32_t domid)
 	xsc_ops_free(&kids, 1);
 	for (unsigned b = 0; b < XSW_BUCKETS; b++)
 		for (struct xsw_vif *v = w->hash[b]; v; v = v->hnext)
-			if (v->domid == domid && v->seen)
+			if (v->domid == domid && vif_is_seen(v))
 				mark(w, v->domid, v->devid);
 }
 
@@ -235,7 +346,7 @@ static void rescan_all(struct netd_xswatch *w)
 	xsc_ops_free(&doms, 1);
 	for (unsigned b = 0; b < XSW_BUCKETS && w->xs; b++)
 		for (struct xsw_vif *v = w->hash[b]; v; v = v->hnext)
-			if (v->seen)
+			if (vif_is_seen(v))
 				mark(w, v->domid, v->devid);
 }
 
@@ -327,7 +438,7 @@ static void emu_plug(struct netd_xswatch *w, struct xsw_vif *v, const struct xsv
 	struct xsvif x = { 0 };
 	int rc = 0;
 
-	if (v->emu || !v->connected || !w->xs || !emu_exists(v))
+	if (v->emu || !vif_is_connected(v) || !w->xs || !emu_exists(v))
 		return;
 	emu_name(v, true, name, sizeof(name));
 	if (!keys) {
@@ -412,7 +523,7 @@ static void unplug(struct netd_xswatch *w, struct xsw_vif *v, const char *why)
 
 	snprintf(reason, sizeof(reason), "xenstore: %s", why);
 	emu_unplug(w, v, reason);
-	v->connected = false;
+	vif_step(v, XSW_EV_UNPLUGGED);
 	snprintf(id, sizeof(id), "%u.%u", v->domid, v->devid);
 	offline(w, id, reason);
 }
@@ -450,7 +561,7 @@ static void plug(struct netd_xswatch *w, struct xsw_vif *v, struct xsvif *x)
 		log_info("%s plugged into %s (xenstore watch)", ifname ? ifname : id,
 			 json_string_value(json_object_get(result, "network")) ?: "?");
 	}
-	v->answered = true;
+	vif_step(v, XSW_EV_ANSWERED);
 	json_decref(result);
 }
 
@@ -465,7 +576,7 @@ static void report(struct netd_xswatch *w, struct xsw_report *r)
 	}
 	r->v->echo = w->xs && rc == 0 && !r->failed;
 	if (r->v->echo) {
-		r->v->connected = true;
+		vif_step(r->v, XSW_EV_CONNECTED);
 		snprintf(r->v->vifname, sizeof(r->v->vifname), "%s", r->x.val[XK_VIFNAME] ?: "");
 		emu_plug(w, r->v, &r->x);
 	}
@@ -513,7 +624,7 @@ static void refuse(struct netd_xswatch *w, struct xsw_vif *v, const struct xsvif
 	note_reply(w, rc);
 	if (rc)
 		log_err("%s", err_msg());
-	v->answered = true;
+	vif_step(v, XSW_EV_ANSWERED);
 }
 
 static void look_fresh(struct netd_xswatch *w, struct xsw_vif *v, const char *dir)
@@ -529,7 +640,8 @@ static void look_fresh(struct netd_xswatch *w, struct xsw_vif *v, const char *di
 		log_err("%s", err_msg());
 		if (xsvif_report(w->xs, &x, err_msg(), 0))
 			log_err("%s", err_msg());
-		v->seen = v->answered = true;
+		vif_step(v, XSW_EV_DIR);
+		vif_step(v, XSW_EV_ANSWERED);
 		return;
 	}
 	if (rc) {
@@ -537,12 +649,12 @@ static void look_fresh(struct netd_xswatch *w, struct xsw_vif *v, const char *di
 		return;
 	}
 	if (!x.exists) {
-		if (v->seen)
+		if (vif_is_seen(v))
 			unplug(w, v, "backend directory removed");
-		v->seen = false;
+		vif_step(v, XSW_EV_GONE);
 		return;
 	}
-	v->seen = true;
+	vif_step(v, XSW_EV_DIR);
 	script = x.val[XK_SCRIPT];
 	status = x.val[XK_HOTPLUG_STATUS];
 	if (!x.val[XK_ONLINE] || !script)
@@ -550,7 +662,7 @@ static void look_fresh(struct netd_xswatch *w, struct xsw_vif *v, const char *di
 	else if (!strcmp(x.val[XK_ONLINE], "0"))
 		unplug(w, v, "online = 0");
 	else if (status && status[0])
-		v->answered = true; /* connected or error: someone answered */
+		vif_step(v, XSW_EV_ANSWERED); /* connected or error: someone answered */
 	else if (xsvif_check_control(&x) < 0)
 		refuse(w, v, &x); /* libxl would wait 40 s for nothing */
 	else if (backend_ready(w, v, dir))
@@ -571,7 +683,7 @@ static void look(struct netd_xswatch *w, struct xsw_vif *v)
 	};
 
 	snprintf(dir, sizeof(dir), "%s/%u/%u", XSVIF_ROOT, v->domid, v->devid);
-	if (!v->answered) {
+	if (!vif_is_answered(v)) {
 		look_fresh(w, v, dir);
 		return;
 	}
@@ -581,16 +693,14 @@ static void look(struct netd_xswatch *w, struct xsw_vif *v)
 		return;
 	if (!ops[0].reply) {
 		/* No online key: the directory is being rewritten, or gone. */
-		if (!ops[2].reply && v->seen)
+		if (!ops[2].reply && vif_is_seen(v))
 			unplug(w, v, "backend directory removed");
-		if (!ops[2].reply)
-			v->seen = false;
-		v->answered = false;
+		vif_step(v, ops[2].reply ? XSW_EV_WITHDRAWN : XSW_EV_GONE);
 	} else if (strcmp(ops[0].reply, "1")) {
 		unplug(w, v, "online = 0");
 	} else if (!ops[1].reply || !ops[1].reply[0]) {
 		/* Cleared (a toolstack that wants the vif plugged again): from scratch. */
-		v->answered = false;
+		vif_step(v, XSW_EV_WITHDRAWN);
 		look_fresh(w, v, dir);
 	}
 	xsc_ops_free(ops, 3);
@@ -613,7 +723,7 @@ static int on_defer(sd_event_source *s, void *data)
 		v->pending = false;
 		look(w, v);
 		/* A vif with a report to come is not forgotten before it. */
-		if (!v->seen && !v->pending && w->xs && !v->answered)
+		if (v->state == XSW_UNSEEN && !v->pending && w->xs)
 			vif_forget(w, v);
 	}
 	if (netd_defer_checkpoints(w->d, false)) {
@@ -764,13 +874,13 @@ static void on_vif_lost(void *data, const struct vif *vif, const char *why)
 	struct xsvif x;
 	int rc;
 
-	if (!v || !v->connected || vif->emu || !w->xs)
+	if (!v || !vif_is_connected(v) || vif->emu || !w->xs)
 		return;
 	memset(&x, 0, sizeof(x));
 	x.domid = vif->domid;
 	x.devid = vif->devid;
 	snprintf(x.dir, sizeof(x.dir), "%s/%u/%u", XSVIF_ROOT, vif->domid, vif->devid);
-	v->connected = false;
+	vif_step(v, XSW_EV_UNPLUGGED);
 	rc = xsvif_report(w->xs, &x, why, 0);
 	note_reply(w, rc);
 	if (rc)
