@@ -3,6 +3,7 @@
 #ifndef NETD_DAEMON_H
 #define NETD_DAEMON_H
 
+#include "netd/stats.h"
 #include <jansson.h>
 #include <stdbool.h>
 #include <systemd/sd-event.h>
@@ -25,6 +26,7 @@ struct netd {
 	 * then says so in hotplug-status. NULL: nobody to tell. */
 	void (*vif_lost)(void *data, const struct vif *v, const char *why);
 	void *vif_lost_data;
+	struct netd_stats stats; /* netd's own counters (metrics) */
 };
 
 int netd_init(struct netd *d, const struct netd_conf *conf);

@@ -816,6 +816,7 @@ static void disconnect(struct netd_xswatch *w, const char *why)
 	if (!w->xs)
 		return;
 	log_err("xenstore watch: %s; reconnecting", why);
+	w->d->stats.xs_reconnects++;
 	w->io = sd_event_source_unref(w->io);
 	xsc_close(w->xs);
 	w->xs = NULL;

@@ -176,6 +176,41 @@ static void kernel_family(FILE *f, json_t *nets, json_t *vifs, const char *stat,
 	}
 }
 
+/* netd's own counters: status' "daemon" object (netd/stats.h) */
+static void daemon_families(FILE *f, json_t *dm)
+{
+	json_t *h = json_object_get(dm, "plug_seconds"), *le = json_object_get(h, "le"), *v;
+	json_t *counts = json_object_get(h, "counts");
+	const char *reason;
+	size_t i;
+
+	family(f, "netd_plugs_total", "counter",
+	       "Vif plugs netd answered (control socket, hotplug scripts, xenstore watch, reload).");
+	fprintf(f, "netd_plugs_total %lld\n", (long long)json_integer_value(json_object_get(dm, "plugs")));
+	family(f, "netd_plug_errors_total", "counter", "Refused or failed plugs, by errno name.");
+	json_object_foreach(json_object_get(dm, "plug_errors"), reason, v) {
+		fputs("netd_plug_errors_total{", f);
+		put_label(f, "reason", reason, true);
+		fprintf(f, "} %lld\n", (long long)json_integer_value(v));
+	}
+	family(f, "netd_plug_duration_seconds", "histogram", "Time netd took to answer a plug.");
+	json_array_foreach(le, i, v) {
+		fputs("netd_plug_duration_seconds_bucket{le=\"", f);
+		if (json_is_real(v))
+			fprintf(f, "%g", json_real_value(v));
+		else
+			fputs("+Inf", f);
+		fprintf(f, "\"} %lld\n", (long long)json_integer_value(json_array_get(counts, i)));
+	}
+	fprintf(f, "netd_plug_duration_seconds_sum %.6f\n", json_number_value(json_object_get(h, "sum")));
+	fprintf(f, "netd_plug_duration_seconds_count %lld\n",
+		(long long)json_integer_value(json_object_get(h, "count")));
+	family(f, "netd_xenstore_reconnects_total", "counter",
+	       "Times the xenstore watch (xenstore_watch = yes) lost xenstored and reconnected.");
+	fprintf(f, "netd_xenstore_reconnects_total %lld\n",
+		(long long)json_integer_value(json_object_get(dm, "xenstore_reconnects")));
+}
+
 void netdctl_metrics_print(FILE *f, json_t *status, json_t *vif_list)
 {
 	json_t *nets = json_object_get(status, "networks"), *vifs = json_object_get(vif_list, "vifs");
@@ -225,4 +260,6 @@ void netdctl_metrics_print(FILE *f, json_t *status, json_t *vif_list)
 		      "Packets Dom0 sent on the vif (to the guest).");
 	kernel_family(f, nets, vifs, "tx_bytes", "netd_vif_tx_bytes_total",
 		      "Bytes Dom0 sent on the vif (to the guest).");
+	if (json_is_object(json_object_get(status, "daemon")))
+		daemon_families(f, json_object_get(status, "daemon"));
 }

@@ -63,6 +63,23 @@ def test_metrics_parse_and_match_the_host(topo, netd_factory):
     # a rate-limited vif gets rate drop series; the others none
     assert not [s for s in fams["netd_vif_rate_drop_packets"].samples]
 
+    # netd's own: two plugs answered, then a refused one counted by reason
+    assert sample(fams, "netd_plugs") == 2
+    assert fams["netd_plug_duration_seconds"].type == "histogram"
+    assert sample(fams, "netd_plug_duration_seconds", le="+Inf") == 2
+    assert not fams["netd_plug_errors"].samples
+    r = netd.ctl("vif", "online", "7.0", check=False)
+    assert r.returncode == 1, r.stderr
+    fams, _ = scrape(topo, netd)
+    assert sample(fams, "netd_plugs") == 3
+    [err] = fams["netd_plug_errors"].samples
+    assert err.value == 1 and re.fullmatch(r"E[A-Z0-9]+", err.labels["reason"]), err
+    buckets = [s for s in fams["netd_plug_duration_seconds"].samples if s.name.endswith("_bucket")]
+    assert [s.value for s in buckets] == sorted(s.value for s in buckets)  # cumulative
+    [count] = [s for s in fams["netd_plug_duration_seconds"].samples if s.name.endswith("_count")]
+    assert buckets[-1].labels["le"] == "+Inf" and buckets[-1].value == count.value == 3
+    assert sample(fams, "netd_xenstore_reconnects") == 0
+
 
 def test_metrics_file_written_atomically_and_kept_current(topo, netd_factory, tmp_path):
     """metrics_file: written at start and every metrics_interval seconds by
