@@ -2,10 +2,12 @@
  * restores the host on SIGTERM (unless restore_on_exit = no). */
 #include <errno.h>
 #include <getopt.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -83,6 +85,23 @@ static int start_failed(struct netd *d, int rc)
 	return err_set(rc, "%s", msg);
 }
 
+/* CAP_CHOWN served once: the control socket's group, set when it is made.
+ * Gone from netd's own sets after that, so nothing netd does later can give
+ * files away (its dnsmasq still gets what the bounding set allows). */
+static void drop_chown(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct c[_LINUX_CAPABILITY_U32S_3];
+
+	if (syscall(SYS_capget, &h, c) < 0 || !(c[0].permitted & (1u << CAP_CHOWN)))
+		return;
+	c[0].effective &= ~(1u << CAP_CHOWN);
+	c[0].permitted &= ~(1u << CAP_CHOWN);
+	c[0].inheritable &= ~(1u << CAP_CHOWN);
+	if (syscall(SYS_capset, &h, c) < 0)
+		log_warn("cannot drop CAP_CHOWN: %s", strerror(errno));
+}
+
 static int run(struct netd *d, const struct netd_conf *conf)
 {
 	struct netd_xswatch *xsw = NULL;
@@ -111,6 +130,7 @@ static int run(struct netd *d, const struct netd_conf *conf)
 	rc = ctl_server_start(d, conf->socket, conf->socket_group, &d->ctl);
 	if (rc)
 		return start_failed(d, rc);
+	drop_chown();
 	if (conf->xenstore_watch) {
 		rc = netd_xswatch_start(d, &xsw);
 		if (rc)

@@ -297,6 +297,9 @@ def test_netd_with_the_units_capabilities(topo, netd_factory, tmp_path, monkeypa
     bnd = int(re.search(r"CapBnd:\s*([0-9a-f]+)", status).group(1), 16)
     assert bnd & (1 << 21) == 0 and bnd & (1 << 12), f"netd not confined: {status}"  # SYS_ADMIN, NET_ADMIN
     assert re.search(r"NoNewPrivs:\s*1", status)
+    # CAP_CHOWN served the control socket's group at start, then went
+    eff = int(re.search(r"CapEff:\s*([0-9a-f]+)", status).group(1), 16)
+    assert eff & (1 << 12) and not eff & (1 << 0), status
     netd.ctl("vif", "online", "5.0", f"bridge={BR}")
     topo.wait_carrier(g5, "eth0")
     ip5 = udhcpc(topo, g5, tmp_path)[0]
