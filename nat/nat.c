@@ -433,10 +433,13 @@ static void hosts_from_vifs(struct netd_net *net, struct nat_priv *p)
 {
 	for (struct netd_vif *v = net->vifs; v; v = v->next) {
 		struct nat_host h;
+		int rc = vif_host(p, &v->vif, net->conf.antispoof, &h);
 
-		if (vif_host(p, &v->vif, net->conf.antispoof, &h) == 0 && (h.has_mac || h.has_ip))
+		/* a vif with neither mac= nor ip= has no host entry, and no
+		 * error either: err_msg() would be a stale one */
+		if (rc == 0 && (h.has_mac || h.has_ip))
 			nat_hosts_set(&p->hosts, &h);
-		else if (net->conf.antispoof)
+		else if (rc && net->conf.antispoof)
 			log_warn("%s: %s", net->conf.name, err_msg());
 	}
 }
