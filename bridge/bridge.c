@@ -8,8 +8,9 @@
  * modern (Debian, Xen 4.x docs): eth0 becomes a port of xenbr0, which takes
  *   eth0's MAC, addresses and routes.
  *
- * Both run as a list of named steps (fault-injectable); any failure, and
- * `down`, go through br_snapshot_restore(), the single undo path. */
+ * Both run as a list of named steps (fault-injectable, netd_txn_apply());
+ * any failure, and `down`, go through br_snapshot_restore(), the single undo
+ * path. */
 #include <errno.h>
 #include <net/if_arp.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 #include "lib/nl_link.h"
 #include "lib/nl_route.h"
 #include "netd/mode.h"
+#include "netd/txn.h"
 #include "antispoof/antispoof.h"
 #include "antispoof/as_gw.h"
 
@@ -376,26 +378,24 @@ static int br_load_saved(struct br_priv *p, json_t *saved)
 	return br_snapshot_from_json(snap, &p->snap);
 }
 
-static int br_run_steps(struct netd_net *net, struct br_priv *p)
+static int br_txn_run(struct netd_net *net, void *p, size_t i)
 {
-	const struct br_step *s = steps_for(&net->conf);
-	int rc;
-
-	for (size_t i = 0; s[i].name; i++) {
-		rc = fault_check(s[i].name);
-		if (rc == 0)
-			rc = s[i].run(net, p);
-		if (rc)
-			return err_prefix(rc, "step %s", s[i].name);
-	}
-	return 0;
+	return steps_for(&net->conf)[i].run(net, p);
 }
+
+static int br_txn_undo(struct netd_net *net, void *data)
+{
+	struct br_priv *p = data;
+
+	return br_snapshot_restore(&p->snap, &p->created);
+}
+
+static const struct netd_txn br_txn = { .run = br_txn_run, .undo = br_txn_undo };
 
 static int br_up(struct netd_net *net, json_t *saved)
 {
 	const struct netd_net_conf *c = &net->conf;
 	struct br_priv *p = net->priv;
-	char msg[ERR_MSG_MAX];
 	int rc;
 
 	if (!p) {
@@ -439,25 +439,16 @@ static int br_up(struct netd_net *net, json_t *saved)
 	if (rc)
 		return err_prefix(rc, "%s", c->name);
 	p->have_snap = true;
-	/* Record the undo information before the first change. */
-	rc = net->checkpoint(net, "applying");
-	if (rc == 0)
-		rc = br_run_steps(net, p);
-	if (rc == 0)
-		rc = net->checkpoint(net, "applied");
+	rc = netd_txn_apply(net, &br_txn, p);
 	if (rc == 0) {
 		as_gw_invalidate(); /* Dom0 has new addresses, routes */
 		log_info("%s: bridge mode (%s) up on %s", c->name,
 			 c->style == BR_STYLE_CLASSIC ? "classic" : "modern", c->physdev);
 		return 0;
 	}
-
-	snprintf(msg, sizeof(msg), "%s", err_msg());
-	if (br_snapshot_restore(&p->snap, &p->created))
-		log_err("%s: rollback incomplete: %s", c->name, err_msg());
 	br_snapshot_free(&p->snap);
 	p->have_snap = false;
-	return err_set(rc, "%s: %s (host restored)", c->name, msg);
+	return rc;
 }
 
 static int br_down(struct netd_net *net)

@@ -23,7 +23,6 @@
 
 #include "bridge/port.h"
 #include "lib/err.h"
-#include "lib/fault.h"
 #include "lib/log.h"
 #include "lib/nfnl_watch.h"
 #include "lib/nl_addr.h"
@@ -37,6 +36,7 @@
 #include "nat/ruleset.h"
 #include "netd/mode.h"
 #include "netd/sysctl_hold.h"
+#include "netd/txn.h"
 
 #define IP_FORWARD "net/ipv4/ip_forward"
 /* Coalesces the burst of events a `nft flush ruleset` makes. */
@@ -279,19 +279,29 @@ static const char *const *nat_step_names(const struct netd_net_conf *c)
 	return names;
 }
 
-static int run_steps(struct netd_net *net, struct nat_priv *p)
+static int nat_txn_run(struct netd_net *net, void *p, size_t i)
 {
-	int rc;
-
-	for (size_t i = 0; nat_steps[i].name; i++) {
-		rc = fault_check(nat_steps[i].name);
-		if (rc == 0)
-			rc = nat_steps[i].run(net, p);
-		if (rc)
-			return err_prefix(rc, "step %s", nat_steps[i].name);
-	}
-	return 0;
+	return nat_steps[i].run(net, p);
 }
+
+/* save() records the setup as applied only from here on. */
+static void nat_txn_done(struct netd_net *net, void *data)
+{
+	struct nat_priv *p = data;
+
+	p->applied = true;
+}
+
+static int nat_restore(struct netd_net *net, struct nat_priv *p);
+
+static int nat_txn_undo(struct netd_net *net, void *p)
+{
+	return nat_restore(net, p);
+}
+
+static const struct netd_txn nat_txn = {
+	.run = nat_txn_run, .done = nat_txn_done, .undo = nat_txn_undo,
+};
 
 /* ---- the one undo path ---- */
 
@@ -705,7 +715,6 @@ static int nat_up(struct netd_net *net, json_t *saved)
 {
 	const struct netd_net_conf *c = &net->conf;
 	struct nat_priv *p = net->priv;
-	char msg[ERR_MSG_MAX];
 	int rc;
 
 	if (!p) {
@@ -764,14 +773,7 @@ static int nat_up(struct netd_net *net, json_t *saved)
 		return rc;
 	}
 	hosts_from_vifs(net, p);
-	/* Record the undo information before the first change. */
-	rc = net->checkpoint(net, "applying");
-	if (rc == 0)
-		rc = run_steps(net, p);
-	if (rc == 0) {
-		p->applied = true;
-		rc = net->checkpoint(net, "applied");
-	}
+	rc = netd_txn_apply(net, &nat_txn, p);
 	if (rc == 0) {
 		char a[INET_ADDRSTRLEN + 4];
 
@@ -782,12 +784,8 @@ static int nat_up(struct netd_net *net, json_t *saved)
 			 c->uplink, p->fwds.n, (int)p->dns.pid);
 		return 0;
 	}
-
-	snprintf(msg, sizeof(msg), "%s", err_msg());
-	if (nat_restore(net, p))
-		log_err("%s: rollback incomplete: %s", c->name, err_msg());
 	priv_reset(p);
-	return err_set(rc, "%s: %s (host restored)", c->name, msg);
+	return rc;
 }
 
 static int nat_down(struct netd_net *net)

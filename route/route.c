@@ -23,6 +23,7 @@
 #include "lib/nl_link.h"
 #include "lib/sysctl.h"
 #include "netd/sysctl_hold.h"
+#include "netd/txn.h"
 #include "route/host.h"
 #include "antispoof/antispoof.h"
 #include "antispoof/as_gw.h"
@@ -74,26 +75,36 @@ static bool rt_is_applied(const struct rt_priv *p)
 	return true;
 }
 
+/* Step i: hold knob i at 1 (one the host lacks, IPv6 without IPv6, is
+ * skipped after its fault point). */
+static int rt_txn_run(struct netd_net *net, void *data, size_t i)
+{
+	struct rt_priv *p = data;
+	char path[RT_SYSCTL_PATH_MAX];
+	int rc;
+
+	if (knob_table[i].v6 && !p->ipv6)
+		return 0;
+	knob_path(&knob_table[i], p->physdev, path, sizeof(path));
+	rc = netd_sysctl_hold(net, path, "1");
+	return rc < 0 ? rc : 0;
+}
+
+static int rt_restore(struct netd_net *net, struct rt_priv *p);
+
+static int rt_txn_undo(struct netd_net *net, void *p)
+{
+	return rt_restore(net, p);
+}
+
+static const struct netd_txn rt_txn = { .run = rt_txn_run, .undo = rt_txn_undo };
+
 /* Hold every sysctl the setup needs at 1 (steps in order). Used by a fresh
  * up, to repair a drifted setup, and by adoption (faults: false), where it
  * only makes sure netd's registry counts this network as a holder. */
 static int knobs_apply(struct netd_net *net, struct rt_priv *p, bool faults)
 {
-	char path[RT_SYSCTL_PATH_MAX];
-	int rc;
-
-	for (size_t i = 0; i < N_KNOBS; i++) {
-		rc = faults ? fault_check(knob_table[i].step) : 0;
-		if (rc)
-			return err_prefix(rc, "step %s", knob_table[i].step);
-		if (knob_table[i].v6 && !p->ipv6)
-			continue;
-		knob_path(&knob_table[i], p->physdev, path, sizeof(path));
-		rc = netd_sysctl_hold(net, path, "1");
-		if (rc < 0)
-			return err_prefix(rc, "step %s", knob_table[i].step);
-	}
-	return 0;
+	return netd_txn_steps(net, &rt_txn, p, faults);
 }
 
 /* Let go of every sysctl the setup may hold, last step first; releasing
@@ -207,7 +218,6 @@ static int rt_up(struct netd_net *net, json_t *saved)
 {
 	const struct netd_net_conf *c = &net->conf;
 	struct rt_priv *p = net->priv;
-	char msg[ERR_MSG_MAX];
 	struct nl_link phys;
 	int rc;
 
@@ -254,21 +264,14 @@ static int rt_up(struct netd_net *net, json_t *saved)
 	p->ipv6 = physdev_has_v6(phys.ifindex);
 	p->have_state = true;
 	/* The registry records each value before it changes it. */
-	rc = net->checkpoint(net, "applying");
-	if (rc == 0)
-		rc = knobs_apply(net, p, true);
-	if (rc == 0)
-		rc = net->checkpoint(net, "applied");
+	rc = netd_txn_apply(net, &rt_txn, p);
 	if (rc == 0) {
 		as_gw_invalidate(); /* Dom0 has new addresses, routes */
 		log_info("%s: route mode up on %s (%s)", c->name, p->physdev, what_up(p));
 		return 0;
 	}
-	snprintf(msg, sizeof(msg), "%s", err_msg());
-	if (rt_restore(net, p))
-		log_err("%s: rollback incomplete: %s", c->name, err_msg());
 	rt_state_free(p);
-	return err_set(rc, "%s: %s (host restored)", c->name, msg);
+	return rc;
 }
 
 static int rt_down(struct netd_net *net)

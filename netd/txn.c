@@ -1,0 +1,44 @@
+/* txn: the one way a mode applies a network, all or nothing (see txn.h). */
+#include "netd/txn.h"
+
+#include <stdio.h>
+
+#include "lib/err.h"
+#include "lib/fault.h"
+#include "lib/log.h"
+
+int netd_txn_steps(struct netd_net *net, const struct netd_txn *t, void *ctx, bool faults)
+{
+	const char *const *names = net->ops->steps(&net->conf);
+	int rc;
+
+	for (size_t i = 0; names[i]; i++) {
+		rc = faults ? fault_check(names[i]) : 0;
+		if (rc == 0)
+			rc = t->run(net, ctx, i);
+		if (rc)
+			return err_prefix(rc, "step %s", names[i]);
+	}
+	return 0;
+}
+
+int netd_txn_apply(struct netd_net *net, const struct netd_txn *t, void *ctx)
+{
+	char msg[ERR_MSG_MAX];
+	int rc;
+
+	/* Record the undo information before the first change. */
+	rc = net->checkpoint(net, "applying");
+	if (rc == 0)
+		rc = netd_txn_steps(net, t, ctx, true);
+	if (rc == 0 && t->done)
+		t->done(net, ctx);
+	if (rc == 0)
+		rc = net->checkpoint(net, "applied");
+	if (rc == 0)
+		return 0;
+	snprintf(msg, sizeof(msg), "%s", err_msg());
+	if (t->undo(net, ctx))
+		log_err("%s: rollback incomplete: %s", net->conf.name, err_msg());
+	return err_set(rc, "%s: %s (host restored)", net->conf.name, msg);
+}
