@@ -23,6 +23,7 @@
 #include "lib/atomic_file.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/unix_listen.h"
 #include "netd/daemon.h"
 
 struct ctl_server {
@@ -560,21 +561,14 @@ int ctl_server_start(struct netd *d, const char *path, const char *group, struct
 		*strrchr(dir, '/') = '\0';
 		mkdir_p(dir, 0755);
 	}
-	s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	s->fd = unix_listen(path, SOCK_STREAM, 0660);
 	if (s->fd < 0) {
-		rc = err_set(-errno, "socket: %s", strerror(errno));
+		rc = s->fd == -EADDRINUSE ?
+			err_set(-EADDRINUSE, "%s: another netd is listening there", path) :
+			err_set(s->fd, "%s: %s", path, strerror(-s->fd));
 		free(s);
 		return rc;
 	}
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	unlink(path); /* a stale socket of a dead netd */
-	if (bind(s->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s->fd, 64) < 0) {
-		rc = err_set(-errno, "%s: %s", path, strerror(errno));
-		close(s->fd);
-		free(s);
-		return rc;
-	}
-	chmod(path, 0660);
 	if (gr && chown(path, 0, gr->gr_gid) < 0)
 		log_warn("%s: cannot give the socket to group %s: %s", path, group, strerror(errno));
 	rc = sd_event_add_io(d->ev, &s->src, s->fd, EPOLLIN, server_accept, s);

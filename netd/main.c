@@ -1,16 +1,19 @@
 /* netd: applies the configured networks, serves the control socket, and
  * restores the host on SIGTERM (unless restore_on_exit = no). */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/syscall.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "lib/atomic_file.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/nl.h"
@@ -102,6 +105,37 @@ static void drop_chown(void)
 		log_warn("cannot drop CAP_CHOWN: %s", strerror(errno));
 }
 
+/* One netd per state directory. A second one (started by hand next to the
+ * service, say) would adopt the first one's networks, sweep what it plugs
+ * meanwhile and, failing to get the socket, take everything down: it must
+ * stop before it touches the host. The lock lives as long as the process. */
+static int lock_state_dir(const char *dir)
+{
+	char path[512], pid[32] = "";
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/netd.lock", dir) >= (int)sizeof(path))
+		return err_set(-ENAMETOOLONG, "state_dir too long: %s", dir);
+	if (mkdir_p(dir, 0700) < 0 ||
+	    (fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		return err_set(-errno, "%s: %s", path, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int rc = -errno;
+		ssize_t n = read(fd, pid, sizeof(pid) - 1);
+
+		close(fd);
+		if (rc != -EWOULDBLOCK)
+			return err_set(rc, "%s: %s", path, strerror(-rc));
+		pid[n > 0 ? strcspn(pid, "\n") : 0] = '\0';
+		return err_set(-EBUSY, "another netd (pid %s) uses state_dir %s",
+			       pid[0] ? pid : "?", dir);
+	}
+	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, strlen(pid), 0) < 0)
+		log_warn("%s: %s", path, strerror(errno));
+	return 0; /* fd stays open: the lock is held until exit */
+}
+
 static int run(struct netd *d, const struct netd_conf *conf)
 {
 	struct netd_xswatch *xsw = NULL;
@@ -121,6 +155,9 @@ static int run(struct netd *d, const struct netd_conf *conf)
 	sd_event_add_signal(d->ev, NULL, SIGINT, on_signal, d);
 	sd_event_add_signal(d->ev, NULL, SIGHUP, on_signal, d);
 
+	rc = lock_state_dir(conf->state_dir);
+	if (rc)
+		return rc;
 	netd_restore_orphans(d);
 	rc = netd_up(d, NULL);
 	if (rc)

@@ -22,6 +22,7 @@
 
 #include "hypervisor/sim/hv_sim_proto.h"
 #include "lib/log.h"
+#include "lib/unix_listen.h"
 
 /* Requests served per connection and wake-up: one busy client cannot
  * starve the others (or xenstored, which shares the loop). */
@@ -74,37 +75,6 @@ struct hv_brk {
 	struct brk_dom *doms;
 };
 
-/* A live socket at path is another broker's (-EADDRINUSE); a stale one is
- * replaced. Only root may connect, as for xenstored. */
-static int listen_at(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, probe, rc;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (probe < 0)
-		return -errno;
-	rc = connect(probe, (struct sockaddr *)&sa, sizeof(sa));
-	close(probe);
-	if (rc == 0)
-		return -EADDRINUSE;
-	unlink(path);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(path, 0600) ||
-	    listen(fd, 64)) {
-		rc = -errno;
-		close(fd);
-		unlink(path);
-		return rc;
-	}
-	return fd;
-}
-
 static int listener_open(struct hv_brk *b, struct brk_listener *l, int domid)
 {
 	int rc = hv_sim_sock_path(b->xs_path, domid, l->path, sizeof(l->path));
@@ -112,7 +82,7 @@ static int listener_open(struct hv_brk *b, struct brk_listener *l, int domid)
 	if (rc)
 		return rc;
 	l->domid = domid;
-	l->fd = listen_at(l->path);
+	l->fd = unix_listen(l->path, SOCK_SEQPACKET, 0600);
 	if (l->fd < 0) {
 		rc = l->fd;
 		log_err("hv broker: cannot listen on %s: %s", l->path,

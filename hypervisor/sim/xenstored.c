@@ -20,6 +20,7 @@
 #include "hypervisor/sim/hv_broker.h"
 #include "hypervisor/sim/xs_store.h"
 #include "lib/log.h"
+#include "lib/unix_listen.h"
 
 struct dom_listener {
 	uint32_t domid;
@@ -89,37 +90,6 @@ static int mkdir_parents(const char *path)
 	return 0;
 }
 
-/* Binds a listening socket at path. A stale socket file from a dead daemon
- * is replaced; a live one is not (-EADDRINUSE). */
-static int listen_at(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, probe, rc;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (probe < 0)
-		return -errno;
-	rc = connect(probe, (struct sockaddr *)&sa, sizeof(sa));
-	close(probe);
-	if (rc == 0)
-		return -EADDRINUSE;
-	unlink(path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	/* Only the owner (root, as for the real daemon) may connect. */
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    chmod(path, 0600) || listen(fd, 64)) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	return fd;
-}
-
 static int dom_add(void *arg, uint32_t domid)
 {
 	struct xsd *d = arg;
@@ -135,7 +105,7 @@ static int dom_add(void *arg, uint32_t domid)
 	rc = hv_xsd_domain_socket(d->path, domid, dl->path, sizeof(dl->path));
 	if (rc)
 		return rc;
-	dl->fd = listen_at(dl->path);
+	dl->fd = unix_listen(dl->path, SOCK_STREAM, 0600);
 	if (dl->fd < 0) {
 		log_err("xenstored: cannot listen on %s: %s", dl->path,
 			strerror(-dl->fd));
@@ -381,7 +351,7 @@ int hv_xsd_run(const struct hv_xsd_opts *o)
 			o->socket_path, strerror(-rc));
 		goto out;
 	}
-	d.lfd = listen_at(o->socket_path);
+	d.lfd = unix_listen(o->socket_path, SOCK_STREAM, 0600);
 	if (d.lfd < 0) {
 		rc = d.lfd;
 		log_err("xenstored: cannot listen on %s: %s", o->socket_path,

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import NETDCTL, bridge_conf, wait_for
+from conftest import NETD, NETDCTL, bridge_conf, wait_for
 
 
 @pytest.fixture
@@ -330,4 +330,31 @@ def test_many_connections_then_a_request_is_served(topo, netd_factory):
             s.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert "256 clients connected" in netd.read_log()
+    assert netd.alive()
+
+
+def test_second_netd_on_the_same_state_dir_touches_nothing(topo, netd):
+    """A second netd with the same config (started by hand next to the service)
+    stops before it touches the host: it would otherwise adopt the first one's
+    networks and, unable to take the socket, restore the host under it."""
+    before = topo.snapshot()
+    second = netd.run_once()
+    assert second.returncode != 0
+    assert f"another netd (pid {netd.proc.pid}) uses state_dir {netd.state}" in second.stderr, \
+        second.stderr
+    assert netd.alive()
+    assert netd.request({"cmd": "status"})["ok"]
+    topo.assert_snapshot_equal(before)
+
+
+def test_second_netd_on_the_same_socket_is_refused(topo, netd, tmp_path):
+    """Another state_dir but the same socket: the live socket is not stolen."""
+    other = tmp_path / "other"
+    other.mkdir()
+    conf = other / "netd.conf"
+    conf.write_text(f"[netd]\nsocket = {netd.sock}\nstate_dir = {other / 'state'}\n")
+    r = subprocess.run(["ip", "netns", "exec", topo.d0, NETD, "-c", str(conf)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert "another netd is listening there" in r.stderr, r.stderr
     assert netd.alive()
