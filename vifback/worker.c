@@ -95,14 +95,15 @@ static void reply(struct worker *w, uint32_t type, uint32_t devid, int rc, const
 		log_err("worker d%u: %s", w->domid, err_msg());
 }
 
-/* A queue's state is ~20 KiB, nearly all the grant-copy segments of one
- * burst of the largest packets: mapped, not calloc'ed, so the pages an idle
- * or small-packet queue never reaches are never backed (calloc would zero,
- * and so dirty, all of them: 40 KiB per idle vif with two queues). */
-static struct netif_queue *nq_alloc(void)
+/* Large buffers are mapped, not malloc'ed or calloc'ed, so the pages an
+ * idle or small-packet queue never reaches are never backed: calloc would
+ * zero, and so dirty, all of a queue's state (~20 KiB, nearly all the
+ * grant-copy segments of a burst of the largest packets), and malloc
+ * writes a chunk header into the first page of every 2 MiB buffer (the TX
+ * arena, each queue's RX backlog), a dirty page each for nothing. */
+static void *map_lazy(size_t len)
 {
-	void *p = mmap(NULL, sizeof(struct netif_queue), PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	return p == MAP_FAILED ? NULL : p;
 }
@@ -121,7 +122,8 @@ static void queue_free(struct worker *w, struct wq *q)
 		close(q->tap);
 	if (q->nq)
 		munmap(q->nq, sizeof(*q->nq));
-	free(q->bl_buf);
+	if (q->bl_buf)
+		munmap(q->bl_buf, NETIF_BURST * VB_PKT_BUF);
 	memset(q, 0, sizeof(*q));
 	q->tap = -1;
 }
@@ -151,8 +153,8 @@ static int queue_setup(struct worker *w, struct wq *q, const struct vb_fe_cfg *c
 {
 	int rc;
 
-	q->nq = nq_alloc();
-	q->bl_buf = malloc(NETIF_BURST * VB_PKT_BUF);
+	q->nq = map_lazy(sizeof(*q->nq));
+	q->bl_buf = map_lazy(NETIF_BURST * VB_PKT_BUF);
 	if (!q->nq || !q->bl_buf)
 		return err_set(-ENOMEM, "out of memory");
 	rc = hv_grant_map(w->hv, w->domid, &qc->tx_ref, 1, true, &q->tx_page);
@@ -488,7 +490,7 @@ int vb_worker_run(int sock, uint16_t domid, const char *hv_kind, bool confine)
 	w.sock = sock;
 	w.domid = domid;
 	w.arena.cap = (size_t)NETIF_BURST * NETIF_MAX_PKT;
-	w.arena.buf = malloc(w.arena.cap);
+	w.arena.buf = map_lazy(w.arena.cap);
 	if (!w.arena.buf)
 		return -ENOMEM;
 	rc = hv_open(hv_kind, &w.hv);
@@ -562,6 +564,6 @@ int vb_worker_run(int sock, uint16_t domid, const char *hv_kind, bool confine)
 	for (unsigned s = 0; s < VB_MAX_VIFS; s++)
 		vif_free(&w, s);
 	hv_close(w.hv);
-	free(w.arena.buf);
+	munmap(w.arena.buf, w.arena.cap);
 	return 0;
 }
