@@ -7,10 +7,14 @@
  *
  * A script named without a '/' lives in $XEN_SCRIPT_DIR (default
  * /etc/xen/scripts); the default script is vif-bridge, as in libxl.
- * -n skips the script (keys only). */
+ * -n skips the script (keys only). -w waits, as libxl does before the
+ * script, for the backend's InitWait: a backend (vifback) creates the
+ * vif's device there, which the script then plugs. Without -w the script
+ * runs at once, for tests whose vif is a veth stand-in no backend drives. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +30,9 @@
 
 #define HOTPLUG_TIMEOUT_S	40	/* LIBXL_HOTPLUG_TIMEOUT */
 #define DEFAULT_MTU		1500
+#define INIT_TIMEOUT_S		10	/* LIBXL_INIT_TIMEOUT */
+#define XB_INITWAIT		2
+#define XB_CONNECTED		4
 
 struct vif_paths {
 	char be[96];	/* /local/domain/0/backend/vif/D/N */
@@ -261,7 +268,89 @@ static void report(struct xs_handle *h, const struct vif *v,
 	free(error);
 }
 
-static int vif_add(struct xs_handle *h, struct vif *v, bool no_script)
+/* The backend's state, or -1 if absent or not a number. */
+static int backend_state(struct xs_handle *h, const struct vif_paths *p)
+{
+	char path[128], *val, *end;
+	unsigned len;
+	long st;
+
+	snprintf(path, sizeof(path), "%s/state", p->be);
+	val = xs_read(h, XBT_NULL, path, &len);
+	if (!val)
+		return -1;
+	st = strtol(val, &end, 10);
+	st = end == val || *end || st < 0 || st > 8 ? -1 : st;
+	free(val);
+	return (int)st;
+}
+
+/* libxl__wait_device_connection: the backend reaches InitWait within
+ * LIBXL_INIT_TIMEOUT or the add fails. A watch on its state, each event a
+ * fresh read; bounded by the deadline whatever the backend writes. Later
+ * states up to Connected count too (a backend already past InitWait). */
+static int wait_initwait(struct xs_handle *h, const struct vif_paths *p, int *last)
+{
+	char path[128];
+	struct timespec t0, now;
+	int rc = -ETIMEDOUT;
+
+	snprintf(path, sizeof(path), "%s/state", p->be);
+	if (!xs_watch(h, path, "hvsim-vif-add"))
+		return -errno;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		struct pollfd pfd = { .fd = xs_fileno(h), .events = POLLIN };
+		long left_ms;
+		unsigned n;
+		char **ev;
+
+		*last = backend_state(h, p);
+		if (*last >= XB_INITWAIT && *last <= XB_CONNECTED) {
+			rc = 0;
+			break;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left_ms = INIT_TIMEOUT_S * 1000L - (now.tv_sec - t0.tv_sec) * 1000L -
+			  (now.tv_nsec - t0.tv_nsec) / 1000000L;
+		if (left_ms <= 0)
+			break;
+		if (poll(&pfd, 1, (int)left_ms) < 0 && errno != EINTR) {
+			rc = -errno;
+			break;
+		}
+		if (pfd.revents) {
+			ev = xs_read_watch(h, &n);
+			if (!ev) {
+				rc = -errno;
+				break;
+			}
+			free(ev);
+		}
+	}
+	xs_unwatch(h, path, "hvsim-vif-add");
+	return rc;
+}
+
+/* A failed add leaves nothing behind, as libxl removes a device it could
+ * not add. */
+static void remove_keys(struct xs_handle *h, const struct vif_paths *p)
+{
+	xs_transaction_t t;
+
+	for (;;) {
+		t = xs_transaction_start(h);
+		if (t == XBT_NULL)
+			return;
+		xs_rm(h, t, p->fe);
+		xs_rm(h, t, p->be);
+		xs_rm(h, t, p->lx);
+		if (xs_transaction_end(h, t, false) || errno != EAGAIN)
+			return;
+	}
+}
+
+static int vif_add(struct xs_handle *h, struct vif *v, bool no_script, bool wait_backend)
 {
 	struct vif_paths p;
 	char script[512];
@@ -274,6 +363,22 @@ static int vif_add(struct xs_handle *h, struct vif *v, bool no_script)
 		fprintf(stderr, "hvsim vif add %u.%u: writing xenstore: %s\n",
 			v->domid, v->devid, strerror(-rc));
 		return 1;
+	}
+	if (wait_backend) {
+		int st = -1;
+
+		rc = wait_initwait(h, &p, &st);
+		if (rc) {
+			if (rc == -ETIMEDOUT)
+				fprintf(stderr, "hvsim vif add %u.%u: the backend did not reach "
+					"InitWait (2) in %d s (state %d): is a backend running?\n",
+					v->domid, v->devid, INIT_TIMEOUT_S, st);
+			else
+				fprintf(stderr, "hvsim vif add %u.%u: waiting for the backend: %s\n",
+					v->domid, v->devid, strerror(-rc));
+			remove_keys(h, &p);
+			return 1;
+		}
 	}
 	if (no_script)
 		return 0;
@@ -371,9 +476,10 @@ int hv_cmd_vif(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "no-script", no_argument, NULL, 'n' },
+		{ "wait-backend", no_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool no_script = false, add;
+	bool no_script = false, wait_backend = false, add;
 	struct xs_handle *h;
 	uint32_t domid, devid;
 	struct vif v;
@@ -385,10 +491,13 @@ int hv_cmd_vif(int argc, char **argv)
 	argc--;
 	argv++;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "n", longopts, NULL)) != -1) {
-		if (opt != 'n')
+	while ((opt = getopt_long(argc, argv, add ? "nw" : "n", longopts, NULL)) != -1) {
+		if (opt == 'n')
+			no_script = true;
+		else if (opt == 'w' && add)
+			wait_backend = true;
+		else
 			goto usage;
-		no_script = true;
 	}
 	if (optind >= argc || argc - optind > (add ? 2 : 1))
 		goto usage;
@@ -409,10 +518,10 @@ int hv_cmd_vif(int argc, char **argv)
 	h = hv_xsc_open("hvsim vif");
 	if (!h)
 		return 1;
-	rc = add ? vif_add(h, &v, no_script) : vif_del(h, &v, no_script);
+	rc = add ? vif_add(h, &v, no_script, wait_backend) : vif_del(h, &v, no_script);
 	xs_close(h);
 	return rc;
 usage:
-	fprintf(stderr, "usage: hvsim vif add [-n] D.N [SPEC] | hvsim vif del [-n] D.N\n");
+	fprintf(stderr, "usage: hvsim vif add [-n] [-w] D.N [SPEC] | hvsim vif del [-n] D.N\n");
 	return 2;
 }

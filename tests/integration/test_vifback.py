@@ -251,6 +251,38 @@ def test_guest_connects_pings_and_transfers(topo, rig):
         assert "Seccomp:\t2" in f.read()
 
 
+def test_script_mode_vif_add_waits_for_the_backend(topo, rig):
+    """`hvsim vif add -w` runs our vif-bridge script as libxl does, once the
+    backend is in InitWait: vifback has made the TAP by then, the script
+    plugs it, and the guest reaches the LAN with nothing else done."""
+    spec = f"mac=00:16:3e:00:00:05,ip=192.0.2.15,script={os.path.join(SCRIPTS, 'vif-bridge')}"
+    hvsim(rig, "domain", "add", "5")
+    rig.domains.add(5)
+    r = hvsim(rig, "vif", "add", "-w", "5.0", spec)
+    assert 'exit 0, hotplug-status "connected"' in r.stdout, r.stdout + r.stderr
+    assert topo.link(topo.d0, "vif5.0")["master"] == "xenbr0"
+    g = rig.guest(5, "192.0.2.15")
+    assert topo.ping(g, LAN, count=3)
+
+
+def test_vif_add_wait_fails_without_a_backend(topo, xsd, tmp_path):
+    """No backend ever reaches InitWait: after libxl's 10 s the add fails,
+    names the state, never runs the script and leaves no keys behind."""
+    marker = tmp_path / "ran"
+    script = tmp_path / "vif-marker"
+    script.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    script.chmod(0o755)
+    env = xsd.env()
+    assert subprocess.run([HVSIM, "domain", "add", "7"], env=env).returncode == 0
+    r = subprocess.run([HVSIM, "vif", "add", "-w", "7.0", f"script={script}"], env=env,
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert "did not reach InitWait (2) in 10 s (state 1)" in r.stderr, r.stderr
+    assert not marker.exists()
+    assert xsd.read(f"{BE}/7/0/state") is None
+    assert xsd.read(f"{FE.format(d=7, n=0)}/state") is None
+
+
 def test_mtu_is_the_bridges(topo, rig):
     rig.attach(5, "ip=192.0.2.15")
     g = rig.guest(5, "192.0.2.15")
