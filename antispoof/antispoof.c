@@ -749,9 +749,13 @@ static bool elem_key(json_t *e, const char **ifn, const char **val, char num[20]
 	return true;
 }
 
-/* Delete commands for every element table t holds for ifname, from the
- * kernel's own listing. *found: ifname was in `vifs`. -ENOENT: no table. */
-static int scan_table(struct as_buf *b, const char *t, const char *ifname, bool *found)
+/* Delete commands for the elements of table t whose interface drop()
+ * selects (it is told whether the element is the vif's own entry, in set
+ * "vifs"): one walk of the kernel's listing for re-plugs and for the sweep.
+ * -ENOENT: no table. */
+typedef bool as_drop_fn(const char *ifname, bool in_vifs, void *data);
+
+static int delete_elems(struct as_buf *b, const char *t, as_drop_fn *drop, void *data)
 {
 	char cmd[64], num[20];
 	json_t *items, *it, *e;
@@ -769,17 +773,41 @@ static int scan_table(struct as_buf *b, const char *t, const char *ifname, bool 
 		if (!name)
 			continue;
 		json_array_foreach(json_object_get(set, "elem"), j, e) {
-			if (!elem_key(e, &ifn, &val, num) || strcmp(ifn, ifname) ||
-			    (val && !value_ok(val)))
+			if (!elem_key(e, &ifn, &val, num) || (val && !value_ok(val)) ||
+			    !drop(ifn, !strcmp(name, "vifs"), data))
 				continue;
-			if (!strcmp(name, "vifs"))
-				*found = true;
 			buf_printf(b, "delete element %s %s { \"%s\"%s%s }\n", t, name, ifn,
 				   val ? " . " : "", val ? val : "");
 		}
 	}
 	json_decref(items);
 	return 0;
+}
+
+struct scan_ctx {
+	const char *ifname;
+	bool found; /* ifname is in "vifs" */
+};
+
+static bool scan_drop(const char *ifname, bool in_vifs, void *data)
+{
+	struct scan_ctx *c = data;
+
+	if (strcmp(ifname, c->ifname))
+		return false;
+	c->found |= in_vifs;
+	return true;
+}
+
+/* Delete commands for every element table t holds for ifname, from the
+ * kernel's own listing. *found: ifname was in `vifs`. -ENOENT: no table. */
+static int scan_table(struct as_buf *b, const char *t, const char *ifname, bool *found)
+{
+	struct scan_ctx c = { .ifname = ifname };
+	int rc = delete_elems(b, t, scan_drop, &c);
+
+	*found = c.found;
+	return rc;
 }
 
 /* The same for the family's table and its companion: the path for a state
@@ -1005,38 +1033,31 @@ int as_vif_protect(const struct vif *v, enum as_family fam, bool antispoof)
 
 /* ---- sweep ---- */
 
-/* Delete commands for the elements of table t keyed by a name keep() does
- * not claim; each such name in `vifs` is logged. -ENOENT: no table. */
+struct sweep_ctx {
+	const char *table;
+	as_keep_fn keep;
+	void *data;
+};
+
+/* An element whose interface netd does not remember goes (logged once, at
+ * the vif's own entry). */
+static bool sweep_drop(const char *ifname, bool in_vifs, void *data)
+{
+	struct sweep_ctx *c = data;
+
+	if (check_ifname(ifname) || c->keep(ifname, c->data))
+		return false;
+	if (in_vifs)
+		log_warn("%s: anti-spoofing elements in table %s, but netd does not "
+			 "remember the vif; removing them", ifname, c->table);
+	return true;
+}
+
 static int sweep_table(struct as_buf *b, const char *t, as_keep_fn keep, void *data)
 {
-	char cmd[64], num[20];
-	json_t *items, *it, *e;
-	size_t i, j;
-	int rc;
+	struct sweep_ctx c = { .table = t, .keep = keep, .data = data };
 
-	snprintf(cmd, sizeof(cmd), "list table %s", t);
-	rc = nft_list_json(cmd, &items);
-	if (rc)
-		return rc;
-	json_array_foreach(items, i, it) {
-		json_t *set = json_object_get(it, "set") ?: json_object_get(it, "map");
-		const char *name = json_string_value(json_object_get(set, "name")), *ifn, *val;
-
-		if (!name)
-			continue;
-		json_array_foreach(json_object_get(set, "elem"), j, e) {
-			if (!elem_key(e, &ifn, &val, num) || (val && !value_ok(val)) ||
-			    check_ifname(ifn) || keep(ifn, data))
-				continue;
-			if (!strcmp(name, "vifs"))
-				log_warn("%s: anti-spoofing elements in table %s, but netd does not "
-					 "remember the vif; removing them", ifn, t);
-			buf_printf(b, "delete element %s %s { \"%s\"%s%s }\n", t, name, ifn,
-				   val ? " . " : "", val ? val : "");
-		}
-	}
-	json_decref(items);
-	return 0;
+	return delete_elems(b, t, sweep_drop, &c);
 }
 
 int as_sweep(enum as_family fam, as_keep_fn keep, void *data)

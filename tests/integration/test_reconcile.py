@@ -195,10 +195,11 @@ def test_crash_mid_replug_leaves_no_stray_route(topo, netd_factory):
 
 @pytest.fixture
 def small_state(tmp_path):
-    """A state directory on a tmpfs of 16 KiB: it fills after a few dozen vifs."""
+    """A state directory on a tmpfs of 16 KiB besides the page of netd's lock
+    file (20 KiB): it fills after a few dozen vifs."""
     d = tmp_path / "state"
     d.mkdir()
-    sh(f"mount -t tmpfs -o size=16k,mode=0700 netd-test-state {d}")
+    sh(f"mount -t tmpfs -o size=20k,mode=0700 netd-test-state {d}")
     try:
         yield d
     finally:
