@@ -57,7 +57,14 @@ struct wq {
 struct wvif {
 	uint32_t devid;
 	unsigned nq;
-	struct wq q[VB_MAX_QUEUES];
+	struct wq q[]; /* nq of them: an idle vif's heap is what it uses */
+};
+
+/* which queue a pollfd is for: looked up again after on_message(), which
+ * may have freed it */
+struct wpoll {
+	unsigned slot, qi;
+	uint32_t devid;
 };
 
 struct worker {
@@ -67,6 +74,12 @@ struct worker {
 	struct wvif *vifs[VB_MAX_VIFS];
 	struct netif_tx_arena arena;
 	struct netif_pkt pkts[NETIF_BURST];
+	/* poll set, sized to the queues there are (the socket and the event
+	 * channel fd first): for the maxima, 514 entries, the loop's frame
+	 * would span pages of stack an idle worker never needs */
+	struct pollfd *pfd;
+	struct wpoll *pq;
+	unsigned npoll_cap;
 };
 
 static uint64_t now_us(void)
@@ -140,6 +153,30 @@ static void vif_free(struct worker *w, unsigned slot)
 	w->vifs[slot] = NULL;
 }
 
+/* Room in the poll set for `more` queues besides those connected. */
+static int poll_reserve(struct worker *w, unsigned more)
+{
+	unsigned need = 2 + more;
+	struct pollfd *pfd;
+	struct wpoll *pq;
+
+	for (unsigned s = 0; s < VB_MAX_VIFS; s++)
+		if (w->vifs[s])
+			need += w->vifs[s]->nq;
+	if (need <= w->npoll_cap)
+		return 0;
+	pfd = realloc(w->pfd, need * sizeof(*pfd));
+	if (!pfd)
+		return err_set(-ENOMEM, "out of memory");
+	w->pfd = pfd;
+	pq = realloc(w->pq, need * sizeof(*pq));
+	if (!pq)
+		return err_set(-ENOMEM, "out of memory");
+	w->pq = pq;
+	w->npoll_cap = need;
+	return 0;
+}
+
 static int vif_slot(struct worker *w, uint32_t devid)
 {
 	for (unsigned i = 0; i < VB_MAX_VIFS; i++)
@@ -186,7 +223,7 @@ static int queue_setup(struct worker *w, struct wq *q, const struct vb_fe_cfg *c
 
 static void on_connect(struct worker *w, const struct vb_msg *m, int *fds, unsigned nfds)
 {
-	struct wvif *v;
+	struct wvif *v = NULL;
 	int slot = -1, rc;
 
 	if (vif_slot(w, m->devid) >= 0 || m->cfg.nqueues < 1 || m->cfg.nqueues > VB_MAX_QUEUES ||
@@ -199,11 +236,12 @@ static void on_connect(struct worker *w, const struct vb_msg *m, int *fds, unsig
 	for (unsigned i = 0; i < VB_MAX_VIFS && slot < 0; i++)
 		if (!w->vifs[i])
 			slot = (int)i;
-	v = slot >= 0 ? calloc(1, sizeof(*v)) : NULL;
-	if (!v) {
+	if (slot < 0 || poll_reserve(w, m->cfg.nqueues) < 0 ||
+	    !(v = calloc(1, sizeof(*v) + m->cfg.nqueues * sizeof(v->q[0])))) {
 		for (unsigned i = 0; i < nfds; i++)
 			close(fds[i]);
-		reply(w, VB_MSG_RESULT, m->devid, -ENOSPC, "no room for another vif");
+		reply(w, VB_MSG_RESULT, m->devid, slot < 0 ? -ENOSPC : -ENOMEM,
+		      slot < 0 ? "no room for another vif" : "out of memory");
 		return;
 	}
 	v->devid = m->devid;
@@ -476,13 +514,8 @@ static void serve(struct worker *w, struct wq *q, bool tap_readable)
 int vb_worker_run(int sock, uint16_t domid, const char *hv_kind, bool confine)
 {
 	struct worker w;
-	struct pollfd pfd[2 + VB_MAX_VIFS * VB_MAX_QUEUES];
-	/* which queue a pollfd is for: looked up again after on_message(),
-	 * which may have freed it */
-	struct {
-		unsigned slot, qi;
-		uint32_t devid;
-	} pq[2 + VB_MAX_VIFS * VB_MAX_QUEUES];
+	struct pollfd *pfd;
+	struct wpoll *pq;
 	bool quit = false;
 	int rc;
 
@@ -491,7 +524,7 @@ int vb_worker_run(int sock, uint16_t domid, const char *hv_kind, bool confine)
 	w.domid = domid;
 	w.arena.cap = (size_t)NETIF_BURST * NETIF_MAX_PKT;
 	w.arena.buf = map_lazy(w.arena.cap);
-	if (!w.arena.buf)
+	if (!w.arena.buf || poll_reserve(&w, 0) < 0)
 		return -ENOMEM;
 	rc = hv_open(hv_kind, &w.hv);
 	if (rc < 0) {
@@ -507,6 +540,9 @@ int vb_worker_run(int sock, uint16_t domid, const char *hv_kind, bool confine)
 		int timeout = -1;
 		uint64_t now = now_us();
 
+		/* on_connect() made room for every queue there is */
+		pfd = w.pfd;
+		pq = w.pq;
 		pfd[n++] = (struct pollfd){ .fd = sock, .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = hv_evtchn_fd(w.hv), .events = POLLIN };
 		for (unsigned s = 0; s < VB_MAX_VIFS; s++) {
@@ -565,5 +601,7 @@ int vb_worker_run(int sock, uint16_t domid, const char *hv_kind, bool confine)
 		vif_free(&w, s);
 	hv_close(w.hv);
 	munmap(w.arena.buf, w.arena.cap);
+	free(w.pfd);
+	free(w.pq);
 	return 0;
 }
