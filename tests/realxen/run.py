@@ -11,7 +11,7 @@
 2. Builds the Dom0 initramfs (busybox, bash, iproute2, kmod, Xen's userland,
    the kernel modules Dom0 needs, `depmod -b`) and the guest's (busybox,
    xen-netfront); each is rebuilt only when its inputs changed.
-3. Puts the project's built netd and netdctl, every library they load (per
+3. Puts the project's built netd, netdctl and vifback, every library they load (per
    ldd, with their own loader), scripts/ and scenario.sh into a share that
    Dom0 mounts over virtio-9p: a rebuild of the project changes the share,
    never the initramfs.
@@ -447,17 +447,20 @@ def xen_image(unpacked):
 
 # ---- 3. the share ----------------------------------------------------------
 
+# What Dom0 runs from this build; vifback replaces xen-netback in scenario c.
+DAEMONS = ("netd", "netdctl", "vifback")
+
 WRAPPER = """#!/bin/sh
 # The project's {name}, with the libraries it was built against (run.py).
 exec /mnt/host/lib/{loader} --library-path /mnt/host/lib /mnt/host/libexec/{name} "$@"
 """
 
 
-def make_share(share, build, guest_kernel, guest_cpio):
+def make_share(share, build, guest_kernel, guest_cpio, only=None):
     for d in ("bin", "libexec", "lib", "guest", "out"):
         os.makedirs(os.path.join(share, d), exist_ok=True)
     bins = []
-    for name in ("netd", "netdctl"):
+    for name in DAEMONS:
         src = os.path.join(build, "bin", name)
         if not os.access(src, os.X_OK):
             raise RuntimeError(f"{src} not built")
@@ -468,13 +471,16 @@ def make_share(share, build, guest_kernel, guest_cpio):
         shutil.copy2(lib, os.path.join(share, "lib", os.path.basename(lib)))
         if "ld-linux" in os.path.basename(lib):
             loader = os.path.basename(lib)
-    for name in ("netd", "netdctl"):
+    for name in DAEMONS:
         p = os.path.join(share, "bin", name)
         with open(p, "w") as f:
             f.write(WRAPPER.format(name=name, loader=loader))
         os.chmod(p, 0o755)
     shutil.copytree(os.path.join(ROOT_DIR, "scripts"), os.path.join(share, "scripts"))
     shutil.copy2(os.path.join(HERE, "scenario.sh"), os.path.join(share, "scenario.sh"))
+    if only:
+        with open(os.path.join(share, "only"), "w") as f:
+            f.write(" ".join(only) + "\n")
     for src, name in ((guest_kernel, "vmlinuz"), (guest_cpio, "domu.cpio.gz")):
         dst = os.path.join(share, "guest", name)
         try:
@@ -582,14 +588,25 @@ def results(share):
     return checks
 
 
+def bench(share):
+    """The scenario's bench table (guest->upstream through netback and vifback)."""
+    path = os.path.join(share, "out", "bench.txt")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [line.rstrip("\n") for line in f if line.startswith("BENCH")]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", help="results dir (default: a new one under /tmp)")
     # ~2.5 min on an idle 2-vCPU machine; TCG shares the CPU with whatever
     # else runs, and a loaded machine has needed ~7 min.
-    ap.add_argument("--timeout", type=int, default=600, help="QEMU's limit in seconds")
+    ap.add_argument("--timeout", type=int, default=1500, help="QEMU's limit in seconds")
     ap.add_argument("--prepare-only", action="store_true",
                     help="fetch and build the initramfs (cache them), boot nothing")
+    ap.add_argument("--only", nargs="+", metavar="SCENARIO", choices=("a", "b", "c"),
+                    help="run only these scenarios (to iterate on one; the test runs all)")
     args = ap.parse_args()
     build = os.path.abspath(os.environ.get("NETD_BUILD", os.path.join(ROOT_DIR, "build")))
     out = os.path.abspath(args.out or tempfile.mkdtemp(prefix="netd-realxen-", dir="/tmp"))
@@ -640,7 +657,7 @@ def main():
         if args.prepare_only:
             log(f"prepared in {CACHE}")
             return 0
-        make_share(share, build, kernel, guest_cpio)
+        make_share(share, build, kernel, guest_cpio, args.only)
         t = time.monotonic()
         log(f"booting Xen under QEMU (TCG), results in {out}")
         serial, ended = boot(qemu, xen, kernel, dom0_cpio, share, out, args.timeout)
@@ -648,11 +665,14 @@ def main():
         doc["serial"] = serial
         doc["dom0_finished"] = ended
         doc["checks"] = results(share)
+        doc["bench"] = bench(share)
         # The copies Dom0 ran (~17 MB); its logs in share/out stay.
         for d in ("bin", "libexec", "lib", "guest", "scripts"):
             shutil.rmtree(os.path.join(share, d), ignore_errors=True)
         for c in doc["checks"]:
             print(f"{c['status']} {c['name']}: observed {c['observed']!r}, expected {c['expected']}")
+        for line in doc["bench"]:
+            print(line)
         if not ended:
             print(f"FAIL realxen.dom0_finished: no RX-END in {serial}")
         rc = 0 if ended and doc["checks"] and all(c["status"] == "PASS" for c in doc["checks"]) \
