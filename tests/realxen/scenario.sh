@@ -306,7 +306,7 @@ scenario() {
 		check_eq "$s.detach_link" "$obs" gone
 		wait_until 60 grep -q 'RXG: detached' "$glog"
 		check_eq "$s.guest_detached" "$(guest_line "$glog" 'detached ')" yes
-		xl -vvv network-attach "rx$s" "bridge=xenbr0,mac=$GUEST_MAC,ip=192.0.2.10" \
+		xl -vvv network-attach "rx$s" bridge=xenbr0 "mac=$GUEST_MAC" ip=192.0.2.10 \
 			> "$OUT/xl-attach-$s.log" 2>&1
 		check_eq "$s.attach_rc" "$?" 0
 		wait_until 30 test "$(xs $be/hotplug-status)" = connected
