@@ -14,9 +14,12 @@ Addresses come only from 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 and
 import itertools
 import json
 import os
+import select
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 
 import pytest
@@ -408,3 +411,69 @@ def held_sysctls(netd):
         doc = json.load(f)
     assert doc["version"] == 1
     return doc["held"]
+
+
+class Xsd:
+    """hvsim xenstored (with its grant and event channel broker), its socket in
+    a short temp dir; stop() and start() again give an empty store, as after a
+    restart of xenstored."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="xsd", dir="/tmp")
+        self.sock = os.path.join(self.dir, "socket")
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.log = open(os.path.join(self.dir, "log"), "a")
+        self.proc = subprocess.Popen([HVSIM, "xenstored", "-s", self.sock],
+                                     stdout=subprocess.PIPE, stderr=self.log)
+        ready, _, _ = select.select([self.proc.stdout], [], [], 5)
+        assert ready and self.proc.stdout.readline() == b"ready\n", "xenstored not ready"
+
+    def stop(self):
+        terminate(self.proc, 5)
+        if self.proc:
+            self.proc.stdout.close()
+            self.log.close()
+        self.proc = None
+
+    def close(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def env(self, **kw):
+        return dict(os.environ, XENSTORED_PATH=self.sock, **kw)
+
+    def hvsim(self, *args, check=True):
+        r = subprocess.run([HVSIM, *args], env=self.env(), capture_output=True, text=True,
+                           timeout=30)
+        if check:
+            assert r.returncode == 0, f"hvsim {args}: {r.stderr}"
+        return r
+
+    def read(self, path):
+        r = subprocess.run(["xenstore-read", "-R", path], env=self.env(), capture_output=True,
+                           text=True, timeout=5)
+        return r.stdout.rstrip("\n") if r.returncode == 0 else None
+
+    def ls(self, path):
+        r = subprocess.run(["xenstore-list", path], env=self.env(), capture_output=True,
+                           text=True, timeout=5)
+        return r.stdout.split() if r.returncode == 0 else []
+
+    def write(self, *pairs):
+        subprocess.run(["xenstore-write", *[str(p) for p in pairs]], env=self.env(),
+                       check=True, timeout=5)
+
+    def rm(self, path):
+        subprocess.run(["xenstore-rm", path], env=self.env(), check=True, timeout=5)
+
+
+@pytest.fixture
+def xsd():
+    x = Xsd()
+    try:
+        yield x
+    finally:
+        x.close()

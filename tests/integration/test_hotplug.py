@@ -15,7 +15,6 @@ calls ip), in a private mount namespace with a tmpfs on /var/log (it logs to
 /var/log/xen)."""
 import json
 import os
-import select
 import shutil
 import signal
 import socket
@@ -27,6 +26,7 @@ import time
 
 import pytest
 
+import conftest
 from conftest import BUILD, HVSIM, NETDCTL, ROOT, bridge_conf, sh, terminate, wait_for  # noqa: F401
 
 SCRIPTS = os.path.join(ROOT, "scripts")
@@ -45,43 +45,8 @@ def xen_scripts_dir():
 XEN_SCRIPTS = xen_scripts_dir()
 
 
-class Xsd:
-    """A simulated xenstored, its socket in a short temp dir."""
-
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="xshp", dir="/tmp")
-        self.sock = os.path.join(self.dir, "socket")
-        self.proc = None
-        self.start()
-
-    def start(self):
-        self.log = open(os.path.join(self.dir, "log"), "a")
-        self.proc = subprocess.Popen([HVSIM, "xenstored", "-s", self.sock],
-                                     stdout=subprocess.PIPE, stderr=self.log)
-        ready, _, _ = select.select([self.proc.stdout], [], [], 5)
-        assert ready and self.proc.stdout.readline() == b"ready\n", "xenstored not ready"
-
-    def stop(self):
-        terminate(self.proc, 5)
-        if self.proc:
-            self.proc.stdout.close()
-            self.log.close()
-        self.proc = None
-
-    def env(self, **kw):
-        return dict(os.environ, XENSTORED_PATH=self.sock, **kw)
-
-    def read(self, path):
-        r = subprocess.run(["xenstore-read", "-R", path], env=self.env(), capture_output=True,
-                           text=True, timeout=5)
-        return r.stdout.rstrip("\n") if r.returncode == 0 else None
-
-    def write(self, *pairs):
-        sh_args = [str(p) for p in pairs]
-        subprocess.run(["xenstore-write", *sh_args], env=self.env(), check=True, timeout=5)
-
-    def rm(self, path):
-        subprocess.run(["xenstore-rm", path], env=self.env(), check=True, timeout=5)
+class Xsd(conftest.Xsd):
+    """The shared simulated xenstored, and a vif's hotplug keys."""
 
     def status(self, d, n=0):
         return self.read(f"{BE}/{d}/{n}/hotplug-status")
@@ -96,8 +61,7 @@ def xsd():
     try:
         yield x
     finally:
-        x.stop()
-        shutil.rmtree(x.dir, ignore_errors=True)
+        x.close()
 
 
 class Hotplug:

@@ -13,14 +13,12 @@ namespace and TAP."""
 import json
 import os
 import select
-import shutil
 import signal
 import subprocess
-import tempfile
 
 import pytest
 
-from conftest import BUILD, sh, terminate, wait_for
+from conftest import BUILD, terminate, wait_for
 
 HVSIM = os.path.join(BUILD, "hvsim")
 BE = "/local/domain/0/backend/vif"
@@ -28,58 +26,6 @@ FE = "/local/domain/{d}/device/vif/{n}"
 
 FEATURES = ("feature-sg", "feature-gso-tcpv4", "feature-gso-tcpv6",
             "feature-ipv6-csum-offload", "feature-rx-copy")
-
-
-class Xsd:
-    """hvsim xenstored (and its broker) in a short temp dir."""
-
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="xsg", dir="/tmp")
-        self.sock = os.path.join(self.dir, "socket")
-        self.log = open(os.path.join(self.dir, "log"), "a")
-        self.proc = subprocess.Popen([HVSIM, "xenstored", "-s", self.sock],
-                                     stdout=subprocess.PIPE, stderr=self.log)
-        ready, _, _ = select.select([self.proc.stdout], [], [], 5)
-        assert ready and self.proc.stdout.readline() == b"ready\n", "xenstored not ready"
-
-    def env(self):
-        return dict(os.environ, XENSTORED_PATH=self.sock)
-
-    def hvsim(self, *args, check=True):
-        r = subprocess.run([HVSIM, *args], env=self.env(), capture_output=True, text=True,
-                           timeout=30)
-        if check:
-            assert r.returncode == 0, f"hvsim {args}: {r.stderr}"
-        return r
-
-    def read(self, path):
-        r = subprocess.run(["xenstore-read", path], env=self.env(), capture_output=True,
-                           text=True, timeout=5)
-        return r.stdout.rstrip("\n") if r.returncode == 0 else None
-
-    def ls(self, path):
-        r = subprocess.run(["xenstore-list", path], env=self.env(), capture_output=True,
-                           text=True, timeout=5)
-        return r.stdout.split() if r.returncode == 0 else []
-
-    def write(self, *pairs):
-        subprocess.run(["xenstore-write", *[str(p) for p in pairs]], env=self.env(),
-                       check=True, timeout=5)
-
-    def close(self):
-        terminate(self.proc, 5)
-        self.proc.stdout.close()
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-@pytest.fixture
-def xsd():
-    x = Xsd()
-    try:
-        yield x
-    finally:
-        x.close()
 
 
 class Vif:

@@ -14,10 +14,8 @@ reconnects, and a destroyed domain leaves no TAP and no worker.
 Needs: $NETD_BUILD with vifback and hvsim (with the broker), root."""
 import os
 import select
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 
 import pytest
@@ -31,33 +29,6 @@ SCRIPTS = os.path.join(ROOT, "scripts")
 BE = "/local/domain/0/backend/vif"
 FE = "/local/domain/{d}/device/vif/{n}"
 LAN = "192.0.2.1"
-
-class Xsd:
-    """hvsim xenstored with its broker, the socket in a short temp dir."""
-
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="xsvb", dir="/tmp")
-        self.sock = os.path.join(self.dir, "socket")
-        self.log = open(os.path.join(self.dir, "log"), "a")
-        self.proc = subprocess.Popen([HVSIM, "xenstored", "-s", self.sock],
-                                     stdout=subprocess.PIPE, stderr=self.log)
-        ready, _, _ = select.select([self.proc.stdout], [], [], 5)
-        assert ready and self.proc.stdout.readline() == b"ready\n", "xenstored not ready"
-
-    def env(self, **kw):
-        return dict(os.environ, XENSTORED_PATH=self.sock, **kw)
-
-    def read(self, path):
-        r = subprocess.run(["xenstore-read", path], env=self.env(), capture_output=True,
-                           text=True, timeout=5)
-        return r.stdout.rstrip("\n") if r.returncode == 0 else None
-
-    def close(self):
-        terminate(self.proc, 5)
-        self.proc.stdout.close()
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
 
 class Rig:
     """One topology with xenstored, netd (bridge, modern) and vifback in dom0."""
@@ -158,15 +129,6 @@ class Rig:
             terminate(p, 10)
             p.stdout.close()
         terminate(self.vb, 10)
-
-
-@pytest.fixture
-def xsd():
-    x = Xsd()
-    try:
-        yield x
-    finally:
-        x.close()
 
 
 def make_rig(topo, xsd, netd_factory, tmp_path, no_fork=False):
