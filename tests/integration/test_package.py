@@ -21,7 +21,7 @@ import subprocess
 import pytest
 
 from conftest import NETD, NETDCTL, ROOT, sh
-from test_vifback import rig, xsd  # noqa: F401 (fixtures of the vifback test)
+from test_vifback import rig  # noqa: F401 (fixture of the vifback test; xsd is conftest's)
 
 MAN = os.path.join(ROOT, "man")
 PKG = "xen-netfabric"
