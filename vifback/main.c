@@ -5,7 +5,9 @@
  *
  * The supervisor (this process) watches xenstore and walks each vif's
  * handshake (xenbus.c); a worker process per guest domain moves the
- * packets (worker.c). One poll loop: the xenstore connection, the workers'
+ * packets (worker.c). Workers are forked by a small spawner process
+ * (spawner.c) forked first thing, so they share no page the supervisor
+ * goes on writing. One poll loop: the xenstore connection, the workers'
  * sockets, a signalfd (SIGCHLD: a worker died; SIGTERM/SIGINT: stop).
  *
  * A watch event only marks the vif its path names; the marked vifs are
@@ -211,6 +213,7 @@ int main(int argc, char **argv)
 
 	memset(&s, 0, sizeof(s));
 	s.qtail = &s.qhead;
+	s.spawner = -1;
 	s.confine = true;
 	s.max_queues = ncpu < 1 ? 1 : ncpu > (long)VB_MAX_QUEUES ? VB_MAX_QUEUES : (unsigned)ncpu;
 	log_set_level(LOG_LVL_INFO);
@@ -253,12 +256,18 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* workers inherit this from the spawner */
+	signal(SIGPIPE, SIG_IGN);
+	rc = vb_spawner_start(&s);
+	if (rc < 0) {
+		log_err("vifback: worker spawner: %s", err_msg());
+		return 1;
+	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
 	sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sfd < 0) {
 		log_err("vifback: signalfd: %s", strerror(errno));
@@ -276,6 +285,7 @@ int main(int argc, char **argv)
 	for (struct vb_vif *v = s.vifs; v; v = v->next)
 		vb_vif_shutdown(&s, v);
 	vb_worker_stop_all(&s);
+	vb_spawner_stop(&s);
 	vb_vif_free_all(&s);
 	xsc_close(s.xs);
 	close(sfd);

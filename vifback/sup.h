@@ -1,7 +1,7 @@
 /* sup: vifback's supervisor — the privileged process that watches
  * xenstore, runs every vif's xenbus handshake (xenbus.c), owns the TAPs
- * (tap.c) and one worker process per guest domain (workers.c). Single
- * threaded, one poll loop (main.c). */
+ * (tap.c) and one worker process per guest domain (workers.c), forked for
+ * it by the spawner (spawner.c). Single threaded, one poll loop (main.c). */
 #ifndef VIFBACK_SUP_H
 #define VIFBACK_SUP_H
 
@@ -59,6 +59,8 @@ struct vb_sup {
 	struct vb_vif *vifs;
 	struct vb_vif *qhead, **qtail;
 	struct vb_worker *workers;
+	int spawner; /* socket to the spawner, -1 once it is gone */
+	pid_t spawner_pid;
 };
 
 /* xenbus.c */
@@ -72,6 +74,17 @@ void vb_vif_lost(struct vb_sup *s, struct vb_vif *v, const char *why);
 /* Daemon shutdown: Closing for vifs we serve, TAPs closed. */
 void vb_vif_shutdown(struct vb_sup *s, struct vb_vif *v);
 void vb_vif_free_all(struct vb_sup *s);
+
+/* spawner.c */
+/* Forks the spawner (call before building any state) and makes this
+ * process the subreaper its workers come back to. */
+int vb_spawner_start(struct vb_sup *s);
+/* Has the spawner fork domid's worker on wsock: its pid, a child of ours
+ * by then, or -errno with err_msg(). */
+pid_t vb_spawner_spawn(struct vb_sup *s, uint16_t domid, int wsock);
+/* The spawner was reaped with status: no worker can start any more. */
+void vb_spawner_gone(struct vb_sup *s, int status);
+void vb_spawner_stop(struct vb_sup *s);
 
 /* workers.c */
 /* The domain's worker, forked on first use. */

@@ -57,7 +57,7 @@ int vb_fe_num_queues(const char *val, unsigned max_queues, unsigned *n);
 int vb_fe_parse(const char *const fe[VB_FK_COUNT], const char *const q[][VB_FQ_COUNT],
 		unsigned nqueues, struct vb_fe_cfg *out);
 
-/* ---- supervisor <-> worker (ipc.c): one SOCK_SEQPACKET message each ---- */
+/* ---- supervisor <-> worker, supervisor <-> spawner (ipc.c): one SOCK_SEQPACKET message each ---- */
 
 enum vb_msg_type {
 	VB_MSG_CONNECT = 1, /* sup -> worker, TAP queue fds attached */
@@ -65,6 +65,7 @@ enum vb_msg_type {
 	VB_MSG_RATE,	    /* sup -> worker */
 	VB_MSG_RESULT,	    /* worker -> sup: answer to CONNECT/DISCONNECT */
 	VB_MSG_FATAL,	    /* worker -> sup: a vif's frontend broke the protocol */
+	VB_MSG_SPAWN,	    /* sup -> spawner: start domain devid's worker, its socket attached */
 };
 
 struct vb_msg {

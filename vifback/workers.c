@@ -1,9 +1,9 @@
 /* workers: the supervisor's side of its worker processes, one per guest
- * domain with a connected vif. Forked on first use (before any of the
- * supervisor's other descriptors can leak into it, they are closed in the
- * child), asked synchronously to connect or drop a vif, reaped on
- * SIGCHLD; a dead worker's vifs go to Closing so their frontends start
- * over, and the next connect forks a fresh worker. */
+ * domain with a connected vif. Started on first use by the spawner
+ * (spawner.c), which hands them back as our children: asked synchronously
+ * to connect or drop a vif, reaped on SIGCHLD; a dead worker's vifs go to
+ * Closing so their frontends start over, and the next connect starts a
+ * fresh worker. */
 #include "vifback/sup.h"
 
 #include <errno.h>
@@ -21,18 +21,6 @@
 #include "vifback/worker.h"
 
 #define VB_CALL_TIMEOUT_MS 5000
-
-static void close_inherited(struct vb_sup *s, int keep)
-{
-	for (struct vb_vif *v = s->vifs; v; v = v->next)
-		if (v->tap >= 0)
-			close(v->tap);
-	for (struct vb_worker *w = s->workers; w; w = w->next)
-		if (w->sock != keep)
-			close(w->sock);
-	if (s->xs)
-		close(xsc_fd(s->xs));
-}
 
 struct vb_worker *vb_worker_find(struct vb_sup *s, uint16_t domid)
 {
@@ -61,25 +49,14 @@ struct vb_worker *vb_worker_get(struct vb_sup *s, uint16_t domid)
 		free(w);
 		return NULL;
 	}
-	pid = fork();
+	/* the spawner has a duplicate of sv[1]: ours goes either way */
+	pid = vb_spawner_spawn(s, domid, sv[1]);
+	close(sv[1]);
 	if (pid < 0) {
-		err_set(-errno, "fork: %s", strerror(errno));
 		close(sv[0]);
-		close(sv[1]);
 		free(w);
 		return NULL;
 	}
-	if (pid == 0) {
-		close(sv[0]);
-		close_inherited(s, -1);
-		signal(SIGTERM, SIG_DFL);
-		signal(SIGINT, SIG_DFL);
-		sigset_t all;
-		sigemptyset(&all);
-		sigprocmask(SIG_SETMASK, &all, NULL);
-		_exit(vb_worker_run(sv[1], domid, s->hv_kind, s->confine) < 0 ? 1 : 0);
-	}
-	close(sv[1]);
 	w->domid = domid;
 	w->pid = pid;
 	w->sock = sv[0];
@@ -187,6 +164,8 @@ void vb_worker_reap(struct vb_sup *s)
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == s->spawner_pid)
+			vb_spawner_gone(s, status);
 		for (struct vb_worker *w = s->workers; w; w = w->next)
 			if (w->pid == pid) {
 				worker_gone(s, w, status);

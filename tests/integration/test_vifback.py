@@ -28,6 +28,8 @@ VIFBACK = os.path.join(BUILD, "bin", "vifback")
 SCRIPTS = os.path.join(ROOT, "scripts")
 BE = "/local/domain/0/backend/vif"
 FE = "/local/domain/{d}/device/vif/{n}"
+# vifback's worker spawner (PR_SET_NAME): a child of the supervisor, not a worker
+SPAWNER_COMM = "vifback-spawn"
 LAN = "192.0.2.1"
 
 class Rig:
@@ -116,9 +118,18 @@ class Rig:
         return ns
 
     def workers(self):
-        """vifback's worker processes (children of the supervisor)."""
-        r = sh(f"ps -o pid= --ppid {self.vifback_pid()}", check=False)
-        return [int(x) for x in r.stdout.split()]
+        """vifback's worker processes (children of the supervisor), not its spawner."""
+        r = sh(f"ps -o pid=,comm= --ppid {self.vifback_pid()}", check=False)
+        return [int(pid) for pid, comm in (l.split(None, 1) for l in r.stdout.splitlines())
+                if comm.strip() != SPAWNER_COMM]
+
+    def spawner(self):
+        """The pid of vifback's worker spawner (a child of the supervisor too)."""
+        r = sh(f"ps -o pid=,comm= --ppid {self.vifback_pid()}", check=False)
+        pids = [int(pid) for pid, comm in (l.split(None, 1) for l in r.stdout.splitlines())
+                if comm.strip() == SPAWNER_COMM]
+        assert len(pids) == 1, r.stdout
+        return pids[0]
 
     def vifback_pid(self):
         # `ip netns exec` execs vifback in place: same pid
@@ -291,6 +302,31 @@ def test_killed_worker_is_replaced_and_the_guest_reconnects(topo, rig):
     rig.wait_states(5, 4, 4)
     assert "killed by signal 9" in rig.read_log()
     wait_for(lambda: topo.ping(g, LAN), 10, what="ping after the reconnect")
+
+
+def test_workers_come_from_the_spawner_which_dies_with_the_supervisor(topo, rig):
+    sp = rig.spawner()  # forked at start, before any vif
+    rig.attach(5, "ip=192.0.2.15")
+    g = rig.guest(5, "192.0.2.15")
+    assert topo.ping(g, LAN)
+    [w] = rig.workers()
+    # the spawner forks it, but it is the supervisor's child, named as before
+    with open(f"/proc/{w}/stat") as f:
+        stat = f.read()
+    assert stat.rsplit(") ", 1)[1].split()[1] == str(rig.vifback_pid())
+    assert stat.split("(", 1)[1].rsplit(")", 1)[0] == "vifback"
+    os.kill(rig.vifback_pid(), signal.SIGKILL)
+    rig.vb.wait(10)
+    wait_for(lambda: not alive(sp), 10, what="the spawner gone")
+
+
+def alive(pid):
+    """pid runs (a zombie nobody reaped yet does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(") ", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_destroy_leaves_no_tap_and_no_worker(topo, rig):
