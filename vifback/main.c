@@ -29,6 +29,7 @@
 #include "lib/log.h"
 #include "vif/xsvif.h"
 #include "vifback/sup.h"
+#include "vifback/worker.h"
 
 #define BE_TOKEN "vb-be"
 #define VB_XS_TIMEOUT_MS 2000
@@ -254,6 +255,11 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc) {
 		usage(stderr);
+		return 2;
+	}
+	/* before the spawner forks: workers inherit the timeouts from it */
+	if (vb_worker_timeouts_from_env() < 0) {
+		fprintf(stderr, "vifback: %s\n", err_msg());
 		return 2;
 	}
 	/* workers inherit this from the spawner */

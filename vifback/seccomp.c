@@ -5,7 +5,9 @@
  * queues, the supervisor's socket, the simulated hypervisor's broker
  * socket opened by hv_open) and maps the ring pages the supervisor names:
  * what hv.h lists for both implementations, plus the worker's own poll,
- * writev and clock. No open, no socket, no exec, no fork. Anything else
+ * writev and clock. ioctl is allowed whatever its request (the xen kind's
+ * privcmd, gntdev and evtchn requests; the TAP's TUNGETIFF for names in
+ * logs and TUNSETCARRIER for a stalled guest). No open, no socket, no exec, no fork. Anything else
  * kills the process: the supervisor sees it die, closes that domain's vifs
  * and starts a fresh worker when they reconnect. */
 #include "vifback/seccomp.h"

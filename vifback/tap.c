@@ -91,6 +91,15 @@ void vb_tap_name(int fd, char name[IFNAMSIZ])
 	name[IFNAMSIZ - 1] = '\0';
 }
 
+int vb_tap_set_carrier(int fd, bool on)
+{
+	int v = on;
+
+	if (ioctl(fd, TUNSETCARRIER, &v) < 0)
+		return err_set(-errno, "TUNSETCARRIER %d: %s", v, strerror(errno));
+	return 0;
+}
+
 int vb_tap_queue_open(int fd0, int *fd)
 {
 	struct ifreq ifr;

@@ -29,6 +29,9 @@ void vb_tap_name(int fd, char name[IFNAMSIZ]);
 /* TUNSETOFFLOAD: what the frontend can take from us (partial checksums,
  * TSO); the kernel segments or checksums the rest before we read it. */
 int vb_tap_set_offload(int fd, const struct netif_features *feat);
+/* TUNSETCARRIER (Linux 4.15+): the TAP's carrier, as netback's
+ * netif_carrier_on/off; a bridge stops forwarding to a port without one. */
+int vb_tap_set_carrier(int fd, bool on);
 
 /* A guest's packet as the header the TAP wants. -EINVAL: a checksum or GSO
  * request its headers cannot carry (netback's checksum_setup fails: drop). */

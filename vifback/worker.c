@@ -12,7 +12,11 @@
  * queue has been served (XSA-332: an event storm costs one pass per
  * unmask); the RX backlog is one burst per queue and the TAP is not read
  * while it is full (the kernel's queue drops, as XSA-392 wants); a backlog
- * the guest does not drain for VB_RX_STALL_US is dropped. A queue whose
+ * the guest does not drain for the drain timeout is dropped. A queue whose
+ * next packet cannot fit in the buffers the guest posted for the stall
+ * timeout is stalled, as netback's (XSA-392): the TAP's carrier goes off,
+ * so the bridge stops forwarding to a guest that takes nothing, and comes
+ * back on when that guest posts buffers again. A queue whose
  * frontend breaks the protocol is torn down here and reported (FATAL); the
  * other vifs carry on. */
 #include "vifback/worker.h"
@@ -35,8 +39,15 @@
 #define VB_MAX_VIFS 64
 #define VB_BURSTS_PER_WAKE 4
 #define VB_PKT_BUF (sizeof(struct virtio_net_hdr) + NETIF_MAX_PKT + 1)
-#define VB_RX_STALL_US 10000000ull /* netback's rx_drain_timeout_msecs */
-#define VB_RX_POLL_US 30000ull	   /* no feature-rx-notify: look every 30 ms */
+#define VB_RX_DRAIN_MS 10000u /* netback's rx_drain_timeout_msecs */
+#define VB_RX_STALL_MS 60000u /* netback's rx_stall_timeout_msecs */
+#define VB_RX_POLL_US 30000ull /* no feature-rx-notify: look every 30 ms */
+#define VB_RX_TIMEOUT_MAX_MS 3600000ul
+
+/* Set once by vb_worker_timeouts_from_env() in the supervisor, before any
+ * worker is forked. */
+static uint64_t rx_drain_us = VB_RX_DRAIN_MS * 1000ull;
+static uint64_t rx_stall_us = VB_RX_STALL_MS * 1000ull;
 
 struct wq {
 	struct netif_queue *nq;
@@ -52,11 +63,15 @@ struct wq {
 	struct netif_pkt bl[NETIF_BURST];
 	unsigned bl_n;
 	uint64_t bl_since;
+	/* since when the next packet cannot fit (0: it can, or none waits) */
+	uint64_t rx_blocked_since;
+	bool stalled;
 };
 
 struct wvif {
 	uint32_t devid;
 	unsigned nq;
+	unsigned stalled; /* queues stalled: the carrier is off while > 0 */
 	struct wq q[]; /* nq of them: an idle vif's heap is what it uses */
 };
 
@@ -265,6 +280,15 @@ static void on_connect(struct worker *w, const struct vb_msg *m, int *fds, unsig
 	if (m->rate_bytes)
 		for (unsigned i = 0; i < v->nq; i++)
 			netif_credit_set(&v->q[i].nq->credit, m->rate_bytes, m->rate_usecs, now_us());
+	/* a persistent TAP may keep the carrier an earlier worker turned off
+	 * for a stalled guest: a new connection starts with the carrier on */
+	if (vb_tap_set_carrier(v->q[0].tap, true) < 0) {
+		char name[IFNAMSIZ];
+
+		/* the vif still works; only a stall would go unseen by the bridge */
+		vb_tap_name(v->q[0].tap, name);
+		log_warn("%s: %s", name, err_msg());
+	}
 	reply(w, VB_MSG_RESULT, m->devid, 0, "");
 }
 
@@ -375,8 +399,63 @@ static void tx_work(struct worker *w, struct wq *q, bool *notify)
 	}
 }
 
+static void vif_carrier(struct worker *w, struct wvif *v, unsigned qi, bool on)
+{
+	char name[IFNAMSIZ];
+	struct wq *q = &v->q[qi];
+
+	vb_tap_name(q->tap, name);
+	if (vb_tap_set_carrier(q->tap, on) < 0) {
+		log_err("%s: %s", name, err_msg());
+		return;
+	}
+	if (on)
+		log_info("%s: queue %u: the guest posts receive buffers again: carrier on", name, qi);
+	else
+		log_warn("%s: queue %u: no receive buffer for the next packet for %llu ms: "
+			 "carrier off (d%u)",
+			 name, qi, (unsigned long long)(rx_stall_us / 1000), w->domid);
+}
+
+/* netback's xenvif_rx_queue_stalled/ready, judged on the packet that
+ * waits (a 64 KiB GSO packet needs 17 buffers, not one): stalled when it
+ * has not fit for rx_stall_us; ready again when it fits, or, with nothing
+ * waiting (the backlog was drained), when any buffer is posted. The
+ * carrier is the vif's: off with its first stalled queue, on with the
+ * last one back. */
+static void rx_check_stall(struct worker *w, struct wvif *v, struct wq *q)
+{
+	unsigned avail = 0, need = 1;
+	uint64_t now;
+
+	if (netif_rx_slots_avail(q->nq, &avail) < 0)
+		return; /* fatal: the vif goes */
+	if (q->bl_n && netif_rx_slots_needed(q->nq, &q->bl[0]) > need)
+		need = netif_rx_slots_needed(q->nq, &q->bl[0]);
+	if (avail >= need) {
+		q->rx_blocked_since = 0;
+		if (q->stalled) {
+			q->stalled = false;
+			if (--v->stalled == 0)
+				vif_carrier(w, v, (unsigned)(q - v->q), true);
+		}
+		return;
+	}
+	if (!q->bl_n || q->stalled)
+		return;
+	now = now_us();
+	if (!q->rx_blocked_since)
+		q->rx_blocked_since = now;
+	else if (now - q->rx_blocked_since >= rx_stall_us) {
+		q->stalled = true;
+		if (v->stalled++ == 0)
+			vif_carrier(w, v, (unsigned)(q - v->q), false);
+	}
+}
+
 /* RX: TAP -> backlog -> ring. */
-static void rx_work(struct worker *w, struct wq *q, bool tap_readable, bool *notify)
+static void rx_work(struct worker *w, struct wvif *v, struct wq *q, bool tap_readable,
+		    bool *notify)
 {
 	unsigned done = 0;
 	bool ntf = false;
@@ -400,8 +479,11 @@ static void rx_work(struct worker *w, struct wq *q, bool tap_readable, bool *not
 		if (q->bl_n++ == 0)
 			q->bl_since = now_us();
 	}
-	if (!q->bl_n)
+	if (!q->bl_n) {
+		if (q->stalled)
+			rx_check_stall(w, v, q);
 		return;
+	}
 	if (netif_rx_burst(q->nq, q->bl, q->bl_n, &done, &ntf) < 0 && netif_queue_is_fatal(q->nq))
 		return;
 	*notify |= ntf;
@@ -419,11 +501,35 @@ static void rx_work(struct worker *w, struct wq *q, bool tap_readable, bool *not
 				q->bl[i].data = slot;
 			}
 		}
-	} else if (now_us() - q->bl_since > VB_RX_STALL_US) {
+	}
+	/* before the drain below: its clock runs on with nothing waiting */
+	rx_check_stall(w, v, q);
+	if (!done && q->bl_n && now_us() - q->bl_since > rx_drain_us) {
 		/* the guest stopped taking packets: drop, never hoard */
 		q->nq->stats.rx_dropped += q->bl_n;
 		q->bl_n = 0;
 	}
+}
+
+/* Milliseconds until this queue's RX needs a look without an event, or
+ * -1: the drain and stall deadlines, and polling when the frontend does
+ * not kick us for new buffers. */
+static int rx_timeout_ms(const struct wq *q, uint64_t now)
+{
+	uint64_t at = UINT64_MAX;
+
+	if (!q->bl_n && !q->stalled)
+		return -1;
+	if (!q->nq->feat.rx_notify)
+		return (int)(VB_RX_POLL_US / 1000);
+	if (q->bl_n)
+		at = q->bl_since + rx_drain_us;
+	if (q->bl_n && q->rx_blocked_since && !q->stalled &&
+	    q->rx_blocked_since + rx_stall_us < at)
+		at = q->rx_blocked_since + rx_stall_us;
+	if (at == UINT64_MAX)
+		return -1; /* stalled, nothing waiting: the guest kicks when it posts */
+	return at > now ? (int)((at - now) / 1000 + 1) : 0;
 }
 
 static void report_fatal(struct worker *w, unsigned slot)
@@ -479,7 +585,7 @@ static void drain_events(struct worker *w)
 	}
 }
 
-static void serve(struct worker *w, struct wq *q, bool tap_readable)
+static void serve(struct worker *w, struct wvif *v, struct wq *q, bool tap_readable)
 {
 	bool notify_tx = false, notify_rx = false;
 	bool split = q->port_tx != q->port_rx;
@@ -487,7 +593,7 @@ static void serve(struct worker *w, struct wq *q, bool tap_readable)
 	if (q->kicked_tx || q->tx_more || q->tx_wait_until)
 		tx_work(w, q, &notify_tx);
 	if (!netif_queue_is_fatal(q->nq))
-		rx_work(w, q, tap_readable, &notify_rx);
+		rx_work(w, v, q, tap_readable, &notify_rx);
 	if (netif_queue_is_fatal(q->nq))
 		return;
 	/* one event per pass, for both rings when they share a channel */
@@ -563,12 +669,10 @@ int vb_worker_run(int sock, uint16_t domid, const char *hv_kind, bool confine)
 					t = q->tx_wait_until > now
 						    ? (int)((q->tx_wait_until - now) / 1000 + 1)
 						    : 0;
-				if (q->bl_n) {
-					int r = (int)((q->nq->feat.rx_notify ? VB_RX_STALL_US
-									     : VB_RX_POLL_US) /
-						      1000);
+				int r = rx_timeout_ms(q, now);
+
+				if (r >= 0)
 					t = t < 0 || r < t ? r : t;
-				}
 				if (t >= 0 && (timeout < 0 || t < timeout))
 					timeout = t;
 			}
@@ -585,7 +689,7 @@ int vb_worker_run(int sock, uint16_t domid, const char *hv_kind, bool confine)
 			/* the vif may have gone (or come anew) in on_message() */
 			if (!v || v->devid != pq[k].devid || pq[k].qi >= v->nq)
 				continue;
-			serve(&w, &v->q[pq[k].qi], pfd[k].revents & POLLIN);
+			serve(&w, v, &v->q[pq[k].qi], pfd[k].revents & POLLIN);
 		}
 		for (unsigned s = 0; s < VB_MAX_VIFS; s++) {
 			struct wvif *v = w.vifs[s];
@@ -604,4 +708,30 @@ int vb_worker_run(int sock, uint16_t domid, const char *hv_kind, bool confine)
 	free(w.pfd);
 	free(w.pq);
 	return 0;
+}
+
+/* 1..VB_RX_TIMEOUT_MAX_MS milliseconds from `var`, or `def` when unset. */
+static int env_ms(const char *var, unsigned def, uint64_t *us)
+{
+	const char *s = getenv(var);
+	unsigned long v;
+	char *end;
+
+	*us = def * 1000ull;
+	if (!s)
+		return 0;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (!s[0] || *end || errno || s[0] == '-' || v < 1 || v > VB_RX_TIMEOUT_MAX_MS)
+		return err_set(-EINVAL, "%s: expected milliseconds, 1..%lu, got '%s'", var,
+			       VB_RX_TIMEOUT_MAX_MS, s);
+	*us = v * 1000ull;
+	return 0;
+}
+
+int vb_worker_timeouts_from_env(void)
+{
+	int rc = env_ms("VIFBACK_RX_DRAIN_MS", VB_RX_DRAIN_MS, &rx_drain_us);
+
+	return rc < 0 ? rc : env_ms("VIFBACK_RX_STALL_MS", VB_RX_STALL_MS, &rx_stall_us);
 }

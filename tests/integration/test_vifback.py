@@ -35,8 +35,9 @@ LAN = "192.0.2.1"
 class Rig:
     """One topology with xenstored, netd (bridge, modern) and vifback in dom0."""
 
-    def __init__(self, topo, xsd, netd, tmp_path):
+    def __init__(self, topo, xsd, netd, tmp_path, vb_env=None):
         self.topo, self.xsd, self.netd = topo, xsd, netd
+        self.vb_env = vb_env or {}
         self.log = str(tmp_path / "vifback.log")
         self.vb = None
         self.guests = {}
@@ -48,7 +49,7 @@ class Rig:
         assert os.access(VIFBACK, os.X_OK), f"{VIFBACK} not built"
         logf = open(self.log, "a")
         self.vb = subprocess.Popen(["ip", "netns", "exec", self.topo.d0, VIFBACK, "--hv", "sim"],
-                                   stdout=logf, stderr=logf, env=self.xsd.env())
+                                   stdout=logf, stderr=logf, env=self.xsd.env(**self.vb_env))
         logf.close()
         wait_for(lambda: "serving" in self.read_log() or self.vb.poll() is not None, 5,
                  what="vifback to start")
@@ -142,12 +143,12 @@ class Rig:
         terminate(self.vb, 10)
 
 
-def make_rig(topo, xsd, netd_factory, tmp_path, no_fork=False):
+def make_rig(topo, xsd, netd_factory, tmp_path, no_fork=False, vb_env=None):
     netd = netd_factory(bridge_conf("modern"), env={"XENSTORED_PATH": xsd.sock})
     if no_fork:
         netd.write_conf(bridge_conf("modern"), netd_section="xenstore_watch = yes\n")
     netd.start()
-    return Rig(topo, xsd, netd, tmp_path)
+    return Rig(topo, xsd, netd, tmp_path, vb_env)
 
 
 @pytest.fixture
@@ -579,3 +580,53 @@ def test_hung_worker_is_replaced(topo, rig):
     rig.attach(5, "ip=192.0.2.15")
     rig.wait_states(5, 4, 4)
     wait_for(lambda: topo.ping(g, LAN), 10, what="ping with a fresh worker")
+
+
+def test_stalled_guest_loses_its_carrier_until_it_takes_packets_again(topo, xsd, netd_factory,
+                                                                     tmp_path):
+    """A guest that stops taking packets (SIGSTOP: it posts no more receive
+    buffers) while the LAN sends to it: once the next packet has not fit for
+    the stall timeout (shortened here), its TAP shows NO-CARRIER in dom0, so
+    the bridge stops forwarding to it, and the log names the vif. When the
+    guest runs again and posts buffers, the carrier comes back and it pings."""
+    rig = make_rig(topo, xsd, netd_factory, tmp_path,
+                   vb_env={"VIFBACK_RX_STALL_MS": "2000", "VIFBACK_RX_DRAIN_MS": "1000"})
+    flood = None
+    try:
+        rig.attach(5, "ip=192.0.2.15")
+        g = rig.guest(5, "192.0.2.15")
+        assert topo.ping(g, LAN)
+
+        def carrier():
+            return "NO-CARRIER" not in topo.link(topo.d0, "vif5.0")["flags"]
+
+        assert carrier()
+        os.kill(rig.guests[5].pid, signal.SIGSTOP)
+        # broadcasts reach every port: enough to use up the guest's buffers
+        flood = subprocess.Popen(["ip", "netns", "exec", topo.up, "ping", "-b", "-q", "-i",
+                                  "0.01", "-w", "40", "192.0.2.255"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: not carrier(), 30, what="NO-CARRIER on vif5.0")
+        assert any("vif5.0" in ln and "carrier off" in ln
+                   for ln in rig.read_log().splitlines()), rig.read_log()
+        assert rig.vb.poll() is None
+        os.kill(rig.guests[5].pid, signal.SIGCONT)
+        wait_for(carrier, 10, what="carrier back on vif5.0")
+        assert any("vif5.0" in ln and "carrier on" in ln
+                   for ln in rig.read_log().splitlines()), rig.read_log()
+        terminate(flood, 5)
+        wait_for(lambda: topo.ping(g, LAN), 10, what="ping after the guest resumed")
+    finally:
+        if flood:
+            terminate(flood, 5)
+        if 5 in rig.guests:
+            os.kill(rig.guests[5].pid, signal.SIGCONT)
+        rig.close()
+
+
+@pytest.mark.parametrize("value", ["0", "abc", "-5", "3600001"])
+def test_bad_rx_timeout_in_the_environment_is_refused(topo, xsd, value):
+    r = subprocess.run([VIFBACK, "--hv", "sim"], capture_output=True, text=True, timeout=10,
+                       env=xsd.env(VIFBACK_RX_STALL_MS=value))
+    assert r.returncode == 2, r.stderr
+    assert f"VIFBACK_RX_STALL_MS: expected milliseconds, 1..3600000, got '{value}'" in r.stderr
