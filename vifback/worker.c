@@ -681,6 +681,10 @@ int vb_worker_run(int sock, uint16_t domid, const char *hv_kind, bool confine)
 			return -errno;
 		if (pfd[0].revents)
 			on_message(&w, &quit);
+		/* a CONNECT grew the poll set: realloc moved it, and what poll
+		 * filled in moved with it */
+		pfd = w.pfd;
+		pq = w.pq;
 		if (pfd[1].revents)
 			drain_events(&w);
 		for (unsigned k = 2; k < n; k++) {
