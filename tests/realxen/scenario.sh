@@ -107,6 +107,14 @@ children_of() {
 	done
 }
 
+# vifback's workers: its children but the spawner they are forked from.
+workers_of() {
+	local c
+	for c in $(children_of "$1"); do
+		[ "$(cat "/proc/$c/comm" 2>/dev/null)" != vifback-spawn ] && echo "$c"
+	done
+}
+
 # Seconds (bash's clock) a command took, 3 decimals; the command's output
 # goes nowhere, its status is the function's.
 timed() {
@@ -275,7 +283,7 @@ scenario() {
 	check_eq "$s.backend_state" "$(xs $be/state)" 4
 	check_eq "$s.frontend_state" "$(xs $fe/state)" 4
 	if [ -n "$vb_pid" ]; then
-		obs=$(children_of "$vb_pid" | wc -l)
+		obs=$(workers_of "$vb_pid" | wc -l)
 		check_eq "$s.vifback_workers" "$obs" 1
 	fi
 	check_eq "$s.guest_mac" "$(guest_line "$glog" 'eth0 up mac=')" "$GUEST_MAC"
@@ -338,8 +346,8 @@ scenario() {
 	obs=$([ -e "/sys/class/net/$vif" ] && echo present || echo gone)
 	check_eq "$s.vif_link_after_destroy" "$obs" gone
 	if [ -n "$vb_pid" ]; then
-		wait_until 10 test -z "$(children_of "$vb_pid")"
-		obs=$(children_of "$vb_pid" | wc -l)
+		wait_until 10 test -z "$(workers_of "$vb_pid")"
+		obs=$(workers_of "$vb_pid" | wc -l)
 		check_eq "$s.vifback_workers_after_destroy" "$obs" 0
 		obs=$(ls /sys/class/net | grep -c '^vif')
 		check_eq "$s.taps_after_destroy" "$obs" 0
