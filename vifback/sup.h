@@ -1,6 +1,6 @@
 /* sup: vifback's supervisor — the privileged process that watches
- * xenstore, runs every vif's xenbus handshake (xenbus.c), owns the TAPs
- * (tap.c) and one worker process per guest domain (workers.c), forked for
+ * xenstore, runs every vif's xenbus handshake (netback/), owns the TAPs
+ * (tap.c, backend.c) and one worker process per guest domain (workers.c), forked for
  * it by the spawner (spawner.c). Single threaded, one poll loop (main.c). */
 #ifndef VIFBACK_SUP_H
 #define VIFBACK_SUP_H
@@ -10,39 +10,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "lib/xs_client.h"
-#include "vif/vif.h"
+#include "netback/netback.h"
 #include "vifback/vb.h"
-
-#define VB_PATH_MAX 96
-
-/* Xen's enum xenbus_state */
-enum {
-	XB_UNKNOWN = 0,
-	XB_INITIALISING = 1,
-	XB_INITWAIT = 2,
-	XB_INITIALISED = 3,
-	XB_CONNECTED = 4,
-	XB_CLOSING = 5,
-	XB_CLOSED = 6,
-};
-
-struct vb_vif {
-	uint32_t domid, devid;
-	char be[VB_PATH_MAX]; /* our backend directory */
-	char fe[VB_PATH_MAX]; /* the frontend's, checked against domid/devid */
-	char ifname[IFNAMSIZ];
-	int state;	 /* the backend state we last wrote, XB_UNKNOWN before */
-	bool probed;	 /* features advertised, TAP created */
-	bool fe_watched; /* watch on <fe>/state registered */
-	bool connected;	 /* its worker serves its rings */
-	bool gone;	 /* torn down for the toolstack: nothing until the dir goes */
-	bool pending;	 /* in the look queue */
-	int tap;	 /* the TAP's first queue: the TAP lives while it is open */
-	struct vb_fe_cfg cfg;
-	struct vif_rate rate;
-	struct vb_vif *next, *qnext;
-};
 
 struct vb_worker {
 	uint16_t domid;
@@ -52,28 +21,16 @@ struct vb_worker {
 };
 
 struct vb_sup {
-	struct xsc *xs;
+	struct nb_back nb; /* first: the handshake's callbacks get &nb */
 	const char *hv_kind;
 	bool confine;
-	unsigned max_queues;
-	struct vb_vif *vifs;
-	struct vb_vif *qhead, **qtail;
 	struct vb_worker *workers;
 	int spawner; /* socket to the spawner, -1 once it is gone */
 	pid_t spawner_pid;
 };
 
-/* xenbus.c */
-struct vb_vif *vb_vif_get(struct vb_sup *s, uint32_t domid, uint32_t devid, bool create);
-void vb_vif_mark(struct vb_sup *s, struct vb_vif *v);
-/* Looks at a vif's keys and the frontend's state and takes the step the
- * handshake calls for. -errno only when xenstore is gone. */
-int vb_vif_look(struct vb_sup *s, struct vb_vif *v);
-/* A worker reported the vif's frontend broke the protocol, or died. */
-void vb_vif_lost(struct vb_sup *s, struct vb_vif *v, const char *why);
-/* Daemon shutdown: Closing for vifs we serve, TAPs closed. */
-void vb_vif_shutdown(struct vb_sup *s, struct vb_vif *v);
-void vb_vif_free_all(struct vb_sup *s);
+/* backend.c: the handshake's steps for a TAP-backed vif (netback's ops) */
+extern const struct nb_ops vb_nb_ops;
 
 /* spawner.c */
 /* Forks the spawner (call before building any state) and makes this

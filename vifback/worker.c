@@ -200,8 +200,8 @@ static int vif_slot(struct worker *w, uint32_t devid)
 	return -1;
 }
 
-static int queue_setup(struct worker *w, struct wq *q, const struct vb_fe_cfg *cfg,
-		       const struct vb_queue_cfg *qc)
+static int queue_setup(struct worker *w, struct wq *q, const struct nb_fe_cfg *cfg,
+		       const struct nb_queue_cfg *qc)
 {
 	int rc;
 

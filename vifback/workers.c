@@ -68,10 +68,10 @@ struct vb_worker *vb_worker_get(struct vb_sup *s, uint16_t domid)
 
 static void on_fatal(struct vb_sup *s, struct vb_worker *w, const struct vb_msg *m)
 {
-	struct vb_vif *v = vb_vif_get(s, w->domid, m->devid, false);
+	struct nb_vif *v = nb_vif_get(&s->nb, w->domid, m->devid, false);
 
 	if (v && v->connected)
-		vb_vif_lost(s, v, m->text);
+		nb_vif_lost(&s->nb, v, m->text);
 }
 
 int vb_worker_call(struct vb_sup *s, struct vb_worker *w, struct vb_msg *m, const int *fds,
@@ -136,6 +136,30 @@ void vb_worker_input(struct vb_sup *s, struct vb_worker *w)
 	}
 }
 
+/* A domain's vifs, for a walk of them: the ones a dead worker served are
+ * lost; a worker with one left connected stays. */
+struct lost {
+	uint16_t domid;
+	const char *why;
+	bool connected;
+};
+
+static void lose(struct nb_back *b, struct nb_vif *v, void *arg)
+{
+	struct lost *l = arg;
+
+	if (v->domid == l->domid && v->connected)
+		nb_vif_lost(b, v, l->why);
+}
+
+static void count_connected(struct nb_back *b, struct nb_vif *v, void *arg)
+{
+	struct lost *l = arg;
+
+	if (v->domid == l->domid && v->connected)
+		l->connected = true;
+}
+
 static void worker_gone(struct vb_sup *s, struct vb_worker *w, int status)
 {
 	struct vb_worker **pp = &s->workers;
@@ -151,9 +175,9 @@ static void worker_gone(struct vb_sup *s, struct vb_worker *w, int status)
 		snprintf(why, sizeof(why), "worker (pid %d) exited with status %d", (int)w->pid,
 			 WEXITSTATUS(status));
 	log_warn("domain %u: %s", w->domid, why);
-	for (struct vb_vif *v = s->vifs; v; v = v->next)
-		if (v->domid == w->domid && v->connected)
-			vb_vif_lost(s, v, why);
+	struct lost l = { w->domid, why, false };
+
+	nb_vif_foreach(&s->nb, lose, &l);
 	close(w->sock);
 	free(w);
 }
@@ -191,9 +215,11 @@ void vb_worker_put(struct vb_sup *s, uint16_t domid)
 {
 	struct vb_worker **pp = &s->workers, *w;
 
-	for (struct vb_vif *v = s->vifs; v; v = v->next)
-		if (v->domid == domid && v->connected)
-			return;
+	struct lost l = { domid, NULL, false };
+
+	nb_vif_foreach(&s->nb, count_connected, &l);
+	if (l.connected)
+		return;
 	while (*pp && (*pp)->domid != domid)
 		pp = &(*pp)->next;
 	if (!(w = *pp))

@@ -6,7 +6,7 @@
  * split ports distinct, GSO only with SG), a refused one says why.
  *
  * The parser's source is included, not linked (coverage, see fuzz_vif.c). */
-#include "vifback/fekeys.c"
+#include "netback/fekeys.c"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,11 +22,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const char *fields[VB_FK_COUNT + VB_MAX_QUEUES * VB_FQ_COUNT];
-	const char *fe[VB_FK_COUNT], *q[VB_MAX_QUEUES][VB_FQ_COUNT];
+	const char *fields[NB_FK_COUNT + NB_MAX_QUEUES * NB_FQ_COUNT];
+	const char *fe[NB_FK_COUNT], *q[NB_MAX_QUEUES][NB_FQ_COUNT];
 	char *s = malloc(size + 1), *p;
 	unsigned nf = 0, nq = 0;
-	struct vb_fe_cfg cfg;
+	struct nb_fe_cfg cfg;
 	int rc;
 
 	if (!s)
@@ -36,15 +36,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(fields, 0, sizeof(fields));
 	for (p = s; nf < sizeof(fields) / sizeof(fields[0]) && p <= s + size; p += strlen(p) + 1)
 		fields[nf++] = strcmp(p, "-") ? p : NULL;
-	for (unsigned k = 0; k < VB_FK_COUNT; k++)
+	for (unsigned k = 0; k < NB_FK_COUNT; k++)
 		fe[k] = fields[k];
-	for (unsigned i = 0; i < VB_MAX_QUEUES; i++)
-		for (unsigned k = 0; k < VB_FQ_COUNT; k++)
-			q[i][k] = fields[VB_FK_COUNT + i * VB_FQ_COUNT + k];
-	rc = vb_fe_num_queues(fe[VB_FK_NUM_QUEUES], 4, &nq);
+	for (unsigned i = 0; i < NB_MAX_QUEUES; i++)
+		for (unsigned k = 0; k < NB_FQ_COUNT; k++)
+			q[i][k] = fields[NB_FK_COUNT + i * NB_FQ_COUNT + k];
+	rc = nb_fe_num_queues(fe[NB_FK_NUM_QUEUES], 4, &nq);
 	if (rc == 0) {
 		CHECK(nq >= 1 && nq <= 4);
-		rc = vb_fe_parse(fe, (const char *const(*)[VB_FQ_COUNT])q, nq, &cfg);
+		rc = nb_fe_parse(fe, (const char *const(*)[NB_FQ_COUNT])q, nq, &cfg);
 		if (rc == 0) {
 			CHECK(cfg.nqueues == nq);
 			CHECK(!cfg.feat.gso_tcpv4 || cfg.feat.sg);

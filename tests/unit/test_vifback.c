@@ -17,34 +17,35 @@
 #include <unistd.h>
 
 #include "lib/err.h"
+#include "netback/netback.h"
 #include "vifback/tap.h"
 #include "vifback/vb.h"
 
 /* ---- frontend keys ---- */
 
 struct fe_case {
-	const char *fe[VB_FK_COUNT];
-	const char *q[2][VB_FQ_COUNT];
+	const char *fe[NB_FK_COUNT];
+	const char *q[2][NB_FQ_COUNT];
 	unsigned nq;
 };
 
 static const struct fe_case linux_netfront = {
-	.fe = { [VB_FK_REQUEST_RX_COPY] = "1", [VB_FK_RX_NOTIFY] = "1", [VB_FK_SG] = "1",
-		[VB_FK_GSO_TCPV4] = "1", [VB_FK_GSO_TCPV6] = "1",
-		[VB_FK_IPV6_CSUM_OFFLOAD] = "1" },
-	.q = { { [VB_FQ_TX_REF] = "8", [VB_FQ_RX_REF] = "9", [VB_FQ_EVTCHN_TX] = "17",
-		 [VB_FQ_EVTCHN_RX] = "18" } },
+	.fe = { [NB_FK_REQUEST_RX_COPY] = "1", [NB_FK_RX_NOTIFY] = "1", [NB_FK_SG] = "1",
+		[NB_FK_GSO_TCPV4] = "1", [NB_FK_GSO_TCPV6] = "1",
+		[NB_FK_IPV6_CSUM_OFFLOAD] = "1" },
+	.q = { { [NB_FQ_TX_REF] = "8", [NB_FQ_RX_REF] = "9", [NB_FQ_EVTCHN_TX] = "17",
+		 [NB_FQ_EVTCHN_RX] = "18" } },
 	.nq = 1,
 };
 
-static int parse(const struct fe_case *c, struct vb_fe_cfg *out)
+static int parse(const struct fe_case *c, struct nb_fe_cfg *out)
 {
-	return vb_fe_parse(c->fe, c->q, c->nq, out);
+	return nb_fe_parse(c->fe, c->q, c->nq, out);
 }
 
 static void test_fe_linux_netfront(void **state)
 {
-	struct vb_fe_cfg cfg;
+	struct nb_fe_cfg cfg;
 
 	assert_int_equal(parse(&linux_netfront, &cfg), 0);
 	assert_int_equal(cfg.nqueues, 1);
@@ -63,11 +64,11 @@ static void test_fe_linux_netfront(void **state)
 /* qemu's xen_nic-like minimal frontend: one channel, no features. */
 static void test_fe_minimal(void **state)
 {
-	struct fe_case c = { .fe = { [VB_FK_REQUEST_RX_COPY] = "1" },
-			     .q = { { [VB_FQ_TX_REF] = "0", [VB_FQ_RX_REF] = "4294967295",
-				      [VB_FQ_EVTCHN] = "5" } },
+	struct fe_case c = { .fe = { [NB_FK_REQUEST_RX_COPY] = "1" },
+			     .q = { { [NB_FQ_TX_REF] = "0", [NB_FQ_RX_REF] = "4294967295",
+				      [NB_FQ_EVTCHN] = "5" } },
 			     .nq = 1 };
-	struct vb_fe_cfg cfg;
+	struct nb_fe_cfg cfg;
 
 	assert_int_equal(parse(&c, &cfg), 0);
 	assert_false(cfg.feat.sg || cfg.feat.gso_tcpv4 || cfg.feat.ipv6_csum || cfg.feat.rx_notify);
@@ -77,7 +78,7 @@ static void test_fe_minimal(void **state)
 	assert_int_equal(cfg.q[0].evtchn_rx, 5);
 	assert_int_equal(cfg.q[0].rx_ref, 4294967295u);
 	/* GSO without SG is not offered to the stack */
-	c.fe[VB_FK_GSO_TCPV4] = "1";
+	c.fe[NB_FK_GSO_TCPV4] = "1";
 	assert_int_equal(parse(&c, &cfg), 0);
 	assert_false(cfg.feat.gso_tcpv4);
 	(void)state;
@@ -86,17 +87,17 @@ static void test_fe_minimal(void **state)
 static void test_fe_multi_queue(void **state)
 {
 	struct fe_case c = linux_netfront;
-	struct vb_fe_cfg cfg;
+	struct nb_fe_cfg cfg;
 
 	c.nq = 2;
-	c.q[1][VB_FQ_TX_REF] = "10";
-	c.q[1][VB_FQ_RX_REF] = "11";
-	c.q[1][VB_FQ_EVTCHN] = "19";
+	c.q[1][NB_FQ_TX_REF] = "10";
+	c.q[1][NB_FQ_RX_REF] = "11";
+	c.q[1][NB_FQ_EVTCHN] = "19";
 	assert_int_equal(parse(&c, &cfg), 0);
 	assert_int_equal(cfg.nqueues, 2);
 	assert_int_equal(cfg.q[1].tx_ref, 10);
 	assert_false(cfg.q[1].split);
-	c.q[1][VB_FQ_TX_REF] = NULL;
+	c.q[1][NB_FQ_TX_REF] = NULL;
 	assert_int_equal(parse(&c, &cfg), -EINVAL);
 	assert_string_equal(err_msg(), "queue-1: frontend key tx-ring-ref missing");
 	(void)state;
@@ -116,7 +117,7 @@ static void test_fe_num_queues(void **state)
 
 	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		unsigned n = 0;
-		int rc = vb_fe_num_queues(cases[i].val, 4, &n);
+		int rc = nb_fe_num_queues(cases[i].val, 4, &n);
 
 		if (rc != cases[i].rc)
 			fail_msg("'%s': rc %d, expected %d", cases[i].val ? cases[i].val : "(absent)",
@@ -137,22 +138,22 @@ static void test_fe_hostile(void **state)
 		const char *val, *msg;
 		int rc;
 	} cases[] = {
-		{ VB_FK_REQUEST_RX_COPY, -1, "0", "does not request rx-copy", -EOPNOTSUPP },
-		{ VB_FK_REQUEST_RX_COPY, -1, NULL, "does not request rx-copy (absent)", -EOPNOTSUPP },
-		{ VB_FK_REQUEST_RX_COPY, -1, "yes", "request-rx-copy: 'yes'", -EINVAL },
-		{ VB_FK_SG, -1, "1\n", "feature-sg: '1\\x0a'", -EINVAL },
-		{ -1, VB_FQ_TX_REF, "4294967296", "tx-ring-ref: '4294967296'", -EINVAL },
-		{ -1, VB_FQ_RX_REF, "0x10", "rx-ring-ref: '0x10'", -EINVAL },
-		{ -1, VB_FQ_RX_REF, NULL, "rx-ring-ref missing", -EINVAL },
-		{ -1, VB_FQ_EVTCHN_TX, "0", "event-channel-tx: '0': port 0", -EINVAL },
-		{ -1, VB_FQ_EVTCHN_RX, "17", "the same port as event-channel-tx", -EINVAL },
-		{ -1, VB_FQ_EVTCHN_RX, NULL, "event-channel-rx missing", -EINVAL },
-		{ -1, VB_FQ_EVTCHN_TX, "", "event-channel-tx: ''", -EINVAL },
+		{ NB_FK_REQUEST_RX_COPY, -1, "0", "does not request rx-copy", -EOPNOTSUPP },
+		{ NB_FK_REQUEST_RX_COPY, -1, NULL, "does not request rx-copy (absent)", -EOPNOTSUPP },
+		{ NB_FK_REQUEST_RX_COPY, -1, "yes", "request-rx-copy: 'yes'", -EINVAL },
+		{ NB_FK_SG, -1, "1\n", "feature-sg: '1\\x0a'", -EINVAL },
+		{ -1, NB_FQ_TX_REF, "4294967296", "tx-ring-ref: '4294967296'", -EINVAL },
+		{ -1, NB_FQ_RX_REF, "0x10", "rx-ring-ref: '0x10'", -EINVAL },
+		{ -1, NB_FQ_RX_REF, NULL, "rx-ring-ref missing", -EINVAL },
+		{ -1, NB_FQ_EVTCHN_TX, "0", "event-channel-tx: '0': port 0", -EINVAL },
+		{ -1, NB_FQ_EVTCHN_RX, "17", "the same port as event-channel-tx", -EINVAL },
+		{ -1, NB_FQ_EVTCHN_RX, NULL, "event-channel-rx missing", -EINVAL },
+		{ -1, NB_FQ_EVTCHN_TX, "", "event-channel-tx: ''", -EINVAL },
 	};
 
 	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct fe_case c = linux_netfront;
-		struct vb_fe_cfg cfg;
+		struct nb_fe_cfg cfg;
 		int rc;
 
 		if (cases[i].fk >= 0)
@@ -238,10 +239,10 @@ static void test_pkt_from_hdr(void **state)
 
 static void test_ipc(void **state)
 {
-	int sv[2], fd = open("/dev/null", O_RDONLY), got[VB_MAX_QUEUES];
+	int sv[2], fd = open("/dev/null", O_RDONLY), got[NB_MAX_QUEUES];
 	struct vb_msg m, r;
 	struct stat a, b;
-	unsigned n = VB_MAX_QUEUES;
+	unsigned n = NB_MAX_QUEUES;
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
 	memset(&m, 0, sizeof(m));
@@ -259,21 +260,21 @@ static void test_ipc(void **state)
 	assert_true(a.st_ino == b.st_ino && a.st_dev == b.st_dev);
 	close(got[0]);
 	/* nothing more: -EAGAIN, never a wait */
-	n = VB_MAX_QUEUES;
+	n = NB_MAX_QUEUES;
 	assert_int_equal(vb_msg_recv(sv[1], &r, got, &n), -EAGAIN);
 	/* a short datagram is malformed; its fds are not leaked */
 	assert_int_equal(send(sv[0], "x", 1, 0), 1);
-	n = VB_MAX_QUEUES;
+	n = NB_MAX_QUEUES;
 	assert_int_equal(vb_msg_recv(sv[1], &r, got, &n), -EPROTO);
 	assert_int_equal(n, 0);
 	/* an unterminated text is cut, not read past */
 	memset(m.text, 'A', sizeof(m.text));
 	assert_int_equal(vb_msg_send(sv[0], &m, NULL, 0), 0);
-	n = VB_MAX_QUEUES;
+	n = NB_MAX_QUEUES;
 	assert_int_equal(vb_msg_recv(sv[1], &r, got, &n), 0);
 	assert_int_equal(strlen(r.text), sizeof(r.text) - 1);
 	close(sv[0]);
-	n = VB_MAX_QUEUES;
+	n = NB_MAX_QUEUES;
 	assert_int_equal(vb_msg_recv(sv[1], &r, got, &n), -ECONNRESET);
 	close(sv[1]);
 	close(fd);

@@ -2,27 +2,27 @@
  *
  *   toolstack writes backend dir (online=1)
  *        |  probe: check frontend/frontend-id, advertise features,
- *        v         create the TAP
- *   InitWait (2) ......... hotplug script / netd plugs the TAP, writes
+ *        v         the consumer makes the port (vifback: the TAP)
+ *   InitWait (2) ......... hotplug script / netd plugs the port, writes
  *        |                 hotplug-status=connected
- *        |  frontend Connected (4): read and check its keys, the worker
- *        v  maps the rings and binds the channels
+ *        |  frontend Connected (4): read and check its keys, the consumer
+ *        v  maps the rings and binds the channels (ops->connect)
  *   Connected (4)  only once hotplug-status is "connected" (so the vif is
  *        |         bridged and filtered before the guest sends)
- *        |  frontend Closing/Closed, a protocol violation, a dead worker
+ *        |  frontend Closing/Closed, a protocol violation, a dead server
  *        v
  *   Closing (5) -> Closed (6) --frontend Initialising--> InitWait (2)
  *
- *   online=0 (toolstack teardown, any state): rings dropped, TAP removed,
+ *   online=0 (toolstack teardown, any state): rings dropped, port removed,
  *   Closed (6), then nothing until the directory goes.
  *
- * vb_vif_look() reads the keys that decide (one batch), compares with what
+ * nb_vif_look() reads the keys that decide (one batch), compares with what
  * we last did and takes at most one step; every write is conditional on a
  * change, so the watch events our own writes fire find nothing to do.
  * Errors a frontend causes are written where xenbus_dev_fatal writes them
  * (error/backend/vif/D/N/error = "<errno> <message>") and logged once,
  * naming the vif. */
-#include "vifback/sup.h"
+#include "netback/netback.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -33,15 +33,26 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "vif/xsvif.h"
-#include "vifback/tap.h"
 
-#define FE_TOKEN "vb-fe"
+#define FE_TOKEN "nb-fe"
 
-struct vb_vif *vb_vif_get(struct vb_sup *s, uint32_t domid, uint32_t devid, bool create)
+static unsigned hash_of(uint32_t domid, uint32_t devid)
 {
-	struct vb_vif *v;
+	return (domid * 2654435761u ^ devid * 40503u) % NB_HASH;
+}
 
-	for (v = s->vifs; v; v = v->next)
+void nb_back_init(struct nb_back *b)
+{
+	memset(b, 0, sizeof(*b));
+	b->qtail = &b->qhead;
+	b->max_queues = 1;
+}
+
+struct nb_vif *nb_vif_get(struct nb_back *b, uint32_t domid, uint32_t devid, bool create)
+{
+	struct nb_vif **head = &b->hash[hash_of(domid, devid)], *v;
+
+	for (v = *head; v; v = v->next)
 		if (v->domid == domid && v->devid == devid)
 			return v;
 	if (!create)
@@ -51,28 +62,59 @@ struct vb_vif *vb_vif_get(struct vb_sup *s, uint32_t domid, uint32_t devid, bool
 		return NULL;
 	v->domid = domid;
 	v->devid = devid;
-	v->tap = -1;
+	v->port = -1;
 	snprintf(v->be, sizeof(v->be), "%s/%u/%u", XSVIF_ROOT, domid, devid);
-	v->next = s->vifs;
-	s->vifs = v;
+	v->next = *head;
+	if (*head)
+		(*head)->pprev = &v->next;
+	v->pprev = head;
+	*head = v;
+	b->nvifs++;
 	return v;
 }
 
-void vb_vif_mark(struct vb_sup *s, struct vb_vif *v)
+void nb_vif_forget(struct nb_back *b, struct nb_vif *v)
+{
+	if (v->pending) {
+		/* out of the look queue first */
+		struct nb_vif **pp = &b->qhead;
+
+		while (*pp != v)
+			pp = &(*pp)->qnext;
+		*pp = v->qnext;
+		if (b->qtail == &v->qnext)
+			b->qtail = pp;
+	}
+	*v->pprev = v->next;
+	if (v->next)
+		v->next->pprev = v->pprev;
+	b->nvifs--;
+	free(v);
+}
+
+void nb_vif_foreach(struct nb_back *b, void (*fn)(struct nb_back *b, struct nb_vif *v, void *arg),
+		    void *arg)
+{
+	for (unsigned h = 0; h < NB_HASH; h++)
+		for (struct nb_vif *v = b->hash[h]; v; v = v->next)
+			fn(b, v, arg);
+}
+
+void nb_vif_mark(struct nb_back *b, struct nb_vif *v)
 {
 	if (v->pending)
 		return;
 	v->pending = true;
 	v->qnext = NULL;
-	*s->qtail = v;
-	s->qtail = &v->qnext;
+	*b->qtail = v;
+	b->qtail = &v->qnext;
 }
 
-static int xs_write(struct vb_sup *s, const char *path, const char *val)
+static int xs_write(struct nb_back *b, const char *path, const char *val)
 {
 	struct xsc_op op = { .type = XS_MSG_WRITE, .path = path, .arg = val,
 			     .vlen = (unsigned)strlen(val) };
-	int rc = xsc_run(s->xs, &op, 1);
+	int rc = xsc_run(b->xs, &op, 1);
 
 	if (rc == 0 && op.err)
 		rc = err_set(op.err, "write %s: %s", path, strerror(-op.err));
@@ -80,16 +122,16 @@ static int xs_write(struct vb_sup *s, const char *path, const char *val)
 	return rc;
 }
 
-static int set_state(struct vb_sup *s, struct vb_vif *v, int state)
+static int set_state(struct nb_back *b, struct nb_vif *v, int state)
 {
-	char path[VB_PATH_MAX + 8], val[4];
+	char path[NB_PATH_MAX + 8], val[4];
 	int rc;
 
 	if (v->state == state)
 		return 0;
 	snprintf(path, sizeof(path), "%s/state", v->be);
 	snprintf(val, sizeof(val), "%d", state);
-	rc = xs_write(s, path, val);
+	rc = xs_write(b, path, val);
 	if (rc == 0) {
 		log_info("vif%u.%u: backend state %d -> %d", v->domid, v->devid, v->state, state);
 		v->state = state;
@@ -98,111 +140,101 @@ static int set_state(struct vb_sup *s, struct vb_vif *v, int state)
 }
 
 /* xenbus_dev_fatal: the reason where the toolstack looks, then Closing. */
-static int fatal(struct vb_sup *s, struct vb_vif *v, int rc, const char *msg)
+static int fatal(struct nb_back *b, struct nb_vif *v, int rc, const char *msg)
 {
-	char path[VB_PATH_MAX + 32], val[ERR_MSG_MAX + 16];
+	char path[NB_PATH_MAX + 32], val[ERR_MSG_MAX + 16];
 
 	log_err("vif%u.%u: %s", v->domid, v->devid, msg);
 	snprintf(path, sizeof(path), "/local/domain/0/error/backend/vif/%u/%u/error", v->domid,
 		 v->devid);
 	snprintf(val, sizeof(val), "%d %s", rc < 0 ? -rc : rc, msg);
-	if (xs_write(s, path, val) < 0 && err_code() != -ENOENT)
+	if (xs_write(b, path, val) < 0 && err_code() != -ENOENT)
 		return err_code();
-	return set_state(s, v, XB_CLOSING);
+	return set_state(b, v, XB_CLOSING);
 }
 
-static void disconnect(struct vb_sup *s, struct vb_vif *v)
+static void disconnect(struct nb_back *b, struct nb_vif *v)
 {
-	struct vb_worker *w;
-	struct vb_msg m;
-
 	if (!v->connected)
 		return;
 	v->connected = false;
-	w = vb_worker_find(s, (uint16_t)v->domid);
-	if (!w)
-		return;
-	memset(&m, 0, sizeof(m));
-	m.type = VB_MSG_DISCONNECT;
-	m.devid = v->devid;
-	if (vb_worker_call(s, w, &m, NULL, 0) < 0) {
-		log_warn("vif%u.%u: disconnect: %s", v->domid, v->devid, err_msg());
-		m.text[0] = '\0';
-	}
-	log_info("vif%u.%u: rings disconnected%s%s", v->domid, v->devid, m.text[0] ? ": " : "",
-		 m.text);
-	vb_worker_put(s, (uint16_t)v->domid);
+	b->ops->disconnect(b, v);
 }
 
-static void fe_unwatch(struct vb_sup *s, struct vb_vif *v)
+static void fe_unwatch(struct nb_back *b, struct nb_vif *v)
 {
-	char path[VB_PATH_MAX + 8];
+	char path[NB_PATH_MAX + 8];
 	struct xsc_op op = { .type = XS_MSG_UNWATCH, .path = path, .arg = FE_TOKEN };
 
 	if (!v->fe_watched)
 		return;
 	v->fe_watched = false;
 	snprintf(path, sizeof(path), "%s/state", v->fe);
-	if (xsc_run(s->xs, &op, 1) == 0)
+	if (xsc_run(b->xs, &op, 1) == 0)
 		xsc_ops_free(&op, 1);
 }
 
-/* Rings, TAP and watch gone; the vif stays known until its directory goes. */
-static void teardown(struct vb_sup *s, struct vb_vif *v)
+/* Rings, port and watch gone; the vif stays known until its directory goes. */
+static void teardown(struct nb_back *b, struct nb_vif *v)
 {
-	disconnect(s, v);
-	fe_unwatch(s, v);
-	if (v->tap >= 0) {
-		char name[IFNAMSIZ];
-
-		vb_tap_name(v->tap, name);
-		vb_tap_remove(v->tap); /* gone with its last queue */
-		log_info("vif%u.%u: %s removed", v->domid, v->devid, name);
-	}
-	v->tap = -1;
+	disconnect(b, v);
+	fe_unwatch(b, v);
+	if (v->probed)
+		b->ops->release(b, v);
+	v->port = -1;
 	v->probed = false;
-	vb_worker_put(s, (uint16_t)v->domid);
 }
 
-void vb_vif_lost(struct vb_sup *s, struct vb_vif *v, const char *why)
+void nb_vif_lost(struct nb_back *b, struct nb_vif *v, const char *why)
 {
-	/* the worker has let go already; it is stopped when the vif is torn
-	 * down (not here: this may run inside a call to that worker) */
+	/* whatever served the rings has let go already */
 	v->connected = false;
-	if (fatal(s, v, EPROTO, why) < 0)
+	if (fatal(b, v, EPROTO, why) < 0)
 		log_warn("vif%u.%u: %s", v->domid, v->devid, err_msg());
 }
 
-void vb_vif_shutdown(struct vb_sup *s, struct vb_vif *v)
+static void shutdown_one(struct nb_back *b, struct nb_vif *v, void *arg)
 {
 	if (v->connected)
-		set_state(s, v, XB_CLOSING);
-	v->connected = false; /* the workers are stopped with us */
-	fe_unwatch(s, v);
-	if (v->tap >= 0)
-		close(v->tap);
-	v->tap = -1;
+		set_state(b, v, XB_CLOSING);
+	v->connected = false; /* the consumer stops serving with us */
+	fe_unwatch(b, v);
+	if (v->probed && b->ops->close)
+		b->ops->close(b, v);
+	v->port = -1;
 }
 
-void vb_vif_free_all(struct vb_sup *s)
+void nb_back_shutdown(struct nb_back *b)
 {
-	while (s->vifs) {
-		struct vb_vif *v = s->vifs;
-
-		s->vifs = v->next;
-		free(v);
-	}
+	nb_vif_foreach(b, shutdown_one, NULL);
+	for (unsigned h = 0; h < NB_HASH; h++)
+		while (b->hash[h]) {
+			b->qhead = NULL; /* nothing is looked at any more */
+			b->hash[h]->pending = false;
+			nb_vif_forget(b, b->hash[h]);
+		}
+	b->qtail = &b->qhead;
 }
 
-enum { BK_ONLINE, BK_FRONTEND, BK_FRONTEND_ID, BK_HOTPLUG, BK_RATE, BK_VIFNAME, BK_FE_STATE, BK_N };
-static const char *const bk_names[BK_N] = { "online",	"frontend", "frontend-id", "hotplug-status",
-					    "rate",	"vifname",  NULL };
+enum {
+	BK_ONLINE,
+	BK_FRONTEND,
+	BK_FRONTEND_ID,
+	BK_HOTPLUG,
+	BK_RATE,
+	BK_VIFNAME,
+	BK_BRIDGE,
+	BK_FE_STATE,
+	BK_N
+};
+static const char *const bk_names[BK_N] = { "online",  "frontend", "frontend-id", "hotplug-status",
+					    "rate",    "vifname",  "bridge",      NULL };
 
 /* The frontend directory must be the one the toolstack makes for this
  * domain and device: nothing else is ours to read or watch. */
-static int check_frontend(struct vb_vif *v, const struct xsc_op *ops)
+static int check_frontend(struct nb_vif *v, const struct xsc_op *ops)
 {
-	char want[VB_PATH_MAX], id[16];
+	char want[NB_PATH_MAX], id[16];
 
 	snprintf(want, sizeof(want), "/local/domain/%u/device/vif/%u", v->domid, v->devid);
 	snprintf(id, sizeof(id), "%u", v->domid);
@@ -214,7 +246,7 @@ static int check_frontend(struct vb_vif *v, const struct xsc_op *ops)
 	return 0;
 }
 
-static int advertise(struct vb_sup *s, struct vb_vif *v)
+static int advertise(struct nb_back *b, struct nb_vif *v)
 {
 	static const char *const keys[][2] = {
 		{ "feature-sg", "1" },	       { "feature-gso-tcpv4", "1" },
@@ -223,20 +255,23 @@ static int advertise(struct vb_sup *s, struct vb_vif *v)
 		{ "feature-split-event-channels", "1" },
 	};
 	enum { NK = sizeof(keys) / sizeof(keys[0]) };
-	char paths[NK + 1][VB_PATH_MAX + 40], maxq[12];
+	char paths[NK + 1][NB_PATH_MAX + 40], maxq[12];
 	struct xsc_op ops[NK + 1];
 	int rc;
 
 	for (unsigned i = 0; i < NK; i++) {
 		snprintf(paths[i], sizeof(paths[i]), "%s/%s", v->be, keys[i][0]);
+		/* a consumer that cannot forward GSO packets offers none */
+		bool gso = !strncmp(keys[i][0], "feature-gso-", 12);
+
 		ops[i] = (struct xsc_op){ .type = XS_MSG_WRITE, .path = paths[i],
-					  .arg = keys[i][1], .vlen = 1 };
+					  .arg = gso && !b->gso ? "0" : keys[i][1], .vlen = 1 };
 	}
 	snprintf(paths[NK], sizeof(paths[NK]), "%s/multi-queue-max-queues", v->be);
-	snprintf(maxq, sizeof(maxq), "%u", s->max_queues);
+	snprintf(maxq, sizeof(maxq), "%u", b->max_queues);
 	ops[NK] = (struct xsc_op){ .type = XS_MSG_WRITE, .path = paths[NK], .arg = maxq,
 				   .vlen = (unsigned)strlen(maxq) };
-	rc = xsc_run(s->xs, ops, NK + 1);
+	rc = xsc_run(b->xs, ops, NK + 1);
 	for (unsigned i = 0; rc == 0 && i <= NK; i++)
 		if (ops[i].err)
 			rc = err_set(ops[i].err, "write %s: %s", ops[i].path, strerror(-ops[i].err));
@@ -244,111 +279,97 @@ static int advertise(struct vb_sup *s, struct vb_vif *v)
 	return rc;
 }
 
-static int probe(struct vb_sup *s, struct vb_vif *v, const struct xsc_op *ops)
+static int probe(struct nb_back *b, struct nb_vif *v, const struct xsc_op *ops)
 {
 	const char *vifname = ops[BK_VIFNAME].err ? NULL : ops[BK_VIFNAME].reply;
-	char path[VB_PATH_MAX + 8];
+	char path[NB_PATH_MAX + 8];
 	struct xsc_op op = { .type = XS_MSG_WATCH, .path = path, .arg = FE_TOKEN };
 	int rc;
 
 	rc = check_frontend(v, ops);
 	if (rc < 0)
-		return fatal(s, v, rc, err_msg());
+		return fatal(b, v, rc, err_msg());
 	/* vifD.N, as netback names its netdev: vifname= is the hotplug
 	 * script's (or netd's) rename, and they look for vifD.N to do it */
 	snprintf(v->ifname, sizeof(v->ifname), "vif%u.%u", v->domid, v->devid);
-	rc = advertise(s, v);
+	rc = advertise(b, v);
 	if (rc < 0)
 		return rc;
-	/* a TAP an earlier vifback left (it persists): under its name, or
-	 * the vifname= a script renamed it to; it is still bridged */
-	rc = vb_tap_adopt(v->ifname, &v->tap);
-	if (rc == -ENODEV && vifname && vif_ifname_is_valid(vifname))
-		rc = vb_tap_adopt(vifname, &v->tap);
-	if (rc == 0) {
-		char name[IFNAMSIZ];
-
-		vb_tap_name(v->tap, name);
-		log_info("vif%u.%u: %s taken over", v->domid, v->devid, name);
-	} else if (rc == -ENODEV) {
-		rc = vb_tap_create(v->ifname, &v->tap);
-		if (rc == 0)
-			log_info("vif%u.%u: %s created", v->domid, v->devid, v->ifname);
-	}
+	rc = b->ops->probe(b, v, vifname && vif_ifname_is_valid(vifname) ? vifname : NULL);
 	if (rc < 0)
-		return fatal(s, v, rc, err_msg());
+		return fatal(b, v, rc, err_msg());
 	v->probed = true;
 	/* the frontend's state changes reach us through this watch */
 	snprintf(path, sizeof(path), "%s/state", v->fe);
-	rc = xsc_run(s->xs, &op, 1);
+	rc = xsc_run(b->xs, &op, 1);
 	if (rc < 0)
 		return rc;
 	v->fe_watched = !op.err;
 	xsc_ops_free(&op, 1);
 	/* libxl runs the hotplug script (netd plugs) once it sees InitWait:
-	 * the TAP is there by then */
-	return set_state(s, v, XB_INITWAIT);
+	 * the port is there by then */
+	return set_state(b, v, XB_INITWAIT);
 }
 
 /* The frontend's connect keys, read once (two batches at most). */
-static int read_frontend(struct vb_sup *s, struct vb_vif *v, struct vb_fe_cfg *cfg)
+static int read_frontend(struct nb_back *b, struct nb_vif *v, struct nb_fe_cfg *cfg)
 {
-	char fpath[VB_FK_COUNT][VB_PATH_MAX + 40];
-	char qpath[VB_MAX_QUEUES][VB_FQ_COUNT][VB_PATH_MAX + 40];
-	struct xsc_op fops[VB_FK_COUNT + VB_FQ_COUNT], qops[VB_MAX_QUEUES * VB_FQ_COUNT];
-	const char *fe[VB_FK_COUNT], *q[VB_MAX_QUEUES][VB_FQ_COUNT];
+	char fpath[NB_FK_COUNT][NB_PATH_MAX + 40];
+	char qpath[NB_MAX_QUEUES][NB_FQ_COUNT][NB_PATH_MAX + 40];
+	struct xsc_op fops[NB_FK_COUNT + NB_FQ_COUNT], qops[NB_MAX_QUEUES * NB_FQ_COUNT];
+	const char *fe[NB_FK_COUNT], *q[NB_MAX_QUEUES][NB_FQ_COUNT];
 	unsigned nq = 0, nqops = 0;
 	int rc;
 
 	memset(q, 0, sizeof(q));
-	for (unsigned k = 0; k < VB_FK_COUNT; k++) {
-		snprintf(fpath[k], sizeof(fpath[k]), "%s/%s", v->fe, vb_fe_key_name(k));
+	for (unsigned k = 0; k < NB_FK_COUNT; k++) {
+		snprintf(fpath[k], sizeof(fpath[k]), "%s/%s", v->fe, nb_fe_key_name(k));
 		fops[k] = (struct xsc_op){ .type = XS_MSG_READ, .path = fpath[k] };
 	}
-	for (unsigned k = 0; k < VB_FQ_COUNT; k++) {
-		snprintf(qpath[0][k], sizeof(qpath[0][k]), "%s/%s", v->fe, vb_fq_key_name(k));
-		fops[VB_FK_COUNT + k] = (struct xsc_op){ .type = XS_MSG_READ, .path = qpath[0][k] };
+	for (unsigned k = 0; k < NB_FQ_COUNT; k++) {
+		snprintf(qpath[0][k], sizeof(qpath[0][k]), "%s/%s", v->fe, nb_fq_key_name(k));
+		fops[NB_FK_COUNT + k] = (struct xsc_op){ .type = XS_MSG_READ, .path = qpath[0][k] };
 	}
-	rc = xsc_run(s->xs, fops, VB_FK_COUNT + VB_FQ_COUNT);
+	rc = xsc_run(b->xs, fops, NB_FK_COUNT + NB_FQ_COUNT);
 	if (rc < 0)
 		return rc;
-	for (unsigned k = 0; k < VB_FK_COUNT; k++)
+	for (unsigned k = 0; k < NB_FK_COUNT; k++)
 		fe[k] = fops[k].err ? NULL : fops[k].reply;
-	rc = vb_fe_num_queues(fe[VB_FK_NUM_QUEUES], s->max_queues, &nq);
+	rc = nb_fe_num_queues(fe[NB_FK_NUM_QUEUES], b->max_queues, &nq);
 	if (rc == 0 && nq == 1) {
-		for (unsigned k = 0; k < VB_FQ_COUNT; k++)
-			q[0][k] = fops[VB_FK_COUNT + k].err ? NULL : fops[VB_FK_COUNT + k].reply;
+		for (unsigned k = 0; k < NB_FQ_COUNT; k++)
+			q[0][k] = fops[NB_FK_COUNT + k].err ? NULL : fops[NB_FK_COUNT + k].reply;
 	} else if (rc == 0) {
 		for (unsigned i = 0; i < nq; i++)
-			for (unsigned k = 0; k < VB_FQ_COUNT; k++) {
+			for (unsigned k = 0; k < NB_FQ_COUNT; k++) {
 				snprintf(qpath[i][k], sizeof(qpath[i][k]), "%s/queue-%u/%s", v->fe,
-					 i, vb_fq_key_name(k));
+					 i, nb_fq_key_name(k));
 				qops[nqops++] = (struct xsc_op){ .type = XS_MSG_READ,
 								 .path = qpath[i][k] };
 			}
-		rc = xsc_run(s->xs, qops, nqops);
+		rc = xsc_run(b->xs, qops, nqops);
 		if (rc < 0) {
-			xsc_ops_free(fops, VB_FK_COUNT + VB_FQ_COUNT);
+			xsc_ops_free(fops, NB_FK_COUNT + NB_FQ_COUNT);
 			return rc;
 		}
 		for (unsigned i = 0; i < nq; i++)
-			for (unsigned k = 0; k < VB_FQ_COUNT; k++) {
-				const struct xsc_op *o = &qops[i * VB_FQ_COUNT + k];
+			for (unsigned k = 0; k < NB_FQ_COUNT; k++) {
+				const struct xsc_op *o = &qops[i * NB_FQ_COUNT + k];
 
 				q[i][k] = o->err ? NULL : o->reply;
 			}
 	}
 	if (rc == 0)
-		rc = vb_fe_parse(fe, (const char *const(*)[VB_FQ_COUNT])q, nq, cfg);
+		rc = nb_fe_parse(fe, (const char *const(*)[NB_FQ_COUNT])q, nq, cfg);
 	/* -EINVAL/-EOPNOTSUPP are the frontend's: the caller fails the vif */
 	if (rc < 0 && rc != -EINVAL && rc != -EOPNOTSUPP)
 		rc = -EINVAL;
-	xsc_ops_free(fops, VB_FK_COUNT + VB_FQ_COUNT);
+	xsc_ops_free(fops, NB_FK_COUNT + NB_FQ_COUNT);
 	xsc_ops_free(qops, nqops);
 	return rc;
 }
 
-static void read_rate(struct vb_vif *v, const char *val, struct vif_rate *r)
+static void read_rate(struct nb_vif *v, const char *val, struct vif_rate *r)
 {
 	memset(r, 0, sizeof(*r));
 	if (val && val[0] && vif_rate_parse_xenstore(val, r) < 0) {
@@ -358,47 +379,20 @@ static void read_rate(struct vb_vif *v, const char *val, struct vif_rate *r)
 	}
 }
 
-/* Frontend Connected: its rings to the worker. 0, or the frontend's fault
- * already reported (Closing), or -errno from xenstore. */
-static int connect_rings(struct vb_sup *s, struct vb_vif *v, const char *rate)
+/* Frontend Connected: its rings to the consumer. 0, or the frontend's
+ * fault already reported (Closing), or -errno from xenstore. */
+static int connect_rings(struct nb_back *b, struct nb_vif *v, const char *rate)
 {
-	int fds[VB_MAX_QUEUES], rc;
-	struct vb_worker *w;
-	struct vb_msg m;
-	unsigned nfds = 0;
+	int rc = read_frontend(b, v, &v->cfg);
 
-	rc = read_frontend(s, v, &v->cfg);
 	if (rc == -EINVAL || rc == -EOPNOTSUPP)
-		return fatal(s, v, rc, err_msg());
+		return fatal(b, v, rc, err_msg());
 	if (rc < 0)
 		return rc;
 	read_rate(v, rate, &v->rate);
-	rc = vb_tap_set_offload(v->tap, &v->cfg.feat);
+	rc = b->ops->connect(b, v);
 	if (rc < 0)
-		return fatal(s, v, rc, err_msg());
-	fds[nfds++] = v->tap;
-	for (unsigned i = 1; i < v->cfg.nqueues; i++) {
-		rc = vb_tap_queue_open(v->tap, &fds[nfds]);
-		if (rc < 0)
-			break;
-		nfds++;
-	}
-	w = rc == 0 ? vb_worker_get(s, (uint16_t)v->domid) : NULL;
-	if (rc == 0 && !w)
-		rc = err_code() ? err_code() : -ENOMEM;
-	if (rc == 0) {
-		memset(&m, 0, sizeof(m));
-		m.type = VB_MSG_CONNECT;
-		m.devid = v->devid;
-		m.cfg = v->cfg;
-		m.rate_bytes = v->rate.bytes_per_interval;
-		m.rate_usecs = v->rate.interval_usecs;
-		rc = vb_worker_call(s, w, &m, fds, nfds);
-	}
-	for (unsigned i = 1; i < nfds; i++)
-		close(fds[i]); /* the worker holds its own copies */
-	if (rc < 0)
-		return fatal(s, v, rc, err_msg());
+		return fatal(b, v, rc, err_msg());
 	v->connected = true;
 	log_info("vif%u.%u: rings connected (%u queue%s, %s event channel%s)", v->domid, v->devid,
 		 v->cfg.nqueues, v->cfg.nqueues > 1 ? "s" : "", v->cfg.q[0].split ? "split" : "one",
@@ -406,29 +400,20 @@ static int connect_rings(struct vb_sup *s, struct vb_vif *v, const char *rate)
 	return 0;
 }
 
-static void rate_changed(struct vb_sup *s, struct vb_vif *v, const char *val)
+static void rate_changed(struct nb_back *b, struct nb_vif *v, const char *val)
 {
 	struct vif_rate r;
-	struct vb_worker *w;
-	struct vb_msg m;
 
 	read_rate(v, val, &r);
 	if (r.bytes_per_interval == v->rate.bytes_per_interval &&
 	    r.interval_usecs == v->rate.interval_usecs)
 		return;
 	v->rate = r;
-	w = vb_worker_find(s, (uint16_t)v->domid);
-	if (!w)
-		return;
-	memset(&m, 0, sizeof(m));
-	m.type = VB_MSG_RATE;
-	m.devid = v->devid;
-	m.rate_bytes = r.bytes_per_interval;
-	m.rate_usecs = r.interval_usecs;
-	vb_msg_send(w->sock, &m, NULL, 0);
+	if (b->ops->rate)
+		b->ops->rate(b, v);
 }
 
-static int step(struct vb_sup *s, struct vb_vif *v, const struct xsc_op *ops)
+static int step(struct nb_back *b, struct nb_vif *v, const struct xsc_op *ops)
 {
 	const char *online = ops[BK_ONLINE].err ? NULL : ops[BK_ONLINE].reply;
 	const char *hotplug = ops[BK_HOTPLUG].err ? NULL : ops[BK_HOTPLUG].reply;
@@ -438,56 +423,62 @@ static int step(struct vb_sup *s, struct vb_vif *v, const struct xsc_op *ops)
 	if (online && !strcmp(online, "0")) {
 		/* the toolstack's teardown (online=0, state=5): Closed fast */
 		if (v->probed || v->state != XB_UNKNOWN) {
-			teardown(s, v);
+			teardown(b, v);
 			v->gone = true;
-			return set_state(s, v, XB_CLOSED);
+			return set_state(b, v, XB_CLOSED);
 		}
 		return 0;
 	}
 	if (!online || strcmp(online, "1"))
 		return 0; /* not written yet */
+	if (!v->probed && b->ops->serves) {
+		/* another backend's vif: not a key of it is ours to write */
+		v->ignored = !b->ops->serves(b, v, ops[BK_BRIDGE].err ? NULL : ops[BK_BRIDGE].reply);
+		if (v->ignored)
+			return 0;
+	}
 	if (!v->probed)
 		/* after a failed probe, nothing until the toolstack acts */
-		return v->state == XB_CLOSING ? 0 : probe(s, v, ops);
+		return v->state == XB_CLOSING ? 0 : probe(b, v, ops);
 	if (ops[BK_FE_STATE].reply && !ops[BK_FE_STATE].err)
 		fe_state = atoi(ops[BK_FE_STATE].reply);
 	if (v->connected)
-		rate_changed(s, v, rate);
+		rate_changed(b, v, rate);
 	switch (fe_state) {
 	case XB_CONNECTED:
 		if (!v->connected && v->state == XB_INITWAIT) {
-			rc = connect_rings(s, v, rate);
+			rc = connect_rings(b, v, rate);
 			if (rc < 0 || !v->connected)
 				return rc;
 		}
 		/* netback's hotplug_status_changed */
 		if (v->connected && hotplug && !strcmp(hotplug, "connected"))
-			return set_state(s, v, XB_CONNECTED);
+			return set_state(b, v, XB_CONNECTED);
 		return 0;
 	case XB_CLOSING:
-		disconnect(s, v);
-		return set_state(s, v, XB_CLOSING);
+		disconnect(b, v);
+		return set_state(b, v, XB_CLOSING);
 	case XB_INITIALISING:
 		/* a frontend starting over after we closed: prepare for reconnect */
 		if (v->state == XB_CLOSING || v->state == XB_CLOSED) {
-			rc = set_state(s, v, XB_CLOSED);
-			return rc < 0 ? rc : set_state(s, v, XB_INITWAIT);
+			rc = set_state(b, v, XB_CLOSED);
+			return rc < 0 ? rc : set_state(b, v, XB_INITWAIT);
 		}
 		return 0;
 	case XB_INITWAIT:
 	case XB_INITIALISED:
 		return 0; /* netback waits for Connected */
 	default: /* Closed, Unknown, gone */
-		disconnect(s, v);
+		disconnect(b, v);
 		return v->state == XB_INITWAIT && fe_state == XB_UNKNOWN
 			       ? 0 /* frontend not there yet */
-			       : set_state(s, v, XB_CLOSED);
+			       : set_state(b, v, XB_CLOSED);
 	}
 }
 
-int vb_vif_look(struct vb_sup *s, struct vb_vif *v)
+int nb_vif_look(struct nb_back *b, struct nb_vif *v)
 {
-	char paths[BK_N][VB_PATH_MAX + 24];
+	char paths[BK_N][NB_PATH_MAX + 24];
 	struct xsc_op ops[BK_N];
 	unsigned n = v->fe[0] ? BK_N : BK_N - 1;
 	int rc;
@@ -499,17 +490,17 @@ int vb_vif_look(struct vb_sup *s, struct vb_vif *v)
 	snprintf(paths[BK_FE_STATE], sizeof(paths[BK_FE_STATE]), "%s/state", v->fe);
 	ops[BK_FE_STATE] = (struct xsc_op){ .type = XS_MSG_READ, .path = paths[BK_FE_STATE],
 					    .err = -ENOENT };
-	rc = xsc_run(s->xs, ops, n);
+	rc = xsc_run(b->xs, ops, n);
 	if (rc < 0)
 		return rc;
 	if (ops[BK_ONLINE].err == -ENOENT && ops[BK_FRONTEND].err == -ENOENT &&
 	    ops[BK_FRONTEND_ID].err == -ENOENT) {
 		/* directory removed: forget the vif (the caller frees it) */
-		teardown(s, v);
+		teardown(b, v);
 		xsc_ops_free(ops, n);
 		return 1;
 	}
-	rc = v->gone ? 0 : step(s, v, ops);
+	rc = v->gone ? 0 : step(b, v, ops);
 	xsc_ops_free(ops, n);
 	return rc;
 }

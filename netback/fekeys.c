@@ -3,7 +3,7 @@
  * strictly: the frontend directory belongs to the guest, so every value is
  * a plain unsigned decimal within its range or the vif does not connect,
  * with the key and the value named. */
-#include "vifback/vb.h"
+#include "netback/netback.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -11,33 +11,33 @@
 
 #include "lib/err.h"
 
-static const char *const fe_names[VB_FK_COUNT] = {
-	[VB_FK_REQUEST_RX_COPY] = "request-rx-copy",
-	[VB_FK_RX_NOTIFY] = "feature-rx-notify",
-	[VB_FK_SG] = "feature-sg",
-	[VB_FK_GSO_TCPV4] = "feature-gso-tcpv4",
-	[VB_FK_GSO_TCPV6] = "feature-gso-tcpv6",
-	[VB_FK_NO_CSUM_OFFLOAD] = "feature-no-csum-offload",
-	[VB_FK_IPV6_CSUM_OFFLOAD] = "feature-ipv6-csum-offload",
-	[VB_FK_NUM_QUEUES] = "multi-queue-num-queues",
+static const char *const fe_names[NB_FK_COUNT] = {
+	[NB_FK_REQUEST_RX_COPY] = "request-rx-copy",
+	[NB_FK_RX_NOTIFY] = "feature-rx-notify",
+	[NB_FK_SG] = "feature-sg",
+	[NB_FK_GSO_TCPV4] = "feature-gso-tcpv4",
+	[NB_FK_GSO_TCPV6] = "feature-gso-tcpv6",
+	[NB_FK_NO_CSUM_OFFLOAD] = "feature-no-csum-offload",
+	[NB_FK_IPV6_CSUM_OFFLOAD] = "feature-ipv6-csum-offload",
+	[NB_FK_NUM_QUEUES] = "multi-queue-num-queues",
 };
 
-static const char *const fq_names[VB_FQ_COUNT] = {
-	[VB_FQ_TX_REF] = "tx-ring-ref",
-	[VB_FQ_RX_REF] = "rx-ring-ref",
-	[VB_FQ_EVTCHN] = "event-channel",
-	[VB_FQ_EVTCHN_TX] = "event-channel-tx",
-	[VB_FQ_EVTCHN_RX] = "event-channel-rx",
+static const char *const fq_names[NB_FQ_COUNT] = {
+	[NB_FQ_TX_REF] = "tx-ring-ref",
+	[NB_FQ_RX_REF] = "rx-ring-ref",
+	[NB_FQ_EVTCHN] = "event-channel",
+	[NB_FQ_EVTCHN_TX] = "event-channel-tx",
+	[NB_FQ_EVTCHN_RX] = "event-channel-rx",
 };
 
-const char *vb_fe_key_name(enum vb_fe_key k)
+const char *nb_fe_key_name(enum nb_fe_key k)
 {
-	return k < VB_FK_COUNT ? fe_names[k] : "?";
+	return k < NB_FK_COUNT ? fe_names[k] : "?";
 }
 
-const char *vb_fq_key_name(enum vb_fq_key k)
+const char *nb_fq_key_name(enum nb_fq_key k)
 {
-	return k < VB_FQ_COUNT ? fq_names[k] : "?";
+	return k < NB_FQ_COUNT ? fq_names[k] : "?";
 }
 
 /* Unsigned decimal, no sign, space or leading zero, at most max. */
@@ -90,7 +90,7 @@ static int bad(const char *key, const char *val, const char *why)
 }
 
 /* A boolean feature as xenbus_read_unsigned reads it: absent is `dflt`. */
-static int flag(const char *const fe[], enum vb_fe_key k, bool dflt, bool *out)
+static int flag(const char *const fe[], enum nb_fe_key k, bool dflt, bool *out)
 {
 	uint64_t v;
 
@@ -104,7 +104,7 @@ static int flag(const char *const fe[], enum vb_fe_key k, bool dflt, bool *out)
 	return 0;
 }
 
-int vb_fe_num_queues(const char *val, unsigned max_queues, unsigned *n)
+int nb_fe_num_queues(const char *val, unsigned max_queues, unsigned *n)
 {
 	uint64_t v;
 
@@ -113,19 +113,19 @@ int vb_fe_num_queues(const char *val, unsigned max_queues, unsigned *n)
 		return 0;
 	}
 	if (dec(val, UINT32_MAX, &v) < 0)
-		return bad(fe_names[VB_FK_NUM_QUEUES], val, "expected an unsigned decimal");
+		return bad(fe_names[NB_FK_NUM_QUEUES], val, "expected an unsigned decimal");
 	/* 0 is what CVE-2026-45890 sent; above our offer is netback's refusal */
 	if (v < 1 || v > max_queues) {
 		char why[64];
 
 		snprintf(why, sizeof(why), "expected 1..%u queues", max_queues);
-		return bad(fe_names[VB_FK_NUM_QUEUES], val, why);
+		return bad(fe_names[NB_FK_NUM_QUEUES], val, why);
 	}
 	*n = (unsigned)v;
 	return 0;
 }
 
-static int u32_key(const char *const q[], enum vb_fq_key k, bool nonzero, uint32_t *out)
+static int u32_key(const char *const q[], enum nb_fq_key k, bool nonzero, uint32_t *out)
 {
 	uint64_t v;
 
@@ -139,52 +139,52 @@ static int u32_key(const char *const q[], enum vb_fq_key k, bool nonzero, uint32
 	return 0;
 }
 
-static int parse_queue(const char *const q[], struct vb_queue_cfg *c)
+static int parse_queue(const char *const q[], struct nb_queue_cfg *c)
 {
 	int rc;
 
-	if ((rc = u32_key(q, VB_FQ_TX_REF, false, &c->tx_ref)) < 0 ||
-	    (rc = u32_key(q, VB_FQ_RX_REF, false, &c->rx_ref)) < 0)
+	if ((rc = u32_key(q, NB_FQ_TX_REF, false, &c->tx_ref)) < 0 ||
+	    (rc = u32_key(q, NB_FQ_RX_REF, false, &c->rx_ref)) < 0)
 		return rc;
 	/* split channels first, as netback tries them */
-	if (q[VB_FQ_EVTCHN_TX] || q[VB_FQ_EVTCHN_RX]) {
-		if ((rc = u32_key(q, VB_FQ_EVTCHN_TX, true, &c->evtchn_tx)) < 0 ||
-		    (rc = u32_key(q, VB_FQ_EVTCHN_RX, true, &c->evtchn_rx)) < 0)
+	if (q[NB_FQ_EVTCHN_TX] || q[NB_FQ_EVTCHN_RX]) {
+		if ((rc = u32_key(q, NB_FQ_EVTCHN_TX, true, &c->evtchn_tx)) < 0 ||
+		    (rc = u32_key(q, NB_FQ_EVTCHN_RX, true, &c->evtchn_rx)) < 0)
 			return rc;
 		if (c->evtchn_tx == c->evtchn_rx)
-			return bad(fq_names[VB_FQ_EVTCHN_RX], q[VB_FQ_EVTCHN_RX],
+			return bad(fq_names[NB_FQ_EVTCHN_RX], q[NB_FQ_EVTCHN_RX],
 				   "the same port as event-channel-tx");
 		c->split = true;
 		return 0;
 	}
-	if ((rc = u32_key(q, VB_FQ_EVTCHN, true, &c->evtchn_tx)) < 0)
+	if ((rc = u32_key(q, NB_FQ_EVTCHN, true, &c->evtchn_tx)) < 0)
 		return rc;
 	c->evtchn_rx = c->evtchn_tx;
 	c->split = false;
 	return 0;
 }
 
-int vb_fe_parse(const char *const fe[VB_FK_COUNT], const char *const q[][VB_FQ_COUNT],
-		unsigned nqueues, struct vb_fe_cfg *out)
+int nb_fe_parse(const char *const fe[NB_FK_COUNT], const char *const q[][NB_FQ_COUNT],
+		unsigned nqueues, struct nb_fe_cfg *out)
 {
-	struct vb_fe_cfg c;
+	struct nb_fe_cfg c;
 	bool rx_copy = false, no_csum = false;
 	int rc;
 
 	memset(&c, 0, sizeof(c));
-	if (nqueues < 1 || nqueues > VB_MAX_QUEUES)
-		return err_set(-EINVAL, "%u queues: expected 1..%u", nqueues, VB_MAX_QUEUES);
-	if ((rc = flag(fe, VB_FK_REQUEST_RX_COPY, false, &rx_copy)) < 0)
+	if (nqueues < 1 || nqueues > NB_MAX_QUEUES)
+		return err_set(-EINVAL, "%u queues: expected 1..%u", nqueues, NB_MAX_QUEUES);
+	if ((rc = flag(fe, NB_FK_REQUEST_RX_COPY, false, &rx_copy)) < 0)
 		return rc;
 	if (!rx_copy)
 		return err_set(-EOPNOTSUPP, "frontend does not request rx-copy (%s)",
-			       fe[VB_FK_REQUEST_RX_COPY] ? "0" : "absent");
-	if ((rc = flag(fe, VB_FK_RX_NOTIFY, false, &c.feat.rx_notify)) < 0 ||
-	    (rc = flag(fe, VB_FK_SG, false, &c.feat.sg)) < 0 ||
-	    (rc = flag(fe, VB_FK_GSO_TCPV4, false, &c.feat.gso_tcpv4)) < 0 ||
-	    (rc = flag(fe, VB_FK_GSO_TCPV6, false, &c.feat.gso_tcpv6)) < 0 ||
-	    (rc = flag(fe, VB_FK_NO_CSUM_OFFLOAD, false, &no_csum)) < 0 ||
-	    (rc = flag(fe, VB_FK_IPV6_CSUM_OFFLOAD, false, &c.feat.ipv6_csum)) < 0)
+			       fe[NB_FK_REQUEST_RX_COPY] ? "0" : "absent");
+	if ((rc = flag(fe, NB_FK_RX_NOTIFY, false, &c.feat.rx_notify)) < 0 ||
+	    (rc = flag(fe, NB_FK_SG, false, &c.feat.sg)) < 0 ||
+	    (rc = flag(fe, NB_FK_GSO_TCPV4, false, &c.feat.gso_tcpv4)) < 0 ||
+	    (rc = flag(fe, NB_FK_GSO_TCPV6, false, &c.feat.gso_tcpv6)) < 0 ||
+	    (rc = flag(fe, NB_FK_NO_CSUM_OFFLOAD, false, &no_csum)) < 0 ||
+	    (rc = flag(fe, NB_FK_IPV6_CSUM_OFFLOAD, false, &c.feat.ipv6_csum)) < 0)
 		return rc;
 	c.feat.csum = !no_csum;
 	/* GSO needs scatter-gather on our side of the copy (netback too) */

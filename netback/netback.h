@@ -1,0 +1,162 @@
+/* netback: the control half of a vif backend — the xenbus handshake of
+ * every vif under /local/domain/0/backend/vif (xenbus.c), the xenstore
+ * watch that drives it (watch.c) and the frontend's connect keys (fekeys.c),
+ * as Linux netback's xenbus.c does them. The data half is vif/netif.h.
+ *
+ * One implementation, two consumers: vifback (a TAP per vif, rings served
+ * by a worker process per domain) and dpswitch (rings served straight into
+ * a DPDK switch). A consumer fills struct nb_ops: what to do when a vif is
+ * probed (vifback: create its TAP), when its frontend connects (hand the
+ * rings to whatever serves them), disconnects, goes away, or its rate=
+ * changes. The state machine, the checks of everything the guest and the
+ * toolstack wrote, and the error reporting a toolstack looks for are here,
+ * once. */
+#ifndef NETBACK_NETBACK_H
+#define NETBACK_NETBACK_H
+
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/xs_client.h"
+#include "vif/netif.h"
+#include "vif/vif.h"
+
+#define NB_MAX_QUEUES 8u
+#define NB_PATH_MAX 96
+
+struct nb_queue_cfg {
+	uint32_t tx_ref, rx_ref;
+	uint32_t evtchn_tx, evtchn_rx; /* equal unless split */
+	bool split;
+};
+
+/* The frontend's keys, read once and checked (fekeys.c). */
+struct nb_fe_cfg {
+	struct netif_features feat;
+	unsigned nqueues;
+	struct nb_queue_cfg q[NB_MAX_QUEUES];
+};
+
+/* Frontend keys read at connect, in nb_fe_parse()'s order. */
+enum nb_fe_key {
+	NB_FK_REQUEST_RX_COPY,
+	NB_FK_RX_NOTIFY,
+	NB_FK_SG,
+	NB_FK_GSO_TCPV4,
+	NB_FK_GSO_TCPV6,
+	NB_FK_NO_CSUM_OFFLOAD,
+	NB_FK_IPV6_CSUM_OFFLOAD,
+	NB_FK_NUM_QUEUES,
+	NB_FK_COUNT
+};
+/* Per-queue keys: top level for one queue, queue-N/ for several. */
+enum nb_fq_key { NB_FQ_TX_REF, NB_FQ_RX_REF, NB_FQ_EVTCHN, NB_FQ_EVTCHN_TX, NB_FQ_EVTCHN_RX, NB_FQ_COUNT };
+
+const char *nb_fe_key_name(enum nb_fe_key k);
+const char *nb_fq_key_name(enum nb_fq_key k);
+
+/* Number of queues the frontend asks for (multi-queue-num-queues, absent:
+ * 1), checked against 1..max_queues. -EINVAL with err_msg(). */
+int nb_fe_num_queues(const char *val, unsigned max_queues, unsigned *n);
+/* The whole configuration from values as read (NULL: absent); q[i] are
+ * queue i's keys. -EINVAL (-EOPNOTSUPP for a frontend that does not ask
+ * for rx-copy) with err_msg() naming the key and the value. */
+int nb_fe_parse(const char *const fe[NB_FK_COUNT], const char *const q[][NB_FQ_COUNT],
+		unsigned nqueues, struct nb_fe_cfg *out);
+
+/* ---- the handshake (xenbus.c, watch.c) ---- */
+
+/* Xen's enum xenbus_state */
+enum {
+	XB_UNKNOWN = 0,
+	XB_INITIALISING = 1,
+	XB_INITWAIT = 2,
+	XB_INITIALISED = 3,
+	XB_CONNECTED = 4,
+	XB_CLOSING = 5,
+	XB_CLOSED = 6,
+};
+
+struct nb_vif {
+	uint32_t domid, devid;
+	char be[NB_PATH_MAX]; /* our backend directory */
+	char fe[NB_PATH_MAX]; /* the frontend's, checked against domid/devid */
+	char ifname[IFNAMSIZ];
+	int state;	 /* the backend state we last wrote, XB_UNKNOWN before */
+	bool probed;	 /* features advertised, the consumer's probe done */
+	bool fe_watched; /* watch on <fe>/state registered */
+	bool connected;	 /* the consumer serves its rings */
+	bool gone;	 /* torn down for the toolstack: nothing until the dir goes */
+	bool pending;	 /* in the look queue */
+	bool ignored;	 /* the consumer does not serve it (another backend's) */
+	int port;	 /* the consumer's: vifback's TAP fd, dpswitch's port; -1 none */
+	struct nb_fe_cfg cfg;
+	struct vif_rate rate;
+	struct nb_vif *next, *qnext; /* hash chain, look queue */
+	struct nb_vif **pprev;	     /* where the hash chain points at us */
+};
+
+struct nb_back;
+
+/* What a consumer does at each step. Each returns 0 or -errno with
+ * err_msg(); a failure of probe or connect is reported as the vif's
+ * (error node, Closing), never the process's. */
+struct nb_ops {
+	/* Serve this vif? bridge is its backend key (NULL: absent). NULL
+	 * hook: every vif. A vif refused stays untouched (another backend's). */
+	bool (*serves)(struct nb_back *b, const struct nb_vif *v, const char *bridge);
+	/* Before InitWait: make the vif's port (v->port); vifname is the
+	 * backend key, NULL when absent or not a valid name. */
+	int (*probe)(struct nb_back *b, struct nb_vif *v, const char *vifname);
+	/* Frontend Connected: serve the rings v->cfg describes, at v->rate. */
+	int (*connect)(struct nb_back *b, struct nb_vif *v);
+	/* Stop serving the rings (frontend closing, vif going). */
+	void (*disconnect)(struct nb_back *b, struct nb_vif *v);
+	/* The vif is gone (online=0 or its directory removed): its port too. */
+	void (*release)(struct nb_back *b, struct nb_vif *v);
+	/* rate= changed while connected (v->rate is the new one). */
+	void (*rate)(struct nb_back *b, struct nb_vif *v);
+	/* Daemon shutdown: let go of the port without removing it. */
+	void (*close)(struct nb_back *b, struct nb_vif *v);
+};
+
+#define NB_HASH 1024u
+
+struct nb_back {
+	struct xsc *xs;
+	unsigned max_queues;
+	bool gso; /* advertise feature-gso-tcpv4/v6 */
+	const struct nb_ops *ops;
+	struct nb_vif *hash[NB_HASH]; /* by domid and devid: O(1) at any count */
+	unsigned nvifs;
+	struct nb_vif *qhead, **qtail;
+};
+
+/* b->xs, max_queues, gso and ops are the caller's to set after this. */
+void nb_back_init(struct nb_back *b);
+/* Watches the backend root (the watch fires at once: a full scan). */
+int nb_back_watch(struct nb_back *b);
+/* Drains xenstore's events (at most a bounded number) and takes the steps
+ * they call for. -errno only when xenstore is gone. */
+int nb_back_run(struct nb_back *b);
+/* Something to do without waiting for the xenstore fd. */
+bool nb_back_busy(struct nb_back *b);
+/* Daemon shutdown: Closing for vifs we serve, ports closed, all freed. */
+void nb_back_shutdown(struct nb_back *b);
+
+/* Calls fn for every vif known (fn must not free it). */
+void nb_vif_foreach(struct nb_back *b, void (*fn)(struct nb_back *b, struct nb_vif *v, void *arg),
+		    void *arg);
+struct nb_vif *nb_vif_get(struct nb_back *b, uint32_t domid, uint32_t devid, bool create);
+void nb_vif_mark(struct nb_back *b, struct nb_vif *v);
+/* Looks at a vif's keys and the frontend's state and takes the step the
+ * handshake calls for. 1: the directory is gone (the caller frees the vif
+ * with nb_vif_forget); -errno only when xenstore is gone. */
+int nb_vif_look(struct nb_back *b, struct nb_vif *v);
+void nb_vif_forget(struct nb_back *b, struct nb_vif *v);
+/* Whatever served the rings reported the frontend broke the protocol, or
+ * died: error node, Closing. The consumer has let go of the rings. */
+void nb_vif_lost(struct nb_back *b, struct nb_vif *v, const char *why);
+
+#endif

@@ -1,0 +1,142 @@
+/* watch: what drives the handshake — one watch on the backend root. A
+ * watch event only marks the vif its path names; the marked vifs are
+ * looked at once each after the events are drained, so a transaction of a
+ * dozen keys is one look. Events for the root or a domain's directory
+ * rescan that level (the watch fires on registration: the first look is a
+ * full scan). A frontend's state event names its vif by its path, so each
+ * event costs a hash lookup, not a walk of every vif. */
+#include "netback/netback.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/err.h"
+#include "lib/log.h"
+#include "vif/xsvif.h"
+
+#define BE_TOKEN "nb-be"
+#define NB_EVENTS_PER_WAKE 4096
+
+#define foreach_name(name, op)                                                      \
+	for (const char *name = (op)->reply; name && name < (op)->reply + (op)->len; \
+	     name += strlen(name) + 1)
+
+static void mark_domain(struct nb_back *b, struct nb_vif *v, void *arg)
+{
+	const uint32_t *domid = arg;
+
+	if (!domid || v->domid == *domid)
+		nb_vif_mark(b, v);
+}
+
+static int rescan(struct nb_back *b, const char *path, int depth, uint32_t domid)
+{
+	struct xsc_op op = { .type = XS_MSG_DIRECTORY, .path = path };
+	int rc = xsc_run(b->xs, &op, 1);
+
+	if (rc < 0)
+		return rc;
+	/* what we knew under it may have gone with it */
+	nb_vif_foreach(b, mark_domain, depth == 0 ? NULL : &domid);
+	foreach_name(name, &op) {
+		char sub[XSVIF_DIR_MAX];
+		uint32_t d, n;
+
+		snprintf(sub, sizeof(sub), "%s/%s", path, name);
+		if (depth == 0) {
+			if (xsvif_path_depth(sub, &d, &n) == 1)
+				rescan(b, sub, 1, d);
+		} else if (xsvif_path_depth(sub, &d, &n) == 2) {
+			struct nb_vif *v = nb_vif_get(b, d, n, true);
+
+			if (v)
+				nb_vif_mark(b, v);
+		}
+	}
+	xsc_ops_free(&op, 1);
+	return 0;
+}
+
+static int on_event(struct nb_back *b, const struct xsc_event *ev)
+{
+	uint32_t domid = 0, devid = 0;
+	struct nb_vif *v;
+	int depth;
+
+	if (!strcmp(ev->token, BE_TOKEN)) {
+		depth = xsvif_path_depth(ev->path, &domid, &devid);
+		if (depth == 0 || depth == 1)
+			return rescan(b, ev->path, depth, domid);
+		if (depth == 2) {
+			v = nb_vif_get(b, domid, devid, true);
+			if (v)
+				nb_vif_mark(b, v);
+		}
+		return 0;
+	}
+	/* a frontend's state: /local/domain/D/device/vif/N/state */
+	if (sscanf(ev->path, "/local/domain/%u/device/vif/%u", &domid, &devid) == 2 &&
+	    (v = nb_vif_get(b, domid, devid, false)) && v->fe[0] &&
+	    !strncmp(ev->path, v->fe, strlen(v->fe)))
+		nb_vif_mark(b, v);
+	return 0;
+}
+
+static int look_pending(struct nb_back *b)
+{
+	while (b->qhead) {
+		struct nb_vif *v = b->qhead;
+		int rc;
+
+		b->qhead = v->qnext;
+		if (!b->qhead)
+			b->qtail = &b->qhead;
+		v->pending = false;
+		rc = nb_vif_look(b, v);
+		if (rc == 1)
+			nb_vif_forget(b, v);
+		else if (rc < 0 && rc != -EINVAL && rc != -EOPNOTSUPP && rc != -EEXIST)
+			return rc; /* xenstore is gone */
+		else if (rc < 0)
+			log_err("vif%u.%u: %s", v->domid, v->devid, err_msg());
+	}
+	return 0;
+}
+
+int nb_back_watch(struct nb_back *b)
+{
+	struct xsc_op watch = { .type = XS_MSG_WATCH, .path = XSVIF_ROOT, .arg = BE_TOKEN };
+	int rc = xsc_run(b->xs, &watch, 1);
+
+	if (rc == 0 && watch.err)
+		rc = err_set(watch.err, "watch %s: %s", XSVIF_ROOT, strerror(-watch.err));
+	xsc_ops_free(&watch, 1);
+	return rc;
+}
+
+bool nb_back_busy(struct nb_back *b)
+{
+	return xsc_events_queued(b->xs) || b->qhead;
+}
+
+int nb_back_run(struct nb_back *b)
+{
+	int rc = 0;
+
+	for (unsigned k = 0; k < NB_EVENTS_PER_WAKE; k++) {
+		struct xsc_event *ev = xsc_event_next(b->xs, &rc);
+
+		if (!ev) {
+			if (rc < 0)
+				return rc;
+			break;
+		}
+		rc = on_event(b, ev);
+		free(ev);
+		if (rc < 0)
+			return rc;
+	}
+	return look_pending(b);
+}

@@ -1,0 +1,141 @@
+/* backend: vifback's steps of the xenbus handshake (netback/xenbus.c walks
+ * it): a vif's port is its TAP, made at probe; its rings go to the
+ * domain's worker at connect, with the TAP's queues. */
+#include "vifback/sup.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/err.h"
+#include "lib/log.h"
+#include "vifback/tap.h"
+
+static struct vb_sup *sup_of(struct nb_back *b)
+{
+	return (struct vb_sup *)((char *)b - offsetof(struct vb_sup, nb));
+}
+
+static int probe(struct nb_back *b, struct nb_vif *v, const char *vifname)
+{
+	int rc;
+
+	/* a TAP an earlier vifback left (it persists): under its name, or
+	 * the vifname= a script renamed it to; it is still bridged */
+	rc = vb_tap_adopt(v->ifname, &v->port);
+	if (rc == -ENODEV && vifname)
+		rc = vb_tap_adopt(vifname, &v->port);
+	if (rc == 0) {
+		char name[IFNAMSIZ];
+
+		vb_tap_name(v->port, name);
+		log_info("vif%u.%u: %s taken over", v->domid, v->devid, name);
+	} else if (rc == -ENODEV) {
+		rc = vb_tap_create(v->ifname, &v->port);
+		if (rc == 0)
+			log_info("vif%u.%u: %s created", v->domid, v->devid, v->ifname);
+	}
+	return rc;
+}
+
+static int connect_rings(struct nb_back *b, struct nb_vif *v)
+{
+	struct vb_sup *s = sup_of(b);
+	int fds[VB_MAX_QUEUES], rc;
+	struct vb_worker *w;
+	struct vb_msg m;
+	unsigned nfds = 0;
+
+	rc = vb_tap_set_offload(v->port, &v->cfg.feat);
+	if (rc < 0)
+		return rc;
+	fds[nfds++] = v->port;
+	for (unsigned i = 1; i < v->cfg.nqueues; i++) {
+		rc = vb_tap_queue_open(v->port, &fds[nfds]);
+		if (rc < 0)
+			break;
+		nfds++;
+	}
+	w = rc == 0 ? vb_worker_get(s, (uint16_t)v->domid) : NULL;
+	if (rc == 0 && !w)
+		rc = err_code() ? err_code() : err_set(-ENOMEM, "out of memory");
+	if (rc == 0) {
+		memset(&m, 0, sizeof(m));
+		m.type = VB_MSG_CONNECT;
+		m.devid = v->devid;
+		m.cfg = v->cfg;
+		m.rate_bytes = v->rate.bytes_per_interval;
+		m.rate_usecs = v->rate.interval_usecs;
+		rc = vb_worker_call(s, w, &m, fds, nfds);
+	}
+	for (unsigned i = 1; i < nfds; i++)
+		close(fds[i]); /* the worker holds its own copies */
+	if (rc < 0 && w)
+		vb_worker_put(s, (uint16_t)v->domid);
+	return rc;
+}
+
+static void disconnect(struct nb_back *b, struct nb_vif *v)
+{
+	struct vb_sup *s = sup_of(b);
+	struct vb_worker *w = vb_worker_find(s, (uint16_t)v->domid);
+	struct vb_msg m;
+
+	if (!w)
+		return;
+	memset(&m, 0, sizeof(m));
+	m.type = VB_MSG_DISCONNECT;
+	m.devid = v->devid;
+	if (vb_worker_call(s, w, &m, NULL, 0) < 0) {
+		log_warn("vif%u.%u: disconnect: %s", v->domid, v->devid, err_msg());
+		m.text[0] = '\0';
+	}
+	log_info("vif%u.%u: rings disconnected%s%s", v->domid, v->devid, m.text[0] ? ": " : "",
+		 m.text);
+	vb_worker_put(s, (uint16_t)v->domid);
+}
+
+static void release(struct nb_back *b, struct nb_vif *v)
+{
+	if (v->port >= 0) {
+		char name[IFNAMSIZ];
+
+		vb_tap_name(v->port, name);
+		vb_tap_remove(v->port); /* gone with its last queue */
+		log_info("vif%u.%u: %s removed", v->domid, v->devid, name);
+	}
+	vb_worker_put(sup_of(b), (uint16_t)v->domid);
+}
+
+static void rate(struct nb_back *b, struct nb_vif *v)
+{
+	struct vb_worker *w = vb_worker_find(sup_of(b), (uint16_t)v->domid);
+	struct vb_msg m;
+
+	if (!w)
+		return;
+	memset(&m, 0, sizeof(m));
+	m.type = VB_MSG_RATE;
+	m.devid = v->devid;
+	m.rate_bytes = v->rate.bytes_per_interval;
+	m.rate_usecs = v->rate.interval_usecs;
+	vb_msg_send(w->sock, &m, NULL, 0);
+}
+
+static void close_port(struct nb_back *b, struct nb_vif *v)
+{
+	/* the TAP persists for the next vifback to adopt */
+	if (v->port >= 0)
+		close(v->port);
+}
+
+const struct nb_ops vb_nb_ops = {
+	.probe = probe,
+	.connect = connect_rings,
+	.disconnect = disconnect,
+	.release = release,
+	.rate = rate,
+	.close = close_port,
+};
