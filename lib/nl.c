@@ -2,6 +2,7 @@
 #include "lib/nl.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <linux/netlink.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,8 @@
 static struct mnl_socket *nl_sock;
 static uint32_t nl_portid;
 static uint32_t nl_seq;
+/* Set when the kernel's last message of an exchange (DONE or an error/ACK) was read. */
+static bool nl_ended;
 /* Requests are built here; replies are read into a separate buffer. */
 static uint8_t nl_req_buf[8192] __attribute__((aligned(4)));
 static uint8_t nl_rcv_buf[32768] __attribute__((aligned(4)));
@@ -69,6 +72,7 @@ static int nl_error_cb(const struct nlmsghdr *nlh, void *data)
 	const struct nlattr *attr;
 	size_t off;
 
+	nl_ended = true;
 	if (nlh->nlmsg_len < mnl_nlmsg_size(sizeof(*e)))
 		return err_set(-EBADMSG, "netlink: truncated error message"), MNL_CB_ERROR;
 	if (e->error == 0)
@@ -97,6 +101,7 @@ static int nl_noop_cb(const struct nlmsghdr *nlh, void *data)
 
 static int nl_done_cb(const struct nlmsghdr *nlh, void *data)
 {
+	nl_ended = true;
 	return MNL_CB_STOP;
 }
 
@@ -115,14 +120,22 @@ static int nl_talk(struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
 	if (!nl_sock && (rc = nl_open()) < 0)
 		return rc;
 	err_clear();
+	nl_ended = false;
 	if (mnl_socket_sendto(nl_sock, nlh, nlh->nlmsg_len) < 0)
 		return err_set(-errno, "netlink: send: %s", strerror(errno));
 	do {
 		n = mnl_socket_recvfrom(nl_sock, nl_rcv_buf, sizeof(nl_rcv_buf));
-		if (n < 0)
-			return err_set(-errno, "netlink: receive: %s", strerror(errno));
+		if (n < 0) {
+			rc = err_set(-errno, "netlink: receive: %s", strerror(errno));
+			nl_close();
+			return rc;
+		}
 		rc = mnl_cb_run2(nl_rcv_buf, n, seq, nl_portid, cb, data, ctl, NLMSG_MIN_TYPE);
 	} while (rc == MNL_CB_OK);
+	/* A callback that gave up (or a bad message) left the rest of the reply
+	 * queued: a fresh socket keeps the next request from reading it. */
+	if (!nl_ended)
+		nl_close();
 	if (rc == MNL_CB_ERROR) {
 		/* The error callback (or a dump callback) left its message. */
 		if (err_code())

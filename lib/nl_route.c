@@ -35,6 +35,42 @@ static uint32_t route_table(const struct nlmsghdr *nlh)
 	return rtm->rtm_table;
 }
 
+/*
+ * Dumps the routes of one family, or of both when family is AF_UNSPEC.
+ * table and ifindex, when not 0, ask the kernel to filter (strict checking).
+ * The callback records its own failure in *cb_rc and skips the rest instead of
+ * stopping the dump (see nl_addr_for_each()); that failure wins.
+ */
+static int route_dump(int family, uint32_t table, int ifindex, mnl_cb_t cb, void *data,
+		      const int *cb_rc)
+{
+	static const int families[] = { AF_INET, AF_INET6 };
+
+	for (size_t i = 0; i < 2; i++) {
+		struct nlmsghdr *nlh;
+		struct rtmsg *rtm;
+		int rc;
+
+		if (family != AF_UNSPEC && family != families[i])
+			continue;
+		nlh = nl_msg(RTM_GETROUTE, 0);
+		rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
+		rtm->rtm_family = (uint8_t)families[i];
+		if (table) {
+			rtm->rtm_table = (uint8_t)table;
+			mnl_attr_put_u32(nlh, RTA_TABLE, table);
+		}
+		if (ifindex)
+			mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)ifindex);
+		rc = nl_dump(nlh, cb, data);
+		if (*cb_rc)
+			return *cb_rc;
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 static int route_list_cb(const struct nlmsghdr *nlh, void *data)
 {
 	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
@@ -51,26 +87,9 @@ static int route_list_cb(const struct nlmsghdr *nlh, void *data)
 
 int nl_route_list(int ifindex, int family, struct nl_blobs *out)
 {
-	static const int families[] = { AF_INET, AF_INET6 };
 	struct route_walk w = { ifindex, out, 0 };
 
-	for (size_t i = 0; i < 2; i++) {
-		struct nlmsghdr *nlh;
-		struct rtmsg *rtm;
-		int rc;
-
-		if (family != AF_UNSPEC && family != families[i])
-			continue;
-		nlh = nl_msg(RTM_GETROUTE, 0);
-		rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
-		rtm->rtm_family = (uint8_t)families[i];
-		rc = nl_dump(nlh, route_list_cb, &w);
-		if (w.rc)
-			return w.rc;
-		if (rc)
-			return rc;
-	}
-	return 0;
+	return route_dump(family, 0, 0, route_list_cb, &w, &w.rc);
 }
 
 struct gw_each {
@@ -133,29 +152,9 @@ static int gw_each_cb(const struct nlmsghdr *nlh, void *data)
 int nl_route_for_each_gateway(int ifindex, int family,
 			      int (*cb)(int family, const void *gw, void *data), void *data)
 {
-	static const int families[] = { AF_INET, AF_INET6 };
 	struct gw_each w = { cb, data, 0 };
 
-	for (size_t i = 0; i < 2 && !w.rc; i++) {
-		struct nlmsghdr *nlh;
-		struct rtmsg *rtm;
-		int rc;
-
-		if (family != AF_UNSPEC && family != families[i])
-			continue;
-		nlh = nl_msg(RTM_GETROUTE, 0);
-		rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
-		rtm->rtm_family = (uint8_t)families[i];
-		/* Filtered by the kernel under strict checking. */
-		rtm->rtm_table = RT_TABLE_MAIN;
-		mnl_attr_put_u32(nlh, RTA_TABLE, RT_TABLE_MAIN);
-		if (ifindex)
-			mnl_attr_put_u32(nlh, RTA_OIF, (uint32_t)ifindex);
-		rc = nl_dump(nlh, gw_each_cb, &w);
-		if (rc && !w.rc)
-			return rc;
-	}
-	return w.rc;
+	return route_dump(family, RT_TABLE_MAIN, ifindex, gw_each_cb, &w, &w.rc);
 }
 
 static int fib_match_cb(const struct nlmsghdr *nlh, void *data)
@@ -254,22 +253,9 @@ static int route_proto_cb(const struct nlmsghdr *nlh, void *data)
 
 int nl_route_list_proto(uint8_t proto, struct nl_blobs *out)
 {
-	static const int families[] = { AF_INET, AF_INET6 };
 	struct proto_walk w = { proto, out, 0 };
 
-	for (size_t i = 0; i < 2; i++) {
-		struct nlmsghdr *nlh = nl_msg(RTM_GETROUTE, 0);
-		struct rtmsg *rtm = mnl_nlmsg_put_extra_header(nlh, sizeof(*rtm));
-		int rc;
-
-		rtm->rtm_family = (uint8_t)families[i];
-		rc = nl_dump(nlh, route_proto_cb, &w);
-		if (w.rc)
-			return w.rc;
-		if (rc)
-			return rc;
-	}
-	return 0;
+	return route_dump(AF_UNSPEC, 0, 0, route_proto_cb, &w, &w.rc);
 }
 
 int nl_route_blob_oif(const struct nl_blob *route)

@@ -24,14 +24,7 @@
 
 #include "tests/unit/netif_fake.h"
 
-#define CHECK(cond)                                                                   \
-	do {                                                                          \
-		if (!(cond)) {                                                        \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-				#cond);                                               \
-			abort();                                                      \
-		}                                                                     \
-	} while (0)
+#include "tests/fuzz/fuzz_check.h"
 
 #define ROUNDS 24
 

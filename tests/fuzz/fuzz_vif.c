@@ -20,14 +20,7 @@
 #include "lib/err.h"
 #include "vif/vif.h"
 
-#define CHECK(cond)                                                                   \
-	do {                                                                          \
-		if (!(cond)) {                                                        \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, \
-				#cond);                                               \
-			abort();                                                      \
-		}                                                                     \
-	} while (0)
+#include "tests/fuzz/fuzz_check.h"
 
 static void check_str(const char *s, size_t size)
 {

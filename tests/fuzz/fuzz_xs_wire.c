@@ -21,14 +21,7 @@
 #include "hypervisor/sim/xs_watch.c"
 #include "lib/xs_wire.c"
 
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, \
-				__LINE__, #cond);                              \
-			abort();                                               \
-		}                                                              \
-	} while (0)
+#include "tests/fuzz/fuzz_check.h"
 
 static unsigned count_nodes(const struct xs_node *n)
 {
