@@ -80,9 +80,15 @@ struct netif_credit {
 	uint64_t window_start_us;
 };
 
+/* Per queue; tx is the guest's transmit ring, rx its receive ring. */
 struct netif_stats {
-	uint64_t tx_pkts, tx_bytes, tx_dropped, tx_errors;
-	uint64_t rx_pkts, rx_bytes, rx_dropped;
+	uint64_t tx_pkts, tx_bytes;
+	uint64_t tx_dropped; /* requests netback drops (slot counts, sizes) */
+	uint64_t tx_errors;  /* a grant the copy refused, or the copy failed */
+	uint64_t rx_pkts, rx_bytes;
+	uint64_t rx_dropped; /* packets the frontend cannot take */
+	uint64_t rx_errors;  /* a buffer's grant refused, or the copy failed */
+	uint64_t rx_full;    /* bursts that stopped for lack of posted buffers */
 	uint64_t notifies;
 };
 
@@ -162,9 +168,10 @@ unsigned netif_rx_slots_needed(const struct netif_queue *q, const struct netif_p
  * partial checksum the frontend cannot take (feature-no-csum-offload,
  * IPv6 without feature-ipv6-csum-offload) is completed in place first.
  * Arms req_event when it stops for lack of buffers, so a frontend with
- * feature-rx-notify kicks us. *notify as for TX. -EPROTO: fatal (bad
- * index); -errno: the copier failed (those packets are lost). A buffer
- * whose grant the copy refuses gets an error response. */
+ * feature-rx-notify kicks us (counted in stats.rx_full). *notify as for
+ * TX. -EPROTO: fatal (bad index); -errno: the copier failed (those packets
+ * are lost, counted in stats.rx_errors). A buffer whose grant the copy
+ * refuses gets an error response (its packet counted in stats.rx_errors). */
 int netif_rx_burst(struct netif_queue *q, struct netif_pkt *pkts, unsigned n, unsigned *done,
 		   bool *notify);
 

@@ -132,6 +132,8 @@ int netif_rx_burst(struct netif_queue *q, struct netif_pkt *pkts, unsigned n, un
 {
 	struct rx_slot slots[NETIF_RX_RING_SIZE];
 	uint16_t seg_slot[NETIF_RX_MAX_SEGS]; /* which slot a copy fills */
+	uint8_t seg_pkt[NETIF_RX_MAX_SEGS];   /* and for which packet of pkts[] */
+	bool failed[NETIF_BURST];
 	const struct netif_pkt *gso_of[NETIF_RX_RING_SIZE];
 	unsigned avail, nslot = 0, nseg = 0, delivered = 0;
 	int rc;
@@ -157,8 +159,10 @@ int netif_rx_burst(struct netif_queue *q, struct netif_pkt *pkts, unsigned n, un
 		rc = rx_wait_for(q, need, &avail);
 		if (rc < 0)
 			return rc;
-		if (rc == 0)
+		if (rc == 0) {
+			q->stats.rx_full++;
 			break;
+		}
 		for (unsigned k = 0; k < need; k++) {
 			struct netif_rx_request req = *(volatile struct netif_rx_request *)&q->rx
 				->ring[(q->rx_req_cons + k) & (NETIF_RX_RING_SIZE - 1)].req;
@@ -172,6 +176,7 @@ int netif_rx_burst(struct netif_queue *q, struct netif_pkt *pkts, unsigned n, un
 			}
 			uint32_t len = p->len - off < NETIF_PAGE_SIZE ? p->len - off : NETIF_PAGE_SIZE;
 			seg_slot[nseg] = (uint16_t)(nslot - 1);
+			seg_pkt[nseg] = (uint8_t)i;
 			q->segs[nseg++] = (struct hv_copy){ .to_guest = true, .domid = q->domid,
 							    .ref = req.gref, .offset = 0,
 							    .len = (uint16_t)len, .local = p->data + off };
@@ -196,18 +201,29 @@ int netif_rx_burst(struct netif_queue *q, struct netif_pkt *pkts, unsigned n, un
 			/* a buffer the guest's grant refused (foreign, revoked,
 			 * read-only): that slot says so and the frontend drops the
 			 * packet, as netback's xenvif_rx_copy_flush answers */
+			memset(failed, 0, sizeof(failed));
 			for (unsigned i = 0; i < nseg; i++)
 				if (q->segs[i].status != HV_GNTST_OKAY) {
+					const struct netif_pkt *p = &pkts[seg_pkt[i]];
+
 					slots[seg_slot[i]].status = NETIF_RSP_ERROR;
-					q->stats.rx_dropped++;
+					if (failed[seg_pkt[i]])
+						continue;
+					failed[seg_pkt[i]] = true;
+					q->stats.rx_pkts--;
+					q->stats.rx_bytes -= p->len;
+					q->stats.rx_errors++;
 				}
 		} else {
 			/* The buffers are consumed; give them back empty. */
 			for (unsigned i = 0; i < nslot; i++)
 				slots[i] = (struct rx_slot){ .id = slots[i].id,
 							     .status = NETIF_RSP_ERROR };
+			for (unsigned i = 0; i < nseg; i++)
+				if (i == 0 || seg_pkt[i] != seg_pkt[i - 1])
+					q->stats.rx_bytes -= pkts[seg_pkt[i]].len;
 			q->stats.rx_pkts -= delivered;
-			q->stats.rx_dropped += delivered;
+			q->stats.rx_errors += delivered;
 		}
 	}
 	rx_respond(q, slots, nslot, gso_of);

@@ -677,6 +677,7 @@ static void test_rx_no_buffers(void **state)
 	assert_int_equal(rx_burst(e, &p, 1, &done), 0);
 	assert_int_equal(done, 0);
 	assert_int_equal(e->g.rx->req_event, 1);
+	assert_int_equal(e->q->stats.rx_full, 1);
 	/* one buffer of the three it needs: still waits, event at the next */
 	fake_rx_post(&e->g, 1, 1);
 	assert_int_equal(rx_burst(e, &p, 1, &done), 0);
@@ -687,6 +688,8 @@ static void test_rx_no_buffers(void **state)
 	fake_rx_post(&e->g, 3, 3);
 	assert_int_equal(rx_burst(e, &p, 1, &done), 0);
 	assert_int_equal(done, 1);
+	assert_int_equal(e->q->stats.rx_full, 2);
+	assert_int_equal(e->q->stats.rx_pkts, 1);
 }
 
 static void test_rx_bad_prod_fatal(void **state)
@@ -720,7 +723,11 @@ static void test_rx_readonly_gref(void **state)
 	assert_false(netif_queue_is_fatal(e->q));
 	assert_int_equal(rx_rsp(e, 0).status, NETIF_RSP_ERROR);
 	assert_int_equal(rx_rsp(e, 1).status, 50);
-	assert_int_equal(e->q->stats.rx_dropped, 1);
+	/* a grant error, not a packet the frontend cannot take */
+	assert_int_equal(e->q->stats.rx_errors, 1);
+	assert_int_equal(e->q->stats.rx_dropped, 0);
+	assert_int_equal(e->q->stats.rx_pkts, 1);
+	assert_int_equal(e->q->stats.rx_bytes, 50);
 }
 
 /* ---- headers and checksums ---- */
