@@ -36,6 +36,8 @@ static int probe(struct nb_back *b, struct nb_vif *v, const char *vifname)
 		rc = vb_tap_create(v->ifname, &v->port);
 		if (rc == 0)
 			log_info("vif%u.%u: %s created", v->domid, v->devid, v->ifname);
+		/* a new TAP: counters a vif of that name left start over */
+		vb_stats_forget(sup_of(b), v);
 	}
 	return rc;
 }
@@ -43,7 +45,7 @@ static int probe(struct nb_back *b, struct nb_vif *v, const char *vifname)
 static int connect_rings(struct nb_back *b, struct nb_vif *v)
 {
 	struct vb_sup *s = sup_of(b);
-	int fds[VB_MAX_QUEUES], rc;
+	int fds[VB_MAX_FDS], rc;
 	struct vb_worker *w;
 	struct vb_msg m;
 	unsigned nfds = 0;
@@ -61,6 +63,9 @@ static int connect_rings(struct nb_back *b, struct nb_vif *v)
 	w = rc == 0 ? vb_worker_get(s, (uint16_t)v->domid) : NULL;
 	if (rc == 0 && !w)
 		rc = err_code() ? err_code() : err_set(-ENOMEM, "out of memory");
+	/* last, after the queues: the worker keeps the counters there */
+	if (rc == 0 && (fds[nfds] = vb_stats_open(s, v)) >= 0)
+		nfds++;
 	if (rc == 0) {
 		memset(&m, 0, sizeof(m));
 		m.type = VB_MSG_CONNECT;
@@ -105,6 +110,7 @@ static void release(struct nb_back *b, struct nb_vif *v)
 		vb_tap_name(v->port, name);
 		vb_tap_remove(v->port); /* gone with its last queue */
 		log_info("vif%u.%u: %s removed", v->domid, v->devid, name);
+		vb_stats_forget(sup_of(b), v);
 	}
 	vb_worker_put(sup_of(b), (uint16_t)v->domid);
 }

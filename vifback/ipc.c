@@ -11,8 +11,6 @@
 
 #include "lib/err.h"
 
-#define VB_MAX_FDS VB_MAX_QUEUES
-
 int vb_msg_send(int sock, const struct vb_msg *m, const int *fds, unsigned nfds)
 {
 	char cbuf[CMSG_SPACE(sizeof(int) * VB_MAX_FDS)];

@@ -27,10 +27,12 @@
 
 #define VB_XS_TIMEOUT_MS 2000
 #define VB_MAX_POLL 256
+#define VB_STATS_DIR "/run/vifback"
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: vifback [-v] [--hv xen|sim] [--max-queues N] [--no-seccomp]\n");
+	fprintf(f, "usage: vifback [-v] [--hv xen|sim] [--max-queues N] [--stats-dir DIR] "
+		   "[--no-seccomp]\n");
 }
 
 static int loop(struct vb_sup *s, int sfd)
@@ -84,6 +86,7 @@ int main(int argc, char **argv)
 		{ "hv", required_argument, NULL, 'H' },
 		{ "max-queues", required_argument, NULL, 'q' },
 		{ "no-seccomp", no_argument, NULL, 'S' },
+		{ "stats-dir", required_argument, NULL, 'D' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -99,6 +102,7 @@ int main(int argc, char **argv)
 	s.nb.gso = true;
 	s.spawner = -1;
 	s.confine = true;
+	s.stats_dir = VB_STATS_DIR;
 	s.nb.max_queues = ncpu < 1 ? 1 : ncpu > (long)VB_MAX_QUEUES ? VB_MAX_QUEUES : (unsigned)ncpu;
 	log_set_level(LOG_LVL_INFO);
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
@@ -124,6 +128,14 @@ int main(int argc, char **argv)
 		}
 		case 'S':
 			s.confine = false;
+			break;
+		case 'D':
+			if (optarg[0] != '/' || strlen(optarg) > VB_STATS_PATH_MAX - 32) {
+				fprintf(stderr, "vifback: --stats-dir: expected an absolute path, got '%s'\n",
+					optarg);
+				return 2;
+			}
+			s.stats_dir = optarg;
 			break;
 		case 'v':
 			log_set_level(LOG_LVL_DEBUG);
@@ -161,6 +173,11 @@ int main(int argc, char **argv)
 	if (sfd < 0) {
 		log_err("vifback: signalfd: %s", strerror(errno));
 		return 1;
+	}
+	if (vb_stats_init(&s) < 0) {
+		/* the data path does not need them: serve, say what is missing */
+		log_warn("vifback: vifs' counters not kept: %s", err_msg());
+		s.stats_dir = NULL;
 	}
 	rc = xsc_open(&s.nb.xs, VB_XS_TIMEOUT_MS);
 	if (rc < 0) {

@@ -51,7 +51,7 @@ int vb_seccomp_confine(void)
 		ALLOW(__NR_epoll_pwait), ALLOW(__NR_epoll_ctl), ALLOW(__NR_mmap), ALLOW(__NR_munmap),
 		ALLOW(__NR_madvise), ALLOW(__NR_mremap), ALLOW(__NR_brk), ALLOW(__NR_ioctl),
 		ALLOW(__NR_close), ALLOW(__NR_fcntl), ALLOW(__NR_fstat), ALLOW(__NR_newfstatat),
-		ALLOW(__NR_lseek), ALLOW(__NR_clock_gettime), ALLOW(__NR_clock_nanosleep),
+		ALLOW(__NR_lseek), ALLOW(__NR_pread64), ALLOW(__NR_pwrite64), ALLOW(__NR_clock_gettime), ALLOW(__NR_clock_nanosleep),
 		ALLOW(__NR_nanosleep), ALLOW(__NR_gettid), ALLOW(__NR_getpid),
 		ALLOW(__NR_futex), ALLOW(__NR_rt_sigreturn), ALLOW(__NR_rt_sigprocmask),
 		ALLOW(__NR_restart_syscall), ALLOW(__NR_exit), ALLOW(__NR_exit_group),

@@ -23,6 +23,7 @@ struct vb_worker {
 struct vb_sup {
 	struct nb_back nb; /* first: the handshake's callbacks get &nb */
 	const char *hv_kind;
+	const char *stats_dir; /* vifs' counter files; NULL: none kept */
 	bool confine;
 	struct vb_worker *workers;
 	int spawner; /* socket to the spawner, -1 once it is gone */
@@ -31,6 +32,16 @@ struct vb_sup {
 
 /* backend.c: the handshake's steps for a TAP-backed vif (netback's ops) */
 extern const struct nb_ops vb_nb_ops;
+
+/* stats.c: a vif's counter file (vif/vifstats.h) */
+#define VB_STATS_PATH_MAX 4096
+/* Creates the directory (its parent must exist). -errno with err_msg(). */
+int vb_stats_init(struct vb_sup *s);
+/* The vif's file, created if need be, for its worker; -1 (logged) when
+ * counters are not kept. */
+int vb_stats_open(struct vb_sup *s, struct nb_vif *v);
+/* The vif's TAP is new or gone: so are its counters. */
+void vb_stats_forget(struct vb_sup *s, struct nb_vif *v);
 
 /* spawner.c */
 /* Forks the spawner (call before building any state) and makes this

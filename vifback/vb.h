@@ -21,13 +21,17 @@
 /* ---- supervisor <-> worker, supervisor <-> spawner (ipc.c): one SOCK_SEQPACKET message each ---- */
 
 enum vb_msg_type {
-	VB_MSG_CONNECT = 1, /* sup -> worker, TAP queue fds attached */
+	VB_MSG_CONNECT = 1, /* sup -> worker, TAP queue fds attached, then
+			     * the vif's counter file if one is kept */
 	VB_MSG_DISCONNECT,  /* sup -> worker */
 	VB_MSG_RATE,	    /* sup -> worker */
 	VB_MSG_RESULT,	    /* worker -> sup: answer to CONNECT/DISCONNECT */
 	VB_MSG_FATAL,	    /* worker -> sup: a vif's frontend broke the protocol */
 	VB_MSG_SPAWN,	    /* sup -> spawner: start domain devid's worker, its socket attached */
 };
+
+/* A message's descriptors at most: a vif's TAP queues and its counter file. */
+#define VB_MAX_FDS (VB_MAX_QUEUES + 1)
 
 struct vb_msg {
 	uint32_t type;

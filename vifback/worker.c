@@ -33,6 +33,7 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "vif/vifstats.h"
 #include "vifback/seccomp.h"
 #include "vifback/tap.h"
 
@@ -43,6 +44,8 @@
 #define VB_RX_STALL_MS 60000u /* netback's rx_stall_timeout_msecs */
 #define VB_RX_POLL_US 30000ull /* no feature-rx-notify: look every 30 ms */
 #define VB_RX_TIMEOUT_MAX_MS 3600000ul
+/* the counter file is rewritten at most this often while they move */
+#define VB_STATS_PERIOD_US 1000000ull
 
 /* Set once by vb_worker_timeouts_from_env() in the supervisor, before any
  * worker is forked. */
@@ -66,12 +69,22 @@ struct wq {
 	/* since when the next packet cannot fit (0: it can, or none waits) */
 	uint64_t rx_blocked_since;
 	bool stalled;
+	/* what the worker counts itself (the ring's are in nq->stats) */
+	uint64_t rx_pkts, rx_bytes, rx_drop_header, rx_drop_tap;
+	uint64_t tx_drop_header, tx_drop_no_buffers, tx_stalls;
 };
 
 struct wvif {
 	uint32_t devid;
 	unsigned nq;
 	unsigned stalled; /* queues stalled: the carrier is off while > 0 */
+	/* the counter file (-1: none): base is what it said at connect,
+	 * shown what we last wrote there */
+	int stats_fd;
+	struct vif_stats base, shown;
+	uint64_t stats_due;
+	bool stats_moving; /* served since the last look: look again */
+	bool stats_failed; /* a write failed: logged once */
 	struct wq q[]; /* nq of them: an idle vif's heap is what it uses */
 };
 
@@ -164,6 +177,8 @@ static void vif_free(struct worker *w, unsigned slot)
 		return;
 	for (unsigned i = 0; i < v->nq; i++)
 		queue_free(w, &v->q[i]);
+	if (v->stats_fd >= 0)
+		close(v->stats_fd);
 	free(v);
 	w->vifs[slot] = NULL;
 }
@@ -241,8 +256,9 @@ static void on_connect(struct worker *w, const struct vb_msg *m, int *fds, unsig
 	struct wvif *v = NULL;
 	int slot = -1, rc;
 
+	/* the TAP's queues, and the counter file if one is kept */
 	if (vif_slot(w, m->devid) >= 0 || m->cfg.nqueues < 1 || m->cfg.nqueues > VB_MAX_QUEUES ||
-	    nfds != m->cfg.nqueues) {
+	    (nfds != m->cfg.nqueues && nfds != m->cfg.nqueues + 1)) {
 		for (unsigned i = 0; i < nfds; i++)
 			close(fds[i]);
 		reply(w, VB_MSG_RESULT, m->devid, -EINVAL, "bad connect request");
@@ -265,6 +281,14 @@ static void on_connect(struct worker *w, const struct vb_msg *m, int *fds, unsig
 		v->q[i].tap = fds[i];
 		v->q[i].bl_buf = NULL;
 	}
+	v->stats_fd = nfds > v->nq ? fds[v->nq] : -1;
+	/* counters carry on from where the TAP's earlier connections left them */
+	if (v->stats_fd >= 0 && vif_stats_read_fd(v->stats_fd, &v->base) < 0) {
+		log_warn("worker d%u: vif %u: counters start over: %s", w->domid, v->devid,
+			 err_msg());
+		memset(&v->base, 0, sizeof(v->base));
+	}
+	v->shown = v->base;
 	w->vifs[slot] = v;
 	for (unsigned i = 0; i < v->nq; i++) {
 		rc = queue_setup(w, &v->q[i], &m->cfg, &m->cfg.q[i]);
@@ -292,36 +316,78 @@ static void on_connect(struct worker *w, const struct vb_msg *m, int *fds, unsig
 	reply(w, VB_MSG_RESULT, m->devid, 0, "");
 }
 
-/* The vif's counters summed over its queues, for the supervisor's log. */
-static void vif_stats(const struct wvif *v, char *buf, size_t len)
+/* The vif's counters: the file's at connect plus every queue's since. */
+static void vif_sum(const struct wvif *v, struct vif_stats *t)
 {
-	struct netif_stats t = { 0 };
-
+	*t = v->base;
 	for (unsigned i = 0; i < v->nq; i++) {
-		const struct netif_stats *s = &v->q[i].nq->stats;
+		const struct wq *q = &v->q[i];
+		const struct netif_stats *s = &q->nq->stats;
 
-		t.tx_pkts += s->tx_pkts;
-		t.tx_bytes += s->tx_bytes;
-		t.tx_dropped += s->tx_dropped;
-		t.tx_errors += s->tx_errors;
-		t.rx_pkts += s->rx_pkts;
-		t.rx_bytes += s->rx_bytes;
-		t.rx_dropped += s->rx_dropped;
+		t->v[VIF_ST_RX_PACKETS] += q->rx_pkts;
+		t->v[VIF_ST_RX_BYTES] += q->rx_bytes;
+		t->v[VIF_ST_TX_PACKETS] += s->rx_pkts;
+		t->v[VIF_ST_TX_BYTES] += s->rx_bytes;
+		t->v[VIF_ST_RX_DROP_MALFORMED] += s->tx_dropped;
+		t->v[VIF_ST_RX_DROP_GRANT] += s->tx_errors;
+		t->v[VIF_ST_RX_DROP_HEADER] += q->rx_drop_header;
+		t->v[VIF_ST_RX_DROP_TAP] += q->rx_drop_tap;
+		t->v[VIF_ST_TX_DROP_UNFIT] += s->rx_dropped;
+		t->v[VIF_ST_TX_DROP_GRANT] += s->rx_errors;
+		t->v[VIF_ST_TX_DROP_HEADER] += q->tx_drop_header;
+		t->v[VIF_ST_TX_DROP_NO_BUFFERS] += q->tx_drop_no_buffers;
+		t->v[VIF_ST_TX_RING_FULL] += s->rx_full;
+		t->v[VIF_ST_TX_STALLS] += q->tx_stalls;
+		t->v[VIF_ST_EVENTS] += s->notifies;
 	}
+}
+
+/* Rewrites the vif's counter file when its counters changed, at most once
+ * per VB_STATS_PERIOD_US unless forced (the vif goes). */
+static void stats_flush(struct worker *w, struct wvif *v, uint64_t now, bool force)
+{
+	struct vif_stats t;
+
+	if (v->stats_fd < 0 || (!force && now < v->stats_due))
+		return;
+	vif_sum(v, &t);
+	v->stats_due = now + VB_STATS_PERIOD_US;
+	v->stats_moving = memcmp(&t, &v->shown, sizeof(t)) != 0;
+	if (!v->stats_moving)
+		return;
+	if (vif_stats_write_fd(v->stats_fd, &t) < 0) {
+		if (!v->stats_failed)
+			log_warn("worker d%u: vif %u: counters: %s", w->domid, v->devid, err_msg());
+		v->stats_failed = true;
+		return;
+	}
+	v->shown = t;
+}
+
+/* The vif's counters for the supervisor's log. */
+static void vif_stats_text(const struct wvif *v, char *buf, size_t len)
+{
+	struct vif_stats t;
+	uint64_t rx_drops = 0, tx_drops = 0;
+
+	vif_sum(v, &t);
+	for (unsigned i = VIF_ST_RX_DROP_MALFORMED; i <= VIF_ST_RX_DROP_TAP; i++)
+		rx_drops += t.v[i];
+	for (unsigned i = VIF_ST_TX_DROP_UNFIT; i <= VIF_ST_TX_DROP_NO_BUFFERS; i++)
+		tx_drops += t.v[i];
 	snprintf(buf, len,
-		 "from guest %llu packets %llu bytes (%llu dropped, %llu errors), "
+		 "from guest %llu packets %llu bytes (%llu dropped), "
 		 "to guest %llu packets %llu bytes (%llu dropped)",
-		 (unsigned long long)t.tx_pkts, (unsigned long long)t.tx_bytes,
-		 (unsigned long long)t.tx_dropped, (unsigned long long)t.tx_errors,
-		 (unsigned long long)t.rx_pkts, (unsigned long long)t.rx_bytes,
-		 (unsigned long long)t.rx_dropped);
+		 (unsigned long long)t.v[VIF_ST_RX_PACKETS], (unsigned long long)t.v[VIF_ST_RX_BYTES],
+		 (unsigned long long)rx_drops, (unsigned long long)t.v[VIF_ST_TX_PACKETS],
+		 (unsigned long long)t.v[VIF_ST_TX_BYTES], (unsigned long long)tx_drops);
 }
 
 static void on_message(struct worker *w, bool *quit)
 {
 	struct vb_msg m;
-	int fds[VB_MAX_QUEUES], slot;
-	unsigned nfds = VB_MAX_QUEUES;
+	int fds[VB_MAX_FDS], slot;
+	unsigned nfds = VB_MAX_FDS;
 	int rc = vb_msg_recv(w->sock, &m, fds, &nfds);
 
 	if (rc == -EAGAIN)
@@ -339,7 +405,8 @@ static void on_message(struct worker *w, bool *quit)
 
 		slot = vif_slot(w, m.devid);
 		if (slot >= 0) {
-			vif_stats(w->vifs[slot], stats, sizeof(stats));
+			stats_flush(w, w->vifs[slot], now_us(), true);
+			vif_stats_text(w->vifs[slot], stats, sizeof(stats));
 			vif_free(w, (unsigned)slot);
 		}
 		reply(w, VB_MSG_RESULT, m.devid, slot >= 0 ? 0 : -ENOENT, stats);
@@ -385,11 +452,15 @@ static void tx_work(struct worker *w, struct wq *q, bool *notify)
 						{ w->pkts[i].data, w->pkts[i].len } };
 
 			if (vb_tap_hdr_from_pkt(&w->pkts[i], &h) < 0) {
-				q->nq->stats.tx_dropped++;
+				q->rx_drop_header++;
 				continue;
 			}
-			if (writev(q->tap, iov, 2) < 0)
-				q->nq->stats.tx_errors++;
+			if (writev(q->tap, iov, 2) < 0) {
+				q->rx_drop_tap++;
+				continue;
+			}
+			q->rx_pkts++;
+			q->rx_bytes += w->pkts[i].len;
 		}
 		q->tx_more = more;
 		if (wait)
@@ -448,6 +519,7 @@ static void rx_check_stall(struct worker *w, struct wvif *v, struct wq *q)
 		q->rx_blocked_since = now;
 	else if (now - q->rx_blocked_since >= rx_stall_us) {
 		q->stalled = true;
+		q->tx_stalls++;
 		if (v->stalled++ == 0)
 			vif_carrier(w, v, (unsigned)(q - v->q), false);
 	}
@@ -468,12 +540,14 @@ static void rx_work(struct worker *w, struct wvif *v, struct wq *q, bool tap_rea
 		if (n < 0)
 			break;
 		if ((size_t)n <= sizeof(struct virtio_net_hdr) + NETIF_ETH_HLEN ||
-		    (size_t)n > sizeof(struct virtio_net_hdr) + NETIF_MAX_PKT)
+		    (size_t)n > sizeof(struct virtio_net_hdr) + NETIF_MAX_PKT) {
+			q->tx_drop_header++;
 			continue;
+		}
 		p->data = buf + sizeof(struct virtio_net_hdr);
 		p->len = (uint32_t)((size_t)n - sizeof(struct virtio_net_hdr));
 		if (vb_tap_pkt_from_hdr((const struct virtio_net_hdr *)buf, p) < 0) {
-			q->nq->stats.rx_dropped++;
+			q->tx_drop_header++;
 			continue;
 		}
 		if (q->bl_n++ == 0)
@@ -506,7 +580,7 @@ static void rx_work(struct worker *w, struct wvif *v, struct wq *q, bool tap_rea
 	rx_check_stall(w, v, q);
 	if (!done && q->bl_n && now_us() - q->bl_since > rx_drain_us) {
 		/* the guest stopped taking packets: drop, never hoard */
-		q->nq->stats.rx_dropped += q->bl_n;
+		q->tx_drop_no_buffers += q->bl_n;
 		q->bl_n = 0;
 	}
 }
@@ -545,6 +619,7 @@ static void report_fatal(struct worker *w, unsigned slot)
 			reply(w, VB_MSG_FATAL, v->devid, -EPROTO, msg);
 			break;
 		}
+	stats_flush(w, v, now_us(), true);
 	vif_free(w, slot);
 }
 
@@ -590,6 +665,8 @@ static void serve(struct worker *w, struct wvif *v, struct wq *q, bool tap_reada
 	bool notify_tx = false, notify_rx = false;
 	bool split = q->port_tx != q->port_rx;
 
+	if (q->kicked_tx || q->kicked_rx || q->tx_more || tap_readable || q->bl_n)
+		v->stats_moving = true;
 	if (q->kicked_tx || q->tx_more || q->tx_wait_until)
 		tx_work(w, q, &notify_tx);
 	if (!netif_queue_is_fatal(q->nq))
@@ -676,6 +753,13 @@ int vb_worker_run(int sock, uint16_t domid, const char *hv_kind, bool confine)
 				if (t >= 0 && (timeout < 0 || t < timeout))
 					timeout = t;
 			}
+			/* the counters' last moves reach the file without traffic */
+			if (v && v->stats_moving && v->stats_fd >= 0) {
+				int t = v->stats_due > now ? (int)((v->stats_due - now) / 1000 + 1) : 0;
+
+				if (timeout < 0 || t < timeout)
+					timeout = t;
+			}
 		}
 		if (poll(pfd, n, timeout) < 0 && errno != EINTR)
 			return -errno;
@@ -695,18 +779,25 @@ int vb_worker_run(int sock, uint16_t domid, const char *hv_kind, bool confine)
 				continue;
 			serve(&w, v, &v->q[pq[k].qi], pfd[k].revents & POLLIN);
 		}
+		now = now_us();
 		for (unsigned s = 0; s < VB_MAX_VIFS; s++) {
 			struct wvif *v = w.vifs[s];
 
 			for (unsigned i = 0; v && i < v->nq; i++)
 				if (netif_queue_is_fatal(v->q[i].nq)) {
 					report_fatal(&w, s);
+					v = NULL;
 					break;
 				}
+			if (v)
+				stats_flush(&w, v, now, false);
 		}
 	}
-	for (unsigned s = 0; s < VB_MAX_VIFS; s++)
+	for (unsigned s = 0; s < VB_MAX_VIFS; s++) {
+		if (w.vifs[s])
+			stats_flush(&w, w.vifs[s], now_us(), true);
 		vif_free(&w, s);
+	}
 	hv_close(w.hv);
 	munmap(w.arena.buf, w.arena.cap);
 	free(w.pfd);
