@@ -67,7 +67,7 @@ static const struct net_key_def net_keys[] = {
 };
 
 enum netd_key { NK_SOCKET, NK_STATE_DIR, NK_RESTORE, NK_GROUP, NK_XSWATCH, NK_METRICS_FILE,
-	       NK_METRICS_INTERVAL, NK_COUNT };
+	       NK_METRICS_INTERVAL, NK_VIFBACK_STATS, NK_COUNT };
 
 static const char *const netd_keys[NK_COUNT] = {
 	[NK_SOCKET] = "socket",
@@ -77,6 +77,7 @@ static const char *const netd_keys[NK_COUNT] = {
 	[NK_XSWATCH] = "xenstore_watch",
 	[NK_METRICS_FILE] = "metrics_file",
 	[NK_METRICS_INTERVAL] = "metrics_interval",
+	[NK_VIFBACK_STATS] = "vifback_stats_dir",
 };
 
 /* One key of the open network section, kept until the section ends. */
@@ -427,7 +428,7 @@ static int netd_key(struct parser *ps, const char *key, const char *val)
 			break;
 	if (k == NK_COUNT)
 		return key_err(ps, ps->lineno, key,
-			       "unknown key in [netd] (expected socket, state_dir, restore_on_exit, socket_group, xenstore_watch, metrics_file or metrics_interval)");
+			       "unknown key in [netd] (expected socket, state_dir, restore_on_exit, socket_group, xenstore_watch, metrics_file, metrics_interval or vifback_stats_dir)");
 	if (ps->netd_seen[k])
 		return key_err(ps, ps->lineno, key, "duplicate key (first set at line %d)",
 			       ps->netd_seen[k]);
@@ -450,6 +451,8 @@ static int netd_key(struct parser *ps, const char *key, const char *val)
 		return 0;
 	case NK_METRICS_FILE:
 		return netd_path(ps, key, val, conf->metrics_file);
+	case NK_VIFBACK_STATS:
+		return netd_path(ps, key, val, conf->vifback_stats_dir);
 	case NK_METRICS_INTERVAL: {
 		uint32_t v;
 
@@ -1285,6 +1288,7 @@ static int conf_init(struct netd_conf *conf, const char *name)
 	snprintf(conf->path, sizeof(conf->path), "%s", name);
 	strcpy(conf->socket, NETD_DEFAULT_SOCKET);
 	strcpy(conf->state_dir, NETD_DEFAULT_STATE);
+	strcpy(conf->vifback_stats_dir, NETD_DEFAULT_VIFBACK_STATS);
 	strcpy(conf->socket_group, "netd");
 	conf->restore_on_exit = true;
 	conf->metrics_interval = NETD_METRICS_INTERVAL_DEFAULT;
@@ -1586,7 +1590,8 @@ bool netd_conf_equal(const struct netd_conf *a, const struct netd_conf *b)
 	if (strcmp(a->socket, b->socket) || strcmp(a->state_dir, b->state_dir) ||
 	    a->restore_on_exit != b->restore_on_exit || a->xenstore_watch != b->xenstore_watch ||
 	    strcmp(a->socket_group, b->socket_group) || strcmp(a->metrics_file, b->metrics_file) ||
-	    a->metrics_interval != b->metrics_interval || a->n_nets != b->n_nets)
+	    a->metrics_interval != b->metrics_interval ||
+	    strcmp(a->vifback_stats_dir, b->vifback_stats_dir) || a->n_nets != b->n_nets)
 		return false;
 	for (i = 0; i < a->n_nets; i++)
 		if (!netd_net_conf_equal(&a->nets[i], &b->nets[i]))
@@ -1715,6 +1720,8 @@ int netd_conf_write(const struct netd_conf *conf, char *buf, size_t len)
 	if (conf->metrics_file[0])
 		out_printf(&o, "metrics_file = %s\nmetrics_interval = %u\n", conf->metrics_file,
 			   conf->metrics_interval);
+	if (strcmp(conf->vifback_stats_dir, NETD_DEFAULT_VIFBACK_STATS))
+		out_printf(&o, "vifback_stats_dir = %s\n", conf->vifback_stats_dir);
 	for (i = 0; i < conf->n_nets; i++)
 		write_net(&o, &conf->nets[i]);
 	if (o.full)

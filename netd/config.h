@@ -15,6 +15,7 @@
 #define NETD_DEFAULT_CONF   "/etc/netd/netd.conf"
 #define NETD_DEFAULT_SOCKET "/run/netd/netd.sock"
 #define NETD_DEFAULT_STATE  "/run/netd"
+#define NETD_DEFAULT_VIFBACK_STATS "/run/vifback"
 #define NETD_PATH_MAX 108 /* sun_path */
 
 enum netd_mode { NETD_MODE_BRIDGE, NETD_MODE_ROUTE, NETD_MODE_NAT };
@@ -84,6 +85,9 @@ struct netd_conf {
 	 * seconds, atomically; empty: never */
 	char metrics_file[NETD_PATH_MAX];
 	unsigned metrics_interval;
+	/* vifback's counter files, `<dir>/<D>.<N>` (vif/vifstats.h): shown
+	 * beside the vifs they count; default /run/vifback */
+	char vifback_stats_dir[NETD_PATH_MAX];
 	struct netd_net_conf *nets;
 	size_t n_nets;
 };

@@ -16,6 +16,7 @@
 #include "lib/journal.h"
 #include "lib/log.h"
 #include "lib/nl_link.h"
+#include "netd/backend_stats.h"
 #include "netd/sysctl_hold.h"
 #include "netd/vif_guard.h"
 #include "netd/vif_json.h"
@@ -1401,10 +1402,11 @@ json_t *netd_status(struct netd *d)
 
 		for (struct netd_vif *v = net->vifs; v; v = v->next)
 			json_array_append_new(vifs, json_string(v->vif.ifname));
-		json_array_append_new(nets, json_pack("{s:s, s:s, s:s, s:o, s:o}",
+		json_array_append_new(nets, json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}",
 			"name", net->conf.name, "mode", net->ops->name,
 			"state", netd_net_is_up(net) ? "up" : "down",
-			"details", netd_net_is_up(net) ? net->ops->status(net) : json_object(), "vifs", vifs));
+			"details", netd_net_is_up(net) ? net->ops->status(net) : json_object(), "vifs", vifs,
+			"backend", netd_backend_stats(d, net)));
 	}
 	return json_pack("{s:o, s:o}", "networks", nets, "daemon", netd_stats_json(&d->stats));
 }

@@ -3,7 +3,8 @@
  * collector and every scraper read. Built from netd's `status` and
  * `vif-list` replies plus each vif's kernel counters in sysfs (read in the
  * namespace netdctl runs in, netd's); a vif whose interface cannot be seen
- * here has no rx/tx series rather than made-up zeros. */
+ * here has no rx/tx series rather than made-up zeros. The netd_vifback_*
+ * series are those of the vifs vifback serves (status' "backend"). */
 #include "netdctl/metrics.h"
 
 #include <inttypes.h>
@@ -176,6 +177,60 @@ static void kernel_family(FILE *f, json_t *nets, json_t *vifs, const char *stat,
 	}
 }
 
+/* A userspace backend's counters of each vif it serves: status' per
+ * network "backend" object, {ifname: {key: N, rx_drops: {reason: N}}}. */
+static void backend_family(FILE *f, json_t *nets, json_t *vifs, const char *key,
+			   const char *name, const char *help)
+{
+	json_t *n, *c;
+	const char *ifname;
+	size_t i;
+
+	family(f, name, "counter", help);
+	json_array_foreach(nets, i, n) {
+		json_object_foreach(json_object_get(n, "backend"), ifname, c) {
+			json_t *v = json_object_get(c, key);
+
+			if (!json_is_integer(v))
+				continue;
+			fputs(name, f);
+			vif_labels(f, vifs, str(n, "name"), ifname);
+			fprintf(f, " %lld\n", (long long)json_integer_value(v));
+		}
+	}
+}
+
+static void backend_drops(FILE *f, json_t *nets, json_t *vifs)
+{
+	static const char *const dirs[] = { "rx", "tx" };
+	const char *name = "netd_vifback_drop_packets_total", *ifname, *reason;
+	json_t *n, *c, *v;
+	size_t i;
+
+	family(f, name, "counter",
+	       "Packets vifback dropped, by direction (rx: sent by the guest, tx: to it) and reason.");
+	json_array_foreach(nets, i, n) {
+		json_object_foreach(json_object_get(n, "backend"), ifname, c) {
+			for (int d = 0; d < 2; d++) {
+				char key[16];
+
+				snprintf(key, sizeof(key), "%s_drops", dirs[d]);
+				json_object_foreach(json_object_get(c, key), reason, v) {
+					if (!json_is_integer(v))
+						continue;
+					fprintf(f, "%s{", name);
+					put_label(f, "network", str(n, "name"), true);
+					put_label(f, "vif", vif_id(vifs, ifname) ?: "", false);
+					put_label(f, "ifname", ifname, false);
+					put_label(f, "direction", dirs[d], false);
+					put_label(f, "reason", reason, false);
+					fprintf(f, "} %lld\n", (long long)json_integer_value(v));
+				}
+			}
+		}
+	}
+}
+
 /* netd's own counters: status' "daemon" object (netd/stats.h) */
 static void daemon_families(FILE *f, json_t *dm)
 {
@@ -260,6 +315,22 @@ void netdctl_metrics_print(FILE *f, json_t *status, json_t *vif_list)
 		      "Packets Dom0 sent on the vif (to the guest).");
 	kernel_family(f, nets, vifs, "tx_bytes", "netd_vif_tx_bytes_total",
 		      "Bytes Dom0 sent on the vif (to the guest).");
+	/* vifback's side of the vifs it serves: the rings, before the TAP */
+	backend_family(f, nets, vifs, "rx_packets", "netd_vifback_rx_packets_total",
+		       "Packets vifback took from the guest's transmit ring into Dom0.");
+	backend_family(f, nets, vifs, "rx_bytes", "netd_vifback_rx_bytes_total",
+		       "Bytes vifback took from the guest's transmit ring into Dom0.");
+	backend_family(f, nets, vifs, "tx_packets", "netd_vifback_tx_packets_total",
+		       "Packets vifback put in the guest's receive buffers.");
+	backend_family(f, nets, vifs, "tx_bytes", "netd_vifback_tx_bytes_total",
+		       "Bytes vifback put in the guest's receive buffers.");
+	backend_drops(f, nets, vifs);
+	backend_family(f, nets, vifs, "tx_ring_full", "netd_vifback_tx_ring_full_total",
+		       "Times a packet for the guest waited for it to post receive buffers.");
+	backend_family(f, nets, vifs, "tx_stalls", "netd_vifback_tx_stalls_total",
+		       "Times the guest took no packet for the stall timeout (carrier off).");
+	backend_family(f, nets, vifs, "events", "netd_vifback_events_total",
+		       "Event channel notifications vifback sent to the guest.");
 	if (json_is_object(json_object_get(status, "daemon")))
 		daemon_families(f, json_object_get(status, "daemon"));
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,6 +150,39 @@ static json_t *exchange(const char *path, json_t *req)
 	return req;
 }
 
+/* One vif's backend counters (vif/vifstats.h), a line under its network. */
+static void print_backend(const char *ifname, json_t *c)
+{
+	static const char *const keys[] = { "rx_packets", "rx_bytes", "tx_packets", "tx_bytes" };
+	static const char *const drops[] = { "rx_drops", "tx_drops" };
+	json_t *v;
+	const char *k;
+
+	printf("  %-13s %s", ifname, json_string_value(json_object_get(c, "backend")) ?: "backend");
+	if (json_is_string(json_object_get(c, "error"))) {
+		printf(" counters unreadable: %s\n", json_string_value(json_object_get(c, "error")));
+		return;
+	}
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		printf(" %s=%lld", keys[i], (long long)json_integer_value(json_object_get(c, keys[i])));
+	for (size_t i = 0; i < 2; i++) {
+		bool any = false;
+
+		printf(" %s=", drops[i]);
+		json_object_foreach(json_object_get(c, drops[i]), k, v) {
+			if (!json_integer_value(v))
+				continue;
+			printf("%s%s:%lld", any ? "," : "", k, (long long)json_integer_value(v));
+			any = true;
+		}
+		if (!any)
+			printf("0");
+	}
+	printf(" tx_ring_full=%lld tx_stalls=%lld\n",
+	       (long long)json_integer_value(json_object_get(c, "tx_ring_full")),
+	       (long long)json_integer_value(json_object_get(c, "tx_stalls")));
+}
+
 static void print_status(json_t *result)
 {
 	json_t *nets = json_object_get(result, "networks"), *n;
@@ -157,6 +191,7 @@ static void print_status(json_t *result)
 	printf("%-15s %-7s %-5s %s\n", "NETWORK", "MODE", "STATE", "DETAILS");
 	json_array_foreach(nets, i, n) {
 		json_t *det = json_object_get(n, "details"), *v, *vifs = json_object_get(n, "vifs");
+		json_t *backend = json_object_get(n, "backend");
 		const char *k;
 		size_t j;
 
@@ -180,6 +215,8 @@ static void print_status(json_t *result)
 				printf("%s%s", j ? "," : "", json_string_value(v));
 		}
 		printf("\n");
+		json_object_foreach(backend, k, v)
+			print_backend(k, v);
 	}
 }
 

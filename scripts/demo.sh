@@ -113,7 +113,7 @@ XS_PID=$!
 wait_for 5 has_line "$TMP/xenstored.out" ready || die "hvsim xenstored did not come up"
 ok "hvsim xenstored pid $XS_PID, XENSTORED_PATH=$XENSTORED_PATH"
 
-ip netns exec "$D0" "$VIFBACK" --hv sim >"$TMP/vifback.log" 2>&1 &
+ip netns exec "$D0" "$VIFBACK" --hv sim --stats-dir "$TMP/vifback-stats" >"$TMP/vifback.log" 2>&1 &
 VIFBACK_PID=$!
 wait_for 5 grep -q serving "$TMP/vifback.log" || die "vifback did not come up"
 ok "vifback pid $VIFBACK_PID, watching /local/domain/0/backend/vif"
@@ -123,6 +123,7 @@ cat >"$TMP/netd.conf" <<EOF
 socket = $SOCK
 state_dir = $TMP/state
 xenstore_watch = yes
+vifback_stats_dir = $TMP/vifback-stats
 
 [xenbr0]
 mode = bridge

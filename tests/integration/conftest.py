@@ -265,6 +265,9 @@ class Netd:
         self.sock = str(tmp_path / "netd.sock")
         self.state = str(tmp_path / "state")
         self.conf = str(tmp_path / "netd.conf")
+        # vifback's per-vif counters (vifback --stats-dir): the test's own,
+        # never what some other vifback on this host left in /run/vifback
+        self.vifback_stats = str(tmp_path / "vifback-stats")
         self.write_conf(conf_body)
         self.env = env or {}
         self.proc = None
@@ -272,7 +275,8 @@ class Netd:
 
     def write_conf(self, body, netd_section=""):
         with open(self.conf, "w") as f:
-            f.write(f"[netd]\nsocket = {self.sock}\nstate_dir = {self.state}\n{netd_section}\n{body}")
+            f.write(f"[netd]\nsocket = {self.sock}\nstate_dir = {self.state}\n"
+                    f"vifback_stats_dir = {self.vifback_stats}\n{netd_section}\n{body}")
 
     def start(self, env=None, wait=True):
         e = dict(os.environ, **self.env, **(env or {}))

@@ -483,7 +483,8 @@ def vifback(xsd, topo, tmp_path):
     """vifback serving xsd's backends from the dom0 namespace (its TAPs
     vifD.N appear there)."""
     log = open(tmp_path / "vifback.log", "w")
-    p = subprocess.Popen(["ip", "netns", "exec", topo.d0, vifback_bin(), "--hv", "sim"],
+    p = subprocess.Popen(["ip", "netns", "exec", topo.d0, vifback_bin(), "--hv", "sim",
+                          "--stats-dir", str(tmp_path / "vifback-stats")],
                          env=xsd.env(), stdout=log, stderr=subprocess.STDOUT)
     try:
         yield tmp_path / "vifback.log"

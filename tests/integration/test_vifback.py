@@ -48,7 +48,8 @@ class Rig:
     def start_vifback(self):
         assert os.access(VIFBACK, os.X_OK), f"{VIFBACK} not built"
         logf = open(self.log, "a")
-        self.vb = subprocess.Popen(["ip", "netns", "exec", self.topo.d0, VIFBACK, "--hv", "sim"],
+        self.vb = subprocess.Popen(["ip", "netns", "exec", self.topo.d0, VIFBACK, "--hv", "sim",
+                                    "--stats-dir", self.netd.vifback_stats],
                                    stdout=logf, stderr=logf, env=self.xsd.env(**self.vb_env))
         logf.close()
         wait_for(lambda: "serving" in self.read_log() or self.vb.poll() is not None, 5,
@@ -630,3 +631,119 @@ def test_bad_rx_timeout_in_the_environment_is_refused(topo, xsd, value):
                        env=xsd.env(VIFBACK_RX_STALL_MS=value))
     assert r.returncode == 2, r.stderr
     assert f"VIFBACK_RX_STALL_MS: expected milliseconds, 1..3600000, got '{value}'" in r.stderr
+
+
+# ---- the vifs' counters, as netd shows them ----
+
+def backend_counters(rig, ifname):
+    """vifback's counters of ifname in `netdctl --json status` (None: none)."""
+    import json
+    doc = json.loads(rig.netd.ctl("--json", "status").stdout)
+    for n in doc["result"]["networks"]:
+        c = n.get("backend", {}).get(ifname)
+        if c is not None:
+            return c
+    return None
+
+
+def status_line(rig, ifname):
+    """The words of ifname's counter line in `netdctl status` (text)."""
+    for line in rig.netd.ctl("status").stdout.splitlines():
+        if line.startswith("  ") and line.split()[0] == ifname:
+            return line.split()
+    return []
+
+
+def metrics(rig):
+    from prometheus_client.parser import text_string_to_metric_families
+    r = rig.d0(NETDCTL, "--socket", rig.netd.sock, "metrics")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    return {f.name: f for f in text_string_to_metric_families(r.stdout)}
+
+
+def metric(fams, family, **labels):
+    found = [s.value for s in fams[family].samples
+             if all(s.labels.get(k) == v for k, v in labels.items())]
+    assert len(found) == 1, (family, labels, fams[family].samples)
+    return found[0]
+
+
+def kernel_counter(rig, ifname, name):
+    r = rig.d0("cat", f"/sys/class/net/{ifname}/statistics/{name}")
+    return int(r.stdout)
+
+
+def test_counters_follow_the_guests_traffic(topo, rig):
+    """What vifback moved for a vif, in `netdctl status` (JSON and text)
+    and `netdctl metrics`: it follows real traffic each way, and agrees
+    with the TAP's own counters once the traffic stops (every packet the
+    worker took from the guest was written to the TAP, every packet the
+    TAP queued reached the guest)."""
+    rig.attach(5, "ip=192.0.2.15")
+    g = rig.guest(5, "192.0.2.15")
+    wait_for(lambda: backend_counters(rig, "vif5.0") is not None, 5, step=0.1,
+             what="vif5.0's counters")
+    before = backend_counters(rig, "vif5.0")
+    assert before["backend"] == "vifback"
+    assert topo.ping(g, LAN, count=3)
+    sent, got = tcp_transfer(topo, g, topo.up, LAN, 1 << 20)
+    assert sent == got
+    sent, got = tcp_transfer(topo, topo.up, g, "192.0.2.15", 1 << 20)
+    assert sent == got
+
+    def settled():
+        c = backend_counters(rig, "vif5.0")
+        return (c["rx_packets"] == kernel_counter(rig, "vif5.0", "rx_packets") and
+                c["tx_packets"] == kernel_counter(rig, "vif5.0", "tx_packets") and c)
+    c = wait_for(settled, 10, step=0.2, what="vifback's counters to match the TAP's")
+    assert c["rx_bytes"] - before["rx_bytes"] >= 1 << 20
+    assert c["tx_bytes"] - before["tx_bytes"] >= 1 << 20
+    assert c["rx_packets"] - before["rx_packets"] >= 3 + 10
+    assert c["tx_packets"] - before["tx_packets"] >= 3 + 10
+    assert c["events"] > before["events"]
+    assert all(v == 0 for v in c["rx_drops"].values()), c
+    # the text and the metrics say the same (counters only grow)
+    words = status_line(rig, "vif5.0")
+    assert words[:2] == ["vif5.0", "vifback"], words
+    shown = dict(w.split("=", 1) for w in words[2:])
+    assert int(shown["rx_packets"]) >= c["rx_packets"]
+    assert int(shown["tx_bytes"]) >= c["tx_bytes"]
+    assert shown["rx_drops"] == "0"
+    fams = metrics(rig)
+    lab = dict(network="xenbr0", vif="5.0", ifname="vif5.0")
+    assert metric(fams, "netd_vifback_rx_packets", **lab) >= c["rx_packets"]
+    assert metric(fams, "netd_vifback_tx_bytes", **lab) >= c["tx_bytes"]
+    assert metric(fams, "netd_vifback_drop_packets", direction="rx", reason="malformed",
+                  **lab) == 0
+    # they last as long as the TAP: a new worker carries on from them
+    [w] = rig.workers()
+    os.kill(w, 9)
+    wait_for(lambda: rig.workers() not in ([], [w]), 10, what="a new worker")
+    rig.wait_states(5, 4, 4)
+    wait_for(lambda: topo.ping(g, LAN), 10, what="ping after the reconnect")
+    wait_for(lambda: backend_counters(rig, "vif5.0")["rx_packets"] > c["rx_packets"], 5,
+             step=0.2, what="counters carried on after the reconnect")
+    after = backend_counters(rig, "vif5.0")
+    assert after["rx_bytes"] > c["rx_bytes"] and after["tx_bytes"] >= c["tx_bytes"], (c, after)
+
+
+@pytest.mark.parametrize("case,reason", [("slots-20", "malformed"), ("gref-foreign", "grant")])
+def test_hostile_packet_is_counted_as_a_drop(topo, rig, case, reason):
+    """A frame netback would drop (20 slots; a grant to another domain)
+    leaves the vif up and shows in its drop counters by reason, in status
+    and in the metrics, and nothing else is counted as dropped."""
+    import json
+    rig.attach(5)
+    r = subprocess.run([HVSIM, "guest", "5.0", "--hostile", case, "--wait", "2"],
+                       capture_output=True, text=True, env=rig.xsd.env(), timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["backend_state"] == 4
+    c = wait_for(lambda: (backend_counters(rig, "vif5.0") or {}).get("rx_drops", {}).get(reason)
+                 and backend_counters(rig, "vif5.0"), 5, step=0.2,
+                 what=f"a {reason} drop counted")
+    assert c["rx_drops"] == {k: (1 if k == reason else 0) for k in c["rx_drops"]}, c
+    assert c["rx_packets"] == 0, c
+    assert f"{reason}:1" in dict(w.split("=", 1) for w in status_line(rig, "vif5.0")[2:])["rx_drops"]
+    fams = metrics(rig)
+    assert metric(fams, "netd_vifback_drop_packets", network="xenbr0", vif="5.0",
+                  direction="rx", reason=reason) == 1

@@ -684,6 +684,34 @@ static void test_load(void **state)
 	assert_non_null(strstr(err_msg(), "/nonexistent/netd.conf"));
 }
 
+/* vifback_stats_dir: an absolute path, default /run/vifback, written back
+ * only when set otherwise, and part of the config's equality. */
+static void test_vifback_stats_dir(void **state)
+{
+	static const struct bad_case bad[] = {
+		{ "[netd]\nvifback_stats_dir = run/vifback\n",
+		  "netd.conf:2: key 'vifback_stats_dir': expected an absolute path, got 'run/vifback'" },
+	};
+	struct netd_conf a, b;
+	char buf[1024];
+
+	EXPECT_ERRORS(bad);
+	assert_int_equal(parse("[netd]\n", &a), 0);
+	assert_string_equal(a.vifback_stats_dir, "/run/vifback");
+	assert_int_equal(netd_conf_write(&a, buf, sizeof(buf)), 0);
+	assert_null(strstr(buf, "vifback_stats_dir"));
+	netd_conf_free(&a);
+	assert_int_equal(parse("[netd]\nvifback_stats_dir = /var/run/vb\n", &a), 0);
+	assert_int_equal(netd_conf_write(&a, buf, sizeof(buf)), 0);
+	assert_non_null(strstr(buf, "vifback_stats_dir = /var/run/vb\n"));
+	assert_int_equal(parse(buf, &b), 0);
+	assert_true(netd_conf_equal(&a, &b));
+	strcpy(b.vifback_stats_dir, "/run/vifback");
+	assert_false(netd_conf_equal(&a, &b));
+	netd_conf_free(&a);
+	netd_conf_free(&b);
+}
+
 /* xenstore_watch: a [netd] yes/no key, default no, written back, and part
  * of the config's equality. */
 static void test_xenstore_watch(void **state)
@@ -696,7 +724,7 @@ static void test_xenstore_watch(void **state)
 		{ "[netd]\nxenstore_watch = yes\nxenstore_watch = no\n",
 		  "netd.conf:3: key 'xenstore_watch': duplicate key (first set at line 2)" },
 		{ "[netd]\nxenstore-watch = yes\n",
-		  "netd.conf:2: key 'xenstore-watch': unknown key in [netd] (expected socket, state_dir, restore_on_exit, socket_group, xenstore_watch, metrics_file or metrics_interval)" },
+		  "netd.conf:2: key 'xenstore-watch': unknown key in [netd] (expected socket, state_dir, restore_on_exit, socket_group, xenstore_watch, metrics_file, metrics_interval or vifback_stats_dir)" },
 		{ "[xenbr0]\nmode = bridge\nphysdev = eth0\nxenstore_watch = yes\n",
 		  "netd.conf:4: key 'xenstore_watch': unknown key" },
 	};
@@ -800,6 +828,7 @@ int main(void)
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_antispoof),
 		cmocka_unit_test(test_xenstore_watch),
+		cmocka_unit_test(test_vifback_stats_dir),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
