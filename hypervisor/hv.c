@@ -33,6 +33,19 @@ const char *hv_kind(const struct hv *hv)
 	return hv->ops->kind;
 }
 
+int hv_ioctl_requests(const char *kind, const uint32_t **reqs, unsigned *n)
+{
+	const struct hv_ops *ops = !kind ? NULL : !strcmp(kind, "xen") ? &hv_xen_ops
+					   : !strcmp(kind, "sim") ? &hv_sim_ops : NULL;
+
+	if (!ops)
+		return err_set(-EINVAL, "hypervisor kind `%s': expected xen or sim",
+			       kind ? kind : "(none)");
+	*reqs = ops->ioctls;
+	*n = ops->n_ioctls;
+	return 0;
+}
+
 const char *hv_gntst_str(int16_t status)
 {
 	/* GNTTABOP_error_msgs of public/grant_table.h, by -status. */

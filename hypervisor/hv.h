@@ -10,10 +10,10 @@
  * xenstored the way libxenstore does (real or hvsim).
  *
  * One struct hv per process (a vifback worker). Not thread-safe.
- * System calls after hv_open(), for a seccomp allow-list: xen: ioctl, read,
- * write, mmap, munmap, close; sim: sendmsg, recvmsg (bind, unbind, first use
- * of a domain), read, write, epoll_pwait, epoll_ctl, mmap, munmap, fstat,
- * fcntl, close. Every
+ * System calls after hv_open(), for a seccomp allow-list: xen: ioctl (the
+ * requests hv_ioctl_requests() lists), read, write, mmap, munmap, close;
+ * sim: sendmsg, recvmsg (bind, unbind, first use of a domain), read,
+ * write, epoll_pwait, epoll_ctl, mmap, munmap, fstat, fcntl, close. Every
  * function returns 0 or -errno and leaves err_msg() for the caller, except
  * hv_grant_copy's per-segment outcome, which is Xen's GNTST_* code in
  * seg->status, so a caller can tell a guest's bad reference (its fault: that
@@ -50,6 +50,9 @@ struct hv;
 int hv_open(const char *kind, struct hv **out);
 void hv_close(struct hv *hv);
 const char *hv_kind(const struct hv *hv);
+/* The ioctl requests kind's calls issue after hv_open() (none for sim),
+ * for a seccomp allow-list. -EINVAL for an unknown kind. */
+int hv_ioctl_requests(const char *kind, const uint32_t **reqs, unsigned *n);
 /* Name of a GNTST_* code, for log lines ("bad gntref"). */
 const char *hv_gntst_str(int16_t status);
 

@@ -8,6 +8,9 @@
 
 struct hv_ops {
 	const char *kind;
+	/* the ioctl requests the calls below issue (hv_ioctl_requests) */
+	const uint32_t *ioctls;
+	unsigned n_ioctls;
 	void (*close)(struct hv *hv);
 	int (*evtchn_fd)(struct hv *hv);
 	int (*evtchn_bind)(struct hv *hv, uint16_t domid, uint32_t remote_port,
@@ -29,5 +32,6 @@ struct hv {
 
 int hv_xen_open(struct hv **out);
 int hv_sim_open(struct hv **out);
+extern const struct hv_ops hv_xen_ops, hv_sim_ops;
 
 #endif

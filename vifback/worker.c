@@ -694,7 +694,7 @@ static void serve(struct worker *w, struct wvif *v, struct wq *q, bool tap_reada
 	}
 }
 
-int vb_worker_run(int sock, uint16_t domid, const char *hv_kind, bool confine)
+int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine)
 {
 	struct worker w;
 	struct pollfd *pfd;
@@ -709,14 +709,22 @@ int vb_worker_run(int sock, uint16_t domid, const char *hv_kind, bool confine)
 	w.arena.buf = map_lazy(w.arena.cap);
 	if (!w.arena.buf || poll_reserve(&w, 0) < 0)
 		return -ENOMEM;
-	rc = hv_open(hv_kind, &w.hv);
+	rc = hv_open(kind, &w.hv);
 	if (rc < 0) {
 		log_err("worker d%u: %s", domid, err_msg());
 		return rc;
 	}
-	if (confine && (rc = vb_seccomp_confine()) < 0) {
-		log_err("worker d%u: %s", domid, err_msg());
-		return rc;
+	if (confine) {
+		const uint32_t *reqs;
+		unsigned nreq;
+
+		rc = hv_ioctl_requests(hv_kind(w.hv), &reqs, &nreq);
+		if (rc == 0)
+			rc = vb_seccomp_confine(reqs, nreq);
+		if (rc < 0) {
+			log_err("worker d%u: %s", domid, err_msg());
+			return rc;
+		}
 	}
 	while (!quit) {
 		unsigned n = 0;

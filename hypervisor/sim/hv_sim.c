@@ -487,7 +487,8 @@ static void sim_close(struct hv *hv)
 	free(s);
 }
 
-static const struct hv_ops sim_ops = {
+/* the broker's calls are sendmsg/recvmsg, eventfds and memfds: no ioctl */
+const struct hv_ops hv_sim_ops = {
 	.kind = "sim",
 	.close = sim_close,
 	.evtchn_fd = sim_evtchn_fd,
@@ -509,7 +510,7 @@ int hv_sim_open(struct hv **out)
 
 	if (!s)
 		return err_set(-ENOMEM, "hv sim: out of memory");
-	s->base.ops = &sim_ops;
+	s->base.ops = &hv_sim_ops;
 	s->sock = -1;
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (s->epfd < 0) {

@@ -5,11 +5,14 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 
 #include <xenevtchn.h>
 #include <xengnttab.h>
 #include <xen/grant_table.h>
+#include <xen/sys/evtchn.h>
+#include <xen/sys/gntdev.h>
 
 #include "hypervisor/hv_impl.h"
 #include "lib/err.h"
@@ -164,8 +167,23 @@ static int xen_grant_copy(struct hv *hv, struct hv_copy *segs, unsigned n)
 	return 0;
 }
 
-static const struct hv_ops xen_ops = {
+/* What libxenevtchn and libxengnttab (Xen 4.17, tools/libs/{evtchn,gnttab}/
+ * linux.c) issue for the calls above once open: bind, unbind and notify
+ * (unmask and pending are write and read); map (a mapping fails:
+ * unmap), unmap (the offset of the address first), copy. Not SET_MAX_GRANTS
+ * nor RESTRICT_DOMID (at open, before a worker is confined), not
+ * SET_UNMAP_NOTIFY (we ask for no notify), no privcmd (neither library
+ * opens it). */
+static const uint32_t xen_ioctls[] = {
+	IOCTL_EVTCHN_BIND_INTERDOMAIN, IOCTL_EVTCHN_UNBIND, IOCTL_EVTCHN_NOTIFY,
+	IOCTL_GNTDEV_MAP_GRANT_REF, IOCTL_GNTDEV_UNMAP_GRANT_REF,
+	IOCTL_GNTDEV_GET_OFFSET_FOR_VADDR, IOCTL_GNTDEV_GRANT_COPY,
+};
+
+const struct hv_ops hv_xen_ops = {
 	.kind = "xen",
+	.ioctls = xen_ioctls,
+	.n_ioctls = sizeof(xen_ioctls) / sizeof(xen_ioctls[0]),
 	.close = xen_close,
 	.evtchn_fd = xen_evtchn_fd,
 	.evtchn_bind = xen_evtchn_bind,
@@ -185,7 +203,7 @@ int hv_xen_open(struct hv **out)
 
 	if (!x)
 		return err_set(-ENOMEM, "hv xen: out of memory");
-	x->base.ops = &xen_ops;
+	x->base.ops = &hv_xen_ops;
 	x->xce = xenevtchn_open(NULL, 0);
 	if (!x->xce) {
 		rc = errno ? -errno : -ENODEV;
