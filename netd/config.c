@@ -38,7 +38,8 @@
 
 enum net_key {
 	K_MODE, K_PHYSDEV, K_STYLE, K_METRIC, K_GATEWAYIP,
-	K_ADDRESS, K_DHCP_RANGE, K_UPLINK, K_FORWARD, K_ANTISPOOF, K_COUNT
+	K_ADDRESS, K_DHCP_RANGE, K_UPLINK, K_FORWARD, K_ANTISPOOF, K_ADDRESS6, K_DHCP6,
+	K_NAT6, K_COUNT
 };
 
 #define M_BRIDGE (1u << NETD_MODE_BRIDGE)
@@ -64,6 +65,9 @@ static const struct net_key_def net_keys[] = {
 	{ "uplink", K_UPLINK, M_NAT },
 	{ "forward", K_FORWARD, M_NAT },
 	{ "antispoof", K_ANTISPOOF, M_BRIDGE | M_ROUTE | M_NAT },
+	{ "address6", K_ADDRESS6, M_NAT },
+	{ "dhcp6", K_DHCP6, M_NAT },
+	{ "nat6", K_NAT6, M_NAT },
 };
 
 enum netd_key { NK_SOCKET, NK_STATE_DIR, NK_RESTORE, NK_GROUP, NK_XSWATCH, NK_METRICS_FILE,
@@ -509,7 +513,7 @@ static int net_key_add(struct parser *ps, const char *key, const char *val)
 
 	if (!def)
 		return key_err(ps, ps->lineno, key,
-			       "unknown key (expected mode, physdev, gatewaydev, style, metric, gatewayip, address, dhcp_range, uplink, forward or antispoof)");
+			       "unknown key (expected mode, physdev, gatewaydev, style, metric, gatewayip, address, dhcp_range, uplink, forward, antispoof, address6, dhcp6 or nat6)");
 	if (ps->seen[def->key] && def->key != K_FORWARD) {
 		first = kv_find(ps, def->key);
 		if (strcmp(first->def->name, key))
@@ -651,6 +655,54 @@ static int key_address(struct parser *ps, const struct raw_kv *kv, struct netd_c
 		return key_err(ps, kv->line, "address",
 			       "'%s' is the network or broadcast address of its subnet; give the gateway's host address",
 			       kv->val);
+	return 0;
+}
+
+/* The guests' IPv6 subnet is a /64: router advertisements announce it for
+ * SLAAC, and a guest without ip= is bound to the EUI-64 address of its MAC
+ * in it, whether it takes that by SLAAC or by DHCPv6. */
+static int key_address6(struct parser *ps, const struct raw_kv *kv, struct netd_net_conf *net)
+{
+	struct netd_cidr *c = &net->address6;
+
+	if (!parse_cidr(kv->val, c) || c->family != AF_INET6)
+		return key_err(ps, kv->line, "address6",
+			       "expected IPV6ADDRESS/64 (e.g. 2001:db8:1::1/64), got '%s'", kv->val);
+	if (c->prefixlen != 64)
+		return key_err(ps, kv->line, "address6",
+			       "prefix length in '%s' must be 64 (router advertisements and SLAAC need a /64)",
+			       kv->val);
+	if (!is_unicast(c) || IN6_IS_ADDR_LINKLOCAL(&c->addr.v6) ||
+	    IN6_IS_ADDR_V4MAPPED(&c->addr.v6))
+		return key_err(ps, kv->line, "address6", "'%s' is not a global unicast address",
+			       kv->val);
+	if (is_reserved_in(c, c))
+		return key_err(ps, kv->line, "address6",
+			       "'%s' is the subnet-router anycast address of its subnet; give the gateway's host address",
+			       kv->val);
+	net->has_address6 = true;
+	return 0;
+}
+
+static int key_dhcp6(struct parser *ps, const struct raw_kv *kv, enum nat_dhcp6 *out)
+{
+	if (!strcasecmp(kv->val, "stateless"))
+		*out = NAT_DHCP6_STATELESS;
+	else if (!strcasecmp(kv->val, "stateful"))
+		*out = NAT_DHCP6_STATEFUL;
+	else
+		return key_err(ps, kv->line, "dhcp6", "expected stateless|stateful, got '%s'", kv->val);
+	return 0;
+}
+
+static int key_nat6(struct parser *ps, const struct raw_kv *kv, enum nat_out6 *out)
+{
+	if (!strcasecmp(kv->val, "masquerade"))
+		*out = NAT_OUT6_MASQUERADE;
+	else if (!strcasecmp(kv->val, "routed"))
+		*out = NAT_OUT6_ROUTED;
+	else
+		return key_err(ps, kv->line, "nat6", "expected masquerade|routed, got '%s'", kv->val);
 	return 0;
 }
 
@@ -808,6 +860,12 @@ static int net_apply_key(struct parser *ps, struct netd_net_conf *net,
 		return key_forward(ps, kv, net);
 	case K_ANTISPOOF:
 		return key_bool(ps, kv, &net->antispoof);
+	case K_ADDRESS6:
+		return key_address6(ps, kv, net);
+	case K_DHCP6:
+		return key_dhcp6(ps, kv, &net->dhcp6);
+	case K_NAT6:
+		return key_nat6(ps, kv, &net->out6);
 	default:
 		return 0; /* K_MODE, done first */
 	}
@@ -906,6 +964,9 @@ static int forward_check(struct parser *ps, const struct netd_net_conf *net,
 	const struct netd_cidr *sn = &net->address;
 	char a[ADDR_STR], s[ADDR_STR];
 
+	/* an IPv6 destination is a guest of the IPv6 subnet, when there is one */
+	if (f->dest.family == AF_INET6 && net->has_address6)
+		sn = &net->address6;
 	addr_str(&f->dest, a);
 	subnet_str(sn, s);
 	if (!cidr_contains(sn, &f->dest))
@@ -925,6 +986,13 @@ static int nat_check(struct parser *ps, const struct netd_net_conf *net)
 	if (!strcmp(net->uplink, net->name))
 		return key_err(ps, ps->seen[K_UPLINK], "uplink", "'%s' is the bridge itself",
 			       net->uplink);
+	if (!net->has_address6 && (ps->seen[K_DHCP6] || ps->seen[K_NAT6]))
+		return key_err(ps, ps->seen[K_DHCP6] ? ps->seen[K_DHCP6] : ps->seen[K_NAT6],
+			       ps->seen[K_DHCP6] ? "dhcp6" : "nat6",
+			       "needs address6 (the guests' IPv6 subnet)");
+	if (net->has_address6 && net->address.family == AF_INET6)
+		return key_err(ps, ps->seen[K_ADDRESS6], "address6",
+			       "address is IPv6 already; give address an IPv4 subnet");
 	if (net->has_dhcp_range) {
 		rc = dhcp_check(ps, net);
 		if (rc < 0)
@@ -970,6 +1038,11 @@ static int net_check_pair(struct parser *ps, const struct netd_net_conf *net,
 		return key_err(ps, ps->seen[K_ADDRESS], "address",
 			       "%s overlaps %s of [%s] (line %d)", subnet_str(&net->address, a),
 			       subnet_str(&o->address, b), o->name, o->line);
+	if (net->mode == NETD_MODE_NAT && o->mode == NETD_MODE_NAT && net->has_address6 &&
+	    o->has_address6 && cidr_overlap(&net->address6, &o->address6))
+		return key_err(ps, ps->seen[K_ADDRESS6], "address6",
+			       "%s overlaps %s of [%s] (line %d)", subnet_str(&net->address6, a),
+			       subnet_str(&o->address6, b), o->name, o->line);
 	return 0;
 }
 
@@ -1015,6 +1088,8 @@ static int fwd_ref_cmp(const void *x, const void *y)
 
 	if (c)
 		return c;
+	if (a->f->dest.family != b->f->dest.family)
+		return a->f->dest.family < b->f->dest.family ? -1 : 1;
 	if (a->f->proto != b->f->proto)
 		return a->f->proto < b->f->proto ? -1 : 1;
 	if (a->f->port != b->f->port)
@@ -1025,11 +1100,12 @@ static int fwd_ref_cmp(const void *x, const void *y)
 static bool fwd_ref_clash(const struct fwd_ref *a, const struct fwd_ref *b)
 {
 	return !strcmp(a->net->uplink, b->net->uplink) && a->f->proto == b->f->proto &&
-	       a->f->port == b->f->port;
+	       a->f->port == b->f->port && a->f->dest.family == b->f->dest.family;
 }
 
 /* One outside port on one uplink leads to one guest only, whichever network
- * forwards it. Sorting keeps a file with thousands of forwards at n log n;
+ * forwards it (per family: the uplink's IPv4 and IPv6 addresses are two
+ * doors). Sorting keeps a file with thousands of forwards at n log n;
  * the clash reported is the one with the earliest second line. */
 static int forwards_check(struct parser *ps)
 {
@@ -1062,7 +1138,8 @@ static int forwards_check(struct parser *ps)
 	}
 	if (bad)
 		rc = key_err(ps, bad->f->line, "forward",
-			     "%s port %u on uplink '%s' is already forwarded at line %d",
+			     "%s%s port %u on uplink '%s' is already forwarded at line %d",
+			     bad->f->dest.family == AF_INET6 ? "IPv6 " : "",
 			     bad->f->proto == IPPROTO_UDP ? "udp" : "tcp", bad->f->port,
 			     bad->net->uplink, first->f->line);
 	free(refs);
@@ -1442,9 +1519,23 @@ static int check_group(const struct netd_conf *conf)
 		       conf->path, conf->socket_group_line, g);
 }
 
-/* A NAT subnet inside its uplink's: guests and LAN hosts would share
- * addresses. nat checks it again when it applies the network (the uplink's
- * addresses may change); this lets `netd -n` tell it on the host. */
+/* The prefix length of a netmask, whatever its family. */
+static uint8_t mask_len(const struct sockaddr *m)
+{
+	const uint8_t *b = m->sa_family == AF_INET ?
+				   (const uint8_t *)&((const struct sockaddr_in *)m)->sin_addr :
+				   ((const struct sockaddr_in6 *)m)->sin6_addr.s6_addr;
+	unsigned n = m->sa_family == AF_INET ? 4 : 16, len = 0;
+
+	for (unsigned i = 0; i < n * 8 && bit_at(b, i); i++)
+		len++;
+	return (uint8_t)len;
+}
+
+/* A NAT subnet (address, address6) inside its uplink's: guests and LAN
+ * hosts would share addresses. nat checks it again when it applies the
+ * network (the uplink's addresses may change); this lets `netd -n` tell it
+ * on the host. */
 static int check_nat_uplink(const struct netd_conf *conf, const struct ifaddrs *ifs)
 {
 	char a[ADDR_STR], b[ADDR_STR];
@@ -1455,23 +1546,32 @@ static int check_nat_uplink(const struct netd_conf *conf, const struct ifaddrs *
 		if (net->mode != NETD_MODE_NAT)
 			continue;
 		for (const struct ifaddrs *ifa = ifs; ifa; ifa = ifa->ifa_next) {
-			struct netd_cidr c = { .family = AF_INET };
-			uint32_t mask;
+			const struct netd_cidr *mine;
+			struct netd_cidr c = { 0 };
+			int fam;
 
-			if (!ifa->ifa_addr || ifa->ifa_addr->sa_family != AF_INET ||
-			    !ifa->ifa_netmask || strcmp(ifa->ifa_name, net->uplink))
+			if (!ifa->ifa_addr || !ifa->ifa_netmask || strcmp(ifa->ifa_name, net->uplink))
 				continue;
-			c.addr.v4 = ((const struct sockaddr_in *)ifa->ifa_addr)->sin_addr;
-			mask = ntohl(((const struct sockaddr_in *)ifa->ifa_netmask)->sin_addr.s_addr);
-			while (mask & 0x80000000u) {
-				c.prefixlen++;
-				mask <<= 1;
+			fam = ifa->ifa_addr->sa_family;
+			if (fam == AF_INET) {
+				c.addr.v4 = ((const struct sockaddr_in *)ifa->ifa_addr)->sin_addr;
+				mine = &net->address;
+			} else if (fam == AF_INET6 && net->has_address6) {
+				c.addr.v6 = ((const struct sockaddr_in6 *)ifa->ifa_addr)->sin6_addr;
+				if (IN6_IS_ADDR_LINKLOCAL(&c.addr.v6))
+					continue;
+				mine = &net->address6;
+			} else {
+				continue;
 			}
-			if (cidr_overlap(&net->address, &c))
+			c.family = fam;
+			c.prefixlen = mask_len(ifa->ifa_netmask);
+			if (cidr_overlap(mine, &c))
 				return err_set(-EADDRINUSE,
-					       "section [%s] (%s:%d): address %s overlaps the subnet of uplink %s (%s); give the guests a subnet of their own",
+					       "section [%s] (%s:%d): %s %s overlaps the subnet of uplink %s (%s); give the guests a subnet of their own",
 					       net->name, conf->path, net->line,
-					       cidr_str(&net->address, a), net->uplink, cidr_str(&c, b));
+					       fam == AF_INET ? "address" : "address6",
+					       cidr_str(mine, a), net->uplink, cidr_str(&c, b));
 		}
 	}
 	return 0;
@@ -1555,6 +1655,10 @@ static bool nat_equal(const struct netd_net_conf *a, const struct netd_net_conf 
 
 	if (!cidr_equal(&a->address, &b->address) || strcmp(a->uplink, b->uplink) ||
 	    a->has_dhcp_range != b->has_dhcp_range || a->n_forwards != b->n_forwards)
+		return false;
+	if (a->has_address6 != b->has_address6 ||
+	    (a->has_address6 && (!cidr_equal(&a->address6, &b->address6) ||
+				 a->dhcp6 != b->dhcp6 || a->out6 != b->out6)))
 		return false;
 	if (a->has_dhcp_range && (a->dhcp_first.s_addr != b->dhcp_first.s_addr ||
 				  a->dhcp_last.s_addr != b->dhcp_last.s_addr))
@@ -1696,6 +1800,11 @@ static void write_net(struct out *o, const struct netd_net_conf *net)
 			out_printf(o, "dhcp_range = %s-%s\n", addr_str(&first, a), addr_str(&last, b));
 		}
 		out_printf(o, "uplink = %s\n", net->uplink);
+		if (net->has_address6)
+			out_printf(o, "address6 = %s\ndhcp6 = %s\nnat6 = %s\n",
+				   cidr_str(&net->address6, a),
+				   net->dhcp6 == NAT_DHCP6_STATEFUL ? "stateful" : "stateless",
+				   net->out6 == NAT_OUT6_ROUTED ? "routed" : "masquerade");
 		for (i = 0; i < net->n_forwards; i++)
 			write_forward(o, &net->forwards[i]);
 		break;

@@ -20,6 +20,11 @@
 
 enum netd_mode { NETD_MODE_BRIDGE, NETD_MODE_ROUTE, NETD_MODE_NAT };
 enum br_style { BR_STYLE_CLASSIC, BR_STYLE_MODERN };
+/* nat's IPv6: how guests get addresses (router advertisements always) and
+ * how their traffic leaves (NAT66 behind the uplink's address, or as is,
+ * the prefix being routed to Dom0 upstream). */
+enum nat_dhcp6 { NAT_DHCP6_STATELESS, NAT_DHCP6_STATEFUL };
+enum nat_out6 { NAT_OUT6_MASQUERADE, NAT_OUT6_ROUTED };
 
 /* An IPv4 or IPv6 prefix as written in the config. */
 struct netd_cidr {
@@ -64,6 +69,11 @@ struct netd_net_conf {
 	char uplink[IFNAMSIZ];
 	struct netd_forward *forwards;
 	size_t n_forwards;
+	/* nat, IPv6 (optional): the gateway's address and the guests' /64 */
+	bool has_address6;
+	struct netd_cidr address6;
+	enum nat_dhcp6 dhcp6; /* default stateless */
+	enum nat_out6 out6;   /* key nat6; default masquerade */
 };
 
 #define NETD_METRICS_INTERVAL_DEFAULT 15

@@ -275,6 +275,37 @@ static void test_nat_errors(void **state)
 		  "netd.conf:5: key 'style': not valid in a nat network (only in bridge)" },
 		{ NAT "address = 203.0.113.2/24\n",
 		  "netd.conf:5: key 'address': duplicate key (first set at line 3)" },
+		{ NAT "address6 = 2001:db8:1::1/56\n",
+		  "netd.conf:5: key 'address6': prefix length in '2001:db8:1::1/56' must be 64" },
+		{ NAT "address6 = 2001:db8:1::1\n",
+		  "netd.conf:5: key 'address6': expected IPV6ADDRESS/64 (e.g. 2001:db8:1::1/64), got '2001:db8:1::1'" },
+		{ NAT "address6 = 198.51.100.1/24\n", "netd.conf:5: key 'address6': expected IPV6ADDRESS/64" },
+		{ NAT "address6 = 2001:db8:1::/64\n",
+		  "netd.conf:5: key 'address6': '2001:db8:1::/64' is the subnet-router anycast address" },
+		{ NAT "address6 = fe80::1/64\n",
+		  "netd.conf:5: key 'address6': 'fe80::1/64' is not a global unicast address" },
+		{ NAT "address6 = ff02::1/64\n",
+		  "netd.conf:5: key 'address6': 'ff02::1/64' is not a global unicast address" },
+		{ NAT "address6 = ::ffff:198.51.100.1/64\n", "is not a global unicast address" },
+		{ NAT "nat6 = routed\n", "netd.conf:5: key 'nat6': needs address6 (the guests' IPv6 subnet)" },
+		{ NAT "dhcp6 = stateful\n", "netd.conf:5: key 'dhcp6': needs address6" },
+		{ NAT "address6 = 2001:db8:1::1/64\ndhcp6 = yes\n",
+		  "netd.conf:6: key 'dhcp6': expected stateless|stateful, got 'yes'" },
+		{ NAT "address6 = 2001:db8:1::1/64\nnat6 = nat64\n",
+		  "netd.conf:6: key 'nat6': expected masquerade|routed, got 'nat64'" },
+		{ NAT "address6 = 2001:db8:1::1/64\nforward = tcp:22:[2001:db8:2::22]:22\n",
+		  "netd.conf:6: key 'forward': destination 2001:db8:2::22 is not inside 2001:db8:1::/64" },
+		{ NAT "address6 = 2001:db8:1::1/64\nforward = tcp:22:[2001:db8:1::]:22\n",
+		  "netd.conf:6: key 'forward': destination 2001:db8:1:: is the gateway, network or broadcast address of 2001:db8:1::/64" },
+		{ NAT "address6 = 2001:db8:1::1/64\nforward = tcp:22:[2001:db8:1::1]:22\n",
+		  "destination 2001:db8:1::1 is the gateway" },
+		{ NAT "address6 = 2001:db8:1::1/64\nforward = tcp:22:[2001:db8:1::5]:22\n"
+		      "forward = tcp:22:[2001:db8:1::6]:22\n",
+		  "netd.conf:7: key 'forward': IPv6 tcp port 22 on uplink 'eth0' is already forwarded at line 6" },
+		{ "[virbr6]\nmode = nat\naddress = 2001:db8::1/64\nuplink = eth0\naddress6 = 2001:db8:1::1/64\n",
+		  "netd.conf:5: key 'address6': address is IPv6 already; give address an IPv4 subnet" },
+		{ "[xenbr0]\nmode = bridge\nphysdev = eth0\naddress6 = 2001:db8:1::1/64\n",
+		  "netd.conf:4: key 'address6': not valid in a bridge network (only in nat)" },
 	};
 
 	EXPECT_ERRORS(cases);
@@ -300,6 +331,10 @@ static void test_cross_network_errors(void **state)
 		  "[virbr1]\nmode = nat\naddress = 198.51.100.1/24\nuplink = eth0\n"
 		  "forward = tcp:8080:198.51.100.10:80\n",
 		  "netd.conf:10: key 'forward': tcp port 8080 on uplink 'eth0' is already forwarded at line 5" },
+		{ NAT "address6 = 2001:db8:1::1/64\n"
+		  "[virbr1]\nmode = nat\naddress = 198.51.100.1/24\nuplink = eth0\n"
+		  "address6 = 2001:db8:1::2/64\n",
+		  "netd.conf:10: key 'address6': 2001:db8:1::/64 overlaps 2001:db8:1::/64 of [virbr0] (line 1)" },
 	};
 
 	EXPECT_ERRORS(cases);
@@ -507,6 +542,47 @@ static void test_full_config(void **state)
 	assert_memory_equal(&n->forwards[0].dest.addr.v6, &want.addr.v6, 16);
 	assert_int_equal(n->forwards[0].dest.prefixlen, 128);
 	netd_conf_free(&c);
+}
+
+/* address6, dhcp6 and nat6, and IPv4 and IPv6 forwards of one port (two
+ * doors of the uplink) */
+static void test_nat_ipv6(void **state)
+{
+	static const char text[] =
+		NAT "address6 = 2001:db8:1::1/64\ndhcp6 = Stateful\nnat6 = routed\n"
+		"forward = tcp:8080:203.0.113.10:80\nforward = tcp:8080:[2001:db8:1::10]:80\n";
+	struct netd_conf a, b;
+	struct in6_addr want;
+	char buf[2048];
+
+	assert_int_equal(parse(text, &a), 0);
+	assert_true(a.nets[0].has_address6);
+	assert_int_equal(a.nets[0].address6.family, AF_INET6);
+	assert_int_equal(a.nets[0].address6.prefixlen, 64);
+	assert_int_equal(inet_pton(AF_INET6, "2001:db8:1::1", &want), 1);
+	assert_memory_equal(&a.nets[0].address6.addr.v6, &want, 16);
+	assert_int_equal(a.nets[0].dhcp6, NAT_DHCP6_STATEFUL);
+	assert_int_equal(a.nets[0].out6, NAT_OUT6_ROUTED);
+	assert_int_equal(a.nets[0].n_forwards, 2);
+	assert_int_equal(netd_conf_write(&a, buf, sizeof(buf)), 0);
+	assert_non_null(strstr(buf, "address6 = 2001:db8:1::1/64\ndhcp6 = stateful\nnat6 = routed\n"));
+	assert_int_equal(parse(buf, &b), 0);
+	assert_true(netd_conf_equal(&a, &b));
+	b.nets[0].dhcp6 = NAT_DHCP6_STATELESS;
+	assert_false(netd_net_conf_equal(&a.nets[0], &b.nets[0]));
+	b.nets[0].dhcp6 = NAT_DHCP6_STATEFUL;
+	b.nets[0].out6 = NAT_OUT6_MASQUERADE;
+	assert_false(netd_net_conf_equal(&a.nets[0], &b.nets[0]));
+	netd_conf_free(&b);
+	b = (struct netd_conf){ 0 };
+	assert_int_equal(parse(NAT, &b), 0);
+	assert_false(b.nets[0].has_address6);
+	assert_int_equal(netd_conf_write(&b, buf, sizeof(buf)), 0);
+	assert_null(strstr(buf, "address6"));
+	assert_int_equal(b.nets[0].dhcp6, NAT_DHCP6_STATELESS);
+	assert_int_equal(b.nets[0].out6, NAT_OUT6_MASQUERADE);
+	netd_conf_free(&a);
+	netd_conf_free(&b);
 }
 
 static void test_round_trip(void **state)
@@ -761,7 +837,7 @@ static void test_antispoof(void **state)
 		{ "[netd]\nantispoof = no\n",
 		  "netd.conf:2: key 'antispoof': unknown key in [netd]" },
 		{ "[x]\nmode = bridge\nphysdev = eth0\nanti_spoof = no\n",
-		  "netd.conf:4: key 'anti_spoof': unknown key (expected mode, physdev, gatewaydev, style, metric, gatewayip, address, dhcp_range, uplink, forward or antispoof)" },
+		  "netd.conf:4: key 'anti_spoof': unknown key (expected mode, physdev, gatewaydev, style, metric, gatewayip, address, dhcp_range, uplink, forward, antispoof, address6, dhcp6 or nat6)" },
 	};
 	const struct netd_net_conf *n;
 	struct netd_conf a, b;
@@ -818,6 +894,7 @@ int main(void)
 		cmocka_unit_test(test_net_defaults),
 		cmocka_unit_test(test_booleans),
 		cmocka_unit_test(test_full_config),
+		cmocka_unit_test(test_nat_ipv6),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_write_errors),
 		cmocka_unit_test(test_mode_name),
