@@ -64,6 +64,9 @@ int nat_dnsmasq_init(struct nat_dnsmasq *d, sd_event *ev, const char *bridge, co
 	d->has_range = c->has_dhcp_range;
 	d->first = c->dhcp_first;
 	d->last = c->dhcp_last;
+	d->has6 = c->has_address6;
+	d->gw6 = c->address6;
+	d->dhcp6 = c->dhcp6;
 	d->backoff_ms = BACKOFF_MIN_MS;
 	rc = path_in(d->pidfile, dir, "dnsmasq.pid");
 	if (!rc)
@@ -246,8 +249,8 @@ static int watch(struct nat_dnsmasq *d)
 struct dm_argv {
 	char a_if[IFNAMSIZ + 16], a_range[128], a_router[64], a_lease[NAT_PATH_MAX + 32],
 		a_pid[NAT_PATH_MAX + 32], a_hosts[NAT_PATH_MAX + 32], a_addn[NAT_PATH_MAX + 32],
-		a_log[NAT_PATH_MAX + 32];
-	char *argv[24];
+		a_log[NAT_PATH_MAX + 32], a_range6[96];
+	char *argv[28];
 	int argc;
 };
 
@@ -292,6 +295,22 @@ static void build_argv(const struct nat_dnsmasq *d, struct dm_argv *a)
 	a->argv[n++] = a->a_hosts;
 	a->argv[n++] = a->a_addn;
 	a->argv[n++] = a->a_log;
+	if (d->has6) {
+		struct in6_addr p6 = d->gw6.addr.v6;
+		char pfx[INET6_ADDRSTRLEN];
+
+		memset(p6.s6_addr + 8, 0, 8); /* the /64 */
+		inet_ntop(AF_INET6, &p6, pfx, sizeof(pfx));
+		/* Stateless: RA with the autonomous flag (SLAAC) and the
+		 * other-config flag (DNS by DHCPv6). Stateful: RA with the
+		 * managed flag and a prefix guests do not autoconfigure from;
+		 * addresses only as static leases, one per known MAC, the one
+		 * its filter allows. */
+		snprintf(a->a_range6, sizeof(a->a_range6), "--dhcp-range=%s,%s,64,1h", pfx,
+			 d->dhcp6 == NAT_DHCP6_STATEFUL ? "static" : "ra-stateless");
+		a->argv[n++] = "--enable-ra";
+		a->argv[n++] = a->a_range6;
+	}
 	a->argv[n] = NULL;
 	a->argc = n;
 }

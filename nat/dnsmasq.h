@@ -1,5 +1,6 @@
 /* dnsmasq: one supervised dnsmasq (from dnsmasq-base) per nat network, for
- * DHCP and DNS on that network's bridge only.
+ * DHCP and DNS on that network's bridge only, and with address6 router
+ * advertisements and DHCPv6 there too.
  *
  * netd starts it in the foreground in its own session, watches it with a
  * pidfd in the event loop and restarts it with a backoff if it dies. After
@@ -29,6 +30,11 @@ struct nat_dnsmasq {
 	struct netd_cidr gw;
 	bool has_range;
 	struct in_addr first, last;
+	/* IPv6: router advertisements for the /64, DHCPv6 stateless (SLAAC
+	 * plus DNS) or stateful (static leases only, hosts.h) */
+	bool has6;
+	struct netd_cidr gw6;
+	enum nat_dhcp6 dhcp6;
 	char pidfile[NAT_PATH_MAX], leasefile[NAT_PATH_MAX], logfile[NAT_PATH_MAX];
 	char hostsfile[NAT_PATH_MAX], addnhosts[NAT_PATH_MAX];
 

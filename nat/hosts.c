@@ -36,6 +36,16 @@ const struct nat_host *nat_hosts_find_ip(const struct nat_hosts *l, struct in_ad
 	return NULL;
 }
 
+const struct nat_host *nat_hosts_find_ip6(const struct nat_hosts *l, const struct in6_addr *ip,
+					  uint32_t domid, uint32_t devid)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].has_ip6 && !memcmp(&l->v[i].ip6, ip, sizeof(*ip)) &&
+		    (l->v[i].domid != domid || l->v[i].devid != devid))
+			return &l->v[i];
+	return NULL;
+}
+
 int nat_hosts_set(struct nat_hosts *l, const struct nat_host *h)
 {
 	struct nat_host *old = nat_hosts_find(l, h->domid, h->devid);
@@ -69,8 +79,11 @@ int nat_hosts_del(struct nat_hosts *l, uint32_t domid, uint32_t devid)
 
 void nat_hosts_free(struct nat_hosts *l)
 {
+	bool leases6 = l->leases6;
+
 	free(l->v);
 	memset(l, 0, sizeof(*l));
+	l->leases6 = leases6; /* a setting of the network, not an entry */
 }
 
 /* The stream's buffer is only valid once it is closed. */
@@ -87,11 +100,13 @@ static int write_file(const char *path, FILE *f, char **buf, size_t *len)
 	return rc;
 }
 
-/* dhcp-hostsfile lines are "mac,ip,name" (a static lease with its name) or
- * "mac,name" (a name for a lease from the range); addn-hosts lines "ip name". */
+/* dhcp-hostsfile lines are "mac,ip,name" (a static lease with its name),
+ * "mac,ip,[ip6],name" (and a DHCPv6 one: dnsmasq finds a DHCPv6 client's
+ * MAC from its DUID or its link-local address) or "mac,name" (a name for a
+ * lease from the range); addn-hosts lines "ip name". */
 int nat_hosts_write(const struct nat_hosts *l, const char *dhcp_path, const char *hosts_path)
 {
-	char *dbuf = NULL, *hbuf = NULL, name[32], ip[INET_ADDRSTRLEN];
+	char *dbuf = NULL, *hbuf = NULL, name[32], ip[INET_ADDRSTRLEN], ip6[INET6_ADDRSTRLEN];
 	size_t dlen = 0, hlen = 0;
 	FILE *df, *hf;
 	int rc;
@@ -108,13 +123,19 @@ int nat_hosts_write(const struct nat_hosts *l, const char *dhcp_path, const char
 		const struct nat_host *h = &l->v[i];
 		const uint8_t *m = h->mac;
 
+		bool lease6 = h->has_ip6 && l->leases6;
+
 		nat_host_name(h, name, sizeof(name));
 		inet_ntop(AF_INET, &h->ip, ip, sizeof(ip));
+		inet_ntop(AF_INET6, &h->ip6, ip6, sizeof(ip6));
 		if (h->has_mac)
-			fprintf(df, "%02x:%02x:%02x:%02x:%02x:%02x,%s%s%s\n", m[0], m[1], m[2],
-				m[3], m[4], m[5], h->has_ip ? ip : "", h->has_ip ? "," : "", name);
+			fprintf(df, "%02x:%02x:%02x:%02x:%02x:%02x,%s%s%s%s%s%s\n", m[0], m[1],
+				m[2], m[3], m[4], m[5], h->has_ip ? ip : "", h->has_ip ? "," : "",
+				lease6 ? "[" : "", lease6 ? ip6 : "", lease6 ? "]," : "", name);
 		if (h->has_ip)
 			fprintf(hf, "%s %s\n", ip, name);
+		if (h->has_ip6)
+			fprintf(hf, "%s %s\n", ip6, name);
 	}
 	rc = write_file(dhcp_path, df, &dbuf, &dlen);
 	if (rc == 0) {

@@ -7,6 +7,11 @@
  *   dnsmasq: DHCP (range + static leases) and DNS (dom<D> names) on virbr0 only
  *   guests: bridge ports filtered by antispoof/; one without ip= is bound to
  *   one address of the range, its static lease (bind.h)
+ *   IPv6 (address6): the gateway's /64 on virbr0 too, router advertisements
+ *   and DHCPv6 from the same dnsmasq, nft table ip6 netd_virbr0 (NAT66 or a
+ *   routed prefix, forwards, ruleset6.h); a guest without IPv6 in ip= is
+ *   bound to the EUI-64 address of its MAC in the /64, which is what SLAAC
+ *   gives it and what its DHCPv6 static lease says
  *
  * up runs named steps (fault-injectable); a failure at any step, `down`,
  * and the rollback of a setup a crashed netd left half-done all go through
@@ -34,11 +39,13 @@
 #include "nat/forward.h"
 #include "nat/hosts.h"
 #include "nat/ruleset.h"
+#include "nat/ruleset6.h"
 #include "netd/mode.h"
 #include "netd/sysctl_hold.h"
 #include "netd/txn.h"
 
 #define IP_FORWARD "net/ipv4/ip_forward"
+#define IP6_FORWARD "net/ipv6/conf/all/forwarding"
 /* Coalesces the burst of events a `nft flush ruleset` makes. */
 #define RESTORE_DELAY_USEC 50000
 
@@ -48,15 +55,20 @@ struct nat_priv {
 	char bridge[IFNAMSIZ];
 	char uplink[IFNAMSIZ];
 	struct netd_cidr gw;
+	bool has6; /* address6: the IPv6 half below is in use */
+	struct netd_cidr gw6;
+	bool masq6;
 	char run_dir[NAT_PATH_MAX], journal[NAT_PATH_MAX];
 	struct nat_rs rs;
-	struct nat_fwds fwds;
+	struct nat_rs6 rs6;
+	struct nat_fwds fwds, fwds6;
 	struct nat_hosts hosts;
 	struct nat_dnsmasq dns;
 	sd_event *ev;
-	struct nfnl_watch *watch;
-	sd_event_source *watch_io, *restore_timer;
+	struct nfnl_watch *watch, *watch6;
+	sd_event_source *watch_io, *watch6_io, *restore_timer;
 	struct nfnl_watch_event last_event;
+	bool touched4, touched6; /* which table the events were about */
 	unsigned table_restores;
 	size_t journal_lines; /* appended since the last rewrite */
 	bool applied; /* the complete setup is on the host */
@@ -94,43 +106,53 @@ static bool in_subnet(const struct netd_cidr *c, struct in_addr a)
 
 /* ---- the table watch: someone else changed or deleted our table ---- */
 
-static int on_restore_timer(sd_event_source *s, uint64_t usec, void *data)
+/* One table (IPv4's or IPv6's) put back after a foreign change. */
+static void table_restore(struct nat_priv *p, bool v6)
 {
-	struct nat_priv *p = data;
 	struct nfnl_watch_event *ev = &p->last_event;
+	const char *fam = v6 ? "ip6" : "ip", *t = v6 ? p->rs6.table : p->rs.table;
 	int rc;
 
-	p->restore_timer = sd_event_source_disable_unref(p->restore_timer);
-	if (!p->applied)
-		return 0;
 	if (ev->lost && !ev->pid) {
 		/* Events were dropped, maybe only our own: act on what the
 		 * kernel has, not on a guess. */
-		rc = nat_rs_exists(&p->rs);
+		rc = v6 ? nat_rs6_exists(&p->rs6) : nat_rs_exists(&p->rs);
 		if (rc == 1)
-			return 0;
+			return;
 	}
-	rc = nat_rs_apply(&p->rs, &p->fwds);
+	rc = v6 ? nat_rs6_apply(&p->rs6, &p->fwds6) : nat_rs_apply(&p->rs, &p->fwds);
 	if (rc) {
-		log_err("%s: cannot restore nftables table ip %s: %s", p->bridge, p->rs.table,
-			err_msg());
-		return 0;
+		log_err("%s: cannot restore nftables table %s %s: %s", p->bridge, fam, t, err_msg());
+		return;
 	}
 	p->table_restores++;
 	if (ev->pid)
-		log_warn("%s: nftables table ip %s was changed or deleted by %s (pid %d); restored it",
-			 p->bridge, p->rs.table, ev->comm[0] ? ev->comm : "?", (int)ev->pid);
+		log_warn("%s: nftables table %s %s was changed or deleted by %s (pid %d); restored it",
+			 p->bridge, fam, t, ev->comm[0] ? ev->comm : "?", (int)ev->pid);
 	else
-		log_warn("%s: nftables table ip %s was missing; restored it", p->bridge,
-			 p->rs.table);
+		log_warn("%s: nftables table %s %s was missing; restored it", p->bridge, fam, t);
+}
+
+static int on_restore_timer(sd_event_source *s, uint64_t usec, void *data)
+{
+	struct nat_priv *p = data;
+	bool t4 = p->touched4, t6 = p->touched6;
+
+	p->restore_timer = sd_event_source_disable_unref(p->restore_timer);
+	p->touched4 = p->touched6 = false;
+	if (!p->applied)
+		return 0;
+	if (t4)
+		table_restore(p, false);
+	if (t6 && p->has6)
+		table_restore(p, true);
 	return 0;
 }
 
-static int on_nft_event(sd_event_source *s, int fd, uint32_t revents, void *data)
+static int nft_event(struct nat_priv *p, struct nfnl_watch *w, bool v6)
 {
-	struct nat_priv *p = data;
 	struct nfnl_watch_event ev;
-	int rc = nfnl_watch_read(p->watch, &ev);
+	int rc = nfnl_watch_read(w, &ev);
 
 	if (rc < 0) {
 		log_err("%s: %s", p->bridge, err_msg());
@@ -140,18 +162,52 @@ static int on_nft_event(sd_event_source *s, int fd, uint32_t revents, void *data
 		return 0;
 	if (ev.pid || !p->restore_timer)
 		p->last_event = ev;
+	if (v6)
+		p->touched6 = true;
+	else
+		p->touched4 = true;
 	if (!p->restore_timer)
 		sd_event_add_time_relative(p->ev, &p->restore_timer, CLOCK_MONOTONIC,
 					   RESTORE_DELAY_USEC, 0, on_restore_timer, p);
 	return 0;
 }
 
+static int on_nft_event(sd_event_source *s, int fd, uint32_t revents, void *data)
+{
+	struct nat_priv *p = data;
+
+	return nft_event(p, p->watch, false);
+}
+
+static int on_nft6_event(sd_event_source *s, int fd, uint32_t revents, void *data)
+{
+	struct nat_priv *p = data;
+
+	return nft_event(p, p->watch6, true);
+}
+
 static void watch_stop(struct nat_priv *p)
 {
 	p->restore_timer = sd_event_source_disable_unref(p->restore_timer);
 	p->watch_io = sd_event_source_disable_unref(p->watch_io);
+	p->watch6_io = sd_event_source_disable_unref(p->watch6_io);
 	nfnl_watch_close(p->watch);
-	p->watch = NULL;
+	nfnl_watch_close(p->watch6);
+	p->watch = p->watch6 = NULL;
+	p->touched4 = p->touched6 = false;
+}
+
+static int watch_one(struct nat_priv *p, int family, const char *table, struct nfnl_watch **w,
+		     sd_event_source **io, sd_event_io_handler_t cb)
+{
+	int rc = nfnl_watch_open(family, table, w);
+
+	if (rc)
+		return rc;
+	rc = sd_event_add_io(p->ev, io, nfnl_watch_fd(*w), EPOLLIN, cb, p);
+	if (rc < 0)
+		return err_set(rc, "cannot watch nftables events: %s", strerror(-rc));
+	return 0;
 }
 
 static int watch_start(struct nat_priv *p)
@@ -160,16 +216,13 @@ static int watch_start(struct nat_priv *p)
 
 	if (p->watch || !p->ev)
 		return 0;
-	rc = nfnl_watch_open(NFPROTO_IPV4, p->rs.table, &p->watch);
+	rc = watch_one(p, NFPROTO_IPV4, p->rs.table, &p->watch, &p->watch_io, on_nft_event);
+	if (rc == 0 && p->has6)
+		rc = watch_one(p, NFPROTO_IPV6, p->rs6.table, &p->watch6, &p->watch6_io,
+			       on_nft6_event);
 	if (rc)
-		return rc;
-	rc = sd_event_add_io(p->ev, &p->watch_io, nfnl_watch_fd(p->watch), EPOLLIN,
-			     on_nft_event, p);
-	if (rc < 0) {
 		watch_stop(p);
-		return err_set(rc, "cannot watch nftables events: %s", strerror(-rc));
-	}
-	return 0;
+	return rc;
 }
 
 /* ---- steps ---- */
@@ -217,6 +270,18 @@ static int step_bridge_address(struct netd_net *net, struct nat_priv *p)
 	return br < 0 ? br : nl_addr_add(br, AF_INET, &p->gw.addr.v4, p->gw.prefixlen);
 }
 
+/* Without DAD (the bridge may have no port yet, and an address waiting for
+ * its carrier could not be bound by dnsmasq): the /64 is the network's own. */
+static int step_bridge_address6(struct netd_net *net, struct nat_priv *p)
+{
+	int br;
+
+	if (!p->has6)
+		return 0;
+	br = bridge_index(p);
+	return br < 0 ? br : nl_addr_add(br, AF_INET6, &p->gw6.addr.v6, p->gw6.prefixlen);
+}
+
 static int step_bridge_up(struct netd_net *net, struct nat_priv *p)
 {
 	int br = bridge_index(p);
@@ -231,14 +296,27 @@ static int step_ip_forward(struct netd_net *net, struct nat_priv *p)
 	return netd_sysctl_hold(net, IP_FORWARD, "1");
 }
 
+/* Dom0 forwarding IPv6 stops taking router advertisements on its own
+ * interfaces (accept_ra = 1): an uplink configured by SLAAC needs
+ * accept_ra = 2 (docs/config.md). */
+static int step_ip6_forward(struct netd_net *net, struct nat_priv *p)
+{
+	return p->has6 ? netd_sysctl_hold(net, IP6_FORWARD, "1") : 0;
+}
+
 static int step_nft_table(struct netd_net *net, struct nat_priv *p)
 {
 	return nat_rs_apply(&p->rs, &p->fwds);
 }
 
+static int step_nft_table6(struct netd_net *net, struct nat_priv *p)
+{
+	return p->has6 ? nat_rs6_apply(&p->rs6, &p->fwds6) : 0;
+}
+
 static int step_forwards_journal(struct netd_net *net, struct nat_priv *p)
 {
-	return nat_fwd_journal_rewrite(p->journal, &p->fwds);
+	return nat_fwd_journal_rewrite(p->journal, &p->fwds, &p->fwds6);
 }
 
 static int step_dnsmasq_files(struct netd_net *net, struct nat_priv *p)
@@ -260,9 +338,12 @@ static const struct nat_step nat_steps[] = {
 	{ "create-bridge", step_create_bridge },
 	{ "bridge-mac", step_bridge_mac },
 	{ "bridge-address", step_bridge_address },
+	{ "bridge-address6", step_bridge_address6 },
 	{ "bridge-up", step_bridge_up },
 	{ "ip-forward", step_ip_forward },
+	{ "ip6-forward", step_ip6_forward },
 	{ "nft-table", step_nft_table },
+	{ "nft-table6", step_nft_table6 },
 	{ "forwards-journal", step_forwards_journal },
 	{ "dnsmasq-files", step_dnsmasq_files },
 	{ "dnsmasq-start", step_dnsmasq_start },
@@ -332,7 +413,10 @@ static int nat_restore(struct netd_net *net, struct nat_priv *p)
 	watch_stop(p);
 	KEEP_FIRST(nat_dnsmasq_stop(&p->dns));
 	KEEP_FIRST(nat_rs_delete(&p->rs));
+	/* Whatever this run says: the state of a crashed one may have had IPv6. */
+	KEEP_FIRST(nat_rs6_delete(&p->rs6));
 	KEEP_FIRST(netd_sysctl_release(net, IP_FORWARD));
+	KEEP_FIRST(netd_sysctl_release(net, IP6_FORWARD));
 	if (nl_link_get(p->bridge, &l) == 0 && !strcmp(l.kind, "bridge"))
 		KEEP_FIRST(nl_link_delete(l.ifindex));
 	for (size_t i = 0; i < sizeof(run_files) / sizeof(run_files[0]); i++) {
@@ -353,16 +437,25 @@ static int nat_restore(struct netd_net *net, struct nat_priv *p)
 
 /* ---- up ---- */
 
+/* gw6 NULL: no IPv6. */
 static int priv_setup(struct netd_net *net, struct nat_priv *p, const char *bridge,
-		      const char *uplink, const struct netd_cidr *gw)
+		      const char *uplink, const struct netd_cidr *gw,
+		      const struct netd_cidr *gw6, bool masq6)
 {
 	int rc;
 
 	snprintf(p->bridge, sizeof(p->bridge), "%s", bridge);
 	snprintf(p->uplink, sizeof(p->uplink), "%s", uplink);
 	p->gw = *gw;
+	p->has6 = gw6 != NULL;
+	memset(&p->gw6, 0, sizeof(p->gw6));
+	if (gw6)
+		p->gw6 = *gw6;
+	p->masq6 = masq6;
+	p->hosts.leases6 = p->has6 && net->conf.dhcp6 == NAT_DHCP6_STATEFUL;
 	p->ev = netd_net_event(net);
 	nat_rs_init(&p->rs, p->bridge, p->uplink, &p->gw);
+	nat_rs6_init(&p->rs6, p->bridge, p->uplink, &p->gw6, masq6);
 	rc = netd_net_run_dir(net, p->run_dir, sizeof(p->run_dir));
 	if (rc)
 		return rc;
@@ -372,21 +465,86 @@ static int priv_setup(struct netd_net *net, struct nat_priv *p, const char *brid
 	return nat_dnsmasq_init(&p->dns, p->ev, p->bridge, p->run_dir, &net->conf);
 }
 
+static bool in_subnet6(const struct netd_cidr *c, const struct in6_addr *a)
+{
+	return !memcmp(c->addr.v6.s6_addr, a->s6_addr, 8); /* a /64 (config.c) */
+}
+
+/* The address SLAAC gives a guest with this MAC in the /64 (RFC 4291's
+ * modified EUI-64), which its DHCPv6 static lease repeats. */
+static void eui64_addr(const struct netd_cidr *gw6, const uint8_t mac[6], struct in6_addr *out)
+{
+	*out = gw6->addr.v6;
+	out->s6_addr[8] = mac[0] ^ 0x02;
+	out->s6_addr[9] = mac[1];
+	out->s6_addr[10] = mac[2];
+	out->s6_addr[11] = 0xff;
+	out->s6_addr[12] = 0xfe;
+	out->s6_addr[13] = mac[3];
+	out->s6_addr[14] = mac[4];
+	out->s6_addr[15] = mac[5];
+}
+
+/* The IPv6 half of vif_host: its ip= address in the /64, or with bind and a
+ * MAC, the EUI-64 one. An IPv6 ip= outside the /64 could never be routed. */
+static int vif_host6(struct nat_priv *p, const struct vif *vif, bool bind, struct nat_host *h)
+{
+	char a[INET6_ADDRSTRLEN], s[INET6_ADDRSTRLEN];
+	const struct vif_ip *outside = NULL;
+	static const uint8_t zero[8];
+
+	if (!p->has6)
+		return 0;
+	for (unsigned i = 0; i < vif->n_ips && !h->has_ip6; i++) {
+		const struct vif_ip *ip = &vif->ips[i];
+
+		if (ip->family != AF_INET6)
+			continue;
+		if (!in_subnet6(&p->gw6, &ip->addr.v6)) {
+			outside = outside ? outside : ip;
+			continue;
+		}
+		inet_ntop(AF_INET6, &ip->addr.v6, a, sizeof(a));
+		if (!memcmp(&ip->addr.v6, &p->gw6.addr.v6, 16) ||
+		    !memcmp(ip->addr.v6.s6_addr + 8, zero, 8))
+			return err_set(-EINVAL,
+				       "%s: ip %s is the gateway or subnet-router anycast address of %s's /64",
+				       vif->ifname, a, p->bridge);
+		h->has_ip6 = true;
+		h->ip6 = ip->addr.v6;
+	}
+	if (!h->has_ip6 && outside) {
+		inet_ntop(AF_INET6, &outside->addr.v6, a, sizeof(a));
+		inet_ntop(AF_INET6, &p->gw6.addr.v6, s, sizeof(s));
+		return err_set(-EINVAL, "%s: ip %s is not inside %s/64 (address6) of %s", vif->ifname,
+			       a, s, p->bridge);
+	}
+	if (!h->has_ip6 && bind && vif->has_mac) {
+		eui64_addr(&p->gw6, vif->mac, &h->ip6);
+		h->has_ip6 = h->bound6 = true;
+	}
+	return 0;
+}
+
 /* The vif's guest address in this subnet: its ip= one, or with bind (its
  * anti-spoofing is on) and a MAC but no ip=, the address it is bound to
- * (bind.h), kept across re-plugs. */
+ * (bind.h), kept across re-plugs; and the same for IPv6 (vif_host6). */
 static int vif_host(struct nat_priv *p, const struct vif *vif, bool bind,
 		    struct nat_host *h)
 {
 	char a[INET_ADDRSTRLEN], s[INET_ADDRSTRLEN + 4];
 	uint32_t m = p->gw.prefixlen ? htonl(~0u << (32 - p->gw.prefixlen)) : 0;
 	const struct vif_ip *outside = NULL;
+	int rc;
 
 	memset(h, 0, sizeof(*h));
 	h->domid = vif->domid;
 	h->devid = vif->devid;
 	h->has_mac = vif->has_mac;
 	memcpy(h->mac, vif->mac, 6);
+	rc = vif_host6(p, vif, bind, h);
+	if (rc)
+		return rc;
 	for (unsigned i = 0; i < vif->n_ips && !h->has_ip; i++) {
 		const struct vif_ip *ip = &vif->ips[i];
 		uint32_t x = ip->addr.v4.s_addr;
@@ -414,7 +572,6 @@ static int vif_host(struct nat_priv *p, const struct vif *vif, bool bind,
 	}
 	if (!h->has_ip && bind && vif->has_mac) {
 		struct nat_host *cur = nat_hosts_find(&p->hosts, h->domid, h->devid);
-		int rc = 0;
 
 		if (cur && cur->bound && !memcmp(cur->mac, vif->mac, 6))
 			h->ip = cur->ip;
@@ -427,7 +584,7 @@ static int vif_host(struct nat_priv *p, const struct vif *vif, bool bind,
 	return 0;
 }
 
-/* v as its filter sees it: with the address it is bound to (h: its hosts
+/* v as its filter sees it: with the addresses it is bound to (h: its hosts
  * entry, NULL if none) among its own. */
 static void vif_as_bound(const struct vif *vif, const struct nat_host *h, struct vif *eff)
 {
@@ -436,6 +593,10 @@ static void vif_as_bound(const struct vif *vif, const struct nat_host *h, struct
 		eff->ips[eff->n_ips].family = AF_INET;
 		memset(&eff->ips[eff->n_ips].addr, 0, sizeof(eff->ips[eff->n_ips].addr));
 		eff->ips[eff->n_ips++].addr.v4 = h->ip;
+	}
+	if (h && h->bound6 && eff->n_ips < VIF_MAX_IPS) {
+		eff->ips[eff->n_ips].family = AF_INET6;
+		eff->ips[eff->n_ips++].addr.v6 = h->ip6;
 	}
 }
 
@@ -447,7 +608,7 @@ static void hosts_from_vifs(struct netd_net *net, struct nat_priv *p)
 
 		/* a vif with neither mac= nor ip= has no host entry, and no
 		 * error either: err_msg() would be a stale one */
-		if (rc == 0 && (h.has_mac || h.has_ip))
+		if (rc == 0 && (h.has_mac || h.has_ip || h.has_ip6))
 			nat_hosts_set(&p->hosts, &h);
 		else if (rc && net->conf.antispoof)
 			log_warn("%s: %s", net->conf.name, err_msg());
@@ -456,14 +617,25 @@ static void hosts_from_vifs(struct netd_net *net, struct nat_priv *p)
 
 static void conf_fwd(const struct netd_forward *cf, struct nat_fwd *f)
 {
-	*f = (struct nat_fwd){ .proto = cf->proto, .port = cf->port, .dest = cf->dest.addr.v4,
-			       .dport = cf->dport };
+	*f = (struct nat_fwd){ .proto = cf->proto, .port = cf->port, .dport = cf->dport,
+			       .v6 = cf->dest.family == AF_INET6 };
+	if (f->v6)
+		f->dest6 = cf->dest.addr.v6;
+	else
+		f->dest = cf->dest.addr.v4;
 }
 
-static bool fwd_equal(const struct nat_fwd *a, const struct nat_fwd *b)
+#define fwd_equal nat_fwd_equal
+
+/* The list of f's family. */
+static struct nat_fwds *fwds_of(struct nat_priv *p, const struct nat_fwd *f)
 {
-	return a->proto == b->proto && a->port == b->port && a->dest.s_addr == b->dest.s_addr &&
-	       a->dport == b->dport;
+	return f->v6 ? &p->fwds6 : &p->fwds;
+}
+
+static const struct netd_cidr *gw6_of(const struct nat_priv *p)
+{
+	return p->has6 ? &p->gw6 : NULL;
 }
 
 static int forwards_from_conf(const struct netd_net_conf *c, struct nat_priv *p)
@@ -474,15 +646,12 @@ static int forwards_from_conf(const struct netd_net_conf *c, struct nat_priv *p)
 		int rc;
 
 		conf_fwd(cf, &f);
-		if (cf->dest.family != AF_INET)
-			return err_set(-EINVAL, "%s: forward at line %d: nat forwards IPv4 only",
-				       c->name, cf->line);
-		rc = nat_fwd_check(&f, &p->gw, p->bridge);
-		if (rc == 0 && nat_fwds_find(&p->fwds, f.proto, f.port))
-			rc = err_set(-EEXIST, "%s %u forwarded twice", nat_proto_name(f.proto),
-				     f.port);
+		rc = nat_fwd_check(&f, &p->gw, gw6_of(p), p->bridge);
+		if (rc == 0 && nat_fwds_find(fwds_of(p, &f), f.proto, f.port))
+			rc = err_set(-EEXIST, "%s%s %u forwarded twice", f.v6 ? "IPv6 " : "",
+				     nat_proto_name(f.proto), f.port);
 		if (rc == 0)
-			rc = nat_fwds_add(&p->fwds, &f);
+			rc = nat_fwds_add(fwds_of(p, &f), &f);
 		if (rc)
 			return err_prefix(rc, "%s: line %d", c->name, cf->line);
 	}
@@ -507,10 +676,51 @@ static int uplink_addr_clash(int ifindex, int family, const void *addr, uint8_t 
 	memcpy(&a, addr, sizeof(a));
 	if ((a & mask) != (u->sn->addr.v4.s_addr & mask))
 		return 0;
+	memset(&u->hit, 0, sizeof(u->hit));
 	u->hit.family = AF_INET;
 	u->hit.addr.v4.s_addr = a;
 	u->hit.prefixlen = plen;
 	return 1;
+}
+
+/* The same for the uplink's global IPv6 addresses and the guests' /64. */
+static int uplink_addr_clash6(int ifindex, int family, const void *addr, uint8_t plen,
+			      void *data)
+{
+	struct uplink_clash *u = data;
+	unsigned p = plen < 64 ? plen : 64;
+	const uint8_t *a = addr, *b = u->sn->addr.v6.s6_addr;
+
+	if (ifindex != u->ifindex || family != AF_INET6 || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80))
+		return 0;
+	if (memcmp(a, b, p / 8) ||
+	    (p % 8 && ((a[p / 8] ^ b[p / 8]) & (uint8_t)(0xff00 >> (p % 8)))))
+		return 0;
+	memset(&u->hit, 0, sizeof(u->hit));
+	u->hit.family = AF_INET6;
+	memcpy(&u->hit.addr.v6, a, 16);
+	u->hit.prefixlen = plen;
+	return 1;
+}
+
+static int precheck6(const struct netd_net_conf *c, int uplink)
+{
+	struct uplink_clash clash = { .ifindex = uplink, .sn = &c->address6 };
+	char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+	int rc;
+
+	if (!c->has_address6)
+		return 0;
+	rc = nl_addr_for_each(uplink_addr_clash6, &clash);
+	if (rc < 0)
+		return err_prefix(rc, "%s: cannot read uplink %s's addresses", c->name, c->uplink);
+	if (rc == 0)
+		return 0;
+	inet_ntop(AF_INET6, &c->address6.addr.v6, a, sizeof(a));
+	inet_ntop(AF_INET6, &clash.hit.addr.v6, b, sizeof(b));
+	return err_set(-EADDRINUSE,
+		       "%s: address6 %s/64 overlaps the subnet of uplink %s (%s/%u); give the guests a subnet of their own",
+		       c->name, a, c->uplink, b, clash.hit.prefixlen);
 }
 
 static int precheck(const struct netd_net_conf *c)
@@ -521,7 +731,8 @@ static int precheck(const struct netd_net_conf *c)
 	int rc;
 
 	if (c->address.family != AF_INET)
-		return err_set(-EINVAL, "%s: nat mode needs an IPv4 address (got an IPv6 one)",
+		return err_set(-EINVAL,
+			       "%s: nat mode needs an IPv4 address (got an IPv6 one; IPv6 goes in address6)",
 			       c->name);
 	rc = nl_link_get(c->uplink, &l);
 	if (rc)
@@ -540,13 +751,30 @@ static int precheck(const struct netd_net_conf *c)
 			       "%s: address %s overlaps the subnet of uplink %s (%s); give the guests a subnet of their own",
 			       c->name, a, c->uplink, b);
 	}
+	rc = precheck6(c, l.ifindex);
+	if (rc)
+		return rc;
 	if (nl_link_exists(c->name))
 		return err_set(-EEXIST, "%s: %s already exists; refusing to take it over", c->name,
 			       c->name);
 	return 0;
 }
 
-/* Is the bridge of a recorded setup still there, up, with its gateway address? */
+struct has_addr6 {
+	int ifindex;
+	const struct netd_cidr *want;
+};
+
+static int addr6_is(int ifindex, int family, const void *addr, uint8_t plen, void *data)
+{
+	const struct has_addr6 *h = data;
+
+	return ifindex == h->ifindex && family == AF_INET6 && plen == h->want->prefixlen &&
+	       !memcmp(addr, &h->want->addr.v6, 16);
+}
+
+/* Is the bridge of a recorded setup still there, up, with its gateway
+ * addresses? */
 static bool bridge_is_applied(const struct nat_priv *p)
 {
 	struct nl_link l;
@@ -555,6 +783,12 @@ static bool bridge_is_applied(const struct nat_priv *p)
 
 	if (nl_link_get(p->bridge, &l) || strcmp(l.kind, "bridge") || !(l.flags & IFF_UP))
 		return false;
+	if (p->has6) {
+		struct has_addr6 h = { l.ifindex, &p->gw6 };
+
+		if (nl_addr_for_each(addr6_is, &h) != 1)
+			return false;
+	}
 	return nl_addr_primary_v4(l.ifindex, &a, &plen) == 0 &&
 	       a.s_addr == p->gw.addr.v4.s_addr && plen == p->gw.prefixlen;
 }
@@ -564,7 +798,7 @@ static int load_saved(struct netd_net *net, struct nat_priv *p, json_t *saved)
 	json_t *ms = json_object_get(saved, "mode_state");
 	const char *bridge, *uplink, *address;
 	struct netd_cidr gw = { .family = AF_INET };
-	char buf[INET_ADDRSTRLEN + 4], *slash;
+	char buf[INET_ADDRSTRLEN + 4], buf6[INET6_ADDRSTRLEN + 4], *slash;
 	json_error_t e;
 
 	/* A state file written before netd's sysctl registry also has
@@ -584,7 +818,24 @@ static int load_saved(struct netd_net *net, struct nat_priv *p, json_t *saved)
 	gw.prefixlen = (uint8_t)atoi(slash + 1);
 	if (inet_pton(AF_INET, buf, &gw.addr.v4) != 1 || gw.prefixlen > 32)
 		return err_set(-EINVAL, "state: bad address '%s'", address);
-	return priv_setup(net, p, bridge, uplink, &gw);
+	/* IPv6: "address6" (a /64) and "nat6", absent before netd had them */
+	address = json_string_value(json_object_get(ms, "address6"));
+	if (address) {
+		const char *nat6 = json_string_value(json_object_get(ms, "nat6"));
+		struct netd_cidr gw6 = { .family = AF_INET6, .prefixlen = 64 };
+
+		if (strlen(address) >= sizeof(buf6) || !nat6)
+			return err_set(-EINVAL, "state: bad address6");
+		strcpy(buf6, address);
+		slash = strchr(buf6, '/');
+		if (!slash || strcmp(slash, "/64"))
+			return err_set(-EINVAL, "state: bad address6 '%s'", address);
+		*slash = '\0';
+		if (inet_pton(AF_INET6, buf6, &gw6.addr.v6) != 1)
+			return err_set(-EINVAL, "state: bad address6 '%s'", address);
+		return priv_setup(net, p, bridge, uplink, &gw, &gw6, strcmp(nat6, "routed") != 0);
+	}
+	return priv_setup(net, p, bridge, uplink, &gw, NULL, false);
 }
 
 /* The forwards are the journal's (run-time changes included). If the config's
@@ -608,12 +859,12 @@ static int forwards_reconcile(struct netd_net *net, struct nat_priv *p, json_t *
 		nat_fwd_format(&f, spec, sizeof(spec));
 		json_array_foreach(old, j, v)
 			known |= !strcmp(json_string_value(v) ?: "", spec);
-		if (known || c->forwards[i].dest.family != AF_INET || nat_fwd_check(&f, &p->gw, p->bridge))
+		if (known || nat_fwd_check(&f, &p->gw, gw6_of(p), p->bridge))
 			continue;
-		cur = nat_fwds_find(&p->fwds, f.proto, f.port);
+		cur = nat_fwds_find(fwds_of(p, &f), f.proto, f.port);
 		if (cur)
 			*cur = f;
-		else if ((rc = nat_fwds_add(&p->fwds, &f)))
+		else if ((rc = nat_fwds_add(fwds_of(p, &f), &f)))
 			return rc;
 		log_info("%s: forward %s added to the config; applying it", p->bridge, spec);
 	}
@@ -629,9 +880,9 @@ static int forwards_reconcile(struct netd_net *net, struct nat_priv *p, json_t *
 			conf_fwd(&c->forwards[i], &cf);
 			kept = fwd_equal(&cf, &f);
 		}
-		cur = kept ? NULL : nat_fwds_find(&p->fwds, f.proto, f.port);
+		cur = kept ? NULL : nat_fwds_find(fwds_of(p, &f), f.proto, f.port);
 		if (cur && fwd_equal(cur, &f)) {
-			nat_fwds_del(&p->fwds, cur);
+			nat_fwds_del(fwds_of(p, &f), cur);
 			log_info("%s: forward %s removed from the config; removing it", p->bridge,
 				 json_string_value(v));
 		}
@@ -647,7 +898,7 @@ static int adopt(struct netd_net *net, struct nat_priv *p, json_t *saved)
 	const char *name = p->bridge;
 	int rc, had_table;
 
-	rc = nat_fwd_journal_load(p->journal, &p->fwds);
+	rc = nat_fwd_journal_load(p->journal, &p->fwds, &p->fwds6);
 	if (rc == 0)
 		rc = forwards_reconcile(net, p, saved);
 	else if (rc == -ENOENT)
@@ -661,8 +912,17 @@ static int adopt(struct netd_net *net, struct nat_priv *p, json_t *saved)
 		log_warn("%s: nftables table ip %s was missing; restored it", name, p->rs.table);
 	if (rc == 0)
 		rc = netd_sysctl_hold(net, IP_FORWARD, "1");
+	if (rc == 0 && p->has6) {
+		had_table = nat_rs6_exists(&p->rs6);
+		rc = nat_rs6_apply(&p->rs6, &p->fwds6);
+		if (rc == 0 && had_table == 0)
+			log_warn("%s: nftables table ip6 %s was missing; restored it", name,
+				 p->rs6.table);
+		if (rc == 0)
+			rc = netd_sysctl_hold(net, IP6_FORWARD, "1");
+	}
 	if (rc == 0)
-		rc = nat_fwd_journal_rewrite(p->journal, &p->fwds);
+		rc = nat_fwd_journal_rewrite(p->journal, &p->fwds, &p->fwds6);
 	if (rc == 0)
 		rc = nat_hosts_write(&p->hosts, p->dns.hostsfile, p->dns.addnhosts);
 	if (rc)
@@ -706,9 +966,20 @@ static void priv_reset(struct nat_priv *p)
 	watch_stop(p);
 	nat_dnsmasq_detach(&p->dns);
 	nat_fwds_free(&p->fwds);
+	nat_fwds_free(&p->fwds6);
 	nat_hosts_free(&p->hosts);
 	p->journal_lines = 0;
 	p->applied = false;
+}
+
+/* Does the recorded setup have the config's IPv6 (none, or the same /64
+ * leaving the same way)? DHCPv6's kind is dnsmasq's: adopt() restarts it. */
+static bool same_v6(const struct nat_priv *p, const struct netd_net_conf *c)
+{
+	if (p->has6 != c->has_address6)
+		return false;
+	return !p->has6 || (!memcmp(&p->gw6.addr.v6, &c->address6.addr.v6, 16) &&
+			    p->masq6 == (c->out6 == NAT_OUT6_MASQUERADE));
 }
 
 static int nat_up(struct netd_net *net, json_t *saved)
@@ -740,7 +1011,7 @@ static int nat_up(struct netd_net *net, json_t *saved)
 			return err_prefix(rc, "%s: unreadable state", c->name);
 		if (phase && !strcmp(phase, "applied") && bridge_is_applied(p) &&
 		    !strcmp(p->uplink, c->uplink) && p->gw.addr.v4.s_addr == c->address.addr.v4.s_addr &&
-		    p->gw.prefixlen == c->address.prefixlen) {
+		    p->gw.prefixlen == c->address.prefixlen && same_v6(p, c)) {
 			rc = adopt(net, p, saved);
 			if (rc == 0) {
 				p->applied = true;
@@ -765,7 +1036,8 @@ static int nat_up(struct netd_net *net, json_t *saved)
 	rc = precheck(c);
 	if (rc)
 		return rc;
-	rc = priv_setup(net, p, c->name, c->uplink, &c->address);
+	rc = priv_setup(net, p, c->name, c->uplink, &c->address,
+			c->has_address6 ? &c->address6 : NULL, c->out6 == NAT_OUT6_MASQUERADE);
 	if (rc == 0)
 		rc = forwards_from_conf(c, p);
 	if (rc) {
@@ -780,8 +1052,9 @@ static int nat_up(struct netd_net *net, json_t *saved)
 		replug_vifs(net, p);
 		cidr_str(&p->gw, a, sizeof(a));
 		as_gw_invalidate(); /* Dom0 has new addresses, routes */
-		log_info("%s: nat mode up, %s via %s, %zu forward(s), dnsmasq pid %d", c->name, a,
-			 c->uplink, p->fwds.n, (int)p->dns.pid);
+		log_info("%s: nat mode up, %s%s via %s, %zu forward(s), dnsmasq pid %d", c->name, a,
+			 p->has6 ? (p->masq6 ? " and IPv6 (NAT66)" : " and IPv6 (routed)") : "",
+			 c->uplink, p->fwds.n + p->fwds6.n, (int)p->dns.pid);
 		return 0;
 	}
 	priv_reset(p);
@@ -842,6 +1115,16 @@ static int nat_vif_online(struct netd_net *net, const struct vif *vif)
 		return err_set(-EADDRINUSE, "%s: ip %s is already the address of %s (vif%u.%u)",
 			       vif->ifname, a, n, clash->domid, clash->devid);
 	}
+	clash = h.has_ip6 ? nat_hosts_find_ip6(&p->hosts, &h.ip6, h.domid, h.devid) : NULL;
+	if (clash) {
+		char a[INET6_ADDRSTRLEN], n[32];
+
+		inet_ntop(AF_INET6, &h.ip6, a, sizeof(a));
+		nat_host_name(clash, n, sizeof(n));
+		return err_set(-EADDRINUSE, "%s: ip %s%s is already the address of %s (vif%u.%u)",
+			       vif->ifname, a, h.bound6 ? " (the EUI-64 one of its MAC)" : "", n,
+			       clash->domid, clash->devid);
+	}
 	rc = br_port_plug(p->bridge, vif->ifname, vif->mtu);
 	if (rc < 0)
 		return rc;
@@ -850,7 +1133,7 @@ static int nat_vif_online(struct netd_net *net, const struct vif *vif)
 	had = cur != NULL;
 	if (had)
 		old = *cur;
-	if (h.has_mac || h.has_ip)
+	if (h.has_mac || h.has_ip || h.has_ip6)
 		rc = nat_hosts_set(&p->hosts, &h);
 	else
 		nat_hosts_del(&p->hosts, h.domid, h.devid);
@@ -902,14 +1185,14 @@ static json_t *nat_status(struct netd_net *net)
 	struct nat_priv *p = net->priv;
 	char a[INET_ADDRSTRLEN + 4], t[IFNAMSIZ + 16], r[2 * INET_ADDRSTRLEN + 2];
 	char f[INET_ADDRSTRLEN], l[INET_ADDRSTRLEN];
-	json_t *o, *all, *bound;
+	json_t *o, *all, *bound, *bound6 = NULL;
 
 	if (!p)
 		return json_object();
 	cidr_str(&p->gw, a, sizeof(a));
 	snprintf(t, sizeof(t), "ip %s", p->rs.table);
 	o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "bridge", p->bridge, "address", a,
-		      "uplink", p->uplink, "table", t, "forwards", (json_int_t)p->fwds.n,
+		      "uplink", p->uplink, "table", t, "forwards", (json_int_t)(p->fwds.n + p->fwds6.n),
 		      "dnsmasq_pid", (json_int_t)p->dns.pid, "table_restores",
 		      (json_int_t)p->table_restores);
 	if (net->conf.has_dhcp_range) {
@@ -917,6 +1200,19 @@ static json_t *nat_status(struct netd_net *net)
 		inet_ntop(AF_INET, &net->conf.dhcp_last, l, sizeof(l));
 		snprintf(r, sizeof(r), "%s-%s", f, l);
 		json_object_set_new(o, "dhcp_range", json_string(r));
+	}
+	if (p->has6) {
+		char a6[INET6_ADDRSTRLEN + 4];
+
+		inet_ntop(AF_INET6, &p->gw6.addr.v6, a6, sizeof(a6));
+		strcat(a6, "/64");
+		snprintf(t, sizeof(t), "ip6 %s", p->rs6.table);
+		json_object_set_new(o, "address6", json_string(a6));
+		json_object_set_new(o, "table6", json_string(t));
+		json_object_set_new(o, "nat6", json_string(p->masq6 ? "masquerade" : "routed"));
+		json_object_set_new(o, "dhcp6", json_string(net->conf.dhcp6 == NAT_DHCP6_STATEFUL ?
+								    "stateful" : "stateless"));
+		bound6 = json_array();
 	}
 	/* Guests are bridge ports: their counters are in the bridge family's table. */
 	bound = json_array();
@@ -930,10 +1226,20 @@ static json_t *nat_status(struct netd_net *net)
 			snprintf(r, sizeof(r), "%s:%s", v->vif.ifname, f);
 			json_array_append_new(bound, json_string(r));
 		}
+		if (h && h->bound6 && bound6) {
+			char a6[INET6_ADDRSTRLEN], r6[IFNAMSIZ + INET6_ADDRSTRLEN + 2];
+
+			inet_ntop(AF_INET6, &h->ip6, a6, sizeof(a6));
+			snprintf(r6, sizeof(r6), "%s=%s", v->vif.ifname, a6);
+			json_array_append_new(bound6, json_string(r6));
+		}
 	}
 	as_status_end(all);
-	/* the addresses guests without ip= are bound to (bind.h) */
+	/* the addresses guests without ip= are bound to (bind.h), and their
+	 * EUI-64 IPv6 ones ("vif5.0=2001:db8:1::...": the address has colons) */
 	json_object_set_new(o, "bound", bound);
+	if (bound6)
+		json_object_set_new(o, "bound6", bound6);
 	return o;
 }
 
@@ -941,7 +1247,7 @@ static json_t *nat_save(struct netd_net *net)
 {
 	struct nat_priv *p = net->priv;
 	char a[INET_ADDRSTRLEN + 4], spec[NAT_FWD_STRLEN];
-	json_t *cf;
+	json_t *cf, *ms;
 
 	if (!p || !p->run_dir[0])
 		return json_object();
@@ -956,8 +1262,17 @@ static json_t *nat_save(struct netd_net *net)
 		nat_fwd_format(&f, spec, sizeof(spec));
 		json_array_append_new(cf, json_string(spec));
 	}
-	return json_pack("{s:s, s:s, s:s, s:s, s:o}", "bridge", p->bridge, "uplink", p->uplink,
-			 "address", a, "table", p->rs.table, "conf_forwards", cf);
+	ms = json_pack("{s:s, s:s, s:s, s:s, s:o}", "bridge", p->bridge, "uplink", p->uplink,
+		       "address", a, "table", p->rs.table, "conf_forwards", cf);
+	if (ms && p->has6) {
+		char a6[INET6_ADDRSTRLEN + 4];
+
+		inet_ntop(AF_INET6, &p->gw6.addr.v6, a6, sizeof(a6));
+		strcat(a6, "/64");
+		json_object_set_new(ms, "address6", json_string(a6));
+		json_object_set_new(ms, "nat6", json_string(p->masq6 ? "masquerade" : "routed"));
+	}
+	return ms;
 }
 
 /* netd exits (or forgets the network) without down: leave the host as it is. */
@@ -1002,6 +1317,21 @@ static void nat_free(struct netd_net *net)
 
 /* ---- forwards at run time ---- */
 
+/* Is f's destination a guest of p's subnet of its family? */
+static bool fwd_dest_in(const struct nat_priv *p, const struct nat_fwd *f)
+{
+	return f->v6 ? p->has6 && in_subnet6(&p->gw6, &f->dest6) : in_subnet(&p->gw, f->dest);
+}
+
+/* Does p forward proto:port, in f's family or (by port alone) in either? */
+static bool fwd_port_in(struct nat_priv *p, const struct nat_fwd *f, bool has_dest)
+{
+	if (has_dest)
+		return nat_fwds_find(fwds_of(p, f), f->proto, f->port) != NULL;
+	return nat_fwds_find(&p->fwds, f->proto, f->port) ||
+	       nat_fwds_find(&p->fwds6, f->proto, f->port);
+}
+
 /* With no network named, a forward belongs to the nat network whose subnet
  * holds its destination (or, for a delete by port, the one forwarding that
  * port); -EOPNOTSUPP passes the request on to that network. */
@@ -1009,12 +1339,12 @@ static bool belongs_elsewhere(struct netd_net *net, const struct nat_fwd *f, boo
 {
 	struct nat_priv *me = net->priv;
 
-	if (has_dest ? in_subnet(&me->gw, f->dest) : nat_fwds_find(&me->fwds, f->proto, f->port) != NULL)
+	if (has_dest ? fwd_dest_in(me, f) : fwd_port_in(me, f, false))
 		return false;
 	for (struct netd_net *peer = NULL; (peer = netd_net_peer_next(net, peer, NULL));) {
 		struct nat_priv *o = peer->priv;
 
-		if (has_dest ? in_subnet(&o->gw, f->dest) : nat_fwds_find(&o->fwds, f->proto, f->port) != NULL)
+		if (has_dest ? fwd_dest_in(o, f) : fwd_port_in(o, f, false))
 			return true;
 	}
 	return false;
@@ -1032,25 +1362,36 @@ static bool other_nat_up(struct netd_net *net)
  * times the live forwards keeps it O(forwards) at O(1) amortized per change. */
 static void journal_note(struct nat_priv *p)
 {
-	if (++p->journal_lines < 1024 || p->journal_lines < 4 * p->fwds.n)
+	if (++p->journal_lines < 1024 || p->journal_lines < 4 * (p->fwds.n + p->fwds6.n))
 		return;
-	if (nat_fwd_journal_rewrite(p->journal, &p->fwds))
+	if (nat_fwd_journal_rewrite(p->journal, &p->fwds, &p->fwds6))
 		log_warn("%s: cannot compact the forwards journal: %s", p->bridge, err_msg());
 	else
 		p->journal_lines = 0;
 }
 
+static int rs_fwd_add(struct nat_priv *p, const struct nat_fwd *f)
+{
+	return f->v6 ? nat_rs6_fwd_add(&p->rs6, f) : nat_rs_fwd_add(&p->rs, f);
+}
+
+static int rs_fwd_del(struct nat_priv *p, const struct nat_fwd *f)
+{
+	return f->v6 ? nat_rs6_fwd_del(&p->rs6, f) : nat_rs_fwd_del(&p->rs, f);
+}
+
 static int fwd_add(struct netd_net *net, struct nat_priv *p, const struct nat_fwd *f,
 		   const char *spec)
 {
-	struct nat_fwd *old = nat_fwds_find(&p->fwds, f->proto, f->port);
+	struct nat_fwd *old = nat_fwds_find(fwds_of(p, f), f->proto, f->port);
+	const char *fam = f->v6 ? "IPv6 " : "";
 	char cur[NAT_FWD_STRLEN];
 	int rc;
 
 	if (old) {
 		nat_fwd_format(old, cur, sizeof(cur));
-		return err_set(-EEXIST, "forward '%s': %s port %u is already forwarded (%s)", spec,
-			       nat_proto_name(f->proto), f->port, cur);
+		return err_set(-EEXIST, "forward '%s': %s%s port %u is already forwarded (%s)", spec,
+			       fam, nat_proto_name(f->proto), f->port, cur);
 	}
 	/* One outside port on one uplink leads to one guest, as in the config. */
 	for (struct netd_net *peer = NULL; (peer = netd_net_peer_next(net, peer, p->uplink));) {
@@ -1058,47 +1399,39 @@ static int fwd_add(struct netd_net *net, struct nat_priv *p, const struct nat_fw
 
 		if (!o->applied)
 			continue;
-		old = nat_fwds_find(&o->fwds, f->proto, f->port);
+		old = nat_fwds_find(fwds_of(o, f), f->proto, f->port);
 		if (old) {
 			nat_fwd_format(old, cur, sizeof(cur));
 			return err_set(-EEXIST,
-				       "forward '%s': %s port %u on uplink %s is already forwarded by %s (%s)",
-				       spec, nat_proto_name(f->proto), f->port, p->uplink, o->bridge, cur);
+				       "forward '%s': %s%s port %u on uplink %s is already forwarded by %s (%s)",
+				       spec, fam, nat_proto_name(f->proto), f->port, p->uplink,
+				       o->bridge, cur);
 		}
 	}
-	rc = nat_rs_fwd_add(&p->rs, f);
+	rc = rs_fwd_add(p, f);
 	if (rc)
 		return err_prefix(rc, "forward '%s'", spec);
 	rc = nat_fwd_journal_append(p->journal, true, f);
 	if (rc == 0)
-		rc = nat_fwds_add(&p->fwds, f);
+		rc = nat_fwds_add(fwds_of(p, f), f);
 	if (rc) {
 		char msg[ERR_MSG_MAX];
 
 		snprintf(msg, sizeof(msg), "%s", err_msg());
-		nat_rs_fwd_del(&p->rs, f);
+		rs_fwd_del(p, f);
 		return err_set(rc, "forward '%s': %s", spec, msg);
 	}
 	journal_note(p);
 	return 0;
 }
 
-static int fwd_del(struct nat_priv *p, const struct nat_fwd *f, bool has_dest, const char *spec)
+static int fwd_del_one(struct nat_priv *p, struct nat_fwds *l, struct nat_fwd *old,
+		       const char *spec)
 {
-	struct nat_fwd *old = nat_fwds_find(&p->fwds, f->proto, f->port), keep;
-	char cur[NAT_FWD_STRLEN];
+	struct nat_fwd keep = *old;
 	int rc;
 
-	if (!old)
-		return err_set(-ENOENT, "forward '%s': %s port %u is not forwarded in %s", spec,
-			       nat_proto_name(f->proto), f->port, p->bridge);
-	if (has_dest && (old->dest.s_addr != f->dest.s_addr || old->dport != f->dport)) {
-		nat_fwd_format(old, cur, sizeof(cur));
-		return err_set(-ENOENT, "forward '%s': %s port %u is forwarded elsewhere (%s)", spec,
-			       nat_proto_name(f->proto), f->port, cur);
-	}
-	keep = *old;
-	rc = nat_rs_fwd_del(&p->rs, old);
+	rc = rs_fwd_del(p, old);
 	if (rc)
 		return err_prefix(rc, "forward '%s'", spec);
 	rc = nat_fwd_journal_append(p->journal, false, old);
@@ -1106,27 +1439,68 @@ static int fwd_del(struct nat_priv *p, const struct nat_fwd *f, bool has_dest, c
 		char msg[ERR_MSG_MAX];
 
 		snprintf(msg, sizeof(msg), "%s", err_msg());
-		nat_rs_fwd_add(&p->rs, &keep);
+		rs_fwd_add(p, &keep);
 		return err_set(rc, "forward '%s': %s", spec, msg);
 	}
-	nat_fwds_del(&p->fwds, old);
+	nat_fwds_del(l, old);
 	journal_note(p);
 	return 0;
 }
 
-static json_t *fwd_list(struct nat_priv *p)
+/* PROTO:PORT removes the port's forward in each family that has one; with
+ * a destination, the one of its family, if it is that one. */
+static int fwd_del(struct nat_priv *p, const struct nat_fwd *f, bool has_dest, const char *spec)
 {
-	json_t *arr = json_array();
+	struct nat_fwd *old4 = nat_fwds_find(&p->fwds, f->proto, f->port);
+	struct nat_fwd *old6 = nat_fwds_find(&p->fwds6, f->proto, f->port);
+	char cur[NAT_FWD_STRLEN];
+	int rc = 0;
+
+	if (has_dest) {
+		struct nat_fwd *old = f->v6 ? old6 : old4;
+
+		if (!old)
+			return err_set(-ENOENT, "forward '%s': %s%s port %u is not forwarded in %s",
+				       spec, f->v6 ? "IPv6 " : "", nat_proto_name(f->proto),
+				       f->port, p->bridge);
+		if (!nat_fwd_equal(old, f)) {
+			nat_fwd_format(old, cur, sizeof(cur));
+			return err_set(-ENOENT, "forward '%s': %s port %u is forwarded elsewhere (%s)",
+				       spec, nat_proto_name(f->proto), f->port, cur);
+		}
+		return fwd_del_one(p, fwds_of(p, f), old, spec);
+	}
+	if (!old4 && !old6)
+		return err_set(-ENOENT, "forward '%s': %s port %u is not forwarded in %s", spec,
+			       nat_proto_name(f->proto), f->port, p->bridge);
+	if (old4)
+		rc = fwd_del_one(p, &p->fwds, old4, spec);
+	if (rc == 0 && old6)
+		rc = fwd_del_one(p, &p->fwds6, old6, spec);
+	return rc;
+}
+
+static void fwd_list_add(json_t *arr, const struct nat_fwds *l)
+{
 	struct nat_fwd *v;
 	char s[NAT_FWD_STRLEN];
 
-	if (nat_fwds_sorted(&p->fwds, &v) == 0) {
-		for (size_t i = 0; i < p->fwds.n; i++) {
-			nat_fwd_format(&v[i], s, sizeof(s));
-			json_array_append_new(arr, json_string(s));
-		}
-		free(v);
+	if (nat_fwds_sorted(l, &v))
+		return;
+	for (size_t i = 0; i < l->n; i++) {
+		nat_fwd_format(&v[i], s, sizeof(s));
+		json_array_append_new(arr, json_string(s));
 	}
+	free(v);
+}
+
+/* IPv4's first, then IPv6's, each by protocol and port. */
+static json_t *fwd_list(struct nat_priv *p)
+{
+	json_t *arr = json_array();
+
+	fwd_list_add(arr, &p->fwds);
+	fwd_list_add(arr, &p->fwds6);
 	return json_pack("{s:s, s:o}", "network", p->bridge, "forwards", arr);
 }
 
@@ -1160,7 +1534,7 @@ static int nat_command(struct netd_net *net, const char *cmd, json_t *req, json_
 	if (!named && belongs_elsewhere(net, &f, has_dest))
 		return -EOPNOTSUPP;
 	if (add) {
-		rc = nat_fwd_check(&f, &p->gw, p->bridge);
+		rc = nat_fwd_check(&f, &p->gw, gw6_of(p), p->bridge);
 		if (rc == 0)
 			rc = fwd_add(net, p, &f, spec);
 	} else {
@@ -1168,7 +1542,7 @@ static int nat_command(struct netd_net *net, const char *cmd, json_t *req, json_
 	}
 	if (rc)
 		return rc;
-	if (add)
+	if (add || has_dest)
 		nat_fwd_format(&f, canon, sizeof(canon));
 	else
 		snprintf(canon, sizeof(canon), "%s:%u", nat_proto_name(f.proto), f.port);

@@ -1,0 +1,486 @@
+"""IPv6 in NAT mode: virbr0 with 2001:db8:1::1/64 beside 203.0.113.1/24.
+Router advertisements and DHCPv6 (stateless and stateful) from netd's dnsmasq,
+seen by the guest's kernel and by a real DHCPv6 client (dhclient -6); NAT66 out
+of eth0 (2001:db8::2) or the /64 routed as is; anti-spoofing of the guests'
+IPv6; IPv6 port forwards; kill -9 adoption and exact undo; bad input."""
+import json
+import os
+import signal
+import subprocess
+
+import pytest
+
+from conftest import sh, wait_for
+from test_nat import (BR, GW, Server, connect, dnsmasq_procs, nat_conf, nft, our_tables,
+                      pidfile_pid, ruleset, run_files, steps_of)
+
+GW6 = "2001:db8:1::1"
+UPLINK6 = "2001:db8::2"   # dom0's eth0 (conftest's Topo)
+UPSTREAM6 = "2001:db8::1"
+
+pytestmark = pytest.mark.usefixtures("no_leftover_dnsmasq")
+
+CLIENT6 = r"""
+import socket, sys
+try:
+    c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3]))
+    c.settimeout(float(sys.argv[3]))
+    print(c.recv(200).decode().strip())
+except OSError as e:
+    print(f"ERR {e.__class__.__name__}")
+"""
+
+SERVER6 = r"""
+import socket, sys
+name, port = sys.argv[1], int(sys.argv[2])
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::", port))
+s.listen(16)
+print("ready", flush=True)
+while True:
+    c, peer = s.accept()
+    c.sendall(f"{name} {peer[0]}\n".encode())
+    c.close()
+"""
+
+DHCLIENT_SCRIPT = """#!/bin/sh
+# Records what dhclient -6 got; configures nothing (the test decides).
+echo "$reason addr=$new_ip6_address plen=$new_ip6_prefixlen dns=$new_dhcp6_name_servers" >> "$(dirname "$0")/dhclient.out"
+"""
+
+
+def nat6_conf(dhcp6=None, nat6=None, forwards=(), address6=f"{GW6}/64", **kw):
+    body = nat_conf(forwards=forwards, **kw) + f"address6 = {address6}\n"
+    if dhcp6:
+        body += f"dhcp6 = {dhcp6}\n"
+    if nat6:
+        body += f"nat6 = {nat6}\n"
+    return body
+
+
+def eui64(mac, prefix="2001:db8:1:0"):
+    b = [int(x, 16) for x in mac.split(":")]
+    b[0] ^= 0x02
+    return "%s:%02x%02x:%02xff:fe%02x:%02x%02x" % (prefix, *b[:3], *b[3:])
+
+
+def canon(a):
+    import ipaddress
+    return str(ipaddress.ip_address(a))
+
+
+def guest6(topo, domid):
+    """A guest on 203.0.113.<5+domid>/24 whose eth0 takes router advertisements
+    (accept_ra, autoconf: the defaults of a host that does not forward) with
+    no DAD delay; its eth0 is vif<domid>.0 in dom0."""
+    g = topo.add_ns(f"{topo.prefix}-g{domid}")
+    topo.sysctl(g, "net.ipv6.conf.all.accept_dad", 0)
+    topo.sysctl(g, "net.ipv6.conf.default.accept_dad", 0)
+    sh(f"ip link add vif{domid}.0 netns {topo.d0} type veth peer name eth0 netns {g}")
+    topo.sysctl(g, "net.ipv6.conf.eth0.accept_dad", 0)
+    topo.ip(g, f"addr add 203.0.113.{5 + domid}/24 dev eth0")
+    topo.ip(g, "link set eth0 up")
+    topo.ip(g, f"route add default via {GW}")
+    topo.guests[domid] = g
+    return g
+
+
+def mac_of(topo, ns):
+    return topo.link(ns, "eth0")["address"]
+
+
+def plug(netd, topo, domid, ip=True):
+    g = topo.guests[domid]
+    args = ["vif", "online", f"{domid}.0", f"bridge={BR}", f"mac={mac_of(topo, g)}"]
+    if ip:
+        args.append(f"ip=203.0.113.{5 + domid}")
+    netd.ctl(*args)
+    topo.wait_carrier(g, "eth0")
+
+
+def status(netd):
+    return netd.request({"cmd": "status"})["result"]["networks"][0]["details"]
+
+
+def global6(topo, ns):
+    return [a.split("/")[0] for a in topo.addrs(ns, "eth0")
+            if ":" in a and not a.startswith("fe80")]
+
+
+def ra_default_route(topo, ns):
+    """The default route the guest's kernel took from the router advertisement."""
+    return [r for r in topo.routes(ns, "-6") if r["dst"] == "default"
+            and r.get("protocol") == "ra" and r["gateway"].startswith("fe80::")]
+
+
+def dhclient6(topo, ns, tmp_path, stateless=False, timeout=15):
+    """dhclient -6 (one attempt, DUID-LL) in ns; returns the lines its script
+    recorded. dhclient goes to the background once bound: stopped by its pid."""
+    d = tmp_path / f"dhc-{ns}"
+    d.mkdir(exist_ok=True)
+    script = d / "script.sh"
+    script.write_text(DHCLIENT_SCRIPT)
+    script.chmod(0o755)
+    out = d / "dhclient.out"
+    if out.exists():
+        out.unlink()
+    pidf = d / "pid"
+    r = topo.run(ns, f"timeout {timeout} dhclient -6 {'-S ' if stateless else ''}-1 -v -D LL "
+                     f"-sf {script} -lf {d}/leases -pf {pidf} -df {d}/duid eth0",
+                 check=False, timeout=timeout + 10)
+    try:
+        if pidf.exists():
+            os.kill(int(pidf.read_text().strip()), signal.SIGTERM)
+    except (ValueError, ProcessLookupError):
+        pass
+    lines = out.read_text().splitlines() if out.exists() else []
+    assert lines, f"dhclient -6 got nothing: {r.stdout}\n{r.stderr}"
+    return lines
+
+
+def sniff_src(topo, ns, iface, bpf, action, timeout=15):
+    """The source of the first packet matching bpf on iface in ns while
+    action() runs (None if none)."""
+    p = subprocess.Popen(
+        ["ip", "netns", "exec", ns, "/usr/bin/python3", "-c",
+         "from scapy.all import sniff, IPv6\n"
+         f"p = sniff(iface={iface!r}, filter={bpf!r}, count=1, timeout={timeout},"
+         " started_callback=lambda: print('ready', flush=True))\n"
+         "print('src', p[0][IPv6].src if p else None, flush=True)\n"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        action()
+        out, _ = p.communicate(timeout=timeout + 5)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    return out.split("src", 1)[1].strip() if "src" in out else None
+
+
+def connect6(topo, ns, host, port, timeout=2):
+    return topo.python(ns, CLIENT6.replace("sys.argv[1]", repr(host))
+                       .replace("int(sys.argv[2])", str(port))
+                       .replace("float(sys.argv[3])", str(timeout)),
+                       timeout=timeout * 3 + 10).stdout.strip()
+
+
+@pytest.fixture
+def servers6():
+    started = []
+
+    def make(ns, name, port=80):
+        s = Server.__new__(Server)
+        s.p = subprocess.Popen(["ip", "netns", "exec", ns, "/usr/bin/python3", "-c", SERVER6,
+                                name, str(port)], stdout=subprocess.PIPE, text=True)
+        assert s.p.stdout.readline().strip() == "ready"
+        started.append(s)
+        return s
+
+    yield make
+    for s in started:
+        s.stop()
+
+
+def ip6_forwarding(topo):
+    return topo.run(topo.d0, "sysctl -n net.ipv6.conf.all.forwarding").stdout.strip()
+
+
+# ---------------------------------------------------------------- data path
+
+def test_stateless_ra_slaac_dhcpv6_and_nat66(topo, netd_factory, tmp_path):
+    """dhcp6 = stateless (the default): the guest's kernel takes the /64 and a
+    default route from dnsmasq's router advertisement and forms the EUI-64
+    address of its MAC, the one netd bound it to; dhclient -6 -S gets DNS by
+    stateless DHCPv6; upstream sees its traffic from Dom0's uplink address."""
+    g = guest6(topo, 5)
+    netd = netd_factory(nat6_conf())
+    netd.start()
+    assert ip6_forwarding(topo) == "1"
+    assert f"{GW6}/64" in topo.addrs(topo.d0, BR)
+    plug(netd, topo, 5)
+    mine = eui64(mac_of(topo, g))
+    st = status(netd)
+    assert st["address6"] == f"{GW6}/64" and st["dhcp6"] == "stateless"
+    assert st["nat6"] == "masquerade" and st["table6"] == "ip6 netd_virbr0"
+    assert st["bound6"] == [f"vif5.0={canon(mine)}"]
+    wait_for(lambda: canon(mine) in global6(topo, g) and ra_default_route(topo, g), 15,
+             what="SLAAC address and default route from the RA")
+    assert global6(topo, g) == [canon(mine)], "only the advertised prefix, autoconfigured"
+    lines = dhclient6(topo, g, tmp_path, stateless=True)
+    # dhclient names an information-request's answer INFORM6 or RENEW6
+    assert any(l.split()[0] in ("INFORM6", "RENEW6") and l.endswith(f"dns={GW6}")
+               for l in lines), lines
+    assert not any("addr=2001" in l for l in lines), "stateless: no address from DHCPv6"
+    src = sniff_src(topo, topo.up, "up0", "icmp6 and ip6[40] == 128",
+                    lambda: topo.ping(g, UPSTREAM6, timeout=3))
+    assert src == UPLINK6, src
+    assert topo.ping(g, UPSTREAM6)
+    assert topo.ping(g, GW6)
+
+
+def test_stateful_dhcpv6_leases_the_bound_address(topo, netd_factory, tmp_path):
+    """dhcp6 = stateful: the advertisement says 'managed' and the guest does
+    not autoconfigure; dhclient -6 gets the address netd bound the vif to
+    (its static lease) and, with it, the guest reaches upstream."""
+    g = guest6(topo, 5)
+    netd = netd_factory(nat6_conf(dhcp6="stateful"))
+    netd.start()
+    plug(netd, topo, 5)
+    mine = canon(eui64(mac_of(topo, g)))
+    assert status(netd)["dhcp6"] == "stateful"
+    wait_for(lambda: ra_default_route(topo, g), 15, what="default route from the RA")
+    assert global6(topo, g) == [], "managed: nothing autoconfigured"
+    with open(f"{netd.state}/{BR}/dhcp-hosts") as f:
+        assert f"[{mine}]" in f.read()
+    lines = dhclient6(topo, g, tmp_path)
+    bound = [l for l in lines if l.startswith("BOUND6")]
+    assert bound and f"addr={mine}" in bound[0], lines
+    topo.ip(g, f"-6 addr add {mine}/64 dev eth0 nodad")
+    assert topo.ping(g, UPSTREAM6, timeout=3)
+
+
+def test_forged_ipv6_source_is_dropped(topo, netd_factory):
+    """A guest may send IPv6 only from its bound (EUI-64) address or its ip=
+    one and its link-local: a forged source in the /64, or outside it, never
+    reaches upstream or the other guest, and is counted."""
+    from test_antispoof import capture, spoof_drops
+    g5, g6 = guest6(topo, 5), guest6(topo, 6)
+    netd = netd_factory(nat6_conf())
+    netd.start()
+    plug(netd, topo, 5)
+    plug(netd, topo, 6, ip=False)
+    m5 = mac_of(topo, g5)
+    own = canon(eui64(m5))
+    mine6 = canon(eui64(mac_of(topo, g6)))
+    wait_for(lambda: own in global6(topo, g5), 15, what="SLAAC address")
+    eth = f"Ether(src='{m5}', dst='{topo.link(topo.d0, BR)['address']}')"
+    udp = "UDP(sport=40000, dport={})"
+    forged = [f"[{eth}/IPv6(src='2001:db8:1::dead', dst='{UPSTREAM6}')/{udp.format(7601)}] * 2",
+              f"[{eth}/IPv6(src='{mine6}', dst='{UPSTREAM6}')/{udp.format(7601)}]",
+              f"[{eth}/IPv6(src='2001:db8:ffff::5', dst='{UPSTREAM6}')/{udp.format(7601)}]"]
+    good = [f"[{eth}/IPv6(src='{own}', dst='{UPSTREAM6}')/{udp.format(7602)}] * 2"]
+    got = capture(topo, {"up": (topo.up, "up0", "ip6 and udp")}, g5, " + ".join(forged + good))
+    from scapy.all import UDP as U
+    ports = sorted(p[U].dport for p in got["up"] if U in p)
+    assert ports == [7602, 7602], [p.summary() for p in got["up"]]
+    assert all(p["IPv6"].src == UPLINK6 for p in got["up"] if U in p)
+    assert spoof_drops(netd, "vif5.0") == 4
+
+
+def test_ipv6_port_forward_from_upstream(topo, netd_factory, servers6):
+    """forward = tcp:8080:[guest]:80 in the config and one added at run time:
+    upstream reaches the guest through Dom0's uplink IPv6 address; the guest
+    sees upstream's own address; the IPv4 forward of the same port is
+    another door; a guest's own IPv6 is not reachable from upstream."""
+    g = guest6(topo, 5)
+    mac = mac_of(topo, g)
+    mine = canon(eui64(mac))
+    netd = netd_factory(nat6_conf(forwards=[f"tcp:8080:[{mine}]:80", "tcp:8080:203.0.113.10:81"]))
+    netd.start()
+    plug(netd, topo, 5)
+    wait_for(lambda: mine in global6(topo, g), 15, what="SLAAC address")
+    servers6(g, "g5")
+    servers6(g, "g5-81", 81)
+    assert connect6(topo, topo.up, UPLINK6, 8080) == f"g5 {UPSTREAM6}"
+    assert connect6(topo, topo.up, "192.0.2.2", 8080) == "g5-81 ::ffff:192.0.2.1"
+    assert connect6(topo, topo.up, UPLINK6, 9090).startswith("ERR")
+    netd.ctl("forward", "add", f"tcp:9090:[{mine}]:81")
+    assert connect6(topo, topo.up, UPLINK6, 9090) == f"g5-81 {UPSTREAM6}"
+    listed = json.loads(netd.ctl("--json", "forward", "list").stdout)["result"]["forwards"]
+    assert listed == ["tcp:8080:203.0.113.10:81", f"tcp:8080:[{mine}]:80", f"tcp:9090:[{mine}]:81"]
+    # Even with a route to the /64, upstream cannot open a connection to it.
+    topo.ip(topo.up, f"-6 route add 2001:db8:1::/64 via {UPLINK6}")
+    assert connect6(topo, topo.up, mine, 80).startswith("ERR")
+    # A removal by port removes both families' forwards of it.
+    netd.ctl("forward", "del", "tcp:8080")
+    assert connect6(topo, topo.up, UPLINK6, 8080).startswith("ERR")
+    assert json.loads(netd.ctl("--json", "forward", "list").stdout)["result"]["forwards"] == \
+        [f"tcp:9090:[{mine}]:81"]
+    r = netd.ctl("forward", "add", "tcp:9191:[2001:db8:2::5]:80", check=False)
+    assert r.returncode == 1 and "is not inside 2001:db8:1::/64" in r.stderr, r.stderr
+
+
+def test_routed_prefix_is_not_masqueraded(topo, netd_factory):
+    """nat6 = routed: upstream routes the /64 to Dom0 and sees the guest's own
+    address; IPv4 is still masqueraded."""
+    g = guest6(topo, 5)
+    netd = netd_factory(nat6_conf(nat6="routed"))
+    netd.start()
+    plug(netd, topo, 5)
+    mine = canon(eui64(mac_of(topo, g)))
+    wait_for(lambda: mine in global6(topo, g), 15, what="SLAAC address")
+    topo.ip(topo.up, f"-6 route add 2001:db8:1::/64 via {UPLINK6}")
+    assert status(netd)["nat6"] == "routed"
+    src = sniff_src(topo, topo.up, "up0", "icmp6 and ip6[40] == 128",
+                    lambda: topo.ping(g, UPSTREAM6, timeout=3))
+    assert src == mine, src
+    assert topo.ping(g, UPSTREAM6)
+
+
+# ---------------------------------------------------------------- lifecycle
+
+def test_kill9_adopts_and_down_restores_exactly(topo, netd_factory, tmp_path, servers6):
+    nft(topo, "add table ip6 foreignkeep")
+    before, rules = topo.snapshot(), ruleset(topo)
+    fwd6 = ip6_forwarding(topo)
+    g = guest6(topo, 5)
+    mine = canon(eui64(mac_of(topo, g)))
+    netd = netd_factory(nat6_conf(forwards=[f"tcp:8080:[{mine}]:80"]))
+    netd.start()
+    plug(netd, topo, 5)
+    wait_for(lambda: mine in global6(topo, g), 15, what="SLAAC address")
+    netd.ctl("forward", "add", f"udp:5353:[{mine}]:53")
+    servers6(g, "g5")
+    pid = pidfile_pid(netd)
+    assert len(our_tables(topo)) == 2
+    out = netd.kill9_restart_under_ping(g, UPSTREAM6)
+    assert " 0% packet loss" in out, out
+    assert "adopted the running nat setup" in netd.read_log()
+    assert dnsmasq_procs(netd) == [pid]
+    assert len(our_tables(topo)) == 2
+    assert connect6(topo, topo.up, UPLINK6, 8080) == f"g5 {UPSTREAM6}"
+    assert status(netd)["bound6"] == [f"vif5.0={mine}"]
+    # The IPv6 table deleted while netd is dead: the next one restores it.
+    netd.stop(signal.SIGKILL)
+    nft(topo, "delete table ip6 netd_virbr0")
+    netd.start()
+    assert "table ip6 netd_virbr0 was missing; restored it" in netd.read_log()
+    assert connect6(topo, topo.up, UPLINK6, 8080) == f"g5 {UPSTREAM6}"
+    doc = json.loads(nft(topo, "-j list map ip6 netd_virbr0 forwards").stdout)
+    m = [o["map"] for o in doc["nftables"] if "map" in o][0]
+    assert len(m["elem"]) == 2
+    # ...and while it runs: restored at once.
+    nft(topo, "delete table ip6 netd_virbr0")
+    wait_for(lambda: len(our_tables(topo)) == 2, 5, what="the IPv6 table restored")
+    netd.ctl("down")
+    assert dnsmasq_procs(netd) == [] and run_files(netd) == []
+    assert ruleset(topo) == rules
+    assert ip6_forwarding(topo) == fwd6
+    topo.ip(topo.d0, "link del vif5.0")
+    topo.assert_snapshot_equal(before)
+
+
+def test_config_change_of_ipv6_while_dead_is_applied(topo, netd_factory):
+    """The /64 or its way out changed while netd was dead: the setup is rolled
+    back and applied afresh; stateless -> stateful restarts dnsmasq."""
+    netd = netd_factory(nat6_conf())
+    netd.start()
+    pid = pidfile_pid(netd)
+    netd.stop(signal.SIGKILL)
+    netd.write_conf(nat6_conf(dhcp6="stateful"))
+    netd.start()
+    assert "runs with other settings than the config's; restarting it" in netd.read_log()
+    assert dnsmasq_procs(netd) != [pid] and len(dnsmasq_procs(netd)) == 1
+    netd.stop(signal.SIGKILL)
+    netd.write_conf(nat6_conf(address6="2001:db8:7::1/64"))
+    netd.start()
+    assert "2001:db8:7::1/64" in topo.addrs(topo.d0, BR)
+    assert f"{GW6}/64" not in topo.addrs(topo.d0, BR)
+    netd.stop(signal.SIGKILL)
+    netd.write_conf(nat_conf())
+    netd.start()
+    assert [a for a in topo.addrs(topo.d0, BR) if a.startswith("2001")] == []
+    assert len(our_tables(topo)) == 1 and ip6_forwarding(topo) == "0"
+
+
+def test_fault_and_crash_at_every_step_with_ipv6(topo, netd_factory):
+    before, rules = topo.snapshot(), ruleset(topo)
+    netd = netd_factory(nat6_conf(forwards=["tcp:8080:[2001:db8:1::10]:80"]))
+    steps = steps_of(netd)
+    assert {"bridge-address6", "ip6-forward", "nft-table6"} <= set(steps)
+    for step in steps:
+        r = netd.run_once(env={"NETD_FAULT": step})
+        assert r.returncode == 1 and "host restored" in r.stderr, (step, r.stderr)
+        topo.assert_snapshot_equal(before)
+        assert ruleset(topo) == rules, step
+        assert ip6_forwarding(topo) == "0", step
+        assert dnsmasq_procs(netd) == [], step
+    for step in steps:
+        r = netd.run_once(env={"NETD_FAULT": f"{step}:crash"})
+        assert r.returncode in (-9, 137), (step, r.returncode, r.stderr)
+        netd.start()
+        assert len(our_tables(topo)) == 2, step
+        assert f"{GW6}/64" in topo.addrs(topo.d0, BR), step
+        assert netd.stop() == 0
+        topo.assert_snapshot_equal(before)
+        assert ruleset(topo) == rules and ip6_forwarding(topo) == "0", step
+
+
+# ---------------------------------------------------------------- bad input
+
+@pytest.mark.parametrize("extra,msg", [
+    ("address6 = 2001:db8:1::1/48\n",
+     "key 'address6': prefix length in '2001:db8:1::1/48' must be 64"),
+    ("address6 = 203.0.113.1/24\n", "key 'address6': expected IPV6ADDRESS/64"),
+    ("address6 = 2001:db8:1::/64\n", "is the subnet-router anycast address"),
+    ("address6 = fe80::1/64\n", "is not a global unicast address"),
+    ("dhcp6 = stateful\n", "key 'dhcp6': needs address6"),
+    ("address6 = 2001:db8:1::1/64\ndhcp6 = sometimes\n",
+     "key 'dhcp6': expected stateless|stateful, got 'sometimes'"),
+    ("address6 = 2001:db8:1::1/64\nnat6 = nptv6\n",
+     "key 'nat6': expected masquerade|routed, got 'nptv6'"),
+    ("address6 = 2001:db8:1::1/64\nforward = tcp:80:[2001:db8:2::5]:80\n",
+     "key 'forward': destination 2001:db8:2::5 is not inside 2001:db8:1::/64"),
+    ("address6 = 2001:db8:1::1/64\nforward = tcp:80:[2001:db8:1::1]:80\n",
+     "destination 2001:db8:1::1 is the gateway"),
+    ("address6 = 2001:db8:1::1/64\nforward = tcp:80:[2001:db8:1::5]:80\n"
+     "forward = tcp:80:[2001:db8:1::6]:80\n",
+     "IPv6 tcp port 80 on uplink 'eth0' is already forwarded at line "),
+    ("address6 = 2001:db8::100/64\n",
+     "address6 2001:db8::100/64 overlaps the subnet of uplink eth0"),
+])
+def test_bad_ipv6_config_changes_nothing(topo, netd_factory, extra, msg):
+    before, rules = topo.snapshot(), ruleset(topo)
+    netd = netd_factory(nat_conf() + extra)
+    r = netd.run_once()
+    assert r.returncode == 1, r.stderr
+    assert msg in r.stderr, r.stderr
+    topo.assert_snapshot_equal(before, timeout=0)
+    assert ruleset(topo) == rules and dnsmasq_procs(netd) == []
+
+
+def test_vif_ipv6_errors(topo, netd_factory):
+    g5, g6 = guest6(topo, 5), guest6(topo, 6)
+    netd = netd_factory(nat6_conf())
+    netd.start()
+    m5 = mac_of(topo, g5)
+    for ip, msg in [("2001:db8:2::5", "is not inside 2001:db8:1::1/64 (address6) of virbr0"),
+                    ("2001:db8:1::", "is the subnet-router anycast address"),
+                    ("2001:db8:1::1", "refused")]:
+        r = netd.ctl("vif", "online", "5.0", f"bridge={BR}", f"mac={m5}", f"ip={ip}", check=False)
+        assert r.returncode == 1 and msg in r.stderr, (ip, r.stderr)
+        assert topo.link(topo.d0, "vif5.0").get("master") is None
+    netd.ctl("vif", "online", "5.0", f"bridge={BR}", f"mac={m5}", "ip=203.0.113.10 2001:db8:1::10")
+    r = netd.ctl("vif", "online", "6.0", f"bridge={BR}", f"mac={mac_of(topo, g6)}",
+                 "ip=203.0.113.11 2001:db8:1::10", check=False)
+    assert r.returncode == 1 and "ip 2001:db8:1::10 is already the address of dom5" in r.stderr, \
+        r.stderr
+
+
+def test_ipv6_with_the_units_capabilities(topo, netd_factory, tmp_path, monkeypatch, servers6):
+    """Under netd.service's bounding set and no_new_privs (as systemd starts
+    it), dnsmasq still sends router advertisements (a raw ICMPv6 socket) and
+    the IPv6 table and forwarding come up and go."""
+    import conftest
+    from test_package import _unit_caps
+    NETD = conftest.NETD
+    wrapper = tmp_path / "netd-sandboxed"
+    wrapper.write_text("#!/bin/sh\nexec setpriv --bounding-set -all,+" + ",+".join(_unit_caps()) +
+                       f" --no-new-privs {NETD} \"$@\"\n")
+    wrapper.chmod(0o755)
+    monkeypatch.setattr(conftest, "NETD", str(wrapper))
+    g = guest6(topo, 5)
+    mine = canon(eui64(mac_of(topo, g)))
+    netd = netd_factory(nat6_conf(forwards=[f"tcp:8080:[{mine}]:80"]))
+    netd.start()
+    plug(netd, topo, 5)
+    wait_for(lambda: mine in global6(topo, g) and ra_default_route(topo, g), 15,
+             what="SLAAC address and default route from the RA")
+    servers6(g, "g5")
+    assert connect6(topo, topo.up, UPLINK6, 8080) == f"g5 {UPSTREAM6}"
+    assert topo.ping(g, UPSTREAM6)
+    assert netd.stop() == 0, netd.read_log()
+    assert dnsmasq_procs(netd) == [] and our_tables(topo) == [] and ip6_forwarding(topo) == "0"
