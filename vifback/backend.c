@@ -18,6 +18,17 @@ static struct vb_sup *sup_of(struct nb_back *b)
 	return (struct vb_sup *)((char *)b - offsetof(struct vb_sup, nb));
 }
 
+/* A vif whose bridge= dpswitch serves is dpswitch's, not ours. */
+static bool serves(struct nb_back *b, const struct nb_vif *v, const char *bridge)
+{
+	struct vb_sup *s = sup_of(b);
+
+	for (unsigned i = 0; bridge && i < s->n_not_bridge; i++)
+		if (!strcmp(bridge, s->not_bridge[i]))
+			return false;
+	return true;
+}
+
 static int probe(struct nb_back *b, struct nb_vif *v, const char *vifname)
 {
 	int rc;
@@ -138,6 +149,7 @@ static void close_port(struct nb_back *b, struct nb_vif *v)
 }
 
 const struct nb_ops vb_nb_ops = {
+	.serves = serves,
 	.probe = probe,
 	.connect = connect_rings,
 	.disconnect = disconnect,

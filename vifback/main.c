@@ -32,7 +32,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: vifback [-v] [--hv xen|sim] [--max-queues N] [--stats-dir DIR] "
-		   "[--no-seccomp]\n");
+		   "[--no-seccomp] [--not-bridge NAME]...\n");
 }
 
 static int loop(struct vb_sup *s, int sfd)
@@ -87,6 +87,7 @@ int main(int argc, char **argv)
 		{ "max-queues", required_argument, NULL, 'q' },
 		{ "no-seccomp", no_argument, NULL, 'S' },
 		{ "stats-dir", required_argument, NULL, 'D' },
+		{ "not-bridge", required_argument, NULL, 'B' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -136,6 +137,14 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			s.stats_dir = optarg;
+			break;
+		case 'B':
+			if (s.n_not_bridge == 16 || !vif_ifname_is_valid(optarg)) {
+				fprintf(stderr, "vifback: --not-bridge: '%s': %s\n", optarg,
+					s.n_not_bridge == 16 ? "too many" : "not an interface name");
+				return 2;
+			}
+			s.not_bridge[s.n_not_bridge++] = optarg;
 			break;
 		case 'v':
 			log_set_level(LOG_LVL_DEBUG);

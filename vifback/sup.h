@@ -25,6 +25,9 @@ struct vb_sup {
 	const char *hv_kind;
 	const char *stats_dir; /* vifs' counter files; NULL: none kept */
 	bool confine;
+	/* --not-bridge: networks another backend (dpswitch) serves */
+	const char *not_bridge[16];
+	unsigned n_not_bridge;
 	struct vb_worker *workers;
 	int spawner; /* socket to the spawner, -1 once it is gone */
 	pid_t spawner_pid;

@@ -20,7 +20,7 @@ import subprocess
 
 import pytest
 
-from conftest import NETD, NETDCTL, ROOT, sh
+from conftest import BUILD, NETD, NETDCTL, ROOT, sh
 from test_vifback import rig  # noqa: F401 (fixture of the vifback test; xsd is conftest's)
 
 MAN = os.path.join(ROOT, "man")
@@ -171,7 +171,7 @@ def test_install_divert_remove(deb, tmp_path):
 
 # ---- manuals ---------------------------------------------------------------
 
-MANUALS = ("netd.8", "netdctl.8", "netd.conf.5", "vifback.8", "hvsim.1")
+MANUALS = ("netd.8", "netdctl.8", "netd.conf.5", "vifback.8", "hvsim.1", "dpswitch.8")
 
 
 @pytest.mark.parametrize("page", MANUALS)
@@ -242,7 +242,8 @@ def test_netdctl_help_matches_manual():
                                f"only in netdctl.8: {sorted(in_man - in_help)}")
 
 
-@pytest.mark.parametrize("prog,page", [(NETD, "netd.8"), (NETDCTL, "netdctl.8")])
+@pytest.mark.parametrize("prog,page", [(NETD, "netd.8"), (NETDCTL, "netdctl.8"),
+                                       (os.path.join(BUILD, "bin", "dpswitch"), "dpswitch.8")])
 def test_help_options_in_manual(prog, page):
     help_text = sh(f"{prog} --help").stdout
     src = open(f"{MAN}/{page}").read()

@@ -1,0 +1,324 @@
+/* ctl: dpswitch's control socket, framed as netd's (docs/control.md): a
+ * UNIX stream socket, root only (SO_PEERCRED), one JSON object per line
+ * each way, "version" 1. Requests (docs/dpswitch.md):
+ *
+ *   {"cmd":"port-add","vif":"D.N","keys":{"mac":..,"ip":..},"antispoof":true}
+ *   {"cmd":"port-del","vif":"D.N"}
+ *   {"cmd":"status"}   ports with counters, MAC table size, moves
+ *   {"cmd":"macs"}     the MAC table
+ *
+ * Bad requests get {"version":1,"ok":false,"error":"..."} naming what is
+ * wrong; nothing changes then. A client that sends more than a line's
+ * limit, or does not read its replies, is dropped; the switch never waits
+ * on one. A port is found through netback's hash of vifs: O(1). */
+#include <errno.h>
+#include <jansson.h>
+#include <poll.h>
+#include <rte_mbuf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dpswitch/dps.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "lib/unix_listen.h"
+
+#define CTL_MAX_CLIENTS 16
+#define CTL_LINE_MAX 65536
+
+struct client {
+	int fd;
+	size_t len;
+	char buf[CTL_LINE_MAX];
+};
+
+static struct client *clients[CTL_MAX_CLIENTS];
+
+int dps_ctl_open(const char *path)
+{
+	int fd = unix_listen(path, SOCK_STREAM, 0600);
+
+	if (fd < 0)
+		return err_set(fd, "control socket %s: %s", path, strerror(-fd));
+	return fd;
+}
+
+int dps_ctl_fds(int lfd, struct pollfd *pfd, unsigned max)
+{
+	unsigned n = 0;
+
+	pfd[n++] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+	for (unsigned i = 0; i < CTL_MAX_CLIENTS && n < max; i++)
+		if (clients[i])
+			pfd[n++] = (struct pollfd){ .fd = clients[i]->fd, .events = POLLIN };
+	return (int)n;
+}
+
+static void drop_client(unsigned i)
+{
+	close(clients[i]->fd);
+	free(clients[i]);
+	clients[i] = NULL;
+}
+
+static int send_reply(int fd, json_t *r)
+{
+	char *s = json_dumps(r, JSON_COMPACT);
+	size_t len;
+	ssize_t n;
+
+	json_decref(r);
+	if (!s)
+		return -ENOMEM;
+	len = strlen(s);
+	s[len] = '\n'; /* json_dumps leaves room: the NUL becomes the newline */
+	n = send(fd, s, len + 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	free(s);
+	return n == (ssize_t)(len + 1) ? 0 : -EIO;
+}
+
+static json_t *error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static json_t *error(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return json_pack("{s:i,s:b,s:s}", "version", 1, "ok", 0, "error", msg);
+}
+
+static json_t *ok(void)
+{
+	return json_pack("{s:i,s:b}", "version", 1, "ok", 1);
+}
+
+/* The vif's port: known to netback and probed (its bridge= is ours). */
+static json_t *find(struct dps *d, json_t *req, struct nb_vif **out)
+{
+	json_t *jv = json_object_get(req, "vif");
+	uint32_t domid, devid;
+	struct nb_vif *v;
+
+	if (!json_is_string(jv))
+		return error("\"vif\": expected a string \"D.N\"");
+	if (vif_id_parse(json_string_value(jv), &domid, &devid) < 0)
+		return error("\"vif\": '%.32s': expected D.N", json_string_value(jv));
+	v = nb_vif_get(&d->nb, domid, devid, false);
+	if (!v || v->port < 0)
+		return error("vif %u.%u: not served by dpswitch (no backend directory whose "
+			     "bridge= is one of its networks, or not probed yet)",
+			     domid, devid);
+	*out = v;
+	return NULL;
+}
+
+static json_t *port_add(struct dps *d, json_t *req)
+{
+	json_t *keys = json_object_get(req, "keys"), *as = json_object_get(req, "antispoof"), *val;
+	struct nb_vif *nv;
+	struct dps_port *p;
+	struct vif v;
+	const char *k;
+	json_t *e = find(d, req, &nv);
+
+	if (e)
+		return e;
+	if (keys && !json_is_object(keys))
+		return error("\"keys\": expected an object of vif keys");
+	if (as && !json_is_boolean(as))
+		return error("\"antispoof\": expected true or false");
+	vif_init(&v, nv->domid, nv->devid);
+	json_object_foreach(keys, k, val) {
+		if (!json_is_string(val))
+			return error("\"keys\": %.32s: expected a string", k);
+		if (vif_set(&v, k, json_string_value(val)) < 0)
+			return error("vif %u.%u: %s", nv->domid, nv->devid, err_msg());
+	}
+	p = &d->ports[nv->port];
+	dps_pol_from_vif(&p->pol, &v, as ? json_is_true(as) : true);
+	p->plugged = true;
+	dps_port_update(d, (unsigned)nv->port);
+	log_info("vif%u.%u: plugged (anti-spoofing %s)", nv->domid, nv->devid,
+		 p->pol.guard ? "on" : "off");
+	return ok();
+}
+
+static json_t *port_del(struct dps *d, json_t *req)
+{
+	struct nb_vif *nv;
+	json_t *e = find(d, req, &nv);
+	struct dps_port *p;
+
+	if (e)
+		return e;
+	p = &d->ports[nv->port];
+	if (!p->plugged)
+		return error("vif %u.%u: not plugged", nv->domid, nv->devid);
+	p->plugged = false;
+	dps_port_update(d, (unsigned)nv->port);
+	log_info("vif%u.%u: unplugged", nv->domid, nv->devid);
+	return ok();
+}
+
+static json_t *port_json(const struct dps_port *p)
+{
+	json_t *drops = json_object();
+
+	for (unsigned i = 0; i < DPS_DROP_COUNT; i++)
+		json_object_set_new(drops, dps_drop_name(i), json_integer((json_int_t)p->c.drops[i]));
+	return json_pack("{s:s,s:s,s:b,s:b,s:b,s:I,s:I,s:I,s:I,s:o}", "name", p->name, "kind",
+			 p->kind == DPS_PORT_NIC ? "nic" : "vif", "plugged", p->plugged,
+			 "connected", p->connected, "forwarding", p->forwarding, "rx_packets",
+			 (json_int_t)p->c.rx_pkts, "rx_bytes", (json_int_t)p->c.rx_bytes,
+			 "tx_packets", (json_int_t)p->c.tx_pkts, "tx_bytes",
+			 (json_int_t)p->c.tx_bytes, "drops", drops);
+}
+
+static json_t *status(struct dps *d)
+{
+	json_t *r = ok(), *ports = json_array();
+
+	for (unsigned i = 0; i < DPS_MAX_PORTS; i++)
+		if (d->ports[i].kind != DPS_PORT_FREE)
+			json_array_append_new(ports, port_json(&d->ports[i]));
+	json_object_set_new(r, "ports", ports);
+	json_object_set_new(r, "macs", json_integer(dps_mac_count(&d->macs, d->now_ms)));
+	json_object_set_new(r, "mac_moves", json_integer((json_int_t)d->macs.moves));
+	json_object_set_new(r, "flooded", json_integer((json_int_t)d->flooded));
+	return r;
+}
+
+struct mac_arg {
+	struct dps *d;
+	json_t *a;
+};
+
+static void mac_one(uint64_t mac, uint16_t port, uint64_t age_ms, void *arg)
+{
+	struct mac_arg *m = arg;
+	char s[18];
+
+	snprintf(s, sizeof(s), "%02x:%02x:%02x:%02x:%02x:%02x", (unsigned)(mac >> 40) & 255,
+		 (unsigned)(mac >> 32) & 255, (unsigned)(mac >> 24) & 255,
+		 (unsigned)(mac >> 16) & 255, (unsigned)(mac >> 8) & 255, (unsigned)mac & 255);
+	json_array_append_new(m->a, json_pack("{s:s,s:s,s:I}", "mac", s, "port",
+					      m->d->ports[port].name, "age_ms",
+					      (json_int_t)age_ms));
+}
+
+static json_t *macs(struct dps *d)
+{
+	json_t *r = ok();
+	struct mac_arg m = { d, json_array() };
+
+	dps_mac_foreach(&d->macs, d->now_ms, mac_one, &m);
+	json_object_set_new(r, "macs", m.a);
+	return r;
+}
+
+static json_t *handle(struct dps *d, const char *line)
+{
+	json_error_t je;
+	json_t *req = json_loads(line, JSON_REJECT_DUPLICATES, &je), *ver, *cmd, *r;
+	const char *c;
+
+	if (!req)
+		return error("malformed JSON: %s", je.text);
+	if (!json_is_object(req)) {
+		json_decref(req);
+		return error("expected a JSON object");
+	}
+	ver = json_object_get(req, "version");
+	cmd = json_object_get(req, "cmd");
+	if (ver && (!json_is_integer(ver) || json_integer_value(ver) != 1))
+		r = error("unsupported version: expected 1");
+	else if (!json_is_string(cmd))
+		r = error("\"cmd\": expected a string");
+	else if (!strcmp((c = json_string_value(cmd)), "port-add"))
+		r = port_add(d, req);
+	else if (!strcmp(c, "port-del"))
+		r = port_del(d, req);
+	else if (!strcmp(c, "status"))
+		r = status(d);
+	else if (!strcmp(c, "macs"))
+		r = macs(d);
+	else
+		r = error("unknown command '%.32s' (port-add, port-del, status, macs)", c);
+	json_decref(req);
+	return r;
+}
+
+static void accept_one(int lfd)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	unsigned i;
+
+	if (fd < 0)
+		return;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 || cr.uid != 0) {
+		send_reply(fd, error("permission denied: root only"));
+		close(fd);
+		return;
+	}
+	for (i = 0; i < CTL_MAX_CLIENTS && clients[i]; i++)
+		;
+	if (i == CTL_MAX_CLIENTS || !(clients[i] = malloc(sizeof(*clients[i])))) {
+		send_reply(fd, error("too many clients"));
+		close(fd);
+		return;
+	}
+	clients[i]->fd = fd;
+	clients[i]->len = 0;
+}
+
+static void serve(struct dps *d, unsigned i)
+{
+	struct client *c = clients[i];
+	ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len - 1, 0);
+	char *nl;
+
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+		drop_client(i);
+		return;
+	}
+	if (n < 0)
+		return;
+	c->len += (size_t)n;
+	c->buf[c->len] = '\0';
+	while ((nl = memchr(c->buf, '\n', c->len))) {
+		size_t used = (size_t)(nl - c->buf) + 1;
+
+		*nl = '\0';
+		if (c->buf[0] && send_reply(c->fd, handle(d, c->buf)) < 0) {
+			drop_client(i);
+			return;
+		}
+		memmove(c->buf, c->buf + used, c->len - used);
+		c->len -= used;
+	}
+	if (c->len >= sizeof(c->buf) - 1) {
+		send_reply(c->fd, error("message longer than %d bytes", CTL_LINE_MAX - 1));
+		drop_client(i);
+	}
+}
+
+void dps_ctl_run(struct dps *d, int lfd)
+{
+	struct pollfd pfd[CTL_MAX_CLIENTS + 1];
+	int n = dps_ctl_fds(lfd, pfd, CTL_MAX_CLIENTS + 1);
+
+	if (poll(pfd, (nfds_t)n, 0) <= 0)
+		return;
+	if (pfd[0].revents)
+		accept_one(lfd);
+	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++)
+		if (clients[i])
+			serve(d, i);
+}

@@ -1,0 +1,148 @@
+/* dps: what dpswitch's parts share. dpswitch is a learning switch on DPDK
+ * between guests' netif rings and DPDK ethdevs (NICs), in one process and
+ * one thread:
+ *
+ *   main.c   EAL, the loop: bursts while there is work, sleeps when idle
+ *   guest.c  guest ports: the xenbus handshake's steps (netback/, shared
+ *            with vifback), rings mapped and served with vif/netif
+ *   nic.c    NIC ports: every ethdev EAL probed (--vdev, a bound NIC)
+ *   fwd.c    the switch: anti-spoofing (policy.c), learning and lookup
+ *            (mac_table.c), flooding, per-port output queues
+ *   ctl.c    the control socket: ports plugged and unplugged, status
+ *
+ * A port is a slot in one array, found by index (guest ports through
+ * netback's hash of vifs, NIC ports by ethdev id); a free list gives
+ * slots out and takes them back, and the ports that are polled are a
+ * dense array with each port's place in it, so adding or removing a port
+ * is O(1) at any port count. */
+#ifndef DPSWITCH_DPS_H
+#define DPSWITCH_DPS_H
+
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dpswitch/mac_table.h"
+#include "dpswitch/policy.h"
+#include "netback/netback.h"
+#include "vif/netif.h"
+
+#define DPS_MAX_PORTS 4096u
+#define DPS_BURST 32u
+#define DPS_OUTQ 256u /* frames waiting for a port: a guest without buffers drops past it */
+
+struct rte_mbuf;
+struct rte_mempool;
+struct hv;
+
+enum dps_drop {
+	DPS_DROP_SPOOF_MAC,
+	DPS_DROP_SPOOF_IP,
+	DPS_DROP_SPOOF_ARP,
+	DPS_DROP_SPOOF_ND,
+	DPS_DROP_FORBIDDEN,
+	DPS_DROP_MALFORMED,
+	DPS_DROP_UNPLUGGED, /* to or from a port not (or no longer) in the switch */
+	DPS_DROP_QUEUE_FULL,/* its output queue was full (guest without buffers, NIC busy) */
+	DPS_DROP_NO_MBUF,   /* the mbuf pool was empty */
+	DPS_DROP_OVERSIZE,  /* larger than an mbuf */
+	DPS_DROP_RING,	    /* the ring refused it (netif's own drops and errors) */
+	DPS_DROP_COUNT
+};
+
+struct dps_counters {
+	uint64_t rx_pkts, rx_bytes; /* into the switch from the port */
+	uint64_t tx_pkts, tx_bytes; /* out of the switch to the port */
+	uint64_t drops[DPS_DROP_COUNT];
+};
+
+enum dps_port_kind { DPS_PORT_FREE, DPS_PORT_GUEST, DPS_PORT_NIC };
+
+struct dps_gq {
+	struct netif_queue *nq;
+	void *tx_page, *rx_page;
+	uint32_t port_tx, port_rx;
+	bool bound_tx, bound_rx;
+	uint64_t tx_wait_until; /* credit ran out */
+};
+
+struct dps_port {
+	enum dps_port_kind kind;
+	char name[16];
+	bool plugged;	/* added over the control socket: policy known */
+	bool connected; /* guest: rings served; NIC: always */
+	bool forwarding; /* plugged and connected: frames flow */
+	int active;	/* place in dps.active[] (polled: NICs, guests with rings), -1: none */
+	unsigned next_free;
+	struct dps_policy pol;
+	struct dps_counters c;
+	/* output queue, flushed after each pass */
+	struct rte_mbuf *outq[DPS_OUTQ];
+	unsigned nout;
+	/* guest */
+	struct nb_vif *vif;
+	struct dps_gq q;
+	/* NIC */
+	uint16_t eth;
+};
+
+struct dps {
+	struct nb_back nb;
+	struct hv *hv;
+	const char *hv_kind;
+	struct rte_mempool *pool;
+	struct dps_port *ports;	  /* DPS_MAX_PORTS */
+	uint32_t gen[DPS_MAX_PORTS]; /* per port, bumped when it goes (mac_table.h) */
+	unsigned free_head;	  /* DPS_MAX_PORTS: none */
+	uint16_t active[DPS_MAX_PORTS]; /* polled ports */
+	unsigned nactive;
+	unsigned nfwd; /* forwarding ports */
+	struct dps_mac_table macs;
+	const char *const *bridges; /* the networks whose vifs we serve */
+	unsigned nbridges;
+	struct netif_tx_arena arena;
+	struct netif_pkt pkts[DPS_BURST];
+	uint64_t now_ms;
+	uint64_t flooded;
+};
+
+/* ports (fwd.c) */
+int dps_port_alloc(struct dps *d, enum dps_port_kind kind, const char *name);
+void dps_port_free(struct dps *d, unsigned idx);
+/* Polled while its rings are served (NICs always); forwarding when also
+ * plugged. Unplugged with rings, a guest's frames are taken and dropped
+ * (counted "unplugged"), so its ring never stalls behind them. */
+void dps_port_update(struct dps *d, unsigned idx);
+/* Frames into the switch from port in (mbufs owned by the switch now). */
+void dps_fwd(struct dps *d, unsigned in, struct rte_mbuf **m, unsigned n);
+/* Out queues to their ports; true when something is still queued. */
+bool dps_flush(struct dps *d);
+void dps_drop(struct dps_port *p, enum dps_drop why, struct rte_mbuf *m);
+const char *dps_drop_name(enum dps_drop why);
+
+/* guest ports (guest.c) */
+extern const struct nb_ops dps_nb_ops;
+/* TX rings into the switch; true when a ring has more (poll again). */
+bool dps_guest_poll(struct dps *d, unsigned idx);
+/* Queued frames into the guest's RX ring; drops what it cannot take. */
+void dps_guest_flush(struct dps *d, unsigned idx);
+/* Events: drained and unmasked (serving is by polling). */
+void dps_guest_events(struct dps *d);
+/* Microseconds until a rate-limited ring may send again (0: none waits). */
+uint64_t dps_guest_wait_us(struct dps *d, uint64_t now_us);
+
+/* NIC ports (nic.c) */
+int dps_nic_setup(struct dps *d);
+bool dps_nic_poll(struct dps *d, unsigned idx);
+void dps_nic_flush(struct dps *d, unsigned idx);
+void dps_nic_stop(struct dps *d);
+
+/* control (ctl.c) */
+int dps_ctl_open(const char *path);
+/* Serves what the listening socket and its clients have (never waits). */
+void dps_ctl_run(struct dps *d, int lfd);
+int dps_ctl_fds(int lfd, struct pollfd *pfd, unsigned max);
+
+uint64_t dps_now_us(void);
+
+#endif

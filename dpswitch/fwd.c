@@ -1,0 +1,190 @@
+/* fwd: the switch. A burst of frames from one port: a guest port's
+ * policy first (a frame it may not send is dropped and counted by
+ * reason, never learnt from), then the source is learnt, the destination
+ * looked up; a known unicast goes to its port's output queue, anything
+ * else to every other forwarding port (the same mbuf, its reference count
+ * raised: nothing is copied to flood). Queues are flushed once per pass,
+ * so a port gets bursts, not single frames. No allocation, no log line. */
+#include <poll.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <string.h>
+
+#include "dpswitch/dps.h"
+#include "lib/err.h"
+
+static const char *const drop_names[DPS_DROP_COUNT] = {
+	[DPS_DROP_SPOOF_MAC] = "spoof_mac",   [DPS_DROP_SPOOF_IP] = "spoof_ip",
+	[DPS_DROP_SPOOF_ARP] = "spoof_arp",   [DPS_DROP_SPOOF_ND] = "spoof_nd",
+	[DPS_DROP_FORBIDDEN] = "forbidden",   [DPS_DROP_MALFORMED] = "malformed",
+	[DPS_DROP_UNPLUGGED] = "unplugged",   [DPS_DROP_QUEUE_FULL] = "queue_full",
+	[DPS_DROP_NO_MBUF] = "no_mbuf",	      [DPS_DROP_OVERSIZE] = "oversize",
+	[DPS_DROP_RING] = "ring",
+};
+
+const char *dps_drop_name(enum dps_drop why)
+{
+	return why < DPS_DROP_COUNT ? drop_names[why] : "?";
+}
+
+void dps_drop(struct dps_port *p, enum dps_drop why, struct rte_mbuf *m)
+{
+	p->c.drops[why]++;
+	if (m)
+		rte_pktmbuf_free(m);
+}
+
+int dps_port_alloc(struct dps *d, enum dps_port_kind kind, const char *name)
+{
+	unsigned idx = d->free_head;
+	struct dps_port *p;
+
+	if (idx >= DPS_MAX_PORTS)
+		return err_set(-ENOSPC, "%s: no free port (%u in use)", name, DPS_MAX_PORTS);
+	p = &d->ports[idx];
+	d->free_head = p->next_free;
+	memset(p, 0, offsetof(struct dps_port, outq));
+	p->nout = 0;
+	p->vif = NULL;
+	memset(&p->q, 0, sizeof(p->q));
+	p->kind = kind;
+	p->active = -1;
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	return (int)idx;
+}
+
+/* Out of the polled set (rings gone). */
+static void deactivate(struct dps *d, unsigned idx)
+{
+	struct dps_port *p = &d->ports[idx];
+	unsigned last;
+
+	if (p->active < 0)
+		return;
+	/* swap-remove: the last active port takes its place */
+	last = d->active[--d->nactive];
+	d->active[p->active] = (uint16_t)last;
+	d->ports[last].active = p->active;
+	p->active = -1;
+}
+
+void dps_port_update(struct dps *d, unsigned idx)
+{
+	struct dps_port *p = &d->ports[idx];
+	bool polled = p->kind == DPS_PORT_NIC || p->connected;
+	bool fwd = polled && p->plugged;
+
+	if (polled && p->active < 0) {
+		p->active = (int)d->nactive;
+		d->active[d->nactive++] = (uint16_t)idx;
+	} else if (!polled) {
+		deactivate(d, idx);
+	}
+	if (p->forwarding && !fwd) {
+		/* every MAC learnt on it is gone with this (mac_table.h), and
+		 * what waited for it */
+		d->gen[idx]++;
+		while (p->nout)
+			dps_drop(p, DPS_DROP_UNPLUGGED, p->outq[--p->nout]);
+		d->nfwd--;
+	} else if (!p->forwarding && fwd) {
+		d->nfwd++;
+	}
+	p->forwarding = fwd;
+}
+
+void dps_port_free(struct dps *d, unsigned idx)
+{
+	struct dps_port *p = &d->ports[idx];
+
+	p->connected = p->plugged = false;
+	dps_port_update(d, idx);
+	p->kind = DPS_PORT_FREE;
+	p->next_free = d->free_head;
+	d->free_head = idx;
+}
+
+static void enqueue(struct dps *d, unsigned out, struct rte_mbuf *m)
+{
+	struct dps_port *p = &d->ports[out];
+
+	if (p->nout >= DPS_OUTQ) {
+		dps_drop(p, DPS_DROP_QUEUE_FULL, m);
+		return;
+	}
+	p->outq[p->nout++] = m;
+}
+
+static const enum dps_drop verdict_drop[DPS_POL_COUNT] = {
+	[DPS_POL_MAC] = DPS_DROP_SPOOF_MAC,	[DPS_POL_IP] = DPS_DROP_SPOOF_IP,
+	[DPS_POL_ARP] = DPS_DROP_SPOOF_ARP,	[DPS_POL_ND] = DPS_DROP_SPOOF_ND,
+	[DPS_POL_FORBIDDEN] = DPS_DROP_FORBIDDEN, [DPS_POL_MALFORMED] = DPS_DROP_MALFORMED,
+};
+
+void dps_fwd(struct dps *d, unsigned in, struct rte_mbuf **m, unsigned n)
+{
+	struct dps_port *ip = &d->ports[in];
+
+	for (unsigned i = 0; i < n; i++) {
+		const uint8_t *f = rte_pktmbuf_mtod(m[i], const uint8_t *);
+		uint32_t len = rte_pktmbuf_data_len(m[i]);
+		uint16_t out;
+
+		if (!ip->forwarding) {
+			dps_drop(ip, DPS_DROP_UNPLUGGED, m[i]);
+			continue;
+		}
+		if (len < 14) {
+			dps_drop(ip, DPS_DROP_MALFORMED, m[i]);
+			continue;
+		}
+		if (ip->kind == DPS_PORT_GUEST) {
+			enum dps_verdict v = dps_pol_check(&ip->pol, f, len);
+
+			if (v != DPS_POL_OK) {
+				dps_drop(ip, verdict_drop[v], m[i]);
+				continue;
+			}
+		}
+		ip->c.rx_pkts++;
+		ip->c.rx_bytes += len;
+		if (!(f[6] & 1))
+			dps_mac_learn(&d->macs, f + 6, (uint16_t)in, d->now_ms);
+		out = f[0] & 1 ? DPS_MAC_NONE : dps_mac_lookup(&d->macs, f, d->now_ms);
+		if (out != DPS_MAC_NONE) {
+			if (out == in || !d->ports[out].forwarding)
+				rte_pktmbuf_free(m[i]); /* hairpin: a bridge does not send it back */
+			else
+				enqueue(d, out, m[i]);
+			continue;
+		}
+		/* flood: one reference per other forwarding port (it is one) */
+		d->flooded++;
+		if (d->nfwd > 1)
+			rte_mbuf_refcnt_update(m[i], (int16_t)(d->nfwd - 2));
+		else
+			rte_pktmbuf_free(m[i]);
+		for (unsigned k = 0; k < d->nactive; k++)
+			if (d->active[k] != in && d->ports[d->active[k]].forwarding)
+				enqueue(d, d->active[k], m[i]);
+	}
+}
+
+bool dps_flush(struct dps *d)
+{
+	bool left = false;
+
+	for (unsigned k = 0; k < d->nactive; k++) {
+		unsigned idx = d->active[k];
+		struct dps_port *p = &d->ports[idx];
+
+		if (!p->nout || !p->forwarding)
+			continue;
+		if (p->kind == DPS_PORT_NIC)
+			dps_nic_flush(d, idx);
+		else
+			dps_guest_flush(d, idx);
+		left |= p->nout != 0;
+	}
+	return left;
+}

@@ -1,0 +1,336 @@
+/* guest: guest ports. The handshake is netback's (netback/xenbus.c), the
+ * same code vifback runs; these are its steps for a port of the switch:
+ * probe takes a port slot (the vif is dpswitch's when its bridge= is one
+ * of ours), connect maps the rings and binds the event channels in this
+ * process, and the port forwards once it is also plugged over the
+ * control socket (its policy known). Frames cross with vif/netif: TX
+ * bursts copied out of the guest's grants into a private arena, then into
+ * mbufs; RX bursts copied from mbufs into the guest's posted buffers.
+ * Rings are polled while there is work; events only wake the loop. */
+#include <rte_mbuf.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "dpswitch/dps.h"
+#include "hypervisor/hv.h"
+#include "lib/err.h"
+#include "lib/log.h"
+
+static struct dps *dps_of(struct nb_back *b)
+{
+	return (struct dps *)((char *)b - offsetof(struct dps, nb));
+}
+
+uint64_t dps_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int g_copy(void *ctx, struct hv_copy *segs, unsigned n)
+{
+	return hv_grant_copy(ctx, segs, n);
+}
+
+static bool serves(struct nb_back *b, const struct nb_vif *v, const char *bridge)
+{
+	struct dps *d = dps_of(b);
+
+	for (unsigned i = 0; bridge && i < d->nbridges; i++)
+		if (!strcmp(bridge, d->bridges[i]))
+			return true;
+	return false;
+}
+
+static int probe(struct nb_back *b, struct nb_vif *v, const char *vifname)
+{
+	struct dps *d = dps_of(b);
+	int idx = dps_port_alloc(d, DPS_PORT_GUEST, v->ifname);
+
+	if (idx < 0)
+		return idx;
+	d->ports[idx].vif = v;
+	v->port = idx;
+	log_info("vif%u.%u: port %d", v->domid, v->devid, idx);
+	return 0;
+}
+
+static void queue_free(struct dps *d, struct dps_gq *q)
+{
+	if (q->bound_tx)
+		hv_evtchn_unbind(d->hv, q->port_tx);
+	if (q->bound_rx)
+		hv_evtchn_unbind(d->hv, q->port_rx);
+	if (q->tx_page)
+		hv_grant_unmap(d->hv, q->tx_page, 1);
+	if (q->rx_page)
+		hv_grant_unmap(d->hv, q->rx_page, 1);
+	if (q->nq)
+		munmap(q->nq, sizeof(*q->nq));
+	memset(q, 0, sizeof(*q));
+}
+
+static int connect_rings(struct nb_back *b, struct nb_vif *v)
+{
+	struct dps *d = dps_of(b);
+	struct dps_port *p = &d->ports[v->port];
+	const struct nb_queue_cfg *qc = &v->cfg.q[0];
+	struct dps_gq *q = &p->q;
+	void *nq;
+	int rc;
+
+	/* mapped, not calloc'ed: an idle queue's copy segments stay unbacked */
+	nq = mmap(NULL, sizeof(*q->nq), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (nq == MAP_FAILED)
+		return err_set(-ENOMEM, "out of memory");
+	q->nq = nq;
+	rc = hv_grant_map(d->hv, (uint16_t)v->domid, &qc->tx_ref, 1, true, &q->tx_page);
+	if (rc < 0) {
+		rc = err_prefix(rc, "map tx-ring-ref %u", qc->tx_ref);
+		goto fail;
+	}
+	rc = hv_grant_map(d->hv, (uint16_t)v->domid, &qc->rx_ref, 1, true, &q->rx_page);
+	if (rc < 0) {
+		rc = err_prefix(rc, "map rx-ring-ref %u", qc->rx_ref);
+		goto fail;
+	}
+	rc = hv_evtchn_bind(d->hv, (uint16_t)v->domid, qc->evtchn_tx, &q->port_tx);
+	if (rc < 0) {
+		rc = err_prefix(rc, "bind event channel %u", qc->evtchn_tx);
+		goto fail;
+	}
+	q->bound_tx = true;
+	if (qc->split) {
+		rc = hv_evtchn_bind(d->hv, (uint16_t)v->domid, qc->evtchn_rx, &q->port_rx);
+		if (rc < 0) {
+			rc = err_prefix(rc, "bind event channel %u", qc->evtchn_rx);
+			goto fail;
+		}
+		q->bound_rx = true;
+	} else {
+		q->port_rx = q->port_tx;
+	}
+	netif_queue_init(q->nq, (uint16_t)v->domid, &v->cfg.feat, q->tx_page, q->rx_page, g_copy,
+			 d->hv);
+	netif_credit_set(&q->nq->credit, v->rate.bytes_per_interval, v->rate.interval_usecs,
+			 dps_now_us());
+	/* after XSA-332 a bound port starts masked */
+	hv_evtchn_unmask(d->hv, q->port_tx);
+	if (qc->split)
+		hv_evtchn_unmask(d->hv, q->port_rx);
+	p->connected = true;
+	dps_port_update(d, (unsigned)v->port);
+	return 0;
+fail:
+	queue_free(d, q);
+	return rc;
+}
+
+static void log_counters(const struct nb_vif *v, const struct dps_port *p)
+{
+	log_info("vif%u.%u: rings disconnected: from guest %llu packets %llu bytes, "
+		 "to guest %llu packets %llu bytes",
+		 v->domid, v->devid, (unsigned long long)p->c.rx_pkts,
+		 (unsigned long long)p->c.rx_bytes, (unsigned long long)p->c.tx_pkts,
+		 (unsigned long long)p->c.tx_bytes);
+}
+
+static void disconnect(struct nb_back *b, struct nb_vif *v)
+{
+	struct dps *d = dps_of(b);
+	struct dps_port *p = &d->ports[v->port];
+
+	p->connected = false;
+	dps_port_update(d, (unsigned)v->port);
+	queue_free(d, &p->q);
+	log_counters(v, p);
+}
+
+static void release(struct nb_back *b, struct nb_vif *v)
+{
+	struct dps *d = dps_of(b);
+
+	if (v->port < 0)
+		return;
+	queue_free(d, &d->ports[v->port].q);
+	dps_port_free(d, (unsigned)v->port);
+	log_info("vif%u.%u: port %d removed", v->domid, v->devid, v->port);
+}
+
+static void rate(struct nb_back *b, struct nb_vif *v)
+{
+	struct dps *d = dps_of(b);
+	struct dps_gq *q = &d->ports[v->port].q;
+
+	if (!q->nq)
+		return;
+	netif_credit_set(&q->nq->credit, v->rate.bytes_per_interval, v->rate.interval_usecs,
+			 dps_now_us());
+	q->tx_wait_until = 0;
+}
+
+static void close_port(struct nb_back *b, struct nb_vif *v)
+{
+	struct dps *d = dps_of(b);
+
+	if (v->port >= 0)
+		queue_free(d, &d->ports[v->port].q);
+}
+
+const struct nb_ops dps_nb_ops = {
+	.serves = serves,
+	.probe = probe,
+	.connect = connect_rings,
+	.disconnect = disconnect,
+	.release = release,
+	.rate = rate,
+	.close = close_port,
+};
+
+static void lost(struct dps *d, struct dps_port *p)
+{
+	struct nb_vif *v = p->vif;
+	char why[200];
+
+	snprintf(why, sizeof(why), "%s", netif_queue_fatal_reason(p->q.nq));
+	p->connected = false;
+	dps_port_update(d, (unsigned)v->port);
+	queue_free(d, &p->q);
+	nb_vif_lost(&d->nb, v, why);
+}
+
+static void notify(struct dps *d, struct dps_gq *q, bool tx, bool rx)
+{
+	if (q->port_tx != q->port_rx) {
+		if (tx)
+			hv_evtchn_notify(d->hv, q->port_tx);
+		if (rx)
+			hv_evtchn_notify(d->hv, q->port_rx);
+	} else if (tx || rx) {
+		hv_evtchn_notify(d->hv, q->port_tx);
+	}
+}
+
+bool dps_guest_poll(struct dps *d, unsigned idx)
+{
+	struct dps_port *p = &d->ports[idx];
+	struct dps_gq *q = &p->q;
+	struct rte_mbuf *m[DPS_BURST];
+	unsigned n = 0, k = 0;
+	bool more = false, ntf = false;
+	uint64_t wait = 0, now = 0;
+	int rc;
+
+	if (!q->nq)
+		return false;
+	if (q->tx_wait_until) {
+		now = dps_now_us();
+		if (now < q->tx_wait_until)
+			return false;
+		q->tx_wait_until = 0;
+	} else if (q->nq->tx->req_prod == q->nq->tx_req_cons) {
+		return false; /* the common idle case, without a clock read */
+	}
+	rc = netif_tx_burst(q->nq, &d->arena, now ? now : dps_now_us(), d->pkts, DPS_BURST, &n,
+			    &more, &ntf, &wait);
+	if (rc < 0 && netif_queue_is_fatal(q->nq)) {
+		lost(d, p);
+		return false;
+	}
+	if (wait)
+		q->tx_wait_until = dps_now_us() + wait;
+	if (n && rte_pktmbuf_alloc_bulk(d->pool, m, n) < 0) {
+		p->c.drops[DPS_DROP_NO_MBUF] += n;
+		n = 0;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct netif_pkt *pk = &d->pkts[i];
+
+		if (pk->len > rte_pktmbuf_tailroom(m[i])) {
+			dps_drop(p, DPS_DROP_OVERSIZE, m[i]);
+			continue;
+		}
+		/* a partial checksum is completed here, once, so every port
+		 * (a NIC without offloads, several guests) gets a whole frame */
+		if (pk->flags & NETIF_PKT_CSUM_BLANK)
+			netif_hdr_csum_complete(pk->data, pk->len);
+		memcpy(rte_pktmbuf_mtod(m[i], void *), pk->data, pk->len);
+		m[i]->data_len = (uint16_t)pk->len;
+		m[i]->pkt_len = pk->len;
+		m[k++] = m[i];
+	}
+	notify(d, q, ntf, false);
+	if (k)
+		dps_fwd(d, idx, m, k);
+	return more;
+}
+
+void dps_guest_flush(struct dps *d, unsigned idx)
+{
+	struct dps_port *p = &d->ports[idx];
+	struct dps_gq *q = &p->q;
+	struct netif_pkt pk[DPS_BURST];
+	unsigned n, done = 0;
+	bool ntf = false;
+	uint64_t dropped;
+
+	if (!q->nq) {
+		while (p->nout)
+			dps_drop(p, DPS_DROP_UNPLUGGED, p->outq[--p->nout]);
+		return;
+	}
+	n = p->nout < DPS_BURST ? p->nout : DPS_BURST;
+	for (unsigned i = 0; i < n; i++) {
+		struct rte_mbuf *m = p->outq[i];
+
+		pk[i] = (struct netif_pkt){ .data = rte_pktmbuf_mtod(m, uint8_t *),
+					    .len = rte_pktmbuf_data_len(m) };
+	}
+	dropped = q->nq->stats.rx_dropped;
+	if (netif_rx_burst(q->nq, pk, n, &done, &ntf) < 0 && netif_queue_is_fatal(q->nq)) {
+		lost(d, p);
+		return;
+	}
+	p->c.drops[DPS_DROP_RING] += q->nq->stats.rx_dropped - dropped;
+	for (unsigned i = 0; i < done; i++) {
+		p->c.tx_pkts++;
+		p->c.tx_bytes += pk[i].len;
+		rte_pktmbuf_free(p->outq[i]);
+	}
+	if (done) {
+		memmove(p->outq, p->outq + done, (p->nout - done) * sizeof(p->outq[0]));
+		p->nout -= done;
+	}
+	notify(d, q, false, ntf);
+}
+
+void dps_guest_events(struct dps *d)
+{
+	uint32_t port;
+	unsigned n = 0;
+
+	/* serving is by polling every ring: an event's only job was to wake
+	 * us, so it is unmasked at once (a storm costs a wake-up each) */
+	while (n++ < 4096 && hv_evtchn_pending(d->hv, &port) == 0)
+		hv_evtchn_unmask(d->hv, port);
+}
+
+uint64_t dps_guest_wait_us(struct dps *d, uint64_t now_us)
+{
+	uint64_t at = UINT64_MAX;
+
+	for (unsigned k = 0; k < d->nactive; k++) {
+		const struct dps_port *p = &d->ports[d->active[k]];
+
+
+		if (p->kind == DPS_PORT_GUEST && p->q.tx_wait_until && p->q.tx_wait_until < at)
+			at = p->q.tx_wait_until;
+	}
+	if (at == UINT64_MAX)
+		return 0;
+	return at > now_us ? at - now_us : 1;
+}

@@ -1,0 +1,354 @@
+/* dpswitch: a learning switch on DPDK between guests' netif rings and
+ * NICs (see dps.h for its parts, docs/dpswitch.md for its use).
+ *
+ *   dpswitch [-v] [--hv xen|sim] --socket PATH --bridge NAME... [--supervise]
+ *            [-- EAL arguments]
+ *
+ * It serves the vifs whose backend key bridge= names one of its --bridge
+ * networks (vifback serves the others, see vifback --not-bridge), through
+ * netback's handshake, and every ethdev EAL probes is an uplink port.
+ *
+ * One thread: a pass polls every forwarding port for a burst, switches,
+ * flushes the output queues. While passes find work it does not sleep;
+ * after DPS_IDLE_PASSES empty passes it sleeps in poll(2) on the event
+ * channels, xenstore, the control socket and signals, for 1 ms at first
+ * and longer as it stays idle (up to DPS_SLEEP_MAX_MS; a NIC has no
+ * event to wake us, so its latency after an idle spell is that sleep).
+ * A guest's event wakes it at once. An idle dpswitch costs a wake-up per
+ * sleep, not a core.
+ *
+ * --supervise: a parent process restarts dpswitch when it dies of a
+ * signal or an error (kill -9 included) and stops it on SIGTERM; the
+ * guests reconnect through the handshake. */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "dpswitch/dps.h"
+#include "hypervisor/hv.h"
+#include "lib/err.h"
+#include "lib/log.h"
+#include "vif/xsvif.h"
+
+#define DPS_XS_TIMEOUT_MS 2000
+#define DPS_IDLE_PASSES 64
+#define DPS_SLEEP_MAX_MS 8
+#define DPS_CTL_EVERY 64 /* passes between looks at xenstore and the socket while busy */
+#define DPS_MBUFS 8191
+#define DPS_MAX_BRIDGES 16
+#define DPS_ARENA (NETIF_BURST * (NETIF_MAX_PKT + 1))
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: dpswitch [-v] [--hv xen|sim] --socket PATH --bridge NAME... "
+		   "[--mac-age SECONDS] [--supervise] [-- EAL arguments]\n");
+}
+
+static int pass(struct dps *d)
+{
+	unsigned before = 0, after = 0;
+
+	d->now_ms = dps_now_us() / 1000;
+	for (unsigned k = 0; k < d->nactive; k++)
+		before += (unsigned)d->ports[d->active[k]].c.rx_pkts;
+	for (unsigned k = 0; k < d->nactive; k++) {
+		unsigned idx = d->active[k];
+
+		if (d->ports[idx].kind == DPS_PORT_NIC)
+			dps_nic_poll(d, idx);
+		else
+			dps_guest_poll(d, idx);
+	}
+	dps_flush(d);
+	for (unsigned k = 0; k < d->nactive; k++)
+		after += (unsigned)d->ports[d->active[k]].c.rx_pkts;
+	return after != before;
+}
+
+static bool queued(const struct dps *d)
+{
+	for (unsigned k = 0; k < d->nactive; k++)
+		if (d->ports[d->active[k]].nout)
+			return true;
+	return false;
+}
+
+static int loop(struct dps *d, int sfd, int lfd)
+{
+	unsigned idle = 0, n_pass = 0, sleep_ms = 1;
+	int rc = nb_back_watch(&d->nb);
+
+	if (rc < 0)
+		return rc;
+	for (;;) {
+		struct pollfd pfd[24];
+		int timeout = 0, n = 0, nctl;
+		bool nic = false;
+
+		if (pass(d)) {
+			idle = 0;
+			sleep_ms = 1;
+		} else {
+			idle++;
+		}
+		if (idle < DPS_IDLE_PASSES && ++n_pass % DPS_CTL_EVERY)
+			continue;
+		if (idle >= DPS_IDLE_PASSES && !nb_back_busy(&d->nb)) {
+			uint64_t wait = dps_guest_wait_us(d, dps_now_us());
+
+			for (unsigned k = 0; k < d->nactive; k++)
+				nic |= d->ports[d->active[k]].kind == DPS_PORT_NIC;
+			timeout = nic || queued(d) ? (int)sleep_ms : -1;
+			if (wait && (timeout < 0 || wait / 1000 + 1 < (uint64_t)timeout))
+				timeout = (int)(wait / 1000 + 1);
+			if (sleep_ms < DPS_SLEEP_MAX_MS)
+				sleep_ms *= 2;
+		}
+		pfd[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = xsc_fd(d->nb.xs), .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = hv_evtchn_fd(d->hv), .events = POLLIN };
+		nctl = dps_ctl_fds(lfd, pfd + n, 24 - (unsigned)n);
+		n += nctl;
+		if (poll(pfd, (nfds_t)n, timeout) < 0 && errno != EINTR)
+			return err_set(-errno, "poll: %s", strerror(errno));
+		if (pfd[0].revents) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == sizeof(si))
+				return 0;
+		}
+		if (pfd[2].revents) {
+			dps_guest_events(d);
+			idle = 0;
+		}
+		for (int i = 3; i < n; i++)
+			if (pfd[i].revents) {
+				dps_ctl_run(d, lfd);
+				break;
+			}
+		if (pfd[1].revents || nb_back_busy(&d->nb)) {
+			rc = nb_back_run(&d->nb);
+			if (rc < 0)
+				return rc;
+		}
+	}
+}
+
+/* --supervise: the parent's loop. Restarts with a growing pause (up to
+ * 5 s) so a dpswitch that cannot start does not spin. */
+static int supervise(void)
+{
+	unsigned pause_ms = 100;
+	sigset_t mask, old;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, &old);
+	for (;;) {
+		int sfd, status;
+		pid_t pid = fork();
+		struct signalfd_siginfo si;
+
+		if (pid < 0) {
+			log_err("dpswitch: fork: %s", strerror(errno));
+			return 1;
+		}
+		if (pid == 0) {
+			sigprocmask(SIG_SETMASK, &old, NULL);
+			prctl(PR_SET_PDEATHSIG, SIGTERM);
+			return -1; /* the child goes on to serve */
+		}
+		log_info("dpswitch: serving in pid %d", (int)pid);
+		sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+		for (;;) {
+			if (read(sfd, &si, sizeof(si)) != sizeof(si))
+				continue;
+			if (si.ssi_signo != SIGCHLD) {
+				kill(pid, SIGTERM);
+				waitpid(pid, &status, 0);
+				close(sfd);
+				return 0;
+			}
+			if (waitpid(pid, &status, WNOHANG) == pid)
+				break;
+		}
+		close(sfd);
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			return 0;
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 2)
+			return 2; /* usage: no restart can fix it */
+		log_warn("dpswitch: pid %d %s %d; restarting in %u ms", (int)pid,
+			 WIFSIGNALED(status) ? "killed by signal" : "exited with status",
+			 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), pause_ms);
+		usleep(pause_ms * 1000);
+		if (pause_ms < 5000)
+			pause_ms *= 2;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "hv", required_argument, NULL, 'H' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "bridge", required_argument, NULL, 'b' },
+		{ "supervise", no_argument, NULL, 'S' },
+		{ "mac-age", required_argument, NULL, 'a' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static struct dps d;
+	const char *bridges[DPS_MAX_BRIDGES], *sock = NULL;
+	char *eal_argv[64], rundir[256];
+	int c, eal_argc = 0, sfd, lfd, rc;
+	bool sup = false;
+	unsigned long age_s = 300;
+	sigset_t mask;
+
+	log_set_level(LOG_LVL_INFO);
+	nb_back_init(&d.nb);
+	d.nb.ops = &dps_nb_ops;
+	d.nb.gso = false; /* frames are single mbufs: no GSO to take apart */
+	d.nb.max_queues = 1;
+	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'H':
+			if (strcmp(optarg, "xen") && strcmp(optarg, "sim")) {
+				fprintf(stderr, "dpswitch: --hv: expected xen or sim, got '%s'\n", optarg);
+				return 2;
+			}
+			d.hv_kind = optarg;
+			break;
+		case 's':
+			sock = optarg;
+			break;
+		case 'b':
+			if (d.nbridges == DPS_MAX_BRIDGES || !vif_ifname_is_valid(optarg)) {
+				fprintf(stderr, "dpswitch: --bridge: '%s': %s\n", optarg,
+					d.nbridges == DPS_MAX_BRIDGES ? "too many" : "not an interface name");
+				return 2;
+			}
+			bridges[d.nbridges++] = optarg;
+			break;
+		case 'a': {
+			char *end;
+
+			age_s = strtoul(optarg, &end, 10);
+			if (*end || !optarg[0] || age_s < 1 || age_s > 86400) {
+				fprintf(stderr, "dpswitch: --mac-age: expected 1..86400 seconds, got '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
+		}
+		case 'S':
+			sup = true;
+			break;
+		case 'v':
+			log_set_level(LOG_LVL_DEBUG);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (!sock || !d.nbridges) {
+		fprintf(stderr, "dpswitch: --socket and at least one --bridge are needed\n");
+		usage(stderr);
+		return 2;
+	}
+	d.bridges = bridges;
+	if (sup && (rc = supervise()) >= 0)
+		return rc;
+	/* before EAL starts its threads: they inherit the mask, and one with
+	 * SIGTERM unblocked would die of it instead of our clean stop */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	eal_argv[eal_argc++] = argv[0];
+	for (int i = optind; i < argc && eal_argc < 63; i++)
+		eal_argv[eal_argc++] = argv[i];
+	eal_argv[eal_argc] = NULL;
+	if (rte_eal_init(eal_argc, eal_argv) < 0) {
+		log_err("dpswitch: EAL: %s", rte_strerror(rte_errno));
+		return 1;
+	}
+	d.ports = calloc(DPS_MAX_PORTS, sizeof(*d.ports));
+	d.arena.cap = DPS_ARENA;
+	d.arena.buf = mmap(NULL, DPS_ARENA, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+			   0);
+	if (!d.ports || d.arena.buf == MAP_FAILED) {
+		log_err("dpswitch: out of memory");
+		return 1;
+	}
+	for (unsigned i = 0; i < DPS_MAX_PORTS; i++)
+		d.ports[i].next_free = i + 1;
+	if (dps_mac_init(&d.macs, d.gen, age_s * 1000) < 0) {
+		log_err("dpswitch: %s", err_msg());
+		return 1;
+	}
+	d.pool = rte_pktmbuf_pool_create("dps", DPS_MBUFS, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+					 SOCKET_ID_ANY);
+	if (!d.pool) {
+		log_err("dpswitch: mbuf pool: %s", rte_strerror(rte_errno));
+		return 1;
+	}
+	if (dps_nic_setup(&d) < 0) {
+		log_err("dpswitch: %s", err_msg());
+		return 1;
+	}
+	if (hv_open(d.hv_kind, &d.hv) < 0) {
+		log_err("dpswitch: hypervisor: %s", err_msg());
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	lfd = dps_ctl_open(sock);
+	if (sfd < 0 || lfd < 0) {
+		log_err("dpswitch: %s", lfd < 0 ? err_msg() : strerror(errno));
+		return 1;
+	}
+	if (xsc_open(&d.nb.xs, DPS_XS_TIMEOUT_MS) < 0) {
+		log_err("dpswitch: xenstore: %s", err_msg());
+		return 1;
+	}
+	log_info("dpswitch: serving %s for %u network%s, %u NIC port%s, control socket %s",
+		 XSVIF_ROOT, d.nbridges, d.nbridges > 1 ? "s" : "", d.nactive,
+		 d.nactive == 1 ? "" : "s", sock);
+	printf("ready\n");
+	fflush(stdout);
+	rc = loop(&d, sfd, lfd);
+	if (rc < 0)
+		log_err("dpswitch: %s", err_msg());
+	else
+		log_info("dpswitch: stopping");
+	nb_back_shutdown(&d.nb);
+	xsc_close(d.nb.xs);
+	dps_nic_stop(&d);
+	hv_close(d.hv);
+	unlink(sock);
+	/* EAL leaves its (empty, with --no-shconf) runtime directory behind */
+	snprintf(rundir, sizeof(rundir), "%s", rte_eal_get_runtime_dir());
+	rte_eal_cleanup();
+	rmdir(rundir);
+	return rc < 0 ? 1 : 0;
+}

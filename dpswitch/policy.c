@@ -1,0 +1,219 @@
+/* policy: see policy.h. Offsets are checked against the frame's length
+ * before every read: the frame is a guest's. */
+#include "dpswitch/policy.h"
+
+#include <string.h>
+
+#define ETH_P_IP 0x0800
+#define ETH_P_ARP 0x0806
+#define ETH_P_IPV6 0x86dd
+
+static uint16_t be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+void dps_pol_from_vif(struct dps_policy *p, const struct vif *v, bool guard)
+{
+	memset(p, 0, sizeof(*p));
+	p->guard = guard;
+	p->has_mac = v->has_mac;
+	memcpy(p->mac, v->mac, 6);
+	p->ipfree = v->n_ips == 0;
+	for (unsigned i = 0; i < v->n_ips; i++) {
+		if (v->ips[i].family == AF_INET)
+			p->v4[p->n4++] = v->ips[i].addr.v4;
+		else
+			p->v6[p->n6++] = v->ips[i].addr.v6;
+	}
+	if (v->has_mac) {
+		/* fe80::EUI-64 of the MAC, as the kernel and netd make it */
+		struct in6_addr *ll = &p->v6[p->n6++];
+
+		memset(ll, 0, sizeof(*ll));
+		ll->s6_addr[0] = 0xfe;
+		ll->s6_addr[1] = 0x80;
+		ll->s6_addr[8] = v->mac[0] ^ 2;
+		ll->s6_addr[9] = v->mac[1];
+		ll->s6_addr[10] = v->mac[2];
+		ll->s6_addr[11] = 0xff;
+		ll->s6_addr[12] = 0xfe;
+		ll->s6_addr[13] = v->mac[3];
+		ll->s6_addr[14] = v->mac[4];
+		ll->s6_addr[15] = v->mac[5];
+	}
+}
+
+static bool mac_ok(const struct dps_policy *p, const uint8_t *mac)
+{
+	if (mac[0] & 1)
+		return false;
+	return !p->has_mac || !memcmp(mac, p->mac, 6);
+}
+
+static bool v4_ok(const struct dps_policy *p, const uint8_t *a)
+{
+	if (p->ipfree)
+		return true;
+	for (unsigned i = 0; i < p->n4; i++)
+		if (!memcmp(a, &p->v4[i], 4))
+			return true;
+	return false;
+}
+
+static bool is_ll(const uint8_t *a)
+{
+	return a[0] == 0xfe && (a[1] & 0xc0) == 0x80;
+}
+
+/* Its ip= (any with ipfree), or its own link-local (any link-local when
+ * it has no MAC to derive one from). */
+static bool v6_ok(const struct dps_policy *p, const uint8_t *a)
+{
+	for (unsigned i = 0; i < p->n6; i++)
+		if (!memcmp(a, &p->v6[i], 16))
+			return true;
+	if (is_ll(a))
+		return !p->has_mac;
+	return p->ipfree;
+}
+
+static enum dps_verdict check_ipv4(const struct dps_policy *p, const uint8_t *ip, uint32_t len)
+{
+	uint32_t ihl;
+	uint8_t proto;
+	static const uint8_t zero[4];
+
+	if (len < 20 || ip[0] >> 4 != 4 || (ihl = (uint32_t)(ip[0] & 15) * 4) < 20 || ihl > len)
+		return DPS_POL_MALFORMED;
+	proto = ip[9];
+	/* later fragments carry no L4 header to check: their source is */
+	if ((be16(ip + 6) & 0x1fff) == 0) {
+		if (proto == 17 && len >= ihl + 4) {
+			uint16_t sport = be16(ip + ihl), dport = be16(ip + ihl + 2);
+
+			if (sport == 67)
+				return DPS_POL_FORBIDDEN;
+			if (!memcmp(ip + 12, zero, 4))
+				return sport == 68 && dport == 67 ? DPS_POL_OK : DPS_POL_IP;
+		} else if (proto == 1 && len >= ihl + 1 && ip[ihl] == 5) {
+			return DPS_POL_FORBIDDEN; /* redirect */
+		} else if ((proto == 17 || proto == 6) && len < ihl + 4) {
+			return DPS_POL_MALFORMED;
+		}
+	}
+	return v4_ok(p, ip + 12) ? DPS_POL_OK : DPS_POL_IP;
+}
+
+static enum dps_verdict check_arp(const struct dps_policy *p, const uint8_t *eth_src,
+				  const uint8_t *a, uint32_t len)
+{
+	static const uint8_t zero[4];
+
+	/* Ethernet/IPv4 ARP only: hardware 1, protocol 0x0800, lengths 6/4 */
+	if (len < 28 || be16(a) != 1 || be16(a + 2) != ETH_P_IP || a[4] != 6 || a[5] != 4)
+		return DPS_POL_MALFORMED;
+	if (memcmp(a + 8, eth_src, 6) || !mac_ok(p, a + 8))
+		return DPS_POL_ARP;
+	if (!memcmp(a + 14, zero, 4))
+		return DPS_POL_OK; /* probe */
+	return v4_ok(p, a + 14) ? DPS_POL_OK : DPS_POL_ARP;
+}
+
+/* ND's link-layer address option: at most one, and it must be the MAC. */
+static enum dps_verdict nd_options(const struct dps_policy *p, const uint8_t *o, uint32_t len)
+{
+	if (!len)
+		return DPS_POL_OK;
+	if (len < 8 || o[1] == 0 || (uint32_t)o[1] * 8 != len)
+		return DPS_POL_ND; /* netd's rules take exactly one option */
+	if ((o[0] == 1 || o[0] == 2) && o[1] == 1 && !mac_ok(p, o + 2))
+		return DPS_POL_ND;
+	return DPS_POL_OK;
+}
+
+static enum dps_verdict check_ipv6(const struct dps_policy *p, const uint8_t *ip, uint32_t len)
+{
+	static const uint8_t any[16];
+	const uint8_t *src = ip + 8, *l4;
+	uint32_t l4len;
+	uint8_t type;
+	bool unspec;
+
+	if (len < 40 || ip[0] >> 4 != 6)
+		return DPS_POL_MALFORMED;
+	unspec = !memcmp(src, any, 16);
+	l4 = ip + 40;
+	l4len = len - 40;
+	if (ip[6] == 17 && l4len >= 4 && be16(l4) == 547)
+		return DPS_POL_FORBIDDEN;
+	if (ip[6] != 58) {
+		/* not ICMPv6 (extension headers included): only its addresses */
+		if (unspec)
+			return DPS_POL_IP;
+		return v6_ok(p, src) ? DPS_POL_OK : DPS_POL_IP;
+	}
+	if (l4len < 4)
+		return DPS_POL_MALFORMED;
+	type = l4[0];
+	if (type == 134 || type == 137) /* RA, redirect */
+		return DPS_POL_FORBIDDEN;
+	if (unspec) {
+		/* RS, MLD (130-132, 143) and DAD probes (NS) only */
+		if (type != 133 && type != 135 && type != 130 && type != 131 && type != 132 &&
+		    type != 143)
+			return DPS_POL_IP;
+	} else if (!v6_ok(p, src)) {
+		return DPS_POL_IP;
+	}
+	switch (type) {
+	case 133: /* RS: reserved 4 bytes, then options */
+		if (l4len < 8)
+			return DPS_POL_MALFORMED;
+		return nd_options(p, l4 + 8, l4len - 8);
+	case 135: /* NS: a DAD probe's target must be its own */
+	case 136: /* NA: the target must be its own */
+		if (l4len < 24)
+			return DPS_POL_MALFORMED;
+		if ((type == 136 || unspec) && !v6_ok(p, l4 + 8))
+			return DPS_POL_ND;
+		return nd_options(p, l4 + 24, l4len - 24);
+	default:
+		return DPS_POL_OK;
+	}
+}
+
+enum dps_verdict dps_pol_check(const struct dps_policy *p, const uint8_t *f, uint32_t len)
+{
+	uint16_t type;
+
+	if (!p->guard)
+		return DPS_POL_OK;
+	if (len < 14)
+		return DPS_POL_MALFORMED;
+	if (!mac_ok(p, f + 6))
+		return DPS_POL_MAC;
+	type = be16(f + 12);
+	switch (type) {
+	case ETH_P_IP:
+		return check_ipv4(p, f + 14, len - 14);
+	case ETH_P_ARP:
+		return check_arp(p, f + 6, f + 14, len - 14);
+	case ETH_P_IPV6:
+		return check_ipv6(p, f + 14, len - 14);
+	default:
+		return DPS_POL_MALFORMED;
+	}
+}
+
+const char *dps_pol_reason(enum dps_verdict v)
+{
+	static const char *const names[DPS_POL_COUNT] = {
+		[DPS_POL_OK] = "ok",	      [DPS_POL_MAC] = "spoof_mac",
+		[DPS_POL_IP] = "spoof_ip",    [DPS_POL_ARP] = "spoof_arp",
+		[DPS_POL_ND] = "spoof_nd",    [DPS_POL_FORBIDDEN] = "forbidden",
+		[DPS_POL_MALFORMED] = "malformed",
+	};
+
+	return v < DPS_POL_COUNT ? names[v] : "?";
+}

@@ -1,0 +1,510 @@
+"""dpswitch, the DPDK switch, between simulated guests' netif rings and a
+NIC port: hvsim guests (real rings, grants and event channels through
+hvsim's broker) in their own namespaces, dpswitch in dom0 with an
+af_packet ethdev on a veth whose other end is in a LAN namespace.
+
+    guest g5 (203.0.113.15) ==rings==+
+                                      dpswitch --vdev net_af_packet0,iface=dpu0
+    guest g6 (203.0.113.16) ==rings==+      |
+                                            dpu0 (dom0) <-veth-> lan0 (lan ns, 203.0.113.1)
+
+The test plays netd's part: it plugs a vif over dpswitch's control socket
+(port-add with the vif's keys) and writes hotplug-status=connected, as
+netd does for a network with datapath = dpdk."""
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import BUILD, sh, terminate, wait_for
+
+HVSIM = os.path.join(BUILD, "hvsim")
+DPSWITCH = os.path.join(BUILD, "bin", "dpswitch")
+BE = "/local/domain/0/backend/vif"
+LAN = "203.0.113.1"
+BRIDGE = "dps0"
+
+
+def mac_of(d):
+    return f"00:16:3e:00:00:{d:02x}"
+
+
+def addr_of(d):
+    return f"203.0.113.{10 + d}"
+
+
+TX_CSUM_OFF = r"""
+import fcntl, socket, struct, sys
+# ethtool -K DEV tx off, through SIOCETHTOOL (ETHTOOL_STXCSUM): no ethtool here
+v = struct.pack("II", 0x17, 0)
+buf = bytearray(struct.pack("16sP", sys.argv[1].encode(), 0))
+import ctypes
+val = ctypes.create_string_buffer(v)
+struct.pack_into("P", buf, 16, ctypes.addressof(val))
+fcntl.ioctl(socket.socket(), 0x8946, bytes(buf))
+"""
+
+
+class Rig:
+    def __init__(self, topo, xsd, tmp_path):
+        self.topo, self.xsd, self.dir = topo, xsd, tmp_path
+        self.sock = str(tmp_path / "dps.sock")
+        self.log = str(tmp_path / "dpswitch.log")
+        self.lan = topo.add_ns(f"{topo.prefix}-lan")
+        sh(f"ip link add dpu0 netns {topo.d0} type veth peer name lan0 netns {self.lan}")
+        topo.sysctl(topo.d0, "net.ipv6.conf.dpu0.disable_ipv6", 1)
+        topo.sysctl(self.lan, "net.ipv6.conf.all.accept_dad", 0)
+        topo.ip(topo.d0, "link set dpu0 up")
+        topo.ip(self.lan, f"addr add {LAN}/24 dev lan0")
+        topo.ip(self.lan, "addr add 2001:db8:1::1/64 dev lan0 nodad")
+        topo.ip(self.lan, "link set lan0 up")
+        # A veth hands its peer partial checksums, and an af_packet port
+        # cannot tell (the PMD drops the socket's csum-not-ready status);
+        # a NIC's wire carries whole ones. So the LAN's veth completes its
+        # checksums, as the wire would.
+        (tmp_path / "txoff.py").write_text(TX_CSUM_OFF)
+        topo.run(self.lan, f"/usr/bin/python3 {tmp_path / 'txoff.py'} lan0")
+        self.proc = None
+        self.guests = {}
+        self.domains = set()
+
+    def start(self, *extra):
+        assert os.access(DPSWITCH, os.X_OK), f"{DPSWITCH} not built"
+        logf = open(self.log, "a")
+        # --no-shconf: no shared config files a kill -9 could leave behind
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", self.topo.d0, DPSWITCH, "--hv", "sim", "--socket", self.sock,
+             "--bridge", BRIDGE, *extra, "--", "-l", "0", "--no-huge", "-m", "128", "--no-pci",
+             "--no-shconf", "--no-telemetry", "--file-prefix", f"dps{os.getpid()}", "--log-level", "lib.eal:error", "--vdev=net_af_packet0,iface=dpu0"],
+            stdout=logf, stderr=logf, env=self.xsd.env())
+        logf.close()
+        wait_for(lambda: os.path.exists(self.sock) and "serving" in self.read_log()
+                 or self.proc.poll() is not None, 20, what="dpswitch to start")
+        assert self.proc.poll() is None, self.read_log()
+
+    def read_log(self):
+        with open(self.log) as f:
+            return f.read()
+
+    def request(self, obj=None, raw=None):
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(10)
+            s.connect(self.sock)
+            s.sendall((raw if raw is not None else json.dumps(obj)).encode() + b"\n")
+            buf = b""
+            while not buf.endswith(b"\n"):
+                chunk = s.recv(1 << 20)
+                assert chunk, "dpswitch closed the connection"
+                buf += chunk
+        return json.loads(buf)
+
+    def be(self, d, key="state"):
+        return self.xsd.read(f"{BE}/{d}/0/{key}")
+
+    def fe(self, d, key="state"):
+        return self.xsd.read(f"/local/domain/{d}/device/vif/0/{key}")
+
+    def wait_states(self, d, be, fe=None, timeout=10):
+        wait_for(lambda: self.be(d) == str(be) and (fe is None or self.fe(d) == str(fe)),
+                 timeout, what=f"vif{d}.0 states {be}/{fe}, are {self.be(d)}/{self.fe(d)}")
+
+    def attach(self, d, ip=True, antispoof=True):
+        """libxl's keys, the backend's InitWait, then what netd does for a
+        datapath = dpdk network: port-add, hotplug-status connected."""
+        if d not in self.domains:
+            self.xsd.hvsim("domain", "add", str(d))
+            self.domains.add(d)
+        spec = f"mac={mac_of(d)},bridge={BRIDGE}" + (f",ip={addr_of(d)}" if ip else "")
+        self.xsd.hvsim("vif", "add", "-n", f"{d}.0", spec)
+        self.wait_states(d, 2)
+        keys = {"mac": mac_of(d), **({"ip": addr_of(d)} if ip else {})}
+        r = self.request({"version": 1, "cmd": "port-add", "vif": f"{d}.0", "keys": keys,
+                          "antispoof": antispoof})
+        assert r["ok"], r
+        self.xsd.write(f"{BE}/{d}/0/hotplug-status", "connected")
+
+    def guest(self, d):
+        ns = self.topo.guests.get(d) or self.topo.add_ns(f"{self.topo.prefix}-g{d}")
+        self.topo.guests[d] = ns
+        self.topo.sysctl(ns, "net.ipv6.conf.all.accept_dad", 0)
+        log = str(self.dir / f"guest{d}.log")
+        with open(log, "a") as logf:
+            p = subprocess.Popen([HVSIM, "guest", f"{d}.0", "--netns", ns],
+                                 stdout=subprocess.PIPE, stderr=logf, env=self.xsd.env())
+        ready, _, _ = select.select([p.stdout], [], [], 10)
+        if not (ready and p.stdout.readline() == b"ready\n"):
+            with open(log) as f:
+                raise AssertionError(f"guest {d} not ready: {f.read()}")
+        self.guests[d] = p
+        try:
+            self.wait_states(d, 4, 4)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n{self.read_log()}") from None
+        self.topo.ip(ns, f"addr add {addr_of(d)}/24 dev eth0")
+        self.topo.ip(ns, "link set eth0 up")
+        self.topo.wait_carrier(ns, "eth0")
+        return ns
+
+    def port(self, name):
+        for p in self.request({"cmd": "status"})["ports"]:
+            if p["name"] == name:
+                return p
+        return None
+
+    def stop(self):
+        for p in self.guests.values():
+            terminate(p, 10)
+            p.stdout.close()
+        self.guests = {}
+        if self.proc:
+            terminate(self.proc, 10)
+            self.proc = None
+
+
+@pytest.fixture
+def rig(topo, xsd, tmp_path):
+    r = Rig(topo, xsd, tmp_path)
+    try:
+        r.start()
+        yield r
+    finally:
+        r.stop()
+
+
+def test_guest_pings_the_lan_through_the_nic_port(rig, topo):
+    rig.attach(5)
+    g = rig.guest(5)
+    assert topo.ping(g, LAN, count=3), rig.read_log()
+    assert topo.ping(rig.lan, addr_of(5), count=3)
+    p = rig.port("vif5.0")
+    assert p["kind"] == "vif" and p["forwarding"]
+    assert p["rx_packets"] >= 3 and p["tx_packets"] >= 3
+    nic = rig.port("nic0")
+    assert nic["kind"] == "nic" and nic["rx_packets"] >= 3 and nic["tx_packets"] >= 3
+
+
+SINK = r"""
+import hashlib, socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 5003)); s.listen(1); s.settimeout(30)
+print("listening", flush=True)
+c, _ = s.accept(); c.settimeout(30); h = hashlib.sha256(); n = 0
+while True:
+    b = c.recv(1 << 20)
+    if not b:
+        break
+    h.update(b); n += len(b)
+print(n, h.hexdigest(), flush=True)
+"""
+
+SOURCE = r"""
+import hashlib, os, socket, sys
+data = os.urandom(int(sys.argv[2]))
+c = socket.create_connection((sys.argv[1], 5003), timeout=30)
+c.sendall(data); c.close()
+print(len(data), hashlib.sha256(data).hexdigest())
+"""
+
+
+def transfer(topo, tmp_path, src_ns, dst_ns, dst_addr, size):
+    (tmp_path / "sink.py").write_text(SINK)
+    (tmp_path / "source.py").write_text(SOURCE)
+    sink = subprocess.Popen(["ip", "netns", "exec", dst_ns, "/usr/bin/python3",
+                             str(tmp_path / "sink.py"), dst_addr], stdout=subprocess.PIPE, text=True)
+    try:
+        assert sink.stdout.readline() == "listening\n"
+        sent = topo.run(src_ns, f"/usr/bin/python3 {tmp_path / 'source.py'} {dst_addr} {size}",
+                        timeout=90).stdout.split()
+        got = sink.stdout.readline().split()
+        assert sink.wait(30) == 0
+    finally:
+        terminate(sink, 5)
+        sink.stdout.close()
+    return sent, got
+
+
+def test_tcp_both_ways_with_checksum(rig, topo, tmp_path):
+    """4 MiB over TCP guest -> LAN and LAN -> guest, sha256 compared: the
+    guest's partial checksums are completed before the NIC port, and frames
+    cross the rings whole."""
+    rig.attach(5)
+    g = rig.guest(5)
+    size = 4 << 20
+    sent, got = transfer(topo, tmp_path, g, rig.lan, LAN, size)
+    assert sent == got and int(got[0]) == size
+    sent, got = transfer(topo, tmp_path, rig.lan, g, addr_of(5), size)
+    assert sent == got and int(got[0]) == size
+
+
+def test_guest_to_guest(rig, topo, tmp_path):
+    """Two guests on the switch reach each other (ping, 2 MiB TCP), and
+    the frames between them never leave through the NIC port once both
+    MACs are learnt."""
+    rig.attach(5)
+    rig.attach(6)
+    g5, g6 = rig.guest(5), rig.guest(6)
+    assert topo.ping(g5, addr_of(6), count=3)
+    nic_before = rig.port("nic0")["tx_packets"]
+    sent, got = transfer(topo, tmp_path, g5, g6, addr_of(6), 2 << 20)
+    assert sent == got and int(got[0]) == 2 << 20
+    p6 = rig.port("vif6.0")
+    assert p6["tx_packets"] > 100
+    # the LAN saw at most the odd flood (IPv6 multicast), not the transfer
+    assert rig.port("nic0")["tx_packets"] - nic_before < 20
+
+
+SNIFF = r"""
+import sys
+from scapy.all import sniff
+pk = sniff(iface="eth0", timeout=float(sys.argv[1]),
+           lfilter=lambda p: p.haslayer("Raw") and bytes(p["Raw"].load).startswith(b"dpswitch-probe"))
+print(" ".join(bytes(p["Raw"].load).decode() for p in pk), flush=True)
+"""
+
+SEND_FROM_LAN = r"""
+import sys, time
+from scapy.all import Ether, Raw, sendp
+time.sleep(0.7)
+for tag, dst in (a.split("=") for a in sys.argv[1:]):
+    sendp(Ether(src="02:00:00:00:00:aa", dst=dst, type=0x88b5) / Raw(b"dpswitch-probe-" + tag.encode()),
+          iface="lan0", verbose=False)
+"""
+
+
+def test_learning_and_flooding_seen_with_scapy(rig, topo, tmp_path):
+    """Unknown unicast and broadcast reach every guest; once a guest's MAC
+    is learnt (it sent something), a frame for it reaches only that guest.
+    The MAC table shows where each MAC was learnt."""
+    rig.attach(5)
+    rig.attach(6)
+    g5, g6 = rig.guest(5), rig.guest(6)
+    assert topo.ping(g5, LAN) and topo.ping(g6, LAN)
+    macs = {m["mac"]: m["port"] for m in rig.request({"cmd": "macs"})["macs"]}
+    assert macs[mac_of(5)] == "vif5.0" and macs[mac_of(6)] == "vif6.0"
+    (tmp_path / "sniff.py").write_text(SNIFF)
+    (tmp_path / "send.py").write_text(SEND_FROM_LAN)
+    sniffers = {g: subprocess.Popen(["ip", "netns", "exec", g, "/usr/bin/python3",
+                                     str(tmp_path / "sniff.py"), "3"],
+                                    stdout=subprocess.PIPE, text=True) for g in (g5, g6)}
+    try:
+        topo.run(rig.lan, f"/usr/bin/python3 {tmp_path / 'send.py'} "
+                 f"unknown=02:00:00:00:00:99 bcast=ff:ff:ff:ff:ff:ff to5={mac_of(5)}")
+        seen = {g: set(p.stdout.read().split()) for g, p in sniffers.items()}
+    finally:
+        for p in sniffers.values():
+            terminate(p, 5)
+            p.stdout.close()
+    assert seen[g5] == {"dpswitch-probe-unknown", "dpswitch-probe-bcast", "dpswitch-probe-to5"}
+    assert seen[g6] == {"dpswitch-probe-unknown", "dpswitch-probe-bcast"}
+    macs = {m["mac"]: m["port"] for m in rig.request({"cmd": "macs"})["macs"]}
+    assert macs["02:00:00:00:00:aa"] == "nic0"
+
+
+def test_mac_move_is_detected(rig, topo, tmp_path):
+    """A MAC seen on a guest port (one without anti-spoofing) and then on
+    the NIC port moves there, and the move is counted."""
+    rig.attach(6, ip=False, antispoof=False)
+    g6 = rig.guest(6)
+    frame = ("from scapy.all import Ether, Raw, sendp\n"
+             "sendp(Ether(src='02:00:00:00:00:aa', dst='ff:ff:ff:ff:ff:ff', type=0x88b5)"
+             "/Raw(b'x' * 50), iface='{}', verbose=False)\n")
+    topo.python(g6, frame.format("eth0"))
+    wait_for(lambda: {m["mac"]: m["port"] for m in rig.request({"cmd": "macs"})["macs"]}
+             .get("02:00:00:00:00:aa") == "vif6.0", 5, what="MAC learnt on vif6.0")
+    moves = rig.request({"cmd": "status"})["mac_moves"]
+    topo.python(rig.lan, frame.format("lan0"))
+    wait_for(lambda: {m["mac"]: m["port"] for m in rig.request({"cmd": "macs"})["macs"]}
+             .get("02:00:00:00:00:aa") == "nic0", 5, what="MAC moved to nic0")
+    assert rig.request({"cmd": "status"})["mac_moves"] == moves + 1
+
+
+FORGE = r"""
+from scapy.all import *
+me, mac = "{ip}", "{mac}"
+ll = "fe80::216:3eff:fe00:{d:x}".replace(":fe00:", ":fe00:")
+e = Ether(src=mac, dst="ff:ff:ff:ff:ff:ff")
+frames = {{
+    "spoof_mac": Ether(src="02:00:00:00:00:66", dst="ff:ff:ff:ff:ff:ff") / IP(src=me, dst="{lan}") / UDP(dport=9) / Raw(b"dpswitch-forged"),
+    "spoof_ip": e / IP(src="203.0.113.99", dst="{lan}") / UDP(dport=9) / Raw(b"dpswitch-forged"),
+    "spoof_arp": e / ARP(op=2, hwsrc=mac, psrc="203.0.113.99", pdst="{lan}"),
+    "spoof_nd": Ether(src=mac, dst="33:33:00:00:00:01") / IPv6(src=ll, dst="ff02::1") / ICMPv6ND_NA(tgt="2001:db8:1::99", R=0, S=0, O=1),
+    "forbidden": Ether(src=mac, dst="33:33:00:00:00:01") / IPv6(src=ll, dst="ff02::1") / ICMPv6ND_RA(),
+}}
+for name, f in frames.items():
+    sendp([f] * {n}, iface="eth0", verbose=False)
+"""
+
+
+def test_forged_frames_are_dropped_and_counted(rig, topo, tmp_path):
+    """A guarded guest (mac= and ip=) forging its MAC, its IPv4 source,
+    an ARP sender, an ND target, or sending an RA: none of it reaches the
+    LAN, and each is counted under its reason on its port; its own
+    traffic still flows."""
+    rig.attach(5)
+    g5 = rig.guest(5)
+    assert topo.ping(g5, LAN)
+    n = 3
+    before = rig.port("vif5.0")["drops"]
+    cap = subprocess.Popen(["ip", "netns", "exec", rig.lan, "tcpdump", "-l", "-n", "-i", "lan0",
+                            "-c", "1", "arp host 203.0.113.99 or udp port 9 or icmp6 and "
+                            "(ip6[40] == 134 or ip6[40] == 136)"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        time.sleep(1)
+        topo.python(g5, FORGE.format(ip=addr_of(5), mac=mac_of(5), d=5, lan=LAN, n=n))
+        wait_for(lambda: all(rig.port("vif5.0")["drops"][k] - before[k] >= n for k in
+                             ("spoof_mac", "spoof_ip", "spoof_arp", "spoof_nd", "forbidden")),
+                 5, what=f"drops counted: {rig.port('vif5.0')['drops']}")
+        time.sleep(0.5)
+        assert cap.poll() is None, f"the LAN saw a forged frame: {cap.stdout.read()}"
+    finally:
+        terminate(cap, 5)
+        cap.stdout.close()
+    after = rig.port("vif5.0")["drops"]
+    for k in ("spoof_mac", "spoof_arp", "spoof_nd", "forbidden"):
+        assert after[k] - before[k] == n, (k, before, after)
+    assert topo.ping(g5, LAN)
+
+
+def test_port_removal_under_traffic_drops_only_its_frames(rig, topo):
+    """Both guests ping the LAN every 10 ms; vif5.0 is unplugged in the
+    middle: its frames are dropped (counted "unplugged") and the LAN stops
+    hearing it, while vif6.0's pings all come back."""
+    rig.attach(5)
+    rig.attach(6)
+    g5, g6 = rig.guest(5), rig.guest(6)
+    assert topo.ping(g5, LAN) and topo.ping(g6, LAN)
+    pings = {g: subprocess.Popen(["ip", "netns", "exec", g, "ping", "-n", "-q", "-i", "0.01",
+                                  "-c", "300", "-W", "1", LAN], stdout=subprocess.PIPE, text=True)
+             for g in (g5, g6)}
+    try:
+        time.sleep(1)
+        r = rig.request({"cmd": "port-del", "vif": "5.0"})
+        assert r["ok"], r
+        out = {g: p.communicate(timeout=30)[0] for g, p in pings.items()}
+    finally:
+        for p in pings.values():
+            terminate(p, 5)
+            p.stdout.close()
+    assert " 0% packet loss" in out[g6], out[g6]
+    assert " 0% packet loss" not in out[g5], out[g5]
+    p5 = rig.port("vif5.0")
+    assert not p5["forwarding"] and p5["drops"]["unplugged"] > 0
+    assert not topo.ping(g5, LAN)
+    assert rig.port("vif6.0")["drops"]["unplugged"] == 0
+    # plugged again, it forwards again
+    assert rig.request({"cmd": "port-add", "vif": "5.0", "keys": {"mac": mac_of(5),
+                                                                   "ip": addr_of(5)}})["ok"]
+    assert topo.ping(g5, LAN, count=2)
+
+
+@pytest.mark.parametrize("raw, error", [
+    ("{", "malformed JSON"),
+    ("[1]", "expected a JSON object"),
+    ('{"version":2,"cmd":"status"}', "unsupported version"),
+    ('{"cmd":7}', '"cmd": expected a string'),
+    ('{"cmd":"reboot"}', "unknown command 'reboot'"),
+    ('{"cmd":"port-add"}', '"vif": expected a string'),
+    ('{"cmd":"port-add","vif":"5.x"}', "'5.x': expected D.N"),
+    ('{"cmd":"port-add","vif":"9.0"}', "vif 9.0: not served by dpswitch"),
+    ('{"cmd":"port-add","vif":"5.0","keys":{"mac":"zz"}}', "vif 5.0: "),
+    ('{"cmd":"port-add","vif":"5.0","keys":{"ip":"203.0.113.300"}}', "vif 5.0: "),
+    ('{"cmd":"port-add","vif":"5.0","keys":[]}', '"keys": expected an object'),
+    ('{"cmd":"port-add","vif":"5.0","antispoof":"yes"}', '"antispoof": expected true or false'),
+    ('{"cmd":"port-del","vif":"5.0"}', "vif 5.0: not plugged"),
+    ('{"cmd":"status","cmd":"macs"}', "malformed JSON"),
+])
+def test_bad_control_requests_get_clear_errors(rig, xsd, raw, error):
+    """Each bad request gets ok=false and an error naming the problem; the
+    switch keeps serving and nothing changed."""
+    xsd.hvsim("domain", "add", "5")
+    xsd.hvsim("vif", "add", "-n", "5.0", f"mac={mac_of(5)},bridge={BRIDGE}")
+    rig.wait_states(5, 2)
+    r = rig.request(raw=raw)
+    assert r["ok"] is False and error in r["error"], r
+    p = rig.port("vif5.0")
+    assert p is not None and not p["plugged"]
+    assert rig.request({"cmd": "status"})["ok"]
+
+
+def test_oversized_control_line_is_refused(rig):
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(10)
+        s.connect(rig.sock)
+        s.sendall(b"x" * 70000)
+        assert b"longer than" in s.recv(4096)
+    assert rig.request({"cmd": "status"})["ok"]
+
+
+def test_vif_of_another_network_is_left_alone(rig, xsd):
+    """A vif whose bridge= is not dpswitch's is another backend's: dpswitch
+    writes nothing under it."""
+    xsd.hvsim("domain", "add", "7")
+    xsd.hvsim("vif", "add", "-n", "7.0", f"mac={mac_of(7)},bridge=xenbr0")
+    time.sleep(1)
+    assert rig.be(7) is None or rig.be(7) in ("", "1")
+    assert xsd.read(f"{BE}/7/0/feature-rx-copy") is None
+    assert rig.port("vif7.0") is None
+
+
+def test_killed_dpswitch_is_restarted_and_the_guest_reconnects(topo, xsd, tmp_path):
+    """dpswitch under --supervise killed with -9: its supervisor starts a
+    new one, the guest reconnects through the handshake (new rings), and
+    once plugged again it reaches the LAN. Nothing is left behind: one
+    dpswitch process, no EAL runtime directory after the stop."""
+    rig = Rig(topo, xsd, tmp_path)
+    try:
+        rig.start("--supervise")
+        rig.attach(5)
+        g5 = rig.guest(5)
+        assert topo.ping(g5, LAN)
+
+        def children():
+            r = sh(f"ps -o pid= --ppid {rig.proc.pid}", check=False)
+            return [int(x) for x in r.stdout.split()]
+
+        wait_for(lambda: len(children()) == 1, 5, what="one dpswitch under the supervisor")
+        (old,) = children()
+        os.kill(old, signal.SIGKILL)
+        wait_for(lambda: children() not in ([], [old]), 10, what="a new dpswitch")
+        wait_for(lambda: rig.read_log().count("dpswitch: serving /local") == 2, 20,
+                 what="the new dpswitch serving")
+        assert f"pid {old} killed by signal 9" in rig.read_log()
+        rig.wait_states(5, 4, 4, timeout=20)
+        r = rig.request({"cmd": "port-add", "vif": "5.0",
+                         "keys": {"mac": mac_of(5), "ip": addr_of(5)}})
+        assert r["ok"], r
+        assert topo.ping(g5, LAN, count=3), rig.read_log()
+        assert len(children()) == 1
+    finally:
+        rig.stop()
+    assert not os.path.exists(f"/var/run/dpdk/dps{os.getpid()}")
+
+
+def test_vifback_and_dpswitch_share_a_host(rig, topo, xsd, tmp_path):
+    """vifback --not-bridge dps0 beside dpswitch: each vif has one backend,
+    the one its bridge= names (vifback's TAP for xenbr0's vif, none for
+    dps0's, which dpswitch serves)."""
+    log = open(tmp_path / "vifback.log", "w")
+    vb = subprocess.Popen(["ip", "netns", "exec", topo.d0, os.path.join(BUILD, "bin", "vifback"),
+                           "--hv", "sim", "--not-bridge", BRIDGE],
+                          stdout=log, stderr=subprocess.STDOUT, env=xsd.env())
+    try:
+        xsd.hvsim("domain", "add", "7")
+        xsd.hvsim("domain", "add", "8")
+        xsd.hvsim("vif", "add", "-n", "7.0", f"mac={mac_of(7)},bridge={BRIDGE}")
+        xsd.hvsim("vif", "add", "-n", "8.0", f"mac={mac_of(8)},bridge=xenbr0")
+        rig.wait_states(7, 2)
+        rig.wait_states(8, 2)
+        assert rig.port("vif7.0") is not None and rig.port("vif8.0") is None
+        assert topo.link(topo.d0, "vif8.0") is not None
+        assert topo.link(topo.d0, "vif7.0") is None
+    finally:
+        terminate(vb, 10)
+        log.close()
+    assert "vif7.0" not in (tmp_path / "vifback.log").read_text()

@@ -1,0 +1,322 @@
+/* Unit tests for dpswitch's parts without DPDK: the MAC table
+ * (dpswitch/mac_table.c: learning, lookup, ageing, moves, a port's MACs
+ * gone with its generation, a full bucket) and the anti-spoofing policy
+ * (dpswitch/policy.c: frames built byte by byte, each rule of
+ * antispoof.h's list with a frame that passes and one that does not,
+ * and frames cut short at every length). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dpswitch/mac_table.h"
+#include "dpswitch/policy.h"
+#include "vif/vif.h"
+
+static uint32_t gen[8];
+
+static void mac_n(uint8_t m[6], unsigned n)
+{
+	const uint8_t base[6] = { 0x00, 0x16, 0x3e, 0, 0, 0 };
+
+	memcpy(m, base, 6);
+	m[3] = (uint8_t)(n >> 16);
+	m[4] = (uint8_t)(n >> 8);
+	m[5] = (uint8_t)n;
+}
+
+static void test_mac_learn_lookup_age(void **state)
+{
+	struct dps_mac_table t;
+	uint8_t a[6], b[6];
+
+	memset(gen, 0, sizeof(gen));
+	assert_int_equal(dps_mac_init(&t, gen, 1000), 0);
+	mac_n(a, 1);
+	mac_n(b, 2);
+	assert_int_equal(dps_mac_lookup(&t, a, 0), DPS_MAC_NONE);
+	assert_false(dps_mac_learn(&t, a, 3, 10));
+	assert_int_equal(dps_mac_lookup(&t, a, 10), 3);
+	assert_int_equal(dps_mac_lookup(&t, b, 10), DPS_MAC_NONE);
+	/* aged after 1000 ms without being seen, refreshed by a learn */
+	assert_int_equal(dps_mac_lookup(&t, a, 1010), 3);
+	assert_int_equal(dps_mac_lookup(&t, a, 1011), DPS_MAC_NONE);
+	assert_false(dps_mac_learn(&t, a, 3, 1500));
+	assert_int_equal(dps_mac_lookup(&t, a, 2400), 3);
+	assert_int_equal(dps_mac_count(&t, 2400), 1);
+	dps_mac_free(&t);
+}
+
+static void test_mac_move_and_port_gone(void **state)
+{
+	struct dps_mac_table t;
+	uint8_t a[6], bc[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+
+	memset(gen, 0, sizeof(gen));
+	assert_int_equal(dps_mac_init(&t, gen, 300000), 0);
+	mac_n(a, 7);
+	assert_false(dps_mac_learn(&t, a, 1, 0));
+	assert_true(dps_mac_learn(&t, a, 2, 1)); /* moved */
+	assert_int_equal(t.moves, 1);
+	assert_false(dps_mac_learn(&t, a, 2, 2)); /* same port: no move */
+	assert_int_equal(dps_mac_lookup(&t, a, 2), 2);
+	/* port 2 removed: its MACs with it, no walk */
+	gen[2]++;
+	assert_int_equal(dps_mac_lookup(&t, a, 3), DPS_MAC_NONE);
+	/* learnt again on a port of the same index: not a move from a dead port */
+	assert_false(dps_mac_learn(&t, a, 1, 4));
+	assert_int_equal(t.moves, 1);
+	/* never a multicast source */
+	assert_false(dps_mac_learn(&t, bc, 1, 5));
+	assert_int_equal(dps_mac_lookup(&t, bc, 5), DPS_MAC_NONE);
+	dps_mac_free(&t);
+}
+
+static void test_mac_many(void **state)
+{
+	struct dps_mac_table t;
+	unsigned n = DPS_MAC_BUCKETS * DPS_MAC_WAYS / 2, found = 0;
+	uint8_t m[6];
+
+	memset(gen, 0, sizeof(gen));
+	assert_int_equal(dps_mac_init(&t, gen, 300000), 0);
+	for (unsigned i = 0; i < n; i++) {
+		mac_n(m, i + 1);
+		dps_mac_learn(&t, m, (uint16_t)(i % 8), i);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		mac_n(m, i + 1);
+		if (dps_mac_lookup(&t, m, n) == i % 8)
+			found++;
+	}
+	/* a full bucket evicts its oldest: at half load nearly all stay */
+	assert_true(found >= n * 95 / 100);
+	assert_int_equal(found + t.evicted, n);
+	/* a full table still learns the newest */
+	for (unsigned i = 0; i < 2 * n; i++) {
+		mac_n(m, 1000000 + i);
+		dps_mac_learn(&t, m, 1, n + i);
+	}
+	assert_int_equal(dps_mac_lookup(&t, m, 3 * n), 1);
+	dps_mac_free(&t);
+}
+
+/* ---- policy ---- */
+
+#define ME_MAC "00:16:3e:00:00:05"
+static const uint8_t me_mac[6] = { 0x00, 0x16, 0x3e, 0, 0, 5 };
+static const uint8_t other_mac[6] = { 0x02, 0, 0, 0, 0, 0x66 };
+
+struct frame {
+	uint8_t b[256];
+	uint32_t len;
+};
+
+static void eth(struct frame *f, const uint8_t *src, uint16_t type)
+{
+	memset(f->b, 0, sizeof(f->b));
+	memset(f->b, 0xff, 6);
+	memcpy(f->b + 6, src, 6);
+	f->b[12] = (uint8_t)(type >> 8);
+	f->b[13] = (uint8_t)type;
+	f->len = 14;
+}
+
+static void ipv4(struct frame *f, const char *src, uint8_t proto, uint16_t sport, uint16_t dport)
+{
+	uint8_t *ip = f->b + 14;
+
+	ip[0] = 0x45;
+	ip[8] = 64;
+	ip[9] = proto;
+	inet_pton(AF_INET, src, ip + 12);
+	inet_pton(AF_INET, "203.0.113.1", ip + 16);
+	ip[20] = (uint8_t)(sport >> 8);
+	ip[21] = (uint8_t)sport;
+	ip[22] = (uint8_t)(dport >> 8);
+	ip[23] = (uint8_t)dport;
+	f->len = 14 + 20 + 8;
+}
+
+static void arp(struct frame *f, const uint8_t *sha, const char *spa)
+{
+	uint8_t *a = f->b + 14;
+
+	a[1] = 1;
+	a[2] = 0x08;
+	a[4] = 6;
+	a[5] = 4;
+	a[7] = 1;
+	memcpy(a + 8, sha, 6);
+	inet_pton(AF_INET, spa, a + 14);
+	inet_pton(AF_INET, "203.0.113.1", a + 24);
+	f->len = 14 + 28;
+}
+
+/* ICMPv6 of type with a target (NS/NA) and an optional link-layer option */
+static void icmp6(struct frame *f, const char *src, uint8_t type, const char *target,
+		  const uint8_t *lladdr)
+{
+	uint8_t *ip = f->b + 14, *l4 = ip + 40;
+	uint32_t l4len = 8;
+
+	ip[0] = 0x60;
+	ip[6] = 58;
+	ip[7] = 255;
+	inet_pton(AF_INET6, src, ip + 8);
+	inet_pton(AF_INET6, "ff02::1", ip + 24);
+	l4[0] = type;
+	if (target) {
+		inet_pton(AF_INET6, target, l4 + 8);
+		l4len = 24;
+	}
+	if (lladdr) {
+		l4[l4len] = type == 136 ? 2 : 1;
+		l4[l4len + 1] = 1;
+		memcpy(l4 + l4len + 2, lladdr, 6);
+		l4len += 8;
+	}
+	f->len = 14 + 40 + l4len;
+}
+
+static void policy(struct dps_policy *p, const char *spec, bool guard)
+{
+	struct vif v;
+
+	vif_init(&v, 5, 0);
+	assert_int_equal(vif_parse_spec(&v, spec), 0);
+	dps_pol_from_vif(p, &v, guard);
+}
+
+static void test_policy_rules(void **state)
+{
+	struct dps_policy p, free_ip, off;
+	struct frame f;
+	const char *ll = "fe80::216:3eff:fe00:5";
+
+	policy(&p, "mac=" ME_MAC ",ip=203.0.113.15 2001:db8:1::15", true);
+	policy(&free_ip, "mac=" ME_MAC, true);
+	policy(&off, "mac=" ME_MAC ",ip=203.0.113.15", false);
+
+	eth(&f, me_mac, 0x0800);
+	ipv4(&f, "203.0.113.15", 17, 1000, 9);
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_OK);
+	ipv4(&f, "203.0.113.99", 17, 1000, 9);
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_IP);
+	assert_int_equal(dps_pol_check(&free_ip, f.b, f.len), DPS_POL_OK); /* no ip=: any */
+	assert_int_equal(dps_pol_check(&off, f.b, f.len), DPS_POL_OK);	   /* not guarded */
+	ipv4(&f, "0.0.0.0", 17, 68, 67); /* DHCP discover */
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_OK);
+	ipv4(&f, "0.0.0.0", 17, 1000, 9);
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_IP);
+	ipv4(&f, "203.0.113.15", 17, 67, 68); /* a DHCP server: never */
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_FORBIDDEN);
+	assert_int_equal(dps_pol_check(&free_ip, f.b, f.len), DPS_POL_FORBIDDEN);
+	ipv4(&f, "203.0.113.15", 1, 0x0500, 0); /* ICMP redirect */
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_FORBIDDEN);
+
+	eth(&f, other_mac, 0x0800);
+	ipv4(&f, "203.0.113.15", 17, 1000, 9);
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_MAC);
+	assert_int_equal(dps_pol_check(&free_ip, f.b, f.len), DPS_POL_MAC);
+
+	eth(&f, me_mac, 0x0806);
+	arp(&f, me_mac, "203.0.113.15");
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_OK);
+	arp(&f, me_mac, "0.0.0.0"); /* RFC 5227 probe */
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_OK);
+	arp(&f, me_mac, "203.0.113.99");
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_ARP);
+	arp(&f, other_mac, "203.0.113.15");
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_ARP);
+
+	eth(&f, me_mac, 0x86dd);
+	icmp6(&f, ll, 136, ll, me_mac); /* NA for its link-local, its MAC */
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_OK);
+	icmp6(&f, ll, 136, "2001:db8:1::15", NULL);
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_OK);
+	icmp6(&f, ll, 136, "2001:db8:1::99", NULL);
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_ND);
+	icmp6(&f, ll, 135, "2001:db8:1::1", other_mac); /* NS with another's MAC */
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_ND);
+	icmp6(&f, ll, 135, "2001:db8:1::1", me_mac);
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_OK);
+	icmp6(&f, "::", 135, "2001:db8:1::15", NULL); /* DAD for its own */
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_OK);
+	icmp6(&f, "::", 135, "2001:db8:1::99", NULL); /* DAD for another's */
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_ND);
+	icmp6(&f, "::", 128, NULL, NULL); /* echo from :: */
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_IP);
+	icmp6(&f, ll, 134, NULL, NULL); /* RA */
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_FORBIDDEN);
+	icmp6(&f, ll, 137, NULL, NULL); /* redirect */
+	assert_int_equal(dps_pol_check(&free_ip, f.b, f.len), DPS_POL_FORBIDDEN);
+	icmp6(&f, "fe80::1", 128, NULL, NULL); /* another link-local */
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_IP);
+	assert_int_equal(dps_pol_check(&free_ip, f.b, f.len), DPS_POL_IP);
+	icmp6(&f, "2001:db8:1::15", 128, NULL, NULL);
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_OK);
+	icmp6(&f, "2001:db8:1::16", 128, NULL, NULL);
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_IP);
+	assert_int_equal(dps_pol_check(&free_ip, f.b, f.len), DPS_POL_OK);
+
+	eth(&f, me_mac, 0x8100); /* a VLAN tag, another ethertype */
+	f.len = 60;
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_MALFORMED);
+	assert_int_equal(dps_pol_check(&off, f.b, f.len), DPS_POL_OK);
+}
+
+/* Every frame cut at every length: never a read past it (ASan), and
+ * never a pass for a frame too short to hold what was checked. */
+static void test_policy_truncated(void **state)
+{
+	struct dps_policy p;
+	struct frame f[4];
+	/* what each needs whole: the UDP ports, the ARP body, the NA's
+	 * target, the RS's reserved word (an option cut off whole is none) */
+	const uint32_t need[4] = { 14 + 20 + 4, 14 + 28, 14 + 40 + 24, 14 + 40 + 8 };
+	const char *ll = "fe80::216:3eff:fe00:5";
+
+	policy(&p, "mac=" ME_MAC ",ip=203.0.113.15", true);
+	eth(&f[0], me_mac, 0x0800);
+	ipv4(&f[0], "203.0.113.15", 17, 1000, 9);
+	eth(&f[1], me_mac, 0x0806);
+	arp(&f[1], me_mac, "203.0.113.15");
+	eth(&f[2], me_mac, 0x86dd);
+	icmp6(&f[2], ll, 136, ll, me_mac);
+	eth(&f[3], me_mac, 0x86dd);
+	icmp6(&f[3], ll, 133, NULL, me_mac);
+	for (unsigned k = 0; k < 4; k++) {
+		assert_int_equal(dps_pol_check(&p, f[k].b, f[k].len), DPS_POL_OK);
+		for (uint32_t len = 0; len < f[k].len; len++) {
+			uint8_t *copy = malloc(len ? len : 1);
+
+			memcpy(copy, f[k].b, len);
+			if (dps_pol_check(&p, copy, len) != DPS_POL_OK)
+				;
+			else if (k == 0)
+				assert_true(len >= need[k]);
+			else /* ND: without its option, never with part of one */
+				assert_int_equal(len, need[k]);
+			free(copy);
+		}
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_mac_learn_lookup_age),
+		cmocka_unit_test(test_mac_move_and_port_gone),
+		cmocka_unit_test(test_mac_many),
+		cmocka_unit_test(test_policy_rules),
+		cmocka_unit_test(test_policy_truncated),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
