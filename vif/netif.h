@@ -92,6 +92,15 @@ struct netif_stats {
 	uint64_t notifies;
 };
 
+/* What one burst needs besides the queue: its grant copies. Only used
+ * inside a call, so the queues a consumer serves one after another may
+ * share one (vifback: one per worker, mapped lazily: an idle worker never
+ * touches it, and a queue's own state stays a few hundred bytes). */
+#define NETIF_MAX_SEGS (NETIF_TX_MAX_SEGS > NETIF_RX_MAX_SEGS ? NETIF_TX_MAX_SEGS : NETIF_RX_MAX_SEGS)
+struct netif_scratch {
+	struct hv_copy segs[NETIF_MAX_SEGS];
+};
+
 struct netif_queue {
 	uint16_t domid;
 	struct netif_features feat;
@@ -105,17 +114,17 @@ struct netif_queue {
 	struct netif_stats stats;
 	bool fatal;
 	char reason[160];
-	/* per-burst scratch, here so a burst allocates nothing */
-	struct hv_copy segs[NETIF_TX_MAX_SEGS > NETIF_RX_MAX_SEGS ? NETIF_TX_MAX_SEGS
-								  : NETIF_RX_MAX_SEGS];
+	struct hv_copy *segs; /* the scratch's: a burst allocates nothing */
 };
 
 /* ---- netif_ring.c ---- */
 
 /* tx and rx are the mapped shared pages (4 KiB each). Does not touch them:
- * the frontend initialised them (SHARED_RING_INIT) before connecting. */
+ * the frontend initialised them (SHARED_RING_INIT) before connecting.
+ * scratch: see struct netif_scratch. */
 void netif_queue_init(struct netif_queue *q, uint16_t domid, const struct netif_features *feat,
-		      void *tx, void *rx, netif_copy_fn copy, void *copy_ctx);
+		      void *tx, void *rx, netif_copy_fn copy, void *copy_ctx,
+		      struct netif_scratch *scratch);
 /* Marks the queue broken by its frontend; later calls do nothing. The
  * first reason is kept. Returns -EPROTO. */
 int netif_queue_set_fatal(struct netif_queue *q, const char *fmt, ...)

@@ -19,9 +19,11 @@ _Static_assert(__CONST_RING_SIZE(netif_rx, NETIF_PAGE_SIZE) == NETIF_RX_RING_SIZ
 	       "RX ring of 256");
 
 void netif_queue_init(struct netif_queue *q, uint16_t domid, const struct netif_features *feat,
-		      void *tx, void *rx, netif_copy_fn copy, void *copy_ctx)
+		      void *tx, void *rx, netif_copy_fn copy, void *copy_ctx,
+		      struct netif_scratch *scratch)
 {
-	memset(q, 0, offsetof(struct netif_queue, segs));
+	memset(q, 0, sizeof(*q));
+	q->segs = scratch->segs;
 	q->domid = domid;
 	q->feat = *feat;
 	q->tx = tx;

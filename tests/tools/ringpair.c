@@ -141,7 +141,9 @@ static int connect_end(struct end *e)
 	e->q = calloc(1, sizeof(*e->q));
 	if (!e->q)
 		return -ENOMEM;
-	netif_queue_init(e->q, (uint16_t)e->domid, &f, e->tx, e->rx, copy, NULL);
+	static struct netif_scratch scratch; /* the two ends are served in turn */
+
+	netif_queue_init(e->q, (uint16_t)e->domid, &f, e->tx, e->rx, copy, NULL, &scratch);
 	rc = xs_write(e->be, "state", "4");
 	return rc ? err_set(rc, "%s: state: %s", e->be, strerror(-rc)) : 0;
 }

@@ -127,7 +127,9 @@ static inline void fake_rx_post(struct fake_guest *g, uint16_t id, uint32_t gref
 
 static inline void fake_queue(struct fake_guest *g, struct netif_queue *q, const struct netif_features *f)
 {
-	netif_queue_init(q, 7, f, g->tx, g->rx, fake_copy, g);
+	static struct netif_scratch scratch;
+
+	netif_queue_init(q, 7, f, g->tx, g->rx, fake_copy, g, &scratch);
 }
 
 #endif

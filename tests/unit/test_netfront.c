@@ -838,7 +838,9 @@ static struct netif_queue *backend_queue(struct world *w)
 	struct netif_queue *q = calloc(1, sizeof(*q));
 
 	assert_non_null(q);
-	netif_queue_init(q, 5, &all, page(w, 0), page(w, 1), world_copy, w);
+	static struct netif_scratch scratch; /* both ends' queues, served in turn */
+
+	netif_queue_init(q, 5, &all, page(w, 0), page(w, 1), world_copy, w, &scratch);
 	return q;
 }
 
