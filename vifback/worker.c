@@ -46,6 +46,8 @@
 #define VB_RX_TIMEOUT_MAX_MS 3600000ul
 /* the counter file is rewritten at most this often while they move */
 #define VB_STATS_PERIOD_US 1000000ull
+/* idle this long: the pages packets went through go back to the kernel */
+#define VB_TRIM_US 500000ull
 
 /* Set once by vb_worker_timeouts_from_env() in the supervisor, before any
  * worker is forked. */
@@ -53,7 +55,8 @@ static uint64_t rx_drain_us = VB_RX_DRAIN_MS * 1000ull;
 static uint64_t rx_stall_us = VB_RX_STALL_MS * 1000ull;
 
 struct wq {
-	struct netif_queue *nq;
+	struct netif_queue *nq; /* &nqs: the ring state, a few hundred bytes */
+	struct netif_queue nqs;
 	void *tx_page, *rx_page;
 	uint32_t port_tx, port_rx;
 	bool bound_tx, bound_rx;
@@ -101,6 +104,7 @@ struct worker {
 	uint16_t domid;
 	struct wvif *vifs[VB_MAX_VIFS];
 	struct netif_tx_arena arena;
+	struct netif_scratch *scratch; /* every queue's, one burst at a time */
 	struct netif_pkt pkts[NETIF_BURST];
 	/* poll set, sized to the queues there are (the socket and the event
 	 * channel fd first): for the maxima, 514 entries, the loop's frame
@@ -108,6 +112,11 @@ struct worker {
 	struct pollfd *pfd;
 	struct wpoll *pq;
 	unsigned npoll_cap;
+	/* the data path moved something this pass; when it last did; its
+	 * buffers' pages given back since */
+	bool busy;
+	uint64_t busy_at;
+	bool trimmed;
 };
 
 static uint64_t now_us(void)
@@ -138,10 +147,11 @@ static void reply(struct worker *w, uint32_t type, uint32_t devid, int rc, const
 
 /* Large buffers are mapped, not malloc'ed or calloc'ed, so the pages an
  * idle or small-packet queue never reaches are never backed: calloc would
- * zero, and so dirty, all of a queue's state (~20 KiB, nearly all the
- * grant-copy segments of a burst of the largest packets), and malloc
- * writes a chunk header into the first page of every 2 MiB buffer (the TX
- * arena, each queue's RX backlog), a dirty page each for nothing. */
+ * zero, and so dirty, all of the grant-copy segments of a burst of the
+ * largest packets (~20 KiB, the worker's netif_scratch, shared by its
+ * queues: a queue's own ring state lives in its vif's heap block), and
+ * malloc writes a chunk header into the first page of every 2 MiB buffer
+ * (the TX arena, each queue's RX backlog), a dirty page each for nothing. */
 static void *map_lazy(size_t len)
 {
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -161,12 +171,11 @@ static void queue_free(struct worker *w, struct wq *q)
 		hv_grant_unmap(w->hv, q->rx_page, 1);
 	if (q->tap >= 0)
 		close(q->tap);
-	if (q->nq)
-		munmap(q->nq, sizeof(*q->nq));
 	if (q->bl_buf)
 		munmap(q->bl_buf, NETIF_BURST * VB_PKT_BUF);
 	memset(q, 0, sizeof(*q));
 	q->tap = -1;
+	q->nq = &q->nqs;
 }
 
 static void vif_free(struct worker *w, unsigned slot)
@@ -220,9 +229,8 @@ static int queue_setup(struct worker *w, struct wq *q, const struct nb_fe_cfg *c
 {
 	int rc;
 
-	q->nq = map_lazy(sizeof(*q->nq));
 	q->bl_buf = map_lazy(NETIF_BURST * VB_PKT_BUF);
-	if (!q->nq || !q->bl_buf)
+	if (!q->bl_buf)
 		return err_set(-ENOMEM, "out of memory");
 	rc = hv_grant_map(w->hv, w->domid, &qc->tx_ref, 1, true, &q->tx_page);
 	if (rc < 0)
@@ -242,7 +250,8 @@ static int queue_setup(struct worker *w, struct wq *q, const struct nb_fe_cfg *c
 	} else {
 		q->port_rx = q->port_tx;
 	}
-	netif_queue_init(q->nq, w->domid, &cfg->feat, q->tx_page, q->rx_page, w_copy, w->hv);
+	netif_queue_init(q->nq, w->domid, &cfg->feat, q->tx_page, q->rx_page, w_copy, w->hv,
+			 w->scratch);
 	/* after XSA-332 a bound port starts masked; and look once anyway */
 	hv_evtchn_unmask(w->hv, q->port_tx);
 	if (qc->split)
@@ -279,7 +288,7 @@ static void on_connect(struct worker *w, const struct vb_msg *m, int *fds, unsig
 	v->nq = m->cfg.nqueues;
 	for (unsigned i = 0; i < v->nq; i++) {
 		v->q[i].tap = fds[i];
-		v->q[i].bl_buf = NULL;
+		v->q[i].nq = &v->q[i].nqs;
 	}
 	v->stats_fd = nfds > v->nq ? fds[v->nq] : -1;
 	/* counters carry on from where the TAP's earlier connections left them */
@@ -660,13 +669,33 @@ static void drain_events(struct worker *w)
 	}
 }
 
+/* An idle worker gives back the pages its last packets went through (the
+ * TX arena, the grant-copy scratch, empty RX backlogs): a vif that once
+ * carried a burst of 64 KiB packets would otherwise keep megabytes it
+ * no longer uses. Their next use faults fresh zero pages in. */
+static void trim(struct worker *w)
+{
+	madvise(w->arena.buf, w->arena.cap, MADV_DONTNEED);
+	madvise(w->scratch, sizeof(*w->scratch), MADV_DONTNEED);
+	for (unsigned s = 0; s < VB_MAX_VIFS; s++) {
+		struct wvif *v = w->vifs[s];
+
+		for (unsigned i = 0; v && i < v->nq; i++)
+			if (v->q[i].bl_buf && !v->q[i].bl_n)
+				madvise(v->q[i].bl_buf, NETIF_BURST * VB_PKT_BUF, MADV_DONTNEED);
+	}
+	w->trimmed = true;
+}
+
 static void serve(struct worker *w, struct wvif *v, struct wq *q, bool tap_readable)
 {
 	bool notify_tx = false, notify_rx = false;
 	bool split = q->port_tx != q->port_rx;
 
-	if (q->kicked_tx || q->kicked_rx || q->tx_more || tap_readable || q->bl_n)
+	if (q->kicked_tx || q->kicked_rx || q->tx_more || tap_readable || q->bl_n) {
 		v->stats_moving = true;
+		w->busy = true;
+	}
 	if (q->kicked_tx || q->tx_more || q->tx_wait_until)
 		tx_work(w, q, &notify_tx);
 	if (!netif_queue_is_fatal(q->nq))
@@ -707,7 +736,8 @@ int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine)
 	w.domid = domid;
 	w.arena.cap = (size_t)NETIF_BURST * NETIF_MAX_PKT;
 	w.arena.buf = map_lazy(w.arena.cap);
-	if (!w.arena.buf || poll_reserve(&w, 0) < 0)
+	w.scratch = map_lazy(sizeof(*w.scratch));
+	if (!w.arena.buf || !w.scratch || poll_reserve(&w, 0) < 0)
 		return -ENOMEM;
 	rc = hv_open(kind, &w.hv);
 	if (rc < 0) {
@@ -769,6 +799,13 @@ int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine)
 					timeout = t;
 			}
 		}
+		if (!w.trimmed) {
+			uint64_t at = w.busy_at + VB_TRIM_US;
+			int t = at > now ? (int)((at - now) / 1000 + 1) : 0;
+
+			if (timeout < 0 || t < timeout)
+				timeout = t;
+		}
 		if (poll(pfd, n, timeout) < 0 && errno != EINTR)
 			return -errno;
 		if (pfd[0].revents)
@@ -788,6 +825,13 @@ int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine)
 			serve(&w, v, &v->q[pq[k].qi], pfd[k].revents & POLLIN);
 		}
 		now = now_us();
+		if (w.busy) {
+			w.busy = false;
+			w.busy_at = now;
+			w.trimmed = false;
+		} else if (!w.trimmed && now - w.busy_at >= VB_TRIM_US) {
+			trim(&w);
+		}
 		for (unsigned s = 0; s < VB_MAX_VIFS; s++) {
 			struct wvif *v = w.vifs[s];
 
@@ -808,6 +852,7 @@ int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine)
 	}
 	hv_close(w.hv);
 	munmap(w.arena.buf, w.arena.cap);
+	munmap(w.scratch, sizeof(*w.scratch));
 	free(w.pfd);
 	free(w.pq);
 	return 0;
