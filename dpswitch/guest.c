@@ -18,6 +18,11 @@
 #include "lib/err.h"
 #include "lib/log.h"
 
+/* a queue's ring state and its burst scratch, one mapping */
+#define DPS_NQ_MAP (sizeof(struct netif_queue) + sizeof(struct netif_scratch))
+_Static_assert(sizeof(struct netif_queue) % _Alignof(struct netif_scratch) == 0,
+	       "the scratch right after the queue is aligned");
+
 static struct dps *dps_of(struct nb_back *b)
 {
 	return (struct dps *)((char *)b - offsetof(struct dps, nb));
@@ -70,7 +75,7 @@ static void queue_free(struct dps *d, struct dps_gq *q)
 	if (q->rx_page)
 		hv_grant_unmap(d->hv, q->rx_page, 1);
 	if (q->nq)
-		munmap(q->nq, sizeof(*q->nq));
+		munmap(q->nq, DPS_NQ_MAP);
 	memset(q, 0, sizeof(*q));
 }
 
@@ -83,8 +88,9 @@ static int connect_rings(struct nb_back *b, struct nb_vif *v)
 	void *nq;
 	int rc;
 
-	/* mapped, not calloc'ed: an idle queue's copy segments stay unbacked */
-	nq = mmap(NULL, sizeof(*q->nq), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	/* mapped, not calloc'ed: an idle queue's copy segments (its
+	 * netif_scratch, right after it) stay unbacked */
+	nq = mmap(NULL, DPS_NQ_MAP, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (nq == MAP_FAILED)
 		return err_set(-ENOMEM, "out of memory");
 	q->nq = nq;
@@ -115,7 +121,7 @@ static int connect_rings(struct nb_back *b, struct nb_vif *v)
 		q->port_rx = q->port_tx;
 	}
 	netif_queue_init(q->nq, (uint16_t)v->domid, &v->cfg.feat, q->tx_page, q->rx_page, g_copy,
-			 d->hv);
+			 d->hv, (struct netif_scratch *)(q->nq + 1));
 	netif_credit_set(&q->nq->credit, v->rate.bytes_per_interval, v->rate.interval_usecs,
 			 dps_now_us());
 	/* after XSA-332 a bound port starts masked */
@@ -290,12 +296,13 @@ void dps_guest_flush(struct dps *d, unsigned idx)
 		pk[i] = (struct netif_pkt){ .data = rte_pktmbuf_mtod(m, uint8_t *),
 					    .len = rte_pktmbuf_data_len(m) };
 	}
-	dropped = q->nq->stats.rx_dropped;
+	/* what the frontend cannot take, and what its grants refused */
+	dropped = q->nq->stats.rx_dropped + q->nq->stats.rx_errors;
 	if (netif_rx_burst(q->nq, pk, n, &done, &ntf) < 0 && netif_queue_is_fatal(q->nq)) {
 		lost(d, p);
 		return;
 	}
-	p->c.drops[DPS_DROP_RING] += q->nq->stats.rx_dropped - dropped;
+	p->c.drops[DPS_DROP_RING] += q->nq->stats.rx_dropped + q->nq->stats.rx_errors - dropped;
 	for (unsigned i = 0; i < done; i++) {
 		p->c.tx_pkts++;
 		p->c.tx_bytes += pk[i].len;
