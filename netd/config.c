@@ -15,6 +15,7 @@
 #include "netd/config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -39,12 +40,13 @@
 enum net_key {
 	K_MODE, K_PHYSDEV, K_STYLE, K_METRIC, K_GATEWAYIP,
 	K_ADDRESS, K_DHCP_RANGE, K_UPLINK, K_FORWARD, K_ANTISPOOF, K_ADDRESS6, K_DHCP6,
-	K_NAT6, K_COUNT
+	K_NAT6, K_OVSDB, K_DATAPATH, K_OVN, K_OVN_WAIT, K_IFACE_ID, K_COUNT
 };
 
 #define M_BRIDGE (1u << NETD_MODE_BRIDGE)
 #define M_ROUTE (1u << NETD_MODE_ROUTE)
 #define M_NAT (1u << NETD_MODE_NAT)
+#define M_OVS (1u << NETD_MODE_OVS)
 
 struct net_key_def {
 	const char *name;
@@ -53,7 +55,7 @@ struct net_key_def {
 };
 
 static const struct net_key_def net_keys[] = {
-	{ "mode", K_MODE, M_BRIDGE | M_ROUTE | M_NAT },
+	{ "mode", K_MODE, M_BRIDGE | M_ROUTE | M_NAT | M_OVS },
 	{ "physdev", K_PHYSDEV, M_BRIDGE | M_ROUTE },
 	/* what Xen's vif-route calls it */
 	{ "gatewaydev", K_PHYSDEV, M_ROUTE },
@@ -64,10 +66,15 @@ static const struct net_key_def net_keys[] = {
 	{ "dhcp_range", K_DHCP_RANGE, M_NAT },
 	{ "uplink", K_UPLINK, M_NAT },
 	{ "forward", K_FORWARD, M_NAT },
-	{ "antispoof", K_ANTISPOOF, M_BRIDGE | M_ROUTE | M_NAT },
+	{ "antispoof", K_ANTISPOOF, M_BRIDGE | M_ROUTE | M_NAT | M_OVS },
 	{ "address6", K_ADDRESS6, M_NAT },
 	{ "dhcp6", K_DHCP6, M_NAT },
 	{ "nat6", K_NAT6, M_NAT },
+	{ "ovsdb", K_OVSDB, M_OVS },
+	{ "datapath_type", K_DATAPATH, M_OVS },
+	{ "ovn", K_OVN, M_OVS },
+	{ "ovn_wait", K_OVN_WAIT, M_OVS },
+	{ "iface_id", K_IFACE_ID, M_OVS },
 };
 
 enum netd_key { NK_SOCKET, NK_STATE_DIR, NK_RESTORE, NK_GROUP, NK_XSWATCH, NK_METRICS_FILE,
@@ -513,7 +520,7 @@ static int net_key_add(struct parser *ps, const char *key, const char *val)
 
 	if (!def)
 		return key_err(ps, ps->lineno, key,
-			       "unknown key (expected mode, physdev, gatewaydev, style, metric, gatewayip, address, dhcp_range, uplink, forward, antispoof, address6, dhcp6 or nat6)");
+			       "unknown key (expected mode, physdev, gatewaydev, style, metric, gatewayip, address, dhcp_range, uplink, forward, antispoof, address6, dhcp6, nat6, ovsdb, datapath_type, ovn, ovn_wait or iface_id)");
 	if (ps->seen[def->key] && def->key != K_FORWARD) {
 		first = kv_find(ps, def->key);
 		if (strcmp(first->def->name, key))
@@ -583,7 +590,8 @@ static int key_ifname(struct parser *ps, const struct raw_kv *kv, char *dst)
 
 static int key_mode(struct parser *ps, const struct raw_kv *kv, enum netd_mode *mode)
 {
-	static const enum netd_mode modes[] = { NETD_MODE_BRIDGE, NETD_MODE_ROUTE, NETD_MODE_NAT };
+	static const enum netd_mode modes[] = { NETD_MODE_BRIDGE, NETD_MODE_ROUTE, NETD_MODE_NAT,
+						NETD_MODE_OVS };
 	size_t i;
 
 	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
@@ -592,7 +600,7 @@ static int key_mode(struct parser *ps, const struct raw_kv *kv, enum netd_mode *
 			return 0;
 		}
 	}
-	return key_err(ps, kv->line, "mode", "expected bridge|route|nat, got '%s'", kv->val);
+	return key_err(ps, kv->line, "mode", "expected bridge|route|nat|ovs, got '%s'", kv->val);
 }
 
 static int key_style(struct parser *ps, const struct raw_kv *kv, enum br_style *style)
@@ -621,6 +629,86 @@ static int key_metric(struct parser *ps, const struct raw_kv *kv, unsigned *metr
 	if (!parse_u32(kv->val, &v))
 		return key_err(ps, kv->line, "metric", "expected 0..4294967295, got '%s'", kv->val);
 	*metric = v;
+	return 0;
+}
+
+/* An absolute path to ovsdb-server's unix socket ("unix:" tolerated, as
+ * OVS writes it); TCP/SSL remotes are not netd's business: Dom0's own
+ * ovsdb-server is always local. */
+static int key_ovsdb(struct parser *ps, const struct raw_kv *kv, char *dst, size_t len)
+{
+	const char *p = kv->val;
+
+	if (!strncmp(p, "unix:", 5))
+		p += 5;
+	if (p[0] != '/')
+		return key_err(ps, kv->line, "ovsdb",
+			       "expected the absolute path of ovsdb-server's unix socket, got '%s'",
+			       kv->val);
+	if (strlen(p) >= len)
+		return key_err(ps, kv->line, "ovsdb", "path longer than %zu characters", len - 1);
+	for (const char *c = p; *c; c++)
+		if (*c < 0x21 || *c > 0x7e)
+			return key_err(ps, kv->line, "ovsdb", "path has a space or control character");
+	strcpy(dst, p);
+	return 0;
+}
+
+static int key_datapath(struct parser *ps, const struct raw_kv *kv, char *dst, size_t len)
+{
+	if (strcmp(kv->val, "system") && strcmp(kv->val, "netdev"))
+		return key_err(ps, kv->line, "datapath_type", "expected system|netdev, got '%s'",
+			       kv->val);
+	snprintf(dst, len, "%s", kv->val);
+	return 0;
+}
+
+/* Seconds, decimals allowed ("2.5"), 0.1 to 30: libxl waits 40 s in all. */
+static int key_ovn_wait(struct parser *ps, const struct raw_kv *kv, unsigned *ms)
+{
+	char *end;
+	double s;
+
+	errno = 0;
+	s = strtod(kv->val, &end);
+	if (errno || end == kv->val || *end || !(s >= 0.1) || s * 1000 > NETD_OVN_WAIT_MAX_MS)
+		return key_err(ps, kv->line, "ovn_wait",
+			       "expected seconds from 0.1 to %u (libxl waits 40 s for a plug), got '%s'",
+			       NETD_OVN_WAIT_MAX_MS / 1000, kv->val);
+	*ms = (unsigned)(s * 1000 + 0.5);
+	return 0;
+}
+
+/* Placeholders {uuid} {domid} {devid} {name}; other text must be
+ * letters, digits and "-_.:@": the result goes to OVN as a logical port
+ * name and into logs. */
+static int key_iface_id(struct parser *ps, const struct raw_kv *kv, char *dst, size_t len)
+{
+	static const char *const ph[] = { "{uuid}", "{domid}", "{devid}", "{name}" };
+	const char *p = kv->val;
+
+	if (!*p || strlen(p) >= len)
+		return key_err(ps, kv->line, "iface_id", "expected 1 to %zu characters", len - 1);
+	while (*p) {
+		size_t i, n = 0;
+
+		if (*p == '{') {
+			for (i = 0; i < sizeof(ph) / sizeof(ph[0]); i++)
+				if (!strncmp(p, ph[i], strlen(ph[i])))
+					n = strlen(ph[i]);
+			if (!n)
+				return key_err(ps, kv->line, "iface_id",
+					       "unknown placeholder in '%s' (expected {uuid}, {domid}, {devid} or {name})",
+					       kv->val);
+			p += n;
+			continue;
+		}
+		if (!isalnum((unsigned char)*p) && !strchr("-_.:@", *p))
+			return key_err(ps, kv->line, "iface_id",
+				       "'%s': only letters, digits, -_.:@ and placeholders", kv->val);
+		p++;
+	}
+	strcpy(dst, kv->val);
 	return 0;
 }
 
@@ -810,7 +898,7 @@ static int net_set_mode(struct parser *ps, struct netd_net_conf *net)
 
 	if (!kv)
 		return line_err(ps, net->line,
-				"section [%s]: missing key 'mode' (expected bridge|route|nat)",
+				"section [%s]: missing key 'mode' (expected bridge|route|nat|ovs)",
 				net->name);
 	return key_mode(ps, kv, &net->mode);
 }
@@ -818,7 +906,8 @@ static int net_set_mode(struct parser *ps, struct netd_net_conf *net)
 /* "bridge and route": which modes accept a key, for the message. */
 static void modes_str(unsigned modes, char *buf, size_t len)
 {
-	static const enum netd_mode all[] = { NETD_MODE_BRIDGE, NETD_MODE_ROUTE, NETD_MODE_NAT };
+	static const enum netd_mode all[] = { NETD_MODE_BRIDGE, NETD_MODE_ROUTE, NETD_MODE_NAT,
+					      NETD_MODE_OVS };
 	size_t i, used = 0;
 
 	buf[0] = '\0';
@@ -866,6 +955,16 @@ static int net_apply_key(struct parser *ps, struct netd_net_conf *net,
 		return key_dhcp6(ps, kv, &net->dhcp6);
 	case K_NAT6:
 		return key_nat6(ps, kv, &net->out6);
+	case K_OVSDB:
+		return key_ovsdb(ps, kv, net->ovsdb, sizeof(net->ovsdb));
+	case K_DATAPATH:
+		return key_datapath(ps, kv, net->datapath_type, sizeof(net->datapath_type));
+	case K_OVN:
+		return key_bool(ps, kv, &net->ovn);
+	case K_OVN_WAIT:
+		return key_ovn_wait(ps, kv, &net->ovn_wait_ms);
+	case K_IFACE_ID:
+		return key_iface_id(ps, kv, net->iface_id, sizeof(net->iface_id));
 	default:
 		return 0; /* K_MODE, done first */
 	}
@@ -905,6 +1004,8 @@ static int net_check_required(struct parser *ps, const struct netd_net_conf *net
 {
 	int rc;
 
+	if (net->mode == NETD_MODE_OVS)
+		return 0;
 	if (net->mode != NETD_MODE_NAT)
 		return net_require(ps, net, K_PHYSDEV, "physdev");
 	rc = net_require(ps, net, K_ADDRESS, "address");
@@ -1185,6 +1286,9 @@ static int net_begin(struct parser *ps, const char *name)
 	net->style = BR_STYLE_CLASSIC;
 	net->metric = 2;
 	net->antispoof = true;
+	strcpy(net->ovsdb, NETD_OVSDB_DEFAULT);
+	net->ovn_wait_ms = NETD_OVN_WAIT_DEFAULT_MS;
+	strcpy(net->iface_id, NETD_IFACE_ID_DEFAULT);
 	ps->sect = SECT_NET;
 	return 0;
 }
@@ -1593,7 +1697,7 @@ int netd_conf_check_host(const struct netd_conf *conf)
 		key = net->mode == NETD_MODE_NAT ? "uplink" : "physdev";
 		dev = net->mode == NETD_MODE_NAT ? net->uplink : net->physdev;
 		errno = 0;
-		if (if_nametoindex(dev))
+		if (net->mode == NETD_MODE_OVS || if_nametoindex(dev))
 			continue;
 		rc = errno ? -errno : -ENODEV;
 		if (rc == -ENODEV || rc == -ENXIO)
@@ -1632,6 +1736,8 @@ const char *netd_mode_name(enum netd_mode mode)
 		return "route";
 	case NETD_MODE_NAT:
 		return "nat";
+	case NETD_MODE_OVS:
+		return "ovs";
 	}
 	return "unknown";
 }
@@ -1683,6 +1789,10 @@ bool netd_net_conf_equal(const struct netd_net_conf *a, const struct netd_net_co
 		       (!a->has_gatewayip || cidr_equal(&a->gatewayip, &b->gatewayip));
 	case NETD_MODE_NAT:
 		return nat_equal(a, b);
+	case NETD_MODE_OVS:
+		return !strcmp(a->ovsdb, b->ovsdb) && !strcmp(a->datapath_type, b->datapath_type) &&
+		       a->ovn == b->ovn && a->ovn_wait_ms == b->ovn_wait_ms &&
+		       !strcmp(a->iface_id, b->iface_id);
 	}
 	return false;
 }
@@ -1760,7 +1870,7 @@ static int check_writable(const struct netd_conf *conf)
 		const char *dev = net->mode == NETD_MODE_NAT ? net->uplink : net->physdev;
 
 		if (ifname_invalid(net->name, strnlen(net->name, IFNAMSIZ)) ||
-		    ifname_invalid(dev, strnlen(dev, IFNAMSIZ)))
+		    (net->mode != NETD_MODE_OVS && ifname_invalid(dev, strnlen(dev, IFNAMSIZ))))
 			return err_set(-EINVAL, "network %zu: bad interface name", i);
 	}
 	return 0;
@@ -1807,6 +1917,13 @@ static void write_net(struct out *o, const struct netd_net_conf *net)
 				   net->out6 == NAT_OUT6_ROUTED ? "routed" : "masquerade");
 		for (i = 0; i < net->n_forwards; i++)
 			write_forward(o, &net->forwards[i]);
+		break;
+	case NETD_MODE_OVS:
+		out_printf(o, "ovsdb = %s\n", net->ovsdb);
+		if (net->datapath_type[0])
+			out_printf(o, "datapath_type = %s\n", net->datapath_type);
+		out_printf(o, "ovn = %s\novn_wait = %u.%03u\niface_id = %s\n", net->ovn ? "yes" : "no",
+			   net->ovn_wait_ms / 1000, net->ovn_wait_ms % 1000, net->iface_id);
 		break;
 	}
 	out_printf(o, "antispoof = %s\n", net->antispoof ? "yes" : "no");

@@ -18,7 +18,7 @@
 #define NETD_DEFAULT_VIFBACK_STATS "/run/vifback"
 #define NETD_PATH_MAX 108 /* sun_path */
 
-enum netd_mode { NETD_MODE_BRIDGE, NETD_MODE_ROUTE, NETD_MODE_NAT };
+enum netd_mode { NETD_MODE_BRIDGE, NETD_MODE_ROUTE, NETD_MODE_NAT, NETD_MODE_OVS };
 enum br_style { BR_STYLE_CLASSIC, BR_STYLE_MODERN };
 /* nat's IPv6: how guests get addresses (router advertisements always) and
  * how their traffic leaves (NAT66 behind the uplink's address, or as is,
@@ -74,7 +74,20 @@ struct netd_net_conf {
 	struct netd_cidr address6;
 	enum nat_dhcp6 dhcp6; /* default stateless */
 	enum nat_out6 out6;   /* key nat6; default masquerade */
+
+	/* ovs: an Open vSwitch bridge named after the section */
+	char ovsdb[NETD_PATH_MAX]; /* ovsdb-server's unix socket */
+	char datapath_type[16];    /* for a bridge netd creates; empty: OVS's default */
+	bool ovn;                  /* wait for ovn-controller's ovn-installed */
+	unsigned ovn_wait_ms;      /* how long, at most */
+	char iface_id[128];        /* external_ids:iface-id template */
 };
+
+#define NETD_OVSDB_DEFAULT "/var/run/openvswitch/db.sock"
+#define NETD_OVN_WAIT_DEFAULT_MS 20000
+/* libxl gives a hotplug script 40 s: the wait must end well inside it. */
+#define NETD_OVN_WAIT_MAX_MS 30000
+#define NETD_IFACE_ID_DEFAULT "xen-{uuid}-{devid}"
 
 #define NETD_METRICS_INTERVAL_DEFAULT 15
 #define NETD_METRICS_INTERVAL_MAX 3600

@@ -23,7 +23,6 @@
 
 #define STATE_VERSION 1
 #define STATE_MAX (4u << 20)
-#define NETD_VIF_BUCKETS 1024
 /* The journal is folded into the state file once it holds more records than
  * this plus twice the vifs: a rewrite per that many changes, O(1) each. */
 #define JOURNAL_SLACK 64
@@ -40,18 +39,13 @@ static void journal_path(const struct netd *d, const struct netd_net *net, char 
 
 static unsigned vif_bucket(uint32_t domid, uint32_t devid, bool emu)
 {
-	return (domid * 2654435761u ^ devid * 40503u ^ (unsigned)emu) % NETD_VIF_BUCKETS;
+	return netd_vif_bucket(domid, devid, emu);
 }
 
 static struct netd_vif *net_vif_find(const struct netd_net *net, uint32_t domid, uint32_t devid,
 				     bool emu)
 {
-	if (!net->vif_hash)
-		return NULL;
-	for (struct netd_vif *v = net->vif_hash[vif_bucket(domid, devid, emu)]; v; v = v->hnext)
-		if (v->vif.domid == domid && v->vif.devid == devid && v->vif.emu == emu)
-			return v;
-	return NULL;
+	return netd_net_vif_find(net, domid, devid, emu);
 }
 
 static int vif_link(struct netd_net *net, struct netd_vif *nv)
@@ -794,7 +788,8 @@ static bool vif_remembered(const char *ifname, void *data)
  * already (net_up); this catches what no record tells of. */
 void netd_reconcile(struct netd *d)
 {
-	static const enum netd_mode modes[] = { NETD_MODE_BRIDGE, NETD_MODE_ROUTE, NETD_MODE_NAT };
+	static const enum netd_mode modes[] = { NETD_MODE_BRIDGE, NETD_MODE_ROUTE, NETD_MODE_NAT,
+						NETD_MODE_OVS };
 	struct netd_net **nets = calloc(d->n_nets ? d->n_nets : 1, sizeof(*nets));
 
 	if (!nets) {
@@ -1244,9 +1239,26 @@ static int vif_online(struct netd *d, const char *id, json_t *args, json_t **res
 		return err_set(-EINVAL, "vif %s: %s-emu is longer than 15 characters", id, v.ifname);
 	if (emu)
 		strcat(v.ifname, "-emu");
+	/* vif-openvswitch's bridge=BR.TAG: a name no network has, whose BR
+	 * is an ovs network's. */
+	if (v.bridge[0] && !net_find(d, v.bridge) && strchr(v.bridge, '.')) {
+		char br[IFNAMSIZ];
+		struct netd_net *o;
+
+		snprintf(br, sizeof(br), "%.*s", (int)(strchr(v.bridge, '.') - v.bridge), v.bridge);
+		o = net_find(d, br);
+		if (o && o->conf.mode == NETD_MODE_OVS) {
+			rc = vif_bridge_split(&v);
+			if (rc)
+				return err_prefix(rc, "vif %s", id);
+		}
+	}
 	net = vif_network(d, &v, mode);
 	if (!net)
 		return err_code();
+	if (v.bridge_vlan[0] && net->conf.mode != NETD_MODE_OVS)
+		return err_set(-EINVAL, "%s: bridge=%s%s: VLANs in bridge= are Open vSwitch's syntax; %s is a %s network",
+			       v.ifname, v.bridge, v.bridge_vlan, net->conf.name, net->ops->name);
 	if (!netd_net_is_up(net))
 		return err_set(-ENETDOWN, "%s: network %s is down", v.ifname, net->conf.name);
 	old = vif_find(d, domid, devid, emu, &cur);

@@ -48,6 +48,8 @@ struct netd_mode_ops {
 	int (*sweep)(struct netd_net *const *nets, size_t n);
 };
 
+#define NETD_VIF_BUCKETS 1024
+
 /* A vif plugged into a network, as remembered in the state file. */
 struct netd_vif {
 	struct vif vif;
@@ -100,6 +102,7 @@ static inline bool netd_net_is_up(const struct netd_net *net)
 extern const struct netd_mode_ops br_mode_ops;
 extern const struct netd_mode_ops rt_mode_ops;
 extern const struct netd_mode_ops nat_mode_ops;
+extern const struct netd_mode_ops ovs_mode_ops;
 
 const struct netd_mode_ops *netd_mode_ops_for(enum netd_mode mode);
 
@@ -122,5 +125,10 @@ const char *netd_net_conf_uplink(const struct netd_net_conf *c);
  * uplink set, only peers leaving by that device (netd_net_conf_uplink). */
 struct netd_net *netd_net_peer_next(const struct netd_net *net, const struct netd_net *prev,
 				    const char *uplink);
+
+/* A network's record of vif domid.devid (emu: its HVM tap), or NULL. */
+struct netd_vif *netd_net_vif_find(const struct netd_net *net, uint32_t domid, uint32_t devid,
+				   bool emu);
+unsigned netd_vif_bucket(uint32_t domid, uint32_t devid, bool emu);
 
 #endif

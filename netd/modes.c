@@ -10,6 +10,8 @@ const struct netd_mode_ops *netd_mode_ops_for(enum netd_mode mode)
 		return &rt_mode_ops;
 	case NETD_MODE_NAT:
 		return &nat_mode_ops;
+	case NETD_MODE_OVS:
+		return &ovs_mode_ops;
 	default:
 		return NULL;
 	}

@@ -41,3 +41,20 @@ struct netd_net *netd_net_peer_next(const struct netd_net *net, const struct net
 	}
 	return NULL;
 }
+
+unsigned netd_vif_bucket(uint32_t domid, uint32_t devid, bool emu)
+{
+	return (domid * 2654435761u ^ devid * 40503u ^ (unsigned)emu) % NETD_VIF_BUCKETS;
+}
+
+struct netd_vif *netd_net_vif_find(const struct netd_net *net, uint32_t domid, uint32_t devid,
+				   bool emu)
+{
+	if (!net->vif_hash)
+		return NULL;
+	for (struct netd_vif *v = net->vif_hash[netd_vif_bucket(domid, devid, emu)]; v;
+	     v = v->hnext)
+		if (v->vif.domid == domid && v->vif.devid == devid && v->vif.emu == emu)
+			return v;
+	return NULL;
+}

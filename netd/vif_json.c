@@ -27,8 +27,21 @@ json_t *vif_to_json(const struct vif *v)
 		json_object_set_new(j, "mac", json_string(mac));
 	if (v->n_ips)
 		json_object_set_new(j, "ip", json_string(ips));
-	if (v->bridge[0])
-		json_object_set_new(j, "bridge", json_string(v->bridge));
+	if (v->bridge[0]) {
+		char br[IFNAMSIZ + sizeof(v->bridge_vlan)];
+
+		/* ":T" re-parses as given; ".TAG" (split off by netd) would
+		 * read back as a bridge name: it is only for the plug. */
+		snprintf(br, sizeof(br), "%s%s", v->bridge,
+			 strchr(v->bridge_vlan, ':') ? v->bridge_vlan : "");
+		json_object_set_new(j, "bridge", json_string(br));
+	}
+	if (v->iface_id[0])
+		json_object_set_new(j, "iface-id", json_string(v->iface_id));
+	if (v->vm_uuid[0])
+		json_object_set_new(j, "vm-uuid", json_string(v->vm_uuid));
+	if (v->vm_name[0])
+		json_object_set_new(j, "vm-name", json_string(v->vm_name));
 	/* The filters a mode installed are keyed by these: offline after a
 	 * restart must remove exactly what online added. */
 	if (v->rate.bytes_per_interval) {

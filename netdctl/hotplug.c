@@ -132,8 +132,8 @@ static int parse_args(struct hp *h, int argc, char **argv)
 	if (strcmp(h->type_if, "vif") && strcmp(h->type_if, "tap"))
 		return usage("unknown interface type '%s'", h->type_if);
 	if (h->mode && strcmp(h->mode, "bridge") && strcmp(h->mode, "route") &&
-	    strcmp(h->mode, "nat"))
-		return usage("mode '%s': expected bridge, route or nat", h->mode);
+	    strcmp(h->mode, "nat") && strcmp(h->mode, "ovs"))
+		return usage("mode '%s': expected bridge, route, nat or ovs", h->mode);
 	h->tap = !strcmp(h->type_if, "tap");
 	return 0;
 }

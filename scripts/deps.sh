@@ -7,7 +7,8 @@ libmnl-dev libnftnl-dev libnftables-dev nftables libcmocka-dev libjansson-dev li
 iproute2 iputils-ping busybox-static isc-dhcp-client dnsmasq-base
 python3 python3-scapy python3-pytest tcpdump iperf3 xenstore-utils libxen-dev
 qemu-system-x86 libdpdk-dev
-debhelper lintian mandoc systemd python3-prometheus-client"
+debhelper lintian mandoc systemd python3-prometheus-client
+openvswitch-switch ovn-central ovn-host"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' ||
@@ -43,7 +44,35 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+
+# Open vSwitch and OVN are for the tests, which run their own daemons in
+# namespaces: their packages must not start the host's. policy-rc.d (which
+# invoke-rc.d and deb-systemd-invoke obey) refuses every start while we
+# install; one already there is left alone.
+POLICY=/usr/sbin/policy-rc.d
+own_policy=
+if [ ! -e "$POLICY" ]; then
+	printf '#!/bin/sh\n# scripts/deps.sh: no service starts while it installs\nexit 101\n' >"$POLICY"
+	chmod 755 "$POLICY"
+	own_policy=1
+fi
+trap '[ -n "$own_policy" ] && rm -f "$POLICY"' EXIT
+ovs_pids() {
+	for f in /run/openvswitch/*.pid /run/ovn/*.pid /var/run/openvswitch/*.pid /var/run/ovn/*.pid; do
+		[ -f "$f" ] || continue
+		p=$(cat "$f" 2>/dev/null) || continue
+		[ -n "$p" ] && kill -0 "$p" 2>/dev/null && echo "$p"
+	done | sort -u
+}
+before=$(ovs_pids)
 apt-get -o DPkg::Lock::Timeout=600 update -q
 # shellcheck disable=SC2086
 apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends $missing
+# Whatever of theirs runs now and did not before, the install started:
+# stop it, by PID.
+for p in $(ovs_pids); do
+	case " $(echo $before) " in *" $p "*) continue ;; esac
+	echo "deps: stopping $(cat /proc/"$p"/comm 2>/dev/null) (pid $p), started by the install" >&2
+	kill "$p" 2>/dev/null || true
+done
 xen_scripts

@@ -24,6 +24,7 @@
 #include "vif/vif.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -378,10 +379,136 @@ static int set_string(char *dst, size_t size, const char *key, const char *value
 #define IFNAME_RULES \
 	"not a valid interface name (1-15 letters, digits, '-', '_' or '.'; no leading '-')"
 
+int vif_bridge_vlan_parse(const char *s, int *tag, uint16_t *trunks, size_t max, size_t *n)
+{
+	char q[VIF_QUOTE_MAX];
+	const char *p = s;
+
+	*tag = -1;
+	*n = 0;
+	while (*p) {
+		char sep = *p++;
+		uint64_t vid;
+		size_t len = vif_dec_span(p);
+
+		if ((sep != '.' && sep != ':') || (sep == '.' && p - 1 != s) || len == 0 ||
+		    (len > 1 && *p == '0') || vif_dec_parse(p, len, 4095, &vid))
+			return err_set(-EINVAL,
+				       "bridge: VLANs '%s': expected .TAG[:TRUNK]... with VLANs 0..4095",
+				       vif_quote(q, s));
+		if (sep == '.')
+			*tag = (int)vid;
+		else if (*n < max)
+			trunks[(*n)++] = (uint16_t)vid;
+		else
+			return err_set(-EINVAL, "bridge: VLANs '%s': more than %zu trunks",
+				       vif_quote(q, s), max);
+		p += len;
+	}
+	return 0;
+}
+
+/* Xen's vif-openvswitch takes bridge=BR.TAG:TRUNK:TRUNK: a value with a
+ * ':' is never an interface name, so it is split here; "BR.TAG" alone is
+ * a valid name (Linux VLAN bridges are called xenbr0.10) and is split only
+ * when no network has that name (vif_bridge_split()). */
 static int set_bridge(struct vif *v, const char *key, const char *value)
 {
-	return set_string(v->bridge, sizeof(v->bridge), key, value, vif_ifname_is_valid,
-			  IFNAME_RULES);
+	const char *colon = strchr(value, ':'), *dot;
+	char br[IFNAMSIZ + 1], q[VIF_QUOTE_MAX];
+	uint16_t trunks[VIF_TRUNKS_MAX];
+	struct vif t;
+	size_t n;
+	int tag;
+
+	if (!colon) {
+		int rc = set_string(v->bridge, sizeof(v->bridge), key, value, vif_ifname_is_valid,
+				    IFNAME_RULES);
+
+		if (rc == 0)
+			v->bridge_vlan[0] = '\0';
+		return rc;
+	}
+	dot = memchr(value, '.', (size_t)(colon - value));
+	if (!dot)
+		dot = colon;
+	if ((size_t)(dot - value) >= sizeof(br) - 1 || strlen(dot) >= sizeof(v->bridge_vlan))
+		return err_set(-EINVAL, "%s: '%s': too long", key, vif_quote(q, value));
+	memcpy(br, value, (size_t)(dot - value));
+	br[dot - value] = '\0';
+	t = *v;
+	if (set_string(t.bridge, sizeof(t.bridge), key, br, vif_ifname_is_valid, IFNAME_RULES))
+		return -EINVAL;
+	if (!br[0])
+		return err_set(-EINVAL, "%s: '%s': no bridge name", key, vif_quote(q, value));
+	if (vif_bridge_vlan_parse(dot, &tag, trunks, VIF_TRUNKS_MAX, &n))
+		return -EINVAL;
+	strcpy(v->bridge, br);
+	strcpy(v->bridge_vlan, dot);
+	return 0;
+}
+
+int vif_bridge_split(struct vif *v)
+{
+	char *dot = strchr(v->bridge, '.');
+	uint16_t all[VIF_TRUNKS_MAX];
+	size_t n;
+	int tag;
+
+	if (!dot || dot == v->bridge || v->bridge_vlan[0] ||
+	    vif_bridge_vlan_parse(dot, &tag, all, VIF_TRUNKS_MAX, &n))
+		return -EINVAL;
+	snprintf(v->bridge_vlan, sizeof(v->bridge_vlan), "%s", dot);
+	*dot = '\0';
+	return 0;
+}
+
+/* iface-id goes to OVN as a logical port's name, and into logs. */
+static bool iface_id_is_valid(const char *s)
+{
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && !strchr("-_.:@", *s))
+			return false;
+	return true;
+}
+
+static int set_iface_id(struct vif *v, const char *key, const char *value)
+{
+	return set_string(v->iface_id, sizeof(v->iface_id), key, value, iface_id_is_valid,
+			  "only letters, digits and -_.:@");
+}
+
+/* 8-4-4-4-12 hex digits, as /local/domain/D/vm ends. */
+static bool uuid_is_valid(const char *s)
+{
+	for (size_t i = 0; i < 36; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+		if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+			return false;
+	}
+	return s[36] == '\0';
+}
+
+static int set_vm_uuid(struct vif *v, const char *key, const char *value)
+{
+	return set_string(v->vm_uuid, sizeof(v->vm_uuid), key, value, uuid_is_valid,
+			  "not a UUID (8-4-4-4-12 hex digits)");
+}
+
+/* A domain's name is the toolstack's, but it lands in OVSDB and logs. */
+static bool vm_name_is_valid(const char *s)
+{
+	for (; *s; s++)
+		if (*s < 0x20 || *s > 0x7e)
+			return false;
+	return true;
+}
+
+static int set_vm_name(struct vif *v, const char *key, const char *value)
+{
+	return set_string(v->vm_name, sizeof(v->vm_name), key, value, vm_name_is_valid,
+			  "only printable ASCII");
 }
 
 /* netdev is xl's deprecated alias; it lands in the same place. */
@@ -638,6 +765,9 @@ static const struct vif_key vif_keys[] = {
 	{ "devid", set_devid, false },
 	{ "mtu", set_mtu, false },
 	{ "vlan", set_vlan, false },
+	{ "iface-id", set_iface_id, false },
+	{ "vm-uuid", set_vm_uuid, false },
+	{ "vm-name", set_vm_name, false },
 	{ "trusted", set_trusted, true },
 	{ "untrusted", set_untrusted, true },
 	{ "accel", set_ignored, false },

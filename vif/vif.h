@@ -23,6 +23,7 @@
 #define VIF_MAC_STRLEN 18  /* "aa:bb:cc:dd:ee:ff" + NUL */
 #define VIF_RATE_STRLEN 32 /* "<u64>,<u32>" + NUL */
 #define VIF_VLAN_ID_MAX 4094
+#define VIF_TRUNKS_MAX 64 /* bridge=BR.TAG:TRUNK:... */
 
 /* Room for vif_quote(): at most VIF_QUOTE_SHOWN input bytes, each escaped
  * to at most 4 bytes, plus "..." and the NUL. */
@@ -65,6 +66,17 @@ struct vif {
 	unsigned n_ips;
 	char vlan[128];
 	bool trusted; /* default true */
+	/* Open vSwitch (ovs mode): the vif-openvswitch VLAN suffix of bridge=
+	 * (":TRUNK..." given with bridge=, ".TAG..." once vif_bridge_split()
+	 * took it off a bridge name no network has); empty: none. */
+	char bridge_vlan[64];
+	/* external_ids:iface-id as the toolstack wrote it (backend key
+	 * iface-id); empty: ovs mode's template makes one. */
+	char iface_id[128];
+	/* The domain's UUID and name (/local/domain/D/vm and name, read by
+	 * the hotplug path: keys vm-uuid, vm-name); empty: unknown. */
+	char vm_uuid[37];
+	char vm_name[64];
 };
 
 /* "5.0" -> domid 5, devid 0. Rejects signs, spaces, overflow, extra text. */
@@ -84,6 +96,16 @@ void vif_init(struct vif *v, uint32_t domid, uint32_t devid);
  * ip/vlan unset the field; empty vifname restores vifD.N. On error *v is
  * unchanged (vif_parse_spec too: all keys apply or none). */
 int vif_set(struct vif *v, const char *key, const char *value);
+
+/* bridge=BR.TAG[:TRUNK...] as Xen's vif-openvswitch reads it, for a
+ * bridge name no network has: moves ".TAG" (and what follows) from
+ * v->bridge into v->bridge_vlan. 0, or -EINVAL when bridge has no such
+ * suffix. */
+int vif_bridge_split(struct vif *v);
+
+/* bridge_vlan (".TAG:T1:T2", ":T1", ".TAG") → *tag (-1: none) and the
+ * trunks; VLANs 0..4095 as OVS takes them. -EINVAL with err_msg(). */
+int vif_bridge_vlan_parse(const char *s, int *tag, uint16_t *trunks, size_t max, size_t *n);
 
 /* Parse a whole xl vif spec ("mac=...,bridge=xenbr0,ip=192.0.2.5"); the
  * result passes vif_check() too. */

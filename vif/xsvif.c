@@ -24,6 +24,7 @@ static const char *const key_names[XK_COUNT] = {
 	[XK_RATE] = "rate",
 	[XK_VLAN] = "vlan",
 	[XK_GATEWAYDEV] = "gatewaydev",
+	[XK_IFACE_ID] = "iface-id",
 };
 
 const char *xsvif_key_name(enum xsvif_key k)
@@ -117,7 +118,9 @@ void xsvif_free(struct xsvif *x)
 		x->val[k] = NULL;
 	}
 	free(x->fe_mtu);
-	x->fe_mtu = NULL;
+	free(x->dom_vm);
+	free(x->dom_name);
+	x->fe_mtu = x->dom_vm = x->dom_name = NULL;
 	x->exists = false;
 }
 
@@ -129,8 +132,8 @@ static void fe_mtu_path(const struct xsvif *x, char *buf, size_t len)
 
 int xsvif_read(struct xsc *xs, const char *dir, struct xsvif *x)
 {
-	char paths[XK_COUNT][XSVIF_DIR_MAX + 32], fe[64];
-	struct xsc_op ops[XK_COUNT + 2];
+	char paths[XK_COUNT][XSVIF_DIR_MAX + 32], fe[64], vm[48], name[48];
+	struct xsc_op ops[XK_COUNT + 4];
 	int rc;
 
 	memset(x, 0, sizeof(*x));
@@ -151,10 +154,14 @@ int xsvif_read(struct xsc *xs, const char *dir, struct xsvif *x)
 	}
 	fe_mtu_path(x, fe, sizeof(fe));
 	ops[XK_COUNT + 1] = (struct xsc_op){ .type = XS_MSG_READ, .path = fe };
-	rc = xsc_run(xs, ops, XK_COUNT + 2);
+	snprintf(vm, sizeof(vm), "/local/domain/%u/vm", x->domid);
+	snprintf(name, sizeof(name), "/local/domain/%u/name", x->domid);
+	ops[XK_COUNT + 2] = (struct xsc_op){ .type = XS_MSG_READ, .path = vm };
+	ops[XK_COUNT + 3] = (struct xsc_op){ .type = XS_MSG_READ, .path = name };
+	rc = xsc_run(xs, ops, XK_COUNT + 4);
 	if (rc)
 		return rc;
-	for (int i = 0; i < XK_COUNT + 2 && rc == 0; i++) {
+	for (int i = 0; i < XK_COUNT + 4 && rc == 0; i++) {
 		if (ops[i].err && ops[i].err != -ENOENT)
 			rc = err_set(ops[i].err, "xenstore: %s: %s", ops[i].path,
 				     strerror(-ops[i].err));
@@ -170,9 +177,11 @@ int xsvif_read(struct xsc *xs, const char *dir, struct xsvif *x)
 			ops[k + 1].reply = NULL;
 		}
 		x->fe_mtu = ops[XK_COUNT + 1].reply;
-		ops[XK_COUNT + 1].reply = NULL;
+		x->dom_vm = ops[XK_COUNT + 2].reply;
+		x->dom_name = ops[XK_COUNT + 3].reply;
+		ops[XK_COUNT + 1].reply = ops[XK_COUNT + 2].reply = ops[XK_COUNT + 3].reply = NULL;
 	}
-	xsc_ops_free(ops, XK_COUNT + 2);
+	xsc_ops_free(ops, XK_COUNT + 4);
 	return rc;
 }
 
@@ -251,6 +260,17 @@ int xsvif_args(const struct xsvif *x, json_t *defaults, json_t **out, struct vif
 		json_decref(args);
 		return err_prefix(rc, "vif%u.%u", x->domid, x->devid);
 	}
+	/* The domain's UUID and name only label the port (ovs mode); one
+	 * the parser does not take is left out, not a reason to refuse. */
+	if (x->dom_vm && strrchr(x->dom_vm, '/')) {
+		const char *u = strrchr(x->dom_vm, '/') + 1;
+
+		if (vif_set(&v, "vm-uuid", u) == 0)
+			json_object_set_new(args, "vm-uuid", json_string(u));
+	}
+	if (x->dom_name && vif_set(&v, "vm-name", x->dom_name) == 0)
+		json_object_set_new(args, "vm-name", json_string(x->dom_name));
+	err_clear();
 	*out = args;
 	if (vout)
 		*vout = v;
@@ -269,6 +289,8 @@ const char *xsvif_script_mode(const char *script)
 		return "route";
 	if (!strcmp(base, "vif-nat"))
 		return "nat";
+	if (!strcmp(base, "vif-openvswitch"))
+		return "ovs";
 	return NULL;
 }
 

@@ -38,6 +38,7 @@ enum xsvif_key {
 	XK_RATE,
 	XK_VLAN,
 	XK_GATEWAYDEV,
+	XK_IFACE_ID, /* ovs mode: the OVN logical port, when the toolstack names it */
 	XK_COUNT
 };
 
@@ -47,6 +48,9 @@ struct xsvif {
 	bool exists;             /* the backend directory is there */
 	char *val[XK_COUNT];     /* each value as read, once; NULL: key absent */
 	char *fe_mtu;            /* the frontend's mtu node; NULL: absent */
+	/* The domain's /local/domain/D/vm ("/vm/<uuid>") and name, for ovs
+	 * mode's external_ids (toolstack-written; NULL: absent). */
+	char *dom_vm, *dom_name;
 };
 
 /* "backend/vif/5/0" or "/local/domain/<B>/backend/vif/5/0" (trailing '/'
@@ -58,7 +62,8 @@ int xsvif_dir_parse(const char *dir, uint32_t *domid, uint32_t *devid);
  * it (both set); -1 anything else. */
 int xsvif_path_depth(const char *path, uint32_t *domid, uint32_t *devid);
 
-/* Read the relevant keys of dir (and the frontend's mtu) in one batch of
+/* Read the relevant keys of dir (the frontend's mtu, the domain's vm and
+ * name) in one batch of
  * requests, each value read once (XSA-155: never fetch twice what is
  * checked once). No transaction: the toolstack writes a vif's directory in
  * one transaction before it runs the script or fires our watch, so a plain

@@ -37,7 +37,9 @@ static int domain_add(struct xs_handle *h, unsigned domid)
 			goto fail;
 		ok = hv_xsc_mkdir_perms(h, t, home, ro, 2) &&
 		     hv_xsc_writef(h, t, home, "domid", "%u", domid) &&
-		     hv_xsc_writef(h, t, home, "name", "hvsim-dom%u", domid);
+		     hv_xsc_writef(h, t, home, "name", "hvsim-dom%u", domid) &&
+		     /* libxl's link to the VM's UUID; a fixed one per domid. */
+		     hv_xsc_writef(h, t, home, "vm", "/vm/00000000-0000-4000-8000-%012x", domid);
 		snprintf(sub, sizeof(sub), "%s/control", home);
 		ok = ok && hv_xsc_mkdir_perms(h, t, sub, ro, 2);
 		for (i = 0; ok && i < sizeof(guest_rw_dirs) / sizeof(guest_rw_dirs[0]); i++) {

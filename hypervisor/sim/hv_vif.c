@@ -125,8 +125,8 @@ static bool write_keys(struct xs_handle *h, xs_transaction_t t,
 	     hv_xsc_writef(h, t, p->be, "state", "1") &&
 	     hv_xsc_writef(h, t, p->be, "script", "%s", script) &&
 	     hv_xsc_writef(h, t, p->be, "mac", "%s", mac) &&
-	     hv_xsc_writef(h, t, p->be, "bridge", "%s",
-			   v->bridge[0] ? v->bridge : "xenbr0") &&
+	     hv_xsc_writef(h, t, p->be, "bridge", "%s%s",
+			   v->bridge[0] ? v->bridge : "xenbr0", v->bridge_vlan) &&
 	     hv_xsc_writef(h, t, p->be, "mtu", "%u", mtu) &&
 	     hv_xsc_writef(h, t, p->be, "handle", "%u", v->devid) &&
 	     hv_xsc_writef(h, t, p->be, "type", "%s",
@@ -144,6 +144,9 @@ static bool write_keys(struct xs_handle *h, xs_transaction_t t,
 		ok = hv_xsc_writef(h, t, p->be, "rate", "%s", rate);
 	if (ok && v->vlan[0])
 		ok = hv_xsc_writef(h, t, p->be, "vlan", "%s", v->vlan);
+	/* What a toolstack that knows the OVN logical port would write. */
+	if (ok && v->iface_id[0])
+		ok = hv_xsc_writef(h, t, p->be, "iface-id", "%s", v->iface_id);
 	snprintf(mtu_path, sizeof(mtu_path), "vif%u.%u", v->domid, v->devid);
 	if (ok && strcmp(v->ifname, mtu_path)) /* a vifname= was given */
 		ok = hv_xsc_writef(h, t, p->be, "vifname", "%s", v->ifname);

@@ -93,7 +93,7 @@ static void test_section_errors(void **state)
 		{ "[xenbr0]\n", "netd.conf:1: section [xenbr0]: missing key 'mode'" },
 		{ "\n\n[xenbr0]\nphysdev = eth0\n", "netd.conf:3: section [xenbr0]: missing key 'mode'" },
 		{ "[xenbr0]\nmode = switch\n",
-		  "netd.conf:2: key 'mode': expected bridge|route|nat, got 'switch'" },
+		  "netd.conf:2: key 'mode': expected bridge|route|nat|ovs, got 'switch'" },
 		{ "[xenbr0]\nmode = bridge\nphysdev = eth0\nmode = route\n",
 		  "netd.conf:4: key 'mode': duplicate key (first set at line 2)" },
 	};
@@ -585,6 +585,66 @@ static void test_nat_ipv6(void **state)
 	netd_conf_free(&b);
 }
 
+#define OVS "[ovsbr]\nmode = ovs\n"
+
+static void test_ovs_errors(void **state)
+{
+	static const struct bad_case cases[] = {
+		{ OVS "ovsdb = db.sock\n",
+		  "netd.conf:3: key 'ovsdb': expected the absolute path of ovsdb-server's unix socket, got 'db.sock'" },
+		{ OVS "ovsdb = tcp:127.0.0.1:6640\n", "key 'ovsdb': expected the absolute path" },
+		{ OVS "ovsdb = /run/a b\n", "key 'ovsdb': path has a space or control character" },
+		{ OVS "datapath_type = dpdk\n",
+		  "netd.conf:3: key 'datapath_type': expected system|netdev, got 'dpdk'" },
+		{ OVS "ovn = maybe\n", "key 'ovn': expected yes|no" },
+		{ OVS "ovn_wait = 40\n", "key 'ovn_wait': expected seconds from 0.1 to 30" },
+		{ OVS "ovn_wait = 0\n", "key 'ovn_wait': expected seconds from 0.1 to 30" },
+		{ OVS "ovn_wait = nan\n", "key 'ovn_wait': expected seconds" },
+		{ OVS "ovn_wait = 5s\n", "key 'ovn_wait': expected seconds" },
+		{ OVS "iface_id = {vm}\n", "key 'iface_id': unknown placeholder in '{vm}'" },
+		{ OVS "iface_id = a b\n", "key 'iface_id': 'a b': only letters, digits" },
+		{ OVS "physdev = eth0\n", "key 'physdev': not valid in a ovs network (only in bridge and route)" },
+		{ "[xenbr0]\nmode = bridge\nphysdev = eth0\novn = yes\n",
+		  "key 'ovn': not valid in a bridge network (only in ovs)" },
+		{ "[ovsbr]\nmode = ovs\n[xenbr0]\nmode = bridge\nphysdev = ovsbr\n",
+		  "'ovsbr' is the bridge of [ovsbr]" },
+	};
+
+	EXPECT_ERRORS(cases);
+}
+
+static void test_ovs_keys(void **state)
+{
+	struct netd_conf a, b;
+	char buf[2048];
+
+	assert_int_equal(parse(OVS, &a), 0);
+	assert_int_equal(a.nets[0].mode, NETD_MODE_OVS);
+	assert_string_equal(a.nets[0].ovsdb, "/var/run/openvswitch/db.sock");
+	assert_string_equal(a.nets[0].datapath_type, "");
+	assert_false(a.nets[0].ovn);
+	assert_int_equal(a.nets[0].ovn_wait_ms, 20000);
+	assert_string_equal(a.nets[0].iface_id, "xen-{uuid}-{devid}");
+	assert_true(a.nets[0].antispoof);
+	assert_int_equal(netd_conf_check_host(&a), 0); /* no physdev to look for */
+	netd_conf_free(&a);
+
+	assert_int_equal(parse(OVS "ovsdb = unix:/run/ovs/db.sock\ndatapath_type = netdev\n"
+			       "ovn = yes\novn_wait = 2.5\niface_id = {name}.{domid}-{devid}\n", &a), 0);
+	assert_string_equal(a.nets[0].ovsdb, "/run/ovs/db.sock");
+	assert_int_equal(a.nets[0].ovn_wait_ms, 2500);
+	assert_int_equal(netd_conf_write(&a, buf, sizeof(buf)), 0);
+	assert_non_null(strstr(buf, "mode = ovs\novsdb = /run/ovs/db.sock\ndatapath_type = netdev\n"
+				    "ovn = yes\novn_wait = 2.500\niface_id = {name}.{domid}-{devid}\n"));
+	assert_int_equal(netd_conf_parse("written", buf, strlen(buf), &b), 0);
+	assert_true(netd_conf_equal(&a, &b));
+	b.nets[0].ovn_wait_ms = 3000;
+	assert_false(netd_net_conf_equal(&a.nets[0], &b.nets[0]));
+	netd_conf_free(&a);
+	netd_conf_free(&b);
+	assert_string_equal(netd_mode_name(NETD_MODE_OVS), "ovs");
+}
+
 static void test_round_trip(void **state)
 {
 	struct netd_conf a, b;
@@ -837,7 +897,7 @@ static void test_antispoof(void **state)
 		{ "[netd]\nantispoof = no\n",
 		  "netd.conf:2: key 'antispoof': unknown key in [netd]" },
 		{ "[x]\nmode = bridge\nphysdev = eth0\nanti_spoof = no\n",
-		  "netd.conf:4: key 'anti_spoof': unknown key (expected mode, physdev, gatewaydev, style, metric, gatewayip, address, dhcp_range, uplink, forward, antispoof, address6, dhcp6 or nat6)" },
+		  "netd.conf:4: key 'anti_spoof': unknown key (expected mode, physdev, gatewaydev, style, metric, gatewayip, address, dhcp_range, uplink, forward, antispoof, address6, dhcp6, nat6, ovsdb, datapath_type, ovn, ovn_wait or iface_id)" },
 	};
 	const struct netd_net_conf *n;
 	struct netd_conf a, b;
@@ -906,6 +966,8 @@ int main(void)
 		cmocka_unit_test(test_antispoof),
 		cmocka_unit_test(test_xenstore_watch),
 		cmocka_unit_test(test_vifback_stats_dir),
+		cmocka_unit_test(test_ovs_errors),
+		cmocka_unit_test(test_ovs_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -751,7 +751,11 @@ static void test_set_bad(void **state)
 		{ "bridge", NULL, "bridge: missing value" },
 		{ "mac", "01:00:5e:00:00:01", "mac: '01:00:5e:00:00:01': multicast" },
 		{ "mac", "", "mac: '': expected" },
-		{ "bridge", "xenbr0:1", "bridge: 'xenbr0:1': not a valid interface name" },
+		{ "bridge", "xenbr0/1", "bridge: 'xenbr0/1': not a valid interface name" },
+		/* vif-openvswitch's BR.TAG:TRUNK: the VLANs are checked too */
+		{ "bridge", "xenbr0:1:x", "bridge: VLANs ':1:x': expected .TAG[:TRUNK]..." },
+		{ "bridge", "xenbr0.4096:1", "bridge: VLANs '.4096:1'" },
+		{ "bridge", "a/b.1:2", "not a valid interface name" },
 		{ "bridge", "abcdefghijklmnop", "bridge: 'abcdefghijklmnop': longer than 15" },
 		{ "bridge", "br0 ", "not a valid interface name" },
 		{ "bridge", "..", "not a valid interface name" },

@@ -1,0 +1,694 @@
+/* ovs: Open vSwitch mode, vifs as ports of an OVS bridge, bound by OVN.
+ *
+ * netd talks OVSDB (RFC 7047, ovsdb.h) to the host's ovsdb-server: no
+ * ovs-vsctl per vif. The network's section names the bridge; netd creates
+ * it when it is missing (and then owns it: removed at down) or uses the
+ * one there (and then removes only its ports). A plug is one transaction:
+ * Interface and Port rows with what OVN's integration (OVS's
+ * Documentation/topics/integration.rst) asks of a hypervisor, in
+ * external_ids:
+ *   iface-id      the logical port: the backend key iface-id, else the
+ *                 network's iface_id template (default xen-{uuid}-{devid})
+ *   attached-mac  the vif's mac=
+ *   vm-id         the domain's UUID; xen-vm-name its name
+ *   iface-status  active, or inactive for the one of an HVM guest's pair
+ *                 (vifD.N and its emulated NIC's tap vifD.N-emu share the
+ *                 iface-id) that is not in use: the PV vif wins once it
+ *                 is plugged, the tap is active again when it goes
+ *   netd-net      the network: what netd's sweep and down remove by
+ * then the wait for ovs-vswitchd to apply it (cur_cfg, as ovs-vsctl
+ * does), the anti-spoofing rules (flows.h) or, with ovn = yes, the wait
+ * for ovn-controller's ovn-installed. Any failure takes the port out
+ * again. VLANs: vif-openvswitch's bridge=BR.TAG:TRUNK:TRUNK and xl's
+ * vlan= (PVID → tag, other VLANs → trunks; both: native-untagged). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/err.h"
+#include "lib/fault.h"
+#include "lib/log.h"
+#include "lib/nl_link.h"
+#include "netd/mode.h"
+#include "netd/txn.h"
+#include "ovs/flows.h"
+#include "ovs/ovs_msg.h"
+#include "ovs/ovsdb.h"
+
+/* How long ovs-vswitchd may take to apply a change. */
+#define OVS_CFG_WAIT_MS 5000
+
+struct ovs_priv {
+	struct ovsdb db;
+	char bridge[IFNAMSIZ];
+	char mgmt[NETD_PATH_MAX + 32]; /* ovs-ofctl's target: unix:<rundir>/<bridge>.mgmt */
+	bool created; /* netd created the bridge: down removes it */
+	bool applied;
+};
+
+static const char *const ovs_step_names[] = { "ovsdb", "bridge", NULL };
+
+static const char *const *ovs_steps(const struct netd_net_conf *c)
+{
+	return ovs_step_names;
+}
+
+static int db_wait_cfg(struct ovs_priv *p, long long cfg)
+{
+	int rc;
+
+	if (cfg < 0)
+		return (int)cfg;
+	rc = ovsdb_transact(&p->db, ovs_msg_wait_cfg(cfg, OVS_CFG_WAIT_MS),
+			    OVS_CFG_WAIT_MS + 1000, NULL);
+	if (rc == -ETIMEDOUT)
+		return err_set(rc, "ovs-vswitchd did not apply the change within %d s (is it running?)",
+			       OVS_CFG_WAIT_MS / 1000);
+	return rc;
+}
+
+/* 1 and the bridge's owner/ports, 0: no such bridge. */
+static int bridge_lookup(struct ovs_priv *p, char *uuid, size_t ulen, char *owner, size_t olen,
+			 size_t *n_ports)
+{
+	json_t *res = NULL;
+	const char *u, *o;
+	int rc;
+
+	rc = ovsdb_transact(&p->db, ovs_msg_bridge_find(p->bridge), OVSDB_CALL_TIMEOUT_MS, &res);
+	if (rc == 0)
+		rc = ovs_msg_bridge_found(res, &u, &o, n_ports);
+	if (rc == 1) {
+		snprintf(uuid, ulen, "%s", u);
+		snprintf(owner, olen, "%s", o ? o : "");
+	}
+	json_decref(res);
+	return rc;
+}
+
+static int step_ovsdb(struct netd_net *net, struct ovs_priv *p)
+{
+	char uuid[64], owner[IFNAMSIZ + 1];
+	size_t n;
+	int rc = bridge_lookup(p, uuid, sizeof(uuid), owner, sizeof(owner), &n);
+
+	return rc < 0 ? rc : 0;
+}
+
+static int step_bridge(struct netd_net *net, struct ovs_priv *p)
+{
+	char uuid[64], owner[IFNAMSIZ + 1];
+	json_t *res = NULL;
+	size_t n;
+	int rc = bridge_lookup(p, uuid, sizeof(uuid), owner, sizeof(owner), &n);
+
+	if (rc < 0)
+		return rc;
+	if (rc == 1) {
+		/* Marked ours but in no state file: a netd whose state was
+		 * lost made it; it is still ours to remove. */
+		p->created = !strcmp(owner, net->conf.name);
+		return 0;
+	}
+	/* Recorded before it exists: a crash between the two leaves a
+	 * record of a bridge that may not be there, which undo tolerates. */
+	p->created = true;
+	rc = net->checkpoint(net, "applying");
+	if (rc)
+		return rc;
+	rc = ovsdb_transact(&p->db,
+			    ovs_msg_bridge_add(p->bridge, net->conf.datapath_type, net->conf.name),
+			    OVSDB_CALL_TIMEOUT_MS, &res);
+	if (rc == 0)
+		rc = db_wait_cfg(p, ovs_msg_cfg(res));
+	json_decref(res);
+	return rc ? err_prefix(rc, "cannot create OVS bridge %s", p->bridge) : 0;
+}
+
+static int ovs_txn_run(struct netd_net *net, void *data, size_t i)
+{
+	struct ovs_priv *p = data;
+
+	return i == 0 ? step_ovsdb(net, p) : step_bridge(net, p);
+}
+
+/* Every port marked with the network, then the bridge if netd made it and
+ * nobody else put a port on it meanwhile. Idempotent. */
+struct port_list {
+	char (*name)[IFNAMSIZ + 16];
+	char (*uuid)[40];
+	size_t n, others;
+	const char *net, *bridge;
+	int rc;
+};
+
+static int collect_port(const char *name, const char *uuid, const char *owner, void *data)
+{
+	struct port_list *l = data;
+	void *a, *b;
+
+	if (!owner || strcmp(owner, l->net)) {
+		l->others += strcmp(name, l->bridge) != 0;
+		return 0;
+	}
+	a = realloc(l->name, (l->n + 1) * sizeof(*l->name));
+	if (a)
+		l->name = a;
+	b = a ? realloc(l->uuid, (l->n + 1) * sizeof(*l->uuid)) : NULL;
+	if (b)
+		l->uuid = b;
+	if (!a || !b)
+		return l->rc = err_set(-ENOMEM, "out of memory");
+	snprintf(l->name[l->n], sizeof(l->name[0]), "%s", name);
+	snprintf(l->uuid[l->n], sizeof(l->uuid[0]), "%s", uuid);
+	l->n++;
+	return 0;
+}
+
+static int ports_mine(struct ovs_priv *p, const char *net, struct port_list *l)
+{
+	json_t *res = NULL;
+	int rc;
+
+	memset(l, 0, sizeof(*l));
+	l->net = net;
+	l->bridge = p->bridge;
+	rc = ovsdb_transact(&p->db, ovs_msg_ports_list(p->bridge), OVSDB_CALL_TIMEOUT_MS, &res);
+	if (rc == 0)
+		rc = ovs_msg_ports_each(res, collect_port, l);
+	json_decref(res);
+	return rc;
+}
+
+static void ports_free(struct port_list *l)
+{
+	free(l->name);
+	free(l->uuid);
+}
+
+static int port_remove(struct ovs_priv *p, const char *uuid, const char *twin, bool twin_active)
+{
+	json_t *res = NULL;
+	int rc = ovsdb_transact(&p->db, ovs_msg_unplug(p->bridge, uuid, twin, twin_active),
+				OVSDB_CALL_TIMEOUT_MS, &res);
+
+	json_decref(res);
+	return rc;
+}
+
+static int ovs_restore(struct netd_net *net, struct ovs_priv *p)
+{
+	char uuid[64], owner[IFNAMSIZ + 1];
+	struct port_list l;
+	json_t *res = NULL;
+	size_t n;
+	int rc;
+
+	rc = ports_mine(p, net->conf.name, &l);
+	for (size_t i = 0; rc == 0 && i < l.n; i++)
+		rc = port_remove(p, l.uuid[i], NULL, false);
+	ports_free(&l);
+	if (rc || !p->created)
+		return rc;
+	rc = bridge_lookup(p, uuid, sizeof(uuid), owner, sizeof(owner), &n);
+	if (rc <= 0)
+		return rc;
+	if (strcmp(owner, net->conf.name)) {
+		log_warn("%s: OVS bridge %s is no longer marked netd's; leaving it", net->conf.name,
+			 p->bridge);
+		return 0;
+	}
+	if (l.others) {
+		log_warn("%s: OVS bridge %s has %zu ports netd did not add; leaving it",
+			 net->conf.name, p->bridge, l.others);
+		return 0;
+	}
+	rc = ovsdb_transact(&p->db, ovs_msg_bridge_del(uuid), OVSDB_CALL_TIMEOUT_MS, &res);
+	json_decref(res);
+	return rc;
+}
+
+static int ovs_txn_undo(struct netd_net *net, void *data)
+{
+	return ovs_restore(net, data);
+}
+
+static const struct netd_txn ovs_txn = { .run = ovs_txn_run, .undo = ovs_txn_undo };
+
+static int priv_init(struct netd_net *net)
+{
+	struct ovs_priv *p = net->priv;
+	const char *slash;
+
+	if (!p) {
+		p = net->priv = calloc(1, sizeof(*p));
+		if (!p)
+			return err_set(-ENOMEM, "out of memory");
+		ovsdb_init(&p->db, net->conf.ovsdb);
+	}
+	snprintf(p->bridge, sizeof(p->bridge), "%s", net->conf.name);
+	/* ovs-vswitchd's OpenFlow socket sits beside ovsdb-server's in the
+	 * run directory both are given (OVS_RUNDIR). */
+	slash = strrchr(net->conf.ovsdb, '/');
+	snprintf(p->mgmt, sizeof(p->mgmt), "unix:%.*s/%s.mgmt",
+		 (int)(slash ? slash - net->conf.ovsdb : 0), net->conf.ovsdb, p->bridge);
+	return 0;
+}
+
+static int ovs_up(struct netd_net *net, json_t *saved)
+{
+	struct ovs_priv *p;
+	int rc;
+
+	rc = priv_init(net);
+	if (rc)
+		return rc;
+	p = net->priv;
+	if (p->applied)
+		return 0;
+	if (saved) {
+		json_t *ms = json_object_get(saved, "mode_state");
+		const char *phase = json_string_value(json_object_get(saved, "phase"));
+		const char *br = json_string_value(json_object_get(ms, "bridge"));
+		char uuid[64], owner[IFNAMSIZ + 1];
+		size_t n;
+
+		if (br && strlen(br) < sizeof(p->bridge))
+			snprintf(p->bridge, sizeof(p->bridge), "%s", br);
+		p->created = json_is_true(json_object_get(ms, "created"));
+		rc = bridge_lookup(p, uuid, sizeof(uuid), owner, sizeof(owner), &n);
+		if (rc < 0)
+			return err_prefix(rc, "%s", net->conf.name);
+		if (phase && !strcmp(phase, "applied") && rc == 1) {
+			p->applied = true;
+			log_info("%s: adopted OVS bridge %s of a previous netd", net->conf.name,
+				 p->bridge);
+			return 0;
+		}
+		log_warn("%s: previous netd left a %s setup; rolling it back first", net->conf.name,
+			 phase ? phase : "unknown");
+		rc = ovs_restore(net, p);
+		if (rc)
+			return err_prefix(rc, "%s: cannot roll back the previous setup",
+					  net->conf.name);
+		p->created = false;
+		priv_init(net);
+	}
+	rc = netd_txn_apply(net, &ovs_txn, p);
+	if (rc)
+		return rc;
+	p->applied = true;
+	log_info("%s: ovs mode up on %s bridge %s%s", net->conf.name,
+		 p->created ? "its own" : "the existing", p->bridge, net->conf.ovn ? " (OVN)" : "");
+	return 0;
+}
+
+static int ovs_down(struct netd_net *net)
+{
+	struct ovs_priv *p = net->priv;
+	int rc;
+
+	if (!p || !p->applied)
+		return 0;
+	if (net->conf.antispoof && !net->conf.ovn)
+		for (struct netd_vif *v = net->vifs; v; v = v->next)
+			if (ovs_flows_del(p->mgmt, &v->vif))
+				log_warn("%s: %s", net->conf.name, err_msg());
+	rc = ovs_restore(net, p);
+	if (rc)
+		return err_prefix(rc, "%s", net->conf.name);
+	p->applied = false;
+	log_info("%s: ovs mode down, %s", net->conf.name,
+		 p->created ? "bridge removed" : "its ports removed");
+	return 0;
+}
+
+/* ---- vifs ---- */
+
+/* {uuid} {domid} {devid} {name} in the network's template. A domain with
+ * no known UUID gives "dom<domid>" for {uuid}, so the id stays unique. */
+static int iface_id_make(const struct netd_net_conf *c, const struct vif *v, char *buf,
+			 size_t len)
+{
+	const char *t = c->iface_id;
+	size_t used = 0;
+
+	if (v->iface_id[0]) {
+		snprintf(buf, len, "%s", v->iface_id);
+		return 0;
+	}
+	buf[0] = '\0';
+	while (*t) {
+		char piece[80];
+		size_t n;
+
+		if (!strncmp(t, "{uuid}", 6)) {
+			if (v->vm_uuid[0])
+				snprintf(piece, sizeof(piece), "%s", v->vm_uuid);
+			else
+				snprintf(piece, sizeof(piece), "dom%u", v->domid);
+			t += 6;
+		} else if (!strncmp(t, "{domid}", 7)) {
+			snprintf(piece, sizeof(piece), "%u", v->domid);
+			t += 7;
+		} else if (!strncmp(t, "{devid}", 7)) {
+			snprintf(piece, sizeof(piece), "%u", v->devid);
+			t += 7;
+		} else if (!strncmp(t, "{name}", 6)) {
+			snprintf(piece, sizeof(piece), "%s", v->vm_name[0] ? v->vm_name : "");
+			t += 6;
+		} else {
+			piece[0] = *t++;
+			piece[1] = '\0';
+		}
+		n = strlen(piece);
+		if (used + n >= len)
+			return err_set(-ENAMETOOLONG, "%s: iface-id longer than %zu characters",
+				       v->ifname, len - 1);
+		memcpy(buf + used, piece, n + 1);
+		used += n;
+	}
+	return 0;
+}
+
+struct vlan_cfg {
+	int tag;
+	uint16_t trunks[VIF_VLAN_ID_MAX];
+	size_t n;
+	const char *mode;
+};
+
+/* bridge=BR.TAG:TRUNK... wins over vlan= (vif-openvswitch reads only
+ * bridge=). */
+static int vlan_cfg(const struct vif *v, struct vlan_cfg *vc)
+{
+	struct vif_vlan vl;
+	int rc;
+
+	vc->tag = -1;
+	vc->n = 0;
+	vc->mode = NULL;
+	if (v->bridge_vlan[0]) {
+		rc = vif_bridge_vlan_parse(v->bridge_vlan, &vc->tag, vc->trunks, VIF_TRUNKS_MAX,
+					   &vc->n);
+	} else if (v->vlan[0]) {
+		rc = vif_vlan_parse(v->vlan, &vl);
+		for (unsigned vid = 1; rc == 0 && vid <= VIF_VLAN_ID_MAX; vid++) {
+			if (!vif_vlan_is_member(&vl, vid) || vid == vl.pvid)
+				continue;
+			if (vif_vlan_is_untagged(&vl, vid))
+				rc = err_set(-EINVAL,
+					     "vlan=%s: VLAN %u untagged besides the PVID; an OVS port has one untagged VLAN",
+					     v->vlan, vid);
+			vc->trunks[vc->n++] = (uint16_t)vid;
+		}
+		vc->tag = vl.pvid ? vl.pvid : -1;
+	} else {
+		return 0;
+	}
+	if (rc == 0 && vc->tag >= 0 && vc->n)
+		vc->mode = "native-untagged"; /* the PVID untagged, the trunks tagged */
+	return rc ? err_prefix(rc, "%s", v->ifname) : 0;
+}
+
+static const struct netd_vif *twin_of(struct netd_net *net, const struct vif *v)
+{
+	return netd_net_vif_find(net, v->domid, v->devid, !v->emu);
+}
+
+/* A port already named like the vif: netd's (a re-plug) goes, anyone
+ * else's is refused. */
+static int port_clear(struct netd_net *net, struct ovs_priv *p, const struct vif *v)
+{
+	const char *uuid, *owner;
+	json_t *res = NULL;
+	int rc;
+
+	rc = ovsdb_transact(&p->db, ovs_msg_port_find(v->ifname), OVSDB_CALL_TIMEOUT_MS, &res);
+	if (rc == 0)
+		rc = ovs_msg_port_found(res, &uuid, &owner);
+	if (rc == 0 && (!owner || strcmp(owner, net->conf.name)))
+		rc = err_set(-EBUSY, "%s: already a port in Open vSwitch, not netd's for %s",
+			     v->ifname, net->conf.name);
+	else if (rc == 0)
+		rc = port_remove(p, uuid, NULL, false);
+	json_decref(res);
+	return rc == -ENOENT ? 0 : rc;
+}
+
+static int port_add(struct netd_net *net, struct ovs_priv *p, const struct vif *v,
+		    const struct ovs_port *port)
+{
+	json_t *res = NULL;
+	long long cfg;
+	int rc;
+
+	rc = ovsdb_transact(&p->db, ovs_msg_plug(port), OVSDB_CALL_TIMEOUT_MS, &res);
+	if (rc == -EEXIST) {
+		json_decref(res);
+		res = NULL;
+		rc = port_clear(net, p, v);
+		if (rc == 0)
+			rc = ovsdb_transact(&p->db, ovs_msg_plug(port), OVSDB_CALL_TIMEOUT_MS, &res);
+	}
+	if (rc) {
+		json_decref(res);
+		return err_prefix(rc, "%s: cannot add to OVS bridge %s", v->ifname, p->bridge);
+	}
+	cfg = ovs_msg_plug_cfg(res, p->bridge);
+	json_decref(res);
+	if (cfg < 0)
+		return err_prefix((int)cfg, "%s", v->ifname);
+	return db_wait_cfg(p, cfg);
+}
+
+/* Take v's port away (by name), with the twin's status. */
+static int port_del(struct netd_net *net, struct ovs_priv *p, const struct vif *v,
+		    const char *twin, bool twin_active)
+{
+	const char *uuid, *owner;
+	json_t *res = NULL;
+	int rc;
+
+	rc = ovsdb_transact(&p->db, ovs_msg_port_find(v->ifname), OVSDB_CALL_TIMEOUT_MS, &res);
+	if (rc == 0)
+		rc = ovs_msg_port_found(res, &uuid, &owner);
+	if (rc == 0 && owner && strcmp(owner, net->conf.name))
+		rc = err_set(-EBUSY, "%s: a port of network %s, not %s", v->ifname, owner,
+			     net->conf.name);
+	else if (rc == 0)
+		rc = port_remove(p, uuid, twin, twin_active);
+	json_decref(res);
+	if (rc == -ENOENT)
+		return 0;
+	return rc ? err_prefix(rc, "%s: cannot take off OVS bridge %s", v->ifname, p->bridge) : 0;
+}
+
+/* As vif-openvswitch: the vif's mtu= if given, and up (ovs-vswitchd
+ * opens the device but leaves its state to whoever plugged it). A vif
+ * that is missing is refused before OVSDB hears of it. */
+static int link_prepare(const struct vif *vif)
+{
+	struct nl_link l;
+	int rc = nl_link_get(vif->ifname, &l);
+
+	if (rc)
+		return err_set(rc, "%s: no such interface", vif->ifname);
+	if (vif->mtu && l.mtu != vif->mtu) {
+		rc = nl_link_set_mtu(l.ifindex, vif->mtu);
+		if (rc)
+			return err_prefix(rc, "%s: mtu %u", vif->ifname, vif->mtu);
+	}
+	rc = l.flags & IFF_UP ? 0 : nl_link_set_up(l.ifindex, true);
+	return rc ? err_prefix(rc, "%s: cannot bring up", vif->ifname) : 0;
+}
+
+static int ovs_vif_online(struct netd_net *net, const struct vif *vif)
+{
+	struct ovs_priv *p = net->priv;
+	const struct netd_vif *twin = twin_of(net, vif);
+	char iface_id[128], mac[VIF_MAC_STRLEN], msg[ERR_MSG_MAX];
+	struct vlan_cfg *vc;
+	struct ovs_port port = { 0 };
+	bool replug = netd_net_vif_find(net, vif->domid, vif->devid, vif->emu) != NULL;
+	int rc;
+
+	if (!p || !p->applied)
+		return err_set(-ENETDOWN, "%s: network %s is down", vif->ifname, net->conf.name);
+	rc = iface_id_make(&net->conf, vif, iface_id, sizeof(iface_id));
+	if (rc)
+		return rc;
+	vc = malloc(sizeof(*vc));
+	if (!vc)
+		return err_set(-ENOMEM, "out of memory");
+	rc = vlan_cfg(vif, vc);
+	if (rc) {
+		free(vc);
+		return rc;
+	}
+	if (vif->has_mac)
+		vif_mac_format(vif->mac, mac, sizeof(mac));
+	port.bridge = p->bridge;
+	port.ifname = vif->ifname;
+	port.net = net->conf.name;
+	port.iface_id = iface_id;
+	port.mac = vif->has_mac ? mac : NULL;
+	port.vm_id = vif->vm_uuid[0] ? vif->vm_uuid : NULL;
+	port.vm_name = vif->vm_name[0] ? vif->vm_name : NULL;
+	/* The HVM pair: the PV vif is the one in use once it is plugged. */
+	port.active = !(vif->emu && twin);
+	if (twin && !vif->emu) {
+		port.twin = twin->vif.ifname;
+		port.twin_active = false;
+	}
+	port.tag = vc->tag;
+	port.trunks = vc->trunks;
+	port.n_trunks = vc->n;
+	port.vlan_mode = vc->mode;
+	rc = link_prepare(vif);
+	if (rc == 0)
+		rc = port_add(net, p, vif, &port);
+	free(vc);
+	if (rc)
+		return rc;
+
+	rc = fault_check("vif-antispoof"); /* tests: a port up, its rules not yet there */
+	if (rc == 0 && net->conf.antispoof && !net->conf.ovn)
+		rc = ovs_flows_add(p->mgmt, vif, replug);
+	if (rc == 0 && net->conf.ovn && port.active) {
+		rc = ovsdb_transact(&p->db, ovs_msg_wait_ovn(vif->ifname, (int)net->conf.ovn_wait_ms),
+				    (int)net->conf.ovn_wait_ms + OVSDB_CALL_TIMEOUT_MS, NULL);
+		if (rc == -ETIMEDOUT)
+			err_set(rc, "%s: OVN did not install iface-id %s within %u.%03u s (is the logical port there, ovn-controller running?)",
+				vif->ifname, iface_id, net->conf.ovn_wait_ms / 1000,
+				net->conf.ovn_wait_ms % 1000);
+	}
+	if (rc == 0)
+		return 0;
+	snprintf(msg, sizeof(msg), "%s", err_msg());
+	if (net->conf.antispoof && !net->conf.ovn && ovs_flows_del(p->mgmt, vif))
+		log_err("%s: %s", net->conf.name, err_msg());
+	if (port_del(net, p, vif, port.twin, true))
+		log_err("%s: %s", net->conf.name, err_msg());
+	return err_set(rc, "%s", msg);
+}
+
+static int ovs_vif_offline(struct netd_net *net, const struct vif *vif)
+{
+	struct ovs_priv *p = net->priv;
+	const struct netd_vif *twin = twin_of(net, vif);
+	struct nl_link l;
+	int rc;
+
+	if (!p || !p->applied)
+		return 0;
+	/* The PV vif going: its tap (if plugged) is the one in use again. */
+	rc = port_del(net, p, vif, twin && !vif->emu ? twin->vif.ifname : NULL, true);
+	if (rc == 0 && net->conf.antispoof && !net->conf.ovn)
+		rc = ovs_flows_del(p->mgmt, vif);
+	if (rc == 0 && nl_link_get(vif->ifname, &l) == 0 && (l.flags & IFF_UP))
+		rc = nl_link_set_up(l.ifindex, false); /* as bridge mode leaves a vif */
+	return rc;
+}
+
+static int status_port(const char *name, const char *uuid, const char *owner, void *data)
+{
+	json_t *st = data;
+
+	if (owner)
+		json_array_append_new(json_object_get(st, "ports"), json_string(name));
+	else
+		json_array_append_new(json_object_get(st, "other_ports"), json_string(name));
+	return 0;
+}
+
+static json_t *ovs_status(struct netd_net *net)
+{
+	struct ovs_priv *p = net->priv;
+	const char *as;
+	json_t *st, *res = NULL;
+
+	if (net->conf.ovn)
+		as = "port_security of the OVN logical port (the CMS's job)";
+	else
+		as = net->conf.antispoof ? "openflow" : "no";
+	st = json_pack("{s:s, s:s, s:s, s:b, s:s, s:[], s:[]}", "bridge",
+		       p ? p->bridge : net->conf.name, "ovsdb", net->conf.ovsdb, "datapath_type",
+		       net->conf.datapath_type[0] ? net->conf.datapath_type : "default", "ovn",
+		       net->conf.ovn, "antispoof", as, "ports", "other_ports");
+	if (p) {
+		json_object_set_new(st, "created", json_boolean(p->created));
+		if (ovsdb_transact(&p->db, ovs_msg_ports_list(p->bridge), OVSDB_CALL_TIMEOUT_MS,
+				   &res) == 0)
+			ovs_msg_ports_each(res, status_port, st);
+		else
+			json_object_set_new(st, "ovsdb_error", json_string(err_msg()));
+		json_decref(res);
+	}
+	return st;
+}
+
+static json_t *ovs_save(struct netd_net *net)
+{
+	struct ovs_priv *p = net->priv;
+
+	if (!p)
+		return json_object();
+	return json_pack("{s:s, s:b}", "bridge", p->bridge, "created", p->created);
+}
+
+/* Ports marked with a network that its record does not hold: a plug a
+ * crash cut short after its transaction. */
+static int ovs_sweep(struct netd_net *const *nets, size_t n)
+{
+	int first = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct ovs_priv *p = nets[i]->priv;
+		struct port_list l;
+		int rc;
+
+		if (!p || !p->applied)
+			continue;
+		rc = ports_mine(p, nets[i]->conf.name, &l);
+		for (size_t j = 0; rc == 0 && j < l.n; j++) {
+			bool known = false;
+
+			for (const struct netd_vif *v = nets[i]->vifs; v && !known; v = v->next)
+				known = !strcmp(v->vif.ifname, l.name[j]);
+			if (known)
+				continue;
+			log_warn("%s: a port of OVS bridge %s, but netd does not remember plugging it; removing it",
+				 l.name[j], p->bridge);
+			rc = port_remove(p, l.uuid[j], NULL, false);
+		}
+		ports_free(&l);
+		if (rc && !first)
+			first = err_prefix(rc, "%s", nets[i]->conf.name);
+	}
+	return first;
+}
+
+static void ovs_free(struct netd_net *net)
+{
+	struct ovs_priv *p = net->priv;
+
+	if (p)
+		ovsdb_close(&p->db);
+	free(p);
+	net->priv = NULL;
+}
+
+const struct netd_mode_ops ovs_mode_ops = {
+	.name = "ovs",
+	.up = ovs_up,
+	.down = ovs_down,
+	.vif_online = ovs_vif_online,
+	.vif_offline = ovs_vif_offline,
+	.status = ovs_status,
+	.save = ovs_save,
+	.free = ovs_free,
+	.steps = ovs_steps,
+	.sweep = ovs_sweep,
+};

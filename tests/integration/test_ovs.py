@@ -1,0 +1,339 @@
+"""ovs mode: netd plugs vifs into an Open vSwitch bridge over OVSDB.
+
+Each test runs its own ovsdb-server and ovs-vswitchd (userspace datapath:
+this kernel has no openvswitch module) in the topology's dom0 namespace,
+with run/db/log directories of its own, stopped by PID (ovs_util.py). vifs
+are conftest's veth stand-ins; the hotplug tests drive them through the
+simulated xenstored and our vif-openvswitch drop-in, or netd's no-fork
+watch. What is checked is what a user sees: OVSDB rows (ovs-vsctl),
+OpenFlow rules (ovs-ofctl) and packets between guest namespaces (ping,
+scapy)."""
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import HVSIM, NETDCTL, ROOT, Xsd, terminate, wait_for
+from ovs_util import Ovs, have_ovs
+
+pytestmark = pytest.mark.skipif(not have_ovs(), reason="Open vSwitch not installed (make deps)")
+
+SCRIPTS = os.path.join(ROOT, "scripts")
+BE = "/local/domain/0/backend/vif"
+BR = "ovsbr"
+
+
+def uuid_of(domid):
+    return f"00000000-0000-4000-8000-{domid:012x}"
+
+
+@pytest.fixture
+def ovs(topo):
+    d = tempfile.mkdtemp(prefix="ovs", dir="/tmp")
+    o = Ovs(topo.d0, d)
+    try:
+        yield o
+    finally:
+        o.stop()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def ovs_conf(ovs, extra=""):
+    return f"[{BR}]\nmode = ovs\novsdb = {ovs.db}\ndatapath_type = netdev\n{extra}"
+
+
+@pytest.fixture
+def netd(netd_factory, ovs):
+    n = netd_factory(ovs_conf(ovs))
+    n.start()
+    return n
+
+
+def guest(topo, domid, addr, mac):
+    g = topo.add_guest(domid, addr)
+    topo.ip(g, f"link set eth0 address {mac}")
+    return g
+
+
+def iface_ids(ovs, name):
+    return ovs.get("Interface", name, "external_ids")
+
+
+def status_of(netd):
+    nets = netd.request({"cmd": "status"})["result"]["networks"]
+    return next(n for n in nets if n["name"] == BR)["details"]
+
+
+# ---- plugging: rows, ids, VLANs --------------------------------------------
+
+def test_up_creates_the_bridge_and_down_removes_it(topo, ovs, netd):
+    assert ovs.bridges() == [BR]
+    assert ovs.get("Bridge", BR, "datapath_type") == "netdev"
+    assert ovs.get("Bridge", BR, "external_ids") == {"netd-net": BR}
+    netd.ctl("down", BR)
+    assert ovs.bridges() == []
+
+
+def test_vif_openvswitch_script_plugs_with_ovn_ids_and_vlans(topo, ovs, netd):
+    """The drop-in script, as libxl runs it: one Port and Interface with the
+    ids OVN binds on, bridge=BR.TAG:TRUNK as vif-openvswitch takes it."""
+    guest(topo, 5, "192.0.2.15/24", "00:16:3e:00:00:05")
+    xsd = Xsd()
+    try:
+        env = xsd.env(NETD_SOCKET=netd.sock, NETDCTL=NETDCTL)
+        run = lambda *a: subprocess.run(["ip", "netns", "exec", topo.d0, HVSIM, *a], env=env,
+                                        capture_output=True, text=True, timeout=30)
+        assert run("domain", "add", "5").returncode == 0
+        r = run("vif", "add", "5.0", f"script={SCRIPTS}/vif-openvswitch,"
+                "mac=00:16:3e:00:00:05,bridge=ovsbr.10:20:30")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert xsd.read(f"{BE}/5/0/hotplug-status") == "connected"
+        assert ovs.ports(BR) == ["vif5.0"]
+        assert iface_ids(ovs, "vif5.0") == {
+            "iface-id": f"xen-{uuid_of(5)}-0", "attached-mac": "00:16:3e:00:00:05",
+            "vm-id": uuid_of(5), "xen-vm-name": "hvsim-dom5", "iface-status": "active",
+            "netd-net": BR}
+        assert ovs.get("Port", "vif5.0", "tag") == 10
+        assert ovs.get("Port", "vif5.0", "trunks") == [20, 30]
+        assert ovs.get("Port", "vif5.0", "vlan_mode") == "native-untagged"
+        assert "UP" in topo.link(topo.d0, "vif5.0")["flags"]
+
+        # the toolstack's own iface-id wins over the template
+        guest(topo, 6, "192.0.2.16/24", "00:16:3e:00:00:06")
+        assert run("domain", "add", "6").returncode == 0
+        r = run("vif", "add", "6.0", f"script={SCRIPTS}/vif-openvswitch,"
+                "mac=00:16:3e:00:00:06,bridge=ovsbr,iface-id=lsp-web-1")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert iface_ids(ovs, "vif6.0")["iface-id"] == "lsp-web-1"
+        assert ovs.get("Port", "vif6.0", "tag") == []
+
+        assert run("vif", "del", "5.0").returncode == 0
+        assert ovs.ports(BR) == ["vif6.0"]
+        assert ovs.all_ports() == sorted([BR, "vif6.0"])
+    finally:
+        xsd.close()
+
+
+def test_iface_id_template_and_xl_vlan(topo, ovs, netd_factory):
+    n = netd_factory(ovs_conf(ovs, "iface_id = vm{domid}-nic{devid}\n"))
+    n.start()
+    guest(topo, 7, "192.0.2.17/24", "00:16:3e:00:00:07")
+    n.ctl("vif", "online", "7.0", "mac=00:16:3e:00:00:07", f"bridge={BR}", "vlan=10p/20-21")
+    assert iface_ids(ovs, "vif7.0")["iface-id"] == "vm7-nic0"
+    assert ovs.get("Port", "vif7.0", "tag") == 10
+    assert ovs.get("Port", "vif7.0", "trunks") == [20, 21]
+    # an OVS port has one untagged VLAN: a second is refused, nothing left
+    guest(topo, 8, "192.0.2.18/24", "00:16:3e:00:00:08")
+    r = n.ctl("vif", "online", "8.0", f"bridge={BR}", "vlan=10p/20u", check=False)
+    assert r.returncode == 1 and "one untagged VLAN" in r.stderr
+    assert ovs.ports(BR) == ["vif7.0"]
+
+
+def test_hvm_pair_one_active(topo, ovs, netd):
+    """vifD.N and its emulated NIC's tap share the iface-id; the PV vif is
+    the active one once plugged, the tap again when the PV vif goes."""
+    for name in ("vif9.0", "vif9.0-emu"):
+        topo.ip(topo.d0, f"link add {name} type veth peer name p{name[3:6]}{len(name)}")
+    netd.ctl("vif", "online", "9.0-emu", "mac=00:16:3e:00:00:09", f"bridge={BR}")
+    assert iface_ids(ovs, "vif9.0-emu")["iface-status"] == "active"
+    netd.ctl("vif", "online", "9.0", "mac=00:16:3e:00:00:09", f"bridge={BR}")
+    assert iface_ids(ovs, "vif9.0")["iface-status"] == "active"
+    assert iface_ids(ovs, "vif9.0-emu")["iface-status"] == "inactive"
+    assert iface_ids(ovs, "vif9.0")["iface-id"] == iface_ids(ovs, "vif9.0-emu")["iface-id"]
+    netd.ctl("vif", "offline", "9.0")
+    assert iface_ids(ovs, "vif9.0-emu")["iface-status"] == "active"
+    assert ovs.ports(BR) == ["vif9.0-emu"]
+
+
+def test_no_fork_watch_plugs_into_ovs(topo, ovs, netd_factory):
+    xsd = Xsd()
+    try:
+        n = netd_factory(ovs_conf(ovs))
+        n.write_conf(ovs_conf(ovs), netd_section="xenstore_watch = yes\n")
+        n.start(env={"XENSTORED_PATH": xsd.sock})
+        guest(topo, 11, "192.0.2.21/24", "00:16:3e:00:00:0b")
+        xsd.hvsim("domain", "add", "11")
+        xsd.hvsim("vif", "add", "-n", "11.0", "mac=00:16:3e:00:00:0b,bridge=ovsbr.10")
+        wait_for(lambda: xsd.read(f"{BE}/11/0/hotplug-status") == "connected", 10,
+                 what="netd to plug vif11.0")
+        assert ovs.ports(BR) == ["vif11.0"]
+        assert ovs.get("Port", "vif11.0", "tag") == 10
+        assert iface_ids(ovs, "vif11.0")["vm-id"] == uuid_of(11)
+        xsd.hvsim("vif", "del", "-n", "11.0")
+        wait_for(lambda: ovs.ports(BR) == [], 10, what="netd to unplug vif11.0")
+    finally:
+        xsd.close()
+
+
+def test_bad_values_are_refused_and_nothing_is_added(topo, ovs, netd):
+    guest(topo, 12, "192.0.2.22/24", "00:16:3e:00:00:0c")
+    for args, why in ((["bridge=ovsbr.4096"], "VLANs 0..4095"),
+                      (["bridge=ovsbr:1:x"], "expected .TAG"),
+                      (["bridge=ovsbr", "iface-id=a b"], "iface-id"),
+                      (["bridge=ovsbr", "vm-uuid=not-a-uuid"], "vm-uuid"),
+                      (["bridge=nosuch.10"], "unknown bridge")):
+        r = netd.ctl("vif", "online", "12.0", *args, check=False)
+        assert r.returncode == 1 and why in r.stderr, (args, r.stderr)
+    # a port of the same name that is not netd's is never taken over
+    ovs.vsctl("add-port", BR, "vif12.0")
+    r = netd.ctl("vif", "online", "12.0", f"bridge={BR}", check=False)
+    assert r.returncode == 1 and "not netd's" in r.stderr
+    assert ovs.get("Interface", "vif12.0", "external_ids") == {}
+    assert netd.alive()
+
+
+# ---- packets ----------------------------------------------------------------
+
+def test_vlan_tags_are_honoured(topo, ovs, netd):
+    """Guests on tag 10 reach each other; the one on tag 20 sees neither."""
+    g = {d: guest(topo, d, f"192.0.2.{30 + d}/24", f"00:16:3e:00:00:{d:02x}") for d in (1, 2, 3)}
+    for d, tag in ((1, 10), (2, 10), (3, 20)):
+        netd.ctl("vif", "online", f"{d}.0", f"mac=00:16:3e:00:00:{d:02x}",
+                 f"ip=192.0.2.{30 + d}", f"bridge={BR}.{tag}")
+    assert topo.ping(g[1], "192.0.2.32", count=2)
+    assert not topo.ping(g[1], "192.0.2.33", count=2, timeout=1)
+    assert not topo.ping(g[3], "192.0.2.31", count=2, timeout=1)
+
+
+SNIFF = """
+import sys
+from scapy.all import AsyncSniffer, conf
+conf.verb = 0
+sn = AsyncSniffer(iface="eth0", filter="arp or (udp and port 7777)", store=True,
+                  started_callback=lambda: print("ready", flush=True))
+sn.start()
+sys.stdin.readline()
+sn.stop()
+for p in sn.results:
+    if p.haslayer("ARP"):
+        print("arp", p["ARP"].psrc, p["ARP"].hwsrc)
+    elif p.haslayer("Raw"):
+        print("udp", p["Raw"].load.decode())
+"""
+
+SEND = """
+from scapy.all import Ether, IP, UDP, ARP, sendp, conf
+conf.verb = 0
+mac, ip, dst = "00:16:3e:00:00:41", "192.0.2.41", "192.0.2.42"
+frames = [
+    Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / IP(src=ip, dst=dst) / UDP(sport=7777, dport=7777) / b"good",
+    Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / IP(src="192.0.2.99", dst=dst) / UDP(sport=7777, dport=7777) / b"forged-ip",
+    Ether(src="00:16:3e:00:00:99", dst="ff:ff:ff:ff:ff:ff") / IP(src=ip, dst=dst) / UDP(sport=7777, dport=7777) / b"forged-mac",
+    Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / ARP(op=2, hwsrc=mac, psrc=ip, pdst=dst),
+    Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / ARP(op=2, hwsrc=mac, psrc="192.0.2.42", pdst=dst),
+    Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / IP(src=ip, dst=dst) / UDP(sport=7777, dport=7777) / b"good2",
+]
+sendp(frames, iface="eth0")
+"""
+
+
+def sniffed_while(topo, rx, send):
+    p = subprocess.Popen(["ip", "netns", "exec", rx, "/usr/bin/python3", "-c", SNIFF],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        send()
+        time.sleep(0.5)
+        out, _ = p.communicate("stop\n", timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    return out.split("\n")
+
+
+def test_antispoof_rules_drop_forged_frames(topo, ovs, netd):
+    tx = guest(topo, 41, "192.0.2.41/24", "00:16:3e:00:00:41")
+    rx = guest(topo, 42, "192.0.2.42/24", "00:16:3e:00:00:42")
+    for d in (41, 42):
+        netd.ctl("vif", "online", f"{d}.0", f"mac=00:16:3e:00:00:{d}", f"ip=192.0.2.{d}",
+                 f"bridge={BR}")
+    assert "openflow" == status_of(netd)["antispoof"]
+    lines = sniffed_while(topo, rx, lambda: topo.python(tx, SEND))
+    assert "udp good" in lines and "udp good2" in lines
+    assert "udp forged-ip" not in lines and "udp forged-mac" not in lines
+    assert "arp 192.0.2.41 00:16:3e:00:00:41" in lines
+    assert not any(l.startswith("arp 192.0.2.42") for l in lines)
+    assert topo.ping(tx, "192.0.2.42")
+    # the rules are the vif's alone and go with it
+    assert "cookie=0x4e44000000290000" in ovs.ofctl("dump-flows", BR)
+    netd.ctl("vif", "offline", "41.0")
+    assert "cookie=0x4e44000000290000" not in ovs.ofctl("dump-flows", BR)
+    assert "cookie=0x4e440000002a0000" in ovs.ofctl("dump-flows", BR)
+
+
+def test_without_antispoof_forged_frames_pass(topo, ovs, netd_factory):
+    """The same frames, anti-spoofing off: the drops above are the rules'."""
+    n = netd_factory(ovs_conf(ovs, "antispoof = no\n"))
+    n.start()
+    tx = guest(topo, 41, "192.0.2.41/24", "00:16:3e:00:00:41")
+    rx = guest(topo, 42, "192.0.2.42/24", "00:16:3e:00:00:42")
+    for d in (41, 42):
+        n.ctl("vif", "online", f"{d}.0", f"mac=00:16:3e:00:00:{d}", f"ip=192.0.2.{d}",
+              f"bridge={BR}")
+    lines = sniffed_while(topo, rx, lambda: topo.python(tx, SEND))
+    assert "udp forged-ip" in lines and "udp forged-mac" in lines
+
+
+# ---- crash and restore ------------------------------------------------------
+
+def test_kill9_restart_keeps_one_port_each_and_sweeps_strays(topo, ovs, netd):
+    for d in (51, 52):
+        guest(topo, d, f"192.0.2.{d}/24", f"00:16:3e:00:00:{d:02x}")
+        netd.ctl("vif", "online", f"{d}.0", f"mac=00:16:3e:00:00:{d:02x}", f"bridge={BR}")
+    g = topo.guests[51]
+    assert topo.ping(g, "192.0.2.52")
+
+    def stray():
+        # a plug a crash cut short: in OVSDB, marked netd's, in no record
+        topo.ip(topo.d0, "link add vif53.0 type veth peer name p53")
+        ovs.vsctl("add-port", BR, "vif53.0", "--", "set", "Interface", "vif53.0",
+                  f"external_ids:netd-net={BR}", "--", "set", "Port", "vif53.0",
+                  f"external_ids:netd-net={BR}")
+
+    out = netd.kill9_restart_under_ping(g, "192.0.2.52", between=stray)
+    assert " 0% packet loss" in out or " 0.0% packet loss" in out, out
+    assert ovs.ports(BR) == ["vif51.0", "vif52.0"]
+    assert ovs.all_ports() == sorted([BR, "vif51.0", "vif52.0"])
+    assert "adopted OVS bridge" in netd.read_log()
+    # the restarted netd still unplugs what the first one plugged
+    netd.ctl("vif", "offline", "52.0")
+    assert ovs.ports(BR) == ["vif51.0"]
+
+
+def test_down_removes_exactly_what_netd_added(topo, ovs, netd_factory):
+    """On a bridge someone else made, with their own port and flows: down
+    takes netd's ports and rules, and leaves theirs."""
+    topo.ip(topo.d0, "link add theirs type veth peer name ptheirs")
+    ovs.vsctl("add-br", BR, "--", "set", "Bridge", BR, "datapath_type=netdev",
+              "--", "add-port", BR, "theirs")
+    before_flows = ovs.ofctl("dump-flows", BR, "--no-stats")
+    n = netd_factory(ovs_conf(ovs))
+    n.start()
+    guest(topo, 61, "192.0.2.61/24", "00:16:3e:00:00:3d")
+    n.ctl("vif", "online", "61.0", "mac=00:16:3e:00:00:3d", "ip=192.0.2.61", f"bridge={BR}")
+    assert ovs.ports(BR) == ["theirs", "vif61.0"]
+    assert status_of(n)["created"] is False
+    n.ctl("down")
+    assert ovs.bridges() == [BR]
+    assert ovs.ports(BR) == ["theirs"]
+    assert ovs.get("Bridge", BR, "external_ids") == {}
+    assert ovs.ofctl("dump-flows", BR, "--no-stats") == before_flows
+
+
+def test_vlan_suffix_is_refused_for_a_linux_bridge(topo, ovs, netd_factory):
+    """bridge=BR:TRUNK is vif-openvswitch's syntax: a bridge-mode network
+    beside the ovs one refuses it rather than dropping the VLANs."""
+    n = netd_factory("[xenbr0]\nmode = bridge\nphysdev = eth0\nstyle = modern\n\n" + ovs_conf(ovs))
+    n.start()
+    guest(topo, 13, "192.0.2.23/24", "00:16:3e:00:00:0d")
+    r = n.ctl("vif", "online", "13.0", "bridge=xenbr0:10", check=False)
+    assert r.returncode == 1 and "Open vSwitch's syntax" in r.stderr
+    assert topo.link(topo.d0, "vif13.0").get("master") is None
+    n.ctl("vif", "online", "13.0", f"bridge={BR}.10")
+    assert ovs.get("Port", "vif13.0", "tag") == 10
+
