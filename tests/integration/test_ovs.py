@@ -17,8 +17,8 @@ import time
 
 import pytest
 
-from conftest import HVSIM, NETDCTL, ROOT, Xsd, terminate, wait_for
-from ovs_util import Ovs, have_ovs
+from conftest import HVSIM, NETDCTL, ROOT, Netd, Xsd, sh, terminate, wait_for
+from ovs_util import Ovs, OvnCentral, have_ovn, have_ovs, start_ovn_controller, tx_csum_off
 
 pytestmark = pytest.mark.skipif(not have_ovs(), reason="Open vSwitch not installed (make deps)")
 
@@ -337,3 +337,228 @@ def test_vlan_suffix_is_refused_for_a_linux_bridge(topo, ovs, netd_factory):
     n.ctl("vif", "online", "13.0", f"bridge={BR}.10")
     assert ovs.get("Port", "vif13.0", "tag") == 10
 
+
+# ---- OVN across two simulated hosts ------------------------------------------
+
+
+LS_MAC = {1: "00:16:3e:00:01:05", 2: "00:16:3e:00:02:06"}
+LS_IP = {1: "192.0.2.105", 2: "192.0.2.106"}
+DOM = {1: 5, 2: 6}
+
+
+class Host:
+    """One simulated Xen host: its namespace (netd's "d0"), OVS, ovn-controller,
+    hvsim xenstored and netd."""
+
+    def __init__(self, prefix, i, tmp):
+        self.i = i
+        self.d0 = f"{prefix}-h{i}"
+        self.tmp = tmp
+        self.ovs = self.xsd = self.netd = None
+
+
+@pytest.fixture(scope="module")
+def ovn(tmp_path_factory):
+    """central (NB, SB, northd) and host1/host2 on an underlay bridge
+    198.51.100.0/24; Geneve between the hosts' OVS (userspace tunnels: the
+    endpoint address sits on an OVS bridge br-phy); the CMS's logical switch
+    with two logical ports with port_security. Guests are namespaces whose
+    eth0 is the other end of vifD.0 on their host."""
+    if not have_ovn():
+        pytest.skip("OVN not installed (make deps)")
+    prefix = f"ovn{os.getpid() % 100000}"
+    nss, hosts, central = [], [], None
+    tmpdirs = []
+
+    def ns(name):
+        sh(f"ip netns add {name}")
+        nss.append(name)
+        sh(f"ip -n {name} link set lo up")
+        return name
+
+    try:
+        ul = ns(f"{prefix}-ul")
+        sh(f"ip -n {ul} link add ul type bridge")
+        sh(f"ip -n {ul} link set ul up")
+        c = ns(f"{prefix}-c")
+        sh(f"ip link add eth0 netns {c} type veth peer name c0 netns {ul}")
+        sh(f"ip -n {ul} link set c0 master ul up")
+        sh(f"ip -n {c} addr add 198.51.100.1/24 dev eth0")
+        sh(f"ip -n {c} link set eth0 up")
+        tx_csum_off(c, "eth0")
+        d = tempfile.mkdtemp(prefix="ovnc", dir="/tmp")
+        tmpdirs.append(d)
+        central = OvnCentral(c, d, "198.51.100.1")
+        for i in (1, 2):
+            h = Host(prefix, i, tmp_path_factory.mktemp(f"h{i}"))
+            hosts.append(h)
+            ns(h.d0)
+            sh(f"ip link add ul0 netns {h.d0} type veth peer name h{i} netns {ul}")
+            sh(f"ip -n {ul} link set h{i} master ul up")
+            sh(f"ip -n {h.d0} link set ul0 up")
+            d = tempfile.mkdtemp(prefix=f"ovsh{i}", dir="/tmp")
+            tmpdirs.append(d)
+            h.ovs = Ovs(h.d0, d)
+            h.ovs.vsctl("--timeout=10", "add-br", "br-phy", "--", "set", "Bridge", "br-phy",
+                        "datapath_type=netdev", "--", "add-port", "br-phy", "ul0")
+            sh(f"ip -n {h.d0} addr add 198.51.100.{10 + i}/24 dev br-phy")
+            sh(f"ip -n {h.d0} link set br-phy up")
+            start_ovn_controller(h.ovs, f"host{i}", f"198.51.100.{10 + i}", central.sb_remote)
+            wait_for(lambda: "br-int" in h.ovs.bridges(), 20, what=f"host{i}'s br-int")
+            h.xsd = Xsd()
+            h.netd = Netd(h, h.tmp, f"[br-int]\nmode = ovs\novsdb = {h.ovs.db}\n"
+                          f"ovn = yes\novn_wait = 8\n")
+            h.netd.start(env={"XENSTORED_PATH": h.xsd.sock})
+        wait_for(lambda: len(central.sbctl("--bare", "--columns=name", "list",
+                                           "Chassis").split()) == 2, 30,
+                 what="both chassis in the SB database")
+        # The CMS: one logical switch, a port per guest, with port security.
+        central.nbctl("ls-add", "ls0")
+        for i in (1, 2):
+            lsp = "lsp1" if i == 1 else f"xen-00000000-0000-4000-8000-{DOM[2]:012x}-0"
+            central.nbctl("lsp-add", "ls0", lsp)
+            central.nbctl("lsp-set-addresses", lsp, f"{LS_MAC[i]} {LS_IP[i]}")
+            central.nbctl("lsp-set-port-security", lsp, f"{LS_MAC[i]} {LS_IP[i]}")
+        yield central, hosts, ns
+    finally:
+        for h in reversed(hosts):
+            if h.netd and h.netd.proc:
+                terminate(h.netd.proc)
+            if h.xsd:
+                h.xsd.close()
+            if h.ovs:
+                h.ovs.stop()
+        if central:
+            central.stop()
+        for n in reversed(nss):
+            sh(f"ip netns del {n}", check=False)
+        for d in tmpdirs:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def plug_guest(h, ns, spec=""):
+    """hvsim's domain and vif, plugged by our vif-openvswitch as libxl runs it;
+    the guest namespace's eth0 is the vif's other end."""
+    i, dom = h.i, DOM[h.i]
+    g = f"{h.d0}-g"
+    if g not in sh("ip netns list").stdout:
+        ns(g)
+        sh(f"ip link add vif{dom}.0 netns {h.d0} type veth peer name eth0 netns {g}")
+        sh(f"ip -n {g} link set eth0 address {LS_MAC[i]} mtu 1400")
+        sh(f"ip -n {g} addr add {LS_IP[i]}/24 dev eth0")
+        sh(f"ip -n {g} link set eth0 up")
+        tx_csum_off(g, "eth0")
+    env = h.xsd.env(NETD_SOCKET=h.netd.sock, NETDCTL=NETDCTL)
+    run = lambda *a: subprocess.run(["ip", "netns", "exec", h.d0, HVSIM, *a], env=env,
+                                    capture_output=True, text=True, timeout=60)
+    if h.xsd.read(f"/local/domain/{dom}/name") is None:
+        assert run("domain", "add", str(dom)).returncode == 0
+    r = run("vif", "add", f"{dom}.0",
+            f"script={SCRIPTS}/vif-openvswitch,mac={LS_MAC[i]},bridge=br-int" +
+            (f",{spec}" if spec else ""))
+    return g, r
+
+
+def binding_chassis(central, lsp):
+    out = central.sbctl("--bare", "--columns=chassis", "find", "Port_Binding",
+                        f"logical_port={lsp}")
+    return out.strip()
+
+
+RECV = """
+import hashlib, socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 7001)); s.listen(1); print("ready", flush=True)
+c, _ = s.accept(); h = hashlib.sha256(); n = 0
+while True:
+    b = c.recv(65536)
+    if not b: break
+    h.update(b); n += len(b)
+print(n, h.hexdigest(), flush=True)
+"""
+
+SENDF = """
+import hashlib, os, socket, sys
+data = os.urandom(1 << 20)
+s = socket.create_connection((sys.argv[1], 7001), timeout=20); s.sendall(data); s.close()
+print(len(data), hashlib.sha256(data).hexdigest())
+"""
+
+
+@pytest.mark.skipif(not have_ovn(), reason="OVN not installed (make deps)")
+def test_ovn_guests_on_two_hosts(ovn):
+    central, (h1, h2), ns = ovn
+    g1, r = plug_guest(h1, ns, "iface-id=lsp1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    # connected only once ovn-controller had installed the port's flows
+    assert h1.xsd.read(f"{BE}/5/0/hotplug-status") == "connected"
+    assert iface_ids(h1.ovs, "vif5.0").get("ovn-installed") == "true"
+    g2, r = plug_guest(h2, ns)
+    assert r.returncode == 0, r.stdout + r.stderr
+    ids = iface_ids(h2.ovs, "vif6.0")
+    assert ids["iface-id"] == f"xen-{uuid_of(6)}-0" and ids.get("ovn-installed") == "true"
+    assert binding_chassis(central, "lsp1") != ""
+    st = h1.netd.request({"cmd": "status"})["result"]["networks"][0]["details"]
+    assert "port_security" in st["antispoof"] and st["ovn"] is True
+
+    assert sh(f"ip netns exec {g1} ping -c 3 -i 0.2 -W 2 {LS_IP[2]}", check=False).returncode == 0
+    assert sh(f"ip netns exec {g2} ping -c 2 -i 0.2 -W 2 {LS_IP[1]}", check=False).returncode == 0
+    # the path is a Geneve tunnel between the hosts
+    assert "geneve" in h1.ovs.vsctl("--bare", "--columns=type", "list", "Interface")
+
+    # 1 MiB across the tunnel, checksum compared
+    rx = subprocess.Popen(["ip", "netns", "exec", g2, "/usr/bin/python3", "-c", RECV],
+                          stdout=subprocess.PIPE, text=True)
+    try:
+        assert rx.stdout.readline().strip() == "ready"
+        tx = sh(f"ip netns exec {g1} /usr/bin/python3 -c '{SENDF}' {LS_IP[2]}", timeout=60)
+        got, _ = rx.communicate(timeout=60)
+    finally:
+        if rx.poll() is None:
+            rx.kill()
+            rx.wait()
+    assert got.split() == tx.stdout.split() and tx.stdout.split()[0] == str(1 << 20)
+
+    # port_security: a forged source from guest 1 never reaches guest 2
+    forged = SEND.replace('"00:16:3e:00:00:41", "192.0.2.41", "192.0.2.42"',
+                          f'"{LS_MAC[1]}", "{LS_IP[1]}", "{LS_IP[2]}"')
+    forged = forged.replace('psrc="192.0.2.42"', f'psrc="{LS_IP[2]}"')
+    lines = sniffed_while(None, g2, lambda: sh(f"ip netns exec {g1} /usr/bin/python3 -c '{forged}'"))
+    assert "udp good" in lines and "udp good2" in lines, lines
+    assert "udp forged-ip" not in lines and "udp forged-mac" not in lines
+
+    # kill -9 of netd and a restart: the ports stay, once each, bound
+    h1.netd.stop(signal.SIGKILL)
+    h1.netd.start(env={"XENSTORED_PATH": h1.xsd.sock})
+    assert h1.ovs.all_ports().count("vif5.0") == 1
+    assert [p for p in h1.ovs.ports("br-int") if p.startswith("vif")] == ["vif5.0"]
+    assert "adopted OVS bridge br-int" in h1.netd.read_log()
+    assert sh(f"ip netns exec {g1} ping -c 2 -i 0.2 -W 2 {LS_IP[2]}", check=False).returncode == 0
+
+    # unplug releases the binding
+    r = subprocess.run(["ip", "netns", "exec", h1.d0, HVSIM, "vif", "del", "5.0"],
+                       env=h1.xsd.env(NETD_SOCKET=h1.netd.sock, NETDCTL=NETDCTL),
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "vif5.0" not in h1.ovs.all_ports()
+    wait_for(lambda: binding_chassis(central, "lsp1") == "", 15, what="lsp1 released")
+
+    # a logical port OVN does not know: a clear hotplug-error in time, no port left
+    r = subprocess.run(["ip", "netns", "exec", h1.d0, HVSIM, "vif", "add", "5.0",
+                        f"script={SCRIPTS}/vif-openvswitch,mac={LS_MAC[1]},bridge=br-int,"
+                        "iface-id=no-such-lsp"],
+                       env=h1.xsd.env(NETD_SOCKET=h1.netd.sock, NETDCTL=NETDCTL),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    err = h1.xsd.read(f"{BE}/5/0/hotplug-error")
+    assert "OVN did not install iface-id no-such-lsp within 8.000 s" in err
+    assert h1.xsd.read(f"{BE}/5/0/hotplug-status") == "error"
+    assert "vif5.0" not in h1.ovs.all_ports()
+
+    # down on host 2: exactly netd's port goes; br-int and ovn-controller's ports stay
+    others = [p for p in h2.ovs.ports("br-int") if p != "vif6.0"]
+    h2.netd.ctl("down")
+    assert "br-int" in h2.ovs.bridges()
+    assert h2.ovs.ports("br-int") == others
+    wait_for(lambda: binding_chassis(central, f"xen-{uuid_of(6)}-0") == "", 15,
+             what="host2's port released")
