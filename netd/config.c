@@ -40,7 +40,8 @@
 enum net_key {
 	K_MODE, K_PHYSDEV, K_STYLE, K_METRIC, K_GATEWAYIP,
 	K_ADDRESS, K_DHCP_RANGE, K_UPLINK, K_FORWARD, K_ANTISPOOF, K_ADDRESS6, K_DHCP6,
-	K_NAT6, K_OVSDB, K_DATAPATH, K_OVN, K_OVN_WAIT, K_IFACE_ID, K_COUNT
+	K_NAT6, K_OVSDB, K_DATAPATH, K_OVN, K_OVN_WAIT, K_IFACE_ID, K_DP, K_DPDK_SOCKET,
+	K_COUNT
 };
 
 #define M_BRIDGE (1u << NETD_MODE_BRIDGE)
@@ -75,6 +76,8 @@ static const struct net_key_def net_keys[] = {
 	{ "ovn", K_OVN, M_OVS },
 	{ "ovn_wait", K_OVN_WAIT, M_OVS },
 	{ "iface_id", K_IFACE_ID, M_OVS },
+	{ "datapath", K_DP, M_BRIDGE },
+	{ "dpdk_socket", K_DPDK_SOCKET, M_BRIDGE },
 };
 
 enum netd_key { NK_SOCKET, NK_STATE_DIR, NK_RESTORE, NK_GROUP, NK_XSWATCH, NK_METRICS_FILE,
@@ -520,7 +523,7 @@ static int net_key_add(struct parser *ps, const char *key, const char *val)
 
 	if (!def)
 		return key_err(ps, ps->lineno, key,
-			       "unknown key (expected mode, physdev, gatewaydev, style, metric, gatewayip, address, dhcp_range, uplink, forward, antispoof, address6, dhcp6, nat6, ovsdb, datapath_type, ovn, ovn_wait or iface_id)");
+			       "unknown key (expected mode, physdev, gatewaydev, style, metric, gatewayip, address, dhcp_range, uplink, forward, antispoof, address6, dhcp6, nat6, ovsdb, datapath_type, ovn, ovn_wait, iface_id, datapath or dpdk_socket)");
 	if (ps->seen[def->key] && def->key != K_FORWARD) {
 		first = kv_find(ps, def->key);
 		if (strcmp(first->def->name, key))
@@ -611,6 +614,17 @@ static int key_style(struct parser *ps, const struct raw_kv *kv, enum br_style *
 		*style = BR_STYLE_MODERN;
 	else
 		return key_err(ps, kv->line, "style", "expected classic|modern, got '%s'", kv->val);
+	return 0;
+}
+
+static int key_dp_kind(struct parser *ps, const struct raw_kv *kv, enum netd_datapath *dp)
+{
+	if (!strcasecmp(kv->val, "kernel"))
+		*dp = NETD_DP_KERNEL;
+	else if (!strcasecmp(kv->val, "dpdk"))
+		*dp = NETD_DP_DPDK;
+	else
+		return key_err(ps, kv->line, "datapath", "expected kernel|dpdk, got '%s'", kv->val);
 	return 0;
 }
 
@@ -965,6 +979,10 @@ static int net_apply_key(struct parser *ps, struct netd_net_conf *net,
 		return key_ovn_wait(ps, kv, &net->ovn_wait_ms);
 	case K_IFACE_ID:
 		return key_iface_id(ps, kv, net->iface_id, sizeof(net->iface_id));
+	case K_DP:
+		return key_dp_kind(ps, kv, &net->datapath);
+	case K_DPDK_SOCKET:
+		return netd_path(ps, kv->def->name, kv->val, net->dpdk_socket);
 	default:
 		return 0; /* K_MODE, done first */
 	}
@@ -1006,6 +1024,8 @@ static int net_check_required(struct parser *ps, const struct netd_net_conf *net
 
 	if (net->mode == NETD_MODE_OVS)
 		return 0;
+	if (net->mode == NETD_MODE_BRIDGE && net->datapath == NETD_DP_DPDK)
+		return 0; /* dpswitch's NIC ports are its uplinks */
 	if (net->mode != NETD_MODE_NAT)
 		return net_require(ps, net, K_PHYSDEV, "physdev");
 	rc = net_require(ps, net, K_ADDRESS, "address");
@@ -1018,6 +1038,20 @@ static int net_check_required(struct parser *ps, const struct netd_net_conf *net
 static int bridge_check(struct parser *ps, const struct netd_net_conf *net)
 {
 	int line = ps->seen[K_PHYSDEV];
+
+	if (net->datapath == NETD_DP_DPDK) {
+		/* no kernel bridge: the keys that shape one have nothing to do */
+		if (ps->seen[K_PHYSDEV])
+			return key_err(ps, line, "physdev",
+				       "not used with datapath = dpdk (dpswitch's NIC ports are the uplinks)");
+		if (ps->seen[K_STYLE])
+			return key_err(ps, ps->seen[K_STYLE], "style",
+				       "not used with datapath = dpdk (there is no kernel bridge)");
+		return 0;
+	}
+	if (ps->seen[K_DPDK_SOCKET])
+		return key_err(ps, ps->seen[K_DPDK_SOCKET], "dpdk_socket",
+			       "only with datapath = dpdk");
 
 	if (!strcmp(net->physdev, net->name))
 		return key_err(ps, line, "physdev", "'%s' is the bridge itself", net->physdev);
@@ -1120,7 +1154,9 @@ static int net_check_pair(struct parser *ps, const struct netd_net_conf *net,
 			  const struct netd_net_conf *o)
 {
 	char a[ADDR_STR], b[ADDR_STR];
-	bool br = net->mode == NETD_MODE_BRIDGE, obr = o->mode == NETD_MODE_BRIDGE;
+	/* bridges with a physdev (a dpdk network has none, nor a kernel bridge) */
+	bool br = net->mode == NETD_MODE_BRIDGE && net->datapath == NETD_DP_KERNEL;
+	bool obr = o->mode == NETD_MODE_BRIDGE && o->datapath == NETD_DP_KERNEL;
 
 	if (br && obr && !strcmp(net->physdev, o->physdev))
 		return key_err(ps, ps->seen[K_PHYSDEV], "physdev",
@@ -1169,6 +1205,9 @@ static int net_finish(struct parser *ps)
 	rc = net_set_mode(ps, net);
 	if (!rc)
 		rc = net_apply_keys(ps, net);
+	if (!rc && net->datapath == NETD_DP_DPDK && !net->dpdk_socket[0])
+		snprintf(net->dpdk_socket, sizeof(net->dpdk_socket), "/run/dpswitch/%s.sock",
+			 net->name);
 	if (!rc)
 		rc = net_check_required(ps, net);
 	if (!rc)
@@ -1694,6 +1733,8 @@ int netd_conf_check_host(const struct netd_conf *conf)
 		return rc;
 	for (i = 0; i < conf->n_nets; i++) {
 		net = &conf->nets[i];
+		if (net->mode == NETD_MODE_BRIDGE && net->datapath == NETD_DP_DPDK)
+			continue; /* no host device: dpswitch's socket is checked at up */
 		key = net->mode == NETD_MODE_NAT ? "uplink" : "physdev";
 		dev = net->mode == NETD_MODE_NAT ? net->uplink : net->physdev;
 		errno = 0;
@@ -1782,7 +1823,8 @@ bool netd_net_conf_equal(const struct netd_net_conf *a, const struct netd_net_co
 		return false;
 	switch (a->mode) {
 	case NETD_MODE_BRIDGE:
-		return !strcmp(a->physdev, b->physdev) && a->style == b->style;
+		return !strcmp(a->physdev, b->physdev) && a->style == b->style &&
+		       a->datapath == b->datapath && !strcmp(a->dpdk_socket, b->dpdk_socket);
 	case NETD_MODE_ROUTE:
 		return !strcmp(a->physdev, b->physdev) && a->metric == b->metric &&
 		       a->has_gatewayip == b->has_gatewayip &&
@@ -1868,10 +1910,13 @@ static int check_writable(const struct netd_conf *conf)
 	for (i = 0; i < conf->n_nets; i++) {
 		const struct netd_net_conf *net = &conf->nets[i];
 		const char *dev = net->mode == NETD_MODE_NAT ? net->uplink : net->physdev;
+		bool dpdk = net->mode == NETD_MODE_BRIDGE && net->datapath == NETD_DP_DPDK;
 
 		if (ifname_invalid(net->name, strnlen(net->name, IFNAMSIZ)) ||
-		    (net->mode != NETD_MODE_OVS && ifname_invalid(dev, strnlen(dev, IFNAMSIZ))))
+		    (net->mode != NETD_MODE_OVS && !dpdk && ifname_invalid(dev, strnlen(dev, IFNAMSIZ))))
 			return err_set(-EINVAL, "network %zu: bad interface name", i);
+		if (dpdk && !writable(net->dpdk_socket))
+			return err_set(-EINVAL, "network %zu: dpdk_socket cannot be written as INI", i);
 	}
 	return 0;
 }
@@ -1894,8 +1939,11 @@ static void write_net(struct out *o, const struct netd_net_conf *net)
 	out_printf(o, "\n[%s]\nmode = %s\n", net->name, netd_mode_name(net->mode));
 	switch (net->mode) {
 	case NETD_MODE_BRIDGE:
-		out_printf(o, "physdev = %s\nstyle = %s\n", net->physdev,
-			   net->style == BR_STYLE_MODERN ? "modern" : "classic");
+		if (net->datapath == NETD_DP_DPDK)
+			out_printf(o, "datapath = dpdk\ndpdk_socket = %s\n", net->dpdk_socket);
+		else
+			out_printf(o, "physdev = %s\nstyle = %s\n", net->physdev,
+				   net->style == BR_STYLE_MODERN ? "modern" : "classic");
 		break;
 	case NETD_MODE_ROUTE:
 		out_printf(o, "physdev = %s\nmetric = %u\n", net->physdev, net->metric);

@@ -25,6 +25,9 @@ enum br_style { BR_STYLE_CLASSIC, BR_STYLE_MODERN };
  * the prefix being routed to Dom0 upstream). */
 enum nat_dhcp6 { NAT_DHCP6_STATELESS, NAT_DHCP6_STATEFUL };
 enum nat_out6 { NAT_OUT6_MASQUERADE, NAT_OUT6_ROUTED };
+/* Who moves a bridge network's frames: the kernel's bridge, or dpswitch
+ * (the DPDK switch, which netd plugs vifs into over its control socket). */
+enum netd_datapath { NETD_DP_KERNEL, NETD_DP_DPDK };
 
 /* An IPv4 or IPv6 prefix as written in the config. */
 struct netd_cidr {
@@ -54,6 +57,8 @@ struct netd_net_conf {
 	/* bridge and route: the physical (uplink) device; route accepts `gatewaydev` too */
 	char physdev[IFNAMSIZ];
 	enum br_style style; /* bridge; default classic */
+	enum netd_datapath datapath; /* bridge; default kernel */
+	char dpdk_socket[NETD_PATH_MAX]; /* datapath dpdk: dpswitch's control socket */
 	/* every mode: per-vif anti-spoofing (MAC, ip=, ARP/ND); default yes */
 	bool antispoof;
 

@@ -456,7 +456,7 @@ static int net_init(struct netd *d, struct netd_net *net, const struct netd_net_
 	int rc;
 
 	memset(net, 0, sizeof(*net));
-	net->ops = netd_mode_ops_for(c->mode);
+	net->ops = netd_net_ops_for(c);
 	if (!net->ops)
 		return err_set(-EOPNOTSUPP, "%s: mode %s is not available in this build", c->name,
 			       netd_mode_name(c->mode));
@@ -1279,9 +1279,10 @@ static int vif_online(struct netd *d, const char *id, json_t *args, json_t **res
 		if (rc)
 			return err_prefix(rc, "vif %s: not plugged, its state cannot be saved", id);
 	}
-	/* Plugged already under its name: renamed then, nothing to rename now. */
+	/* Plugged already under its name: renamed then, nothing to rename now.
+	 * A dpdk network's vif has no interface to rename (dpswitch's port). */
 	memset(&undo, 0, sizeof(undo));
-	if (!old) {
+	if (!old && net->ops != &dps_mode_ops) {
 		rc = vif_rename(&v, emu, &undo);
 		if (rc)
 			return rc;

@@ -51,7 +51,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 static int list_steps(const struct netd_conf *conf)
 {
 	for (size_t i = 0; i < conf->n_nets; i++) {
-		const struct netd_mode_ops *ops = netd_mode_ops_for(conf->nets[i].mode);
+		const struct netd_mode_ops *ops = netd_net_ops_for(&conf->nets[i]);
 		const char *const *steps = ops && ops->steps ? ops->steps(&conf->nets[i]) : NULL;
 
 		printf("%s:", conf->nets[i].name);

@@ -103,8 +103,12 @@ extern const struct netd_mode_ops br_mode_ops;
 extern const struct netd_mode_ops rt_mode_ops;
 extern const struct netd_mode_ops nat_mode_ops;
 extern const struct netd_mode_ops ovs_mode_ops;
+/* mode = bridge with datapath = dpdk (dpswitch/mode.c) */
+extern const struct netd_mode_ops dps_mode_ops;
 
 const struct netd_mode_ops *netd_mode_ops_for(enum netd_mode mode);
+/* The ops of a network: its mode's, or dpswitch's for datapath = dpdk. */
+const struct netd_mode_ops *netd_net_ops_for(const struct netd_net_conf *c);
 
 /* netd's event loop, for modes that watch things (child processes, netlink). */
 sd_event *netd_net_event(struct netd_net *net);

@@ -16,3 +16,10 @@ const struct netd_mode_ops *netd_mode_ops_for(enum netd_mode mode)
 		return NULL;
 	}
 }
+
+const struct netd_mode_ops *netd_net_ops_for(const struct netd_net_conf *c)
+{
+	if (c->mode == NETD_MODE_BRIDGE && c->datapath == NETD_DP_DPDK)
+		return &dps_mode_ops;
+	return netd_mode_ops_for(c->mode);
+}

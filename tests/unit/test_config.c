@@ -897,7 +897,7 @@ static void test_antispoof(void **state)
 		{ "[netd]\nantispoof = no\n",
 		  "netd.conf:2: key 'antispoof': unknown key in [netd]" },
 		{ "[x]\nmode = bridge\nphysdev = eth0\nanti_spoof = no\n",
-		  "netd.conf:4: key 'anti_spoof': unknown key (expected mode, physdev, gatewaydev, style, metric, gatewayip, address, dhcp_range, uplink, forward, antispoof, address6, dhcp6, nat6, ovsdb, datapath_type, ovn, ovn_wait or iface_id)" },
+		  "netd.conf:4: key 'anti_spoof': unknown key (expected mode, physdev, gatewaydev, style, metric, gatewayip, address, dhcp_range, uplink, forward, antispoof, address6, dhcp6, nat6, ovsdb, datapath_type, ovn, ovn_wait, iface_id, datapath or dpdk_socket)" },
 	};
 	const struct netd_net_conf *n;
 	struct netd_conf a, b;
@@ -940,6 +940,52 @@ static void test_antispoof(void **state)
 	netd_conf_free(&b);
 }
 
+/* datapath: kernel (default) or dpdk in a bridge network; a dpdk network
+ * has no physdev or style (dpswitch's NIC ports are its uplinks) and a
+ * dpdk_socket, /run/dpswitch/<name>.sock unless set; written back and
+ * compared like the other keys. */
+static void test_datapath(void **state)
+{
+	static const struct bad_case bad[] = {
+		{ "[dps0]\nmode = bridge\ndatapath = vpp\n",
+		  "netd.conf:3: key 'datapath': expected kernel|dpdk, got 'vpp'" },
+		{ "[dps0]\nmode = bridge\ndatapath = dpdk\nphysdev = eth0\n",
+		  "netd.conf:4: key 'physdev': not used with datapath = dpdk (dpswitch's NIC ports are the uplinks)" },
+		{ "[dps0]\nmode = bridge\ndatapath = dpdk\nstyle = modern\n",
+		  "netd.conf:4: key 'style': not used with datapath = dpdk (there is no kernel bridge)" },
+		{ "[xenbr0]\nmode = bridge\nphysdev = eth0\ndpdk_socket = /run/d.sock\n",
+		  "netd.conf:4: key 'dpdk_socket': only with datapath = dpdk" },
+		{ "[dps0]\nmode = bridge\ndatapath = dpdk\ndpdk_socket = run/d.sock\n",
+		  "netd.conf:4: key 'dpdk_socket': expected an absolute path, got 'run/d.sock'" },
+		{ "[r]\nmode = route\nphysdev = eth0\ndatapath = dpdk\n",
+		  "netd.conf:4: key 'datapath': not valid in a route network (only in bridge)" },
+		{ "[xenbr0]\nmode = bridge\n",
+		  "netd.conf:1: section [xenbr0]: missing key 'physdev' (required in a bridge network)" },
+	};
+	struct netd_conf a, b;
+	char buf1[2048], buf2[2048];
+
+	EXPECT_ERRORS(bad);
+	assert_int_equal(parse("[dps0]\nmode = bridge\ndatapath = dpdk\n"
+			       "[dps1]\nmode = bridge\ndatapath = DPDK\ndpdk_socket = /run/x/1.sock\n"
+			       "[xenbr0]\nmode = bridge\nphysdev = eth0\ndatapath = kernel\n", &a), 0);
+	assert_int_equal(a.nets[0].datapath, NETD_DP_DPDK);
+	assert_string_equal(a.nets[0].dpdk_socket, "/run/dpswitch/dps0.sock");
+	assert_string_equal(a.nets[1].dpdk_socket, "/run/x/1.sock");
+	assert_int_equal(a.nets[2].datapath, NETD_DP_KERNEL);
+	assert_int_equal(netd_conf_write(&a, buf1, sizeof(buf1)), 0);
+	assert_non_null(strstr(buf1, "[dps0]\nmode = bridge\ndatapath = dpdk\n"
+				     "dpdk_socket = /run/dpswitch/dps0.sock\nantispoof = yes\n"));
+	assert_int_equal(parse(buf1, &b), 0);
+	assert_true(netd_conf_equal(&a, &b));
+	assert_int_equal(netd_conf_write(&b, buf2, sizeof(buf2)), 0);
+	assert_string_equal(buf1, buf2);
+	b.nets[1].dpdk_socket[5] = 'y';
+	assert_false(netd_net_conf_equal(&a.nets[1], &b.nets[1]));
+	netd_conf_free(&a);
+	netd_conf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -964,6 +1010,7 @@ int main(void)
 		cmocka_unit_test(test_load_not_regular),
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_antispoof),
+		cmocka_unit_test(test_datapath),
 		cmocka_unit_test(test_xenstore_watch),
 		cmocka_unit_test(test_vifback_stats_dir),
 		cmocka_unit_test(test_ovs_errors),

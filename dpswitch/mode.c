@@ -1,0 +1,236 @@
+/* mode: netd's side of a network with datapath = dpdk (mode = bridge). No
+ * kernel bridge and nothing on the host: a vif online is a port-add over
+ * dpswitch's control socket with the vif's keys and the network's
+ * antispoof setting, offline a port-del, status dpswitch's own status
+ * (per-port counters and drops by reason). dpswitch runs beside netd as
+ * its own service (`dpswitch --supervise`), the backend of the network's
+ * vifs; a network whose dpswitch does not answer cannot go up.
+ *
+ * Requests are synchronous with a 2 s limit: dpswitch answers from its
+ * loop between bursts, in microseconds. */
+#include <errno.h>
+#include <jansson.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "lib/err.h"
+#include "lib/log.h"
+#include "netd/mode.h"
+
+#define DPS_MODE_TIMEOUT_S 2
+#define DPS_MODE_REPLY_MAX (4u << 20)
+
+/* One request, one reply (new reference), or NULL with err_msg(). */
+static json_t *request(const struct netd_net *net, json_t *req)
+{
+	const char *path = net->conf.dpdk_socket;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct timeval tv = { .tv_sec = DPS_MODE_TIMEOUT_S };
+	char *line = json_dumps(req, JSON_COMPACT), *buf = NULL;
+	size_t len = 0, cap = 0;
+	json_t *reply = NULL;
+	json_error_t je;
+	int fd = -1;
+
+	json_decref(req);
+	if (!line) {
+		err_set(-ENOMEM, "out of memory");
+		return NULL;
+	}
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		err_set(-errno, "dpswitch at %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (send(fd, line, strlen(line), MSG_NOSIGNAL) < 0 || send(fd, "\n", 1, MSG_NOSIGNAL) < 0) {
+		err_set(-errno, "dpswitch at %s: send: %s", path, strerror(errno));
+		goto out;
+	}
+	while (!len || buf[len - 1] != '\n') {
+		ssize_t n;
+
+		if (len + 4096 > cap) {
+			char *nb = cap < DPS_MODE_REPLY_MAX ? realloc(buf, cap + 65536) : NULL;
+
+			if (!nb) {
+				err_set(-EMSGSIZE, "dpswitch at %s: reply too long", path);
+				goto out;
+			}
+			buf = nb;
+			cap += 65536;
+		}
+		n = recv(fd, buf + len, cap - len - 1, 0);
+		if (n <= 0) {
+			err_set(n < 0 ? -errno : -ECONNRESET, "dpswitch at %s: %s", path,
+				n < 0 ? strerror(errno) : "closed without a reply");
+			goto out;
+		}
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	reply = json_loads(buf, 0, &je);
+	if (!reply)
+		err_set(-EPROTO, "dpswitch at %s: bad reply: %s", path, je.text);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(line);
+	free(buf);
+	return reply;
+}
+
+/* A request whose reply must say ok: 0, or its error in err_msg(). */
+static int call(const struct netd_net *net, json_t *req, json_t **result)
+{
+	json_t *r = request(net, req);
+	int rc = 0;
+
+	if (!r)
+		return err_code();
+	if (!json_is_true(json_object_get(r, "ok"))) {
+		const char *e = json_string_value(json_object_get(r, "error"));
+
+		rc = err_set(-EINVAL, "dpswitch: %s", e ? e : "request refused");
+	}
+	if (rc == 0 && result)
+		*result = json_incref(r);
+	json_decref(r);
+	return rc;
+}
+
+static int dps_up(struct netd_net *net, json_t *saved)
+{
+	int rc = call(net, json_pack("{s:i,s:s}", "version", 1, "cmd", "status"), NULL);
+
+	if (rc < 0)
+		return err_prefix(rc, "%s: datapath dpdk", net->conf.name);
+	return 0;
+}
+
+static json_t *vif_keys(const struct vif *v)
+{
+	json_t *k = json_object();
+	char mac[VIF_MAC_STRLEN], ips[VIF_MAX_IPS * (INET6_ADDRSTRLEN + 1) + 1] = "";
+	size_t off = 0;
+
+	if (v->has_mac && vif_mac_format(v->mac, mac, sizeof(mac)) == 0)
+		json_object_set_new(k, "mac", json_string(mac));
+	for (unsigned i = 0; i < v->n_ips; i++) {
+		char a[INET6_ADDRSTRLEN];
+
+		inet_ntop(v->ips[i].family, &v->ips[i].addr, a, sizeof(a));
+		off += (size_t)snprintf(ips + off, sizeof(ips) - off, "%s%s", i ? " " : "", a);
+	}
+	if (v->n_ips)
+		json_object_set_new(k, "ip", json_string(ips));
+	return k;
+}
+
+static json_t *port_req(const char *cmd, const struct vif *v)
+{
+	char id[24];
+
+	snprintf(id, sizeof(id), "%u.%u", v->domid, v->devid);
+	return json_pack("{s:i,s:s,s:s}", "version", 1, "cmd", cmd, "vif", id);
+}
+
+static int dps_vif_online(struct netd_net *net, const struct vif *v)
+{
+	json_t *req = port_req("port-add", v);
+
+	if (v->emu)
+		return err_set(-EOPNOTSUPP, "%s: an emulated NIC (QEMU's tap) cannot join datapath dpdk",
+			       v->ifname);
+	json_object_set_new(req, "keys", vif_keys(v));
+	json_object_set_new(req, "antispoof", json_boolean(net->conf.antispoof));
+	return call(net, req, NULL) < 0 ? err_prefix(err_code(), "%s", v->ifname) : 0;
+}
+
+static int dps_vif_offline(struct netd_net *net, const struct vif *v)
+{
+	json_t *r = request(net, port_req("port-del", v));
+
+	/* gone already (not plugged, or the vif gone from dpswitch with its
+	 * domain) is what offline wants */
+	if (!r)
+		return err_prefix(err_code(), "%s", v->ifname);
+	json_decref(r);
+	return 0;
+}
+
+static int dps_down(struct netd_net *net)
+{
+	for (struct netd_vif *v = net->vifs; v; v = v->next)
+		dps_vif_offline(net, &v->vif);
+	return 0;
+}
+
+/* For `netdctl status`: one line of counters per port (the text view
+ * prints string lists), and dpswitch's whole status for --json. */
+static json_t *dps_status(struct netd_net *net)
+{
+	json_t *st = json_pack("{s:s,s:s,s:s}", "datapath", "dpdk", "dpdk_socket",
+			       net->conf.dpdk_socket, "antispoof", net->conf.antispoof ? "yes" : "no");
+	json_t *r = NULL, *ports = json_array(), *counters = json_array(), *p;
+	size_t i;
+
+	if (call(net, json_pack("{s:i,s:s}", "version", 1, "cmd", "status"), &r) < 0) {
+		json_object_set_new(st, "dpswitch_error", json_string(err_msg()));
+		json_decref(ports);
+		json_decref(counters);
+		return st;
+	}
+	json_array_foreach(json_object_get(r, "ports"), i, p) {
+		const char *name = json_string_value(json_object_get(p, "name"));
+		json_t *drops = json_object_get(p, "drops"), *n;
+		char line[512];
+		const char *k;
+		int off;
+
+		json_array_append_new(ports, json_string(name ? name : "?"));
+		off = snprintf(line, sizeof(line), "%s:rx=%lld/%lldB:tx=%lld/%lldB", name ? name : "?",
+			       json_integer_value(json_object_get(p, "rx_packets")),
+			       json_integer_value(json_object_get(p, "rx_bytes")),
+			       json_integer_value(json_object_get(p, "tx_packets")),
+			       json_integer_value(json_object_get(p, "tx_bytes")));
+		json_object_foreach(drops, k, n)
+			if (json_integer_value(n) && off > 0 && (size_t)off < sizeof(line))
+				off += snprintf(line + off, sizeof(line) - (size_t)off, ":%s=%lld", k,
+						json_integer_value(n));
+		json_array_append_new(counters, json_string(line));
+	}
+	json_object_set_new(st, "ports", ports);
+	json_object_set_new(st, "port_counters", counters);
+	json_object_set(st, "dpswitch", r);
+	json_decref(r);
+	return st;
+}
+
+static json_t *dps_save(struct netd_net *net)
+{
+	return json_object();
+}
+
+static void dps_free(struct netd_net *net)
+{
+}
+
+const struct netd_mode_ops dps_mode_ops = {
+	.name = "bridge",
+	.up = dps_up,
+	.down = dps_down,
+	.vif_online = dps_vif_online,
+	.vif_offline = dps_vif_offline,
+	.status = dps_status,
+	.save = dps_save,
+	.free = dps_free,
+};
