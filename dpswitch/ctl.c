@@ -117,17 +117,15 @@ static json_t *find(struct dps *d, json_t *req, struct nb_vif **out)
 	return NULL;
 }
 
-static json_t *port_add(struct dps *d, json_t *req)
+/* The policy a port-add asks for, applied to nv's port; NULL when done,
+ * else the error reply. keep: record it for a restart (plugs.c). */
+static json_t *apply_add(struct dps *d, struct nb_vif *nv, json_t *req, bool keep)
 {
 	json_t *keys = json_object_get(req, "keys"), *as = json_object_get(req, "antispoof"), *val;
-	struct nb_vif *nv;
 	struct dps_port *p;
 	struct vif v;
 	const char *k;
-	json_t *e = find(d, req, &nv);
 
-	if (e)
-		return e;
 	if (keys && !json_is_object(keys))
 		return error("\"keys\": expected an object of vif keys");
 	if (as && !json_is_boolean(as))
@@ -139,13 +137,49 @@ static json_t *port_add(struct dps *d, json_t *req)
 		if (vif_set(&v, k, json_string_value(val)) < 0)
 			return error("vif %u.%u: %s", nv->domid, nv->devid, err_msg());
 	}
+	if (keep) {
+		char *rec = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
+		int rc = rec ? dps_plugs_record(nv->domid, nv->devid, rec) : -ENOMEM;
+
+		free(rec);
+		if (rc < 0)
+			return error("vif %u.%u: not plugged, it cannot be kept: %s", nv->domid,
+				     nv->devid, rc == -ENOMEM ? "out of memory" : err_msg());
+	}
 	p = &d->ports[nv->port];
 	dps_pol_from_vif(&p->pol, &v, as ? json_is_true(as) : true);
 	p->plugged = true;
 	dps_port_update(d, (unsigned)nv->port);
 	log_info("vif%u.%u: plugged (anti-spoofing %s)", nv->domid, nv->devid,
 		 p->pol.guard ? "on" : "off");
-	return ok();
+	return NULL;
+}
+
+static json_t *port_add(struct dps *d, json_t *req)
+{
+	struct nb_vif *nv;
+	json_t *e = find(d, req, &nv);
+
+	if (!e)
+		e = apply_add(d, nv, req, true);
+	return e ? e : ok();
+}
+
+void dps_ctl_replug(struct dps *d, struct nb_vif *v)
+{
+	const char *rec = dps_plugs_find(v->domid, v->devid);
+	json_t *req, *e;
+
+	if (!rec)
+		return;
+	req = json_loads(rec, 0, NULL);
+	e = req ? apply_add(d, v, req, false) : error("unreadable record");
+	if (e) {
+		log_warn("vif%u.%u: not plugged again: %s", v->domid, v->devid,
+			 json_string_value(json_object_get(e, "error")));
+		json_decref(e);
+	}
+	json_decref(req);
 }
 
 static json_t *port_del(struct dps *d, json_t *req)
@@ -159,6 +193,9 @@ static json_t *port_del(struct dps *d, json_t *req)
 	p = &d->ports[nv->port];
 	if (!p->plugged)
 		return error("vif %u.%u: not plugged", nv->domid, nv->devid);
+	if (dps_plugs_record(nv->domid, nv->devid, NULL) < 0)
+		return error("vif %u.%u: not unplugged, it cannot be kept: %s", nv->domid,
+			     nv->devid, err_msg());
 	p->plugged = false;
 	dps_port_update(d, (unsigned)nv->port);
 	log_info("vif%u.%u: unplugged", nv->domid, nv->devid);

@@ -137,10 +137,18 @@ bool dps_nic_poll(struct dps *d, unsigned idx);
 void dps_nic_flush(struct dps *d, unsigned idx);
 void dps_nic_stop(struct dps *d);
 
+/* plugs kept across a restart (plugs.c): --state FILE */
+int dps_plugs_load(const char *path);
+/* req: the port-add request (JSON) to keep, NULL: the port-del. */
+int dps_plugs_record(uint32_t domid, uint32_t devid, const char *req);
+const char *dps_plugs_find(uint32_t domid, uint32_t devid);
+
 /* control (ctl.c) */
 int dps_ctl_open(const char *path);
 /* Serves what the listening socket and its clients have (never waits). */
 void dps_ctl_run(struct dps *d, int lfd);
+/* A vif just probed: plug it again as its kept record says (plugs.c). */
+void dps_ctl_replug(struct dps *d, struct nb_vif *v);
 int dps_ctl_fds(int lfd, struct pollfd *pfd, unsigned max);
 
 uint64_t dps_now_us(void);

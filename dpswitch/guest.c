@@ -61,6 +61,8 @@ static int probe(struct nb_back *b, struct nb_vif *v, const char *vifname)
 	d->ports[idx].vif = v;
 	v->port = idx;
 	log_info("vif%u.%u: port %d", v->domid, v->devid, idx);
+	/* plugged before a restart: plugged again, before the guest connects */
+	dps_ctl_replug(d, v);
 	return 0;
 }
 
@@ -164,6 +166,9 @@ static void release(struct nb_back *b, struct nb_vif *v)
 		return;
 	queue_free(d, &d->ports[v->port].q);
 	dps_port_free(d, (unsigned)v->port);
+	/* the vif is gone: a later one with its id is another guest's */
+	if (dps_plugs_find(v->domid, v->devid) && dps_plugs_record(v->domid, v->devid, NULL) < 0)
+		log_warn("vif%u.%u: %s", v->domid, v->devid, err_msg());
 	log_info("vif%u.%u: port %d removed", v->domid, v->devid, v->port);
 }
 

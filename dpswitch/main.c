@@ -1,8 +1,8 @@
 /* dpswitch: a learning switch on DPDK between guests' netif rings and
  * NICs (see dps.h for its parts, docs/dpswitch.md for its use).
  *
- *   dpswitch [-v] [--hv xen|sim] --socket PATH --bridge NAME... [--supervise]
- *            [-- EAL arguments]
+ *   dpswitch [-v] [--hv xen|sim] --socket PATH --bridge NAME... [--mac-age S]
+ *            [--state FILE] [--supervise] [-- EAL arguments]
  *
  * It serves the vifs whose backend key bridge= names one of its --bridge
  * networks (vifback serves the others, see vifback --not-bridge), through
@@ -19,7 +19,8 @@
  *
  * --supervise: a parent process restarts dpswitch when it dies of a
  * signal or an error (kill -9 included) and stops it on SIGTERM; the
- * guests reconnect through the handshake. */
+ * guests reconnect through the handshake, and with --state their ports
+ * are plugged again as they were (plugs.c). */
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
@@ -53,7 +54,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: dpswitch [-v] [--hv xen|sim] --socket PATH --bridge NAME... "
-		   "[--mac-age SECONDS] [--supervise] [-- EAL arguments]\n");
+		   "[--mac-age SECONDS] [--state FILE] [--supervise] [-- EAL arguments]\n");
 }
 
 static int pass(struct dps *d)
@@ -208,12 +209,13 @@ int main(int argc, char **argv)
 		{ "bridge", required_argument, NULL, 'b' },
 		{ "supervise", no_argument, NULL, 'S' },
 		{ "mac-age", required_argument, NULL, 'a' },
+		{ "state", required_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct dps d;
-	const char *bridges[DPS_MAX_BRIDGES], *sock = NULL;
+	const char *bridges[DPS_MAX_BRIDGES], *sock = NULL, *state = NULL;
 	char *eal_argv[64], rundir[256];
 	int c, eal_argc = 0, sfd, lfd, rc;
 	bool sup = false;
@@ -258,6 +260,14 @@ int main(int argc, char **argv)
 		}
 		case 'S':
 			sup = true;
+			break;
+		case 'f':
+			if (optarg[0] != '/') {
+				fprintf(stderr, "dpswitch: --state: expected an absolute path, got '%s'\n",
+					optarg);
+				return 2;
+			}
+			state = optarg;
 			break;
 		case 'v':
 			log_set_level(LOG_LVL_DEBUG);
@@ -310,6 +320,10 @@ int main(int argc, char **argv)
 					 SOCKET_ID_ANY);
 	if (!d.pool) {
 		log_err("dpswitch: mbuf pool: %s", rte_strerror(rte_errno));
+		return 1;
+	}
+	if (state && dps_plugs_load(state) < 0) {
+		log_err("dpswitch: plugs kept: %s", err_msg());
 		return 1;
 	}
 	if (dps_nic_setup(&d) < 0) {
