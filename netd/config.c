@@ -41,7 +41,7 @@ enum net_key {
 	K_MODE, K_PHYSDEV, K_STYLE, K_METRIC, K_GATEWAYIP,
 	K_ADDRESS, K_DHCP_RANGE, K_UPLINK, K_FORWARD, K_ANTISPOOF, K_ADDRESS6, K_DHCP6,
 	K_NAT6, K_OVSDB, K_DATAPATH, K_OVN, K_OVN_WAIT, K_IFACE_ID, K_DP, K_DPDK_SOCKET,
-	K_COUNT
+	K_RATE_IN, K_COUNT
 };
 
 #define M_BRIDGE (1u << NETD_MODE_BRIDGE)
@@ -78,6 +78,7 @@ static const struct net_key_def net_keys[] = {
 	{ "iface_id", K_IFACE_ID, M_OVS },
 	{ "datapath", K_DP, M_BRIDGE },
 	{ "dpdk_socket", K_DPDK_SOCKET, M_BRIDGE },
+	{ "rate_in", K_RATE_IN, M_BRIDGE | M_ROUTE | M_NAT | M_OVS },
 };
 
 enum netd_key { NK_SOCKET, NK_STATE_DIR, NK_RESTORE, NK_GROUP, NK_XSWATCH, NK_METRICS_FILE,
@@ -523,7 +524,7 @@ static int net_key_add(struct parser *ps, const char *key, const char *val)
 
 	if (!def)
 		return key_err(ps, ps->lineno, key,
-			       "unknown key (expected mode, physdev, gatewaydev, style, metric, gatewayip, address, dhcp_range, uplink, forward, antispoof, address6, dhcp6, nat6, ovsdb, datapath_type, ovn, ovn_wait, iface_id, datapath or dpdk_socket)");
+			       "unknown key (expected mode, physdev, gatewaydev, style, metric, gatewayip, address, dhcp_range, uplink, forward, antispoof, address6, dhcp6, nat6, ovsdb, datapath_type, ovn, ovn_wait, iface_id, datapath, dpdk_socket or rate_in)");
 	if (ps->seen[def->key] && def->key != K_FORWARD) {
 		first = kv_find(ps, def->key);
 		if (strcmp(first->def->name, key))
@@ -786,6 +787,25 @@ static int key_address6(struct parser *ps, const struct raw_kv *kv, struct netd_
 	return 0;
 }
 
+/* xl's rate grammar (or the xenstore "bytes,usecs" form netd -n -v writes),
+ * as a vif's rate_in takes it. */
+static int key_rate_in(struct parser *ps, const struct raw_kv *kv, struct vif_rate *out)
+{
+	struct vif_rate r;
+	int rc = strchr(kv->val, ',') ? vif_rate_parse_xenstore(kv->val, &r) :
+					vif_rate_parse_xl(kv->val, &r);
+
+	if (rc) {
+		char m[ERR_MSG_MAX];
+
+		/* "rate: '10Xb/s': expected ..." */
+		snprintf(m, sizeof(m), "%s", err_msg());
+		return key_err(ps, kv->line, "rate_in", "%s", strncmp(m, "rate: ", 6) ? m : m + 6);
+	}
+	*out = r;
+	return 0;
+}
+
 static int key_dhcp6(struct parser *ps, const struct raw_kv *kv, enum nat_dhcp6 *out)
 {
 	if (!strcasecmp(kv->val, "stateless"))
@@ -983,6 +1003,8 @@ static int net_apply_key(struct parser *ps, struct netd_net_conf *net,
 		return key_dp_kind(ps, kv, &net->datapath);
 	case K_DPDK_SOCKET:
 		return netd_path(ps, kv->def->name, kv->val, net->dpdk_socket);
+	case K_RATE_IN:
+		return key_rate_in(ps, kv, &net->rate_in);
 	default:
 		return 0; /* K_MODE, done first */
 	}
@@ -1819,7 +1841,10 @@ static bool nat_equal(const struct netd_net_conf *a, const struct netd_net_conf 
 /* Only the fields of the network's mode count: the others are unused. */
 bool netd_net_conf_equal(const struct netd_net_conf *a, const struct netd_net_conf *b)
 {
-	if (strcmp(a->name, b->name) || a->mode != b->mode || a->antispoof != b->antispoof)
+	if (strcmp(a->name, b->name) || a->mode != b->mode || a->antispoof != b->antispoof ||
+	    a->rate_in.bytes_per_interval != b->rate_in.bytes_per_interval ||
+	    (a->rate_in.bytes_per_interval &&
+	     a->rate_in.interval_usecs != b->rate_in.interval_usecs))
 		return false;
 	switch (a->mode) {
 	case NETD_MODE_BRIDGE:
@@ -1975,6 +2000,12 @@ static void write_net(struct out *o, const struct netd_net_conf *net)
 		break;
 	}
 	out_printf(o, "antispoof = %s\n", net->antispoof ? "yes" : "no");
+	if (net->rate_in.bytes_per_interval) {
+		char r[VIF_RATE_STRLEN];
+
+		if (vif_rate_format_xenstore(&net->rate_in, r, sizeof(r)) == 0)
+			out_printf(o, "rate_in = %s\n", r);
+	}
 }
 
 int netd_conf_write(const struct netd_conf *conf, char *buf, size_t len)

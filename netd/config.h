@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include "vif/vif.h"
+
 #define NETD_DEFAULT_CONF   "/etc/netd/netd.conf"
 #define NETD_DEFAULT_SOCKET "/run/netd/netd.sock"
 #define NETD_DEFAULT_STATE  "/run/netd"
@@ -61,6 +63,9 @@ struct netd_net_conf {
 	char dpdk_socket[NETD_PATH_MAX]; /* datapath dpdk: dpswitch's control socket */
 	/* every mode: per-vif anti-spoofing (MAC, ip=, ARP/ND); default yes */
 	bool antispoof;
+	/* every mode: the rate_in of the network's vifs that give none (what a
+	 * guest may receive, shaped on its vif); 0: unshaped */
+	struct vif_rate rate_in;
 
 	/* route */
 	unsigned metric; /* default 2, as Xen's vif-route for PV vifs */

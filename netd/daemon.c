@@ -17,6 +17,7 @@
 #include "lib/log.h"
 #include "lib/nl_link.h"
 #include "netd/backend_stats.h"
+#include "netd/shape.h"
 #include "netd/sysctl_hold.h"
 #include "netd/vif_guard.h"
 #include "netd/vif_json.h"
@@ -536,6 +537,8 @@ static struct netd_net *net_find(struct netd *d, const char *name)
  * '-' noted so the journal, once it can be written, ends without it. */
 static void vif_unsave(struct netd_net *net, struct netd_vif *nv)
 {
+	if (netd_shape_remove(net, &nv->vif))
+		log_warn("%s: %s", net->conf.name, err_msg());
 	if (net->ops->vif_offline(net, &nv->vif))
 		log_err("%s: %s", net->conf.name, err_msg());
 	/* On disk at once if it can be: a failed state file write may have
@@ -574,6 +577,8 @@ static void pending_undo(struct netd_net *net, json_t *pending)
 			continue;
 		log_warn("%s: %s was being plugged when netd stopped; undoing what was done",
 			 net->conf.name, v.ifname);
+		if (netd_shape_remove(net, &v))
+			log_warn("%s: %s", net->conf.name, err_msg());
 		if (net->ops->vif_offline(net, &v))
 			log_err("%s: %s", net->conf.name, err_msg());
 	}
@@ -645,6 +650,11 @@ static int net_up(struct netd_net *net)
 	}
 	if (!netd_net_is_up(net))
 		netd_net_set_state(net, NETD_NET_UP);
+	/* The vifs a previous netd plugged (adopted, or plugged again after a
+	 * rollback): shaped as they were, a qdisc deleted meanwhile put back. */
+	for (struct netd_vif *v = net->vifs; v; v = v->next)
+		if (netd_shape_apply(net, &v->vif, NULL))
+			log_warn("%s: %s", net->conf.name, err_msg());
 	pending_undo(net, pending);
 	json_decref(pending);
 	return 0;
@@ -659,6 +669,11 @@ static int net_down(struct netd_net *net)
 	rc = net->ops->down(net);
 	if (rc)
 		return rc;
+	/* The vifs outlive the network (the guests' interfaces): their
+	 * shaping goes with it, as the rest of what netd did. */
+	for (struct netd_vif *v = net->vifs; v; v = v->next)
+		if (netd_shape_remove(net, &v->vif))
+			log_warn("%s: %s", net->conf.name, err_msg());
 	netd_net_set_state(net, NETD_NET_DOWN);
 	vifs_free(net);
 	return net_checkpoint(net, NULL);
@@ -867,6 +882,16 @@ static int replug_run(struct netd *d, const struct replug *rp)
 		struct netd_vif *nv = calloc(1, sizeof(*nv));
 
 		rc = nv ? net->ops->vif_online(net, v) : err_set(-ENOMEM, "out of memory");
+		if (rc == 0) {
+			rc = netd_shape_apply(net, v, NULL);
+			if (rc) {
+				char msg[ERR_MSG_MAX];
+
+				snprintf(msg, sizeof(msg), "%s", err_msg());
+				net->ops->vif_offline(net, v);
+				err_set(rc, "%s", msg);
+			}
+		}
 		if (rc == 0) {
 			nv->vif = *v;
 			rc = vif_link(net, nv);
@@ -1292,6 +1317,23 @@ static int vif_online(struct netd *d, const char *id, json_t *args, json_t **res
 		vif_rename_undo(&undo);
 		return rc;
 	}
+	rc = netd_shape_apply(net, &v, old ? &old->vif : NULL);
+	if (rc) {
+		/* Refused as a whole: a fresh plug undone, a re-plug back to its
+		 * old keys. */
+		char msg[ERR_MSG_MAX];
+
+		snprintf(msg, sizeof(msg), "%s", err_msg());
+		if (old) {
+			if (net->ops->vif_online(net, &old->vif) ||
+			    netd_shape_apply(net, &old->vif, NULL))
+				log_err("%s: %s", net->conf.name, err_msg());
+		} else {
+			net->ops->vif_offline(net, &v);
+			vif_rename_undo(&undo);
+		}
+		return err_set(rc, "vif %s: %s", id, msg);
+	}
 	fresh = !old;
 	if (!old) {
 		nv = calloc(1, sizeof(*nv));
@@ -1354,6 +1396,8 @@ int netd_vif_offline(struct netd *d, const char *id)
 	v = vif_find(d, domid, devid, emu, &net);
 	if (!v)
 		return err_set(-ENOENT, "vif %s is not online", id);
+	if (netd_shape_remove(net, &v->vif))
+		log_warn("%s: %s", net->conf.name, err_msg());
 	rc = net->ops->vif_offline(net, &v->vif);
 	if (rc)
 		return rc;

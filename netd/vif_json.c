@@ -50,6 +50,13 @@ json_t *vif_to_json(const struct vif *v)
 		if (vif_rate_format_xenstore(&v->rate, rate, sizeof(rate)) == 0)
 			json_object_set_new(j, "rate", json_string(rate));
 	}
+	/* rate_in: so that a netd adopting the vif shapes it as it was */
+	if (v->rate_in.bytes_per_interval) {
+		char rate[VIF_RATE_STRLEN];
+
+		if (vif_rate_format_xenstore(&v->rate_in, rate, sizeof(rate)) == 0)
+			json_object_set_new(j, "rate_in", json_string(rate));
+	}
 	if (v->mtu) {
 		char mtu[16];
 

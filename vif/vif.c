@@ -630,6 +630,26 @@ static int set_rate(struct vif *v, const char *key, const char *value)
 	return rc;
 }
 
+/* rate's grammar; the message names the key it came from. */
+static int set_rate_in(struct vif *v, const char *key, const char *value)
+{
+	struct vif_rate r;
+	int rc;
+
+	if (strchr(value, ','))
+		rc = vif_rate_parse_xenstore(value, &r);
+	else
+		rc = vif_rate_parse_xl(value, &r);
+	if (rc) {
+		char m[ERR_MSG_MAX];
+
+		snprintf(m, sizeof(m), "%s", err_msg());
+		return err_set(rc, "rate_in%s", strncmp(m, "rate", 4) ? m : m + 4);
+	}
+	v->rate_in = r;
+	return 0;
+}
+
 static int set_vlan(struct vif *v, const char *key, const char *value)
 {
 	return vif_vlan_normalise(value, v->vlan, sizeof(v->vlan));
@@ -762,6 +782,7 @@ static const struct vif_key vif_keys[] = {
 	{ "ip", set_ip, false },
 	{ "backend", set_backend, false },
 	{ "rate", set_rate, false },
+	{ "rate_in", set_rate_in, false },
 	{ "devid", set_devid, false },
 	{ "mtu", set_mtu, false },
 	{ "vlan", set_vlan, false },

@@ -62,6 +62,9 @@ struct vif {
 	bool emu;
 	unsigned mtu; /* 0: not given */
 	struct vif_rate rate;
+	/* What the guest may receive (netd's own key rate_in, same grammar as
+	 * rate): shaped on the vif's egress (netd/shape.h); 0: not given */
+	struct vif_rate rate_in;
 	struct vif_ip ips[VIF_MAX_IPS];
 	unsigned n_ips;
 	char vlan[128];
@@ -87,7 +90,7 @@ void vif_init(struct vif *v, uint32_t domid, uint32_t devid);
 
 /* Apply one key=value (xl spec key or xenstore backend key) to *v.
  * Keys: mac bridge gatewaydev netdev type model vifname script ip backend rate
- * devid mtu vlan trusted untrusted accel. Errors: -EINVAL with err_msg() quoting key and value. */
+ * rate_in devid mtu vlan trusted untrusted accel. Errors: -EINVAL with err_msg() quoting key and value. */
 /* value NULL is a bare flag (only trusted/untrusted take one). Backend-dir
  * keys: handle and frontend-id must match devid/domid; frontend, online,
  * state, hotplug-status, hotplug-error, multi-queue-max-queues, feature-*,

@@ -25,6 +25,7 @@ static const char *const key_names[XK_COUNT] = {
 	[XK_VLAN] = "vlan",
 	[XK_GATEWAYDEV] = "gatewaydev",
 	[XK_IFACE_ID] = "iface-id",
+	[XK_RATE_IN] = "rate_in",
 };
 
 const char *xsvif_key_name(enum xsvif_key k)

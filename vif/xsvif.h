@@ -39,6 +39,7 @@ enum xsvif_key {
 	XK_VLAN,
 	XK_GATEWAYDEV,
 	XK_IFACE_ID, /* ovs mode: the OVN logical port, when the toolstack names it */
+	XK_RATE_IN, /* netd's own key: shaping of what the guest receives */
 	XK_COUNT
 };
 

@@ -214,6 +214,8 @@ BAD_VALUES = [
     ("ip", "192.0.2.0/24", "only host addresses"),
     ("rate", "lots", "rate"),
     ("rate", "0,50000", "rate"),
+    ("rate_in", "fast", "rate_in: 'fast': expected N[GMK]{B|b}/s"),
+    ("rate_in", "0,50000", "rate_in: '0,50000': bytes and interval must be non-zero"),
     ("mtu", "9x", "mtu: '9x': not a decimal number"),
     ("mtu", "70000", "mtu: '70000': out of range"),
     ("vifname", "web/5", "vifname: 'web/5': not a valid interface name"),
@@ -245,6 +247,24 @@ def test_bad_backend_value_is_an_error_and_changes_nothing(topo, hp, key, value,
     assert reason in r.stderr
     topo.assert_snapshot_equal(before)
     assert vif_list(hp.netd) == {}
+
+
+def test_rate_in_in_the_backend_dir_shapes_the_vif(topo, hp):
+    """netd's own backend key rate_in (beside libxl's rate) shapes what the
+    guest receives; offline removes it."""
+    topo.add_guest(5)
+    assert hp.vif_add("5.0", keys_only=True).returncode == 0
+    hp.xsd.write(f"{BE}/5/0/rate_in", "10Mb/s@20ms")
+    r = hp.script("online", 5)
+    assert r.returncode == 0, r.stderr
+    assert hp.xsd.status(5) == "connected"
+    (q,) = [q for q in json.loads(topo.run(topo.d0, "tc -j qdisc show dev vif5.0").stdout)
+            if q.get("root")]
+    assert (q["kind"], q["handle"], q["options"]["rate"]) == ("tbf", "4e44:", 1_250_000), q
+    assert hp.script("offline", 5).returncode == 0
+    (q,) = [q for q in json.loads(topo.run(topo.d0, "tc -j qdisc show dev vif5.0").stdout)
+            if q.get("root")]
+    assert q["kind"] == "noqueue", q
 
 
 @pytest.mark.parametrize("key", ["mac", "frontend-id", "handle"])

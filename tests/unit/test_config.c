@@ -306,6 +306,9 @@ static void test_nat_errors(void **state)
 		  "netd.conf:5: key 'address6': address is IPv6 already; give address an IPv4 subnet" },
 		{ "[xenbr0]\nmode = bridge\nphysdev = eth0\naddress6 = 2001:db8:1::1/64\n",
 		  "netd.conf:4: key 'address6': not valid in a bridge network (only in nat)" },
+		{ NAT "rate_in = fast\n",
+		  "netd.conf:5: key 'rate_in': 'fast': expected N[GMK]{B|b}/s[@N[s|ms|us]]" },
+		{ NAT "rate_in = 0,50000\n", "netd.conf:5: key 'rate_in': '0,50000': bytes and interval must be non-zero" },
 	};
 
 	EXPECT_ERRORS(cases);
@@ -574,6 +577,20 @@ static void test_nat_ipv6(void **state)
 	b.nets[0].out6 = NAT_OUT6_MASQUERADE;
 	assert_false(netd_net_conf_equal(&a.nets[0], &b.nets[0]));
 	netd_conf_free(&b);
+	/* rate_in, a default for every mode's vifs, round-trips exactly */
+	assert_int_equal(parse("[xenbr0]\nmode = bridge\nphysdev = eth0\nrate_in = 10Mb/s@20ms\n", &b), 0);
+	assert_int_equal(b.nets[0].rate_in.bytes_per_interval, 25000);
+	assert_int_equal(b.nets[0].rate_in.interval_usecs, 20000);
+	assert_int_equal(netd_conf_write(&b, buf, sizeof(buf)), 0);
+	assert_non_null(strstr(buf, "rate_in = 25000,20000\n"));
+	netd_conf_free(&a);
+	assert_int_equal(parse(buf, &a), 0);
+	assert_true(netd_conf_equal(&a, &b));
+	a.nets[0].rate_in.interval_usecs = 50000;
+	assert_false(netd_net_conf_equal(&a.nets[0], &b.nets[0]));
+	netd_conf_free(&b);
+	netd_conf_free(&a);
+	assert_int_equal(parse(text, &a), 0);
 	b = (struct netd_conf){ 0 };
 	assert_int_equal(parse(NAT, &b), 0);
 	assert_false(b.nets[0].has_address6);
@@ -897,7 +914,7 @@ static void test_antispoof(void **state)
 		{ "[netd]\nantispoof = no\n",
 		  "netd.conf:2: key 'antispoof': unknown key in [netd]" },
 		{ "[x]\nmode = bridge\nphysdev = eth0\nanti_spoof = no\n",
-		  "netd.conf:4: key 'anti_spoof': unknown key (expected mode, physdev, gatewaydev, style, metric, gatewayip, address, dhcp_range, uplink, forward, antispoof, address6, dhcp6, nat6, ovsdb, datapath_type, ovn, ovn_wait, iface_id, datapath or dpdk_socket)" },
+		  "netd.conf:4: key 'anti_spoof': unknown key (expected mode, physdev, gatewaydev, style, metric, gatewayip, address, dhcp_range, uplink, forward, antispoof, address6, dhcp6, nat6, ovsdb, datapath_type, ovn, ovn_wait, iface_id, datapath, dpdk_socket or rate_in)" },
 	};
 	const struct netd_net_conf *n;
 	struct netd_conf a, b;

@@ -292,6 +292,30 @@ static void test_rate_format(void **state)
 	expect_err(vif_rate_format_xenstore(&r, buf, sizeof(buf)), "unlimited", "unlimited");
 }
 
+/* rate_in: netd's own key, rate's grammar in both spellings; errors name it */
+static void test_rate_in(void **state)
+{
+	struct vif v;
+
+	vif_init(&v, 5, 0);
+	assert_int_equal(v.rate_in.bytes_per_interval, 0);
+	expect_ok(vif_set(&v, "rate_in", "10Mb/s@20ms"), "xl form");
+	assert_int_equal(v.rate_in.bytes_per_interval, 25000);
+	assert_int_equal(v.rate_in.interval_usecs, 20000);
+	assert_int_equal(v.rate.bytes_per_interval, 0); /* rate= is another key */
+	expect_ok(vif_set(&v, "rate_in", "62500,50000"), "xenstore form");
+	assert_int_equal(v.rate_in.bytes_per_interval, 62500);
+	expect_err(vif_set(&v, "rate_in", "fast"), "fast", "rate_in: 'fast': expected N[GMK]");
+	expect_err(vif_set(&v, "rate_in", "0,50000"), "zero", "rate_in: '0,50000'");
+	expect_err(vif_set(&v, "rate_in", "1b/s"), "tiny", "rate_in: '1b/s': less than one byte");
+	expect_err(vif_set(&v, "rate_in", ""), "empty", "rate_in");
+	/* a refused value leaves the old one */
+	assert_int_equal(v.rate_in.bytes_per_interval, 62500);
+	expect_ok(vif_parse_spec(&v, "mac=00:16:3e:00:00:05,rate=1Mb/s,rate_in=2Mb/s"), "spec");
+	assert_int_equal(v.rate.bytes_per_interval, 6250);
+	assert_int_equal(v.rate_in.bytes_per_interval, 12500);
+}
+
 /* ---- mac ---- */
 
 static void test_mac(void **state)
@@ -1059,6 +1083,7 @@ int main(void)
 		cmocka_unit_test(test_rate_xl),
 		cmocka_unit_test(test_rate_xenstore),
 		cmocka_unit_test(test_rate_format),
+		cmocka_unit_test(test_rate_in),
 		cmocka_unit_test(test_mac),
 		cmocka_unit_test(test_ifname),
 		cmocka_unit_test(test_ip_list),

@@ -44,6 +44,26 @@ static void test_type_round_trip(void **state)
 	round_trip(5, "web", true);
 }
 
+/* rate_in is kept: a netd adopting the vif shapes it again */
+static void test_rate_in_round_trip(void **state)
+{
+	struct vif v, back;
+	json_t *j;
+
+	vif_init(&v, 5, 0);
+	assert_int_equal(vif_set(&v, "rate_in", "10Mb/s@20ms"), 0);
+	j = vif_to_json(&v);
+	assert_string_equal(json_string_value(json_object_get(j, "rate_in")), "25000,20000");
+	assert_int_equal(vif_from_json(j, &back), 0);
+	assert_int_equal(back.rate_in.bytes_per_interval, 25000);
+	assert_int_equal(back.rate_in.interval_usecs, 20000);
+	json_decref(j);
+	vif_init(&v, 5, 0);
+	j = vif_to_json(&v);
+	assert_null(json_object_get(j, "rate_in"));
+	json_decref(j);
+}
+
 static void from_text(const char *text, int want_rc, bool want_emu)
 {
 	json_error_t e;
@@ -77,6 +97,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_type_round_trip),
+		cmocka_unit_test(test_rate_in_round_trip),
 		cmocka_unit_test(test_old_and_bad_entries),
 	};
 
