@@ -287,7 +287,7 @@ void dps_guest_flush(struct dps *d, unsigned idx)
 	struct netif_pkt pk[DPS_BURST];
 	unsigned n, done = 0;
 	bool ntf = false;
-	uint64_t dropped;
+	uint64_t dropped, pkts, bytes;
 
 	if (!q->nq) {
 		while (p->nout)
@@ -303,16 +303,18 @@ void dps_guest_flush(struct dps *d, unsigned idx)
 	}
 	/* what the frontend cannot take, and what its grants refused */
 	dropped = q->nq->stats.rx_dropped + q->nq->stats.rx_errors;
+	pkts = q->nq->stats.rx_pkts;
+	bytes = q->nq->stats.rx_bytes;
 	if (netif_rx_burst(q->nq, pk, n, &done, &ntf) < 0 && netif_queue_is_fatal(q->nq)) {
 		lost(d, p);
 		return;
 	}
 	p->c.drops[DPS_DROP_RING] += q->nq->stats.rx_dropped + q->nq->stats.rx_errors - dropped;
-	for (unsigned i = 0; i < done; i++) {
-		p->c.tx_pkts++;
-		p->c.tx_bytes += pk[i].len;
+	/* delivered only: a frame the ring refused is a drop, not a send */
+	p->c.tx_pkts += q->nq->stats.rx_pkts - pkts;
+	p->c.tx_bytes += q->nq->stats.rx_bytes - bytes;
+	for (unsigned i = 0; i < done; i++)
 		rte_pktmbuf_free(p->outq[i]);
-	}
 	if (done) {
 		memmove(p->outq, p->outq + done, (p->nout - done) * sizeof(p->outq[0]));
 		p->nout -= done;
