@@ -57,12 +57,17 @@ static int db_connect(struct ovsdb *db)
 	return 0;
 }
 
-static long long now_ms(void)
+static long long now_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+static long long now_ms(void)
+{
+	return now_us() / 1000;
 }
 
 static int db_send(struct ovsdb *db, json_t *msg)
@@ -190,6 +195,7 @@ static int db_call(struct ovsdb *db, const char *method, json_t *params, int tim
 int ovsdb_transact(struct ovsdb *db, json_t *ops, int timeout_ms, json_t **result)
 {
 	json_t *params, *reply = NULL;
+	long long t0 = now_us();
 	bool sent = false;
 	int rc, tries = 0;
 
@@ -221,5 +227,6 @@ out:
 	json_decref(reply);
 	json_decref(params);
 	json_decref(ops);
+	db->busy_us += (unsigned long long)(now_us() - t0);
 	return rc;
 }

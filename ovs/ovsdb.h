@@ -30,6 +30,10 @@ struct ovsdb {
 	unsigned long long next_id;
 	char *buf; /* bytes read and not parsed yet */
 	size_t len, cap;
+	/* Wall time spent in ovsdb_transact(), in microseconds: what OVS
+	 * charged (the server's work, ovs-vswitchd's for a wait), for the
+	 * caller's accounting. */
+	unsigned long long busy_us;
 };
 
 void ovsdb_init(struct ovsdb *db, const char *path);
