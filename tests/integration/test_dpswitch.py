@@ -625,3 +625,39 @@ def test_netd_refuses_a_dpdk_network_without_dpswitch(topo, netd_factory, tmp_pa
     assert r.returncode == 1
     assert (f"{BRIDGE}: datapath dpdk: dpswitch at {tmp_path}/none.sock: No such file or directory"
             in r.stderr), r.stderr
+
+
+# The same broken rings as vifback's hostile suite (test_vifback.HOSTILE),
+# answered by the same netif code: a packet answered with an error and the
+# vif kept, or the vif closed with the reason where the toolstack looks.
+HOSTILE_CASES = ("valid", "size-0", "slots-20", "slots-22", "offset-cross", "gref-foreign",
+                 "gso-type-unknown", "more-data-forever", "req-prod-overflow", "event-storm")
+
+
+@pytest.mark.parametrize("case", HOSTILE_CASES)
+def test_hostile_frontend_only_that_vif_suffers(rig, topo, xsd, case):
+    """dpswitch keeps running, answers as netback does, and the other
+    guest keeps reaching the LAN."""
+    from test_vifback import HOSTILE
+    rig.attach(6)
+    g6 = rig.guest(6)
+    assert topo.ping(g6, LAN)
+    rig.attach(5)
+    r = subprocess.run([HVSIM, "guest", "5.0", "--hostile", case, "--wait", "2"],
+                       capture_output=True, text=True, env=xsd.env(), timeout=60)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    state, answer = HOSTILE[case]
+    assert rep["backend_state"] == state, rep
+    statuses = [x["status"] for x in rep["tx_responses"] if x["status"] != 1]
+    if answer == "ok":
+        assert statuses and all(s == 0 for s in statuses), rep
+    elif answer == "error":
+        assert statuses and all(s == -1 for s in statuses), rep
+    else:
+        err = xsd.read("/local/domain/0/error/backend/vif/5/0/error")
+        assert err and err.startswith("71 "), err
+    if state == 4:
+        assert rep["tx_rsp_prod"] == rep["tx_req_prod"], rep
+    assert rig.proc.poll() is None, rig.read_log()
+    assert topo.ping(g6, LAN, count=2)
