@@ -92,13 +92,47 @@ struct netif_stats {
 	uint64_t notifies;
 };
 
-/* What one burst needs besides the queue: its grant copies. Only used
- * inside a call, so the queues a consumer serves one after another may
- * share one (vifback: one per worker, mapped lazily: an idle worker never
- * touches it, and a queue's own state stays a few hundred bytes). */
+/* A burst's bookkeeping (netif_tx.c, netif_rx.c; not API). */
+struct netif_tx_rsp {
+	uint16_t id;
+	int16_t status;
+};
+/* A packet being gathered: its slots' responses are rsp[first_rsp..). */
+struct netif_tx_plan {
+	unsigned first_rsp, nrsp;
+	unsigned first_seg, nseg;
+	bool deliver;
+	struct netif_pkt pkt;
+};
+/* What goes in one consumed RX slot's response. */
+struct netif_rx_slot {
+	uint16_t id;
+	bool extra;
+	uint16_t flags;
+	int16_t status;
+};
+
+/* What one burst needs besides the queue: its grant copies and its
+ * bookkeeping, off the stack. Only used inside a call, so the queues a
+ * consumer serves one after another may share one (vifback: one per
+ * worker, mapped lazily: an idle worker never touches it, a queue's own
+ * state stays a few hundred bytes, and a burst's stack frame a few). */
 #define NETIF_MAX_SEGS (NETIF_TX_MAX_SEGS > NETIF_RX_MAX_SEGS ? NETIF_TX_MAX_SEGS : NETIF_RX_MAX_SEGS)
 struct netif_scratch {
 	struct hv_copy segs[NETIF_MAX_SEGS];
+	union {
+		struct {
+			struct netif_tx_rsp rsp[NETIF_TX_RING_SIZE];
+			struct netif_tx_plan plans[NETIF_BURST];
+		} tx;
+		struct {
+			struct netif_rx_slot slots[NETIF_RX_RING_SIZE];
+			uint16_t seg_slot[NETIF_RX_MAX_SEGS]; /* which slot a copy fills */
+			uint8_t seg_pkt[NETIF_RX_MAX_SEGS];   /* and for which packet */
+			bool failed[NETIF_BURST];
+			const struct netif_pkt *gso_of[NETIF_RX_RING_SIZE];
+		} rx;
+	} u;
 };
 
 struct netif_queue {
@@ -114,7 +148,7 @@ struct netif_queue {
 	struct netif_stats stats;
 	bool fatal;
 	char reason[160];
-	struct hv_copy *segs; /* the scratch's: a burst allocates nothing */
+	struct netif_scratch *scratch; /* a burst allocates nothing */
 };
 
 /* ---- netif_ring.c ---- */

@@ -23,7 +23,7 @@ void netif_queue_init(struct netif_queue *q, uint16_t domid, const struct netif_
 		      struct netif_scratch *scratch)
 {
 	memset(q, 0, sizeof(*q));
-	q->segs = scratch->segs;
+	q->scratch = scratch;
 	q->domid = domid;
 	q->feat = *feat;
 	q->tx = tx;

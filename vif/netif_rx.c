@@ -12,13 +12,6 @@
 
 #include "vif/netif-internal.h"
 
-/* What goes in one consumed slot's response. */
-struct rx_slot {
-	uint16_t id;
-	bool extra;
-	uint16_t flags;
-	int16_t status;
-};
 
 int netif_rx_slots_avail(struct netif_queue *q, unsigned *avail)
 {
@@ -103,7 +96,7 @@ static bool rx_csum(const struct netif_queue *q, struct netif_pkt *p, uint16_t *
 	return true;
 }
 
-static void rx_respond(struct netif_queue *q, const struct rx_slot *s, unsigned n,
+static void rx_respond(struct netif_queue *q, const struct netif_rx_slot *s, unsigned n,
 		       const struct netif_pkt *gso_of[])
 {
 	for (unsigned i = 0; i < n; i++) {
@@ -130,11 +123,11 @@ static void rx_respond(struct netif_queue *q, const struct rx_slot *s, unsigned 
 int netif_rx_burst(struct netif_queue *q, struct netif_pkt *pkts, unsigned n, unsigned *done,
 		   bool *notify)
 {
-	struct rx_slot slots[NETIF_RX_RING_SIZE];
-	uint16_t seg_slot[NETIF_RX_MAX_SEGS]; /* which slot a copy fills */
-	uint8_t seg_pkt[NETIF_RX_MAX_SEGS];   /* and for which packet of pkts[] */
-	bool failed[NETIF_BURST];
-	const struct netif_pkt *gso_of[NETIF_RX_RING_SIZE];
+	struct netif_rx_slot *slots = q->scratch->u.rx.slots;
+	uint16_t *seg_slot = q->scratch->u.rx.seg_slot;
+	uint8_t *seg_pkt = q->scratch->u.rx.seg_pkt;
+	bool *failed = q->scratch->u.rx.failed;
+	const struct netif_pkt **gso_of = q->scratch->u.rx.gso_of;
 	unsigned avail, nslot = 0, nseg = 0, delivered = 0;
 	int rc;
 
@@ -166,9 +159,9 @@ int netif_rx_burst(struct netif_queue *q, struct netif_pkt *pkts, unsigned n, un
 		for (unsigned k = 0; k < need; k++) {
 			struct netif_rx_request req = *(volatile struct netif_rx_request *)&q->rx
 				->ring[(q->rx_req_cons + k) & (NETIF_RX_RING_SIZE - 1)].req;
-			struct rx_slot *s = &slots[nslot++];
+			struct netif_rx_slot *s = &slots[nslot++];
 
-			*s = (struct rx_slot){ .id = req.id };
+			*s = (struct netif_rx_slot){ .id = req.id };
 			if (k == 1 && p->gso_type != XEN_NETIF_GSO_TYPE_NONE) {
 				s->extra = true;
 				gso_of[nslot - 1] = p;
@@ -177,7 +170,7 @@ int netif_rx_burst(struct netif_queue *q, struct netif_pkt *pkts, unsigned n, un
 			uint32_t len = p->len - off < NETIF_PAGE_SIZE ? p->len - off : NETIF_PAGE_SIZE;
 			seg_slot[nseg] = (uint16_t)(nslot - 1);
 			seg_pkt[nseg] = (uint8_t)i;
-			q->segs[nseg++] = (struct hv_copy){ .to_guest = true, .domid = q->domid,
+			q->scratch->segs[nseg++] = (struct hv_copy){ .to_guest = true, .domid = q->domid,
 							    .ref = req.gref, .offset = 0,
 							    .len = (uint16_t)len, .local = p->data + off };
 			s->status = (int16_t)len;
@@ -196,14 +189,14 @@ int netif_rx_burst(struct netif_queue *q, struct netif_pkt *pkts, unsigned n, un
 		(*done)++;
 	}
 	if (nseg) {
-		rc = q->copy(q->copy_ctx, q->segs, nseg);
+		rc = q->copy(q->copy_ctx, q->scratch->segs, nseg);
 		if (rc == 0) {
 			/* a buffer the guest's grant refused (foreign, revoked,
 			 * read-only): that slot says so and the frontend drops the
 			 * packet, as netback's xenvif_rx_copy_flush answers */
-			memset(failed, 0, sizeof(failed));
+			memset(failed, 0, sizeof(q->scratch->u.rx.failed));
 			for (unsigned i = 0; i < nseg; i++)
-				if (q->segs[i].status != HV_GNTST_OKAY) {
+				if (q->scratch->segs[i].status != HV_GNTST_OKAY) {
 					const struct netif_pkt *p = &pkts[seg_pkt[i]];
 
 					slots[seg_slot[i]].status = NETIF_RSP_ERROR;
@@ -217,7 +210,7 @@ int netif_rx_burst(struct netif_queue *q, struct netif_pkt *pkts, unsigned n, un
 		} else {
 			/* The buffers are consumed; give them back empty. */
 			for (unsigned i = 0; i < nslot; i++)
-				slots[i] = (struct rx_slot){ .id = slots[i].id,
+				slots[i] = (struct netif_rx_slot){ .id = slots[i].id,
 							     .status = NETIF_RSP_ERROR };
 			for (unsigned i = 0; i < nseg; i++)
 				if (i == 0 || seg_pkt[i] != seg_pkt[i - 1])

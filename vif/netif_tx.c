@@ -17,18 +17,6 @@
 
 #include "vif/netif-internal.h"
 
-struct tx_rsp {
-	uint16_t id;
-	int16_t status;
-};
-
-/* A packet being gathered: its slots' responses are rsp[first_rsp..). */
-struct tx_plan {
-	unsigned first_rsp, nrsp;
-	unsigned first_seg, nseg;
-	bool deliver;
-	struct netif_pkt pkt;
-};
 
 static struct netif_tx_request tx_req_copy(const struct netif_queue *q, RING_IDX idx)
 {
@@ -38,7 +26,7 @@ static struct netif_tx_request tx_req_copy(const struct netif_queue *q, RING_IDX
 
 /* Extra-info records after the first request. 0, or -EPROTO (fatal). */
 static int tx_get_extras(struct netif_queue *q, RING_IDX cons, RING_IDX *idx, int avail,
-			 struct tx_plan *pl, struct tx_rsp *rsp, unsigned *nrsp, bool *mcast)
+			 struct netif_tx_plan *pl, struct netif_tx_rsp *rsp, unsigned *nrsp, bool *mcast)
 {
 	unsigned seen = 0;
 	bool more = true;
@@ -52,7 +40,7 @@ static int tx_get_extras(struct netif_queue *q, RING_IDX cons, RING_IDX *idx, in
 		raw = tx_req_copy(q, *idx);
 		memcpy(&ex, &raw, sizeof(ex));
 		(*idx)++;
-		rsp[(*nrsp)++] = (struct tx_rsp){ raw.id, NETIF_RSP_NULL };
+		rsp[(*nrsp)++] = (struct netif_tx_rsp){ raw.id, NETIF_RSP_NULL };
 		if (ex.type == XEN_NETIF_EXTRA_TYPE_NONE || ex.type >= XEN_NETIF_EXTRA_TYPE_MAX)
 			return netif_queue_set_fatal(q, "tx: unknown extra info type %u", ex.type);
 		if (seen & (1u << ex.type))
@@ -86,8 +74,8 @@ static int tx_get_extras(struct netif_queue *q, RING_IDX cons, RING_IDX *idx, in
 /* One packet at cons. 0 with *used slots consumed; 1 when it must wait
  * (credit, arena) and nothing was consumed; -EPROTO fatal. */
 static int tx_gather(struct netif_queue *q, RING_IDX cons, int avail, uint8_t *dst,
-		     size_t room, uint64_t now_us, uint64_t *wait_us, struct tx_plan *pl,
-		     struct tx_rsp *rsp, unsigned *nrsp, unsigned *nseg, unsigned *used)
+		     size_t room, uint64_t now_us, uint64_t *wait_us, struct netif_tx_plan *pl,
+		     struct netif_tx_rsp *rsp, unsigned *nrsp, unsigned *nseg, unsigned *used)
 {
 	struct netif_tx_request first = tx_req_copy(q, cons), txp;
 	struct hv_copy *seg;
@@ -104,7 +92,7 @@ static int tx_gather(struct netif_queue *q, RING_IDX cons, int avail, uint8_t *d
 	memset(pl, 0, sizeof(*pl));
 	pl->first_rsp = *nrsp;
 	pl->first_seg = first_seg;
-	rsp[(*nrsp)++] = (struct tx_rsp){ first.id, NETIF_RSP_OKAY };
+	rsp[(*nrsp)++] = (struct netif_tx_rsp){ first.id, NETIF_RSP_OKAY };
 	if (first.flags & NETTXF_extra_info) {
 		rc = tx_get_extras(q, cons, &idx, avail, pl, rsp, nrsp, &mcast);
 		if (rc < 0)
@@ -127,7 +115,7 @@ static int tx_gather(struct netif_queue *q, RING_IDX cons, int avail, uint8_t *d
 		txp = tx_req_copy(q, idx);
 		idx++;
 		follow++;
-		rsp[(*nrsp)++] = (struct tx_rsp){ txp.id, NETIF_RSP_OKAY };
+		rsp[(*nrsp)++] = (struct netif_tx_rsp){ txp.id, NETIF_RSP_OKAY };
 		if ((uint32_t)txp.offset + txp.size > NETIF_PAGE_SIZE)
 			return netif_queue_set_fatal(q, "tx: slot crosses its page (offset %u size %u)",
 						     txp.offset, txp.size);
@@ -139,7 +127,7 @@ static int tx_gather(struct netif_queue *q, RING_IDX cons, int avail, uint8_t *d
 		/* XSA-448: an empty slot is answered, never copied, its gref unread. */
 		if (drop || txp.size == 0)
 			continue;
-		seg = &q->segs[(*nseg)++];
+		seg = &q->scratch->segs[(*nseg)++];
 		*seg = (struct hv_copy){ .domid = q->domid, .ref = txp.gref, .offset = txp.offset,
 					 .len = txp.size };
 	}
@@ -160,14 +148,14 @@ static int tx_gather(struct netif_queue *q, RING_IDX cons, int avail, uint8_t *d
 		}
 		return 0;
 	}
-	q->segs[first_seg] = (struct hv_copy){ .domid = q->domid, .ref = first.gref,
+	q->scratch->segs[first_seg] = (struct hv_copy){ .domid = q->domid, .ref = first.gref,
 					       .offset = first.offset, .len = (uint16_t)rest };
 	/* Lay the fragments out one after the other: the packet is linear. */
 	off = 0;
 	for (unsigned i = first_seg; i < *nseg; i++) {
-		q->segs[i].to_guest = false;
-		q->segs[i].local = dst + off;
-		off += q->segs[i].len;
+		q->scratch->segs[i].to_guest = false;
+		q->scratch->segs[i].local = dst + off;
+		off += q->scratch->segs[i].len;
 	}
 	pl->first_seg = first_seg;
 	pl->nseg = *nseg - first_seg;
@@ -186,7 +174,7 @@ static int tx_gather(struct netif_queue *q, RING_IDX cons, int avail, uint8_t *d
 }
 
 /* Writes rsp[0..n) in ring order. */
-static void tx_respond(struct netif_queue *q, const struct tx_rsp *rsp, unsigned n)
+static void tx_respond(struct netif_queue *q, const struct netif_tx_rsp *rsp, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
 		struct netif_tx_response *r =
@@ -198,8 +186,8 @@ static void tx_respond(struct netif_queue *q, const struct tx_rsp *rsp, unsigned
 }
 
 /* The copier gave up on the whole batch: every packet of it is an error. */
-static void tx_fail_all(struct netif_queue *q, struct tx_plan *plans, unsigned np,
-			struct tx_rsp *rsp)
+static void tx_fail_all(struct netif_queue *q, struct netif_tx_plan *plans, unsigned np,
+			struct netif_tx_rsp *rsp)
 {
 	for (unsigned p = 0; p < np; p++) {
 		if (!plans[p].deliver)
@@ -215,17 +203,17 @@ static void tx_fail_all(struct netif_queue *q, struct tx_plan *plans, unsigned n
 /* A copy the guest's grant refused (foreign, revoked, bogus ref): that
  * packet is answered with errors, as netback's xenvif_tx_check_gop does;
  * the queue goes on. */
-static void tx_check_copies(struct netif_queue *q, struct tx_plan *plans, unsigned np,
-			    struct tx_rsp *rsp)
+static void tx_check_copies(struct netif_queue *q, struct netif_tx_plan *plans, unsigned np,
+			    struct netif_tx_rsp *rsp)
 {
 	for (unsigned p = 0; p < np; p++) {
-		const struct tx_plan *pl = &plans[p];
+		const struct netif_tx_plan *pl = &plans[p];
 		bool ok = true;
 
 		if (!pl->deliver)
 			continue;
 		for (unsigned i = pl->first_seg; i < pl->first_seg + pl->nseg; i++)
-			ok &= q->segs[i].status == HV_GNTST_OKAY;
+			ok &= q->scratch->segs[i].status == HV_GNTST_OKAY;
 		if (ok)
 			continue;
 		plans[p].deliver = false;
@@ -240,8 +228,8 @@ int netif_tx_burst(struct netif_queue *q, struct netif_tx_arena *arena, uint64_t
 		   struct netif_pkt *pkts, unsigned max, unsigned *n, bool *more, bool *notify,
 		   uint64_t *wait_us)
 {
-	struct tx_rsp rsp[NETIF_TX_RING_SIZE];
-	struct tx_plan plans[NETIF_BURST];
+	struct netif_tx_rsp *rsp = q->scratch->u.tx.rsp;
+	struct netif_tx_plan *plans = q->scratch->u.tx.plans;
 	unsigned np = 0, nrsp = 0, nseg = 0;
 	size_t used_bytes = 0;
 	RING_IDX prod;
@@ -280,7 +268,7 @@ int netif_tx_burst(struct netif_queue *q, struct netif_tx_arena *arena, uint64_t
 		np++;
 	}
 	if (nseg) {
-		copy_rc = q->copy(q->copy_ctx, q->segs, nseg);
+		copy_rc = q->copy(q->copy_ctx, q->scratch->segs, nseg);
 		if (copy_rc < 0) {
 			tx_fail_all(q, plans, np, rsp);
 		} else {
