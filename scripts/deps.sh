@@ -4,6 +4,7 @@
 set -eu
 PKGS="build-essential cmake ninja-build pkg-config procps
 libmnl-dev libnftnl-dev libnftables-dev nftables libcmocka-dev libjansson-dev libinih-dev libsystemd-dev
+liburing-dev
 iproute2 iputils-ping busybox-static isc-dhcp-client dnsmasq-base
 python3 python3-scapy python3-pytest tcpdump iperf3 xenstore-utils libxen-dev
 qemu-system-x86 libdpdk-dev

@@ -1,0 +1,175 @@
+/* batchio: see batchio.h. */
+#include "lib/batchio.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/err.h"
+
+/* READ and WRITEV only, then enabled (it was made disabled: nothing could
+ * be submitted before). The raw register call: Debian's liburing 2.3
+ * declares io_uring_register_restrictions() and io_uring_enable_rings()
+ * but does not export them. */
+static int restrict_ring(int fd)
+{
+	struct io_uring_restriction res[2];
+	int rc;
+
+	memset(res, 0, sizeof(res));
+	res[0].opcode = IORING_RESTRICTION_SQE_OP;
+	res[0].sqe_op = IORING_OP_READ;
+	res[1].opcode = IORING_RESTRICTION_SQE_OP;
+	res[1].sqe_op = IORING_OP_WRITEV;
+	rc = io_uring_register(fd, IORING_REGISTER_RESTRICTIONS, res, 2);
+	if (rc == 0)
+		rc = io_uring_register(fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+	return rc < 0 ? err_set(rc, "io_uring restrictions: %s", strerror(-rc)) : 0;
+}
+
+static bool missing(int rc)
+{
+	/* no io_uring here (or not with these flags): a call each */
+	return rc == -ENOSYS || rc == -EPERM || rc == -EINVAL || rc == -ENOMEM;
+}
+
+int batchio_init(struct batchio *b)
+{
+	int rc;
+
+	memset(b, 0, sizeof(*b));
+	rc = io_uring_queue_init(BATCHIO_MAX, &b->ring, IORING_SETUP_R_DISABLED);
+	if (missing(rc))
+		return 0;
+	if (rc < 0)
+		return err_set(rc, "io_uring: %s", strerror(-rc));
+	rc = restrict_ring(b->ring.ring_fd);
+	if (rc < 0) {
+		io_uring_queue_exit(&b->ring);
+		return rc;
+	}
+	b->on = true;
+	return 0;
+}
+
+int batchio_ring_create(int *fd, struct io_uring_params *p)
+{
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	p->flags = IORING_SETUP_R_DISABLED;
+	*fd = io_uring_setup(BATCHIO_MAX, p);
+	if (*fd < 0)
+		return err_set(missing(*fd) ? -EOPNOTSUPP : *fd, "io_uring: %s", strerror(-*fd));
+	rc = restrict_ring(*fd);
+	if (rc < 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	return rc;
+}
+
+int batchio_attach(struct batchio *b, int fd, const struct io_uring_params *p)
+{
+	struct io_uring_params cp = *p;
+	int rc;
+
+	batchio_exit(b);
+	memset(&b->ring, 0, sizeof(b->ring));
+	rc = io_uring_queue_mmap(fd, &cp, &b->ring);
+	if (rc < 0) {
+		close(fd);
+		return err_set(rc, "io_uring mmap: %s", strerror(-rc));
+	}
+	/* slot i is SQE i, as io_uring_queue_init() sets it and
+	 * io_uring_queue_mmap() (liburing 2.3) does not */
+	for (unsigned i = 0; i < *b->ring.sq.kring_entries; i++)
+		b->ring.sq.array[i] = i;
+	b->on = true;
+	return 0;
+}
+
+void batchio_exit(struct batchio *b)
+{
+	if (b->on)
+		io_uring_queue_exit(&b->ring);
+	b->on = false;
+}
+
+/* Submits the n prepared entries, waits for all of them; res[user_data]. */
+static int run(struct batchio *b, unsigned n, int *res)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, seen = 0;
+	int rc;
+
+	for (unsigned i = 0; i < n; i++)
+		res[i] = -EIO; /* an entry that never completes failed */
+	do
+		rc = io_uring_submit_and_wait(&b->ring, n);
+	while (rc == -EINTR);
+	if (rc < 0) {
+		/* prepared entries that were not taken: drop them */
+		for (unsigned i = 0; i < n; i++)
+			res[i] = rc;
+		return err_set(rc, "io_uring_enter: %s", strerror(-rc));
+	}
+	io_uring_for_each_cqe(&b->ring, head, cqe) {
+		if (cqe->user_data < n)
+			res[cqe->user_data] = cqe->res;
+		seen++;
+	}
+	io_uring_cq_advance(&b->ring, seen);
+	return 0;
+}
+
+int batchio_writev(struct batchio *b, int fd, const struct iovec *iov, unsigned niov,
+		   unsigned n, int *res)
+{
+	if (n > BATCHIO_MAX)
+		n = BATCHIO_MAX;
+	if (!b->on) {
+		for (unsigned i = 0; i < n; i++) {
+			ssize_t w = writev(fd, iov + (size_t)i * niov, (int)niov);
+
+			res[i] = w < 0 ? -errno : (int)w;
+		}
+		return 0;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+
+		/* no link between them: a frame the device refuses must not
+		 * cancel the others; they are issued in order at submission */
+		io_uring_prep_writev(sqe, fd, iov + (size_t)i * niov, niov, 0);
+		sqe->user_data = i;
+	}
+	return run(b, n, res);
+}
+
+int batchio_read(struct batchio *b, int fd, void *const *bufs, size_t len, unsigned n, int *res)
+{
+	if (n > BATCHIO_MAX)
+		n = BATCHIO_MAX;
+	if (!b->on) {
+		for (unsigned i = 0; i < n; i++) {
+			ssize_t r = read(fd, bufs[i], len);
+
+			res[i] = r < 0 ? -errno : (int)r;
+			if (r < 0)
+				for (unsigned k = i + 1; k < n; k++)
+					res[k] = -EAGAIN;
+			if (r < 0)
+				break;
+		}
+		return 0;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+
+		io_uring_prep_read(sqe, fd, bufs[i], (unsigned)len, 0);
+		sqe->rw_flags = RWF_NOWAIT;
+		sqe->user_data = i;
+	}
+	return run(b, n, res);
+}

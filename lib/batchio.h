@@ -1,0 +1,59 @@
+/* batchio: many reads, or many writes, of one descriptor in one system
+ * call (io_uring), for packet devices such as TAPs, where a call per packet
+ * costs more than the packet: a TAP takes or gives one frame per read or
+ * write, and nothing batches them but a submission queue. Where io_uring
+ * cannot be had (kernel without it, io_uring_disabled), the same calls
+ * fall back to a read or writev per packet.
+ *
+ * The ring is restricted at creation (IORING_REGISTER_RESTRICTIONS) to
+ * READ and WRITEV: a seccomp-confined process that holds it can do through
+ * it nothing its filter's read and writev do not already allow. Create it
+ * before confining the process (batchio_init), or have another process
+ * create it and pass the descriptor (batchio_ring_create, then
+ * batchio_attach in the confined one: mmap and close, no io_uring_setup
+ * nor io_uring_register); either way only io_uring_enter is needed after.
+ * A ring is a few pages of kernel memory mapped in its user: a process
+ * that goes idle can give it back (batchio_exit) and ask for another.
+ * One ring per process, single threaded. */
+#ifndef LIB_BATCHIO_H
+#define LIB_BATCHIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/uio.h>
+
+#include <liburing.h>
+
+/* Operations per call at most. */
+#define BATCHIO_MAX 32u
+
+struct batchio {
+	struct io_uring ring;
+	bool on; /* the ring is there; else a call per operation */
+};
+
+/* 0, with b->on false when io_uring is not available (then the calls
+ * below loop); -errno with err_msg() only for what is not a missing
+ * feature. */
+int batchio_init(struct batchio *b);
+/* Gives the ring back (unmapped, closed); the calls below then loop. */
+void batchio_exit(struct batchio *b);
+/* A restricted ring for another process, not mapped here: its descriptor
+ * and what batchio_attach needs to map it. -errno with err_msg(). */
+int batchio_ring_create(int *fd, struct io_uring_params *p);
+/* Takes over a ring batchio_ring_create made (fd is ours from then on,
+ * closed on failure). -errno with err_msg(). */
+int batchio_attach(struct batchio *b, int fd, const struct io_uring_params *p);
+
+/* n (<= BATCHIO_MAX) writes to fd, write i of iov[i * niov .. +niov), in
+ * order; res[i]: bytes written or -errno. 0, or -errno when nothing could
+ * be submitted (res[] then says the same for each). */
+int batchio_writev(struct batchio *b, int fd, const struct iovec *iov, unsigned niov,
+		   unsigned n, int *res);
+/* n (<= BATCHIO_MAX) reads from fd into bufs[i] (len bytes each), never
+ * blocking (RWF_NOWAIT); res[i]: bytes read, -EAGAIN when nothing was
+ * there, or -errno. What is read comes in order: a read after one that
+ * found nothing may still have found a later frame. */
+int batchio_read(struct batchio *b, int fd, void *const *bufs, size_t len, unsigned n, int *res);
+
+#endif

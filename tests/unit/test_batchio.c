@@ -1,0 +1,102 @@
+/* lib/batchio: batches of reads and writes in one system call, in order,
+ * never blocking; the same without io_uring; and a ring restricted to
+ * reads and writes, whoever made it (a confined vifback worker gets one
+ * from its supervisor and must not be able to do anything else with it). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lib/batchio.h"
+
+/* A datagram pair: a read is one message, as a TAP's is one frame. */
+static void pair(int sv[2])
+{
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, sv), 0);
+}
+
+static void round_trip(struct batchio *b)
+{
+	char hdr[3][4] = { "h0:", "h1:", "h2:" }, *body[3] = { "alpha", "be", "gamma!" };
+	struct iovec iov[6];
+	char in[5][32];
+	void *bufs[5] = { in[0], in[1], in[2], in[3], in[4] };
+	int res[5], sv[2];
+
+	pair(sv);
+	for (int i = 0; i < 3; i++) {
+		iov[2 * i] = (struct iovec){ hdr[i], 3 };
+		iov[2 * i + 1] = (struct iovec){ body[i], strlen(body[i]) };
+	}
+	assert_int_equal(batchio_writev(b, sv[0], iov, 2, 3, res), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(res[i], 3 + (int)strlen(body[i]));
+	assert_int_equal(batchio_read(b, sv[1], bufs, sizeof(in[0]), 5, res), 0);
+	assert_int_equal(res[0], 8);
+	assert_memory_equal(in[0], "h0:alpha", 8);
+	assert_int_equal(res[1], 5);
+	assert_memory_equal(in[1], "h1:be", 5);
+	assert_int_equal(res[2], 9);
+	assert_memory_equal(in[2], "h2:gamma!", 9);
+	/* nothing more: no wait, EAGAIN */
+	assert_int_equal(res[3], -EAGAIN);
+	assert_int_equal(res[4], -EAGAIN);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void test_batches_in_order_without_blocking(void **state)
+{
+	struct batchio b;
+
+	(void)state;
+	assert_int_equal(batchio_init(&b), 0);
+	assert_true(b.on); /* this machine has io_uring */
+	round_trip(&b);
+	batchio_exit(&b);
+	/* without a ring: the same, a call each */
+	assert_false(b.on);
+	round_trip(&b);
+}
+
+static void test_lent_ring_reads_and_writes_only(void **state)
+{
+	struct io_uring_params p;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	struct batchio b;
+	int fd;
+
+	(void)state;
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(batchio_ring_create(&fd, &p), 0);
+	assert_int_equal(batchio_attach(&b, fd, &p), 0);
+	round_trip(&b);
+	/* an open through the ring: refused by its restrictions */
+	sqe = io_uring_get_sqe(&b.ring);
+	io_uring_prep_openat(sqe, AT_FDCWD, "/dev/null", O_RDONLY, 0);
+	assert_int_equal(io_uring_submit_and_wait(&b.ring, 1), 1);
+	assert_int_equal(io_uring_peek_cqe(&b.ring, &cqe), 0);
+	assert_int_equal(cqe->res, -EACCES);
+	io_uring_cqe_seen(&b.ring, cqe);
+	/* nor can the restrictions be changed */
+	assert_true(io_uring_register(b.ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0);
+	batchio_exit(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_batches_in_order_without_blocking),
+		cmocka_unit_test(test_lent_ring_reads_and_writes_only),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
