@@ -23,6 +23,7 @@
 #include "hypervisor/sim/netfront.h"
 #include "hypervisor/sim/nf_datapath.h"
 #include "hypervisor/sim/nf_pkt.h"
+#include "lib/batchio.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/nl.h"
@@ -37,7 +38,11 @@
 #define NF_GSO_MAX	(NF_MAX_TX_SIZE - 320u)
 #define NF_MTU_NO_SG	1500u
 
-static uint8_t frame[VNET_HLEN + FRAME_MAX + NF_PAGE_SIZE];
+/* A batch of frames each way, read or written with one system call
+ * (batchio): a guest's kernel would not pay a system call per frame
+ * either. */
+static uint8_t frames[BATCHIO_MAX][VNET_HLEN + FRAME_MAX + NF_PAGE_SIZE];
+static struct batchio bio;
 
 static int set_gso_max(int ifindex)
 {
@@ -132,32 +137,52 @@ void nf_tap_set_link(struct nf_dev *d, bool up)
 
 /* ---- RX: ring -> TAP ---- */
 
+/* Writes frames[0..m) (their headers in vh) to the TAP. */
+static void rx_flush(struct nf_dev *d, int fd, struct virtio_net_hdr *vh, const uint32_t *len,
+		     unsigned m)
+{
+	struct iovec iov[BATCHIO_MAX * 2];
+	int res[BATCHIO_MAX];
+
+	for (unsigned i = 0; i < m; i++) {
+		iov[2 * i] = (struct iovec){ .iov_base = &vh[i], .iov_len = sizeof(vh[i]) };
+		iov[2 * i + 1] = (struct iovec){ .iov_base = frames[i], .iov_len = len[i] };
+	}
+	batchio_writev(&bio, fd, iov, 2, m, res);
+	for (unsigned i = 0; i < m; i++)
+		if (res[i] < 0)
+			d->rx_dropped++;
+}
+
 static bool rx_deliver(struct nf_dev *d, struct nf_queue *q)
 {
 	int fd = d->tap_fds[q->idx % d->n_taps];
-	unsigned n;
+	struct virtio_net_hdr vh[BATCHIO_MAX];
+	uint32_t len[BATCHIO_MAX];
+	unsigned n, m = 0;
 	bool notify;
 
 	for (n = 0; n < NF_BUDGET; n++) {
-		struct virtio_net_hdr vh;
 		struct nf_rxpkt pkt;
-		struct iovec iov[2];
-		int rc = nf_rxq_get(&q->rx, frame, FRAME_MAX, &pkt);
+		int rc;
 
+		if (m == BATCHIO_MAX) {
+			rx_flush(d, fd, vh, len, m);
+			m = 0;
+		}
+		rc = nf_rxq_get(&q->rx, frames[m], FRAME_MAX, &pkt);
 		if (rc == -EAGAIN) {
 			if (!nf_rxq_final_check(&q->rx))
 				break;
 			continue;
 		}
-		if (rc || nf_pkt_to_vnet(&pkt, frame, pkt.len, &vh)) {
+		if (rc || nf_pkt_to_vnet(&pkt, frames[m], pkt.len, &vh[m])) {
 			d->rx_dropped++;
 			continue;
 		}
-		iov[0] = (struct iovec){ .iov_base = &vh, .iov_len = sizeof(vh) };
-		iov[1] = (struct iovec){ .iov_base = frame, .iov_len = pkt.len };
-		if (writev(fd, iov, 2) < 0)
-			d->rx_dropped++;
+		len[m++] = pkt.len;
 	}
+	rx_flush(d, fd, vh, len, m);
 	notify = nf_rxq_refill(&q->rx);
 	if (notify)
 		nf_queue_kick_rx(d, q);
@@ -180,32 +205,54 @@ static void tx_gc(struct nf_queue *q)
 		;
 }
 
+/* Frames of the largest kind the TX ring has room for now. */
+static unsigned tx_room_frames(const struct nf_queue *q)
+{
+	unsigned by_slots = nf_txq_space(&q->tx) / (NF_MAX_SLOTS + 1);
+	unsigned by_bufs = q->tx.n_free / NF_MAX_SLOTS;
+
+	return by_slots < by_bufs ? by_slots : by_bufs;
+}
+
 static bool tx_from_tap(struct nf_dev *d, int fd, struct nf_queue *q)
 {
-	unsigned n;
+	unsigned n = 0;
 
-	for (n = 0; n < NF_BUDGET; n++) {
-		struct nf_txpkt pkt;
-		ssize_t r;
+	while (n < NF_BUDGET) {
+		void *bufs[BATCHIO_MAX];
+		int res[BATCHIO_MAX];
+		unsigned want;
 
-		if (!tx_room(q)) {
+		if (!tx_room(q))
 			tx_gc(q);
-			if (!tx_room(q))
-				break;	/* the backend's responses wake us */
+		/* no more than fit whatever they turn out to be */
+		want = tx_room_frames(q);
+		if (want > BATCHIO_MAX)
+			want = BATCHIO_MAX;
+		if (want > NF_BUDGET - n)
+			want = NF_BUDGET - n;
+		if (!want)
+			break;	/* the backend's responses wake us */
+		for (unsigned i = 0; i < want; i++)
+			bufs[i] = frames[i];
+		batchio_read(&bio, fd, bufs, sizeof(frames[0]), want, res);
+		for (unsigned i = 0; i < want; i++) {
+			struct nf_txpkt pkt;
+
+			if (res[i] < 0 || (size_t)res[i] <= VNET_HLEN)
+				continue;
+			if (nf_pkt_from_vnet((struct virtio_net_hdr *)frames[i], frames[i] + VNET_HLEN,
+					     (size_t)res[i] - VNET_HLEN, d->feat.ipv6_csum, &pkt) ||
+			    nf_txq_put(&q->tx, &pkt))
+				d->tx_dropped++;
 		}
-		r = read(fd, frame, sizeof(frame));
-		if (r < 0)
-			break;
-		if ((size_t)r <= VNET_HLEN)
-			continue;
-		if (nf_pkt_from_vnet((struct virtio_net_hdr *)frame, frame + VNET_HLEN,
-				     (size_t)r - VNET_HLEN, d->feat.ipv6_csum, &pkt) ||
-		    nf_txq_put(&q->tx, &pkt))
-			d->tx_dropped++;
+		n += want;
+		if (res[want - 1] < 0)
+			break;	/* the TAP is drained */
 	}
 	if (nf_txq_push(&q->tx))
 		nf_queue_kick_tx(d, q);
-	return n == NF_BUDGET;
+	return n >= NF_BUDGET;
 }
 
 /* ---- loop ---- */
@@ -246,6 +293,8 @@ int nf_run(struct nf_dev *d)
 	sfd = signalfd(-1, &ss, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0)
 		return err_set(-errno, "signalfd: %s", strerror(errno));
+	if (batchio_init(&bio) < 0)
+		log_warn("vif%u.%u: %s: a system call per frame", d->domid, d->devid, err_msg());
 	if (nf_dev_step(d))
 		log_err("vif%u.%u: %s", d->domid, d->devid, err_msg());
 	nf_tap_set_link(d, d->data_on);
@@ -303,6 +352,7 @@ int nf_run(struct nf_dev *d)
 			if (p[3 + i].revents & POLLIN)
 				again |= tx_from_tap(d, d->tap_fds[i], &d->q[i % d->nq]);
 	}
+	batchio_exit(&bio);
 	close(sfd);
 	return rc;
 }
