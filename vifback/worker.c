@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/batchio.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "vif/vifstats.h"
@@ -106,6 +107,14 @@ struct worker {
 	struct netif_tx_arena arena;
 	struct netif_scratch *scratch; /* every queue's, one burst at a time */
 	struct netif_pkt pkts[NETIF_BURST];
+	/* a burst's TAP writes and reads, one system call each, through a
+	 * ring the supervisor lends while there is traffic (batchio; without
+	 * one, a call per packet) */
+	struct batchio bio;
+	bool ring_asked, ring_refused;
+	struct virtio_net_hdr hdrs[NETIF_BURST];
+	struct iovec iov[NETIF_BURST * 2];
+	int res[NETIF_BURST];
 	/* poll set, sized to the queues there are (the socket and the event
 	 * channel fd first): for the maxima, 514 entries, the loop's frame
 	 * would span pages of stack an idle worker never needs */
@@ -421,6 +430,17 @@ static void on_message(struct worker *w, bool *quit)
 		reply(w, VB_MSG_RESULT, m.devid, slot >= 0 ? 0 : -ENOENT, stats);
 		break;
 	}
+	case VB_MSG_RING:
+		w->ring_asked = false;
+		if (m.rc < 0 || nfds != 1) {
+			w->ring_refused = true; /* a call per packet from now on */
+			break;
+		}
+		if (batchio_attach(&w->bio, fds[0], &m.ring) < 0) {
+			log_warn("worker d%u: %s: a system call per packet", w->domid, err_msg());
+			w->ring_refused = true;
+		}
+		return; /* the fd is the ring's, or closed */
 	case VB_MSG_RATE:
 		slot = vif_slot(w, m.devid);
 		for (unsigned i = 0; slot >= 0 && i < w->vifs[slot]->nq; i++) {
@@ -439,6 +459,33 @@ static void on_message(struct worker *w, bool *quit)
 		close(fds[i]);
 }
 
+/* A TX burst's n packets to the TAP, with one system call. */
+static void tx_write(struct worker *w, struct wq *q, unsigned n)
+{
+	unsigned m = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (vb_tap_hdr_from_pkt(&w->pkts[i], &w->hdrs[m]) < 0) {
+			q->rx_drop_header++;
+			continue;
+		}
+		w->iov[2 * m] = (struct iovec){ &w->hdrs[m], sizeof(w->hdrs[m]) };
+		w->iov[2 * m + 1] = (struct iovec){ w->pkts[i].data, w->pkts[i].len };
+		m++;
+	}
+	if (!m)
+		return;
+	batchio_writev(&w->bio, q->tap, w->iov, 2, m, w->res);
+	for (unsigned i = 0; i < m; i++) {
+		if (w->res[i] < 0) {
+			q->rx_drop_tap++;
+			continue;
+		}
+		q->rx_pkts++;
+		q->rx_bytes += w->iov[2 * i + 1].iov_len;
+	}
+}
+
 /* TX: ring -> TAP. */
 static void tx_work(struct worker *w, struct wq *q, bool *notify)
 {
@@ -455,22 +502,7 @@ static void tx_work(struct worker *w, struct wq *q, bool *notify)
 					&ntf, &wait);
 
 		*notify |= ntf;
-		for (unsigned i = 0; i < n; i++) {
-			struct virtio_net_hdr h;
-			struct iovec iov[2] = { { &h, sizeof(h) },
-						{ w->pkts[i].data, w->pkts[i].len } };
-
-			if (vb_tap_hdr_from_pkt(&w->pkts[i], &h) < 0) {
-				q->rx_drop_header++;
-				continue;
-			}
-			if (writev(q->tap, iov, 2) < 0) {
-				q->rx_drop_tap++;
-				continue;
-			}
-			q->rx_pkts++;
-			q->rx_bytes += w->pkts[i].len;
-		}
+		tx_write(w, q, n);
 		q->tx_more = more;
 		if (wait)
 			q->tx_wait_until = now + wait;
@@ -541,26 +573,40 @@ static void rx_work(struct worker *w, struct wvif *v, struct wq *q, bool tap_rea
 	unsigned done = 0;
 	bool ntf = false;
 
+	/* a batch of reads per system call, into the backlog's free slots;
+	 * what they found is kept in order, at the front */
 	while (tap_readable && q->bl_n < NETIF_BURST) {
-		uint8_t *buf = q->bl_buf + (size_t)q->bl_n * VB_PKT_BUF;
-		struct netif_pkt *p = &q->bl[q->bl_n];
-		ssize_t n = read(q->tap, buf, VB_PKT_BUF);
+		unsigned want = NETIF_BURST - q->bl_n;
+		void *bufs[NETIF_BURST];
 
-		if (n < 0)
-			break;
-		if ((size_t)n <= sizeof(struct virtio_net_hdr) + NETIF_ETH_HLEN ||
-		    (size_t)n > sizeof(struct virtio_net_hdr) + NETIF_MAX_PKT) {
-			q->tx_drop_header++;
-			continue;
+		for (unsigned i = 0; i < want; i++)
+			bufs[i] = q->bl_buf + (size_t)(q->bl_n + i) * VB_PKT_BUF;
+		batchio_read(&w->bio, q->tap, bufs, VB_PKT_BUF, want, w->res);
+		for (unsigned i = 0; i < want; i++) {
+			uint8_t *buf = q->bl_buf + (size_t)q->bl_n * VB_PKT_BUF;
+			struct netif_pkt *p = &q->bl[q->bl_n];
+			int n = w->res[i];
+
+			if (n < 0)
+				continue;
+			if ((size_t)n <= sizeof(struct virtio_net_hdr) + NETIF_ETH_HLEN ||
+			    (size_t)n > sizeof(struct virtio_net_hdr) + NETIF_MAX_PKT) {
+				q->tx_drop_header++;
+				continue;
+			}
+			if (bufs[i] != buf)
+				memmove(buf, bufs[i], (size_t)n);
+			p->data = buf + sizeof(struct virtio_net_hdr);
+			p->len = (uint32_t)((size_t)n - sizeof(struct virtio_net_hdr));
+			if (vb_tap_pkt_from_hdr((const struct virtio_net_hdr *)buf, p) < 0) {
+				q->tx_drop_header++;
+				continue;
+			}
+			if (q->bl_n++ == 0)
+				q->bl_since = now_us();
 		}
-		p->data = buf + sizeof(struct virtio_net_hdr);
-		p->len = (uint32_t)((size_t)n - sizeof(struct virtio_net_hdr));
-		if (vb_tap_pkt_from_hdr((const struct virtio_net_hdr *)buf, p) < 0) {
-			q->tx_drop_header++;
-			continue;
-		}
-		if (q->bl_n++ == 0)
-			q->bl_since = now_us();
+		if (w->res[want - 1] < 0)
+			break; /* the TAP is drained */
 	}
 	if (!q->bl_n) {
 		if (q->stalled)
@@ -670,12 +716,15 @@ static void drain_events(struct worker *w)
 }
 
 /* An idle worker gives back the pages its last packets went through (the
- * TX arena, the grant-copy scratch, empty RX backlogs): a vif that once
+ * TX arena, the grant-copy scratch, empty RX backlogs, its ring): a vif that once
  * carried a burst of 64 KiB packets would otherwise keep megabytes it
  * no longer uses. Their next use faults fresh zero pages in. */
 static void trim(struct worker *w)
 {
 	madvise(w->arena.buf, w->arena.cap, MADV_DONTNEED);
+	/* the ring's pages too: the supervisor lends another at the next
+	 * traffic */
+	batchio_exit(&w->bio);
 	madvise(w->scratch, sizeof(*w->scratch), MADV_DONTNEED);
 	for (unsigned s = 0; s < VB_MAX_VIFS; s++) {
 		struct wvif *v = w->vifs[s];
@@ -829,6 +878,11 @@ int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine)
 			w.busy = false;
 			w.busy_at = now;
 			w.trimmed = false;
+			if (!w.bio.on && !w.ring_asked && !w.ring_refused) {
+				struct vb_msg m = { .type = VB_MSG_RING_REQ };
+
+				w.ring_asked = vb_msg_send(w.sock, &m, NULL, 0) == 0;
+			}
 		} else if (!w.trimmed && now - w.busy_at >= VB_TRIM_US) {
 			trim(&w);
 		}
@@ -850,6 +904,7 @@ int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine)
 			stats_flush(&w, w.vifs[s], now_us(), true);
 		vif_free(&w, s);
 	}
+	batchio_exit(&w.bio);
 	hv_close(w.hv);
 	munmap(w.arena.buf, w.arena.cap);
 	munmap(w.scratch, sizeof(*w.scratch));
