@@ -151,7 +151,7 @@ int batchio_read(struct batchio *b, int fd, void *const *bufs, size_t len, unsig
 {
 	if (n > BATCHIO_MAX)
 		n = BATCHIO_MAX;
-	if (!b->on) {
+	if (!b->on || b->no_ring_read) {
 		for (unsigned i = 0; i < n; i++) {
 			ssize_t r = read(fd, bufs[i], len);
 
@@ -171,5 +171,12 @@ int batchio_read(struct batchio *b, int fd, void *const *bufs, size_t len, unsig
 		sqe->rw_flags = RWF_NOWAIT;
 		sqe->user_data = i;
 	}
-	return run(b, n, res);
+	if (run(b, n, res) < 0)
+		return err_code();
+	if (res[0] == -EOPNOTSUPP || res[0] == -EINVAL) {
+		/* RWF_NOWAIT not taken by this device: nothing was read */
+		b->no_ring_read = true;
+		return batchio_read(b, fd, bufs, len, n, res);
+	}
+	return 0;
 }

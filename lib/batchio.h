@@ -30,6 +30,9 @@
 struct batchio {
 	struct io_uring ring;
 	bool on; /* the ring is there; else a call per operation */
+	/* a device that refuses reads without waiting through the ring
+	 * (older kernels' TAPs): its reads are a call each */
+	bool no_ring_read;
 };
 
 /* 0, with b->on false when io_uring is not available (then the calls
