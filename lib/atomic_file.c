@@ -36,7 +36,12 @@ int atomic_file_write(const char *path, const void *data, size_t len, unsigned m
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
 		return err_set(-errno, "%s: %s", tmp, strerror(errno));
-	rc = write_all(fd, data, len);
+	/* mode as asked, whatever the umask (netd.service's is 0077): a file
+	 * meant for another reader (dnsmasq as its user, a metrics scraper)
+	 * must be readable by it. */
+	rc = fchmod(fd, mode) < 0 ? -errno : 0;
+	if (rc == 0)
+		rc = write_all(fd, data, len);
 	if (rc == 0 && fsync(fd) < 0)
 		rc = -errno;
 	if (close(fd) < 0 && rc == 0)

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 
+/* The file gets exactly mode, the umask notwithstanding. */
 int atomic_file_write(const char *path, const void *data, size_t len, unsigned mode);
 
 /* Reads a whole (small) file; *out is malloc'ed and NUL-terminated. -ENOENT if absent. */
