@@ -1,11 +1,13 @@
 """netd refuses bad configs with a precise error, exit 1, host untouched."""
 import os
+import re
 
 import pytest
 
 from conftest import bridge_conf
 
-# The fixture writes a 4-line [netd] section first: body line n is file line n + 4.
+# Line numbers below count the body from line 5 (a 4-line [netd] section
+# first); the fixture's [netd] section may be longer: body_lines() shifts them.
 BAD = [
     ("[xenbr0]\nmode = bridgy\nphysdev = eth0\n", ":6: key 'mode'"),
     ("[xenbr0]\nmode = bridge\n", "physdev"),
@@ -20,10 +22,27 @@ BAD = [
 ]
 
 
+def line_of(netd, text):
+    """The line of the fixture's file where text starts."""
+    with open(netd.conf, "rb") as f:
+        data = f.read()
+    return data[:data.index(text.encode("latin-1"))].count(b"\n") + 1
+
+
+def body_lines(netd, body, msg):
+    """msg with its line numbers (":N:", "line N") moved to where the
+    fixture's file really has the body's lines."""
+    with open(netd.conf) as f:
+        text = f.read()
+    shift = text[:text.rindex(body)].count("\n") - 4
+    return re.sub(r"(:|line )(\d+)", lambda m: f"{m.group(1)}{int(m.group(2)) + shift}", msg)
+
+
 @pytest.mark.parametrize("body,msg", BAD)
 def test_bad_config_exits_1_and_changes_nothing(topo, netd_factory, body, msg):
     snap = topo.snapshot()
     netd = netd_factory(body)
+    msg = body_lines(netd, body, msg)
     for args in ([], ["-n"]):
         r = netd.run_once(args=args)
         assert r.returncode == 1, (args, r.stdout, r.stderr)
@@ -80,7 +99,9 @@ def test_unknown_socket_group_refused(topo, netd_factory):
     for args in ([], ["-n"]):
         r = netd.run_once(args=args)
         assert r.returncode == 1, (args, r.stderr)
-        assert "netd.conf:4: key 'socket_group': no group 'nosuchgroup9' on this host" in r.stderr, r.stderr
+        line = line_of(netd, "socket_group = nosuchgroup9")
+        assert f"netd.conf:{line}: key 'socket_group': no group 'nosuchgroup9' on this host" \
+            in r.stderr, r.stderr
     topo.assert_snapshot_equal(snap, timeout=0)
     # the default group need not exist (then root only), nor an empty one
     for section in ("", "socket_group ="):
@@ -99,8 +120,9 @@ def test_non_ascii_network_name_refused(topo, netd_factory):
     for args in ([], ["-n"]):
         r = netd.run_once(args=args)
         assert r.returncode == 1, (args, r.stderr)
-        assert ":5: section [br\\xff]: bad network name: an interface name must be printable ASCII" \
-            in r.stderr, r.stderr
+        line = line_of(netd, "[br\xff]")
+        assert f":{line}: section [br\\xff]: bad network name: an interface name must be " \
+            "printable ASCII" in r.stderr, r.stderr
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     topo.assert_snapshot_equal(snap, timeout=0)
 
@@ -130,8 +152,8 @@ def test_nat_subnet_inside_the_uplinks_refused(topo, netd_factory):
     for args in ([], ["-n"]):
         r = netd.run_once(args=args)
         assert r.returncode == 1, (args, r.stderr)
-        assert "netd.conf:5): address 192.0.2.129/25 overlaps the subnet of uplink eth0 " \
-            "(192.0.2.2/24)" in r.stderr, r.stderr
+        assert f"netd.conf:{line_of(netd, '[virbr0]')}): address 192.0.2.129/25 overlaps the " \
+            "subnet of uplink eth0 (192.0.2.2/24)" in r.stderr, r.stderr
     topo.assert_snapshot_equal(snap, timeout=0)
 
 
