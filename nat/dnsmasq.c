@@ -52,7 +52,7 @@ static int path_in(char *buf, const char *dir, const char *name)
 }
 
 int nat_dnsmasq_init(struct nat_dnsmasq *d, sd_event *ev, const char *bridge, const char *dir,
-		     const struct netd_net_conf *c)
+		     const char *pubdir, const char *user, const struct netd_net_conf *c)
 {
 	int rc;
 
@@ -60,6 +60,7 @@ int nat_dnsmasq_init(struct nat_dnsmasq *d, sd_event *ev, const char *bridge, co
 	d->pidfd = -1;
 	d->ev = ev;
 	snprintf(d->bridge, sizeof(d->bridge), "%s", bridge);
+	snprintf(d->user, sizeof(d->user), "%s", user);
 	d->gw = c->address;
 	d->has_range = c->has_dhcp_range;
 	d->first = c->dhcp_first;
@@ -74,9 +75,9 @@ int nat_dnsmasq_init(struct nat_dnsmasq *d, sd_event *ev, const char *bridge, co
 	if (!rc)
 		rc = path_in(d->logfile, dir, "dnsmasq.log");
 	if (!rc)
-		rc = path_in(d->hostsfile, dir, "dhcp-hosts");
+		rc = path_in(d->hostsfile, pubdir, "dhcp-hosts");
 	if (!rc)
-		rc = path_in(d->addnhosts, dir, "hosts");
+		rc = path_in(d->addnhosts, pubdir, "hosts");
 	return rc;
 }
 
@@ -249,7 +250,7 @@ static int watch(struct nat_dnsmasq *d)
 struct dm_argv {
 	char a_if[IFNAMSIZ + 16], a_range[128], a_router[64], a_lease[NAT_PATH_MAX + 32],
 		a_pid[NAT_PATH_MAX + 32], a_hosts[NAT_PATH_MAX + 32], a_addn[NAT_PATH_MAX + 32],
-		a_log[NAT_PATH_MAX + 32], a_range6[96];
+		a_log[NAT_PATH_MAX + 32], a_range6[96], a_user[48];
 	char *argv[28];
 	int argc;
 };
@@ -282,7 +283,8 @@ static void build_argv(const struct nat_dnsmasq *d, struct dm_argv *a)
 	a->argv[n++] = "dnsmasq";
 	a->argv[n++] = "--conf-file=/dev/null";
 	a->argv[n++] = "--keep-in-foreground";
-	a->argv[n++] = "--user=root";
+	snprintf(a->a_user, sizeof(a->a_user), "--user=%s", d->user);
+	a->argv[n++] = a->a_user;
 	a->argv[n++] = "--bind-interfaces";
 	a->argv[n++] = a->a_if;
 	a->argv[n++] = "--except-interface=lo";

@@ -9,8 +9,12 @@
  * this network namespace. Guests are announced through files (see hosts.h)
  * that dnsmasq re-reads on SIGHUP: a guest coming or going never restarts it.
  *
- * It runs as root (--user=root): it re-reads those files after startup, and
- * they live in netd's private (0700) state directory. */
+ * It drops root for dnsmasq_user (--user; "dnsmasq", Debian's user for it)
+ * once it has bound its sockets and opened its pid, lease and log files in
+ * netd's private run directory; what it reads after that, the host files,
+ * lives in a directory of their own that every user can read (pubdir, see
+ * netd_net_pub_dir()). netd signals it as another user: netd.service
+ * keeps CAP_KILL for that, and CAP_SETUID for dnsmasq's switch. */
 #ifndef NAT_DNSMASQ_H
 #define NAT_DNSMASQ_H
 
@@ -36,7 +40,8 @@ struct nat_dnsmasq {
 	struct netd_cidr gw6;
 	enum nat_dhcp6 dhcp6;
 	char pidfile[NAT_PATH_MAX], leasefile[NAT_PATH_MAX], logfile[NAT_PATH_MAX];
-	char hostsfile[NAT_PATH_MAX], addnhosts[NAT_PATH_MAX];
+	char hostsfile[NAT_PATH_MAX], addnhosts[NAT_PATH_MAX]; /* in pubdir */
+	char user[33];
 
 	pid_t pid;      /* 0: not running */
 	int pidfd;      /* -1 when pid is 0 */
@@ -48,9 +53,10 @@ struct nat_dnsmasq {
 	unsigned restarts;
 };
 
-/* dir is the network's run directory; the files above are named in it. */
+/* dir is the network's run directory, pubdir the one for the host files;
+ * the files above are named in them. user: what dnsmasq runs as. */
 int nat_dnsmasq_init(struct nat_dnsmasq *d, sd_event *ev, const char *bridge, const char *dir,
-		     const struct netd_net_conf *c);
+		     const char *pubdir, const char *user, const struct netd_net_conf *c);
 
 /* Start it and wait (bounded) until it has bound its sockets; on failure
  * the error names dnsmasq's own reason. Then supervise it. */

@@ -59,6 +59,7 @@ struct nat_priv {
 	struct netd_cidr gw6;
 	bool masq6;
 	char run_dir[NAT_PATH_MAX], journal[NAT_PATH_MAX];
+	char pub_dir[NAT_PATH_MAX]; /* dnsmasq's host files, readable as its user */
 	struct nat_rs rs;
 	struct nat_rs6 rs6;
 	struct nat_fwds fwds, fwds6;
@@ -321,7 +322,9 @@ static int step_forwards_journal(struct netd_net *net, struct nat_priv *p)
 
 static int step_dnsmasq_files(struct netd_net *net, struct nat_priv *p)
 {
-	return nat_hosts_write(&p->hosts, p->dns.hostsfile, p->dns.addnhosts);
+	int rc = netd_net_pub_dir(net, true, p->pub_dir, sizeof(p->pub_dir));
+
+	return rc ? rc : nat_hosts_write(&p->hosts, p->dns.hostsfile, p->dns.addnhosts);
 }
 
 static int step_dnsmasq_start(struct netd_net *net, struct nat_priv *p)
@@ -386,9 +389,12 @@ static const struct netd_txn nat_txn = {
 
 /* ---- the one undo path ---- */
 
+/* dhcp-hosts and hosts: in pub_dir, and in the run directory of a netd
+ * from before dnsmasq had a user of its own. */
 static const char *const run_files[] = {
 	"dnsmasq.pid", "dnsmasq.leases", "dnsmasq.log", "dhcp-hosts", "hosts", "forwards",
 };
+static const char *const pub_files[] = { "dhcp-hosts", "hosts" };
 
 /* Idempotent: each part is undone if present, whatever step the setup
  * reached (or a previous netd reached before it died). Only the bridge
@@ -431,6 +437,13 @@ static int nat_restore(struct netd_net *net, struct nat_priv *p)
 	}
 	if (p->run_dir[0])
 		rmdir(p->run_dir);
+	for (size_t i = 0; p->pub_dir[0] && i < sizeof(pub_files) / sizeof(pub_files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", p->pub_dir, pub_files[i]);
+		if (unlink(path) && errno != ENOENT)
+			KEEP_FIRST(err_set(-errno, "%s: %s", path, strerror(errno)));
+	}
+	if (p->pub_dir[0])
+		rmdir(p->pub_dir);
 #undef KEEP_FIRST
 	return ret ? err_set(ret, "%s", first) : 0;
 }
@@ -457,12 +470,15 @@ static int priv_setup(struct netd_net *net, struct nat_priv *p, const char *brid
 	nat_rs_init(&p->rs, p->bridge, p->uplink, &p->gw);
 	nat_rs6_init(&p->rs6, p->bridge, p->uplink, &p->gw6, masq6);
 	rc = netd_net_run_dir(net, p->run_dir, sizeof(p->run_dir));
+	if (rc == 0)
+		rc = netd_net_pub_dir(net, false, p->pub_dir, sizeof(p->pub_dir));
 	if (rc)
 		return rc;
 	if (snprintf(p->journal, sizeof(p->journal), "%s/forwards", p->run_dir) >=
 	    (int)sizeof(p->journal))
 		return err_set(-ENAMETOOLONG, "%s: run directory path too long", p->bridge);
-	return nat_dnsmasq_init(&p->dns, p->ev, p->bridge, p->run_dir, &net->conf);
+	return nat_dnsmasq_init(&p->dns, p->ev, p->bridge, p->run_dir, p->pub_dir,
+				netd_net_helper_user(net), &net->conf);
 }
 
 static bool in_subnet6(const struct netd_cidr *c, const struct in6_addr *a)
@@ -923,6 +939,8 @@ static int adopt(struct netd_net *net, struct nat_priv *p, json_t *saved)
 	}
 	if (rc == 0)
 		rc = nat_fwd_journal_rewrite(p->journal, &p->fwds, &p->fwds6);
+	if (rc == 0)
+		rc = netd_net_pub_dir(net, true, p->pub_dir, sizeof(p->pub_dir));
 	if (rc == 0)
 		rc = nat_hosts_write(&p->hosts, p->dns.hostsfile, p->dns.addnhosts);
 	if (rc)

@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <ifaddrs.h>
+#include <pwd.h>
 #include <ini.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -82,7 +83,7 @@ static const struct net_key_def net_keys[] = {
 };
 
 enum netd_key { NK_SOCKET, NK_STATE_DIR, NK_RESTORE, NK_GROUP, NK_XSWATCH, NK_METRICS_FILE,
-	       NK_METRICS_INTERVAL, NK_VIFBACK_STATS, NK_COUNT };
+	       NK_METRICS_INTERVAL, NK_VIFBACK_STATS, NK_DNSMASQ_USER, NK_DNSMASQ_DIR, NK_COUNT };
 
 static const char *const netd_keys[NK_COUNT] = {
 	[NK_SOCKET] = "socket",
@@ -93,6 +94,8 @@ static const char *const netd_keys[NK_COUNT] = {
 	[NK_METRICS_FILE] = "metrics_file",
 	[NK_METRICS_INTERVAL] = "metrics_interval",
 	[NK_VIFBACK_STATS] = "vifback_stats_dir",
+	[NK_DNSMASQ_USER] = "dnsmasq_user",
+	[NK_DNSMASQ_DIR] = "dnsmasq_dir",
 };
 
 /* One key of the open network section, kept until the section ends. */
@@ -433,6 +436,28 @@ static int netd_group(struct parser *ps, const char *key, const char *val)
 	return 0;
 }
 
+/* A user name as useradd(8) takes it; whether it exists is the host's
+ * business (netd_conf_check_host). */
+static int netd_user(struct parser *ps, const char *key, const char *val)
+{
+	struct netd_conf *conf = ps->conf;
+	size_t n = strlen(val), i;
+
+	if (!n || n >= sizeof(conf->dnsmasq_user))
+		return key_err(ps, ps->lineno, key, "user name is %zu bytes, 1..%zu allowed", n,
+			       sizeof(conf->dnsmasq_user) - 1);
+	for (i = 0; i < n; i++) {
+		char c = val[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '_' || c == '.' || (c == '-' && i > 0)))
+			return key_err(ps, ps->lineno, key, "bad user name '%s'", val);
+	}
+	memcpy(conf->dnsmasq_user, val, n + 1);
+	conf->dnsmasq_user_line = ps->lineno;
+	return 0;
+}
+
 static int netd_key(struct parser *ps, const char *key, const char *val)
 {
 	struct netd_conf *conf = ps->conf;
@@ -443,7 +468,7 @@ static int netd_key(struct parser *ps, const char *key, const char *val)
 			break;
 	if (k == NK_COUNT)
 		return key_err(ps, ps->lineno, key,
-			       "unknown key in [netd] (expected socket, state_dir, restore_on_exit, socket_group, xenstore_watch, metrics_file, metrics_interval or vifback_stats_dir)");
+			       "unknown key in [netd] (expected socket, state_dir, restore_on_exit, socket_group, xenstore_watch, metrics_file, metrics_interval, vifback_stats_dir, dnsmasq_user or dnsmasq_dir)");
 	if (ps->netd_seen[k])
 		return key_err(ps, ps->lineno, key, "duplicate key (first set at line %d)",
 			       ps->netd_seen[k]);
@@ -468,6 +493,10 @@ static int netd_key(struct parser *ps, const char *key, const char *val)
 		return netd_path(ps, key, val, conf->metrics_file);
 	case NK_VIFBACK_STATS:
 		return netd_path(ps, key, val, conf->vifback_stats_dir);
+	case NK_DNSMASQ_DIR:
+		return netd_path(ps, key, val, conf->dnsmasq_dir);
+	case NK_DNSMASQ_USER:
+		return netd_user(ps, key, val);
 	case NK_METRICS_INTERVAL: {
 		uint32_t v;
 
@@ -1531,6 +1560,8 @@ static int conf_init(struct netd_conf *conf, const char *name)
 	strcpy(conf->socket, NETD_DEFAULT_SOCKET);
 	strcpy(conf->state_dir, NETD_DEFAULT_STATE);
 	strcpy(conf->vifback_stats_dir, NETD_DEFAULT_VIFBACK_STATS);
+	strcpy(conf->dnsmasq_user, NETD_DEFAULT_DNSMASQ_USER);
+	strcpy(conf->dnsmasq_dir, NETD_DEFAULT_DNSMASQ_DIR);
 	strcpy(conf->socket_group, "netd");
 	conf->restore_on_exit = true;
 	conf->metrics_interval = NETD_METRICS_INTERVAL_DEFAULT;
@@ -1684,6 +1715,30 @@ static int check_group(const struct netd_conf *conf)
 		       conf->path, conf->socket_group_line, g);
 }
 
+/* nat networks start dnsmasq as dnsmasq_user: it must exist (Debian's
+ * dnsmasq-base makes the user "dnsmasq"). */
+static int check_dnsmasq_user(const struct netd_conf *conf)
+{
+	size_t i;
+
+	for (i = 0; i < conf->n_nets && conf->nets[i].mode != NETD_MODE_NAT; i++)
+		;
+	if (i == conf->n_nets)
+		return 0;
+	errno = 0;
+	if (getpwnam(conf->dnsmasq_user))
+		return 0;
+	if (errno && errno != ENOENT && errno != ESRCH)
+		return err_set(-errno, "%s: cannot look up dnsmasq_user '%s': %s", conf->path,
+			       conf->dnsmasq_user, strerror(errno));
+	if (conf->dnsmasq_user_line)
+		return err_set(-ENOENT, "%s:%d: key 'dnsmasq_user': no user '%s' on this host",
+			       conf->path, conf->dnsmasq_user_line, conf->dnsmasq_user);
+	return err_set(-ENOENT,
+		       "%s: nat networks run dnsmasq as user '%s', which this host does not have (install dnsmasq-base, or set dnsmasq_user in [netd])",
+		       conf->path, conf->dnsmasq_user);
+}
+
 /* The prefix length of a netmask, whatever its family. */
 static uint8_t mask_len(const struct sockaddr *m)
 {
@@ -1751,6 +1806,8 @@ int netd_conf_check_host(const struct netd_conf *conf)
 	int rc;
 
 	rc = check_group(conf);
+	if (rc == 0)
+		rc = check_dnsmasq_user(conf);
 	if (rc < 0)
 		return rc;
 	for (i = 0; i < conf->n_nets; i++) {
@@ -1872,7 +1929,9 @@ bool netd_conf_equal(const struct netd_conf *a, const struct netd_conf *b)
 	    a->restore_on_exit != b->restore_on_exit || a->xenstore_watch != b->xenstore_watch ||
 	    strcmp(a->socket_group, b->socket_group) || strcmp(a->metrics_file, b->metrics_file) ||
 	    a->metrics_interval != b->metrics_interval ||
-	    strcmp(a->vifback_stats_dir, b->vifback_stats_dir) || a->n_nets != b->n_nets)
+	    strcmp(a->vifback_stats_dir, b->vifback_stats_dir) ||
+	    strcmp(a->dnsmasq_user, b->dnsmasq_user) || strcmp(a->dnsmasq_dir, b->dnsmasq_dir) ||
+	    a->n_nets != b->n_nets)
 		return false;
 	for (i = 0; i < a->n_nets; i++)
 		if (!netd_net_conf_equal(&a->nets[i], &b->nets[i]))
@@ -2027,6 +2086,10 @@ int netd_conf_write(const struct netd_conf *conf, char *buf, size_t len)
 			   conf->metrics_interval);
 	if (strcmp(conf->vifback_stats_dir, NETD_DEFAULT_VIFBACK_STATS))
 		out_printf(&o, "vifback_stats_dir = %s\n", conf->vifback_stats_dir);
+	if (strcmp(conf->dnsmasq_user, NETD_DEFAULT_DNSMASQ_USER))
+		out_printf(&o, "dnsmasq_user = %s\n", conf->dnsmasq_user);
+	if (strcmp(conf->dnsmasq_dir, NETD_DEFAULT_DNSMASQ_DIR))
+		out_printf(&o, "dnsmasq_dir = %s\n", conf->dnsmasq_dir);
 	for (i = 0; i < conf->n_nets; i++)
 		write_net(&o, &conf->nets[i]);
 	if (o.full)

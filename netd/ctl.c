@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -542,6 +543,7 @@ int ctl_server_start(struct netd *d, const char *path, const char *group, struct
 	struct ctl_server *s;
 	struct group *gr;
 	char dir[sizeof(sa.sun_path)];
+	gid_t fsgid = 0;
 	int rc;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
@@ -561,7 +563,14 @@ int ctl_server_start(struct netd *d, const char *path, const char *group, struct
 		*strrchr(dir, '/') = '\0';
 		mkdir_p(dir, 0755);
 	}
+	/* The socket is made in its group (the file system group it is bound
+	 * with): no chown, so netd.service needs no CAP_CHOWN (CAP_SETGID,
+	 * which it keeps for dnsmasq, covers setfsgid). */
+	if (gr)
+		fsgid = setfsgid(gr->gr_gid);
 	s->fd = unix_listen(path, SOCK_STREAM, 0660);
+	if (gr)
+		setfsgid(fsgid);
 	if (s->fd < 0) {
 		rc = s->fd == -EADDRINUSE ?
 			err_set(-EADDRINUSE, "%s: another netd is listening there", path) :
@@ -569,8 +578,15 @@ int ctl_server_start(struct netd *d, const char *path, const char *group, struct
 		free(s);
 		return rc;
 	}
-	if (gr && chown(path, 0, gr->gr_gid) < 0)
-		log_warn("%s: cannot give the socket to group %s: %s", path, group, strerror(errno));
+	/* A setfsgid() refused (no CAP_SETGID) leaves root's group: try the
+	 * old way, which needs CAP_CHOWN. */
+	if (gr) {
+		struct stat st;
+
+		if (stat(path, &st) == 0 && st.st_gid != gr->gr_gid && chown(path, 0, gr->gr_gid) < 0)
+			log_warn("%s: cannot give the socket to group %s: %s", path, group,
+				 strerror(errno));
+	}
 	rc = sd_event_add_io(d->ev, &s->src, s->fd, EPOLLIN, server_accept, s);
 	if (rc >= 0)
 		rc = sd_event_add_time(d->ev, &s->retry, CLOCK_MONOTONIC, 0, 0, server_retry, s);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "antispoof/antispoof.h"
@@ -523,6 +524,30 @@ int netd_net_run_dir(struct netd_net *net, char *buf, size_t len)
 	if (snprintf(buf, len, "%s/%s", d->conf.state_dir, net->conf.name) >= (int)len)
 		return err_set(-ENAMETOOLONG, "%s: state directory path too long", net->conf.name);
 	return mkdir_p(buf, 0700);
+}
+
+int netd_net_pub_dir(struct netd_net *net, bool create, char *buf, size_t len)
+{
+	struct netd *d = net->daemon;
+	mode_t old;
+	int rc;
+
+	if (snprintf(buf, len, "%s/%s", d->conf.dnsmasq_dir, net->conf.name) >= (int)len)
+		return err_set(-ENAMETOOLONG, "%s: dnsmasq_dir path too long", net->conf.name);
+	if (!create)
+		return 0;
+	/* Not the service's UMask: the helper reads these as another user. */
+	old = umask(022);
+	rc = mkdir_p(buf, 0755);
+	umask(old);
+	if (rc == 0 && chmod(buf, 0755) < 0)
+		rc = err_set(-errno, "%s: %s", buf, strerror(errno));
+	return rc;
+}
+
+const char *netd_net_helper_user(struct netd_net *net)
+{
+	return ((struct netd *)net->daemon)->conf.dnsmasq_user;
 }
 
 static struct netd_net *net_find(struct netd *d, const char *name)

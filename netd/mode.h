@@ -114,6 +114,13 @@ const struct netd_mode_ops *netd_net_ops_for(const struct netd_net_conf *c);
 sd_event *netd_net_event(struct netd_net *net);
 /* The directory for the network's runtime files (state_dir/<net>/), created on demand. */
 int netd_net_run_dir(struct netd_net *net, char *buf, size_t len);
+/* For files a helper that is not root must read (nat's dnsmasq: its host
+ * files): dnsmasq_dir/<net>/, created on demand, both searchable and
+ * readable by all (state_dir is netd's alone). Only the path with create
+ * false (a restore removes it). */
+int netd_net_pub_dir(struct netd_net *net, bool create, char *buf, size_t len);
+/* The user a helper of the network runs as (nat's dnsmasq: dnsmasq_user). */
+const char *netd_net_helper_user(struct netd_net *net);
 
 /* ---- What a mode may ask of its peers (netd/peers.c) ----
  * A mode sees other networks only through these, never through netd's own

@@ -303,8 +303,12 @@ class Netd:
         self.state = os.path.join(d, f"state-{tag}")
         self.log = os.path.join(d, f"{tag}.log")
         self.conf = os.path.join(d, f"{tag}.conf")
+        # nat's dnsmasq reads its host files as its own user (dnsmasq_dir):
+        # the temp dir must let it through (it lists nothing there).
+        os.chmod(d, 0o711)
         with open(self.conf, "w") as f:
-            f.write(f"[netd]\nsocket = {self.sock}\nstate_dir = {self.state}\n{netd_section}\n{body}")
+            f.write(f"[netd]\nsocket = {self.sock}\nstate_dir = {self.state}\n"
+                    f"dnsmasq_dir = {d}/dnsmasq-{tag}\n{netd_section}\n{body}")
         with open(self.log, "w") as lf:
             # ip netns exec execs netd: the pid is netd's.
             self.p = bench.popen(["ip", "netns", "exec", ns, NETD, "-c", self.conf],

@@ -21,6 +21,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import weakref
 
 import pytest
 
@@ -268,6 +269,12 @@ class Netd:
         # vifback's per-vif counters (vifback --stats-dir): the test's own,
         # never what some other vifback on this host left in /run/vifback
         self.vifback_stats = str(tmp_path / "vifback-stats")
+        # dnsmasq_dir: nat's dnsmasq reads its host files there as its own
+        # user, so not under tmp_path (pytest makes it 0700); one per netd,
+        # as tests run side by side; removed with the netd (netd_factory).
+        self.dnsmasq_dir = tempfile.mkdtemp(prefix="netd-dm-", dir="/tmp")
+        os.chmod(self.dnsmasq_dir, 0o755)
+        weakref.finalize(self, shutil.rmtree, self.dnsmasq_dir, True)  # made outside netd_factory
         self.write_conf(conf_body)
         self.env = env or {}
         self.proc = None
@@ -276,7 +283,8 @@ class Netd:
     def write_conf(self, body, netd_section=""):
         with open(self.conf, "w") as f:
             f.write(f"[netd]\nsocket = {self.sock}\nstate_dir = {self.state}\n"
-                    f"vifback_stats_dir = {self.vifback_stats}\n{netd_section}\n{body}")
+                    f"vifback_stats_dir = {self.vifback_stats}\n"
+                    f"dnsmasq_dir = {self.dnsmasq_dir}\n{netd_section}\n{body}")
 
     def start(self, env=None, wait=True):
         e = dict(os.environ, **self.env, **(env or {}))
@@ -371,6 +379,7 @@ def netd_factory(topo, tmp_path):
     yield make
     for n in started:
         terminate(n.proc)  # leave nothing running
+        shutil.rmtree(n.dnsmasq_dir, ignore_errors=True)
 
 
 @pytest.fixture

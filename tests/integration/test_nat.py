@@ -174,6 +174,12 @@ def run_files(netd):
     return sorted(os.listdir(d)) if os.path.isdir(d) else []
 
 
+def pub_files(netd):
+    """dnsmasq's host files, which it reads as its own user (dnsmasq_dir)."""
+    d = f"{netd.dnsmasq_dir}/{BR}"
+    return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+
 class Server:
     """A TCP server in a namespace answering '<name> <peer address>'; stopped by PID."""
 
@@ -378,7 +384,7 @@ def test_dhcp_leases_and_guest_names(topo, netd_factory, tmp_path):
     # A second vif of a domain is dom<D>-<N>; a name comes with ip= alone.
     nat_guest(topo, 7, addr="203.0.113.30/24", vifname="vif7.1")
     netd.ctl("vif", "online", "7.1", f"bridge={BR}", "ip=203.0.113.30")
-    with open(f"{netd.state}/{BR}/hosts") as f:
+    with open(f"{netd.dnsmasq_dir}/{BR}/hosts") as f:
         assert "203.0.113.30 dom7-1" in f.read()
 
     def resolves(name, ip):
@@ -389,9 +395,9 @@ def test_dhcp_leases_and_guest_names(topo, netd_factory, tmp_path):
     # dnsmasq until it expires, as any lease does.)
     netd.ctl("vif", "offline", "5.0")
     netd.ctl("vif", "offline", "7.1")
-    with open(f"{netd.state}/{BR}/hosts") as f:
+    with open(f"{netd.dnsmasq_dir}/{BR}/hosts") as f:
         assert f.read() == ""
-    with open(f"{netd.state}/{BR}/dhcp-hosts") as f:
+    with open(f"{netd.dnsmasq_dir}/{BR}/dhcp-hosts") as f:
         assert mac_of(topo, g5) not in f.read()
     wait_for(lambda: not resolves("dom7-1", "203.0.113.30"), 3,
              what="dom7-1 to disappear from DNS")
@@ -444,7 +450,7 @@ def test_guest_without_ip_may_use_only_its_bound_lease(topo, netd_factory, tmp_p
     n_forged = 2 + 1 + 1 + 1 + 1
     assert spoof_drops(netd, "vif5.0") == n_forged
     assert f"vif5.0:{n_forged}" in status_field(netd, "spoof_drops")
-    with open(f"{netd.state}/{BR}/dhcp-hosts") as f:
+    with open(f"{netd.dnsmasq_dir}/{BR}/dhcp-hosts") as f:
         assert f"{m5},{ip5},dom5" in f.read()
     # A restarted netd keeps the binding and the guest's traffic flows.
     netd.stop(signal.SIGKILL)
@@ -588,12 +594,14 @@ def test_down_leaves_nothing(topo, netd_factory, tmp_path):
     netd.ctl("forward", "add", "udp:5353:203.0.113.10:53")
     assert topo.ping(g5, "192.0.2.1")
     pid = pidfile_pid(netd)
-    assert set(run_files(netd)) >= {"dnsmasq.pid", "dnsmasq.leases", "dhcp-hosts", "hosts",
+    assert pub_files(netd) == ["dhcp-hosts", "hosts"]
+    assert set(run_files(netd)) >= {"dnsmasq.pid", "dnsmasq.leases",
                                     "forwards"}
     netd.ctl("down")
     assert dnsmasq_procs(netd) == []
     assert not os.path.exists(f"/proc/{pid}/cmdline") or open(f"/proc/{pid}/cmdline").read() == ""
     assert run_files(netd) == [] and not os.path.exists(f"{netd.state}/{BR}")
+    assert pub_files(netd) == [] and not os.path.exists(f"{netd.dnsmasq_dir}/{BR}")
     assert not os.path.exists(f"{netd.state}/{BR}.json")
     assert ruleset(topo) == rules_before
     assert topo.run(topo.d0, "sysctl -n net.ipv4.ip_forward").stdout.strip() == fwd_before
@@ -654,7 +662,7 @@ def test_fault_at_every_step_rolls_back(topo, netd_factory):
         topo.assert_snapshot_equal(before)
         assert ruleset(topo) == rules, step
         assert dnsmasq_procs(netd) == [], step
-        assert run_files(netd) == [], step
+        assert run_files(netd) == [] and pub_files(netd) == [], step
         assert topo.run(topo.d0, "sysctl -n net.ipv4.ip_forward").stdout.strip() == "0"
     netd.start()
     assert len(our_tables(topo)) == 1
@@ -726,7 +734,7 @@ def test_vif_errors(topo, netd_factory):
     nat_guest(topo, 5)
     nat_guest(topo, 6)
     netd = start_nat(topo, netd_factory, guests=(5,))
-    with open(f"{netd.state}/{BR}/hosts") as f:
+    with open(f"{netd.dnsmasq_dir}/{BR}/hosts") as f:
         hosts = f.read()
     snap = topo.snapshot()
     cases = [
@@ -755,7 +763,7 @@ def test_vif_errors(topo, netd_factory):
         r = netd.ctl(*args, check=False)
         assert r.returncode == 1 and msg in r.stderr, (args, r.stderr)
         assert topo.snapshot() == snap, args
-        with open(f"{netd.state}/{BR}/hosts") as f:
+        with open(f"{netd.dnsmasq_dir}/{BR}/hosts") as f:
             assert f.read() == hosts
 
 
@@ -818,6 +826,7 @@ def test_dnsmasq_start_failure_is_reported_and_rolled_back(topo, netd_factory):
     assert "Address already in use" in r.stderr and "(host restored)" in r.stderr, r.stderr
     topo.assert_snapshot_equal(before)
     assert ruleset(topo) == rules and dnsmasq_procs(netd) == [] and run_files(netd) == []
+    assert pub_files(netd) == []
 
 
 def test_kill9_then_config_change_applies_on_adoption(topo, netd_factory):

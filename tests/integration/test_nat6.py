@@ -12,7 +12,7 @@ import pytest
 
 from conftest import sh, wait_for
 from test_nat import (BR, GW, Server, connect, dnsmasq_procs, nat_conf, nft, our_tables,
-                      pidfile_pid, ruleset, run_files, steps_of)
+                      pidfile_pid, pub_files, ruleset, run_files, steps_of)
 
 GW6 = "2001:db8:1::1"
 UPLINK6 = "2001:db8::2"   # dom0's eth0 (conftest's Topo)
@@ -233,7 +233,7 @@ def test_stateful_dhcpv6_leases_the_bound_address(topo, netd_factory, tmp_path):
     assert status(netd)["dhcp6"] == "stateful"
     wait_for(lambda: ra_default_route(topo, g), 15, what="default route from the RA")
     assert global6(topo, g) == [], "managed: nothing autoconfigured"
-    with open(f"{netd.state}/{BR}/dhcp-hosts") as f:
+    with open(f"{netd.dnsmasq_dir}/{BR}/dhcp-hosts") as f:
         assert f"[{mine}]" in f.read()
     lines = dhclient6(topo, g, tmp_path)
     bound = [l for l in lines if l.startswith("BOUND6")]
@@ -356,7 +356,7 @@ def test_kill9_adopts_and_down_restores_exactly(topo, netd_factory, tmp_path, se
     nft(topo, "delete table ip6 netd_virbr0")
     wait_for(lambda: len(our_tables(topo)) == 2, 5, what="the IPv6 table restored")
     netd.ctl("down")
-    assert dnsmasq_procs(netd) == [] and run_files(netd) == []
+    assert dnsmasq_procs(netd) == [] and run_files(netd) == [] and pub_files(netd) == []
     assert ruleset(topo) == rules
     assert ip6_forwarding(topo) == fwd6
     topo.ip(topo.d0, "link del vif5.0")

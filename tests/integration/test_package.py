@@ -12,7 +12,9 @@ install, so the diversions are checked byte for byte without Xen installed.
 The manuals are checked with `mandoc -T lint` and against the programs'
 --help: a command or an option one has and the other lacks fails."""
 import glob
+import grp
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -274,38 +276,55 @@ def test_netd_with_the_units_capabilities(topo, netd_factory, tmp_path, monkeypa
                                           no_leftover_dnsmasq):
     """netd in nat mode with no capability but the unit's bounding set and
     no_new_privs, as systemd starts it: the network comes up, its dnsmasq
-    leases an address, a netd killed with -9 and started again adopts that
-    dnsmasq (same pid, signalled and inspected without CAP_KILL or
-    CAP_SYS_PTRACE), and a stop restores the host. It fails when the unit
-    lacks a capability either needs."""
+    runs as its own user (dnsmasq_user) and leases an address, including a
+    static lease it re-read as that user after a plug (SIGHUP: CAP_KILL), a
+    netd killed with -9 and started again adopts that dnsmasq (same pid,
+    inspected without CAP_SYS_PTRACE), and a stop restores the host. It
+    fails when the unit lacks a capability either needs."""
     import conftest
     from test_nat import BR, dnsmasq_procs, nat_conf, nat_guest, pidfile_pid, udhcpc
 
     caps = _unit_caps()
     assert "net_admin" in caps and "sys_admin" not in caps and "dac_override" not in caps
+    assert "kill" in caps and "setuid" in caps and "chown" not in caps
     wrapper = tmp_path / "netd-sandboxed"
     wrapper.write_text("#!/bin/sh\nexec setpriv --bounding-set -all,+" + ",+".join(caps) +
                        f" --no-new-privs {NETD} \"$@\"\n")
     wrapper.chmod(0o755)
     monkeypatch.setattr(conftest, "NETD", str(wrapper))
 
-    g5 = nat_guest(topo, 5)
+    g5, g6 = nat_guest(topo, 5), nat_guest(topo, 6)
     topo.ip(g5, "addr flush dev eth0")
+    topo.ip(g6, "addr flush dev eth0")
     netd = netd_factory(nat_conf())
+    # the socket in its group with no CAP_CHOWN (made with that fsgid)
+    netd.write_conf(nat_conf(), "socket_group = dip\n")
     netd.start()
+    assert os.stat(netd.sock).st_gid == grp.getgrnam("dip").gr_gid
     with open(f"/proc/{netd.proc.pid}/status") as f:
         status = f.read()
     bnd = int(re.search(r"CapBnd:\s*([0-9a-f]+)", status).group(1), 16)
     assert bnd & (1 << 21) == 0 and bnd & (1 << 12), f"netd not confined: {status}"  # SYS_ADMIN, NET_ADMIN
     assert re.search(r"NoNewPrivs:\s*1", status)
-    # CAP_CHOWN served the control socket's group at start, then went
+    # no CAP_CHOWN: not in the unit's set
     eff = int(re.search(r"CapEff:\s*([0-9a-f]+)", status).group(1), 16)
     assert eff & (1 << 12) and not eff & (1 << 0), status
+    pid = pidfile_pid(netd)
+    with open(f"/proc/{pid}/status") as f:
+        dstatus = f.read()
+    uid = pwd.getpwnam("dnsmasq").pw_uid
+    assert re.search(rf"Uid:\s+{uid}\s+{uid}\s+{uid}\s+{uid}\n", dstatus), dstatus
     netd.ctl("vif", "online", "5.0", f"bridge={BR}")
     topo.wait_carrier(g5, "eth0")
     ip5 = udhcpc(topo, g5, tmp_path)[0]
     assert ip5.startswith("203.0.113.")
-    pid = pidfile_pid(netd)
+    # mac= and no ip=: bound to an address of the range, a static lease
+    # dnsmasq re-reads as its user after netd's SIGHUP
+    netd.ctl("vif", "online", "6.0", f"bridge={BR}", f"mac={topo.link(g6, 'eth0')['address']}")
+    topo.wait_carrier(g6, "eth0")
+    (bound,) = [b.split(":", 1)[1] for b in
+                netd.request({"cmd": "status"})["result"]["networks"][0]["details"]["bound"]]
+    assert udhcpc(topo, g6, tmp_path)[0] == bound
     assert dnsmasq_procs(netd) == [pid]
 
     netd.stop(signal.SIGKILL)

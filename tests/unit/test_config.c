@@ -865,6 +865,41 @@ static void test_vifback_stats_dir(void **state)
 	netd_conf_free(&b);
 }
 
+/* dnsmasq_user and dnsmasq_dir: defaults dnsmasq and /run/netd-dnsmasq,
+ * written back only when set otherwise, part of the equality; a user name
+ * as useradd takes it (whether it exists is netd_conf_check_host's). */
+static void test_dnsmasq_user_and_dir(void **state)
+{
+	static const struct bad_case bad[] = {
+		{ "[netd]\ndnsmasq_dir = run/dm\n",
+		  "netd.conf:2: key 'dnsmasq_dir': expected an absolute path, got 'run/dm'" },
+		{ "[netd]\ndnsmasq_user = dns masq\n",
+		  "netd.conf:2: key 'dnsmasq_user': bad user name 'dns masq'" },
+		{ "[netd]\ndnsmasq_user = -x\n", "netd.conf:2: key 'dnsmasq_user': bad user name '-x'" },
+		{ "[netd]\ndnsmasq_user = abcdefghijklmnopqrstuvwxyzabcdefg\n",
+		  "netd.conf:2: key 'dnsmasq_user': user name is 33 bytes, 1..32 allowed" },
+	};
+	struct netd_conf a, b;
+	char buf[1024];
+
+	EXPECT_ERRORS(bad);
+	assert_int_equal(parse("[netd]\n", &a), 0);
+	assert_string_equal(a.dnsmasq_user, "dnsmasq");
+	assert_string_equal(a.dnsmasq_dir, "/run/netd-dnsmasq");
+	assert_int_equal(netd_conf_write(&a, buf, sizeof(buf)), 0);
+	assert_null(strstr(buf, "dnsmasq_"));
+	netd_conf_free(&a);
+	assert_int_equal(parse("[netd]\ndnsmasq_user = root\ndnsmasq_dir = /srv/dm\n", &a), 0);
+	assert_int_equal(netd_conf_write(&a, buf, sizeof(buf)), 0);
+	assert_non_null(strstr(buf, "dnsmasq_user = root\ndnsmasq_dir = /srv/dm\n"));
+	assert_int_equal(parse(buf, &b), 0);
+	assert_true(netd_conf_equal(&a, &b));
+	strcpy(b.dnsmasq_user, "dnsmasq");
+	assert_false(netd_conf_equal(&a, &b));
+	netd_conf_free(&a);
+	netd_conf_free(&b);
+}
+
 /* xenstore_watch: a [netd] yes/no key, default no, written back, and part
  * of the config's equality. */
 static void test_xenstore_watch(void **state)
@@ -877,7 +912,7 @@ static void test_xenstore_watch(void **state)
 		{ "[netd]\nxenstore_watch = yes\nxenstore_watch = no\n",
 		  "netd.conf:3: key 'xenstore_watch': duplicate key (first set at line 2)" },
 		{ "[netd]\nxenstore-watch = yes\n",
-		  "netd.conf:2: key 'xenstore-watch': unknown key in [netd] (expected socket, state_dir, restore_on_exit, socket_group, xenstore_watch, metrics_file, metrics_interval or vifback_stats_dir)" },
+		  "netd.conf:2: key 'xenstore-watch': unknown key in [netd] (expected socket, state_dir, restore_on_exit, socket_group, xenstore_watch, metrics_file, metrics_interval, vifback_stats_dir, dnsmasq_user or dnsmasq_dir)" },
 		{ "[xenbr0]\nmode = bridge\nphysdev = eth0\nxenstore_watch = yes\n",
 		  "netd.conf:4: key 'xenstore_watch': unknown key" },
 	};
@@ -1030,6 +1065,7 @@ int main(void)
 		cmocka_unit_test(test_datapath),
 		cmocka_unit_test(test_xenstore_watch),
 		cmocka_unit_test(test_vifback_stats_dir),
+		cmocka_unit_test(test_dnsmasq_user_and_dir),
 		cmocka_unit_test(test_ovs_errors),
 		cmocka_unit_test(test_ovs_keys),
 	};
