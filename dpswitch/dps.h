@@ -29,7 +29,10 @@
 
 #define DPS_MAX_PORTS 4096u
 #define DPS_BURST 32u
-#define DPS_OUTQ 256u /* frames waiting for a port: a guest without buffers drops past it */
+#define DPS_OUTQ 256u
+/* a GSO packet's frames: 64 KiB at an MSS of 536 is 123 */
+#define DPS_GSO_MAX_SEGS 128u
+#define DPS_GSO_BUF (NETIF_MAX_PKT + DPS_GSO_MAX_SEGS * 256u) /* frames waiting for a port: a guest without buffers drops past it */
 
 struct rte_mbuf;
 struct rte_mempool;
@@ -102,6 +105,7 @@ struct dps {
 	unsigned nbridges;
 	struct netif_tx_arena arena;
 	struct netif_pkt pkts[DPS_BURST];
+	uint8_t *gso_buf; /* DPS_GSO_BUF: one GSO packet's frames */
 	uint64_t now_ms;
 	uint64_t flooded;
 };

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "dpswitch/dps.h"
+#include "dpswitch/gso.h"
 #include "hypervisor/hv.h"
 #include "lib/err.h"
 #include "lib/log.h"
@@ -226,6 +227,40 @@ static void notify(struct dps *d, struct dps_gq *q, bool tx, bool rx)
 	}
 }
 
+/* A GSO packet: cut into wire-sized frames (gso.c), each its own mbuf. */
+static void gso_fwd(struct dps *d, unsigned idx, const struct netif_pkt *pk)
+{
+	struct dps_port *p = &d->ports[idx];
+	struct rte_mbuf *m[DPS_GSO_MAX_SEGS];
+	uint32_t len[DPS_GSO_MAX_SEGS];
+	unsigned n = 0, off = 0;
+
+	if (dps_gso_segment(pk->data, pk->len, pk->gso_type, pk->gso_size, d->gso_buf,
+			    DPS_GSO_BUF, len, DPS_GSO_MAX_SEGS, &n) < 0) {
+		p->c.drops[DPS_DROP_MALFORMED]++;
+		return;
+	}
+	if (rte_pktmbuf_alloc_bulk(d->pool, m, n) < 0) {
+		p->c.drops[DPS_DROP_NO_MBUF] += n;
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (len[i] > rte_pktmbuf_tailroom(m[i])) {
+			/* an MSS larger than an mbuf: every frame is */
+			for (unsigned j = i; j < n; j++)
+				dps_drop(p, DPS_DROP_OVERSIZE, m[j]);
+			n = i;
+			break;
+		}
+		memcpy(rte_pktmbuf_mtod(m[i], void *), d->gso_buf + off, len[i]);
+		m[i]->data_len = (uint16_t)len[i];
+		m[i]->pkt_len = len[i];
+		off += len[i];
+	}
+	if (n)
+		dps_fwd(d, idx, m, n);
+}
+
 bool dps_guest_poll(struct dps *d, unsigned idx)
 {
 	struct dps_port *p = &d->ports[idx];
@@ -261,6 +296,15 @@ bool dps_guest_poll(struct dps *d, unsigned idx)
 	for (unsigned i = 0; i < n; i++) {
 		struct netif_pkt *pk = &d->pkts[i];
 
+		if (pk->gso_type != XEN_NETIF_GSO_TYPE_NONE) {
+			/* in order: what came before it goes first */
+			if (k)
+				dps_fwd(d, idx, m, k);
+			k = 0;
+			rte_pktmbuf_free(m[i]);
+			gso_fwd(d, idx, pk);
+			continue;
+		}
 		if (pk->len > rte_pktmbuf_tailroom(m[i])) {
 			dps_drop(p, DPS_DROP_OVERSIZE, m[i]);
 			continue;

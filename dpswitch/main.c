@@ -225,7 +225,7 @@ int main(int argc, char **argv)
 	log_set_level(LOG_LVL_INFO);
 	nb_back_init(&d.nb);
 	d.nb.ops = &dps_nb_ops;
-	d.nb.gso = false; /* frames are single mbufs: no GSO to take apart */
+	d.nb.gso = true; /* a guest's GSO packets are cut into frames as they enter (gso.c) */
 	d.nb.max_queues = 1;
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (c) {
@@ -306,7 +306,9 @@ int main(int argc, char **argv)
 	d.arena.cap = DPS_ARENA;
 	d.arena.buf = mmap(NULL, DPS_ARENA, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
 			   0);
-	if (!d.ports || d.arena.buf == MAP_FAILED) {
+	d.gso_buf = mmap(NULL, DPS_GSO_BUF, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			 -1, 0);
+	if (!d.ports || d.arena.buf == MAP_FAILED || d.gso_buf == MAP_FAILED) {
 		log_err("dpswitch: out of memory");
 		return 1;
 	}

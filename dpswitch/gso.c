@@ -1,0 +1,98 @@
+/* gso: see gso.h. */
+#include "dpswitch/gso.h"
+
+#include <errno.h>
+#include <string.h>
+#include <xen/io/netif.h>
+
+#include "vif/netif.h"
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static uint32_t sum16(const uint8_t *p, size_t n, uint32_t sum)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < n; i += 2)
+		sum += get16(p + i);
+	if (i < n)
+		sum += (uint32_t)p[i] << 8;
+	return sum;
+}
+
+static uint16_t fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+int dps_gso_segment(const uint8_t *pkt, uint32_t len, uint8_t gso_type, uint16_t mss,
+		    uint8_t *out, size_t cap, uint32_t *seg_len, unsigned max_segs,
+		    unsigned *nseg)
+{
+	uint32_t l3_off, l4_off, hdr, payload, seq, off = 0;
+	uint16_t l3_proto, ip_id = 0;
+	uint8_t l4_proto, flags;
+	unsigned n;
+
+	if (!mss || netif_hdr_l4(pkt, len, &l3_proto, &l4_off, &l4_proto) < 0 || l4_proto != 6)
+		return -EINVAL;
+	if ((gso_type == XEN_NETIF_GSO_TYPE_TCPV4) != (l3_proto == 0x0800) ||
+	    (gso_type != XEN_NETIF_GSO_TYPE_TCPV4 && gso_type != XEN_NETIF_GSO_TYPE_TCPV6))
+		return -EINVAL;
+	l3_off = get16(pkt + 12) == 0x8100 ? 18 : 14;
+	if (len < l4_off + 20 || (pkt[l4_off + 12] >> 4) < 5)
+		return -EINVAL;
+	hdr = l4_off + (uint32_t)(pkt[l4_off + 12] >> 4) * 4;
+	if (hdr > len)
+		return -EINVAL;
+	payload = len - hdr;
+	n = payload ? (payload + mss - 1) / mss : 1;
+	if (n > max_segs)
+		return -EINVAL;
+	if ((size_t)n * hdr + payload > cap)
+		return -ENOSPC;
+	seq = (uint32_t)get16(pkt + l4_off + 4) << 16 | get16(pkt + l4_off + 6);
+	flags = pkt[l4_off + 13];
+	if (l3_proto == 0x0800)
+		ip_id = get16(pkt + l3_off + 4);
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t chunk = payload - i * mss < mss ? payload - i * mss : mss;
+		uint32_t tcp_len = hdr - l4_off + chunk, s, sl = hdr + chunk;
+		uint8_t *f = out + off, *ip = f + l3_off, *tcp = f + l4_off;
+
+		memcpy(f, pkt, hdr);
+		memcpy(f + hdr, pkt + hdr + i * mss, chunk);
+		put16(tcp + 4, (uint16_t)((seq + i * mss) >> 16));
+		put16(tcp + 6, (uint16_t)(seq + i * mss));
+		tcp[13] = (uint8_t)(flags & ~((i + 1 < n ? 0x09 : 0) | (i ? 0x80 : 0)));
+		if (l3_proto == 0x0800) {
+			put16(ip + 2, (uint16_t)(l4_off - l3_off + tcp_len));
+			put16(ip + 4, (uint16_t)(ip_id + i));
+			put16(ip + 10, 0);
+			put16(ip + 10, (uint16_t)~fold(sum16(ip, (size_t)(ip[0] & 15) * 4, 0)));
+			s = sum16(ip + 12, 8, 6 + tcp_len);
+		} else {
+			put16(ip + 4, (uint16_t)(l4_off - l3_off - 40 + tcp_len));
+			s = sum16(ip + 8, 32, 6 + tcp_len);
+		}
+		/* the pseudo-header's sum in the field, then the whole sum
+		 * over the segment (netif's completion of a partial checksum) */
+		put16(tcp + 16, fold(s));
+		netif_hdr_csum_complete(f, sl);
+		seg_len[i] = sl;
+		off += sl;
+	}
+	*nseg = n;
+	return 0;
+}
