@@ -52,43 +52,6 @@ int batchio_init(struct batchio *b)
 	return 0;
 }
 
-int batchio_ring_create(int *fd, struct io_uring_params *p)
-{
-	int rc;
-
-	memset(p, 0, sizeof(*p));
-	p->flags = IORING_SETUP_R_DISABLED;
-	*fd = io_uring_setup(BATCHIO_MAX, p);
-	if (*fd < 0)
-		return err_set(missing(*fd) ? -EOPNOTSUPP : *fd, "io_uring: %s", strerror(-*fd));
-	rc = restrict_ring(*fd);
-	if (rc < 0) {
-		close(*fd);
-		*fd = -1;
-	}
-	return rc;
-}
-
-int batchio_attach(struct batchio *b, int fd, const struct io_uring_params *p)
-{
-	struct io_uring_params cp = *p;
-	int rc;
-
-	batchio_exit(b);
-	memset(&b->ring, 0, sizeof(b->ring));
-	rc = io_uring_queue_mmap(fd, &cp, &b->ring);
-	if (rc < 0) {
-		close(fd);
-		return err_set(rc, "io_uring mmap: %s", strerror(-rc));
-	}
-	/* slot i is SQE i, as io_uring_queue_init() sets it and
-	 * io_uring_queue_mmap() (liburing 2.3) does not */
-	for (unsigned i = 0; i < *b->ring.sq.kring_entries; i++)
-		b->ring.sq.array[i] = i;
-	b->on = true;
-	return 0;
-}
-
 void batchio_exit(struct batchio *b)
 {
 	if (b->on)

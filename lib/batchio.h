@@ -8,13 +8,10 @@
  * The ring is restricted at creation (IORING_REGISTER_RESTRICTIONS) to
  * READ and WRITEV: a seccomp-confined process that holds it can do through
  * it nothing its filter's read and writev do not already allow. Create it
- * before confining the process (batchio_init), or have another process
- * create it and pass the descriptor (batchio_ring_create, then
- * batchio_attach in the confined one: mmap and close, no io_uring_setup
- * nor io_uring_register); either way only io_uring_enter is needed after.
- * A ring is a few pages of kernel memory mapped in its user: a process
- * that goes idle can give it back (batchio_exit) and ask for another.
- * One ring per process, single threaded. */
+ * before confining the process; afterwards only io_uring_enter is needed
+ * (another process cannot lend one: Linux refuses io_uring descriptors in
+ * SCM_RIGHTS). A ring is two pages mapped in its user. One ring per
+ * process, single threaded. */
 #ifndef LIB_BATCHIO_H
 #define LIB_BATCHIO_H
 
@@ -41,12 +38,6 @@ struct batchio {
 int batchio_init(struct batchio *b);
 /* Gives the ring back (unmapped, closed); the calls below then loop. */
 void batchio_exit(struct batchio *b);
-/* A restricted ring for another process, not mapped here: its descriptor
- * and what batchio_attach needs to map it. -errno with err_msg(). */
-int batchio_ring_create(int *fd, struct io_uring_params *p);
-/* Takes over a ring batchio_ring_create made (fd is ours from then on,
- * closed on failure). -errno with err_msg(). */
-int batchio_attach(struct batchio *b, int fd, const struct io_uring_params *p);
 
 /* n (<= BATCHIO_MAX) writes to fd, write i of iov[i * niov .. +niov), in
  * order; res[i]: bytes written or -errno. 0, or -errno when nothing could

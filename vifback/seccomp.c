@@ -5,10 +5,8 @@
  * queues, its counter file, the supervisor's socket, the simulated
  * hypervisor's broker socket opened by hv_open) and maps the ring pages
  * the supervisor names: what hv.h lists for both implementations, plus the
- * worker's own poll, writev, pread/pwrite, clock and io_uring_enter (a
- * ring made before confinement and restricted to reads and writes: what
- * read and writev allow anyway; not io_uring_setup nor io_uring_register,
- * which would make or widen a ring past this filter). ioctl only with the
+ * worker's own poll, writev, pread/pwrite and clock; no io_uring call
+ * (a ring made or widened here would act past this filter). ioctl only with the
  * requests it issues: the TAP's TUNGETIFF (names in logs) and
  * TUNSETCARRIER (a stalled guest), and those its hypervisor kind lists
  * (xen: evtchn bind/unbind/notify, gntdev map/unmap/copy); not TUNSETIFF,
@@ -69,9 +67,6 @@ int vb_seccomp_confine(const uint32_t *hv_ioctls, unsigned n_hv)
 	static const struct sock_filter calls[] = {
 		ALLOW(__NR_read), ALLOW(__NR_write), ALLOW(__NR_readv), ALLOW(__NR_writev),
 		ALLOW(__NR_recvmsg), ALLOW(__NR_sendmsg), ALLOW(__NR_ppoll),
-		/* a burst's TAP reads and writes through the ring batchio made
-		 * before: restricted to READ and WRITEV, no setup or register */
-		ALLOW(__NR_io_uring_enter),
 #ifdef __NR_poll
 		ALLOW(__NR_poll),
 #endif

@@ -66,7 +66,7 @@ struct vb_worker *vb_worker_find(struct vb_sup *s, uint16_t domid);
  * success), -errno when it is gone. */
 int vb_worker_call(struct vb_sup *s, struct vb_worker *w, struct vb_msg *m, const int *fds,
 		   unsigned nfds);
-/* A worker's socket is readable: FATAL reports, ring requests. */
+/* A worker's socket is readable: FATAL reports. */
 void vb_worker_input(struct vb_sup *s, struct vb_worker *w);
 /* SIGCHLD: reap, and every vif of a dead worker's domain is lost. */
 void vb_worker_reap(struct vb_sup *s);

@@ -9,7 +9,6 @@
 #ifndef VIFBACK_VB_H
 #define VIFBACK_VB_H
 
-#include <linux/io_uring.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -29,9 +28,6 @@ enum vb_msg_type {
 	VB_MSG_RESULT,	    /* worker -> sup: answer to CONNECT/DISCONNECT */
 	VB_MSG_FATAL,	    /* worker -> sup: a vif's frontend broke the protocol */
 	VB_MSG_SPAWN,	    /* sup -> spawner: start domain devid's worker, its socket attached */
-	VB_MSG_RING_REQ,    /* worker -> sup: traffic, lend me a ring (lib/batchio.h) */
-	VB_MSG_RING,	    /* sup -> worker: a restricted ring, its fd attached and
-			     * its params in `ring` (rc < 0, no fd: none to lend) */
 };
 
 /* A message's descriptors at most: a vif's TAP queues and its counter file. */
@@ -43,7 +39,6 @@ struct vb_msg {
 	int32_t rc;
 	struct nb_fe_cfg cfg;
 	uint64_t rate_bytes, rate_usecs;
-	struct io_uring_params ring;
 	char text[200];
 };
 

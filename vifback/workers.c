@@ -16,7 +16,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "lib/batchio.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "vifback/worker.h"
@@ -67,30 +66,6 @@ struct vb_worker *vb_worker_get(struct vb_sup *s, uint16_t domid)
 	return w;
 }
 
-/* A worker with traffic asks for a ring to batch its TAP reads and writes
- * (lib/batchio.h): made here, restricted to reads and writes, and handed
- * over; the worker gives it back (closes it) once idle, so an idle worker
- * holds no ring memory. A worker cannot make one itself: its seccomp
- * filter has no io_uring_setup, which would make a ring past the filter. */
-static void lend_ring(struct vb_worker *w)
-{
-	struct vb_msg m;
-	int fd = -1, rc;
-
-	memset(&m, 0, sizeof(m));
-	m.type = VB_MSG_RING;
-	rc = batchio_ring_create(&fd, &m.ring);
-	if (rc < 0) {
-		/* it carries on with a system call per packet */
-		log_warn("worker for domain %u: %s: a system call per packet", w->domid, err_msg());
-		m.rc = rc;
-	}
-	if (vb_msg_send(w->sock, &m, &fd, fd >= 0 ? 1 : 0) < 0)
-		log_warn("worker for domain %u: ring: %s", w->domid, err_msg());
-	if (fd >= 0)
-		close(fd); /* the worker's now */
-}
-
 static void on_fatal(struct vb_sup *s, struct vb_worker *w, const struct vb_msg *m)
 {
 	struct nb_vif *v = nb_vif_get(&s->nb, w->domid, m->devid, false);
@@ -135,10 +110,6 @@ int vb_worker_call(struct vb_sup *s, struct vb_worker *w, struct vb_msg *m, cons
 			on_fatal(s, w, &r);
 			continue;
 		}
-		if (r.type == VB_MSG_RING_REQ) {
-			lend_ring(w);
-			continue;
-		}
 		if (r.type == VB_MSG_RESULT && r.devid == devid) {
 			if (r.rc < 0)
 				return err_set(r.rc > -4096 ? r.rc : -EIO, "%s", r.text);
@@ -162,8 +133,6 @@ void vb_worker_input(struct vb_sup *s, struct vb_worker *w)
 			return; /* EAGAIN; or gone: SIGCHLD tells */
 		if (r.type == VB_MSG_FATAL)
 			on_fatal(s, w, &r);
-		else if (r.type == VB_MSG_RING_REQ)
-			lend_ring(w);
 	}
 }
 
