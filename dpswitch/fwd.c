@@ -109,6 +109,14 @@ static void enqueue(struct dps *d, unsigned out, struct rte_mbuf *m)
 	struct dps_port *p = &d->ports[out];
 
 	if (p->nout >= DPS_OUTQ) {
+		/* a GSO packet's frames can fill a queue within one pass:
+		 * hand what waits to the port now rather than drop */
+		if (p->kind == DPS_PORT_NIC)
+			dps_nic_flush(d, out);
+		else
+			dps_guest_flush(d, out);
+	}
+	if (p->nout >= DPS_OUTQ) {
 		dps_drop(p, DPS_DROP_QUEUE_FULL, m);
 		return;
 	}
