@@ -50,17 +50,39 @@ static struct netd_vif *net_vif_find(const struct netd_net *net, uint32_t domid,
 	return netd_net_vif_find(net, domid, devid, emu);
 }
 
+static void vif_mac_index(struct netd_net *net, struct netd_vif *nv, bool add)
+{
+	struct netd_vif **pp;
+
+	if (!nv->vif.has_mac)
+		return;
+	pp = &net->vif_hash[netd_vif_mac_bucket(nv->vif.mac)];
+	if (add) {
+		nv->mnext = *pp;
+		*pp = nv;
+		return;
+	}
+	while (*pp && *pp != nv)
+		pp = &(*pp)->mnext;
+	if (*pp)
+		*pp = nv->mnext;
+}
+
 static int vif_link(struct netd_net *net, struct netd_vif *nv)
 {
 	unsigned b = vif_bucket(nv->vif.domid, nv->vif.devid, nv->vif.emu);
+	unsigned nb = netd_vif_name_bucket(nv->vif.ifname);
 
 	if (!net->vif_hash) {
-		net->vif_hash = calloc(NETD_VIF_BUCKETS, sizeof(*net->vif_hash));
+		net->vif_hash = calloc(3 * NETD_VIF_BUCKETS, sizeof(*net->vif_hash));
 		if (!net->vif_hash)
 			return err_set(-ENOMEM, "out of memory");
 	}
 	nv->hnext = net->vif_hash[b];
 	net->vif_hash[b] = nv;
+	nv->nnext = net->vif_hash[nb];
+	net->vif_hash[nb] = nv;
+	vif_mac_index(net, nv, true);
 	nv->prev = NULL;
 	nv->next = net->vifs;
 	if (net->vifs)
@@ -78,6 +100,11 @@ static void vif_unlink(struct netd_net *net, struct netd_vif *v)
 	while (*pp != v)
 		pp = &(*pp)->hnext;
 	*pp = v->hnext;
+	pp = &net->vif_hash[netd_vif_name_bucket(v->vif.ifname)];
+	while (*pp != v)
+		pp = &(*pp)->nnext;
+	*pp = v->nnext;
+	vif_mac_index(net, v, false);
 	if (v->prev)
 		v->prev->next = v->next;
 	else
@@ -1377,7 +1404,10 @@ static int vif_online(struct netd *d, const char *id, json_t *args, json_t **res
 		}
 		old = nv;
 	}
+	/* A re-plug may bring another MAC (never another name: refused above). */
+	vif_mac_index(net, old, false);
 	old->vif = v;
+	vif_mac_index(net, old, true);
 	free(old->state);
 	old->state = NULL;
 	rc = journal_note(net, '+', old);

@@ -47,6 +47,24 @@ unsigned netd_vif_bucket(uint32_t domid, uint32_t devid, bool emu)
 	return (domid * 2654435761u ^ devid * 40503u ^ (unsigned)emu) % NETD_VIF_BUCKETS;
 }
 
+unsigned netd_vif_name_bucket(const char *ifname)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (; *ifname; ifname++)
+		h = (h ^ (uint8_t)*ifname) * 16777619u;
+	return NETD_VIF_BUCKETS + h % NETD_VIF_BUCKETS;
+}
+
+unsigned netd_vif_mac_bucket(const uint8_t mac[6])
+{
+	uint32_t h = 2166136261u;
+
+	for (int i = 0; i < 6; i++)
+		h = (h ^ mac[i]) * 16777619u;
+	return 2 * NETD_VIF_BUCKETS + h % NETD_VIF_BUCKETS;
+}
+
 struct netd_vif *netd_net_vif_find(const struct netd_net *net, uint32_t domid, uint32_t devid,
 				   bool emu)
 {

@@ -178,33 +178,42 @@ static bool vif_same(const struct vif *a, const struct vif *b)
 	return a->domid == b->domid && a->devid == b->devid && a->emu == b->emu;
 }
 
+/* Another vif of net named name (through the name index). */
+static const struct netd_vif *named(const struct netd_net *net, const char *name,
+				    const struct vif *v)
+{
+	if (!net->vif_hash)
+		return NULL;
+	for (const struct netd_vif *o = net->vif_hash[netd_vif_name_bucket(name)]; o;
+	     o = o->nnext)
+		if (!vif_same(&o->vif, v) && !strcmp(o->vif.ifname, name))
+			return o;
+	return NULL;
+}
+
 int netd_vif_guard_names(const struct netd *d, const struct vif *v)
 {
 	char def[IFNAMSIZ + 8];
 
 	snprintf(def, sizeof(def), "vif%u.%u%s", v->domid, v->devid, v->emu ? "-emu" : "");
-	for (size_t i = 0; i < d->n_nets; i++)
-		for (const struct netd_vif *o = d->nets[i].vifs; o; o = o->next) {
-			const char *name;
+	for (size_t i = 0; i < d->n_nets; i++) {
+		const struct netd_vif *o = named(&d->nets[i], v->ifname, v);
+		const char *name = v->ifname;
 
-			if (vif_same(&o->vif, v))
-				continue;
-			/* A vifname that exists is the rename's to refuse, in
-			 * its own words; one that does not (the other guest's
-			 * interface went away) would be taken. */
-			if (!strcmp(o->vif.ifname, v->ifname) && strcmp(v->ifname, def) &&
-			    nl_link_exists(v->ifname))
-				continue;
-			if (!strcmp(o->vif.ifname, v->ifname))
-				name = v->ifname;
-			else if (!strcmp(o->vif.ifname, def))
-				name = def;
-			else
-				continue;
+		/* A vifname that exists is the rename's to refuse, in its own
+		 * words; one that does not (the other guest's interface went
+		 * away) would be taken. */
+		if (o && strcmp(v->ifname, def) && nl_link_exists(v->ifname))
+			o = NULL;
+		if (!o && strcmp(v->ifname, def)) {
+			o = named(&d->nets[i], def, v);
+			name = def;
+		}
+		if (o)
 			return err_set(-EBUSY, "%s: interface %s belongs to vif %u.%u%s (in %s)",
 				       v->ifname, name, o->vif.domid, o->vif.devid,
 				       o->vif.emu ? "-emu" : "", d->nets[i].conf.name);
-		}
+	}
 	return 0;
 }
 
@@ -217,7 +226,9 @@ int netd_vif_guard_mac(const struct netd_net *net, const struct vif *v)
 	if (!v->has_mac || net->conf.mode == NETD_MODE_ROUTE)
 		return 0;
 	vif_mac_format(v->mac, mac, sizeof(mac));
-	for (const struct netd_vif *o = net->vifs; o; o = o->next) {
+	for (const struct netd_vif *o = net->vif_hash ? net->vif_hash[netd_vif_mac_bucket(v->mac)]
+						      : NULL;
+	     o; o = o->mnext) {
 		if (!o->vif.has_mac || memcmp(o->vif.mac, v->mac, sizeof(v->mac)))
 			continue;
 		/* Itself (a re-plug), or its PV vif / emulated NIC pair. */

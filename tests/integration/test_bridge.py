@@ -368,6 +368,12 @@ def test_duplicate_or_dom0_mac_is_refused(topo, netd_factory):
     netd.ctl("vif", "offline", "1.0-emu")
     netd.ctl("vif", "online", "2.0", f"mac={mac}")
     assert topo.link(topo.d0, "vif2.0")["master"] == "xenbr0"
+    # A re-plug with another MAC: the old one is free, the new one is taken.
+    netd.ctl("vif", "online", "2.0", "mac=00:16:3e:00:00:22")
+    netd.ctl("vif", "online", "1.0", f"mac={mac}")
+    r = netd.ctl("vif", "online", "1.0", "mac=00:16:3e:00:00:22", check=False)
+    assert r.returncode == 1
+    assert "mac 00:16:3e:00:00:22 refused: it is already vif 2.0" in r.stderr
 
 
 def test_vif_errors_change_nothing(topo, netd_factory):
