@@ -19,7 +19,7 @@
 #define NETD_DEFAULT_STATE  "/run/netd"
 #define NETD_DEFAULT_VIFBACK_STATS "/run/vifback"
 #define NETD_PATH_MAX 108 /* sun_path */
-#define NETD_DEFAULT_DNSMASQ_USER "dnsmasq"
+#define NETD_DEFAULT_DNSMASQ_USER "root"
 #define NETD_DEFAULT_DNSMASQ_DIR  "/run/netd-dnsmasq"
 
 enum netd_mode { NETD_MODE_BRIDGE, NETD_MODE_ROUTE, NETD_MODE_NAT, NETD_MODE_OVS };
@@ -123,9 +123,10 @@ struct netd_conf {
 	/* vifback's counter files, `<dir>/<D>.<N>` (vif/vifstats.h): shown
 	 * beside the vifs they count; default /run/vifback */
 	char vifback_stats_dir[NETD_PATH_MAX];
-	/* nat: the user dnsmasq runs as (root keeps it root), and where the
-	 * files it re-reads as that user live, <dir>/<net>/ (readable by all:
-	 * state_dir is netd's alone); defaults dnsmasq, /run/netd-dnsmasq */
+	/* nat: the user dnsmasq runs as (root keeps it root, in group dip),
+	 * and where the files it re-reads as that user live, <dir>/<net>/
+	 * (readable by all: state_dir is netd's alone); defaults root (what
+	 * netd.service allows), /run/netd-dnsmasq */
 	char dnsmasq_user[33];
 	int dnsmasq_user_line; /* 0 when defaulted */
 	char dnsmasq_dir[NETD_PATH_MAX];

@@ -865,7 +865,7 @@ static void test_vifback_stats_dir(void **state)
 	netd_conf_free(&b);
 }
 
-/* dnsmasq_user and dnsmasq_dir: defaults dnsmasq and /run/netd-dnsmasq,
+/* dnsmasq_user and dnsmasq_dir: defaults root and /run/netd-dnsmasq,
  * written back only when set otherwise, part of the equality; a user name
  * as useradd takes it (whether it exists is netd_conf_check_host's). */
 static void test_dnsmasq_user_and_dir(void **state)
@@ -884,17 +884,17 @@ static void test_dnsmasq_user_and_dir(void **state)
 
 	EXPECT_ERRORS(bad);
 	assert_int_equal(parse("[netd]\n", &a), 0);
-	assert_string_equal(a.dnsmasq_user, "dnsmasq");
+	assert_string_equal(a.dnsmasq_user, "root");
 	assert_string_equal(a.dnsmasq_dir, "/run/netd-dnsmasq");
 	assert_int_equal(netd_conf_write(&a, buf, sizeof(buf)), 0);
 	assert_null(strstr(buf, "dnsmasq_"));
 	netd_conf_free(&a);
-	assert_int_equal(parse("[netd]\ndnsmasq_user = root\ndnsmasq_dir = /srv/dm\n", &a), 0);
+	assert_int_equal(parse("[netd]\ndnsmasq_user = dnsmasq\ndnsmasq_dir = /srv/dm\n", &a), 0);
 	assert_int_equal(netd_conf_write(&a, buf, sizeof(buf)), 0);
-	assert_non_null(strstr(buf, "dnsmasq_user = root\ndnsmasq_dir = /srv/dm\n"));
+	assert_non_null(strstr(buf, "dnsmasq_user = dnsmasq\ndnsmasq_dir = /srv/dm\n"));
 	assert_int_equal(parse(buf, &b), 0);
 	assert_true(netd_conf_equal(&a, &b));
-	strcpy(b.dnsmasq_user, "dnsmasq");
+	strcpy(b.dnsmasq_user, "root");
 	assert_false(netd_conf_equal(&a, &b));
 	netd_conf_free(&a);
 	netd_conf_free(&b);
