@@ -8,7 +8,7 @@ liburing-dev
 iproute2 iputils-ping busybox-static isc-dhcp-client dnsmasq-base
 python3 python3-scapy python3-pytest tcpdump iperf3 xenstore-utils libxen-dev
 qemu-system-x86 libdpdk-dev
-debhelper lintian mandoc systemd python3-prometheus-client
+debhelper lintian mandoc systemd systemd-container python3-prometheus-client
 openvswitch-switch ovn-central ovn-host"
 missing=""
 for p in $PKGS; do
