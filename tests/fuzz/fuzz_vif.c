@@ -42,6 +42,21 @@ static void check_vif(const struct vif *v)
 	check_str(v->model, sizeof(v->model));
 	check_str(v->backend, sizeof(v->backend));
 	check_str(v->vlan, sizeof(v->vlan));
+	check_str(v->bridge_vlan, sizeof(v->bridge_vlan));
+	if (v->bridge_vlan[0]) {
+		/* vif-openvswitch's suffix: only beside a bridge, and it parses */
+		uint16_t trunks[VIF_TRUNKS_MAX];
+		size_t n;
+		int tag;
+
+		CHECK(v->bridge[0]);
+		CHECK(vif_bridge_vlan_parse(v->bridge_vlan, &tag, trunks, VIF_TRUNKS_MAX, &n) == 0);
+		CHECK(tag >= -1 && tag <= 4095 && n <= VIF_TRUNKS_MAX);
+	}
+	check_str(v->iface_id, sizeof(v->iface_id));
+	check_str(v->vm_uuid, sizeof(v->vm_uuid));
+	CHECK(!v->vm_uuid[0] || strlen(v->vm_uuid) == 36);
+	check_str(v->vm_name, sizeof(v->vm_name));
 	CHECK(v->n_ips <= VIF_MAX_IPS);
 	CHECK(v->mtu == 0 || (v->mtu >= 68 && v->mtu <= 65535));
 	CHECK(v->devid <= VIF_DEVID_MAX);
