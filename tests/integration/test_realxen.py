@@ -9,13 +9,23 @@ virtio-9p, and Dom0 runs tests/realxen/scenario.sh:
      xl runs it online and offline;
   b  no-fork mode: xenstore_watch = yes, xl's script is /bin/true (libxl
      4.17 always runs one), netd's watch plugs and answers;
+  b  also xl network-detach / network-attach of the running guest's vif;
   c  vifback: xen-netback unloaded and kept out, the project's userspace
      backend serves the guest's netfront (4 MiB each way over TCP, MTU,
-     anti-spoofing, network-detach/attach, no worker or TAP left).
+     anti-spoofing, network-detach/attach, no worker or TAP left);
+  d  classic bridge (eth0 -> peth0, a veth eth0/vif0.0) beside a nat
+     network: the guest's IPv4 and IPv6, a forged v6 source and a claimed
+     v6 address dropped; a second vif hot-plugged on the nat network (our
+     vif-nat: DHCP from netd's dnsmasq, masquerade, a port forward); netd
+     killed with SIGKILL while upstream pings the guest, a new netd adopts;
+     network-detach; `netdctl down` gives Dom0 back exactly (`ip -j`
+     snapshots before and after, compared by run.py);
+  e  route mode with our vif-route and ip=: proxy ARP both ways, the
+     guest's own source kept, a forged one dropped.
 The guest->upstream transfer is timed through netback (a) and vifback (c):
 run.py prints the table and the ratio (no check asserts a timing).
 Each check here is one line Dom0 wrote (observed value, expected value). The VM
-runs once per module (~6 min idle, ~20 loaded). Skipped (a failure in CI) only
+runs once per module (~7 min idle, ~25 loaded). Skipped (a failure in CI) only
 when this machine cannot run it at all (not root, no QEMU and none installable,
 no .debs cached and none downloadable), with run.py's reason."""
 import importlib.util
@@ -33,7 +43,7 @@ from test_hotplug import BE, port_of, watcher, xsd  # noqa: F401 (fixtures)
 
 RUN = os.path.join(ROOT, "tests", "realxen", "run.py")
 SKIP = 77
-LIMIT = 1600  # run.py: first-time download + initramfs + the VM (its own QEMU limit 1500 s)
+LIMIT = 2800  # run.py: first-time download + initramfs + the VM (its own QEMU limit 2700 s)
 
 COMMON = ["netd_up", "xenbr0_addr", "dom0_lan", "xl_create_rc", "hotplug_status",
           "hotplug_error", "port_master", "port_mtu", "port_mac", "frontend_mtu", "vif_list",
@@ -43,15 +53,45 @@ COMMON = ["netd_up", "xenbr0_addr", "dom0_lan", "xl_create_rc", "hotplug_status"
           "netd_exit", "restored"]
 XFER = ["guest_mtu", "guest_ping_full_size", "xfer_upstream_to_guest",
         "xfer_guest_to_upstream"]
+DETACH = ["detach_rc", "detach_link", "guest_detached", "attach_rc", "attach_hotplug_status",
+          "attach_backend_state", "attach_frontend_state", "attach_port_master",
+          "attach_guest_ping"]
 CHECKS = ([f"a.{c}" for c in COMMON + XFER + ["script_online", "script_offline"]] +
-          [f"b.{c}" for c in COMMON + ["watch_started", "script_is_noop", "watch_plugged",
-                                       "watch_unplugged"]] +
-          [f"c.{c}" for c in COMMON + XFER + [
+          [f"b.{c}" for c in COMMON + DETACH + ["watch_started", "script_is_noop",
+                                                "watch_plugged", "watch_unplugged"]] +
+          [f"c.{c}" for c in COMMON + XFER + DETACH + [
               "script_online", "script_offline", "no_netback", "xen_devices", "vifback_up",
-              "vifback_workers", "detach_rc", "detach_link", "guest_detached", "attach_rc",
-              "attach_hotplug_status", "attach_backend_state", "attach_frontend_state",
-              "attach_port_master", "attach_guest_ping", "vifback_workers_after_destroy",
-              "taps_after_destroy", "vifback_exit"]])
+              "vifback_workers", "vifback_workers_after_destroy", "taps_after_destroy",
+              "vifback_exit"]] +
+          # d: classic bridge + nat, IPv6, a nat vif hot-plugged, kill -9 of netd
+          [f"d.{c}" for c in [
+              "netd_up", "nat_up", "classic_peth0_master", "classic_peth0_mac",
+              "classic_vif0_master", "classic_eth0_peer", "classic_eth0_mac",
+              "classic_eth0_addrs", "classic_default_routes", "dom0_beyond_gateway",
+              "xl_create_rc", "hotplug_status", "script_online", "port_master", "vif_list",
+              "backend_state", "frontend_state", "guest_ping_upstream", "guest_ping6_upstream",
+              "guest_ping6_witness", "spoof6_replies", "witness_echo6_requests",
+              "upstream_ping6_guest", "upstream_neigh6", "upstream_ping6_claimed",
+              "upstream_neigh6_claimed", "spoof6_drops",
+              "attach_rc", "nat_dnsmasq_reread", "attach_script_online",
+              "attach_hotplug_status", "nat_port_master",
+              "nat_vif_list", "nat_attach_frontend_state", "nat_guest_eth1_mac",
+              "nat_dhcp_lease", "nat_guest_ping_gateway", "nat_masqueraded", "nat_port_forward",
+              "restart_netd_up", "adopted_bridge", "adopted_nat", "adopted_dnsmasq_pid",
+              "adopted_vifs", "ping_during_kill", "after_adopt_ping",
+              "after_adopt_port_forward", "after_adopt_claim_dropped",
+              "detach_rc", "detach_script_offline", "detach_link", "detach_vif_list",
+              "guest_eth1_detached", "xl_destroy_rc", "vif_list_after_destroy",
+              "netdctl_down_rc", "down_status", "dnsmasq_gone", "netd_exit",
+              "restored_exactly"]] +
+          # e: route mode with our vif-route
+          [f"e.{c}" for c in [
+              "netd_up", "ip_forward", "xl_create_rc", "hotplug_status", "hotplug_error",
+              "script_online", "vif_list", "vif_addr", "host_route", "backend_state",
+              "frontend_state", "guest_ping_upstream", "guest_ping_witness", "spoof_replies",
+              "witness_echo_requests", "spoof_drops", "guest_source_kept", "lan_pings_guest",
+              "lan_neigh_is_dom0", "xl_destroy_rc", "script_offline", "vif_list_after_destroy",
+              "host_route_after_destroy", "netd_exit", "ip_forward_restored", "restored"]])
 
 # What each check means, for the failure message.
 MEANING = {
@@ -96,6 +136,58 @@ MEANING = {
     "vifback_workers_after_destroy": "vifback worker processes after xl destroy",
     "taps_after_destroy": "vif* interfaces in Dom0 after xl destroy",
     "vifback_exit": "vifback's exit status on SIGTERM",
+    "nat_up": "the nat network virbr0 in `netdctl status`",
+    "classic_peth0_master": "classic: eth0 renamed peth0, a port of xenbr0",
+    "classic_peth0_mac": "classic: peth0's MAC",
+    "classic_vif0_master": "classic: the veth peer vif0.0, a port of xenbr0",
+    "classic_eth0_peer": "classic: the new eth0 is the veth whose peer is vif0.0",
+    "classic_eth0_mac": "classic: the new eth0 has the old eth0's MAC",
+    "classic_eth0_addrs": "classic: the new eth0's global addresses",
+    "classic_default_routes": "classic: Dom0's default routes moved to the new eth0",
+    "dom0_beyond_gateway": "Dom0 pings 198.51.100.1 through its default route",
+    "guest_ping6_upstream": "guest's v6 pings to 2001:db8::1 answered",
+    "guest_ping6_witness": "guest's v6 pings to the witness 2001:db8::3 answered",
+    "spoof6_replies": "replies to the guest's pings from the forged 2001:db8::99",
+    "witness_echo6_requests": "v6 echo requests that reached the witness (3 genuine, 0 forged)",
+    "upstream_ping6_guest": "upstream's v6 pings to the guest's own 2001:db8::11",
+    "upstream_neigh6": "upstream's neighbour entry for 2001:db8::11",
+    "upstream_ping6_claimed": "upstream's pings to 2001:db8::99, which the guest claims",
+    "upstream_neigh6_claimed": "upstream's neighbour entry for the claimed 2001:db8::99",
+    "spoof6_drops": "netd's spoof_drops counter for the guest's vif",
+    "attach_script_online": "libxl ran vif-nat online at xl network-attach",
+    "nat_port_master": "the hot-plugged nat vif's bridge",
+    "nat_dnsmasq_reread": "dnsmasq's log: dhcp-hosts read again after the nat vif's plug",
+    "nat_vif_list": "`netdctl vif list` row of the nat vif",
+    "nat_attach_frontend_state": "the nat vif's frontend state",
+    "nat_guest_eth1_mac": "the guest's eth1 MAC (the hot-plugged vif)",
+    "nat_dhcp_lease": "the lease the guest's udhcpc got from netd's dnsmasq on eth1",
+    "nat_guest_ping_gateway": "guest's pings to the nat gateway answered",
+    "nat_masqueraded": "the source upstream saw for the guest's nat traffic",
+    "nat_port_forward": "upstream's fetch through the port forward 192.0.2.2:8080",
+    "restart_netd_up": "networks in the status of the netd started after kill -9",
+    "adopted_bridge": "the new netd adopted the bridge setup",
+    "adopted_nat": "the new netd adopted the nat setup",
+    "adopted_dnsmasq_pid": "dnsmasq's pid in the new netd's status (the same process)",
+    "adopted_vifs": "the new netd's `vif list` rows",
+    "ping_during_kill": "upstream's pings to the guest across the kill and restart",
+    "after_adopt_ping": "upstream's pings to the guest after the adoption",
+    "after_adopt_port_forward": "the port forward after the adoption",
+    "after_adopt_claim_dropped": "the guest's claim on 2001:db8::99 after the adoption",
+    "detach_script_offline": "libxl ran vif-nat offline at xl network-detach",
+    "detach_vif_list": "`netdctl vif list` row of the detached vif",
+    "guest_eth1_detached": "the guest's eth1 went away at network-detach",
+    "netdctl_down_rc": "`netdctl down` exit status",
+    "down_status": "the networks' state after `netdctl down`",
+    "dnsmasq_gone": "netd's dnsmasq after `netdctl down`",
+    "restored_exactly": "Dom0's `ip -j` links, addresses, routes after down vs before up",
+    "ip_forward": "net.ipv4.ip_forward while the route network is up",
+    "vif_addr": "route: the vif's address (Dom0's, /32)",
+    "host_route": "route: Dom0's host route to the guest",
+    "guest_source_kept": "the source upstream saw for the routed guest's request",
+    "lan_pings_guest": "upstream's pings to the routed guest answered",
+    "lan_neigh_is_dom0": "upstream's ARP entry for the routed guest (Dom0's eth0)",
+    "host_route_after_destroy": "route: the host route after xl destroy",
+    "ip_forward_restored": "net.ipv4.ip_forward after netd stopped",
 }
 
 

@@ -380,6 +380,8 @@ def build_dom0(unpacked, kver, out):
     tree.add(host_tool("bash"), "/usr/bin/bash", 0o755)
     tree.add(host_tool("ip"), "/usr/bin/ip", 0o755)
     tree.add(host_tool("bridge"), "/usr/sbin/bridge", 0o755)
+    # nat mode's DHCP and DNS (netd runs /usr/sbin/dnsmasq)
+    tree.add(host_tool("dnsmasq"), "/usr/sbin/dnsmasq", 0o755)
     tree.add(os.path.join(unpacked, "bin/kmod"), "/usr/bin/kmod", 0o755)
     for t in ("modprobe", "insmod", "rmmod", "lsmod", "depmod", "modinfo"):
         tree.link("/usr/bin/kmod", f"/usr/sbin/{t}")
@@ -446,6 +448,9 @@ def xen_image(unpacked):
 
 
 # ---- 3. the share ----------------------------------------------------------
+
+# scenario.sh's scenarios (what the test runs; "bench" is bench/realxen's)
+SCENARIOS = ("a", "b", "c", "d", "e")
 
 # What Dom0 runs from this build; vifback replaces xen-netback in scenario c.
 DAEMONS = ("netd", "netdctl", "vifback")
@@ -588,6 +593,143 @@ def results(share):
     return checks
 
 
+def _drop_timers(o):
+    """What changes without anyone restoring anything: bridge timers tick,
+    an address is "tentative" only during duplicate address detection
+    (tests/integration/conftest.py's snapshot drops the same)."""
+    if isinstance(o, dict):
+        return {k: _drop_timers(v) for k, v in o.items()
+                if not k.endswith("_timer") and k != "tentative"}
+    if isinstance(o, list):
+        return [_drop_timers(v) for v in o]
+    return o
+
+
+def snapshot_items(path):
+    """Dom0's `ip -j` documents (scenario.sh's snapshot()), one item a link,
+    address list or route, without ifindex and counters."""
+    items = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            for o in json.loads(line):
+                for k in ("ifindex", "stats", "stats64"):
+                    o.pop(k, None)
+                items.append(json.dumps(_drop_timers(o), sort_keys=True))
+    return sorted(items)
+
+
+def restore_checks(share):
+    """One check per before/after pair of Dom0 snapshots: `netdctl down`
+    must give back Dom0's links, addresses and routes exactly."""
+    checks = []
+    out = os.path.join(share, "out")
+    for before in sorted(glob.glob(os.path.join(out, "snap-*-before.json"))):
+        s = os.path.basename(before)[len("snap-"):-len("-before.json")]
+        after = before.replace("-before.json", "-after.json")
+        name = f"{s}.restored_exactly"
+        if not os.path.exists(after):
+            checks.append({"name": name, "status": "FAIL", "observed": "no snapshot after down",
+                           "expected": "Dom0 as before netd started"})
+            continue
+        try:
+            b, a = snapshot_items(before), snapshot_items(after)
+        except (ValueError, OSError) as e:
+            checks.append({"name": name, "status": "FAIL", "observed": f"unreadable: {e}",
+                           "expected": "Dom0 as before netd started"})
+            continue
+        gone = [x for x in b if x not in a]
+        new = [x for x in a if x not in b]
+        obs = "identical" if not gone and not new else \
+            f"only before: {gone[:3]}; only after: {new[:3]}"
+        checks.append({"name": name, "status": "PASS" if obs == "identical" else "FAIL",
+                       "observed": obs[:2000],
+                       "expected": "identical (links, addresses, routes as `ip -j` shows them)"})
+    return checks
+
+
+def median(v):
+    v = sorted(v)
+    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+
+BENCH_COLS = ("create", "net_up", "destroy", "script_on", "script_off", "initwait_conn")
+
+
+def create_samples(share):
+    """scenario.sh's bench-create.tsv: variant -> column -> seconds."""
+    path = os.path.join(share, "out", "bench-create.tsv")
+    rows = {}
+    if not os.path.exists(path):
+        return rows
+    cols = BENCH_COLS
+    with open(path) as f:
+        for line in f:
+            p = line.rstrip("\n").split("\t")
+            if len(p) != 7:
+                continue
+            r = rows.setdefault(p[0], {c: [] for c in cols})
+            for c, v in zip(cols, p[1:]):
+                try:
+                    r[c].append(float(v))
+                except ValueError:
+                    pass
+    return rows
+
+
+def create_bench(share):
+    """bench/realxen's table: per variant (Xen's vif-bridge, ours, no-fork),
+    the medians of xl create, create -> first ping reply, xl destroy and the
+    hotplug part alone; ratios to Xen's script."""
+    rows = create_samples(share)
+    if not rows:
+        return []
+    cols = BENCH_COLS
+    med = {v: {c: (median(r[c]) if r[c] else None) for c in cols} for v, r in rows.items()}
+    fmt = "BENCH {:<8} {:>3} {:>10} {:>12} {:>10} {:>12} {:>12} {:>15}"
+    out = [fmt.format("variant", "n", "create s", "net up s", "destroy s", "script on s",
+                      "script off s", "InitWait->conn s")]
+
+    def f(x, digits=3):
+        return "-" if x is None else f"{x:.{digits}f}"
+    for v in ("xen", "ours", "nofork"):
+        if v not in med:
+            continue
+        m = med[v]
+        out.append(fmt.format(v, len(rows[v]["create"]), f(m["create"]), f(m["net_up"]),
+                              f(m["destroy"]), f(m["script_on"], 4), f(m["script_off"], 4),
+                              f(m["initwait_conn"], 4)))
+    base = med.get("xen")
+    if base:
+        for v in ("ours", "nofork"):
+            if v not in med:
+                continue
+            parts = []
+            for c in cols:
+                if base[c] and med[v][c] is not None:
+                    parts.append(f"{c} {med[v][c] / base[c]:.2f}")
+            out.append(f"BENCH ratio {v}/xen (medians): " + ", ".join(parts))
+    return out
+
+
+def kill9_bench(share):
+    path = os.path.join(share, "out", "bench-kill9.tsv")
+    if not os.path.exists(path):
+        return []
+    out = []
+    with open(path) as f:
+        for line in f:
+            p = line.rstrip("\n").split("\t")
+            if len(p) == 4 and p[1] and p[2]:
+                lost = int(p[1]) - int(p[2])
+                out.append(f"BENCH kill -9 of netd (scenario d): {lost} of {p[1]} pings lost "
+                           f"(0.2 s apart: a gap of <= {lost * 0.2:.1f} s); the new netd "
+                           f"answered {p[3]} s after the kill")
+    return out
+
+
 def bench(share):
     """The scenario's bench table (guest->upstream through netback and vifback)."""
     path = os.path.join(share, "out", "bench.txt")
@@ -600,13 +742,14 @@ def bench(share):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", help="results dir (default: a new one under /tmp)")
-    # ~2.5 min on an idle 2-vCPU machine; TCG shares the CPU with whatever
-    # else runs, and a loaded machine has needed ~7 min.
-    ap.add_argument("--timeout", type=int, default=1500, help="QEMU's limit in seconds")
+    # Scenarios a to e: ~6 min on an idle 2-vCPU machine; TCG shares the
+    # CPU with whatever else runs, and at a load of 8 they needed ~25 min.
+    ap.add_argument("--timeout", type=int, default=2700, help="QEMU's limit in seconds")
     ap.add_argument("--prepare-only", action="store_true",
                     help="fetch and build the initramfs (cache them), boot nothing")
-    ap.add_argument("--only", nargs="+", metavar="SCENARIO", choices=("a", "b", "c"),
-                    help="run only these scenarios (to iterate on one; the test runs all)")
+    ap.add_argument("--only", nargs="+", metavar="SCENARIO", choices=SCENARIOS + ("bench",),
+                    help="run only these scenarios (to iterate on one; the test runs all "
+                         "but bench, which bench/realxen runs)")
     args = ap.parse_args()
     build = os.path.abspath(os.environ.get("NETD_BUILD", os.path.join(ROOT_DIR, "build")))
     out = os.path.abspath(args.out or tempfile.mkdtemp(prefix="netd-realxen-", dir="/tmp"))
@@ -643,7 +786,7 @@ def main():
         me = os.path.abspath(__file__)
         dom0_cpio = os.path.join(CACHE, "dom0.cpio.gz")
         guest_cpio = os.path.join(CACHE, "guest.cpio.gz")
-        host = [host_tool(t) for t in ("busybox", "bash", "ip", "bridge")]
+        host = [host_tool(t) for t in ("busybox", "bash", "ip", "bridge", "dnsmasq")]
         rebuilt = cached(dom0_cpio, inputs_hash(manifest, me, os.path.join(HERE, "dom0-init.sh"),
                                                 *host),
                          lambda o: build_dom0(unpacked, kver, o))
@@ -664,8 +807,8 @@ def main():
         doc["timings"]["qemu_s"] = round(time.monotonic() - t, 1)
         doc["serial"] = serial
         doc["dom0_finished"] = ended
-        doc["checks"] = results(share)
-        doc["bench"] = bench(share)
+        doc["checks"] = results(share) + restore_checks(share)
+        doc["bench"] = bench(share) + kill9_bench(share) + create_bench(share)
         # The copies Dom0 ran (~17 MB); its logs in share/out stay.
         for d in ("bin", "libexec", "lib", "guest", "scripts"):
             shutil.rmtree(os.path.join(share, d), ignore_errors=True)
