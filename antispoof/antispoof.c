@@ -54,6 +54,10 @@ static struct as_tbl tbls[2];
 	 * would fetch every named object on every command (a plug would	\
 	 * cost O(vifs)). The template limit is never used: each element	\
 	 * brings its own. */						\
+	/* The fast path (see AS_PRE): a vif with mac= and no rate= has	\
+	 * its MAC and each of its addresses in one key. */		\
+	"\tset pass4 { type ifname . ether_addr . ipv4_addr; }\n"	\
+	"\tset pass6 { type ifname . ether_addr . ipv6_addr; }\n"	\
 	"\tset drops { type ifname; counter; }\n"			\
 	"\tset rates { type ifname; limit rate over 1 bytes/second; }\n"	\
 	"\tset ratedrops { type ifname; counter; }\n"
@@ -74,7 +78,19 @@ static struct as_tbl tbls[2];
 	"\tchain as_frag { }\n"						\
 	"\tchain bad { }\n"
 
-/* The limit comes after the checks, so a spoofed frame is counted as
+/* Legitimate traffic first: a guest's TCP and UDP from its own MAC and
+ * one of its own addresses (pass4, pass6) is what nearly every frame is,
+ * and it is accepted by one rule and one lookup, where the full checks
+ * below take seven rules and five lookups (bench/datapath measured them at
+ * 16% of a 64-byte frame's cost through the bridge). Nothing the checks
+ * refuse can match: ND, RA, redirects and the rest of ICMP are not TCP or
+ * UDP; DHCP and DHCPv6 server replies (udp from 67, 547) are left to the
+ * checks, and so is every address not its own (DHCP from 0.0.0.0, a vif
+ * without ip=). A later fragment has no transport header to read, so it
+ * never matches; a first one carries the header it is judged by. A vif
+ * with rate= has no element there: its frames must meet its limit.
+ *
+ * The limit comes after the checks, so a spoofed frame is counted as
  * spoofed whatever the vif's credit. The lookup in `rates` matches only when
  * the vif's limit is exceeded (the element's `limit over` stops the rule
  * otherwise); then `ratedrops` counts it. A vif without rate= is in neither.
@@ -83,6 +99,10 @@ static struct as_tbl tbls[2];
  * each commit, and a plug would cost O(vifs). */
 #define AS_PRE								\
 	"\tchain pre {\n"						\
+	"\t\tmeta l4proto { tcp, udp } th sport != 67 "			\
+	"iifname . ether saddr . ip saddr @pass4 accept\n"		\
+	"\t\tmeta l4proto { tcp, udp } th sport != 547 "			\
+	"iifname . ether saddr . ip6 saddr @pass6 accept\n"		\
 	"\t\tiifname @guard jump check\n"				\
 	"\t\tiifname @rates iifname @ratedrops drop\n"			\
 	"\t}\n"
@@ -476,13 +496,15 @@ enum as_key {
 	K_GW4,    /* ifname . ipv4_addr, one per address of as_gw_get(): gw4 */
 	K_GW6,    /* ifname . ipv6_addr, likewise: gw6 */
 	K_GW6RAW, /* ifname . 128-bit integer, likewise: gw6nd */
+	K_PASS4,  /* ifname . ether_addr . ipv4_addr, one per address: pass4 */
+	K_PASS6,  /* ifname . ether_addr . ipv6_addr, likewise: pass6 */
 };
 
 _Static_assert(AS_GW_MAX >= VIF_MAX_IPS + 1, "put()'s address array holds either list");
 
 static bool key_is_v4(enum as_key kind)
 {
-	return kind == K_V4 || kind == K_GW4;
+	return kind == K_V4 || kind == K_GW4 || kind == K_PASS4;
 }
 
 /* The addresses of one family no vif may claim (as_gw.h) into out. */
@@ -524,10 +546,16 @@ static void key_of(struct as_nl_key *k, const struct vif *v, enum as_key kind,
 	case K_MAC:
 		as_nl_key_bytes(k, v->mac, 6);
 		break;
+	case K_PASS4:
+		as_nl_key_bytes(k, v->mac, 6);
+		/* fall through */
 	case K_V4:
 	case K_GW4:
 		as_nl_key_bytes(k, &ip->addr, 4);
 		break;
+	case K_PASS6:
+		as_nl_key_bytes(k, v->mac, 6);
+		/* fall through */
 	case K_V6:
 	case K_V6RAW:
 	case K_GW6:
@@ -564,6 +592,17 @@ static void text_of(char *s, size_t len, const struct vif *v, enum as_key kind,
 	case K_GW6:
 		inet_ntop(key_is_v4(kind) ? AF_INET : AF_INET6, &ip->addr, s, len);
 		break;
+	case K_PASS4:
+	case K_PASS6: {
+		size_t n;
+
+		vif_mac_format(m, s, len);
+		n = strlen(s);
+		snprintf(s + n, len - n, " . ");
+		n = strlen(s);
+		inet_ntop(kind == K_PASS4 ? AF_INET : AF_INET6, &ip->addr, s + n, len - n);
+		break;
+	}
 	case K_V6RAW:
 	case K_GW6RAW:
 		s[0] = '0';
@@ -586,10 +625,11 @@ static void put(struct as_out *o, const char *t, const char *set, const struct v
 		enum as_key kind, const struct as_rate *lim, const char *lim_text)
 {
 	bool gw = kind == K_GW4 || kind == K_GW6 || kind == K_GW6RAW;
-	bool per_ip = gw || kind == K_V4 || kind == K_V6 || kind == K_V6RAW;
+	bool per_ip = gw || kind == K_V4 || kind == K_V6 || kind == K_V6RAW || kind == K_PASS4 ||
+		      kind == K_PASS6;
 	int family = key_is_v4(kind) ? AF_INET : AF_INET6;
 	struct vif_ip ips[AS_GW_MAX];
-	char val[INET6_ADDRSTRLEN + 40];
+	char val[VIF_MAC_STRLEN + INET6_ADDRSTRLEN + 40];
 	struct as_nl_key key;
 	unsigned n = !per_ip ? 1 : gw ? gw_of(family, ips) : addrs_of(v, family, ips);
 
@@ -655,6 +695,11 @@ static void elems(struct as_out *o, enum as_family fam, const struct vif *v, boo
 			put(o, t, "gw6", v, K_GW6, NULL, NULL);
 			put(o, t, "gw6nd", v, K_GW6RAW, NULL, NULL);
 		}
+		/* the fast path, for a vif whose frames need no limit */
+		if (has_mac && !v->rate.bytes_per_interval) {
+			put(o, t, "pass4", v, K_PASS4, NULL, NULL);
+			put(o, t, "pass6", v, K_PASS6, NULL, NULL);
+		}
 		if (arp)
 			common_elems(o, arp, v, has_mac);
 	}
@@ -702,6 +747,9 @@ static int run_buf(struct as_buf *b)
 
 /* ---- reading the table back ---- */
 
+/* The text of a key after its name: up to two components of up to 64. */
+#define AS_VAL_MAX 160
+
 /* An element value from the kernel, safe to put back into a command:
  * addresses, MACs and hex integers only. */
 static bool value_ok(const char *s)
@@ -715,16 +763,33 @@ static bool value_ok(const char *s)
 	return true;
 }
 
-/* The key of one element as `nft -j` writes it: "if" or {"concat": ["if",
- * "val"]}, wrapped in {"elem": {"val": ..., "counter": ...}} when the
- * element has state, or ["if", verdict] in a map. First component and the
- * rest; a raw integer up to 64 bits comes as a JSON number (ndll) and is
- * given back in hex in num. */
-static bool elem_key(json_t *e, const char **ifn, const char **val, char num[20])
+/* One component of a key after the name, as text safe to put back into a
+ * command (value_ok) at out: a string, or a raw integer up to 64 bits,
+ * which comes as a JSON number (ndll) and is given back in hex. */
+static bool elem_part(json_t *x, char *out, size_t len)
 {
-	json_t *c, *x;
+	if (json_is_integer(x) && json_integer_value(x) >= 0) {
+		snprintf(out, len, "0x%llx", (unsigned long long)json_integer_value(x));
+		return true;
+	}
+	if (!json_is_string(x) || !value_ok(json_string_value(x)) ||
+	    strlen(json_string_value(x)) >= len)
+		return false;
+	snprintf(out, len, "%s", json_string_value(x));
+	return true;
+}
 
-	*val = NULL;
+/* The key of one element as `nft -j` writes it: "if" or {"concat": ["if",
+ * "val", ...]} (two components, three in pass4 and pass6), wrapped in
+ * {"elem": {"val": ..., "counter": ...}} when the element has state, or
+ * ["if", verdict] in a map. First component and the rest, joined by " . "
+ * in val (NULL: the name alone), each part checked by value_ok. */
+static bool elem_key(json_t *e, const char **ifn, char val[AS_VAL_MAX], bool *has_val)
+{
+	json_t *c;
+	size_t n;
+
+	*has_val = false;
 	if (json_is_array(e))
 		e = json_array_get(e, 0);
 	if (json_object_get(e, "elem"))
@@ -734,18 +799,20 @@ static bool elem_key(json_t *e, const char **ifn, const char **val, char num[20]
 		return true;
 	}
 	c = json_object_get(e, "concat");
-	x = json_array_get(c, 1);
-	if (json_array_size(c) != 2 || !json_is_string(json_array_get(c, 0)))
+	if (json_array_size(c) < 2 || json_array_size(c) > 3 || !json_is_string(json_array_get(c, 0)))
 		return false;
-	if (json_is_integer(x) && json_integer_value(x) >= 0) {
-		snprintf(num, 20, "0x%llx", (unsigned long long)json_integer_value(x));
-		*val = num;
-	} else if (json_is_string(x)) {
-		*val = json_string_value(x);
-	} else {
-		return false;
+	val[0] = 0;
+	for (size_t i = 1; i < json_array_size(c); i++) {
+		n = strlen(val);
+		if (i > 1) {
+			snprintf(val + n, AS_VAL_MAX - n, " . ");
+			n = strlen(val);
+		}
+		if (!elem_part(json_array_get(c, i), val + n, AS_VAL_MAX - n))
+			return false;
 	}
 	*ifn = json_string_value(json_array_get(c, 0));
+	*has_val = true;
 	return true;
 }
 
@@ -757,8 +824,9 @@ typedef bool as_drop_fn(const char *ifname, bool in_vifs, void *data);
 
 static int delete_elems(struct as_buf *b, const char *t, as_drop_fn *drop, void *data)
 {
-	char cmd[64], num[20];
+	char cmd[64], val[AS_VAL_MAX];
 	json_t *items, *it, *e;
+	bool has_val;
 	size_t i, j;
 	int rc;
 
@@ -768,16 +836,16 @@ static int delete_elems(struct as_buf *b, const char *t, as_drop_fn *drop, void 
 		return rc;
 	json_array_foreach(items, i, it) {
 		json_t *set = json_object_get(it, "set") ?: json_object_get(it, "map");
-		const char *name = json_string_value(json_object_get(set, "name")), *ifn, *val;
+		const char *name = json_string_value(json_object_get(set, "name")), *ifn;
 
 		if (!name)
 			continue;
 		json_array_foreach(json_object_get(set, "elem"), j, e) {
-			if (!elem_key(e, &ifn, &val, num) || (val && !value_ok(val)) ||
+			if (!elem_key(e, &ifn, val, &has_val) ||
 			    !drop(ifn, !strcmp(name, "vifs"), data))
 				continue;
 			buf_printf(b, "delete element %s %s { \"%s\"%s%s }\n", t, name, ifn,
-				   val ? " . " : "", val ? val : "");
+				   has_val ? " . " : "", has_val ? val : "");
 		}
 	}
 	json_decref(items);

@@ -25,6 +25,11 @@
  *                                  addresses and routers (as_gw.h), never
  *                                  to be claimed
  *   gw6nd     ifname . 128-bit int the same as gw6, for ND target checks
+ *   pass4     ifname . ether_addr . ipv4_addr   the fast path: its mac= with
+ *   pass6     ifname . ether_addr . ipv6_addr   each of its addresses (v6:
+ *                                  its link-local too), when it has a MAC and
+ *                                  no rate=; its TCP and UDP from them is
+ *                                  accepted by the chain's first rules
  *   drops     ifname + counter     what the checks dropped
  *   rates     ifname + limit       its rate= (see ratelimit.h)
  *   ratedrops ifname + counter     what the limit dropped

@@ -119,6 +119,13 @@ int nl_bridge_create(const char *name)
 	/* As Xen's create_bridge: no STP, ports forward at once. */
 	mnl_attr_put_u32(nlh, IFLA_BR_STP_STATE, 0);
 	mnl_attr_put_u32(nlh, IFLA_BR_FORWARD_DELAY, 0);
+	/* Bridged frames need no IP, IPv6 or ARP hooks from netd (its
+	 * filters are in the bridge family): said out loud, though it is the
+	 * default and the namespace's bridge-nf-call-* sysctls, which the
+	 * kernel ORs with these, are not netd's to change. */
+	mnl_attr_put_u8(nlh, IFLA_BR_NF_CALL_IPTABLES, 0);
+	mnl_attr_put_u8(nlh, IFLA_BR_NF_CALL_IP6TABLES, 0);
+	mnl_attr_put_u8(nlh, IFLA_BR_NF_CALL_ARPTABLES, 0);
 	mnl_attr_nest_end(nlh, data);
 	mnl_attr_nest_end(nlh, info);
 	return nl_request(nlh);

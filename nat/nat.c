@@ -467,7 +467,7 @@ static int priv_setup(struct netd_net *net, struct nat_priv *p, const char *brid
 	p->masq6 = masq6;
 	p->hosts.leases6 = p->has6 && net->conf.dhcp6 == NAT_DHCP6_STATEFUL;
 	p->ev = netd_net_event(net);
-	nat_rs_init(&p->rs, p->bridge, p->uplink, &p->gw);
+	nat_rs_init(&p->rs, p->bridge, p->uplink, &p->gw, net->conf.flowtable);
 	nat_rs6_init(&p->rs6, p->bridge, p->uplink, &p->gw6, masq6);
 	rc = netd_net_run_dir(net, p->run_dir, sizeof(p->run_dir));
 	if (rc == 0)
@@ -773,6 +773,12 @@ static int precheck(const struct netd_net_conf *c)
 	if (nl_link_exists(c->name))
 		return err_set(-EEXIST, "%s: %s already exists; refusing to take it over", c->name,
 			       c->name);
+	if (c->flowtable) {
+		struct nat_rs rs;
+
+		nat_rs_init(&rs, c->name, c->uplink, &c->address, true);
+		return nat_rs_flowtable_check(&rs);
+	}
 	return 0;
 }
 

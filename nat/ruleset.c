@@ -11,7 +11,7 @@
 #include "lib/nft.h"
 
 void nat_rs_init(struct nat_rs *rs, const char *bridge, const char *uplink,
-		 const struct netd_cidr *gw)
+		 const struct netd_cidr *gw, bool flowtable)
 {
 	memset(rs, 0, sizeof(*rs));
 	/* nft identifiers take letters, digits, '_', '-', '.' and '/': the
@@ -20,6 +20,48 @@ void nat_rs_init(struct nat_rs *rs, const char *bridge, const char *uplink,
 	snprintf(rs->bridge, sizeof(rs->bridge), "%s", bridge);
 	snprintf(rs->uplink, sizeof(rs->uplink), "%s", uplink);
 	rs->gw = *gw;
+	rs->flowtable = flowtable;
+}
+
+/* The flowtable's declaration; the same text in the table and in the check. */
+static void flowtable_decl(FILE *f, const struct nat_rs *rs)
+{
+	fprintf(f,
+		"\tflowtable ft {\n"
+		"\t\thook ingress priority filter; devices = { \"%s\", \"%s\" };\n"
+		"\t}\n", rs->bridge, rs->uplink);
+}
+
+int nat_rs_flowtable_check(const struct nat_rs *rs)
+{
+	size_t len = 0;
+	char *buf = NULL;
+	FILE *f;
+	int rc;
+
+	f = open_memstream(&buf, &len);
+	if (!f)
+		return err_set(-ENOMEM, "out of memory");
+	/* A table of its own that is never committed: the kernel answers
+	 * whether it knows flowtables, and the devices must exist (the
+	 * bridge does not yet, so the uplink stands for both). */
+	fprintf(f, "table ip %s_ftcheck {\n", rs->table);
+	fprintf(f,
+		"\tflowtable ft {\n"
+		"\t\thook ingress priority filter; devices = { \"%s\" };\n"
+		"\t}\n}\n", rs->uplink);
+	if (fclose(f)) {
+		free(buf);
+		return err_set(-ENOMEM, "out of memory");
+	}
+	rc = nft_check(buf);
+	free(buf);
+	if (rc == -ENOENT || rc == -EOPNOTSUPP)
+		return err_set(-EOPNOTSUPP,
+			       "%s: flowtable = yes, but this kernel has no nftables flowtable "
+			       "(CONFIG_NF_FLOW_TABLE and CONFIG_NF_FLOW_TABLE_INET); set flowtable = no",
+			       rs->bridge);
+	return rc ? err_prefix(rc, "%s: flowtable check", rs->bridge) : 0;
 }
 
 static void subnet_str(const struct netd_cidr *c, char *buf, size_t len)
@@ -70,6 +112,8 @@ int nat_rs_apply(const struct nat_rs *rs, const struct nat_fwds *fwds)
 		fprintf(f, "\n\t\t}\n");
 	}
 	fprintf(f, "\t}\n");
+	if (rs->flowtable)
+		flowtable_decl(f, rs);
 	fprintf(f,
 		"\tchain prerouting {\n"
 		"\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
@@ -82,15 +126,33 @@ int nat_rs_apply(const struct nat_rs *rs, const struct nat_fwds *fwds)
 		"\t\toifname \"%s\" ip saddr %s ip daddr != %s masquerade\n"
 		"\t\toifname \"%s\" ip saddr %s ip daddr %s ct status dnat masquerade\n"
 		"\t}\n", up, net, net, br, net, net);
+	/* Every forwarded packet runs this chain, so the two common cases
+	 * come first, one rule each: a guest's packet on its way out, and a
+	 * reply on its way back. The rest decides what used to be decided
+	 * for them too, in an order that gives every packet the verdict of
+	 * the chain it replaces (docs/architecture.md): from the bridge with
+	 * a foreign source only back into the bridge; into the bridge only
+	 * replies and forwards. */
 	fprintf(f,
 		"\tchain forward {\n"
-		"\t\ttype filter hook forward priority filter; policy accept;\n"
-		"\t\toifname \"%s\" ct status dnat accept\n"
+		"\t\ttype filter hook forward priority filter; policy accept;\n");
+	/* First, so an offloaded connection never comes here again. The
+	 * kernel offloads a connection only once conntrack has confirmed it
+	 * (TCP: once established), and a connection whose first packet the
+	 * rules below drop is never confirmed: only what they accept goes
+	 * into the flowtable, both directions at once, and every verdict
+	 * below depends only on a connection's devices, addresses and
+	 * state, which an offloaded one keeps. */
+	if (rs->flowtable)
+		fprintf(f, "\t\tmeta l4proto { tcp, udp } flow add @ft\n");
+	fprintf(f,
+		"\t\tiifname \"%s\" ip saddr %s accept\n"
 		"\t\toifname \"%s\" ip daddr %s ct state established,related accept\n"
 		"\t\tiifname \"%s\" oifname \"%s\" accept\n"
+		"\t\tiifname \"%s\" drop\n"
+		"\t\toifname \"%s\" ct status dnat accept\n"
 		"\t\toifname \"%s\" reject\n"
-		"\t\tiifname \"%s\" ip saddr != %s drop\n"
-		"\t}\n", br, br, net, br, br, br, br, net);
+		"\t}\n", br, net, br, net, br, br, br, br, br);
 	fprintf(f, "}\n");
 	if (fclose(f)) {
 		free(buf);

@@ -12,11 +12,20 @@
  *   postrouting: private -> out of the uplink             -> masquerade
  *                private -> private, DNATed (hairpin)     -> masquerade, so the
  *                                                            reply comes back via dom0
- *   forward:     into the bridge only replies and forwards; nothing spoofed out. */
+ *   forward:     guests out and replies back first (one rule each); into the
+ *                bridge only replies and forwards; nothing spoofed out.
+ *
+ * With `flowtable = yes` the table also holds `flowtable ft` on the bridge
+ * and the uplink, and the forward chain's first rule offloads every TCP and
+ * UDP connection the rules below it accept once it is established: later
+ * packets of it go from the ingress hook of one device straight to the
+ * other (NAT applied, forward hook and conntrack lookup skipped). A kernel
+ * without nf_flow_table refuses the network (nat_rs_flowtable_check). */
 #ifndef NAT_RULESET_H
 #define NAT_RULESET_H
 
 #include <net/if.h>
+#include <stdbool.h>
 
 #include "nat/forward.h"
 #include "netd/config.h"
@@ -26,10 +35,15 @@ struct nat_rs {
 	char bridge[IFNAMSIZ];
 	char uplink[IFNAMSIZ];
 	struct netd_cidr gw; /* gateway address / subnet prefix */
+	bool flowtable;      /* the flowtable fast path (config key flowtable) */
 };
 
 void nat_rs_init(struct nat_rs *rs, const char *bridge, const char *uplink,
-		 const struct netd_cidr *gw);
+		 const struct netd_cidr *gw, bool flowtable);
+
+/* Whether this kernel can hold rs's flowtable: 0, or -EOPNOTSUPP with a
+ * message saying so, checked without changing anything (nft --check). */
+int nat_rs_flowtable_check(const struct nat_rs *rs);
 
 /* Replace the table with the full definition and every forward. */
 int nat_rs_apply(const struct nat_rs *rs, const struct nat_fwds *fwds);

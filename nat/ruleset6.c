@@ -88,15 +88,18 @@ int nat_rs6_apply(const struct nat_rs6 *rs, const struct nat_fwds *fwds)
 	fprintf(f,
 		"\t\toifname \"%s\" ip6 saddr %s ip6 daddr %s ct status dnat masquerade\n"
 		"\t}\n", br, net, net);
+	/* The common cases first, as in the IPv4 table (ruleset.c, where
+	 * the order is argued): the same verdicts, fewer rules per packet. */
 	fprintf(f,
 		"\tchain forward {\n"
 		"\t\ttype filter hook forward priority filter; policy accept;\n"
-		"\t\toifname \"%s\" ct status dnat accept\n"
+		"\t\tiifname \"%s\" ip6 saddr %s accept\n"
 		"\t\toifname \"%s\" ip6 daddr %s ct state established,related accept\n"
 		"\t\tiifname \"%s\" oifname \"%s\" accept\n"
+		"\t\tiifname \"%s\" drop\n"
+		"\t\toifname \"%s\" ct status dnat accept\n"
 		"\t\toifname \"%s\" reject\n"
-		"\t\tiifname \"%s\" ip6 saddr != %s drop\n"
-		"\t}\n", br, br, net, br, br, br, br, net);
+		"\t}\n", br, net, br, net, br, br, br, br, br);
 	fprintf(f, "}\n");
 	if (fclose(f)) {
 		free(buf);

@@ -42,7 +42,7 @@ enum net_key {
 	K_MODE, K_PHYSDEV, K_STYLE, K_METRIC, K_GATEWAYIP,
 	K_ADDRESS, K_DHCP_RANGE, K_UPLINK, K_FORWARD, K_ANTISPOOF, K_ADDRESS6, K_DHCP6,
 	K_NAT6, K_OVSDB, K_DATAPATH, K_OVN, K_OVN_WAIT, K_IFACE_ID, K_DP, K_DPDK_SOCKET,
-	K_RATE_IN, K_COUNT
+	K_RATE_IN, K_FLOWTABLE, K_COUNT
 };
 
 #define M_BRIDGE (1u << NETD_MODE_BRIDGE)
@@ -80,6 +80,7 @@ static const struct net_key_def net_keys[] = {
 	{ "datapath", K_DP, M_BRIDGE },
 	{ "dpdk_socket", K_DPDK_SOCKET, M_BRIDGE },
 	{ "rate_in", K_RATE_IN, M_BRIDGE | M_ROUTE | M_NAT | M_OVS },
+	{ "flowtable", K_FLOWTABLE, M_NAT },
 };
 
 enum netd_key { NK_SOCKET, NK_STATE_DIR, NK_RESTORE, NK_GROUP, NK_XSWATCH, NK_METRICS_FILE,
@@ -553,7 +554,7 @@ static int net_key_add(struct parser *ps, const char *key, const char *val)
 
 	if (!def)
 		return key_err(ps, ps->lineno, key,
-			       "unknown key (expected mode, physdev, gatewaydev, style, metric, gatewayip, address, dhcp_range, uplink, forward, antispoof, address6, dhcp6, nat6, ovsdb, datapath_type, ovn, ovn_wait, iface_id, datapath, dpdk_socket or rate_in)");
+			       "unknown key (expected mode, physdev, gatewaydev, style, metric, gatewayip, address, dhcp_range, uplink, forward, antispoof, address6, dhcp6, nat6, ovsdb, datapath_type, ovn, ovn_wait, iface_id, datapath, dpdk_socket, rate_in or flowtable)");
 	if (ps->seen[def->key] && def->key != K_FORWARD) {
 		first = kv_find(ps, def->key);
 		if (strcmp(first->def->name, key))
@@ -1034,6 +1035,8 @@ static int net_apply_key(struct parser *ps, struct netd_net_conf *net,
 		return netd_path(ps, kv->def->name, kv->val, net->dpdk_socket);
 	case K_RATE_IN:
 		return key_rate_in(ps, kv, &net->rate_in);
+	case K_FLOWTABLE:
+		return key_bool(ps, kv, &net->flowtable);
 	default:
 		return 0; /* K_MODE, done first */
 	}
@@ -1880,7 +1883,8 @@ static bool nat_equal(const struct netd_net_conf *a, const struct netd_net_conf 
 	size_t i;
 
 	if (!cidr_equal(&a->address, &b->address) || strcmp(a->uplink, b->uplink) ||
-	    a->has_dhcp_range != b->has_dhcp_range || a->n_forwards != b->n_forwards)
+	    a->has_dhcp_range != b->has_dhcp_range || a->n_forwards != b->n_forwards ||
+	    a->flowtable != b->flowtable)
 		return false;
 	if (a->has_address6 != b->has_address6 ||
 	    (a->has_address6 && (!cidr_equal(&a->address6, &b->address6) ||
@@ -2049,6 +2053,9 @@ static void write_net(struct out *o, const struct netd_net_conf *net)
 				   net->out6 == NAT_OUT6_ROUTED ? "routed" : "masquerade");
 		for (i = 0; i < net->n_forwards; i++)
 			write_forward(o, &net->forwards[i]);
+		/* only when set: files written before the key existed print as they did */
+		if (net->flowtable)
+			out_printf(o, "flowtable = yes\n");
 		break;
 	case NETD_MODE_OVS:
 		out_printf(o, "ovsdb = %s\n", net->ovsdb);

@@ -93,6 +93,11 @@ struct netd_net_conf {
 	bool ovn;                  /* wait for ovn-controller's ovn-installed */
 	unsigned ovn_wait_ms;      /* how long, at most */
 	char iface_id[128];        /* external_ids:iface-id template */
+
+	/* nat: forwarded connections through an nftables flowtable (software fast
+	 * path) on the bridge and the uplink; default no. Needs a kernel with
+	 * nf_flow_table: netd refuses the network at up on one without. */
+	bool flowtable;
 };
 
 #define NETD_OVSDB_DEFAULT "/var/run/openvswitch/db.sock"

@@ -14,6 +14,7 @@ failed, 2 it cannot run here (not root, something not built), 130
 interrupted. bench/lib/run_all runs them all (`make bench`)."""
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -398,3 +399,92 @@ def build_flood(bench):
     sh("cc", "-O2", "-Wall", "-o", out, os.path.join(os.path.dirname(os.path.realpath(__file__)),
                                                      "udpflood.c"))
     return out
+
+
+# The receiving end of every packet-rate bench: what arrives for udp port 9 is
+# counted and dropped before anything else in the namespace sees it.
+SINK = """table inet sink {
+	chain c {
+		type filter hook prerouting priority -300; policy accept;
+		udp dport 9 counter drop
+	}
+}
+"""
+
+
+def sink_install(ns):
+    """The counting sink (SINK) in namespace ns."""
+    sh("ip", "netns", "exec", ns, "nft", "-f", "-", stdin=SINK)
+
+
+def sink_received(ns):
+    """Packets ns's sink has counted so far."""
+    out = json.loads(sh("ip", "netns", "exec", ns, "nft", "-j", "list", "table", "inet",
+                        "sink").stdout)
+    return sum(x["counter"]["packets"] for o in out["nftables"] if "rule" in o
+               for x in o["rule"]["expr"] if "counter" in x)
+
+
+def rt_prefix():
+    """argv prefix that runs a traffic generator alone on the last CPU, as a
+    real-time (SCHED_FIFO 1) task: other processes of a shared machine then
+    neither take its CPU nor its caches for the run, and what a packet costs
+    shows in the rate instead of how busy the machine is. Bounded: the
+    kernel keeps 5% of that CPU for others (sched_rt_runtime_us), the other
+    CPUs are left alone, and the generators stop after seconds."""
+    return ["taskset", "-c", str((os.cpu_count() or 1) - 1), "chrt", "-f", "1"]
+
+
+def flood_rate(flood, src, sink, addr, seconds, cpu=False, prefix=()):
+    """One bounded flood (build_flood's generator) from namespace src to addr for
+    seconds, counted by sink's SINK: (received/s, sent/s). A short flood first
+    warms ARP and the bridges' FDBs; what is still queued is let arrive.
+    cpu: also the frames received per CPU-second the generator used, the
+    softirq work it ran for them (the whole path, on its CPU) included: less
+    sensitive to other load than frames per second of wall time. prefix: argv
+    to run the generator under (rt_prefix())."""
+    sh("ip", "netns", "exec", src, flood, addr, "0.2")
+    time.sleep(0.2)
+    r0 = sink_received(sink)
+    u0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    sent = int(sh("ip", "netns", "exec", src, *prefix, flood, addr, str(seconds),
+                  timeout=seconds + 30).stdout)
+    dur = time.perf_counter() - t
+    u1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    time.sleep(0.3)
+    got = sink_received(sink) - r0
+    if not cpu:
+        return got / dur, sent / dur
+    used = (u1.ru_utime - u0.ru_utime) + (u1.ru_stime - u0.ru_stime)
+    return got / dur, sent / dur, got / used if used > 0 else 0.0
+
+
+def iperf(bench, src, dst, addr, seconds, port=5201, prefix=()):
+    """Gbit/s the receiver in dst got from one TCP stream of seconds from src to
+    addr (iperf3). iperf3 now and then reports an error in its JSON (a control
+    connection reset under load): up to 3 attempts, each with a fresh server.
+    prefix: argv to run both ends under."""
+    err = ""
+    for _ in range(3):
+        srv = bench.popen(["ip", "netns", "exec", dst, *prefix, "iperf3", "-s", "-1", "-B", addr,
+                           "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(50):  # the server listens within a few ms
+                c = sh("ip", "netns", "exec", src, *prefix, "iperf3", "-c", addr, "-p", str(port), "-t",
+                       str(seconds), "-J", check=False, timeout=seconds + 30)
+                try:
+                    out = json.loads(c.stdout)
+                except ValueError:
+                    out = {"error": c.stderr.strip()}
+                if c.returncode == 0 and "sum_received" in out.get("end", {}):
+                    return out["end"]["sum_received"]["bits_per_second"] / 1e9
+                err = out.get("error", "") or c.stderr.strip()
+                if "connect" not in err:  # not "unable to connect": a failed test
+                    break
+                time.sleep(0.05)
+        finally:
+            if srv.poll() is None:
+                srv.terminate()
+            srv.wait(10)
+    raise BenchError(f"iperf3 {src} -> {addr}: {err}")

@@ -607,6 +607,12 @@ def test_replug_with_new_keys_replaces_elements(topo, netd_factory):
     assert not [e for e in mine if "192.0.2.11" in e[1] or e[0] in ("rates", "ratedrops")]
     assert topo.run(g1, f"ping -n -q -c 1 -W 2 -I 192.0.2.21 {LAN}", check=False).returncode == 0
     assert topo.run(g1, f"ping -n -q -c 1 -W 1 -I 192.0.2.11 {LAN}", check=False).returncode != 0
+    # Again, from one set of fast-path elements (three-part keys) to another.
+    assert ("pass4", json.dumps({"concat": ["vif1.0", gmac(topo, g1), "192.0.2.21"]})) in mine
+    plug(netd, topo, 1, ip="192.0.2.31")
+    mine = {e for e in elements(topo) if '"vif1.0"' in e[1]}
+    assert ("pass4", json.dumps({"concat": ["vif1.0", gmac(topo, g1), "192.0.2.31"]})) in mine
+    assert not [e for e in mine if "192.0.2.21" in e[1]], mine
     netd.ctl("vif", "offline", "1.0")
     assert TABLE not in tables(topo)
 
@@ -634,6 +640,9 @@ def old_element_cmds(table, ifn, mac, ips, limit=None, arp=None):
     cmds.append(one(table, "v6", [f'"{ifn}" . {a}' for a in v6]))
     cmds.append(one(table, "v6nd", [f'"{ifn}" . 0x{ipaddress.IPv6Address(a).packed.hex()}'
                                     for a in v6]))
+    if not limit:  # the fast path, for a vif whose frames need no limit
+        cmds.append(one(table, "pass4", [f'"{ifn}" . {mac} . {a}' for a in v4]))
+        cmds.append(one(table, "pass6", [f'"{ifn}" . {mac} . {a}' for a in v6]))
     if arp:
         cmds += common(arp)
     if limit:
@@ -658,18 +667,22 @@ def full_elements(topo, table, ifname):
     return sorted(out)
 
 
+@pytest.mark.parametrize("rate", [True, False], ids=["rate", "no-rate"])
 @pytest.mark.parametrize("mode", ["bridge", "route"])
-def test_batch_elements_equal_what_nft_text_made(topo, netd_factory, tmp_path, mode):
+def test_batch_elements_equal_what_nft_text_made(topo, netd_factory, tmp_path, mode, rate):
     """A plug after the first goes to the kernel as one netlink batch built
     without nft's parser. Its elements, keys and per-element state, must be
     exactly those nft makes from the text commands antispoof used to run:
     here vif2.0 is plugged by netd, and the same keys for the name vifX.9
     are added with the nft binary; the two listings must agree, and an
-    unplug must remove every element of vif2.0 and nothing else."""
+    unplug must remove every element of vif2.0 and nothing else. Without
+    rate= the vif also has the fast path's elements (pass4, pass6: its MAC
+    with each of its addresses), with one it has none there."""
     from conftest import route_conf
     ips = ["198.51.100.7", "198.51.100.8", "2001:db8:5::7", "2001:db8:5::8"]
     mac = "02:00:00:00:05:07"
-    rate, limit = "100KB/s", "rate over 100000 bytes/second burst 31072 bytes"
+    rate, limit = ("100KB/s", "rate over 100000 bytes/second burst 31072 bytes") if rate \
+        else (None, None)
     if mode == "bridge":
         netd = start(netd_factory, topo)
         table, arp = TABLE, None
@@ -682,8 +695,8 @@ def test_batch_elements_equal_what_nft_text_made(topo, netd_factory, tmp_path, m
         topo.add_guest(2, addr="192.0.2.22/24")
     r = netd.request({"cmd": "vif-online", "vif": "1.0", "args": {"ip": "192.0.2.21"}})
     assert r["ok"], r                                   # writes the rules: the text path
-    r = netd.request({"cmd": "vif-online", "vif": "2.0",
-                      "args": {"mac": mac, "ip": " ".join(ips), "rate": rate}})
+    args = {"mac": mac, "ip": " ".join(ips)} | ({"rate": rate} if rate else {})
+    r = netd.request({"cmd": "vif-online", "vif": "2.0", "args": args})
     assert r["ok"], r
     ref_cmds = tmp_path / "ref.nft"
     ref_cmds.write_text(old_element_cmds(table, "vifX.9", mac, ips, limit, arp))
@@ -693,12 +706,16 @@ def test_batch_elements_equal_what_nft_text_made(topo, netd_factory, tmp_path, m
         assert got == ref, f"{t}: batch {got} != nft {ref}"
     got = full_elements(topo, table, "vif2.0")
     assert {s for s, _ in got} == {"vifs", "guard", "drops", "macs", "v4", "v6", "v6nd",
-                                   "ndll", "rates", "ratedrops"}
+                                   "ndll"} | ({"rates", "ratedrops"} if rate else {"pass4", "pass6"})
     assert ("v6", json.dumps({"concat": ["IFNAME", "2001:db8:5::8"]})) in got
     assert ("macs", json.dumps({"concat": ["IFNAME", mac]})) in got
-    lim = [json.loads(e)["elem"]["limit"] for s, e in got if s == "rates"]
-    assert lim == [{"burst": 31072, "burst_unit": "bytes", "inv": True, "per": "second",
-                    "rate": 100000, "rate_unit": "bytes"}]
+    if rate:
+        lim = [json.loads(e)["elem"]["limit"] for s, e in got if s == "rates"]
+        assert lim == [{"burst": 31072, "burst_unit": "bytes", "inv": True, "per": "second",
+                        "rate": 100000, "rate_unit": "bytes"}]
+    else:
+        assert ("pass4", json.dumps({"concat": ["IFNAME", mac, "198.51.100.8"]})) in got
+        assert ("pass6", json.dumps({"concat": ["IFNAME", mac, eui64_ll(mac)]})) in got
     others = {t: full_elements(topo, t, "vif1.0") + full_elements(topo, t, "vifX.9")
               for t in [table] + ([arp] if arp else [])}
     netd.ctl("vif", "offline", "2.0")
@@ -1111,7 +1128,8 @@ def test_routed_rule_count_is_constant_over_100_vifs(topo, netd_factory):
     assert len([e for e in inet if e[0] == "vifs"]) == 100
     assert len([e for e in arp if e[0] == "guard"]) == 100
     mine = ({e for e in inet if '"vif121.0"' in e[1]}, {e for e in arp if '"vif121.0"' in e[1]})
-    assert {e[0] for e in mine[0]} == {"vifs", "guard", "drops", "macs", "v4", "v6", "v6nd", "ndll"}
+    assert {e[0] for e in mine[0]} == {"vifs", "guard", "drops", "macs", "v4", "v6", "v6nd", "ndll",
+                                       "pass4", "pass6"}
     assert mine[1] == {("guard", '"vif121.0"'), ("drops", '"vif121.0"'),
                        ("macs", json.dumps({"concat": ["vif121.0", "02:00:00:00:01:15"]})),
                        ("v4", json.dumps({"concat": ["vif121.0", "198.51.100.22"]}))}

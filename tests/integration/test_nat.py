@@ -526,8 +526,9 @@ def test_deleted_table_is_restored(topo, netd_factory, servers):
                              f"flush chain ip {TABLE} postrouting")):
         # How fast netd restores it is measured by bench/nat, not asserted here.
         nft(topo, f"'{how}'")
+        # 2 dnat, 2 masquerade and 6 forward-chain rules (nat/ruleset.c)
         wait_for(lambda: our_tables(topo) and map_elems(topo) == elems
-                 and len(rule_handles(topo)) == 9, 10, 0.01, what=f"table restored after {how}")
+                 and len(rule_handles(topo)) == 10, 10, 0.01, what=f"table restored after {how}")
         wait_for(lambda: netd.read_log().count("restored it") >= n + 1, 10,
                  what="the restore to be logged")
     assert "nftables table ip netd_virbr0 was changed or deleted by nft (pid" in netd.read_log()
@@ -922,3 +923,62 @@ def test_network_removed_while_netd_was_dead_is_restored(topo, netd_factory):
     topo.assert_snapshot_equal(before)
     assert "virbr0: no longer configured; restoring" in netd.read_log()
     assert not os.path.exists(os.path.join(netd.state, f"{BR}.json"))
+
+
+def test_forward_chain_verdicts(topo, netd_factory):
+    """The forward chain, common cases first: with antispoof = no (so only the
+    chain stands between a guest and the LAN), a guest's packet from an
+    address of the subnet leaves masqueraded, one from a foreign source never
+    reaches the LAN, yet routed back into the bridge (to another guest) it
+    passes, as it always did."""
+    from test_antispoof import capture
+    g5, g6 = nat_guest(topo, 5), nat_guest(topo, 6)  # .10 and .11
+    start_nat(topo, netd_factory, nat_conf(dhcp_range=None) + "antispoof = no\n", guests=(5, 6))
+    gwmac, m5 = mac_of(topo, topo.d0, BR), mac_of(topo, g5)
+    frame = (f"Ether(src='{m5}', dst='{gwmac}')/IP(src='{{}}', dst='{{}}')"
+             "/UDP(sport=40000, dport={})")
+    frames = " + ".join(f"[{frame.format(src, dst, port)}] * 2" for src, dst, port in (
+        ("203.0.113.10", "192.0.2.1", 7401),     # its own address
+        ("203.0.113.99", "192.0.2.1", 7402),     # the subnet's (no antispoof)
+        ("198.51.100.77", "192.0.2.1", 7403),    # foreign: never out
+        ("198.51.100.77", "203.0.113.11", 7404)))  # foreign, back into the bridge
+    got = capture(topo, {"lan": (topo.up, "up0", "udp and dst portrange 7401-7404"),
+                         "g6": (g6, "eth0", "udp and dst port 7404")}, g5, frames)
+    assert sorted(p[UDP].dport for p in got["lan"]) == [7401, 7401, 7402, 7402], \
+        [p.summary() for p in got["lan"]]
+    assert all(p[IP].src == "192.0.2.2" for p in got["lan"])
+    assert [p[IP].src for p in got["g6"]] == ["198.51.100.77"] * 2
+
+
+def kernel_has_flowtable(topo):
+    probe = ("add table ip ftprobe; "
+             "add flowtable ip ftprobe f { hook ingress priority 0; devices = { lo }; }")
+    return topo.run(topo.d0, f"nft -c '{probe}'", check=False).returncode == 0
+
+
+def test_flowtable_on_where_the_kernel_has_one_refused_where_not(topo, netd_factory, servers):
+    """flowtable = yes: where the kernel has nf_flow_table, the table holds a
+    flowtable on the bridge and the uplink and guests' connections still
+    work through it; where it has none (this sandbox's kernel), netd refuses
+    the network with a message naming the missing kernel part, and nothing
+    on the host changes."""
+    g5 = nat_guest(topo, 5)
+    conf = nat_conf() + "flowtable = yes\n"
+    if kernel_has_flowtable(topo):
+        start_nat(topo, netd_factory, conf, guests=(5,))
+        ft = nft(topo, f"list flowtable ip {TABLE} ft").stdout
+        assert f'devices = {{ {BR}, eth0 }}' in ft or f'devices = {{ eth0, {BR} }}' in ft, ft
+        assert "flow add @ft" in nft(topo, f"list chain ip {TABLE} forward").stdout
+        servers(topo.up, "up")
+        for _ in range(3):
+            assert connect(topo, g5, "192.0.2.1", 80) == "up 192.0.2.2"
+        return
+    before, rules = topo.snapshot(), ruleset(topo)
+    netd = netd_factory(conf)
+    r = netd.run_once()
+    assert r.returncode == 1, r.stderr
+    assert (f"{BR}: flowtable = yes, but this kernel has no nftables flowtable "
+            "(CONFIG_NF_FLOW_TABLE and CONFIG_NF_FLOW_TABLE_INET); set flowtable = no") in r.stderr, \
+        r.stderr
+    topo.assert_snapshot_equal(before, timeout=0)
+    assert ruleset(topo) == rules and dnsmasq_procs(netd) == []

@@ -949,7 +949,7 @@ static void test_antispoof(void **state)
 		{ "[netd]\nantispoof = no\n",
 		  "netd.conf:2: key 'antispoof': unknown key in [netd]" },
 		{ "[x]\nmode = bridge\nphysdev = eth0\nanti_spoof = no\n",
-		  "netd.conf:4: key 'anti_spoof': unknown key (expected mode, physdev, gatewaydev, style, metric, gatewayip, address, dhcp_range, uplink, forward, antispoof, address6, dhcp6, nat6, ovsdb, datapath_type, ovn, ovn_wait, iface_id, datapath, dpdk_socket or rate_in)" },
+		  "netd.conf:4: key 'anti_spoof': unknown key (expected mode, physdev, gatewaydev, style, metric, gatewayip, address, dhcp_range, uplink, forward, antispoof, address6, dhcp6, nat6, ovsdb, datapath_type, ovn, ovn_wait, iface_id, datapath, dpdk_socket, rate_in or flowtable)" },
 	};
 	const struct netd_net_conf *n;
 	struct netd_conf a, b;
@@ -1038,10 +1038,50 @@ static void test_datapath(void **state)
 	netd_conf_free(&b);
 }
 
+/* flowtable: a yes/no key of nat networks only, default no, written back
+ * only when set (files from before the key print as they did), and a
+ * change of it alone is a change of the network. */
+static void test_flowtable(void **state)
+{
+	static const struct bad_case bad[] = {
+		{ NAT "flowtable = fast\n",
+		  "netd.conf:5: key 'flowtable': expected yes|no|true|false|on|off|1|0, got 'fast'" },
+		{ "[xenbr0]\nmode = bridge\nphysdev = eth0\nflowtable = yes\n",
+		  "netd.conf:4: key 'flowtable': not valid in a bridge network (only in nat)" },
+		{ "[routed]\nmode = route\nphysdev = eth0\nflowtable = yes\n",
+		  "netd.conf:4: key 'flowtable': not valid in a route network (only in nat)" },
+	};
+	struct netd_conf a, b;
+	char buf1[2048], buf2[2048];
+
+	(void)state;
+	EXPECT_ERRORS(bad);
+
+	assert_int_equal(parse(NAT, &a), 0);
+	assert_false(a.nets[0].flowtable);
+	assert_int_equal(netd_conf_write(&a, buf1, sizeof(buf1)), 0);
+	assert_null(strstr(buf1, "flowtable"));
+	netd_conf_free(&a);
+
+	assert_int_equal(parse(NAT "flowtable = yes\n", &a), 0);
+	assert_true(a.nets[0].flowtable);
+	assert_int_equal(netd_conf_write(&a, buf1, sizeof(buf1)), 0);
+	assert_non_null(strstr(buf1, "uplink = eth0\nflowtable = yes\nantispoof = yes\n"));
+	assert_int_equal(parse(buf1, &b), 0);
+	assert_true(netd_conf_equal(&a, &b));
+	assert_int_equal(netd_conf_write(&b, buf2, sizeof(buf2)), 0);
+	assert_string_equal(buf1, buf2);
+	b.nets[0].flowtable = false;
+	assert_false(netd_net_conf_equal(&a.nets[0], &b.nets[0]));
+	netd_conf_free(&a);
+	netd_conf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_syntax_errors),
+		cmocka_unit_test(test_flowtable),
 		cmocka_unit_test(test_section_errors),
 		cmocka_unit_test(test_netd_errors),
 		cmocka_unit_test(test_bridge_errors),
