@@ -6,7 +6,7 @@
 #
 # BUILD_DIR defaults to ./build. PREFIX (default /usr) gets sbin/netd and
 # sbin/netdctl; XEN_SCRIPT_DIR (default /etc/xen/scripts) gets vif-bridge,
-# vif-route and vif-nat, Xen's own kept beside them as <name>.xen the first
+# vif-route, vif-nat and vif-openvswitch, Xen's own kept beside them as <name>.xen the first
 # time (put them back with `mv vif-bridge.xen vif-bridge`). The installed
 # scripts find netdctl on PATH (they add /usr/sbin, /usr/local/sbin, /sbin).
 # Without DESTDIR, --system is required: this replaces Xen's scripts.
@@ -35,7 +35,7 @@ done
 
 install -d "$DESTDIR$PREFIX/sbin" "$DESTDIR$XEN_SCRIPT_DIR"
 install -m 0755 "$build/bin/netd" "$build/bin/netdctl" "$DESTDIR$PREFIX/sbin/"
-for s in vif-bridge vif-route vif-nat; do
+for s in vif-bridge vif-route vif-nat vif-openvswitch; do
 	dst=$DESTDIR$XEN_SCRIPT_DIR/$s
 	# Keep Xen's original once; never overwrite the kept copy with ours.
 	if [ -f "$dst" ] && [ ! -e "$dst.xen" ] && ! grep -q 'netdctl hotplug' "$dst"; then
@@ -54,4 +54,4 @@ if [ -x "$build/bin/vifback" ]; then
 	chmod 0644 "$DESTDIR$UNIT_DIR/vifback.service"
 	echo "installed vifback in $DESTDIR$PREFIX/sbin, vifback.service in $DESTDIR$UNIT_DIR"
 fi
-echo "installed netd, netdctl in $DESTDIR$PREFIX/sbin; vif-bridge, vif-route, vif-nat in $DESTDIR$XEN_SCRIPT_DIR; netd.service in $DESTDIR$UNIT_DIR"
+echo "installed netd, netdctl in $DESTDIR$PREFIX/sbin; vif-bridge, vif-route, vif-nat, vif-openvswitch in $DESTDIR$XEN_SCRIPT_DIR; netd.service in $DESTDIR$UNIT_DIR"

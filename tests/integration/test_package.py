@@ -28,7 +28,7 @@ from test_vifback import rig  # noqa: F401 (fixture of the vifback test; xsd is 
 
 MAN = os.path.join(ROOT, "man")
 PKG = "xen-netfabric"
-XEN_SCRIPTS = ("vif-bridge", "vif-route", "vif-nat")
+XEN_SCRIPTS = ("vif-bridge", "vif-route", "vif-nat", "vif-openvswitch")
 
 
 @pytest.fixture(scope="session")
