@@ -688,9 +688,11 @@ def create_bench(share):
         return []
     cols = BENCH_COLS
     med = {v: {c: (median(r[c]) if r[c] else None) for c in cols} for v, r in rows.items()}
-    fmt = "BENCH {:<8} {:>3} {:>10} {:>12} {:>10} {:>12} {:>12} {:>15}"
+    fmt = "BENCH {:<8} {:>3} {:>10} {:>12} {:>10} {:>12} {:>12} {:>18}"
     out = [fmt.format("variant", "n", "create s", "net up s", "destroy s", "script on s",
-                      "script off s", "InitWait->conn s")]
+                      "script off s", "InitWait->conn s*"),
+           "BENCH medians; script on/off: libxl's run of the vif script (xl -vvv); "
+           "*xenstore-watch, stamped late (a fork per event): rough"]
 
     def f(x, digits=3):
         return "-" if x is None else f"{x:.{digits}f}"

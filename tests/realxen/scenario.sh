@@ -796,12 +796,15 @@ stamped() {
 		[[ $l == "STAMPED-EXIT "* ]] && break
 	done > "$f"
 }
-# the script's span in a stamped xl log ($2: online|offline)
+# the script's span in a stamped xl log ($2: online|offline): from
+# "calling hotplug script" to libxl's clearing of the script's timeout
+# watch once the child exited (the first "deregister unregistered" after
+# the fork; other watches' lines may come between)
 script_span() {
 	awk -v what="$2" '
 		!t0 && index($0, "calling hotplug script:") && index($0, " " what) { t0 = $1; next }
 		t0 && !forked && index($0, "forking to execute") { forked = 1; next }
-		t0 && forked { printf "%.4f", $1 - t0; exit }' "$1"
+		t0 && forked && index($0, "deregister unregistered") { printf "%.4f", $1 - t0; exit }' "$1"
 }
 # InitWait to connected for the first vif of domain $2 in a stamped
 # xenstore-watch log (lines: time path value)
