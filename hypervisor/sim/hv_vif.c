@@ -10,7 +10,8 @@
  * -n skips the script (keys only). -w waits, as libxl does before the
  * script, for the backend's InitWait: a backend (vifback) creates the
  * vif's device there, which the script then plugs. Without -w the script
- * runs at once, for tests whose vif is a veth stand-in no backend drives. */
+ * runs at once, for tests whose vif is a veth stand-in no backend drives.
+ * `del -w` waits in the same way for the backend to reach Closed. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -31,8 +32,10 @@
 #define HOTPLUG_TIMEOUT_S	40	/* LIBXL_HOTPLUG_TIMEOUT */
 #define DEFAULT_MTU		1500
 #define INIT_TIMEOUT_S		10	/* LIBXL_INIT_TIMEOUT */
+#define DESTROY_TIMEOUT_S	10	/* LIBXL_DESTROY_TIMEOUT */
 #define XB_INITWAIT		2
 #define XB_CONNECTED		4
+#define XB_CLOSED		6
 
 struct vif_paths {
 	char be[96];	/* /local/domain/0/backend/vif/D/N */
@@ -288,18 +291,19 @@ static int backend_state(struct xs_handle *h, const struct vif_paths *p)
 	return (int)st;
 }
 
-/* libxl__wait_device_connection: the backend reaches InitWait within
- * LIBXL_INIT_TIMEOUT or the add fails. A watch on its state, each event a
- * fresh read; bounded by the deadline whatever the backend writes. Later
- * states up to Connected count too (a backend already past InitWait). */
-static int wait_initwait(struct xs_handle *h, const struct vif_paths *p, int *last)
+/* Waits until the backend's state is within [lo, hi], as libxl's
+ * libxl__wait_for_backend does: a watch on the state, each event a fresh
+ * read, bounded by timeout_s whatever the backend writes. *last is the
+ * state seen last (-1: none). */
+static int wait_state(struct xs_handle *h, const struct vif_paths *p, int lo, int hi,
+		      int timeout_s, int *last)
 {
 	char path[128];
 	struct timespec t0, now;
 	int rc = -ETIMEDOUT;
 
 	snprintf(path, sizeof(path), "%s/state", p->be);
-	if (!xs_watch(h, path, "hvsim-vif-add"))
+	if (!xs_watch(h, path, "hvsim-vif"))
 		return -errno;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
@@ -309,12 +313,12 @@ static int wait_initwait(struct xs_handle *h, const struct vif_paths *p, int *la
 		char **ev;
 
 		*last = backend_state(h, p);
-		if (*last >= XB_INITWAIT && *last <= XB_CONNECTED) {
+		if (*last >= lo && *last <= hi) {
 			rc = 0;
 			break;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		left_ms = INIT_TIMEOUT_S * 1000L - (now.tv_sec - t0.tv_sec) * 1000L -
+		left_ms = timeout_s * 1000L - (now.tv_sec - t0.tv_sec) * 1000L -
 			  (now.tv_nsec - t0.tv_nsec) / 1000000L;
 		if (left_ms <= 0)
 			break;
@@ -331,7 +335,7 @@ static int wait_initwait(struct xs_handle *h, const struct vif_paths *p, int *la
 			free(ev);
 		}
 	}
-	xs_unwatch(h, path, "hvsim-vif-add");
+	xs_unwatch(h, path, "hvsim-vif");
 	return rc;
 }
 
@@ -370,7 +374,10 @@ static int vif_add(struct xs_handle *h, struct vif *v, bool no_script, bool wait
 	if (wait_backend) {
 		int st = -1;
 
-		rc = wait_initwait(h, &p, &st);
+		/* libxl__wait_device_connection: InitWait within LIBXL_INIT_TIMEOUT,
+		 * or the add fails. Later states up to Connected count too (a
+		 * backend already past InitWait). */
+		rc = wait_state(h, &p, XB_INITWAIT, XB_CONNECTED, INIT_TIMEOUT_S, &st);
 		if (rc) {
 			if (rc == -ETIMEDOUT)
 				fprintf(stderr, "hvsim vif add %u.%u: the backend did not reach "
@@ -416,13 +423,13 @@ static void path_cleanup(struct xs_handle *h, xs_transaction_t t,
 	}
 }
 
-static int vif_del(struct xs_handle *h, struct vif *v, bool no_script)
+static int vif_del(struct xs_handle *h, struct vif *v, bool no_script, bool wait_backend)
 {
 	struct vif_paths p;
 	char script[512], path[160], *val, *gw;
 	xs_transaction_t t;
 	unsigned len;
-	int rc = 0, err;
+	int rc = 0, err, st = -1;
 
 	vif_paths(&p, v);
 	snprintf(path, sizeof(path), "%s/script", p.be);
@@ -457,10 +464,27 @@ static int vif_del(struct xs_handle *h, struct vif *v, bool no_script)
 		if (xs_transaction_end(h, t, false) || errno != EAGAIN)
 			break;
 	}
+	/* libxl waits LIBXL_DESTROY_TIMEOUT for the backend to close, then
+	 * removes the device whatever it answered. */
+	if (wait_backend) {
+		err = wait_state(h, &p, XB_CLOSED, XB_CLOSED, DESTROY_TIMEOUT_S, &st);
+		if (err) {
+			if (err == -ETIMEDOUT)
+				fprintf(stderr, "hvsim vif del %u.%u: the backend did not reach "
+					"Closed (6) in %d s (state %d); removing the vif anyway\n",
+					v->domid, v->devid, DESTROY_TIMEOUT_S, st);
+			else
+				fprintf(stderr, "hvsim vif del %u.%u: waiting for the backend: %s\n",
+					v->domid, v->devid, strerror(-err));
+			rc = 1;
+		}
+	}
 	if (!no_script) {
+		int src;
+
 		/* A failing offline script is reported, not fatal (libxl). */
-		rc = run_script(script, "offline", v, &p, gw ? gw : "");
-		report(h, v, &p, script, "offline", rc);
+		src = run_script(script, "offline", v, &p, gw ? gw : "");
+		report(h, v, &p, script, "offline", src);
 	}
 	free(gw);
 	snprintf(path, sizeof(path), "/local/domain/%u/device", v->domid);
@@ -472,7 +496,7 @@ static int vif_del(struct xs_handle *h, struct vif *v, bool no_script)
 		if (xs_transaction_end(h, t, false) || errno != EAGAIN)
 			break;
 	}
-	return 0;
+	return rc;
 }
 
 int hv_cmd_vif(int argc, char **argv)
@@ -494,10 +518,10 @@ int hv_cmd_vif(int argc, char **argv)
 	argc--;
 	argv++;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, add ? "nw" : "n", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "nw", longopts, NULL)) != -1) {
 		if (opt == 'n')
 			no_script = true;
-		else if (opt == 'w' && add)
+		else if (opt == 'w')
 			wait_backend = true;
 		else
 			goto usage;
@@ -521,10 +545,10 @@ int hv_cmd_vif(int argc, char **argv)
 	h = hv_xsc_open("hvsim vif");
 	if (!h)
 		return 1;
-	rc = add ? vif_add(h, &v, no_script, wait_backend) : vif_del(h, &v, no_script);
+	rc = add ? vif_add(h, &v, no_script, wait_backend) : vif_del(h, &v, no_script, wait_backend);
 	xs_close(h);
 	return rc;
 usage:
-	fprintf(stderr, "usage: hvsim vif add [-n] [-w] D.N [SPEC] | hvsim vif del [-n] D.N\n");
+	fprintf(stderr, "usage: hvsim vif add [-n] [-w] D.N [SPEC] | hvsim vif del [-n] [-w] D.N\n");
 	return 2;
 }

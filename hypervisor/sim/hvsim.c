@@ -61,7 +61,7 @@ static const struct {
 #endif
 #ifdef HVSIM_HAVE_VIF
 	{ "vif", hv_cmd_vif,
-	  "vif add [-n] [-w] D.N [SPEC] | vif del D.N\n"
+	  "vif add [-n] [-w] D.N [SPEC] | vif del [-n] [-w] D.N\n"
 	  "\twrite a vif's xenstore keys as libxl does and run its hotplug script" },
 #endif
 #ifdef HVSIM_HAVE_GUEST

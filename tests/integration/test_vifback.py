@@ -338,8 +338,9 @@ def test_destroy_leaves_no_tap_and_no_worker(topo, rig):
     g6 = rig.guest(6, "192.0.2.16")
     assert topo.ping(g5, "192.0.2.16")
     assert len(rig.workers()) == 2  # one per domain
-    # xl destroy 5: libxl's teardown (online=0, state=5), then the domain goes
-    hvsim(rig, "vif", "del", "-n", "5.0")
+    # xl destroy 5: libxl's teardown (online=0, state=5, waiting for Closed),
+    # then the domain goes
+    hvsim(rig, "vif", "del", "-n", "-w", "5.0")
     hvsim(rig, "domain", "del", "5")
     rig.domains.discard(5)
     wait_for(lambda: topo.link(topo.d0, "vif5.0") is None, 10, what="vif5.0 removed")
