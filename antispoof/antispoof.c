@@ -427,23 +427,12 @@ static int check_ifname(const char *ifname)
 	return 0;
 }
 
-/* The link-local address a vif with a MAC may use: the modified EUI-64
- * one (RFC 4291 2.5.6), what Linux, FreeBSD and Windows with
+/* The link-local address a vif with a MAC may use is the modified EUI-64
+ * one (vif_eui64()): what Linux, FreeBSD and Windows with
  * randomizeidentifiers off derive from the MAC netback gave the guest. */
 static void ll_of(const uint8_t mac[6], struct in6_addr *a)
 {
-	static const uint8_t prefix[8] = { 0xfe, 0x80 };
-	uint8_t *p = a->s6_addr;
-
-	memcpy(p, prefix, 8);
-	p[8] = mac[0] ^ 0x02;
-	p[9] = mac[1];
-	p[10] = mac[2];
-	p[11] = 0xff;
-	p[12] = 0xfe;
-	p[13] = mac[3];
-	p[14] = mac[4];
-	p[15] = mac[5];
+	vif_eui64(mac, NULL, a);
 }
 
 /* The addresses of one family v's elements carry: its ip= addresses, each

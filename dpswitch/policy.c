@@ -27,20 +27,8 @@ void dps_pol_from_vif(struct dps_policy *p, const struct vif *v, bool guard)
 			p->v6[p->n6++] = v->ips[i].addr.v6;
 	}
 	if (v->has_mac) {
-		/* fe80::EUI-64 of the MAC, as the kernel and netd make it */
-		struct in6_addr *ll = &p->v6[p->n6++];
-
-		memset(ll, 0, sizeof(*ll));
-		ll->s6_addr[0] = 0xfe;
-		ll->s6_addr[1] = 0x80;
-		ll->s6_addr[8] = v->mac[0] ^ 2;
-		ll->s6_addr[9] = v->mac[1];
-		ll->s6_addr[10] = v->mac[2];
-		ll->s6_addr[11] = 0xff;
-		ll->s6_addr[12] = 0xfe;
-		ll->s6_addr[13] = v->mac[3];
-		ll->s6_addr[14] = v->mac[4];
-		ll->s6_addr[15] = v->mac[5];
+		/* the MAC's link-local address, as the kernel and netd make it */
+		vif_eui64(v->mac, NULL, &p->v6[p->n6++]);
 	}
 }
 

@@ -490,15 +490,7 @@ static bool in_subnet6(const struct netd_cidr *c, const struct in6_addr *a)
  * modified EUI-64), which its DHCPv6 static lease repeats. */
 static void eui64_addr(const struct netd_cidr *gw6, const uint8_t mac[6], struct in6_addr *out)
 {
-	*out = gw6->addr.v6;
-	out->s6_addr[8] = mac[0] ^ 0x02;
-	out->s6_addr[9] = mac[1];
-	out->s6_addr[10] = mac[2];
-	out->s6_addr[11] = 0xff;
-	out->s6_addr[12] = 0xfe;
-	out->s6_addr[13] = mac[3];
-	out->s6_addr[14] = mac[4];
-	out->s6_addr[15] = mac[5];
+	vif_eui64(mac, &gw6->addr.v6, out);
 }
 
 /* The IPv6 half of vif_host: its ip= address in the /64, or with bind and a

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "lib/err.h"
+#include "lib/textbuf.h"
 
 #define CONF_MAX_NETS 4096	/* keeps the pairwise checks cheap */
 #define CONF_MAX_SIZE (1 << 20)
@@ -1945,29 +1946,6 @@ bool netd_conf_equal(const struct netd_conf *a, const struct netd_conf *b)
 
 /* ---- writing ---- */
 
-struct out {
-	char *buf;
-	size_t len, used;
-	bool full;
-};
-
-__attribute__((format(printf, 2, 3)))
-static void out_printf(struct out *o, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (o->full)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(o->buf + o->used, o->len - o->used, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= o->len - o->used)
-		o->full = true;
-	else
-		o->used += (size_t)n;
-}
-
 /* A string the parser would read back unchanged: no line breaks or control
  * characters (which could smuggle in a section), no edge whitespace, nothing
  * that starts a comment. */
@@ -2009,94 +1987,94 @@ static int check_writable(const struct netd_conf *conf)
 	return 0;
 }
 
-static void write_forward(struct out *o, const struct netd_forward *f)
+static void write_forward(struct textbuf *o, const struct netd_forward *f)
 {
 	char a[ADDR_STR];
 	bool v6 = f->dest.family == AF_INET6;
 
-	out_printf(o, "forward = %s:%u:%s%s%s:%u\n", f->proto == IPPROTO_UDP ? "udp" : "tcp",
-		   f->port, v6 ? "[" : "", addr_str(&f->dest, a), v6 ? "]" : "", f->dport);
+	textbuf_printf(o, "forward = %s:%u:%s%s%s:%u\n", f->proto == IPPROTO_UDP ? "udp" : "tcp",
+		       f->port, v6 ? "[" : "", addr_str(&f->dest, a), v6 ? "]" : "", f->dport);
 }
 
-static void write_net(struct out *o, const struct netd_net_conf *net)
+static void write_net(struct textbuf *o, const struct netd_net_conf *net)
 {
 	char a[ADDR_STR], b[ADDR_STR];
 	struct netd_cidr first, last;
 	size_t i;
 
-	out_printf(o, "\n[%s]\nmode = %s\n", net->name, netd_mode_name(net->mode));
+	textbuf_printf(o, "\n[%s]\nmode = %s\n", net->name, netd_mode_name(net->mode));
 	switch (net->mode) {
 	case NETD_MODE_BRIDGE:
 		if (net->datapath == NETD_DP_DPDK)
-			out_printf(o, "datapath = dpdk\ndpdk_socket = %s\n", net->dpdk_socket);
+			textbuf_printf(o, "datapath = dpdk\ndpdk_socket = %s\n", net->dpdk_socket);
 		else
-			out_printf(o, "physdev = %s\nstyle = %s\n", net->physdev,
-				   net->style == BR_STYLE_MODERN ? "modern" : "classic");
+			textbuf_printf(o, "physdev = %s\nstyle = %s\n", net->physdev,
+				       net->style == BR_STYLE_MODERN ? "modern" : "classic");
 		break;
 	case NETD_MODE_ROUTE:
-		out_printf(o, "physdev = %s\nmetric = %u\n", net->physdev, net->metric);
+		textbuf_printf(o, "physdev = %s\nmetric = %u\n", net->physdev, net->metric);
 		if (net->has_gatewayip)
-			out_printf(o, "gatewayip = %s\n", addr_str(&net->gatewayip, a));
+			textbuf_printf(o, "gatewayip = %s\n", addr_str(&net->gatewayip, a));
 		break;
 	case NETD_MODE_NAT:
-		out_printf(o, "address = %s\n", cidr_str(&net->address, a));
+		textbuf_printf(o, "address = %s\n", cidr_str(&net->address, a));
 		if (net->has_dhcp_range) {
 			first = v4_cidr(net->dhcp_first);
 			last = v4_cidr(net->dhcp_last);
-			out_printf(o, "dhcp_range = %s-%s\n", addr_str(&first, a), addr_str(&last, b));
+			textbuf_printf(o, "dhcp_range = %s-%s\n", addr_str(&first, a), addr_str(&last, b));
 		}
-		out_printf(o, "uplink = %s\n", net->uplink);
+		textbuf_printf(o, "uplink = %s\n", net->uplink);
 		if (net->has_address6)
-			out_printf(o, "address6 = %s\ndhcp6 = %s\nnat6 = %s\n",
-				   cidr_str(&net->address6, a),
-				   net->dhcp6 == NAT_DHCP6_STATEFUL ? "stateful" : "stateless",
-				   net->out6 == NAT_OUT6_ROUTED ? "routed" : "masquerade");
+			textbuf_printf(o, "address6 = %s\ndhcp6 = %s\nnat6 = %s\n",
+				       cidr_str(&net->address6, a),
+				       net->dhcp6 == NAT_DHCP6_STATEFUL ? "stateful" : "stateless",
+				       net->out6 == NAT_OUT6_ROUTED ? "routed" : "masquerade");
 		for (i = 0; i < net->n_forwards; i++)
 			write_forward(o, &net->forwards[i]);
 		/* only when set: files written before the key existed print as they did */
 		if (net->flowtable)
-			out_printf(o, "flowtable = yes\n");
+			textbuf_printf(o, "flowtable = yes\n");
 		break;
 	case NETD_MODE_OVS:
-		out_printf(o, "ovsdb = %s\n", net->ovsdb);
+		textbuf_printf(o, "ovsdb = %s\n", net->ovsdb);
 		if (net->datapath_type[0])
-			out_printf(o, "datapath_type = %s\n", net->datapath_type);
-		out_printf(o, "ovn = %s\novn_wait = %u.%03u\niface_id = %s\n", net->ovn ? "yes" : "no",
-			   net->ovn_wait_ms / 1000, net->ovn_wait_ms % 1000, net->iface_id);
+			textbuf_printf(o, "datapath_type = %s\n", net->datapath_type);
+		textbuf_printf(o, "ovn = %s\novn_wait = %u.%03u\niface_id = %s\n", net->ovn ? "yes" : "no",
+			       net->ovn_wait_ms / 1000, net->ovn_wait_ms % 1000, net->iface_id);
 		break;
 	}
-	out_printf(o, "antispoof = %s\n", net->antispoof ? "yes" : "no");
+	textbuf_printf(o, "antispoof = %s\n", net->antispoof ? "yes" : "no");
 	if (net->rate_in.bytes_per_interval) {
 		char r[VIF_RATE_STRLEN];
 
 		if (vif_rate_format_xenstore(&net->rate_in, r, sizeof(r)) == 0)
-			out_printf(o, "rate_in = %s\n", r);
+			textbuf_printf(o, "rate_in = %s\n", r);
 	}
 }
 
 int netd_conf_write(const struct netd_conf *conf, char *buf, size_t len)
 {
-	struct out o = { .buf = buf, .len = len, .full = !buf || !len };
+	struct textbuf o = { .buf = buf, .len = len, .full = !buf || !len };
 	size_t i;
 	int rc;
 
 	rc = check_writable(conf);
 	if (rc < 0)
 		return rc;
-	out_printf(&o, "[netd]\nsocket = %s\nstate_dir = %s\nrestore_on_exit = %s\nsocket_group = %s\n"
-		   "xenstore_watch = %s\n",
-		   conf->socket, conf->state_dir, conf->restore_on_exit ? "yes" : "no",
-		   conf->socket_group, conf->xenstore_watch ? "yes" : "no");
+	textbuf_printf(&o, "[netd]\nsocket = %s\nstate_dir = %s\nrestore_on_exit = %s\nsocket_group = %s\n"
+		       "xenstore_watch = %s\n",
+		       conf->socket, conf->state_dir, conf->restore_on_exit ? "yes" : "no",
+		       conf->socket_group, conf->xenstore_watch ? "yes" : "no");
 	/* only when set: files written before the keys existed print as they did */
 	if (conf->metrics_file[0])
-		out_printf(&o, "metrics_file = %s\nmetrics_interval = %u\n", conf->metrics_file,
-			   conf->metrics_interval);
+		textbuf_printf(&o, "metrics_file = %s\nmetrics_interval = %u\n", conf->metrics_file,
+			       conf->metrics_interval);
 	if (strcmp(conf->vifback_stats_dir, NETD_DEFAULT_VIFBACK_STATS))
-		out_printf(&o, "vifback_stats_dir = %s\n", conf->vifback_stats_dir);
+		textbuf_printf(&o, "vifback_stats_dir = %s\n", conf->vifback_stats_dir);
 	if (strcmp(conf->dnsmasq_user, NETD_DEFAULT_DNSMASQ_USER))
-		out_printf(&o, "dnsmasq_user = %s\n", conf->dnsmasq_user);
+		textbuf_printf(&o, "dnsmasq_user = %s\n", conf->dnsmasq_user);
 	if (strcmp(conf->dnsmasq_dir, NETD_DEFAULT_DNSMASQ_DIR))
-		out_printf(&o, "dnsmasq_dir = %s\n", conf->dnsmasq_dir);
+		textbuf_printf(&o, "dnsmasq_dir = %s\n", conf->dnsmasq_dir);
 	for (i = 0; i < conf->n_nets; i++)
 		write_net(&o, &conf->nets[i]);
 	if (o.full)

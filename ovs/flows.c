@@ -7,7 +7,6 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdbool.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,51 +14,22 @@
 #include <unistd.h>
 
 #include "lib/err.h"
+#include "lib/textbuf.h"
 
 extern char **environ;
 
-struct out {
-	char *buf;
-	size_t len, used;
-	bool full;
-};
-
-__attribute__((format(printf, 2, 3)))
-static void put(struct out *o, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (o->full)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(o->buf + o->used, o->len - o->used, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= o->len - o->used)
-		o->full = true;
-	else
-		o->used += (size_t)n;
-}
-
-/* fe80::/64 with the modified EUI-64 of mac (RFC 4291 App. A). */
+/* The MAC's link-local address, as text. */
 static void link_local(const uint8_t mac[6], char *buf, size_t len)
 {
-	struct in6_addr a = { .s6_addr = { 0xfe, 0x80 } };
+	struct in6_addr a;
 
-	a.s6_addr[8] = mac[0] ^ 0x02;
-	a.s6_addr[9] = mac[1];
-	a.s6_addr[10] = mac[2];
-	a.s6_addr[11] = 0xff;
-	a.s6_addr[12] = 0xfe;
-	a.s6_addr[13] = mac[3];
-	a.s6_addr[14] = mac[4];
-	a.s6_addr[15] = mac[5];
+	vif_eui64(mac, NULL, &a);
 	inet_ntop(AF_INET6, &a, buf, len);
 }
 
 int ovs_flows_text(const struct vif *v, char *buf, size_t len)
 {
-	struct out o = { .buf = buf, .len = len };
+	struct textbuf o = { .buf = buf, .len = len };
 	char head[160], src[48] = "", mac[VIF_MAC_STRLEN], ll[INET6_ADDRSTRLEN];
 	unsigned long long cookie = OVS_FLOW_COOKIE(v->domid, v->devid, v->emu);
 	bool any_ip = v->n_ips == 0, v4 = false;
@@ -76,22 +46,22 @@ int ovs_flows_text(const struct vif *v, char *buf, size_t len)
 		v4 |= v->ips[i].family == AF_INET;
 
 	/* Server-side and router traffic: never, whatever else is allowed. */
-	put(&o, "%s,priority=300,udp,tp_src=67,actions=drop\n", head);
-	put(&o, "%s,priority=300,udp6,tp_src=547,actions=drop\n", head);
-	put(&o, "%s,priority=300,icmp,icmp_type=5,actions=drop\n", head);
-	put(&o, "%s,priority=300,icmp6,icmp_type=134,actions=drop\n", head);
-	put(&o, "%s,priority=300,icmp6,icmp_type=137,actions=drop\n", head);
+	textbuf_printf(&o, "%s,priority=300,udp,tp_src=67,actions=drop\n", head);
+	textbuf_printf(&o, "%s,priority=300,udp6,tp_src=547,actions=drop\n", head);
+	textbuf_printf(&o, "%s,priority=300,icmp,icmp_type=5,actions=drop\n", head);
+	textbuf_printf(&o, "%s,priority=300,icmp6,icmp_type=134,actions=drop\n", head);
+	textbuf_printf(&o, "%s,priority=300,icmp6,icmp_type=137,actions=drop\n", head);
 
 	/* IPv4 and ARP. */
 	if (any_ip) {
-		put(&o, "%s,priority=100%s,ip,actions=NORMAL\n", head, src);
-		put(&o, "%s,priority=100%s,arp%s%s,actions=NORMAL\n", head, src,
-		    v->has_mac ? ",arp_sha=" : "", v->has_mac ? mac : "");
+		textbuf_printf(&o, "%s,priority=100%s,ip,actions=NORMAL\n", head, src);
+		textbuf_printf(&o, "%s,priority=100%s,arp%s%s,actions=NORMAL\n", head, src,
+		               v->has_mac ? ",arp_sha=" : "", v->has_mac ? mac : "");
 	} else if (v4) {
-		put(&o, "%s,priority=100%s,udp,nw_src=0.0.0.0,tp_src=68,tp_dst=67,actions=NORMAL\n",
-		    head, src);
-		put(&o, "%s,priority=100%s,arp,arp_spa=0.0.0.0%s%s,actions=NORMAL\n", head, src,
-		    v->has_mac ? ",arp_sha=" : "", v->has_mac ? mac : "");
+		textbuf_printf(&o, "%s,priority=100%s,udp,nw_src=0.0.0.0,tp_src=68,tp_dst=67,actions=NORMAL\n",
+		               head, src);
+		textbuf_printf(&o, "%s,priority=100%s,arp,arp_spa=0.0.0.0%s%s,actions=NORMAL\n", head, src,
+		               v->has_mac ? ",arp_sha=" : "", v->has_mac ? mac : "");
 	}
 	for (unsigned i = 0; i < v->n_ips; i++) {
 		char a[INET6_ADDRSTRLEN];
@@ -99,9 +69,9 @@ int ovs_flows_text(const struct vif *v, char *buf, size_t len)
 		if (v->ips[i].family != AF_INET)
 			continue;
 		inet_ntop(AF_INET, &v->ips[i].addr, a, sizeof(a));
-		put(&o, "%s,priority=100%s,ip,nw_src=%s,actions=NORMAL\n", head, src, a);
-		put(&o, "%s,priority=100%s,arp,arp_spa=%s%s%s,actions=NORMAL\n", head, src, a,
-		    v->has_mac ? ",arp_sha=" : "", v->has_mac ? mac : "");
+		textbuf_printf(&o, "%s,priority=100%s,ip,nw_src=%s,actions=NORMAL\n", head, src, a);
+		textbuf_printf(&o, "%s,priority=100%s,arp,arp_spa=%s%s%s,actions=NORMAL\n", head, src, a,
+		               v->has_mac ? ",arp_sha=" : "", v->has_mac ? mac : "");
 	}
 
 	/* IPv6. Without ip= any source (Xen's semantics), ND included.
@@ -109,7 +79,7 @@ int ovs_flows_text(const struct vif *v, char *buf, size_t len)
 	 * that an advertisement from an allowed source still has to be for
 	 * an allowed target), then the sources. */
 	if (any_ip) {
-		put(&o, "%s,priority=100%s,ipv6,actions=NORMAL\n", head, src);
+		textbuf_printf(&o, "%s,priority=100%s,ipv6,actions=NORMAL\n", head, src);
 	} else {
 		char addrs[VIF_MAX_IPS + 1][INET6_ADDRSTRLEN];
 		unsigned n = 0;
@@ -120,24 +90,24 @@ int ovs_flows_text(const struct vif *v, char *buf, size_t len)
 			if (v->ips[i].family == AF_INET6)
 				inet_ntop(AF_INET6, &v->ips[i].addr, addrs[n++], sizeof(addrs[0]));
 		for (unsigned i = 0; i < n; i++) {
-			put(&o, "%s,priority=210%s,icmp6,icmp_type=136,icmp_code=0,nd_target=%s,actions=NORMAL\n",
-			    head, src, addrs[i]);
-			put(&o, "%s,priority=210%s,icmp6,ipv6_src=::,icmp_type=135,icmp_code=0,nd_target=%s,actions=NORMAL\n",
-			    head, src, addrs[i]);
-			put(&o, "%s,priority=100%s,ipv6,ipv6_src=%s,actions=NORMAL\n", head, src,
-			    addrs[i]);
+			textbuf_printf(&o, "%s,priority=210%s,icmp6,icmp_type=136,icmp_code=0,nd_target=%s,actions=NORMAL\n",
+			               head, src, addrs[i]);
+			textbuf_printf(&o, "%s,priority=210%s,icmp6,ipv6_src=::,icmp_type=135,icmp_code=0,nd_target=%s,actions=NORMAL\n",
+			               head, src, addrs[i]);
+			textbuf_printf(&o, "%s,priority=100%s,ipv6,ipv6_src=%s,actions=NORMAL\n", head, src,
+			               addrs[i]);
 		}
-		put(&o, "%s,priority=200,icmp6,icmp_type=136,actions=drop\n", head);
-		put(&o, "%s,priority=200,icmp6,ipv6_src=::,icmp_type=135,actions=drop\n", head);
+		textbuf_printf(&o, "%s,priority=200,icmp6,icmp_type=136,actions=drop\n", head);
+		textbuf_printf(&o, "%s,priority=200,icmp6,ipv6_src=::,icmp_type=135,actions=drop\n", head);
 		/* From :: only RS and MLDv2 reports (and DAD, above). */
-		put(&o, "%s,priority=150%s,icmp6,ipv6_src=::,icmp_type=133,actions=NORMAL\n", head,
-		    src);
-		put(&o, "%s,priority=150%s,icmp6,ipv6_src=::,icmp_type=143,actions=NORMAL\n", head,
-		    src);
+		textbuf_printf(&o, "%s,priority=150%s,icmp6,ipv6_src=::,icmp_type=133,actions=NORMAL\n", head,
+		               src);
+		textbuf_printf(&o, "%s,priority=150%s,icmp6,ipv6_src=::,icmp_type=143,actions=NORMAL\n", head,
+		               src);
 	}
 
 	/* Everything else from the port. */
-	put(&o, "%s,priority=10,actions=drop\n", head);
+	textbuf_printf(&o, "%s,priority=10,actions=drop\n", head);
 	return o.full ? err_set(-ENOSPC, "%s: anti-spoofing rules do not fit", v->ifname) : 0;
 }
 

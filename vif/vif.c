@@ -221,6 +221,22 @@ bad:
 		       vif_quote(q, s));
 }
 
+void vif_eui64(const uint8_t mac[6], const struct in6_addr *prefix, struct in6_addr *out)
+{
+	static const struct in6_addr link_local = { .s6_addr = { 0xfe, 0x80 } };
+	uint8_t *p = out->s6_addr;
+
+	memcpy(p, (prefix ? prefix : &link_local)->s6_addr, 8);
+	p[8] = mac[0] ^ 0x02; /* the universal/local bit, inverted */
+	p[9] = mac[1];
+	p[10] = mac[2];
+	p[11] = 0xff;
+	p[12] = 0xfe;
+	p[13] = mac[3];
+	p[14] = mac[4];
+	p[15] = mac[5];
+}
+
 int vif_mac_format(const uint8_t mac[6], char *buf, size_t len)
 {
 	if (len < VIF_MAC_STRLEN)

@@ -134,6 +134,11 @@ int vif_rate_parse_xenstore(const char *s, struct vif_rate *r); /* "62500,50000"
  * small (VIF_MAC_STRLEN / VIF_RATE_STRLEN always suffice); an unlimited rate
  * has no xenstore form (libxl omits the key): -EINVAL. */
 int vif_mac_format(const uint8_t mac[6], char *buf, size_t len); /* lower-case */
+
+/* The address SLAAC gives the MAC in prefix's /64: the prefix's first 8
+ * bytes and the modified EUI-64 interface identifier (RFC 4291 2.5.6 and
+ * App. A). A NULL prefix is fe80::/64, the MAC's link-local address. */
+void vif_eui64(const uint8_t mac[6], const struct in6_addr *prefix, struct in6_addr *out);
 int vif_rate_format_xenstore(const struct vif_rate *r, char *buf, size_t len);
 
 /* A vlan= spec expanded, for code that programs bridge VLAN filtering. */
