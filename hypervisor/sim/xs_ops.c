@@ -164,7 +164,10 @@ static int create_path(struct req *r, const char *path, struct xs_node **out)
 	p = path + sub_len + 1;
 	for (const char *q = p; q && *q; q = strchr(q + 1, '/'))
 		levels++;
-	if (r->tree->n_nodes + levels > XS_NODES_MAX)
+	if (r->tree->n_nodes + levels > r->tree->max_nodes)
+		return -ENOSPC;
+	/* what an unprivileged caller creates is its own: its quota */
+	if (!r->c->priv && xs_tree_owned(r->tree, r->c->domid) + levels > XS_DOMAIN_NODES_MAX)
 		return -ENOSPC;
 	rc = txn_room(r, levels + 1);
 	if (rc)

@@ -21,7 +21,7 @@
 #define XS_CONN_TXNS_MAX	16
 #define XS_STORE_TXNS_MAX	64
 #define XS_STORE_DOMAINS_MAX	1024
-#define XS_TXN_ACCESS_MAX	(2 * XS_NODES_MAX)
+#define XS_TXN_ACCESS_MAX	32768
 /* Queued output above which watch events are dropped, not queued: a
  * client that never reads must not grow dom0's memory. */
 #define XS_OUT_EVENTS_MAX	(256 * 1024)
@@ -61,6 +61,7 @@ struct xs_txn {
 	struct xs_txn *next;
 	uint32_t id;
 	struct xs_tree tree;	/* private snapshot taken at start */
+	unsigned owned_at_start; /* nodes the caller owned then (its quota) */
 	struct xs_acc *hash[XS_TXN_HASH];
 	struct xs_acc *acc_head, **acc_tail;
 	unsigned n_acc;

@@ -135,13 +135,36 @@ static struct xs_node *node_alloc(const char *name, size_t name_len)
 	return n;
 }
 
-/* Frees the subtree below and including n; returns how many nodes. */
-static unsigned node_free(struct xs_node *n)
+static uint32_t *owner_slot(const struct xs_tree *t, const struct xs_acl *acl)
+{
+	uint32_t d = acl->p[0].domid;
+
+	return t && t->owned && d < XS_DOMIDS ? &t->owned[d] : NULL;
+}
+
+static void owned_add(const struct xs_tree *t, const struct xs_acl *acl, int delta)
+{
+	uint32_t *c = owner_slot(t, acl);
+
+	if (c)
+		*c = (uint32_t)((int64_t)*c + delta);
+}
+
+unsigned xs_tree_owned(const struct xs_tree *t, uint32_t domid)
+{
+	return t->owned && domid < XS_DOMIDS ? t->owned[domid] : 0;
+}
+
+/* Frees the subtree below and including n; returns how many nodes. Their
+ * owners' counts in t drop (t NULL: the whole tree goes). */
+static unsigned node_free(struct xs_tree *t, struct xs_node *n)
 {
 	unsigned i, count = 1;
 
 	for (i = 0; i < n->n_kids; i++)
-		count += node_free(n->kids[i]);
+		count += node_free(t, n->kids[i]);
+	if (n->acl)
+		owned_add(t, n->acl, -1);
 	free(n->kids);
 	free(n->index);
 	xs_blob_put(n->val);
@@ -157,24 +180,30 @@ int xs_tree_init(struct xs_tree *t, uint64_t *gen)
 
 	memset(t, 0, sizeof(*t));
 	t->gen = gen;
+	t->max_nodes = XS_NODES_MAX;
+	t->owned = calloc(XS_DOMIDS, sizeof(*t->owned));
 	t->root = node_alloc("", 0);
-	if (!t->root)
+	if (!t->owned || !t->root) {
+		xs_tree_fini(t);
 		return -ENOMEM;
+	}
 	t->root->acl = xs_acl_new(&dom0_only, 1);
 	if (!t->root->acl) {
-		node_free(t->root);
-		t->root = NULL;
+		xs_tree_fini(t);
 		return -ENOMEM;
 	}
 	t->root->gen = next_gen(t);
 	t->n_nodes = 1;
+	t->owned[0] = 1;
 	return 0;
 }
 
 void xs_tree_fini(struct xs_tree *t)
 {
 	if (t->root)
-		node_free(t->root);
+		node_free(NULL, t->root);
+	free(t->owned);
+	t->owned = NULL;
 	t->root = NULL;
 	t->n_nodes = 0;
 }
@@ -212,13 +241,13 @@ static struct xs_node *node_clone(const struct xs_node *src,
 	n->acl = src->acl;
 	xs_acl_get(n->acl);
 	if (kids_reserve(n, src->n_kids)) {
-		node_free(n);
+		node_free(NULL, n);
 		return NULL;
 	}
 	for (i = 0; i < src->n_kids; i++) {
 		n->kids[i] = node_clone(src->kids[i], n);
 		if (!n->kids[i]) {
-			node_free(n);
+			node_free(NULL, n);
 			return NULL;
 		}
 		n->n_kids++;
@@ -230,8 +259,15 @@ int xs_tree_clone(struct xs_tree *dst, const struct xs_tree *src)
 {
 	dst->gen = src->gen;
 	dst->n_nodes = src->n_nodes;
+	dst->max_nodes = src->max_nodes;
+	dst->owned = malloc(XS_DOMIDS * sizeof(*dst->owned));
 	dst->root = node_clone(src->root, NULL);
-	return dst->root ? 0 : -ENOMEM;
+	if (!dst->owned || !dst->root) {
+		xs_tree_fini(dst);
+		return -ENOMEM;
+	}
+	memcpy(dst->owned, src->owned, XS_DOMIDS * sizeof(*dst->owned));
+	return 0;
 }
 
 #define INDEX_MIN_KIDS 16
@@ -334,7 +370,7 @@ int xs_node_add_child(struct xs_tree *t, struct xs_node *parent,
 {
 	struct xs_node *n;
 
-	if (t->n_nodes >= XS_NODES_MAX)
+	if (t->n_nodes >= t->max_nodes)
 		return -ENOSPC;
 	if (kids_reserve(parent, parent->n_kids + 1))
 		return -ENOMEM;
@@ -352,6 +388,7 @@ int xs_node_add_child(struct xs_tree *t, struct xs_node *parent,
 		index_put(parent, n);
 	parent->gen = next_gen(t);
 	t->n_nodes++;
+	owned_add(t, n->acl, 1);
 	*out = n;
 	return 0;
 }
@@ -387,6 +424,8 @@ void xs_node_share_value(struct xs_tree *t, struct xs_node *n,
 void xs_node_set_acl(struct xs_tree *t, struct xs_node *n, struct xs_acl *acl)
 {
 	xs_acl_get(acl);
+	owned_add(t, n->acl, -1);
+	owned_add(t, acl, 1);
 	xs_acl_put(n->acl);
 	n->acl = acl;
 	n->gen = next_gen(t);
@@ -413,7 +452,7 @@ void xs_node_remove(struct xs_tree *t, struct xs_node *n)
 		p->index_cap = 0;
 	}
 	p->gen = next_gen(t);
-	t->n_nodes -= node_free(n);
+	t->n_nodes -= node_free(t, n);
 }
 
 int xs_node_path(const struct xs_node *n, char *buf, size_t len)

@@ -14,9 +14,16 @@
 
 #include "lib/xs_wire.h"
 
-/* Hard cap on nodes per tree: xenstore is for control data, and a guest
- * must not be able to make dom0 allocate without bound. */
-#define XS_NODES_MAX	16384
+/* Nodes an unprivileged domain may own (xenstored's quota-nbentry, 1000
+ * by default in C xenstored): a guest cannot make dom0 allocate without
+ * bound, however many nodes dom0 itself keeps for thousands of vifs. */
+#define XS_DOMAIN_NODES_MAX	1000
+/* Owners counted per domain: domids below DOMID_FIRST_RESERVED. */
+#define XS_DOMIDS	0x7ff0u
+/* A tree's node cap, a memory backstop only (about 300 MB at the cap): the
+ * guests are held by their quota, and 1024 domains at theirs leave dom0
+ * a million nodes. */
+#define XS_NODES_MAX	(1u << 21)
 
 struct xs_blob {
 	unsigned ref;
@@ -48,6 +55,8 @@ struct xs_node {
 struct xs_tree {
 	struct xs_node *root;
 	unsigned n_nodes;
+	unsigned max_nodes;	/* XS_NODES_MAX (tests lower it) */
+	uint32_t *owned;	/* XS_DOMIDS: nodes owned per domain (ACL p[0]) */
 	uint64_t *gen;		/* the store's generation counter */
 };
 
@@ -63,6 +72,9 @@ void xs_path_parent(const char *path, char *buf, size_t len);
  * depth levels below base (xenstored's is_child()). */
 bool xs_path_is_under(const char *path, const char *base, int depth);
 
+/* Nodes domid owns in t (0 for a reserved domid). */
+unsigned xs_tree_owned(const struct xs_tree *t, uint32_t domid);
+
 /* Root with owner dom0 and no access for others ("n0"). */
 int xs_tree_init(struct xs_tree *t, uint64_t *gen);
 void xs_tree_fini(struct xs_tree *t);
@@ -75,7 +87,7 @@ struct xs_node *xs_tree_lookup(const struct xs_tree *t, const char *path);
 struct xs_node *xs_tree_nearest(const struct xs_tree *t, const char *path,
 				bool *missing);
 
-/* New child of parent inheriting parent's ACL; -ENOSPC at XS_NODES_MAX. */
+/* New child of parent inheriting parent's ACL; -ENOSPC at max_nodes. */
 int xs_node_add_child(struct xs_tree *t, struct xs_node *parent,
 		      const char *name, size_t name_len, struct xs_node **out);
 int xs_node_set_value(struct xs_tree *t, struct xs_node *n, const void *data,

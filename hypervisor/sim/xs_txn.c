@@ -59,6 +59,7 @@ int xs_txn_start(struct xs_conn *c, struct xs_txn **out)
 		txn_free(t);
 		return -ENOMEM;
 	}
+	t->owned_at_start = xs_tree_owned(&t->tree, c->domid);
 	t->acc_tail = &t->acc_head;
 	/* Ids are per connection, never 0 (0 means "no transaction"). */
 	do {
@@ -165,8 +166,9 @@ static int apply_upsert(struct xs_store *st, const char *path,
 	return 0;
 }
 
-static int txn_commit(struct xs_store *st, struct xs_txn *t)
+static int txn_commit(struct xs_conn *c, struct xs_txn *t)
 {
+	struct xs_store *st = c->st;
 	struct upsert *ups;
 	struct xs_acc *a;
 	unsigned n_ups = 0, n_new = 0, i, seq = 0;
@@ -183,8 +185,18 @@ static int txn_commit(struct xs_store *st, struct xs_txn *t)
 		}
 	}
 	/* Check the node cap up front: a commit must not half-apply. */
-	if (st->tree.n_nodes + n_new > XS_NODES_MAX)
+	if (st->tree.n_nodes + n_new > st->tree.max_nodes)
 		return -ENOSPC;
+	/* and the caller's quota: what it owns now plus what the transaction
+	 * added (others' commits since its start count too) */
+	if (!c->priv) {
+		int64_t now = xs_tree_owned(&st->tree, c->domid);
+		int64_t after = now + (int64_t)xs_tree_owned(&t->tree, c->domid) -
+				t->owned_at_start;
+
+		if (after > now && after > XS_DOMAIN_NODES_MAX)
+			return -ENOSPC;
+	}
 	ups = calloc(n_ups ? n_ups : 1, sizeof(*ups));
 	if (!ups)
 		return -ENOMEM;
@@ -243,7 +255,7 @@ int xs_txn_end(struct xs_conn *c, struct xs_txn *t, bool commit)
 	/* The id is gone whatever happens next, as in xenstored. */
 	txn_unlink(c, t);
 	if (commit)
-		rc = txn_commit(c->st, t);
+		rc = txn_commit(c, t);
 	txn_free(t);
 	return rc;
 }

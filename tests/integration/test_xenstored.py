@@ -267,6 +267,41 @@ def test_guest_relative_paths_and_ownership(xsd):
     c.close()
 
 
+def test_guest_node_quota(xsd):
+    """A guest owns at most 1000 nodes (xenstored's quota-nbentry): past it
+    its writes fail with ENOSPC and the daemon keeps serving; dom0 has no
+    quota and the store holds far more than the old 16384-node cap."""
+    xsd.hvsim("domain", "add", "5")
+    g = xsd.raw(dom=5)
+    n, err = 0, None
+    for i in range(1100):
+        g.send(WRITE, f"data/n{i}".encode() + b"\0", req_id=1)
+        mtype, _, _, body = g.recv_any()
+        if mtype == ERROR:
+            err = body.rstrip(b"\0").decode()
+            break
+        n += 1
+    assert err == "ENOSPC"
+    assert 990 <= n < 1000  # the domain's own directory nodes count too
+    assert g.err(WRITE, "data/more") == "ENOSPC"
+    # a value change adds no node; a removal frees quota
+    assert g.write("data/n0", "changed")[0] == WRITE
+    g.ok(RM, "data/n1")
+    assert g.write("data/again", "x")[0] == WRITE
+    g.close()
+    # dom0: 20000 more nodes, in one client, while the guest is at its quota
+    c = xsd.raw()
+    for k in range(0, 20000, 200):  # pipelined, a batch at a time
+        for i in range(k, k + 200):
+            c.send(WRITE, f"/tool/q/{i // 200}/{i % 200}".encode() + b"\0", req_id=1)
+        for i in range(k, k + 200):
+            assert c.recv_any()[0] == WRITE
+    c.close()
+    assert xsd.xs("read", "/tool/q/99/199").returncode == 0
+    assert xsd.xs("read", "/local/domain/5/data/again").stdout == "x\n"
+    assert xsd.alive()
+
+
 def test_xenstore_watch_tool(xsd):
     env = dict(xsd.env)
     w = subprocess.Popen(["xenstore-watch", "-n", "2", "/w"], env=env,

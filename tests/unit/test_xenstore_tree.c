@@ -591,6 +591,9 @@ static void test_node_cap(void **state)
 	unsigned i, j;
 	const char *r = "OK";
 
+	/* the cap is a memory backstop of two million nodes: this tree's
+	 * is lowered so the test fills it quickly */
+	f->st.tree.max_nodes = 16384;
 	/* Two levels so no single child list gets huge, then single nodes
 	 * to fill the last slot exactly. */
 	for (i = 0; !strcmp(r, "OK"); i++) {
@@ -600,7 +603,7 @@ static void test_node_cap(void **state)
 		}
 	}
 	assert_string_equal(r, "!ENOSPC");
-	for (i = 0; f->st.tree.n_nodes < XS_NODES_MAX; i++) {
+	for (i = 0; f->st.tree.n_nodes < f->st.tree.max_nodes; i++) {
 		snprintf(path, sizeof(path), "/f%u", i);
 		assert_string_equal(do_write(f->d0, 0, path, ""), "OK");
 	}
@@ -614,6 +617,71 @@ static void test_node_cap(void **state)
 	assert_string_equal(do_write(f->d0, 0, "/g", ""), "OK");
 	assert_string_equal(req(f->d0, XS_MSG_TRANSACTION_END, j, "T", NULL),
 			    "!ENOSPC");
+}
+
+/* A guest owns at most XS_DOMAIN_NODES_MAX nodes (xenstored's
+ * quota-nbentry), written directly or through a transaction; removing
+ * frees quota; dom0 has none, and a dom0 write past 16384 nodes (the old
+ * store-wide cap) works. */
+static void test_domain_quota(void **state)
+{
+	struct fx *f = *state;
+	char path[64];
+	unsigned i, base;
+	uint32_t tx;
+
+	assert_string_equal(do_write(f->d0, 0, "/local/domain/5", ""), "OK");
+	assert_string_equal(req(f->d0, XS_MSG_SET_PERMS, 0, "/local/domain/5", "n5", NULL),
+			    "OK");
+	base = xs_tree_owned(&f->st.tree, 5);
+	assert_int_equal(base, 1);
+	/* 100 a directory: a new one is two nodes at once */
+	for (i = 0; xs_tree_owned(&f->st.tree, 5) < XS_DOMAIN_NODES_MAX; i++) {
+		snprintf(path, sizeof(path), "/local/domain/5/d%u/%u", i / 100, i % 100);
+		assert_string_equal(do_write(f->g5, 0, path, ""), "OK");
+	}
+	assert_int_equal(xs_tree_owned(&f->st.tree, 5), XS_DOMAIN_NODES_MAX);
+	assert_string_equal(do_write(f->g5, 0, "/local/domain/5/one", ""), "!ENOSPC");
+	assert_string_equal(req(f->g5, XS_MSG_MKDIR, 0, "/local/domain/5/one", NULL),
+			    "!ENOSPC");
+	/* a value change is no new node */
+	assert_string_equal(do_write(f->g5, 0, "/local/domain/5/d0", "v"), "OK");
+	/* dom0 is not held by it, and may give the guest nodes */
+	for (i = 0; i < 20000; i++) {
+		snprintf(path, sizeof(path), "/tool/t%u/%u", i / 128, i % 128);
+		assert_string_equal(do_write(f->d0, 0, path, ""), "OK");
+	}
+	assert_string_equal(do_write(f->d0, 0, "/local/domain/5/by0", ""), "OK");
+	assert_int_equal(xs_tree_owned(&f->st.tree, 5), XS_DOMAIN_NODES_MAX + 1);
+	/* removal frees quota: a subtree of 101 nodes and by0 */
+	assert_string_equal(req(f->g5, XS_MSG_RM, 0, "/local/domain/5/d1", NULL), "OK");
+	assert_string_equal(req(f->g5, XS_MSG_RM, 0, "/local/domain/5/by0", NULL), "OK");
+	assert_int_equal(xs_tree_owned(&f->st.tree, 5), XS_DOMAIN_NODES_MAX - 101);
+	/* a transaction: checked as it writes, and again at commit against
+	 * what the guest owns by then */
+	assert_string_equal(do_write(f->g5, 0, "/local/domain/5/t", ""), "OK");
+	tx = txn_start(f->g5);
+	for (i = 0; i < 60; i++) {
+		snprintf(path, sizeof(path), "/local/domain/5/t/%u", i);
+		assert_string_equal(do_write(f->g5, tx, path, ""), "OK");
+	}
+	for (i = 0; i < 60; i++) {
+		snprintf(path, sizeof(path), "/local/domain/5/u%u", i);
+		assert_string_equal(do_write(f->g5, 0, path, ""), "OK");
+	}
+	assert_string_equal(req(f->g5, XS_MSG_TRANSACTION_END, tx, "T", NULL), "!ENOSPC");
+	assert_string_equal(req(f->g5, XS_MSG_READ, 0, "/local/domain/5/t/0", NULL), "!ENOENT");
+	/* one that shrinks commits even at the quota */
+	for (i = 60; xs_tree_owned(&f->st.tree, 5) < XS_DOMAIN_NODES_MAX; i++) {
+		snprintf(path, sizeof(path), "/local/domain/5/u%u", i);
+		assert_string_equal(do_write(f->g5, 0, path, ""), "OK");
+	}
+	tx = txn_start(f->g5);
+	assert_string_equal(req(f->g5, XS_MSG_RM, tx, "/local/domain/5/u0", NULL), "OK");
+	assert_string_equal(req(f->g5, XS_MSG_TRANSACTION_END, tx, "T", NULL), "OK");
+	assert_int_equal(xs_tree_owned(&f->st.tree, 5), XS_DOMAIN_NODES_MAX - 1);
+	/* another guest has its own */
+	assert_int_equal(xs_tree_owned(&f->st.tree, 6), 0);
 }
 
 int main(void)
@@ -639,6 +707,7 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_node_cap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_domain_quota, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
