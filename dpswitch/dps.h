@@ -14,7 +14,13 @@
  * netback's hash of vifs, NIC ports by ethdev id); a free list gives
  * slots out and takes them back, and the ports that are polled are a
  * dense array with each port's place in it, so adding or removing a port
- * is O(1) at any port count. */
+ * is O(1) at any port count.
+ *
+ * A pass does not visit every port either: it polls the ready ones (NICs,
+ * which have no events; guests whose event channel fired, until their ring
+ * is empty and re-armed, or while they wait for credit) and flushes the
+ * ones with frames queued. Both are dense arrays with each port's place
+ * in them, so a thousand idle guests cost a pass nothing. */
 #ifndef DPSWITCH_DPS_H
 #define DPSWITCH_DPS_H
 
@@ -28,6 +34,9 @@
 #include "vif/netif.h"
 
 #define DPS_MAX_PORTS 4096u
+/* local event channel ports mapped to switch ports: Xen's FIFO ABI has
+ * 2^17; a port past it (never seen) keeps its switch port always ready */
+#define DPS_EVTCHN_MAX (1u << 17)
 #define DPS_BURST 32u
 #define DPS_OUTQ 256u
 /* a GSO packet's frames: 64 KiB at an MSS of 536 is 123 */
@@ -66,6 +75,7 @@ struct dps_gq {
 	void *tx_page, *rx_page;
 	uint32_t port_tx, port_rx;
 	bool bound_tx, bound_rx;
+	bool always_ready; /* an event channel past DPS_EVTCHN_MAX: polled each pass */
 	uint64_t tx_wait_until; /* credit ran out */
 };
 
@@ -76,6 +86,8 @@ struct dps_port {
 	bool connected; /* guest: rings served; NIC: always */
 	bool forwarding; /* plugged and connected: frames flow */
 	int active;	/* place in dps.active[] (polled: NICs, guests with rings), -1: none */
+	int ready;	/* place in dps.ready[] (polled this pass), -1: none */
+	int dirty;	/* place in dps.dirty[] (frames queued), -1: none */
 	unsigned next_free;
 	struct dps_policy pol;
 	struct dps_counters c;
@@ -99,6 +111,12 @@ struct dps {
 	unsigned free_head;	  /* DPS_MAX_PORTS: none */
 	uint16_t active[DPS_MAX_PORTS]; /* polled ports */
 	unsigned nactive;
+	uint16_t ready[DPS_MAX_PORTS]; /* polled in the next pass */
+	unsigned nready;
+	uint16_t dirty[DPS_MAX_PORTS]; /* with frames in their output queue */
+	unsigned ndirty;
+	uint16_t *evport; /* DPS_EVTCHN_MAX: local event channel -> port + 1 */
+	uint64_t taken;	  /* frames taken from any port (a pass that took none was idle) */
 	unsigned nfwd; /* forwarding ports */
 	struct dps_mac_table macs;
 	const char *const *bridges; /* the networks whose vifs we serve */
@@ -117,27 +135,33 @@ void dps_port_free(struct dps *d, unsigned idx);
  * plugged. Unplugged with rings, a guest's frames are taken and dropped
  * (counted "unplugged"), so its ring never stalls behind them. */
 void dps_port_update(struct dps *d, unsigned idx);
+/* Into (out of) the ports the next pass polls. */
+void dps_port_ready(struct dps *d, unsigned idx);
+void dps_port_unready(struct dps *d, unsigned idx);
 /* Frames into the switch from port in (mbufs owned by the switch now). */
 void dps_fwd(struct dps *d, unsigned in, struct rte_mbuf **m, unsigned n);
-/* Out queues to their ports; true when something is still queued. */
+/* Out queues to their ports (the dirty ones); true when something is
+ * still queued. */
 bool dps_flush(struct dps *d);
 void dps_drop(struct dps_port *p, enum dps_drop why, struct rte_mbuf *m);
 const char *dps_drop_name(enum dps_drop why);
 
 /* guest ports (guest.c) */
 extern const struct nb_ops dps_nb_ops;
-/* TX rings into the switch; true when a ring has more (poll again). */
+/* TX rings into the switch; true when the port is to be polled again
+ * (its ring has more, or it waits for credit), false when its ring is
+ * empty and re-armed: the guest's next request comes with an event. */
 bool dps_guest_poll(struct dps *d, unsigned idx);
 /* Queued frames into the guest's RX ring; drops what it cannot take. */
 void dps_guest_flush(struct dps *d, unsigned idx);
-/* Events: drained and unmasked (serving is by polling). */
+/* Events: drained, their ports made ready, unmasked. */
 void dps_guest_events(struct dps *d);
 /* Microseconds until a rate-limited ring may send again (0: none waits). */
 uint64_t dps_guest_wait_us(struct dps *d, uint64_t now_us);
 
-/* NIC ports (nic.c) */
+/* NIC ports (nic.c): always ready (no events) */
 int dps_nic_setup(struct dps *d);
-bool dps_nic_poll(struct dps *d, unsigned idx);
+void dps_nic_poll(struct dps *d, unsigned idx);
 void dps_nic_flush(struct dps *d, unsigned idx);
 void dps_nic_stop(struct dps *d);
 

@@ -48,9 +48,57 @@ int dps_port_alloc(struct dps *d, enum dps_port_kind kind, const char *name)
 	p->vif = NULL;
 	memset(&p->q, 0, sizeof(p->q));
 	p->kind = kind;
-	p->active = -1;
+	p->active = p->ready = p->dirty = -1;
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	return (int)idx;
+}
+
+void dps_port_ready(struct dps *d, unsigned idx)
+{
+	struct dps_port *p = &d->ports[idx];
+
+	if (p->ready >= 0 || p->active < 0)
+		return;
+	p->ready = (int)d->nready;
+	d->ready[d->nready++] = (uint16_t)idx;
+}
+
+void dps_port_unready(struct dps *d, unsigned idx)
+{
+	struct dps_port *p = &d->ports[idx];
+	unsigned last;
+
+	if (p->ready < 0)
+		return;
+	/* swap-remove: the last ready port takes its place (a pass walks
+	 * the array from its end, so that one was polled already) */
+	last = d->ready[--d->nready];
+	d->ready[p->ready] = (uint16_t)last;
+	d->ports[last].ready = p->ready;
+	p->ready = -1;
+}
+
+static void dirty_add(struct dps *d, unsigned idx)
+{
+	struct dps_port *p = &d->ports[idx];
+
+	if (p->dirty >= 0)
+		return;
+	p->dirty = (int)d->ndirty;
+	d->dirty[d->ndirty++] = (uint16_t)idx;
+}
+
+static void dirty_del(struct dps *d, unsigned idx)
+{
+	struct dps_port *p = &d->ports[idx];
+	unsigned last;
+
+	if (p->dirty < 0)
+		return;
+	last = d->dirty[--d->ndirty];
+	d->dirty[p->dirty] = (uint16_t)last;
+	d->ports[last].dirty = p->dirty;
+	p->dirty = -1;
 }
 
 /* Out of the polled set (rings gone). */
@@ -61,6 +109,7 @@ static void deactivate(struct dps *d, unsigned idx)
 
 	if (p->active < 0)
 		return;
+	dps_port_unready(d, idx);
 	/* swap-remove: the last active port takes its place */
 	last = d->active[--d->nactive];
 	d->active[p->active] = (uint16_t)last;
@@ -77,6 +126,8 @@ void dps_port_update(struct dps *d, unsigned idx)
 	if (polled && p->active < 0) {
 		p->active = (int)d->nactive;
 		d->active[d->nactive++] = (uint16_t)idx;
+		/* a first look: requests may be there before any event */
+		dps_port_ready(d, idx);
 	} else if (!polled) {
 		deactivate(d, idx);
 	}
@@ -86,6 +137,7 @@ void dps_port_update(struct dps *d, unsigned idx)
 		d->gen[idx]++;
 		while (p->nout)
 			dps_drop(p, DPS_DROP_UNPLUGGED, p->outq[--p->nout]);
+		dirty_del(d, idx);
 		d->nfwd--;
 	} else if (!p->forwarding && fwd) {
 		d->nfwd++;
@@ -120,6 +172,8 @@ static void enqueue(struct dps *d, unsigned out, struct rte_mbuf *m)
 		dps_drop(p, DPS_DROP_QUEUE_FULL, m);
 		return;
 	}
+	if (!p->nout)
+		dirty_add(d, out);
 	p->outq[p->nout++] = m;
 }
 
@@ -133,6 +187,7 @@ void dps_fwd(struct dps *d, unsigned in, struct rte_mbuf **m, unsigned n)
 {
 	struct dps_port *ip = &d->ports[in];
 
+	d->taken += n;
 	for (unsigned i = 0; i < n; i++) {
 		const uint8_t *f = rte_pktmbuf_mtod(m[i], const uint8_t *);
 		uint32_t len = rte_pktmbuf_data_len(m[i]);
@@ -180,19 +235,19 @@ void dps_fwd(struct dps *d, unsigned in, struct rte_mbuf **m, unsigned n)
 
 bool dps_flush(struct dps *d)
 {
-	bool left = false;
-
-	for (unsigned k = 0; k < d->nactive; k++) {
-		unsigned idx = d->active[k];
+	/* from the end: a port emptied is swapped out with one already seen */
+	for (unsigned k = d->ndirty; k-- > 0;) {
+		unsigned idx = d->dirty[k];
 		struct dps_port *p = &d->ports[idx];
 
-		if (!p->nout || !p->forwarding)
-			continue;
-		if (p->kind == DPS_PORT_NIC)
-			dps_nic_flush(d, idx);
-		else
-			dps_guest_flush(d, idx);
-		left |= p->nout != 0;
+		if (p->nout && p->forwarding) {
+			if (p->kind == DPS_PORT_NIC)
+				dps_nic_flush(d, idx);
+			else
+				dps_guest_flush(d, idx);
+		}
+		if (!p->nout)
+			dirty_del(d, idx);
 	}
-	return left;
+	return d->ndirty != 0;
 }

@@ -6,7 +6,8 @@
  * control socket (its policy known). Frames cross with vif/netif: TX
  * bursts copied out of the guest's grants into a private arena, then into
  * mbufs; RX bursts copied from mbufs into the guest's posted buffers.
- * Rings are polled while there is work; events only wake the loop. */
+ * A port is polled from its event until its TX ring is empty and its
+ * req_event re-armed (netif's final check), then waits for the next. */
 #include <rte_mbuf.h>
 #include <stdio.h>
 #include <string.h>
@@ -67,12 +68,22 @@ static int probe(struct nb_back *b, struct nb_vif *v, const char *vifname)
 	return 0;
 }
 
+static void evport_set(struct dps *d, uint32_t local, int idx)
+{
+	if (local < DPS_EVTCHN_MAX)
+		d->evport[local] = (uint16_t)(idx + 1);
+}
+
 static void queue_free(struct dps *d, struct dps_gq *q)
 {
-	if (q->bound_tx)
+	if (q->bound_tx) {
+		evport_set(d, q->port_tx, -1);
 		hv_evtchn_unbind(d->hv, q->port_tx);
-	if (q->bound_rx)
+	}
+	if (q->bound_rx) {
+		evport_set(d, q->port_rx, -1);
 		hv_evtchn_unbind(d->hv, q->port_rx);
+	}
 	if (q->tx_page)
 		hv_grant_unmap(d->hv, q->tx_page, 1);
 	if (q->rx_page)
@@ -123,6 +134,9 @@ static int connect_rings(struct nb_back *b, struct nb_vif *v)
 	} else {
 		q->port_rx = q->port_tx;
 	}
+	evport_set(d, q->port_tx, v->port);
+	evport_set(d, q->port_rx, v->port);
+	q->always_ready = q->port_tx >= DPS_EVTCHN_MAX || q->port_rx >= DPS_EVTCHN_MAX;
 	netif_queue_init(q->nq, (uint16_t)v->domid, &v->cfg.feat, q->tx_page, q->rx_page, g_copy,
 			 d->hv, (struct netif_scratch *)(q->nq + 1));
 	netif_credit_set(&q->nq->credit, v->rate.bytes_per_interval, v->rate.interval_usecs,
@@ -276,11 +290,11 @@ bool dps_guest_poll(struct dps *d, unsigned idx)
 	if (q->tx_wait_until) {
 		now = dps_now_us();
 		if (now < q->tx_wait_until)
-			return false;
+			return true;
 		q->tx_wait_until = 0;
-	} else if (q->nq->tx->req_prod == q->nq->tx_req_cons) {
-		return false; /* the common idle case, without a clock read */
 	}
+	/* an empty ring goes through the burst too: its final check re-arms
+	 * req_event, so the guest's next request brings an event */
 	rc = netif_tx_burst(q->nq, &d->arena, now ? now : dps_now_us(), d->pkts, DPS_BURST, &n,
 			    &more, &ntf, &wait);
 	if (rc < 0 && netif_queue_is_fatal(q->nq)) {
@@ -321,7 +335,7 @@ bool dps_guest_poll(struct dps *d, unsigned idx)
 	notify(d, q, ntf, false);
 	if (k)
 		dps_fwd(d, idx, m, k);
-	return more;
+	return more || q->tx_wait_until || q->always_ready;
 }
 
 void dps_guest_flush(struct dps *d, unsigned idx)
@@ -371,18 +385,22 @@ void dps_guest_events(struct dps *d)
 	uint32_t port;
 	unsigned n = 0;
 
-	/* serving is by polling every ring: an event's only job was to wake
-	 * us, so it is unmasked at once (a storm costs a wake-up each) */
-	while (n++ < 4096 && hv_evtchn_pending(d->hv, &port) == 0)
+	/* the port is polled until its ring is empty, so the event can be
+	 * unmasked at once (a storm costs a wake-up each, not a poll each) */
+	while (n++ < 4096 && hv_evtchn_pending(d->hv, &port) == 0) {
+		if (port < DPS_EVTCHN_MAX && d->evport[port])
+			dps_port_ready(d, d->evport[port] - 1u);
 		hv_evtchn_unmask(d->hv, port);
+	}
 }
 
 uint64_t dps_guest_wait_us(struct dps *d, uint64_t now_us)
 {
 	uint64_t at = UINT64_MAX;
 
-	for (unsigned k = 0; k < d->nactive; k++) {
-		const struct dps_port *p = &d->ports[d->active[k]];
+	/* a port waiting for credit stays ready */
+	for (unsigned k = 0; k < d->nready; k++) {
+		const struct dps_port *p = &d->ports[d->ready[k]];
 
 
 		if (p->kind == DPS_PORT_GUEST && p->q.tx_wait_until && p->q.tx_wait_until < at)

@@ -8,8 +8,8 @@
  * networks (vifback serves the others, see vifback --not-bridge), through
  * netback's handshake, and every ethdev EAL probes is an uplink port.
  *
- * One thread: a pass polls every forwarding port for a burst, switches,
- * flushes the output queues. While passes find work it does not sleep;
+ * One thread: a pass polls the ready ports for a burst each (dps.h),
+ * switches, flushes the output queues that have frames. While passes find work it does not sleep;
  * after DPS_IDLE_PASSES empty passes it sleeps in poll(2) on the event
  * channels, xenstore, the control socket and signals, for 1 ms at first
  * and longer as it stays idle (up to DPS_SLEEP_MAX_MS; a NIC has no
@@ -47,6 +47,7 @@
 #define DPS_IDLE_PASSES 64
 #define DPS_SLEEP_MAX_MS 8
 #define DPS_CTL_EVERY 64 /* passes between looks at xenstore and the socket while busy */
+#define DPS_EV_EVERY 4	 /* passes between looks at the event channels while busy */
 #define DPS_MBUFS 8191
 #define DPS_MAX_BRIDGES 16
 #define DPS_ARENA (NETIF_BURST * (NETIF_MAX_PKT + 1))
@@ -57,33 +58,24 @@ static void usage(FILE *f)
 		   "[--mac-age SECONDS] [--state FILE] [--supervise] [-- EAL arguments]\n");
 }
 
+/* Polls the ready ports, switches, flushes the queued ones; nonzero when
+ * it took frames from some port. */
 static int pass(struct dps *d)
 {
-	unsigned before = 0, after = 0;
+	uint64_t before = d->taken;
 
 	d->now_ms = dps_now_us() / 1000;
-	for (unsigned k = 0; k < d->nactive; k++)
-		before += (unsigned)d->ports[d->active[k]].c.rx_pkts;
-	for (unsigned k = 0; k < d->nactive; k++) {
-		unsigned idx = d->active[k];
+	/* from the end: a port leaving is swapped out with one already polled */
+	for (unsigned k = d->nready; k-- > 0;) {
+		unsigned idx = d->ready[k];
 
 		if (d->ports[idx].kind == DPS_PORT_NIC)
 			dps_nic_poll(d, idx);
-		else
-			dps_guest_poll(d, idx);
+		else if (!dps_guest_poll(d, idx))
+			dps_port_unready(d, idx);
 	}
 	dps_flush(d);
-	for (unsigned k = 0; k < d->nactive; k++)
-		after += (unsigned)d->ports[d->active[k]].c.rx_pkts;
-	return after != before;
-}
-
-static bool queued(const struct dps *d)
-{
-	for (unsigned k = 0; k < d->nactive; k++)
-		if (d->ports[d->active[k]].nout)
-			return true;
-	return false;
+	return d->taken != before;
 }
 
 static int loop(struct dps *d, int sfd, int lfd)
@@ -101,17 +93,23 @@ static int loop(struct dps *d, int sfd, int lfd)
 		if (pass(d)) {
 			idle = 0;
 			sleep_ms = 1;
+		} else if (!d->nready && !d->ndirty) {
+			idle = DPS_IDLE_PASSES; /* nothing to poll: only an event brings work */
 		} else {
 			idle++;
 		}
-		if (idle < DPS_IDLE_PASSES && ++n_pass % DPS_CTL_EVERY)
+		if (idle < DPS_IDLE_PASSES && ++n_pass % DPS_CTL_EVERY) {
+			/* other guests' events while one keeps us busy */
+			if (n_pass % DPS_EV_EVERY == 0)
+				dps_guest_events(d);
 			continue;
+		}
 		if (idle >= DPS_IDLE_PASSES && !nb_back_busy(&d->nb)) {
 			uint64_t wait = dps_guest_wait_us(d, dps_now_us());
 
-			for (unsigned k = 0; k < d->nactive; k++)
-				nic |= d->ports[d->active[k]].kind == DPS_PORT_NIC;
-			timeout = nic || queued(d) ? (int)sleep_ms : -1;
+			for (unsigned k = 0; k < d->nready && !nic; k++)
+				nic = d->ports[d->ready[k]].kind == DPS_PORT_NIC;
+			timeout = nic || d->ndirty ? (int)sleep_ms : -1;
 			if (wait && (timeout < 0 || wait / 1000 + 1 < (uint64_t)timeout))
 				timeout = (int)(wait / 1000 + 1);
 			if (sleep_ms < DPS_SLEEP_MAX_MS)
@@ -303,12 +301,16 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	d.ports = calloc(DPS_MAX_PORTS, sizeof(*d.ports));
+	/* mapped: only the pages of channels in use get backed */
+	d.evport = mmap(NULL, DPS_EVTCHN_MAX * sizeof(*d.evport), PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	d.arena.cap = DPS_ARENA;
 	d.arena.buf = mmap(NULL, DPS_ARENA, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
 			   0);
 	d.gso_buf = mmap(NULL, DPS_GSO_BUF, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 			 -1, 0);
-	if (!d.ports || d.arena.buf == MAP_FAILED || d.gso_buf == MAP_FAILED) {
+	if (!d.ports || d.arena.buf == MAP_FAILED || d.gso_buf == MAP_FAILED ||
+	    d.evport == MAP_FAILED) {
 		log_err("dpswitch: out of memory");
 		return 1;
 	}

@@ -48,14 +48,13 @@ int dps_nic_setup(struct dps *d)
 	return 0;
 }
 
-bool dps_nic_poll(struct dps *d, unsigned idx)
+void dps_nic_poll(struct dps *d, unsigned idx)
 {
 	struct rte_mbuf *m[DPS_BURST];
 	uint16_t n = rte_eth_rx_burst(d->ports[idx].eth, 0, m, DPS_BURST);
 
 	if (n)
 		dps_fwd(d, idx, m, n);
-	return n == DPS_BURST;
 }
 
 void dps_nic_flush(struct dps *d, unsigned idx)
