@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -52,8 +53,10 @@ static int path_in(char *buf, const char *dir, const char *name)
 }
 
 int nat_dnsmasq_init(struct nat_dnsmasq *d, sd_event *ev, const char *bridge, const char *dir,
-		     const char *pubdir, const char *user, const struct netd_net_conf *c)
+		     const char *pubdir, const char *user, const char *unit_tmpl,
+		     const char *instance, const struct netd_net_conf *c)
 {
+	char want[NAT_PATH_MAX];
 	int rc;
 
 	memset(d, 0, sizeof(*d));
@@ -69,11 +72,30 @@ int nat_dnsmasq_init(struct nat_dnsmasq *d, sd_event *ev, const char *bridge, co
 	d->gw6 = c->address6;
 	d->dhcp6 = c->dhcp6;
 	d->backoff_ms = BACKOFF_MIN_MS;
-	rc = path_in(d->pidfile, dir, "dnsmasq.pid");
-	if (!rc)
-		rc = path_in(d->leasefile, dir, "dnsmasq.leases");
-	if (!rc)
-		rc = path_in(d->logfile, dir, "dnsmasq.log");
+	if (unit_tmpl && unit_tmpl[0]) {
+		/* The template reads NAT_DNSMASQ_UNIT_DIR/%I: nowhere else. */
+		snprintf(want, sizeof(want), "%s/%s", NAT_DNSMASQ_UNIT_DIR, instance);
+		if (strcmp(pubdir, want))
+			return err_set(-EINVAL,
+				       "%s runs dnsmasq from %s/<network>: dnsmasq_dir must be %s",
+				       unit_tmpl, NAT_DNSMASQ_UNIT_DIR, NAT_DNSMASQ_UNIT_DIR);
+		rc = nat_unit_instance(d->unit, sizeof(d->unit), unit_tmpl, instance);
+		if (!rc)
+			rc = path_in(d->owndir, pubdir, "dnsmasq");
+		if (!rc)
+			rc = path_in(d->argsfile, pubdir, "dnsmasq.args");
+		if (!rc)
+			rc = path_in(d->pidfile, d->owndir, "dnsmasq.pid");
+		if (!rc)
+			rc = path_in(d->leasefile, d->owndir, "dnsmasq.leases");
+		/* no log file: it logs to the unit's journal */
+	} else {
+		rc = path_in(d->pidfile, dir, "dnsmasq.pid");
+		if (!rc)
+			rc = path_in(d->leasefile, dir, "dnsmasq.leases");
+		if (!rc)
+			rc = path_in(d->logfile, dir, "dnsmasq.log");
+	}
 	if (!rc)
 		rc = path_in(d->hostsfile, pubdir, "dhcp-hosts");
 	if (!rc)
@@ -279,12 +301,15 @@ static void build_argv(const struct nat_dnsmasq *d, struct dm_argv *a)
 	snprintf(a->a_pid, sizeof(a->a_pid), "--pid-file=%s", d->pidfile);
 	snprintf(a->a_hosts, sizeof(a->a_hosts), "--dhcp-hostsfile=%s", d->hostsfile);
 	snprintf(a->a_addn, sizeof(a->a_addn), "--addn-hosts=%s", d->addnhosts);
-	snprintf(a->a_log, sizeof(a->a_log), "--log-facility=%s", d->logfile);
+	/* a unit's dnsmasq logs to its journal (stderr) */
+	snprintf(a->a_log, sizeof(a->a_log), "--log-facility=%s", d->unit[0] ? "-" : d->logfile);
 	a->argv[n++] = "dnsmasq";
 	a->argv[n++] = "--conf-file=/dev/null";
 	a->argv[n++] = "--keep-in-foreground";
+	/* a unit's dnsmasq starts as its user already (User=) */
 	snprintf(a->a_user, sizeof(a->a_user), "--user=%s", d->user);
-	a->argv[n++] = a->a_user;
+	if (!d->unit[0])
+		a->argv[n++] = a->a_user;
 	a->argv[n++] = "--bind-interfaces";
 	a->argv[n++] = a->a_if;
 	a->argv[n++] = "--except-interface=lo";
@@ -337,7 +362,105 @@ bool nat_dnsmasq_is_current(const struct nat_dnsmasq *d)
 	return same && i == a.argc;
 }
 
-static int spawn(struct nat_dnsmasq *d)
+/* ---- as a unit ---- */
+
+/* dnsmasq's own directory: owned by root (netd reads and removes what is
+ * in it), group the unit's, 0770 (dnsmasq writes there; other users see
+ * nothing of the leases). Made with that fsgid, as netd's control socket
+ * is (CAP_SETGID), since netd has no CAP_CHOWN. */
+static int own_dir(struct nat_dnsmasq *d)
+{
+	struct stat st;
+	gid_t gid;
+	int rc, old;
+
+	rc = nat_unit_gid(d->unit, &gid);
+	if (rc)
+		return rc;
+	old = setfsgid(gid);
+	rc = mkdir(d->owndir, 0770) && errno != EEXIST ? -errno : 0;
+	setfsgid(old);
+	if (rc)
+		return err_set(rc, "%s: %s", d->owndir, strerror(-rc));
+	if (lstat(d->owndir, &st) < 0)
+		return err_set(-errno, "%s: %s", d->owndir, strerror(errno));
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+		return err_set(-EEXIST, "%s: not a directory of netd's", d->owndir);
+	if (st.st_gid != gid && chown(d->owndir, (uid_t)-1, gid) < 0)
+		return err_set(-errno, "%s: cannot give it group %u (netd needs CAP_SETGID): %s",
+			       d->owndir, (unsigned)gid, strerror(errno));
+	if (chmod(d->owndir, 0770) < 0)
+		return err_set(-errno, "%s: %s", d->owndir, strerror(errno));
+	return 0;
+}
+
+/* The unit's ExecStart= splits $DNSMASQ_ARGS at blanks, and systemd reads
+ * quotes, backslashes and '$' in an environment file: none may occur. */
+static int write_args(const struct nat_dnsmasq *d, const struct dm_argv *a)
+{
+	char buf[4096];
+	size_t o;
+
+	o = (size_t)snprintf(buf, sizeof(buf), "DNSMASQ_ARGS=");
+	for (int i = 1; i < a->argc; i++) {
+		if (strpbrk(a->argv[i], " \t\n\\\"'$`"))
+			return err_set(-EINVAL, "dnsmasq argument '%s' cannot go in %s", a->argv[i],
+				       d->argsfile);
+		if (o + strlen(a->argv[i]) + 2 >= sizeof(buf))
+			return err_set(-E2BIG, "%s: dnsmasq's arguments are too long", d->argsfile);
+		o += (size_t)snprintf(buf + o, sizeof(buf) - o, "%s%s", i > 1 ? " " : "",
+				      a->argv[i]);
+	}
+	buf[o++] = '\n';
+	return atomic_file_write(d->argsfile, buf, o, 0644);
+}
+
+static int spawn_unit(struct nat_dnsmasq *d)
+{
+	struct dm_argv a;
+	pid_t pid = 0;
+	int rc;
+
+	build_argv(d, &a);
+	rc = write_args(d, &a);
+	if (!rc)
+		rc = own_dir(d);
+	if (rc)
+		return rc;
+	unlink(d->pidfile); /* readiness is "the pid file names the main pid" */
+	rc = nat_unit_start(d->unit, READY_TIMEOUT_MS, &pid);
+	if (rc)
+		return rc;
+	if (!pid)
+		return err_set(-EIO, "dnsmasq exited at startup (journalctl -u %s)", d->unit);
+	d->pidfd = sys_pidfd_open(pid);
+	if (d->pidfd < 0) {
+		rc = -errno;
+		nat_unit_stop(d->unit, 2 * STOP_TIMEOUT_MS);
+		return err_set(rc, "pidfd_open: %s", strerror(-rc));
+	}
+	d->pid = pid;
+	d->child = false;
+	d->started_usec = now_usec();
+	for (int waited = 0; waited < READY_TIMEOUT_MS; waited += 5) {
+		struct pollfd p = { .fd = d->pidfd, .events = POLLIN };
+
+		if (pidfile_read(d) == pid)
+			return 0;
+		if (poll(&p, 1, 5) > 0) {
+			forget(d);
+			return err_set(-EIO, "dnsmasq exited at startup (journalctl -u %s)",
+				       d->unit);
+		}
+	}
+	forget(d);
+	nat_unit_stop(d->unit, 2 * STOP_TIMEOUT_MS);
+	return err_set(-ETIMEDOUT, "dnsmasq did not become ready within %d ms", READY_TIMEOUT_MS);
+}
+
+/* ---- forked ---- */
+
+static int spawn_child(struct nat_dnsmasq *d)
 {
 	struct dm_argv a;
 	char why[256];
@@ -409,6 +532,11 @@ static int spawn(struct nat_dnsmasq *d)
 	return err_set(-ETIMEDOUT, "dnsmasq did not become ready within %d ms", READY_TIMEOUT_MS);
 }
 
+static int spawn(struct nat_dnsmasq *d)
+{
+	return d->unit[0] ? spawn_unit(d) : spawn_child(d);
+}
+
 int nat_dnsmasq_start(struct nat_dnsmasq *d)
 {
 	int rc = spawn(d);
@@ -422,9 +550,17 @@ int nat_dnsmasq_start(struct nat_dnsmasq *d)
 
 int nat_dnsmasq_adopt(struct nat_dnsmasq *d)
 {
-	pid_t pid = pidfile_read(d);
+	pid_t pid = 0;
 	int fd, rc;
 
+	/* A unit's: systemd knows its pid. */
+	if (d->unit[0]) {
+		rc = nat_unit_main_pid(d->unit, &pid);
+		if (rc)
+			return rc;
+	} else {
+		pid = pidfile_read(d);
+	}
 	if (!pid)
 		return 0;
 	fd = sys_pidfd_open(pid);
@@ -453,6 +589,19 @@ int nat_dnsmasq_stop(struct nat_dnsmasq *d)
 
 	d->timer = sd_event_source_disable_unref(d->timer);
 	d->io = sd_event_source_disable_unref(d->io);
+	if (d->unit[0]) {
+		/* systemd stops only the unit's own processes */
+		int rc = nat_unit_stop(d->unit, 3 * STOP_TIMEOUT_MS);
+
+		if (rc == 0 && d->pid && !wait_exit(d, STOP_TIMEOUT_MS))
+			rc = err_set(-ETIMEDOUT, "dnsmasq (pid %d) does not exit", (int)d->pid);
+		forget(d);
+		if (rc)
+			return rc;
+		unlink(d->pidfile);
+		d->backoff_ms = BACKOFF_MIN_MS;
+		return 0;
+	}
 	if (!d->pid) {
 		/* Not supervised by us (rollback after a crash): the pid file
 		 * may still name one of ours. */
@@ -493,6 +642,8 @@ int nat_dnsmasq_reload(struct nat_dnsmasq *d)
 {
 	if (!d->pid)
 		return 0;
+	if (d->unit[0])
+		return nat_unit_kill(d->unit, SIGHUP);
 	if (sys_pidfd_signal(d->pidfd, SIGHUP) < 0 && errno != ESRCH)
 		return err_set(-errno, "cannot signal dnsmasq: %s", strerror(errno));
 	return 0;

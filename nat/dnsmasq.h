@@ -9,12 +9,19 @@
  * this network namespace. Guests are announced through files (see hosts.h)
  * that dnsmasq re-reads on SIGHUP: a guest coming or going never restarts it.
  *
- * It drops root for dnsmasq_user (--user; "dnsmasq", Debian's user for it)
- * once it has bound its sockets and opened its pid, lease and log files in
- * netd's private run directory; what it reads after that, the host files,
- * lives in a directory of their own that every user can read (pubdir, see
- * netd_net_pub_dir()). netd signals it as another user: netd.service
- * keeps CAP_KILL for that, and CAP_SETUID for dnsmasq's switch. */
+ * Two ways to run it:
+ * - as an instance of a systemd template unit (netd-dnsmasq@.service,
+ *   named by NETD_DNSMASQ_UNIT, which netd.service sets): systemd starts
+ *   it as the unit's own user with only the capabilities dnsmasq needs,
+ *   and signals and stops it for netd (unit.h); its pid and lease files
+ *   are in a directory of its own in pubdir (owndir, group of the unit's
+ *   user, 0770: netd, its owner, reads and removes them). netd still
+ *   watches its pid and restarts it; an adopted one is the unit's main pid;
+ * - else (netd outside systemd: tests, make demo) netd forks it, and it
+ *   drops root for dnsmasq_user (--user) once it has bound its sockets and
+ *   opened its pid, lease and log files in netd's private run directory;
+ *   what it reads after that, the host files, lives in pubdir, a directory
+ *   of their own that every user can read (netd_net_pub_dir()). */
 #ifndef NAT_DNSMASQ_H
 #define NAT_DNSMASQ_H
 
@@ -25,6 +32,7 @@
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
+#include "nat/unit.h"
 #include "netd/config.h"
 
 #define NAT_PATH_MAX 320
@@ -42,6 +50,10 @@ struct nat_dnsmasq {
 	char pidfile[NAT_PATH_MAX], leasefile[NAT_PATH_MAX], logfile[NAT_PATH_MAX];
 	char hostsfile[NAT_PATH_MAX], addnhosts[NAT_PATH_MAX]; /* in pubdir */
 	char user[33];
+	/* unit mode: the unit, its directory and the file its ExecStart=
+	 * reads dnsmasq's arguments from; unit[0] == '\0' otherwise */
+	char unit[NAT_UNIT_NAME_MAX];
+	char owndir[NAT_PATH_MAX], argsfile[NAT_PATH_MAX];
 
 	pid_t pid;      /* 0: not running */
 	int pidfd;      /* -1 when pid is 0 */
@@ -54,9 +66,15 @@ struct nat_dnsmasq {
 };
 
 /* dir is the network's run directory, pubdir the one for the host files;
- * the files above are named in them. user: what dnsmasq runs as. */
+ * the files above are named in them. user: what a forked dnsmasq runs as.
+ * unit_tmpl: NULL or "" to fork it, else the template unit to run it as
+ * (instance: the network's name, which must be pubdir's last component,
+ * and pubdir in NAT_DNSMASQ_UNIT_DIR, where the shipped template looks). */
 int nat_dnsmasq_init(struct nat_dnsmasq *d, sd_event *ev, const char *bridge, const char *dir,
-		     const char *pubdir, const char *user, const struct netd_net_conf *c);
+		     const char *pubdir, const char *user, const char *unit_tmpl,
+		     const char *instance, const struct netd_net_conf *c);
+
+#define NAT_DNSMASQ_UNIT_DIR "/run/netd-dnsmasq"
 
 /* Start it and wait (bounded) until it has bound its sockets; on failure
  * the error names dnsmasq's own reason. Then supervise it. */

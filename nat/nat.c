@@ -394,7 +394,9 @@ static const struct netd_txn nat_txn = {
 static const char *const run_files[] = {
 	"dnsmasq.pid", "dnsmasq.leases", "dnsmasq.log", "dhcp-hosts", "hosts", "forwards",
 };
-static const char *const pub_files[] = { "dhcp-hosts", "hosts" };
+static const char *const pub_files[] = { "dhcp-hosts", "hosts", "dnsmasq.args" };
+/* dnsmasq's own directory in pub_dir when it runs as a unit (dnsmasq.h) */
+static const char *const own_files[] = { "dnsmasq.pid", "dnsmasq.leases" };
 
 /* Idempotent: each part is undone if present, whatever step the setup
  * reached (or a previous netd reached before it died). Only the bridge
@@ -442,6 +444,13 @@ static int nat_restore(struct netd_net *net, struct nat_priv *p)
 		if (unlink(path) && errno != ENOENT)
 			KEEP_FIRST(err_set(-errno, "%s: %s", path, strerror(errno)));
 	}
+	for (size_t i = 0; p->dns.owndir[0] && i < sizeof(own_files) / sizeof(own_files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", p->dns.owndir, own_files[i]);
+		if (unlink(path) && errno != ENOENT)
+			KEEP_FIRST(err_set(-errno, "%s: %s", path, strerror(errno)));
+	}
+	if (p->dns.owndir[0])
+		rmdir(p->dns.owndir);
 	if (p->pub_dir[0])
 		rmdir(p->pub_dir);
 #undef KEEP_FIRST
@@ -478,7 +487,8 @@ static int priv_setup(struct netd_net *net, struct nat_priv *p, const char *brid
 	    (int)sizeof(p->journal))
 		return err_set(-ENAMETOOLONG, "%s: run directory path too long", p->bridge);
 	return nat_dnsmasq_init(&p->dns, p->ev, p->bridge, p->run_dir, p->pub_dir,
-				netd_net_helper_user(net), &net->conf);
+				netd_net_helper_user(net), getenv("NETD_DNSMASQ_UNIT"),
+				net->conf.name, &net->conf);
 }
 
 static bool in_subnet6(const struct netd_cidr *c, const struct in6_addr *a)

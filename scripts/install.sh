@@ -47,6 +47,15 @@ UNIT_DIR=${UNIT_DIR:-/lib/systemd/system}
 install -d "$DESTDIR$UNIT_DIR"
 sed "s|/usr/sbin/|$PREFIX/sbin/|g" "$src/scripts/netd.service" > "$DESTDIR$UNIT_DIR/netd.service"
 chmod 0644 "$DESTDIR$UNIT_DIR/netd.service"
+# nat networks' dnsmasq, a unit of its own (netd.service names it), and its
+# user; its ExecStart= is Debian's dnsmasq, not under PREFIX
+install -m 0644 "$src/scripts/netd-dnsmasq@.service" "$DESTDIR$UNIT_DIR/"
+SYSUSERS_DIR=${SYSUSERS_DIR:-/usr/lib/sysusers.d}
+install -d "$DESTDIR$SYSUSERS_DIR"
+install -m 0644 "$src/debian/xen-netfabric.sysusers" "$DESTDIR$SYSUSERS_DIR/xen-netfabric.conf"
+if [ -z "$DESTDIR" ]; then
+	systemd-sysusers "$SYSUSERS_DIR/xen-netfabric.conf"
+fi
 # vifback (the userspace netback) when built: its own service next to netd's
 if [ -x "$build/bin/vifback" ]; then
 	install -m 0755 "$build/bin/vifback" "$DESTDIR$PREFIX/sbin/"
@@ -54,4 +63,4 @@ if [ -x "$build/bin/vifback" ]; then
 	chmod 0644 "$DESTDIR$UNIT_DIR/vifback.service"
 	echo "installed vifback in $DESTDIR$PREFIX/sbin, vifback.service in $DESTDIR$UNIT_DIR"
 fi
-echo "installed netd, netdctl in $DESTDIR$PREFIX/sbin; vif-bridge, vif-route, vif-nat, vif-openvswitch in $DESTDIR$XEN_SCRIPT_DIR; netd.service in $DESTDIR$UNIT_DIR"
+echo "installed netd, netdctl in $DESTDIR$PREFIX/sbin; vif-bridge, vif-route, vif-nat, vif-openvswitch in $DESTDIR$XEN_SCRIPT_DIR; netd.service and netd-dnsmasq@.service in $DESTDIR$UNIT_DIR, the user netd-dnsmasq in $DESTDIR$SYSUSERS_DIR"

@@ -55,6 +55,8 @@ def test_contents(deb):
     files = sh(f"dpkg-deb -c {deb}").stdout
     for path in ("./usr/sbin/netd", "./usr/sbin/netdctl", "./usr/sbin/vifback",
                  "./lib/systemd/system/netd.service", "./lib/systemd/system/vifback.service",
+                 "./lib/systemd/system/netd-dnsmasq@.service",
+                 "./usr/lib/sysusers.d/xen-netfabric.conf",
                  "./etc/netd/netd.conf", "./usr/share/man/man8/netd.8.gz",
                  "./usr/share/man/man8/netdctl.8.gz", "./usr/share/man/man5/netd.conf.5.gz",
                  "./usr/share/man/man8/vifback.8.gz"):
@@ -93,6 +95,7 @@ snap() {
 }
 chroot "$R" dpkg -i /tmp/pkg.deb > "$T/out/install.log" 2>&1
 snap installed
+chroot "$R" getent passwd netd-dnsmasq > "$T/out/dnsmasq-user" || true
 chroot "$R" /usr/sbin/netd -n -c /etc/netd/netd.conf > "$T/out/netd-n.log" 2>&1
 chroot "$R" /usr/sbin/netdctl --help > "$T/out/netdctl-help.log" 2>&1
 test -L "$R/etc/systemd/system/multi-user.target.wants/netd.service" && touch "$T/out/netd-enabled"
@@ -148,6 +151,10 @@ def test_install_divert_remove(deb, tmp_path):
         assert (inst / "scripts" / f"{s}.xen").read_bytes() == xen[s], s
         assert f"diversion of /etc/xen/scripts/{s} to /etc/xen/scripts/{s}.xen by {PKG}" \
             in (inst / "diversions").read_text()
+    # the user netd-dnsmasq@.service runs dnsmasq as: a system user, no login
+    user = (out / "dnsmasq-user").read_text().strip().split(":")
+    assert user[0] == "netd-dnsmasq" and 0 < int(user[2]) < 1000, user
+    assert user[6] == "/usr/sbin/nologin" or user[6].endswith("/nologin") or user[6] == "/bin/false", user
     assert (out / "netd-n.log").read_text() == "", "the shipped netd.conf does not check"
     assert "commands:" in (out / "netdctl-help.log").read_text()
     assert (out / "netd-enabled").exists(), "netd.service not enabled on install"
@@ -267,55 +274,48 @@ def test_unit_security_score():
     assert float(m.group(1)) <= 2.5, r.stdout
 
 
-DNSMASQ_USER_DROPIN = os.path.join(ROOT, "scripts", "netd-dnsmasq-user.conf")
+DNSMASQ_UNIT = os.path.join(ROOT, "scripts", "netd-dnsmasq@.service")
+
+
+def test_dnsmasq_unit_security_score():
+    """nat's dnsmasq as its own unit, user and sandbox."""
+    r = sh(f"systemd-analyze security --offline=yes '{DNSMASQ_UNIT}'", check=False)
+    m = re.search(r"Overall exposure level for \S+: ([0-9.]+)", r.stdout)
+    assert m and float(m.group(1)) <= 2.5, r.stdout + r.stderr
+    text = open(DNSMASQ_UNIT).read()
+    assert re.search(r"^User=netd-dnsmasq$", text, re.M)
+    # netd names it; it needs neither CAP_SETUID nor CAP_KILL for it
+    unit = open(UNIT).read()
+    assert "Environment=NETD_DNSMASQ_UNIT=netd-dnsmasq@.service" in unit
+    assert not {"setuid", "kill"} & set(_unit_caps()), _unit_caps()
 
 
 def _unit_caps(*files):
-    """The bounding set of the unit and the drop-ins given (merged, as
-    systemd merges repeated CapabilityBoundingSet= lines)."""
+    """The bounding set of the unit and the other units given (merged)."""
     caps = []
     for path in (UNIT, *files):
         with open(path) as f:
             for line in f:
                 if line.startswith("CapabilityBoundingSet="):
                     caps += [c.lower().removeprefix("cap_") for c in line.split("=", 1)[1].split()]
-    return caps
+    return list(dict.fromkeys(caps))
 
 
-def test_dnsmasq_user_dropin_costs_one_tenth():
-    """netd-dnsmasq-user.conf (dnsmasq as its own user) adds CAP_SETUID,
-    CAP_KILL and dnsmasq's set*uid/capset system calls: 2.6, written down in
-    netd(8); the unit as shipped stays within 2.5."""
-    d = tempfile.mkdtemp()
-    try:
-        text = open(UNIT).read() + "\n".join(l for l in open(DNSMASQ_USER_DROPIN).read().splitlines()
-                                             if not l.startswith(("#", "[")))
-        unit = os.path.join(d, "netd.service")
-        with open(unit, "w") as f:
-            f.write(text + "\n")
-        r = sh(f"systemd-analyze security --offline=yes {unit}", check=False)
-        m = re.search(r"Overall exposure level for netd\.service: ([0-9.]+)", r.stdout)
-        assert m and float(m.group(1)) <= 2.6, r.stdout + r.stderr
-    finally:
-        shutil.rmtree(d)
-
-
-@pytest.mark.parametrize("dnsmasq_user", ["root", "dnsmasq"])
 def test_netd_with_the_units_capabilities(topo, netd_factory, tmp_path, monkeypatch,
-                                          no_leftover_dnsmasq, dnsmasq_user):
-    """netd in nat mode with no capability but the unit's bounding set and
-    no_new_privs, as systemd starts it (with netd-dnsmasq-user.conf for
-    dnsmasq_user = dnsmasq): the network comes up, its dnsmasq runs as that
-    user and leases an address, including a static lease it re-read after a
-    plug (netd's SIGHUP: CAP_KILL for another user's process), a netd killed
-    with -9 and started again adopts that dnsmasq (same pid, inspected
-    without CAP_SYS_PTRACE), and a stop restores the host. It fails when the
-    unit lacks a capability either needs. (The system-call filter is
-    test_systemd.py's.)"""
+                                          no_leftover_dnsmasq):
+    """netd in nat mode with no capability but no_new_privs and the
+    bounding sets of netd.service and netd-dnsmasq@.service: outside
+    systemd netd forks dnsmasq (as root, group dip) and the two share one
+    set. The network comes up, dnsmasq leases an address, including a static
+    lease it re-read after a plug, a netd killed with -9 and started again
+    adopts that dnsmasq (same pid), and a stop restores the host. It fails
+    when a unit lacks a capability netd or dnsmasq needs. (Under systemd,
+    each its own unit: test_systemd.py.)"""
+    dnsmasq_user = "root"
     import conftest
     from test_nat import BR, dnsmasq_procs, nat_conf, nat_guest, pidfile_pid, udhcpc
 
-    caps = _unit_caps(*([DNSMASQ_USER_DROPIN] if dnsmasq_user != "root" else []))
+    caps = _unit_caps(DNSMASQ_UNIT)
     assert "net_admin" in caps and "sys_admin" not in caps and "dac_override" not in caps
     assert "chown" not in caps
     wrapper = tmp_path / "netd-sandboxed"

@@ -34,13 +34,91 @@ check netd_start systemctl start netd.service
 check netd_active systemctl is-active netd.service
 check netd_bridge ip -br addr show dev virbr0
 check netd_ctl "$bin/netdctl" status
-check dnsmasq_user sh -c 'u=$(ps -C dnsmasq -o user=); echo "dnsmasq runs as: $u"; test "$u" = "$(cat /run/netd-test/dnsmasq_user)"'
-cat /run/netd/virbr0/dnsmasq.log > /run/out/dnsmasq.log 2>&1
+# nat's dnsmasq: the unit netd started, as its own user, not root
+dm=netd-dnsmasq@virbr0.service
+own=/run/netd-dnsmasq/virbr0/dnsmasq
+main_pid() { systemctl show -p MainPID --value "$dm"; }
+dnsmasq_user() {
+	u=$(ps -o user:32=,uid= -p "$(main_pid)")
+	echo "dnsmasq runs as: $u"
+	[ "$(echo $u)" = "netd-dnsmasq $(id -u netd-dnsmasq)" ] && [ "$(id -u netd-dnsmasq)" != 0 ]
+}
+dnsmasq_files() { # its own pid and lease files, in netd's directory of its group
+	ls -lan "$own"
+	[ "$(stat -c '%U %G %a' "$own")" = "root netd-dnsmasq 770" ] &&
+		[ "$(stat -c %U "$own/dnsmasq.leases")" = netd-dnsmasq ] &&
+		[ "$(cat "$own/dnsmasq.pid")" = "$(main_pid)" ]
+}
+check dnsmasq_unit systemctl is-active "$dm"
+check dnsmasq_user dnsmasq_user
+check dnsmasq_files dnsmasq_files
+
+# Guests: a namespace each behind vifD.0 on virbr0, leases by busybox udhcpc.
+guest() { # domid
+	ip netns add "g$1"
+	ip link add "vif$1.0" type veth peer name eth0 netns "g$1"
+	ip -n "g$1" link set eth0 up
+}
+lease() { # domid: prints the address leased
+	ip netns exec "g$1" busybox udhcpc -i eth0 -n -q -f -t 6 -T 1 -s /run/netd-test/udhcpc.sh |
+		sed -n 's/^udhcpc bound ip=\([^ ]*\) .*/\1/p'
+}
+leased_from_range() { # domid
+	ip=$(lease "$1")
+	echo "leased: $ip"
+	case "$ip" in 203.0.113.1[0-4][0-9] | 203.0.113.150) ;; *) return 1 ;; esac
+	grep " $ip " "$own/dnsmasq.leases" && echo "$ip" > "/run/out/ip$1"
+}
+leased_bound() { # domid: the address netd bound the vif to, as a static lease
+	bound=$("$bin/netdctl" --json status | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+for b in d.get("result", d)["networks"][0]["details"]["bound"]:
+    if b.startswith("vif" + sys.argv[1] + ".0:"):
+        print(b.split(":", 1)[1])' "$1")
+	ip=$(lease "$1")
+	echo "bound: $bound, leased: $ip"
+	[ -n "$bound" ] && [ "$ip" = "$bound" ]
+}
+same_lease() { # domid
+	ip=$(lease "$1")
+	echo "leased: $ip, before: $(cat "/run/out/ip$1")"
+	[ -n "$ip" ] && [ "$ip" = "$(cat "/run/out/ip$1")" ]
+}
+guest 5
+guest 6
+check vif_online "$bin/netdctl" vif online 5.0 bridge=virbr0
+check dnsmasq_leases leased_from_range 5
+# mac= without ip=: bound to an address of the range, a static lease the
+# unit's dnsmasq re-reads on netd's SIGHUP (sent by systemd: KillUnit)
+check vif_static "$bin/netdctl" vif online 6.0 bridge=virbr0 \
+	"mac=$(ip netns exec g6 cat /sys/class/net/eth0/address)"
+check dnsmasq_static_lease leased_bound 6
+
+# kill -9 of netd: systemd restarts it, and it adopts the same dnsmasq
+pid=$(main_pid)
+restarted() {
+	for i in $(seq 100); do
+		sleep 0.2
+		[ "$(systemctl show -p NRestarts --value netd.service)" = 1 ] &&
+			systemctl is-active -q netd.service && return 0
+	done
+	systemctl status netd.service
+	return 1
+}
+adopted() {
+	journalctl -b -u netd.service | grep "adopted dnsmasq (pid $pid)" && [ "$(main_pid)" = "$pid" ]
+}
+systemctl kill -s KILL netd.service
+check netd_restarted restarted
+check dnsmasq_adopted adopted
+check dnsmasq_same_lease same_lease 5
+
 check netd_reload systemctl reload netd.service
 check netd_active_after_reload systemctl is-active netd.service
 check netd_stop systemctl stop netd.service
 check netd_stopped_cleanly result_is netd.service success 0
-check netd_restored sh -c '! ip link show dev virbr0 && ! pgrep -x dnsmasq'
+check netd_restored sh -c '! ip link show dev virbr0 && ! pgrep -x dnsmasq && ! test -e /run/netd-dnsmasq/virbr0 && ! systemctl is-active netd-dnsmasq@virbr0.service'
 
 # vifback: against hvsim's xenstored (the stand-in for Xen's, a unit of
 # this test), --hv sim.
