@@ -67,7 +67,8 @@ AllowIsolate=yes
 
 CHECKS = ["netd_start", "netd_active", "netd_bridge", "netd_ctl", "dnsmasq_unit", "dnsmasq_user",
           "dnsmasq_files", "vif_online", "dnsmasq_leases", "vif_static", "dnsmasq_static_lease",
-          "netd_restarted", "dnsmasq_adopted", "dnsmasq_same_lease",
+          "netd_restarted", "dnsmasq_adopted", "dnsmasq_same_lease", "dnsmasq_restarted",
+          "dnsmasq_lease_kept",
           "netd_reload", "netd_active_after_reload", "netd_stop", "netd_stopped_cleanly",
           "netd_restored", "xenstored_start", "xenstored_socket", "vifback_start",
           "vifback_active", "vifback_stop", "vifback_stopped_cleanly"]
@@ -89,7 +90,8 @@ def test_units_under_a_real_systemd(tmp_path):
     package's user netd-dnsmasq (not root), with its own pid and lease files;
     it leases addresses, a static one after netd's reload of it; netd killed
     with -9 is restarted by systemd and adopts the same dnsmasq, which keeps
-    its leases; reload works; netd stops cleanly and leaves nothing, dnsmasq's
+    its leases; a dnsmasq killed is started again by netd, the leases kept;
+    reload works; netd stops cleanly and leaves nothing, dnsmasq's
     unit included. vifback.service comes up and stops cleanly too."""
     nspawn = shutil.which("systemd-nspawn")
     assert nspawn, "systemd-nspawn missing (Debian's systemd-container; make deps)"

@@ -114,6 +114,27 @@ check netd_restarted restarted
 check dnsmasq_adopted adopted
 check dnsmasq_same_lease same_lease 5
 
+# dnsmasq killed: netd (watching its main pid) starts the unit again, and the
+# leases, in netd's directory, survive it
+restarted_dnsmasq() {
+	for i in $(seq 100); do
+		sleep 0.2
+		new=$(main_pid)
+		[ -n "$new" ] && [ "$new" != 0 ] && [ "$new" != "$pid" ] &&
+			[ "$(cat "$own/dnsmasq.pid" 2>/dev/null)" = "$new" ] && return 0
+	done
+	systemctl status "$dm"
+	return 1
+}
+lease_listed() { # domid: before the guest asks again (dnsmasq picks the
+	# same address for a MAC anyway: only the file tells it kept the lease)
+	cat "$own/dnsmasq.leases"
+	grep " $(cat "/run/out/ip$1") " "$own/dnsmasq.leases"
+}
+systemctl kill -s KILL "$dm"
+check dnsmasq_restarted restarted_dnsmasq
+check dnsmasq_lease_kept lease_listed 5
+
 check netd_reload systemctl reload netd.service
 check netd_active_after_reload systemctl is-active netd.service
 check netd_stop systemctl stop netd.service
