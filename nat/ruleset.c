@@ -82,6 +82,54 @@ static void elem_str(const struct nat_fwd *f, char *buf, size_t len)
 	snprintf(buf, len, "%s . %u : %s . %u", nat_proto_name(f->proto), f->port, a, f->dport);
 }
 
+/* The forwards' keys again, as a set: the bridged-pass rules only ask
+ * whether a port is forwarded, and kernels before 6.5 refuse a lookup in a
+ * map that does not read the value. */
+void nat_rs_ports_decl(FILE *f, const struct nat_fwds *fwds)
+{
+	fprintf(f, "\tset fwdports {\n\t\ttype inet_proto . inet_service\n");
+	if (fwds->n) {
+		fprintf(f, "\t\telements = {");
+		for (size_t i = 0; i < fwds->n; i++)
+			fprintf(f, "%s\n\t\t\t%s . %u", i ? "," : "", nat_proto_name(fwds->v[i].proto),
+				fwds->v[i].port);
+		fprintf(f, "\n\t\t}\n");
+	}
+	fprintf(f, "\t}\n");
+}
+
+/* br_netfilter (docs/architecture.md): when the uplink is a veth whose peer
+ * is a bridge port (Xen's classic eth0 and vif0.0 on xenbr0), upstream's
+ * packet for the uplink's address crosses that bridge first, and the IP
+ * hooks see it there with iif the bridge. The dnat rule (iif the uplink)
+ * does not match, conntrack confirms the connection unNATed, and at the
+ * uplink, after the veth has reset the packet's conntrack, the lookup finds
+ * that entry and the dnat is never asked: upstream gets a reset. So that
+ * bridged pass of a forwarded port's packets, and of their replies on the
+ * way out, is not tracked: the uplink's pass makes and NATs the connection,
+ * as with the sysctls at 0. Only that: the input is another bridge than
+ * ours, the address is local but not on that bridge (a packet for the
+ * bridge's own address is delivered there, not bridged), the port is
+ * forwarded. Untracking the replies too keeps a stateful filter that sees
+ * bridged packets (ct state invalid drop) from dropping them. */
+void nat_rs_bridged_chain(FILE *f, const char *family, const char *up, const char *br)
+{
+	static const char *const dir[2][2] = { { "daddr", "dport" }, { "saddr", "sport" } };
+	bool v6 = !strcmp(family, "ip6");
+
+	fprintf(f,
+		"\tchain bridged {\n"
+		"\t\ttype filter hook prerouting priority raw; policy accept;\n");
+	for (int i = 0; i < 2; i++)
+		fprintf(f,
+			"\t\tiifname != { \"%s\", \"%s\" } meta iifkind \"bridge\" "
+			"fib %s type local fib %s . iif type != local %s%s%s"
+			"meta l4proto . th %s @fwdports notrack\n",
+			up, br, dir[i][0], dir[i][0], v6 ? "ip6 " : "", v6 ? dir[i][0] : "",
+			v6 ? " != fe80::/10 " : "", dir[i][1]);
+	fprintf(f, "\t}\n");
+}
+
 /* nft 1.0.6 wants a newline (or ';') before each closing brace. */
 int nat_rs_apply(const struct nat_rs *rs, const struct nat_fwds *fwds)
 {
@@ -112,8 +160,10 @@ int nat_rs_apply(const struct nat_rs *rs, const struct nat_fwds *fwds)
 		fprintf(f, "\n\t\t}\n");
 	}
 	fprintf(f, "\t}\n");
+	nat_rs_ports_decl(f, fwds);
 	if (rs->flowtable)
 		flowtable_decl(f, rs);
+	nat_rs_bridged_chain(f, "ip", up, br);
 	fprintf(f,
 		"\tchain prerouting {\n"
 		"\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
@@ -189,20 +239,25 @@ int nat_rs_exists(const struct nat_rs *rs)
 	return rc;
 }
 
+/* The map's element and the set's key in one transaction. */
 int nat_rs_fwd_add(const struct nat_rs *rs, const struct nat_fwd *f)
 {
-	char cmd[192], el[96];
+	char cmd[320], el[96];
 
 	elem_str(f, el, sizeof(el));
-	snprintf(cmd, sizeof(cmd), "add element ip %s forwards { %s }", rs->table, el);
+	snprintf(cmd, sizeof(cmd),
+		 "add element ip %s forwards { %s }\nadd element ip %s fwdports { %s . %u }\n",
+		 rs->table, el, rs->table, nat_proto_name(f->proto), f->port);
 	return nft_run(cmd);
 }
 
 int nat_rs_fwd_del(const struct nat_rs *rs, const struct nat_fwd *f)
 {
-	char cmd[160];
+	char cmd[256];
 
-	snprintf(cmd, sizeof(cmd), "delete element ip %s forwards { %s . %u }", rs->table,
-		 nat_proto_name(f->proto), f->port);
+	snprintf(cmd, sizeof(cmd),
+		 "delete element ip %s forwards { %s . %u }\ndelete element ip %s fwdports { %s . %u }\n",
+		 rs->table, nat_proto_name(f->proto), f->port, rs->table, nat_proto_name(f->proto),
+		 f->port);
 	return nft_run(cmd);
 }

@@ -6,6 +6,10 @@
  * protocol and port, so adding or removing one forward changes one element:
  *
  *   map forwards { type inet_proto . inet_service : ipv4_addr . inet_service }
+ *   set fwdports { type inet_proto . inet_service }     (the map's keys)
+ *   bridged:     (raw) entering another bridge, for a local address not on
+ *                it, forwarded port, and replies back    -> notrack (the
+ *                br_netfilter pass before a classic eth0: ruleset.c)
  *   prerouting:  from the uplink to a local address      -> dnat via @forwards
  *                from the bridge to a local address other
  *                than the gateway (hairpin)               -> dnat via @forwards
@@ -26,6 +30,7 @@
 
 #include <net/if.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "nat/forward.h"
 #include "netd/config.h"
@@ -54,5 +59,11 @@ int nat_rs_exists(const struct nat_rs *rs);
 
 int nat_rs_fwd_add(const struct nat_rs *rs, const struct nat_fwd *f);
 int nat_rs_fwd_del(const struct nat_rs *rs, const struct nat_fwd *f);
+
+/* Shared with the IPv6 table (ruleset6.c), family "ip" or "ip6": the set
+ * fwdports (the forwards' keys) and the chain that leaves the bridged pass
+ * of a forwarded port's packets untracked (ruleset.c says why). */
+void nat_rs_ports_decl(FILE *f, const struct nat_fwds *fwds);
+void nat_rs_bridged_chain(FILE *f, const char *family, const char *up, const char *br);
 
 #endif

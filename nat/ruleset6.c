@@ -9,6 +9,7 @@
 
 #include "lib/err.h"
 #include "lib/nft.h"
+#include "nat/ruleset.h"
 
 void nat_rs6_init(struct nat_rs6 *rs, const char *bridge, const char *uplink,
 		  const struct netd_cidr *gw, bool masquerade)
@@ -71,6 +72,8 @@ int nat_rs6_apply(const struct nat_rs6 *rs, const struct nat_fwds *fwds)
 		fprintf(f, "\n\t\t}\n");
 	}
 	fprintf(f, "\t}\n");
+	nat_rs_ports_decl(f, fwds);
+	nat_rs_bridged_chain(f, "ip6", up, br);
 	/* Link-local destinations are never forwarded: a guest talking to the
 	 * gateway's fe80:: address means the gateway. */
 	fprintf(f,
@@ -138,18 +141,22 @@ int nat_rs6_exists(const struct nat_rs6 *rs)
 
 int nat_rs6_fwd_add(const struct nat_rs6 *rs, const struct nat_fwd *f)
 {
-	char cmd[224], el[128];
+	char cmd[384], el[128];
 
 	elem_str(f, el, sizeof(el));
-	snprintf(cmd, sizeof(cmd), "add element ip6 %s forwards { %s }", rs->table, el);
+	snprintf(cmd, sizeof(cmd),
+		 "add element ip6 %s forwards { %s }\nadd element ip6 %s fwdports { %s . %u }\n",
+		 rs->table, el, rs->table, nat_proto_name(f->proto), f->port);
 	return nft_run(cmd);
 }
 
 int nat_rs6_fwd_del(const struct nat_rs6 *rs, const struct nat_fwd *f)
 {
-	char cmd[160];
+	char cmd[256];
 
-	snprintf(cmd, sizeof(cmd), "delete element ip6 %s forwards { %s . %u }", rs->table,
-		 nat_proto_name(f->proto), f->port);
+	snprintf(cmd, sizeof(cmd),
+		 "delete element ip6 %s forwards { %s . %u }\ndelete element ip6 %s fwdports { %s . %u }\n",
+		 rs->table, nat_proto_name(f->proto), f->port, rs->table, nat_proto_name(f->proto),
+		 f->port);
 	return nft_run(cmd);
 }

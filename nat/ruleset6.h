@@ -6,6 +6,7 @@
  * /64 and the uplink's IPv6 address:
  *
  *   map forwards { type inet_proto . inet_service : ipv6_addr . inet_service }
+ *   set fwdports and chain bridged: as in the IPv4 table (link-local excluded)
  *   prerouting:  from the uplink to a local address      -> dnat via @forwards
  *                from the bridge to a local global address
  *                other than the gateway (hairpin)         -> dnat via @forwards

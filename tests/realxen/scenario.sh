@@ -521,18 +521,13 @@ xl_create() {
 # destroyed, and `netdctl down` must give back Dom0 exactly as before.
 scenario_d() {
 	local s=d glog=/var/log/xen/guest-rxd.log vif be fe mac0 obs before6 after mtu
-	local pid_dns gap_out tx rx t_kill t_back nf_call0 dnslog reads
+	local pid_dns gap_out tx rx t_kill t_back dnslog reads
 	echo "=== scenario d (classic bridge + nat, IPv6, hot plug, kill -9) at ${SECONDS}s ==="
 	echo 'run_hotplug_scripts=1' > /etc/xen/xl.conf
-	# br_netfilter (loaded by dom0-init) hands bridged IPv4 to the ip
-	# hooks: upstream's packet for eth0 then passes prerouting first at
-	# xenbr0 (iif xenbr0: no forward matches, conntrack fixes a null NAT
-	# binding), then at eth0, too late for the forward's dnat, and Dom0
-	# answers with a reset. netd's nat behind a classic bridge's eth0
-	# needs bridge-nf-call-iptables=0 (README, "Facts found"); restored
-	# at the end.
-	nf_call0=$(cat /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null)
-	[ -n "$nf_call0" ] && echo 0 > /proc/sys/net/bridge/bridge-nf-call-iptables
+	# br_netfilter (loaded by dom0-init) stays on, bridge-nf-call-ip(6)tables
+	# at 1: upstream's packet for eth0 crosses xenbr0 first, and netd's nat
+	# table leaves that bridged pass of a forwarded port untracked so the
+	# dnat happens at eth0 (README, "Facts found"; test_nat_classic.py).
 	ip addr add 2001:db8::2/64 dev eth0
 	ip route add default via 192.0.2.1 dev eth0
 	ip -6 route add default via 2001:db8::1 dev eth0
@@ -700,7 +695,6 @@ scenario_d() {
 	ip -6 route del default via 2001:db8::1 dev eth0
 	ip route del default via 192.0.2.1 dev eth0
 	ip addr del 2001:db8::2/64 dev eth0
-	[ -n "$nf_call0" ] && echo "$nf_call0" > /proc/sys/net/bridge/bridge-nf-call-iptables
 }
 
 # ---- e: route mode, our vif-route ------------------------------------------
