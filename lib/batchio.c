@@ -2,7 +2,9 @@
 #include "lib/batchio.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "lib/err.h"
@@ -52,11 +54,91 @@ int batchio_init(struct batchio *b)
 	return 0;
 }
 
+/* Linux 6.5's and 6.6's setup flags; Debian 12's headers predate them */
+#ifndef IORING_SETUP_NO_MMAP
+#define IORING_SETUP_NO_MMAP (1U << 14)
+#endif
+#ifndef IORING_SETUP_NO_SQARRAY
+#define IORING_SETUP_NO_SQARRAY (1U << 16)
+#endif
+
+/* The pointers liburing's inline calls (get_sqe, submit, the CQE loop)
+ * use, into a ring the kernel laid in our memory as p's offsets say;
+ * what io_uring_queue_mmap() fills in for a ring it maps. */
+static void mem_pointers(struct io_uring *r, const struct io_uring_params *p, uint8_t *rings,
+			 uint8_t *sqes, int fd)
+{
+	memset(r, 0, sizeof(*r));
+	r->ring_fd = fd;
+	r->enter_ring_fd = fd;
+	r->flags = p->flags;
+	r->features = p->features;
+	r->sq.khead = (unsigned *)(rings + p->sq_off.head);
+	r->sq.ktail = (unsigned *)(rings + p->sq_off.tail);
+	r->sq.kring_mask = (unsigned *)(rings + p->sq_off.ring_mask);
+	r->sq.kring_entries = (unsigned *)(rings + p->sq_off.ring_entries);
+	r->sq.kflags = (unsigned *)(rings + p->sq_off.flags);
+	r->sq.kdropped = (unsigned *)(rings + p->sq_off.dropped);
+	r->sq.array = NULL; /* NO_SQARRAY: entry i is SQE i */
+	r->sq.sqes = (struct io_uring_sqe *)sqes;
+	r->sq.ring_mask = *r->sq.kring_mask;
+	r->sq.ring_entries = *r->sq.kring_entries;
+	r->cq.khead = (unsigned *)(rings + p->cq_off.head);
+	r->cq.ktail = (unsigned *)(rings + p->cq_off.tail);
+	r->cq.kring_mask = (unsigned *)(rings + p->cq_off.ring_mask);
+	r->cq.kring_entries = (unsigned *)(rings + p->cq_off.ring_entries);
+	r->cq.koverflow = (unsigned *)(rings + p->cq_off.overflow);
+	r->cq.kflags = p->cq_off.flags ? (unsigned *)(rings + p->cq_off.flags) : NULL;
+	r->cq.cqes = (struct io_uring_cqe *)(rings + p->cq_off.cqes);
+	r->cq.ring_mask = *r->cq.kring_mask;
+	r->cq.ring_entries = *r->cq.kring_entries;
+}
+
+int batchio_init_mem(struct batchio *b, void *mem)
+{
+	struct io_uring_params p;
+	uint8_t *rings = mem, *sqes = rings + BATCHIO_MEM_PAGE;
+	int fd, rc;
+
+	memset(b, 0, sizeof(*b));
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_R_DISABLED | IORING_SETUP_NO_MMAP | IORING_SETUP_NO_SQARRAY;
+	/* user_addr in Linux 6.5's offsets: resv2 in older headers */
+	p.cq_off.resv2 = (uint64_t)(uintptr_t)rings;
+	p.sq_off.resv2 = (uint64_t)(uintptr_t)sqes;
+	fd = (int)syscall(__NR_io_uring_setup, BATCHIO_MAX, &p);
+	if (fd < 0) {
+		rc = -errno;
+		if (missing(rc))
+			return 0; /* older kernel: a call each, mem untouched */
+		return err_set(rc, "io_uring: %s", strerror(-rc));
+	}
+	/* the halves the caller was promised stay its own */
+	if (p.sq_entries * sizeof(struct io_uring_sqe) > BATCHIO_MEM_SPARE_OFF ||
+	    p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe) > BATCHIO_MEM_SPARE_OFF) {
+		close(fd);
+		return err_set(-EOVERFLOW, "io_uring: a ring of %u entries outgrows its half pages",
+			       p.sq_entries);
+	}
+	rc = restrict_ring(fd);
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	mem_pointers(&b->ring, &p, rings, sqes, fd);
+	b->mem = true;
+	b->on = true;
+	return 0;
+}
+
 void batchio_exit(struct batchio *b)
 {
-	if (b->on)
+	if (b->on && b->mem)
+		close(b->ring.ring_fd);
+	else if (b->on)
 		io_uring_queue_exit(&b->ring);
 	b->on = false;
+	b->mem = false;
 }
 
 /* Submits the n prepared entries, waits for all of them; res[user_data]. */

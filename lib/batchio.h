@@ -11,7 +11,13 @@
  * before confining the process; afterwards only io_uring_enter is needed
  * (another process cannot lend one: Linux refuses io_uring descriptors in
  * SCM_RIGHTS). A ring is two pages mapped in its user. One ring per
- * process, single threaded. */
+ * process, single threaded.
+ *
+ * batchio_init_mem() lays the ring in two pages its caller gives
+ * (IORING_SETUP_NO_MMAP and NO_SQARRAY, Linux 6.6+): the ring of
+ * BATCHIO_MAX entries fills the first half of each page only, so the
+ * caller may keep data of its own in the second halves, and a ring costs
+ * a process that already has that much to keep one page, not two. */
 #ifndef LIB_BATCHIO_H
 #define LIB_BATCHIO_H
 
@@ -24,9 +30,18 @@
 /* Operations per call at most. */
 #define BATCHIO_MAX 32u
 
+/* batchio_init_mem()'s memory: two pages, page aligned; of each, the ring
+ * uses the first BATCHIO_MEM_SPARE_OFF bytes at most, the rest is the
+ * caller's (BATCHIO_MEM_SPARE bytes from BATCHIO_MEM_SPARE_OFF). */
+#define BATCHIO_MEM_PAGE 4096u
+#define BATCHIO_MEM_SIZE (2 * BATCHIO_MEM_PAGE)
+#define BATCHIO_MEM_SPARE_OFF 2048u
+#define BATCHIO_MEM_SPARE (BATCHIO_MEM_PAGE - BATCHIO_MEM_SPARE_OFF)
+
 struct batchio {
 	struct io_uring ring;
 	bool on; /* the ring is there; else a call per operation */
+	bool mem; /* in the caller's memory (batchio_init_mem): nothing to unmap */
 	/* a device that refuses reads without waiting through the ring
 	 * (older kernels' TAPs): its reads are a call each */
 	bool no_ring_read;
@@ -36,6 +51,10 @@ struct batchio {
  * below loop); -errno with err_msg() only for what is not a missing
  * feature. */
 int batchio_init(struct batchio *b);
+/* The same, the ring in mem (BATCHIO_MEM_SIZE bytes, page aligned, the
+ * caller's until batchio_exit()): b->on false, and mem untouched, where
+ * the kernel cannot take a ring in user memory (before Linux 6.6). */
+int batchio_init_mem(struct batchio *b, void *mem);
 /* Gives the ring back (unmapped, closed); the calls below then loop. */
 void batchio_exit(struct batchio *b);
 

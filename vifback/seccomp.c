@@ -5,8 +5,11 @@
  * queues, its counter file, the supervisor's socket, the simulated
  * hypervisor's broker socket opened by hv_open) and maps the ring pages
  * the supervisor names: what hv.h lists for both implementations, plus the
- * worker's own poll, writev, pread/pwrite and clock; no io_uring call
- * (a ring made or widened here would act past this filter). ioctl only with the
+ * worker's own poll, writev, pread/pwrite and clock; of io_uring only
+ * io_uring_enter, for the ring the worker made before confining itself,
+ * restricted to reads and writes (lib/batchio.h); never io_uring_setup or
+ * io_uring_register (a ring made or widened here would act past this
+ * filter). ioctl only with the
  * requests it issues: the TAP's TUNGETIFF (names in logs) and
  * TUNSETCARRIER (a stalled guest), and those its hypervisor kind lists
  * (xen: evtchn bind/unbind/notify, gntdev map/unmap/copy); not TUNSETIFF,
@@ -80,6 +83,7 @@ int vb_seccomp_confine(const uint32_t *hv_ioctls, unsigned n_hv)
 		ALLOW(__NR_futex), ALLOW(__NR_rt_sigreturn), ALLOW(__NR_rt_sigprocmask),
 		ALLOW(__NR_restart_syscall), ALLOW(__NR_exit), ALLOW(__NR_exit_group),
 		ALLOW(__NR_sched_yield), ALLOW(__NR_mprotect), ALLOW(__NR_sigaltstack),
+		ALLOW(__NR_io_uring_enter),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
 	};
 	/* head, "ioctl?" (else skip the block), the block: load the request,

@@ -10,7 +10,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -66,26 +68,59 @@ static void test_batches_in_order_without_blocking(void **state)
 	round_trip(&b);
 }
 
-static void test_ring_reads_and_writes_only(void **state)
+/* An open through b's ring: refused by its restrictions, which cannot
+ * be changed. */
+static void assert_restricted(struct batchio *b)
 {
 	struct io_uring_sqe *sqe;
 	struct io_uring_cqe *cqe;
+
+	sqe = io_uring_get_sqe(&b->ring);
+	io_uring_prep_openat(sqe, AT_FDCWD, "/dev/null", O_RDONLY, 0);
+	assert_int_equal(io_uring_submit_and_wait(&b->ring, 1), 1);
+	assert_int_equal(io_uring_peek_cqe(&b->ring, &cqe), 0);
+	assert_int_equal(cqe->res, -EACCES);
+	io_uring_cqe_seen(&b->ring, cqe);
+	assert_true(io_uring_register(b->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0);
+}
+
+static void test_ring_reads_and_writes_only(void **state)
+{
 	struct batchio b;
 
 	(void)state;
 	assert_int_equal(batchio_init(&b), 0);
 	assert_true(b.on);
-	/* an open through the ring: refused by its restrictions */
-	sqe = io_uring_get_sqe(&b.ring);
-	io_uring_prep_openat(sqe, AT_FDCWD, "/dev/null", O_RDONLY, 0);
-	assert_int_equal(io_uring_submit_and_wait(&b.ring, 1), 1);
-	assert_int_equal(io_uring_peek_cqe(&b.ring, &cqe), 0);
-	assert_int_equal(cqe->res, -EACCES);
-	io_uring_cqe_seen(&b.ring, cqe);
-	/* nor can the restrictions be changed */
-	assert_true(io_uring_register(b.ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0);
+	assert_restricted(&b);
 	round_trip(&b);
 	batchio_exit(&b);
+}
+
+/* A ring in the caller's two pages: the same batches and restrictions,
+ * more batches than the ring has entries (its indices wrap), and the
+ * second half of each page, the caller's, never written by the kernel. */
+static void test_ring_in_callers_memory(void **state)
+{
+	uint8_t *mem = mmap(NULL, BATCHIO_MEM_SIZE, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct batchio b;
+
+	(void)state;
+	assert_true(mem != MAP_FAILED);
+	assert_int_equal(batchio_init_mem(&b, mem), 0);
+	assert_true(b.on); /* this machine's kernel is 6.6 or later */
+	for (unsigned pg = 0; pg < 2; pg++)
+		memset(mem + pg * BATCHIO_MEM_PAGE + BATCHIO_MEM_SPARE_OFF, 0xa5, BATCHIO_MEM_SPARE);
+	for (int i = 0; i < 3 * (int)BATCHIO_MAX; i++)
+		round_trip(&b);
+	assert_restricted(&b);
+	for (unsigned pg = 0; pg < 2; pg++)
+		for (unsigned i = 0; i < BATCHIO_MEM_SPARE; i++)
+			assert_int_equal(mem[pg * BATCHIO_MEM_PAGE + BATCHIO_MEM_SPARE_OFF + i], 0xa5);
+	batchio_exit(&b);
+	assert_false(b.on);
+	round_trip(&b);
+	munmap(mem, BATCHIO_MEM_SIZE);
 }
 
 int main(void)
@@ -93,6 +128,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_batches_in_order_without_blocking),
 		cmocka_unit_test(test_ring_reads_and_writes_only),
+		cmocka_unit_test(test_ring_in_callers_memory),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
