@@ -296,6 +296,7 @@ static int queue_setup(struct nf_dev *d, struct nf_queue *q)
 			return rc;
 	}
 	nf_txq_init(&q->tx, hv_guest_page(d->g, q->pfn), txb, txr, d->feat.sg);
+	q->tx.lazy_events = true; /* nf_run reaps on every pass */
 	nf_rxq_init(&q->rx, hv_guest_page(d->g, q->pfn + 1), rxb, rxr);
 	rc = hv_guest_evtchn_alloc(d->g, d->backend_id, &q->port_tx);
 	if (rc)

@@ -211,6 +211,10 @@ unsigned nf_txq_gc(struct nf_txq *q, bool *more)
 			q->st.errors++;
 		n++;
 	}
+	if (q->lazy_events && nf_txq_space(q) >= NF_MAX_SLOTS + 1 && q->n_free >= NF_MAX_SLOTS) {
+		*more = nf_sring_rsp_prod(q->sring) != q->rsp_cons;
+		return n;
+	}
 	*more = nf_sring_final_check(q->sring, q->rsp_cons);
 	return n;
 }

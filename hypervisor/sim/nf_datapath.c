@@ -44,6 +44,17 @@
 static uint8_t frames[BATCHIO_MAX][VNET_HLEN + FRAME_MAX + NF_PAGE_SIZE];
 static struct batchio bio;
 
+/* TX reads a batch of frames per TAP queue into buffers of its own: as
+ * Linux netfront, a frame goes while the ring has room for one of the
+ * largest kind (19 slots), so a batch of small frames fills the ring,
+ * and the frames of a batch that did not fit wait here, parsed, in
+ * order, for the backend's responses (pkt[first .. first + n)). */
+static uint8_t tx_frames[NF_MAX_QUEUES][BATCHIO_MAX][VNET_HLEN + FRAME_MAX + NF_PAGE_SIZE];
+static struct tx_pend {
+	unsigned first, n;
+	struct nf_txpkt pkt[BATCHIO_MAX];
+} tx_pend[NF_MAX_QUEUES];
+
 static int set_gso_max(int ifindex)
 {
 	struct nlmsghdr *nlh = nl_msg(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
@@ -205,54 +216,89 @@ static void tx_gc(struct nf_queue *q)
 		;
 }
 
-/* Frames of the largest kind the TX ring has room for now. */
-static unsigned tx_room_frames(const struct nf_queue *q)
+/* pkt onto q's ring: 0 (sent or dropped, counted), or -ENOSPC when it
+ * does not fit now. */
+static int tx_put(struct nf_dev *d, struct nf_queue *q, const struct nf_txpkt *pkt)
 {
-	unsigned by_slots = nf_txq_space(&q->tx) / (NF_MAX_SLOTS + 1);
-	unsigned by_bufs = q->tx.n_free / NF_MAX_SLOTS;
+	int rc = nf_txq_put(&q->tx, pkt);
 
-	return by_slots < by_bufs ? by_slots : by_bufs;
+	if (rc == -ENOSPC) {
+		tx_gc(q);
+		rc = nf_txq_put(&q->tx, pkt);
+	}
+	if (rc == -ENOSPC)
+		return rc;
+	if (rc)
+		d->tx_dropped++;
+	return 0;
 }
 
-static bool tx_from_tap(struct nf_dev *d, int fd, struct nf_queue *q)
+static bool tx_from_tap(struct nf_dev *d, unsigned t, struct nf_queue *q)
 {
+	struct tx_pend *pd = &tx_pend[t];
 	unsigned n = 0;
 
+	/* what did not fit last time goes first */
+	while (pd->n) {
+		if (tx_put(d, q, &pd->pkt[pd->first]) < 0)
+			goto out; /* the backend's responses wake us */
+		pd->first++;
+		pd->n--;
+	}
+	pd->first = 0;
 	while (n < NF_BUDGET) {
 		void *bufs[BATCHIO_MAX];
 		int res[BATCHIO_MAX];
-		unsigned want;
+		unsigned want = BATCHIO_MAX;
 
 		if (!tx_room(q))
 			tx_gc(q);
-		/* no more than fit whatever they turn out to be */
-		want = tx_room_frames(q);
-		if (want > BATCHIO_MAX)
-			want = BATCHIO_MAX;
+		if (!tx_room(q))
+			break;	/* the backend's responses wake us */
 		if (want > NF_BUDGET - n)
 			want = NF_BUDGET - n;
-		if (!want)
-			break;	/* the backend's responses wake us */
 		for (unsigned i = 0; i < want; i++)
-			bufs[i] = frames[i];
-		batchio_read(&bio, fd, bufs, sizeof(frames[0]), want, res);
+			bufs[i] = tx_frames[t][i];
+		batchio_read(&bio, d->tap_fds[t], bufs, sizeof(tx_frames[t][0]), want, res);
 		for (unsigned i = 0; i < want; i++) {
 			struct nf_txpkt pkt;
 
 			if (res[i] < 0 || (size_t)res[i] <= VNET_HLEN)
 				continue;
-			if (nf_pkt_from_vnet((struct virtio_net_hdr *)frames[i], frames[i] + VNET_HLEN,
-					     (size_t)res[i] - VNET_HLEN, d->feat.ipv6_csum, &pkt) ||
-			    nf_txq_put(&q->tx, &pkt))
+			if (nf_pkt_from_vnet((struct virtio_net_hdr *)tx_frames[t][i],
+					     tx_frames[t][i] + VNET_HLEN, (size_t)res[i] - VNET_HLEN,
+					     d->feat.ipv6_csum, &pkt)) {
 				d->tx_dropped++;
+				continue;
+			}
+			/* in order: once one waits, the rest of the batch does */
+			if (pd->n || tx_put(d, q, &pkt) < 0)
+				pd->pkt[pd->n++] = pkt;
 		}
 		n += want;
-		if (res[want - 1] < 0)
-			break;	/* the TAP is drained */
+		if (pd->n || res[want - 1] < 0)
+			break;	/* full, or the TAP is drained */
 	}
+out:
 	if (nf_txq_push(&q->tx))
 		nf_queue_kick_tx(d, q);
+	/* short of room: the reap arms the event its responses bring
+	 * (lazy_events), or finds room came meanwhile: look again */
+	if (!tx_room(q)) {
+		tx_gc(q);
+		if (tx_room(q))
+			return true;
+	}
 	return n >= NF_BUDGET;
+}
+
+/* The device's link went down: what waited to be sent is lost. */
+static void tx_pend_drop(struct nf_dev *d)
+{
+	for (unsigned t = 0; t < d->n_taps; t++) {
+		d->tx_dropped += tx_pend[t].n;
+		tx_pend[t].n = 0;
+	}
 }
 
 /* ---- loop ---- */
@@ -311,7 +357,7 @@ int nf_run(struct nf_dev *d)
 
 			p[nfds++] = (struct pollfd){
 				.fd = d->tap_fds[i],
-				.events = d->data_on && tx_room(q) ? POLLIN : 0,
+				.events = d->data_on && tx_room(q) && !tx_pend[i].n ? POLLIN : 0,
 			};
 		}
 		if (poll(p, nfds, timeout) < 0 && errno != EINTR) {
@@ -342,15 +388,17 @@ int nf_run(struct nf_dev *d)
 			while (n++ < 4 * NF_MAX_QUEUES && !hv_guest_evtchn_pending(d->g, &port))
 				;
 		}
-		if (!d->data_on)
+		if (!d->data_on) {
+			tx_pend_drop(d);
 			continue;
+		}
 		for (i = 0; i < d->nq; i++) {
 			tx_gc(&d->q[i]);
 			again |= rx_deliver(d, &d->q[i]);
 		}
 		for (i = 0; i < d->n_taps; i++)
-			if (p[3 + i].revents & POLLIN)
-				again |= tx_from_tap(d, d->tap_fds[i], &d->q[i % d->nq]);
+			if ((p[3 + i].revents & POLLIN) || tx_pend[i].n)
+				again |= tx_from_tap(d, i, &d->q[i % d->nq]);
 	}
 	batchio_exit(&bio);
 	close(sfd);

@@ -153,6 +153,10 @@ struct nf_txq {
 	uint16_t free_ids[NF_RING_SIZE];
 	unsigned n_free;
 	bool sg;			/* backend takes slot chains (feature-sg) */
+	/* ask for an event on responses only while short of room (the
+	 * data path reaps on every pass anyway): a busy TX does not cost the
+	 * backend an event, and us a wake-up, per burst it answers */
+	bool lazy_events;
 	struct nf_txq_stats st;
 };
 
@@ -179,7 +183,8 @@ int nf_txq_put(struct nf_txq *q, const struct nf_txpkt *pkt);
 /* Publish queued requests; true when the backend must be notified. */
 bool nf_txq_push(struct nf_txq *q);
 /* Reap responses (freeing their buffers); returns how many. *more: more
- * arrived after the final check, call again. */
+ * arrived after the final check, call again. With lazy_events, the check
+ * arms rsp_event only when less than a frame of the largest kind fits. */
 unsigned nf_txq_gc(struct nf_txq *q, bool *more);
 
 /* ---- RX ---- */

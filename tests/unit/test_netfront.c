@@ -387,6 +387,46 @@ static void test_tx_event_suppression(void **state)
 	}
 }
 
+/* lazy_events (the data path's): a reap with room to spare leaves
+ * rsp_event where it was, so a backend answering a busy ring sends no
+ * events; once less than a frame of the largest kind fits, the reap arms
+ * it and the next response brings one. */
+static void test_tx_lazy_events(void **state)
+{
+	struct world *w = *state;
+	static uint8_t frame[60];
+	struct nf_txpkt pkt = { .data = frame, .len = sizeof(frame) };
+	static struct be_txpkt got;
+	unsigned i;
+	bool more;
+
+	w->tx.lazy_events = true;
+	for (i = 0; i < 4; i++)
+		assert_int_equal(nf_txq_put(&w->tx, &pkt), 0);
+	nf_txq_push(&w->tx);
+	/* the first response crosses the initial rsp_event 1 */
+	assert_true(be_tx_one(w, &got, NF_RSP_OKAY));
+	assert_true(be_push(txh(w), w->tx_rsp_prod));
+	assert_int_equal(nf_txq_gc(&w->tx, &more), 1);
+	assert_false(more);
+	assert_int_equal(txh(w)->rsp_event, 1);	/* not re-armed */
+	assert_true(be_tx_one(w, &got, NF_RSP_OKAY));
+	assert_false(be_push(txh(w), w->tx_rsp_prod));	/* no event */
+	/* a response the reap finds is still taken, and says so */
+	assert_int_equal(nf_txq_gc(&w->tx, &more), 1);
+	assert_true(be_tx_one(w, &got, NF_RSP_OKAY));
+	assert_false(be_push(txh(w), w->tx_rsp_prod));
+	/* short of room, even after the reap below frees a slot: fill the
+	 * ring to NF_MAX_SLOTS - 1 free slots */
+	while (nf_txq_space(&w->tx) > NF_MAX_SLOTS - 1)
+		assert_int_equal(nf_txq_put(&w->tx, &pkt), 0);
+	nf_txq_push(&w->tx);
+	assert_int_equal(nf_txq_gc(&w->tx, &more), 1);	/* the third; now armed */
+	assert_int_equal(txh(w)->rsp_event, w->tx.rsp_cons + 1);
+	assert_true(be_tx_one(w, &got, NF_RSP_OKAY));
+	assert_true(be_push(txh(w), w->tx_rsp_prod));	/* an event */
+}
+
 static void test_tx_bad_backend(void **state)
 {
 	struct world *w = *state;
@@ -935,6 +975,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tx_chain_gso, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_event_suppression, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_lazy_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_bad_backend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_refill, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_single_and_multi, setup, teardown),
