@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/fsuid.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -23,6 +24,7 @@
 #define DNSMASQ_BIN "/usr/sbin/dnsmasq"
 #define READY_TIMEOUT_MS 5000
 #define STOP_TIMEOUT_MS 3000
+#define REREAD_TIMEOUT_MS 5000
 #define BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 30000
 #define STABLE_USEC (30ull * 1000000) /* ran this long: the next crash starts over */
@@ -647,6 +649,52 @@ int nat_dnsmasq_reload(struct nat_dnsmasq *d)
 	if (sys_pidfd_signal(d->pidfd, SIGHUP) < 0 && errno != ESRCH)
 		return err_set(-errno, "cannot signal dnsmasq: %s", strerror(errno));
 	return 0;
+}
+
+/* dnsmasq reads the hosts files in its SIGHUP handling, closes them and
+ * only then goes back to its sockets: once the dhcp-hosts file netd just
+ * wrote (a new inode: hosts.c replaces it by rename) has been closed by a
+ * reader, a DHCP request is answered from it. The watch is on that inode,
+ * made before the signal; nothing else reads the file. */
+int nat_dnsmasq_reload_wait(struct nat_dnsmasq *d)
+{
+	uint64_t end = now_usec() + REREAD_TIMEOUT_MS * 1000ull;
+	union {
+		struct inotify_event ev; /* a watch on a file: events carry no name */
+		char b[256];
+	} buf;
+	int fd, rc;
+
+	if (!d->pid)
+		return 0;
+	fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (fd < 0)
+		return err_set(-errno, "cannot watch %s: %s", d->hostsfile, strerror(errno));
+	if (inotify_add_watch(fd, d->hostsfile, IN_CLOSE_NOWRITE) < 0) {
+		rc = err_set(-errno, "cannot watch %s: %s", d->hostsfile, strerror(errno));
+		close(fd);
+		return rc;
+	}
+	rc = nat_dnsmasq_reload(d);
+	while (rc == 0) {
+		struct pollfd pf = { .fd = fd, .events = POLLIN };
+		uint64_t now = now_usec();
+		int n;
+
+		if (now >= end) {
+			rc = err_set(-ETIMEDOUT,
+				     "dnsmasq (pid %d) has not read %s again within %d ms of SIGHUP",
+				     (int)d->pid, d->hostsfile, REREAD_TIMEOUT_MS);
+			break;
+		}
+		n = poll(&pf, 1, (int)((end - now + 999) / 1000));
+		if (n < 0 && errno != EINTR)
+			rc = err_set(-errno, "poll: %s", strerror(errno));
+		else if (n > 0 && read(fd, &buf, sizeof(buf)) > 0)
+			break;
+	}
+	close(fd);
+	return rc;
 }
 
 void nat_dnsmasq_detach(struct nat_dnsmasq *d)

@@ -92,6 +92,11 @@ int nat_dnsmasq_stop(struct nat_dnsmasq *d);
  * (it reads the files when it starts). */
 int nat_dnsmasq_reload(struct nat_dnsmasq *d);
 
+/* The same, then wait (bounded, 5 s) until dnsmasq has read dhcp-hosts
+ * again: from then on it answers DHCP from the new file. -ETIMEDOUT with
+ * err_msg() if it has not. */
+int nat_dnsmasq_reload_wait(struct nat_dnsmasq *d);
+
 /* Stop supervising without stopping it (netd exits, leaving networks up). */
 void nat_dnsmasq_detach(struct nat_dnsmasq *d);
 

@@ -1118,13 +1118,29 @@ static int hosts_apply(struct nat_priv *p)
 	return rc ? rc : nat_dnsmasq_reload(&p->dns);
 }
 
+/* hosts_apply, returning once dnsmasq has read the files again. A dnsmasq
+ * that is slower than the bound is logged, not an error: the guest's DHCP
+ * retries, and a wedged dnsmasq is the supervisor's business. */
+static int hosts_apply_wait(struct nat_priv *p, const char *ifname)
+{
+	int rc = nat_hosts_write(&p->hosts, p->dns.hostsfile, p->dns.addnhosts);
+
+	if (rc == 0)
+		rc = nat_dnsmasq_reload_wait(&p->dns);
+	if (rc == -ETIMEDOUT) {
+		log_warn("%s: %s: %s", p->bridge, ifname, err_msg());
+		rc = 0;
+	}
+	return rc;
+}
+
 static int nat_vif_online(struct netd_net *net, const struct vif *vif)
 {
 	struct nat_priv *p = net->priv;
 	struct nat_host h, old, *cur;
 	const struct nat_host *clash;
 	struct vif eff;
-	bool had;
+	bool had, plugged = false;
 	int rc;
 
 	if (!p || !p->applied)
@@ -1151,20 +1167,25 @@ static int nat_vif_online(struct netd_net *net, const struct vif *vif)
 			       vif->ifname, a, h.bound6 ? " (the EUI-64 one of its MAC)" : "", n,
 			       clash->domid, clash->devid);
 	}
-	rc = br_port_plug(p->bridge, vif->ifname, vif->mtu);
-	if (rc < 0)
-		return rc;
-	rc = 0;
 	cur = nat_hosts_find(&p->hosts, h.domid, h.devid);
 	had = cur != NULL;
 	if (had)
 		old = *cur;
+	rc = 0;
 	if (h.has_mac || h.has_ip || h.has_ip6)
 		rc = nat_hosts_set(&p->hosts, &h);
 	else
 		nat_hosts_del(&p->hosts, h.domid, h.devid);
+	/* dnsmasq knows the guest's static lease before the guest can ask:
+	 * a client already waiting on a hot-plugged vif (issue 12) would
+	 * otherwise get an address of dhcp_range that its filter drops. */
 	if (rc == 0)
-		rc = hosts_apply(p);
+		rc = hosts_apply_wait(p, vif->ifname);
+	if (rc == 0) {
+		rc = br_port_plug(p->bridge, vif->ifname, vif->mtu);
+		plugged = rc >= 0;
+		rc = rc < 0 ? rc : 0;
+	}
 	/* Guests are bridge ports here, filtered like bridge mode's; one
 	 * without ip= may use only the address it is bound to. */
 	vif_as_bound(vif, &h, &eff);
@@ -1182,7 +1203,8 @@ static int nat_vif_online(struct netd_net *net, const struct vif *vif)
 		else
 			nat_hosts_del(&p->hosts, h.domid, h.devid);
 		nat_hosts_write(&p->hosts, p->dns.hostsfile, p->dns.addnhosts);
-		br_port_unplug(p->bridge, vif->ifname);
+		if (plugged)
+			br_port_unplug(p->bridge, vif->ifname);
 		return err_set(rc, "%s: %s", vif->ifname, msg);
 	}
 }

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import sh, wait_for
+from conftest import NETDCTL, sh, wait_for
 from scapy.all import ARP, IP, UDP
 
 BR = "virbr0"
@@ -461,6 +461,70 @@ def test_guest_without_ip_may_use_only_its_bound_lease(topo, netd_factory, tmp_p
     # offline frees it: the status and the static lease forget it
     netd.ctl("vif", "offline", "5.0")
     assert not [b for b in status_field(netd, "bound") if b.startswith("vif5.0:")]
+
+
+def signal_pending(pid, sig):
+    """Whether sig waits, not yet delivered, in process pid (a stopped one)."""
+    with open(f"/proc/{pid}/status") as f:
+        shd = re.search(r"ShdPnd:\s*([0-9a-f]+)", f.read()).group(1)
+    return bool(int(shd, 16) & (1 << (sig - 1)))
+
+
+def test_plug_waits_until_dnsmasq_has_read_the_static_lease(topo, netd_factory, tmp_path):
+    """At a plug netd rewrites dhcp-hosts and sends dnsmasq SIGHUP; a guest
+    whose DHCP client is already asking (a hot-plugged vif) must not be
+    answered before dnsmasq has read the new file, or it gets an address of
+    dhcp_range that its filter then drops (issue 12). So the vif joins the
+    bridge only once dnsmasq has read the file. dnsmasq is held stopped
+    through the plug: while netd's SIGHUP waits in it, vif5.0 is no port
+    yet; once dnsmasq runs again the plug completes, and the client that
+    was asking all along gets the static lease."""
+    g5 = nat_guest(topo, 5)
+    topo.ip(g5, "addr flush dev eth0")
+    netd = start_nat(topo, netd_factory)
+    pid = pidfile_pid(netd)
+    script = tmp_path / "udhcpc.sh"
+    script.write_text(UDHCPC_SCRIPT)
+    script.chmod(0o755)
+    client = subprocess.Popen(["ip", "netns", "exec", g5, "busybox", "udhcpc", "-i", "eth0", "-n",
+                               "-q", "-f", "-t", "30", "-T", "1", "-s", str(script)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        plug = subprocess.Popen([NETDCTL, "--socket", netd.sock, "vif", "online", "5.0",
+                                 f"bridge={BR}", f"mac={mac_of(topo, g5)}", "ip=203.0.113.10"],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        wait_for(lambda: signal_pending(pid, signal.SIGHUP), 4,
+                 what="netd's SIGHUP to wait in the stopped dnsmasq")
+        assert topo.link(topo.d0, "vif5.0").get("master") is None, \
+            "vif5.0 joined the bridge before dnsmasq had read its static lease"
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    out, _ = plug.communicate(timeout=30)
+    assert plug.returncode == 0, out
+    assert topo.link(topo.d0, "vif5.0")["master"] == BR
+    out, _ = client.communicate(timeout=60)
+    m = re.search(r"udhcpc bound ip=(\S+) mask=(\S+) router=(\S+)", out)
+    assert m and m.groups() == ("203.0.113.10", "24", GW), out
+    assert "has not read" not in netd.read_log()
+
+
+def test_plug_of_a_wedged_dnsmasq_completes_after_the_bound(topo, netd_factory):
+    """A dnsmasq that does not read the file again (here: stopped) holds a
+    plug only up to netd's bound (5 s); then the vif is plugged and netd
+    says why it did not wait for dnsmasq."""
+    g5 = nat_guest(topo, 5)
+    netd = start_nat(topo, netd_factory)
+    pid = pidfile_pid(netd)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        netd.ctl("vif", "online", "5.0", f"bridge={BR}", f"mac={mac_of(topo, g5)}",
+                 "ip=203.0.113.10")
+        assert topo.link(topo.d0, "vif5.0")["master"] == BR
+        assert f"vif5.0: dnsmasq (pid {pid}) has not read" in netd.read_log(), netd.read_log()
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert topo.ping(g5, GW)
 
 
 def test_guest_without_ip_and_no_range_is_refused(topo, netd_factory):

@@ -598,22 +598,23 @@ scenario_d() {
 	check_true "$s.spoof6_drops" "${obs:-<none>}" ">= 3" test "${obs:-0}" -ge 3
 
 	# hot plug (script mode): a second vif, on the nat network. netd gives
-	# dnsmasq the vif's static lease and SIGHUPs it before it answers, but
-	# nothing waits for dnsmasq to read it: a guest whose DHCP request came
-	# first got an address of dhcp_range (203.0.113.139 once, under load),
-	# which the vif's filter then drops. The guest asks for its lease once
-	# dnsmasq logged the re-read (upstream serves it "go-nat"), as a guest
-	# booting with the vif would.
+	# dnsmasq the vif's static lease, SIGHUPs it and waits until dnsmasq has
+	# read the file before it makes the vif a port and answers (a guest
+	# whose DHCP request came first once got an address of dhcp_range,
+	# 203.0.113.139, which the vif's filter then dropped). So the guest may
+	# ask for its lease (upstream serves it "go-nat") as soon as the
+	# attach returns; the re-read is then checked in dnsmasq's log, which
+	# dnsmasq writes a moment after the read.
 	dnslog=$(ls /run/netd/virbr0/dnsmasq.log 2>/dev/null || find /run/netd -name dnsmasq.log | head -n 1)
 	reads=$(grep -c 'read .*dhcp-hosts' "$dnslog" 2>/dev/null)
 	xl -vvv network-attach rxd bridge=virbr0 mac=00:16:3e:00:00:05 ip=203.0.113.10 \
 		script=vif-nat > "$OUT/xl-attach-$s.log" 2>&1
 	check_eq "$s.attach_rc" "$?" 0
+	echo go > /tmp/up-www/go-nat
 	wait_until 30 test "$(grep -c 'read .*dhcp-hosts' "$dnslog" 2>/dev/null)" -gt "${reads:-0}"
 	obs=$(grep -c 'read .*dhcp-hosts' "$dnslog" 2>/dev/null)
 	check_true "$s.nat_dnsmasq_reread" "${obs:-<no log>} re-reads (${reads:-?} before)" \
 		"one more re-read of dhcp-hosts" test "${obs:-0}" -gt "${reads:-0}"
-	echo go > /tmp/up-www/go-nat
 	obs=$(grep -o 'calling hotplug script: [^ ]* online' "$OUT/xl-attach-$s.log" | head -n 1)
 	check_eq "$s.attach_script_online" "$obs" "calling hotplug script: /etc/xen/scripts/vif-nat online"
 	check_eq "$s.attach_hotplug_status" "$(xs /local/domain/0/backend/vif/$D/1/hotplug-status)" connected
