@@ -75,13 +75,15 @@ int nat_dnsmasq_init(struct nat_dnsmasq *d, sd_event *ev, const char *bridge, co
 	d->dhcp6 = c->dhcp6;
 	d->backoff_ms = BACKOFF_MIN_MS;
 	if (unit_tmpl && unit_tmpl[0]) {
+		rc = nat_unit_instance(d->unit, sizeof(d->unit), unit_tmpl, instance);
+		if (rc)
+			return err_prefix(rc, "%s: NETD_DNSMASQ_UNIT", bridge);
 		/* The template reads NAT_DNSMASQ_UNIT_DIR/%I: nowhere else. */
 		snprintf(want, sizeof(want), "%s/%s", NAT_DNSMASQ_UNIT_DIR, instance);
 		if (strcmp(pubdir, want))
 			return err_set(-EINVAL,
-				       "%s runs dnsmasq from %s/<network>: dnsmasq_dir must be %s",
-				       unit_tmpl, NAT_DNSMASQ_UNIT_DIR, NAT_DNSMASQ_UNIT_DIR);
-		rc = nat_unit_instance(d->unit, sizeof(d->unit), unit_tmpl, instance);
+				       "%s: %s runs dnsmasq from %s/<network>: dnsmasq_dir must be %s",
+				       bridge, unit_tmpl, NAT_DNSMASQ_UNIT_DIR, NAT_DNSMASQ_UNIT_DIR);
 		if (!rc)
 			rc = path_in(d->owndir, pubdir, "dnsmasq");
 		if (!rc)

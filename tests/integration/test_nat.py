@@ -894,6 +894,26 @@ def test_dnsmasq_start_failure_is_reported_and_rolled_back(topo, netd_factory):
     assert pub_files(netd) == []
 
 
+@pytest.mark.parametrize("unit,why", [
+    ("netd-dnsmasq@.service",
+     "virbr0: netd-dnsmasq@.service runs dnsmasq from /run/netd-dnsmasq/<network>: dnsmasq_dir must be /run/netd-dnsmasq"),
+    ("netd-dnsmasq.service",
+     "virbr0: NETD_DNSMASQ_UNIT: 'netd-dnsmasq.service' is not a template service unit (name@.service)"),
+])
+def test_dnsmasq_unit_misconfigured_is_reported_and_rolled_back(topo, netd_factory, unit, why):
+    """NETD_DNSMASQ_UNIT (netd.service's) with a dnsmasq_dir the template
+    does not read, or naming no template: the nat network is refused with
+    the reason, nothing is left on the host and no dnsmasq is started."""
+    before, rules = topo.snapshot(), ruleset(topo)
+    netd = netd_factory(nat_conf())
+    r = netd.run_once(env={"NETD_DNSMASQ_UNIT": unit})
+    assert r.returncode == 1, r.stderr
+    assert why in r.stderr, r.stderr
+    topo.assert_snapshot_equal(before)
+    assert ruleset(topo) == rules and dnsmasq_procs(netd) == [] and run_files(netd) == []
+    assert pub_files(netd) == []
+
+
 def test_kill9_then_config_change_applies_on_adoption(topo, netd_factory):
     """Run-time forward changes survive a crash; config edits made meanwhile
     apply on top; a dnsmasq with the old settings is restarted, not kept."""

@@ -80,7 +80,8 @@ static void test_unit_mode_files(void **state)
 	assert_int_equal(nat_dnsmasq_init(&d, NULL, "virbr0", "/run/netd/virbr0",
 					  "/srv/dm/virbr0", "root", TMPL, "virbr0", &c),
 			 -EINVAL);
-	assert_non_null(strstr(err_msg(), "dnsmasq_dir must be /run/netd-dnsmasq"));
+	assert_string_equal(err_msg(), "virbr0: " TMPL " runs dnsmasq from /run/netd-dnsmasq/<network>: "
+				       "dnsmasq_dir must be /run/netd-dnsmasq");
 }
 
 static void test_fork_mode_files(void **state)
