@@ -9,7 +9,7 @@
  *   one address of the range, its static lease (bind.h)
  *   IPv6 (address6): the gateway's /64 on virbr0 too, router advertisements
  *   and DHCPv6 from the same dnsmasq, nft table ip6 netd_virbr0 (NAT66 or a
- *   routed prefix, forwards, ruleset6.h); a guest without IPv6 in ip= is
+ *   routed prefix, forwards, ruleset.h); a guest without IPv6 in ip= is
  *   bound to the EUI-64 address of its MAC in the /64, which is what SLAAC
  *   gives it and what its DHCPv6 static lease says
  *
@@ -39,7 +39,6 @@
 #include "nat/forward.h"
 #include "nat/hosts.h"
 #include "nat/ruleset.h"
-#include "nat/ruleset6.h"
 #include "netd/mode.h"
 #include "netd/sysctl_hold.h"
 #include "netd/txn.h"
@@ -61,7 +60,7 @@ struct nat_priv {
 	char run_dir[NAT_PATH_MAX], journal[NAT_PATH_MAX];
 	char pub_dir[NAT_PATH_MAX]; /* dnsmasq's host files, readable as its user */
 	struct nat_rs rs;
-	struct nat_rs6 rs6;
+	struct nat_rs rs6;
 	struct nat_fwds fwds, fwds6;
 	struct nat_hosts hosts;
 	struct nat_dnsmasq dns;
@@ -117,11 +116,11 @@ static void table_restore(struct nat_priv *p, bool v6)
 	if (ev->lost && !ev->pid) {
 		/* Events were dropped, maybe only our own: act on what the
 		 * kernel has, not on a guess. */
-		rc = v6 ? nat_rs6_exists(&p->rs6) : nat_rs_exists(&p->rs);
+		rc = v6 ? nat_rs_exists(&p->rs6) : nat_rs_exists(&p->rs);
 		if (rc == 1)
 			return;
 	}
-	rc = v6 ? nat_rs6_apply(&p->rs6, &p->fwds6) : nat_rs_apply(&p->rs, &p->fwds);
+	rc = v6 ? nat_rs_apply(&p->rs6, &p->fwds6) : nat_rs_apply(&p->rs, &p->fwds);
 	if (rc) {
 		log_err("%s: cannot restore nftables table %s %s: %s", p->bridge, fam, t, err_msg());
 		return;
@@ -312,7 +311,7 @@ static int step_nft_table(struct netd_net *net, struct nat_priv *p)
 
 static int step_nft_table6(struct netd_net *net, struct nat_priv *p)
 {
-	return p->has6 ? nat_rs6_apply(&p->rs6, &p->fwds6) : 0;
+	return p->has6 ? nat_rs_apply(&p->rs6, &p->fwds6) : 0;
 }
 
 static int step_forwards_journal(struct netd_net *net, struct nat_priv *p)
@@ -422,7 +421,7 @@ static int nat_restore(struct netd_net *net, struct nat_priv *p)
 	KEEP_FIRST(nat_dnsmasq_stop(&p->dns));
 	KEEP_FIRST(nat_rs_delete(&p->rs));
 	/* Whatever this run says: the state of a crashed one may have had IPv6. */
-	KEEP_FIRST(nat_rs6_delete(&p->rs6));
+	KEEP_FIRST(nat_rs_delete(&p->rs6));
 	KEEP_FIRST(netd_sysctl_release(net, IP_FORWARD));
 	KEEP_FIRST(netd_sysctl_release(net, IP6_FORWARD));
 	if (nl_link_get(p->bridge, &l) == 0 && !strcmp(l.kind, "bridge"))
@@ -476,8 +475,8 @@ static int priv_setup(struct netd_net *net, struct nat_priv *p, const char *brid
 	p->masq6 = masq6;
 	p->hosts.leases6 = p->has6 && net->conf.dhcp6 == NAT_DHCP6_STATEFUL;
 	p->ev = netd_net_event(net);
-	nat_rs_init(&p->rs, p->bridge, p->uplink, &p->gw, net->conf.flowtable);
-	nat_rs6_init(&p->rs6, p->bridge, p->uplink, &p->gw6, masq6);
+	nat_rs_init(&p->rs, false, p->bridge, p->uplink, &p->gw, true, net->conf.flowtable);
+	nat_rs_init(&p->rs6, true, p->bridge, p->uplink, &p->gw6, masq6, false);
 	rc = netd_net_run_dir(net, p->run_dir, sizeof(p->run_dir));
 	if (rc == 0)
 		rc = netd_net_pub_dir(net, false, p->pub_dir, sizeof(p->pub_dir));
@@ -778,7 +777,7 @@ static int precheck(const struct netd_net_conf *c)
 	if (c->flowtable) {
 		struct nat_rs rs;
 
-		nat_rs_init(&rs, c->name, c->uplink, &c->address, true);
+		nat_rs_init(&rs, false, c->name, c->uplink, &c->address, true, true);
 		return nat_rs_flowtable_check(&rs);
 	}
 	return 0;
@@ -937,8 +936,8 @@ static int adopt(struct netd_net *net, struct nat_priv *p, json_t *saved)
 	if (rc == 0)
 		rc = netd_sysctl_hold(net, IP_FORWARD, "1");
 	if (rc == 0 && p->has6) {
-		had_table = nat_rs6_exists(&p->rs6);
-		rc = nat_rs6_apply(&p->rs6, &p->fwds6);
+		had_table = nat_rs_exists(&p->rs6);
+		rc = nat_rs_apply(&p->rs6, &p->fwds6);
 		if (rc == 0 && had_table == 0)
 			log_warn("%s: nftables table ip6 %s was missing; restored it", name,
 				 p->rs6.table);
@@ -1420,12 +1419,12 @@ static void journal_note(struct nat_priv *p)
 
 static int rs_fwd_add(struct nat_priv *p, const struct nat_fwd *f)
 {
-	return f->v6 ? nat_rs6_fwd_add(&p->rs6, f) : nat_rs_fwd_add(&p->rs, f);
+	return f->v6 ? nat_rs_fwd_add(&p->rs6, f) : nat_rs_fwd_add(&p->rs, f);
 }
 
 static int rs_fwd_del(struct nat_priv *p, const struct nat_fwd *f)
 {
-	return f->v6 ? nat_rs6_fwd_del(&p->rs6, f) : nat_rs_fwd_del(&p->rs, f);
+	return f->v6 ? nat_rs_fwd_del(&p->rs6, f) : nat_rs_fwd_del(&p->rs, f);
 }
 
 static int fwd_add(struct netd_net *net, struct nat_priv *p, const struct nat_fwd *f,

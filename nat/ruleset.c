@@ -1,4 +1,4 @@
-/* ruleset: the nat network's nftables table (see ruleset.h). */
+/* ruleset: the nat network's nftables tables, IPv4 and IPv6 (see ruleset.h). */
 #include "nat/ruleset.h"
 
 #include <arpa/inet.h>
@@ -10,8 +10,8 @@
 #include "lib/err.h"
 #include "lib/nft.h"
 
-void nat_rs_init(struct nat_rs *rs, const char *bridge, const char *uplink,
-		 const struct netd_cidr *gw, bool flowtable)
+void nat_rs_init(struct nat_rs *rs, bool v6, const char *bridge, const char *uplink,
+		 const struct netd_cidr *gw, bool masquerade, bool flowtable)
 {
 	memset(rs, 0, sizeof(*rs));
 	/* nft identifiers take letters, digits, '_', '-', '.' and '/': the
@@ -20,7 +20,15 @@ void nat_rs_init(struct nat_rs *rs, const char *bridge, const char *uplink,
 	snprintf(rs->bridge, sizeof(rs->bridge), "%s", bridge);
 	snprintf(rs->uplink, sizeof(rs->uplink), "%s", uplink);
 	rs->gw = *gw;
-	rs->flowtable = flowtable;
+	rs->v6 = v6;
+	rs->masquerade = masquerade;
+	rs->flowtable = flowtable && !rs->v6;
+}
+
+/* The family's words: the table's family and its address match. */
+static const char *fam(const struct nat_rs *rs)
+{
+	return rs->v6 ? "ip6" : "ip";
 }
 
 /* The flowtable's declaration; the same text in the table and in the check. */
@@ -64,28 +72,46 @@ int nat_rs_flowtable_check(const struct nat_rs *rs)
 	return rc ? err_prefix(rc, "%s: flowtable check", rs->bridge) : 0;
 }
 
-static void subnet_str(const struct netd_cidr *c, char *buf, size_t len)
+/* An address of rs's family, and the subnet gw/prefixlen it is in. */
+static void addr_str(const struct nat_rs *rs, const void *a, char *buf, size_t len)
 {
-	uint32_t mask = c->prefixlen ? htonl(~0u << (32 - c->prefixlen)) : 0;
-	struct in_addr n = { .s_addr = c->addr.v4.s_addr & mask };
-	char a[INET_ADDRSTRLEN];
+	inet_ntop(rs->v6 ? AF_INET6 : AF_INET, a, buf, len);
+}
 
-	inet_ntop(AF_INET, &n, a, sizeof(a));
+static void subnet_str(const struct nat_rs *rs, char *buf, size_t len)
+{
+	const struct netd_cidr *c = &rs->gw;
+	struct in6_addr n = c->addr.v6;
+	char a[INET6_ADDRSTRLEN];
+
+	if (rs->v6) {
+		for (unsigned i = 0; i < 16; i++) {
+			unsigned bits = c->prefixlen > 8 * i ? c->prefixlen - 8 * i : 0;
+
+			n.s6_addr[i] &= bits >= 8 ? 0xff : (uint8_t)(0xff00 >> bits);
+		}
+		addr_str(rs, &n, a, sizeof(a));
+	} else {
+		uint32_t mask = c->prefixlen ? htonl(~0u << (32 - c->prefixlen)) : 0;
+		struct in_addr n4 = { .s_addr = c->addr.v4.s_addr & mask };
+
+		addr_str(rs, &n4, a, sizeof(a));
+	}
 	snprintf(buf, len, "%s/%u", a, c->prefixlen);
 }
 
-static void elem_str(const struct nat_fwd *f, char *buf, size_t len)
+static void elem_str(const struct nat_rs *rs, const struct nat_fwd *f, char *buf, size_t len)
 {
-	char a[INET_ADDRSTRLEN];
+	char a[INET6_ADDRSTRLEN];
 
-	inet_ntop(AF_INET, &f->dest, a, sizeof(a));
+	addr_str(rs, rs->v6 ? (const void *)&f->dest6 : (const void *)&f->dest, a, sizeof(a));
 	snprintf(buf, len, "%s . %u : %s . %u", nat_proto_name(f->proto), f->port, a, f->dport);
 }
 
 /* The forwards' keys again, as a set: the bridged-pass rules only ask
  * whether a port is forwarded, and kernels before 6.5 refuse a lookup in a
  * map that does not read the value. */
-void nat_rs_ports_decl(FILE *f, const struct nat_fwds *fwds)
+static void ports_decl(FILE *f, const struct nat_fwds *fwds)
 {
 	fprintf(f, "\tset fwdports {\n\t\ttype inet_proto . inet_service\n");
 	if (fwds->n) {
@@ -111,11 +137,11 @@ void nat_rs_ports_decl(FILE *f, const struct nat_fwds *fwds)
  * ours, the address is local but not on that bridge (a packet for the
  * bridge's own address is delivered there, not bridged), the port is
  * forwarded. Untracking the replies too keeps a stateful filter that sees
- * bridged packets (ct state invalid drop) from dropping them. */
-void nat_rs_bridged_chain(FILE *f, const char *family, const char *up, const char *br)
+ * bridged packets (ct state invalid drop) from dropping them. IPv6 leaves
+ * link-local addresses alone, as its dnat does. */
+static void bridged_chain(FILE *f, const struct nat_rs *rs)
 {
 	static const char *const dir[2][2] = { { "daddr", "dport" }, { "saddr", "sport" } };
-	bool v6 = !strcmp(family, "ip6");
 
 	fprintf(f,
 		"\tchain bridged {\n"
@@ -125,64 +151,79 @@ void nat_rs_bridged_chain(FILE *f, const char *family, const char *up, const cha
 			"\t\tiifname != { \"%s\", \"%s\" } meta iifkind \"bridge\" "
 			"fib %s type local fib %s . iif type != local %s%s%s"
 			"meta l4proto . th %s @fwdports notrack\n",
-			up, br, dir[i][0], dir[i][0], v6 ? "ip6 " : "", v6 ? dir[i][0] : "",
-			v6 ? " != fe80::/10 " : "", dir[i][1]);
+			rs->uplink, rs->bridge, dir[i][0], dir[i][0], rs->v6 ? "ip6 " : "",
+			rs->v6 ? dir[i][0] : "", rs->v6 ? " != fe80::/10 " : "", dir[i][1]);
 	fprintf(f, "\t}\n");
 }
 
 /* nft 1.0.6 wants a newline (or ';') before each closing brace. */
 int nat_rs_apply(const struct nat_rs *rs, const struct nat_fwds *fwds)
 {
-	char net[INET_ADDRSTRLEN + 4], gw[INET_ADDRSTRLEN], el[96];
-	const char *t = rs->table, *br = rs->bridge, *up = rs->uplink;
+	char net[INET6_ADDRSTRLEN + 4], gw[INET6_ADDRSTRLEN], el[128];
+	const char *t = rs->table, *br = rs->bridge, *up = rs->uplink, *ip = fam(rs);
 	size_t len = 0;
 	char *buf = NULL;
 	FILE *f;
 	int rc;
 
-	subnet_str(&rs->gw, net, sizeof(net));
-	inet_ntop(AF_INET, &rs->gw.addr.v4, gw, sizeof(gw));
+	subnet_str(rs, net, sizeof(net));
+	addr_str(rs, &rs->gw.addr, gw, sizeof(gw));
 	f = open_memstream(&buf, &len);
 	if (!f)
 		return err_set(-ENOMEM, "out of memory");
 	/* add + delete: the table is replaced whether or not it exists, in
 	 * the same transaction as its new definition. */
-	fprintf(f, "add table ip %s\ndelete table ip %s\n", t, t);
-	fprintf(f, "table ip %s {\n", t);
+	fprintf(f, "add table %s %s\ndelete table %s %s\n", ip, t, ip, t);
+	fprintf(f, "table %s %s {\n", ip, t);
 	fprintf(f, "\tmap forwards {\n"
-		   "\t\ttype inet_proto . inet_service : ipv4_addr . inet_service\n");
+		   "\t\ttype inet_proto . inet_service : %s . inet_service\n",
+		rs->v6 ? "ipv6_addr" : "ipv4_addr");
 	if (fwds->n) {
 		fprintf(f, "\t\telements = {");
 		for (size_t i = 0; i < fwds->n; i++) {
-			elem_str(&fwds->v[i], el, sizeof(el));
+			elem_str(rs, &fwds->v[i], el, sizeof(el));
 			fprintf(f, "%s\n\t\t\t%s", i ? "," : "", el);
 		}
 		fprintf(f, "\n\t\t}\n");
 	}
 	fprintf(f, "\t}\n");
-	nat_rs_ports_decl(f, fwds);
+	ports_decl(f, fwds);
 	if (rs->flowtable)
 		flowtable_decl(f, rs);
-	nat_rs_bridged_chain(f, "ip", up, br);
+	bridged_chain(f, rs);
+	/* IPv6: link-local destinations are never forwarded; a guest talking
+	 * to the gateway's fe80:: address means the gateway. */
 	fprintf(f,
 		"\tchain prerouting {\n"
-		"\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
-		"\t\tiifname \"%s\" fib daddr type local dnat ip to meta l4proto . th dport map @forwards\n"
-		"\t\tiifname \"%s\" fib daddr type local ip daddr != %s dnat ip to meta l4proto . th dport map @forwards\n"
-		"\t}\n", up, br, gw);
+		"\t\ttype nat hook prerouting priority dstnat; policy accept;\n");
+	if (rs->v6)
+		fprintf(f,
+			"\t\tiifname \"%s\" fib daddr type local ip6 daddr != fe80::/10 dnat ip6 to meta l4proto . th dport map @forwards\n"
+			"\t\tiifname \"%s\" fib daddr type local ip6 daddr != { fe80::/10, %s } dnat ip6 to meta l4proto . th dport map @forwards\n",
+			up, br, gw);
+	else
+		fprintf(f,
+			"\t\tiifname \"%s\" fib daddr type local dnat ip to meta l4proto . th dport map @forwards\n"
+			"\t\tiifname \"%s\" fib daddr type local ip daddr != %s dnat ip to meta l4proto . th dport map @forwards\n",
+			up, br, gw);
+	fprintf(f, "\t}\n");
 	fprintf(f,
 		"\tchain postrouting {\n"
-		"\t\ttype nat hook postrouting priority srcnat; policy accept;\n"
-		"\t\toifname \"%s\" ip saddr %s ip daddr != %s masquerade\n"
-		"\t\toifname \"%s\" ip saddr %s ip daddr %s ct status dnat masquerade\n"
-		"\t}\n", up, net, net, br, net, net);
+		"\t\ttype nat hook postrouting priority srcnat; policy accept;\n");
+	if (rs->masquerade)
+		fprintf(f, "\t\toifname \"%s\" %s saddr %s %s daddr != %s masquerade\n", up, ip, net,
+			ip, net);
+	fprintf(f,
+		"\t\toifname \"%s\" %s saddr %s %s daddr %s ct status dnat masquerade\n"
+		"\t}\n", br, ip, net, ip, net);
 	/* Every forwarded packet runs this chain, so the two common cases
 	 * come first, one rule each: a guest's packet on its way out, and a
 	 * reply on its way back. The rest decides what used to be decided
 	 * for them too, in an order that gives every packet the verdict of
 	 * the chain it replaces (docs/architecture.md): from the bridge with
 	 * a foreign source only back into the bridge; into the bridge only
-	 * replies and forwards. */
+	 * replies (IPv6: ICMPv6 errors such as packet-too-big are related)
+	 * and forwards. */
 	fprintf(f,
 		"\tchain forward {\n"
 		"\t\ttype filter hook forward priority filter; policy accept;\n");
@@ -196,13 +237,13 @@ int nat_rs_apply(const struct nat_rs *rs, const struct nat_fwds *fwds)
 	if (rs->flowtable)
 		fprintf(f, "\t\tmeta l4proto { tcp, udp } flow add @ft\n");
 	fprintf(f,
-		"\t\tiifname \"%s\" ip saddr %s accept\n"
-		"\t\toifname \"%s\" ip daddr %s ct state established,related accept\n"
+		"\t\tiifname \"%s\" %s saddr %s accept\n"
+		"\t\toifname \"%s\" %s daddr %s ct state established,related accept\n"
 		"\t\tiifname \"%s\" oifname \"%s\" accept\n"
 		"\t\tiifname \"%s\" drop\n"
 		"\t\toifname \"%s\" ct status dnat accept\n"
 		"\t\toifname \"%s\" reject\n"
-		"\t}\n", br, net, br, net, br, br, br, br, br);
+		"\t}\n", br, ip, net, br, ip, net, br, br, br, br, br);
 	fprintf(f, "}\n");
 	if (fclose(f)) {
 		free(buf);
@@ -210,7 +251,7 @@ int nat_rs_apply(const struct nat_rs *rs, const struct nat_fwds *fwds)
 	}
 	rc = nft_run(buf);
 	free(buf);
-	return rc ? err_prefix(rc, "nftables table ip %s", t) : 0;
+	return rc ? err_prefix(rc, "nftables table %s %s", ip, t) : 0;
 }
 
 int nat_rs_delete(const struct nat_rs *rs)
@@ -218,20 +259,22 @@ int nat_rs_delete(const struct nat_rs *rs)
 	char cmd[128];
 	int rc;
 
-	snprintf(cmd, sizeof(cmd), "add table ip %s\ndelete table ip %s\n", rs->table, rs->table);
+	snprintf(cmd, sizeof(cmd), "add table %s %s\ndelete table %s %s\n", fam(rs), rs->table,
+		 fam(rs), rs->table);
 	rc = nft_run(cmd);
-	return rc ? err_prefix(rc, "cannot delete nftables table ip %s", rs->table) : 0;
+	return rc ? err_prefix(rc, "cannot delete nftables table %s %s", fam(rs), rs->table) : 0;
 }
 
 int nat_rs_exists(const struct nat_rs *rs)
 {
-	char *out, *line, *save = NULL, want[64];
+	char *out, *line, *save = NULL, want[64], cmd[32];
 	int rc;
 
-	rc = nft_run_out("list tables ip", false, &out);
+	snprintf(cmd, sizeof(cmd), "list tables %s", fam(rs));
+	rc = nft_run_out(cmd, false, &out);
 	if (rc)
 		return err_prefix(rc, "cannot list nftables tables");
-	snprintf(want, sizeof(want), "table ip %s", rs->table);
+	snprintf(want, sizeof(want), "table %s %s", fam(rs), rs->table);
 	rc = 0;
 	for (line = strtok_r(out, "\n", &save); line && !rc; line = strtok_r(NULL, "\n", &save))
 		rc = !strcmp(line, want);
@@ -242,12 +285,12 @@ int nat_rs_exists(const struct nat_rs *rs)
 /* The map's element and the set's key in one transaction. */
 int nat_rs_fwd_add(const struct nat_rs *rs, const struct nat_fwd *f)
 {
-	char cmd[320], el[96];
+	char cmd[384], el[128];
 
-	elem_str(f, el, sizeof(el));
+	elem_str(rs, f, el, sizeof(el));
 	snprintf(cmd, sizeof(cmd),
-		 "add element ip %s forwards { %s }\nadd element ip %s fwdports { %s . %u }\n",
-		 rs->table, el, rs->table, nat_proto_name(f->proto), f->port);
+		 "add element %s %s forwards { %s }\nadd element %s %s fwdports { %s . %u }\n",
+		 fam(rs), rs->table, el, fam(rs), rs->table, nat_proto_name(f->proto), f->port);
 	return nft_run(cmd);
 }
 
@@ -256,8 +299,8 @@ int nat_rs_fwd_del(const struct nat_rs *rs, const struct nat_fwd *f)
 	char cmd[256];
 
 	snprintf(cmd, sizeof(cmd),
-		 "delete element ip %s forwards { %s . %u }\ndelete element ip %s fwdports { %s . %u }\n",
-		 rs->table, nat_proto_name(f->proto), f->port, rs->table, nat_proto_name(f->proto),
-		 f->port);
+		 "delete element %s %s forwards { %s . %u }\ndelete element %s %s fwdports { %s . %u }\n",
+		 fam(rs), rs->table, nat_proto_name(f->proto), f->port, fam(rs), rs->table,
+		 nat_proto_name(f->proto), f->port);
 	return nft_run(cmd);
 }
