@@ -37,6 +37,7 @@
  * GSO frame with its headers still fits one request's 16-bit size. */
 #define NF_GSO_MAX	(NF_MAX_TX_SIZE - 320u)
 #define NF_MTU_NO_SG	1500u
+#define NF_TXQLEN	4096u
 
 /* A batch of frames each way, read or written with one system call
  * (batchio): a guest's kernel would not pay a system call per frame
@@ -55,13 +56,20 @@ static struct tx_pend {
 	struct nf_txpkt pkt[BATCHIO_MAX];
 } tx_pend[NF_MAX_QUEUES];
 
-static int set_gso_max(int ifindex)
+/* The largest GSO frame netfront takes, and a queue that holds back
+ * what a guest would: a guest's netfront stops its queue when its ring is
+ * full, so its qdisc queues and its senders wait for socket buffer; a
+ * TAP never stops its sender and drops past txqueuelen frames (1000), so
+ * a netfront that waits a few milliseconds for a CPU would lose frames a
+ * guest never loses. */
+static int set_gso_max_and_qlen(int ifindex)
 {
 	struct nlmsghdr *nlh = nl_msg(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
 	struct ifinfomsg *ifi = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifi));
 
 	ifi->ifi_index = ifindex;
 	mnl_attr_put_u32(nlh, IFLA_GSO_MAX_SIZE, NF_GSO_MAX);
+	mnl_attr_put_u32(nlh, IFLA_TXQLEN, NF_TXQLEN);
 	return nl_request(nlh);
 }
 
@@ -99,7 +107,7 @@ int nf_tap_open(struct nf_dev *d, const char *name, unsigned nqueues)
 		rc = nl_link_setup(l.ifindex, d->mac, d->mtu, -1, true);
 	}
 	if (!rc)
-		rc = set_gso_max(l.ifindex);
+		rc = set_gso_max_and_qlen(l.ifindex);
 	if (rc)
 		return err_prefix(rc, "TAP %s", name);
 	return 0;

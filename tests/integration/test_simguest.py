@@ -373,6 +373,16 @@ def test_two_guests_ping(pair, topo):
     assert "00:16:3e:00:06:00" in neigh
 
 
+def test_guest_eth0_queues_what_a_guest_holds_back(pair, topo):
+    """A guest's netfront stops its queue when the ring is full (its qdisc
+    and its senders wait); a TAP drops past txqueuelen instead, so eth0
+    queues 4096 frames, not the TAP's default 1000."""
+    a, b = pair
+    for v in (a, b):
+        assert v.link()["txqlen"] == 4096
+    topo.run(a.ns, "ping -c 1 -W 2 192.0.2.6")
+
+
 @pytest.mark.parametrize("addr_of", ADDR, ids=["ipv4", "ipv6"])
 def test_two_guests_tcp_with_gso(pair, topo, tmp_path, addr_of):
     """16 MiB each way arrive intact, and in large frames: TSO on the
