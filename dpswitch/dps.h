@@ -124,7 +124,7 @@ struct dps {
 	struct netif_tx_arena arena;
 	struct netif_pkt pkts[DPS_BURST];
 	uint8_t *gso_buf; /* DPS_GSO_BUF: one GSO packet's frames */
-	uint64_t now_ms;
+	uint64_t now_us, now_ms; /* at the start of the pass */
 	uint64_t flooded;
 };
 

@@ -9,13 +9,15 @@
  * netback's handshake, and every ethdev EAL probes is an uplink port.
  *
  * One thread: a pass polls the ready ports for a burst each (dps.h),
- * switches, flushes the output queues that have frames. While passes find work it does not sleep;
- * after DPS_IDLE_PASSES empty passes it sleeps in poll(2) on the event
- * channels, xenstore, the control socket and signals, for 1 ms at first
- * and longer as it stays idle (up to DPS_SLEEP_MAX_MS; a NIC has no
- * event to wake us, so its latency after an idle spell is that sleep).
- * A guest's event wakes it at once. An idle dpswitch costs a wake-up per
- * sleep, not a core.
+ * switches, flushes the output queues that have frames. While passes find
+ * frames it does not sleep; after a pass that found none it sleeps in
+ * ppoll(2) on the event channels, xenstore, the control socket and
+ * signals: DPS_SLEEP_MIN_US at first, twice as long each time it stays
+ * idle, up to DPS_SLEEP_MAX_US (a NIC has no event to wake us, so its
+ * latency is that sleep). It does not spin: on a Dom0 whose CPUs the
+ * guests' backends and the kernel share, a spin is CPU they lose, and a
+ * system call per empty pass costs as much as the sleep. A guest's event
+ * wakes it at once. An idle dpswitch costs a wake-up per sleep.
  *
  * --supervise: a parent process restarts dpswitch when it dies of a
  * signal or an error (kill -9 included) and stops it on SIGTERM; the
@@ -44,10 +46,10 @@
 #include "vif/xsvif.h"
 
 #define DPS_XS_TIMEOUT_MS 2000
-#define DPS_IDLE_PASSES 64
-#define DPS_SLEEP_MAX_MS 8
+#define DPS_SLEEP_MIN_US 50	  /* after a pass without frames it sleeps this long, doubling ... */
+#define DPS_SLEEP_MAX_US 8000u /* ... up to this */
 #define DPS_CTL_EVERY 64 /* passes between looks at xenstore and the socket while busy */
-#define DPS_EV_EVERY 4	 /* passes between looks at the event channels while busy */
+#define DPS_EV_EVERY 16	 /* passes between looks at the event channels while busy */
 #define DPS_MBUFS 8191
 #define DPS_MAX_BRIDGES 16
 #define DPS_ARENA (NETIF_BURST * (NETIF_MAX_PKT + 1))
@@ -64,7 +66,8 @@ static int pass(struct dps *d)
 {
 	uint64_t before = d->taken;
 
-	d->now_ms = dps_now_us() / 1000;
+	d->now_us = dps_now_us();
+	d->now_ms = d->now_us / 1000;
 	/* from the end: a port leaving is swapped out with one already polled */
 	for (unsigned k = d->nready; k-- > 0;) {
 		unsigned idx = d->ready[k];
@@ -80,47 +83,52 @@ static int pass(struct dps *d)
 
 static int loop(struct dps *d, int sfd, int lfd)
 {
-	unsigned idle = 0, n_pass = 0, sleep_ms = 1;
+	unsigned n_pass = 0;
+	uint64_t sleep_us = DPS_SLEEP_MIN_US;
 	int rc = nb_back_watch(&d->nb);
 
 	if (rc < 0)
 		return rc;
 	for (;;) {
 		struct pollfd pfd[24];
-		int timeout = 0, n = 0, nctl;
+		struct timespec ts, *tsp = &ts;
+		uint64_t timeout_us = 0;
+		int n = 0, nctl;
 		bool nic = false;
 
 		if (pass(d)) {
-			idle = 0;
-			sleep_ms = 1;
-		} else if (!d->nready && !d->ndirty) {
-			idle = DPS_IDLE_PASSES; /* nothing to poll: only an event brings work */
-		} else {
-			idle++;
-		}
-		if (idle < DPS_IDLE_PASSES && ++n_pass % DPS_CTL_EVERY) {
-			/* other guests' events while one keeps us busy */
-			if (n_pass % DPS_EV_EVERY == 0)
-				dps_guest_events(d);
-			continue;
-		}
-		if (idle >= DPS_IDLE_PASSES && !nb_back_busy(&d->nb)) {
+			sleep_us = DPS_SLEEP_MIN_US;
+			if (++n_pass % DPS_CTL_EVERY) {
+				/* other guests' events while one keeps us busy */
+				if (n_pass % DPS_EV_EVERY == 0)
+					dps_guest_events(d);
+				continue;
+			}
+		} else if (!nb_back_busy(&d->nb)) {
+			/* nothing came: sleep rather than spin (a spin is a CPU
+			 * the guests and the kernel do not get); a guest's event
+			 * ends the sleep, a NIC's frames wait for its end */
 			uint64_t wait = dps_guest_wait_us(d, dps_now_us());
 
 			for (unsigned k = 0; k < d->nready && !nic; k++)
 				nic = d->ports[d->ready[k]].kind == DPS_PORT_NIC;
-			timeout = nic || d->ndirty ? (int)sleep_ms : -1;
-			if (wait && (timeout < 0 || wait / 1000 + 1 < (uint64_t)timeout))
-				timeout = (int)(wait / 1000 + 1);
-			if (sleep_ms < DPS_SLEEP_MAX_MS)
-				sleep_ms *= 2;
+			timeout_us = nic || d->ndirty ? sleep_us : UINT64_MAX;
+			if (wait && wait < timeout_us)
+				timeout_us = wait;
+			if (sleep_us < DPS_SLEEP_MAX_US)
+				sleep_us *= 2;
 		}
+		if (timeout_us == UINT64_MAX)
+			tsp = NULL;
+		else
+			ts = (struct timespec){ .tv_sec = (time_t)(timeout_us / 1000000u),
+						.tv_nsec = (long)(timeout_us % 1000000u) * 1000 };
 		pfd[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = xsc_fd(d->nb.xs), .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = hv_evtchn_fd(d->hv), .events = POLLIN };
 		nctl = dps_ctl_fds(lfd, pfd + n, 24 - (unsigned)n);
 		n += nctl;
-		if (poll(pfd, (nfds_t)n, timeout) < 0 && errno != EINTR)
+		if (ppoll(pfd, (nfds_t)n, tsp, NULL) < 0 && errno != EINTR)
 			return err_set(-errno, "poll: %s", strerror(errno));
 		if (pfd[0].revents) {
 			struct signalfd_siginfo si;
@@ -128,10 +136,8 @@ static int loop(struct dps *d, int sfd, int lfd)
 			if (read(sfd, &si, sizeof(si)) == sizeof(si))
 				return 0;
 		}
-		if (pfd[2].revents) {
+		if (pfd[2].revents)
 			dps_guest_events(d);
-			idle = 0;
-		}
 		for (int i = 3; i < n; i++)
 			if (pfd[i].revents) {
 				dps_ctl_run(d, lfd);

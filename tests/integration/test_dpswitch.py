@@ -380,6 +380,45 @@ def test_forged_frames_are_dropped_and_counted(rig, topo, tmp_path):
     assert topo.ping(g5, LAN)
 
 
+RATE_SEND = r"""
+import sys
+from scapy.all import Ether, IP, UDP, Raw, sendp
+mac, src, dst = sys.argv[1:4]
+sendp([Ether(src=mac, dst="ff:ff:ff:ff:ff:ff") / IP(src=src, dst=dst) / UDP(sport=40000, dport=7009)
+       / Raw(b"x" * 500)] * 20, iface="eth0", verbose=0)
+"""
+
+
+def test_rate_holds_traffic_and_follows_the_key(rig, topo, tmp_path):
+    """rate= is netback's credit on the guest's TX ring, as in vifback: 1000
+    bytes per minute lets the first 542-byte frame through and holds the
+    rest in the ring (nothing dropped); a new rate key releases them."""
+    rig.attach(5)
+    rig.xsd.write(f"{BE}/5/0/rate", "1000,60000000")
+    g = rig.guest(5)
+    out = str(tmp_path / "lan.txt")
+    with open(out, "w") as f:
+        dump = subprocess.Popen(["ip", "netns", "exec", rig.lan, "tcpdump", "-i", "lan0", "-n",
+                                 "-l", "udp and dst port 7009"], stdout=f,
+                                stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)  # tcpdump attached
+        (tmp_path / "rate_send.py").write_text(RATE_SEND)
+        topo.run(g, f"/usr/bin/python3 {tmp_path / 'rate_send.py'} {mac_of(5)} {addr_of(5)} {LAN}",
+                 timeout=30)
+
+        def seen():
+            with open(out) as f:
+                return sum(1 for line in f if "7009" in line)
+        wait_for(lambda: seen() >= 1, 10, what="the first frame")
+        time.sleep(1)
+        assert seen() == 1, "the rate did not hold the other frames"
+        rig.xsd.write(f"{BE}/5/0/rate", "100000000,1000000")
+        wait_for(lambda: seen() == 20, 10, what=f"all 20 frames (seen {seen()})")
+    finally:
+        terminate(dump, 5)
+
+
 def test_port_removal_under_traffic_drops_only_its_frames(rig, topo):
     """Both guests ping the LAN every 10 ms; vif5.0 is unplugged in the
     middle: its frames are dropped (counted "unplugged") and the LAN stops
