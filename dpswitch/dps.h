@@ -99,6 +99,7 @@ struct dps_port {
 	struct dps_gq q;
 	/* NIC */
 	uint16_t eth;
+	int wake_fd; /* readable when frames wait (af_packet's socket), -1: none */
 };
 
 struct dps {

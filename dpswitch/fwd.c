@@ -46,6 +46,7 @@ int dps_port_alloc(struct dps *d, enum dps_port_kind kind, const char *name)
 	memset(p, 0, offsetof(struct dps_port, outq));
 	p->nout = 0;
 	p->vif = NULL;
+	p->wake_fd = -1;
 	memset(&p->q, 0, sizeof(p->q));
 	p->kind = kind;
 	p->active = p->ready = p->dirty = -1;

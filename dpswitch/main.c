@@ -11,13 +11,13 @@
  * One thread: a pass polls the ready ports for a burst each (dps.h),
  * switches, flushes the output queues that have frames. While passes find
  * frames it does not sleep; after a pass that found none it sleeps in
- * ppoll(2) on the event channels, xenstore, the control socket and
- * signals: DPS_SLEEP_MIN_US at first, twice as long each time it stays
- * idle, up to DPS_SLEEP_MAX_US (a NIC has no event to wake us, so its
- * latency is that sleep). It does not spin: on a Dom0 whose CPUs the
- * guests' backends and the kernel share, a spin is CPU they lose, and a
- * system call per empty pass costs as much as the sleep. A guest's event
- * wakes it at once. An idle dpswitch costs a wake-up per sleep.
+ * ppoll(2) on the event channels, the af_packet NIC ports' sockets (nic.c),
+ * xenstore, the control socket and signals: with no other NIC port, until
+ * something comes; otherwise DPS_SLEEP_MIN_US at first, twice as long each
+ * time it stays idle, up to DPS_SLEEP_MAX_US (such a NIC has no event to
+ * wake us: its latency is that sleep). It does not spin: on a Dom0 whose
+ * CPUs the guests' backends and the kernel share, a spin is CPU they lose,
+ * and a system call per empty pass costs as much as the sleep.
  *
  * --supervise: a parent process restarts dpswitch when it dies of a
  * signal or an error (kill -9 included) and stops it on SIGTERM; the
@@ -49,6 +49,7 @@
 #define DPS_SLEEP_MIN_US 50	  /* after a pass without frames it sleeps this long, doubling ... */
 #define DPS_SLEEP_MAX_US 8000u /* ... up to this */
 #define DPS_CTL_EVERY 64 /* passes between looks at xenstore and the socket while busy */
+#define DPS_WAKE_FDS 16	 /* NIC sockets slept on (more NICs: timed sleeps) */
 #define DPS_EV_EVERY 16	 /* passes between looks at the event channels while busy */
 #define DPS_MBUFS 8191
 #define DPS_MAX_BRIDGES 16
@@ -90,10 +91,10 @@ static int loop(struct dps *d, int sfd, int lfd)
 	if (rc < 0)
 		return rc;
 	for (;;) {
-		struct pollfd pfd[24];
+		struct pollfd pfd[24 + DPS_WAKE_FDS];
 		struct timespec ts, *tsp = &ts;
 		uint64_t timeout_us = 0;
-		int n = 0, nctl;
+		int n = 0, nctl, nwake_polled;
 		bool nic = false;
 
 		if (pass(d)) {
@@ -107,11 +108,22 @@ static int loop(struct dps *d, int sfd, int lfd)
 		} else if (!nb_back_busy(&d->nb)) {
 			/* nothing came: sleep rather than spin (a spin is a CPU
 			 * the guests and the kernel do not get); a guest's event
-			 * ends the sleep, a NIC's frames wait for its end */
+			 * or a NIC's socket ends the sleep */
 			uint64_t wait = dps_guest_wait_us(d, dps_now_us());
+			unsigned nw = 0;
 
-			for (unsigned k = 0; k < d->nready && !nic; k++)
-				nic = d->ports[d->ready[k]].kind == DPS_PORT_NIC;
+			/* a NIC without a socket to wake us is looked at again
+			 * when the sleep ends */
+			for (unsigned k = 0; k < d->nready; k++) {
+				const struct dps_port *p = &d->ports[d->ready[k]];
+
+				if (p->kind != DPS_PORT_NIC)
+					continue;
+				if (p->wake_fd >= 0 && nw < DPS_WAKE_FDS)
+					nw++;
+				else
+					nic = true;
+			}
 			timeout_us = nic || d->ndirty ? sleep_us : UINT64_MAX;
 			if (wait && wait < timeout_us)
 				timeout_us = wait;
@@ -126,7 +138,12 @@ static int loop(struct dps *d, int sfd, int lfd)
 		pfd[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = xsc_fd(d->nb.xs), .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = hv_evtchn_fd(d->hv), .events = POLLIN };
-		nctl = dps_ctl_fds(lfd, pfd + n, 24 - (unsigned)n);
+		for (unsigned k = 0; k < d->nready && n < 3 + DPS_WAKE_FDS; k++)
+			if (d->ports[d->ready[k]].kind == DPS_PORT_NIC && d->ports[d->ready[k]].wake_fd >= 0)
+				pfd[n++] = (struct pollfd){ .fd = d->ports[d->ready[k]].wake_fd,
+							    .events = POLLIN };
+		nwake_polled = n - 3;
+		nctl = dps_ctl_fds(lfd, pfd + n, 24 + DPS_WAKE_FDS - (unsigned)n);
 		n += nctl;
 		if (ppoll(pfd, (nfds_t)n, tsp, NULL) < 0 && errno != EINTR)
 			return err_set(-errno, "poll: %s", strerror(errno));
@@ -138,7 +155,7 @@ static int loop(struct dps *d, int sfd, int lfd)
 		}
 		if (pfd[2].revents)
 			dps_guest_events(d);
-		for (int i = 3; i < n; i++)
+		for (int i = 3 + nwake_polled; i < n; i++)
 			if (pfd[i].revents) {
 				dps_ctl_run(d, lfd);
 				break;

@@ -1,17 +1,63 @@
 /* nic: NIC ports — every ethdev EAL probed (a --vdev such as
  * net_af_packet0,iface=eth1 or net_af_xdp0,iface=eth1, or a NIC bound to
  * vfio-pci), one RX and one TX queue each, promiscuous: the switch
- * forwards for every guest MAC behind it. */
+ * forwards for every guest MAC behind it.
+ *
+ * A NIC port brings no event when frames arrive, so a sleeping switch
+ * sees them only when its sleep ends (TCP's acknowledgements among them).
+ * An af_packet port has a socket that polls readable while its mapped RX
+ * ring holds frames for us (packet_poll): dpswitch sleeps on it too. */
+#include <dirent.h>
+#include <linux/if_packet.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "dpswitch/dps.h"
 #include "lib/err.h"
 #include "lib/log.h"
 
 #define DPS_NIC_DESC 512
+
+/* The af_packet PMD's socket on ifindex, found among our descriptors
+ * (DPDK 22.11 offers no RX interrupt for it); -1 when there is none. */
+static int af_packet_fd(int ifindex)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *e;
+	int found = -1;
+
+	if (!dir)
+		return -1;
+	while (found < 0 && (e = readdir(dir))) {
+		struct sockaddr_ll sll;
+		socklen_t len = sizeof(sll);
+		int fd = atoi(e->d_name), dom = 0;
+		socklen_t dlen = sizeof(dom);
+
+		if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd == dirfd(dir))
+			continue;
+		if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &dlen) < 0 || dom != AF_PACKET)
+			continue;
+		if (getsockname(fd, (struct sockaddr *)&sll, &len) == 0 && sll.sll_ifindex == ifindex)
+			found = fd;
+	}
+	closedir(dir);
+	return found;
+}
+
+static int wake_fd(uint16_t id)
+{
+	struct rte_eth_dev_info info;
+
+	if (rte_eth_dev_info_get(id, &info) < 0 || !info.driver_name ||
+	    strcmp(info.driver_name, "net_af_packet") || !info.if_index)
+		return -1;
+	return af_packet_fd((int)info.if_index);
+}
 
 int dps_nic_setup(struct dps *d)
 {
@@ -40,10 +86,12 @@ int dps_nic_setup(struct dps *d)
 		if (idx < 0)
 			return idx;
 		d->ports[idx].eth = id;
+		d->ports[idx].wake_fd = wake_fd(id);
 		d->ports[idx].connected = true;
 		d->ports[idx].plugged = true;
 		dps_port_update(d, (unsigned)idx);
-		log_info("dpswitch: port %d is ethdev %s (%s)", idx, name, pname);
+		log_info("dpswitch: port %d is ethdev %s (%s)%s", idx, name, pname,
+			 d->ports[idx].wake_fd >= 0 ? ", woken by its socket" : "");
 	}
 	return 0;
 }
