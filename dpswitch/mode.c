@@ -1,7 +1,9 @@
 /* mode: netd's side of a network with datapath = dpdk (mode = bridge). No
  * kernel bridge and nothing on the host: a vif online is a port-add over
  * dpswitch's control socket with the vif's keys and the network's
- * antispoof setting, offline a port-del, status dpswitch's own status
+ * antispoof setting (and, for a vif without ip= or mac=, Dom0's addresses
+ * and routers it may not claim, as netd's gw4/gw6 sets give the kernel
+ * path), offline a port-del, status dpswitch's own status
  * (per-port counters and drops by reason). dpswitch runs beside netd as
  * its own service (`dpswitch --supervise`), the backend of the network's
  * vifs; a network whose dpswitch does not answer cannot go up.
@@ -19,6 +21,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "antispoof/as_gw.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "netd/mode.h"
@@ -143,6 +146,31 @@ static json_t *port_req(const char *cmd, const struct vif *v)
 	return json_pack("{s:i,s:s,s:s}", "version", 1, "cmd", cmd, "vif", id);
 }
 
+/* as_gw's list, space-separated as ip= is; NULL when out of memory. */
+static json_t *gw_string(void)
+{
+	const struct as_gw *g = as_gw_get();
+	char *buf = malloc(AS_GW_MAX * (INET6_ADDRSTRLEN + 1) + 1);
+	size_t off = 0;
+	json_t *j;
+
+	if (!buf)
+		return NULL;
+	buf[0] = '\0';
+	for (unsigned i = 0; i < g->n; i++) {
+		if (!inet_ntop(g->ips[i].family, &g->ips[i].addr, buf + off, INET6_ADDRSTRLEN))
+			continue;
+		off += strlen(buf + off);
+		buf[off++] = ' ';
+		buf[off] = '\0';
+	}
+	if (off)
+		buf[off - 1] = '\0';
+	j = json_string(buf);
+	free(buf);
+	return j;
+}
+
 static int dps_vif_online(struct netd_net *net, const struct vif *v)
 {
 	json_t *req = port_req("port-add", v);
@@ -152,6 +180,8 @@ static int dps_vif_online(struct netd_net *net, const struct vif *v)
 			       v->ifname);
 	json_object_set_new(req, "keys", vif_keys(v));
 	json_object_set_new(req, "antispoof", json_boolean(net->conf.antispoof));
+	if (net->conf.antispoof && (!v->n_ips || !v->has_mac))
+		json_object_set_new(req, "gw", gw_string());
 	return call(net, req, NULL) < 0 ? err_prefix(err_code(), "%s", v->ifname) : 0;
 }
 

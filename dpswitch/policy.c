@@ -2,6 +2,7 @@
  * before every read: the frame is a guest's. */
 #include "dpswitch/policy.h"
 
+#include <errno.h>
 #include <string.h>
 
 #define ETH_P_IP 0x0800
@@ -32,6 +33,26 @@ void dps_pol_from_vif(struct dps_policy *p, const struct vif *v, bool guard)
 	}
 }
 
+int dps_pol_set_gw(struct dps_policy *p, const struct vif_ip *gw, unsigned n)
+{
+	unsigned n4 = 0, n6 = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (gw[i].family == AF_INET) {
+			if (n4 == DPS_POL_GW_MAX)
+				return -E2BIG;
+			p->gw4[n4++] = gw[i].addr.v4;
+		} else {
+			if (n6 == DPS_POL_GW_MAX)
+				return -E2BIG;
+			p->gw6[n6++] = gw[i].addr.v6;
+		}
+	}
+	p->ngw4 = n4;
+	p->ngw6 = n6;
+	return 0;
+}
+
 static bool mac_ok(const struct dps_policy *p, const uint8_t *mac)
 {
 	if (mac[0] & 1)
@@ -41,6 +62,9 @@ static bool mac_ok(const struct dps_policy *p, const uint8_t *mac)
 
 static bool v4_ok(const struct dps_policy *p, const uint8_t *a)
 {
+	for (unsigned i = 0; i < p->ngw4; i++)
+		if (!memcmp(a, &p->gw4[i], 4))
+			return false;
 	if (p->ipfree)
 		return true;
 	for (unsigned i = 0; i < p->n4; i++)
@@ -55,9 +79,12 @@ static bool is_ll(const uint8_t *a)
 }
 
 /* Its ip= (any with ipfree), or its own link-local (any link-local when
- * it has no MAC to derive one from). */
+ * it has no MAC to derive one from); never one of Dom0's. */
 static bool v6_ok(const struct dps_policy *p, const uint8_t *a)
 {
+	for (unsigned i = 0; i < p->ngw6; i++)
+		if (!memcmp(a, &p->gw6[i], 16))
+			return false;
 	for (unsigned i = 0; i < p->n6; i++)
 		if (!memcmp(a, &p->v6[i], 16))
 			return true;

@@ -15,8 +15,9 @@
  *     DHCPv6 server replies (udp from port 67 or 547);
  *   - nothing else (other ethertypes, VLAN tags, fragments of headers).
  * A vif without ip= may use any address (Xen's semantics), but still only
- * its MAC and its link-local. Not here: Dom0's own addresses (netd's gw4
- * and gw6 sets), which dpswitch has no view of.
+ * its MAC and its link-local. Neither it nor one without mac= may claim
+ * Dom0's own addresses or its routers' (netd's gw4 and gw6 sets, given by
+ * port-add's "gw") as a source, in ARP or in ND.
  *
  * Pure: a frame in, a verdict out, no allocation. */
 #ifndef DPSWITCH_POLICY_H
@@ -27,6 +28,9 @@
 #include <stdint.h>
 
 #include "vif/vif.h"
+
+/* Dom0's addresses a port keeps (netd's as_gw.h keeps as many) */
+#define DPS_POL_GW_MAX 64
 
 /* Why a frame was dropped; DPS_POL_OK: it passes. */
 enum dps_verdict {
@@ -48,10 +52,15 @@ struct dps_policy {
 	unsigned n4, n6;
 	struct in_addr v4[VIF_MAX_IPS];
 	struct in6_addr v6[VIF_MAX_IPS + 1]; /* ip= and the link-local */
+	unsigned ngw4, ngw6;
+	struct in_addr gw4[DPS_POL_GW_MAX]; /* never its own: Dom0's and its routers' */
+	struct in6_addr gw6[DPS_POL_GW_MAX];
 };
 
 /* From the vif's keys; guard: anti-spoofing on for it. */
 void dps_pol_from_vif(struct dps_policy *p, const struct vif *v, bool guard);
+/* The addresses the port may never claim; -E2BIG past DPS_POL_GW_MAX. */
+int dps_pol_set_gw(struct dps_policy *p, const struct vif_ip *gw, unsigned n);
 enum dps_verdict dps_pol_check(const struct dps_policy *p, const uint8_t *frame, uint32_t len);
 const char *dps_pol_reason(enum dps_verdict v);
 

@@ -113,7 +113,7 @@ class Rig:
         wait_for(lambda: self.be(d) == str(be) and (fe is None or self.fe(d) == str(fe)),
                  timeout, what=f"vif{d}.0 states {be}/{fe}, are {self.be(d)}/{self.fe(d)}")
 
-    def attach(self, d, ip=True, antispoof=True):
+    def attach(self, d, ip=True, antispoof=True, gw=None):
         """libxl's keys, the backend's InitWait, then what netd does for a
         datapath = dpdk network: port-add, hotplug-status connected."""
         if d not in self.domains:
@@ -123,8 +123,11 @@ class Rig:
         self.xsd.hvsim("vif", "add", "-n", f"{d}.0", spec)
         self.wait_states(d, 2)
         keys = {"mac": mac_of(d), **({"ip": addr_of(d)} if ip else {})}
-        r = self.request({"version": 1, "cmd": "port-add", "vif": f"{d}.0", "keys": keys,
-                          "antispoof": antispoof})
+        req = {"version": 1, "cmd": "port-add", "vif": f"{d}.0", "keys": keys,
+               "antispoof": antispoof}
+        if gw is not None:
+            req["gw"] = gw
+        r = self.request(req)
         assert r["ok"], r
         self.xsd.write(f"{BE}/{d}/0/hotplug-status", "connected")
 
@@ -380,6 +383,60 @@ def test_forged_frames_are_dropped_and_counted(rig, topo, tmp_path):
     assert topo.ping(g5, LAN)
 
 
+CLAIM = r"""
+from scapy.all import *
+mac = "{mac}"
+ll = "fe80::216:3eff:fe00:{d:x}"
+e = Ether(src=mac, dst="ff:ff:ff:ff:ff:ff")
+frames = [
+    e / IP(src="203.0.113.254", dst="{lan}") / UDP(dport=9) / Raw(b"dom0-claimed"),
+    e / ARP(op=2, hwsrc=mac, psrc="203.0.113.254", pdst="{lan}"),
+    Ether(src=mac, dst="33:33:00:00:00:01") / IPv6(src=ll, dst="ff02::1") / ICMPv6ND_NA(tgt="2001:db8:1::fe", R=0, S=0, O=1),
+    Ether(src=mac, dst="33:33:00:00:00:01") / IPv6(src="2001:db8:1::fe", dst="ff02::1") / UDP(dport=9),
+]
+for f in frames:
+    sendp([f] * {n}, iface="eth0", verbose=False)
+sendp([e / IP(src="203.0.113.77", dst="{lan}") / UDP(dport=9) / Raw(b"free-address")] * {n},
+      iface="eth0", verbose=False)
+"""
+
+
+def test_guest_without_ip_may_not_claim_dom0s_addresses(rig, topo, tmp_path):
+    """A vif without ip= may use any address (Xen's semantics) but not
+    Dom0's own or its routers' (port-add's "gw", netd's gw4/gw6): claimed
+    as an IPv4 or IPv6 source, an ARP sender or an ND target, dropped and
+    counted; another address passes."""
+    rig.attach(5, ip=False, gw="203.0.113.254 2001:db8:1::fe fe80::fe")
+    g5 = rig.guest(5)
+    n = 3
+    before = rig.port("vif5.0")["drops"]
+    out = str(tmp_path / "lan.txt")
+    with open(out, "w") as f:
+        dump = subprocess.Popen(["ip", "netns", "exec", rig.lan, "tcpdump", "-l", "-n", "-i",
+                                 "lan0", "host 203.0.113.254 or host 203.0.113.77 or "
+                                 "host 2001:db8:1::fe or (icmp6 and ip6[40] == 136)"],
+                                stdout=f, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1)
+        topo.python(g5, CLAIM.format(mac=mac_of(5), d=5, lan=LAN, n=n))
+
+        def lines():
+            with open(out) as f:
+                return f.read().splitlines()
+        wait_for(lambda: sum("203.0.113.77" in x for x in lines()) >= n, 10,
+                 what=f"the free address's frames on the LAN: {lines()}")
+        time.sleep(0.5)
+        claimed = [x for x in lines() if "203.0.113.77" not in x]
+        assert claimed == [], claimed
+    finally:
+        terminate(dump, 5)
+    after = rig.port("vif5.0")["drops"]
+    # >=: the guest's own IPv6 start-up may add to spoof_ip meanwhile
+    assert after["spoof_ip"] - before["spoof_ip"] >= 2 * n, (before, after)
+    assert after["spoof_arp"] - before["spoof_arp"] == n, (before, after)
+    assert after["spoof_nd"] - before["spoof_nd"] == n, (before, after)
+
+
 RATE_SEND = r"""
 import sys
 from scapy.all import Ether, IP, UDP, Raw, sendp
@@ -395,7 +452,12 @@ def test_rate_holds_traffic_and_follows_the_key(rig, topo, tmp_path):
     rest in the ring (nothing dropped); a new rate key releases them."""
     rig.attach(5)
     rig.xsd.write(f"{BE}/5/0/rate", "1000,60000000")
-    g = rig.guest(5)
+    # no IPv6 in the guest: its router solicitations and MLD reports would
+    # take the minute's credit before the frames counted here
+    g = topo.add_ns(f"{topo.prefix}-g5")
+    topo.guests[5] = g
+    topo.sysctl(g, "net.ipv6.conf.default.disable_ipv6", 1)
+    rig.guest(5)
     out = str(tmp_path / "lan.txt")
     with open(out, "w") as f:
         dump = subprocess.Popen(["ip", "netns", "exec", rig.lan, "tcpdump", "-i", "lan0", "-n",
@@ -410,7 +472,7 @@ def test_rate_holds_traffic_and_follows_the_key(rig, topo, tmp_path):
         def seen():
             with open(out) as f:
                 return sum(1 for line in f if "7009" in line)
-        wait_for(lambda: seen() >= 1, 10, what="the first frame")
+        wait_for(lambda: seen() >= 1, 10, what=f"the first frame ({rig.port('vif5.0')})")
         time.sleep(1)
         assert seen() == 1, "the rate did not hold the other frames"
         rig.xsd.write(f"{BE}/5/0/rate", "100000000,1000000")
@@ -464,6 +526,8 @@ def test_port_removal_under_traffic_drops_only_its_frames(rig, topo):
     ('{"cmd":"port-add","vif":"5.0","keys":{"ip":"203.0.113.300"}}', "vif 5.0: "),
     ('{"cmd":"port-add","vif":"5.0","keys":[]}', '"keys": expected an object'),
     ('{"cmd":"port-add","vif":"5.0","antispoof":"yes"}', '"antispoof": expected true or false'),
+    ('{"cmd":"port-add","vif":"5.0","gw":["203.0.113.1"]}', '"gw": expected a string of addresses'),
+    ('{"cmd":"port-add","vif":"5.0","gw":"203.0.113.1 dom0"}', '"gw": '),
     ('{"cmd":"port-del","vif":"5.0"}', "vif 5.0: not plugged"),
     ('{"cmd":"status","cmd":"macs"}', "malformed JSON"),
 ])

@@ -275,6 +275,58 @@ static void test_policy_rules(void **state)
 	assert_int_equal(dps_pol_check(&off, f.b, f.len), DPS_POL_OK);
 }
 
+/* Dom0's addresses (port-add's "gw"): never a source, ARP sender or ND
+ * target of a guest, with or without ip= and mac=. */
+static void test_policy_gw(void **state)
+{
+	struct dps_policy free_ip, nomac;
+	struct vif_ip gw[3], many[DPS_POL_GW_MAX + 1];
+	unsigned n;
+	struct frame f;
+	const char *ll = "fe80::216:3eff:fe00:5";
+
+	(void)state;
+	assert_int_equal(vif_ip_list_parse("203.0.113.254 2001:db8:1::fe", gw, 3, &n), 0);
+	/* a link-local of Dom0's (ip= takes none: set by hand) */
+	gw[n].family = AF_INET6;
+	inet_pton(AF_INET6, "fe80::1", &gw[n++].addr.v6);
+	policy(&free_ip, "mac=" ME_MAC, true);
+	policy(&nomac, "bridge=dps0", true);
+	assert_int_equal(dps_pol_set_gw(&free_ip, gw, n), 0);
+	assert_int_equal(dps_pol_set_gw(&nomac, gw, n), 0);
+
+	eth(&f, me_mac, 0x0800);
+	ipv4(&f, "203.0.113.254", 17, 1000, 9);
+	assert_int_equal(dps_pol_check(&free_ip, f.b, f.len), DPS_POL_IP);
+	ipv4(&f, "203.0.113.77", 17, 1000, 9);
+	assert_int_equal(dps_pol_check(&free_ip, f.b, f.len), DPS_POL_OK);
+	eth(&f, me_mac, 0x0806);
+	arp(&f, me_mac, "203.0.113.254");
+	assert_int_equal(dps_pol_check(&free_ip, f.b, f.len), DPS_POL_ARP);
+	assert_int_equal(dps_pol_check(&nomac, f.b, f.len), DPS_POL_ARP);
+	arp(&f, me_mac, "203.0.113.77");
+	assert_int_equal(dps_pol_check(&free_ip, f.b, f.len), DPS_POL_OK);
+	eth(&f, me_mac, 0x86dd);
+	icmp6(&f, ll, 136, "2001:db8:1::fe", NULL);
+	assert_int_equal(dps_pol_check(&free_ip, f.b, f.len), DPS_POL_ND);
+	icmp6(&f, "2001:db8:1::fe", 128, NULL, NULL);
+	assert_int_equal(dps_pol_check(&free_ip, f.b, f.len), DPS_POL_IP);
+	/* without mac= any link-local, but not Dom0's */
+	icmp6(&f, "fe80::1", 128, NULL, NULL);
+	assert_int_equal(dps_pol_check(&nomac, f.b, f.len), DPS_POL_IP);
+	icmp6(&f, "fe80::2", 128, NULL, NULL);
+	assert_int_equal(dps_pol_check(&nomac, f.b, f.len), DPS_POL_OK);
+	icmp6(&f, "fe80::2", 136, "fe80::1", NULL);
+	assert_int_equal(dps_pol_check(&nomac, f.b, f.len), DPS_POL_ND);
+
+	for (unsigned i = 0; i <= DPS_POL_GW_MAX; i++) {
+		many[i].family = AF_INET;
+		many[i].addr.v4.s_addr = htonl(0xc0000200u + i);
+	}
+	assert_int_equal(dps_pol_set_gw(&free_ip, many, DPS_POL_GW_MAX + 1), -E2BIG);
+	assert_int_equal(dps_pol_set_gw(&free_ip, many, DPS_POL_GW_MAX), 0);
+}
+
 /* Every frame cut at every length: never a read past it (ASan), and
  * never a pass for a frame too short to hold what was checked. */
 static void test_policy_truncated(void **state)
@@ -428,6 +480,7 @@ int main(void)
 		cmocka_unit_test(test_mac_move_and_port_gone),
 		cmocka_unit_test(test_mac_many),
 		cmocka_unit_test(test_policy_rules),
+		cmocka_unit_test(test_policy_gw),
 		cmocka_unit_test(test_policy_truncated),
 		cmocka_unit_test(test_gso),
 	};
