@@ -602,6 +602,32 @@ static void vif_unsave(struct netd_net *net, struct netd_vif *nv)
 	free(nv);
 }
 
+/* A plug cut short after vif_rename() left the backend's vifD.N[-emu]
+ * under its vifname: it gets its name back (down, as a vif is before its
+ * plug), as vif_rename_undo() would have done, so the toolstack finds its
+ * interface and the same plug works again. Only when the backend's name is
+ * free: then the vifname, free before the plug, is the one renamed. */
+static void vif_rename_back(struct netd_net *net, const struct vif *v)
+{
+	char def[IFNAMSIZ + 8];
+	struct nl_link l;
+
+	snprintf(def, sizeof(def), "vif%u.%u%s", v->domid, v->devid, v->emu ? "-emu" : "");
+	if (net->ops == &dps_mode_ops || !strcmp(v->ifname, def) || nl_link_exists(def) ||
+	    nl_link_get(v->ifname, &l) < 0)
+		return;
+	if ((l.flags & IFF_UP) && nl_link_set_up(l.ifindex, false) < 0) {
+		log_err("%s: %s: cannot set down to rename it back to %s: %s", net->conf.name,
+			v->ifname, def, err_msg());
+		return;
+	}
+	if (nl_link_rename(l.ifindex, def) < 0)
+		log_err("%s: %s: cannot rename back to %s: %s", net->conf.name, v->ifname, def,
+			err_msg());
+	else
+		log_warn("%s: %s: renamed back to %s", net->conf.name, v->ifname, def);
+}
+
 /* Plugs a previous netd began and did not finish (killed half-way): what
  * they did goes, as a vif offline would remove it; the hotplug script or
  * the toolstack was never told they succeeded. A vif remembered all the
@@ -633,6 +659,7 @@ static void pending_undo(struct netd_net *net, json_t *pending)
 			log_warn("%s: %s", net->conf.name, err_msg());
 		if (net->ops->vif_offline(net, &v))
 			log_err("%s: %s", net->conf.name, err_msg());
+		vif_rename_back(net, &v);
 	}
 	if (net_checkpoint(net, "applied"))
 		log_err("%s: state not saved: %s", net->conf.name, err_msg());
@@ -1364,7 +1391,9 @@ static int vif_online(struct netd *d, const char *id, json_t *args, json_t **res
 		if (rc)
 			return rc;
 	}
-	rc = net->ops->vif_online(net, &v);
+	rc = fault_check("vif-renamed"); /* tests: renamed, not yet plugged */
+	if (rc == 0)
+		rc = net->ops->vif_online(net, &v);
 	if (rc) {
 		vif_rename_undo(&undo);
 		return rc;

@@ -116,6 +116,34 @@ def test_crash_between_port_and_filter(topo, netd_factory, lose_journal):
     assert listed(netd) == ["1.0"]
 
 
+@pytest.mark.parametrize("conf,step", [(bridge_conf("modern"), "vif-renamed"),
+                                       (bridge_conf("modern"), "vif-antispoof"),
+                                       (route_conf(), "vif-antispoof")],
+                         ids=["bridge-renamed", "bridge-port", "route-routed"])
+def test_crash_mid_plug_with_vifname_gives_the_name_back(topo, netd_factory, conf, step):
+    """vifname=web1 renames vif1.0 before the mode plugs it; kill -9 right
+    after the rename, or once the mode plugged it: the next netd undoes the
+    plug and gives the interface its backend name back, as a failed plug
+    does, so the toolstack's vif1.0 is there again and the same plug works."""
+    netd = netd_factory(conf, env={"NETD_FAULT": f"{step}:crash"})
+    netd.start()
+    add_vif(topo, 1, "192.0.2.20/24")
+    before = topo.link(topo.d0, "vif1.0")
+    crash_plug(netd, "1.0", "ip=192.0.2.20", "vifname=web1")
+    assert topo.link(topo.d0, "web1")["ifindex"] == before["ifindex"]  # what the crash left
+    netd.start()
+    assert topo.link(topo.d0, "web1") is None, netd.read_log()
+    vif = topo.link(topo.d0, "vif1.0")
+    assert vif and vif["ifindex"] == before["ifindex"], netd.read_log()
+    assert vif.get("master") is None and "UP" not in vif["flags"]
+    assert routes_via(topo, "vif1.0") == [] and netd_routes(topo) == []
+    assert listed(netd) == []
+    assert "web1: renamed back to vif1.0" in netd.read_log()
+    netd.ctl("vif", "online", "1.0", "ip=192.0.2.20", "vifname=web1")
+    assert topo.link(topo.d0, "web1")["ifindex"] == before["ifindex"]
+    assert listed(netd) == ["1.0"]
+
+
 def test_record_lost_port_and_elements_are_swept(topo, netd_factory):
     """A vif fully plugged whose record is gone (its journal deleted while
     netd was dead): the next netd neither lists it nor leaves it a port
