@@ -461,14 +461,16 @@ def test_vif_ipv6_errors(topo, netd_factory):
 
 
 def test_ipv6_with_the_units_capabilities(topo, netd_factory, tmp_path, monkeypatch, servers6):
-    """Under netd.service's bounding set and no_new_privs (as systemd starts
-    it), dnsmasq still sends router advertisements (a raw ICMPv6 socket) and
-    the IPv6 table and forwarding come up and go."""
+    """Under the bounding sets of netd.service and netd-dnsmasq@.service
+    (outside systemd netd forks dnsmasq, so the two share one set) and
+    no_new_privs, dnsmasq still sends router advertisements (a raw ICMPv6
+    socket) and the IPv6 table and forwarding come up and go."""
     import conftest
-    from test_package import _unit_caps
+    from test_package import DNSMASQ_UNIT, _unit_caps
     NETD = conftest.NETD
+    caps = _unit_caps(DNSMASQ_UNIT)
     wrapper = tmp_path / "netd-sandboxed"
-    wrapper.write_text("#!/bin/sh\nexec setpriv --bounding-set -all,+" + ",+".join(_unit_caps()) +
+    wrapper.write_text("#!/bin/sh\nexec setpriv --bounding-set -all,+" + ",+".join(caps) +
                        f" --no-new-privs {NETD} \"$@\"\n")
     wrapper.chmod(0o755)
     monkeypatch.setattr(conftest, "NETD", str(wrapper))
