@@ -8,7 +8,7 @@
  * backlog of one burst, netif_rx_burst into the guest's buffers).
  *
  * Bounded everywhere: a wake-up runs at most VB_BURSTS_PER_WAKE TX bursts
- * per queue before polling again; a port that fired stays masked until its
+ * and as many RX bursts per queue before polling again; a port that fired stays masked until its
  * queue has been served (XSA-332: an event storm costs one pass per
  * unmask); the RX backlog is one burst per queue and the TAP is not read
  * while it is full (the kernel's queue drops, as XSA-392 wants); a backlog
@@ -575,10 +575,10 @@ static void rx_check_stall(struct worker *w, struct wvif *v, struct wq *q)
 
 /* RX: TAP -> backlog -> ring. */
 static void rx_work(struct worker *w, struct wvif *v, struct wq *q, bool tap_readable,
-		    bool *notify)
+		    bool *notify, bool *more)
 {
 	unsigned done = 0;
-	bool ntf = false;
+	bool ntf = false, drained = false;
 
 	/* a batch of reads per system call, into the backlog's free slots;
 	 * what they found is kept in order, at the front */
@@ -612,9 +612,13 @@ static void rx_work(struct worker *w, struct wvif *v, struct wq *q, bool tap_rea
 			if (q->bl_n++ == 0)
 				q->bl_since = now_us();
 		}
-		if (w->b->res[want - 1] < 0)
-			break; /* the TAP is drained */
+		if (w->b->res[want - 1] < 0) {
+			drained = true;
+			break;
+		}
 	}
+	/* the TAP may hold more, and the guest took all we read */
+	*more = tap_readable && !drained;
 	if (!q->bl_n) {
 		if (q->stalled)
 			rx_check_stall(w, v, q);
@@ -623,6 +627,7 @@ static void rx_work(struct worker *w, struct wvif *v, struct wq *q, bool tap_rea
 	if (netif_rx_burst(q->nq, q->bl, q->bl_n, &done, &ntf) < 0 && netif_queue_is_fatal(q->nq))
 		return;
 	*notify |= ntf;
+	*more &= done && done == q->bl_n;
 	if (done) {
 		/* keep the rest in order; their data stays where it is */
 		memmove(q->bl, q->bl + done, (q->bl_n - done) * sizeof(q->bl[0]));
@@ -751,8 +756,15 @@ static void serve(struct worker *w, struct wvif *v, struct wq *q, bool tap_reada
 	}
 	if (q->kicked_tx || q->tx_more || q->tx_wait_until)
 		tx_work(w, q, &notify_tx);
-	if (!netif_queue_is_fatal(q->nq))
-		rx_work(w, v, q, tap_readable, &notify_rx);
+	/* as TX: up to VB_BURSTS_PER_WAKE bursts while each was a full one
+	 * the guest took whole, one event for them all */
+	for (unsigned b = 0; b < VB_BURSTS_PER_WAKE && !netif_queue_is_fatal(q->nq); b++) {
+		bool more = false;
+
+		rx_work(w, v, q, tap_readable, &notify_rx, &more);
+		if (!more)
+			break;
+	}
 	if (netif_queue_is_fatal(q->nq))
 		return;
 	/* one event per pass, for both rings when they share a channel */
