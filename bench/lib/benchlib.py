@@ -460,6 +460,47 @@ def flood_rate(flood, src, sink, addr, seconds, cpu=False, prefix=()):
     return got / dur, sent / dur, got / used if used > 0 else 0.0
 
 
+# The nftables chain entry points perf names, by the family they run for.
+NFT_FAMILIES = (("nft_do_chain_bridge", "bridge"), ("nft_do_chain_ipv4", "ip"),
+                ("nft_do_chain_ipv6", "ip6"), ("nft_do_chain_inet", "inet"),
+                ("nft_do_chain_netdev", "netdev"))
+
+
+def flood_profile(bench, flood, src, addr, seconds, prefix=()):
+    """One flood (build_flood's generator) from namespace src to addr for seconds
+    under `perf record -g` (cpu-clock samples on every CPU): {"samples": n, and
+    per family in NFT_FAMILIES: samples inside its nftables chains}, counting only
+    the generator's samples, which include the softirq work it runs for its
+    frames (the whole path). A share of samples needs no quiet machine: other
+    load and a preempted VCPU stretch every part of a frame's path alike, so
+    shares stay put where rates swing by tens of percent. None when perf is
+    missing or cannot sample here."""
+    if not shutil.which("perf"):
+        return None
+    data = os.path.join(bench.tmp, "perf.data")
+    sh("ip", "netns", "exec", src, flood, addr, "0.2")
+    r = sh("perf", "record", "-q", "-o", data, "-e", "cpu-clock", "-F", "4999", "-g", "-a", "--",
+           "ip", "netns", "exec", src, *prefix, flood, addr, str(seconds), check=False,
+           timeout=seconds + 60)
+    if r.returncode:
+        return None
+    out = sh("perf", "script", "-i", data, "-F", "comm,ip,sym", timeout=300).stdout
+    os.unlink(data)
+    comm = os.path.basename(flood)[:15]
+    got = {"samples": 0, **{fam: 0 for _, fam in NFT_FAMILIES}}
+    for block in out.split("\n\n"):
+        lines = block.strip().split("\n")
+        if lines[0].strip() != comm:
+            continue
+        got["samples"] += 1
+        syms = [ln.split()[1] for ln in lines[1:] if len(ln.split()) > 1]
+        for fn, fam in NFT_FAMILIES:
+            if fn in syms:
+                got[fam] += 1
+                break
+    return got if got["samples"] else None
+
+
 def iperf(bench, src, dst, addr, seconds, port=5201, prefix=()):
     """Gbit/s the receiver in dst got from one TCP stream of seconds from src to
     addr (iperf3). iperf3 now and then reports an error in its JSON (a control
