@@ -138,22 +138,31 @@ static void ports_decl(FILE *f, const struct nat_fwds *fwds)
  * bridge's own address is delivered there, not bridged), the port is
  * forwarded. Untracking the replies too keeps a stateful filter that sees
  * bridged packets (ct state invalid drop) from dropping them. IPv6 leaves
- * link-local addresses alone, as its dnat does. */
+ * link-local addresses alone, as its dnat does.
+ *
+ * Every packet the namespace receives runs the base chain, the network's
+ * own guests' and the uplink's above all, so its one rule turns them away
+ * with the first or second test, each a name compared inline, before any
+ * set lookup or fib (bench/datapath: the two full rules as base-chain rules
+ * were 4.3% of a guest's 64-byte frame, this 1.7%). The few packets left go
+ * to bridged_pass for the rest of the test. */
 static void bridged_chain(FILE *f, const struct nat_rs *rs)
 {
 	static const char *const dir[2][2] = { { "daddr", "dport" }, { "saddr", "sport" } };
 
-	fprintf(f,
-		"\tchain bridged {\n"
-		"\t\ttype filter hook prerouting priority raw; policy accept;\n");
+	fprintf(f, "\tchain bridged_pass {\n");
 	for (int i = 0; i < 2; i++)
 		fprintf(f,
-			"\t\tiifname != { \"%s\", \"%s\" } meta iifkind \"bridge\" "
-			"fib %s type local fib %s . iif type != local %s%s%s"
+			"\t\tfib %s type local fib %s . iif type != local %s%s%s"
 			"meta l4proto . th %s @fwdports notrack\n",
-			rs->uplink, rs->bridge, dir[i][0], dir[i][0], rs->v6 ? "ip6 " : "",
-			rs->v6 ? dir[i][0] : "", rs->v6 ? " != fe80::/10 " : "", dir[i][1]);
-	fprintf(f, "\t}\n");
+			dir[i][0], dir[i][0], rs->v6 ? "ip6 " : "", rs->v6 ? dir[i][0] : "",
+			rs->v6 ? " != fe80::/10 " : "", dir[i][1]);
+	fprintf(f,
+		"\t}\n"
+		"\tchain bridged {\n"
+		"\t\ttype filter hook prerouting priority raw; policy accept;\n"
+		"\t\tiifname != \"%s\" meta iifkind \"bridge\" iifname != \"%s\" goto bridged_pass\n"
+		"\t}\n", rs->bridge, rs->uplink);
 }
 
 /* nft 1.0.6 wants a newline (or ';') before each closing brace. */

@@ -9,8 +9,10 @@
  *   map forwards { type inet_proto . inet_service : ipv4_addr . inet_service }
  *                (IPv6: ipv6_addr)
  *   set fwdports { type inet_proto . inet_service }     (the map's keys)
- *   bridged:     (raw) entering another bridge, for a local address not on
- *                it, forwarded port, and replies back    -> notrack (the
+ *   bridged:     (raw) entering another bridge than ours or the uplink
+ *                (one inline test for all other packets) -> bridged_pass:
+ *                for a local address not on it, forwarded
+ *                port, and replies back                   -> notrack (the
  *                br_netfilter pass before a classic eth0: ruleset.c)
  *   prerouting:  from the uplink to a local address      -> dnat via @forwards
  *                from the bridge to a local address other

@@ -590,9 +590,10 @@ def test_deleted_table_is_restored(topo, netd_factory, servers):
                              f"flush chain ip {TABLE} postrouting")):
         # How fast netd restores it is measured by bench/nat, not asserted here.
         nft(topo, f"'{how}'")
-        # 2 bridged-pass notrack, 2 dnat, 2 masquerade and 6 forward-chain rules (nat/ruleset.c)
+        # the bridged chain's rule and bridged_pass's 2 notrack, 2 dnat, 2 masquerade and 6
+        # forward-chain rules (nat/ruleset.c)
         wait_for(lambda: our_tables(topo) and map_elems(topo) == elems
-                 and len(rule_handles(topo)) == 12, 10, 0.01, what=f"table restored after {how}")
+                 and len(rule_handles(topo)) == 13, 10, 0.01, what=f"table restored after {how}")
         wait_for(lambda: netd.read_log().count("restored it") >= n + 1, 10,
                  what="the restore to be logged")
     assert "nftables table ip netd_virbr0 was changed or deleted by nft (pid" in netd.read_log()
