@@ -25,6 +25,7 @@
 #include "lib/nl_addr.h"
 #include "lib/nl_link.h"
 #include "lib/nl_route.h"
+#include "lib/sysctl.h"
 #include "route/host.h"
 #include "route/route.h"
 
@@ -318,6 +319,37 @@ int rt_vif_plug(struct netd_net *net, struct rt_priv *p, const struct vif *vif)
 	return 0;
 }
 
+/* No record of a vif's own settings: what the plan sets on the vif
+ * (proxy_arp with an IPv4 address, proxy_ndp with an IPv6 one), found at 1,
+ * goes back to the value the kernel gave the interface when it was made, the
+ * namespace's conf/default one. (Its upstream proxy entries go with the link
+ * going down: the kernel drops a device's proxy entries then.) */
+static int unplug_vif_sysctls(const struct vif *vif)
+{
+	static const char *const fam[2] = { "ipv4", "ipv6" }, *const key[2] = { "proxy_arp",
+										 "proxy_ndp" };
+	bool has[2] = { false, false };
+	int first = 0;
+
+	for (unsigned i = 0; i < vif->n_ips; i++)
+		has[vif->ips[i].family == AF_INET6] = true;
+	for (int f = 0; f < 2; f++) {
+		struct rt_item it = { .kind = RT_ITEM_SYSCTL };
+		char def[RT_SYSCTL_PATH_MAX], cur[RT_SYSCTL_VALUE_MAX];
+		int rc;
+
+		snprintf(it.path, sizeof(it.path), "net/%s/conf/%s/%s", fam[f], vif->ifname, key[f]);
+		snprintf(def, sizeof(def), "net/%s/conf/default/%s", fam[f], key[f]);
+		if (!has[f] || sysctl_read(it.path, cur, sizeof(cur)) || strcmp(cur, "1") ||
+		    sysctl_read(def, it.old, sizeof(it.old)) || !strcmp(it.old, "1"))
+			continue;
+		rc = rt_item_undo(&it);
+		if (rc && !first)
+			first = err_prefix(rc, "cannot restore %s", it.path);
+	}
+	return first;
+}
+
 /* No record (a vif netd was plugging when it stopped, or a state file from
  * before records were kept): remove what a vif online would have made for
  * these addresses, routes only where they carry netd's mark. */
@@ -349,6 +381,8 @@ static int unplug_by_ips(struct netd_net *net, struct rt_priv *p, const struct v
 		if (rc && !first)
 			first = rc;
 	}
+	if (!first && if_nametoindex(vif->ifname) > 0)
+		first = unplug_vif_sysctls(vif);
 	/* On the vif itself: Dom0's address as /32 and the link up, which only
 	 * a vif online gives a guest's vif (removing an address it lacks, or
 	 * downing a link that is down, changes nothing). */

@@ -519,6 +519,37 @@ def test_vif_fault_at_every_step_rolls_back(topo, netd_factory, step):
     assert netd.alive()
 
 
+@pytest.mark.parametrize("step", VIF_STEPS + ["vif-antispoof"])
+def test_vif_crash_at_every_step_is_undone_by_the_next_netd(topo, netd_factory, step):
+    """kill -9 at each step of a routed plug: the next netd undoes it from
+    the plug's journal record (it never got a record of its items), down to
+    the vif's own proxy_arp and proxy_ndp (back to the namespace's default)
+    and the upstream proxy entries on the vif; the network's sysctls (the uplink's proxy settings, forwarding)
+    stay as the network holds them."""
+    netd = netd_factory(route_conf(), env={"NETD_FAULT": f"{step}:crash"})
+    netd.start()
+    lan_guest(topo, 1)
+    topo.settle()
+    before = host_view(topo), sysctls(topo, vif_sysctls("vif1.0"))
+    r = netd.ctl("vif", "online", "1.0", "ip=192.0.2.20 2001:db8::20", check=False)
+    assert r.returncode != 0
+    netd.proc.wait(10)
+    assert netd.proc.returncode in (-9, 137), netd.read_log()
+    if step == "vif-antispoof":  # what the crash left: the whole plug, unrecorded
+        assert set(sysctls(topo, vif_sysctls("vif1.0")).values()) == {"1"}
+        assert ("2001:db8::2", "vif1.0") in proxies(topo)
+    netd.proc = None
+    netd.env = {}
+    netd.start()
+    assert "vif1.0 was being plugged when netd stopped" in netd.read_log()
+    assert sysctls(topo, vif_sysctls("vif1.0")) == before[1], netd.read_log()
+    assert_host_view(topo, before[0])
+    assert "1.0" not in netd.ctl("vif", "list").stdout
+    netd.ctl("vif", "online", "1.0", "ip=192.0.2.20 2001:db8::20")
+    assert sysctls(topo, vif_sysctls("vif1.0")) == {"net/ipv4/conf/vif1.0/proxy_arp": "1",
+                                                    "net/ipv6/conf/vif1.0/proxy_ndp": "1"}
+
+
 def test_vif_failure_midway_undoes_that_online(topo, netd_factory):
     """The second address of the list is another guest's: the first one's
     route, the /32 and proxy ARP go again, the vif is as before."""
