@@ -34,6 +34,15 @@ static unsigned count_nodes(const struct xs_node *n)
 	return c;
 }
 
+/* Nodes per owner, counted afresh: the tree's quota counts must agree. */
+static void count_owned(const struct xs_node *n, uint32_t *owned)
+{
+	if (n->acl->p[0].domid < XS_DOMIDS)
+		owned[n->acl->p[0].domid]++;
+	for (unsigned i = 0; i < n->n_kids; i++)
+		count_owned(n->kids[i], owned);
+}
+
 /* Reply stream: whole messages, each header's len within the limit. */
 static void drain(struct xs_conn *c)
 {
@@ -99,6 +108,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	CHECK(count_nodes(st.tree.root) == st.tree.n_nodes);
 	CHECK(st.tree.n_nodes <= XS_NODES_MAX);
+	{
+		uint32_t *owned = calloc(XS_DOMIDS, sizeof(*owned));
+
+		CHECK(owned);
+		count_owned(st.tree.root, owned);
+		CHECK(!memcmp(owned, st.tree.owned, XS_DOMIDS * sizeof(*owned)));
+		free(owned);
+	}
 	xs_store_fini(&st);
 	return 0;
 }
