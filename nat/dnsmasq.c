@@ -213,12 +213,25 @@ static void last_log_line(const struct nat_dnsmasq *d, char *buf, size_t len)
 static int watch(struct nat_dnsmasq *d);
 static int spawn(struct nat_dnsmasq *d);
 
+/* A unit's dnsmasq stopped by systemd taking the system down: no units are
+ * started then (a start is refused as destructive), and netd's own stop,
+ * which may come much later (units ordered after netd, xendomains.service,
+ * stop first), finds it stopped already. A child is netd's to restart. */
+static bool going_down(const struct nat_dnsmasq *d)
+{
+	return d->unit[0] && nat_unit_system_stopping();
+}
+
 static int on_restart_timer(sd_event_source *s, uint64_t usec, void *data)
 {
 	struct nat_dnsmasq *d = data;
 	int rc;
 
 	d->timer = sd_event_source_disable_unref(d->timer);
+	if (going_down(d)) {
+		log_info("%s: dnsmasq not restarted: the system is going down", d->bridge);
+		return 0;
+	}
 	rc = spawn(d);
 	if (rc == 0)
 		rc = watch(d);
@@ -249,6 +262,11 @@ static int on_exit_event(sd_event_source *s, int fd, uint32_t revents, void *dat
 			snprintf(status, sizeof(status), "was killed by signal %d", WTERMSIG(st));
 	}
 	forget(d);
+	if (going_down(d)) {
+		log_info("%s: dnsmasq (pid %d) %s; not restarted: the system is going down",
+			 d->bridge, (int)pid, status);
+		return 0;
+	}
 	if (now_usec() - d->started_usec > STABLE_USEC)
 		d->backoff_ms = BACKOFF_MIN_MS;
 	log_warn("%s: dnsmasq (pid %d) %s; restarting in %u ms", d->bridge, (int)pid, status,

@@ -278,3 +278,21 @@ out:
 	sd_bus_flush_close_unref(bus);
 	return rc;
 }
+
+bool nat_unit_system_stopping(void)
+{
+	sd_bus_error e = SD_BUS_ERROR_NULL;
+	char *state = NULL;
+	sd_bus *bus;
+	bool stopping;
+
+	if (bus_open(&bus))
+		return false;
+	stopping = sd_bus_get_property_string(bus, DEST, PATH, MANAGER, "SystemState", &e,
+					      &state) >= 0 &&
+		   !strcmp(state, "stopping");
+	sd_bus_error_free(&e);
+	free(state);
+	sd_bus_flush_close_unref(bus);
+	return stopping;
+}

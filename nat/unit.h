@@ -13,6 +13,7 @@
 #ifndef NAT_UNIT_H
 #define NAT_UNIT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -36,6 +37,11 @@ int nat_unit_kill(const char *unit, int sig);
 
 /* Its main pid (0: not running, or unknown to systemd). */
 int nat_unit_main_pid(const char *unit, pid_t *pid);
+
+/* Is systemd taking the system down (its SystemState "stopping": a
+ * poweroff, reboot or halt under way)? Then it stops every unit and starts
+ * none; false also when systemd cannot be asked. */
+bool nat_unit_system_stopping(void);
 
 /* The group it runs as: Group=, else User='s primary group. -ENOENT with a
  * message if the unit is not installed or names neither. */

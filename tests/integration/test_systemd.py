@@ -12,6 +12,7 @@ are the host's plus the package's sysusers.d file applied by
 systemd-sysusers --root. systemd/check.sh
 runs inside as the boot's target and writes PASS/FAIL lines; the container
 powers itself off. Nothing of the host is touched but the temp dir."""
+import json
 import os
 import re
 import shutil
@@ -50,6 +51,26 @@ Description=hvsim xenstored (the test's Xen)
 ExecStart=/run/netd-test/bin/hvsim xenstored -s /run/xenstored/socket
 RuntimeDirectory=xenstored
 """,
+    # Xen's xendomains.service stands after netd and takes its time to stop
+    # (it shuts the guests down): at poweroff nat's dnsmasq unit, which
+    # nothing orders, is stopped at once, netd only once this one is.
+    "netd-after.service": """[Unit]
+Description=stands for xendomains.service: after netd, slow to stop
+After=netd.service
+[Service]
+ExecStart=/bin/sleep infinity
+ExecStop=/bin/sleep 1.5
+""",
+    # Stopped once netd is (Before=): what netd logged at poweroff.
+    "netd-journal.service": """[Unit]
+Description=netd's journal at poweroff
+Before=netd.service
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/true
+ExecStop=/bin/sh -c 'journalctl -b -u netd.service -o json --no-pager > /run/out/poweroff.json'
+""",
     "netd-test.service": """[Unit]
 Description=the checks of test_systemd.py
 After=basic.target
@@ -71,7 +92,7 @@ CHECKS = ["netd_start", "netd_active", "netd_bridge", "netd_ctl", "dnsmasq_unit"
           "dnsmasq_lease_kept",
           "netd_reload", "netd_active_after_reload", "netd_stop", "netd_stopped_cleanly",
           "netd_restored", "xenstored_start", "xenstored_socket", "vifback_start",
-          "vifback_active", "vifback_stop", "vifback_stopped_cleanly"]
+          "vifback_active", "vifback_stop", "vifback_stopped_cleanly", "poweroff_netd_start"]
 
 UNITS = ("netd.service", "netd-dnsmasq@.service", "vifback.service")
 
@@ -92,7 +113,10 @@ def test_units_under_a_real_systemd(tmp_path):
     with -9 is restarted by systemd and adopts the same dnsmasq, which keeps
     its leases; a dnsmasq killed is started again by netd, the leases kept;
     reload works; netd stops cleanly and leaves nothing, dnsmasq's
-    unit included. vifback.service comes up and stops cleanly too."""
+    unit included. vifback.service comes up and stops cleanly too. At
+    poweroff with netd up and a unit after it slow to stop (as
+    xendomains.service), dnsmasq's unit stops first: netd does not try to
+    start it again (systemd would refuse) and logs no error."""
     nspawn = shutil.which("systemd-nspawn")
     assert nspawn, "systemd-nspawn missing (Debian's systemd-container; make deps)"
     units, bindir, out = tmp_path / "units", tmp_path / "netd-test", tmp_path / "out"
@@ -151,3 +175,13 @@ def test_units_under_a_real_systemd(tmp_path):
     assert not failed, "\n".join(failed) + "\n--- journal:\n" + journal[-6000:]
     assert [l.split()[1] for l in lines if l.startswith("PASS")] == CHECKS
     assert r.returncode == 0, r.stderr
+    # poweroff with netd up: its dnsmasq unit stops first, and netd neither
+    # restarts it (the system is going down) nor logs an error
+    pid = (out / "netd.pid").read_text().strip()
+    recs = [json.loads(l) for l in (out / "poweroff.json").read_text().splitlines() if l]
+    last = [(int(e.get("PRIORITY", 6)), e.get("MESSAGE", "")) for e in recs
+            if e.get("_PID") == pid]
+    text = "\n".join(f"<{p}>{m}" for p, m in last)
+    assert any("dnsmasq (pid" in m and "the system is going down" in m for p, m in last), text
+    assert not [m for p, m in last if p <= 3], text
+    assert not any("dnsmasq restarted" in m for p, m in last), text

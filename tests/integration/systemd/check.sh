@@ -151,6 +151,10 @@ check vifback_active systemctl is-active vifback.service
 check vifback_stop systemctl stop vifback.service
 check vifback_stopped_cleanly result_is vifback.service success 0
 
+# Poweroff with netd up (test_systemd.py reads what it logged then).
+check poweroff_netd_start systemctl start netd.service netd-after.service netd-journal.service
+systemctl show -p MainPID --value netd.service > /run/out/netd.pid
+
 journalctl -b --no-pager -o short-monotonic > /run/out/journal.txt 2>&1
 echo end >> "$out"
 systemctl poweroff --no-block
