@@ -21,7 +21,10 @@ virtio-9p, and Dom0 runs tests/realxen/scenario.sh:
      network-detach; `netdctl down` gives Dom0 back exactly (`ip -j`
      snapshots before and after, compared by run.py);
   e  route mode with our vif-route and ip=: proxy ARP both ways, the
-     guest's own source kept, a forged one dropped.
+     guest's own source kept, a forged one dropped;
+  stress, first: a minute of hashing, grep, sed and `xl list` in Dom0 while
+     a guest spins, so that an unsound emulated machine (it was: Xen's lazy
+     FPU under QEMU 7.2's TCG) fails as such, not as a random check.
 The guest->upstream transfer is timed through netback (a) and vifback (c):
 run.py prints the table and the ratio (no check asserts a timing).
 Each check here is one line Dom0 wrote (observed value, expected value). The VM
@@ -56,7 +59,10 @@ XFER = ["guest_mtu", "guest_ping_full_size", "xfer_upstream_to_guest",
 DETACH = ["detach_rc", "detach_link", "guest_detached", "attach_rc", "attach_hotplug_status",
           "attach_backend_state", "attach_frontend_state", "attach_port_master",
           "attach_guest_ping"]
-CHECKS = ([f"a.{c}" for c in COMMON + XFER + ["script_online", "script_offline"]] +
+# the emulated machine's soundness first: a failure there is QEMU's or Xen's
+CHECKS = ([f"stress.{c}" for c in ["xl_create_rc", "rounds", "crashes", "wrong_answers",
+                                   "hung_loops", "guest_bad"]] +
+          [f"a.{c}" for c in COMMON + XFER + ["script_online", "script_offline"]] +
           [f"b.{c}" for c in COMMON + DETACH + ["watch_started", "script_is_noop",
                                                 "watch_plugged", "watch_unplugged"]] +
           [f"c.{c}" for c in COMMON + XFER + DETACH + [
@@ -95,6 +101,11 @@ CHECKS = ([f"a.{c}" for c in COMMON + XFER + ["script_online", "script_offline"]
 
 # What each check means, for the failure message.
 MEANING = {
+    "rounds": "rounds of the stress loops in Dom0 (the emulated machine's soundness)",
+    "crashes": "programs in Dom0 killed by a signal under stress (QEMU/Xen, not netd)",
+    "wrong_answers": "wrong sha256/grep/sed results in Dom0 under stress (QEMU/Xen)",
+    "hung_loops": "stress loops that never finished",
+    "guest_bad": "wrong sha256 results in the spinning guest",
     "hotplug_status": "xenstore backend hotplug-status after xl create",
     "script_online": "libxl ran /etc/xen/scripts/vif-bridge online (xl -vvv)",
     "script_offline": "libxl ran vif-bridge offline at xl destroy",

@@ -17,6 +17,9 @@
 #   rxnat        a second vif (eth1) is hot-plugged on a nat network: DHCP,
 #                masqueraded traffic, a port forward served; then it goes
 #   rxbench      only bring eth0 up (Dom0 times the first ping reply)
+#   rxspin       no network: hash busybox without end, counting wrong hashes
+#                (the stress scenario: keeps Xen switching between this
+#                guest and Dom0 on the CPUs)
 export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
@@ -45,6 +48,15 @@ wait_link() {
 	done
 	return 1
 }
+if flag rxspin; then
+	ref=$(sha256sum /bin/busybox)
+	n=0 bad=0
+	while true; do
+		[ "$(sha256sum /bin/busybox 2>&1)" = "$ref" ] || bad=$((bad + 1))
+		n=$((n + 1))
+		[ $((n % 5)) -eq 0 ] && echo "RXG: spin $n bad $bad"
+	done
+fi
 wait_link eth0 yes 40
 ip link set lo up
 ip addr add "$IP" dev eth0

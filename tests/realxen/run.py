@@ -64,9 +64,15 @@ GUEST_MODULES = ["xen-netfront"]
 # PV Dom0 runs its kernel on user pages: no SMAP. No AVX/AVX2: QEMU 7.2's new
 # TCG AVX2 (glibc's string functions pick it) corrupted a busybox heap in
 # the guest once ("malloc(): invalid size"); SSE2 code paths are old news.
-QEMU_CPU = "max,-smap,-pku,-la57,-avx,-avx2"
+QEMU_CPU = os.environ.get("NETD_REALXEN_CPU", "max,-smap,-pku,-la57,-avx,-avx2")
+# spec-ctrl=eager-fpu: with Xen's lazy FPU switching (CR0.TS and #NM, its
+# default on AMD) QEMU 7.2's TCG let processes see another vCPU's SSE state:
+# random crashes and wrong results in Dom0 (the stress scenario counts them).
+# NETD_REALXEN_TCG, _CPU and _XEN_EXTRA override for such investigations.
+TCG_THREAD = os.environ.get("NETD_REALXEN_TCG", "multi")
 XEN_CMDLINE = ("dom0_mem=512M,max:512M console=com1 com1=115200,8n1 loglvl=all "
-               "guest_loglvl=all noreboot")
+               "guest_loglvl=all noreboot spec-ctrl=eager-fpu " +
+               os.environ.get("NETD_REALXEN_XEN_EXTRA", "")).rstrip()
 DOM0_CMDLINE = "console=hvc0 earlyprintk=xen rdinit=/init panic=-1 loglevel=5"
 
 
@@ -450,7 +456,7 @@ def xen_image(unpacked):
 # ---- 3. the share ----------------------------------------------------------
 
 # scenario.sh's scenarios (what the test runs; "bench" is bench/realxen's)
-SCENARIOS = ("a", "b", "c", "d", "e")
+SCENARIOS = ("stress", "a", "b", "c", "d", "e")
 
 # What Dom0 runs from this build; vifback replaces xen-netback in scenario c.
 DAEMONS = ("netd", "netdctl", "vifback")
@@ -486,6 +492,9 @@ def make_share(share, build, guest_kernel, guest_cpio, only=None):
     if only:
         with open(os.path.join(share, "only"), "w") as f:
             f.write(" ".join(only) + "\n")
+    if os.environ.get("NETD_REALXEN_STRESS_SECONDS"):
+        with open(os.path.join(share, "stress-seconds"), "w") as f:
+            f.write(str(int(os.environ["NETD_REALXEN_STRESS_SECONDS"])) + "\n")
     for src, name in ((guest_kernel, "vmlinuz"), (guest_cpio, "domu.cpio.gz")):
         dst = os.path.join(share, "guest", name)
         try:
@@ -543,7 +552,7 @@ def boot(qemu, xen, dom0_kernel, dom0_cpio, share, out, limit):
     serial = os.path.join(out, "serial.log")
     pidfile = os.path.join(out, "qemu.pid")
     cmd = ["timeout", "-k", "10", str(limit), qemu,
-           "-accel", "tcg,thread=multi", "-cpu", QEMU_CPU, "-m", "1024", "-smp", "2",
+           "-accel", f"tcg,thread={TCG_THREAD}", "-cpu", QEMU_CPU, "-m", "1024", "-smp", "2",
            "-nographic", "-nic", "none", "-serial", f"file:{serial}", "-monitor", "none",
            "-display", "none", "-no-reboot", "-pidfile", pidfile,
            "-kernel", xen, "-append", XEN_CMDLINE,

@@ -868,12 +868,77 @@ lan_setup
 install_netd
 upstream_httpd
 : > "$OUT/bench.tsv"
+# ---- stress: is the emulated machine itself sound? -------------------------
+#
+# Not a check of the project but of the machine under it. With Xen's lazy
+# FPU switching (its default on this AMD-flavoured CPU model), QEMU 7.2's TCG
+# let processes in Dom0 see another vCPU's SSE registers: grep, sed, bash's
+# parser and xl crashed or answered wrong (16 crashes and 10 wrong answers
+# in 41 rounds of this scenario at load 8). run.py boots Xen with
+# spec-ctrl=eager-fpu, which avoided it (0 in 39 rounds at load 9). For
+# share/stress-seconds (default 60) four loops hash a file, grep and sed it
+# and run `xl list` while a guest hashes its own busybox; every death by a
+# signal and every wrong answer is counted. Alone: `run.py --only stress`.
+stress_loop() { # ID END
+	local n=0 crash=0 wrong=0 out rc
+	while [ $SECONDS -lt "$2" ]; do
+		out=$(sha256sum /tmp/stress.bin 2>&1); rc=$?
+		[ $rc -ge 128 ] && crash=$((crash + 1))
+		[ $rc -lt 128 ] && [ "$out" != "$STRESS_REF" ] && wrong=$((wrong + 1))
+		out=$(grep -c 'xen' /tmp/stress.txt 2>&1); rc=$?
+		[ $rc -ge 128 ] && crash=$((crash + 1))
+		[ $rc -lt 128 ] && [ "$out" != "$STRESS_GREP" ] && wrong=$((wrong + 1))
+		out=$(sed -n 's/xen/XEN/gp' /tmp/stress.txt 2>&1 | wc -l); rc=$?
+		[ "$out" != "$STRESS_GREP" ] && wrong=$((wrong + 1))
+		xl list > /dev/null 2>&1; rc=$?
+		[ $rc -ge 128 ] && crash=$((crash + 1))
+		n=$((n + 1))
+	done
+	echo "$n $crash $wrong" > "/tmp/stress.$1"
+}
+
+none_alive() { local p; for p; do kill -0 "$p" 2>/dev/null && return 1; done; return 0; }
+
+scenario_stress() {
+	local secs end i n=0 crash=0 wrong=0 hung=0 a b c d pids
+	secs=$(cat $SHARE/stress-seconds 2>/dev/null)
+	secs=${secs:-60}
+	echo "=== stress for ${secs}s at ${SECONDS}s ==="
+	head -c 4194304 /dev/urandom > /tmp/stress.bin
+	STRESS_REF=$(sha256sum /tmp/stress.bin)
+	for i in $(seq 1 2000); do echo "line $i xen dom0 netd $i"; echo "other $i"; done > /tmp/stress.txt
+	STRESS_GREP=2000
+	guest_cfg rxstress rxspin
+	xl create /tmp/rxstress.cfg > "$OUT/xl-create-stress.log" 2>&1
+	check_eq stress.xl_create_rc "$?" 0
+	end=$((SECONDS + secs))
+	pids=
+	for i in 1 2 3 4; do stress_loop "$i" "$end" & pids="$pids $!"; done
+	# a loop whose own bash got corrupted may never end: bounded
+	wait_until $((secs + 120)) none_alive $pids
+	for i in $pids; do kill -9 "$i" 2>/dev/null; done
+	wait $pids
+	for i in 1 2 3 4; do
+		if ! read -r a b c < "/tmp/stress.$i"; then hung=$((hung + 1)); continue; fi
+		n=$((n + a)); crash=$((crash + b)); wrong=$((wrong + c))
+	done
+	d=$(grep -o 'RXG: spin [0-9]* bad [0-9]*' /var/log/xen/guest-rxstress.log | tail -n 1)
+	xl destroy rxstress > /dev/null 2>&1
+	check_true stress.rounds "$n" "> 0" test "$n" -gt 0
+	check_eq stress.crashes "$crash" 0
+	check_eq stress.wrong_answers "$wrong" 0
+	check_eq stress.hung_loops "$hung" 0
+	check_eq stress.guest_bad "${d##* bad }" 0
+	echo "stress: $n rounds, guest ${d:-no report}"
+}
+
 # run.py --only: some of them (a scenario's checks need no other's); the
 # bench (bench/realxen) only when asked for
 ONLY=$(cat $SHARE/only 2>/dev/null)
-ONLY=${ONLY:-a b c d e}
+ONLY=${ONLY:-stress a b c d e}
 wanted() { [[ " $ONLY " == *" $1 "* ]]; }
-# d and e before c: c unloads xen-netback for good
+# the machine first; d and e before c: c unloads xen-netback for good
+wanted stress && scenario_stress
 wanted a && scenario a no kernel rxxfer
 wanted b && scenario b yes kernel rxdetach
 wanted d && scenario_d
