@@ -862,7 +862,7 @@ def test_nat_mode_vif_is_protected(topo, netd_factory):
     """NAT guests are ports of the private bridge, filtered like bridge mode's:
     a forged source never leaves through the uplink, the guest's own traffic
     leaves masqueraded."""
-    from test_nat import nat_conf, nat_guest
+    from nat_util import nat_conf, nat_guest
     netd = netd_factory(nat_conf(dhcp_range=None))
     netd.start()
     g1 = nat_guest(topo, 1, addr="203.0.113.10/24")

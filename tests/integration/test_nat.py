@@ -11,12 +11,11 @@ import time
 
 import pytest
 
-from conftest import NETDCTL, sh, wait_for
+from conftest import NETDCTL, wait_for
+from nat_util import (BR, GW, TABLE, UDHCPC_SCRIPT, connect, dnsmasq_procs, mac_of, nat_conf,
+                      nat_guest, nft, our_tables, pidfile_pid, pub_files, ruleset, run_files,
+                      servers, steps_of, udhcpc)  # noqa: F401 (servers: a fixture)
 from scapy.all import ARP, IP, UDP
-
-BR = "virbr0"
-TABLE = "netd_virbr0"
-GW = "203.0.113.1"
 
 FOREIGN = """table inet foreign {
 	set blocked {
@@ -44,72 +43,6 @@ table bridge foreignbr {
 }
 """
 
-SERVER = r"""
-import socket, sys
-name, port = sys.argv[1], int(sys.argv[2])
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", port))
-s.listen(16)
-print("ready", flush=True)
-while True:
-    c, peer = s.accept()
-    c.sendall(f"{name} {peer[0]}\n".encode())
-    c.close()
-"""
-
-CLIENT = r"""
-import socket, sys
-try:
-    c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3]))
-    c.settimeout(float(sys.argv[3]))
-    print(c.recv(200).decode().strip())
-except OSError as e:
-    print(f"ERR {e.__class__.__name__}")
-"""
-
-UDHCPC_SCRIPT = """#!/bin/sh
-# Prints the lease; configures nothing (the test decides what to apply).
-echo "udhcpc $1 ip=$ip mask=$mask router=$router dns=$dns"
-"""
-
-
-def nat_conf(forwards=(), dhcp_range="203.0.113.100-203.0.113.150", name=BR,
-             address="203.0.113.1/24", uplink="eth0"):
-    body = f"[{name}]\nmode = nat\naddress = {address}\nuplink = {uplink}\n"
-    if dhcp_range:
-        body += f"dhcp_range = {dhcp_range}\n"
-    for f in forwards:
-        body += f"forward = {f}\n"
-    return body
-
-
-def nat_guest(topo, domid, addr=None, vifname=None, gw=GW):
-    """A guest on the private subnet (203.0.113.<5+domid>) whose default route
-    is the NAT gateway; its eth0 is vif<domid>.0 in dom0, as Topo.add_guest."""
-    g = topo.add_ns(f"{topo.prefix}-g{domid}")
-    vif = vifname or f"vif{domid}.0"
-    sh(f"ip link add {vif} netns {topo.d0} type veth peer name eth0 netns {g}")
-    topo.sysctl(g, "net.ipv6.conf.all.accept_dad", 0)
-    topo.ip(g, f"addr add {addr or f'203.0.113.{5 + domid}/24'} dev eth0")
-    topo.ip(g, "link set eth0 up")
-    topo.ip(g, f"route add default via {gw}")
-    topo.guests[domid] = g
-    return g
-
-
-def mac_of(topo, ns, dev="eth0"):
-    return topo.link(ns, dev)["address"]
-
-
-def nft(topo, args, check=True):
-    return topo.run(topo.d0, f"nft {args}", check=check)
-
-
-def ruleset(topo):
-    return nft(topo, "list ruleset").stdout
-
-
 def without_our_table(text):
     """The ruleset listing minus our table's block (tables are listed as
     'table FAMILY NAME {' ... '}' at column 0)."""
@@ -126,10 +59,6 @@ def without_our_table(text):
     return "".join(out)
 
 
-def our_tables(topo):
-    return [l for l in nft(topo, "list tables").stdout.splitlines() if TABLE in l]
-
-
 def map_elems(topo):
     doc = json.loads(nft(topo, f"-j list map ip {TABLE} forwards").stdout)
     m = [o["map"] for o in doc["nftables"] if "map" in o][0]
@@ -144,90 +73,8 @@ def rule_handles(topo):
     return sorted((o["rule"]["chain"], o["rule"]["handle"]) for o in doc["nftables"] if "rule" in o)
 
 
-def dnsmasq_procs(netd, bridge=BR):
-    """Live (not zombie) dnsmasq processes started for this test's netd."""
-    want = f"--pid-file={netd.state}/{bridge}/dnsmasq.pid"
-    pids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/cmdline", "rb") as f:
-                args = f.read().split(b"\0")
-            with open(f"/proc/{d}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if args and os.path.basename(args[0].decode()) == "dnsmasq" and state != "Z" \
-                and want.encode() in args:
-            pids.append(int(d))
-    return pids
-
-
-def pidfile_pid(netd):
-    with open(f"{netd.state}/{BR}/dnsmasq.pid") as f:
-        return int(f.read().strip())
-
-
-def run_files(netd):
-    d = f"{netd.state}/{BR}"
-    return sorted(os.listdir(d)) if os.path.isdir(d) else []
-
-
-def pub_files(netd):
-    """dnsmasq's host files, which it reads as its own user (dnsmasq_dir)."""
-    d = f"{netd.dnsmasq_dir}/{BR}"
-    return sorted(os.listdir(d)) if os.path.isdir(d) else []
-
-
-class Server:
-    """A TCP server in a namespace answering '<name> <peer address>'; stopped by PID."""
-
-    def __init__(self, ns, name, port=80):
-        self.p = subprocess.Popen(["ip", "netns", "exec", ns, "/usr/bin/python3", "-c", SERVER,
-                                   name, str(port)], stdout=subprocess.PIPE, text=True)
-        assert self.p.stdout.readline().strip() == "ready"
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.send_signal(signal.SIGTERM)
-            self.p.wait(5)
-
-
-@pytest.fixture
-def servers():
-    started = []
-
-    def make(ns, name, port=80):
-        s = Server(ns, name, port)
-        started.append(s)
-        return s
-
-    yield make
-    for s in started:
-        s.stop()
-
-
 # A failed test may leave the dnsmasq of a killed netd (conftest stops it).
 pytestmark = pytest.mark.usefixtures("no_leftover_dnsmasq")
-
-
-def connect(topo, ns, host, port, timeout=2):
-    return topo.python(ns, CLIENT.replace("sys.argv[1]", repr(host))
-                       .replace("int(sys.argv[2])", str(port))
-                       .replace("float(sys.argv[3])", str(timeout)),
-                       timeout=timeout * 3 + 10).stdout.strip()
-
-
-def udhcpc(topo, ns, tmp_path, timeout=10):
-    script = tmp_path / "udhcpc.sh"
-    script.write_text(UDHCPC_SCRIPT)
-    script.chmod(0o755)
-    r = topo.run(ns, f"busybox udhcpc -i eth0 -n -q -f -t 6 -T 1 -s {script}", check=False,
-                 timeout=timeout + 20)
-    m = re.search(r"udhcpc bound ip=(\S+) mask=(\S+) router=(\S+) dns=(\S+)", r.stdout)
-    assert m, f"no lease: {r.stdout}\n{r.stderr}"
-    return m.groups()
 
 
 def start_nat(topo, netd_factory, conf=None, guests=()):
@@ -706,12 +553,6 @@ def test_restore_on_exit_no_leaves_setup(topo, netd_factory):
     netd.ctl("down")
     assert dnsmasq_procs(netd) == [] and ruleset(topo) == rules
     topo.assert_snapshot_equal(before)
-
-
-def steps_of(netd):
-    r = netd.run_once(args=["--list-steps"])
-    assert r.returncode == 0, r.stderr
-    return r.stdout.split(":", 1)[1].split()
 
 
 def test_fault_at_every_step_rolls_back(topo, netd_factory):

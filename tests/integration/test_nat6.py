@@ -4,139 +4,28 @@ seen by the guest's kernel and by a real DHCPv6 client (dhclient -6); NAT66 out
 of eth0 (2001:db8::2) or the /64 routed as is; anti-spoofing of the guests'
 IPv6; IPv6 port forwards; kill -9 adoption and exact undo; bad input."""
 import json
-import os
 import signal
 import subprocess
 
 import pytest
 
-from conftest import sh, wait_for
-from test_nat import (BR, GW, Server, connect, dnsmasq_procs, nat_conf, nft, our_tables,
-                      pidfile_pid, pub_files, ruleset, run_files, steps_of)
-
-GW6 = "2001:db8:1::1"
-UPLINK6 = "2001:db8::2"   # dom0's eth0 (conftest's Topo)
-UPSTREAM6 = "2001:db8::1"
+from conftest import wait_for
+from nat_util import (BR, GW6, UPLINK6, UPSTREAM6, canon, connect, dhclient6, dnsmasq_procs,
+                      eui64, global6, guest6, mac_of, nat_conf, nat6_conf, nft, our_tables,
+                      pidfile_pid, plug, pub_files, ruleset, run_files, servers6,  # noqa: F401
+                      steps_of)  # servers6: a fixture
 
 pytestmark = pytest.mark.usefixtures("no_leftover_dnsmasq")
-
-CLIENT6 = r"""
-import socket, sys
-try:
-    c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=float(sys.argv[3]))
-    c.settimeout(float(sys.argv[3]))
-    print(c.recv(200).decode().strip())
-except OSError as e:
-    print(f"ERR {e.__class__.__name__}")
-"""
-
-SERVER6 = r"""
-import socket, sys
-name, port = sys.argv[1], int(sys.argv[2])
-s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("::", port))
-s.listen(16)
-print("ready", flush=True)
-while True:
-    c, peer = s.accept()
-    c.sendall(f"{name} {peer[0]}\n".encode())
-    c.close()
-"""
-
-DHCLIENT_SCRIPT = """#!/bin/sh
-# Records what dhclient -6 got; configures nothing (the test decides).
-echo "$reason addr=$new_ip6_address plen=$new_ip6_prefixlen dns=$new_dhcp6_name_servers" >> "$(dirname "$0")/dhclient.out"
-"""
-
-
-def nat6_conf(dhcp6=None, nat6=None, forwards=(), address6=f"{GW6}/64", **kw):
-    body = nat_conf(forwards=forwards, **kw) + f"address6 = {address6}\n"
-    if dhcp6:
-        body += f"dhcp6 = {dhcp6}\n"
-    if nat6:
-        body += f"nat6 = {nat6}\n"
-    return body
-
-
-def eui64(mac, prefix="2001:db8:1:0"):
-    b = [int(x, 16) for x in mac.split(":")]
-    b[0] ^= 0x02
-    return "%s:%02x%02x:%02xff:fe%02x:%02x%02x" % (prefix, *b[:3], *b[3:])
-
-
-def canon(a):
-    import ipaddress
-    return str(ipaddress.ip_address(a))
-
-
-def guest6(topo, domid):
-    """A guest on 203.0.113.<5+domid>/24 whose eth0 takes router advertisements
-    (accept_ra, autoconf: the defaults of a host that does not forward) with
-    no DAD delay; its eth0 is vif<domid>.0 in dom0."""
-    g = topo.add_ns(f"{topo.prefix}-g{domid}")
-    topo.sysctl(g, "net.ipv6.conf.all.accept_dad", 0)
-    topo.sysctl(g, "net.ipv6.conf.default.accept_dad", 0)
-    sh(f"ip link add vif{domid}.0 netns {topo.d0} type veth peer name eth0 netns {g}")
-    topo.sysctl(g, "net.ipv6.conf.eth0.accept_dad", 0)
-    topo.ip(g, f"addr add 203.0.113.{5 + domid}/24 dev eth0")
-    topo.ip(g, "link set eth0 up")
-    topo.ip(g, f"route add default via {GW}")
-    topo.guests[domid] = g
-    return g
-
-
-def mac_of(topo, ns):
-    return topo.link(ns, "eth0")["address"]
-
-
-def plug(netd, topo, domid, ip=True):
-    g = topo.guests[domid]
-    args = ["vif", "online", f"{domid}.0", f"bridge={BR}", f"mac={mac_of(topo, g)}"]
-    if ip:
-        args.append(f"ip=203.0.113.{5 + domid}")
-    netd.ctl(*args)
-    topo.wait_carrier(g, "eth0")
 
 
 def status(netd):
     return netd.request({"cmd": "status"})["result"]["networks"][0]["details"]
 
 
-def global6(topo, ns):
-    return [a.split("/")[0] for a in topo.addrs(ns, "eth0")
-            if ":" in a and not a.startswith("fe80")]
-
-
 def ra_default_route(topo, ns):
     """The default route the guest's kernel took from the router advertisement."""
     return [r for r in topo.routes(ns, "-6") if r["dst"] == "default"
             and r.get("protocol") == "ra" and r["gateway"].startswith("fe80::")]
-
-
-def dhclient6(topo, ns, tmp_path, stateless=False, timeout=15):
-    """dhclient -6 (one attempt, DUID-LL) in ns; returns the lines its script
-    recorded. dhclient goes to the background once bound: stopped by its pid."""
-    d = tmp_path / f"dhc-{ns}"
-    d.mkdir(exist_ok=True)
-    script = d / "script.sh"
-    script.write_text(DHCLIENT_SCRIPT)
-    script.chmod(0o755)
-    out = d / "dhclient.out"
-    if out.exists():
-        out.unlink()
-    pidf = d / "pid"
-    r = topo.run(ns, f"timeout {timeout} dhclient -6 {'-S ' if stateless else ''}-1 -v -D LL "
-                     f"-sf {script} -lf {d}/leases -pf {pidf} -df {d}/duid eth0",
-                 check=False, timeout=timeout + 10)
-    try:
-        if pidf.exists():
-            os.kill(int(pidf.read_text().strip()), signal.SIGTERM)
-    except (ValueError, ProcessLookupError):
-        pass
-    lines = out.read_text().splitlines() if out.exists() else []
-    assert lines, f"dhclient -6 got nothing: {r.stdout}\n{r.stderr}"
-    return lines
 
 
 def sniff_src(topo, ns, iface, bpf, action, timeout=15):
@@ -158,30 +47,6 @@ def sniff_src(topo, ns, iface, bpf, action, timeout=15):
             p.kill()
             p.wait()
     return out.split("src", 1)[1].strip() if "src" in out else None
-
-
-def connect6(topo, ns, host, port, timeout=2):
-    return topo.python(ns, CLIENT6.replace("sys.argv[1]", repr(host))
-                       .replace("int(sys.argv[2])", str(port))
-                       .replace("float(sys.argv[3])", str(timeout)),
-                       timeout=timeout * 3 + 10).stdout.strip()
-
-
-@pytest.fixture
-def servers6():
-    started = []
-
-    def make(ns, name, port=80):
-        s = Server.__new__(Server)
-        s.p = subprocess.Popen(["ip", "netns", "exec", ns, "/usr/bin/python3", "-c", SERVER6,
-                                name, str(port)], stdout=subprocess.PIPE, text=True)
-        assert s.p.stdout.readline().strip() == "ready"
-        started.append(s)
-        return s
-
-    yield make
-    for s in started:
-        s.stop()
 
 
 def ip6_forwarding(topo):
@@ -284,19 +149,19 @@ def test_ipv6_port_forward_from_upstream(topo, netd_factory, servers6):
     wait_for(lambda: mine in global6(topo, g), 15, what="SLAAC address")
     servers6(g, "g5")
     servers6(g, "g5-81", 81)
-    assert connect6(topo, topo.up, UPLINK6, 8080) == f"g5 {UPSTREAM6}"
-    assert connect6(topo, topo.up, "192.0.2.2", 8080) == "g5-81 ::ffff:192.0.2.1"
-    assert connect6(topo, topo.up, UPLINK6, 9090).startswith("ERR")
+    assert connect(topo, topo.up, UPLINK6, 8080) == f"g5 {UPSTREAM6}"
+    assert connect(topo, topo.up, "192.0.2.2", 8080) == "g5-81 ::ffff:192.0.2.1"
+    assert connect(topo, topo.up, UPLINK6, 9090).startswith("ERR")
     netd.ctl("forward", "add", f"tcp:9090:[{mine}]:81")
-    assert connect6(topo, topo.up, UPLINK6, 9090) == f"g5-81 {UPSTREAM6}"
+    assert connect(topo, topo.up, UPLINK6, 9090) == f"g5-81 {UPSTREAM6}"
     listed = json.loads(netd.ctl("--json", "forward", "list").stdout)["result"]["forwards"]
     assert listed == ["tcp:8080:203.0.113.10:81", f"tcp:8080:[{mine}]:80", f"tcp:9090:[{mine}]:81"]
     # Even with a route to the /64, upstream cannot open a connection to it.
     topo.ip(topo.up, f"-6 route add 2001:db8:1::/64 via {UPLINK6}")
-    assert connect6(topo, topo.up, mine, 80).startswith("ERR")
+    assert connect(topo, topo.up, mine, 80).startswith("ERR")
     # A removal by port removes both families' forwards of it.
     netd.ctl("forward", "del", "tcp:8080")
-    assert connect6(topo, topo.up, UPLINK6, 8080).startswith("ERR")
+    assert connect(topo, topo.up, UPLINK6, 8080).startswith("ERR")
     assert json.loads(netd.ctl("--json", "forward", "list").stdout)["result"]["forwards"] == \
         [f"tcp:9090:[{mine}]:81"]
     r = netd.ctl("forward", "add", "tcp:9191:[2001:db8:2::5]:80", check=False)
@@ -341,14 +206,14 @@ def test_kill9_adopts_and_down_restores_exactly(topo, netd_factory, tmp_path, se
     assert "adopted the running nat setup" in netd.read_log()
     assert dnsmasq_procs(netd) == [pid]
     assert len(our_tables(topo)) == 2
-    assert connect6(topo, topo.up, UPLINK6, 8080) == f"g5 {UPSTREAM6}"
+    assert connect(topo, topo.up, UPLINK6, 8080) == f"g5 {UPSTREAM6}"
     assert status(netd)["bound6"] == [f"vif5.0={mine}"]
     # The IPv6 table deleted while netd is dead: the next one restores it.
     netd.stop(signal.SIGKILL)
     nft(topo, "delete table ip6 netd_virbr0")
     netd.start()
     assert "table ip6 netd_virbr0 was missing; restored it" in netd.read_log()
-    assert connect6(topo, topo.up, UPLINK6, 8080) == f"g5 {UPSTREAM6}"
+    assert connect(topo, topo.up, UPLINK6, 8080) == f"g5 {UPSTREAM6}"
     doc = json.loads(nft(topo, "-j list map ip6 netd_virbr0 forwards").stdout)
     m = [o["map"] for o in doc["nftables"] if "map" in o][0]
     assert len(m["elem"]) == 2
@@ -482,7 +347,7 @@ def test_ipv6_with_the_units_capabilities(topo, netd_factory, tmp_path, monkeypa
     wait_for(lambda: mine in global6(topo, g) and ra_default_route(topo, g), 15,
              what="SLAAC address and default route from the RA")
     servers6(g, "g5")
-    assert connect6(topo, topo.up, UPLINK6, 8080) == f"g5 {UPSTREAM6}"
+    assert connect(topo, topo.up, UPLINK6, 8080) == f"g5 {UPSTREAM6}"
     assert topo.ping(g, UPSTREAM6)
     assert netd.stop() == 0, netd.read_log()
     assert dnsmasq_procs(netd) == [] and our_tables(topo) == [] and ip6_forwarding(topo) == "0"

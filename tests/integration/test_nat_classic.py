@@ -7,9 +7,8 @@ a port forward must still reach the guest (issue 12, tests/realxen/README.md).""
 import pytest
 
 from conftest import bridge_conf, wait_for
-from test_nat import nft
-from test_nat6 import (UPLINK6, UPSTREAM6, canon, connect6, eui64, global6, guest6,
-                       mac_of, nat6_conf, plug, servers6)  # noqa: F401 (servers6: fixture)
+from nat_util import (UPLINK6, UPSTREAM6, canon, connect, eui64, global6, guest6, mac_of,
+                      nat6_conf, nft, plug, servers6)  # noqa: F401 (servers6: fixture)
 
 pytestmark = pytest.mark.usefixtures("no_leftover_dnsmasq")
 
@@ -64,15 +63,15 @@ def test_forward_through_classic_eth0_with_br_netfilter(topo, netd_factory, serv
     # Upstream reaches the guest through eth0's addresses, and the guest sees
     # upstream's own address (the dual-stack server names IPv4 peers mapped).
     for _ in range(2):  # a second connection: nothing stale from the first
-        assert connect6(topo, topo.up, "192.0.2.2", 8080) == "g5 ::ffff:192.0.2.1"
-        assert connect6(topo, topo.up, UPLINK6, 8080) == f"g5 {UPSTREAM6}"
+        assert connect(topo, topo.up, "192.0.2.2", 8080) == "g5 ::ffff:192.0.2.1"
+        assert connect(topo, topo.up, UPLINK6, 8080) == f"g5 {UPSTREAM6}"
     # A forward added at run time works the same (one element each in the map
     # and in the set of forwarded ports), and is gone once deleted.
     netd.ctl("forward", "add", "tcp:9090:203.0.113.10:80")
-    assert connect6(topo, topo.up, "192.0.2.2", 9090) == "g5 ::ffff:192.0.2.1"
+    assert connect(topo, topo.up, "192.0.2.2", 9090) == "g5 ::ffff:192.0.2.1"
     netd.ctl("forward", "del", "tcp:9090")
-    assert connect6(topo, topo.up, "192.0.2.2", 9090).startswith("ERR")
+    assert connect(topo, topo.up, "192.0.2.2", 9090).startswith("ERR")
     # Only forwarded ports: eth0's own port 8081 is Dom0's (no listener).
-    assert connect6(topo, topo.up, "192.0.2.2", 8081).startswith("ERR")
+    assert connect(topo, topo.up, "192.0.2.2", 8081).startswith("ERR")
     # The guest still reaches upstream masqueraded, through the same bridge.
     assert topo.ping(g, "192.0.2.1")

@@ -313,7 +313,7 @@ def test_netd_with_the_units_capabilities(topo, netd_factory, tmp_path, monkeypa
     each its own unit: test_systemd.py.)"""
     dnsmasq_user = "root"
     import conftest
-    from test_nat import BR, dnsmasq_procs, nat_conf, nat_guest, pidfile_pid, udhcpc
+    from nat_util import BR, dnsmasq_procs, nat_conf, nat_guest, pidfile_pid, udhcpc
 
     caps = _unit_caps(DNSMASQ_UNIT)
     assert "net_admin" in caps and "sys_admin" not in caps and "dac_override" not in caps

@@ -157,7 +157,7 @@ def test_rate_in_in_nat_and_route_modes(topo, netd_factory):
     """The shaping is netd's, not a mode's: a nat guest and a routed guest
     get it the same way, and lose it with their network."""
     from conftest import route_conf
-    from test_nat import BR, nat_conf, nat_guest
+    from nat_util import BR, nat_conf, nat_guest
     nat_guest(topo, 5)
     topo.add_guest(6)
     netd = netd_factory(nat_conf() + route_conf(physdev="eth0"))

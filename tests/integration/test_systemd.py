@@ -22,7 +22,7 @@ import uuid
 import pytest
 
 from conftest import BUILD, HVSIM, NETD, NETDCTL, ROOT
-from test_nat import UDHCPC_SCRIPT
+from nat_util import UDHCPC_SCRIPT
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VIFBACK = os.path.join(BUILD, "bin", "vifback")
