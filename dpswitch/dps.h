@@ -39,6 +39,8 @@
 #define DPS_EVTCHN_MAX (1u << 17)
 #define DPS_BURST 32u
 #define DPS_OUTQ 256u
+/* bursts a pass takes from a guest's TX ring (as long as it has more) */
+#define DPS_POLL_BURSTS 4u
 /* a GSO packet's frames: 64 KiB at an MSS of 536 is 123 */
 #define DPS_GSO_MAX_SEGS 128u
 #define DPS_GSO_BUF (NETIF_MAX_PKT + DPS_GSO_MAX_SEGS * 256u) /* frames waiting for a port: a guest without buffers drops past it */

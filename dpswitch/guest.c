@@ -275,34 +275,29 @@ static void gso_fwd(struct dps *d, unsigned idx, const struct netif_pkt *pk)
 		dps_fwd(d, idx, m, n);
 }
 
-bool dps_guest_poll(struct dps *d, unsigned idx)
+/* One burst of the TX ring into the switch. false when the queue was
+ * lost (fatal), else *more / *ntf as netif_tx_burst says. */
+static bool poll_burst(struct dps *d, unsigned idx, bool *more, bool *ntf)
 {
 	struct dps_port *p = &d->ports[idx];
 	struct dps_gq *q = &p->q;
 	struct rte_mbuf *m[DPS_BURST];
 	unsigned n = 0, k = 0;
-	bool more = false, ntf = false;
-	uint64_t wait = 0, now = 0;
+	uint64_t wait = 0;
+	bool bntf = false;
 	int rc;
 
-	if (!q->nq)
-		return false;
-	if (q->tx_wait_until) {
-		now = dps_now_us();
-		if (now < q->tx_wait_until)
-			return true;
-		q->tx_wait_until = 0;
-	}
 	/* an empty ring goes through the burst too: its final check re-arms
 	 * req_event, so the guest's next request brings an event */
-	rc = netif_tx_burst(q->nq, &d->arena, now ? now : dps_now_us(), d->pkts, DPS_BURST, &n,
-			    &more, &ntf, &wait);
+	rc = netif_tx_burst(q->nq, &d->arena, d->now_us, d->pkts, DPS_BURST, &n, more, &bntf,
+			    &wait);
 	if (rc < 0 && netif_queue_is_fatal(q->nq)) {
 		lost(d, p);
 		return false;
 	}
+	*ntf |= bntf;
 	if (wait)
-		q->tx_wait_until = dps_now_us() + wait;
+		q->tx_wait_until = d->now_us + wait;
 	if (n && rte_pktmbuf_alloc_bulk(d->pool, m, n) < 0) {
 		p->c.drops[DPS_DROP_NO_MBUF] += n;
 		n = 0;
@@ -332,10 +327,46 @@ bool dps_guest_poll(struct dps *d, unsigned idx)
 		m[i]->pkt_len = pk->len;
 		m[k++] = m[i];
 	}
-	notify(d, q, ntf, false);
 	if (k)
 		dps_fwd(d, idx, m, k);
+	return true;
+}
+
+bool dps_guest_poll(struct dps *d, unsigned idx)
+{
+	struct dps_port *p = &d->ports[idx];
+	struct dps_gq *q = &p->q;
+	bool more = false, ntf = false;
+
+	if (!q->nq)
+		return false;
+	if (q->tx_wait_until) {
+		if (d->now_us < q->tx_wait_until)
+			return true;
+		q->tx_wait_until = 0;
+	}
+	/* Up to DPS_POLL_BURSTS bursts while the ring has more: a pass then
+	 * hands the NIC DPS_POLL_BURSTS times as many frames per system call,
+	 * and the guest one event for them all (its responses pushed as each
+	 * burst ends, the notify once, after the last). */
+	for (unsigned b = 0; b < DPS_POLL_BURSTS; b++) {
+		if (!poll_burst(d, idx, &more, &ntf))
+			return false;
+		if (!more || q->tx_wait_until || !q->nq)
+			break;
+	}
+	if (q->nq)
+		notify(d, q, ntf, false);
 	return more || q->tx_wait_until || q->always_ready;
+}
+
+/* The first n of p's output queue are gone (sent or freed). */
+static void outq_shift(struct dps_port *p, unsigned n)
+{
+	if (!n)
+		return;
+	memmove(p->outq, p->outq + n, (p->nout - n) * sizeof(p->outq[0]));
+	p->nout -= n;
 }
 
 void dps_guest_flush(struct dps *d, unsigned idx)
@@ -343,7 +374,7 @@ void dps_guest_flush(struct dps *d, unsigned idx)
 	struct dps_port *p = &d->ports[idx];
 	struct dps_gq *q = &p->q;
 	struct netif_pkt pk[DPS_BURST];
-	unsigned n, done = 0;
+	unsigned off = 0;
 	bool ntf = false;
 	uint64_t dropped, pkts, bytes;
 
@@ -352,31 +383,40 @@ void dps_guest_flush(struct dps *d, unsigned idx)
 			dps_drop(p, DPS_DROP_UNPLUGGED, p->outq[--p->nout]);
 		return;
 	}
-	n = p->nout < DPS_BURST ? p->nout : DPS_BURST;
-	for (unsigned i = 0; i < n; i++) {
-		struct rte_mbuf *m = p->outq[i];
-
-		pk[i] = (struct netif_pkt){ .data = rte_pktmbuf_mtod(m, uint8_t *),
-					    .len = rte_pktmbuf_data_len(m) };
-	}
 	/* what the frontend cannot take, and what its grants refused */
 	dropped = q->nq->stats.rx_dropped + q->nq->stats.rx_errors;
 	pkts = q->nq->stats.rx_pkts;
 	bytes = q->nq->stats.rx_bytes;
-	if (netif_rx_burst(q->nq, pk, n, &done, &ntf) < 0 && netif_queue_is_fatal(q->nq)) {
-		lost(d, p);
-		return;
+	/* the whole queue in bursts, while the guest has buffers for them;
+	 * one event for them all, after the last */
+	while (off < p->nout) {
+		unsigned n = p->nout - off < DPS_BURST ? p->nout - off : DPS_BURST, done = 0;
+		bool bntf = false;
+
+		for (unsigned i = 0; i < n; i++) {
+			struct rte_mbuf *m = p->outq[off + i];
+
+			pk[i] = (struct netif_pkt){ .data = rte_pktmbuf_mtod(m, uint8_t *),
+						    .len = rte_pktmbuf_data_len(m) };
+		}
+		if (netif_rx_burst(q->nq, pk, n, &done, &bntf) < 0 &&
+		    netif_queue_is_fatal(q->nq)) {
+			/* what went before is freed: out of the queue first */
+			outq_shift(p, off);
+			lost(d, p);
+			return;
+		}
+		ntf |= bntf;
+		rte_pktmbuf_free_bulk(p->outq + off, done);
+		off += done;
+		if (done < n)
+			break; /* out of buffers: the rest waits for the next pass */
 	}
 	p->c.drops[DPS_DROP_RING] += q->nq->stats.rx_dropped + q->nq->stats.rx_errors - dropped;
 	/* delivered only: a frame the ring refused is a drop, not a send */
 	p->c.tx_pkts += q->nq->stats.rx_pkts - pkts;
 	p->c.tx_bytes += q->nq->stats.rx_bytes - bytes;
-	for (unsigned i = 0; i < done; i++)
-		rte_pktmbuf_free(p->outq[i]);
-	if (done) {
-		memmove(p->outq, p->outq + done, (p->nout - done) * sizeof(p->outq[0]));
-		p->nout -= done;
-	}
+	outq_shift(p, off);
 	notify(d, q, false, ntf);
 }
 
