@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "hypervisor/sim/hv_sim_evq.h"
 #include "hypervisor/sim/hv_sim_proto.h"
 #include "lib/err.h"
 
@@ -32,6 +33,7 @@ struct hv_guest {
 	uint64_t *ents;
 	uint32_t next_ref;	/* where the search for a free entry starts */
 	int epfd;
+	struct hv_sim_evq evq;	/* ports that fired, not yet served */
 	struct guest_port ports[HV_SIM_PORTS_MAX];
 };
 
@@ -228,6 +230,7 @@ int hv_guest_evtchn_close(struct hv_guest *g, uint32_t port)
 	if (!p)
 		return err_code();
 	epoll_ctl(g->epfd, EPOLL_CTL_DEL, p->in, NULL);
+	hv_sim_evq_forget(&g->evq, port);
 	close(p->in);
 	close(p->out);
 	memset(p, 0, sizeof(*p));
@@ -254,19 +257,22 @@ int hv_guest_evtchn_fd(struct hv_guest *g)
 
 int hv_guest_evtchn_pending(struct hv_guest *g, uint32_t *port)
 {
-	struct epoll_event ev;
+	uint32_t p = UINT32_MAX;
 	uint64_t cnt;
-	int n;
+	int rc;
 
-	n = epoll_pwait(g->epfd, &ev, 1, 0, NULL);
-	if (n < 0 && errno != EINTR)
-		return err_set(-errno, "domain %u: epoll: %s", (unsigned)g->domid,
-			       strerror(errno));
-	if (n <= 0 || ev.data.u32 >= HV_SIM_PORTS_MAX || !g->ports[ev.data.u32].used)
-		return -EAGAIN;
-	if (read(g->ports[ev.data.u32].in, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
-		return err_set(-errno, "domain %u: event channel %u: %s",
-			       (unsigned)g->domid, (unsigned)ev.data.u32, strerror(errno));
-	*port = ev.data.u32;
+	do {
+		rc = hv_sim_evq_next(&g->evq, g->epfd, &p);
+		if (rc == -EAGAIN)
+			return rc;
+		if (rc < 0)
+			return err_set(rc, "domain %u: epoll: %s", (unsigned)g->domid,
+				       strerror(-rc));
+		/* a port closed since the look: the next one */
+	} while (p >= HV_SIM_PORTS_MAX || !g->ports[p].used);
+	if (read(g->ports[p].in, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+		return err_set(-errno, "domain %u: event channel %u: %s", (unsigned)g->domid,
+			       (unsigned)p, strerror(errno));
+	*port = p;
 	return 0;
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "hypervisor/hv_impl.h"
+#include "hypervisor/sim/hv_sim_evq.h"
 #include "hypervisor/sim/hv_sim_proto.h"
 #include "lib/err.h"
 
@@ -56,6 +57,7 @@ struct hv_sim {
 	unsigned n_ports;
 	struct sim_map *maps;
 	unsigned n_maps;
+	struct hv_sim_evq evq;	/* ports that fired, not yet served */
 };
 
 #define SIM(hv) ((struct hv_sim *)(hv))
@@ -404,6 +406,7 @@ static int sim_evtchn_unbind(struct hv *hv, uint32_t local_port)
 	m.domid = p->domid;
 	m.port = p->remote;
 	epoll_ctl(s->epfd, EPOLL_CTL_DEL, p->in, NULL);
+	hv_sim_evq_forget(&s->evq, local_port);
 	close(p->in);
 	close(p->out);
 	memset(p, 0, sizeof(*p));
@@ -432,24 +435,22 @@ static int sim_evtchn_notify(struct hv *hv, uint32_t local_port)
 static int sim_evtchn_pending(struct hv *hv, uint32_t *local_port)
 {
 	struct hv_sim *s = SIM(hv);
-	struct epoll_event ev;
+	uint32_t port = UINT32_MAX;
 	uint64_t cnt;
-	int n;
+	int rc;
 
-	/* epoll_pwait, not epoll_wait: one syscall for seccomp lists (hv.h). */
-	n = epoll_pwait(s->epfd, &ev, 1, 0, NULL);
-	if (n < 0)
-		return errno == EINTR ? -EAGAIN :
-			err_set(-errno, "event channels: epoll: %s", strerror(errno));
-	if (n == 0)
-		return -EAGAIN;
-	if (ev.data.u32 >= s->n_ports || !s->ports[ev.data.u32].used)
-		return -EAGAIN;
+	do {
+		rc = hv_sim_evq_next(&s->evq, s->epfd, &port);
+		if (rc == -EAGAIN)
+			return rc;
+		if (rc < 0)
+			return err_set(rc, "event channels: epoll: %s", strerror(-rc));
+		/* a port closed since the look: the next one */
+	} while (port >= s->n_ports || !s->ports[port].used);
 	/* Consume the kicks: after unmask only new ones fire again. */
-	if (read(s->ports[ev.data.u32].in, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
-		return err_set(-errno, "event channel %u: %s", (unsigned)ev.data.u32,
-			       strerror(errno));
-	*local_port = ev.data.u32;
+	if (read(s->ports[port].in, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+		return err_set(-errno, "event channel %u: %s", (unsigned)port, strerror(errno));
+	*local_port = port;
 	return 0;
 }
 
