@@ -1417,14 +1417,17 @@ static void journal_note(struct nat_priv *p)
 		p->journal_lines = 0;
 }
 
-static int rs_fwd_add(struct nat_priv *p, const struct nat_fwd *f)
+/* f's elements into its family's table, or out of it; others: how many
+ * other forwards that family's table has. The bridged chains come with the
+ * first forward and go with the last (ruleset.h). */
+static int rs_fwd_add(struct nat_priv *p, const struct nat_fwd *f, size_t others)
 {
-	return f->v6 ? nat_rs_fwd_add(&p->rs6, f) : nat_rs_fwd_add(&p->rs, f);
+	return nat_rs_fwd_add(f->v6 ? &p->rs6 : &p->rs, f, others == 0);
 }
 
-static int rs_fwd_del(struct nat_priv *p, const struct nat_fwd *f)
+static int rs_fwd_del(struct nat_priv *p, const struct nat_fwd *f, size_t others)
 {
-	return f->v6 ? nat_rs_fwd_del(&p->rs6, f) : nat_rs_fwd_del(&p->rs, f);
+	return nat_rs_fwd_del(f->v6 ? &p->rs6 : &p->rs, f, others == 0);
 }
 
 static int fwd_add(struct netd_net *net, struct nat_priv *p, const struct nat_fwd *f,
@@ -1455,7 +1458,7 @@ static int fwd_add(struct netd_net *net, struct nat_priv *p, const struct nat_fw
 				       o->bridge, cur);
 		}
 	}
-	rc = rs_fwd_add(p, f);
+	rc = rs_fwd_add(p, f, fwds_of(p, f)->n);
 	if (rc)
 		return err_prefix(rc, "forward '%s'", spec);
 	rc = nat_fwd_journal_append(p->journal, true, f);
@@ -1465,7 +1468,7 @@ static int fwd_add(struct netd_net *net, struct nat_priv *p, const struct nat_fw
 		char msg[ERR_MSG_MAX];
 
 		snprintf(msg, sizeof(msg), "%s", err_msg());
-		rs_fwd_del(p, f);
+		rs_fwd_del(p, f, fwds_of(p, f)->n);
 		return err_set(rc, "forward '%s': %s", spec, msg);
 	}
 	journal_note(p);
@@ -1478,7 +1481,7 @@ static int fwd_del_one(struct nat_priv *p, struct nat_fwds *l, struct nat_fwd *o
 	struct nat_fwd keep = *old;
 	int rc;
 
-	rc = rs_fwd_del(p, old);
+	rc = rs_fwd_del(p, old, l->n - 1);
 	if (rc)
 		return err_prefix(rc, "forward '%s'", spec);
 	rc = nat_fwd_journal_append(p->journal, false, old);
@@ -1486,7 +1489,7 @@ static int fwd_del_one(struct nat_priv *p, struct nat_fwds *l, struct nat_fwd *o
 		char msg[ERR_MSG_MAX];
 
 		snprintf(msg, sizeof(msg), "%s", err_msg());
-		rs_fwd_add(p, &keep);
+		rs_fwd_add(p, &keep, l->n - 1);
 		return err_set(rc, "forward '%s': %s", spec, msg);
 	}
 	nat_fwds_del(l, old);

@@ -145,7 +145,13 @@ static void ports_decl(FILE *f, const struct nat_fwds *fwds)
  * with the first or second test, each a name compared inline, before any
  * set lookup or fib (bench/datapath: the two full rules as base-chain rules
  * were 4.3% of a guest's 64-byte frame, this 1.7%). The few packets left go
- * to bridged_pass for the rest of the test. */
+ * to bridged_pass for the rest of the test.
+ *
+ * Even so it costs every packet a hook and a rule, and it can only ever
+ * match a forwarded port: the chains exist only while the table has a
+ * forward (nat_rs_apply with forwards; nat_rs_fwd_add with the first one,
+ * nat_rs_fwd_del gone with the last one, each in the same transaction as
+ * the elements, so the chain and @fwdports never disagree). */
 static void bridged_chain(FILE *f, const struct nat_rs *rs)
 {
 	static const char *const dir[2][2] = { { "daddr", "dport" }, { "saddr", "sport" } };
@@ -199,7 +205,8 @@ int nat_rs_apply(const struct nat_rs *rs, const struct nat_fwds *fwds)
 	ports_decl(f, fwds);
 	if (rs->flowtable)
 		flowtable_decl(f, rs);
-	bridged_chain(f, rs);
+	if (fwds->n)
+		bridged_chain(f, rs);
 	/* IPv6: link-local destinations are never forwarded; a guest talking
 	 * to the gateway's fe80:: address means the gateway. */
 	fprintf(f,
@@ -291,25 +298,57 @@ int nat_rs_exists(const struct nat_rs *rs)
 	return rc;
 }
 
-/* The map's element and the set's key in one transaction. */
-int nat_rs_fwd_add(const struct nat_rs *rs, const struct nat_fwd *f)
+/* Run an nft script built in a memory stream: 0 or -errno with a message. */
+static int run_stream(FILE *f, char **buf)
 {
-	char cmd[384], el[128];
+	int rc;
 
-	elem_str(rs, f, el, sizeof(el));
-	snprintf(cmd, sizeof(cmd),
-		 "add element %s %s forwards { %s }\nadd element %s %s fwdports { %s . %u }\n",
-		 fam(rs), rs->table, el, fam(rs), rs->table, nat_proto_name(f->proto), f->port);
-	return nft_run(cmd);
+	if (fclose(f)) {
+		free(*buf);
+		return err_set(-ENOMEM, "out of memory");
+	}
+	rc = nft_run(*buf);
+	free(*buf);
+	return rc;
 }
 
-int nat_rs_fwd_del(const struct nat_rs *rs, const struct nat_fwd *f)
+/* The map's element and the set's key in one transaction; with the first
+ * forward, the bridged chains too (bridged_chain). */
+int nat_rs_fwd_add(const struct nat_rs *rs, const struct nat_fwd *fw, bool first)
 {
-	char cmd[256];
+	size_t len = 0;
+	char *buf = NULL, el[128];
+	FILE *f;
 
-	snprintf(cmd, sizeof(cmd),
-		 "delete element %s %s forwards { %s . %u }\ndelete element %s %s fwdports { %s . %u }\n",
-		 fam(rs), rs->table, nat_proto_name(f->proto), f->port, fam(rs), rs->table,
-		 nat_proto_name(f->proto), f->port);
+	f = open_memstream(&buf, &len);
+	if (!f)
+		return err_set(-ENOMEM, "out of memory");
+	elem_str(rs, fw, el, sizeof(el));
+	fprintf(f, "add element %s %s forwards { %s }\nadd element %s %s fwdports { %s . %u }\n",
+		fam(rs), rs->table, el, fam(rs), rs->table, nat_proto_name(fw->proto), fw->port);
+	if (first) {
+		fprintf(f, "table %s %s {\n", fam(rs), rs->table);
+		bridged_chain(f, rs);
+		fprintf(f, "}\n");
+	}
+	return run_stream(f, &buf);
+}
+
+/* With the last forward, the bridged chains go in the same transaction:
+ * the base chain first, it jumps to bridged_pass. */
+int nat_rs_fwd_del(const struct nat_rs *rs, const struct nat_fwd *fw, bool last)
+{
+	char cmd[384];
+	int n;
+
+	n = snprintf(cmd, sizeof(cmd),
+		     "delete element %s %s forwards { %s . %u }\n"
+		     "delete element %s %s fwdports { %s . %u }\n",
+		     fam(rs), rs->table, nat_proto_name(fw->proto), fw->port, fam(rs), rs->table,
+		     nat_proto_name(fw->proto), fw->port);
+	if (last)
+		snprintf(cmd + n, sizeof(cmd) - n,
+			 "delete chain %s %s bridged\ndelete chain %s %s bridged_pass\n", fam(rs),
+			 rs->table, fam(rs), rs->table);
 	return nft_run(cmd);
 }

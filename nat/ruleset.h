@@ -13,7 +13,10 @@
  *                (one inline test for all other packets) -> bridged_pass:
  *                for a local address not on it, forwarded
  *                port, and replies back                   -> notrack (the
- *                br_netfilter pass before a classic eth0: ruleset.c)
+ *                br_netfilter pass before a classic eth0: ruleset.c).
+ *                Only while the table has a forward: it can match nothing
+ *                else, and every packet would pay its hook; it comes and
+ *                goes with the first and last forward's elements.
  *   prerouting:  from the uplink to a local address      -> dnat via @forwards
  *                from the bridge to a local address other
  *                than the gateway (hairpin)               -> dnat via @forwards
@@ -72,7 +75,10 @@ int nat_rs_delete(const struct nat_rs *rs);
 /* 1 if the table exists, 0 if not, -errno. */
 int nat_rs_exists(const struct nat_rs *rs);
 
-int nat_rs_fwd_add(const struct nat_rs *rs, const struct nat_fwd *f);
-int nat_rs_fwd_del(const struct nat_rs *rs, const struct nat_fwd *f);
+/* One forward's elements, in one transaction. first: the table has no
+ * forward yet, so the bridged chains are added with it; last: f is its
+ * only forward, so they are deleted with it. */
+int nat_rs_fwd_add(const struct nat_rs *rs, const struct nat_fwd *f, bool first);
+int nat_rs_fwd_del(const struct nat_rs *rs, const struct nat_fwd *f, bool last);
 
 #endif

@@ -12,8 +12,8 @@ import time
 import pytest
 
 from conftest import NETDCTL, wait_for
-from nat_util import (BR, GW, TABLE, UDHCPC_SCRIPT, connect, dnsmasq_procs, mac_of, nat_conf,
-                      nat_guest, nft, our_tables, pidfile_pid, pub_files, ruleset, run_files,
+from nat_util import (BR, GW, TABLE, UDHCPC_SCRIPT, connect, dnsmasq_procs, mac_of, nat6_conf,
+                      nat_conf, nat_guest, nft, our_tables, pidfile_pid, pub_files, ruleset, run_files,
                       servers, steps_of, udhcpc)  # noqa: F401 (servers: a fixture)
 from scapy.all import ARP, IP, UDP
 
@@ -440,7 +440,8 @@ def test_deleted_table_is_restored(topo, netd_factory, servers):
         # the bridged chain's rule and bridged_pass's 2 notrack, 2 dnat, 2 masquerade and 6
         # forward-chain rules (nat/ruleset.c)
         wait_for(lambda: our_tables(topo) and map_elems(topo) == elems
-                 and len(rule_handles(topo)) == 13, 10, 0.01, what=f"table restored after {how}")
+                 and len(rule_handles(topo)) == RULES_WITH_FORWARDS, 10, 0.01,
+                 what=f"table restored after {how}")
         wait_for(lambda: netd.read_log().count("restored it") >= n + 1, 10,
                  what="the restore to be logged")
     assert "nftables table ip netd_virbr0 was changed or deleted by nft (pid" in netd.read_log()
@@ -452,6 +453,80 @@ def test_deleted_table_is_restored(topo, netd_factory, servers):
     netd.ctl("forward", "del", "tcp:9090")
     time.sleep(0.3)
     assert netd.read_log().count("restored it") == count
+    # Without forwards, the table restored has no bridged chains: 2 dnat, 2
+    # masquerade and 6 forward-chain rules.
+    netd.ctl("forward", "del", "tcp:8080")
+    netd.ctl("forward", "del", "udp:5353")
+    nft(topo, f"'delete table ip {TABLE}'")
+    wait_for(lambda: netd.read_log().count("restored it") >= count + 1, 10,
+             what="the restore to be logged")
+    wait_for(lambda: our_tables(topo), 10, 0.01, what="the table restored")
+    assert map_elems(topo) == set() and len(rule_handles(topo)) == RULES_WITHOUT_FORWARDS
+    assert chains(topo) == CHAINS
+    assert topo.ping(g5, "192.0.2.1")
+
+
+# The table's base chains and rule count without forwards and with: the
+# bridged chains (one rule, and bridged_pass's 2 notrack) exist only while
+# there is a forward (nat/ruleset.h).
+CHAINS = {"prerouting", "postrouting", "forward"}
+BRIDGED = {"bridged", "bridged_pass"}
+RULES_WITHOUT_FORWARDS = 10
+RULES_WITH_FORWARDS = 13
+
+
+def chains(topo, fam="ip"):
+    doc = json.loads(nft(topo, f"-j list table {fam} {TABLE}").stdout)
+    return {o["chain"]["name"] for o in doc["nftables"] if "chain" in o}
+
+
+def test_bridged_chain_only_while_there_are_forwards(topo, netd_factory, servers):
+    """Every packet would run the raw-priority bridged chain, which can only
+    match a forwarded port: it comes with the first forward of its family and
+    goes with the last, without rebuilding the other rules; a restore or a
+    kill -9 adoption builds the table as the forwards say."""
+    g5 = nat_guest(topo, 5)
+    netd = start_nat(topo, netd_factory, nat6_conf(), guests=(5,))
+    servers(g5, "g5")
+    rules = rule_handles(topo)
+    assert chains(topo) == CHAINS and chains(topo, "ip6") == CHAINS
+    assert len(rules) == RULES_WITHOUT_FORWARDS
+
+    netd.ctl("forward", "add", "tcp:9090:203.0.113.10:80")
+    assert chains(topo) == CHAINS | BRIDGED and chains(topo, "ip6") == CHAINS
+    with_fwd = rule_handles(topo)
+    assert len(with_fwd) == RULES_WITH_FORWARDS and set(rules) < set(with_fwd)
+    assert connect(topo, topo.up, "192.0.2.2", 9090) == "g5 192.0.2.1"
+    # A second forward, and an IPv6 one: the IPv6 table gets its own chains.
+    netd.ctl("forward", "add", "udp:5353:203.0.113.10:53")
+    netd.ctl("forward", "add", "tcp:9090:[2001:db8:1::10]:80")
+    assert rule_handles(topo) == with_fwd and chains(topo, "ip6") == CHAINS | BRIDGED
+    # kill -9: the new netd adopts the table with its chains.
+    netd.stop(signal.SIGKILL)
+    netd.start()
+    assert chains(topo) == CHAINS | BRIDGED and chains(topo, "ip6") == CHAINS | BRIDGED
+    assert len(rule_handles(topo)) == RULES_WITH_FORWARDS
+    with_fwd = rule_handles(topo)
+    netd.ctl("forward", "del", "udp:5353")
+    assert rule_handles(topo) == with_fwd and chains(topo) == CHAINS | BRIDGED
+    # The last forward of a family takes its chains with it, nothing else.
+    netd.ctl("forward", "del", "tcp:9090:[2001:db8:1::10]:80")
+    assert chains(topo, "ip6") == CHAINS and chains(topo) == CHAINS | BRIDGED
+    netd.ctl("forward", "del", "tcp:9090")
+    assert chains(topo) == CHAINS
+    assert rule_handles(topo) == sorted(r for r in with_fwd if r[0] not in BRIDGED)
+    assert len(rule_handles(topo)) == RULES_WITHOUT_FORWARDS
+    assert connect(topo, topo.up, "192.0.2.2", 9090).startswith("ERR")
+    # netd's own changes are not foreign: nothing was restored.
+    time.sleep(0.3)
+    assert "restored it" not in netd.read_log()
+    # Adoption without forwards: still no bridged chains.
+    netd.stop(signal.SIGKILL)
+    netd.start()
+    assert chains(topo) == CHAINS and chains(topo, "ip6") == CHAINS
+    assert len(rule_handles(topo)) == RULES_WITHOUT_FORWARDS
+    assert topo.ping(g5, "192.0.2.1")
+    assert netd.stop() == 0 and our_tables(topo) == []
 
 
 # ---------------------------------------------------------------- restart, undo

@@ -4,10 +4,12 @@ and the namespace's net.bridge.bridge-nf-call-ip(6)tables are 1, their default
 where the kernel has br_netfilter. Upstream's packet for eth0's address first
 crosses xenbr0, where br_netfilter runs the IP prerouting hook with iif xenbr0;
 a port forward must still reach the guest (issue 12, tests/realxen/README.md)."""
+import json
+
 import pytest
 
 from conftest import bridge_conf, wait_for
-from nat_util import (UPLINK6, UPSTREAM6, canon, connect, eui64, global6, guest6, mac_of,
+from nat_util import (TABLE, UPLINK6, UPSTREAM6, canon, connect, eui64, global6, guest6, mac_of,
                       nat6_conf, nft, plug, servers6)  # noqa: F401 (servers6: fixture)
 
 pytestmark = pytest.mark.usefixtures("no_leftover_dnsmasq")
@@ -75,3 +77,35 @@ def test_forward_through_classic_eth0_with_br_netfilter(topo, netd_factory, serv
     assert connect(topo, topo.up, "192.0.2.2", 8081).startswith("ERR")
     # The guest still reaches upstream masqueraded, through the same bridge.
     assert topo.ping(g, "192.0.2.1")
+
+
+def test_first_forward_added_at_run_time_through_classic_eth0(topo, netd_factory, servers6):
+    """A network without forwards has no bridged chain (nat/ruleset.h); the
+    first forward added at run time brings it, in each family, and the
+    forward works through the classic eth0; the last one deleted takes it."""
+    if br_netfilter_on(topo) == [None, None]:
+        pytest.skip("this kernel has no br_netfilter (no /proc/sys/net/bridge)")
+    g = guest6(topo, 5)  # 203.0.113.10, SLAAC in 2001:db8:1::/64
+    mine = canon(eui64(mac_of(topo, g)))
+    netd = netd_factory(bridge_conf("classic") + "\n" + nat6_conf())
+    netd.start()
+    plug(netd, topo, 5)
+    wait_for(lambda: mine in global6(topo, g), 15, what="SLAAC address")
+    servers6(g, "g5")
+    assert "bridged" not in chains(topo, "ip") and "bridged" not in chains(topo, "ip6")
+    netd.ctl("forward", "add", "tcp:9090:203.0.113.10:80")
+    netd.ctl("forward", "add", f"tcp:9090:[{mine}]:80")
+    assert "bridged" in chains(topo, "ip") and "bridged" in chains(topo, "ip6")
+    for _ in range(2):
+        assert connect(topo, topo.up, "192.0.2.2", 9090) == "g5 ::ffff:192.0.2.1"
+        assert connect(topo, topo.up, UPLINK6, 9090) == f"g5 {UPSTREAM6}"
+    netd.ctl("forward", "del", "tcp:9090")
+    assert "bridged" not in chains(topo, "ip") and "bridged" not in chains(topo, "ip6")
+    assert connect(topo, topo.up, "192.0.2.2", 9090).startswith("ERR")
+    assert connect(topo, topo.up, UPLINK6, 9090).startswith("ERR")
+    assert topo.ping(g, "192.0.2.1")
+
+
+def chains(topo, fam):
+    doc = json.loads(nft(topo, f"-j list table {fam} {TABLE}").stdout)
+    return {o["chain"]["name"] for o in doc["nftables"] if "chain" in o}
