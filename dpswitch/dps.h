@@ -111,6 +111,7 @@ struct dps {
 	struct rte_mempool *pool;
 	struct dps_port *ports;	  /* DPS_MAX_PORTS */
 	uint32_t gen[DPS_MAX_PORTS]; /* per port, bumped when it goes (mac_table.h) */
+	uint32_t ports_gone; /* bumped with any of them */
 	unsigned free_head;	  /* DPS_MAX_PORTS: none */
 	uint16_t active[DPS_MAX_PORTS]; /* polled ports */
 	unsigned nactive;
