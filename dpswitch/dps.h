@@ -158,8 +158,10 @@ extern const struct nb_ops dps_nb_ops;
 bool dps_guest_poll(struct dps *d, unsigned idx);
 /* Queued frames into the guest's RX ring; drops what it cannot take. */
 void dps_guest_flush(struct dps *d, unsigned idx);
-/* Events: drained, their ports made ready, unmasked. */
-void dps_guest_events(struct dps *d);
+/* Events: drained, their ports made ready, unmasked; up to DPS_EV_MAX,
+ * true when it stopped there (look again before sleeping). */
+#define DPS_EV_MAX 4096u
+bool dps_guest_events(struct dps *d);
 /* Microseconds until a rate-limited ring may send again (0: none waits). */
 uint64_t dps_guest_wait_us(struct dps *d, uint64_t now_us);
 

@@ -86,6 +86,7 @@ static int loop(struct dps *d, int sfd, int lfd)
 {
 	unsigned n_pass = 0;
 	uint64_t sleep_us = DPS_SLEEP_MIN_US;
+	bool ev_more = false; /* events left to read (dps_guest_events) */
 	int rc = nb_back_watch(&d->nb);
 
 	if (rc < 0)
@@ -102,7 +103,7 @@ static int loop(struct dps *d, int sfd, int lfd)
 			if (++n_pass % DPS_CTL_EVERY) {
 				/* other guests' events while one keeps us busy */
 				if (n_pass % DPS_EV_EVERY == 0)
-					dps_guest_events(d);
+					ev_more = dps_guest_events(d);
 				continue;
 			}
 		} else if (!nb_back_busy(&d->nb)) {
@@ -127,6 +128,8 @@ static int loop(struct dps *d, int sfd, int lfd)
 			timeout_us = nic || d->ndirty ? sleep_us : UINT64_MAX;
 			if (wait && wait < timeout_us)
 				timeout_us = wait;
+			if (ev_more)
+				timeout_us = 0;
 			if (sleep_us < DPS_SLEEP_MAX_US)
 				sleep_us *= 2;
 		}
@@ -153,8 +156,8 @@ static int loop(struct dps *d, int sfd, int lfd)
 			if (read(sfd, &si, sizeof(si)) == sizeof(si))
 				return 0;
 		}
-		if (pfd[2].revents)
-			dps_guest_events(d);
+		if (pfd[2].revents || ev_more)
+			ev_more = dps_guest_events(d);
 		for (int i = 3 + nwake_polled; i < n; i++)
 			if (pfd[i].revents) {
 				dps_ctl_run(d, lfd);
