@@ -38,10 +38,13 @@ done
 CMDLINE=" $(cat /proc/cmdline) "
 flag() { case $CMDLINE in *" $1 "*) return 0 ;; esac; return 1; }
 # wait_link IFACE PRESENT(yes|no) HALF-SECONDS
+# Asked by name over netlink, not by /sys/class/net: a new device's sysfs
+# entry appears before its name can be looked up, and under TCG a guest
+# saw eth0 in sysfs and then "ip link set eth0 up" fail with ENODEV.
 wait_link() {
 	local i=0
 	while [ $i -lt "$3" ]; do
-		if [ -e "/sys/class/net/$1" ]; then [ "$2" = yes ] && return 0
+		if ip link show "$1" > /dev/null 2>&1; then [ "$2" = yes ] && return 0
 		else [ "$2" = no ] && return 0; fi
 		sleep 0.5
 		i=$((i + 1))
@@ -83,12 +86,14 @@ received() {
 	sed -n 's/.* \([0-9]*\) packets received.*/\1/p' /tmp/ping.out
 }
 
-# until ADDR answers (ping options before it): bounded, 90 tries
+# until ADDR answers (ping options before it): bounded, 90 tries half a
+# second apart at least (an unreachable network fails at once)
 until_answers() {
 	local tries=0
 	until ping -c 1 -W 1 "$@" >/dev/null 2>&1; do
 		tries=$((tries + 1))
 		[ $tries -ge 90 ] && break
+		sleep 0.5
 	done
 	echo "$tries"
 }
