@@ -30,6 +30,7 @@
 
 #include "dpswitch/mac_table.h"
 #include "dpswitch/policy.h"
+#include "dpswitch/tso.h"
 #include "netback/netback.h"
 #include "vif/netif.h"
 
@@ -67,6 +68,7 @@ enum dps_drop {
 struct dps_counters {
 	uint64_t rx_pkts, rx_bytes; /* into the switch from the port */
 	uint64_t tx_pkts, tx_bytes; /* out of the switch to the port */
+	uint64_t tx_tso; /* of tx_pkts: GSO packets the port's TSO cuts */
 	uint64_t drops[DPS_DROP_COUNT];
 };
 
@@ -101,6 +103,8 @@ struct dps_port {
 	struct dps_gq q;
 	/* NIC */
 	uint16_t eth;
+	struct dps_tso_caps tso; /* what it takes whole (all false: no TSO) */
+	bool tx_prepare; /* offloads on: rte_eth_tx_prepare checks each burst */
 	int wake_fd; /* readable when frames wait (af_packet's socket), -1: none */
 };
 
@@ -128,6 +132,10 @@ struct dps {
 	struct netif_tx_arena arena;
 	struct netif_pkt pkts[DPS_BURST];
 	uint8_t *gso_buf; /* DPS_GSO_BUF: one GSO packet's frames */
+	/* the GSO packet handed whole into dps_fwd (guest.c), while it is
+	 * there: cut from it for a port that cannot take it whole */
+	const struct netif_pkt *gso_pkt;
+	struct dps_gso_hdr gso_hdr;
 	uint64_t now_us, now_ms; /* at the start of the pass */
 	uint64_t flooded;
 };
@@ -162,6 +170,10 @@ void dps_guest_flush(struct dps *d, unsigned idx);
  * true when it stopped there (look again before sleeping). */
 #define DPS_EV_MAX 4096u
 bool dps_guest_events(struct dps *d);
+/* The GSO packet dps_fwd has whole (d->gso_pkt) cut into frames, the
+ * mbufs into m (DPS_GSO_MAX_SEGS); their count, 0 when none could be made
+ * (counted on port in). */
+unsigned dps_guest_gso_cut(struct dps *d, unsigned in, struct rte_mbuf **m);
 /* Microseconds until a rate-limited ring may send again (0: none waits). */
 uint64_t dps_guest_wait_us(struct dps *d, uint64_t now_us);
 

@@ -179,6 +179,25 @@ static void enqueue(struct dps *d, unsigned out, struct rte_mbuf *m)
 	p->outq[p->nout++] = m;
 }
 
+/* A GSO packet handed whole (guest.c's tso_fwd) that port out cannot
+ * take whole: its frames, cut from the guest's packet, go there instead. */
+static bool takes_whole(struct dps *d, unsigned out, const struct rte_mbuf *m)
+{
+	const struct dps_port *p = &d->ports[out];
+
+	return p->kind == DPS_PORT_NIC &&
+	       dps_tso_fits(&p->tso, &d->gso_hdr, m->tso_segsz, m->nb_segs);
+}
+
+static void enqueue_cut(struct dps *d, unsigned in, unsigned out)
+{
+	struct rte_mbuf *seg[DPS_GSO_MAX_SEGS];
+	unsigned n = dps_guest_gso_cut(d, in, seg);
+
+	for (unsigned j = 0; j < n; j++)
+		enqueue(d, out, seg[j]);
+}
+
 static const enum dps_drop verdict_drop[DPS_POL_COUNT] = {
 	[DPS_POL_MAC] = DPS_DROP_SPOOF_MAC,	[DPS_POL_IP] = DPS_DROP_SPOOF_IP,
 	[DPS_POL_ARP] = DPS_DROP_SPOOF_ARP,	[DPS_POL_ND] = DPS_DROP_SPOOF_ND,
@@ -200,7 +219,10 @@ void dps_fwd(struct dps *d, unsigned in, struct rte_mbuf **m, unsigned n)
 	d->taken += n;
 	for (unsigned i = 0; i < n; i++) {
 		const uint8_t *f = rte_pktmbuf_mtod(m[i], const uint8_t *);
+		/* a GSO packet handed whole is a chain: its headers are in
+		 * the first mbuf, which is what the policy reads */
 		uint32_t len = rte_pktmbuf_data_len(m[i]);
+		bool whole = m[i]->ol_flags & RTE_MBUF_F_TX_TCP_SEG;
 		uint16_t out;
 
 		if (!ip->forwarding) {
@@ -220,7 +242,7 @@ void dps_fwd(struct dps *d, unsigned in, struct rte_mbuf **m, unsigned n)
 			}
 		}
 		ip->c.rx_pkts++;
-		ip->c.rx_bytes += len;
+		ip->c.rx_bytes += rte_pktmbuf_pkt_len(m[i]);
 		if (cached && last_gone == d->ports_gone && !memcmp(f, last, sizeof(last))) {
 			out = last_out;
 		} else {
@@ -233,14 +255,27 @@ void dps_fwd(struct dps *d, unsigned in, struct rte_mbuf **m, unsigned n)
 			cached = true;
 		}
 		if (out != DPS_MAC_NONE) {
-			if (out == in || !d->ports[out].forwarding)
+			if (out == in || !d->ports[out].forwarding) {
 				rte_pktmbuf_free(m[i]); /* hairpin: a bridge does not send it back */
-			else
+			} else if (whole && !takes_whole(d, out, m[i])) {
+				enqueue_cut(d, in, out);
+				rte_pktmbuf_free(m[i]);
+			} else {
 				enqueue(d, out, m[i]);
+			}
+			continue;
+		}
+		d->flooded++;
+		if (whole) {
+			/* flooded (the destination went between guest.c's look
+			 * and here): each port gets the frames */
+			for (unsigned k = 0; k < d->nactive; k++)
+				if (d->active[k] != in && d->ports[d->active[k]].forwarding)
+					enqueue_cut(d, in, d->active[k]);
+			rte_pktmbuf_free(m[i]);
 			continue;
 		}
 		/* flood: one reference per other forwarding port (it is one) */
-		d->flooded++;
 		if (d->nfwd > 1)
 			rte_mbuf_refcnt_update(m[i], (int16_t)(d->nfwd - 2));
 		else

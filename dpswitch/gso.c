@@ -36,28 +36,54 @@ static uint16_t fold(uint32_t sum)
 	return (uint16_t)sum;
 }
 
-int dps_gso_segment(const uint8_t *pkt, uint32_t len, uint8_t gso_type, uint16_t mss,
-		    uint8_t *out, size_t cap, uint32_t *seg_len, unsigned max_segs,
-		    unsigned *nseg)
+int dps_gso_parse(const uint8_t *pkt, uint32_t len, uint8_t gso_type, uint16_t mss,
+		  struct dps_gso_hdr *h)
 {
-	uint32_t l3_off, l4_off, hdr, payload, seq, off = 0;
-	uint16_t l3_proto, ip_id = 0;
-	uint8_t l4_proto, flags;
-	unsigned n;
+	uint32_t l3_off, l4_off, hdr, iplen;
+	uint16_t l3_proto;
+	uint8_t l4_proto;
 
 	if (!mss || netif_hdr_l4(pkt, len, &l3_proto, &l4_off, &l4_proto) < 0 || l4_proto != 6)
 		return -EINVAL;
 	if ((gso_type == XEN_NETIF_GSO_TYPE_TCPV4) != (l3_proto == 0x0800) ||
 	    (gso_type != XEN_NETIF_GSO_TYPE_TCPV4 && gso_type != XEN_NETIF_GSO_TYPE_TCPV6))
 		return -EINVAL;
-	l3_off = get16(pkt + 12) == 0x8100 ? 18 : 14;
+	/* as netif_hdr_l4: one tag, 802.1Q or 802.1ad */
+	l3_off = get16(pkt + 12) == 0x8100 || get16(pkt + 12) == 0x88a8 ? 18 : 14;
 	if (len < l4_off + 20 || (pkt[l4_off + 12] >> 4) < 5)
 		return -EINVAL;
 	hdr = l4_off + (uint32_t)(pkt[l4_off + 12] >> 4) * 4;
 	if (hdr > len)
 		return -EINVAL;
-	payload = len - hdr;
-	n = payload ? (payload + mss - 1) / mss : 1;
+	h->l2_len = (uint8_t)l3_off;
+	h->l3_len = (uint16_t)(l4_off - l3_off);
+	h->l4_len = (uint8_t)(hdr - l4_off);
+	h->v6 = l3_proto != 0x0800;
+	h->payload = len - hdr;
+	h->nseg = h->payload ? (h->payload + mss - 1) / mss : 1;
+	iplen = h->v6 ? get16(pkt + l3_off + 4) + 40u : get16(pkt + l3_off + 2);
+	h->lens_ok = iplen == len - l3_off;
+	return 0;
+}
+
+int dps_gso_segment(const uint8_t *pkt, uint32_t len, uint8_t gso_type, uint16_t mss,
+		    uint8_t *out, size_t cap, uint32_t *seg_len, unsigned max_segs,
+		    unsigned *nseg)
+{
+	uint32_t l3_off, l4_off, hdr, payload, seq, off = 0;
+	uint16_t l3_proto, ip_id = 0;
+	uint8_t flags;
+	struct dps_gso_hdr h;
+	unsigned n;
+
+	if (dps_gso_parse(pkt, len, gso_type, mss, &h) < 0)
+		return -EINVAL;
+	l3_proto = h.v6 ? 0x86dd : 0x0800;
+	l3_off = h.l2_len;
+	l4_off = l3_off + h.l3_len;
+	hdr = l4_off + h.l4_len;
+	payload = h.payload;
+	n = h.nseg;
 	if (n > max_segs)
 		return -EINVAL;
 	if ((size_t)n * hdr + payload > cap)

@@ -16,6 +16,7 @@
 
 #include "dpswitch/dps.h"
 #include "dpswitch/gso.h"
+#include "dpswitch/tso_mbuf.h"
 #include "hypervisor/hv.h"
 #include "lib/err.h"
 #include "lib/log.h"
@@ -241,36 +242,112 @@ static void notify(struct dps *d, struct dps_gq *q, bool tx, bool rx)
 	}
 }
 
-/* A GSO packet: cut into wire-sized frames (gso.c), each its own mbuf. */
-static void gso_fwd(struct dps *d, unsigned idx, const struct netif_pkt *pk)
+/* pk (a GSO packet) cut into wire-sized frames (gso.c), each its own mbuf
+ * in m; their count (0: dropped, counted on port idx). */
+static unsigned gso_cut(struct dps *d, unsigned idx, const struct netif_pkt *pk,
+			struct rte_mbuf **m)
 {
 	struct dps_port *p = &d->ports[idx];
-	struct rte_mbuf *m[DPS_GSO_MAX_SEGS];
 	uint32_t len[DPS_GSO_MAX_SEGS];
 	unsigned n = 0, off = 0;
 
 	if (dps_gso_segment(pk->data, pk->len, pk->gso_type, pk->gso_size, d->gso_buf,
 			    DPS_GSO_BUF, len, DPS_GSO_MAX_SEGS, &n) < 0) {
 		p->c.drops[DPS_DROP_MALFORMED]++;
-		return;
+		return 0;
 	}
 	if (rte_pktmbuf_alloc_bulk(d->pool, m, n) < 0) {
 		p->c.drops[DPS_DROP_NO_MBUF] += n;
-		return;
+		return 0;
 	}
 	for (unsigned i = 0; i < n; i++) {
 		if (len[i] > rte_pktmbuf_tailroom(m[i])) {
 			/* an MSS larger than an mbuf: every frame is */
 			for (unsigned j = i; j < n; j++)
 				dps_drop(p, DPS_DROP_OVERSIZE, m[j]);
-			n = i;
-			break;
+			return i;
 		}
 		memcpy(rte_pktmbuf_mtod(m[i], void *), d->gso_buf + off, len[i]);
 		m[i]->data_len = (uint16_t)len[i];
 		m[i]->pkt_len = len[i];
 		off += len[i];
 	}
+	return n;
+}
+
+unsigned dps_guest_gso_cut(struct dps *d, unsigned in, struct rte_mbuf **m)
+{
+	return d->gso_pkt ? gso_cut(d, in, d->gso_pkt, m) : 0;
+}
+
+/* The NIC port a GSO packet may go to whole: its destination is known
+ * unicast on a forwarding NIC port whose TSO takes it (tso.h), or -1.
+ * Only a look: dps_fwd checks the policy, learns and looks up again (a
+ * different answer there is cut in software). */
+static int tso_port(struct dps *d, unsigned in, const struct netif_pkt *pk,
+		    const struct dps_gso_hdr *h, unsigned chain)
+{
+	uint16_t out;
+	const struct dps_port *p;
+
+	if (pk->data[0] & 1)
+		return -1;
+	out = dps_mac_lookup(&d->macs, pk->data, d->now_ms);
+	if (out == DPS_MAC_NONE || out == in)
+		return -1;
+	p = &d->ports[out];
+	if (p->kind != DPS_PORT_NIC || !p->forwarding || !dps_tso_fits(&p->tso, h, pk->gso_size, chain))
+		return -1;
+	return out;
+}
+
+/* pk whole as one mbuf chain with TSO's fields, into the switch. false
+ * when it cannot be (mbufs short): the caller cuts it instead. */
+static bool tso_fwd(struct dps *d, unsigned idx, const struct netif_pkt *pk,
+		    const struct dps_gso_hdr *h, unsigned chain, uint16_t room)
+{
+	struct rte_mbuf *m[NETIF_MAX_PKT / 1024 + 2];
+	uint32_t off = 0;
+
+	if (chain > RTE_DIM(m) || rte_pktmbuf_alloc_bulk(d->pool, m, chain) < 0)
+		return false;
+	for (unsigned i = 0; i < chain; i++) {
+		uint32_t n = pk->len - off < room ? pk->len - off : room;
+
+		memcpy(rte_pktmbuf_mtod(m[i], void *), pk->data + off, n);
+		m[i]->data_len = (uint16_t)n;
+		off += n;
+		if (i)
+			m[i - 1]->next = m[i];
+	}
+	m[0]->nb_segs = (uint16_t)chain;
+	m[0]->pkt_len = pk->len;
+	/* the headers are all in the first mbuf: tso.h's limits on their
+	 * lengths keep them under an mbuf's room */
+	dps_tso_headers(rte_pktmbuf_mtod(m[0], uint8_t *), h);
+	dps_tso_mbuf(m[0], h, pk->gso_size);
+	d->gso_pkt = pk;
+	d->gso_hdr = *h;
+	dps_fwd(d, idx, m, 1);
+	d->gso_pkt = NULL;
+	return true;
+}
+
+/* A GSO packet: whole to a NIC port that does TSO, else cut here. */
+static void gso_fwd(struct dps *d, unsigned idx, const struct netif_pkt *pk, uint16_t room)
+{
+	struct rte_mbuf *m[DPS_GSO_MAX_SEGS];
+	struct dps_gso_hdr h;
+	unsigned n, chain = (pk->len + room - 1u) / room;
+
+	if (dps_gso_parse(pk->data, pk->len, pk->gso_type, pk->gso_size, &h) < 0) {
+		/* nothing can be made of it: dropped for this vif alone */
+		d->ports[idx].c.drops[DPS_DROP_MALFORMED]++;
+		return;
+	}
+	if (tso_port(d, idx, pk, &h, chain) >= 0 && tso_fwd(d, idx, pk, &h, chain, room))
+		return;
+	n = gso_cut(d, idx, pk, m);
 	if (n)
 		dps_fwd(d, idx, m, n);
 }
@@ -310,8 +387,8 @@ static bool poll_burst(struct dps *d, unsigned idx, bool *more, bool *ntf)
 			if (k)
 				dps_fwd(d, idx, m, k);
 			k = 0;
+			gso_fwd(d, idx, pk, rte_pktmbuf_tailroom(m[i]));
 			rte_pktmbuf_free(m[i]);
-			gso_fwd(d, idx, pk);
 			continue;
 		}
 		if (pk->len > rte_pktmbuf_tailroom(m[i])) {

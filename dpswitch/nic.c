@@ -6,7 +6,11 @@
  * A NIC port brings no event when frames arrive, so a sleeping switch
  * sees them only when its sleep ends (TCP's acknowledgements among them).
  * An af_packet port has a socket that polls readable while its mapped RX
- * ring holds frames for us (packet_poll): dpswitch sleeps on it too. */
+ * ring holds frames for us (packet_poll): dpswitch sleeps on it too.
+ *
+ * A port whose dev_info offers TSO (with the checksums and multi-mbuf
+ * packets it needs) is configured with those TX offloads, and a guest's
+ * GSO packet goes to it whole (tso.h); any other is given frames. */
 #include <dirent.h>
 #include <linux/if_packet.h>
 #include <rte_ethdev.h>
@@ -49,14 +53,37 @@ static int af_packet_fd(int ifindex)
 	return found;
 }
 
-static int wake_fd(uint16_t id)
+static int wake_fd(const struct rte_eth_dev_info *info)
 {
-	struct rte_eth_dev_info info;
-
-	if (rte_eth_dev_info_get(id, &info) < 0 || !info.driver_name ||
-	    strcmp(info.driver_name, "net_af_packet") || !info.if_index)
+	if (!info->driver_name || strcmp(info->driver_name, "net_af_packet") || !info->if_index)
 		return -1;
-	return af_packet_fd((int)info.if_index);
+	return af_packet_fd((int)info->if_index);
+}
+
+#define DPS_TSO_OFFLOADS                                                                     \
+	(RTE_ETH_TX_OFFLOAD_TCP_TSO | RTE_ETH_TX_OFFLOAD_MULTI_SEGS |                        \
+	 RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM)
+
+/* The TX offloads to ask of port id, and what it then takes whole. */
+static uint64_t tso_offloads(const struct rte_eth_dev_info *info, struct dps_tso_caps *c)
+{
+	bool tap = info->driver_name && !strcmp(info->driver_name, "net_tap");
+
+	memset(c, 0, sizeof(*c));
+	if ((info->tx_offload_capa & DPS_TSO_OFFLOADS) != DPS_TSO_OFFLOADS)
+		return 0;
+	c->v4 = true;
+	/* DPDK 22.11's net_tap segments with rte_gso, which has no TCP/IPv6:
+	 * it would write the whole packet as one frame */
+	c->v6 = !tap;
+	/* net_tap takes at most 64 segments from rte_gso (MAX_GSO_MBUFS),
+	 * and refuses (for good: the packet would stay at the head of the
+	 * queue) a segment whose whole frame, Ethernet header included, is
+	 * over its MTU */
+	c->max_segs = tap ? 64 : DPS_GSO_MAX_SEGS;
+	c->mtu_has_l2 = tap;
+	c->max_chain = info->tx_desc_lim.nb_seg_max;
+	return DPS_TSO_OFFLOADS;
 }
 
 int dps_nic_setup(struct dps *d)
@@ -65,11 +92,21 @@ int dps_nic_setup(struct dps *d)
 
 	RTE_ETH_FOREACH_DEV(id) {
 		struct rte_eth_conf conf = { 0 };
+		struct rte_eth_dev_info info;
+		struct dps_tso_caps tso;
 		char name[RTE_ETH_NAME_MAX_LEN], pname[16];
+		uint16_t mtu = RTE_ETHER_MTU;
 		int rc, idx;
 
 		rte_eth_dev_get_name_by_port(id, name);
+		rc = rte_eth_dev_info_get(id, &info);
+		if (rc < 0)
+			return err_set(rc, "ethdev %s: no device info: %s", name, rte_strerror(-rc));
+		conf.txmode.offloads = tso_offloads(&info, &tso);
 		rc = rte_eth_dev_configure(id, 1, 1, &conf);
+		if (rc == 0)
+			rc = rte_eth_dev_get_mtu(id, &mtu);
+		tso.mtu = mtu;
 		if (rc == 0)
 			rc = rte_eth_rx_queue_setup(id, 0, DPS_NIC_DESC, rte_eth_dev_socket_id(id),
 						    NULL, d->pool);
@@ -86,12 +123,15 @@ int dps_nic_setup(struct dps *d)
 		if (idx < 0)
 			return idx;
 		d->ports[idx].eth = id;
-		d->ports[idx].wake_fd = wake_fd(id);
+		d->ports[idx].tso = tso;
+		d->ports[idx].tx_prepare = conf.txmode.offloads != 0;
+		d->ports[idx].wake_fd = wake_fd(&info);
 		d->ports[idx].connected = true;
 		d->ports[idx].plugged = true;
 		dps_port_update(d, (unsigned)idx);
-		log_info("dpswitch: port %d is ethdev %s (%s)%s", idx, name, pname,
-			 d->ports[idx].wake_fd >= 0 ? ", woken by its socket" : "");
+		log_info("dpswitch: port %d is ethdev %s (%s)%s%s", idx, name, pname,
+			 d->ports[idx].wake_fd >= 0 ? ", woken by its socket" : "",
+			 tso.v4 && tso.v6 ? ", TSO" : tso.v4 ? ", TSO for IPv4" : "");
 	}
 	return 0;
 }
@@ -109,15 +149,32 @@ void dps_nic_flush(struct dps *d, unsigned idx)
 {
 	struct dps_port *p = &d->ports[idx];
 	uint32_t len[DPS_OUTQ];
+	bool whole[DPS_OUTQ];
 	uint16_t sent;
 
+	/* with offloads on, the PMD's own checks (and fix-ups) first; what it
+	 * refuses is dropped here rather than handed to the NIC (tso.h's
+	 * rules should leave nothing for it) */
+	while (p->tx_prepare && p->nout) {
+		uint16_t ok = rte_eth_tx_prepare(p->eth, 0, p->outq, (uint16_t)p->nout);
+
+		if (ok >= p->nout)
+			break;
+		dps_drop(p, DPS_DROP_MALFORMED, p->outq[ok]);
+		memmove(p->outq + ok, p->outq + ok + 1, (p->nout - ok - 1) * sizeof(p->outq[0]));
+		p->nout--;
+	}
 	/* lengths first: the PMD may free what it sent before returning */
-	for (unsigned i = 0; i < p->nout; i++)
+	for (unsigned i = 0; i < p->nout; i++) {
 		len[i] = rte_pktmbuf_pkt_len(p->outq[i]);
+		whole[i] = p->outq[i]->ol_flags & RTE_MBUF_F_TX_TCP_SEG;
+	}
 	sent = rte_eth_tx_burst(p->eth, 0, p->outq, (uint16_t)p->nout);
 	p->c.tx_pkts += sent;
-	for (unsigned i = 0; i < sent; i++)
+	for (unsigned i = 0; i < sent; i++) {
 		p->c.tx_bytes += len[i];
+		p->c.tx_tso += whole[i];
+	}
 	if (sent < p->nout) {
 		/* the NIC is busy: keep the rest for the next pass, up to a full queue */
 		memmove(p->outq, p->outq + sent, (p->nout - sent) * sizeof(p->outq[0]));

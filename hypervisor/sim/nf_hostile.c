@@ -177,6 +177,83 @@ static int c_extra_type_none(struct hctx *h, unsigned arg)
 	return c_extra(h, 0, 0, 0);
 }
 
+/* A TCP/IPv4 GSO packet (8000 bytes of payload, gso_size 1000) to
+ * 02:00:00:00:00:01 from our MAC, 203.0.113.15:40000 -> 203.0.113.1:9,
+ * written whole into our pages and sent in 4096-byte slots with its GSO
+ * extra: arg 0 as it should be, 1 gso_size 1 (8000 segments), 2 the
+ * TCPV6 type on IPv4 headers, 3 a TCP data offset of 15 on a packet that
+ * ends after 20 bytes of TCP, 4 an IP total length of 65535. What a
+ * backend does with the packet is for the caller to observe on the wire
+ * and in the backend's counters: the ring itself answers each slot OK. */
+static int c_tcp_gso(struct hctx *h, unsigned arg)
+{
+	static const uint8_t dst[6] = { 0x02, 0, 0, 0, 0, 0x01 };
+	uint8_t pkt[14 + 20 + 20 + 8000];
+	uint32_t len = arg == 3 ? 14 + 20 + 20 : sizeof(pkt), off = 0;
+	uint8_t *ip = pkt + 14, *tcp = ip + 20;
+	unsigned id = 0;
+
+	memset(pkt, 0, sizeof(pkt));
+	memcpy(pkt, dst, 6);
+	memcpy(pkt + 6, h->d->mac, 6);
+	pkt[12] = 0x08;
+	ip[0] = 0x45;
+	ip[2] = (uint8_t)(arg == 4 ? 0xff : (len - 14) >> 8);
+	ip[3] = (uint8_t)(arg == 4 ? 0xff : len - 14);
+	ip[8] = 64;
+	ip[9] = 6;
+	memcpy(ip + 12, (const uint8_t[]){ 203, 0, 113, 15, 203, 0, 113, 1 }, 8);
+	tcp[0] = 40000 >> 8;
+	tcp[1] = 40000 & 0xff;
+	tcp[3] = 9;
+	tcp[12] = (uint8_t)((arg == 3 ? 15 : 5) << 4);
+	tcp[13] = 0x18; /* PSH, ACK */
+	tcp[14] = 0xff;
+	/* the pseudo-header's sum, as a guest's partial checksum has it */
+	{
+		uint32_t sum = 6 + (len - 34);
+
+		for (unsigned i = 0; i < 8; i += 2)
+			sum += (uint32_t)(ip[12 + i] << 8 | ip[13 + i]);
+		while (sum >> 16)
+			sum = (sum & 0xffff) + (sum >> 16);
+		tcp[16] = (uint8_t)(sum >> 8);
+		tcp[17] = (uint8_t)sum;
+	}
+	for (uint32_t i = 54; i < len; i++)
+		pkt[i] = (uint8_t)('a' + i % 26);
+	/* the IPv4 header checksum */
+	{
+		uint32_t sum = 0;
+
+		for (unsigned i = 0; i < 20; i += 2)
+			sum += (uint32_t)(ip[i] << 8 | ip[i + 1]);
+		while (sum >> 16)
+			sum = (sum & 0xffff) + (sum >> 16);
+		ip[10] = (uint8_t)(~sum >> 8);
+		ip[11] = (uint8_t)~sum;
+	}
+	while (off < len) {
+		uint32_t n = len - off < NF_PAGE_SIZE ? len - off : NF_PAGE_SIZE;
+
+		memcpy(h->q->tx.buf[id], pkt + off, n);
+		if (!off) {
+			req(h, ref(h, id), 0,
+			    (uint16_t)(NF_TXF_EXTRA_INFO | NF_TXF_CSUM_BLANK | NF_TXF_DATA_VALIDATED |
+				       (len > n ? NF_TXF_MORE_DATA : 0)),
+			    (uint16_t)id, (uint16_t)len);
+			extra(h, NF_EXTRA_GSO, 0, arg == 1 ? 1 : 1000,
+			      arg == 2 ? NF_GSO_TCPV6 : NF_GSO_TCPV4);
+		} else {
+			req(h, ref(h, id), 0, (uint16_t)(off + n < len ? NF_TXF_MORE_DATA : 0),
+			    (uint16_t)id, (uint16_t)n);
+		}
+		off += n;
+		id++;
+	}
+	return 0;
+}
+
 static int c_more_data_forever(struct hctx *h, unsigned arg)
 {
 	unsigned i;
@@ -253,6 +330,13 @@ static const struct hcase {
 	{ "gso-type-unknown", c_gso_type_unknown, 0, false, "GSO extra of type 7" },
 	{ "extra-type-unknown", c_extra_type_unknown, 0, false, "extra info of type 9" },
 	{ "extra-type-none", c_extra_type_none, 0, false, "extra info of type 0" },
+	{ "tcp-gso", c_tcp_gso, 0, false,
+	  "a TCP/IPv4 GSO packet, 8000 bytes at gso_size 1000, to 02:00:00:00:00:01" },
+	{ "tcp-gso-mss-1", c_tcp_gso, 1, false, "the same with gso_size 1 (8000 segments)" },
+	{ "tcp-gso-type-v6", c_tcp_gso, 2, false, "the same with GSO type TCPV6 on IPv4" },
+	{ "tcp-gso-hdr-past", c_tcp_gso, 3, false,
+	  "TCP data offset 15 on a packet ending 20 bytes into TCP" },
+	{ "tcp-gso-iplen", c_tcp_gso, 4, false, "the same with an IPv4 total length of 65535" },
 	{ "more-data-forever", c_more_data_forever, 0, false,
 	  "256 slots, every one with more_data" },
 	{ "req-prod-overflow", c_req_prod_overflow, 0, false,

@@ -28,6 +28,8 @@ DPSWITCH = os.path.join(BUILD, "bin", "dpswitch")
 BE = "/local/domain/0/backend/vif"
 LAN = "203.0.113.1"
 BRIDGE = "dps0"
+TAP_LAN_MTU = 1400
+TAP_LAN_MAC = "02:00:00:00:00:01"  # where hvsim guest --hostile tcp-gso* sends
 
 
 def mac_of(d):
@@ -51,11 +53,20 @@ fcntl.ioctl(socket.socket(), 0x8946, bytes(buf))
 
 
 class Rig:
-    def __init__(self, topo, xsd, tmp_path):
+    def __init__(self, topo, xsd, tmp_path, uplink="af_packet"):
         self.topo, self.xsd, self.dir = topo, xsd, tmp_path
         self.sock = str(tmp_path / "dps.sock")
         self.log = str(tmp_path / "dpswitch.log")
         self.lan = topo.add_ns(f"{topo.prefix}-lan")
+        self.proc = None
+        self.guests = {}
+        self.domains = set()
+        self.uplink = uplink
+        if uplink == "tap":
+            # net_tap makes its TAP in dom0 as dpswitch starts (start())
+            self.vdev = "--vdev=net_tap0,iface=dpt0"
+            return
+        self.vdev = "--vdev=net_af_packet0,iface=dpu0"
         sh(f"ip link add dpu0 netns {topo.d0} type veth peer name lan0 netns {self.lan}")
         topo.sysctl(topo.d0, "net.ipv6.conf.dpu0.disable_ipv6", 1)
         topo.sysctl(self.lan, "net.ipv6.conf.all.accept_dad", 0)
@@ -69,9 +80,6 @@ class Rig:
         # checksums, as the wire would.
         (tmp_path / "txoff.py").write_text(TX_CSUM_OFF)
         topo.run(self.lan, f"/usr/bin/python3 {tmp_path / 'txoff.py'} lan0")
-        self.proc = None
-        self.guests = {}
-        self.domains = set()
 
     def start(self, *extra):
         assert os.access(DPSWITCH, os.X_OK), f"{DPSWITCH} not built"
@@ -80,12 +88,26 @@ class Rig:
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", self.topo.d0, DPSWITCH, "--hv", "sim", "--socket", self.sock,
              "--bridge", BRIDGE, *extra, "--", "-l", "0", "--no-huge", "-m", "128", "--no-pci",
-             "--no-shconf", "--no-telemetry", "--file-prefix", f"dps{os.getpid()}", "--log-level", "lib.eal:error", "--vdev=net_af_packet0,iface=dpu0"],
+             "--no-shconf", "--no-telemetry", "--file-prefix", f"dps{os.getpid()}", "--log-level", "lib.eal:error", self.vdev],
             stdout=logf, stderr=logf, env=self.xsd.env())
         logf.close()
         wait_for(lambda: os.path.exists(self.sock) and "serving" in self.read_log()
                  or self.proc.poll() is not None, 20, what="dpswitch to start")
         assert self.proc.poll() is None, self.read_log()
+        if self.uplink == "tap" and not self.topo.run(self.lan, "ip link show lan0",
+                                                      check=False).returncode == 0:
+            # the TAP into the LAN namespace as its lan0 (net_tap keeps its
+            # descriptor; a move takes the link down)
+            self.topo.ip(self.topo.d0, f"link set dpt0 netns {self.lan} name lan0")
+            self.topo.sysctl(self.lan, "net.ipv6.conf.all.accept_dad", 0)
+            self.topo.ip(self.lan, f"addr add {LAN}/24 dev lan0")
+            self.topo.ip(self.lan, "addr add 2001:db8:1::1/64 dev lan0 nodad")
+            # net_tap (DPDK 22.11) counts the Ethernet header in its MTU
+            # when it segments, so dpswitch hands it whole only segments
+            # with room for it: the LAN's smaller MTU makes the guest's
+            # MSS (TCP takes the smaller) fit
+            self.topo.ip(self.lan, f"link set lan0 address {TAP_LAN_MAC}")
+            self.topo.ip(self.lan, f"link set lan0 mtu {TAP_LAN_MTU} up")
 
     def read_log(self):
         with open(self.log) as f:
@@ -762,5 +784,171 @@ def test_hostile_frontend_only_that_vif_suffers(rig, topo, xsd, case):
         assert err and err.startswith("71 "), err
     if state == 4:
         assert rep["tx_rsp_prod"] == rep["tx_req_prod"], rep
+    assert rig.proc.poll() is None, rig.read_log()
+    assert topo.ping(g6, LAN, count=2)
+
+
+# ---- TSO: a guest's GSO packet whole to a NIC port that segments it ----
+#
+# net_tap advertises RTE_ETH_TX_OFFLOAD_TCP_TSO (it segments in the PMD, as
+# a NIC does in hardware), so with it as the uplink dpswitch hands the
+# guest's GSO packets over whole; the LAN sees the segments.
+
+@pytest.fixture
+def tap_rig(topo, xsd, tmp_path):
+    r = Rig(topo, xsd, tmp_path, uplink="tap")
+    try:
+        r.start()
+        yield r
+    finally:
+        r.stop()
+
+
+def lan_rx_packets(topo, ns):
+    out = topo.run(ns, "ip -s -j link show lan0").stdout
+    return json.loads(out)[0]["stats64"]["rx"]["packets"]
+
+
+def test_tso_guest_gso_packets_go_whole_to_a_tso_uplink(tap_rig, topo, tmp_path):
+    """8 MiB guest -> LAN, sha256 compared, through a net_tap uplink: the
+    port is set up with TSO (the log says so), the guest's GSO packets are
+    handed to it whole (tx_tso), and the LAN receives many more segments
+    than dpswitch handed the port packets."""
+    rig = tap_rig
+    assert "(nic0), TSO for IPv4" in rig.read_log(), rig.read_log()
+    rig.attach(5)
+    g = rig.guest(5)
+    assert topo.ping(g, LAN)
+    before_rx, before = lan_rx_packets(topo, rig.lan), rig.port("nic0")
+    size = 8 << 20
+    sent, got = transfer(topo, tmp_path, g, rig.lan, LAN, size)
+    assert sent == got and int(got[0]) == size
+    nic = rig.port("nic0")
+    tso = nic["tx_tso"] - before["tx_tso"]
+    handed = nic["tx_packets"] - before["tx_packets"]
+    received = lan_rx_packets(topo, rig.lan) - before_rx
+    assert tso > 50, nic
+    assert received > 3 * handed, (received, nic)
+    assert all(v == 0 for v in nic["drops"].values()), nic
+    # and the other way (frames into the guest) still works
+    sent, got = transfer(topo, tmp_path, rig.lan, g, addr_of(5), 1 << 20)
+    assert sent == got and int(got[0]) == 1 << 20
+
+
+CHECK_SEGMENTS = r"""
+import sys, time
+from scapy.all import AsyncSniffer, IP, TCP, Raw
+src = sys.argv[1]
+s = AsyncSniffer(iface="lan0", filter=f"tcp and src host {src}", store=True)
+s.start()
+time.sleep(0.3)
+print("ready", flush=True)
+sys.stdin.readline()
+time.sleep(0.5)
+pk = s.stop()
+sizes, bad, big = [], 0, 0
+for p in pk:
+    ip = p[IP]
+    if len(bytes(ip)) > int(sys.argv[2]):
+        big += 1
+    raw = bytes(ip)
+    # recompute both checksums from the bytes as received
+    c = IP(raw)
+    ic, tc = c.chksum, c[TCP].chksum
+    del c.chksum
+    del c[TCP].chksum
+    c = IP(bytes(c))
+    if c.chksum != ic or c[TCP].chksum != tc:
+        bad += 1
+    if p.haslayer(Raw):
+        sizes.append(len(p[Raw].load))
+print(len(pk), bad, big, max(sizes) if sizes else 0, sizes.count(max(sizes)) if sizes else 0,
+      flush=True)
+"""
+
+
+def test_tso_segments_on_the_lan_are_mss_sized_and_valid(tap_rig, topo, tmp_path):
+    """What the LAN receives of a guest's TSO'd stream, captured with
+    scapy: no frame over the MTU, every IPv4 and TCP checksum right, and
+    the data in segments of the connection's MSS."""
+    rig = tap_rig
+    rig.attach(5)
+    g = rig.guest(5)
+    assert topo.ping(g, LAN)
+    (tmp_path / "segs.py").write_text(CHECK_SEGMENTS)
+    sniff = subprocess.Popen(["ip", "netns", "exec", rig.lan, "/usr/bin/python3",
+                              str(tmp_path / "segs.py"), addr_of(5), str(TAP_LAN_MTU)], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert sniff.stdout.readline() == "ready\n"
+        tso_before = rig.port("nic0")["tx_tso"]
+        sent, got = transfer(topo, tmp_path, g, rig.lan, LAN, 1 << 20)
+        assert sent == got
+        sniff.stdin.write("done\n")
+        sniff.stdin.flush()
+        n, bad, big, mss, at_mss = map(int, sniff.communicate(timeout=60)[0].split())
+    finally:
+        terminate(sniff, 5)
+    assert rig.port("nic0")["tx_tso"] > tso_before
+    # (scapy keeps up with part of the stream only: the rest overflows
+    # its socket, not the LAN)
+    assert n > 50 and bad == 0 and big == 0, (n, bad, big)
+    # the LAN's MTU less IPv4, TCP and timestamps; most segments are full
+    want = TAP_LAN_MTU - 40 - 12
+    assert mss == want and at_mss > n // 2, (mss, at_mss, n)
+
+
+# hvsim guest --hostile tcp-gso*: one TCP/IPv4 GSO packet (8000 bytes at
+# gso_size 1000) to the LAN's MAC, its metadata broken or not. case: (sent
+# whole to the TSO port, dropped on the vif as malformed, segments the LAN
+# receives)
+TSO_HOSTILE = {
+    "tcp-gso": (1, 0, 8),            # the control: whole, cut by the port
+    "tcp-gso-mss-1": (0, 1, 0),      # 8000 segments: no NIC sees it, too many to cut
+    "tcp-gso-type-v6": (0, 1, 0),    # a GSO type that is not the headers'
+    "tcp-gso-hdr-past": (0, 1, 0),   # TCP header past the packet's end
+    "tcp-gso-iplen": (0, 0, 8),      # IP length not the packet's: cut here, lengths mended
+}
+
+LAN_TCP9 = """table inet t9 {
+	chain c {
+		type filter hook prerouting priority -300; policy accept;
+		tcp dport 9 counter drop
+	}
+}
+"""
+
+
+@pytest.mark.parametrize("case", sorted(TSO_HOSTILE))
+def test_tso_hostile_gso_metadata_is_dropped_for_that_vif_only(tap_rig, topo, xsd, tmp_path,
+                                                               case):
+    """A guest's broken GSO metadata on the way to a TSO port: never handed
+    to the PMD, dropped and counted on that vif (or, where the packet can be
+    mended, cut into valid frames here); the NIC port counts no drop, the
+    other guest keeps its traffic."""
+    rig = tap_rig
+    whole, malformed, segs = TSO_HOSTILE[case]
+    rig.attach(6)
+    g6 = rig.guest(6)
+    assert topo.ping(g6, LAN)  # the LAN's MAC is learnt on nic0
+    (tmp_path / "t9.nft").write_text(LAN_TCP9)
+    topo.run(rig.lan, f"nft -f {tmp_path / 't9.nft'}")
+    rig.attach(5, antispoof=False)
+    nic0 = rig.port("nic0")
+    r = subprocess.run([HVSIM, "guest", "5.0", "--hostile", case, "--wait", "2"],
+                       capture_output=True, text=True, env=xsd.env(), timeout=60)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["backend_state"] == 4, rep
+    vif, nic = rig.port("vif5.0"), rig.port("nic0")
+    assert nic["tx_tso"] - nic0["tx_tso"] == whole, (nic0, nic)
+    assert vif["drops"]["malformed"] == malformed, vif
+    assert all(v == 0 for v in nic["drops"].values()), nic
+    out = json.loads(topo.run(rig.lan, "nft -j list table inet t9").stdout)
+    counted = [x["counter"] for o in out["nftables"] if "rule" in o
+               for x in o["rule"]["expr"] if "counter" in x][0]
+    assert counted["packets"] == segs, counted
+    if segs:
+        assert counted["bytes"] == 8000 + segs * 40, counted
     assert rig.proc.poll() is None, rig.read_log()
     assert topo.ping(g6, LAN, count=2)
