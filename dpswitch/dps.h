@@ -44,6 +44,11 @@
 #define DPS_POLL_BURSTS 4u
 /* a GSO packet's frames: 64 KiB at an MSS of 536 is 123 */
 #define DPS_GSO_MAX_SEGS 128u
+/* A NIC port takes GSO packets whole while fewer frames than this wait in
+ * its queue: a whole one holds up to 32 mbufs, and a busy NIC's full queue
+ * of them would empty the pool (8191) that every port's RX draws on; past
+ * it they are cut, one mbuf a frame, as for a port without TSO */
+#define DPS_TSO_QUEUED 64u
 #define DPS_GSO_BUF (NETIF_MAX_PKT + DPS_GSO_MAX_SEGS * 256u) /* frames waiting for a port: a guest without buffers drops past it */
 
 struct rte_mbuf;

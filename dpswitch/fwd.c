@@ -185,7 +185,7 @@ static bool takes_whole(struct dps *d, unsigned out, const struct rte_mbuf *m)
 {
 	const struct dps_port *p = &d->ports[out];
 
-	return p->kind == DPS_PORT_NIC &&
+	return p->kind == DPS_PORT_NIC && p->nout < DPS_TSO_QUEUED &&
 	       dps_tso_fits(&p->tso, &d->gso_hdr, m->tso_segsz, m->nb_segs);
 }
 

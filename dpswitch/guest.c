@@ -296,7 +296,8 @@ static int tso_port(struct dps *d, unsigned in, const struct netif_pkt *pk,
 	if (out == DPS_MAC_NONE || out == in)
 		return -1;
 	p = &d->ports[out];
-	if (p->kind != DPS_PORT_NIC || !p->forwarding || !dps_tso_fits(&p->tso, h, pk->gso_size, chain))
+	if (p->kind != DPS_PORT_NIC || !p->forwarding || p->nout >= DPS_TSO_QUEUED ||
+	    !dps_tso_fits(&p->tso, h, pk->gso_size, chain))
 		return -1;
 	return out;
 }

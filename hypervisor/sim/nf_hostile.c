@@ -182,7 +182,8 @@ static int c_extra_type_none(struct hctx *h, unsigned arg)
  * written whole into our pages and sent in 4096-byte slots with its GSO
  * extra: arg 0 as it should be, 1 gso_size 1 (8000 segments), 2 the
  * TCPV6 type on IPv4 headers, 3 a TCP data offset of 15 on a packet that
- * ends after 20 bytes of TCP, 4 an IP total length of 65535. What a
+ * ends after 20 bytes of TCP, 4 an IP total length of 65535, 5 as 0 but
+ * with a first slot of 20 bytes (the headers run on into the next). What a
  * backend does with the packet is for the caller to observe on the wire
  * and in the backend's counters: the ring itself answers each slot OK. */
 static int c_tcp_gso(struct hctx *h, unsigned arg)
@@ -236,6 +237,8 @@ static int c_tcp_gso(struct hctx *h, unsigned arg)
 	while (off < len) {
 		uint32_t n = len - off < NF_PAGE_SIZE ? len - off : NF_PAGE_SIZE;
 
+		if (arg == 5 && !off)
+			n = 20;
 		memcpy(h->q->tx.buf[id], pkt + off, n);
 		if (!off) {
 			req(h, ref(h, id), 0,
@@ -337,6 +340,8 @@ static const struct hcase {
 	{ "tcp-gso-hdr-past", c_tcp_gso, 3, false,
 	  "TCP data offset 15 on a packet ending 20 bytes into TCP" },
 	{ "tcp-gso-iplen", c_tcp_gso, 4, false, "the same with an IPv4 total length of 65535" },
+	{ "tcp-gso-split-hdr", c_tcp_gso, 5, false,
+	  "the valid packet with a first slot of 20 bytes: headers across slots" },
 	{ "more-data-forever", c_more_data_forever, 0, false,
 	  "256 slots, every one with more_data" },
 	{ "req-prod-overflow", c_req_prod_overflow, 0, false,

@@ -908,6 +908,9 @@ TSO_HOSTILE = {
     "tcp-gso-type-v6": (0, 1, 0),    # a GSO type that is not the headers'
     "tcp-gso-hdr-past": (0, 1, 0),   # TCP header past the packet's end
     "tcp-gso-iplen": (0, 0, 8),      # IP length not the packet's: cut here, lengths mended
+    # headers across the guest's slots: netif copies the packet into one
+    # buffer, and the chain's first mbuf holds every header
+    "tcp-gso-split-hdr": (1, 0, 8),
 }
 
 LAN_TCP9 = """table inet t9 {
