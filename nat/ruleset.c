@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,14 +253,23 @@ int nat_rs_apply(const struct nat_rs *rs, const struct nat_fwds *fwds)
 	 * state, which an offloaded one keeps. */
 	if (rs->flowtable)
 		fprintf(f, "\t\tmeta l4proto { tcp, udp } flow add @ft\n");
+	/* The first rule names the bridge by index (`iif`, 4 bytes loaded
+	 * and compared) rather than by name (16): bench/datapath's profile
+	 * put the chain at 3.3% of a guest's 64-byte frame with the name,
+	 * 2.8% with the index. An index is resolved now, so only while the
+	 * bridge exists (an adoption may find it gone: then the name), and
+	 * only in this rule: should the bridge ever be made again under
+	 * the table, the rules below still go by name and a guest's packet
+	 * meets `iifname ... drop`, never an accept it should not get. */
+	fprintf(f, "\t\t%s \"%s\" %s saddr %s accept\n", if_nametoindex(br) ? "iif" : "iifname",
+		br, ip, net);
 	fprintf(f,
-		"\t\tiifname \"%s\" %s saddr %s accept\n"
 		"\t\toifname \"%s\" %s daddr %s ct state established,related accept\n"
 		"\t\tiifname \"%s\" oifname \"%s\" accept\n"
 		"\t\tiifname \"%s\" drop\n"
 		"\t\toifname \"%s\" ct status dnat accept\n"
 		"\t\toifname \"%s\" reject\n"
-		"\t}\n", br, ip, net, br, ip, net, br, br, br, br, br);
+		"\t}\n", br, ip, net, br, br, br, br, br);
 	fprintf(f, "}\n");
 	if (fclose(f)) {
 		free(buf);
