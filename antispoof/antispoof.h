@@ -5,7 +5,8 @@
  * a bridge), `inet netd_as` for vifs that are L3 interfaces of their own
  * (route mode, Xen's vif-nat), and with it `arp netd_as` for their ARP,
  * which the inet family never sees. Its rules are fixed; a vif is only
- * ELEMENTS of sets keyed by its interface name, added or removed in one nft
+ * ELEMENTS of sets keyed by its interface name (the fast path's by its
+ * index: as_ifidx.h), added or removed in one nft
  * transaction (for a routed vif: in the inet and the arp table at once), so
  * plugging the 1000th vif costs what the first did and the rule count never
  * changes. That transaction is a netlink batch built directly (as_nl.h):
@@ -25,8 +26,8 @@
  *                                  addresses and routers (as_gw.h), never
  *                                  to be claimed
  *   gw6nd     ifname . 128-bit int the same as gw6, for ND target checks
- *   pass4     ifname . ether_addr . ipv4_addr   the fast path: its mac= with
- *   pass6     ifname . ether_addr . ipv6_addr   each of its addresses (v6:
+ *   pass4     iface_index . ether_addr . ipv4_addr   the fast path: its mac=
+ *   pass6     iface_index . ether_addr . ipv6_addr   with each of its addresses (v6:
  *                                  its link-local too), when it has a MAC and
  *                                  no rate=; its TCP and UDP from them is
  *                                  accepted by the chain's first rules

@@ -601,6 +601,111 @@ def test_offline_after_restart_removes_the_right_elements(topo, netd_factory):
     assert TABLE not in tables(topo)
 
 
+def pass_elements(topo, table=TABLE):
+    """The fast path's elements: {(set, first key part as nft names it)}; a
+    number when its interface is gone."""
+    return {(s, json.loads(k)["concat"][0]) for s, k in elements(topo, table)
+            if s in ("pass4", "pass6")}
+
+
+def pass_key_type(topo, table=TABLE):
+    return [nft_json(topo, f"list set {table} {s}")[1]["set"]["type"][0]
+            for s in ("pass4", "pass6")]
+
+
+def test_fast_path_by_index_leaves_nothing_when_the_vif_goes_first(topo, netd_factory):
+    """The fast path's sets name a vif by interface index (`iif`: cheaper per
+    frame than its name), which must still be removed exactly when the vif is
+    gone before its offline: in the same netd (it remembers the index), after
+    a kill -9 with the vif still there at the restart (it learns the index
+    from the table), and with the vif gone while netd was dead (the element
+    then lists under a number and is removed as dead). Nothing is left for
+    any of them, and the other vif keeps its elements throughout."""
+    netd = start(netd_factory, topo)
+    veth_vifs(topo, 1, 4)
+    for i in range(1, 5):
+        r = netd.request({"cmd": "vif-online", "vif": f"{i}.0", "args": {
+            "mac": f"02:00:00:00:07:{i:02x}", "ip": f"198.51.100.{i} 2001:db8:7::{i}"}})
+        assert r["ok"], r
+    assert pass_key_type(topo) == ["iface_index", "iface_index"]
+    assert {n for _, n in pass_elements(topo)} == {f"vif{i}.0" for i in range(1, 5)}
+    keep = {e for e in elements(topo) if '"vif4.0"' in e[1]}
+    assert {s for s, _ in keep} >= {"pass4", "pass6"}
+
+    # the same netd: gone first, then offline
+    topo.ip(topo.d0, "link del vif1.0")
+    netd.ctl("vif", "offline", "1.0")
+    assert not [e for e in elements(topo) if '"vif1.0"' in e[1]]
+    assert {n for _, n in pass_elements(topo)} == {"vif2.0", "vif3.0", "vif4.0"}
+
+    # kill -9; vif2.0 still there at the restart, gone before its offline
+    netd.stop(signal.SIGKILL)
+    netd.start()
+    topo.ip(topo.d0, "link del vif2.0")
+    netd.ctl("vif", "offline", "2.0")
+    assert not [e for e in elements(topo) if '"vif2.0"' in e[1]]
+    assert {n for _, n in pass_elements(topo)} == {"vif3.0", "vif4.0"}
+
+    # kill -9; vif3.0 goes while netd is dead: its fast-path elements list
+    # under its old index, and go
+    netd.stop(signal.SIGKILL)
+    topo.ip(topo.d0, "link del vif3.0")
+    assert [n for _, n in pass_elements(topo) if n.isdigit()], "listed by number"
+    netd.start()
+    netd.ctl("vif", "offline", "3.0")
+    assert not [e for e in elements(topo) if '"vif3.0"' in e[1]]
+    assert {n for _, n in pass_elements(topo)} == {"vif4.0"}
+    assert {e for e in elements(topo) if '"vif4.0"' in e[1]} == keep
+    netd.ctl("vif", "offline", "4.0")
+    assert TABLE not in tables(topo)
+
+
+def test_table_of_an_older_netd_gets_the_fast_path_by_index(topo, netd_factory, tmp_path):
+    """A table left by a netd whose fast path was keyed by name (kill -9, then
+    an upgrade): the next netd replaces those two sets at start, in one
+    transaction with the rules, keeps every other element, plugs and unplugs
+    as usual, and leaves no table behind."""
+    netd = start(netd_factory, topo)
+    veth_vifs(topo, 1, 2)
+    for i in (1, 2):
+        r = netd.request({"cmd": "vif-online", "vif": f"{i}.0", "args": {
+            "mac": f"02:00:00:00:08:{i:02x}", "ip": f"198.51.100.{i}"}})
+        assert r["ok"], r
+    netd.stop(signal.SIGKILL)
+    old = tmp_path / "old.nft"
+    old.write_text(f"""flush chain {TABLE} pre
+delete set {TABLE} pass4
+delete set {TABLE} pass6
+table {TABLE} {{
+	set pass4 {{ type ifname . ether_addr . ipv4_addr; elements = {{ "vif1.0" . 02:00:00:00:08:01 . 198.51.100.1 }} }}
+	set pass6 {{ type ifname . ether_addr . ipv6_addr; }}
+	chain pre {{
+		meta l4proto {{ tcp, udp }} th sport != 67 iifname . ether saddr . ip saddr @pass4 accept
+		meta l4proto {{ tcp, udp }} th sport != 547 iifname . ether saddr . ip6 saddr @pass6 accept
+		iifname @guard jump check
+		iifname @rates iifname @ratedrops drop
+	}}
+}}
+""")
+    topo.run(topo.d0, f"nft -f {old}")
+    assert pass_key_type(topo) == ["ifname", "ifname"]
+    others = {e for e in elements(topo) if e[0] not in ("pass4", "pass6")}
+    netd.start()
+    assert pass_key_type(topo) == ["iface_index", "iface_index"]
+    assert {e for e in elements(topo) if e[0] not in ("pass4", "pass6")} == others
+    assert "replaced by one keyed by interface index" in netd.read_log()
+    chain = nft(topo, f"list chain {TABLE} pre").stdout
+    assert "iif . ether saddr . ip saddr @pass4" in chain and "iifname . ether" not in chain
+    veth_vifs(topo, 3, 1)
+    r = netd.request({"cmd": "vif-online", "vif": "3.0", "args": {
+        "mac": "02:00:00:00:08:03", "ip": "198.51.100.3"}})
+    assert r["ok"], r
+    assert {n for _, n in pass_elements(topo)} == {"vif3.0"}
+    for i in (1, 2, 3):
+        netd.ctl("vif", "offline", f"{i}.0")
+    assert TABLE not in tables(topo)
+
+
 def test_replug_with_new_keys_replaces_elements(topo, netd_factory):
     netd = start(netd_factory, topo)
     g1 = topo.add_guest(1)
@@ -703,6 +808,9 @@ def test_batch_elements_equal_what_nft_text_made(topo, netd_factory, tmp_path, m
     args = {"mac": mac, "ip": " ".join(ips)} | ({"rate": rate} if rate else {})
     r = netd.request({"cmd": "vif-online", "vif": "2.0", "args": args})
     assert r["ok"], r
+    # The fast path's sets are keyed by interface index (`iif`): nft resolves
+    # a name there, so the reference's name must be an interface.
+    topo.ip(topo.d0, "link add vifX.9 type veth peer name vifX.9p")
     ref_cmds = tmp_path / "ref.nft"
     ref_cmds.write_text(old_element_cmds(table, "vifX.9", mac, ips, limit, arp))
     topo.run(topo.d0, f"nft -f {ref_cmds}")
