@@ -9,21 +9,22 @@
 
 #include "lib/err.h"
 
-/* READ and WRITEV only, then enabled (it was made disabled: nothing could
+/* READ, READV and WRITEV only, then enabled (it was made disabled: nothing could
  * be submitted before). The raw register call: Debian's liburing 2.3
  * declares io_uring_register_restrictions() and io_uring_enable_rings()
  * but does not export them. */
 static int restrict_ring(int fd)
 {
-	struct io_uring_restriction res[2];
+	static const uint8_t ops[] = { IORING_OP_READ, IORING_OP_READV, IORING_OP_WRITEV };
+	struct io_uring_restriction res[sizeof(ops)];
 	int rc;
 
 	memset(res, 0, sizeof(res));
-	res[0].opcode = IORING_RESTRICTION_SQE_OP;
-	res[0].sqe_op = IORING_OP_READ;
-	res[1].opcode = IORING_RESTRICTION_SQE_OP;
-	res[1].sqe_op = IORING_OP_WRITEV;
-	rc = io_uring_register(fd, IORING_REGISTER_RESTRICTIONS, res, 2);
+	for (unsigned i = 0; i < sizeof(ops); i++) {
+		res[i].opcode = IORING_RESTRICTION_SQE_OP;
+		res[i].sqe_op = ops[i];
+	}
+	rc = io_uring_register(fd, IORING_REGISTER_RESTRICTIONS, res, sizeof(ops));
 	if (rc == 0)
 		rc = io_uring_register(fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
 	return rc < 0 ? err_set(rc, "io_uring restrictions: %s", strerror(-rc)) : 0;
@@ -171,13 +172,28 @@ static int run(struct batchio *b, unsigned n, int *res)
 int batchio_writev(struct batchio *b, int fd, const struct iovec *iov, unsigned niov,
 		   unsigned n, int *res)
 {
+	unsigned cnt[BATCHIO_MAX];
+
+	if (n > BATCHIO_MAX)
+		n = BATCHIO_MAX;
+	for (unsigned i = 0; i < n; i++)
+		cnt[i] = niov;
+	return batchio_writevs(b, fd, iov, cnt, n, res);
+}
+
+int batchio_writevs(struct batchio *b, int fd, const struct iovec *iov, const unsigned *niov,
+		    unsigned n, int *res)
+{
+	size_t at = 0;
+
 	if (n > BATCHIO_MAX)
 		n = BATCHIO_MAX;
 	if (!b->on) {
 		for (unsigned i = 0; i < n; i++) {
-			ssize_t w = writev(fd, iov + (size_t)i * niov, (int)niov);
+			ssize_t w = writev(fd, iov + at, (int)niov[i]);
 
 			res[i] = w < 0 ? -errno : (int)w;
+			at += niov[i];
 		}
 		return 0;
 	}
@@ -186,8 +202,9 @@ int batchio_writev(struct batchio *b, int fd, const struct iovec *iov, unsigned 
 
 		/* no link between them: a frame the device refuses must not
 		 * cancel the others; they are issued in order at submission */
-		io_uring_prep_writev(sqe, fd, iov + (size_t)i * niov, niov, 0);
+		io_uring_prep_writev(sqe, fd, iov + at, niov[i], 0);
 		sqe->user_data = i;
+		at += niov[i];
 	}
 	return run(b, n, res);
 }
@@ -222,6 +239,41 @@ int batchio_read(struct batchio *b, int fd, void *const *bufs, size_t len, unsig
 		/* RWF_NOWAIT not taken by this device: nothing was read */
 		b->no_ring_read = true;
 		return batchio_read(b, fd, bufs, len, n, res);
+	}
+	return 0;
+}
+
+int batchio_readv(struct batchio *b, int fd, const struct iovec *iov, unsigned niov, unsigned n,
+		  int *res)
+{
+	if (n > BATCHIO_MAX)
+		n = BATCHIO_MAX;
+	if (!b->on || b->no_ring_read) {
+		for (unsigned i = 0; i < n; i++) {
+			ssize_t r = readv(fd, iov + (size_t)i * niov, (int)niov);
+
+			res[i] = r < 0 ? -errno : (int)r;
+			if (r < 0)
+				for (unsigned k = i + 1; k < n; k++)
+					res[k] = -EAGAIN;
+			if (r < 0)
+				break;
+		}
+		return 0;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+
+		io_uring_prep_readv(sqe, fd, iov + (size_t)i * niov, niov, 0);
+		sqe->rw_flags = RWF_NOWAIT;
+		sqe->user_data = i;
+	}
+	if (run(b, n, res) < 0)
+		return err_code();
+	if (res[0] == -EOPNOTSUPP || res[0] == -EINVAL) {
+		/* RWF_NOWAIT not taken by this device: nothing was read */
+		b->no_ring_read = true;
+		return batchio_readv(b, fd, iov, niov, n, res);
 	}
 	return 0;
 }

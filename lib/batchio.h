@@ -6,8 +6,9 @@
  * fall back to a read or writev per packet.
  *
  * The ring is restricted at creation (IORING_REGISTER_RESTRICTIONS) to
- * READ and WRITEV: a seccomp-confined process that holds it can do through
- * it nothing its filter's read and writev do not already allow. Create it
+ * READ, READV and WRITEV: a seccomp-confined process that holds it can do
+ * through it nothing its filter's read, readv and writev do not already
+ * allow. Create it
  * before confining the process; afterwards only io_uring_enter is needed
  * (another process cannot lend one: Linux refuses io_uring descriptors in
  * SCM_RIGHTS). A ring is two pages mapped in its user. One ring per
@@ -63,10 +64,19 @@ void batchio_exit(struct batchio *b);
  * be submitted (res[] then says the same for each). */
 int batchio_writev(struct batchio *b, int fd, const struct iovec *iov, unsigned niov,
 		   unsigned n, int *res);
+/* The same, write i of niov[i] entries, each write's following the one
+ * before in iov: frames of different shapes (a header, then the pages a
+ * frame lies in) in one call. */
+int batchio_writevs(struct batchio *b, int fd, const struct iovec *iov, const unsigned *niov,
+		    unsigned n, int *res);
 /* n (<= BATCHIO_MAX) reads from fd into bufs[i] (len bytes each), never
  * blocking (RWF_NOWAIT); res[i]: bytes read, -EAGAIN when nothing was
  * there, or -errno. What is read comes in order: a read after one that
  * found nothing may still have found a later frame. */
 int batchio_read(struct batchio *b, int fd, void *const *bufs, size_t len, unsigned n, int *res);
+/* The same, read i scattered over iov[i * niov .. +niov): a frame straight
+ * into the pages it will be sent from. */
+int batchio_readv(struct batchio *b, int fd, const struct iovec *iov, unsigned niov, unsigned n,
+		  int *res);
 
 #endif
