@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/sysinfo.h>
 #include <time.h>
 
@@ -277,25 +278,33 @@ static int grant(struct nf_dev *d, struct nf_queue *q, unsigned pfn, bool ro, ui
 
 static int queue_setup(struct nf_dev *d, struct nf_queue *q)
 {
-	void *txb[NF_RING_SIZE], *rxb[NF_RING_SIZE];
-	uint32_t txr[NF_RING_SIZE], rxr[NF_RING_SIZE], tx_ring, rx_ring;
-	unsigned i, tb = q->pfn + 2, rb = q->pfn + 2 + NF_RING_SIZE;
+	void *txb[NF_TX_POOL], *rxb[NF_RING_SIZE];
+	uint32_t txr[NF_TX_POOL], rxr[NF_RING_SIZE], tx_ring, rx_ring;
+	unsigned i, tb = q->pfn + 2, rb = q->pfn + 2 + NF_TX_POOL;
+	void *first = hv_guest_page(d->g, q->pfn);
 	int rc;
 
-	/* Zeroed before granting: a backend sees nothing of our past. */
-	for (i = 0; i < NF_PAGES_PER_QUEUE; i++)
-		memset(hv_guest_page(d->g, q->pfn + i), 0, NF_PAGE_SIZE);
+	/* Zeroed before granting: a backend sees nothing of our past. The
+	 * pages go back to the memfd (read as zeros, cost nothing until
+	 * used: a queue's TX pool is 3 MiB, most of it idle); a copy
+	 * where that cannot be done. */
+	if (madvise(first, (size_t)NF_PAGES_PER_QUEUE * NF_PAGE_SIZE, MADV_REMOVE) < 0)
+		for (i = 0; i < NF_PAGES_PER_QUEUE; i++)
+			memset(hv_guest_page(d->g, q->pfn + i), 0, NF_PAGE_SIZE);
 	if ((rc = grant(d, q, q->pfn, false, &tx_ring)) ||
 	    (rc = grant(d, q, q->pfn + 1, false, &rx_ring)))
 		return rc;
-	for (i = 0; i < NF_RING_SIZE; i++) {
+	for (i = 0; i < NF_TX_POOL; i++) {
 		txb[i] = hv_guest_page(d->g, tb + i);
-		rxb[i] = hv_guest_page(d->g, rb + i);
-		if ((rc = grant(d, q, tb + i, true, &txr[i])) ||
-		    (rc = grant(d, q, rb + i, false, &rxr[i])))
+		if ((rc = grant(d, q, tb + i, true, &txr[i])))
 			return rc;
 	}
-	nf_txq_init(&q->tx, hv_guest_page(d->g, q->pfn), txb, txr, d->feat.sg);
+	for (i = 0; i < NF_RING_SIZE; i++) {
+		rxb[i] = hv_guest_page(d->g, rb + i);
+		if ((rc = grant(d, q, rb + i, false, &rxr[i])))
+			return rc;
+	}
+	nf_txq_init(&q->tx, first, txb, txr, NF_TX_POOL, d->feat.sg);
 	q->tx.lazy_events = true; /* nf_run reaps on every pass */
 	nf_rxq_init(&q->rx, hv_guest_page(d->g, q->pfn + 1), rxb, rxr);
 	rc = hv_guest_evtchn_alloc(d->g, d->backend_id, &q->port_tx);

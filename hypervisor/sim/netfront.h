@@ -16,7 +16,7 @@
 #include "hypervisor/sim/nf_ring.h"
 
 #define NF_MAX_QUEUES		8u
-#define NF_PAGES_PER_QUEUE	(2u + 2u * NF_RING_SIZE)	/* rings, TX and RX buffers */
+#define NF_PAGES_PER_QUEUE	(2u + NF_TX_POOL + NF_RING_SIZE)	/* rings, TX and RX buffers */
 
 struct hv_guest;
 struct xsc;

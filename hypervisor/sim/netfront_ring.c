@@ -77,21 +77,43 @@ static union nf_rx_slot rx_slot_read(const union nf_rx_slot *s)
 
 /* ---- TX ---- */
 
-void nf_txq_init(struct nf_txq *q, void *sring, void *const *buf, const uint32_t *gref, bool sg)
+void nf_txq_init(struct nf_txq *q, void *sring, void *const *buf, const uint32_t *gref,
+		 unsigned npages, bool sg)
 {
 	unsigned i;
 
+	if (npages > NF_TX_POOL)
+		npages = NF_TX_POOL;
 	memset(q, 0, sizeof(*q));
 	q->sring = sring;
 	q->sg = sg;
 	nf_sring_init(sring);
-	for (i = 0; i < NF_RING_SIZE; i++) {
+	for (i = 0; i < npages; i++) {
 		q->buf[i] = buf[i];
 		q->gref[i] = gref[i];
+		/* Low pages first: a light load touches few of them. */
+		q->free_pages[i] = (uint16_t)(npages - 1 - i);
+	}
+	q->n_pages = npages;
+	q->n_free_pages = npages;
+	for (i = 0; i < NF_RING_SIZE; i++) {
 		/* Low ids first, so a short test sees ids 0, 1, 2... */
 		q->free_ids[i] = (uint16_t)(NF_RING_SIZE - 1 - i);
 	}
 	q->n_free = NF_RING_SIZE;
+}
+
+int nf_txq_page_take(struct nf_txq *q)
+{
+	if (!q->n_free_pages)
+		return -ENOSPC;
+	return q->free_pages[--q->n_free_pages];
+}
+
+void nf_txq_page_give(struct nf_txq *q, unsigned page)
+{
+	if (page < q->n_pages && q->n_free_pages < q->n_pages)
+		q->free_pages[q->n_free_pages++] = (uint16_t)page;
 }
 
 unsigned nf_txq_space(const struct nf_txq *q)
@@ -118,15 +140,16 @@ unsigned nf_txq_slots_needed(const struct nf_txq *q, const struct nf_txpkt *pkt)
 	return n;
 }
 
-static uint16_t tx_take_id(struct nf_txq *q)
+static uint16_t tx_take_id(struct nf_txq *q, uint16_t page)
 {
 	uint16_t id = q->free_ids[--q->n_free];
 
 	q->in_flight[id] = true;
+	q->id_page[id] = page;
 	return id;
 }
 
-int nf_txq_put(struct nf_txq *q, const struct nf_txpkt *pkt)
+int nf_txq_put_pages(struct nf_txq *q, const struct nf_txpkt *pkt, const uint16_t *pages)
 {
 	union nf_tx_slot *ring = nf_tx_slots(q->sring);
 	unsigned need = nf_txq_slots_needed(q, pkt), dslots, k;
@@ -141,10 +164,9 @@ int nf_txq_put(struct nf_txq *q, const struct nf_txpkt *pkt)
 	for (k = 0; k < dslots; k++) {
 		size_t chunk = pkt->len - off < NF_PAGE_SIZE ? pkt->len - off : NF_PAGE_SIZE;
 		struct nf_tx_req r = { 0 };
-		uint16_t id = tx_take_id(q);
+		uint16_t id = tx_take_id(q, pages[k]);
 
-		memcpy(q->buf[id], pkt->data + off, chunk);
-		r.gref = q->gref[id];
+		r.gref = q->gref[pages[k]];
 		r.offset = 0;
 		r.id = id;
 		if (k == 0) {
@@ -177,6 +199,31 @@ int nf_txq_put(struct nf_txq *q, const struct nf_txpkt *pkt)
 	return 0;
 }
 
+int nf_txq_put(struct nf_txq *q, const struct nf_txpkt *pkt)
+{
+	unsigned need = nf_txq_slots_needed(q, pkt), dslots, k;
+	uint16_t pages[NF_TX_FRAME_PAGES + 1] = { 0 };
+	int rc;
+
+	if (!need)
+		return -EMSGSIZE;
+	dslots = need - (pkt->gso_type ? 1 : 0);
+	if (need > nf_txq_space(q) || dslots > q->n_free || dslots > q->n_free_pages)
+		return -ENOSPC;
+	for (k = 0; k < dslots; k++) {
+		size_t off = (size_t)k * NF_PAGE_SIZE;
+		size_t chunk = pkt->len - off < NF_PAGE_SIZE ? pkt->len - off : NF_PAGE_SIZE;
+
+		pages[k] = (uint16_t)nf_txq_page_take(q);
+		memcpy(q->buf[pages[k]], pkt->data + off, chunk);
+	}
+	rc = nf_txq_put_pages(q, pkt, pages);
+	if (rc)
+		while (k)
+			nf_txq_page_give(q, pages[--k]);
+	return rc;
+}
+
 bool nf_txq_push(struct nf_txq *q)
 {
 	return nf_sring_push_requests(q->sring, q->req_prod_pvt);
@@ -207,6 +254,7 @@ unsigned nf_txq_gc(struct nf_txq *q, bool *more)
 		}
 		q->in_flight[r.id] = false;
 		q->free_ids[q->n_free++] = r.id;
+		nf_txq_page_give(q, q->id_page[r.id]);
 		if (r.status != NF_RSP_OKAY)
 			q->st.errors++;
 		n++;
@@ -252,11 +300,11 @@ bool nf_rxq_refill(struct nf_rxq *q)
 }
 
 /* Walk one packet's responses from rsp_cons: extras first (when the first
- * slot says so), then the data chain. Returns the index after the packet,
- * or the error: -EAGAIN (incomplete, nothing consumed), -EIO (consume up
- * to *end and drop). */
+ * slot says so), then the data chain, copied into out or, without out,
+ * named in iov. Returns the index after the packet, or the error: -EAGAIN
+ * (incomplete, nothing consumed), -EIO (consume up to *end and drop). */
 static int rx_walk(struct nf_rxq *q, uint32_t prod, uint8_t *out, size_t cap,
-		   struct nf_rxpkt *pkt, uint32_t *end)
+		   struct iovec *iov, unsigned *niov, struct nf_rxpkt *pkt, uint32_t *end)
 {
 	const union nf_rx_slot *ring = nf_rx_slots(q->sring);
 	uint32_t i = q->rsp_cons, cur = i;	/* cur: the slot s was read from */
@@ -296,8 +344,13 @@ static int rx_walk(struct nf_rxq *q, uint32_t prod, uint8_t *out, size_t cap,
 		    pkt->len + (unsigned)st > cap || ++nslots > NF_RX_MAX_SLOTS) {
 			bad = true;
 		} else if (!bad) {
-			memcpy(out + pkt->len, (uint8_t *)q->buf[MASK(cur)] + s.rsp.offset,
-			       (size_t)st);
+			uint8_t *src = (uint8_t *)q->buf[MASK(cur)] + s.rsp.offset;
+
+			if (out)
+				memcpy(out + pkt->len, src, (size_t)st);
+			else if (st)
+				iov[(*niov)++] = (struct iovec){ .iov_base = src,
+								 .iov_len = (size_t)st };
 			pkt->len += (size_t)st;
 		}
 		if (!(flags & NF_RXF_MORE_DATA))
@@ -317,7 +370,8 @@ incomplete:
 	return prod == q->req_prod_pvt ? -EIO : -EAGAIN;
 }
 
-int nf_rxq_get(struct nf_rxq *q, uint8_t *out, size_t cap, struct nf_rxpkt *pkt)
+static int rx_get(struct nf_rxq *q, uint8_t *out, size_t cap, struct iovec *iov, unsigned *niov,
+		  struct nf_rxpkt *pkt)
 {
 	uint32_t prod = nf_sring_rsp_prod(q->sring), end;
 	int rc;
@@ -331,7 +385,7 @@ int nf_rxq_get(struct nf_rxq *q, uint8_t *out, size_t cap, struct nf_rxpkt *pkt)
 		q->rsp_cons = q->req_prod_pvt;
 		return -EIO;
 	}
-	rc = rx_walk(q, prod, out, cap, pkt, &end);
+	rc = rx_walk(q, prod, out, cap, iov, niov, pkt, &end);
 	if (rc == -EAGAIN)
 		return rc;
 	q->rsp_cons = end;
@@ -342,6 +396,17 @@ int nf_rxq_get(struct nf_rxq *q, uint8_t *out, size_t cap, struct nf_rxpkt *pkt)
 	q->st.packets++;
 	q->st.bytes += pkt->len;
 	return 0;
+}
+
+int nf_rxq_get(struct nf_rxq *q, uint8_t *out, size_t cap, struct nf_rxpkt *pkt)
+{
+	return rx_get(q, out, cap, NULL, NULL, pkt);
+}
+
+int nf_rxq_get_iov(struct nf_rxq *q, struct iovec *iov, unsigned *niov, struct nf_rxpkt *pkt)
+{
+	*niov = 0;
+	return rx_get(q, NULL, NF_MAX_TX_SIZE + 1u, iov, niov, pkt);
 }
 
 bool nf_rxq_final_check(struct nf_rxq *q)

@@ -39,21 +39,47 @@
 #define NF_MTU_NO_SG	1500u
 #define NF_TXQLEN	4096u
 
-/* A batch of frames each way, read or written with one system call
+/* netfront's RX_COPY_THRESHOLD: the bytes of a received packet it pulls
+ * into the skb's own memory (its headers); the rest stays in the pages
+ * the backend copied it into, and goes up the stack from there. */
+#define NF_RX_HEAD	256u
+#define TX_IOV		(1u + NF_TX_FRAME_PAGES)
+#define TX_READS_MIN	4u
+
+/* Frames go in batches each way, read or written with one system call
  * (batchio): a guest's kernel would not pay a system call per frame
- * either. */
-static uint8_t frames[BATCHIO_MAX][VNET_HLEN + FRAME_MAX + NF_PAGE_SIZE];
+ * either. Each frame is read into, or written from, the granted pages
+ * themselves (nf_ring.h), as Linux netfront's skbs are: no copy of the
+ * guest's own between its stack and the backend's grant copy. */
 static struct batchio bio;
 
-/* TX reads a batch of frames per TAP queue into buffers of its own: as
- * Linux netfront, a frame goes while the ring has room for one of the
- * largest kind (19 slots), so a batch of small frames fills the ring,
- * and the frames of a batch that did not fit wait here, parsed, in
- * order, for the backend's responses (pkt[first .. first + n)). */
-static uint8_t tx_frames[NF_MAX_QUEUES][BATCHIO_MAX][VNET_HLEN + FRAME_MAX + NF_PAGE_SIZE];
+/* RX: a batch of packets to write, each its virtio header, its head and
+ * the rest of its pages (iov[], cnt[i] entries for packet i). */
+static struct rx_batch {
+	struct iovec iov[BATCHIO_MAX * (2 + NF_RX_MAX_SLOTS)];
+	unsigned cnt[BATCHIO_MAX];
+	unsigned m, n_iov;
+	struct virtio_net_hdr vh[BATCHIO_MAX];
+	uint8_t head[BATCHIO_MAX][NF_RX_HEAD];
+} rxb;
+/* a packet whose headers outrun its head, made linear (rare) */
+static uint8_t rx_linear[BATCHIO_MAX][FRAME_MAX];
+
+/* TX reads a batch of frames per TAP queue, each into pages taken from
+ * its queue's pool: as Linux netfront, a frame goes while the ring has
+ * room for one of the largest kind (19 slots), so a batch of small frames
+ * fills the ring, and the frames of a batch that did not fit wait here,
+ * parsed, in their pages, in order, for the backend's responses
+ * (pkt[first .. first + n)). */
 static struct tx_pend {
 	unsigned first, n;
+	/* reads to ask for next time: twice what the last drained batch
+	 * found (at least TX_READS_MIN), all of them after a full one. A
+	 * paced TCP sender (BBR) hands the TAP a frame or two per wake-up:
+	 * 32 reads each time would mostly find nothing, at a cost each */
+	unsigned want;
 	struct nf_txpkt pkt[BATCHIO_MAX];
+	uint16_t pages[BATCHIO_MAX][NF_TX_FRAME_PAGES];
 } tx_pend[NF_MAX_QUEUES];
 
 /* The largest GSO frame netfront takes, and a queue that holds back
@@ -156,52 +182,98 @@ void nf_tap_set_link(struct nf_dev *d, bool up)
 
 /* ---- RX: ring -> TAP ---- */
 
-/* Writes frames[0..m) (their headers in vh) to the TAP. */
-static void rx_flush(struct nf_dev *d, int fd, struct virtio_net_hdr *vh, const uint32_t *len,
-		     unsigned m)
+static void gather(uint8_t *to, const struct iovec *seg, unsigned nseg, size_t len)
 {
-	struct iovec iov[BATCHIO_MAX * 2];
-	int res[BATCHIO_MAX];
+	for (unsigned k = 0; k < nseg && len; k++) {
+		size_t c = seg[k].iov_len < len ? seg[k].iov_len : len;
 
-	for (unsigned i = 0; i < m; i++) {
-		iov[2 * i] = (struct iovec){ .iov_base = &vh[i], .iov_len = sizeof(vh[i]) };
-		iov[2 * i + 1] = (struct iovec){ .iov_base = frames[i], .iov_len = len[i] };
+		memcpy(to, seg[k].iov_base, c);
+		to += c;
+		len -= c;
 	}
-	batchio_writev(&bio, fd, iov, 2, m, res);
-	for (unsigned i = 0; i < m; i++)
-		if (res[i] < 0)
-			d->rx_dropped++;
 }
 
-static bool rx_deliver(struct nf_dev *d, struct nf_queue *q)
+/* Writes the batch to the TAP. */
+static void rx_flush(struct nf_dev *d, int fd)
+{
+	int res[BATCHIO_MAX];
+
+	if (!rxb.m)
+		return;
+	batchio_writevs(&bio, fd, rxb.iov, rxb.cnt, rxb.m, res);
+	for (unsigned i = 0; i < rxb.m; i++)
+		if (res[i] < 0)
+			d->rx_dropped++;
+	rxb.m = 0;
+	rxb.n_iov = 0;
+}
+
+/* A packet in the pieces seg[0 .. nseg) of its buffers into the batch.
+ * Its headers are read from a copy of our own (the head), so the virtio
+ * header says what the frame written says even if the backend, which
+ * still holds the pages' grants, writes them meanwhile. -EINVAL: its
+ * offloads do not fit the frame (nf_pkt_to_vnet). */
+static int rx_add(const struct iovec *seg, unsigned nseg, const struct nf_rxpkt *pkt)
+{
+	unsigned m = rxb.m, c = 2;
+	size_t hl = pkt->len < NF_RX_HEAD ? pkt->len : NF_RX_HEAD, skip = hl;
+	struct iovec *out = rxb.iov + rxb.n_iov;
+
+	gather(rxb.head[m], seg, nseg, hl);
+	out[0] = (struct iovec){ .iov_base = &rxb.vh[m], .iov_len = VNET_HLEN };
+	if (nf_pkt_to_vnet(pkt, rxb.head[m], hl, &rxb.vh[m])) {
+		if (hl == pkt->len)
+			return -EINVAL;
+		/* headers longer than netfront pulls: all of it, linear */
+		gather(rx_linear[m], seg, nseg, pkt->len);
+		if (nf_pkt_to_vnet(pkt, rx_linear[m], pkt->len, &rxb.vh[m]))
+			return -EINVAL;
+		out[1] = (struct iovec){ .iov_base = rx_linear[m], .iov_len = pkt->len };
+	} else {
+		out[1] = (struct iovec){ .iov_base = rxb.head[m], .iov_len = hl };
+		for (unsigned k = 0; k < nseg; k++) {
+			if (skip >= seg[k].iov_len) {
+				skip -= seg[k].iov_len;
+				continue;
+			}
+			out[c++] = (struct iovec){ .iov_base = (uint8_t *)seg[k].iov_base + skip,
+						   .iov_len = seg[k].iov_len - skip };
+			skip = 0;
+		}
+	}
+	rxb.cnt[m] = c;
+	rxb.n_iov += c;
+	rxb.m++;
+	return 0;
+}
+
+/* *wrote: packets went to the TAP. Returns true when the budget ran out. */
+static bool rx_deliver(struct nf_dev *d, struct nf_queue *q, bool *wrote)
 {
 	int fd = d->tap_fds[q->idx % d->n_taps];
-	struct virtio_net_hdr vh[BATCHIO_MAX];
-	uint32_t len[BATCHIO_MAX];
-	unsigned n, m = 0;
+	unsigned n;
 	bool notify;
 
 	for (n = 0; n < NF_BUDGET; n++) {
+		struct iovec seg[NF_RX_MAX_SLOTS];
 		struct nf_rxpkt pkt;
+		unsigned nseg;
 		int rc;
 
-		if (m == BATCHIO_MAX) {
-			rx_flush(d, fd, vh, len, m);
-			m = 0;
-		}
-		rc = nf_rxq_get(&q->rx, frames[m], FRAME_MAX, &pkt);
+		if (rxb.m == BATCHIO_MAX)
+			rx_flush(d, fd);
+		rc = nf_rxq_get_iov(&q->rx, seg, &nseg, &pkt);
 		if (rc == -EAGAIN) {
 			if (!nf_rxq_final_check(&q->rx))
 				break;
 			continue;
 		}
-		if (rc || nf_pkt_to_vnet(&pkt, frames[m], pkt.len, &vh[m])) {
+		if (rc || rx_add(seg, nseg, &pkt))
 			d->rx_dropped++;
-			continue;
-		}
-		len[m++] = pkt.len;
 	}
-	rx_flush(d, fd, vh, len, m);
+	/* written before their buffers are posted again */
+	*wrote = rxb.m || n;
+	rx_flush(d, fd);
 	notify = nf_rxq_refill(&q->rx);
 	if (notify)
 		nf_queue_kick_rx(d, q);
@@ -224,21 +296,133 @@ static void tx_gc(struct nf_queue *q)
 		;
 }
 
-/* pkt onto q's ring: 0 (sent or dropped, counted), or -ENOSPC when it
- * does not fit now. */
-static int tx_put(struct nf_dev *d, struct nf_queue *q, const struct nf_txpkt *pkt)
+static unsigned tx_pages_of(size_t len)
 {
-	int rc = nf_txq_put(&q->tx, pkt);
+	return (unsigned)((len + NF_PAGE_SIZE - 1) / NF_PAGE_SIZE);
+}
+
+static void tx_pages_give(struct nf_queue *q, const uint16_t *pages, unsigned n)
+{
+	while (n)
+		nf_txq_page_give(&q->tx, pages[--n]);
+}
+
+/* pkt, in pages, onto q's ring: 0 (sent, or dropped and its pages given
+ * back, counted), or -ENOSPC when it does not fit now. */
+static int tx_put(struct nf_dev *d, struct nf_queue *q, const struct nf_txpkt *pkt,
+		  const uint16_t *pages)
+{
+	int rc = nf_txq_put_pages(&q->tx, pkt, pages);
 
 	if (rc == -ENOSPC) {
 		tx_gc(q);
-		rc = nf_txq_put(&q->tx, pkt);
+		rc = nf_txq_put_pages(&q->tx, pkt, pages);
 	}
 	if (rc == -ENOSPC)
 		return rc;
-	if (rc)
+	if (rc) {
+		tx_pages_give(q, pages, tx_pages_of(pkt->len));
 		d->tx_dropped++;
+	}
 	return 0;
+}
+
+/* A frame read into pages as a TX packet: its offloads from the virtio
+ * header. nf_pkt_from_vnet reads the frame only to complete an IPv6
+ * checksum the backend cannot take; for that a frame of more than a page
+ * is made linear and put back (rare: a backend without
+ * feature-ipv6-csum-offload and frames past 4 KiB). Otherwise it is
+ * shown the first page at most, where every header lies. */
+static int tx_meta(struct nf_dev *d, struct nf_queue *q, const struct virtio_net_hdr *vh,
+		   const uint16_t *pages, size_t len, struct nf_txpkt *pkt)
+{
+	static uint8_t lin[FRAME_MAX];
+	unsigned n = tx_pages_of(len), k;
+	int rc;
+
+	if (n > 1 && (vh->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !d->feat.ipv6_csum) {
+		for (k = 0; k < n; k++)
+			memcpy(lin + (size_t)k * NF_PAGE_SIZE, nf_txq_page(&q->tx, pages[k]),
+			       k + 1 < n ? NF_PAGE_SIZE : len - (size_t)k * NF_PAGE_SIZE);
+		rc = nf_pkt_from_vnet(vh, lin, len, d->feat.ipv6_csum, pkt);
+		for (k = 0; !rc && k < n; k++)
+			memcpy(nf_txq_page(&q->tx, pages[k]), lin + (size_t)k * NF_PAGE_SIZE,
+			       k + 1 < n ? NF_PAGE_SIZE : len - (size_t)k * NF_PAGE_SIZE);
+	} else {
+		rc = nf_pkt_from_vnet(vh, nf_txq_page(&q->tx, pages[0]),
+				      len < NF_PAGE_SIZE ? len : NF_PAGE_SIZE, d->feat.ipv6_csum, pkt);
+	}
+	pkt->data = NULL;
+	pkt->len = len;
+	return rc;
+}
+
+/* Up to want frames from TAP queue t, each straight into pages of q's
+ * pool, onto the ring or into pd. Returns how many reads were made;
+ * *drained: the TAP had no more. */
+static unsigned tx_read(struct nf_dev *d, unsigned t, struct nf_queue *q, unsigned want,
+			bool *drained)
+{
+	static struct iovec iov[BATCHIO_MAX * TX_IOV];
+	struct virtio_net_hdr vh[BATCHIO_MAX];
+	uint16_t pages[BATCHIO_MAX][NF_TX_FRAME_PAGES];
+	struct tx_pend *pd = &tx_pend[t];
+	int res[BATCHIO_MAX];
+	unsigned i, k;
+
+	if (want > q->tx.n_free_pages / NF_TX_FRAME_PAGES)
+		want = q->tx.n_free_pages / NF_TX_FRAME_PAGES;
+	if (!want)
+		return 0;
+	for (i = 0; i < want; i++) {
+		iov[i * TX_IOV] = (struct iovec){ .iov_base = &vh[i], .iov_len = VNET_HLEN };
+		for (k = 0; k < NF_TX_FRAME_PAGES; k++) {
+			pages[i][k] = (uint16_t)nf_txq_page_take(&q->tx);
+			iov[i * TX_IOV + 1 + k] = (struct iovec){
+				.iov_base = nf_txq_page(&q->tx, pages[i][k]),
+				.iov_len = NF_PAGE_SIZE,
+			};
+		}
+	}
+	batchio_readv(&bio, d->tap_fds[t], iov, TX_IOV, want, res);
+	/* the pages no frame filled go back, last taken first: the pool
+	 * stays in the order it was, the same few pages used over again */
+	for (i = want; i-- > 0;) {
+		unsigned used = res[i] > (int)VNET_HLEN ? tx_pages_of((size_t)res[i] - VNET_HLEN) : 0;
+
+		for (k = NF_TX_FRAME_PAGES; k-- > used;)
+			nf_txq_page_give(&q->tx, pages[i][k]);
+	}
+	for (i = 0; i < want; i++) {
+		struct nf_txpkt pkt;
+		size_t len;
+
+		if (res[i] <= (int)VNET_HLEN)
+			continue;
+		len = (size_t)res[i] - VNET_HLEN;
+		if (tx_meta(d, q, &vh[i], pages[i], len, &pkt)) {
+			tx_pages_give(q, pages[i], tx_pages_of(len));
+			d->tx_dropped++;
+			continue;
+		}
+		/* in order: once one waits, the rest of the batch does */
+		if (pd->n || tx_put(d, q, &pkt, pages[i]) < 0) {
+			pd->pkt[pd->n] = pkt;
+			memcpy(pd->pages[pd->n], pages[i], sizeof(pages[i]));
+			pd->n++;
+		}
+	}
+	*drained = res[want - 1] < 0;
+	if (*drained) {
+		unsigned found = 0;
+
+		while (found < want && res[found] >= 0)
+			found++;
+		pd->want = 2 * found < TX_READS_MIN ? TX_READS_MIN : 2 * found;
+	} else {
+		pd->want = BATCHIO_MAX;
+	}
+	return want;
 }
 
 static bool tx_from_tap(struct nf_dev *d, unsigned t, struct nf_queue *q)
@@ -248,16 +432,15 @@ static bool tx_from_tap(struct nf_dev *d, unsigned t, struct nf_queue *q)
 
 	/* what did not fit last time goes first */
 	while (pd->n) {
-		if (tx_put(d, q, &pd->pkt[pd->first]) < 0)
+		if (tx_put(d, q, &pd->pkt[pd->first], pd->pages[pd->first]) < 0)
 			goto out; /* the backend's responses wake us */
 		pd->first++;
 		pd->n--;
 	}
 	pd->first = 0;
 	while (n < NF_BUDGET) {
-		void *bufs[BATCHIO_MAX];
-		int res[BATCHIO_MAX];
-		unsigned want = BATCHIO_MAX;
+		unsigned want = pd->want && pd->want < BATCHIO_MAX ? pd->want : BATCHIO_MAX, got;
+		bool drained = false;
 
 		if (!tx_room(q))
 			tx_gc(q);
@@ -265,26 +448,11 @@ static bool tx_from_tap(struct nf_dev *d, unsigned t, struct nf_queue *q)
 			break;	/* the backend's responses wake us */
 		if (want > NF_BUDGET - n)
 			want = NF_BUDGET - n;
-		for (unsigned i = 0; i < want; i++)
-			bufs[i] = tx_frames[t][i];
-		batchio_read(&bio, d->tap_fds[t], bufs, sizeof(tx_frames[t][0]), want, res);
-		for (unsigned i = 0; i < want; i++) {
-			struct nf_txpkt pkt;
-
-			if (res[i] < 0 || (size_t)res[i] <= VNET_HLEN)
-				continue;
-			if (nf_pkt_from_vnet((struct virtio_net_hdr *)tx_frames[t][i],
-					     tx_frames[t][i] + VNET_HLEN, (size_t)res[i] - VNET_HLEN,
-					     d->feat.ipv6_csum, &pkt)) {
-				d->tx_dropped++;
-				continue;
-			}
-			/* in order: once one waits, the rest of the batch does */
-			if (pd->n || tx_put(d, q, &pkt) < 0)
-				pd->pkt[pd->n++] = pkt;
-		}
-		n += want;
-		if (pd->n || res[want - 1] < 0)
+		got = tx_read(d, t, q, want, &drained);
+		if (!got)
+			break;	/* no pages free: the backend's responses wake us */
+		n += got;
+		if (pd->n || drained)
 			break;	/* full, or the TAP is drained */
 	}
 out:
@@ -300,12 +468,19 @@ out:
 	return n >= NF_BUDGET;
 }
 
-/* The device's link went down: what waited to be sent is lost. */
+/* The device's link went down: what waited to be sent is lost, its pages
+ * back to their pool (a pool set up afresh since is full: it takes none). */
 static void tx_pend_drop(struct nf_dev *d)
 {
 	for (unsigned t = 0; t < d->n_taps; t++) {
-		d->tx_dropped += tx_pend[t].n;
-		tx_pend[t].n = 0;
+		struct tx_pend *pd = &tx_pend[t];
+		struct nf_queue *q = &d->q[t % (d->nq ? d->nq : 1)];
+
+		for (unsigned i = pd->first; i < pd->first + pd->n; i++)
+			tx_pages_give(q, pd->pages[i], tx_pages_of(pd->pkt[i].len));
+		d->tx_dropped += pd->n;
+		pd->n = 0;
+		pd->first = 0;
 	}
 }
 
@@ -400,12 +575,21 @@ int nf_run(struct nf_dev *d)
 			tx_pend_drop(d);
 			continue;
 		}
+		bool wrote_any = false;
+
 		for (i = 0; i < d->nq; i++) {
+			bool wrote = false;
+
 			tx_gc(&d->q[i]);
-			again |= rx_deliver(d, &d->q[i]);
+			again |= rx_deliver(d, &d->q[i], &wrote);
+			wrote_any |= wrote;
 		}
+		/* What we just wrote (a TCP sender's ACKs) made the stack
+		 * send more, into the TAP, within that write: looked for now,
+		 * not after a poll that would only say so. */
 		for (i = 0; i < d->n_taps; i++)
-			if ((p[3 + i].revents & POLLIN) || tx_pend[i].n)
+			if ((p[3 + i].revents & POLLIN) || tx_pend[i].n ||
+			    (wrote_any && p[3 + i].events))
 				again |= tx_from_tap(d, i, &d->q[i % d->nq]);
 	}
 	batchio_exit(&bio);

@@ -2,18 +2,23 @@
  * plain memory, for the simulated guest (`hvsim guest`).
  *
  * A TX and an RX ring page per queue, each a 64-byte header then 256
- * entries; indices are free-running uint32 masked by 255. Every slot buffer
- * is one page the guest granted once when the queue was set up (Linux
- * netfront grants per packet; a persistent pool keeps the broker out of the
- * packet path and changes nothing the backend can see: it still copies
- * through grant references named in each request).
+ * entries; indices are free-running uint32 masked by 255. Buffers are
+ * pages the guest granted once when the queue was set up (Linux netfront
+ * grants per packet; a persistent pool keeps the broker out of the packet
+ * path and changes nothing the backend can see: it still copies through
+ * grant references named in each request).
  *
- * TX: a packet is copied into up to NF_TX_MAX_DATA_SLOTS buffers, one
- * request per page-sized chunk, the first carrying the whole size, followed
- * by a GSO extra-info slot when the packet is GSO (as netfront lays them
- * out). RX: each posted request's buffer is the page of its ring slot, since
- * Linux netfront ignores a response's id and the backend answers in the slot
- * of the request it consumed.
+ * TX: a frame lies in up to NF_TX_FRAME_PAGES pages of a pool of
+ * NF_TX_POOL, one request per page-sized chunk, the first carrying the
+ * whole size, followed by a GSO extra-info slot when the frame is GSO (as
+ * netfront lays them out). The caller takes pages from the pool and has
+ * its stack's frame read straight into them (nf_txq_put_pages), as Linux
+ * netfront grants the skb's own pages: a byte is not copied once more
+ * inside the guest. A request holds its page until answered. RX: each
+ * posted request's buffer is the page of its ring slot, since Linux
+ * netfront ignores a response's id and the backend answers in the slot of
+ * the request it consumed; a packet is handed out as the pieces of those
+ * pages it lies in (nf_rxq_get_iov), to be written from there.
  *
  * Nothing here talks to the hypervisor: the caller grants pages, fills
  * the grefs and sends the notifications these functions ask for. The
@@ -24,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #define NF_PAGE_SIZE		4096u
 #define NF_RING_SIZE		256u	/* __CONST_RING_SIZE for TX and RX, 4 KiB page */
@@ -31,6 +37,12 @@
 #define NF_MAX_SLOTS		18u	/* XEN_NETIF_NR_SLOTS_MIN: what a backend must take */
 #define NF_RX_MAX_SLOTS		18u	/* MAX_SKB_FRAGS + 1, as netfront drops beyond */
 #define NF_MAX_EXTRAS		4u	/* XEN_NETIF_EXTRA_TYPE_MAX - 1 */
+/* Pages a TX frame may need: a read from the stack (64 KiB at most) is
+ * laid into this many before its size is known. */
+#define NF_TX_FRAME_PAGES	16u
+/* TX pages per queue: a ring's worth in flight and a batch of 32 reads of
+ * NF_TX_FRAME_PAGES each taken at once. */
+#define NF_TX_POOL		(NF_RING_SIZE + 32u * NF_TX_FRAME_PAGES)
 
 /* TX request flags (NETTXF_*) */
 #define NF_TXF_CSUM_BLANK	(1u << 0)
@@ -147,8 +159,12 @@ struct nf_txq_stats {
 struct nf_txq {
 	void *sring;			/* ring page */
 	uint32_t req_prod_pvt, rsp_cons;
-	void *buf[NF_RING_SIZE];	/* one granted page per request id */
-	uint32_t gref[NF_RING_SIZE];
+	void *buf[NF_TX_POOL];		/* granted pages */
+	uint32_t gref[NF_TX_POOL];
+	unsigned n_pages;
+	uint16_t free_pages[NF_TX_POOL];	/* a stack: the pages used last go first */
+	unsigned n_free_pages;
+	uint16_t id_page[NF_RING_SIZE];	/* the page a request in flight holds */
 	bool in_flight[NF_RING_SIZE];
 	uint16_t free_ids[NF_RING_SIZE];
 	unsigned n_free;
@@ -160,7 +176,8 @@ struct nf_txq {
 	struct nf_txq_stats st;
 };
 
-/* What the stack hands the frontend: a linear frame and its offloads. */
+/* What the stack hands the frontend: a frame and its offloads; data: the
+ * frame, linear, for nf_txq_put (nf_txq_put_pages does not read it). */
 struct nf_txpkt {
 	const uint8_t *data;
 	size_t len;
@@ -169,17 +186,32 @@ struct nf_txpkt {
 	uint16_t gso_size;
 };
 
-/* sring: a ring page; buf/gref: NF_RING_SIZE buffer pages and the refs
- * they were granted under. */
-void nf_txq_init(struct nf_txq *q, void *sring, void *const *buf, const uint32_t *gref, bool sg);
+/* sring: a ring page; buf/gref: npages (NF_RING_SIZE to NF_TX_POOL)
+ * buffer pages and the refs they were granted under. */
+void nf_txq_init(struct nf_txq *q, void *sring, void *const *buf, const uint32_t *gref,
+		 unsigned npages, bool sg);
+/* A page of the pool for the caller to fill: its index, or -ENOSPC. */
+int nf_txq_page_take(struct nf_txq *q);
+/* A page taken and not given to a request goes back. */
+void nf_txq_page_give(struct nf_txq *q, unsigned page);
+static inline void *nf_txq_page(const struct nf_txq *q, unsigned page)
+{
+	return q->buf[page];
+}
 /* Slots pkt would need (data slots plus the GSO extra), 0 if it cannot be
  * sent at all (empty, over 64 KiB, needs a chain the backend cannot take). */
 unsigned nf_txq_slots_needed(const struct nf_txq *q, const struct nf_txpkt *pkt);
 /* Slots free on the ring now. */
 unsigned nf_txq_space(const struct nf_txq *q);
-/* Queue pkt (not yet published). -ENOSPC: ring full, try after responses;
- * -EMSGSIZE: pkt cannot go at all (see nf_txq_slots_needed). */
+/* Queue pkt (not yet published), copied into pages of the pool. -ENOSPC:
+ * ring (or pool) full, try after responses; -EMSGSIZE: pkt cannot go at
+ * all (see nf_txq_slots_needed). */
 int nf_txq_put(struct nf_txq *q, const struct nf_txpkt *pkt);
+/* The same for a frame already in pages taken from the pool: byte k in
+ * pages[k / NF_PAGE_SIZE] at k % NF_PAGE_SIZE. On 0 the requests hold
+ * the pages its data slots need (the caller gives back any others);
+ * otherwise they are still the caller's. */
+int nf_txq_put_pages(struct nf_txq *q, const struct nf_txpkt *pkt, const uint16_t *pages);
 /* Publish queued requests; true when the backend must be notified. */
 bool nf_txq_push(struct nf_txq *q);
 /* Reap responses (freeing their buffers); returns how many. *more: more
@@ -218,6 +250,13 @@ bool nf_rxq_refill(struct nf_rxq *q);
  * complete packet yet. -EIO: a packet the backend answered with an error
  * or laid out badly was consumed and dropped (counted); call again. */
 int nf_rxq_get(struct nf_rxq *q, uint8_t *out, size_t cap, struct nf_rxpkt *pkt);
+/* The same without copying: iov[0 .. *niov) (room for NF_RX_MAX_SLOTS)
+ * are the pieces of the buffers the packet lies in, checked, at most
+ * NF_MAX_TX_SIZE + 1 bytes in all. They stay ours until the next
+ * nf_rxq_refill() posts them again; the backend may still write them
+ * (it holds their grants): read what must not change (headers) once, into
+ * memory of one's own. */
+int nf_rxq_get_iov(struct nf_rxq *q, struct iovec *iov, unsigned *niov, struct nf_rxpkt *pkt);
 /* After the last -EAGAIN: arm rsp_event; true if responses came meanwhile. */
 bool nf_rxq_final_check(struct nf_rxq *q);
 

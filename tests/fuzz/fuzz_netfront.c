@@ -40,6 +40,8 @@ static void check_tx(const struct nf_txq *q)
 	for (i = 0; i < NF_RING_SIZE; i++)
 		flying += q->in_flight[i];
 	CHECK(q->n_free + flying == NF_RING_SIZE);
+	/* every page is free or held by a request in flight, never both */
+	CHECK(q->n_free_pages + flying == q->n_pages);
 	CHECK((uint32_t)(q->req_prod_pvt - q->rsp_cons) <= NF_RING_SIZE);
 }
 
@@ -65,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		txr[i] = 100 + i;
 		rxr[i] = 400 + i;
 	}
-	nf_txq_init(&tx, pages, txb, txr, true);
+	nf_txq_init(&tx, pages, txb, txr, NF_RING_SIZE, true);
 	nf_rxq_init(&rx, pages + NF_PAGE_SIZE, rxb, rxr);
 	nf_rxq_refill(&rx);
 

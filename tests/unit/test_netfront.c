@@ -58,7 +58,7 @@ static int setup(void **state)
 		w->txr[i] = GREF_BASE + 2 + i;
 		w->rxr[i] = GREF_BASE + 2 + NF_RING_SIZE + i;
 	}
-	nf_txq_init(&w->tx, page(w, 0), w->txb, w->txr, true);
+	nf_txq_init(&w->tx, page(w, 0), w->txb, w->txr, NF_RING_SIZE, true);
 	nf_rxq_init(&w->rx, page(w, 1), w->rxb, w->rxr);
 	*state = w;
 	return 0;
@@ -457,6 +457,81 @@ static void test_tx_bad_backend(void **state)
 	assert_int_equal(w->tx.st.bad_rsp, 3);
 }
 
+/* A frame read straight into pages of the pool (as the data path reads
+ * its TAP): the requests name those pages' grants, in order, the pages
+ * are held until answered, and a frame that does not fit leaves them the
+ * caller's. */
+static void test_tx_put_pages(void **state)
+{
+	struct world *w = *state;
+	static uint8_t frame[9000];
+	static struct be_txpkt got;
+	struct nf_txpkt pkt = {
+		.len = sizeof(frame), .gso_type = NF_GSO_TCPV4, .gso_size = 1448,
+		.flags = NF_TXF_CSUM_BLANK | NF_TXF_DATA_VALIDATED,
+	};
+	union nf_tx_slot *ring = nf_tx_slots(page(w, 0));
+	uint16_t pages[NF_TX_FRAME_PAGES];
+	unsigned k;
+	bool more;
+
+	fill(frame, sizeof(frame), 21);
+	/* three pages taken out of order: the frame lies where it was read */
+	for (k = 0; k < 5; k++)
+		pages[k] = (uint16_t)nf_txq_page_take(&w->tx);
+	pages[0] ^= pages[4];
+	pages[4] ^= pages[0];
+	pages[0] ^= pages[4];
+	for (k = 0; k < 3; k++)
+		memcpy(nf_txq_page(&w->tx, pages[k]), frame + k * NF_PAGE_SIZE,
+		       k < 2 ? NF_PAGE_SIZE : sizeof(frame) - 2 * NF_PAGE_SIZE);
+	assert_int_equal(w->tx.n_free_pages, NF_RING_SIZE - 5);
+	assert_int_equal(nf_txq_put_pages(&w->tx, &pkt, pages), 0);
+	nf_txq_page_give(&w->tx, pages[4]);
+	nf_txq_page_give(&w->tx, pages[3]);
+	nf_txq_push(&w->tx);
+	assert_int_equal(ring[0].req.gref, w->txr[pages[0]]);
+	assert_int_equal(ring[2].req.gref, w->txr[pages[1]]);
+	assert_int_equal(ring[3].req.gref, w->txr[pages[2]]);
+	assert_true(be_tx_one(w, &got, NF_RSP_OKAY));
+	assert_int_equal(got.len, sizeof(frame));
+	assert_memory_equal(got.data, frame, sizeof(frame));
+	/* held by their requests until answered */
+	assert_int_equal(w->tx.n_free_pages, NF_RING_SIZE - 3);
+	be_push(txh(w), w->tx_rsp_prod);
+	assert_int_equal(nf_txq_gc(&w->tx, &more), 3);
+	assert_int_equal(w->tx.n_free_pages, NF_RING_SIZE);
+
+	/* a full ring: -ENOSPC, the pages stay the caller's */
+	pkt.len = 60;
+	pkt.gso_type = 0;
+	while (nf_txq_space(&w->tx))
+		assert_int_equal(nf_txq_put(&w->tx, &(struct nf_txpkt){ .data = frame, .len = 60 }),
+				 0);
+	pages[0] = (uint16_t)nf_txq_page_take(&w->tx);
+	k = w->tx.n_free_pages;
+	assert_int_equal(nf_txq_put_pages(&w->tx, &pkt, pages), -ENOSPC);
+	assert_int_equal(w->tx.n_free_pages, k);
+	/* and one it can never send */
+	pkt.len = 5;
+	assert_int_equal(nf_txq_put_pages(&w->tx, &pkt, pages), -EMSGSIZE);
+	nf_txq_page_give(&w->tx, pages[0]);
+	nf_txq_push(&w->tx);
+	while (be_tx_one(w, &got, NF_RSP_OKAY))
+		;
+	be_push(txh(w), w->tx_rsp_prod);
+	while (nf_txq_gc(&w->tx, &more), more)
+		;
+	nf_txq_gc(&w->tx, &more);
+	/* every page back once: the pool never holds one twice */
+	assert_int_equal(w->tx.n_free_pages, NF_RING_SIZE);
+	nf_txq_page_give(&w->tx, 0);
+	assert_int_equal(w->tx.n_free_pages, NF_RING_SIZE);
+	for (k = 0; k < NF_RING_SIZE; k++)
+		assert_true(nf_txq_page_take(&w->tx) >= 0);
+	assert_int_equal(nf_txq_page_take(&w->tx), -ENOSPC);
+}
+
 /* ---- RX ---- */
 
 static void test_rx_refill(void **state)
@@ -577,6 +652,47 @@ static void rx_extra(struct world *w, uint8_t type, uint8_t flags, uint16_t size
 	e.u.gso.type = gtype;
 	ring[w->rx_req_cons++ & 255].extra = e;
 	w->rx_rsp_prod = w->rx_req_cons;
+}
+
+/* The same packets handed out in place: the pieces name the posted
+ * buffers at the backend's offsets, in order, and checks are those of
+ * nf_rxq_get (a bad layout is dropped and counted). */
+static void test_rx_get_iov(void **state)
+{
+	struct world *w = *state;
+	static uint8_t frame[10000], out[sizeof(frame)];
+	struct iovec iov[NF_RX_MAX_SLOTS];
+	struct nf_rxpkt pkt;
+	unsigned n, k;
+	size_t at = 0;
+
+	nf_rxq_refill(&w->rx);
+	assert_int_equal(nf_rxq_get_iov(&w->rx, iov, &n, &pkt), -EAGAIN);
+	fill(frame, sizeof(frame), 13);
+	/* 10000 bytes in 1000-byte slots at offset 10, with GSO: 11 slots */
+	assert_int_equal(be_rx_put(w, frame, sizeof(frame), NF_RXF_CSUM_BLANK |
+				   NF_RXF_DATA_VALIDATED, NF_GSO_TCPV4, 1448, 1000, 10), 11);
+	be_push(rxh(w), w->rx_rsp_prod);
+	assert_int_equal(nf_rxq_get_iov(&w->rx, iov, &n, &pkt), 0);
+	assert_int_equal(pkt.len, sizeof(frame));
+	assert_int_equal(pkt.gso_type, NF_GSO_TCPV4);
+	assert_int_equal(pkt.gso_size, 1448);
+	assert_int_equal(n, 10);
+	/* slot 1 held the extra: the data is in the buffers of 0, 2, 3... */
+	assert_ptr_equal(iov[0].iov_base, (uint8_t *)w->rxb[0] + 10);
+	assert_ptr_equal(iov[1].iov_base, (uint8_t *)w->rxb[2] + 10);
+	for (k = 0; k < n; k++) {
+		assert_int_equal(iov[k].iov_len, 1000);
+		memcpy(out + at, iov[k].iov_base, iov[k].iov_len);
+		at += iov[k].iov_len;
+	}
+	assert_memory_equal(out, frame, sizeof(frame));
+	/* data past the end of its page: dropped, counted, nothing named */
+	rx_rsp(w, (struct nf_rx_rsp){ .offset = 4000, .status = 200 });
+	be_push(rxh(w), w->rx_rsp_prod);
+	assert_int_equal(nf_rxq_get_iov(&w->rx, iov, &n, &pkt), -EIO);
+	assert_int_equal(w->rx.st.errors, 1);
+	assert_int_equal(w->rx.st.packets, 1);
 }
 
 static void test_rx_bad_backend(void **state)
@@ -977,9 +1093,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tx_event_suppression, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_lazy_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_bad_backend, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_put_pages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_refill, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_single_and_multi, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_partial_then_complete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_get_iov, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_bad_backend, setup, teardown),
 		cmocka_unit_test(test_pkt_parse),
 		cmocka_unit_test(test_pkt_csum),
