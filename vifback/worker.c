@@ -40,6 +40,7 @@
 
 #define VB_MAX_VIFS 64
 #define VB_BURSTS_PER_WAKE 4
+#define VB_READS_MIN 4u
 #define VB_PKT_BUF (sizeof(struct virtio_net_hdr) + NETIF_MAX_PKT + 1)
 #define VB_RX_DRAIN_MS 10000u /* netback's rx_drain_timeout_msecs */
 #define VB_RX_STALL_MS 60000u /* netback's rx_stall_timeout_msecs */
@@ -65,9 +66,19 @@ struct wq {
 	bool kicked_tx, kicked_rx; /* fired, masked until served */
 	bool tx_more;
 	uint64_t tx_wait_until; /* credit */
-	/* RX backlog: packets read from the TAP the guest has no room for yet */
+	/* RX backlog: packets read from the TAP the guest has no room for yet,
+	 * in NETIF_BURST buffers of bl_buf; bl_slot: the buffer of backlog
+	 * entry i (i < bl_n), then the free buffers. What the guest took
+	 * gives its buffers back, the rest stays where it was read: a
+	 * 64 KiB packet is never moved to keep the backlog in order */
 	uint8_t *bl_buf;
 	struct netif_pkt bl[NETIF_BURST];
+	uint8_t bl_slot[NETIF_BURST];
+	/* reads to ask the TAP for next (0: a burst's worth): twice what
+	 * the last drained batch found, at least VB_READS_MIN; a paced TCP
+	 * sender queues a frame or two per wake-up, and each read asked
+	 * for costs even when it finds nothing */
+	uint8_t rd_want;
 	unsigned bl_n;
 	uint64_t bl_since;
 	/* since when the next packet cannot fit (0: it can, or none waits) */
@@ -258,6 +269,8 @@ static int queue_setup(struct worker *w, struct wq *q, const struct nb_fe_cfg *c
 	q->bl_buf = map_lazy(NETIF_BURST * VB_PKT_BUF);
 	if (!q->bl_buf)
 		return err_set(-ENOMEM, "out of memory");
+	for (unsigned i = 0; i < NETIF_BURST; i++)
+		q->bl_slot[i] = (uint8_t)i;
 	rc = hv_grant_map(w->hv, w->domid, &qc->tx_ref, 1, true, &q->tx_page);
 	if (rc < 0)
 		return err_prefix(rc, "map tx-ring-ref %u", qc->tx_ref);
@@ -493,8 +506,8 @@ static void tx_write(struct worker *w, struct wq *q, unsigned n)
 	}
 }
 
-/* TX: ring -> TAP. */
-static void tx_work(struct worker *w, struct wq *q, bool *notify)
+/* TX: ring -> TAP. *wrote: packets went to the TAP. */
+static void tx_work(struct worker *w, struct wq *q, bool *notify, bool *wrote)
 {
 	uint64_t now = now_us();
 
@@ -508,8 +521,18 @@ static void tx_work(struct worker *w, struct wq *q, bool *notify)
 		int rc = netif_tx_burst(q->nq, &w->arena, now, w->b->pkts, NETIF_BURST, &n, &more,
 					&ntf, &wait);
 
-		*notify |= ntf;
+		/* the burst is copied out and answered: told now, the guest
+		 * fills its ring again while we write to the TAP (a TAP
+		 * write takes the packet through Dom0's stack, TCP's receive
+		 * included), not after */
+		if (ntf && n) {
+			hv_evtchn_notify(w->hv, q->port_tx);
+			q->nq->stats.notifies++;
+		} else {
+			*notify |= ntf;
+		}
 		tx_write(w, q, n);
+		*wrote |= n > 0;
 		q->tx_more = more;
 		if (wait)
 			q->tx_wait_until = now + wait;
@@ -580,42 +603,56 @@ static void rx_work(struct worker *w, struct wvif *v, struct wq *q, bool tap_rea
 	unsigned done = 0;
 	bool ntf = false, drained = false;
 
-	/* a batch of reads per system call, into the backlog's free slots;
+	/* a batch of reads per system call, into the backlog's free buffers;
 	 * what they found is kept in order, at the front */
 	while (tap_readable && q->bl_n < NETIF_BURST) {
-		unsigned want = NETIF_BURST - q->bl_n;
+		unsigned want = NETIF_BURST - q->bl_n, found = 0;
 		void *bufs[NETIF_BURST];
+		uint8_t slot[NETIF_BURST];
 
-		for (unsigned i = 0; i < want; i++)
-			bufs[i] = q->bl_buf + (size_t)(q->bl_n + i) * VB_PKT_BUF;
+		if (q->rd_want && want > q->rd_want)
+			want = q->rd_want;
+
+		for (unsigned i = 0; i < want; i++) {
+			slot[i] = q->bl_slot[q->bl_n + i];
+			bufs[i] = q->bl_buf + (size_t)slot[i] * VB_PKT_BUF;
+		}
 		batchio_read(&w->bio, q->tap, bufs, VB_PKT_BUF, want, w->b->res);
 		for (unsigned i = 0; i < want; i++) {
-			uint8_t *buf = q->bl_buf + (size_t)q->bl_n * VB_PKT_BUF;
+			uint8_t *buf = bufs[i];
 			struct netif_pkt *p = &q->bl[q->bl_n];
 			int n = w->b->res[i];
+			unsigned at = q->bl_n;
 
 			if (n < 0)
 				continue;
+			found++;
 			if ((size_t)n <= sizeof(struct virtio_net_hdr) + NETIF_ETH_HLEN ||
 			    (size_t)n > sizeof(struct virtio_net_hdr) + NETIF_MAX_PKT) {
 				q->tx_drop_header++;
 				continue;
 			}
-			if (bufs[i] != buf)
-				memmove(buf, bufs[i], (size_t)n);
 			p->data = buf + sizeof(struct virtio_net_hdr);
 			p->len = (uint32_t)((size_t)n - sizeof(struct virtio_net_hdr));
 			if (vb_tap_pkt_from_hdr((const struct virtio_net_hdr *)buf, p) < 0) {
 				q->tx_drop_header++;
 				continue;
 			}
+			/* entry bl_n owns this buffer: swapped with the free
+			 * one that stood there (a read skipped before) */
+			while (q->bl_slot[at] != slot[i])
+				at++;
+			q->bl_slot[at] = q->bl_slot[q->bl_n];
+			q->bl_slot[q->bl_n] = slot[i];
 			if (q->bl_n++ == 0)
 				q->bl_since = now_us();
 		}
 		if (w->b->res[want - 1] < 0) {
+			q->rd_want = (uint8_t)(2 * found < VB_READS_MIN ? VB_READS_MIN : 2 * found);
 			drained = true;
 			break;
 		}
+		q->rd_want = 0;
 	}
 	/* the TAP may hold more, and the guest took all we read */
 	*more = tap_readable && !drained;
@@ -629,19 +666,16 @@ static void rx_work(struct worker *w, struct wvif *v, struct wq *q, bool tap_rea
 	*notify |= ntf;
 	*more &= done && done == q->bl_n;
 	if (done) {
-		/* keep the rest in order; their data stays where it is */
-		memmove(q->bl, q->bl + done, (q->bl_n - done) * sizeof(q->bl[0]));
-		q->bl_n -= done;
-		q->bl_since = now_us();
-		/* compact buffers: slot i must own buffer i for the next reads */
-		for (unsigned i = 0; i < q->bl_n; i++) {
-			uint8_t *slot = q->bl_buf + (size_t)i * VB_PKT_BUF + sizeof(struct virtio_net_hdr);
+		uint8_t freed[NETIF_BURST];
 
-			if (q->bl[i].data != slot) {
-				memmove(slot, q->bl[i].data, q->bl[i].len);
-				q->bl[i].data = slot;
-			}
-		}
+		/* keep the rest in order; their data stays where it is, the
+		 * buffers of what went follow them, free */
+		memcpy(freed, q->bl_slot, done);
+		memmove(q->bl, q->bl + done, (q->bl_n - done) * sizeof(q->bl[0]));
+		memmove(q->bl_slot, q->bl_slot + done, q->bl_n - done);
+		q->bl_n -= done;
+		memcpy(q->bl_slot + q->bl_n, freed, done);
+		q->bl_since = now_us();
 	}
 	/* before the drain below: its clock runs on with nothing waiting */
 	rx_check_stall(w, v, q);
@@ -754,7 +788,7 @@ static void trim(struct worker *w)
 
 static void serve(struct worker *w, struct wvif *v, struct wq *q, bool tap_readable)
 {
-	bool notify_tx = false, notify_rx = false;
+	bool notify_tx = false, notify_rx = false, wrote = false;
 	bool split = q->port_tx != q->port_rx;
 
 	if (q->kicked_tx || q->kicked_rx || q->tx_more || tap_readable || q->bl_n) {
@@ -762,7 +796,12 @@ static void serve(struct worker *w, struct wvif *v, struct wq *q, bool tap_reada
 		w->busy = true;
 	}
 	if (q->kicked_tx || q->tx_more || q->tx_wait_until)
-		tx_work(w, q, &notify_tx);
+		tx_work(w, q, &notify_tx, &wrote);
+	/* What TX wrote went through Dom0's stack within the write, and
+	 * its answers (a TCP receiver's ACKs) may wait in the TAP already:
+	 * read now, with this pass's event, not after a poll that would
+	 * only say so. */
+	tap_readable |= wrote;
 	/* as TX: up to VB_BURSTS_PER_WAKE bursts while each was a full one
 	 * the guest took whole, one event for them all */
 	for (unsigned b = 0; b < VB_BURSTS_PER_WAKE && !netif_queue_is_fatal(q->nq); b++) {
