@@ -6,6 +6,9 @@
  *   guest.c  guest ports: the xenbus handshake's steps (netback/, shared
  *            with vifback), rings mapped and served with vif/netif
  *   nic.c    NIC ports: every ethdev EAL probed (--vdev, a bound NIC)
+ *   kport.c  kernel ports (--kernel-port IFACE): NIC ports on an interface
+ *            the kernel keeps, through dpswitch's own AF_PACKET socket
+ *            with virtio-net headers, so GSO packets cross it whole
  *   fwd.c    the switch: anti-spoofing (policy.c), learning and lookup
  *            (mac_table.c), flooding, per-port output queues
  *   ctl.c    the control socket: ports plugged and unplugged, status
@@ -54,6 +57,7 @@
 struct rte_mbuf;
 struct rte_mempool;
 struct hv;
+struct dps_kport;
 
 enum dps_drop {
 	DPS_DROP_SPOOF_MAC,
@@ -67,6 +71,7 @@ enum dps_drop {
 	DPS_DROP_NO_MBUF,   /* the mbuf pool was empty */
 	DPS_DROP_OVERSIZE,  /* larger than an mbuf */
 	DPS_DROP_RING,	    /* the ring refused it (netif's own drops and errors) */
+	DPS_DROP_TX_ERROR,  /* the kernel refused it (a kernel port's send failed) */
 	DPS_DROP_COUNT
 };
 
@@ -111,6 +116,7 @@ struct dps_port {
 	struct dps_tso_caps tso; /* what it takes whole (all false: no TSO) */
 	bool tx_prepare; /* offloads on: rte_eth_tx_prepare checks each burst */
 	int wake_fd; /* readable when frames wait (af_packet's socket), -1: none */
+	struct dps_kport *kp; /* a kernel port's socket and buffers (kport.c), NULL: an ethdev */
 };
 
 struct dps {
@@ -175,6 +181,11 @@ void dps_guest_flush(struct dps *d, unsigned idx);
  * true when it stopped there (look again before sleeping). */
 #define DPS_EV_MAX 4096u
 bool dps_guest_events(struct dps *d);
+/* A GSO packet (pkt/plen, gso_type XEN_NETIF_GSO_TYPE_*, mss) cut into
+ * frames (gso.c), the mbufs into m (DPS_GSO_MAX_SEGS); their count, 0 when
+ * none could be made (counted on port idx). */
+unsigned dps_gso_cut(struct dps *d, unsigned idx, const uint8_t *pkt, uint32_t plen,
+		     uint8_t gso_type, uint16_t mss, struct rte_mbuf **m);
 /* The GSO packet dps_fwd has whole (d->gso_pkt) cut into frames, the
  * mbufs into m (DPS_GSO_MAX_SEGS); their count, 0 when none could be made
  * (counted on port in). */
@@ -187,6 +198,14 @@ int dps_nic_setup(struct dps *d);
 void dps_nic_poll(struct dps *d, unsigned idx);
 void dps_nic_flush(struct dps *d, unsigned idx);
 void dps_nic_stop(struct dps *d);
+
+/* kernel ports (kport.c): NIC ports (dps_nic_* hand them over) on an
+ * interface the kernel keeps, through our own AF_PACKET socket */
+#define DPS_MAX_KPORTS 8u
+int dps_kport_setup(struct dps *d, const char *ifname);
+void dps_kport_poll(struct dps *d, unsigned idx);
+void dps_kport_flush(struct dps *d, unsigned idx);
+void dps_kport_stop(struct dps *d);
 
 /* plugs kept across a restart (plugs.c): --state FILE */
 int dps_plugs_load(const char *path);

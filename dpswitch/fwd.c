@@ -19,7 +19,7 @@ static const char *const drop_names[DPS_DROP_COUNT] = {
 	[DPS_DROP_FORBIDDEN] = "forbidden",   [DPS_DROP_MALFORMED] = "malformed",
 	[DPS_DROP_UNPLUGGED] = "unplugged",   [DPS_DROP_QUEUE_FULL] = "queue_full",
 	[DPS_DROP_NO_MBUF] = "no_mbuf",	      [DPS_DROP_OVERSIZE] = "oversize",
-	[DPS_DROP_RING] = "ring",
+	[DPS_DROP_RING] = "ring",	      [DPS_DROP_TX_ERROR] = "tx_error",
 };
 
 const char *dps_drop_name(enum dps_drop why)
@@ -47,6 +47,7 @@ int dps_port_alloc(struct dps *d, enum dps_port_kind kind, const char *name)
 	p->nout = 0;
 	p->vif = NULL;
 	p->wake_fd = -1;
+	p->kp = NULL;
 	memset(&p->q, 0, sizeof(p->q));
 	p->kind = kind;
 	p->active = p->ready = p->dirty = -1;

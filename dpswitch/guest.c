@@ -242,17 +242,15 @@ static void notify(struct dps *d, struct dps_gq *q, bool tx, bool rx)
 	}
 }
 
-/* pk (a GSO packet) cut into wire-sized frames (gso.c), each its own mbuf
- * in m; their count (0: dropped, counted on port idx). */
-static unsigned gso_cut(struct dps *d, unsigned idx, const struct netif_pkt *pk,
-			struct rte_mbuf **m)
+unsigned dps_gso_cut(struct dps *d, unsigned idx, const uint8_t *pkt, uint32_t plen,
+		     uint8_t gso_type, uint16_t mss, struct rte_mbuf **m)
 {
 	struct dps_port *p = &d->ports[idx];
 	uint32_t len[DPS_GSO_MAX_SEGS];
 	unsigned n = 0, off = 0;
 
-	if (dps_gso_segment(pk->data, pk->len, pk->gso_type, pk->gso_size, d->gso_buf,
-			    DPS_GSO_BUF, len, DPS_GSO_MAX_SEGS, &n) < 0) {
+	if (dps_gso_segment(pkt, plen, gso_type, mss, d->gso_buf, DPS_GSO_BUF, len,
+			    DPS_GSO_MAX_SEGS, &n) < 0) {
 		p->c.drops[DPS_DROP_MALFORMED]++;
 		return 0;
 	}
@@ -273,6 +271,12 @@ static unsigned gso_cut(struct dps *d, unsigned idx, const struct netif_pkt *pk,
 		off += len[i];
 	}
 	return n;
+}
+
+static unsigned gso_cut(struct dps *d, unsigned idx, const struct netif_pkt *pk,
+			struct rte_mbuf **m)
+{
+	return dps_gso_cut(d, idx, pk->data, pk->len, pk->gso_type, pk->gso_size, m);
 }
 
 unsigned dps_guest_gso_cut(struct dps *d, unsigned in, struct rte_mbuf **m)

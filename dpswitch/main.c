@@ -58,7 +58,8 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: dpswitch [-v] [--hv xen|sim] --socket PATH --bridge NAME... "
-		   "[--mac-age SECONDS] [--state FILE] [--supervise] [-- EAL arguments]\n");
+		   "[--mac-age SECONDS] [--state FILE] [--kernel-port IFACE]... [--supervise] "
+		   "[-- EAL arguments]\n");
 }
 
 /* Polls the ready ports, switches, flushes the queued ones; nonzero when
@@ -234,12 +235,15 @@ int main(int argc, char **argv)
 		{ "supervise", no_argument, NULL, 'S' },
 		{ "mac-age", required_argument, NULL, 'a' },
 		{ "state", required_argument, NULL, 'f' },
+		{ "kernel-port", required_argument, NULL, 'k' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct dps d;
 	const char *bridges[DPS_MAX_BRIDGES], *sock = NULL, *state = NULL;
+	const char *kifs[DPS_MAX_KPORTS];
+	unsigned nkifs = 0;
 	char *eal_argv[64], rundir[256];
 	int c, eal_argc = 0, sfd, lfd, rc;
 	bool sup = false;
@@ -292,6 +296,14 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			state = optarg;
+			break;
+		case 'k':
+			if (nkifs == DPS_MAX_KPORTS || !vif_ifname_is_valid(optarg)) {
+				fprintf(stderr, "dpswitch: --kernel-port: '%s': %s\n", optarg,
+					nkifs == DPS_MAX_KPORTS ? "too many" : "not an interface name");
+				return 2;
+			}
+			kifs[nkifs++] = optarg;
 			break;
 		case 'v':
 			log_set_level(LOG_LVL_DEBUG);
@@ -360,6 +372,11 @@ int main(int argc, char **argv)
 		log_err("dpswitch: %s", err_msg());
 		return 1;
 	}
+	for (unsigned i = 0; i < nkifs; i++)
+		if (dps_kport_setup(&d, kifs[i]) < 0) {
+			log_err("dpswitch: %s", err_msg());
+			return 1;
+		}
 	if (hv_open(d.hv_kind, &d.hv) < 0) {
 		log_err("dpswitch: hypervisor: %s", err_msg());
 		return 1;
@@ -388,6 +405,7 @@ int main(int argc, char **argv)
 	nb_back_shutdown(&d.nb);
 	xsc_close(d.nb.xs);
 	dps_nic_stop(&d);
+	dps_kport_stop(&d);
 	hv_close(d.hv);
 	unlink(sock);
 	/* EAL leaves its (empty, with --no-shconf) runtime directory behind */

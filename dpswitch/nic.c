@@ -139,8 +139,13 @@ int dps_nic_setup(struct dps *d)
 void dps_nic_poll(struct dps *d, unsigned idx)
 {
 	struct rte_mbuf *m[DPS_BURST];
-	uint16_t n = rte_eth_rx_burst(d->ports[idx].eth, 0, m, DPS_BURST);
+	uint16_t n;
 
+	if (d->ports[idx].kp) {
+		dps_kport_poll(d, idx);
+		return;
+	}
+	n = rte_eth_rx_burst(d->ports[idx].eth, 0, m, DPS_BURST);
 	if (n)
 		dps_fwd(d, idx, m, n);
 }
@@ -152,6 +157,10 @@ void dps_nic_flush(struct dps *d, unsigned idx)
 	bool whole[DPS_OUTQ];
 	uint16_t sent;
 
+	if (p->kp) {
+		dps_kport_flush(d, idx);
+		return;
+	}
 	/* with offloads on, the PMD's own checks (and fix-ups) first; what it
 	 * refuses is dropped here rather than handed to the NIC (tso.h's
 	 * rules should leave nothing for it) */

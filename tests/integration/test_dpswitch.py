@@ -53,7 +53,7 @@ fcntl.ioctl(socket.socket(), 0x8946, bytes(buf))
 
 
 class Rig:
-    def __init__(self, topo, xsd, tmp_path, uplink="af_packet"):
+    def __init__(self, topo, xsd, tmp_path, uplink="af_packet", dom0_txoff=False):
         self.topo, self.xsd, self.dir = topo, xsd, tmp_path
         self.sock = str(tmp_path / "dps.sock")
         self.log = str(tmp_path / "dpswitch.log")
@@ -67,6 +67,9 @@ class Rig:
             self.vdev = "--vdev=net_tap0,iface=dpt0"
             return
         self.vdev = "--vdev=net_af_packet0,iface=dpu0"
+        if uplink == "kernel":
+            # dpswitch's own AF_PACKET socket on dpu0 (--kernel-port): no ethdev
+            self.vdev = None
         sh(f"ip link add dpu0 netns {topo.d0} type veth peer name lan0 netns {self.lan}")
         topo.sysctl(topo.d0, "net.ipv6.conf.dpu0.disable_ipv6", 1)
         topo.sysctl(self.lan, "net.ipv6.conf.all.accept_dad", 0)
@@ -79,7 +82,20 @@ class Rig:
         # a NIC's wire carries whole ones. So the LAN's veth completes its
         # checksums, as the wire would.
         (tmp_path / "txoff.py").write_text(TX_CSUM_OFF)
-        topo.run(self.lan, f"/usr/bin/python3 {tmp_path / 'txoff.py'} lan0")
+        if uplink != "kernel":
+            topo.run(self.lan, f"/usr/bin/python3 {tmp_path / 'txoff.py'} lan0")
+            return
+        # A kernel port reads the virtio-net header: the LAN's partial
+        # checksums and its TSO'd (GSO) packets come as they are, and
+        # dpswitch completes or cuts them. The LAN's MAC is the one
+        # hvsim guest --hostile tcp-gso* sends to.
+        topo.ip(self.lan, f"link set lan0 address {TAP_LAN_MAC}")
+        if dom0_txoff:
+            # dpu0 without checksum offload (so without TSO either): the
+            # kernel cuts the whole GSO packets dpswitch hands it into
+            # segments in software, with whole checksums, and the LAN sees
+            # those (else the veth hands its peer the packet whole)
+            topo.run(topo.d0, f"/usr/bin/python3 {tmp_path / 'txoff.py'} dpu0")
 
     def start(self, *extra):
         assert os.access(DPSWITCH, os.X_OK), f"{DPSWITCH} not built"
@@ -87,8 +103,10 @@ class Rig:
         # --no-shconf: no shared config files a kill -9 could leave behind
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", self.topo.d0, DPSWITCH, "--hv", "sim", "--socket", self.sock,
-             "--bridge", BRIDGE, *extra, "--", "-l", "0", "--no-huge", "-m", "128", "--no-pci",
-             "--no-shconf", "--no-telemetry", "--file-prefix", f"dps{os.getpid()}", "--log-level", "lib.eal:error", self.vdev],
+             "--bridge", BRIDGE, *extra,
+             *(["--kernel-port", "dpu0"] if self.uplink == "kernel" else []), "--", "-l", "0", "--no-huge", "-m", "128", "--no-pci",
+             "--no-shconf", "--no-telemetry", "--file-prefix", f"dps{os.getpid()}", "--log-level", "lib.eal:error",
+             *([self.vdev] if self.vdev else [])],
             stdout=logf, stderr=logf, env=self.xsd.env())
         logf.close()
         wait_for(lambda: os.path.exists(self.sock) and "serving" in self.read_log()
@@ -929,7 +947,10 @@ def test_tso_hostile_gso_metadata_is_dropped_for_that_vif_only(tap_rig, topo, xs
     to the PMD, dropped and counted on that vif (or, where the packet can be
     mended, cut into valid frames here); the NIC port counts no drop, the
     other guest keeps its traffic."""
-    rig = tap_rig
+    hostile_gso(tap_rig, topo, xsd, tmp_path, case, "nic0")
+
+
+def hostile_gso(rig, topo, xsd, tmp_path, case, port):
     whole, malformed, segs = TSO_HOSTILE[case]
     rig.attach(6)
     g6 = rig.guest(6)
@@ -937,13 +958,13 @@ def test_tso_hostile_gso_metadata_is_dropped_for_that_vif_only(tap_rig, topo, xs
     (tmp_path / "t9.nft").write_text(LAN_TCP9)
     topo.run(rig.lan, f"nft -f {tmp_path / 't9.nft'}")
     rig.attach(5, antispoof=False)
-    nic0 = rig.port("nic0")
+    nic0 = rig.port(port)
     r = subprocess.run([HVSIM, "guest", "5.0", "--hostile", case, "--wait", "2"],
                        capture_output=True, text=True, env=xsd.env(), timeout=60)
     assert r.returncode == 0, r.stderr
     rep = json.loads(r.stdout)
     assert rep["backend_state"] == 4, rep
-    vif, nic = rig.port("vif5.0"), rig.port("nic0")
+    vif, nic = rig.port("vif5.0"), rig.port(port)
     assert nic["tx_tso"] - nic0["tx_tso"] == whole, (nic0, nic)
     assert vif["drops"]["malformed"] == malformed, vif
     assert all(v == 0 for v in nic["drops"].values()), nic
@@ -955,3 +976,134 @@ def test_tso_hostile_gso_metadata_is_dropped_for_that_vif_only(tap_rig, topo, xs
         assert counted["bytes"] == 8000 + segs * 40, counted
     assert rig.proc.poll() is None, rig.read_log()
     assert topo.ping(g6, LAN, count=2)
+
+
+# ---- kernel ports: dpswitch's own AF_PACKET socket with vnet headers ----
+#
+# --kernel-port dpu0 instead of an ethdev: the guest's GSO packets cross
+# into the kernel whole (PACKET_VNET_HDR), and the LAN's TSO'd packets come
+# back whole, to be cut for the guest.
+
+@pytest.fixture
+def kern_rig(topo, xsd, tmp_path):
+    r = Rig(topo, xsd, tmp_path, uplink="kernel")
+    try:
+        r.start()
+        yield r
+    finally:
+        r.stop()
+
+
+@pytest.fixture
+def kern_seg_rig(topo, xsd, tmp_path):
+    """dpu0 without offloads: the kernel cuts what dpswitch hands it whole,
+    so the LAN sees (and counts) the segments."""
+    r = Rig(topo, xsd, tmp_path, uplink="kernel", dom0_txoff=True)
+    try:
+        r.start()
+        yield r
+    finally:
+        r.stop()
+
+
+def link_stats(topo, ns, dev):
+    return json.loads(topo.run(ns, f"ip -s -j link show {dev}").stdout)[0]["stats64"]
+
+
+def test_kernel_port_ping_and_tcp_both_ways(kern_rig, topo, tmp_path):
+    """Through --kernel-port dpu0: ping both ways; 8 MiB guest -> LAN with
+    sha256 compared, the guest's GSO packets handed to the kernel whole
+    (tx_tso) and reaching the LAN whole through the veth; 4 MiB LAN -> guest,
+    the LAN's TSO'd packets and partial checksums arriving as they are and
+    cut and completed for the guest (it receives many frames per packet the
+    LAN sent); nothing dropped at the port."""
+    rig = kern_rig
+    assert "kernel interface dpu0" in rig.read_log(), rig.read_log()
+    rig.attach(5)
+    g = rig.guest(5)
+    assert topo.ping(g, LAN, count=3), rig.read_log()
+    assert topo.ping(rig.lan, addr_of(5), count=3)
+    port = rig.port("dpu0")
+    assert port["kind"] == "nic" and port["rx_packets"] >= 3 and port["tx_packets"] >= 3, port
+
+    before = rig.port("dpu0")
+    size = 8 << 20
+    sent, got = transfer(topo, tmp_path, g, rig.lan, LAN, size)
+    assert sent == got and int(got[0]) == size
+    port = rig.port("dpu0")
+    assert port["tx_tso"] - before["tx_tso"] > 50, port
+
+    lan_tx = link_stats(topo, rig.lan, "lan0")["tx"]["packets"]
+    g_rx = link_stats(topo, g, "eth0")["rx"]["packets"]
+    size = 4 << 20
+    sent, got = transfer(topo, tmp_path, rig.lan, g, addr_of(5), size)
+    assert sent == got and int(got[0]) == size
+    lan_tx = link_stats(topo, rig.lan, "lan0")["tx"]["packets"] - lan_tx
+    g_rx = link_stats(topo, g, "eth0")["rx"]["packets"] - g_rx
+    assert g_rx > 2 * lan_tx, (g_rx, lan_tx)
+    port = rig.port("dpu0")
+    assert all(v == 0 for v in port["drops"].values()), port
+    assert rig.proc.poll() is None
+
+
+def test_kernel_port_segments_on_the_lan_are_mss_sized_and_valid(kern_seg_rig, topo, tmp_path):
+    """What the kernel made of the whole GSO packets dpswitch handed it
+    (dpu0 without offloads: cut in the kernel's software GSO), captured on
+    the LAN with scapy: none over the MTU, every IPv4 and TCP checksum right
+    (the virtio-net header's checksum fields were), segments of the
+    connection's MSS; and the LAN counts many segments per packet handed."""
+    rig = kern_seg_rig
+    rig.attach(5)
+    g = rig.guest(5)
+    assert topo.ping(g, LAN)
+    (tmp_path / "segs.py").write_text(CHECK_SEGMENTS)
+    sniff = subprocess.Popen(["ip", "netns", "exec", rig.lan, "/usr/bin/python3",
+                              str(tmp_path / "segs.py"), addr_of(5), "1500"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert sniff.stdout.readline() == "ready\n"
+        before, before_rx = rig.port("dpu0"), lan_rx_packets(topo, rig.lan)
+        sent, got = transfer(topo, tmp_path, g, rig.lan, LAN, 4 << 20)
+        assert sent == got
+        sniff.stdin.write("done\n")
+        sniff.stdin.flush()
+        n, bad, big, mss, at_mss = map(int, sniff.communicate(timeout=60)[0].split())
+    finally:
+        terminate(sniff, 5)
+    port = rig.port("dpu0")
+    handed = port["tx_packets"] - before["tx_packets"]
+    received = lan_rx_packets(topo, rig.lan) - before_rx
+    assert port["tx_tso"] - before["tx_tso"] > 20, port
+    assert received > 3 * handed, (received, port)
+    assert n > 50 and bad == 0 and big == 0, (n, bad, big)
+    want = 1500 - 40 - 12
+    assert mss == want and at_mss > n // 2, (mss, at_mss, n)
+    assert all(v == 0 for v in port["drops"].values()), port
+
+
+@pytest.mark.parametrize("case", sorted(TSO_HOSTILE))
+def test_kernel_port_hostile_gso_metadata_is_dropped_for_that_vif_only(kern_seg_rig, topo, xsd,
+                                                                       tmp_path, case):
+    """The same hostile GSO packets towards a kernel port: what tso.h admits
+    goes whole into the kernel (which cuts it: the LAN counts its 8
+    segments), the rest is cut here or dropped on that vif alone; the kernel
+    port counts no drop (the kernel refused nothing), the other guest keeps
+    its traffic."""
+    hostile_gso(kern_seg_rig, topo, xsd, tmp_path, case, "dpu0")
+
+
+def test_kernel_port_for_a_missing_interface_is_refused(topo, xsd, tmp_path):
+    """--kernel-port with an interface that is not there: a clear error,
+    exit 1, no socket left behind."""
+    sock = str(tmp_path / "dps.sock")
+    r = subprocess.run(["ip", "netns", "exec", topo.d0, DPSWITCH, "--hv", "sim", "--socket", sock,
+                        "--bridge", BRIDGE, "--kernel-port", "nosuch0", "--", "-l", "0",
+                        "--no-huge", "-m", "128", "--no-pci", "--no-shconf", "--no-telemetry",
+                        "--file-prefix", f"dpsk{os.getpid()}", "--log-level", "lib.eal:error"],
+                       capture_output=True, text=True, env=xsd.env(), timeout=60)
+    assert r.returncode == 1, r
+    assert "kernel port nosuch0: no such interface" in r.stderr + r.stdout, r
+    assert not os.path.exists(sock)
+    r = subprocess.run([DPSWITCH, "--socket", sock, "--bridge", BRIDGE, "--kernel-port",
+                        "bad/name"], capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2 and "--kernel-port: 'bad/name': not an interface name" in r.stderr

@@ -1,0 +1,316 @@
+/* kport: kernel ports (--kernel-port IFACE). A NIC port on an interface
+ * the kernel keeps (a PV Dom0's NIC very often stays with its kernel
+ * driver: no vfio, no hugepages), through dpswitch's own AF_PACKET socket
+ * rather than an ethdev, because none of DPDK 22.11's PMDs for a kernel
+ * interface takes a GSO packet whole (net_af_packet has no
+ * PACKET_VNET_HDR, net_tap segments in software, virtio_user needs
+ * /dev/vhost-net).
+ *
+ * The socket has PACKET_VNET_HDR (a virtio-net header before each frame,
+ * vnet.h), so a guest's GSO packet that tso.h admits whole goes to the
+ * kernel as one packet, which its NIC's TSO or its software GSO cuts (or
+ * a veth hands on whole, as the kernel path's TAP and bridge do), and a
+ * GSO packet the kernel hands us is cut here (gso.c) for the guests;
+ * PACKET_IGNORE_OUTGOING (the host's own frames on it are not ours to
+ * switch). Not PACKET_QDISC_BYPASS: its dev_direct_xmit drops a GSO
+ * packet the device cannot take whole (no TSO for it, TSO turned off, no
+ * checksum offload) instead of cutting it, since the software GSO would
+ * make a list of skbs, and drops rather than queues while the NIC's queue
+ * is stopped; through the qdisc both are cut or queued, as the kernel
+ * path's frames are (a veth's noqueue sends at once). Each flush is one sendmmsg (one message a frame,
+ * an mbuf chain as its iovec, the kernel copies it), each poll one
+ * recvmmsg of up to a burst; the socket is what the loop sleeps on.
+ * Rings (TPACKET_V2/V3) would save those copies only for small frames:
+ * a GSO packet would be copied into the ring first. */
+#include <errno.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <rte_mbuf.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dpswitch/dps.h"
+#include "dpswitch/vnet.h"
+#include "lib/err.h"
+#include "lib/log.h"
+
+/* mbufs one GSO packet may span here (its iovec, with the header) */
+#define DPS_KPORT_CHAIN 64u
+/* a received frame: 64 KiB of IP and an Ethernet header with a tag */
+#define DPS_KPORT_FRAME (65536u + 32u)
+/* socket buffers: a burst of whole GSO packets each way */
+#define DPS_KPORT_SOCKBUF (4 << 20)
+
+struct dps_kport {
+	int fd;
+	char ifname[IF_NAMESIZE];
+	struct virtio_net_hdr txh[DPS_OUTQ];
+	struct mmsghdr txm[DPS_OUTQ];
+	struct iovec txiov[DPS_OUTQ][DPS_KPORT_CHAIN + 1];
+	struct virtio_net_hdr rxh[DPS_BURST];
+	struct mmsghdr rxm[DPS_BURST];
+	struct iovec rxiov[DPS_BURST][2];
+	uint8_t *rxbuf; /* DPS_BURST frames of DPS_KPORT_FRAME */
+};
+
+static struct dps_kport *kports[DPS_MAX_KPORTS];
+static unsigned nkports;
+
+static void kport_free(struct dps_kport *k)
+{
+	if (k->fd >= 0)
+		close(k->fd);
+	if (k->rxbuf && k->rxbuf != MAP_FAILED)
+		munmap(k->rxbuf, (size_t)DPS_BURST * DPS_KPORT_FRAME);
+	free(k);
+}
+
+static int setopt(int fd, int level, int name, int val, const char *what, const char *ifname)
+{
+	if (setsockopt(fd, level, name, &val, sizeof(val)) < 0)
+		return err_set(-errno, "kernel port %s: %s: %s", ifname, what, strerror(errno));
+	return 0;
+}
+
+static int bufsize(int fd, int force, int plain, const char *what, const char *ifname)
+{
+	int val = DPS_KPORT_SOCKBUF;
+
+	/* past the sysctl's limit needs CAP_NET_ADMIN, which a switch on
+	 * a kernel interface has anyway; the plain one is the fallback */
+	if (setsockopt(fd, SOL_SOCKET, force, &val, sizeof(val)) == 0)
+		return 0;
+	return setopt(fd, SOL_SOCKET, plain, val, what, ifname);
+}
+
+static int kport_open(struct dps_kport *k, int ifindex, int *mtu)
+{
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL),
+				   .sll_ifindex = ifindex };
+	struct packet_mreq mr = { .mr_ifindex = ifindex, .mr_type = PACKET_MR_PROMISC };
+	struct ifreq ifr = { 0 };
+	int rc;
+
+	/* protocol 0: it takes nothing until bound to the one interface */
+	k->fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (k->fd < 0)
+		return err_set(-errno, "kernel port %s: AF_PACKET socket: %s", k->ifname,
+			       strerror(errno));
+	if ((rc = setopt(k->fd, SOL_PACKET, PACKET_VNET_HDR, 1, "PACKET_VNET_HDR", k->ifname)) ||
+	    (rc = setopt(k->fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, 1, "PACKET_IGNORE_OUTGOING",
+			 k->ifname)) ||
+	    (rc = bufsize(k->fd, SO_SNDBUFFORCE, SO_SNDBUF, "SO_SNDBUF", k->ifname)) ||
+	    (rc = bufsize(k->fd, SO_RCVBUFFORCE, SO_RCVBUF, "SO_RCVBUF", k->ifname)))
+		return rc;
+	if (bind(k->fd, (struct sockaddr *)&sll, sizeof(sll)) < 0)
+		return err_set(-errno, "kernel port %s: bind: %s", k->ifname, strerror(errno));
+	/* promiscuous for as long as the socket lives: the switch forwards
+	 * for every guest MAC behind it */
+	if (setsockopt(k->fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)) < 0)
+		return err_set(-errno, "kernel port %s: promiscuous: %s", k->ifname,
+			       strerror(errno));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", k->ifname);
+	if (ioctl(k->fd, SIOCGIFMTU, &ifr) < 0)
+		return err_set(-errno, "kernel port %s: MTU: %s", k->ifname, strerror(errno));
+	*mtu = ifr.ifr_mtu;
+	return 0;
+}
+
+int dps_kport_setup(struct dps *d, const char *ifname)
+{
+	struct dps_kport *k;
+	struct dps_port *p;
+	int ifindex, mtu = 0, rc, idx = -1;
+
+	if (nkports == DPS_MAX_KPORTS)
+		return err_set(-ENOSPC, "kernel port %s: at most %u", ifname, DPS_MAX_KPORTS);
+	ifindex = (int)if_nametoindex(ifname);
+	if (!ifindex)
+		return err_set(-ENODEV, "kernel port %s: no such interface", ifname);
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return err_set(-ENOMEM, "kernel port %s: out of memory", ifname);
+	snprintf(k->ifname, sizeof(k->ifname), "%s", ifname);
+	k->fd = -1;
+	k->rxbuf = mmap(NULL, (size_t)DPS_BURST * DPS_KPORT_FRAME, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (k->rxbuf == MAP_FAILED) {
+		kport_free(k);
+		return err_set(-ENOMEM, "kernel port %s: out of memory", ifname);
+	}
+	rc = kport_open(k, ifindex, &mtu);
+	if (rc == 0 && (idx = dps_port_alloc(d, DPS_PORT_NIC, ifname)) < 0)
+		rc = idx;
+	if (rc < 0) {
+		kport_free(k);
+		return rc;
+	}
+	for (unsigned i = 0; i < DPS_BURST; i++) {
+		k->rxiov[i][0] = (struct iovec){ &k->rxh[i], sizeof(k->rxh[i]) };
+		k->rxiov[i][1] = (struct iovec){ k->rxbuf + (size_t)i * DPS_KPORT_FRAME,
+						 DPS_KPORT_FRAME };
+		k->rxm[i].msg_hdr = (struct msghdr){ .msg_iov = k->rxiov[i], .msg_iovlen = 2 };
+	}
+	kports[nkports++] = k;
+	p = &d->ports[idx];
+	p->kp = k;
+	p->eth = UINT16_MAX;
+	/* what the kernel takes whole: what tso.h admits for a NIC, both
+	 * families, segments within the interface's MTU */
+	p->tso = (struct dps_tso_caps){ .v4 = true, .v6 = true, .mtu = (uint16_t)mtu,
+					.max_segs = DPS_GSO_MAX_SEGS, .max_chain = DPS_KPORT_CHAIN };
+	p->wake_fd = k->fd;
+	p->connected = p->plugged = true;
+	dps_port_update(d, (unsigned)idx);
+	log_info("dpswitch: port %d is kernel interface %s (AF_PACKET with virtio-net headers, "
+		 "GSO kept whole, MTU %d)", idx, ifname, mtu);
+	return 0;
+}
+
+void dps_kport_poll(struct dps *d, unsigned idx)
+{
+	struct dps_port *p = &d->ports[idx];
+	struct dps_kport *k = p->kp;
+	struct rte_mbuf *m[DPS_BURST], *seg[DPS_GSO_MAX_SEGS];
+	unsigned nm = 0;
+	int n = recvmmsg(k->fd, k->rxm, DPS_BURST, MSG_DONTWAIT, NULL);
+
+	if (n <= 0)
+		return;
+	if (rte_pktmbuf_alloc_bulk(d->pool, m, (unsigned)n) < 0) {
+		p->c.drops[DPS_DROP_NO_MBUF] += (unsigned)n;
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		uint8_t *pkt = k->rxbuf + (size_t)i * DPS_KPORT_FRAME, gso_type = 0;
+		uint32_t got = k->rxm[i].msg_len, len;
+		int rc;
+
+		if (k->rxm[i].msg_hdr.msg_flags & MSG_TRUNC) {
+			dps_drop(p, DPS_DROP_OVERSIZE, m[i]);
+			continue;
+		}
+		if (got < sizeof(k->rxh[i]) + 14) {
+			dps_drop(p, DPS_DROP_MALFORMED, m[i]);
+			continue;
+		}
+		len = got - (uint32_t)sizeof(k->rxh[i]);
+		rc = dps_vnet_rx(&k->rxh[i], pkt, len, &gso_type);
+		if (rc < 0) {
+			dps_drop(p, DPS_DROP_MALFORMED, m[i]);
+			continue;
+		}
+		if (rc == 1) {
+			/* a GSO packet (GRO, a veth peer's TSO): guests get
+			 * frames. In order: what came before it goes first */
+			unsigned ns;
+
+			if (nm)
+				dps_fwd(d, idx, m, nm);
+			nm = 0;
+			rte_pktmbuf_free(m[i]);
+			ns = dps_gso_cut(d, idx, pkt, len, gso_type, k->rxh[i].gso_size, seg);
+			if (ns)
+				dps_fwd(d, idx, seg, ns);
+			continue;
+		}
+		if (len > rte_pktmbuf_tailroom(m[i])) {
+			dps_drop(p, DPS_DROP_OVERSIZE, m[i]);
+			continue;
+		}
+		memcpy(rte_pktmbuf_mtod(m[i], void *), pkt, len);
+		m[i]->data_len = (uint16_t)len;
+		m[i]->pkt_len = len;
+		m[nm++] = m[i];
+	}
+	if (nm)
+		dps_fwd(d, idx, m, nm);
+}
+
+/* Message i for mbuf m: its virtio-net header, then its mbufs. */
+static void tx_msg(struct dps_kport *k, unsigned i, struct rte_mbuf *m)
+{
+	struct virtio_net_hdr *vh = &k->txh[i];
+	unsigned niov = 1;
+
+	if (m->ol_flags & RTE_MBUF_F_TX_TCP_SEG) {
+		/* tso.h admitted it (dps_tso_fits): headers in the first
+		 * mbuf, lengths in its fields */
+		struct dps_gso_hdr h = { .l2_len = (uint8_t)m->l2_len,
+					 .l3_len = (uint16_t)m->l3_len,
+					 .l4_len = (uint8_t)m->l4_len,
+					 .v6 = m->ol_flags & RTE_MBUF_F_TX_IPV6 };
+
+		dps_vnet_tx_gso(vh, rte_pktmbuf_mtod(m, uint8_t *), m->pkt_len, &h,
+				(uint16_t)m->tso_segsz);
+	} else {
+		memset(vh, 0, sizeof(*vh));
+	}
+	k->txiov[i][0] = (struct iovec){ vh, sizeof(*vh) };
+	for (; m && niov <= DPS_KPORT_CHAIN; m = m->next)
+		k->txiov[i][niov++] = (struct iovec){ rte_pktmbuf_mtod(m, void *), m->data_len };
+	k->txm[i].msg_hdr = (struct msghdr){ .msg_iov = k->txiov[i], .msg_iovlen = niov };
+}
+
+void dps_kport_flush(struct dps *d, unsigned idx)
+{
+	struct dps_port *p = &d->ports[idx];
+	struct dps_kport *k = p->kp;
+	unsigned n = 0, done = 0;
+
+	/* a chain longer than the iovec cannot be (tso.h's max_chain): were
+	 * it there, it would go truncated, so it does not go */
+	for (unsigned i = 0; i < p->nout; i++) {
+		if (p->outq[i]->nb_segs > DPS_KPORT_CHAIN)
+			dps_drop(p, DPS_DROP_OVERSIZE, p->outq[i]);
+		else
+			p->outq[n++] = p->outq[i];
+	}
+	p->nout = n;
+	for (unsigned i = 0; i < n; i++)
+		tx_msg(k, i, p->outq[i]);
+	while (done < n) {
+		int r = sendmmsg(k->fd, k->txm + done, n - done, MSG_DONTWAIT);
+
+		if (r > 0) {
+			for (unsigned i = done; i < done + (unsigned)r; i++) {
+				struct rte_mbuf *m = p->outq[i];
+
+				p->c.tx_pkts++;
+				p->c.tx_bytes += m->pkt_len;
+				p->c.tx_tso += !!(m->ol_flags & RTE_MBUF_F_TX_TCP_SEG);
+				rte_pktmbuf_free(m);
+			}
+			done += (unsigned)r;
+			continue;
+		}
+		/* the socket's buffer is full (a busy NIC): the rest waits
+		 * for the next pass, up to a full queue */
+		if (r == 0 || errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			break;
+		/* the head frame refused by the kernel; ENOBUFS: dropped on
+		 * its way (the qdisc full, the driver's refusal) */
+		dps_drop(p,
+			 errno == ENOBUFS ? DPS_DROP_QUEUE_FULL
+			 : errno == EINVAL || errno == EMSGSIZE ? DPS_DROP_MALFORMED
+								: DPS_DROP_TX_ERROR,
+			 p->outq[done]);
+		done++;
+	}
+	if (done < n)
+		memmove(p->outq, p->outq + done, (n - done) * sizeof(p->outq[0]));
+	p->nout = n - done;
+}
+
+void dps_kport_stop(struct dps *d)
+{
+	(void)d;
+	while (nkports)
+		kport_free(kports[--nkports]);
+}
