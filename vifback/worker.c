@@ -79,6 +79,7 @@ struct wq {
 	 * sender queues a frame or two per wake-up, and each read asked
 	 * for costs even when it finds nothing */
 	uint8_t rd_want;
+	bool rd_found; /* the last batch found frames: worth a read unasked */
 	unsigned bl_n;
 	uint64_t bl_since;
 	/* since when the next packet cannot fit (0: it can, or none waits) */
@@ -647,6 +648,7 @@ static void rx_work(struct worker *w, struct wvif *v, struct wq *q, bool tap_rea
 			if (q->bl_n++ == 0)
 				q->bl_since = now_us();
 		}
+		q->rd_found = found > 0;
 		if (w->b->res[want - 1] < 0) {
 			q->rd_want = (uint8_t)(2 * found < VB_READS_MIN ? VB_READS_MIN : 2 * found);
 			drained = true;
@@ -800,8 +802,9 @@ static void serve(struct worker *w, struct wvif *v, struct wq *q, bool tap_reada
 	/* What TX wrote went through Dom0's stack within the write, and
 	 * its answers (a TCP receiver's ACKs) may wait in the TAP already:
 	 * read now, with this pass's event, not after a poll that would
-	 * only say so. */
-	tap_readable |= wrote;
+	 * only say so; only while the TAP has had frames for the guest
+	 * (not under a one-way flood out of it). */
+	tap_readable |= wrote && q->rd_found;
 	/* as TX: up to VB_BURSTS_PER_WAKE bursts while each was a full one
 	 * the guest took whole, one event for them all */
 	for (unsigned b = 0; b < VB_BURSTS_PER_WAKE && !netif_queue_is_fatal(q->nq); b++) {

@@ -78,6 +78,7 @@ static struct tx_pend {
 	 * paced TCP sender (BBR) hands the TAP a frame or two per wake-up:
 	 * 32 reads each time would mostly find nothing, at a cost each */
 	unsigned want;
+	bool found;	/* the last batch found frames: worth a read unasked */
 	struct nf_txpkt pkt[BATCHIO_MAX];
 	uint16_t pages[BATCHIO_MAX][NF_TX_FRAME_PAGES];
 } tx_pend[NF_MAX_QUEUES];
@@ -419,8 +420,10 @@ static unsigned tx_read(struct nf_dev *d, unsigned t, struct nf_queue *q, unsign
 		while (found < want && res[found] >= 0)
 			found++;
 		pd->want = 2 * found < TX_READS_MIN ? TX_READS_MIN : 2 * found;
+		pd->found = found > 0;
 	} else {
 		pd->want = BATCHIO_MAX;
+		pd->found = true;
 	}
 	return want;
 }
@@ -586,10 +589,11 @@ int nf_run(struct nf_dev *d)
 		}
 		/* What we just wrote (a TCP sender's ACKs) made the stack
 		 * send more, into the TAP, within that write: looked for now,
-		 * not after a poll that would only say so. */
+		 * not after a poll that would only say so; only while the
+		 * TAP has had frames to send (not under a one-way flood in). */
 		for (i = 0; i < d->n_taps; i++)
 			if ((p[3 + i].revents & POLLIN) || tx_pend[i].n ||
-			    (wrote_any && p[3 + i].events))
+			    (wrote_any && p[3 + i].events && tx_pend[i].found))
 				again |= tx_from_tap(d, i, &d->q[i % d->nq]);
 	}
 	batchio_exit(&bio);
