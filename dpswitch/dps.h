@@ -206,6 +206,11 @@ int dps_kport_setup(struct dps *d, const char *ifname);
 void dps_kport_poll(struct dps *d, unsigned idx);
 void dps_kport_flush(struct dps *d, unsigned idx);
 void dps_kport_stop(struct dps *d);
+/* A GSO packet's mbufs in the TX arena (external buffers, DPS_EXT_CHUNK
+ * each) are queued on kernel port idx: sent now, or dropped (queue_full)
+ * if they must wait (the arena's next burst overwrites them). */
+#define DPS_EXT_CHUNK 32768u
+void dps_kport_settle(struct dps *d, unsigned idx);
 
 /* plugs kept across a restart (plugs.c): --state FILE */
 int dps_plugs_load(const char *path);

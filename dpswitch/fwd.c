@@ -186,6 +186,10 @@ static bool takes_whole(struct dps *d, unsigned out, const struct rte_mbuf *m)
 {
 	const struct dps_port *p = &d->ports[out];
 
+	/* one that points into the TX arena goes to a kernel port only
+	 * (dps_kport_settle): it would not outlive the pass elsewhere */
+	if (RTE_MBUF_HAS_EXTBUF(m) && !p->kp)
+		return false;
 	return p->kind == DPS_PORT_NIC && p->nout < DPS_TSO_QUEUED &&
 	       dps_tso_fits(&p->tso, &d->gso_hdr, m->tso_segsz, m->nb_segs);
 }

@@ -306,20 +306,43 @@ static int tso_port(struct dps *d, unsigned in, const struct netif_pkt *pk,
 	return out;
 }
 
-/* pk whole as one mbuf chain with TSO's fields, into the switch. false
- * when it cannot be (mbufs short): the caller cuts it instead. */
+static void arena_free(void *addr, void *opaque)
+{
+	(void)addr;
+	(void)opaque; /* the arena is netif's: nothing to give back */
+}
+
+/* the external buffer of the GSO packet handed to a kernel port straight
+ * from the TX arena: one at a time (dps_kport_settle leaves none queued) */
+static struct rte_mbuf_ext_shared_info arena_shinfo = { .free_cb = arena_free };
+
+/* pk whole as one mbuf chain with TSO's fields, into the switch, for NIC
+ * port out. false when it cannot be (mbufs short): the caller cuts it
+ * instead. For a kernel port the chain's mbufs point into the TX arena
+ * (external buffers) instead of holding a copy: the kernel copies the
+ * packet as it is sent, and dps_kport_settle sends it (or drops it if it
+ * must wait) before the arena's next burst. */
 static bool tso_fwd(struct dps *d, unsigned idx, const struct netif_pkt *pk,
-		    const struct dps_gso_hdr *h, unsigned chain, uint16_t room)
+		    const struct dps_gso_hdr *h, unsigned chain, uint16_t room, unsigned out)
 {
 	struct rte_mbuf *m[NETIF_MAX_PKT / 1024 + 2];
-	uint32_t off = 0;
+	bool ext = d->ports[out].kp != NULL;
+	uint32_t off = 0, step = ext ? DPS_EXT_CHUNK : room;
 
+	if (ext)
+		chain = (pk->len + DPS_EXT_CHUNK - 1) / DPS_EXT_CHUNK;
 	if (chain > RTE_DIM(m) || rte_pktmbuf_alloc_bulk(d->pool, m, chain) < 0)
 		return false;
+	if (ext)
+		rte_mbuf_ext_refcnt_set(&arena_shinfo, (uint16_t)chain);
 	for (unsigned i = 0; i < chain; i++) {
-		uint32_t n = pk->len - off < room ? pk->len - off : room;
+		uint32_t n = pk->len - off < step ? pk->len - off : step;
 
-		memcpy(rte_pktmbuf_mtod(m[i], void *), pk->data + off, n);
+		if (ext)
+			rte_pktmbuf_attach_extbuf(m[i], pk->data + off, RTE_BAD_IOVA, (uint16_t)n,
+						  &arena_shinfo);
+		else
+			memcpy(rte_pktmbuf_mtod(m[i], void *), pk->data + off, n);
 		m[i]->data_len = (uint16_t)n;
 		off += n;
 		if (i)
@@ -335,6 +358,8 @@ static bool tso_fwd(struct dps *d, unsigned idx, const struct netif_pkt *pk,
 	d->gso_hdr = *h;
 	dps_fwd(d, idx, m, 1);
 	d->gso_pkt = NULL;
+	if (ext)
+		dps_kport_settle(d, out);
 	return true;
 }
 
@@ -344,13 +369,15 @@ static void gso_fwd(struct dps *d, unsigned idx, const struct netif_pkt *pk, uin
 	struct rte_mbuf *m[DPS_GSO_MAX_SEGS];
 	struct dps_gso_hdr h;
 	unsigned n, chain = (pk->len + room - 1u) / room;
+	int out;
 
 	if (dps_gso_parse(pk->data, pk->len, pk->gso_type, pk->gso_size, &h) < 0) {
 		/* nothing can be made of it: dropped for this vif alone */
 		d->ports[idx].c.drops[DPS_DROP_MALFORMED]++;
 		return;
 	}
-	if (tso_port(d, idx, pk, &h, chain) >= 0 && tso_fwd(d, idx, pk, &h, chain, room))
+	out = tso_port(d, idx, pk, &h, chain);
+	if (out >= 0 && tso_fwd(d, idx, pk, &h, chain, room, (unsigned)out))
 		return;
 	n = gso_cut(d, idx, pk, m);
 	if (n)

@@ -308,6 +308,26 @@ void dps_kport_flush(struct dps *d, unsigned idx)
 	p->nout = n - done;
 }
 
+void dps_kport_settle(struct dps *d, unsigned idx)
+{
+	struct dps_port *p = &d->ports[idx];
+	unsigned n = 0;
+
+	if (!p->nout)
+		return;
+	dps_kport_flush(d, idx);
+	/* what is still queued waits for a socket buffer full of whole
+	 * packets (4 MiB) to drain: one pointing into the arena is dropped
+	 * there, as a full qdisc drops, rather than copied */
+	for (unsigned i = 0; i < p->nout; i++) {
+		if (RTE_MBUF_HAS_EXTBUF(p->outq[i]))
+			dps_drop(p, DPS_DROP_QUEUE_FULL, p->outq[i]);
+		else
+			p->outq[n++] = p->outq[i];
+	}
+	p->nout = n;
+}
+
 void dps_kport_stop(struct dps *d)
 {
 	(void)d;
