@@ -52,6 +52,7 @@
  * of them would empty the pool (8191) that every port's RX draws on; past
  * it they are cut, one mbuf a frame, as for a port without TSO */
 #define DPS_TSO_QUEUED 64u
+#define DPS_RX_LIN ((size_t)DPS_BURST * (NETIF_MAX_PKT + 1))
 #define DPS_GSO_BUF (NETIF_MAX_PKT + DPS_GSO_MAX_SEGS * 256u) /* frames waiting for a port: a guest without buffers drops past it */
 
 struct rte_mbuf;
@@ -143,6 +144,7 @@ struct dps {
 	struct netif_tx_arena arena;
 	struct netif_pkt pkts[DPS_BURST];
 	uint8_t *gso_buf; /* DPS_GSO_BUF: one GSO packet's frames */
+	uint8_t *rx_lin;  /* DPS_RX_LIN: a burst of GSO packets to a guest, each in one piece */
 	/* the GSO packet handed whole into dps_fwd (guest.c), while it is
 	 * there: cut from it for a port that cannot take it whole */
 	const struct netif_pkt *gso_pkt;
@@ -175,6 +177,12 @@ extern const struct nb_ops dps_nb_ops;
  * (its ring has more, or it waits for credit), false when its ring is
  * empty and re-armed: the guest's next request comes with an event. */
 bool dps_guest_poll(struct dps *d, unsigned idx);
+/* True when guest port idx takes the GSO packet h (from a NIC port) whole
+ * at mss: its frontend asked for that GSO type (and for SG), the packet
+ * fits netif's, its IP length is its own, and fewer than DPS_TSO_QUEUED
+ * frames wait for it. */
+bool dps_guest_takes_gso(const struct dps *d, unsigned idx, const struct dps_gso_hdr *h,
+			 uint16_t mss, uint32_t len);
 /* Queued frames into the guest's RX ring; drops what it cannot take. */
 void dps_guest_flush(struct dps *d, unsigned idx);
 /* Events: drained, their ports made ready, unmasked; up to DPS_EV_MAX,

@@ -182,9 +182,15 @@ static void enqueue(struct dps *d, unsigned out, struct rte_mbuf *m)
 
 /* A GSO packet handed whole (guest.c's tso_fwd) that port out cannot
  * take whole: its frames, cut from the guest's packet, go there instead. */
-static bool takes_whole(struct dps *d, unsigned out, const struct rte_mbuf *m)
+static bool takes_whole(struct dps *d, unsigned in, unsigned out, const struct rte_mbuf *m)
 {
 	const struct dps_port *p = &d->ports[out];
+
+	/* from a kernel port (its GSO packet, kport.c): to a guest that
+	 * asked for GSO only; its checksum field is the kernel's, not the
+	 * one TSO wants */
+	if (d->ports[in].kind == DPS_PORT_NIC)
+		return dps_guest_takes_gso(d, out, &d->gso_hdr, m->tso_segsz, m->pkt_len);
 
 	/* one that points into the TX arena goes to a kernel port only
 	 * (dps_kport_settle): it would not outlive the pass elsewhere */
@@ -262,7 +268,7 @@ void dps_fwd(struct dps *d, unsigned in, struct rte_mbuf **m, unsigned n)
 		if (out != DPS_MAC_NONE) {
 			if (out == in || !d->ports[out].forwarding) {
 				rte_pktmbuf_free(m[i]); /* hairpin: a bridge does not send it back */
-			} else if (whole && !takes_whole(d, out, m[i])) {
+			} else if (whole && !takes_whole(d, in, out, m[i])) {
 				enqueue_cut(d, in, out);
 				rte_pktmbuf_free(m[i]);
 			} else {

@@ -478,6 +478,19 @@ static void outq_shift(struct dps_port *p, unsigned n)
 	p->nout -= n;
 }
 
+bool dps_guest_takes_gso(const struct dps *d, unsigned idx, const struct dps_gso_hdr *h,
+			 uint16_t mss, uint32_t len)
+{
+	const struct dps_port *p = &d->ports[idx];
+	const struct netif_queue *nq = p->q.nq;
+
+	if (p->kind != DPS_PORT_GUEST || !nq || !nq->feat.sg ||
+	    !(h->v6 ? nq->feat.gso_tcpv6 : nq->feat.gso_tcpv4))
+		return false;
+	return mss && h->lens_ok && len <= NETIF_MAX_PKT && h->nseg <= DPS_GSO_MAX_SEGS &&
+	       p->nout < DPS_TSO_QUEUED;
+}
+
 void dps_guest_flush(struct dps *d, unsigned idx)
 {
 	struct dps_port *p = &d->ports[idx];
@@ -486,6 +499,7 @@ void dps_guest_flush(struct dps *d, unsigned idx)
 	unsigned off = 0;
 	bool ntf = false;
 	uint64_t dropped, pkts, bytes;
+	unsigned whole;
 
 	if (!q->nq) {
 		while (p->nout)
@@ -502,11 +516,25 @@ void dps_guest_flush(struct dps *d, unsigned idx)
 		unsigned n = p->nout - off < DPS_BURST ? p->nout - off : DPS_BURST, done = 0;
 		bool bntf = false;
 
+		whole = 0;
 		for (unsigned i = 0; i < n; i++) {
 			struct rte_mbuf *m = p->outq[off + i];
 
 			pk[i] = (struct netif_pkt){ .data = rte_pktmbuf_mtod(m, uint8_t *),
 						    .len = rte_pktmbuf_data_len(m) };
+			if (!(m->ol_flags & RTE_MBUF_F_TX_TCP_SEG))
+				continue;
+			/* a kernel port's GSO packet (dps_guest_takes_gso):
+			 * whole, in one piece, its checksum partial */
+			if (m->nb_segs > 1)
+				pk[i].data = (uint8_t *)rte_pktmbuf_read(
+					m, 0, m->pkt_len, d->rx_lin + (size_t)i * (NETIF_MAX_PKT + 1));
+			pk[i].len = m->pkt_len;
+			pk[i].gso_type = m->ol_flags & RTE_MBUF_F_TX_IPV6 ? XEN_NETIF_GSO_TYPE_TCPV6
+									 : XEN_NETIF_GSO_TYPE_TCPV4;
+			pk[i].gso_size = m->tso_segsz;
+			pk[i].flags = NETIF_PKT_CSUM_BLANK;
+			whole |= 1u << i;
 		}
 		if (netif_rx_burst(q->nq, pk, n, &done, &bntf) < 0 &&
 		    netif_queue_is_fatal(q->nq)) {
@@ -516,6 +544,7 @@ void dps_guest_flush(struct dps *d, unsigned idx)
 			return;
 		}
 		ntf |= bntf;
+		p->c.tx_tso += (unsigned)__builtin_popcount(whole & (done < 32 ? (1u << done) - 1 : ~0u));
 		rte_pktmbuf_free_bulk(p->outq + off, done);
 		off += done;
 		if (done < n)

@@ -10,7 +10,9 @@
  * vnet.h), so a guest's GSO packet that tso.h admits whole goes to the
  * kernel as one packet, which its NIC's TSO or its software GSO cuts (or
  * a veth hands on whole, as the kernel path's TAP and bridge do), and a
- * GSO packet the kernel hands us is cut here (gso.c) for the guests;
+ * GSO packet the kernel hands us goes whole to a guest that asked for
+ * that GSO type (netif's GSO extra info) and is cut here (gso.c) for any
+ * other port;
  * PACKET_IGNORE_OUTGOING (the host's own frames on it are not ours to
  * switch). Not PACKET_QDISC_BYPASS: its dev_direct_xmit drops a GSO
  * packet the device cannot take whole (no TSO for it, TSO turned off, no
@@ -173,6 +175,9 @@ int dps_kport_setup(struct dps *d, const char *ifname)
 	return 0;
 }
 
+static bool rx_whole(struct dps *d, unsigned idx, uint8_t *pkt, uint32_t len, uint8_t gso_type,
+		     uint16_t mss);
+
 void dps_kport_poll(struct dps *d, unsigned idx)
 {
 	struct dps_port *p = &d->ports[idx];
@@ -207,14 +212,17 @@ void dps_kport_poll(struct dps *d, unsigned idx)
 			continue;
 		}
 		if (rc == 1) {
-			/* a GSO packet (GRO, a veth peer's TSO): guests get
-			 * frames. In order: what came before it goes first */
+			/* a GSO packet (GRO, a veth peer's TSO): whole to a
+			 * guest that asked for GSO, else cut into frames. In
+			 * order: what came before it goes first */
 			unsigned ns;
 
 			if (nm)
 				dps_fwd(d, idx, m, nm);
 			nm = 0;
 			rte_pktmbuf_free(m[i]);
+			if (rx_whole(d, idx, pkt, len, gso_type, k->rxh[i].gso_size))
+				continue;
 			ns = dps_gso_cut(d, idx, pkt, len, gso_type, k->rxh[i].gso_size, seg);
 			if (ns)
 				dps_fwd(d, idx, seg, ns);
@@ -231,6 +239,52 @@ void dps_kport_poll(struct dps *d, unsigned idx)
 	}
 	if (nm)
 		dps_fwd(d, idx, m, nm);
+}
+
+/* A GSO packet from the kernel whole to a guest that asked for GSO
+ * (dps_guest_takes_gso): copied into a chain of mbufs with its type and
+ * MSS, into the switch with the packet at hand (d->gso_pkt) for any port
+ * that must have frames instead. false: not for a guest that takes it
+ * (the caller cuts it). */
+static bool rx_whole(struct dps *d, unsigned idx, uint8_t *pkt, uint32_t len, uint8_t gso_type,
+		     uint16_t mss)
+{
+	struct netif_pkt pk = { .data = pkt, .len = len, .gso_type = gso_type, .gso_size = mss,
+				.flags = NETIF_PKT_CSUM_BLANK };
+	struct rte_mbuf *c[DPS_KPORT_CHAIN];
+	struct dps_gso_hdr h;
+	uint32_t room = RTE_MBUF_DEFAULT_BUF_SIZE - RTE_PKTMBUF_HEADROOM, off = 0;
+	unsigned n = (len + room - 1) / room;
+	uint16_t out;
+
+	if ((pkt[0] & 1) || dps_gso_parse(pkt, len, gso_type, mss, &h) < 0)
+		return false;
+	out = dps_mac_lookup(&d->macs, pkt, d->now_ms);
+	if (out == DPS_MAC_NONE || !dps_guest_takes_gso(d, out, &h, mss, len))
+		return false;
+	if (n > DPS_KPORT_CHAIN || rte_pktmbuf_alloc_bulk(d->pool, c, n) < 0)
+		return false;
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t k = len - off < room ? len - off : room;
+
+		memcpy(rte_pktmbuf_mtod(c[i], void *), pkt + off, k);
+		c[i]->data_len = (uint16_t)k;
+		off += k;
+		if (i)
+			c[i - 1]->next = c[i];
+	}
+	c[0]->nb_segs = (uint16_t)n;
+	c[0]->pkt_len = len;
+	c[0]->ol_flags = RTE_MBUF_F_TX_TCP_SEG | (h.v6 ? RTE_MBUF_F_TX_IPV6 : RTE_MBUF_F_TX_IPV4);
+	c[0]->l2_len = h.l2_len;
+	c[0]->l3_len = h.l3_len;
+	c[0]->l4_len = h.l4_len;
+	c[0]->tso_segsz = mss;
+	d->gso_pkt = &pk;
+	d->gso_hdr = h;
+	dps_fwd(d, idx, c, 1);
+	d->gso_pkt = NULL;
+	return true;
 }
 
 /* Message i for mbuf m: its virtio-net header, then its mbufs. */

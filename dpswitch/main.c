@@ -347,7 +347,9 @@ int main(int argc, char **argv)
 			   0);
 	d.gso_buf = mmap(NULL, DPS_GSO_BUF, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 			 -1, 0);
-	if (!d.ports || d.arena.buf == MAP_FAILED || d.gso_buf == MAP_FAILED ||
+	d.rx_lin = mmap(NULL, DPS_RX_LIN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			-1, 0);
+	if (!d.ports || d.arena.buf == MAP_FAILED || d.gso_buf == MAP_FAILED || d.rx_lin == MAP_FAILED ||
 	    d.evport == MAP_FAILED) {
 		log_err("dpswitch: out of memory");
 		return 1;
