@@ -66,7 +66,7 @@ static const struct {
 #endif
 #ifdef HVSIM_HAVE_GUEST
 	{ "guest", hv_cmd_guest,
-	  "guest D.N [--netns NS] [--ifname NAME] [--queues N] [-v]\n"
+	  "guest D.N [--netns NS] [--ifname NAME] [--queues N] [--no-gso] [-v]\n"
 	  "\tbe vif D.N's netfront: TAP eth0 in NS, packets over netif rings\n"
 	  "  hvsim guest D.N --hostile CASE [--wait SECONDS] | guest --hostile list\n"
 	  "\tconnect, write one bad ring state, report the backend's answer (JSON)" },

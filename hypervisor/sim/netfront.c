@@ -390,8 +390,10 @@ int nf_connect(struct nf_dev *d)
 	kv_set(kv, &n, d->fe, "request-rx-copy", 1);
 	kv_set(kv, &n, d->fe, "feature-rx-notify", 1);
 	kv_set(kv, &n, d->fe, "feature-sg", 1);
-	kv_set(kv, &n, d->fe, "feature-gso-tcpv4", 1);
-	kv_set(kv, &n, d->fe, "feature-gso-tcpv6", 1);
+	/* --no-gso: as a guest with GSO off (ethtool -K eth0 gso off),
+	 * the backend sends it frames only */
+	kv_set(kv, &n, d->fe, "feature-gso-tcpv4", !d->no_gso);
+	kv_set(kv, &n, d->fe, "feature-gso-tcpv6", !d->no_gso);
 	kv_set(kv, &n, d->fe, "feature-ipv6-csum-offload", 1);
 	rc = xs_write_batch(d, kv, n);
 	if (rc)

@@ -58,6 +58,7 @@ struct nf_dev {
 	bool data_on;			/* backend Connected: packets flow */
 	bool be_was_connected;
 	int fe_state;			/* last state we wrote */
+	bool no_gso;			/* --no-gso: feature-gso-tcpv4/v6 0 (no GSO received) */
 	bool no_rx_post;		/* hostile: never post RX buffers */
 	long reconnect_at;		/* ms (CLOCK_MONOTONIC): not before */
 	unsigned backoff_ms;		/* grows while reconnects fail */

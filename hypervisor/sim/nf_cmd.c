@@ -19,7 +19,7 @@
 #include "lib/log.h"
 
 static const char usage_text[] =
-	"usage: hvsim guest D.N [--netns NS] [--ifname NAME] [--queues N] [-v]\n"
+	"usage: hvsim guest D.N [--netns NS] [--ifname NAME] [--queues N] [--no-gso] [-v]\n"
 	"       hvsim guest D.N --hostile CASE [--wait SECONDS] [-v]\n"
 	"       hvsim guest --hostile list\n";
 
@@ -59,6 +59,7 @@ int hv_cmd_guest(int argc, char **argv)
 		{ "netns", required_argument, NULL, 'n' },
 		{ "ifname", required_argument, NULL, 'i' },
 		{ "queues", required_argument, NULL, 'q' },
+		{ "no-gso", no_argument, NULL, 'G' },
 		{ "hostile", required_argument, NULL, 'H' },
 		{ "wait", required_argument, NULL, 'w' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -67,6 +68,7 @@ int hv_cmd_guest(int argc, char **argv)
 	};
 	const char *netns = NULL, *ifname = "eth0", *hostile = NULL;
 	unsigned queues = 0, wait_ms = 2000;
+	bool no_gso = false;
 	struct nf_dev d;
 	uint16_t domid, devid;
 	char *end;
@@ -103,6 +105,9 @@ int hv_cmd_guest(int argc, char **argv)
 			wait_ms = (unsigned)(s * 1000);
 			break;
 		}
+		case 'G':
+			no_gso = true;
+			break;
 		case 'v':
 			log_set_level(LOG_LVL_DEBUG);
 			break;
@@ -145,6 +150,7 @@ int hv_cmd_guest(int argc, char **argv)
 		fprintf(stderr, "hvsim guest %u.%u: %s\n", domid, devid, err_msg());
 		return 1;
 	}
+	d.no_gso = no_gso;
 	if (hostile) {
 		rc = nf_hostile_run(&d, hostile, wait_ms);
 		if (rc)

@@ -171,13 +171,13 @@ class Rig:
         assert r["ok"], r
         self.xsd.write(f"{BE}/{d}/0/hotplug-status", "connected")
 
-    def guest(self, d):
+    def guest(self, d, *extra):
         ns = self.topo.guests.get(d) or self.topo.add_ns(f"{self.topo.prefix}-g{d}")
         self.topo.guests[d] = ns
         self.topo.sysctl(ns, "net.ipv6.conf.all.accept_dad", 0)
         log = str(self.dir / f"guest{d}.log")
         with open(log, "a") as logf:
-            p = subprocess.Popen([HVSIM, "guest", f"{d}.0", "--netns", ns],
+            p = subprocess.Popen([HVSIM, "guest", f"{d}.0", "--netns", ns, *extra],
                                  stdout=subprocess.PIPE, stderr=logf, env=self.xsd.env())
         ready, _, _ = select.select([p.stdout], [], [], 10)
         if not (ready and p.stdout.readline() == b"ready\n"):
@@ -1045,6 +1045,32 @@ def test_kernel_port_ping_and_tcp_both_ways(kern_rig, topo, tmp_path):
     port = rig.port("dpu0")
     assert all(v == 0 for v in port["drops"].values()), port
     assert rig.proc.poll() is None
+
+
+def test_kernel_port_cuts_the_kernels_gso_packets_for_a_guest_without_gso(kern_rig, topo,
+                                                                          tmp_path):
+    """A guest that does not ask for GSO (hvsim guest --no-gso): the LAN's
+    TSO'd packets, which reach the kernel port whole with partial checksums,
+    are cut into frames with whole checksums for it (4 MiB, sha256
+    compared; it receives many frames per packet the LAN sent, none of them
+    GSO); nothing dropped at the port."""
+    rig = kern_rig
+    rig.attach(5)
+    g = rig.guest(5, "--no-gso")
+    assert rig.xsd.read("/local/domain/5/device/vif/0/feature-gso-tcpv4") == "0"
+    assert topo.ping(g, LAN)
+    vif = rig.port("vif5.0")
+    lan_tx = link_stats(topo, rig.lan, "lan0")["tx"]["packets"]
+    g_rx = link_stats(topo, g, "eth0")["rx"]["packets"]
+    size = 4 << 20
+    sent, got = transfer(topo, tmp_path, rig.lan, g, addr_of(5), size)
+    assert sent == got and int(got[0]) == size
+    lan_tx = link_stats(topo, rig.lan, "lan0")["tx"]["packets"] - lan_tx
+    g_rx = link_stats(topo, g, "eth0")["rx"]["packets"] - g_rx
+    assert g_rx > 2 * lan_tx, (g_rx, lan_tx)
+    assert rig.port("vif5.0")["tx_tso"] == vif["tx_tso"]
+    port = rig.port("dpu0")
+    assert all(v == 0 for v in port["drops"].values()), port
 
 
 def test_kernel_port_segments_on_the_lan_are_mss_sized_and_valid(kern_seg_rig, topo, tmp_path):
