@@ -41,6 +41,7 @@
 #define VB_MAX_VIFS 64
 #define VB_BURSTS_PER_WAKE 4
 #define VB_READS_MIN 4u
+_Static_assert(NETIF_BURST <= 32, "the RX backlog's buffers in a 32-bit mask");
 #define VB_PKT_BUF (sizeof(struct virtio_net_hdr) + NETIF_MAX_PKT + 1)
 #define VB_RX_DRAIN_MS 10000u /* netback's rx_drain_timeout_msecs */
 #define VB_RX_STALL_MS 60000u /* netback's rx_stall_timeout_msecs */
@@ -65,21 +66,20 @@ struct wq {
 	int tap;
 	bool kicked_tx, kicked_rx; /* fired, masked until served */
 	bool tx_more;
-	uint64_t tx_wait_until; /* credit */
-	/* RX backlog: packets read from the TAP the guest has no room for yet,
-	 * in NETIF_BURST buffers of bl_buf; bl_slot: the buffer of backlog
-	 * entry i (i < bl_n), then the free buffers. What the guest took
-	 * gives its buffers back, the rest stays where it was read: a
-	 * 64 KiB packet is never moved to keep the backlog in order */
-	uint8_t *bl_buf;
-	struct netif_pkt bl[NETIF_BURST];
-	uint8_t bl_slot[NETIF_BURST];
 	/* reads to ask the TAP for next (0: a burst's worth): twice what
 	 * the last drained batch found, at least VB_READS_MIN; a paced TCP
 	 * sender queues a frame or two per wake-up, and each read asked
 	 * for costs even when it finds nothing */
 	uint8_t rd_want;
 	bool rd_found; /* the last batch found frames: worth a read unasked */
+	uint64_t tx_wait_until; /* credit */
+	/* RX backlog: packets read from the TAP the guest has no room for yet,
+	 * in order, each in the one of the NETIF_BURST buffers of bl_buf it
+	 * was read into: what the guest took gives its buffers back, the
+	 * rest stays where it is (a 64 KiB packet is never moved to keep
+	 * the backlog in order) */
+	uint8_t *bl_buf;
+	struct netif_pkt bl[NETIF_BURST];
 	unsigned bl_n;
 	uint64_t bl_since;
 	/* since when the next packet cannot fit (0: it can, or none waits) */
@@ -270,8 +270,6 @@ static int queue_setup(struct worker *w, struct wq *q, const struct nb_fe_cfg *c
 	q->bl_buf = map_lazy(NETIF_BURST * VB_PKT_BUF);
 	if (!q->bl_buf)
 		return err_set(-ENOMEM, "out of memory");
-	for (unsigned i = 0; i < NETIF_BURST; i++)
-		q->bl_slot[i] = (uint8_t)i;
 	rc = hv_grant_map(w->hv, w->domid, &qc->tx_ref, 1, true, &q->tx_page);
 	if (rc < 0)
 		return err_prefix(rc, "map tx-ring-ref %u", qc->tx_ref);
@@ -607,23 +605,25 @@ static void rx_work(struct worker *w, struct wvif *v, struct wq *q, bool tap_rea
 	/* a batch of reads per system call, into the backlog's free buffers;
 	 * what they found is kept in order, at the front */
 	while (tap_readable && q->bl_n < NETIF_BURST) {
-		unsigned want = NETIF_BURST - q->bl_n, found = 0;
+		unsigned want = NETIF_BURST - q->bl_n, found = 0, b = 0;
 		void *bufs[NETIF_BURST];
-		uint8_t slot[NETIF_BURST];
+		uint32_t used = 0;
 
 		if (q->rd_want && want > q->rd_want)
 			want = q->rd_want;
-
-		for (unsigned i = 0; i < want; i++) {
-			slot[i] = q->bl_slot[q->bl_n + i];
-			bufs[i] = q->bl_buf + (size_t)slot[i] * VB_PKT_BUF;
+		/* the free buffers: those no backlog entry lies in */
+		for (unsigned i = 0; i < q->bl_n; i++)
+			used |= 1u << (((uint8_t *)q->bl[i].data - q->bl_buf) / VB_PKT_BUF);
+		for (unsigned i = 0; i < want; i++, b++) {
+			while (used & (1u << b))
+				b++;
+			bufs[i] = q->bl_buf + (size_t)b * VB_PKT_BUF;
 		}
 		batchio_read(&w->bio, q->tap, bufs, VB_PKT_BUF, want, w->b->res);
 		for (unsigned i = 0; i < want; i++) {
 			uint8_t *buf = bufs[i];
 			struct netif_pkt *p = &q->bl[q->bl_n];
 			int n = w->b->res[i];
-			unsigned at = q->bl_n;
 
 			if (n < 0)
 				continue;
@@ -639,12 +639,6 @@ static void rx_work(struct worker *w, struct wvif *v, struct wq *q, bool tap_rea
 				q->tx_drop_header++;
 				continue;
 			}
-			/* entry bl_n owns this buffer: swapped with the free
-			 * one that stood there (a read skipped before) */
-			while (q->bl_slot[at] != slot[i])
-				at++;
-			q->bl_slot[at] = q->bl_slot[q->bl_n];
-			q->bl_slot[q->bl_n] = slot[i];
 			if (q->bl_n++ == 0)
 				q->bl_since = now_us();
 		}
@@ -668,15 +662,9 @@ static void rx_work(struct worker *w, struct wvif *v, struct wq *q, bool tap_rea
 	*notify |= ntf;
 	*more &= done && done == q->bl_n;
 	if (done) {
-		uint8_t freed[NETIF_BURST];
-
-		/* keep the rest in order; their data stays where it is, the
-		 * buffers of what went follow them, free */
-		memcpy(freed, q->bl_slot, done);
+		/* keep the rest in order; their data stays where it is */
 		memmove(q->bl, q->bl + done, (q->bl_n - done) * sizeof(q->bl[0]));
-		memmove(q->bl_slot, q->bl_slot + done, q->bl_n - done);
 		q->bl_n -= done;
-		memcpy(q->bl_slot + q->bl_n, freed, done);
 		q->bl_since = now_us();
 	}
 	/* before the drain below: its clock runs on with nothing waiting */
