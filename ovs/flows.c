@@ -27,7 +27,7 @@ static void link_local(const uint8_t mac[6], char *buf, size_t len)
 	inet_ntop(AF_INET6, &a, buf, len);
 }
 
-int ovs_flows_text(const struct vif *v, char *buf, size_t len)
+int ovs_flows_text(const struct vif *v, bool trunked, char *buf, size_t len)
 {
 	struct textbuf o = { .buf = buf, .len = len };
 	char head[160], src[48] = "", mac[VIF_MAC_STRLEN], ll[INET6_ADDRSTRLEN];
@@ -51,6 +51,15 @@ int ovs_flows_text(const struct vif *v, char *buf, size_t len)
 	textbuf_printf(&o, "%s,priority=300,icmp,icmp_type=5,actions=drop\n", head);
 	textbuf_printf(&o, "%s,priority=300,icmp6,icmp_type=134,actions=drop\n", head);
 	textbuf_printf(&o, "%s,priority=300,icmp6,icmp_type=137,actions=drop\n", head);
+	/* 802.1Q: OpenFlow's ip, arp and ipv6 match the type inside the tag,
+	 * and NORMAL puts a tagged frame in the VLAN it names when the port
+	 * trunks it, which a port without tag or trunks does for every VLAN.
+	 * So a port without trunks sends untagged frames only (priority-tagged
+	 * ones too go: the kernel-bridge path drops them alike); a trunk port
+	 * also tagged ones, with the same source checks, in the VLANs NORMAL
+	 * admits on it (its trunks), never VLAN 0. */
+	textbuf_printf(&o, "%s,priority=300,vlan_tci=0x1000/%s,actions=drop\n", head,
+	               trunked ? "0x1fff" : "0x1000");
 
 	/* IPv4 and ARP. */
 	if (any_ip) {
@@ -191,7 +200,7 @@ int ovs_flows_del(const char *target, const struct vif *v)
 	return ofctl(argv, NULL);
 }
 
-int ovs_flows_add(const char *target, const struct vif *v, bool replace)
+int ovs_flows_add(const char *target, const struct vif *v, bool trunked, bool replace)
 {
 	const char *argv[] = { "ovs-ofctl", "add-flows", target, "-", NULL };
 	char *text;
@@ -200,7 +209,7 @@ int ovs_flows_add(const char *target, const struct vif *v, bool replace)
 	text = malloc(16384);
 	if (!text)
 		return err_set(-ENOMEM, "out of memory");
-	rc = ovs_flows_text(v, text, 16384);
+	rc = ovs_flows_text(v, trunked, text, 16384);
 	/* A re-plug with other keys: the old rules go first, as one file
 	 * replaces them all (add-flows only adds or overwrites). */
 	if (rc == 0 && replace)

@@ -8,8 +8,11 @@
  * DAD; neighbour advertisements and DAD probes only for its own
  * addresses; never RA, redirects or DHCP/DHCPv6 server replies. What no
  * rule allows falls to the vif's drop rule. A vif without ip= may use any
- * address, still with its own MAC. Other frames of the bridge meet OVS's
- * own `priority=0 actions=NORMAL`.
+ * address, still with its own MAC. 802.1Q-tagged frames only from a port
+ * with trunks, on the VLANs NORMAL admits there (its trunks), with the
+ * same checks; never priority-tagged ones (VLAN 0); a port without trunks
+ * (OVS trunks every VLAN on one without tag) sends untagged frames only.
+ * Other frames of the bridge meet OVS's own `priority=0 actions=NORMAL`.
  *
  * All of a vif's rules carry one cookie (OVS_FLOW_COOKIE) and go in one
  * `ovs-ofctl add-flows` (one fork per plug, rules read from a pipe); a
@@ -34,12 +37,13 @@
 	(0x4e44000000000000ull | ((uint64_t)(emu) << 40) | ((uint64_t)(domid) << 16) | (devid))
 
 /* The rules for v on its port (v->ifname), one per line, in ovs-ofctl's
- * add-flows syntax. 0, or -ENOSPC when buf is too small. */
-int ovs_flows_text(const struct vif *v, char *buf, size_t len);
+ * add-flows syntax; trunked: the port has trunks (tagged frames allowed).
+ * 0, or -ENOSPC when buf is too small. */
+int ovs_flows_text(const struct vif *v, bool trunked, char *buf, size_t len);
 
 /* Install v's rules on the switch at target ("unix:<rundir>/<br>.mgmt");
  * replace: remove those it had first (a re-plug; one more fork). */
-int ovs_flows_add(const char *target, const struct vif *v, bool replace);
+int ovs_flows_add(const char *target, const struct vif *v, bool trunked, bool replace);
 /* Remove v's rules (none is success). */
 int ovs_flows_del(const char *target, const struct vif *v);
 

@@ -502,10 +502,11 @@ static long long mono_us(void)
 }
 
 /* ovs-ofctl's fork and run count as OVS's time too. */
-static int flows_add_timed(struct ovs_priv *p, const struct vif *vif, bool replace)
+static int flows_add_timed(struct ovs_priv *p, const struct vif *vif, bool trunked,
+			   bool replace)
 {
 	long long t = mono_us();
-	int rc = ovs_flows_add(p->mgmt, vif, replace);
+	int rc = ovs_flows_add(p->mgmt, vif, trunked, replace);
 
 	p->ovs_wait_us += (unsigned long long)(mono_us() - t);
 	return rc;
@@ -581,7 +582,7 @@ static int vif_online_do(struct netd_net *net, const struct vif *vif)
 
 	rc = fault_check("vif-antispoof"); /* tests: a port up, its rules not yet there */
 	if (rc == 0 && net->conf.antispoof && !net->conf.ovn)
-		rc = flows_add_timed(p, vif, replug);
+		rc = flows_add_timed(p, vif, port.n_trunks > 0, replug);
 	if (rc == 0 && net->conf.ovn && port.active) {
 		rc = ovsdb_transact(&p->db, ovs_msg_wait_ovn(vif->ifname, (int)net->conf.ovn_wait_ms),
 				    (int)net->conf.ovn_wait_ms + OVSDB_CALL_TIMEOUT_MS, NULL);

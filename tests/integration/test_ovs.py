@@ -279,6 +279,91 @@ def test_without_antispoof_forged_frames_pass(topo, ovs, netd_factory):
     assert "udp forged-ip" in lines and "udp forged-mac" in lines
 
 
+SNIFF_VLAN = """
+import sys
+from scapy.all import AsyncSniffer, Dot1Q, conf
+conf.verb = 0
+# No `vlan` in the filter: the kernel hands the tag beside the frame (the
+# filter sees the inner frame) and scapy puts it back.
+sn = AsyncSniffer(iface="eth0", filter="udp and port 7777", store=True,
+                  started_callback=lambda: print("ready", flush=True))
+sn.start()
+sys.stdin.readline()
+sn.stop()
+for p in sn.results:
+    if p.haslayer("Raw"):
+        print(p["Raw"].load.decode(), p[Dot1Q].vlan if p.haslayer(Dot1Q) else "untagged")
+"""
+
+SEND_VLAN = """
+from scapy.all import Dot1Q, Ether, IP, UDP, sendp, conf
+conf.verb = 0
+mac, ip = "00:16:3e:00:00:41", "192.0.2.41"
+def f(load, vlans=(), src=ip):
+    e = Ether(src=mac, dst="ff:ff:ff:ff:ff:ff")
+    for v in vlans:
+        e = e / Dot1Q(vlan=v)
+    return e / IP(src=src, dst="192.0.2.255") / UDP(sport=7777, dport=7777) / load.encode()
+sendp([f("plain"), f("tagged-42", [42]), f("forged-42", [42], "192.0.2.99"), f("tagged-43", [43]),
+       f("prio-0", [0]), f("qinq-42-43", [42, 43]), f("plain2")], iface="eth0")
+"""
+
+
+def sniffed_on_while(topo, rxs, send):
+    """What each guest in rxs saw of SEND_VLAN's frames: (load, VLAN)."""
+    ps = [subprocess.Popen(["ip", "netns", "exec", rx, "/usr/bin/python3", "-c", SNIFF_VLAN],
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+          for rx in rxs]
+    try:
+        for p in ps:
+            assert p.stdout.readline().strip() == "ready"
+        send()
+        time.sleep(0.5)
+        outs = [p.communicate("stop\n", timeout=20)[0] for p in ps]
+    finally:
+        for p in ps:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    return [sorted(tuple(l.split()) for l in o.splitlines() if l.strip()) for o in outs]
+
+
+def test_antispoof_tagged_frames_from_an_untrunked_port_go_nowhere(topo, ovs, netd):
+    """An OVS port without tag or trunks trunks every VLAN, and OpenFlow's
+    `ip` matches the type inside an 802.1Q tag: a guest's frame tagged 42
+    from its own MAC and address must still not reach VLAN 42's guest, nor
+    the untagged guest (to whom NORMAL would hand it tagged). Nor a
+    priority-tagged (VLAN 0) or double-tagged one."""
+    tx = guest(topo, 41, "192.0.2.41/24", "00:16:3e:00:00:41")
+    rx = guest(topo, 42, "192.0.2.42/24", "00:16:3e:00:00:42")
+    rx42 = guest(topo, 43, "192.0.2.43/24", "00:16:3e:00:00:43")
+    for d, br in ((41, BR), (42, BR), (43, f"{BR}.42")):
+        netd.ctl("vif", "online", f"{d}.0", f"mac=00:16:3e:00:00:{d}", f"ip=192.0.2.{d}",
+                 f"bridge={br}")
+    seen, seen42 = sniffed_on_while(topo, [rx, rx42], lambda: topo.python(tx, SEND_VLAN))
+    assert seen == [("plain", "untagged"), ("plain2", "untagged")], seen
+    assert seen42 == [], seen42
+    assert topo.ping(tx, "192.0.2.42")
+
+
+def test_antispoof_tagged_frames_from_a_trunk_port_only_on_its_trunks(topo, ovs, netd):
+    """A port with trunks (bridge=BR.TAG:TRUNK) may send tagged frames on
+    those VLANs, from its own MAC and address only; untagged ones are its
+    tag's; other VLANs, VLAN 0 and double tags stay closed."""
+    tx = guest(topo, 41, "192.0.2.41/24", "00:16:3e:00:00:41")
+    rx10 = guest(topo, 42, "192.0.2.42/24", "00:16:3e:00:00:42")
+    rx42 = guest(topo, 43, "192.0.2.43/24", "00:16:3e:00:00:43")
+    rx43 = guest(topo, 44, "192.0.2.44/24", "00:16:3e:00:00:44")
+    for d, br in ((41, f"{BR}.10:42"), (42, f"{BR}.10"), (43, f"{BR}.42"), (44, f"{BR}.43")):
+        netd.ctl("vif", "online", f"{d}.0", f"mac=00:16:3e:00:00:{d}", f"ip=192.0.2.{d}",
+                 f"bridge={br}")
+    s10, s42, s43 = sniffed_on_while(topo, [rx10, rx42, rx43],
+                                     lambda: topo.python(tx, SEND_VLAN))
+    assert s10 == [("plain", "untagged"), ("plain2", "untagged")], s10
+    assert s42 == [("tagged-42", "untagged")], s42
+    assert s43 == [], s43
+
+
 # ---- crash and restore ------------------------------------------------------
 
 def test_kill9_restart_keeps_one_port_each_and_sweeps_strays(topo, ovs, netd):

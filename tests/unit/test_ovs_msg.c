@@ -419,12 +419,12 @@ static void test_flows_text(void **state)
 
 	vif_init(&v, 5, 1);
 	assert_int_equal(vif_parse_spec(&v, "mac=00:16:3e:00:00:05,ip=192.0.2.5 2001:db8::5"), 0);
-	assert_int_equal(ovs_flows_text(&v, buf, sizeof(buf)), 0);
+	assert_int_equal(ovs_flows_text(&v, false, buf, sizeof(buf)), 0);
 	/* every rule is the vif's: its cookie, its port */
 	for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n"))
 		if (strncmp(l, "cookie=0x4e44000000050001,table=0,in_port=\"vif5.1\",", 50))
 			fail_msg("not the vif's: %s", l);
-	assert_int_equal(ovs_flows_text(&v, buf, sizeof(buf)), 0);
+	assert_int_equal(ovs_flows_text(&v, false, buf, sizeof(buf)), 0);
 	assert_non_null(strstr(buf, "priority=100,dl_src=00:16:3e:00:00:05,ip,nw_src=192.0.2.5,actions=NORMAL"));
 	assert_non_null(strstr(buf, "arp,arp_spa=192.0.2.5,arp_sha=00:16:3e:00:00:05,actions=NORMAL"));
 	assert_non_null(strstr(buf, "ipv6,ipv6_src=2001:db8::5,actions=NORMAL"));
@@ -432,13 +432,21 @@ static void test_flows_text(void **state)
 	assert_non_null(strstr(buf, "icmp_type=136,icmp_code=0,nd_target=2001:db8::5,actions=NORMAL"));
 	assert_non_null(strstr(buf, "priority=10,actions=drop"));
 	assert_non_null(strstr(buf, "icmp6,icmp_type=134,actions=drop"));
+	/* no trunks: no 802.1Q tag at all; with trunks: not VLAN 0 (NORMAL
+	 * keeps the others to the port's trunks) */
+	assert_non_null(strstr(buf, "priority=300,vlan_tci=0x1000/0x1000,actions=drop"));
+	assert_null(strstr(buf, "0x1fff"));
+	assert_int_equal(ovs_flows_text(&v, true, buf, sizeof(buf)), 0);
+	assert_non_null(strstr(buf, "priority=300,vlan_tci=0x1000/0x1fff,actions=drop"));
+	assert_null(strstr(buf, "0x1000/0x1000"));
+	assert_non_null(strstr(buf, "priority=100,dl_src=00:16:3e:00:00:05,ip,nw_src=192.0.2.5,actions=NORMAL"));
 	/* without ip=: any address, its MAC still */
 	vif_init(&v, 6, 0);
 	assert_int_equal(vif_parse_spec(&v, "mac=00:16:3e:00:00:06"), 0);
-	assert_int_equal(ovs_flows_text(&v, buf, sizeof(buf)), 0);
+	assert_int_equal(ovs_flows_text(&v, false, buf, sizeof(buf)), 0);
 	assert_non_null(strstr(buf, "priority=100,dl_src=00:16:3e:00:00:06,ip,actions=NORMAL"));
 	assert_null(strstr(buf, "nw_src="));
-	assert_int_equal(ovs_flows_text(&v, small, sizeof(small)), -ENOSPC);
+	assert_int_equal(ovs_flows_text(&v, false, small, sizeof(small)), -ENOSPC);
 	assert_int_equal(OVS_FLOW_COOKIE(5, 0, 1), 0x4e44010000050000ull);
 }
 
