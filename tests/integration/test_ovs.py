@@ -346,15 +346,19 @@ def test_antispoof_tagged_frames_from_an_untrunked_port_go_nowhere(topo, ovs, ne
     assert topo.ping(tx, "192.0.2.42")
 
 
-def test_antispoof_tagged_frames_from_a_trunk_port_only_on_its_trunks(topo, ovs, netd):
-    """A port with trunks (bridge=BR.TAG:TRUNK) may send tagged frames on
-    those VLANs, from its own MAC and address only; untagged ones are its
-    tag's; other VLANs, VLAN 0 and double tags stay closed."""
+@pytest.mark.parametrize("vlans", [[f"bridge={BR}.10:42"], [f"bridge={BR}", "vlan=10p/42"]],
+                         ids=["bridge", "xl-vlan"])
+def test_antispoof_tagged_frames_from_a_trunk_port_only_on_its_trunks(topo, ovs, netd, vlans):
+    """A port with trunks (bridge=BR.TAG:TRUNK, or xl's vlan= with tagged
+    VLANs) may send tagged frames on those VLANs, from its own MAC and
+    address only; untagged ones are its tag's; other VLANs, VLAN 0 and
+    double tags stay closed."""
     tx = guest(topo, 41, "192.0.2.41/24", "00:16:3e:00:00:41")
     rx10 = guest(topo, 42, "192.0.2.42/24", "00:16:3e:00:00:42")
     rx42 = guest(topo, 43, "192.0.2.43/24", "00:16:3e:00:00:43")
     rx43 = guest(topo, 44, "192.0.2.44/24", "00:16:3e:00:00:44")
-    for d, br in ((41, f"{BR}.10:42"), (42, f"{BR}.10"), (43, f"{BR}.42"), (44, f"{BR}.43")):
+    netd.ctl("vif", "online", "41.0", "mac=00:16:3e:00:00:41", "ip=192.0.2.41", *vlans)
+    for d, br in ((42, f"{BR}.10"), (43, f"{BR}.42"), (44, f"{BR}.43")):
         netd.ctl("vif", "online", f"{d}.0", f"mac=00:16:3e:00:00:{d}", f"ip=192.0.2.{d}",
                  f"bridge={br}")
     s10, s42, s43 = sniffed_on_while(topo, [rx10, rx42, rx43],
