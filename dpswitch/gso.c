@@ -5,6 +5,7 @@
 #include <string.h>
 #include <xen/io/netif.h>
 
+#include "lib/inet_csum.h"
 #include "vif/netif.h"
 
 static uint16_t get16(const uint8_t *p)
@@ -16,24 +17,6 @@ static void put16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)(v >> 8);
 	p[1] = (uint8_t)v;
-}
-
-static uint32_t sum16(const uint8_t *p, size_t n, uint32_t sum)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < n; i += 2)
-		sum += get16(p + i);
-	if (i < n)
-		sum += (uint32_t)p[i] << 8;
-	return sum;
-}
-
-static uint16_t fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
 }
 
 int dps_gso_parse(const uint8_t *pkt, uint32_t len, uint8_t gso_type, uint16_t mss,
@@ -106,15 +89,15 @@ int dps_gso_segment(const uint8_t *pkt, uint32_t len, uint8_t gso_type, uint16_t
 			put16(ip + 2, (uint16_t)(l4_off - l3_off + tcp_len));
 			put16(ip + 4, (uint16_t)(ip_id + i));
 			put16(ip + 10, 0);
-			put16(ip + 10, (uint16_t)~fold(sum16(ip, (size_t)(ip[0] & 15) * 4, 0)));
-			s = sum16(ip + 12, 8, 6 + tcp_len);
+			put16(ip + 10, (uint16_t)~inet_csum_fold(inet_csum_add(ip, (size_t)(ip[0] & 15) * 4, 0)));
+			s = inet_csum_add(ip + 12, 8, 6 + tcp_len);
 		} else {
 			put16(ip + 4, (uint16_t)(l4_off - l3_off - 40 + tcp_len));
-			s = sum16(ip + 8, 32, 6 + tcp_len);
+			s = inet_csum_add(ip + 8, 32, 6 + tcp_len);
 		}
 		/* the pseudo-header's sum in the field, then the whole sum
 		 * over the segment (netif's completion of a partial checksum) */
-		put16(tcp + 16, fold(s));
+		put16(tcp + 16, inet_csum_fold(s));
 		netif_hdr_csum_complete(f, sl);
 		seg_len[i] = sl;
 		off += sl;

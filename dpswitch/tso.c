@@ -1,12 +1,7 @@
 /* tso: see tso.h. */
 #include "dpswitch/tso.h"
 
-static uint16_t fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
-}
+#include "lib/inet_csum.h"
 
 bool dps_tso_fits(const struct dps_tso_caps *c, const struct dps_gso_hdr *h, uint16_t mss,
 		  unsigned chain)
@@ -27,12 +22,9 @@ void dps_tso_headers(uint8_t *pkt, const struct dps_gso_hdr *h)
 	uint8_t *ip = pkt + h->l2_len, *tcp = ip + h->l3_len;
 	const uint8_t *a = h->v6 ? ip + 8 : ip + 12;
 	unsigned alen = h->v6 ? 32 : 8;
-	uint32_t sum = 6; /* the protocol; the length is left out */
-	uint16_t s;
+	/* the protocol (6); the length is left out */
+	uint16_t s = inet_csum_fold(inet_csum_add(a, alen, 6));
 
-	for (unsigned i = 0; i < alen; i += 2)
-		sum += (uint32_t)(a[i] << 8 | a[i + 1]);
-	s = fold(sum);
 	tcp[16] = (uint8_t)(s >> 8);
 	tcp[17] = (uint8_t)s;
 	if (!h->v6) {

@@ -5,23 +5,7 @@
 #include <string.h>
 #include <xen/io/netif.h>
 
-static uint32_t sum16(const uint8_t *p, uint32_t n, uint32_t sum)
-{
-	uint32_t i;
-
-	for (i = 0; i + 1 < n; i += 2)
-		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (i < n)
-		sum += (uint32_t)p[i] << 8;
-	return sum;
-}
-
-static uint16_t fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
-}
+#include "lib/inet_csum.h"
 
 void dps_vnet_tx_gso(struct virtio_net_hdr *vh, uint8_t *pkt, uint32_t len,
 		     const struct dps_gso_hdr *h, uint16_t mss)
@@ -39,7 +23,7 @@ void dps_vnet_tx_gso(struct virtio_net_hdr *vh, uint8_t *pkt, uint32_t len,
 	vh->hdr_len = (uint16_t)hdr;
 	vh->csum_start = (uint16_t)l4;
 	vh->csum_offset = 16;
-	s = fold(sum16(h->v6 ? ip + 8 : ip + 12, h->v6 ? 32 : 8, 6u + (len - l4)));
+	s = inet_csum_fold(inet_csum_add(h->v6 ? ip + 8 : ip + 12, h->v6 ? 32 : 8, 6u + (len - l4)));
 	pkt[l4 + 16] = (uint8_t)(s >> 8);
 	pkt[l4 + 17] = (uint8_t)s;
 	if (!h->v6) {
@@ -49,7 +33,7 @@ void dps_vnet_tx_gso(struct virtio_net_hdr *vh, uint8_t *pkt, uint32_t len,
 		uint8_t *v4 = pkt + h->l2_len;
 
 		v4[10] = v4[11] = 0;
-		s = (uint16_t)~fold(sum16(v4, h->l3_len, 0));
+		s = (uint16_t)~inet_csum_fold(inet_csum_add(v4, h->l3_len, 0));
 		v4[10] = (uint8_t)(s >> 8);
 		v4[11] = (uint8_t)s;
 	}
@@ -79,7 +63,7 @@ int dps_vnet_rx(const struct virtio_net_hdr *vh, uint8_t *pkt, uint32_t len,
 		return -EINVAL;
 	/* the field holds the pseudo-header's sum: the sum from csum_start
 	 * to the end, complemented, is the checksum */
-	s = (uint16_t)~fold(sum16(pkt + start, len - start, 0));
+	s = (uint16_t)~inet_csum_fold(inet_csum_add(pkt + start, len - start, 0));
 	pkt[at] = (uint8_t)(s >> 8);
 	pkt[at + 1] = (uint8_t)s;
 	return 0;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "hypervisor/sim/nf_pkt.h"
+#include "lib/inet_csum.h"
 
 #define IPV6_MAX_EXT	8u	/* extension headers walked before giving up */
 
@@ -85,19 +86,11 @@ int nf_pkt_parse(const uint8_t *p, size_t len, struct nf_l4 *out)
 
 int nf_pkt_csum_fill(uint8_t *p, size_t len, unsigned start, unsigned off)
 {
-	uint32_t sum = 0;
-	size_t i;
 	uint16_t c;
 
 	if ((size_t)start + off + 2 > len)
 		return -EINVAL;
-	for (i = start; i + 1 < len; i += 2)
-		sum += be16(p + i);
-	if (i < len)
-		sum += (uint32_t)p[i] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffffu) + (sum >> 16);
-	c = (uint16_t)~sum;
+	c = (uint16_t)~inet_csum_fold(inet_csum_add(p + start, len - start, 0));
 	p[start + off] = (uint8_t)(c >> 8);
 	p[start + off + 1] = (uint8_t)c;
 	return 0;

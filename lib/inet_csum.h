@@ -1,0 +1,32 @@
+/* inet_csum: the Internet checksum (RFC 1071) over bytes in network order,
+ * for the places that complete or rewrite a guest's headers in software
+ * (dpswitch's segmentation and TSO hand-off, the simulated netfront). */
+#ifndef NETD_LIB_INET_CSUM_H
+#define NETD_LIB_INET_CSUM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* sum plus the 16-bit words of p[0..n) (an odd last byte padded with 0);
+ * unfolded, so sums of several ranges add up */
+static inline uint32_t inet_csum_add(const uint8_t *p, size_t n, uint32_t sum)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < n; i += 2)
+		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
+	if (i < n)
+		sum += (uint32_t)p[i] << 8;
+	return sum;
+}
+
+/* the sum folded to 16 bits, not complemented (a pseudo-header's partial
+ * sum is stored as is; a whole checksum is its complement) */
+static inline uint16_t inet_csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+#endif
