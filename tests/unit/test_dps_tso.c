@@ -20,50 +20,12 @@
 
 #include "dpswitch/gso.h"
 #include "dpswitch/tso.h"
+#include "tests/unit/tcp_pkt.h"
 #ifdef NETD_TEST_DPDK
 #include <rte_ip.h>
 
 #include "dpswitch/tso_mbuf.h"
 #endif
-
-/* Ethernet (with a VLAN tag if asked), IPv4 or IPv6, TCP with 12 bytes
- * of options, payload bytes of data; the IP length is the packet's. */
-static uint32_t build(uint8_t *pkt, bool v6, bool vlan, uint32_t payload)
-{
-	uint32_t l3 = vlan ? 18 : 14, l4 = l3 + (v6 ? 40 : 20), len = l4 + 32 + payload;
-
-	memset(pkt, 0, len);
-	memset(pkt, 0x02, 12);
-	if (vlan) {
-		pkt[12] = 0x81;
-		pkt[15] = 5;
-	}
-	pkt[l3 - 2] = v6 ? 0x86 : 0x08;
-	pkt[l3 - 1] = v6 ? 0xdd : 0x00;
-	if (v6) {
-		pkt[l3] = 0x60;
-		pkt[l3 + 4] = (uint8_t)((len - l3 - 40) >> 8);
-		pkt[l3 + 5] = (uint8_t)(len - l3 - 40);
-		pkt[l3 + 6] = 6;
-		inet_pton(AF_INET6, "2001:db8:1::15", pkt + l3 + 8);
-		inet_pton(AF_INET6, "2001:db8:1::1", pkt + l3 + 24);
-	} else {
-		pkt[l3] = 0x45;
-		pkt[l3 + 2] = (uint8_t)((len - l3) >> 8);
-		pkt[l3 + 3] = (uint8_t)(len - l3);
-		pkt[l3 + 8] = 64;
-		pkt[l3 + 9] = 6;
-		pkt[l3 + 10] = 0xab; /* a stale header checksum: TSO's is 0 */
-		inet_pton(AF_INET, "203.0.113.15", pkt + l3 + 12);
-		inet_pton(AF_INET, "203.0.113.1", pkt + l3 + 16);
-	}
-	pkt[l4 + 12] = 8 << 4;
-	pkt[l4 + 13] = 0x18;
-	pkt[l4 + 16] = 0x55; /* a partial checksum: replaced */
-	for (uint32_t i = 0; i < payload; i++)
-		pkt[l4 + 32 + i] = (uint8_t)i;
-	return len;
-}
 
 static const struct dps_tso_caps nic = { .v4 = true, .v6 = true, .mtu = 1500, .max_segs = 128 };
 
@@ -79,7 +41,7 @@ static void test_parse_and_fits(void **state)
 		/* an MTU of 1500 less IP, TCP and timestamps */
 		uint16_t mss = v6 ? 1428 : 1448;
 
-		len = build(pkt, v6, false, 60000);
+		len = tcp_pkt_build(pkt, v6, false, 60000);
 		assert_int_equal(dps_gso_parse(pkt, len, type, mss, &h), 0);
 		assert_int_equal(h.l2_len, 14);
 		assert_int_equal(h.l3_len, v6 ? 40 : 20);
@@ -126,28 +88,28 @@ static void test_parse_and_fits(void **state)
 				 -EINVAL);
 		assert_int_equal(dps_gso_parse(pkt, len, 7, 1448, &h), -EINVAL);
 		/* headers that end past the packet (a TCP data offset of 15) */
-		len = build(pkt, v6, false, 0);
+		len = tcp_pkt_build(pkt, v6, false, 0);
 		pkt[len - 32 + 12] = 15 << 4;
 		assert_int_equal(dps_gso_parse(pkt, len, type, 1448, &h), -EINVAL);
 		/* an IP length that is not the packet's (claims more than
 		 * there is, or less): never whole to a NIC */
-		len = build(pkt, v6, false, 30000);
+		len = tcp_pkt_build(pkt, v6, false, 30000);
 		pkt[v6 ? 18 : 16] ^= 0x40;
 		assert_int_equal(dps_gso_parse(pkt, len, type, 1448, &h), 0);
 		assert_false(h.lens_ok);
 		assert_false(dps_tso_fits(&nic, &h, 1448, 16));
 		/* one segment's worth: a frame, not a TSO packet */
-		len = build(pkt, v6, false, 1000);
+		len = tcp_pkt_build(pkt, v6, false, 1000);
 		assert_int_equal(dps_gso_parse(pkt, len, type, 1448, &h), 0);
 		assert_false(dps_tso_fits(&nic, &h, 1448, 1));
 		/* cut short anywhere: refused, or parsed within what is there */
-		len = build(pkt, v6, true, 100);
+		len = tcp_pkt_build(pkt, v6, true, 100);
 		for (uint32_t cut = 0; cut < len; cut++)
 			if (dps_gso_parse(pkt, cut, type, 64, &h) == 0)
 				assert_true((uint32_t)h.l2_len + h.l3_len + h.l4_len <= cut);
 	}
 	/* a VLAN tag is part of l2_len */
-	len = build(pkt, false, true, 5000);
+	len = tcp_pkt_build(pkt, false, true, 5000);
 	assert_int_equal(dps_gso_parse(pkt, len, XEN_NETIF_GSO_TYPE_TCPV4, 1448, &h), 0);
 	assert_int_equal(h.l2_len, 18);
 	assert_true(h.lens_ok);
@@ -165,7 +127,7 @@ static uint16_t sum16(const uint8_t *p, size_t n, uint32_t sum)
 static void headers_case(bool v6)
 {
 	struct dps_gso_hdr h;
-	uint32_t len = build(pkt, v6, false, 20000);
+	uint32_t len = tcp_pkt_build(pkt, v6, false, 20000);
 	uint8_t *ip = pkt + 14, *tcp = ip + (v6 ? 40 : 20);
 	uint16_t want = v6 ? sum16(ip + 8, 32, 6) : sum16(ip + 12, 8, 6);
 

@@ -21,44 +21,7 @@
 #include "dpswitch/gso.h"
 #include "dpswitch/tso.h"
 #include "dpswitch/vnet.h"
-
-/* Ethernet (with a VLAN tag if asked), IPv4 or IPv6, TCP with 12 bytes
- * of options, payload bytes; the IP length is the packet's. */
-static uint32_t build(uint8_t *pkt, bool v6, bool vlan, uint32_t payload)
-{
-	uint32_t l3 = vlan ? 18 : 14, l4 = l3 + (v6 ? 40 : 20), len = l4 + 32 + payload;
-
-	memset(pkt, 0, len);
-	memset(pkt, 0x02, 12);
-	if (vlan) {
-		pkt[12] = 0x81;
-		pkt[15] = 5;
-	}
-	pkt[l3 - 2] = v6 ? 0x86 : 0x08;
-	pkt[l3 - 1] = v6 ? 0xdd : 0x00;
-	if (v6) {
-		pkt[l3] = 0x60;
-		pkt[l3 + 4] = (uint8_t)((len - l3 - 40) >> 8);
-		pkt[l3 + 5] = (uint8_t)(len - l3 - 40);
-		pkt[l3 + 6] = 6;
-		inet_pton(AF_INET6, "2001:db8:1::15", pkt + l3 + 8);
-		inet_pton(AF_INET6, "2001:db8:1::1", pkt + l3 + 24);
-	} else {
-		pkt[l3] = 0x45;
-		pkt[l3 + 2] = (uint8_t)((len - l3) >> 8);
-		pkt[l3 + 3] = (uint8_t)(len - l3);
-		pkt[l3 + 8] = 64;
-		pkt[l3 + 9] = 6;
-		inet_pton(AF_INET, "203.0.113.15", pkt + l3 + 12);
-		inet_pton(AF_INET, "203.0.113.1", pkt + l3 + 16);
-	}
-	pkt[l4 + 12] = 8 << 4;
-	pkt[l4 + 13] = 0x18;
-	pkt[l4 + 16] = 0x55;
-	for (uint32_t i = 0; i < payload; i++)
-		pkt[l4 + 32 + i] = (uint8_t)(i * 7);
-	return len;
-}
+#include "tests/unit/tcp_pkt.h"
 
 static uint32_t add(const uint8_t *p, uint32_t n, uint32_t sum)
 {
@@ -96,7 +59,7 @@ static void test_tx_gso(void **state)
 		bool v6 = cases[c].v6;
 		uint8_t type = v6 ? XEN_NETIF_GSO_TYPE_TCPV6 : XEN_NETIF_GSO_TYPE_TCPV4;
 		uint32_t l3 = cases[c].vlan ? 18 : 14, l4 = l3 + (v6 ? 40 : 20);
-		uint32_t len = build(pkt, v6, cases[c].vlan, 60001);
+		uint32_t len = tcp_pkt_build(pkt, v6, cases[c].vlan, 60001);
 		struct virtio_net_hdr vh, rx = { 0 };
 		struct dps_gso_hdr h;
 		uint8_t field[2], got;
@@ -140,7 +103,7 @@ static void test_rx(void **state)
 
 	(void)state;
 	/* GSO packets: cut by gso.c (the ECN bit changes nothing) */
-	len = build(pkt, false, false, 4000);
+	len = tcp_pkt_build(pkt, false, false, 4000);
 	vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
 	vh.gso_size = 1448;
 	assert_int_equal(dps_vnet_rx(&vh, pkt, len, &type), 1);
@@ -159,7 +122,7 @@ static void test_rx(void **state)
 
 	/* a frame with a whole checksum: left as it is */
 	memset(&vh, 0, sizeof(vh));
-	len = build(pkt, true, false, 100);
+	len = tcp_pkt_build(pkt, true, false, 100);
 	memcpy(copy, pkt, len);
 	assert_int_equal(dps_vnet_rx(&vh, pkt, len, &type), 0);
 	assert_memory_equal(copy, pkt, len);
@@ -170,7 +133,7 @@ static void test_rx(void **state)
 		uint32_t l4 = 14 + (v6 ? 40 : 20);
 		uint16_t s;
 
-		len = build(pkt, v6, false, 101);
+		len = tcp_pkt_build(pkt, v6, false, 101);
 		s = fold16(add(pkt + 14 + (v6 ? 8 : 12), v6 ? 32 : 8, 6 + (len - l4)));
 		pkt[l4 + 16] = (uint8_t)(s >> 8);
 		pkt[l4 + 17] = (uint8_t)s;
