@@ -9,13 +9,13 @@
 
 #include "lib/err.h"
 
-/* READ, READV and WRITEV only, then enabled (it was made disabled: nothing could
+/* READV and WRITEV only, then enabled (it was made disabled: nothing could
  * be submitted before). The raw register call: Debian's liburing 2.3
  * declares io_uring_register_restrictions() and io_uring_enable_rings()
  * but does not export them. */
 static int restrict_ring(int fd)
 {
-	static const uint8_t ops[] = { IORING_OP_READ, IORING_OP_READV, IORING_OP_WRITEV };
+	static const uint8_t ops[] = { IORING_OP_READV, IORING_OP_WRITEV };
 	struct io_uring_restriction res[sizeof(ops)];
 	int rc;
 
@@ -211,36 +211,13 @@ int batchio_writevs(struct batchio *b, int fd, const struct iovec *iov, const un
 
 int batchio_read(struct batchio *b, int fd, void *const *bufs, size_t len, unsigned n, int *res)
 {
+	struct iovec iov[BATCHIO_MAX];
+
 	if (n > BATCHIO_MAX)
 		n = BATCHIO_MAX;
-	if (!b->on || b->no_ring_read) {
-		for (unsigned i = 0; i < n; i++) {
-			ssize_t r = read(fd, bufs[i], len);
-
-			res[i] = r < 0 ? -errno : (int)r;
-			if (r < 0)
-				for (unsigned k = i + 1; k < n; k++)
-					res[k] = -EAGAIN;
-			if (r < 0)
-				break;
-		}
-		return 0;
-	}
-	for (unsigned i = 0; i < n; i++) {
-		struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
-
-		io_uring_prep_read(sqe, fd, bufs[i], (unsigned)len, 0);
-		sqe->rw_flags = RWF_NOWAIT;
-		sqe->user_data = i;
-	}
-	if (run(b, n, res) < 0)
-		return err_code();
-	if (res[0] == -EOPNOTSUPP || res[0] == -EINVAL) {
-		/* RWF_NOWAIT not taken by this device: nothing was read */
-		b->no_ring_read = true;
-		return batchio_read(b, fd, bufs, len, n, res);
-	}
-	return 0;
+	for (unsigned i = 0; i < n; i++)
+		iov[i] = (struct iovec){ .iov_base = bufs[i], .iov_len = len };
+	return batchio_readv(b, fd, iov, 1, n, res);
 }
 
 int batchio_readv(struct batchio *b, int fd, const struct iovec *iov, unsigned niov, unsigned n,

@@ -3,15 +3,14 @@
  * costs more than the packet: a TAP takes or gives one frame per read or
  * write, and nothing batches them but a submission queue. Where io_uring
  * cannot be had (kernel without it, io_uring_disabled), the same calls
- * fall back to a read or writev per packet.
+ * fall back to a readv or writev per packet.
  *
  * The ring is restricted at creation (IORING_REGISTER_RESTRICTIONS) to
- * READ, READV and WRITEV: a seccomp-confined process that holds it can do
- * through it nothing its filter's read, readv and writev do not already
- * allow. Create it
- * before confining the process; afterwards only io_uring_enter is needed
- * (another process cannot lend one: Linux refuses io_uring descriptors in
- * SCM_RIGHTS). A ring is two pages mapped in its user. One ring per
+ * READV and WRITEV: a seccomp-confined process that holds it can do
+ * through it nothing its filter's readv and writev do not already allow.
+ * Create it before confining the process; afterwards only io_uring_enter
+ * is needed (another process cannot lend one: Linux refuses io_uring
+ * descriptors in SCM_RIGHTS). A ring is two pages mapped in its user. One ring per
  * process, single threaded.
  *
  * batchio_init_mem() lays the ring in two pages its caller gives

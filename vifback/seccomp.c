@@ -7,7 +7,7 @@
  * the supervisor names: what hv.h lists for both implementations, plus the
  * worker's own poll, writev, pread/pwrite and clock; of io_uring only
  * io_uring_enter, for the ring the worker made before confining itself,
- * restricted to read, readv and writev (lib/batchio.h); never io_uring_setup or
+ * restricted to readv and writev (lib/batchio.h); never io_uring_setup or
  * io_uring_register (a ring made or widened here would act past this
  * filter). ioctl only with the
  * requests it issues: the TAP's TUNGETIFF (names in logs) and
