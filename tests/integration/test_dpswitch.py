@@ -209,14 +209,19 @@ class Rig:
             self.proc = None
 
 
-@pytest.fixture
-def rig(topo, xsd, tmp_path):
-    r = Rig(topo, xsd, tmp_path)
+def running(*args, **kw):
+    """A started Rig for a fixture to yield, stopped after the test."""
+    r = Rig(*args, **kw)
     try:
         r.start()
         yield r
     finally:
         r.stop()
+
+
+@pytest.fixture
+def rig(topo, xsd, tmp_path):
+    yield from running(topo, xsd, tmp_path)
 
 
 def test_guest_pings_the_lan_through_the_nic_port(rig, topo):
@@ -814,12 +819,7 @@ def test_hostile_frontend_only_that_vif_suffers(rig, topo, xsd, case):
 
 @pytest.fixture
 def tap_rig(topo, xsd, tmp_path):
-    r = Rig(topo, xsd, tmp_path, uplink="tap")
-    try:
-        r.start()
-        yield r
-    finally:
-        r.stop()
+    yield from running(topo, xsd, tmp_path, uplink="tap")
 
 
 def lan_rx_packets(topo, ns):
@@ -986,24 +986,14 @@ def hostile_gso(rig, topo, xsd, tmp_path, case, port):
 
 @pytest.fixture
 def kern_rig(topo, xsd, tmp_path):
-    r = Rig(topo, xsd, tmp_path, uplink="kernel")
-    try:
-        r.start()
-        yield r
-    finally:
-        r.stop()
+    yield from running(topo, xsd, tmp_path, uplink="kernel")
 
 
 @pytest.fixture
 def kern_seg_rig(topo, xsd, tmp_path):
     """dpu0 without offloads: the kernel cuts what dpswitch hands it whole,
     so the LAN sees (and counts) the segments."""
-    r = Rig(topo, xsd, tmp_path, uplink="kernel", dom0_txoff=True)
-    try:
-        r.start()
-        yield r
-    finally:
-        r.stop()
+    yield from running(topo, xsd, tmp_path, uplink="kernel", dom0_txoff=True)
 
 
 def link_stats(topo, ns, dev):
