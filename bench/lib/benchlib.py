@@ -30,6 +30,11 @@ NETD = os.path.join(BUILD, "bin", "netd")
 NETDCTL = os.path.join(BUILD, "bin", "netdctl")
 HVSIM = os.path.join(BUILD, "hvsim")
 STATISTIC = "median"  # the one statistic every target is scored on
+# The TCP sender's congestion control, the same on every path and every machine: a
+# namespace inherits the host's default (bbr on some), and bbr paces, which turns a
+# throughput figure into one of timer wake-ups. cubic is Linux's and Debian's default.
+# Set per socket (iperf3 -C, root may use one the host does not allow).
+TCP_CC = os.environ.get("BENCH_TCP_CC", "cubic")
 
 
 class BenchError(Exception):
@@ -505,7 +510,7 @@ def iperf(bench, src, dst, addr, seconds, port=5201, prefix=()):
     """Gbit/s the receiver in dst got from one TCP stream of seconds from src to
     addr (iperf3). iperf3 now and then reports an error in its JSON (a control
     connection reset under load): up to 3 attempts, each with a fresh server.
-    prefix: argv to run both ends under."""
+    prefix: argv to run both ends under. The sender uses TCP_CC."""
     err = ""
     for _ in range(3):
         srv = bench.popen(["ip", "netns", "exec", dst, *prefix, "iperf3", "-s", "-1", "-B", addr,
@@ -513,7 +518,7 @@ def iperf(bench, src, dst, addr, seconds, port=5201, prefix=()):
         try:
             for _ in range(50):  # the server listens within a few ms
                 c = sh("ip", "netns", "exec", src, *prefix, "iperf3", "-c", addr, "-p", str(port), "-t",
-                       str(seconds), "-J", check=False, timeout=seconds + 30)
+                       str(seconds), "-C", TCP_CC, "-J", check=False, timeout=seconds + 30)
                 try:
                     out = json.loads(c.stdout)
                 except ValueError:
