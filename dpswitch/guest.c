@@ -404,7 +404,14 @@ static bool poll_burst(struct dps *d, unsigned idx, bool *more, bool *ntf)
 		lost(d, p);
 		return false;
 	}
-	*ntf |= bntf;
+	/* the burst is copied out and answered: told now, the guest fills
+	 * its ring again while we switch and send (a kernel port's send
+	 * takes the packet through Dom0's stack, the LAN end's TCP receive
+	 * included), not after, as vifback does */
+	if (bntf && n)
+		hv_evtchn_notify(d->hv, q->port_tx);
+	else
+		*ntf |= bntf;
 	if (wait)
 		q->tx_wait_until = d->now_us + wait;
 	if (n && rte_pktmbuf_alloc_bulk(d->pool, m, n) < 0) {
@@ -455,9 +462,9 @@ bool dps_guest_poll(struct dps *d, unsigned idx)
 		q->tx_wait_until = 0;
 	}
 	/* Up to DPS_POLL_BURSTS bursts while the ring has more: a pass then
-	 * hands the NIC DPS_POLL_BURSTS times as many frames per system call,
-	 * and the guest one event for them all (its responses pushed as each
-	 * burst ends, the notify once, after the last). */
+	 * hands the NIC DPS_POLL_BURSTS times as many frames per system call
+	 * (each burst's responses pushed, and the guest told if it asked, as
+	 * soon as the burst is copied out: poll_burst). */
 	for (unsigned b = 0; b < DPS_POLL_BURSTS; b++) {
 		if (!poll_burst(d, idx, &more, &ntf))
 			return false;
