@@ -823,8 +823,7 @@ static int key_address6(struct parser *ps, const struct raw_kv *kv, struct netd_
 static int key_rate_in(struct parser *ps, const struct raw_kv *kv, struct vif_rate *out)
 {
 	struct vif_rate r;
-	int rc = strchr(kv->val, ',') ? vif_rate_parse_xenstore(kv->val, &r) :
-					vif_rate_parse_xl(kv->val, &r);
+	int rc = vif_rate_parse(kv->val, &r);
 
 	if (rc) {
 		char m[ERR_MSG_MAX];

@@ -175,6 +175,14 @@ int vif_rate_parse_xenstore(const char *s, struct vif_rate *r)
 	return 0;
 }
 
+/* A comma is never part of xl's grammar, always of xenstore's. */
+int vif_rate_parse(const char *s, struct vif_rate *r)
+{
+	if (s && strchr(s, ','))
+		return vif_rate_parse_xenstore(s, r);
+	return vif_rate_parse_xl(s, r);
+}
+
 int vif_rate_format_xenstore(const struct vif_rate *r, char *buf, size_t len)
 {
 	int n;

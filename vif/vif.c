@@ -635,12 +635,8 @@ static int set_ip(struct vif *v, const char *key, const char *value)
 static int set_rate(struct vif *v, const char *key, const char *value)
 {
 	struct vif_rate r;
-	int rc;
+	int rc = vif_rate_parse(value, &r);
 
-	if (strchr(value, ','))
-		rc = vif_rate_parse_xenstore(value, &r);
-	else
-		rc = vif_rate_parse_xl(value, &r);
 	if (rc == 0)
 		v->rate = r;
 	return rc;
@@ -650,12 +646,8 @@ static int set_rate(struct vif *v, const char *key, const char *value)
 static int set_rate_in(struct vif *v, const char *key, const char *value)
 {
 	struct vif_rate r;
-	int rc;
+	int rc = vif_rate_parse(value, &r);
 
-	if (strchr(value, ','))
-		rc = vif_rate_parse_xenstore(value, &r);
-	else
-		rc = vif_rate_parse_xl(value, &r);
 	if (rc) {
 		char m[ERR_MSG_MAX];
 

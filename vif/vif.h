@@ -129,6 +129,7 @@ int vif_mac_parse(const char *s, uint8_t mac[6]);
 int vif_ip_list_parse(const char *s, struct vif_ip *ips, unsigned max, unsigned *n);
 int vif_rate_parse_xl(const char *s, struct vif_rate *r);       /* "10Mb/s@20ms" */
 int vif_rate_parse_xenstore(const char *s, struct vif_rate *r); /* "62500,50000" */
+int vif_rate_parse(const char *s, struct vif_rate *r);          /* either of the two */
 
 /* Formatters for values written to xenstore. 0, or -ENOSPC if len is too
  * small (VIF_MAC_STRLEN / VIF_RATE_STRLEN always suffice); an unlimited rate

@@ -272,6 +272,23 @@ static void test_rate_xenstore(void **state)
 	check_rate_parser(vif_rate_parse_xenstore, good, ARRAY_SIZE(good), bad, ARRAY_SIZE(bad));
 }
 
+/* vif_rate_parse: whichever of the two a value is spelt in */
+static void test_rate_either(void **state)
+{
+	struct vif_rate r = { 7, 7 };
+
+	expect_ok(vif_rate_parse("10Mb/s@20ms", &r), "xl");
+	assert_int_equal(r.bytes_per_interval, 25000);
+	assert_int_equal(r.interval_usecs, 20000);
+	expect_ok(vif_rate_parse("62500,50000", &r), "xenstore");
+	assert_int_equal(r.bytes_per_interval, 62500);
+	assert_int_equal(r.interval_usecs, 50000);
+	expect_err(vif_rate_parse("10Mb/s,5", &r), "both", "expected BYTES,USECS");
+	expect_err(vif_rate_parse("fast", &r), "neither", "expected N[GMK]");
+	expect_err(vif_rate_parse(NULL, &r), "NULL", "missing");
+	assert_int_equal(r.bytes_per_interval, 62500);
+}
+
 static void test_rate_format(void **state)
 {
 	struct vif_rate r = { UINT64_MAX, UINT32_MAX }, back;
@@ -1085,6 +1102,7 @@ int main(void)
 		cmocka_unit_test(test_init),
 		cmocka_unit_test(test_rate_xl),
 		cmocka_unit_test(test_rate_xenstore),
+		cmocka_unit_test(test_rate_either),
 		cmocka_unit_test(test_rate_format),
 		cmocka_unit_test(test_rate_in),
 		cmocka_unit_test(test_mac),
