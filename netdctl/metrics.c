@@ -51,12 +51,16 @@ static const char *vif_id(json_t *vifs, const char *ifname)
 	return NULL;
 }
 
-static void vif_labels(FILE *f, json_t *vifs, const char *net, const char *ifname)
+/* more: further key, value pairs, NULL-terminated (or NULL) */
+static void vif_labels(FILE *f, json_t *vifs, const char *net, const char *ifname,
+		       const char *const *more)
 {
 	fputc('{', f);
 	put_label(f, "network", net, true);
 	put_label(f, "vif", vif_id(vifs, ifname) ?: "", false);
 	put_label(f, "ifname", ifname, false);
+	for (; more && more[0]; more += 2)
+		put_label(f, more[0], more[1], false);
 	fputc('}', f);
 }
 
@@ -78,13 +82,14 @@ static bool sysfs_counter(const char *ifname, const char *name, uint64_t *out)
 	return ok;
 }
 
-static void net_gauge(FILE *f, json_t *nets, const char *name, const char *help,
-		      long long (*value)(json_t *net, bool *has))
+/* One sample a network, of those value() has one for. */
+static void net_family(FILE *f, json_t *nets, const char *name, const char *type,
+		       const char *help, long long (*value)(json_t *net, bool *has))
 {
 	json_t *n;
 	size_t i;
 
-	family(f, name, "gauge", help);
+	family(f, name, type, help);
 	json_array_foreach(nets, i, n) {
 		bool has = true;
 		long long v = value(n, &has);
@@ -134,9 +139,22 @@ static long long v_restores(json_t *n, bool *has)
 	return json_integer_value(p);
 }
 
-/* The filters' counters: details.counters = {ifname: {kind: {packets, bytes}}} */
-static void drop_family(FILE *f, json_t *nets, json_t *vifs, const char *kind,
-			const char *unit, const char *name, const char *help)
+/* Where a network's per-vif counters are, {ifname: {...}}: the filters'
+ * in details.counters ({kind: {packets, bytes}}), a userspace backend's in
+ * "backend" ({key: N, rx_drops: {reason: N}}, the vifs it serves). */
+static json_t *filter_counters(json_t *n)
+{
+	return json_object_get(json_object_get(n, "details"), "counters");
+}
+
+static json_t *backend_counters(json_t *n)
+{
+	return json_object_get(n, "backend");
+}
+
+/* The counter at key (key.unit with a unit) of every vif in where's object. */
+static void object_family(FILE *f, json_t *nets, json_t *vifs, json_t *(*where)(json_t *net),
+			  const char *key, const char *unit, const char *name, const char *help)
 {
 	json_t *n, *c;
 	const char *ifname;
@@ -144,13 +162,15 @@ static void drop_family(FILE *f, json_t *nets, json_t *vifs, const char *kind,
 
 	family(f, name, "counter", help);
 	json_array_foreach(nets, i, n) {
-		json_object_foreach(json_object_get(json_object_get(n, "details"), "counters"), ifname, c) {
-			json_t *v = json_object_get(json_object_get(c, kind), unit);
+		json_object_foreach(where(n), ifname, c) {
+			json_t *v = json_object_get(c, key);
 
+			if (unit)
+				v = json_object_get(v, unit);
 			if (!json_is_integer(v))
 				continue;
 			fputs(name, f);
-			vif_labels(f, vifs, str(n, "name"), ifname);
+			vif_labels(f, vifs, str(n, "name"), ifname, NULL);
 			fprintf(f, " %lld\n", (long long)json_integer_value(v));
 		}
 	}
@@ -171,31 +191,8 @@ static void kernel_family(FILE *f, json_t *nets, json_t *vifs, const char *stat,
 			if (!ifname || !sysfs_counter(ifname, stat, &val))
 				continue;
 			fputs(name, f);
-			vif_labels(f, vifs, str(n, "name"), ifname);
+			vif_labels(f, vifs, str(n, "name"), ifname, NULL);
 			fprintf(f, " %" PRIu64 "\n", val);
-		}
-	}
-}
-
-/* A userspace backend's counters of each vif it serves: status' per
- * network "backend" object, {ifname: {key: N, rx_drops: {reason: N}}}. */
-static void backend_family(FILE *f, json_t *nets, json_t *vifs, const char *key,
-			   const char *name, const char *help)
-{
-	json_t *n, *c;
-	const char *ifname;
-	size_t i;
-
-	family(f, name, "counter", help);
-	json_array_foreach(nets, i, n) {
-		json_object_foreach(json_object_get(n, "backend"), ifname, c) {
-			json_t *v = json_object_get(c, key);
-
-			if (!json_is_integer(v))
-				continue;
-			fputs(name, f);
-			vif_labels(f, vifs, str(n, "name"), ifname);
-			fprintf(f, " %lld\n", (long long)json_integer_value(v));
 		}
 	}
 }
@@ -216,15 +213,14 @@ static void backend_drops(FILE *f, json_t *nets, json_t *vifs)
 
 				snprintf(key, sizeof(key), "%s_drops", dirs[d]);
 				json_object_foreach(json_object_get(c, key), reason, v) {
+					const char *more[] = { "direction", dirs[d], "reason", reason,
+							       NULL };
+
 					if (!json_is_integer(v))
 						continue;
-					fprintf(f, "%s{", name);
-					put_label(f, "network", str(n, "name"), true);
-					put_label(f, "vif", vif_id(vifs, ifname) ?: "", false);
-					put_label(f, "ifname", ifname, false);
-					put_label(f, "direction", dirs[d], false);
-					put_label(f, "reason", reason, false);
-					fprintf(f, "} %lld\n", (long long)json_integer_value(v));
+					fputs(name, f);
+					vif_labels(f, vifs, str(n, "name"), ifname, more);
+					fprintf(f, " %lld\n", (long long)json_integer_value(v));
 				}
 			}
 		}
@@ -266,6 +262,62 @@ static void daemon_families(FILE *f, json_t *dm)
 		(long long)json_integer_value(json_object_get(dm, "xenstore_reconnects")));
 }
 
+/* Per network: one sample each. */
+static const struct {
+	const char *name, *type, *help;
+	long long (*value)(json_t *net, bool *has);
+} net_series[] = {
+	{ "netd_network_vifs", "gauge", "Vifs plugged into the network.", v_vifs },
+	{ "netd_network_ports", "gauge", "Ports of the network's bridge (bridge mode).", v_ports },
+	{ "netd_nat_forwards", "gauge", "Port forwards of the nat network.", v_forwards },
+	{ "netd_nat_bound_addresses", "gauge",
+	  "Vifs without ip= bound to an address of dhcp_range (their DHCP leases).", v_bound },
+	/* a count since netd started: a counter, named so */
+	{ "netd_nat_table_restores_total", "counter",
+	  "Times netd restored its nftables table after someone deleted it.", v_restores },
+};
+
+/* Per vif, in this order: the filters' drops, Dom0's side of the vif (what
+ * it receives is what the guest sent), vifback's side of the vifs it
+ * serves (the rings, before the TAP). */
+static const struct vif_series {
+	enum { S_FILTER, S_KERNEL, S_BACKEND, S_BACKEND_DROPS } src;
+	const char *key, *unit; /* S_FILTER: details.counters' kind and unit */
+	const char *name, *help;
+} vif_series[] = {
+	{ S_FILTER, "spoof_drops", "packets", "netd_vif_spoof_drop_packets_total",
+	  "Packets from the guest dropped by anti-spoofing." },
+	{ S_FILTER, "spoof_drops", "bytes", "netd_vif_spoof_drop_bytes_total",
+	  "Bytes from the guest dropped by anti-spoofing." },
+	{ S_FILTER, "rate_drops", "packets", "netd_vif_rate_drop_packets_total",
+	  "Packets from the guest dropped over its rate= limit." },
+	{ S_FILTER, "rate_drops", "bytes", "netd_vif_rate_drop_bytes_total",
+	  "Bytes from the guest dropped over its rate= limit." },
+	{ S_KERNEL, "rx_packets", NULL, "netd_vif_rx_packets_total",
+	  "Packets Dom0 received on the vif (sent by the guest)." },
+	{ S_KERNEL, "rx_bytes", NULL, "netd_vif_rx_bytes_total",
+	  "Bytes Dom0 received on the vif (sent by the guest)." },
+	{ S_KERNEL, "tx_packets", NULL, "netd_vif_tx_packets_total",
+	  "Packets Dom0 sent on the vif (to the guest)." },
+	{ S_KERNEL, "tx_bytes", NULL, "netd_vif_tx_bytes_total",
+	  "Bytes Dom0 sent on the vif (to the guest)." },
+	{ S_BACKEND, "rx_packets", NULL, "netd_vifback_rx_packets_total",
+	  "Packets vifback took from the guest's transmit ring into Dom0." },
+	{ S_BACKEND, "rx_bytes", NULL, "netd_vifback_rx_bytes_total",
+	  "Bytes vifback took from the guest's transmit ring into Dom0." },
+	{ S_BACKEND, "tx_packets", NULL, "netd_vifback_tx_packets_total",
+	  "Packets vifback put in the guest's receive buffers." },
+	{ S_BACKEND, "tx_bytes", NULL, "netd_vifback_tx_bytes_total",
+	  "Bytes vifback put in the guest's receive buffers." },
+	{ S_BACKEND_DROPS, NULL, NULL, NULL, NULL },
+	{ S_BACKEND, "tx_ring_full", NULL, "netd_vifback_tx_ring_full_total",
+	  "Times a packet for the guest waited for it to post receive buffers." },
+	{ S_BACKEND, "tx_stalls", NULL, "netd_vifback_tx_stalls_total",
+	  "Times the guest took no packet for the stall timeout (carrier off)." },
+	{ S_BACKEND, "events", NULL, "netd_vifback_events_total",
+	  "Event channel notifications vifback sent to the guest." },
+};
+
 void netdctl_metrics_print(FILE *f, json_t *status, json_t *vif_list)
 {
 	json_t *nets = json_object_get(status, "networks"), *vifs = json_object_get(vif_list, "vifs");
@@ -279,58 +331,29 @@ void netdctl_metrics_print(FILE *f, json_t *status, json_t *vif_list)
 		put_label(f, "mode", str(n, "mode"), false);
 		fprintf(f, "} %d\n", str(n, "state") && !strcmp(str(n, "state"), "up"));
 	}
-	net_gauge(f, nets, "netd_network_vifs", "Vifs plugged into the network.", v_vifs);
-	net_gauge(f, nets, "netd_network_ports", "Ports of the network's bridge (bridge mode).",
-		  v_ports);
-	net_gauge(f, nets, "netd_nat_forwards", "Port forwards of the nat network.", v_forwards);
-	net_gauge(f, nets, "netd_nat_bound_addresses",
-		  "Vifs without ip= bound to an address of dhcp_range (their DHCP leases).", v_bound);
-	/* a count since netd started: a counter, named so */
-	family(f, "netd_nat_table_restores_total", "counter",
-	       "Times netd restored its nftables table after someone deleted it.");
-	json_array_foreach(nets, i, n) {
-		bool has = true;
-		long long v = v_restores(n, &has);
+	for (i = 0; i < sizeof(net_series) / sizeof(net_series[0]); i++)
+		net_family(f, nets, net_series[i].name, net_series[i].type, net_series[i].help,
+			   net_series[i].value);
+	for (i = 0; i < sizeof(vif_series) / sizeof(vif_series[0]); i++) {
+		const struct vif_series *s = &vif_series[i];
 
-		if (!has)
-			continue;
-		fputs("netd_nat_table_restores_total{", f);
-		put_label(f, "network", str(n, "name"), true);
-		fprintf(f, "} %lld\n", v);
+		switch (s->src) {
+		case S_FILTER:
+			object_family(f, nets, vifs, filter_counters, s->key, s->unit, s->name,
+				      s->help);
+			break;
+		case S_KERNEL:
+			kernel_family(f, nets, vifs, s->key, s->name, s->help);
+			break;
+		case S_BACKEND:
+			object_family(f, nets, vifs, backend_counters, s->key, NULL, s->name,
+				      s->help);
+			break;
+		case S_BACKEND_DROPS:
+			backend_drops(f, nets, vifs);
+			break;
+		}
 	}
-	drop_family(f, nets, vifs, "spoof_drops", "packets", "netd_vif_spoof_drop_packets_total",
-		    "Packets from the guest dropped by anti-spoofing.");
-	drop_family(f, nets, vifs, "spoof_drops", "bytes", "netd_vif_spoof_drop_bytes_total",
-		    "Bytes from the guest dropped by anti-spoofing.");
-	drop_family(f, nets, vifs, "rate_drops", "packets", "netd_vif_rate_drop_packets_total",
-		    "Packets from the guest dropped over its rate= limit.");
-	drop_family(f, nets, vifs, "rate_drops", "bytes", "netd_vif_rate_drop_bytes_total",
-		    "Bytes from the guest dropped over its rate= limit.");
-	/* Dom0's side of the vif: what it receives is what the guest sent */
-	kernel_family(f, nets, vifs, "rx_packets", "netd_vif_rx_packets_total",
-		      "Packets Dom0 received on the vif (sent by the guest).");
-	kernel_family(f, nets, vifs, "rx_bytes", "netd_vif_rx_bytes_total",
-		      "Bytes Dom0 received on the vif (sent by the guest).");
-	kernel_family(f, nets, vifs, "tx_packets", "netd_vif_tx_packets_total",
-		      "Packets Dom0 sent on the vif (to the guest).");
-	kernel_family(f, nets, vifs, "tx_bytes", "netd_vif_tx_bytes_total",
-		      "Bytes Dom0 sent on the vif (to the guest).");
-	/* vifback's side of the vifs it serves: the rings, before the TAP */
-	backend_family(f, nets, vifs, "rx_packets", "netd_vifback_rx_packets_total",
-		       "Packets vifback took from the guest's transmit ring into Dom0.");
-	backend_family(f, nets, vifs, "rx_bytes", "netd_vifback_rx_bytes_total",
-		       "Bytes vifback took from the guest's transmit ring into Dom0.");
-	backend_family(f, nets, vifs, "tx_packets", "netd_vifback_tx_packets_total",
-		       "Packets vifback put in the guest's receive buffers.");
-	backend_family(f, nets, vifs, "tx_bytes", "netd_vifback_tx_bytes_total",
-		       "Bytes vifback put in the guest's receive buffers.");
-	backend_drops(f, nets, vifs);
-	backend_family(f, nets, vifs, "tx_ring_full", "netd_vifback_tx_ring_full_total",
-		       "Times a packet for the guest waited for it to post receive buffers.");
-	backend_family(f, nets, vifs, "tx_stalls", "netd_vifback_tx_stalls_total",
-		       "Times the guest took no packet for the stall timeout (carrier off).");
-	backend_family(f, nets, vifs, "events", "netd_vifback_events_total",
-		       "Event channel notifications vifback sent to the guest.");
 	if (json_is_object(json_object_get(status, "daemon")))
 		daemon_families(f, json_object_get(status, "daemon"));
 }
