@@ -127,6 +127,38 @@ static int note(struct req *r, const char *path, const struct xs_node *n,
 	return xs_txn_note(r->txn, path, n, written, ev);
 }
 
+/* The node at path (canonical) for a request that reads it: access
+ * checked, the read noted in the caller's transaction. */
+static int read_node(struct req *r, const char *path, struct xs_node **out)
+{
+	int rc = get_node(r, path, XS_P_READ, out);
+
+	if (rc)
+		return rc;
+	return note(r, path, *out, false, XS_EV_NONE);
+}
+
+/* The children's names, each NUL-terminated, as DIRECTORY and
+ * DIRECTORY_PART send them: their size, and the bytes. */
+static size_t kids_size(const struct xs_node *n)
+{
+	size_t total = 0;
+
+	for (unsigned i = 0; i < n->n_kids; i++)
+		total += strlen(n->kids[i]->name) + 1;
+	return total;
+}
+
+static void kids_copy(const struct xs_node *n, char *out)
+{
+	for (unsigned i = 0; i < n->n_kids; i++) {
+		size_t l = strlen(n->kids[i]->name) + 1;
+
+		memcpy(out, n->kids[i]->name, l);
+		out += l;
+	}
+}
+
 /* Checked before a multi-node change so it cannot fail half-way. */
 static int txn_room(struct req *r, unsigned notes)
 {
@@ -218,12 +250,9 @@ static int op_read(struct req *r)
 	rc = canon(r, onearg(r), path, false, NULL);
 	if (rc)
 		return rc;
-	rc = get_node(r, path, XS_P_READ, &n);
+	rc = read_node(r, path, &n);
 	if (rc == -ENOENT)
 		note(r, path, NULL, false, XS_EV_NONE);
-	if (rc)
-		return rc;
-	rc = note(r, path, n, false, XS_EV_NONE);
 	if (rc)
 		return rc;
 	reply(r, n->val ? n->val->data : "", n->val ? n->val->len : 0);
@@ -366,28 +395,20 @@ static int op_directory(struct req *r)
 {
 	char path[PATH_BUF], out[XS_PAYLOAD_MAX];
 	struct xs_node *n;
-	size_t used = 0;
-	unsigned i;
+	size_t used;
 	int rc;
 
 	rc = canon(r, onearg(r), path, false, NULL);
 	if (rc)
 		return rc;
-	rc = get_node(r, path, XS_P_READ, &n);
+	rc = read_node(r, path, &n);
 	if (rc)
 		return rc;
-	rc = note(r, path, n, false, XS_EV_NONE);
-	if (rc)
-		return rc;
-	for (i = 0; i < n->n_kids; i++) {
-		size_t l = strlen(n->kids[i]->name) + 1;
-
-		/* Too long: the client falls back to DIRECTORY_PART. */
-		if (used + l > sizeof(out))
-			return -E2BIG;
-		memcpy(out + used, n->kids[i]->name, l);
-		used += l;
-	}
+	used = kids_size(n);
+	/* Too long: the client falls back to DIRECTORY_PART. */
+	if (used > sizeof(out))
+		return -E2BIG;
+	kids_copy(n, out);
 	reply(r, out, used);
 	return 0;
 }
@@ -400,8 +421,7 @@ static int op_directory_part(struct req *r)
 	const char *vec[2];
 	char path[PATH_BUF], gen[24], *kids, *data;
 	struct xs_node *n;
-	size_t total = 0, off, len, maxlen, genlen, pos;
-	unsigned i;
+	size_t total, off, len, maxlen, genlen;
 	char *end;
 	int rc;
 
@@ -410,17 +430,13 @@ static int op_directory_part(struct req *r)
 	rc = canon(r, vec[0], path, false, NULL);
 	if (rc)
 		return rc;
-	rc = get_node(r, path, XS_P_READ, &n);
-	if (rc)
-		return rc;
-	rc = note(r, path, n, false, XS_EV_NONE);
+	rc = read_node(r, path, &n);
 	if (rc)
 		return rc;
 	off = strtoul(vec[1], &end, 10);
 	if (*end || !*vec[1])
 		return -EINVAL;
-	for (i = 0; i < n->n_kids; i++)
-		total += strlen(n->kids[i]->name) + 1;
+	total = kids_size(n);
 	kids = malloc(total + 1);
 	data = malloc(XS_PAYLOAD_MAX + 1);
 	if (!kids || !data) {
@@ -428,12 +444,7 @@ static int op_directory_part(struct req *r)
 		free(data);
 		return -ENOMEM;
 	}
-	for (pos = 0, i = 0; i < n->n_kids; i++) {
-		size_t l = strlen(n->kids[i]->name) + 1;
-
-		memcpy(kids + pos, n->kids[i]->name, l);
-		pos += l;
-	}
+	kids_copy(n, kids);
 	kids[total] = '\0';
 	genlen = (size_t)snprintf(gen, sizeof(gen), "%llu",
 				  (unsigned long long)n->gen) + 1;
@@ -492,10 +503,7 @@ static int op_get_perms(struct req *r)
 			return -EACCES;
 		return reply_acl(r, sp->acl);
 	}
-	rc = get_node(r, path, XS_P_READ, &n);
-	if (rc)
-		return rc;
-	rc = note(r, path, n, false, XS_EV_NONE);
+	rc = read_node(r, path, &n);
 	if (rc)
 		return rc;
 	return reply_acl(r, n->acl);
