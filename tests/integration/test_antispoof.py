@@ -978,6 +978,22 @@ def inet_drops(topo, ifname):
     return None
 
 
+def forged_then_own(topo, g, dst_mac, forged_ip, own_ip, port):
+    """Guest g sends the LAN three UDP frames from a forged source address
+    (to `port`), then two from its own (to port + 1), all to dst_mac, its
+    next hop; only its own two may reach the LAN. Returns what did."""
+    m = gmac(topo, g)
+    frames = (f"[Ether(src='{m}', dst='{dst_mac}')/IP(src='{forged_ip}', dst='{LAN}')"
+              f"/UDP(sport=40000, dport={port})] * 3 + "
+              f"[Ether(src='{m}', dst='{dst_mac}')/IP(src='{own_ip}', dst='{LAN}')"
+              f"/UDP(sport=40000, dport={port + 1})] * 2")
+    got = capture(topo, {"lan": (topo.up, "up0", f"udp and dst portrange {port}-{port + 1}")},
+                  g, frames)
+    assert sorted(p[UDP].dport for p in got["lan"]) == [port + 1] * 2, \
+        [p.summary() for p in got["lan"]]
+    return got["lan"]
+
+
 def test_route_mode_vif_is_protected(topo, netd_factory):
     """Route mode filters in the inet family: a routed guest's packets with
     a forged source address never reach the LAN, its own do."""
@@ -987,16 +1003,9 @@ def test_route_mode_vif_is_protected(topo, netd_factory):
     g1 = topo.add_guest(1, addr="192.0.2.20/24")
     netd.ctl("vif", "online", "1.0", "ip=192.0.2.20", f"mac={gmac(topo, g1)}")
     assert ("inet netd_as") in tables(topo)
-    vmac = topo.link(topo.d0, "vif1.0")["address"]
-    m1 = gmac(topo, g1)
-    frames = (f"[Ether(src='{m1}', dst='{vmac}')/IP(src='192.0.2.99', dst='{LAN}')"
-              f"/UDP(sport=40000, dport=7301)] * 3 + "
-              f"[Ether(src='{m1}', dst='{vmac}')/IP(src='192.0.2.20', dst='{LAN}')"
-              f"/UDP(sport=40000, dport=7302)] * 2")
-    got = capture(topo, {"lan": (topo.up, "up0", "udp and dst portrange 7301-7302")}, g1, frames)
-    assert sorted(p[UDP].dport for p in got["lan"]) == [7302, 7302], \
-        [p.summary() for p in got["lan"]]
-    assert all(p[IP].src == "192.0.2.20" for p in got["lan"])
+    lan = forged_then_own(topo, g1, topo.link(topo.d0, "vif1.0")["address"],
+                          "192.0.2.99", "192.0.2.20", 7301)
+    assert all(p[IP].src == "192.0.2.20" for p in lan)
     assert inet_drops(topo, "vif1.0") == 3
     assert spoof_drops(netd, "vif1.0") == 3 and "vif1.0:3" in status_field(netd, "spoof_drops")
     netd.ctl("vif", "offline", "1.0")
@@ -1013,16 +1022,9 @@ def test_nat_mode_vif_is_protected(topo, netd_factory):
     g1 = nat_guest(topo, 1, addr="203.0.113.10/24")
     netd.ctl("vif", "online", "1.0", "bridge=virbr0", "ip=203.0.113.10", f"mac={gmac(topo, g1)}")
     wait_for(lambda: port_state(topo, "vif1.0") == "forwarding", 5, what="vif1.0 forwarding")
-    gwmac = topo.link(topo.d0, "virbr0")["address"]
-    m1 = gmac(topo, g1)
-    frames = (f"[Ether(src='{m1}', dst='{gwmac}')/IP(src='203.0.113.99', dst='{LAN}')"
-              f"/UDP(sport=40000, dport=7401)] * 3 + "
-              f"[Ether(src='{m1}', dst='{gwmac}')/IP(src='203.0.113.10', dst='{LAN}')"
-              f"/UDP(sport=40000, dport=7402)] * 2")
-    got = capture(topo, {"lan": (topo.up, "up0", "udp and dst portrange 7401-7402")}, g1, frames)
-    assert sorted(p[UDP].dport for p in got["lan"]) == [7402, 7402], \
-        [p.summary() for p in got["lan"]]
-    assert all(p[IP].src == "192.0.2.2" for p in got["lan"])  # masqueraded
+    lan = forged_then_own(topo, g1, topo.link(topo.d0, "virbr0")["address"],
+                          "203.0.113.99", "203.0.113.10", 7401)
+    assert all(p[IP].src == "192.0.2.2" for p in lan)  # masqueraded
     assert elem_state(topo, "drops", "vif1.0")["counter"]["packets"] == 3
     # netdctl status shows them as for every mode (one helper in antispoof/)
     assert spoof_drops(netd, "vif1.0") == 3
