@@ -59,6 +59,15 @@ def guest(topo, domid, addr, mac):
     return g
 
 
+def plugged_guest(topo, netd, d, *keys):
+    """Guest d (192.0.2.d, MAC 00:16:3e:00:00:d: the digits of d) plugged
+    with those keys, by default into BR untagged."""
+    g = guest(topo, d, f"192.0.2.{d}/24", f"00:16:3e:00:00:{d}")
+    netd.ctl("vif", "online", f"{d}.0", f"mac=00:16:3e:00:00:{d}", f"ip=192.0.2.{d}",
+             *(keys or [f"bridge={BR}"]))
+    return g
+
+
 def iface_ids(ovs, name):
     return ovs.get("Interface", name, "external_ids")
 
@@ -247,11 +256,7 @@ def sniffed_while(topo, rx, send):
 
 
 def test_antispoof_rules_drop_forged_frames(topo, ovs, netd):
-    tx = guest(topo, 41, "192.0.2.41/24", "00:16:3e:00:00:41")
-    rx = guest(topo, 42, "192.0.2.42/24", "00:16:3e:00:00:42")
-    for d in (41, 42):
-        netd.ctl("vif", "online", f"{d}.0", f"mac=00:16:3e:00:00:{d}", f"ip=192.0.2.{d}",
-                 f"bridge={BR}")
+    tx, rx = plugged_guest(topo, netd, 41), plugged_guest(topo, netd, 42)
     assert "openflow" == status_of(netd)["antispoof"]
     lines = sniffed_while(topo, rx, lambda: topo.python(tx, SEND))
     assert "udp good" in lines and "udp good2" in lines
@@ -270,11 +275,7 @@ def test_without_antispoof_forged_frames_pass(topo, ovs, netd_factory):
     """The same frames, anti-spoofing off: the drops above are the rules'."""
     n = netd_factory(ovs_conf(ovs, "antispoof = no\n"))
     n.start()
-    tx = guest(topo, 41, "192.0.2.41/24", "00:16:3e:00:00:41")
-    rx = guest(topo, 42, "192.0.2.42/24", "00:16:3e:00:00:42")
-    for d in (41, 42):
-        n.ctl("vif", "online", f"{d}.0", f"mac=00:16:3e:00:00:{d}", f"ip=192.0.2.{d}",
-              f"bridge={BR}")
+    tx, rx = plugged_guest(topo, n, 41), plugged_guest(topo, n, 42)
     lines = sniffed_while(topo, rx, lambda: topo.python(tx, SEND))
     assert "udp forged-ip" in lines and "udp forged-mac" in lines
 
@@ -334,12 +335,8 @@ def test_antispoof_tagged_frames_from_an_untrunked_port_go_nowhere(topo, ovs, ne
     from its own MAC and address must still not reach VLAN 42's guest, nor
     the untagged guest (to whom NORMAL would hand it tagged). Nor a
     priority-tagged (VLAN 0) or double-tagged one."""
-    tx = guest(topo, 41, "192.0.2.41/24", "00:16:3e:00:00:41")
-    rx = guest(topo, 42, "192.0.2.42/24", "00:16:3e:00:00:42")
-    rx42 = guest(topo, 43, "192.0.2.43/24", "00:16:3e:00:00:43")
-    for d, br in ((41, BR), (42, BR), (43, f"{BR}.42")):
-        netd.ctl("vif", "online", f"{d}.0", f"mac=00:16:3e:00:00:{d}", f"ip=192.0.2.{d}",
-                 f"bridge={br}")
+    tx, rx = plugged_guest(topo, netd, 41), plugged_guest(topo, netd, 42)
+    rx42 = plugged_guest(topo, netd, 43, f"bridge={BR}.42")
     seen, seen42 = sniffed_on_while(topo, [rx, rx42], lambda: topo.python(tx, SEND_VLAN))
     assert seen == [("plain", "untagged"), ("plain2", "untagged")], seen
     assert seen42 == [], seen42
@@ -353,14 +350,9 @@ def test_antispoof_tagged_frames_from_a_trunk_port_only_on_its_trunks(topo, ovs,
     VLANs) may send tagged frames on those VLANs, from its own MAC and
     address only; untagged ones are its tag's; other VLANs, VLAN 0 and
     double tags stay closed."""
-    tx = guest(topo, 41, "192.0.2.41/24", "00:16:3e:00:00:41")
-    rx10 = guest(topo, 42, "192.0.2.42/24", "00:16:3e:00:00:42")
-    rx42 = guest(topo, 43, "192.0.2.43/24", "00:16:3e:00:00:43")
-    rx43 = guest(topo, 44, "192.0.2.44/24", "00:16:3e:00:00:44")
-    netd.ctl("vif", "online", "41.0", "mac=00:16:3e:00:00:41", "ip=192.0.2.41", *vlans)
-    for d, br in ((42, f"{BR}.10"), (43, f"{BR}.42"), (44, f"{BR}.43")):
-        netd.ctl("vif", "online", f"{d}.0", f"mac=00:16:3e:00:00:{d}", f"ip=192.0.2.{d}",
-                 f"bridge={br}")
+    tx = plugged_guest(topo, netd, 41, *vlans)
+    rx10, rx42, rx43 = (plugged_guest(topo, netd, d, f"bridge={BR}.{tag}")
+                        for d, tag in ((42, 10), (43, 42), (44, 43)))
     s10, s42, s43 = sniffed_on_while(topo, [rx10, rx42, rx43],
                                      lambda: topo.python(tx, SEND_VLAN))
     assert s10 == [("plain", "untagged"), ("plain2", "untagged")], s10
