@@ -426,6 +426,9 @@ def held_sysctls(netd):
     return doc["held"]
 
 
+BE = "/local/domain/0/backend/vif"  # Dom0's vif backend directories
+
+
 class Xsd:
     """hvsim xenstored (with its grant and event channel broker), its socket in
     a short temp dir; stop() and start() again give an empty store, as after a
@@ -481,6 +484,13 @@ class Xsd:
 
     def rm(self, path):
         subprocess.run(["xenstore-rm", path], env=self.env(), check=True, timeout=5)
+
+    def status(self, d, n=0):
+        """vif d.n's hotplug-status, as the hotplug script or netd left it."""
+        return self.read(f"{BE}/{d}/{n}/hotplug-status")
+
+    def error(self, d, n=0):
+        return self.read(f"{BE}/{d}/{n}/hotplug-error")
 
 
 @pytest.fixture

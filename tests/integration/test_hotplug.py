@@ -26,11 +26,12 @@ import time
 
 import pytest
 
-import conftest
-from conftest import BUILD, HVSIM, NETDCTL, ROOT, bridge_conf, sh, terminate, wait_for  # noqa: F401
+# xsd (the simulated xenstored fixture) and Xsd are conftest's: test_leaks
+# and test_realxen import them from here
+from conftest import (BE, BUILD, HVSIM, NETDCTL, ROOT, Xsd, bridge_conf, sh,  # noqa: F401
+                      terminate, wait_for, xsd)
 
 SCRIPTS = os.path.join(ROOT, "scripts")
-BE = "/local/domain/0/backend/vif"
 
 
 def xen_scripts_dir():
@@ -43,25 +44,6 @@ def xen_scripts_dir():
 
 
 XEN_SCRIPTS = xen_scripts_dir()
-
-
-class Xsd(conftest.Xsd):
-    """The shared simulated xenstored, and a vif's hotplug keys."""
-
-    def status(self, d, n=0):
-        return self.read(f"{BE}/{d}/{n}/hotplug-status")
-
-    def error(self, d, n=0):
-        return self.read(f"{BE}/{d}/{n}/hotplug-error")
-
-
-@pytest.fixture
-def xsd():
-    x = Xsd()
-    try:
-        yield x
-    finally:
-        x.close()
 
 
 class Hotplug:

@@ -17,13 +17,12 @@ import time
 
 import pytest
 
-from conftest import HVSIM, NETDCTL, ROOT, Netd, Xsd, sh, terminate, wait_for
+from conftest import BE, HVSIM, NETDCTL, ROOT, Netd, Xsd, sh, terminate, wait_for
 from ovs_util import Ovs, OvnCentral, have_ovn, have_ovs, start_ovn_controller, tx_csum_off
 
 pytestmark = pytest.mark.skipif(not have_ovs(), reason="Open vSwitch not installed (make deps)")
 
 SCRIPTS = os.path.join(ROOT, "scripts")
-BE = "/local/domain/0/backend/vif"
 BR = "ovsbr"
 
 
