@@ -77,13 +77,18 @@ def nat6_conf(dhcp6=None, nat6=None, forwards=(), address6=f"{GW6}/64", **kw):
     return body
 
 
-def nat_guest(topo, domid, addr=None, vifname=None, gw=GW):
+def nat_guest(topo, domid, addr=None, vifname=None, gw=GW, dad=True):
     """A guest on the private subnet (203.0.113.<5+domid>) whose default route
-    is the NAT gateway; its eth0 is vif<domid>.0 in dom0, as Topo.add_guest."""
+    is the NAT gateway; its eth0 is vif<domid>.0 in dom0, as Topo.add_guest.
+    dad=False: no duplicate address detection on eth0 either (its IPv6
+    addresses usable at once)."""
     g = topo.add_ns(f"{topo.prefix}-g{domid}")
     vif = vifname or f"vif{domid}.0"
-    sh(f"ip link add {vif} netns {topo.d0} type veth peer name eth0 netns {g}")
     topo.sysctl(g, "net.ipv6.conf.all.accept_dad", 0)
+    if not dad:
+        # eth0, made below, takes the namespace's default
+        topo.sysctl(g, "net.ipv6.conf.default.accept_dad", 0)
+    sh(f"ip link add {vif} netns {topo.d0} type veth peer name eth0 netns {g}")
     topo.ip(g, f"addr add {addr or f'203.0.113.{5 + domid}/24'} dev eth0")
     topo.ip(g, "link set eth0 up")
     topo.ip(g, f"route add default via {gw}")
@@ -92,19 +97,10 @@ def nat_guest(topo, domid, addr=None, vifname=None, gw=GW):
 
 
 def guest6(topo, domid):
-    """A guest on 203.0.113.<5+domid>/24 whose eth0 takes router advertisements
-    (accept_ra, autoconf: the defaults of a host that does not forward) with
-    no DAD delay; its eth0 is vif<domid>.0 in dom0."""
-    g = topo.add_ns(f"{topo.prefix}-g{domid}")
-    topo.sysctl(g, "net.ipv6.conf.all.accept_dad", 0)
-    topo.sysctl(g, "net.ipv6.conf.default.accept_dad", 0)
-    sh(f"ip link add vif{domid}.0 netns {topo.d0} type veth peer name eth0 netns {g}")
-    topo.sysctl(g, "net.ipv6.conf.eth0.accept_dad", 0)
-    topo.ip(g, f"addr add 203.0.113.{5 + domid}/24 dev eth0")
-    topo.ip(g, "link set eth0 up")
-    topo.ip(g, f"route add default via {GW}")
-    topo.guests[domid] = g
-    return g
+    """A nat_guest whose eth0 takes router advertisements (accept_ra,
+    autoconf: the defaults of a host that does not forward) with no DAD
+    delay."""
+    return nat_guest(topo, domid, dad=False)
 
 
 def mac_of(topo, ns, dev="eth0"):
