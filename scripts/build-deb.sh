@@ -2,7 +2,8 @@
 # build-deb.sh OUTDIR: builds the Debian package (debian/) from a copy of
 # the source tree, so the tree gets no build products, and leaves the .deb
 # in OUTDIR. The copy holds what git tracks plus new files not ignored.
-#   make deb          -> build/deb/xen-netfabric_<version>_<arch>.deb
+#   make deb          -> build/deb/xen-netfabric_<version>_<arch>.deb, and
+#                        xen-netfabric-dpswitch_<version>_<arch>.deb where DPDK is
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:?usage: build-deb.sh OUTDIR}
@@ -21,6 +22,8 @@ mkdir "$tmp/src"
 	echo "build-deb.sh: dpkg-buildpackage failed" >&2
 	exit 1
 }
-rm -f "$out"/xen-netfabric_*.deb
-cp "$tmp"/xen-netfabric_*.deb "$out/"
-ls "$out"/xen-netfabric_*.deb
+rm -f "$out"/xen-netfabric_*.deb "$out"/xen-netfabric-dpswitch_*.deb
+for f in "$tmp"/xen-netfabric_*.deb "$tmp"/xen-netfabric-dpswitch_*.deb; do
+	if [ -e "$f" ]; then cp "$f" "$out/"; fi
+done
+ls "$out"/xen-netfabric*_*.deb

@@ -42,9 +42,19 @@ def deb(tmp_path_factory):
     return found
 
 
-def test_lintian_clean(deb):
-    # Overrides, if ever needed, live in debian/xen-netfabric.lintian-overrides,
+@pytest.fixture(scope="session")
+def dpswitch_deb(deb):
+    """xen-netfabric-dpswitch, built beside the main package (DPDK is a
+    dependency of make check here)."""
+    (found,) = glob.glob(f"{os.path.dirname(deb)}/{PKG}-dpswitch_*.deb")
+    return found
+
+
+@pytest.mark.parametrize("which", ["deb", "dpswitch_deb"])
+def test_lintian_clean(request, which):
+    # Overrides, if ever needed, live in debian/<package>.lintian-overrides,
     # each with the reason; lintian applies them itself.
+    deb = request.getfixturevalue(which)
     r = sh(f"lintian --fail-on error,warning --no-tag-display-limit {deb}", check=False, timeout=300)
     tags = [l for l in r.stdout.splitlines() if re.match(r"^[EWIPX]: ", l)]
     assert r.returncode == 0 and not [t for t in tags if t[0] in "EW"], r.stdout + r.stderr
@@ -68,6 +78,20 @@ def test_contents(deb):
     assert sh(f"dpkg-deb -f {deb} Depends").stdout.count("dnsmasq-base") == 1
     conffiles = sh(f"dpkg-deb -I {deb} conffiles").stdout.split()
     assert conffiles == ["/etc/netd/netd.conf"]
+
+
+def test_dpswitch_package_contents(deb, dpswitch_deb):
+    """dpswitch, its manual and its unit template, in a package of its own
+    that needs the main one of the same version and DPDK's libraries."""
+    files = sh(f"dpkg-deb -c {dpswitch_deb}").stdout
+    for path in ("./usr/sbin/dpswitch", "./lib/systemd/system/dpswitch@.service",
+                 "./usr/share/man/man8/dpswitch.8.gz"):
+        assert re.search(rf"\s{re.escape(path)}$", files, re.M), f"{path} not in the package:\n{files}"
+    assert "hvsim" not in files
+    assert not re.search(r"\s\./usr/sbin/dpswitch$", sh(f"dpkg-deb -c {deb}").stdout, re.M)
+    version = sh(f"dpkg-deb -f {deb} Version").stdout.strip()
+    depends = sh(f"dpkg-deb -f {dpswitch_deb} Depends").stdout
+    assert f"{PKG} (= {version})" in depends and "librte-eal" in depends, depends
 
 
 # Run in a mount namespace of its own: the overlay and the tmpfs under it

@@ -1,13 +1,13 @@
-"""netd.service and vifback.service under a real systemd.
+"""netd.service, vifback.service and dpswitch@.service under a real systemd.
 
 systemd-nspawn boots the host's own systemd as PID 1 in a throwaway
 container: the host's /usr read-only, everything else a fresh tmpfs
 (--volatile=yes), a private network namespace, no registration with a
 machine manager. The packaged units (scripts/netd.service,
-scripts/netd-dnsmasq@.service, scripts/vifback.service) go to
-/run/systemd/system unchanged, with drop-ins that only point ExecStart at
-this build (and netd at a config with a nat network, vifback at hvsim's
-xenstored, a unit of the test); the container's /etc/passwd and /etc/group
+scripts/netd-dnsmasq@.service, scripts/vifback.service,
+scripts/dpswitch@.service) go to /run/systemd/system unchanged, with drop-ins
+that only point ExecStart at this build (and netd at a config with a nat
+network, vifback and dpswitch at hvsim's xenstored, a unit of the test); the container's /etc/passwd and /etc/group
 are the host's plus the package's sysusers.d file applied by
 systemd-sysusers --root. systemd/check.sh
 runs inside as the boot's target and writes PASS/FAIL lines; the container
@@ -26,6 +26,7 @@ from nat_util import UDHCPC_SCRIPT
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VIFBACK = os.path.join(BUILD, "bin", "vifback")
+DPSWITCH = os.path.join(BUILD, "bin", "dpswitch")
 
 NETD_CONF = """[virbr0]
 mode = nat
@@ -92,9 +93,22 @@ CHECKS = ["netd_start", "netd_active", "netd_bridge", "netd_ctl", "dnsmasq_unit"
           "dnsmasq_lease_kept",
           "netd_reload", "netd_active_after_reload", "netd_stop", "netd_stopped_cleanly",
           "netd_restored", "xenstored_start", "xenstored_socket", "vifback_start",
-          "vifback_active", "vifback_stop", "vifback_stopped_cleanly", "poweroff_netd_start"]
+          "vifback_active", "vifback_stop", "vifback_stopped_cleanly", "dpswitch_start",
+          "dpswitch_answers", "dpswitch_guest_ping", "dpswitch_restarted", "dpswitch_stop",
+          "dpswitch_stopped_cleanly", "poweroff_netd_start"]
 
-UNITS = ("netd.service", "netd-dnsmasq@.service", "vifback.service")
+UNITS = ("netd.service", "netd-dnsmasq@.service", "vifback.service", "dpswitch@.service")
+
+
+def dpswitch_dropin():
+    """dpswitch@.service's own ExecStart with this build's binary in place of
+    /usr/sbin's, and hvsim's xenstored (its options come from the file the
+    unit reads, /etc/dpswitch/NAME.conf, which check.sh writes)."""
+    with open(os.path.join(ROOT, "scripts", "dpswitch@.service")) as f:
+        (line,) = [l for l in f if l.startswith("ExecStart=")]
+    assert line.startswith("ExecStart=/usr/sbin/dpswitch "), line
+    return ("[Service]\nEnvironment=XENSTORED_PATH=/run/xenstored/socket\nExecStart=\n" +
+            line.replace("/usr/sbin/dpswitch", "/run/netd-test/bin/dpswitch", 1))
 
 
 def score(unit):
@@ -113,7 +127,10 @@ def test_units_under_a_real_systemd(tmp_path):
     with -9 is restarted by systemd and adopts the same dnsmasq, which keeps
     its leases; a dnsmasq killed is started again by netd, the leases kept;
     reload works; netd stops cleanly and leaves nothing, dnsmasq's
-    unit included. vifback.service comes up and stops cleanly too. At
+    unit included. vifback.service comes up and stops cleanly too, and so
+    does dpswitch@dps0.service with a kernel port, sandboxed as shipped: a
+    guest behind it pings the LAN, and its child killed with -9 is
+    restarted by its own supervisor, not by systemd. At
     poweroff with netd up and a unit after it slow to stop (as
     xendomains.service), dnsmasq's unit stops first: netd does not try to
     start it again (systemd would refuse) and logs no error."""
@@ -123,7 +140,7 @@ def test_units_under_a_real_systemd(tmp_path):
     etc = tmp_path / "root" / "etc"
     for d in (units, bindir / "bin", out, etc):
         d.mkdir(parents=True)
-    for src in (NETD, NETDCTL, VIFBACK, HVSIM):
+    for src in (NETD, NETDCTL, VIFBACK, DPSWITCH, HVSIM):
         shutil.copy(src, bindir / "bin")
     shutil.copy(os.path.join(HERE, "systemd", "check.sh"), bindir / "check.sh")
     (bindir / "udhcpc.sh").write_text(UDHCPC_SCRIPT)
@@ -139,7 +156,7 @@ def test_units_under_a_real_systemd(tmp_path):
     subprocess.run(["systemd-sysusers", f"--root={tmp_path / 'root'}",
                     os.path.join(ROOT, "debian", "xen-netfabric.sysusers")], check=True)
     assert "\nnetd-dnsmasq:" in "\n" + (etc / "passwd").read_text()
-    for name, text in DROPINS.items():
+    for name, text in {**DROPINS, "dpswitch@.service.d/test.conf": dpswitch_dropin()}.items():
         (units / name).parent.mkdir(exist_ok=True)
         (units / name).write_text(text)
     os.chmod(tmp_path, 0o755)  # the container's users (netd-dnsmasq) walk through
@@ -148,6 +165,9 @@ def test_units_under_a_real_systemd(tmp_path):
            "--private-network", "-M", machine, f"--bind-ro={etc / 'passwd'}:/etc/passwd",
            f"--bind-ro={etc / 'group'}:/etc/group",
            f"--bind-ro={bindir}:/run/netd-test", f"--bind={out}:/run/out"]
+    # DPDK's EAL fails without /sys/module (it looks for vfio there), which
+    # nspawn's own /sys lacks
+    cmd.append("--bind-ro=/sys/module")
     # nft resolves protocol names (the guests' anti-spoofing rules)
     cmd += [f"--bind-ro=/etc/{f}" for f in ("protocols", "services") if os.path.exists(f"/etc/{f}")]
     for name in DROPINS:

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Runs inside the test's container (systemd-nspawn, systemd as PID 1, the
-# host's /usr, a private network): starts netd.service and vifback.service
-# as packaged, checks they come up and stop cleanly, and writes one line per
+# host's /usr, a private network): starts netd.service, vifback.service and
+# dpswitch@dps0.service as packaged, checks they come up and stop cleanly, and writes one line per
 # check to /run/out/results.txt ("PASS name" or "FAIL name: what was seen").
 # /run/netd-test holds the build's binaries and netd.conf (test_systemd.py).
 out=/run/out/results.txt
@@ -150,6 +150,88 @@ sleep 1
 check vifback_active systemctl is-active vifback.service
 check vifback_stop systemctl stop vifback.service
 check vifback_stopped_cleanly result_is vifback.service success 0
+
+# dpswitch@dps0: the options from /etc/dpswitch/dps0.conf, a kernel port
+# lan1 whose peer is the LAN (203.0.113.1), a simulated guest 5 behind it.
+ip link add lan1 type veth peer name lan1p
+ip addr add 203.0.113.1/24 dev lan1p
+ip link set lan1 up
+ip link set lan1p up
+mkdir -p /etc/dpswitch
+cat > /etc/dpswitch/dps0.conf <<EOF
+DPSWITCH_OPTS="--hv sim --kernel-port lan1"
+DPSWITCH_EAL="-l 0 --no-huge -m 128 --no-pci --no-shconf --no-telemetry --file-prefix dps0 --log-level lib.eal:error"
+EOF
+export XENSTORED_PATH=/run/xenstored/socket
+dps=dpswitch@dps0.service
+dps_sock=/run/dpswitch/dps0.sock
+dps_req() { # JSON request: prints the reply, fails unless ok
+	python3 - "$1" <<EOF
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(5)
+s.connect("$dps_sock")
+s.sendall(sys.argv[1].encode() + b"\n")
+buf = b""
+while not buf.endswith(b"\n"):
+    c = s.recv(65536)
+    if not c:
+        break
+    buf += c
+print(buf.decode().strip())
+sys.exit(0 if json.loads(buf).get("ok", True) is not False else 1)
+EOF
+}
+dps_answers() { # the socket answers, lan1 is a port
+	for i in $(seq 50); do
+		test -S "$dps_sock" && dps_req '{"cmd": "status"}' | grep -q '"lan1"' && return 0
+		sleep 0.2
+	done
+	systemctl status "$dps"
+	return 1
+}
+be=/local/domain/0/backend/vif/5/0
+be_state() { # until the backend's state is $1
+	for i in $(seq 100); do
+		[ "$(xenstore-read "$be/state" 2>/dev/null)" = "$1" ] && return 0
+		sleep 0.1
+	done
+	echo "backend state $(xenstore-read "$be/state" 2>&1), expected $1"
+	return 1
+}
+dps_guest_ping() { # libxl's keys, netd's port-add, the guest's netfront
+	"$bin/hvsim" domain add 5 &&
+		"$bin/hvsim" vif add -n 5.0 mac=02:00:00:00:05:01,bridge=dps0,ip=203.0.113.15 &&
+		be_state 2 &&
+		dps_req '{"version": 1, "cmd": "port-add", "vif": "5.0", "keys": {"mac": "02:00:00:00:05:01", "ip": "203.0.113.15"}, "antispoof": true}' &&
+		xenstore-write "$be/hotplug-status" connected || return 1
+	ip netns add dg5
+	"$bin/hvsim" guest 5.0 --netns dg5 > /run/out/dpswitch-guest.out 2>&1 &
+	be_state 4 || return 1
+	ip -n dg5 addr add 203.0.113.15/24 dev eth0
+	ip -n dg5 link set eth0 up
+	ip netns exec dg5 ping -c 3 -W 2 203.0.113.1
+}
+dps_child() { pgrep -P "$(systemctl show -p MainPID --value "$dps")" -x dpswitch; }
+dps_restarted() { # by its own supervisor: systemd restarted nothing
+	old=$(dps_child)
+	echo "child before: $old"
+	[ -n "$old" ] && kill -9 "$old" || return 1
+	for i in $(seq 100); do
+		sleep 0.2
+		new=$(dps_child)
+		[ -n "$new" ] && [ "$new" != "$old" ] && dps_answers && break
+	done
+	echo "child after: $new, NRestarts $(systemctl show -p NRestarts --value "$dps")"
+	[ -n "$new" ] && [ "$new" != "$old" ] &&
+		[ "$(systemctl show -p NRestarts --value "$dps")" = 0 ] && systemctl is-active -q "$dps"
+}
+check dpswitch_start systemctl start "$dps"
+check dpswitch_answers dps_answers
+check dpswitch_guest_ping dps_guest_ping
+check dpswitch_restarted dps_restarted
+check dpswitch_stop systemctl stop "$dps"
+check dpswitch_stopped_cleanly result_is "$dps" success 0
 
 # Poweroff with netd up (test_systemd.py reads what it logged then).
 check poweroff_netd_start systemctl start netd.service netd-after.service netd-journal.service
