@@ -37,6 +37,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "dpswitch/dps.h"
@@ -399,7 +400,12 @@ int main(int argc, char **argv)
 		 d.nactive == 1 ? "" : "s", sock);
 	printf("ready\n");
 	fflush(stdout);
+	/* Under systemd (Type=notify; NotifyAccess=all, as with --supervise
+	 * this is the supervisor's child): netd, ordered after the unit, finds
+	 * the socket answering. Without NOTIFY_SOCKET it does nothing. */
+	sd_notify(0, "READY=1");
 	rc = loop(&d, sfd, lfd);
+	sd_notify(0, "STOPPING=1");
 	if (rc < 0)
 		log_err("dpswitch: %s", err_msg());
 	else

@@ -94,7 +94,7 @@ CHECKS = ["netd_start", "netd_active", "netd_bridge", "netd_ctl", "dnsmasq_unit"
           "netd_reload", "netd_active_after_reload", "netd_stop", "netd_stopped_cleanly",
           "netd_restored", "xenstored_start", "xenstored_socket", "vifback_start",
           "vifback_active", "vifback_stop", "vifback_stopped_cleanly", "dpswitch_start",
-          "dpswitch_answers", "dpswitch_guest_ping", "dpswitch_restarted", "dpswitch_stop",
+          "dpswitch_ready_at_start", "dpswitch_answers", "dpswitch_guest_ping", "dpswitch_restarted", "dpswitch_stop",
           "dpswitch_stopped_cleanly", "poweroff_netd_start"]
 
 UNITS = ("netd.service", "netd-dnsmasq@.service", "vifback.service", "dpswitch@.service")
@@ -129,8 +129,9 @@ def test_units_under_a_real_systemd(tmp_path):
     reload works; netd stops cleanly and leaves nothing, dnsmasq's
     unit included. vifback.service comes up and stops cleanly too, and so
     does dpswitch@dps0.service with a kernel port, sandboxed as shipped: a
-    guest behind it pings the LAN, and its child killed with -9 is
-    restarted by its own supervisor, not by systemd. At
+    guest behind it pings the LAN, and after dpswitch is killed with -9
+    systemd restarts it and the guest, replugged from --state, reconnects
+    and pings again. At
     poweroff with netd up and a unit after it slow to stop (as
     xendomains.service), dnsmasq's unit stops first: netd does not try to
     start it again (systemd would refuse) and logs no error."""

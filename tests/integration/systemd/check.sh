@@ -212,21 +212,25 @@ dps_guest_ping() { # libxl's keys, netd's port-add, the guest's netfront
 	ip -n dg5 link set eth0 up
 	ip netns exec dg5 ping -c 3 -W 2 203.0.113.1
 }
-dps_child() { pgrep -P "$(systemctl show -p MainPID --value "$dps")" -x dpswitch; }
-dps_restarted() { # by its own supervisor: systemd restarted nothing
-	old=$(dps_child)
-	echo "child before: $old"
-	[ -n "$old" ] && kill -9 "$old" || return 1
+dps_pid() { systemctl show -p MainPID --value "$dps"; }
+dps_restarted() { # by systemd, and the guest reconnects (its port from --state)
+	old=$(dps_pid)
+	echo "pid before: $old"
+	[ -n "$old" ] && [ "$old" != 0 ] && kill -9 "$old" || return 1
 	for i in $(seq 100); do
 		sleep 0.2
-		new=$(dps_child)
-		[ -n "$new" ] && [ "$new" != "$old" ] && dps_answers && break
+		new=$(dps_pid)
+		[ "$new" != 0 ] && [ "$new" != "$old" ] && systemctl is-active -q "$dps" && break
 	done
-	echo "child after: $new, NRestarts $(systemctl show -p NRestarts --value "$dps")"
-	[ -n "$new" ] && [ "$new" != "$old" ] &&
-		[ "$(systemctl show -p NRestarts --value "$dps")" = 0 ] && systemctl is-active -q "$dps"
+	echo "pid after: $new, NRestarts $(systemctl show -p NRestarts --value "$dps")"
+	[ "$new" != 0 ] && [ "$new" != "$old" ] &&
+		[ "$(systemctl show -p NRestarts --value "$dps")" = 1 ] &&
+		dps_req '{"cmd": "status"}' && be_state 4 &&
+		ip netns exec dg5 ping -c 3 -W 2 203.0.113.1
 }
 check dpswitch_start systemctl start "$dps"
+# Type=notify: started means the socket answers, with no wait
+check dpswitch_ready_at_start dps_req '{"cmd": "status"}'
 check dpswitch_answers dps_answers
 check dpswitch_guest_ping dps_guest_ping
 check dpswitch_restarted dps_restarted
