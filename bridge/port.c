@@ -9,6 +9,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/nl_link.h"
+#include "vif/vif.h"
 
 static const uint8_t port_mac[6] = { 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff };
 
@@ -76,21 +77,16 @@ int br_port_unplug(const char *bridge, const char *ifname)
 	return rc ? err_prefix(rc, "%s: cannot unplug from %s", ifname, bridge) : 0;
 }
 
-/* vifD.N or vifD.N-emu with D > 0, exactly as Xen writes them. */
-static bool is_guest_vif_name(const char *name)
-{
-	unsigned d, n;
-	char back[IFNAMSIZ + 8];
-
-	if (sscanf(name, "vif%u.%u", &d, &n) != 2 || d == 0)
-		return false;
-	snprintf(back, sizeof(back), "vif%u.%u", d, n);
-	return !strcmp(name, back) || (!strncmp(name, back, strlen(back)) &&
-				       !strcmp(name + strlen(back), "-emu"));
-}
+/* A guest's vif on the bridge: named by its backend, or renamed by netd
+ * (vifname=) and marked so. */
+struct guest_port {
+	char name[IFNAMSIZ];
+	char backend[IFNAMSIZ]; /* "": not renamed */
+	int ifindex;
+};
 
 struct port_names {
-	char (*v)[IFNAMSIZ];
+	struct guest_port *v;
 	size_t n;
 	int rc;
 };
@@ -98,16 +94,31 @@ struct port_names {
 static int collect_port(const struct nl_link *l, void *data)
 {
 	struct port_names *pn = data;
-	char (*v)[IFNAMSIZ];
+	struct guest_port g = { .ifindex = l->ifindex };
+	struct guest_port *v;
 
-	if (!is_guest_vif_name(l->name))
+	if (!vif_is_backend_name(l->name) && !vif_renamed_from(l->alias, g.backend))
 		return 0;
+	snprintf(g.name, sizeof(g.name), "%s", l->name);
 	v = realloc(pn->v, (pn->n + 1) * sizeof(*v));
 	if (!v)
 		return pn->rc = err_set(-ENOMEM, "out of memory");
 	pn->v = v;
-	snprintf(pn->v[pn->n++], IFNAMSIZ, "%s", l->name);
+	pn->v[pn->n++] = g;
 	return 0;
+}
+
+/* Its backend's name back, as a plug cut short gets it (netd/daemon.c), so
+ * that the toolstack finds its interface and the same plug works again. */
+static void port_rename_back(const struct guest_port *g)
+{
+	if (nl_link_exists(g->backend))
+		log_warn("%s: not renamed back to %s: there is an interface of that name", g->name,
+			 g->backend);
+	else if (vif_link_rename_back(g->ifindex, g->backend))
+		log_err("%s: cannot rename back to %s: %s", g->name, g->backend, err_msg());
+	else
+		log_warn("%s: renamed back to %s", g->name, g->backend);
 }
 
 int br_port_sweep(const char *bridge, bool (*keep)(const char *ifname, void *data), void *data)
@@ -122,12 +133,16 @@ int br_port_sweep(const char *bridge, bool (*keep)(const char *ifname, void *dat
 	if (rc == 0)
 		rc = pn.rc;
 	for (size_t i = 0; rc == 0 && i < pn.n; i++) {
-		if (keep(pn.v[i], data))
+		if (keep(pn.v[i].name, data))
 			continue;
 		log_warn("%s: a port of %s, but netd does not remember plugging it; unplugging it",
-			 pn.v[i], bridge);
-		if (br_port_unplug(bridge, pn.v[i]) && !first)
-			first = err_code();
+			 pn.v[i].name, bridge);
+		if (br_port_unplug(bridge, pn.v[i].name)) {
+			if (!first)
+				first = err_code();
+		} else if (pn.v[i].backend[0]) {
+			port_rename_back(&pn.v[i]);
+		}
 	}
 	free(pn.v);
 	return rc ? err_prefix(rc, "%s: cannot list its ports", bridge) : first;

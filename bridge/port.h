@@ -15,9 +15,11 @@ int br_port_plug(const char *bridge, const char *ifname, unsigned mtu);
 int br_port_unplug(const char *bridge, const char *ifname);
 
 /* Unplugs every port of bridge named as Xen names a guest's vif (vifD.N,
- * vifD.N-emu, D > 0: Dom0's vif0.N is the classic style's own veth) that
- * keep() does not claim: a plug a crash cut short, or whose record was
- * lost. The bridge must be netd's. Returns the first failure. */
+ * vifD.N-emu, D > 0: Dom0's vif0.N is the classic style's own veth), or
+ * that netd renamed from such a name and marked so (vif_renamed_from()),
+ * that keep() does not claim: a plug a crash cut short, or whose record was
+ * lost. A renamed one gets its backend's name back. The bridge must be
+ * netd's. Returns the first failure. */
 int br_port_sweep(const char *bridge, bool (*keep)(const char *ifname, void *data), void *data);
 
 #endif

@@ -63,6 +63,11 @@ static int link_parse(const struct nlmsghdr *nlh, struct nl_link *l)
 		case IFLA_LINKINFO:
 			link_parse_info(a, l);
 			break;
+		case IFLA_IFALIAS:
+			if (mnl_attr_validate(a, MNL_TYPE_NUL_STRING) == 0 &&
+			    strlen(mnl_attr_get_str(a)) < sizeof(l->alias))
+				snprintf(l->alias, sizeof(l->alias), "%s", mnl_attr_get_str(a));
+			break;
 		}
 	}
 	return 0;
@@ -161,6 +166,15 @@ int nl_link_rename(int ifindex, const char *name)
 	struct nlmsghdr *nlh = link_msg(RTM_NEWLINK, 0, ifindex);
 
 	mnl_attr_put_strz(nlh, IFLA_IFNAME, name);
+	return nl_request(nlh);
+}
+
+/* The kernel takes the alias without its NUL; an empty one removes it. */
+int nl_link_set_alias(int ifindex, const char *alias)
+{
+	struct nlmsghdr *nlh = link_msg(RTM_NEWLINK, 0, ifindex);
+
+	mnl_attr_put(nlh, IFLA_IFALIAS, strlen(alias), alias);
 	return nl_request(nlh);
 }
 

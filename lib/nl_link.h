@@ -15,6 +15,7 @@ struct nl_link {
 	unsigned flags; /* IFF_UP, IFF_NOARP, ... */
 	unsigned short type; /* ARPHRD_ETHER, ARPHRD_LOOPBACK, ... */
 	int master; /* ifindex of the bridge, 0 if none */
+	char alias[64]; /* IFLA_IFALIAS; "" if none or longer than this */
 };
 
 int nl_link_get(const char *name, struct nl_link *out);   /* -ENODEV if absent */
@@ -30,6 +31,7 @@ int nl_link_set_mac(int ifindex, const uint8_t mac[6]);
 int nl_link_set_mtu(int ifindex, unsigned mtu);
 int nl_link_set_master(int ifindex, int master); /* 0: nomaster */
 int nl_link_set_arp(int ifindex, bool on);
+int nl_link_set_alias(int ifindex, const char *alias); /* "": none */
 
 /* Several changes in one request: mac (NULL: keep), mtu (0: keep), master
  * (-1: keep, 0: none), then up. The kernel applies them in that order

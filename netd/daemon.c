@@ -616,12 +616,7 @@ static void vif_rename_back(struct netd_net *net, const struct vif *v)
 	if (net->ops == &dps_mode_ops || !strcmp(v->ifname, def) || nl_link_exists(def) ||
 	    nl_link_get(v->ifname, &l) < 0)
 		return;
-	if ((l.flags & IFF_UP) && nl_link_set_up(l.ifindex, false) < 0) {
-		log_err("%s: %s: cannot set down to rename it back to %s: %s", net->conf.name,
-			v->ifname, def, err_msg());
-		return;
-	}
-	if (nl_link_rename(l.ifindex, def) < 0)
+	if (vif_link_rename_back(l.ifindex, def) < 0)
 		log_err("%s: %s: cannot rename back to %s: %s", net->conf.name, v->ifname, def,
 			err_msg());
 	else
@@ -1187,9 +1182,11 @@ static struct netd_vif *vif_find(struct netd *d, uint32_t domid, uint32_t devid,
 }
 
 /* A vif given vifname=NAME is renamed from the backend's vifD.N (vifD.N-emu)
- * before the mode plugs it, as vif-common.sh does. A NAME that exists is
- * refused, never reused: it may be another guest's vif. On success *undo
- * holds what vif_rename_undo() needs (ifindex 0: nothing was renamed). */
+ * before the mode plugs it, as vif-common.sh does, and marked as renamed by
+ * netd (vif/rename.c), so that a sweep knows it with its record lost. A
+ * NAME that exists is refused, never reused: it may be another guest's vif.
+ * On success *undo holds what vif_rename_undo() needs (ifindex 0: nothing
+ * was renamed). */
 struct vif_rename_undo {
 	int ifindex;
 	bool was_up;
@@ -1224,6 +1221,15 @@ static int vif_rename(const struct vif *v, bool emu, struct vif_rename_undo *und
 			nl_link_set_up(l.ifindex, true);
 		return rc;
 	}
+	rc = vif_link_mark_renamed(l.ifindex, def);
+	if (rc) {
+		char msg[ERR_MSG_MAX];
+
+		snprintf(msg, sizeof(msg), "%s", err_msg());
+		if (vif_link_rename_back(l.ifindex, def) == 0 && (l.flags & IFF_UP))
+			nl_link_set_up(l.ifindex, true);
+		return err_set(rc, "%s: cannot mark as renamed to %s: %s", def, v->ifname, msg);
+	}
 	undo->ifindex = l.ifindex;
 	undo->was_up = l.flags & IFF_UP;
 	snprintf(undo->name, sizeof(undo->name), "%s", def);
@@ -1240,8 +1246,7 @@ static void vif_rename_undo(const struct vif_rename_undo *undo)
 	if (!undo->ifindex)
 		return;
 	snprintf(msg, sizeof(msg), "%s", err_msg());
-	nl_link_set_up(undo->ifindex, false);
-	if (nl_link_rename(undo->ifindex, undo->name) < 0)
+	if (vif_link_rename_back(undo->ifindex, undo->name) < 0)
 		log_err("%s: cannot rename back to %s: %s", msg, undo->name, err_msg());
 	if (undo->was_up)
 		nl_link_set_up(undo->ifindex, true);

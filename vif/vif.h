@@ -121,6 +121,14 @@ int vif_parse_spec(struct vif *v, const char *spec);
  * state: a vif plugged by an older netd must still be unpluggable. */
 int vif_check(const struct vif *v);
 
+/* vif/rename.c: a vif's interface under its vifname. netd marks one it
+ * renames (its alias names the backend's vifD.N[-emu]) so that its sweep
+ * knows it as netd's with no record; 0 or -errno. */
+bool vif_is_backend_name(const char *name); /* vifD.N or vifD.N-emu, D > 0, as Xen writes them */
+bool vif_renamed_from(const char *alias, char backend[IFNAMSIZ]); /* netd's mark? */
+int vif_link_mark_renamed(int ifindex, const char *backend);
+int vif_link_rename_back(int ifindex, const char *backend); /* down, backend's name, no mark */
+
 /* Validators usable on their own. */
 bool vif_ifname_is_valid(const char *name); /* 1..15 bytes, no '/', ':', whitespace, not "." or ".." */
 /* (stricter still: only letters, digits, '-', '_', '.', and no leading '-';

@@ -136,12 +136,24 @@ def test_crash_mid_plug_with_vifname_gives_the_name_back(topo, netd_factory, con
     vif = topo.link(topo.d0, "vif1.0")
     assert vif and vif["ifindex"] == before["ifindex"], netd.read_log()
     assert vif.get("master") is None and "UP" not in vif["flags"]
+    assert not vif.get("ifalias")  # as before the plug: netd's mark goes with the name
     assert routes_via(topo, "vif1.0") == [] and netd_routes(topo) == []
     assert listed(netd) == []
     assert "web1: renamed back to vif1.0" in netd.read_log()
     netd.ctl("vif", "online", "1.0", "ip=192.0.2.20", "vifname=web1")
     assert topo.link(topo.d0, "web1")["ifindex"] == before["ifindex"]
     assert listed(netd) == ["1.0"]
+
+
+def lose_records(netd, vif, net="xenbr0"):
+    """Every journal record of vif (D.N) in net gone, as if lost."""
+    journal = os.path.join(netd.state, f"{net}.vifs")
+    with open(journal) as f:
+        lines = f.readlines()
+    kept = [l for l in lines if f'"id":"{vif}"' not in l]
+    assert len(kept) < len(lines)
+    with open(journal, "w") as f:
+        f.writelines(kept)
 
 
 def test_record_lost_port_and_elements_are_swept(topo, netd_factory):
@@ -156,14 +168,7 @@ def test_record_lost_port_and_elements_are_swept(topo, netd_factory):
     netd.ctl("vif", "online", "2.0", "ip=192.0.2.12")
     assert nft_vifs(topo, "bridge") == {"vif1.0", "vif2.0"}
     netd.stop(signal.SIGKILL)
-    # vif2.0's records are lost while netd is dead
-    journal = os.path.join(netd.state, "xenbr0.vifs")
-    with open(journal) as f:
-        lines = f.readlines()
-    kept = [l for l in lines if '"id":"2.0"' not in l]
-    assert len(kept) < len(lines)
-    with open(journal, "w") as f:
-        f.writelines(kept)
+    lose_records(netd, "2.0")  # while netd is dead
     netd.start()
     assert listed(netd) == ["1.0"]
     assert topo.link(topo.d0, "vif2.0").get("master") is None
@@ -174,6 +179,53 @@ def test_record_lost_port_and_elements_are_swept(topo, netd_factory):
     # the last vif going takes the table with it: nothing netd's is left
     netd.ctl("vif", "offline", "1.0")
     assert netd_tables(topo) == []
+
+
+def test_record_lost_renamed_vif_is_swept_and_the_operators_ports_stay(topo, netd_factory):
+    """The same with vifname=web2: the vif's name is not vifD.N, but netd
+    renamed it and marked it so (its alias). The next netd unplugs it and
+    gives it its backend name back, so the toolstack's same plug works
+    again. The operator's own ports of the bridge stay, whatever their name
+    (one renamed by hand from a vif, one with an alias of its own)."""
+    netd = netd_factory(bridge_conf("modern"))
+    netd.start()
+    add_vif(topo, 1, "192.0.2.11/24")
+    add_vif(topo, 2, "192.0.2.12/24")
+    netd.ctl("vif", "online", "1.0", "ip=192.0.2.11", "vifname=web1")
+    netd.ctl("vif", "online", "2.0", "ip=192.0.2.12", "vifname=web2")
+    before = topo.link(topo.d0, "web2")
+    assert before["master"] == "xenbr0" and nft_keys(topo, "bridge", "web2") > 0
+    assert before["ifalias"] == "netd: renamed from vif2.0"  # the mark
+    # the operator's: a veth renamed by hand, one with an alias
+    sh(f"ip -n {topo.d0} link add vif9.0 type veth peer name op9")
+    sh(f"ip -n {topo.d0} link set vif9.0 name mine0")
+    sh(f"ip -n {topo.d0} link add op1 type veth peer name op2")
+    sh(f"ip -n {topo.d0} link set op1 alias 'vif8.0 uplink'")
+    for port in ("mine0", "op1"):
+        sh(f"ip -n {topo.d0} link set {port} master xenbr0 up")
+    netd.stop(signal.SIGKILL)
+    lose_records(netd, "2.0")
+    netd.start()
+    assert listed(netd) == ["1.0"]
+    assert topo.link(topo.d0, "web2") is None, netd.read_log()
+    vif = topo.link(topo.d0, "vif2.0")
+    assert vif and vif["ifindex"] == before["ifindex"]
+    assert vif.get("master") is None and "UP" not in vif["flags"]
+    assert not vif.get("ifalias")
+    assert nft_keys(topo, "bridge", "web2") == 0
+    log = netd.read_log()
+    assert "web2: a port of xenbr0, but netd does not remember plugging it" in log
+    assert "web2: renamed back to vif2.0" in log
+    # what netd remembers, and what is not netd's, stay as they were
+    assert topo.link(topo.d0, "web1").get("master") == "xenbr0"
+    assert nft_keys(topo, "bridge", "web1") > 0
+    for port in ("mine0", "op1"):
+        assert topo.link(topo.d0, port).get("master") == "xenbr0", port
+    assert topo.link(topo.d0, "op1")["ifalias"] == "vif8.0 uplink"
+    # the toolstack's plug of vif 2.0 works again
+    netd.ctl("vif", "online", "2.0", "ip=192.0.2.12", "vifname=web2")
+    assert topo.link(topo.d0, "web2")["master"] == "xenbr0"
+    assert listed(netd) == ["1.0", "2.0"]
 
 
 @pytest.mark.parametrize("step,left", [("vif-route6", ["192.0.2.20"]),

@@ -956,6 +956,52 @@ static void test_check_name(void **state)
 		   "the name of vif 5.1's interface, not this vif's (vif5.2)");
 }
 
+/* ---- netd's mark on a vif it renamed (vif/rename.c) ---- */
+
+static void test_renamed_from(void **state)
+{
+	static const struct {
+		const char *alias, *backend; /* backend NULL: not netd's mark */
+	} cases[] = {
+		{ "netd: renamed from vif5.0", "vif5.0" },
+		{ "netd: renamed from vif5.0-emu", "vif5.0-emu" },
+		{ "netd: renamed from vif32751.65535", "vif32751.65535" },
+		{ "", NULL },
+		{ "vif5.0", NULL },
+		{ "vif8.0 uplink", NULL },
+		{ "netd: renamed from ", NULL },
+		{ "netd: renamed from web0", NULL },
+		{ "netd: renamed from vif0.0", NULL }, /* Dom0's own (classic style) */
+		{ "netd: renamed from vif05.0", NULL },
+		{ "netd: renamed from vif5.0 ", NULL },
+		{ "netd: renamed from vif5.0-emux", NULL },
+		{ "netd: renamed from vif5.0x", NULL },
+		{ "netd: renamed from vif4294967296.0", NULL },
+		{ "netd: renamed from vif1234567890.123456", NULL }, /* longer than a name */
+		{ "NETD: renamed from vif5.0", NULL },
+		{ " netd: renamed from vif5.0", NULL },
+	};
+	char back[IFNAMSIZ];
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		bool got;
+
+		n_cases++;
+		memset(back, 'x', sizeof(back));
+		got = vif_renamed_from(cases[i].alias, back);
+		if (got != (cases[i].backend != NULL))
+			fail_msg("'%s': %s", cases[i].alias, got ? "taken for netd's" : "not netd's");
+		if (got)
+			assert_string_equal(back, cases[i].backend);
+	}
+	assert_true(vif_is_backend_name("vif1.0"));
+	assert_true(vif_is_backend_name("vif1.0-emu"));
+	assert_false(vif_is_backend_name("vif0.0"));
+	assert_false(vif_is_backend_name("vif1.00"));
+	assert_false(vif_is_backend_name("web1"));
+}
+
 /* ---- vif_parse_spec ---- */
 
 static void test_spec_good(void **state)
@@ -1114,6 +1160,7 @@ int main(void)
 		cmocka_unit_test(test_set_devid_name),
 		cmocka_unit_test(test_error_quoting),
 		cmocka_unit_test(test_check_name),
+		cmocka_unit_test(test_renamed_from),
 		cmocka_unit_test(test_spec_good),
 		cmocka_unit_test(test_spec_bad),
 		cmocka_unit_test(test_backend_dir),
