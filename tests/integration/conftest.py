@@ -305,6 +305,27 @@ class Netd:
         return subprocess.run(["ip", "netns", "exec", self.topo.d0, NETD, "-c", self.conf, *args],
                               capture_output=True, text=True, env=e, timeout=30)
 
+    def steps(self):
+        """The steps of netd's up (`netd --list-steps`): where NETD_FAULT strikes."""
+        r = self.run_once(args=["--list-steps"])
+        assert r.returncode == 0, r.stderr
+        return r.stdout.split(":", 1)[1].split()
+
+    def run_faulted(self, step):
+        """netd with a fault injected at step: it must fail there, saying so,
+        and say it restored the host (the caller checks the host)."""
+        r = self.run_once(env={"NETD_FAULT": step})
+        assert r.returncode == 1, (step, r.stderr)
+        assert f"step {step}: fault injected" in r.stderr, r.stderr
+        assert "host restored" in r.stderr
+        return r
+
+    def run_crashed(self, step):
+        """netd killing itself (SIGKILL) at step, its work half-done."""
+        r = self.run_once(env={"NETD_FAULT": f"{step}:crash"})
+        assert r.returncode in (-9, 137), (step, r.returncode, r.stderr)
+        return r
+
     def read_log(self):
         with open(self.log) as f:
             return f.read()

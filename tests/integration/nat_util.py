@@ -261,9 +261,3 @@ def dhclient6(topo, ns, tmp_path, stateless=False, timeout=15):
     lines = out.read_text().splitlines() if out.exists() else []
     assert lines, f"dhclient -6 got nothing: {r.stdout}\n{r.stderr}"
     return lines
-
-
-def steps_of(netd):
-    r = netd.run_once(args=["--list-steps"])
-    assert r.returncode == 0, r.stderr
-    return r.stdout.split(":", 1)[1].split()

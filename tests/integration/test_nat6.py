@@ -12,8 +12,8 @@ import pytest
 from conftest import wait_for
 from nat_util import (BR, GW6, UPLINK6, UPSTREAM6, canon, connect, dhclient6, dnsmasq_procs,
                       eui64, global6, guest6, mac_of, nat_conf, nat6_conf, nft, our_tables,
-                      pidfile_pid, plug, pub_files, ruleset, run_files, servers6,  # noqa: F401
-                      steps_of)  # servers6: a fixture
+                      pidfile_pid, plug, pub_files, ruleset, run_files,  # noqa: F401
+                      servers6)  # servers6: a fixture
 
 pytestmark = pytest.mark.usefixtures("no_leftover_dnsmasq")
 
@@ -254,18 +254,16 @@ def test_config_change_of_ipv6_while_dead_is_applied(topo, netd_factory):
 def test_fault_and_crash_at_every_step_with_ipv6(topo, netd_factory):
     before, rules = topo.snapshot(), ruleset(topo)
     netd = netd_factory(nat6_conf(forwards=["tcp:8080:[2001:db8:1::10]:80"]))
-    steps = steps_of(netd)
+    steps = netd.steps()
     assert {"bridge-address6", "ip6-forward", "nft-table6"} <= set(steps)
     for step in steps:
-        r = netd.run_once(env={"NETD_FAULT": step})
-        assert r.returncode == 1 and "host restored" in r.stderr, (step, r.stderr)
+        netd.run_faulted(step)
         topo.assert_snapshot_equal(before)
         assert ruleset(topo) == rules, step
         assert ip6_forwarding(topo) == "0", step
         assert dnsmasq_procs(netd) == [], step
     for step in steps:
-        r = netd.run_once(env={"NETD_FAULT": f"{step}:crash"})
-        assert r.returncode in (-9, 137), (step, r.returncode, r.stderr)
+        netd.run_crashed(step)
         netd.start()
         assert len(our_tables(topo)) == 2, step
         assert f"{GW6}/64" in topo.addrs(topo.d0, BR), step

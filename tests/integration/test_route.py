@@ -115,12 +115,6 @@ def assert_host_view(topo, before):
     assert sysctls(topo, NET_SYSCTLS) == ctl
 
 
-def steps_of(netd):
-    r = netd.run_once(args=["--list-steps"])
-    assert r.returncode == 0, r.stderr
-    return r.stdout.split(":", 1)[1].split()
-
-
 def check_up(topo, ipv6=True):
     s = sysctls(topo, NET_SYSCTLS)
     assert s["net/ipv4/ip_forward"] == "1"
@@ -265,13 +259,10 @@ def test_two_route_networks_share_forwarding(topo, netd_factory):
 def test_fault_at_every_step_rolls_back(topo, netd_factory):
     before = host_view(topo)
     netd = netd_factory(route_conf())
-    steps = steps_of(netd)
+    steps = netd.steps()
     assert steps == UP_STEPS
     for step in steps:
-        r = netd.run_once(env={"NETD_FAULT": step})
-        assert r.returncode == 1, (step, r.stderr)
-        assert f"step {step}: fault injected" in r.stderr, r.stderr
-        assert "host restored" in r.stderr
+        netd.run_faulted(step)
         assert_host_view(topo, before)
         assert not os.path.exists(os.path.join(netd.state, "routed.json"))
     netd.start()
@@ -281,9 +272,8 @@ def test_fault_at_every_step_rolls_back(topo, netd_factory):
 def test_crash_at_every_step_recovers(topo, netd_factory):
     before = host_view(topo)
     netd = netd_factory(route_conf())
-    for step in steps_of(netd):
-        r = netd.run_once(env={"NETD_FAULT": f"{step}:crash"})
-        assert r.returncode in (-9, 137), (step, r.returncode, r.stderr)
+    for step in netd.steps():
+        netd.run_crashed(step)
         assert state_doc(netd)["phase"] == "applying"
         # A new netd rolls the half-done setup back, applies it afresh...
         netd.start()
