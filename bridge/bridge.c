@@ -541,32 +541,17 @@ static json_t *br_save(struct netd_net *net)
 			 "pdev", p->pdev, "physdev", br_snapshot_to_json(&p->snap));
 }
 
-static bool net_has_vif(const char *ifname, void *data)
+static const char *br_swept_bridge(const struct netd_net *net)
 {
-	const struct netd_net *net = data;
+	const struct br_priv *p = net->priv;
 
-	for (const struct netd_vif *v = net->vifs; v; v = v->next)
-		if (!strcmp(v->vif.ifname, ifname))
-			return true;
-	return false;
+	return p && p->have_snap ? p->created.bridge : NULL;
 }
 
 /* Guest ports of each bridge netd set up that its network does not remember. */
 static int br_sweep(struct netd_net *const *nets, size_t n)
 {
-	int first = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		struct br_priv *p = nets[i]->priv;
-		int rc;
-
-		if (!p || !p->have_snap)
-			continue;
-		rc = br_port_sweep(p->created.bridge, net_has_vif, nets[i]);
-		if (rc && !first)
-			first = err_prefix(rc, "%s", nets[i]->conf.name);
-	}
-	return first;
+	return br_port_sweep_nets(nets, n, br_swept_bridge);
 }
 
 static void br_free(struct netd_net *net)

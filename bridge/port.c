@@ -9,6 +9,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/nl_link.h"
+#include "netd/mode.h"
 #include "vif/vif.h"
 
 static const uint8_t port_mac[6] = { 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff };
@@ -146,4 +147,32 @@ int br_port_sweep(const char *bridge, bool (*keep)(const char *ifname, void *dat
 	}
 	free(pn.v);
 	return rc ? err_prefix(rc, "%s: cannot list its ports", bridge) : first;
+}
+
+static bool net_has_vif(const char *ifname, void *data)
+{
+	const struct netd_net *net = data;
+
+	for (const struct netd_vif *v = net->vifs; v; v = v->next)
+		if (!strcmp(v->vif.ifname, ifname))
+			return true;
+	return false;
+}
+
+int br_port_sweep_nets(struct netd_net *const *nets, size_t n,
+		       const char *(*bridge_of)(const struct netd_net *net))
+{
+	int first = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *bridge = bridge_of(nets[i]);
+		int rc;
+
+		if (!bridge)
+			continue;
+		rc = br_port_sweep(bridge, net_has_vif, nets[i]);
+		if (rc && !first)
+			first = err_prefix(rc, "%s", nets[i]->conf.name);
+	}
+	return first;
 }

@@ -3,6 +3,7 @@
 #define BRIDGE_PORT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Prepare ifname as a bridge port (down, MAC fe:ff:ff:ff:ff:ff, MTU = mtu or
  * the bridge's), enslave it to bridge and bring it up. Refuses a missing
@@ -21,5 +22,14 @@ int br_port_unplug(const char *bridge, const char *ifname);
  * lost. A renamed one gets its backend's name back. The bridge must be
  * netd's. Returns the first failure. */
 int br_port_sweep(const char *bridge, bool (*keep)(const char *ifname, void *data), void *data);
+
+struct netd_net;
+
+/* A mode's sweep (netd/mode.h): br_port_sweep() of each network's bridge,
+ * as bridge_of() names it (NULL: not applied, nothing to sweep), keeping
+ * the ports named as a vif the network remembers. The first failure,
+ * prefixed with its network. */
+int br_port_sweep_nets(struct netd_net *const *nets, size_t n,
+		       const char *(*bridge_of)(const struct netd_net *net));
 
 #endif

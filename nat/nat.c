@@ -1322,35 +1322,20 @@ static json_t *nat_save(struct netd_net *net)
 	return ms;
 }
 
-/* netd exits (or forgets the network) without down: leave the host as it is. */
-static bool nat_net_has_vif(const char *ifname, void *data)
+static const char *nat_swept_bridge(const struct netd_net *net)
 {
-	const struct netd_net *net = data;
+	const struct nat_priv *p = net->priv;
 
-	for (const struct netd_vif *v = net->vifs; v; v = v->next)
-		if (!strcmp(v->vif.ifname, ifname))
-			return true;
-	return false;
+	return p && p->applied ? p->bridge : NULL;
 }
 
 /* Guest ports of each NAT bridge that its network does not remember. */
 static int nat_sweep(struct netd_net *const *nets, size_t n)
 {
-	int first = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		struct nat_priv *p = nets[i]->priv;
-		int rc;
-
-		if (!p || !p->applied)
-			continue;
-		rc = br_port_sweep(p->bridge, nat_net_has_vif, nets[i]);
-		if (rc && !first)
-			first = err_prefix(rc, "%s", nets[i]->conf.name);
-	}
-	return first;
+	return br_port_sweep_nets(nets, n, nat_swept_bridge);
 }
 
+/* netd exits (or forgets the network) without down: leave the host as it is. */
 static void nat_free(struct netd_net *net)
 {
 	struct nat_priv *p = net->priv;

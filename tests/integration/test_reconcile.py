@@ -228,6 +228,31 @@ def test_record_lost_renamed_vif_is_swept_and_the_operators_ports_stay(topo, net
     assert listed(netd) == ["1.0", "2.0"]
 
 
+def test_record_lost_nat_ports_are_swept(topo, netd_factory):
+    """nat mode's private bridge is swept the same way: a vif and a renamed
+    one whose records are lost go, the one remembered stays."""
+    from nat_util import nat_conf, nat_guest
+    netd = netd_factory(nat_conf(dhcp_range=None))
+    netd.start()
+    for d in (1, 2, 3):
+        nat_guest(topo, d)
+    netd.ctl("vif", "online", "1.0", "bridge=virbr0", "ip=203.0.113.6")
+    netd.ctl("vif", "online", "2.0", "bridge=virbr0", "ip=203.0.113.7")
+    netd.ctl("vif", "online", "3.0", "bridge=virbr0", "ip=203.0.113.8", "vifname=web3")
+    assert all(topo.link(topo.d0, p)["master"] == "virbr0" for p in ("vif1.0", "vif2.0", "web3"))
+    netd.stop(signal.SIGKILL)
+    lose_records(netd, "2.0", net="virbr0")
+    lose_records(netd, "3.0", net="virbr0")
+    netd.start()
+    assert listed(netd) == ["1.0"]
+    assert topo.link(topo.d0, "vif2.0").get("master") is None, netd.read_log()
+    assert topo.link(topo.d0, "web3") is None
+    assert topo.link(topo.d0, "vif3.0").get("master") is None
+    assert topo.link(topo.d0, "vif1.0").get("master") == "virbr0"
+    assert nft_keys(topo, "bridge", "vif1.0") > 0
+    assert nft_keys(topo, "bridge", "vif2.0") == 0 and nft_keys(topo, "bridge", "web3") == 0
+
+
 @pytest.mark.parametrize("step,left", [("vif-route6", ["192.0.2.20"]),
                                        ("vif-antispoof", ["192.0.2.20", "2001:db8::20"])])
 def test_crash_mid_routed_plug_is_undone(topo, netd_factory, step, left):
