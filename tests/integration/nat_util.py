@@ -261,3 +261,22 @@ def dhclient6(topo, ns, tmp_path, stateless=False, timeout=15):
     lines = out.read_text().splitlines() if out.exists() else []
     assert lines, f"dhclient -6 got nothing: {r.stdout}\n{r.stderr}"
     return lines
+
+
+def refused_at_start(topo, netd_factory, conf, msg, env=None, applied=False):
+    """netd started with conf exits 1 saying msg, and the host is as it was:
+    links, addresses and routes, the whole nftables ruleset, no dnsmasq and
+    none of its files. applied: netd got as far as changing the host (and
+    restored it), so the snapshot may wait for it to settle. Returns the
+    Netd, for further checks."""
+    before, rules = topo.snapshot(), ruleset(topo)
+    netd = netd_factory(conf)
+    r = netd.run_once(env=env)
+    assert r.returncode == 1, r.stderr
+    assert msg in r.stderr, r.stderr
+    if applied:
+        topo.assert_snapshot_equal(before)
+    else:
+        topo.assert_snapshot_equal(before, timeout=0)
+    assert ruleset(topo) == rules and dnsmasq_procs(netd) == [] and run_files(netd) == []
+    return netd

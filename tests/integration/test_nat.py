@@ -13,8 +13,8 @@ import pytest
 
 from conftest import NETDCTL, wait_for
 from nat_util import (BR, GW, TABLE, UDHCPC_SCRIPT, connect, dnsmasq_procs, mac_of, nat6_conf,
-                      nat_conf, nat_guest, nft, our_tables, pidfile_pid, pub_files, ruleset, run_files,
-                      servers, udhcpc)  # noqa: F401 (servers: a fixture)
+                      nat_conf, nat_guest, nft, our_tables, pidfile_pid, pub_files, refused_at_start,
+                      ruleset, run_files, servers, udhcpc)  # noqa: F401 (servers: a fixture)
 from scapy.all import ARP, IP, UDP
 
 FOREIGN = """table inet foreign {
@@ -716,24 +716,13 @@ def test_crash_at_every_step_recovers(topo, netd_factory):
      "key 'address': 203.0.113.128/25 overlaps 203.0.113.0/24 of [virbr0]"),
 ])
 def test_bad_config_changes_nothing(topo, netd_factory, body, msg):
-    before, rules = topo.snapshot(), ruleset(topo)
-    netd = netd_factory(f"[{BR}]\nmode = nat\n{body}")
-    r = netd.run_once()
-    assert r.returncode == 1, r.stderr
-    assert msg in r.stderr, r.stderr
-    topo.assert_snapshot_equal(before, timeout=0)
-    assert ruleset(topo) == rules and dnsmasq_procs(netd) == []
+    refused_at_start(topo, netd_factory, f"[{BR}]\nmode = nat\n{body}", msg)
 
 
 def test_bridge_name_taken_is_refused(topo, netd_factory):
     topo.ip(topo.d0, f"link add {BR} type bridge")
-    before, rules = topo.snapshot(), ruleset(topo)
-    netd = netd_factory(nat_conf())
-    r = netd.run_once()
-    assert r.returncode == 1
-    assert f"{BR}: {BR} already exists; refusing to take it over" in r.stderr, r.stderr
-    topo.assert_snapshot_equal(before, timeout=0)
-    assert ruleset(topo) == rules and dnsmasq_procs(netd) == []
+    refused_at_start(topo, netd_factory, nat_conf(),
+                     f"{BR}: {BR} already exists; refusing to take it over")
 
 
 def test_vif_errors(topo, netd_factory):
@@ -845,13 +834,8 @@ def test_dnsmasq_unit_misconfigured_is_reported_and_rolled_back(topo, netd_facto
     """NETD_DNSMASQ_UNIT (netd.service's) with a dnsmasq_dir the template
     does not read, or naming no template: the nat network is refused with
     the reason, nothing is left on the host and no dnsmasq is started."""
-    before, rules = topo.snapshot(), ruleset(topo)
-    netd = netd_factory(nat_conf())
-    r = netd.run_once(env={"NETD_DNSMASQ_UNIT": unit})
-    assert r.returncode == 1, r.stderr
-    assert why in r.stderr, r.stderr
-    topo.assert_snapshot_equal(before)
-    assert ruleset(topo) == rules and dnsmasq_procs(netd) == [] and run_files(netd) == []
+    netd = refused_at_start(topo, netd_factory, nat_conf(), why,
+                            env={"NETD_DNSMASQ_UNIT": unit}, applied=True)
     assert pub_files(netd) == []
 
 
@@ -998,12 +982,6 @@ def test_flowtable_on_where_the_kernel_has_one_refused_where_not(topo, netd_fact
         for _ in range(3):
             assert connect(topo, g5, "192.0.2.1", 80) == "up 192.0.2.2"
         return
-    before, rules = topo.snapshot(), ruleset(topo)
-    netd = netd_factory(conf)
-    r = netd.run_once()
-    assert r.returncode == 1, r.stderr
-    assert (f"{BR}: flowtable = yes, but this kernel has no nftables flowtable "
-            "(CONFIG_NF_FLOW_TABLE and CONFIG_NF_FLOW_TABLE_INET); set flowtable = no") in r.stderr, \
-        r.stderr
-    topo.assert_snapshot_equal(before, timeout=0)
-    assert ruleset(topo) == rules and dnsmasq_procs(netd) == []
+    refused_at_start(topo, netd_factory, conf,
+                     f"{BR}: flowtable = yes, but this kernel has no nftables flowtable "
+                     "(CONFIG_NF_FLOW_TABLE and CONFIG_NF_FLOW_TABLE_INET); set flowtable = no")

@@ -12,8 +12,8 @@ import pytest
 from conftest import wait_for
 from nat_util import (BR, GW6, UPLINK6, UPSTREAM6, canon, connect, dhclient6, dnsmasq_procs,
                       eui64, global6, guest6, mac_of, nat_conf, nat6_conf, nft, our_tables,
-                      pidfile_pid, plug, pub_files, ruleset, run_files,  # noqa: F401
-                      servers6)  # servers6: a fixture
+                      pidfile_pid, plug, pub_files, refused_at_start, ruleset,  # noqa: F401
+                      run_files, servers6)  # servers6: a fixture
 
 pytestmark = pytest.mark.usefixtures("no_leftover_dnsmasq")
 
@@ -296,13 +296,7 @@ def test_fault_and_crash_at_every_step_with_ipv6(topo, netd_factory):
      "address6 2001:db8::100/64 overlaps the subnet of uplink eth0"),
 ])
 def test_bad_ipv6_config_changes_nothing(topo, netd_factory, extra, msg):
-    before, rules = topo.snapshot(), ruleset(topo)
-    netd = netd_factory(nat_conf() + extra)
-    r = netd.run_once()
-    assert r.returncode == 1, r.stderr
-    assert msg in r.stderr, r.stderr
-    topo.assert_snapshot_equal(before, timeout=0)
-    assert ruleset(topo) == rules and dnsmasq_procs(netd) == []
+    refused_at_start(topo, netd_factory, nat_conf() + extra, msg)
 
 
 def test_vif_ipv6_errors(topo, netd_factory):
