@@ -28,10 +28,12 @@ bool vif_is_backend_name(const char *name)
 
 bool vif_renamed_from(const char *alias, char backend[IFNAMSIZ])
 {
-	const char *name = alias + strlen(RENAMED_PREFIX);
+	const char *name;
 
-	if (strncmp(alias, RENAMED_PREFIX, strlen(RENAMED_PREFIX)) || strlen(name) >= IFNAMSIZ ||
-	    !vif_is_backend_name(name))
+	if (strncmp(alias, RENAMED_PREFIX, strlen(RENAMED_PREFIX)))
+		return false;
+	name = alias + strlen(RENAMED_PREFIX);
+	if (strlen(name) >= IFNAMSIZ || !vif_is_backend_name(name))
 		return false;
 	snprintf(backend, IFNAMSIZ, "%s", name);
 	return true;
