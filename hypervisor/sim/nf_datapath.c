@@ -28,6 +28,7 @@
 #include "lib/log.h"
 #include "lib/nl.h"
 #include "lib/nl_link.h"
+#include "lib/spinpoll.h"
 #include "lib/xs_client.h"
 
 #define NF_BUDGET	64
@@ -45,6 +46,11 @@
 #define NF_RX_HEAD	256u
 #define TX_IOV		(1u + NF_TX_FRAME_PAGES)
 #define TX_READS_MIN	4u
+/* after a pass that moved this many bytes, look (poll without sleeping)
+ * this long before sleeping (lib/spinpoll.h); not for small frames: a
+ * flood of them has a batch waiting whenever we look */
+#define NF_SPIN_US		30u
+#define NF_SPIN_MIN_BYTES	32768u
 
 /* Frames go in batches each way, read or written with one system call
  * (batchio): a guest's kernel would not pay a system call per frame
@@ -517,6 +523,7 @@ int nf_run(struct nf_dev *d)
 	sigset_t ss;
 	int sfd, rc = 0;
 	bool again = false, changed = false;
+	struct spinpoll spin;
 
 	sigemptyset(&ss);
 	sigaddset(&ss, SIGTERM);
@@ -527,6 +534,7 @@ int nf_run(struct nf_dev *d)
 		return err_set(-errno, "signalfd: %s", strerror(errno));
 	if (batchio_init(&bio) < 0)
 		log_warn("vif%u.%u: %s: a system call per frame", d->domid, d->devid, err_msg());
+	spinpoll_init(&spin);
 	if (nf_dev_step(d))
 		log_err("vif%u.%u: %s", d->domid, d->devid, err_msg());
 	nf_tap_set_link(d, d->data_on);
@@ -546,7 +554,7 @@ int nf_run(struct nf_dev *d)
 				.events = d->data_on && tx_room(q) && !tx_pend[i].n ? POLLIN : 0,
 			};
 		}
-		if (poll(p, nfds, timeout) < 0 && errno != EINTR) {
+		if (spinpoll_poll(&spin, p, nfds, timeout) < 0 && errno != EINTR) {
 			rc = err_set(-errno, "poll: %s", strerror(errno));
 			break;
 		}
@@ -579,7 +587,10 @@ int nf_run(struct nf_dev *d)
 			continue;
 		}
 		bool wrote_any = false;
+		uint64_t moved = 0;
 
+		for (i = 0; i < d->nq; i++)
+			moved -= d->q[i].tx.st.bytes + d->q[i].rx.st.bytes;
 		for (i = 0; i < d->nq; i++) {
 			bool wrote = false;
 
@@ -595,8 +606,16 @@ int nf_run(struct nf_dev *d)
 			if ((p[3 + i].revents & POLLIN) || tx_pend[i].n ||
 			    (wrote_any && p[3 + i].events && tx_pend[i].found))
 				again |= tx_from_tap(d, i, &d->q[i % d->nq]);
+		for (i = 0; i < d->nq; i++)
+			moved += d->q[i].tx.st.bytes + d->q[i].rx.st.bytes;
+		/* a TCP stream's next frames (the backend's next
+		 * responses, the stack's next segments) come within
+		 * microseconds: looked for before sleeping */
+		if (moved >= NF_SPIN_MIN_BYTES)
+			spinpoll_arm(&spin, NF_SPIN_US);
 	}
 	batchio_exit(&bio);
+	spinpoll_close(&spin);
 	close(sfd);
 	return rc;
 }

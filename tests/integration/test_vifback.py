@@ -226,6 +226,34 @@ def test_guest_connects_pings_and_transfers(topo, rig):
         assert "Seccomp:\t2" in f.read()
 
 
+def cpu_ns(pid):
+    """The time pid has run on a CPU (schedstat, ns)."""
+    with open(f"/proc/{pid}/schedstat") as f:
+        return int(f.read().split()[0])
+
+
+def test_an_idle_vif_burns_no_cpu_once_traffic_stops(topo, rig):
+    """After a pass that moved packets, the worker and the netfront look for
+    more for a few microseconds before they sleep: once the traffic stops,
+    both sleep, and an idle vif costs no CPU."""
+    rig.attach(5, "ip=192.0.2.15")
+    g = rig.guest(5, "192.0.2.15")
+    sent, got = tcp_transfer(topo, g, topo.up, LAN, 8 << 20)
+    assert sent == got
+    sent, got = tcp_transfer(topo, topo.up, g, "192.0.2.15", 8 << 20)
+    assert sent == got
+    assert topo.ping(g, LAN, count=3)
+    [w] = rig.workers()
+    nf = rig.guests[5].pid
+    time.sleep(1)  # the counters' last write, the trim of idle buffers
+    before = {p: cpu_ns(p) for p in (w, nf)}
+    time.sleep(2)
+    used_ms = {p: (cpu_ns(p) - before[p]) / 1e6 for p in before}
+    # a spin left running would use ~2000 ms of these 2 s
+    assert used_ms[w] < 100, f"idle worker used {used_ms[w]:.0f} ms of CPU in 2 s"
+    assert used_ms[nf] < 100, f"idle netfront used {used_ms[nf]:.0f} ms of CPU in 2 s"
+
+
 def test_script_mode_vif_add_waits_for_the_backend(topo, rig):
     """`hvsim vif add -w` runs our vif-bridge script as libxl does, once the
     backend is in InitWait: vifback has made the TAP by then, the script
