@@ -39,9 +39,17 @@ void spinpoll_close(struct spinpoll *s)
 	s->loadavg = -1;
 }
 
-void spinpoll_arm(struct spinpoll *s, unsigned us)
+void spinpoll_moved(struct spinpoll *s, uint64_t bytes)
 {
-	s->until = now_us() + us;
+	uint64_t now;
+
+	if (!bytes)
+		return;
+	now = now_us();
+	if (bytes >= SPINPOLL_MIN_BYTES)
+		s->big_at = now;
+	if (s->big_at && now - s->big_at <= SPINPOLL_STREAM_US)
+		s->until = now + SPINPOLL_US;
 }
 
 /* Whether every process that can run has a CPU: /proc/loadavg's fourth

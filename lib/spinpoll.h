@@ -10,8 +10,8 @@
  * 4-9 frames of 64 KiB, and a wake-up cost about what a copy of the frame
  * does. A look caught in time costs neither.
  *
- * Bounded: it spins only when armed (spinpoll_arm(), after a pass that
- * moved packets), for the armed time at most, so an idle process never
+ * Bounded: it spins only when armed (spinpoll_moved(), after a pass of a
+ * stream that moved packets), for SPINPOLL_US at most, so an idle process never
  * spins; and only while the processes that can run are no more than the
  * CPUs (/proc/loadavg), since spinning on a CPU another process waits for
  * takes it from that process, which may be the very peer it waits for;
@@ -26,6 +26,7 @@ struct spinpoll {
 	int loadavg; /* /proc/loadavg, or -1: never spin */
 	unsigned ncpu;
 	uint64_t until; /* armed: spin until then (CLOCK_MONOTONIC, us); 0: not */
+	uint64_t big_at; /* when a pass last moved SPINPOLL_MIN_BYTES */
 };
 
 /* Opens what it needs (before a seccomp filter: afterwards it only reads,
@@ -34,8 +35,17 @@ struct spinpoll {
 void spinpoll_init(struct spinpoll *s);
 void spinpoll_close(struct spinpoll *s);
 
-/* The next spinpoll_poll() may spin for `us` microseconds. */
-void spinpoll_arm(struct spinpoll *s, unsigned us);
+/* A pass moved `bytes` (both ways): the next spinpoll_poll() may spin
+ * for SPINPOLL_US while a stream flows, i.e. while a pass moved
+ * SPINPOLL_MIN_BYTES or more within SPINPOLL_STREAM_US (a stream's
+ * passes alternate between its data and its ACKs: both are followed by
+ * a look). A flood of small frames never arms it: it has a burst waiting
+ * whenever it looks, and its readers spinning would only take CPU from
+ * its sender and from each other. */
+#define SPINPOLL_US 30u
+#define SPINPOLL_MIN_BYTES 32768u
+#define SPINPOLL_STREAM_US 1000u
+void spinpoll_moved(struct spinpoll *s, uint64_t bytes);
 
 /* poll(p, n, timeout), after spinning when armed (and timeout is not 0);
  * disarms. Returns what poll() returns. */

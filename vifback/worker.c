@@ -52,13 +52,6 @@ _Static_assert(NETIF_BURST <= 32, "the RX backlog's buffers in a 32-bit mask");
 #define VB_STATS_PERIOD_US 1000000ull
 /* idle this long: the pages packets went through go back to the kernel */
 #define VB_TRIM_US 500000ull
-/* after a pass that moved this many bytes, look (poll without sleeping)
- * this long before sleeping (lib/spinpoll.h): a wake-up costs about what
- * a 64 KiB frame's copy does, and a flood of small frames has a burst's
- * worth waiting whenever it looks (its readers spinning would only take
- * CPU from its sender and from each other) */
-#define VB_SPIN_US 30u
-#define VB_SPIN_MIN_BYTES 32768u
 
 /* Set once by vb_worker_timeouts_from_env() in the supervisor, before any
  * worker is forked. */
@@ -952,8 +945,7 @@ int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine)
 		/* a TCP stream's next frames (the guest's next requests,
 		 * the receiver's ACKs, the sender's next segments) come
 		 * within microseconds: looked for before sleeping */
-		if (w.moved >= VB_SPIN_MIN_BYTES)
-			spinpoll_arm(&w.spin, VB_SPIN_US);
+		spinpoll_moved(&w.spin, w.moved);
 		w.moved = 0;
 		if (w.busy) {
 			w.busy = false;

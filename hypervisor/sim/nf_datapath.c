@@ -46,11 +46,6 @@
 #define NF_RX_HEAD	256u
 #define TX_IOV		(1u + NF_TX_FRAME_PAGES)
 #define TX_READS_MIN	4u
-/* after a pass that moved this many bytes, look (poll without sleeping)
- * this long before sleeping (lib/spinpoll.h); not for small frames: a
- * flood of them has a batch waiting whenever we look */
-#define NF_SPIN_US		30u
-#define NF_SPIN_MIN_BYTES	32768u
 
 /* Frames go in batches each way, read or written with one system call
  * (batchio): a guest's kernel would not pay a system call per frame
@@ -611,8 +606,7 @@ int nf_run(struct nf_dev *d)
 		/* a TCP stream's next frames (the backend's next
 		 * responses, the stack's next segments) come within
 		 * microseconds: looked for before sleeping */
-		if (moved >= NF_SPIN_MIN_BYTES)
-			spinpoll_arm(&spin, NF_SPIN_US);
+		spinpoll_moved(&spin, moved);
 	}
 	batchio_exit(&bio);
 	spinpoll_close(&spin);
