@@ -34,7 +34,6 @@
 #include "lib/batchio.h"
 #include "lib/err.h"
 #include "lib/log.h"
-#include "lib/spinpoll.h"
 #include "vif/vifstats.h"
 #include "vifback/seccomp.h"
 #include "vifback/tap.h"
@@ -154,8 +153,6 @@ struct worker {
 	bool busy;
 	uint64_t busy_at;
 	bool trimmed;
-	uint64_t moved; /* bytes this pass moved, both ways */
-	struct spinpoll spin;
 };
 
 _Static_assert(sizeof(struct wburst) <= BATCHIO_MEM_SPARE, "a burst's arrays outgrow the ring page");
@@ -788,8 +785,6 @@ static void serve(struct worker *w, struct wvif *v, struct wq *q, bool tap_reada
 		v->stats_moving = true;
 		w->busy = true;
 	}
-	uint64_t was = q->nq->stats.rx_bytes + q->rx_bytes;
-
 	if (q->kicked_tx || q->tx_more || q->tx_wait_until)
 		tx_work(w, q, &notify_tx, &wrote);
 	/* What TX wrote went through Dom0's stack within the write, and
@@ -809,7 +804,6 @@ static void serve(struct worker *w, struct wvif *v, struct wq *q, bool tap_reada
 	}
 	if (netif_queue_is_fatal(q->nq))
 		return;
-	w->moved += q->nq->stats.rx_bytes + q->rx_bytes - was;
 	/* one event per pass, for both rings when they share a channel */
 	if (split) {
 		if (notify_tx)
@@ -851,7 +845,6 @@ int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine)
 	w.b = (struct wburst *)(w.ringmem + BATCHIO_MEM_SPARE_OFF);
 	if (batchio_init_mem(&w.bio, w.ringmem) < 0)
 		log_warn("worker d%u: %s: a system call per frame", domid, err_msg());
-	spinpoll_init(&w.spin); /* before the filter: it opens a file */
 	rc = hv_open(kind, &w.hv);
 	if (rc < 0) {
 		log_err("worker d%u: %s", domid, err_msg());
@@ -923,7 +916,7 @@ int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine)
 		}
 		if (ev_more)
 			timeout = 0;
-		if (spinpoll_poll(&w.spin, pfd, n, timeout) < 0 && errno != EINTR)
+		if (poll(pfd, n, timeout) < 0 && errno != EINTR)
 			return -errno;
 		if (pfd[0].revents)
 			on_message(&w, &quit);
@@ -942,11 +935,6 @@ int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine)
 			serve(&w, v, &v->q[pq[k].qi], pfd[k].revents & POLLIN);
 		}
 		now = now_us();
-		/* a TCP stream's next frames (the guest's next requests,
-		 * the receiver's ACKs, the sender's next segments) come
-		 * within microseconds: looked for before sleeping */
-		spinpoll_moved(&w.spin, w.moved);
-		w.moved = 0;
 		if (w.busy) {
 			w.busy = false;
 			w.busy_at = now;
@@ -973,7 +961,6 @@ int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine)
 		vif_free(&w, s);
 	}
 	batchio_exit(&w.bio);
-	spinpoll_close(&w.spin);
 	munmap(w.ringmem, BATCHIO_MEM_SIZE);
 	hv_close(w.hv);
 	munmap(w.arena.buf, w.arena.cap);

@@ -28,7 +28,6 @@
 #include "lib/log.h"
 #include "lib/nl.h"
 #include "lib/nl_link.h"
-#include "lib/spinpoll.h"
 #include "lib/xs_client.h"
 
 #define NF_BUDGET	64
@@ -518,7 +517,6 @@ int nf_run(struct nf_dev *d)
 	sigset_t ss;
 	int sfd, rc = 0;
 	bool again = false, changed = false;
-	struct spinpoll spin;
 
 	sigemptyset(&ss);
 	sigaddset(&ss, SIGTERM);
@@ -529,7 +527,6 @@ int nf_run(struct nf_dev *d)
 		return err_set(-errno, "signalfd: %s", strerror(errno));
 	if (batchio_init(&bio) < 0)
 		log_warn("vif%u.%u: %s: a system call per frame", d->domid, d->devid, err_msg());
-	spinpoll_init(&spin);
 	if (nf_dev_step(d))
 		log_err("vif%u.%u: %s", d->domid, d->devid, err_msg());
 	nf_tap_set_link(d, d->data_on);
@@ -549,7 +546,7 @@ int nf_run(struct nf_dev *d)
 				.events = d->data_on && tx_room(q) && !tx_pend[i].n ? POLLIN : 0,
 			};
 		}
-		if (spinpoll_poll(&spin, p, nfds, timeout) < 0 && errno != EINTR) {
+		if (poll(p, nfds, timeout) < 0 && errno != EINTR) {
 			rc = err_set(-errno, "poll: %s", strerror(errno));
 			break;
 		}
@@ -582,10 +579,7 @@ int nf_run(struct nf_dev *d)
 			continue;
 		}
 		bool wrote_any = false;
-		uint64_t moved = 0;
 
-		for (i = 0; i < d->nq; i++)
-			moved -= d->q[i].tx.st.bytes + d->q[i].rx.st.bytes;
 		for (i = 0; i < d->nq; i++) {
 			bool wrote = false;
 
@@ -601,15 +595,8 @@ int nf_run(struct nf_dev *d)
 			if ((p[3 + i].revents & POLLIN) || tx_pend[i].n ||
 			    (wrote_any && p[3 + i].events && tx_pend[i].found))
 				again |= tx_from_tap(d, i, &d->q[i % d->nq]);
-		for (i = 0; i < d->nq; i++)
-			moved += d->q[i].tx.st.bytes + d->q[i].rx.st.bytes;
-		/* a TCP stream's next frames (the backend's next
-		 * responses, the stack's next segments) come within
-		 * microseconds: looked for before sleeping */
-		spinpoll_moved(&spin, moved);
 	}
 	batchio_exit(&bio);
-	spinpoll_close(&spin);
 	close(sfd);
 	return rc;
 }
