@@ -23,7 +23,14 @@
  * an mbuf chain as its iovec, the kernel copies it), each poll one
  * recvmmsg of up to a burst; the socket is what the loop sleeps on.
  * Rings (TPACKET_V2/V3) would save those copies only for small frames:
- * a GSO packet would be copied into the ring first. */
+ * a GSO packet would be copied into the ring first.
+ *
+ * The interface's MTU is followed while dpswitch runs (an operator may
+ * lower it at any time): a GSO packet goes with its segment size cut to
+ * what the MTU leaves, and a TCP frame over the MTU goes as a GSO packet
+ * of that size, so the kernel cuts both into frames that fit (TCP takes
+ * segments smaller than its MSS anywhere); any other frame over it is
+ * dropped (oversize), as a bridge drops it. */
 #include <errno.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
@@ -36,8 +43,10 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <xen/io/netif.h>
 
 #include "dpswitch/dps.h"
+#include "dpswitch/tso.h"
 #include "dpswitch/vnet.h"
 #include "lib/err.h"
 #include "lib/log.h"
@@ -48,10 +57,14 @@
 #define DPS_KPORT_FRAME (65536u + 32u)
 /* socket buffers: a burst of whole GSO packets each way */
 #define DPS_KPORT_SOCKBUF (4 << 20)
+/* how often the interface's MTU is looked at again while frames go out */
+#define DPS_KPORT_MTU_MS 100u
 
 struct dps_kport {
 	int fd;
 	char ifname[IF_NAMESIZE];
+	uint32_t mtu;	 /* the interface's, as last read (mtu_read) */
+	uint64_t mtu_ms; /* when */
 	struct virtio_net_hdr txh[DPS_OUTQ];
 	struct mmsghdr txm[DPS_OUTQ];
 	struct iovec txiov[DPS_OUTQ][DPS_KPORT_CHAIN + 1];
@@ -91,12 +104,30 @@ static int bufsize(int fd, int force, int plain, const char *what, const char *i
 	return setopt(fd, SOL_SOCKET, plain, val, what, ifname);
 }
 
-static int kport_open(struct dps_kport *k, int ifindex, int *mtu)
+/* The interface's MTU into k->mtu (kept as it was if it cannot be read:
+ * the interface is going). Looked at again at most every DPS_KPORT_MTU_MS
+ * while frames go out, and at once when the kernel refuses a frame as
+ * too long: one comparison per flush and an ioctl per 100 ms of traffic.
+ * Not rtnetlink's RTM_NEWLINK: one more socket in the loop's poll set and
+ * a parser, for a change a port sees once in its life, and the MTU
+ * matters only while frames go out. */
+static int mtu_read(struct dps_kport *k, uint64_t now_ms)
+{
+	struct ifreq ifr = { 0 };
+
+	k->mtu_ms = now_ms;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", k->ifname);
+	if (ioctl(k->fd, SIOCGIFMTU, &ifr) < 0)
+		return err_set(-errno, "kernel port %s: MTU: %s", k->ifname, strerror(errno));
+	k->mtu = ifr.ifr_mtu > 0 ? (uint32_t)ifr.ifr_mtu : 0;
+	return 0;
+}
+
+static int kport_open(struct dps_kport *k, int ifindex)
 {
 	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL),
 				   .sll_ifindex = ifindex };
 	struct packet_mreq mr = { .mr_ifindex = ifindex, .mr_type = PACKET_MR_PROMISC };
-	struct ifreq ifr = { 0 };
 	int rc;
 
 	/* protocol 0: it takes nothing until bound to the one interface */
@@ -117,18 +148,14 @@ static int kport_open(struct dps_kport *k, int ifindex, int *mtu)
 	if (setsockopt(k->fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)) < 0)
 		return err_set(-errno, "kernel port %s: promiscuous: %s", k->ifname,
 			       strerror(errno));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", k->ifname);
-	if (ioctl(k->fd, SIOCGIFMTU, &ifr) < 0)
-		return err_set(-errno, "kernel port %s: MTU: %s", k->ifname, strerror(errno));
-	*mtu = ifr.ifr_mtu;
-	return 0;
+	return mtu_read(k, dps_now_us() / 1000);
 }
 
 int dps_kport_setup(struct dps *d, const char *ifname)
 {
 	struct dps_kport *k;
 	struct dps_port *p;
-	int ifindex, mtu = 0, rc, idx = -1;
+	int ifindex, rc, idx = -1;
 
 	if (nkports == DPS_MAX_KPORTS)
 		return err_set(-ENOSPC, "kernel port %s: at most %u", ifname, DPS_MAX_KPORTS);
@@ -146,7 +173,7 @@ int dps_kport_setup(struct dps *d, const char *ifname)
 		kport_free(k);
 		return err_set(-ENOMEM, "kernel port %s: out of memory", ifname);
 	}
-	rc = kport_open(k, ifindex, &mtu);
+	rc = kport_open(k, ifindex);
 	if (rc == 0 && (idx = dps_port_alloc(d, DPS_PORT_NIC, ifname)) < 0)
 		rc = idx;
 	if (rc < 0) {
@@ -164,14 +191,15 @@ int dps_kport_setup(struct dps *d, const char *ifname)
 	p->kp = k;
 	p->eth = UINT16_MAX;
 	/* what the kernel takes whole: what tso.h admits for a NIC, both
-	 * families, segments within the interface's MTU */
-	p->tso = (struct dps_tso_caps){ .v4 = true, .v6 = true, .mtu = (uint16_t)mtu,
+	 * families, any segment size: tx_msg cuts it to the MTU of the
+	 * moment */
+	p->tso = (struct dps_tso_caps){ .v4 = true, .v6 = true, .mtu = UINT16_MAX,
 					.max_segs = DPS_GSO_MAX_SEGS, .max_chain = DPS_KPORT_CHAIN };
 	p->wake_fd = k->fd;
 	p->connected = p->plugged = true;
 	dps_port_update(d, (unsigned)idx);
 	log_info("dpswitch: port %d is kernel interface %s (AF_PACKET with virtio-net headers, "
-		 "GSO kept whole, MTU %d)", idx, ifname, mtu);
+		 "GSO kept whole, MTU %u)", idx, ifname, k->mtu);
 	return 0;
 }
 
@@ -287,22 +315,62 @@ static bool rx_whole(struct dps *d, unsigned idx, uint8_t *pkt, uint32_t len, ui
 	return true;
 }
 
+/* The TCP payload a segment of h may carry within the port's MTU, 0 when
+ * it leaves less than tso.h's smallest MSS (such a packet goes as it is). */
+static uint16_t mtu_mss(const struct dps_kport *k, const struct dps_gso_hdr *h)
+{
+	uint32_t hdr = (uint32_t)h->l3_len + h->l4_len;
+
+	return k->mtu >= hdr + DPS_TSO_MIN_MSS && k->mtu - hdr < UINT16_MAX
+		       ? (uint16_t)(k->mtu - hdr)
+		       : 0;
+}
+
+/* A plain frame over the MTU that is TCP: *h filled, and the MSS it is
+ * sent with as a GSO packet (the kernel cuts it) returned; 0 when it is
+ * not (it goes as it is, and the kernel refuses one too long). Only a
+ * frame of one mbuf that no other port shares: its checksum field is
+ * rewritten. */
+static uint16_t over_mtu(const struct dps_kport *k, struct rte_mbuf *m, struct dps_gso_hdr *h)
+{
+	const uint8_t *f = rte_pktmbuf_mtod(m, const uint8_t *);
+	uint32_t len = m->pkt_len;
+	uint16_t mss;
+
+	/* the kernel's own test: an Ethernet header, 4 more with a tag */
+	if (len <= k->mtu + 14 || m->nb_segs != 1 || RTE_MBUF_HAS_EXTBUF(m) ||
+	    rte_mbuf_refcnt_read(m) != 1)
+		return 0;
+	if (dps_gso_parse(f, len, XEN_NETIF_GSO_TYPE_TCPV4, 1, h) < 0 &&
+	    dps_gso_parse(f, len, XEN_NETIF_GSO_TYPE_TCPV6, 1, h) < 0)
+		return 0;
+	if (len - h->l2_len <= k->mtu)
+		return 0; /* a tagged frame within the MTU */
+	mss = mtu_mss(k, h);
+	return h->payload > mss ? mss : 0;
+}
+
 /* Message i for mbuf m: its virtio-net header, then its mbufs. */
 static void tx_msg(struct dps_kport *k, unsigned i, struct rte_mbuf *m)
 {
 	struct virtio_net_hdr *vh = &k->txh[i];
+	struct dps_gso_hdr h;
 	unsigned niov = 1;
+	uint16_t mss;
 
 	if (m->ol_flags & RTE_MBUF_F_TX_TCP_SEG) {
 		/* tso.h admitted it (dps_tso_fits): headers in the first
-		 * mbuf, lengths in its fields */
-		struct dps_gso_hdr h = { .l2_len = (uint8_t)m->l2_len,
-					 .l3_len = (uint16_t)m->l3_len,
-					 .l4_len = (uint8_t)m->l4_len,
-					 .v6 = m->ol_flags & RTE_MBUF_F_TX_IPV6 };
-
-		dps_vnet_tx_gso(vh, rte_pktmbuf_mtod(m, uint8_t *), m->pkt_len, &h,
-				(uint16_t)m->tso_segsz);
+		 * mbuf, lengths in its fields; its segments cut to the MTU */
+		h = (struct dps_gso_hdr){ .l2_len = (uint8_t)m->l2_len,
+					  .l3_len = (uint16_t)m->l3_len,
+					  .l4_len = (uint8_t)m->l4_len,
+					  .v6 = m->ol_flags & RTE_MBUF_F_TX_IPV6 };
+		mss = mtu_mss(k, &h);
+		if (!mss || mss > m->tso_segsz)
+			mss = (uint16_t)m->tso_segsz;
+		dps_vnet_tx_gso(vh, rte_pktmbuf_mtod(m, uint8_t *), m->pkt_len, &h, mss);
+	} else if ((mss = over_mtu(k, m, &h))) {
+		dps_vnet_tx_gso(vh, rte_pktmbuf_mtod(m, uint8_t *), m->pkt_len, &h, mss);
 	} else {
 		memset(vh, 0, sizeof(*vh));
 	}
@@ -317,7 +385,10 @@ void dps_kport_flush(struct dps *d, unsigned idx)
 	struct dps_port *p = &d->ports[idx];
 	struct dps_kport *k = p->kp;
 	unsigned n = 0, done = 0;
+	bool reread = false;
 
+	if (d->now_ms - k->mtu_ms >= DPS_KPORT_MTU_MS)
+		mtu_read(k, d->now_ms);
 	/* a chain longer than the iovec cannot be (tso.h's max_chain): were
 	 * it there, it would go truncated, so it does not go */
 	for (unsigned i = 0; i < p->nout; i++) {
@@ -348,12 +419,26 @@ void dps_kport_flush(struct dps *d, unsigned idx)
 		 * for the next pass, up to a full queue */
 		if (r == 0 || errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			break;
+		if (errno == EMSGSIZE && !reread) {
+			/* longer than the MTU: if the MTU changed since it was
+			 * read, what is left goes again as the new one says */
+			uint32_t mtu = k->mtu;
+
+			reread = true;
+			if (mtu_read(k, d->now_ms) == 0 && k->mtu != mtu) {
+				for (unsigned i = done; i < n; i++)
+					tx_msg(k, i, p->outq[i]);
+				continue;
+			}
+			errno = EMSGSIZE;
+		}
 		/* the head frame refused by the kernel; ENOBUFS: dropped on
 		 * its way (the qdisc full, the driver's refusal) */
 		dps_drop(p,
-			 errno == ENOBUFS ? DPS_DROP_QUEUE_FULL
-			 : errno == EINVAL || errno == EMSGSIZE ? DPS_DROP_MALFORMED
-								: DPS_DROP_TX_ERROR,
+			 errno == ENOBUFS    ? DPS_DROP_QUEUE_FULL
+			 : errno == EMSGSIZE ? DPS_DROP_OVERSIZE
+			 : errno == EINVAL   ? DPS_DROP_MALFORMED
+					     : DPS_DROP_TX_ERROR,
 			 p->outq[done]);
 		done++;
 	}

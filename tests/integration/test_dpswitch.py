@@ -1098,6 +1098,80 @@ def test_kernel_port_segments_on_the_lan_are_mss_sized_and_valid(kern_seg_rig, t
     assert all(v == 0 for v in port["drops"].values()), port
 
 
+PACED_SOURCE = r"""
+import hashlib, random, socket, sys, time
+# 32 KiB every 10 ms for argv[2] seconds: a stream that is still flowing
+# while the test changes the MTU under it
+rnd, h, n = random.Random(5), hashlib.sha256(), 0
+c = socket.create_connection((sys.argv[1], 5003), timeout=30)
+end = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < end:
+    b = rnd.randbytes(32768)
+    c.sendall(b); h.update(b); n += len(b)
+    time.sleep(0.01)
+c.close()
+print(n, h.hexdigest())
+"""
+
+
+def test_kernel_port_follows_the_interfaces_mtu(kern_seg_rig, topo, tmp_path):
+    """The operator lowers dpu0's MTU to 1400 while a guest (MTU 1500, its
+    TCP's MSS 1448) streams to the LAN, and dpswitch follows without a
+    restart: what leaves dpu0 (cut by the kernel: dpu0 without offloads)
+    and reaches the LAN, whose own end keeps 1500 so a frame over dpu0's
+    MTU would be seen, is captured with scapy: no frame over 1400, every
+    checksum right, the data in segments of what 1400 leaves (1348); the
+    stream completes with its sha256. Then pings: one that fits 1400
+    passes, one over it is dropped and counted as oversize."""
+    rig = kern_seg_rig
+    rig.attach(5)
+    g = rig.guest(5)
+    assert topo.ping(g, LAN)
+    (tmp_path / "sink.py").write_text(SINK)
+    (tmp_path / "paced.py").write_text(PACED_SOURCE)
+    (tmp_path / "segs.py").write_text(CHECK_SEGMENTS)
+    sink = subprocess.Popen(["ip", "netns", "exec", rig.lan, "/usr/bin/python3",
+                             str(tmp_path / "sink.py"), LAN], stdout=subprocess.PIPE, text=True)
+    src = sniff = None
+    try:
+        assert sink.stdout.readline() == "listening\n"
+        src = subprocess.Popen(["ip", "netns", "exec", g, "/usr/bin/python3",
+                                str(tmp_path / "paced.py"), LAN, "5"], stdout=subprocess.PIPE,
+                               text=True)
+        wait_for(lambda: rig.port("dpu0")["tx_tso"] > 5, 10, what="the stream to flow")
+        topo.ip(topo.d0, "link set dpu0 mtu 1400")
+        time.sleep(1)  # frames already on their way under the old MTU
+        sniff = subprocess.Popen(["ip", "netns", "exec", rig.lan, "/usr/bin/python3",
+                                  str(tmp_path / "segs.py"), addr_of(5), "1400"],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert sniff.stdout.readline() == "ready\n"
+        time.sleep(1.5)
+        sniff.stdin.write("done\n")
+        sniff.stdin.flush()
+        n, bad, big, mss, at_mss = map(int, sniff.communicate(timeout=60)[0].split())
+        sent = src.communicate(timeout=60)[0].split()
+        got = sink.stdout.readline().split()
+        assert src.returncode == 0 and sink.wait(30) == 0
+    finally:
+        for p in (src, sniff, sink):
+            if p:
+                terminate(p, 5)
+        sink.stdout.close()
+    assert sent == got and int(got[0]) > 0, (sent, got)
+    assert n > 20 and bad == 0 and big == 0, (n, bad, big)
+    assert mss == 1400 - 40 - 12 and at_mss > n // 2, (mss, at_mss, n)
+
+    before = rig.port("dpu0")["drops"]
+    assert topo.run(g, f"ping -n -q -c 2 -W 2 -i 0.2 -M do -s {1400 - 28} {LAN}",
+                    check=False).returncode == 0
+    assert topo.run(g, f"ping -n -q -c 2 -W 1 -i 0.2 -M do -s {1400 - 27} {LAN}",
+                    check=False).returncode != 0
+    after = rig.port("dpu0")["drops"]
+    assert after["oversize"] - before["oversize"] == 2, (before, after)
+    assert after["malformed"] == before["malformed"], (before, after)
+    assert rig.proc.poll() is None, rig.read_log()
+
+
 @pytest.mark.parametrize("case", sorted(TSO_HOSTILE))
 def test_kernel_port_hostile_gso_metadata_is_dropped_for_that_vif_only(kern_seg_rig, topo, xsd,
                                                                        tmp_path, case):
