@@ -9,7 +9,18 @@
  * vifs; a network whose dpswitch does not answer cannot go up.
  *
  * Requests are synchronous with a 2 s limit: dpswitch answers from its
- * loop between bursts, in microseconds. */
+ * loop between bursts, in microseconds.
+ *
+ * A dpswitch started again without its --state file (by hand, on a fresh
+ * tmpfs) has no port plugged, and its guests would stay cut off. So netd
+ * holds one idle connection to the control socket while the network is
+ * up (the watch): dpswitch never writes on it, so its end is dpswitch's
+ * end. Then netd connects again (every 100 ms, then every second; a
+ * dpswitch that is not there refuses at once, nothing waits) and, once it
+ * answers, asks for its ports and plugs again each vif it knows whose port
+ * is there but unplugged. A dpswitch restarted with --state has them
+ * plugged already and is asked nothing more. A port not there yet (the
+ * new dpswitch has not probed its vif) is looked at again, for 30 s. */
 #include <errno.h>
 #include <jansson.h>
 #include <arpa/inet.h>
@@ -19,6 +30,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <systemd/sd-event.h>
 #include <unistd.h>
 
 #include "antispoof/as_gw.h"
@@ -28,6 +40,24 @@
 
 #define DPS_MODE_TIMEOUT_S 2
 #define DPS_MODE_REPLY_MAX (4u << 20)
+#define DPS_WATCH_FIRST_USEC (100 * 1000ull)
+#define DPS_WATCH_MAX_USEC (1000 * 1000ull)
+#define DPS_WATCH_PENDING_USEC (30 * 1000 * 1000ull)
+
+/* The watch of a network's dpswitch (net->priv). */
+struct dps_watch {
+	/* The network: refreshed by each up, which netd calls again on a
+	 * network a reload keeps (and moves). */
+	struct netd_net *net;
+	sd_event *ev;
+	int fd; /* connected to dpswitch, -1 while it is not */
+	sd_event_source *io, *timer;
+	uint64_t delay_usec;  /* before the next attempt */
+	uint64_t sync_since;  /* when the current check began (CLOCK_MONOTONIC, us) */
+	bool sync;            /* ports to check on the next tick */
+	bool lost;            /* not connected since a loss, logged once */
+	int last_err;         /* of the last failed connect, logged once per cause */
+};
 
 /* One request, one reply (new reference), or NULL with err_msg(). */
 static json_t *request(const struct netd_net *net, json_t *req)
@@ -110,13 +140,21 @@ static int call(const struct netd_net *net, json_t *req, json_t **result)
 	return rc;
 }
 
+static int watch_start(struct netd_net *net);
+
 static int dps_up(struct netd_net *net, json_t *saved)
 {
-	int rc = call(net, json_pack("{s:i,s:s}", "version", 1, "cmd", "status"), NULL);
+	struct dps_watch *w = net->priv;
+	int rc;
 
+	/* a network a reload keeps is moved, its watch with it: first of all
+	 * the watch's callbacks must find it where it is now */
+	if (w)
+		w->net = net;
+	rc = call(net, json_pack("{s:i,s:s}", "version", 1, "cmd", "status"), NULL);
 	if (rc < 0)
 		return err_prefix(rc, "%s: datapath dpdk", net->conf.name);
-	return 0;
+	return watch_start(net);
 }
 
 static json_t *vif_keys(const struct vif *v)
@@ -197,8 +235,11 @@ static int dps_vif_offline(struct netd_net *net, const struct vif *v)
 	return 0;
 }
 
+static void watch_stop(struct netd_net *net);
+
 static int dps_down(struct netd_net *net)
 {
+	watch_stop(net);
 	for (struct netd_vif *v = net->vifs; v; v = v->next)
 		dps_vif_offline(net, &v->vif);
 	return 0;
@@ -252,6 +293,247 @@ static json_t *dps_save(struct netd_net *net)
 
 static void dps_free(struct netd_net *net)
 {
+	watch_stop(net);
+}
+
+/* ---- the watch ---- */
+
+static void watch_close(struct dps_watch *w)
+{
+	w->io = sd_event_source_disable_unref(w->io);
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
+}
+
+static void watch_arm(struct dps_watch *w, uint64_t usec);
+
+/* dpswitch's end of the watch: it stopped (or dropped netd). */
+static void watch_lost(struct dps_watch *w)
+{
+	watch_close(w);
+	if (!w->lost)
+		log_warn("%s: dpswitch at %s: connection lost (stopped or restarted); netd plugs "
+			 "the network's vifs again when it answers", w->net->conf.name,
+			 w->net->conf.dpdk_socket);
+	w->lost = true;
+	w->last_err = 0;
+	w->sync = false;
+	w->delay_usec = DPS_WATCH_FIRST_USEC;
+	watch_arm(w, w->delay_usec);
+}
+
+static int on_watch_io(sd_event_source *s, int fd, uint32_t revents, void *data)
+{
+	struct dps_watch *w = data;
+	char buf[256];
+	ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+	/* dpswitch writes nothing on this connection: anything but data
+	 * (end of file, an error) is its end */
+	if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
+		return 0;
+	watch_lost(w);
+	return 0;
+}
+
+/* A non-blocking connect: on a UNIX socket it is done or refused at once. */
+static int watch_connect(struct dps_watch *w)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, rc;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", w->net->conf.dpdk_socket);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	rc = sd_event_add_io(w->ev, &w->io, fd, EPOLLIN | EPOLLRDHUP, on_watch_io, w);
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	w->fd = fd;
+	return 0;
+}
+
+/* The watch's ports, "vifD.N", as a JSON object by name (new reference),
+ * from a status reply. */
+static json_t *ports_by_name(json_t *status)
+{
+	json_t *by = json_object(), *p;
+	size_t i;
+
+	json_array_foreach(json_object_get(status, "ports"), i, p) {
+		const char *name = json_string_value(json_object_get(p, "name"));
+
+		if (name)
+			json_object_set(by, name, p);
+	}
+	return by;
+}
+
+/* Plug again, from netd's records, every vif whose port dpswitch has
+ * unplugged. 0: all checked; 1: some ports are not there yet; -errno: dpswitch
+ * does not answer (err_msg()). At most one status and one port-add per vif. */
+static int watch_sync(struct dps_watch *w)
+{
+	struct netd_net *net = w->net;
+	json_t *st = NULL, *by;
+	unsigned again = 0, missing = 0, refused = 0;
+	char names[256] = "";
+	size_t off = 0;
+	int rc = call(net, json_pack("{s:i,s:s}", "version", 1, "cmd", "status"), &st);
+
+	if (rc < 0)
+		return rc;
+	by = ports_by_name(st);
+	json_decref(st);
+	if (!by)
+		return err_set(-ENOMEM, "out of memory");
+	for (struct netd_vif *nv = net->vifs; nv; nv = nv->next) {
+		const struct vif *v = &nv->vif;
+		char name[32];
+		json_t *p;
+
+		if (v->emu)
+			continue;
+		snprintf(name, sizeof(name), "vif%u.%u", v->domid, v->devid);
+		p = json_object_get(by, name);
+		if (!p) {
+			missing++;
+			continue;
+		}
+		if (json_is_true(json_object_get(p, "plugged")))
+			continue;
+		rc = dps_vif_online(net, v);
+		if (rc == -EINVAL) {
+			/* dpswitch refused this one (its answer says why): the
+			 * others still go */
+			log_warn("%s: not plugged again into dpswitch: %s", net->conf.name, err_msg());
+			refused++;
+			continue;
+		}
+		if (rc < 0)
+			break;
+		again++;
+		if (off < sizeof(names))
+			off += (size_t)snprintf(names + off, sizeof(names) - off, " %s", v->ifname);
+	}
+	json_decref(by);
+	if (rc < 0 && rc != -EINVAL)
+		return rc;
+	if (again)
+		log_info("%s: dpswitch at %s had %u vif%s unplugged; plugged %s again:%s%s",
+			 net->conf.name, net->conf.dpdk_socket, again, again == 1 ? "" : "s",
+			 again == 1 ? "it" : "them", names, off >= sizeof(names) ? " ..." : "");
+	return missing ? 1 : 0;
+}
+
+static int on_watch_timer(sd_event_source *s, uint64_t usec, void *data)
+{
+	struct dps_watch *w = data;
+	uint64_t now = 0;
+	int rc;
+
+	w->timer = sd_event_source_disable_unref(w->timer);
+	sd_event_now(w->ev, CLOCK_MONOTONIC, &now);
+	if (w->fd < 0) {
+		rc = watch_connect(w);
+		if (rc < 0) {
+			if (rc != w->last_err)
+				log_warn("%s: dpswitch at %s: %s; trying again every second at "
+					 "most", w->net->conf.name, w->net->conf.dpdk_socket,
+					 strerror(-rc));
+			w->last_err = rc;
+			w->delay_usec = w->delay_usec * 2 > DPS_WATCH_MAX_USEC ?
+						DPS_WATCH_MAX_USEC : w->delay_usec * 2;
+			watch_arm(w, w->delay_usec);
+			return 0;
+		}
+		if (w->lost)
+			log_info("%s: dpswitch at %s answers again; checking its ports",
+				 w->net->conf.name, w->net->conf.dpdk_socket);
+		w->lost = false;
+		w->last_err = 0;
+		w->sync = true;
+		w->sync_since = now;
+		w->delay_usec = DPS_WATCH_FIRST_USEC;
+	}
+	if (!w->sync)
+		return 0;
+	rc = watch_sync(w);
+	if (rc < 0) {
+		log_warn("%s: %s", w->net->conf.name, err_msg());
+		watch_lost(w);
+		return 0;
+	}
+	if (rc == 0 || now - w->sync_since >= DPS_WATCH_PENDING_USEC) {
+		if (rc)
+			log_warn("%s: dpswitch at %s still has no port for some of the network's "
+				 "vifs after 30 s; not looking again", w->net->conf.name,
+				 w->net->conf.dpdk_socket);
+		w->sync = false;
+		return 0;
+	}
+	w->delay_usec = w->delay_usec * 2 > DPS_WATCH_MAX_USEC ? DPS_WATCH_MAX_USEC :
+								  w->delay_usec * 2;
+	watch_arm(w, w->delay_usec);
+	return 0;
+}
+
+static void watch_arm(struct dps_watch *w, uint64_t usec)
+{
+	int rc;
+
+	if (w->timer)
+		return;
+	rc = sd_event_add_time_relative(w->ev, &w->timer, CLOCK_MONOTONIC, usec, 0,
+					on_watch_timer, w);
+	if (rc < 0)
+		log_err("%s: dpswitch at %s: cannot arm a timer: %s; a restarted dpswitch is "
+			"not noticed", w->net->conf.name, w->net->conf.dpdk_socket, strerror(-rc));
+}
+
+/* At up: the watch, and a first check of the ports, which after a netd
+ * restart finds those a dpswitch restarted meanwhile lost (again, on a
+ * network a reload keeps: the watch it has goes on). Outside netd's loop
+ * there is nothing to watch from. */
+static int watch_start(struct netd_net *net)
+{
+	struct dps_watch *w = net->priv;
+	sd_event *ev = netd_net_event(net);
+
+	if (w)
+		return 0;
+	if (!ev)
+		return 0;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return err_set(-ENOMEM, "%s: out of memory", net->conf.name);
+	w->net = net;
+	w->ev = ev;
+	w->fd = -1;
+	w->delay_usec = DPS_WATCH_FIRST_USEC;
+	net->priv = w;
+	watch_arm(w, 0);
+	return 0;
+}
+
+static void watch_stop(struct netd_net *net)
+{
+	struct dps_watch *w = net->priv;
+
+	if (!w)
+		return;
+	watch_close(w);
+	w->timer = sd_event_source_disable_unref(w->timer);
+	free(w);
+	net->priv = NULL;
 }
 
 const struct netd_mode_ops dps_mode_ops = {

@@ -764,6 +764,101 @@ def test_netd_no_fork_mode_plugs_into_dpswitch(rig, topo, netd_factory):
     assert topo.ping(g6, LAN, count=2)
 
 
+def dpswitch_restarted(rig, *extra):
+    """kill -9 the dpswitch netd talks to, then start another on the same
+    socket, as an operator would by hand."""
+    old = rig.proc
+    served = rig.read_log().count("dpswitch: serving")
+    os.kill(old.pid, signal.SIGKILL)
+    old.wait(10)
+    rig.proc = None
+    rig.start(*extra)  # its log is appended to: wait for its own line
+    wait_for(lambda: rig.read_log().count("dpswitch: serving") > served, 20,
+             what="the new dpswitch serving")
+
+
+def test_netd_plugs_again_into_a_dpswitch_restarted_without_its_state(rig, topo, netd_factory):
+    """A dpswitch killed and started again by hand without --state has no
+    port plugged: netd notices (its watch of the control socket ends),
+    says so naming the network, plugs the vif it knows again once the new
+    dpswitch answers, and the guest reaches the LAN again. A reload before
+    (the network kept as it is) changes nothing to that."""
+    netd = netd_factory(dpdk_conf(rig))
+    netd.start()
+    netd_plugged(rig, 5)
+    assert run_script(rig, netd, 5).returncode == 0, netd.read_log()
+    g5 = rig.guest(5)
+    assert topo.ping(g5, LAN, count=2)
+    netd.ctl("reload")  # the network is kept (and moved), its watch with it
+    dpswitch_restarted(rig)
+    wait_for(lambda: "plugged it again: vif5.0" in netd.read_log(), 20,
+             what=f"vif5.0 plugged again by netd: {netd.read_log()}")
+    log = netd.read_log()
+    assert f"{BRIDGE}: dpswitch at {rig.sock}: connection lost" in log, log
+    assert rig.port("vif5.0")["plugged"]
+    rig.wait_states(5, 4, 4, timeout=20)
+    wait_for(lambda: topo.ping(g5, LAN), 20, what=f"guest 5 pings the LAN: {rig.read_log()}")
+    st = netd.ctl("status").stdout
+    line = next(l for l in st.splitlines() if l.startswith(BRIDGE))
+    assert "vif5.0:rx=" in line, st
+    # netd goes on plugging and unplugging through the new dpswitch
+    assert run_script(rig, netd, 5, "offline").returncode == 0
+    assert not rig.port("vif5.0")["plugged"]
+
+
+def test_netd_leaves_a_dpswitch_restarted_with_its_state_alone(topo, xsd, tmp_path,
+                                                               netd_factory):
+    """Restarted with --state, dpswitch plugs the vif itself: netd checks
+    its ports, finds the vif plugged and asks nothing more (one record in
+    the state file, no error), and the guest reaches the LAN."""
+    rig = Rig(topo, xsd, tmp_path)
+    state = tmp_path / "plugs"
+    try:
+        rig.start("--state", str(state))
+        netd = netd_factory(dpdk_conf(rig))
+        netd.start()
+        netd_plugged(rig, 5)
+        assert run_script(rig, netd, 5).returncode == 0, netd.read_log()
+        g5 = rig.guest(5)
+        assert topo.ping(g5, LAN, count=2)
+        dpswitch_restarted(rig, "--state", str(state))
+        wait_for(lambda: "answers again" in netd.read_log(), 20,
+                 what=f"netd to see the new dpswitch: {netd.read_log()}")
+        rig.wait_states(5, 4, 4, timeout=20)
+        wait_for(lambda: topo.ping(g5, LAN), 20,
+                 what=f"guest 5 pings the LAN: {rig.read_log()} {netd.read_log()}")
+        time.sleep(1)  # netd's check of the ports is done by now
+        log = netd.read_log()
+        assert "plugged it again" not in log and "not plugged again" not in log, log
+        assert [l.split()[0] for l in state.read_text().splitlines()] == ["+5.0"]
+        # plugged once by netd, once by the new dpswitch from its state: no
+        # port-add from netd after the restart
+        assert rig.read_log().count("vif5.0: plugged") == 2, rig.read_log()
+    finally:
+        rig.stop()
+
+
+def test_netd_says_which_network_lost_its_dpswitch(rig, topo, netd_factory):
+    """A dpswitch that is gone and stays gone: netd logs it once, naming
+    the network and the socket, keeps serving its own socket, and answers
+    a plug at once with the reason."""
+    netd = netd_factory(dpdk_conf(rig))
+    netd.start()
+    os.kill(rig.proc.pid, signal.SIGKILL)
+    rig.proc.wait(10)
+    rig.proc = None
+    wait_for(lambda: "Connection refused; trying again" in netd.read_log(), 10,
+             what=f"netd to log the refusal: {netd.read_log()}")
+    log = netd.read_log()
+    assert f"{BRIDGE}: dpswitch at {rig.sock}: connection lost" in log, log
+    r = netd.ctl("vif", "online", "5.0", f"bridge={BRIDGE}", f"mac={mac_of(5)}", check=False)
+    assert r.returncode == 1 and f"dpswitch at {rig.sock}: Connection refused" in r.stderr, r.stderr
+    st = netd.ctl("status", check=False)
+    assert st.returncode == 0 and BRIDGE in st.stdout, st.stderr
+    time.sleep(2)
+    assert netd.read_log().count("Connection refused; trying again") == 1, netd.read_log()
+
+
 def test_netd_refuses_a_dpdk_network_without_dpswitch(topo, netd_factory, tmp_path):
     """A dpdk network whose dpswitch does not answer cannot go up: the
     error names the socket."""
