@@ -1,5 +1,7 @@
 #!/bin/sh
-# install.sh: installs netd, netdctl, the Xen hotplug scripts and vifback (when built).
+# install.sh: installs netd, netdctl, the Xen hotplug scripts, vifback and
+# dpswitch (each when built), their systemd units and man pages, as the
+# packages do (debian/*.install, debian/*.manpages).
 #
 #   DESTDIR=/tmp/stage scripts/install.sh [BUILD_DIR]     staged (packaging)
 #   scripts/install.sh --system [BUILD_DIR]                onto this host
@@ -9,6 +11,8 @@
 # vif-route, vif-nat and vif-openvswitch, Xen's own kept beside them as <name>.xen the first
 # time (put them back with `mv vif-bridge.xen vif-bridge`). The installed
 # scripts find netdctl on PATH (they add /usr/sbin, /usr/local/sbin, /sbin).
+# UNIT_DIR (default /lib/systemd/system) gets the units, MAN_DIR (default
+# PREFIX/share/man) the man pages.
 # Without DESTDIR, --system is required: this replaces Xen's scripts.
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -63,4 +67,22 @@ if [ -x "$build/bin/vifback" ]; then
 	chmod 0644 "$DESTDIR$UNIT_DIR/vifback.service"
 	echo "installed vifback in $DESTDIR$PREFIX/sbin, vifback.service in $DESTDIR$UNIT_DIR"
 fi
-echo "installed netd, netdctl in $DESTDIR$PREFIX/sbin; vif-bridge, vif-route, vif-nat, vif-openvswitch in $DESTDIR$XEN_SCRIPT_DIR; netd.service and netd-dnsmasq@.service in $DESTDIR$UNIT_DIR, the user netd-dnsmasq in $DESTDIR$SYSUSERS_DIR"
+# dpswitch (the DPDK switch, built with NETD_DPDK when DPDK is found): its
+# unit is a template, one instance per network, started by the operator
+# (dpswitch@NAME, options from /etc/dpswitch/NAME.conf: dpswitch(8))
+if [ -x "$build/bin/dpswitch" ]; then
+	install -m 0755 "$build/bin/dpswitch" "$DESTDIR$PREFIX/sbin/"
+	sed "s|/usr/sbin/|$PREFIX/sbin/|g" "$src/scripts/dpswitch@.service" > "$DESTDIR$UNIT_DIR/dpswitch@.service"
+	chmod 0644 "$DESTDIR$UNIT_DIR/dpswitch@.service"
+	echo "installed dpswitch in $DESTDIR$PREFIX/sbin, dpswitch@.service in $DESTDIR$UNIT_DIR"
+fi
+# the man pages of what was installed
+MAN_DIR=${MAN_DIR:-$PREFIX/share/man}
+install -d "$DESTDIR$MAN_DIR/man5" "$DESTDIR$MAN_DIR/man8"
+install -m 0644 "$src/man/netd.conf.5" "$DESTDIR$MAN_DIR/man5/"
+for m in netd netdctl vifback dpswitch; do
+	if [ "$m" = netd ] || [ "$m" = netdctl ] || [ -x "$build/bin/$m" ]; then
+		install -m 0644 "$src/man/$m.8" "$DESTDIR$MAN_DIR/man8/"
+	fi
+done
+echo "installed netd, netdctl in $DESTDIR$PREFIX/sbin; vif-bridge, vif-route, vif-nat, vif-openvswitch in $DESTDIR$XEN_SCRIPT_DIR; netd.service and netd-dnsmasq@.service in $DESTDIR$UNIT_DIR, the user netd-dnsmasq in $DESTDIR$SYSUSERS_DIR, man pages in $DESTDIR$MAN_DIR"

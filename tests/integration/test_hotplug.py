@@ -403,6 +403,29 @@ def test_installed_scripts_find_netdctl(topo, hp, tmp_path):
     assert (xen_dir / "vif-bridge.xen").read_text().startswith("#!/bin/sh\n# Xen's own")
     for s in ("vif-bridge", "vif-route", "vif-nat"):
         assert os.access(xen_dir / s, os.X_OK), s
+    # dpswitch (built here: make deps installs DPDK), its unit and its man
+    # page, as the package xen-netfabric-dpswitch places them
+    assert os.access(os.path.join(BUILD, "bin", "dpswitch"), os.X_OK), "dpswitch not built"
+    assert os.access(dest / "usr/sbin/dpswitch", os.X_OK)
+    unit_dir = dest / "lib/systemd/system"
+    dps_unit = (unit_dir / "dpswitch@.service").read_text()
+    assert "ExecStart=/usr/sbin/dpswitch --bridge %i" in dps_unit
+    for page in ("man8/netd.8", "man8/netdctl.8", "man5/netd.conf.5", "man8/vifback.8",
+                 "man8/dpswitch.8"):
+        assert (dest / "usr/share/man" / page).is_file(), page
+    with open(os.path.join(os.path.dirname(SCRIPTS), "man", "dpswitch.8")) as f:
+        assert (dest / "usr/share/man/man8/dpswitch.8").read_text() == f.read()
+    # the unit as installed verifies: its ExecStart= pointed where it was
+    # staged (what PREFIX does), xenstored.service, which it requires, a stub
+    units = tmp_path / "units"
+    units.mkdir()
+    (units / "dpswitch@.service").write_text(
+        dps_unit.replace("/usr/sbin/", f"{dest}/usr/sbin/"))
+    (units / "xenstored.service").write_text("[Service]\nExecStart=/bin/true\n")
+    r = subprocess.run(["systemd-analyze", "verify", "--man=no", "dpswitch@dps0.service"],
+                       env=dict(os.environ, SYSTEMD_UNIT_PATH=f"{units}:"),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and not r.stderr.strip(), r.stderr
     # again: Xen's copy stays Xen's
     assert subprocess.run([os.path.join(SCRIPTS, "install.sh"), BUILD], env=env,
                           capture_output=True, timeout=30).returncode == 0
