@@ -12,7 +12,7 @@
  * a veth hands on whole, as the kernel path's TAP and bridge do), and a
  * GSO packet the kernel hands us goes whole to a guest that asked for
  * that GSO type (netif's GSO extra info) and is cut here (gso.c) for any
- * other port;
+ * other port (a UDP one, UDP_SEGMENT's, always: netif has no UDP GSO);
  * PACKET_IGNORE_OUTGOING (the host's own frames on it are not ours to
  * switch). Not PACKET_QDISC_BYPASS: its dev_direct_xmit drops a GSO
  * packet the device cannot take whole (no TSO for it, TSO turned off, no
@@ -285,7 +285,9 @@ static bool rx_whole(struct dps *d, unsigned idx, uint8_t *pkt, uint32_t len, ui
 	unsigned n = (len + room - 1) / room;
 	uint16_t out;
 
-	if ((pkt[0] & 1) || dps_gso_parse(pkt, len, gso_type, mss, &h) < 0)
+	/* netif has no UDP GSO: those are always cut */
+	if ((pkt[0] & 1) || gso_type == DPS_GSO_UDP_L4 ||
+	    dps_gso_parse(pkt, len, gso_type, mss, &h) < 0)
 		return false;
 	out = dps_mac_lookup(&d->macs, pkt, d->now_ms);
 	if (out == DPS_MAC_NONE || !dps_guest_takes_gso(d, out, &h, mss, len))

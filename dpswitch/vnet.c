@@ -7,6 +7,12 @@
 
 #include "lib/inet_csum.h"
 
+/* Linux 6.2's uapi (Debian 12's headers are 6.1's): what a packet socket
+ * shows for SKB_GSO_UDP_L4 (a UDP_SEGMENT sender's packet) */
+#ifndef VIRTIO_NET_HDR_GSO_UDP_L4
+#define VIRTIO_NET_HDR_GSO_UDP_L4 5
+#endif
+
 void dps_vnet_tx_gso(struct virtio_net_hdr *vh, uint8_t *pkt, uint32_t len,
 		     const struct dps_gso_hdr *h, uint16_t mss)
 {
@@ -43,8 +49,11 @@ int dps_vnet_rx(const struct virtio_net_hdr *vh, uint8_t *pkt, uint32_t len,
 		uint8_t *gso_type)
 {
 	uint32_t start = vh->csum_start, at = start + vh->csum_offset;
+	bool partial = vh->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM;
 	uint16_t s;
 
+	if (partial && at + 2 > len)
+		return -EINVAL;
 	switch (vh->gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN) {
 	case VIRTIO_NET_HDR_GSO_NONE:
 		break;
@@ -54,13 +63,14 @@ int dps_vnet_rx(const struct virtio_net_hdr *vh, uint8_t *pkt, uint32_t len,
 	case VIRTIO_NET_HDR_GSO_TCPV6:
 		*gso_type = XEN_NETIF_GSO_TYPE_TCPV6;
 		return 1;
+	case VIRTIO_NET_HDR_GSO_UDP_L4:
+		*gso_type = DPS_GSO_UDP_L4;
+		return 1;
 	default:
 		return -EINVAL;
 	}
-	if (!(vh->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
+	if (!partial)
 		return 0;
-	if (at + 2 > len)
-		return -EINVAL;
 	/* the field holds the pseudo-header's sum: the sum from csum_start
 	 * to the end, complemented, is the checksum */
 	s = (uint16_t)~inet_csum_fold(inet_csum_add(pkt + start, len - start, 0));

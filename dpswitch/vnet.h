@@ -32,9 +32,9 @@ void dps_vnet_tx_gso(struct virtio_net_hdr *vh, uint8_t *pkt, uint32_t len,
 
 /* What a received frame (pkt/len after vh) is: 0 a frame ready to go
  * (a partial checksum completed in pkt), 1 a GSO packet (*gso_type the
- * XEN_NETIF_GSO_TYPE_TCPV4/V6 that gso.c cuts with vh->gso_size),
- * -EINVAL one that cannot be used (a GSO type other than TCP, a checksum
- * place outside the frame). */
+ * XEN_NETIF_GSO_TYPE_TCPV4/V6 or DPS_GSO_UDP_L4 that gso.c cuts with
+ * vh->gso_size), -EINVAL one that cannot be used (another GSO type: UFO,
+ * a checksum place outside the frame). */
 int dps_vnet_rx(const struct virtio_net_hdr *vh, uint8_t *pkt, uint32_t len,
 		uint8_t *gso_type);
 

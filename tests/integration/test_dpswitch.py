@@ -1267,6 +1267,100 @@ def test_kernel_port_follows_the_interfaces_mtu(kern_seg_rig, topo, tmp_path):
     assert rig.proc.poll() is None, rig.read_log()
 
 
+UDP_GSO_SEND = r"""
+import socket, sys
+# one UDP GSO packet (UDP_SEGMENT, 103): argv[3] bytes cut at argv[4]
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_UDP, 103, int(sys.argv[4]))
+s.sendto(bytes(i % 251 for i in range(int(sys.argv[3]))), (sys.argv[1], int(sys.argv[2])))
+"""
+
+UDP_CHECK = r"""
+import json, sys, time
+from scapy.all import AsyncSniffer, IP, IPv6, UDP, Raw
+s = AsyncSniffer(iface="eth0", filter="udp dst port 5005", store=True)
+s.start()
+time.sleep(0.3)
+print("ready", flush=True)
+sys.stdin.readline()
+time.sleep(0.5)
+out = []
+for p in s.stop():
+    l3 = p[IP] if IP in p else p[IPv6]
+    raw = bytes(l3)
+    c = l3.__class__(raw)
+    ic = c.chksum if IP in p else None
+    uc = c[UDP].chksum
+    if IP in p:
+        del c.chksum
+    del c[UDP].chksum
+    c = l3.__class__(bytes(c))
+    out.append({"v6": IPv6 in p, "iplen_ok": (c.len if IP in p else c.plen + 40) == len(raw),
+                "id": c.id if IP in p else None,
+                "ipsum_ok": ic is None or c.chksum == ic, "udpsum_ok": c[UDP].chksum == uc,
+                "udplen": c[UDP].len, "payload": bytes(c[UDP].payload).hex()})
+print(json.dumps(out), flush=True)
+"""
+
+
+def test_kernel_port_cuts_the_kernels_udp_gso_packets_for_a_guest(kern_rig, topo, tmp_path):
+    """A UDP GSO packet the kernel hands the kernel port whole (a LAN
+    sender with UDP_SEGMENT: 5300 bytes at 1000, the veth passes it on
+    whole), IPv4 and IPv6, is cut into the datagrams it stands for: the
+    guest captures (scapy) 6 datagrams of 1000 x 5 and 300 bytes carrying
+    the data in order, each with its IP length, UDP length and a valid UDP
+    checksum (IPv4: consecutive IDs, a valid header checksum), and its
+    socket reads them; nothing dropped at the port (they were malformed)."""
+    rig = kern_rig
+    rig.attach(5)
+    g = rig.guest(5)
+    topo.ip(g, "addr add 2001:db8:1::15/64 dev eth0 nodad")
+    # no ND from the guest needed (its ip= is IPv4 only): the LAN knows it
+    topo.ip(rig.lan, f"-6 neigh replace 2001:db8:1::15 lladdr {mac_of(5)} dev lan0")
+    assert topo.ping(g, LAN)
+    (tmp_path / "send.py").write_text(UDP_GSO_SEND)
+    (tmp_path / "check.py").write_text(UDP_CHECK)
+    data = bytes(i % 251 for i in range(5300))
+    for dst in (addr_of(5), "2001:db8:1::15"):
+        before = rig.port("dpu0")
+        fam = "-6 " if ":" in dst else ""
+        rx = subprocess.Popen(["ip", "netns", "exec", g, "/usr/bin/python3", "-c",
+                               "import socket, sys\n"
+                               f"s = socket.socket(socket.{'AF_INET6' if fam else 'AF_INET'},"
+                               " socket.SOCK_DGRAM); s.bind(('', 5005)); s.settimeout(5)\n"
+                               "print('bound', flush=True)\n"
+                               "for _ in range(6): print(len(s.recv(65536)), flush=True)\n"],
+                              stdout=subprocess.PIPE, text=True)
+        sniff = subprocess.Popen(["ip", "netns", "exec", g, "/usr/bin/python3",
+                                  str(tmp_path / "check.py")], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True)
+        try:
+            assert rx.stdout.readline() == "bound\n"
+            assert sniff.stdout.readline() == "ready\n"
+            topo.run(rig.lan, f"/usr/bin/python3 {tmp_path / 'send.py'} {dst} 5005 5300 1000")
+            lens = rx.communicate(timeout=10)[0].split()
+            sniff.stdin.write("done\n")
+            sniff.stdin.flush()
+            got = json.loads(sniff.communicate(timeout=60)[0])
+        finally:
+            terminate(rx, 5)
+            terminate(sniff, 5)
+        after = rig.port("dpu0")
+        assert all(v == 0 for v in after["drops"].values()), (dst, after)
+        assert after["rx_packets"] - before["rx_packets"] >= 6, (dst, before, after)
+        assert lens == ["1000"] * 5 + ["300"], (dst, lens)
+        assert len(got) == 6, (dst, got)
+        assert b"".join(bytes.fromhex(d["payload"]) for d in got) == data, dst
+        for d in got:
+            assert d["v6"] == (":" in dst) and d["iplen_ok"] and d["ipsum_ok"], d
+            assert d["udpsum_ok"] and d["udplen"] == 8 + len(d["payload"]) // 2, d
+        if ":" not in dst:
+            ids = [d["id"] for d in got]
+            assert ids == [(ids[0] + i) & 0xffff for i in range(6)], ids
+    assert rig.proc.poll() is None, rig.read_log()
+
+
 @pytest.mark.parametrize("case", sorted(TSO_HOSTILE))
 def test_kernel_port_hostile_gso_metadata_is_dropped_for_that_vif_only(kern_seg_rig, topo, xsd,
                                                                        tmp_path, case):

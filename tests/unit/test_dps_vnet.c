@@ -5,7 +5,8 @@
  * the kernel would and verifying the result against the pseudo-header
  * with the length), the IPv4 header checksum TSO zeroed made whole again;
  * and what the kernel hands over: GSO types taken or refused, partial
- * checksums completed, a checksum place outside the frame refused. */
+ * checksums completed, a checksum place outside the frame refused (of a
+ * GSO packet too). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -114,10 +115,20 @@ static void test_rx(void **state)
 	vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV6;
 	assert_int_equal(dps_vnet_rx(&vh, pkt, len, &type), 1);
 	assert_int_equal(type, XEN_NETIF_GSO_TYPE_TCPV6);
-	/* UDP fragmentation offload, UDP segmentation, anything else */
+	/* UDP fragmentation offload refused, UDP segmentation cut by gso.c,
+	 * anything else refused */
 	vh.gso_type = VIRTIO_NET_HDR_GSO_UDP;
 	assert_int_equal(dps_vnet_rx(&vh, pkt, len, &type), -EINVAL);
 	vh.gso_type = 5; /* VIRTIO_NET_HDR_GSO_UDP_L4 */
+	assert_int_equal(dps_vnet_rx(&vh, pkt, len, &type), 1);
+	assert_int_equal(type, DPS_GSO_UDP_L4);
+	vh.gso_type = 7;
+	assert_int_equal(dps_vnet_rx(&vh, pkt, len, &type), -EINVAL);
+	/* a GSO packet's checksum place outside it: refused too */
+	vh.gso_type = 5;
+	vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	vh.csum_start = (uint16_t)(len - 1);
+	vh.csum_offset = 6;
 	assert_int_equal(dps_vnet_rx(&vh, pkt, len, &type), -EINVAL);
 
 	/* a frame with a whole checksum: left as it is */

@@ -465,12 +465,103 @@ static void gso_case(bool v6, uint16_t mss)
 	}
 }
 
+/* The kernel's UDP GSO (DPS_GSO_UDP_L4), behind a VLAN tag or not: 3000
+ * bytes at 1000 and 1400 make datagrams of gso_size (the last short), the
+ * data in order, each with its UDP length, IP length, IPv4 ids counting up
+ * and a whole header checksum, a whole UDP checksum. Refused: gso_size 0,
+ * one not smaller than the payload (no GSO packet: the kernel's rule), TCP
+ * headers, the UDP header cut short. */
+static void udp_gso_case(bool v6, bool vlan, uint16_t mss)
+{
+	static uint8_t pkt[4096], out[8192];
+	uint32_t l3 = vlan ? 18 : 14, l4 = l3 + (v6 ? 40 : 20), hdr = l4 + 8, payload = 3000;
+	uint32_t len[16];
+	unsigned n, want = (payload + mss - 1) / mss;
+
+	memset(pkt, 0, sizeof(pkt));
+	memcpy(pkt + 6, me_mac, 6);
+	if (vlan) {
+		pkt[12] = 0x81;
+		pkt[15] = 7;
+	}
+	pkt[l3 - 2] = v6 ? 0x86 : 0x08;
+	pkt[l3 - 1] = v6 ? 0xdd : 0x00;
+	if (v6) {
+		pkt[l3] = 0x60;
+		pkt[l3 + 6] = 17;
+		inet_pton(AF_INET6, "2001:db8:1::1", pkt + l3 + 8);
+		inet_pton(AF_INET6, "2001:db8:1::15", pkt + l3 + 24);
+	} else {
+		pkt[l3] = 0x45;
+		pkt[l3 + 4] = 0xff; /* id 0xfffe: it wraps */
+		pkt[l3 + 5] = 0xfe;
+		pkt[l3 + 9] = 17;
+		inet_pton(AF_INET, "203.0.113.1", pkt + l3 + 12);
+		inet_pton(AF_INET, "203.0.113.15", pkt + l3 + 16);
+	}
+	pkt[l4] = 0x13; /* ports 0x1389 -> 0x138d, a partial checksum's junk */
+	pkt[l4 + 1] = 0x89;
+	pkt[l4 + 2] = 0x13;
+	pkt[l4 + 3] = 0x8d;
+	pkt[l4 + 6] = 0xab;
+	for (uint32_t i = 0; i < payload; i++)
+		pkt[hdr + i] = (uint8_t)(i * 7);
+	assert_int_equal(dps_gso_segment(pkt, hdr + payload, DPS_GSO_UDP_L4, mss, out, sizeof(out),
+					 len, 16, &n), 0);
+	assert_int_equal(n, want);
+	for (unsigned i = 0, off = 0; i < n; off += len[i], i++) {
+		const uint8_t *f = out + off, *udp = f + l4;
+		uint32_t chunk = i + 1 < n ? mss : payload - i * mss, udp_len = 8 + chunk, ps;
+
+		assert_int_equal(len[i], hdr + chunk);
+		assert_memory_equal(f, pkt, l3); /* Ethernet, tag */
+		assert_int_equal(udp[4] << 8 | udp[5], udp_len);
+		assert_memory_equal(udp, pkt + l4, 4);
+		assert_memory_equal(f + hdr, pkt + hdr + i * mss, chunk);
+		assert_int_not_equal(udp[6] << 8 | udp[7], 0);
+		if (v6) {
+			assert_int_equal(f[l3 + 4] << 8 | f[l3 + 5], udp_len);
+			ps = csum_acc(f + l3 + 8, 32, 17 + udp_len);
+		} else {
+			assert_int_equal(f[l3 + 2] << 8 | f[l3 + 3], 20 + udp_len);
+			assert_int_equal(f[l3 + 4] << 8 | f[l3 + 5], (0xfffe + i) & 0xffff);
+			assert_int_equal(csum_fold(csum_acc(f + l3, 20, 0)), 0xffff);
+			ps = csum_acc(f + l3 + 12, 8, 17 + udp_len);
+		}
+		assert_int_equal(csum_fold(csum_acc(udp, udp_len, ps)), 0xffff);
+	}
+	assert_int_equal(dps_gso_segment(pkt, hdr + payload, DPS_GSO_UDP_L4, 0, out, sizeof(out),
+					 len, 16, &n), -EINVAL);
+	assert_int_equal(dps_gso_segment(pkt, hdr + payload, DPS_GSO_UDP_L4, 3000, out,
+					 sizeof(out), len, 16, &n), -EINVAL);
+	assert_int_equal(dps_gso_segment(pkt, hdr + payload, DPS_GSO_UDP_L4, 60000, out,
+					 sizeof(out), len, 16, &n), -EINVAL);
+	assert_int_equal(dps_gso_segment(pkt, hdr + payload, DPS_GSO_UDP_L4, 100, out,
+					 sizeof(out), len, 16, &n), -EINVAL); /* 30 > 16 frames */
+	pkt[v6 ? l3 + 6 : l3 + 9] = 6;
+	assert_int_equal(dps_gso_segment(pkt, hdr + payload, DPS_GSO_UDP_L4, mss, out, sizeof(out),
+					 len, 16, &n), -EINVAL);
+	pkt[v6 ? l3 + 6 : l3 + 9] = 17;
+	for (uint32_t cut = 0; cut < hdr + 1; cut++) {
+		uint8_t *copy = malloc(cut ? cut : 1);
+
+		memcpy(copy, pkt, cut);
+		assert_int_equal(dps_gso_segment(copy, cut, DPS_GSO_UDP_L4, mss, out, sizeof(out),
+						 len, 16, &n), -EINVAL);
+		free(copy);
+	}
+}
+
 static void test_gso(void **state)
 {
 	gso_case(false, 1000);
 	gso_case(false, 1400);
 	gso_case(true, 1000);
 	gso_case(true, 1448);
+	udp_gso_case(false, false, 1000);
+	udp_gso_case(false, true, 1400);
+	udp_gso_case(true, false, 1000);
+	udp_gso_case(true, true, 1400);
 }
 
 int main(void)
