@@ -602,25 +602,41 @@ static void vif_unsave(struct netd_net *net, struct netd_vif *nv)
 	free(nv);
 }
 
-/* A plug cut short after vif_rename() left the backend's vifD.N[-emu]
- * under its vifname: it gets its name back (down, as a vif is before its
- * plug), as vif_rename_undo() would have done, so the toolstack finds its
- * interface and the same plug works again. Only when the backend's name is
- * free: then the vifname, free before the plug, is the one renamed. */
-static void vif_rename_back(struct netd_net *net, const struct vif *v)
+/* A vif netd renamed for its vifname= gets the backend's name
+ * vifD.N[-emu] back, down (as a vif is before its plug), and loses its
+ * mark, so that the toolstack, vifback (whose TAP outlives an unplug) and a
+ * later plug find the interface as the backend made it:
+ * - a plug cut short after vif_rename() (pending_undo()), as
+ *   vif_rename_undo() would have done;
+ * - an unplug (need_mark): only an interface marked as renamed from that
+ *   name, since a record from before vifnames were checked may name
+ *   another vif's interface.
+ * Only when the backend's name is free: then the vifname, free before the
+ * plug, is the one renamed. def gets the backend's name. 1: renamed back,
+ * 0: nothing to do (no rename, or the interface gone, as netback's goes
+ * at an unplug), -errno logged. */
+static int vif_rename_back(struct netd_net *net, const struct vif *v, bool need_mark,
+			   char def[IFNAMSIZ + 8])
 {
-	char def[IFNAMSIZ + 8];
+	char back[IFNAMSIZ];
 	struct nl_link l;
+	int rc;
 
-	snprintf(def, sizeof(def), "vif%u.%u%s", v->domid, v->devid, v->emu ? "-emu" : "");
+	snprintf(def, IFNAMSIZ + 8, "vif%u.%u%s", v->domid, v->devid, v->emu ? "-emu" : "");
 	if (net->ops == &dps_mode_ops || !strcmp(v->ifname, def) || nl_link_exists(def) ||
 	    nl_link_get(v->ifname, &l) < 0)
-		return;
-	if (vif_link_rename_back(l.ifindex, def) < 0)
+		return 0;
+	if (need_mark && !(vif_renamed_from(l.alias, back) && !strcmp(back, def)))
+		return 0;
+	rc = vif_link_rename_back(l.ifindex, def);
+	if (rc == -ENODEV)
+		return 0;
+	if (rc < 0) {
 		log_err("%s: %s: cannot rename back to %s: %s", net->conf.name, v->ifname, def,
 			err_msg());
-	else
-		log_warn("%s: %s: renamed back to %s", net->conf.name, v->ifname, def);
+		return rc;
+	}
+	return 1;
 }
 
 /* Plugs a previous netd began and did not finish (killed half-way): what
@@ -636,6 +652,7 @@ static void pending_undo(struct netd_net *net, json_t *pending)
 	if (!json_array_size(pending))
 		return;
 	json_array_foreach(pending, i, j) {
+		char def[IFNAMSIZ + 8];
 		struct vif v;
 		uint32_t domid, devid;
 
@@ -654,7 +671,8 @@ static void pending_undo(struct netd_net *net, json_t *pending)
 			log_warn("%s: %s", net->conf.name, err_msg());
 		if (net->ops->vif_offline(net, &v))
 			log_err("%s: %s", net->conf.name, err_msg());
-		vif_rename_back(net, &v);
+		if (vif_rename_back(net, &v, false, def) > 0)
+			log_warn("%s: %s: renamed back to %s", net->conf.name, v.ifname, def);
 	}
 	if (net_checkpoint(net, "applied"))
 		log_err("%s: state not saved: %s", net->conf.name, err_msg());
@@ -1193,6 +1211,8 @@ struct vif_rename_undo {
 	char name[IFNAMSIZ + 8]; /* vifD.N[-emu]; fits IFNAMSIZ for every valid id */
 };
 
+static void vif_rename_undo(const struct vif_rename_undo *undo);
+
 static int vif_rename(const struct vif *v, bool emu, struct vif_rename_undo *undo)
 {
 	char def[IFNAMSIZ + 8];
@@ -1221,23 +1241,20 @@ static int vif_rename(const struct vif *v, bool emu, struct vif_rename_undo *und
 			nl_link_set_up(l.ifindex, true);
 		return rc;
 	}
-	rc = vif_link_mark_renamed(l.ifindex, def);
-	if (rc) {
-		char msg[ERR_MSG_MAX];
-
-		snprintf(msg, sizeof(msg), "%s", err_msg());
-		if (vif_link_rename_back(l.ifindex, def) == 0 && (l.flags & IFF_UP))
-			nl_link_set_up(l.ifindex, true);
-		return err_set(rc, "%s: cannot mark as renamed to %s: %s", def, v->ifname, msg);
-	}
 	undo->ifindex = l.ifindex;
 	undo->was_up = l.flags & IFF_UP;
 	snprintf(undo->name, sizeof(undo->name), "%s", def);
-	return 0;
+	rc = vif_link_mark_renamed(l.ifindex, def);
+	if (rc) {
+		err_prefix(rc, "%s: cannot mark as renamed to %s", def, v->ifname);
+		vif_rename_undo(undo);
+		memset(undo, 0, sizeof(*undo));
+	}
+	return rc;
 }
 
-/* After the mode failed (and put back what it changed): the old name and
- * up state, keeping the mode's error message. */
+/* After the mode failed (and put back what it changed), or the mark could
+ * not be set: the old name and up state, keeping the error message. */
 static void vif_rename_undo(const struct vif_rename_undo *undo)
 {
 	char msg[ERR_MSG_MAX];
@@ -1473,6 +1490,7 @@ static int vif_online(struct netd *d, const char *id, json_t *args, json_t **res
 
 int netd_vif_offline(struct netd *d, const char *id)
 {
+	char def[IFNAMSIZ + 8];
 	struct netd_vif *v;
 	struct netd_net *net;
 	uint32_t domid, devid;
@@ -1490,6 +1508,9 @@ int netd_vif_offline(struct netd *d, const char *id)
 	rc = net->ops->vif_offline(net, &v->vif);
 	if (rc)
 		return rc;
+	/* unplugged: a vif renamed for its vifname= is the backend's again */
+	if (vif_rename_back(net, &v->vif, true, def) > 0)
+		log_info("%s: %s unplugged, renamed back to %s", net->conf.name, v->vif.ifname, def);
 	for (struct netd_vif **pp = &net->unsaved; *pp; pp = &(*pp)->unext)
 		if (*pp == v) {
 			*pp = v->unext;

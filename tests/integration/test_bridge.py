@@ -284,13 +284,16 @@ def test_pv_vif_named_like_a_tap_stays_a_pv_vif(topo, netd_factory, suffix):
     assert names[1] in nft_table(topo)
 
     netd.ctl("vif", "offline", "1.0")
-    assert "master" not in topo.link(topo.d0, names[1])
+    # unplugged, and named as its backend named it (vif1.0, a PV vif's name)
+    assert topo.link(topo.d0, names[1]) is None
+    assert "master" not in topo.link(topo.d0, "vif1.0")
     assert names[1] not in nft_table(topo) and names[2] in nft_table(topo)
     netd.stop(signal.SIGKILL)
     netd.start()
     assert [v["vif"] for v in netd.request({"cmd": "vif-list"})["result"]["vifs"]] == ["2.0"]
     netd.ctl("vif", "offline", "2.0")
-    assert "master" not in topo.link(topo.d0, names[2])
+    assert topo.link(topo.d0, names[2]) is None
+    assert "master" not in topo.link(topo.d0, "vif2.0")
     assert names[2] not in nft_table(topo)
     assert netd.request({"cmd": "vif-list"})["result"]["vifs"] == []
 

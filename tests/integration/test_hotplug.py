@@ -143,19 +143,37 @@ def test_mtu_key_and_frontend_mtu(topo, hp):
     assert hp.xsd.read("/local/domain/5/device/vif/0/mtu") == "1400"
 
 
-def test_vifname_renames_and_offline_keeps_the_name(topo, hp):
+def ip_d_link(topo, name):
+    """`ip -d link show NAME` as text, None when there is no such interface."""
+    r = topo.ip(topo.d0, f"-d link show dev {name}", check=False)
+    return r.stdout if r.returncode == 0 else None
+
+
+def test_vifname_renames_and_offline_gives_the_name_back(topo, hp):
+    """vifname=web5 renames vif5.0 (marked with netd's alias); a normal
+    offline unplugs it and gives it the backend's name back, down, with the
+    alias cleared: the interface is as the backend made it (vifback's TAP
+    and a sandbox veth outlive the unplug), and a plug renames it again."""
     g = add_guest(topo, 5)
     r = hp.vif_add("5.0", "vifname=web5")
     assert r.returncode == 0, r.stdout + r.stderr
     assert hp.xsd.status(5) == "connected"
     assert topo.link(topo.d0, "vif5.0") is None
     assert port_of(topo, "web5") == "xenbr0"
+    assert "alias netd: renamed from vif5.0" in ip_d_link(topo, "web5")
     assert vif_list(hp.netd)["5.0"]["ifname"] == "web5"
     topo.wait_carrier(g, "eth0")
     assert topo.ping(g, "192.0.2.1")
     assert hp.vif_del("5.0").returncode == 0
-    link = topo.link(topo.d0, "web5")
-    assert link is not None and "master" not in link
+    assert ip_d_link(topo, "web5") is None
+    shown = ip_d_link(topo, "vif5.0")
+    assert shown is not None and "master" not in shown and "alias" not in shown, shown
+    assert "UP" not in topo.link(topo.d0, "vif5.0")["flags"]
+    assert vif_list(hp.netd) == {}
+    # the same vif plugged again is renamed again
+    assert hp.vif_add("5.0", "vifname=web5").returncode == 0
+    assert port_of(topo, "web5") == "xenbr0"
+    assert "alias netd: renamed from vif5.0" in ip_d_link(topo, "web5")
 
 
 def test_vifname_taken_is_refused_and_touches_nothing(topo, hp):
@@ -380,9 +398,12 @@ def test_tap_with_vifname(topo, hp):
     assert topo.link(topo.d0, "vif5.0-emu") is None
     assert port_of(topo, "web5-emu") == "xenbr0"
     assert vif_list(hp.netd)["5.0-emu"]["ifname"] == "web5-emu"
+    assert "alias netd: renamed from vif5.0-emu" in ip_d_link(topo, "web5-emu")
     assert hp.script("remove", 5, type_if="tap").returncode == 0
-    assert topo.link(topo.d0, "web5-emu") is not None
-    assert port_of(topo, "web5-emu") is None
+    # QEMU's tap has its own name back, unmarked and no port
+    assert ip_d_link(topo, "web5-emu") is None
+    shown = ip_d_link(topo, "vif5.0-emu")
+    assert shown is not None and "master" not in shown and "alias" not in shown, shown
 
 
 def test_installed_scripts_find_netdctl(topo, hp, tmp_path):
