@@ -8,6 +8,8 @@
 #define ETH_P_IP 0x0800
 #define ETH_P_ARP 0x0806
 #define ETH_P_IPV6 0x86dd
+/* IPv6 extension headers walked before a frame is refused */
+#define DPS_POL_MAX_EXT 8u
 
 static uint16_t be16(const uint8_t *p)
 {
@@ -151,18 +153,36 @@ static enum dps_verdict check_ipv6(const struct dps_policy *p, const uint8_t *ip
 {
 	static const uint8_t any[16];
 	const uint8_t *src = ip + 8, *l4;
-	uint32_t l4len;
-	uint8_t type;
+	uint32_t l4len, off = 40;
+	uint8_t type, next;
 	bool unspec;
 
 	if (len < 40 || ip[0] >> 4 != 6)
 		return DPS_POL_MALFORMED;
 	unspec = !memcmp(src, any, 16);
-	l4 = ip + 40;
-	l4len = len - 40;
-	if (ip[6] == 17 && l4len >= 4 && be16(l4) == 547)
+	/* past extension headers, as netd's rules (nft's icmpv6 type, th)
+	 * look past them: MLD always comes behind a Hop-by-Hop header (its
+	 * router alert), and an RA or a DHCPv6 server's reply behind one
+	 * must not slip past the checks below. A fragment stops the walk
+	 * (ND is never fragmented, RFC 6980): only its addresses count */
+	next = ip[6];
+	for (unsigned i = 0; next == 0 || next == 43 || next == 60 || next == 51; i++) {
+		uint32_t hl;
+
+		if (i == DPS_POL_MAX_EXT || len < off + 8)
+			return DPS_POL_MALFORMED;
+		/* AH counts 4-byte words less 2, the others 8-byte ones less 1 */
+		hl = next == 51 ? ((uint32_t)ip[off + 1] + 2) * 4 : ((uint32_t)ip[off + 1] + 1) * 8;
+		next = ip[off];
+		off += hl;
+	}
+	if (off > len)
+		return DPS_POL_MALFORMED;
+	l4 = ip + off;
+	l4len = len - off;
+	if (next == 17 && l4len >= 4 && be16(l4) == 547)
 		return DPS_POL_FORBIDDEN;
-	if (ip[6] != 58) {
+	if (next != 58) {
 		/* not ICMPv6 (extension headers included): only its addresses */
 		if (unspec)
 			return DPS_POL_IP;

@@ -14,6 +14,9 @@
  *   - never, with or without ip=: RA, ICMP and ICMPv6 redirects, DHCP or
  *     DHCPv6 server replies (udp from port 67 or 547);
  *   - nothing else (other ethertypes, VLAN tags, fragments of headers).
+ * ICMPv6 and UDP are found past IPv6 extension headers (Hop-by-Hop, where
+ * MLD always is, routing, destination options, AH; more than 8 or cut
+ * short: malformed), as netd's nftables rules find them.
  * A vif without ip= may use any address (Xen's semantics), but still only
  * its MAC and its link-local. Neither it nor one without mac= may claim
  * Dom0's own addresses or its routers' (netd's gw4 and gw6 sets, given by

@@ -188,6 +188,25 @@ static void icmp6(struct frame *f, const char *src, uint8_t type, const char *ta
 	f->len = 14 + 40 + l4len;
 }
 
+/* n IPv6 extension headers of kind (0 Hop-by-Hop, 60 destination
+ * options, 51 AH) put before what follows the IPv6 header, 8 bytes each */
+static void ext6(struct frame *f, uint8_t kind, unsigned n)
+{
+	uint8_t *ip = f->b + 14;
+
+	for (unsigned i = 0; i < n; i++) {
+		memmove(ip + 48, ip + 40, f->len - 54);
+		memset(ip + 40, 0, 8);
+		ip[40] = ip[6];
+		ip[41] = 0; /* 8 bytes: AH's (0 + 2) words of 4, the others' (0 + 1) of 8 */
+		ip[42] = 5; /* a router alert (MLD's), then PadN */
+		ip[43] = 2;
+		ip[46] = 1;
+		ip[6] = kind;
+		f->len += 8;
+	}
+}
+
 static void policy(struct dps_policy *p, const char *spec, bool guard)
 {
 	struct vif v;
@@ -268,6 +287,44 @@ static void test_policy_rules(void **state)
 	icmp6(&f, "2001:db8:1::16", 128, NULL, NULL);
 	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_IP);
 	assert_int_equal(dps_pol_check(&free_ip, f.b, f.len), DPS_POL_OK);
+
+	/* past extension headers: MLD from :: (a guest's first report, during
+	 * its DAD) behind its Hop-by-Hop header passes; an RA, a forged NA,
+	 * an echo from :: or a DHCPv6 server's reply behind them does not */
+	icmp6(&f, "::", 143, NULL, NULL);
+	ext6(&f, 0, 1);
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_OK);
+	icmp6(&f, ll, 134, NULL, NULL);
+	ext6(&f, 0, 1);
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_FORBIDDEN);
+	icmp6(&f, ll, 134, NULL, NULL);
+	ext6(&f, 60, 2);
+	ext6(&f, 51, 1);
+	ext6(&f, 0, 1);
+	assert_int_equal(dps_pol_check(&free_ip, f.b, f.len), DPS_POL_FORBIDDEN);
+	icmp6(&f, ll, 136, "2001:db8:1::99", NULL);
+	ext6(&f, 60, 1);
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_ND);
+	icmp6(&f, "::", 128, NULL, NULL);
+	ext6(&f, 0, 1);
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_IP);
+	icmp6(&f, ll, 128, NULL, NULL);
+	ext6(&f, 0, 1);
+	f.b[14 + 40] = 17; /* UDP from 547 */
+	f.b[14 + 48] = 547 >> 8;
+	f.b[14 + 49] = 547 & 0xff;
+	assert_int_equal(dps_pol_check(&free_ip, f.b, f.len), DPS_POL_FORBIDDEN);
+	/* too many of them, one longer than the frame, one cut short */
+	icmp6(&f, ll, 134, NULL, NULL);
+	ext6(&f, 60, 9);
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_MALFORMED);
+	icmp6(&f, ll, 128, NULL, NULL);
+	ext6(&f, 0, 1);
+	f.b[14 + 41] = 200;
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_MALFORMED);
+	f.b[14 + 41] = 0;
+	f.len = 14 + 40 + 4;
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_MALFORMED);
 
 	eth(&f, me_mac, 0x8100); /* a VLAN tag, another ethertype */
 	f.len = 60;
