@@ -701,8 +701,8 @@ def test_killed_dpswitch_is_restarted_and_the_guest_reconnects(topo, xsd, tmp_pa
         p5 = rig.port("vif5.0")
         assert p5["plugged"] and p5["forwarding"], p5
         assert not rig.port("vif6.0")["plugged"]  # unplugged before the kill: it stays so
-        # the guest's first frames after the reconnect may wait on its ARP
-        # entry for the LAN, gone stale meanwhile: reachability, not how soon
+        # reachability, not how soon after the reconnect: three pings at
+        # once failed twice under load in whole-file runs (cause not found)
         wait_for(lambda: topo.ping(g5, LAN), 15, what=f"guest 5 pings the LAN: {rig.read_log()}")
         assert len(children()) == 1
         # the state file holds one record per plug, compacted at the restart
