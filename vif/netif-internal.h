@@ -22,7 +22,10 @@ static inline RING_IDX netif_idx_read(const RING_IDX *p)
 /* Requests the frontend has published past cons, or -1 after marking the
  * queue fatal when that is more than a ring holds (RING_REQUEST_PROD_OVERFLOW
  * against our own response producer: requests we consumed but have not
- * answered yet still occupy slots). */
+ * answered yet still occupy slots), or when the producer went back behind
+ * requests we already consumed: a burst looks again before its responses
+ * are out (netif_rx.c), and a producer there would otherwise read as
+ * 2^32 - 1 requests, or leave consumed slots unanswered. */
 static inline int netif_req_avail(struct netif_queue *q, const RING_IDX *req_prod,
 				  RING_IDX cons, RING_IDX rsp_prod_pvt, unsigned size,
 				  const char *ring, RING_IDX *prod)
@@ -32,6 +35,11 @@ static inline int netif_req_avail(struct netif_queue *q, const RING_IDX *req_pro
 	if (p - rsp_prod_pvt > size) {
 		netif_queue_set_fatal(q, "%s: impossible request producer %u (consumer %u, ring of %u)",
 				      ring, p, cons, size);
+		return -1;
+	}
+	if (p - rsp_prod_pvt < cons - rsp_prod_pvt) {
+		netif_queue_set_fatal(q, "%s: request producer %u moved back behind the consumer %u",
+				      ring, p, cons);
 		return -1;
 	}
 	*prod = p;

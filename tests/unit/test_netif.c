@@ -12,9 +12,11 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "tests/unit/netif_fake.h"
 
@@ -730,6 +732,173 @@ static void test_rx_readonly_gref(void **state)
 	assert_int_equal(e->q->stats.rx_bytes, 50);
 }
 
+/* A producer that moves back between bursts, behind what the backend has
+ * consumed and answered: it cannot be (RING_REQUEST_PROD_OVERFLOW). */
+static void test_rx_prod_moved_back_fatal(void **state)
+{
+	struct env *e = *state;
+	uint8_t data[60] = { 0 };
+	struct netif_pkt p[2] = { { .data = data, .len = 60 }, { .data = data, .len = 60 } };
+	unsigned done;
+
+	fake_rx_post(&e->g, 1, 1);
+	fake_rx_post(&e->g, 2, 2);
+	assert_int_equal(rx_burst(e, p, 2, &done), 0);
+	assert_int_equal(done, 2);
+	__atomic_store_n(&e->g.rx->req_prod, 1, __ATOMIC_RELEASE);
+	assert_int_equal(rx_burst(e, p, 1, &done), -EPROTO);
+	assert_int_equal(done, 0);
+	assert_non_null(strstr(netif_queue_fatal_reason(e->q), "rx: impossible"));
+	assert_int_equal(e->q->rx_req_cons, 2);
+	assert_int_equal(e->g.rx->rsp_prod, 2);
+}
+
+static void test_tx_prod_moved_back_fatal(void **state)
+{
+	struct env *e = *state;
+
+	fake_tx(&e->g, 1, 0, 0, 1, 60);
+	fake_tx(&e->g, 2, 0, 0, 2, 60);
+	fake_tx_publish(&e->g);
+	assert_int_equal(tx_burst(e), 0);
+	assert_int_equal(e->n, 2);
+	__atomic_store_n(&e->g.tx->req_prod, 1, __ATOMIC_RELEASE);
+	assert_fatal(e, tx_burst(e), "tx: impossible request producer");
+	assert_int_equal(e->g.tx->rsp_prod, 2);
+}
+
+/* The frontend moves its RX producer back while a burst runs, between the
+ * backend's first look and its second (rx_wait_for looks again when the
+ * next packet does not fit). To make "between" exact, the ring page is
+ * read-only during the burst: the backend's first write to it is the
+ * req_event it sets before looking again, and that write's fault is where
+ * the "frontend" moves req_prod back behind the consumer, as another CPU
+ * could at that moment. The backend must take that as fatal, not as
+ * 2^32 - 1 buffers posted (it took up to a burst of buffers never posted,
+ * past the ring's 256 responses). */
+static netif_rx_sring_t *race_rx;
+static RING_IDX race_prod;
+
+static void race_segv(int sig, siginfo_t *si, void *uc)
+{
+	uint8_t *a = si->si_addr, *page = (uint8_t *)race_rx;
+
+	(void)sig;
+	(void)uc;
+	if (a < page || a >= page + NETIF_PAGE_SIZE)
+		abort(); /* a real fault: not ours to hide */
+	mprotect(race_rx, NETIF_PAGE_SIZE, PROT_READ | PROT_WRITE);
+	race_rx->req_prod = race_prod;
+}
+
+static void test_rx_prod_moved_back_mid_burst_fatal(void **state)
+{
+	struct env *e = *state;
+	static uint8_t data[60];
+	struct netif_pkt p[NETIF_BURST];
+	struct sigaction sa, old;
+	unsigned done;
+	int rc;
+
+	race_rx = mmap(NULL, NETIF_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+	assert_true(race_rx != MAP_FAILED);
+	race_rx->req_event = race_rx->rsp_event = 1;
+	netif_queue_init(e->q, 7, &all_features, e->g.tx, race_rx, fake_copy, &e->g,
+			 e->q->scratch);
+	for (unsigned i = 0; i < NETIF_RX_RING_SIZE; i++)
+		race_rx->ring[i].req = (struct netif_rx_request){ .id = (uint16_t)i,
+								  .gref = 1 + i % 8 };
+	race_rx->req_prod = 1; /* one buffer posted */
+	race_prod = 0;	       /* then the producer goes back behind the consumer */
+	for (unsigned i = 0; i < NETIF_BURST; i++)
+		p[i] = (struct netif_pkt){ .data = data, .len = sizeof(data) };
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = race_segv;
+	sa.sa_flags = SA_SIGINFO;
+	assert_int_equal(sigaction(SIGSEGV, &sa, &old), 0);
+	assert_int_equal(mprotect(race_rx, NETIF_PAGE_SIZE, PROT_READ), 0);
+	rc = netif_rx_burst(e->q, p, NETIF_BURST, &done, &e->notify);
+	mprotect(race_rx, NETIF_PAGE_SIZE, PROT_READ | PROT_WRITE);
+	sigaction(SIGSEGV, &old, NULL);
+	/* the one buffer posted, never more */
+	assert_true(e->q->rx_req_cons <= 1);
+	assert_true(e->q->rx_rsp_prod_pvt <= 1);
+	assert_int_equal(rc, -EPROTO);
+	if (!strstr(netif_queue_fatal_reason(e->q), "rx: request producer 0 moved back"))
+		fail_msg("reason \"%s\"", netif_queue_fatal_reason(e->q));
+	munmap(race_rx, NETIF_PAGE_SIZE);
+}
+
+/* XSA-155: the frontend rewrites every slot of both rings while the
+ * backend copies (any moment after it read them): the answers and the
+ * packets are what it read the first time, never a second read. */
+static int rewriting_copy(void *ctx, struct hv_copy *segs, unsigned n)
+{
+	struct fake_guest *g = ctx;
+
+	memset(g->tx->ring, 0xff, sizeof(g->tx->ring[0]) * NETIF_TX_RING_SIZE);
+	memset(g->rx->ring, 0xff, sizeof(g->rx->ring[0]) * NETIF_RX_RING_SIZE);
+	return fake_copy(ctx, segs, n);
+}
+
+static void test_tx_ring_rewritten_during_copy(void **state)
+{
+	struct env *e = *state;
+
+	netif_queue_init(e->q, 7, &all_features, e->g.tx, e->g.rx, rewriting_copy, &e->g,
+			 e->q->scratch);
+	fill(e, 1, 3);
+	fill(e, 2, 9);
+	fake_tx(&e->g, 1, 10, NETTXF_more_data | NETTXF_extra_info, 41, 300);
+	fake_tx_extra(&e->g, XEN_NETIF_EXTRA_TYPE_GSO, 0, 100, XEN_NETIF_GSO_TYPE_TCPV4);
+	fake_tx(&e->g, 2, 0, 0, 42, 200);
+	fake_tx(&e->g, 3, 0, 0, 43, 60);
+	fake_tx_publish(&e->g);
+	assert_int_equal(tx_burst(e), 0);
+	assert_false(netif_queue_is_fatal(e->q));
+	assert_int_equal(e->n, 2);
+	assert_int_equal(e->pkts[0].len, 300);
+	assert_int_equal(e->pkts[0].gso_size, 100);
+	assert_int_equal(e->pkts[0].gso_type, XEN_NETIF_GSO_TYPE_TCPV4);
+	assert_memory_equal(e->pkts[0].data, fake_page(&e->g, 1) + 10, 100);
+	assert_memory_equal(e->pkts[0].data + 100, fake_page(&e->g, 2), 200);
+	assert_int_equal(e->pkts[1].len, 60);
+	assert_int_equal(tx_rsp(e, 0).id, 41);
+	assert_int_equal(tx_rsp(e, 0).status, NETIF_RSP_OKAY);
+	assert_int_equal(tx_rsp(e, 1).status, NETIF_RSP_NULL);
+	assert_int_equal(tx_rsp(e, 2).id, 42);
+	assert_int_equal(tx_rsp(e, 2).status, NETIF_RSP_OKAY);
+	assert_int_equal(tx_rsp(e, 3).id, 43);
+	assert_int_equal(tx_rsp(e, 3).status, NETIF_RSP_OKAY);
+	assert_all_answered(e);
+}
+
+static void test_rx_ring_rewritten_during_copy(void **state)
+{
+	struct env *e = *state;
+	uint8_t data[100];
+	struct netif_pkt p[2] = { { .data = data, .len = 100 }, { .data = data, .len = 70 } };
+	unsigned done;
+
+	for (unsigned i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 5);
+	netif_queue_init(e->q, 7, &all_features, e->g.tx, e->g.rx, rewriting_copy, &e->g,
+			 e->q->scratch);
+	fake_rx_post(&e->g, 11, 20);
+	fake_rx_post(&e->g, 12, 21);
+	assert_int_equal(rx_burst(e, p, 2, &done), 0);
+	assert_int_equal(done, 2);
+	assert_memory_equal(fake_page(&e->g, 20), data, 100);
+	assert_memory_equal(fake_page(&e->g, 21), data, 70);
+	assert_int_equal(rx_rsp(e, 0).id, 11);
+	assert_int_equal(rx_rsp(e, 0).status, 100);
+	assert_int_equal(rx_rsp(e, 0).flags, 0);
+	assert_int_equal(rx_rsp(e, 1).id, 12);
+	assert_int_equal(rx_rsp(e, 1).status, 70);
+	assert_int_equal(e->g.rx->rsp_prod, 2);
+}
+
 /* ---- headers and checksums ---- */
 
 static uint16_t sum16(const uint8_t *p, size_t n, uint32_t sum)
@@ -814,6 +983,11 @@ int main(void)
 		T(test_rx_no_buffers),
 		T(test_rx_bad_prod_fatal),
 		T(test_rx_readonly_gref),
+		T(test_rx_prod_moved_back_fatal),
+		T(test_tx_prod_moved_back_fatal),
+		T(test_rx_prod_moved_back_mid_burst_fatal),
+		T(test_tx_ring_rewritten_during_copy),
+		T(test_rx_ring_rewritten_during_copy),
 		cmocka_unit_test(test_hdr_csum_complete),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
