@@ -24,6 +24,7 @@
 #define NF_STORM_MAX	100000u
 #define NF_STORM_MS	2000
 #define SLOT_BYTES	64u
+#define NF_RX_FILL_MS	10000	/* rx-prod-back: for the backend to fill buffers */
 
 struct hctx {
 	struct nf_dev *d;
@@ -312,6 +313,28 @@ static int c_event_storm(struct hctx *h, unsigned arg)
 	return c_valid(h, 0);
 }
 
+/* Waits until the backend has filled receive buffers (the LAN's
+ * broadcasts reach every bridge port), then moves the RX producer back
+ * behind buffers it has already answered. */
+static int c_rx_prod_back(struct hctx *h, unsigned arg)
+{
+	struct nf_sring_hdr *s = h->q->rx.sring;
+	long end = now_ms() + NF_RX_FILL_MS;
+	uint32_t rsp;
+
+	while ((rsp = nf_sring_rsp_prod(s)) < 2) {
+		if (now_ms() >= end)
+			return err_set(-ETIMEDOUT,
+				       "rx-prod-back: the backend filled no receive buffer in %d s "
+				       "(send the guest some broadcasts)",
+				       NF_RX_FILL_MS / 1000);
+		poll(NULL, 0, 20);
+	}
+	__atomic_store_n(&s->req_prod, rsp - 1, __ATOMIC_RELEASE);
+	nf_queue_kick_rx(h->d, h->q);
+	return 0;
+}
+
 static const struct hcase {
 	const char *name;
 	int (*fn)(struct hctx *h, unsigned arg);
@@ -348,6 +371,8 @@ static const struct hcase {
 	  "TX req_prod - req_cons = 300 > ring size" },
 	{ "rx-prod-overflow", c_rx_prod_overflow, 0, false,
 	  "RX req_prod 300 ahead of the posted buffers" },
+	{ "rx-prod-back", c_rx_prod_back, 0, false,
+	  "RX req_prod moved back behind buffers the backend filled (needs traffic to the guest)" },
 	{ "no-rx-buffers", c_nothing, 0, true, "connect with an empty RX ring, never post" },
 	{ "event-storm", c_event_storm, 0, false,
 	  "100000 notifications (2 s at most), then one good frame" },

@@ -418,6 +418,7 @@ HOSTILE = {
     "size-64k": (4, "error"),
     "slots-19": (4, "ok"),
     "slots-20": (4, "error"),
+    "slots-21": (4, "error"),
     "slots-22": (5, None),
     "offset-cross": (5, None),
     "gref-foreign": (4, "error"),
@@ -429,16 +430,36 @@ HOSTILE = {
     "extra-type-none": (5, None),
     "more-data-forever": (5, None),
     "req-prod-overflow": (5, None),
+    "rx-prod-overflow": (5, None),
+    "rx-prod-back": (5, None),
     "event-storm": (4, "ok"),
     "no-rx-buffers": (4, "none"),
+}
+
+
+# The reason a closed vif gives (words of it), in the error node and in
+# vifback's log line that names the vif.
+HOSTILE_REASON = {
+    "slots-22": ("tx: malicious frontend: more than 21 slots",),
+    "offset-cross": ("tx: first slot crosses its page",),
+    "gso-size-0": ("tx: GSO size 0",),
+    "gso-type-unknown": ("tx: unknown GSO type 7",),
+    "extra-type-unknown": ("tx: unknown extra info type 9",),
+    "extra-type-none": ("tx: unknown extra info type 0",),
+    "more-data-forever": ("tx: malicious frontend: more than 21 slots",),
+    "req-prod-overflow": ("tx: impossible request producer",),
+    "rx-prod-overflow": ("rx: impossible request producer",),
+    # behind what was answered (between bursts) or consumed (within one)
+    "rx-prod-back": ("rx: ", "request producer"),
 }
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_hostile_frontend_only_that_vif_suffers(topo, rig, case):
     """Each broken ring: the answer netback gives (error responses, or the
-    vif closed with the reason where the toolstack looks), vifback keeps
-    running and another domain's guest keeps its traffic."""
+    vif closed with the reason where the toolstack looks and in a log line
+    naming the vif), vifback keeps running and another domain's guest keeps
+    its traffic."""
     import json
     rig.attach(6, "ip=192.0.2.16")
     g6 = rig.guest(6, "192.0.2.16")
@@ -468,6 +489,9 @@ def test_hostile_frontend_only_that_vif_suffers(topo, rig, case):
     else:
         err = rig.xsd.read("/local/domain/0/error/backend/vif/5/0/error")
         assert err and err.startswith("71 "), err  # EPROTO and the reason
+        assert all(w in err for w in HOSTILE_REASON[case]), err
+        assert any("vif5.0: " in ln and err[3:] in ln
+                   for ln in rig.read_log().splitlines()), rig.read_log()
     # exactly one response per request slot when the vif lives
     if state == 4:
         assert rep["tx_rsp_prod"] == rep["tx_req_prod"], rep
@@ -758,11 +782,15 @@ def test_counters_follow_the_guests_traffic(topo, rig):
     assert after["rx_bytes"] > c["rx_bytes"] and after["tx_bytes"] >= c["tx_bytes"], (c, after)
 
 
-@pytest.mark.parametrize("case,reason", [("slots-20", "malformed"), ("gref-foreign", "grant")])
+@pytest.mark.parametrize("case,reason", [("slots-20", "malformed"), ("gref-foreign", "grant"),
+                                         ("tcp-gso-type-v6", "header"),
+                                         ("tcp-gso-hdr-past", "header")])
 def test_hostile_packet_is_counted_as_a_drop(topo, rig, case, reason):
-    """A frame netback would drop (20 slots; a grant to another domain)
-    leaves the vif up and shows in its drop counters by reason, in status
-    and in the metrics, and nothing else is counted as dropped."""
+    """A frame netback would drop (20 slots; a grant to another domain; GSO
+    metadata its checksum_setup refuses: a TCPv6 GSO type on IPv4 headers,
+    a TCP header past the packet's end) leaves the vif up and shows in its
+    drop counters by reason, in status and in the metrics, and nothing else
+    is counted as dropped."""
     import json
     rig.attach(5)
     r = subprocess.run([HVSIM, "guest", "5.0", "--hostile", case, "--wait", "2"],
@@ -778,3 +806,76 @@ def test_hostile_packet_is_counted_as_a_drop(topo, rig, case, reason):
     fams = metrics(rig)
     assert metric(fams, "netd_vifback_drop_packets", network="xenbr0", vif="5.0",
                   direction="rx", reason=reason) == 1
+
+
+def test_guest_that_never_posts_rx_buffers_is_drained_and_loses_its_carrier(topo, xsd,
+                                                                           netd_factory,
+                                                                           tmp_path):
+    """XSA-392: a frontend that connects and never posts a receive buffer
+    (hvsim guest --hostile no-rx-buffers) while the LAN floods broadcasts
+    to it. vifback hoards nothing for it: what waits is dropped after the
+    drain timeout (counted as no_buffers drops), its TAP loses the carrier
+    after the stall timeout with the vif named in the log, the vif stays
+    connected, and another guest's traffic goes on."""
+    import json
+    rig = make_rig(topo, xsd, netd_factory, tmp_path,
+                   vb_env={"VIFBACK_RX_STALL_MS": "2000", "VIFBACK_RX_DRAIN_MS": "1000"})
+    flood = hostile = None
+    try:
+        rig.attach(6, "ip=192.0.2.16")
+        g6 = rig.guest(6, "192.0.2.16")
+        rig.attach(5)
+        hostile = subprocess.Popen([HVSIM, "guest", "5.0", "--hostile", "no-rx-buffers",
+                                    "--wait", "10"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, env=rig.xsd.env())
+        rig.wait_states(5, 4, 4)
+        flood = subprocess.Popen(["ip", "netns", "exec", topo.up, "ping", "-b", "-q", "-i",
+                                  "0.01", "-w", "30", "192.0.2.255"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: "NO-CARRIER" in topo.link(topo.d0, "vif5.0")["flags"], 20,
+                 what="NO-CARRIER on vif5.0")
+        assert any("vif5.0" in ln and "carrier off" in ln
+                   for ln in rig.read_log().splitlines()), rig.read_log()
+        wait_for(lambda: (backend_counters(rig, "vif5.0") or {}).get("tx_drops", {})
+                 .get("no_buffers"), 10, step=0.2, what="no_buffers drops counted")
+        assert rig.be(5) == "4"
+        assert rig.vb.poll() is None, rig.read_log()
+        assert topo.ping(g6, LAN, count=2)
+        terminate(flood, 5)
+        out, err = hostile.communicate(timeout=40)
+        assert hostile.returncode == 0, err
+        rep = json.loads(out)
+        assert rep["backend_state"] == 4 and rep["rx_req_prod"] == 0, rep
+    finally:
+        for p in (flood, hostile):
+            if p:
+                terminate(p, 5)
+        rig.close()
+
+
+def test_frontend_keys_rewritten_after_connect_are_not_read_again(topo, rig):
+    """The frontend's keys are read once, when it says Connected (a double
+    fetch from xenstore is XSA-155's too): rewritten afterwards with absurd
+    values (a ring that does not exist, a ref in hex, port 0, 0 and 99
+    queues, no rx-copy) and its state written Connected again, they change
+    nothing: the vif keeps its rings and its traffic. The backend has seen
+    the rewrites when it has seen a later change to its own directory (one
+    connection, events in order): a bad rate it logs."""
+    rig.attach(5, "ip=192.0.2.15")
+    g = rig.guest(5, "192.0.2.15")
+    assert topo.ping(g, LAN)
+    fe = FE.format(d=5, n=0)
+    guest_env = dict(os.environ, XENSTORED_PATH=rig.xsd.sock + ".d5")
+    for bad in ({"tx-ring-ref": "4000000", "rx-ring-ref": "0x10", "event-channel": "0",
+                 "multi-queue-num-queues": "0", "request-rx-copy": "0"},
+                {"multi-queue-num-queues": "99", "queue-0/tx-ring-ref": "4294967296"}):
+        pairs = [x for k, v in bad.items() for x in (f"{fe}/{k}", v)]
+        subprocess.run(["xenstore-write", *pairs, f"{fe}/state", "4"], env=guest_env,
+                       check=True, timeout=5)
+    subprocess.run(["xenstore-write", f"{BE}/5/0/rate", "not-a-rate"], env=rig.xsd.env(),
+                   check=True, timeout=5)
+    wait_for(lambda: "vif5.0: rate:" in rig.read_log(), 10, what="the rate change seen")
+    assert rig.be(5) == "4" and rig.fe(5) == "4"
+    assert rig.xsd.read("/local/domain/0/error/backend/vif/5/0/error") is None
+    assert topo.ping(g, LAN)
+    assert rig.vb.poll() is None

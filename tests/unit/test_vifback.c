@@ -201,6 +201,16 @@ static void test_hdr_from_pkt(void **state)
 	/* a TCPv6 GSO request on an IPv4 packet: netback's checksum_setup fails */
 	p.gso_type = XEN_NETIF_GSO_TYPE_TCPV6;
 	assert_int_equal(vb_tap_hdr_from_pkt(&p, &h), -EINVAL);
+	/* TCP GSO on a UDP packet (whose checksum could be completed): not
+	 * TCP, nothing to segment */
+	p.gso_type = XEN_NETIF_GSO_TYPE_TCPV4;
+	buf[23] = 17;
+	assert_int_equal(vb_tap_hdr_from_pkt(&p, &h), -EINVAL);
+	buf[23] = 6;
+	/* a TCP header shorter than 20 bytes */
+	buf[34 + 12] = 0x40;
+	assert_int_equal(vb_tap_hdr_from_pkt(&p, &h), -EINVAL);
+	buf[34 + 12] = 0x80;
 	/* blank checksum on something that is not TCP/UDP */
 	p.gso_type = 0;
 	buf[23] = 1;
