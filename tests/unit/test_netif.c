@@ -732,6 +732,37 @@ static void test_rx_readonly_gref(void **state)
 	assert_int_equal(e->q->stats.rx_bytes, 50);
 }
 
+/* RX buffers whose grant was revoked or lies beyond the table: each gets
+ * an error response in its own slot, the queue goes on, the next buffer
+ * is filled. */
+static void test_rx_revoked_and_bogus_gref(void **state)
+{
+	struct env *e = *state;
+	uint8_t data[60];
+	struct netif_pkt p[3] = { { .data = data, .len = 60 }, { .data = data, .len = 59 },
+				  { .data = data, .len = 58 } };
+	unsigned done;
+
+	memset(data, 0x5a, sizeof(data));
+	e->g.granted[4] = false;
+	fake_rx_post(&e->g, 1, 4);
+	fake_rx_post(&e->g, 2, 0xfffffff0u);
+	fake_rx_post(&e->g, 3, 6);
+	assert_int_equal(rx_burst(e, p, 3, &done), 0);
+	assert_int_equal(done, 3);
+	assert_false(netif_queue_is_fatal(e->q));
+	assert_int_equal(rx_rsp(e, 0).id, 1);
+	assert_int_equal(rx_rsp(e, 0).status, NETIF_RSP_ERROR);
+	assert_int_equal(rx_rsp(e, 1).id, 2);
+	assert_int_equal(rx_rsp(e, 1).status, NETIF_RSP_ERROR);
+	assert_int_equal(rx_rsp(e, 2).id, 3);
+	assert_int_equal(rx_rsp(e, 2).status, 58);
+	assert_memory_equal(fake_page(&e->g, 6), data, 58);
+	assert_int_equal(e->q->stats.rx_errors, 2);
+	assert_int_equal(e->q->stats.rx_pkts, 1);
+	assert_int_equal(e->g.rx->rsp_prod, 3);
+}
+
 /* A producer that moves back between bursts, behind what the backend has
  * consumed and answered: it cannot be (RING_REQUEST_PROD_OVERFLOW). */
 static void test_rx_prod_moved_back_fatal(void **state)
@@ -983,6 +1014,7 @@ int main(void)
 		T(test_rx_no_buffers),
 		T(test_rx_bad_prod_fatal),
 		T(test_rx_readonly_gref),
+		T(test_rx_revoked_and_bogus_gref),
 		T(test_rx_prod_moved_back_fatal),
 		T(test_tx_prod_moved_back_fatal),
 		T(test_rx_prod_moved_back_mid_burst_fatal),
