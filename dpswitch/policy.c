@@ -55,9 +55,13 @@ int dps_pol_set_gw(struct dps_policy *p, const struct vif_ip *gw, unsigned n)
 	return 0;
 }
 
+/* Never multicast or all-zero: no station's (the Linux bridge drops such
+ * a source before netd's rules see it). */
 static bool mac_ok(const struct dps_policy *p, const uint8_t *mac)
 {
-	if (mac[0] & 1)
+	static const uint8_t zero[6];
+
+	if (mac[0] & 1 || !memcmp(mac, zero, 6))
 		return false;
 	return !p->has_mac || !memcmp(mac, p->mac, 6);
 }
@@ -80,19 +84,30 @@ static bool is_ll(const uint8_t *a)
 	return a[0] == 0xfe && (a[1] & 0xc0) == 0x80;
 }
 
-/* Its ip= (any with ipfree), or its own link-local (any link-local when
- * it has no MAC to derive one from); never one of Dom0's. */
-static bool v6_ok(const struct dps_policy *p, const uint8_t *a)
+/* An IPv6 address as the vif's: its own (ip=, its link-local), another
+ * link-local one when it has no MAC to derive its own from (a source
+ * limited to a few kinds of packet while it has ip=: see v6_src), or
+ * another one at all (no ip=); never one of Dom0's. */
+enum v6_kind { V6_NOT, V6_OWN, V6_LL };
+
+static enum v6_kind v6_of(const struct dps_policy *p, const uint8_t *a)
 {
 	for (unsigned i = 0; i < p->ngw6; i++)
 		if (!memcmp(a, &p->gw6[i], 16))
-			return false;
+			return V6_NOT;
 	for (unsigned i = 0; i < p->n6; i++)
 		if (!memcmp(a, &p->v6[i], 16))
-			return true;
-	if (is_ll(a))
-		return !p->has_mac;
-	return p->ipfree;
+			return V6_OWN;
+	if (p->ipfree)
+		return is_ll(a) && p->has_mac ? V6_NOT : V6_OWN;
+	return is_ll(a) && !p->has_mac ? V6_LL : V6_NOT;
+}
+
+/* An ND target: its own, any link-local one without mac=, any other one
+ * without ip= (netd's as_tgt). */
+static bool v6_ok(const struct dps_policy *p, const uint8_t *a)
+{
+	return v6_of(p, a) != V6_NOT;
 }
 
 static enum dps_verdict check_ipv4(const struct dps_policy *p, const uint8_t *ip, uint32_t len)
@@ -137,16 +152,36 @@ static enum dps_verdict check_arp(const struct dps_policy *p, const uint8_t *eth
 	return v4_ok(p, a + 14) ? DPS_POL_OK : DPS_POL_ARP;
 }
 
-/* ND's link-layer address option: at most one, and it must be the MAC. */
+/* ND's options, for a vif with a MAC (without one, any: netd's as_ndopt
+ * is entered for vifs with a MAC only): at most one, of 8 bytes, as
+ * netd's rules pin them (nft cannot walk options, and stacks send one);
+ * a link-layer address option (source or target, either) must be its MAC. */
 static enum dps_verdict nd_options(const struct dps_policy *p, const uint8_t *o, uint32_t len)
 {
-	if (!len)
+	if (!p->has_mac || !len)
 		return DPS_POL_OK;
-	if (len < 8 || o[1] == 0 || (uint32_t)o[1] * 8 != len)
-		return DPS_POL_ND; /* netd's rules take exactly one option */
-	if ((o[0] == 1 || o[0] == 2) && o[1] == 1 && !mac_ok(p, o + 2))
+	if (len != 8 || o[1] != 1)
+		return DPS_POL_ND;
+	if ((o[0] == 1 || o[0] == 2) && !mac_ok(p, o + 2))
 		return DPS_POL_ND;
 	return DPS_POL_OK;
+}
+
+/* What a source that is another link-local address (V6_LL: a vif with
+ * ip= and no mac=) may send, as netd's as_ip6 lets it: RS, NS, NA and MLD
+ * reports (not a query), and DHCPv6 requests. */
+static bool ll_use_ok(uint8_t next, const uint8_t *l4, uint32_t l4len)
+{
+	if (next == 17)
+		return l4len >= 4 && be16(l4) == 546 && be16(l4 + 2) == 547;
+	if (next != 58)
+		return false;
+	switch (l4[0]) {
+	case 131: case 132: case 133: case 135: case 136: case 143:
+		return true;
+	default:
+		return false;
+	}
 }
 
 static enum dps_verdict check_ipv6(const struct dps_policy *p, const uint8_t *ip, uint32_t len)
@@ -155,7 +190,8 @@ static enum dps_verdict check_ipv6(const struct dps_policy *p, const uint8_t *ip
 	const uint8_t *src = ip + 8, *l4;
 	uint32_t l4len, off = 40;
 	uint8_t type, next;
-	bool unspec;
+	bool unspec, first = false, later = false;
+	enum v6_kind kind;
 
 	if (len < 40 || ip[0] >> 4 != 6)
 		return DPS_POL_MALFORMED;
@@ -163,16 +199,31 @@ static enum dps_verdict check_ipv6(const struct dps_policy *p, const uint8_t *ip
 	/* past extension headers, as netd's rules (nft's icmpv6 type, th)
 	 * look past them: MLD always comes behind a Hop-by-Hop header (its
 	 * router alert), and an RA or a DHCPv6 server's reply behind one
-	 * must not slip past the checks below. A fragment stops the walk
-	 * (ND is never fragmented, RFC 6980): only its addresses count */
+	 * must not slip past the checks below. A first fragment (offset 0)
+	 * is walked through: it must hold the upper-layer header (RFC 7112,
+	 * netd's as_frag) and is judged by it, so an RA or a DHCPv6 reply in
+	 * one is found; a later fragment stops the walk: only its source
+	 * counts, as in nft, where it has no transport header */
 	next = ip[6];
-	for (unsigned i = 0; next == 0 || next == 43 || next == 60 || next == 51; i++) {
+	for (unsigned i = 0; next == 0 || next == 43 || next == 44 || next == 60 || next == 51;
+	     i++) {
 		uint32_t hl;
 
 		if (i == DPS_POL_MAX_EXT || len < off + 8)
 			return DPS_POL_MALFORMED;
-		/* AH counts 4-byte words less 2, the others 8-byte ones less 1 */
-		hl = next == 51 ? ((uint32_t)ip[off + 1] + 2) * 4 : ((uint32_t)ip[off + 1] + 1) * 8;
+		if (next == 44) {
+			if (be16(ip + off + 2) & 0xfff8) {
+				later = true;
+				break;
+			}
+			first = true;
+			hl = 8;
+		} else if (next == 51) {
+			/* AH counts 4-byte words less 2, the others 8-byte ones less 1 */
+			hl = ((uint32_t)ip[off + 1] + 2) * 4;
+		} else {
+			hl = ((uint32_t)ip[off + 1] + 1) * 8;
+		}
 		next = ip[off];
 		off += hl;
 	}
@@ -180,25 +231,38 @@ static enum dps_verdict check_ipv6(const struct dps_policy *p, const uint8_t *ip
 		return DPS_POL_MALFORMED;
 	l4 = ip + off;
 	l4len = len - off;
-	if (next == 17 && l4len >= 4 && be16(l4) == 547)
-		return DPS_POL_FORBIDDEN;
-	if (next != 58) {
-		/* not ICMPv6 (extension headers included): only its addresses */
+	if (later) {
 		if (unspec)
 			return DPS_POL_IP;
-		return v6_ok(p, src) ? DPS_POL_OK : DPS_POL_IP;
+		return v6_of(p, src) == V6_OWN ? DPS_POL_OK : DPS_POL_IP;
+	}
+	if (first && l4len < 4)
+		return DPS_POL_MALFORMED;
+	if (next == 17 && l4len >= 4 && be16(l4) == 547)
+		return DPS_POL_FORBIDDEN;
+	kind = unspec ? V6_NOT : v6_of(p, src);
+	if (next != 58) {
+		/* not ICMPv6 (extension headers included): only its addresses */
+		if (kind == V6_LL && ll_use_ok(next, l4, l4len))
+			return DPS_POL_OK;
+		return kind == V6_OWN ? DPS_POL_OK : DPS_POL_IP;
 	}
 	if (l4len < 4)
 		return DPS_POL_MALFORMED;
 	type = l4[0];
 	if (type == 134 || type == 137) /* RA, redirect */
 		return DPS_POL_FORBIDDEN;
+	/* ND from a vif with a MAC has no extension header (netd's
+	 * as_ndopt): behind a fragment header its options could sit in a
+	 * later fragment, and no stack adds one to ND (RFC 6980) */
+	if ((type == 133 || type == 135 || type == 136) && p->has_mac && off != 40)
+		return DPS_POL_ND;
 	if (unspec) {
-		/* RS, MLD (130-132, 143) and DAD probes (NS) only */
-		if (type != 133 && type != 135 && type != 130 && type != 131 && type != 132 &&
-		    type != 143)
+		/* RS, MLD reports (130, a query, would win the querier
+		 * election) and DAD probes (NS) only */
+		if (type != 133 && type != 135 && type != 131 && type != 132 && type != 143)
 			return DPS_POL_IP;
-	} else if (!v6_ok(p, src)) {
+	} else if (kind == V6_NOT || (kind == V6_LL && !ll_use_ok(next, l4, l4len))) {
 		return DPS_POL_IP;
 	}
 	switch (type) {

@@ -8,15 +8,21 @@
  *   - ARP whose sender is its MAC and one of its addresses (or 0.0.0.0,
  *     RFC 5227 probes);
  *   - IPv6 from its ip= addresses and its link-local, the EUI-64 one of
- *     its mac=; from :: only RS, MLD and DAD (NS); neighbour
- *     advertisements only for its own addresses, link-local included;
- *     NS, NA and RS whose link-layer option (if any) is its MAC;
+ *     its mac= (without mac= but with ip=: another link-local only for
+ *     RS, NS, NA, MLD reports and DHCPv6 requests); from :: only RS, MLD
+ *     reports and DAD (NS); neighbour advertisements only for its own
+ *     addresses, link-local included; NS, NA and RS of a vif with mac=
+ *     with no extension header and at most one option of 8 bytes, whose
+ *     link-layer address is its MAC;
  *   - never, with or without ip=: RA, ICMP and ICMPv6 redirects, DHCP or
  *     DHCPv6 server replies (udp from port 67 or 547);
- *   - nothing else (other ethertypes, VLAN tags, fragments of headers).
+ *   - nothing else (other ethertypes, VLAN tags, a first fragment without
+ *     its upper-layer header, RFC 7112).
  * ICMPv6 and UDP are found past IPv6 extension headers (Hop-by-Hop, where
- * MLD always is, routing, destination options, AH; more than 8 or cut
- * short: malformed), as netd's nftables rules find them.
+ * MLD always is, routing, destination options, AH, a first fragment's
+ * header; more than 8 or cut short: malformed), as netd's nftables rules
+ * find them; a later fragment counts by its source alone. Where this
+ * differs from netd's rules, and why: docs/dpswitch.md.
  * A vif without ip= may use any address (Xen's semantics), but still only
  * its MAC and its link-local. Neither it nor one without mac= may claim
  * Dom0's own addresses or its routers' (netd's gw4 and gw6 sets, given by

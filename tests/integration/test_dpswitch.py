@@ -489,6 +489,85 @@ def test_guest_ipv6_start_up_is_not_spoofing_but_an_ra_behind_headers_is(rig, to
     assert all(v == 0 for k, v in after.items() if k != "forbidden"), after
 
 
+PARITY_SEEN = r"""
+import json, sys, time
+from scapy.all import (AsyncSniffer, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, ICMPv6ND_RA,
+                       ICMPv6ND_NS, ICMPv6ND_NA, Raw, UDP)
+s = AsyncSniffer(iface="lan0", filter="ip6", store=True)
+s.start()
+time.sleep(0.3)
+print("ready", flush=True)
+sys.stdin.readline()
+time.sleep(0.5)
+pk = s.stop()
+print(json.dumps({
+    "ra": sum(p.haslayer(ICMPv6ND_RA) for p in pk),
+    "dhcp6_server": sum(p.haslayer(UDP) and p[UDP].sport == 547 for p in pk),
+    "destopt": sum(p.haslayer(IPv6ExtHdrDestOpt) for p in pk),
+    "nd_forged": sum((p.haslayer(ICMPv6ND_NS) and p[ICMPv6ND_NS].tgt == "2001:db8:1::77")
+                     or (p.haslayer(ICMPv6ND_NA) and p.haslayer(IPv6ExtHdrDestOpt)) for p in pk),
+    "own_fragments": sum(p.haslayer(IPv6ExtHdrFragment) and p[IPv6ExtHdrFragment].id == 99
+                         for p in pk)}), flush=True)
+"""
+
+PARITY_FORGE = r"""
+from scapy.all import *
+ll = "fe80::216:3eff:fe00:{d:x}"
+e = Ether(src="{mac}", dst="33:33:00:00:00:01") / IPv6(src=ll, dst="ff02::1")
+frag0 = IPv6ExtHdrFragment(offset=0, m=1, id=7)
+forbidden = [e / frag0 / ICMPv6ND_RA(),
+             e / IPv6ExtHdrFragment(offset=0, m=0, id=8) / UDP(sport=547, dport=546) / Raw(b"x" * 40)]
+# the first fragment without its UDP header (RFC 7112)
+malformed = [e / frag0 / IPv6ExtHdrDestOpt(nh=17, options=[PadN(optdata=b"\0" * 20)])]
+spoof_nd = [e / ICMPv6ND_NS(tgt="2001:db8:1::77") / ICMPv6NDOptSrcLLAddr(len=2, lladdr="02:00:00:00:00:66")
+            / Raw(b"\0" * 8),
+            e / IPv6ExtHdrDestOpt() / ICMPv6ND_NA(tgt=ll, R=0, S=0, O=1)]
+sendp((forbidden + malformed + spoof_nd) * {n}, iface="eth0", verbose=False)
+# its own datagram in fragments passes, the first and the later ones
+own = IPv6(src=ll, dst="ff02::1") / IPv6ExtHdrFragment(id=99) / UDP(sport=1000, dport=9) / Raw(b"y" * 1800)
+sendp([Ether(src="{mac}", dst="33:33:00:00:00:01") / f for f in fragment6(own, 1000)], iface="eth0",
+      verbose=False)
+"""
+
+
+def test_what_netds_rules_drop_dpswitch_drops(rig, topo, tmp_path):
+    """Cases where dpswitch's policy let through what netd's nft rules
+    drop (an audit of the two): an RA and a DHCPv6 server's reply in a
+    first fragment (forbidden), a first fragment without its upper-layer
+    header (malformed, RFC 7112), an NS whose link-layer option of 16
+    bytes names another MAC and an NA behind a destination options header
+    (spoof_nd). None reaches the LAN, each is counted; the guest's own
+    fragmented datagram still does, all of it."""
+    rig.attach(5)
+    (tmp_path / "seen.py").write_text(PARITY_SEEN)
+    sniff = subprocess.Popen(["ip", "netns", "exec", rig.lan, "/usr/bin/python3",
+                              str(tmp_path / "seen.py")], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    n = 3
+    try:
+        assert sniff.stdout.readline() == "ready\n"
+        g5 = rig.guest(5)
+        assert topo.ping(g5, LAN)
+        before = rig.port("vif5.0")["drops"]
+        topo.python(g5, PARITY_FORGE.format(mac=mac_of(5), d=5, n=n))
+        wait_for(lambda: rig.port("vif5.0")["drops"]["spoof_nd"] - before["spoof_nd"] >= 2 * n,
+                 5, what=f"the forged ND counted: {rig.port('vif5.0')['drops']}")
+        time.sleep(0.5)
+        sniff.stdin.write("done\n")
+        sniff.stdin.flush()
+        seen = json.loads(sniff.communicate(timeout=60)[0])
+    finally:
+        terminate(sniff, 5)
+    after = rig.port("vif5.0")["drops"]
+    delta = {k: after[k] - before[k] for k in after}
+    assert seen == {"ra": 0, "dhcp6_server": 0, "destopt": 0, "nd_forged": 0,
+                    "own_fragments": 2}, seen
+    assert delta["forbidden"] == 2 * n and delta["malformed"] == n and \
+        delta["spoof_nd"] == 2 * n, delta
+    assert all(v == 0 for k, v in delta.items() if k not in ("forbidden", "malformed", "spoof_nd")), \
+        delta
+
+
 CLAIM = r"""
 from scapy.all import *
 mac = "{mac}"

@@ -207,6 +207,36 @@ static void ext6(struct frame *f, uint8_t kind, unsigned n)
 	}
 }
 
+/* A fragment header put before what follows the IPv6 header: offset in
+ * 8-byte units, more: the M flag. The bytes after it stay what they were
+ * (a later fragment's are data). */
+static void frag6(struct frame *f, uint16_t offset, bool more)
+{
+	uint8_t *ip = f->b + 14;
+
+	memmove(ip + 48, ip + 40, f->len - 54);
+	memset(ip + 40, 0, 8);
+	ip[40] = ip[6];
+	ip[42] = (uint8_t)(offset >> 5);
+	ip[43] = (uint8_t)(offset << 3 | (more ? 1 : 0));
+	ip[47] = 7; /* identification */
+	ip[6] = 44;
+	f->len += 8;
+}
+
+/* UDP over IPv6 from src, sport to dport */
+static void udp6(struct frame *f, const char *src, uint16_t sport, uint16_t dport)
+{
+	uint8_t *l4 = f->b + 14 + 40;
+
+	icmp6(f, src, 128, NULL, NULL);
+	f->b[14 + 6] = 17;
+	l4[0] = (uint8_t)(sport >> 8);
+	l4[1] = (uint8_t)sport;
+	l4[2] = (uint8_t)(dport >> 8);
+	l4[3] = (uint8_t)dport;
+}
+
 static void policy(struct dps_policy *p, const char *spec, bool guard)
 {
 	struct vif v;
@@ -330,6 +360,122 @@ static void test_policy_rules(void **state)
 	f.len = 60;
 	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_MALFORMED);
 	assert_int_equal(dps_pol_check(&off, f.b, f.len), DPS_POL_OK);
+}
+
+/* What netd's nft rules (antispoof.c) drop, dpswitch drops; what they let
+ * through, it lets through (the cases an audit of the two found apart). */
+static void test_policy_netd_parity(void **state)
+{
+	struct dps_policy p, nomac, nomac_ip;
+	struct frame f;
+	const char *ll = "fe80::216:3eff:fe00:5";
+	static const uint8_t zero_mac[6];
+
+	(void)state;
+	policy(&p, "mac=" ME_MAC ",ip=203.0.113.15 2001:db8:1::15", true);
+	policy(&nomac, "bridge=dps0", true);
+	policy(&nomac_ip, "ip=2001:db8:1::15", true);
+	eth(&f, me_mac, 0x86dd);
+
+	/* a first fragment is judged by the upper-layer header it must
+	 * hold (RFC 7112; netd's as_frag, then `icmpv6 type` and `udp
+	 * sport`, which find it past the fragment header): an RA, a
+	 * redirect or a DHCPv6 server's reply in one is forbidden */
+	icmp6(&f, ll, 134, NULL, NULL);
+	frag6(&f, 0, true);
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_FORBIDDEN);
+	assert_int_equal(dps_pol_check(&nomac, f.b, f.len), DPS_POL_FORBIDDEN);
+	icmp6(&f, ll, 137, NULL, NULL);
+	frag6(&f, 0, false); /* an atomic fragment (RFC 6946) */
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_FORBIDDEN);
+	udp6(&f, "2001:db8:1::15", 547, 546);
+	frag6(&f, 0, true);
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_FORBIDDEN);
+	ext6(&f, 0, 1);
+	assert_int_equal(dps_pol_check(&nomac, f.b, f.len), DPS_POL_FORBIDDEN);
+	/* ... and one without it (the UDP header pushed into a later
+	 * fragment by a destination options header) is refused */
+	udp6(&f, "2001:db8:1::15", 547, 546);
+	ext6(&f, 60, 1);
+	frag6(&f, 0, true);
+	f.len = 14 + 40 + 8 + 8;
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_MALFORMED);
+	/* own traffic in fragments passes: the first with its header, a
+	 * later one by its source alone (not from ::) */
+	udp6(&f, "2001:db8:1::15", 1000, 9);
+	frag6(&f, 0, true);
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_OK);
+	udp6(&f, "2001:db8:1::15", 547, 546);
+	frag6(&f, 1, false);
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_OK);
+	udp6(&f, "2001:db8:1::99", 1000, 9);
+	frag6(&f, 1, false);
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_IP);
+	icmp6(&f, "::", 143, NULL, NULL);
+	frag6(&f, 1, false);
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_IP);
+	/* a forged NA in a fragment: its target is still read */
+	icmp6(&f, "fe80::2", 136, "2001:db8:1::99", NULL);
+	frag6(&f, 0, false);
+	assert_int_equal(dps_pol_check(&nomac_ip, f.b, f.len), DPS_POL_ND);
+
+	/* ND from a vif with a MAC: no extension header (its options
+	 * could hide in a later fragment; no stack adds one) and at most
+	 * one option of 8 bytes, whose link-layer address is its MAC */
+	icmp6(&f, ll, 136, ll, me_mac);
+	ext6(&f, 60, 1);
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_ND);
+	icmp6(&f, ll, 136, ll, me_mac);
+	frag6(&f, 0, false);
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_ND);
+	icmp6(&f, ll, 135, "2001:db8:1::1", NULL); /* SLLA of length 2: another's MAC */
+	f.b[14 + 40 + 24] = 1;
+	f.b[14 + 40 + 25] = 2;
+	memcpy(f.b + 14 + 40 + 26, other_mac, 6);
+	f.len += 16;
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_ND);
+	f.b[14 + 40 + 24] = 14; /* a nonce of 14 bytes: a second option's room */
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_ND);
+	f.b[14 + 40 + 25] = 1; /* one of 6: what DAD sends */
+	f.len -= 8;
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_OK);
+	/* without mac=, options are not looked at (two of them here) */
+	icmp6(&f, "fe80::2", 135, "2001:db8:1::1", other_mac);
+	f.b[14 + 40 + 32] = 14;
+	f.b[14 + 40 + 33] = 1;
+	f.len += 8;
+	assert_int_equal(dps_pol_check(&nomac_ip, f.b, f.len), DPS_POL_OK);
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_IP);
+
+	/* without mac= but with ip=: another link-local address only for
+	 * RS, NS, NA, MLD reports and DHCPv6 requests, as netd's as_ip6 */
+	icmp6(&f, "fe80::2", 133, NULL, NULL);
+	assert_int_equal(dps_pol_check(&nomac_ip, f.b, f.len), DPS_POL_OK);
+	icmp6(&f, "fe80::2", 143, NULL, NULL);
+	ext6(&f, 0, 1);
+	assert_int_equal(dps_pol_check(&nomac_ip, f.b, f.len), DPS_POL_OK);
+	udp6(&f, "fe80::2", 546, 547);
+	assert_int_equal(dps_pol_check(&nomac_ip, f.b, f.len), DPS_POL_OK);
+	udp6(&f, "fe80::2", 1000, 9);
+	assert_int_equal(dps_pol_check(&nomac_ip, f.b, f.len), DPS_POL_IP);
+	assert_int_equal(dps_pol_check(&nomac, f.b, f.len), DPS_POL_OK); /* no ip=: any */
+	icmp6(&f, "fe80::2", 128, NULL, NULL);
+	assert_int_equal(dps_pol_check(&nomac_ip, f.b, f.len), DPS_POL_IP);
+	icmp6(&f, "fe80::2", 130, NULL, NULL); /* an MLD query */
+	assert_int_equal(dps_pol_check(&nomac_ip, f.b, f.len), DPS_POL_IP);
+	icmp6(&f, "2001:db8:1::15", 128, NULL, NULL);
+	assert_int_equal(dps_pol_check(&nomac_ip, f.b, f.len), DPS_POL_OK);
+
+	/* from :: no MLD query (it would win the querier election) */
+	icmp6(&f, "::", 130, NULL, NULL);
+	ext6(&f, 0, 1);
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_IP);
+
+	/* the all-zero MAC is no station's: the Linux bridge drops it
+	 * before netd's rules see it */
+	eth(&f, zero_mac, 0x0800);
+	ipv4(&f, "203.0.113.15", 17, 1000, 9);
+	assert_int_equal(dps_pol_check(&nomac, f.b, f.len), DPS_POL_MAC);
 }
 
 /* Dom0's addresses (port-add's "gw"): never a source, ARP sender or ND
@@ -628,6 +774,7 @@ int main(void)
 		cmocka_unit_test(test_mac_move_and_port_gone),
 		cmocka_unit_test(test_mac_many),
 		cmocka_unit_test(test_policy_rules),
+		cmocka_unit_test(test_policy_netd_parity),
 		cmocka_unit_test(test_policy_gw),
 		cmocka_unit_test(test_policy_truncated),
 		cmocka_unit_test(test_gso),
