@@ -881,3 +881,25 @@ def test_frontend_keys_rewritten_after_connect_are_not_read_again(topo, rig):
     assert rig.xsd.read("/local/domain/0/error/backend/vif/5/0/error") is None
     assert topo.ping(g, LAN)
     assert rig.vb.poll() is None
+
+
+@pytest.mark.parametrize("case", ["tcp-gso", "tcp-gso-split-hdr"])
+def test_gso_packet_with_headers_across_slots_is_taken_whole(topo, rig, case):
+    """XSA-423/432: a TCP GSO packet whose first slot holds 20 bytes (its
+    IP and TCP headers run on into the next slot) is taken as the same
+    packet sent in whole pages: its headers are found in one piece, it
+    reaches the TAP as one GSO frame, nothing is counted as dropped."""
+    import json
+    rig.attach(5)
+    r = subprocess.run([HVSIM, "guest", "5.0", "--hostile", case, "--wait", "2"],
+                       capture_output=True, text=True, env=rig.xsd.env(), timeout=60)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["backend_state"] == 4, rep
+    statuses = [x["status"] for x in rep["tx_responses"] if x["status"] != 1]
+    assert len(statuses) == (3 if case == "tcp-gso-split-hdr" else 2), rep
+    assert all(s == 0 for s in statuses), rep
+    c = wait_for(lambda: (backend_counters(rig, "vif5.0") or {}).get("rx_packets") and
+                 backend_counters(rig, "vif5.0"), 5, step=0.2, what="the packet counted")
+    assert c["rx_packets"] == 1 and c["rx_bytes"] == 14 + 20 + 20 + 8000, c
+    assert all(v == 0 for v in c["rx_drops"].values()), c
