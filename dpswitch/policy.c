@@ -55,15 +55,16 @@ int dps_pol_set_gw(struct dps_policy *p, const struct vif_ip *gw, unsigned n)
 	return 0;
 }
 
-/* Never multicast or all-zero: no station's (the Linux bridge drops such
- * a source before netd's rules see it). */
+/* Its mac= (unicast and not all-zero: vif.c refuses others), or without
+ * one any but multicast and all-zero, no station's (the Linux bridge drops
+ * such a source before netd's rules see it). */
 static bool mac_ok(const struct dps_policy *p, const uint8_t *mac)
 {
 	static const uint8_t zero[6];
 
-	if (mac[0] & 1 || !memcmp(mac, zero, 6))
-		return false;
-	return !p->has_mac || !memcmp(mac, p->mac, 6);
+	if (p->has_mac)
+		return !memcmp(mac, p->mac, 6);
+	return !(mac[0] & 1) && memcmp(mac, zero, 6);
 }
 
 static bool v4_ok(const struct dps_policy *p, const uint8_t *a)
