@@ -214,6 +214,10 @@ def test_guest_connects_pings_and_transfers(topo, rig):
     assert rig.be(5, key="feature-rx-copy") == "1"
     assert rig.be(5, key="feature-split-event-channels") == "1"
     assert rig.fe(5, key="request-rx-copy") == "1"
+    # XSA-270 (hash mappings on the control ring) and multicast control:
+    # nothing offered that is not implemented and checked
+    assert rig.be(5, key="feature-ctrl-ring") is None
+    assert rig.be(5, key="feature-multicast-control") is None
     assert topo.ping(g, LAN, count=3)
     # 8 MiB each way, content compared end to end
     sent, got = tcp_transfer(topo, g, topo.up, LAN, 8 << 20)
