@@ -50,6 +50,15 @@ static struct as_tbl tbls[2];
 	"\tset gw4 { type ifname . ipv4_addr; }\n"			\
 	"\tset gw6 { type ifname . ipv6_addr; }\n"			\
 	"\tset gw6nd { typeof iifname . @th,64,128; }\n"		\
+	/* A vif nat mode frees in its /64 (free6): the prefix with a	\
+	 * zero interface id, keyed for sources and, raw, for ND	\
+	 * targets; and the addresses guests own there (own6: whose,	\
+	 * owned6: the address alone, raw, for either lookup), which	\
+	 * no free vif may take. */					\
+	"\tset v6pfx { type ifname . ipv6_addr; }\n"			\
+	"\tset v6pfxnd { typeof iifname . @th,64,128; }\n"		\
+	"\tset own6 { type ifname . ipv6_addr; }\n"			\
+	"\tset owned6 { typeof @th,64,128; }\n"				\
 	/* Per-vif state lives in the elements, not in named objects:	\
 	 * a lookup runs the element's counter or limit, and libnftables	\
 	 * would fetch every named object on every command (a plug would	\
@@ -78,6 +87,9 @@ static struct as_tbl tbls[2];
 	"\tchain as_ndopt { }\n"					\
 	"\tchain as_rsopt { }\n"					\
 	"\tchain as_frag { }\n"						\
+	"\tchain as_src6 { }\n"					\
+	"\tchain as_free6 { }\n"					\
+	"\tchain as_freetgt { }\n"					\
 	"\tchain bad { }\n"
 
 /* Legitimate traffic first: a guest's TCP and UDP from its own MAC and
@@ -140,6 +152,11 @@ static struct as_tbl tbls[2];
  * target or DAD target is dropped: a guest's NA for the router's
  * link-local re-pointed Dom0's neighbour entry for it to the guest. A vif
  * without mac= may use any MAC, and so any link-local, as before. */
+/* The /64 of an address, as a mask on it: as ip6 saddr and as a raw ND
+ * target (v6pfx, v6pfxnd). */
+#define PFX64 "ffff:ffff:ffff:ffff::"
+#define PFX64RAW "0xffffffffffffffff0000000000000000"
+
 #define AS_L3								\
 	"\tchain as_ip4 {\n"						\
 	"\t\tudp sport 67 goto bad\n"					\
@@ -162,6 +179,7 @@ static struct as_tbl tbls[2];
 	"\t\tiifname . ip6 saddr @v6 return\n"				\
 	"\t\tiifname . ip6 saddr @gw6 goto bad\n"			\
 	"\t\tiifname @ipfree return\n"					\
+	"\t\tiifname . ip6 saddr & " PFX64 " @v6pfx goto as_free6\n"	\
 	/* a vif without mac=: these from any link-local address */	\
 	"\t\tip6 saddr fe80::/10 icmpv6 type { nd-router-solicit, mld-listener-report, mld-listener-done, mld2-listener-report } return\n" \
 	"\t\tip6 saddr fe80::/10 udp sport 546 udp dport 547 return\n"	\
@@ -177,6 +195,7 @@ static struct as_tbl tbls[2];
 	"\t\tiifname . ip6 saddr @gw6 goto bad\n"			\
 	"\t\tip6 saddr fe80::/10 return\n"				\
 	"\t\tip6 saddr != :: iifname @ipfree return\n"			\
+	"\t\tiifname . ip6 saddr & " PFX64 " @v6pfx goto as_free6\n"	\
 	"\t\tip6 saddr != :: goto bad\n"				\
 	"\t\tiifname . @th,64,128 @v6nd return\n"			\
 	"\t\tgoto as_tgt\n"						\
@@ -185,7 +204,7 @@ static struct as_tbl tbls[2];
 	 * same freedom without ip= or mac=. */				\
 	"\tchain as_na {\n"						\
 	"\t\tiifname . ip6 saddr @gw6 goto bad\n"			\
-	"\t\tip6 saddr != fe80::/10 iifname . ip6 saddr != @v6 iifname != @ipfree goto bad\n" \
+	"\t\tip6 saddr != fe80::/10 iifname . ip6 saddr != @v6 iifname != @ipfree jump as_src6\n" \
 	"\t\tiifname . @th,64,128 @v6nd return\n"			\
 	"\t\tgoto as_tgt\n"						\
 	"\t}\n"								\
@@ -195,7 +214,26 @@ static struct as_tbl tbls[2];
 	"\t\tiifname . @th,64,128 @gw6nd goto bad\n"			\
 	"\t\t@th,64,16 & 0xffc0 == 0xfe80 iifname @macfree return\n"	\
 	"\t\t@th,64,16 & 0xffc0 != 0xfe80 iifname @ipfree return\n"	\
+	"\t\tiifname . @th,64,128 & " PFX64RAW " @v6pfxnd goto as_freetgt\n" \
 	"\t\tgoto bad\n"						\
+	"\t}\n"								\
+	/* A source in the free /64 of a vif without ip= (v6pfx): any	\
+	 * address but one a guest owns (owned6; the vif's own returned	\
+	 * before, from v6) and the subnet-router anycast one (a zero	\
+	 * interface id). Dom0's own (gw6) were refused before that. The	\
+	 * same for an ND target (as_freetgt, after gw6nd). as_src6: an	\
+	 * NA's source that is not the vif's own, refused unless free. */	\
+	"\tchain as_src6 {\n"						\
+	"\t\tiifname . ip6 saddr & " PFX64 " @v6pfx goto as_free6\n"	\
+	"\t\tgoto bad\n"						\
+	"\t}\n"								\
+	"\tchain as_free6 {\n"						\
+	"\t\t@nh,64,128 @owned6 goto bad\n"				\
+	"\t\t@nh,128,64 0 goto bad\n"					\
+	"\t}\n"								\
+	"\tchain as_freetgt {\n"					\
+	"\t\t@th,64,128 @owned6 goto bad\n"				\
+	"\t\t@th,128,64 0 goto bad\n"					\
 	"\t}\n"								\
 	/* A link-layer option in a guest's NS, NA or RS tells whoever	\
 	 * receives it (Dom0, the other guests) that the sender is at	\
@@ -295,6 +333,9 @@ static const char rules_bridge[] =
 	"flush chain bridge " AS_TABLE " as_ndopt\n"
 	"flush chain bridge " AS_TABLE " as_rsopt\n"
 	"flush chain bridge " AS_TABLE " as_frag\n"
+	"flush chain bridge " AS_TABLE " as_src6\n"
+	"flush chain bridge " AS_TABLE " as_free6\n"
+	"flush chain bridge " AS_TABLE " as_freetgt\n"
 	"flush chain bridge " AS_TABLE " bad\n"
 	"table bridge " AS_TABLE " {\n"
 	AS_PRE("ether type ip ", "ether type ip6 ")
@@ -343,6 +384,9 @@ static const char rules_inet[] =
 	"flush chain inet " AS_TABLE " as_ndopt\n"
 	"flush chain inet " AS_TABLE " as_rsopt\n"
 	"flush chain inet " AS_TABLE " as_frag\n"
+	"flush chain inet " AS_TABLE " as_src6\n"
+	"flush chain inet " AS_TABLE " as_free6\n"
+	"flush chain inet " AS_TABLE " as_freetgt\n"
 	"flush chain inet " AS_TABLE " bad\n"
 	"table inet " AS_TABLE " {\n"
 	AS_PRE("", "")
@@ -507,6 +551,10 @@ enum as_key {
 	K_GW6RAW, /* ifname . 128-bit integer, likewise: gw6nd */
 	K_PASS4,  /* iface_index . ether_addr . ipv4_addr, one per address: pass4 */
 	K_PASS6,  /* iface_index . ether_addr . ipv6_addr, likewise: pass6 */
+	K_PFX6,   /* ifname . ipv6_addr, its free6: v6pfx */
+	K_PFX6RAW, /* ifname . 128-bit integer, the same: v6pfxnd */
+	K_OWN6,   /* ifname . ipv6_addr, its own6: own6 */
+	K_OWNED6, /* 128-bit integer, the same, without its name: owned6 */
 };
 
 _Static_assert(AS_GW_MAX >= VIF_MAX_IPS + 1, "put()'s address array holds either list");
@@ -526,6 +574,21 @@ static unsigned gw_of(int family, struct vif_ip out[AS_GW_MAX])
 		if (g->ips[i].family == family)
 			out[n++] = g->ips[i];
 	return n;
+}
+
+/* The one address of free6 or own6 kinds (none when v has none). */
+static unsigned one_of(const struct vif *v, enum as_key kind, struct vif_ip out[1])
+{
+	bool pfx = kind == K_PFX6 || kind == K_PFX6RAW;
+
+	if (pfx ? !v->has_free6 : !v->has_own6)
+		return 0;
+	memset(out, 0, sizeof(*out));
+	out->family = AF_INET6;
+	out->addr.v6 = pfx ? v->free6 : v->own6;
+	if (pfx)
+		memset(out->addr.v6.s6_addr + 8, 0, 8);
+	return 1;
 }
 
 static const char *verb_text(enum as_nl_verb verb)
@@ -550,7 +613,7 @@ static void key_of(struct as_nl_key *k, const struct vif *v, enum as_key kind,
 	k->len = 0;
 	if (kind == K_PASS4 || kind == K_PASS6)
 		as_nl_key_bytes(k, &ifindex, sizeof(ifindex)); /* host order, as meta iif */
-	else
+	else if (kind != K_OWNED6)
 		as_nl_key_ifname(k, v->ifname);
 	switch (kind) {
 	case K_IF:
@@ -572,6 +635,10 @@ static void key_of(struct as_nl_key *k, const struct vif *v, enum as_key kind,
 	case K_V6RAW:
 	case K_GW6:
 	case K_GW6RAW:
+	case K_PFX6:
+	case K_PFX6RAW:
+	case K_OWN6:
+	case K_OWNED6:
 		as_nl_key_bytes(k, &ip->addr, 16);
 		break;
 	case K_NDLL: {
@@ -602,6 +669,8 @@ static void text_of(char *s, size_t len, const struct vif *v, enum as_key kind,
 	case K_V6:
 	case K_GW4:
 	case K_GW6:
+	case K_PFX6:
+	case K_OWN6:
 		inet_ntop(key_is_v4(kind) ? AF_INET : AF_INET6, &ip->addr, s, len);
 		break;
 	case K_PASS4:
@@ -617,6 +686,8 @@ static void text_of(char *s, size_t len, const struct vif *v, enum as_key kind,
 	}
 	case K_V6RAW:
 	case K_GW6RAW:
+	case K_PFX6RAW:
+	case K_OWNED6:
 		s[0] = '0';
 		s[1] = 'x';
 		for (int k = 0; k < 16; k++)
@@ -638,12 +709,14 @@ static void put(struct as_out *o, const char *t, const char *set, const struct v
 {
 	bool gw = kind == K_GW4 || kind == K_GW6 || kind == K_GW6RAW;
 	bool pass = kind == K_PASS4 || kind == K_PASS6;
-	bool per_ip = gw || pass || kind == K_V4 || kind == K_V6 || kind == K_V6RAW;
+	bool one = kind == K_PFX6 || kind == K_PFX6RAW || kind == K_OWN6 || kind == K_OWNED6;
+	bool per_ip = gw || pass || one || kind == K_V4 || kind == K_V6 || kind == K_V6RAW;
 	int family = key_is_v4(kind) ? AF_INET : AF_INET6;
 	struct vif_ip ips[AS_GW_MAX];
 	char val[VIF_MAC_STRLEN + INET6_ADDRSTRLEN + 40], name[IFNAMSIZ + 2];
 	struct as_nl_key key;
-	unsigned n = !per_ip ? 1 : gw ? gw_of(family, ips) : addrs_of(v, family, ips);
+	unsigned n = !per_ip ? 1 : gw ? gw_of(family, ips) : one ? one_of(v, kind, ips) :
+		     addrs_of(v, family, ips);
 
 	/* The fast path's elements name the vif by index: without one (the
 	 * vif is not there to plug, or its index is not known at unplug)
@@ -653,6 +726,8 @@ static void put(struct as_out *o, const char *t, const char *set, const struct v
 		return;
 	if (pass)
 		snprintf(name, sizeof(name), "%u", o->ifindex);
+	else if (kind == K_OWNED6)
+		name[0] = 0;
 	else
 		snprintf(name, sizeof(name), "\"%s\"", v->ifname);
 
@@ -671,7 +746,7 @@ static void put(struct as_out *o, const char *t, const char *set, const struct v
 			buf_printf(o->b, "%s element %s %s {", verb_text(o->verb), t, set);
 		else
 			buf_printf(o->b, ",");
-		buf_printf(o->b, " %s%s%s%s%s", name, *val ? " . " : "", val,
+		buf_printf(o->b, " %s%s%s%s%s", name, *val && *name ? " . " : "", val,
 			   lim_text ? " limit " : "", lim_text ? lim_text : "");
 	}
 	if (n && o->b)
@@ -711,13 +786,19 @@ static void elems(struct as_out *o, enum as_family fam, const struct vif *v, boo
 		put(o, t, "v6", v, K_V6, NULL, NULL);
 		put(o, t, "v6nd", v, K_V6RAW, NULL, NULL);
 		/* Dom0's addresses and its routers, for a vif that could
-		 * otherwise claim them: one without ip=, or without mac=
-		 * (any link-local). A routed vif always has ip=. */
-		if (!v->n_ips || !has_mac) {
+		 * otherwise claim them: one without ip=, without mac=
+		 * (any link-local), or with a free /64. A routed vif always
+		 * has ip=. */
+		if (!v->n_ips || !has_mac || v->has_free6) {
 			put(o, t, "gw4", v, K_GW4, NULL, NULL);
 			put(o, t, "gw6", v, K_GW6, NULL, NULL);
 			put(o, t, "gw6nd", v, K_GW6RAW, NULL, NULL);
 		}
+		/* nat mode's free /64 and owned address (vif.h) */
+		put(o, t, "v6pfx", v, K_PFX6, NULL, NULL);
+		put(o, t, "v6pfxnd", v, K_PFX6RAW, NULL, NULL);
+		put(o, t, "own6", v, K_OWN6, NULL, NULL);
+		put(o, t, "owned6", v, K_OWNED6, NULL, NULL);
 		/* the fast path, for a vif whose frames need no limit */
 		if (has_mac && !v->rate.bytes_per_interval) {
 			put(o, t, "pass4", v, K_PASS4, NULL, NULL);
@@ -882,10 +963,68 @@ static bool is_dead_index(const char *ifn)
 	return if_nametoindex(ifn) == 0; /* not an interface named so */
 }
 
+/* The elements of owned6 in a listing (NULL: none), to tell which of them
+ * a deleted own6 element took with it. */
+static json_t *owned_elems(json_t *items)
+{
+	json_t *it;
+	size_t i;
+
+	json_array_foreach(items, i, it) {
+		json_t *set = json_object_get(it, "set");
+
+		if (!strcmp(json_string_value(json_object_get(set, "name")) ?: "", "owned6"))
+			return json_object_get(set, "elem");
+	}
+	return NULL;
+}
+
+/* An address as a raw 128-bit integer the way owned6 lists it ("0x2001..."),
+ * leading zeros or not. */
+static bool raw_is(const char *s, const struct in6_addr *a)
+{
+	uint8_t b[16] = { 0 };
+	size_t n;
+
+	if (!s || strncmp(s, "0x", 2))
+		return false;
+	s += 2;
+	n = strlen(s);
+	if (n == 0 || n > 32 || strspn(s, "0123456789abcdefABCDEF") != n)
+		return false;
+	for (size_t k = 0; k < n; k++) {
+		char c = s[n - 1 - k];
+		unsigned d = c <= '9' ? (unsigned)(c - '0') : (unsigned)((c | 0x20) - 'a' + 10);
+
+		b[15 - k / 2] |= (uint8_t)(d << (k % 2 ? 4 : 0));
+	}
+	return !memcmp(b, a->s6_addr, 16);
+}
+
+/* A deleted own6 element (its value val) takes its owned6 element along,
+ * when the listing has it. */
+static void delete_owned(struct as_buf *b, const char *t, json_t *owned, const char *val)
+{
+	struct in6_addr a;
+	json_t *e;
+	size_t i;
+
+	if (inet_pton(AF_INET6, val, &a) != 1)
+		return;
+	json_array_foreach(owned, i, e) {
+		const char *s = json_string_value(e);
+
+		if (raw_is(s, &a)) {
+			buf_printf(b, "delete element %s owned6 { %s }\n", t, s);
+			return;
+		}
+	}
+}
+
 static int delete_elems(struct as_buf *b, const char *t, as_drop_fn *drop, void *data)
 {
 	char cmd[64], val[AS_VAL_MAX];
-	json_t *items, *it, *e;
+	json_t *items, *it, *e, *owned;
 	bool has_val;
 	size_t i, j;
 	int rc;
@@ -894,11 +1033,13 @@ static int delete_elems(struct as_buf *b, const char *t, as_drop_fn *drop, void 
 	rc = nft_list_json(cmd, &items);
 	if (rc)
 		return rc;
+	owned = owned_elems(items);
 	json_array_foreach(items, i, it) {
 		json_t *set = json_object_get(it, "set") ?: json_object_get(it, "map");
 		const char *name = json_string_value(json_object_get(set, "name")), *ifn;
 
-		if (!name)
+		/* keyed by address alone: they go with their own6 element */
+		if (!name || !strcmp(name, "owned6"))
 			continue;
 		json_array_foreach(json_object_get(set, "elem"), j, e) {
 			bool pass = is_pass_set(name), dead;
@@ -916,6 +1057,8 @@ static int delete_elems(struct as_buf *b, const char *t, as_drop_fn *drop, void 
 			buf_printf(b, "delete element %s %s { %s%s%s%s%s }\n", t, name,
 				   dead ? "" : "\"", ifn, dead ? "" : "\"", has_val ? " . " : "",
 				   has_val ? val : "");
+			if (has_val && !strcmp(name, "own6"))
+				delete_owned(b, t, owned, val);
 		}
 	}
 	json_decref(items);

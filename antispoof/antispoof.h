@@ -31,6 +31,14 @@
  *                                  its link-local too), when it has a MAC and
  *                                  no rate=; its TCP and UDP from them is
  *                                  accepted by the chain's first rules
+ *   v6pfx     ifname . address     its free6 /64 (vif.h: nat mode, a guest
+ *                                  without ip=), the prefix with a zero
+ *                                  interface id
+ *   v6pfxnd   ifname . 128-bit int the same, for ND target checks
+ *   own6      ifname . address     its own6: an address of its that no vif
+ *                                  with a free6 /64 may take
+ *   owned6    128-bit int          the same address without its name, for
+ *                                  the lookup (goes with its own6 element)
  *   drops     ifname + counter     what the checks dropped
  *   rates     ifname + limit       its rate= (see ratelimit.h)
  *   ratedrops ifname + counter     what the limit dropped
@@ -57,7 +65,9 @@
  * (Xen's semantics) but still only its MAC and its link-local; one without
  * mac= any MAC and any link-local address, in ND options too. Neither may
  * claim Dom0's addresses or its routers' (gw4, gw6) in ARP, ND or as a
- * source. Not checked
+ * source. A vif with a free6 /64 may use any address in it as a source and
+ * an ND target but an owned6 one (another vif's own6), Dom0's or its
+ * routers' (gw6) and the subnet-router anycast address. Not checked
  * in the inet family: non-IP frames other than ARP.
  *
  * Tables are created by the first vif that needs them and deleted with the

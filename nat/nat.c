@@ -602,7 +602,8 @@ static int vif_host(struct nat_priv *p, const struct vif *vif, bool bind,
 }
 
 /* v as its filter sees it: with the addresses it is bound to (h: its hosts
- * entry, NULL if none) among its own. */
+ * entry, NULL if none) among its own, its own IPv6 address and, without
+ * ip=, its free /64 (vif.h). */
 static void vif_as_bound(const struct vif *vif, const struct nat_host *h, struct vif *eff)
 {
 	*eff = *vif;
@@ -615,6 +616,18 @@ static void vif_as_bound(const struct vif *vif, const struct nat_host *h, struct
 		eff->ips[eff->n_ips].family = AF_INET6;
 		eff->ips[eff->n_ips++].addr.v6 = h->ip6;
 	}
+	/* Its IPv6 address in the /64 is its own: no guest without ip= may
+	 * take it. A guest without any ip= is bound to its EUI-64 address,
+	 * but may use any other address of the /64 no guest owns: the
+	 * temporary (RFC 4941) or stable-privacy (RFC 7217) ones its stack
+	 * forms from the advertised prefix, one DHCPv6 leases it from
+	 * dhcp6_range. */
+	eff->has_own6 = h && h->has_ip6;
+	if (eff->has_own6)
+		eff->own6 = h->ip6;
+	eff->has_free6 = h && h->bound6 && vif->n_ips == 0;
+	if (eff->has_free6)
+		eff->free6 = h->ip6;
 }
 
 static void hosts_from_vifs(struct netd_net *net, struct nat_priv *p)

@@ -80,6 +80,14 @@ struct vif {
 	 * the hotplug path: keys vm-uuid, vm-name); empty: unknown. */
 	char vm_uuid[37];
 	char vm_name[64];
+	/* Not keys: what a mode adds to the vif it hands to antispoof/ (nat
+	 * mode for its guests, see antispoof.h). free6: the /64 (its first 8
+	 * bytes, the rest zero) of which a guest without ip= may use any
+	 * address no other guest owns (SLAAC privacy addresses, DHCPv6 from
+	 * a range); own6: the guest's address there that no such guest may
+	 * take (its ip= one or the one it is bound to), unique in the network. */
+	bool has_free6, has_own6;
+	struct in6_addr free6, own6;
 };
 
 /* "5.0" -> domid 5, devid 0. Rejects signs, spaces, overflow, extra text. */

@@ -135,6 +135,87 @@ def test_forged_ipv6_source_is_dropped(topo, netd_factory):
     assert spoof_drops(netd, "vif5.0") == 4
 
 
+def temp6(topo, ns):
+    """The guest's RFC 4941 temporary addresses on eth0."""
+    r = json.loads(topo.ip(ns, "-j -6 addr show dev eth0 temporary").stdout)
+    return [a["local"] for a in r[0]["addr_info"] if "local" in a] if r else []
+
+
+def test_privacy_address_of_a_guest_without_ip_reaches_upstream(topo, netd_factory):
+    """A guest whose vif has no ip= takes its temporary address (RFC 4941,
+    use_tempaddr = 2: preferred as the source) from the advertised /64 beside
+    its EUI-64 one: its traffic from it reaches upstream (routed, so upstream
+    sees the address itself) and replies come back (Dom0 resolves it by ND);
+    nothing of it is dropped."""
+    g = guest6(topo, 5)
+    topo.sysctl(g, "net.ipv6.conf.eth0.use_tempaddr", 2)
+    netd = netd_factory(nat6_conf(nat6="routed"))
+    netd.start()
+    plug(netd, topo, 5, ip=False)
+    wait_for(lambda: temp6(topo, g), 15, what="a temporary address")
+    tmp = canon(temp6(topo, g)[0])
+    assert tmp != canon(eui64(mac_of(topo, g)))
+    topo.ip(topo.up, f"-6 route add 2001:db8:1::/64 via {UPLINK6}")
+    src = sniff_src(topo, topo.up, "up0", "icmp6 and ip6[40] == 128",
+                    lambda: topo.ping(g, UPSTREAM6, timeout=3))
+    assert src == tmp, src
+    assert topo.ping(g, UPSTREAM6)
+    assert topo.ping(g, GW6)
+    from test_antispoof import spoof_drops
+    assert spoof_drops(netd, "vif5.0") == 0
+
+
+def test_guest_without_ip_may_not_take_what_is_not_free(topo, netd_factory):
+    """A guest without ip= may use any other address of the /64, but never
+    another guest's (an ip= one, a bound EUI-64 one), Dom0's (the gateway),
+    the subnet-router anycast address or one outside the /64, as a source or
+    in a neighbour advertisement; a guest with ip= (IPv4 only) still only
+    its own. Each frame refused to the guest without ip= is counted."""
+    from test_antispoof import capture, spoof_drops
+    from scapy.all import UDP as U
+    g5, g6, g7 = guest6(topo, 5), guest6(topo, 6), guest6(topo, 7)
+    netd = netd_factory(nat6_conf())
+    netd.start()
+    plug(netd, topo, 5, ip=False)
+    netd.ctl("vif", "online", "6.0", f"bridge={BR}", f"mac={mac_of(topo, g6)}",
+             "ip=203.0.113.11 2001:db8:1::66")
+    plug(netd, topo, 7, ip=False)
+    topo.wait_carrier(g6, "eth0")
+    m5 = mac_of(topo, g5)
+    own = canon(eui64(m5))
+    ll5 = canon(eui64(m5, "fe80:0:0:0"))
+    other_bound = canon(eui64(mac_of(topo, g7)))
+    br = topo.link(topo.d0, BR)["address"]
+    eth = f"Ether(src='{m5}', dst='{br}')"
+
+    def udp(src, port):
+        return f"[{eth}/IPv6(src='{src}', dst='{UPSTREAM6}')/UDP(sport=40000, dport={port})]"
+
+    def na(tgt):
+        return (f"[Ether(src='{m5}', dst='33:33:00:00:00:01')/IPv6(src='{ll5}', dst='ff02::1')"
+                f"/ICMPv6ND_NA(tgt='{tgt}', R=0, S=0, O=1)/ICMPv6NDOptDstLLAddr(lladdr='{m5}')]")
+
+    forged = [udp("2001:db8:1::66", 7601), udp(other_bound, 7601), udp(GW6, 7601),
+              udp("2001:db8:1::", 7601), udp("2001:db8:ffff::5", 7601),
+              na("2001:db8:1::66"), na(other_bound), na(GW6)]
+    good = [udp(own, 7602), udp("2001:db8:1::beef", 7603), na("2001:db8:1::beef")]
+    got = capture(topo, {"up": (topo.up, "up0", "ip6 and udp"),
+                         "g6": (g6, "eth0", "icmp6 and ip6[40] == 136")},
+                  g5, "sum([" + ", ".join(forged + good) + "], [])")
+    ports = sorted(p[U].dport for p in got["up"] if U in p)
+    assert ports == [7602, 7603], [p.summary() for p in got["up"]]
+    tgts = [p["ICMPv6ND_NA"].tgt for p in got["g6"] if p.haslayer("ICMPv6ND_NA")]
+    assert "2001:db8:1::beef" in tgts, tgts
+    assert not {"2001:db8:1::66", other_bound, GW6} & set(tgts), tgts
+    assert spoof_drops(netd, "vif5.0") == len(forged)
+    # vif6.0 has ip=: the free address is not its to use
+    m6 = mac_of(topo, g6)
+    eth6 = f"Ether(src='{m6}', dst='{br}')"
+    got = capture(topo, {"up": (topo.up, "up0", "ip6 and udp")}, g6,
+                  f"[{eth6}/IPv6(src='2001:db8:1::beef', dst='{UPSTREAM6}')/UDP(dport=7604)]")
+    assert [p for p in got["up"] if U in p] == []
+
+
 def test_ipv6_port_forward_from_upstream(topo, netd_factory, servers6):
     """forward = tcp:8080:[guest]:80 in the config and one added at run time:
     upstream reaches the guest through Dom0's uplink IPv6 address; the guest
