@@ -73,6 +73,9 @@ int nat_dnsmasq_init(struct nat_dnsmasq *d, sd_event *ev, const char *bridge, co
 	d->has6 = c->has_address6;
 	d->gw6 = c->address6;
 	d->dhcp6 = c->dhcp6;
+	d->has_range6 = c->has_dhcp6_range && c->dhcp6 == NAT_DHCP6_STATEFUL;
+	d->first6 = c->dhcp6_first;
+	d->last6 = c->dhcp6_last;
 	d->backoff_ms = BACKOFF_MIN_MS;
 	if (unit_tmpl && unit_tmpl[0]) {
 		rc = nat_unit_instance(d->unit, sizeof(d->unit), unit_tmpl, instance);
@@ -294,7 +297,7 @@ static int watch(struct nat_dnsmasq *d)
 struct dm_argv {
 	char a_if[IFNAMSIZ + 16], a_range[128], a_router[64], a_lease[NAT_PATH_MAX + 32],
 		a_pid[NAT_PATH_MAX + 32], a_hosts[NAT_PATH_MAX + 32], a_addn[NAT_PATH_MAX + 32],
-		a_log[NAT_PATH_MAX + 32], a_range6[96], a_user[48];
+		a_log[NAT_PATH_MAX + 32], a_range6[2 * INET6_ADDRSTRLEN + 32], a_user[48];
 	char *argv[28];
 	int argc;
 };
@@ -353,10 +356,21 @@ static void build_argv(const struct nat_dnsmasq *d, struct dm_argv *a)
 		/* Stateless: RA with the autonomous flag (SLAAC) and the
 		 * other-config flag (DNS by DHCPv6). Stateful: RA with the
 		 * managed flag and a prefix guests do not autoconfigure from;
-		 * addresses only as static leases, one per known MAC, the one
-		 * its filter allows. */
-		snprintf(a->a_range6, sizeof(a->a_range6), "--dhcp-range=%s,%s,64,1h", pfx,
-			 d->dhcp6 == NAT_DHCP6_STATEFUL ? "static" : "ra-stateless");
+		 * addresses as static leases, one per known MAC, the one its
+		 * filter allows, and with dhcp6_range from the range to the
+		 * others (a guest without ip= may use any free address of the
+		 * /64: see nat.c's vif_as_bound). */
+		if (d->dhcp6 == NAT_DHCP6_STATEFUL && d->has_range6) {
+			char f6[INET6_ADDRSTRLEN], l6[INET6_ADDRSTRLEN];
+
+			inet_ntop(AF_INET6, &d->first6, f6, sizeof(f6));
+			inet_ntop(AF_INET6, &d->last6, l6, sizeof(l6));
+			snprintf(a->a_range6, sizeof(a->a_range6), "--dhcp-range=%s,%s,64,1h", f6,
+				 l6);
+		} else {
+			snprintf(a->a_range6, sizeof(a->a_range6), "--dhcp-range=%s,%s,64,1h", pfx,
+				 d->dhcp6 == NAT_DHCP6_STATEFUL ? "static" : "ra-stateless");
+		}
 		a->argv[n++] = "--enable-ra";
 		a->argv[n++] = a->a_range6;
 	}

@@ -43,10 +43,13 @@ struct nat_dnsmasq {
 	bool has_range;
 	struct in_addr first, last;
 	/* IPv6: router advertisements for the /64, DHCPv6 stateless (SLAAC
-	 * plus DNS) or stateful (static leases only, hosts.h) */
+	 * plus DNS) or stateful (static leases, hosts.h, and with has_range6
+	 * leases from first6-last6 for guests without one) */
 	bool has6;
 	struct netd_cidr gw6;
 	enum nat_dhcp6 dhcp6;
+	bool has_range6;
+	struct in6_addr first6, last6;
 	char pidfile[NAT_PATH_MAX], leasefile[NAT_PATH_MAX], logfile[NAT_PATH_MAX];
 	char hostsfile[NAT_PATH_MAX], addnhosts[NAT_PATH_MAX]; /* in pubdir */
 	char user[33];

@@ -1272,6 +1272,14 @@ static json_t *nat_status(struct netd_net *net)
 		json_object_set_new(o, "nat6", json_string(p->masq6 ? "masquerade" : "routed"));
 		json_object_set_new(o, "dhcp6", json_string(net->conf.dhcp6 == NAT_DHCP6_STATEFUL ?
 								    "stateful" : "stateless"));
+		if (p->dns.has_range6) {
+			char f6[INET6_ADDRSTRLEN], l6[INET6_ADDRSTRLEN], r6[2 * INET6_ADDRSTRLEN];
+
+			inet_ntop(AF_INET6, &net->conf.dhcp6_first, f6, sizeof(f6));
+			inet_ntop(AF_INET6, &net->conf.dhcp6_last, l6, sizeof(l6));
+			snprintf(r6, sizeof(r6), "%s-%s", f6, l6);
+			json_object_set_new(o, "dhcp6_range", json_string(r6));
+		}
 		bound6 = json_array();
 	}
 	/* Guests are bridge ports: their counters are in the bridge family's table. */

@@ -43,7 +43,7 @@ enum net_key {
 	K_MODE, K_PHYSDEV, K_STYLE, K_METRIC, K_GATEWAYIP,
 	K_ADDRESS, K_DHCP_RANGE, K_UPLINK, K_FORWARD, K_ANTISPOOF, K_ADDRESS6, K_DHCP6,
 	K_NAT6, K_OVSDB, K_DATAPATH, K_OVN, K_OVN_WAIT, K_IFACE_ID, K_DP, K_DPDK_SOCKET,
-	K_RATE_IN, K_FLOWTABLE, K_COUNT
+	K_RATE_IN, K_FLOWTABLE, K_DHCP6_RANGE, K_COUNT
 };
 
 #define M_BRIDGE (1u << NETD_MODE_BRIDGE)
@@ -72,6 +72,7 @@ static const struct net_key_def net_keys[] = {
 	{ "antispoof", K_ANTISPOOF, M_BRIDGE | M_ROUTE | M_NAT | M_OVS },
 	{ "address6", K_ADDRESS6, M_NAT },
 	{ "dhcp6", K_DHCP6, M_NAT },
+	{ "dhcp6_range", K_DHCP6_RANGE, M_NAT },
 	{ "nat6", K_NAT6, M_NAT },
 	{ "ovsdb", K_OVSDB, M_OVS },
 	{ "datapath_type", K_DATAPATH, M_OVS },
@@ -555,7 +556,7 @@ static int net_key_add(struct parser *ps, const char *key, const char *val)
 
 	if (!def)
 		return key_err(ps, ps->lineno, key,
-			       "unknown key (expected mode, physdev, gatewaydev, style, metric, gatewayip, address, dhcp_range, uplink, forward, antispoof, address6, dhcp6, nat6, ovsdb, datapath_type, ovn, ovn_wait, iface_id, datapath, dpdk_socket, rate_in or flowtable)");
+			       "unknown key (expected mode, physdev, gatewaydev, style, metric, gatewayip, address, dhcp_range, uplink, forward, antispoof, address6, dhcp6, dhcp6_range, nat6, ovsdb, datapath_type, ovn, ovn_wait, iface_id, datapath, dpdk_socket, rate_in or flowtable)");
 	if (ps->seen[def->key] && def->key != K_FORWARD) {
 		first = kv_find(ps, def->key);
 		if (strcmp(first->def->name, key))
@@ -882,6 +883,30 @@ bad:
 		       kv->val);
 }
 
+static int key_dhcp6_range(struct parser *ps, const struct raw_kv *kv,
+			   struct netd_net_conf *net)
+{
+	char buf[2 * ADDR_STR];
+	char *dash;
+
+	if (strlen(kv->val) >= sizeof(buf))
+		goto bad;
+	strcpy(buf, kv->val);
+	dash = strchr(buf, '-');
+	if (!dash)
+		goto bad;
+	*dash = '\0';
+	if (inet_pton(AF_INET6, buf, &net->dhcp6_first) != 1 ||
+	    inet_pton(AF_INET6, dash + 1, &net->dhcp6_last) != 1)
+		goto bad;
+	net->has_dhcp6_range = true;
+	return 0;
+bad:
+	return key_err(ps, kv->line, "dhcp6_range",
+		       "expected FIRST-LAST IPv6 addresses (e.g. 2001:db8:1::1000-2001:db8:1::1fff), got '%s'",
+		       kv->val);
+}
+
 /* proto:port:address:port, an IPv6 address in brackets so that its colons
  * cannot be mistaken for the separators. On error, why names the bad token. */
 static bool forward_parse(const char *s, struct netd_forward *f, char *why, size_t len)
@@ -1019,6 +1044,8 @@ static int net_apply_key(struct parser *ps, struct netd_net_conf *net,
 		return key_dhcp6(ps, kv, &net->dhcp6);
 	case K_NAT6:
 		return key_nat6(ps, kv, &net->out6);
+	case K_DHCP6_RANGE:
+		return key_dhcp6_range(ps, kv, net);
 	case K_OVSDB:
 		return key_ovsdb(ps, kv, net->ovsdb, sizeof(net->ovsdb));
 	case K_DATAPATH:
@@ -1147,6 +1174,45 @@ static int dhcp_check(struct parser *ps, const struct netd_net_conf *net)
 	return 0;
 }
 
+static struct netd_cidr v6_cidr(const struct in6_addr *a)
+{
+	struct netd_cidr c = { .family = AF_INET6, .prefixlen = 128 };
+
+	c.addr.v6 = *a;
+	return c;
+}
+
+/* The same for DHCPv6's range: inside the /64, not its gateway nor its
+ * subnet-router anycast address, and only where DHCPv6 hands out
+ * addresses at all (stateful). */
+static int dhcp6_check(struct parser *ps, const struct netd_net_conf *net)
+{
+	const struct netd_cidr *sn = &net->address6;
+	struct netd_cidr first = v6_cidr(&net->dhcp6_first), last = v6_cidr(&net->dhcp6_last);
+	char a[ADDR_STR], b[ADDR_STR], s[ADDR_STR];
+	int line = ps->seen[K_DHCP6_RANGE];
+
+	if (net->dhcp6 != NAT_DHCP6_STATEFUL)
+		return key_err(ps, line, "dhcp6_range",
+			       "needs dhcp6 = stateful (with stateless DHCPv6 guests form their own addresses)");
+	subnet_str(sn, s);
+	if (!cidr_contains(sn, &first) || !cidr_contains(sn, &last))
+		return key_err(ps, line, "dhcp6_range", "%s-%s is not inside %s",
+			       addr_str(&first, a), addr_str(&last, b), s);
+	if (memcmp(&net->dhcp6_first, &net->dhcp6_last, 16) > 0)
+		return key_err(ps, line, "dhcp6_range", "first address %s is above last %s",
+			       addr_str(&first, a), addr_str(&last, b));
+	if (is_reserved_in(sn, &first))
+		return key_err(ps, line, "dhcp6_range",
+			       "%s-%s includes the subnet-router anycast address of %s",
+			       addr_str(&first, a), addr_str(&last, b), s);
+	if (memcmp(&sn->addr.v6, &net->dhcp6_first, 16) >= 0 &&
+	    memcmp(&sn->addr.v6, &net->dhcp6_last, 16) <= 0)
+		return key_err(ps, line, "dhcp6_range", "%s-%s includes the gateway address %s",
+			       addr_str(&first, a), addr_str(&last, b), addr_str(sn, s));
+	return 0;
+}
+
 static int forward_check(struct parser *ps, const struct netd_net_conf *net,
 			 const struct netd_forward *f)
 {
@@ -1175,15 +1241,24 @@ static int nat_check(struct parser *ps, const struct netd_net_conf *net)
 	if (!strcmp(net->uplink, net->name))
 		return key_err(ps, ps->seen[K_UPLINK], "uplink", "'%s' is the bridge itself",
 			       net->uplink);
-	if (!net->has_address6 && (ps->seen[K_DHCP6] || ps->seen[K_NAT6]))
-		return key_err(ps, ps->seen[K_DHCP6] ? ps->seen[K_DHCP6] : ps->seen[K_NAT6],
-			       ps->seen[K_DHCP6] ? "dhcp6" : "nat6",
-			       "needs address6 (the guests' IPv6 subnet)");
+	if (!net->has_address6 && (ps->seen[K_DHCP6] || ps->seen[K_NAT6] ||
+				   ps->seen[K_DHCP6_RANGE])) {
+		enum net_key k = ps->seen[K_DHCP6] ? K_DHCP6 : ps->seen[K_NAT6] ? K_NAT6 :
+										 K_DHCP6_RANGE;
+
+		return key_err(ps, ps->seen[k], k == K_DHCP6 ? "dhcp6" : k == K_NAT6 ? "nat6" :
+			       "dhcp6_range", "needs address6 (the guests' IPv6 subnet)");
+	}
 	if (net->has_address6 && net->address.family == AF_INET6)
 		return key_err(ps, ps->seen[K_ADDRESS6], "address6",
 			       "address is IPv6 already; give address an IPv4 subnet");
 	if (net->has_dhcp_range) {
 		rc = dhcp_check(ps, net);
+		if (rc < 0)
+			return rc;
+	}
+	if (net->has_dhcp6_range) {
+		rc = dhcp6_check(ps, net);
 		if (rc < 0)
 			return rc;
 	}
@@ -1888,7 +1963,11 @@ static bool nat_equal(const struct netd_net_conf *a, const struct netd_net_conf 
 		return false;
 	if (a->has_address6 != b->has_address6 ||
 	    (a->has_address6 && (!cidr_equal(&a->address6, &b->address6) ||
-				 a->dhcp6 != b->dhcp6 || a->out6 != b->out6)))
+				 a->dhcp6 != b->dhcp6 || a->out6 != b->out6 ||
+				 a->has_dhcp6_range != b->has_dhcp6_range)))
+		return false;
+	if (a->has_dhcp6_range && (memcmp(&a->dhcp6_first, &b->dhcp6_first, 16) ||
+				   memcmp(&a->dhcp6_last, &b->dhcp6_last, 16)))
 		return false;
 	if (a->has_dhcp_range && (a->dhcp_first.s_addr != b->dhcp_first.s_addr ||
 				  a->dhcp_last.s_addr != b->dhcp_last.s_addr))
@@ -2028,6 +2107,12 @@ static void write_net(struct textbuf *o, const struct netd_net_conf *net)
 				       cidr_str(&net->address6, a),
 				       net->dhcp6 == NAT_DHCP6_STATEFUL ? "stateful" : "stateless",
 				       net->out6 == NAT_OUT6_ROUTED ? "routed" : "masquerade");
+		if (net->has_dhcp6_range) {
+			first = v6_cidr(&net->dhcp6_first);
+			last = v6_cidr(&net->dhcp6_last);
+			textbuf_printf(o, "dhcp6_range = %s-%s\n", addr_str(&first, a),
+				       addr_str(&last, b));
+		}
 		for (i = 0; i < net->n_forwards; i++)
 			write_forward(o, &net->forwards[i]);
 		/* only when set: files written before the key existed print as they did */

@@ -85,6 +85,10 @@ struct netd_net_conf {
 	bool has_address6;
 	struct netd_cidr address6;
 	enum nat_dhcp6 dhcp6; /* default stateless */
+	/* stateful only (optional): DHCPv6 leases from FIRST-LAST of the /64
+	 * to guests without a static lease */
+	bool has_dhcp6_range;
+	struct in6_addr dhcp6_first, dhcp6_last;
 	enum nat_out6 out6;   /* key nat6; default masquerade */
 
 	/* ovs: an Open vSwitch bridge named after the section */

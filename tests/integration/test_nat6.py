@@ -107,6 +107,46 @@ def test_stateful_dhcpv6_leases_the_bound_address(topo, netd_factory, tmp_path):
     assert topo.ping(g, UPSTREAM6, timeout=3)
 
 
+def test_stateful_dhcpv6_range_leases_a_guest_without_static_lease(topo, netd_factory,
+                                                                    tmp_path):
+    """dhcp6 = stateful with dhcp6_range: a guest netd has no static lease for
+    (its vif has neither ip= nor mac=) gets a lease from the range, and from
+    that address reaches upstream, nothing dropped; guests netd knows still
+    get their static leases (an IPv6 ip=, the EUI-64 address a vif without
+    ip= is bound to)."""
+    import ipaddress
+    from test_antispoof import spoof_drops
+    g5, g6, g7 = guest6(topo, 5), guest6(topo, 6), guest6(topo, 7)
+    netd = netd_factory(nat6_conf(dhcp6="stateful")
+                        + "dhcp6_range = 2001:db8:1::1000-2001:db8:1::10ff\n")
+    netd.start()
+    netd.ctl("vif", "online", "7.0", f"bridge={BR}")
+    plug(netd, topo, 5, ip=False)
+    netd.ctl("vif", "online", "6.0", f"bridge={BR}", f"mac={mac_of(topo, g6)}",
+             "ip=203.0.113.11 2001:db8:1::66")
+    for g in (g6, g7):
+        topo.wait_carrier(g, "eth0")
+    assert status(netd)["dhcp6_range"] == "2001:db8:1::1000-2001:db8:1::10ff"
+    wait_for(lambda: ra_default_route(topo, g7), 15, what="default route from the RA")
+    bound = [l for l in dhclient6(topo, g7, tmp_path) if l.startswith("BOUND6")]
+    assert bound, "no lease"
+    addr = bound[0].split("addr=")[1].split()[0]
+    a = ipaddress.ip_address(addr)
+    assert ipaddress.ip_address("2001:db8:1::1000") <= a <= \
+        ipaddress.ip_address("2001:db8:1::10ff"), addr
+    topo.ip(g7, f"-6 addr add {addr}/64 dev eth0 nodad")
+    src = sniff_src(topo, topo.up, "up0", "icmp6 and ip6[40] == 128",
+                    lambda: topo.ping(g7, UPSTREAM6, timeout=3))
+    assert src == UPLINK6, src
+    assert topo.ping(g7, UPSTREAM6)
+    assert spoof_drops(netd, "vif7.0") == 0
+    bound = [l for l in dhclient6(topo, g6, tmp_path) if l.startswith("BOUND6")]
+    assert bound and "addr=2001:db8:1::66 " in bound[0], bound
+    mine = canon(eui64(mac_of(topo, g5)))
+    bound = [l for l in dhclient6(topo, g5, tmp_path) if l.startswith("BOUND6")]
+    assert bound and f"addr={mine} " in bound[0], bound
+
+
 def test_forged_ipv6_source_is_dropped(topo, netd_factory):
     """A guest may send IPv6 only from its bound (EUI-64) address or its ip=
     one and its link-local: a forged source in the /64, or outside it, never
@@ -375,6 +415,21 @@ def test_fault_and_crash_at_every_step_with_ipv6(topo, netd_factory):
      "IPv6 tcp port 80 on uplink 'eth0' is already forwarded at line "),
     ("address6 = 2001:db8::100/64\n",
      "address6 2001:db8::100/64 overlaps the subnet of uplink eth0"),
+    ("dhcp6_range = 2001:db8:1::10-2001:db8:1::20\n", "key 'dhcp6_range': needs address6"),
+    ("address6 = 2001:db8:1::1/64\ndhcp6_range = 2001:db8:1::10-2001:db8:1::20\n",
+     "key 'dhcp6_range': needs dhcp6 = stateful"),
+    ("address6 = 2001:db8:1::1/64\ndhcp6 = stateful\ndhcp6_range = 2001:db8:1::10\n",
+     "key 'dhcp6_range': expected FIRST-LAST IPv6 addresses"),
+    ("address6 = 2001:db8:1::1/64\ndhcp6 = stateful\ndhcp6_range = 203.0.113.5-203.0.113.9\n",
+     "key 'dhcp6_range': expected FIRST-LAST IPv6 addresses"),
+    ("address6 = 2001:db8:1::1/64\ndhcp6 = stateful\ndhcp6_range = 2001:db8:2::10-2001:db8:2::20\n",
+     "key 'dhcp6_range': 2001:db8:2::10-2001:db8:2::20 is not inside 2001:db8:1::/64"),
+    ("address6 = 2001:db8:1::1/64\ndhcp6 = stateful\ndhcp6_range = 2001:db8:1::20-2001:db8:1::10\n",
+     "key 'dhcp6_range': first address 2001:db8:1::20 is above last 2001:db8:1::10"),
+    ("address6 = 2001:db8:1::1/64\ndhcp6 = stateful\ndhcp6_range = 2001:db8:1::-2001:db8:1::10\n",
+     "includes the subnet-router anycast address"),
+    ("address6 = 2001:db8:1::1/64\ndhcp6 = stateful\ndhcp6_range = 2001:db8:1::1-2001:db8:1::10\n",
+     "2001:db8:1::1-2001:db8:1::10 includes the gateway address 2001:db8:1::1"),
 ])
 def test_bad_ipv6_config_changes_nothing(topo, netd_factory, extra, msg):
     refused_at_start(topo, netd_factory, nat_conf() + extra, msg)

@@ -289,6 +289,24 @@ static void test_nat_errors(void **state)
 		{ NAT "address6 = ::ffff:198.51.100.1/64\n", "is not a global unicast address" },
 		{ NAT "nat6 = routed\n", "netd.conf:5: key 'nat6': needs address6 (the guests' IPv6 subnet)" },
 		{ NAT "dhcp6 = stateful\n", "netd.conf:5: key 'dhcp6': needs address6" },
+		{ NAT "dhcp6_range = 2001:db8:1::10-2001:db8:1::20\n",
+		  "netd.conf:5: key 'dhcp6_range': needs address6" },
+		{ NAT "address6 = 2001:db8:1::1/64\ndhcp6_range = 2001:db8:1::10-2001:db8:1::20\n",
+		  "netd.conf:6: key 'dhcp6_range': needs dhcp6 = stateful" },
+		{ NAT "address6 = 2001:db8:1::1/64\ndhcp6 = stateful\ndhcp6_range = 2001:db8:1::10\n",
+		  "netd.conf:7: key 'dhcp6_range': expected FIRST-LAST IPv6 addresses (e.g. 2001:db8:1::1000-2001:db8:1::1fff), got '2001:db8:1::10'" },
+		{ NAT "address6 = 2001:db8:1::1/64\ndhcp6 = stateful\n"
+		  "dhcp6_range = 2001:db8:2::10-2001:db8:2::20\n",
+		  "netd.conf:7: key 'dhcp6_range': 2001:db8:2::10-2001:db8:2::20 is not inside 2001:db8:1::/64" },
+		{ NAT "address6 = 2001:db8:1::1/64\ndhcp6 = stateful\n"
+		  "dhcp6_range = 2001:db8:1::20-2001:db8:1::10\n",
+		  "netd.conf:7: key 'dhcp6_range': first address 2001:db8:1::20 is above last 2001:db8:1::10" },
+		{ NAT "address6 = 2001:db8:1::1/64\ndhcp6 = stateful\n"
+		  "dhcp6_range = 2001:db8:1::-2001:db8:1::20\n",
+		  "includes the subnet-router anycast address of 2001:db8:1::/64" },
+		{ NAT "address6 = 2001:db8:1::1/64\ndhcp6 = stateful\n"
+		  "dhcp6_range = 2001:db8:1::1-2001:db8:1::20\n",
+		  "includes the gateway address 2001:db8:1::1" },
 		{ NAT "address6 = 2001:db8:1::1/64\ndhcp6 = yes\n",
 		  "netd.conf:6: key 'dhcp6': expected stateless|stateful, got 'yes'" },
 		{ NAT "address6 = 2001:db8:1::1/64\nnat6 = nat64\n",
@@ -576,6 +594,22 @@ static void test_nat_ipv6(void **state)
 	b.nets[0].dhcp6 = NAT_DHCP6_STATEFUL;
 	b.nets[0].out6 = NAT_OUT6_MASQUERADE;
 	assert_false(netd_net_conf_equal(&a.nets[0], &b.nets[0]));
+	netd_conf_free(&b);
+	/* dhcp6_range: written back after nat6, part of the network's identity */
+	assert_int_equal(parse(NAT "address6 = 2001:db8:1::1/64\ndhcp6 = stateful\n"
+			       "dhcp6_range = 2001:db8:1::1000-2001:db8:1::1fff\n", &b), 0);
+	assert_true(b.nets[0].has_dhcp6_range);
+	assert_int_equal(netd_conf_write(&b, buf, sizeof(buf)), 0);
+	assert_non_null(strstr(buf, "nat6 = masquerade\ndhcp6_range = 2001:db8:1::1000-2001:db8:1::1fff\n"));
+	netd_conf_free(&a);
+	assert_int_equal(parse(buf, &a), 0);
+	assert_true(netd_conf_equal(&a, &b));
+	a.nets[0].dhcp6_last.s6_addr[15] = 0xfe;
+	assert_false(netd_net_conf_equal(&a.nets[0], &b.nets[0]));
+	a.nets[0].has_dhcp6_range = false;
+	assert_false(netd_net_conf_equal(&a.nets[0], &b.nets[0]));
+	netd_conf_free(&a);
+	assert_int_equal(parse(text, &a), 0);
 	netd_conf_free(&b);
 	/* rate_in, a default for every mode's vifs, round-trips exactly */
 	assert_int_equal(parse("[xenbr0]\nmode = bridge\nphysdev = eth0\nrate_in = 10Mb/s@20ms\n", &b), 0);
@@ -949,7 +983,7 @@ static void test_antispoof(void **state)
 		{ "[netd]\nantispoof = no\n",
 		  "netd.conf:2: key 'antispoof': unknown key in [netd]" },
 		{ "[x]\nmode = bridge\nphysdev = eth0\nanti_spoof = no\n",
-		  "netd.conf:4: key 'anti_spoof': unknown key (expected mode, physdev, gatewaydev, style, metric, gatewayip, address, dhcp_range, uplink, forward, antispoof, address6, dhcp6, nat6, ovsdb, datapath_type, ovn, ovn_wait, iface_id, datapath, dpdk_socket, rate_in or flowtable)" },
+		  "netd.conf:4: key 'anti_spoof': unknown key (expected mode, physdev, gatewaydev, style, metric, gatewayip, address, dhcp_range, uplink, forward, antispoof, address6, dhcp6, dhcp6_range, nat6, ovsdb, datapath_type, ovn, ovn_wait, iface_id, datapath, dpdk_socket, rate_in or flowtable)" },
 	};
 	const struct netd_net_conf *n;
 	struct netd_conf a, b;
