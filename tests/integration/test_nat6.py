@@ -3,6 +3,7 @@ Router advertisements and DHCPv6 (stateless and stateful) from netd's dnsmasq,
 seen by the guest's kernel and by a real DHCPv6 client (dhclient -6); NAT66 out
 of eth0 (2001:db8::2) or the /64 routed as is; anti-spoofing of the guests'
 IPv6; IPv6 port forwards; kill -9 adoption and exact undo; bad input."""
+import ipaddress
 import json
 import signal
 import subprocess
@@ -114,7 +115,6 @@ def test_stateful_dhcpv6_range_leases_a_guest_without_static_lease(topo, netd_fa
     that address reaches upstream, nothing dropped; guests netd knows still
     get their static leases (an IPv6 ip=, the EUI-64 address a vif without
     ip= is bound to)."""
-    import ipaddress
     from test_antispoof import spoof_drops
     g5, g6, g7 = guest6(topo, 5), guest6(topo, 6), guest6(topo, 7)
     netd = netd_factory(nat6_conf(dhcp6="stateful")
@@ -254,6 +254,41 @@ def test_guest_without_ip_may_not_take_what_is_not_free(topo, netd_factory):
     got = capture(topo, {"up": (topo.up, "up0", "ip6 and udp")}, g6,
                   f"[{eth6}/IPv6(src='2001:db8:1::beef', dst='{UPSTREAM6}')/UDP(dport=7604)]")
     assert [p for p in got["up"] if U in p] == []
+
+
+def as_elems(topo, set_name):
+    """The elements of one set of table bridge netd_as, as nft -j writes them."""
+    doc = json.loads(nft(topo, f"-j list set bridge netd_as {set_name}").stdout)["nftables"]
+    return [json.dumps(e, sort_keys=True) for o in doc if "set" in o
+            for e in o["set"].get("elem", [])]
+
+
+def test_owned_and_free_elements_follow_replug_and_unplug(topo, netd_factory):
+    """A guest's own IPv6 address is one element of own6 and one of owned6,
+    its free /64 one of v6pfx and v6pfxnd: a re-plug with ip= (the listing
+    path) replaces them, an unplug removes them, whatever else is there."""
+    g5, g6 = guest6(topo, 5), guest6(topo, 6)
+    netd = netd_factory(nat6_conf())
+    netd.start()
+    plug(netd, topo, 5, ip=False)
+    plug(netd, topo, 6, ip=False)
+    e5, e6 = canon(eui64(mac_of(topo, g5))), canon(eui64(mac_of(topo, g6)))
+
+    def raw(a):
+        return "0x" + ipaddress.ip_address(a).packed.hex()
+
+    assert sorted(as_elems(topo, "owned6")) == sorted(json.dumps(raw(a)) for a in (e5, e6))
+    assert len(as_elems(topo, "v6pfx")) == 2 and len(as_elems(topo, "v6pfxnd")) == 2
+    netd.ctl("vif", "online", "5.0", f"bridge={BR}", f"mac={mac_of(topo, g5)}",
+             "ip=203.0.113.10 2001:db8:1::55")
+    assert sorted(as_elems(topo, "owned6")) == sorted(json.dumps(raw(a))
+                                                      for a in ("2001:db8:1::55", e6))
+    assert sorted(as_elems(topo, "own6")) == sorted(
+        json.dumps({"concat": [v, a]}) for v, a in (("vif5.0", "2001:db8:1::55"), ("vif6.0", e6)))
+    assert [json.loads(e)["concat"][0] for e in as_elems(topo, "v6pfx")] == ["vif6.0"]
+    netd.ctl("vif", "offline", "6.0")
+    assert as_elems(topo, "owned6") == [json.dumps(raw("2001:db8:1::55"))]
+    assert as_elems(topo, "v6pfx") == [] and as_elems(topo, "v6pfxnd") == []
 
 
 def test_ipv6_port_forward_from_upstream(topo, netd_factory, servers6):
