@@ -239,7 +239,7 @@ static enum dps_verdict check_ipv6(const struct dps_policy *p, const uint8_t *ip
 	}
 	if (first && l4len < 4)
 		return DPS_POL_MALFORMED;
-	if (next == 17 && l4len >= 4 && be16(l4) == 547)
+	if (next == 17 && l4len >= 2 && be16(l4) == 547) /* nft reads the port alone */
 		return DPS_POL_FORBIDDEN;
 	kind = unspec ? V6_NOT : v6_of(p, src);
 	if (next != 58) {

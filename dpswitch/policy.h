@@ -19,9 +19,10 @@
  *   - nothing else (other ethertypes, VLAN tags, a first fragment without
  *     its upper-layer header, RFC 7112).
  * ICMPv6 and UDP are found past IPv6 extension headers (Hop-by-Hop, where
- * MLD always is, routing, destination options, AH, a first fragment's
- * header; more than 8 or cut short: malformed), as netd's nftables rules
- * find them; a later fragment counts by its source alone. Where this
+ * MLD always is, routing, destination options, a first fragment's header;
+ * more than 8 or cut short: malformed), as netd's nftables rules find
+ * them, and past AH, where nft stops; a later fragment counts by its
+ * source alone. Where this
  * differs from netd's rules, and why: docs/dpswitch.md.
  * A vif without ip= may use any address (Xen's semantics), but still only
  * its MAC and its link-local. Neither it nor one without mac= may claim

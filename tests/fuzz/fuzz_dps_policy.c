@@ -44,14 +44,16 @@ static void make(struct dps_policy *p, unsigned sel)
 	}
 }
 
-/* The ICMP(v6) type or UDP source port at l4 must not be one no guest
- * sends. */
-static void check_l4(uint8_t proto, const uint8_t *l4, size_t left)
+/* The ICMP or ICMPv6 type or UDP source port at l4 must not be one no
+ * guest sends: a redirect, an RA, a DHCP (v6: DHCPv6) server's reply. */
+static void check_l4(bool v6, uint8_t proto, const uint8_t *l4, size_t left)
 {
-	if ((proto == 58 || proto == 1) && left >= 1)
-		CHECK(l4[0] != (proto == 58 ? 134 : 5) && (proto != 58 || l4[0] != 137));
+	if (!v6 && proto == 1 && left >= 1)
+		CHECK(l4[0] != 5);
+	if (v6 && proto == 58 && left >= 1)
+		CHECK(l4[0] != 134 && l4[0] != 137);
 	if (proto == 17 && left >= 2)
-		CHECK(be16(l4) != 67 && be16(l4) != 547);
+		CHECK(be16(l4) != (v6 ? 547 : 67));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -89,17 +91,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case ETH_P_IP:
 		CHECK(len >= 34);
 		if ((be16(f + 20) & 0x1fff) == 0 && (f[14] & 15) == 5)
-			check_l4(f[23], f + 34, len - 34);
+			check_l4(false, f[23], f + 34, len - 34);
 		break;
 	case ETH_P_ARP:
 		CHECK(len >= 42 && !memcmp(f + 22, f + 6, 6));
 		break;
 	case ETH_P_IPV6:
 		CHECK(len >= 54);
-		check_l4(f[20], f + 54, len - 54);
+		check_l4(true, f[20], f + 54, len - 54);
 		/* a first fragment right after the IPv6 header */
 		if (f[20] == 44 && len >= 62 && (be16(f + 56) & 0xfff8) == 0)
-			check_l4(f[54], f + 62, len - 62);
+			check_l4(true, f[54], f + 62, len - 62);
 		break;
 	default:
 		CHECK(0);

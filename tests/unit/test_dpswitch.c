@@ -393,6 +393,9 @@ static void test_policy_netd_parity(void **state)
 	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_FORBIDDEN);
 	ext6(&f, 0, 1);
 	assert_int_equal(dps_pol_check(&nomac, f.b, f.len), DPS_POL_FORBIDDEN);
+	udp6(&f, ll, 547, 546); /* its source port alone is enough for nft */
+	f.len = 14 + 40 + 2;
+	assert_int_equal(dps_pol_check(&nomac, f.b, f.len), DPS_POL_FORBIDDEN);
 	/* ... and one without it (the UDP header pushed into a later
 	 * fragment by a destination options header) is refused */
 	udp6(&f, "2001:db8:1::15", 547, 546);
