@@ -474,6 +474,18 @@ static void test_policy_netd_parity(void **state)
 	ext6(&f, 0, 1);
 	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_IP);
 
+	/* stricter than netd on purpose: 802.1Q and 802.1ad tags (double
+	 * ones start with either) never pass, not even from a vif without
+	 * ip=, whose other ethertypes netd's bridge table lets through (and
+	 * with them a tagged RA into the LAN's VLANs) */
+	eth(&f, me_mac, 0x88a8);
+	f.len = 60;
+	assert_int_equal(dps_pol_check(&p, f.b, f.len), DPS_POL_MALFORMED);
+	assert_int_equal(dps_pol_check(&nomac, f.b, f.len), DPS_POL_MALFORMED);
+	eth(&f, me_mac, 0x8100);
+	f.len = 60;
+	assert_int_equal(dps_pol_check(&nomac, f.b, f.len), DPS_POL_MALFORMED);
+
 	/* the all-zero MAC is no station's: the Linux bridge drops it
 	 * before netd's rules see it */
 	eth(&f, zero_mac, 0x0800);
