@@ -344,6 +344,10 @@ static const char rules_bridge[] =
 	"\t\tether type arp goto as_arp\n"
 	"\t\tether type ip goto as_ip4\n"
 	"\t\tether type ip6 goto as_ip6\n"
+	/* A vif without ip= may send other protocols, but no tag: a
+	 * tagged frame's IP would reach the LAN's VLANs past every check
+	 * above (an RA, a DHCP reply). */
+	"\t\tether type { 8021q, 8021ad } goto bad\n"
 	"\t\tiifname @ipfree return\n"
 	"\t\tgoto bad\n"
 	"\t}\n"
