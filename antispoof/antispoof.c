@@ -183,7 +183,10 @@ static struct as_tbl tbls[2];
 	/* a vif without mac=: these from any link-local address */	\
 	"\t\tip6 saddr fe80::/10 icmpv6 type { nd-router-solicit, mld-listener-report, mld-listener-done, mld2-listener-report } return\n" \
 	"\t\tip6 saddr fe80::/10 udp sport 546 udp dport 547 return\n"	\
-	"\t\tip6 saddr :: icmpv6 type { nd-router-solicit, mld2-listener-report } return\n" \
+	/* from :: (RFC 3590: no link-local yet), MLDv1 too where the	\
+	 * LAN has an MLDv1 querier */					\
+	"\t\tip6 saddr :: icmpv6 type { nd-router-solicit, mld-listener-report, "	\
+	"mld-listener-done, mld2-listener-report } return\n"		\
 	"\t\tgoto bad\n"						\
 	"\t}\n"								\
 	/* Solicit from an own address (a link-local source was checked	\

@@ -278,6 +278,29 @@ def test_vlan_tagged_frames_never_pass_even_from_own_mac_and_address(topo, netd_
     assert topo.ping(g1, LAN), "the vif still works after drops"
 
 
+def test_mld_reports_from_unspecified_pass_a_query_does_not(topo, netd_factory):
+    """While its link-local is tentative a guest has no address to send MLD
+    from, and Linux sends its reports from :: (RFC 3590): MLDv2, or MLDv1
+    reports and dones where the LAN has an MLDv1 querier. They claim no
+    address and pass; a query from :: is a router's message and is dropped.
+    dpswitch's policy lets the same through."""
+    netd = start(netd_factory, topo)
+    g1 = topo.add_guest(1)
+    plug(netd, topo, 1, ip="192.0.2.11 2001:db8::11")
+    m1 = gmac(topo, g1)
+    hdr = f"Ether(src='{m1}', dst='33:33:00:00:00:16')/IPv6(src='::', dst='ff02::16', hlim=1)"
+    frames = (f"[{hdr}/ICMPv6MLReport(mladdr='ff02::1:ff00:11')]*2"
+              f" + [{hdr}/ICMPv6MLDone(mladdr='ff02::1:ff00:11')]*2"
+              f" + [{hdr}/ICMPv6MLReport2()]*2"
+              f" + [{hdr}/ICMPv6MLQuery()]*3")
+    base = spoof_drops(netd, "vif1.0") or 0
+    got = capture(topo, {"lan": (topo.up, "up0", "icmp6 and src host ::")}, g1, frames)
+    # the guest's own DAD solicitations come from :: too
+    types = sorted(t for t in (bytes(p[IPv6].payload)[0] for p in got["lan"]) if t != 135)
+    assert types == [131, 131, 132, 132, 143, 143], [p.summary() for p in got["lan"]]
+    assert spoof_drops(netd, "vif1.0") == base + 3
+
+
 def test_dhcp_discover_from_0000_passes(topo, netd_factory):
     """A guest with ip= may still ask for a lease: udp 68->67 from 0.0.0.0
     passes, any other packet from 0.0.0.0 is dropped."""
