@@ -10,7 +10,8 @@
  * Bounded everywhere: a wake-up runs at most VB_BURSTS_PER_WAKE TX bursts
  * and as many RX bursts per queue before polling again; a port that fired stays masked until its
  * queue has been served (XSA-332: an event storm costs one pass per
- * unmask); the RX backlog is one burst per queue and the TAP is not read
+ * unmask), and longer while its kicks bring nothing new (XSA-391, see
+ * VB_SPURIOUS_FREE); the RX backlog is one burst per queue and the TAP is not read
  * while it is full (the kernel's queue drops, as XSA-392 wants); a backlog
  * the guest does not drain for the drain timeout is dropped. A queue whose
  * next packet cannot fit in the buffers the guest posted for the stall
@@ -51,6 +52,15 @@ _Static_assert(NETIF_BURST <= 32, "the RX backlog's buffers in a 32-bit mask");
 #define VB_STATS_PERIOD_US 1000000ull
 /* idle this long: the pages packets went through go back to the kernel */
 #define VB_TRIM_US 500000ull
+/* Spurious events (a kick with neither ring's producer moved since the
+ * last kick's pass): after VB_SPURIOUS_FREE in a row, the port stays
+ * masked VB_SPURIOUS_FIRST_US, doubling with each further one up to
+ * VB_SPURIOUS_MAX_US, as Linux's lateeoi does for netback (XSA-391): a
+ * guest's event storm then costs its worker next to nothing, and a
+ * guest that kicks only with new requests is never delayed. */
+#define VB_SPURIOUS_FREE 8u
+#define VB_SPURIOUS_FIRST_US 1000ull
+#define VB_SPURIOUS_MAX_US 1000000ull
 
 /* Set once by vb_worker_timeouts_from_env() in the supervisor, before any
  * worker is forked. */
@@ -65,6 +75,13 @@ struct wq {
 	bool bound_tx, bound_rx;
 	int tap;
 	bool kicked_tx, kicked_rx; /* fired, masked until served */
+	/* spurious events (see VB_SPURIOUS_FREE): the producers the last
+	 * kick's pass saw, how many kicks in a row moved neither, and when
+	 * the ports held masked for it are unmasked (0: none is) */
+	RING_IDX seen_tx_prod, seen_rx_prod;
+	uint8_t spurious;
+	bool held_tx, held_rx;
+	uint64_t unmask_at;
 	bool tx_more;
 	/* reads to ask the TAP for next (0: a burst's worth): twice what
 	 * the last drained batch found, at least VB_READS_MIN; a paced TCP
@@ -776,11 +793,50 @@ static void trim(struct worker *w)
 	w->trimmed = true;
 }
 
+static void unhold(struct worker *w, struct wq *q)
+{
+	if (q->held_tx)
+		hv_evtchn_unmask(w->hv, q->port_tx);
+	if (q->held_rx)
+		hv_evtchn_unmask(w->hv, q->port_rx);
+	q->held_tx = q->held_rx = false;
+	q->unmask_at = 0;
+}
+
+/* The ports that fired, served: unmasked, or held masked a while when
+ * the kicks were spurious (VB_SPURIOUS_FREE). The producers are the
+ * guest's to write: read once each, only compared. */
+static void rearm(struct worker *w, struct wq *q)
+{
+	RING_IDX tp = __atomic_load_n(&q->nq->tx->req_prod, __ATOMIC_RELAXED);
+	RING_IDX rp = __atomic_load_n(&q->nq->rx->req_prod, __ATOMIC_RELAXED);
+
+	if (tp != q->seen_tx_prod || rp != q->seen_rx_prod)
+		q->spurious = 0;
+	else if (q->spurious < UINT8_MAX)
+		q->spurious++;
+	q->seen_tx_prod = tp;
+	q->seen_rx_prod = rp;
+	q->held_tx |= q->kicked_tx;
+	q->held_rx |= q->kicked_rx;
+	q->kicked_tx = q->kicked_rx = false;
+	if (q->spurious > VB_SPURIOUS_FREE) {
+		unsigned sh = q->spurious - VB_SPURIOUS_FREE - 1;
+		uint64_t d = sh < 10 ? VB_SPURIOUS_FIRST_US << sh : VB_SPURIOUS_MAX_US;
+
+		q->unmask_at = now_us() + (d < VB_SPURIOUS_MAX_US ? d : VB_SPURIOUS_MAX_US);
+		return;
+	}
+	unhold(w, q);
+}
+
 static void serve(struct worker *w, struct wvif *v, struct wq *q, bool tap_readable)
 {
 	bool notify_tx = false, notify_rx = false, wrote = false;
 	bool split = q->port_tx != q->port_rx;
 
+	if (q->unmask_at && now_us() >= q->unmask_at)
+		unhold(w, q);
 	if (q->kicked_tx || q->kicked_rx || q->tx_more || tap_readable || q->bl_n) {
 		v->stats_moving = true;
 		w->busy = true;
@@ -815,14 +871,8 @@ static void serve(struct worker *w, struct wvif *v, struct wq *q, bool tap_reada
 	}
 	if (notify_tx || notify_rx)
 		q->nq->stats.notifies++;
-	if (q->kicked_tx) {
-		q->kicked_tx = false;
-		hv_evtchn_unmask(w->hv, q->port_tx);
-	}
-	if (q->kicked_rx) {
-		q->kicked_rx = false;
-		hv_evtchn_unmask(w->hv, q->port_rx);
-	}
+	if (q->kicked_tx || q->kicked_rx)
+		rearm(w, q);
 }
 
 int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine)
@@ -893,6 +943,12 @@ int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine)
 						    ? (int)((q->tx_wait_until - now) / 1000 + 1)
 						    : 0;
 				int r = rx_timeout_ms(q, now);
+
+				if (q->unmask_at) {
+					int u = q->unmask_at > now ? (int)((q->unmask_at - now) / 1000 + 1) : 0;
+
+					t = t < 0 || u < t ? u : t;
+				}
 
 				if (r >= 0)
 					t = t < 0 || r < t ? r : t;
