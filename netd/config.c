@@ -859,52 +859,42 @@ static int key_nat6(struct parser *ps, const struct raw_kv *kv, enum nat_out6 *o
 	return 0;
 }
 
-static int key_dhcp_range(struct parser *ps, const struct raw_kv *kv,
-			  struct netd_net_conf *net)
+/* "FIRST-LAST", two addresses of family af: 0, or -1 if it is not that. */
+static int addr_range(const char *val, int af, void *first, void *last)
 {
 	char buf[2 * ADDR_STR];
 	char *dash;
 
-	if (strlen(kv->val) >= sizeof(buf))
-		goto bad;
-	strcpy(buf, kv->val);
+	if (strlen(val) >= sizeof(buf))
+		return -1;
+	strcpy(buf, val);
 	dash = strchr(buf, '-');
 	if (!dash)
-		goto bad;
+		return -1;
 	*dash = '\0';
-	if (inet_pton(AF_INET, buf, &net->dhcp_first) != 1 ||
-	    inet_pton(AF_INET, dash + 1, &net->dhcp_last) != 1)
-		goto bad;
+	return inet_pton(af, buf, first) == 1 && inet_pton(af, dash + 1, last) == 1 ? 0 : -1;
+}
+
+static int key_dhcp_range(struct parser *ps, const struct raw_kv *kv,
+			  struct netd_net_conf *net)
+{
+	if (addr_range(kv->val, AF_INET, &net->dhcp_first, &net->dhcp_last))
+		return key_err(ps, kv->line, "dhcp_range",
+			       "expected FIRST-LAST IPv4 addresses (e.g. 203.0.113.100-203.0.113.150), got '%s'",
+			       kv->val);
 	net->has_dhcp_range = true;
 	return 0;
-bad:
-	return key_err(ps, kv->line, "dhcp_range",
-		       "expected FIRST-LAST IPv4 addresses (e.g. 203.0.113.100-203.0.113.150), got '%s'",
-		       kv->val);
 }
 
 static int key_dhcp6_range(struct parser *ps, const struct raw_kv *kv,
 			   struct netd_net_conf *net)
 {
-	char buf[2 * ADDR_STR];
-	char *dash;
-
-	if (strlen(kv->val) >= sizeof(buf))
-		goto bad;
-	strcpy(buf, kv->val);
-	dash = strchr(buf, '-');
-	if (!dash)
-		goto bad;
-	*dash = '\0';
-	if (inet_pton(AF_INET6, buf, &net->dhcp6_first) != 1 ||
-	    inet_pton(AF_INET6, dash + 1, &net->dhcp6_last) != 1)
-		goto bad;
+	if (addr_range(kv->val, AF_INET6, &net->dhcp6_first, &net->dhcp6_last))
+		return key_err(ps, kv->line, "dhcp6_range",
+			       "expected FIRST-LAST IPv6 addresses (e.g. 2001:db8:1::1000-2001:db8:1::1fff), got '%s'",
+			       kv->val);
 	net->has_dhcp6_range = true;
 	return 0;
-bad:
-	return key_err(ps, kv->line, "dhcp6_range",
-		       "expected FIRST-LAST IPv6 addresses (e.g. 2001:db8:1::1000-2001:db8:1::1fff), got '%s'",
-		       kv->val);
 }
 
 /* proto:port:address:port, an IPv6 address in brackets so that its colons
