@@ -236,6 +236,26 @@ def test_guest_pings_the_lan_through_the_nic_port(rig, topo):
     assert nic["kind"] == "nic" and nic["rx_packets"] >= 3 and nic["tx_packets"] >= 3
 
 
+def sniffer(ns, script, *args):
+    """A scapy script (a path) run in namespace ns, returned once it says
+    "ready"; sniffed() ends it."""
+    p = subprocess.Popen(["ip", "netns", "exec", ns, "/usr/bin/python3", str(script), *args],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline() == "ready\n"
+    except BaseException:
+        terminate(p, 5)
+        raise
+    return p
+
+
+def sniffed(p):
+    """What sniffer p printed once told it is done."""
+    p.stdin.write("done\n")
+    p.stdin.flush()
+    return p.communicate(timeout=60)[0]
+
+
 SINK = r"""
 import hashlib, socket, sys
 s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -461,12 +481,9 @@ def test_guest_ipv6_start_up_is_not_spoofing_but_an_ra_behind_headers_is(rig, to
     forbidden, none reaches the LAN (they slipped past before)."""
     rig.attach(5)
     (tmp_path / "v6seen.py").write_text(V6_SEEN)
-    sniff = subprocess.Popen(["ip", "netns", "exec", rig.lan, "/usr/bin/python3",
-                              str(tmp_path / "v6seen.py")], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
+    sniff = sniffer(rig.lan, tmp_path / "v6seen.py")
     n = 3
     try:
-        assert sniff.stdout.readline() == "ready\n"
         g5 = rig.guest(5)
         assert topo.ping(g5, LAN)
         # the link-local's DAD, then its RS and MLD reports
@@ -477,9 +494,7 @@ def test_guest_ipv6_start_up_is_not_spoofing_but_an_ra_behind_headers_is(rig, to
         topo.python(g5, RA_BEHIND.format(mac=mac_of(5), d=5, n=n))
         wait_for(lambda: rig.port("vif5.0")["drops"]["forbidden"] >= 2 * n, 5,
                  what=f"the RAs counted: {rig.port('vif5.0')['drops']}")
-        sniff.stdin.write("done\n")
-        sniff.stdin.flush()
-        seen = json.loads(sniff.communicate(timeout=60)[0])
+        seen = json.loads(sniffed(sniff))
     finally:
         terminate(sniff, 5)
     assert all(v == 0 for v in start.values()), start
@@ -540,12 +555,9 @@ def test_what_netds_rules_drop_dpswitch_drops(rig, topo, tmp_path):
     fragmented datagram still does, all of it."""
     rig.attach(5)
     (tmp_path / "seen.py").write_text(PARITY_SEEN)
-    sniff = subprocess.Popen(["ip", "netns", "exec", rig.lan, "/usr/bin/python3",
-                              str(tmp_path / "seen.py")], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
+    sniff = sniffer(rig.lan, tmp_path / "seen.py")
     n = 3
     try:
-        assert sniff.stdout.readline() == "ready\n"
         g5 = rig.guest(5)
         assert topo.ping(g5, LAN)
         before = rig.port("vif5.0")["drops"]
@@ -553,9 +565,7 @@ def test_what_netds_rules_drop_dpswitch_drops(rig, topo, tmp_path):
         wait_for(lambda: rig.port("vif5.0")["drops"]["spoof_nd"] - before["spoof_nd"] >= 2 * n,
                  5, what=f"the forged ND counted: {rig.port('vif5.0')['drops']}")
         time.sleep(0.5)
-        sniff.stdin.write("done\n")
-        sniff.stdin.flush()
-        seen = json.loads(sniff.communicate(timeout=60)[0])
+        seen = json.loads(sniffed(sniff))
     finally:
         terminate(sniff, 5)
     after = rig.port("vif5.0")["drops"]
@@ -1130,17 +1140,12 @@ def test_tso_segments_on_the_lan_are_mss_sized_and_valid(tap_rig, topo, tmp_path
     g = rig.guest(5)
     assert topo.ping(g, LAN)
     (tmp_path / "segs.py").write_text(CHECK_SEGMENTS)
-    sniff = subprocess.Popen(["ip", "netns", "exec", rig.lan, "/usr/bin/python3",
-                              str(tmp_path / "segs.py"), addr_of(5), str(TAP_LAN_MTU)], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
+    sniff = sniffer(rig.lan, tmp_path / "segs.py", addr_of(5), str(TAP_LAN_MTU))
     try:
-        assert sniff.stdout.readline() == "ready\n"
         tso_before = rig.port("nic0")["tx_tso"]
         sent, got = transfer(topo, tmp_path, g, rig.lan, LAN, 1 << 20)
         assert sent == got
-        sniff.stdin.write("done\n")
-        sniff.stdin.flush()
-        n, bad, big, mss, at_mss = map(int, sniff.communicate(timeout=60)[0].split())
+        n, bad, big, mss, at_mss = map(int, sniffed(sniff).split())
     finally:
         terminate(sniff, 5)
     assert rig.port("nic0")["tx_tso"] > tso_before
@@ -1310,17 +1315,12 @@ def test_kernel_port_segments_on_the_lan_are_mss_sized_and_valid(kern_seg_rig, t
     g = rig.guest(5)
     assert topo.ping(g, LAN)
     (tmp_path / "segs.py").write_text(CHECK_SEGMENTS)
-    sniff = subprocess.Popen(["ip", "netns", "exec", rig.lan, "/usr/bin/python3",
-                              str(tmp_path / "segs.py"), addr_of(5), "1500"], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True)
+    sniff = sniffer(rig.lan, tmp_path / "segs.py", addr_of(5), "1500")
     try:
-        assert sniff.stdout.readline() == "ready\n"
         before, before_rx = rig.port("dpu0"), lan_rx_packets(topo, rig.lan)
         sent, got = transfer(topo, tmp_path, g, rig.lan, LAN, 4 << 20)
         assert sent == got
-        sniff.stdin.write("done\n")
-        sniff.stdin.flush()
-        n, bad, big, mss, at_mss = map(int, sniff.communicate(timeout=60)[0].split())
+        n, bad, big, mss, at_mss = map(int, sniffed(sniff).split())
     finally:
         terminate(sniff, 5)
     port = rig.port("dpu0")
@@ -1377,14 +1377,9 @@ def test_kernel_port_follows_the_interfaces_mtu(kern_seg_rig, topo, tmp_path):
         wait_for(lambda: rig.port("dpu0")["tx_tso"] > 5, 10, what="the stream to flow")
         topo.ip(topo.d0, "link set dpu0 mtu 1400")
         time.sleep(1)  # frames already on their way under the old MTU
-        sniff = subprocess.Popen(["ip", "netns", "exec", rig.lan, "/usr/bin/python3",
-                                  str(tmp_path / "segs.py"), addr_of(5), "1400"],
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert sniff.stdout.readline() == "ready\n"
+        sniff = sniffer(rig.lan, tmp_path / "segs.py", addr_of(5), "1400")
         time.sleep(1.5)
-        sniff.stdin.write("done\n")
-        sniff.stdin.flush()
-        n, bad, big, mss, at_mss = map(int, sniff.communicate(timeout=60)[0].split())
+        n, bad, big, mss, at_mss = map(int, sniffed(sniff).split())
         sent = src.communicate(timeout=60)[0].split()
         got = sink.stdout.readline().split()
         assert src.returncode == 0 and sink.wait(30) == 0
@@ -1473,20 +1468,17 @@ def test_kernel_port_cuts_the_kernels_udp_gso_packets_for_a_guest(kern_rig, topo
                                "print('bound', flush=True)\n"
                                "for _ in range(6): print(len(s.recv(65536)), flush=True)\n"],
                               stdout=subprocess.PIPE, text=True)
-        sniff = subprocess.Popen(["ip", "netns", "exec", g, "/usr/bin/python3",
-                                  str(tmp_path / "check.py")], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, text=True)
+        sniff = None
         try:
+            sniff = sniffer(g, tmp_path / "check.py")
             assert rx.stdout.readline() == "bound\n"
-            assert sniff.stdout.readline() == "ready\n"
             topo.run(rig.lan, f"/usr/bin/python3 {tmp_path / 'send.py'} {dst} 5005 5300 1000")
             lens = rx.communicate(timeout=10)[0].split()
-            sniff.stdin.write("done\n")
-            sniff.stdin.flush()
-            got = json.loads(sniff.communicate(timeout=60)[0])
+            got = json.loads(sniffed(sniff))
         finally:
             terminate(rx, 5)
-            terminate(sniff, 5)
+            if sniff:
+                terminate(sniff, 5)
         after = rig.port("dpu0")
         assert all(v == 0 for v in after["drops"].values()), (dst, after)
         assert after["rx_packets"] - before["rx_packets"] >= 6, (dst, before, after)
