@@ -693,6 +693,19 @@ static void rx_work(struct worker *w, struct wvif *v, struct wq *q, bool tap_rea
 	}
 }
 
+/* poll()'s timeout until `at` (microseconds): milliseconds rounded up, 0
+ * once it is past. */
+static int ms_until(uint64_t at, uint64_t now)
+{
+	return at > now ? (int)((at - now) / 1000 + 1) : 0;
+}
+
+/* The sooner of two poll() timeouts, -1 meaning none. */
+static int sooner(int a, int b)
+{
+	return a < 0 || (b >= 0 && b < a) ? b : a;
+}
+
 /* Milliseconds until this queue's RX needs a look without an event, or
  * -1: the drain and stall deadlines, and polling when the frontend does
  * not kick us for new buffers. */
@@ -711,7 +724,7 @@ static int rx_timeout_ms(const struct wq *q, uint64_t now)
 		at = q->rx_blocked_since + rx_stall_us;
 	if (at == UINT64_MAX)
 		return -1; /* stalled, nothing waiting: the guest kicks when it posts */
-	return at > now ? (int)((at - now) / 1000 + 1) : 0;
+	return ms_until(at, now);
 }
 
 static void report_fatal(struct worker *w, unsigned slot)
@@ -822,9 +835,9 @@ static void rearm(struct worker *w, struct wq *q)
 	q->kicked_tx = q->kicked_rx = false;
 	if (q->spurious > VB_SPURIOUS_FREE) {
 		unsigned sh = q->spurious - VB_SPURIOUS_FREE - 1;
-		uint64_t d = sh < 10 ? VB_SPURIOUS_FIRST_US << sh : VB_SPURIOUS_MAX_US;
 
-		q->unmask_at = now_us() + (d < VB_SPURIOUS_MAX_US ? d : VB_SPURIOUS_MAX_US);
+		/* 1 ms << 9 is the last step under VB_SPURIOUS_MAX_US */
+		q->unmask_at = now_us() + (sh < 10 ? VB_SPURIOUS_FIRST_US << sh : VB_SPURIOUS_MAX_US);
 		return;
 	}
 	unhold(w, q);
@@ -939,37 +952,17 @@ int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine)
 				if (q->tx_more && !q->tx_wait_until)
 					t = 0;
 				else if (q->tx_wait_until)
-					t = q->tx_wait_until > now
-						    ? (int)((q->tx_wait_until - now) / 1000 + 1)
-						    : 0;
-				int r = rx_timeout_ms(q, now);
-
-				if (q->unmask_at) {
-					int u = q->unmask_at > now ? (int)((q->unmask_at - now) / 1000 + 1) : 0;
-
-					t = t < 0 || u < t ? u : t;
-				}
-
-				if (r >= 0)
-					t = t < 0 || r < t ? r : t;
-				if (t >= 0 && (timeout < 0 || t < timeout))
-					timeout = t;
+					t = ms_until(q->tx_wait_until, now);
+				if (q->unmask_at)
+					t = sooner(t, ms_until(q->unmask_at, now));
+				timeout = sooner(timeout, sooner(t, rx_timeout_ms(q, now)));
 			}
 			/* the counters' last moves reach the file without traffic */
-			if (v && v->stats_moving && v->stats_fd >= 0) {
-				int t = v->stats_due > now ? (int)((v->stats_due - now) / 1000 + 1) : 0;
-
-				if (timeout < 0 || t < timeout)
-					timeout = t;
-			}
+			if (v && v->stats_moving && v->stats_fd >= 0)
+				timeout = sooner(timeout, ms_until(v->stats_due, now));
 		}
-		if (!w.trimmed) {
-			uint64_t at = w.busy_at + VB_TRIM_US;
-			int t = at > now ? (int)((at - now) / 1000 + 1) : 0;
-
-			if (timeout < 0 || t < timeout)
-				timeout = t;
-		}
+		if (!w.trimmed)
+			timeout = sooner(timeout, ms_until(w.busy_at + VB_TRIM_US, now));
 		if (ev_more)
 			timeout = 0;
 		if (poll(pfd, n, timeout) < 0 && errno != EINTR)
