@@ -11,6 +11,7 @@ RULES for everyone writing tests or running netd by hand on these shared machine
 address, route and rule lives in namespaces these fixtures create and delete.
 Addresses come only from 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 and
 2001:db8::/32."""
+import importlib.util
 import itertools
 import json
 import os
@@ -91,16 +92,71 @@ def wait_for(pred, timeout=5.0, step=0.02, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _drop_timers(o):
-    """Bridge timers (gc_timer, hello_timer, ...) tick, and an address is
-    "tentative" only until its duplicate address detection ends (a second or
-    more on a loaded machine): neither is state a restore could get wrong."""
-    if isinstance(o, dict):
-        return {k: _drop_timers(v) for k, v in o.items()
-                if not k.endswith("_timer") and k != "tentative"}
-    if isinstance(o, list):
-        return [_drop_timers(v) for v in o]
-    return o
+TCP_TRANSFER = r"""
+import hashlib, os, socket, sys
+mode, host, port, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+if mode == "serve":
+    s = socket.socket(fam); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((host, port)); s.listen(1); s.settimeout(30)
+    print("listening", flush=True)
+    c, _ = s.accept(); c.settimeout(30); h = hashlib.sha256(); got = 0
+    while True:
+        b = c.recv(1 << 20)
+        if not b:
+            break
+        h.update(b); got += len(b)
+    print(got, h.hexdigest(), flush=True)
+else:
+    data = os.urandom(n)
+    c = socket.create_connection((host, port), timeout=30)
+    c.sendall(data); c.shutdown(socket.SHUT_WR); c.recv(1); c.close()
+    print(n, hashlib.sha256(data).hexdigest(), flush=True)
+"""
+
+
+def tcp_sink(ns, addr, port=5001):
+    """A TCP server on addr:port in namespace ns, listening when this
+    returns, for one connection; it prints the bytes' count and sha256 once
+    the sender closes (read them with .communicate())."""
+    srv = subprocess.Popen(["ip", "netns", "exec", ns, "/usr/bin/python3", "-c", TCP_TRANSFER,
+                            "serve", addr, str(port), "0"], stdout=subprocess.PIPE, text=True)
+    ready, _, _ = select.select([srv.stdout], [], [], 10)
+    if not (ready and srv.stdout.readline().strip() == "listening"):
+        terminate(srv, 5)
+        srv.stdout.close()
+        raise AssertionError(f"no TCP sink on {addr}:{port} in {ns}")
+    return srv
+
+
+def tcp_transfer(src_ns, dst_ns, dst_addr, size, port=5001, timeout=120):
+    """size random bytes from namespace src_ns to dst_addr:port, served in
+    dst_ns, over one TCP connection; both ends' [count, sha256] (a user
+    compares them: equal means every byte arrived, in order)."""
+    srv = tcp_sink(dst_ns, dst_addr, port)
+    try:
+        cli = subprocess.run(["ip", "netns", "exec", src_ns, "/usr/bin/python3", "-c",
+                              TCP_TRANSFER, "send", dst_addr, str(port), str(size)],
+                             capture_output=True, text=True, timeout=timeout)
+        assert cli.returncode == 0, cli.stderr
+        out, _ = srv.communicate(timeout=60)
+    finally:
+        terminate(srv, 5)
+        srv.stdout.close()
+    return cli.stdout.split(), out.split()
+
+
+def realxen_run():
+    """tests/realxen/run.py (a script) as a module: the real-Xen tier drives
+    it, and its snapshot rules are the ones this file's snapshot() keeps."""
+    spec = importlib.util.spec_from_file_location(
+        "realxen_run", os.path.join(ROOT, "tests", "realxen", "run.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+drop_timers = realxen_run().drop_timers
 
 
 class Topo:
@@ -208,7 +264,7 @@ class Topo:
             for o in json.loads(self.ip(ns, f"-j {cmd}").stdout):
                 for k in ("ifindex", "stats", "stats64"):
                     o.pop(k, None)
-                out.append(json.dumps(_drop_timers(o), sort_keys=True))
+                out.append(json.dumps(drop_timers(o), sort_keys=True))
         return sorted(out)
 
     def wait_dad(self, ns, timeout=10):

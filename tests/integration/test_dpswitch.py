@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, sh, terminate, wait_for
+from conftest import BUILD, sh, tcp_sink, tcp_transfer, terminate, wait_for
 
 HVSIM = os.path.join(BUILD, "hvsim")
 DPSWITCH = os.path.join(BUILD, "bin", "dpswitch")
@@ -256,46 +256,6 @@ def sniffed(p):
     return p.communicate(timeout=60)[0]
 
 
-SINK = r"""
-import hashlib, socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], 5003)); s.listen(1); s.settimeout(30)
-print("listening", flush=True)
-c, _ = s.accept(); c.settimeout(30); h = hashlib.sha256(); n = 0
-while True:
-    b = c.recv(1 << 20)
-    if not b:
-        break
-    h.update(b); n += len(b)
-print(n, h.hexdigest(), flush=True)
-"""
-
-SOURCE = r"""
-import hashlib, os, socket, sys
-data = os.urandom(int(sys.argv[2]))
-c = socket.create_connection((sys.argv[1], 5003), timeout=30)
-c.sendall(data); c.close()
-print(len(data), hashlib.sha256(data).hexdigest())
-"""
-
-
-def transfer(topo, tmp_path, src_ns, dst_ns, dst_addr, size):
-    (tmp_path / "sink.py").write_text(SINK)
-    (tmp_path / "source.py").write_text(SOURCE)
-    sink = subprocess.Popen(["ip", "netns", "exec", dst_ns, "/usr/bin/python3",
-                             str(tmp_path / "sink.py"), dst_addr], stdout=subprocess.PIPE, text=True)
-    try:
-        assert sink.stdout.readline() == "listening\n"
-        sent = topo.run(src_ns, f"/usr/bin/python3 {tmp_path / 'source.py'} {dst_addr} {size}",
-                        timeout=90).stdout.split()
-        got = sink.stdout.readline().split()
-        assert sink.wait(30) == 0
-    finally:
-        terminate(sink, 5)
-        sink.stdout.close()
-    return sent, got
-
-
 def test_tcp_both_ways_with_checksum(rig, topo, tmp_path):
     """4 MiB over TCP guest -> LAN and LAN -> guest, sha256 compared: the
     guest's partial checksums are completed before the NIC port, and frames
@@ -303,9 +263,9 @@ def test_tcp_both_ways_with_checksum(rig, topo, tmp_path):
     rig.attach(5)
     g = rig.guest(5)
     size = 4 << 20
-    sent, got = transfer(topo, tmp_path, g, rig.lan, LAN, size)
+    sent, got = tcp_transfer(g, rig.lan, LAN, size)
     assert sent == got and int(got[0]) == size
-    sent, got = transfer(topo, tmp_path, rig.lan, g, addr_of(5), size)
+    sent, got = tcp_transfer(rig.lan, g, addr_of(5), size)
     assert sent == got and int(got[0]) == size
 
 
@@ -318,7 +278,7 @@ def test_guest_to_guest(rig, topo, tmp_path):
     g5, g6 = rig.guest(5), rig.guest(6)
     assert topo.ping(g5, addr_of(6), count=3)
     nic_before = rig.port("nic0")["tx_packets"]
-    sent, got = transfer(topo, tmp_path, g5, g6, addr_of(6), 2 << 20)
+    sent, got = tcp_transfer(g5, g6, addr_of(6), 2 << 20)
     assert sent == got and int(got[0]) == 2 << 20
     p6 = rig.port("vif6.0")
     assert p6["tx_packets"] > 100
@@ -1085,7 +1045,7 @@ def test_tso_guest_gso_packets_go_whole_to_a_tso_uplink(tap_rig, topo, tmp_path)
     assert topo.ping(g, LAN)
     before_rx, before = lan_rx_packets(topo, rig.lan), rig.port("nic0")
     size = 8 << 20
-    sent, got = transfer(topo, tmp_path, g, rig.lan, LAN, size)
+    sent, got = tcp_transfer(g, rig.lan, LAN, size)
     assert sent == got and int(got[0]) == size
     nic = rig.port("nic0")
     tso = nic["tx_tso"] - before["tx_tso"]
@@ -1095,7 +1055,7 @@ def test_tso_guest_gso_packets_go_whole_to_a_tso_uplink(tap_rig, topo, tmp_path)
     assert received > 3 * handed, (received, nic)
     assert all(v == 0 for v in nic["drops"].values()), nic
     # and the other way (frames into the guest) still works
-    sent, got = transfer(topo, tmp_path, rig.lan, g, addr_of(5), 1 << 20)
+    sent, got = tcp_transfer(rig.lan, g, addr_of(5), 1 << 20)
     assert sent == got and int(got[0]) == 1 << 20
 
 
@@ -1143,7 +1103,7 @@ def test_tso_segments_on_the_lan_are_mss_sized_and_valid(tap_rig, topo, tmp_path
     sniff = sniffer(rig.lan, tmp_path / "segs.py", addr_of(5), str(TAP_LAN_MTU))
     try:
         tso_before = rig.port("nic0")["tx_tso"]
-        sent, got = transfer(topo, tmp_path, g, rig.lan, LAN, 1 << 20)
+        sent, got = tcp_transfer(g, rig.lan, LAN, 1 << 20)
         assert sent == got
         n, bad, big, mss, at_mss = map(int, sniffed(sniff).split())
     finally:
@@ -1259,14 +1219,14 @@ def test_kernel_port_ping_and_tcp_both_ways(kern_rig, topo, tmp_path):
 
     before = rig.port("dpu0")
     size = 8 << 20
-    sent, got = transfer(topo, tmp_path, g, rig.lan, LAN, size)
+    sent, got = tcp_transfer(g, rig.lan, LAN, size)
     assert sent == got and int(got[0]) == size
     port = rig.port("dpu0")
     assert port["tx_tso"] - before["tx_tso"] > 50, port
 
     vif = rig.port("vif5.0")
     size = 4 << 20
-    sent, got = transfer(topo, tmp_path, rig.lan, g, addr_of(5), size)
+    sent, got = tcp_transfer(rig.lan, g, addr_of(5), size)
     assert sent == got and int(got[0]) == size
     # the guest asked for GSO (feature-gso-tcpv4): the LAN's TSO'd packets
     # reach its ring whole, with netif's GSO extra info
@@ -1294,7 +1254,7 @@ def test_kernel_port_cuts_the_kernels_gso_packets_for_a_guest_without_gso(kern_r
     lan_tx = link_stats(topo, rig.lan, "lan0")["tx"]["packets"]
     g_rx = link_stats(topo, g, "eth0")["rx"]["packets"]
     size = 4 << 20
-    sent, got = transfer(topo, tmp_path, rig.lan, g, addr_of(5), size)
+    sent, got = tcp_transfer(rig.lan, g, addr_of(5), size)
     assert sent == got and int(got[0]) == size
     lan_tx = link_stats(topo, rig.lan, "lan0")["tx"]["packets"] - lan_tx
     g_rx = link_stats(topo, g, "eth0")["rx"]["packets"] - g_rx
@@ -1318,7 +1278,7 @@ def test_kernel_port_segments_on_the_lan_are_mss_sized_and_valid(kern_seg_rig, t
     sniff = sniffer(rig.lan, tmp_path / "segs.py", addr_of(5), "1500")
     try:
         before, before_rx = rig.port("dpu0"), lan_rx_packets(topo, rig.lan)
-        sent, got = transfer(topo, tmp_path, g, rig.lan, LAN, 4 << 20)
+        sent, got = tcp_transfer(g, rig.lan, LAN, 4 << 20)
         assert sent == got
         n, bad, big, mss, at_mss = map(int, sniffed(sniff).split())
     finally:
@@ -1363,14 +1323,11 @@ def test_kernel_port_follows_the_interfaces_mtu(kern_seg_rig, topo, tmp_path):
     rig.attach(5)
     g = rig.guest(5)
     assert topo.ping(g, LAN)
-    (tmp_path / "sink.py").write_text(SINK)
     (tmp_path / "paced.py").write_text(PACED_SOURCE)
     (tmp_path / "segs.py").write_text(CHECK_SEGMENTS)
-    sink = subprocess.Popen(["ip", "netns", "exec", rig.lan, "/usr/bin/python3",
-                             str(tmp_path / "sink.py"), LAN], stdout=subprocess.PIPE, text=True)
+    sink = tcp_sink(rig.lan, LAN, 5003)
     src = sniff = None
     try:
-        assert sink.stdout.readline() == "listening\n"
         src = subprocess.Popen(["ip", "netns", "exec", g, "/usr/bin/python3",
                                 str(tmp_path / "paced.py"), LAN, "5"], stdout=subprocess.PIPE,
                                text=True)
@@ -1381,8 +1338,8 @@ def test_kernel_port_follows_the_interfaces_mtu(kern_seg_rig, topo, tmp_path):
         time.sleep(1.5)
         n, bad, big, mss, at_mss = map(int, sniffed(sniff).split())
         sent = src.communicate(timeout=60)[0].split()
-        got = sink.stdout.readline().split()
-        assert src.returncode == 0 and sink.wait(30) == 0
+        got = sink.communicate(timeout=30)[0].split()
+        assert src.returncode == 0 and sink.returncode == 0
     finally:
         for p in (src, sniff, sink):
             if p:

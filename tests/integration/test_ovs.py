@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import BE, HVSIM, NETDCTL, ROOT, Netd, Xsd, sh, terminate, wait_for
+from conftest import BE, HVSIM, NETDCTL, ROOT, Netd, Xsd, sh, tcp_transfer, terminate, wait_for
 from ovs_util import Ovs, OvnCentral, have_ovn, have_ovs, start_ovn_controller, tx_csum_off
 
 pytestmark = pytest.mark.skipif(not have_ovs(), reason="Open vSwitch not installed (make deps)")
@@ -545,26 +545,6 @@ def binding_chassis(central, lsp):
     return out.strip()
 
 
-RECV = """
-import hashlib, socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", 7001)); s.listen(1); print("ready", flush=True)
-c, _ = s.accept(); h = hashlib.sha256(); n = 0
-while True:
-    b = c.recv(65536)
-    if not b: break
-    h.update(b); n += len(b)
-print(n, h.hexdigest(), flush=True)
-"""
-
-SENDF = """
-import hashlib, os, socket, sys
-data = os.urandom(1 << 20)
-s = socket.create_connection((sys.argv[1], 7001), timeout=20); s.sendall(data); s.close()
-print(len(data), hashlib.sha256(data).hexdigest())
-"""
-
-
 @pytest.mark.skipif(not have_ovn(), reason="OVN not installed (make deps)")
 def test_ovn_guests_on_two_hosts(ovn):
     central, (h1, h2), ns = ovn
@@ -587,17 +567,8 @@ def test_ovn_guests_on_two_hosts(ovn):
     assert "geneve" in h1.ovs.vsctl("--bare", "--columns=type", "list", "Interface")
 
     # 1 MiB across the tunnel, checksum compared
-    rx = subprocess.Popen(["ip", "netns", "exec", g2, "/usr/bin/python3", "-c", RECV],
-                          stdout=subprocess.PIPE, text=True)
-    try:
-        assert rx.stdout.readline().strip() == "ready"
-        tx = sh(f"ip netns exec {g1} /usr/bin/python3 -c '{SENDF}' {LS_IP[2]}", timeout=60)
-        got, _ = rx.communicate(timeout=60)
-    finally:
-        if rx.poll() is None:
-            rx.kill()
-            rx.wait()
-    assert got.split() == tx.stdout.split() and tx.stdout.split()[0] == str(1 << 20)
+    sent, got = tcp_transfer(g1, g2, LS_IP[2], 1 << 20, port=7001, timeout=60)
+    assert sent == got and sent[0] == str(1 << 20)
 
     # port_security: a forged source from guest 1 never reaches guest 2
     forged = SEND.replace('"00:16:3e:00:00:41", "192.0.2.41", "192.0.2.42"',

@@ -23,7 +23,7 @@ import tempfile
 
 import pytest
 
-from conftest import BUILD, NETD, NETDCTL, ROOT, sh
+from conftest import BUILD, NETD, NETDCTL, ROOT, sh, tcp_transfer
 from test_vifback import rig  # noqa: F401 (fixture of the vifback test; xsd is conftest's)
 
 MAN = os.path.join(ROOT, "man")
@@ -422,7 +422,7 @@ def test_vifback_with_the_units_capabilities(topo, vifback_with_the_units_capabi
     """vifback (simulated hypervisor) with no capability but its unit's
     bounding set and no_new_privs: a guest connects, pings the LAN and
     moves 1 MiB each way intact; its worker is still seccomp-confined."""
-    from test_vifback import LAN, tcp_transfer
+    from test_vifback import LAN
 
     with open(f"/proc/{rig.vb.pid}/status") as f:
         status = f.read()
@@ -431,9 +431,9 @@ def test_vifback_with_the_units_capabilities(topo, vifback_with_the_units_capabi
     rig.attach(5, "ip=192.0.2.15")
     g = rig.guest(5, "192.0.2.15")
     assert topo.ping(g, LAN, count=3)
-    sent, got = tcp_transfer(topo, g, topo.up, LAN, 1 << 20)
+    sent, got = tcp_transfer(g, topo.up, LAN, 1 << 20)
     assert sent == got and sent[0] == str(1 << 20)
-    sent, got = tcp_transfer(topo, topo.up, g, "192.0.2.15", 1 << 20)
+    sent, got = tcp_transfer(topo.up, g, "192.0.2.15", 1 << 20)
     assert sent == got and sent[0] == str(1 << 20)
     [w] = rig.workers()
     with open(f"/proc/{w}/status") as f:

@@ -31,7 +31,6 @@ Each check here is one line Dom0 wrote (observed value, expected value). The VM
 runs once per module (~7 min idle, ~25 loaded). Skipped (a failure in CI) only
 when this machine cannot run it at all (not root, no QEMU and none installable,
 no .debs cached and none downloadable), with run.py's reason."""
-import importlib.util
 import json
 import os
 import shutil
@@ -41,7 +40,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, ROOT, wait_for
+from conftest import BUILD, ROOT, realxen_run, wait_for
 from test_hotplug import BE, port_of, watcher, xsd  # noqa: F401 (fixtures)
 
 RUN = os.path.join(ROOT, "tests", "realxen", "run.py")
@@ -202,13 +201,6 @@ MEANING = {
 }
 
 
-def _run_module():
-    spec = importlib.util.spec_from_file_location("realxen_run", RUN)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.fixture(scope="module")
 def realxen():
     out = tempfile.mkdtemp(prefix="netd-realxen-", dir="/tmp")
@@ -226,7 +218,7 @@ def realxen():
             log, _ = proc.communicate()
     finally:
         # Whatever happened to run.py, no QEMU of ours outlives the test.
-        _run_module().stop_qemu(os.path.join(out, "qemu.pid"), os.path.join(out, "share"))
+        realxen_run().stop_qemu(os.path.join(out, "qemu.pid"), os.path.join(out, "share"))
     path = os.path.join(out, "results.json")
     doc = json.load(open(path)) if os.path.exists(path) else {}
     if proc.returncode == SKIP:

@@ -18,7 +18,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, terminate, wait_for
+from conftest import BUILD, tcp_transfer, terminate, wait_for
 
 HVSIM = os.path.join(BUILD, "hvsim")
 BE = "/local/domain/0/backend/vif"
@@ -272,30 +272,6 @@ def test_guest_errors(xsd, topo):
 
 RINGPAIR = os.path.join(BUILD, "ringpair")
 
-SINK = r"""
-import hashlib, socket, sys
-s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], 5001)); s.listen(1); s.settimeout(30)
-print("listening", flush=True)
-c, _ = s.accept(); c.settimeout(30); h = hashlib.sha256(); n = 0
-while True:
-    b = c.recv(1 << 20)
-    if not b:
-        break
-    h.update(b); n += len(b)
-print(n, h.hexdigest(), flush=True)
-"""
-
-SOURCE = r"""
-import hashlib, os, socket, sys
-data = os.urandom(int(sys.argv[2]))
-s = socket.create_connection((sys.argv[1], 5001), timeout=30)
-s.sendall(data); s.shutdown(socket.SHUT_WR); s.recv(1)
-print(len(data), hashlib.sha256(data).hexdigest())
-"""
-
-
 @pytest.fixture
 def make_pair(xsd, topo, tmp_path):
     """Guests 5 and 6 (192.0.2.5/6, 2001:db8::5/6) wired by a ringpair
@@ -336,24 +312,6 @@ def pair(make_pair):
     return make_pair()
 
 
-def stream(topo, src, dst, addr, size, tmp_path):
-    """size random bytes from src to addr in dst over TCP; both ends' sha256."""
-    (tmp_path / "sink.py").write_text(SINK)
-    (tmp_path / "source.py").write_text(SOURCE)
-    sink = subprocess.Popen(["ip", "netns", "exec", dst.ns, "/usr/bin/python3",
-                             str(tmp_path / "sink.py"), addr], stdout=subprocess.PIPE, text=True)
-    try:
-        assert sink.stdout.readline() == "listening\n"
-        sent = topo.run(src.ns, f"/usr/bin/python3 {tmp_path / 'source.py'} {addr} {size}",
-                        timeout=60).stdout.split()
-        got = sink.stdout.readline().split()
-        assert sink.wait(30) == 0
-    finally:
-        terminate(sink, 5)
-        sink.stdout.close()
-    return sent, got
-
-
 def stats(topo, ns):
     r = topo.ip(ns, "-j -s link show dev eth0")
     return json.loads(r.stdout)[0]["stats64"]
@@ -392,7 +350,7 @@ def test_two_guests_tcp_with_gso(pair, topo, tmp_path, addr_of):
     size = 16 << 20
     for src, dst in ((a, b), (b, a)):
         before = stats(topo, src.ns)["tx"]
-        sent, got = stream(topo, src, dst, addr_of(dst.d), size, tmp_path)
+        sent, got = tcp_transfer(src.ns, dst.ns, addr_of(dst.d), size)
         assert sent == got and int(got[0]) == size
         after = stats(topo, src.ns)["tx"]
         frames = after["packets"] - before["packets"]
@@ -413,7 +371,7 @@ def test_two_guests_without_offloads(make_pair, topo, tmp_path, addr_of):
     size = 4 << 20
     for src, dst in ((a, b), (b, a)):
         before = stats(topo, src.ns)["tx"]
-        sent, got = stream(topo, src, dst, addr_of(dst.d), size, tmp_path)
+        sent, got = tcp_transfer(src.ns, dst.ns, addr_of(dst.d), size)
         assert sent == got and int(got[0]) == size
         frames = stats(topo, src.ns)["tx"]["packets"] - before["packets"]
         assert frames >= size // 1500, f"{frames} frames for {size} bytes"
@@ -537,7 +495,7 @@ def test_guest_through_vifback(xsd, topo, vifback, tmp_path):
         dom0 = type("Dom0", (), {"ns": topo.d0})
         for src, dst, addr in ((g, dom0, "198.51.100.1"), (dom0, g, "198.51.100.50")):
             before = stats(topo, g.ns)
-            sent, got = stream(topo, src, dst, addr, size, tmp_path)
+            sent, got = tcp_transfer(src.ns, dst.ns, addr, size)
             assert sent == got and int(got[0]) == size
             after = stats(topo, g.ns)
             way = "tx" if src is g else "rx"

@@ -21,7 +21,8 @@ import time
 import pytest
 from scapy.all import UDP
 
-from conftest import BUILD, HVSIM, NETDCTL, ROOT, bridge_conf, sh, terminate, wait_for  # noqa: F401
+from conftest import (BUILD, HVSIM, NETDCTL, ROOT, bridge_conf, sh, tcp_transfer,  # noqa: F401
+                      terminate, wait_for)
 from test_antispoof import capture, spoof_drops, udp
 
 VIFBACK = os.path.join(BUILD, "bin", "vifback")
@@ -167,45 +168,6 @@ def hvsim(rig, *args):
     return r
 
 
-TCP = r"""
-import hashlib, os, socket, sys
-mode, host, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-if mode == "serve":
-    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((host, 5001)); s.listen(1); s.settimeout(30)
-    print("listening", flush=True)
-    c, _ = s.accept(); c.settimeout(30); h = hashlib.sha256(); got = 0
-    while True:
-        b = c.recv(1 << 16)
-        if not b:
-            break
-        h.update(b); got += len(b)
-    print(got, h.hexdigest(), flush=True)
-else:
-    data = os.urandom(n)
-    c = socket.create_connection((host, 5001), timeout=30)
-    c.sendall(data); c.shutdown(socket.SHUT_WR); c.recv(1); c.close()
-    print(n, hashlib.sha256(data).hexdigest(), flush=True)
-"""
-
-
-def tcp_transfer(topo, src_ns, dst_ns, dst_addr, size):
-    """size random bytes src -> dst over TCP; both sides' (count, sha256)."""
-    srv = subprocess.Popen(["ip", "netns", "exec", dst_ns, "/usr/bin/python3", "-c", TCP,
-                            "serve", dst_addr, str(size)], stdout=subprocess.PIPE, text=True)
-    try:
-        ready, _, _ = select.select([srv.stdout], [], [], 10)
-        assert ready and srv.stdout.readline().strip() == "listening"
-        cli = subprocess.run(["ip", "netns", "exec", src_ns, "/usr/bin/python3", "-c", TCP,
-                              "send", dst_addr, str(size)], capture_output=True, text=True,
-                             timeout=120)
-        assert cli.returncode == 0, cli.stderr
-        out, _ = srv.communicate(timeout=60)
-    finally:
-        terminate(srv, 5)
-    return cli.stdout.split(), out.split()
-
-
 def test_guest_connects_pings_and_transfers(topo, rig):
     rig.attach(5, "ip=192.0.2.15")
     assert topo.link(topo.d0, "vif5.0")["master"] == "xenbr0"
@@ -220,9 +182,9 @@ def test_guest_connects_pings_and_transfers(topo, rig):
     assert rig.be(5, key="feature-multicast-control") is None
     assert topo.ping(g, LAN, count=3)
     # 8 MiB each way, content compared end to end
-    sent, got = tcp_transfer(topo, g, topo.up, LAN, 8 << 20)
+    sent, got = tcp_transfer(g, topo.up, LAN, 8 << 20)
     assert sent == got and sent[0] == str(8 << 20)
-    sent, got = tcp_transfer(topo, topo.up, g, "192.0.2.15", 8 << 20)
+    sent, got = tcp_transfer(topo.up, g, "192.0.2.15", 8 << 20)
     assert sent == got and sent[0] == str(8 << 20)
     # exactly one worker, for domain 5, confined by its seccomp filter
     [w] = rig.workers()
@@ -242,9 +204,9 @@ def test_an_idle_vif_burns_no_cpu_once_traffic_stops(topo, rig):
     these 2 s)."""
     rig.attach(5, "ip=192.0.2.15")
     g = rig.guest(5, "192.0.2.15")
-    sent, got = tcp_transfer(topo, g, topo.up, LAN, 8 << 20)
+    sent, got = tcp_transfer(g, topo.up, LAN, 8 << 20)
     assert sent == got
-    sent, got = tcp_transfer(topo, topo.up, g, "192.0.2.15", 8 << 20)
+    sent, got = tcp_transfer(topo.up, g, "192.0.2.15", 8 << 20)
     assert sent == got
     assert topo.ping(g, LAN, count=3)
     [w] = rig.workers()
@@ -784,9 +746,9 @@ def test_counters_follow_the_guests_traffic(topo, rig):
     before = backend_counters(rig, "vif5.0")
     assert before["backend"] == "vifback"
     assert topo.ping(g, LAN, count=3)
-    sent, got = tcp_transfer(topo, g, topo.up, LAN, 1 << 20)
+    sent, got = tcp_transfer(g, topo.up, LAN, 1 << 20)
     assert sent == got
-    sent, got = tcp_transfer(topo, topo.up, g, "192.0.2.15", 1 << 20)
+    sent, got = tcp_transfer(topo.up, g, "192.0.2.15", 1 << 20)
     assert sent == got
 
     def settled():

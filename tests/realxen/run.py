@@ -602,15 +602,17 @@ def results(share):
     return checks
 
 
-def _drop_timers(o):
-    """What changes without anyone restoring anything: bridge timers tick,
-    an address is "tentative" only during duplicate address detection
-    (tests/integration/conftest.py's snapshot drops the same)."""
+def drop_timers(o):
+    """What changes without anyone restoring anything: bridge timers tick
+    (gc_timer, hello_timer, ...), an address is "tentative" only during
+    duplicate address detection (a second or more on a loaded machine).
+    Neither is state a restore could get wrong. tests/integration's
+    snapshots use this too."""
     if isinstance(o, dict):
-        return {k: _drop_timers(v) for k, v in o.items()
+        return {k: drop_timers(v) for k, v in o.items()
                 if not k.endswith("_timer") and k != "tentative"}
     if isinstance(o, list):
-        return [_drop_timers(v) for v in o]
+        return [drop_timers(v) for v in o]
     return o
 
 
@@ -626,7 +628,7 @@ def snapshot_items(path):
             for o in json.loads(line):
                 for k in ("ifindex", "stats", "stats64"):
                     o.pop(k, None)
-                items.append(json.dumps(_drop_timers(o), sort_keys=True))
+                items.append(json.dumps(drop_timers(o), sort_keys=True))
     return sorted(items)
 
 
