@@ -227,7 +227,7 @@ static void lost(struct dps *d, struct dps_port *p)
 	p->connected = false;
 	dps_port_update(d, (unsigned)v->port);
 	queue_free(d, &p->q);
-	nb_vif_lost(&d->nb, v, why);
+	nb_vif_broke(&d->nb, v, why);
 }
 
 static void notify(struct dps *d, struct dps_gq *q, bool tx, bool rx)

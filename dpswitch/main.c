@@ -113,6 +113,7 @@ static int loop(struct dps *d, int sfd, int lfd)
 			 * the guests and the kernel do not get); a guest's event
 			 * or a NIC's socket ends the sleep */
 			uint64_t wait = dps_guest_wait_us(d, dps_now_us());
+			int hold_ms = nb_back_timeout_ms(&d->nb);
 			unsigned nw = 0;
 
 			/* a NIC without a socket to wake us is looked at again
@@ -130,6 +131,9 @@ static int loop(struct dps *d, int sfd, int lfd)
 			timeout_us = nic || d->ndirty ? sleep_us : UINT64_MAX;
 			if (wait && wait < timeout_us)
 				timeout_us = wait;
+			/* a held reconnect's end (+1: not a spin just before it) */
+			if (hold_ms >= 0 && (uint64_t)hold_ms * 1000u + 1000u < timeout_us)
+				timeout_us = (uint64_t)hold_ms * 1000u + 1000u;
 			if (ev_more)
 				timeout_us = 0;
 			if (sleep_us < DPS_SLEEP_MAX_US)
@@ -320,6 +324,11 @@ int main(int argc, char **argv)
 	if (!sock || !d.nbridges) {
 		fprintf(stderr, "dpswitch: --socket and at least one --bridge are needed\n");
 		usage(stderr);
+		return 2;
+	}
+	/* the reconnect hold of a frontend that broke the protocol (netback) */
+	if (nb_hold_cfg_from_env(&d.nb.hold, "DPSWITCH") < 0) {
+		fprintf(stderr, "dpswitch: %s\n", err_msg());
 		return 2;
 	}
 	d.bridges = bridges;

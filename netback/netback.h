@@ -78,6 +78,48 @@ enum {
 	XB_CLOSED = 6,
 };
 
+/* ---- the reconnect hold of a frontend that broke the protocol (hold.c) ---- */
+
+/* 200 ms: a frontend that broke the ring once (a guest kernel's bug)
+ * reconnects before anyone notices, and a reconnect loop drops from some
+ * 35 a second to 5 at once; doubling, 8 violations in a row reach the cap.
+ * 30 s: libxl's patience is 10 s per step, a held guest sees the backend
+ * Closed meanwhile, as after any fatal error. 60 s connected cleanly: the
+ * frontend works; what it did before is forgiven. */
+#define NB_HOLD_FIRST_MS 200u
+#define NB_HOLD_MAX_MS 30000u
+#define NB_HOLD_FORGIVE_MS 60000u
+#define NB_HOLD_LIMIT_MS 3600000u /* what the environment may set, at most */
+
+struct nb_hold_cfg {
+	uint64_t first_ms, max_ms, forgive_ms;
+};
+
+struct nb_hold {
+	uint64_t backoff_ms; /* the last hold's length; 0: nothing to hold against */
+	uint64_t until_ms;   /* no reconnect before (0: none) */
+	uint64_t since_ms;   /* connected since (0: not connected) */
+	unsigned violations;
+	bool told; /* this hold was logged (once per violation) */
+};
+
+/* The clock holds run on: CLOCK_MONOTONIC in ms, never 0. */
+uint64_t nb_now_ms(void);
+void nb_hold_cfg_default(struct nb_hold_cfg *c);
+/* <PREFIX>_HOLD_FIRST_MS, _HOLD_MAX_MS and _HOLD_FORGIVE_MS over *c when
+ * set; -EINVAL with err_msg() for a value that is not 1..NB_HOLD_LIMIT_MS
+ * or a first hold above the cap (*c unchanged). */
+int nb_hold_cfg_from_env(struct nb_hold_cfg *c, const char *prefix);
+/* The rings are served from now (ms on a monotonic clock, > 0). */
+void nb_hold_connected(struct nb_hold *h, uint64_t now);
+/* They are not any more, cleanly: forgiven if they were for forgive_ms. */
+void nb_hold_disconnected(struct nb_hold *h, const struct nb_hold_cfg *c, uint64_t now);
+/* The frontend broke the protocol now: the next hold (first_ms, doubled
+ * per violation not forgiven, at most max_ms), which this returns. */
+uint64_t nb_hold_violation(struct nb_hold *h, const struct nb_hold_cfg *c, uint64_t now);
+/* How long a reconnect still waits (0: none). */
+uint64_t nb_hold_left(const struct nb_hold *h, uint64_t now);
+
 struct nb_vif {
 	uint32_t domid, devid;
 	char be[NB_PATH_MAX]; /* our backend directory */
@@ -91,6 +133,8 @@ struct nb_vif {
 	bool pending;	 /* in the look queue */
 	bool ignored;	 /* the consumer does not serve it (another backend's) */
 	int port;	 /* the consumer's: vifback's TAP fd, dpswitch's port; -1 none */
+	bool held;	 /* its reconnect waits for hold.until_ms */
+	struct nb_hold hold;
 	struct nb_fe_cfg cfg;
 	struct vif_rate rate;
 	struct nb_vif *next, *qnext; /* hash chain, look queue */
@@ -119,6 +163,9 @@ struct nb_ops {
 	void (*rate)(struct nb_back *b, struct nb_vif *v);
 	/* Daemon shutdown: let go of the port without removing it. */
 	void (*close)(struct nb_back *b, struct nb_vif *v);
+	/* A reconnect of a frontend that broke the protocol is held ms
+	 * (once per violation; optional: vifback counts it). */
+	void (*held)(struct nb_back *b, struct nb_vif *v, uint64_t ms);
 };
 
 #define NB_HASH 1024u
@@ -131,6 +178,8 @@ struct nb_back {
 	struct nb_vif *hash[NB_HASH]; /* by domid and devid: O(1) at any count */
 	unsigned nvifs;
 	struct nb_vif *qhead, **qtail;
+	struct nb_hold_cfg hold; /* defaults from nb_back_init() */
+	uint64_t hold_next;	 /* the earliest held vif's end of hold (0: none held) */
 };
 
 /* b->xs, max_queues, gso and ops are the caller's to set after this. */
@@ -140,8 +189,15 @@ int nb_back_watch(struct nb_back *b);
 /* Drains xenstore's events (at most a bounded number) and takes the steps
  * they call for. -errno only when xenstore is gone. */
 int nb_back_run(struct nb_back *b);
-/* Something to do without waiting for the xenstore fd. */
+/* Something to do without waiting for the xenstore fd (a hold ended
+ * too). */
 bool nb_back_busy(struct nb_back *b);
+/* Milliseconds until a held reconnect is due (for poll), -1: none. */
+int nb_back_timeout_ms(struct nb_back *b);
+/* A hold has ended (nb_back_busy asks). */
+bool nb_back_hold_due(struct nb_back *b);
+/* The vifs whose hold ended are looked at again (nb_back_run calls it). */
+void nb_back_holds_end(struct nb_back *b);
 /* Daemon shutdown: Closing for vifs we serve, ports closed, all freed. */
 void nb_back_shutdown(struct nb_back *b);
 
@@ -155,8 +211,11 @@ void nb_vif_mark(struct nb_back *b, struct nb_vif *v);
  * with nb_vif_forget); -errno only when xenstore is gone. */
 int nb_vif_look(struct nb_back *b, struct nb_vif *v);
 void nb_vif_forget(struct nb_back *b, struct nb_vif *v);
-/* Whatever served the rings reported the frontend broke the protocol, or
- * died: error node, Closing. The consumer has let go of the rings. */
+/* Whatever served the rings died: error node, Closing. The consumer has
+ * let go of the rings. The frontend reconnects at once. */
 void nb_vif_lost(struct nb_back *b, struct nb_vif *v, const char *why);
+/* As nb_vif_lost, but the frontend broke the protocol: its next reconnect
+ * is held (hold.c). */
+void nb_vif_broke(struct nb_back *b, struct nb_vif *v, const char *why);
 
 #endif

@@ -118,13 +118,14 @@ int nb_back_watch(struct nb_back *b)
 
 bool nb_back_busy(struct nb_back *b)
 {
-	return xsc_events_queued(b->xs) || b->qhead;
+	return xsc_events_queued(b->xs) || b->qhead || nb_back_hold_due(b);
 }
 
 int nb_back_run(struct nb_back *b)
 {
 	int rc = 0;
 
+	nb_back_holds_end(b);
 	for (unsigned k = 0; k < NB_EVENTS_PER_WAKE; k++) {
 		struct xsc_event *ev = xsc_event_next(b->xs, &rc);
 

@@ -46,6 +46,7 @@ void nb_back_init(struct nb_back *b)
 	memset(b, 0, sizeof(*b));
 	b->qtail = &b->qhead;
 	b->max_queues = 1;
+	nb_hold_cfg_default(&b->hold);
 }
 
 struct nb_vif *nb_vif_get(struct nb_back *b, uint32_t domid, uint32_t devid, bool create)
@@ -158,6 +159,7 @@ static void disconnect(struct nb_back *b, struct nb_vif *v)
 	if (!v->connected)
 		return;
 	v->connected = false;
+	nb_hold_disconnected(&v->hold, &b->hold, nb_now_ms());
 	b->ops->disconnect(b, v);
 }
 
@@ -187,10 +189,88 @@ static void teardown(struct nb_back *b, struct nb_vif *v)
 
 void nb_vif_lost(struct nb_back *b, struct nb_vif *v, const char *why)
 {
-	/* whatever served the rings has let go already */
+	/* whatever served the rings has let go already; not the
+	 * frontend's doing: nothing held against it */
+	if (v->connected)
+		nb_hold_disconnected(&v->hold, &b->hold, nb_now_ms());
 	v->connected = false;
 	if (fatal(b, v, EPROTO, why) < 0)
 		log_warn("vif%u.%u: %s", v->domid, v->devid, err_msg());
+}
+
+void nb_vif_broke(struct nb_back *b, struct nb_vif *v, const char *why)
+{
+	v->connected = false;
+	nb_hold_violation(&v->hold, &b->hold, nb_now_ms());
+	if (fatal(b, v, EPROTO, why) < 0)
+		log_warn("vif%u.%u: %s", v->domid, v->devid, err_msg());
+}
+
+/* A frontend that broke the protocol starts over (Initialising) before its
+ * hold ends: nothing is written (it sees Closing or Closed as after the
+ * violation) until the hold ends and the watch loop looks again. true
+ * while held. */
+static bool reconnect_held(struct nb_back *b, struct nb_vif *v)
+{
+	uint64_t now = nb_now_ms(), left = nb_hold_left(&v->hold, now);
+
+	v->held = left > 0;
+	if (!left)
+		return false;
+	if (!b->hold_next || v->hold.until_ms < b->hold_next)
+		b->hold_next = v->hold.until_ms;
+	if (!v->hold.told) {
+		v->hold.told = true;
+		log_warn("vif%u.%u: frontend broke the protocol (%u time%s): its reconnect held "
+			 "%llu ms",
+			 v->domid, v->devid, v->hold.violations, v->hold.violations > 1 ? "s" : "",
+			 (unsigned long long)v->hold.backoff_ms);
+		if (b->ops->held)
+			b->ops->held(b, v, v->hold.backoff_ms);
+	}
+	return true;
+}
+
+static void hold_due(struct nb_back *b, struct nb_vif *v, void *arg)
+{
+	uint64_t now = *(const uint64_t *)arg;
+
+	if (!v->held)
+		return;
+	if (nb_hold_left(&v->hold, now) == 0) {
+		v->held = false;
+		nb_vif_mark(b, v);
+	} else if (!b->hold_next || v->hold.until_ms < b->hold_next) {
+		b->hold_next = v->hold.until_ms;
+	}
+}
+
+bool nb_back_hold_due(struct nb_back *b)
+{
+	return b->hold_next && nb_now_ms() >= b->hold_next;
+}
+
+void nb_back_holds_end(struct nb_back *b)
+{
+	uint64_t now = nb_now_ms();
+
+	if (!b->hold_next || now < b->hold_next)
+		return;
+	/* rare (at most once per hold): a walk of every vif is fine */
+	b->hold_next = 0;
+	nb_vif_foreach(b, hold_due, &now);
+}
+
+int nb_back_timeout_ms(struct nb_back *b)
+{
+	uint64_t now;
+
+	if (!b->hold_next)
+		return -1;
+	now = nb_now_ms();
+	if (now >= b->hold_next)
+		return 0;
+	return b->hold_next - now > 3600000u ? 3600000 : (int)(b->hold_next - now);
 }
 
 static void shutdown_one(struct nb_back *b, struct nb_vif *v, void *arg)
@@ -385,8 +465,11 @@ static int connect_rings(struct nb_back *b, struct nb_vif *v, const char *rate)
 {
 	int rc = read_frontend(b, v, &v->cfg);
 
-	if (rc == -EINVAL || rc == -EOPNOTSUPP)
+	if (rc == -EINVAL || rc == -EOPNOTSUPP) {
+		/* keys no netfront writes: a violation too, held as one */
+		nb_hold_violation(&v->hold, &b->hold, nb_now_ms());
 		return fatal(b, v, rc, err_msg());
+	}
 	if (rc < 0)
 		return rc;
 	read_rate(v, rate, &v->rate);
@@ -394,6 +477,7 @@ static int connect_rings(struct nb_back *b, struct nb_vif *v, const char *rate)
 	if (rc < 0)
 		return fatal(b, v, rc, err_msg());
 	v->connected = true;
+	nb_hold_connected(&v->hold, nb_now_ms());
 	log_info("vif%u.%u: rings connected (%u queue%s, %s event channel%s)", v->domid, v->devid,
 		 v->cfg.nqueues, v->cfg.nqueues > 1 ? "s" : "", v->cfg.q[0].split ? "split" : "one",
 		 v->cfg.q[0].split ? "s" : "");
@@ -459,7 +543,10 @@ static int step(struct nb_back *b, struct nb_vif *v, const struct xsc_op *ops)
 		disconnect(b, v);
 		return set_state(b, v, XB_CLOSING);
 	case XB_INITIALISING:
-		/* a frontend starting over after we closed: prepare for reconnect */
+		/* a frontend starting over after we closed: prepare for
+		 * reconnect, unless it broke the protocol a moment ago */
+		if ((v->state == XB_CLOSING || v->state == XB_CLOSED) && reconnect_held(b, v))
+			return 0;
 		if (v->state == XB_CLOSING || v->state == XB_CLOSED) {
 			rc = set_state(b, v, XB_CLOSED);
 			return rc < 0 ? rc : set_state(b, v, XB_INITWAIT);

@@ -316,6 +316,10 @@ static const struct vif_series {
 	  "Times the guest took no packet for the stall timeout (carrier off)." },
 	{ S_BACKEND, "events", NULL, "netd_vifback_events_total",
 	  "Event channel notifications vifback sent to the guest." },
+	{ S_BACKEND, "spurious_events", NULL, "netd_vifback_spurious_events_total",
+	  "Notifications from the guest that brought no new request (XSA-391)." },
+	{ S_BACKEND, "holds", NULL, "netd_vifback_holds_total",
+	  "Reconnects of the guest held after it broke the ring protocol." },
 };
 
 void netdctl_metrics_print(FILE *f, json_t *status, json_t *vif_list)

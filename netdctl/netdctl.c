@@ -178,9 +178,11 @@ static void print_backend(const char *ifname, json_t *c)
 		if (!any)
 			printf("0");
 	}
-	printf(" tx_ring_full=%lld tx_stalls=%lld\n",
+	printf(" tx_ring_full=%lld tx_stalls=%lld spurious_events=%lld holds=%lld\n",
 	       (long long)json_integer_value(json_object_get(c, "tx_ring_full")),
-	       (long long)json_integer_value(json_object_get(c, "tx_stalls")));
+	       (long long)json_integer_value(json_object_get(c, "tx_stalls")),
+	       (long long)json_integer_value(json_object_get(c, "spurious_events")),
+	       (long long)json_integer_value(json_object_get(c, "holds")));
 }
 
 static void print_status(json_t *result)

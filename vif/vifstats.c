@@ -27,6 +27,8 @@ static const char *const names[VIF_ST_COUNT] = {
 	[VIF_ST_TX_RING_FULL] = "tx_ring_full",
 	[VIF_ST_TX_STALLS] = "tx_stalls",
 	[VIF_ST_EVENTS] = "events",
+	[VIF_ST_SPURIOUS_EVENTS] = "spurious_events",
+	[VIF_ST_HOLDS] = "holds",
 };
 
 const char *vif_stat_name(enum vif_stat s)

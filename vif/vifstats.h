@@ -34,6 +34,8 @@ enum vif_stat {
 	VIF_ST_TX_RING_FULL,	   /* times a packet had to wait for receive buffers */
 	VIF_ST_TX_STALLS,	   /* times a queue stalled (the carrier went off) */
 	VIF_ST_EVENTS,		   /* event channel notifications sent to the guest */
+	VIF_ST_SPURIOUS_EVENTS,	   /* the guest's kicks that moved neither request producer (XSA-391) */
+	VIF_ST_HOLDS,		   /* reconnects held after a protocol violation (the supervisor's) */
 	VIF_ST_COUNT
 };
 
@@ -64,7 +66,8 @@ int vif_stats_write_fd(int fd, const struct vif_stats *st);
 
 /* {"rx_packets": N, "rx_bytes": N, "tx_packets": N, "tx_bytes": N,
  *  "rx_drops": {"malformed": N, ...}, "tx_drops": {...},
- *  "tx_ring_full": N, "tx_stalls": N, "events": N} */
+ *  "tx_ring_full": N, "tx_stalls": N, "events": N, "spurious_events": N,
+ *  "holds": N} */
 json_t *vif_stats_json(const struct vif_stats *st);
 
 #endif

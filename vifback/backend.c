@@ -141,6 +141,12 @@ static void rate(struct nb_back *b, struct nb_vif *v)
 	vb_msg_send(w->sock, &m, NULL, 0);
 }
 
+static void held(struct nb_back *b, struct nb_vif *v, uint64_t ms)
+{
+	(void)ms;
+	vb_stats_held(sup_of(b), v);
+}
+
 static void close_port(struct nb_back *b, struct nb_vif *v)
 {
 	/* the TAP persists for the next vifback to adopt */
@@ -156,4 +162,5 @@ const struct nb_ops vb_nb_ops = {
 	.release = release,
 	.rate = rate,
 	.close = close_port,
+	.held = held,
 };

@@ -54,7 +54,11 @@ static int loop(struct vb_sup *s, int sfd)
 			pfd[n] = (struct pollfd){ .fd = w->sock, .events = POLLIN };
 			wk[n++] = w;
 		}
-		if (poll(pfd, n, nb_back_busy(&s->nb) ? 0 : -1) < 0 && errno != EINTR)
+		/* -1 unless a held reconnect ends (+1: not a spin just before) */
+		int hold_ms = nb_back_timeout_ms(&s->nb);
+
+		if (poll(pfd, n, nb_back_busy(&s->nb) ? 0 : hold_ms < 0 ? -1 : hold_ms + 1) < 0 &&
+		    errno != EINTR)
 			return err_set(-errno, "poll: %s", strerror(errno));
 		if (pfd[0].revents) {
 			struct signalfd_siginfo si;
@@ -162,7 +166,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	/* before the spawner forks: workers inherit the timeouts from it */
-	if (vb_worker_timeouts_from_env() < 0) {
+	if (vb_worker_timeouts_from_env() < 0 ||
+	    nb_hold_cfg_from_env(&s.nb.hold, "VIFBACK") < 0) {
 		fprintf(stderr, "vifback: %s\n", err_msg());
 		return 2;
 	}

@@ -16,6 +16,7 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "vif/vifstats.h"
 
 int vb_stats_init(struct vb_sup *s)
 {
@@ -43,6 +44,21 @@ int vb_stats_open(struct vb_sup *s, struct nb_vif *v)
 	if (fd < 0)
 		log_warn("vif%u.%u: counters: %s: %s", v->domid, v->devid, path, strerror(errno));
 	return fd;
+}
+
+void vb_stats_held(struct vb_sup *s, struct nb_vif *v)
+{
+	struct vif_stats st;
+	int fd = vb_stats_open(s, v);
+
+	/* the vif is not connected while held: no worker writes the file,
+	 * the next one carries the count on from it */
+	if (fd < 0)
+		return;
+	if (vif_stats_read_fd(fd, &st) < 0 ||
+	    (st.v[VIF_ST_HOLDS]++, vif_stats_write_fd(fd, &st)) < 0)
+		log_warn("vif%u.%u: counters: holds: %s", v->domid, v->devid, err_msg());
+	close(fd);
 }
 
 void vb_stats_forget(struct vb_sup *s, struct nb_vif *v)

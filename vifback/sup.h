@@ -43,6 +43,8 @@ int vb_stats_init(struct vb_sup *s);
 /* The vif's file, created if need be, for its worker; -1 (logged) when
  * counters are not kept. */
 int vb_stats_open(struct vb_sup *s, struct nb_vif *v);
+/* A reconnect of the vif was held (netback's hold): counted in its file. */
+void vb_stats_held(struct vb_sup *s, struct nb_vif *v);
 /* The vif's TAP is new or gone: so are its counters. */
 void vb_stats_forget(struct vb_sup *s, struct nb_vif *v);
 

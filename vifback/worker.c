@@ -105,6 +105,7 @@ struct wq {
 	/* what the worker counts itself (the ring's are in nq->stats) */
 	uint64_t rx_pkts, rx_bytes, rx_drop_header, rx_drop_tap;
 	uint64_t tx_drop_header, tx_drop_no_buffers, tx_stalls;
+	uint64_t spurious_events; /* kicks that moved neither producer */
 };
 
 struct wvif {
@@ -403,6 +404,7 @@ static void vif_sum(const struct wvif *v, struct vif_stats *t)
 		t->v[VIF_ST_TX_RING_FULL] += s->rx_full;
 		t->v[VIF_ST_TX_STALLS] += q->tx_stalls;
 		t->v[VIF_ST_EVENTS] += s->notifies;
+		t->v[VIF_ST_SPURIOUS_EVENTS] += q->spurious_events;
 	}
 }
 
@@ -826,8 +828,11 @@ static void rearm(struct worker *w, struct wq *q)
 
 	if (tp != q->seen_tx_prod || rp != q->seen_rx_prod)
 		q->spurious = 0;
-	else if (q->spurious < UINT8_MAX)
-		q->spurious++;
+	else {
+		q->spurious_events++;
+		if (q->spurious < UINT8_MAX)
+			q->spurious++;
+	}
 	q->seen_tx_prod = tp;
 	q->seen_rx_prod = rp;
 	q->held_tx |= q->kicked_tx;

@@ -71,7 +71,7 @@ static void on_fatal(struct vb_sup *s, struct vb_worker *w, const struct vb_msg 
 	struct nb_vif *v = nb_vif_get(&s->nb, w->domid, m->devid, false);
 
 	if (v && v->connected)
-		nb_vif_lost(&s->nb, v, m->text);
+		nb_vif_broke(&s->nb, v, m->text);
 }
 
 int vb_worker_call(struct vb_sup *s, struct vb_worker *w, struct vb_msg *m, const int *fds,

@@ -53,8 +53,9 @@ fcntl.ioctl(socket.socket(), 0x8946, bytes(buf))
 
 
 class Rig:
-    def __init__(self, topo, xsd, tmp_path, uplink="af_packet", dom0_txoff=False):
+    def __init__(self, topo, xsd, tmp_path, uplink="af_packet", dom0_txoff=False, env=None):
         self.topo, self.xsd, self.dir = topo, xsd, tmp_path
+        self.env = env or {}
         self.sock = str(tmp_path / "dps.sock")
         self.log = str(tmp_path / "dpswitch.log")
         self.lan = topo.add_ns(f"{topo.prefix}-lan")
@@ -107,7 +108,7 @@ class Rig:
              *(["--kernel-port", "dpu0"] if self.uplink == "kernel" else []), "--", "-l", "0", "--no-huge", "-m", "128", "--no-pci",
              "--no-shconf", "--no-telemetry", "--file-prefix", f"dps{os.getpid()}", "--log-level", "lib.eal:error",
              *([self.vdev] if self.vdev else [])],
-            stdout=logf, stderr=logf, env=self.xsd.env())
+            stdout=logf, stderr=logf, env=self.xsd.env(**self.env))
         logf.close()
         wait_for(lambda: os.path.exists(self.sock) and "serving" in self.read_log()
                  or self.proc.poll() is not None, 20, what="dpswitch to start")
@@ -1015,6 +1016,39 @@ def test_hostile_frontend_only_that_vif_suffers(rig, topo, xsd, case):
         assert rep["tx_rsp_prod"] == rep["tx_req_prod"], rep
     assert rig.proc.poll() is None, rig.read_log()
     assert topo.ping(g6, LAN, count=2)
+
+
+def test_a_guest_that_broke_the_ring_is_held_before_it_reconnects(topo, xsd, tmp_path):
+    """The reconnect hold is netback's (shared with vifback): a frontend whose
+    ring violation closed its vif is held when it comes back (here 10 min,
+    far past its 10 s of patience: it never sees InitWait), the log names
+    the vif once; another guest that restarts without having broken
+    anything reconnects each time."""
+    import json
+    for r in running(topo, xsd, tmp_path, env={"DPSWITCH_HOLD_FIRST_MS": "600000",
+                                               "DPSWITCH_HOLD_MAX_MS": "600000"}):
+        r.attach(5)
+        r.attach(6)
+
+        def run(d, case):
+            return subprocess.run([HVSIM, "guest", f"{d}.0", "--hostile", case, "--wait", "1"],
+                                  capture_output=True, text=True, env=xsd.env(), timeout=60)
+        for _ in range(2):
+            p = run(6, "valid")
+            assert p.returncode == 0 and json.loads(p.stdout)["backend_state"] == 4, p.stderr
+        p = run(5, "offset-cross")
+        assert p.returncode == 0 and json.loads(p.stdout)["backend_state"] == 5, p.stderr
+        p = run(5, "valid")
+        assert p.returncode != 0 and "backend did not connect within 10 s" in p.stderr, p.stderr
+        assert xsd.read(f"{BE}/5/0/state") in ("5", "6")
+        held = [ln for ln in r.read_log().splitlines()
+                if "vif5.0: frontend broke the protocol (1 time): its reconnect held 600000 ms"
+                in ln]
+        assert len(held) == 1, r.read_log()
+        p = run(6, "valid")
+        assert p.returncode == 0 and json.loads(p.stdout)["backend_state"] == 4, p.stderr
+        assert "vif6.0: frontend broke" not in r.read_log()
+        assert r.proc.poll() is None, r.read_log()
 
 
 # ---- TSO: a guest's GSO packet whole to a NIC port that segments it ----

@@ -693,6 +693,105 @@ def test_bad_rx_timeout_in_the_environment_is_refused(topo, xsd, value):
     assert f"VIFBACK_RX_STALL_MS: expected milliseconds, 1..3600000, got '{value}'" in r.stderr
 
 
+# ---- the reconnect hold of a frontend that broke the ring ----
+
+def hostile_run(rig, d, case, check=True):
+    """`hvsim guest D.0 --hostile CASE --wait 1`: its report, or the run."""
+    import json
+    r = subprocess.run([HVSIM, "guest", f"{d}.0", "--hostile", case, "--wait", "1"],
+                       capture_output=True, text=True, env=rig.xsd.env(), timeout=60)
+    if not check:
+        return r
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def hold_lines(rig, vif):
+    return [ln for ln in rig.read_log().splitlines()
+            if f"{vif}: frontend broke the protocol" in ln and "reconnect held" in ln]
+
+
+def test_a_guest_that_broke_the_ring_reconnects_only_after_its_hold(topo, xsd, netd_factory,
+                                                                     tmp_path):
+    """A frontend whose ring violation closed its vif comes back (Initialising)
+    and is held: the backend writes nothing (it stays Closing/Closed, no
+    InitWait) until the hold ends, then the handshake goes on and it connects.
+    Each further violation doubles the hold; the log says so once per
+    violation, naming the vif, and netd shows the holds in the vif's counters.
+    (The first hold is shortened here, as VIFBACK_HOLD_FIRST_MS allows.)"""
+    rig = make_rig(topo, xsd, netd_factory, tmp_path,
+                   vb_env={"VIFBACK_HOLD_FIRST_MS": "1000", "VIFBACK_HOLD_MAX_MS": "60000"})
+    try:
+        rig.attach(5)
+        assert hostile_run(rig, 5, "offset-cross")["backend_state"] == 5
+        assert hold_lines(rig, "vif5.0") == []  # nothing held until it comes back
+        assert hostile_run(rig, 5, "valid")["backend_state"] == 4
+        [line] = hold_lines(rig, "vif5.0")
+        assert "(1 time): its reconnect held 1000 ms" in line, line
+        assert hostile_run(rig, 5, "more-data-forever")["backend_state"] == 5
+        assert hostile_run(rig, 5, "valid")["backend_state"] == 4
+        lines = hold_lines(rig, "vif5.0")
+        assert len(lines) == 2 and "(2 times): its reconnect held 2000 ms" in lines[1], lines
+        # a restart that broke nothing after it: not held again
+        assert hostile_run(rig, 5, "valid")["backend_state"] == 4
+        assert len(hold_lines(rig, "vif5.0")) == 2
+        assert rig.vb.poll() is None, rig.read_log()
+        wait_for(lambda: (backend_counters(rig, "vif5.0") or {}).get("holds") == 2, 10,
+                 what=f"holds=2 in netd's counters ({backend_counters(rig, 'vif5.0')})")
+        assert "holds=2" in status_line(rig, "vif5.0")
+    finally:
+        rig.close()
+
+
+def test_a_held_guest_stays_closed_and_a_clean_restart_is_never_held(topo, xsd, netd_factory,
+                                                                      tmp_path):
+    """With a hold far longer than a frontend waits (10 min against its 10 s),
+    a guest that broke its ring cannot reconnect: its backend stays Closing or
+    Closed, never InitWait, while it is Initialising. Another guest that
+    restarts without having broken anything (twice, and after its worker is
+    killed) reconnects each time, and keeps its traffic."""
+    rig = make_rig(topo, xsd, netd_factory, tmp_path,
+                   vb_env={"VIFBACK_HOLD_FIRST_MS": "600000",
+                           "VIFBACK_HOLD_MAX_MS": "600000"})
+    try:
+        rig.attach(5)
+        rig.attach(6)
+        assert hostile_run(rig, 6, "valid")["backend_state"] == 4
+        assert hostile_run(rig, 6, "valid")["backend_state"] == 4
+        assert hostile_run(rig, 5, "offset-cross")["backend_state"] == 5
+        r = hostile_run(rig, 5, "valid", check=False)
+        assert r.returncode != 0 and "backend did not connect within 10 s" in r.stderr, r.stderr
+        assert rig.be(5) in ("5", "6"), rig.be(5)
+        [line] = hold_lines(rig, "vif5.0")
+        assert "(1 time): its reconnect held 600000 ms" in line, line
+        assert (backend_counters(rig, "vif5.0") or {}).get("holds") == 1
+        # the other guest restarts, cleanly: at once, every time
+        assert hostile_run(rig, 6, "valid")["backend_state"] == 4
+        rig.attach(7, "ip=192.0.2.17")
+        g = rig.guest(7, "192.0.2.17")
+        assert topo.ping(g, LAN)
+        w = rig.workers()
+        for pid in w:
+            os.kill(pid, 9)
+        rig.wait_states(7, 4, 4)
+        wait_for(lambda: topo.ping(g, LAN), 10, what="ping after the worker was replaced")
+        assert hold_lines(rig, "vif6.0") == [] and hold_lines(rig, "vif7.0") == []
+        assert (backend_counters(rig, "vif7.0") or {}).get("holds") == 0
+        assert rig.vb.poll() is None, rig.read_log()
+    finally:
+        rig.close()
+
+
+@pytest.mark.parametrize("var,value", [("VIFBACK_HOLD_FIRST_MS", "0"),
+                                       ("VIFBACK_HOLD_MAX_MS", "abc"),
+                                       ("VIFBACK_HOLD_FORGIVE_MS", "3600001")])
+def test_bad_hold_in_the_environment_is_refused(topo, xsd, var, value):
+    r = subprocess.run([VIFBACK, "--hv", "sim"], capture_output=True, text=True, timeout=10,
+                       env=xsd.env(**{var: value}))
+    assert r.returncode == 2, r.stderr
+    assert f"{var}: expected milliseconds, 1..3600000, got '{value}'" in r.stderr
+
+
 # ---- the vifs' counters, as netd shows them ----
 
 def backend_counters(rig, ifname):
@@ -785,6 +884,28 @@ def test_counters_follow_the_guests_traffic(topo, rig):
              step=0.2, what="counters carried on after the reconnect")
     after = backend_counters(rig, "vif5.0")
     assert after["rx_bytes"] > c["rx_bytes"] and after["tx_bytes"] >= c["tx_bytes"], (c, after)
+
+
+def test_spurious_events_are_counted(topo, rig):
+    """A guest's kicks that bring no new request (XSA-391) show in its vif's
+    counters: none for a guest that kicks only with requests, some for an
+    event storm (at least the 8 in a row before its port is held masked,
+    at most the kicks it sent), in `netdctl status` and the metrics."""
+    rig.attach(5)
+    rig.attach(6)
+    assert hostile_run(rig, 6, "valid")["backend_state"] == 4
+    rep = hostile_run(rig, 5, "event-storm")
+    assert rep["backend_state"] == 4 and rep["notifications"] >= 10000, rep
+    c = wait_for(lambda: backend_counters(rig, "vif5.0"), 5, what="vif5.0's counters")
+    assert 8 < c["spurious_events"] <= rep["notifications"], (c, rep)
+    assert backend_counters(rig, "vif6.0")["spurious_events"] == 0
+    assert backend_counters(rig, "vif6.0")["holds"] == 0
+    assert f"spurious_events={c['spurious_events']}" in status_line(rig, "vif5.0")
+    fams = metrics(rig)
+    assert metric(fams, "netd_vifback_spurious_events", network="xenbr0", vif="5.0",
+                  ifname="vif5.0") == c["spurious_events"]
+    assert metric(fams, "netd_vifback_spurious_events", network="xenbr0", vif="6.0",
+                  ifname="vif6.0") == 0
 
 
 @pytest.mark.parametrize("case,reason", [("slots-20", "malformed"), ("gref-foreign", "grant"),

@@ -1,7 +1,7 @@
 /* Unit tests for vifback's parts that need no hypervisor: the frontend's
  * connect keys (every value a guest writes, good and hostile), the
  * virtio_net_hdr <-> netif metadata mapping, and the supervisor <-> worker
- * messages with descriptors attached. */
+ * messages with descriptors attached; netback's reconnect hold. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -291,6 +292,105 @@ static void test_ipc(void **state)
 	(void)state;
 }
 
+/* ---- the reconnect hold of a frontend that broke the protocol ---- */
+
+static void test_hold_backoff(void **state)
+{
+	struct nb_hold_cfg c = { .first_ms = 200, .max_ms = 30000, .forgive_ms = 60000 };
+	struct nb_hold h;
+	const uint64_t want[] = { 200, 400, 800, 1600, 3200, 6400, 12800, 25600, 30000, 30000 };
+	uint64_t t = 1000;
+
+	memset(&h, 0, sizeof(h));
+	/* never broke anything: never held */
+	assert_int_equal(nb_hold_left(&h, t), 0);
+	nb_hold_connected(&h, t);
+	nb_hold_disconnected(&h, &c, t + 10);
+	assert_int_equal(nb_hold_left(&h, t + 10), 0);
+	/* each violation soon after the reconnect its hold allowed: doubled,
+	 * up to the cap */
+	for (unsigned i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		nb_hold_connected(&h, t);
+		assert_int_equal(nb_hold_violation(&h, &c, t + 5), want[i]);
+		assert_false(h.told);
+		assert_int_equal(h.violations, i + 1);
+		assert_int_equal(nb_hold_left(&h, t + 5), want[i]);
+		assert_int_equal(nb_hold_left(&h, t + 5 + want[i] - 1), 1);
+		assert_int_equal(nb_hold_left(&h, t + 5 + want[i]), 0);
+		t += 5 + want[i];
+	}
+	/* a clean restart after the hold: nothing more held, the backoff kept */
+	nb_hold_connected(&h, t);
+	nb_hold_disconnected(&h, &c, t + 1000);
+	assert_int_equal(nb_hold_left(&h, t + 1000), 0);
+	assert_int_equal(nb_hold_violation(&h, &c, t + 2000), 30000);
+	t += 2000 + 30000;
+	/* connected cleanly for forgive_ms, then a violation: the first hold */
+	nb_hold_connected(&h, t);
+	assert_int_equal(nb_hold_violation(&h, &c, t + 60000), 200);
+	t += 60200;
+	/* forgiven as well when it closed cleanly after forgive_ms */
+	assert_int_equal(nb_hold_violation(&h, &c, t), 400);
+	t += 400;
+	nb_hold_connected(&h, t);
+	nb_hold_disconnected(&h, &c, t + 60000);
+	assert_int_equal(nb_hold_violation(&h, &c, t + 70000), 200);
+	/* 59.999 s is not enough */
+	t += 70200;
+	nb_hold_connected(&h, t);
+	assert_int_equal(nb_hold_violation(&h, &c, t + 59999), 400);
+	(void)state;
+}
+
+static void test_hold_cap_not_a_power_of_two(void **state)
+{
+	struct nb_hold_cfg c = { .first_ms = 3, .max_ms = 10, .forgive_ms = 1 };
+	struct nb_hold h;
+
+	memset(&h, 0, sizeof(h));
+	assert_int_equal(nb_hold_violation(&h, &c, 1), 3);
+	assert_int_equal(nb_hold_violation(&h, &c, 2), 6);
+	assert_int_equal(nb_hold_violation(&h, &c, 3), 10);
+	assert_int_equal(nb_hold_violation(&h, &c, 4), 10);
+	(void)state;
+}
+
+static void test_hold_env(void **state)
+{
+	static const char *const bad[] = { "", "0", "-5", "12x", "3600001", "99999999999999999999" };
+	struct nb_hold_cfg c;
+
+	unsetenv("NBT_HOLD_FIRST_MS");
+	unsetenv("NBT_HOLD_MAX_MS");
+	unsetenv("NBT_HOLD_FORGIVE_MS");
+	nb_hold_cfg_default(&c);
+	assert_int_equal(nb_hold_cfg_from_env(&c, "NBT"), 0);
+	assert_int_equal(c.first_ms, NB_HOLD_FIRST_MS);
+	assert_int_equal(c.max_ms, NB_HOLD_MAX_MS);
+	assert_int_equal(c.forgive_ms, NB_HOLD_FORGIVE_MS);
+	setenv("NBT_HOLD_FIRST_MS", "50", 1);
+	setenv("NBT_HOLD_MAX_MS", "400", 1);
+	setenv("NBT_HOLD_FORGIVE_MS", "3000", 1);
+	assert_int_equal(nb_hold_cfg_from_env(&c, "NBT"), 0);
+	assert_int_equal(c.first_ms, 50);
+	assert_int_equal(c.max_ms, 400);
+	assert_int_equal(c.forgive_ms, 3000);
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv("NBT_HOLD_MAX_MS", bad[i], 1);
+		assert_int_equal(nb_hold_cfg_from_env(&c, "NBT"), -EINVAL);
+		assert_non_null(strstr(err_msg(), "NBT_HOLD_MAX_MS"));
+		assert_int_equal(c.max_ms, 400); /* unchanged */
+	}
+	/* a first hold above the cap */
+	setenv("NBT_HOLD_MAX_MS", "40", 1);
+	assert_int_equal(nb_hold_cfg_from_env(&c, "NBT"), -EINVAL);
+	assert_non_null(strstr(err_msg(), "above"));
+	unsetenv("NBT_HOLD_FIRST_MS");
+	unsetenv("NBT_HOLD_MAX_MS");
+	unsetenv("NBT_HOLD_FORGIVE_MS");
+	(void)state;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -302,6 +402,9 @@ int main(void)
 		cmocka_unit_test(test_hdr_from_pkt),
 		cmocka_unit_test(test_pkt_from_hdr),
 		cmocka_unit_test(test_ipc),
+		cmocka_unit_test(test_hold_backoff),
+		cmocka_unit_test(test_hold_cap_not_a_power_of_two),
+		cmocka_unit_test(test_hold_env),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
