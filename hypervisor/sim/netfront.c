@@ -325,16 +325,43 @@ static int queue_setup(struct nf_dev *d, struct nf_queue *q)
 	return 0;
 }
 
+/* The port queue 0's TX key names for a hostile case (see bad_evtchn):
+ * one never allocated, one allocated for another domain than the
+ * backend's, the largest 32-bit number. */
+static int bad_port(struct nf_dev *d, struct nf_queue *q, uint32_t *port)
+{
+	int rc = 0;
+
+	switch (d->bad_evtchn) {
+	case NF_EVTCHN_UNBOUND:
+		*port = q->port_tx + 40;
+		break;
+	case NF_EVTCHN_FOREIGN:
+		rc = hv_guest_evtchn_alloc(d->g, (uint16_t)(d->backend_id + 100), port);
+		break;
+	case NF_EVTCHN_HUGE:
+		*port = UINT32_MAX;
+		break;
+	default:
+		*port = q->port_tx;
+	}
+	return rc;
+}
+
 static void queue_keys(struct nf_dev *d, struct nf_queue *q, const char *dir, struct kv *kv,
 		       unsigned *n)
 {
+	uint32_t tx = q->port_tx;
+
+	if (q == &d->q[0] && bad_port(d, q, &tx) < 0)
+		log_warn("vif%u.%u: %s", d->domid, d->devid, err_msg()); /* then ours */
 	kv_set(kv, n, dir, "tx-ring-ref", q->grefs[0]);
 	kv_set(kv, n, dir, "rx-ring-ref", q->grefs[1]);
 	if (q->n_ports == 2) {
-		kv_set(kv, n, dir, "event-channel-tx", q->port_tx);
+		kv_set(kv, n, dir, "event-channel-tx", tx);
 		kv_set(kv, n, dir, "event-channel-rx", q->port_rx);
 	} else {
-		kv_set(kv, n, dir, "event-channel", q->port_tx);
+		kv_set(kv, n, dir, "event-channel", tx);
 	}
 }
 

@@ -60,6 +60,9 @@ struct nf_dev {
 	int fe_state;			/* last state we wrote */
 	bool no_gso;			/* --no-gso: feature-gso-tcpv4/v6 0 (no GSO received) */
 	bool no_rx_post;		/* hostile: never post RX buffers */
+	/* hostile: queue 0's (TX) event channel key names a port the backend
+	 * cannot bind instead of ours */
+	enum { NF_EVTCHN_OURS, NF_EVTCHN_UNBOUND, NF_EVTCHN_FOREIGN, NF_EVTCHN_HUGE } bad_evtchn;
 	long reconnect_at;		/* ms (CLOCK_MONOTONIC): not before */
 	unsigned backoff_ms;		/* grows while reconnects fail */
 	long connected_at;		/* ms: when the backend last went Connected */

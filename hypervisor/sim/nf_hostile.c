@@ -6,7 +6,8 @@
  * that report; this tool judges nothing.
  *
  * Each case is bounded: it writes at most one ring's worth of requests and
- * an event storm stops after NF_STORM_MAX notifications or 2 s. */
+ * an event storm stops after NF_STORM_MAX notifications or 2 s; rx-one-slot
+ * posts its buffers one at a time for --wait. */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -35,6 +36,7 @@ struct hctx {
 	uint32_t extra_ref;	/* a grant of ours to revoke after */
 	bool has_extra_ref;
 	unsigned notifies;	/* event storm */
+	unsigned wait_ms;	/* --wait: a case that spends it itself (rx-one-slot) */
 };
 
 static void req(struct hctx *h, uint32_t gref, uint16_t off, uint16_t flags, uint16_t id,
@@ -292,6 +294,13 @@ static int c_nothing(struct hctx *h, unsigned arg)
 	return 0;	/* no-rx-buffers: the setup did it (no_rx_post) */
 }
 
+/* A connect-time case (arg: netfront.h's bad_evtchn): nf_hostile_run()
+ * does it while connecting, this marks it. */
+static int c_at_connect(struct hctx *h, unsigned arg)
+{
+	return 0;
+}
+
 static long now_ms(void)
 {
 	struct timespec ts;
@@ -335,6 +344,37 @@ static int c_rx_prod_back(struct hctx *h, unsigned arg)
 	return 0;
 }
 
+/* CVE-2021-28714: exactly one receive buffer posted at any time, the next
+ * one only once the backend has answered it, for --wait: a guest that is
+ * alive (it takes every packet that fits in one buffer) but never has room
+ * for a packet that needs more (a GSO packet, a frame over a page). netback
+ * before the fix never judged such a queue stalled and hoarded what came
+ * for it. */
+static int c_rx_one_slot(struct hctx *h, unsigned arg)
+{
+	struct nf_rxq *rx = &h->q->rx;
+	union nf_rx_slot *ring = nf_rx_slots(rx->sring);
+	long end = now_ms() + h->wait_ms;
+
+	do {
+		uint32_t rsp = nf_sring_rsp_prod(rx->sring);
+
+		if (rsp == rx->req_prod_pvt) {
+			uint32_t s = rx->req_prod_pvt & (NF_RING_SIZE - 1);
+			struct nf_rx_req r = { .id = (uint16_t)s, .gref = rx->gref[s] };
+
+			rx->rsp_cons = rsp; /* what it held is dropped: not read */
+			ring[s].req = r;
+			rx->req_prod_pvt++;
+			if (nf_sring_push_requests(rx->sring, rx->req_prod_pvt))
+				nf_queue_kick_rx(h->d, h->q);
+		}
+		poll(NULL, 0, 5);
+	} while (now_ms() < end);
+	h->wait_ms = 0; /* spent */
+	return 0;
+}
+
 static const struct hcase {
 	const char *name;
 	int (*fn)(struct hctx *h, unsigned arg);
@@ -374,8 +414,16 @@ static const struct hcase {
 	{ "rx-prod-back", c_rx_prod_back, 0, false,
 	  "RX req_prod moved back behind buffers the backend filled (needs traffic to the guest)" },
 	{ "no-rx-buffers", c_nothing, 0, true, "connect with an empty RX ring, never post" },
+	{ "rx-one-slot", c_rx_one_slot, 0, true,
+	  "one RX buffer posted at a time, the next once it is answered, for --wait" },
 	{ "event-storm", c_event_storm, 0, false,
 	  "100000 notifications (2 s at most), then one good frame" },
+	{ "evtchn-unbound", c_at_connect, NF_EVTCHN_UNBOUND, false,
+	  "at connect: the TX event channel key names a port never allocated" },
+	{ "evtchn-foreign", c_at_connect, NF_EVTCHN_FOREIGN, false,
+	  "at connect: the TX event channel key names a port allocated for another domain" },
+	{ "evtchn-huge", c_at_connect, NF_EVTCHN_HUGE, false,
+	  "at connect: the TX event channel key is 4294967295" },
 };
 
 void nf_hostile_list(FILE *f)
@@ -444,6 +492,34 @@ static int connect_wait(struct nf_dev *d)
 	}
 }
 
+/* A connect-time case: drive the state machine until the backend has
+ * answered our Connected, by Connected or by closing; its state. */
+static int connect_answer(struct nf_dev *d, int *be)
+{
+	long end = now_ms() + CONNECT_WAIT_MS;
+
+	for (;;) {
+		struct pollfd p = { .fd = xsc_fd(d->xs), .events = POLLIN };
+		struct xsc_event *ev;
+		int err = 0, rc;
+
+		*be = nf_xs_state(d, d->be);
+		if (d->fe_state == 4 && (*be == 4 || *be >= 5)) /* Connected; Closing, Closed */
+			return 0;
+		if (d->fe_state != 4 && (rc = nf_dev_step(d)))
+			return rc;
+		if (now_ms() >= end)
+			return err_set(-ETIMEDOUT, "backend did not answer within %d s (backend %s)",
+				       CONNECT_WAIT_MS / 1000, nf_state_name(*be));
+		if (!xsc_events_queued(d->xs))
+			poll(&p, 1, 200);
+		while ((ev = xsc_event_next(d->xs, &err)))
+			free(ev);
+		if (err)
+			return err_set(err, "connection to xenstored lost");
+	}
+}
+
 /* Watch the backend until it has answered every request, left Connected,
  * or wait_ms passed. */
 static int observe(struct nf_dev *d, struct hctx *h, unsigned wait_ms)
@@ -495,7 +571,7 @@ static void report(struct nf_dev *d, const char *name, struct hctx *h, int be)
 int nf_hostile_run(struct nf_dev *d, const char *name, unsigned wait_ms)
 {
 	const struct hcase *c;
-	struct hctx h = { .d = d };
+	struct hctx h = { .d = d, .wait_ms = wait_ms };
 	unsigned arg = 0;
 	int rc, be;
 
@@ -503,6 +579,18 @@ int nf_hostile_run(struct nf_dev *d, const char *name, unsigned wait_ms)
 	if (!c)
 		return err_set(-EINVAL, "unknown hostile case `%s' (hvsim guest --hostile list)", name);
 	d->no_rx_post = c->no_rx;
+	if (c->fn == c_at_connect) {
+		d->bad_evtchn = arg;
+		rc = connect_answer(d, &be);
+		if (rc)
+			return rc;
+		printf("{\"case\": \"%s\", \"vif\": \"%u.%u\", \"backend_state\": %d, "
+		       "\"backend_state_name\": \"%s\"}\n",
+		       name, d->domid, d->devid, be, nf_state_name(be));
+		fflush(stdout);
+		nf_dev_shutdown(d);
+		return 0;
+	}
 	rc = connect_wait(d);
 	if (rc)
 		return rc;
@@ -521,7 +609,7 @@ int nf_hostile_run(struct nf_dev *d, const char *name, unsigned wait_ms)
 		 h.prod);
 	if (h.expect > NF_RING_SIZE || h.prod > h.expect)
 		h.expect = 0;	/* nothing to count on: watch the state only */
-	be = observe(d, &h, wait_ms);
+	be = observe(d, &h, h.wait_ms);
 	report(d, name, &h, be);
 	if (h.has_extra_ref)
 		hv_guest_revoke(d->g, h.extra_ref);

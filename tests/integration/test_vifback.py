@@ -558,6 +558,49 @@ def test_bad_frontend_keys_close_that_vif(topo, rig, keys, error):
     assert topo.ping(g6, LAN)
 
 
+# Event channel ports a guest names that the backend cannot bind (hvsim guest
+# --hostile evtchn-*: the TX channel's key; its rings are real): the words
+# of the reason in the error node.
+BAD_EVTCHN = {
+    "evtchn-unbound": "bind event channel ",      # never allocated
+    "evtchn-foreign": "bind event channel ",      # allocated for another domain
+    "evtchn-huge": "bind event channel 4294967295",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_EVTCHN))
+def test_event_channel_the_backend_cannot_bind_closes_that_vif(topo, rig, case):
+    """A frontend whose event channel key names a port the backend cannot
+    bind (one never allocated, one allocated for another domain than
+    Dom0's, 2^32-1): that vif goes to Closing with the reason where the
+    toolstack looks and in a log line naming it, its rings are let go (no
+    worker stays for it), vifback runs on and another guest keeps its
+    traffic; the same vif connects when its frontend comes back with a good
+    port."""
+    import json
+    rig.attach(6, "ip=192.0.2.16")
+    g6 = rig.guest(6, "192.0.2.16")
+    assert topo.ping(g6, LAN)
+    [w6] = rig.workers()
+    rig.attach(5)
+    r = subprocess.run([HVSIM, "guest", "5.0", "--hostile", case, "--wait", "1"],
+                       capture_output=True, text=True, env=rig.xsd.env(), timeout=60)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["backend_state"] == 5, rep
+    err = rig.xsd.read("/local/domain/0/error/backend/vif/5/0/error")
+    assert err and BAD_EVTCHN[case] in err, err
+    assert any("vif5.0: " in ln and err.split(" ", 1)[1] in ln
+               for ln in rig.read_log().splitlines()), rig.read_log()
+    assert rig.vb.poll() is None, rig.read_log()
+    wait_for(lambda: rig.workers() == [w6], 10, what=f"only guest 6's worker ({rig.workers()})")
+    assert topo.ping(g6, LAN, count=2)
+    rep = json.loads(subprocess.run([HVSIM, "guest", "5.0", "--hostile", "valid", "--wait",
+                                     "1"], capture_output=True, text=True, env=rig.xsd.env(),
+                                    timeout=60, check=True).stdout)
+    assert rep["backend_state"] == 4, rep
+
+
 RATE_SEND = r"""
 import sys
 from scapy.all import Ether, IP, UDP, Raw, sendp
@@ -976,6 +1019,93 @@ def test_guest_that_never_posts_rx_buffers_is_drained_and_loses_its_carrier(topo
         for p in (flood, hostile):
             if p:
                 terminate(p, 5)
+        rig.close()
+
+
+# Frames from dom0 straight into a TAP: SMALL 60-byte ones, 20 ms apart, then
+# BIG ones of SIZE bytes as fast as the TAP takes them (its queue full: dropped).
+TAP_SEND = r"""
+import socket, sys, time
+ifname, dst, small, big, size = sys.argv[1], bytes.fromhex(sys.argv[2]), *map(int, sys.argv[3:6])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((ifname, 0))
+hdr = dst + bytes.fromhex("020000000001") + bytes.fromhex("88b5")
+for i in range(small):
+    s.send(hdr + bytes(46))
+    time.sleep(0.02)
+sent = 0
+for i in range(big):
+    try:
+        s.send(hdr + bytes(size - 14))
+        sent += 1
+    except OSError:
+        pass
+print(sent)
+"""
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(ln.split()[1]) for ln in f if ln.startswith("VmRSS:"))
+
+
+def test_guest_with_one_free_rx_slot_cannot_make_dom0_hoard(topo, xsd, netd_factory, tmp_path):
+    """CVE-2021-28714: a guest that keeps exactly one receive buffer posted
+    (the next one only once that one is answered: hvsim guest --hostile
+    rx-one-slot) takes every frame that fits in one buffer, but a frame that
+    needs more (here 9000 bytes: three pages) never fits. netback before the
+    fix never judged such a queue stalled and hoarded what came for it. Here
+    the small frames reach the guest one at a time; then, with 3000 big
+    frames (27 MB) sent at it, the queue stalls (carrier off, logged naming
+    the vif, counted), what waited is dropped and counted, the TAP drops what
+    it cannot queue, and the worker neither grows (a backlog of one burst)
+    nor spins; the vif stays connected. The timeouts are shortened here."""
+    import json
+    rig = make_rig(topo, xsd, netd_factory, tmp_path,
+                   vb_env={"VIFBACK_RX_STALL_MS": "2000", "VIFBACK_RX_DRAIN_MS": "1000"})
+    hostile = None
+    try:
+        rig.attach(5)
+        hostile = subprocess.Popen([HVSIM, "guest", "5.0", "--hostile", "rx-one-slot",
+                                    "--wait", "12"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, env=rig.xsd.env())
+        rig.wait_states(5, 4, 4)
+        [w] = wait_for(lambda: rig.workers(), 5, what="vif5.0's worker")
+        topo.ip(topo.d0, "link set vif5.0 mtu 9000")
+        (tmp_path / "tapsend.py").write_text(TAP_SEND)
+        rss0, cpu0 = rss_kib(w), cpu_ns(w)
+        t0 = time.monotonic()
+        r = rig.d0("/usr/bin/python3", str(tmp_path / "tapsend.py"), "vif5.0", "00163e000005",
+                   "20", "3000", "9000")
+        assert r.returncode == 0, r.stderr
+        wait_for(lambda: "NO-CARRIER" in topo.link(topo.d0, "vif5.0")["flags"], 20,
+                 what="NO-CARRIER on vif5.0")
+        assert any("vif5.0" in ln and "carrier off" in ln
+                   for ln in rig.read_log().splitlines()), rig.read_log()
+        c = wait_for(lambda: (lambda c: c.get("tx_drops", {}).get("no_buffers") and
+                              c.get("tx_stalls") and c)(backend_counters(rig, "vif5.0") or {}),
+                     10, step=0.2, what="no_buffers drops and a stall counted")
+        rss1, cpu1, dt = rss_kib(w), cpu_ns(w), time.monotonic() - t0
+        st = json.loads(topo.ip(topo.d0, "-s -j link show dev vif5.0").stdout)[0]
+        assert rig.be(5) == "4"
+        assert rig.vb.poll() is None, rig.read_log()
+        out, err = hostile.communicate(timeout=40)
+        assert hostile.returncode == 0, err
+        rep = json.loads(out)
+        # alive: the small frames reached it, one buffer at a time
+        assert rep["backend_state"] == 4 and rep["rx_rsp_prod"] >= 20, rep
+        assert rep["rx_req_prod"] - rep["rx_rsp_prod"] <= 1, rep
+        # 27 MB were sent at it: the worker kept at most a burst's buffers
+        assert rss1 - rss0 < 8 * 1024, f"worker RSS {rss0} -> {rss1} KiB"
+        # no spin: a worker busy-waiting on the TAP or the ring would take
+        # a CPU for the whole window
+        used = (cpu1 - cpu0) / 1e9
+        assert used < 0.25 * dt, f"worker used {used:.2f} s of CPU in {dt:.1f} s"
+        assert c["tx_drops"]["no_buffers"] < 3000, c
+        assert st["stats64"]["tx"]["dropped"] > 0, st
+    finally:
+        if hostile:
+            terminate(hostile, 5)
         rig.close()
 
 
