@@ -19,11 +19,16 @@
  * checksum offload) instead of cutting it, since the software GSO would
  * make a list of skbs, and drops rather than queues while the NIC's queue
  * is stopped; through the qdisc both are cut or queued, as the kernel
- * path's frames are (a veth's noqueue sends at once). Each flush is one sendmmsg (one message a frame,
- * an mbuf chain as its iovec, the kernel copies it), each poll one
- * recvmmsg of up to a burst; the socket is what the loop sleeps on.
- * Rings (TPACKET_V2/V3) would save those copies only for small frames:
- * a GSO packet would be copied into the ring first.
+ * path's frames are (a veth's noqueue sends at once). Each flush is one
+ * sendmmsg (one message a frame, an mbuf chain as its iovec, the kernel
+ * copies it), each poll one recvmmsg of up to a burst into free read
+ * slots; the socket is what the loop sleeps on. A GSO packet that goes
+ * whole to a guest is not copied again: its mbuf points into its slot,
+ * and the guest's grant copy reads it there, as vifback's reads it where
+ * its TAP read put it (copied into mbufs and again into one piece for the
+ * ring, it cost dpswitch about twice vifback's CPU per byte towards a
+ * guest). Rings (TPACKET_V2/V3) would save the kernel's copy only for
+ * small frames: a GSO packet would be copied into the ring first.
  *
  * The interface's MTU is followed while dpswitch runs (an operator may
  * lower it at any time): a GSO packet goes with its segment size cut to
@@ -55,6 +60,15 @@
 #define DPS_KPORT_CHAIN 64u
 /* a received frame: 64 KiB of IP and an Ethernet header with a tag */
 #define DPS_KPORT_FRAME (65536u + 32u)
+/* frames received are read into these slots; a GSO packet handed whole
+ * to a guest keeps its slot until the guest took it (rx_whole): two
+ * bursts' worth, so that a guest's ring (some 14 whole packets a pass)
+ * leaves room for the next burst */
+#define DPS_KPORT_SLOTS (2u * DPS_BURST)
+/* every slot held for this long by guests short of buffers: what they
+ * hold is copied out (rx_settle), so that the port reads again for the
+ * others */
+#define DPS_KPORT_HOLD_US 1000u
 /* socket buffers: a burst of whole GSO packets each way */
 #define DPS_KPORT_SOCKBUF (4 << 20)
 /* how often the interface's MTU is looked at again while frames go out */
@@ -71,7 +85,12 @@ struct dps_kport {
 	struct virtio_net_hdr rxh[DPS_BURST];
 	struct mmsghdr rxm[DPS_BURST];
 	struct iovec rxiov[DPS_BURST][2];
-	uint8_t *rxbuf; /* DPS_BURST frames of DPS_KPORT_FRAME */
+	uint8_t rxslot[DPS_BURST]; /* the slot message i is read into */
+	uint8_t *rxbuf; /* DPS_KPORT_SLOTS frames of DPS_KPORT_FRAME */
+	/* a slot's refcnt: 1 while an mbuf points into it (a GSO packet
+	 * handed whole to a guest, rx_whole), 0 when it is free */
+	struct rte_mbuf_ext_shared_info rxsh[DPS_KPORT_SLOTS];
+	uint64_t full_since; /* every slot held since (µs), 0: not full */
 };
 
 static struct dps_kport *kports[DPS_MAX_KPORTS];
@@ -82,8 +101,14 @@ static void kport_free(struct dps_kport *k)
 	if (k->fd >= 0)
 		close(k->fd);
 	if (k->rxbuf && k->rxbuf != MAP_FAILED)
-		munmap(k->rxbuf, (size_t)DPS_BURST * DPS_KPORT_FRAME);
+		munmap(k->rxbuf, (size_t)DPS_KPORT_SLOTS * DPS_KPORT_FRAME);
 	free(k);
+}
+
+static void rx_unheld(void *addr, void *opaque)
+{
+	(void)addr;
+	(void)opaque; /* rxbuf is the port's: nothing to give back */
 }
 
 static int setopt(int fd, int level, int name, int val, const char *what, const char *ifname)
@@ -167,7 +192,9 @@ int dps_kport_setup(struct dps *d, const char *ifname)
 		return err_set(-ENOMEM, "kernel port %s: out of memory", ifname);
 	snprintf(k->ifname, sizeof(k->ifname), "%s", ifname);
 	k->fd = -1;
-	k->rxbuf = mmap(NULL, (size_t)DPS_BURST * DPS_KPORT_FRAME, PROT_READ | PROT_WRITE,
+	for (unsigned i = 0; i < DPS_KPORT_SLOTS; i++)
+		k->rxsh[i].free_cb = rx_unheld;
+	k->rxbuf = mmap(NULL, (size_t)DPS_KPORT_SLOTS * DPS_KPORT_FRAME, PROT_READ | PROT_WRITE,
 			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (k->rxbuf == MAP_FAILED) {
 		kport_free(k);
@@ -182,8 +209,7 @@ int dps_kport_setup(struct dps *d, const char *ifname)
 	}
 	for (unsigned i = 0; i < DPS_BURST; i++) {
 		k->rxiov[i][0] = (struct iovec){ &k->rxh[i], sizeof(k->rxh[i]) };
-		k->rxiov[i][1] = (struct iovec){ k->rxbuf + (size_t)i * DPS_KPORT_FRAME,
-						 DPS_KPORT_FRAME };
+		k->rxiov[i][1] = (struct iovec){ NULL, DPS_KPORT_FRAME }; /* rx_slots */
 		k->rxm[i].msg_hdr = (struct msghdr){ .msg_iov = k->rxiov[i], .msg_iovlen = 2 };
 	}
 	kports[nkports++] = k;
@@ -203,17 +229,50 @@ int dps_kport_setup(struct dps *d, const char *ifname)
 	return 0;
 }
 
-static bool rx_whole(struct dps *d, unsigned idx, uint8_t *pkt, uint32_t len, uint8_t gso_type,
-		     uint16_t mss);
+static bool rx_whole(struct dps *d, unsigned idx, struct dps_kport *k, unsigned slot,
+		     struct rte_mbuf *m, uint32_t len, uint8_t gso_type, uint16_t mss);
+static void rx_settle(struct dps *d, struct dps_kport *k);
+
+/* The free slots (up to a burst) as the messages' buffers; their count.
+ * None free: the guests hold every slot. The port then stops reading
+ * (the kernel's socket buffer queues, and its socket is not slept on, or
+ * the loop would spin on it) until they take some or, past
+ * DPS_KPORT_HOLD_US, what they hold is copied out. */
+static unsigned rx_slots(struct dps *d, struct dps_port *p, struct dps_kport *k)
+{
+	unsigned n = 0;
+
+	for (unsigned s = 0; s < DPS_KPORT_SLOTS && n < DPS_BURST; s++)
+		if (!rte_mbuf_ext_refcnt_read(&k->rxsh[s])) {
+			k->rxslot[n] = (uint8_t)s;
+			k->rxiov[n++][1].iov_base = k->rxbuf + (size_t)s * DPS_KPORT_FRAME;
+		}
+	if (!n) {
+		if (!k->full_since)
+			k->full_since = d->now_us;
+		if (d->now_us - k->full_since < DPS_KPORT_HOLD_US) {
+			p->wake_fd = -1;
+			return 0;
+		}
+		rx_settle(d, k);
+		return rx_slots(d, p, k);
+	}
+	k->full_since = 0;
+	p->wake_fd = k->fd;
+	return n;
+}
 
 void dps_kport_poll(struct dps *d, unsigned idx)
 {
 	struct dps_port *p = &d->ports[idx];
 	struct dps_kport *k = p->kp;
 	struct rte_mbuf *m[DPS_BURST], *seg[DPS_GSO_MAX_SEGS];
-	unsigned nm = 0;
-	int n = recvmmsg(k->fd, k->rxm, DPS_BURST, MSG_DONTWAIT, NULL);
+	unsigned nm = 0, want = rx_slots(d, p, k);
+	int n;
 
+	if (!want)
+		return;
+	n = recvmmsg(k->fd, k->rxm, want, MSG_DONTWAIT, NULL);
 	if (n <= 0)
 		return;
 	if (rte_pktmbuf_alloc_bulk(d->pool, m, (unsigned)n) < 0) {
@@ -221,7 +280,7 @@ void dps_kport_poll(struct dps *d, unsigned idx)
 		return;
 	}
 	for (int i = 0; i < n; i++) {
-		uint8_t *pkt = k->rxbuf + (size_t)i * DPS_KPORT_FRAME, gso_type = 0;
+		uint8_t *pkt = k->rxbuf + (size_t)k->rxslot[i] * DPS_KPORT_FRAME, gso_type = 0;
 		uint32_t got = k->rxm[i].msg_len, len;
 		int rc;
 
@@ -248,9 +307,10 @@ void dps_kport_poll(struct dps *d, unsigned idx)
 			if (nm)
 				dps_fwd(d, idx, m, nm);
 			nm = 0;
-			rte_pktmbuf_free(m[i]);
-			if (rx_whole(d, idx, pkt, len, gso_type, k->rxh[i].gso_size))
+			if (rx_whole(d, idx, k, k->rxslot[i], m[i], len, gso_type,
+				     k->rxh[i].gso_size))
 				continue;
+			rte_pktmbuf_free(m[i]);
 			ns = dps_gso_cut(d, idx, pkt, len, gso_type, k->rxh[i].gso_size, seg);
 			if (ns)
 				dps_fwd(d, idx, seg, ns);
@@ -270,19 +330,20 @@ void dps_kport_poll(struct dps *d, unsigned idx)
 }
 
 /* A GSO packet from the kernel whole to a guest that asked for GSO
- * (dps_guest_takes_gso): copied into a chain of mbufs with its type and
- * MSS, into the switch with the packet at hand (d->gso_pkt) for any port
- * that must have frames instead. false: not for a guest that takes it
- * (the caller cuts it). */
-static bool rx_whole(struct dps *d, unsigned idx, uint8_t *pkt, uint32_t len, uint8_t gso_type,
-		     uint16_t mss)
+ * (dps_guest_takes_gso): one mbuf pointing at it where recvmmsg put it
+ * (an external buffer: no copy; the guest's grant copy reads it there,
+ * in the pass's flush), with its type and MSS, into the switch with the
+ * packet at hand (d->gso_pkt) for any port that must have frames
+ * instead. What the guest could not take by the next recvmmsg is copied
+ * then (rx_settle). false: not for a guest that takes it (the caller
+ * cuts it). */
+static bool rx_whole(struct dps *d, unsigned idx, struct dps_kport *k, unsigned slot,
+		     struct rte_mbuf *m, uint32_t len, uint8_t gso_type, uint16_t mss)
 {
+	uint8_t *pkt = k->rxbuf + (size_t)slot * DPS_KPORT_FRAME;
 	struct netif_pkt pk = { .data = pkt, .len = len, .gso_type = gso_type, .gso_size = mss,
 				.flags = NETIF_PKT_CSUM_BLANK };
-	struct rte_mbuf *c[DPS_KPORT_CHAIN];
 	struct dps_gso_hdr h;
-	uint32_t room = RTE_MBUF_DEFAULT_BUF_SIZE - RTE_PKTMBUF_HEADROOM, off = 0;
-	unsigned n = (len + room - 1) / room;
 	uint16_t out;
 
 	/* netif has no UDP GSO: those are always cut */
@@ -290,12 +351,38 @@ static bool rx_whole(struct dps *d, unsigned idx, uint8_t *pkt, uint32_t len, ui
 	    dps_gso_parse(pkt, len, gso_type, mss, &h) < 0)
 		return false;
 	out = dps_mac_lookup(&d->macs, pkt, d->now_ms);
+	/* takes_gso: len within netif's 64 KiB, so within an mbuf's buf_len */
 	if (out == DPS_MAC_NONE || !dps_guest_takes_gso(d, out, &h, mss, len))
 		return false;
+	rte_pktmbuf_attach_extbuf(m, pkt, RTE_BAD_IOVA, (uint16_t)len, &k->rxsh[slot]);
+	rte_mbuf_ext_refcnt_set(&k->rxsh[slot], 1);
+	m->data_len = (uint16_t)len;
+	m->pkt_len = len;
+	m->ol_flags |= RTE_MBUF_F_TX_TCP_SEG | (h.v6 ? RTE_MBUF_F_TX_IPV6 : RTE_MBUF_F_TX_IPV4);
+	m->l2_len = h.l2_len;
+	m->l3_len = h.l3_len;
+	m->l4_len = h.l4_len;
+	m->tso_segsz = mss;
+	d->gso_pkt = &pk;
+	d->gso_hdr = h;
+	dps_fwd(d, idx, &m, 1);
+	d->gso_pkt = NULL;
+	return true;
+}
+
+/* m (a whole GSO packet in rxbuf) copied into a chain of pool mbufs with
+ * its GSO fields; NULL when the pool is short. */
+static struct rte_mbuf *rx_copy(struct dps *d, const struct rte_mbuf *m)
+{
+	const uint8_t *pkt = rte_pktmbuf_mtod(m, const uint8_t *);
+	uint32_t room = RTE_MBUF_DEFAULT_BUF_SIZE - RTE_PKTMBUF_HEADROOM, off = 0;
+	unsigned n = (m->pkt_len + room - 1) / room;
+	struct rte_mbuf *c[DPS_KPORT_CHAIN];
+
 	if (n > DPS_KPORT_CHAIN || rte_pktmbuf_alloc_bulk(d->pool, c, n) < 0)
-		return false;
+		return NULL;
 	for (unsigned i = 0; i < n; i++) {
-		uint32_t k = len - off < room ? len - off : room;
+		uint32_t k = m->pkt_len - off < room ? m->pkt_len - off : room;
 
 		memcpy(rte_pktmbuf_mtod(c[i], void *), pkt + off, k);
 		c[i]->data_len = (uint16_t)k;
@@ -304,17 +391,49 @@ static bool rx_whole(struct dps *d, unsigned idx, uint8_t *pkt, uint32_t len, ui
 			c[i - 1]->next = c[i];
 	}
 	c[0]->nb_segs = (uint16_t)n;
-	c[0]->pkt_len = len;
-	c[0]->ol_flags = RTE_MBUF_F_TX_TCP_SEG | (h.v6 ? RTE_MBUF_F_TX_IPV6 : RTE_MBUF_F_TX_IPV4);
-	c[0]->l2_len = h.l2_len;
-	c[0]->l3_len = h.l3_len;
-	c[0]->l4_len = h.l4_len;
-	c[0]->tso_segsz = mss;
-	d->gso_pkt = &pk;
-	d->gso_hdr = h;
-	dps_fwd(d, idx, c, 1);
-	d->gso_pkt = NULL;
-	return true;
+	c[0]->pkt_len = m->pkt_len;
+	c[0]->ol_flags = m->ol_flags & ~RTE_MBUF_F_EXTERNAL;
+	c[0]->l2_len = m->l2_len;
+	c[0]->l3_len = m->l3_len;
+	c[0]->l4_len = m->l4_len;
+	c[0]->tso_segsz = m->tso_segsz;
+	return c[0];
+}
+
+/* Port p's queued packets that point into k's slots replaced by copies
+ * (dropped, no_mbuf, if the pool is short). */
+static void rx_settle_port(struct dps *d, struct dps_kport *k, struct dps_port *p)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < p->nout; i++) {
+		struct rte_mbuf *m = p->outq[i], *c;
+
+		if (RTE_MBUF_HAS_EXTBUF(m) && m->shinfo >= k->rxsh &&
+		    m->shinfo < k->rxsh + DPS_KPORT_SLOTS) {
+			c = rx_copy(d, m);
+			if (!c) {
+				dps_drop(p, DPS_DROP_NO_MBUF, m);
+				continue;
+			}
+			rte_pktmbuf_free(m);
+			m = c;
+		}
+		p->outq[n++] = m;
+	}
+	p->nout = n;
+}
+
+/* Every slot held for DPS_KPORT_HOLD_US by guests short of buffers: what
+ * waits in their queues is copied out of the slots, so the port reads
+ * for the other ports again. Rare (a guest that stopped taking its
+ * packets for a while): the pass's flush gives a guest its packets
+ * straight from their slots. */
+static void rx_settle(struct dps *d, struct dps_kport *k)
+{
+	for (unsigned i = 0; i < d->ndirty; i++)
+		rx_settle_port(d, k, &d->ports[d->dirty[i]]);
+	k->full_since = 0;
 }
 
 /* The TCP payload a segment of h may carry within the port's MTU, 0 when
