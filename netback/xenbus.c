@@ -563,6 +563,24 @@ static int step(struct nb_back *b, struct nb_vif *v, const struct xsc_op *ops)
 	}
 }
 
+/* A vif torn down for the toolstack (online=0) whose directory went and
+ * came back between two looks (the device removed and added again at
+ * once; the toolstack never writes online=1 to a device it tears down):
+ * a new vif of the same number, from the start. What the old one left in
+ * xenstore (a Closed we wrote as its directory was being made again) is
+ * overwritten by the probe. */
+static void renew(struct nb_vif *v)
+{
+	log_info("vif%u.%u: added again", v->domid, v->devid);
+	v->fe[0] = '\0';
+	v->state = XB_UNKNOWN;
+	v->probed = v->fe_watched = v->connected = v->gone = v->ignored = v->held = false;
+	v->port = -1;
+	memset(&v->hold, 0, sizeof(v->hold));
+	memset(&v->cfg, 0, sizeof(v->cfg));
+	memset(&v->rate, 0, sizeof(v->rate));
+}
+
 int nb_vif_look(struct nb_back *b, struct nb_vif *v)
 {
 	char paths[BK_N][NB_PATH_MAX + 24];
@@ -587,6 +605,9 @@ int nb_vif_look(struct nb_back *b, struct nb_vif *v)
 		xsc_ops_free(ops, n);
 		return 1;
 	}
+	if (v->gone && !ops[BK_ONLINE].err && ops[BK_ONLINE].reply &&
+	    !strcmp(ops[BK_ONLINE].reply, "1"))
+		renew(v);
 	rc = v->gone ? 0 : step(b, v, ops);
 	xsc_ops_free(ops, n);
 	return rc;

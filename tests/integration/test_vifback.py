@@ -324,6 +324,23 @@ def test_detach_removes_the_tap_and_reattach_works(topo, rig):
     assert topo.ping(g, LAN, count=2)
 
 
+def test_a_vif_deleted_and_added_again_at_once_is_served_again(topo, rig):
+    """A toolstack that removes a vif and adds the same device again straight
+    away (libxl gives up waiting for Closed; a detach and an attach in a
+    script): vifback may see the removal and the new keys in one batch of
+    events, and must still take the new vif for a new one (TAP, InitWait),
+    each time. The guest reconnects and pings."""
+    rig.attach(5, "ip=192.0.2.15")
+    g = rig.guest(5, "192.0.2.15")
+    for _ in range(5):
+        hvsim(rig, "vif", "del", "-n", "5.0")
+        rig.attach(5, "ip=192.0.2.15")
+    rig.wait_states(5, 4, 4)
+    topo.wait_carrier(g, "eth0")
+    wait_for(lambda: topo.ping(g, LAN), 10, what="ping after the re-attach")
+    assert rig.vb.poll() is None, rig.read_log()
+
+
 def test_killed_worker_is_replaced_and_the_guest_reconnects(topo, rig):
     rig.attach(5, "ip=192.0.2.15")
     g = rig.guest(5, "192.0.2.15")
