@@ -59,6 +59,18 @@ static struct as_tbl tbls[2];
 	"\tset v6pfxnd { typeof iifname . @th,64,128; }\n"		\
 	"\tset own6 { type ifname . ipv6_addr; }\n"			\
 	"\tset owned6 { typeof @th,64,128; }\n"				\
+	/* First come, first served (RFC 6620's idea) for the rest of	\
+	 * a free /64: the packet path itself records which vif uses an	\
+	 * address nobody owns (claim6: address . vif; claimed6: the	\
+	 * address alone, to find it taken), refreshed by each use and	\
+	 * forgotten AS_CLAIM_TTL after the last; claimrate bounds how	\
+	 * fast one vif takes new ones (see AS_FREE). */			\
+	"\tset claim6 { typeof @th,64,128 . iif; size " AS_CLAIM_MAX "; "	\
+	"flags dynamic,timeout; timeout " AS_CLAIM_TTL "; }\n"		\
+	"\tset claimed6 { typeof @th,64,128; size " AS_CLAIM_MAX "; "	\
+	"flags dynamic,timeout; timeout " AS_CLAIM_TTL "; }\n"		\
+	"\tset claimrate { typeof iif; size " AS_CLAIM_MAX "; "		\
+	"flags dynamic,timeout; timeout " AS_CLAIM_TTL "; }\n"		\
 	/* Per-vif state lives in the elements, not in named objects:	\
 	 * a lookup runs the element's counter or limit, and libnftables	\
 	 * would fetch every named object on every command (a plug would	\
@@ -157,6 +169,40 @@ static struct as_tbl tbls[2];
 #define PFX64 "ffff:ffff:ffff:ffff::"
 #define PFX64RAW "0xffffffffffffffff0000000000000000"
 
+/* How long a claim outlives the last packet that used it, and how many
+ * claims a table holds. Ten minutes: an address moves between two live
+ * vifs of a network only through an attack or a mistake (a guest that
+ * goes away takes its claims with its vif's unplug, at once), so the
+ * period only decides how long an address its owner stopped using (a
+ * deprecated temporary address, a range lease given up) stays barred to
+ * others, and how long an owner may fall silent without a neighbour
+ * taking its address. An address in use sends far more often: every
+ * connection, and each neighbour unreachability probe Dom0 sends while
+ * it talks to the guest (Linux holds an entry reachable 15 to 45 s). */
+#define AS_CLAIM_TTL "10m"
+#define AS_CLAIM_MAX "65536"
+
+/* First come, first served for an address A of a free /64 that no vif
+ * owns (owned6) and that is not the anycast one, whether A is a source
+ * (as_free6) or the target of an NA or DAD probe (as_freetgt): a vif
+ * that holds A's claim refreshes it; another vif's packet is refused
+ * while it lasts; otherwise the vif claims A, unless it took more than
+ * 16 new addresses and 4 a minute since (claimrate; a Linux guest takes
+ * one temporary address a day per prefix), which bounds what a guest
+ * hoards and keeps the sets from filling up (when one is full anyway, the
+ * add fails and the packet is refused: no address goes unowned). Two
+ * first packets for one address from two vifs on two CPUs at the same
+ * instant could both claim it; an attacker cannot aim at that instant
+ * for an address it has never seen (a temporary address is random, and
+ * its owner's DAD probe, the first packet seen, is its claim). */
+#define AS_FREE(A)							\
+	"\t\t" A " . iif @claim6 update @claim6 { " A " . iif } "		\
+	"update @claimed6 { " A " } return\n"				\
+	"\t\t" A " @claimed6 goto bad\n"				\
+	"\t\tupdate @claimrate { iif limit rate over 4/minute burst 16 packets } goto bad\n" \
+	"\t\tadd @claimed6 { " A " } add @claim6 { " A " . iif } return\n" \
+	"\t\tgoto bad\n"
+
 #define AS_L3								\
 	"\tchain as_ip4 {\n"						\
 	"\t\tudp sport 67 goto bad\n"					\
@@ -233,10 +279,12 @@ static struct as_tbl tbls[2];
 	"\tchain as_free6 {\n"						\
 	"\t\t@nh,64,128 @owned6 goto bad\n"				\
 	"\t\t@nh,128,64 0 goto bad\n"					\
+	AS_FREE("@nh,64,128")						\
 	"\t}\n"								\
 	"\tchain as_freetgt {\n"					\
 	"\t\t@th,64,128 @owned6 goto bad\n"				\
 	"\t\t@th,128,64 0 goto bad\n"					\
+	AS_FREE("@th,64,128")						\
 	"\t}\n"								\
 	/* A link-layer option in a guest's NS, NA or RS tells whoever	\
 	 * receives it (Dom0, the other guests) that the sender is at	\
@@ -583,19 +631,31 @@ static unsigned gw_of(int family, struct vif_ip out[AS_GW_MAX])
 	return n;
 }
 
-/* The one address of free6 or own6 kinds (none when v has none). */
-static unsigned one_of(const struct vif *v, enum as_key kind, struct vif_ip out[1])
+/* The address of the free6 kinds (none when v has no free /64), or the
+ * addresses of the own6 kinds: with has_own6, every IPv6 address of v's
+ * but its link-local one (each ip= one is its own, not the first only). */
+static unsigned free_own_of(const struct vif *v, enum as_key kind,
+			    struct vif_ip out[VIF_MAX_IPS + 1])
 {
 	bool pfx = kind == K_PFX6 || kind == K_PFX6RAW;
+	unsigned n = 0, all;
 
-	if (pfx ? !v->has_free6 : !v->has_own6)
-		return 0;
-	memset(out, 0, sizeof(*out));
-	out->family = AF_INET6;
-	out->addr.v6 = pfx ? v->free6 : v->own6;
-	if (pfx)
+	if (pfx) {
+		if (!v->has_free6)
+			return 0;
+		memset(out, 0, sizeof(*out));
+		out->family = AF_INET6;
+		out->addr.v6 = v->free6;
 		memset(out->addr.v6.s6_addr + 8, 0, 8);
-	return 1;
+		return 1;
+	}
+	if (!v->has_own6)
+		return 0;
+	all = addrs_of(v, AF_INET6, out);
+	for (unsigned i = 0; i < all; i++)
+		if (!IN6_IS_ADDR_LINKLOCAL(&out[i].addr.v6))
+			out[n++] = out[i];
+	return n;
 }
 
 static const char *verb_text(enum as_nl_verb verb)
@@ -722,7 +782,7 @@ static void put(struct as_out *o, const char *t, const char *set, const struct v
 	struct vif_ip ips[AS_GW_MAX];
 	char val[VIF_MAC_STRLEN + INET6_ADDRSTRLEN + 40], name[IFNAMSIZ + 2];
 	struct as_nl_key key;
-	unsigned n = !per_ip ? 1 : gw ? gw_of(family, ips) : one ? one_of(v, kind, ips) :
+	unsigned n = !per_ip ? 1 : gw ? gw_of(family, ips) : one ? free_own_of(v, kind, ips) :
 		     addrs_of(v, family, ips);
 
 	/* The fast path's elements name the vif by index: without one (the
@@ -1028,6 +1088,11 @@ static void delete_owned(struct as_buf *b, const char *t, json_t *owned, const c
 	}
 }
 
+static bool is_claim_set(const char *set)
+{
+	return !strcmp(set, "claim6") || !strcmp(set, "claimed6") || !strcmp(set, "claimrate");
+}
+
 static int delete_elems(struct as_buf *b, const char *t, as_drop_fn *drop, void *data)
 {
 	char cmd[64], val[AS_VAL_MAX];
@@ -1045,8 +1110,9 @@ static int delete_elems(struct as_buf *b, const char *t, as_drop_fn *drop, void 
 		json_t *set = json_object_get(it, "set") ?: json_object_get(it, "map");
 		const char *name = json_string_value(json_object_get(set, "name")), *ifn;
 
-		/* keyed by address alone: they go with their own6 element */
-		if (!name || !strcmp(name, "owned6"))
+		/* keyed by address alone: they go with their own6 element;
+		 * the claims, keyed by address and index, by claims_release */
+		if (!name || !strcmp(name, "owned6") || is_claim_set(name))
 			continue;
 		json_array_foreach(json_object_get(set, "elem"), j, e) {
 			bool pass = is_pass_set(name), dead;
@@ -1271,6 +1337,102 @@ static int tbl_drop_if_empty(struct as_tbl *tb, enum as_family fam)
 	return 0;
 }
 
+/* ---- first-come claims (AS_FREE) ---- */
+
+/* Whether a claim's vif, as the listing names it (its name while it
+ * exists, else its index), is one mine() selects; a gone vif's is always
+ * (indexes are not reused: nothing can match it again). */
+typedef bool as_mine_fn(const char *iif, void *data);
+
+static bool claim_is(const char *iif, as_mine_fn *mine, void *data)
+{
+	return is_dead_index(iif) || mine(iif, data);
+}
+
+/* One element out of the kernel's way; it may have expired meanwhile. */
+static int claim_delete(const char *t, const char *set, const char *key)
+{
+	char cmd[256];
+	int rc;
+
+	snprintf(cmd, sizeof(cmd), "delete element %s %s { %s }", t, set, key);
+	rc = nft_run(cmd);
+	return rc == -ENOENT ? 0 : rc;
+}
+
+/* The claims of table t whose vif mine() selects go, with their claimed6
+ * element and their vif's claimrate one: an unplugged guest's addresses
+ * are free again at once, not AS_CLAIM_TTL later. Each element goes in a
+ * transaction of its own, as any may expire between the listing and its
+ * delete (one vif holds a few: claimrate). */
+static int claims_release(const char *t, as_mine_fn *mine, void *data)
+{
+	static const char *const sets[] = { "claim6", "claimrate" };
+	char cmd[64], key[AS_VAL_MAX + IFNAMSIZ + 8];
+	json_t *items, *it, *e;
+	size_t i, j;
+	int rc = 0;
+
+	for (size_t k = 0; k < 2 && rc == 0; k++) {
+		snprintf(cmd, sizeof(cmd), "list set %s %s", t, sets[k]);
+		rc = nft_list_json(cmd, &items);
+		if (rc == -ENOENT)
+			return 0; /* no table, or one from before the claims */
+		if (rc)
+			return rc;
+		json_array_foreach(items, i, it) {
+			json_array_foreach(json_object_get(json_object_get(it, "set"), "elem"), j, e) {
+				json_t *v = json_object_get(json_object_get(e, "elem"), "val") ?: e;
+				json_t *c = json_object_get(v, "concat");
+				const char *addr = k ? NULL : json_string_value(json_array_get(c, 0));
+				const char *iif = json_string_value(k ? v : json_array_get(c, 1));
+				bool num;
+
+				if (!iif || (!k && (!addr || !value_ok(addr))) ||
+				    check_ifname(iif) || !claim_is(iif, mine, data))
+					continue;
+				num = strspn(iif, "0123456789") == strlen(iif);
+				snprintf(key, sizeof(key), "%s%s%s%s%s", addr ? addr : "",
+					 addr ? " . " : "", num ? "" : "\"", iif, num ? "" : "\"");
+				rc = claim_delete(t, sets[k], key);
+				if (rc == 0 && addr)
+					rc = claim_delete(t, "claimed6", addr);
+				if (rc)
+					break;
+			}
+			if (rc)
+				break;
+		}
+		json_decref(items);
+	}
+	return rc;
+}
+
+struct claims_of {
+	const char *ifname;
+	char index[16]; /* the vif's index as the listing writes a gone one */
+};
+
+static bool claims_of_vif(const char *iif, void *data)
+{
+	const struct claims_of *c = data;
+
+	return !strcmp(iif, c->ifname) || (c->index[0] && !strcmp(iif, c->index));
+}
+
+/* v's claims, when it may have any: a vif with a free /64. */
+static int vif_claims_release(const struct vif *v, enum as_family fam, bool antispoof)
+{
+	struct claims_of c = { .ifname = v->ifname };
+	uint32_t idx = pass_index(v);
+
+	if (!antispoof || !v->has_free6)
+		return 0;
+	if (idx)
+		snprintf(c.index, sizeof(c.index), "%u", idx);
+	return claims_release(fam_table(fam), claims_of_vif, &c);
+}
+
 /* ---- the API ---- */
 
 static int unprotect(const struct vif *v, enum as_family fam, bool antispoof)
@@ -1307,6 +1469,8 @@ static int unprotect(const struct vif *v, enum as_family fam, bool antispoof)
 			rc = run_buf(&b);
 	}
 	buf_free(&b);
+	if (rc == 0 && !gone)
+		rc = vif_claims_release(v, fam, antispoof);
 	if (rc)
 		return err_prefix(rc, "%s: cannot remove anti-spoofing", v->ifname);
 	as_ifidx_set(v->ifname, 0);
@@ -1397,6 +1561,12 @@ int as_vif_protect(const struct vif *v, enum as_family fam, bool antispoof)
 		rc = protect_once(v, fam, antispoof, true, &replaced);
 	else if (rc == 0)
 		tb->n++;
+	/* a re-plug that takes its free /64 away (ip= now) frees its claims */
+	if (rc == 0 && replaced && !(antispoof && v->has_free6)) {
+		struct claims_of c = { .ifname = v->ifname };
+
+		rc = claims_release(t, claims_of_vif, &c);
+	}
 	if (rc)
 		return err_prefix(rc, "%s: cannot install anti-spoofing", v->ifname);
 	if (antispoof)
@@ -1428,6 +1598,14 @@ static bool sweep_drop(const char *ifname, bool in_vifs, void *data)
 	return true;
 }
 
+/* A claim of a vif netd does not remember. */
+static bool sweep_mine(const char *iif, void *data)
+{
+	const struct sweep_ctx *c = data;
+
+	return !c->keep(iif, c->data);
+}
+
 static int sweep_table(struct as_buf *b, const char *t, as_keep_fn keep, void *data)
 {
 	struct sweep_ctx c = { .table = t, .keep = keep, .data = data };
@@ -1444,6 +1622,8 @@ int as_sweep(enum as_family fam, as_keep_fn keep, void *data)
 
 	rc = sweep_table(&b, t, keep, data);
 	rc2 = arp ? sweep_table(&b, arp, keep, data) : 0;
+	if (rc == 0)
+		rc = claims_release(t, sweep_mine, &(struct sweep_ctx){ .keep = keep, .data = data });
 	if (rc == -ENOENT)
 		rc = 0; /* no table */
 	if (rc == 0 && rc2 != -ENOENT)

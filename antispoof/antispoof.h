@@ -35,10 +35,17 @@
  *                                  without ip=), the prefix with a zero
  *                                  interface id
  *   v6pfxnd   ifname . 128-bit int the same, for ND target checks
- *   own6      ifname . address     its own6: an address of its that no vif
- *                                  with a free6 /64 may take
- *   owned6    128-bit int          the same address without its name, for
- *                                  the lookup (goes with its own6 element)
+ *   own6      ifname . address     with has_own6, each of its IPv6 addresses
+ *                                  (not link-local): no vif with a free6 /64
+ *                                  may take them
+ *   owned6    128-bit int          the same addresses without its name, for
+ *                                  the lookup (each goes with its own6 element)
+ *   claim6    128-bit int . iface_index   not netd's: the packet path's
+ *   claimed6  128-bit int          first-come holds of free addresses (the
+ *   claimrate iface_index + limit  address and its vif, the address alone,
+ *                                  the vif's pace of new ones), with
+ *                                  timeouts; netd only removes an unplugged
+ *                                  vif's
  *   drops     ifname + counter     what the checks dropped
  *   rates     ifname + limit       its rate= (see ratelimit.h)
  *   ratedrops ifname + counter     what the limit dropped
@@ -67,8 +74,12 @@
  * claim Dom0's addresses or its routers' (gw4, gw6) in ARP, ND or as a
  * source. A vif with a free6 /64 may use any address in it as a source and
  * an ND target but an owned6 one (another vif's own6), Dom0's or its
- * routers' (gw6) and the subnet-router anycast address. Not checked
- * in the inet family: non-IP frames other than ARP.
+ * routers' (gw6) and the subnet-router anycast address, first come, first
+ * served (RFC 6620): the first vif to use such an address holds it until
+ * it has not used it for 10 minutes, or is unplugged, and another's
+ * packets from it, NAs and DAD probes for it are dropped meanwhile (see
+ * AS_FREE in antispoof.c). Not checked in the inet family: non-IP frames
+ * other than ARP.
  *
  * Tables are created by the first vif that needs them and deleted with the
  * last. Single-threaded (netd's event loop). Errors: 0 or -errno, err_msg(). */

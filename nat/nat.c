@@ -502,8 +502,9 @@ static void eui64_addr(const struct netd_cidr *gw6, const uint8_t mac[6], struct
 	vif_eui64(mac, &gw6->addr.v6, out);
 }
 
-/* The IPv6 half of vif_host: its ip= address in the /64, or with bind and a
- * MAC, the EUI-64 one. An IPv6 ip= outside the /64 could never be routed. */
+/* The IPv6 half of vif_host: its first ip= address (each must be in the /64:
+ * one outside could never be routed, and every one is the guest's own, see
+ * vif_as_bound), or with bind and a MAC, the EUI-64 one. */
 static int vif_host6(struct nat_priv *p, const struct vif *vif, bool bind, struct nat_host *h)
 {
 	char a[INET6_ADDRSTRLEN], s[INET6_ADDRSTRLEN];
@@ -512,13 +513,13 @@ static int vif_host6(struct nat_priv *p, const struct vif *vif, bool bind, struc
 
 	if (!p->has6)
 		return 0;
-	for (unsigned i = 0; i < vif->n_ips && !h->has_ip6; i++) {
+	for (unsigned i = 0; i < vif->n_ips && !outside; i++) {
 		const struct vif_ip *ip = &vif->ips[i];
 
 		if (ip->family != AF_INET6)
 			continue;
 		if (!in_subnet6(&p->gw6, &ip->addr.v6)) {
-			outside = outside ? outside : ip;
+			outside = ip;
 			continue;
 		}
 		inet_ntop(AF_INET6, &ip->addr.v6, a, sizeof(a));
@@ -527,10 +528,11 @@ static int vif_host6(struct nat_priv *p, const struct vif *vif, bool bind, struc
 			return err_set(-EINVAL,
 				       "%s: ip %s is the gateway or subnet-router anycast address of %s's /64",
 				       vif->ifname, a, p->bridge);
+		if (!h->has_ip6)
+			h->ip6 = ip->addr.v6;
 		h->has_ip6 = true;
-		h->ip6 = ip->addr.v6;
 	}
-	if (!h->has_ip6 && outside) {
+	if (outside) {
 		inet_ntop(AF_INET6, &outside->addr.v6, a, sizeof(a));
 		inet_ntop(AF_INET6, &p->gw6.addr.v6, s, sizeof(s));
 		return err_set(-EINVAL, "%s: ip %s is not inside %s/64 (address6) of %s", vif->ifname,
@@ -616,15 +618,14 @@ static void vif_as_bound(const struct vif *vif, const struct nat_host *h, struct
 		eff->ips[eff->n_ips].family = AF_INET6;
 		eff->ips[eff->n_ips++].addr.v6 = h->ip6;
 	}
-	/* Its IPv6 address in the /64 is its own: no guest without ip= may
-	 * take it. A guest without any ip= is bound to its EUI-64 address,
+	/* Its IPv6 addresses in the /64 are its own, every ip= one (all in
+	 * it: vif_host6) or the one it is bound to: no guest without ip= may
+	 * take them. A guest without any ip= is bound to its EUI-64 address,
 	 * but may use any other address of the /64 no guest owns: the
 	 * temporary (RFC 4941) or stable-privacy (RFC 7217) ones its stack
 	 * forms from the advertised prefix, one DHCPv6 leases it from
 	 * dhcp6_range. */
 	eff->has_own6 = h && h->has_ip6;
-	if (eff->has_own6)
-		eff->own6 = h->ip6;
 	eff->has_free6 = h && h->bound6 && vif->n_ips == 0;
 	if (eff->has_free6)
 		eff->free6 = h->ip6;
@@ -1146,6 +1147,53 @@ static int hosts_apply_wait(struct nat_priv *p, const char *ifname)
 	return rc;
 }
 
+/* The vif of net other than domid.devid with a among its ip= addresses
+ * (any of them: hosts entries hold the first only), NULL if none. */
+static const struct vif *ip6_user(const struct netd_net *net, const struct in6_addr *a,
+				  uint32_t domid, uint32_t devid)
+{
+	for (const struct netd_vif *nv = net->vifs; nv; nv = nv->next) {
+		const struct vif *o = &nv->vif;
+
+		if (o->domid == domid && o->devid == devid)
+			continue;
+		for (unsigned i = 0; i < o->n_ips; i++)
+			if (o->ips[i].family == AF_INET6 && !memcmp(&o->ips[i].addr.v6, a, 16))
+				return o;
+	}
+	return NULL;
+}
+
+/* Every IPv6 address vif would own (each ip= one, or h's bound one) is no
+ * other guest's, bound or given in ip=: owned6 holds each address once. */
+static int clash6(const struct netd_net *net, const struct nat_priv *p, const struct vif *vif,
+		  const struct nat_host *h)
+{
+	char a[INET6_ADDRSTRLEN], n[32];
+	const struct nat_host *hc;
+	const struct vif *vc;
+
+	for (unsigned i = 0; i <= vif->n_ips; i++) {
+		const struct in6_addr *x = i < vif->n_ips ? &vif->ips[i].addr.v6 : &h->ip6;
+
+		if (i < vif->n_ips ? vif->ips[i].family != AF_INET6 : !h->bound6)
+			continue;
+		hc = nat_hosts_find_ip6(&p->hosts, x, h->domid, h->devid);
+		vc = hc ? NULL : ip6_user(net, x, h->domid, h->devid);
+		if (!hc && !vc)
+			continue;
+		inet_ntop(AF_INET6, x, a, sizeof(a));
+		if (hc)
+			nat_host_name(hc, n, sizeof(n));
+		else
+			snprintf(n, sizeof(n), "dom%u", vc->domid);
+		return err_set(-EADDRINUSE, "%s: ip %s%s is already the address of %s (vif%u.%u)",
+			       vif->ifname, a, i == vif->n_ips ? " (the EUI-64 one of its MAC)" : "",
+			       n, hc ? hc->domid : vc->domid, hc ? hc->devid : vc->devid);
+	}
+	return 0;
+}
+
 static int nat_vif_online(struct netd_net *net, const struct vif *vif)
 {
 	struct nat_priv *p = net->priv;
@@ -1169,16 +1217,9 @@ static int nat_vif_online(struct netd_net *net, const struct vif *vif)
 		return err_set(-EADDRINUSE, "%s: ip %s is already the address of %s (vif%u.%u)",
 			       vif->ifname, a, n, clash->domid, clash->devid);
 	}
-	clash = h.has_ip6 ? nat_hosts_find_ip6(&p->hosts, &h.ip6, h.domid, h.devid) : NULL;
-	if (clash) {
-		char a[INET6_ADDRSTRLEN], n[32];
-
-		inet_ntop(AF_INET6, &h.ip6, a, sizeof(a));
-		nat_host_name(clash, n, sizeof(n));
-		return err_set(-EADDRINUSE, "%s: ip %s%s is already the address of %s (vif%u.%u)",
-			       vif->ifname, a, h.bound6 ? " (the EUI-64 one of its MAC)" : "", n,
-			       clash->domid, clash->devid);
-	}
+	rc = p->has6 ? clash6(net, p, vif, &h) : 0;
+	if (rc)
+		return rc;
 	cur = nat_hosts_find(&p->hosts, h.domid, h.devid);
 	had = cur != NULL;
 	if (had)

@@ -84,10 +84,12 @@ struct vif {
 	 * mode for its guests, see antispoof.h). free6: the /64 (its first 8
 	 * bytes, the rest zero) of which a guest without ip= may use any
 	 * address no other guest owns (SLAAC privacy addresses, DHCPv6 from
-	 * a range); own6: the guest's address there that no such guest may
-	 * take (its ip= one or the one it is bound to), unique in the network. */
+	 * a range; what no vif owns goes to the first that uses it, see
+	 * antispoof.h); has_own6: its IPv6 addresses (ips, each ip= one and
+	 * the one it is bound to) are its own there, which no such guest may
+	 * take; each is unique in the network. */
 	bool has_free6, has_own6;
-	struct in6_addr free6, own6;
+	struct in6_addr free6;
 };
 
 /* "5.0" -> domid 5, devid 0. Rejects signs, spaces, overflow, extra text. */

@@ -291,6 +291,128 @@ def test_owned_and_free_elements_follow_replug_and_unplug(topo, netd_factory):
     assert as_elems(topo, "v6pfx") == [] and as_elems(topo, "v6pfxnd") == []
 
 
+def claims(topo):
+    """claim6 as {address: vif}: who holds each address of a free /64."""
+    out = {}
+    for e in as_elems(topo, "claim6"):
+        a, v = json.loads(e)["elem"]["val"]["concat"]
+        out[canon(ipaddress.ip_address(int(a, 16)))] = v
+    return out
+
+
+def nd_frames(mac, ll, tgt):
+    """From a guest with this MAC and link-local: an unsolicited NA for tgt
+    (override set, as a stack announcing a move) and a DAD probe for it."""
+    sn = ipaddress.ip_address(tgt).packed[-3:].hex()
+    sol = "ff02::1:ff%s:%s" % (sn[:2], sn[2:])
+    mdst = "33:33:ff:%s:%s:%s" % (sn[:2], sn[2:4], sn[4:])
+    return [f"[Ether(src='{mac}', dst='33:33:00:00:00:01')/IPv6(src='{ll}', dst='ff02::1')"
+            f"/ICMPv6ND_NA(tgt='{tgt}', R=0, S=0, O=1)/ICMPv6NDOptDstLLAddr(lladdr='{mac}')]",
+            f"[Ether(src='{mac}', dst='{mdst}')/IPv6(src='::', dst='{sol}')"
+            f"/ICMPv6ND_NS(tgt='{tgt}')]"]
+
+
+def test_first_guest_to_use_a_free_address_owns_it(topo, netd_factory):
+    """Two guests without ip=: the one that first uses an address of the /64
+    nobody owns (here its RFC 4941 temporary address) holds it; the other's
+    packets from it, its NA for it and its DAD probe for it are dropped and
+    counted, Dom0's neighbour entry for it stays the owner's, and the owner
+    keeps reaching upstream from it. The other may still take an address no
+    one holds, and takes the first's once its vif is unplugged."""
+    from test_antispoof import capture, spoof_drops
+    from scapy.all import UDP as U
+    g5, g6 = guest6(topo, 5), guest6(topo, 6)
+    topo.sysctl(g5, "net.ipv6.conf.eth0.use_tempaddr", 2)
+    netd = netd_factory(nat6_conf())
+    netd.start()
+    plug(netd, topo, 5, ip=False)
+    plug(netd, topo, 6, ip=False)
+    wait_for(lambda: temp6(topo, g5), 15, what="a temporary address")
+    tmp = canon(temp6(topo, g5)[0])
+    m5, m6 = mac_of(topo, g5), mac_of(topo, g6)
+    assert topo.ping(g5, UPSTREAM6)       # from tmp: use_tempaddr = 2 prefers it
+    assert topo.ping(topo.d0, tmp)        # Dom0 resolves it: g5's MAC
+    assert claims(topo).get(tmp) == "vif5.0", claims(topo)
+    ll6 = canon(eui64(m6, "fe80:0:0:0"))
+    eth6 = f"Ether(src='{m6}', dst='{topo.link(topo.d0, BR)['address']}')"
+
+    def udp(src, port):
+        return f"[{eth6}/IPv6(src='{src}', dst='{UPSTREAM6}')/UDP(sport=40000, dport={port})]"
+
+    forged = [udp(tmp, 7601)] + nd_frames(m6, ll6, tmp)
+    good = [udp("2001:db8:1::b0b", 7602)]
+    got = capture(topo, {"up": (topo.up, "up0", "ip6 and udp"),
+                         "g5": (g5, "eth0", f"icmp6 and ether src {m6}")},
+                  g6, "sum([" + ", ".join(forged + good) + "], [])")
+    assert sorted(p[U].dport for p in got["up"] if U in p) == [7602], \
+        [p.summary() for p in got["up"]]
+    assert [p.summary() for p in got["g5"] if p.haslayer("ICMPv6ND_NA")
+            or p.haslayer("ICMPv6ND_NS")] == []
+    assert spoof_drops(netd, "vif6.0") == len(forged)
+    assert claims(topo).get(tmp) == "vif5.0" and \
+        claims(topo).get("2001:db8:1::b0b") == "vif6.0", claims(topo)
+    neigh = json.loads(topo.ip(topo.d0, f"-j -6 neigh show {tmp} dev {BR}").stdout)
+    assert [n.get("lladdr") for n in neigh] == [m5], neigh
+    assert topo.ping(g5, UPSTREAM6) and topo.ping(topo.d0, tmp)
+    assert spoof_drops(netd, "vif5.0") == 0
+    # Unplugged, g5's claims go at once: g6 may take its address.
+    netd.ctl("vif", "offline", "5.0")
+    assert tmp not in claims(topo), claims(topo)
+    got = capture(topo, {"up": (topo.up, "up0", "ip6 and udp")}, g6, udp(tmp, 7603))
+    assert sorted(p[U].dport for p in got["up"] if U in p) == [7603]
+    assert claims(topo).get(tmp) == "vif6.0", claims(topo)
+    assert spoof_drops(netd, "vif6.0") == len(forged)
+    netd.ctl("vif", "offline", "6.0")   # the last: the table goes, holds and all
+    assert "bridge netd_as" not in nft(topo, "list tables").stdout
+
+
+def test_every_ipv6_ip_of_a_guest_is_its_own(topo, netd_factory):
+    """Each IPv6 address in a guest's ip= is its own, not the first only: a
+    guest without ip= may neither send from the second nor advertise or
+    probe it, and no other vif may be given it; an IPv6 ip= outside the
+    /64 is refused wherever it stands in the list."""
+    from test_antispoof import capture, spoof_drops
+    from scapy.all import UDP as U
+    g5, g6, g7 = guest6(topo, 5), guest6(topo, 6), guest6(topo, 7)
+    netd = netd_factory(nat6_conf())
+    netd.start()
+    netd.ctl("vif", "online", "5.0", f"bridge={BR}", f"mac={mac_of(topo, g5)}",
+             "ip=203.0.113.10 2001:db8:1::55 2001:db8:1::56")
+    plug(netd, topo, 6, ip=False)
+    topo.wait_carrier(g5, "eth0")
+
+    def raw(a):
+        return json.dumps("0x" + ipaddress.ip_address(a).packed.hex())
+
+    e6 = canon(eui64(mac_of(topo, g6)))
+    assert sorted(as_elems(topo, "owned6")) == sorted(
+        raw(a) for a in ("2001:db8:1::55", "2001:db8:1::56", e6))
+    m6 = mac_of(topo, g6)
+    eth6 = f"Ether(src='{m6}', dst='{topo.link(topo.d0, BR)['address']}')"
+    forged = [f"[{eth6}/IPv6(src='2001:db8:1::56', dst='{UPSTREAM6}')/UDP(dport=7601)]"] + \
+        nd_frames(m6, canon(eui64(m6, "fe80:0:0:0")), "2001:db8:1::56")
+    got = capture(topo, {"up": (topo.up, "up0", "ip6 and udp"),
+                         "g5": (g5, "eth0", f"icmp6 and ether src {m6}")},
+                  g6, "sum([" + ", ".join(forged) + "], [])")
+    assert [p for p in got["up"] if U in p] == []
+    assert [p.summary() for p in got["g5"] if p.haslayer("ICMPv6ND_NA")
+            or p.haslayer("ICMPv6ND_NS")] == []
+    assert spoof_drops(netd, "vif6.0") == len(forged)
+    assert "2001:db8:1::56" not in claims(topo)
+    # the second address is g5's: g7 may not be given it, nor g6's bound one
+    m7 = mac_of(topo, g7)
+    for ips, who in [("2001:db8:1::77 2001:db8:1::56", "2001:db8:1::56 is already the address of"
+                      " dom5 (vif5.0)"),
+                     (f"2001:db8:1::77 {e6}", f"{e6} is already the address of dom6 (vif6.0)"),
+                     ("2001:db8:1::77 2001:db8:2::7", "ip 2001:db8:2::7 is not inside")]:
+        r = netd.ctl("vif", "online", "7.0", f"bridge={BR}", f"mac={m7}", f"ip={ips}",
+                     check=False)
+        assert r.returncode == 1 and who in r.stderr, (ips, r.stderr)
+    # and g5, unplugged, gives both back
+    netd.ctl("vif", "offline", "5.0")
+    assert as_elems(topo, "owned6") == [raw(e6)]
+
+
 def test_ipv6_port_forward_from_upstream(topo, netd_factory, servers6):
     """forward = tcp:8080:[guest]:80 in the config and one added at run time:
     upstream reaches the guest through Dom0's uplink IPv6 address; the guest
