@@ -366,6 +366,69 @@ def test_first_guest_to_use_a_free_address_owns_it(topo, netd_factory):
     assert "bridge netd_as" not in nft(topo, "list tables").stdout
 
 
+def test_holds_outlive_a_restart_and_go_with_a_vif_gone_meanwhile(topo, netd_factory):
+    """The kernel keeps the holds: netd killed and started again leaves a
+    guest's hold of a free address as it was, still refused to another
+    guest; a vif that went while netd was dead loses its holds when netd
+    starts, and the other guest may take its address."""
+    from test_antispoof import capture, spoof_drops
+    from scapy.all import UDP as U
+    g5, g6 = guest6(topo, 5), guest6(topo, 6)
+    netd = netd_factory(nat6_conf())
+    netd.start()
+    plug(netd, topo, 5, ip=False)
+    plug(netd, topo, 6, ip=False)
+    br = topo.link(topo.d0, BR)["address"]
+    held = "2001:db8:1::a:5"
+
+    def udp(g, src, port):
+        m = mac_of(topo, g)
+        return (f"[Ether(src='{m}', dst='{br}')/IPv6(src='{src}', dst='{UPSTREAM6}')"
+                f"/UDP(sport=40000, dport={port})]")
+
+    def sent(g, frames):
+        got = capture(topo, {"up": (topo.up, "up0", "ip6 and udp")}, g, frames)
+        return sorted(p[U].dport for p in got["up"] if U in p)
+
+    assert sent(g5, udp(g5, held, 7601)) == [7601]
+    assert claims(topo).get(held) == "vif5.0", claims(topo)
+    netd.stop(signal.SIGKILL)
+    netd.start()
+    assert claims(topo).get(held) == "vif5.0", claims(topo)
+    drops = spoof_drops(netd, "vif6.0")
+    assert sent(g6, udp(g6, held, 7602) + " + " + udp(g6, "2001:db8:1::a:6", 7603)) == [7603]
+    assert spoof_drops(netd, "vif6.0") == drops + 1
+    netd.stop(signal.SIGKILL)
+    topo.ip(topo.d0, "link del vif5.0")
+    netd.start()
+    assert held not in claims(topo), claims(topo)
+    assert sent(g6, udp(g6, held, 7604)) == [7604]
+    assert claims(topo).get(held) == "vif6.0", claims(topo)
+
+
+def test_a_guest_takes_at_most_16_new_free_addresses_at_once(topo, netd_factory):
+    """A guest cannot fill the holds' sets (and so bar every other guest
+    from new addresses): after 16 new addresses at once (then 4 a minute)
+    its frames from further ones are dropped and counted, and take nothing;
+    those it holds still pass."""
+    from test_antispoof import capture, spoof_drops
+    from scapy.all import UDP as U
+    g6 = guest6(topo, 6)
+    netd = netd_factory(nat6_conf())
+    netd.start()
+    plug(netd, topo, 6, ip=False)
+    m6, br = mac_of(topo, g6), topo.link(topo.d0, BR)["address"]
+    frames = (f"[Ether(src='{m6}', dst='{br}')/IPv6(src='2001:db8:1::b:%x' % i, "
+              f"dst='{UPSTREAM6}')/UDP(sport=40000, dport=7000 + i) for i in range(20)]"
+              f" + [Ether(src='{m6}', dst='{br}')/IPv6(src='2001:db8:1::b:0', "
+              f"dst='{UPSTREAM6}')/UDP(sport=40000, dport=7100)]")
+    got = capture(topo, {"up": (topo.up, "up0", "ip6 and udp")}, g6, frames)
+    assert sorted(p[U].dport for p in got["up"] if U in p) == \
+        [7000 + i for i in range(16)] + [7100]
+    assert spoof_drops(netd, "vif6.0") == 4
+    assert sorted(claims(topo)) == sorted(canon(f"2001:db8:1::b:{i:x}") for i in range(16))
+
+
 def test_every_ipv6_ip_of_a_guest_is_its_own(topo, netd_factory):
     """Each IPv6 address in a guest's ip= is its own, not the first only: a
     guest without ip= may neither send from the second nor advertise or
