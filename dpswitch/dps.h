@@ -38,6 +38,7 @@
 #include "vif/netif.h"
 
 #define DPS_MAX_PORTS 4096u
+#define DPS_MAX_KPORTS 8u /* --kernel-port (kport.c) */
 /* local event channel ports mapped to switch ports: Xen's FIFO ABI has
  * 2^17; a port past it (never seen) keeps its switch port always ready */
 #define DPS_EVTCHN_MAX (1u << 17)
@@ -142,6 +143,10 @@ struct dps {
 	const char *const *bridges; /* the networks whose vifs we serve */
 	unsigned nbridges;
 	struct netif_tx_arena arena;
+	/* kernel ports with GSO packets in the arena queued (guest.c): sent
+	 * as the burst ends (dps_kport_settle), before the arena's next */
+	uint16_t arena_out[DPS_MAX_KPORTS];
+	unsigned narena_out;
 	struct netif_pkt pkts[DPS_BURST];
 	uint8_t *gso_buf; /* DPS_GSO_BUF: one GSO packet's frames */
 	uint8_t *rx_lin;  /* DPS_RX_LIN: a burst of GSO packets to a guest, each in one piece */
@@ -209,7 +214,6 @@ void dps_nic_stop(struct dps *d);
 
 /* kernel ports (kport.c): NIC ports (dps_nic_* hand them over) on an
  * interface the kernel keeps, through our own AF_PACKET socket */
-#define DPS_MAX_KPORTS 8u
 int dps_kport_setup(struct dps *d, const char *ifname);
 void dps_kport_poll(struct dps *d, unsigned idx);
 void dps_kport_flush(struct dps *d, unsigned idx);

@@ -312,16 +312,18 @@ static void arena_free(void *addr, void *opaque)
 	(void)opaque; /* the arena is netif's: nothing to give back */
 }
 
-/* the external buffer of the GSO packet handed to a kernel port straight
- * from the TX arena: one at a time (dps_kport_settle leaves none queued) */
+/* the external buffer of the GSO packets handed to kernel ports straight
+ * from the TX arena: its refcnt counts their mbufs (none is left queued
+ * once a burst is settled: settle_arena) */
 static struct rte_mbuf_ext_shared_info arena_shinfo = { .free_cb = arena_free };
 
 /* pk whole as one mbuf chain with TSO's fields, into the switch, for NIC
  * port out. false when it cannot be (mbufs short): the caller cuts it
  * instead. For a kernel port the chain's mbufs point into the TX arena
  * (external buffers) instead of holding a copy: the kernel copies the
- * packet as it is sent, and dps_kport_settle sends it (or drops it if it
- * must wait) before the arena's next burst. */
+ * packet as it is sent, and settle_arena sends it (or drops it if it must
+ * wait) as the burst ends, before the arena's next one: the burst's
+ * packets in one sendmmsg, not a system call each. */
 static bool tso_fwd(struct dps *d, unsigned idx, const struct netif_pkt *pk,
 		    const struct dps_gso_hdr *h, unsigned chain, uint16_t room, unsigned out)
 {
@@ -334,7 +336,7 @@ static bool tso_fwd(struct dps *d, unsigned idx, const struct netif_pkt *pk,
 	if (chain > RTE_DIM(m) || rte_pktmbuf_alloc_bulk(d->pool, m, chain) < 0)
 		return false;
 	if (ext)
-		rte_mbuf_ext_refcnt_set(&arena_shinfo, (uint16_t)chain);
+		rte_mbuf_ext_refcnt_update(&arena_shinfo, (int16_t)chain);
 	for (unsigned i = 0; i < chain; i++) {
 		uint32_t n = pk->len - off < step ? pk->len - off : step;
 
@@ -358,9 +360,24 @@ static bool tso_fwd(struct dps *d, unsigned idx, const struct netif_pkt *pk,
 	d->gso_hdr = *h;
 	dps_fwd(d, idx, m, 1);
 	d->gso_pkt = NULL;
-	if (ext)
-		dps_kport_settle(d, out);
+	if (ext) {
+		unsigned i = 0;
+
+		/* a kernel port once: there are DPS_MAX_KPORTS at most */
+		while (i < d->narena_out && d->arena_out[i] != out)
+			i++;
+		if (i == d->narena_out)
+			d->arena_out[d->narena_out++] = (uint16_t)out;
+	}
 	return true;
+}
+
+/* The kernel ports given packets in the TX arena this burst: sent now, or
+ * dropped, before the arena's next burst overwrites them. */
+static void settle_arena(struct dps *d)
+{
+	while (d->narena_out)
+		dps_kport_settle(d, d->arena_out[--d->narena_out]);
 }
 
 /* A GSO packet: whole to a NIC port that does TSO, else cut here. */
@@ -445,6 +462,7 @@ static bool poll_burst(struct dps *d, unsigned idx, bool *more, bool *ntf)
 	}
 	if (k)
 		dps_fwd(d, idx, m, k);
+	settle_arena(d);
 	return true;
 }
 
