@@ -474,8 +474,14 @@ static int connect_rings(struct nb_back *b, struct nb_vif *v, const char *rate)
 		return rc;
 	read_rate(v, rate, &v->rate);
 	rc = b->ops->connect(b, v);
-	if (rc < 0)
+	if (rc < 0) {
+		/* a ring or a port the frontend named that cannot be mapped or
+		 * bound (-EINVAL) is its doing, as bad keys are; anything else
+		 * may be Dom0's (a worker that would not start) */
+		if (rc == -EINVAL)
+			nb_hold_violation(&v->hold, &b->hold, nb_now_ms());
 		return fatal(b, v, rc, err_msg());
+	}
 	v->connected = true;
 	nb_hold_connected(&v->hold, nb_now_ms());
 	log_info("vif%u.%u: rings connected (%u queue%s, %s event channel%s)", v->domid, v->devid,
