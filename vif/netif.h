@@ -153,8 +153,10 @@ struct netif_queue {
 
 /* ---- netif_ring.c ---- */
 
-/* tx and rx are the mapped shared pages (4 KiB each). Does not touch them:
- * the frontend initialised them (SHARED_RING_INIT) before connecting.
+/* tx and rx are the mapped shared pages (4 KiB each), which the frontend
+ * initialised (SHARED_RING_INIT) before connecting. Reads each ring's
+ * response producer once and starts there: 0 on fresh rings, where the
+ * last backend stopped on rings a frontend kept across its restart.
  * scratch: see struct netif_scratch. */
 void netif_queue_init(struct netif_queue *q, uint16_t domid, const struct netif_features *feat,
 		      void *tx, void *rx, netif_copy_fn copy, void *copy_ctx,

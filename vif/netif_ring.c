@@ -1,5 +1,6 @@
 /* netif_ring: a queue's set-up and its fatal state (see netif.h). */
 #include "vif/netif.h"
+#include "vif/netif-internal.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -30,9 +31,16 @@ void netif_queue_init(struct netif_queue *q, uint16_t domid, const struct netif_
 	q->rx = rx;
 	q->copy = copy;
 	q->copy_ctx = copy_ctx;
-	/* BACK_RING_INIT: private indices at 0, as the frontend's
-	 * SHARED_RING_INIT left the shared ones (a reconnect maps new pages).
-	 * Nothing is read from the pages here. */
+	/* BACK_RING_INIT would start at 0, which is where the frontend's
+	 * SHARED_RING_INIT left fresh rings. A backend restarted under a
+	 * connected frontend gets the rings its predecessor served: Linux
+	 * netfront keeps them (it ignores InitWait while Connected), so we
+	 * resume where the last responses were published. What was taken
+	 * but not answered is served again: a packet may go twice, none is
+	 * lost and no slot is answered twice. Any value is safe: each burst
+	 * checks the producer against these (netif_req_avail). */
+	q->tx_req_cons = q->tx_rsp_prod_pvt = netif_idx_read(&q->tx->rsp_prod);
+	q->rx_req_cons = q->rx_rsp_prod_pvt = netif_idx_read(&q->rx->rsp_prod);
 }
 
 int netif_queue_set_fatal(struct netif_queue *q, const char *fmt, ...)

@@ -509,8 +509,9 @@ int nf_dev_timeout(const struct nf_dev *d)
  *
  *   backend       frontend does
  *   Initialising  drop stale rings, go Initialising (a backend restarted)
- *   InitWait      grant rings, write keys, go Connected (again if the
- *                 backend was Connected before: it restarted)
+ *   InitWait      grant rings, write keys, go Connected; if we are
+ *                 Connected already (the backend restarted), keep the
+ *                 rings: the backend resumes on them, as with Linux
  *   Connected     packets flow; if we have no rings (we restarted), Closing
  *   Closing       stop packets, go Closed
  *   Closed        revoke grants; go Initialising if `online` is still 1,
@@ -541,10 +542,17 @@ int nf_dev_step(struct nf_dev *d)
 		}
 		break;
 	case XB_INITWAIT:
-		if (!d->connected || fe != XB_CONNECTED || d->be_was_connected) {
-			d->be_was_connected = false;
+		if (!d->connected || fe != XB_CONNECTED)
 			rc = nf_connect(d);
-		}
+		else if (d->be_was_connected)
+			/* InitWait over our Connected: a backend restarted
+			 * under us. As Linux netfront, keep the rings: it
+			 * reads our keys and resumes on them. New rings
+			 * here would race it: it may read the old keys
+			 * first, and our Connected does not change. */
+			log_info("vif%u.%u: backend restarted, keeping the rings", d->domid,
+				 d->devid);
+		d->be_was_connected = false;
 		break;
 	case XB_CONNECTED:
 		if (!d->connected) {

@@ -67,7 +67,8 @@ CHECKS = ([f"stress.{c}" for c in ["xl_create_rc", "rounds", "crashes", "wrong_a
           [f"c.{c}" for c in COMMON + XFER + DETACH + [
               "script_online", "script_offline", "no_netback", "xen_devices", "vifback_up",
               "vifback_workers", "vifback_workers_after_destroy", "taps_after_destroy",
-              "vifback_exit"]] +
+              "vifback_exit", "restart_backend_state", "restart_frontend_state",
+              "restart_upstream_pings_guest", "restart_xfer_guest_to_upstream"]] +
           # d: classic bridge + nat, IPv6, a nat vif hot-plugged, kill -9 of netd
           [f"d.{c}" for c in [
               "netd_up", "nat_up", "classic_peth0_master", "classic_peth0_mac",
@@ -143,6 +144,10 @@ MEANING = {
     "attach_frontend_state": "frontend state after xl network-attach",
     "attach_port_master": "the re-attached TAP's bridge",
     "attach_guest_ping": "the guest's pings to upstream after re-attach",
+    "restart_backend_state": "backend state once a vifback killed with -9 is started again",
+    "restart_frontend_state": "netfront's state after the vifback restart (kept: 4)",
+    "restart_upstream_pings_guest": "upstream's pings to the guest after the vifback restart",
+    "restart_xfer_guest_to_upstream": "md5 and size of the guest's 4 MiB after the vifback restart",
     "vifback_workers_after_destroy": "vifback worker processes after xl destroy",
     "taps_after_destroy": "vif* interfaces in Dom0 after xl destroy",
     "vifback_exit": "vifback's exit status on SIGTERM",

@@ -214,6 +214,27 @@ def test_guest_restarted_backend_gets_new_rings(vif, xsd):
     assert xsd.read(f"{vif.fe}/tx-ring-ref") != old_ref
 
 
+def test_guest_keeps_its_rings_when_a_restarted_backend_writes_initwait(vif, xsd):
+    """A backend process that restarts writes InitWait over the Connected
+    its predecessor wrote: the guest, as Linux netfront, keeps its rings
+    and keys (the backend resumes on them) instead of granting new ones a
+    backend might read too late; it stays Connected with its carrier."""
+    vif.start()
+    vif.offer()
+    vif.wait_fe(4)
+    vif.be_state(4)
+    wait_for(vif.carrier, 5, what="carrier")
+    keys = {k: xsd.read(f"{vif.fe}/{k}") for k in ("tx-ring-ref", "rx-ring-ref",
+                                                    "event-channel-tx", "event-channel-rx")}
+    vif.be_state(2)
+    with pytest.raises(AssertionError):
+        vif.wait_fe(1, timeout=1)
+    assert xsd.read(f"{vif.fe}/state") == "4"
+    assert {k: xsd.read(f"{vif.fe}/{k}") for k in keys} == keys
+    vif.be_state(4)
+    assert vif.carrier()
+
+
 def test_guest_sigterm_closes_in_order(vif, xsd):
     """SIGTERM: Closing, wait for the backend, Closed, exit 0 (xennet_remove)."""
     vif.start()

@@ -218,6 +218,8 @@ fetch_from_guest() { # scenario backend glog
 #   GUEST-FLAGS (on the guest's kernel command line, guest-init.sh):
 #            rxxfer   4 MiB each way over TCP, MTU and full-size frames
 #            rxdetach xl network-detach and network-attach while it runs
+#            rxrestart (not the guest's) vifback killed and started again
+#                     while the guest runs
 scenario() {
 	local s=$1 watch=$2 backend=$3 flags=$4 cfg=/tmp/rx$1.cfg netd_pid vb_pid= d vif be fe glog
 	local xlog mtu obs before after
@@ -357,6 +359,28 @@ scenario() {
 		check_eq "$s.xfer_upstream_to_guest" "$(guest_line "$glog" 'fetched-md5 ')" \
 			"$UP_MD5 size=4194304"
 		fetch_from_guest "$s" "$backend" "$glog"
+	esac
+	case " $flags " in *" rxrestart "*)
+		# vifback killed under the running guest and started again: the
+		# TAP persists, the new vifback writes InitWait over Connected,
+		# Linux netfront keeps its rings (it ignores InitWait while
+		# Connected), and the new vifback resumes on them
+		kill -KILL "$vb_pid"
+		wait "$vb_pid" 2>/dev/null
+		vifback -v --hv xen > "/tmp/vifback-$s-restarted.log" 2>&1 &
+		vb_pid=$!
+		wait_until 20 grep -q "$vif: backend state 2 -> 4" "/tmp/vifback-$s-restarted.log"
+		cp "/tmp/vifback-$s-restarted.log" "$OUT/" 2>/dev/null
+		check_eq "$s.restart_backend_state" "$(xs $be/state)" 4
+		check_eq "$s.restart_frontend_state" "$(xs $fe/state)" 4
+		obs=$(ip netns exec upstream ping -c 3 -i 0.2 -W 3 192.0.2.10 | grep -o '[0-9]* received')
+		check_eq "$s.restart_upstream_pings_guest" "$obs" "3 received"
+		rm -f /tmp/from-guest
+		ip netns exec upstream timeout 120 wget -q -O /tmp/from-guest http://192.0.2.10:8080/blob
+		obs=$(md5sum < /tmp/from-guest 2>/dev/null | cut -d ' ' -f 1)
+		check_eq "$s.restart_xfer_guest_to_upstream" "$obs size=$(wc -c < /tmp/from-guest)" \
+			"$(guest_line "$glog" 'blob-md5 ') size=4194304"
+		rm -f /tmp/from-guest
 	esac
 	case " $flags " in *" rxdetach "*)
 		xl -vvv network-detach "rx$s" 0 > "$OUT/xl-detach-$s.log" 2>&1
@@ -949,7 +973,7 @@ if wanted bench; then
 	bench_variant ours no vif-bridge
 	bench_variant nofork yes /bin/true
 fi
-wanted c && scenario c no vifback "rxxfer rxdetach"
+wanted c && scenario c no vifback "rxxfer rxrestart rxdetach"
 xl list
 kill "$UP_HTTPD" 2>/dev/null
 # The bench: guest -> upstream, 4 MiB over TCP, through Linux's netback and

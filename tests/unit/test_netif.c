@@ -807,6 +807,47 @@ static void test_tx_prod_moved_back_fatal(void **state)
  * could at that moment. The backend must take that as fatal, not as
  * 2^32 - 1 buffers posted (it took up to a burst of buffers never posted,
  * past the ring's 256 responses). */
+/* A backend restarted under a connected frontend gets the rings its
+ * predecessor served (Linux netfront keeps them): it starts where the
+ * last responses were published, here just before the indices wrap.
+ * What the last one took and never answered is served, none twice. */
+static void test_restarted_backend_resumes_on_the_rings(void **state)
+{
+	struct env *e = *state;
+	const RING_IDX at = 0xfffffffeu;
+	uint8_t data[60] = { 1, 2, 3 };
+	struct netif_pkt p = { .data = data, .len = sizeof(data) };
+	unsigned done;
+
+	e->g.tx->rsp_prod = e->g.tx->req_prod = e->g.tx_prod = at;
+	e->g.rx->rsp_prod = e->g.rx->req_prod = e->g.rx_prod = at;
+	e->g.tx->req_event = e->g.tx->rsp_event = at + 1;
+	e->g.rx->req_event = e->g.rx->rsp_event = at + 1;
+	fill(e, 3, 1);
+	fake_tx(&e->g, 3, 0, 0, 40, 60); /* published before the restart */
+	fake_tx_publish(&e->g);
+	fake_rx_post(&e->g, 11, 20);
+	fake_queue(&e->g, e->q, &all_features); /* the new backend */
+	fake_tx(&e->g, 3, 100, 0, 41, 70);
+	fake_tx_publish(&e->g);
+	assert_int_equal(tx_burst(e), 0);
+	assert_false(netif_queue_is_fatal(e->q));
+	assert_int_equal(e->n, 2);
+	assert_int_equal(e->pkts[0].len, 60);
+	assert_int_equal(e->pkts[1].len, 70);
+	assert_int_equal(tx_rsp(e, at).id, 40);
+	assert_int_equal(tx_rsp(e, at + 1).id, 41);
+	assert_all_answered(e);
+	assert_int_equal(e->g.tx->rsp_prod, at + 2);
+	assert_true(e->notify);
+	assert_int_equal(rx_burst(e, &p, 1, &done), 0);
+	assert_int_equal(done, 1);
+	assert_int_equal(rx_rsp(e, at).id, 11);
+	assert_int_equal(rx_rsp(e, at).status, 60);
+	assert_memory_equal(fake_page(&e->g, 20), data, sizeof(data));
+	assert_int_equal(e->g.rx->rsp_prod, at + 1);
+}
+
 static netif_rx_sring_t *race_rx;
 static RING_IDX race_prod;
 
@@ -1178,6 +1219,7 @@ int main(void)
 		T(test_rx_prod_moved_back_fatal),
 		T(test_tx_prod_moved_back_fatal),
 		T(test_rx_prod_moved_back_mid_burst_fatal),
+		T(test_restarted_backend_resumes_on_the_rings),
 		T(test_tx_ring_rewritten_during_copy),
 		T(test_rx_ring_rewritten_during_copy),
 #if defined(__x86_64__) && defined(__linux__)
