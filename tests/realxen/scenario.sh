@@ -373,8 +373,8 @@ scenario() {
 		cp "/tmp/vifback-$s-restarted.log" "$OUT/" 2>/dev/null
 		check_eq "$s.restart_backend_state" "$(xs $be/state)" 4
 		check_eq "$s.restart_frontend_state" "$(xs $fe/state)" 4
-		obs=$(ip netns exec upstream ping -c 3 -i 0.2 -W 3 192.0.2.10 | grep -o '[0-9]* received')
-		check_eq "$s.restart_upstream_pings_guest" "$obs" "3 received"
+		obs=$(ping_received ip netns exec upstream ping -c 3 -W 3 192.0.2.10)
+		check_eq "$s.restart_upstream_pings_guest" "$obs" 3
 		rm -f /tmp/from-guest
 		ip netns exec upstream timeout 120 wget -q -O /tmp/from-guest http://192.0.2.10:8080/blob
 		obs=$(md5sum < /tmp/from-guest 2>/dev/null | cut -d ' ' -f 1)
