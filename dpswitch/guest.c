@@ -111,24 +111,24 @@ static int connect_rings(struct nb_back *b, struct nb_vif *v)
 	q->nq = nq;
 	rc = hv_grant_map(d->hv, (uint16_t)v->domid, &qc->tx_ref, 1, true, &q->tx_page);
 	if (rc < 0) {
-		rc = err_prefix(rc, "map tx-ring-ref %u", qc->tx_ref);
+		rc = err_prefix(rc, "tx-ring-ref %u", qc->tx_ref);
 		goto fail;
 	}
 	rc = hv_grant_map(d->hv, (uint16_t)v->domid, &qc->rx_ref, 1, true, &q->rx_page);
 	if (rc < 0) {
-		rc = err_prefix(rc, "map rx-ring-ref %u", qc->rx_ref);
+		rc = err_prefix(rc, "rx-ring-ref %u", qc->rx_ref);
 		goto fail;
 	}
 	rc = hv_evtchn_bind(d->hv, (uint16_t)v->domid, qc->evtchn_tx, &q->port_tx);
 	if (rc < 0) {
-		rc = err_prefix(rc, "bind event channel %u", qc->evtchn_tx);
+		rc = err_prefix(rc, "%s", qc->split ? "event-channel-tx" : "event-channel");
 		goto fail;
 	}
 	q->bound_tx = true;
 	if (qc->split) {
 		rc = hv_evtchn_bind(d->hv, (uint16_t)v->domid, qc->evtchn_rx, &q->port_rx);
 		if (rc < 0) {
-			rc = err_prefix(rc, "bind event channel %u", qc->evtchn_rx);
+			rc = err_prefix(rc, "event-channel-rx");
 			goto fail;
 		}
 		q->bound_rx = true;

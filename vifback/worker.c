@@ -290,18 +290,18 @@ static int queue_setup(struct worker *w, struct wq *q, const struct nb_fe_cfg *c
 		return err_set(-ENOMEM, "out of memory");
 	rc = hv_grant_map(w->hv, w->domid, &qc->tx_ref, 1, true, &q->tx_page);
 	if (rc < 0)
-		return err_prefix(rc, "map tx-ring-ref %u", qc->tx_ref);
+		return err_prefix(rc, "tx-ring-ref %u", qc->tx_ref);
 	rc = hv_grant_map(w->hv, w->domid, &qc->rx_ref, 1, true, &q->rx_page);
 	if (rc < 0)
-		return err_prefix(rc, "map rx-ring-ref %u", qc->rx_ref);
+		return err_prefix(rc, "rx-ring-ref %u", qc->rx_ref);
 	rc = hv_evtchn_bind(w->hv, w->domid, qc->evtchn_tx, &q->port_tx);
 	if (rc < 0)
-		return err_prefix(rc, "bind event channel %u", qc->evtchn_tx);
+		return err_prefix(rc, "%s", qc->split ? "event-channel-tx" : "event-channel");
 	q->bound_tx = true;
 	if (qc->split) {
 		rc = hv_evtchn_bind(w->hv, w->domid, qc->evtchn_rx, &q->port_rx);
 		if (rc < 0)
-			return err_prefix(rc, "bind event channel %u", qc->evtchn_rx);
+			return err_prefix(rc, "event-channel-rx");
 		q->bound_rx = true;
 	} else {
 		q->port_rx = q->port_tx;

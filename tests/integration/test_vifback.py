@@ -549,7 +549,7 @@ BAD_FRONTEND = [
     ({"request-rx-copy": "0"}, "95 frontend does not request rx-copy"),
     ({"tx-ring-ref": "0x10"}, "22 frontend key tx-ring-ref: '0x10'"),
     ({"event-channel": "0"}, "22 frontend key event-channel: '0': port 0"),
-    ({"tx-ring-ref": "4000000"}, "map tx-ring-ref 4000000: "),  # no such grant
+    ({"tx-ring-ref": "4000000"}, "tx-ring-ref 4000000: "),  # no such grant
     ({"multi-queue-num-queues": "4294967296"},
      "22 frontend key multi-queue-num-queues: '4294967296': expected an unsigned decimal"),
 ]
