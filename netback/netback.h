@@ -134,6 +134,8 @@ struct nb_vif {
 	bool ignored;	 /* the consumer does not serve it (another backend's) */
 	int port;	 /* the consumer's: vifback's TAP fd, dpswitch's port; -1 none */
 	bool held;	 /* its reconnect waits for hold.until_ms */
+	bool resume;	 /* its server died: serve its rings again (nb_vif_lost) */
+	uint64_t resumed_ms; /* when that last happened; 0: not since it connected */
 	struct nb_hold hold;
 	struct nb_fe_cfg cfg;
 	struct vif_rate rate;
@@ -211,8 +213,14 @@ void nb_vif_mark(struct nb_back *b, struct nb_vif *v);
  * with nb_vif_forget); -errno only when xenstore is gone. */
 int nb_vif_look(struct nb_back *b, struct nb_vif *v);
 void nb_vif_forget(struct nb_back *b, struct nb_vif *v);
-/* Whatever served the rings died: error node, Closing. The consumer has
- * let go of the rings. The frontend reconnects at once. */
+/* Whatever served the rings died (the consumer has let go of them), not
+ * through the frontend's fault: the rings are served again, resumed where
+ * the last responses went, with the frontend kept Connected. A frontend
+ * such as Linux's does not reconnect after a backend's Closing: it would
+ * be without network until re-attached. Once per frontend connection, and
+ * again only hold.forgive_ms after the last time: when the server dies
+ * again sooner (a bug the rings trigger), error node and Closing, and the
+ * frontend reconnects (if it does) with new rings, not held. */
 void nb_vif_lost(struct nb_back *b, struct nb_vif *v, const char *why);
 /* As nb_vif_lost, but the frontend broke the protocol: its next reconnect
  * is held (hold.c). */

@@ -189,11 +189,21 @@ static void teardown(struct nb_back *b, struct nb_vif *v)
 
 void nb_vif_lost(struct nb_back *b, struct nb_vif *v, const char *why)
 {
+	uint64_t now = nb_now_ms();
+	bool was = v->connected;
+
 	/* whatever served the rings has let go already; not the
 	 * frontend's doing: nothing held against it */
-	if (v->connected)
-		nb_hold_disconnected(&v->hold, &b->hold, nb_now_ms());
+	if (was)
+		nb_hold_disconnected(&v->hold, &b->hold, now);
 	v->connected = false;
+	if (was && (!v->resumed_ms || now - v->resumed_ms >= b->hold.forgive_ms)) {
+		log_warn("vif%u.%u: %s: serving its rings again", v->domid, v->devid, why);
+		v->resume = true;
+		v->resumed_ms = now;
+		nb_vif_mark(b, v);
+		return;
+	}
 	if (fatal(b, v, EPROTO, why) < 0)
 		log_warn("vif%u.%u: %s", v->domid, v->devid, err_msg());
 }
@@ -509,7 +519,10 @@ static int step(struct nb_back *b, struct nb_vif *v, const struct xsc_op *ops)
 	const char *hotplug = ops[BK_HOTPLUG].err ? NULL : ops[BK_HOTPLUG].reply;
 	const char *rate = ops[BK_RATE].err ? NULL : ops[BK_RATE].reply;
 	int fe_state = XB_UNKNOWN, rc;
+	/* a resume is for the look nb_vif_lost asked for, in the state it saw */
+	bool resume = v->resume;
 
+	v->resume = false;
 	if (online && !strcmp(online, "0")) {
 		/* the toolstack's teardown (online=0, state=5): Closed fast */
 		if (v->probed || v->state != XB_UNKNOWN) {
@@ -536,7 +549,9 @@ static int step(struct nb_back *b, struct nb_vif *v, const struct xsc_op *ops)
 		rate_changed(b, v, rate);
 	switch (fe_state) {
 	case XB_CONNECTED:
-		if (!v->connected && v->state == XB_INITWAIT) {
+		if (!v->connected && (v->state == XB_INITWAIT || resume)) {
+			if (!resume)
+				v->resumed_ms = 0; /* the frontend connects anew */
 			rc = connect_rings(b, v, rate);
 			if (rc < 0 || !v->connected)
 				return rc;

@@ -1,9 +1,9 @@
 /* workers: the supervisor's side of its worker processes, one per guest
  * domain with a connected vif. Started on first use by the spawner
  * (spawner.c), which hands them back as our children: asked synchronously
- * to connect or drop a vif, reaped on SIGCHLD; a dead worker's vifs go to
- * Closing so their frontends start over, and the next connect starts a
- * fresh worker. */
+ * to connect or drop a vif, reaped on SIGCHLD; a dead worker's vifs are
+ * served again by a fresh one, on the same rings (nb_vif_lost: Closing
+ * instead when that happened less than a minute before). */
 #include "vifback/sup.h"
 
 #include <errno.h>

@@ -68,7 +68,9 @@ CHECKS = ([f"stress.{c}" for c in ["xl_create_rc", "rounds", "crashes", "wrong_a
               "script_online", "script_offline", "no_netback", "xen_devices", "vifback_up",
               "vifback_workers", "vifback_workers_after_destroy", "taps_after_destroy",
               "vifback_exit", "restart_backend_state", "restart_frontend_state",
-              "restart_upstream_pings_guest", "restart_xfer_guest_to_upstream"]] +
+              "restart_upstream_pings_guest", "restart_xfer_guest_to_upstream",
+              "worker_kill_resumed", "worker_kill_upstream_pings_guest",
+              "worker_kill_frontend_state"]] +
           # d: classic bridge + nat, IPv6, a nat vif hot-plugged, kill -9 of netd
           [f"d.{c}" for c in [
               "netd_up", "nat_up", "classic_peth0_master", "classic_peth0_mac",
@@ -148,6 +150,9 @@ MEANING = {
     "restart_frontend_state": "netfront's state after the vifback restart (kept: 4)",
     "restart_upstream_pings_guest": "upstream's pings to the guest after the vifback restart",
     "restart_xfer_guest_to_upstream": "md5 and size of the guest's 4 MiB after the vifback restart",
+    "worker_kill_resumed": "vifback's log once the guest's worker is killed with -9",
+    "worker_kill_upstream_pings_guest": "upstream's pings to the guest after its worker was killed",
+    "worker_kill_frontend_state": "netfront's state after its worker was killed (kept: 4)",
     "vifback_workers_after_destroy": "vifback worker processes after xl destroy",
     "taps_after_destroy": "vif* interfaces in Dom0 after xl destroy",
     "vifback_exit": "vifback's exit status on SIGTERM",

@@ -341,16 +341,38 @@ def test_a_vif_deleted_and_added_again_at_once_is_served_again(topo, rig):
     assert rig.vb.poll() is None, rig.read_log()
 
 
-def test_killed_worker_is_replaced_and_the_guest_reconnects(topo, rig):
+def test_killed_worker_is_replaced_and_serves_the_same_rings(topo, rig):
+    """A worker killed (-9: a bug, the OOM killer): a new one serves the
+    guest's rings again, resumed where the last responses went, and the
+    guest stays Connected on the same rings (Linux netfront would not
+    reconnect after a Closing: it would be without network until
+    re-attached). Killed again before the hold's forgive time (60 s):
+    Closing this time, as a server its rings keep killing gets, and the
+    guest reconnects with new rings."""
     rig.attach(5, "ip=192.0.2.15")
     g = rig.guest(5, "192.0.2.15")
     assert topo.ping(g, LAN)
+
+    def ring_ref():  # queue 0's, with one queue or more
+        return rig.fe(5, key="tx-ring-ref") or rig.fe(5, key="queue-0/tx-ring-ref")
+
+    ref = ring_ref()
+    assert ref is not None
     [w] = rig.workers()
     os.kill(w, 9)
     wait_for(lambda: rig.workers() not in ([], [w]), 10, what="a new worker")
+    wait_for(lambda: topo.ping(g, LAN), 10, what="ping on the same rings")
+    log = rig.read_log()
+    assert f"worker (pid {w}) killed by signal 9: serving its rings again" in log, log
+    assert "backend state 4 -> 5" not in log, log
+    assert rig.fe(5) == "4" and ring_ref() == ref
+    [w2] = rig.workers()
+    os.kill(w2, 9)
+    wait_for(lambda: "vif5.0: backend state 4 -> 5" in rig.read_log(), 10, what="Closing")
     rig.wait_states(5, 4, 4)
-    assert "killed by signal 9" in rig.read_log()
     wait_for(lambda: topo.ping(g, LAN), 10, what="ping after the reconnect")
+    assert ring_ref() not in (None, ref)
+    assert f"worker (pid {w2}) killed by signal 9: serving" not in rig.read_log()
 
 
 def test_workers_come_from_the_spawner_which_dies_with_the_supervisor(topo, rig):

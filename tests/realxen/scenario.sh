@@ -381,6 +381,22 @@ scenario() {
 		check_eq "$s.restart_xfer_guest_to_upstream" "$obs size=$(wc -c < /tmp/from-guest)" \
 			"$(guest_line "$glog" 'blob-md5 ') size=4194304"
 		rm -f /tmp/from-guest
+		# then its worker killed: a new one serves the same rings, the
+		# frontend never sees a Closing (Linux netfront would stay Closed)
+		kill -KILL $(workers_of "$vb_pid")
+		wait_until 20 grep -q 'killed by signal 9: serving its rings again' \
+			"/tmp/vifback-$s-restarted.log"
+		for _ in $(seq 1 40); do
+			[ -n "$(workers_of "$vb_pid")" ] && break
+			sleep 0.5
+		done
+		obs=$(grep -o 'killed by signal 9: serving its rings again' \
+			"/tmp/vifback-$s-restarted.log" | head -n 1)
+		check_eq "$s.worker_kill_resumed" "$obs" "killed by signal 9: serving its rings again"
+		obs=$(ping_received ip netns exec upstream ping -c 3 -W 3 192.0.2.10)
+		check_eq "$s.worker_kill_upstream_pings_guest" "$obs" 3
+		check_eq "$s.worker_kill_frontend_state" "$(xs $fe/state)" 4
+		cp "/tmp/vifback-$s-restarted.log" "$OUT/" 2>/dev/null
 	esac
 	case " $flags " in *" rxdetach "*)
 		xl -vvv network-detach "rx$s" 0 > "$OUT/xl-detach-$s.log" 2>&1
