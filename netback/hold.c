@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/env_ms.h"
 #include "lib/err.h"
 
 uint64_t nb_now_ms(void)
@@ -70,36 +71,24 @@ uint64_t nb_hold_left(const struct nb_hold *h, uint64_t now)
 	return h->until_ms > now ? h->until_ms - now : 0;
 }
 
-/* One variable: milliseconds, 1..NB_HOLD_LIMIT_MS. */
-static int env_ms(const char *prefix, const char *name, uint64_t *ms)
+/* <prefix>_<name>, as env_ms() reads it. */
+static int hold_env(const char *prefix, const char *name, uint64_t *ms)
 {
 	char var[64];
-	const char *s;
-	unsigned long long v;
-	char *end;
 
 	snprintf(var, sizeof(var), "%s_%s", prefix, name);
-	s = getenv(var);
-	if (!s)
-		return 0;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (!s[0] || *end || errno || s[0] == '-' || v < 1 || v > NB_HOLD_LIMIT_MS)
-		return err_set(-EINVAL, "%s: expected milliseconds, 1..%llu, got '%s'", var,
-			       (unsigned long long)NB_HOLD_LIMIT_MS, s);
-	*ms = v;
-	return 0;
+	return env_ms(var, ms);
 }
 
 int nb_hold_cfg_from_env(struct nb_hold_cfg *c, const char *prefix)
 {
 	struct nb_hold_cfg n = *c;
-	int rc = env_ms(prefix, "HOLD_FIRST_MS", &n.first_ms);
+	int rc = hold_env(prefix, "HOLD_FIRST_MS", &n.first_ms);
 
 	if (rc == 0)
-		rc = env_ms(prefix, "HOLD_MAX_MS", &n.max_ms);
+		rc = hold_env(prefix, "HOLD_MAX_MS", &n.max_ms);
 	if (rc == 0)
-		rc = env_ms(prefix, "HOLD_FORGIVE_MS", &n.forgive_ms);
+		rc = hold_env(prefix, "HOLD_FORGIVE_MS", &n.forgive_ms);
 	if (rc == 0 && n.first_ms > n.max_ms)
 		rc = err_set(-EINVAL, "%s_HOLD_FIRST_MS (%llu) is above %s_HOLD_MAX_MS (%llu)", prefix,
 			     (unsigned long long)n.first_ms, prefix, (unsigned long long)n.max_ms);

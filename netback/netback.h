@@ -89,7 +89,6 @@ enum {
 #define NB_HOLD_FIRST_MS 200u
 #define NB_HOLD_MAX_MS 30000u
 #define NB_HOLD_FORGIVE_MS 60000u
-#define NB_HOLD_LIMIT_MS 3600000u /* what the environment may set, at most */
 
 struct nb_hold_cfg {
 	uint64_t first_ms, max_ms, forgive_ms;
@@ -107,7 +106,7 @@ struct nb_hold {
 uint64_t nb_now_ms(void);
 void nb_hold_cfg_default(struct nb_hold_cfg *c);
 /* <PREFIX>_HOLD_FIRST_MS, _HOLD_MAX_MS and _HOLD_FORGIVE_MS over *c when
- * set; -EINVAL with err_msg() for a value that is not 1..NB_HOLD_LIMIT_MS
+ * set; -EINVAL with err_msg() for a value that is not 1..ENV_MS_MAX (lib/env_ms.h)
  * or a first hold above the cap (*c unchanged). */
 int nb_hold_cfg_from_env(struct nb_hold_cfg *c, const char *prefix);
 /* The rings are served from now (ms on a monotonic clock, > 0). */

@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "lib/batchio.h"
+#include "lib/env_ms.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "vif/vifstats.h"
@@ -47,7 +48,6 @@ _Static_assert(NETIF_BURST <= 32, "the RX backlog's buffers in a 32-bit mask");
 #define VB_RX_DRAIN_MS 10000u /* netback's rx_drain_timeout_msecs */
 #define VB_RX_STALL_MS 60000u /* netback's rx_stall_timeout_msecs */
 #define VB_RX_POLL_US 30000ull /* no feature-rx-notify: look every 30 ms */
-#define VB_RX_TIMEOUT_MAX_MS 3600000ul
 /* the counter file is rewritten at most this often while they move */
 #define VB_STATS_PERIOD_US 1000000ull
 /* idle this long: the pages packets went through go back to the kernel */
@@ -1024,28 +1024,16 @@ int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine)
 	return 0;
 }
 
-/* 1..VB_RX_TIMEOUT_MAX_MS milliseconds from `var`, or `def` when unset. */
-static int env_ms(const char *var, unsigned def, uint64_t *us)
-{
-	const char *s = getenv(var);
-	unsigned long v;
-	char *end;
-
-	*us = def * 1000ull;
-	if (!s)
-		return 0;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (!s[0] || *end || errno || s[0] == '-' || v < 1 || v > VB_RX_TIMEOUT_MAX_MS)
-		return err_set(-EINVAL, "%s: expected milliseconds, 1..%lu, got '%s'", var,
-			       VB_RX_TIMEOUT_MAX_MS, s);
-	*us = v * 1000ull;
-	return 0;
-}
-
 int vb_worker_timeouts_from_env(void)
 {
-	int rc = env_ms("VIFBACK_RX_DRAIN_MS", VB_RX_DRAIN_MS, &rx_drain_us);
+	uint64_t drain = VB_RX_DRAIN_MS, stall = VB_RX_STALL_MS;
+	int rc = env_ms("VIFBACK_RX_DRAIN_MS", &drain);
 
-	return rc < 0 ? rc : env_ms("VIFBACK_RX_STALL_MS", VB_RX_STALL_MS, &rx_stall_us);
+	if (rc == 0)
+		rc = env_ms("VIFBACK_RX_STALL_MS", &stall);
+	if (rc < 0)
+		return rc;
+	rx_drain_us = drain * 1000u;
+	rx_stall_us = stall * 1000u;
+	return 0;
 }

@@ -12,6 +12,7 @@ TAP and a re-attach works again, a killed worker is replaced and the guest
 reconnects, and a destroyed domain leaves no TAP and no worker.
 
 Needs: $NETD_BUILD with vifback and hvsim (with the broker), root."""
+import json
 import os
 import select
 import signal
@@ -162,6 +163,16 @@ def rig(topo, xsd, netd_factory, tmp_path):
         r.close()
 
 
+def hostile_run(rig, d, case, check=True, wait=1):
+    """`hvsim guest D.0 --hostile CASE --wait W`: its report, or the run."""
+    r = subprocess.run([HVSIM, "guest", f"{d}.0", "--hostile", case, "--wait", str(wait)],
+                       capture_output=True, text=True, env=rig.xsd.env(), timeout=60)
+    if not check:
+        return r
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
 def hvsim(rig, *args):
     r = rig.d0(HVSIM, *args)
     assert r.returncode == 0, r.stderr
@@ -228,7 +239,6 @@ def test_an_event_storm_costs_its_worker_next_to_nothing(topo, rig):
     (300-900 ms of CPU in this window), now it costs next to nothing. The
     guest still gets its responses when it sends for real afterwards
     (the rest of the hostile suite's cases connect the same way)."""
-    import json
     rig.attach(5)
     p = subprocess.Popen([HVSIM, "guest", "5.0", "--hostile", "event-storm", "--wait", "2"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -502,7 +512,6 @@ def test_hostile_frontend_only_that_vif_suffers(topo, rig, case):
     vif closed with the reason where the toolstack looks and in a log line
     naming the vif), vifback keeps running and another domain's guest keeps
     its traffic."""
-    import json
     rig.attach(6, "ip=192.0.2.16")
     g6 = rig.guest(6, "192.0.2.16")
     assert topo.ping(g6, LAN)
@@ -513,12 +522,9 @@ def test_hostile_frontend_only_that_vif_suffers(topo, rig, case):
                               "-w", "20", "192.0.2.255"], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     try:
-        r = subprocess.run([HVSIM, "guest", "5.0", "--hostile", case, "--wait", "2"],
-                           capture_output=True, text=True, env=rig.xsd.env(), timeout=60)
+        rep = hostile_run(rig, 5, case, wait=2)
     finally:
         terminate(flood, 5)
-    assert r.returncode == 0, r.stderr
-    rep = json.loads(r.stdout)
     state, answer = HOSTILE[case]
     assert rep["backend_state"] == state, rep
     statuses = [x["status"] for x in rep["tx_responses"] if x["status"] != 1]  # not NULL
@@ -617,16 +623,12 @@ def test_event_channel_the_backend_cannot_bind_closes_that_vif(topo, rig, case):
     traffic. The same vif connects when its frontend comes back with a good
     port (after a reconnect hold: naming such a port is a violation, see
     test_a_held_guest_stays_closed_and_a_clean_restart_is_never_held)."""
-    import json
     rig.attach(6, "ip=192.0.2.16")
     g6 = rig.guest(6, "192.0.2.16")
     assert topo.ping(g6, LAN)
     [w6] = rig.workers()
     rig.attach(5)
-    r = subprocess.run([HVSIM, "guest", "5.0", "--hostile", case, "--wait", "1"],
-                       capture_output=True, text=True, env=rig.xsd.env(), timeout=60)
-    assert r.returncode == 0, r.stderr
-    rep = json.loads(r.stdout)
+    rep = hostile_run(rig, 5, case)
     assert rep["backend_state"] == 5, rep
     err = rig.xsd.read("/local/domain/0/error/backend/vif/5/0/error")
     assert err and BAD_EVTCHN[case] in err, err
@@ -635,9 +637,7 @@ def test_event_channel_the_backend_cannot_bind_closes_that_vif(topo, rig, case):
     assert rig.vb.poll() is None, rig.read_log()
     wait_for(lambda: rig.workers() == [w6], 10, what=f"only guest 6's worker ({rig.workers()})")
     assert topo.ping(g6, LAN, count=2)
-    rep = json.loads(subprocess.run([HVSIM, "guest", "5.0", "--hostile", "valid", "--wait",
-                                     "1"], capture_output=True, text=True, env=rig.xsd.env(),
-                                    timeout=60, check=True).stdout)
+    rep = hostile_run(rig, 5, "valid")
     assert rep["backend_state"] == 4, rep
 
 
@@ -778,17 +778,6 @@ def test_bad_rx_timeout_in_the_environment_is_refused(topo, xsd, value):
 
 # ---- the reconnect hold of a frontend that broke the ring ----
 
-def hostile_run(rig, d, case, check=True):
-    """`hvsim guest D.0 --hostile CASE --wait 1`: its report, or the run."""
-    import json
-    r = subprocess.run([HVSIM, "guest", f"{d}.0", "--hostile", case, "--wait", "1"],
-                       capture_output=True, text=True, env=rig.xsd.env(), timeout=60)
-    if not check:
-        return r
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
-
-
 def hold_lines(rig, vif):
     return [ln for ln in rig.read_log().splitlines()
             if f"{vif}: frontend broke the protocol" in ln and "reconnect held" in ln]
@@ -887,7 +876,6 @@ def test_bad_hold_in_the_environment_is_refused(topo, xsd, var, value):
 
 def backend_counters(rig, ifname):
     """vifback's counters of ifname in `netdctl --json status` (None: none)."""
-    import json
     doc = json.loads(rig.netd.ctl("--json", "status").stdout)
     for n in doc["result"]["networks"]:
         c = n.get("backend", {}).get(ifname)
@@ -1008,12 +996,8 @@ def test_hostile_packet_is_counted_as_a_drop(topo, rig, case, reason):
     a TCP header past the packet's end) leaves the vif up and shows in its
     drop counters by reason, in status and in the metrics, and nothing else
     is counted as dropped."""
-    import json
     rig.attach(5)
-    r = subprocess.run([HVSIM, "guest", "5.0", "--hostile", case, "--wait", "2"],
-                       capture_output=True, text=True, env=rig.xsd.env(), timeout=60)
-    assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["backend_state"] == 4
+    assert hostile_run(rig, 5, case, wait=2)["backend_state"] == 4
     c = wait_for(lambda: (backend_counters(rig, "vif5.0") or {}).get("rx_drops", {}).get(reason)
                  and backend_counters(rig, "vif5.0"), 5, step=0.2,
                  what=f"a {reason} drop counted")
@@ -1034,7 +1018,6 @@ def test_guest_that_never_posts_rx_buffers_is_drained_and_loses_its_carrier(topo
     drain timeout (counted as no_buffers drops), its TAP loses the carrier
     after the stall timeout with the vif named in the log, the vif stays
     connected, and another guest's traffic goes on."""
-    import json
     rig = make_rig(topo, xsd, netd_factory, tmp_path,
                    vb_env={"VIFBACK_RX_STALL_MS": "2000", "VIFBACK_RX_DRAIN_MS": "1000"})
     flood = hostile = None
@@ -1108,7 +1091,6 @@ def test_guest_with_one_free_rx_slot_cannot_make_dom0_hoard(topo, xsd, netd_fact
     the vif, counted), what waited is dropped and counted, the TAP drops what
     it cannot queue, and the worker neither grows (a backlog of one burst)
     nor spins; the vif stays connected. The timeouts are shortened here."""
-    import json
     rig = make_rig(topo, xsd, netd_factory, tmp_path,
                    vb_env={"VIFBACK_RX_STALL_MS": "2000", "VIFBACK_RX_DRAIN_MS": "1000"})
     hostile = None
@@ -1191,12 +1173,8 @@ def test_gso_packet_with_headers_across_slots_is_taken_whole(topo, rig, case):
     IP and TCP headers run on into the next slot) is taken as the same
     packet sent in whole pages: its headers are found in one piece, it
     reaches the TAP as one GSO frame, nothing is counted as dropped."""
-    import json
     rig.attach(5)
-    r = subprocess.run([HVSIM, "guest", "5.0", "--hostile", case, "--wait", "2"],
-                       capture_output=True, text=True, env=rig.xsd.env(), timeout=60)
-    assert r.returncode == 0, r.stderr
-    rep = json.loads(r.stdout)
+    rep = hostile_run(rig, 5, case, wait=2)
     assert rep["backend_state"] == 4, rep
     statuses = [x["status"] for x in rep["tx_responses"] if x["status"] != 1]
     assert len(statuses) == (3 if case == "tcp-gso-split-hdr" else 2), rep
