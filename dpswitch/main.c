@@ -131,9 +131,11 @@ static int loop(struct dps *d, int sfd, int lfd)
 			timeout_us = nic || d->ndirty ? sleep_us : UINT64_MAX;
 			if (wait && wait < timeout_us)
 				timeout_us = wait;
-			/* a held reconnect's end (+1: not a spin just before it) */
-			if (hold_ms >= 0 && (uint64_t)hold_ms * 1000u + 1000u < timeout_us)
-				timeout_us = (uint64_t)hold_ms * 1000u + 1000u;
+			/* a held reconnect's end (+1 ms: not a spin just before it) */
+			uint64_t hold_us = hold_ms < 0 ? UINT64_MAX : (uint64_t)hold_ms * 1000u + 1000u;
+
+			if (hold_us < timeout_us)
+				timeout_us = hold_us;
 			if (ev_more)
 				timeout_us = 0;
 			if (sleep_us < DPS_SLEEP_MAX_US)

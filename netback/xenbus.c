@@ -216,6 +216,13 @@ void nb_vif_broke(struct nb_back *b, struct nb_vif *v, const char *why)
 		log_warn("vif%u.%u: %s", v->domid, v->devid, err_msg());
 }
 
+/* The next end of a hold the loop must wake for is v's, if sooner. */
+static void hold_next_min(struct nb_back *b, const struct nb_vif *v)
+{
+	if (!b->hold_next || v->hold.until_ms < b->hold_next)
+		b->hold_next = v->hold.until_ms;
+}
+
 /* A frontend that broke the protocol starts over (Initialising) before its
  * hold ends: nothing is written (it sees Closing or Closed as after the
  * violation) until the hold ends and the watch loop looks again. true
@@ -227,8 +234,7 @@ static bool reconnect_held(struct nb_back *b, struct nb_vif *v)
 	v->held = left > 0;
 	if (!left)
 		return false;
-	if (!b->hold_next || v->hold.until_ms < b->hold_next)
-		b->hold_next = v->hold.until_ms;
+	hold_next_min(b, v);
 	if (!v->hold.told) {
 		v->hold.told = true;
 		log_warn("vif%u.%u: frontend broke the protocol (%u time%s): its reconnect held "
@@ -250,8 +256,8 @@ static void hold_due(struct nb_back *b, struct nb_vif *v, void *arg)
 	if (nb_hold_left(&v->hold, now) == 0) {
 		v->held = false;
 		nb_vif_mark(b, v);
-	} else if (!b->hold_next || v->hold.until_ms < b->hold_next) {
-		b->hold_next = v->hold.until_ms;
+	} else {
+		hold_next_min(b, v);
 	}
 }
 
@@ -566,9 +572,9 @@ static int step(struct nb_back *b, struct nb_vif *v, const struct xsc_op *ops)
 	case XB_INITIALISING:
 		/* a frontend starting over after we closed: prepare for
 		 * reconnect, unless it broke the protocol a moment ago */
-		if ((v->state == XB_CLOSING || v->state == XB_CLOSED) && reconnect_held(b, v))
-			return 0;
 		if (v->state == XB_CLOSING || v->state == XB_CLOSED) {
+			if (reconnect_held(b, v))
+				return 0;
 			rc = set_state(b, v, XB_CLOSED);
 			return rc < 0 ? rc : set_state(b, v, XB_INITWAIT);
 		}
