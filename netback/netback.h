@@ -98,8 +98,9 @@ struct nb_hold {
 	uint64_t backoff_ms; /* the last hold's length; 0: nothing to hold against */
 	uint64_t until_ms;   /* no reconnect before (0: none) */
 	uint64_t since_ms;   /* connected since (0: not connected) */
-	unsigned violations;
-	bool told; /* this hold was logged (once per violation) */
+	unsigned violations; /* faults so far: violations, servers lost twice */
+	bool told;	     /* this hold was logged (once per violation) */
+	bool server_died;    /* the last fault: nb_vif_lost's second death */
 };
 
 /* The clock holds run on: CLOCK_MONOTONIC in ms, never 0. */
@@ -219,7 +220,8 @@ void nb_vif_forget(struct nb_back *b, struct nb_vif *v);
  * be without network until re-attached. Once per frontend connection, and
  * again only hold.forgive_ms after the last time: when the server dies
  * again sooner (a bug the rings trigger), error node and Closing, and the
- * frontend reconnects (if it does) with new rings, not held. */
+ * frontend's reconnect (with new rings) is held as after a violation: a
+ * guest whose rings kill every server costs two deaths per hold. */
 void nb_vif_lost(struct nb_back *b, struct nb_vif *v, const char *why);
 /* As nb_vif_lost, but the frontend broke the protocol: its next reconnect
  * is held (hold.c). */

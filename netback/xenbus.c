@@ -204,6 +204,10 @@ void nb_vif_lost(struct nb_back *b, struct nb_vif *v, const char *why)
 		nb_vif_mark(b, v);
 		return;
 	}
+	/* dead again so soon: the rings may be what kills it, and a frontend
+	 * that reconnects at once would have a new server die in a loop */
+	nb_hold_violation(&v->hold, &b->hold, now);
+	v->hold.server_died = true;
 	if (fatal(b, v, EPROTO, why) < 0)
 		log_warn("vif%u.%u: %s", v->domid, v->devid, err_msg());
 }
@@ -212,6 +216,7 @@ void nb_vif_broke(struct nb_back *b, struct nb_vif *v, const char *why)
 {
 	v->connected = false;
 	nb_hold_violation(&v->hold, &b->hold, nb_now_ms());
+	v->hold.server_died = false;
 	if (fatal(b, v, EPROTO, why) < 0)
 		log_warn("vif%u.%u: %s", v->domid, v->devid, err_msg());
 }
@@ -237,9 +242,10 @@ static bool reconnect_held(struct nb_back *b, struct nb_vif *v)
 	hold_next_min(b, v);
 	if (!v->hold.told) {
 		v->hold.told = true;
-		log_warn("vif%u.%u: frontend broke the protocol (%u time%s): its reconnect held "
-			 "%llu ms",
-			 v->domid, v->devid, v->hold.violations, v->hold.violations > 1 ? "s" : "",
+		log_warn("vif%u.%u: %s (%u time%s): its reconnect held %llu ms", v->domid, v->devid,
+			 v->hold.server_died ? "its rings' server died twice within the forgive time"
+					     : "frontend broke the protocol",
+			 v->hold.violations, v->hold.violations > 1 ? "s" : "",
 			 (unsigned long long)v->hold.backoff_ms);
 		if (b->ops->held)
 			b->ops->held(b, v, v->hold.backoff_ms);

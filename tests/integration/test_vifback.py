@@ -358,7 +358,9 @@ def test_killed_worker_is_replaced_and_serves_the_same_rings(topo, rig):
     reconnect after a Closing: it would be without network until
     re-attached). Killed again before the hold's forgive time (60 s):
     Closing this time, as a server its rings keep killing gets, and the
-    guest reconnects with new rings."""
+    guest reconnects with new rings, held first as after a violation (a
+    guest whose rings crash every worker would otherwise cost a new one
+    at once, in a loop): the log says so and netd counts the hold."""
     rig.attach(5, "ip=192.0.2.15")
     g = rig.guest(5, "192.0.2.15")
     assert topo.ping(g, LAN)
@@ -382,7 +384,12 @@ def test_killed_worker_is_replaced_and_serves_the_same_rings(topo, rig):
     rig.wait_states(5, 4, 4)
     wait_for(lambda: topo.ping(g, LAN), 10, what="ping after the reconnect")
     assert ring_ref() not in (None, ref)
-    assert f"worker (pid {w2}) killed by signal 9: serving" not in rig.read_log()
+    log = rig.read_log()
+    assert f"worker (pid {w2}) killed by signal 9: serving" not in log, log
+    assert ("vif5.0: its rings' server died twice within the forgive time (1 time): "
+            "its reconnect held 200 ms") in log, log
+    wait_for(lambda: (backend_counters(rig, "vif5.0") or {}).get("holds") == 1, 10,
+             what=f"holds=1 in netd's counters ({backend_counters(rig, 'vif5.0')})")
 
 
 def test_workers_come_from_the_spawner_which_dies_with_the_supervisor(topo, rig):
