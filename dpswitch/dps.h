@@ -81,6 +81,7 @@ struct dps_counters {
 	uint64_t rx_pkts, rx_bytes; /* into the switch from the port */
 	uint64_t tx_pkts, tx_bytes; /* out of the switch to the port */
 	uint64_t tx_tso; /* of tx_pkts: GSO packets the port's TSO cuts */
+	uint64_t holds;	 /* reconnects held after a violation (netback's hold) */
 	uint64_t drops[DPS_DROP_COUNT];
 };
 

@@ -208,6 +208,15 @@ static void close_port(struct nb_back *b, struct nb_vif *v)
 		queue_free(d, &d->ports[v->port].q);
 }
 
+static void held(struct nb_back *b, struct nb_vif *v, uint64_t ms)
+{
+	struct dps *d = dps_of(b);
+
+	(void)ms;
+	if (v->port >= 0)
+		d->ports[v->port].c.holds++;
+}
+
 const struct nb_ops dps_nb_ops = {
 	.serves = serves,
 	.probe = probe,
@@ -216,6 +225,7 @@ const struct nb_ops dps_nb_ops = {
 	.release = release,
 	.rate = rate,
 	.close = close_port,
+	.held = held,
 };
 
 static void lost(struct dps *d, struct dps_port *p)

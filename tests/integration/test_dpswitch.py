@@ -1045,6 +1045,7 @@ def test_a_guest_that_broke_the_ring_is_held_before_it_reconnects(topo, xsd, tmp
                 if "vif5.0: frontend broke the protocol (1 time): its reconnect held 600000 ms"
                 in ln]
         assert len(held) == 1, r.read_log()
+        assert r.port("vif5.0")["holds"] == 1 and r.port("vif6.0")["holds"] == 0
         p = run(6, "valid")
         assert p.returncode == 0 and json.loads(p.stdout)["backend_state"] == 4, p.stderr
         assert "vif6.0: frontend broke" not in r.read_log()
