@@ -67,7 +67,8 @@ class Rig:
             # net_tap makes its TAP in dom0 as dpswitch starts (start())
             self.vdev = "--vdev=net_tap0,iface=dpt0"
             return
-        self.vdev = "--vdev=net_af_packet0,iface=dpu0"
+        # net_af_xdp: what a NIC without vfio may use besides af_packet
+        self.vdev = f"--vdev=net_{uplink}0,iface=dpu0"
         if uplink == "kernel":
             # dpswitch's own AF_PACKET socket on dpu0 (--kernel-port): no ethdev
             self.vdev = None
@@ -225,7 +226,14 @@ def rig(topo, xsd, tmp_path):
     yield from running(topo, xsd, tmp_path)
 
 
-def test_guest_pings_the_lan_through_the_nic_port(rig, topo):
+@pytest.fixture(params=["af_packet", "af_xdp"])
+def nic_rig(request, topo, xsd, tmp_path):
+    """The same switch with each ethdev a kernel interface may be under."""
+    yield from running(topo, xsd, tmp_path, uplink=request.param)
+
+
+def test_guest_pings_the_lan_through_the_nic_port(nic_rig, topo):
+    rig = nic_rig
     rig.attach(5)
     g = rig.guest(5)
     assert topo.ping(g, LAN, count=3), rig.read_log()
@@ -257,10 +265,11 @@ def sniffed(p):
     return p.communicate(timeout=60)[0]
 
 
-def test_tcp_both_ways_with_checksum(rig, topo, tmp_path):
+def test_tcp_both_ways_with_checksum(nic_rig, topo, tmp_path):
     """4 MiB over TCP guest -> LAN and LAN -> guest, sha256 compared: the
     guest's partial checksums are completed before the NIC port, and frames
     cross the rings whole."""
+    rig = nic_rig
     rig.attach(5)
     g = rig.guest(5)
     size = 4 << 20
