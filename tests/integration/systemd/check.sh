@@ -237,6 +237,48 @@ check dpswitch_restarted dps_restarted
 check dpswitch_stop systemctl stop "$dps"
 check dpswitch_stopped_cleanly result_is "$dps" success 0
 
+# dpswitch@dps1 with a net_af_xdp uplink (lan2, its peer the LAN at
+# 198.51.100.1) and the drop-in the unit's comments prescribe for it, as an
+# operator would write it: the shipped sandbox plus AF_XDP, bpf() and
+# CAP_SYS_ADMIN.
+ip link add lan2 type veth peer name lan2p
+ip addr add 198.51.100.1/24 dev lan2p
+ip link set lan2 up
+ip link set lan2p up
+cat > /etc/dpswitch/dps1.conf <<EOF
+DPSWITCH_OPTS="--hv sim"
+DPSWITCH_EAL="-l 0 --no-huge -m 128 --no-pci --no-shconf --no-telemetry --file-prefix dps1 --log-level lib.eal:error --vdev=net_af_xdp0,iface=lan2"
+EOF
+mkdir -p /etc/systemd/system/dpswitch@dps1.service.d
+cat > /etc/systemd/system/dpswitch@dps1.service.d/af_xdp.conf <<EOF
+[Service]
+RestrictAddressFamilies=AF_XDP
+CapabilityBoundingSet=CAP_SYS_ADMIN
+SystemCallFilter=bpf
+EOF
+systemctl daemon-reload
+xdp=dpswitch@dps1.service
+xdp_guest_ping() { # the port through AF_XDP, a guest 6 behind it
+	dps_sock=/run/dpswitch/dps1.sock
+	be=/local/domain/0/backend/vif/6/0
+	dps_req '{"cmd": "status"}' | grep -q '"kind":"nic"' || return 1
+	"$bin/hvsim" domain add 6 &&
+		"$bin/hvsim" vif add -n 6.0 mac=02:00:00:00:06:01,bridge=dps1,ip=198.51.100.16 &&
+		be_state 2 &&
+		dps_req '{"version": 1, "cmd": "port-add", "vif": "6.0", "keys": {"mac": "02:00:00:00:06:01", "ip": "198.51.100.16"}, "antispoof": true}' &&
+		xenstore-write "$be/hotplug-status" connected || return 1
+	ip netns add dg6
+	"$bin/hvsim" guest 6.0 --netns dg6 > /run/out/dpswitch-xdp-guest.out 2>&1 &
+	be_state 4 || return 1
+	ip -n dg6 addr add 198.51.100.16/24 dev eth0
+	ip -n dg6 link set eth0 up
+	ip netns exec dg6 ping -c 3 -W 2 198.51.100.1
+}
+check dpswitch_af_xdp_start systemctl start "$xdp"
+check dpswitch_af_xdp_guest_ping xdp_guest_ping
+check dpswitch_af_xdp_stop systemctl stop "$xdp"
+check dpswitch_af_xdp_stopped_cleanly result_is "$xdp" success 0
+
 # Poweroff with netd up (test_systemd.py reads what it logged then).
 check poweroff_netd_start systemctl start netd.service netd-after.service netd-journal.service
 systemctl show -p MainPID --value netd.service > /run/out/netd.pid
