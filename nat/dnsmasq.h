@@ -66,6 +66,7 @@ struct nat_dnsmasq {
 	unsigned backoff_ms;
 	uint64_t started_usec; /* CLOCK_MONOTONIC */
 	unsigned restarts;
+	pid_t wedged_pid; /* did not read the files again in time (reload_wait) */
 };
 
 /* dir is the network's run directory, pubdir the one for the host files;
@@ -95,9 +96,10 @@ int nat_dnsmasq_stop(struct nat_dnsmasq *d);
  * (it reads the files when it starts). */
 int nat_dnsmasq_reload(struct nat_dnsmasq *d);
 
-/* The same, then wait (bounded, 5 s) until dnsmasq has read dhcp-hosts
- * again: from then on it answers DHCP from the new file. -ETIMEDOUT with
- * err_msg() if it has not. */
+/* The same, then wait (bounded, 5 s; 100 ms while this dnsmasq has not
+ * read them again since a wait timed out) until dnsmasq has read
+ * dhcp-hosts again: from then on it answers DHCP from the new file.
+ * -ETIMEDOUT with err_msg() if it has not. */
 int nat_dnsmasq_reload_wait(struct nat_dnsmasq *d);
 
 /* Stop supervising without stopping it (netd exits, leaving networks up). */
