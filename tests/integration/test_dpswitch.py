@@ -980,6 +980,32 @@ def test_netd_says_which_network_lost_its_dpswitch(rig, topo, netd_factory):
     assert netd.read_log().count("Connection refused; trying again") == 1, netd.read_log()
 
 
+def test_netd_waits_less_for_a_dpswitch_that_stopped_answering(rig, topo, netd_factory):
+    """A dpswitch that stops answering (SIGSTOP) costs a request netd's
+    bound (2 s, in netd's loop that every other request waits for), then
+    200 ms per request until it answers again: a plug is refused saying
+    so, and a network of many vifs going down would otherwise take 2 s a
+    vif. Answering again, it is given the whole bound back and plugs work."""
+    netd = netd_factory(dpdk_conf(rig))
+    netd.start()
+    os.kill(rig.proc.pid, signal.SIGSTOP)
+    try:
+        for d, bound, more in ((5, 2000, ""),
+                               (6, 200, " (nor the last time: waiting less until it answers)")):
+            r = netd.ctl("vif", "online", f"{d}.0", f"bridge={BRIDGE}", f"mac={mac_of(d)}",
+                         check=False)
+            assert r.returncode == 1, r.stderr
+            assert f"dpswitch at {rig.sock}: no answer within {bound} ms{more}" in r.stderr, \
+                r.stderr
+    finally:
+        os.kill(rig.proc.pid, signal.SIGCONT)
+    netd_plugged(rig, 5)
+    r = run_script(rig, netd, 5)
+    assert r.returncode == 0, r.stderr
+    assert f"{BRIDGE}: dpswitch at {rig.sock} answers again" in netd.read_log(), netd.read_log()
+    assert rig.port("vif5.0")["plugged"]
+
+
 def test_netd_refuses_a_dpdk_network_without_dpswitch(topo, netd_factory, tmp_path):
     """A dpdk network whose dpswitch does not answer cannot go up: the
     error names the socket."""
