@@ -171,9 +171,10 @@ say "netdctl status"
 ctl status | sed 's/^/  /'
 say "netdctl vif list"
 ctl vif list | sed 's/^/  /'
-say "vifback's processes (a supervisor, a seccomp-filtered worker per guest domain)"
-ps -o pid=,ppid=,rss=,args= --pid "$VIFBACK_PID" --ppid "$VIFBACK_PID" |
-	awk '{printf "  pid %s ppid %s rss %s KiB  %s\n", $1, $2, $3, $4}'
+say "vifback's processes (a supervisor, its worker spawner, a seccomp-filtered worker per guest domain)"
+ps -o pid=,ppid=,rss=,comm= --pid "$VIFBACK_PID" --ppid "$VIFBACK_PID" |
+	awk -v sup="$VIFBACK_PID" '{role = $1 == sup ? "supervisor" : $4 == "vifback-spawn" ? "spawner" : "worker"
+		printf "  pid %s ppid %s rss %5s KiB  %s\n", $1, $2, $3, role}'
 
 # The kernel reports carrier changes lazily (linkwatch, up to 1 s): wait until every port
 # of xenbr0 forwards (brport state 3) and every link a packet crosses is operationally up.
@@ -252,7 +253,8 @@ for d in "${DOMAINS[@]}"; do
 	wait_for 5 gone "$d" && ok "vif$d.0 removed from dom0" || bad "vif$d.0 still in dom0"
 done
 DOMAINS=()
-workers=$(ps -o pid= --ppid "$VIFBACK_PID" | wc -l)
+# the supervisor's children but its spawner (vifback-spawn)
+workers=$(ps -o comm= --ppid "$VIFBACK_PID" | grep -cvx vifback-spawn)
 [ "$workers" = 0 ] && ok "no vifback worker left" || bad "$workers vifback workers left without guests"
 
 say "Stopping netd, vifback, xenstored (SIGTERM) and checking dom0 is back as before"
