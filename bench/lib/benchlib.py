@@ -200,7 +200,21 @@ class Bench:
         sh("ip", "netns", "exec", name, "sysctl", "-qw",
            "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
         sh("ip", "-n", name, "link", "set", "lo", "up")
+        self._no_pacing(name)
         return name
+
+    @staticmethod
+    def _no_pacing(name):
+        """A TCP socket starts with its namespace's default congestion control and
+        iperf3 sets TCP_CC (-C) only once connected: a default of bbr has run its
+        init by then, which asks for TCP's internal pacing, and that outlives the
+        switch (sk_pacing_status), so the sender is paced by a timer either way. The
+        namespace's default is TCP_CC, or reno where TCP_CC is not one a namespace may
+        take (net.ipv4.tcp_allowed_congestion_control): neither paces."""
+        for cc in (TCP_CC, "reno"):
+            if sh("ip", "netns", "exec", name, "sysctl", "-qw",
+                  f"net.ipv4.tcp_congestion_control={cc}", check=False).returncode == 0:
+                return
 
     def popen(self, argv, **kw):
         p = subprocess.Popen(argv, **kw)
