@@ -520,11 +520,14 @@ def flood_profile(bench, flood, src, addr, seconds, prefix=()):
     return got if got["samples"] else None
 
 
-def iperf(bench, src, dst, addr, seconds, port=5201, prefix=()):
+def iperf(bench, src, dst, addr, seconds, port=5201, prefix=(), cpu=None):
     """Gbit/s the receiver in dst got from one TCP stream of seconds from src to
     addr (iperf3). iperf3 now and then reports an error in its JSON (a control
     connection reset under load): up to 3 attempts, each with a fresh server.
-    prefix: argv to run both ends under. The sender uses TCP_CC."""
+    prefix: argv to run both ends under. The sender uses TCP_CC. cpu: a dict to
+    store the CPU seconds each end spent in ("sender", "receiver"; iperf3's own
+    account, getrusage over the test: what the stack did in its system calls and
+    in the softirqs that ran on its time included)."""
     err = ""
     for _ in range(3):
         srv = bench.popen(["ip", "netns", "exec", dst, *prefix, "iperf3", "-s", "-1", "-B", addr,
@@ -538,7 +541,13 @@ def iperf(bench, src, dst, addr, seconds, port=5201, prefix=()):
                 except ValueError:
                     out = {"error": c.stderr.strip()}
                 if c.returncode == 0 and "sum_received" in out.get("end", {}):
-                    return out["end"]["sum_received"]["bits_per_second"] / 1e9
+                    end = out["end"]
+                    if cpu is not None:
+                        u = end.get("cpu_utilization_percent", {})
+                        dur = end["sum_received"].get("seconds", seconds)
+                        cpu["sender"] = u.get("host_total", 0.0) / 100 * dur
+                        cpu["receiver"] = u.get("remote_total", 0.0) / 100 * dur
+                    return end["sum_received"]["bits_per_second"] / 1e9
                 err = out.get("error", "") or c.stderr.strip()
                 if "connect" not in err:  # not "unable to connect": a failed test
                     break
