@@ -223,13 +223,28 @@ int batchio_read(struct batchio *b, int fd, void *const *bufs, size_t len, unsig
 int batchio_readv(struct batchio *b, int fd, const struct iovec *iov, unsigned niov, unsigned n,
 		  int *res)
 {
+	unsigned cnt[BATCHIO_MAX];
+
+	if (n > BATCHIO_MAX)
+		n = BATCHIO_MAX;
+	for (unsigned i = 0; i < n; i++)
+		cnt[i] = niov;
+	return batchio_readvs(b, fd, iov, cnt, n, res);
+}
+
+int batchio_readvs(struct batchio *b, int fd, const struct iovec *iov, const unsigned *niov,
+		   unsigned n, int *res)
+{
+	size_t at = 0;
+
 	if (n > BATCHIO_MAX)
 		n = BATCHIO_MAX;
 	if (!b->on || b->no_ring_read) {
 		for (unsigned i = 0; i < n; i++) {
-			ssize_t r = readv(fd, iov + (size_t)i * niov, (int)niov);
+			ssize_t r = readv(fd, iov + at, (int)niov[i]);
 
 			res[i] = r < 0 ? -errno : (int)r;
+			at += niov[i];
 			if (r < 0)
 				for (unsigned k = i + 1; k < n; k++)
 					res[k] = -EAGAIN;
@@ -241,16 +256,17 @@ int batchio_readv(struct batchio *b, int fd, const struct iovec *iov, unsigned n
 	for (unsigned i = 0; i < n; i++) {
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
 
-		io_uring_prep_readv(sqe, fd, iov + (size_t)i * niov, niov, 0);
+		io_uring_prep_readv(sqe, fd, iov + at, niov[i], 0);
 		sqe->rw_flags = RWF_NOWAIT;
 		sqe->user_data = i;
+		at += niov[i];
 	}
 	if (run(b, n, res) < 0)
 		return err_code();
 	if (res[0] == -EOPNOTSUPP || res[0] == -EINVAL) {
 		/* RWF_NOWAIT not taken by this device: nothing was read */
 		b->no_ring_read = true;
-		return batchio_readv(b, fd, iov, niov, n, res);
+		return batchio_readvs(b, fd, iov, niov, n, res);
 	}
 	return 0;
 }

@@ -77,5 +77,9 @@ int batchio_read(struct batchio *b, int fd, void *const *bufs, size_t len, unsig
  * into the pages it will be sent from. */
 int batchio_readv(struct batchio *b, int fd, const struct iovec *iov, unsigned niov, unsigned n,
 		  int *res);
+/* The same, read i scattered over niov[i] entries, each read's following
+ * the one before in iov (as batchio_writevs). */
+int batchio_readvs(struct batchio *b, int fd, const struct iovec *iov, const unsigned *niov,
+		   unsigned n, int *res);
 
 #endif

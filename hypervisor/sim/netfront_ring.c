@@ -232,7 +232,9 @@ bool nf_txq_push(struct nf_txq *q)
 unsigned nf_txq_gc(struct nf_txq *q, bool *more)
 {
 	const union nf_tx_slot *ring = nf_tx_slots(q->sring);
-	unsigned n = 0;
+	/* the pages answered, given back last first (below) */
+	uint16_t freed[NF_RING_SIZE];
+	unsigned n = 0, nfreed = 0;
 	uint32_t prod;
 
 	*more = false;
@@ -254,11 +256,18 @@ unsigned nf_txq_gc(struct nf_txq *q, bool *more)
 		}
 		q->in_flight[r.id] = false;
 		q->free_ids[q->n_free++] = r.id;
-		nf_txq_page_give(q, q->id_page[r.id]);
+		freed[nfreed++] = q->id_page[r.id];
 		if (r.status != NF_RSP_OKAY)
 			q->st.errors++;
 		n++;
 	}
+	/* A frame's pages were taken in order and are answered in order:
+	 * given back in reverse, the pool hands them out in that order again,
+	 * so a frame read into them next lies in runs of adjacent pages (one
+	 * iovec each, not one per page). At most one per slot: each id
+	 * answered once. */
+	while (nfreed)
+		nf_txq_page_give(q, freed[--nfreed]);
 	if (q->lazy_events && nf_txq_space(q) >= NF_MAX_SLOTS + 1 && q->n_free >= NF_MAX_SLOTS) {
 		*more = nf_sring_rsp_prod(q->sring) != q->rsp_cons;
 		return n;

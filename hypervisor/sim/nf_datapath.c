@@ -10,6 +10,7 @@
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,8 +238,15 @@ static int rx_add(const struct iovec *seg, unsigned nseg, const struct nf_rxpkt 
 				skip -= seg[k].iov_len;
 				continue;
 			}
-			out[c++] = (struct iovec){ .iov_base = (uint8_t *)seg[k].iov_base + skip,
-						   .iov_len = seg[k].iov_len - skip };
+			uint8_t *base = (uint8_t *)seg[k].iov_base + skip;
+
+			/* the buffers of adjacent slots are adjacent pages: one
+			 * piece, one iovec (fewer for the kernel to walk) */
+			if (c > 2 && (uint8_t *)out[c - 1].iov_base + out[c - 1].iov_len == base)
+				out[c - 1].iov_len += seg[k].iov_len - skip;
+			else
+				out[c++] = (struct iovec){ .iov_base = base,
+							   .iov_len = seg[k].iov_len - skip };
 			skip = 0;
 		}
 	}
@@ -369,23 +377,32 @@ static unsigned tx_read(struct nf_dev *d, unsigned t, struct nf_queue *q, unsign
 	uint16_t pages[BATCHIO_MAX][NF_TX_FRAME_PAGES];
 	struct tx_pend *pd = &tx_pend[t];
 	int res[BATCHIO_MAX];
-	unsigned i, k;
+	unsigned cnt[BATCHIO_MAX], i, k, at = 0;
 
 	if (want > q->tx.n_free_pages / NF_TX_FRAME_PAGES)
 		want = q->tx.n_free_pages / NF_TX_FRAME_PAGES;
 	if (!want)
 		return 0;
 	for (i = 0; i < want; i++) {
-		iov[i * TX_IOV] = (struct iovec){ .iov_base = &vh[i], .iov_len = VNET_HLEN };
+		unsigned first = at;
+
+		iov[at++] = (struct iovec){ .iov_base = &vh[i], .iov_len = VNET_HLEN };
 		for (k = 0; k < NF_TX_FRAME_PAGES; k++) {
+			uint8_t *page;
+
 			pages[i][k] = (uint16_t)nf_txq_page_take(&q->tx);
-			iov[i * TX_IOV + 1 + k] = (struct iovec){
-				.iov_base = nf_txq_page(&q->tx, pages[i][k]),
-				.iov_len = NF_PAGE_SIZE,
-			};
+			page = nf_txq_page(&q->tx, pages[i][k]);
+			/* the pool hands out runs of adjacent pages (nf_txq_gc):
+			 * a run is one iovec, and the kernel copies a frame in
+			 * a few pieces, not one a page */
+			if (k && (uint8_t *)iov[at - 1].iov_base + iov[at - 1].iov_len == page)
+				iov[at - 1].iov_len += NF_PAGE_SIZE;
+			else
+				iov[at++] = (struct iovec){ .iov_base = page, .iov_len = NF_PAGE_SIZE };
 		}
+		cnt[i] = at - first;
 	}
-	batchio_readv(&bio, d->tap_fds[t], iov, TX_IOV, want, res);
+	batchio_readvs(&bio, d->tap_fds[t], iov, cnt, want, res);
 	/* the pages no frame filled go back, last taken first: the pool
 	 * stays in the order it was, the same few pages used over again */
 	for (i = want; i-- > 0;) {
@@ -525,6 +542,17 @@ int nf_run(struct nf_dev *d)
 	sfd = signalfd(-1, &ss, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0)
 		return err_set(-errno, "signalfd: %s", strerror(errno));
+	/* A guest's netfront runs on the guest's vCPU: a kick from Dom0's
+	 * backend (or the guest's own sender) wakes it there, and never takes
+	 * the CPU from the Dom0 process that sent it mid-burst. Here guest
+	 * and Dom0 share Dom0's CPUs; a woken SCHED_BATCH task does not
+	 * preempt the one that woke it (the fair class's wake-up
+	 * preemption), so the worker finishes its burst (its TAP writes, the
+	 * next ring pass) before we run, as it would beside a real guest,
+	 * instead of a switch each way per kick. Our share of CPU time is
+	 * unchanged. */
+	if (sched_setscheduler(0, SCHED_BATCH, &(struct sched_param){ 0 }) < 0)
+		log_warn("vif%u.%u: SCHED_BATCH: %s", d->domid, d->devid, strerror(errno));
 	if (batchio_init(&bio) < 0)
 		log_warn("vif%u.%u: %s: a system call per frame", d->domid, d->devid, err_msg());
 	if (nf_dev_step(d))

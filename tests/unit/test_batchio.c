@@ -86,6 +86,34 @@ static void scatter_round_trip(struct batchio *b)
 	close(sv[1]);
 }
 
+/* Reads of different shapes in one batch (batchio_readvs): read i fills
+ * its own cnt[i] pieces, in order, and the next read starts after them. */
+static void shaped_reads(struct batchio *b)
+{
+	struct iovec out[3] = { { "abcdef", 6 }, { "gh", 2 }, { "ijk", 3 } };
+	unsigned wcnt[3] = { 1, 1, 1 }, rcnt[3] = { 3, 1, 2 };
+	char a[2], c[2], d[8], e[8], f[1], g[8];
+	struct iovec iov[6] = { { a, 2 }, { c, 2 }, { d, 8 }, { e, 8 }, { f, 1 }, { g, 8 } };
+	int res[3], sv[2];
+
+	pair(sv);
+	assert_int_equal(batchio_writevs(b, sv[0], out, wcnt, 3, res), 0);
+	memset(d, '.', sizeof(d));
+	memset(g, '.', sizeof(g));
+	assert_int_equal(batchio_readvs(b, sv[1], iov, rcnt, 3, res), 0);
+	assert_int_equal(res[0], 6);
+	assert_memory_equal(a, "ab", 2);
+	assert_memory_equal(c, "cd", 2);
+	assert_memory_equal(d, "ef......", 8);
+	assert_int_equal(res[1], 2);
+	assert_memory_equal(e, "gh", 2);
+	assert_int_equal(res[2], 3);
+	assert_memory_equal(f, "i", 1);
+	assert_memory_equal(g, "jk......", 8);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 static void test_batches_in_order_without_blocking(void **state)
 {
 	struct batchio b;
@@ -95,11 +123,13 @@ static void test_batches_in_order_without_blocking(void **state)
 	assert_true(b.on); /* this machine has io_uring */
 	round_trip(&b);
 	scatter_round_trip(&b);
+	shaped_reads(&b);
 	batchio_exit(&b);
 	/* without a ring: the same, a call each */
 	assert_false(b.on);
 	round_trip(&b);
 	scatter_round_trip(&b);
+	shaped_reads(&b);
 }
 
 /* An open through b's ring: refused by its restrictions, which cannot

@@ -532,6 +532,41 @@ static void test_tx_put_pages(void **state)
 	assert_int_equal(nf_txq_page_take(&w->tx), -ENOSPC);
 }
 
+/* A frame's pages, answered, come back out of the pool in the order it
+ * had them: the next frame read into them lies in the same run of
+ * adjacent pages (one iovec for the reader, not one per page). */
+static void test_tx_pages_back_in_order(void **state)
+{
+	struct world *w = *state;
+	static uint8_t frame[3 * NF_PAGE_SIZE];
+	static struct be_txpkt got;
+	struct nf_txpkt pkt = { .data = frame, .len = sizeof(frame) };
+	uint16_t first[2][3];
+	bool more;
+
+	fill(frame, sizeof(frame), 5);
+	/* two frames, each in three pages, answered in one reap */
+	for (unsigned f = 0; f < 2; f++) {
+		for (unsigned k = 0; k < 3; k++) {
+			first[f][k] = (uint16_t)nf_txq_page_take(&w->tx);
+			if (k)
+				assert_ptr_equal(nf_txq_page(&w->tx, first[f][k]),
+						 (uint8_t *)nf_txq_page(&w->tx, first[f][k - 1]) +
+							 NF_PAGE_SIZE);
+		}
+		assert_int_equal(nf_txq_put_pages(&w->tx, &pkt, first[f]), 0);
+	}
+	nf_txq_push(&w->tx);
+	assert_true(be_tx_one(w, &got, NF_RSP_OKAY));
+	assert_true(be_tx_one(w, &got, NF_RSP_OKAY));
+	be_push(txh(w), w->tx_rsp_prod);
+	assert_int_equal(nf_txq_gc(&w->tx, &more), 6);
+	/* out again in the order the frames had them, first frame first */
+	for (unsigned f = 0; f < 2; f++)
+		for (unsigned k = 0; k < 3; k++)
+			assert_int_equal(nf_txq_page_take(&w->tx), first[f][k]);
+}
+
 /* ---- RX ---- */
 
 static void test_rx_refill(void **state)
@@ -1094,6 +1129,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tx_lazy_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_bad_backend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_put_pages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_pages_back_in_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_refill, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_single_and_multi, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_partial_then_complete, setup, teardown),
