@@ -10,7 +10,6 @@
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <poll.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -542,17 +541,6 @@ int nf_run(struct nf_dev *d)
 	sfd = signalfd(-1, &ss, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0)
 		return err_set(-errno, "signalfd: %s", strerror(errno));
-	/* A guest's netfront runs on the guest's vCPU: a kick from Dom0's
-	 * backend (or the guest's own sender) wakes it there, and never takes
-	 * the CPU from the Dom0 process that sent it mid-burst. Here guest
-	 * and Dom0 share Dom0's CPUs; a woken SCHED_BATCH task does not
-	 * preempt the one that woke it (the fair class's wake-up
-	 * preemption), so the worker finishes its burst (its TAP writes, the
-	 * next ring pass) before we run, as it would beside a real guest,
-	 * instead of a switch each way per kick. Our share of CPU time is
-	 * unchanged. */
-	if (sched_setscheduler(0, SCHED_BATCH, &(struct sched_param){ 0 }) < 0)
-		log_warn("vif%u.%u: SCHED_BATCH: %s", d->domid, d->devid, strerror(errno));
 	if (batchio_init(&bio) < 0)
 		log_warn("vif%u.%u: %s: a system call per frame", d->domid, d->devid, err_msg());
 	if (nf_dev_step(d))
