@@ -5,8 +5,8 @@
  *
  * The supervisor (this process) watches xenstore and walks each vif's
  * handshake (netback/, the library dpswitch shares); a worker process per guest domain moves the
- * packets (worker.c). Workers are forked by a small spawner process
- * (spawner.c) forked first thing, so they share no page the supervisor
+ * packets (worker.c). Workers are cloned by a small spawner process
+ * (spawner.c) cloned first thing, so they share no page the supervisor
  * goes on writing. One poll loop: the xenstore connection, the workers'
  * sockets, a signalfd (SIGCHLD: a worker died; SIGTERM/SIGINT: stop). */
 #include <errno.h>
@@ -165,7 +165,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	/* before the spawner forks: workers inherit the timeouts from it */
+	/* before the spawner is cloned: workers inherit the timeouts from it */
 	if (vb_worker_timeouts_from_env() < 0 ||
 	    nb_hold_cfg_from_env(&s.nb.hold, "VIFBACK") < 0) {
 		fprintf(stderr, "vifback: %s\n", err_msg());

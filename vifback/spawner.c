@@ -1,23 +1,46 @@
-/* spawner: the small process that forks vifback's workers. Forked at
+/* spawner: the small process that starts vifback's workers. Cloned at
  * start, before the supervisor has built any state, so that a worker
- * forked from it shares its pages with a process that hardly writes any:
+ * cloned from it shares its pages with a process that hardly writes any:
  * a worker forked from the supervisor itself kept private copies of every
  * page the supervisor went on writing after the fork (its stack, heap,
  * libc's and ld.so's data: about half of an idle worker's memory).
  *
  * The supervisor sends SPAWN with the worker's end of its socketpair
- * attached; the spawner forks an intermediate that forks the worker and
- * exits at once, so the worker is reparented to the supervisor (a child
- * subreaper): the supervisor reaps, kills and restarts it as before. The
- * answer (RESULT, rc = the worker's pid) comes after the intermediate is
- * reaped, when the worker is the supervisor's child already. */
+ * attached; the spawner clones the worker as the supervisor's child
+ * (CLONE_PARENT: the supervisor reaps, kills and restarts it as any child
+ * of its own) and answers RESULT, rc = the worker's pid.
+ *
+ * Every page an idle worker writes, or the spawner writes after cloning
+ * it, is the worker's own (bench/vifback's memory per idle vif). So:
+ * - clone(), not fork(): fork() runs libc's child-side resets (ld.so's and
+ *   malloc's locks, stdio's list lock, the fork generation), two pages of
+ *   ld.so's data and one of libc's written with the values they already
+ *   hold. The spawner is single threaded and clones outside any libc call:
+ *   no lock is held, there is nothing to reset. (What that skips: the
+ *   thread's cached tid stays the spawner's; libc asks the kernel for it
+ *   in raise() and abort(), and no worker takes a lock that records its
+ *   owner's tid.)
+ * - the spawner runs on a stack of its own, which each worker unmaps:
+ *   the spawner goes on writing its stack after a clone, which left the
+ *   worker the old copies of two pages.
+ * - the worker runs on a stack of its own too, whose top is a page
+ *   boundary: it writes ceil(depth / 4 KiB) pages of it in every run. On
+ *   the spawner's stack it wrote one page more or less as ASLR placed the
+ *   stack's top within a page (60 or 64 KiB of private dirty per worker,
+ *   from one run to the next).
+ * - malloc is set up in the spawner, before any worker: a worker's first
+ *   malloc set it up in its own copy (main_arena's bins, malloc's
+ *   globals, the thread's tcache pointer: four pages). */
 #include "vifback/sup.h"
 
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -28,63 +51,65 @@
 #include "vifback/worker.h"
 
 #define VB_SPAWN_TIMEOUT_MS 5000
+/* Stacks, reserved and backed only where they reach, each above a guard
+ * page: the spawner's, and the one every worker runs on (each worker's
+ * copy its own). */
+#define VB_SPAWNER_STACK (256 * 1024)
+#define VB_WORKER_STACK (1024 * 1024)
+#define VB_GUARD 4096
 
 /* the supervisor's name, which its workers carry as they always have */
 static char sup_comm[16];
+/* Mapped by the supervisor before it clones the spawner, unmapped there
+ * once it has. Of worker_stack the spawner writes only what clone() puts at its
+ * top for the child; each worker unmaps its copy of spawner_stack first
+ * thing. */
+static uint8_t *spawner_stack, *worker_stack;
 
-/* The intermediate: forks the worker, hands its pid to the spawner
- * through the pipe, exits. */
-static void intermediate(int sock, int wsock, int pipe_w, uint16_t domid, const char *hv_kind,
-			 bool confine)
+struct spawn_args {
+	int sock, wsock;
+	pid_t sup;
+	uint16_t domid;
+	const char *hv_kind;
+	bool confine;
+};
+
+/* The worker, on worker_stack; clone() makes its return the exit status. */
+static int worker_main(void *arg)
 {
-	pid_t pid = fork();
+	struct spawn_args a = *(const struct spawn_args *)arg; /* on spawner_stack */
 
-	if (pid == 0) {
-		close(pipe_w);
-		close(sock);
-		prctl(PR_SET_NAME, sup_comm, 0, 0, 0);
-		_exit(vb_worker_run(wsock, domid, hv_kind, confine) < 0 ? 1 : 0);
-	}
-	if (pid < 0)
-		pid = -errno;
-	_exit(write(pipe_w, &pid, sizeof(pid)) == sizeof(pid) ? 0 : 1);
+	munmap(spawner_stack - VB_GUARD, VB_GUARD + VB_SPAWNER_STACK);
+	close(a.sock);
+	prctl(PR_SET_NAME, sup_comm, 0, 0, 0);
+	return vb_worker_run(a.wsock, a.domid, a.hv_kind, a.confine) < 0 ? 1 : 0;
 }
 
-/* One SPAWN: the worker's pid, or -errno with m->text saying why. */
+/* One SPAWN: the worker's pid, or -errno with err_msg() saying why. */
 static int spawn_one(int sock, int wsock, struct vb_msg *m, const char *hv_kind, bool confine)
 {
-	uint16_t domid = (uint16_t)m->devid;
-	pid_t mid, pid = 0;
-	int p[2], status;
+	struct spawn_args a = { .sock = sock, .wsock = wsock, .domid = (uint16_t)m->devid,
+				.hv_kind = hv_kind, .confine = confine };
+	pid_t pid;
 
-	if (pipe(p) < 0)
-		return err_set(-errno, "pipe: %s", strerror(errno));
-	mid = fork();
-	if (mid < 0) {
-		int rc = err_set(-errno, "fork: %s", strerror(errno));
-
-		close(p[0]);
-		close(p[1]);
-		return rc;
-	}
-	if (mid == 0) {
-		close(p[0]);
-		intermediate(sock, wsock, p[1], domid, hv_kind, confine);
-	}
-	close(p[1]);
-	if (read(p[0], &pid, sizeof(pid)) != sizeof(pid))
-		pid = err_set(-EIO, "the intermediate died before forking the worker");
-	else if (pid < 0)
-		err_set(pid, "fork: %s", strerror(-pid));
-	close(p[0]);
-	/* only once it is gone is the worker the supervisor's child */
-	while (waitpid(mid, &status, 0) < 0 && errno == EINTR)
-		;
+	/* the exit signal is ours, SIGCHLD, as for any child of the supervisor */
+	pid = clone(worker_main, worker_stack + VB_WORKER_STACK, CLONE_PARENT, &a);
+	if (pid < 0)
+		return err_set(-errno, "clone: %s", strerror(errno));
 	return pid;
 }
 
-static void spawner_run(int sock, pid_t sup, const char *hv_kind, bool confine)
+/* The spawner, on spawner_stack: serves SPAWN requests until the
+ * supervisor closes its socket. */
+static int spawner_main(void *arg)
 {
+	const struct spawn_args *start = arg; /* the supervisor's end in .wsock */
+	int sock = start->sock;
+	const char *hv_kind = start->hv_kind;
+	bool confine = start->confine;
+	pid_t sup = start->sup;
+
+	close(start->wsock);
 	prctl(PR_GET_NAME, sup_comm, 0, 0, 0);
 	prctl(PR_SET_NAME, "vifback-spawn", 0, 0, 0);
 	/* it serves the supervisor alone; checked after setting it, the
@@ -92,6 +117,10 @@ static void spawner_run(int sock, pid_t sup, const char *hv_kind, bool confine)
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	if (getppid() != sup)
 		_exit(0);
+	/* malloc's arena, heap and tcache, set up once for every worker */
+	void *volatile first = malloc(1);
+
+	free(first);
 	for (;;) {
 		struct pollfd pfd = { .fd = sock, .events = POLLIN };
 		struct vb_msg m;
@@ -122,32 +151,60 @@ static void spawner_run(int sock, pid_t sup, const char *hv_kind, bool confine)
 	}
 }
 
+/* A stack of len bytes above a guard page: its lowest usable byte. */
+static uint8_t *stack_map(size_t len)
+{
+	uint8_t *p = mmap(NULL, VB_GUARD + len, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	if (mprotect(p, VB_GUARD, PROT_NONE) < 0) {
+		munmap(p, VB_GUARD + len);
+		return NULL;
+	}
+	return p + VB_GUARD;
+}
+
 int vb_spawner_start(struct vb_sup *s)
 {
-	pid_t sup = getpid(), pid;
-	int sv[2];
+	struct spawn_args a = { .sup = getpid(), .hv_kind = s->hv_kind, .confine = s->confine };
+	int sv[2], rc;
+	pid_t pid;
 
-	/* orphaned workers (their intermediate exits) come to us, not to init */
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
-		return err_set(-errno, "PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-		return err_set(-errno, "socketpair: %s", strerror(errno));
-	pid = fork();
+	spawner_stack = stack_map(VB_SPAWNER_STACK);
+	if (spawner_stack)
+		worker_stack = stack_map(VB_WORKER_STACK);
+	if (!spawner_stack || !worker_stack) {
+		rc = err_set(-errno, "stacks: %s", strerror(errno));
+		goto unmap;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		rc = err_set(-errno, "socketpair: %s", strerror(errno));
+		goto unmap;
+	}
+	a.sock = sv[1];
+	a.wsock = sv[0];
+	/* SIGCHLD: a child the supervisor reaps as any other */
+	pid = clone(spawner_main, spawner_stack + VB_SPAWNER_STACK, SIGCHLD, &a);
 	if (pid < 0) {
-		int rc = err_set(-errno, "fork: %s", strerror(errno));
-
+		rc = err_set(-errno, "clone: %s", strerror(errno));
 		close(sv[0]);
 		close(sv[1]);
-		return rc;
-	}
-	if (pid == 0) {
-		close(sv[0]);
-		spawner_run(sv[1], sup, s->hv_kind, s->confine);
+		goto unmap;
 	}
 	close(sv[1]);
 	s->spawner = sv[0];
 	s->spawner_pid = pid;
-	return 0;
+	rc = 0;
+unmap:
+	/* the supervisor runs on neither */
+	if (spawner_stack)
+		munmap(spawner_stack - VB_GUARD, VB_GUARD + VB_SPAWNER_STACK);
+	if (worker_stack)
+		munmap(worker_stack - VB_GUARD, VB_GUARD + VB_WORKER_STACK);
+	spawner_stack = worker_stack = NULL;
+	return rc;
 }
 
 pid_t vb_spawner_spawn(struct vb_sup *s, uint16_t domid, int wsock)

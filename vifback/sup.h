@@ -1,6 +1,6 @@
 /* sup: vifback's supervisor — the privileged process that watches
  * xenstore, runs every vif's xenbus handshake (netback/), owns the TAPs
- * (tap.c, backend.c) and one worker process per guest domain (workers.c), forked for
+ * (tap.c, backend.c) and one worker process per guest domain (workers.c), cloned for
  * it by the spawner (spawner.c). Single threaded, one poll loop (main.c). */
 #ifndef VIFBACK_SUP_H
 #define VIFBACK_SUP_H
@@ -49,10 +49,9 @@ void vb_stats_held(struct vb_sup *s, struct nb_vif *v);
 void vb_stats_forget(struct vb_sup *s, struct nb_vif *v);
 
 /* spawner.c */
-/* Forks the spawner (call before building any state) and makes this
- * process the subreaper its workers come back to. */
+/* Clones the spawner (call before building any state). */
 int vb_spawner_start(struct vb_sup *s);
-/* Has the spawner fork domid's worker on wsock: its pid, a child of ours
+/* Has the spawner clone domid's worker on wsock: its pid, a child of ours
  * by then, or -errno with err_msg(). */
 pid_t vb_spawner_spawn(struct vb_sup *s, uint16_t domid, int wsock);
 /* The spawner was reaped with status: no worker can start any more. */

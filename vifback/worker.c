@@ -1,6 +1,6 @@
 /* worker: the data path of one guest domain's vifs, in a process of its
- * own (forked by the supervisor, seccomp-confined once its hypervisor
- * handles are open).
+ * own (cloned by the spawner as the supervisor's child, seccomp-confined
+ * once its hypervisor handles are open).
  *
  * It maps the rings the supervisor names in a CONNECT message, binds their
  * event channels and moves packets: TX ring -> TAP (netif_tx_burst, then a
@@ -63,7 +63,7 @@ _Static_assert(NETIF_BURST <= 32, "the RX backlog's buffers in a 32-bit mask");
 #define VB_SPURIOUS_MAX_US 1000000ull
 
 /* Set once by vb_worker_timeouts_from_env() in the supervisor, before any
- * worker is forked. */
+ * worker is cloned. */
 static uint64_t rx_drain_us = VB_RX_DRAIN_MS * 1000ull;
 static uint64_t rx_stall_us = VB_RX_STALL_MS * 1000ull;
 

@@ -13,7 +13,7 @@
 /* The RX drain and stall timeouts (netback's rx_drain_timeout_msecs and
  * rx_stall_timeout_msecs, 10 s and 60 s) from VIFBACK_RX_DRAIN_MS and
  * VIFBACK_RX_STALL_MS when set; -EINVAL for a value that is not 1..3600000.
- * Call before forking workers. */
+ * Call before the spawner is cloned. */
 int vb_worker_timeouts_from_env(void);
 int vb_worker_run(int sock, uint16_t domid, const char *hv_kind, bool confine);
 
