@@ -47,6 +47,11 @@ int err_code(void)
 
 void err_clear(void)
 {
-	err_buf[0] = '\0';
-	err_rc = 0;
+	/* written only when set: a data path clears after every batch, and
+	 * a store, even of the value there, makes a forked worker's copy of
+	 * the page its own */
+	if (err_buf[0] || err_rc) {
+		err_buf[0] = '\0';
+		err_rc = 0;
+	}
 }
