@@ -82,7 +82,7 @@ static int worker_main(void *arg)
 	munmap(spawner_stack - VB_GUARD, VB_GUARD + VB_SPAWNER_STACK);
 	close(a.sock);
 	prctl(PR_SET_NAME, sup_comm, 0, 0, 0);
-	return vb_worker_run(a.wsock, a.domid, a.hv_kind, a.confine) < 0 ? 1 : 0;
+	return vb_worker_run(a.wsock, a.domid, a.hv_kind, a.confine, worker_stack) < 0 ? 1 : 0;
 }
 
 /* One SPAWN: the worker's pid, or -errno with err_msg() saying why. */

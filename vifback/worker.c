@@ -171,6 +171,8 @@ struct worker {
 	bool busy;
 	uint64_t busy_at;
 	bool trimmed;
+	/* the lowest byte of the stack this runs on (NULL: not known) */
+	uint8_t *stack_lo;
 };
 
 _Static_assert(sizeof(struct wburst) <= BATCHIO_MEM_SPARE, "a burst's arrays outgrow the ring page");
@@ -421,6 +423,9 @@ static void stats_flush(struct worker *w, struct wvif *v, uint64_t now, bool for
 	v->stats_moving = memcmp(&t, &v->shown, sizeof(t)) != 0;
 	if (!v->stats_moving)
 		return;
+	/* printf's frames: the stack is trimmed again after this, the
+	 * counters' last write, which comes after the traffic's trim */
+	w->busy = true;
 	if (vif_stats_write_fd(v->stats_fd, &t) < 0) {
 		if (!v->stats_failed)
 			log_warn("worker d%u: vif %u: counters: %s", w->domid, v->devid, err_msg());
@@ -790,12 +795,30 @@ static bool drain_events(struct worker *w)
 	return true;
 }
 
+/* An address a little below the caller's stack pointer. */
+static __attribute__((noinline)) uintptr_t stack_here(void)
+{
+	volatile char here = 0;
+
+	return (uintptr_t)&here;
+}
+
 /* An idle worker gives back the pages its last packets went through (the
  * TX arena, the grant-copy scratch, empty RX backlogs): a vif that once
  * carried a burst of 64 KiB packets would otherwise keep megabytes it
- * no longer uses. Their next use faults fresh zero pages in. */
+ * no longer uses. Their next use faults fresh zero pages in. So do the
+ * stack's pages below the main loop's: what went deeper (opening the
+ * hypervisor's handles, a connect, printf's frames in a log line or a
+ * counter file, about 5 KiB) is over; the loop itself fits in the top
+ * page. (Half a KiB below this frame stays: the call to madvise.) */
 static void trim(struct worker *w)
 {
+	if (w->stack_lo) {
+		uintptr_t lo = (uintptr_t)w->stack_lo, hi = (stack_here() - 512) & ~(uintptr_t)4095;
+
+		if (hi > lo)
+			madvise(w->stack_lo, hi - lo, MADV_DONTNEED);
+	}
 	madvise(w->arena.buf, w->arena.cap, MADV_DONTNEED);
 	madvise(w->scratch, sizeof(*w->scratch), MADV_DONTNEED);
 	for (unsigned s = 0; s < VB_MAX_VIFS; s++) {
@@ -893,7 +916,7 @@ static void serve(struct worker *w, struct wvif *v, struct wq *q, bool tap_reada
 		rearm(w, q);
 }
 
-int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine)
+int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine, void *stack_lo)
 {
 	struct worker w;
 	struct pollfd *pfd;
@@ -904,6 +927,7 @@ int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine)
 	memset(&w, 0, sizeof(w));
 	w.sock = sock;
 	w.domid = domid;
+	w.stack_lo = stack_lo;
 	w.arena.cap = (size_t)NETIF_BURST * NETIF_MAX_PKT;
 	w.arena.buf = map_lazy(w.arena.cap);
 	w.scratch = map_lazy(sizeof(*w.scratch));
@@ -972,8 +996,11 @@ int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine)
 			timeout = 0;
 		if (poll(pfd, n, timeout) < 0 && errno != EINTR)
 			return -errno;
-		if (pfd[0].revents)
+		if (pfd[0].revents) {
 			on_message(&w, &quit);
+			/* a connect goes deep into the stack: trimmed too */
+			w.busy = true;
+		}
 		/* a CONNECT grew the poll set: realloc moved it, and what poll
 		 * filled in moved with it */
 		pfd = w.pfd;

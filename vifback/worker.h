@@ -15,6 +15,8 @@
  * VIFBACK_RX_STALL_MS when set; -EINVAL for a value that is not 1..3600000.
  * Call before the spawner is cloned. */
 int vb_worker_timeouts_from_env(void);
-int vb_worker_run(int sock, uint16_t domid, const char *hv_kind, bool confine);
+/* stack_lo: the lowest byte of the stack it runs on, whose pages below
+ * its loop's it gives back when idle; NULL: it does not. */
+int vb_worker_run(int sock, uint16_t domid, const char *hv_kind, bool confine, void *stack_lo);
 
 #endif
