@@ -56,7 +56,6 @@
  * copy its own). */
 #define VB_SPAWNER_STACK (256 * 1024)
 #define VB_WORKER_STACK (1024 * 1024)
-#define VB_GUARD 4096
 
 /* the supervisor's name, which its workers carry as they always have */
 static char sup_comm[16];
@@ -74,12 +73,20 @@ struct spawn_args {
 	bool confine;
 };
 
+/* What stack_map() mapped, its guard page with it. */
+static void stack_unmap(uint8_t *lo, size_t len)
+{
+	size_t guard = (size_t)getpagesize();
+
+	munmap(lo - guard, guard + len);
+}
+
 /* The worker, on worker_stack; clone() makes its return the exit status. */
 static int worker_main(void *arg)
 {
 	struct spawn_args a = *(const struct spawn_args *)arg; /* on spawner_stack */
 
-	munmap(spawner_stack - VB_GUARD, VB_GUARD + VB_SPAWNER_STACK);
+	stack_unmap(spawner_stack, VB_SPAWNER_STACK);
 	close(a.sock);
 	prctl(PR_SET_NAME, sup_comm, 0, 0, 0);
 	return vb_worker_run(a.wsock, a.domid, a.hv_kind, a.confine, worker_stack) < 0 ? 1 : 0;
@@ -154,16 +161,17 @@ static int spawner_main(void *arg)
 /* A stack of len bytes above a guard page: its lowest usable byte. */
 static uint8_t *stack_map(size_t len)
 {
-	uint8_t *p = mmap(NULL, VB_GUARD + len, PROT_READ | PROT_WRITE,
+	size_t guard = (size_t)getpagesize();
+	uint8_t *p = mmap(NULL, guard + len, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
 
 	if (p == MAP_FAILED)
 		return NULL;
-	if (mprotect(p, VB_GUARD, PROT_NONE) < 0) {
-		munmap(p, VB_GUARD + len);
+	if (mprotect(p, guard, PROT_NONE) < 0) {
+		munmap(p, guard + len);
 		return NULL;
 	}
-	return p + VB_GUARD;
+	return p + guard;
 }
 
 int vb_spawner_start(struct vb_sup *s)
@@ -200,9 +208,9 @@ int vb_spawner_start(struct vb_sup *s)
 unmap:
 	/* the supervisor runs on neither */
 	if (spawner_stack)
-		munmap(spawner_stack - VB_GUARD, VB_GUARD + VB_SPAWNER_STACK);
+		stack_unmap(spawner_stack, VB_SPAWNER_STACK);
 	if (worker_stack)
-		munmap(worker_stack - VB_GUARD, VB_GUARD + VB_WORKER_STACK);
+		stack_unmap(worker_stack, VB_WORKER_STACK);
 	spawner_stack = worker_stack = NULL;
 	return rc;
 }

@@ -166,7 +166,8 @@ struct worker {
 	struct pollfd *pfd;
 	struct wpoll *pq;
 	unsigned npoll_cap;
-	/* the data path moved something this pass; when it last did; its
+	/* the data path moved something this pass (or a message or a
+	 * counter-file write took the stack deep); when it last did; its
 	 * buffers' pages given back since */
 	bool busy;
 	uint64_t busy_at;
@@ -814,7 +815,8 @@ static __attribute__((noinline)) uintptr_t stack_here(void)
 static void trim(struct worker *w)
 {
 	if (w->stack_lo) {
-		uintptr_t lo = (uintptr_t)w->stack_lo, hi = (stack_here() - 512) & ~(uintptr_t)4095;
+		uintptr_t pg = (uintptr_t)getpagesize();
+		uintptr_t lo = (uintptr_t)w->stack_lo, hi = (stack_here() - 512) & ~(pg - 1);
 
 		if (hi > lo)
 			madvise(w->stack_lo, hi - lo, MADV_DONTNEED);
