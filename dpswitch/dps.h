@@ -4,7 +4,8 @@
  *
  *   main.c   EAL, the loop: bursts while there is work, sleeps when idle
  *   guest.c  guest ports: the xenbus handshake's steps (netback/, shared
- *            with vifback), rings mapped and served with vif/netif
+ *            with vifback), rings mapped and bound (netback/rings.c, as
+ *            vifback's workers) and served with vif/netif
  *   nic.c    NIC ports: every ethdev EAL probed (--vdev, a bound NIC)
  *   kport.c  kernel ports (--kernel-port IFACE): NIC ports on an interface
  *            the kernel keeps, through dpswitch's own AF_PACKET socket
@@ -35,6 +36,7 @@
 #include "dpswitch/policy.h"
 #include "dpswitch/tso.h"
 #include "netback/netback.h"
+#include "netback/rings.h"
 #include "vif/netif.h"
 
 #define DPS_MAX_PORTS 4096u
@@ -89,9 +91,7 @@ enum dps_port_kind { DPS_PORT_FREE, DPS_PORT_GUEST, DPS_PORT_NIC };
 
 struct dps_gq {
 	struct netif_queue *nq;
-	void *tx_page, *rx_page;
-	uint32_t port_tx, port_rx;
-	bool bound_tx, bound_rx;
+	struct nb_rings r; /* its pages and event channels */
 	bool always_ready; /* an event channel past DPS_EVTCHN_MAX: polled each pass */
 	uint64_t tx_wait_until; /* credit ran out */
 };
@@ -238,7 +238,5 @@ void dps_ctl_run(struct dps *d, int lfd);
 /* A vif just probed: plug it again as its kept record says (plugs.c). */
 void dps_ctl_replug(struct dps *d, struct nb_vif *v);
 int dps_ctl_fds(int lfd, struct pollfd *pfd, unsigned max);
-
-uint64_t dps_now_us(void);
 
 #endif

@@ -2,8 +2,9 @@
  * same code vifback runs; these are its steps for a port of the switch:
  * probe takes a port slot (the vif is dpswitch's when its bridge= is one
  * of ours), connect maps the rings and binds the event channels in this
- * process, and the port forwards once it is also plugged over the
- * control socket (its policy known). Frames cross with vif/netif: TX
+ * process (netback/rings.c, as a vifback worker does), and the port
+ * forwards once it is also plugged over the control socket (its policy
+ * known). Frames cross with vif/netif: TX
  * bursts copied out of the guest's grants into a private arena, then into
  * mbufs; RX bursts copied from mbufs into the guest's posted buffers.
  * A port is polled from its event until its TX ring is empty and its
@@ -12,7 +13,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 
 #include "dpswitch/dps.h"
 #include "dpswitch/gso.h"
@@ -20,6 +20,7 @@
 #include "hypervisor/hv.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "netback/rings.h"
 
 /* a queue's ring state and its burst scratch, one mapping */
 #define DPS_NQ_MAP (sizeof(struct netif_queue) + sizeof(struct netif_scratch))
@@ -29,19 +30,6 @@ _Static_assert(sizeof(struct netif_queue) % _Alignof(struct netif_scratch) == 0,
 static struct dps *dps_of(struct nb_back *b)
 {
 	return (struct dps *)((char *)b - offsetof(struct dps, nb));
-}
-
-uint64_t dps_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static int g_copy(void *ctx, struct hv_copy *segs, unsigned n)
-{
-	return hv_grant_copy(ctx, segs, n);
 }
 
 static bool serves(struct nb_back *b, const struct nb_vif *v, const char *bridge)
@@ -77,18 +65,11 @@ static void evport_set(struct dps *d, uint32_t local, int idx)
 
 static void queue_free(struct dps *d, struct dps_gq *q)
 {
-	if (q->bound_tx) {
-		evport_set(d, q->port_tx, -1);
-		hv_evtchn_unbind(d->hv, q->port_tx);
-	}
-	if (q->bound_rx) {
-		evport_set(d, q->port_rx, -1);
-		hv_evtchn_unbind(d->hv, q->port_rx);
-	}
-	if (q->tx_page)
-		hv_grant_unmap(d->hv, q->tx_page, 1);
-	if (q->rx_page)
-		hv_grant_unmap(d->hv, q->rx_page, 1);
+	if (q->r.bound_tx)
+		evport_set(d, q->r.port_tx, -1);
+	if (q->r.bound_rx)
+		evport_set(d, q->r.port_rx, -1);
+	nb_rings_disconnect(&q->r, d->hv);
 	if (q->nq)
 		munmap(q->nq, DPS_NQ_MAP);
 	memset(q, 0, sizeof(*q));
@@ -108,50 +89,23 @@ static int connect_rings(struct nb_back *b, struct nb_vif *v)
 	nq = mmap(NULL, DPS_NQ_MAP, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (nq == MAP_FAILED)
 		return err_set(-ENOMEM, "out of memory");
+	rc = nb_rings_connect(&q->r, d->hv, (uint16_t)v->domid, qc, &v->cfg.feat, nq,
+			      (struct netif_scratch *)((struct netif_queue *)nq + 1));
+	if (rc < 0) {
+		munmap(nq, DPS_NQ_MAP);
+		return rc;
+	}
 	q->nq = nq;
-	rc = hv_grant_map(d->hv, (uint16_t)v->domid, &qc->tx_ref, 1, true, &q->tx_page);
-	if (rc < 0) {
-		rc = err_prefix(rc, "tx-ring-ref %u", qc->tx_ref);
-		goto fail;
-	}
-	rc = hv_grant_map(d->hv, (uint16_t)v->domid, &qc->rx_ref, 1, true, &q->rx_page);
-	if (rc < 0) {
-		rc = err_prefix(rc, "rx-ring-ref %u", qc->rx_ref);
-		goto fail;
-	}
-	rc = hv_evtchn_bind(d->hv, (uint16_t)v->domid, qc->evtchn_tx, &q->port_tx);
-	if (rc < 0) {
-		rc = err_prefix(rc, "%s", qc->split ? "event-channel-tx" : "event-channel");
-		goto fail;
-	}
-	q->bound_tx = true;
-	if (qc->split) {
-		rc = hv_evtchn_bind(d->hv, (uint16_t)v->domid, qc->evtchn_rx, &q->port_rx);
-		if (rc < 0) {
-			rc = err_prefix(rc, "event-channel-rx");
-			goto fail;
-		}
-		q->bound_rx = true;
-	} else {
-		q->port_rx = q->port_tx;
-	}
-	evport_set(d, q->port_tx, v->port);
-	evport_set(d, q->port_rx, v->port);
-	q->always_ready = q->port_tx >= DPS_EVTCHN_MAX || q->port_rx >= DPS_EVTCHN_MAX;
-	netif_queue_init(q->nq, (uint16_t)v->domid, &v->cfg.feat, q->tx_page, q->rx_page, g_copy,
-			 d->hv, (struct netif_scratch *)(q->nq + 1));
+	/* an event fired already waits in the hypervisor layer: it is read
+	 * later in the loop, after this */
+	evport_set(d, q->r.port_tx, v->port);
+	evport_set(d, q->r.port_rx, v->port);
+	q->always_ready = q->r.port_tx >= DPS_EVTCHN_MAX || q->r.port_rx >= DPS_EVTCHN_MAX;
 	netif_credit_set(&q->nq->credit, v->rate.bytes_per_interval, v->rate.interval_usecs,
-			 dps_now_us());
-	/* after XSA-332 a bound port starts masked */
-	hv_evtchn_unmask(d->hv, q->port_tx);
-	if (qc->split)
-		hv_evtchn_unmask(d->hv, q->port_rx);
+			 nb_now_us());
 	p->connected = true;
 	dps_port_update(d, (unsigned)v->port);
 	return 0;
-fail:
-	queue_free(d, q);
-	return rc;
 }
 
 static void log_counters(const struct nb_vif *v, const struct dps_port *p)
@@ -196,7 +150,7 @@ static void rate(struct nb_back *b, struct nb_vif *v)
 	if (!q->nq)
 		return;
 	netif_credit_set(&q->nq->credit, v->rate.bytes_per_interval, v->rate.interval_usecs,
-			 dps_now_us());
+			 nb_now_us());
 	q->tx_wait_until = 0;
 }
 
@@ -238,18 +192,6 @@ static void lost(struct dps *d, struct dps_port *p)
 	dps_port_update(d, (unsigned)v->port);
 	queue_free(d, &p->q);
 	nb_vif_broke(&d->nb, v, why);
-}
-
-static void notify(struct dps *d, struct dps_gq *q, bool tx, bool rx)
-{
-	if (q->port_tx != q->port_rx) {
-		if (tx)
-			hv_evtchn_notify(d->hv, q->port_tx);
-		if (rx)
-			hv_evtchn_notify(d->hv, q->port_rx);
-	} else if (tx || rx) {
-		hv_evtchn_notify(d->hv, q->port_tx);
-	}
 }
 
 unsigned dps_gso_cut(struct dps *d, unsigned idx, const uint8_t *pkt, uint32_t plen,
@@ -436,7 +378,7 @@ static bool poll_burst(struct dps *d, unsigned idx, bool *more, bool *ntf)
 	 * takes the packet through Dom0's stack, the LAN end's TCP receive
 	 * included), not after, as vifback does */
 	if (bntf && n)
-		hv_evtchn_notify(d->hv, q->port_tx);
+		nb_rings_notify(&q->r, d->hv, q->nq, true, false);
 	else
 		*ntf |= bntf;
 	if (wait)
@@ -500,7 +442,7 @@ bool dps_guest_poll(struct dps *d, unsigned idx)
 			break;
 	}
 	if (q->nq)
-		notify(d, q, ntf, false);
+		nb_rings_notify(&q->r, d->hv, q->nq, ntf, false);
 	return more || q->tx_wait_until || q->always_ready;
 }
 
@@ -590,7 +532,7 @@ void dps_guest_flush(struct dps *d, unsigned idx)
 	p->c.tx_pkts += q->nq->stats.rx_pkts - pkts;
 	p->c.tx_bytes += q->nq->stats.rx_bytes - bytes;
 	outq_shift(p, off);
-	notify(d, q, false, ntf);
+	nb_rings_notify(&q->r, d->hv, q->nq, false, ntf);
 }
 
 bool dps_guest_events(struct dps *d)

@@ -173,7 +173,7 @@ static int kport_open(struct dps_kport *k, int ifindex)
 	if (setsockopt(k->fd, SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mr, sizeof(mr)) < 0)
 		return err_set(-errno, "kernel port %s: promiscuous: %s", k->ifname,
 			       strerror(errno));
-	return mtu_read(k, dps_now_us() / 1000);
+	return mtu_read(k, nb_now_us() / 1000);
 }
 
 int dps_kport_setup(struct dps *d, const char *ifname)

@@ -69,7 +69,7 @@ static int pass(struct dps *d)
 {
 	uint64_t before = d->taken;
 
-	d->now_us = dps_now_us();
+	d->now_us = nb_now_us();
 	d->now_ms = d->now_us / 1000;
 	/* from the end: a port leaving is swapped out with one already polled */
 	for (unsigned k = d->nready; k-- > 0;) {
@@ -112,7 +112,7 @@ static int loop(struct dps *d, int sfd, int lfd)
 			/* nothing came: sleep rather than spin (a spin is a CPU
 			 * the guests and the kernel do not get); a guest's event
 			 * or a NIC's socket ends the sleep */
-			uint64_t wait = dps_guest_wait_us(d, dps_now_us());
+			uint64_t wait = dps_guest_wait_us(d, nb_now_us());
 			int hold_ms = nb_back_timeout_ms(&d->nb);
 			unsigned nw = 0;
 

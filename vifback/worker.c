@@ -29,13 +29,13 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "lib/batchio.h"
 #include "lib/env_ms.h"
 #include "lib/err.h"
 #include "lib/log.h"
+#include "netback/rings.h"
 #include "vif/vifstats.h"
 #include "vifback/seccomp.h"
 #include "vifback/tap.h"
@@ -70,9 +70,7 @@ static uint64_t rx_stall_us = VB_RX_STALL_MS * 1000ull;
 struct wq {
 	struct netif_queue *nq; /* &nqs: the ring state, a few hundred bytes */
 	struct netif_queue nqs;
-	void *tx_page, *rx_page;
-	uint32_t port_tx, port_rx;
-	bool bound_tx, bound_rx;
+	struct nb_rings r;
 	int tap;
 	bool kicked_tx, kicked_rx; /* fired, masked until served */
 	/* spurious events (see VB_SPURIOUS_FREE): the producers the last
@@ -178,19 +176,6 @@ struct worker {
 
 _Static_assert(sizeof(struct wburst) <= BATCHIO_MEM_SPARE, "a burst's arrays outgrow the ring page");
 
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static int w_copy(void *ctx, struct hv_copy *segs, unsigned n)
-{
-	return hv_grant_copy(ctx, segs, n);
-}
-
 static void reply(struct worker *w, uint32_t type, uint32_t devid, int rc, const char *text)
 {
 	struct vb_msg m;
@@ -220,14 +205,7 @@ static void *map_lazy(size_t len)
 
 static void queue_free(struct worker *w, struct wq *q)
 {
-	if (q->bound_tx)
-		hv_evtchn_unbind(w->hv, q->port_tx);
-	if (q->bound_rx)
-		hv_evtchn_unbind(w->hv, q->port_rx);
-	if (q->tx_page)
-		hv_grant_unmap(w->hv, q->tx_page, 1);
-	if (q->rx_page)
-		hv_grant_unmap(w->hv, q->rx_page, 1);
+	nb_rings_disconnect(&q->r, w->hv);
 	if (q->tap >= 0)
 		close(q->tap);
 	if (q->bl_buf)
@@ -291,30 +269,10 @@ static int queue_setup(struct worker *w, struct wq *q, const struct nb_fe_cfg *c
 	q->bl_buf = map_lazy(NETIF_BURST * VB_PKT_BUF);
 	if (!q->bl_buf)
 		return err_set(-ENOMEM, "out of memory");
-	rc = hv_grant_map(w->hv, w->domid, &qc->tx_ref, 1, true, &q->tx_page);
+	rc = nb_rings_connect(&q->r, w->hv, w->domid, qc, &cfg->feat, q->nq, w->scratch);
 	if (rc < 0)
-		return err_prefix(rc, "tx-ring-ref %u", qc->tx_ref);
-	rc = hv_grant_map(w->hv, w->domid, &qc->rx_ref, 1, true, &q->rx_page);
-	if (rc < 0)
-		return err_prefix(rc, "rx-ring-ref %u", qc->rx_ref);
-	rc = hv_evtchn_bind(w->hv, w->domid, qc->evtchn_tx, &q->port_tx);
-	if (rc < 0)
-		return err_prefix(rc, "%s", qc->split ? "event-channel-tx" : "event-channel");
-	q->bound_tx = true;
-	if (qc->split) {
-		rc = hv_evtchn_bind(w->hv, w->domid, qc->evtchn_rx, &q->port_rx);
-		if (rc < 0)
-			return err_prefix(rc, "event-channel-rx");
-		q->bound_rx = true;
-	} else {
-		q->port_rx = q->port_tx;
-	}
-	netif_queue_init(q->nq, w->domid, &cfg->feat, q->tx_page, q->rx_page, w_copy, w->hv,
-			 w->scratch);
-	/* after XSA-332 a bound port starts masked; and look once anyway */
-	hv_evtchn_unmask(w->hv, q->port_tx);
-	if (qc->split)
-		hv_evtchn_unmask(w->hv, q->port_rx);
+		return rc;
+	/* look once anyway: requests may predate the binding */
 	q->tx_more = true;
 	return 0;
 }
@@ -371,7 +329,7 @@ static void on_connect(struct worker *w, const struct vb_msg *m, int *fds, unsig
 	}
 	if (m->rate_bytes)
 		for (unsigned i = 0; i < v->nq; i++)
-			netif_credit_set(&v->q[i].nq->credit, m->rate_bytes, m->rate_usecs, now_us());
+			netif_credit_set(&v->q[i].nq->credit, m->rate_bytes, m->rate_usecs, nb_now_us());
 	/* a persistent TAP may keep the carrier an earlier worker turned off
 	 * for a stalled guest: a new connection starts with the carrier on */
 	if (vb_tap_set_carrier(v->q[0].tap, true) < 0) {
@@ -477,7 +435,7 @@ static void on_message(struct worker *w, bool *quit)
 
 		slot = vif_slot(w, m.devid);
 		if (slot >= 0) {
-			stats_flush(w, w->vifs[slot], now_us(), true);
+			stats_flush(w, w->vifs[slot], nb_now_us(), true);
 			vif_stats_text(w->vifs[slot], stats, sizeof(stats));
 			vif_free(w, (unsigned)slot);
 		}
@@ -489,7 +447,7 @@ static void on_message(struct worker *w, bool *quit)
 		for (unsigned i = 0; slot >= 0 && i < w->vifs[slot]->nq; i++) {
 			struct wq *q = &w->vifs[slot]->q[i];
 
-			netif_credit_set(&q->nq->credit, m.rate_bytes, m.rate_usecs, now_us());
+			netif_credit_set(&q->nq->credit, m.rate_bytes, m.rate_usecs, nb_now_us());
 			/* a packet held for the old rate is looked at again now */
 			q->tx_wait_until = 0;
 			q->tx_more = true;
@@ -533,7 +491,7 @@ static void tx_write(struct worker *w, struct wq *q, unsigned n)
 /* TX: ring -> TAP. *wrote: packets went to the TAP. */
 static void tx_work(struct worker *w, struct wq *q, bool *notify, bool *wrote)
 {
-	uint64_t now = now_us();
+	uint64_t now = nb_now_us();
 
 	if (q->tx_wait_until && now < q->tx_wait_until)
 		return;
@@ -549,12 +507,10 @@ static void tx_work(struct worker *w, struct wq *q, bool *notify, bool *wrote)
 		 * fills its ring again while we write to the TAP (a TAP
 		 * write takes the packet through Dom0's stack, TCP's receive
 		 * included), not after */
-		if (ntf && n) {
-			hv_evtchn_notify(w->hv, q->port_tx);
-			q->nq->stats.notifies++;
-		} else {
+		if (ntf && n)
+			nb_rings_notify(&q->r, w->hv, q->nq, true, false);
+		else
 			*notify |= ntf;
-		}
 		tx_write(w, q, n);
 		*wrote |= n > 0;
 		q->tx_more = more;
@@ -609,7 +565,7 @@ static void rx_check_stall(struct worker *w, struct wvif *v, struct wq *q)
 	}
 	if (!q->bl_n || q->stalled)
 		return;
-	now = now_us();
+	now = nb_now_us();
 	if (!q->rx_blocked_since)
 		q->rx_blocked_since = now;
 	else if (now - q->rx_blocked_since >= rx_stall_us) {
@@ -665,7 +621,7 @@ static void rx_work(struct worker *w, struct wvif *v, struct wq *q, bool tap_rea
 				continue;
 			}
 			if (q->bl_n++ == 0)
-				q->bl_since = now_us();
+				q->bl_since = nb_now_us();
 		}
 		q->rd_found = found > 0;
 		if (w->b->res[want - 1] < 0) {
@@ -690,11 +646,11 @@ static void rx_work(struct worker *w, struct wvif *v, struct wq *q, bool tap_rea
 		/* keep the rest in order; their data stays where it is */
 		memmove(q->bl, q->bl + done, (q->bl_n - done) * sizeof(q->bl[0]));
 		q->bl_n -= done;
-		q->bl_since = now_us();
+		q->bl_since = nb_now_us();
 	}
 	/* before the drain below: its clock runs on with nothing waiting */
 	rx_check_stall(w, v, q);
-	if (!done && q->bl_n && now_us() - q->bl_since > rx_drain_us) {
+	if (!done && q->bl_n && nb_now_us() - q->bl_since > rx_drain_us) {
 		/* the guest stopped taking packets: drop, never hoard */
 		q->tx_drop_no_buffers += q->bl_n;
 		q->bl_n = 0;
@@ -748,7 +704,7 @@ static void report_fatal(struct worker *w, unsigned slot)
 			reply(w, VB_MSG_FATAL, v->devid, -EPROTO, msg);
 			break;
 		}
-	stats_flush(w, v, now_us(), true);
+	stats_flush(w, v, nb_now_us(), true);
 	vif_free(w, slot);
 }
 
@@ -758,11 +714,11 @@ static struct wq *find_port(struct worker *w, uint32_t port, bool *is_rx)
 		struct wvif *v = w->vifs[s];
 
 		for (unsigned i = 0; v && i < v->nq; i++) {
-			if (v->q[i].port_tx == port) {
+			if (v->q[i].r.port_tx == port) {
 				*is_rx = false;
 				return &v->q[i];
 			}
-			if (v->q[i].port_rx == port) {
+			if (v->q[i].r.port_rx == port) {
 				*is_rx = true;
 				return &v->q[i];
 			}
@@ -836,9 +792,9 @@ static void trim(struct worker *w)
 static void unhold(struct worker *w, struct wq *q)
 {
 	if (q->held_tx)
-		hv_evtchn_unmask(w->hv, q->port_tx);
+		hv_evtchn_unmask(w->hv, q->r.port_tx);
 	if (q->held_rx)
-		hv_evtchn_unmask(w->hv, q->port_rx);
+		hv_evtchn_unmask(w->hv, q->r.port_rx);
 	q->held_tx = q->held_rx = false;
 	q->unmask_at = 0;
 }
@@ -867,7 +823,7 @@ static void rearm(struct worker *w, struct wq *q)
 		unsigned sh = q->spurious - VB_SPURIOUS_FREE - 1;
 
 		/* 1 ms << 9 is the last step under VB_SPURIOUS_MAX_US */
-		q->unmask_at = now_us() + (sh < 10 ? VB_SPURIOUS_FIRST_US << sh : VB_SPURIOUS_MAX_US);
+		q->unmask_at = nb_now_us() + (sh < 10 ? VB_SPURIOUS_FIRST_US << sh : VB_SPURIOUS_MAX_US);
 		return;
 	}
 	unhold(w, q);
@@ -876,9 +832,8 @@ static void rearm(struct worker *w, struct wq *q)
 static void serve(struct worker *w, struct wvif *v, struct wq *q, bool tap_readable)
 {
 	bool notify_tx = false, notify_rx = false, wrote = false;
-	bool split = q->port_tx != q->port_rx;
 
-	if (q->unmask_at && now_us() >= q->unmask_at)
+	if (q->unmask_at && nb_now_us() >= q->unmask_at)
 		unhold(w, q);
 	if (q->kicked_tx || q->kicked_rx || q->tx_more || tap_readable || q->bl_n) {
 		v->stats_moving = true;
@@ -904,16 +859,7 @@ static void serve(struct worker *w, struct wvif *v, struct wq *q, bool tap_reada
 	if (netif_queue_is_fatal(q->nq))
 		return;
 	/* one event per pass, for both rings when they share a channel */
-	if (split) {
-		if (notify_tx)
-			hv_evtchn_notify(w->hv, q->port_tx);
-		if (notify_rx)
-			hv_evtchn_notify(w->hv, q->port_rx);
-	} else if (notify_tx || notify_rx) {
-		hv_evtchn_notify(w->hv, q->port_tx);
-	}
-	if (notify_tx || notify_rx)
-		q->nq->stats.notifies++;
+	nb_rings_notify(&q->r, w->hv, q->nq, notify_tx, notify_rx);
 	if (q->kicked_tx || q->kicked_rx)
 		rearm(w, q);
 }
@@ -961,7 +907,7 @@ int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine, void
 	while (!quit) {
 		unsigned n = 0;
 		int timeout = -1;
-		uint64_t now = now_us();
+		uint64_t now = nb_now_us();
 
 		/* on_connect() made room for every queue there is */
 		pfd = w.pfd;
@@ -1017,7 +963,7 @@ int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine, void
 				continue;
 			serve(&w, v, &v->q[pq[k].qi], pfd[k].revents & POLLIN);
 		}
-		now = now_us();
+		now = nb_now_us();
 		if (w.busy) {
 			w.busy = false;
 			w.busy_at = now;
@@ -1040,7 +986,7 @@ int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine, void
 	}
 	for (unsigned s = 0; s < VB_MAX_VIFS; s++) {
 		if (w.vifs[s])
-			stats_flush(&w, w.vifs[s], now_us(), true);
+			stats_flush(&w, w.vifs[s], nb_now_us(), true);
 		vif_free(&w, s);
 	}
 	batchio_exit(&w.bio);

@@ -1,0 +1,47 @@
+/* rings: a queue's shared rings and event channels in the process that
+ * serves them, the step between the handshake (netback.h: the frontend's
+ * keys, read and checked) and the data path (vif/netif.h). Linux netback's
+ * xenvif_map_frontend_data_rings() and xenvif_connect_data(), once, for
+ * both consumers: vifback's workers (packets to a TAP) and dpswitch
+ * (packets to mbufs). Needs an hv (hypervisor/hv.h): its own library,
+ * netd_nbrings, built where netd_hv is. */
+#ifndef NETBACK_RINGS_H
+#define NETBACK_RINGS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "netback/netback.h"
+#include "vif/netif.h"
+
+struct hv;
+
+/* One queue's rings as this process holds them. All zero: nothing held. */
+struct nb_rings {
+	void *tx_page, *rx_page;
+	uint32_t port_tx, port_rx; /* local ports; equal unless split */
+	bool bound_tx, bound_rx;
+};
+
+/* The clock netif's credit scheduler runs on (now_us of netif_tx_burst):
+ * CLOCK_MONOTONIC in microseconds. */
+uint64_t nb_now_us(void);
+
+/* Maps the ring pages qc names (granted by domid), binds its event
+ * channel(s), starts nq on them (netif_queue_init, with grant copies
+ * through hv; scratch: see struct netif_scratch) and unmasks the ports.
+ * 0, or -errno with err_msg() naming the frontend key whose value failed
+ * (`tx-ring-ref 8: ...`, `event-channel-tx: ...`) and nothing held. */
+int nb_rings_connect(struct nb_rings *r, struct hv *hv, uint16_t domid,
+		     const struct nb_queue_cfg *qc, const struct netif_features *feat,
+		     struct netif_queue *nq, struct netif_scratch *scratch);
+/* Unbinds and unmaps what r holds (any part of it, after a connect that
+ * failed half-way too); r is all zero after. */
+void nb_rings_disconnect(struct nb_rings *r, struct hv *hv);
+/* The frontend told that responses are out on its TX ring (tx) and/or RX
+ * ring (rx): one event for both when they share a channel. Counted in
+ * nq->stats.notifies. */
+void nb_rings_notify(const struct nb_rings *r, struct hv *hv, struct netif_queue *nq, bool tx,
+		     bool rx);
+
+#endif
