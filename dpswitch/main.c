@@ -95,6 +95,7 @@ static int loop(struct dps *d, int sfd, int lfd)
 		return rc;
 	for (;;) {
 		struct pollfd pfd[24 + DPS_WAKE_FDS];
+		uint16_t wake_port[DPS_WAKE_FDS];
 		struct timespec ts, *tsp = &ts;
 		uint64_t timeout_us = 0;
 		int n = 0, nctl, nwake_polled;
@@ -150,9 +151,11 @@ static int loop(struct dps *d, int sfd, int lfd)
 		pfd[n++] = (struct pollfd){ .fd = xsc_fd(d->nb.xs), .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = hv_evtchn_fd(d->hv), .events = POLLIN };
 		for (unsigned k = 0; k < d->nready && n < 3 + DPS_WAKE_FDS; k++)
-			if (d->ports[d->ready[k]].kind == DPS_PORT_NIC && d->ports[d->ready[k]].wake_fd >= 0)
+			if (d->ports[d->ready[k]].kind == DPS_PORT_NIC && d->ports[d->ready[k]].wake_fd >= 0) {
+				wake_port[n - 3] = d->ready[k];
 				pfd[n++] = (struct pollfd){ .fd = d->ports[d->ready[k]].wake_fd,
 							    .events = POLLIN };
+			}
 		nwake_polled = n - 3;
 		nctl = dps_ctl_fds(lfd, pfd + n, 24 + DPS_WAKE_FDS - (unsigned)n);
 		n += nctl;
@@ -164,6 +167,9 @@ static int loop(struct dps *d, int sfd, int lfd)
 			if (read(sfd, &si, sizeof(si)) == sizeof(si))
 				return 0;
 		}
+		/* a socket the poll saw empty is not read in the next pass */
+		for (int i = 0; i < nwake_polled; i++)
+			d->ports[wake_port[i]].quiet = !pfd[3 + i].revents;
 		if (pfd[2].revents || ev_more)
 			ev_more = dps_guest_events(d);
 		for (int i = 3 + nwake_polled; i < n; i++)
