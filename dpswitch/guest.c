@@ -362,25 +362,18 @@ static bool poll_burst(struct dps *d, unsigned idx, bool *more, bool *ntf)
 	struct rte_mbuf *m[DPS_BURST];
 	unsigned n = 0, k = 0;
 	uint64_t wait = 0;
-	bool bntf = false;
 	int rc;
 
 	/* an empty ring goes through the burst too: its final check re-arms
-	 * req_event, so the guest's next request brings an event */
-	rc = netif_tx_burst(q->nq, &d->arena, d->now_us, d->pkts, DPS_BURST, &n, more, &bntf,
-			    &wait);
+	 * req_event, so the guest's next request brings an event; the guest
+	 * is told as soon as the burst is copied out, and refills its ring
+	 * while we switch and send */
+	rc = nb_rings_tx_burst(&q->r, d->hv, q->nq, &d->arena, d->now_us, d->pkts, DPS_BURST, &n,
+			       more, ntf, &wait);
 	if (rc < 0 && netif_queue_is_fatal(q->nq)) {
 		lost(d, p);
 		return false;
 	}
-	/* the burst is copied out and answered: told now, the guest fills
-	 * its ring again while we switch and send (a kernel port's send
-	 * takes the packet through Dom0's stack, the LAN end's TCP receive
-	 * included), not after, as vifback does */
-	if (bntf && n)
-		nb_rings_notify(&q->r, d->hv, q->nq, true, false);
-	else
-		*ntf |= bntf;
 	if (wait)
 		q->tx_wait_until = d->now_us + wait;
 	if (n && rte_pktmbuf_alloc_bulk(d->pool, m, n) < 0) {

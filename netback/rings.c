@@ -87,6 +87,22 @@ void nb_rings_disconnect(struct nb_rings *r, struct hv *hv)
 	memset(r, 0, sizeof(*r));
 }
 
+int nb_rings_tx_burst(const struct nb_rings *r, struct hv *hv, struct netif_queue *nq,
+		      struct netif_tx_arena *arena, uint64_t now_us, struct netif_pkt *pkts,
+		      unsigned max, unsigned *n, bool *more, bool *notify, uint64_t *wait_us)
+{
+	bool ntf = false;
+	int rc = netif_tx_burst(nq, arena, now_us, pkts, max, n, more, &ntf, wait_us);
+
+	if (netif_queue_is_fatal(nq))
+		return rc;
+	if (ntf && *n)
+		nb_rings_notify(r, hv, nq, true, false);
+	else
+		*notify |= ntf;
+	return rc;
+}
+
 void nb_rings_notify(const struct nb_rings *r, struct hv *hv, struct netif_queue *nq, bool tx,
 		     bool rx)
 {

@@ -38,6 +38,16 @@ int nb_rings_connect(struct nb_rings *r, struct hv *hv, uint16_t domid,
 /* Unbinds and unmaps what r holds (any part of it, after a connect that
  * failed half-way too); r is all zero after. */
 void nb_rings_disconnect(struct nb_rings *r, struct hv *hv);
+/* One TX burst (netif_tx_burst, same arguments and return), the frontend
+ * told at once when it asked for an event and packets came: it fills its
+ * ring again while the caller sends them on (a TAP write, a kernel port's
+ * send: each takes the packets through Dom0's stack, the receiver's TCP
+ * included), not after. An event it asked for without packets is left
+ * for the pass's last (*notify set, never cleared). No event for a queue
+ * that is fatal. */
+int nb_rings_tx_burst(const struct nb_rings *r, struct hv *hv, struct netif_queue *nq,
+		      struct netif_tx_arena *arena, uint64_t now_us, struct netif_pkt *pkts,
+		      unsigned max, unsigned *n, bool *more, bool *notify, uint64_t *wait_us);
 /* The frontend told that responses are out on its TX ring (tx) and/or RX
  * ring (rx): one event for both when they share a channel. Counted in
  * nq->stats.notifies. */

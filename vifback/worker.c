@@ -498,19 +498,13 @@ static void tx_work(struct worker *w, struct wq *q, bool *notify, bool *wrote)
 	q->tx_wait_until = 0;
 	for (unsigned b = 0; b < VB_BURSTS_PER_WAKE; b++) {
 		unsigned n = 0;
-		bool more = false, ntf = false;
+		bool more = false;
 		uint64_t wait = 0;
-		int rc = netif_tx_burst(q->nq, &w->arena, now, w->b->pkts, NETIF_BURST, &n, &more,
-					&ntf, &wait);
+		/* the guest told as soon as the burst is copied out: it
+		 * refills its ring while we write to the TAP */
+		int rc = nb_rings_tx_burst(&q->r, w->hv, q->nq, &w->arena, now, w->b->pkts,
+					   NETIF_BURST, &n, &more, notify, &wait);
 
-		/* the burst is copied out and answered: told now, the guest
-		 * fills its ring again while we write to the TAP (a TAP
-		 * write takes the packet through Dom0's stack, TCP's receive
-		 * included), not after */
-		if (ntf && n)
-			nb_rings_notify(&q->r, w->hv, q->nq, true, false);
-		else
-			*notify |= ntf;
 		tx_write(w, q, n);
 		*wrote |= n > 0;
 		q->tx_more = more;
