@@ -82,6 +82,26 @@ def terminate(proc, timeout=10):
             proc.wait()
 
 
+def tcpdump(ns, args, stdout, timeout=10):
+    """tcpdump in ns (args: what follows the program's name), returned once it
+    captures: its "listening on" line is read from stderr. A sleep instead
+    misses the first frames on a loaded host, and a test that asserts no frame
+    came would then pass for nothing."""
+    p = subprocess.Popen(["ip", "netns", "exec", ns, "tcpdump", *args], stdout=stdout,
+                         stderr=subprocess.PIPE, text=True)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if not select.select([p.stderr], [], [], end - time.monotonic())[0]:
+            break
+        line = p.stderr.readline()
+        if not line:
+            break
+        if line.startswith("listening on"):
+            return p
+    terminate(p)
+    raise AssertionError(f"tcpdump {' '.join(args)} in {ns} did not start capturing")
+
+
 def wait_for(pred, timeout=5.0, step=0.02, what="condition"):
     end = time.monotonic() + timeout
     while time.monotonic() < end:

@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, sh, tcp_sink, tcp_transfer, terminate, wait_for
+from conftest import BUILD, sh, tcp_sink, tcp_transfer, tcpdump, terminate, wait_for
 
 HVSIM = os.path.join(BUILD, "hvsim")
 DPSWITCH = os.path.join(BUILD, "bin", "dpswitch")
@@ -397,12 +397,10 @@ def test_forged_frames_are_dropped_and_counted(rig, topo, tmp_path):
     assert topo.ping(g5, LAN)
     n = 3
     before = rig.port("vif5.0")["drops"]
-    cap = subprocess.Popen(["ip", "netns", "exec", rig.lan, "tcpdump", "-l", "-n", "-i", "lan0",
-                            "-c", "1", "arp host 203.0.113.99 or udp port 9 or icmp6 and "
-                            "(ip6[40] == 134 or ip6[40] == 136)"],
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    cap = tcpdump(rig.lan, ["-l", "-n", "-i", "lan0", "-c", "1", "arp host 203.0.113.99 or "
+                            "udp port 9 or icmp6 and (ip6[40] == 134 or ip6[40] == 136)"],
+                  subprocess.PIPE)
     try:
-        time.sleep(1)
         topo.python(g5, FORGE.format(ip=addr_of(5), mac=mac_of(5), d=5, lan=LAN, n=n))
         wait_for(lambda: all(rig.port("vif5.0")["drops"][k] - before[k] >= n for k in
                              ("spoof_mac", "spoof_ip", "spoof_arp", "spoof_nd", "forbidden")),
@@ -577,12 +575,10 @@ def test_guest_without_ip_may_not_claim_dom0s_addresses(rig, topo, tmp_path):
     before = rig.port("vif5.0")["drops"]
     out = str(tmp_path / "lan.txt")
     with open(out, "w") as f:
-        dump = subprocess.Popen(["ip", "netns", "exec", rig.lan, "tcpdump", "-l", "-n", "-i",
-                                 "lan0", "host 203.0.113.254 or host 203.0.113.77 or "
-                                 "host 2001:db8:1::fe or (icmp6 and ip6[40] == 136)"],
-                                stdout=f, stderr=subprocess.DEVNULL)
+        dump = tcpdump(rig.lan, ["-l", "-n", "-i", "lan0", "host 203.0.113.254 or host "
+                                 "203.0.113.77 or host 2001:db8:1::fe or (icmp6 and ip6[40] == 136)"],
+                       f)
     try:
-        time.sleep(1)
         topo.python(g5, CLAIM.format(mac=mac_of(5), d=5, lan=LAN, n=n))
 
         def lines():
@@ -624,11 +620,8 @@ def test_rate_holds_traffic_and_follows_the_key(rig, topo, tmp_path):
     rig.guest(5)
     out = str(tmp_path / "lan.txt")
     with open(out, "w") as f:
-        dump = subprocess.Popen(["ip", "netns", "exec", rig.lan, "tcpdump", "-i", "lan0", "-n",
-                                 "-l", "udp and dst port 7009"], stdout=f,
-                                stderr=subprocess.DEVNULL)
+        dump = tcpdump(rig.lan, ["-i", "lan0", "-n", "-l", "udp and dst port 7009"], f)
     try:
-        time.sleep(0.5)  # tcpdump attached
         (tmp_path / "rate_send.py").write_text(RATE_SEND)
         topo.run(g, f"/usr/bin/python3 {tmp_path / 'rate_send.py'} {mac_of(5)} {addr_of(5)} {LAN}",
                  timeout=30)

@@ -23,7 +23,7 @@ import pytest
 from scapy.all import UDP
 
 from conftest import (BUILD, HVSIM, NETDCTL, ROOT, bridge_conf, sh, tcp_transfer,  # noqa: F401
-                      terminate, wait_for)
+                      tcpdump, terminate, wait_for)
 from test_antispoof import capture, spoof_drops, udp
 
 VIFBACK = os.path.join(BUILD, "bin", "vifback")
@@ -706,11 +706,8 @@ def test_rate_holds_traffic_and_follows_the_key(topo, rig, tmp_path):
     g = rig.guest(5, "192.0.2.15", ipv6=False)
     out = str(tmp_path / "lan.txt")
     with open(out, "w") as f:
-        dump = subprocess.Popen(["ip", "netns", "exec", topo.up, "tcpdump", "-i", "up0", "-n",
-                                 "-l", "udp and dst port 7009"], stdout=f,
-                                stderr=subprocess.DEVNULL)
+        dump = tcpdump(topo.up, ["-i", "up0", "-n", "-l", "udp and dst port 7009"], f)
     try:
-        time.sleep(0.5)  # tcpdump attached
         r = subprocess.run(["ip", "netns", "exec", g, "/usr/bin/python3", "-c", RATE_SEND, mac,
                             "192.0.2.15", LAN], capture_output=True, text=True, timeout=30)
         assert r.returncode == 0, r.stderr
