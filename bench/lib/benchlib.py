@@ -520,14 +520,15 @@ def flood_profile(bench, flood, src, addr, seconds, prefix=()):
     return got if got["samples"] else None
 
 
-def iperf(bench, src, dst, addr, seconds, port=5201, prefix=(), cpu=None):
+def iperf(bench, src, dst, addr, seconds, port=5201, prefix=(), cpu=None, rate=None):
     """Gbit/s the receiver in dst got from one TCP stream of seconds from src to
     addr (iperf3). iperf3 now and then reports an error in its JSON (a control
     connection reset under load): up to 3 attempts, each with a fresh server.
-    prefix: argv to run both ends under. The sender uses TCP_CC. cpu: a dict to
-    store the CPU seconds each end spent in ("sender", "receiver"; iperf3's own
-    account, getrusage over the test: what the stack did in its system calls and
-    in the softirqs that ran on its time included)."""
+    prefix: argv to run both ends under. The sender uses TCP_CC; rate (iperf3's
+    -b, "3G") paces it. cpu: a dict to store the CPU seconds each end spent in
+    ("sender", "receiver"; iperf3's own account, getrusage over the test: what
+    the stack did in its system calls and in the softirqs that ran on its time
+    included)."""
     err = ""
     for _ in range(3):
         srv = bench.popen(["ip", "netns", "exec", dst, *prefix, "iperf3", "-s", "-1", "-B", addr,
@@ -535,7 +536,8 @@ def iperf(bench, src, dst, addr, seconds, port=5201, prefix=(), cpu=None):
         try:
             for _ in range(50):  # the server listens within a few ms
                 c = sh("ip", "netns", "exec", src, *prefix, "iperf3", "-c", addr, "-p", str(port), "-t",
-                       str(seconds), "-C", TCP_CC, "-J", check=False, timeout=seconds + 30)
+                       str(seconds), "-C", TCP_CC, "-J", *(("-b", rate) if rate else ()),
+                       check=False, timeout=seconds + 30)
                 try:
                     out = json.loads(c.stdout)
                 except ValueError:
