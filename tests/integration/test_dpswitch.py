@@ -1010,6 +1010,49 @@ def test_netd_refuses_a_dpdk_network_without_dpswitch(topo, netd_factory, tmp_pa
             in r.stderr), r.stderr
 
 
+# Connect keys naming rings or event channels the backend cannot use: the
+# connect is netback/rings.c's, as vifback's workers', so is the reason the
+# toolstack finds (the key and its value first, then the hypervisor
+# layer's words). A frontend written by hand (tx-ring-ref: a grant never
+# made), or hvsim's netfront with real rings and a bad TX channel (split:
+# event-channel-tx).
+BAD_RINGS = {
+    "tx-ring-ref": "tx-ring-ref 4000000: ",
+    "evtchn-unbound": "event-channel-tx: bind event channel ",
+    "evtchn-huge": "event-channel-tx: bind event channel 4294967295",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_RINGS))
+def test_rings_the_backend_cannot_connect_close_that_vif(rig, topo, xsd, case):
+    """That vif goes to Closing with the reason naming the frontend key,
+    dpswitch runs on, its port holds nothing of the failed connect, and the
+    other guest keeps reaching the LAN."""
+    rig.attach(6)
+    g6 = rig.guest(6)
+    assert topo.ping(g6, LAN)
+    rig.attach(5)
+    if case == "tx-ring-ref":
+        fe = "/local/domain/5/device/vif/0"
+        keys = {"tx-ring-ref": "4000000", "rx-ring-ref": "9", "event-channel": "3",
+                "request-rx-copy": "1", "feature-sg": "1", "state": "4"}
+        pairs = [x for k, v in keys.items() for x in (f"{fe}/{k}", v)]
+        subprocess.run(["xenstore-write", *pairs], env=dict(os.environ,
+                       XENSTORED_PATH=xsd.sock + ".d5"), check=True, timeout=5)
+        rig.wait_states(5, 5)
+    else:
+        # the backend's state as the guest saw it before closing
+        r = subprocess.run([HVSIM, "guest", "5.0", "--hostile", case, "--wait", "1"],
+                           capture_output=True, text=True, env=xsd.env(), timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["backend_state"] == 5, r.stdout
+    err = xsd.read("/local/domain/0/error/backend/vif/5/0/error")
+    assert err and BAD_RINGS[case] in err, err
+    assert rig.proc.poll() is None, rig.read_log()
+    assert not rig.port("vif5.0")["connected"], rig.port("vif5.0")
+    assert topo.ping(g6, LAN, count=2)
+
+
 # The same broken rings as vifback's hostile suite (test_vifback.HOSTILE),
 # answered by the same netif code: a packet answered with an error and the
 # vif kept, or the vif closed with the reason where the toolstack looks.
