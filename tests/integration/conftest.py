@@ -88,15 +88,19 @@ def tcpdump(ns, args, stdout, timeout=10):
     misses the first frames on a loaded host, and a test that asserts no frame
     came would then pass for nothing."""
     p = subprocess.Popen(["ip", "netns", "exec", ns, "tcpdump", *args], stdout=stdout,
-                         stderr=subprocess.PIPE, text=True)
-    end = time.monotonic() + timeout
+                         stderr=subprocess.PIPE)
+    end, seen = time.monotonic() + timeout, b""
+    # the descriptor itself: a buffered readline could take both of
+    # tcpdump's lines at once and leave select nothing to report
+    fd = p.stderr.fileno()
     while time.monotonic() < end:
-        if not select.select([p.stderr], [], [], end - time.monotonic())[0]:
+        if not select.select([fd], [], [], end - time.monotonic())[0]:
             break
-        line = p.stderr.readline()
-        if not line:
+        chunk = os.read(fd, 4096)
+        if not chunk:
             break
-        if line.startswith("listening on"):
+        seen += chunk
+        if b"\nlistening on " in b"\n" + seen:
             return p
     terminate(p)
     raise AssertionError(f"tcpdump {' '.join(args)} in {ns} did not start capturing")
