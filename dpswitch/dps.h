@@ -119,9 +119,10 @@ struct dps_port {
 	struct dps_tso_caps tso; /* what it takes whole (all false: no TSO) */
 	bool tx_prepare; /* offloads on: rte_eth_tx_prepare checks each burst */
 	int wake_fd; /* readable when frames wait (af_packet's socket), -1: none */
-	/* a kernel port's socket was empty at the last look (its recvmmsg
-	 * took less than it asked for, or the loop's poll saw it not
-	 * readable): the next pass does not read it, once (kport.c) */
+	/* its socket was empty at the last look (a kernel port's recvmmsg
+	 * took less than it asked for, or the loop's ppoll saw it not
+	 * readable): a pass reads it only once another port gave frames
+	 * (main.c's pass) */
 	bool quiet;
 	struct dps_kport *kp; /* a kernel port's socket and buffers (kport.c), NULL: an ethdev */
 };

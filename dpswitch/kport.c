@@ -267,23 +267,14 @@ void dps_kport_poll(struct dps *d, unsigned idx)
 	struct dps_port *p = &d->ports[idx];
 	struct dps_kport *k = p->kp;
 	struct rte_mbuf *m[DPS_BURST], *seg[DPS_GSO_MAX_SEGS];
-	unsigned nm = 0, want;
+	unsigned nm = 0, want = rx_slots(d, p, k);
 	int n;
 
-	/* Empty at the last look: a recvmmsg now would most likely find
-	 * nothing (a TCP stream's next data comes after the guest's
-	 * acknowledgements, a pass or more away), and half of this port's
-	 * system calls were such empty reads. Once only: a pass that finds
-	 * nothing elsewhere sleeps in poll, which sees the socket anyway, and
-	 * a busy one reads it again in the next pass. */
-	if (p->quiet) {
-		p->quiet = false;
-		return;
-	}
-	want = rx_slots(d, p, k);
 	if (!want)
 		return;
 	n = recvmmsg(k->fd, k->rxm, want, MSG_DONTWAIT, NULL);
+	/* less than asked for: empty now (main.c's pass reads it again only
+	 * in a pass that found work elsewhere) */
 	p->quiet = n < (int)want;
 	if (n <= 0)
 		return;

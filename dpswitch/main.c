@@ -63,6 +63,13 @@ static void usage(FILE *f)
 		   "[-- EAL arguments]\n");
 }
 
+/* A NIC port whose socket was empty at the last look (dps.h), and that
+ * ppoll watches. */
+static bool quiet(const struct dps_port *p)
+{
+	return p->quiet && p->wake_fd >= 0;
+}
+
 /* Polls the ready ports, switches, flushes the queued ones; nonzero when
  * it took frames from some port. */
 static int pass(struct dps *d)
@@ -75,11 +82,21 @@ static int pass(struct dps *d)
 	for (unsigned k = d->nready; k-- > 0;) {
 		unsigned idx = d->ready[k];
 
-		if (d->ports[idx].kind == DPS_PORT_NIC)
-			dps_nic_poll(d, idx);
-		else if (!dps_guest_poll(d, idx))
+		if (d->ports[idx].kind == DPS_PORT_NIC) {
+			if (!quiet(&d->ports[idx]))
+				dps_nic_poll(d, idx);
+		} else if (!dps_guest_poll(d, idx)) {
 			dps_port_unready(d, idx);
+		}
 	}
+	/* the quiet ones only in a pass that found work: it goes on (their
+	 * frames, a stream's acknowledgements, as soon as before); a pass
+	 * that found none ends in ppoll, which watches their sockets, where
+	 * a read would have found nothing (half a kernel port's recvmmsg
+	 * calls in a TCP stream to a guest) */
+	for (unsigned k = d->nready; d->taken != before && k-- > 0;)
+		if (d->ports[d->ready[k]].kind == DPS_PORT_NIC && quiet(&d->ports[d->ready[k]]))
+			dps_nic_poll(d, d->ready[k]);
 	dps_flush(d);
 	return d->taken != before;
 }
