@@ -53,11 +53,11 @@ int nb_rings_connect(struct nb_rings *r, struct hv *hv, uint16_t domid,
 	if ((rc = map_ring(hv, domid, &qc->tx_ref, &r->tx_page, nb_fq_key_name(NB_FQ_TX_REF))) < 0 ||
 	    (rc = map_ring(hv, domid, &qc->rx_ref, &r->rx_page, nb_fq_key_name(NB_FQ_RX_REF))) < 0 ||
 	    (rc = bind_port(hv, domid, qc->evtchn_tx, &r->port_tx, &r->bound_tx,
-		       nb_fq_key_name(qc->split ? NB_FQ_EVTCHN_TX : NB_FQ_EVTCHN))) < 0)
+			    nb_fq_key_name(qc->split ? NB_FQ_EVTCHN_TX : NB_FQ_EVTCHN))) < 0)
 		goto fail;
 	if (qc->split) {
 		rc = bind_port(hv, domid, qc->evtchn_rx, &r->port_rx, &r->bound_rx,
-			  nb_fq_key_name(NB_FQ_EVTCHN_RX));
+			       nb_fq_key_name(NB_FQ_EVTCHN_RX));
 		if (rc < 0)
 			goto fail;
 	} else {
