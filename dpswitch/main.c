@@ -275,7 +275,7 @@ int main(int argc, char **argv)
 	const char *kifs[DPS_MAX_KPORTS];
 	unsigned nkifs = 0;
 	char *eal_argv[64], rundir[256];
-	int c, eal_argc = 0, sfd, lfd, rc;
+	int c, eal_argc = 0, sfd = -1, lfd = -1, rc = -1;
 	bool sup = false;
 	unsigned long age_s = 300;
 	sigset_t mask;
@@ -387,47 +387,47 @@ int main(int argc, char **argv)
 	if (!d.ports || d.arena.buf == MAP_FAILED || d.gso_buf == MAP_FAILED || d.rx_lin == MAP_FAILED ||
 	    d.evport == MAP_FAILED) {
 		log_err("dpswitch: out of memory");
-		return 1;
+		goto stop;
 	}
 	for (unsigned i = 0; i < DPS_MAX_PORTS; i++)
 		d.ports[i].next_free = i + 1;
 	if (dps_mac_init(&d.macs, d.gen, age_s * 1000) < 0) {
 		log_err("dpswitch: %s", err_msg());
-		return 1;
+		goto stop;
 	}
 	d.pool = rte_pktmbuf_pool_create("dps", DPS_MBUFS, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
 					 SOCKET_ID_ANY);
 	if (!d.pool) {
 		log_err("dpswitch: mbuf pool: %s", rte_strerror(rte_errno));
-		return 1;
+		goto stop;
 	}
 	if (state && dps_plugs_load(state) < 0) {
 		log_err("dpswitch: plugs kept: %s", err_msg());
-		return 1;
+		goto stop;
 	}
 	if (dps_nic_setup(&d) < 0) {
 		log_err("dpswitch: %s", err_msg());
-		return 1;
+		goto stop;
 	}
 	for (unsigned i = 0; i < nkifs; i++)
 		if (dps_kport_setup(&d, kifs[i]) < 0) {
 			log_err("dpswitch: %s", err_msg());
-			return 1;
+			goto stop;
 		}
 	if (hv_open(d.hv_kind, &d.hv) < 0) {
 		log_err("dpswitch: hypervisor: %s", err_msg());
-		return 1;
+		goto stop;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	lfd = dps_ctl_open(sock);
 	if (sfd < 0 || lfd < 0) {
 		log_err("dpswitch: %s", lfd < 0 ? err_msg() : strerror(errno));
-		return 1;
+		goto stop;
 	}
 	if (xsc_open(&d.nb.xs, DPS_XS_TIMEOUT_MS) < 0) {
 		log_err("dpswitch: xenstore: %s", err_msg());
-		return 1;
+		goto stop;
 	}
 	log_info("dpswitch: serving %s for %u network%s, %u NIC port%s, control socket %s",
 		 XSVIF_ROOT, d.nbridges, d.nbridges > 1 ? "s" : "", d.nactive,
@@ -444,12 +444,16 @@ int main(int argc, char **argv)
 		log_err("dpswitch: %s", err_msg());
 	else
 		log_info("dpswitch: stopping");
+stop:
+	/* also after a failed start: ports started (an AF_XDP port's XDP
+	 * program on its interface), the EAL's directory */
 	nb_back_shutdown(&d.nb);
 	xsc_close(d.nb.xs);
 	dps_nic_stop(&d);
 	dps_kport_stop(&d);
 	hv_close(d.hv);
-	unlink(sock);
+	if (lfd >= 0)
+		unlink(sock); /* ours: not one another dpswitch serves */
 	/* EAL leaves its (empty, with --no-shconf) runtime directory behind */
 	snprintf(rundir, sizeof(rundir), "%s", rte_eal_get_runtime_dir());
 	rte_eal_cleanup();

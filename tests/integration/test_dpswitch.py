@@ -1664,8 +1664,9 @@ def test_kernel_port_hostile_gso_metadata_is_dropped_for_that_vif_only(kern_seg_
 
 def test_kernel_port_for_a_missing_interface_is_refused(topo, xsd, tmp_path):
     """--kernel-port with an interface that is not there: a clear error,
-    exit 1, no socket left behind."""
+    exit 1, no socket and no EAL runtime directory left behind."""
     sock = str(tmp_path / "dps.sock")
+    rundir = f"/var/run/dpdk/dpsk{os.getpid()}"
     r = subprocess.run(["ip", "netns", "exec", topo.d0, DPSWITCH, "--hv", "sim", "--socket", sock,
                         "--bridge", BRIDGE, "--kernel-port", "nosuch0", "--", "-l", "0",
                         "--no-huge", "-m", "128", "--no-pci", "--no-shconf", "--no-telemetry",
@@ -1674,6 +1675,7 @@ def test_kernel_port_for_a_missing_interface_is_refused(topo, xsd, tmp_path):
     assert r.returncode == 1, r
     assert "kernel port nosuch0: no such interface" in r.stderr + r.stdout, r
     assert not os.path.exists(sock)
+    assert not os.path.exists(rundir), os.listdir(rundir)
     r = subprocess.run([DPSWITCH, "--socket", sock, "--bridge", BRIDGE, "--kernel-port",
                         "bad/name"], capture_output=True, text=True, timeout=10)
     assert r.returncode == 2 and "--kernel-port: 'bad/name': not an interface name" in r.stderr
