@@ -252,13 +252,15 @@ static json_t *port_json(const struct dps_port *p)
 
 	for (unsigned i = 0; i < DPS_DROP_COUNT; i++)
 		json_object_set_new(drops, dps_drop_name(i), json_integer((json_int_t)p->c.drops[i]));
-	return json_pack("{s:s,s:s,s:b,s:b,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:o}", "name", p->name, "kind",
+	return json_pack("{s:s,s:s,s:b,s:b,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}", "name", p->name,
+			 "kind",
 			 p->kind == DPS_PORT_NIC ? "nic" : "vif", "plugged", p->plugged,
 			 "connected", p->connected, "forwarding", p->forwarding, "rx_packets",
 			 (json_int_t)p->c.rx_pkts, "rx_bytes", (json_int_t)p->c.rx_bytes,
 			 "tx_packets", (json_int_t)p->c.tx_pkts, "tx_bytes",
 			 (json_int_t)p->c.tx_bytes, "tx_tso", (json_int_t)p->c.tx_tso, "holds",
-			 (json_int_t)p->c.holds, "drops", drops);
+			 (json_int_t)p->c.holds, "spurious_events", (json_int_t)p->c.spurious_events,
+			 "drops", drops);
 }
 
 static json_t *status(struct dps *d)

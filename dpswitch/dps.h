@@ -84,6 +84,7 @@ struct dps_counters {
 	uint64_t tx_pkts, tx_bytes; /* out of the switch to the port */
 	uint64_t tx_tso; /* of tx_pkts: GSO packets the port's TSO cuts */
 	uint64_t holds;	 /* reconnects held after a violation (netback's hold) */
+	uint64_t spurious_events; /* the guest's kicks that moved no request producer */
 	uint64_t drops[DPS_DROP_COUNT];
 };
 
@@ -94,6 +95,11 @@ struct dps_gq {
 	struct nb_rings r; /* its pages and event channels */
 	bool always_ready; /* an event channel past DPS_EVTCHN_MAX: polled each pass */
 	uint64_t tx_wait_until; /* credit ran out */
+	/* spurious kicks (netback/rings.h, XSA-391): its ports held masked
+	 * until unmask_at (0: none is), the queue in dps.held meanwhile */
+	struct nb_spurious sp;
+	bool held_tx, held_rx;
+	uint64_t unmask_at;
 };
 
 struct dps_port {
@@ -142,6 +148,9 @@ struct dps {
 	unsigned nready;
 	uint16_t dirty[DPS_MAX_PORTS]; /* with frames in their output queue */
 	unsigned ndirty;
+	uint16_t held[DPS_MAX_PORTS]; /* guests whose ports are held masked (sp) */
+	unsigned nheld;
+	uint64_t held_next; /* the soonest unmask_at of those (0: none) */
 	uint16_t *evport; /* DPS_EVTCHN_MAX: local event channel -> port + 1 */
 	uint64_t taken;	  /* frames taken from any port (a pass that took none was idle) */
 	unsigned nfwd; /* forwarding ports */
@@ -196,10 +205,14 @@ bool dps_guest_takes_gso(const struct dps *d, unsigned idx, const struct dps_gso
 			 uint16_t mss, uint32_t len);
 /* Queued frames into the guest's RX ring; drops what it cannot take. */
 void dps_guest_flush(struct dps *d, unsigned idx);
-/* Events: drained, their ports made ready, unmasked; up to DPS_EV_MAX,
- * true when it stopped there (look again before sleeping). */
+/* Events: drained, their ports made ready, unmasked (or held masked a
+ * while when a guest's kicks bring nothing: netback/rings.h's
+ * nb_spurious_kick); up to DPS_EV_MAX, true when it stopped there (look
+ * again before sleeping). */
 #define DPS_EV_MAX 4096u
 bool dps_guest_events(struct dps *d);
+/* The ports held masked whose time is up unmasked, their guests polled. */
+void dps_guest_unhold(struct dps *d, uint64_t now_us);
 /* A GSO packet (pkt/plen, gso_type XEN_NETIF_GSO_TYPE_*, mss) cut into
  * frames (gso.c), the mbufs into m (DPS_GSO_MAX_SEGS); their count, 0 when
  * none could be made (counted on port idx). */
@@ -209,7 +222,8 @@ unsigned dps_gso_cut(struct dps *d, unsigned idx, const uint8_t *pkt, uint32_t p
  * mbufs into m (DPS_GSO_MAX_SEGS); their count, 0 when none could be made
  * (counted on port in). */
 unsigned dps_guest_gso_cut(struct dps *d, unsigned in, struct rte_mbuf **m);
-/* Microseconds until a rate-limited ring may send again (0: none waits). */
+/* Microseconds until a rate-limited ring may send again, or a port held
+ * masked is unmasked (0: none waits). */
 uint64_t dps_guest_wait_us(struct dps *d, uint64_t now_us);
 
 /* NIC ports (nic.c): always ready (no events) */

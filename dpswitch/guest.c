@@ -63,8 +63,24 @@ static void evport_set(struct dps *d, uint32_t local, int idx)
 		d->evport[local] = (uint16_t)(idx + 1);
 }
 
+/* Port idx's queue is no longer held masked (its ports unmasked, or gone
+ * with it). */
+static void held_drop(struct dps *d, unsigned idx)
+{
+	for (unsigned k = 0; k < d->nheld; k++)
+		if (d->held[k] == idx) {
+			d->held[k] = d->held[--d->nheld];
+			break;
+		}
+	if (!d->nheld)
+		d->held_next = 0;
+}
+
 static void queue_free(struct dps *d, struct dps_gq *q)
 {
+	if (q->unmask_at)
+		held_drop(d, (unsigned)((struct dps_port *)((char *)q - offsetof(struct dps_port, q)) -
+				       d->ports));
 	if (q->r.bound_tx)
 		evport_set(d, q->r.port_tx, -1);
 	if (q->r.bound_rx)
@@ -528,17 +544,74 @@ void dps_guest_flush(struct dps *d, unsigned idx)
 	nb_rings_notify(&q->r, d->hv, q->nq, false, ntf);
 }
 
+/* A kick on local port of guest port idx: true when the port stays
+ * masked for a while (the kicks are spurious: nb_spurious_kick). The
+ * producers are the guest's to write: read once each, only compared. */
+static bool kick_held(struct dps *d, unsigned idx, uint32_t port)
+{
+	struct dps_port *p = &d->ports[idx];
+	struct dps_gq *q = &p->q;
+	uint64_t events, until;
+
+	if (p->kind != DPS_PORT_GUEST || !q->nq)
+		return false;
+	events = q->sp.events;
+	until = nb_spurious_kick(&q->sp, __atomic_load_n(&q->nq->tx->req_prod, __ATOMIC_RELAXED),
+				 __atomic_load_n(&q->nq->rx->req_prod, __ATOMIC_RELAXED),
+				 nb_now_us());
+	p->c.spurious_events += q->sp.events - events;
+	if (!until)
+		return false;
+	if (!q->unmask_at)
+		d->held[d->nheld++] = (uint16_t)idx;
+	q->unmask_at = until;
+	q->held_tx |= port == q->r.port_tx;
+	q->held_rx |= port == q->r.port_rx;
+	if (!d->held_next || until < d->held_next)
+		d->held_next = until;
+	return true;
+}
+
+void dps_guest_unhold(struct dps *d, uint64_t now_us)
+{
+	if (!d->held_next || now_us < d->held_next)
+		return;
+	d->held_next = 0;
+	for (unsigned k = 0; k < d->nheld;) {
+		struct dps_gq *q = &d->ports[d->held[k]].q;
+
+		if (q->unmask_at > now_us) {
+			if (!d->held_next || q->unmask_at < d->held_next)
+				d->held_next = q->unmask_at;
+			k++;
+			continue;
+		}
+		if (q->held_tx)
+			hv_evtchn_unmask(d->hv, q->r.port_tx);
+		if (q->held_rx && q->r.port_rx != q->r.port_tx)
+			hv_evtchn_unmask(d->hv, q->r.port_rx);
+		q->held_tx = q->held_rx = false;
+		q->unmask_at = 0;
+		dps_port_ready(d, d->held[k]); /* kicks it missed meanwhile */
+		d->held[k] = d->held[--d->nheld];
+	}
+}
+
 bool dps_guest_events(struct dps *d)
 {
 	uint32_t port;
 
 	/* the port is polled until its ring is empty, so the event can be
-	 * unmasked at once (a storm costs a wake-up each, not a poll each) */
+	 * unmasked at once (a storm costs a wake-up each, not a poll each),
+	 * unless its kicks keep bringing nothing (XSA-391: held masked) */
 	for (unsigned n = 0; n < DPS_EV_MAX; n++) {
 		if (hv_evtchn_pending(d->hv, &port) < 0)
 			return false;
-		if (port < DPS_EVTCHN_MAX && d->evport[port])
+		if (port < DPS_EVTCHN_MAX && d->evport[port]) {
 			dps_port_ready(d, d->evport[port] - 1u);
+			if (kick_held(d, d->evport[port] - 1u, port))
+				continue;
+		}
 		hv_evtchn_unmask(d->hv, port);
 	}
 	/* stopped before "none": ports the hypervisor layer already took
@@ -558,6 +631,9 @@ uint64_t dps_guest_wait_us(struct dps *d, uint64_t now_us)
 		if (p->kind == DPS_PORT_GUEST && p->q.tx_wait_until && p->q.tx_wait_until < at)
 			at = p->q.tx_wait_until;
 	}
+	/* ports held masked are unmasked then (dps_guest_unhold) */
+	if (d->held_next && d->held_next < at)
+		at = d->held_next;
 	if (at == UINT64_MAX)
 		return 0;
 	return at > now_us ? at - now_us : 1;

@@ -187,6 +187,7 @@ static int loop(struct dps *d, int sfd, int lfd)
 		/* a socket the poll saw empty is not read in the next pass */
 		for (int i = 0; i < nwake_polled; i++)
 			d->ports[wake_port[i]].quiet = !pfd[3 + i].revents;
+		dps_guest_unhold(d, nb_now_us());
 		if (pfd[2].revents || ev_more)
 			ev_more = dps_guest_events(d);
 		for (int i = 3 + nwake_polled; i < n; i++)

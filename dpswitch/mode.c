@@ -309,10 +309,14 @@ static json_t *dps_status(struct netd_net *net)
 			if (json_integer_value(n) && off > 0 && (size_t)off < sizeof(line))
 				off += snprintf(line + off, sizeof(line) - (size_t)off, ":%s=%lld", k,
 						json_integer_value(n));
-		n = json_object_get(p, "holds");
-		if (json_integer_value(n) && off > 0 && (size_t)off < sizeof(line))
-			snprintf(line + off, sizeof(line) - (size_t)off, ":holds=%lld",
-				 json_integer_value(n));
+		for (unsigned c = 0; c < 2; c++) {
+			static const char *const more[] = { "holds", "spurious_events" };
+
+			n = json_object_get(p, more[c]);
+			if (json_integer_value(n) && off > 0 && (size_t)off < sizeof(line))
+				off += snprintf(line + off, sizeof(line) - (size_t)off, ":%s=%lld",
+						more[c], json_integer_value(n));
+		}
 		json_array_append_new(counters, json_string(line));
 	}
 	json_object_set_new(st, "ports", ports);

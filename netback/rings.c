@@ -8,6 +8,27 @@
 #include "hypervisor/hv.h"
 #include "lib/err.h"
 
+uint64_t nb_spurious_kick(struct nb_spurious *s, RING_IDX tx_prod, RING_IDX rx_prod,
+			  uint64_t now_us)
+{
+	unsigned sh;
+
+	if (tx_prod != s->seen_tx || rx_prod != s->seen_rx) {
+		s->run = 0;
+	} else {
+		s->events++;
+		if (s->run < UINT8_MAX)
+			s->run++;
+	}
+	s->seen_tx = tx_prod;
+	s->seen_rx = rx_prod;
+	if (s->run <= NB_SPURIOUS_FREE)
+		return 0;
+	sh = s->run - NB_SPURIOUS_FREE - 1;
+	/* 1 ms << 9 is the last step under NB_SPURIOUS_MAX_US */
+	return now_us + (sh < 10 ? NB_SPURIOUS_FIRST_US << sh : NB_SPURIOUS_MAX_US);
+}
+
 uint64_t nb_now_us(void)
 {
 	struct timespec ts;

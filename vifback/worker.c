@@ -11,7 +11,7 @@
  * and as many RX bursts per queue before polling again; a port that fired stays masked until its
  * queue has been served (XSA-332: an event storm costs one pass per
  * unmask), and longer while its kicks bring nothing new (XSA-391, see
- * VB_SPURIOUS_FREE); the RX backlog is one burst per queue and the TAP is not read
+ * nb_spurious_kick); the RX backlog is one burst per queue and the TAP is not read
  * while it is full (the kernel's queue drops, as XSA-392 wants); a backlog
  * the guest does not drain for the drain timeout is dropped. A queue whose
  * next packet cannot fit in the buffers the guest posted for the stall
@@ -52,15 +52,6 @@ _Static_assert(NETIF_BURST <= 32, "the RX backlog's buffers in a 32-bit mask");
 #define VB_STATS_PERIOD_US 1000000ull
 /* idle this long: the pages packets went through go back to the kernel */
 #define VB_TRIM_US 500000ull
-/* Spurious events (a kick with neither ring's producer moved since the
- * last kick's pass): after VB_SPURIOUS_FREE in a row, the port stays
- * masked VB_SPURIOUS_FIRST_US, doubling with each further one up to
- * VB_SPURIOUS_MAX_US, as Linux's lateeoi does for netback (XSA-391): a
- * guest's event storm then costs its worker next to nothing, and a
- * guest that kicks only with new requests is never delayed. */
-#define VB_SPURIOUS_FREE 8u
-#define VB_SPURIOUS_FIRST_US 1000ull
-#define VB_SPURIOUS_MAX_US 1000000ull
 
 /* Set once by vb_worker_timeouts_from_env() in the supervisor, before any
  * worker is cloned. */
@@ -73,11 +64,9 @@ struct wq {
 	struct nb_rings r;
 	int tap;
 	bool kicked_tx, kicked_rx; /* fired, masked until served */
-	/* spurious events (see VB_SPURIOUS_FREE): the producers the last
-	 * kick's pass saw, how many kicks in a row moved neither, and when
-	 * the ports held masked for it are unmasked (0: none is) */
-	RING_IDX seen_tx_prod, seen_rx_prod;
-	uint8_t spurious;
+	/* spurious events (netback/rings.h, XSA-391), and when the ports
+	 * held masked for them are unmasked (0: none is) */
+	struct nb_spurious sp;
 	bool held_tx, held_rx;
 	uint64_t unmask_at;
 	bool tx_more;
@@ -103,7 +92,6 @@ struct wq {
 	/* what the worker counts itself (the ring's are in nq->stats) */
 	uint64_t rx_pkts, rx_bytes, rx_drop_header, rx_drop_tap;
 	uint64_t tx_drop_header, tx_drop_no_buffers, tx_stalls;
-	uint64_t spurious_events; /* kicks that moved neither producer */
 };
 
 struct wvif {
@@ -365,7 +353,7 @@ static void vif_sum(const struct wvif *v, struct vif_stats *t)
 		t->v[VIF_ST_TX_RING_FULL] += s->rx_full;
 		t->v[VIF_ST_TX_STALLS] += q->tx_stalls;
 		t->v[VIF_ST_EVENTS] += s->notifies;
-		t->v[VIF_ST_SPURIOUS_EVENTS] += q->spurious_events;
+		t->v[VIF_ST_SPURIOUS_EVENTS] += q->sp.events;
 	}
 }
 
@@ -794,33 +782,19 @@ static void unhold(struct worker *w, struct wq *q)
 }
 
 /* The ports that fired, served: unmasked, or held masked a while when
- * the kicks were spurious (VB_SPURIOUS_FREE). The producers are the
+ * the kicks were spurious (nb_spurious_kick). The producers are the
  * guest's to write: read once each, only compared. */
 static void rearm(struct worker *w, struct wq *q)
 {
 	RING_IDX tp = __atomic_load_n(&q->nq->tx->req_prod, __ATOMIC_RELAXED);
 	RING_IDX rp = __atomic_load_n(&q->nq->rx->req_prod, __ATOMIC_RELAXED);
 
-	if (tp != q->seen_tx_prod || rp != q->seen_rx_prod)
-		q->spurious = 0;
-	else {
-		q->spurious_events++;
-		if (q->spurious < UINT8_MAX)
-			q->spurious++;
-	}
-	q->seen_tx_prod = tp;
-	q->seen_rx_prod = rp;
 	q->held_tx |= q->kicked_tx;
 	q->held_rx |= q->kicked_rx;
 	q->kicked_tx = q->kicked_rx = false;
-	if (q->spurious > VB_SPURIOUS_FREE) {
-		unsigned sh = q->spurious - VB_SPURIOUS_FREE - 1;
-
-		/* 1 ms << 9 is the last step under VB_SPURIOUS_MAX_US */
-		q->unmask_at = nb_now_us() + (sh < 10 ? VB_SPURIOUS_FIRST_US << sh : VB_SPURIOUS_MAX_US);
-		return;
-	}
-	unhold(w, q);
+	q->unmask_at = nb_spurious_kick(&q->sp, tp, rp, nb_now_us());
+	if (!q->unmask_at)
+		unhold(w, q);
 }
 
 static void serve(struct worker *w, struct wvif *v, struct wq *q, bool tap_readable)

@@ -1089,6 +1089,35 @@ def test_hostile_frontend_only_that_vif_suffers(rig, topo, xsd, case):
     assert topo.ping(g6, LAN, count=2)
 
 
+def test_an_event_storm_costs_dpswitch_next_to_nothing(rig, topo, xsd):
+    """XSA-391, as vifback's workers do it (netback/rings.c): a guest that
+    kicks its event channels with no new request (up to 100,000 kicks in
+    2 s) keeps its vif connected; after a few such kicks in a row its
+    ports stay masked, longer each time, so the storm costs dpswitch next
+    to nothing (2-3 ms of CPU here; a wake-up and a pass for each kick
+    cost it 120-130 ms), and the kicks it sees are counted (more than the 8 in a
+    row it lets go: held masked, the rest reach it as one). The guest still gets its
+    responses when it sends for real afterwards, and another guest
+    reaches the LAN."""
+    from test_vifback import cpu_ns
+    rig.attach(6)
+    g6 = rig.guest(6)
+    rig.attach(5)
+    before = cpu_ns(rig.proc.pid)
+    r = subprocess.run([HVSIM, "guest", "5.0", "--hostile", "event-storm", "--wait", "2"],
+                       capture_output=True, text=True, env=xsd.env(), timeout=60)
+    used_ms = (cpu_ns(rig.proc.pid) - before) / 1e6
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert rep["backend_state"] == 4 and rep["notifications"] >= 10000, rep
+    assert rep["tx_rsp_prod"] == rep["tx_req_prod"], rep
+    assert rig.port("vif5.0")["spurious_events"] > 8, rig.port("vif5.0")
+    assert rig.port("vif6.0")["spurious_events"] == 0, rig.port("vif6.0")
+    assert used_ms < 40, f"the storm cost dpswitch {used_ms:.0f} ms of CPU"
+    assert topo.ping(g6, LAN, count=2)
+    assert rig.proc.poll() is None, rig.read_log()
+
+
 def test_a_guest_that_broke_the_ring_is_held_before_it_reconnects(topo, xsd, tmp_path):
     """The reconnect hold is netback's (shared with vifback): a frontend whose
     ring violation closed its vif is held when it comes back (here 10 min,

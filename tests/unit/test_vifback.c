@@ -19,6 +19,7 @@
 
 #include "lib/err.h"
 #include "netback/netback.h"
+#include "netback/rings.h"
 #include "vifback/tap.h"
 #include "vifback/vb.h"
 
@@ -294,6 +295,32 @@ static void test_ipc(void **state)
 
 /* ---- the reconnect hold of a frontend that broke the protocol ---- */
 
+/* XSA-391: kicks that move no producer are let go 8 in a row, then hold
+ * the ports masked 1 ms, doubling to 1 s; a kick with a new request
+ * starts over. */
+static void test_spurious_kick_backoff(void **state)
+{
+	struct nb_spurious s = { 0 };
+	const uint64_t now = 5000000;
+	uint64_t want = 1000;
+
+	(void)state;
+	assert_int_equal(nb_spurious_kick(&s, 3, 7, now), 0); /* producers moved */
+	assert_int_equal(s.events, 0);
+	for (unsigned i = 0; i < NB_SPURIOUS_FREE; i++)
+		assert_int_equal(nb_spurious_kick(&s, 3, 7, now), 0);
+	for (unsigned i = 0; i < 12; i++) {
+		assert_int_equal(nb_spurious_kick(&s, 3, 7, now), now + want);
+		want = want * 2 > NB_SPURIOUS_MAX_US ? NB_SPURIOUS_MAX_US : want * 2;
+	}
+	assert_int_equal(s.events, NB_SPURIOUS_FREE + 12);
+	for (unsigned i = 0; i < 300; i++) /* the run counter saturates */
+		assert_int_equal(nb_spurious_kick(&s, 3, 7, now), now + NB_SPURIOUS_MAX_US);
+	assert_int_equal(nb_spurious_kick(&s, 3, 8, now), 0); /* a new RX buffer */
+	assert_int_equal(nb_spurious_kick(&s, 3, 8, now), 0);
+	assert_int_equal(s.events, NB_SPURIOUS_FREE + 12 + 300 + 1);
+}
+
 static void test_hold_backoff(void **state)
 {
 	struct nb_hold_cfg c = { .first_ms = 200, .max_ms = 30000, .forgive_ms = 60000 };
@@ -402,6 +429,7 @@ int main(void)
 		cmocka_unit_test(test_hdr_from_pkt),
 		cmocka_unit_test(test_pkt_from_hdr),
 		cmocka_unit_test(test_ipc),
+		cmocka_unit_test(test_spurious_kick_backoff),
 		cmocka_unit_test(test_hold_backoff),
 		cmocka_unit_test(test_hold_cap_not_a_power_of_two),
 		cmocka_unit_test(test_hold_env),
