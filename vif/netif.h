@@ -149,6 +149,11 @@ struct netif_queue {
 	bool fatal;
 	char reason[160];
 	struct netif_scratch *scratch; /* a burst allocates nothing */
+	/* the backend polls the TX ring for a while (netif_tx_pending): a
+	 * burst that empties it leaves req_event where it was, so the
+	 * frontend does not kick a backend that looks anyway (netback's
+	 * NAPI); netif_tx_arm() ends it */
+	bool tx_polling;
 };
 
 /* ---- netif_ring.c ---- */
@@ -197,6 +202,14 @@ struct netif_tx_arena {
 int netif_tx_burst(struct netif_queue *q, struct netif_tx_arena *arena, uint64_t now_us,
 		   struct netif_pkt *pkts, unsigned max, unsigned *n, bool *more, bool *notify,
 		   uint64_t *wait_us);
+
+/* Whether TX requests wait (a look at the producer, for a polling
+ * backend; netif_tx_burst checks what it finds). */
+bool netif_tx_pending(const struct netif_queue *q);
+/* Ends tx_polling: asks for an event at the next request, then looks once
+ * more (RING_FINAL_CHECK_FOR_REQUESTS); true when requests wait, which no
+ * event will announce. */
+bool netif_tx_arm(struct netif_queue *q);
 
 /* ---- netif_rx.c: us -> guest ---- */
 

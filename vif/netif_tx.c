@@ -289,7 +289,22 @@ int netif_tx_burst(struct netif_queue *q, struct netif_tx_arena *arena, uint64_t
 		*more = false; /* the credit timer calls again */
 	else if (stopped || avail > 0)
 		*more = true;
+	else if (q->tx_polling)
+		*more = false; /* the caller looks again itself */
 	else
 		*more = netif_req_final_check(&q->tx->req_event, &q->tx->req_prod, q->tx_req_cons);
 	return copy_rc;
+}
+
+bool netif_tx_pending(const struct netif_queue *q)
+{
+	return __atomic_load_n(&q->tx->req_prod, __ATOMIC_ACQUIRE) != q->tx_req_cons;
+}
+
+bool netif_tx_arm(struct netif_queue *q)
+{
+	q->tx_polling = false;
+	if (q->fatal)
+		return false;
+	return netif_req_final_check(&q->tx->req_event, &q->tx->req_prod, q->tx_req_cons);
 }

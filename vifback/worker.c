@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,10 +54,23 @@ _Static_assert(NETIF_BURST <= 32, "the RX backlog's buffers in a 32-bit mask");
 /* idle this long: the pages packets went through go back to the kernel */
 #define VB_TRIM_US 500000ull
 
+/* After a pass that moved packets, the worker looks at its rings and
+ * TAPs again for this long before it arms the event channels and sleeps
+ * (netback's NAPI): a sleep and a wake-up cost more CPU than a few
+ * looks on a virtual machine. Each look first yields the CPU, so the
+ * guest or the TCP peer that shares it with us fills the ring meanwhile
+ * rather than wait for our sleep. Only after packets: an idle vif, or a
+ * guest that kicks without requests, never makes it poll. bench/vifback,
+ * one TCP stream: 5-30x fewer sleeps, netfront + worker CPU per 64 KiB
+ * down 5-25 %; without the yield the look took the CPU the other side
+ * needed, and cost more than the sleeps it saved. */
+#define VB_SPIN_US 50ull
+
 /* Set once by vb_worker_timeouts_from_env() in the supervisor, before any
  * worker is cloned. */
 static uint64_t rx_drain_us = VB_RX_DRAIN_MS * 1000ull;
 static uint64_t rx_stall_us = VB_RX_STALL_MS * 1000ull;
+static uint64_t spin_us = VB_SPIN_US;
 
 struct wq {
 	struct netif_queue *nq; /* &nqs: the ring state, a few hundred bytes */
@@ -160,6 +174,10 @@ struct worker {
 	bool trimmed;
 	/* the lowest byte of the stack this runs on (NULL: not known) */
 	uint8_t *stack_lo;
+	/* packets moved this pass; until when the worker polls (0: it
+	 * sleeps on events), its queues' tx_polling set meanwhile */
+	bool moved;
+	uint64_t spin_until;
 };
 
 _Static_assert(sizeof(struct wburst) <= BATCHIO_MEM_SPARE, "a burst's arrays outgrow the ring page");
@@ -495,6 +513,7 @@ static void tx_work(struct worker *w, struct wq *q, bool *notify, bool *wrote)
 
 		tx_write(w, q, n);
 		*wrote |= n > 0;
+		w->moved |= n > 0;
 		q->tx_more = more;
 		if (wait)
 			q->tx_wait_until = now + wait;
@@ -624,6 +643,7 @@ static void rx_work(struct worker *w, struct wvif *v, struct wq *q, bool tap_rea
 		return;
 	*notify |= ntf;
 	*more &= done && done == q->bl_n;
+	w->moved |= done > 0;
 	if (done) {
 		/* keep the rest in order; their data stays where it is */
 		memmove(q->bl, q->bl + done, (q->bl_n - done) * sizeof(q->bl[0]));
@@ -832,6 +852,47 @@ static void serve(struct worker *w, struct wvif *v, struct wq *q, bool tap_reada
 		rearm(w, q);
 }
 
+/* Packets moved: poll for spin_us more, the frontends not asked to kick
+ * for TX meanwhile. */
+static void spin_start(struct worker *w, uint64_t now)
+{
+	w->moved = false;
+	w->spin_until = now + spin_us;
+	for (unsigned s = 0; s < VB_MAX_VIFS; s++) {
+		struct wvif *v = w->vifs[s];
+
+		for (unsigned i = 0; v && i < v->nq; i++)
+			v->q[i].nq->tx_polling = true;
+	}
+}
+
+/* While polling, the TX rings are looked at here (the TAPs and the
+ * event channels by a poll() that does not wait); once the time is up,
+ * each TX ring asks for an event again and is looked at once more after
+ * that (netif_tx_arm), so a request that came meanwhile is served, not
+ * left to an event that will not come. */
+static void spin_step(struct worker *w, uint64_t now)
+{
+	bool end = w->spin_until && now >= w->spin_until;
+
+	if (!w->spin_until)
+		return;
+	for (unsigned s = 0; s < VB_MAX_VIFS; s++) {
+		struct wvif *v = w->vifs[s];
+
+		for (unsigned i = 0; v && i < v->nq; i++) {
+			struct wq *q = &v->q[i];
+
+			if (netif_queue_is_fatal(q->nq))
+				continue;
+			if (end ? netif_tx_arm(q->nq) : netif_tx_pending(q->nq))
+				q->tx_more = true;
+		}
+	}
+	if (end)
+		w->spin_until = 0;
+}
+
 int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine, void *stack_lo)
 {
 	struct worker w;
@@ -877,6 +938,8 @@ int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine, void
 		int timeout = -1;
 		uint64_t now = nb_now_us();
 
+		spin_step(&w, now);
+
 		/* on_connect() made room for every queue there is */
 		pfd = w.pfd;
 		pq = w.pq;
@@ -908,8 +971,10 @@ int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine, void
 		}
 		if (!w.trimmed)
 			timeout = sooner(timeout, ms_until(w.busy_at + VB_TRIM_US, now));
-		if (ev_more)
+		if (ev_more || w.spin_until)
 			timeout = 0;
+		if (w.spin_until)
+			sched_yield();
 		if (poll(pfd, n, timeout) < 0 && errno != EINTR)
 			return -errno;
 		if (pfd[0].revents) {
@@ -932,6 +997,8 @@ int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine, void
 			serve(&w, v, &v->q[pq[k].qi], pfd[k].revents & POLLIN);
 		}
 		now = nb_now_us();
+		if (w.moved && spin_us)
+			spin_start(&w, now);
 		if (w.busy) {
 			w.busy = false;
 			w.busy_at = now;
@@ -967,6 +1034,25 @@ int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine, void
 	return 0;
 }
 
+/* VIFBACK_SPIN_US: how long to poll after packets, 0..1000 (0: never;
+ * bench/vifback compares with it). */
+static int env_us_spin(void)
+{
+	const char *s = getenv("VIFBACK_SPIN_US");
+	unsigned long long v;
+	char *end;
+
+	if (!s)
+		return 0;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (!s[0] || *end || errno || s[0] == '-' || v > 1000)
+		return err_set(-EINVAL, "VIFBACK_SPIN_US: expected microseconds, 0..1000, got '%s'",
+			       s);
+	spin_us = v;
+	return 0;
+}
+
 int vb_worker_timeouts_from_env(void)
 {
 	uint64_t drain = VB_RX_DRAIN_MS, stall = VB_RX_STALL_MS;
@@ -978,5 +1064,5 @@ int vb_worker_timeouts_from_env(void)
 		return rc;
 	rx_drain_us = drain * 1000u;
 	rx_stall_us = stall * 1000u;
-	return 0;
+	return env_us_spin();
 }

@@ -10,6 +10,7 @@
 #include <linux/if_tun.h>
 #include <net/if.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hypervisor/sim/hv_guest.h"
@@ -52,6 +54,23 @@
  * themselves (nf_ring.h), as Linux netfront's skbs are: no copy of the
  * guest's own between its stack and the backend's grant copy. */
 static struct batchio bio;
+
+/* After a pass that moved frames, the loop looks at the rings and TAPs
+ * again for spin_us before it sleeps, yielding the CPU before each look
+ * (as vifback's worker does, see VB_SPIN_US there); meanwhile RX does not
+ * ask for an event (rsp_event stays), so the backend does not kick a
+ * netfront that looks anyway. moved: this pass moved frames.
+ * HVSIM_SPIN_US sets spin_us (0: never poll). */
+static uint64_t spin_us = 50, spin_until;
+static bool polling, moved;
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 /* RX: a batch of packets to write, each its virtio header, its head and
  * the rest of its pages (iov[], cnt[i] entries for packet i). */
@@ -272,7 +291,7 @@ static bool rx_deliver(struct nf_dev *d, struct nf_queue *q, bool *wrote)
 			rx_flush(d, fd);
 		rc = nf_rxq_get_iov(&q->rx, seg, &nseg, &pkt);
 		if (rc == -EAGAIN) {
-			if (!nf_rxq_final_check(&q->rx))
+			if (polling || !nf_rxq_final_check(&q->rx))
 				break;
 			continue;
 		}
@@ -281,6 +300,7 @@ static bool rx_deliver(struct nf_dev *d, struct nf_queue *q, bool *wrote)
 	}
 	/* written before their buffers are posted again */
 	*wrote = rxb.m || n;
+	moved |= n > 0;
 	rx_flush(d, fd);
 	notify = nf_rxq_refill(&q->rx);
 	if (notify)
@@ -471,6 +491,7 @@ static bool tx_from_tap(struct nf_dev *d, unsigned t, struct nf_queue *q)
 		if (!got)
 			break;	/* no pages free: the backend's responses wake us */
 		n += got;
+		moved = true;
 		if (pd->n || drained)
 			break;	/* full, or the TAP is drained */
 	}
@@ -546,10 +567,32 @@ int nf_run(struct nf_dev *d)
 	if (nf_dev_step(d))
 		log_err("vif%u.%u: %s", d->domid, d->devid, err_msg());
 	nf_tap_set_link(d, d->data_on);
+	if (getenv("HVSIM_SPIN_US")) {
+		char *end;
+		unsigned long long v = strtoull(getenv("HVSIM_SPIN_US"), &end, 10);
+
+		if (*end || v > 1000)
+			log_warn("vif%u.%u: HVSIM_SPIN_US: expected microseconds, 0..1000: %llu us",
+				 d->domid, d->devid, (unsigned long long)spin_us);
+		else
+			spin_us = v;
+	}
 
 	for (;;) {
 		unsigned i, nfds = 3;
-		int timeout = again || xsc_events_queued(d->xs) ? 0 : nf_dev_timeout(d);
+		int timeout;
+
+		/* polled long enough: ask for events again, then look once
+		 * more, so a response that came meanwhile is not left to an
+		 * event that will not come */
+		if (polling && mono_us() >= spin_until) {
+			polling = false;
+			for (i = 0; d->data_on && i < d->nq; i++)
+				again |= nf_rxq_final_check(&d->q[i].rx);
+		}
+		timeout = again || polling || xsc_events_queued(d->xs) ? 0 : nf_dev_timeout(d);
+		if (polling)
+			sched_yield();
 
 		p[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		p[1] = (struct pollfd){ .fd = xsc_fd(d->xs), .events = POLLIN };
@@ -611,6 +654,11 @@ int nf_run(struct nf_dev *d)
 			if ((p[3 + i].revents & POLLIN) || tx_pend[i].n ||
 			    (wrote_any && p[3 + i].events && tx_pend[i].found))
 				again |= tx_from_tap(d, i, &d->q[i % d->nq]);
+		if (moved && spin_us) {
+			moved = false;
+			polling = true;
+			spin_until = mono_us() + spin_us;
+		}
 	}
 	batchio_exit(&bio);
 	close(sfd);
