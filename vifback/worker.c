@@ -61,9 +61,9 @@ _Static_assert(NETIF_BURST <= 32, "the RX backlog's buffers in a 32-bit mask");
  * guest or the TCP peer that shares it with us fills the ring meanwhile
  * rather than wait for our sleep. Only after packets: an idle vif, or a
  * guest that kicks without requests, never makes it poll. bench/vifback,
- * one TCP stream: 5-30x fewer sleeps, netfront + worker CPU per 64 KiB
- * down 5-25 %; without the yield the look took the CPU the other side
- * needed, and cost more than the sleeps it saved. */
+ * one TCP stream: 2-30x fewer sleeps, netfront + worker CPU per 64 KiB
+ * down 5-30 % (docs/xen.md); without the yield the look took the CPU the
+ * other side needed, and cost more than the sleeps it saved. */
 #define VB_SPIN_US 50ull
 
 /* Set once by vb_worker_timeouts_from_env() in the supervisor, before any
