@@ -6,19 +6,24 @@
 
 #include "lib/err.h"
 
-int env_ms(const char *var, uint64_t *ms)
+int env_num(const char *var, const char *unit, uint64_t min, uint64_t max, uint64_t *v)
 {
 	const char *s = getenv(var);
-	unsigned long long v;
+	unsigned long long n;
 	char *end;
 
 	if (!s)
 		return 0;
 	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (!s[0] || *end || errno || s[0] == '-' || v < 1 || v > ENV_MS_MAX)
-		return err_set(-EINVAL, "%s: expected milliseconds, 1..%u, got '%s'", var,
-			       ENV_MS_MAX, s);
-	*ms = v;
+	n = strtoull(s, &end, 10);
+	if (!s[0] || *end || errno || s[0] == '-' || n < min || n > max)
+		return err_set(-EINVAL, "%s: expected %s, %llu..%llu, got '%s'", var, unit,
+			       (unsigned long long)min, (unsigned long long)max, s);
+	*v = n;
 	return 0;
+}
+
+int env_ms(const char *var, uint64_t *ms)
+{
+	return env_num(var, "milliseconds", 1, ENV_MS_MAX, ms);
 }

@@ -1034,35 +1034,20 @@ int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine, void
 	return 0;
 }
 
-/* VIFBACK_SPIN_US: how long to poll after packets, 0..1000 (0: never;
- * bench/vifback compares with it). */
-static int env_us_spin(void)
-{
-	const char *s = getenv("VIFBACK_SPIN_US");
-	unsigned long long v;
-	char *end;
-
-	if (!s)
-		return 0;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (!s[0] || *end || errno || s[0] == '-' || v > 1000)
-		return err_set(-EINVAL, "VIFBACK_SPIN_US: expected microseconds, 0..1000, got '%s'",
-			       s);
-	spin_us = v;
-	return 0;
-}
-
 int vb_worker_timeouts_from_env(void)
 {
-	uint64_t drain = VB_RX_DRAIN_MS, stall = VB_RX_STALL_MS;
+	uint64_t drain = VB_RX_DRAIN_MS, stall = VB_RX_STALL_MS, spin = spin_us;
 	int rc = env_ms("VIFBACK_RX_DRAIN_MS", &drain);
 
 	if (rc == 0)
 		rc = env_ms("VIFBACK_RX_STALL_MS", &stall);
+	/* how long to poll after packets (0: never; bench/vifback compares) */
+	if (rc == 0)
+		rc = env_num("VIFBACK_SPIN_US", "microseconds", 0, 1000, &spin);
 	if (rc < 0)
 		return rc;
 	rx_drain_us = drain * 1000u;
 	rx_stall_us = stall * 1000u;
-	return env_us_spin();
+	spin_us = spin;
+	return 0;
 }

@@ -26,6 +26,7 @@
 #include "hypervisor/sim/nf_datapath.h"
 #include "hypervisor/sim/nf_pkt.h"
 #include "lib/batchio.h"
+#include "lib/env_ms.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/nl.h"
@@ -567,16 +568,9 @@ int nf_run(struct nf_dev *d)
 	if (nf_dev_step(d))
 		log_err("vif%u.%u: %s", d->domid, d->devid, err_msg());
 	nf_tap_set_link(d, d->data_on);
-	if (getenv("HVSIM_SPIN_US")) {
-		char *end;
-		unsigned long long v = strtoull(getenv("HVSIM_SPIN_US"), &end, 10);
-
-		if (*end || v > 1000)
-			log_warn("vif%u.%u: HVSIM_SPIN_US: expected microseconds, 0..1000: %llu us",
-				 d->domid, d->devid, (unsigned long long)spin_us);
-		else
-			spin_us = v;
-	}
+	if (env_num("HVSIM_SPIN_US", "microseconds", 0, 1000, &spin_us) < 0)
+		log_warn("vif%u.%u: %s: %llu us", d->domid, d->devid, err_msg(),
+			 (unsigned long long)spin_us);
 
 	for (;;) {
 		unsigned i, nfds = 3;

@@ -213,16 +213,22 @@ def cpu_ns(pid):
         return int(f.read().split()[0])
 
 
-def test_an_idle_vif_burns_no_cpu_once_traffic_stops(topo, rig):
-    """After TCP both ways the worker and the netfront sleep: an idle vif
-    costs no CPU (a look-before-sleep left running would use ~2000 ms of
-    these 2 s)."""
+def after_tcp_both_ways(topo, rig):
+    """Guest 5 (192.0.2.15), once 8 MiB have gone each way to the LAN."""
     rig.attach(5, "ip=192.0.2.15")
     g = rig.guest(5, "192.0.2.15")
     sent, got = tcp_transfer(g, topo.up, LAN, 8 << 20)
     assert sent == got
     sent, got = tcp_transfer(topo.up, g, "192.0.2.15", 8 << 20)
     assert sent == got
+    return g
+
+
+def test_an_idle_vif_burns_no_cpu_once_traffic_stops(topo, rig):
+    """After TCP both ways the worker and the netfront sleep: an idle vif
+    costs no CPU (a look-before-sleep left running would use ~2000 ms of
+    these 2 s)."""
+    g = after_tcp_both_ways(topo, rig)
     assert topo.ping(g, LAN, count=3)
     [w] = rig.workers()
     nf = rig.guests[5].pid
@@ -251,12 +257,7 @@ def test_an_idle_worker_keeps_few_pages_of_its_own(topo, rig):
     resets, its frames and the spawner's on the spawner's stack, malloc set
     up in each worker). The bound leaves two pages for another libc or
     kernel."""
-    rig.attach(5, "ip=192.0.2.15")
-    g = rig.guest(5, "192.0.2.15")
-    sent, got = tcp_transfer(g, topo.up, LAN, 8 << 20)
-    assert sent == got
-    sent, got = tcp_transfer(topo.up, g, "192.0.2.15", 8 << 20)
-    assert sent == got
+    after_tcp_both_ways(topo, rig)
     [w] = rig.workers()
     # the worker trims 0.5 s after its last packet and after its counters'
     # last write; the guest's IPv6 router solicitations come every few seconds
@@ -913,6 +914,14 @@ def test_bad_hold_in_the_environment_is_refused(topo, xsd, var, value):
                        env=xsd.env(**{var: value}))
     assert r.returncode == 2, r.stderr
     assert f"{var}: expected milliseconds, 1..3600000, got '{value}'" in r.stderr
+
+
+@pytest.mark.parametrize("value", ["1001", "-1", "50us"])
+def test_bad_spin_in_the_environment_is_refused(topo, xsd, value):
+    r = subprocess.run([VIFBACK, "--hv", "sim"], capture_output=True, text=True, timeout=10,
+                       env=xsd.env(VIFBACK_SPIN_US=value))
+    assert r.returncode == 2, r.stderr
+    assert f"VIFBACK_SPIN_US: expected microseconds, 0..1000, got '{value}'" in r.stderr
 
 
 # ---- the vifs' counters, as netd shows them ----

@@ -199,19 +199,22 @@ be_state() { # until the backend's state is $1
 	echo "backend state $(xenstore-read "$be/state" 2>&1), expected $1"
 	return 1
 }
-dps_guest_ping() { # libxl's keys, netd's port-add, the guest's netfront
-	"$bin/hvsim" domain add 5 &&
-		"$bin/hvsim" vif add -n 5.0 mac=02:00:00:00:05:01,bridge=dps0,ip=203.0.113.15 &&
+guest_ping() { # DOMID BRIDGE ADDRESS LAN: libxl's keys, netd's port-add, the guest's netfront
+	d=$1 mac=02:00:00:00:0$1:01
+	be=/local/domain/0/backend/vif/$d/0
+	"$bin/hvsim" domain add "$d" &&
+		"$bin/hvsim" vif add -n "$d.0" "mac=$mac,bridge=$2,ip=$3" &&
 		be_state 2 &&
-		dps_req '{"version": 1, "cmd": "port-add", "vif": "5.0", "keys": {"mac": "02:00:00:00:05:01", "ip": "203.0.113.15"}, "antispoof": true}' &&
+		dps_req "{\"version\": 1, \"cmd\": \"port-add\", \"vif\": \"$d.0\", \"keys\": {\"mac\": \"$mac\", \"ip\": \"$3\"}, \"antispoof\": true}" &&
 		xenstore-write "$be/hotplug-status" connected || return 1
-	ip netns add dg5
-	"$bin/hvsim" guest 5.0 --netns dg5 > /run/out/dpswitch-guest.out 2>&1 &
+	ip netns add "dg$d"
+	"$bin/hvsim" guest "$d.0" --netns "dg$d" > "/run/out/dpswitch-guest$d.out" 2>&1 &
 	be_state 4 || return 1
-	ip -n dg5 addr add 203.0.113.15/24 dev eth0
-	ip -n dg5 link set eth0 up
-	ip netns exec dg5 ping -c 3 -W 2 203.0.113.1
+	ip -n "dg$d" addr add "$3/24" dev eth0
+	ip -n "dg$d" link set eth0 up
+	ip netns exec "dg$d" ping -c 3 -W 2 "$4"
 }
+dps_guest_ping() { guest_ping 5 dps0 203.0.113.15 203.0.113.1; }
 dps_pid() { systemctl show -p MainPID --value "$dps"; }
 dps_restarted() { # by systemd, and the guest reconnects (its port from --state)
 	old=$(dps_pid)
@@ -260,19 +263,8 @@ systemctl daemon-reload
 xdp=dpswitch@dps1.service
 xdp_guest_ping() { # the port through AF_XDP, a guest 6 behind it
 	dps_sock=/run/dpswitch/dps1.sock
-	be=/local/domain/0/backend/vif/6/0
-	dps_req '{"cmd": "status"}' | grep -q '"kind":"nic"' || return 1
-	"$bin/hvsim" domain add 6 &&
-		"$bin/hvsim" vif add -n 6.0 mac=02:00:00:00:06:01,bridge=dps1,ip=198.51.100.16 &&
-		be_state 2 &&
-		dps_req '{"version": 1, "cmd": "port-add", "vif": "6.0", "keys": {"mac": "02:00:00:00:06:01", "ip": "198.51.100.16"}, "antispoof": true}' &&
-		xenstore-write "$be/hotplug-status" connected || return 1
-	ip netns add dg6
-	"$bin/hvsim" guest 6.0 --netns dg6 > /run/out/dpswitch-xdp-guest.out 2>&1 &
-	be_state 4 || return 1
-	ip -n dg6 addr add 198.51.100.16/24 dev eth0
-	ip -n dg6 link set eth0 up
-	ip netns exec dg6 ping -c 3 -W 2 198.51.100.1
+	dps_req '{"cmd": "status"}' | grep -q '"kind":"nic"' &&
+		guest_ping 6 dps1 198.51.100.16 198.51.100.1
 }
 check dpswitch_af_xdp_start systemctl start "$xdp"
 check dpswitch_af_xdp_guest_ping xdp_guest_ping
