@@ -76,11 +76,13 @@ static void held_drop(struct dps *d, unsigned idx)
 		d->held_next = 0;
 }
 
-static void queue_free(struct dps *d, struct dps_gq *q)
+/* Guest port idx's queue: its rings let go, nothing of it held. */
+static void queue_free(struct dps *d, unsigned idx)
 {
+	struct dps_gq *q = &d->ports[idx].q;
+
 	if (q->unmask_at)
-		held_drop(d, (unsigned)((struct dps_port *)((char *)q - offsetof(struct dps_port, q)) -
-				       d->ports));
+		held_drop(d, idx);
 	if (q->r.bound_tx)
 		evport_set(d, q->r.port_tx, -1);
 	if (q->r.bound_rx)
@@ -140,7 +142,7 @@ static void disconnect(struct nb_back *b, struct nb_vif *v)
 
 	p->connected = false;
 	dps_port_update(d, (unsigned)v->port);
-	queue_free(d, &p->q);
+	queue_free(d, (unsigned)v->port);
 	log_counters(v, p);
 }
 
@@ -150,7 +152,7 @@ static void release(struct nb_back *b, struct nb_vif *v)
 
 	if (v->port < 0)
 		return;
-	queue_free(d, &d->ports[v->port].q);
+	queue_free(d, (unsigned)v->port);
 	dps_port_free(d, (unsigned)v->port);
 	/* the vif is gone: a later one with its id is another guest's */
 	if (dps_plugs_find(v->domid, v->devid) && dps_plugs_record(v->domid, v->devid, NULL) < 0)
@@ -175,7 +177,7 @@ static void close_port(struct nb_back *b, struct nb_vif *v)
 	struct dps *d = dps_of(b);
 
 	if (v->port >= 0)
-		queue_free(d, &d->ports[v->port].q);
+		queue_free(d, (unsigned)v->port);
 }
 
 static void held(struct nb_back *b, struct nb_vif *v, uint64_t ms)
@@ -206,7 +208,7 @@ static void lost(struct dps *d, struct dps_port *p)
 	snprintf(why, sizeof(why), "%s", netif_queue_fatal_reason(p->q.nq));
 	p->connected = false;
 	dps_port_update(d, (unsigned)v->port);
-	queue_free(d, &p->q);
+	queue_free(d, (unsigned)v->port);
 	nb_vif_broke(&d->nb, v, why);
 }
 
