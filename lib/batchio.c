@@ -212,24 +212,15 @@ int batchio_writevs(struct batchio *b, int fd, const struct iovec *iov, const un
 int batchio_read(struct batchio *b, int fd, void *const *bufs, size_t len, unsigned n, int *res)
 {
 	struct iovec iov[BATCHIO_MAX];
+	unsigned one[BATCHIO_MAX];
 
 	if (n > BATCHIO_MAX)
 		n = BATCHIO_MAX;
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++) {
 		iov[i] = (struct iovec){ .iov_base = bufs[i], .iov_len = len };
-	return batchio_readv(b, fd, iov, 1, n, res);
-}
-
-int batchio_readv(struct batchio *b, int fd, const struct iovec *iov, unsigned niov, unsigned n,
-		  int *res)
-{
-	unsigned cnt[BATCHIO_MAX];
-
-	if (n > BATCHIO_MAX)
-		n = BATCHIO_MAX;
-	for (unsigned i = 0; i < n; i++)
-		cnt[i] = niov;
-	return batchio_readvs(b, fd, iov, cnt, n, res);
+		one[i] = 1;
+	}
+	return batchio_readvs(b, fd, iov, one, n, res);
 }
 
 int batchio_readvs(struct batchio *b, int fd, const struct iovec *iov, const unsigned *niov,

@@ -73,12 +73,9 @@ int batchio_writevs(struct batchio *b, int fd, const struct iovec *iov, const un
  * there, or -errno. What is read comes in order: a read after one that
  * found nothing may still have found a later frame. */
 int batchio_read(struct batchio *b, int fd, void *const *bufs, size_t len, unsigned n, int *res);
-/* The same, read i scattered over iov[i * niov .. +niov): a frame straight
- * into the pages it will be sent from. */
-int batchio_readv(struct batchio *b, int fd, const struct iovec *iov, unsigned niov, unsigned n,
-		  int *res);
 /* The same, read i scattered over niov[i] entries, each read's following
- * the one before in iov (as batchio_writevs). */
+ * the one before in iov (as batchio_writevs): a frame straight into the
+ * pages it will be sent from. */
 int batchio_readvs(struct batchio *b, int fd, const struct iovec *iov, const unsigned *niov,
 		   unsigned n, int *res);
 

@@ -55,12 +55,12 @@ static void round_trip(struct batchio *b)
 }
 
 /* Frames of different shapes written in one batch (batchio_writevs), read
- * back scattered over fixed pieces (batchio_readv): a read fills its
+ * back scattered over fixed pieces (batchio_readvs): a read fills its
  * pieces in order, a short frame leaves the rest untouched. */
 static void scatter_round_trip(struct batchio *b)
 {
 	struct iovec out[5] = { { "a", 1 }, { "bcd", 3 }, { "efgh", 4 }, { "ij", 2 }, { "k", 1 } };
-	unsigned cnt[3] = { 3, 1, 1 };
+	unsigned cnt[3] = { 3, 1, 1 }, two[3] = { 2, 2, 2 };
 	char in[3][2][4];
 	struct iovec iov[3 * 2];
 	int res[3], sv[2];
@@ -75,7 +75,7 @@ static void scatter_round_trip(struct batchio *b)
 		iov[2 * i] = (struct iovec){ in[i][0], 4 };
 		iov[2 * i + 1] = (struct iovec){ in[i][1], 4 };
 	}
-	assert_int_equal(batchio_readv(b, sv[1], iov, 2, 3, res), 0);
+	assert_int_equal(batchio_readvs(b, sv[1], iov, two, 3, res), 0);
 	assert_int_equal(res[0], 8);
 	assert_memory_equal(in[0], "abcdefgh", 8);
 	assert_int_equal(res[1], 2);
