@@ -51,17 +51,17 @@ for key, (ns, iface, bpf) in SNIFF.items():
 time.sleep(0.2)
 netns(sys.argv[2])
 frames = eval(sys.argv[3])
-sendp(frames, iface="eth0", inter=0.01)
+sendp(frames, iface=sys.argv[5], inter=0.01)
 time.sleep(float(sys.argv[4]))
 print(json.dumps({k: [bytes(p).hex() for p in sn.stop()] for k, sn in sniffers.items()}))
 '''
 
 
-def capture(topo, sniff, sender_ns, frames, settle=0.5):
-    """Send `frames` (a Python expression over scapy) from sender_ns's eth0;
+def capture(topo, sniff, sender_ns, frames, settle=0.5, iface="eth0"):
+    """Send `frames` (a Python expression over scapy) from sender_ns's iface;
     sniff = {key: (ns, iface, bpf)}. Returns {key: [Ether, ...]}."""
     r = subprocess.run(["ip", "netns", "exec", topo.d0, "/usr/bin/python3", "-c", CAPTURE,
-                        json.dumps(sniff), sender_ns, frames, str(settle)],
+                        json.dumps(sniff), sender_ns, frames, str(settle), iface],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     got = json.loads(r.stdout.strip().splitlines()[-1])

@@ -15,7 +15,7 @@ from conftest import NETDCTL, wait_for
 from nat_util import (BR, GW, TABLE, UDHCPC_SCRIPT, connect, dnsmasq_procs, mac_of, nat6_conf,
                       nat_conf, nat_guest, nft, our_tables, pidfile_pid, pub_files, refused_at_start,
                       ruleset, run_files, servers, udhcpc)  # noqa: F401 (servers: a fixture)
-from scapy.all import ARP, IP, UDP
+from scapy.all import ARP, IP, TCP, UDP, TCPerror
 
 FOREIGN = """table inet foreign {
 	set blocked {
@@ -976,6 +976,51 @@ def test_forward_chain_verdicts(topo, netd_factory):
         [p.summary() for p in got["lan"]]
     assert all(p[IP].src == "192.0.2.2" for p in got["lan"])
     assert [p[IP].src for p in got["g6"]] == ["198.51.100.77"] * 2
+
+
+def test_forward_chain_judges_packets_conntrack_calls_invalid(topo, netd_factory):
+    """Every packet meets the forward chain, not only a connection's first:
+    the nat chains run once per connection and never for a packet conntrack
+    calls invalid (a TCP RST, FIN or SYN-ACK of no connection), which has
+    none. Into a guest from upstream (with a route to the private subnet)
+    only the port forward's packet arrives: the invalid ones, an ACK of no
+    connection and a SYN to the guest's own address do not, and the SYN is
+    rejected. Out of a guest with a foreign source (antispoof = no, so only
+    the chain stands in the way) the invalid ones never reach the LAN, while
+    a packet from its own address does."""
+    from test_antispoof import capture
+    g5 = nat_guest(topo, 5)  # .10
+    start_nat(topo, netd_factory, nat_conf(forwards=["tcp:8080:203.0.113.10:80"], dhcp_range=None)
+              + "antispoof = no\n", guests=(5,))
+    upmac, d0mac = mac_of(topo, topo.up, "up0"), mac_of(topo, topo.d0, "eth0")
+    inbound = (f"Ether(src='{upmac}', dst='{d0mac}')/IP(src='192.0.2.1', dst='{{}}')"
+               "/TCP(sport=40000, dport={}, flags='{}')")
+    frames = " + ".join(f"[{inbound.format(dst, port, flags)}] * 2" for dst, port, flags in (
+        ("203.0.113.10", 7505, "S"),      # new: rejected (first: the kernel sends
+                                          # upstream at most 6 ICMP errors at once)
+        ("192.0.2.2", 8080, "S"),         # the forward: to the guest's port 80
+        ("203.0.113.10", 7501, "R"),      # invalid: no connection
+        ("203.0.113.10", 7502, "F"),
+        ("203.0.113.10", 7503, "SA"),
+        ("203.0.113.10", 7504, "A")))     # new (conntrack takes it up midstream)
+    got = capture(topo, {"g5": (g5, "eth0", "tcp and src host 192.0.2.1"),
+                         "up": (topo.up, "up0", "icmp[icmptype] == 3")},
+                  topo.up, frames, iface="up0")
+    assert [p[TCP].dport for p in got["g5"]] == [80, 80], [p.summary() for p in got["g5"]]
+    assert 7505 in [p[TCPerror].dport for p in got["up"] if TCPerror in p], \
+        [p.summary() for p in got["up"]]
+    gwmac, m5 = mac_of(topo, topo.d0, BR), mac_of(topo, g5)
+    outbound = (f"Ether(src='{m5}', dst='{gwmac}')/IP(src='{{}}', dst='192.0.2.1')"
+                "/{}(sport=40000, dport={}{})")
+    frames = " + ".join(f"[{outbound.format(src, proto, port, extra)}] * 2"
+                        for src, proto, port, extra in (
+        ("203.0.113.10", "UDP", 7601, ""),               # its own: out, masqueraded
+        ("198.51.100.77", "TCP", 7602, ", flags='R'"),   # foreign, invalid: never out
+        ("198.51.100.77", "TCP", 7603, ", flags='F'"),
+        ("198.51.100.77", "TCP", 7604, ", flags='SA'")))
+    got = capture(topo, {"lan": (topo.up, "up0", "dst portrange 7601-7604")}, g5, frames)
+    assert [p[IP].payload.dport for p in got["lan"]] == [7601, 7601], \
+        [p.summary() for p in got["lan"]]
 
 
 def kernel_has_flowtable(topo):
