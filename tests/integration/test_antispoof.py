@@ -278,6 +278,39 @@ def test_vlan_tagged_frames_never_pass_even_from_own_mac_and_address(topo, netd_
     assert topo.ping(g1, LAN), "the vif still works after drops"
 
 
+def test_fast_path_takes_own_tcp_and_udp_and_nothing_else(topo, netd_factory):
+    """The fast path (pass4, pass6) takes a guest's own TCP and UDP, IPv4
+    and IPv6, from its own MAC and address, in one lookup: none of it
+    reaches `check`. A DHCP server's reply from its own address, a foreign
+    source and another MAC do, and are dropped there. (Every test of what
+    passes holds without the fast path too: this one sees that its keys
+    match the frames.) A counter in `check` for the test's ports counts."""
+    netd = start(netd_factory, topo)
+    g1, g2 = topo.add_guest(1), topo.add_guest(2)
+    plug(netd, topo, 1, ip="192.0.2.11 2001:db8::11")
+    plug(netd, topo, 2, ip="192.0.2.12")
+    m1 = gmac(topo, g1)
+    nft(topo, f"insert rule {TABLE} check meta l4proto {{ tcp, udp }} th dport 7101-7199 counter")
+    v6 = (f"[Ether(src='{m1}', dst='33:33:00:00:00:01')/IPv6(src='{{}}', dst='2001:db8::1')"
+          "/{}(sport=40000, dport={})] * 2")
+    own = " + ".join([udp(m1, "192.0.2.11", 7101, 3),
+                      f"[Ether(src='{m1}', dst='ff:ff:ff:ff:ff:ff')/IP(src='192.0.2.11', "
+                      f"dst='{LAN}')/TCP(sport=40000, dport=7102)] * 2",
+                      v6.format("2001:db8::11", "UDP", 7103), v6.format("2001:db8::11", "TCP", 7104),
+                      v6.format(eui64_ll(m1), "UDP", 7105)])
+    other = " + ".join([f"[Ether(src='{m1}', dst='ff:ff:ff:ff:ff:ff')/IP(src='192.0.2.11', "
+                        f"dst='{LAN}')/UDP(sport=67, dport=7106)]",
+                        udp(m1, "192.0.2.99", 7107), udp("02:00:00:00:99:99", "192.0.2.11", 7108)])
+    got = capture(topo, {"lan": (topo.up, "up0", "dst portrange 7101-7199")}, g1,
+                  own + " + " + other)
+    assert sorted(p[IP].payload.dport if IP in p else p[IPv6].payload.dport
+                  for p in got["lan"]) == [7101] * 3 + [7102] * 2 + [7103] * 2 + [7104] * 2 + \
+        [7105] * 2, [p.summary() for p in got["lan"]]
+    rule = [o["rule"] for o in nft_json(topo, f"list chain {TABLE} check") if "rule" in o][0]
+    counted = [x["counter"]["packets"] for x in rule["expr"] if "counter" in x]
+    assert counted == [3], counted
+
+
 def test_mld_reports_from_unspecified_pass_a_query_does_not(topo, netd_factory):
     """While its link-local is tentative a guest has no address to send MLD
     from, and Linux sends its reports from :: (RFC 3590): MLDv2, or MLDv1
