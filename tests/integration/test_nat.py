@@ -982,8 +982,9 @@ def test_forward_chain_judges_packets_conntrack_calls_invalid(topo, netd_factory
     """Every packet meets the forward chain, not only a connection's first:
     the nat chains run once per connection and never for a packet conntrack
     calls invalid (a TCP RST, FIN or SYN-ACK of no connection), which has
-    none. Into a guest from upstream (with a route to the private subnet)
-    only the port forward's packet arrives: the invalid ones, an ACK of no
+    none. Into a guest from upstream (frames to dom0's MAC, as a LAN host
+    with a route to the private subnet sends them) only the port forward's
+    packet arrives: the invalid ones, an ACK of no
     connection and a SYN to the guest's own address do not, and the SYN is
     rejected. Out of a guest with a foreign source (antispoof = no, so only
     the chain stands in the way) the invalid ones never reach the LAN, while
@@ -1021,6 +1022,7 @@ def test_forward_chain_judges_packets_conntrack_calls_invalid(topo, netd_factory
     got = capture(topo, {"lan": (topo.up, "up0", "dst portrange 7601-7604")}, g5, frames)
     assert [p[IP].payload.dport for p in got["lan"]] == [7601, 7601], \
         [p.summary() for p in got["lan"]]
+    assert all(p[IP].src == "192.0.2.2" for p in got["lan"])
 
 
 def kernel_has_flowtable(topo):
