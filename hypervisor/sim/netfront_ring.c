@@ -91,8 +91,7 @@ void nf_txq_init(struct nf_txq *q, void *sring, void *const *buf, const uint32_t
 	for (i = 0; i < npages; i++) {
 		q->buf[i] = buf[i];
 		q->gref[i] = gref[i];
-		/* Low pages first: a light load touches few of them. */
-		q->free_pages[i] = (uint16_t)(npages - 1 - i);
+		q->free_map[i / 64] |= 1ull << (i % 64);
 	}
 	q->n_pages = npages;
 	q->n_free_pages = npages;
@@ -105,15 +104,48 @@ void nf_txq_init(struct nf_txq *q, void *sring, void *const *buf, const uint32_t
 
 int nf_txq_page_take(struct nf_txq *q)
 {
-	if (!q->n_free_pages)
-		return -ENOSPC;
-	return q->free_pages[--q->n_free_pages];
+	unsigned first;
+
+	return nf_txq_run_take(q, 1, &first) ? (int)first : -ENOSPC;
+}
+
+unsigned nf_txq_run_take(struct nf_txq *q, unsigned max, unsigned *first)
+{
+	const unsigned words = (q->n_pages + 63) / 64;
+	unsigned w = 0, b, n = 0;
+
+	while (w < words && !q->free_map[w])
+		w++;
+	if (w == words || !max)
+		return 0;
+	b = (unsigned)__builtin_ctzll(q->free_map[w]);
+	*first = w * 64 + b;
+	/* the run of set bits from b on, into the next words while it lasts */
+	while (n < max && w < words) {
+		uint64_t rest = q->free_map[w] >> b;
+		unsigned ones = ~rest ? (unsigned)__builtin_ctzll(~rest) : 64 - b;
+
+		if (ones > max - n)
+			ones = max - n;
+		q->free_map[w] &= ~((ones == 64 ? ~0ull : (1ull << ones) - 1) << b);
+		n += ones;
+		if (b + ones < 64)
+			break;
+		w++;
+		b = 0;
+	}
+	q->n_free_pages -= n;
+	return n;
 }
 
 void nf_txq_page_give(struct nf_txq *q, unsigned page)
 {
-	if (page < q->n_pages && q->n_free_pages < q->n_pages)
-		q->free_pages[q->n_free_pages++] = (uint16_t)page;
+	uint64_t bit = 1ull << (page % 64);
+
+	if (page >= q->n_pages || (q->free_map[page / 64] & bit))
+		return;
+	q->free_map[page / 64] |= bit;
+	q->n_free_pages++;
 }
 
 unsigned nf_txq_space(const struct nf_txq *q)
@@ -232,9 +264,7 @@ bool nf_txq_push(struct nf_txq *q)
 unsigned nf_txq_gc(struct nf_txq *q, bool *more)
 {
 	const union nf_tx_slot *ring = nf_tx_slots(q->sring);
-	/* the pages answered, given back last first (below) */
-	uint16_t freed[NF_RING_SIZE];
-	unsigned n = 0, nfreed = 0;
+	unsigned n = 0;
 	uint32_t prod;
 
 	*more = false;
@@ -256,18 +286,12 @@ unsigned nf_txq_gc(struct nf_txq *q, bool *more)
 		}
 		q->in_flight[r.id] = false;
 		q->free_ids[q->n_free++] = r.id;
-		freed[nfreed++] = q->id_page[r.id];
+		/* at most once a page: each id is answered once */
+		nf_txq_page_give(q, q->id_page[r.id]);
 		if (r.status != NF_RSP_OKAY)
 			q->st.errors++;
 		n++;
 	}
-	/* A frame's pages were taken in order and are answered in order:
-	 * given back in reverse, the pool hands them out in that order again,
-	 * so a frame read into them next lies in runs of adjacent pages (one
-	 * iovec each, not one per page). At most one per slot: each id
-	 * answered once. */
-	while (nfreed)
-		nf_txq_page_give(q, freed[--nfreed]);
 	if (q->lazy_events && nf_txq_space(q) >= NF_MAX_SLOTS + 1 && q->n_free >= NF_MAX_SLOTS) {
 		*more = nf_sring_rsp_prod(q->sring) != q->rsp_cons;
 		return n;

@@ -407,24 +407,31 @@ static unsigned tx_read(struct nf_dev *d, unsigned t, struct nf_queue *q, unsign
 		unsigned first = at;
 
 		iov[at++] = (struct iovec){ .iov_base = &vh[i], .iov_len = VNET_HLEN };
-		for (k = 0; k < NF_TX_FRAME_PAGES; k++) {
-			uint8_t *page;
+		/* the pool hands out runs of pages (nf_txq_run_take), lowest
+		 * first: pages adjacent in memory are one iovec, and the frame
+		 * is read in a few pieces, not one a page. Taken one at a time
+		 * from a stack, a small frame's pages, answered one by one,
+		 * came back scattered: a read of 64 B had ~16 iovecs for the
+		 * kernel to import and the pool 16 pages to pop and 15 to push */
+		for (k = 0; k < NF_TX_FRAME_PAGES;) { /* want: never short of pages */
+			unsigned p0, run = nf_txq_run_take(&q->tx, NF_TX_FRAME_PAGES - k, &p0);
 
-			pages[i][k] = (uint16_t)nf_txq_page_take(&q->tx);
-			page = nf_txq_page(&q->tx, pages[i][k]);
-			/* the pool hands out runs of adjacent pages (nf_txq_gc):
-			 * a run is one iovec, and the kernel copies a frame in
-			 * a few pieces, not one a page */
-			if (k && (uint8_t *)iov[at - 1].iov_base + iov[at - 1].iov_len == page)
-				iov[at - 1].iov_len += NF_PAGE_SIZE;
-			else
-				iov[at++] = (struct iovec){ .iov_base = page, .iov_len = NF_PAGE_SIZE };
+			for (unsigned j = 0; j < run; j++, k++) {
+				uint8_t *page = nf_txq_page(&q->tx, p0 + j);
+
+				pages[i][k] = (uint16_t)(p0 + j);
+				if (k && (uint8_t *)iov[at - 1].iov_base + iov[at - 1].iov_len == page)
+					iov[at - 1].iov_len += NF_PAGE_SIZE;
+				else
+					iov[at++] = (struct iovec){ .iov_base = page,
+								    .iov_len = NF_PAGE_SIZE };
+			}
 		}
 		cnt[i] = at - first;
 	}
 	batchio_readvs(&bio, d->tap_fds[t], iov, cnt, want, res);
-	/* the pages no frame filled go back, last taken first: the pool
-	 * stays in the order it was, the same few pages used over again */
+	/* the pages no frame filled go back: the pool hands out the lowest
+	 * free first, so the same few pages are used over again */
 	for (i = want; i-- > 0;) {
 		unsigned used = res[i] > (int)VNET_HLEN ? tx_pages_of((size_t)res[i] - VNET_HLEN) : 0;
 

@@ -162,7 +162,10 @@ struct nf_txq {
 	void *buf[NF_TX_POOL];		/* granted pages */
 	uint32_t gref[NF_TX_POOL];
 	unsigned n_pages;
-	uint16_t free_pages[NF_TX_POOL];	/* a stack: the pages used last go first */
+	/* bit p set: page p is free. Taken lowest first, so a light load
+	 * touches few pages, and the free pages of a busy pool come out in
+	 * runs of adjacent ones (nf_txq_run_take) */
+	uint64_t free_map[(NF_TX_POOL + 63) / 64];
 	unsigned n_free_pages;
 	uint16_t id_page[NF_RING_SIZE];	/* the page a request in flight holds */
 	bool in_flight[NF_RING_SIZE];
@@ -190,9 +193,14 @@ struct nf_txpkt {
  * buffer pages and the refs they were granted under. */
 void nf_txq_init(struct nf_txq *q, void *sring, void *const *buf, const uint32_t *gref,
 		 unsigned npages, bool sg);
-/* A page of the pool for the caller to fill: its index, or -ENOSPC. */
+/* A page of the pool for the caller to fill: its index (the lowest
+ * free), or -ENOSPC. */
 int nf_txq_page_take(struct nf_txq *q);
-/* A page taken and not given to a request goes back. */
+/* Up to max pages of the pool with adjacent indices, from the lowest free
+ * one: how many (0: none free), the first at *first. */
+unsigned nf_txq_run_take(struct nf_txq *q, unsigned max, unsigned *first);
+/* A page taken and not given to a request goes back (one that is free
+ * already, or not of the pool, is ignored). */
 void nf_txq_page_give(struct nf_txq *q, unsigned page);
 static inline void *nf_txq_page(const struct nf_txq *q, unsigned page)
 {

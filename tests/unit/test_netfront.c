@@ -533,8 +533,8 @@ static void test_tx_put_pages(void **state)
 }
 
 /* A frame's pages, answered, come back out of the pool in the order it
- * had them: the next frame read into them lies in the same run of
- * adjacent pages (one iovec for the reader, not one per page). */
+ * had them (lowest first): the next frame read into them lies in the same
+ * run of adjacent pages (one iovec for the reader, not one per page). */
 static void test_tx_pages_back_in_order(void **state)
 {
 	struct world *w = *state;
@@ -565,6 +565,58 @@ static void test_tx_pages_back_in_order(void **state)
 	for (unsigned f = 0; f < 2; f++)
 		for (unsigned k = 0; k < 3; k++)
 			assert_int_equal(nf_txq_page_take(&w->tx), first[f][k]);
+}
+
+/* Small frames, each read into a frame's worth of pages and sending only
+ * its first, answered one by one: the pages come out of the pool again as
+ * one run of adjacent pages, lowest first, so the next frame is read with
+ * one iovec for its pages. (A stack of pages handed the answered ones
+ * back first, scattered a frame's worth apart: a 64 B read had 16.) */
+static void test_tx_small_frames_leave_runs(void **state)
+{
+	struct world *w = *state;
+	static uint8_t frame[60];
+	static struct be_txpkt got;
+	struct nf_txpkt pkt = { .data = frame, .len = sizeof(frame) };
+	uint16_t pages[4][NF_TX_FRAME_PAGES];
+	unsigned f, k, p0;
+	bool more;
+
+	fill(frame, sizeof(frame), 9);
+	/* a batch of four reads, as the data path makes them */
+	for (f = 0; f < 4; f++)
+		for (k = 0; k < NF_TX_FRAME_PAGES; k++)
+			pages[f][k] = (uint16_t)nf_txq_page_take(&w->tx);
+	for (f = 4; f-- > 0;)
+		for (k = NF_TX_FRAME_PAGES; k-- > 1;)
+			nf_txq_page_give(&w->tx, pages[f][k]);
+	for (f = 0; f < 4; f++) {
+		memcpy(nf_txq_page(&w->tx, pages[f][0]), frame, sizeof(frame));
+		assert_int_equal(nf_txq_put_pages(&w->tx, &pkt, pages[f]), 0);
+	}
+	nf_txq_push(&w->tx);
+	for (f = 0; f < 4; f++) {
+		assert_true(be_tx_one(w, &got, NF_RSP_OKAY));
+		assert_memory_equal(got.data, frame, sizeof(frame));
+	}
+	be_push(txh(w), w->tx_rsp_prod);
+	assert_int_equal(nf_txq_gc(&w->tx, &more), 4);
+	assert_int_equal(w->tx.n_free_pages, NF_RING_SIZE);
+	for (k = 0; k < NF_TX_FRAME_PAGES; k++)
+		assert_int_equal(nf_txq_page_take(&w->tx), k);
+	/* a run is cut where a page is held, and goes on past 64 pages */
+	assert_int_equal(nf_txq_run_take(&w->tx, 100, &p0), 100);
+	assert_int_equal(p0, NF_TX_FRAME_PAGES);
+	nf_txq_page_give(&w->tx, 3);
+	nf_txq_page_give(&w->tx, 4);
+	nf_txq_page_give(&w->tx, 6);
+	assert_int_equal(nf_txq_run_take(&w->tx, 16, &p0), 2);
+	assert_int_equal(p0, 3);
+	assert_int_equal(nf_txq_run_take(&w->tx, 16, &p0), 1);
+	assert_int_equal(p0, 6);
+	assert_int_equal(nf_txq_run_take(&w->tx, 16, &p0), 16);
+	assert_int_equal(p0, NF_TX_FRAME_PAGES + 100);
+	assert_int_equal(w->tx.n_free_pages, NF_RING_SIZE - 132);
 }
 
 /* ---- RX ---- */
@@ -1130,6 +1182,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tx_bad_backend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_put_pages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_pages_back_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_small_frames_leave_runs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_refill, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_single_and_multi, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_partial_then_complete, setup, teardown),
