@@ -42,6 +42,13 @@ static void check_tx(const struct nf_txq *q)
 	CHECK(q->n_free + flying == NF_RING_SIZE);
 	/* every page is free or held by a request in flight, never both */
 	CHECK(q->n_free_pages + flying == q->n_pages);
+	/* the free map says the same, and holds no page past the pool */
+	unsigned set = 0;
+	for (i = 0; i < sizeof(q->free_map) / sizeof(q->free_map[0]); i++)
+		set += (unsigned)__builtin_popcountll(q->free_map[i]);
+	CHECK(set == q->n_free_pages);
+	for (i = q->n_pages; i < NF_TX_POOL; i++)
+		CHECK(!(q->free_map[i / 64] & (1ull << (i % 64))));
 	CHECK((uint32_t)(q->req_prod_pvt - q->rsp_cons) <= NF_RING_SIZE);
 }
 
