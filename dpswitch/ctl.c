@@ -274,6 +274,10 @@ static json_t *status(struct dps *d)
 	json_object_set_new(r, "macs", json_integer(dps_mac_count(&d->macs, d->now_ms)));
 	json_object_set_new(r, "mac_moves", json_integer((json_int_t)d->macs.moves));
 	json_object_set_new(r, "flooded", json_integer((json_int_t)d->flooded));
+	/* the loop's sleeps, and the windows of polling after frames that
+	 * spared some (netback/spin.h) */
+	json_object_set_new(r, "sleeps", json_integer((json_int_t)d->sleeps));
+	json_object_set_new(r, "poll_windows", json_integer((json_int_t)d->spin.windows));
 	return r;
 }
 

@@ -37,6 +37,7 @@
 #include "dpswitch/tso.h"
 #include "netback/netback.h"
 #include "netback/rings.h"
+#include "netback/spin.h"
 #include "vif/netif.h"
 
 #define DPS_MAX_PORTS 4096u
@@ -153,6 +154,14 @@ struct dps {
 	uint64_t held_next; /* the soonest unmask_at of those (0: none) */
 	uint16_t *evport; /* DPS_EVTCHN_MAX: local event channel -> port + 1 */
 	uint64_t taken;	  /* frames taken from any port (a pass that took none was idle) */
+	/* adaptive polling after packets (netback/spin.h, main.c's loop):
+	 * guests polled in a window keep their TX req_event behind and stay
+	 * ready until it closes (dps_guest_arm) */
+	struct nb_spin spin;
+	/* a guest port polled this pass has TX requests left (its ring's
+	 * final check found some: no event announces them) */
+	bool guest_more;
+	uint64_t sleeps; /* the loop's waits in ppoll (status) */
 	unsigned nfwd; /* forwarding ports */
 	struct dps_mac_table macs;
 	const char *const *bridges; /* the networks whose vifs we serve */
@@ -222,6 +231,12 @@ unsigned dps_gso_cut(struct dps *d, unsigned idx, const uint8_t *pkt, uint32_t p
  * mbufs into m (DPS_GSO_MAX_SEGS); their count, 0 when none could be made
  * (counted on port in). */
 unsigned dps_guest_gso_cut(struct dps *d, unsigned in, struct rte_mbuf **m);
+/* The window of polling closed, or none is open: each guest port polled
+ * with its req_event behind asks for an event again and is looked at once
+ * more (nb_spin_queue); those with nothing waiting leave the ready ports.
+ * True when one has TX requests that no event will announce (poll again
+ * before sleeping). */
+bool dps_guest_arm(struct dps *d);
 /* Microseconds until a rate-limited ring may send again, or a port held
  * masked is unmasked (0: none waits). */
 uint64_t dps_guest_wait_us(struct dps *d, uint64_t now_us);

@@ -442,6 +442,11 @@ bool dps_guest_poll(struct dps *d, unsigned idx)
 			return true;
 		q->tx_wait_until = 0;
 	}
+	/* with adaptive polling on, an emptied ring's req_event stays behind
+	 * until the loop arms it (dps_guest_arm): after the pass, when it
+	 * found nothing; when a window of polling closes, if it did */
+	if (d->spin.us)
+		nb_spin_queue_poll(q->nq);
 	/* Up to DPS_POLL_BURSTS bursts while the ring has more: a pass then
 	 * hands the NIC DPS_POLL_BURSTS times as many frames per system call
 	 * (each burst's responses pushed, and the guest told if it asked, as
@@ -452,9 +457,30 @@ bool dps_guest_poll(struct dps *d, unsigned idx)
 		if (!more || q->tx_wait_until || !q->nq)
 			break;
 	}
-	if (q->nq)
-		nb_rings_notify(&q->r, d->hv, q->nq, ntf, false);
-	return more || q->tx_wait_until || q->always_ready;
+	if (!q->nq)
+		return false;
+	nb_rings_notify(&q->r, d->hv, q->nq, ntf, false);
+	d->guest_more |= more;
+	return more || q->tx_wait_until || q->always_ready || q->nq->tx_polling;
+}
+
+bool dps_guest_arm(struct dps *d)
+{
+	bool more = false;
+
+	/* from the end: a port leaving is swapped out with one already seen */
+	for (unsigned k = d->nready; k-- > 0;) {
+		unsigned idx = d->ready[k];
+		struct dps_gq *q = &d->ports[idx].q;
+
+		if (d->ports[idx].kind != DPS_PORT_GUEST || !q->nq || !q->nq->tx_polling)
+			continue;
+		if (nb_spin_queue(q->nq, NB_SPIN_CLOSE))
+			more = true;
+		else if (!q->tx_wait_until && !q->always_ready)
+			dps_port_unready(d, idx);
+	}
+	return more;
 }
 
 /* The first n of p's output queue are gone (sent or freed). */

@@ -10,14 +10,20 @@
  *
  * One thread: a pass polls the ready ports for a burst each (dps.h),
  * switches, flushes the output queues that have frames. While passes find
- * frames it does not sleep; after a pass that found none it sleeps in
- * ppoll(2) on the event channels, the af_packet NIC ports' sockets (nic.c),
+ * frames it does not sleep, and after the last one that did it looks on
+ * for DPSWITCH_SPIN_US (50 us, netback/spin.h: as vifback's workers and
+ * netback's NAPI), yielding the CPU before each look, the guests it polls
+ * meanwhile not asked to kick it; under a stream the next frames come
+ * within that, and a sleep and a wake-up every few frames cost more. Then
+ * (or after a pass that found none, when no frames came before it: an
+ * idle or a storming guest never makes it look on) it sleeps in ppoll(2)
+ * on the event channels, the af_packet NIC ports' sockets (nic.c),
  * xenstore, the control socket and signals: with no other NIC port, until
  * something comes; otherwise DPS_SLEEP_MIN_US at first, twice as long each
  * time it stays idle, up to DPS_SLEEP_MAX_US (such a NIC has no event to
- * wake us: its latency is that sleep). It does not spin: on a Dom0 whose
- * CPUs the guests' backends and the kernel share, a spin is CPU they lose,
- * and a system call per empty pass costs as much as the sleep.
+ * wake us: its latency is that sleep). It does not spin longer: on a Dom0
+ * whose CPUs the guests' backends and the kernel share, a spin is CPU they
+ * lose.
  *
  * --supervise: a parent process restarts dpswitch when it dies of a
  * signal or an error (kill -9 included) and stops it on SIGTERM; the
@@ -29,6 +35,7 @@
 #include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +83,7 @@ static int pass(struct dps *d)
 {
 	uint64_t before = d->taken;
 
+	d->guest_more = false;
 	d->now_us = nb_now_us();
 	d->now_ms = d->now_us / 1000;
 	/* from the end: a port leaving is swapped out with one already polled */
@@ -116,9 +124,20 @@ static int loop(struct dps *d, int sfd, int lfd)
 		struct timespec ts, *tsp = &ts;
 		uint64_t timeout_us = 0;
 		int n = 0, nctl, nwake_polled;
-		bool nic = false;
+		bool nic = false, moved = pass(d), more = d->guest_more;
+		enum nb_spin_step spin;
 
-		if (pass(d)) {
+		/* adaptive polling (netback/spin.h): frames moved, so look
+		 * again for d->spin.us before sleeping; the guests polled
+		 * meanwhile are armed when the window closes, or after this
+		 * pass when none is open (a guest that kicked without
+		 * requests: XSA-391's masking is unchanged) */
+		if (moved)
+			nb_spin_start(&d->spin, d->now_us);
+		spin = nb_spin_step(&d->spin, moved ? d->now_us : nb_now_us());
+		if (spin != NB_SPIN_LOOK && d->spin.us)
+			more |= dps_guest_arm(d);
+		if (moved) {
 			sleep_us = DPS_SLEEP_MIN_US;
 			if (++n_pass % DPS_CTL_EVERY) {
 				/* other guests' events while one keeps us busy */
@@ -126,6 +145,13 @@ static int loop(struct dps *d, int sfd, int lfd)
 					ev_more = dps_guest_events(d);
 				continue;
 			}
+		} else if (spin == NB_SPIN_LOOK || more) {
+			/* a look at the events, sockets and xenstore without
+			 * waiting, then the next pass; in the window, the CPU
+			 * offered first to whoever fills our rings and sockets
+			 * (a guest, the TCP peer) if they share ours */
+			if (spin == NB_SPIN_LOOK)
+				sched_yield();
 		} else if (!nb_back_busy(&d->nb)) {
 			/* nothing came: sleep rather than spin (a spin is a CPU
 			 * the guests and the kernel do not get); a guest's event
@@ -159,6 +185,8 @@ static int loop(struct dps *d, int sfd, int lfd)
 			if (sleep_us < DPS_SLEEP_MAX_US)
 				sleep_us *= 2;
 		}
+		if (timeout_us)
+			d->sleeps++;
 		if (timeout_us == UINT64_MAX)
 			tsp = NULL;
 		else
@@ -286,6 +314,7 @@ int main(int argc, char **argv)
 	d.nb.ops = &dps_nb_ops;
 	d.nb.gso = true; /* a guest's GSO packets are cut into frames as they enter (gso.c) */
 	d.nb.max_queues = 1;
+	d.spin.us = NB_SPIN_US;
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'H':
@@ -353,7 +382,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	/* the reconnect hold of a frontend that broke the protocol (netback) */
-	if (nb_hold_cfg_from_env(&d.nb.hold, "DPSWITCH") < 0) {
+	if (nb_hold_cfg_from_env(&d.nb.hold, "DPSWITCH") < 0 ||
+	    nb_spin_cfg_from_env(&d.spin, "DPSWITCH") < 0) {
 		fprintf(stderr, "dpswitch: %s\n", err_msg());
 		return 2;
 	}

@@ -37,6 +37,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "netback/rings.h"
+#include "netback/spin.h"
 #include "vif/vifstats.h"
 #include "vifback/seccomp.h"
 #include "vifback/tap.h"
@@ -55,22 +56,20 @@ _Static_assert(NETIF_BURST <= 32, "the RX backlog's buffers in a 32-bit mask");
 #define VB_TRIM_US 500000ull
 
 /* After a pass that moved packets, the worker looks at its rings and
- * TAPs again for this long before it arms the event channels and sleeps
- * (netback's NAPI): a sleep and a wake-up cost more CPU than a few
- * looks on a virtual machine. Each look first yields the CPU, so the
- * guest or the TCP peer that shares it with us fills the ring meanwhile
- * rather than wait for our sleep. Only after packets: an idle vif, or a
- * guest that kicks without requests, never makes it poll. bench/vifback,
- * one TCP stream: 2-30x fewer sleeps, netfront + worker CPU per 64 KiB
- * down 5-30 % (docs/xen.md); without the yield the look took the CPU the
+ * TAPs again for NB_SPIN_US before it arms the event channels and sleeps
+ * (netback/spin.h, netback's NAPI): a sleep and a wake-up cost more CPU
+ * than a few looks on a virtual machine. Each look first yields the CPU,
+ * so the guest or the TCP peer that shares it with us fills the ring
+ * meanwhile rather than wait for our sleep. bench/vifback, one TCP
+ * stream: 2-30x fewer sleeps, netfront + worker CPU per 64 KiB down
+ * 5-30 % (docs/xen.md); without the yield the look took the CPU the
  * other side needed, and cost more than the sleeps it saved. */
-#define VB_SPIN_US 50ull
 
 /* Set once by vb_worker_timeouts_from_env() in the supervisor, before any
  * worker is cloned. */
 static uint64_t rx_drain_us = VB_RX_DRAIN_MS * 1000ull;
 static uint64_t rx_stall_us = VB_RX_STALL_MS * 1000ull;
-static uint64_t spin_us = VB_SPIN_US;
+static uint64_t spin_us = NB_SPIN_US;
 
 struct wq {
 	struct netif_queue *nq; /* &nqs: the ring state, a few hundred bytes */
@@ -174,10 +173,10 @@ struct worker {
 	bool trimmed;
 	/* the lowest byte of the stack this runs on (NULL: not known) */
 	uint8_t *stack_lo;
-	/* packets moved this pass; until when the worker polls (0: it
-	 * sleeps on events), its queues' tx_polling set meanwhile */
+	/* packets moved this pass; the window in which the worker polls
+	 * (netback/spin.h), its queues' tx_polling set meanwhile */
 	bool moved;
-	uint64_t spin_until;
+	struct nb_spin spin;
 };
 
 _Static_assert(sizeof(struct wburst) <= BATCHIO_MEM_SPARE, "a burst's arrays outgrow the ring page");
@@ -852,45 +851,36 @@ static void serve(struct worker *w, struct wvif *v, struct wq *q, bool tap_reada
 		rearm(w, q);
 }
 
-/* Packets moved: poll for spin_us more, the frontends not asked to kick
- * for TX meanwhile. */
+/* Packets moved: the window opens (again), the frontends not asked to
+ * kick for TX meanwhile. */
 static void spin_start(struct worker *w, uint64_t now)
 {
 	w->moved = false;
-	w->spin_until = now + spin_us;
+	nb_spin_start(&w->spin, now);
 	for (unsigned s = 0; s < VB_MAX_VIFS; s++) {
 		struct wvif *v = w->vifs[s];
 
 		for (unsigned i = 0; v && i < v->nq; i++)
-			v->q[i].nq->tx_polling = true;
+			nb_spin_queue_poll(v->q[i].nq);
 	}
 }
 
-/* While polling, the TX rings are looked at here (the TAPs and the
- * event channels by a poll() that does not wait); once the time is up,
- * each TX ring asks for an event again and is looked at once more after
- * that (netif_tx_arm), so a request that came meanwhile is served, not
- * left to an event that will not come. */
+/* While the window is open the TX rings are looked at here (the TAPs and
+ * the event channels by a poll() that does not wait); as it closes each
+ * TX ring asks for an event again and is looked at once more. */
 static void spin_step(struct worker *w, uint64_t now)
 {
-	bool end = w->spin_until && now >= w->spin_until;
+	enum nb_spin_step step = nb_spin_step(&w->spin, now);
 
-	if (!w->spin_until)
+	if (step == NB_SPIN_OFF)
 		return;
 	for (unsigned s = 0; s < VB_MAX_VIFS; s++) {
 		struct wvif *v = w->vifs[s];
 
-		for (unsigned i = 0; v && i < v->nq; i++) {
-			struct wq *q = &v->q[i];
-
-			if (netif_queue_is_fatal(q->nq))
-				continue;
-			if (end ? netif_tx_arm(q->nq) : netif_tx_pending(q->nq))
-				q->tx_more = true;
-		}
+		for (unsigned i = 0; v && i < v->nq; i++)
+			if (nb_spin_queue(v->q[i].nq, step))
+				v->q[i].tx_more = true;
 	}
-	if (end)
-		w->spin_until = 0;
 }
 
 int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine, void *stack_lo)
@@ -902,6 +892,7 @@ int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine, void
 	int rc;
 
 	memset(&w, 0, sizeof(w));
+	w.spin.us = spin_us;
 	w.sock = sock;
 	w.domid = domid;
 	w.stack_lo = stack_lo;
@@ -971,9 +962,9 @@ int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine, void
 		}
 		if (!w.trimmed)
 			timeout = sooner(timeout, ms_until(w.busy_at + VB_TRIM_US, now));
-		if (ev_more || w.spin_until)
+		if (ev_more || nb_spin_open(&w.spin))
 			timeout = 0;
-		if (w.spin_until)
+		if (nb_spin_open(&w.spin))
 			sched_yield();
 		if (poll(pfd, n, timeout) < 0 && errno != EINTR)
 			return -errno;
@@ -1036,18 +1027,19 @@ int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine, void
 
 int vb_worker_timeouts_from_env(void)
 {
-	uint64_t drain = VB_RX_DRAIN_MS, stall = VB_RX_STALL_MS, spin = spin_us;
+	uint64_t drain = VB_RX_DRAIN_MS, stall = VB_RX_STALL_MS;
+	struct nb_spin spin = { .us = spin_us };
 	int rc = env_ms("VIFBACK_RX_DRAIN_MS", &drain);
 
 	if (rc == 0)
 		rc = env_ms("VIFBACK_RX_STALL_MS", &stall);
-	/* how long to poll after packets (0: never; bench/vifback compares) */
+	/* how long to poll after packets (0: never) */
 	if (rc == 0)
-		rc = env_num("VIFBACK_SPIN_US", "microseconds", 0, 1000, &spin);
+		rc = nb_spin_cfg_from_env(&spin, "VIFBACK");
 	if (rc < 0)
 		return rc;
 	rx_drain_us = drain * 1000u;
 	rx_stall_us = stall * 1000u;
-	spin_us = spin;
+	spin_us = spin.us;
 	return 0;
 }

@@ -1708,3 +1708,77 @@ def test_kernel_port_for_a_missing_interface_is_refused(topo, xsd, tmp_path):
     r = subprocess.run([DPSWITCH, "--socket", sock, "--bridge", BRIDGE, "--kernel-port",
                         "bad/name"], capture_output=True, text=True, timeout=10)
     assert r.returncode == 2 and "--kernel-port: 'bad/name': not an interface name" in r.stderr
+
+
+# ---- adaptive polling after frames (netback/spin.h, DPSWITCH_SPIN_US) ----
+
+@pytest.fixture
+def kern_poll_rig(topo, xsd, tmp_path):
+    """The kernel port's switch with the widest window (1 ms): what it
+    polls is the more visible, and what it must not lose the likelier."""
+    yield from running(topo, xsd, tmp_path, uplink="kernel", env={"DPSWITCH_SPIN_US": "1000"})
+
+
+def test_a_busy_switch_polls_after_frames_then_sleeps_and_loses_no_kick(kern_poll_rig, topo,
+                                                                        tmp_path):
+    """Frames open a window in which dpswitch looks again instead of
+    sleeping (status poll_windows), its guests' TX req_event left behind;
+    when the window closes it arms them and sleeps (status sleeps): a
+    TCP stream each way arrives whole, then dpswitch idles at next to no
+    CPU (a window that never closed would cost a CPU), and pings spaced
+    further apart than a window each find it asleep, so each of the
+    guest's needs the kick its armed req_event asks for: none is lost."""
+    from test_vifback import cpu_ns
+    rig = kern_poll_rig
+    rig.attach(5)
+    g = rig.guest(5)
+    assert topo.ping(g, LAN, count=2), rig.read_log()
+    st0 = rig.request({"cmd": "status"})
+    size = 8 << 20
+    sent, got = tcp_transfer(g, rig.lan, LAN, size)
+    assert sent == got and int(got[0]) == size
+    sent, got = tcp_transfer(rig.lan, g, addr_of(5), size)
+    assert sent == got and int(got[0]) == size
+    st = rig.request({"cmd": "status"})
+    assert st["poll_windows"] > st0["poll_windows"], (st0, st)
+    time.sleep(0.5)
+    before, s0 = cpu_ns(rig.proc.pid), rig.request({"cmd": "status"})["sleeps"]
+    time.sleep(1)
+    used_ms = (cpu_ns(rig.proc.pid) - before) / 1e6
+    s1 = rig.request({"cmd": "status"})["sleeps"]
+    assert used_ms < 50, f"dpswitch idle after the streams used {used_ms:.0f} ms of CPU in 1 s"
+    assert s1 - s0 < 50, (s0, s1)
+    # each ping 200 ms after the last: the window long closed
+    w0 = rig.request({"cmd": "status"})["poll_windows"]
+    assert topo.ping(g, LAN, count=5, timeout=1), rig.read_log()
+    assert topo.ping(rig.lan, addr_of(5), count=5, timeout=1)
+    assert rig.request({"cmd": "status"})["poll_windows"] >= w0 + 5
+    assert rig.proc.poll() is None, rig.read_log()
+
+
+def test_polling_off_still_carries_tcp_and_never_opens_a_window(topo, xsd, tmp_path):
+    """DPSWITCH_SPIN_US=0: dpswitch sleeps after every pass that found
+    nothing, as it did before polling; a stream each way arrives whole."""
+    rig = Rig(topo, xsd, tmp_path, uplink="kernel", env={"DPSWITCH_SPIN_US": "0"})
+    try:
+        rig.start()
+        rig.attach(5)
+        g = rig.guest(5)
+        size = 4 << 20
+        sent, got = tcp_transfer(g, rig.lan, LAN, size)
+        assert sent == got and int(got[0]) == size
+        sent, got = tcp_transfer(rig.lan, g, addr_of(5), size)
+        assert sent == got and int(got[0]) == size
+        st = rig.request({"cmd": "status"})
+        assert st["poll_windows"] == 0 and st["sleeps"] > 0, st
+    finally:
+        rig.stop()
+
+
+@pytest.mark.parametrize("value", ["1001", "-1", "50us"])
+def test_bad_spin_in_the_environment_is_refused(topo, xsd, tmp_path, value):
+    r = subprocess.run([DPSWITCH, "--hv", "sim", "--socket", str(tmp_path / "dps.sock"),
+                        "--bridge", BRIDGE], capture_output=True, text=True, timeout=10,
+                       env=xsd.env(DPSWITCH_SPIN_US=value))
+    assert r.returncode == 2, r.stderr
+    assert f"DPSWITCH_SPIN_US: expected microseconds, 0..1000, got '{value}'" in r.stderr

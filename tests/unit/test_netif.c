@@ -18,6 +18,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "lib/err.h"
+#include "netback/spin.h"
 #include "tests/unit/netif_fake.h"
 
 static const struct netif_features all_features = {
@@ -151,6 +153,91 @@ static void test_tx_polling_defers_req_event_and_arm_loses_nothing(void **state)
 	/* nothing came: armed, and nothing to do */
 	assert_false(netif_tx_arm(e->q));
 	assert_int_equal(e->g.tx->req_event, 3);
+}
+
+/* netback/spin.h, the window both backends poll in after packets: only
+ * a start opens it (us 0: never), a start while open extends it, it
+ * says LOOK until its end, CLOSE once, then OFF. A queue polled in it
+ * keeps req_event behind; a look sees a request the guest pushed without
+ * a kick; the close arms req_event and reports a request that came just
+ * before, so nothing waits for an event that will not come; after it the
+ * guest's next push asks for an event again. */
+static void test_spin_window_polls_then_arms_and_loses_nothing(void **state)
+{
+	struct env *e = *state;
+	struct nb_spin off = { .us = 0 }, s = { .us = 50 };
+
+	nb_spin_start(&off, 1000);
+	assert_int_equal(nb_spin_step(&off, 1000), NB_SPIN_OFF);
+	assert_false(nb_spin_open(&off));
+	assert_int_equal(off.windows, 0);
+
+	assert_int_equal(nb_spin_step(&s, 1000), NB_SPIN_OFF); /* nothing moved yet */
+	nb_spin_start(&s, 1000);
+	assert_int_equal(nb_spin_step(&s, 1049), NB_SPIN_LOOK);
+	nb_spin_start(&s, 1040); /* more packets: until 1090 */
+	assert_int_equal(s.windows, 1);
+	assert_int_equal(nb_spin_step(&s, 1089), NB_SPIN_LOOK);
+	assert_true(nb_spin_open(&s));
+
+	/* a burst in the window empties the ring: req_event stays behind */
+	nb_spin_queue_poll(e->q);
+	fill(e, 3, 1);
+	fake_tx(&e->g, 3, 100, NETTXF_data_validated, 42, 60);
+	fake_tx_publish(&e->g);
+	assert_int_equal(tx_burst(e), 0);
+	assert_int_equal(e->n, 1);
+	assert_false(e->more);
+	assert_int_equal(e->g.tx->req_event, 1);
+	assert_false(nb_spin_queue(e->q, NB_SPIN_LOOK));
+	/* the guest pushes without a kick (req_event behind): a look sees it */
+	fake_tx(&e->g, 3, 100, NETTXF_data_validated, 43, 60);
+	fake_tx_publish(&e->g);
+	assert_true(nb_spin_queue(e->q, NB_SPIN_LOOK));
+	assert_int_equal(tx_burst(e), 0);
+	assert_int_equal(e->n, 1);
+	/* one more just before the window closes: the close reports it */
+	fake_tx(&e->g, 3, 100, NETTXF_data_validated, 44, 60);
+	fake_tx_publish(&e->g);
+	assert_int_equal(nb_spin_step(&s, 1090), NB_SPIN_CLOSE);
+	assert_true(nb_spin_queue(e->q, NB_SPIN_CLOSE));
+	assert_false(e->q->tx_polling);
+	assert_int_equal(nb_spin_step(&s, 1091), NB_SPIN_OFF);
+	assert_false(nb_spin_open(&s));
+	assert_int_equal(tx_burst(e), 0);
+	assert_int_equal(e->n, 1);
+	assert_int_equal(tx_rsp(e, 2).id, 44);
+	/* not polling: the burst armed req_event for the guest's next push */
+	assert_int_equal(e->g.tx->req_event, 4);
+	assert_false(nb_spin_queue(e->q, NB_SPIN_CLOSE));
+	/* a look outside a window, or at a fatal queue, finds nothing */
+	assert_false(nb_spin_queue(e->q, NB_SPIN_OFF));
+	netif_queue_set_fatal(e->q, "test");
+	assert_false(nb_spin_queue(e->q, NB_SPIN_CLOSE));
+}
+
+static void test_spin_env(void **state)
+{
+	static const char *const bad[] = { "", "-1", "1001", "5us", "99999999999999999999" };
+	struct nb_spin s = { .us = NB_SPIN_US };
+
+	unsetenv("NBT_SPIN_US");
+	assert_int_equal(nb_spin_cfg_from_env(&s, "NBT"), 0);
+	assert_int_equal(s.us, NB_SPIN_US);
+	setenv("NBT_SPIN_US", "0", 1);
+	assert_int_equal(nb_spin_cfg_from_env(&s, "NBT"), 0);
+	assert_int_equal(s.us, 0);
+	setenv("NBT_SPIN_US", "1000", 1);
+	assert_int_equal(nb_spin_cfg_from_env(&s, "NBT"), 0);
+	assert_int_equal(s.us, 1000);
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setenv("NBT_SPIN_US", bad[i], 1);
+		assert_int_equal(nb_spin_cfg_from_env(&s, "NBT"), -EINVAL);
+		assert_non_null(strstr(err_msg(), "NBT_SPIN_US: expected microseconds, 0..1000"));
+		assert_int_equal(s.us, 1000); /* unchanged */
+	}
+	unsetenv("NBT_SPIN_US");
+	(void)state;
 }
 
 /* 18 slots (first + 17 follow-ons) and the most netback accepts, 19 (first
@@ -1216,6 +1303,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_tx_single_slot),
 		T(test_tx_polling_defers_req_event_and_arm_loses_nothing),
+		T(test_spin_window_polls_then_arms_and_loses_nothing),
+		cmocka_unit_test(test_spin_env),
 		T(test_tx_18_slots),
 		T(test_tx_19_slots),
 		T(test_tx_20_slots_dropped),
