@@ -261,8 +261,12 @@ int nat_rs_apply(const struct nat_rs *rs, const struct nat_fwds *fwds)
 	 * only in this rule: should the bridge ever be made again under
 	 * the table, the rules below still go by name and a guest's packet
 	 * meets `iifname ... drop`, never an accept it should not get. */
-	fprintf(f, "\t\t%s \"%s\" %s saddr %s accept\n", if_nametoindex(br) ? "iif" : "iifname",
-		br, ip, net);
+	/* Masqueraded, a guest's packet conntrack calls invalid (a TCP RST,
+	 * FIN or SYN-ACK of no connection) would leave with its private
+	 * source: the nat chains never see such a packet. It goes on to
+	 * `iifname ... drop` instead (back into the bridge it still may). */
+	fprintf(f, "\t\t%s \"%s\" %s saddr %s %saccept\n", if_nametoindex(br) ? "iif" : "iifname",
+		br, ip, net, rs->masquerade ? "ct state != invalid " : "");
 	fprintf(f,
 		"\t\toifname \"%s\" %s daddr %s ct state established,related accept\n"
 		"\t\tiifname \"%s\" oifname \"%s\" accept\n"

@@ -988,7 +988,8 @@ def test_forward_chain_judges_packets_conntrack_calls_invalid(topo, netd_factory
     connection and a SYN to the guest's own address do not, and the SYN is
     rejected. Out of a guest with a foreign source (antispoof = no, so only
     the chain stands in the way) the invalid ones never reach the LAN, while
-    a packet from its own address does."""
+    a packet from its own address does, masqueraded; invalid ones from its
+    own address, which no NAT would hide, are dropped too."""
     from test_antispoof import capture
     g5 = nat_guest(topo, 5)  # .10
     start_nat(topo, netd_factory, nat_conf(forwards=["tcp:8080:203.0.113.10:80"], dhcp_range=None)
@@ -1018,8 +1019,10 @@ def test_forward_chain_judges_packets_conntrack_calls_invalid(topo, netd_factory
         ("203.0.113.10", "UDP", 7601, ""),               # its own: out, masqueraded
         ("198.51.100.77", "TCP", 7602, ", flags='R'"),   # foreign, invalid: never out
         ("198.51.100.77", "TCP", 7603, ", flags='F'"),
-        ("198.51.100.77", "TCP", 7604, ", flags='SA'")))
-    got = capture(topo, {"lan": (topo.up, "up0", "dst portrange 7601-7604")}, g5, frames)
+        ("198.51.100.77", "TCP", 7604, ", flags='SA'"),
+        ("203.0.113.10", "TCP", 7605, ", flags='R'"),    # its own, invalid: never out
+        ("203.0.113.10", "TCP", 7606, ", flags='SA'")))
+    got = capture(topo, {"lan": (topo.up, "up0", "dst portrange 7601-7606")}, g5, frames)
     assert [p[IP].payload.dport for p in got["lan"]] == [7601, 7601], \
         [p.summary() for p in got["lan"]]
     assert all(p[IP].src == "192.0.2.2" for p in got["lan"])
