@@ -264,7 +264,10 @@ int nat_rs_apply(const struct nat_rs *rs, const struct nat_fwds *fwds)
 	/* Masqueraded, a guest's packet conntrack calls invalid (a TCP RST,
 	 * FIN or SYN-ACK of no connection) would leave with its private
 	 * source: the nat chains never see such a packet. It goes on to
-	 * `iifname ... drop` instead (back into the bridge it still may). */
+	 * `iifname ... drop` instead (back into the bridge it still may).
+	 * Routed (IPv6, nat6 = routed), nothing is hidden: such a packet
+	 * leaves as through any router, a guest's RST for a connection
+	 * conntrack has forgotten included. */
 	fprintf(f, "\t\t%s \"%s\" %s saddr %s %saccept\n", if_nametoindex(br) ? "iif" : "iifname",
 		br, ip, net, rs->masquerade ? "ct state != invalid " : "");
 	fprintf(f,

@@ -526,6 +526,91 @@ def test_routed_prefix_is_not_masqueraded(topo, netd_factory):
     assert topo.ping(g, UPSTREAM6)
 
 
+FOREIGN6 = "2001:db8:ffff::77"  # outside the /64
+
+
+def forward_chain6(topo, netd_factory, nat6):
+    """The forward chain's verdicts on IPv6 packets that no connection's nat
+    chains judge. A network with nat6 = <nat6>, a forward of tcp:8080 to the
+    guest's port 80 and antispoof = no (so only the chain stands between a
+    guest and the LAN). Upstream sends frames to Dom0's MAC, as a LAN host
+    with a route to the /64 would: a SYN to the guest's own address (first:
+    the kernel sends upstream at most 6 ICMPv6 errors at once), the
+    forward's SYN, then a RST, FIN, SYN-ACK (invalid: no connection) and an
+    ACK (new: conntrack takes it up midstream) to the guest's address. The
+    guest sends its own valid UDP, a foreign source's UDP, RST, FIN and
+    SYN-ACK, and its own address's RST and SYN-ACK, each twice. Returns the
+    TCP ports upstream's packets reached in the guest, the ports upstream's
+    ICMPv6 destination-unreachable errors name, the (port, source) of each
+    of the guest's packets on the LAN, and the guest's address."""
+    from test_antispoof import capture
+    from scapy.all import IPv6, TCP, TCPerror
+    g = guest6(topo, 5)
+    mine = canon(eui64(mac_of(topo, g)))
+    netd = netd_factory(nat6_conf(nat6=nat6, forwards=[f"tcp:8080:[{mine}]:80"])
+                        + "antispoof = no\n")
+    netd.start()
+    plug(netd, topo, 5)
+    wait_for(lambda: mine in global6(topo, g), 15, what="SLAAC address")
+    upmac, d0mac = mac_of(topo, topo.up, "up0"), mac_of(topo, topo.d0, "eth0")
+    inbound = (f"Ether(src='{upmac}', dst='{d0mac}')/IPv6(src='{UPSTREAM6}', dst='{{}}')"
+               "/TCP(sport=40000, dport={}, flags='{}')")
+    frames = " + ".join(f"[{inbound.format(dst, port, flags)}] * 2" for dst, port, flags in (
+        (mine, 7505, "S"), (UPLINK6, 8080, "S"), (mine, 7501, "R"), (mine, 7502, "F"),
+        (mine, 7503, "SA"), (mine, 7504, "A")))
+    got = capture(topo, {"g": (g, "eth0", f"ip6 and tcp and src host {UPSTREAM6}"),
+                         "up": (topo.up, "up0", "icmp6 and ip6[40] == 1")},
+                  topo.up, frames, iface="up0")
+    into_guest = [p[TCP].dport for p in got["g"]]
+    rejected = [p[TCPerror].dport for p in got["up"] if TCPerror in p]
+    gwmac, m5 = mac_of(topo, topo.d0, BR), mac_of(topo, g)
+    outbound = (f"Ether(src='{m5}', dst='{gwmac}')/IPv6(src='{{}}', dst='{UPSTREAM6}')"
+                "/{}(sport=40000, dport={}{})")
+    frames = " + ".join(f"[{outbound.format(src, proto, port, extra)}] * 2"
+                        for src, proto, port, extra in (
+        (mine, "UDP", 7601, ""), (FOREIGN6, "UDP", 7607, ""),
+        (FOREIGN6, "TCP", 7602, ", flags='R'"), (FOREIGN6, "TCP", 7603, ", flags='F'"),
+        (FOREIGN6, "TCP", 7604, ", flags='SA'"),
+        (mine, "TCP", 7605, ", flags='R'"), (mine, "TCP", 7606, ", flags='SA'")))
+    got = capture(topo, {"lan": (topo.up, "up0", "ip6 and dst portrange 7601-7607")}, g,
+                  frames)
+    out = [(p[IPv6].payload.dport, canon(p[IPv6].src)) for p in got["lan"]]
+    return into_guest, rejected, out, mine
+
+
+def test_forward_chain_judges_ipv6_packets_conntrack_calls_invalid(topo, netd_factory):
+    """nat6 = masquerade (forward_chain6): every packet meets the forward
+    chain, the nat chains only a connection's first and never one conntrack
+    calls invalid (a TCP RST, FIN or SYN-ACK of no connection). Into the
+    guest only the forward's SYN arrives, at port 80; the SYN to its own
+    address is rejected (ICMPv6 to upstream). Out of the guest only its own
+    UDP reaches the LAN, from Dom0's uplink address: a foreign source's
+    packets never do, nor its own address's invalid ones, which the
+    masquerade never sees and so would leave with the guest's hidden
+    address."""
+    into_guest, rejected, out, _ = forward_chain6(topo, netd_factory, "masquerade")
+    assert into_guest == [80, 80], into_guest
+    assert 7505 in rejected, rejected
+    assert out == [(7601, UPLINK6)] * 2, out
+
+
+def test_routed_forward_chain_judges_ipv6_packets_conntrack_calls_invalid(topo, netd_factory):
+    """nat6 = routed (forward_chain6): the /64 is routed as is, so nothing is
+    hidden, yet Dom0 is still the guests' firewall. Into the guest, as with
+    masquerade, only replies, related packets and forwards: the forward's
+    SYN arrives at port 80, the SYN to its own address is rejected, the
+    invalid ones and the ACK of no connection never arrive. Out of the
+    guest a foreign source never reaches the LAN. Its own address's packets
+    all do, invalid ones too, with that address: by decision, as any router
+    passes a host's packets, since no NAT has an address to hide and a
+    guest's RST for a connection conntrack has already forgotten (its
+    timeout, say, or `conntrack -F`) must still reach the peer."""
+    into_guest, rejected, out, mine = forward_chain6(topo, netd_factory, "routed")
+    assert into_guest == [80, 80], into_guest
+    assert 7505 in rejected, rejected
+    assert sorted(out) == sorted([(7601, mine), (7605, mine), (7606, mine)] * 2), out
+
+
 # ---------------------------------------------------------------- lifecycle
 
 def test_kill9_adopts_and_down_restores_exactly(topo, netd_factory, tmp_path, servers6):
