@@ -153,7 +153,12 @@ struct dps {
 	unsigned nheld;
 	uint64_t held_next; /* the soonest unmask_at of those (0: none) */
 	uint16_t *evport; /* DPS_EVTCHN_MAX: local event channel -> port + 1 */
-	uint64_t taken;	  /* frames taken from any port (a pass that took none was idle) */
+	uint64_t taken;	  /* frames taken from any port */
+	/* frames given to a port from its output queue: a pass that took
+	 * none and gave none was idle (a guest's queue that waited for its
+	 * buffers and went into them moved frames, as vifback's worker
+	 * counts its backlog's) */
+	uint64_t sent;
 	/* adaptive polling after packets (netback/spin.h, main.c's loop):
 	 * guests polled in a window keep their TX req_event behind and stay
 	 * ready until it closes (dps_guest_arm) */

@@ -305,10 +305,13 @@ bool dps_flush(struct dps *d)
 		struct dps_port *p = &d->ports[idx];
 
 		if (p->nout && p->forwarding) {
+			uint64_t sent = p->c.tx_pkts;
+
 			if (p->kind == DPS_PORT_NIC)
 				dps_nic_flush(d, idx);
 			else
 				dps_guest_flush(d, idx);
+			d->sent += p->c.tx_pkts - sent;
 		}
 		if (!p->nout)
 			dirty_del(d, idx);

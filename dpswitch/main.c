@@ -9,8 +9,9 @@
  * netback's handshake, and every ethdev EAL probes is an uplink port.
  *
  * One thread: a pass polls the ready ports for a burst each (dps.h),
- * switches, flushes the output queues that have frames. While passes find
- * frames it does not sleep, and after the last one that did it looks on
+ * switches, flushes the output queues that have frames. While passes move
+ * frames (take some, or give a guest those that waited for its buffers)
+ * it does not sleep, and after the last one that did it looks on
  * for DPSWITCH_SPIN_US (50 us, netback/spin.h: as vifback's workers and
  * netback's NAPI), yielding the CPU before each look, the guests it polls
  * meanwhile not asked to kick it; under a stream the next frames come
@@ -21,7 +22,9 @@
  * xenstore, the control socket and signals: with no other NIC port, until
  * something comes; otherwise DPS_SLEEP_MIN_US at first, twice as long each
  * time it stays idle, up to DPS_SLEEP_MAX_US (such a NIC has no event to
- * wake us: its latency is that sleep). It does not spin longer: on a Dom0
+ * wake us: its latency is that sleep; nor has a NIC's queue waiting for
+ * room). Frames waiting for a guest's buffers wait for its kick
+ * (dirty_timed). It does not spin longer: on a Dom0
  * whose CPUs the guests' backends and the kernel share, a spin is CPU they
  * lose.
  *
@@ -77,11 +80,31 @@ static bool quiet(const struct dps_port *p)
 	return p->quiet && p->wake_fd >= 0;
 }
 
+/* Whether a port with frames queued needs the sleep to end by itself:
+ * a NIC's queue waits for room no event announces (a socket's buffer, a
+ * device's TX ring). A guest's does not: netif_rx_burst left its RX
+ * req_event where the guest's next posted buffer kicks us (feature-rx-
+ * notify), so a timed sleep would only wake us to find its ring as it
+ * was (towards a guest in a TCP stream, a fifth of dpswitch's sleeps
+ * were such timeouts: docs/dpswitch.md). A guest without rx-notify
+ * never kicks for buffers: its queue is looked at when the sleep ends. */
+static bool dirty_timed(const struct dps *d)
+{
+	for (unsigned k = 0; k < d->ndirty; k++) {
+		const struct dps_port *p = &d->ports[d->dirty[k]];
+
+		if (p->kind != DPS_PORT_GUEST || !p->forwarding || !p->q.nq ||
+		    !p->q.nq->feat.rx_notify)
+			return true;
+	}
+	return false;
+}
+
 /* Polls the ready ports, switches, flushes the queued ones; nonzero when
- * it took frames from some port. */
+ * it took frames from some port or gave some to one. */
 static int pass(struct dps *d)
 {
-	uint64_t before = d->taken;
+	uint64_t before = d->taken, sent = d->sent;
 
 	d->guest_more = false;
 	d->now_us = nb_now_us();
@@ -106,7 +129,7 @@ static int pass(struct dps *d)
 		if (d->ports[d->ready[k]].kind == DPS_PORT_NIC && quiet(&d->ports[d->ready[k]]))
 			dps_nic_poll(d, d->ready[k]);
 	dps_flush(d);
-	return d->taken != before;
+	return d->taken != before || d->sent != sent;
 }
 
 static int loop(struct dps *d, int sfd, int lfd)
@@ -172,7 +195,7 @@ static int loop(struct dps *d, int sfd, int lfd)
 				else
 					nic = true;
 			}
-			timeout_us = nic || d->ndirty ? sleep_us : UINT64_MAX;
+			timeout_us = nic || dirty_timed(d) ? sleep_us : UINT64_MAX;
 			if (wait && wait < timeout_us)
 				timeout_us = wait;
 			/* a held reconnect's end (+1 ms: not a spin just before it) */

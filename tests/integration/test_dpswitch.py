@@ -1782,3 +1782,70 @@ def test_bad_spin_in_the_environment_is_refused(topo, xsd, tmp_path, value):
                        env=xsd.env(DPSWITCH_SPIN_US=value))
     assert r.returncode == 2, r.stderr
     assert f"DPSWITCH_SPIN_US: expected microseconds, 0..1000, got '{value}'" in r.stderr
+
+
+UDP_COUNT = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+s.bind((sys.argv[1], 9999))
+print("ready", flush=True)
+s.settimeout(float(sys.argv[3]))
+n = 0
+try:
+    while n < int(sys.argv[2]):
+        s.recv(2048)
+        n += 1
+except socket.timeout:
+    pass
+print(n, flush=True)
+"""
+
+UDP_SEND = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(int(sys.argv[2])):
+    s.sendto(b"%06d" % i, (sys.argv[1], 9999))
+"""
+
+
+def test_frames_waiting_for_a_guests_buffers_wait_for_its_kick(kern_rig, topo, tmp_path):
+    """A guest that stopped taking its frames (its netfront stopped) while
+    the LAN sends it 400 datagrams: its ring's 256 buffers take the first,
+    the rest wait in dpswitch for buffers. dpswitch does not wake to look
+    for them (its guests' RX req_event asks the guest to kick it when it
+    posts one): over a second it sleeps a handful of times at most (a
+    timed look would wake it some 80 times a second). Resumed, the guest
+    posts buffers, kicks, and receives every datagram."""
+    rig = kern_rig
+    rig.attach(5)
+    g = rig.guest(5)
+    assert topo.ping(g, LAN, count=2), rig.read_log()
+    (tmp_path / "count.py").write_text(UDP_COUNT)
+    (tmp_path / "send.py").write_text(UDP_SEND)
+    n = 400
+    recv = subprocess.Popen(["ip", "netns", "exec", g, "/usr/bin/python3",
+                             str(tmp_path / "count.py"), addr_of(5), str(n), "20"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert recv.stdout.readline() == "ready\n"
+        tx0 = rig.port("vif5.0")["tx_packets"]
+        rig.guests[5].send_signal(signal.SIGSTOP)
+        try:
+            topo.run(rig.lan, f"/usr/bin/python3 {tmp_path / 'send.py'} {addr_of(5)} {n}")
+            time.sleep(0.5)
+            given = rig.port("vif5.0")["tx_packets"] - tx0
+            assert 0 < given < n, f"{given} of {n} went into the stopped guest's ring"
+            s0 = rig.request({"cmd": "status"})["sleeps"]
+            time.sleep(1)
+            s1 = rig.request({"cmd": "status"})["sleeps"]
+            assert s1 - s0 < 10, f"dpswitch woke {s1 - s0} times in 1 s for a stopped guest"
+        finally:
+            rig.guests[5].send_signal(signal.SIGCONT)
+        got = recv.communicate(timeout=30)[0].split()
+    finally:
+        terminate(recv, 5)
+    assert got == [str(n)], got
+    port = rig.port("vif5.0")
+    assert port["tx_packets"] - tx0 >= n and not any(port["drops"].values()), port
+    assert rig.proc.poll() is None, rig.read_log()
