@@ -232,6 +232,13 @@ def nic_rig(request, topo, xsd, tmp_path):
     yield from running(topo, xsd, tmp_path, uplink=request.param)
 
 
+def tcp_whole(src, dst, addr, size):
+    """size bytes over TCP from namespace src to addr in dst: all of them
+    arrive, checksum compared."""
+    sent, got = tcp_transfer(src, dst, addr, size)
+    assert sent == got and int(got[0]) == size
+
+
 def test_guest_pings_the_lan_through_the_nic_port(nic_rig, topo):
     rig = nic_rig
     rig.attach(5)
@@ -273,10 +280,8 @@ def test_tcp_both_ways_with_checksum(nic_rig, topo, tmp_path):
     rig.attach(5)
     g = rig.guest(5)
     size = 4 << 20
-    sent, got = tcp_transfer(g, rig.lan, LAN, size)
-    assert sent == got and int(got[0]) == size
-    sent, got = tcp_transfer(rig.lan, g, addr_of(5), size)
-    assert sent == got and int(got[0]) == size
+    tcp_whole(g, rig.lan, LAN, size)
+    tcp_whole(rig.lan, g, addr_of(5), size)
 
 
 def test_guest_to_guest(rig, topo, tmp_path):
@@ -288,8 +293,7 @@ def test_guest_to_guest(rig, topo, tmp_path):
     g5, g6 = rig.guest(5), rig.guest(6)
     assert topo.ping(g5, addr_of(6), count=3)
     nic_before = rig.port("nic0")["tx_packets"]
-    sent, got = tcp_transfer(g5, g6, addr_of(6), 2 << 20)
-    assert sent == got and int(got[0]) == 2 << 20
+    tcp_whole(g5, g6, addr_of(6), 2 << 20)
     p6 = rig.port("vif6.0")
     assert p6["tx_packets"] > 100
     # the LAN saw at most the odd flood (IPv6 multicast), not the transfer
@@ -1180,8 +1184,7 @@ def test_tso_guest_gso_packets_go_whole_to_a_tso_uplink(tap_rig, topo, tmp_path)
     assert topo.ping(g, LAN)
     before_rx, before = lan_rx_packets(topo, rig.lan), rig.port("nic0")
     size = 8 << 20
-    sent, got = tcp_transfer(g, rig.lan, LAN, size)
-    assert sent == got and int(got[0]) == size
+    tcp_whole(g, rig.lan, LAN, size)
     nic = rig.port("nic0")
     tso = nic["tx_tso"] - before["tx_tso"]
     handed = nic["tx_packets"] - before["tx_packets"]
@@ -1190,8 +1193,7 @@ def test_tso_guest_gso_packets_go_whole_to_a_tso_uplink(tap_rig, topo, tmp_path)
     assert received > 3 * handed, (received, nic)
     assert all(v == 0 for v in nic["drops"].values()), nic
     # and the other way (frames into the guest) still works
-    sent, got = tcp_transfer(rig.lan, g, addr_of(5), 1 << 20)
-    assert sent == got and int(got[0]) == 1 << 20
+    tcp_whole(rig.lan, g, addr_of(5), 1 << 20)
 
 
 CHECK_SEGMENTS = r"""
@@ -1354,15 +1356,13 @@ def test_kernel_port_ping_and_tcp_both_ways(kern_rig, topo, tmp_path):
 
     before = rig.port("dpu0")
     size = 8 << 20
-    sent, got = tcp_transfer(g, rig.lan, LAN, size)
-    assert sent == got and int(got[0]) == size
+    tcp_whole(g, rig.lan, LAN, size)
     port = rig.port("dpu0")
     assert port["tx_tso"] - before["tx_tso"] > 50, port
 
     vif = rig.port("vif5.0")
     size = 4 << 20
-    sent, got = tcp_transfer(rig.lan, g, addr_of(5), size)
-    assert sent == got and int(got[0]) == size
+    tcp_whole(rig.lan, g, addr_of(5), size)
     # the guest asked for GSO (feature-gso-tcpv4): the LAN's TSO'd packets
     # reach its ring whole, with netif's GSO extra info
     after = rig.port("vif5.0")
@@ -1389,8 +1389,7 @@ def test_kernel_port_cuts_the_kernels_gso_packets_for_a_guest_without_gso(kern_r
     lan_tx = link_stats(topo, rig.lan, "lan0")["tx"]["packets"]
     g_rx = link_stats(topo, g, "eth0")["rx"]["packets"]
     size = 4 << 20
-    sent, got = tcp_transfer(rig.lan, g, addr_of(5), size)
-    assert sent == got and int(got[0]) == size
+    tcp_whole(rig.lan, g, addr_of(5), size)
     lan_tx = link_stats(topo, rig.lan, "lan0")["tx"]["packets"] - lan_tx
     g_rx = link_stats(topo, g, "eth0")["rx"]["packets"] - g_rx
     assert g_rx > 2 * lan_tx, (g_rx, lan_tx)
@@ -1668,8 +1667,7 @@ def test_kernel_port_reads_on_while_a_guest_holds_its_packets(kern_rig, topo, tm
         try:
             topo.run(rig.lan, f"/usr/bin/python3 {tmp_path / 'send.py'} {mac_of(5)} "
                      f"{addr_of(5)} 120")
-            sent, got = tcp_transfer(rig.lan, g6, addr_of(6), 4 << 20)
-            assert sent == got and int(got[0]) == 4 << 20
+            tcp_whole(rig.lan, g6, addr_of(6), 4 << 20)
         finally:
             rig.guests[5].send_signal(signal.SIGCONT)
         out = json.loads(recv.communicate(timeout=30)[0])
@@ -1735,10 +1733,8 @@ def test_a_busy_switch_polls_after_frames_then_sleeps_and_loses_no_kick(kern_pol
     assert topo.ping(g, LAN, count=2), rig.read_log()
     st0 = rig.request({"cmd": "status"})
     size = 8 << 20
-    sent, got = tcp_transfer(g, rig.lan, LAN, size)
-    assert sent == got and int(got[0]) == size
-    sent, got = tcp_transfer(rig.lan, g, addr_of(5), size)
-    assert sent == got and int(got[0]) == size
+    tcp_whole(g, rig.lan, LAN, size)
+    tcp_whole(rig.lan, g, addr_of(5), size)
     st = rig.request({"cmd": "status"})
     assert st["poll_windows"] > st0["poll_windows"], (st0, st)
     time.sleep(0.5)
@@ -1765,10 +1761,8 @@ def test_polling_off_still_carries_tcp_and_never_opens_a_window(topo, xsd, tmp_p
         rig.attach(5)
         g = rig.guest(5)
         size = 4 << 20
-        sent, got = tcp_transfer(g, rig.lan, LAN, size)
-        assert sent == got and int(got[0]) == size
-        sent, got = tcp_transfer(rig.lan, g, addr_of(5), size)
-        assert sent == got and int(got[0]) == size
+        tcp_whole(g, rig.lan, LAN, size)
+        tcp_whole(rig.lan, g, addr_of(5), size)
         st = rig.request({"cmd": "status"})
         assert st["poll_windows"] == 0 and st["sleeps"] > 0, st
     finally:
