@@ -122,6 +122,21 @@ static void test_tx_single_slot(void **state)
 	assert_int_equal(e->g.copy_calls, 1);
 }
 
+/* A polled queue (tx_polling) takes one request (id 42) and empties its
+ * ring: req_event stays where it was, so the frontend's next push asks
+ * for no event. */
+static void polled_burst_of_one(struct env *e)
+{
+	assert_true(e->q->tx_polling);
+	fill(e, 3, 1);
+	fake_tx(&e->g, 3, 100, NETTXF_data_validated, 42, 60);
+	fake_tx_publish(&e->g);
+	assert_int_equal(tx_burst(e), 0);
+	assert_int_equal(e->n, 1);
+	assert_false(e->more);
+	assert_int_equal(e->g.tx->req_event, 1); /* not armed: no kick for the next */
+}
+
 /* A polling backend (tx_polling): a burst that empties the ring leaves
  * req_event behind, so the frontend's next push asks for no event; the
  * backend sees the request by looking (netif_tx_pending), and
@@ -132,13 +147,7 @@ static void test_tx_polling_defers_req_event_and_arm_loses_nothing(void **state)
 	struct env *e = *state;
 
 	e->q->tx_polling = true;
-	fill(e, 3, 1);
-	fake_tx(&e->g, 3, 100, NETTXF_data_validated, 42, 60);
-	fake_tx_publish(&e->g);
-	assert_int_equal(tx_burst(e), 0);
-	assert_int_equal(e->n, 1);
-	assert_false(e->more);
-	assert_int_equal(e->g.tx->req_event, 1); /* not armed: no kick for the next */
+	polled_burst_of_one(e);
 	assert_false(netif_tx_pending(e->q));
 	fake_tx(&e->g, 3, 100, NETTXF_data_validated, 43, 60);
 	fake_tx_publish(&e->g);
@@ -182,13 +191,7 @@ static void test_spin_window_polls_then_arms_and_loses_nothing(void **state)
 
 	/* a burst in the window empties the ring: req_event stays behind */
 	nb_spin_queue_poll(e->q);
-	fill(e, 3, 1);
-	fake_tx(&e->g, 3, 100, NETTXF_data_validated, 42, 60);
-	fake_tx_publish(&e->g);
-	assert_int_equal(tx_burst(e), 0);
-	assert_int_equal(e->n, 1);
-	assert_false(e->more);
-	assert_int_equal(e->g.tx->req_event, 1);
+	polled_burst_of_one(e);
 	assert_false(nb_spin_queue(e->q, NB_SPIN_LOOK));
 	/* the guest pushes without a kick (req_event behind): a look sees it */
 	fake_tx(&e->g, 3, 100, NETTXF_data_validated, 43, 60);
