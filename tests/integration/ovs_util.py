@@ -11,9 +11,8 @@ import json
 import os
 import shutil
 import subprocess
-import time
 
-from conftest import sh, terminate, wait_for
+from conftest import terminate, wait_for
 
 SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
 OVN_NB_SCHEMA = "/usr/share/ovn/ovn-nb.ovsschema"

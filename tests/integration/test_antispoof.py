@@ -286,7 +286,8 @@ def test_fast_path_takes_own_tcp_and_udp_and_nothing_else(topo, netd_factory):
     passes holds without the fast path too: this one sees that its keys
     match the frames.) A counter in `check` for the test's ports counts."""
     netd = start(netd_factory, topo)
-    g1, g2 = topo.add_guest(1), topo.add_guest(2)
+    g1 = topo.add_guest(1)
+    topo.add_guest(2)
     plug(netd, topo, 1, ip="192.0.2.11 2001:db8::11")
     plug(netd, topo, 2, ip="192.0.2.12")
     m1 = gmac(topo, g1)

@@ -3,11 +3,10 @@ exact undo, rollback at every step, crash recovery, idempotence, vif plugging.""
 import json
 import os
 import signal
-import subprocess
 
 import pytest
 
-from conftest import NETD, bridge_conf, sh, wait_for
+from conftest import bridge_conf, sh, wait_for
 
 STYLES = ["classic", "modern"]
 

@@ -29,7 +29,7 @@ import pytest
 # xsd (the simulated xenstored fixture) and Xsd are conftest's: test_leaks
 # and test_realxen import them from here
 from conftest import (BE, BUILD, HVSIM, NETDCTL, ROOT, Xsd, bridge_conf, sh,  # noqa: F401
-                      terminate, wait_for, xsd)
+                      wait_for, xsd)
 
 SCRIPTS = os.path.join(ROOT, "scripts")
 

@@ -272,7 +272,6 @@ def test_guest_without_ip_may_use_only_its_bound_lease(topo, netd_factory, tmp_p
     topo.ip(g5, f"addr add {ip5}/24 dev eth0")
     topo.ip(g5, f"route add default via {GW}")
     assert topo.ping(g5, GW) and topo.ping(g5, "203.0.113.11") and topo.ping(g5, "192.0.2.1")
-    gwmac = topo.link(topo.d0, BR)["address"]
     other = "203.0.113.120" if ip5 != "203.0.113.120" else "203.0.113.121"
     eth = f"Ether(src='{m5}', dst='ff:ff:ff:ff:ff:ff')"
     forged = [

@@ -8,7 +8,6 @@ by the next netd, and `down` then removes everything."""
 import json
 import os
 import signal
-import subprocess
 
 import pytest
 

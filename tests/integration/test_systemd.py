@@ -19,8 +19,6 @@ import shutil
 import subprocess
 import uuid
 
-import pytest
-
 from conftest import BUILD, HVSIM, NETD, NETDCTL, ROOT
 from nat_util import UDHCPC_SCRIPT
 
