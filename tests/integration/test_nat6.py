@@ -539,12 +539,15 @@ def forward_chain6(topo, netd_factory, nat6):
     forward's SYN, then a RST, FIN, SYN-ACK (invalid: no connection) and an
     ACK (new: conntrack takes it up midstream) to the guest's address. The
     guest sends its own valid UDP, a foreign source's UDP, RST, FIN and
-    SYN-ACK, and its own address's RST and SYN-ACK, each twice. Returns the
-    TCP ports upstream's packets reached in the guest, the ports upstream's
-    ICMPv6 destination-unreachable errors name, the (port, source) of each
-    of the guest's packets on the LAN, and the guest's address."""
+    SYN-ACK, its own address's RST and SYN-ACK, and from its own address an
+    ICMPv6 port-unreachable for a UDP packet (to port 7608) that no
+    connection has (invalid as well), each twice. Returns the TCP ports
+    upstream's packets reached in the guest, the ports upstream's ICMPv6
+    destination-unreachable errors name, the (port, source) of each of the
+    guest's packets on the LAN (an error's: the port it names), and the
+    guest's address."""
     from test_antispoof import capture
-    from scapy.all import IPv6, TCP, TCPerror
+    from scapy.all import IPv6, TCP, TCPerror, UDPerror
     g = guest6(topo, 5)
     mine = canon(eui64(mac_of(topo, g)))
     netd = netd_factory(nat6_conf(nat6=nat6, forwards=[f"tcp:8080:[{mine}]:80"])
@@ -572,9 +575,14 @@ def forward_chain6(topo, netd_factory, nat6):
         (FOREIGN6, "TCP", 7602, ", flags='R'"), (FOREIGN6, "TCP", 7603, ", flags='F'"),
         (FOREIGN6, "TCP", 7604, ", flags='SA'"),
         (mine, "TCP", 7605, ", flags='R'"), (mine, "TCP", 7606, ", flags='SA'")))
-    got = capture(topo, {"lan": (topo.up, "up0", "ip6 and dst portrange 7601-7607")}, g,
-                  frames)
-    out = [(p[IPv6].payload.dport, canon(p[IPv6].src)) for p in got["lan"]]
+    frames += (f" + [Ether(src='{m5}', dst='{gwmac}')/IPv6(src='{mine}', dst='{UPSTREAM6}')"
+               f"/ICMPv6DestUnreach(code=4)/IPv6(src='{UPSTREAM6}', dst='{mine}')"
+               "/UDP(sport=40000, dport=7608)] * 2")
+    got = capture(topo, {"lan": (topo.up, "up0", "ip6 and (dst portrange 7601-7607 or "
+                                 f"(icmp6 and ip6[40] == 1 and not src host {UPSTREAM6}))")},
+                  g, frames)
+    out = [(p[UDPerror].dport if UDPerror in p else p[IPv6].payload.dport, canon(p[IPv6].src))
+           for p in got["lan"]]
     return into_guest, rejected, out, mine
 
 
@@ -585,9 +593,9 @@ def test_forward_chain_judges_ipv6_packets_conntrack_calls_invalid(topo, netd_fa
     guest only the forward's SYN arrives, at port 80; the SYN to its own
     address is rejected (ICMPv6 to upstream). Out of the guest only its own
     UDP reaches the LAN, from Dom0's uplink address: a foreign source's
-    packets never do, nor its own address's invalid ones, which the
-    masquerade never sees and so would leave with the guest's hidden
-    address."""
+    packets never do, nor its own address's invalid ones (TCP, and an
+    ICMPv6 error of no connection), which the masquerade never sees and so
+    would leave with the guest's hidden address."""
     into_guest, rejected, out, _ = forward_chain6(topo, netd_factory, "masquerade")
     assert into_guest == [80, 80], into_guest
     assert 7505 in rejected, rejected
@@ -608,7 +616,8 @@ def test_routed_forward_chain_judges_ipv6_packets_conntrack_calls_invalid(topo, 
     into_guest, rejected, out, mine = forward_chain6(topo, netd_factory, "routed")
     assert into_guest == [80, 80], into_guest
     assert 7505 in rejected, rejected
-    assert sorted(out) == sorted([(7601, mine), (7605, mine), (7606, mine)] * 2), out
+    own = [(7601, mine), (7605, mine), (7606, mine), (7608, mine)]
+    assert sorted(out) == sorted(own * 2), out
 
 
 # ---------------------------------------------------------------- lifecycle
