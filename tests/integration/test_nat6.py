@@ -7,6 +7,7 @@ import ipaddress
 import json
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -404,6 +405,51 @@ def test_holds_outlive_a_restart_and_go_with_a_vif_gone_meanwhile(topo, netd_fac
     assert held not in claims(topo), claims(topo)
     assert sent(g6, udp(g6, held, 7604)) == [7604]
     assert claims(topo).get(held) == "vif6.0", claims(topo)
+
+
+def hold_expiry(topo, addr):
+    """{set: (the set's timeout, seconds addr's element has left)} in claim6
+    and claimed6."""
+    out = {}
+    for name in ("claim6", "claimed6"):
+        doc = json.loads(nft(topo, f"-j list set bridge netd_as {name}").stdout)["nftables"]
+        for o in doc:
+            for e in o.get("set", {}).get("elem", []):
+                e = e["elem"]
+                key = e["val"]["concat"][0] if name == "claim6" else e["val"]
+                if canon(ipaddress.ip_address(int(key, 16))) == addr:
+                    out[name] = (o["set"]["timeout"], e["expires"])
+    return out
+
+
+def test_a_hold_lapses_ten_minutes_after_its_last_use(topo, netd_factory):
+    """A hold of a free address lasts 10 minutes from the guest's last use
+    of it, not from its first: the kernel counts each hold down, and every
+    packet from the address starts it again, in both sets."""
+    from test_antispoof import capture
+    from scapy.all import UDP as U
+    g5 = guest6(topo, 5)
+    netd = netd_factory(nat6_conf())
+    netd.start()
+    plug(netd, topo, 5, ip=False)
+    held = "2001:db8:1::a:5"
+    frame = (f"[Ether(src='{mac_of(topo, g5)}', dst='{topo.link(topo.d0, BR)['address']}')"
+             f"/IPv6(src='{held}', dst='{UPSTREAM6}')/UDP(sport=40000, dport=7601)]")
+
+    def use():
+        got = capture(topo, {"up": (topo.up, "up0", "ip6 and udp")}, g5, frame)
+        assert [p[U].dport for p in got["up"] if U in p] == [7601]
+
+    use()
+    first = hold_expiry(topo, held)
+    assert sorted(first) == ["claim6", "claimed6"], first
+    assert all(t == 600 and 590 <= left <= 600 for t, left in first.values()), first
+    time.sleep(3)
+    later = hold_expiry(topo, held)
+    assert all(later[k][1] <= first[k][1] - 2 for k in first), (first, later)
+    use()
+    again = hold_expiry(topo, held)
+    assert all(again[k][1] >= later[k][1] + 2 for k in first), (later, again)
 
 
 def test_a_guest_takes_at_most_16_new_free_addresses_at_once(topo, netd_factory):
