@@ -1,0 +1,269 @@
+"""The data path's daemons under ASan/UBSan/LeakSanitizer, as test_leaks.py
+runs netd: vifback (supervisor, spawner, per-domain seccomp-confined
+workers), dpswitch (DPDK with --no-huge, alone and under --supervise) and
+hvsim (its xenstored with the grant and event channel broker, `hvsim
+guest` netfronts, the hostile frontends and the toolstack commands), all
+from the sanitized build named by NETD_ASAN_BUILD. Each cycle starts every
+daemon, does real work with it (guests connect through the xenbus
+handshake, ping and a TCP transfer each way, a vif removed and added
+again, hostile rings and bad requests answered, a worker or switch killed
+and restarted), then stops them with SIGTERM: each must exit 0, and no
+process's output (workers' included: they write to vifback's stderr, as a
+confined worker cannot open a log_path file) may hold a sanitizer report.
+
+Needs: $NETD_BUILD (netdctl, for the hotplug script) and $NETD_ASAN_BUILD
+with vifback, dpswitch and hvsim; root."""
+import os
+import signal
+import subprocess
+
+import pytest
+
+import conftest
+import test_dpswitch
+import test_vifback
+from conftest import Xsd, tcp_transfer, wait_for
+from test_leaks import ASAN_BUILD, AsanNetd
+
+# Reports go to each process's stderr, which the rigs write to files.
+SANITIZER_ENV = {
+    "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0",
+    "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+}
+HVSIM = os.path.join(ASAN_BUILD, "hvsim")
+VIFBACK = os.path.join(ASAN_BUILD, "bin", "vifback")
+DPSWITCH = os.path.join(ASAN_BUILD, "bin", "dpswitch")
+
+
+def clean(text, who):
+    """No sanitizer report in text (a process's output)."""
+    assert "Sanitizer" not in text and "runtime error" not in text, f"{who}:\n{text}"
+
+
+class AsanXsd(Xsd):
+    """hvsim xenstored from the sanitized build (the asan fixture's); its
+    stop() checks the exit status and the log, its hvsim() the command's
+    output."""
+
+    def stop(self):
+        p = self.proc
+        super().stop()
+        if p is not None:
+            assert p.returncode == 0, f"xenstored exited {p.returncode}: {self.read_log()}"
+            clean(self.read_log(), "xenstored")
+
+    def hvsim(self, *args, check=True):
+        r = super().hvsim(*args, check=check)
+        clean(r.stderr, f"hvsim {' '.join(args)}")
+        return r
+
+    def read_log(self):
+        with open(os.path.join(self.dir, "log")) as f:
+            return f.read()
+
+
+@pytest.fixture
+def asan(monkeypatch):
+    """The rigs of test_vifback and test_dpswitch run the sanitized
+    binaries (required, never skipped)."""
+    for path in (HVSIM, VIFBACK, DPSWITCH):
+        assert os.access(path, os.X_OK), \
+            f"no sanitized {path}: build it (make asan) or set NETD_ASAN_BUILD"
+    monkeypatch.setattr(conftest, "HVSIM", HVSIM)
+    monkeypatch.setattr(test_vifback, "HVSIM", HVSIM)
+    monkeypatch.setattr(test_vifback, "VIFBACK", VIFBACK)
+    monkeypatch.setattr(test_dpswitch, "HVSIM", HVSIM)
+    monkeypatch.setattr(test_dpswitch, "DPSWITCH", DPSWITCH)
+    for k, v in SANITIZER_ENV.items():
+        monkeypatch.setenv(k, v)
+
+
+@pytest.fixture
+def axsd(asan):
+    x = AsanXsd()
+    try:
+        yield x
+    finally:
+        if x.proc:
+            x.proc.kill()  # a failed test: its status is not the point
+            x.proc.wait()
+            x.proc = None
+        x.close()
+
+
+def sigterm(proc, who, log, timeout=20):
+    """SIGTERM proc; it must exit 0 within timeout, its log clean."""
+    proc.send_signal(signal.SIGTERM)
+    rc = proc.wait(timeout)
+    assert rc == 0, f"{who} exited {rc}:\n{log()}"
+    clean(log(), who)
+
+
+def guest_log(dir, d):
+    with open(dir / f"guest{d}.log") as f:
+        return f.read()
+
+
+def stop_guests(rig, dir):
+    for d, p in sorted(rig.guests.items()):
+        sigterm(p, f"hvsim guest {d}.0", lambda d=d: guest_log(dir, d))
+        p.stdout.close()
+    rig.guests = {}
+
+
+def hostile(xsd, d, case):
+    """`hvsim guest D.0 --hostile CASE`: its report; its run clean."""
+    import json
+    r = subprocess.run([HVSIM, "guest", f"{d}.0", "--hostile", case, "--wait", "1"],
+                       capture_output=True, text=True, env=xsd.env(), timeout=60)
+    assert r.returncode == 0, r.stderr
+    clean(r.stderr, f"hvsim guest --hostile {case}")
+    return json.loads(r.stdout)
+
+
+LAN = test_vifback.LAN
+
+
+def test_vifback_cycles_are_clean(topo, axsd, tmp_path):
+    """Two cycles of xenstored, netd, vifback and two guests: connect,
+    ping, 1 MiB each way, a vif removed and added again, two hostile rings
+    and a bad frontend key answered, a worker killed and replaced, then
+    SIGTERM to each."""
+    from test_vifback import BAD_FRONTEND, FE, HOSTILE, Rig, backend_counters
+    netd = AsanNetd(topo, tmp_path, conftest.bridge_conf("modern"),
+                    env={"XENSTORED_PATH": axsd.sock})
+    rig = None
+    try:
+        for cycle in range(2):
+            if cycle:
+                axsd.start()
+            netd.start()
+            rig = Rig(topo, axsd, netd, tmp_path)
+            rig.attach(5, "ip=192.0.2.15")
+            rig.attach(6, "ip=192.0.2.16")
+            g5 = rig.guest(5, "192.0.2.15")
+            g6 = rig.guest(6, "192.0.2.16")
+            assert topo.ping(g5, LAN, count=2), rig.read_log()
+            assert topo.ping(g5, "192.0.2.16"), rig.read_log()
+            workers = rig.workers()
+            assert len(workers) == 2, workers  # one per domain
+            for src, dst, addr in ((g5, topo.up, LAN), (topo.up, g5, "192.0.2.15")):
+                sent, got = tcp_transfer(src, dst, addr, 1 << 20)
+                assert sent == got and got[0] == str(1 << 20)
+            # the worker's counters, as netd shows them, saw the megabytes
+            wait_for(lambda: all((backend_counters(rig, "vif5.0") or {}).get(k, 0) >= 1 << 20
+                                 for k in ("rx_bytes", "tx_bytes")), 10, step=0.2,
+                     what=f"vif5.0's counters ({backend_counters(rig, 'vif5.0')})")
+            # removed and added again: a new TAP, the guest reconnects
+            test_vifback.hvsim(rig, "vif", "del", "-n", "6.0")
+            wait_for(lambda: topo.link(topo.d0, "vif6.0") is None, 10, what="vif6.0 removed")
+            rig.attach(6, "ip=192.0.2.16")
+            rig.wait_states(6, 4, 4)
+            topo.wait_carrier(g6, "eth0")
+            wait_for(lambda: topo.ping(g6, LAN), 10, what="guest 6 pings after re-attach")
+            # hostile rings: an error answer, then a vif closed
+            rig.attach(7)
+            for case in ("gref-bogus", "offset-cross"):
+                rep = hostile(axsd, 7, case)
+                assert rep["backend_state"] == HOSTILE[case][0], (case, rep)
+            # a bad frontend key, written by the guest itself
+            rig.attach(8)
+            keys, error = BAD_FRONTEND[3]  # tx-ring-ref '0x10'
+            fe = FE.format(d=8, n=0)
+            good = {"tx-ring-ref": "8", "rx-ring-ref": "9", "event-channel": "3",
+                    "request-rx-copy": "1", **keys, "state": "4"}
+            subprocess.run(["xenstore-write", *[x for k, v in good.items()
+                                                for x in (f"{fe}/{k}", v)]],
+                           env=dict(os.environ, XENSTORED_PATH=axsd.sock + ".d8"),
+                           check=True, timeout=5)
+            rig.wait_states(8, 5)
+            err = axsd.read("/local/domain/0/error/backend/vif/8/0/error")
+            assert err and error in err, err
+            # a worker of domain 5 or 6 killed: the supervisor starts
+            # another, both guests ping again
+            w = workers[0]
+            n = len(rig.workers())
+            os.kill(w, signal.SIGKILL)
+            wait_for(lambda: w not in rig.workers() and len(rig.workers()) == n, 10,
+                     what="a new worker")
+            assert f"worker (pid {w}) killed by signal 9" in rig.read_log()
+            for g in (g5, g6):
+                wait_for(lambda: topo.ping(g, LAN), 15, what=f"{g} pings after the kill")
+            stop_guests(rig, tmp_path)
+            sigterm(rig.vb, "vifback", rig.read_log)
+            rig.vb = None
+            assert netd.stop() == 0, netd.read_log()
+            axsd.stop()
+        clean(netd.read_log(), "netd")
+        # both cycles served: two starts, two clean stops
+        assert rig.read_log().count("vifback: serving") == 2, rig.read_log()
+    finally:
+        if rig:
+            rig.close()
+        netd.stop(signal.SIGKILL)
+
+
+def test_dpswitch_cycles_are_clean(topo, axsd, tmp_path):
+    """Two cycles of xenstored, dpswitch (the second under --supervise) and
+    two guests: connect, ping the LAN and each other, 1 MiB each way, a
+    port unplugged and plugged, a vif removed and added again, two hostile
+    rings and bad control requests answered, (supervised) the switch
+    killed and restarted, then SIGTERM to each."""
+    from test_dpswitch import BAD_REQUESTS, LAN as DLAN, Rig, addr_of, mac_of
+    from test_vifback import HOSTILE
+    rig = Rig(topo, axsd, tmp_path)
+    try:
+        for cycle in range(2):
+            if cycle:
+                axsd.start()
+                rig.domains = set()
+            rig.start(*(["--supervise", "--state", str(tmp_path / "plugs")] if cycle else []))
+            # bad requests, while vif 5.0 waits to be plugged
+            rig.attach(5, plug=False)
+            for raw, error in BAD_REQUESTS:
+                r = rig.request(raw=raw)
+                assert r["ok"] is False and error in r["error"], (raw, r)
+            r = rig.request(raw="x" * 70000)
+            assert r["ok"] is False and "longer than" in r["error"], r
+            rig.plug(5)
+            rig.attach(6)
+            g5, g6 = rig.guest(5), rig.guest(6)
+            assert topo.ping(g5, DLAN, count=2), rig.read_log()
+            assert topo.ping(g5, addr_of(6)), rig.read_log()
+            for src, dst, addr in ((g5, rig.lan, DLAN), (rig.lan, g5, addr_of(5))):
+                sent, got = tcp_transfer(src, dst, addr, 1 << 20)
+                assert sent == got and got[0] == str(1 << 20)
+            p5 = rig.port("vif5.0")
+            assert p5["rx_packets"] > 100 and p5["tx_packets"] > 100, p5
+            # unplugged and plugged again
+            assert rig.request({"cmd": "port-del", "vif": "6.0"})["ok"]
+            assert not topo.ping(g6, DLAN)
+            assert rig.request({"cmd": "port-add", "vif": "6.0",
+                                "keys": {"mac": mac_of(6), "ip": addr_of(6)}})["ok"]
+            # removed and added again: the guest reconnects
+            axsd.hvsim("vif", "del", "-n", "6.0")
+            wait_for(lambda: rig.port("vif6.0") is None, 10, what="vif6.0 gone")
+            rig.attach(6)
+            rig.wait_states(6, 4, 4)
+            wait_for(lambda: topo.ping(g6, DLAN), 10, what="guest 6 pings after re-attach")
+            # hostile rings: an error answer, then a vif closed
+            rig.attach(7)
+            for case in ("gref-foreign", "offset-cross"):
+                rep = hostile(axsd, 7, case)
+                assert rep["backend_state"] == HOSTILE[case][0], (case, rep)
+            if cycle:
+                # the supervisor restarts a killed switch, which plugs from its state
+                (old,) = [int(x) for x in conftest.sh(f"ps -o pid= --ppid {rig.proc.pid}",
+                                                      check=False).stdout.split()]
+                os.kill(old, signal.SIGKILL)
+                wait_for(lambda: rig.read_log().count("dpswitch: serving /local") == 3, 20,
+                         what="the restarted dpswitch serving")
+                rig.wait_states(5, 4, 4, timeout=20)
+                wait_for(lambda: topo.ping(g5, DLAN), 15, what="guest 5 pings after the kill")
+            stop_guests(rig, tmp_path)
+            sigterm(rig.proc, "dpswitch", rig.read_log, timeout=30)
+            rig.proc = None
+            axsd.stop()
+        assert rig.read_log().count("dpswitch: stopping") == 2, rig.read_log()
+    finally:
+        rig.stop()
