@@ -22,6 +22,7 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "vif/xsvif.h"
+#include "vifback/sanitizer.h"
 #include "vifback/sup.h"
 #include "vifback/worker.h"
 
@@ -173,6 +174,9 @@ int main(int argc, char **argv)
 	}
 	/* workers inherit this from the spawner */
 	signal(SIGPIPE, SIG_IGN);
+	/* and, sanitized builds, what their reports need (see sanitizer.c),
+	 * once here rather than in every worker */
+	vb_sanitizer_prepare();
 	rc = vb_spawner_start(&s);
 	if (rc < 0) {
 		log_err("vifback: worker spawner: %s", err_msg());

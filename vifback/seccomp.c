@@ -34,6 +34,7 @@
 #include <sys/syscall.h>
 
 #include "lib/err.h"
+#include "vifback/sanitizer.h"
 
 #if defined(__x86_64__)
 #define VB_AUDIT_ARCH AUDIT_ARCH_X86_64
@@ -112,6 +113,7 @@ int vb_seccomp_confine(const uint32_t *hv_ioctls, unsigned n_hv)
 	memcpy(f + n, calls, sizeof(calls));
 	n += sizeof(calls) / sizeof(calls[0]);
 	prog.len = (unsigned short)n;
+	vb_sanitizer_prepare(); /* sanitized builds: their reports from here on */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return err_set(-errno, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
 	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)

@@ -27,6 +27,7 @@
 #include <xen/sys/privcmd.h>
 
 #include "hypervisor/hv.h"
+#include "vifback/sanitizer.h"
 #include "vifback/seccomp.h"
 
 /* In a child confined for kind: ioctl(req) on /dev/null, then exit 0 (or
@@ -161,5 +162,7 @@ int main(void)
 		cmocka_unit_test(test_ring_enter_allowed),
 	};
 
+	/* sanitized builds: once, for every forked child (as vifback does) */
+	vb_sanitizer_prepare();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
