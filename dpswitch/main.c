@@ -29,7 +29,8 @@
  * lose.
  *
  * --supervise: a parent process restarts dpswitch when it dies of a
- * signal or an error (kill -9 included) and stops it on SIGTERM; the
+ * signal or an error (kill -9 included) and stops it on SIGTERM (exiting
+ * with the stopped dpswitch's status); the
  * guests reconnect through the handshake, and with --state their ports
  * are plugged again as they were (plugs.c). */
 #include <errno.h>
@@ -289,7 +290,9 @@ static int supervise(void)
 				kill(pid, SIGTERM);
 				waitpid(pid, &status, 0);
 				close(sfd);
-				return 0;
+				/* the stopped dpswitch's status is ours: a
+				 * stop that failed is not hidden */
+				return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 			}
 			if (waitpid(pid, &status, WNOHANG) == pid)
 				break;
