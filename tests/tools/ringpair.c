@@ -271,9 +271,18 @@ int main(int argc, char **argv)
 	}
 	for (i = 0; i < 2; i++)
 		xs_write(e[i].be, "state", "6");
-	hv_close(hv);
-	return 0;
+	rc = 0;
+out:
+	/* each end's queue (connect_end), the connections */
+	for (i = 0; i < 2; i++)
+		free(e[i].q);
+	if (xs)
+		xsc_close(xs);
+	if (hv)
+		hv_close(hv);
+	return rc;
 fail:
 	fprintf(stderr, "ringpair: %s\n", err_msg());
-	return 1;
+	rc = 1;
+	goto out;
 }
