@@ -15,8 +15,10 @@ Needs: $NETD_BUILD (netdctl, for the hotplug script) and $NETD_ASAN_BUILD
 with vifback, dpswitch and hvsim; root."""
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 
 import pytest
 
@@ -34,6 +36,8 @@ SANITIZER_ENV = {
 HVSIM = os.path.join(ASAN_BUILD, "hvsim")
 VIFBACK = os.path.join(ASAN_BUILD, "bin", "vifback")
 DPSWITCH = os.path.join(ASAN_BUILD, "bin", "dpswitch")
+RINGPAIR = os.path.join(ASAN_BUILD, "ringpair")
+XS_SMOKE = os.path.join(ASAN_BUILD, "xs-smoke")
 
 
 def clean(text, who):
@@ -67,10 +71,16 @@ class AsanXsd(Xsd):
 def asan(monkeypatch):
     """The rigs of test_vifback and test_dpswitch run the sanitized
     binaries (required, never skipped)."""
-    for path in (HVSIM, VIFBACK, DPSWITCH):
+    import test_simguest
+    import test_xenstored
+    for path in (HVSIM, VIFBACK, DPSWITCH, RINGPAIR, XS_SMOKE):
         assert os.access(path, os.X_OK), \
             f"no sanitized {path}: build it (make asan) or set NETD_ASAN_BUILD"
     monkeypatch.setattr(conftest, "HVSIM", HVSIM)
+    monkeypatch.setattr(test_simguest, "HVSIM", HVSIM)
+    monkeypatch.setattr(test_simguest, "RINGPAIR", RINGPAIR)
+    monkeypatch.setattr(test_xenstored, "HVSIM", HVSIM)
+    monkeypatch.setattr(test_xenstored, "XS_SMOKE", XS_SMOKE)
     monkeypatch.setattr(test_vifback, "HVSIM", HVSIM)
     monkeypatch.setattr(test_vifback, "VIFBACK", VIFBACK)
     monkeypatch.setattr(test_dpswitch, "HVSIM", HVSIM)
@@ -284,3 +294,63 @@ def test_dpswitch_cycles_are_clean(topo, axsd, tmp_path):
         assert rig.read_log().count("dpswitch: stopping") == 2, rig.read_log()
     finally:
         rig.stop()
+
+
+def test_hvsim_cycles_are_clean(topo, axsd, tmp_path):
+    """hvsim on its own: two cycles of xenstored and two `hvsim guest`
+    netfronts wired ring to ring by ringpair (test_simguest's smallest
+    backend): ping and 1 MiB each way, then SIGTERM to each; and a
+    xenstored put through test_xenstored's libxenstore client, bad and
+    truncated messages, transactions and its limits, then SIGTERM."""
+    import test_xenstored
+    from test_simguest import Vif, make_pair, stats  # noqa: F401 (make_pair: its fixture)
+    for cycle in range(2):
+        if cycle:
+            axsd.start()
+        a, b = Vif(axsd, topo, 5), Vif(axsd, topo, 6)
+        rp = None
+        try:
+            a.start()
+            b.start()
+            with open(tmp_path / "ringpair.log", "a") as log:
+                rp = subprocess.Popen([RINGPAIR, "5.0", "6.0"], env=axsd.env(),
+                                      stdout=subprocess.PIPE, stderr=log)
+            assert rp.stdout.readline() == b"ready\n", (tmp_path / "ringpair.log").read_text()
+            for v, last in ((a, 5), (b, 6)):
+                wait_for(v.carrier, 5, what=f"carrier on guest {v.d}")
+                topo.ip(v.ns, f"addr add 192.0.2.{last}/24 dev eth0")
+            before = stats(topo, a.ns)["tx"]["packets"]
+            topo.run(a.ns, "ping -c 2 -W 2 192.0.2.6")
+            for src, dst in ((a, b), (b, a)):
+                sent, got = tcp_transfer(src.ns, dst.ns, f"192.0.2.{dst.d}", 1 << 20)
+                assert sent == got and got[0] == str(1 << 20)
+            assert stats(topo, a.ns)["tx"]["packets"] - before > 2 + 10
+            sigterm(rp, "ringpair", lambda: (tmp_path / "ringpair.log").read_text())
+            for v in (a, b):
+                sigterm(v.proc, f"hvsim guest {v.d}.0",
+                        lambda v=v: v.proc.stderr.read().decode())
+        finally:
+            if rp and rp.poll() is None:
+                rp.kill()
+                rp.wait()
+            for v in (a, b):
+                v.stop()
+            if rp:
+                rp.stdout.close()
+        axsd.stop()
+        for ns in (a.ns, b.ns):  # Vif makes its namespace anew each cycle
+            conftest.sh(f"ip netns del {ns}")
+            topo.namespaces.remove(ns)
+    d = tempfile.mkdtemp(prefix="xsd", dir="/tmp")
+    x = test_xenstored.Xenstored(d)
+    try:
+        for check in ("test_xs_smoke_libxenstore", "test_malformed_messages",
+                      "test_transactions_raw", "test_resource_limits"):
+            getattr(test_xenstored, check)(x)
+        assert x.stop() == 0, x.log()
+        clean(x.log(), "xenstored")
+    finally:
+        if x.proc.poll() is None:
+            x.proc.kill()
+            x.proc.wait()
+        shutil.rmtree(d, ignore_errors=True)
