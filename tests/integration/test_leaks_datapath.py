@@ -296,6 +296,35 @@ def test_dpswitch_cycles_are_clean(topo, axsd, tmp_path):
         rig.stop()
 
 
+def test_dpswitch_kernel_port_is_clean(topo, axsd, tmp_path):
+    """dpswitch's own AF_PACKET port (--kernel-port) instead of an ethdev,
+    one cycle: TCP each way with GSO packets (whole into the kernel; the
+    LAN's cut for a guest without GSO), a guest's hostile GSO metadata
+    dropped or mended, then SIGTERM."""
+    from test_dpswitch import LAN as DLAN, TSO_HOSTILE, Rig, addr_of
+    rig = Rig(topo, axsd, tmp_path, uplink="kernel")
+    try:
+        rig.start()
+        rig.attach(5)
+        rig.attach(6)
+        g5, g6 = rig.guest(5), rig.guest(6, "--no-gso")
+        assert topo.ping(g5, DLAN, count=2), rig.read_log()
+        for src, dst, addr in ((g5, rig.lan, DLAN), (rig.lan, g6, addr_of(6))):
+            sent, got = tcp_transfer(src, dst, addr, 1 << 20)
+            assert sent == got and got[0] == str(1 << 20)
+        rig.attach(7, antispoof=False)
+        for case in sorted(TSO_HOSTILE):
+            assert hostile(axsd, 7, case)["backend_state"] == 4, case
+        malformed = sum(m for _, m, _ in TSO_HOSTILE.values())
+        assert rig.port("vif7.0")["drops"]["malformed"] == malformed, rig.port("vif7.0")
+        stop_guests(rig, tmp_path)
+        sigterm(rig.proc, "dpswitch", rig.read_log, timeout=30)
+        rig.proc = None
+        axsd.stop()
+    finally:
+        rig.stop()
+
+
 def test_hvsim_cycles_are_clean(topo, axsd, tmp_path):
     """hvsim on its own: two cycles of xenstored and two `hvsim guest`
     netfronts wired ring to ring by ringpair (test_simguest's smallest
