@@ -8,11 +8,17 @@ daemon, does real work with it (guests connect through the xenbus
 handshake, ping and a TCP transfer each way, a vif removed and added
 again, hostile rings and bad requests answered, a worker or switch killed
 and restarted), then stops them with SIGTERM: each must exit 0, and no
-process's output (workers' included: they write to vifback's stderr, as a
-confined worker cannot open a log_path file) may hold a sanitizer report.
+process's output may hold a sanitizer report. Reports go to stderr, which
+the rigs write to files: a worker's to vifback's (a confined worker could
+not open a log_path file; vifback/sanitizer.c readies what else a report
+needs before the seccomp filter). A worker is SIGKILLed when its work
+ends, so LeakSanitizer never runs in one; its reports of memory errors and
+undefined behaviour do reach the log, and the test fails on any worker
+death but the one it caused.
 
 Needs: $NETD_BUILD (netdctl, for the hotplug script) and $NETD_ASAN_BUILD
 with vifback, dpswitch and hvsim; root."""
+import json
 import os
 import re
 import shutil
@@ -38,6 +44,13 @@ VIFBACK = os.path.join(ASAN_BUILD, "bin", "vifback")
 DPSWITCH = os.path.join(ASAN_BUILD, "bin", "dpswitch")
 RINGPAIR = os.path.join(ASAN_BUILD, "ringpair")
 XS_SMOKE = os.path.join(ASAN_BUILD, "xs-smoke")
+
+
+def need(*paths):
+    """The sanitized binaries a test runs: required, a missing one fails."""
+    for path in paths:
+        assert os.access(path, os.X_OK), \
+            f"no sanitized {path}: build it (make asan) or set NETD_ASAN_BUILD"
 
 
 def clean(text, who):
@@ -69,13 +82,12 @@ class AsanXsd(Xsd):
 
 @pytest.fixture
 def asan(monkeypatch):
-    """The rigs of test_vifback and test_dpswitch run the sanitized
-    binaries (required, never skipped)."""
+    """The helpers of test_vifback, test_dpswitch, test_simguest and
+    test_xenstored run the sanitized binaries (required, never skipped),
+    every process with the sanitizers' options."""
     import test_simguest
     import test_xenstored
-    for path in (HVSIM, VIFBACK, DPSWITCH, RINGPAIR, XS_SMOKE):
-        assert os.access(path, os.X_OK), \
-            f"no sanitized {path}: build it (make asan) or set NETD_ASAN_BUILD"
+    need(HVSIM)
     monkeypatch.setattr(conftest, "HVSIM", HVSIM)
     monkeypatch.setattr(test_simguest, "HVSIM", HVSIM)
     monkeypatch.setattr(test_simguest, "RINGPAIR", RINGPAIR)
@@ -124,7 +136,6 @@ def stop_guests(rig, dir):
 
 def hostile(xsd, d, case):
     """`hvsim guest D.0 --hostile CASE`: its report; its run clean."""
-    import json
     r = subprocess.run([HVSIM, "guest", f"{d}.0", "--hostile", case, "--wait", "1"],
                        capture_output=True, text=True, env=xsd.env(), timeout=60)
     assert r.returncode == 0, r.stderr
@@ -143,6 +154,7 @@ def test_vifback_cycles_are_clean(topo, axsd, tmp_path):
     worker dies: a sanitizer's report ends a worker), then SIGTERM to
     each."""
     from test_vifback import BAD_FRONTEND, FE, HOSTILE, Rig, backend_counters
+    need(VIFBACK)
     netd = AsanNetd(topo, tmp_path, conftest.bridge_conf("modern"),
                     env={"XENSTORED_PATH": axsd.sock})
     rig = None
@@ -237,6 +249,7 @@ def test_dpswitch_cycles_are_clean(topo, axsd, tmp_path):
     killed and restarted, then SIGTERM to each."""
     from test_dpswitch import BAD_REQUESTS, LAN as DLAN, Rig, addr_of, mac_of
     from test_vifback import HOSTILE
+    need(DPSWITCH)
     rig = Rig(topo, axsd, tmp_path)
     try:
         for cycle in range(2):
@@ -302,6 +315,7 @@ def test_dpswitch_kernel_port_is_clean(topo, axsd, tmp_path):
     LAN's cut for a guest without GSO), a guest's hostile GSO metadata
     dropped or mended, then SIGTERM."""
     from test_dpswitch import LAN as DLAN, TSO_HOSTILE, Rig, addr_of
+    need(DPSWITCH)
     rig = Rig(topo, axsd, tmp_path, uplink="kernel")
     try:
         rig.start()
@@ -332,7 +346,8 @@ def test_hvsim_cycles_are_clean(topo, axsd, tmp_path):
     xenstored put through test_xenstored's libxenstore client, bad and
     truncated messages, transactions and its limits, then SIGTERM."""
     import test_xenstored
-    from test_simguest import Vif, make_pair, stats  # noqa: F401 (make_pair: its fixture)
+    from test_simguest import Vif, stats
+    need(RINGPAIR, XS_SMOKE)
     for cycle in range(2):
         if cycle:
             axsd.start()
