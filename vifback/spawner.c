@@ -48,6 +48,7 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "vifback/sanitizer.h"
 #include "vifback/worker.h"
 
 #define VB_SPAWN_TIMEOUT_MS 5000
@@ -86,6 +87,7 @@ static int worker_main(void *arg)
 {
 	struct spawn_args a = *(const struct spawn_args *)arg; /* on spawner_stack */
 
+	vb_sanitizer_own_stack(worker_stack, VB_WORKER_STACK);
 	stack_unmap(spawner_stack, VB_SPAWNER_STACK);
 	close(a.sock);
 	prctl(PR_SET_NAME, sup_comm, 0, 0, 0);
@@ -116,6 +118,7 @@ static int spawner_main(void *arg)
 	bool confine = start->confine;
 	pid_t sup = start->sup;
 
+	vb_sanitizer_own_stack(spawner_stack, VB_SPAWNER_STACK);
 	close(start->wsock);
 	prctl(PR_GET_NAME, sup_comm, 0, 0, 0);
 	prctl(PR_SET_NAME, "vifback-spawn", 0, 0, 0);
