@@ -101,11 +101,10 @@ static bool dirty_timed(const struct dps *d)
 	return false;
 }
 
-/* Polls the ready ports, switches, flushes the queued ones; true when
+/* Polls the ready ports, switches, flushes the queued ones; nonzero when
  * it took frames from some port or gave some to one. */
-static bool pass(void *arg)
+static int pass(struct dps *d)
 {
-	struct dps *d = arg;
 	uint64_t before = d->taken, sent = d->sent;
 
 	d->guest_more = false;
@@ -149,19 +148,17 @@ static int loop(struct dps *d, int sfd, int lfd)
 		struct timespec ts, *tsp = &ts;
 		uint64_t timeout_us = 0;
 		int n = 0, nctl, nwake_polled;
-		bool nic = false, moved;
-		/* adaptive polling (netback/spin.h): frames moved, so look
-		 * again for d->spin.us after the pass before sleeping (from
-		 * its end: a pass that sends a burst of GSO packets to a
-		 * kernel port runs the LAN's TCP receive inside sendmmsg, and
-		 * often outlasted a window counted from its start: 900-1000
-		 * sleeps per GB of a stream to the uplink, 60-160 from its
-		 * end); the guests polled meanwhile are armed when the window
-		 * closes, or after this pass when none is open (a guest that
-		 * kicked without requests: XSA-391's masking is unchanged) */
-		enum nb_spin_step spin = nb_spin_pass(&d->spin, pass, d, nb_now_us, &moved);
-		bool more = d->guest_more;
+		bool nic = false, moved = pass(d), more = d->guest_more;
+		enum nb_spin_step spin;
 
+		/* adaptive polling (netback/spin.h): frames moved, so look
+		 * again for d->spin.us before sleeping; the guests polled
+		 * meanwhile are armed when the window closes, or after this
+		 * pass when none is open (a guest that kicked without
+		 * requests: XSA-391's masking is unchanged) */
+		if (moved)
+			nb_spin_start(&d->spin, d->now_us);
+		spin = nb_spin_step(&d->spin, moved ? d->now_us : nb_now_us());
 		if (spin != NB_SPIN_LOOK && d->spin.us)
 			more |= dps_guest_arm(d);
 		if (moved) {

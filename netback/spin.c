@@ -37,18 +37,6 @@ enum nb_spin_step nb_spin_step(struct nb_spin *s, uint64_t now)
 	return NB_SPIN_CLOSE;
 }
 
-enum nb_spin_step nb_spin_pass(struct nb_spin *s, bool (*pass)(void *arg), void *arg,
-			       uint64_t (*now)(void), bool *moved)
-{
-	uint64_t end;
-
-	*moved = pass(arg);
-	end = now();
-	if (*moved)
-		nb_spin_start(s, end);
-	return nb_spin_step(s, end);
-}
-
 bool nb_spin_queue(struct netif_queue *nq, enum nb_spin_step step)
 {
 	if (netif_queue_is_fatal(nq))

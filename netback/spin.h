@@ -48,16 +48,6 @@ void nb_spin_start(struct nb_spin *s, uint64_t now);
 /* Where the window stands at now: LOOK while open, CLOSE once as it ends
  * (it is closed after), OFF otherwise. */
 enum nb_spin_step nb_spin_step(struct nb_spin *s, uint64_t now);
-/* One pass of the caller's loop: pass(arg) runs and says whether it
- * moved packets (*moved); if it did, the window (re)opens from the
- * pass's end (now(), its clock, nb_now_us's, read after it), not from
- * its start: a pass may outlast the
- * window (dpswitch's, that sends a burst of GSO packets to a kernel port,
- * runs the LAN's TCP receive inside sendmmsg), and a window counted from
- * its start would be over before the first look. Where the window stands
- * at that end. */
-enum nb_spin_step nb_spin_pass(struct nb_spin *s, bool (*pass)(void *arg), void *arg,
-			       uint64_t (*now)(void), bool *moved);
 static inline bool nb_spin_open(const struct nb_spin *s)
 {
 	return s->until != 0;

@@ -219,45 +219,6 @@ static void test_spin_window_polls_then_arms_and_loses_nothing(void **state)
 	assert_false(nb_spin_queue(e->q, NB_SPIN_CLOSE));
 }
 
-/* nb_spin_pass: a fake clock that a pass moves on. */
-static uint64_t fake_clock;
-
-static uint64_t fake_now(void)
-{
-	return fake_clock;
-}
-
-/* a pass that moves packets for 120 us, longer than the window */
-static bool long_pass(void *arg)
-{
-	fake_clock += 120;
-	return *(bool *)arg;
-}
-
-/* A pass that moved packets opens the window from its end, not its
- * start: one that outlasts the window (dpswitch's, sending a burst to a
- * kernel port) is still followed by looks, for the whole window; a pass
- * that moved nothing only says where the window stands at its end. */
-static void test_spin_window_runs_from_the_end_of_a_long_pass(void **state)
-{
-	struct nb_spin s = { .us = 50 };
-	bool moves = true, moved = false;
-
-	fake_clock = 1000;
-	assert_int_equal(nb_spin_pass(&s, long_pass, &moves, fake_now, &moved), NB_SPIN_LOOK);
-	assert_true(moved);
-	assert_int_equal(s.until, 1120 + 50);
-	assert_int_equal(s.windows, 1);
-	moves = false;
-	fake_clock = 1120 + 49 - 120; /* this pass ends at 1169: still open */
-	assert_int_equal(nb_spin_pass(&s, long_pass, &moves, fake_now, &moved), NB_SPIN_LOOK);
-	assert_false(moved);
-	assert_int_equal(nb_spin_pass(&s, long_pass, &moves, fake_now, &moved), NB_SPIN_CLOSE);
-	assert_int_equal(nb_spin_pass(&s, long_pass, &moves, fake_now, &moved), NB_SPIN_OFF);
-	assert_int_equal(s.windows, 1);
-	(void)state;
-}
-
 static void test_spin_env(void **state)
 {
 	static const char *const bad[] = { "", "-1", "1001", "5us", "99999999999999999999" };
@@ -1346,7 +1307,6 @@ int main(void)
 		T(test_tx_single_slot),
 		T(test_tx_polling_defers_req_event_and_arm_loses_nothing),
 		T(test_spin_window_polls_then_arms_and_loses_nothing),
-		cmocka_unit_test(test_spin_window_runs_from_the_end_of_a_long_pass),
 		cmocka_unit_test(test_spin_env),
 		T(test_tx_18_slots),
 		T(test_tx_19_slots),
