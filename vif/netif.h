@@ -154,6 +154,14 @@ struct netif_queue {
 	 * frontend does not kick a backend that looks anyway (netback's
 	 * NAPI); netif_tx_arm() ends it */
 	bool tx_polling;
+	/* the same for RX, set by a consumer that retries a packet waiting
+	 * for buffers on each look while it polls: a burst that stops for
+	 * lack of buffers leaves req_event where it was, so the frontend's
+	 * refill does not kick a backend that looks anyway; netif_rx_arm()
+	 * ends it. rx_need: the buffers the packet the last burst stopped
+	 * at needs (0: it stopped at none) */
+	bool rx_polling;
+	unsigned rx_need;
 };
 
 /* ---- netif_ring.c ---- */
@@ -225,13 +233,22 @@ unsigned netif_rx_slots_needed(const struct netif_queue *q, const struct netif_p
  * when the frontend cannot take them: counted in stats.rx_dropped). A
  * partial checksum the frontend cannot take (feature-no-csum-offload,
  * IPv6 without feature-ipv6-csum-offload) is completed in place first.
- * Arms req_event when it stops for lack of buffers, so a frontend with
- * feature-rx-notify kicks us (counted in stats.rx_full). *notify as for
+ * When it stops for lack of buffers (counted in stats.rx_full) it arms
+ * req_event at the last buffer the waiting packet needs, so a frontend
+ * with feature-rx-notify kicks us once that is posted, not before
+ * (unless rx_polling: see netif_rx_arm). *notify as for
  * TX. -EPROTO: fatal (bad index); -errno: the copier failed (those packets
  * are lost, counted in stats.rx_errors). A buffer whose grant the copy
  * refuses gets an error response (its packet counted in stats.rx_errors). */
 int netif_rx_burst(struct netif_queue *q, struct netif_pkt *pkts, unsigned n, unsigned *done,
 		   bool *notify);
+
+/* Ends rx_polling: when the last burst stopped at a packet short of
+ * buffers, asks for the event netif_rx_burst would have asked for, then
+ * looks once more. 1: the buffers it waits for are posted, which no event
+ * will announce (call netif_rx_burst again); 0: none waits, or the event
+ * will come; -EPROTO: fatal. */
+int netif_rx_arm(struct netif_queue *q);
 
 /* ---- netif_credit.c ---- */
 

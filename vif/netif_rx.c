@@ -50,20 +50,51 @@ unsigned netif_rx_slots_needed(const struct netif_queue *q, const struct netif_p
 	}
 }
 
-/* Whether `need` buffers are posted; if not, asks for an event when the
- * next one is (xenvif_rx_ring_slots_available), and looks once more. */
-static int rx_wait_for(struct netif_queue *q, unsigned need, unsigned *avail)
+/* Asks the frontend for an event once the buffer that completes `need`
+ * from the consumer is posted, then looks once more (the post may have
+ * come between the last look and the write). Where netback's
+ * xenvif_rx_ring_slots_available asks at the next buffer posted, this asks
+ * at the last one the waiting packet needs: a frontend that posts a few
+ * buffers at a time does not kick a backend that cannot use them yet (a
+ * 64 KiB GSO packet needs 17). Linux netfront posts at least
+ * NET_RX_SLOTS_MIN (19) at a time: it kicks as before. */
+static int rx_arm(struct netif_queue *q, unsigned need, unsigned *avail)
 {
 	int rc;
 
-	if (*avail >= need)
-		return 1;
-	__atomic_store_n(&q->rx->req_event, q->rx_req_cons + *avail + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&q->rx->req_event, q->rx_req_cons + need, __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	rc = netif_rx_slots_avail(q, avail);
 	if (rc < 0)
 		return rc;
 	return *avail >= need;
+}
+
+/* Whether `need` buffers are posted; if not, asks for the event above,
+ * unless the consumer polls (rx_polling: it looks again itself, and
+ * netif_rx_arm() asks when it stops). */
+static int rx_wait_for(struct netif_queue *q, unsigned need, unsigned *avail)
+{
+	if (*avail >= need)
+		return 1;
+	q->rx_need = need;
+	if (q->rx_polling)
+		return 0;
+	return rx_arm(q, need, avail);
+}
+
+int netif_rx_arm(struct netif_queue *q)
+{
+	unsigned avail = 0;
+	int rc;
+
+	q->rx_polling = false;
+	if (q->fatal)
+		return -EPROTO;
+	if (!q->rx_need)
+		return 0;
+	rc = rx_arm(q, q->rx_need, &avail);
+	return rc < 0 ? -EPROTO : rc;
 }
 
 /* Flags for the first response; completes a checksum the frontend cannot
@@ -133,6 +164,7 @@ int netif_rx_burst(struct netif_queue *q, struct netif_pkt *pkts, unsigned n, un
 
 	*done = 0;
 	*notify = false;
+	q->rx_need = 0;
 	rc = netif_rx_slots_avail(q, &avail);
 	if (rc < 0)
 		return rc;

@@ -790,8 +790,17 @@ static void test_rx_unfit_dropped(void **state)
 	assert_int_equal(e->g.copy_calls, 0);
 }
 
-/* No buffers posted: nothing consumed, and req_event asks for a kick at
- * the next post (feature-rx-notify). */
+/* Whether a frontend that moves req_prod from old to new kicks the
+ * backend (RING_PUSH_REQUESTS_AND_CHECK_NOTIFY, as Linux netfront). */
+static bool rx_push_kicks(struct env *e, RING_IDX old, RING_IDX new)
+{
+	RING_IDX ev = e->g.rx->req_event;
+
+	return (RING_IDX)(new - ev) < (RING_IDX)(new - old);
+}
+
+/* No buffers posted: nothing consumed, and req_event asks for a kick once
+ * the last buffer the packet needs is posted (feature-rx-notify). */
 static void test_rx_no_buffers(void **state)
 {
 	struct env *e = *state;
@@ -801,13 +810,14 @@ static void test_rx_no_buffers(void **state)
 
 	assert_int_equal(rx_burst(e, &p, 1, &done), 0);
 	assert_int_equal(done, 0);
-	assert_int_equal(e->g.rx->req_event, 1);
+	assert_int_equal(e->g.rx->req_event, 3); /* 9000 bytes: three buffers */
+	assert_int_equal(e->q->rx_need, 3);
 	assert_int_equal(e->q->stats.rx_full, 1);
-	/* one buffer of the three it needs: still waits, event at the next */
+	/* one buffer of the three it needs: still waits, event at the third */
 	fake_rx_post(&e->g, 1, 1);
 	assert_int_equal(rx_burst(e, &p, 1, &done), 0);
 	assert_int_equal(done, 0);
-	assert_int_equal(e->g.rx->req_event, 2);
+	assert_int_equal(e->g.rx->req_event, 3);
 	assert_int_equal(e->q->rx_req_cons, 0);
 	fake_rx_post(&e->g, 2, 2);
 	fake_rx_post(&e->g, 3, 3);
@@ -815,6 +825,91 @@ static void test_rx_no_buffers(void **state)
 	assert_int_equal(done, 1);
 	assert_int_equal(e->q->stats.rx_full, 2);
 	assert_int_equal(e->q->stats.rx_pkts, 1);
+}
+
+/* A frontend that posts its buffers one at a time kicks the backend once,
+ * when the one that completes what the waiting packet needs is posted: a
+ * 64 KiB GSO packet needs 17, and a kick at the first would wake the
+ * backend for nothing 16 times (netback asks at the next buffer). */
+static void test_rx_kick_only_when_the_waiting_packet_fits(void **state)
+{
+	struct env *e = *state;
+	static uint8_t data[65535];
+	struct netif_pkt p = { .data = data, .len = sizeof(data), .gso_type = 1, .gso_size = 1448,
+			       .flags = NETIF_PKT_CSUM_BLANK };
+	unsigned need = netif_rx_slots_needed(e->q, &p), done, kicks = 0;
+
+	/* an Ethernet + IPv4 + TCP header for the partial checksum */
+	data[12] = 0x08;
+	data[14] = 0x45;
+	data[23] = 6;
+	data[46] = 0x50;
+	assert_int_equal(need, 17);
+	assert_int_equal(rx_burst(e, &p, 1, &done), 0);
+	assert_int_equal(done, 0);
+	for (unsigned i = 0; i < need; i++) {
+		RING_IDX old = e->g.rx_prod;
+
+		fake_rx_post(&e->g, (uint16_t)i, i + 1);
+		if (rx_push_kicks(e, old, e->g.rx_prod)) {
+			kicks++;
+			assert_int_equal(i + 1, need); /* the kick comes with the last */
+		}
+	}
+	assert_int_equal(kicks, 1);
+	assert_int_equal(rx_burst(e, &p, 1, &done), 0);
+	assert_int_equal(done, 1);
+	assert_int_equal(e->q->rx_need, 0);
+	assert_int_equal(e->q->stats.rx_pkts, 1);
+	assert_int_equal(e->g.rx->rsp_prod, need);
+}
+
+/* A polling consumer (rx_polling) retries a waiting packet itself: a burst
+ * that stops for lack of buffers leaves req_event where it was, so the
+ * frontend's refill does not kick; netif_rx_arm() ends the polling, asks
+ * for the event the burst would have asked for, and reports buffers that
+ * came before it did, which no kick will announce. */
+static void test_rx_polling_defers_req_event_and_arm_loses_nothing(void **state)
+{
+	struct env *e = *state;
+	uint8_t data[9000] = { 0 };
+	struct netif_pkt p = { .data = data, .len = 9000 };
+	unsigned done;
+
+	/* nothing waits: arm asks for nothing */
+	e->q->rx_polling = true;
+	assert_int_equal(netif_rx_arm(e->q), 0);
+	assert_false(e->q->rx_polling);
+	assert_int_equal(e->g.rx->req_event, 1); /* SHARED_RING_INIT's */
+
+	e->q->rx_polling = true;
+	assert_int_equal(rx_burst(e, &p, 1, &done), 0);
+	assert_int_equal(done, 0);
+	assert_int_equal(e->q->stats.rx_full, 1);
+	assert_int_equal(e->g.rx->req_event, 1); /* not armed */
+	/* the frontend posts two: with req_event behind, no kick */
+	fake_rx_post(&e->g, 1, 1);
+	fake_rx_post(&e->g, 2, 2);
+	assert_false(rx_push_kicks(e, 1, 2));
+	assert_int_equal(rx_burst(e, &p, 1, &done), 0);
+	assert_int_equal(done, 0);
+	assert_int_equal(e->g.rx->req_event, 1);
+	/* the polling ends two short of three: armed at the third, waits */
+	assert_int_equal(netif_rx_arm(e->q), 0);
+	assert_false(e->q->rx_polling);
+	assert_int_equal(e->g.rx->req_event, 3);
+	assert_true(rx_push_kicks(e, 2, 3));
+	/* the third came just before the next poll ends: arm reports it */
+	e->q->rx_polling = true;
+	fake_rx_post(&e->g, 3, 3);
+	assert_int_equal(netif_rx_arm(e->q), 1);
+	assert_int_equal(rx_burst(e, &p, 1, &done), 0);
+	assert_int_equal(done, 1);
+	assert_int_equal(e->q->stats.rx_pkts, 1);
+	assert_int_equal(netif_rx_arm(e->q), 0); /* nothing waits any more */
+	/* a fatal queue: arm says so */
+	netif_queue_set_fatal(e->q, "test");
+	assert_int_equal(netif_rx_arm(e->q), -EPROTO);
 }
 
 static void test_rx_bad_prod_fatal(void **state)
@@ -1306,6 +1401,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_tx_single_slot),
 		T(test_tx_polling_defers_req_event_and_arm_loses_nothing),
+		T(test_rx_kick_only_when_the_waiting_packet_fits),
+		T(test_rx_polling_defers_req_event_and_arm_loses_nothing),
 		T(test_spin_window_polls_then_arms_and_loses_nothing),
 		cmocka_unit_test(test_spin_env),
 		T(test_tx_18_slots),
