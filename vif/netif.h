@@ -190,7 +190,13 @@ static inline const char *netif_queue_fatal_reason(const struct netif_queue *q)
 /* ---- netif_tx.c: guest -> us ---- */
 
 /* Where a TX burst puts packets: `cap` bytes of private memory; each packet
- * is copied linear into it (headers contiguous, XSA-423). */
+ * is copied linear into it (headers contiguous, XSA-423), each after the
+ * last on the next NETIF_ARENA_ALIGN bytes from buf (give an aligned one).
+ * A burst of NETIF_BURST of the largest packets needs NETIF_TX_ARENA_MAX;
+ * in a smaller arena the packets that do not fit wait for the next. */
+#define NETIF_ARENA_ALIGN 64u
+#define NETIF_TX_ARENA_MAX \
+	((size_t)NETIF_BURST * ((NETIF_MAX_PKT + NETIF_ARENA_ALIGN - 1) & ~(NETIF_ARENA_ALIGN - 1)))
 struct netif_tx_arena {
 	uint8_t *buf;
 	size_t cap;

@@ -914,7 +914,7 @@ int vb_worker_run(int sock, uint16_t domid, const char *kind, bool confine, void
 	w.sock = sock;
 	w.domid = domid;
 	w.stack_lo = stack_lo;
-	w.arena.cap = (size_t)NETIF_BURST * NETIF_MAX_PKT;
+	w.arena.cap = NETIF_TX_ARENA_MAX;
 	w.arena.buf = map_lazy(w.arena.cap);
 	w.scratch = map_lazy(sizeof(*w.scratch));
 	w.ringmem = map_lazy(BATCHIO_MEM_SIZE);

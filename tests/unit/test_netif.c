@@ -122,6 +122,31 @@ static void test_tx_single_slot(void **state)
 	assert_int_equal(e->g.copy_calls, 1);
 }
 
+/* A burst's packets lie in the arena one after the other, each from the
+ * next 64-byte boundary: the grant copy into a packet and the copy out of
+ * it run on aligned memory, as in the guest's pages. */
+static void test_tx_packets_start_on_cache_lines(void **state)
+{
+	struct env *e = *state;
+	static const uint16_t len[] = { 60, 100, 1000, 64, 65 };
+	size_t at = 0;
+
+	for (unsigned i = 0; i < 5; i++) {
+		fill(e, 3 + i, (uint8_t)i);
+		fake_tx(&e->g, 3 + i, 0, 0, (uint16_t)i, len[i]);
+	}
+	fake_tx_publish(&e->g);
+	assert_int_equal(tx_burst(e), 0);
+	assert_int_equal(e->n, 5);
+	for (unsigned i = 0; i < 5; i++) {
+		assert_int_equal(e->pkts[i].data - e->arena.buf, at);
+		assert_int_equal(e->pkts[i].len, len[i]);
+		assert_memory_equal(e->pkts[i].data, fake_page(&e->g, 3 + i), len[i]);
+		at += (len[i] + 63u) / 64u * 64u;
+	}
+	assert_int_equal(NETIF_TX_ARENA_MAX, (size_t)NETIF_BURST * 65536);
+}
+
 /* A polled queue (tx_polling) takes one request (id 42) and empties its
  * ring: req_event stays where it was, so the frontend's next push asks
  * for no event. */
@@ -1400,6 +1425,7 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_tx_single_slot),
+		T(test_tx_packets_start_on_cache_lines),
 		T(test_tx_polling_defers_req_event_and_arm_loses_nothing),
 		T(test_rx_kick_only_when_the_waiting_packet_fits),
 		T(test_rx_polling_defers_req_event_and_arm_loses_nothing),
