@@ -32,7 +32,7 @@ import conftest
 import test_dpswitch
 import test_vifback
 from conftest import Xsd, tcp_transfer, wait_for
-from test_leaks import ASAN_BUILD, AsanNetd
+from test_leaks import ASAN_BUILD, AsanNetd, clean
 
 # Reports go to each process's stderr, which the rigs write to files.
 # tests/lsan.supp: leaks inside third-party libraries, each with its reason.
@@ -54,13 +54,6 @@ def need(*paths):
     for path in paths:
         assert os.access(path, os.X_OK), \
             f"no sanitized {path}: build it (make asan) or set NETD_ASAN_BUILD"
-
-
-def clean(text, who):
-    """No sanitizer report in text (a process's output), nor a warning of
-    theirs ("==PID==WARNING: ...": one says false reports may follow)."""
-    assert ("Sanitizer" not in text and "runtime error" not in text
-            and not re.search(r"^==\d+==WARNING", text, re.M)), f"{who}:\n{text}"
 
 
 class AsanXsd(Xsd):
