@@ -49,12 +49,14 @@ class Rig:
 
     def start_vifback(self):
         assert os.access(VIFBACK, os.X_OK), f"{VIFBACK} not built"
+        # a restart appends to the log: its "serving" is the one after here
+        start = os.path.getsize(self.log) if os.path.exists(self.log) else 0
         logf = open(self.log, "a")
         self.vb = subprocess.Popen(["ip", "netns", "exec", self.topo.d0, VIFBACK, "--hv", "sim",
                                     "--stats-dir", self.netd.vifback_stats],
                                    stdout=logf, stderr=logf, env=self.xsd.env(**self.vb_env))
         logf.close()
-        wait_for(lambda: "serving" in self.read_log() or self.vb.poll() is not None, 5,
+        wait_for(lambda: "serving" in self.read_log()[start:] or self.vb.poll() is not None, 5,
                  what="vifback to start")
         assert self.vb.poll() is None, self.read_log()
 
@@ -740,6 +742,11 @@ def test_restarted_vifback_takes_its_taps_over(topo, rig):
     rig.vb.wait(10)
     wait_for(lambda: rig.workers() == [], 10, what="the workers to exit")
     rig.start_vifback()
+    # the killed vifback left both ends Connected in xenstore: a wait for
+    # 4/4 alone passes before the new one has looked. A worker per domain
+    # is the new vifback's (its children), made as it maps the rings, after
+    # its probe wrote InitWait: the Connected after that is its own.
+    wait_for(lambda: len(rig.workers()) == 2, 10, what="the new vifback's workers")
     for d in (5, 6):
         rig.wait_states(d, 4, 4)
     assert {n: topo.link(topo.d0, n)["ifindex"] for n in ("web0", "vif6.0")} == index
