@@ -132,6 +132,21 @@ def stop_guests(rig, dir):
     rig.guests = {}
 
 
+def mib_each_way(pairs):
+    """1 MiB over TCP for each (sender, receiver, address), checksums compared."""
+    for src, dst, addr in pairs:
+        sent, got = tcp_transfer(src, dst, addr, 1 << 20)
+        assert sent == got and got[0] == str(1 << 20)
+
+
+def stop_switch(rig, dir, xsd):
+    """The guests, dpswitch, xenstored: each exits 0 on SIGTERM, its log clean."""
+    stop_guests(rig, dir)
+    sigterm(rig.proc, "dpswitch", rig.read_log, timeout=30)
+    rig.proc = None
+    xsd.stop()
+
+
 def hostile(xsd, d, case):
     """`hvsim guest D.0 --hostile CASE`: its report; its run clean."""
     r = subprocess.run([HVSIM, "guest", f"{d}.0", "--hostile", case, "--wait", "1"],
@@ -174,9 +189,7 @@ def test_vifback_cycles_are_clean(topo, axsd, tmp_path):
             assert topo.ping(g5, "192.0.2.16"), rig.read_log()
             workers = rig.workers()
             assert len(workers) == 2, workers  # one per domain
-            for src, dst, addr in ((g5, topo.up, LAN), (topo.up, g5, "192.0.2.15")):
-                sent, got = tcp_transfer(src, dst, addr, 1 << 20)
-                assert sent == got and got[0] == str(1 << 20)
+            mib_each_way(((g5, topo.up, LAN), (topo.up, g5, "192.0.2.15")))
             # the worker's counters, as netd shows them, saw the megabytes
             wait_for(lambda: all((backend_counters(rig, "vif5.0") or {}).get(k, 0) >= 1 << 20
                                  for k in ("rx_bytes", "tx_bytes")), 10, step=0.2,
@@ -267,9 +280,7 @@ def test_dpswitch_cycles_are_clean(topo, axsd, tmp_path):
             g5, g6 = rig.guest(5), rig.guest(6)
             assert topo.ping(g5, DLAN, count=2), rig.read_log()
             assert topo.ping(g5, addr_of(6)), rig.read_log()
-            for src, dst, addr in ((g5, rig.lan, DLAN), (rig.lan, g5, addr_of(5))):
-                sent, got = tcp_transfer(src, dst, addr, 1 << 20)
-                assert sent == got and got[0] == str(1 << 20)
+            mib_each_way(((g5, rig.lan, DLAN), (rig.lan, g5, addr_of(5))))
             p5 = rig.port("vif5.0")
             assert p5["rx_packets"] > 100 and p5["tx_packets"] > 100, p5
             # unplugged and plugged again
@@ -298,10 +309,7 @@ def test_dpswitch_cycles_are_clean(topo, axsd, tmp_path):
                          what="the restarted dpswitch serving")
                 rig.wait_states(5, 4, 4, timeout=20)
                 wait_for(lambda: topo.ping(g5, DLAN), 15, what="guest 5 pings after the kill")
-            stop_guests(rig, tmp_path)
-            sigterm(rig.proc, "dpswitch", rig.read_log, timeout=30)
-            rig.proc = None
-            axsd.stop()
+            stop_switch(rig, tmp_path, axsd)
         assert rig.read_log().count("dpswitch: stopping") == 2, rig.read_log()
     finally:
         rig.stop()
@@ -321,18 +329,13 @@ def test_dpswitch_kernel_port_is_clean(topo, axsd, tmp_path):
         rig.attach(6)
         g5, g6 = rig.guest(5), rig.guest(6, "--no-gso")
         assert topo.ping(g5, DLAN, count=2), rig.read_log()
-        for src, dst, addr in ((g5, rig.lan, DLAN), (rig.lan, g6, addr_of(6))):
-            sent, got = tcp_transfer(src, dst, addr, 1 << 20)
-            assert sent == got and got[0] == str(1 << 20)
+        mib_each_way(((g5, rig.lan, DLAN), (rig.lan, g6, addr_of(6))))
         rig.attach(7, antispoof=False)
         for case in sorted(TSO_HOSTILE):
             assert hostile(axsd, 7, case)["backend_state"] == 4, case
         malformed = sum(m for _, m, _ in TSO_HOSTILE.values())
         assert rig.port("vif7.0")["drops"]["malformed"] == malformed, rig.port("vif7.0")
-        stop_guests(rig, tmp_path)
-        sigterm(rig.proc, "dpswitch", rig.read_log, timeout=30)
-        rig.proc = None
-        axsd.stop()
+        stop_switch(rig, tmp_path, axsd)
     finally:
         rig.stop()
 
@@ -348,14 +351,9 @@ def test_dpswitch_af_xdp_port_is_clean(topo, axsd, tmp_path):
         rig.attach(5)
         g5 = rig.guest(5)
         assert topo.ping(g5, DLAN, count=2), rig.read_log()
-        for src, dst, addr in ((g5, rig.lan, DLAN), (rig.lan, g5, addr_of(5))):
-            sent, got = tcp_transfer(src, dst, addr, 1 << 20)
-            assert sent == got and got[0] == str(1 << 20)
+        mib_each_way(((g5, rig.lan, DLAN), (rig.lan, g5, addr_of(5))))
         assert rig.port("nic0")["rx_packets"] > 100, rig.port("nic0")
-        stop_guests(rig, tmp_path)
-        sigterm(rig.proc, "dpswitch", rig.read_log, timeout=30)
-        rig.proc = None
-        axsd.stop()
+        stop_switch(rig, tmp_path, axsd)
     finally:
         rig.stop()
 
@@ -386,9 +384,7 @@ def test_hvsim_cycles_are_clean(topo, axsd, tmp_path):
                 topo.ip(v.ns, f"addr add 192.0.2.{last}/24 dev eth0")
             before = stats(topo, a.ns)["tx"]["packets"]
             topo.run(a.ns, "ping -c 2 -W 2 192.0.2.6")
-            for src, dst in ((a, b), (b, a)):
-                sent, got = tcp_transfer(src.ns, dst.ns, f"192.0.2.{dst.d}", 1 << 20)
-                assert sent == got and got[0] == str(1 << 20)
+            mib_each_way((src.ns, dst.ns, f"192.0.2.{dst.d}") for src, dst in ((a, b), (b, a)))
             assert stats(topo, a.ns)["tx"]["packets"] - before > 2 + 10
             sigterm(rp, "ringpair", lambda: (tmp_path / "ringpair.log").read_text())
             for v in (a, b):
