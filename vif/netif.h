@@ -88,7 +88,7 @@ struct netif_stats {
 	uint64_t rx_pkts, rx_bytes;
 	uint64_t rx_dropped; /* packets the frontend cannot take */
 	uint64_t rx_errors;  /* a buffer's grant refused, or the copy failed */
-	uint64_t rx_full;    /* bursts that stopped for lack of posted buffers */
+	uint64_t rx_full;    /* packets that waited for posted buffers (a wait, not each retry) */
 	uint64_t notifies;
 };
 

@@ -160,6 +160,7 @@ int netif_rx_burst(struct netif_queue *q, struct netif_pkt *pkts, unsigned n, un
 	bool *failed = q->scratch->u.rx.failed;
 	const struct netif_pkt **gso_of = q->scratch->u.rx.gso_of;
 	unsigned avail, nslot = 0, nseg = 0, delivered = 0;
+	bool waited = q->rx_need != 0;
 	int rc;
 
 	*done = 0;
@@ -185,7 +186,10 @@ int netif_rx_burst(struct netif_queue *q, struct netif_pkt *pkts, unsigned n, un
 		if (rc < 0)
 			return rc;
 		if (rc == 0) {
-			q->stats.rx_full++;
+			/* a wait, not a retry: the packet the last burst
+			 * stopped at is first again unless this one moved on */
+			if (!waited || *done)
+				q->stats.rx_full++;
 			break;
 		}
 		for (unsigned k = 0; k < need; k++) {

@@ -830,7 +830,7 @@ static void test_rx_no_buffers(void **state)
 {
 	struct env *e = *state;
 	uint8_t data[9000] = { 0 };
-	struct netif_pkt p = { .data = data, .len = 9000 };
+	struct netif_pkt p = { .data = data, .len = 9000 }, two[2] = { p, p };
 	unsigned done;
 
 	assert_int_equal(rx_burst(e, &p, 1, &done), 0);
@@ -844,12 +844,25 @@ static void test_rx_no_buffers(void **state)
 	assert_int_equal(done, 0);
 	assert_int_equal(e->g.rx->req_event, 3);
 	assert_int_equal(e->q->rx_req_cons, 0);
+	/* the same packet tried again: the same wait, counted once */
+	assert_int_equal(e->q->stats.rx_full, 1);
 	fake_rx_post(&e->g, 2, 2);
 	fake_rx_post(&e->g, 3, 3);
 	assert_int_equal(rx_burst(e, &p, 1, &done), 0);
 	assert_int_equal(done, 1);
-	assert_int_equal(e->q->stats.rx_full, 2);
+	assert_int_equal(e->q->stats.rx_full, 1);
 	assert_int_equal(e->q->stats.rx_pkts, 1);
+	/* the next packet waits: a second wait, though the last burst
+	 * stopped at none (and one that delivers and then stops, a third) */
+	assert_int_equal(rx_burst(e, &p, 1, &done), 0);
+	assert_int_equal(done, 0);
+	assert_int_equal(e->q->stats.rx_full, 2);
+	fake_rx_post(&e->g, 4, 4);
+	fake_rx_post(&e->g, 5, 5);
+	fake_rx_post(&e->g, 6, 6);
+	assert_int_equal(rx_burst(e, two, 2, &done), 0);
+	assert_int_equal(done, 1);
+	assert_int_equal(e->q->stats.rx_full, 3);
 }
 
 /* A frontend that posts its buffers one at a time kicks the backend once,
