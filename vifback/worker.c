@@ -756,12 +756,12 @@ static bool drain_events(struct worker *w)
 	return true;
 }
 
-/* An address a little below the caller's stack pointer. */
+/* An address a little below the caller's stack pointer: this call's
+ * frame (not a local's address, which ASan may keep on a heap "fake
+ * stack", and which clang refuses to return) */
 static __attribute__((noinline)) uintptr_t stack_here(void)
 {
-	volatile char here = 0;
-
-	return (uintptr_t)&here;
+	return (uintptr_t)__builtin_frame_address(0);
 }
 
 /* An idle worker gives back the pages its last packets went through (the
