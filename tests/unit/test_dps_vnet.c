@@ -171,6 +171,21 @@ static void test_rx(void **state)
 	vh.csum_start = (uint16_t)(len - 2);
 	vh.csum_offset = 0;
 	assert_int_equal(dps_vnet_rx(&vh, pkt, len, &type), 0);
+
+	/* a checksum that comes to 0 goes as 0xffff, as the kernel's
+	 * skb_checksum_help writes it: the same to a TCP receiver, but a UDP
+	 * checksum of 0 means none (IPv4) or is invalid (IPv6) */
+	memset(pkt, 0, 64);
+	pkt[14] = 0xed;
+	pkt[15] = 0xcb;
+	pkt[20] = 0x12; /* the field: a pseudo-header sum of 0x1234 */
+	pkt[21] = 0x34;
+	vh.csum_start = 14;
+	vh.csum_offset = 6;
+	assert_int_equal(dps_vnet_rx(&vh, pkt, 64, &type), 0);
+	assert_int_equal(pkt[20], 0xff);
+	assert_int_equal(pkt[21], 0xff);
+	assert_int_equal(fold16(add(pkt + 14, 50, 0x1234)), 0xffff);
 }
 
 int main(void)
