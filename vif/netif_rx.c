@@ -75,12 +75,17 @@ static int rx_arm(struct netif_queue *q, unsigned need, unsigned *avail)
  * netif_rx_arm() asks when it stops). */
 static int rx_wait_for(struct netif_queue *q, unsigned need, unsigned *avail)
 {
+	int rc;
+
 	if (*avail >= need)
 		return 1;
 	q->rx_need = need;
 	if (q->rx_polling)
 		return 0;
-	return rx_arm(q, need, avail);
+	rc = rx_arm(q, need, avail);
+	if (rc == 1)
+		q->rx_need = 0; /* posted meanwhile: it does not wait */
+	return rc;
 }
 
 int netif_rx_arm(struct netif_queue *q)
