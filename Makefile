@@ -1,9 +1,11 @@
 # Entry points: make deps | make | make demo | make check | make bench
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 MODE ?= classic
 
-.PHONY: all deps build demo check unit integration bench clean deb
+.PHONY: all deps build demo check unit integration bench clean deb fuzz
 
 all: build
 
@@ -28,6 +30,13 @@ check: build asan
 	@cd $(ASAN_BUILD) && ctest --output-on-failure -L unit
 	@NETD_BUILD=$(abspath $(BUILD)) NETD_ASAN_BUILD=$(abspath $(ASAN_BUILD)) /usr/bin/pytest -q -rfEs -p no:cacheprovider tests/integration
 
+# Every libFuzzer harness for FUZZ_SECONDS each (clang; scripts/fuzz.sh).
+fuzz:
+	@DEPS_EXTRA=clang scripts/deps.sh
+	@CC=clang cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNETD_FUZZ=ON >/dev/null
+	@cmake --build $(FUZZ_BUILD)
+	@scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
 # Every benchmark, then a summary; fails if any bench misses a target (bench/README.md).
 bench: build
 	@NETD_BUILD=$(abspath $(BUILD)) bench/lib/run_all
@@ -37,4 +46,4 @@ deb: deps
 	@scripts/build-deb.sh $(BUILD)/deb
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

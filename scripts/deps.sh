@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the Debian 12 packages the build, the demo and the tests need.
 # Does nothing (and needs no network) when they are all present already.
+# DEPS_EXTRA: more packages, for a target that needs them (make fuzz: clang).
 set -eu
 PKGS="build-essential cmake ninja-build pkg-config procps
 libmnl-dev libnftnl-dev libnftables-dev nftables libcmocka-dev libjansson-dev libinih-dev libsystemd-dev
@@ -9,7 +10,8 @@ iproute2 iputils-ping busybox-static isc-dhcp-client dnsmasq-base
 python3 python3-scapy python3-pytest tcpdump iperf3 xenstore-utils libxen-dev
 qemu-system-x86 libdpdk-dev
 debhelper lintian mandoc systemd systemd-container python3-prometheus-client
-openvswitch-switch ovn-central ovn-host"
+openvswitch-switch ovn-central ovn-host
+${DEPS_EXTRA:-}"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' ||
