@@ -56,6 +56,11 @@
  * of them would empty the pool (8191) that every port's RX draws on; past
  * it they are cut, one mbuf a frame, as for a port without TSO */
 #define DPS_TSO_QUEUED 64u
+/* frames that waited this long for a guest's buffers, the guest taking
+ * none, are dropped (DPSWITCH_RX_DRAIN_MS; netback's rx_drain_timeout_msecs,
+ * vifback's VIFBACK_RX_DRAIN_MS): a guest that stopped, paused or hung
+ * gives the pool back its mbufs */
+#define DPS_RX_DRAIN_MS 10000u
 #define DPS_RX_LIN ((size_t)DPS_BURST * (NETIF_MAX_PKT + 1))
 #define DPS_GSO_BUF (NETIF_MAX_PKT + DPS_GSO_MAX_SEGS * 256u) /* frames waiting for a port: a guest without buffers drops past it */
 
@@ -77,6 +82,7 @@ enum dps_drop {
 	DPS_DROP_OVERSIZE,  /* larger than an mbuf */
 	DPS_DROP_RING,	    /* the ring refused it (netif's own drops and errors) */
 	DPS_DROP_TX_ERROR,  /* the kernel refused it (a kernel port's send failed) */
+	DPS_DROP_NO_BUFFERS, /* waited for the guest's buffers past the drain time */
 	DPS_DROP_COUNT
 };
 
@@ -101,6 +107,10 @@ struct dps_gq {
 	struct nb_spurious sp;
 	bool held_tx, held_rx;
 	uint64_t unmask_at;
+	/* frames have waited in its output queue since (µs) with the guest
+	 * taking none (0: none wait, or it took some this pass): dropped
+	 * once that is dps.rx_drain_us ago (XSA-392) */
+	uint64_t rx_since;
 };
 
 struct dps_port {
@@ -184,6 +194,7 @@ struct dps {
 	const struct netif_pkt *gso_pkt;
 	struct dps_gso_hdr gso_hdr;
 	uint64_t now_us, now_ms; /* at the start of the pass */
+	uint64_t rx_drain_us;	 /* DPS_RX_DRAIN_MS unless the environment says */
 	uint64_t flooded;
 };
 

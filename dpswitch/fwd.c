@@ -20,6 +20,7 @@ static const char *const drop_names[DPS_DROP_COUNT] = {
 	[DPS_DROP_UNPLUGGED] = "unplugged",   [DPS_DROP_QUEUE_FULL] = "queue_full",
 	[DPS_DROP_NO_MBUF] = "no_mbuf",	      [DPS_DROP_OVERSIZE] = "oversize",
 	[DPS_DROP_RING] = "ring",	      [DPS_DROP_TX_ERROR] = "tx_error",
+	[DPS_DROP_NO_BUFFERS] = "no_buffers",
 };
 
 const char *dps_drop_name(enum dps_drop why)

@@ -568,6 +568,20 @@ void dps_guest_flush(struct dps *d, unsigned idx)
 	/* delivered only: a frame the ring refused is a drop, not a send */
 	p->c.tx_pkts += q->nq->stats.rx_pkts - pkts;
 	p->c.tx_bytes += q->nq->stats.rx_bytes - bytes;
+	/* XSA-392 (CVE-2021-28715): what waits holds mbufs of the pool every
+	 * port draws on; a guest that took none for the drain time (stopped,
+	 * paused, hung, or hostile) has it dropped, as netback's
+	 * rx_drain_timeout does, so that a few such guests cannot empty the
+	 * pool for the others */
+	if (off == p->nout) {
+		q->rx_since = 0;
+	} else if (off || !q->rx_since) {
+		q->rx_since = d->now_us ? d->now_us : 1;
+	} else if (d->now_us - q->rx_since >= d->rx_drain_us) {
+		while (p->nout > off)
+			dps_drop(p, DPS_DROP_NO_BUFFERS, p->outq[--p->nout]);
+		q->rx_since = 0;
+	}
 	outq_shift(p, off);
 	nb_rings_notify(&q->r, d->hv, q->nq, false, ntf);
 }
@@ -658,6 +672,15 @@ uint64_t dps_guest_wait_us(struct dps *d, uint64_t now_us)
 
 		if (p->kind == DPS_PORT_GUEST && p->q.tx_wait_until && p->q.tx_wait_until < at)
 			at = p->q.tx_wait_until;
+	}
+	/* frames waiting for a guest's buffers are dropped then
+	 * (dps_guest_flush): the one wake-up a stopped guest costs */
+	for (unsigned k = 0; k < d->ndirty; k++) {
+		const struct dps_port *p = &d->ports[d->dirty[k]];
+
+		if (p->kind == DPS_PORT_GUEST && p->q.rx_since &&
+		    p->q.rx_since + d->rx_drain_us < at)
+			at = p->q.rx_since + d->rx_drain_us;
 	}
 	/* ports held masked are unmasked then (dps_guest_unhold) */
 	if (d->held_next && d->held_next < at)

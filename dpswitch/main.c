@@ -53,6 +53,7 @@
 
 #include "dpswitch/dps.h"
 #include "hypervisor/hv.h"
+#include "lib/env_ms.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "vif/xsvif.h"
@@ -341,6 +342,7 @@ int main(int argc, char **argv)
 	d.nb.gso = true; /* a guest's GSO packets are cut into frames as they enter (gso.c) */
 	d.nb.max_queues = 1;
 	d.spin.us = NB_SPIN_US;
+	d.rx_drain_us = DPS_RX_DRAIN_MS * 1000ull;
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'H':
@@ -413,6 +415,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dpswitch: %s\n", err_msg());
 		return 2;
 	}
+	/* how long frames wait for a guest's buffers (netback's drain timeout) */
+	uint64_t drain_ms = DPS_RX_DRAIN_MS;
+
+	if (env_ms("DPSWITCH_RX_DRAIN_MS", &drain_ms) < 0) {
+		fprintf(stderr, "dpswitch: %s\n", err_msg());
+		return 2;
+	}
+	d.rx_drain_us = drain_ms * 1000u;
 	d.bridges = bridges;
 	if (sup && (rc = supervise()) >= 0)
 		return rc;

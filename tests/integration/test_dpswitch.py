@@ -1860,3 +1860,54 @@ def test_frames_waiting_for_a_guests_buffers_wait_for_its_kick(kern_rig, topo, t
     port = rig.port("vif5.0")
     assert port["tx_packets"] - tx0 >= n and not any(port["drops"].values()), port
     assert rig.proc.poll() is None, rig.read_log()
+
+
+def test_frames_a_stopped_guest_leaves_waiting_are_dropped_after_the_drain_time(topo, xsd,
+                                                                                 tmp_path):
+    """XSA-392 (CVE-2021-28715): frames waiting for a guest's buffers hold
+    mbufs of the one pool every port shares; a guest that stops taking
+    them must not keep them for ever (a few such guests, each holding up
+    to 256 frames, some 2,300 mbufs with whole GSO packets, would empty
+    the 8,191 and every other port would drop for want of one). As Linux
+    netback's rx_drain_timeout: what has waited DPSWITCH_RX_DRAIN_MS (here
+    500 ms) without the guest taking any is dropped, counted
+    `no_buffers`, dpswitch waking once for it. Resumed, the guest receives
+    what its ring took, not the frames dropped, and works as before."""
+    for rig in running(topo, xsd, tmp_path, uplink="kernel",
+                       env={"DPSWITCH_RX_DRAIN_MS": "500"}):
+        rig.attach(5)
+        g = rig.guest(5)
+        assert topo.ping(g, LAN, count=2), rig.read_log()
+        (tmp_path / "count.py").write_text(UDP_COUNT)
+        (tmp_path / "send.py").write_text(UDP_SEND)
+        n = 400
+        recv = subprocess.Popen(["ip", "netns", "exec", g, "/usr/bin/python3",
+                                 str(tmp_path / "count.py"), addr_of(5), str(n), "5"],
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            assert recv.stdout.readline() == "ready\n"
+            tx0 = rig.port("vif5.0")["tx_packets"]
+            rig.guests[5].send_signal(signal.SIGSTOP)
+            try:
+                topo.run(rig.lan, f"/usr/bin/python3 {tmp_path / 'send.py'} {addr_of(5)} {n}")
+                time.sleep(0.2)
+                given = rig.port("vif5.0")["tx_packets"] - tx0
+                assert 0 < given < n, f"{given} of {n} went into the stopped guest's ring"
+                s0 = rig.request({"cmd": "status"})["sleeps"]
+                time.sleep(1.5)
+                s1 = rig.request({"cmd": "status"})["sleeps"]
+                port = rig.port("vif5.0")
+                # every datagram its ring could not take (and any other
+                # frame for it meanwhile: an ARP, a neighbour solicitation)
+                drained = port["drops"].get("no_buffers", 0)
+                assert n - given <= drained <= n - given + 5, port
+                assert s1 - s0 < 10, f"dpswitch woke {s1 - s0} times in 1.5 s for a stopped guest"
+            finally:
+                rig.guests[5].send_signal(signal.SIGCONT)
+            got = recv.communicate(timeout=30)[0].split()
+        finally:
+            terminate(recv, 5)
+        # what its ring took, none of what was dropped
+        assert len(got) == 1 and n - drained <= int(got[0]) <= given, (got, given, drained)
+        assert topo.ping(g, LAN, count=2), rig.read_log()
+        assert rig.proc.poll() is None, rig.read_log()
