@@ -1911,3 +1911,12 @@ def test_frames_a_stopped_guest_leaves_waiting_are_dropped_after_the_drain_time(
         assert len(got) == 1 and n - drained <= int(got[0]) <= given, (got, given, drained)
         assert topo.ping(g, LAN, count=2), rig.read_log()
         assert rig.proc.poll() is None, rig.read_log()
+
+
+@pytest.mark.parametrize("value", ["0", "3600001", "10s"])
+def test_bad_rx_drain_in_the_environment_is_refused(topo, xsd, tmp_path, value):
+    r = subprocess.run([DPSWITCH, "--hv", "sim", "--socket", str(tmp_path / "dps.sock"),
+                        "--bridge", BRIDGE], capture_output=True, text=True, timeout=10,
+                       env=xsd.env(DPSWITCH_RX_DRAIN_MS=value))
+    assert r.returncode == 2, r.stderr
+    assert f"DPSWITCH_RX_DRAIN_MS: expected milliseconds, 1..3600000, got '{value}'" in r.stderr
