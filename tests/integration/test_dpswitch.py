@@ -1632,28 +1632,36 @@ for i in range(int(sys.argv[3])):
 """
 
 GSO_RECV = r"""
-import json, socket, struct
+import json, select, socket, struct, sys
 # what reaches eth0 for TCP port 9: whole packets (60000 bytes of
-# TCP_GSO_SEND's data, as one GSO packet) and any other frame
+# TCP_GSO_SEND's data, as one GSO packet) and any other frame. Nothing
+# comes while the guest is stopped, for as long as the test's sending
+# takes: the 3 s of quiet that end the count start once the test says
+# the guest runs again (a line on stdin), not before.
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
 s.bind(("eth0", 0))
-s.settimeout(3)
 data = bytes(i % 251 for i in range(60000))
 whole = bad = other = 0
+resumed = False
 print("ready", flush=True)
-try:
-    while True:
-        f = s.recv(1 << 17)
-        if len(f) < 54 or f[23] != 6 or struct.unpack("!H", f[36:38])[0] != 9:
-            continue
-        if len(f) == 14 + 40 + len(data):
-            whole += 1
-            bad += f[54:] != data
-        else:
-            other += 1
-except socket.timeout:
-    pass
+while True:
+    ready, _, _ = select.select([s] if resumed else [s, sys.stdin], [], [],
+                                3 if resumed else None)
+    if not ready:
+        break
+    if sys.stdin in ready:
+        sys.stdin.readline()
+        resumed = True
+        continue
+    f = s.recv(1 << 17)
+    if len(f) < 54 or f[23] != 6 or struct.unpack("!H", f[36:38])[0] != 9:
+        continue
+    if len(f) == 14 + 40 + len(data):
+        whole += 1
+        bad += f[54:] != data
+    else:
+        other += 1
 print(json.dumps({"whole": whole, "bad": bad, "other": other}), flush=True)
 """
 
@@ -1677,7 +1685,8 @@ def test_kernel_port_reads_on_while_a_guest_holds_its_packets(kern_rig, topo, tm
     (tmp_path / "recv.py").write_text(GSO_RECV)
     vif = rig.port("vif5.0")
     recv = subprocess.Popen(["ip", "netns", "exec", g5, "/usr/bin/python3",
-                             str(tmp_path / "recv.py")], stdout=subprocess.PIPE, text=True)
+                             str(tmp_path / "recv.py")], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
     try:
         assert recv.stdout.readline() == "ready\n"
         rig.guests[5].send_signal(signal.SIGSTOP)
@@ -1687,7 +1696,7 @@ def test_kernel_port_reads_on_while_a_guest_holds_its_packets(kern_rig, topo, tm
             tcp_whole(rig.lan, g6, addr_of(6), 4 << 20)
         finally:
             rig.guests[5].send_signal(signal.SIGCONT)
-        out = json.loads(recv.communicate(timeout=30)[0])
+        out = json.loads(recv.communicate("resumed\n", timeout=30)[0])
     finally:
         terminate(recv, 5)
     assert out["whole"] >= 64 and out["bad"] == 0, out
