@@ -1569,24 +1569,26 @@ def test_kernel_port_cuts_the_kernels_udp_gso_packets_for_a_guest(kern_rig, topo
     for dst in (addr_of(5), "2001:db8:1::15"):
         before = rig.port("dpu0")
         fam = "-6 " if ":" in dst else ""
-        rx = subprocess.Popen(["ip", "netns", "exec", g, "/usr/bin/python3", "-c",
-                               "import socket, sys\n"
-                               f"s = socket.socket(socket.{'AF_INET6' if fam else 'AF_INET'},"
-                               " socket.SOCK_DGRAM); s.bind(('', 5005)); s.settimeout(5)\n"
-                               "print('bound', flush=True)\n"
-                               "for _ in range(6): print(len(s.recv(65536)), flush=True)\n"],
-                              stdout=subprocess.PIPE, text=True)
-        sniff = None
+        # the sniffer first: its scapy takes seconds to load on a busy
+        # machine, and the receiver's 5 s for a datagram run from its bind
+        sniff = sniffer(g, tmp_path / "check.py")
+        rx = None
         try:
-            sniff = sniffer(g, tmp_path / "check.py")
+            rx = subprocess.Popen(["ip", "netns", "exec", g, "/usr/bin/python3", "-c",
+                                   "import socket, sys\n"
+                                   f"s = socket.socket(socket.{'AF_INET6' if fam else 'AF_INET'},"
+                                   " socket.SOCK_DGRAM); s.bind(('', 5005)); s.settimeout(5)\n"
+                                   "print('bound', flush=True)\n"
+                                   "for _ in range(6): print(len(s.recv(65536)), flush=True)\n"],
+                                  stdout=subprocess.PIPE, text=True)
             assert rx.stdout.readline() == "bound\n"
             topo.run(rig.lan, f"/usr/bin/python3 {tmp_path / 'send.py'} {dst} 5005 5300 1000")
             lens = rx.communicate(timeout=10)[0].split()
             got = json.loads(sniffed(sniff))
         finally:
-            terminate(rx, 5)
-            if sniff:
-                terminate(sniff, 5)
+            if rx:
+                terminate(rx, 5)
+            terminate(sniff, 5)
         after = rig.port("dpu0")
         assert all(v == 0 for v in after["drops"].values()), (dst, after)
         assert after["rx_packets"] - before["rx_packets"] >= 6, (dst, before, after)
