@@ -421,13 +421,17 @@ def test_guest_frame_leaves_peth0_with_its_own_mac(topo, netd_factory):
 import sys
 from scapy.all import AsyncSniffer, Ether, ARP, srp, conf
 conf.verb = 0
-sn = AsyncSniffer(iface="up0", filter="udp and port 7321", store=True)
+import subprocess
+import threading
+# "started" once its socket captures (filter attached); "seen" counts frames
+started, seen = threading.Event(), threading.Semaphore(0)
+sn = AsyncSniffer(iface="up0", filter="udp and port 7321", store=True,
+                  started_callback=started.set, prn=lambda p: seen.release())
 sn.start()
-import time, subprocess
-time.sleep(0.5)
+assert started.wait(10), "sniffer did not start"
 subprocess.run(["ip", "netns", "exec", "{g}", "/usr/bin/python3", "-c",
   "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b'hello', ('192.0.2.1', 7321))"], check=True)
-time.sleep(0.5)
+seen.acquire(timeout=10)  # the guest's datagram (after its ARP)
 pk = sn.stop()
 print("SRC", pk[0][Ether].src if pk else "none")
 ans, _ = srp(Ether(dst="ff:ff:ff:ff:ff:ff")/ARP(pdst="192.0.2.2", psrc="192.0.2.1"), iface="up0", timeout=2)

@@ -310,10 +310,9 @@ SNIFF = r"""
 import sys, time
 from scapy.all import AsyncSniffer
 s = AsyncSniffer(iface="eth0",
-                 lfilter=lambda p: p.haslayer("Raw") and bytes(p["Raw"].load).startswith(b"dpswitch-probe"))
-s.start()
-time.sleep(0.3)  # the capture socket is open by then
-print("ready", flush=True)
+                 lfilter=lambda p: p.haslayer("Raw") and bytes(p["Raw"].load).startswith(b"dpswitch-probe"),
+                 started_callback=lambda: print("ready", flush=True))
+s.start()  # "ready" once its socket captures, filter attached
 sys.stdin.readline()  # the test says when the frames are all sent
 time.sleep(0.5)
 pk = s.stop()
@@ -429,10 +428,9 @@ def test_forged_frames_are_dropped_and_counted(rig, topo, tmp_path):
 V6_SEEN = r"""
 import json, sys, time
 from scapy.all import AsyncSniffer, IPv6, ICMPv6MLReport2, ICMPv6ND_RA
-s = AsyncSniffer(iface="lan0", filter="ip6", store=True)
-s.start()
-time.sleep(0.3)
-print("ready", flush=True)
+s = AsyncSniffer(iface="lan0", filter="ip6", store=True,
+                 started_callback=lambda: print("ready", flush=True))
+s.start()  # "ready" once its socket captures, filter attached
 sys.stdin.readline()
 time.sleep(0.5)
 pk = s.stop()
@@ -486,10 +484,9 @@ PARITY_SEEN = r"""
 import json, sys, time
 from scapy.all import (AsyncSniffer, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, ICMPv6ND_RA,
                        ICMPv6ND_NS, ICMPv6ND_NA, Raw, UDP)
-s = AsyncSniffer(iface="lan0", filter="ip6", store=True)
-s.start()
-time.sleep(0.3)
-print("ready", flush=True)
+s = AsyncSniffer(iface="lan0", filter="ip6", store=True,
+                 started_callback=lambda: print("ready", flush=True))
+s.start()  # "ready" once its socket captures, filter attached
 sys.stdin.readline()
 time.sleep(0.5)
 pk = s.stop()
@@ -1211,10 +1208,9 @@ CHECK_SEGMENTS = r"""
 import sys, time
 from scapy.all import AsyncSniffer, IP, TCP, Raw
 src = sys.argv[1]
-s = AsyncSniffer(iface="lan0", filter=f"tcp and src host {src}", store=True)
-s.start()
-time.sleep(0.3)
-print("ready", flush=True)
+s = AsyncSniffer(iface="lan0", filter=f"tcp and src host {src}", store=True,
+                 started_callback=lambda: print("ready", flush=True))
+s.start()  # "ready" once its socket captures, filter attached
 sys.stdin.readline()
 time.sleep(0.5)
 pk = s.stop()
@@ -1523,10 +1519,9 @@ s.sendto(bytes(i % 251 for i in range(int(sys.argv[3]))), (sys.argv[1], int(sys.
 UDP_CHECK = r"""
 import json, sys, time
 from scapy.all import AsyncSniffer, IP, IPv6, UDP, Raw
-s = AsyncSniffer(iface="eth0", filter="udp dst port 5005", store=True)
-s.start()
-time.sleep(0.3)
-print("ready", flush=True)
+s = AsyncSniffer(iface="eth0", filter="udp dst port 5005", store=True,
+                 started_callback=lambda: print("ready", flush=True))
+s.start()  # "ready" once its socket captures, filter attached
 sys.stdin.readline()
 time.sleep(0.5)
 out = []

@@ -367,17 +367,22 @@ def test_guests_reach_the_lan_with_their_own_addresses(topo, netd_factory):
     assert topo.ping(g2, "192.0.2.1")
     assert topo.ping(g1, "198.51.100.10")  # guest to guest, through Dom0
     script = f"""
-import subprocess, time
+import subprocess
 from scapy.all import AsyncSniffer, Ether, ARP, IP, srp, conf
 conf.verb = 0
-sn = AsyncSniffer(iface="up0", filter="udp and port 7321", store=True)
+import threading
+# "started" once its socket captures (filter attached); "seen" counts frames
+started, seen = threading.Event(), threading.Semaphore(0)
+sn = AsyncSniffer(iface="up0", filter="udp and port 7321", store=True,
+                  started_callback=started.set, prn=lambda p: seen.release())
 sn.start()
-time.sleep(0.5)
+assert started.wait(10), "sniffer did not start"
 for g in ("{g1}", "{g2}"):
     subprocess.run(["ip", "netns", "exec", g, "/usr/bin/python3", "-c",
       "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b'hi', ('192.0.2.1', 7321))"],
       check=True)
-time.sleep(0.5)
+for _ in range(2):  # the guests' datagrams
+    seen.acquire(timeout=10)
 pk = sn.stop()
 print("SRC", ",".join(sorted(p[IP].src + "@" + p[Ether].src for p in pk)))
 ans, _ = srp(Ether(dst="ff:ff:ff:ff:ff:ff")/ARP(pdst="192.0.2.20", psrc="192.0.2.1"),
