@@ -1442,13 +1442,15 @@ def test_kernel_port_segments_on_the_lan_are_mss_sized_and_valid(kern_seg_rig, t
 
 
 PACED_SOURCE = r"""
-import hashlib, random, socket, sys, time
-# 32 KiB every 10 ms for argv[2] seconds: a stream that is still flowing
-# while the test changes the MTU under it
+import hashlib, random, select, socket, sys, time
+# 32 KiB every 10 ms until the test says stop (a line on stdin; argv[2]
+# seconds at most): a stream that still flows while the test changes the
+# MTU under it and captures what it has become, however long its capture
+# takes to start
 rnd, h, n = random.Random(5), hashlib.sha256(), 0
 c = socket.create_connection((sys.argv[1], 5003), timeout=30)
 end = time.monotonic() + float(sys.argv[2])
-while time.monotonic() < end:
+while time.monotonic() < end and not select.select([sys.stdin], [], [], 0)[0]:
     b = rnd.randbytes(32768)
     c.sendall(b); h.update(b); n += len(b)
     time.sleep(0.01)
@@ -1476,15 +1478,15 @@ def test_kernel_port_follows_the_interfaces_mtu(kern_seg_rig, topo, tmp_path):
     src = sniff = None
     try:
         src = subprocess.Popen(["ip", "netns", "exec", g, "/usr/bin/python3",
-                                str(tmp_path / "paced.py"), LAN, "5"], stdout=subprocess.PIPE,
-                               text=True)
+                                str(tmp_path / "paced.py"), LAN, "60"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True)
         wait_for(lambda: rig.port("dpu0")["tx_tso"] > 5, 10, what="the stream to flow")
         topo.ip(topo.d0, "link set dpu0 mtu 1400")
         time.sleep(1)  # frames already on their way under the old MTU
         sniff = sniffer(rig.lan, tmp_path / "segs.py", addr_of(5), "1400")
         time.sleep(1.5)
         n, bad, big, mss, at_mss = map(int, sniffed(sniff).split())
-        sent = src.communicate(timeout=60)[0].split()
+        sent = src.communicate("stop\n", timeout=60)[0].split()
         got = sink.communicate(timeout=30)[0].split()
         assert src.returncode == 0 and sink.returncode == 0
     finally:
