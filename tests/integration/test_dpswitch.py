@@ -1833,6 +1833,39 @@ for i in range(int(sys.argv[2])):
 """
 
 
+def flood_a_stopped_guest(rig, topo, g, tmp_path, n, timeout, settle, watch):
+    """Guest 5's netfront (namespace g) stopped while the LAN sends n
+    datagrams to a counter in the guest (which gives up `timeout` s after
+    its last). From
+    `settle` s after the send, for `watch` s, dpswitch's sleeps are
+    counted; the guest's port is read at the end of that, then the guest
+    resumed. Returns what the counter counted, that port reading, the
+    frames the stopped guest's ring took by then, its tx_packets before,
+    and the sleeps."""
+    (tmp_path / "count.py").write_text(UDP_COUNT)
+    (tmp_path / "send.py").write_text(UDP_SEND)
+    recv = subprocess.Popen(["ip", "netns", "exec", g, "/usr/bin/python3",
+                             str(tmp_path / "count.py"), addr_of(5), str(n), str(timeout)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert recv.stdout.readline() == "ready\n"
+        tx0 = rig.port("vif5.0")["tx_packets"]
+        rig.guests[5].send_signal(signal.SIGSTOP)
+        try:
+            topo.run(rig.lan, f"/usr/bin/python3 {tmp_path / 'send.py'} {addr_of(5)} {n}")
+            time.sleep(settle)
+            s0 = rig.request({"cmd": "status"})["sleeps"]
+            time.sleep(watch)
+            s1 = rig.request({"cmd": "status"})["sleeps"]
+            port = rig.port("vif5.0")
+        finally:
+            rig.guests[5].send_signal(signal.SIGCONT)
+        got = recv.communicate(timeout=30)[0].split()
+    finally:
+        terminate(recv, 5)
+    return got, port, port["tx_packets"] - tx0, tx0, s1 - s0
+
+
 def test_frames_waiting_for_a_guests_buffers_wait_for_its_kick(kern_rig, topo, tmp_path):
     """A guest that stopped taking its frames (its netfront stopped) while
     the LAN sends it 400 datagrams: its ring's 256 buffers take the first,
@@ -1845,30 +1878,11 @@ def test_frames_waiting_for_a_guests_buffers_wait_for_its_kick(kern_rig, topo, t
     rig.attach(5)
     g = rig.guest(5)
     assert topo.ping(g, LAN, count=2), rig.read_log()
-    (tmp_path / "count.py").write_text(UDP_COUNT)
-    (tmp_path / "send.py").write_text(UDP_SEND)
     n = 400
-    recv = subprocess.Popen(["ip", "netns", "exec", g, "/usr/bin/python3",
-                             str(tmp_path / "count.py"), addr_of(5), str(n), "20"],
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        assert recv.stdout.readline() == "ready\n"
-        tx0 = rig.port("vif5.0")["tx_packets"]
-        rig.guests[5].send_signal(signal.SIGSTOP)
-        try:
-            topo.run(rig.lan, f"/usr/bin/python3 {tmp_path / 'send.py'} {addr_of(5)} {n}")
-            time.sleep(0.5)
-            given = rig.port("vif5.0")["tx_packets"] - tx0
-            assert 0 < given < n, f"{given} of {n} went into the stopped guest's ring"
-            s0 = rig.request({"cmd": "status"})["sleeps"]
-            time.sleep(1)
-            s1 = rig.request({"cmd": "status"})["sleeps"]
-            assert s1 - s0 < 10, f"dpswitch woke {s1 - s0} times in 1 s for a stopped guest"
-        finally:
-            rig.guests[5].send_signal(signal.SIGCONT)
-        got = recv.communicate(timeout=30)[0].split()
-    finally:
-        terminate(recv, 5)
+    got, _, given, tx0, woke = flood_a_stopped_guest(rig, topo, g, tmp_path, n, timeout=20,
+                                                     settle=0.5, watch=1)
+    assert 0 < given < n, f"{given} of {n} went into the stopped guest's ring"
+    assert woke < 10, f"dpswitch woke {woke} times in 1 s for a stopped guest"
     assert got == [str(n)], got
     port = rig.port("vif5.0")
     assert port["tx_packets"] - tx0 >= n and not any(port["drops"].values()), port
@@ -1891,35 +1905,17 @@ def test_frames_a_stopped_guest_leaves_waiting_are_dropped_after_the_drain_time(
         rig.attach(5)
         g = rig.guest(5)
         assert topo.ping(g, LAN, count=2), rig.read_log()
-        (tmp_path / "count.py").write_text(UDP_COUNT)
-        (tmp_path / "send.py").write_text(UDP_SEND)
         n = 400
-        recv = subprocess.Popen(["ip", "netns", "exec", g, "/usr/bin/python3",
-                                 str(tmp_path / "count.py"), addr_of(5), str(n), "5"],
-                                stdout=subprocess.PIPE, text=True)
-        try:
-            assert recv.stdout.readline() == "ready\n"
-            tx0 = rig.port("vif5.0")["tx_packets"]
-            rig.guests[5].send_signal(signal.SIGSTOP)
-            try:
-                topo.run(rig.lan, f"/usr/bin/python3 {tmp_path / 'send.py'} {addr_of(5)} {n}")
-                time.sleep(0.2)
-                given = rig.port("vif5.0")["tx_packets"] - tx0
-                assert 0 < given < n, f"{given} of {n} went into the stopped guest's ring"
-                s0 = rig.request({"cmd": "status"})["sleeps"]
-                time.sleep(1.5)
-                s1 = rig.request({"cmd": "status"})["sleeps"]
-                port = rig.port("vif5.0")
-                # every datagram its ring could not take (and any other
-                # frame for it meanwhile: an ARP, a neighbour solicitation)
-                drained = port["drops"].get("no_buffers", 0)
-                assert n - given <= drained <= n - given + 5, port
-                assert s1 - s0 < 10, f"dpswitch woke {s1 - s0} times in 1.5 s for a stopped guest"
-            finally:
-                rig.guests[5].send_signal(signal.SIGCONT)
-            got = recv.communicate(timeout=30)[0].split()
-        finally:
-            terminate(recv, 5)
+        # the port read 1.5 s after the send, well past the drain: what
+        # the ring took and what was dropped are final by then
+        got, port, given, _, woke = flood_a_stopped_guest(rig, topo, g, tmp_path, n,
+                                                          timeout=5, settle=0, watch=1.5)
+        assert 0 < given < n, f"{given} of {n} went into the stopped guest's ring"
+        # every datagram its ring could not take (and any other frame for
+        # it meanwhile: an ARP, a neighbour solicitation)
+        drained = port["drops"].get("no_buffers", 0)
+        assert n - given <= drained <= n - given + 5, port
+        assert woke < 10, f"dpswitch woke {woke} times in 1.5 s for a stopped guest"
         # what its ring took, none of what was dropped
         assert len(got) == 1 and n - drained <= int(got[0]) <= given, (got, given, drained)
         assert topo.ping(g, LAN, count=2), rig.read_log()
