@@ -306,17 +306,21 @@ def test_guest_to_guest(rig, topo, tmp_path):
     assert rig.port("nic0")["tx_packets"] - nic_before < 20
 
 
+# the probes seen, up to the broadcast "end" the sender sends last: a
+# port's frames arrive in order, so all that were coming have come
 SNIFF = r"""
-import sys, time
+import sys
 from scapy.all import AsyncSniffer
 s = AsyncSniffer(iface="eth0",
                  lfilter=lambda p: p.haslayer("Raw") and bytes(p["Raw"].load).startswith(b"dpswitch-probe"),
+                 stop_filter=lambda p: bytes(p["Raw"].load) == b"dpswitch-probe-end",
                  started_callback=lambda: print("ready", flush=True))
 s.start()  # "ready" once its socket captures, filter attached
 sys.stdin.readline()  # the test says when the frames are all sent
-time.sleep(0.5)
-pk = s.stop()
-print(" ".join(bytes(p["Raw"].load).decode() for p in pk), flush=True)
+s.join(10)
+pk = s.stop() if s.running else s.results
+print(" ".join(bytes(p["Raw"].load).decode() for p in pk if bytes(p["Raw"].load) != b"dpswitch-probe-end"),
+      flush=True)
 """
 
 SEND_FROM_LAN = r"""
@@ -347,7 +351,8 @@ def test_learning_and_flooding_seen_with_scapy(rig, topo, tmp_path):
         for p in sniffers.values():
             assert p.stdout.readline() == "ready\n"
         topo.run(rig.lan, f"/usr/bin/python3 {tmp_path / 'send.py'} "
-                 f"unknown=02:00:00:00:00:99 bcast=ff:ff:ff:ff:ff:ff to5={mac_of(5)}")
+                 f"unknown=02:00:00:00:00:99 bcast=ff:ff:ff:ff:ff:ff to5={mac_of(5)} "
+                 "end=ff:ff:ff:ff:ff:ff")
         for p in sniffers.values():
             p.stdin.write("done\n")
             p.stdin.flush()
@@ -480,16 +485,19 @@ def test_guest_ipv6_start_up_is_not_spoofing_but_an_ra_behind_headers_is(rig, to
     assert all(v == 0 for k, v in after.items() if k != "forbidden"), after
 
 
+# what reached the LAN, up to the guest's "end" datagram, which it sends
+# last (its port's frames arrive in order)
 PARITY_SEEN = r"""
-import json, sys, time
+import json, sys
 from scapy.all import (AsyncSniffer, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, ICMPv6ND_RA,
                        ICMPv6ND_NS, ICMPv6ND_NA, Raw, UDP)
 s = AsyncSniffer(iface="lan0", filter="ip6", store=True,
+                 stop_filter=lambda p: p.haslayer(Raw) and bytes(p[Raw].load) == b"dpswitch-end",
                  started_callback=lambda: print("ready", flush=True))
 s.start()  # "ready" once its socket captures, filter attached
 sys.stdin.readline()
-time.sleep(0.5)
-pk = s.stop()
+s.join(10)
+pk = s.stop() if s.running else s.results
 print(json.dumps({
     "ra": sum(p.haslayer(ICMPv6ND_RA) for p in pk),
     "dhcp6_server": sum(p.haslayer(UDP) and p[UDP].sport == 547 for p in pk),
@@ -517,6 +525,8 @@ sendp((forbidden + malformed + spoof_nd) * {n}, iface="eth0", verbose=False)
 own = IPv6(src=ll, dst="ff02::1") / IPv6ExtHdrFragment(id=99) / UDP(sport=1000, dport=9) / Raw(b"y" * 1800)
 sendp([Ether(src="{mac}", dst="33:33:00:00:00:01") / f for f in fragment6(own, 1000)], iface="eth0",
       verbose=False)
+sendp(Ether(src="{mac}", dst="33:33:00:00:00:01") / IPv6(src=ll, dst="ff02::1") / UDP(sport=1000, dport=9)
+      / Raw(b"dpswitch-end"), iface="eth0", verbose=False)
 """
 
 
@@ -539,7 +549,6 @@ def test_what_netds_rules_drop_dpswitch_drops(rig, topo, tmp_path):
         topo.python(g5, PARITY_FORGE.format(mac=mac_of(5), d=5, n=n))
         wait_for(lambda: rig.port("vif5.0")["drops"]["spoof_nd"] - before["spoof_nd"] >= 2 * n,
                  5, what=f"the forged ND counted: {rig.port('vif5.0')['drops']}")
-        time.sleep(0.5)
         seen = json.loads(sniffed(sniff))
     finally:
         terminate(sniff, 5)
