@@ -71,13 +71,8 @@ int dps_vnet_rx(const struct virtio_net_hdr *vh, uint8_t *pkt, uint32_t len,
 	}
 	if (!partial)
 		return 0;
-	/* the field holds the pseudo-header's sum: the sum from csum_start
-	 * to the end, complemented, is the checksum; 0 goes as 0xffff, as
-	 * the kernel's skb_checksum_help writes it (one's complement's other
-	 * zero: a UDP checksum of 0 means none, and over IPv6 is invalid) */
-	s = (uint16_t)~inet_csum_fold(inet_csum_add(pkt + start, len - start, 0));
-	if (!s)
-		s = 0xffff;
+	/* the field holds the pseudo-header's sum */
+	s = inet_csum_partial_done(pkt + start, len - start);
 	pkt[at] = (uint8_t)(s >> 8);
 	pkt[at + 1] = (uint8_t)s;
 	return 0;

@@ -29,4 +29,16 @@ static inline uint16_t inet_csum_fold(uint32_t sum)
 	return (uint16_t)sum;
 }
 
+/* The checksum that completes a partial one (the pseudo-header's sum in
+ * its field) over p[0..n), from csum_start to the end: the sum,
+ * complemented; 0 goes as 0xffff, one's complement's other zero, as the
+ * kernel's skb_checksum_help writes it (a UDP checksum of 0 means none,
+ * and over IPv6 is invalid) */
+static inline uint16_t inet_csum_partial_done(const uint8_t *p, size_t n)
+{
+	uint16_t c = (uint16_t)~inet_csum_fold(inet_csum_add(p, n, 0));
+
+	return c ? c : 0xffff;
+}
+
 #endif

@@ -90,9 +90,7 @@ int nf_pkt_csum_fill(uint8_t *p, size_t len, unsigned start, unsigned off)
 
 	if ((size_t)start + off + 2 > len)
 		return -EINVAL;
-	c = (uint16_t)~inet_csum_fold(inet_csum_add(p + start, len - start, 0));
-	if (!c) /* as skb_checksum_help: a UDP checksum of 0 would mean none */
-		c = 0xffff;
+	c = inet_csum_partial_done(p + start, len - start);
 	p[start + off] = (uint8_t)(c >> 8);
 	p[start + off + 1] = (uint8_t)c;
 	return 0;
