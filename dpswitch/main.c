@@ -334,6 +334,7 @@ int main(int argc, char **argv)
 	int c, eal_argc = 0, sfd = -1, lfd = -1, rc = -1;
 	bool sup = false;
 	unsigned long age_s = 300;
+	uint64_t drain_ms = DPS_RX_DRAIN_MS;
 	sigset_t mask;
 
 	log_set_level(LOG_LVL_INFO);
@@ -342,7 +343,6 @@ int main(int argc, char **argv)
 	d.nb.gso = true; /* a guest's GSO packets are cut into frames as they enter (gso.c) */
 	d.nb.max_queues = 1;
 	d.spin.us = NB_SPIN_US;
-	d.rx_drain_us = DPS_RX_DRAIN_MS * 1000ull;
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'H':
@@ -409,16 +409,12 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	/* the reconnect hold of a frontend that broke the protocol (netback) */
+	/* the reconnect hold of a frontend that broke the protocol, the
+	 * polling window and how long frames wait for a guest's buffers
+	 * (netback's drain timeout) */
 	if (nb_hold_cfg_from_env(&d.nb.hold, "DPSWITCH") < 0 ||
-	    nb_spin_cfg_from_env(&d.spin, "DPSWITCH") < 0) {
-		fprintf(stderr, "dpswitch: %s\n", err_msg());
-		return 2;
-	}
-	/* how long frames wait for a guest's buffers (netback's drain timeout) */
-	uint64_t drain_ms = DPS_RX_DRAIN_MS;
-
-	if (env_ms("DPSWITCH_RX_DRAIN_MS", &drain_ms) < 0) {
+	    nb_spin_cfg_from_env(&d.spin, "DPSWITCH") < 0 ||
+	    env_ms("DPSWITCH_RX_DRAIN_MS", &drain_ms) < 0) {
 		fprintf(stderr, "dpswitch: %s\n", err_msg());
 		return 2;
 	}
