@@ -249,10 +249,16 @@ static json_t *port_del(struct dps *d, json_t *req)
 static json_t *port_json(const struct dps_port *p)
 {
 	json_t *drops = json_object();
+	json_int_t mbufs = 0;
 
 	for (unsigned i = 0; i < DPS_DROP_COUNT; i++)
 		json_object_set_new(drops, dps_drop_name(i), json_integer((json_int_t)p->c.drops[i]));
-	return json_pack("{s:s,s:s,s:b,s:b,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}", "name", p->name,
+	/* what waits for the port, and the pool's mbufs it holds (a frame
+	 * every port floods counts in each) */
+	for (unsigned i = 0; i < p->nout; i++)
+		mbufs += p->outq[i]->nb_segs;
+	return json_pack("{s:s,s:s,s:b,s:b,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}",
+			 "name", p->name,
 			 "kind",
 			 p->kind == DPS_PORT_NIC ? "nic" : "vif", "plugged", p->plugged,
 			 "connected", p->connected, "forwarding", p->forwarding, "rx_packets",
@@ -260,7 +266,7 @@ static json_t *port_json(const struct dps_port *p)
 			 "tx_packets", (json_int_t)p->c.tx_pkts, "tx_bytes",
 			 (json_int_t)p->c.tx_bytes, "tx_tso", (json_int_t)p->c.tx_tso, "holds",
 			 (json_int_t)p->c.holds, "spurious_events", (json_int_t)p->c.spurious_events,
-			 "drops", drops);
+			 "queued", (json_int_t)p->nout, "queued_mbufs", mbufs, "drops", drops);
 }
 
 static json_t *status(struct dps *d)
@@ -278,6 +284,9 @@ static json_t *status(struct dps *d)
 	 * spared some (netback/spin.h) */
 	json_object_set_new(r, "sleeps", json_integer((json_int_t)d->sleeps));
 	json_object_set_new(r, "poll_windows", json_integer((json_int_t)d->spin.windows));
+	json_object_set_new(r, "mbufs", json_integer(DPS_MBUFS));
+	json_object_set_new(r, "mbufs_free",
+			    json_integer((json_int_t)rte_mempool_avail_count(d->pool)));
 	return r;
 }
 

@@ -61,6 +61,17 @@
  * vifback's VIFBACK_RX_DRAIN_MS): a guest that stopped, paused or hung
  * gives the pool back its mbufs */
 #define DPS_RX_DRAIN_MS 10000u
+/* the mbufs of the one pool every port draws on */
+#define DPS_MBUFS 8191u
+/* The drain does not reach a guest that takes a frame now and then, and a
+ * few such guests would still empty the pool (a queue holds up to some
+ * 2,300 with whole GSO packets). So half of it is kept: while fewer than
+ * DPS_POOL_LOW are free, a guest port's queue holds at most DPS_HELD_LOW
+ * mbufs, a frame past that dropped (pool_low). Guests that stop or crawl
+ * pin half the pool and DPS_HELD_LOW each at most; one that takes its
+ * frames still gets DPS_HELD_LOW a pass. */
+#define DPS_POOL_LOW (DPS_MBUFS / 2)
+#define DPS_HELD_LOW 128u
 #define DPS_RX_LIN ((size_t)DPS_BURST * (NETIF_MAX_PKT + 1))
 #define DPS_GSO_BUF (NETIF_MAX_PKT + DPS_GSO_MAX_SEGS * 256u) /* frames waiting for a port: a guest without buffers drops past it */
 
@@ -83,6 +94,7 @@ enum dps_drop {
 	DPS_DROP_RING,	    /* the ring refused it (netif's own drops and errors) */
 	DPS_DROP_TX_ERROR,  /* the kernel refused it (a kernel port's send failed) */
 	DPS_DROP_NO_BUFFERS, /* waited for the guest's buffers past the drain time */
+	DPS_DROP_POOL_LOW,   /* for a guest whose queue held DPS_HELD_LOW mbufs, the pool low */
 	DPS_DROP_COUNT
 };
 
@@ -128,6 +140,7 @@ struct dps_port {
 	/* output queue, flushed after each pass */
 	struct rte_mbuf *outq[DPS_OUTQ];
 	unsigned nout;
+	unsigned held; /* guest: mbufs its queue holds (stale while nout is 0) */
 	/* guest */
 	struct nb_vif *vif;
 	struct dps_gq q;
@@ -195,6 +208,10 @@ struct dps {
 	struct dps_gso_hdr gso_hdr;
 	uint64_t now_us, now_ms; /* at the start of the pass */
 	uint64_t rx_drain_us;	 /* DPS_RX_DRAIN_MS unless the environment says */
+	/* fewer than DPS_POOL_LOW mbufs were free at pool_at (now_us): read
+	 * at most once a pass, and only for a guest port past DPS_HELD_LOW */
+	bool pool_low;
+	uint64_t pool_at;
 	uint64_t flooded;
 };
 
@@ -228,6 +245,8 @@ bool dps_guest_poll(struct dps *d, unsigned idx);
  * frames wait for it. */
 bool dps_guest_takes_gso(const struct dps *d, unsigned idx, const struct dps_gso_hdr *h,
 			 uint16_t mss, uint32_t len);
+/* True when guest port idx may queue more mbufs (DPS_POOL_LOW). */
+bool dps_guest_admits(struct dps *d, unsigned idx, unsigned more);
 /* Queued frames into the guest's RX ring; drops what it cannot take. */
 void dps_guest_flush(struct dps *d, unsigned idx);
 /* Events: drained, their ports made ready, unmasked (or held masked a

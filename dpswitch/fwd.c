@@ -21,6 +21,7 @@ static const char *const drop_names[DPS_DROP_COUNT] = {
 	[DPS_DROP_NO_MBUF] = "no_mbuf",	      [DPS_DROP_OVERSIZE] = "oversize",
 	[DPS_DROP_RING] = "ring",	      [DPS_DROP_TX_ERROR] = "tx_error",
 	[DPS_DROP_NO_BUFFERS] = "no_buffers",
+	[DPS_DROP_POOL_LOW] = "pool_low",
 };
 
 const char *dps_drop_name(enum dps_drop why)
@@ -176,8 +177,17 @@ static void enqueue(struct dps *d, unsigned out, struct rte_mbuf *m)
 		dps_drop(p, DPS_DROP_QUEUE_FULL, m);
 		return;
 	}
-	if (!p->nout)
+	if (!p->nout) {
 		dirty_add(d, out);
+		p->held = 0;
+	}
+	if (p->kind == DPS_PORT_GUEST) {
+		if (!dps_guest_admits(d, out, m->nb_segs)) {
+			dps_drop(p, DPS_DROP_POOL_LOW, m);
+			return;
+		}
+		p->held += m->nb_segs;
+	}
 	p->outq[p->nout++] = m;
 }
 

@@ -505,6 +505,21 @@ bool dps_guest_takes_gso(const struct dps *d, unsigned idx, const struct dps_gso
 	       p->nout < DPS_TSO_QUEUED;
 }
 
+bool dps_guest_admits(struct dps *d, unsigned idx, unsigned more)
+{
+	const struct dps_port *p = &d->ports[idx];
+
+	/* within what any port may hold, the pool is not read
+	 * (rte_mempool_avail_count walks every lcore's cache) */
+	if (p->held + more <= DPS_HELD_LOW)
+		return true;
+	if (d->pool_at != d->now_us) {
+		d->pool_at = d->now_us;
+		d->pool_low = rte_mempool_avail_count(d->pool) < DPS_POOL_LOW;
+	}
+	return !d->pool_low;
+}
+
 void dps_guest_flush(struct dps *d, unsigned idx)
 {
 	struct dps_port *p = &d->ports[idx];
@@ -559,6 +574,8 @@ void dps_guest_flush(struct dps *d, unsigned idx)
 		}
 		ntf |= bntf;
 		p->c.tx_tso += (unsigned)__builtin_popcount(whole & (done < 32 ? (1u << done) - 1 : ~0u));
+		for (unsigned i = 0; i < done; i++)
+			p->held -= p->outq[off + i]->nb_segs;
 		rte_pktmbuf_free_bulk(p->outq + off, done);
 		off += done;
 		if (done < n)

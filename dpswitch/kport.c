@@ -373,13 +373,21 @@ static bool rx_whole(struct dps *d, unsigned idx, struct dps_kport *k, unsigned 
 	return true;
 }
 
+#define DPS_MBUF_ROOM (RTE_MBUF_DEFAULT_BUF_SIZE - RTE_PKTMBUF_HEADROOM)
+
+/* The mbufs rx_copy makes of a packet of len bytes. */
+static unsigned rx_copy_mbufs(uint32_t len)
+{
+	return (len + DPS_MBUF_ROOM - 1) / DPS_MBUF_ROOM;
+}
+
 /* m (a whole GSO packet in rxbuf) copied into a chain of pool mbufs with
  * its GSO fields; NULL when the pool is short. */
 static struct rte_mbuf *rx_copy(struct dps *d, const struct rte_mbuf *m)
 {
 	const uint8_t *pkt = rte_pktmbuf_mtod(m, const uint8_t *);
-	uint32_t room = RTE_MBUF_DEFAULT_BUF_SIZE - RTE_PKTMBUF_HEADROOM, off = 0;
-	unsigned n = (m->pkt_len + room - 1) / room;
+	uint32_t room = DPS_MBUF_ROOM, off = 0;
+	unsigned n = rx_copy_mbufs(m->pkt_len);
 	struct rte_mbuf *c[DPS_KPORT_CHAIN];
 
 	if (n > DPS_KPORT_CHAIN || rte_pktmbuf_alloc_bulk(d->pool, c, n) < 0)
@@ -403,10 +411,11 @@ static struct rte_mbuf *rx_copy(struct dps *d, const struct rte_mbuf *m)
 	return c[0];
 }
 
-/* Port p's queued packets that point into k's slots replaced by copies
- * (dropped, no_mbuf, if the pool is short). */
-static void rx_settle_port(struct dps *d, struct dps_kport *k, struct dps_port *p)
+/* Guest port idx's queued packets that point into k's slots replaced by
+ * copies (dropped if the pool is short, no_mbuf, or low, pool_low). */
+static void rx_settle_port(struct dps *d, struct dps_kport *k, unsigned idx)
 {
+	struct dps_port *p = &d->ports[idx];
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < p->nout; i++) {
@@ -414,11 +423,21 @@ static void rx_settle_port(struct dps *d, struct dps_kport *k, struct dps_port *
 
 		if (RTE_MBUF_HAS_EXTBUF(m) && m->shinfo >= k->rxsh &&
 		    m->shinfo < k->rxsh + DPS_KPORT_SLOTS) {
+			/* the copy's mbufs instead of the one it replaces */
+			unsigned more = rx_copy_mbufs(m->pkt_len) - 1;
+
+			if (!dps_guest_admits(d, idx, more)) {
+				p->held--;
+				dps_drop(p, DPS_DROP_POOL_LOW, m);
+				continue;
+			}
 			c = rx_copy(d, m);
 			if (!c) {
+				p->held--;
 				dps_drop(p, DPS_DROP_NO_MBUF, m);
 				continue;
 			}
+			p->held += more;
 			rte_pktmbuf_free(m);
 			m = c;
 		}
@@ -435,7 +454,7 @@ static void rx_settle_port(struct dps *d, struct dps_kport *k, struct dps_port *
 static void rx_settle(struct dps *d, struct dps_kport *k)
 {
 	for (unsigned i = 0; i < d->ndirty; i++)
-		rx_settle_port(d, k, &d->ports[d->dirty[i]]);
+		rx_settle_port(d, k, d->dirty[i]);
 	k->full_since = 0;
 }
 

@@ -64,7 +64,6 @@
 #define DPS_CTL_EVERY 64 /* passes between looks at xenstore and the socket while busy */
 #define DPS_WAKE_FDS 16	 /* NIC sockets slept on (more NICs: timed sleeps) */
 #define DPS_EV_EVERY 16	 /* passes between looks at the event channels while busy */
-#define DPS_MBUFS 8191
 #define DPS_MAX_BRIDGES 16
 #define DPS_ARENA (NETIF_BURST * (NETIF_MAX_PKT + 1))
 

@@ -1934,3 +1934,105 @@ def test_frames_a_stopped_guest_leaves_waiting_are_dropped_after_the_drain_time(
         assert len(got) == 1 and n - drained <= int(got[0]) <= given, (got, given, drained)
         assert topo.ping(g, LAN, count=2), rig.read_log()
         assert rig.proc.poll() is None, rig.read_log()
+
+
+# A receiver in a guest that reads `warm` bytes, says so, then reads on
+# (it stops reading when its guest's netfront is stopped: nothing comes).
+WARM_RECV = r"""
+import socket, sys
+addr, port, warm = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)  # a window of some MB
+s.bind((addr, port)); s.listen(1)
+print("listening", flush=True)
+c, _ = s.accept(); got = 0
+while got < warm:
+    b = c.recv(1 << 20)
+    if not b:
+        sys.exit(1)
+    got += len(b)
+print("warm", flush=True)
+while c.recv(1 << 20):
+    pass
+"""
+
+# Its sender on the LAN: `warm` bytes, then, at a line on stdin, `more`
+# (it blocks once the stopped guest's window is full: the test ends it).
+WARM_SEND = r"""
+import socket, sys
+addr, port, warm, more = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+c = socket.socket(); c.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
+c.settimeout(30); c.connect((addr, port)); buf = bytes(1 << 20)
+for _ in range(warm >> 20):
+    c.sendall(buf)
+sys.stdin.readline()
+c.settimeout(None)
+for _ in range(more >> 20):
+    c.sendall(buf)
+"""
+
+
+def test_guests_that_stop_taking_frames_cannot_empty_the_pool(topo, xsd, tmp_path):
+    """Frames waiting for a guest's buffers hold mbufs of the one pool
+    every port draws on (8,191); with the LAN's whole GSO packets a
+    guest's queue holds up to some 2,300. Five guests whose netfronts stop
+    with four TCP streams each from the LAN in full flight (the drain set
+    to an hour: a guest that takes a frame now and then is not drained
+    either) emptied it (`mbufs_free` 0), and then every port dropped for
+    want of an mbuf: the LAN could no longer reach any guest. dpswitch
+    keeps half the pool: while fewer than that are free, a guest port's
+    queue holds at most 128 mbufs, what it cannot hold is dropped
+    (`pool_low`). A sixth guest pings and takes 8 MiB from the LAN
+    meanwhile, checksum compared; resumed, the stopped ones work again."""
+    slow, live = [5, 6, 7, 8, 9], 10
+    warm, more, conns = 16 << 20, 16 << 20, 4
+
+    def held():
+        st = rig.request({"cmd": "status"})
+        return st if sum(p["drops"].get("pool_low", 0) for p in st["ports"]) else None
+    procs = []
+    for rig in running(topo, xsd, tmp_path, uplink="kernel",
+                       env={"DPSWITCH_RX_DRAIN_MS": "3600000"}):
+        ns = {}
+        for d in slow + [live]:
+            rig.attach(d)
+            ns[d] = rig.guest(d)
+        (tmp_path / "recv.py").write_text(WARM_RECV)
+        (tmp_path / "send.py").write_text(WARM_SEND)
+        try:
+            for d in slow:
+                sends = []
+                for port in range(5001, 5001 + conns):
+                    recv = subprocess.Popen(["ip", "netns", "exec", ns[d], "/usr/bin/python3",
+                                             str(tmp_path / "recv.py"), addr_of(d), str(port),
+                                             str(warm)], stdout=subprocess.PIPE, text=True)
+                    procs.append(recv)
+                    assert recv.stdout.readline() == "listening\n"
+                    sends.append(subprocess.Popen(
+                        ["ip", "netns", "exec", rig.lan, "/usr/bin/python3",
+                         str(tmp_path / "send.py"), addr_of(d), str(port), str(warm), str(more)],
+                        stdin=subprocess.PIPE, text=True))
+                    procs.append(sends[-1])
+                    assert recv.stdout.readline() == "warm\n", rig.read_log()
+                rig.guests[d].send_signal(signal.SIGSTOP)
+                for send in sends:
+                    send.stdin.write("go\n")
+                    send.stdin.flush()
+            # the LAN's windows in flight fill the stopped guests' queues
+            # until the pool runs low
+            st = wait_for(held, 20, step=0.2, what="frames refused for want of the pool")
+            assert st["mbufs_free"] >= st["mbufs"] // 4, st
+            ports = {p["name"]: p for p in st["ports"]}
+            assert ports[f"vif{live}.0"]["drops"]["pool_low"] == 0, st
+            assert topo.ping(ns[live], LAN, count=3), rig.read_log()
+            tcp_whole(rig.lan, ns[live], addr_of(live), 8 << 20)
+            port = rig.port(f"vif{live}.0")
+            assert not any(port["drops"].values()), port
+        finally:
+            for p in procs:
+                terminate(p, 5)
+            for d in slow:
+                rig.guests[d].send_signal(signal.SIGCONT)
+        for d in slow:
+            assert topo.ping(ns[d], LAN, count=2), rig.read_log()
+        assert rig.proc.poll() is None, rig.read_log()
