@@ -12,7 +12,11 @@
  * loop between bursts, in microseconds. One that did not answer in time
  * (stopped, wedged) is given 200 ms per request until it answers again:
  * every request waits in netd's loop, and a network of 50 vifs going down
- * would otherwise take 100 s.
+ * would otherwise take 100 s. That it answers again netd learns by
+ * itself, without waiting: the watch (below) sends one status request on
+ * its connection and reads the reply whenever it comes. Else only a
+ * request that succeeds within 200 ms would say so, and the first one
+ * after a stall (a hotplug's port-add, on a loaded host) would fail.
  *
  * A dpswitch started again without its --state file (by hand, on a fresh
  * tmpfs) has no port plugged, and its guests would stay cut off. So netd
@@ -23,7 +27,9 @@
  * answers, asks for its ports and plugs again each vif it knows whose port
  * is there but unplugged. A dpswitch restarted with --state has them
  * plugged already and is asked nothing more. A port not there yet (the
- * new dpswitch has not probed its vif) is looked at again, for 30 s. */
+ * new dpswitch has not probed its vif) is looked at again, for 30 s.
+ * While dpswitch does not answer, the watch asks nothing that waits: the
+ * probe above, and the check of its ports once the probe is answered. */
 #include <errno.h>
 #include <jansson.h>
 #include <arpa/inet.h>
@@ -62,16 +68,33 @@ struct dps_watch {
 	bool lost;            /* not connected since a loss, logged once */
 	int last_err;         /* of the last failed connect, logged once per cause */
 	bool wedged;          /* a request went unanswered: short waits (request) */
+	bool probing;         /* a status sent on fd, its reply not read yet */
 };
 
+static int watch_probe(struct dps_watch *w);
+static int watch_poll(struct dps_watch *w);
+
 /* A request's system call ran out of its bound (SO_RCVTIMEO/SNDTIMEO:
- * EAGAIN): say so, and wait less from now on (DPS_MODE_WEDGED_MS). */
+ * EAGAIN): say so, wait less from now on (DPS_MODE_WEDGED_MS), and have
+ * the watch ask, without waiting, to hear when it answers again. */
 static void unanswered(struct dps_watch *w, const char *path, int bound_ms)
 {
 	err_set(-ETIMEDOUT, "dpswitch at %s: no answer within %d ms%s", path, bound_ms,
 		w && w->wedged ? " (nor the last time: waiting less until it answers)" : "");
-	if (w)
-		w->wedged = true;
+	if (!w)
+		return;
+	w->wedged = true;
+	watch_probe(w);
+}
+
+/* dpswitch answered (a request, or the watch's probe): the whole bound
+ * again, said once. */
+static void answers_again(struct dps_watch *w)
+{
+	if (!w->wedged)
+		return;
+	log_info("%s: dpswitch at %s answers again", w->net->conf.name, w->net->conf.dpdk_socket);
+	w->wedged = false;
 }
 
 /* One request, one reply (new reference), or NULL with err_msg(). */
@@ -79,15 +102,21 @@ static json_t *request(const struct netd_net *net, json_t *req)
 {
 	const char *path = net->conf.dpdk_socket;
 	struct dps_watch *w = net->priv; /* NULL before the network is up */
-	int bound_ms = w && w->wedged ? DPS_MODE_WEDGED_MS : DPS_MODE_TIMEOUT_MS;
+	int bound_ms;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct timeval tv = { .tv_sec = bound_ms / 1000, .tv_usec = bound_ms % 1000 * 1000 };
+	struct timeval tv;
 	char *line = json_dumps(req, JSON_COMPACT), *buf = NULL;
 	size_t len = 0, cap = 0;
 	json_t *reply = NULL;
 	json_error_t je;
 	int fd = -1;
 
+	/* the probe's reply may be waiting unread (dpswitch resumed in the
+	 * same turn of netd's loop as this request came): not 200 ms then */
+	if (w && w->wedged)
+		watch_poll(w);
+	bound_ms = w && w->wedged ? DPS_MODE_WEDGED_MS : DPS_MODE_TIMEOUT_MS;
+	tv = (struct timeval){ .tv_sec = bound_ms / 1000, .tv_usec = bound_ms % 1000 * 1000 };
 	json_decref(req);
 	if (!line) {
 		err_set(-ENOMEM, "out of memory");
@@ -137,10 +166,8 @@ static json_t *request(const struct netd_net *net, json_t *req)
 		len += (size_t)n;
 	}
 	buf[len] = '\0';
-	if (w && w->wedged) {
-		log_info("%s: dpswitch at %s answers again", net->conf.name, path);
-		w->wedged = false;
-	}
+	if (w)
+		answers_again(w);
 	reply = json_loads(buf, 0, &je);
 	if (!reply)
 		err_set(-EPROTO, "dpswitch at %s: bad reply: %s", path, je.text);
@@ -344,6 +371,7 @@ static void watch_close(struct dps_watch *w)
 	if (w->fd >= 0)
 		close(w->fd);
 	w->fd = -1;
+	w->probing = false; /* gone with its connection */
 }
 
 static void watch_arm(struct dps_watch *w, uint64_t usec);
@@ -363,17 +391,78 @@ static void watch_lost(struct dps_watch *w)
 	watch_arm(w, w->delay_usec);
 }
 
+/* What dpswitch wrote on the watch's connection, read to the end of
+ * what is there: 1 if a reply ended in it (a line: dpswitch answers one
+ * per request), 0 if not, -1 at the connection's end (end of file, an
+ * error), which stays readable for on_watch_io. */
+static int watch_read(struct dps_watch *w)
+{
+	char buf[4096];
+	int replied = 0;
+
+	for (;;) {
+		ssize_t n = recv(w->fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+		if (n > 0 && memchr(buf, '\n', (size_t)n))
+			replied = 1;
+		if (n > 0 || (n < 0 && errno == EINTR))
+			continue;
+		return n < 0 && errno == EAGAIN ? replied : -1;
+	}
+}
+
+/* While wedged (request), a reply on the watch's connection since then is
+ * dpswitch answering again. 0, or -1 at the connection's end. */
+static int watch_poll(struct dps_watch *w)
+{
+	int rc = w->fd >= 0 ? watch_read(w) : 0;
+
+	if (rc <= 0)
+		return rc;
+	w->probing = false;
+	answers_again(w);
+	if (w->sync) {
+		/* the ports' check waited for it (on_watch_timer): now, and
+		 * its 30 s for ports not there yet count from now */
+		sd_event_now(w->ev, CLOCK_MONOTONIC, &w->sync_since);
+		watch_arm(w, 0);
+	}
+	return 0;
+}
+
+/* One status request on the watch's connection, not waited for: its reply
+ * (watch_poll) says dpswitch answers again. Status because it is what up
+ * asks to learn whether dpswitch answers: it changes nothing there, and
+ * dpswitch builds it in its loop like any other request. One at a time,
+ * and on the connection the watch holds anyway: a dpswitch stopped for
+ * good finds one line more in its socket, no connection more, however
+ * many requests time out. 0, or -errno if it could not be sent. */
+static int watch_probe(struct dps_watch *w)
+{
+	static const char req[] = "{\"version\":1,\"cmd\":\"status\"}\n";
+
+	if (w->fd < 0)
+		return 0; /* the watch connects again and probes then */
+	/* a reply that came before the request that just went unanswered
+	 * (to an earlier probe) says nothing of now */
+	if (watch_read(w) > 0)
+		w->probing = false;
+	if (w->probing)
+		return 0;
+	if (send(w->fd, req, sizeof(req) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		return -errno; /* its end, which on_watch_io sees */
+	w->probing = true;
+	return 0;
+}
+
 static int on_watch_io(sd_event_source *s, int fd, uint32_t revents, void *data)
 {
 	struct dps_watch *w = data;
-	char buf[256];
-	ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 
-	/* dpswitch writes nothing on this connection: anything but data
-	 * (end of file, an error) is its end */
-	if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
-		return 0;
-	watch_lost(w);
+	/* dpswitch writes on this connection only the replies to the watch's
+	 * probes: anything else (end of file, an error) is its end */
+	if (watch_poll(w) < 0)
+		watch_lost(w);
 	return 0;
 }
 
@@ -506,10 +595,20 @@ static int on_watch_timer(sd_event_source *s, uint64_t usec, void *data)
 	}
 	if (!w->sync)
 		return 0;
+	if (w->wedged) {
+		/* a status now would wait in netd's loop: the probe's reply
+		 * arms this timer again (watch_poll) */
+		if (watch_probe(w) < 0)
+			watch_arm(w, w->delay_usec);
+		return 0;
+	}
 	rc = watch_sync(w);
 	if (rc < 0) {
 		log_warn("%s: %s", w->net->conf.name, err_msg());
-		watch_lost(w);
+		/* no answer in time: the connection is still dpswitch's, and
+		 * the probe sent on it (unanswered) says when to check again */
+		if (!w->wedged || !w->probing)
+			watch_lost(w);
 		return 0;
 	}
 	if (rc == 0 || now - w->sync_since >= DPS_WATCH_PENDING_USEC) {
