@@ -4,7 +4,9 @@
  * `vif-list` replies plus each vif's kernel counters in sysfs (read in the
  * namespace netdctl runs in, netd's); a vif whose interface cannot be seen
  * here has no rx/tx series rather than made-up zeros. The netd_vifback_*
- * series are those of the vifs vifback serves (status' "backend"). */
+ * series are those of the vifs vifback serves (status' "backend"), the
+ * netd_dpswitch_* ones dpswitch's ports and pool (a datapath = dpdk
+ * network's "details.dpswitch", dpswitch's own status). */
 #include "netdctl/metrics.h"
 
 #include <inttypes.h>
@@ -227,6 +229,102 @@ static void backend_drops(FILE *f, json_t *nets, json_t *vifs)
 	}
 }
 
+/* dpswitch's status, for a network with datapath = dpdk whose dpswitch
+ * answered netd's status; NULL for the others. */
+static json_t *dpswitch_of(json_t *n)
+{
+	return json_object_get(json_object_get(n, "details"), "dpswitch");
+}
+
+/* One sample of dpswitch port p of network n, labelled with the port's
+ * name and, for a guest's, its vif id (a NIC port's is ""), and reason
+ * unless NULL. */
+static void dps_port_sample(FILE *f, const char *name, json_t *n, json_t *vifs, json_t *p,
+			    const char *reason, json_t *v)
+{
+	const char *port = str(p, "name") ?: "";
+
+	if (!json_is_integer(v))
+		return;
+	fprintf(f, "%s{", name);
+	put_label(f, "network", str(n, "name"), true);
+	put_label(f, "vif", vif_id(vifs, port) ?: "", false);
+	put_label(f, "port", port, false);
+	if (reason)
+		put_label(f, "reason", reason, false);
+	fprintf(f, "} %lld\n", (long long)json_integer_value(v));
+}
+
+/* Per port of each network's dpswitch: the counter at key, or with key
+ * NULL its drops by reason. */
+static void dps_port_family(FILE *f, json_t *nets, json_t *vifs, const char *key,
+			    const char *name, const char *type, const char *help)
+{
+	const char *reason;
+	json_t *n, *p, *v;
+	size_t i, j;
+
+	family(f, name, type, help);
+	json_array_foreach(nets, i, n) {
+		json_array_foreach(json_object_get(dpswitch_of(n), "ports"), j, p) {
+			if (key)
+				dps_port_sample(f, name, n, vifs, p, NULL, json_object_get(p, key));
+			else
+				json_object_foreach(json_object_get(p, "drops"), reason, v)
+					dps_port_sample(f, name, n, vifs, p, reason, v);
+		}
+	}
+}
+
+/* One sample a network with a dpswitch: key of its status. */
+static void dps_net_family(FILE *f, json_t *nets, const char *key, const char *name,
+			   const char *type, const char *help)
+{
+	json_t *n, *v;
+	size_t i;
+
+	family(f, name, type, help);
+	json_array_foreach(nets, i, n) {
+		v = json_object_get(dpswitch_of(n), key);
+		if (!json_is_integer(v))
+			continue;
+		fprintf(f, "%s{", name);
+		put_label(f, "network", str(n, "name"), true);
+		fprintf(f, "} %lld\n", (long long)json_integer_value(v));
+	}
+}
+
+/* dpswitch's, per port (per_port) or per network: key NULL is the drops. */
+static const struct {
+	bool per_port;
+	const char *key, *name, *type, *help;
+} dps_series[] = {
+	{ true, "rx_packets", "netd_dpswitch_rx_packets_total", "counter",
+	  "Frames dpswitch took into the switch from the port (a guest's: what it sent)." },
+	{ true, "rx_bytes", "netd_dpswitch_rx_bytes_total", "counter",
+	  "Bytes dpswitch took into the switch from the port (a guest's: what it sent)." },
+	{ true, "tx_packets", "netd_dpswitch_tx_packets_total", "counter",
+	  "Frames dpswitch gave the port (a guest's: what it received)." },
+	{ true, "tx_bytes", "netd_dpswitch_tx_bytes_total", "counter",
+	  "Bytes dpswitch gave the port (a guest's: what it received)." },
+	{ true, NULL, "netd_dpswitch_drop_packets_total", "counter",
+	  "Frames dpswitch dropped on the port, by reason." },
+	{ true, "queued", "netd_dpswitch_queued_frames", "gauge",
+	  "Frames waiting in the port's output queue (a guest's: for its buffers)." },
+	{ true, "queued_mbufs", "netd_dpswitch_queued_mbufs", "gauge",
+	  "Mbufs of the pool the port's waiting frames hold." },
+	{ true, "spurious_events", "netd_dpswitch_spurious_events_total", "counter",
+	  "Notifications from the guest that brought no new request (XSA-391)." },
+	{ true, "holds", "netd_dpswitch_holds_total", "counter",
+	  "Reconnects of the guest held after it broke the ring protocol." },
+	{ false, "mbufs", "netd_dpswitch_mbufs", "gauge", "Mbufs in dpswitch's pool." },
+	{ false, "mbufs_free", "netd_dpswitch_mbufs_free", "gauge",
+	  "Mbufs of dpswitch's pool free (below half, a guest's queue holds 128 at most)." },
+	{ false, "macs", "netd_dpswitch_macs", "gauge", "Entries in dpswitch's MAC table." },
+	{ false, "mac_moves", "netd_dpswitch_mac_moves_total", "counter",
+	  "MAC addresses dpswitch saw move from one port to another." },
+};
+
 /* netd's own counters: status' "daemon" object (netd/stats.h) */
 static void daemon_families(FILE *f, json_t *dm)
 {
@@ -357,6 +455,14 @@ void netdctl_metrics_print(FILE *f, json_t *status, json_t *vif_list)
 			backend_drops(f, nets, vifs);
 			break;
 		}
+	}
+	for (i = 0; i < sizeof(dps_series) / sizeof(dps_series[0]); i++) {
+		if (dps_series[i].per_port)
+			dps_port_family(f, nets, vifs, dps_series[i].key, dps_series[i].name,
+					dps_series[i].type, dps_series[i].help);
+		else
+			dps_net_family(f, nets, dps_series[i].key, dps_series[i].name,
+				       dps_series[i].type, dps_series[i].help);
 	}
 	if (json_is_object(json_object_get(status, "daemon")))
 		daemon_families(f, json_object_get(status, "daemon"));

@@ -884,6 +884,54 @@ def test_netd_plugs_vifs_into_dpswitch_by_the_hotplug_script(rig, topo, netd_fac
     assert not topo.ping(g5, LAN)
 
 
+def test_metrics_carry_dpswitchs_ports_and_pool(rig, topo, netd_factory):
+    """`netdctl metrics` for a datapath = dpdk network: each dpswitch
+    port's counters (labelled network, vif, port), its drops by reason,
+    what waits for it, and the switch's pool and MAC table, equal to
+    what dpswitch's own status says."""
+    from test_metrics import sample, scrape
+    netd = netd_factory(dpdk_conf(rig))
+    netd.start()
+    netd_plugged(rig, 5)
+    r = run_script(rig, netd, 5)
+    assert r.returncode == 0, r.stderr + netd.read_log()
+    g5 = rig.guest(5)
+    assert topo.ping(g5, LAN, count=3)
+    topo.python(g5, "from scapy.all import *\nsendp([Ether(src='%s', dst='ff:ff:ff:ff:ff:ff')"
+                "/IP(src='203.0.113.99', dst='%s')/UDP(dport=9)] * 3, iface='eth0', verbose=False)\n"
+                % (mac_of(5), LAN))
+    wait_for(lambda: rig.port("vif5.0")["drops"]["spoof_ip"] >= 3, 5,
+             what=f"spoof_ip counted: {rig.port('vif5.0')}")
+    # dpswitch's status read before and after the scrape: the guest's own
+    # chatter (an IGMP report, a router solicitation) may move a counter
+    # meanwhile, never back
+    before = {p["name"]: p for p in rig.request({"cmd": "status"})["ports"]}
+    fams, _ = scrape(topo, netd)
+    st = rig.request({"cmd": "status"})
+    after = {p["name"]: p for p in st["ports"]}
+
+    def between(family, port, key, reason=None, **labels):
+        v = sample(fams, family, port=port, network=BRIDGE, **labels,
+                   **({"reason": reason} if reason else {}))
+        lo, hi = ((before[port]["drops"][reason], after[port]["drops"][reason]) if reason
+                  else (before[port][key], after[port][key]))
+        assert lo <= v <= hi, (family, port, lo, v, hi)
+        return v
+
+    for key in ("rx_packets", "rx_bytes", "tx_packets", "tx_bytes"):
+        assert between(f"netd_dpswitch_{key}", "vif5.0", key, vif="5.0") > 0, key
+    assert fams["netd_dpswitch_rx_packets"].type == "counter"
+    assert between("netd_dpswitch_drop_packets", "vif5.0", None, "spoof_ip", vif="5.0") >= 3
+    assert between("netd_dpswitch_drop_packets", "vif5.0", None, "pool_low", vif="5.0") == 0
+    assert sample(fams, "netd_dpswitch_queued_frames", port="vif5.0", vif="5.0") == 0
+    assert fams["netd_dpswitch_queued_frames"].type == "gauge"
+    # the uplink: a port without a vif
+    assert between("netd_dpswitch_tx_packets", "nic0", "tx_packets", vif="") >= 3
+    assert sample(fams, "netd_dpswitch_mbufs", network=BRIDGE) == 8191
+    assert 0 < sample(fams, "netd_dpswitch_mbufs_free", network=BRIDGE) <= 8191
+    assert sample(fams, "netd_dpswitch_macs", network=BRIDGE) >= 2
+
+
 def test_netd_no_fork_mode_plugs_into_dpswitch(rig, topo, netd_factory):
     """netd's own xenstore watch (no hotplug script): the vif of a dpdk
     network is plugged into dpswitch and connected."""
