@@ -9,9 +9,17 @@
  *   {"cmd":"macs"}     the MAC table
  *
  * Bad requests get {"version":1,"ok":false,"error":"..."} naming what is
- * wrong; nothing changes then. A client that sends more than a line's
- * limit, or does not read its replies, is dropped; the switch never waits
- * on one. A port is found through netback's hash of vifs: O(1). */
+ * wrong; nothing changes then. A port is found through netback's hash of
+ * vifs: O(1).
+ *
+ * The switch never waits on a client: its loop forwards frames. A reply
+ * larger than the socket takes at once (a big host's status or MAC table,
+ * up to ~2 MB, where the socket takes ~200 KB) keeps its tail here and is
+ * written as the client reads (POLLOUT); that client's next request is
+ * read only once its reply is out, so a client holds one reply at most. A
+ * client whose reply has not moved for CTL_STALL_US is dropped (it reads
+ * nothing, and would keep its place among CTL_MAX_CLIENTS), and so is one
+ * that sends more than a line's limit. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
@@ -30,9 +38,17 @@
 
 #define CTL_MAX_CLIENTS 16
 #define CTL_LINE_MAX 65536
+/* long enough for a reader that is busy (netd between its own requests),
+ * short enough that a stuck one does not keep its place for long */
+#define CTL_STALL_US (10 * 1000000ull)
 
 struct client {
 	int fd;
+	/* the reply's tail the socket has not taken: out[out_off..out_len),
+	 * NULL when there is none */
+	char *out;
+	size_t out_off, out_len;
+	uint64_t out_moved_us; /* when the socket last took some of it */
 	size_t len;
 	char buf[CTL_LINE_MAX];
 };
@@ -55,31 +71,91 @@ int dps_ctl_fds(int lfd, struct pollfd *pfd, unsigned max)
 	pfd[n++] = (struct pollfd){ .fd = lfd, .events = POLLIN };
 	for (unsigned i = 0; i < CTL_MAX_CLIENTS && n < max; i++)
 		if (clients[i])
-			pfd[n++] = (struct pollfd){ .fd = clients[i]->fd, .events = POLLIN };
+			/* a client with a reply waiting is not read (see above) */
+			pfd[n++] = (struct pollfd){ .fd = clients[i]->fd,
+						    .events = clients[i]->out ? POLLOUT : POLLIN };
 	return (int)n;
+}
+
+uint64_t dps_ctl_wait_us(uint64_t now_us)
+{
+	uint64_t wait = UINT64_MAX;
+
+	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++) {
+		uint64_t due;
+
+		if (!clients[i] || !clients[i]->out)
+			continue;
+		due = clients[i]->out_moved_us + CTL_STALL_US;
+		if (due <= now_us)
+			return 0;
+		if (due - now_us < wait)
+			wait = due - now_us;
+	}
+	return wait;
 }
 
 static void drop_client(unsigned i)
 {
 	close(clients[i]->fd);
+	free(clients[i]->out);
 	free(clients[i]);
 	clients[i] = NULL;
 }
 
-static int send_reply(int fd, json_t *r)
+/* r as one line, its length in *len; r is consumed. NULL: out of memory. */
+static char *reply_line(json_t *r, size_t *len)
 {
 	char *s = json_dumps(r, JSON_COMPACT);
-	size_t len;
-	ssize_t n;
 
 	json_decref(r);
 	if (!s)
-		return -ENOMEM;
-	len = strlen(s);
-	s[len] = '\n'; /* json_dumps leaves room: the NUL becomes the newline */
-	n = send(fd, s, len + 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		return NULL;
+	*len = strlen(s);
+	s[(*len)++] = '\n'; /* json_dumps leaves room: the NUL becomes the newline */
+	return s;
+}
+
+/* The last word to a client about to be dropped (or never kept): a short
+ * error, which what the socket takes at once holds, or nothing. */
+static void send_last(int fd, json_t *r)
+{
+	size_t len;
+	char *s = reply_line(r, &len);
+
+	if (s)
+		send(fd, s, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	free(s);
-	return n == (ssize_t)(len + 1) ? 0 : -EIO;
+}
+
+/* What the socket takes now of c's reply; the rest waits for POLLOUT.
+ * 0, or -errno when the client is gone. */
+static int flush(struct client *c, uint64_t now_us)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+		c->out_off += (size_t)n;
+		c->out_moved_us = now_us;
+	}
+	free(c->out);
+	c->out = NULL;
+	return 0;
+}
+
+static int send_reply(struct client *c, json_t *r, uint64_t now_us)
+{
+	c->out = reply_line(r, &c->out_len);
+	if (!c->out)
+		return -ENOMEM;
+	c->out_off = 0;
+	c->out_moved_us = now_us;
+	return flush(c, now_us);
 }
 
 static json_t *error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -360,27 +436,68 @@ static void accept_one(int lfd)
 	if (fd < 0)
 		return;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 || cr.uid != 0) {
-		send_reply(fd, error("permission denied: root only"));
+		send_last(fd, error("permission denied: root only"));
 		close(fd);
 		return;
 	}
 	for (i = 0; i < CTL_MAX_CLIENTS && clients[i]; i++)
 		;
-	if (i == CTL_MAX_CLIENTS || !(clients[i] = malloc(sizeof(*clients[i])))) {
-		send_reply(fd, error("too many clients"));
+	if (i == CTL_MAX_CLIENTS || !(clients[i] = calloc(1, sizeof(*clients[i])))) {
+		send_last(fd, error("too many clients"));
 		close(fd);
 		return;
 	}
 	clients[i]->fd = fd;
-	clients[i]->len = 0;
 }
 
-static void serve(struct dps *d, unsigned i)
+/* The requests read and not answered yet, in order, until one's reply
+ * waits for the client. 0, or -errno when the client is gone. */
+static int answer(struct dps *d, struct client *c, uint64_t now_us)
 {
-	struct client *c = clients[i];
-	ssize_t n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len - 1, 0);
 	char *nl;
 
+	while (!c->out && (nl = memchr(c->buf, '\n', c->len))) {
+		size_t used = (size_t)(nl - c->buf) + 1;
+		int rc = 0;
+
+		*nl = '\0';
+		if (c->buf[0])
+			rc = send_reply(c, handle(d, c->buf), now_us);
+		memmove(c->buf, c->buf + used, c->len - used);
+		c->len -= used;
+		c->buf[c->len] = '\0';
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+static void serve(struct dps *d, unsigned i, uint64_t now_us)
+{
+	struct client *c = clients[i];
+	ssize_t n;
+
+	if (c->out) {
+		if (flush(c, now_us) < 0) {
+			drop_client(i);
+			return;
+		}
+		if (c->out && now_us - c->out_moved_us >= CTL_STALL_US) {
+			log_warn("control socket: dropping a client that reads nothing of its reply "
+				 "(%zu bytes left) for %llu s", c->out_len - c->out_off,
+				 CTL_STALL_US / 1000000ull);
+			drop_client(i);
+			return;
+		}
+	}
+	/* requests that came with an earlier one, then what came since */
+	if (answer(d, c, now_us) < 0) {
+		drop_client(i);
+		return;
+	}
+	if (c->out)
+		return;
+	n = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len - 1, 0);
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 		drop_client(i);
 		return;
@@ -389,19 +506,12 @@ static void serve(struct dps *d, unsigned i)
 		return;
 	c->len += (size_t)n;
 	c->buf[c->len] = '\0';
-	while ((nl = memchr(c->buf, '\n', c->len))) {
-		size_t used = (size_t)(nl - c->buf) + 1;
-
-		*nl = '\0';
-		if (c->buf[0] && send_reply(c->fd, handle(d, c->buf)) < 0) {
-			drop_client(i);
-			return;
-		}
-		memmove(c->buf, c->buf + used, c->len - used);
-		c->len -= used;
+	if (answer(d, c, now_us) < 0) {
+		drop_client(i);
+		return;
 	}
-	if (c->len >= sizeof(c->buf) - 1) {
-		send_reply(c->fd, error("message longer than %d bytes", CTL_LINE_MAX - 1));
+	if (!c->out && c->len >= sizeof(c->buf) - 1) {
+		send_last(c->fd, error("message longer than %d bytes", CTL_LINE_MAX - 1));
 		drop_client(i);
 	}
 }
@@ -410,12 +520,13 @@ void dps_ctl_run(struct dps *d, int lfd)
 {
 	struct pollfd pfd[CTL_MAX_CLIENTS + 1];
 	int n = dps_ctl_fds(lfd, pfd, CTL_MAX_CLIENTS + 1);
+	uint64_t now_us = nb_now_us();
 
-	if (poll(pfd, (nfds_t)n, 0) <= 0)
-		return;
-	if (pfd[0].revents)
+	/* every client, not only those the poll names: one whose reply
+	 * stalled is dropped on time (dps_ctl_wait_us) */
+	if (poll(pfd, (nfds_t)n, 0) > 0 && pfd[0].revents)
 		accept_one(lfd);
 	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++)
 		if (clients[i])
-			serve(d, i);
+			serve(d, i, now_us);
 }

@@ -307,5 +307,8 @@ void dps_ctl_run(struct dps *d, int lfd);
 /* A vif just probed: plug it again as its kept record says (plugs.c). */
 void dps_ctl_replug(struct dps *d, struct nb_vif *v);
 int dps_ctl_fds(int lfd, struct pollfd *pfd, unsigned max);
+/* How long until a client that reads nothing of its reply is due to be
+ * dropped (0: now; UINT64_MAX: no reply waits), for the loop's sleep. */
+uint64_t dps_ctl_wait_us(uint64_t now_us);
 
 #endif

@@ -204,6 +204,11 @@ static int loop(struct dps *d, int sfd, int lfd)
 
 			if (hold_us < timeout_us)
 				timeout_us = hold_us;
+			/* a client that reads nothing of its reply, dropped on time */
+			uint64_t ctl_us = dps_ctl_wait_us(nb_now_us());
+
+			if (ctl_us < timeout_us)
+				timeout_us = ctl_us;
 			if (ev_more)
 				timeout_us = 0;
 			if (sleep_us < DPS_SLEEP_MAX_US)
@@ -242,11 +247,12 @@ static int loop(struct dps *d, int sfd, int lfd)
 		dps_guest_unhold(d, nb_now_us());
 		if (pfd[2].revents || ev_more)
 			ev_more = dps_guest_events(d);
+		bool ctl = dps_ctl_wait_us(nb_now_us()) == 0;
+
 		for (int i = 3 + nwake_polled; i < n; i++)
-			if (pfd[i].revents) {
-				dps_ctl_run(d, lfd);
-				break;
-			}
+			ctl |= pfd[i].revents != 0;
+		if (ctl)
+			dps_ctl_run(d, lfd);
 		if (pfd[1].revents || nb_back_busy(&d->nb)) {
 			rc = nb_back_run(&d->nb);
 			if (rc < 0)

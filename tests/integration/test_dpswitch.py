@@ -732,6 +732,80 @@ def test_oversized_control_line_is_refused(rig):
     assert rig.request({"cmd": "status"})["ok"]
 
 
+# Frames from n source MACs 02:01:00:00:00:01.. (to a MAC nobody has): what
+# dpswitch learns on its NIC port. A raw socket, not scapy: thousands of
+# frames in well under a second.
+FROM_MANY_MACS = r"""
+import socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("lan0", 0))
+for i in range(1, int(sys.argv[1]) + 1):
+    s.send(b"\x02\x00\x00\x00\x00\x99" + (0x020100000000 + i).to_bytes(6, "big")
+           + b"\x88\xb5" + bytes(46))
+"""
+MANY_MACS = 8000  # ~420 KB of "macs" reply: twice what a UNIX socket takes at once
+
+
+def learn_many_macs(rig, topo, tmp_path, n=MANY_MACS):
+    """dpswitch learns n MACs on nic0; its "macs" reply, whole."""
+    want = {f"02:01:00:00:{i >> 8:02x}:{i & 255:02x}" for i in range(1, n + 1)}
+    (tmp_path / "many_macs.py").write_text(FROM_MANY_MACS)
+    send = f"/usr/bin/python3 {tmp_path / 'many_macs.py'} {n}"
+
+    def all_learnt():
+        r = rig.request({"cmd": "macs"})
+        if {m["mac"] for m in r["macs"]} >= want:
+            return r
+        # the af_packet port's ring drops what it cannot hold: again
+        topo.run(rig.lan, send)
+        return None
+
+    topo.run(rig.lan, send)
+    r = wait_for(all_learnt, 60, step=0.3, what=f"dpswitch to learn {n} MACs")
+    ours = [m for m in r["macs"] if m["mac"] in want]
+    assert len(ours) == n and all(m["port"] == "nic0" for m in ours)
+    return r
+
+
+def test_large_control_replies_arrive_whole(rig, topo, tmp_path):
+    """A reply larger than the socket takes at once (a big host's MAC table
+    or port list) reaches a client that reads it: whole, one line, and the
+    status that follows counts the same MACs."""
+    r = learn_many_macs(rig, topo, tmp_path)
+    st = rig.request({"cmd": "status"})
+    assert st["ok"] and st["macs"] == len(r["macs"]) >= MANY_MACS
+
+
+def test_a_client_that_reads_no_reply_is_dropped_and_holds_nobody_up(rig, topo, tmp_path):
+    """A client that asks for a large reply and never reads it: meanwhile
+    other clients are answered and frames forwarded; it keeps its
+    connection for a while (a slow reader is not cut off), then dpswitch
+    drops it and says so."""
+    rig.attach(5)
+    g5 = rig.guest(5)
+    learn_many_macs(rig, topo, tmp_path)
+    with socket.socket(socket.AF_UNIX) as stalled:
+        stalled.connect(rig.sock)
+        stalled.sendall(b'{"cmd":"macs"}\n')
+        wait_for(lambda: select.select([stalled], [], [], 0)[0], 10,
+                 what="the start of the reply")
+        t0 = time.monotonic()
+        assert rig.request({"cmd": "status"})["ok"]
+        assert topo.ping(g5, LAN)
+        p = select.poll()
+        p.register(stalled, select.POLLIN)
+        assert not p.poll(0)[0][1] & select.POLLHUP, "dropped at once"
+        wait_for(lambda: p.poll(0)[0][1] & select.POLLHUP, 30, what="the client dropped")
+        assert time.monotonic() - t0 > 5, "dropped before it had time to read"
+        stalled.settimeout(10)
+        got = b""
+        while chunk := stalled.recv(1 << 20):
+            got += chunk
+        assert got and not got.endswith(b"\n")  # part of the reply, then its end
+    assert "reads nothing" in rig.read_log()
+    assert rig.request({"cmd": "status"})["ok"] and topo.ping(g5, LAN)
+
+
 def test_vif_of_another_network_is_left_alone(rig, xsd):
     """A vif whose bridge= is not dpswitch's is another backend's: dpswitch
     writes nothing under it."""
