@@ -104,9 +104,8 @@ bad:
 static json_t *exchange(const char *path, json_t *req)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char *text = json_dumps(req, JSON_COMPACT);
-	static char buf[1 << 20];
-	size_t len = 0;
+	char *text = json_dumps(req, JSON_COMPACT), *buf = NULL;
+	size_t len = 0, cap = 0;
 	json_error_t e;
 	int fd;
 
@@ -131,9 +130,24 @@ static json_t *exchange(const char *path, json_t *req)
 	send(fd, text, len + 1, MSG_NOSIGNAL);
 	len = 0;
 	free(text);
-	while (len < sizeof(buf) - 1) {
-		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+	/* a reply of any size: a big host's status passes 1 MiB (its vifs,
+	 * its dpswitch's ports at ~500 bytes each) */
+	for (;;) {
+		ssize_t n;
 
+		if (cap - len < 65536) {
+			char *nb = realloc(buf, cap ? 2 * cap : 1 << 20);
+
+			if (!nb) {
+				fprintf(stderr, "netdctl: out of memory for netd's reply\n");
+				free(buf);
+				close(fd);
+				return NULL;
+			}
+			buf = nb;
+			cap = cap ? 2 * cap : 1 << 20;
+		}
+		n = read(fd, buf + len, cap - len - 1);
 		if (n <= 0)
 			break;
 		len += (size_t)n;
@@ -143,6 +157,7 @@ static json_t *exchange(const char *path, json_t *req)
 	close(fd);
 	buf[len] = '\0';
 	req = json_loads(buf, JSON_DISABLE_EOF_CHECK, &e);
+	free(buf);
 	if (!req && len == 0)
 		fprintf(stderr, "netdctl: netd closed the connection without a reply\n");
 	else if (!req)

@@ -166,6 +166,35 @@ def test_netdctl_usage_errors(netd):
     assert r.returncode == 1 and "cannot reach netd" in r.stderr
 
 
+def test_netdctl_takes_a_reply_of_any_size(tmp_path):
+    """A big host's status (thousands of vifs, or of a dpswitch's ports)
+    passes 1 MiB: netdctl reads it whole. A stand-in for netd serves it,
+    as making one that large would take thousands of vifs."""
+    path = str(tmp_path / "big.sock")
+    result = {"networks": [{"name": "big", "ports": [f"vif{d}.0" for d in range(4000)],
+                            "port_counters": [f"vif{d}.0:rx=1/60B:tx=2/120B" + "x" * 500
+                                              for d in range(4000)]}]}
+    reply = json.dumps({"version": 1, "ok": True, "result": result}).encode() + b"\n"
+    assert len(reply) > 2 << 20
+
+    def serve(ls):
+        c, _ = ls.accept()
+        with c:
+            c.makefile("rb").readline()
+            c.sendall(reply)
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as ls:
+        ls.bind(path)
+        ls.listen(1)
+        t = threading.Thread(target=serve, args=(ls,), daemon=True)
+        t.start()
+        r = subprocess.run([NETDCTL, "--socket", path, "--json", "status"], capture_output=True,
+                           text=True, timeout=30)
+        t.join(10)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["result"] == result
+
+
 def _unknown_cmd(i, width=500):
     """A request netd answers cheaply with an error quoting its long 'cmd'
     (a reply of ~570 bytes): a way to make many bytes of replies."""
