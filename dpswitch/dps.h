@@ -208,9 +208,10 @@ struct dps {
 	struct dps_gso_hdr gso_hdr;
 	uint64_t now_us, now_ms; /* at the start of the pass */
 	uint64_t rx_drain_us;	 /* DPS_RX_DRAIN_MS unless the environment says */
-	/* fewer than DPS_POOL_LOW mbufs were free at pool_at (now_us): read
-	 * at most once a pass, and only for a guest port past DPS_HELD_LOW */
-	bool pool_low;
+	/* the pool's free mbufs at pool_at (now_us), less what was admitted
+	 * since past DPS_HELD_LOW (dps_guest_admits): read at most once a
+	 * pass, and only for a guest port past DPS_HELD_LOW */
+	unsigned pool_free;
 	uint64_t pool_at;
 	uint64_t flooded;
 };

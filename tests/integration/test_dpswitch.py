@@ -2214,7 +2214,9 @@ def test_guests_that_stop_taking_frames_cannot_empty_the_pool(topo, xsd, tmp_pat
             # the LAN's windows in flight fill the stopped guests' queues
             # until the pool runs low
             st = wait_for(held, 20, step=0.2, what="frames refused for want of the pool")
-            assert st["mbufs_free"] >= st["mbufs"] // 4, st
+            # half kept, less what ports holding under 128 take without a
+            # look at the pool (128 for each stopped guest at most)
+            assert st["mbufs_free"] >= st["mbufs"] * 3 // 8, st
             ports = {p["name"]: p for p in st["ports"]}
             assert ports[f"vif{live}.0"]["drops"]["pool_low"] == 0, st
             assert topo.ping(ns[live], LAN, count=3), rig.read_log()
