@@ -584,8 +584,10 @@ static int on_watch_timer(sd_event_source *s, uint64_t usec, void *data)
 			watch_arm(w, w->delay_usec);
 			return 0;
 		}
+		/* a connection taken is not an answer yet: the check's
+		 * status is (a restarted dpswitch may be stopped again) */
 		if (w->lost)
-			log_info("%s: dpswitch at %s answers again; checking its ports",
+			log_info("%s: dpswitch at %s takes connections again; checking its ports",
 				 w->net->conf.name, w->net->conf.dpdk_socket);
 		w->lost = false;
 		w->last_err = 0;

@@ -1080,7 +1080,7 @@ def test_netd_leaves_a_dpswitch_restarted_with_its_state_alone(topo, xsd, tmp_pa
         g5 = rig.guest(5)
         assert topo.ping(g5, LAN, count=2)
         dpswitch_restarted(rig, "--state", str(state))
-        wait_for(lambda: "answers again" in netd.read_log(), 20,
+        wait_for(lambda: "takes connections again; checking its ports" in netd.read_log(), 20,
                  what=f"netd to see the new dpswitch: {netd.read_log()}")
         rig.wait_states(5, 4, 4, timeout=20)
         wait_for(lambda: topo.ping(g5, LAN), 20,
