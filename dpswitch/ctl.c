@@ -360,7 +360,7 @@ static json_t *status(struct dps *d)
 	 * spared some (netback/spin.h) */
 	json_object_set_new(r, "sleeps", json_integer((json_int_t)d->sleeps));
 	json_object_set_new(r, "poll_windows", json_integer((json_int_t)d->spin.windows));
-	json_object_set_new(r, "mbufs", json_integer(DPS_MBUFS));
+	json_object_set_new(r, "mbufs", json_integer(d->mbufs));
 	json_object_set_new(r, "mbufs_free",
 			    json_integer((json_int_t)rte_mempool_avail_count(d->pool)));
 	return r;

@@ -53,7 +53,7 @@
 #define DPS_GSO_MAX_SEGS 128u
 /* A NIC port takes GSO packets whole while fewer frames than this wait in
  * its queue: a whole one holds up to 32 mbufs, and a busy NIC's full queue
- * of them would empty the pool (8191) that every port's RX draws on; past
+ * of them would empty the pool (--mbufs) that every port's RX draws on; past
  * it they are cut, one mbuf a frame, as for a port without TSO */
 #define DPS_TSO_QUEUED 64u
 /* frames that waited this long for a guest's buffers, the guest taking
@@ -61,16 +61,18 @@
  * vifback's VIFBACK_RX_DRAIN_MS): a guest that stopped, paused or hung
  * gives the pool back its mbufs */
 #define DPS_RX_DRAIN_MS 10000u
-/* the mbufs of the one pool every port draws on */
+/* the mbufs of the one pool every port draws on (--mbufs): the default
+ * and the bounds (a mempool is best sized 2^n - 1) */
 #define DPS_MBUFS 8191u
+#define DPS_MBUFS_MIN 1023u
+#define DPS_MBUFS_MAX 1048575u
 /* The drain does not reach a guest that takes a frame now and then, and a
  * few such guests would still empty the pool (a queue holds up to some
  * 2,300 with whole GSO packets). So half of it is kept: while fewer than
- * DPS_POOL_LOW are free, a guest port's queue holds at most DPS_HELD_LOW
- * mbufs, a frame past that dropped (pool_low). Guests that stop or crawl
- * pin half the pool and DPS_HELD_LOW each at most; one that takes its
- * frames still gets DPS_HELD_LOW a pass. */
-#define DPS_POOL_LOW (DPS_MBUFS / 2)
+ * half are free, a guest port's queue holds at most DPS_HELD_LOW mbufs, a
+ * frame past that dropped (pool_low). Guests that stop or crawl pin half
+ * the pool and DPS_HELD_LOW each at most; one that takes its frames still
+ * gets DPS_HELD_LOW a pass. */
 #define DPS_HELD_LOW 128u
 #define DPS_RX_LIN ((size_t)DPS_BURST * (NETIF_MAX_PKT + 1))
 #define DPS_GSO_BUF (NETIF_MAX_PKT + DPS_GSO_MAX_SEGS * 256u) /* frames waiting for a port: a guest without buffers drops past it */
@@ -162,6 +164,7 @@ struct dps {
 	struct hv *hv;
 	const char *hv_kind;
 	struct rte_mempool *pool;
+	unsigned mbufs; /* its size */
 	struct dps_port *ports;	  /* DPS_MAX_PORTS */
 	uint32_t gen[DPS_MAX_PORTS]; /* per port, bumped when it goes (mac_table.h) */
 	uint32_t ports_gone; /* bumped with any of them */
@@ -246,7 +249,7 @@ bool dps_guest_poll(struct dps *d, unsigned idx);
  * frames wait for it. */
 bool dps_guest_takes_gso(const struct dps *d, unsigned idx, const struct dps_gso_hdr *h,
 			 uint16_t mss, uint32_t len);
-/* True when guest port idx may queue more mbufs (DPS_POOL_LOW). */
+/* True when guest port idx may queue more mbufs (DPS_HELD_LOW). */
 bool dps_guest_admits(struct dps *d, unsigned idx, unsigned more);
 /* Queued frames into the guest's RX ring; drops what it cannot take. */
 void dps_guest_flush(struct dps *d, unsigned idx);

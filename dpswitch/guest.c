@@ -519,7 +519,7 @@ bool dps_guest_admits(struct dps *d, unsigned idx, unsigned more)
 	}
 	/* what a pass admits counts at once: a kernel port's settle copies
 	 * up to 64 GSO packets of 33 mbufs in one */
-	if (d->pool_free < DPS_POOL_LOW + more)
+	if (d->pool_free < d->mbufs / 2 + more)
 		return false;
 	d->pool_free -= more;
 	return true;

@@ -34,6 +34,7 @@
  * guests reconnect through the handshake, and with --state their ports
  * are plugged again as they were (plugs.c). */
 #include <errno.h>
+#include <ctype.h>
 #include <getopt.h>
 #include <poll.h>
 #include <rte_eal.h>
@@ -70,7 +71,8 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: dpswitch [-v] [--hv xen|sim] --socket PATH --bridge NAME... "
-		   "[--mac-age SECONDS] [--state FILE] [--kernel-port IFACE]... [--supervise] "
+		   "[--mac-age SECONDS] [--mbufs N] [--state FILE] [--kernel-port IFACE]... "
+		   "[--supervise] "
 		   "[-- EAL arguments]\n");
 }
 
@@ -325,6 +327,7 @@ int main(int argc, char **argv)
 		{ "bridge", required_argument, NULL, 'b' },
 		{ "supervise", no_argument, NULL, 'S' },
 		{ "mac-age", required_argument, NULL, 'a' },
+		{ "mbufs", required_argument, NULL, 'm' },
 		{ "state", required_argument, NULL, 'f' },
 		{ "kernel-port", required_argument, NULL, 'k' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -348,6 +351,7 @@ int main(int argc, char **argv)
 	d.nb.gso = true; /* a guest's GSO packets are cut into frames as they enter (gso.c) */
 	d.nb.max_queues = 1;
 	d.spin.us = NB_SPIN_US;
+	d.mbufs = DPS_MBUFS;
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'H':
@@ -377,6 +381,19 @@ int main(int argc, char **argv)
 					optarg);
 				return 2;
 			}
+			break;
+		}
+		case 'm': {
+			char *end;
+			unsigned long n = strtoul(optarg, &end, 10);
+
+			if (*end || !isdigit((unsigned char)optarg[0]) || n < DPS_MBUFS_MIN ||
+			    n > DPS_MBUFS_MAX) {
+				fprintf(stderr, "dpswitch: --mbufs: expected %u..%u, got '%s'\n",
+					DPS_MBUFS_MIN, DPS_MBUFS_MAX, optarg);
+				return 2;
+			}
+			d.mbufs = (unsigned)n;
 			break;
 		}
 		case 'S':
@@ -463,10 +480,10 @@ int main(int argc, char **argv)
 		log_err("dpswitch: %s", err_msg());
 		goto stop;
 	}
-	d.pool = rte_pktmbuf_pool_create("dps", DPS_MBUFS, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+	d.pool = rte_pktmbuf_pool_create("dps", d.mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
 					 SOCKET_ID_ANY);
 	if (!d.pool) {
-		log_err("dpswitch: mbuf pool: %s", rte_strerror(rte_errno));
+		log_err("dpswitch: a pool of %u mbufs: %s", d.mbufs, rte_strerror(rte_errno));
 		goto stop;
 	}
 	if (state && dps_plugs_load(state) < 0) {

@@ -2006,6 +2006,29 @@ BAD_ENV = [("DPSWITCH_SPIN_US", "microseconds, 0..1000", v) for v in ("1001", "-
     [("DPSWITCH_RX_DRAIN_MS", "milliseconds, 1..3600000", v) for v in ("0", "3600001", "10s")]
 
 
+def test_mbufs_sets_the_pools_size(topo, xsd, tmp_path):
+    """--mbufs 2047: the pool dpswitch's status reports is that size, and
+    a guest works through it."""
+    for rig in running(topo, xsd, tmp_path, uplink="kernel"):
+        rig.stop()
+        rig.start("--mbufs", "2047")
+        rig.attach(5)
+        g = rig.guest(5)
+        assert topo.ping(g, LAN, count=2), rig.read_log()
+        tcp_whole(rig.lan, g, addr_of(5), 4 << 20)
+        st = rig.request({"cmd": "status"})
+        assert st["mbufs"] == 2047 and 0 < st["mbufs_free"] <= 2047, st
+
+
+@pytest.mark.parametrize("value", ["1022", "1048576", "8k", "", "-1", "+2047"])
+def test_bad_mbufs_is_refused(xsd, tmp_path, value):
+    r = subprocess.run([DPSWITCH, "--hv", "sim", "--socket", str(tmp_path / "dps.sock"),
+                        "--bridge", BRIDGE, "--mbufs", value], capture_output=True, text=True,
+                       timeout=10, env=xsd.env())
+    assert r.returncode == 2, r.stderr
+    assert f"--mbufs: expected 1023..1048575, got '{value}'" in r.stderr
+
+
 @pytest.mark.parametrize("var,expects,value", BAD_ENV)
 def test_bad_tuning_in_the_environment_is_refused(topo, xsd, tmp_path, var, expects, value):
     r = subprocess.run([DPSWITCH, "--hv", "sim", "--socket", str(tmp_path / "dps.sock"),
