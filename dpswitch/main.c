@@ -33,8 +33,8 @@
  * with the stopped dpswitch's status); the
  * guests reconnect through the handshake, and with --state their ports
  * are plugged again as they were (plugs.c). */
-#include <errno.h>
 #include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <poll.h>
 #include <rte_eal.h>
