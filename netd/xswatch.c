@@ -594,12 +594,17 @@ static void report(struct netd_xswatch *w, struct xsw_report *r)
  * Linux 6.1) a plug on that first event found no interface and answered
  * hotplug-error "no such interface". An interface that exists is ready
  * whatever the state says (a simulated backend; a vif a plug renamed);
- * a missing one waits for state >= 2, whose write is another event. */
+ * a missing one waits for InitWait (2) to Connected (4), whose write is
+ * another event. Closing and Closed are not ready: a directory removed
+ * and made again at once may carry the old backend's Closed until the
+ * new one's probe writes InitWait (netback/xenbus.c's renew), and a plug
+ * then would find no interface and answer hotplug-error. */
 static bool backend_ready(struct netd_xswatch *w, struct xsw_vif *v, const char *dir)
 {
 	char ifname[32], path[XSVIF_DIR_MAX + 16];
 	struct xsc_op op = { .type = XS_MSG_READ, .path = path };
 	bool ready;
+	int state;
 
 	snprintf(ifname, sizeof(ifname), "vif%u.%u", v->domid, v->devid);
 	if (if_nametoindex(ifname) || errno != ENODEV)
@@ -607,7 +612,8 @@ static bool backend_ready(struct netd_xswatch *w, struct xsw_vif *v, const char 
 	snprintf(path, sizeof(path), "%s/state", dir);
 	if (!run(w, &op, 1))
 		return false;
-	ready = op.reply && atoi(op.reply) >= 2; /* XenbusStateInitWait */
+	state = op.reply ? atoi(op.reply) : 0;
+	ready = state >= 2 && state <= 4; /* XenbusStateInitWait .. Connected */
 	xsc_ops_free(&op, 1);
 	return ready;
 }

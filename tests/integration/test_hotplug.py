@@ -589,6 +589,27 @@ def test_watch_unplugs_when_the_directory_vanishes(topo, watcher):
     wait_for(lambda: port_of(topo, "vif5.0") is None, 5, what="unplug")
 
 
+def test_watch_waits_out_a_closed_backend_with_no_interface(topo, watcher):
+    """A vif's directory made again at once (removed and added) may carry
+    the old backend's Closed (6) until the new one's probe writes InitWait
+    (netback/xenbus.c's renew): with no interface there yet, netd waits
+    for InitWait (libxl runs hotplug there) rather than plug, fail "no
+    such interface" and answer hotplug-status error. Then it plugs."""
+    assert watcher.vif_add("5.0", script="/bin/true", keys_only=True).returncode == 0
+    watcher.xsd.write(f"{BE}/5/0/state", "6")
+    # a vif after it, ready: once it is answered, 5.0's events were looked at
+    topo.add_guest(6)
+    assert watcher.vif_add("6.0", script="/bin/true", keys_only=True).returncode == 0
+    wait_for(lambda: watcher.xsd.status(6) == "connected", 5, what="vif6.0 plugged")
+    assert not watcher.xsd.status(5), watcher.netd.read_log()  # unanswered
+    assert "no such interface" not in watcher.netd.read_log()
+    topo.add_guest(5)
+    watcher.xsd.write(f"{BE}/5/0/state", "2")
+    wait_for(lambda: watcher.xsd.status(5) == "connected", 5,
+             what=f"vif5.0 plugged: {watcher.netd.read_log()}")
+    assert port_of(topo, "vif5.0") == "xenbr0"
+
+
 def test_watch_vifname_and_errors(topo, watcher):
     for d in (5, 6, 7):
         topo.add_guest(d)
