@@ -84,9 +84,10 @@ static bool sysfs_counter(const char *ifname, const char *name, uint64_t *out)
 	return ok;
 }
 
-/* One sample a network, of those value() has one for. */
+/* One sample a network, of those value() has one for (key: value's). */
 static void net_family(FILE *f, json_t *nets, const char *name, const char *type,
-		       const char *help, long long (*value)(json_t *net, bool *has))
+		       const char *help, long long (*value)(json_t *net, const char *key, bool *has),
+		       const char *key)
 {
 	json_t *n;
 	size_t i;
@@ -94,7 +95,7 @@ static void net_family(FILE *f, json_t *nets, const char *name, const char *type
 	family(f, name, type, help);
 	json_array_foreach(nets, i, n) {
 		bool has = true;
-		long long v = value(n, &has);
+		long long v = value(n, key, &has);
 
 		if (!has)
 			continue;
@@ -104,12 +105,12 @@ static void net_family(FILE *f, json_t *nets, const char *name, const char *type
 	}
 }
 
-static long long v_vifs(json_t *n, bool *has)
+static long long v_vifs(json_t *n, const char *key, bool *has)
 {
 	return (long long)json_array_size(json_object_get(n, "vifs"));
 }
 
-static long long v_ports(json_t *n, bool *has)
+static long long v_ports(json_t *n, const char *key, bool *has)
 {
 	json_t *p = json_object_get(json_object_get(n, "details"), "ports");
 
@@ -117,15 +118,35 @@ static long long v_ports(json_t *n, bool *has)
 	return (long long)json_array_size(p);
 }
 
-static long long v_forwards(json_t *n, bool *has)
+/* The integer at key of o, if o has one. */
+static long long v_integer(json_t *o, const char *key, bool *has)
 {
-	json_t *p = json_object_get(json_object_get(n, "details"), "forwards");
+	json_t *p = json_object_get(o, key);
 
 	*has = json_is_integer(p);
 	return json_integer_value(p);
 }
 
-static long long v_bound(json_t *n, bool *has)
+/* status' details.KEY: nat's forwards, table_restores */
+static long long v_detail(json_t *n, const char *key, bool *has)
+{
+	return v_integer(json_object_get(n, "details"), key, has);
+}
+
+/* dpswitch's status, for a network with datapath = dpdk whose dpswitch
+ * answered netd's status; NULL for the others. */
+static json_t *dpswitch_of(json_t *n)
+{
+	return json_object_get(json_object_get(n, "details"), "dpswitch");
+}
+
+/* details.dpswitch.KEY: its pool and MAC table */
+static long long v_dpswitch(json_t *n, const char *key, bool *has)
+{
+	return v_integer(dpswitch_of(n), key, has);
+}
+
+static long long v_bound(json_t *n, const char *key, bool *has)
 {
 	json_t *d = json_object_get(n, "details");
 
@@ -133,13 +154,6 @@ static long long v_bound(json_t *n, bool *has)
 	return (long long)json_array_size(json_object_get(d, "bound"));
 }
 
-static long long v_restores(json_t *n, bool *has)
-{
-	json_t *p = json_object_get(json_object_get(n, "details"), "table_restores");
-
-	*has = json_is_integer(p);
-	return json_integer_value(p);
-}
 
 /* Where a network's per-vif counters are, {ifname: {...}}: the filters'
  * in details.counters ({kind: {packets, bytes}}), a userspace backend's in
@@ -229,13 +243,6 @@ static void backend_drops(FILE *f, json_t *nets, json_t *vifs)
 	}
 }
 
-/* dpswitch's status, for a network with datapath = dpdk whose dpswitch
- * answered netd's status; NULL for the others. */
-static json_t *dpswitch_of(json_t *n)
-{
-	return json_object_get(json_object_get(n, "details"), "dpswitch");
-}
-
 /* One sample of dpswitch port p of network n, labelled with the port's
  * name and, for a guest's, its vif id (a NIC port's is ""), and reason
  * unless NULL. */
@@ -276,53 +283,28 @@ static void dps_port_family(FILE *f, json_t *nets, json_t *vifs, const char *key
 	}
 }
 
-/* One sample a network with a dpswitch: key of its status. */
-static void dps_net_family(FILE *f, json_t *nets, const char *key, const char *name,
-			   const char *type, const char *help)
-{
-	json_t *n, *v;
-	size_t i;
-
-	family(f, name, type, help);
-	json_array_foreach(nets, i, n) {
-		v = json_object_get(dpswitch_of(n), key);
-		if (!json_is_integer(v))
-			continue;
-		fprintf(f, "%s{", name);
-		put_label(f, "network", str(n, "name"), true);
-		fprintf(f, "} %lld\n", (long long)json_integer_value(v));
-	}
-}
-
-/* dpswitch's, per port (per_port) or per network: key NULL is the drops. */
+/* dpswitch's, per port: key NULL is the drops. */
 static const struct {
-	bool per_port;
 	const char *key, *name, *type, *help;
 } dps_series[] = {
-	{ true, "rx_packets", "netd_dpswitch_rx_packets_total", "counter",
+	{ "rx_packets", "netd_dpswitch_rx_packets_total", "counter",
 	  "Frames dpswitch took into the switch from the port (a guest's: what it sent)." },
-	{ true, "rx_bytes", "netd_dpswitch_rx_bytes_total", "counter",
+	{ "rx_bytes", "netd_dpswitch_rx_bytes_total", "counter",
 	  "Bytes dpswitch took into the switch from the port (a guest's: what it sent)." },
-	{ true, "tx_packets", "netd_dpswitch_tx_packets_total", "counter",
+	{ "tx_packets", "netd_dpswitch_tx_packets_total", "counter",
 	  "Frames dpswitch gave the port (a guest's: what it received)." },
-	{ true, "tx_bytes", "netd_dpswitch_tx_bytes_total", "counter",
+	{ "tx_bytes", "netd_dpswitch_tx_bytes_total", "counter",
 	  "Bytes dpswitch gave the port (a guest's: what it received)." },
-	{ true, NULL, "netd_dpswitch_drop_packets_total", "counter",
+	{ NULL, "netd_dpswitch_drop_packets_total", "counter",
 	  "Frames dpswitch dropped on the port, by reason." },
-	{ true, "queued", "netd_dpswitch_queued_frames", "gauge",
+	{ "queued", "netd_dpswitch_queued_frames", "gauge",
 	  "Frames waiting in the port's output queue (a guest's: for its buffers)." },
-	{ true, "queued_mbufs", "netd_dpswitch_queued_mbufs", "gauge",
+	{ "queued_mbufs", "netd_dpswitch_queued_mbufs", "gauge",
 	  "Mbufs of the pool the port's waiting frames hold." },
-	{ true, "spurious_events", "netd_dpswitch_spurious_events_total", "counter",
+	{ "spurious_events", "netd_dpswitch_spurious_events_total", "counter",
 	  "Notifications from the guest that brought no new request (XSA-391)." },
-	{ true, "holds", "netd_dpswitch_holds_total", "counter",
+	{ "holds", "netd_dpswitch_holds_total", "counter",
 	  "Reconnects of the guest held after it broke the ring protocol." },
-	{ false, "mbufs", "netd_dpswitch_mbufs", "gauge", "Mbufs in dpswitch's pool." },
-	{ false, "mbufs_free", "netd_dpswitch_mbufs_free", "gauge",
-	  "Mbufs of dpswitch's pool free (below half, a guest's queue holds 128 at most)." },
-	{ false, "macs", "netd_dpswitch_macs", "gauge", "Entries in dpswitch's MAC table." },
-	{ false, "mac_moves", "netd_dpswitch_mac_moves_total", "counter",
-	  "MAC addresses dpswitch saw move from one port to another." },
 };
 
 /* netd's own counters: status' "daemon" object (netd/stats.h) */
@@ -360,19 +342,29 @@ static void daemon_families(FILE *f, json_t *dm)
 		(long long)json_integer_value(json_object_get(dm, "xenstore_reconnects")));
 }
 
-/* Per network: one sample each. */
+/* Per network: one sample each (key: the value function's). */
 static const struct {
 	const char *name, *type, *help;
-	long long (*value)(json_t *net, bool *has);
+	long long (*value)(json_t *net, const char *key, bool *has);
+	const char *key;
 } net_series[] = {
-	{ "netd_network_vifs", "gauge", "Vifs plugged into the network.", v_vifs },
-	{ "netd_network_ports", "gauge", "Ports of the network's bridge (bridge mode).", v_ports },
-	{ "netd_nat_forwards", "gauge", "Port forwards of the nat network.", v_forwards },
+	{ "netd_network_vifs", "gauge", "Vifs plugged into the network.", v_vifs, NULL },
+	{ "netd_network_ports", "gauge", "Ports of the network's bridge (bridge mode).", v_ports,
+	  NULL },
+	{ "netd_nat_forwards", "gauge", "Port forwards of the nat network.", v_detail, "forwards" },
 	{ "netd_nat_bound_addresses", "gauge",
-	  "Vifs without ip= bound to an address of dhcp_range (their DHCP leases).", v_bound },
+	  "Vifs without ip= bound to an address of dhcp_range (their DHCP leases).", v_bound, NULL },
 	/* a count since netd started: a counter, named so */
 	{ "netd_nat_table_restores_total", "counter",
-	  "Times netd restored its nftables table after someone deleted it.", v_restores },
+	  "Times netd restored its nftables table after someone deleted it.", v_detail,
+	  "table_restores" },
+	{ "netd_dpswitch_mbufs", "gauge", "Mbufs in dpswitch's pool.", v_dpswitch, "mbufs" },
+	{ "netd_dpswitch_mbufs_free", "gauge",
+	  "Mbufs of dpswitch's pool free (below half, a guest's queue holds 128 at most).",
+	  v_dpswitch, "mbufs_free" },
+	{ "netd_dpswitch_macs", "gauge", "Entries in dpswitch's MAC table.", v_dpswitch, "macs" },
+	{ "netd_dpswitch_mac_moves_total", "counter",
+	  "MAC addresses dpswitch saw move from one port to another.", v_dpswitch, "mac_moves" },
 };
 
 /* Per vif, in this order: the filters' drops, Dom0's side of the vif (what
@@ -435,7 +427,7 @@ void netdctl_metrics_print(FILE *f, json_t *status, json_t *vif_list)
 	}
 	for (i = 0; i < sizeof(net_series) / sizeof(net_series[0]); i++)
 		net_family(f, nets, net_series[i].name, net_series[i].type, net_series[i].help,
-			   net_series[i].value);
+			   net_series[i].value, net_series[i].key);
 	for (i = 0; i < sizeof(vif_series) / sizeof(vif_series[0]); i++) {
 		const struct vif_series *s = &vif_series[i];
 
@@ -456,14 +448,9 @@ void netdctl_metrics_print(FILE *f, json_t *status, json_t *vif_list)
 			break;
 		}
 	}
-	for (i = 0; i < sizeof(dps_series) / sizeof(dps_series[0]); i++) {
-		if (dps_series[i].per_port)
-			dps_port_family(f, nets, vifs, dps_series[i].key, dps_series[i].name,
-					dps_series[i].type, dps_series[i].help);
-		else
-			dps_net_family(f, nets, dps_series[i].key, dps_series[i].name,
-				       dps_series[i].type, dps_series[i].help);
-	}
+	for (i = 0; i < sizeof(dps_series) / sizeof(dps_series[0]); i++)
+		dps_port_family(f, nets, vifs, dps_series[i].key, dps_series[i].name,
+				dps_series[i].type, dps_series[i].help);
 	if (json_is_object(json_object_get(status, "daemon")))
 		daemon_families(f, json_object_get(status, "daemon"));
 }
