@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <xen/io/xenbus.h>
 
 #include "lib/err.h"
 #include "lib/log.h"
@@ -612,8 +613,8 @@ static bool backend_ready(struct netd_xswatch *w, struct xsw_vif *v, const char 
 	snprintf(path, sizeof(path), "%s/state", dir);
 	if (!run(w, &op, 1))
 		return false;
-	state = op.reply ? atoi(op.reply) : 0;
-	ready = state >= 2 && state <= 4; /* XenbusStateInitWait .. Connected */
+	state = op.reply ? atoi(op.reply) : XenbusStateUnknown;
+	ready = state >= XenbusStateInitWait && state <= XenbusStateConnected;
 	xsc_ops_free(&op, 1);
 	return ready;
 }
