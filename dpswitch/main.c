@@ -54,6 +54,7 @@
 
 #include "dpswitch/dps.h"
 #include "hypervisor/hv.h"
+#include "lib/dec.h"
 #include "lib/env_ms.h"
 #include "lib/err.h"
 #include "lib/log.h"
@@ -341,7 +342,7 @@ int main(int argc, char **argv)
 	char *eal_argv[64], rundir[256];
 	int c, eal_argc = 0, sfd = -1, lfd = -1, rc = -1;
 	bool sup = false;
-	unsigned long age_s = 300;
+	uint64_t age_s = 300;
 	uint64_t drain_ms = DPS_RX_DRAIN_MS;
 	sigset_t mask;
 
@@ -372,25 +373,17 @@ int main(int argc, char **argv)
 			}
 			bridges[d.nbridges++] = optarg;
 			break;
-		case 'a': {
-			char *end;
-
-			age_s = strtoul(optarg, &end, 10);
-			if (*end || !optarg[0] || age_s < 1 || age_s > 86400) {
-				fprintf(stderr, "dpswitch: --mac-age: expected 1..86400 seconds, got '%s'\n",
-					optarg);
+		case 'a':
+			if (dec_arg("--mac-age", "seconds", optarg, 1, 86400, &age_s) < 0) {
+				fprintf(stderr, "dpswitch: %s\n", err_msg());
 				return 2;
 			}
 			break;
-		}
 		case 'm': {
-			char *end;
-			unsigned long n = strtoul(optarg, &end, 10);
+			uint64_t n;
 
-			if (*end || !isdigit((unsigned char)optarg[0]) || n < DPS_MBUFS_MIN ||
-			    n > DPS_MBUFS_MAX) {
-				fprintf(stderr, "dpswitch: --mbufs: expected %u..%u, got '%s'\n",
-					DPS_MBUFS_MIN, DPS_MBUFS_MAX, optarg);
+			if (dec_arg("--mbufs", NULL, optarg, DPS_MBUFS_MIN, DPS_MBUFS_MAX, &n) < 0) {
+				fprintf(stderr, "dpswitch: %s\n", err_msg());
 				return 2;
 			}
 			d.mbufs = (unsigned)n;

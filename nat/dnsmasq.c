@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "lib/atomic_file.h"
+#include "lib/dec.h"
 #include "lib/err.h"
 #include "lib/log.h"
 
@@ -119,15 +120,16 @@ int nat_dnsmasq_init(struct nat_dnsmasq *d, sd_event *ev, const char *bridge, co
 static pid_t pidfile_read(const struct nat_dnsmasq *d)
 {
 	char *text;
-	long v;
+	uint64_t v;
 	int rc;
 
 	rc = file_read_all(d->pidfile, &text, NULL, 64);
 	if (rc)
 		return 0;
-	v = strtol(text, NULL, 10);
+	/* dnsmasq writes "PID\n" */
+	rc = dec_parse(text, strcspn(text, "\n"), (1 << 22) - 1, &v);
 	free(text);
-	return v > 1 && v < (1 << 22) ? (pid_t)v : 0;
+	return rc == 0 && v > 1 ? (pid_t)v : 0;
 }
 
 /* Whether pid lives in our network namespace, told by the inode of its

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "lib/atomic_file.h"
+#include "lib/dec.h"
 #include "lib/err.h"
 #include "lib/journal.h"
 #include "lib/log.h"
@@ -22,14 +23,9 @@ const char *nat_proto_name(uint8_t proto)
 
 static bool port_parse(const char *s, uint16_t *port)
 {
-	unsigned long v;
-	char *end;
+	uint64_t v;
 
-	if (*s < '0' || *s > '9' || strlen(s) > 5)
-		return false;
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || *end || v < 1 || v > 65535)
+	if (dec_parse(s, strlen(s), 65535, &v) < 0 || v < 1)
 		return false;
 	*port = (uint16_t)v;
 	return true;

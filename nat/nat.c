@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "bridge/port.h"
+#include "lib/dec.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/nfnl_watch.h"
@@ -836,6 +837,7 @@ static int load_saved(struct netd_net *net, struct nat_priv *p, json_t *saved)
 	const char *bridge, *uplink, *address;
 	struct netd_cidr gw = { .family = AF_INET };
 	char buf[INET_ADDRSTRLEN + 4], buf6[INET6_ADDRSTRLEN + 4], *slash;
+	uint64_t plen;
 	json_error_t e;
 
 	/* A state file written before netd's sysctl registry also has
@@ -852,9 +854,10 @@ static int load_saved(struct netd_net *net, struct nat_priv *p, json_t *saved)
 	if (!slash)
 		return err_set(-EINVAL, "state: bad address '%s'", address);
 	*slash = '\0';
-	gw.prefixlen = (uint8_t)atoi(slash + 1);
-	if (inet_pton(AF_INET, buf, &gw.addr.v4) != 1 || gw.prefixlen > 32)
+	if (dec_parse(slash + 1, strlen(slash + 1), 32, &plen) < 0 ||
+	    inet_pton(AF_INET, buf, &gw.addr.v4) != 1)
 		return err_set(-EINVAL, "state: bad address '%s'", address);
+	gw.prefixlen = (uint8_t)plen;
 	/* IPv6: "address6" (a /64) and "nat6", absent before netd had them */
 	address = json_string_value(json_object_get(ms, "address6"));
 	if (address) {

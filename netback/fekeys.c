@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lib/dec.h"
 #include "lib/err.h"
 
 static const char *const fe_names[NB_FK_COUNT] = {
@@ -38,27 +39,6 @@ const char *nb_fe_key_name(enum nb_fe_key k)
 const char *nb_fq_key_name(enum nb_fq_key k)
 {
 	return k < NB_FQ_COUNT ? fq_names[k] : "?";
-}
-
-/* Unsigned decimal, no sign, space or leading zero, at most max. */
-static int dec(const char *s, uint64_t max, uint64_t *out)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	if (!s[0] || (s[0] == '0' && s[1]))
-		return -EINVAL;
-	for (i = 0; s[i]; i++) {
-		if (s[i] < '0' || s[i] > '9' || i >= 20)
-			return -EINVAL;
-		if (v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10)
-			return -EINVAL;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	if (v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
 }
 
 /* A printable rendering of a guest's value for an error message. */
@@ -98,7 +78,7 @@ static int flag(const char *const fe[], enum nb_fe_key k, bool dflt, bool *out)
 		*out = dflt;
 		return 0;
 	}
-	if (dec(fe[k], UINT32_MAX, &v) < 0)
+	if (dec_parse(fe[k], strlen(fe[k]), UINT32_MAX, &v) < 0)
 		return bad(fe_names[k], fe[k], "expected an unsigned decimal");
 	*out = v != 0;
 	return 0;
@@ -112,7 +92,7 @@ int nb_fe_num_queues(const char *val, unsigned max_queues, unsigned *n)
 		*n = 1;
 		return 0;
 	}
-	if (dec(val, UINT32_MAX, &v) < 0)
+	if (dec_parse(val, strlen(val), UINT32_MAX, &v) < 0)
 		return bad(fe_names[NB_FK_NUM_QUEUES], val, "expected an unsigned decimal");
 	/* 0 is what CVE-2026-45890 sent; above our offer is netback's refusal */
 	if (v < 1 || v > max_queues) {
@@ -131,7 +111,7 @@ static int u32_key(const char *const q[], enum nb_fq_key k, bool nonzero, uint32
 
 	if (!q[k])
 		return err_set(-EINVAL, "frontend key %s missing", fq_names[k]);
-	if (dec(q[k], UINT32_MAX, &v) < 0)
+	if (dec_parse(q[k], strlen(q[k]), UINT32_MAX, &v) < 0)
 		return bad(fq_names[k], q[k], "expected an unsigned 32-bit decimal");
 	if (nonzero && v == 0)
 		return bad(fq_names[k], q[k], "port 0 is never bound");

@@ -25,11 +25,13 @@
 #include "netback/netback.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/dec.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "vif/xsvif.h"
@@ -531,6 +533,7 @@ static int step(struct nb_back *b, struct nb_vif *v, const struct xsc_op *ops)
 	const char *hotplug = ops[BK_HOTPLUG].err ? NULL : ops[BK_HOTPLUG].reply;
 	const char *rate = ops[BK_RATE].err ? NULL : ops[BK_RATE].reply;
 	int fe_state = XB_UNKNOWN, rc;
+	uint64_t st;
 	/* a resume is for the look nb_vif_lost asked for, in the state it saw */
 	bool resume = v->resume;
 
@@ -555,8 +558,11 @@ static int step(struct nb_back *b, struct nb_vif *v, const struct xsc_op *ops)
 	if (!v->probed)
 		/* after a failed probe, nothing until the toolstack acts */
 		return v->state == XB_CLOSING ? 0 : probe(b, v, ops);
-	if (ops[BK_FE_STATE].reply && !ops[BK_FE_STATE].err)
-		fe_state = atoi(ops[BK_FE_STATE].reply);
+	/* the guest's key: anything but a plain decimal state is Unknown,
+	 * as a failed scanf is to Linux's xenbus_read_driver_state */
+	if (ops[BK_FE_STATE].reply && !ops[BK_FE_STATE].err &&
+	    dec_parse(ops[BK_FE_STATE].reply, strlen(ops[BK_FE_STATE].reply), INT_MAX, &st) == 0)
+		fe_state = (int)st;
 	if (v->connected)
 		rate_changed(b, v, rate);
 	switch (fe_state) {

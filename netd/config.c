@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/dec.h"
 #include "lib/err.h"
 #include "lib/textbuf.h"
 
@@ -229,20 +230,12 @@ static bool parse_bool(const char *s, bool *out)
 	return false;
 }
 
-/* Digits only: strtoul would take signs, spaces and "0x". */
 static bool parse_u32(const char *s, uint32_t *out)
 {
-	uint64_t v = 0;
+	uint64_t v;
 
-	if (!*s)
+	if (dec_parse(s, strlen(s), UINT32_MAX, &v) < 0)
 		return false;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return false;
-		v = v * 10 + (uint64_t)(*s - '0');
-		if (v > UINT32_MAX)
-			return false;
-	}
 	*out = (uint32_t)v;
 	return true;
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "lib/atomic_file.h"
+#include "lib/env_ms.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/unix_listen.h"
@@ -362,14 +363,6 @@ static int client_io(sd_event_source *src, int fd, uint32_t events, void *data)
 	return 0;
 }
 
-static uint64_t idle_timeout_usec(void)
-{
-	const char *e = getenv("NETD_CTL_IDLE_TIMEOUT_S");
-	long v = e ? strtol(e, NULL, 10) : 0;
-
-	return (uint64_t)(v > 0 && v <= 3600 ? v : CTL_IDLE_TIMEOUT_S) * 1000000u;
-}
-
 /* Fires idle_timeout after the client's last activity or later; a client
  * heard from since is given its full time again. */
 static int client_timer(sd_event_source *src, uint64_t usec, void *data)
@@ -544,6 +537,7 @@ int ctl_server_start(struct netd *d, const char *path, const char *group, struct
 	struct group *gr;
 	char dir[sizeof(sa.sun_path)];
 	gid_t fsgid = 0;
+	uint64_t idle_s = CTL_IDLE_TIMEOUT_S;
 	int rc;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
@@ -552,7 +546,11 @@ int ctl_server_start(struct netd *d, const char *path, const char *group, struct
 	if (!s)
 		return err_set(-ENOMEM, "out of memory");
 	s->d = d;
-	s->idle_usec = idle_timeout_usec();
+	if (env_num("NETD_CTL_IDLE_TIMEOUT_S", "seconds", 1, 3600, &idle_s) < 0) {
+		free(s);
+		return err_code();
+	}
+	s->idle_usec = idle_s * 1000000u;
 	snprintf(s->path, sizeof(s->path), "%s", path);
 	/* config.c checked the name's characters: it is safe inside JSON */
 	snprintf(s->group, sizeof(s->group), "%s", group ? group : "");

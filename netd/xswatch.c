@@ -40,6 +40,7 @@
 #include <time.h>
 #include <xen/io/xenbus.h>
 
+#include "lib/dec.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/nl_link.h"
@@ -605,7 +606,7 @@ static bool backend_ready(struct netd_xswatch *w, struct xsw_vif *v, const char 
 	char ifname[32], path[XSVIF_DIR_MAX + 16];
 	struct xsc_op op = { .type = XS_MSG_READ, .path = path };
 	bool ready;
-	int state;
+	uint64_t state;
 
 	snprintf(ifname, sizeof(ifname), "vif%u.%u", v->domid, v->devid);
 	if (if_nametoindex(ifname) || errno != ENODEV)
@@ -613,8 +614,8 @@ static bool backend_ready(struct netd_xswatch *w, struct xsw_vif *v, const char 
 	snprintf(path, sizeof(path), "%s/state", dir);
 	if (!run(w, &op, 1))
 		return false;
-	state = op.reply ? atoi(op.reply) : XenbusStateUnknown;
-	ready = state >= XenbusStateInitWait && state <= XenbusStateConnected;
+	ready = op.reply && dec_parse(op.reply, strlen(op.reply), XenbusStateConnected, &state) == 0 &&
+		state >= XenbusStateInitWait;
 	xsc_ops_free(&op, 1);
 	return ready;
 }

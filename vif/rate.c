@@ -40,7 +40,7 @@ static int rate_number(const char *s, const char *p, size_t n, uint64_t max, con
 	if (n > 1 && *p == '0')
 		return err_set(-EINVAL, "rate: '%s': leading zero in %s (xl reads it as octal)",
 			       vif_quote(q, s), what);
-	if (vif_dec_parse(p, n, max, out) || *out == 0)
+	if (dec_parse(p, n, max, out) || *out == 0)
 		return err_set(-EINVAL, "rate: '%s': %s must be 1..%" PRIu64, vif_quote(q, s),
 			       what, max);
 	return 0;
@@ -162,8 +162,8 @@ int vif_rate_parse_xenstore(const char *s, struct vif_rate *r)
 	if (!s)
 		return err_set(-EINVAL, "rate: missing value");
 	comma = strchr(s, ',');
-	if (!comma || vif_dec_parse(s, (size_t)(comma - s), UINT64_MAX, &bytes) ||
-	    vif_dec_parse(comma + 1, strlen(comma + 1), UINT32_MAX, &us))
+	if (!comma || dec_parse(s, (size_t)(comma - s), UINT64_MAX, &bytes) ||
+	    dec_parse(comma + 1, strlen(comma + 1), UINT32_MAX, &us))
 		return err_set(-EINVAL,
 			       "rate: '%s': expected BYTES,USECS in decimal (e.g. 62500,50000)",
 			       vif_quote(q, s));

@@ -48,27 +48,6 @@ size_t vif_dec_span(const char *s)
 	return n;
 }
 
-int vif_dec_parse(const char *s, size_t len, uint64_t max, uint64_t *out)
-{
-	uint64_t val = 0;
-	size_t i;
-
-	if (len == 0 || (len > 1 && s[0] == '0'))
-		return -EINVAL;
-	for (i = 0; i < len; i++) {
-		unsigned d;
-
-		if (s[i] < '0' || s[i] > '9')
-			return -EINVAL;
-		d = (unsigned)(s[i] - '0');
-		if (val > max / 10 || (val == max / 10 && d > max % 10))
-			return -ERANGE;
-		val = val * 10 + d;
-	}
-	*out = val;
-	return 0;
-}
-
 const char *vif_quote_n(char buf[VIF_QUOTE_MAX], const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -115,12 +94,12 @@ int vif_id_parse(const char *s, uint32_t *domid, uint32_t *devid)
 	dot = strchr(s, '.');
 	if (!dot)
 		return err_set(-EINVAL, "vif id '%s': expected DOMID.DEVID", vif_quote(q, s));
-	rc = vif_dec_parse(s, (size_t)(dot - s), VIF_DOMID_MAX, &d);
+	rc = dec_parse(s, (size_t)(dot - s), VIF_DOMID_MAX, &d);
 	if (rc == -ERANGE)
 		return err_set(-EINVAL, "vif id '%s': domain id out of range 0..%u",
 			       vif_quote(q, s), VIF_DOMID_MAX);
 	if (rc == 0)
-		rc = vif_dec_parse(dot + 1, strlen(dot + 1), VIF_DEVID_MAX, &n);
+		rc = dec_parse(dot + 1, strlen(dot + 1), VIF_DEVID_MAX, &n);
 	if (rc == -ERANGE)
 		return err_set(-EINVAL, "vif id '%s': device id out of range 0..%u",
 			       vif_quote(q, s), VIF_DEVID_MAX);
@@ -310,7 +289,7 @@ static int ip_token_parse(const char *tok, size_t len, struct vif_ip *ip)
 	if (slash) {
 		unsigned host = ip->family == AF_INET ? 32 : 128;
 
-		if (vif_dec_parse(slash + 1, len - alen - 1, 128, &plen) || plen != host)
+		if (dec_parse(slash + 1, len - alen - 1, 128, &plen) || plen != host)
 			return err_set(-EINVAL,
 				       "ip: '%s': only host addresses are accepted (no prefix, /32 or /128)",
 				       vif_quote_n(q, tok, len));
@@ -408,7 +387,7 @@ int vif_bridge_vlan_parse(const char *s, int *tag, uint16_t *trunks, size_t max,
 		size_t len = vif_dec_span(p);
 
 		if ((sep != '.' && sep != ':') || (sep == '.' && p - 1 != s) || len == 0 ||
-		    (len > 1 && *p == '0') || vif_dec_parse(p, len, 4095, &vid))
+		    (len > 1 && *p == '0') || dec_parse(p, len, 4095, &vid))
 			return err_set(-EINVAL,
 				       "bridge: VLANs '%s': expected .TAG[:TRUNK]... with VLANs 0..4095",
 				       vif_quote(q, s));
@@ -582,7 +561,7 @@ static bool backend_ok(const char *s)
 	size_t n = vif_dec_span(s);
 
 	if (s[n] == '\0')
-		return vif_dec_parse(s, n, VIF_DOMID_MAX, &id) == 0;
+		return dec_parse(s, n, VIF_DOMID_MAX, &id) == 0;
 	return model_ok(s) && s[0] != '-' && strlen(s) <= VIF_NAME_MAX;
 }
 
@@ -667,7 +646,7 @@ static int parse_number(const char *key, const char *value, uint64_t min, uint64
 			uint64_t *out)
 {
 	char q[VIF_QUOTE_MAX];
-	int rc = vif_dec_parse(value, strlen(value), max, out);
+	int rc = dec_parse(value, strlen(value), max, out);
 
 	if (rc == -ERANGE || (rc == 0 && *out < min))
 		return err_set(-EINVAL, "%s: '%s': out of range %llu..%llu", key,
@@ -863,7 +842,7 @@ static bool name_is_vif_form(const char *name, uint64_t *d, uint64_t *n)
 	nl = vif_dec_span(p + dl + 1);
 	if (!nl || (p[dl + 1 + nl] && strcmp(p + dl + 1 + nl, "-emu")))
 		return false;
-	if (vif_dec_parse(p, dl, UINT32_MAX, d) || vif_dec_parse(p + dl + 1, nl, UINT32_MAX, n))
+	if (dec_parse(p, dl, UINT32_MAX, d) || dec_parse(p + dl + 1, nl, UINT32_MAX, n))
 		*d = *n = UINT64_MAX;
 	return true;
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/dec.h"
 #include "lib/err.h"
 
 #define VIF_STATS_READS 5
@@ -55,24 +56,6 @@ size_t vif_stats_format(const struct vif_stats *st, char buf[VIF_STATS_TEXT_MAX]
 
 _Static_assert(VIF_ST_COUNT * 42 < VIF_STATS_TEXT_MAX, "room for every line");
 
-/* One decimal uint64_t, nothing else. */
-static bool parse_u64(const char *s, size_t n, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (n == 0)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned d = (unsigned)(s[i] - '0');
-
-		if (d > 9 || v > (UINT64_MAX - d) / 10)
-			return false;
-		v = v * 10 + d;
-	}
-	*out = v;
-	return true;
-}
-
 int vif_stats_parse(const char *text, size_t len, struct vif_stats *st)
 {
 	const char *p = text, *end = text + len;
@@ -95,7 +78,7 @@ int vif_stats_parse(const char *text, size_t len, struct vif_stats *st)
 		for (unsigned i = 0; i < VIF_ST_COUNT; i++) {
 			if (strlen(names[i]) != n || memcmp(names[i], p, n))
 				continue;
-			if (!parse_u64(val, (size_t)(nl - val), &st->v[i]))
+			if (dec_parse(val, (size_t)(nl - val), UINT64_MAX, &st->v[i]) < 0)
 				return err_set(-EINVAL, "line %u: %s: not a count", line, names[i]);
 			break;
 		}

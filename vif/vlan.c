@@ -51,7 +51,7 @@ static int vlan_num(const struct vlan_term *tm, const char **p, uint64_t min, ui
 		return vlan_err(tm, VLAN_SYNTAX);
 	if (n > 1 && **p == '0')
 		return vlan_err(tm, "leading zero (the hotplug script reads it as octal)");
-	rc = vif_dec_parse(*p, n, max, out);
+	rc = dec_parse(*p, n, max, out);
 	if (rc || *out < min)
 		return vlan_err(tm, range_msg);
 	*p += n;

@@ -19,6 +19,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "lib/dec.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "vif/xsvif.h"
@@ -121,12 +122,10 @@ int main(int argc, char **argv)
 			s.hv_kind = optarg;
 			break;
 		case 'q': {
-			char *end;
-			unsigned long q = strtoul(optarg, &end, 10);
+			uint64_t q;
 
-			if (*end || !optarg[0] || q < 1 || q > VB_MAX_QUEUES) {
-				fprintf(stderr, "vifback: --max-queues: expected 1..%u, got '%s'\n",
-					VB_MAX_QUEUES, optarg);
+			if (dec_arg("--max-queues", NULL, optarg, 1, VB_MAX_QUEUES, &q) < 0) {
+				fprintf(stderr, "vifback: %s\n", err_msg());
 				return 2;
 			}
 			s.nb.max_queues = (unsigned)q;
