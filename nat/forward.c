@@ -9,8 +9,8 @@
 #include <strings.h>
 
 #include "lib/atomic_file.h"
-#include "lib/dec.h"
 #include "lib/err.h"
+#include "lib/fwd_spec.h"
 #include "lib/journal.h"
 #include "lib/log.h"
 
@@ -21,71 +21,23 @@ const char *nat_proto_name(uint8_t proto)
 	return proto == IPPROTO_UDP ? "udp" : "tcp";
 }
 
-static bool port_parse(const char *s, uint16_t *port)
-{
-	uint64_t v;
-
-	if (dec_parse(s, strlen(s), 65535, &v) < 0 || v < 1)
-		return false;
-	*port = (uint16_t)v;
-	return true;
-}
-
 int nat_fwd_parse(const char *spec, bool key_ok, struct nat_fwd *f, bool *has_dest)
 {
-	char buf[128], *proto = buf, *port, *ip = NULL, *dport = NULL;
+	struct fwd_spec fs;
 
 	memset(f, 0, sizeof(*f));
 	if (has_dest)
 		*has_dest = false;
-	if (strlen(spec) >= sizeof(buf))
-		return err_set(-EINVAL, "forward '%.40s...': too long", spec);
-	strcpy(buf, spec);
-	port = strchr(proto, ':');
-	if (port) {
-		*port++ = '\0';
-		ip = strchr(port, ':');
-	}
-	if (ip) {
-		*ip++ = '\0';
-		if (*ip == '[') {
-			/* [IPv6]:port: its colons are not separators */
-			char *close = strchr(++ip, ']');
-
-			if (!close || close[1] != ':')
-				return err_set(-EINVAL,
-					       "forward '%s': expected [IPV6]:PORT after the outside port",
-					       spec);
-			*close = '\0';
-			dport = close + 2;
-			f->v6 = true;
-		} else {
-			dport = strchr(ip, ':');
-			if (dport)
-				*dport++ = '\0';
-		}
-	}
-	if (!port || (ip && !dport) || (!ip && !key_ok) || (dport && strchr(dport, ':')))
-		return err_set(-EINVAL, "forward '%s': expected PROTO:PORT:ADDRESS:PORT%s (e.g. tcp:8080:203.0.113.10:80, tcp:8080:[2001:db8:1::10]:80)",
-			       spec, key_ok ? " or PROTO:PORT" : "");
-	if (!strcasecmp(proto, "tcp"))
-		f->proto = IPPROTO_TCP;
-	else if (!strcasecmp(proto, "udp"))
-		f->proto = IPPROTO_UDP;
+	if (fwd_spec_parse(spec, key_ok, &fs) < 0)
+		return err_prefix(-EINVAL, "forward '%.*s%s'", 60, spec, strlen(spec) > 60 ? "..." : "");
+	*f = (struct nat_fwd){ .proto = fs.proto, .port = fs.port, .dport = fs.dport,
+			       .v6 = fs.family == AF_INET6 };
+	if (f->v6)
+		f->dest6 = fs.dest.v6;
 	else
-		return err_set(-EINVAL, "forward '%s': protocol '%s': expected tcp or udp", spec, proto);
-	if (!port_parse(port, &f->port))
-		return err_set(-EINVAL, "forward '%s': port '%s': expected 1..65535", spec, port);
-	if (!ip)
-		return 0;
-	if (f->v6 ? inet_pton(AF_INET6, ip, &f->dest6) != 1 : inet_pton(AF_INET, ip, &f->dest) != 1)
-		return err_set(-EINVAL, "forward '%s': destination '%s': expected an %s address%s",
-			       spec, ip, f->v6 ? "IPv6" : "IPv4",
-			       f->v6 ? "" : " (an IPv6 one goes in brackets)");
-	if (!port_parse(dport, &f->dport))
-		return err_set(-EINVAL, "forward '%s': port '%s': expected 1..65535", spec, dport);
+		f->dest = fs.dest.v4;
 	if (has_dest)
-		*has_dest = true;
+		*has_dest = fs.family != 0;
 	return 0;
 }
 

@@ -32,6 +32,7 @@
 
 #include "lib/dec.h"
 #include "lib/err.h"
+#include "lib/fwd_spec.h"
 #include "lib/textbuf.h"
 
 #define CONF_MAX_NETS 4096	/* keeps the pairwise checks cheap */
@@ -237,16 +238,6 @@ static bool parse_u32(const char *s, uint32_t *out)
 	if (dec_parse(s, strlen(s), UINT32_MAX, &v) < 0)
 		return false;
 	*out = (uint32_t)v;
-	return true;
-}
-
-static bool parse_port(const char *s, uint16_t *out)
-{
-	uint32_t v;
-
-	if (!parse_u32(s, &v) || v < 1 || v > 65535)
-		return false;
-	*out = (uint16_t)v;
 	return true;
 }
 
@@ -890,75 +881,28 @@ static int key_dhcp6_range(struct parser *ps, const struct raw_kv *kv,
 	return 0;
 }
 
-/* proto:port:address:port, an IPv6 address in brackets so that its colons
- * cannot be mistaken for the separators. On error, why names the bad token. */
-static bool forward_parse(const char *s, struct netd_forward *f, char *why, size_t len)
+/* lib/fwd_spec's reading, the one forward-add uses: 0, or -EINVAL and err_msg(). */
+static int forward_parse(const char *s, struct netd_forward *f)
 {
-	char buf[256], *proto = buf, *port, *ip, *dport, *p;
-	bool v6 = false;
+	struct fwd_spec fs;
+	int rc = fwd_spec_parse(s, false, &fs);
 
-	snprintf(why, len, "expected PROTO:PORT:ADDRESS:PORT");
-	if (strlen(s) >= sizeof(buf))
-		return false;
-	strcpy(buf, s);
-	port = strchr(proto, ':');
-	ip = port ? strchr(port + 1, ':') : NULL;
-	if (!ip)
-		return false;
-	*port++ = '\0';
-	*ip++ = '\0';
-	if (*ip == '[') {
-		v6 = true;
-		p = strchr(++ip, ']');
-		if (!p || p[1] != ':') {
-			snprintf(why, len, "expected [IPV6]:PORT after the outside port");
-			return false;
-		}
-		*p = '\0';
-		dport = p + 2;
-	} else {
-		dport = strchr(ip, ':');
-		if (!dport)
-			return false;
-		*dport++ = '\0';
-		if (strchr(dport, ':')) {
-			snprintf(why, len, "an IPv6 destination goes in brackets, e.g. tcp:8080:[2001:db8::10]:80");
-			return false;
-		}
-	}
-
-	if (!strcasecmp(proto, "tcp")) {
-		f->proto = IPPROTO_TCP;
-	} else if (!strcasecmp(proto, "udp")) {
-		f->proto = IPPROTO_UDP;
-	} else {
-		snprintf(why, len, "protocol '%s': expected tcp|udp", proto);
-		return false;
-	}
-	if (!parse_port(port, &f->port) || !parse_port(dport, &f->dport)) {
-		snprintf(why, len, "port '%s': expected 1..65535",
-			 parse_port(port, &f->port) ? dport : port);
-		return false;
-	}
-	memset(&f->dest, 0, sizeof(f->dest));
-	f->dest.family = v6 ? AF_INET6 : AF_INET;
-	f->dest.prefixlen = (uint8_t)family_bits(f->dest.family);
-	if (inet_pton(f->dest.family, ip, &f->dest.addr) != 1) {
-		snprintf(why, len, "destination '%s': expected an %s address", ip,
-			 v6 ? "IPv6" : "IPv4");
-		return false;
-	}
-	return true;
+	if (rc < 0)
+		return rc;
+	*f = (struct netd_forward){ .proto = fs.proto, .port = fs.port, .dport = fs.dport };
+	f->dest.family = fs.family;
+	f->dest.prefixlen = (uint8_t)family_bits(fs.family);
+	memcpy(&f->dest.addr, &fs.dest, fs.family == AF_INET6 ? 16 : 4);
+	return 0;
 }
 
 static int key_forward(struct parser *ps, const struct raw_kv *kv,
 		       struct netd_net_conf *net)
 {
 	struct netd_forward *f = &net->forwards[net->n_forwards];
-	char why[ERR_MSG_MAX / 2];
 
-	if (!forward_parse(kv->val, f, why, sizeof(why)))
-		return key_err(ps, kv->line, "forward", "%s, got '%s'", why, kv->val);
+	if (forward_parse(kv->val, f) < 0)
+		return key_err(ps, kv->line, "forward", "%s, got '%s'", err_msg(), kv->val);
 	f->line = kv->line;
 	net->n_forwards++;
 	return 0;

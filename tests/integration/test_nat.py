@@ -177,7 +177,7 @@ def test_runtime_forward_errors_change_nothing(topo, netd_factory):
     cases = [
         ("add", "tcp:8080:203.0.113.11:80",
          "tcp port 8080 is already forwarded (tcp:8080:203.0.113.10:80)"),
-        ("add", "icmp:8080:203.0.113.10:80", "protocol 'icmp': expected tcp or udp"),
+        ("add", "icmp:8080:203.0.113.10:80", "protocol 'icmp': expected tcp|udp"),
         ("add", "tcp:0:203.0.113.10:80", "port '0': expected 1..65535"),
         ("add", "tcp:65536:203.0.113.10:80", "port '65536': expected 1..65535"),
         ("add", "udp:53:203.0.113.10:0", "port '0': expected 1..65535"),

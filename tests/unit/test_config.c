@@ -253,7 +253,8 @@ static void test_nat_errors(void **state)
 		{ NAT "forward = tcp:8080:203.0.113.300:80\n",
 		  "netd.conf:5: key 'forward': destination '203.0.113.300': expected an IPv4 address, got 'tcp:8080:203.0.113.300:80'" },
 		{ NAT "forward = tcp:8080:203.0.113.10\n",
-		  "netd.conf:5: key 'forward': expected PROTO:PORT:ADDRESS:PORT, got 'tcp:8080:203.0.113.10'" },
+		  "netd.conf:5: key 'forward': expected PROTO:PORT:ADDRESS:PORT (e.g. "
+		  "tcp:8080:203.0.113.10:80, tcp:8080:[2001:db8::10]:80), got 'tcp:8080:203.0.113.10'" },
 		{ NAT "forward = tcp:8080:2001:db8::10:80\n",
 		  "netd.conf:5: key 'forward': an IPv6 destination goes in brackets" },
 		{ NAT "forward = tcp:8080:[2001:db8::10:80\n",
