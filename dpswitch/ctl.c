@@ -347,11 +347,17 @@ static json_t *port_json(const struct dps_port *p)
 
 static json_t *status(struct dps *d)
 {
-	json_t *r = ok(), *ports = json_array();
+	json_t *r = ok(), *ports = json_array(), *pj;
 
-	for (unsigned i = 0; i < DPS_MAX_PORTS; i++)
-		if (d->ports[i].kind != DPS_PORT_FREE)
-			json_array_append_new(ports, port_json(&d->ports[i]));
+	for (unsigned i = 0; i < DPS_MAX_PORTS; i++) {
+		if (d->ports[i].kind == DPS_PORT_FREE)
+			continue;
+		pj = port_json(&d->ports[i]);
+		/* a vif's network: netd's check of its own leaves the others' */
+		if (pj && d->ports[i].bridge)
+			json_object_set_new(pj, "bridge", json_string(d->ports[i].bridge));
+		json_array_append_new(ports, pj);
+	}
 	json_object_set_new(r, "ports", ports);
 	json_object_set_new(r, "macs", json_integer(dps_mac_count(&d->macs, d->now_ms)));
 	json_object_set_new(r, "mac_moves", json_integer((json_int_t)d->macs.moves));

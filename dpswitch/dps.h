@@ -130,6 +130,9 @@ struct dps_gq {
 struct dps_port {
 	enum dps_port_kind kind;
 	char name[16];
+	/* guest: the network (--bridge) its vif's bridge= names, which
+	 * status reports: netd unplugs only its own network's ports */
+	const char *bridge;
 	bool plugged;	/* added over the control socket: policy known */
 	bool connected; /* guest: rings served; NIC: always */
 	bool forwarding; /* plugged and connected: frames flow */

@@ -42,7 +42,7 @@ static bool serves(struct nb_back *b, const struct nb_vif *v, const char *bridge
 	return false;
 }
 
-static int probe(struct nb_back *b, struct nb_vif *v, const char *vifname)
+static int probe(struct nb_back *b, struct nb_vif *v, const char *vifname, const char *bridge)
 {
 	struct dps *d = dps_of(b);
 	int idx = dps_port_alloc(d, DPS_PORT_GUEST, v->ifname);
@@ -50,6 +50,10 @@ static int probe(struct nb_back *b, struct nb_vif *v, const char *vifname)
 	if (idx < 0)
 		return idx;
 	d->ports[idx].vif = v;
+	/* serves found it among ours: our copy, which outlives the reply */
+	for (unsigned i = 0; bridge && i < d->nbridges; i++)
+		if (!strcmp(bridge, d->bridges[i]))
+			d->ports[idx].bridge = d->bridges[i];
 	v->port = idx;
 	log_info("vif%u.%u: port %d", v->domid, v->devid, idx);
 	/* plugged before a restart: plugged again, before the guest connects */

@@ -152,9 +152,10 @@ struct nb_ops {
 	/* Serve this vif? bridge is its backend key (NULL: absent). NULL
 	 * hook: every vif. A vif refused stays untouched (another backend's). */
 	bool (*serves)(struct nb_back *b, const struct nb_vif *v, const char *bridge);
-	/* Before InitWait: make the vif's port (v->port); vifname is the
-	 * backend key, NULL when absent or not a valid name. */
-	int (*probe)(struct nb_back *b, struct nb_vif *v, const char *vifname);
+	/* Before InitWait: make the vif's port (v->port); vifname and bridge
+	 * are the backend keys (bridge as serves saw it), NULL when absent,
+	 * vifname also when not a valid name. */
+	int (*probe)(struct nb_back *b, struct nb_vif *v, const char *vifname, const char *bridge);
 	/* Frontend Connected: serve the rings v->cfg describes, at v->rate. */
 	int (*connect)(struct nb_back *b, struct nb_vif *v);
 	/* Stop serving the rings (frontend closing, vif going). */

@@ -399,7 +399,8 @@ static int probe(struct nb_back *b, struct nb_vif *v, const struct xsc_op *ops)
 	rc = advertise(b, v);
 	if (rc < 0)
 		return rc;
-	rc = b->ops->probe(b, v, vifname && vif_ifname_is_valid(vifname) ? vifname : NULL);
+	rc = b->ops->probe(b, v, vifname && vif_ifname_is_valid(vifname) ? vifname : NULL,
+			   ops[BK_BRIDGE].err ? NULL : ops[BK_BRIDGE].reply);
 	if (rc < 0)
 		return fatal(b, v, rc, err_msg());
 	v->probed = true;

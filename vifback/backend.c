@@ -29,7 +29,7 @@ static bool serves(struct nb_back *b, const struct nb_vif *v, const char *bridge
 	return true;
 }
 
-static int probe(struct nb_back *b, struct nb_vif *v, const char *vifname)
+static int probe(struct nb_back *b, struct nb_vif *v, const char *vifname, const char *bridge)
 {
 	int rc;
 
