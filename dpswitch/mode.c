@@ -17,6 +17,18 @@
  * its connection and reads the reply whenever it comes. Else only a
  * request that succeeds within 200 ms would say so, and the first one
  * after a stall (a hotplug's port-add, on a loaded host) would fail.
+ * A request netd gave up on is still in dpswitch's socket, and carried
+ * out when it resumes: a late port-del does what netd wanted, but a late
+ * port-add plugs a vif netd answered with an error and does not hold.
+ * So once it answers again the watch checks its ports (below) and also
+ * unplugs each port of the network (status names a vif port's bridge:
+ * one dpswitch may serve several networks) plugged for a vif the network
+ * does not hold. From netd's loop, not in the request that heard the
+ * answer: the vif that request plugs is not among the network's yet. The
+ * check's status comes after what netd gave up on: dpswitch takes
+ * connections in order and answers each as it takes it. A dpswitch gone
+ * before that check has it on the reconnect's, and a restarted one (whose
+ * --state plugs ports as it probes their vifs) at each look of it.
  *
  * A dpswitch started again without its --state file (by hand, on a fresh
  * tmpfs) has no port plugged, and its guests would stay cut off. So netd
@@ -65,6 +77,7 @@ struct dps_watch {
 	uint64_t delay_usec;  /* before the next attempt */
 	uint64_t sync_since;  /* when the current check began (CLOCK_MONOTONIC, us) */
 	bool sync;            /* ports to check on the next tick */
+	bool strays;          /* ... and unplug those netd does not hold (answers_again) */
 	bool lost;            /* not connected since a loss, logged once */
 	int last_err;         /* of the last failed connect, logged once per cause */
 	bool wedged;          /* a request went unanswered: short waits (request) */
@@ -73,6 +86,7 @@ struct dps_watch {
 
 static int watch_probe(struct dps_watch *w);
 static int watch_poll(struct dps_watch *w);
+static void watch_arm(struct dps_watch *w, uint64_t usec);
 
 /* A request's system call ran out of its bound (SO_RCVTIMEO/SNDTIMEO:
  * EAGAIN): say so, wait less from now on (DPS_MODE_WEDGED_MS), and have
@@ -88,13 +102,23 @@ static void unanswered(struct dps_watch *w, const char *path, int bound_ms)
 }
 
 /* dpswitch answered (a request, or the watch's probe): the whole bound
- * again, said once. */
+ * again, said once. A port-add netd gave up on meanwhile is still in
+ * dpswitch's socket and carried out now, for a vif netd answered with an
+ * error and does not hold: the ports' check unplugs it (strays). From
+ * netd's loop (on_watch_timer), not here: this turn may be plugging a vif
+ * not among the network's yet (the request this reply answers), and the
+ * check waits for the probe if dpswitch is wedged again by then. */
 static void answers_again(struct dps_watch *w)
 {
 	if (!w->wedged)
 		return;
 	log_info("%s: dpswitch at %s answers again", w->net->conf.name, w->net->conf.dpdk_socket);
 	w->wedged = false;
+	w->strays = true;
+	if (!w->sync)
+		sd_event_now(w->ev, CLOCK_MONOTONIC, &w->sync_since);
+	w->sync = true;
+	watch_arm(w, 0);
 }
 
 /* One request, one reply (new reference), or NULL with err_msg(). */
@@ -374,8 +398,6 @@ static void watch_close(struct dps_watch *w)
 	w->probing = false; /* gone with its connection */
 }
 
-static void watch_arm(struct dps_watch *w, uint64_t usec);
-
 /* dpswitch's end of the watch: it stopped (or dropped netd). */
 static void watch_lost(struct dps_watch *w)
 {
@@ -506,9 +528,68 @@ static json_t *ports_by_name(json_t *status)
 	return by;
 }
 
+/* Unplug the ports by (ports_by_name) has plugged in this network for a
+ * vif netd does not hold: plugged by a port-add netd gave up on and
+ * dpswitch carried out late. Only the network's own (bridge): a dpswitch
+ * may serve others, whose ports are not netd's to judge here; none from a
+ * dpswitch that does not say. 0, or -errno when dpswitch does not answer
+ * (err_msg()). One port-del per such port. */
+static int watch_unplug_strays(struct dps_watch *w, json_t *by)
+{
+	struct netd_net *net = w->net;
+	json_t *held = json_object(), *p;
+	unsigned n = 0;
+	char names[256] = "";
+	size_t off = 0;
+	const char *name;
+	int rc = 0;
+
+	if (!held)
+		return err_set(-ENOMEM, "out of memory");
+	for (struct netd_vif *nv = net->vifs; nv; nv = nv->next) {
+		char hn[32];
+
+		snprintf(hn, sizeof(hn), "vif%u.%u", nv->vif.domid, nv->vif.devid);
+		json_object_set_new(held, hn, json_true());
+	}
+	json_object_foreach(by, name, p) {
+		const char *bridge = json_string_value(json_object_get(p, "bridge"));
+		struct vif v;
+		uint32_t domid, devid;
+
+		if (!json_is_true(json_object_get(p, "plugged")) || !bridge ||
+		    strcmp(bridge, net->conf.name) || json_object_get(held, name) ||
+		    strncmp(name, "vif", 3) || vif_id_parse(name + 3, &domid, &devid) < 0)
+			continue;
+		vif_init(&v, domid, devid);
+		rc = call(net, port_req("port-del", &v), NULL);
+		if (rc == -EINVAL) {
+			/* refused (unplugged meanwhile): the others still go */
+			log_warn("%s: %s not unplugged from dpswitch: %s", net->conf.name, name,
+				 err_msg());
+			rc = 0;
+			continue;
+		}
+		if (rc < 0)
+			break;
+		n++;
+		if (off < sizeof(names))
+			off += (size_t)snprintf(names + off, sizeof(names) - off, " %s", name);
+	}
+	json_decref(held);
+	if (n)
+		log_info("%s: dpswitch at %s had %u port%s plugged that netd does not hold "
+			 "(a plug netd gave up on, carried out late); unplugged %s:%s%s",
+			 net->conf.name, net->conf.dpdk_socket, n, n == 1 ? "" : "s",
+			 n == 1 ? "it" : "them", names, off >= sizeof(names) ? " ..." : "");
+	return rc;
+}
+
 /* Plug again, from netd's records, every vif whose port dpswitch has
- * unplugged. 0: all checked; 1: some ports are not there yet; -errno: dpswitch
- * does not answer (err_msg()). At most one status and one port-add per vif. */
+ * unplugged, and with w->strays unplug the ports of vifs netd does not
+ * hold. 0: all checked; 1: some ports are not there yet; -errno: dpswitch
+ * does not answer (err_msg()). At most one status and one port-add or
+ * port-del per vif. */
 static int watch_sync(struct dps_watch *w)
 {
 	struct netd_net *net = w->net;
@@ -553,6 +634,8 @@ static int watch_sync(struct dps_watch *w)
 		if (off < sizeof(names))
 			off += (size_t)snprintf(names + off, sizeof(names) - off, " %s", v->ifname);
 	}
+	if ((rc >= 0 || rc == -EINVAL) && w->strays)
+		rc = watch_unplug_strays(w, by);
 	json_decref(by);
 	if (rc < 0 && rc != -EINVAL)
 		return rc;
@@ -618,7 +701,9 @@ static int on_watch_timer(sd_event_source *s, uint64_t usec, void *data)
 			log_warn("%s: dpswitch at %s still has no port for some of the network's "
 				 "vifs after 30 s; not looking again", w->net->conf.name,
 				 w->net->conf.dpdk_socket);
-		w->sync = false;
+		/* strays: looked for at each look, as a dpswitch restarted
+		 * with --state plugs its ports while it probes their vifs */
+		w->sync = w->strays = false;
 		return 0;
 	}
 	w->delay_usec = w->delay_usec * 2 > DPS_WATCH_MAX_USEC ? DPS_WATCH_MAX_USEC :

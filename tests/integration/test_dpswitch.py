@@ -1218,6 +1218,57 @@ def test_netd_waits_once_for_a_dpswitch_that_takes_connections_but_never_answers
         assert log.count("connection lost") == 1 and "nor the last time" not in log, log
 
 
+def test_netd_unplugs_a_plug_it_gave_up_on_once_dpswitch_answers_again(topo, xsd, tmp_path,
+                                                                     netd_factory):
+    """A hotplug's port-add that netd gave up on (dpswitch stopped with
+    SIGSTOP) stays in dpswitch's socket and is carried out when it
+    resumes: the hotplug was answered with an error and netd does not
+    hold the vif, yet dpswitch would forward its frames. Hearing that
+    dpswitch answers again, netd checks its ports and unplugs that one,
+    saying so; the vif netd holds stays plugged, and so does a vif of
+    another network the same dpswitch serves (not netd's to judge)."""
+    other = "dps1"
+    rig = Rig(topo, xsd, tmp_path)
+    try:
+        rig.start("--bridge", other)
+        netd = netd_factory(dpdk_conf(rig))
+        netd.start()
+        netd_plugged(rig, 5)
+        assert run_script(rig, netd, 5).returncode == 0, netd.read_log()
+        netd_plugged(rig, 6)
+        xsd.hvsim("domain", "add", "7")
+        rig.domains.add(7)
+        xsd.hvsim("vif", "add", "-n", "7.0", f"mac={mac_of(7)},bridge={other}")
+        rig.wait_states(7, 2)
+        assert rig.request({"cmd": "port-add", "vif": "7.0", "keys": {"mac": mac_of(7)}})["ok"]
+        # status names each vif port's network, which is how netd tells
+        assert (rig.port("vif5.0")["bridge"], rig.port("vif7.0")["bridge"]) == (BRIDGE, other)
+        assert "bridge" not in rig.port("nic0")
+        os.kill(rig.proc.pid, signal.SIGSTOP)
+        try:
+            r = run_script(rig, netd, 6)
+            assert r.returncode != 0 and "no answer within 2000 ms" in r.stderr, r.stderr
+            assert rig.be(6, "hotplug-status") == "error"
+        finally:
+            os.kill(rig.proc.pid, signal.SIGCONT)
+        # the port-add netd gave up on, carried out as dpswitch resumes
+        wait_for(lambda: "vif6.0: plugged" in rig.read_log(), 10,
+                 what=f"dpswitch to read the port-add netd gave up on: {rig.read_log()}")
+        unplugged = (f"{BRIDGE}: dpswitch at {rig.sock} had 1 port plugged that netd does not "
+                     f"hold (a plug netd gave up on, carried out late); unplugged it: vif6.0")
+        wait_for(lambda: unplugged in netd.read_log(), 20,
+                 what=f"netd to unplug vif6.0: {netd.read_log()}")
+        assert not rig.port("vif6.0")["plugged"]
+        assert rig.port("vif5.0")["plugged"] and rig.port("vif7.0")["plugged"]
+        assert "vif6.0: unplugged" in rig.read_log()
+        # once: the check is done, and what netd holds is as it was
+        time.sleep(1)
+        assert netd.read_log().count("unplugged it") == 1, netd.read_log()
+        assert rig.port("vif6.0")["plugged"] is False and rig.port("vif5.0")["plugged"]
+    finally:
+        rig.stop()
+
+
 def test_netd_refuses_a_dpdk_network_without_dpswitch(topo, netd_factory, tmp_path):
     """A dpdk network whose dpswitch does not answer cannot go up: the
     error names the socket."""
