@@ -236,6 +236,13 @@ static int dps_up(struct netd_net *net, json_t *saved)
 	rc = call(net, json_pack("{s:i,s:s}", "version", 1, "cmd", "status"), NULL);
 	if (rc < 0)
 		return err_prefix(rc, "%s: datapath dpdk", net->conf.name);
+	/* the state file, as every mode's up writes one (netd_txn_apply):
+	 * without it a netd started again reads no vif journal either, and
+	 * forgets the network's vifs (the watch would not plug them again,
+	 * and takes ports it does not hold for strays) */
+	rc = net->checkpoint(net, "applied");
+	if (rc < 0)
+		return err_prefix(rc, "%s: datapath dpdk: state not saved", net->conf.name);
 	return watch_start(net);
 }
 

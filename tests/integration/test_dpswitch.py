@@ -1096,6 +1096,24 @@ def test_netd_leaves_a_dpswitch_restarted_with_its_state_alone(topo, xsd, tmp_pa
         rig.stop()
 
 
+def test_netd_killed_and_started_again_still_holds_its_dpdk_vifs(rig, topo, netd_factory):
+    """netd killed (-9) and started again takes a dpdk network's vifs back
+    from its state file, as for any mode: the vif is in its status, and
+    its hotplug offline then unplugs it from dpswitch."""
+    netd = netd_factory(dpdk_conf(rig))
+    netd.start()
+    netd_plugged(rig, 5)
+    assert run_script(rig, netd, 5).returncode == 0, netd.read_log()
+    netd.stop(signal.SIGKILL)
+    netd.start()
+    vifs = netd.request({"cmd": "vif-list"})["result"]["vifs"]
+    assert [(v["vif"], v["network"]) for v in vifs] == [("5.0", BRIDGE)], vifs
+    assert rig.port("vif5.0")["plugged"]
+    r = run_script(rig, netd, 5, "offline")
+    assert r.returncode == 0, r.stderr
+    assert not rig.port("vif5.0")["plugged"]
+
+
 def test_netd_says_which_network_lost_its_dpswitch(rig, topo, netd_factory):
     """A dpswitch that is gone and stays gone: netd logs it once, naming
     the network and the socket, keeps serving its own socket, and answers
@@ -1225,8 +1243,9 @@ def test_netd_unplugs_a_plug_it_gave_up_on_once_dpswitch_answers_again(topo, xsd
     resumes: the hotplug was answered with an error and netd does not
     hold the vif, yet dpswitch would forward its frames. Hearing that
     dpswitch answers again, netd checks its ports and unplugs that one,
-    saying so; the vif netd holds stays plugged, and so does a vif of
-    another network the same dpswitch serves (not netd's to judge)."""
+    saying so; the vif netd holds (from its state file, netd restarted)
+    stays plugged, and so does a vif of another network the same dpswitch
+    serves (not netd's to judge)."""
     other = "dps1"
     rig = Rig(topo, xsd, tmp_path)
     try:
@@ -1235,6 +1254,9 @@ def test_netd_unplugs_a_plug_it_gave_up_on_once_dpswitch_answers_again(topo, xsd
         netd.start()
         netd_plugged(rig, 5)
         assert run_script(rig, netd, 5).returncode == 0, netd.read_log()
+        # the vif netd holds, it holds from its state file after a restart
+        netd.stop(signal.SIGKILL)
+        netd.start()
         netd_plugged(rig, 6)
         xsd.hvsim("domain", "add", "7")
         rig.domains.add(7)
