@@ -335,6 +335,24 @@ static int dps_down(struct netd_net *net)
 	return 0;
 }
 
+/* A dpswitch serving several networks (--bridge, repeated) reports every
+ * vif port: this network's status, and so its metrics, keep the vifs whose
+ * `bridge` is this network, and the NIC ports the networks share. */
+static void own_ports(const struct netd_net *net, json_t *status)
+{
+	json_t *ports = json_object_get(status, "ports"), *p;
+	size_t i;
+
+	json_array_foreach(ports, i, p) {
+		const char *bridge = json_string_value(json_object_get(p, "bridge"));
+
+		if (bridge && strcmp(bridge, net->conf.name)) {
+			json_array_remove(ports, i);
+			i--;
+		}
+	}
+}
+
 /* For `netdctl status`: one line of counters per port (the text view
  * prints string lists), and dpswitch's whole status for --json. */
 static json_t *dps_status(struct netd_net *net)
@@ -350,6 +368,7 @@ static json_t *dps_status(struct netd_net *net)
 		json_decref(counters);
 		return st;
 	}
+	own_ports(net, r);
 	json_array_foreach(json_object_get(r, "ports"), i, p) {
 		const char *name = json_string_value(json_object_get(p, "name"));
 		json_t *drops = json_object_get(p, "drops"), *n;

@@ -1291,6 +1291,41 @@ def test_netd_unplugs_a_plug_it_gave_up_on_once_dpswitch_answers_again(topo, xsd
         rig.stop()
 
 
+def test_status_and_metrics_show_only_the_networks_own_vifs(topo, xsd, tmp_path, netd_factory):
+    """A dpswitch serving two networks (--bridge dps0 --bridge dps1)
+    reports every vif port; netd's status and metrics for dps0 show dps0's
+    vifs and the uplink, not dps1's (which another network, or nobody in
+    netd, owns): no port counted under two networks."""
+    from test_metrics import scrape
+    other = "dps1"
+    rig = Rig(topo, xsd, tmp_path)
+    try:
+        rig.start("--bridge", other)
+        netd = netd_factory(dpdk_conf(rig))
+        netd.start()
+        netd_plugged(rig, 5)
+        assert run_script(rig, netd, 5).returncode == 0, netd.read_log()
+        xsd.hvsim("domain", "add", "7")
+        rig.domains.add(7)
+        xsd.hvsim("vif", "add", "-n", "7.0", f"mac={mac_of(7)},bridge={other}")
+        rig.wait_states(7, 2)
+        assert rig.request({"cmd": "port-add", "vif": "7.0", "keys": {"mac": mac_of(7)}})["ok"]
+        assert {p["name"] for p in rig.request({"cmd": "status"})["ports"]} >= {
+            "vif5.0", "vif7.0", "nic0"}
+        js = json.loads(netd.ctl("--json", "status").stdout)
+        js = js.get("result", js)
+        net = next(n for n in js["networks"] if n["name"] == BRIDGE)
+        assert sorted(p["name"] for p in net["details"]["dpswitch"]["ports"]) == [
+            "nic0", "vif5.0"], net
+        assert sorted(net["details"]["ports"]) == ["nic0", "vif5.0"], net
+        assert not any("vif7.0" in c for c in net["details"]["port_counters"]), net
+        fams, text = scrape(topo, netd)
+        ports = {s.labels["port"] for s in fams["netd_dpswitch_rx_packets"].samples}
+        assert ports == {"nic0", "vif5.0"}, text
+    finally:
+        rig.stop()
+
+
 def test_netd_refuses_a_dpdk_network_without_dpswitch(topo, netd_factory, tmp_path):
     """A dpdk network whose dpswitch does not answer cannot go up: the
     error names the socket."""
