@@ -173,6 +173,14 @@ static void enqueue(struct dps *d, unsigned out, struct rte_mbuf *m)
 		else
 			dps_guest_flush(d, out);
 	}
+	/* a guest whose ring the flush found broken left the switch there
+	 * (guest.c's lost: its queue dropped, its port no longer forwarding
+	 * nor active): the frame goes as its queue went, not onto a port
+	 * that is never flushed again */
+	if (!p->forwarding) {
+		dps_drop(p, DPS_DROP_UNPLUGGED, m);
+		return;
+	}
 	if (p->nout >= DPS_OUTQ) {
 		dps_drop(p, DPS_DROP_QUEUE_FULL, m);
 		return;
@@ -290,19 +298,24 @@ void dps_fwd(struct dps *d, unsigned in, struct rte_mbuf **m, unsigned n)
 		d->flooded++;
 		if (whole) {
 			/* flooded (the destination went between guest.c's look
-			 * and here): each port gets the frames */
-			for (unsigned k = 0; k < d->nactive; k++)
+			 * and here): each port gets the frames. From the end, as
+			 * below */
+			for (unsigned k = d->nactive; k-- > 0;)
 				if (d->active[k] != in && d->ports[d->active[k]].forwarding)
 					enqueue_cut(d, in, d->active[k]);
 			rte_pktmbuf_free(m[i]);
 			continue;
 		}
-		/* flood: one reference per other forwarding port (it is one) */
+		/* flood: one reference per other forwarding port (it is one).
+		 * From the end: a guest lost as its full queue is flushed
+		 * (enqueue) leaves the active ports, the last taking its place,
+		 * which this way was given its reference already; from the
+		 * start it would be skipped, and its reference never freed */
 		if (d->nfwd > 1)
 			rte_mbuf_refcnt_update(m[i], (int16_t)(d->nfwd - 2));
 		else
 			rte_pktmbuf_free(m[i]);
-		for (unsigned k = 0; k < d->nactive; k++)
+		for (unsigned k = d->nactive; k-- > 0;)
 			if (d->active[k] != in && d->ports[d->active[k]].forwarding)
 				enqueue(d, d->active[k], m[i]);
 	}

@@ -26,6 +26,7 @@
 #define NF_STORM_MS	2000
 #define SLOT_BYTES	64u
 #define NF_RX_FILL_MS	10000	/* rx-prod-back: for the backend to fill buffers */
+#define NF_RX_LATE_MS	2000	/* rx-prod-overflow-late: watched after the write */
 
 struct hctx {
 	struct nf_dev *d;
@@ -289,6 +290,18 @@ static int c_rx_prod_overflow(struct hctx *h, unsigned arg)
 	return 0;
 }
 
+/* As rx-prod-overflow, after --wait with no receive buffer posted: a
+ * backend's queue for it is full by then if it is sent frames, and the
+ * bad producer comes while it is (the backend may find it as it flushes
+ * that full queue to make room for the next frame). Then watched for
+ * NF_RX_LATE_MS. */
+static int c_rx_prod_overflow_late(struct hctx *h, unsigned arg)
+{
+	poll(NULL, 0, (int)h->wait_ms);
+	h->wait_ms = NF_RX_LATE_MS;
+	return c_rx_prod_overflow(h, arg);
+}
+
 static int c_nothing(struct hctx *h, unsigned arg)
 {
 	return 0;	/* no-rx-buffers: the setup did it (no_rx_post) */
@@ -411,6 +424,8 @@ static const struct hcase {
 	  "TX req_prod - req_cons = 300 > ring size" },
 	{ "rx-prod-overflow", c_rx_prod_overflow, 0, false,
 	  "RX req_prod 300 ahead of the posted buffers" },
+	{ "rx-prod-overflow-late", c_rx_prod_overflow_late, 0, true,
+	  "no RX buffer posted for --wait (send it frames), then RX req_prod 300 ahead" },
 	{ "rx-prod-back", c_rx_prod_back, 0, false,
 	  "RX req_prod moved back behind buffers the backend filled (needs traffic to the guest)" },
 	{ "no-rx-buffers", c_nothing, 0, true, "connect with an empty RX ring, never post" },

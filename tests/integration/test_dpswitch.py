@@ -2362,3 +2362,74 @@ def test_guests_that_stop_taking_frames_cannot_empty_the_pool(topo, xsd, tmp_pat
         for d in slow:
             assert topo.ping(ns[d], LAN, count=2), rig.read_log()
         assert rig.proc.poll() is None, rig.read_log()
+
+
+# The LAN's TCP/IPv4 GSO packets (60000 bytes at 1448, to port 9) sent to
+# argv[1]'s MAC and argv[2] for argv[3] seconds, 8 at a time: as
+# TCP_GSO_SEND, without end. To a MAC nobody sent from, each is flooded,
+# cut, 42 frames to every port.
+GSO_FLOOD = TCP_GSO_SEND.replace(
+    "for i in range(int(sys.argv[3])):",
+    "end = time.monotonic() + float(sys.argv[3])\ni = 0\nwhile time.monotonic() < end:\n"
+    "    i += 1").replace("    if i % 8 == 7:\n        time.sleep(0.01)",
+                          "    if i % 8 == 7:\n        time.sleep(0.001)")
+
+
+def idle_sleeps(rig, secs=1):
+    """The loop's waits in ppoll over secs of an idle switch."""
+    s0 = rig.request({"cmd": "status"})["sleeps"]
+    time.sleep(secs)
+    return rig.request({"cmd": "status"})["sleeps"] - s0
+
+
+def test_a_guest_whose_ring_breaks_under_a_flood_leaves_nothing_behind(kern_rig, topo, xsd,
+                                                                      tmp_path):
+    """A guest that posts no receive buffer (its queue in dpswitch full,
+    256 frames) breaks its RX ring (a producer 300 ahead) while the LAN
+    floods every port: dpswitch may find the bad producer as it flushes
+    that full queue to make room for the next frame, and closes the vif
+    there. The frame it was queueing is dropped with the port, not kept
+    on it, and the guest connected after it still gets its copy of that
+    frame: once the flood is over and the vif is gone, every mbuf is back
+    in the pool (there were 1 or 2 fewer each time, for ever, and an idle
+    dpswitch woke every 8 ms for the dead port's frame). Five rounds,
+    each with a guest of its own."""
+    rig = kern_rig
+    mbufs = rig.request({"cmd": "status"})["mbufs_free"]
+    (tmp_path / "flood.py").write_text(GSO_FLOOD)
+    live = {}
+    for r, d in enumerate((5, 11, 12, 13, 14)):
+        rig.attach(d)
+        host = subprocess.Popen([HVSIM, "guest", f"{d}.0", "--hostile", "rx-prod-overflow-late",
+                                 "--wait", "3"], stdout=subprocess.PIPE, text=True,
+                                env=xsd.env())
+        try:
+            rig.wait_states(d, 4)
+            # connected after it: last among the ports a flood goes to
+            for g in (6 + 2 * r, 7 + 2 * r):
+                if g <= 9:
+                    rig.attach(g)
+                    live[g] = rig.guest(g)
+            flood = subprocess.Popen(["ip", "netns", "exec", rig.lan, "/usr/bin/python3",
+                                      str(tmp_path / "flood.py"), mac_of(d), addr_of(d), "8"])
+            try:
+                rep = json.loads(host.communicate(timeout=30)[0])
+            finally:
+                terminate(flood, 5)
+        finally:
+            terminate(host, 5)
+        assert rep["backend_state"] == 5, rep
+        err = xsd.read(f"/local/domain/0/error/backend/vif/{d}/0/error")
+        assert err and "rx: impossible request producer" in err, err
+        p = rig.port(f"vif{d}.0")
+        assert not p["forwarding"] and p["queued"] == 0, p
+        xsd.hvsim("vif", "del", "-n", f"{d}.0")
+        wait_for(lambda: rig.port(f"vif{d}.0") is None, 10, what=f"vif{d}.0 gone")
+    # the live guests took their frames: nothing waits, every mbuf is back
+    st = wait_for(lambda: (lambda s: s if not any(p["queued"] for p in s["ports"]) else None)(
+        rig.request({"cmd": "status"})), 10, what="the queues empty")
+    assert st["mbufs_free"] == mbufs, st
+    assert idle_sleeps(rig) < 10
+    for g, ns in live.items():
+        assert topo.ping(ns, LAN, count=1), g
+    assert rig.proc.poll() is None, rig.read_log()
