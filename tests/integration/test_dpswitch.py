@@ -2433,3 +2433,96 @@ def test_a_guest_whose_ring_breaks_under_a_flood_leaves_nothing_behind(kern_rig,
     for g, ns in live.items():
         assert topo.ping(ns, LAN, count=1), g
     assert rig.proc.poll() is None, rig.read_log()
+
+
+# A TCP stream for as long as both ends live: the receiver (argv: serve,
+# address, port) reads until the end, the sender (send, address, port)
+# writes until it is stopped or the connection dies. Windows of some MB:
+# a receiver that stops has that much in flight towards it.
+STREAM = r"""
+import socket, sys
+mode, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if mode == "serve":
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    s.bind((host, port)); s.listen(1)
+    print("listening", flush=True)
+    c, _ = s.accept()
+    while c.recv(1 << 20):
+        pass
+else:
+    c = socket.socket(); c.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
+    c.settimeout(10); c.connect((host, port))
+    buf = bytes(1 << 20)
+    try:
+        while True:
+            c.sendall(buf)
+    except OSError:
+        pass
+"""
+
+
+def test_every_mbuf_comes_back_after_guests_go_in_mid_stream(topo, xsd, tmp_path):
+    """The pool (--mbufs 2047) is whole again once the traffic is
+    over and the guests are gone, however they went while TCP streams ran
+    to and from them and between them: one killed (-9), one's vif removed,
+    one unplugged, one stopped until its frames were drained (500 ms) and
+    resumed, one whose netfront restarted (a new connect). Every port's
+    queue empties and `mbufs_free` is the pool's size: nothing of what
+    the streams left in queues, in the kernel port's slots or on a ring
+    that went is lost."""
+    procs, rig = [], Rig(topo, xsd, tmp_path, uplink="kernel",
+                         env={"DPSWITCH_RX_DRAIN_MS": "500"})
+    (tmp_path / "stream.py").write_text(STREAM)
+
+    def stream(src, dst, addr, port):
+        recv = subprocess.Popen(["ip", "netns", "exec", dst, "/usr/bin/python3",
+                                 str(tmp_path / "stream.py"), "serve", addr, str(port)],
+                                stdout=subprocess.PIPE, text=True)
+        procs.append(recv)
+        assert recv.stdout.readline() == "listening\n"
+        procs.append(subprocess.Popen(["ip", "netns", "exec", src, "/usr/bin/python3",
+                                       str(tmp_path / "stream.py"), "send", addr, str(port)]))
+    try:
+        rig.start("--mbufs", "2047")
+        mbufs = rig.request({"cmd": "status"})["mbufs_free"]
+        assert mbufs == 2047
+        ns = {}
+        for d in (5, 6, 7, 8, 9):
+            rig.attach(d)
+            ns[d] = rig.guest(d)
+            assert topo.ping(ns[d], LAN, count=1), rig.read_log()
+        stream(rig.lan, ns[5], addr_of(5), 5001)   # whole GSO packets into a guest
+        stream(ns[8], ns[5], addr_of(5), 5002)     # guest to guest, cut
+        stream(rig.lan, ns[6], addr_of(6), 5001)
+        stream(ns[7], rig.lan, LAN, 5007)  # a guest's GSO packets out whole
+        stream(rig.lan, ns[8], addr_of(8), 5001)
+        stream(rig.lan, ns[9], addr_of(9), 5001)
+        time.sleep(1.5)
+        rig.guests[8].send_signal(signal.SIGSTOP)
+        time.sleep(0.5)
+        rig.guests.pop(5).kill()
+        xsd.hvsim("vif", "del", "-n", "6.0")
+        assert rig.request({"cmd": "port-del", "vif": "7.0"})["ok"]
+        terminate(rig.guests.pop(9), 10)
+        rig.guest(9)
+        time.sleep(1.5)
+        # what waited for the stopped guest was drained
+        assert rig.port("vif8.0")["drops"]["no_buffers"] > 0, rig.port("vif8.0")
+        rig.guests[8].send_signal(signal.SIGCONT)
+        for p in procs:
+            terminate(p, 5)
+        for d in (5, 7, 8, 9):
+            xsd.hvsim("vif", "del", "-n", f"{d}.0")
+        wait_for(lambda: [p["name"] for p in rig.request({"cmd": "status"})["ports"]] == ["dpu0"],
+                 10, what="the vifs gone")
+        st = wait_for(lambda: (lambda s: s if not s["ports"][0]["queued"] else None)(
+            rig.request({"cmd": "status"})), 10, what="the kernel port's queue empty")
+        assert st["mbufs_free"] == mbufs, st
+        assert rig.proc.poll() is None, rig.read_log()
+    finally:
+        for p in procs:
+            terminate(p, 5)
+        for g in rig.guests.values():
+            g.send_signal(signal.SIGCONT)
+        rig.stop()
