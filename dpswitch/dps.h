@@ -69,10 +69,11 @@
 /* The drain does not reach a guest that takes a frame now and then, and a
  * few such guests would still empty the pool (a queue holds up to some
  * 2,300 with whole GSO packets). So half of it is kept: while fewer than
- * half are free, a guest port's queue holds at most DPS_HELD_LOW mbufs, a
- * frame past that dropped (pool_low). Guests that stop or crawl pin half
- * the pool and DPS_HELD_LOW each at most; one that takes its frames still
- * gets DPS_HELD_LOW a pass. */
+ * half of what it had free once the ports started (dps.pool_low: the NICs'
+ * receive rings hold theirs for good) are free, a guest port's queue holds
+ * at most DPS_HELD_LOW mbufs, a frame past that dropped (pool_low). Guests
+ * that stop or crawl pin half the pool and DPS_HELD_LOW each at most; one
+ * that takes its frames still gets DPS_HELD_LOW a pass. */
 #define DPS_HELD_LOW 128u
 #define DPS_RX_LIN ((size_t)DPS_BURST * (NETIF_MAX_PKT + 1))
 #define DPS_GSO_BUF (NETIF_MAX_PKT + DPS_GSO_MAX_SEGS * 256u) /* frames waiting for a port: a guest without buffers drops past it */
@@ -168,6 +169,10 @@ struct dps {
 	const char *hv_kind;
 	struct rte_mempool *pool;
 	unsigned mbufs; /* its size */
+	/* half of what it had free once the ports started (DPS_HELD_LOW):
+	 * not half its size, which NIC rings holding half of it (an AF_XDP
+	 * port's 2048 of --mbufs 4095) would make a pool low for ever */
+	unsigned pool_low;
 	struct dps_port *ports;	  /* DPS_MAX_PORTS */
 	uint32_t gen[DPS_MAX_PORTS]; /* per port, bumped when it goes (mac_table.h) */
 	uint32_t ports_gone; /* bumped with any of them */

@@ -523,7 +523,7 @@ bool dps_guest_admits(struct dps *d, unsigned idx, unsigned more)
 	}
 	/* what a pass admits counts at once: a kernel port's settle copies
 	 * up to 64 GSO packets of 33 mbufs in one */
-	if (d->pool_free < d->mbufs / 2 + more)
+	if (d->pool_free < d->pool_low + more)
 		return false;
 	d->pool_free -= more;
 	return true;

@@ -338,7 +338,7 @@ int main(int argc, char **argv)
 	static struct dps d;
 	const char *bridges[DPS_MAX_BRIDGES], *sock = NULL, *state = NULL;
 	const char *kifs[DPS_MAX_KPORTS];
-	unsigned nkifs = 0;
+	unsigned nkifs = 0, free_mbufs;
 	char *eal_argv[64], rundir[256];
 	int c, eal_argc = 0, sfd = -1, lfd = -1, rc = -1;
 	bool sup = false;
@@ -492,6 +492,14 @@ int main(int argc, char **argv)
 			log_err("dpswitch: %s", err_msg());
 			goto stop;
 		}
+	/* what the NICs' receive rings took is theirs for good: half of the
+	 * rest is kept (DPS_HELD_LOW) */
+	free_mbufs = rte_mempool_avail_count(d.pool);
+	d.pool_low = free_mbufs / 2;
+	if (free_mbufs < d.mbufs)
+		log_info("dpswitch: the NICs' receive rings hold %u of the pool's %u mbufs; "
+			 "guests' queues are held to %u while fewer than %u are free",
+			 d.mbufs - free_mbufs, d.mbufs, DPS_HELD_LOW, d.pool_low);
 	if (hv_open(d.hv_kind, &d.hv) < 0) {
 		log_err("dpswitch: hypervisor: %s", err_msg());
 		goto stop;
