@@ -36,7 +36,7 @@
 #include "lib/log.h"
 #include "lib/unix_listen.h"
 
-#define CTL_MAX_CLIENTS 16
+#define CTL_MAX_CLIENTS DPS_CTL_CLIENTS /* dps.h: netd's watches and as many at once */
 #define CTL_LINE_MAX 65536
 /* long enough for a reader that is busy (netd between its own requests),
  * short enough that a stuck one does not keep its place for long */

@@ -42,6 +42,11 @@
 
 #define DPS_MAX_PORTS 4096u
 #define DPS_MAX_KPORTS 8u /* --kernel-port (kport.c) */
+#define DPS_MAX_BRIDGES 16u /* --bridge: the networks served */
+/* control clients served at once: netd holds one idle connection for each
+ * network it serves through us (its watch, dpswitch/mode.c), so a client
+ * each of those and 16 besides (netd's requests, netdctl, the metrics) */
+#define DPS_CTL_CLIENTS (DPS_MAX_BRIDGES + 16u)
 /* local event channel ports mapped to switch ports: Xen's FIFO ABI has
  * 2^17; a port past it (never seen) keeps its switch port always ready */
 #define DPS_EVTCHN_MAX (1u << 17)

@@ -66,7 +66,6 @@
 #define DPS_CTL_EVERY 64 /* passes between looks at xenstore and the socket while busy */
 #define DPS_WAKE_FDS 16	 /* NIC sockets slept on (more NICs: timed sleeps) */
 #define DPS_EV_EVERY 16	 /* passes between looks at the event channels while busy */
-#define DPS_MAX_BRIDGES 16
 #define DPS_ARENA (NETIF_BURST * (NETIF_MAX_PKT + 1))
 
 static void usage(FILE *f)
@@ -146,7 +145,9 @@ static int loop(struct dps *d, int sfd, int lfd)
 	if (rc < 0)
 		return rc;
 	for (;;) {
-		struct pollfd pfd[24 + DPS_WAKE_FDS];
+		/* the signals, xenstore, the event channels, the NICs'
+		 * sockets, the control socket and its clients */
+		struct pollfd pfd[3 + DPS_WAKE_FDS + 1 + DPS_CTL_CLIENTS];
 		uint16_t wake_port[DPS_WAKE_FDS];
 		struct timespec ts, *tsp = &ts;
 		uint64_t timeout_us = 0;
@@ -234,7 +235,7 @@ static int loop(struct dps *d, int sfd, int lfd)
 							    .events = POLLIN };
 			}
 		nwake_polled = n - 3;
-		nctl = dps_ctl_fds(lfd, pfd + n, 24 + DPS_WAKE_FDS - (unsigned)n);
+		nctl = dps_ctl_fds(lfd, pfd + n, (unsigned)RTE_DIM(pfd) - (unsigned)n);
 		n += nctl;
 		if (ppoll(pfd, (nfds_t)n, tsp, NULL) < 0 && errno != EINTR)
 			return err_set(-errno, "poll: %s", strerror(errno));

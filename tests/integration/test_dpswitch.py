@@ -806,6 +806,48 @@ def test_a_client_that_reads_no_reply_is_dropped_and_holds_nobody_up(rig, topo, 
     assert rig.request({"cmd": "status"})["ok"] and topo.ping(g5, LAN)
 
 
+def test_netds_watches_of_sixteen_networks_leave_room_for_requests(topo, xsd, tmp_path):
+    """netd holds one idle connection to dpswitch for each dpdk network it
+    serves (its watch: docs/dpswitch.md), and a dpswitch serves up to 16
+    networks (--bridge). With the 16 watches connected (16 idle clients
+    here), dpswitch still answers requests, 16 at once besides them, and
+    refuses only the one past those. Before, 16 clients were all it took:
+    every port-add of netd's was refused ('too many clients'), and no vif
+    of any of the 16 networks could be plugged."""
+    rig = Rig(topo, xsd, tmp_path)
+    watches, clients = [], []
+    try:
+        rig.start(*[a for i in range(1, 16) for a in ("--bridge", f"dps{i}")])
+        for _ in range(16):
+            watches.append(socket.socket(socket.AF_UNIX))
+            watches[-1].connect(rig.sock)
+        time.sleep(0.2)  # accepted: one a look at the socket
+        assert rig.request({"cmd": "status"})["ok"]
+        for _ in range(16):
+            clients.append(socket.socket(socket.AF_UNIX))
+            clients[-1].settimeout(10)
+            clients[-1].connect(rig.sock)
+            time.sleep(0.02)
+        for c in clients:
+            c.sendall(b'{"cmd":"status"}\n')
+        for c in clients:
+            assert json.loads(c.makefile().readline())["ok"]
+        with socket.socket(socket.AF_UNIX) as extra:
+            extra.settimeout(10)
+            extra.connect(rig.sock)
+            assert json.loads(extra.makefile().readline()) == {
+                "version": 1, "ok": False, "error": "too many clients"}
+        for c in clients:
+            c.close()
+        time.sleep(0.2)
+        assert rig.request({"cmd": "status"})["ok"]
+        assert rig.proc.poll() is None, rig.read_log()
+    finally:
+        for c in watches + clients:
+            c.close()
+        rig.stop()
+
+
 def test_vif_of_another_network_is_left_alone(rig, xsd):
     """A vif whose bridge= is not dpswitch's is another backend's: dpswitch
     writes nothing under it."""
