@@ -369,6 +369,9 @@ static json_t *status(struct dps *d)
 	json_object_set_new(r, "mbufs", json_integer(d->mbufs));
 	json_object_set_new(r, "mbufs_free",
 			    json_integer((json_int_t)rte_mempool_avail_count(d->pool)));
+	/* while fewer than that are free, what a guest's queue holds at most */
+	json_object_set_new(r, "mbufs_low", json_integer(d->pool_low));
+	json_object_set_new(r, "held_share", json_integer(d->held_share));
 	return r;
 }
 

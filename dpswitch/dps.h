@@ -78,7 +78,11 @@
  * receive rings hold theirs for good) are free, a guest port's queue holds
  * at most DPS_HELD_LOW mbufs, a frame past that dropped (pool_low). Guests
  * that stop or crawl pin half the pool and DPS_HELD_LOW each at most; one
- * that takes its frames still gets DPS_HELD_LOW a pass. */
+ * that takes its frames still gets DPS_HELD_LOW a pass. With many ports,
+ * DPS_HELD_LOW each would add up past the half kept (one guest with 64
+ * vifs, at the default size), so what a port holds without a look at the
+ * pool is its share of a quarter of it: dps.held_share, at most
+ * DPS_HELD_LOW, and a quarter stays free however many guests stop. */
 #define DPS_HELD_LOW 128u
 #define DPS_RX_LIN ((size_t)DPS_BURST * (NETIF_MAX_PKT + 1))
 #define DPS_GSO_BUF (NETIF_MAX_PKT + DPS_GSO_MAX_SEGS * 256u) /* frames waiting for a port: a guest without buffers drops past it */
@@ -178,6 +182,10 @@ struct dps {
 	 * not half its size, which NIC rings holding half of it (an AF_XDP
 	 * port's 2048 of --mbufs 4095) would make a pool low for ever */
 	unsigned pool_low;
+	/* what a port's queue holds without a look at the pool: pool_low
+	 * shared by twice the forwarding ports, DPS_HELD_LOW at most
+	 * (dps_held_share) */
+	unsigned held_share;
 	struct dps_port *ports;	  /* DPS_MAX_PORTS */
 	uint32_t gen[DPS_MAX_PORTS]; /* per port, bumped when it goes (mac_table.h) */
 	uint32_t ports_gone; /* bumped with any of them */
@@ -264,6 +272,8 @@ bool dps_guest_takes_gso(const struct dps *d, unsigned idx, const struct dps_gso
 			 uint16_t mss, uint32_t len);
 /* True when guest port idx may queue more mbufs (DPS_HELD_LOW). */
 bool dps_guest_admits(struct dps *d, unsigned idx, unsigned more);
+/* held_share again: pool_low or the forwarding ports changed. */
+void dps_held_share(struct dps *d);
 /* Queued frames into the guest's RX ring; drops what it cannot take. */
 void dps_guest_flush(struct dps *d, unsigned idx);
 /* Events: drained, their ports made ready, unmasked (or held masked a

@@ -144,8 +144,10 @@ void dps_port_update(struct dps *d, unsigned idx)
 			dps_drop(p, DPS_DROP_UNPLUGGED, p->outq[--p->nout]);
 		dirty_del(d, idx);
 		d->nfwd--;
+		dps_held_share(d);
 	} else if (!p->forwarding && fwd) {
 		d->nfwd++;
+		dps_held_share(d);
 	}
 	p->forwarding = fwd;
 }

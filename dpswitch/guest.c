@@ -509,13 +509,20 @@ bool dps_guest_takes_gso(const struct dps *d, unsigned idx, const struct dps_gso
 	       p->nout < DPS_TSO_QUEUED;
 }
 
+void dps_held_share(struct dps *d)
+{
+	unsigned share = d->nfwd ? d->pool_low / (2 * d->nfwd) : DPS_HELD_LOW;
+
+	d->held_share = share < DPS_HELD_LOW ? share : DPS_HELD_LOW;
+}
+
 bool dps_guest_admits(struct dps *d, unsigned idx, unsigned more)
 {
 	const struct dps_port *p = &d->ports[idx];
 
 	/* within what any port may hold, the pool is not read
 	 * (rte_mempool_avail_count walks every lcore's cache) */
-	if (p->held + more <= DPS_HELD_LOW)
+	if (p->held + more <= d->held_share)
 		return true;
 	if (d->pool_at != d->now_us) {
 		d->pool_at = d->now_us;

@@ -497,9 +497,11 @@ int main(int argc, char **argv)
 	 * rest is kept (DPS_HELD_LOW) */
 	free_mbufs = rte_mempool_avail_count(d.pool);
 	d.pool_low = free_mbufs / 2;
+	dps_held_share(&d);
 	if (free_mbufs < d.mbufs)
 		log_info("dpswitch: the NICs' receive rings hold %u of the pool's %u mbufs; "
-			 "guests' queues are held to %u while fewer than %u are free",
+			 "guests' queues are held to %u mbufs each at most (less with many ports) "
+			 "while fewer than %u are free",
 			 d.mbufs - free_mbufs, d.mbufs, DPS_HELD_LOW, d.pool_low);
 	if (hv_open(d.hv_kind, &d.hv) < 0) {
 		log_err("dpswitch: hypervisor: %s", err_msg());
