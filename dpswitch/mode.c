@@ -78,6 +78,7 @@ struct dps_watch {
 	uint64_t sync_since;  /* when the current check began (CLOCK_MONOTONIC, us) */
 	bool sync;            /* ports to check on the next tick */
 	bool strays;          /* ... and unplug those netd does not hold (answers_again) */
+	bool gave_up_add;     /* a port-add went unanswered since dpswitch last answered */
 	bool lost;            /* not connected since a loss, logged once */
 	int last_err;         /* of the last failed connect, logged once per cause */
 	bool wedged;          /* a request went unanswered: short waits (request) */
@@ -104,7 +105,9 @@ static void unanswered(struct dps_watch *w, const char *path, int bound_ms)
 /* dpswitch answered (a request, or the watch's probe): the whole bound
  * again, said once. A port-add netd gave up on meanwhile is still in
  * dpswitch's socket and carried out now, for a vif netd answered with an
- * error and does not hold: the ports' check unplugs it (strays). From
+ * error and does not hold: the ports' check unplugs it (strays), only
+ * then (a check is a request: dpswitch stopped again meanwhile costs netd's
+ * loop its 2 s once). From
  * netd's loop (on_watch_timer), not here: this turn may be plugging a vif
  * not among the network's yet (the request this reply answers), and the
  * check waits for the probe if dpswitch is wedged again by then. */
@@ -114,6 +117,9 @@ static void answers_again(struct dps_watch *w)
 		return;
 	log_info("%s: dpswitch at %s answers again", w->net->conf.name, w->net->conf.dpdk_socket);
 	w->wedged = false;
+	if (!w->gave_up_add)
+		return; /* nothing can have come of the requests it missed */
+	w->gave_up_add = false;
 	w->strays = true;
 	if (!w->sync)
 		sd_event_now(w->ev, CLOCK_MONOTONIC, &w->sync_since);
@@ -300,7 +306,9 @@ static json_t *gw_string(void)
 
 static int dps_vif_online(struct netd_net *net, const struct vif *v)
 {
+	struct dps_watch *w = net->priv;
 	json_t *req = port_req("port-add", v);
+	int rc;
 
 	if (v->emu)
 		return err_set(-EOPNOTSUPP, "%s: an emulated NIC (QEMU's tap) cannot join datapath dpdk",
@@ -309,7 +317,10 @@ static int dps_vif_online(struct netd_net *net, const struct vif *v)
 	json_object_set_new(req, "antispoof", json_boolean(net->conf.antispoof));
 	if (net->conf.antispoof && (!v->n_ips || !v->has_mac))
 		json_object_set_new(req, "gw", gw_string());
-	return call(net, req, NULL) < 0 ? err_prefix(err_code(), "%s", v->ifname) : 0;
+	rc = call(net, req, NULL);
+	if (rc == -ETIMEDOUT && w)
+		w->gave_up_add = true; /* answers_again looks for it */
+	return rc < 0 ? err_prefix(rc, "%s", v->ifname) : 0;
 }
 
 static int dps_vif_offline(struct netd_net *net, const struct vif *v)
