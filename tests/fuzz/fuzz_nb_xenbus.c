@@ -1,0 +1,782 @@
+/* libFuzzer harness for netback's handshake (netback/xenbus.c, watch.c,
+ * hold.c), the state machine vifback and dpswitch both run on what a
+ * guest writes in its frontend directory (state, the connect keys, any
+ * node under them) and what the toolstack writes in the backend
+ * directory (online, frontend, frontend-id, hotplug-status, rate,
+ * vifname, bridge), in any order, with the directories removed and made
+ * again. xenstore is a fake in this file: a tree with watches that fire
+ * as xenstored's do (our own writes too), and a connection that may break
+ * at any request. The consumer (vifback's TAPs, dpswitch's ports) is a
+ * fake too, whose probe and connect may fail, and whose rings' server may
+ * die. The clock is the input's, so holds end when it says.
+ *
+ * Besides the sanitizers (and leaks: every vif, reply and event freed) it
+ * checks what the handshake promises:
+ *   - the backend writes only its vifs' backend directories and their
+ *     error nodes, never a frontend's, and a backend state only 1..6;
+ *   - it writes Connected (4) only for a vif whose rings are served and
+ *     whose hotplug-status is "connected" (bridged and filtered first);
+ *   - it reads or watches a frontend's nodes only under the directory
+ *     its backend's frontend key named and checked;
+ *   - the consumer's calls come in order: probe once, connect only when
+ *     probed and not connected, with a configuration in range,
+ *     disconnect only when connected, release or close once per probe;
+ *     what xenbus believes is connected is what the consumer serves.
+ *
+ * Input: a byte of settings (max queues, GSO, a serves hook as
+ * dpswitch's), then commands, each an opcode byte and its arguments (see
+ * run_cmd). Values are picked from a dictionary of what the keys take
+ * (so the fuzzer reaches Connected) or given raw.
+ *
+ * The sources are included, not linked (coverage, see fuzz_vif.c); this
+ * file's xsc_* replace lib/xs_client.c's, which is then never linked. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* The input's clock, for hold.c's nb_now_ms(). */
+static uint64_t fz_now_ms = 1000;
+static int fz_clock(struct timespec *ts)
+{
+	ts->tv_sec = (time_t)(fz_now_ms / 1000);
+	ts->tv_nsec = (long)(fz_now_ms % 1000) * 1000000;
+	return 0;
+}
+#define clock_gettime(clk, ts) fz_clock(ts)
+#include "netback/hold.c"
+#undef clock_gettime
+#include "netback/fekeys.c"
+#include "netback/xenbus.c"
+#include "netback/watch.c"
+
+#include "lib/log.h"
+#include "vif/xsvif.h"
+
+#include "tests/fuzz/fuzz_check.h"
+
+/* ---- a xenstore ---- */
+
+#define FZ_NODES 512
+#define FZ_WATCHES 64
+#define FZ_EVENTS 1024
+
+struct fz_node {
+	char *path, *val;
+	unsigned len;
+};
+
+struct fz_watch {
+	char *path, *token;
+};
+
+struct xsc {
+	struct fz_node nodes[FZ_NODES];
+	unsigned nnodes;
+	struct fz_watch watches[FZ_WATCHES];
+	unsigned nwatches;
+	struct xsc_event *ev_head, **ev_tail;
+	unsigned nevents;
+	unsigned runs_left; /* xsc_run()s before the connection breaks; 0: never */
+	int broken;
+};
+
+static struct xsc fz_xs;
+static struct nb_back fz_b;
+
+/* b is a or under a */
+static bool under(const char *a, const char *b)
+{
+	size_t n = strlen(a);
+
+	return !strncmp(a, b, n) && (b[n] == '\0' || b[n] == '/');
+}
+
+static struct fz_node *node_find(const char *path)
+{
+	for (unsigned i = 0; i < fz_xs.nnodes; i++)
+		if (!strcmp(fz_xs.nodes[i].path, path))
+			return &fz_xs.nodes[i];
+	return NULL;
+}
+
+static void event_queue(const char *path, const char *token)
+{
+	size_t pl = strlen(path) + 1, tl = strlen(token) + 1;
+	struct xsc_event *e;
+	char *buf;
+
+	if (fz_xs.nevents >= FZ_EVENTS)
+		return; /* xenstored drops a connection's events past a quota too */
+	e = malloc(sizeof(*e) + pl + tl);
+	CHECK(e);
+	buf = (char *)(e + 1);
+	memcpy(buf, path, pl);
+	memcpy(buf + pl, token, tl);
+	e->path = buf;
+	e->token = buf + pl;
+	e->next = NULL;
+	*fz_xs.ev_tail = e;
+	fz_xs.ev_tail = &e->next;
+	fz_xs.nevents++;
+}
+
+/* xenstored's fire_watches: a change at path fires the watches on it and
+ * its ancestors; a removal also those on its descendants, with their path. */
+static void fire(const char *path, bool removed)
+{
+	for (unsigned i = 0; i < fz_xs.nwatches; i++) {
+		const struct fz_watch *w = &fz_xs.watches[i];
+
+		if (under(w->path, path))
+			event_queue(path, w->token);
+		else if (removed && under(path, w->path))
+			event_queue(w->path, w->token);
+	}
+}
+
+static int node_put(const char *path, const char *val, unsigned len)
+{
+	struct fz_node *n = node_find(path);
+
+	if (!n) {
+		if (fz_xs.nnodes == FZ_NODES)
+			return -ENOSPC;
+		n = &fz_xs.nodes[fz_xs.nnodes++];
+		n->path = strdup(path);
+		n->val = NULL;
+		CHECK(n->path);
+	}
+	free(n->val);
+	n->val = malloc(len + 1);
+	CHECK(n->val);
+	memcpy(n->val, val, len);
+	n->val[len] = '\0';
+	n->len = len;
+	return 0;
+}
+
+/* A write makes the missing ancestors, empty, as xenstored does. */
+static int store_write(const char *path, const char *val, unsigned len)
+{
+	char anc[XS_PAYLOAD_MAX + 1];
+	int rc;
+
+	if (path[0] != '/' || strlen(path) > XS_PAYLOAD_MAX || len > XS_PAYLOAD_MAX)
+		return -EINVAL;
+	snprintf(anc, sizeof(anc), "%s", path);
+	for (char *s = strchr(anc + 1, '/'); s; s = strchr(s + 1, '/')) {
+		*s = '\0';
+		if (!node_find(anc) && (rc = node_put(anc, "", 0)) < 0)
+			return rc;
+		*s = '/';
+	}
+	rc = node_put(path, val, len);
+	if (rc == 0)
+		fire(path, false);
+	return rc;
+}
+
+static int store_rm(const char *path)
+{
+	unsigned j = 0;
+	bool found = false;
+
+	for (unsigned i = 0; i < fz_xs.nnodes; i++) {
+		if (under(path, fz_xs.nodes[i].path)) {
+			found = true;
+			free(fz_xs.nodes[i].path);
+			free(fz_xs.nodes[i].val);
+		} else {
+			fz_xs.nodes[j++] = fz_xs.nodes[i];
+		}
+	}
+	fz_xs.nnodes = j;
+	if (!found)
+		return -ENOENT;
+	fire(path, true);
+	return 0;
+}
+
+/* The names right under path, each NUL-terminated; NULL: no such node. */
+static char *store_dir(const char *path, unsigned *len)
+{
+	size_t pl = strlen(path), cap = 1, off = 0;
+	char *out;
+
+	if (!node_find(path))
+		return NULL;
+	for (unsigned i = 0; i < fz_xs.nnodes; i++)
+		cap += strlen(fz_xs.nodes[i].path) + 1;
+	out = malloc(cap);
+	CHECK(out);
+	for (unsigned i = 0; i < fz_xs.nnodes; i++) {
+		const char *p = fz_xs.nodes[i].path;
+
+		if (strncmp(p, path, pl) || p[pl] != '/' || strchr(p + pl + 1, '/'))
+			continue;
+		memcpy(out + off, p + pl + 1, strlen(p + pl + 1) + 1);
+		off += strlen(p + pl + 1) + 1;
+	}
+	out[off] = '\0';
+	*len = (unsigned)off;
+	return out;
+}
+
+/* ---- the promises on what the backend reads and writes ---- */
+
+/* A path in a frontend's directory is read only for a vif whose frontend
+ * key was checked, and only under that directory. */
+static void check_read(const char *path)
+{
+	char want[NB_PATH_MAX];
+	uint32_t d, n;
+	struct nb_vif *v;
+
+	if (under(XSVIF_ROOT, path))
+		return;
+	CHECK(sscanf(path, "/local/domain/%u/device/vif/%u", &d, &n) == 2);
+	snprintf(want, sizeof(want), "/local/domain/%u/device/vif/%u", d, n);
+	v = nb_vif_get(&fz_b, d, n, false);
+	CHECK(under(want, path) && v && !strcmp(v->fe, want));
+}
+
+static void check_write(const char *path, const char *val, unsigned len)
+{
+	char be[NB_PATH_MAX + 24];
+	uint32_t d = 0, n = 0;
+	struct nb_vif *v;
+	int end = 0;
+
+	if (sscanf(path, "/local/domain/0/error/backend/vif/%u/%u/error%n", &d, &n, &end) == 2 &&
+	    (size_t)end == strlen(path)) {
+		CHECK(nb_vif_get(&fz_b, d, n, false));
+		return;
+	}
+	CHECK(xsvif_path_depth(path, &d, &n) == 2);
+	v = nb_vif_get(&fz_b, d, n, false);
+	CHECK(v);
+	snprintf(be, sizeof(be), "%s/state", v->be);
+	if (strcmp(path, be))
+		return;
+	CHECK(len == 1 && val[0] >= '1' && val[0] <= '6');
+	if (val[0] == '4') {
+		const struct fz_node *hp;
+
+		snprintf(be, sizeof(be), "%s/hotplug-status", v->be);
+		hp = node_find(be);
+		CHECK(v->connected);
+		CHECK(hp && !strcmp(hp->val, "connected"));
+	}
+}
+
+/* ---- lib/xs_client.h over it ---- */
+
+int xsc_open(struct xsc **out, unsigned timeout_ms)
+{
+	(void)timeout_ms;
+	*out = &fz_xs;
+	return 0;
+}
+
+void xsc_close(struct xsc *c)
+{
+	(void)c;
+}
+
+int xsc_fd(const struct xsc *c)
+{
+	(void)c;
+	return -1;
+}
+
+bool xsc_events_queued(const struct xsc *c)
+{
+	return c->ev_head != NULL;
+}
+
+void xsc_ops_free(struct xsc_op *ops, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		free(ops[i].reply);
+		ops[i].reply = NULL;
+	}
+}
+
+static int watch_add(struct xsc *c, const char *path, const char *token)
+{
+	for (unsigned i = 0; i < c->nwatches; i++)
+		if (!strcmp(c->watches[i].path, path) && !strcmp(c->watches[i].token, token))
+			return -EEXIST;
+	if (c->nwatches == FZ_WATCHES)
+		return -E2BIG;
+	c->watches[c->nwatches].path = strdup(path);
+	c->watches[c->nwatches].token = strdup(token);
+	CHECK(c->watches[c->nwatches].path && c->watches[c->nwatches].token);
+	c->nwatches++;
+	event_queue(path, token); /* a watch fires when it is set */
+	return 0;
+}
+
+static int watch_del(struct xsc *c, const char *path, const char *token)
+{
+	for (unsigned i = 0; i < c->nwatches; i++)
+		if (!strcmp(c->watches[i].path, path) && !strcmp(c->watches[i].token, token)) {
+			free(c->watches[i].path);
+			free(c->watches[i].token);
+			c->watches[i] = c->watches[--c->nwatches];
+			return 0;
+		}
+	return -ENOENT;
+}
+
+static void run_op(struct xsc *c, struct xsc_op *op)
+{
+	const struct fz_node *n;
+
+	switch (op->type) {
+	case XS_MSG_READ:
+		check_read(op->path);
+		n = node_find(op->path);
+		if (!n) {
+			op->err = -ENOENT;
+			return;
+		}
+		op->reply = malloc(n->len + 1);
+		CHECK(op->reply);
+		memcpy(op->reply, n->val, n->len + 1);
+		op->len = n->len;
+		return;
+	case XS_MSG_DIRECTORY:
+		check_read(op->path);
+		op->reply = store_dir(op->path, &op->len);
+		if (!op->reply)
+			op->err = -ENOENT;
+		return;
+	case XS_MSG_WRITE:
+		check_write(op->path, op->arg, op->vlen);
+		op->err = store_write(op->path, op->arg, op->vlen);
+		if (op->err == 0)
+			op->reply = strdup("OK");
+		return;
+	case XS_MSG_RM:
+		check_write(op->path, "", 0);
+		op->err = store_rm(op->path);
+		return;
+	case XS_MSG_WATCH:
+		check_read(op->path);
+		op->err = watch_add(c, op->path, op->arg);
+		return;
+	case XS_MSG_UNWATCH:
+		op->err = watch_del(c, op->path, op->arg);
+		return;
+	default:
+		CHECK(!"a request xenbus never sends");
+	}
+}
+
+int xsc_run(struct xsc *c, struct xsc_op *ops, unsigned n)
+{
+	if (c->broken)
+		return err_set(c->broken, "xenstore: connection unusable after an earlier error");
+	for (unsigned i = 0; i < n; i++) {
+		ops[i].err = 0;
+		ops[i].reply = NULL;
+		ops[i].len = 0;
+	}
+	if (c->runs_left && !--c->runs_left) {
+		c->broken = -ETIMEDOUT;
+		return err_set(-ETIMEDOUT, "xenstore: no reply");
+	}
+	for (unsigned i = 0; i < n; i++)
+		run_op(c, &ops[i]);
+	return 0;
+}
+
+struct xsc_event *xsc_event_next(struct xsc *c, int *err)
+{
+	struct xsc_event *e = c->ev_head;
+
+	*err = c->broken;
+	if (c->broken || !e)
+		return NULL;
+	c->ev_head = e->next;
+	if (!c->ev_head)
+		c->ev_tail = &c->ev_head;
+	c->nevents--;
+	return e;
+}
+
+/* ---- a consumer ---- */
+
+#define FZ_PORTS 64
+
+static struct {
+	struct nb_vif *v;
+	bool live, connected;
+} fz_ports[FZ_PORTS];
+static unsigned fz_nports;
+static int fz_probe_fail, fz_connect_fail;
+
+static bool fz_serves(struct nb_back *b, const struct nb_vif *v, const char *bridge)
+{
+	(void)b;
+	(void)v;
+	return bridge && !strcmp(bridge, "xenbr0");
+}
+
+static int fz_probe(struct nb_back *b, struct nb_vif *v, const char *vifname, const char *bridge)
+{
+	(void)b;
+	CHECK(!v->probed && v->port < 0 && !v->connected);
+	CHECK(v->fe[0]);
+	CHECK(!vifname || vif_ifname_is_valid(vifname));
+	if (fz_probe_fail) {
+		fz_probe_fail = 0;
+		return err_set(-EIO, "no port");
+	}
+	if (fz_nports == FZ_PORTS)
+		return err_set(-ENOSPC, "no port");
+	fz_ports[fz_nports].v = v;
+	fz_ports[fz_nports].live = true;
+	fz_ports[fz_nports].connected = false;
+	v->port = (int)fz_nports++;
+	return 0;
+}
+
+static int fz_connect(struct nb_back *b, struct nb_vif *v)
+{
+	int rc = fz_connect_fail;
+
+	CHECK(v->probed && v->port >= 0 && fz_ports[v->port].live && fz_ports[v->port].v == v);
+	CHECK(!fz_ports[v->port].connected && !v->connected);
+	CHECK(v->cfg.nqueues >= 1 && v->cfg.nqueues <= b->max_queues);
+	for (unsigned i = 0; i < v->cfg.nqueues; i++)
+		CHECK(v->cfg.q[i].evtchn_tx && v->cfg.q[i].evtchn_rx);
+	fz_connect_fail = 0;
+	if (rc < 0)
+		return err_set(rc, "rings not served");
+	fz_ports[v->port].connected = true;
+	return 0;
+}
+
+static void fz_disconnect(struct nb_back *b, struct nb_vif *v)
+{
+	(void)b;
+	CHECK(v->port >= 0 && fz_ports[v->port].live && fz_ports[v->port].connected);
+	fz_ports[v->port].connected = false;
+}
+
+static void fz_release(struct nb_back *b, struct nb_vif *v)
+{
+	(void)b;
+	CHECK(v->port >= 0 && fz_ports[v->port].live && fz_ports[v->port].v == v);
+	CHECK(!fz_ports[v->port].connected);
+	fz_ports[v->port].live = false;
+}
+
+static void fz_rate(struct nb_back *b, struct nb_vif *v)
+{
+	(void)b;
+	CHECK(v->port >= 0 && fz_ports[v->port].connected);
+}
+
+static void fz_close(struct nb_back *b, struct nb_vif *v)
+{
+	(void)b;
+	CHECK(v->port >= 0 && fz_ports[v->port].live && fz_ports[v->port].v == v);
+	fz_ports[v->port].live = fz_ports[v->port].connected = false;
+}
+
+static struct nb_ops fz_ops = {
+	.probe = fz_probe,
+	.connect = fz_connect,
+	.disconnect = fz_disconnect,
+	.release = fz_release,
+	.rate = fz_rate,
+	.close = fz_close,
+};
+
+/* What xenbus believes of each vif is what the consumer has. */
+static void check_vif(struct nb_back *b, struct nb_vif *v, void *arg)
+{
+	(void)b;
+	(void)arg;
+	CHECK(v->state >= XB_UNKNOWN && v->state <= XB_CLOSED);
+	if (v->probed)
+		CHECK(v->port >= 0 && fz_ports[v->port].live && fz_ports[v->port].v == v);
+	if (v->connected)
+		CHECK(v->probed && fz_ports[v->port].connected);
+	else if (v->port >= 0)
+		CHECK(!fz_ports[v->port].connected);
+}
+
+/* ---- the input ---- */
+
+struct in {
+	const uint8_t *p;
+	size_t n;
+};
+
+static unsigned byte(struct in *in)
+{
+	if (!in->n)
+		return 0;
+	in->n--;
+	return *in->p++;
+}
+
+static const struct {
+	uint32_t domid, devid;
+} slots[] = { { 5, 0 }, { 5, 1 }, { 9, 2 } };
+#define NSLOTS (sizeof(slots) / sizeof(slots[0]))
+
+static const char *const be_keys[] = { "online", "frontend", "frontend-id", "hotplug-status",
+				       "rate",	 "vifname",  "bridge",	    "state" };
+#define NBE (sizeof(be_keys) / sizeof(be_keys[0]))
+
+/* A value: the dictionary's (what the keys take, for slot s), or raw. */
+static unsigned value(struct in *in, unsigned s, char *buf, size_t cap)
+{
+	static const char *const dict[] = {
+		"0", "1", "2", "3", "4", "5", "6", "connected", "", "xenbr0", "vif5.0",
+		"62500,50000", "8", "4294967300", "-1", "4 ", "1\n", "error", "17", "1024",
+	};
+	unsigned k = byte(in), len;
+
+	if (k < sizeof(dict) / sizeof(dict[0])) {
+		snprintf(buf, cap, "%s", dict[k]);
+		return (unsigned)strlen(buf);
+	}
+	if (k == 250)
+		return (unsigned)snprintf(buf, cap, "/local/domain/%u/device/vif/%u", slots[s].domid,
+					  slots[s].devid);
+	if (k == 251)
+		return (unsigned)snprintf(buf, cap, "%u", slots[s].domid);
+	len = byte(in);
+	if (len > in->n)
+		len = (unsigned)in->n;
+	if (len >= cap)
+		len = (unsigned)cap - 1;
+	memcpy(buf, in->p, len); /* may hold NULs: xenstore values do */
+	buf[len] = '\0';
+	in->p += len;
+	in->n -= len;
+	return len;
+}
+
+/* A frontend key of slot s: the connect keys, state, a queue's keys. */
+static void fe_key(unsigned s, unsigned k, char *buf, size_t cap)
+{
+	int n = snprintf(buf, cap, "/local/domain/%u/device/vif/%u/", slots[s].domid,
+			 slots[s].devid);
+
+	k %= NB_FK_COUNT + 1 + 5 * NB_FQ_COUNT;
+	if (k < NB_FK_COUNT)
+		snprintf(buf + n, cap - n, "%s", nb_fe_key_name(k));
+	else if (k == NB_FK_COUNT)
+		snprintf(buf + n, cap - n, "state");
+	else if ((k -= NB_FK_COUNT + 1) < NB_FQ_COUNT)
+		snprintf(buf + n, cap - n, "%s", nb_fq_key_name(k));
+	else
+		snprintf(buf + n, cap - n, "queue-%u/%s", k / NB_FQ_COUNT - 1,
+			 nb_fq_key_name(k % NB_FQ_COUNT));
+}
+
+static void be_dir(unsigned s, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%s/%u/%u", XSVIF_ROOT, slots[s].domid, slots[s].devid);
+}
+
+static void fe_dir(unsigned s, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "/local/domain/%u/device/vif/%u", slots[s].domid, slots[s].devid);
+}
+
+static void put(const char *path, const char *val)
+{
+	store_write(path, val, (unsigned)strlen(val));
+}
+
+/* The toolstack's backend directory, as libxl writes it. */
+static void good_backend(unsigned s)
+{
+	char dir[NB_PATH_MAX], p[NB_PATH_MAX + 32], v[64];
+
+	be_dir(s, dir, sizeof(dir));
+	snprintf(p, sizeof(p), "%s/frontend", dir);
+	fe_dir(s, v, sizeof(v));
+	put(p, v);
+	snprintf(p, sizeof(p), "%s/frontend-id", dir);
+	snprintf(v, sizeof(v), "%u", slots[s].domid);
+	put(p, v);
+	snprintf(p, sizeof(p), "%s/bridge", dir);
+	put(p, "xenbr0");
+	snprintf(p, sizeof(p), "%s/online", dir);
+	put(p, "1");
+}
+
+/* A netfront's keys, one queue, then Connected. */
+static void good_frontend(unsigned s)
+{
+	static const char *const kv[][2] = {
+		{ "tx-ring-ref", "8" },	     { "rx-ring-ref", "9" }, { "event-channel", "3" },
+		{ "request-rx-copy", "1" }, { "feature-sg", "1" },  { "state", "4" },
+	};
+	char dir[NB_PATH_MAX], p[NB_PATH_MAX + 32];
+
+	fe_dir(s, dir, sizeof(dir));
+	for (unsigned i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, kv[i][0]);
+		put(p, kv[i][1]);
+	}
+}
+
+/* false: the daemon would stop here (xenstore gone) */
+static bool run_cmd(struct in *in)
+{
+	char path[XS_PAYLOAD_MAX + 1], val[XS_PAYLOAD_MAX + 1];
+	unsigned op = byte(in), s = byte(in) % NSLOTS, k, len;
+	struct nb_vif *v;
+	int rc;
+
+	switch (op % 12) {
+	case 0: /* the toolstack writes a backend key */
+		be_dir(s, path, sizeof(path));
+		k = byte(in) % NBE;
+		len = (unsigned)strlen(path);
+		snprintf(path + len, sizeof(path) - len, "/%s", be_keys[k]);
+		len = value(in, s, val, sizeof(val));
+		store_write(path, val, len);
+		return true;
+	case 1: /* the guest writes a frontend key */
+		fe_key(s, byte(in), path, sizeof(path));
+		len = value(in, s, val, sizeof(val));
+		store_write(path, val, len);
+		return true;
+	case 2: /* the toolstack removes a backend key, or the directory */
+		be_dir(s, path, sizeof(path));
+		k = byte(in);
+		if (k < NBE) {
+			len = (unsigned)strlen(path);
+			snprintf(path + len, sizeof(path) - len, "/%s", be_keys[k]);
+		}
+		store_rm(path);
+		return true;
+	case 3: /* the guest removes a frontend key, or its directory */
+		k = byte(in);
+		if (k < 128)
+			fe_key(s, k, path, sizeof(path));
+		else
+			fe_dir(s, path, sizeof(path));
+		store_rm(path);
+		return true;
+	case 4: /* a node of any name under a directory (a watch fires) */
+		k = byte(in) % 4;
+		if (k == 0)
+			snprintf(path, sizeof(path), "%s", XSVIF_ROOT);
+		else if (k == 1)
+			be_dir(s, path, sizeof(path));
+		else if (k == 2)
+			fe_dir(s, path, sizeof(path));
+		else
+			snprintf(path, sizeof(path), "/local/domain/%u", slots[s].domid);
+		len = (unsigned)strlen(path);
+		path[len++] = '/';
+		value(in, s, path + len, sizeof(path) - len - 256);
+		len = value(in, s, val, sizeof(val));
+		store_write(path, val, len);
+		return true;
+	case 5: /* the time goes by */
+		k = byte(in);
+		fz_now_ms += (uint64_t)(k + 1) * (k + 1) * 10;
+		return true;
+	case 6: /* the consumer's server of the rings dies, or finds them broken */
+		v = nb_vif_get(&fz_b, slots[s].domid, slots[s].devid, false);
+		if (!v || !v->connected)
+			return true;
+		fz_ports[v->port].connected = false;
+		if (byte(in) & 1)
+			nb_vif_broke(&fz_b, v, "ring broken");
+		else
+			nb_vif_lost(&fz_b, v, "worker died");
+		return true;
+	case 7: /* the consumer's next probe or connect fails */
+		k = byte(in) % 3;
+		if (k == 0)
+			fz_probe_fail = 1;
+		else
+			fz_connect_fail = k == 1 ? -EINVAL : -EIO;
+		return true;
+	case 8:
+		good_backend(s);
+		return true;
+	case 9:
+		good_frontend(s);
+		return true;
+	case 10: /* xenstore stops answering after so many more requests */
+		if (!fz_xs.runs_left && !fz_xs.broken)
+			fz_xs.runs_left = byte(in) + 1u;
+		return true;
+	default: /* the daemon's loop wakes */
+		rc = nb_back_run(&fz_b);
+		nb_vif_foreach(&fz_b, check_vif, NULL);
+		return rc == 0 || !fz_xs.broken;
+	}
+}
+
+static void reset(void)
+{
+	for (unsigned i = 0; i < fz_xs.nnodes; i++) {
+		free(fz_xs.nodes[i].path);
+		free(fz_xs.nodes[i].val);
+	}
+	for (unsigned i = 0; i < fz_xs.nwatches; i++) {
+		free(fz_xs.watches[i].path);
+		free(fz_xs.watches[i].token);
+	}
+	while (fz_xs.ev_head) {
+		struct xsc_event *e = fz_xs.ev_head;
+
+		fz_xs.ev_head = e->next;
+		free(e);
+	}
+	memset(&fz_xs, 0, sizeof(fz_xs));
+	fz_xs.ev_tail = &fz_xs.ev_head;
+	memset(fz_ports, 0, sizeof(fz_ports));
+	fz_nports = 0;
+	fz_probe_fail = fz_connect_fail = 0;
+	fz_now_ms = 1000;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct in in = { data, size };
+	unsigned cfg = byte(&in);
+	bool up;
+
+	/* FZ_LOG=1: every step, to read what an input does */
+	log_set_level(getenv("FZ_LOG") ? LOG_LVL_DEBUG : LOG_LVL_ERR);
+	reset();
+	nb_back_init(&fz_b);
+	fz_b.xs = &fz_xs;
+	fz_b.max_queues = 1 + (cfg & 7);
+	fz_b.gso = cfg & 8;
+	fz_ops.serves = cfg & 16 ? fz_serves : NULL;
+	fz_b.ops = &fz_ops;
+	put("/local/domain/0/backend/vif", "");
+	up = nb_back_watch(&fz_b) == 0;
+	for (unsigned i = 0; up && in.n && i < 256; i++)
+		up = run_cmd(&in);
+	if (up) {
+		nb_back_run(&fz_b);
+		nb_vif_foreach(&fz_b, check_vif, NULL);
+	}
+	nb_back_shutdown(&fz_b);
+	CHECK(fz_b.nvifs == 0);
+	for (unsigned i = 0; i < fz_nports; i++)
+		CHECK(!fz_ports[i].live);
+	reset();
+	return 0;
+}
