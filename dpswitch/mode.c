@@ -20,8 +20,8 @@
  * A request netd gave up on is still in dpswitch's socket, and carried
  * out when it resumes: a late port-del does what netd wanted, but a late
  * port-add plugs a vif netd answered with an error and does not hold.
- * So once it answers again the watch checks its ports (below) and also
- * unplugs each port of the network (status names a vif port's bridge:
+ * So once it answers again, if a port-add went unanswered, the watch
+ * checks its ports (below) and also unplugs each port of the network (status names a vif port's bridge:
  * one dpswitch may serve several networks) plugged for a vif the network
  * does not hold. From netd's loop, not in the request that heard the
  * answer: the vif that request plugs is not among the network's yet. The
@@ -105,12 +105,11 @@ static void unanswered(struct dps_watch *w, const char *path, int bound_ms)
 /* dpswitch answered (a request, or the watch's probe): the whole bound
  * again, said once. A port-add netd gave up on meanwhile is still in
  * dpswitch's socket and carried out now, for a vif netd answered with an
- * error and does not hold: the ports' check unplugs it (strays), only
- * then (a check is a request: dpswitch stopped again meanwhile costs netd's
- * loop its 2 s once). From
- * netd's loop (on_watch_timer), not here: this turn may be plugging a vif
- * not among the network's yet (the request this reply answers), and the
- * check waits for the probe if dpswitch is wedged again by then. */
+ * error and does not hold: the ports' check unplugs it (strays). Only
+ * then, since a check is a request (a dpswitch stopped again before it
+ * costs netd's loop the 2 s once); and from netd's loop (on_watch_timer),
+ * not here: this turn may be plugging a vif not among the network's yet
+ * (the request this reply answers). */
 static void answers_again(struct dps_watch *w)
 {
 	if (!w->wedged)

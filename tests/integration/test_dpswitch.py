@@ -1279,6 +1279,16 @@ def test_netd_waits_once_for_a_dpswitch_that_takes_connections_but_never_answers
         assert log.count("connection lost") == 1 and "nor the last time" not in log, log
 
 
+def plug_elsewhere(rig, xsd, d, network):
+    """vif d.0 of another network the same dpswitch serves, plugged over
+    dpswitch's control socket: none of netd's networks holds it."""
+    xsd.hvsim("domain", "add", str(d))
+    rig.domains.add(d)
+    xsd.hvsim("vif", "add", "-n", f"{d}.0", f"mac={mac_of(d)},bridge={network}")
+    rig.wait_states(d, 2)
+    assert rig.request({"cmd": "port-add", "vif": f"{d}.0", "keys": {"mac": mac_of(d)}})["ok"]
+
+
 def test_netd_unplugs_a_plug_it_gave_up_on_once_dpswitch_answers_again(topo, xsd, tmp_path,
                                                                      netd_factory):
     """A hotplug's port-add that netd gave up on (dpswitch stopped with
@@ -1301,11 +1311,7 @@ def test_netd_unplugs_a_plug_it_gave_up_on_once_dpswitch_answers_again(topo, xsd
         netd.stop(signal.SIGKILL)
         netd.start()
         netd_plugged(rig, 6)
-        xsd.hvsim("domain", "add", "7")
-        rig.domains.add(7)
-        xsd.hvsim("vif", "add", "-n", "7.0", f"mac={mac_of(7)},bridge={other}")
-        rig.wait_states(7, 2)
-        assert rig.request({"cmd": "port-add", "vif": "7.0", "keys": {"mac": mac_of(7)}})["ok"]
+        plug_elsewhere(rig, xsd, 7, other)
         # status names each vif port's network, which is how netd tells
         assert (rig.port("vif5.0")["bridge"], rig.port("vif7.0")["bridge"]) == (BRIDGE, other)
         assert "bridge" not in rig.port("nic0")
@@ -1348,11 +1354,7 @@ def test_status_and_metrics_show_only_the_networks_own_vifs(topo, xsd, tmp_path,
         netd.start()
         netd_plugged(rig, 5)
         assert run_script(rig, netd, 5).returncode == 0, netd.read_log()
-        xsd.hvsim("domain", "add", "7")
-        rig.domains.add(7)
-        xsd.hvsim("vif", "add", "-n", "7.0", f"mac={mac_of(7)},bridge={other}")
-        rig.wait_states(7, 2)
-        assert rig.request({"cmd": "port-add", "vif": "7.0", "keys": {"mac": mac_of(7)}})["ok"]
+        plug_elsewhere(rig, xsd, 7, other)
         assert {p["name"] for p in rig.request({"cmd": "status"})["ports"]} >= {
             "vif5.0", "vif7.0", "nic0"}
         js = json.loads(netd.ctl("--json", "status").stdout)
