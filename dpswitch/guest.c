@@ -32,14 +32,19 @@ static struct dps *dps_of(struct nb_back *b)
 	return (struct dps *)((char *)b - offsetof(struct dps, nb));
 }
 
-static bool serves(struct nb_back *b, const struct nb_vif *v, const char *bridge)
+/* Our copy of the network bridge names (--bridge), which outlives the
+ * reply bridge came in; NULL when it is none of ours. */
+static const char *our_bridge(const struct dps *d, const char *bridge)
 {
-	struct dps *d = dps_of(b);
-
 	for (unsigned i = 0; bridge && i < d->nbridges; i++)
 		if (!strcmp(bridge, d->bridges[i]))
-			return true;
-	return false;
+			return d->bridges[i];
+	return NULL;
+}
+
+static bool serves(struct nb_back *b, const struct nb_vif *v, const char *bridge)
+{
+	return our_bridge(dps_of(b), bridge) != NULL;
 }
 
 static int probe(struct nb_back *b, struct nb_vif *v, const char *vifname, const char *bridge)
@@ -50,10 +55,7 @@ static int probe(struct nb_back *b, struct nb_vif *v, const char *vifname, const
 	if (idx < 0)
 		return idx;
 	d->ports[idx].vif = v;
-	/* serves found it among ours: our copy, which outlives the reply */
-	for (unsigned i = 0; bridge && i < d->nbridges; i++)
-		if (!strcmp(bridge, d->bridges[i]))
-			d->ports[idx].bridge = d->bridges[i];
+	d->ports[idx].bridge = our_bridge(d, bridge);
 	v->port = idx;
 	log_info("vif%u.%u: port %d", v->domid, v->devid, idx);
 	/* plugged before a restart: plugged again, before the guest connects */

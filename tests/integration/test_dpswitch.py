@@ -1279,6 +1279,17 @@ def test_netd_waits_once_for_a_dpswitch_that_takes_connections_but_never_answers
         assert log.count("connection lost") == 1 and "nor the last time" not in log, log
 
 
+def start_two_networks(rig, netd_factory, other):
+    """dpswitch serving BRIDGE and other, netd's network BRIDGE up with
+    vif5.0 plugged by its hotplug script: netd, started."""
+    rig.start("--bridge", other)
+    netd = netd_factory(dpdk_conf(rig))
+    netd.start()
+    netd_plugged(rig, 5)
+    assert run_script(rig, netd, 5).returncode == 0, netd.read_log()
+    return netd
+
+
 def plug_elsewhere(rig, xsd, d, network):
     """vif d.0 of another network the same dpswitch serves, plugged over
     dpswitch's control socket: none of netd's networks holds it."""
@@ -1302,11 +1313,7 @@ def test_netd_unplugs_a_plug_it_gave_up_on_once_dpswitch_answers_again(topo, xsd
     other = "dps1"
     rig = Rig(topo, xsd, tmp_path)
     try:
-        rig.start("--bridge", other)
-        netd = netd_factory(dpdk_conf(rig))
-        netd.start()
-        netd_plugged(rig, 5)
-        assert run_script(rig, netd, 5).returncode == 0, netd.read_log()
+        netd = start_two_networks(rig, netd_factory, other)
         # the vif netd holds, it holds from its state file after a restart
         netd.stop(signal.SIGKILL)
         netd.start()
@@ -1349,11 +1356,7 @@ def test_status_and_metrics_show_only_the_networks_own_vifs(topo, xsd, tmp_path,
     other = "dps1"
     rig = Rig(topo, xsd, tmp_path)
     try:
-        rig.start("--bridge", other)
-        netd = netd_factory(dpdk_conf(rig))
-        netd.start()
-        netd_plugged(rig, 5)
-        assert run_script(rig, netd, 5).returncode == 0, netd.read_log()
+        netd = start_two_networks(rig, netd_factory, other)
         plug_elsewhere(rig, xsd, 7, other)
         assert {p["name"] for p in rig.request({"cmd": "status"})["ports"]} >= {
             "vif5.0", "vif7.0", "nic0"}
