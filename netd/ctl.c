@@ -530,14 +530,25 @@ static int server_accept(sd_event_source *src, int fd, uint32_t events, void *da
 	return 0;
 }
 
-int ctl_server_start(struct netd *d, const char *path, const char *group, struct ctl_server **out)
+int ctl_idle_timeout(uint64_t *usec)
+{
+	uint64_t idle_s = CTL_IDLE_TIMEOUT_S;
+	int rc = env_num("NETD_CTL_IDLE_TIMEOUT_S", "seconds", 1, 3600, &idle_s);
+
+	if (rc < 0)
+		return rc;
+	*usec = idle_s * 1000000u;
+	return 0;
+}
+
+int ctl_server_start(struct netd *d, const char *path, const char *group, uint64_t idle_usec,
+		     struct ctl_server **out)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct ctl_server *s;
 	struct group *gr;
 	char dir[sizeof(sa.sun_path)];
 	gid_t fsgid = 0;
-	uint64_t idle_s = CTL_IDLE_TIMEOUT_S;
 	int rc;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
@@ -546,11 +557,7 @@ int ctl_server_start(struct netd *d, const char *path, const char *group, struct
 	if (!s)
 		return err_set(-ENOMEM, "out of memory");
 	s->d = d;
-	if (env_num("NETD_CTL_IDLE_TIMEOUT_S", "seconds", 1, 3600, &idle_s) < 0) {
-		free(s);
-		return err_code();
-	}
-	s->idle_usec = idle_s * 1000000u;
+	s->idle_usec = idle_usec;
 	snprintf(s->path, sizeof(s->path), "%s", path);
 	/* config.c checked the name's characters: it is safe inside JSON */
 	snprintf(s->group, sizeof(s->group), "%s", group ? group : "");

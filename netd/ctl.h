@@ -6,6 +6,7 @@
 #define NETD_CTL_H
 
 #include <jansson.h>
+#include <stdint.h>
 #include <systemd/sd-event.h>
 
 #define CTL_VERSION 1
@@ -26,7 +27,13 @@
 struct netd;
 struct ctl_server;
 
-int ctl_server_start(struct netd *d, const char *path, const char *group, struct ctl_server **out);
+/* The idle timeout, in microseconds: CTL_IDLE_TIMEOUT_S, or
+ * NETD_CTL_IDLE_TIMEOUT_S (1..3600); -EINVAL with err_msg() naming it for
+ * anything else. Read before netd touches the host: a netd that will not
+ * start must not take down the networks a previous one left up. */
+int ctl_idle_timeout(uint64_t *usec);
+int ctl_server_start(struct netd *d, const char *path, const char *group, uint64_t idle_usec,
+		     struct ctl_server **out);
 void ctl_server_stop(struct ctl_server *s);
 
 /* Handle one request line; returns the reply (new reference). Exposed for tests. */

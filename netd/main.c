@@ -140,8 +140,14 @@ static int run(struct netd *d, const struct netd_conf *conf)
 {
 	struct netd_xswatch *xsw = NULL;
 	struct netd_metrics_file *mf = NULL;
+	uint64_t idle_usec;
 	int rc;
 
+	/* the environment checked before the host is touched: failing later
+	 * would take down the networks a previous netd left up */
+	rc = ctl_idle_timeout(&idle_usec);
+	if (rc)
+		return rc;
 	rc = sd_event_default(&d->ev);
 	if (rc < 0)
 		return err_set(rc, "event loop: %s", strerror(-rc));
@@ -164,7 +170,7 @@ static int run(struct netd *d, const struct netd_conf *conf)
 		return start_failed(d, rc);
 	netd_sysctl_sweep(d);
 	netd_reconcile(d);
-	rc = ctl_server_start(d, conf->socket, conf->socket_group, &d->ctl);
+	rc = ctl_server_start(d, conf->socket, conf->socket_group, idle_usec, &d->ctl);
 	if (rc)
 		return start_failed(d, rc);
 	drop_chown();

@@ -316,6 +316,32 @@ def test_idle_client_is_dropped(topo, netd_factory):
     assert netd.alive()
 
 
+def test_bad_idle_timeout_stops_netd_before_it_touches_the_host(topo, netd_factory):
+    """NETD_CTL_IDLE_TIMEOUT_S that is not 1..3600 plain digits: netd does
+    not start and names it. It says so before it touches the host: a netd
+    started again over networks a previous one left up (restore_on_exit =
+    no, its guests plugged) leaves them as they are, state file included,
+    rather than bringing them up, then down on the way out."""
+    netd = netd_factory("")
+    netd.write_conf(bridge_conf("modern"), "restore_on_exit = no")
+    netd.start()
+    assert netd.request({"cmd": "status"})["ok"]
+    assert netd.stop() == 0
+    before = topo.snapshot()
+    state = os.path.join(netd.state, "xenbr0.json")
+    assert os.path.exists(state)
+    for bad in ("0", "030", "30s"):
+        r = netd.run_once(env={"NETD_CTL_IDLE_TIMEOUT_S": bad})
+        assert r.returncode == 1, r.stderr
+        assert f"NETD_CTL_IDLE_TIMEOUT_S: expected seconds, 1..3600, got '{bad}'" in r.stderr, \
+            r.stderr
+        assert "host restored" not in r.stderr, r.stderr
+        topo.assert_snapshot_equal(before)
+        assert os.path.exists(state), r.stderr
+    netd.start()
+    assert "adopted" in netd.read_log()
+
+
 def test_many_connections_then_a_request_is_served(topo, netd_factory):
     """1100 connections that say nothing, to a netd with 1024 descriptors:
     netd serves at most 256 at once (no EMFILE busy loop), makes room by
