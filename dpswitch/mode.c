@@ -806,5 +806,7 @@ const struct netd_mode_ops dps_mode_ops = {
 	.vif_offline = dps_vif_offline,
 	.status = dps_status,
 	.save = dps_save,
+	/* a dpswitch that does not answer at start still holds the plugs */
+	.up_keeps_record = true,
 	.free = dps_free,
 };

@@ -725,6 +725,7 @@ static int net_up(struct netd_net *net)
 {
 	struct netd *d = net->daemon;
 	json_t *saved = NULL, *pending = NULL;
+	bool keep;
 	int rc;
 
 	if (!netd_net_is_up(net)) {
@@ -732,11 +733,13 @@ static int net_up(struct netd_net *net)
 		if (saved && !net->vifs)
 			vifs_load(net, saved);
 	}
+	keep = saved && net->ops->up_keeps_record;
 	rc = net->ops->up(net, saved);
 	json_decref(saved);
 	if (rc) {
 		json_decref(pending);
-		net_checkpoint(net, NULL);
+		if (!keep)
+			net_checkpoint(net, NULL);
 		vifs_free(net);
 		return rc;
 	}

@@ -34,6 +34,10 @@ struct netd_mode_ops {
 	 * proxy entries): a vif change rewrites the state file instead of
 	 * appending to the vif journal. */
 	bool save_has_vifs;
+	/* A failed up undoes nothing the state file records (dpdk: the plugs
+	 * are dpswitch's and outlive netd): a previous netd's record stays
+	 * for the next start rather than going with the failure. */
+	bool up_keeps_record;
 	void (*free)(struct netd_net *net);
 	/* Mode-specific control commands (nat: "forward-add", "forward-del",
 	 * "forward-list"); the whole request is passed. -EOPNOTSUPP: not mine. */

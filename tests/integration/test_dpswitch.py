@@ -1156,6 +1156,38 @@ def test_netd_killed_and_started_again_still_holds_its_dpdk_vifs(rig, topo, netd
     assert not rig.port("vif5.0")["plugged"]
 
 
+def test_netd_that_cannot_start_for_want_of_dpswitch_keeps_its_dpdk_vifs(rig, topo,
+                                                                          netd_factory):
+    """netd killed (-9) and started again while dpswitch does not answer
+    (SIGSTOP: restarting, wedged) cannot bring the network up and exits,
+    naming the socket; the vifs stay plugged in dpswitch all the while, so
+    the state file that records them stays too. Started again once dpswitch
+    answers, netd holds the vif, and its hotplug offline unplugs it."""
+    netd = netd_factory(dpdk_conf(rig))
+    netd.start()
+    netd_plugged(rig, 5)
+    assert run_script(rig, netd, 5).returncode == 0, netd.read_log()
+    netd.stop(signal.SIGKILL)
+    state = os.path.join(netd.state, f"{BRIDGE}.json")
+    assert os.path.exists(state)
+    os.kill(rig.proc.pid, signal.SIGSTOP)
+    try:
+        r = netd.run_once()
+    finally:
+        os.kill(rig.proc.pid, signal.SIGCONT)
+    assert r.returncode == 1, r.stderr
+    assert f"{BRIDGE}: datapath dpdk: dpswitch at {rig.sock}: no answer within" in r.stderr, \
+        r.stderr
+    assert os.path.exists(state), r.stderr
+    assert rig.port("vif5.0")["plugged"]
+    netd.start()
+    vifs = netd.request({"cmd": "vif-list"})["result"]["vifs"]
+    assert [(v["vif"], v["network"]) for v in vifs] == [("5.0", BRIDGE)], vifs
+    r = run_script(rig, netd, 5, "offline")
+    assert r.returncode == 0, r.stderr
+    assert not rig.port("vif5.0")["plugged"]
+
+
 def test_netd_says_which_network_lost_its_dpswitch(rig, topo, netd_factory):
     """A dpswitch that is gone and stays gone: netd logs it once, naming
     the network and the socket, keeps serving its own socket, and answers
