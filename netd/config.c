@@ -694,15 +694,29 @@ static int key_datapath(struct parser *ps, const struct raw_kv *kv, char *dst, s
 	return 0;
 }
 
+/* Digits with a decimal point or none ("2.5", ".5", "2."), those before
+ * it as every number here (dec_parse: no leading zero but "0" itself):
+ * strtod alone also took a sign, space, an exponent and hex ("0x14"). */
+static bool plain_decimal(const char *s)
+{
+	size_t n = strspn(s, "0123456789"), f = 0;
+	uint64_t v;
+
+	if (n && dec_parse(s, n, UINT64_MAX, &v) == -EINVAL)
+		return false;
+	if (s[n] == '.')
+		f = strspn(s + n + 1, "0123456789") + 1;
+	return (n || f > 1) && s[n + f] == '\0'; /* a digit at least */
+}
+
 /* Seconds, decimals allowed ("2.5"), 0.1 to 30: libxl waits 40 s in all. */
 static int key_ovn_wait(struct parser *ps, const struct raw_kv *kv, unsigned *ms)
 {
-	char *end;
-	double s;
+	/* strtod reads all of a plain decimal; one too long to be a double
+	 * is out of range either way (HUGE_VAL, or below 0.1) */
+	double s = plain_decimal(kv->val) ? strtod(kv->val, NULL) : 0;
 
-	errno = 0;
-	s = strtod(kv->val, &end);
-	if (errno || end == kv->val || *end || !(s >= 0.1) || s * 1000 > NETD_OVN_WAIT_MAX_MS)
+	if (!(s >= 0.1) || s * 1000 > NETD_OVN_WAIT_MAX_MS)
 		return key_err(ps, kv->line, "ovn_wait",
 			       "expected seconds from 0.1 to %u (libxl waits 40 s for a plug), got '%s'",
 			       NETD_OVN_WAIT_MAX_MS / 1000, kv->val);

@@ -657,6 +657,13 @@ static void test_ovs_errors(void **state)
 		{ OVS "ovn_wait = 0\n", "key 'ovn_wait': expected seconds from 0.1 to 30" },
 		{ OVS "ovn_wait = nan\n", "key 'ovn_wait': expected seconds" },
 		{ OVS "ovn_wait = 5s\n", "key 'ovn_wait': expected seconds" },
+		/* numbers are plain decimals here too (strtod took these) */
+		{ OVS "ovn_wait = 0x14\n", "key 'ovn_wait': expected seconds" },
+		{ OVS "ovn_wait = 2e1\n", "key 'ovn_wait': expected seconds" },
+		{ OVS "ovn_wait = +2\n", "key 'ovn_wait': expected seconds" },
+		{ OVS "ovn_wait = 05\n", "key 'ovn_wait': expected seconds" },
+		{ OVS "ovn_wait = 2.5.\n", "key 'ovn_wait': expected seconds" },
+		{ OVS "ovn_wait = .\n", "key 'ovn_wait': expected seconds" },
 		{ OVS "iface_id = {vm}\n", "key 'iface_id': unknown placeholder in '{vm}'" },
 		{ OVS "iface_id = a b\n", "key 'iface_id': 'a b': only letters, digits" },
 		{ OVS "physdev = eth0\n", "key 'physdev': not valid in a ovs network (only in bridge and route)" },
@@ -683,6 +690,22 @@ static void test_ovs_keys(void **state)
 	assert_string_equal(a.nets[0].iface_id, "xen-{uuid}-{devid}");
 	assert_true(a.nets[0].antispoof);
 	assert_int_equal(netd_conf_check_host(&a), 0); /* no physdev to look for */
+	netd_conf_free(&a);
+
+	assert_int_equal(parse(OVS "ovn_wait = 0.5\n", &a), 0);
+	assert_int_equal(a.nets[0].ovn_wait_ms, 500);
+	netd_conf_free(&a);
+	assert_int_equal(parse(OVS "ovn_wait = .5\n", &a), 0);
+	assert_int_equal(a.nets[0].ovn_wait_ms, 500);
+	netd_conf_free(&a);
+	assert_int_equal(parse(OVS "ovn_wait = 2.\n", &a), 0);
+	assert_int_equal(a.nets[0].ovn_wait_ms, 2000);
+	netd_conf_free(&a);
+	assert_int_equal(parse(OVS "ovn_wait = 30\n", &a), 0);
+	assert_int_equal(a.nets[0].ovn_wait_ms, 30000);
+	netd_conf_free(&a);
+	assert_int_equal(parse(OVS "ovn_wait = 8\n", &a), 0);
+	assert_int_equal(a.nets[0].ovn_wait_ms, 8000);
 	netd_conf_free(&a);
 
 	assert_int_equal(parse(OVS "ovsdb = unix:/run/ovs/db.sock\ndatapath_type = netdev\n"
