@@ -15,8 +15,13 @@
  * a number above max. No err_msg(): the caller names what was read. */
 int dec_parse(const char *s, size_t len, uint64_t max, uint64_t *out);
 
+/* For an error message after a refusal: " (no leading zero: ...)" when
+ * the len bytes at s are digits but for a leading zero, the one reason a
+ * number that looks in range is refused; "" otherwise. */
+const char *dec_why(const char *s, size_t len);
+
 /* The string s, min..max: 0 and *out, else -EINVAL with err_msg()
- * "WHAT: expected [UNIT, ]MIN..MAX, got 'S'" (unit: what it counts, e.g.
+ * "WHAT: expected [UNIT, ]MIN..MAX, got 'S'[ (dec_why)]" (unit: what it counts, e.g.
  * "milliseconds", or NULL). */
 int dec_arg(const char *what, const char *unit, const char *s, uint64_t min, uint64_t max,
 	    uint64_t *out);

@@ -14,7 +14,7 @@ static int port_parse(const char *s, uint16_t *port)
 	uint64_t v;
 
 	if (dec_parse(s, strlen(s), 65535, &v) < 0 || v < 1)
-		return err_set(-EINVAL, "port '%s': expected 1..65535", s);
+		return err_set(-EINVAL, "port '%s': expected 1..65535%s", s, dec_why(s, strlen(s)));
 	*port = (uint16_t)v;
 	return 0;
 }

@@ -488,8 +488,8 @@ static int netd_key(struct parser *ps, const char *key, const char *val)
 		uint32_t v;
 
 		if (!parse_u32(val, &v) || v < 1 || v > NETD_METRICS_INTERVAL_MAX)
-			return key_err(ps, ps->lineno, key, "expected seconds 1..%d, got '%s'",
-				       NETD_METRICS_INTERVAL_MAX, val);
+			return key_err(ps, ps->lineno, key, "expected seconds 1..%d, got '%s'%s",
+				       NETD_METRICS_INTERVAL_MAX, val, dec_why(val, strlen(val)));
 		conf->metrics_interval = v;
 		return 0;
 	}
@@ -658,7 +658,8 @@ static int key_metric(struct parser *ps, const struct raw_kv *kv, unsigned *metr
 	uint32_t v;
 
 	if (!parse_u32(kv->val, &v))
-		return key_err(ps, kv->line, "metric", "expected 0..4294967295, got '%s'", kv->val);
+		return key_err(ps, kv->line, "metric", "expected 0..4294967295, got '%s'%s", kv->val,
+			       dec_why(kv->val, strlen(kv->val)));
 	*metric = v;
 	return 0;
 }

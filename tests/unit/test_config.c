@@ -178,6 +178,10 @@ static void test_route_errors(void **state)
 		  "netd.conf:4: key 'metric': expected 0..4294967295, got '-1'" },
 		{ "[routed]\nmode = route\nphysdev = eth0\nmetric = 2x\n",
 		  "netd.conf:4: key 'metric': expected 0..4294967295, got '2x'" },
+		/* in range, but a leading zero: the message says that is why */
+		{ "[routed]\nmode = route\nphysdev = eth0\nmetric = 010\n",
+		  "netd.conf:4: key 'metric': expected 0..4294967295, got '010' (no leading zero: "
+		  "octal to xl and to shell arithmetic)" },
 		{ "[routed]\nmode = route\nphysdev = eth0\ngatewayip = 192.0.2.256\n",
 		  "netd.conf:4: key 'gatewayip': expected an IPv4 or IPv6 address, got '192.0.2.256'" },
 		{ "[routed]\nmode = route\nphysdev = eth0\ngatewayip = 192.0.2.1/24\n",
@@ -247,7 +251,8 @@ static void test_nat_errors(void **state)
 		{ NAT "forward = tcp:http:203.0.113.10:80\n",
 		  "netd.conf:5: key 'forward': port 'http': expected 1..65535" },
 		{ NAT "forward = tcp:080:203.0.113.10:80\n",
-		  "netd.conf:5: key 'forward': port '080': expected 1..65535" },
+		  "netd.conf:5: key 'forward': port '080': expected 1..65535 (no leading zero: "
+		  "octal to xl and to shell arithmetic)" },
 		{ NAT "forward = tcp:+80:203.0.113.10:80\n",
 		  "netd.conf:5: key 'forward': port '+80': expected 1..65535" },
 		{ NAT "forward = tcp:8080:203.0.113.300:80\n",

@@ -71,6 +71,13 @@ static void test_dec_arg_names_what_it_expected(void **state)
 	assert_int_equal(dec_arg("--mac-age", "seconds", "+5", 1, 86400, &v), -EINVAL);
 	assert_string_equal(err_msg(), "--mac-age: expected seconds, 1..86400, got '+5'");
 	assert_int_equal(v, 2047);
+	/* in range but for its leading zero: that is why */
+	assert_int_equal(dec_arg("--mac-age", "seconds", "0300", 1, 86400, &v), -EINVAL);
+	assert_string_equal(err_msg(), "--mac-age: expected seconds, 1..86400, got '0300' "
+				       "(no leading zero: octal to xl and to shell arithmetic)");
+	/* "0" is a number, out of range here */
+	assert_int_equal(dec_arg("--mac-age", "seconds", "0", 1, 86400, &v), -EINVAL);
+	assert_string_equal(err_msg(), "--mac-age: expected seconds, 1..86400, got '0'");
 }
 
 static void test_env_num_reads_the_same_way(void **state)
