@@ -234,10 +234,14 @@ static int dps_up(struct netd_net *net, json_t *saved)
 	struct dps_watch *w = net->priv;
 	int rc;
 
-	/* a network a reload keeps is moved, its watch with it: first of all
-	 * the watch's callbacks must find it where it is now */
-	if (w)
+	/* a network a reload keeps is moved, its watch with it: the watch's
+	 * callbacks must find it where it is now. Nothing more: it is up as
+	 * it was, and its watch goes on (a dpswitch not answering now would
+	 * fail the reload for nothing, and cost the 2 s in netd's loop) */
+	if (w) {
 		w->net = net;
+		return 0;
+	}
 	rc = call(net, json_pack("{s:i,s:s}", "version", 1, "cmd", "status"), NULL);
 	if (rc < 0)
 		return err_prefix(rc, "%s: datapath dpdk", net->conf.name);

@@ -1188,6 +1188,35 @@ def test_netd_that_cannot_start_for_want_of_dpswitch_keeps_its_dpdk_vifs(rig, to
     assert not rig.port("vif5.0")["plugged"]
 
 
+def test_a_reload_while_dpswitch_does_not_answer_keeps_the_networks_vifs(rig, topo,
+                                                                         netd_factory):
+    """A reload that keeps a dpdk network as it is (another network
+    added, say) while its dpswitch does not answer (SIGSTOP) goes through:
+    the network is unchanged and its watch goes on, so nothing is asked of
+    dpswitch. netd still holds the vif, its state file stays, and once
+    dpswitch answers the vif's hotplug offline unplugs it."""
+    netd = netd_factory(dpdk_conf(rig))
+    netd.start()
+    netd_plugged(rig, 5)
+    assert run_script(rig, netd, 5).returncode == 0, netd.read_log()
+    state = os.path.join(netd.state, f"{BRIDGE}.json")
+    netd.write_conf(dpdk_conf(rig) + "[routed]\nmode = route\nphysdev = eth0\n")
+    os.kill(rig.proc.pid, signal.SIGSTOP)
+    try:
+        r = netd.ctl("reload", check=False)
+        vifs = netd.request({"cmd": "vif-list"})["result"]["vifs"]
+    finally:
+        os.kill(rig.proc.pid, signal.SIGCONT)
+    assert r.returncode == 0, r.stderr + netd.read_log()
+    assert [(v["vif"], v["network"]) for v in vifs] == [("5.0", BRIDGE)], vifs
+    assert os.path.exists(state)
+    st = netd.request({"cmd": "status"})["result"]
+    assert {n["name"]: n["state"] for n in st["networks"]} == {BRIDGE: "up", "routed": "up"}, st
+    r = run_script(rig, netd, 5, "offline")
+    assert r.returncode == 0, r.stderr
+    assert not rig.port("vif5.0")["plugged"]
+
+
 def test_netd_says_which_network_lost_its_dpswitch(rig, topo, netd_factory):
     """A dpswitch that is gone and stays gone: netd logs it once, naming
     the network and the socket, keeps serving its own socket, and answers
