@@ -310,12 +310,13 @@ static json_t *gw_string(void)
 static int dps_vif_online(struct netd_net *net, const struct vif *v)
 {
 	struct dps_watch *w = net->priv;
-	json_t *req = port_req("port-add", v);
+	json_t *req;
 	int rc;
 
 	if (v->emu)
 		return err_set(-EOPNOTSUPP, "%s: an emulated NIC (QEMU's tap) cannot join datapath dpdk",
 			       v->ifname);
+	req = port_req("port-add", v);
 	json_object_set_new(req, "keys", vif_keys(v));
 	json_object_set_new(req, "antispoof", json_boolean(net->conf.antispoof));
 	if (net->conf.antispoof && (!v->n_ips || !v->has_mac))

@@ -117,3 +117,56 @@ def test_xenstore_watch_cycles_are_clean(topo, tmp_path):
         shutil.rmtree(xsd.dir, ignore_errors=True)
     log = netd.read_log()
     clean(log, "netd")
+
+
+def test_emulated_nic_refused_by_a_dpdk_network_is_clean(topo, tmp_path):
+    """An HVM guest's emulated NIC (its tap, vifD.N-emu) cannot join a
+    datapath = dpdk network: each refusal, as the hotplug script gets it at
+    every HVM boot, leaves nothing behind. dpswitch is a stand-in here that
+    answers every request ok (netd asks it its status at up)."""
+    import socket
+    import threading
+    sock_path = str(tmp_path / "dps.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(sock_path)
+    srv.listen(16)
+    stop = threading.Event()
+
+    def serve():
+        srv.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                continue
+            with c:
+                c.settimeout(2)
+                buf = b""
+                try:
+                    while not stop.is_set():
+                        chunk = c.recv(65536)
+                        if not chunk:
+                            break
+                        buf += chunk
+                        while b"\n" in buf:
+                            _, buf = buf.split(b"\n", 1)
+                            c.sendall(b'{"version":1,"ok":true,"ports":[]}\n')
+                except OSError:
+                    pass
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        topo.ip(topo.d0, "tuntap add vif1.0-emu mode tap")
+        netd = AsanNetd(topo, tmp_path, f"[dps0]\nmode = bridge\ndatapath = dpdk\n"
+                                        f"dpdk_socket = {sock_path}\n")
+        netd.start()
+        for _ in range(3):
+            r = netd.ctl("vif", "online", "1.0-emu", "bridge=dps0", check=False)
+            assert r.returncode == 1 and "cannot join datapath dpdk" in r.stderr, r.stderr
+        assert netd.stop() == 0, netd.read_log()
+        clean(netd.read_log(), "netd")
+    finally:
+        stop.set()
+        t.join(5)
+        srv.close()
