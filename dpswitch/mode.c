@@ -329,7 +329,14 @@ static int dps_vif_online(struct netd_net *net, const struct vif *v)
 
 static int dps_vif_offline(struct netd_net *net, const struct vif *v)
 {
-	json_t *r = request(net, port_req("port-del", v));
+	json_t *r;
+
+	/* an emulated NIC never joins (dps_vif_online): its port-del would
+	 * name its PV vif, D.N, and unplug that one (a refused plug's intent
+	 * undone at netd's next start) */
+	if (v->emu)
+		return 0;
+	r = request(net, port_req("port-del", v));
 
 	/* gone already (not plugged, or the vif gone from dpswitch with its
 	 * domain) is what offline wants */

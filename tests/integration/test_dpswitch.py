@@ -1217,6 +1217,31 @@ def test_a_reload_while_dpswitch_does_not_answer_keeps_the_networks_vifs(rig, to
     assert not rig.port("vif5.0")["plugged"]
 
 
+def test_a_refused_emulated_nic_costs_its_pv_vif_nothing_at_netds_restart(rig, topo,
+                                                                          netd_factory):
+    """An HVM guest's emulated NIC (5.0-emu) cannot join a dpdk network: its
+    plug is refused, and netd's record of the plug it began (the journal's
+    intent) is undone at netd's next start, as any plug a netd did not
+    finish. Undoing it touches nothing in dpswitch, which never had it:
+    the guest's PV vif 5.0, plugged, stays plugged all along."""
+    netd = netd_factory(dpdk_conf(rig))
+    netd.start()
+    netd_plugged(rig, 5)
+    assert run_script(rig, netd, 5).returncode == 0, netd.read_log()
+    r = netd.ctl("vif", "online", "5.0-emu", f"bridge={BRIDGE}", check=False)
+    assert r.returncode == 1 and "cannot join datapath dpdk" in r.stderr, r.stderr
+    netd.stop(signal.SIGKILL)
+    netd.start()
+    wait_for(lambda: "vif5.0-emu was being plugged when netd stopped" in netd.read_log(), 10,
+             what=f"the refused plug undone: {netd.read_log()}")
+    time.sleep(1)  # the watch's first check of the ports is done by now
+    assert "vif5.0: unplugged" not in rig.read_log(), rig.read_log()
+    assert "plugged it again" not in netd.read_log(), netd.read_log()
+    assert rig.port("vif5.0")["plugged"]
+    vifs = netd.request({"cmd": "vif-list"})["result"]["vifs"]
+    assert [(v["vif"], v["network"]) for v in vifs] == [("5.0", BRIDGE)], vifs
+
+
 def test_netd_says_which_network_lost_its_dpswitch(rig, topo, netd_factory):
     """A dpswitch that is gone and stays gone: netd logs it once, naming
     the network and the socket, keeps serving its own socket, and answers
