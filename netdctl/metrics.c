@@ -360,8 +360,17 @@ static const struct {
 	  "table_restores" },
 	{ "netd_dpswitch_mbufs", "gauge", "Mbufs in dpswitch's pool.", v_dpswitch, "mbufs" },
 	{ "netd_dpswitch_mbufs_free", "gauge",
-	  "Mbufs of dpswitch's pool free (below half, a guest's queue holds 128 at most).",
+	  "Mbufs of dpswitch's pool free (below netd_dpswitch_mbufs_low, a guest's queue "
+	  "holds its netd_dpswitch_held_share).",
 	  v_dpswitch, "mbufs_free" },
+	{ "netd_dpswitch_mbufs_low", "gauge",
+	  "Free mbufs dpswitch keeps for its ports (half of what was free once they started): "
+	  "below it a guest's queue holds at most netd_dpswitch_held_share.",
+	  v_dpswitch, "mbufs_low" },
+	{ "netd_dpswitch_held_share", "gauge",
+	  "Mbufs a guest's queue in dpswitch holds without a look at the pool (128 at most, "
+	  "less with many ports).",
+	  v_dpswitch, "held_share" },
 	{ "netd_dpswitch_macs", "gauge", "Entries in dpswitch's MAC table.", v_dpswitch, "macs" },
 	{ "netd_dpswitch_mac_moves_total", "counter",
 	  "MAC addresses dpswitch saw move from one port to another.", v_dpswitch, "mac_moves" },

@@ -1045,6 +1045,11 @@ def test_metrics_carry_dpswitchs_ports_and_pool(rig, topo, netd_factory):
     assert between("netd_dpswitch_tx_packets", "nic0", "tx_packets", vif="") >= 3
     assert sample(fams, "netd_dpswitch_mbufs", network=BRIDGE) == 8191
     assert 0 < sample(fams, "netd_dpswitch_mbufs_free", network=BRIDGE) <= 8191
+    # what the pool keeps and what a guest's queue holds without a look at
+    # it: set as the ports start and forward, the same before and after
+    for key in ("mbufs_low", "held_share"):
+        assert sample(fams, f"netd_dpswitch_{key}", network=BRIDGE) == st[key] > 0, key
+        assert fams[f"netd_dpswitch_{key}"].type == "gauge"
     assert sample(fams, "netd_dpswitch_macs", network=BRIDGE) >= 2
 
 
