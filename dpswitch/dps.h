@@ -233,10 +233,18 @@ struct dps {
 	uint64_t now_us, now_ms; /* at the start of the pass */
 	uint64_t rx_drain_us;	 /* DPS_RX_DRAIN_MS unless the environment says */
 	/* the pool's free mbufs at pool_at (now_us), less what was admitted
-	 * since past DPS_HELD_LOW (dps_guest_admits): read at most once a
-	 * pass, and only for a guest port past DPS_HELD_LOW */
+	 * since past a port's held_share (dps_guest_admits): read once a
+	 * pass, only for a guest port past its share, and again before a
+	 * frame is refused if anything was counted since (frees are not) */
 	unsigned pool_free;
+	unsigned pool_read; /* what the pool said at pool_at's read */
 	uint64_t pool_at;
+	/* the frame dps_fwd floods, one mbuf every port's queue takes a
+	 * reference to, and whether what it costs the pool is counted in
+	 * pool_free yet: once, however many guests it goes to past their
+	 * share (dps_guest_admits) */
+	const struct rte_mbuf *flood;
+	bool flood_counted;
 	uint64_t flooded;
 };
 
@@ -270,8 +278,9 @@ bool dps_guest_poll(struct dps *d, unsigned idx);
  * frames wait for it. */
 bool dps_guest_takes_gso(const struct dps *d, unsigned idx, const struct dps_gso_hdr *h,
 			 uint16_t mss, uint32_t len);
-/* True when guest port idx may queue more mbufs (DPS_HELD_LOW). */
-bool dps_guest_admits(struct dps *d, unsigned idx, unsigned more);
+/* True when guest port idx may queue m, whose queueing takes more
+ * mbufs of the pool (DPS_HELD_LOW); m NULL: not a frame dps_fwd floods. */
+bool dps_guest_admits(struct dps *d, unsigned idx, const struct rte_mbuf *m, unsigned more);
 /* held_share again: pool_low or the forwarding ports changed. */
 void dps_held_share(struct dps *d);
 /* Queued frames into the guest's RX ring; drops what it cannot take. */

@@ -192,7 +192,7 @@ static void enqueue(struct dps *d, unsigned out, struct rte_mbuf *m)
 		p->held = 0;
 	}
 	if (p->kind == DPS_PORT_GUEST) {
-		if (!dps_guest_admits(d, out, m->nb_segs)) {
+		if (!dps_guest_admits(d, out, m, m->nb_segs)) {
 			dps_drop(p, DPS_DROP_POOL_LOW, m);
 			return;
 		}
@@ -317,9 +317,13 @@ void dps_fwd(struct dps *d, unsigned in, struct rte_mbuf **m, unsigned n)
 			rte_mbuf_refcnt_update(m[i], (int16_t)(d->nfwd - 2));
 		else
 			rte_pktmbuf_free(m[i]);
+		d->flood = m[i];
+		d->flood_counted = false;
 		for (unsigned k = d->nactive; k-- > 0;)
 			if (d->active[k] != in && d->ports[d->active[k]].forwarding)
 				enqueue(d, d->active[k], m[i]);
+		/* freed by the last port, its address may be the next frame's */
+		d->flood = NULL;
 	}
 }
 

@@ -518,23 +518,43 @@ void dps_held_share(struct dps *d)
 	d->held_share = share < DPS_HELD_LOW ? share : DPS_HELD_LOW;
 }
 
-bool dps_guest_admits(struct dps *d, unsigned idx, unsigned more)
+/* The pool's free mbufs now (rte_mempool_avail_count walks every lcore's
+ * cache), as pool_free and pool_read. */
+static void pool_look(struct dps *d)
+{
+	d->pool_at = d->now_us;
+	d->pool_free = d->pool_read = rte_mempool_avail_count(d->pool);
+}
+
+bool dps_guest_admits(struct dps *d, unsigned idx, const struct rte_mbuf *m, unsigned more)
 {
 	const struct dps_port *p = &d->ports[idx];
+	/* a flooded frame is one mbuf however many queues hold it: counted
+	 * once, not once a guest (a broadcast storm to a few dozen guests
+	 * made a pool three quarters free look low in one pass) */
+	bool flood = m && m == d->flood;
+	unsigned cost = flood && d->flood_counted ? 0 : more;
 
-	/* within what any port may hold, the pool is not read
-	 * (rte_mempool_avail_count walks every lcore's cache) */
+	/* within what any port may hold, the pool is not read */
 	if (p->held + more <= d->held_share)
 		return true;
-	if (d->pool_at != d->now_us) {
-		d->pool_at = d->now_us;
-		d->pool_free = rte_mempool_avail_count(d->pool);
-	}
-	/* what a pass admits counts at once: a kernel port's settle copies
-	 * up to 64 GSO packets of 33 mbufs in one */
-	if (d->pool_free < d->pool_low + more)
+	if (d->pool_at != d->now_us)
+		pool_look(d);
+	/* What a pass admits counts at once: a kernel port's settle copies
+	 * up to 64 GSO packets of 33 mbufs in one. That is an estimate,
+	 * which only goes down: the frames guests took meanwhile gave their
+	 * mbufs back (a flood's first 256 into each ring, then its queue
+	 * filled again in the same pass), so before a frame is refused the
+	 * pool itself is asked, if anything was counted since it last was.
+	 * A frame that costs nothing more is still refused at the reserve:
+	 * the queues of guests that stopped hold the pool's mbufs, shared
+	 * or not. */
+	if (d->pool_free < d->pool_low + cost && d->pool_free != d->pool_read)
+		pool_look(d);
+	if (d->pool_free < d->pool_low + cost)
 		return false;
-	d->pool_free -= more;
+	d->pool_free -= cost;
+	d->flood_counted |= flood;
 	return true;
 }
 

@@ -423,10 +423,12 @@ static void rx_settle_port(struct dps *d, struct dps_kport *k, unsigned idx)
 
 		if (RTE_MBUF_HAS_EXTBUF(m) && m->shinfo >= k->rxsh &&
 		    m->shinfo < k->rxsh + DPS_KPORT_SLOTS) {
-			/* the copy's mbufs instead of the one it replaces */
+			/* the copy's mbufs instead of the one it replaces: a
+			 * copy in one mbuf costs the pool nothing, and is
+			 * never refused for it */
 			unsigned more = rx_copy_mbufs(m->pkt_len) - 1;
 
-			if (!dps_guest_admits(d, idx, more)) {
+			if (more && !dps_guest_admits(d, idx, NULL, more)) {
 				p->held--;
 				dps_drop(p, DPS_DROP_POOL_LOW, m);
 				continue;

@@ -2554,6 +2554,63 @@ GSO_FLOOD = TCP_GSO_SEND.replace(
                           "    if i % 8 == 7:\n        time.sleep(0.001)")
 
 
+def test_a_flood_to_stopped_guests_counts_each_mbuf_once_against_the_pool(topo, xsd, tmp_path):
+    """A frame flooded to several guests is one mbuf, every queue holding
+    a reference: what it costs the pool counts once. It counted once per
+    guest past its share, and what the guests' rings took in the same
+    pass (their mbufs back in the pool) not at all until the next, so a
+    flood to four stopped guests (--mbufs 1023: 511 kept, 51 mbufs each
+    without a look at the pool) made a pool with some 700 free look low,
+    and some 4,000 frames were refused `pool_low` for each. Now the LAN's
+    GSO packets to a MAC nobody has (each cut, 42 frames to every port)
+    fill the stopped guests' rings and queues (256 frames each, the rest
+    dropped `queue_full`), the pool stays well above what is kept, and no
+    frame is refused `pool_low`. Resumed, the guests work."""
+    stopped = [5, 6, 7, 8]
+    rig = Rig(topo, xsd, tmp_path, uplink="kernel")
+    try:
+        rig.start("--mbufs", "1023")
+        ns = {}
+        for d in stopped:
+            rig.attach(d)
+            ns[d] = rig.guest(d)
+            assert topo.ping(ns[d], LAN, count=1), rig.read_log()
+        st = rig.request({"cmd": "status"})
+        assert st["mbufs_low"] == 511 and st["held_share"] == 511 // (2 * 5), st
+        (tmp_path / "flood.py").write_text(GSO_FLOOD)
+        lows = []
+        for d in stopped:
+            rig.guests[d].send_signal(signal.SIGSTOP)
+        try:
+            flood = subprocess.Popen(["ip", "netns", "exec", rig.lan, "/usr/bin/python3",
+                                      str(tmp_path / "flood.py"), mac_of(99), addr_of(99), "2"])
+            try:
+                while flood.poll() is None:
+                    lows.append(rig.request({"cmd": "status"})["mbufs_free"])
+                    time.sleep(0.02)
+            finally:
+                terminate(flood, 5)
+            assert flood.returncode == 0
+            st = rig.request({"cmd": "status"})
+        finally:
+            for d in stopped:
+                rig.guests[d].send_signal(signal.SIGCONT)
+        ports = {p["name"]: p for p in st["ports"]}
+        for d in stopped:
+            p = ports[f"vif{d}.0"]
+            # filled, past its share: what it could not hold was refused
+            # for its full queue alone
+            assert p["queued"] == 256 and p["drops"]["queue_full"] > 0, p
+            assert p["drops"]["pool_low"] == 0, (p, min(lows))
+        # the queues hold the same frames: the pool well above its reserve
+        assert min(lows) > st["mbufs_low"] + 100, (lows, st["mbufs_low"])
+        for d in stopped:
+            assert topo.ping(ns[d], LAN, count=2), rig.read_log()
+        assert rig.proc.poll() is None, rig.read_log()
+    finally:
+        rig.stop()
+
+
 def idle_sleeps(rig, secs=1):
     """The loop's waits in ppoll over secs of an idle switch."""
     s0 = rig.request({"cmd": "status"})["sleeps"]
