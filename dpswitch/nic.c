@@ -86,10 +86,66 @@ static uint64_t tso_offloads(const struct rte_eth_dev_info *info, struct dps_tso
 	return DPS_TSO_OFFLOADS;
 }
 
+/* What an AF_XDP port's receive ring takes of the pool for good as it is
+ * set up: DPDK 22.11's net_af_xdp fills its fill queue with this many
+ * (ETH_AF_XDP_DFLT_NUM_DESCS), its umem the pool's own memory. */
+#define DPS_AF_XDP_RING_MBUFS 2048u
+
+/* The mbufs port id's receive ring takes of the pool as it is set up and
+ * holds for good, where we know it (0: none, or not known). */
+static unsigned ring_mbufs(uint16_t id)
+{
+	struct rte_eth_dev_info info;
+
+	if (rte_eth_dev_info_get(id, &info) < 0 || !info.driver_name)
+		return 0;
+	return !strcmp(info.driver_name, "net_af_xdp") ? DPS_AF_XDP_RING_MBUFS : 0;
+}
+
+/* The smallest pool (2^n - 1, as --mbufs is best sized) that gives the
+ * rings what they take and leaves DPS_MBUFS_MIN for the rest. */
+static unsigned mbufs_for(unsigned rings)
+{
+	uint64_t n = 1;
+
+	while (n - 1 < (uint64_t)rings + DPS_MBUFS_MIN && n - 1 < DPS_MBUFS_MAX)
+		n <<= 1;
+	return (unsigned)(n - 1);
+}
+
+/* Every port's receive ring gets what it takes of the pool: checked
+ * before any is set up, since the PMD says only EINVAL (net_af_xdp's
+ * "Failed to configure xdp socket"). 0, or -ENOBUFS naming the first
+ * port the pool cannot fill and what to pass. */
+static int rings_fit(const struct dps *d)
+{
+	unsigned avail = rte_mempool_avail_count(d->pool), before = 0;
+	uint16_t id;
+
+	RTE_ETH_FOREACH_DEV(id) {
+		unsigned need = ring_mbufs(id);
+		char name[RTE_ETH_NAME_MAX_LEN];
+
+		if (before + need <= avail) {
+			before += need;
+			continue;
+		}
+		rte_eth_dev_get_name_by_port(id, name);
+		return err_set(-ENOBUFS,
+			       "ethdev %s: its receive ring takes %u mbufs of the pool for good, "
+			       "and the pool has %u%s (--mbufs %u): pass --mbufs %u or more",
+			       name, need, avail - before, before ? " after the rings before it" : "",
+			       d->mbufs, mbufs_for(d->mbufs - avail + before + need));
+	}
+	return 0;
+}
+
 int dps_nic_setup(struct dps *d)
 {
 	uint16_t id;
 
+	if (rings_fit(d) < 0)
+		return err_code();
 	RTE_ETH_FOREACH_DEV(id) {
 		struct rte_eth_conf conf = { 0 };
 		struct rte_eth_dev_info info;

@@ -2292,6 +2292,27 @@ def test_the_pool_kept_is_half_of_what_the_nics_rings_leave(topo, xsd, tmp_path)
         assert port["drops"]["pool_low"] == 0, port
 
 
+@pytest.mark.parametrize("mbufs", ["1023", "2047"])
+def test_an_af_xdp_port_the_pool_cannot_fill_is_refused_by_name(topo, xsd, tmp_path, mbufs):
+    """An AF_XDP port's receive ring takes 2048 mbufs of the pool for good
+    as the port is set up: with --mbufs 1023 or 2047 it cannot, and
+    dpswitch said only `ethdev net_af_xdp0: cannot start: Invalid
+    argument`. It says which port, what its ring takes, what the pool
+    has, and what to pass, before it tries; and it leaves nothing on the
+    interface (no XDP program)."""
+    rig = Rig(topo, xsd, tmp_path, uplink="af_xdp")
+    try:
+        with pytest.raises(AssertionError):
+            rig.start("--mbufs", mbufs)
+        assert rig.proc.wait(10) == 1
+        assert (f"dpswitch: ethdev net_af_xdp0: its receive ring takes 2048 mbufs of the "
+                f"pool for good, and the pool has {mbufs} (--mbufs {mbufs}): pass --mbufs "
+                f"4095 or more") in rig.read_log(), rig.read_log()
+        assert "xdp" not in topo.run(topo.d0, "ip link show dpu0").stdout
+    finally:
+        rig.stop()
+
+
 @pytest.mark.parametrize("value", ["1022", "1048576", "8k", "", "-1", "+2047"])
 def test_bad_mbufs_is_refused(xsd, tmp_path, value):
     r = subprocess.run([DPSWITCH, "--hv", "sim", "--socket", str(tmp_path / "dps.sock"),
