@@ -7,6 +7,8 @@
  *   {"cmd":"port-del","vif":"D.N"}
  *   {"cmd":"status"}   ports with counters, MAC table size, moves
  *   {"cmd":"macs"}     the MAC table
+ *   {"cmd":"watch"}    this connection is a watch (netd's, dpswitch/mode.c):
+ *                      it may stay silent for as long as it likes
  *
  * Bad requests get {"version":1,"ok":false,"error":"..."} naming what is
  * wrong; nothing changes then. A port is found through netback's hash of
@@ -19,7 +21,14 @@
  * read only once its reply is out, so a client holds one reply at most. A
  * client whose reply has not moved for CTL_STALL_US is dropped (it reads
  * nothing, and would keep its place among CTL_MAX_CLIENTS), and so is one
- * that sends more than a line's limit. */
+ * that sends more than a line's limit.
+ *
+ * A client that is not a watch and says nothing for the idle time
+ * (DPS_CTL_IDLE_S) is dropped: a stray tool that connects and never
+ * speaks would keep its place for ever. And with every place taken, a
+ * new client takes the place of the one of those that has been silent
+ * longest, if for CTL_EVICT_US at least: netd's requests are answered
+ * even while strays hold the other places. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
@@ -41,9 +50,15 @@
 /* long enough for a reader that is busy (netd between its own requests),
  * short enough that a stuck one does not keep its place for long */
 #define CTL_STALL_US (10 * 1000000ull)
+/* silent this long, a client that is not a watch gives its place to a
+ * new one when none is free: long enough for a client to send the
+ * request it connected for */
+#define CTL_EVICT_US (1000000ull)
 
 struct client {
 	int fd;
+	bool watch; /* it asked to be one ({"cmd":"watch"}): never idle */
+	uint64_t heard_us; /* when it connected, sent or was sent something */
 	/* the reply's tail the socket has not taken: out[out_off..out_len),
 	 * NULL when there is none */
 	char *out;
@@ -54,14 +69,23 @@ struct client {
 };
 
 static struct client *clients[CTL_MAX_CLIENTS];
+static uint64_t idle_us = DPS_CTL_IDLE_S * 1000000ull;
 
-int dps_ctl_open(const char *path)
+int dps_ctl_open(const char *path, uint64_t idle)
 {
 	int fd = unix_listen(path, SOCK_STREAM, 0600);
 
 	if (fd < 0)
 		return err_set(fd, "control socket %s: %s", path, strerror(-fd));
+	idle_us = idle;
 	return fd;
+}
+
+/* c may be dropped for saying nothing: not a watch, no reply of its
+ * waiting (that has the stall's time instead). */
+static bool may_idle(const struct client *c)
+{
+	return !c->watch && !c->out;
 }
 
 int dps_ctl_fds(int lfd, struct pollfd *pfd, unsigned max)
@@ -84,9 +108,10 @@ uint64_t dps_ctl_wait_us(uint64_t now_us)
 	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++) {
 		uint64_t due;
 
-		if (!clients[i] || !clients[i]->out)
+		if (!clients[i] || (!clients[i]->out && !may_idle(clients[i])))
 			continue;
-		due = clients[i]->out_moved_us + CTL_STALL_US;
+		due = clients[i]->out ? clients[i]->out_moved_us + CTL_STALL_US
+				      : clients[i]->heard_us + idle_us;
 		if (due <= now_us)
 			return 0;
 		if (due - now_us < wait)
@@ -145,6 +170,7 @@ static int flush(struct client *c, uint64_t now_us)
 	}
 	free(c->out);
 	c->out = NULL;
+	c->heard_us = now_us; /* its idle time starts with the reply out */
 	return 0;
 }
 
@@ -403,7 +429,7 @@ static json_t *macs(struct dps *d)
 	return r;
 }
 
-static json_t *handle(struct dps *d, const char *line)
+static json_t *handle(struct dps *d, const char *line, bool *watch)
 {
 	json_error_t je;
 	json_t *req = json_loads(line, JSON_REJECT_DUPLICATES, &je), *ver, *cmd, *r;
@@ -429,13 +455,39 @@ static json_t *handle(struct dps *d, const char *line)
 		r = status(d);
 	else if (!strcmp(c, "macs"))
 		r = macs(d);
-	else
-		r = error("unknown command '%.32s' (port-add, port-del, status, macs)", c);
+	else if (!strcmp(c, "watch")) {
+		*watch = true;
+		r = ok();
+	} else
+		r = error("unknown command '%.32s' (port-add, port-del, status, macs, watch)", c);
 	json_decref(req);
 	return r;
 }
 
-static void accept_one(int lfd)
+/* Every place taken: the one of the client that is not a watch and has
+ * said nothing for longest, if for CTL_EVICT_US, made free; else
+ * CTL_MAX_CLIENTS. */
+static unsigned evict(uint64_t now_us)
+{
+	unsigned found = CTL_MAX_CLIENTS;
+
+	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++)
+		if (clients[i] && may_idle(clients[i]) &&
+		    now_us - clients[i]->heard_us >= CTL_EVICT_US &&
+		    (found == CTL_MAX_CLIENTS || clients[i]->heard_us < clients[found]->heard_us))
+			found = i;
+	if (found < CTL_MAX_CLIENTS) {
+		log_warn("control socket: every place taken: dropping a client silent for %llu ms "
+			 "(not a watch) for a new one",
+			 (unsigned long long)((now_us - clients[found]->heard_us) / 1000u));
+		send_last(clients[found]->fd, error("dropped: silent, and a new client needed "
+						    "its place"));
+		drop_client(found);
+	}
+	return found;
+}
+
+static void accept_one(int lfd, uint64_t now_us)
 {
 	struct ucred cr;
 	socklen_t len = sizeof(cr);
@@ -451,12 +503,15 @@ static void accept_one(int lfd)
 	}
 	for (i = 0; i < CTL_MAX_CLIENTS && clients[i]; i++)
 		;
+	if (i == CTL_MAX_CLIENTS)
+		i = evict(now_us);
 	if (i == CTL_MAX_CLIENTS || !(clients[i] = calloc(1, sizeof(*clients[i])))) {
 		send_last(fd, error("too many clients"));
 		close(fd);
 		return;
 	}
 	clients[i]->fd = fd;
+	clients[i]->heard_us = now_us;
 }
 
 /* The requests read and not answered yet, in order, until one's reply
@@ -471,7 +526,7 @@ static int answer(struct dps *d, struct client *c, uint64_t now_us)
 
 		*nl = '\0';
 		if (c->buf[0])
-			rc = send_reply(c, handle(d, c->buf), now_us);
+			rc = send_reply(c, handle(d, c->buf, &c->watch), now_us);
 		memmove(c->buf, c->buf + used, c->len - used);
 		c->len -= used;
 		c->buf[c->len] = '\0';
@@ -511,8 +566,15 @@ static void serve(struct dps *d, unsigned i, uint64_t now_us)
 		drop_client(i);
 		return;
 	}
-	if (n < 0)
+	if (n < 0) {
+		if (may_idle(c) && now_us - c->heard_us >= idle_us) {
+			log_warn("control socket: dropping a client silent for %llu s (not a watch)",
+				 (unsigned long long)(idle_us / 1000000u));
+			drop_client(i);
+		}
 		return;
+	}
+	c->heard_us = now_us;
 	c->len += (size_t)n;
 	c->buf[c->len] = '\0';
 	if (answer(d, c, now_us) < 0) {
@@ -534,7 +596,7 @@ void dps_ctl_run(struct dps *d, int lfd)
 	/* every client, not only those the poll names: one whose reply
 	 * stalled is dropped on time (dps_ctl_wait_us) */
 	if (poll(pfd, (nfds_t)n, 0) > 0 && pfd[0].revents)
-		accept_one(lfd);
+		accept_one(lfd, now_us);
 	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++)
 		if (clients[i])
 			serve(d, i, now_us);

@@ -47,6 +47,12 @@
  * network it serves through us (its watch, dpswitch/mode.c), so a client
  * each of those and 16 besides (netd's requests, netdctl, the metrics) */
 #define DPS_CTL_CLIENTS (DPS_MAX_BRIDGES + 16u)
+/* a control client that is not a watch (it sent {"cmd":"watch"}, as
+ * netd's does) and says nothing this long is dropped
+ * (DPSWITCH_CTL_IDLE_TIMEOUT_S; netd's own socket: CTL_IDLE_TIMEOUT_S):
+ * stray tools that connect and say nothing would keep the places netd's
+ * requests need */
+#define DPS_CTL_IDLE_S 30u
 /* local event channel ports mapped to switch ports: Xen's FIFO ABI has
  * 2^17; a port past it (never seen) keeps its switch port always ready */
 #define DPS_EVTCHN_MAX (1u << 17)
@@ -337,14 +343,16 @@ int dps_plugs_record(uint32_t domid, uint32_t devid, const char *req);
 const char *dps_plugs_find(uint32_t domid, uint32_t devid);
 
 /* control (ctl.c) */
-int dps_ctl_open(const char *path);
+/* idle_us: how long a client that is not a watch may say nothing. */
+int dps_ctl_open(const char *path, uint64_t idle_us);
 /* Serves what the listening socket and its clients have (never waits). */
 void dps_ctl_run(struct dps *d, int lfd);
 /* A vif just probed: plug it again as its kept record says (plugs.c). */
 void dps_ctl_replug(struct dps *d, struct nb_vif *v);
 int dps_ctl_fds(int lfd, struct pollfd *pfd, unsigned max);
-/* How long until a client that reads nothing of its reply is due to be
- * dropped (0: now; UINT64_MAX: no reply waits), for the loop's sleep. */
+/* How long until a client that reads nothing of its reply, or one that
+ * is not a watch and says nothing, is due to be dropped (0: now;
+ * UINT64_MAX: none is), for the loop's sleep. */
 uint64_t dps_ctl_wait_us(uint64_t now_us);
 
 #endif

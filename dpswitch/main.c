@@ -345,6 +345,7 @@ int main(int argc, char **argv)
 	bool sup = false;
 	uint64_t age_s = 300;
 	uint64_t drain_ms = DPS_RX_DRAIN_MS;
+	uint64_t idle_s = DPS_CTL_IDLE_S;
 	sigset_t mask;
 
 	log_set_level(LOG_LVL_INFO);
@@ -426,11 +427,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	/* the reconnect hold of a frontend that broke the protocol, the
-	 * polling window and how long frames wait for a guest's buffers
-	 * (netback's drain timeout) */
+	 * polling window, how long frames wait for a guest's buffers
+	 * (netback's drain timeout) and a silent control client waits */
 	if (nb_hold_cfg_from_env(&d.nb.hold, "DPSWITCH") < 0 ||
 	    nb_spin_cfg_from_env(&d.spin, "DPSWITCH") < 0 ||
-	    env_ms("DPSWITCH_RX_DRAIN_MS", &drain_ms) < 0) {
+	    env_ms("DPSWITCH_RX_DRAIN_MS", &drain_ms) < 0 ||
+	    env_num("DPSWITCH_CTL_IDLE_TIMEOUT_S", "seconds", 1, 3600, &idle_s) < 0) {
 		fprintf(stderr, "dpswitch: %s\n", err_msg());
 		return 2;
 	}
@@ -509,7 +511,7 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	lfd = dps_ctl_open(sock);
+	lfd = dps_ctl_open(sock, idle_s * 1000000u);
 	if (sfd < 0 || lfd < 0) {
 		log_err("dpswitch: %s", lfd < 0 ? err_msg() : strerror(errno));
 		goto stop;

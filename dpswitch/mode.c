@@ -33,8 +33,10 @@
  * A dpswitch started again without its --state file (by hand, on a fresh
  * tmpfs) has no port plugged, and its guests would stay cut off. So netd
  * holds one idle connection to the control socket while the network is
- * up (the watch): dpswitch never writes on it, so its end is dpswitch's
- * end. Then netd connects again (every 100 ms, then every second; a
+ * up (the watch), which says so ({"cmd":"watch"}: dpswitch drops a client
+ * that says nothing for a while, but not a watch) and then nothing more:
+ * dpswitch writes on it only that request's reply (and the probes',
+ * above), so its end is dpswitch's end. Then netd connects again (every 100 ms, then every second; a
  * dpswitch that is not there refuses at once, nothing waits) and, once it
  * answers, asks for its ports and plugs again each vif it knows whose port
  * is there but unplugged. A dpswitch restarted with --state has them
@@ -83,6 +85,7 @@ struct dps_watch {
 	int last_err;         /* of the last failed connect, logged once per cause */
 	bool wedged;          /* a request went unanswered: short waits (request) */
 	bool probing;         /* a status sent on fd, its reply not read yet */
+	bool hello;           /* the reply to the watch request (watch_connect) not read yet */
 };
 
 static int watch_probe(struct dps_watch *w);
@@ -462,9 +465,10 @@ static void watch_lost(struct dps_watch *w)
 }
 
 /* What dpswitch wrote on the watch's connection, read to the end of
- * what is there: 1 if a reply ended in it (a line: dpswitch answers one
- * per request), 0 if not, -1 at the connection's end (end of file, an
- * error), which stays readable for on_watch_io. */
+ * what is there: 1 if a reply to a probe ended in it (a line: dpswitch
+ * answers one per request, the watch request's first), 0 if not, -1 at
+ * the connection's end (end of file, an error), which stays readable for
+ * on_watch_io. */
 static int watch_read(struct dps_watch *w)
 {
 	char buf[4096];
@@ -473,8 +477,14 @@ static int watch_read(struct dps_watch *w)
 	for (;;) {
 		ssize_t n = recv(w->fd, buf, sizeof(buf), MSG_DONTWAIT);
 
-		if (n > 0 && memchr(buf, '\n', (size_t)n))
-			replied = 1;
+		for (ssize_t i = 0; i < n; i++) {
+			if (buf[i] != '\n')
+				continue;
+			if (w->hello)
+				w->hello = false;
+			else
+				replied = 1;
+		}
 		if (n > 0 || (n < 0 && errno == EINTR))
 			continue;
 		return n < 0 && errno == EAGAIN ? replied : -1;
@@ -529,16 +539,21 @@ static int on_watch_io(sd_event_source *s, int fd, uint32_t revents, void *data)
 {
 	struct dps_watch *w = data;
 
-	/* dpswitch writes on this connection only the replies to the watch's
-	 * probes: anything else (end of file, an error) is its end */
+	/* dpswitch writes on this connection only the replies to the watch
+	 * request and the probes: anything else (end of file, an error) is
+	 * its end */
 	if (watch_poll(w) < 0)
 		watch_lost(w);
 	return 0;
 }
 
-/* A non-blocking connect: on a UNIX socket it is done or refused at once. */
+/* A non-blocking connect: on a UNIX socket it is done or refused at once.
+ * The connection says at once that it is a watch: dpswitch drops a client
+ * that is not one and says nothing for a while (DPS_CTL_IDLE_S). Its
+ * reply is a line like a probe's (watch_poll: dpswitch answers). */
 static int watch_connect(struct dps_watch *w)
 {
+	static const char req[] = "{\"version\":1,\"cmd\":\"watch\"}\n";
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd, rc;
 
@@ -546,7 +561,8 @@ static int watch_connect(struct dps_watch *w)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    send(fd, req, sizeof(req) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
 		rc = -errno;
 		close(fd);
 		return rc;
@@ -557,6 +573,7 @@ static int watch_connect(struct dps_watch *w)
 		return rc;
 	}
 	w->fd = fd;
+	w->hello = true;
 	return 0;
 }
 

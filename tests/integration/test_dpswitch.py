@@ -810,8 +810,8 @@ def test_netds_watches_of_sixteen_networks_leave_room_for_requests(topo, xsd, tm
     """netd holds one idle connection to dpswitch for each dpdk network it
     serves (its watch: docs/dpswitch.md), and a dpswitch serves up to 16
     networks (--bridge). With the 16 watches connected (16 idle clients
-    here), dpswitch still answers requests, 16 at once besides them, and
-    refuses only the one past those. Before, 16 clients were all it took:
+    here that said they are watches), dpswitch still answers requests, 16
+    at once besides them, and refuses only the one past those. Before, 16 clients were all it took:
     every port-add of netd's was refused ('too many clients'), and no vif
     of any of the 16 networks could be plugged."""
     rig = Rig(topo, xsd, tmp_path)
@@ -819,9 +819,13 @@ def test_netds_watches_of_sixteen_networks_leave_room_for_requests(topo, xsd, tm
     try:
         rig.start(*[a for i in range(1, 16) for a in ("--bridge", f"dps{i}")])
         for _ in range(16):
+            # as netd's watch: it says it is one, and is never dropped
+            # for its silence after that
             watches.append(socket.socket(socket.AF_UNIX))
+            watches[-1].settimeout(10)
             watches[-1].connect(rig.sock)
-        time.sleep(0.2)  # accepted: one a look at the socket
+            watches[-1].sendall(b'{"version":1,"cmd":"watch"}\n')
+            assert json.loads(watches[-1].makefile().readline()) == {"version": 1, "ok": True}
         assert rig.request({"cmd": "status"})["ok"]
         for _ in range(16):
             clients.append(socket.socket(socket.AF_UNIX))
@@ -846,6 +850,58 @@ def test_netds_watches_of_sixteen_networks_leave_room_for_requests(topo, xsd, tm
         for c in watches + clients:
             c.close()
         rig.stop()
+
+
+def test_silent_clients_are_dropped_and_leave_room_for_netds_requests(topo, xsd, tmp_path,
+                                                                       netd_factory):
+    """Stray tools that connect to dpswitch's control socket and say
+    nothing took the places netd's requests need (32 in all, one of them
+    netd's watch): with 31 of them connected, netd could plug no vif
+    ('too many clients'), for as long as they stayed. A client that is
+    not a watch (netd's says it is one) and says nothing for
+    DPSWITCH_CTL_IDLE_TIMEOUT_S (here 3 s; default 30) is dropped; and
+    with every place taken, a new client takes the place of the one silent
+    longest (a second at least). So netd plugs and unplugs a vif while the
+    strays hold every place, they are all closed by the timeout, and
+    netd's watch stays: it is never dropped (netd says nothing of a lost
+    dpswitch)."""
+    for rig in running(topo, xsd, tmp_path, env={"DPSWITCH_CTL_IDLE_TIMEOUT_S": "3"}):
+        netd = netd_factory(dpdk_conf(rig))
+        netd.start()
+        strays = []
+        try:
+            for _ in range(31):
+                strays.append(socket.socket(socket.AF_UNIX))
+                strays[-1].connect(rig.sock)
+            t0 = time.monotonic()
+            time.sleep(1.2)  # silent longer than a new client may be
+            netd_plugged(rig, 5)
+            r = run_script(rig, netd, 5)
+            assert r.returncode == 0, r.stderr + netd.read_log() + rig.read_log()
+            assert rig.be(5, "hotplug-status") == "connected"
+            closed = {}
+
+            def all_closed():
+                # readable: its end, or the last word before it
+                for i, s in enumerate(strays):
+                    if i not in closed and select.select([s], [], [], 0)[0]:
+                        closed[i] = time.monotonic() - t0
+                return len(closed) == len(strays)
+            wait_for(all_closed, 10, step=0.1, what="the silent clients closed")
+            log = rig.read_log()
+            evicted = log.count("for a new one")
+            # a few made room for netd's requests (and ours); the others
+            # waited out the timeout
+            assert 1 <= evicted <= 8, log
+            assert sorted(closed.values())[evicted] >= 2.9, (closed, evicted)
+            assert log.count("dropping a client silent for 3 s (not a watch)") == 31 - evicted
+            r = run_script(rig, netd, 5, "offline")
+            assert r.returncode == 0, r.stderr + netd.read_log()
+            assert not rig.port("vif5.0")["plugged"]
+            assert "connection lost" not in netd.read_log()
+        finally:
+            for s in strays:
+                s.close()
 
 
 def test_vif_of_another_network_is_left_alone(rig, xsd):
@@ -2250,7 +2306,8 @@ def test_polling_off_still_carries_tcp_and_never_opens_a_window(topo, xsd, tmp_p
 
 # a tuning variable's bad values: (variable, what its message says it expects)
 BAD_ENV = [("DPSWITCH_SPIN_US", "microseconds, 0..1000", v) for v in ("1001", "-1", "50us")] + \
-    [("DPSWITCH_RX_DRAIN_MS", "milliseconds, 1..3600000", v) for v in ("0", "3600001", "10s")]
+    [("DPSWITCH_RX_DRAIN_MS", "milliseconds, 1..3600000", v) for v in ("0", "3600001", "10s")] + \
+    [("DPSWITCH_CTL_IDLE_TIMEOUT_S", "seconds, 1..3600", v) for v in ("0", "3601", "5s")]
 
 
 def test_mbufs_sets_the_pools_size(topo, xsd, tmp_path):
