@@ -530,8 +530,8 @@ bool dps_guest_admits(struct dps *d, unsigned idx, const struct rte_mbuf *m, uns
 {
 	const struct dps_port *p = &d->ports[idx];
 	/* a flooded frame is one mbuf however many queues hold it: counted
-	 * once, not once a guest (a broadcast storm to a few dozen guests
-	 * made a pool three quarters free look low in one pass) */
+	 * once, not once a guest (a flood to four stopped guests made a
+	 * pool of 1023 with some 700 free look low) */
 	bool flood = m && m == d->flood;
 	unsigned cost = flood && d->flood_counted ? 0 : more;
 

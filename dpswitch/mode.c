@@ -36,10 +36,11 @@
  * up (the watch), which says so ({"cmd":"watch"}: dpswitch drops a client
  * that says nothing for a while, but not a watch) and then nothing more:
  * dpswitch writes on it only that request's reply (and the probes',
- * above), so its end is dpswitch's end. Then netd connects again (every 100 ms, then every second; a
- * dpswitch that is not there refuses at once, nothing waits) and, once it
- * answers, asks for its ports and plugs again each vif it knows whose port
- * is there but unplugged. A dpswitch restarted with --state has them
+ * above), so its end is dpswitch's end. Then netd connects again (every
+ * 100 ms, then every second; a dpswitch that is not there refuses at
+ * once, nothing waits) and, once it answers, asks for its ports and
+ * plugs again each vif it knows whose port is there but unplugged. A
+ * dpswitch restarted with --state has them
  * plugged already and is asked nothing more. A port not there yet (the
  * new dpswitch has not probed its vif) is looked at again, for 30 s.
  * While dpswitch does not answer, the watch asks nothing that waits: the
@@ -550,7 +551,8 @@ static int on_watch_io(sd_event_source *s, int fd, uint32_t revents, void *data)
 /* A non-blocking connect: on a UNIX socket it is done or refused at once.
  * The connection says at once that it is a watch: dpswitch drops a client
  * that is not one and says nothing for a while (DPS_CTL_IDLE_S). Its
- * reply is a line like a probe's (watch_poll: dpswitch answers). */
+ * reply, the connection's first line, is read and left aside (hello):
+ * only a probe's reply says that dpswitch answers again (watch_poll). */
 static int watch_connect(struct dps_watch *w)
 {
 	static const char req[] = "{\"version\":1,\"cmd\":\"watch\"}\n";
