@@ -221,45 +221,12 @@ static json_t *find(struct dps *d, json_t *req, struct nb_vif **out)
 	return NULL;
 }
 
-/* "gw": addresses separated by spaces, link-local ones included (Dom0's
- * own, which ip= would refuse). */
-static int gw_parse(const char *s, struct vif_ip *ips, unsigned max, unsigned *n)
-{
-	*n = 0;
-	while (*s) {
-		char tok[INET6_ADDRSTRLEN];
-		size_t len = strcspn(s, " ");
-
-		if (!len) {
-			s++;
-			continue;
-		}
-		if (*n == max)
-			return err_set(-E2BIG, "more than %u addresses", max);
-		if (len >= sizeof(tok))
-			return err_set(-EINVAL, "'%.*s': not an address", 48, s);
-		memcpy(tok, s, len);
-		tok[len] = '\0';
-		if (inet_pton(AF_INET, tok, &ips[*n].addr.v4) == 1)
-			ips[*n].family = AF_INET;
-		else if (inet_pton(AF_INET6, tok, &ips[*n].addr.v6) == 1)
-			ips[*n].family = AF_INET6;
-		else
-			return err_set(-EINVAL, "'%s': not an address", tok);
-		(*n)++;
-		s += len;
-	}
-	return 0;
-}
-
 /* The policy a port-add asks for, applied to nv's port; NULL when done,
  * else the error reply. keep: record it for a restart (plugs.c). */
 static json_t *apply_add(struct dps *d, struct nb_vif *nv, json_t *req, bool keep)
 {
 	json_t *keys = json_object_get(req, "keys"), *as = json_object_get(req, "antispoof"), *val;
 	json_t *jgw = json_object_get(req, "gw");
-	struct vif_ip gw[2 * DPS_POL_GW_MAX];
-	unsigned ngw = 0;
 	struct dps_policy pol;
 	struct dps_port *p;
 	struct vif v;
@@ -278,11 +245,9 @@ static json_t *apply_add(struct dps *d, struct nb_vif *nv, json_t *req, bool kee
 	}
 	if (jgw && !json_is_string(jgw))
 		return error("\"gw\": expected a string of addresses");
-	if (jgw && gw_parse(json_string_value(jgw), gw, 2 * DPS_POL_GW_MAX, &ngw) < 0)
-		return error("\"gw\": %s", err_msg());
 	dps_pol_from_vif(&pol, &v, as ? json_is_true(as) : true);
-	if (dps_pol_set_gw(&pol, gw, ngw) < 0)
-		return error("\"gw\": more than %u addresses of a family", DPS_POL_GW_MAX);
+	if (jgw && dps_pol_parse_gw(&pol, json_string_value(jgw)) < 0)
+		return error("\"gw\": %s", err_msg());
 	if (keep) {
 		char *rec = json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS);
 		int rc = rec ? dps_plugs_record(nv->domid, nv->devid, rec) : -ENOMEM;

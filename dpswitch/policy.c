@@ -2,8 +2,11 @@
  * before every read: the frame is a guest's. */
 #include "dpswitch/policy.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
+
+#include "lib/err.h"
 
 #define ETH_P_IP 0x0800
 #define ETH_P_ARP 0x0806
@@ -35,21 +38,42 @@ void dps_pol_from_vif(struct dps_policy *p, const struct vif *v, bool guard)
 	}
 }
 
-int dps_pol_set_gw(struct dps_policy *p, const struct vif_ip *gw, unsigned n)
+/* Link-local ones included (Dom0's own, which ip= would refuse): not
+ * vif_ip_list_parse. Parsed aside, so a refused list leaves p as it was. */
+int dps_pol_parse_gw(struct dps_policy *p, const char *s)
 {
+	struct in_addr v4[DPS_POL_GW_MAX];
+	struct in6_addr v6[DPS_POL_GW_MAX];
 	unsigned n4 = 0, n6 = 0;
 
-	for (unsigned i = 0; i < n; i++) {
-		if (gw[i].family == AF_INET) {
+	while (*s) {
+		char tok[INET6_ADDRSTRLEN];
+		size_t len = strcspn(s, " ");
+		struct in6_addr a;
+
+		if (!len) {
+			s++;
+			continue;
+		}
+		if (len >= sizeof(tok))
+			return err_set(-EINVAL, "'%.48s': not an address", s);
+		memcpy(tok, s, len);
+		tok[len] = '\0';
+		s += len;
+		if (inet_pton(AF_INET, tok, &a) == 1) {
 			if (n4 == DPS_POL_GW_MAX)
-				return -E2BIG;
-			p->gw4[n4++] = gw[i].addr.v4;
-		} else {
+				return err_set(-E2BIG, "more than %u IPv4 addresses", DPS_POL_GW_MAX);
+			memcpy(&v4[n4++], &a, sizeof(v4[0]));
+		} else if (inet_pton(AF_INET6, tok, &a) == 1) {
 			if (n6 == DPS_POL_GW_MAX)
-				return -E2BIG;
-			p->gw6[n6++] = gw[i].addr.v6;
+				return err_set(-E2BIG, "more than %u IPv6 addresses", DPS_POL_GW_MAX);
+			v6[n6++] = a;
+		} else {
+			return err_set(-EINVAL, "'%s': not an address", tok);
 		}
 	}
+	memcpy(p->gw4, v4, n4 * sizeof(v4[0]));
+	memcpy(p->gw6, v6, n6 * sizeof(v6[0]));
 	p->ngw4 = n4;
 	p->ngw6 = n6;
 	return 0;

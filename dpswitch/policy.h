@@ -69,8 +69,10 @@ struct dps_policy {
 
 /* From the vif's keys; guard: anti-spoofing on for it. */
 void dps_pol_from_vif(struct dps_policy *p, const struct vif *v, bool guard);
-/* The addresses the port may never claim; -E2BIG past DPS_POL_GW_MAX. */
-int dps_pol_set_gw(struct dps_policy *p, const struct vif_ip *gw, unsigned n);
+/* The addresses the port may never claim: s is port-add's "gw", IPv4 and
+ * IPv6 addresses separated by spaces. 0, or -EINVAL (not an address),
+ * -E2BIG (past DPS_POL_GW_MAX of a family) and err_msg(), p unchanged. */
+int dps_pol_parse_gw(struct dps_policy *p, const char *s);
 enum dps_verdict dps_pol_check(const struct dps_policy *p, const uint8_t *frame, uint32_t len);
 const char *dps_pol_reason(enum dps_verdict v);
 

@@ -29,18 +29,13 @@ static void make(struct dps_policy *p, unsigned sel)
 		"ip=203.0.113.15 2001:db8:1::15",
 		"mac=00:16:3e:00:00:05,ip=203.0.113.15 2001:db8:1::15",
 	};
-	struct vif_ip gw[3];
-	unsigned n = 0;
 	struct vif v;
 
 	vif_init(&v, 5, 0);
 	CHECK(vif_parse_spec(&v, spec[sel & 3]) == 0);
 	dps_pol_from_vif(p, &v, !(sel & 8));
 	if (sel & 4) {
-		CHECK(vif_ip_list_parse("203.0.113.254 2001:db8:1::fe", gw, 3, &n) == 0);
-		gw[n].family = AF_INET6;
-		inet_pton(AF_INET6, "fe80::1", &gw[n++].addr.v6);
-		CHECK(dps_pol_set_gw(p, gw, n) == 0);
+		CHECK(dps_pol_parse_gw(p, "203.0.113.254 2001:db8:1::fe fe80::1") == 0);
 	}
 }
 

@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xen/io/netif.h>
@@ -20,6 +21,7 @@
 #include "dpswitch/gso.h"
 #include "dpswitch/mac_table.h"
 #include "dpswitch/policy.h"
+#include "lib/err.h"
 #include "vif/vif.h"
 
 static uint32_t gen[8];
@@ -497,21 +499,20 @@ static void test_policy_netd_parity(void **state)
  * target of a guest, with or without ip= and mac=. */
 static void test_policy_gw(void **state)
 {
+	/* a link-local of Dom0's among them, which ip= would refuse */
+	const char *gw = " 203.0.113.254  2001:db8:1::fe fe80::1";
 	struct dps_policy free_ip, nomac;
-	struct vif_ip gw[3], many[DPS_POL_GW_MAX + 1];
-	unsigned n;
+	char many[(DPS_POL_GW_MAX + 1) * 16] = "";
 	struct frame f;
 	const char *ll = "fe80::216:3eff:fe00:5";
 
 	(void)state;
-	assert_int_equal(vif_ip_list_parse("203.0.113.254 2001:db8:1::fe", gw, 3, &n), 0);
-	/* a link-local of Dom0's (ip= takes none: set by hand) */
-	gw[n].family = AF_INET6;
-	inet_pton(AF_INET6, "fe80::1", &gw[n++].addr.v6);
 	policy(&free_ip, "mac=" ME_MAC, true);
 	policy(&nomac, "bridge=dps0", true);
-	assert_int_equal(dps_pol_set_gw(&free_ip, gw, n), 0);
-	assert_int_equal(dps_pol_set_gw(&nomac, gw, n), 0);
+	assert_int_equal(dps_pol_parse_gw(&free_ip, gw), 0);
+	assert_int_equal(dps_pol_parse_gw(&nomac, gw), 0);
+	assert_int_equal(free_ip.ngw4, 1);
+	assert_int_equal(free_ip.ngw6, 2);
 
 	eth(&f, me_mac, 0x0800);
 	ipv4(&f, "203.0.113.254", 17, 1000, 9);
@@ -537,12 +538,22 @@ static void test_policy_gw(void **state)
 	icmp6(&f, "fe80::2", 136, "fe80::1", NULL);
 	assert_int_equal(dps_pol_check(&nomac, f.b, f.len), DPS_POL_ND);
 
-	for (unsigned i = 0; i <= DPS_POL_GW_MAX; i++) {
-		many[i].family = AF_INET;
-		many[i].addr.v4.s_addr = htonl(0xc0000200u + i);
-	}
-	assert_int_equal(dps_pol_set_gw(&free_ip, many, DPS_POL_GW_MAX + 1), -E2BIG);
-	assert_int_equal(dps_pol_set_gw(&free_ip, many, DPS_POL_GW_MAX), 0);
+	/* a refused list leaves the policy as it was */
+	for (unsigned i = 0; i <= DPS_POL_GW_MAX; i++)
+		snprintf(many + strlen(many), sizeof(many) - strlen(many), " 192.0.2.%u", i);
+	assert_int_equal(dps_pol_parse_gw(&free_ip, many), -E2BIG);
+	assert_string_equal(err_msg(), "more than 64 IPv4 addresses");
+	assert_int_equal(dps_pol_parse_gw(&free_ip, "203.0.113.254 fe80::1%eth0"), -EINVAL);
+	assert_string_equal(err_msg(), "'fe80::1%eth0': not an address");
+	assert_int_equal(dps_pol_parse_gw(&free_ip, "2001:db8:0:0:0:0:0:0:1"), -EINVAL);
+	assert_int_equal(free_ip.ngw4, 1);
+	assert_int_equal(free_ip.ngw6, 2);
+	icmp6(&f, "2001:db8:1::fe", 128, NULL, NULL);
+	assert_int_equal(dps_pol_check(&free_ip, f.b, f.len), DPS_POL_IP);
+	*strrchr(many, ' ') = '\0'; /* the 64 before the 65th */
+	assert_int_equal(dps_pol_parse_gw(&free_ip, many), 0);
+	assert_int_equal(free_ip.ngw4, 64);
+	assert_int_equal(free_ip.ngw6, 0);
 }
 
 /* Every frame cut at every length: never a read past it (ASan), and
