@@ -31,6 +31,7 @@ struct xsc {
 	struct xsc_op *ops;
 	unsigned n_ops, n_answered;
 	uint32_t base;
+	uint32_t tx; /* the transaction the batch runs in, 0: none */
 };
 
 static const char *socket_path(void)
@@ -298,7 +299,8 @@ static int parse(struct xsc *c)
 	return rc;
 }
 
-/* path NUL, then WRITE's value, or WATCH's token NUL */
+/* path NUL, then WRITE's value, or WATCH's token NUL (TRANSACTION_START's
+ * path is "", TRANSACTION_END's "T" or "F") */
 static size_t payload_len(const struct xsc_op *op)
 {
 	size_t n = strlen(op->path) + 1;
@@ -310,9 +312,9 @@ static size_t payload_len(const struct xsc_op *op)
 	return n;
 }
 
-static size_t encode(const struct xsc_op *op, uint32_t req, uint8_t *buf)
+static size_t encode(const struct xsc_op *op, uint32_t req, uint32_t tx, uint8_t *buf)
 {
-	struct xs_msg_hdr h = { .type = op->type, .req_id = req,
+	struct xs_msg_hdr h = { .type = op->type, .req_id = req, .tx_id = tx,
 				.len = (uint32_t)payload_len(op) };
 	size_t plen = strlen(op->path) + 1;
 
@@ -344,7 +346,7 @@ static int run_batch(struct xsc *c, struct xsc_op *ops, unsigned n, uint64_t dea
 		ops[i].err = 0;
 		ops[i].reply = NULL;
 		ops[i].len = 0;
-		size = encode(&ops[i], c->next_req++, buf + off);
+		size = encode(&ops[i], c->next_req++, c->tx, buf + off);
 		if (c->dev)
 			rc = rc ?: write_all(c, buf + off, size, deadline);
 		off += size;
@@ -366,7 +368,7 @@ static int run_batch(struct xsc *c, struct xsc_op *ops, unsigned n, uint64_t dea
 	return rc;
 }
 
-int xsc_run(struct xsc *c, struct xsc_op *ops, unsigned n)
+int xsc_run_tx(struct xsc *c, uint32_t tx, struct xsc_op *ops, unsigned n)
 {
 	uint64_t deadline = now_ms() + c->timeout_ms;
 	unsigned step = c->dev ? 1 : XSC_BATCH_MAX;
@@ -380,12 +382,61 @@ int xsc_run(struct xsc *c, struct xsc_op *ops, unsigned n)
 	for (unsigned i = 0; i < n; i++)
 		if (payload_len(&ops[i]) > XS_PAYLOAD_MAX)
 			return err_set(-E2BIG, "xenstore: request for %s too long", ops[i].path);
+	c->tx = tx;
 	for (unsigned i = 0; i < n && rc == 0; i += step)
 		rc = run_batch(c, ops + i, n - i < step ? n - i : step, deadline);
+	c->tx = 0;
 	if (rc) {
 		c->broken = rc;
 		xsc_ops_free(ops, n);
 	}
+	return rc;
+}
+
+int xsc_run(struct xsc *c, struct xsc_op *ops, unsigned n)
+{
+	return xsc_run_tx(c, 0, ops, n);
+}
+
+int xsc_tx_start(struct xsc *c, uint32_t *tx)
+{
+	struct xsc_op op = { .type = XS_MSG_TRANSACTION_START, .path = "" };
+	char *end;
+	unsigned long id;
+	int rc = xsc_run(c, &op, 1);
+
+	if (rc)
+		return rc;
+	if (op.err) {
+		rc = err_set(op.err, "xenstore: transaction start: %s", strerror(-op.err));
+	} else {
+		/* the id in decimal; 0 is "no transaction" and cannot be one */
+		errno = 0;
+		id = strtoul(op.reply, &end, 10);
+		if (errno || end == op.reply || *end || id == 0 || id > UINT32_MAX) {
+			rc = err_set(-EPROTO, "xenstore: transaction start answered \"%.16s\"",
+				     op.reply);
+			c->broken = rc;
+		} else {
+			*tx = (uint32_t)id;
+		}
+	}
+	xsc_ops_free(&op, 1);
+	return rc;
+}
+
+int xsc_tx_end(struct xsc *c, uint32_t tx, bool commit)
+{
+	struct xsc_op op = { .type = XS_MSG_TRANSACTION_END, .path = commit ? "T" : "F" };
+	int rc = xsc_run_tx(c, tx, &op, 1);
+
+	if (rc)
+		return rc;
+	if (op.err == -EAGAIN)
+		rc = err_set(-EAGAIN, "xenstore: transaction %u conflicted", tx);
+	else if (op.err)
+		rc = err_set(op.err, "xenstore: transaction %u end: %s", tx, strerror(-op.err));
+	xsc_ops_free(&op, 1);
 	return rc;
 }
 

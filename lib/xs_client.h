@@ -25,7 +25,7 @@
 struct xsc;
 
 /* One request of a batch. type: XS_MSG_READ, DIRECTORY, WRITE, RM, WATCH,
- * UNWATCH. arg: WRITE's value (vlen bytes, no NUL needed), WATCH/UNWATCH's
+ * UNWATCH (TRANSACTION_START and _END: xsc_tx_start and xsc_tx_end). arg: WRITE's value (vlen bytes, no NUL needed), WATCH/UNWATCH's
  * token; NULL otherwise. Out: err is 0 or -errno from xenstored's ERROR
  * reply (-ENOENT: no such node); reply is the payload with a NUL appended
  * (DIRECTORY: names separated by NULs), len its length; free with
@@ -58,6 +58,26 @@ int xsc_fd(const struct xsc *c);
  * close it (later batches on it fail at once). */
 int xsc_run(struct xsc *c, struct xsc_op *ops, unsigned n);
 void xsc_ops_free(struct xsc_op *ops, unsigned n);
+
+/* Transactions, as xenstored keeps them: xsc_tx_start() gets an id, any
+ * number of batches run in it (xsc_run_tx: every request carries the id),
+ * xsc_tx_end() commits (or aborts) them all at once. A transaction is
+ * start + batch + end: three round trips, a batch still one write (the
+ * device: one request at a time, as always). Its writes are seen by no
+ * one else before the commit, and their watch events fire then; a node
+ * it read that someone else changes (or removes) before the commit makes
+ * the commit fail: nothing written, start again.
+ *
+ * xsc_tx_start: 0 and *tx (never 0), or -errno: xenstored's refusal
+ * (-ENOSPC, too many transactions; the connection still serves) or the
+ * connection's failure, as xsc_run's.
+ * xsc_run_tx: xsc_run in transaction tx (0: none, which is xsc_run).
+ * xsc_tx_end: 0 committed (or aborted, commit false); -EAGAIN: a conflict,
+ * nothing committed, the id gone: start again; any other -errno as
+ * xsc_tx_start's. The id is gone after either. */
+int xsc_tx_start(struct xsc *c, uint32_t *tx);
+int xsc_run_tx(struct xsc *c, uint32_t tx, struct xsc_op *ops, unsigned n);
+int xsc_tx_end(struct xsc *c, uint32_t tx, bool commit);
 
 /* The next watch event: queued ones first, else whatever the socket holds
  * now (never waits). NULL with *err 0: none; NULL with *err < 0: the

@@ -1,7 +1,14 @@
 /* lib/xs_client against a scripted xenstored: the test holds the server end
  * of the connection and writes its replies before the client asks, so each
- * case is deterministic (request ids start at 1 and count up). */
+ * case is deterministic (request ids start at 1 and count up). A
+ * transaction's requests wait for the id its start answers: there a
+ * xenstored thread answers each request as it comes, from a script, and
+ * notes what it got; through a socket and through a device (a pty, which
+ * the client opens as it opens /dev/xen/xenbus). */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -200,6 +208,226 @@ static void test_oversized_request_is_refused_before_sending(void **state)
 	xsc_ops_free(&ok, 1);
 }
 
+/* ---- transactions: a xenstored thread that answers as requests come ---- */
+
+#define SRV_MAX 16
+
+struct srv_reply {
+	uint32_t type;
+	const char *payload;
+	uint32_t len;
+};
+
+struct srv {
+	int fd;
+	const struct srv_reply *script;
+	unsigned n_script;
+	/* what came */
+	struct xs_msg_hdr got[SRV_MAX];
+	char payload[SRV_MAX][64];
+	unsigned n_got;
+	bool more[SRV_MAX]; /* another request came before this one's reply */
+};
+
+static bool read_full(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t r;
+
+		if (poll(&pfd, 1, 3000) != 1)
+			return false;
+		r = read(fd, p, len);
+		if (r <= 0)
+			return false;
+		p += r;
+		len -= (size_t)r;
+	}
+	return true;
+}
+
+static void *srv_main(void *arg)
+{
+	struct srv *s = arg;
+
+	while (s->n_got < s->n_script) {
+		uint8_t raw[XS_HDR_LEN], out[XS_HDR_LEN + 64];
+		struct xs_msg_hdr h, r;
+		const struct srv_reply *rep = &s->script[s->n_got];
+		struct pollfd pfd = { .fd = s->fd, .events = POLLIN };
+
+		if (!read_full(s->fd, raw, XS_HDR_LEN))
+			break;
+		xs_hdr_decode(raw, &h);
+		if (h.len > sizeof(s->payload[0]) || !read_full(s->fd, s->payload[s->n_got], h.len))
+			break;
+		/* pipelined, or one request in flight (the device) */
+		s->more[s->n_got] = poll(&pfd, 1, 20) == 1;
+		s->got[s->n_got++] = h;
+		r = (struct xs_msg_hdr){ rep->type, h.req_id, h.tx_id, rep->len };
+		xs_hdr_encode(&r, out);
+		memcpy(out + XS_HDR_LEN, rep->payload, rep->len);
+		if (write(s->fd, out, XS_HDR_LEN + rep->len) != (ssize_t)(XS_HDR_LEN + rep->len))
+			break;
+	}
+	return NULL;
+}
+
+/* start 17, a READ and a WRITE in it, END: a conflict the first time */
+static const struct srv_reply tx_script[] = {
+	{ XS_MSG_TRANSACTION_START, "17", 3 },
+	{ XS_MSG_READ, "", 0 },
+	{ XS_MSG_WRITE, "OK", 3 },
+	{ XS_MSG_ERROR, "EAGAIN", 7 },
+	{ XS_MSG_TRANSACTION_START, "18", 3 },
+	{ XS_MSG_READ, "", 0 },
+	{ XS_MSG_WRITE, "OK", 3 },
+	{ XS_MSG_TRANSACTION_END, "OK", 3 },
+	{ XS_MSG_TRANSACTION_START, "19", 3 },
+	{ XS_MSG_ERROR, "ENOENT", 7 },
+	{ XS_MSG_TRANSACTION_END, "OK", 3 },
+	{ XS_MSG_READ, "v", 2 },
+};
+
+/* The conditional write netback makes (read the directory, write, commit;
+ * again on EAGAIN; abort when the directory is gone), then a plain read:
+ * the connection still serves after a conflict and an abort. */
+static void run_tx_script(struct xsc *c, struct srv *s)
+{
+	struct xsc_op ops[2] = {
+		{ .type = XS_MSG_READ, .path = "/d" },
+		{ .type = XS_MSG_WRITE, .path = "/d/state", .arg = "5", .vlen = 1 },
+	};
+	struct xsc_op plain = { .type = XS_MSG_READ, .path = "/a" };
+	uint32_t tx = 0;
+
+	assert_int_equal(xsc_tx_start(c, &tx), 0);
+	assert_int_equal(tx, 17);
+	assert_int_equal(xsc_run_tx(c, tx, ops, 2), 0);
+	assert_int_equal(ops[0].err, 0);
+	assert_int_equal(ops[1].err, 0);
+	xsc_ops_free(ops, 2);
+	assert_int_equal(xsc_tx_end(c, tx, true), -EAGAIN);
+
+	assert_int_equal(xsc_tx_start(c, &tx), 0);
+	assert_int_equal(tx, 18);
+	assert_int_equal(xsc_run_tx(c, tx, ops, 2), 0);
+	xsc_ops_free(ops, 2);
+	assert_int_equal(xsc_tx_end(c, tx, true), 0);
+
+	assert_int_equal(xsc_tx_start(c, &tx), 0);
+	assert_int_equal(xsc_run_tx(c, tx, ops, 1), 0);
+	assert_int_equal(ops[0].err, -ENOENT);
+	assert_int_equal(xsc_tx_end(c, tx, false), 0);
+
+	assert_int_equal(xsc_run(c, &plain, 1), 0);
+	assert_string_equal(plain.reply, "v");
+	xsc_ops_free(&plain, 1);
+
+	/* what xenstored got: START with "" and no id, the rest with it */
+	assert_int_equal(s->n_got, 12);
+	for (unsigned i = 0; i < s->n_got; i++)
+		assert_int_equal(s->got[i].req_id, i + 1);
+	assert_int_equal(s->got[0].type, XS_MSG_TRANSACTION_START);
+	assert_int_equal(s->got[0].tx_id, 0);
+	assert_int_equal(s->got[0].len, 1);
+	assert_int_equal(s->payload[0][0], '\0');
+	assert_int_equal(s->got[1].type, XS_MSG_READ);
+	assert_int_equal(s->got[1].tx_id, 17);
+	assert_int_equal(s->got[2].type, XS_MSG_WRITE);
+	assert_int_equal(s->got[2].tx_id, 17);
+	assert_memory_equal(s->payload[2], "/d/state\0" "5", 10);
+	assert_int_equal(s->got[3].type, XS_MSG_TRANSACTION_END);
+	assert_int_equal(s->got[3].tx_id, 17);
+	assert_memory_equal(s->payload[3], "T", 2);
+	assert_int_equal(s->got[5].tx_id, 18);
+	assert_int_equal(s->got[7].tx_id, 18);
+	assert_int_equal(s->got[9].tx_id, 19);
+	assert_int_equal(s->got[10].type, XS_MSG_TRANSACTION_END);
+	assert_int_equal(s->got[10].tx_id, 19);
+	assert_memory_equal(s->payload[10], "F", 2);
+	assert_int_equal(s->got[11].tx_id, 0);
+}
+
+static void test_transaction_over_the_socket(void **state)
+{
+	struct fixture *f = *state;
+	struct srv s = { .fd = f->server, .script = tx_script,
+			 .n_script = sizeof(tx_script) / sizeof(tx_script[0]) };
+	pthread_t t;
+
+	assert_int_equal(pthread_create(&t, NULL, srv_main, &s), 0);
+	run_tx_script(f->c, &s);
+	pthread_join(t, NULL);
+	/* a batch in a transaction is still pipelined: the WRITE came before
+	 * the READ's reply; start and end are round trips of their own */
+	assert_true(s.more[1]);
+	assert_false(s.more[0] || s.more[2] || s.more[3]);
+}
+
+/* The xenbus device: a pty stands for it (a path that is not a socket). */
+static void test_transaction_over_the_device(void **state)
+{
+	struct srv s = { .script = tx_script,
+			 .n_script = sizeof(tx_script) / sizeof(tx_script[0]) };
+	struct termios tio;
+	struct xsc *c;
+	pthread_t t;
+	int slave;
+
+	(void)state;
+	s.fd = posix_openpt(O_RDWR | O_NOCTTY);
+	assert_true(s.fd >= 0);
+	assert_int_equal(grantpt(s.fd), 0);
+	assert_int_equal(unlockpt(s.fd), 0);
+	/* bytes as they are: no echo, no line discipline */
+	slave = open(ptsname(s.fd), O_RDWR | O_NOCTTY);
+	assert_true(slave >= 0);
+	assert_int_equal(tcgetattr(slave, &tio), 0);
+	cfmakeraw(&tio);
+	assert_int_equal(tcsetattr(slave, TCSANOW, &tio), 0);
+	setenv("XENSTORED_PATH", ptsname(s.fd), 1);
+	assert_int_equal(xsc_open(&c, 2000), 0);
+	assert_int_equal(pthread_create(&t, NULL, srv_main, &s), 0);
+	run_tx_script(c, &s);
+	pthread_join(t, NULL);
+	for (unsigned i = 0; i < s.n_got; i++)
+		assert_false(s.more[i]);
+	xsc_close(c);
+	close(slave);
+	close(s.fd);
+}
+
+static void test_transaction_start_answered_with_no_id(void **state)
+{
+	struct fixture *f = *state;
+	struct xsc_op op = { .type = XS_MSG_READ, .path = "/a" };
+	uint32_t tx = 0;
+
+	send_msg(f->server, XS_MSG_TRANSACTION_START, 1, "x1", 3);
+	assert_int_equal(xsc_tx_start(f->c, &tx), -EPROTO);
+	assert_int_equal(tx, 0);
+	/* what else it answers cannot be trusted either */
+	assert_int_equal(xsc_run(f->c, &op, 1), -EPROTO);
+}
+
+static void test_transaction_start_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct xsc_op op = { .type = XS_MSG_READ, .path = "/a" };
+	uint32_t tx = 0;
+
+	/* too many transactions: xenstored's answer, the connection serves */
+	send_msg(f->server, XS_MSG_ERROR, 1, "ENOSPC", 7);
+	assert_int_equal(xsc_tx_start(f->c, &tx), -ENOSPC);
+	send_msg(f->server, XS_MSG_READ, 2, "v", 2);
+	assert_int_equal(xsc_run(f->c, &op, 1), 0);
+	assert_string_equal(op.reply, "v");
+	xsc_ops_free(&op, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -214,6 +442,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_closed_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oversized_request_is_refused_before_sending,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_transaction_over_the_socket, setup, teardown),
+		cmocka_unit_test(test_transaction_over_the_device),
+		cmocka_unit_test_setup_teardown(test_transaction_start_answered_with_no_id, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_transaction_start_refused, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
