@@ -97,7 +97,8 @@ static int look_pending(struct nb_back *b)
 		rc = nb_vif_look(b, v);
 		if (rc == 1)
 			nb_vif_forget(b, v);
-		else if (rc < 0 && rc != -EINVAL && rc != -EOPNOTSUPP && rc != -EEXIST)
+		else if (rc < 0 && rc != -EINVAL && rc != -EOPNOTSUPP && rc != -EEXIST &&
+			 rc != -EAGAIN)
 			return rc; /* xenstore is gone */
 		else if (rc < 0)
 			log_err("vif%u.%u: %s", v->domid, v->devid, err_msg());

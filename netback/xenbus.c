@@ -113,47 +113,116 @@ void nb_vif_mark(struct nb_back *b, struct nb_vif *v)
 	b->qtail = &v->qnext;
 }
 
-static int xs_write(struct nb_back *b, const char *path, const char *val)
-{
-	struct xsc_op op = { .type = XS_MSG_WRITE, .path = path, .arg = val,
-			     .vlen = (unsigned)strlen(val) };
-	int rc = xsc_run(b->xs, &op, 1);
+/* A write transaction that conflicts (the toolstack wrote the directory
+ * meanwhile) starts again, this many times at most (Linux: for ever; a
+ * conflict every time is a toolstack writing without pause, and the watch
+ * event of its next write brings the vif back here). */
+#define NB_TX_TRIES 8
+/* the most writes one transaction makes (advertise's) */
+#define NB_TX_WRITES 8
 
-	if (rc == 0 && op.err)
-		rc = err_set(op.err, "write %s: %s", path, strerror(-op.err));
-	xsc_ops_free(&op, 1);
+/* Writes ops[0..n) (WRITEs under v's backend directory, or its error node)
+ * only while the directory exists, atomically: in a transaction that
+ * reads the directory first and aborts when it is gone, as Linux's
+ * __xenbus_switch_state reads state. A plain write after the toolstack
+ * removed the directory (xl destroy, network-detach) would make it again
+ * (xenstored creates the missing parents): a node nobody removes, and a
+ * vif the backend watch sees again. 0: written; 1: the directory is gone,
+ * nothing written (the vif is looked at again: the removal forgets it);
+ * -EAGAIN: a conflict every time; -errno (xenstored's refusal of a write,
+ * or the connection's failure). */
+static int be_write(struct nb_back *b, struct nb_vif *v, const struct xsc_op *ops, unsigned n)
+{
+	struct xsc_op tx_ops[1 + NB_TX_WRITES];
+	int rc = -EAGAIN, end;
+	uint32_t tx = 0;
+
+	if (n > NB_TX_WRITES)
+		return err_set(-E2BIG, "%s: %u writes in one transaction", v->be, n);
+	for (unsigned t = 0; t < NB_TX_TRIES && rc == -EAGAIN; t++) {
+		rc = xsc_tx_start(b->xs, &tx);
+		if (rc < 0)
+			return rc;
+		tx_ops[0] = (struct xsc_op){ .type = XS_MSG_READ, .path = v->be };
+		memcpy(tx_ops + 1, ops, n * sizeof(*ops));
+		rc = xsc_run_tx(b->xs, tx, tx_ops, n + 1);
+		if (rc < 0)
+			return rc; /* the connection is gone, the transaction with it */
+		if (tx_ops[0].err == -ENOENT)
+			rc = 1;
+		else if (tx_ops[0].err)
+			rc = err_set(tx_ops[0].err, "read %s: %s", v->be, strerror(-tx_ops[0].err));
+		for (unsigned i = 1; rc == 0 && i <= n; i++)
+			if (tx_ops[i].err)
+				rc = err_set(tx_ops[i].err, "write %s: %s", tx_ops[i].path,
+					     strerror(-tx_ops[i].err));
+		xsc_ops_free(tx_ops, n + 1);
+		/* commit only what found the directory and was all written */
+		end = xsc_tx_end(b->xs, tx, rc == 0);
+		if (end == -EAGAIN && rc == 0) {
+			log_debug("vif%u.%u: %s", v->domid, v->devid, err_msg());
+			rc = -EAGAIN;
+		}
+		else if (end < 0)
+			return end;
+	}
+	if (rc == -EAGAIN)
+		return err_set(-EAGAIN, "%s: its writes conflicted %u times", v->be, NB_TX_TRIES);
+	if (rc == 1) {
+		log_debug("vif%u.%u: directory removed: nothing written", v->domid, v->devid);
+		nb_vif_mark(b, v);
+	}
 	return rc;
 }
 
+static void state_written(struct nb_vif *v, int state)
+{
+	log_info("vif%u.%u: backend state %d -> %d", v->domid, v->devid, v->state, state);
+	v->state = state;
+}
+
+/* Linux's xenbus_switch_state: nothing when the directory is gone. */
 static int set_state(struct nb_back *b, struct nb_vif *v, int state)
 {
 	char path[NB_PATH_MAX + 8], val[4];
+	struct xsc_op op = { .type = XS_MSG_WRITE, .path = path, .arg = val };
 	int rc;
 
 	if (v->state == state)
 		return 0;
 	snprintf(path, sizeof(path), "%s/state", v->be);
-	snprintf(val, sizeof(val), "%d", state);
-	rc = xs_write(b, path, val);
-	if (rc == 0) {
-		log_info("vif%u.%u: backend state %d -> %d", v->domid, v->devid, v->state, state);
-		v->state = state;
-	}
-	return rc;
+	op.vlen = (unsigned)snprintf(val, sizeof(val), "%d", state);
+	rc = be_write(b, v, &op, 1);
+	if (rc == 0)
+		state_written(v, state);
+	return rc < 0 ? rc : 0;
 }
 
-/* xenbus_dev_fatal: the reason where the toolstack looks, then Closing. */
+/* xenbus_dev_fatal: the reason where the toolstack looks, then Closing,
+ * both in one transaction, and neither once the toolstack has removed the
+ * backend directory (the device is gone: the reason is only logged). An
+ * error node written is left as Linux and libxl leave it (for whoever
+ * asks why an attach failed, after libxl removed the device). */
 static int fatal(struct nb_back *b, struct nb_vif *v, int rc, const char *msg)
 {
-	char path[NB_PATH_MAX + 32], val[ERR_MSG_MAX + 16];
+	char epath[NB_PATH_MAX + 32], spath[NB_PATH_MAX + 8], val[ERR_MSG_MAX + 16];
+	struct xsc_op ops[2] = {
+		{ .type = XS_MSG_WRITE, .path = epath, .arg = val },
+		{ .type = XS_MSG_WRITE, .path = spath, .arg = "5", .vlen = 1 },
+	};
+	bool closing = v->state != XB_CLOSING;
 
 	log_err("vif%u.%u: %s", v->domid, v->devid, msg);
-	snprintf(path, sizeof(path), "/local/domain/0/error/backend/vif/%u/%u/error", v->domid,
+	snprintf(epath, sizeof(epath), "/local/domain/0/error/backend/vif/%u/%u/error", v->domid,
 		 v->devid);
-	snprintf(val, sizeof(val), "%d %s", rc < 0 ? -rc : rc, msg);
-	if (xs_write(b, path, val) < 0 && err_code() != -ENOENT)
-		return err_code();
-	return set_state(b, v, XB_CLOSING);
+	snprintf(spath, sizeof(spath), "%s/state", v->be);
+	ops[0].vlen = (unsigned)snprintf(val, sizeof(val), "%d %s", rc < 0 ? -rc : rc, msg);
+	if (ops[0].vlen >= sizeof(val))
+		ops[0].vlen = sizeof(val) - 1;
+	rc = be_write(b, v, ops, closing ? 2 : 1);
+	if (rc == 0 && closing)
+		state_written(v, XB_CLOSING);
+	return rc < 0 ? rc : 0;
 }
 
 static void disconnect(struct nb_back *b, struct nb_vif *v)
@@ -359,9 +428,9 @@ static int advertise(struct nb_back *b, struct nb_vif *v)
 		{ "feature-split-event-channels", "1" },
 	};
 	enum { NK = sizeof(keys) / sizeof(keys[0]) };
+	_Static_assert(NK + 1 <= NB_TX_WRITES, "advertise's writes fit a transaction");
 	char paths[NK + 1][NB_PATH_MAX + 40], maxq[12];
 	struct xsc_op ops[NK + 1];
-	int rc;
 
 	for (unsigned i = 0; i < NK; i++) {
 		snprintf(paths[i], sizeof(paths[i]), "%s/%s", v->be, keys[i][0]);
@@ -375,12 +444,8 @@ static int advertise(struct nb_back *b, struct nb_vif *v)
 	snprintf(maxq, sizeof(maxq), "%u", b->max_queues);
 	ops[NK] = (struct xsc_op){ .type = XS_MSG_WRITE, .path = paths[NK], .arg = maxq,
 				   .vlen = (unsigned)strlen(maxq) };
-	rc = xsc_run(b->xs, ops, NK + 1);
-	for (unsigned i = 0; rc == 0 && i <= NK; i++)
-		if (ops[i].err)
-			rc = err_set(ops[i].err, "write %s: %s", ops[i].path, strerror(-ops[i].err));
-	xsc_ops_free(ops, NK + 1);
-	return rc;
+	/* in one transaction, nothing once the directory is gone (1) */
+	return be_write(b, v, ops, NK + 1);
 }
 
 static int probe(struct nb_back *b, struct nb_vif *v, const struct xsc_op *ops)
@@ -397,8 +462,8 @@ static int probe(struct nb_back *b, struct nb_vif *v, const struct xsc_op *ops)
 	 * script's (or netd's) rename, and they look for vifD.N to do it */
 	snprintf(v->ifname, sizeof(v->ifname), "vif%u.%u", v->domid, v->devid);
 	rc = advertise(b, v);
-	if (rc < 0)
-		return rc;
+	if (rc)
+		return rc < 0 ? rc : 0; /* 1: the directory went, the vif goes */
 	rc = b->ops->probe(b, v, vifname && vif_ifname_is_valid(vifname) ? vifname : NULL,
 			   ops[BK_BRIDGE].err ? NULL : ops[BK_BRIDGE].reply);
 	if (rc < 0)

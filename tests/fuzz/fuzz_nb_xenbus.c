@@ -5,8 +5,11 @@
  * directory (online, frontend, frontend-id, hotplug-status, rate,
  * vifname, bridge), in any order, with the directories removed and made
  * again. xenstore is a fake in this file: a tree with watches that fire
- * as xenstored's do (our own writes too), and a connection that may break
- * at any request. The consumer (vifback's TAPs, dpswitch's ports) is a
+ * as xenstored's do (our own writes too), transactions (a commit fails
+ * with EAGAIN when a node the transaction read changed since, or when the
+ * input says so), a connection that may break at any request, and a
+ * toolstack that may remove a backend directory between any two requests
+ * (inside a transaction too). The consumer (vifback's TAPs, dpswitch's ports) is a
  * fake too, whose probe and connect may fail, and whose rings' server may
  * die. The clock is the input's, so holds end when it says.
  *
@@ -21,10 +24,15 @@
  *   - the consumer's calls come in order: probe once, connect only when
  *     probed and not connected, with a configuration in range,
  *     disconnect only when connected, release or close once per probe;
- *     what xenbus believes is connected is what the consumer serves.
+ *     what xenbus believes is connected is what the consumer serves;
+ *   - no write of the backend makes a node of a vif whose backend
+ *     directory the toolstack removed, nor its error node (xenstored
+ *     would make the directory again, and nobody would remove it);
+ *   - transactions are used as xenstored expects: one open at a time,
+ *     requests with the open one's id, every one ended.
  *
  * Input: a byte of settings (max queues, GSO, a serves hook as
- * dpswitch's), then commands, each an opcode byte and its arguments (see
+ * dpswitch's, commands 12 and 13), then commands, each an opcode byte and its arguments (see
  * run_cmd). Values are picked from a dictionary of what the keys take
  * (so the fuzzer reaches Connected) or given raw.
  *
@@ -65,6 +73,15 @@ static int fz_clock(struct timespec *ts)
 struct fz_node {
 	char *path, *val;
 	unsigned len;
+	unsigned gen; /* changed at each write (a transaction's conflicts) */
+};
+
+#define FZ_TX_OPS 16
+
+/* A write of the open transaction, made at its commit. */
+struct fz_txw {
+	char *path, *val;
+	unsigned len;
 };
 
 struct fz_watch {
@@ -78,8 +95,24 @@ struct xsc {
 	unsigned nwatches;
 	struct xsc_event *ev_head, **ev_tail;
 	unsigned nevents;
-	unsigned runs_left; /* xsc_run()s before the connection breaks; 0: never */
+	unsigned runs_left; /* requests before the connection breaks; 0: never */
 	int broken;
+	unsigned gen;
+	/* The open transaction (netback opens one at a time): its id, the
+	 * nodes it read with their generation then (0: missing), its writes. */
+	uint32_t tx, next_tx;
+	struct {
+		char *path;
+		unsigned gen;
+	} tx_reads[FZ_TX_OPS];
+	unsigned n_tx_reads;
+	struct fz_txw tx_writes[FZ_TX_OPS];
+	unsigned n_tx_writes;
+	unsigned conflicts; /* the next commits that fail (EAGAIN), the input's */
+	/* The toolstack removes slot race_slot's backend directory before
+	 * the race_in-th request from now (0: not armed): between any two
+	 * requests of the backend, inside a transaction too. */
+	unsigned race_in, race_slot;
 };
 
 static struct xsc fz_xs;
@@ -149,6 +182,7 @@ static int node_put(const char *path, const char *val, unsigned len)
 		CHECK(n->path);
 	}
 	free(n->val);
+	n->gen = ++fz_xs.gen;
 	n->val = malloc(len + 1);
 	CHECK(n->val);
 	memcpy(n->val, val, len);
@@ -271,6 +305,22 @@ static void check_write(const char *path, const char *val, unsigned len)
 	}
 }
 
+/* The promise this fake was extended for: no write of the backend makes a
+ * node of a vif whose backend directory the toolstack removed (xenstored
+ * would create the missing parents: the directory again, which nobody
+ * removes), nor that vif's error node. Checked as the write is made
+ * (a transaction's at its commit), after check_write's checks. */
+static void check_dir_alive(const char *path)
+{
+	char be[NB_PATH_MAX];
+	uint32_t d = 0, n = 0;
+
+	if (sscanf(path, "/local/domain/0/error/backend/vif/%u/%u/", &d, &n) != 2)
+		CHECK(xsvif_path_depth(path, &d, &n) == 2);
+	snprintf(be, sizeof(be), "%s/%u/%u", XSVIF_ROOT, d, n);
+	CHECK(node_find(be));
+}
+
 /* ---- lib/xs_client.h over it ---- */
 
 int xsc_open(struct xsc **out, unsigned timeout_ms)
@@ -331,44 +381,107 @@ static int watch_del(struct xsc *c, const char *path, const char *token)
 	return -ENOENT;
 }
 
-static void run_op(struct xsc *c, struct xsc_op *op)
+static void tx_clear(struct xsc *c)
+{
+	for (unsigned i = 0; i < c->n_tx_reads; i++)
+		free(c->tx_reads[i].path);
+	for (unsigned i = 0; i < c->n_tx_writes; i++) {
+		free(c->tx_writes[i].path);
+		free(c->tx_writes[i].val);
+	}
+	c->n_tx_reads = c->n_tx_writes = 0;
+	c->tx = 0;
+}
+
+/* A read in the transaction: its own writes first; the node noted. */
+static const char *tx_read(struct xsc *c, const char *path, unsigned *len)
+{
+	const struct fz_node *n = node_find(path);
+
+	for (unsigned i = c->n_tx_writes; i-- > 0;)
+		if (!strcmp(c->tx_writes[i].path, path)) {
+			*len = c->tx_writes[i].len;
+			return c->tx_writes[i].val;
+		}
+	CHECK(c->n_tx_reads < FZ_TX_OPS);
+	c->tx_reads[c->n_tx_reads].path = strdup(path);
+	CHECK(c->tx_reads[c->n_tx_reads].path);
+	c->tx_reads[c->n_tx_reads++].gen = n ? n->gen : 0;
+	if (!n)
+		return NULL;
+	*len = n->len;
+	return n->val;
+}
+
+static void write_now(struct xsc_op *op, const char *path, const char *val, unsigned len)
+{
+	check_write(path, val, len);
+	check_dir_alive(path);
+	op->err = store_write(path, val, len);
+}
+
+static void run_op(struct xsc *c, uint32_t tx, struct xsc_op *op)
 {
 	const struct fz_node *n;
+	const char *val;
+	struct fz_txw *w;
+	unsigned len = 0;
 
 	switch (op->type) {
 	case XS_MSG_READ:
 		check_read(op->path);
-		n = node_find(op->path);
-		if (!n) {
+		if (tx) {
+			val = tx_read(c, op->path, &len);
+		} else {
+			n = node_find(op->path);
+			val = n ? n->val : NULL;
+			len = n ? n->len : 0;
+		}
+		if (!val) {
 			op->err = -ENOENT;
 			return;
 		}
-		op->reply = malloc(n->len + 1);
+		op->reply = malloc(len + 1);
 		CHECK(op->reply);
-		memcpy(op->reply, n->val, n->len + 1);
-		op->len = n->len;
+		memcpy(op->reply, val, len);
+		op->reply[len] = '\0';
+		op->len = len;
 		return;
 	case XS_MSG_DIRECTORY:
+		CHECK(!tx); /* xenbus lists nothing in a transaction */
 		check_read(op->path);
 		op->reply = store_dir(op->path, &op->len);
 		if (!op->reply)
 			op->err = -ENOENT;
 		return;
 	case XS_MSG_WRITE:
-		check_write(op->path, op->arg, op->vlen);
-		op->err = store_write(op->path, op->arg, op->vlen);
+		/* a transaction's writes are checked as its commit makes them */
+		if (!tx) {
+			write_now(op, op->path, op->arg, op->vlen);
+		} else {
+			CHECK(c->n_tx_writes < FZ_TX_OPS);
+			w = &c->tx_writes[c->n_tx_writes++];
+			w->path = strdup(op->path);
+			w->val = malloc(op->vlen + 1);
+			CHECK(w->path && w->val);
+			memcpy(w->val, op->arg, op->vlen);
+			w->len = op->vlen;
+		}
 		if (op->err == 0)
 			op->reply = strdup("OK");
 		return;
 	case XS_MSG_RM:
+		CHECK(!tx);
 		check_write(op->path, "", 0);
 		op->err = store_rm(op->path);
 		return;
 	case XS_MSG_WATCH:
+		CHECK(!tx);
 		check_read(op->path);
 		op->err = watch_add(c, op->path, op->arg);
 		return;
 	case XS_MSG_UNWATCH:
+		CHECK(!tx);
 		op->err = watch_del(c, op->path, op->arg);
 		return;
 	default:
@@ -376,22 +489,101 @@ static void run_op(struct xsc *c, struct xsc_op *op)
 	}
 }
 
-int xsc_run(struct xsc *c, struct xsc_op *ops, unsigned n)
+static void be_dir(unsigned s, char *buf, size_t cap);
+
+/* One request (a batch, a transaction's start or end) goes out: the
+ * connection may break here, or the toolstack remove a directory first. */
+static int request(struct xsc *c)
 {
+	char be[NB_PATH_MAX];
+
 	if (c->broken)
 		return err_set(c->broken, "xenstore: connection unusable after an earlier error");
+	if (c->runs_left && !--c->runs_left) {
+		c->broken = -ETIMEDOUT;
+		return err_set(-ETIMEDOUT, "xenstore: no reply");
+	}
+	if (c->race_in && !--c->race_in) {
+		be_dir(c->race_slot, be, sizeof(be));
+		store_rm(be);
+	}
+	return 0;
+}
+
+int xsc_run_tx(struct xsc *c, uint32_t tx, struct xsc_op *ops, unsigned n)
+{
+	int rc = request(c);
+
+	if (rc)
+		return rc;
+	/* a transaction's requests carry the id of the open one */
+	CHECK(tx == 0 || tx == c->tx);
 	for (unsigned i = 0; i < n; i++) {
 		ops[i].err = 0;
 		ops[i].reply = NULL;
 		ops[i].len = 0;
 	}
-	if (c->runs_left && !--c->runs_left) {
-		c->broken = -ETIMEDOUT;
-		return err_set(-ETIMEDOUT, "xenstore: no reply");
-	}
 	for (unsigned i = 0; i < n; i++)
-		run_op(c, &ops[i]);
+		run_op(c, tx, &ops[i]);
 	return 0;
+}
+
+int xsc_run(struct xsc *c, struct xsc_op *ops, unsigned n)
+{
+	return xsc_run_tx(c, 0, ops, n);
+}
+
+int xsc_tx_start(struct xsc *c, uint32_t *tx)
+{
+	int rc = request(c);
+
+	if (rc)
+		return rc;
+	CHECK(!c->tx); /* one at a time, every one ended */
+	c->tx = ++c->next_tx ?: ++c->next_tx;
+	*tx = c->tx;
+	return 0;
+}
+
+/* xenstored's commit: EAGAIN when a node the transaction read changed
+ * since (or when the input says so: a xenstored may fail a commit for
+ * less), else its writes, in order, with their watch events. */
+static int tx_commit(struct xsc *c)
+{
+	const struct fz_node *n;
+
+	if (c->conflicts) {
+		c->conflicts--;
+		return -EAGAIN;
+	}
+	/* xenstored's quota, checked before a commit applies anything */
+	if (fz_xs.nnodes + 8 * c->n_tx_writes > FZ_NODES)
+		return -ENOSPC;
+	for (unsigned i = 0; i < c->n_tx_reads; i++) {
+		n = node_find(c->tx_reads[i].path);
+		if ((n ? n->gen : 0) != c->tx_reads[i].gen)
+			return -EAGAIN;
+	}
+	for (unsigned i = 0; i < c->n_tx_writes; i++) {
+		struct xsc_op op = { 0 };
+		const struct fz_txw *w = &c->tx_writes[i];
+
+		write_now(&op, w->path, w->val, w->len);
+		CHECK(op.err == 0);
+	}
+	return 0;
+}
+
+int xsc_tx_end(struct xsc *c, uint32_t tx, bool commit)
+{
+	int rc = request(c);
+
+	if (rc)
+		return rc;
+	CHECK(tx && tx == c->tx);
+	rc = commit ? tx_commit(c) : 0;
+	tx_clear(c);
+	return rc ? err_set(rc, "xenstore: transaction %u conflicted", tx) : 0;
 }
 
 struct xsc_event *xsc_event_next(struct xsc *c, int *err)
@@ -633,6 +825,10 @@ static void good_frontend(unsigned s)
 	}
 }
 
+/* The settings' bit 6: commands 12 and 13 too (inputs made before them
+ * keep their meaning: none has the bit set). */
+static unsigned fz_ncmds;
+
 /* false: the daemon would stop here (xenstore gone) */
 static bool run_cmd(struct in *in)
 {
@@ -641,7 +837,7 @@ static bool run_cmd(struct in *in)
 	struct nb_vif *v;
 	int rc;
 
-	switch (op % 12) {
+	switch (op % fz_ncmds) {
 	case 0: /* the toolstack writes a backend key */
 		be_dir(s, path, sizeof(path));
 		k = byte(in) % NBE;
@@ -719,6 +915,14 @@ static bool run_cmd(struct in *in)
 		if (!fz_xs.runs_left && !fz_xs.broken)
 			fz_xs.runs_left = byte(in) + 1u;
 		return true;
+	case 12: /* xenstored fails the next commits (EAGAIN), 9 or more: every try */
+		fz_xs.conflicts = byte(in) % 12;
+		return true;
+	case 13: /* the toolstack removes a backend directory between two
+		  * requests of the backend (xl destroy racing a state switch) */
+		fz_xs.race_in = byte(in) % 8 + 1;
+		fz_xs.race_slot = s;
+		return true;
 	default: /* the daemon's loop wakes */
 		rc = nb_back_run(&fz_b);
 		nb_vif_foreach(&fz_b, check_vif, NULL);
@@ -728,6 +932,7 @@ static bool run_cmd(struct in *in)
 
 static void reset(void)
 {
+	tx_clear(&fz_xs);
 	for (unsigned i = 0; i < fz_xs.nnodes; i++) {
 		free(fz_xs.nodes[i].path);
 		free(fz_xs.nodes[i].val);
@@ -764,11 +969,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz_b.max_queues = 1 + (cfg & 7);
 	fz_b.gso = cfg & 8;
 	fz_ops.serves = cfg & 16 ? fz_serves : NULL;
+	fz_ncmds = cfg & 64 ? 14 : 12;
 	fz_b.ops = &fz_ops;
 	put("/local/domain/0/backend/vif", "");
 	up = nb_back_watch(&fz_b) == 0;
-	for (unsigned i = 0; up && in.n && i < 256; i++)
+	for (unsigned i = 0; up && in.n && i < 256; i++) {
 		up = run_cmd(&in);
+		/* every transaction ended (unless the connection broke in it) */
+		CHECK(!fz_xs.tx || fz_xs.broken);
+	}
 	if (up) {
 		nb_back_run(&fz_b);
 		nb_vif_foreach(&fz_b, check_vif, NULL);

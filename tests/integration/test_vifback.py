@@ -14,6 +14,7 @@ reconnects, and a destroyed domain leaves no TAP and no worker.
 Needs: $NETD_BUILD with vifback and hvsim (with the broker), root."""
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -431,6 +432,64 @@ def test_killed_worker_is_replaced_and_serves_the_same_rings(topo, rig):
             "its reconnect held 200 ms") in log, log
     wait_for(lambda: (backend_counters(rig, "vif5.0") or {}).get("holds") == 1, 10,
              what=f"holds=1 in netd's counters ({backend_counters(rig, 'vif5.0')})")
+
+
+def worker_of(rig, d):
+    """The pid of domain d's worker, the last one the log names."""
+    pids = re.findall(rf"worker for domain {d} started \(pid (\d+)\)", rig.read_log())
+    assert pids, rig.read_log()
+    return int(pids[-1])
+
+
+def proc_state(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(") ", 1)[1].split()[0]
+
+
+def test_a_directory_removed_before_a_fatal_error_is_not_made_again(topo, rig):
+    """The toolstack removes a vif's backend directory (xl destroy,
+    network-detach) and, before vifback sees the removal, the vif fails
+    (here: its worker killed a second time within the forgive time, which
+    would write the error node and Closing). vifback writes nothing: a
+    write would make the directory again (xenstored creates the missing
+    parents), a node nobody removes, and a vif its watch sees again. Made
+    deterministic by stopping the supervisor: the removal's watch event
+    and the worker's death wait together, and the supervisor takes the
+    death first. The vif goes (its TAP too), the other guest keeps its
+    traffic, vifback keeps running."""
+    rig.attach(5, "ip=192.0.2.15")
+    g5 = rig.guest(5, "192.0.2.15")
+    rig.attach(6, "ip=192.0.2.16")
+    g6 = rig.guest(6, "192.0.2.16")
+    assert topo.ping(g5, "192.0.2.16")
+    w = worker_of(rig, 5)
+    os.kill(w, 9)  # the first death: its rings served again
+    wait_for(lambda: worker_of(rig, 5) != w, 10, what="a new worker for domain 5")
+    wait_for(lambda: topo.ping(g5, LAN), 10, what="ping on the same rings")
+    w2 = worker_of(rig, 5)
+    sup = rig.vifback_pid()
+    os.kill(sup, signal.SIGSTOP)
+    try:
+        wait_for(lambda: proc_state(sup) == "T", 5, what="vifback stopped")
+        rig.xsd.rm(f"{BE}/5/0")
+        os.kill(w2, 9)
+        # its parent stopped, the worker stays a zombie: the death waits
+        wait_for(lambda: proc_state(w2) == "Z", 5, what="the worker dead")
+    finally:
+        os.kill(sup, signal.SIGCONT)
+    wait_for(lambda: f"vif5.0: worker (pid {w2}) killed by signal 9" in rig.read_log(), 10,
+             what="the death seen")
+    wait_for(lambda: topo.link(topo.d0, "vif5.0") is None, 10, what="vif5.0 removed")
+    assert rig.xsd.read(f"{BE}/5/0") is None, rig.xsd.ls(f"{BE}/5/0")
+    assert "0" not in rig.xsd.ls(f"{BE}/5")
+    # nor its error node: the device is gone, the reason only logged
+    assert rig.xsd.read("/local/domain/0/error/backend/vif/5/0/error") is None
+    assert "vif5.0: backend state 4 -> 5" not in rig.read_log()
+    # and nothing comes back later (a write racing the removal's event)
+    time.sleep(0.5)
+    assert rig.xsd.read(f"{BE}/5/0") is None
+    assert rig.be(6) == "4" and topo.ping(g6, LAN)
+    assert rig.vb.poll() is None, rig.read_log()
 
 
 def test_workers_come_from_the_spawner_which_dies_with_the_supervisor(topo, rig):
