@@ -18,7 +18,9 @@
  *
  * nb_vif_look() reads the keys that decide (one batch), compares with what
  * we last did and takes at most one step; every write is conditional on a
- * change, so the watch events our own writes fire find nothing to do.
+ * change, so the watch events our own writes fire find nothing to do, and
+ * on the backend directory still being there (be_write: a transaction),
+ * so a directory the toolstack removed is never made again.
  * Errors a frontend causes are written where xenbus_dev_fatal writes them
  * (error/backend/vif/D/N/error = "<errno> <message>") and logged once,
  * naming the vif. */
