@@ -115,7 +115,7 @@ void nb_vif_mark(struct nb_back *b, struct nb_vif *v)
 	b->qtail = &v->qnext;
 }
 
-/* A write transaction that conflicts (the toolstack wrote the directory
+/* A write transaction that conflicts (the toolstack changed the directory
  * meanwhile) starts again, this many times at most (Linux: for ever; a
  * conflict every time is a toolstack writing without pause, and the watch
  * event of its next write brings the vif back here). */
@@ -164,9 +164,9 @@ static int be_write(struct nb_back *b, struct nb_vif *v, const struct xsc_op *op
 		if (end == -EAGAIN && rc == 0) {
 			log_debug("vif%u.%u: %s", v->domid, v->devid, err_msg());
 			rc = -EAGAIN;
-		}
-		else if (end < 0)
+		} else if (end < 0) {
 			return end;
+		}
 	}
 	if (rc == -EAGAIN)
 		return err_set(-EAGAIN, "%s: its writes conflicted %u times", v->be, NB_TX_TRIES);
@@ -212,7 +212,7 @@ static int fatal(struct nb_back *b, struct nb_vif *v, int rc, const char *msg)
 		{ .type = XS_MSG_WRITE, .path = epath, .arg = val },
 		{ .type = XS_MSG_WRITE, .path = spath, .arg = "5", .vlen = 1 },
 	};
-	bool closing = v->state != XB_CLOSING;
+	bool to_closing = v->state != XB_CLOSING;
 
 	log_err("vif%u.%u: %s", v->domid, v->devid, msg);
 	snprintf(epath, sizeof(epath), "/local/domain/0/error/backend/vif/%u/%u/error", v->domid,
@@ -221,8 +221,8 @@ static int fatal(struct nb_back *b, struct nb_vif *v, int rc, const char *msg)
 	ops[0].vlen = (unsigned)snprintf(val, sizeof(val), "%d %s", rc < 0 ? -rc : rc, msg);
 	if (ops[0].vlen >= sizeof(val))
 		ops[0].vlen = sizeof(val) - 1;
-	rc = be_write(b, v, ops, closing ? 2 : 1);
-	if (rc == 0 && closing)
+	rc = be_write(b, v, ops, to_closing ? 2 : 1);
+	if (rc == 0 && to_closing)
 		state_written(v, XB_CLOSING);
 	return rc < 0 ? rc : 0;
 }
