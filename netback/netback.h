@@ -130,6 +130,7 @@ struct nb_vif {
 	bool fe_watched; /* watch on <fe>/state registered */
 	bool connected;	 /* the consumer serves its rings */
 	bool gone;	 /* torn down for the toolstack: nothing until the dir goes */
+	bool removed;	 /* a write found the dir gone: one seen after is a new device's */
 	bool pending;	 /* in the look queue */
 	bool ignored;	 /* the consumer does not serve it (another backend's) */
 	int port;	 /* the consumer's: vifback's TAP fd, dpswitch's port; -1 none */

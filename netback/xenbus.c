@@ -172,6 +172,7 @@ static int be_write(struct nb_back *b, struct nb_vif *v, const struct xsc_op *op
 		return err_set(-EAGAIN, "%s: its writes conflicted %u times", v->be, NB_TX_TRIES);
 	if (rc == 1) {
 		log_debug("vif%u.%u: directory removed: nothing written", v->domid, v->devid);
+		v->removed = true;
 		nb_vif_mark(b, v);
 	}
 	return rc;
@@ -260,6 +261,17 @@ static void teardown(struct nb_back *b, struct nb_vif *v)
 	v->probed = false;
 }
 
+/* fatal() for rings that stopped outside a look: one that could not write
+ * Closing (its transaction gave up) has the vif looked at, whose step
+ * writes it (its rings stopped, its state still Connected). */
+static void fatal_outside(struct nb_back *b, struct nb_vif *v, const char *why)
+{
+	if (fatal(b, v, EPROTO, why) < 0) {
+		log_warn("vif%u.%u: %s", v->domid, v->devid, err_msg());
+		nb_vif_mark(b, v);
+	}
+}
+
 void nb_vif_lost(struct nb_back *b, struct nb_vif *v, const char *why)
 {
 	uint64_t now = nb_now_ms();
@@ -281,8 +293,7 @@ void nb_vif_lost(struct nb_back *b, struct nb_vif *v, const char *why)
 	 * that reconnects at once would have a new server die in a loop */
 	nb_hold_violation(&v->hold, &b->hold, now);
 	v->hold.server_died = true;
-	if (fatal(b, v, EPROTO, why) < 0)
-		log_warn("vif%u.%u: %s", v->domid, v->devid, err_msg());
+	fatal_outside(b, v, why);
 }
 
 void nb_vif_broke(struct nb_back *b, struct nb_vif *v, const char *why)
@@ -290,8 +301,7 @@ void nb_vif_broke(struct nb_back *b, struct nb_vif *v, const char *why)
 	v->connected = false;
 	nb_hold_violation(&v->hold, &b->hold, nb_now_ms());
 	v->hold.server_died = false;
-	if (fatal(b, v, EPROTO, why) < 0)
-		log_warn("vif%u.%u: %s", v->domid, v->devid, err_msg());
+	fatal_outside(b, v, why);
 }
 
 /* The next end of a hold the loop must wake for is v's, if sooner. */
@@ -626,6 +636,9 @@ static int step(struct nb_back *b, struct nb_vif *v, const struct xsc_op *ops)
 	if (!v->probed)
 		/* after a failed probe, nothing until the toolstack acts */
 		return v->state == XB_CLOSING ? 0 : probe(b, v, ops);
+	if (v->state == XB_UNKNOWN)
+		/* probed, but its InitWait not written (the transaction gave up) */
+		return set_state(b, v, XB_INITWAIT);
 	/* the guest's key: anything but a plain decimal state is Unknown,
 	 * as a failed scanf is to Linux's xenbus_read_driver_state */
 	if (ops[BK_FE_STATE].reply && !ops[BK_FE_STATE].err &&
@@ -635,6 +648,10 @@ static int step(struct nb_back *b, struct nb_vif *v, const struct xsc_op *ops)
 		rate_changed(b, v, rate);
 	switch (fe_state) {
 	case XB_CONNECTED:
+		if (!v->connected && v->state == XB_CONNECTED && !resume)
+			/* rings stopped (a violation, a dead server) whose
+			 * Closing was not written: the transaction gave up */
+			return set_state(b, v, XB_CLOSING);
 		if (!v->connected && (v->state == XB_INITWAIT || resume)) {
 			if (!resume)
 				v->resumed_ms = 0; /* the frontend connects anew */
@@ -682,6 +699,7 @@ static void renew(struct nb_vif *v)
 	v->fe[0] = '\0';
 	v->state = XB_UNKNOWN;
 	v->probed = v->fe_watched = v->connected = v->gone = v->ignored = v->held = false;
+	v->removed = false;
 	v->port = -1;
 	memset(&v->hold, 0, sizeof(v->hold));
 	memset(&v->cfg, 0, sizeof(v->cfg));
@@ -715,6 +733,12 @@ int nb_vif_look(struct nb_back *b, struct nb_vif *v)
 	if (v->gone && !ops[BK_ONLINE].err && ops[BK_ONLINE].reply &&
 	    !strcmp(ops[BK_ONLINE].reply, "1"))
 		renew(v);
+	if (v->removed) {
+		/* a write found the directory gone, and here it is: the device
+		 * removed and added again in between, a new vif */
+		teardown(b, v);
+		renew(v);
+	}
 	rc = v->gone ? 0 : step(b, v, ops);
 	xsc_ops_free(ops, n);
 	return rc;

@@ -108,11 +108,14 @@ struct xsc {
 	unsigned n_tx_reads;
 	struct fz_txw tx_writes[FZ_TX_OPS];
 	unsigned n_tx_writes;
-	unsigned conflicts; /* the next commits that fail (EAGAIN), the input's */
+	/* the commits that fail (EAGAIN), the input's: conflicts of them
+	 * after the next conflict_skip */
+	unsigned conflict_skip, conflicts;
 	/* The toolstack removes slot race_slot's backend directory before
 	 * the race_in-th request from now (0: not armed): between any two
-	 * requests of the backend, inside a transaction too. */
-	unsigned race_in, race_slot;
+	 * requests of the backend, inside a transaction too; and adds the
+	 * device again readd_in requests later (0: not). */
+	unsigned race_in, race_slot, readd_in;
 };
 
 static struct xsc fz_xs;
@@ -490,6 +493,7 @@ static void run_op(struct xsc *c, uint32_t tx, struct xsc_op *op)
 }
 
 static void be_dir(unsigned s, char *buf, size_t cap);
+static void good_backend(unsigned s);
 
 /* One request (a batch, a transaction's start or end) goes out: the
  * connection may break here, or the toolstack remove a directory first. */
@@ -506,6 +510,8 @@ static int request(struct xsc *c)
 	if (c->race_in && !--c->race_in) {
 		be_dir(c->race_slot, be, sizeof(be));
 		store_rm(be);
+	} else if (!c->race_in && c->readd_in && !--c->readd_in) {
+		good_backend(c->race_slot);
 	}
 	return 0;
 }
@@ -552,7 +558,9 @@ static int tx_commit(struct xsc *c)
 {
 	const struct fz_node *n;
 
-	if (c->conflicts) {
+	if (c->conflict_skip)
+		c->conflict_skip--;
+	else if (c->conflicts) {
 		c->conflicts--;
 		return -EAGAIN;
 	}
@@ -915,12 +923,17 @@ static bool run_cmd(struct in *in)
 		if (!fz_xs.runs_left && !fz_xs.broken)
 			fz_xs.runs_left = byte(in) + 1u;
 		return true;
-	case 12: /* xenstored fails the next commits (EAGAIN), 9 or more: every try */
-		fz_xs.conflicts = byte(in) % 12;
+	case 12: /* xenstored fails commits (EAGAIN) after the next few, 8 or
+		  * more: every try of a write */
+		fz_xs.conflict_skip = byte(in) % 4;
+		fz_xs.conflicts = byte(in) % 20;
 		return true;
 	case 13: /* the toolstack removes a backend directory between two
-		  * requests of the backend (xl destroy racing a state switch) */
+		  * requests of the backend (xl destroy racing a state switch),
+		  * and may add the device again a few requests later */
 		fz_xs.race_in = byte(in) % 8 + 1;
+		k = byte(in);
+		fz_xs.readd_in = k & 8 ? (k & 7) + 1 : 0;
 		fz_xs.race_slot = s;
 		return true;
 	default: /* the daemon's loop wakes */
