@@ -120,8 +120,22 @@ void nb_vif_mark(struct nb_back *b, struct nb_vif *v)
  * conflict every time is a toolstack writing without pause, and the watch
  * event of its next write brings the vif back here). */
 #define NB_TX_TRIES 8
-/* the most writes one transaction makes (advertise's) */
+/* the most writes one transaction makes (advertise's), after its two reads */
 #define NB_TX_WRITES 8
+
+/* The backend state read in a write's transaction: is the directory
+ * still the device we wrote a state to? The toolstack makes a device's
+ * directory with state Initialising (1), a state we never write: missing
+ * or 1 after we wrote one, it is a new device's (removed and added again
+ * since our look) or no device's (the state removed: Linux's
+ * __xenbus_switch_state writes nothing then either). Before our first
+ * state (the probe) any will do. */
+static bool same_device(const struct nb_vif *v, const struct xsc_op *state)
+{
+	if (v->state == XB_UNKNOWN)
+		return true;
+	return !state->err && state->reply && strcmp(state->reply, "1");
+}
 
 /* Writes ops[0..n) (WRITEs under v's backend directory, or its error node)
  * only while the directory exists, atomically: in a transaction that
@@ -129,36 +143,41 @@ void nb_vif_mark(struct nb_back *b, struct nb_vif *v)
  * __xenbus_switch_state reads state. A plain write after the toolstack
  * removed the directory (xl destroy, network-detach) would make it again
  * (xenstored creates the missing parents): a node nobody removes, and a
- * vif the backend watch sees again. 0: written; 1: the directory is gone,
- * nothing written (the vif is looked at again: the removal forgets it);
+ * vif the backend watch sees again. A directory removed and made again
+ * since our look (same_device) is not ours to write either. 0: written;
+ * 1: the directory is gone or a new device's, nothing written (the vif
+ * is looked at again: the removal forgets it, a new device renews it);
  * -EAGAIN: a conflict every time; -errno (xenstored's refusal of a write,
  * or the connection's failure). */
 static int be_write(struct nb_back *b, struct nb_vif *v, const struct xsc_op *ops, unsigned n)
 {
-	struct xsc_op tx_ops[1 + NB_TX_WRITES];
+	struct xsc_op tx_ops[2 + NB_TX_WRITES];
+	char spath[NB_PATH_MAX + 8];
 	int rc = -EAGAIN, end;
 	uint32_t tx = 0;
 
 	if (n > NB_TX_WRITES)
 		return err_set(-E2BIG, "%s: %u writes in one transaction", v->be, n);
+	snprintf(spath, sizeof(spath), "%s/state", v->be);
 	for (unsigned t = 0; t < NB_TX_TRIES && rc == -EAGAIN; t++) {
 		rc = xsc_tx_start(b->xs, &tx);
 		if (rc < 0)
 			return rc;
 		tx_ops[0] = (struct xsc_op){ .type = XS_MSG_READ, .path = v->be };
-		memcpy(tx_ops + 1, ops, n * sizeof(*ops));
-		rc = xsc_run_tx(b->xs, tx, tx_ops, n + 1);
+		tx_ops[1] = (struct xsc_op){ .type = XS_MSG_READ, .path = spath };
+		memcpy(tx_ops + 2, ops, n * sizeof(*ops));
+		rc = xsc_run_tx(b->xs, tx, tx_ops, n + 2);
 		if (rc < 0)
 			return rc; /* the connection is gone, the transaction with it */
-		if (tx_ops[0].err == -ENOENT)
+		if (tx_ops[0].err == -ENOENT || !same_device(v, &tx_ops[1]))
 			rc = 1;
 		else if (tx_ops[0].err)
 			rc = err_set(tx_ops[0].err, "read %s: %s", v->be, strerror(-tx_ops[0].err));
-		for (unsigned i = 1; rc == 0 && i <= n; i++)
+		for (unsigned i = 2; rc == 0 && i < n + 2; i++)
 			if (tx_ops[i].err)
 				rc = err_set(tx_ops[i].err, "write %s: %s", tx_ops[i].path,
 					     strerror(-tx_ops[i].err));
-		xsc_ops_free(tx_ops, n + 1);
+		xsc_ops_free(tx_ops, n + 2);
 		/* commit only what found the directory and was all written */
 		end = xsc_tx_end(b->xs, tx, rc == 0);
 		if (end == -EAGAIN && rc == 0) {
@@ -171,7 +190,8 @@ static int be_write(struct nb_back *b, struct nb_vif *v, const struct xsc_op *op
 	if (rc == -EAGAIN)
 		return err_set(-EAGAIN, "%s: its writes conflicted %u times", v->be, NB_TX_TRIES);
 	if (rc == 1) {
-		log_debug("vif%u.%u: directory removed: nothing written", v->domid, v->devid);
+		log_debug("vif%u.%u: directory removed (or a new device's): nothing written",
+			  v->domid, v->devid);
 		v->removed = true;
 		nb_vif_mark(b, v);
 	}
