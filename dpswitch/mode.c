@@ -19,16 +19,25 @@
  * after a stall (a hotplug's port-add, on a loaded host) would fail.
  * A request netd gave up on is still in dpswitch's socket, and carried
  * out when it resumes: a late port-del does what netd wanted, but a late
- * port-add plugs a vif netd answered with an error and does not hold.
- * So once it answers again, if a port-add went unanswered, the watch
- * checks its ports (below) and also unplugs each port of the network (status names a vif port's bridge:
- * one dpswitch may serve several networks) plugged for a vif the network
- * does not hold. From netd's loop, not in the request that heard the
- * answer: the vif that request plugs is not among the network's yet. The
- * check's status comes after what netd gave up on: dpswitch takes
- * connections in order and answers each as it takes it. A dpswitch gone
- * before that check has it on the reconnect's, and a restarted one (whose
- * --state plugs ports as it probes their vifs) at each look of it.
+ * port-add plugs a vif netd answered with an error and does not hold, or
+ * replaces the keys of one it holds. So netd remembers each port-add it
+ * gave up on (the vif and what it asked for; 64 at most, and none sent
+ * beyond that until some are settled: a plug netd could not settle is
+ * one it must not risk), and once dpswitch answers again the watch checks
+ * its ports (below) and settles those: the port of a vif netd does not
+ * hold is unplugged, that of one it holds plugged again with netd's keys
+ * if the late ones were others. Only those: a port netd merely does not
+ * know (plugged by hand, or by a netd whose state_dir is gone) is not
+ * netd's to judge, nor another network's (status names a vif port's
+ * bridge: one dpswitch may serve several). An answer to a later request
+ * for the vif settles it too (dpswitch carried the late one out first).
+ * From netd's loop, not in the request that heard the answer: the vif
+ * that request plugs is not among the network's yet. The check's status
+ * comes after what netd gave up on: dpswitch takes connections in order
+ * and answers each as it takes it. A port that is not there was refused
+ * the plug; unless the dpswitch that took it is gone since: one restarted
+ * with --state plugs it from its file once it probes the vif, so it is
+ * looked for at each look of the check after a restart, for 30 s.
  *
  * A dpswitch started again without its --state file (by hand, on a fresh
  * tmpfs) has no port plugged, and its guests would stay cut off. So netd
@@ -68,6 +77,20 @@
 #define DPS_WATCH_FIRST_USEC (100 * 1000ull)
 #define DPS_WATCH_MAX_USEC (1000 * 1000ull)
 #define DPS_WATCH_PENDING_USEC (30 * 1000 * 1000ull)
+/* Port-adds netd gave up on, remembered until a check settles them: a
+ * flood of hotplugs while dpswitch is stopped costs netd no more. Full,
+ * a port-add for another vif is refused without being sent (dps_vif_online). */
+#define DPS_GAVE_UP_MAX 64
+
+/* A port-add that went unanswered: dpswitch may carry it out late. */
+struct dps_gave_up {
+	uint32_t domid, devid;
+	char *req; /* the request as sent (JSON, keys sorted): what netd asked for */
+	/* dpswitch's connection lost since: carried out by the dpswitch gone,
+	 * the plug may be in its --state file, for the next one to plug again
+	 * once it probes the vif */
+	bool lost;
+};
 
 /* The watch of a network's dpswitch (net->priv). */
 struct dps_watch {
@@ -80,13 +103,16 @@ struct dps_watch {
 	uint64_t delay_usec;  /* before the next attempt */
 	uint64_t sync_since;  /* when the current check began (CLOCK_MONOTONIC, us) */
 	bool sync;            /* ports to check on the next tick */
-	bool strays;          /* ... and unplug those netd does not hold (answers_again) */
-	bool gave_up_add;     /* a port-add went unanswered since dpswitch last answered */
+	bool strays;          /* ... and settle the port-adds netd gave up on (gave_up) */
 	bool lost;            /* not connected since a loss, logged once */
 	int last_err;         /* of the last failed connect, logged once per cause */
 	bool wedged;          /* a request went unanswered: short waits (request) */
 	bool probing;         /* a status sent on fd, its reply not read yet */
 	bool hello;           /* the reply to the watch request (watch_connect) not read yet */
+	bool connected;       /* the last request reached dpswitch's socket (request) */
+	/* port-adds that went unanswered and no check has settled yet */
+	struct dps_gave_up gave_up[DPS_GAVE_UP_MAX];
+	unsigned n_gave_up;
 };
 
 static int watch_probe(struct dps_watch *w);
@@ -106,23 +132,75 @@ static void unanswered(struct dps_watch *w, const char *path, int bound_ms)
 	watch_probe(w);
 }
 
+/* The entry for vif domid.devid in w's port-adds given up on, or NULL. */
+static struct dps_gave_up *gave_up_find(struct dps_watch *w, uint32_t domid, uint32_t devid)
+{
+	for (unsigned i = 0; i < w->n_gave_up; i++)
+		if (w->gave_up[i].domid == domid && w->gave_up[i].devid == devid)
+			return &w->gave_up[i];
+	return NULL;
+}
+
+/* A port-add for domid.devid went unanswered: req (taken) is what it
+ * asked for. A later one for the same vif replaces it: dpswitch carries
+ * its requests out in order, so the last is what its port ends with.
+ * The caller made room (dps_vif_online). */
+static void gave_up_note(struct dps_watch *w, uint32_t domid, uint32_t devid, char *req)
+{
+	struct dps_gave_up *g = gave_up_find(w, domid, devid);
+
+	if (!g) {
+		if (w->n_gave_up == DPS_GAVE_UP_MAX) {
+			free(req);
+			return;
+		}
+		g = &w->gave_up[w->n_gave_up++];
+		g->domid = domid;
+		g->devid = devid;
+		/* the watch not connected: which dpswitch took it is unknown */
+		g->lost = w->fd < 0;
+	} else {
+		free(g->req);
+	}
+	g->req = req;
+}
+
+/* Settled: dpswitch answered a later request for the vif (carrying out
+ * the late one before it, as it takes connections in order), or a check
+ * put its port as netd wants it. */
+static void gave_up_drop(struct dps_watch *w, uint32_t domid, uint32_t devid)
+{
+	struct dps_gave_up *g = gave_up_find(w, domid, devid);
+
+	if (!g)
+		return;
+	free(g->req);
+	*g = w->gave_up[--w->n_gave_up];
+}
+
+static void gave_up_clear(struct dps_watch *w)
+{
+	while (w->n_gave_up)
+		free(w->gave_up[--w->n_gave_up].req);
+}
+
 /* dpswitch answered (a request, or the watch's probe): the whole bound
  * again, said once. A port-add netd gave up on meanwhile is still in
- * dpswitch's socket and carried out now, for a vif netd answered with an
- * error and does not hold: the ports' check unplugs it (strays). Only
- * then, since a check is a request (a dpswitch stopped again before it
- * costs netd's loop the 2 s once); and from netd's loop (on_watch_timer),
- * not here: this turn may be plugging a vif not among the network's yet
- * (the request this reply answers). */
+ * dpswitch's socket and carried out now: for a vif netd answered with an
+ * error and does not hold, or one it holds with other keys. The ports'
+ * check settles each (watch_settle): only then, since a check is a
+ * request (a dpswitch stopped again before it costs netd's loop the 2 s
+ * once); and from netd's loop (on_watch_timer), not here: this turn may
+ * be plugging a vif not among the network's yet (the request this reply
+ * answers). */
 static void answers_again(struct dps_watch *w)
 {
 	if (!w->wedged)
 		return;
 	log_info("%s: dpswitch at %s answers again", w->net->conf.name, w->net->conf.dpdk_socket);
 	w->wedged = false;
-	if (!w->gave_up_add)
+	if (!w->n_gave_up)
 		return; /* nothing can have come of the requests it missed */
-	w->gave_up_add = false;
 	w->strays = true;
 	if (!w->sync)
 		sd_event_now(w->ev, CLOCK_MONOTONIC, &w->sync_since);
@@ -149,6 +227,8 @@ static json_t *request(const struct netd_net *net, json_t *req)
 	if (w && w->wedged)
 		watch_poll(w);
 	bound_ms = w && w->wedged ? DPS_MODE_WEDGED_MS : DPS_MODE_TIMEOUT_MS;
+	if (w)
+		w->connected = false;
 	tv = (struct timeval){ .tv_sec = bound_ms / 1000, .tv_usec = bound_ms % 1000 * 1000 };
 	json_decref(req);
 	if (!line) {
@@ -166,6 +246,8 @@ static json_t *request(const struct netd_net *net, json_t *req)
 			err_set(-errno, "dpswitch at %s: %s", path, strerror(errno));
 		goto out;
 	}
+	if (w) /* what is sent from now on may be carried out, answered or not */
+		w->connected = true;
 	if (send(fd, line, strlen(line), MSG_NOSIGNAL) < 0 || send(fd, "\n", 1, MSG_NOSIGNAL) < 0) {
 		if (errno == EAGAIN)
 			unanswered(w, path, bound_ms);
@@ -311,28 +393,65 @@ static json_t *gw_string(void)
 	return j;
 }
 
+/* The port-add for v (new reference): its keys, the network's
+ * antispoof setting, and Dom0's addresses for a vif without ip= or mac=. */
+static json_t *add_req(const struct netd_net *net, const struct vif *v)
+{
+	json_t *req = port_req("port-add", v);
+
+	json_object_set_new(req, "keys", vif_keys(v));
+	json_object_set_new(req, "antispoof", json_boolean(net->conf.antispoof));
+	if (net->conf.antispoof && (!v->n_ips || !v->has_mac))
+		json_object_set_new(req, "gw", gw_string());
+	return req;
+}
+
+/* add_req as text, keys sorted (what a check compares); NULL when out of
+ * memory. */
+static char *add_text(const struct netd_net *net, const struct vif *v)
+{
+	json_t *req = add_req(net, v);
+	char *text = req ? json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+	json_decref(req);
+	return text;
+}
+
 static int dps_vif_online(struct netd_net *net, const struct vif *v)
 {
 	struct dps_watch *w = net->priv;
-	json_t *req;
+	char *text = NULL;
 	int rc;
 
 	if (v->emu)
 		return err_set(-EOPNOTSUPP, "%s: an emulated NIC (QEMU's tap) cannot join datapath dpdk",
 			       v->ifname);
-	req = port_req("port-add", v);
-	json_object_set_new(req, "keys", vif_keys(v));
-	json_object_set_new(req, "antispoof", json_boolean(net->conf.antispoof));
-	if (net->conf.antispoof && (!v->n_ips || !v->has_mac))
-		json_object_set_new(req, "gw", gw_string());
-	rc = call(net, req, NULL);
-	if (rc == -ETIMEDOUT && w)
-		w->gave_up_add = true; /* answers_again looks for it */
+	if (w) {
+		/* what a late one would have asked for: kept if it goes
+		 * unanswered; and no room to keep it, not sent (a plug netd
+		 * could not settle later is one it must not risk) */
+		if (!gave_up_find(w, v->domid, v->devid) && w->n_gave_up == DPS_GAVE_UP_MAX)
+			return err_set(-EBUSY, "%s: dpswitch at %s left %u plugs unanswered; no more "
+				       "until it answers again", v->ifname, net->conf.dpdk_socket,
+				       w->n_gave_up);
+		text = add_text(net, v);
+		if (!text)
+			return err_set(-ENOMEM, "%s: out of memory", v->ifname);
+	}
+	rc = call(net, add_req(net, v), NULL);
+	if (w && rc == -ETIMEDOUT && w->connected) {
+		gave_up_note(w, v->domid, v->devid, text); /* watch_settle looks at it */
+		text = NULL;
+	} else if (w && (rc == 0 || rc == -EINVAL)) {
+		gave_up_drop(w, v->domid, v->devid); /* answered: the late one came first */
+	}
+	free(text);
 	return rc < 0 ? err_prefix(rc, "%s", v->ifname) : 0;
 }
 
 static int dps_vif_offline(struct netd_net *net, const struct vif *v)
 {
+	struct dps_watch *w = net->priv;
 	json_t *r;
 
 	/* an emulated NIC never joins (dps_vif_online): its port-del would
@@ -347,6 +466,8 @@ static int dps_vif_offline(struct netd_net *net, const struct vif *v)
 	if (!r)
 		return err_prefix(err_code(), "%s", v->ifname);
 	json_decref(r);
+	if (w) /* answered: a late port-add for it came before, and is undone */
+		gave_up_drop(w, v->domid, v->devid);
 	return 0;
 }
 
@@ -354,9 +475,21 @@ static void watch_stop(struct netd_net *net);
 
 static int dps_down(struct netd_net *net)
 {
+	struct dps_watch *w = net->priv;
+
 	/* the watch last: it carries a wedged dpswitch's short waits */
 	for (struct netd_vif *v = net->vifs; v; v = v->next)
 		dps_vif_offline(net, &v->vif);
+	/* and the port-adds netd gave up on, which the watch would have
+	 * settled: unplugged too, as their hotplugs were answered with an
+	 * error (each answered one leaves the list) */
+	while (w && w->n_gave_up && !w->wedged) {
+		struct vif v;
+
+		vif_init(&v, w->gave_up[0].domid, w->gave_up[0].devid);
+		if (dps_vif_offline(net, &v) < 0)
+			break;
+	}
 	watch_stop(net);
 	return 0;
 }
@@ -461,6 +594,8 @@ static void watch_lost(struct dps_watch *w)
 	w->lost = true;
 	w->last_err = 0;
 	w->sync = false;
+	for (unsigned i = 0; i < w->n_gave_up; i++)
+		w->gave_up[i].lost = true;
 	w->delay_usec = DPS_WATCH_FIRST_USEC;
 	watch_arm(w, w->delay_usec);
 }
@@ -595,68 +730,110 @@ static json_t *ports_by_name(json_t *status)
 	return by;
 }
 
-/* Unplug the ports by (ports_by_name) has plugged in this network for a
- * vif netd does not hold: plugged by a port-add netd gave up on and
- * dpswitch carried out late. Only the network's own (bridge): a dpswitch
- * may serve others, whose ports are not netd's to judge here; none from a
- * dpswitch that does not say. 0, or -errno when dpswitch does not answer
- * (err_msg()). One port-del per such port. */
-static int watch_unplug_strays(struct dps_watch *w, json_t *by)
+/* The vif the network holds as domid.devid, or NULL. */
+static const struct vif *held_vif(const struct netd_net *net, uint32_t domid, uint32_t devid)
+{
+	for (const struct netd_vif *nv = net->vifs; nv; nv = nv->next)
+		if (!nv->vif.emu && nv->vif.domid == domid && nv->vif.devid == devid)
+			return &nv->vif;
+	return NULL;
+}
+
+/* Settle each port-add netd gave up on by the ports by (ports_by_name),
+ * which dpswitch listed after carrying it out:
+ * - a vif netd does not hold, its port plugged: unplugged (the hotplug
+ *   was answered with an error);
+ * - a vif netd holds, its port plugged with what netd asked for then, if
+ *   that is not what netd holds: plugged again with netd's (a port-add
+ *   replaces a plugged port's policy);
+ * - a port of another network, or unplugged, or plugged with netd's own:
+ *   nothing to do.
+ * Only these: a port netd merely does not know (plugged by hand, or by a
+ * netd whose state_dir is gone) is not netd's to judge. A port not there
+ * was refused the plug, unless dpswitch restarted since (lost): then it
+ * stays remembered and counts in *missing, as a dpswitch restarted with
+ * --state plugs it from its file as soon as it probes its vif. 0, or
+ * -errno when dpswitch does not answer (err_msg()). */
+static int watch_settle(struct dps_watch *w, json_t *by, unsigned *missing)
 {
 	struct netd_net *net = w->net;
-	json_t *held = json_object(), *p;
-	unsigned n = 0;
-	char names[256] = "";
-	size_t off = 0;
-	const char *name;
+	unsigned n = 0, put = 0;
+	char names[256] = "", back[256] = "";
+	size_t off = 0, boff = 0;
 	int rc = 0;
 
-	if (!held)
-		return err_set(-ENOMEM, "out of memory");
-	for (struct netd_vif *nv = net->vifs; nv; nv = nv->next) {
-		char hn[32];
-
-		snprintf(hn, sizeof(hn), "vif%u.%u", nv->vif.domid, nv->vif.devid);
-		json_object_set_new(held, hn, json_true());
-	}
-	json_object_foreach(by, name, p) {
-		const char *bridge = json_string_value(json_object_get(p, "bridge"));
+	for (unsigned i = 0; i < w->n_gave_up;) {
+		struct dps_gave_up *g = &w->gave_up[i];
+		uint32_t domid = g->domid, devid = g->devid;
+		const struct vif *h = held_vif(net, domid, devid);
+		const char *bridge;
+		char name[32], *mine;
 		struct vif v;
-		uint32_t domid, devid;
+		json_t *p;
 
-		if (!json_is_true(json_object_get(p, "plugged")) || !bridge ||
-		    strcmp(bridge, net->conf.name) || json_object_get(held, name) ||
-		    strncmp(name, "vif", 3) || vif_id_parse(name + 3, &domid, &devid) < 0)
-			continue;
-		vif_init(&v, domid, devid);
-		rc = call(net, port_req("port-del", &v), NULL);
-		if (rc == -EINVAL) {
-			/* refused (unplugged meanwhile): the others still go */
-			log_warn("%s: %s not unplugged from dpswitch: %s", net->conf.name, name,
-				 err_msg());
-			rc = 0;
+		snprintf(name, sizeof(name), "vif%u.%u", domid, devid);
+		p = json_object_get(by, name);
+		if (!p && g->lost) {
+			(*missing)++;
+			i++;
 			continue;
 		}
-		if (rc < 0)
+		if (!p) {
+			/* the dpswitch that took it has no such port: it refused
+			 * the plug, and keeps no record of it */
+			gave_up_drop(w, domid, devid);
+			continue;
+		}
+		bridge = json_string_value(json_object_get(p, "bridge"));
+		if (!json_is_true(json_object_get(p, "plugged")) || !bridge ||
+		    strcmp(bridge, net->conf.name)) {
+			gave_up_drop(w, domid, devid);
+			continue;
+		}
+		if (h) {
+			mine = add_text(net, h);
+			if (mine && !strcmp(mine, g->req)) {
+				free(mine);
+				gave_up_drop(w, domid, devid);
+				continue;
+			}
+			free(mine);
+			rc = dps_vif_online(net, h); /* drops the entry once answered */
+			if (rc == 0 && boff < sizeof(back))
+				boff += (size_t)snprintf(back + boff, sizeof(back) - boff, " %s", name);
+			put += rc == 0;
+		} else {
+			vif_init(&v, domid, devid);
+			rc = call(net, port_req("port-del", &v), NULL);
+			if (rc == 0 && off < sizeof(names))
+				off += (size_t)snprintf(names + off, sizeof(names) - off, " %s", name);
+			n += rc == 0;
+		}
+		if (rc == -EINVAL) /* refused (its answer says why): the others still go */
+			log_warn("%s: %s left as dpswitch has it: %s", net->conf.name, name, err_msg());
+		else if (rc < 0)
 			break;
-		n++;
-		if (off < sizeof(names))
-			off += (size_t)snprintf(names + off, sizeof(names) - off, " %s", name);
+		rc = 0;
+		gave_up_drop(w, domid, devid);
 	}
-	json_decref(held);
 	if (n)
 		log_info("%s: dpswitch at %s had %u port%s plugged that netd does not hold "
 			 "(a plug netd gave up on, carried out late); unplugged %s:%s%s",
 			 net->conf.name, net->conf.dpdk_socket, n, n == 1 ? "" : "s",
 			 n == 1 ? "it" : "them", names, off >= sizeof(names) ? " ..." : "");
+	if (put)
+		log_info("%s: dpswitch at %s had %u port%s plugged with keys netd gave up on "
+			 "(carried out late); plugged %s again with netd's:%s%s",
+			 net->conf.name, net->conf.dpdk_socket, put, put == 1 ? "" : "s",
+			 put == 1 ? "it" : "them", back, boff >= sizeof(back) ? " ..." : "");
 	return rc;
 }
 
 /* Plug again, from netd's records, every vif whose port dpswitch has
- * unplugged, and with w->strays unplug the ports of vifs netd does not
- * hold. 0: all checked; 1: some ports are not there yet; -errno: dpswitch
- * does not answer (err_msg()). At most one status and one port-add or
- * port-del per vif. */
+ * unplugged, and with w->strays settle the port-adds netd gave up on
+ * (watch_settle). 0: all checked; 1: some ports are not there yet;
+ * -errno: dpswitch does not answer (err_msg()). At most one status and
+ * one port-add or port-del per vif. */
 static int watch_sync(struct dps_watch *w)
 {
 	struct netd_net *net = w->net;
@@ -672,7 +849,10 @@ static int watch_sync(struct dps_watch *w)
 	json_decref(st);
 	if (!by)
 		return err_set(-ENOMEM, "out of memory");
-	for (struct netd_vif *nv = net->vifs; nv; nv = nv->next) {
+	/* first: what it settles is room for the plugs below (dps_vif_online) */
+	if (w->strays)
+		rc = watch_settle(w, by, &missing);
+	for (struct netd_vif *nv = net->vifs; rc >= 0 && nv; nv = nv->next) {
 		const struct vif *v = &nv->vif;
 		char name[32];
 		json_t *p;
@@ -688,11 +868,12 @@ static int watch_sync(struct dps_watch *w)
 		if (json_is_true(json_object_get(p, "plugged")))
 			continue;
 		rc = dps_vif_online(net, v);
-		if (rc == -EINVAL) {
-			/* dpswitch refused this one (its answer says why): the
-			 * others still go */
+		if (rc == -EINVAL || rc == -EBUSY) {
+			/* dpswitch refused this one (its answer says why), or
+			 * netd did (no room to remember it): the others still go */
 			log_warn("%s: not plugged again into dpswitch: %s", net->conf.name, err_msg());
 			refused++;
+			rc = 0;
 			continue;
 		}
 		if (rc < 0)
@@ -701,10 +882,8 @@ static int watch_sync(struct dps_watch *w)
 		if (off < sizeof(names))
 			off += (size_t)snprintf(names + off, sizeof(names) - off, " %s", v->ifname);
 	}
-	if ((rc >= 0 || rc == -EINVAL) && w->strays)
-		rc = watch_unplug_strays(w, by);
 	json_decref(by);
-	if (rc < 0 && rc != -EINVAL)
+	if (rc < 0)
 		return rc;
 	if (again)
 		log_info("%s: dpswitch at %s had %u vif%s unplugged; plugged %s again:%s%s",
@@ -742,6 +921,9 @@ static int on_watch_timer(sd_event_source *s, uint64_t usec, void *data)
 		w->lost = false;
 		w->last_err = 0;
 		w->sync = true;
+		/* a port-add netd gave up on, carried out by the dpswitch
+		 * gone and kept in its --state: the new one plugs it again */
+		w->strays = w->n_gave_up > 0;
 		w->sync_since = now;
 		w->delay_usec = DPS_WATCH_FIRST_USEC;
 	}
@@ -768,8 +950,14 @@ static int on_watch_timer(sd_event_source *s, uint64_t usec, void *data)
 			log_warn("%s: dpswitch at %s still has no port for some of the network's "
 				 "vifs after 30 s; not looking again", w->net->conf.name,
 				 w->net->conf.dpdk_socket);
-		/* strays: looked for at each look, as a dpswitch restarted
-		 * with --state plugs its ports while it probes their vifs */
+		/* a port-add given up on whose vif has no port after 30 s
+		 * (its domain gone): nothing came of it */
+		if (w->strays && w->n_gave_up)
+			log_warn("%s: %u port-add%s netd gave up on found no port in dpswitch "
+				 "after 30 s; forgotten", w->net->conf.name, w->n_gave_up,
+				 w->n_gave_up == 1 ? "" : "s");
+		if (w->strays)
+			gave_up_clear(w);
 		w->sync = w->strays = false;
 		return 0;
 	}
@@ -825,6 +1013,7 @@ static void watch_stop(struct netd_net *net)
 		return;
 	watch_close(w);
 	w->timer = sd_event_source_disable_unref(w->timer);
+	gave_up_clear(w);
 	free(w);
 	net->priv = NULL;
 }

@@ -11,8 +11,10 @@ af_packet ethdev on a veth whose other end is in a LAN namespace.
 The test plays netd's part: it plugs a vif over dpswitch's control socket
 (port-add with the vif's keys) and writes hotplug-status=connected, as
 netd does for a network with datapath = dpdk."""
+import contextlib
 import json
 import os
+import shutil
 import select
 import signal
 import socket
@@ -1125,14 +1127,16 @@ def test_netd_no_fork_mode_plugs_into_dpswitch(rig, topo, netd_factory):
     assert topo.ping(g6, LAN, count=2)
 
 
-def dpswitch_restarted(rig, *extra):
-    """kill -9 the dpswitch netd talks to, then start another on the same
-    socket, as an operator would by hand."""
+def dpswitch_restarted(rig, *extra, meanwhile=None):
+    """kill -9 the dpswitch netd talks to, then (after meanwhile(), if
+    given) start another on the same socket, as an operator would by hand."""
     old = rig.proc
     served = rig.read_log().count("dpswitch: serving")
     os.kill(old.pid, signal.SIGKILL)
     old.wait(10)
     rig.proc = None
+    if meanwhile:
+        meanwhile()
     rig.start(*extra)  # its log is appended to: wait for its own line
     wait_for(lambda: rig.read_log().count("dpswitch: serving") > served, 20,
              what="the new dpswitch serving")
@@ -1354,6 +1358,17 @@ def test_netd_waits_less_for_a_dpswitch_that_stopped_answering(rig, topo, netd_f
     assert rig.port("vif5.0")["plugged"]
 
 
+@contextlib.contextmanager
+def stopped(proc):
+    """proc stopped (SIGSTOP) within the block, as a wedged process is;
+    resumed (SIGCONT) whatever happens."""
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+
+
 def unaccepted(path, ns=None):
     """Connections waiting in the listen queue of the socket at path (ss's
     Recv-Q of a listening socket; ns: the namespace it was made in): a
@@ -1447,6 +1462,14 @@ def plug_elsewhere(rig, xsd, d, network):
     assert rig.request({"cmd": "port-add", "vif": f"{d}.0", "keys": {"mac": mac_of(d)}})["ok"]
 
 
+def given_up(rig, netd, d):
+    """Our hotplug script's plug of vif d.0 (netd_plugged), dpswitch
+    stopped: netd gives up on its port-add and the hotplug fails."""
+    r = run_script(rig, netd, d)
+    assert r.returncode != 0 and "no answer within 2000 ms" in r.stderr, r.stderr
+    assert rig.be(d, "hotplug-status") == "error"
+
+
 def test_netd_unplugs_a_plug_it_gave_up_on_once_dpswitch_answers_again(topo, xsd, tmp_path,
                                                                      netd_factory):
     """A hotplug's port-add that netd gave up on (dpswitch stopped with
@@ -1469,13 +1492,8 @@ def test_netd_unplugs_a_plug_it_gave_up_on_once_dpswitch_answers_again(topo, xsd
         # status names each vif port's network, which is how netd tells
         assert (rig.port("vif5.0")["bridge"], rig.port("vif7.0")["bridge"]) == (BRIDGE, other)
         assert "bridge" not in rig.port("nic0")
-        os.kill(rig.proc.pid, signal.SIGSTOP)
-        try:
-            r = run_script(rig, netd, 6)
-            assert r.returncode != 0 and "no answer within 2000 ms" in r.stderr, r.stderr
-            assert rig.be(6, "hotplug-status") == "error"
-        finally:
-            os.kill(rig.proc.pid, signal.SIGCONT)
+        with stopped(rig.proc):
+            given_up(rig, netd, 6)
         # the port-add netd gave up on, carried out as dpswitch resumes
         wait_for(lambda: "vif6.0: plugged" in rig.read_log(), 10,
                  what=f"dpswitch to read the port-add netd gave up on: {rig.read_log()}")
@@ -1492,6 +1510,219 @@ def test_netd_unplugs_a_plug_it_gave_up_on_once_dpswitch_answers_again(topo, xsd
         assert rig.port("vif6.0")["plugged"] is False and rig.port("vif5.0")["plugged"]
     finally:
         rig.stop()
+
+
+def test_netd_unplugs_only_the_plug_it_gave_up_on(rig, topo, netd_factory):
+    """After a stall netd unplugs the port-add it gave up on and nothing
+    else of its network that it does not hold: a vif plugged by hand over
+    dpswitch's control socket, and one plugged by a netd whose state_dir
+    is gone since, stay plugged and their guests reach the LAN."""
+    netd = netd_factory(dpdk_conf(rig))
+    netd.start()
+    netd_plugged(rig, 5)
+    assert run_script(rig, netd, 5).returncode == 0, netd.read_log()
+    netd.stop(signal.SIGKILL)
+    shutil.rmtree(netd.state)  # the netd started again knows nothing of vif5.0
+    netd.start()
+    assert netd.request({"cmd": "vif-list"})["result"]["vifs"] == []
+    rig.attach(7)  # plugged by hand over dpswitch's socket, in netd's network
+    g5, g7 = rig.guest(5), rig.guest(7)
+    netd_plugged(rig, 6)
+    with stopped(rig.proc):
+        given_up(rig, netd, 6)
+    wait_for(lambda: "vif6.0: unplugged" in rig.read_log(), 20,
+             what=f"netd to unplug vif6.0: {netd.read_log()} {rig.read_log()}")
+    time.sleep(1)  # the check is over: nothing more is unplugged
+    assert rig.port("vif5.0")["plugged"] and rig.port("vif7.0")["plugged"]
+    assert not rig.port("vif6.0")["plugged"]
+    for g in (g5, g7):
+        wait_for(lambda: topo.ping(g, LAN), 10, what=f"{g} pings the LAN: {rig.read_log()}")
+    assert rig.read_log().count(": unplugged") == 1, rig.read_log()
+    unplugged = (f"{BRIDGE}: dpswitch at {rig.sock} had 1 port plugged that netd does not "
+                 f"hold (a plug netd gave up on, carried out late); unplugged it: vif6.0")
+    assert unplugged in netd.read_log(), netd.read_log()
+
+
+def test_netd_puts_its_keys_back_over_a_replug_it_gave_up_on(rig, topo, netd_factory):
+    """netd holds vif6.0 with its ip=; a plug of it again with another ip=
+    goes unanswered (dpswitch stopped), so netd keeps the vif as it was,
+    but dpswitch carries the port-add out when it resumes and would take
+    the guest's own address for a spoof. Hearing dpswitch answer again,
+    netd plugs the port again with the keys it holds, says so, and the
+    guest reaches the LAN."""
+    netd = netd_factory(dpdk_conf(rig))
+    netd.start()
+    netd_plugged(rig, 6)
+    assert run_script(rig, netd, 6).returncode == 0, netd.read_log()
+    g6 = rig.guest(6)
+    assert topo.ping(g6, LAN)
+    with stopped(rig.proc):
+        r = netd.ctl("vif", "online", "6.0", f"bridge={BRIDGE}", f"mac={mac_of(6)}",
+                     "ip=203.0.113.99", check=False)
+        assert r.returncode == 1 and "no answer within 2000 ms" in r.stderr, r.stderr
+    # the late plug carried out (the second), and the guest's own address
+    # the guest's again
+    wait_for(lambda: rig.read_log().count("vif6.0: plugged") >= 2 and topo.ping(g6, LAN), 20,
+             what=f"guest 6 pings the LAN again: {netd.read_log()} {rig.read_log()}")
+    # netd's plug, the late one, netd's again
+    assert rig.read_log().count("vif6.0: plugged") == 3, rig.read_log()
+    drops = rig.port("vif6.0")["drops"]["spoof_ip"]
+    wait_for(lambda: topo.ping(g6, LAN), 10, what=f"guest 6 pings the LAN: {rig.read_log()}")
+    assert rig.port("vif6.0")["drops"]["spoof_ip"] == drops
+    vifs = netd.request({"cmd": "vif-list"})["result"]["vifs"]
+    assert [v["vif"] for v in vifs] == ["6.0"], vifs
+    back = (f"{BRIDGE}: dpswitch at {rig.sock} had 1 port plugged with keys netd gave up on "
+            f"(carried out late); plugged it again with netd's: vif6.0")
+    assert back in netd.read_log(), netd.read_log()
+
+
+def test_netd_unplugs_a_late_plug_that_a_dpswitch_restarted_with_its_state_plugs_again(
+        topo, xsd, tmp_path, netd_factory):
+    """A port-add netd gave up on, carried out late and kept in dpswitch's
+    --state file; dpswitch killed before netd checked its ports and started
+    again with its state, the vif's port not there yet when netd first
+    looks (here its xenstore keys gone meanwhile, back later): netd keeps
+    looking for that port, and unplugs it once the new dpswitch plugs it
+    from its file. The vif netd holds stays plugged."""
+    rig = Rig(topo, xsd, tmp_path)
+    state = tmp_path / "plugs"
+    try:
+        rig.start("--state", str(state))
+        netd = netd_factory(dpdk_conf(rig))
+        netd.start()
+        netd_plugged(rig, 5)
+        assert run_script(rig, netd, 5).returncode == 0, netd.read_log()
+        netd_plugged(rig, 6)
+        with stopped(rig.proc):
+            given_up(rig, netd, 6)
+            os.kill(netd.proc.pid, signal.SIGSTOP)  # its check comes after the restart
+        try:
+            wait_for(lambda: "vif6.0: plugged" in rig.read_log(), 10,
+                     what=f"dpswitch to read the port-add netd gave up on: {rig.read_log()}")
+            assert "+6.0" in state.read_text()
+            dpswitch_restarted(rig, "--state", str(state),
+                               meanwhile=lambda: xsd.hvsim("vif", "del", "-n", "6.0"))
+        finally:
+            os.kill(netd.proc.pid, signal.SIGCONT)
+        wait_for(lambda: "takes connections again; checking its ports" in netd.read_log(), 20,
+                 what=f"netd to see the new dpswitch: {netd.read_log()}")
+        wait_for(lambda: rig.port("vif5.0") and rig.port("vif5.0")["plugged"], 20,
+                 what="vif5.0 plugged again by dpswitch from its state")
+        time.sleep(1)  # netd has looked at the new dpswitch's ports
+        assert rig.port("vif6.0") is None
+        xsd.hvsim("vif", "add", "-n", "6.0", f"mac={mac_of(6)},bridge={BRIDGE},ip={addr_of(6)}")
+        # the new dpswitch plugs it from its file, then netd unplugs it
+        wait_for(lambda: rig.read_log().count("vif6.0: plugged") == 2, 10,
+                 what=f"the new dpswitch to plug vif6.0 from its state: {rig.read_log()}")
+        wait_for(lambda: rig.port("vif6.0")["plugged"] is False, 20,
+                 what=f"netd to unplug vif6.0: {netd.read_log()} {rig.read_log()}")
+        assert rig.port("vif5.0")["plugged"]
+        assert [l.split()[0] for l in state.read_text().splitlines()][-1] == "-6.0"
+        unplugged = (f"{BRIDGE}: dpswitch at {rig.sock} had 1 port plugged that netd does not "
+                     f"hold (a plug netd gave up on, carried out late); unplugged it: vif6.0")
+        assert unplugged in netd.read_log(), netd.read_log()
+    finally:
+        rig.stop()
+
+
+def test_netd_killed_as_its_plug_waits_undoes_it_when_started_again(rig, topo, netd_factory):
+    """netd killed (-9) while its port-add waits on a stopped dpswitch:
+    its intent is in the vif journal before the request (`~`), so the netd
+    started again, dpswitch answering by then, unplugs what the late
+    port-add plugged (the hotplug never heard it succeed); the vif it
+    holds stays plugged."""
+    netd = netd_factory(dpdk_conf(rig))
+    netd.start()
+    netd_plugged(rig, 5)
+    assert run_script(rig, netd, 5).returncode == 0, netd.read_log()
+    netd_plugged(rig, 6)
+    with stopped(rig.proc):
+        waiting = unaccepted(rig.sock, topo.d0)
+        plug = threading.Thread(target=lambda: run_script(rig, netd, 6))
+        plug.start()
+        wait_for(lambda: unaccepted(rig.sock, topo.d0) > waiting, 20,
+                 what="netd's port-add waiting on the stopped dpswitch")
+        netd.stop(signal.SIGKILL)
+        plug.join(40)
+    wait_for(lambda: "vif6.0: plugged" in rig.read_log(), 10,
+             what=f"dpswitch to carry out the port-add: {rig.read_log()}")
+    netd.start()
+    wait_for(lambda: not rig.port("vif6.0")["plugged"], 10,
+             what=f"netd to unplug vif6.0: {netd.read_log()}")
+    assert "vif6.0 was being plugged when netd stopped; undoing what was done" in \
+        netd.read_log(), netd.read_log()
+    assert rig.port("vif5.0")["plugged"]
+    vifs = netd.request({"cmd": "vif-list"})["result"]["vifs"]
+    assert [v["vif"] for v in vifs] == ["5.0"], vifs
+
+
+def test_a_plug_retried_as_dpswitch_answers_again_stays_plugged(rig, topo, netd_factory):
+    """A hotplug netd gave up on (dpswitch stopped), retried by the
+    toolstack just as dpswitch answers again: netd stopped meanwhile, so
+    that the probe's reply and the retried plug reach netd in the same
+    wake of its loop (either first). The retry succeeds, and the vif
+    stays plugged: a check that runs first unplugs the late plug, which
+    the retry then plugs again; one that runs after finds the vif netd's,
+    its port-add answered after the late one."""
+    netd = netd_factory(dpdk_conf(rig))
+    netd.start()
+    netd_plugged(rig, 6)
+    with stopped(rig.proc):
+        given_up(rig, netd, 6)
+        os.kill(netd.proc.pid, signal.SIGSTOP)
+    done = []
+    try:
+        wait_for(lambda: "vif6.0: plugged" in rig.read_log(), 10,
+                 what=f"dpswitch to carry out the port-add netd gave up on: {rig.read_log()}")
+        # the probe answered on the watch's connection, unread
+        plug = threading.Thread(target=lambda: done.append(run_script(rig, netd, 6)))
+        plug.start()
+        wait_for(lambda: unaccepted(netd.sock, topo.d0) > 0, 10,
+                 what="the retried plug waiting on netd's socket")
+    finally:
+        os.kill(netd.proc.pid, signal.SIGCONT)
+    plug.join(40)
+    assert done and done[0].returncode == 0, (done and done[0].stderr, netd.read_log())
+    wait_for(lambda: f"{BRIDGE}: dpswitch at {rig.sock} answers again" in netd.read_log(), 10,
+             what=f"netd to hear from dpswitch again: {netd.read_log()}")
+    time.sleep(1)  # the check, right after
+    assert rig.port("vif6.0")["plugged"], netd.read_log()
+    assert rig.be(6, "hotplug-status") == "connected"
+    vifs = netd.request({"cmd": "vif-list"})["result"]["vifs"]
+    assert [v["vif"] for v in vifs] == ["6.0"], vifs
+
+
+GAVE_UP_MAX = 64  # dpswitch/mode.c's DPS_GAVE_UP_MAX
+
+
+def test_netd_remembers_a_bounded_number_of_plugs_it_gave_up_on(rig, topo, netd_factory):
+    """A flood of plugs while dpswitch is stopped: netd remembers the
+    port-adds it gave up on, 64 at most, and refuses any more at once
+    without sending them (a plug it could not settle later is one it must
+    not risk), saying so. Once dpswitch answers again, its ports checked
+    (it refused those plugs: no such vif), a plug works again."""
+    netd = netd_factory(dpdk_conf(rig))
+    netd.start()
+    with stopped(rig.proc):
+        for d in range(100, 100 + GAVE_UP_MAX):
+            r = netd.ctl("vif", "online", f"{d}.0", f"bridge={BRIDGE}", f"mac={mac_of(d)}",
+                         check=False)
+            assert r.returncode == 1 and "no answer within" in r.stderr, r.stderr
+        queued = unaccepted(rig.sock, topo.d0)
+        d = 100 + GAVE_UP_MAX
+        r = netd.ctl("vif", "online", f"{d}.0", f"bridge={BRIDGE}", f"mac={mac_of(d)}",
+                     check=False)
+        assert r.returncode == 1 and (f"dpswitch at {rig.sock} left {GAVE_UP_MAX} plugs "
+                                      "unanswered; no more until it answers again") in r.stderr, \
+            r.stderr
+        assert unaccepted(rig.sock, topo.d0) == queued  # not sent
+    wait_for(lambda: f"{BRIDGE}: dpswitch at {rig.sock} answers again" in netd.read_log(), 20,
+             what=f"netd to hear from dpswitch again: {netd.read_log()}")
+    time.sleep(1)  # its check of the ports, right after
+    netd_plugged(rig, 5)
+    r = run_script(rig, netd, 5)
+    assert r.returncode == 0, r.stderr + netd.read_log()
+    assert rig.port("vif5.0")["plugged"]
 
 
 def test_status_and_metrics_show_only_the_networks_own_vifs(topo, xsd, tmp_path, netd_factory):
