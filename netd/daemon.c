@@ -642,7 +642,8 @@ static int vif_rename_back(struct netd_net *net, const struct vif *v, bool need_
 /* Plugs a previous netd began and did not finish (killed half-way): what
  * they did goes, as a vif offline would remove it; the hotplug script or
  * the toolstack was never told they succeeded. A vif remembered all the
- * same (a re-plug) stays; the sweep removes what that one left over. Then
+ * same (a re-plug) stays; the sweep removes what that one left over, and
+ * a dpdk one is plugged again with the keys netd holds. Then
  * the state file takes the journal in, and the records are gone. */
 static void pending_undo(struct netd_net *net, json_t *pending)
 {
@@ -653,6 +654,7 @@ static void pending_undo(struct netd_net *net, json_t *pending)
 		return;
 	json_array_foreach(pending, i, j) {
 		char def[IFNAMSIZ + 8];
+		struct netd_vif *held;
 		struct vif v;
 		uint32_t domid, devid;
 
@@ -663,7 +665,18 @@ static void pending_undo(struct netd_net *net, json_t *pending)
 		}
 		domid = v.domid;
 		devid = v.devid;
-		if (net_vif_find(net, domid, devid, v.emu))
+		held = net_vif_find(net, domid, devid, v.emu);
+		if (held && net->ops == &dps_mode_ops) {
+			/* a re-plug with other keys cut short, which dpswitch
+			 * may have carried out all the same: the keys netd
+			 * holds go back (a port-add replaces a port's policy) */
+			log_warn("%s: %s was being plugged again when netd stopped; plugging it "
+				 "with the keys netd holds", net->conf.name, v.ifname);
+			if (net->ops->vif_online(net, &held->vif))
+				log_err("%s: %s", net->conf.name, err_msg());
+			continue;
+		}
+		if (held)
 			continue;
 		log_warn("%s: %s was being plugged when netd stopped; undoing what was done",
 			 net->conf.name, v.ifname);
@@ -1402,8 +1415,11 @@ static int vif_online(struct netd *d, const char *id, json_t *args, json_t **res
 	if (rc)
 		return rc;
 	/* A new plug is on disk before it touches the host (see
-	 * journal_intent()); one that cannot be is refused, untouched. */
-	if (!old) {
+	 * journal_intent()); one that cannot be is refused, untouched. So is
+	 * a dpdk vif's re-plug: dpswitch may carry out a port-add netd gave
+	 * up on (or was killed waiting for) late, with keys netd does not
+	 * hold, which the next netd puts back (pending_undo). */
+	if (!old || net->ops == &dps_mode_ops) {
 		rc = journal_intent(net, &v);
 		if (rc)
 			return err_prefix(rc, "vif %s: not plugged, its state cannot be saved", id);

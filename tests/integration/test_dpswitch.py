@@ -1656,6 +1656,41 @@ def test_netd_killed_as_its_plug_waits_undoes_it_when_started_again(rig, topo, n
     assert [v["vif"] for v in vifs] == ["5.0"], vifs
 
 
+def test_netd_killed_as_its_replug_waits_puts_its_keys_back_when_started_again(
+        rig, topo, netd_factory):
+    """netd holds vif6.0 with its ip=, and is killed (-9) while a plug of
+    it again with another ip= waits on a stopped dpswitch, which carries
+    it out when it resumes. The netd started again finds that re-plug's
+    intent in its vif journal and plugs the vif again with the keys it
+    holds: the guest reaches the LAN with its own address."""
+    netd = netd_factory(dpdk_conf(rig))
+    netd.start()
+    netd_plugged(rig, 6)
+    assert run_script(rig, netd, 6).returncode == 0, netd.read_log()
+    g6 = rig.guest(6)
+    assert topo.ping(g6, LAN)
+    with stopped(rig.proc):
+        waiting = unaccepted(rig.sock, topo.d0)
+        replug = threading.Thread(target=lambda: netd.ctl(
+            "vif", "online", "6.0", f"bridge={BRIDGE}", f"mac={mac_of(6)}", "ip=203.0.113.99",
+            check=False))
+        replug.start()
+        wait_for(lambda: unaccepted(rig.sock, topo.d0) > waiting, 20,
+                 what="netd's port-add waiting on the stopped dpswitch")
+        netd.stop(signal.SIGKILL)
+        replug.join(40)
+    wait_for(lambda: rig.read_log().count("vif6.0: plugged") == 2, 10,
+             what=f"dpswitch to carry out the re-plug: {rig.read_log()}")
+    netd.start()
+    wait_for(lambda: topo.ping(g6, LAN), 20,
+             what=f"guest 6 pings the LAN again: {netd.read_log()} {rig.read_log()}")
+    assert rig.read_log().count("vif6.0: plugged") == 3, rig.read_log()
+    vifs = netd.request({"cmd": "vif-list"})["result"]["vifs"]
+    assert [v["vif"] for v in vifs] == ["6.0"], vifs
+    assert "vif6.0 was being plugged again when netd stopped" in netd.read_log(), \
+        netd.read_log()
+
+
 def test_a_plug_retried_as_dpswitch_answers_again_stays_plugged(rig, topo, netd_factory):
     """A hotplug netd gave up on (dpswitch stopped), retried by the
     toolstack just as dpswitch answers again: netd stopped meanwhile, so
