@@ -392,6 +392,61 @@ static int br_txn_undo(struct netd_net *net, void *data)
 
 static const struct netd_txn br_txn = { .run = br_txn_run, .undo = br_txn_undo };
 
+static int br_vif_online(struct netd_net *net, const struct vif *vif);
+
+/* The vifs the network remembers, ports of its bridge again after a repair
+ * (a bridge deleted by hand took them with it). One that cannot be is
+ * logged: it stays remembered, and its unplug or the next up deals with it. */
+static void br_replug(struct netd_net *net)
+{
+	for (struct netd_vif *v = net->vifs; v; v = v->next)
+		if (br_vif_online(net, &v->vif))
+			log_err("%s: %s not a port again: %s", net->conf.name, v->vif.ifname,
+				err_msg());
+}
+
+/* Up on a network that is up whose setup was damaged behind netd's back
+ * (its bridge deleted, the physdev renamed back): the host goes back to
+ * what the snapshot of the first up says, and the setup is applied again
+ * from that same snapshot. A new one would record the damage as the host's
+ * own (eth0 without the addresses the deleted bridge took with it), and
+ * `down` would restore that. Whatever fails, the snapshot stays: `down`,
+ * SIGTERM and the next netd restore the host from it. */
+static int br_repair(struct netd_net *net, struct br_priv *p)
+{
+	const struct netd_net_conf *c = &net->conf;
+	struct br_priv want = { 0 };
+	int rc;
+
+	log_warn("%s: the bridge setup is no longer what netd applied; restoring %s and "
+		 "applying it again", c->name, p->snap.name);
+	rc = br_snapshot_restore(&p->snap, &p->created);
+	if (rc == 0)
+		rc = fault_check("bridge-repair"); /* tests: restored, not yet applied */
+	if (rc)
+		return err_prefix(rc, "%s: cannot repair the bridge setup; `netdctl down %s` "
+				      "restores %s", c->name, c->name, p->snap.name);
+	/* The names of the setup to apply (the config's) are checked before
+	 * they replace the recorded ones, which a restore still needs if not. */
+	rc = br_names(c, &want);
+	if (rc == 0)
+		rc = br_precheck(c, &want);
+	if (rc)
+		return err_prefix(rc, "%s: not applied again, %s is as before the network was up",
+				  c->name, p->snap.name);
+	p->created = want.created;
+	memcpy(p->pdev, want.pdev, sizeof(p->pdev));
+	p->style = want.style;
+	rc = netd_txn_apply(net, &br_txn, p);
+	if (rc)
+		return rc;
+	as_gw_invalidate();
+	br_replug(net);
+	log_info("%s: bridge mode (%s) on %s repaired", c->name,
+		 c->style == BR_STYLE_CLASSIC ? "classic" : "modern", c->physdev);
+	return 0;
+}
+
 static int br_up(struct netd_net *net, json_t *saved)
 {
 	const struct netd_net_conf *c = &net->conf;
@@ -403,11 +458,11 @@ static int br_up(struct netd_net *net, json_t *saved)
 		if (!p)
 			return err_set(-ENOMEM, "out of memory");
 	}
+	if (p->have_snap) /* up twice: the setup as recorded, or mended */
+		return br_is_applied(p) ? 0 : br_repair(net, p);
 	rc = br_names(c, p);
 	if (rc)
 		return rc;
-	if (p->have_snap && br_is_applied(p))
-		return 0; /* up twice: nothing to do */
 
 	if (saved && !p->have_snap) {
 		const char *phase = json_string_value(json_object_get(saved, "phase"));

@@ -738,10 +738,10 @@ static int net_up(struct netd_net *net)
 {
 	struct netd *d = net->daemon;
 	json_t *saved = NULL, *pending = NULL;
-	bool keep;
+	bool was_up = netd_net_is_up(net), keep;
 	int rc;
 
-	if (!netd_net_is_up(net)) {
+	if (!was_up) {
 		saved = state_load(d, net, &pending);
 		if (saved && !net->vifs)
 			vifs_load(net, saved);
@@ -751,6 +751,13 @@ static int net_up(struct netd_net *net)
 	json_decref(saved);
 	if (rc) {
 		json_decref(pending);
+		/* Up again (`netdctl up`, a reload keeping the network) and
+		 * failed: the mode repaired nothing or put the host back as
+		 * before the network was up, and keeps how to restore it. The
+		 * network stays up with its state file and vifs: dropping them
+		 * left a netd stopped or killed then nothing to undo it with. */
+		if (was_up)
+			return rc;
 		if (!keep)
 			net_checkpoint(net, NULL);
 		vifs_free(net);

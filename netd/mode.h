@@ -20,7 +20,11 @@ struct netd_mode_ops {
 	const char *name;
 	/* Apply the network. `saved` is the mode's state from a previous netd
 	 * (after a crash) or NULL: the mode adopts a complete setup untouched and
-	 * rolls back a half-done one before applying. */
+	 * rolls back a half-done one before applying. Called again on a
+	 * network that is up (`netdctl up`, a reload keeping it), it repairs
+	 * what was damaged behind netd's back or fails, and in both cases
+	 * keeps how to restore the host as before the first up: netd keeps
+	 * the state file and the vifs of a network up already. */
 	int (*up)(struct netd_net *net, json_t *saved);
 	/* Restore the host to what it was before up. */
 	int (*down)(struct netd_net *net);

@@ -436,3 +436,98 @@ def test_reload_replugs_routed_vifs(topo, netd_factory):
     assert r.returncode == 1
     assert "vif1.0" in r.stderr and "not plugged again" in r.stderr, r.stderr
     assert listed(netd) == []
+
+
+def state_file(netd, net="xenbr0"):
+    return os.path.join(netd.state, f"{net}.json")
+
+
+def without(snapshot, name):
+    """A host snapshot without the lines of link name (a guest's vif, whose
+    up flag a plug leaves as it is)."""
+    return [x for x in snapshot if f'"{name}"' not in x]
+
+
+def assert_restored_but_vif(topo, before, vif="vif1.0", timeout=3):
+    """The host as before, links settling for up to timeout; vif aside."""
+    try:
+        wait_for(lambda: without(topo.snapshot(), vif) == without(before, vif), timeout)
+    except AssertionError:
+        now, was = without(topo.snapshot(), vif), without(before, vif)
+        raise AssertionError("host not restored\nmissing:\n  " +
+                             "\n  ".join(x for x in was if x not in now) + "\nextra:\n  " +
+                             "\n  ".join(x for x in now if x not in was)) from None
+
+
+def net_state(netd, net="xenbr0"):
+    doc = json.loads(netd.ctl("--json", "status").stdout)
+    return next(n["state"] for n in doc["result"]["networks"] if n["name"] == net)
+
+
+@pytest.mark.parametrize("style", ["classic", "modern"])
+def test_up_again_repairs_a_bridge_deleted_by_hand(topo, netd_factory, style):
+    """`ip link del xenbr0` behind netd's back (which, modern, takes eth0's
+    addresses and routes with it), then `netdctl up xenbr0`: the setup is
+    applied again from the first up's record, the remembered vif a port
+    again, and a netd killed then adopts it; its stop puts eth0 back as it
+    was, addresses and routes too (a new snapshot of the damaged host
+    restored an eth0 without them, or the up failed and dropped the
+    record)."""
+    g = add_vif(topo, 1, "192.0.2.11/24")
+    before, eth0_routes = topo.snapshot(), routes_via(topo, "eth0")
+    netd = netd_factory(bridge_conf(style))
+    netd.start()
+    netd.ctl("vif", "online", "1.0", "ip=192.0.2.11")
+    topo.ip(topo.d0, "link del xenbr0")
+    netd.ctl("up", "xenbr0")
+    assert topo.link(topo.d0, "xenbr0")["linkinfo"]["info_kind"] == "bridge", netd.read_log()
+    assert topo.link(topo.d0, "vif1.0").get("master") == "xenbr0"
+    host = "eth0" if style == "classic" else "xenbr0"
+    assert "192.0.2.2/24" in topo.addrs(topo.d0, host)
+    assert routes_via(topo, host) == eth0_routes
+    assert listed(netd) == ["1.0"] and net_state(netd) == "up"
+    assert "xenbr0: the bridge setup is no longer what netd applied" in netd.read_log()
+    topo.settle()
+    assert topo.ping(g, "192.0.2.1")
+    netd.stop(signal.SIGKILL)
+    netd.start()
+    assert "adopted the running bridge setup of a previous netd" in netd.read_log()
+    assert listed(netd) == ["1.0"]
+    netd.stop()
+    assert_restored_but_vif(topo, before)
+    assert not os.path.exists(state_file(netd))
+
+
+@pytest.mark.parametrize("crash", [False, True], ids=["failed", "killed"])
+def test_failed_repair_keeps_the_record_to_restore_the_host(topo, netd_factory, crash):
+    """The repair of a damaged classic setup fails (or netd is killed) once
+    the host is restored and before the setup is applied again: the
+    network stays up with its state file and vif, so `down` (or the next
+    netd, which applies it again, then `down`) brings eth0 back as before.
+    Before, the failed up removed the state file and forgot the vifs of a
+    network left up on the host."""
+    add_vif(topo, 1, "192.0.2.11/24")
+    before = topo.snapshot()
+    fault = "bridge-repair:crash" if crash else "bridge-repair"
+    netd = netd_factory(bridge_conf("classic"), env={"NETD_FAULT": fault})
+    netd.start()
+    netd.ctl("vif", "online", "1.0", "ip=192.0.2.11")
+    topo.ip(topo.d0, "link del xenbr0")
+    r = netd.ctl("up", "xenbr0", check=False)
+    assert r.returncode != 0
+    if crash:
+        netd.proc.wait(10)
+        assert netd.proc.returncode in (-9, 137), netd.read_log()
+        netd.proc = None
+        netd.env = {}
+        assert os.path.exists(state_file(netd))
+        netd.start()
+        assert topo.link(topo.d0, "xenbr0")["linkinfo"]["info_kind"] == "bridge"
+    else:
+        assert "cannot repair the bridge setup; `netdctl down xenbr0` restores eth0" in r.stderr
+        assert net_state(netd) == "up"
+        assert os.path.exists(state_file(netd))
+    assert listed(netd) == ["1.0"]
+    netd.ctl("down", "xenbr0")
+    assert_restored_but_vif(topo, before)
+    assert not os.path.exists(state_file(netd))
