@@ -275,17 +275,15 @@ static int journal_note(struct netd_net *net, char op, struct netd_vif *v)
 	return 0;
 }
 
-/* A plug about to touch the host, on disk at once ("~" and the vif): a netd
- * killed half-way through it finds the record and undoes what was done
- * (net_up). The "+" for the vif, written once it is plugged, cancels it. */
-static int journal_intent(struct netd_net *net, const struct vif *v)
+/* A record for v appended to the journal on disk at once. */
+static int journal_mark(struct netd_net *net, char op, const struct vif *v)
 {
 	json_t *j = vif_to_json(v);
 	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL, *line = NULL, path[512];
 	int rc = -ENOMEM;
 
 	json_decref(j);
-	if (text && asprintf(&line, "~%s\n", text) < 0)
+	if (text && asprintf(&line, "%c%s\n", op, text) < 0)
 		line = NULL;
 	if (!line) {
 		free(text);
@@ -298,6 +296,31 @@ static int journal_intent(struct netd_net *net, const struct vif *v)
 	free(line);
 	free(text);
 	return rc;
+}
+
+/* A plug about to touch the host, on disk at once ("~" and the vif): a netd
+ * killed half-way through it finds the record and undoes what was done
+ * (net_up). The "+" for the vif, written once it is plugged, cancels it. */
+static int journal_intent(struct netd_net *net, const struct vif *v)
+{
+	return journal_mark(net, '~', v);
+}
+
+/* A fresh plug refused, the host as before it (the mode undid its part,
+ * netd its rename): a "-" cancels its intent, or the next netd would undo
+ * a plug that never happened with the mode's vif_offline, on whatever
+ * holds those keys by then. A rollback that did not complete keeps the
+ * intent for the next netd to finish. The refusal's error is kept. */
+static void journal_cancel(struct netd_net *net, const struct vif *v)
+{
+	char msg[ERR_MSG_MAX];
+	int rc = err_code();
+
+	snprintf(msg, sizeof(msg), "%s", err_msg());
+	if (journal_mark(net, '-', v))
+		log_warn("%s: %s: the refused plug's record stays: %s", net->conf.name, v->ifname,
+			 err_msg());
+	err_set(rc ? rc : -EIO, "%s", msg);
 }
 
 /* The vif changes noted since the last checkpoint: appended to the
@@ -1234,7 +1257,7 @@ struct vif_rename_undo {
 	char name[IFNAMSIZ + 8]; /* vifD.N[-emu]; fits IFNAMSIZ for every valid id */
 };
 
-static void vif_rename_undo(const struct vif_rename_undo *undo);
+static bool vif_rename_undo(const struct vif_rename_undo *undo);
 
 static int vif_rename(const struct vif *v, bool emu, struct vif_rename_undo *undo)
 {
@@ -1277,20 +1300,25 @@ static int vif_rename(const struct vif *v, bool emu, struct vif_rename_undo *und
 }
 
 /* After the mode failed (and put back what it changed), or the mark could
- * not be set: the old name and up state, keeping the error message. */
-static void vif_rename_undo(const struct vif_rename_undo *undo)
+ * not be set: the old name and up state, keeping the error message. false:
+ * the name could not be given back. */
+static bool vif_rename_undo(const struct vif_rename_undo *undo)
 {
 	char msg[ERR_MSG_MAX];
 	int rc = err_code();
+	bool ok = true;
 
 	if (!undo->ifindex)
-		return;
+		return true;
 	snprintf(msg, sizeof(msg), "%s", err_msg());
-	if (vif_link_rename_back(undo->ifindex, undo->name) < 0)
+	if (vif_link_rename_back(undo->ifindex, undo->name) < 0) {
 		log_err("%s: cannot rename back to %s: %s", msg, undo->name, err_msg());
+		ok = false;
+	}
 	if (undo->was_up)
 		nl_link_set_up(undo->ifindex, true);
 	err_set(rc ? rc : -EIO, "%s", msg);
+	return ok;
 }
 
 /* After a vif change: the state file now, or at netd_defer_checkpoints(d, false). */
@@ -1348,6 +1376,24 @@ bool netd_vif_is_online(struct netd *d, const char *id)
 
 	return vif_ref_parse(id, &domid, &devid, &emu) == 0 &&
 	       vif_find(d, domid, devid, emu, &net) != NULL;
+}
+
+/* A fresh plug the mode made, undone after a failure of netd's own (its
+ * shaping, memory), keeping the error. true: the host is as before it. */
+static bool plug_undo(struct netd_net *net, const struct vif *v,
+		      const struct vif_rename_undo *undo)
+{
+	char msg[ERR_MSG_MAX];
+	int rc = err_code();
+	bool ok = true;
+
+	snprintf(msg, sizeof(msg), "%s", err_msg());
+	if (net->ops->vif_offline(net, v)) {
+		log_err("%s: %s", net->conf.name, err_msg());
+		ok = false;
+	}
+	err_set(rc ? rc : -EIO, "%s", msg);
+	return vif_rename_undo(undo) && ok;
 }
 
 static int vif_online(struct netd *d, const char *id, json_t *args, json_t **result)
@@ -1436,14 +1482,18 @@ static int vif_online(struct netd *d, const char *id, json_t *args, json_t **res
 	memset(&undo, 0, sizeof(undo));
 	if (!old && net->ops != &dps_mode_ops) {
 		rc = vif_rename(&v, emu, &undo);
-		if (rc)
+		if (rc) {
+			journal_cancel(net, &v); /* vif_rename() undoes its own */
 			return rc;
+		}
 	}
 	rc = fault_check("vif-renamed"); /* tests: renamed, not yet plugged */
 	if (rc == 0)
 		rc = net->ops->vif_online(net, &v);
 	if (rc) {
-		vif_rename_undo(&undo);
+		/* The mode put back what it changed (every op does). */
+		if (vif_rename_undo(&undo) && !old)
+			journal_cancel(net, &v);
 		return rc;
 	}
 	rc = netd_shape_apply(net, &v, old ? &old->vif : NULL);
@@ -1458,25 +1508,22 @@ static int vif_online(struct netd *d, const char *id, json_t *args, json_t **res
 			    netd_shape_apply(net, &old->vif, NULL))
 				log_err("%s: %s", net->conf.name, err_msg());
 		} else {
-			net->ops->vif_offline(net, &v);
-			vif_rename_undo(&undo);
+			err_set(rc, "vif %s: %s", id, msg);
+			if (plug_undo(net, &v, &undo))
+				journal_cancel(net, &v);
 		}
 		return err_set(rc, "vif %s: %s", id, msg);
 	}
 	fresh = !old;
 	if (!old) {
 		nv = calloc(1, sizeof(*nv));
-		if (!nv) {
-			net->ops->vif_offline(net, &v);
-			err_set(-ENOMEM, "out of memory");
-			vif_rename_undo(&undo);
-			return -ENOMEM;
-		}
-		nv->vif = v;
-		if (vif_link(net, nv)) {
+		if (nv)
+			nv->vif = v;
+		if (!nv || vif_link(net, nv)) {
 			free(nv);
-			net->ops->vif_offline(net, &v);
-			vif_rename_undo(&undo);
+			err_set(-ENOMEM, "out of memory");
+			if (plug_undo(net, &v, &undo))
+				journal_cancel(net, &v);
 			return -ENOMEM;
 		}
 		old = nv;

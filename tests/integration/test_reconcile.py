@@ -531,3 +531,43 @@ def test_failed_repair_keeps_the_record_to_restore_the_host(topo, netd_factory, 
     netd.ctl("down", "xenbr0")
     assert_restored_but_vif(topo, before)
     assert not os.path.exists(state_file(netd))
+
+
+@pytest.mark.parametrize("how", ["no-interface", "mode-refused"])
+def test_refused_plug_leaves_nothing_for_the_next_netd_to_undo(topo, netd_factory, how):
+    """A plug refused with the host as before it (vif2.0 to be renamed web2
+    does not exist; or the bridge's filter fails after netd renamed it and
+    made it a port, all undone) cancels its journal intent. A netd killed
+    then and started again undoes no plug: before, it ran the mode's
+    vif_offline with the refused plug's keys, unplugging whatever held them
+    by then (here the operator's own port web2), and on dpdk a port
+    dpswitch held. The vif plugged before stays plugged and filtered."""
+    add_vif(topo, 1, "192.0.2.11/24")
+    netd = netd_factory(bridge_conf("modern"))
+    netd.start()
+    netd.ctl("vif", "online", "1.0", "ip=192.0.2.11")
+    if how == "mode-refused":
+        add_vif(topo, 2, "192.0.2.12/24")
+        netd.stop(signal.SIGKILL)
+        netd.env = {"NETD_FAULT": "vif-antispoof"}
+        netd.start()
+    r = netd.ctl("vif", "online", "2.0", "ip=192.0.2.12", "vifname=web2", check=False)
+    assert r.returncode != 0
+    if how == "mode-refused":
+        assert "fault injected" in r.stderr, r.stderr
+        vif = topo.link(topo.d0, "vif2.0")
+        assert vif and vif.get("master") is None  # its name back, not a port
+    else:
+        assert "no such interface (to be renamed web2)" in r.stderr, r.stderr
+    # The operator's own port of the bridge, named as the refused plug's vif.
+    topo.ip(topo.d0, "link add web2 type veth peer name web2p")
+    topo.ip(topo.d0, "link set web2 master xenbr0 up")
+    netd.stop(signal.SIGKILL)
+    netd.env = {}
+    netd.start()
+    log = netd.read_log()
+    assert "was being plugged when netd stopped" not in log, log
+    assert topo.link(topo.d0, "web2").get("master") == "xenbr0", log
+    assert listed(netd) == ["1.0"]
+    assert topo.link(topo.d0, "vif1.0").get("master") == "xenbr0"
+    assert "vif1.0" in nft_vifs(topo, "bridge")
