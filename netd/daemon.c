@@ -203,6 +203,41 @@ static int journal_sync(struct netd_net *net)
 	return 0;
 }
 
+/* The journal, folded into the state file just written, anew with only
+ * the intents of plugs not yet undone (net->pending): none, it goes. */
+static int journal_keep_pending(struct netd_net *net, const char *jpath)
+{
+	size_t len = 0, i;
+	char *text = NULL;
+	FILE *f;
+	json_t *j;
+	int rc;
+
+	if (!json_array_size(net->pending)) {
+		if (unlink(jpath) < 0 && errno != ENOENT)
+			return err_set(-errno, "%s: %s", jpath, strerror(errno));
+		net->journal_records = 0;
+		return 0;
+	}
+	f = open_memstream(&text, &len);
+	if (!f)
+		return err_set(-ENOMEM, "out of memory");
+	json_array_foreach(net->pending, i, j) {
+		fputc('~', f);
+		json_dumpf(j, f, JSON_COMPACT);
+		fputc('\n', f);
+	}
+	if (fclose(f)) {
+		free(text);
+		return err_set(-ENOMEM, "out of memory");
+	}
+	rc = atomic_file_write(jpath, text, len, 0600);
+	free(text);
+	if (rc == 0)
+		net->journal_records = json_array_size(net->pending);
+	return rc;
+}
+
 /* The state file: the mode's undo information, the phase and the plugged vifs.
  * phase NULL removes the file (nothing left to undo). */
 static int net_checkpoint(struct netd_net *net, const char *phase)
@@ -243,11 +278,15 @@ static int net_checkpoint(struct netd_net *net, const char *phase)
 	/* The state file has every vif now (or is gone): the journal's
 	 * records are in it. A crash before the unlink replays them onto it
 	 * again, which changes nothing: each record sets one vif, and the
-	 * journal ends where the file does. */
-	if (unlink(jpath) < 0 && errno != ENOENT)
-		return err_set(-errno, "%s: %s", jpath, strerror(errno));
+	 * journal ends where the file does. Intents not undone yet stay. */
+	rc = phase ? journal_keep_pending(net, jpath) : 0;
+	if (!phase && unlink(jpath) < 0 && errno != ENOENT)
+		rc = err_set(-errno, "%s: %s", jpath, strerror(errno));
+	if (rc)
+		return rc;
 	net->journal_len = 0;
-	net->journal_records = 0;
+	if (!phase)
+		net->journal_records = 0;
 	return 0;
 }
 
@@ -528,6 +567,8 @@ static void net_fini(struct netd_net *net)
 	free(net->journal);
 	net->journal = NULL;
 	net->journal_len = net->journal_cap = 0;
+	json_decref(net->pending);
+	net->pending = NULL;
 	free(net->conf.forwards);
 	net->conf.forwards = NULL;
 	free(net->conf_text);
@@ -668,13 +709,18 @@ static int vif_rename_back(struct netd_net *net, const struct vif *v, bool need_
  * same (a re-plug) stays; the sweep removes what that one left over, and
  * a dpdk one is plugged again with the keys netd holds. Then
  * the state file takes the journal in, and the records are gone. */
-static void pending_undo(struct netd_net *net, json_t *pending)
+static void pending_undo(struct netd_net *net)
 {
-	json_t *j;
+	json_t *pending = net->pending, *j;
 	size_t i;
 
-	if (!json_array_size(pending))
+	if (!json_array_size(pending)) {
+		net->pending = NULL;
+		json_decref(pending);
 		return;
+	}
+	if (fault_check("pending-undo") < 0) /* tests: up, its plugs not undone */
+		log_err("%s: %s", net->conf.name, err_msg());
 	json_array_foreach(pending, i, j) {
 		char def[IFNAMSIZ + 8];
 		struct netd_vif *held;
@@ -710,6 +756,8 @@ static void pending_undo(struct netd_net *net, json_t *pending)
 		if (vif_rename_back(net, &v, false, def) > 0)
 			log_warn("%s: %s: renamed back to %s", net->conf.name, v.ifname, def);
 	}
+	net->pending = NULL; /* undone: the checkpoint folds them away */
+	json_decref(pending);
 	if (net_checkpoint(net, "applied"))
 		log_err("%s: state not saved: %s", net->conf.name, err_msg());
 }
@@ -760,12 +808,14 @@ static void netd_net_set_state(struct netd_net *net, enum netd_net_state to)
 static int net_up(struct netd_net *net)
 {
 	struct netd *d = net->daemon;
-	json_t *saved = NULL, *pending = NULL;
+	json_t *saved = NULL;
 	bool was_up = netd_net_is_up(net), keep;
 	int rc;
 
 	if (!was_up) {
-		saved = state_load(d, net, &pending);
+		json_decref(net->pending);
+		net->pending = NULL;
+		saved = state_load(d, net, &net->pending);
 		if (saved && !net->vifs)
 			vifs_load(net, saved);
 	}
@@ -773,7 +823,8 @@ static int net_up(struct netd_net *net)
 	rc = net->ops->up(net, saved);
 	json_decref(saved);
 	if (rc) {
-		json_decref(pending);
+		json_decref(net->pending);
+		net->pending = NULL;
 		/* Up again (`netdctl up`, a reload keeping the network) and
 		 * failed: the mode repaired nothing or put the host back as
 		 * before the network was up, and keeps how to restore it. The
@@ -793,8 +844,7 @@ static int net_up(struct netd_net *net)
 	for (struct netd_vif *v = net->vifs; v; v = v->next)
 		if (netd_shape_apply(net, &v->vif, NULL))
 			log_warn("%s: %s", net->conf.name, err_msg());
-	pending_undo(net, pending);
-	json_decref(pending);
+	pending_undo(net);
 	return 0;
 }
 
@@ -1121,6 +1171,7 @@ int netd_reload(struct netd *d)
 			old->vifs = NULL;
 			old->vif_hash = NULL;
 			old->journal = NULL;
+			old->pending = NULL;
 			old->conf.forwards = NULL;
 			old->conf_text = NULL;
 		} else if (net_init(d, &nets[n], &nc.nets[i])) {

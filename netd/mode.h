@@ -95,6 +95,11 @@ struct netd_net {
 	char *journal;
 	size_t journal_len, journal_cap;
 	unsigned journal_records; /* in the journal file already */
+	/* Plugs a previous netd began and did not finish ('~' records), from
+	 * the journal read at up until pending_undo() undid them: a
+	 * checkpoint meanwhile (the mode's up) keeps them in the journal it
+	 * folds, or a crash before the undo would lose them. */
+	json_t *pending;
 	/* Vifs plugged since checkpoints were deferred (by unext): undone if
 	 * the deferred checkpoint fails, as a plug whose state cannot be
 	 * saved is refused. */

@@ -1286,9 +1286,10 @@ def test_a_refused_emulated_nic_costs_its_pv_vif_nothing_at_netds_restart(rig, t
                                                                           netd_factory):
     """An HVM guest's emulated NIC (5.0-emu) cannot join a dpdk network: its
     plug is refused, and netd's record of the plug it began (the journal's
-    intent) is undone at netd's next start, as any plug a netd did not
-    finish. Undoing it touches nothing in dpswitch, which never had it:
-    the guest's PV vif 5.0, plugged, stays plugged all along."""
+    intent) is cancelled with the refusal, so netd's next start undoes no
+    plug at all (it used to undo this one, which was harmless only because
+    vif_offline skips an emulated NIC): the guest's PV vif 5.0, plugged,
+    stays plugged all along."""
     netd = netd_factory(dpdk_conf(rig))
     netd.start()
     netd_plugged(rig, 5)
@@ -1297,14 +1298,35 @@ def test_a_refused_emulated_nic_costs_its_pv_vif_nothing_at_netds_restart(rig, t
     assert r.returncode == 1 and "cannot join datapath dpdk" in r.stderr, r.stderr
     netd.stop(signal.SIGKILL)
     netd.start()
-    wait_for(lambda: "vif5.0-emu was being plugged when netd stopped" in netd.read_log(), 10,
-             what=f"the refused plug undone: {netd.read_log()}")
     time.sleep(1)  # the watch's first check of the ports is done by now
+    assert "was being plugged when netd stopped" not in netd.read_log(), netd.read_log()
     assert "vif5.0: unplugged" not in rig.read_log(), rig.read_log()
     assert "plugged it again" not in netd.read_log(), netd.read_log()
     assert rig.port("vif5.0")["plugged"]
     vifs = netd.request({"cmd": "vif-list"})["result"]["vifs"]
     assert [(v["vif"], v["network"]) for v in vifs] == [("5.0", BRIDGE)], vifs
+
+
+def test_a_dpdk_plug_cut_short_is_undone_after_a_second_crash(rig, topo, netd_factory):
+    """netd killed (-9) mid-plug of 5.0 into a dpdk network; the next netd's
+    up writes the state file (dps_up's checkpoint folds the vif journal)
+    and is killed before it undid the plug. The netd after it still finds
+    the plug's intent and undoes it: the vif is not listed. Before, the
+    fold dropped the intent and the cut plug was never undone."""
+    netd = netd_factory(dpdk_conf(rig), env={"NETD_FAULT": "vif-renamed:crash"})
+    netd.start()
+    r = netd.ctl("vif", "online", "5.0", f"bridge={BRIDGE}", f"mac={mac_of(5)}", check=False)
+    assert r.returncode != 0
+    netd.proc.wait(10)
+    assert netd.proc.returncode in (-9, 137), netd.read_log()
+    netd.proc = None
+    netd.env = {}
+    r = netd.run_once(env={"NETD_FAULT": "pending-undo:crash"})
+    assert r.returncode in (-9, 137), r.stderr
+    netd.start()
+    wait_for(lambda: "vif5.0 was being plugged when netd stopped" in netd.read_log(), 10,
+             what=f"the cut plug undone: {netd.read_log()}")
+    assert netd.request({"cmd": "vif-list"})["result"]["vifs"] == []
 
 
 def test_netd_says_which_network_lost_its_dpswitch(rig, topo, netd_factory):

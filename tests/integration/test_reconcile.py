@@ -571,3 +571,28 @@ def test_refused_plug_leaves_nothing_for_the_next_netd_to_undo(topo, netd_factor
     assert listed(netd) == ["1.0"]
     assert topo.link(topo.d0, "vif1.0").get("master") == "xenbr0"
     assert "vif1.0" in nft_vifs(topo, "bridge")
+
+
+@pytest.mark.parametrize("step", ["create-bridge", "pending-undo"])
+def test_a_crash_before_a_cut_plug_is_undone_keeps_its_intent(topo, netd_factory, step):
+    """kill -9 mid-plug (vif1.0 renamed web1, not yet a port). The next
+    netd finds xenbr0 deleted meanwhile, rolls back and applies again, which
+    writes the state file and folds the journal, and is killed before it
+    undid the plug (mid-apply, or once up). The netd after it still undoes
+    the plug: web1 is vif1.0 again. Before, the fold dropped the intent and
+    web1 stayed renamed, forgotten."""
+    netd = netd_factory(bridge_conf("modern"), env={"NETD_FAULT": "vif-renamed:crash"})
+    netd.start()
+    add_vif(topo, 1, "192.0.2.20/24")
+    crash_plug(netd, "1.0", "ip=192.0.2.20", "vifname=web1")
+    assert topo.link(topo.d0, "web1")  # what the crash left
+    topo.ip(topo.d0, "link del xenbr0")
+    netd.run_crashed(step)
+    assert topo.link(topo.d0, "web1"), netd.read_log()  # the plug still not undone
+    netd.start()
+    log = netd.read_log()
+    assert "web1 was being plugged when netd stopped; undoing" in log, log
+    assert topo.link(topo.d0, "web1") is None
+    assert topo.link(topo.d0, "vif1.0").get("master") is None
+    assert listed(netd) == []
+    assert not os.path.exists(os.path.join(netd.state, "xenbr0.vifs"))
