@@ -127,6 +127,29 @@ static const char *vif_state(struct netd_vif *v)
 	return v->state;
 }
 
+/* What carries the network's frames: dpswitch (datapath = dpdk) or the
+ * kernel. A bridge network's state file says which wrote it: both are
+ * mode "bridge", and neither can read or undo the other's record. */
+static const char *net_datapath(const struct netd_net *net)
+{
+	return net->ops == &dps_mode_ops ? "dpdk" : "kernel";
+}
+
+/* The datapath of a state file; one from before the field says it by its
+ * mode_state: a kernel bridge's records its physdev, dpdk's is empty. */
+static const char *state_datapath(json_t *doc)
+{
+	const char *dp = json_string_value(json_object_get(doc, "datapath"));
+	const char *mode = json_string_value(json_object_get(doc, "mode"));
+
+	if (dp)
+		return dp;
+	if (mode && !strcmp(mode, "bridge") &&
+	    !json_object_get(json_object_get(doc, "mode_state"), "physdev"))
+		return "dpdk";
+	return "kernel";
+}
+
 /* The state document. The file is rewritten whole on every change; with the
  * vifs' entries serialised afresh each time, plugging the 1000th vif cost
  * several times the first. So the document is dumped with an empty "vifs"
@@ -139,8 +162,9 @@ static char *state_text(struct netd_net *net, const char *phase)
 	char *head, *text, *p;
 	json_t *doc;
 
-	doc = json_pack("{s:i, s:s, s:s, s:s, s:s?, s:o, s:[]}", "version", STATE_VERSION,
-			"net", net->conf.name, "mode", net->ops->name, "phase", phase,
+	doc = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s?, s:o, s:[]}", "version", STATE_VERSION,
+			"net", net->conf.name, "mode", net->ops->name, "datapath",
+			net_datapath(net), "phase", phase,
 			"conf", net->conf_text, "mode_state", net->ops->save(net), "vifs");
 	head = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
 	json_decref(doc);
@@ -453,7 +477,8 @@ static json_t *state_load(const struct netd *d, struct netd_net *net, json_t **p
 	doc = json_loads(text, 0, &e);
 	free(text);
 	if (!doc || json_integer_value(json_object_get(doc, "version")) != STATE_VERSION ||
-	    strcmp(json_string_value(json_object_get(doc, "mode")) ?: "", net->ops->name)) {
+	    strcmp(json_string_value(json_object_get(doc, "mode")) ?: "", net->ops->name) ||
+	    strcmp(state_datapath(doc), net_datapath(net))) {
 		log_err("%s: ignoring unreadable or foreign state file %s", net->conf.name, path);
 		json_decref(doc);
 		return NULL;
@@ -805,6 +830,8 @@ static void netd_net_set_state(struct netd_net *net, enum netd_net_state to)
 	net->state = to;
 }
 
+static int state_other_restore(struct netd *d, struct netd_net *net);
+
 static int net_up(struct netd_net *net)
 {
 	struct netd *d = net->daemon;
@@ -813,6 +840,9 @@ static int net_up(struct netd_net *net)
 	int rc;
 
 	if (!was_up) {
+		rc = state_other_restore(d, net);
+		if (rc)
+			return rc;
 		json_decref(net->pending);
 		net->pending = NULL;
 		saved = state_load(d, net, &net->pending);
@@ -870,7 +900,7 @@ static int net_down(struct netd_net *net)
 /* A state file of a network the config no longer has (removed while netd
  * was not running): bring the network back from its recorded config, adopt
  * what is on the host, and take it down, so nothing it did is left behind. */
-static void orphan_restore(struct netd *d, const char *name, const char *path)
+static int orphan_restore(struct netd *d, const char *name, const char *path)
 {
 	struct netd_conf oc;
 	struct netd_net net;
@@ -881,30 +911,73 @@ static void orphan_restore(struct netd *d, const char *name, const char *path)
 	int rc;
 
 	if (file_read_all(path, &raw, NULL, STATE_MAX) < 0)
-		return;
+		return err_code();
 	doc = json_loads(raw, 0, &e);
 	free(raw);
 	text = json_string_value(json_object_get(doc, "conf"));
 	memset(&oc, 0, sizeof(oc));
 	if (!text || netd_conf_parse(path, text, strlen(text), &oc) < 0 || oc.n_nets != 1 ||
 	    strcmp(oc.nets[0].name, name)) {
-		log_err("%s: no longer configured, but its state file %s does not say how to undo it; "
-			"left as it is", name, path);
 		json_decref(doc);
 		netd_conf_free(&oc);
-		return;
+		return err_set(-EINVAL, "%s: its state file %s does not say how to undo it; left as "
+			       "it is", name, path);
 	}
-	json_decref(doc);
-	log_warn("%s: no longer configured; restoring what it changed on the host", name);
 	rc = net_init(d, &net, &oc.nets[0]);
+	/* Its recorded config must be of the mode and datapath that wrote
+	 * the file: else its up would not read it (and would come here). */
+	if (rc == 0 && (strcmp(json_string_value(json_object_get(doc, "mode")) ?: "",
+			       net.ops->name) ||
+			strcmp(state_datapath(doc), net_datapath(&net))))
+		rc = err_set(-EINVAL, "%s: its state file %s does not say how to undo it; left "
+				      "as it is", name, path);
+	json_decref(doc);
 	if (rc == 0)
 		rc = net_up(&net);
 	if (rc == 0)
 		rc = net_down(&net);
 	if (rc)
-		log_err("%s: could not restore it: %s", name, err_msg());
+		rc = err_prefix(rc, "%s: could not restore it", name);
 	net_fini(&net);
 	netd_conf_free(&oc);
+	return rc;
+}
+
+/* A state file of the network another mode or datapath wrote (the config
+ * changed while netd was not running, or restore_on_exit = no left it up):
+ * this one's mode can neither read nor undo it, and applying over it left
+ * the old setup on the host, its record overwritten (kernel bridge to
+ * dpdk) or refused as incomplete (dpdk to kernel). What it records is
+ * restored first, as for a network no longer configured; if it cannot be,
+ * the network is refused and the file stays for a later try. */
+static int state_other_restore(struct netd *d, struct netd_net *net)
+{
+	char path[512], *raw, was[64];
+	const char *mode;
+	json_t *doc;
+	bool other;
+	int rc;
+
+	state_path(d, net, path, sizeof(path));
+	if (file_read_all(path, &raw, NULL, STATE_MAX) < 0)
+		return 0;
+	doc = json_loads(raw, 0, NULL);
+	free(raw);
+	mode = json_string_value(json_object_get(doc, "mode"));
+	other = mode && json_integer_value(json_object_get(doc, "version")) == STATE_VERSION &&
+		(strcmp(mode, net->ops->name) || strcmp(state_datapath(doc), net_datapath(net)));
+	if (other)
+		snprintf(was, sizeof(was), "%s (datapath %s)", mode, state_datapath(doc));
+	json_decref(doc);
+	if (!other)
+		return 0;
+	log_warn("%s: now %s (datapath %s), its state file is of %s; restoring what that changed "
+		 "first", net->conf.name, net->ops->name, net_datapath(net), was);
+	rc = orphan_restore(d, net->conf.name, path);
+	if (rc)
+		return err_prefix(rc, "%s: not applied: the %s setup a previous netd left is not "
+				      "undone", net->conf.name, was);
+	return 0;
 }
 
 void netd_restore_orphans(struct netd *d)
@@ -925,7 +998,9 @@ void netd_restore_orphans(struct netd *d)
 		if (net_find(d, name))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", d->conf.state_dir, de->d_name);
-		orphan_restore(d, name, path);
+		log_warn("%s: no longer configured; restoring what it changed on the host", name);
+		if (orphan_restore(d, name, path))
+			log_err("%s", err_msg());
 	}
 	closedir(dir);
 }

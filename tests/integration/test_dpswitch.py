@@ -1329,6 +1329,107 @@ def test_a_dpdk_plug_cut_short_is_undone_after_a_second_crash(rig, topo, netd_fa
     assert netd.request({"cmd": "vif-list"})["result"]["vifs"] == []
 
 
+def kernel_conf():
+    """The same network on the kernel's bridge (datapath = kernel)."""
+    return f"[{BRIDGE}]\nmode = bridge\nphysdev = eth0\nstyle = modern\n"
+
+
+def state_of(netd):
+    with open(os.path.join(netd.state, f"{BRIDGE}.json")) as f:
+        return json.load(f)
+
+
+def test_a_datapath_switched_from_kernel_to_dpdk_restores_the_kernel_bridge_first(
+        rig, topo, netd_factory):
+    """A kernel bridge (eth0 its port, its addresses on dps0) left by a netd
+    killed (-9); the config now says datapath = dpdk. The next netd restores
+    what the kernel bridge's record says (dps0 gone, eth0 as it was) before
+    it brings the dpdk network up, whose state file says datapath dpdk, and
+    its stop leaves the host as before. Before, the dpdk up overwrote the
+    kernel bridge's record and the bridge stayed on the host for good."""
+    before = topo.snapshot()
+    netd = netd_factory(kernel_conf())
+    netd.start()
+    assert topo.link(topo.d0, BRIDGE)["linkinfo"]["info_kind"] == "bridge"
+    netd.stop(signal.SIGKILL)
+    netd.write_conf(dpdk_conf(rig))
+    netd.start()
+    log = netd.read_log()
+    assert topo.link(topo.d0, BRIDGE) is None, log
+    assert "192.0.2.2/24" in topo.addrs(topo.d0, "eth0")
+    assert (f"{BRIDGE}: now bridge (datapath dpdk), its state file is of bridge (datapath "
+            "kernel); restoring what that changed first") in log, log
+    assert state_of(netd)["datapath"] == "dpdk"
+    st = netd.request({"cmd": "status"})["result"]
+    assert {n["name"]: n["state"] for n in st["networks"]} == {BRIDGE: "up"}, st
+    netd.stop()
+    topo.assert_snapshot_equal(before)
+
+
+def test_a_datapath_switched_from_dpdk_to_kernel_unplugs_the_dpdk_vifs_first(
+        rig, topo, netd_factory):
+    """A dpdk network with vif 5.0 plugged in dpswitch, left by a netd killed
+    (-9); the config now says datapath = kernel. The next netd takes what the
+    dpdk record says out of dpswitch (the port unplugged) and then brings the
+    kernel bridge up, with no vif from the other datapath's record; its
+    stop leaves the host as before. Before, the kernel bridge refused to
+    start: "bridge mode state incomplete"."""
+    before = topo.snapshot()
+    netd = netd_factory(dpdk_conf(rig))
+    netd.start()
+    netd_plugged(rig, 5)
+    assert run_script(rig, netd, 5).returncode == 0, netd.read_log()
+    assert rig.port("vif5.0")["plugged"]
+    netd.stop(signal.SIGKILL)
+    netd.write_conf(kernel_conf())
+    netd.start()
+    log = netd.read_log()
+    assert (f"{BRIDGE}: now bridge (datapath kernel), its state file is of bridge (datapath "
+            "dpdk); restoring what that changed first") in log, log
+    assert not rig.port("vif5.0")["plugged"]
+    assert topo.link(topo.d0, BRIDGE)["linkinfo"]["info_kind"] == "bridge"
+    assert "192.0.2.2/24" in topo.addrs(topo.d0, BRIDGE)
+    assert netd.request({"cmd": "vif-list"})["result"]["vifs"] == []
+    assert state_of(netd)["datapath"] == "kernel"
+    netd.stop()
+    topo.assert_snapshot_equal(before)
+
+
+def test_a_datapath_switched_while_dpswitch_does_not_answer_is_refused_changing_nothing(
+        rig, topo, netd_factory):
+    """dpdk to kernel as above, but dpswitch does not answer (SIGSTOP): the
+    dpdk record cannot be undone, so the kernel bridge is refused with an
+    error that says why, and nothing changes: no bridge, the record stays,
+    the vif stays plugged in dpswitch. Once dpswitch answers, netd restores
+    the dpdk record and brings the kernel bridge up."""
+    before = topo.snapshot()
+    netd = netd_factory(dpdk_conf(rig))
+    netd.start()
+    netd_plugged(rig, 5)
+    assert run_script(rig, netd, 5).returncode == 0, netd.read_log()
+    netd.stop(signal.SIGKILL)
+    netd.write_conf(kernel_conf())
+    os.kill(rig.proc.pid, signal.SIGSTOP)
+    try:
+        r = netd.run_once()
+    finally:
+        os.kill(rig.proc.pid, signal.SIGCONT)
+    assert r.returncode == 1, r.stderr
+    assert (f"{BRIDGE}: not applied: the bridge (datapath dpdk) setup a previous netd left is "
+            "not undone") in r.stderr, r.stderr
+    assert topo.snapshot() == before
+    assert state_of(netd)["datapath"] == "dpdk"
+    journal = os.path.join(netd.state, f"{BRIDGE}.vifs")
+    recorded = json.dumps(state_of(netd)) + (open(journal).read() if os.path.exists(journal)
+                                             else "")
+    assert '"id": "5.0"' in recorded or '"id":"5.0"' in recorded
+    assert rig.port("vif5.0")["plugged"]
+    netd.start()
+    assert not rig.port("vif5.0")["plugged"]
+    assert topo.link(topo.d0, BRIDGE)["linkinfo"]["info_kind"] == "bridge"
+    assert state_of(netd)["datapath"] == "kernel"
+
+
 def test_netd_says_which_network_lost_its_dpswitch(rig, topo, netd_factory):
     """A dpswitch that is gone and stays gone: netd logs it once, naming
     the network and the socket, keeps serving its own socket, and answers
