@@ -596,3 +596,25 @@ def test_a_crash_before_a_cut_plug_is_undone_keeps_its_intent(topo, netd_factory
     assert topo.link(topo.d0, "vif1.0").get("master") is None
     assert listed(netd) == []
     assert not os.path.exists(os.path.join(netd.state, "xenbr0.vifs"))
+
+
+def test_reload_repairs_a_damaged_bridge_and_keeps_its_record(topo, netd_factory):
+    """A reload with the config unchanged brings up every network it keeps:
+    a classic bridge whose xenbr0 was deleted by hand is repaired, its vif
+    a port again, and the reload succeeds; SIGTERM then restores eth0 as
+    it was. Before, the up failed (vif0.0 exists), and the state file and
+    the vif went while the network stayed half-applied on the host."""
+    add_vif(topo, 1, "192.0.2.11/24")
+    before = topo.snapshot()
+    netd = netd_factory(bridge_conf("classic"))
+    netd.start()
+    netd.ctl("vif", "online", "1.0", "ip=192.0.2.11")
+    topo.ip(topo.d0, "link del xenbr0")
+    r = netd.ctl("reload", check=False)
+    assert r.returncode == 0, r.stderr + netd.read_log()
+    assert topo.link(topo.d0, "xenbr0")["linkinfo"]["info_kind"] == "bridge"
+    assert topo.link(topo.d0, "vif1.0").get("master") == "xenbr0"
+    assert listed(netd) == ["1.0"] and os.path.exists(state_file(netd))
+    netd.stop()
+    assert_restored_but_vif(topo, before)
+    assert not os.path.exists(state_file(netd))
