@@ -618,3 +618,28 @@ def test_reload_repairs_a_damaged_bridge_and_keeps_its_record(topo, netd_factory
     netd.stop()
     assert_restored_but_vif(topo, before)
     assert not os.path.exists(state_file(netd))
+
+
+def test_a_mode_changed_over_a_leftover_state_file_restores_the_old_setup_first(
+        topo, netd_factory):
+    """xenbr0, a modern bridge, left by a netd killed (-9); the config now
+    makes xenbr0 a route-mode network on eth0. The next netd restores the
+    bridge from its state file (xenbr0 gone, eth0's addresses back) before
+    it applies route mode; its stop leaves the host as before. Before, the
+    bridge's file was ignored as foreign and the bridge stayed for good."""
+    before = topo.snapshot()
+    netd = netd_factory(bridge_conf("modern"))
+    netd.start()
+    netd.stop(signal.SIGKILL)
+    netd.write_conf(route_conf(name="xenbr0"))
+    netd.start()
+    log = netd.read_log()
+    assert topo.link(topo.d0, "xenbr0") is None, log
+    assert "192.0.2.2/24" in topo.addrs(topo.d0, "eth0")
+    assert ("xenbr0: now route (datapath kernel), its state file is of bridge (datapath "
+            "kernel); restoring what that changed first") in log, log
+    assert net_state(netd) == "up"
+    with open(state_file(netd)) as f:
+        assert json.load(f)["mode"] == "route"
+    netd.stop()
+    topo.assert_snapshot_equal(before)
