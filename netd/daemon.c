@@ -1617,8 +1617,11 @@ static int vif_online(struct netd *d, const char *id, json_t *args, json_t **res
 	if (rc == 0)
 		rc = net->ops->vif_online(net, &v);
 	if (rc) {
-		/* The mode put back what it changed (every op does). */
-		if (vif_rename_undo(&undo) && !old)
+		/* The mode put back what it changed (every op does), unless
+		 * its request went unanswered (-ETIMEDOUT: dpswitch carries out
+		 * a port-add netd gave up on when it answers again): the intent
+		 * is what lets the next netd undo that. */
+		if (vif_rename_undo(&undo) && !old && rc != -ETIMEDOUT)
 			journal_cancel(net, &v);
 		return rc;
 	}

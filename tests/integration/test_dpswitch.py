@@ -1748,12 +1748,16 @@ def test_netd_unplugs_a_late_plug_that_a_dpswitch_restarted_with_its_state_plugs
         rig.stop()
 
 
-def test_netd_killed_as_its_plug_waits_undoes_it_when_started_again(rig, topo, netd_factory):
-    """netd killed (-9) while its port-add waits on a stopped dpswitch:
-    its intent is in the vif journal before the request (`~`), so the netd
-    started again, dpswitch answering by then, unplugs what the late
-    port-add plugged (the hotplug never heard it succeed); the vif it
-    holds stays plugged."""
+@pytest.mark.parametrize("killed", ["waiting", "after_giving_up"])
+def test_netd_killed_as_its_plug_waits_undoes_it_when_started_again(rig, topo, netd_factory,
+                                                                    killed):
+    """netd killed (-9) while its port-add waits on a stopped dpswitch, or
+    once it gave up on it (the hotplug answered with an error): its intent
+    is in the vif journal before the request (`~`), and a request that
+    went unanswered does not cancel it, so the netd started again,
+    dpswitch answering by then, unplugs what the late port-add plugged
+    (the hotplug never heard it succeed); the vif it holds stays
+    plugged."""
     netd = netd_factory(dpdk_conf(rig))
     netd.start()
     netd_plugged(rig, 5)
@@ -1761,10 +1765,15 @@ def test_netd_killed_as_its_plug_waits_undoes_it_when_started_again(rig, topo, n
     netd_plugged(rig, 6)
     with stopped(rig.proc):
         waiting = unaccepted(rig.sock, topo.d0)
-        plug = threading.Thread(target=lambda: run_script(rig, netd, 6))
+        answer = []
+        plug = threading.Thread(target=lambda: answer.append(run_script(rig, netd, 6)))
         plug.start()
         wait_for(lambda: unaccepted(rig.sock, topo.d0) > waiting, 20,
                  what="netd's port-add waiting on the stopped dpswitch")
+        if killed == "after_giving_up":
+            plug.join(40)
+            assert answer and answer[0].returncode != 0, netd.read_log()
+            assert "no answer within" in answer[0].stderr, answer[0]
         netd.stop(signal.SIGKILL)
         plug.join(40)
     wait_for(lambda: "vif6.0: plugged" in rig.read_log(), 10,
