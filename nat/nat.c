@@ -29,6 +29,7 @@
 #include "bridge/port.h"
 #include "lib/dec.h"
 #include "lib/err.h"
+#include "lib/fault.h"
 #include "lib/log.h"
 #include "lib/nfnl_watch.h"
 #include "lib/nl_addr.h"
@@ -1024,6 +1025,44 @@ static bool same_v6(const struct nat_priv *p, const struct netd_net_conf *c)
 			    p->masq6 == (c->out6 == NAT_OUT6_MASQUERADE));
 }
 
+/* Up of a network that is up whose bridge is gone or changed (`ip link del
+ * virbr0`), or whose repair failed before: the host restored, then the same
+ * setup applied again, its forwards (run-time ones too: the restore deleted
+ * their journal, the list is kept) and its vifs ports again. Nothing is
+ * applied over a host the restore did not finish; the network stays up, its
+ * record (run_dir, the state file netd keeps) what `down` restores from. */
+static int nat_repair(struct netd_net *net, struct nat_priv *p)
+{
+	const struct netd_net_conf *c = &net->conf;
+	int rc;
+
+	log_warn("%s: bridge %s is no longer set up; restoring the host and applying it again",
+		 c->name, p->bridge);
+	rc = nat_restore(net, p);
+	if (rc == 0)
+		rc = fault_check("nat-repair"); /* tests: restored, not yet applied */
+	if (rc)
+		return err_prefix(rc, "%s: cannot repair the nat setup; `netdctl down %s` restores "
+				      "the host", c->name, c->name);
+	/* The restore removed the run directory, the leases with it: made
+	 * again, and a vif without ip= bound again. */
+	rc = netd_net_run_dir(net, p->run_dir, sizeof(p->run_dir));
+	if (rc)
+		return err_prefix(rc, "%s: not applied again, the host is as before the network "
+				      "was up", c->name);
+	nat_hosts_free(&p->hosts);
+	hosts_from_vifs(net, p);
+	p->journal_lines = 0;
+	rc = netd_txn_apply(net, &nat_txn, p);
+	if (rc)
+		return rc;
+	replug_vifs(net, p);
+	as_gw_invalidate(); /* Dom0 has new addresses, routes */
+	log_info("%s: nat mode repaired, %zu forward(s), dnsmasq pid %d", c->name,
+		 p->fwds.n + p->fwds6.n, (int)p->dns.pid);
+	return 0;
+}
+
 static int nat_up(struct netd_net *net, json_t *saved)
 {
 	const struct netd_net_conf *c = &net->conf;
@@ -1036,14 +1075,8 @@ static int nat_up(struct netd_net *net, json_t *saved)
 			return err_set(-ENOMEM, "out of memory");
 		p->dns.pidfd = -1;
 	}
-	if (p->applied) {
-		if (bridge_is_applied(p))
-			return 0; /* up twice: nothing to do */
-		log_warn("%s: bridge %s is no longer set up; re-applying", c->name, p->bridge);
-		if (nat_restore(net, p))
-			log_err("%s: %s", c->name, err_msg());
-		priv_reset(p);
-	}
+	if (netd_net_is_up(net)) /* up twice: the setup as applied, or mended */
+		return p->applied && bridge_is_applied(p) ? 0 : nat_repair(net, p);
 
 	if (saved) {
 		const char *phase = json_string_value(json_object_get(saved, "phase"));

@@ -13,8 +13,8 @@ import pytest
 
 from conftest import NETDCTL, wait_for
 from nat_util import (BR, GW, TABLE, UDHCPC_SCRIPT, connect, dnsmasq_procs, mac_of, nat6_conf,
-                      nat_conf, nat_guest, nft, our_tables, pidfile_pid, pub_files, refused_at_start,
-                      ruleset, run_files, servers, udhcpc)  # noqa: F401 (servers: a fixture)
+                      nat_conf, nat_guest, nft, our_tables, pidfile_pid, plug, pub_files,
+                      refused_at_start, ruleset, run_files, servers, udhcpc)  # noqa: F401 (servers: a fixture)
 from scapy.all import ARP, IP, TCP, UDP, TCPerror
 
 FOREIGN = """table inet foreign {
@@ -658,6 +658,97 @@ def test_up_twice_is_a_noop(topo, netd_factory):
     netd.ctl("up", BR)
     assert topo.snapshot() == snap and ruleset(topo) == rules
     assert dnsmasq_procs(netd) == [pid]
+
+
+def nat_listed(netd):
+    return sorted(v["vif"] for v in netd.request({"cmd": "vif-list"})["result"]["vifs"])
+
+
+def nat_net_state(netd):
+    doc = json.loads(netd.ctl("--json", "status").stdout)
+    return next(n["state"] for n in doc["result"]["networks"] if n["name"] == BR)
+
+
+def assert_nat_restored(topo, netd, before, rules, fwd_before):
+    """The host as before the network was up (the guest's vif aside, which
+    outlives the network): no virbr0, no table, forwarding, no dnsmasq."""
+    assert dnsmasq_procs(netd) == [], netd.read_log()
+    assert topo.link(topo.d0, BR) is None
+    assert our_tables(topo) == [] and ruleset(topo) == rules
+    assert topo.run(topo.d0, "sysctl -n net.ipv4.ip_forward").stdout.strip() == fwd_before
+    assert not os.path.exists(f"{netd.state}/{BR}.json")
+    topo.ip(topo.d0, "link del vif5.0")
+    topo.assert_snapshot_equal(before)
+
+
+def test_up_again_repairs_virbr0_deleted_by_hand(topo, netd_factory, tmp_path, servers):
+    """`ip link del virbr0` behind netd's back, then `netdctl up virbr0`:
+    the host is restored and the setup applied again, the guest's vif a
+    port of the new virbr0, its static lease and name served by a dnsmasq,
+    the run-time forward still there; the guest reaches upstream, and
+    `down` leaves the host as before up. Before, the vif stayed off the new
+    bridge and the guest was cut off."""
+    before, rules = topo.snapshot(), ruleset(topo)
+    fwd_before = topo.run(topo.d0, "sysctl -n net.ipv4.ip_forward").stdout.strip()
+    g5 = nat_guest(topo, 5)  # 203.0.113.10
+    netd = start_nat(topo, netd_factory, guests=(5,))
+    servers(g5, "g5")
+    netd.ctl("forward", "add", "tcp:9090:203.0.113.10:80")
+    topo.ip(topo.d0, f"link del {BR}")
+    netd.ctl("up", BR)
+    log = netd.read_log()
+    br = topo.link(topo.d0, BR)
+    assert br and br["linkinfo"]["info_kind"] == "bridge" and "UP" in br["flags"], log
+    assert topo.addrs(topo.d0, BR)[0] == "203.0.113.1/24"
+    assert topo.link(topo.d0, "vif5.0").get("master") == BR, log
+    assert nat_listed(netd) == ["5.0"] and nat_net_state(netd) == "up"
+    assert len(our_tables(topo)) == 1 and len(dnsmasq_procs(netd)) == 1
+    assert ("tcp", 9090, "203.0.113.10", 80) in map_elems(topo), log
+    topo.wait_carrier(g5, "eth0")
+    assert udhcpc(topo, g5, tmp_path) == ("203.0.113.10", "24", GW, GW)
+    r = topo.run(g5, f"busybox nslookup dom5 {GW}", check=False)
+    assert "203.0.113.10" in r.stdout, r.stdout + r.stderr
+    topo.settle()
+    assert topo.ping(g5, "192.0.2.1")
+    assert connect(topo, topo.up, "192.0.2.2", 9090) == "g5 192.0.2.1"
+    netd.ctl("down", BR)
+    assert_nat_restored(topo, netd, before, rules, fwd_before)
+
+
+@pytest.mark.parametrize("crash", [False, True], ids=["failed", "killed"])
+def test_failed_nat_repair_keeps_the_record_to_restore_the_host(topo, netd_factory, crash):
+    """The repair of a virbr0 deleted by hand fails (or netd is killed) once
+    the host is restored and before the setup is applied again: the
+    network stays up with its state file and vif, so `down` (or the next
+    netd, which applies it again, then `down`) leaves the host as before."""
+    before, rules = topo.snapshot(), ruleset(topo)
+    fwd_before = topo.run(topo.d0, "sysctl -n net.ipv4.ip_forward").stdout.strip()
+    nat_guest(topo, 5)
+    netd = netd_factory(nat_conf(),
+                        env={"NETD_FAULT": "nat-repair:crash" if crash else "nat-repair"})
+    netd.start()
+    plug(netd, topo, 5)
+    topo.ip(topo.d0, f"link del {BR}")
+    r = netd.ctl("up", BR, check=False)
+    assert r.returncode != 0
+    if crash:
+        netd.proc.wait(10)
+        assert netd.proc.returncode in (-9, 137), netd.read_log()
+        netd.proc = None
+        netd.env = {}
+        assert os.path.exists(f"{netd.state}/{BR}.json")
+        netd.start()
+        assert topo.link(topo.d0, BR)["linkinfo"]["info_kind"] == "bridge"
+        assert topo.link(topo.d0, "vif5.0").get("master") == BR
+    else:
+        assert f"cannot repair the nat setup; `netdctl down {BR}` restores the host" in \
+            r.stderr, r.stderr
+        assert nat_net_state(netd) == "up"
+        assert os.path.exists(f"{netd.state}/{BR}.json")
+        assert dnsmasq_procs(netd) == [] and our_tables(topo) == []
+    assert nat_listed(netd) == ["5.0"]
+    netd.ctl("down", BR)
+    assert_nat_restored(topo, netd, before, rules, fwd_before)
 
 
 def test_restore_on_exit_no_leaves_setup(topo, netd_factory):
