@@ -406,6 +406,14 @@ class Netd:
         assert r.returncode in (-9, 137), (step, r.returncode, r.stderr)
         return r
 
+    def crashed(self):
+        """netd killed itself (SIGKILL) at its NETD_FAULT step: waited for,
+        and the next start() without the fault."""
+        self.proc.wait(10)
+        assert self.proc.returncode in (-9, 137), self.read_log()
+        self.proc = None
+        self.env = {}
+
     def read_log(self):
         with open(self.log) as f:
             return f.read()
