@@ -683,6 +683,11 @@ static void test_ovs_errors(void **state)
 
 static void test_ovs_keys(void **state)
 {
+	/* seconds with an optional decimal point, digits on either side */
+	static const struct {
+		const char *s;
+		unsigned ms;
+	} waits[] = { { "0.5", 500 }, { ".5", 500 }, { "2.", 2000 }, { "30", 30000 }, { "8", 8000 } };
 	struct netd_conf a, b;
 	char buf[2048];
 
@@ -697,21 +702,14 @@ static void test_ovs_keys(void **state)
 	assert_int_equal(netd_conf_check_host(&a), 0); /* no physdev to look for */
 	netd_conf_free(&a);
 
-	assert_int_equal(parse(OVS "ovn_wait = 0.5\n", &a), 0);
-	assert_int_equal(a.nets[0].ovn_wait_ms, 500);
-	netd_conf_free(&a);
-	assert_int_equal(parse(OVS "ovn_wait = .5\n", &a), 0);
-	assert_int_equal(a.nets[0].ovn_wait_ms, 500);
-	netd_conf_free(&a);
-	assert_int_equal(parse(OVS "ovn_wait = 2.\n", &a), 0);
-	assert_int_equal(a.nets[0].ovn_wait_ms, 2000);
-	netd_conf_free(&a);
-	assert_int_equal(parse(OVS "ovn_wait = 30\n", &a), 0);
-	assert_int_equal(a.nets[0].ovn_wait_ms, 30000);
-	netd_conf_free(&a);
-	assert_int_equal(parse(OVS "ovn_wait = 8\n", &a), 0);
-	assert_int_equal(a.nets[0].ovn_wait_ms, 8000);
-	netd_conf_free(&a);
+	for (size_t i = 0; i < sizeof(waits) / sizeof(waits[0]); i++) {
+		char text[128];
+
+		snprintf(text, sizeof(text), OVS "ovn_wait = %s\n", waits[i].s);
+		assert_int_equal(parse(text, &a), 0);
+		assert_int_equal(a.nets[0].ovn_wait_ms, waits[i].ms);
+		netd_conf_free(&a);
+	}
 
 	assert_int_equal(parse(OVS "ovsdb = unix:/run/ovs/db.sock\ndatapath_type = netdev\n"
 			       "ovn = yes\novn_wait = 2.5\niface_id = {name}.{domid}-{devid}\n", &a), 0);
