@@ -999,8 +999,8 @@ def dpdk_conf(rig):
 
 
 def netd_plugged(rig, d):
-    """Keys and InitWait as libxl writes them, then our vif-bridge hotplug
-    script run as libxl runs it: netd plugs the vif into dpswitch."""
+    """Vif d's keys and InitWait as libxl writes them (for run_script, the
+    hotplug that has netd plug it into dpswitch)."""
     if d not in rig.domains:
         rig.xsd.hvsim("domain", "add", str(d))
         rig.domains.add(d)
@@ -1018,6 +1018,17 @@ def run_script(rig, netd, d, action="online"):
                            action, "type_if=vif"], env=e, capture_output=True, text=True,
                           timeout=30)
 
+
+
+def dpdk_netd(rig, netd_factory, *domids):
+    """netd over rig's dpswitch (datapath = dpdk), each of domids' vifs
+    plugged by its hotplug script."""
+    netd = netd_factory(dpdk_conf(rig))
+    netd.start()
+    for d in domids:
+        netd_plugged(rig, d)
+        assert run_script(rig, netd, d).returncode == 0, netd.read_log()
+    return netd
 
 def test_netd_plugs_vifs_into_dpswitch_by_the_hotplug_script(rig, topo, netd_factory):
     """mode = bridge with datapath = dpdk: our vif-bridge script, run as
@@ -1148,10 +1159,7 @@ def test_netd_plugs_again_into_a_dpswitch_restarted_without_its_state(rig, topo,
     says so naming the network, plugs the vif it knows again once the new
     dpswitch answers, and the guest reaches the LAN again. A reload before
     (the network kept as it is) changes nothing to that."""
-    netd = netd_factory(dpdk_conf(rig))
-    netd.start()
-    netd_plugged(rig, 5)
-    assert run_script(rig, netd, 5).returncode == 0, netd.read_log()
+    netd = dpdk_netd(rig, netd_factory, 5)
     g5 = rig.guest(5)
     assert topo.ping(g5, LAN, count=2)
     netd.ctl("reload")  # the network is kept (and moved), its watch with it
@@ -1180,10 +1188,7 @@ def test_netd_leaves_a_dpswitch_restarted_with_its_state_alone(topo, xsd, tmp_pa
     state = tmp_path / "plugs"
     try:
         rig.start("--state", str(state))
-        netd = netd_factory(dpdk_conf(rig))
-        netd.start()
-        netd_plugged(rig, 5)
-        assert run_script(rig, netd, 5).returncode == 0, netd.read_log()
+        netd = dpdk_netd(rig, netd_factory, 5)
         g5 = rig.guest(5)
         assert topo.ping(g5, LAN, count=2)
         dpswitch_restarted(rig, "--state", str(state))
@@ -1207,10 +1212,7 @@ def test_netd_killed_and_started_again_still_holds_its_dpdk_vifs(rig, topo, netd
     """netd killed (-9) and started again takes a dpdk network's vifs back
     from its state file, as for any mode: the vif is in its status, and
     its hotplug offline then unplugs it from dpswitch."""
-    netd = netd_factory(dpdk_conf(rig))
-    netd.start()
-    netd_plugged(rig, 5)
-    assert run_script(rig, netd, 5).returncode == 0, netd.read_log()
+    netd = dpdk_netd(rig, netd_factory, 5)
     netd.stop(signal.SIGKILL)
     netd.start()
     vifs = netd.request({"cmd": "vif-list"})["result"]["vifs"]
@@ -1228,10 +1230,7 @@ def test_netd_that_cannot_start_for_want_of_dpswitch_keeps_its_dpdk_vifs(rig, to
     naming the socket; the vifs stay plugged in dpswitch all the while, so
     the state file that records them stays too. Started again once dpswitch
     answers, netd holds the vif, and its hotplug offline unplugs it."""
-    netd = netd_factory(dpdk_conf(rig))
-    netd.start()
-    netd_plugged(rig, 5)
-    assert run_script(rig, netd, 5).returncode == 0, netd.read_log()
+    netd = dpdk_netd(rig, netd_factory, 5)
     netd.stop(signal.SIGKILL)
     state = os.path.join(netd.state, f"{BRIDGE}.json")
     assert os.path.exists(state)
@@ -1260,10 +1259,7 @@ def test_a_reload_while_dpswitch_does_not_answer_keeps_the_networks_vifs(rig, to
     the network is unchanged and its watch goes on, so nothing is asked of
     dpswitch. netd still holds the vif, its state file stays, and once
     dpswitch answers the vif's hotplug offline unplugs it."""
-    netd = netd_factory(dpdk_conf(rig))
-    netd.start()
-    netd_plugged(rig, 5)
-    assert run_script(rig, netd, 5).returncode == 0, netd.read_log()
+    netd = dpdk_netd(rig, netd_factory, 5)
     state = os.path.join(netd.state, f"{BRIDGE}.json")
     netd.write_conf(dpdk_conf(rig) + "[routed]\nmode = route\nphysdev = eth0\n")
     os.kill(rig.proc.pid, signal.SIGSTOP)
@@ -1290,10 +1286,7 @@ def test_a_refused_emulated_nic_costs_its_pv_vif_nothing_at_netds_restart(rig, t
     plug at all (it used to undo this one, which was harmless only because
     vif_offline skips an emulated NIC): the guest's PV vif 5.0, plugged,
     stays plugged all along."""
-    netd = netd_factory(dpdk_conf(rig))
-    netd.start()
-    netd_plugged(rig, 5)
-    assert run_script(rig, netd, 5).returncode == 0, netd.read_log()
+    netd = dpdk_netd(rig, netd_factory, 5)
     r = netd.ctl("vif", "online", "5.0-emu", f"bridge={BRIDGE}", check=False)
     assert r.returncode == 1 and "cannot join datapath dpdk" in r.stderr, r.stderr
     netd.stop(signal.SIGKILL)
@@ -1371,10 +1364,7 @@ def test_a_datapath_switched_from_dpdk_to_kernel_unplugs_the_dpdk_vifs_first(
     stop leaves the host as before. Before, the kernel bridge refused to
     start: "bridge mode state incomplete"."""
     before = topo.snapshot()
-    netd = netd_factory(dpdk_conf(rig))
-    netd.start()
-    netd_plugged(rig, 5)
-    assert run_script(rig, netd, 5).returncode == 0, netd.read_log()
+    netd = dpdk_netd(rig, netd_factory, 5)
     assert rig.port("vif5.0")["plugged"]
     netd.stop(signal.SIGKILL)
     netd.write_conf(kernel_conf())
@@ -1399,10 +1389,7 @@ def test_a_datapath_switched_while_dpswitch_does_not_answer_is_refused_changing_
     the vif stays plugged in dpswitch. Once dpswitch answers, netd restores
     the dpdk record and brings the kernel bridge up."""
     before = topo.snapshot()
-    netd = netd_factory(dpdk_conf(rig))
-    netd.start()
-    netd_plugged(rig, 5)
-    assert run_script(rig, netd, 5).returncode == 0, netd.read_log()
+    netd = dpdk_netd(rig, netd_factory, 5)
     netd.stop(signal.SIGKILL)
     netd.write_conf(kernel_conf())
     os.kill(rig.proc.pid, signal.SIGSTOP)
@@ -1564,10 +1551,7 @@ def start_two_networks(rig, netd_factory, other):
     """dpswitch serving BRIDGE and other, netd's network BRIDGE up with
     vif5.0 plugged by its hotplug script: netd, started."""
     rig.start("--bridge", other)
-    netd = netd_factory(dpdk_conf(rig))
-    netd.start()
-    netd_plugged(rig, 5)
-    assert run_script(rig, netd, 5).returncode == 0, netd.read_log()
+    netd = dpdk_netd(rig, netd_factory, 5)
     return netd
 
 
@@ -1636,10 +1620,7 @@ def test_netd_unplugs_only_the_plug_it_gave_up_on(rig, topo, netd_factory):
     else of its network that it does not hold: a vif plugged by hand over
     dpswitch's control socket, and one plugged by a netd whose state_dir
     is gone since, stay plugged and their guests reach the LAN."""
-    netd = netd_factory(dpdk_conf(rig))
-    netd.start()
-    netd_plugged(rig, 5)
-    assert run_script(rig, netd, 5).returncode == 0, netd.read_log()
+    netd = dpdk_netd(rig, netd_factory, 5)
     netd.stop(signal.SIGKILL)
     shutil.rmtree(netd.state)  # the netd started again knows nothing of vif5.0
     netd.start()
@@ -1707,10 +1688,7 @@ def test_netd_unplugs_a_late_plug_that_a_dpswitch_restarted_with_its_state_plugs
     state = tmp_path / "plugs"
     try:
         rig.start("--state", str(state))
-        netd = netd_factory(dpdk_conf(rig))
-        netd.start()
-        netd_plugged(rig, 5)
-        assert run_script(rig, netd, 5).returncode == 0, netd.read_log()
+        netd = dpdk_netd(rig, netd_factory, 5)
         netd_plugged(rig, 6)
         with stopped(rig.proc):
             given_up(rig, netd, 6)
@@ -1754,10 +1732,7 @@ def test_netd_killed_as_its_plug_waits_undoes_it_when_started_again(rig, topo, n
     dpswitch answering by then, unplugs what the late port-add plugged
     (the hotplug never heard it succeed); the vif it holds stays
     plugged."""
-    netd = netd_factory(dpdk_conf(rig))
-    netd.start()
-    netd_plugged(rig, 5)
-    assert run_script(rig, netd, 5).returncode == 0, netd.read_log()
+    netd = dpdk_netd(rig, netd_factory, 5)
     netd_plugged(rig, 6)
     with stopped(rig.proc):
         waiting = unaccepted(rig.sock, topo.d0)
