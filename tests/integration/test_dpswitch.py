@@ -1234,11 +1234,8 @@ def test_netd_that_cannot_start_for_want_of_dpswitch_keeps_its_dpdk_vifs(rig, to
     netd.stop(signal.SIGKILL)
     state = os.path.join(netd.state, f"{BRIDGE}.json")
     assert os.path.exists(state)
-    os.kill(rig.proc.pid, signal.SIGSTOP)
-    try:
+    with stopped(rig.proc):
         r = netd.run_once()
-    finally:
-        os.kill(rig.proc.pid, signal.SIGCONT)
     assert r.returncode == 1, r.stderr
     assert f"{BRIDGE}: datapath dpdk: dpswitch at {rig.sock}: no answer within" in r.stderr, \
         r.stderr
@@ -1262,12 +1259,9 @@ def test_a_reload_while_dpswitch_does_not_answer_keeps_the_networks_vifs(rig, to
     netd = dpdk_netd(rig, netd_factory, 5)
     state = os.path.join(netd.state, f"{BRIDGE}.json")
     netd.write_conf(dpdk_conf(rig) + "[routed]\nmode = route\nphysdev = eth0\n")
-    os.kill(rig.proc.pid, signal.SIGSTOP)
-    try:
+    with stopped(rig.proc):
         r = netd.ctl("reload", check=False)
         vifs = netd.request({"cmd": "vif-list"})["result"]["vifs"]
-    finally:
-        os.kill(rig.proc.pid, signal.SIGCONT)
     assert r.returncode == 0, r.stderr + netd.read_log()
     assert [(v["vif"], v["network"]) for v in vifs] == [("5.0", BRIDGE)], vifs
     assert os.path.exists(state)
@@ -1392,11 +1386,8 @@ def test_a_datapath_switched_while_dpswitch_does_not_answer_is_refused_changing_
     netd = dpdk_netd(rig, netd_factory, 5)
     netd.stop(signal.SIGKILL)
     netd.write_conf(kernel_conf())
-    os.kill(rig.proc.pid, signal.SIGSTOP)
-    try:
+    with stopped(rig.proc):
         r = netd.run_once()
-    finally:
-        os.kill(rig.proc.pid, signal.SIGCONT)
     assert r.returncode == 1, r.stderr
     assert (f"{BRIDGE}: not applied: the bridge (datapath dpdk) setup a previous netd left is "
             "not undone") in r.stderr, r.stderr
@@ -1650,10 +1641,7 @@ def test_netd_puts_its_keys_back_over_a_replug_it_gave_up_on(rig, topo, netd_fac
     the guest's own address for a spoof. Hearing dpswitch answer again,
     netd plugs the port again with the keys it holds, says so, and the
     guest reaches the LAN."""
-    netd = netd_factory(dpdk_conf(rig))
-    netd.start()
-    netd_plugged(rig, 6)
-    assert run_script(rig, netd, 6).returncode == 0, netd.read_log()
+    netd = dpdk_netd(rig, netd_factory, 6)
     g6 = rig.guest(6)
     assert topo.ping(g6, LAN)
     with stopped(rig.proc):
@@ -1766,10 +1754,7 @@ def test_netd_killed_as_its_replug_waits_puts_its_keys_back_when_started_again(
     it out when it resumes. The netd started again finds that re-plug's
     intent in its vif journal and plugs the vif again with the keys it
     holds: the guest reaches the LAN with its own address."""
-    netd = netd_factory(dpdk_conf(rig))
-    netd.start()
-    netd_plugged(rig, 6)
-    assert run_script(rig, netd, 6).returncode == 0, netd.read_log()
+    netd = dpdk_netd(rig, netd_factory, 6)
     g6 = rig.guest(6)
     assert topo.ping(g6, LAN)
     with stopped(rig.proc):
