@@ -1497,12 +1497,7 @@ def test_netd_hears_by_itself_that_a_stopped_dpswitch_answers_again(rig, topo, n
              what=f"netd to hear from dpswitch again by itself: {netd.read_log()}")
     os.kill(rig.proc.pid, signal.SIGSTOP)
     try:
-        waiting = unaccepted(rig.sock, topo.d0)
-        done = []
-        plug = threading.Thread(target=lambda: done.append(run_script(rig, netd, 5)))
-        plug.start()
-        wait_for(lambda: unaccepted(rig.sock, topo.d0) > waiting, 20,
-                 what="netd's port-add waiting on the stopped dpswitch")
+        plug, done = waiting_on_stopped(rig, lambda: run_script(rig, netd, 5))
         time.sleep(0.5)  # dpswitch's slow answer: past 200 ms, within 2 s
     finally:
         os.kill(rig.proc.pid, signal.SIGCONT)
@@ -1554,6 +1549,19 @@ def plug_elsewhere(rig, xsd, d, network):
     xsd.hvsim("vif", "add", "-n", f"{d}.0", f"mac={mac_of(d)},bridge={network}")
     rig.wait_states(d, 2)
     assert rig.request({"cmd": "port-add", "vif": f"{d}.0", "keys": {"mac": mac_of(d)}})["ok"]
+
+
+def waiting_on_stopped(rig, ask):
+    """ask() (a request to netd that has it ask dpswitch) in a thread of its
+    own, returned once netd's request waits in the stopped dpswitch's listen
+    queue: the thread, and the list ask()'s result goes to."""
+    waiting = unaccepted(rig.sock, rig.topo.d0)
+    result = []
+    t = threading.Thread(target=lambda: result.append(ask()))
+    t.start()
+    wait_for(lambda: unaccepted(rig.sock, rig.topo.d0) > waiting, 20,
+             what="netd's port-add waiting on the stopped dpswitch")
+    return t, result
 
 
 def given_up(rig, netd, d):
@@ -1723,12 +1731,7 @@ def test_netd_killed_as_its_plug_waits_undoes_it_when_started_again(rig, topo, n
     netd = dpdk_netd(rig, netd_factory, 5)
     netd_plugged(rig, 6)
     with stopped(rig.proc):
-        waiting = unaccepted(rig.sock, topo.d0)
-        answer = []
-        plug = threading.Thread(target=lambda: answer.append(run_script(rig, netd, 6)))
-        plug.start()
-        wait_for(lambda: unaccepted(rig.sock, topo.d0) > waiting, 20,
-                 what="netd's port-add waiting on the stopped dpswitch")
+        plug, answer = waiting_on_stopped(rig, lambda: run_script(rig, netd, 6))
         if killed == "after_giving_up":
             plug.join(40)
             assert answer and answer[0].returncode != 0, netd.read_log()
@@ -1758,13 +1761,9 @@ def test_netd_killed_as_its_replug_waits_puts_its_keys_back_when_started_again(
     g6 = rig.guest(6)
     assert topo.ping(g6, LAN)
     with stopped(rig.proc):
-        waiting = unaccepted(rig.sock, topo.d0)
-        replug = threading.Thread(target=lambda: netd.ctl(
+        replug, _ = waiting_on_stopped(rig, lambda: netd.ctl(
             "vif", "online", "6.0", f"bridge={BRIDGE}", f"mac={mac_of(6)}", "ip=203.0.113.99",
             check=False))
-        replug.start()
-        wait_for(lambda: unaccepted(rig.sock, topo.d0) > waiting, 20,
-                 what="netd's port-add waiting on the stopped dpswitch")
         netd.stop(signal.SIGKILL)
         replug.join(40)
     wait_for(lambda: rig.read_log().count("vif6.0: plugged") == 2, 10,
