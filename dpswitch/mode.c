@@ -406,12 +406,18 @@ static json_t *add_req(const struct netd_net *net, const struct vif *v)
 	return req;
 }
 
-/* add_req as text, keys sorted (what a check compares); NULL when out of
+/* req as text, keys sorted (what a check compares); NULL when out of
  * memory. */
+static char *req_text(const json_t *req)
+{
+	return req ? json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+}
+
+/* add_req's text (req_text). */
 static char *add_text(const struct netd_net *net, const struct vif *v)
 {
 	json_t *req = add_req(net, v);
-	char *text = req ? json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	char *text = req_text(req);
 
 	json_decref(req);
 	return text;
@@ -421,24 +427,25 @@ static int dps_vif_online(struct netd_net *net, const struct vif *v)
 {
 	struct dps_watch *w = net->priv;
 	char *text = NULL;
+	json_t *req;
 	int rc;
 
 	if (v->emu)
 		return err_set(-EOPNOTSUPP, "%s: an emulated NIC (QEMU's tap) cannot join datapath dpdk",
 			       v->ifname);
-	if (w) {
-		/* what a late one would have asked for: kept if it goes
-		 * unanswered; and no room to keep it, not sent (a plug netd
-		 * could not settle later is one it must not risk) */
-		if (!gave_up_find(w, v->domid, v->devid) && w->n_gave_up == DPS_GAVE_UP_MAX)
-			return err_set(-EBUSY, "%s: dpswitch at %s left %u plugs unanswered; no more "
-				       "until it answers again", v->ifname, net->conf.dpdk_socket,
-				       w->n_gave_up);
-		text = add_text(net, v);
-		if (!text)
-			return err_set(-ENOMEM, "%s: out of memory", v->ifname);
+	/* what a late one would have asked for: kept if it goes unanswered;
+	 * and no room to keep it, not sent (a plug netd could not settle
+	 * later is one it must not risk) */
+	if (w && !gave_up_find(w, v->domid, v->devid) && w->n_gave_up == DPS_GAVE_UP_MAX)
+		return err_set(-EBUSY, "%s: dpswitch at %s left %u plugs unanswered; no more "
+			       "until it answers again", v->ifname, net->conf.dpdk_socket,
+			       w->n_gave_up);
+	req = add_req(net, v);
+	if (w && !(text = req_text(req))) {
+		json_decref(req);
+		return err_set(-ENOMEM, "%s: out of memory", v->ifname);
 	}
-	rc = call(net, add_req(net, v), NULL);
+	rc = call(net, req, NULL);
 	if (w && rc == -ETIMEDOUT && w->connected) {
 		gave_up_note(w, v->domid, v->devid, text); /* watch_settle looks at it */
 		text = NULL;
