@@ -336,6 +336,35 @@ static json_t *port_json(const struct dps_port *p)
 			 "queued", (json_int_t)p->nout, "queued_mbufs", mbufs, "drops", drops);
 }
 
+struct pending_arg {
+	struct dps *d;
+	json_t *a;
+};
+
+static void pending_one(uint32_t domid, uint32_t devid, void *arg)
+{
+	struct pending_arg *pa = arg;
+	struct nb_vif *v = nb_vif_get(&pa->d->nb, domid, devid, false);
+	char id[24];
+
+	if (v && v->port >= 0)
+		return; /* its port is in "ports", plugged from the record */
+	snprintf(id, sizeof(id), "%u.%u", domid, devid);
+	json_array_append_new(pa->a, json_string(id));
+}
+
+/* The vifs a record kept (--state) plugs as soon as they are probed,
+ * which have no port yet: netd's check after a restart tells a port-add
+ * it gave up on that the dpswitch gone carried out (kept here) from one
+ * that came to nothing (no record, no port: settled at once). */
+static json_t *pending_plugs(struct dps *d)
+{
+	struct pending_arg pa = { d, json_array() };
+
+	dps_plugs_foreach(pending_one, &pa);
+	return pa.a;
+}
+
 static json_t *status(struct dps *d)
 {
 	json_t *r = ok(), *ports = json_array(), *pj;
@@ -350,6 +379,7 @@ static json_t *status(struct dps *d)
 		json_array_append_new(ports, pj);
 	}
 	json_object_set_new(r, "ports", ports);
+	json_object_set_new(r, "pending_plugs", pending_plugs(d));
 	json_object_set_new(r, "macs", json_integer(dps_mac_count(&d->macs, d->now_ms)));
 	json_object_set_new(r, "mac_moves", json_integer((json_int_t)d->macs.moves));
 	json_object_set_new(r, "flooded", json_integer((json_int_t)d->flooded));

@@ -341,6 +341,8 @@ int dps_plugs_load(const char *path);
 /* req: the port-add request (JSON) to keep, NULL: the port-del. */
 int dps_plugs_record(uint32_t domid, uint32_t devid, const char *req);
 const char *dps_plugs_find(uint32_t domid, uint32_t devid);
+/* fn for each record kept (none without --state). */
+void dps_plugs_foreach(void (*fn)(uint32_t domid, uint32_t devid, void *arg), void *arg);
 
 /* control (ctl.c) */
 /* idle_us: how long a client that is not a watch may say nothing. */

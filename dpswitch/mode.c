@@ -36,8 +36,10 @@
  * comes after what netd gave up on: dpswitch takes connections in order
  * and answers each as it takes it. A port that is not there was refused
  * the plug; unless the dpswitch that took it is gone since: one restarted
- * with --state plugs it from its file once it probes the vif, so it is
- * looked for at each look of the check after a restart, for 30 s.
+ * with --state plugs it from its file once it probes the vif, so one it
+ * keeps a plug for (its status's pending_plugs) is looked for at each look
+ * of the check after a restart, for 30 s; one it keeps none for came to
+ * nothing, and is forgotten at once (its place is a plug netd may send).
  *
  * A dpswitch started again without its --state file (by hand, on a fresh
  * tmpfs) has no port plugged, and its guests would stay cut off. So netd
@@ -737,6 +739,23 @@ static json_t *ports_by_name(json_t *status)
 	return by;
 }
 
+/* The vifs a status says dpswitch plugs from its --state records once it
+ * probes them ("pending_plugs", "D.N"), as a JSON object by id (new
+ * reference); NULL from a dpswitch that does not say (older). */
+static json_t *pending_by_id(json_t *status)
+{
+	json_t *list = json_object_get(status, "pending_plugs"), *by, *id;
+	size_t i;
+
+	if (!json_is_array(list))
+		return NULL;
+	by = json_object();
+	json_array_foreach(list, i, id)
+		if (json_is_string(id))
+			json_object_set_new(by, json_string_value(id), json_true());
+	return by;
+}
+
 /* The vif the network holds as domid.devid, or NULL. */
 static const struct vif *held_vif(const struct netd_net *net, uint32_t domid, uint32_t devid)
 {
@@ -758,13 +777,16 @@ static const struct vif *held_vif(const struct netd_net *net, uint32_t domid, ui
  * Only these: a port netd merely does not know (plugged by hand, or by a
  * netd whose state_dir is gone) is not netd's to judge. A port not there
  * was refused the plug, unless dpswitch restarted since (lost): then it
- * stays remembered and counts in *missing, as a dpswitch restarted with
- * --state plugs it from its file as soon as it probes its vif. 0, or
- * -errno when dpswitch does not answer (err_msg()). */
-static int watch_settle(struct dps_watch *w, json_t *by, unsigned *missing)
+ * stays remembered and counts in *missing if the new one keeps a record
+ * of it (pending, pending_by_id), as a dpswitch restarted with --state
+ * plugs it from its file as soon as it probes its vif. No record, nothing
+ * came of it: settled at once, its place free for a new plug (an older
+ * dpswitch, pending NULL, does not say: remembered, looked for 30 s).
+ * 0, or -errno when dpswitch does not answer (err_msg()). */
+static int watch_settle(struct dps_watch *w, json_t *by, json_t *pending, unsigned *missing)
 {
 	struct netd_net *net = w->net;
-	unsigned n = 0, put = 0;
+	unsigned n = 0, put = 0, none = 0;
 	char names[256] = "", back[256] = "";
 	size_t off = 0, boff = 0;
 	int rc = 0;
@@ -780,14 +802,16 @@ static int watch_settle(struct dps_watch *w, json_t *by, unsigned *missing)
 
 		snprintf(name, sizeof(name), "vif%u.%u", domid, devid);
 		p = json_object_get(by, name);
-		if (!p && g->lost) {
+		if (!p && g->lost && (!pending || json_object_get(pending, name + 3))) {
 			(*missing)++;
 			i++;
 			continue;
 		}
 		if (!p) {
 			/* the dpswitch that took it has no such port: it refused
-			 * the plug, and keeps no record of it */
+			 * the plug, and keeps no record of it; or (lost) the one
+			 * restarted since keeps none: nothing came of it */
+			none += g->lost;
 			gave_up_drop(w, domid, devid);
 			continue;
 		}
@@ -823,6 +847,11 @@ static int watch_settle(struct dps_watch *w, json_t *by, unsigned *missing)
 		rc = 0;
 		gave_up_drop(w, domid, devid);
 	}
+	if (none)
+		log_info("%s: dpswitch at %s keeps no plug for %u vif%s whose port-add netd gave "
+			 "up on before it restarted (nothing came of %s); forgotten",
+			 net->conf.name, net->conf.dpdk_socket, none, none == 1 ? "" : "s",
+			 none == 1 ? "it" : "them");
 	if (n)
 		log_info("%s: dpswitch at %s had %u port%s plugged that netd does not hold "
 			 "(a plug netd gave up on, carried out late); unplugged %s:%s%s",
@@ -844,7 +873,7 @@ static int watch_settle(struct dps_watch *w, json_t *by, unsigned *missing)
 static int watch_sync(struct dps_watch *w)
 {
 	struct netd_net *net = w->net;
-	json_t *st = NULL, *by;
+	json_t *st = NULL, *by, *pending;
 	unsigned again = 0, missing = 0, refused = 0;
 	char names[256] = "";
 	size_t off = 0;
@@ -853,12 +882,16 @@ static int watch_sync(struct dps_watch *w)
 	if (rc < 0)
 		return rc;
 	by = ports_by_name(st);
+	pending = pending_by_id(st);
 	json_decref(st);
-	if (!by)
+	if (!by) {
+		json_decref(pending);
 		return err_set(-ENOMEM, "out of memory");
+	}
 	/* first: what it settles is room for the plugs below (dps_vif_online) */
 	if (w->strays)
-		rc = watch_settle(w, by, &missing);
+		rc = watch_settle(w, by, pending, &missing);
+	json_decref(pending);
 	for (struct netd_vif *nv = net->vifs; rc >= 0 && nv; nv = nv->next) {
 		const struct vif *v = &nv->vif;
 		char name[32];

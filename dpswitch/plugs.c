@@ -142,3 +142,10 @@ const char *dps_plugs_find(uint32_t domid, uint32_t devid)
 
 	return p ? p->req : NULL;
 }
+
+void dps_plugs_foreach(void (*fn)(uint32_t domid, uint32_t devid, void *arg), void *arg)
+{
+	for (unsigned h = 0; h < NB_HASH; h++)
+		for (struct plug *p = plugs[h]; p; p = p->next)
+			fn(p->domid, p->devid, arg);
+}

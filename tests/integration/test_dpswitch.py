@@ -1703,6 +1703,8 @@ def test_netd_unplugs_a_late_plug_that_a_dpswitch_restarted_with_its_state_plugs
                  what="vif5.0 plugged again by dpswitch from its state")
         time.sleep(1)  # netd has looked at the new dpswitch's ports
         assert rig.port("vif6.0") is None
+        # what tells netd to keep looking: the new dpswitch keeps its plug
+        assert rig.request({"cmd": "status"})["pending_plugs"] == ["6.0"]
         xsd.hvsim("vif", "add", "-n", "6.0", f"mac={mac_of(6)},bridge={BRIDGE},ip={addr_of(6)}")
         # the new dpswitch plugs it from its file, then netd unplugs it
         wait_for(lambda: rig.read_log().count("vif6.0: plugged") == 2, 10,
@@ -1845,6 +1847,43 @@ def test_netd_remembers_a_bounded_number_of_plugs_it_gave_up_on(rig, topo, netd_
     r = run_script(rig, netd, 5)
     assert r.returncode == 0, r.stderr + netd.read_log()
     assert rig.port("vif5.0")["plugged"]
+
+
+def test_plugs_given_up_on_before_a_restart_that_came_to_nothing_free_their_places_at_once(
+        topo, xsd, tmp_path, netd_factory):
+    """64 plugs given up on (dpswitch stopped: the most netd remembers),
+    then dpswitch killed before it read them and started again with its
+    --state: nothing came of them, and the new dpswitch's status says it
+    keeps no plug for those vifs (`pending_plugs`). So netd forgets them at
+    its first check, saying so, and a plug works at once. Before, netd kept
+    looking for their ports for 30 s and refused every new plug ('left 64
+    plugs unanswered') all that time."""
+    rig = Rig(topo, xsd, tmp_path)
+    state = tmp_path / "plugs"
+    try:
+        rig.start("--state", str(state))
+        netd = netd_factory(dpdk_conf(rig))
+        netd.start()
+        netd_plugged(rig, 5)
+        os.kill(rig.proc.pid, signal.SIGSTOP)
+        for d in range(100, 100 + GAVE_UP_MAX):
+            r = netd.ctl("vif", "online", f"{d}.0", f"bridge={BRIDGE}", f"mac={mac_of(d)}",
+                         check=False)
+            assert r.returncode == 1 and "no answer within" in r.stderr, r.stderr
+        dpswitch_restarted(rig, "--state", str(state))  # kill -9 of the stopped one
+        assert rig.request({"cmd": "status"})["pending_plugs"] == []
+        wait_for(lambda: f"{BRIDGE}: dpswitch at {rig.sock} answers again" in netd.read_log(),
+                 10, what=f"netd to hear from the new dpswitch: {netd.read_log()}")
+        time.sleep(1)  # its check of the ports, right after
+        r = run_script(rig, netd, 5)
+        assert r.returncode == 0, r.stderr + netd.read_log()
+        assert rig.port("vif5.0")["plugged"]
+        forgotten = (f"{BRIDGE}: dpswitch at {rig.sock} keeps no plug for {GAVE_UP_MAX} vifs "
+                     "whose port-add netd gave up on before it restarted (nothing came of "
+                     "them); forgotten")
+        assert forgotten in netd.read_log(), netd.read_log()
+    finally:
+        rig.stop()
 
 
 def test_status_and_metrics_show_only_the_networks_own_vifs(topo, xsd, tmp_path, netd_factory):
