@@ -28,7 +28,9 @@
  * speaks would keep its place for ever. And with every place taken, a
  * new client takes the place of the one of those that has been silent
  * longest, if for CTL_EVICT_US at least: netd's requests are answered
- * even while strays hold the other places. */
+ * even while strays hold the other places. Never one in the middle of a
+ * request (part of a line read, or a request waiting unread in its
+ * socket): it would lose the answer it waits for. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
@@ -459,15 +461,26 @@ static json_t *handle(struct dps *d, const char *line, bool *watch)
 	return r;
 }
 
-/* Every place taken: the one of the client that is not a watch and has
- * said nothing for longest, if for CTL_EVICT_US, made free; else
- * CTL_MAX_CLIENTS. */
+/* c is in the middle of a request: part of a line read (the rest to
+ * come), or what it sent waiting in its socket, unread (dpswitch was
+ * busy or stopped; a new client is taken before the others are read).
+ * Its silence is dpswitch's, not its own. */
+static bool mid_request(const struct client *c)
+{
+	char b;
+
+	return c->len || recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+/* Every place taken: the one of the client that is not a watch, is not
+ * in the middle of a request and has said nothing for longest, if for
+ * CTL_EVICT_US, made free; else CTL_MAX_CLIENTS. */
 static unsigned evict(uint64_t now_us)
 {
 	unsigned found = CTL_MAX_CLIENTS;
 
 	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++)
-		if (clients[i] && may_idle(clients[i]) &&
+		if (clients[i] && may_idle(clients[i]) && !mid_request(clients[i]) &&
 		    now_us - clients[i]->heard_us >= CTL_EVICT_US &&
 		    (found == CTL_MAX_CLIENTS || clients[i]->heard_us < clients[found]->heard_us))
 			found = i;

@@ -906,6 +906,60 @@ def test_silent_clients_are_dropped_and_leave_room_for_netds_requests(topo, xsd,
                 s.close()
 
 
+CTL_CLIENTS = 32  # dpswitch/dps.h's DPS_CTL_CLIENTS
+
+
+def reply_of(s):
+    """The one line s is sent back, parsed."""
+    s.settimeout(10)
+    return json.loads(s.makefile().readline())
+
+
+@pytest.mark.parametrize("mid", ["request_unread", "part_of_a_line"])
+def test_a_client_in_the_middle_of_a_request_keeps_its_place(rig, mid):
+    """With every place taken, a new client takes the place of the one
+    silent longest, but never of one in the middle of a request: its
+    request waiting unread in its socket (dpswitch stopped a while with
+    every client's status sent, then a new client: all 32 are answered,
+    the new one hears 'too many clients'), or part of its line read (it
+    gets its answer once it sends the rest, a silent one gives its place
+    instead). Before, such a client was dropped for its silence and lost
+    the answer it waited for."""
+    clients = []
+    try:
+        if mid == "part_of_a_line":
+            clients.append(socket.socket(socket.AF_UNIX))
+            clients[0].connect(rig.sock)
+            clients[0].sendall(b'{"cmd":"sta')
+            time.sleep(0.3)  # read: the longest silent of all below
+        while len(clients) < CTL_CLIENTS:
+            clients.append(socket.socket(socket.AF_UNIX))
+            clients[-1].connect(rig.sock)
+        assert rig.request({"cmd": "status"}) == {
+            "version": 1, "ok": False, "error": "too many clients"}  # places all taken
+        if mid == "request_unread":
+            with stopped(rig.proc):
+                for c in clients:
+                    c.sendall(b'{"cmd":"status"}\n')
+                late = socket.socket(socket.AF_UNIX)
+                clients.append(late)
+                late.connect(rig.sock)
+                time.sleep(1.5)  # each silent past the second, its request unread
+            for c in clients[:CTL_CLIENTS]:
+                assert reply_of(c)["ok"], rig.read_log()
+            assert reply_of(late) == {"version": 1, "ok": False, "error": "too many clients"}
+            assert "for a new one" not in rig.read_log()
+        else:
+            time.sleep(1.2)  # every one silent past the second
+            assert rig.request({"cmd": "status"})["ok"]  # in the place of a silent one
+            clients[0].sendall(b'tus"}\n')
+            assert reply_of(clients[0])["ok"], rig.read_log()
+            assert rig.read_log().count("for a new one") == 1
+    finally:
+        for c in clients:
+            c.close()
+
+
 def test_vif_of_another_network_is_left_alone(rig, xsd):
     """A vif whose bridge= is not dpswitch's is another backend's: dpswitch
     writes nothing under it."""
