@@ -26,7 +26,9 @@
  * one it must not risk), and once dpswitch answers again the watch checks
  * its ports (below) and settles those: the port of a vif netd does not
  * hold is unplugged, that of one it holds plugged again with netd's keys
- * if the late ones were others. Only those: a port netd merely does not
+ * if the late ones were others (one dpswitch refuses to settle is kept,
+ * shown by status and metrics, and tried again: watch_retry). Only those:
+ * a port netd merely does not
  * know (plugged by hand, or by a netd whose state_dir is gone) is not
  * netd's to judge, nor another network's (status names a vif port's
  * bridge: one dpswitch may serve several). An answer to a later request
@@ -83,6 +85,10 @@
  * flood of hotplugs while dpswitch is stopped costs netd no more. Full,
  * a port-add for another vif is refused without being sent (dps_vif_online). */
 #define DPS_GAVE_UP_MAX 64
+/* A settle dpswitch refused (its answer says why: a --state file it
+ * cannot write): tried again after 1 s, doubling to 30 s, while it lasts */
+#define DPS_RETRY_FIRST_USEC (1000 * 1000ull)
+#define DPS_RETRY_MAX_USEC (30 * 1000 * 1000ull)
 
 /* A port-add that went unanswered: dpswitch may carry it out late. */
 struct dps_gave_up {
@@ -92,6 +98,9 @@ struct dps_gave_up {
 	 * the plug may be in its --state file, for the next one to plug again
 	 * once it probes the vif */
 	bool lost;
+	/* dpswitch refused the port-del or port-add that settles it (its
+	 * error, as netdctl status shows it), or NULL: kept, and tried again */
+	char *refused;
 };
 
 /* The watch of a network's dpswitch (net->priv). */
@@ -115,6 +124,7 @@ struct dps_watch {
 	/* port-adds that went unanswered and no check has settled yet */
 	struct dps_gave_up gave_up[DPS_GAVE_UP_MAX];
 	unsigned n_gave_up;
+	uint64_t retry_usec;  /* before the next try of a refused settle */
 };
 
 static int watch_probe(struct dps_watch *w);
@@ -165,6 +175,9 @@ static void gave_up_note(struct dps_watch *w, uint32_t domid, uint32_t devid, ch
 		free(g->req);
 	}
 	g->req = req;
+	/* what the port ends with is this one now: a refusal was of the last */
+	free(g->refused);
+	g->refused = NULL;
 }
 
 /* Settled: dpswitch answered a later request for the vif (carrying out
@@ -177,13 +190,37 @@ static void gave_up_drop(struct dps_watch *w, uint32_t domid, uint32_t devid)
 	if (!g)
 		return;
 	free(g->req);
+	free(g->refused);
 	*g = w->gave_up[--w->n_gave_up];
+}
+
+/* Those dpswitch refused to settle (refused) in *refused: how many. */
+static unsigned gave_up_refused(const struct dps_watch *w)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < w->n_gave_up; i++)
+		n += w->gave_up[i].refused != NULL;
+	return n;
+}
+
+/* Forgotten: all of them (all), or those not refused (a check over). */
+static void gave_up_forget(struct dps_watch *w, bool all)
+{
+	for (unsigned i = 0; i < w->n_gave_up;) {
+		struct dps_gave_up *g = &w->gave_up[i];
+
+		if (g->refused && !all) {
+			i++;
+			continue;
+		}
+		gave_up_drop(w, g->domid, g->devid);
+	}
 }
 
 static void gave_up_clear(struct dps_watch *w)
 {
-	while (w->n_gave_up)
-		free(w->gave_up[--w->n_gave_up].req);
+	gave_up_forget(w, true);
 }
 
 /* dpswitch answered (a request, or the watch's probe): the whole bound
@@ -415,16 +452,6 @@ static char *req_text(const json_t *req)
 	return req ? json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 }
 
-/* add_req's text (req_text). */
-static char *add_text(const struct netd_net *net, const struct vif *v)
-{
-	json_t *req = add_req(net, v);
-	char *text = req_text(req);
-
-	json_decref(req);
-	return text;
-}
-
 static int dps_vif_online(struct netd_net *net, const struct vif *v)
 {
 	struct dps_watch *w = net->priv;
@@ -438,10 +465,18 @@ static int dps_vif_online(struct netd_net *net, const struct vif *v)
 	/* what a late one would have asked for: kept if it goes unanswered;
 	 * and no room to keep it, not sent (a plug netd could not settle
 	 * later is one it must not risk) */
-	if (w && !gave_up_find(w, v->domid, v->devid) && w->n_gave_up == DPS_GAVE_UP_MAX)
+	if (w && !gave_up_find(w, v->domid, v->devid) && w->n_gave_up == DPS_GAVE_UP_MAX) {
+		unsigned refused = gave_up_refused(w);
+
+		if (refused)
+			return err_set(-EBUSY, "%s: dpswitch at %s left %u plugs unsettled (%u "
+				       "refused to be undone: netdctl status); no more until they "
+				       "are", v->ifname, net->conf.dpdk_socket, w->n_gave_up,
+				       refused);
 		return err_set(-EBUSY, "%s: dpswitch at %s left %u plugs unanswered; no more "
 			       "until it answers again", v->ifname, net->conf.dpdk_socket,
 			       w->n_gave_up);
+	}
 	req = add_req(net, v);
 	if (w && !(text = req_text(req))) {
 		json_decref(req);
@@ -523,12 +558,40 @@ static void own_ports(const struct netd_net *net, json_t *status)
 
 /* For `netdctl status`: one line of counters per port (the text view
  * prints string lists), and dpswitch's whole status for --json. */
+/* The plugs netd gave up on whose settle dpswitch refused: each
+ * "vifD.N: why" (the text view prints string lists), and how many (the
+ * metric netd_dpswitch_unsettled_plugs). Shown whether dpswitch answers
+ * or not: it is what netd knows. */
+static void unsettled(const struct dps_watch *w, json_t *st)
+{
+	json_t *list = json_array();
+	unsigned n = 0;
+
+	for (unsigned i = 0; w && i < w->n_gave_up; i++) {
+		const struct dps_gave_up *g = &w->gave_up[i];
+		char line[640];
+
+		if (!g->refused)
+			continue;
+		snprintf(line, sizeof(line), "vif%u.%u: %s", g->domid, g->devid, g->refused);
+		json_array_append_new(list, json_string(line));
+		n++;
+	}
+	json_object_set_new(st, "unsettled_plugs", json_integer(n));
+	if (n)
+		json_object_set_new(st, "unsettled", list);
+	else
+		json_decref(list);
+}
+
 static json_t *dps_status(struct netd_net *net)
 {
 	json_t *st = json_pack("{s:s,s:s,s:s}", "datapath", "dpdk", "dpdk_socket",
 			       net->conf.dpdk_socket, "antispoof", net->conf.antispoof ? "yes" : "no");
 	json_t *r = NULL, *ports = json_array(), *counters = json_array(), *p;
 	size_t i;
+
+	unsettled(net->priv, st);
 
 	if (call(net, json_pack("{s:i,s:s}", "version", 1, "cmd", "status"), &r) < 0) {
 		json_object_set_new(st, "dpswitch_error", json_string(err_msg()));
@@ -822,14 +885,22 @@ static int watch_settle(struct dps_watch *w, json_t *by, json_t *pending, unsign
 			continue;
 		}
 		if (h) {
-			mine = add_text(net, h);
+			json_t *req = add_req(net, h);
+
+			mine = req_text(req);
 			if (mine && !strcmp(mine, g->req)) {
+				json_decref(req);
 				free(mine);
 				gave_up_drop(w, domid, devid);
 				continue;
 			}
+			/* not dps_vif_online: a refusal keeps the entry (below) */
+			rc = call(net, req, NULL);
+			if (rc == -ETIMEDOUT && w->connected && mine) {
+				gave_up_note(w, domid, devid, mine); /* the late one now */
+				mine = NULL;
+			}
 			free(mine);
-			rc = dps_vif_online(net, h); /* drops the entry once answered */
 			if (rc == 0 && boff < sizeof(back))
 				boff += (size_t)snprintf(back + boff, sizeof(back) - boff, " %s", name);
 			put += rc == 0;
@@ -840,9 +911,23 @@ static int watch_settle(struct dps_watch *w, json_t *by, json_t *pending, unsign
 				off += (size_t)snprintf(names + off, sizeof(names) - off, " %s", name);
 			n += rc == 0;
 		}
-		if (rc == -EINVAL) /* refused (its answer says why): the others still go */
-			log_warn("%s: %s left as dpswitch has it: %s", net->conf.name, name, err_msg());
-		else if (rc < 0)
+		if (rc == -EINVAL) {
+			/* refused (its answer says why; a --state file it cannot
+			 * write): kept, shown by status, looked at again
+			 * (on_watch_timer), said once per cause; the others go on */
+			char *why = strdup(err_msg());
+
+			if (!g->refused || !why || strcmp(g->refused, why))
+				log_warn("%s: dpswitch refused to %s %s: %s; netd looks at it again "
+					 "until it is settled", net->conf.name,
+					 h ? "plug again with netd's keys" : "unplug", name, err_msg());
+			free(g->refused);
+			g->refused = why; /* NULL when out of memory: forgotten */
+			rc = 0;
+			i++;
+			continue;
+		}
+		if (rc < 0)
 			break;
 		rc = 0;
 		gave_up_drop(w, domid, devid);
@@ -932,6 +1017,23 @@ static int watch_sync(struct dps_watch *w)
 	return missing ? 1 : 0;
 }
 
+/* A check over with settles dpswitch refused (gave_up's refused): another
+ * in retry_usec, doubling; a stray port plugged is a guest netd answered
+ * with an error forwarding, kept so until it is settled (or its vif gone,
+ * or the network down). */
+static void watch_retry(struct dps_watch *w, uint64_t now)
+{
+	if (!gave_up_refused(w)) {
+		w->retry_usec = 0;
+		return;
+	}
+	w->retry_usec = !w->retry_usec ? DPS_RETRY_FIRST_USEC :
+		w->retry_usec * 2 > DPS_RETRY_MAX_USEC ? DPS_RETRY_MAX_USEC : w->retry_usec * 2;
+	w->sync = w->strays = true;
+	w->sync_since = now;
+	watch_arm(w, w->retry_usec);
+}
+
 static int on_watch_timer(sd_event_source *s, uint64_t usec, void *data)
 {
 	struct dps_watch *w = data;
@@ -986,19 +1088,23 @@ static int on_watch_timer(sd_event_source *s, uint64_t usec, void *data)
 		return 0;
 	}
 	if (rc == 0 || now - w->sync_since >= DPS_WATCH_PENDING_USEC) {
+		/* refused ones are kept (watch_retry) */
+		unsigned left = w->n_gave_up - gave_up_refused(w);
+
 		if (rc)
 			log_warn("%s: dpswitch at %s still has no port for some of the network's "
 				 "vifs after 30 s; not looking again", w->net->conf.name,
 				 w->net->conf.dpdk_socket);
 		/* a port-add given up on whose vif has no port after 30 s
 		 * (its domain gone): nothing came of it */
-		if (w->strays && w->n_gave_up)
+		if (w->strays && left)
 			log_warn("%s: %u port-add%s netd gave up on found no port in dpswitch "
-				 "after 30 s; forgotten", w->net->conf.name, w->n_gave_up,
-				 w->n_gave_up == 1 ? "" : "s");
+				 "after 30 s; forgotten", w->net->conf.name, left,
+				 left == 1 ? "" : "s");
 		if (w->strays)
-			gave_up_clear(w);
+			gave_up_forget(w, false);
 		w->sync = w->strays = false;
+		watch_retry(w, now);
 		return 0;
 	}
 	w->delay_usec = w->delay_usec * 2 > DPS_WATCH_MAX_USEC ? DPS_WATCH_MAX_USEC :

@@ -1774,6 +1774,54 @@ def test_netd_unplugs_a_late_plug_that_a_dpswitch_restarted_with_its_state_plugs
         rig.stop()
 
 
+def test_a_stray_plug_whose_unplug_dpswitch_refuses_is_shown_and_retried(
+        topo, xsd, tmp_path, netd_factory):
+    """A port-add netd gave up on, carried out late, whose port-del
+    dpswitch refuses in netd's check (here its --state file cannot be
+    written: a directory stands in its place): netd keeps it, says so once,
+    shows it in `netdctl status` with dpswitch's reason and in its metrics
+    (netd_dpswitch_unsettled_plugs), and tries again, so the stray port is
+    unplugged once the cause is gone. Before, the refusal was logged and
+    the plug forgotten: the guest netd answered with an error stayed
+    plugged for good, and nothing but the log said so."""
+    from test_metrics import sample, scrape
+    rig = Rig(topo, xsd, tmp_path)
+    state = tmp_path / "plugs"
+    try:
+        rig.start("--state", str(state))
+        netd = dpdk_netd(rig, netd_factory, 5)
+        netd_plugged(rig, 6)
+        with stopped(rig.proc):
+            given_up(rig, netd, 6)
+            os.kill(netd.proc.pid, signal.SIGSTOP)  # its check once the state is broken
+        try:
+            wait_for(lambda: "vif6.0: plugged" in rig.read_log(), 10,
+                     what=f"dpswitch to carry out the port-add: {rig.read_log()}")
+            state.unlink()
+            state.mkdir()
+        finally:
+            os.kill(netd.proc.pid, signal.SIGCONT)
+        refused = f"{BRIDGE}: dpswitch refused to unplug vif6.0: dpswitch: vif 6.0: not unplugged"
+        wait_for(lambda: refused in netd.read_log(), 20,
+                 what=f"netd's port-del refused: {netd.read_log()}")
+        time.sleep(2.5)  # tried again meanwhile, refused again: said once
+        assert netd.read_log().count(refused) == 1, netd.read_log()
+        assert rig.port("vif6.0")["plugged"]
+        st = netd.ctl("status").stdout
+        assert "vif6.0: dpswitch: vif 6.0: not unplugged, it cannot be kept" in st, st
+        fams, _ = scrape(topo, netd)
+        assert sample(fams, "netd_dpswitch_unsettled_plugs", network=BRIDGE) == 1
+        state.rmdir()  # the cause gone: the next try unplugs it
+        wait_for(lambda: not rig.port("vif6.0")["plugged"], 40,
+                 what=f"netd to unplug vif6.0: {netd.read_log()} {rig.read_log()}")
+        assert rig.port("vif5.0")["plugged"]
+        assert "not unplugged" not in netd.ctl("status").stdout
+        fams, _ = scrape(topo, netd)
+        assert sample(fams, "netd_dpswitch_unsettled_plugs", network=BRIDGE) == 0
+    finally:
+        rig.stop()
+
+
 @pytest.mark.parametrize("killed", ["waiting", "after_giving_up"])
 def test_netd_killed_as_its_plug_waits_undoes_it_when_started_again(rig, topo, netd_factory,
                                                                     killed):
