@@ -260,6 +260,8 @@ static json_t *apply_add(struct dps *d, struct nb_vif *nv, json_t *req, bool kee
 				     nv->devid, rc == -ENOMEM ? "out of memory" : err_msg());
 	}
 	p = &d->ports[nv->port];
+	free(p->keys);
+	p->keys = keys ? json_dumps(keys, JSON_COMPACT | JSON_SORT_KEYS) : strdup("{}");
 	p->pol = pol;
 	p->plugged = true;
 	dps_port_update(d, (unsigned)nv->port);
@@ -310,6 +312,8 @@ static json_t *port_del(struct dps *d, json_t *req)
 		return error("vif %u.%u: not unplugged, it cannot be kept: %s", nv->domid,
 			     nv->devid, err_msg());
 	p->plugged = false;
+	free(p->keys);
+	p->keys = NULL;
 	dps_port_update(d, (unsigned)nv->port);
 	log_info("vif%u.%u: unplugged", nv->domid, nv->devid);
 	return ok();
@@ -378,6 +382,9 @@ static json_t *status(struct dps *d)
 		/* a vif's network: netd's check of its own leaves the others' */
 		if (pj && d->ports[i].bridge)
 			json_object_set_new(pj, "bridge", json_string(d->ports[i].bridge));
+		/* a plugged vif's keys, as its port-add gave them */
+		if (pj && d->ports[i].plugged && d->ports[i].keys)
+			json_object_set_new(pj, "keys", json_loads(d->ports[i].keys, 0, NULL));
 		json_array_append_new(ports, pj);
 	}
 	json_object_set_new(r, "ports", ports);

@@ -157,6 +157,10 @@ struct dps_port {
 	int dirty;	/* place in dps.dirty[] (frames queued), -1: none */
 	unsigned next_free;
 	struct dps_policy pol;
+	/* the plug's "keys" as JSON (keys sorted), NULL while unplugged: its
+	 * status shows them, so netd finds a port with keys it does not hold
+	 * (a re-plug of a netd killed waiting, carried out late) */
+	char *keys;
 	struct dps_counters c;
 	/* output queue, flushed after each pass */
 	struct rte_mbuf *outq[DPS_OUTQ];

@@ -6,6 +6,7 @@
  * raised: nothing is copied to flood). Queues are flushed once per pass,
  * so a port gets bursts, not single frames. No allocation, no log line. */
 #include <poll.h>
+#include <stdlib.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <string.h>
@@ -157,6 +158,8 @@ void dps_port_free(struct dps *d, unsigned idx)
 	struct dps_port *p = &d->ports[idx];
 
 	p->connected = p->plugged = false;
+	free(p->keys);
+	p->keys = NULL;
 	dps_port_update(d, idx);
 	p->kind = DPS_PORT_FREE;
 	p->next_free = d->free_head;

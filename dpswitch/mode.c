@@ -52,7 +52,10 @@
  * above), so its end is dpswitch's end. Then netd connects again (every
  * 100 ms, then every second; a dpswitch that is not there refuses at
  * once, nothing waits) and, once it answers, asks for its ports and
- * plugs again each vif it knows whose port is there but unplugged. A
+ * plugs again each vif it knows whose port is there but unplugged, or
+ * plugged with other keys than netd holds (status shows each port's: a
+ * re-plug a netd killed waiting never answered, carried out late; so a
+ * re-plug needs no journal intent, dps_replug_intent). A
  * dpswitch restarted with --state has them
  * plugged already and is asked nothing more. A port not there yet (the
  * new dpswitch has not probed its vif) is looked at again, for 30 s.
@@ -121,6 +124,9 @@ struct dps_watch {
 	bool probing;         /* a status sent on fd, its reply not read yet */
 	bool hello;           /* the reply to the watch request (watch_connect) not read yet */
 	bool connected;       /* the last request reached dpswitch's socket (request) */
+	/* its last status showed each plugged port's keys (and pending_plugs,
+	 * which came with them): a re-plug needs no journal intent */
+	bool port_keys;
 	/* port-adds that went unanswered and no check has settled yet */
 	struct dps_gave_up gave_up[DPS_GAVE_UP_MAX];
 	unsigned n_gave_up;
@@ -357,6 +363,8 @@ static int watch_start(struct netd_net *net);
 static int dps_up(struct netd_net *net, json_t *saved)
 {
 	struct dps_watch *w = net->priv;
+	json_t *st = NULL;
+	bool port_keys;
 	int rc;
 
 	/* a network a reload keeps is moved, its watch with it: the watch's
@@ -367,9 +375,11 @@ static int dps_up(struct netd_net *net, json_t *saved)
 		w->net = net;
 		return 0;
 	}
-	rc = call(net, json_pack("{s:i,s:s}", "version", 1, "cmd", "status"), NULL);
+	rc = call(net, json_pack("{s:i,s:s}", "version", 1, "cmd", "status"), &st);
 	if (rc < 0)
 		return err_prefix(rc, "%s: datapath dpdk", net->conf.name);
+	port_keys = json_object_get(st, "pending_plugs") != NULL;
+	json_decref(st);
 	/* the state file, as every mode's up writes one (netd_txn_apply):
 	 * without it a netd started again reads no vif journal either, and
 	 * forgets the network's vifs (the watch would not plug them again,
@@ -377,7 +387,10 @@ static int dps_up(struct netd_net *net, json_t *saved)
 	rc = net->checkpoint(net, "applied");
 	if (rc < 0)
 		return err_prefix(rc, "%s: datapath dpdk: state not saved", net->conf.name);
-	return watch_start(net);
+	rc = watch_start(net);
+	if (rc == 0 && net->priv)
+		((struct dps_watch *)net->priv)->port_keys = port_keys;
+	return rc;
 }
 
 static json_t *vif_keys(const struct vif *v)
@@ -950,18 +963,35 @@ static int watch_settle(struct dps_watch *w, json_t *by, json_t *pending, unsign
 	return rc;
 }
 
+/* Port p (of a status) is plugged with other keys than v's: a port-add
+ * netd did not answer carried out (a re-plug of a netd killed waiting for
+ * it), or one by hand. A dpswitch that does not show a port's keys says
+ * nothing of them. */
+static bool other_keys(json_t *p, const struct vif *v)
+{
+	json_t *keys = json_object_get(p, "keys"), *mine;
+	bool other;
+
+	if (!json_is_true(json_object_get(p, "plugged")) || !json_is_object(keys))
+		return false;
+	mine = vif_keys(v);
+	other = !json_equal(keys, mine);
+	json_decref(mine);
+	return other;
+}
+
 /* Plug again, from netd's records, every vif whose port dpswitch has
- * unplugged, and with w->strays settle the port-adds netd gave up on
+ * unplugged, or plugged with other keys than netd holds (other_keys), and with w->strays settle the port-adds netd gave up on
  * (watch_settle). 0: all checked; 1: some ports are not there yet;
  * -errno: dpswitch does not answer (err_msg()). At most one status and
  * one port-add or port-del per vif. */
 static int watch_sync(struct dps_watch *w)
 {
 	struct netd_net *net = w->net;
-	json_t *st = NULL, *by, *pending;
-	unsigned again = 0, missing = 0, refused = 0;
-	char names[256] = "";
-	size_t off = 0;
+	json_t *st = NULL, *by, *pending, *settled = NULL;
+	unsigned again = 0, rekeyed = 0, missing = 0, refused = 0;
+	char names[256] = "", knames[256] = "";
+	size_t off = 0, koff = 0;
 	int rc = call(net, json_pack("{s:i,s:s}", "version", 1, "cmd", "status"), &st);
 
 	if (rc < 0)
@@ -969,17 +999,30 @@ static int watch_sync(struct dps_watch *w)
 	by = ports_by_name(st);
 	pending = pending_by_id(st);
 	json_decref(st);
+	w->port_keys = pending != NULL; /* they came together */
 	if (!by) {
 		json_decref(pending);
 		return err_set(-ENOMEM, "out of memory");
 	}
-	/* first: what it settles is room for the plugs below (dps_vif_online) */
-	if (w->strays)
+	/* first: what it settles is room for the plugs below (dps_vif_online);
+	 * the vifs it settles, by what netd asked for then, are not looked
+	 * at again below (by is from before it) */
+	if (w->strays) {
+		settled = json_object();
+		for (unsigned i = 0; i < w->n_gave_up; i++) {
+			char id[32];
+
+			snprintf(id, sizeof(id), "vif%u.%u", w->gave_up[i].domid,
+				 w->gave_up[i].devid);
+			json_object_set_new(settled, id, json_true());
+		}
 		rc = watch_settle(w, by, pending, &missing);
+	}
 	json_decref(pending);
 	for (struct netd_vif *nv = net->vifs; rc >= 0 && nv; nv = nv->next) {
 		const struct vif *v = &nv->vif;
 		char name[32];
+		bool rekey;
 		json_t *p;
 
 		if (v->emu)
@@ -990,7 +1033,8 @@ static int watch_sync(struct dps_watch *w)
 			missing++;
 			continue;
 		}
-		if (json_is_true(json_object_get(p, "plugged")))
+		rekey = !json_object_get(settled, name) && other_keys(p, v);
+		if (json_is_true(json_object_get(p, "plugged")) && !rekey)
 			continue;
 		rc = dps_vif_online(net, v);
 		if (rc == -EINVAL || rc == -EBUSY) {
@@ -1003,17 +1047,31 @@ static int watch_sync(struct dps_watch *w)
 		}
 		if (rc < 0)
 			break;
+		if (rekey) {
+			rekeyed++;
+			if (koff < sizeof(knames))
+				koff += (size_t)snprintf(knames + koff, sizeof(knames) - koff, " %s",
+							 v->ifname);
+			continue;
+		}
 		again++;
 		if (off < sizeof(names))
 			off += (size_t)snprintf(names + off, sizeof(names) - off, " %s", v->ifname);
 	}
 	json_decref(by);
+	json_decref(settled);
 	if (rc < 0)
 		return rc;
 	if (again)
 		log_info("%s: dpswitch at %s had %u vif%s unplugged; plugged %s again:%s%s",
 			 net->conf.name, net->conf.dpdk_socket, again, again == 1 ? "" : "s",
 			 again == 1 ? "it" : "them", names, off >= sizeof(names) ? " ..." : "");
+	if (rekeyed)
+		log_warn("%s: dpswitch at %s had %u vif%s plugged with other keys than netd holds "
+			 "(a re-plug netd did not answer, or a plug by hand); plugged %s again with "
+			 "netd's:%s%s", net->conf.name, net->conf.dpdk_socket, rekeyed,
+			 rekeyed == 1 ? "" : "s", rekeyed == 1 ? "it" : "them", knames,
+			 koff >= sizeof(knames) ? " ..." : "");
 	return missing ? 1 : 0;
 }
 
@@ -1164,6 +1222,16 @@ static void watch_stop(struct netd_net *net)
 	net->priv = NULL;
 }
 
+/* A re-plug needs its journal intent unless dpswitch shows its ports'
+ * keys, which the next netd's first check compares with those it holds
+ * (watch_sync): a netd with no watch (no event loop) cannot tell. */
+static bool dps_replug_intent(struct netd_net *net)
+{
+	const struct dps_watch *w = net->priv;
+
+	return !w || !w->port_keys;
+}
+
 const struct netd_mode_ops dps_mode_ops = {
 	.name = "bridge",
 	.up = dps_up,
@@ -1174,5 +1242,6 @@ const struct netd_mode_ops dps_mode_ops = {
 	.save = dps_save,
 	/* a dpswitch that does not answer at start still holds the plugs */
 	.up_keeps_record = true,
+	.replug_intent = dps_replug_intent,
 	.free = dps_free,
 };

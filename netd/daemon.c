@@ -1595,10 +1595,13 @@ static int vif_online(struct netd *d, const char *id, json_t *args, json_t **res
 		return rc;
 	/* A new plug is on disk before it touches the host (see
 	 * journal_intent()); one that cannot be is refused, untouched. So is
-	 * a dpdk vif's re-plug: dpswitch may carry out a port-add netd gave
+	 * a dpdk vif's re-plug with a dpswitch that does not show its ports'
+	 * keys (replug_intent): dpswitch may carry out a port-add netd gave
 	 * up on (or was killed waiting for) late, with keys netd does not
-	 * hold, which the next netd puts back (pending_undo). */
-	if (!old || net->ops == &dps_mode_ops) {
+	 * hold, which the next netd puts back (pending_undo). One that shows
+	 * them tells the next netd itself (its first check of the ports): the
+	 * re-plug's one record is its '+', as in the other modes. */
+	if (!old || (net->ops->replug_intent && net->ops->replug_intent(net))) {
 		rc = journal_intent(net, &v);
 		if (rc)
 			return err_prefix(rc, "vif %s: not plugged, its state cannot be saved", id);

@@ -42,6 +42,11 @@ struct netd_mode_ops {
 	 * are dpswitch's and outlive netd): a previous netd's record stays
 	 * for the next start rather than going with the failure. */
 	bool up_keeps_record;
+	/* A re-plug of a vif the network holds is journalled as an intent
+	 * ('~') before it touches the host, when this says so (NULL: never).
+	 * dpdk: unless dpswitch shows each port's keys, which tell the next
+	 * netd a re-plug it was killed in the middle of. */
+	bool (*replug_intent)(struct netd_net *net);
 	void (*free)(struct netd_net *net);
 	/* Mode-specific control commands (nat: "forward-add", "forward-del",
 	 * "forward-list"); the whole request is passed. -EOPNOTSUPP: not mine. */
