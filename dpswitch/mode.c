@@ -569,8 +569,6 @@ static void own_ports(const struct netd_net *net, json_t *status)
 	}
 }
 
-/* For `netdctl status`: one line of counters per port (the text view
- * prints string lists), and dpswitch's whole status for --json. */
 /* The plugs netd gave up on whose settle dpswitch refused: each
  * "vifD.N: why" (the text view prints string lists), and how many (the
  * metric netd_dpswitch_unsettled_plugs). Shown whether dpswitch answers
@@ -597,6 +595,8 @@ static void unsettled(const struct dps_watch *w, json_t *st)
 		json_decref(list);
 }
 
+/* For `netdctl status`: one line of counters per port (the text view
+ * prints string lists), and dpswitch's whole status for --json. */
 static json_t *dps_status(struct netd_net *net)
 {
 	json_t *st = json_pack("{s:s,s:s,s:s}", "datapath", "dpdk", "dpdk_socket",
