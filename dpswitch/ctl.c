@@ -606,13 +606,15 @@ void dps_ctl_run(struct dps *d, int lfd)
 {
 	struct pollfd pfd[CTL_MAX_CLIENTS + 1];
 	int n = dps_ctl_fds(lfd, pfd, CTL_MAX_CLIENTS + 1);
-	uint64_t now_us = nb_now_us();
 
 	/* every client, not only those the poll names: one whose reply
-	 * stalled is dropped on time (dps_ctl_wait_us) */
+	 * stalled is dropped on time (dps_ctl_wait_us). The clock is read
+	 * for each: with one reading for the pass, a pass held up between
+	 * two clients (a loaded host, SIGSTOP) made a client answered after
+	 * it look silent for as long, and the next new client evicted it. */
 	if (poll(pfd, (nfds_t)n, 0) > 0 && pfd[0].revents)
-		accept_one(lfd, now_us);
+		accept_one(lfd, nb_now_us());
 	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++)
 		if (clients[i])
-			serve(d, i, now_us);
+			serve(d, i, nb_now_us());
 }

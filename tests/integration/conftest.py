@@ -106,6 +106,35 @@ def tcpdump(ns, args, stdout, timeout=10):
     raise AssertionError(f"tcpdump {' '.join(args)} in {ns} did not start capturing")
 
 
+def _threads_stopped(pid):
+    """Every thread of pid stopped (or gone): the state after the comm in
+    each /proc/PID/task/TID/stat."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return True
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if state not in "tTZX":
+            return False
+    return True
+
+
+def sigstop(pid, timeout=5.0):
+    """SIGSTOP pid and return once every thread of it has stopped. kill()
+    returns before the stop reaches the threads: the one woken for it must
+    be scheduled first, and on a loaded host another thread (dpswitch's
+    loop) serves a request sent right after kill() returned, which the test
+    meant to leave unread."""
+    os.kill(pid, signal.SIGSTOP)
+    wait_for(lambda: _threads_stopped(pid), timeout=timeout, step=0.001,
+             what=f"process {pid} to stop")
+
+
 def wait_for(pred, timeout=5.0, step=0.02, what="condition"):
     end = time.monotonic() + timeout
     while time.monotonic() < end:

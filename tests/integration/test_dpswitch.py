@@ -24,7 +24,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, sh, tcp_sink, tcp_transfer, tcpdump, terminate, wait_for
+from conftest import BUILD, sh, sigstop, tcp_sink, tcp_transfer, tcpdump, terminate, wait_for
 
 HVSIM = os.path.join(BUILD, "hvsim")
 DPSWITCH = os.path.join(BUILD, "bin", "dpswitch")
@@ -1487,7 +1487,7 @@ def test_netd_waits_less_for_a_dpswitch_that_stopped_answering(rig, topo, netd_f
     vif. Answering again, it is given the whole bound back and plugs work."""
     netd = netd_factory(dpdk_conf(rig))
     netd.start()
-    os.kill(rig.proc.pid, signal.SIGSTOP)
+    sigstop(rig.proc.pid)
     try:
         for d, bound, more in ((5, 2000, ""),
                                (6, 200, " (nor the last time: waiting less until it answers)")):
@@ -1513,7 +1513,7 @@ def test_netd_waits_less_for_a_dpswitch_that_stopped_answering(rig, topo, netd_f
 def stopped(proc):
     """proc stopped (SIGSTOP) within the block, as a wedged process is;
     resumed (SIGCONT) whatever happens."""
-    os.kill(proc.pid, signal.SIGSTOP)
+    sigstop(proc.pid)
     try:
         yield
     finally:
@@ -1537,7 +1537,7 @@ def test_netd_hears_by_itself_that_a_stopped_dpswitch_answers_again(rig, topo, n
     netd = netd_factory(dpdk_conf(rig))
     netd.start()
     netd_plugged(rig, 5)
-    os.kill(rig.proc.pid, signal.SIGSTOP)
+    sigstop(rig.proc.pid)
     try:
         # a status: no port-add went unanswered, so no check of the ports
         # follows (one, as dpswitch is stopped again below, would cost
@@ -1549,7 +1549,7 @@ def test_netd_hears_by_itself_that_a_stopped_dpswitch_answers_again(rig, topo, n
     again = f"{BRIDGE}: dpswitch at {rig.sock} answers again"
     wait_for(lambda: again in netd.read_log(), 20,
              what=f"netd to hear from dpswitch again by itself: {netd.read_log()}")
-    os.kill(rig.proc.pid, signal.SIGSTOP)
+    sigstop(rig.proc.pid)
     try:
         plug, done = waiting_on_stopped(rig, lambda: run_script(rig, netd, 5))
         time.sleep(0.5)  # dpswitch's slow answer: past 200 ms, within 2 s
@@ -1742,7 +1742,7 @@ def test_netd_unplugs_a_late_plug_that_a_dpswitch_restarted_with_its_state_plugs
         netd_plugged(rig, 6)
         with stopped(rig.proc):
             given_up(rig, netd, 6)
-            os.kill(netd.proc.pid, signal.SIGSTOP)  # its check comes after the restart
+            sigstop(netd.proc.pid)  # its check comes after the restart
         try:
             wait_for(lambda: "vif6.0: plugged" in rig.read_log(), 10,
                      what=f"dpswitch to read the port-add netd gave up on: {rig.read_log()}")
@@ -1793,7 +1793,7 @@ def test_a_stray_plug_whose_unplug_dpswitch_refuses_is_shown_and_retried(
         netd_plugged(rig, 6)
         with stopped(rig.proc):
             given_up(rig, netd, 6)
-            os.kill(netd.proc.pid, signal.SIGSTOP)  # its check once the state is broken
+            sigstop(netd.proc.pid)  # its check once the state is broken
         try:
             wait_for(lambda: "vif6.0: plugged" in rig.read_log(), 10,
                      what=f"dpswitch to carry out the port-add: {rig.read_log()}")
@@ -1919,7 +1919,7 @@ def test_a_plug_retried_as_dpswitch_answers_again_stays_plugged(rig, topo, netd_
     netd_plugged(rig, 6)
     with stopped(rig.proc):
         given_up(rig, netd, 6)
-        os.kill(netd.proc.pid, signal.SIGSTOP)
+        sigstop(netd.proc.pid)
     done = []
     try:
         wait_for(lambda: "vif6.0: plugged" in rig.read_log(), 10,
@@ -1991,7 +1991,7 @@ def test_plugs_given_up_on_before_a_restart_that_came_to_nothing_free_their_plac
         netd = netd_factory(dpdk_conf(rig))
         netd.start()
         netd_plugged(rig, 5)
-        os.kill(rig.proc.pid, signal.SIGSTOP)
+        sigstop(rig.proc.pid)
         for d in range(100, 100 + GAVE_UP_MAX):
             r = netd.ctl("vif", "online", f"{d}.0", f"bridge={BRIDGE}", f"mac={mac_of(d)}",
                          check=False)
@@ -2716,7 +2716,7 @@ def test_kernel_port_reads_on_while_a_guest_holds_its_packets(kern_rig, topo, tm
                             stdout=subprocess.PIPE, text=True)
     try:
         assert recv.stdout.readline() == "ready\n"
-        rig.guests[5].send_signal(signal.SIGSTOP)
+        sigstop(rig.guests[5].pid)
         try:
             topo.run(rig.lan, f"/usr/bin/python3 {tmp_path / 'send.py'} {mac_of(5)} "
                      f"{addr_of(5)} 120")
@@ -2948,7 +2948,7 @@ def flood_a_stopped_guest(rig, topo, g, tmp_path, n, timeout, settle, watch):
     try:
         assert recv.stdout.readline() == "ready\n"
         tx0 = rig.port("vif5.0")["tx_packets"]
-        rig.guests[5].send_signal(signal.SIGSTOP)
+        sigstop(rig.guests[5].pid)
         try:
             topo.run(rig.lan, f"/usr/bin/python3 {tmp_path / 'send.py'} {addr_of(5)} {n}")
             time.sleep(settle)
@@ -3105,7 +3105,7 @@ def test_guests_that_stop_taking_frames_cannot_empty_the_pool(topo, xsd, tmp_pat
                         stdin=subprocess.PIPE, text=True))
                     procs.append(sends[-1])
                     assert recv.stdout.readline() == "warm\n", rig.read_log()
-                rig.guests[d].send_signal(signal.SIGSTOP)
+                sigstop(rig.guests[d].pid)
                 for send in sends:
                     send.stdin.write("go\n")
                     send.stdin.flush()
@@ -3176,7 +3176,7 @@ def test_a_flood_to_stopped_guests_counts_each_mbuf_once_against_the_pool(topo, 
         (tmp_path / "flood.py").write_text(GSO_FLOOD)
         lows = []
         for d in stopped:
-            rig.guests[d].send_signal(signal.SIGSTOP)
+            sigstop(rig.guests[d].pid)
         try:
             flood = subprocess.Popen(["ip", "netns", "exec", rig.lan, "/usr/bin/python3",
                                       str(tmp_path / "flood.py"), mac_of(99), addr_of(99), "2"])
@@ -3331,7 +3331,7 @@ def test_every_mbuf_comes_back_after_guests_go_in_mid_stream(topo, xsd, tmp_path
         stream(rig.lan, ns[8], addr_of(8), 5001)
         stream(rig.lan, ns[9], addr_of(9), 5001)
         time.sleep(1.5)
-        rig.guests[8].send_signal(signal.SIGSTOP)
+        sigstop(rig.guests[8].pid)
         time.sleep(0.5)
         rig.guests.pop(5).kill()
         xsd.hvsim("vif", "del", "-n", "6.0")

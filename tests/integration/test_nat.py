@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import NETDCTL, wait_for
+from conftest import NETDCTL, sigstop, wait_for
 from nat_util import (BR, GW, TABLE, UDHCPC_SCRIPT, connect, dnsmasq_procs, mac_of, nat6_conf,
                       nat_conf, nat_guest, nft, our_tables, pidfile_pid, plug, pub_files,
                       refused_at_start, ruleset, run_files, servers, udhcpc)  # noqa: F401 (servers: a fixture)
@@ -335,7 +335,7 @@ def test_plug_waits_until_dnsmasq_has_read_the_static_lease(topo, netd_factory, 
     client = subprocess.Popen(["ip", "netns", "exec", g5, "busybox", "udhcpc", "-i", "eth0", "-n",
                                "-q", "-f", "-t", "30", "-T", "1", "-s", str(script)],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    os.kill(pid, signal.SIGSTOP)
+    sigstop(pid)
     try:
         plug = subprocess.Popen([NETDCTL, "--socket", netd.sock, "vif", "online", "5.0",
                                  f"bridge={BR}", f"mac={mac_of(topo, g5)}", "ip=203.0.113.10"],
@@ -365,7 +365,7 @@ def test_plug_of_a_wedged_dnsmasq_completes_after_the_bound(topo, netd_factory):
     g5, g6 = nat_guest(topo, 5), nat_guest(topo, 6)
     netd = start_nat(topo, netd_factory)
     pid = pidfile_pid(netd)
-    os.kill(pid, signal.SIGSTOP)
+    sigstop(pid)
     try:
         netd.ctl("vif", "online", "5.0", f"bridge={BR}", f"mac={mac_of(topo, g5)}",
                  "ip=203.0.113.10")

@@ -23,8 +23,8 @@ import time
 import pytest
 from scapy.all import UDP
 
-from conftest import (BUILD, HVSIM, NETDCTL, ROOT, bridge_conf, sh, tcp_transfer,  # noqa: F401
-                      tcpdump, terminate, wait_for)
+from conftest import (BUILD, HVSIM, NETDCTL, ROOT, bridge_conf, sh, sigstop,  # noqa: F401
+                      tcp_transfer, tcpdump, terminate, wait_for)
 from test_antispoof import capture, spoof_drops, udp
 
 VIFBACK = os.path.join(BUILD, "bin", "vifback")
@@ -468,7 +468,7 @@ def test_a_directory_removed_before_a_fatal_error_is_not_made_again(topo, rig):
     wait_for(lambda: topo.ping(g5, LAN), 10, what="ping on the same rings")
     w2 = worker_of(rig, 5)
     sup = rig.vifback_pid()
-    os.kill(sup, signal.SIGSTOP)
+    sigstop(sup)
     try:
         wait_for(lambda: proc_state(sup) == "T", 5, what="vifback stopped")
         rig.xsd.rm(f"{BE}/5/0")
@@ -826,7 +826,7 @@ def test_hung_worker_is_replaced(topo, rig):
     g = rig.guest(5, "192.0.2.15")
     assert topo.ping(g, LAN)
     [w] = rig.workers()
-    os.kill(w, signal.SIGSTOP)
+    sigstop(w)
     hvsim(rig, "vif", "del", "-n", "5.0")
     wait_for(lambda: topo.link(topo.d0, "vif5.0") is None, 20, what="TAP removed")
     wait_for(lambda: rig.workers() == [], 10, what="the hung worker gone")
@@ -855,7 +855,7 @@ def test_stalled_guest_loses_its_carrier_until_it_takes_packets_again(topo, xsd,
             return "NO-CARRIER" not in topo.link(topo.d0, "vif5.0")["flags"]
 
         assert carrier()
-        os.kill(rig.guests[5].pid, signal.SIGSTOP)
+        sigstop(rig.guests[5].pid)
         # broadcasts reach every port: enough to use up the guest's buffers
         flood = subprocess.Popen(["ip", "netns", "exec", topo.up, "ping", "-b", "-q", "-i",
                                   "0.01", "-w", "40", "192.0.2.255"],
