@@ -330,11 +330,14 @@ static json_t *port_json(const struct dps_port *p)
 	 * every port floods counts in each) */
 	for (unsigned i = 0; i < p->nout; i++)
 		mbufs += p->outq[i]->nb_segs;
-	return json_pack("{s:s,s:s,s:b,s:b,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}",
+	return json_pack("{s:s,s:s,s:b,s:b,s:b,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}",
 			 "name", p->name,
 			 "kind",
 			 p->kind == DPS_PORT_NIC ? "nic" : "vif", "plugged", p->plugged,
-			 "connected", p->connected, "forwarding", p->forwarding, "rx_packets",
+			 "connected", p->connected, "forwarding", p->forwarding,
+			 /* a guest that posts no buffers (DPSWITCH_RX_STALL_MS) */
+			 "stalled", p->kind == DPS_PORT_GUEST && p->q.stalled, "stalls",
+			 (json_int_t)p->c.stalls, "rx_packets",
 			 (json_int_t)p->c.rx_pkts, "rx_bytes", (json_int_t)p->c.rx_bytes,
 			 "tx_packets", (json_int_t)p->c.tx_pkts, "tx_bytes",
 			 (json_int_t)p->c.tx_bytes, "tx_tso", (json_int_t)p->c.tx_tso, "holds",

@@ -67,11 +67,17 @@
  * of them would empty the pool (--mbufs) that every port's RX draws on; past
  * it they are cut, one mbuf a frame, as for a port without TSO */
 #define DPS_TSO_QUEUED 64u
-/* frames that waited this long for a guest's buffers, the guest taking
- * none, are dropped (DPSWITCH_RX_DRAIN_MS; netback's rx_drain_timeout_msecs,
- * vifback's VIFBACK_RX_DRAIN_MS): a guest that stopped, paused or hung
+/* a frame that waited this long for a guest's buffers is dropped, each on
+ * its own clock (DPSWITCH_RX_DRAIN_MS; netback's rx_drain_timeout_msecs,
+ * which expires each skb this long after it was queued, and vifback's
+ * VIFBACK_RX_DRAIN_MS): a guest that stopped, paused, hung or crawls
  * gives the pool back its mbufs */
 #define DPS_RX_DRAIN_MS 10000u
+/* a guest whose next frame has not fit in its posted buffers for this
+ * long, with none taken meanwhile, is stalled (DPSWITCH_RX_STALL_MS;
+ * netback's rx_stall_timeout_msecs, whose carrier goes off then): frames
+ * for it are dropped at once (stalled) until it posts buffers again */
+#define DPS_RX_STALL_MS 60000u
 /* the mbufs of the one pool every port draws on (--mbufs): the default
  * and the bounds (a mempool is best sized 2^n - 1) */
 #define DPS_MBUFS 8191u
@@ -113,6 +119,7 @@ enum dps_drop {
 	DPS_DROP_TX_ERROR,  /* the kernel refused it (a kernel port's send failed) */
 	DPS_DROP_NO_BUFFERS, /* waited for the guest's buffers past the drain time */
 	DPS_DROP_POOL_LOW,   /* for a guest whose queue held DPS_HELD_LOW mbufs, the pool low */
+	DPS_DROP_STALLED,    /* for a guest stalled (no buffers for DPS_RX_STALL_MS) */
 	DPS_DROP_COUNT
 };
 
@@ -122,6 +129,7 @@ struct dps_counters {
 	uint64_t tx_tso; /* of tx_pkts: GSO packets the port's TSO cuts */
 	uint64_t holds;	 /* reconnects held after a violation (netback's hold) */
 	uint64_t spurious_events; /* the guest's kicks that moved no request producer */
+	uint64_t stalls; /* times the guest stalled (DPS_RX_STALL_MS) */
 	uint64_t drops[DPS_DROP_COUNT];
 };
 
@@ -137,10 +145,15 @@ struct dps_gq {
 	struct nb_spurious sp;
 	bool held_tx, held_rx;
 	uint64_t unmask_at;
-	/* frames have waited in its output queue since (µs) with the guest
-	 * taking none (0: none wait, or it took some this pass): dropped
-	 * once that is dps.rx_drain_us ago (XSA-392) */
-	uint64_t rx_since;
+	/* since when (µs) the frame at the head of its output queue has not
+	 * fit in the buffers it posted, the guest taking none (0: it took
+	 * its frames). Kept while the queue empties by the drain, so that a
+	 * guest that posts nothing stalls at its next frame, as netback's
+	 * last_rx_time (XSA-392) */
+	uint64_t rx_blocked_since;
+	/* blocked for dps.rx_stall_us: frames for it are dropped, not
+	 * queued, until it posts buffers again (netback's carrier off) */
+	bool stalled;
 };
 
 struct dps_port {
@@ -164,6 +177,9 @@ struct dps_port {
 	struct dps_counters c;
 	/* output queue, flushed after each pass */
 	struct rte_mbuf *outq[DPS_OUTQ];
+	/* guest: when each was queued (dps.now_ms, truncated), for the
+	 * drain (dps.rx_drain_us): each frame is dropped on its own clock */
+	uint32_t outq_ms[DPS_OUTQ];
 	unsigned nout;
 	unsigned held; /* guest: mbufs its queue holds (stale while nout is 0) */
 	/* guest */
@@ -242,6 +258,7 @@ struct dps {
 	struct dps_gso_hdr gso_hdr;
 	uint64_t now_us, now_ms; /* at the start of the pass */
 	uint64_t rx_drain_us;	 /* DPS_RX_DRAIN_MS unless the environment says */
+	uint64_t rx_stall_us;	 /* DPS_RX_STALL_MS unless the environment says */
 	/* the pool's free mbufs at pool_at (now_us), less what was admitted
 	 * since past a port's held_share (dps_guest_admits): read once a
 	 * pass, only for a guest port past its share, and again before a
@@ -291,6 +308,11 @@ bool dps_guest_takes_gso(const struct dps *d, unsigned idx, const struct dps_gso
 /* True when guest port idx may queue m, whose queueing takes more
  * mbufs of the pool (DPS_HELD_LOW); m NULL: not a frame dps_fwd floods. */
 bool dps_guest_admits(struct dps *d, unsigned idx, const struct rte_mbuf *m, unsigned more);
+/* A stalled guest port idx (its frames dropped) that posted buffers
+ * again is ready: not stalled any more. false while it stays stalled, or
+ * when its ring proved broken (the port left the switch: not
+ * forwarding). */
+bool dps_guest_ready(struct dps *d, unsigned idx);
 /* held_share again: pool_low or the forwarding ports changed. */
 void dps_held_share(struct dps *d);
 /* Queued frames into the guest's RX ring; drops what it cannot take. */

@@ -23,6 +23,7 @@ static const char *const drop_names[DPS_DROP_COUNT] = {
 	[DPS_DROP_RING] = "ring",	      [DPS_DROP_TX_ERROR] = "tx_error",
 	[DPS_DROP_NO_BUFFERS] = "no_buffers",
 	[DPS_DROP_POOL_LOW] = "pool_low",
+	[DPS_DROP_STALLED] = "stalled",
 };
 
 const char *dps_drop_name(enum dps_drop why)
@@ -170,6 +171,13 @@ static void enqueue(struct dps *d, unsigned out, struct rte_mbuf *m)
 {
 	struct dps_port *p = &d->ports[out];
 
+	/* a stalled guest takes nothing until it posts buffers again (a
+	 * look at its ring: netback's carrier off, and on at its next
+	 * buffer); its ring may prove broken there, as in a flush below */
+	if (p->kind == DPS_PORT_GUEST && p->q.stalled && !dps_guest_ready(d, out)) {
+		dps_drop(p, p->forwarding ? DPS_DROP_STALLED : DPS_DROP_UNPLUGGED, m);
+		return;
+	}
 	if (p->nout >= DPS_OUTQ) {
 		/* a GSO packet's frames can fill a queue within one pass:
 		 * hand what waits to the port now rather than drop */
@@ -201,6 +209,7 @@ static void enqueue(struct dps *d, unsigned out, struct rte_mbuf *m)
 		}
 		p->held += m->nb_segs;
 	}
+	p->outq_ms[p->nout] = (uint32_t)d->now_ms;
 	p->outq[p->nout++] = m;
 }
 

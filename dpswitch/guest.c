@@ -443,6 +443,9 @@ bool dps_guest_poll(struct dps *d, unsigned idx)
 
 	if (!q->nq)
 		return false;
+	/* its event may say it posted buffers again */
+	if (q->stalled && !dps_guest_ready(d, idx) && !q->nq)
+		return false;
 	if (q->tx_wait_until) {
 		if (d->now_us < q->tx_wait_until)
 			return true;
@@ -495,7 +498,98 @@ static void outq_shift(struct dps_port *p, unsigned n)
 	if (!n)
 		return;
 	memmove(p->outq, p->outq + n, (p->nout - n) * sizeof(p->outq[0]));
+	memmove(p->outq_ms, p->outq_ms + n, (p->nout - n) * sizeof(p->outq_ms[0]));
 	p->nout -= n;
+}
+
+/* The buffers the frame m needs in the guest's ring (netif's count: GSO
+ * extra included), 1 at least (one it cannot take at all is dropped by
+ * the ring, which takes none for it). */
+static unsigned rx_need(const struct netif_queue *nq, const struct rte_mbuf *m)
+{
+	struct netif_pkt pk = { .len = m->pkt_len };
+	unsigned need;
+
+	if (m->ol_flags & RTE_MBUF_F_TX_TCP_SEG) {
+		pk.gso_type = m->ol_flags & RTE_MBUF_F_TX_IPV6 ? XEN_NETIF_GSO_TYPE_TCPV6
+							       : XEN_NETIF_GSO_TYPE_TCPV4;
+		pk.gso_size = m->tso_segsz;
+	}
+	need = netif_rx_slots_needed(nq, &pk);
+	return need ? need : 1;
+}
+
+static void stall(struct dps *d, struct dps_port *p)
+{
+	p->q.stalled = true;
+	p->c.stalls++;
+	log_warn("%s: no receive buffer for its next frame for %llu ms: stalled; frames for it "
+		 "are dropped until it posts buffers again",
+		 p->name, (unsigned long long)(d->rx_stall_us / 1000u));
+}
+
+static void unstall(struct dps_port *p)
+{
+	p->q.stalled = false;
+	p->q.rx_blocked_since = 0; /* netback's carrier on: the stall clock starts again */
+	log_info("%s: the guest posts receive buffers again: ready", p->name);
+}
+
+bool dps_guest_ready(struct dps *d, unsigned idx)
+{
+	struct dps_port *p = &d->ports[idx];
+	struct dps_gq *q = &p->q;
+	unsigned avail = 0;
+
+	if (!q->stalled)
+		return true;
+	if (!q->nq)
+		return false;
+	/* the producer is the guest's: an impossible one breaks the ring */
+	if (netif_rx_slots_avail(q->nq, &avail) < 0) {
+		lost(d, p);
+		return false;
+	}
+	/* netback's xenvif_rx_queue_ready, judged as vifback judges it: the
+	 * frame that waits fits (a 64 KiB GSO packet needs 17 buffers, and
+	 * one at a time would stall again at once), or with none waiting,
+	 * any buffer */
+	if (avail < (p->nout ? rx_need(q->nq, p->outq[0]) : 1u))
+		return false;
+	unstall(p);
+	return true;
+}
+
+/* XSA-392 (CVE-2021-28715), after a flush that gave the guest `took` of
+ * its queue's frames: what waits holds mbufs of the pool every port
+ * draws on. As netback: each frame that has waited rx_drain_us is
+ * dropped (its rx_drain_timeout, per skb), so a guest that crawls loses
+ * only what is that old, and one whose next frame has not fit for
+ * rx_stall_us with none taken is stalled (its rx_stall_timeout, the
+ * carrier off): nothing more is queued for it until it posts buffers. */
+static void rx_age(struct dps *d, unsigned idx, unsigned took)
+{
+	struct dps_port *p = &d->ports[idx];
+	struct dps_gq *q = &p->q;
+	unsigned n = 0;
+
+	if (took && q->stalled)
+		unstall(p);
+	if (!p->nout) {
+		q->rx_blocked_since = 0;
+		return;
+	}
+	if (took || !q->rx_blocked_since)
+		q->rx_blocked_since = d->now_us ? d->now_us : 1;
+	/* in the order they came: the oldest first */
+	while (n < p->nout &&
+	       (uint64_t)(uint32_t)((uint32_t)d->now_ms - p->outq_ms[n]) * 1000u >= d->rx_drain_us)
+		p->held -= p->outq[n++]->nb_segs;
+	for (unsigned i = 0; i < n; i++)
+		dps_drop(p, DPS_DROP_NO_BUFFERS, p->outq[i]);
+	outq_shift(p, n);
+	if (!q->stalled && d->now_us - q->rx_blocked_since >= d->rx_stall_us)
+		stall(d, p);
 }
 
 bool dps_guest_takes_gso(const struct dps *d, unsigned idx, const struct dps_gso_hdr *h,
@@ -623,21 +717,8 @@ void dps_guest_flush(struct dps *d, unsigned idx)
 	/* delivered only: a frame the ring refused is a drop, not a send */
 	p->c.tx_pkts += q->nq->stats.rx_pkts - pkts;
 	p->c.tx_bytes += q->nq->stats.rx_bytes - bytes;
-	/* XSA-392 (CVE-2021-28715): what waits holds mbufs of the pool every
-	 * port draws on; a guest that took none for the drain time (stopped,
-	 * paused, hung, or hostile) has it dropped, as netback's
-	 * rx_drain_timeout does, so that a few such guests cannot empty the
-	 * pool for the others */
-	if (off == p->nout) {
-		q->rx_since = 0;
-	} else if (off || !q->rx_since) {
-		q->rx_since = d->now_us ? d->now_us : 1;
-	} else if (d->now_us - q->rx_since >= d->rx_drain_us) {
-		while (p->nout > off)
-			dps_drop(p, DPS_DROP_NO_BUFFERS, p->outq[--p->nout]);
-		q->rx_since = 0;
-	}
 	outq_shift(p, off);
+	rx_age(d, idx, off);
 	nb_rings_notify(&q->r, d->hv, q->nq, false, ntf);
 }
 
@@ -728,14 +809,22 @@ uint64_t dps_guest_wait_us(struct dps *d, uint64_t now_us)
 		if (p->kind == DPS_PORT_GUEST && p->q.tx_wait_until && p->q.tx_wait_until < at)
 			at = p->q.tx_wait_until;
 	}
-	/* frames waiting for a guest's buffers are dropped then
-	 * (dps_guest_flush): the one wake-up a stopped guest costs */
+	/* the oldest frame waiting for a guest's buffers is dropped then,
+	 * and a guest blocked that long stalls (rx_age): the wake-ups a
+	 * stopped guest costs */
 	for (unsigned k = 0; k < d->ndirty; k++) {
 		const struct dps_port *p = &d->ports[d->dirty[k]];
+		uint64_t age_us, t;
 
-		if (p->kind == DPS_PORT_GUEST && p->q.rx_since &&
-		    p->q.rx_since + d->rx_drain_us < at)
-			at = p->q.rx_since + d->rx_drain_us;
+		if (p->kind != DPS_PORT_GUEST || !p->nout)
+			continue;
+		age_us = (uint64_t)(uint32_t)((uint32_t)(now_us / 1000u) - p->outq_ms[0]) * 1000u;
+		t = age_us < d->rx_drain_us ? now_us + d->rx_drain_us - age_us : now_us;
+		if (t < at)
+			at = t;
+		if (!p->q.stalled && p->q.rx_blocked_since &&
+		    p->q.rx_blocked_since + d->rx_stall_us < at)
+			at = p->q.rx_blocked_since + d->rx_stall_us;
 	}
 	/* ports held masked are unmasked then (dps_guest_unhold) */
 	if (d->held_next && d->held_next < at)

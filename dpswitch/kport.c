@@ -443,6 +443,7 @@ static void rx_settle_port(struct dps *d, struct dps_kport *k, unsigned idx)
 			rte_pktmbuf_free(m);
 			m = c;
 		}
+		p->outq_ms[n] = p->outq_ms[i]; /* it waits on its own clock still */
 		p->outq[n++] = m;
 	}
 	p->nout = n;

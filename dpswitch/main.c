@@ -344,7 +344,7 @@ int main(int argc, char **argv)
 	int c, eal_argc = 0, sfd = -1, lfd = -1, rc = -1;
 	bool sup = false;
 	uint64_t age_s = 300;
-	uint64_t drain_ms = DPS_RX_DRAIN_MS;
+	uint64_t drain_ms = DPS_RX_DRAIN_MS, stall_ms = DPS_RX_STALL_MS;
 	uint64_t idle_s = DPS_CTL_IDLE_S;
 	sigset_t mask;
 
@@ -428,15 +428,18 @@ int main(int argc, char **argv)
 	}
 	/* the reconnect hold of a frontend that broke the protocol, the
 	 * polling window, how long frames wait for a guest's buffers
-	 * (netback's drain timeout) and a silent control client waits */
+	 * (netback's drain timeout) and a guest without them may go before
+	 * it stalls (its stall timeout), and a silent control client waits */
 	if (nb_hold_cfg_from_env(&d.nb.hold, "DPSWITCH") < 0 ||
 	    nb_spin_cfg_from_env(&d.spin, "DPSWITCH") < 0 ||
 	    env_ms("DPSWITCH_RX_DRAIN_MS", &drain_ms) < 0 ||
+	    env_ms("DPSWITCH_RX_STALL_MS", &stall_ms) < 0 ||
 	    env_num("DPSWITCH_CTL_IDLE_TIMEOUT_S", "seconds", 1, 3600, &idle_s) < 0) {
 		fprintf(stderr, "dpswitch: %s\n", err_msg());
 		return 2;
 	}
 	d.rx_drain_us = drain_ms * 1000u;
+	d.rx_stall_us = stall_ms * 1000u;
 	d.bridges = bridges;
 	if (sup && (rc = supervise()) >= 0)
 		return rc;

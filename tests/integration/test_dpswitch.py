@@ -2825,6 +2825,7 @@ def test_polling_off_still_carries_tcp_and_never_opens_a_window(topo, xsd, tmp_p
 # a tuning variable's bad values: (variable, what its message says it expects)
 BAD_ENV = [("DPSWITCH_SPIN_US", "microseconds, 0..1000", v) for v in ("1001", "-1", "50us")] + \
     [("DPSWITCH_RX_DRAIN_MS", "milliseconds, 1..3600000", v) for v in ("0", "3600001", "10s")] + \
+    [("DPSWITCH_RX_STALL_MS", "milliseconds, 1..3600000", v) for v in ("0", "3600001", "1m")] + \
     [("DPSWITCH_CTL_IDLE_TIMEOUT_S", "seconds, 1..3600", v) for v in ("0", "3601", "5s")]
 
 
@@ -3017,6 +3018,113 @@ def test_frames_a_stopped_guest_leaves_waiting_are_dropped_after_the_drain_time(
         # what its ring took, none of what was dropped
         assert len(got) == 1 and n - drained <= int(got[0]) <= given, (got, given, drained)
         assert topo.ping(g, LAN, count=2), rig.read_log()
+        assert rig.proc.poll() is None, rig.read_log()
+
+
+def udp_to(rig, tmp_path, d, n):
+    """n datagrams from the LAN to guest d's address, as fast as they go."""
+    (tmp_path / "send.py").write_text(UDP_SEND)
+    rig.topo.run(rig.lan, f"/usr/bin/python3 {tmp_path / 'send.py'} {addr_of(d)} {n}")
+
+
+def test_a_guest_that_crawls_loses_only_the_frames_older_than_the_drain_time(topo, xsd,
+                                                                            tmp_path):
+    """A guest that takes its frames, one at a time (hvsim guest --hostile
+    rx-one-slot: one buffer posted, the next once that one is filled,
+    every 5 ms at most), while the LAN sends it 200 datagrams at once.
+    dpswitch dropped what waited only once the guest had taken nothing
+    for the drain time, so such a guest kept every frame however long it
+    had waited (here all 200, the last after a second or more). As
+    netback, each frame now waits on its own clock: what has waited
+    DPSWITCH_RX_DRAIN_MS (here 500 ms) is dropped (`no_buffers`), the
+    rest reaches the guest, which is never judged stalled; nothing is left
+    holding the pool, and later frames reach it as before."""
+    for rig in running(topo, xsd, tmp_path, uplink="kernel",
+                       env={"DPSWITCH_RX_DRAIN_MS": "500"}):
+        free0 = rig.request({"cmd": "status"})["mbufs_free"]
+        rig.attach(5)
+        slow = subprocess.Popen([HVSIM, "guest", "5.0", "--hostile", "rx-one-slot", "--wait",
+                                 "15"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=xsd.env())
+        try:
+            rig.wait_states(5, 4, 4)
+            # the guest has no stack: the LAN is told where it is
+            topo.ip(rig.lan, f"neigh replace {addr_of(5)} lladdr {mac_of(5)} dev lan0")
+            n = 200
+            tx0 = rig.port("vif5.0")["tx_packets"]
+            udp_to(rig, tmp_path, 5, n)
+            port = wait_for(lambda: (lambda p: p if p["queued"] == 0 and p["tx_packets"] - tx0 +
+                                     p["drops"]["no_buffers"] >= n else None)(
+                rig.port("vif5.0")), 10, step=0.2, what="each frame given or dropped")
+            given, drained = port["tx_packets"] - tx0, port["drops"]["no_buffers"]
+            # it took frames, and lost what was older than the drain time:
+            # at one per 5 ms at most, some 100 in 500 ms
+            assert given >= 10 and drained >= n - 130, port
+            assert given + drained >= n, port
+            assert not port["stalled"] and port["stalls"] == 0, port
+            assert port["drops"]["stalled"] == 0 and port["drops"]["pool_low"] == 0, port
+            # a few frames later: each reaches it (the guest is not dropped wholesale)
+            udp_to(rig, tmp_path, 5, 10)
+            wait_for(lambda: rig.port("vif5.0")["tx_packets"] >= tx0 + given + 10, 5,
+                     step=0.1, what="the later frames given")
+            assert rig.port("vif5.0")["drops"]["no_buffers"] == drained
+            assert rig.request({"cmd": "status"})["mbufs_free"] == free0
+        finally:
+            out, _ = slow.communicate(timeout=30)
+        rep = json.loads(out)
+        assert rep["backend_state"] == 4 and rep["rx_rsp_prod"] >= given, rep
+        assert rig.proc.poll() is None, rig.read_log()
+
+
+def test_a_guest_that_posts_no_buffers_stalls_and_is_ready_again_when_it_does(topo, xsd,
+                                                                              tmp_path):
+    """Netback's rx_stall_timeout: a guest whose next frame has not fit in
+    its buffers for DPSWITCH_RX_STALL_MS (here 1.5 s; its netfront stopped,
+    SIGSTOP) is stalled, as netback turns its carrier off: the log names
+    the vif, the status says `stalled`, and frames for it are dropped at
+    once (`stalled`) rather than queued to wait out the drain (500 ms), so
+    it holds none of the pool. The clock runs on while the drain empties
+    its queue, so the next frame finds it stalled. Resumed, it posts
+    buffers, kicks, and is ready again: it pings the LAN. dpswitch had no
+    such state: it queued every frame for a guest that takes none."""
+    for rig in running(topo, xsd, tmp_path, uplink="kernel",
+                       env={"DPSWITCH_RX_DRAIN_MS": "500", "DPSWITCH_RX_STALL_MS": "1500"}):
+        rig.attach(5)
+        g = rig.guest(5)
+        assert topo.ping(g, LAN, count=2), rig.read_log()
+        free0 = rig.request({"cmd": "status"})["mbufs_free"]
+        rig.guests[5].send_signal(signal.SIGSTOP)
+        try:
+            # its ring's buffers take the first 256, the rest waits, then goes
+            udp_to(rig, tmp_path, 5, 400)
+            time.sleep(2)
+            port = rig.port("vif5.0")
+            assert not port["stalled"] and port["drops"]["no_buffers"] > 0, port
+            # the next frame finds it blocked for longer than the stall time
+            udp_to(rig, tmp_path, 5, 20)
+            port = wait_for(lambda: (lambda p: p if p["stalled"] else None)(
+                rig.port("vif5.0")), 5, step=0.1, what="vif5.0 stalled")
+            assert port["stalls"] == 1, port
+            assert any("vif5.0: no receive buffer for its next frame for 1500 ms: stalled" in ln
+                       for ln in rig.read_log().splitlines()), rig.read_log()
+            # stalled: dropped at once, not queued
+            queued0, stalled0 = port["queued"], port["drops"]["stalled"]
+            udp_to(rig, tmp_path, 5, 50)
+            time.sleep(0.3)
+            port = rig.port("vif5.0")
+            assert port["drops"]["stalled"] >= stalled0 + 50, port
+            assert port["queued"] <= queued0, port
+            # what waited from before the stall is drained: nothing held
+            st = wait_for(lambda: (lambda s: s if s["mbufs_free"] == free0 else None)(
+                rig.request({"cmd": "status"})), 5, step=0.1, what="the pool whole again")
+            assert [p for p in st["ports"] if p["name"] == "vif5.0"][0]["queued"] == 0, st
+        finally:
+            rig.guests[5].send_signal(signal.SIGCONT)
+        port = wait_for(lambda: (lambda p: p if not p["stalled"] else None)(
+            rig.port("vif5.0")), 5, step=0.1, what="vif5.0 ready again")
+        assert "vif5.0: the guest posts receive buffers again: ready" in rig.read_log()
+        assert topo.ping(g, LAN, count=2), rig.read_log()
+        assert rig.port("vif5.0")["stalls"] == 1
         assert rig.proc.poll() is None, rig.read_log()
 
 
