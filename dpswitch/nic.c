@@ -24,8 +24,6 @@
 #include "lib/err.h"
 #include "lib/log.h"
 
-#define DPS_NIC_DESC 512
-
 /* The af_packet PMD's socket on ifindex, found among our descriptors
  * (DPDK 22.11 offers no RX interrupt for it); -1 when there is none. */
 static int af_packet_fd(int ifindex)
@@ -86,20 +84,53 @@ static uint64_t tso_offloads(const struct rte_eth_dev_info *info, struct dps_tso
 	return DPS_TSO_OFFLOADS;
 }
 
-/* What an AF_XDP port's receive ring takes of the pool for good as it is
- * set up: DPDK 22.11's net_af_xdp fills its fill queue with this many
- * (ETH_AF_XDP_DFLT_NUM_DESCS), its umem the pool's own memory. */
-#define DPS_AF_XDP_RING_MBUFS 2048u
+/* The descriptors of port id's rings: what DPDK's own queue setup takes
+ * for 0 (the PMD's default ring size, dev_info's default_rxportconf and
+ * default_txportconf, else 512), within the PMD's limits (rx_desc_lim,
+ * tx_desc_lim: a count outside them is refused with EINVAL). */
+static int ring_descs(uint16_t id, const struct rte_eth_dev_info *info, uint16_t *rxd,
+		      uint16_t *txd)
+{
+	*rxd = info->default_rxportconf.ring_size ? info->default_rxportconf.ring_size
+						  : RTE_ETH_DEV_FALLBACK_RX_RINGSIZE;
+	*txd = info->default_txportconf.ring_size ? info->default_txportconf.ring_size
+						  : RTE_ETH_DEV_FALLBACK_TX_RINGSIZE;
+	return rte_eth_dev_adjust_nb_rx_tx_desc(id, rxd, txd);
+}
+
+/* The PMDs whose receive ring holds none of the pool: they put each frame
+ * into an mbuf as they read it (af_packet from its own mapped ring, null
+ * and ring making them). Every other ring is filled from the pool as it
+ * is set up, a descriptor an mbuf (a NIC's, net_tap's), and holds them
+ * for good; net_af_xdp's fill queue takes its default ring size (2048 in
+ * DPDK 22.11), whatever it is given, its umem the pool's own memory. */
+static bool ring_holds_none(const char *driver)
+{
+	static const char *const none[] = { "net_af_packet", "net_null", "net_ring" };
+
+	for (unsigned i = 0; i < RTE_DIM(none); i++)
+		if (!strcmp(driver, none[i]))
+			return true;
+	return false;
+}
 
 /* The mbufs port id's receive ring takes of the pool as it is set up and
- * holds for good, where we know it (0: none, or not known). */
-static unsigned ring_mbufs(uint16_t id)
+ * holds for good (0: none); -errno when its device info cannot be read. */
+static int ring_mbufs(uint16_t id, unsigned *n)
 {
 	struct rte_eth_dev_info info;
+	uint16_t rxd, txd;
+	int rc = rte_eth_dev_info_get(id, &info);
 
-	if (rte_eth_dev_info_get(id, &info) < 0 || !info.driver_name)
+	*n = 0;
+	if (rc == 0 && info.driver_name && ring_holds_none(info.driver_name))
 		return 0;
-	return !strcmp(info.driver_name, "net_af_xdp") ? DPS_AF_XDP_RING_MBUFS : 0;
+	if (rc == 0)
+		rc = ring_descs(id, &info, &rxd, &txd);
+	if (rc < 0)
+		return rc;
+	*n = rxd;
+	return 0;
 }
 
 /* The smallest pool (2^n - 1, as --mbufs is best sized) that gives the
@@ -123,14 +154,17 @@ static int rings_fit(const struct dps *d)
 	uint16_t id;
 
 	RTE_ETH_FOREACH_DEV(id) {
-		unsigned need = ring_mbufs(id);
 		char name[RTE_ETH_NAME_MAX_LEN];
+		unsigned need;
+		int rc = ring_mbufs(id, &need);
 
+		rte_eth_dev_get_name_by_port(id, name);
+		if (rc < 0)
+			return err_set(rc, "ethdev %s: no device info: %s", name, rte_strerror(-rc));
 		if (before + need <= avail) {
 			before += need;
 			continue;
 		}
-		rte_eth_dev_get_name_by_port(id, name);
 		return err_set(-ENOBUFS,
 			       "ethdev %s: its receive ring takes %u mbufs of the pool for good, "
 			       "and the pool has %u%s (--mbufs %u): pass --mbufs %u or more",
@@ -151,11 +185,13 @@ int dps_nic_setup(struct dps *d)
 		struct rte_eth_dev_info info;
 		struct dps_tso_caps tso;
 		char name[RTE_ETH_NAME_MAX_LEN], pname[16];
-		uint16_t mtu = RTE_ETHER_MTU;
+		uint16_t mtu = RTE_ETHER_MTU, rxd, txd;
 		int rc, idx;
 
 		rte_eth_dev_get_name_by_port(id, name);
 		rc = rte_eth_dev_info_get(id, &info);
+		if (rc == 0)
+			rc = ring_descs(id, &info, &rxd, &txd);
 		if (rc < 0)
 			return err_set(rc, "ethdev %s: no device info: %s", name, rte_strerror(-rc));
 		conf.txmode.offloads = tso_offloads(&info, &tso);
@@ -164,10 +200,10 @@ int dps_nic_setup(struct dps *d)
 			rc = rte_eth_dev_get_mtu(id, &mtu);
 		tso.mtu = mtu;
 		if (rc == 0)
-			rc = rte_eth_rx_queue_setup(id, 0, DPS_NIC_DESC, rte_eth_dev_socket_id(id),
+			rc = rte_eth_rx_queue_setup(id, 0, rxd, rte_eth_dev_socket_id(id),
 						    NULL, d->pool);
 		if (rc == 0)
-			rc = rte_eth_tx_queue_setup(id, 0, DPS_NIC_DESC, rte_eth_dev_socket_id(id),
+			rc = rte_eth_tx_queue_setup(id, 0, txd, rte_eth_dev_socket_id(id),
 						    NULL);
 		if (rc == 0)
 			rc = rte_eth_dev_start(id);

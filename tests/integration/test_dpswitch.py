@@ -111,7 +111,7 @@ class Rig:
              "--bridge", BRIDGE, *extra,
              *(["--kernel-port", "dpu0"] if self.uplink == "kernel" else []), "--", "-l", "0", "--no-huge", "-m", "128", "--no-pci",
              "--no-shconf", "--no-telemetry", "--file-prefix", f"dps{os.getpid()}", "--log-level", "lib.eal:error",
-             *([self.vdev] if self.vdev else [])],
+             *([self.vdev] if isinstance(self.vdev, str) else self.vdev or [])],
             stdout=logf, stderr=logf, env=self.xsd.env(**self.env))
         logf.close()
         wait_for(lambda: os.path.exists(self.sock) and "serving" in self.read_log()
@@ -2885,6 +2885,47 @@ def test_an_af_xdp_port_the_pool_cannot_fill_is_refused_by_name(topo, xsd, tmp_p
                 f"pool for good, and the pool has {mbufs} (--mbufs {mbufs}): pass --mbufs "
                 f"4095 or more") in rig.read_log(), rig.read_log()
         assert "xdp" not in topo.run(topo.d0, "ip link show dpu0").stdout
+    finally:
+        rig.stop()
+
+
+def test_a_nic_whose_receive_ring_the_pool_cannot_fill_is_refused_by_name(topo, xsd, tmp_path):
+    """A NIC's receive ring is filled from the pool as it is set up, a
+    descriptor an mbuf, and holds them for good: a hardware NIC's, and
+    net_tap's here. dpswitch checked only AF_XDP ports' rings before any
+    port was set up, and assumed DPDK 22.11's 2048 for them. It reads
+    each port's ring size from its device info now (the PMD's default,
+    512 when it gives none, within its limits): two net_tap ports of 512
+    each cannot both be filled from --mbufs 1023, and the second is
+    refused by name, with its ring size and what to pass (the PMD's own
+    failure said `cannot start: Cannot allocate memory`)."""
+    rig = Rig(topo, xsd, tmp_path, uplink="tap")
+    rig.vdev = ["--vdev=net_tap0,iface=dpt0", "--vdev=net_tap1,iface=dpt1"]
+    try:
+        with pytest.raises(AssertionError):
+            rig.start("--mbufs", "1023")
+        assert rig.proc.wait(10) == 1
+        assert ("dpswitch: ethdev net_tap1: its receive ring takes 512 mbufs of the pool for "
+                "good, and the pool has 511 after the rings before it (--mbufs 1023): pass "
+                "--mbufs 2047 or more") in rig.read_log(), rig.read_log()
+    finally:
+        rig.stop()
+
+
+def test_ports_whose_rings_hold_no_mbufs_need_none_of_the_pool(topo, xsd, tmp_path):
+    """net_af_packet and net_null put each frame into an mbuf as they read
+    it: their rings hold none of the pool, and --mbufs 1023 with both (512
+    descriptors each) starts, half of the whole pool kept, and a guest
+    pings the LAN through it."""
+    rig = Rig(topo, xsd, tmp_path)
+    rig.vdev = [rig.vdev, "--vdev=net_null0,no-rx=1"]
+    try:
+        rig.start("--mbufs", "1023")
+        st = rig.request({"cmd": "status"})
+        assert st["mbufs_free"] == 1023 and st["mbufs_low"] == 511, st
+        rig.attach(5)
+        g = rig.guest(5)
+        assert topo.ping(g, LAN, count=2), rig.read_log()
     finally:
         rig.stop()
 
