@@ -605,11 +605,47 @@ bool dps_guest_takes_gso(const struct dps *d, unsigned idx, const struct dps_gso
 	       p->nout < DPS_TSO_QUEUED;
 }
 
+/* At least `drop` mbufs of guest port idx's queue dropped, its oldest
+ * frames first (pool_low). */
+static void held_trim(struct dps *d, unsigned idx, unsigned drop)
+{
+	struct dps_port *p = &d->ports[idx];
+	unsigned n = 0, freed = 0;
+
+	while (n < p->nout && freed < drop)
+		freed += p->outq[n++]->nb_segs;
+	p->held -= freed < p->held ? freed : p->held;
+	for (unsigned i = 0; i < n; i++)
+		dps_drop(p, DPS_DROP_POOL_LOW, p->outq[i]);
+	outq_shift(p, n);
+}
+
 void dps_held_share(struct dps *d)
 {
-	unsigned share = d->nfwd ? d->pool_low / (2 * d->nfwd) : DPS_HELD_LOW;
+	unsigned old = d->held_share, share = d->nfwd ? d->pool_low / (2 * d->nfwd) : DPS_HELD_LOW;
 
 	d->held_share = share < DPS_HELD_LOW ? share : DPS_HELD_LOW;
+	/* A port joined: the shares are smaller. What a port took within
+	 * its old share, without a look at the pool, after the pool ran low
+	 * would stay past the new one until its guest takes it: the ports
+	 * that joined take theirs on top, and the quarter of the pool the
+	 * shares keep free was not (down to some pool_low / (2 x the ports
+	 * there were) however many joined). So while the pool is low, each
+	 * port's queue gives back what its share shrank by, as far as it
+	 * holds more than the new one; what it holds past its old share it
+	 * took with a look at the pool, before it ran low, and keeps. Only
+	 * at a port's join (connect or plug), never inside a pass. */
+	if (d->held_share >= old || !d->pool || rte_mempool_avail_count(d->pool) >= d->pool_low)
+		return;
+	for (unsigned k = 0; k < d->ndirty; k++) {
+		unsigned idx = d->dirty[k];
+		const struct dps_port *p = &d->ports[idx];
+
+		if (p->kind == DPS_PORT_GUEST && p->nout && p->held > d->held_share)
+			held_trim(d, idx,
+				  p->held - d->held_share < old - d->held_share ? p->held - d->held_share
+										 : old - d->held_share);
+	}
 }
 
 /* The pool's free mbufs now (rte_mempool_avail_count walks every lcore's

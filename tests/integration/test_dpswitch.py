@@ -3356,6 +3356,85 @@ def test_a_flood_to_stopped_guests_counts_each_mbuf_once_against_the_pool(topo, 
         rig.stop()
 
 
+def test_ports_that_join_while_the_pool_is_low_leave_a_quarter_of_it_free(topo, xsd, tmp_path):
+    """What a port's queue holds without a look at the pool is its share
+    (held_share, of a quarter of the pool), which shrinks as ports join;
+    but a port that took its larger share after the pool ran low kept it
+    until its guest took the frames, and the ports that joined took
+    theirs on top: with --mbufs 1023 (511 kept), ten stopped guests (two
+    past their share while the pool was high, eight their 23 once it was
+    low) then ten more that stop, each taking its 12, left some 200 free,
+    under the quarter the shares are to keep (255), and more ports would
+    leave less (down to some 511 / (2 x 11)). Now, while the pool is low,
+    a port's join takes back from each queue what its share shrank by
+    (the oldest frames, `pool_low`), and a quarter stays free."""
+    old, new = list(range(5, 15)), list(range(15, 25))
+    # the kernel port and the guests forward
+    share_old, share_new = 511 // (2 * (len(old) + 1)), 511 // (2 * (len(old) + len(new) + 1))
+    rig = Rig(topo, xsd, tmp_path, uplink="kernel",
+              env={"DPSWITCH_RX_DRAIN_MS": "3600000", "DPSWITCH_RX_STALL_MS": "3600000"})
+
+    def settled():
+        """The status once the pool's free count stopped moving."""
+        last = None
+        for _ in range(20):
+            time.sleep(0.2)
+            st = rig.request({"cmd": "status"})
+            if last is not None and st["mbufs_free"] == last:
+                return st
+            last = st["mbufs_free"]
+        return st
+    def fill(d, n):
+        """Stopped guest d sent datagrams until its queue holds n frames
+        (while the pool is low a queue takes its share a pass, its ring
+        filled first)."""
+        for _ in range(30):
+            udp_to(rig, tmp_path, d, 64)
+            time.sleep(0.05)
+            if rig.port(f"vif{d}.0")["queued"] >= n:
+                return
+        raise AssertionError(f"vif{d}.0: {rig.port(f'vif{d}.0')}")
+    ns = {}
+    try:
+        rig.start("--mbufs", "1023")
+        for d in old + new:
+            # stopped, they answer no ARP: the LAN is told where they are
+            topo.ip(rig.lan, f"neigh replace {addr_of(d)} lladdr {mac_of(d)} dev lan0 nud permanent")
+        for d in old:
+            rig.attach(d)
+            ns[d] = rig.guest(d)
+            assert topo.ping(ns[d], LAN, count=1), rig.read_log()
+        st = rig.request({"cmd": "status"})
+        assert st["mbufs_low"] == 511 and st["held_share"] == share_old, st
+        for d in old:
+            rig.guests[d].send_signal(signal.SIGSTOP)
+        # each stopped guest's ring takes 256 first; two queues then fill
+        # past their share while the pool is high, to what is kept
+        for d in old[:2]:
+            udp_to(rig, tmp_path, d, 256 + 320)
+            time.sleep(0.3)
+        # the others take their share once it is low, and no more
+        for d in old[2:]:
+            fill(d, share_old)
+        st = settled()
+        assert st["mbufs_free"] < st["mbufs_low"], st
+        for d in new:
+            rig.attach(d)
+            ns[d] = rig.guest(d)
+            assert topo.ping(ns[d], LAN, count=1), rig.read_log()
+            rig.guests[d].send_signal(signal.SIGSTOP)
+        for d in new:
+            fill(d, share_new)
+        st = settled()
+        assert st["held_share"] == share_new, st
+        assert st["mbufs_free"] >= st["mbufs_low"] // 2, " ".join(
+            f'{p["name"]}:{p["queued"]}' for p in st["ports"]) + f' free {st["mbufs_free"]}'
+    finally:
+        for g in rig.guests.values():
+            g.send_signal(signal.SIGCONT)
+        rig.stop()
+
+
 def idle_sleeps(rig, secs=1):
     """The loop's waits in ppoll over secs of an idle switch."""
     s0 = rig.request({"cmd": "status"})["sleeps"]
