@@ -305,6 +305,9 @@ static const struct {
 	  "Notifications from the guest that brought no new request (XSA-391)." },
 	{ "holds", "netd_dpswitch_holds_total", "counter",
 	  "Reconnects of the guest held after it broke the ring protocol." },
+	{ "stalls", "netd_dpswitch_stalls_total", "counter",
+	  "Times the guest posted no buffers for its next frame for the stall timeout "
+	  "(frames for it dropped until it does)." },
 };
 
 /* netd's own counters: status' "daemon" object (netd/stats.h) */

@@ -1162,6 +1162,9 @@ def test_metrics_carry_dpswitchs_ports_and_pool(rig, topo, netd_factory):
     assert fams["netd_dpswitch_rx_packets"].type == "counter"
     assert between("netd_dpswitch_drop_packets", "vif5.0", None, "spoof_ip", vif="5.0") >= 3
     assert between("netd_dpswitch_drop_packets", "vif5.0", None, "pool_low", vif="5.0") == 0
+    assert between("netd_dpswitch_drop_packets", "vif5.0", None, "stalled", vif="5.0") == 0
+    assert between("netd_dpswitch_stalls", "vif5.0", "stalls", vif="5.0") == 0
+    assert fams["netd_dpswitch_stalls"].type == "counter"
     assert sample(fams, "netd_dpswitch_queued_frames", port="vif5.0", vif="5.0") == 0
     assert fams["netd_dpswitch_queued_frames"].type == "gauge"
     # the uplink: a port without a vif
@@ -3363,7 +3366,7 @@ def test_ports_that_join_while_the_pool_is_low_leave_a_quarter_of_it_free(topo, 
     until its guest took the frames, and the ports that joined took
     theirs on top: with --mbufs 1023 (511 kept), ten stopped guests (two
     past their share while the pool was high, eight their 23 once it was
-    low) then ten more that stop, each taking its 12, left some 200 free,
+    low) then ten more that stop, each taking its 12, left 238 free,
     under the quarter the shares are to keep (255), and more ports would
     leave less (down to some 511 / (2 x 11)). Now, while the pool is low,
     a port's join takes back from each queue what its share shrank by
