@@ -3137,7 +3137,7 @@ def test_a_guest_that_posts_no_buffers_stalls_and_is_ready_again_when_it_does(to
         g = rig.guest(5)
         assert topo.ping(g, LAN, count=2), rig.read_log()
         free0 = rig.request({"cmd": "status"})["mbufs_free"]
-        rig.guests[5].send_signal(signal.SIGSTOP)
+        sigstop(rig.guests[5].pid)
         try:
             # its ring's buffers take the first 256, the rest waits, then goes
             udp_to(rig, tmp_path, 5, 400)
@@ -3410,7 +3410,7 @@ def test_ports_that_join_while_the_pool_is_low_leave_a_quarter_of_it_free(topo, 
         st = rig.request({"cmd": "status"})
         assert st["mbufs_low"] == 511 and st["held_share"] == share_old, st
         for d in old:
-            rig.guests[d].send_signal(signal.SIGSTOP)
+            sigstop(rig.guests[d].pid)
         # each stopped guest's ring takes 256 first; two queues then fill
         # past their share while the pool is high, to what is kept
         for d in old[:2]:
@@ -3425,7 +3425,7 @@ def test_ports_that_join_while_the_pool_is_low_leave_a_quarter_of_it_free(topo, 
             rig.attach(d)
             ns[d] = rig.guest(d)
             assert topo.ping(ns[d], LAN, count=1), rig.read_log()
-            rig.guests[d].send_signal(signal.SIGSTOP)
+            sigstop(rig.guests[d].pid)
         for d in new:
             fill(d, share_new)
         st = settled()
