@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/dec.h"
 #include "lib/err.h"
 
 #define XSC_DEV "/dev/xen/xenbus"
@@ -398,11 +399,28 @@ int xsc_run(struct xsc *c, struct xsc_op *ops, unsigned n)
 	return xsc_run_tx(c, 0, ops, n);
 }
 
+/* The id TRANSACTION_START answers: decimal digits and the NUL xenstored
+ * ends it with, read by the project's one reader of a number (lib/dec.h),
+ * so " 17", "+17" or "017" (each 17 to strtoul) are refused as what they
+ * are, a reply we cannot trust; 0 means "no transaction" and is none. */
+static int tx_id_parse(const struct xsc_op *op, uint32_t *tx)
+{
+	size_t len = strlen(op->reply);
+	uint64_t id;
+
+	if (op->len > len + 1 || dec_parse(op->reply, len, UINT32_MAX, &id) || id == 0)
+		return err_set(-EPROTO,
+			       "xenstore: transaction start answered \"%.16s\"%s: not a transaction id "
+			       "(decimal 1..%u)",
+			       op->reply, op->len > len + 1 ? " and more" : dec_why(op->reply, len),
+			       UINT32_MAX);
+	*tx = (uint32_t)id;
+	return 0;
+}
+
 int xsc_tx_start(struct xsc *c, uint32_t *tx)
 {
 	struct xsc_op op = { .type = XS_MSG_TRANSACTION_START, .path = "" };
-	char *end;
-	unsigned long id;
 	int rc = xsc_run(c, &op, 1);
 
 	if (rc)
@@ -410,16 +428,10 @@ int xsc_tx_start(struct xsc *c, uint32_t *tx)
 	if (op.err) {
 		rc = err_set(op.err, "xenstore: transaction start: %s", strerror(-op.err));
 	} else {
-		/* the id in decimal; 0 is "no transaction" and cannot be one */
-		errno = 0;
-		id = strtoul(op.reply, &end, 10);
-		if (errno || end == op.reply || *end || id == 0 || id > UINT32_MAX) {
-			rc = err_set(-EPROTO, "xenstore: transaction start answered \"%.16s\"",
-				     op.reply);
+		rc = tx_id_parse(&op, tx);
+		/* what else it answers cannot be trusted either */
+		if (rc)
 			c->broken = rc;
-		} else {
-			*tx = (uint32_t)id;
-		}
 	}
 	xsc_ops_free(&op, 1);
 	return rc;

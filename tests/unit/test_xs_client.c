@@ -24,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "lib/err.h"
 #include "lib/xs_client.h"
 #include "lib/xs_wire.h"
 
@@ -413,6 +414,41 @@ static void test_transaction_start_answered_with_no_id(void **state)
 	assert_int_equal(xsc_run(f->c, &op, 1), -EPROTO);
 }
 
+/* Only plain decimal 1..2^32-1 and its NUL is an id: each of these was
+ * a transaction to strtoul, or one with the wrong id. */
+static void test_transaction_start_answered_with_no_decimal_id(void **state)
+{
+	static const struct {
+		const char *reply;
+		uint32_t len;
+	} bad[] = {
+		{ " 17", 4 }, { "+17", 4 }, { "017", 4 }, { "0", 2 }, { "-1", 3 },
+		{ "4294967296", 11 }, { "17\n", 4 }, { "17\0" "5", 4 }, { "", 1 },
+	};
+	struct fixture *f = *state;
+	struct xsc_op op = { .type = XS_MSG_READ, .path = "/a" };
+	uint32_t tx;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		tx = 0;
+		send_msg(f->server, XS_MSG_TRANSACTION_START, 1, bad[i].reply, bad[i].len);
+		assert_int_equal(xsc_tx_start(f->c, &tx), -EPROTO);
+		assert_int_equal(tx, 0);
+		assert_non_null(strstr(err_msg(), "not a transaction id"));
+		assert_int_equal(xsc_run(f->c, &op, 1), -EPROTO);
+		/* a new connection for the next answer */
+		xsc_close(f->c);
+		close(f->server);
+		assert_int_equal(xsc_open(&f->c, 300), 0);
+		f->server = accept(f->listener, NULL, NULL);
+		assert_true(f->server >= 0);
+	}
+	/* the largest id is one */
+	send_msg(f->server, XS_MSG_TRANSACTION_START, 1, "4294967295", 11);
+	assert_int_equal(xsc_tx_start(f->c, &tx), 0);
+	assert_int_equal(tx, UINT32_MAX);
+}
+
 static void test_transaction_start_refused(void **state)
 {
 	struct fixture *f = *state;
@@ -446,6 +482,8 @@ int main(void)
 		cmocka_unit_test(test_transaction_over_the_device),
 		cmocka_unit_test_setup_teardown(test_transaction_start_answered_with_no_id, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_transaction_start_answered_with_no_decimal_id,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transaction_start_refused, setup, teardown),
 	};
 
