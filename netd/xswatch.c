@@ -582,8 +582,13 @@ static void report(struct netd_xswatch *w, struct xsw_report *r)
 		snprintf(r->v->vifname, sizeof(r->v->vifname), "%s", r->x.val[XK_VIFNAME] ?: "");
 		emu_plug(w, r->v, &r->x);
 	}
+	/* Nothing written: the directory went, or is not the one the plug
+	 * was made from (a new device's); the look its events bring plugs
+	 * whatever is there now. */
 	if (rc == -ENOENT)
 		unplug(w, r->v, "backend directory removed while being plugged");
+	else if (rc == -ESTALE)
+		unplug(w, r->v, "backend directory changed while being plugged");
 	else if (rc)
 		log_err("vif%u.%u: %s", r->v->domid, r->v->devid, err_msg());
 	xsvif_free(&r->x);
@@ -875,25 +880,33 @@ fail:
 }
 
 /* netd lost a vif it had plugged (see struct netd's vif_lost): a PV vif
- * this watch told "connected" is told "error" with the reason instead. */
+ * this watch told "connected" is told "error" with the reason instead,
+ * while its directory still says our "connected": a device removed and
+ * added again since (hotplug-status cleared) waits for its own plug, and
+ * is not failed for the old one's loss. */
 static void on_vif_lost(void *data, const struct vif *vif, const char *why)
 {
 	struct netd_xswatch *w = data;
 	struct xsw_vif *v = vif_get(w, vif->domid, vif->devid, false);
+	char dir[XSVIF_DIR_MAX];
+	const char *status;
 	struct xsvif x;
 	int rc;
 
 	if (!v || !vif_is_connected(v) || vif->emu || !w->xs)
 		return;
-	memset(&x, 0, sizeof(x));
-	x.domid = vif->domid;
-	x.devid = vif->devid;
-	snprintf(x.dir, sizeof(x.dir), "%s/%u/%u", XSVIF_ROOT, vif->domid, vif->devid);
 	vif_step(v, XSW_EV_UNPLUGGED);
-	rc = xsvif_report(w->xs, &x, why, 0);
+	snprintf(dir, sizeof(dir), "%s/%u/%u", XSVIF_ROOT, vif->domid, vif->devid);
+	rc = xsvif_read(w->xs, dir, &x);
+	note_reply(w, rc);
+	status = x.val[XK_HOTPLUG_STATUS];
+	/* x as read: the report writes only while the directory is so */
+	if (rc == 0 && x.exists && status && !strcmp(status, "connected"))
+		rc = xsvif_report(w->xs, &x, why, 0);
 	note_reply(w, rc);
 	if (rc)
 		log_err("vif%u.%u: %s", vif->domid, vif->devid, err_msg());
+	xsvif_free(&x);
 }
 
 int netd_xswatch_start(struct netd *d, struct netd_xswatch **out)

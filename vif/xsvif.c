@@ -295,44 +295,110 @@ const char *xsvif_script_mode(const char *script)
 	return NULL;
 }
 
-/* What hotplug-status says plus a read of `online`, in one batch. A write
- * into a directory the toolstack just removed creates it again: if `online`
- * is gone, take back what we wrote (only if the directory holds nothing but
- * it) and say so. */
-static int report_batch(struct xsc *xs, const struct xsvif *x, struct xsc_op *ops, unsigned n)
+/* A report's transaction that conflicts (the toolstack writing the
+ * directory meanwhile) starts again, this many times at most, as
+ * netback's be_write. */
+#define XSVIF_TX_TRIES 8
+/* the most writes a report makes (hotplug-error and hotplug-status) */
+#define XSVIF_TX_WRITES 2
+/* the reads before them: the directory, online, the frontend's mtu, the keys */
+#define XSVIF_TX_READS (3 + XK_COUNT)
+
+/* The keys that say which device (and plug) a directory is: all we read
+ * but online and hotplug-status, which change in a device's life (the
+ * toolstack's teardown, the answer of a script or watch plugging it at
+ * the same time as we do, as both may). */
+static bool key_is_identity(int k)
 {
-	char online[XSVIF_DIR_MAX + 16];
-	struct xsc_op ls = { .type = XS_MSG_DIRECTORY, .path = x->dir };
-	bool ours = true;
-	int rc;
+	return k != XK_ONLINE && k != XK_HOTPLUG_STATUS;
+}
+
+/* Is the key as x read it? (absent: NULL; a value: the same bytes) */
+static bool key_same(const char *was, const struct xsc_op *now)
+{
+	if (now->err == -ENOENT)
+		return !was;
+	return was && !now->err && now->reply && strlen(now->reply) == now->len &&
+	       !strcmp(was, now->reply);
+}
+
+/* One try of a report (see xsvif_report): 0 written, 1 the directory is
+ * gone, 2 it is not the one x read; -EAGAIN a conflict; -errno. */
+static int report_try(struct xsc *xs, const struct xsvif *x, const struct xsc_op *writes,
+		      unsigned nw, const char *fe)
+{
+	char paths[XK_COUNT][XSVIF_DIR_MAX + 32], online[XSVIF_DIR_MAX + 16];
+	struct xsc_op ops[XSVIF_TX_READS + XSVIF_TX_WRITES];
+	int keys[XK_COUNT];
+	unsigned nr = 0, nk = 0;
+	uint32_t tx;
+	int rc, end;
 
 	snprintf(online, sizeof(online), "%s/online", x->dir);
-	ops[n++] = (struct xsc_op){ .type = XS_MSG_READ, .path = online };
-	rc = xsc_run(xs, ops, n);
+	ops[nr++] = (struct xsc_op){ .type = XS_MSG_READ, .path = x->dir };
+	ops[nr++] = (struct xsc_op){ .type = XS_MSG_READ, .path = online };
+	if (fe)
+		ops[nr++] = (struct xsc_op){ .type = XS_MSG_READ, .path = fe };
+	/* what the plug was made from, when the caller read it */
+	for (int k = 0; x->exists && k < XK_COUNT; k++) {
+		if (!key_is_identity(k))
+			continue;
+		snprintf(paths[nk], sizeof(paths[nk]), "%s/%s", x->dir, key_names[k]);
+		keys[nk++] = k;
+		ops[nr++] = (struct xsc_op){ .type = XS_MSG_READ, .path = paths[nk - 1] };
+	}
+	memcpy(ops + nr, writes, nw * sizeof(*writes));
+	rc = xsc_tx_start(xs, &tx);
 	if (rc)
 		return rc;
-	for (unsigned i = 0; i + 1 < n && rc == 0; i++)
+	rc = xsc_run_tx(xs, tx, ops, nr + nw);
+	if (rc)
+		return rc; /* the connection is gone, the transaction with it */
+	if (ops[0].err == -ENOENT || ops[1].err == -ENOENT || (fe && ops[2].err == -ENOENT))
+		rc = 1;
+	for (unsigned i = 0; rc == 0 && i < nr - nk; i++)
+		if (ops[i].err)
+			rc = err_set(ops[i].err, "xenstore: cannot read %s: %s", ops[i].path,
+				     strerror(-ops[i].err));
+	for (unsigned k = 0; rc == 0 && k < nk; k++)
+		if (!key_same(x->val[keys[k]], &ops[nr - nk + k]))
+			rc = 2;
+	for (unsigned i = nr; rc == 0 && i < nr + nw; i++)
 		if (ops[i].err)
 			rc = err_set(ops[i].err, "xenstore: cannot write %s: %s", ops[i].path,
 				     strerror(-ops[i].err));
-	if (rc == 0 && ops[n - 1].err == -ENOENT) {
-		rc = xsc_run(xs, &ls, 1);
-		for (unsigned off = 0; rc == 0 && ls.reply && off < ls.len;
-		     off += (unsigned)strlen(ls.reply + off) + 1)
-			if (strcmp(ls.reply + off, "hotplug-status") &&
-			    strcmp(ls.reply + off, "hotplug-error"))
-				ours = false;
-		if (rc == 0 && !ls.err && ours) {
-			struct xsc_op rm = { .type = XS_MSG_RM, .path = x->dir };
+	xsc_ops_free(ops, nr + nw);
+	/* commit only what found the directory as read and was all written */
+	end = xsc_tx_end(xs, tx, rc == 0);
+	return end == -EAGAIN && rc == 0 ? -EAGAIN : end < 0 ? end : rc;
+}
 
-			xsc_run(xs, &rm, 1);
-			xsc_ops_free(&rm, 1);
-		}
-		xsc_ops_free(&ls, 1);
-		rc = rc ?: err_set(-ENOENT, "vif%u.%u: backend directory removed while being plugged",
-				   x->domid, x->devid);
-	}
-	xsc_ops_free(ops, n);
+/* writes[0..nw) in one transaction that first reads the directory, its
+ * online key and the keys x was read with (and the frontend's mtu node
+ * when fe names it), and writes nothing when the directory is gone (or
+ * online is: the toolstack removes the directory) or is not as x read
+ * it: a device removed and added again since, whose plug is not the one
+ * we report. A plain write would make a removed directory again, if only
+ * until it was taken back (xenstored creates the missing parents, and
+ * fires the watches). */
+static int report_tx(struct xsc *xs, const struct xsvif *x, const struct xsc_op *writes,
+		     unsigned nw, const char *fe)
+{
+	int rc = -EAGAIN;
+
+	for (unsigned t = 0; t < XSVIF_TX_TRIES && rc == -EAGAIN; t++)
+		rc = report_try(xs, x, writes, nw, fe);
+	if (rc == -EAGAIN)
+		return err_set(-EAGAIN, "vif%u.%u: %s: its report conflicted %u times", x->domid,
+			       x->devid, x->dir, XSVIF_TX_TRIES);
+	if (rc == 1)
+		return err_set(-ENOENT, "vif%u.%u: backend directory removed while being plugged",
+			       x->domid, x->devid);
+	if (rc == 2)
+		return err_set(-ESTALE,
+			       "vif%u.%u: backend directory changed since it was read (removed and "
+			       "added again?): not reported",
+			       x->domid, x->devid);
 	return rc;
 }
 
@@ -340,27 +406,29 @@ int xsvif_report(struct xsc *xs, const struct xsvif *x, const char *error,
 		 unsigned frontend_mtu)
 {
 	char status[XSVIF_DIR_MAX + 32], errpath[XSVIF_DIR_MAX + 32], fe[64], mtu[16];
-	struct xsc_op ops[3];
+	struct xsc_op ops[XSVIF_TX_WRITES];
 	unsigned n = 0;
 
 	if (!x->dir[0])
 		return err_set(-EINVAL, "no backend directory to report to");
 	snprintf(status, sizeof(status), "%s/hotplug-status", x->dir);
 	/* Error text first: whoever watches hotplug-status reads the reason
-	 * as soon as it sees "error" (xenstored answers in order). */
+	 * as soon as it sees "error" (the commit fires events in order). */
 	if (error) {
 		snprintf(errpath, sizeof(errpath), "%s/hotplug-error", x->dir);
 		ops[n++] = (struct xsc_op){ .type = XS_MSG_WRITE, .path = errpath, .arg = error,
 					    .vlen = (unsigned)strlen(error) };
 		ops[n++] = (struct xsc_op){ .type = XS_MSG_WRITE, .path = status, .arg = "error",
 					    .vlen = 5 };
-		return report_batch(xs, x, ops, n);
+		return report_tx(xs, x, ops, n, NULL);
 	}
 	/* As vif-bridge's set_mtu: the guest learns the MTU its backend got.
 	 * The node is the toolstack's (libxl writes it read-only to the guest);
 	 * it was read with the backend's keys and usually needs no write.
-	 * Absent: no frontend directory is created for it. */
+	 * Absent: no frontend directory is created for it (nor once it has
+	 * gone: the transaction reads it). */
 	snprintf(mtu, sizeof(mtu), "%u", frontend_mtu);
+	fe[0] = '\0';
 	if (frontend_mtu && x->fe_mtu && strcmp(x->fe_mtu, mtu)) {
 		fe_mtu_path(x, fe, sizeof(fe));
 		ops[n++] = (struct xsc_op){ .type = XS_MSG_WRITE, .path = fe, .arg = mtu,
@@ -368,5 +436,5 @@ int xsvif_report(struct xsc *xs, const struct xsvif *x, const char *error,
 	}
 	ops[n++] = (struct xsc_op){ .type = XS_MSG_WRITE, .path = status, .arg = "connected",
 				    .vlen = 9 };
-	return report_batch(xs, x, ops, n);
+	return report_tx(xs, x, ops, n, fe[0] ? fe : NULL);
 }

@@ -107,8 +107,17 @@ const char *xsvif_script_mode(const char *script);
 /* What a hotplug script reports when done: hotplug-status = connected
  * (after the frontend's mtu when frontend_mtu is not 0 and the frontend has
  * an mtu node that differs, as vif-bridge's set_mtu does), or
- * hotplug-error = error then hotplug-status = error; one batch. -ENOENT if the toolstack removed the backend
- * directory meanwhile (what our write recreated is removed again). */
+ * hotplug-error = error then hotplug-status = error. One transaction
+ * (conflicts retried 8 times, then -EAGAIN): it reads the directory,
+ * `online` and, when x was read (x->exists), the keys x holds but online
+ * and hotplug-status (which change in a device's life), and
+ * writes nothing, not even for a moment, when
+ * - the toolstack removed the directory meanwhile (or its `online`, or
+ *   the frontend's mtu node we write): -ENOENT;
+ * - a key is not as x read it: the directory is a new device's (removed
+ *   and added again) or was rewritten, and the plug reported is not the
+ *   one it asks for: -ESTALE.
+ * Either way the caller's next look at the directory decides. */
 int xsvif_report(struct xsc *xs, const struct xsvif *x, const char *error,
 		 unsigned frontend_mtu);
 

@@ -306,6 +306,67 @@ def test_no_backend_directory_and_mismatched_names(topo, hp):
     assert port_of(topo, "vif5.0") is None
 
 
+def waiting_to_be_accepted(topo, sock):
+    """Connections to the listening socket sock (in dom0's namespace) that
+    its server has not accepted yet."""
+    out = sh(f"ip netns exec {topo.d0} ss -xlH").stdout
+    return sum(int(line.split()[2]) for line in out.splitlines() if sock in line.split())
+
+
+@pytest.mark.parametrize("then", ["removed", "added_again"])
+def test_a_directory_removed_while_being_plugged_is_not_made_again(topo, hp, then):
+    """The toolstack removes a vif's backend directory (xl destroy,
+    network-detach) while its script waits for netd's plug. The report
+    (hotplug-status) is one transaction that finds the directory gone and
+    writes nothing: a plain write would make the directory again, if only
+    until it was taken back, and whoever watches it (libxl, netback, netd's
+    own watch) would see a vif come back. A directory added again meanwhile
+    (another device of the same number, here with another MAC) is not told
+    "connected" for the old one's plug either. Made deterministic by
+    stopping netd: the script has read the directory and waits for netd's
+    answer while the directory goes."""
+    topo.add_guest(5)
+    assert hp.vif_add("5.0", "mac=00:16:3e:00:00:05", keys_only=True).returncode == 0
+    netd = hp.netd.proc.pid
+    os.kill(netd, signal.SIGSTOP)
+    try:
+        script = subprocess.Popen(
+            ["ip", "netns", "exec", topo.d0, os.path.join(SCRIPTS, "vif-bridge"), "online",
+             "type_if=vif"],
+            env=hp.env(vif="vif5.0", XENBUS_PATH="backend/vif/5/0"), stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        # the directory read first, then netd asked
+        wait_for(lambda: script.poll() is not None or
+                 waiting_to_be_accepted(topo, hp.netd.sock) > 0, 10,
+                 what="the script waiting for netd")
+        assert script.poll() is None, script.communicate()
+        watch = subprocess.Popen(["xenstore-watch", f"{BE}/5"], env=hp.xsd.env(),
+                                 stdout=subprocess.PIPE, text=True)
+        assert watch.stdout.readline() == f"{BE}/5\n"  # fires once as it is set
+        hp.xsd.rm(f"{BE}/5/0")
+        if then == "added_again":
+            assert hp.vif_add("5.0", "mac=00:16:3e:00:00:55", keys_only=True).returncode == 0
+    finally:
+        os.kill(netd, signal.SIGCONT)
+    out, err = script.communicate(timeout=30)
+    time.sleep(0.3)  # the events of a late write, if any
+    watch.terminate()
+    events = watch.communicate(timeout=5)[0].split()
+    assert script.returncode == 1, out + err
+    if then == "removed":
+        assert "vif5.0: backend directory removed while being plugged" in err, err
+        assert hp.xsd.read(f"{BE}/5/0") is None, hp.xsd.ls(f"{BE}/5/0")
+        # never made again, not even for a moment: the removal was the last event
+        assert events == [f"{BE}/5/0"], events
+    else:
+        assert "vif5.0: backend directory changed since it was read" in err, err
+        # the new device waits for its own plug
+        assert hp.xsd.status(5) == "", hp.xsd.status(5)
+        assert hp.xsd.read(f"{BE}/5/0/mac") == "00:16:3e:00:00:55"
+        # its only hotplug-status write is the toolstack's own ""
+        assert events.count(f"{BE}/5/0/hotplug-status") == 1, events
+
+
 def test_usage_errors(hp):
     for args, msg in [((), "no command"), (("plug",), "invalid command 'plug'"),
                       (("online", "type_if=xyz"), "unknown interface type"),
