@@ -376,6 +376,10 @@ static int op_rm(struct req *r)
 		return rc;
 	if (!n->parent)
 		return -EINVAL;
+	/* a transaction's: the whole subtree, each node noted as removed */
+	rc = xs_node_load_all(r->tree, n);
+	if (rc)
+		return rc;
 	rc = txn_room(r, subtree_size(n) + 1);
 	if (rc)
 		return rc;
@@ -402,6 +406,8 @@ static int op_directory(struct req *r)
 	if (rc)
 		return rc;
 	rc = read_node(r, path, &n);
+	if (rc == 0)
+		rc = xs_node_load(r->tree, n); /* a transaction's: its kids now */
 	if (rc)
 		return rc;
 	used = kids_size(n);
@@ -431,6 +437,8 @@ static int op_directory_part(struct req *r)
 	if (rc)
 		return rc;
 	rc = read_node(r, path, &n);
+	if (rc == 0)
+		rc = xs_node_load(r->tree, n);
 	if (rc)
 		return rc;
 	off = strtoul(vec[1], &end, 10);

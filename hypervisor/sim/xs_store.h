@@ -60,8 +60,7 @@ struct xs_acc {
 struct xs_txn {
 	struct xs_txn *next;
 	uint32_t id;
-	struct xs_tree tree;	/* private snapshot taken at start */
-	unsigned owned_at_start; /* nodes the caller owned then (its quota) */
+	struct xs_tree tree;	/* its overlay of the store's tree */
 	struct xs_acc *hash[XS_TXN_HASH];
 	struct xs_acc *acc_head, **acc_tail;
 	unsigned n_acc;

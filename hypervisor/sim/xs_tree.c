@@ -142,16 +142,64 @@ static uint32_t *owner_slot(const struct xs_tree *t, const struct xs_acl *acl)
 	return t && t->owned && d < XS_DOMIDS ? &t->owned[d] : NULL;
 }
 
-static void owned_add(const struct xs_tree *t, const struct xs_acl *acl, int delta)
+static struct xs_owned_delta *delta_of(const struct xs_tree *t, uint32_t domid)
 {
+	for (unsigned i = 0; i < t->n_deltas; i++)
+		if (t->deltas[i].domid == domid)
+			return &t->deltas[i];
+	return NULL;
+}
+
+/* An overlay counts its changes per domain: a transaction touches a few. */
+static void delta_add(struct xs_tree *t, uint32_t domid, int delta)
+{
+	struct xs_owned_delta *d = delta_of(t, domid);
+
+	if (!d) {
+		if (t->n_deltas == t->cap_deltas) {
+			unsigned cap = t->cap_deltas ? 2 * t->cap_deltas : 4;
+			struct xs_owned_delta *nd = realloc(t->deltas, cap * sizeof(*nd));
+
+			if (!nd) {
+				t->broken = true;
+				return;
+			}
+			t->deltas = nd;
+			t->cap_deltas = cap;
+		}
+		d = &t->deltas[t->n_deltas++];
+		*d = (struct xs_owned_delta){ .domid = domid };
+	}
+	d->delta += delta;
+}
+
+static void owned_add(const struct xs_tree *ct, const struct xs_acl *acl, int delta)
+{
+	/* the counts are the tree's bookkeeping, not its nodes */
+	struct xs_tree *t = (struct xs_tree *)ct;
 	uint32_t *c = owner_slot(t, acl);
 
 	if (c)
 		*c = (uint32_t)((int64_t)*c + delta);
+	else if (t && t->base && acl->p[0].domid < XS_DOMIDS)
+		delta_add(t, acl->p[0].domid, delta);
+}
+
+int64_t xs_tree_owned_delta(const struct xs_tree *t, uint32_t domid)
+{
+	const struct xs_owned_delta *d = t->base ? delta_of(t, domid) : NULL;
+
+	return d ? d->delta : 0;
 }
 
 unsigned xs_tree_owned(const struct xs_tree *t, uint32_t domid)
 {
+	int64_t n;
+
+	if (t->base) {
+		n = (int64_t)xs_tree_owned(t->base, domid) + xs_tree_owned_delta(t, domid);
+		return n > 0 ? (unsigned)n : 0;
+	}
 	return t->owned && domid < XS_DOMIDS ? t->owned[domid] : 0;
 }
 
@@ -203,6 +251,9 @@ void xs_tree_fini(struct xs_tree *t)
 	if (t->root)
 		node_free(NULL, t->root);
 	free(t->owned);
+	free(t->deltas);
+	t->deltas = NULL;
+	t->n_deltas = t->cap_deltas = 0;
 	t->owned = NULL;
 	t->root = NULL;
 	t->n_nodes = 0;
@@ -257,6 +308,7 @@ static struct xs_node *node_clone(const struct xs_node *src,
 
 int xs_tree_clone(struct xs_tree *dst, const struct xs_tree *src)
 {
+	memset(dst, 0, sizeof(*dst));
 	dst->gen = src->gen;
 	dst->n_nodes = src->n_nodes;
 	dst->max_nodes = src->max_nodes;
@@ -268,6 +320,158 @@ int xs_tree_clone(struct xs_tree *dst, const struct xs_tree *src)
 	}
 	memcpy(dst->owned, src->owned, XS_DOMIDS * sizeof(*dst->owned));
 	return 0;
+}
+
+/* n as it is, but its kids: they are copied when first looked for. */
+static struct xs_node *node_copy_lazy(const struct xs_node *src, struct xs_node *parent)
+{
+	struct xs_node *n = node_alloc(src->name, strlen(src->name));
+
+	if (!n)
+		return NULL;
+	n->parent = parent;
+	n->gen = src->gen;
+	n->val = src->val;
+	xs_blob_get(n->val);
+	n->acl = src->acl;
+	xs_acl_get(n->acl);
+	n->lazy = true;
+	return n;
+}
+
+int xs_tree_overlay(struct xs_tree *dst, const struct xs_tree *base)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->base = base;
+	dst->gen = base->gen;
+	dst->n_nodes = base->n_nodes;
+	dst->max_nodes = base->max_nodes;
+	dst->root = node_copy_lazy(base->root, NULL);
+	return dst->root ? 0 : -ENOMEM;
+}
+
+/* The base's node at n's path now, or NULL: gone since n was copied (or
+ * never a base node, or t no overlay). */
+static const struct xs_node *base_of(const struct xs_tree *t, const struct xs_node *n)
+{
+	char path[XS_ABS_PATH_MAX + 1];
+
+	if (!t->base || xs_node_path(n, path, sizeof(path)))
+		return NULL;
+	return xs_tree_lookup(t->base, path);
+}
+
+static void index_drop(struct xs_node *n)
+{
+	free(n->index);
+	n->index = NULL;
+	n->index_cap = 0;
+}
+
+static struct xs_node *kid_of(const struct xs_node *n, const struct xs_node *copy_of)
+{
+	return xs_node_child(n, copy_of->name, strlen(copy_of->name));
+}
+
+/* All of n's kids: the base's, in its order (those copied already kept,
+ * with what the transaction did to them), then those not in the base
+ * (the transaction's own, and copies of kids removed since), in theirs.
+ * Taken before a removal below n (which a copy on demand would undo)
+ * and for whatever lists or walks n's kids. */
+int xs_node_load(const struct xs_tree *ct, struct xs_node *n)
+{
+	/* copies of what the base holds: the overlay's content as it was */
+	struct xs_tree *t = (struct xs_tree *)ct;
+	const struct xs_node *src;
+	struct xs_node **kids, *k;
+	unsigned i, nk = 0, cap;
+
+	if (!n->lazy)
+		return 0;
+	src = base_of(t, n);
+	cap = n->n_kids + (src ? src->n_kids : 0);
+	kids = malloc((cap ? cap : 1) * sizeof(*kids));
+	if (!kids)
+		goto nomem;
+	for (i = 0; src && i < src->n_kids; i++) {
+		k = kid_of(n, src->kids[i]);
+		if (!k) {
+			k = node_copy_lazy(src->kids[i], n);
+			if (!k) {
+				while (nk)
+					if (!kid_of(n, kids[--nk]))
+						node_free(NULL, kids[nk]);
+				free(kids);
+				goto nomem;
+			}
+		}
+		kids[nk++] = k;
+	}
+	for (i = 0; i < n->n_kids; i++)
+		if (!src || !xs_node_child(src, n->kids[i]->name, strlen(n->kids[i]->name)))
+			kids[nk++] = n->kids[i];
+	free(n->kids);
+	index_drop(n); /* rebuilt at the next lookup */
+	n->kids = kids;
+	n->n_kids = nk;
+	n->cap_kids = cap ? cap : 1;
+	n->lazy = false;
+	return 0;
+nomem:
+	t->broken = true;
+	return -ENOMEM;
+}
+
+int xs_node_load_all(const struct xs_tree *t, struct xs_node *n)
+{
+	int rc = xs_node_load(t, n);
+
+	for (unsigned i = 0; rc == 0 && i < n->n_kids; i++)
+		rc = xs_node_load_all(t, n->kids[i]);
+	return rc;
+}
+
+static void index_put(struct xs_node *n, struct xs_node *kid);
+static void index_build(struct xs_node *n, unsigned want);
+
+/* A kid at the end of n's list, its index kept. */
+static int kid_append(struct xs_node *n, struct xs_node *kid)
+{
+	if (kids_reserve(n, n->n_kids + 1))
+		return -ENOMEM;
+	n->kids[n->n_kids++] = kid;
+	if (n->index && 2 * n->n_kids > n->index_cap)
+		index_build(n, 2 * n->n_kids);
+	else if (n->index)
+		index_put(n, kid);
+	return 0;
+}
+
+/* n's kid name: copied from the base the first time an overlay looks
+ * for it (one kid, not its siblings: a walk down a directory of a
+ * thousand vifs copies one). */
+static struct xs_node *child_copied(const struct xs_tree *ct, struct xs_node *n, const char *name,
+				    size_t len)
+{
+	struct xs_tree *t = (struct xs_tree *)ct;
+	struct xs_node *kid = xs_node_child(n, name, len);
+	const struct xs_node *src, *skid;
+
+	if (kid || !n->lazy)
+		return kid;
+	src = base_of(t, n);
+	skid = src ? xs_node_child(src, name, len) : NULL;
+	if (!skid)
+		return NULL;
+	kid = node_copy_lazy(skid, n);
+	if (!kid || kid_append(n, kid)) {
+		if (kid)
+			node_free(NULL, kid);
+		/* seen as missing: the transaction fails at its end */
+		t->broken = true;
+		return NULL;
+	}
+	return kid;
 }
 
 #define INDEX_MIN_KIDS 16
@@ -344,7 +548,7 @@ struct xs_node *xs_tree_nearest(const struct xs_tree *t, const char *path,
 	while (*p) {
 		size_t len = strcspn(p, "/");
 
-		kid = xs_node_child(n, p, len);
+		kid = child_copied(t, n, p, len);
 		if (!kid) {
 			*missing = true;
 			return n;
@@ -372,6 +576,8 @@ int xs_node_add_child(struct xs_tree *t, struct xs_node *parent,
 
 	if (t->n_nodes >= t->max_nodes)
 		return -ENOSPC;
+	/* a lazy parent takes the kid as the last of the base's (see
+	 * xs_node_load), as after all of them in a copy of the whole tree */
 	if (kids_reserve(parent, parent->n_kids + 1))
 		return -ENOMEM;
 	n = node_alloc(name, name_len);
@@ -436,6 +642,10 @@ void xs_node_remove(struct xs_tree *t, struct xs_node *n)
 	struct xs_node *p = n->parent;
 	unsigned i;
 
+	/* every node counted out (n_nodes, owners): all of them copied; and
+	 * the parent's list whole, or a later look would copy n back */
+	xs_node_load_all(t, n);
+	xs_node_load(t, p);
 	for (i = 0; i < p->n_kids; i++) {
 		if (p->kids[i] == n) {
 			/* memmove keeps sibling order: DIRECTORY lists in

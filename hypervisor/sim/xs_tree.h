@@ -1,10 +1,17 @@
 /* xs_tree: the xenstore node tree, its permissions and generation counts.
  *
  * A node has a value, an ACL and ordered children. Values and ACLs are
- * immutable and reference counted, so cloning a tree for a transaction
- * snapshot copies only the node skeleton. Every change stamps the changed
- * node (and a parent whose child list changed) with a fresh generation from
- * the store-wide counter: transactions detect conflicts by comparing them. */
+ * immutable and reference counted, so copying a node shares them. Every
+ * change stamps the changed node (and a parent whose child list changed)
+ * with a fresh generation from the store-wide counter: transactions detect
+ * conflicts by comparing them.
+ *
+ * A transaction works on an overlay of the store's tree (xs_tree_overlay):
+ * at its start a copy of the root only, whose children are copied from the
+ * store's tree the first time the transaction looks below a node (each with
+ * its generation then), as C xenstored copies a node into a transaction at
+ * its first access. A start costs the same with ten nodes or a million; a
+ * transaction copies the levels it walks, not the tree. */
 #ifndef HV_SIM_XS_TREE_H
 #define HV_SIM_XS_TREE_H
 
@@ -50,6 +57,13 @@ struct xs_node {
 	struct xs_blob *val;	/* NULL: empty value */
 	struct xs_acl *acl;
 	uint64_t gen;
+	bool lazy;		/* an overlay's: kids not copied yet */
+};
+
+/* A transaction's change to what a domain owns (its quota). */
+struct xs_owned_delta {
+	uint32_t domid;
+	int32_t delta;
 };
 
 struct xs_tree {
@@ -58,6 +72,12 @@ struct xs_tree {
 	unsigned max_nodes;	/* XS_NODES_MAX (tests lower it) */
 	uint32_t *owned;	/* XS_DOMIDS: nodes owned per domain (ACL p[0]) */
 	uint64_t *gen;		/* the store's generation counter */
+	/* An overlay: the tree its nodes are copied from, and what it
+	 * changed of each domain's count (owned is NULL). */
+	const struct xs_tree *base;
+	struct xs_owned_delta *deltas;
+	unsigned n_deltas, cap_deltas;
+	bool broken;		/* a copy or a count failed for want of memory */
 };
 
 /* 0 if path is a valid absolute node path: starts with '/', only
@@ -72,14 +92,25 @@ void xs_path_parent(const char *path, char *buf, size_t len);
  * depth levels below base (xenstored's is_child()). */
 bool xs_path_is_under(const char *path, const char *base, int depth);
 
-/* Nodes domid owns in t (0 for a reserved domid). */
+/* Nodes domid owns in t (0 for a reserved domid); an overlay's: its
+ * base's now and its own changes. */
 unsigned xs_tree_owned(const struct xs_tree *t, uint32_t domid);
+/* What overlay t changed of domid's count. */
+int64_t xs_tree_owned_delta(const struct xs_tree *t, uint32_t domid);
 
 /* Root with owner dom0 and no access for others ("n0"). */
 int xs_tree_init(struct xs_tree *t, uint64_t *gen);
 void xs_tree_fini(struct xs_tree *t);
 /* Copies src into dst (sharing values and ACLs); -ENOMEM. */
 int xs_tree_clone(struct xs_tree *dst, const struct xs_tree *src);
+/* dst: an overlay of base (see above), O(1); -ENOMEM. base must outlive
+ * it, and is read (never written) each time dst copies a level. */
+int xs_tree_overlay(struct xs_tree *dst, const struct xs_tree *base);
+/* n's kids (and, for _all, its whole subtree) copied from the base, if
+ * t is an overlay that has not yet; -ENOMEM (t->broken). Lookups do it
+ * themselves; code that walks n->kids calls it first. */
+int xs_node_load(const struct xs_tree *t, struct xs_node *n);
+int xs_node_load_all(const struct xs_tree *t, struct xs_node *n);
 
 struct xs_node *xs_tree_lookup(const struct xs_tree *t, const char *path);
 /* The node at path or, if missing, its deepest existing ancestor; never

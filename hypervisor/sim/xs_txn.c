@@ -1,12 +1,17 @@
-/* xs_txn: xenstore transactions with snapshot isolation.
+/* xs_txn: xenstore transactions, as C xenstored keeps them since 4.9.
  *
- * TRANSACTION_START clones the tree (cheap: values and ACLs are shared);
- * requests carrying the tx_id work on the clone only. Every path the
- * transaction reads or writes is recorded with its generation at first
- * touch. Commit fails with EAGAIN if any recorded path's generation in the
- * live tree differs (someone changed, created or removed it meanwhile),
- * otherwise the written paths are copied into the live tree and their
- * watch events fire — only then, as xenstored does. */
+ * TRANSACTION_START makes an overlay of the tree (xs_tree_overlay: O(1),
+ * whatever the store holds; it used to clone every node, thousands per
+ * start with a thousand vifs); requests carrying the tx_id work on the
+ * overlay only, which copies a node's kids from the live tree the first
+ * time the transaction looks below it. Every path the transaction reads or
+ * writes is recorded with its generation at first touch (that of the copy
+ * it saw). Commit fails with EAGAIN if any recorded path's generation in
+ * the live tree differs (someone changed, created or removed it since the
+ * transaction saw it), otherwise the written paths are copied into the
+ * live tree and their watch events fire — only then, as xenstored does.
+ * A node changed outside before the transaction first looked at it is
+ * seen as changed, and is no conflict (xenstored's rule too). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,11 +60,10 @@ int xs_txn_start(struct xs_conn *c, struct xs_txn **out)
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	if (xs_tree_clone(&t->tree, &st->tree)) {
+	if (xs_tree_overlay(&t->tree, &st->tree)) {
 		txn_free(t);
 		return -ENOMEM;
 	}
-	t->owned_at_start = xs_tree_owned(&t->tree, c->domid);
 	t->acc_tail = &t->acc_head;
 	/* Ids are per connection, never 0 (0 means "no transaction"). */
 	do {
@@ -174,6 +178,9 @@ static int txn_commit(struct xs_conn *c, struct xs_txn *t)
 	unsigned n_ups = 0, n_new = 0, i, seq = 0;
 	int rc = 0;
 
+	/* a level it could not copy: what it saw is not what was there */
+	if (t->tree.broken)
+		return -ENOMEM;
 	for (a = t->acc_head; a; a = a->next) {
 		const struct xs_node *mn = xs_tree_lookup(&st->tree, a->path);
 
@@ -191,8 +198,7 @@ static int txn_commit(struct xs_conn *c, struct xs_txn *t)
 	 * added (others' commits since its start count too) */
 	if (!c->priv) {
 		int64_t now = xs_tree_owned(&st->tree, c->domid);
-		int64_t after = now + (int64_t)xs_tree_owned(&t->tree, c->domid) -
-				t->owned_at_start;
+		int64_t after = now + xs_tree_owned_delta(&t->tree, c->domid);
 
 		if (after > now && after > XS_DOMAIN_NODES_MAX)
 			return -ENOSPC;

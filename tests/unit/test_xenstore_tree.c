@@ -453,6 +453,100 @@ static void test_txn_conflicts(void **state)
 			    "OK");
 }
 
+/* Nodes below n, n too, counted afresh. */
+static unsigned count_nodes(const struct xs_node *n)
+{
+	unsigned c = 1;
+
+	for (unsigned i = 0; i < n->n_kids; i++)
+		c += count_nodes(n->kids[i]);
+	return c;
+}
+
+/* A transaction copies a node when it first looks at it (as C xenstored):
+ * what changed before that is what it sees, and no conflict; what changed
+ * after is a conflict, whether it read, listed or wrote it. */
+static void test_txn_conflicts_from_its_first_look(void **state)
+{
+	struct fx *f = *state;
+	char path[32], want[256];
+	uint32_t t1;
+	const char *r;
+	size_t off = 0;
+
+	for (int i = 0; i < 20; i++) {
+		snprintf(path, sizeof(path), "/d/k%d", i);
+		assert_string_equal(do_write(f->d0, 0, path, "v"), "OK");
+	}
+	/* changed after the start, before the first look: seen, no conflict */
+	t1 = txn_start(f->d0);
+	assert_string_equal(do_write(f->d0, 0, "/d/k1", "outside"), "OK");
+	assert_string_equal(req(f->d0, XS_MSG_READ, t1, "/d/k1", NULL), "outside");
+	assert_string_equal(do_write(f->d0, t1, "/d/k2", "t1"), "OK");
+	assert_string_equal(req(f->d0, XS_MSG_TRANSACTION_END, t1, "T", NULL), "OK");
+	assert_string_equal(req(f->d0, XS_MSG_READ, 0, "/d/k2", NULL), "t1");
+
+	/* a sibling of what it read changed: no conflict */
+	t1 = txn_start(f->d0);
+	assert_string_equal(req(f->d0, XS_MSG_READ, t1, "/d/k3", NULL), "v");
+	assert_string_equal(do_write(f->d0, 0, "/d/k4", "outside"), "OK");
+	assert_string_equal(req(f->d0, XS_MSG_READ, t1, "/d/k4", NULL), "outside");
+	assert_string_equal(req(f->d0, XS_MSG_TRANSACTION_END, t1, "T", NULL), "OK");
+
+	/* read, then changed: conflict */
+	t1 = txn_start(f->d0);
+	assert_string_equal(req(f->d0, XS_MSG_READ, t1, "/d/k5", NULL), "v");
+	assert_string_equal(do_write(f->d0, 0, "/d/k5", "outside"), "OK");
+	assert_string_equal(req(f->d0, XS_MSG_READ, t1, "/d/k5", NULL), "v");
+	assert_string_equal(req(f->d0, XS_MSG_TRANSACTION_END, t1, "T", NULL), "!EAGAIN");
+
+	/* read, then removed: conflict */
+	t1 = txn_start(f->d0);
+	assert_string_equal(req(f->d0, XS_MSG_READ, t1, "/d/k6", NULL), "v");
+	assert_string_equal(req(f->d0, XS_MSG_RM, 0, "/d/k6", NULL), "OK");
+	assert_string_equal(req(f->d0, XS_MSG_TRANSACTION_END, t1, "T", NULL), "!EAGAIN");
+
+	/* listed, then a kid added: conflict; the list is the whole one, in
+	 * order, with the transaction's own kid last */
+	t1 = txn_start(f->d0);
+	assert_string_equal(req(f->d0, XS_MSG_READ, t1, "/d/k7", NULL), "v");
+	assert_string_equal(do_write(f->d0, t1, "/d/mine", "t1"), "OK");
+	r = req(f->d0, XS_MSG_DIRECTORY, t1, "/d", NULL);
+	for (int i = 0; i < 20; i++)
+		if (i != 6)
+			off += (size_t)sprintf(want + off, "k%d%c", i, 0);
+	memcpy(want + off, "mine", 5);
+	assert_memory_equal(r, want, off + 5);
+	assert_string_equal(do_write(f->d0, 0, "/d/theirs", "x"), "OK");
+	assert_string_equal(req(f->d0, XS_MSG_TRANSACTION_END, t1, "T", NULL), "!EAGAIN");
+	assert_string_equal(req(f->d0, XS_MSG_READ, 0, "/d/mine", NULL), "!ENOENT");
+}
+
+/* A transaction removes what it never looked at, whole: every node
+ * counted out, and what it removed is not copied back by a later look. */
+static void test_txn_rm_of_what_it_never_looked_at(void **state)
+{
+	struct fx *f = *state;
+	char path[32];
+	uint32_t tx;
+
+	for (int i = 0; i < 20; i++) {
+		snprintf(path, sizeof(path), "/big/k%d/x", i);
+		assert_string_equal(do_write(f->d0, 0, path, "v"), "OK");
+	}
+	tx = txn_start(f->d0);
+	assert_string_equal(req(f->d0, XS_MSG_RM, tx, "/big/k3", NULL), "OK");
+	assert_string_equal(req(f->d0, XS_MSG_READ, tx, "/big/k3/x", NULL), "!ENOENT");
+	assert_string_equal(req(f->d0, XS_MSG_READ, tx, "/big/k3", NULL), "!ENOENT");
+	assert_string_equal(req(f->d0, XS_MSG_RM, tx, "/big", NULL), "OK");
+	assert_string_equal(req(f->d0, XS_MSG_READ, tx, "/big/k4/x", NULL), "!ENOENT");
+	assert_string_equal(req(f->d0, XS_MSG_READ, 0, "/big/k4/x", NULL), "v");
+	assert_string_equal(req(f->d0, XS_MSG_TRANSACTION_END, tx, "T", NULL), "OK");
+	assert_string_equal(req(f->d0, XS_MSG_READ, 0, "/big", NULL), "!ENOENT");
+	assert_int_equal(count_nodes(f->st.tree.root), f->st.tree.n_nodes);
+	assert_int_equal(xs_tree_owned(&f->st.tree, 0), f->st.tree.n_nodes);
+}
+
 static void test_txn_rm_and_recreate(void **state)
 {
 	struct fx *f = *state;
@@ -700,6 +794,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_txn_isolation_and_commit_events,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_txn_conflicts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_txn_conflicts_from_its_first_look, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_txn_rm_of_what_it_never_looked_at, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_txn_rm_and_recreate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_txn_errors_and_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_watch_limits_and_reset, setup, teardown),
