@@ -429,11 +429,13 @@ enum {
 	BK_RATE,
 	BK_VIFNAME,
 	BK_BRIDGE,
+	BK_STATE,
 	BK_FE_STATE,
 	BK_N
 };
 static const char *const bk_names[BK_N] = { "online",  "frontend", "frontend-id", "hotplug-status",
-					    "rate",    "vifname",  "bridge",      NULL };
+					    "rate",    "vifname",  "bridge",      "state",
+					    NULL };
 
 /* The frontend directory must be the one the toolstack makes for this
  * domain and device: nothing else is ours to read or watch. */
@@ -753,9 +755,12 @@ int nb_vif_look(struct nb_back *b, struct nb_vif *v)
 	if (v->gone && !ops[BK_ONLINE].err && ops[BK_ONLINE].reply &&
 	    !strcmp(ops[BK_ONLINE].reply, "1"))
 		renew(v);
-	if (v->removed) {
-		/* a write found the directory gone, and here it is: the device
-		 * removed and added again in between, a new vif */
+	if (v->removed || (!v->gone && !same_device(v, &ops[BK_STATE]))) {
+		/* a write found the directory gone, and here it is; or its
+		 * state is missing or Initialising after we wrote one (the
+		 * toolstack's for a device it makes): the device removed and
+		 * added again in between (the events of both seen at this one
+		 * look), a new vif */
 		teardown(b, v);
 		renew(v);
 	}

@@ -492,6 +492,39 @@ def test_a_directory_removed_before_a_fatal_error_is_not_made_again(topo, rig):
     assert rig.vb.poll() is None, rig.read_log()
 
 
+def test_a_device_removed_and_added_again_between_two_looks_is_a_new_vif(topo, rig):
+    """The toolstack removes a vif's directories without online=0 first (a
+    forced destroy) and makes the same device number again, all before
+    vifback looks: one look sees a directory whose state is Initialising
+    (1), which the toolstack writes for a device it makes and vifback never
+    does. It is a new vif: the old one's TAP goes, the new one is probed
+    (InitWait), plugged and connected as any. Taken as the same vif, it
+    was left at Initialising, and libxl would wait for InitWait in vain.
+    Made deterministic by stopping the supervisor around the change."""
+    mac = rig.attach(5, "ip=192.0.2.15")
+    sup = rig.vifback_pid()
+    os.kill(sup, signal.SIGSTOP)
+    try:
+        wait_for(lambda: proc_state(sup) == "T", 5, what="vifback stopped")
+        rig.xsd.rm(f"{BE}/5/0")
+        rig.xsd.rm(FE.format(d=5, n=0))
+        r = rig.d0(HVSIM, "vif", "add", "-n", "5.0", f"mac={mac},ip=192.0.2.15")
+        assert r.returncode == 0, r.stderr
+        assert rig.be(5) == "1"
+    finally:
+        os.kill(sup, signal.SIGCONT)
+    rig.wait_states(5, 2)
+    assert "vif5.0: added again" in rig.read_log(), rig.read_log()
+    e = rig.xsd.env(NETD_SOCKET=rig.netd.sock, NETDCTL=NETDCTL, vif="vif5.0",
+                    XENBUS_PATH="backend/vif/5/0", XENBUS_TYPE="vif", XENBUS_BASE_PATH="backend",
+                    netdev="", script=os.path.join(SCRIPTS, "vif-bridge"))
+    r = rig.d0(os.path.join(SCRIPTS, "vif-bridge"), "online", "type_if=vif", env=e)
+    assert r.returncode == 0, r.stderr
+    g = rig.guest(5, "192.0.2.15")
+    assert topo.ping(g, LAN)
+    assert rig.vb.poll() is None, rig.read_log()
+
+
 def test_workers_come_from_the_spawner_which_dies_with_the_supervisor(topo, rig):
     sp = rig.spawner()  # cloned at start, before any vif
     rig.attach(5, "ip=192.0.2.15")
