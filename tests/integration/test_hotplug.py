@@ -29,7 +29,7 @@ import pytest
 # xsd (the simulated xenstored fixture) and Xsd are conftest's: test_leaks
 # and test_realxen import them from here
 from conftest import (BE, BUILD, HVSIM, NETDCTL, ROOT, Xsd, bridge_conf, sh,  # noqa: F401
-                      wait_for, xsd)
+                      sigstop, wait_for, xsd)
 
 SCRIPTS = os.path.join(ROOT, "scripts")
 
@@ -328,7 +328,7 @@ def test_a_directory_removed_while_being_plugged_is_not_made_again(topo, hp, the
     topo.add_guest(5)
     assert hp.vif_add("5.0", "mac=00:16:3e:00:00:05", keys_only=True).returncode == 0
     netd = hp.netd.proc.pid
-    os.kill(netd, signal.SIGSTOP)
+    sigstop(netd)
     try:
         script = subprocess.Popen(
             ["ip", "netns", "exec", topo.d0, os.path.join(SCRIPTS, "vif-bridge"), "online",

@@ -503,7 +503,7 @@ def test_a_device_removed_and_added_again_between_two_looks_is_a_new_vif(topo, r
     Made deterministic by stopping the supervisor around the change."""
     mac = rig.attach(5, "ip=192.0.2.15")
     sup = rig.vifback_pid()
-    os.kill(sup, signal.SIGSTOP)
+    sigstop(sup)
     try:
         wait_for(lambda: proc_state(sup) == "T", 5, what="vifback stopped")
         rig.xsd.rm(f"{BE}/5/0")
