@@ -796,6 +796,8 @@ static const char *net_state_name(enum netd_net_state st)
 		return "up";
 	case NETD_NET_UNSAVED:
 		return "up, unsaved";
+	case NETD_NET_FAILED:
+		return "failed";
 	}
 	return "?";
 }
@@ -812,12 +814,20 @@ static const char *net_state_name(enum netd_net_state st)
  *    └──────────────────────────────────────────────────────────────┘
  *                            mode's down ok
  *
+ *          up again (a repair) failed
+ *   UP ─────────────────────────────> FAILED ──── mode's down ok ───> DOWN
+ *    ^                                  │
+ *    └──────── up again ok ─────────────┘
+ *
  * Anything else is a bug in the caller: logged, and the state kept. */
 static void netd_net_set_state(struct netd_net *net, enum netd_net_state to)
 {
 	enum netd_net_state from = net->state;
-	/* Only an applied network has vif changes to save. */
-	bool ok = to != NETD_NET_UNSAVED || from == NETD_NET_UP;
+	/* Only an applied network has vif changes to save, or a repair to
+	 * fail; a failed one is applied again or taken down. */
+	bool ok = (to != NETD_NET_UNSAVED || from == NETD_NET_UP) &&
+		  (to != NETD_NET_FAILED || from == NETD_NET_UP) &&
+		  (from != NETD_NET_FAILED || to == NETD_NET_UP || to == NETD_NET_DOWN);
 
 	if (from == to)
 		return;
@@ -858,17 +868,22 @@ static int net_up(struct netd_net *net)
 		/* Up again (`netdctl up`, a reload keeping the network) and
 		 * failed: the mode repaired nothing or put the host back as
 		 * before the network was up, and keeps how to restore it. The
-		 * network stays up with its state file and vifs: dropping them
-		 * left a netd stopped or killed then nothing to undo it with. */
-		if (was_up)
+		 * network keeps its state file and vifs: dropping them left a
+		 * netd stopped or killed then nothing to undo it with. It is
+		 * FAILED, not up: its setup is not there to plug vifs into. */
+		if (was_up) {
+			snprintf(net->error, sizeof(net->error), "%s", err_msg());
+			netd_net_set_state(net, NETD_NET_FAILED);
 			return rc;
+		}
 		if (!keep)
 			net_checkpoint(net, NULL);
 		vifs_free(net);
 		return rc;
 	}
-	if (!netd_net_is_up(net))
+	if (!netd_net_is_applied(net))
 		netd_net_set_state(net, NETD_NET_UP);
+	net->error[0] = '\0';
 	/* The vifs a previous netd plugged (adopted, or plugged again after a
 	 * rollback): shaped as they were, a qdisc deleted meanwhile put back. */
 	for (struct netd_vif *v = net->vifs; v; v = v->next)
@@ -1580,6 +1595,10 @@ static int vif_online(struct netd *d, const char *id, json_t *args, json_t **res
 	if (v.bridge_vlan[0] && net->conf.mode != NETD_MODE_OVS)
 		return err_set(-EINVAL, "%s: bridge=%s%s: VLANs in bridge= are Open vSwitch's syntax; %s is a %s network",
 			       v.ifname, v.bridge, v.bridge_vlan, net->conf.name, net->ops->name);
+	if (net->state == NETD_NET_FAILED)
+		return err_set(-ENETDOWN, "%s: network %s is not applied, its repair failed (`netdctl "
+			       "up %s` tries again): %s", v.ifname, net->conf.name, net->conf.name,
+			       net->error);
 	if (!netd_net_is_up(net))
 		return err_set(-ENETDOWN, "%s: network %s is down", v.ifname, net->conf.name);
 	old = vif_find(d, domid, devid, emu, &cur);
@@ -1764,21 +1783,32 @@ int netd_vif_online(struct netd *d, const char *id, json_t *args, json_t **resul
 	return rc;
 }
 
+/* What `status` says: up, down, or failed (with the error beside it). */
+static const char *net_status_state(const struct netd_net *net)
+{
+	if (net->state == NETD_NET_FAILED)
+		return "failed";
+	return netd_net_is_up(net) ? "up" : "down";
+}
+
 json_t *netd_status(struct netd *d)
 {
 	json_t *nets = json_array();
 
 	for (size_t i = 0; i < d->n_nets; i++) {
 		struct netd_net *net = &d->nets[i];
-		json_t *vifs = json_array();
+		json_t *vifs = json_array(), *n;
 
 		for (struct netd_vif *v = net->vifs; v; v = v->next)
 			json_array_append_new(vifs, json_string(v->vif.ifname));
-		json_array_append_new(nets, json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}",
+		n = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}",
 			"name", net->conf.name, "mode", net->ops->name,
-			"state", netd_net_is_up(net) ? "up" : "down",
+			"state", net_status_state(net),
 			"details", netd_net_is_up(net) ? net->ops->status(net) : json_object(), "vifs", vifs,
-			"backend", netd_backend_stats(d, net)));
+			"backend", netd_backend_stats(d, net));
+		if (net->state == NETD_NET_FAILED)
+			json_object_set_new(n, "error", json_string(net->error));
+		json_array_append_new(nets, n);
 	}
 	return json_pack("{s:o, s:o}", "networks", nets, "daemon", netd_stats_json(&d->stats));
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <systemd/sd-event.h>
 
+#include "lib/err.h"
 #include "netd/config.h"
 #include "vif/vif.h"
 
@@ -80,12 +81,17 @@ enum netd_net_state {
 	NETD_NET_DOWN,    /* not applied (or taken down): nothing of it on the host */
 	NETD_NET_UP,      /* applied, its state file tells all of it */
 	NETD_NET_UNSAVED, /* applied, vifs changed while checkpoints were deferred */
+	/* up again (a repair) failed: the setup is not what netd applied (the
+	 * host restored, or half of it), the record of the first up kept for
+	 * `down` and the next up; the reason in net->error */
+	NETD_NET_FAILED,
 };
 
 struct netd_net {
 	struct netd_net_conf conf; /* own copy: survives reloads */
 	const struct netd_mode_ops *ops;
 	enum netd_net_state state;
+	char error[ERR_MSG_MAX]; /* why it is NETD_NET_FAILED */
 	void *priv; /* the mode's own state */
 	struct netd_vif *vifs;
 	/* 3 * NETD_VIF_BUCKETS chains: by domid.devid[-emu] (the first
@@ -117,10 +123,18 @@ struct netd_net {
 	void *daemon;
 };
 
-/* Applied (its mode's up succeeded and no down since)? */
+/* Does netd hold the network's record (its mode's up succeeded and no
+ * down since): applied, or failed since, when `down` still restores the
+ * host from the record and up repairs it? */
 static inline bool netd_net_is_up(const struct netd_net *net)
 {
 	return net->state != NETD_NET_DOWN;
+}
+
+/* Applied as netd recorded it, so vifs can be plugged into it? */
+static inline bool netd_net_is_applied(const struct netd_net *net)
+{
+	return net->state == NETD_NET_UP || net->state == NETD_NET_UNSAVED;
 }
 
 extern const struct netd_mode_ops br_mode_ops;

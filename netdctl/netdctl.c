@@ -205,14 +205,14 @@ static void print_status(json_t *result)
 	json_t *nets = json_object_get(result, "networks"), *n;
 	size_t i;
 
-	printf("%-15s %-7s %-5s %s\n", "NETWORK", "MODE", "STATE", "DETAILS");
+	printf("%-15s %-7s %-6s %s\n", "NETWORK", "MODE", "STATE", "DETAILS");
 	json_array_foreach(nets, i, n) {
 		json_t *det = json_object_get(n, "details"), *v, *vifs = json_object_get(n, "vifs");
 		json_t *backend = json_object_get(n, "backend");
-		const char *k;
+		const char *k, *error = json_string_value(json_object_get(n, "error"));
 		size_t j;
 
-		printf("%-15s %-7s %-5s", json_string_value(json_object_get(n, "name")),
+		printf("%-15s %-7s %-6s", json_string_value(json_object_get(n, "name")),
 		       json_string_value(json_object_get(n, "mode")),
 		       json_string_value(json_object_get(n, "state")));
 		json_object_foreach(det, k, v) {
@@ -232,6 +232,8 @@ static void print_status(json_t *result)
 				printf("%s%s", j ? "," : "", json_string_value(v));
 		}
 		printf("\n");
+		if (error) /* state failed: why */
+			printf("  error: %s\n", error);
 		json_object_foreach(backend, k, v)
 			print_backend(k, v);
 	}

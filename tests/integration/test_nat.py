@@ -719,8 +719,9 @@ def test_up_again_repairs_virbr0_deleted_by_hand(topo, netd_factory, tmp_path, s
 def test_failed_nat_repair_keeps_the_record_to_restore_the_host(topo, netd_factory, crash):
     """The repair of a virbr0 deleted by hand fails (or netd is killed) once
     the host is restored and before the setup is applied again: the
-    network stays up with its state file and vif, so `down` (or the next
-    netd, which applies it again, then `down`) leaves the host as before."""
+    network keeps its state file and vif, so `down` (or the next netd,
+    which applies it again, then `down`) leaves the host as before; its
+    state is `failed` (it said `up` before)."""
     before, rules = topo.snapshot(), ruleset(topo)
     fwd_before = topo.run(topo.d0, "sysctl -n net.ipv4.ip_forward").stdout.strip()
     nat_guest(topo, 5)
@@ -740,7 +741,7 @@ def test_failed_nat_repair_keeps_the_record_to_restore_the_host(topo, netd_facto
     else:
         assert f"cannot repair the nat setup; `netdctl down {BR}` restores the host" in \
             r.stderr, r.stderr
-        assert nat_net_state(netd) == "up"
+        assert nat_net_state(netd) == "failed"
         assert os.path.exists(f"{netd.state}/{BR}.json")
         assert dnsmasq_procs(netd) == [] and our_tables(topo) == []
     assert nat_listed(netd) == ["5.0"]

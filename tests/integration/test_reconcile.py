@@ -456,9 +456,13 @@ def assert_restored_but_vif(topo, before, vif="vif1.0", timeout=3):
                              "\n  ".join(x for x in now if x not in was)) from None
 
 
-def net_state(netd, net="xenbr0"):
+def net_status(netd, net="xenbr0"):
     doc = json.loads(netd.ctl("--json", "status").stdout)
-    return next(n["state"] for n in doc["result"]["networks"] if n["name"] == net)
+    return next(n for n in doc["result"]["networks"] if n["name"] == net)
+
+
+def net_state(netd, net="xenbr0"):
+    return net_status(netd, net)["state"]
 
 
 @pytest.mark.parametrize("style", ["classic", "modern"])
@@ -499,10 +503,12 @@ def test_up_again_repairs_a_bridge_deleted_by_hand(topo, netd_factory, style):
 def test_failed_repair_keeps_the_record_to_restore_the_host(topo, netd_factory, crash):
     """The repair of a damaged classic setup fails (or netd is killed) once
     the host is restored and before the setup is applied again: the
-    network stays up with its state file and vif, so `down` (or the next
-    netd, which applies it again, then `down`) brings eth0 back as before.
+    network keeps its state file and vif, so `down` (or the next netd,
+    which applies it again, then `down`) brings eth0 back as before.
     Before, the failed up removed the state file and forgot the vifs of a
-    network left up on the host."""
+    network left up on the host. `status` says the network failed, and
+    why, and a plug into it is refused saying so: before, it said `up`
+    with no bridge on the host."""
     add_vif(topo, 1, "192.0.2.11/24")
     before = topo.snapshot()
     fault = "bridge-repair:crash" if crash else "bridge-repair"
@@ -518,11 +524,22 @@ def test_failed_repair_keeps_the_record_to_restore_the_host(topo, netd_factory, 
         netd.start()
         assert topo.link(topo.d0, "xenbr0")["linkinfo"]["info_kind"] == "bridge"
     else:
-        assert "cannot repair the bridge setup; `netdctl down xenbr0` restores eth0" in r.stderr
-        assert net_state(netd) == "up"
+        why = ("xenbr0: cannot repair the bridge setup; `netdctl down xenbr0` restores eth0: "
+               "fault injected at step 'bridge-repair'")
+        assert why in r.stderr, r.stderr
+        assert net_state(netd) == "failed"
+        assert net_status(netd)["error"] == why
+        lines = netd.ctl("status").stdout.splitlines()
+        assert lines[1].split()[:3] == ["xenbr0", "bridge", "failed"], lines
+        assert lines[2] == f"  error: {why}", lines
+        r = netd.ctl("vif", "online", "2.0", check=False)
+        assert r.returncode != 0
+        assert ("vif2.0: network xenbr0 is not applied, its repair failed (`netdctl up xenbr0` "
+                f"tries again): {why}") in r.stderr, r.stderr
         assert os.path.exists(state_file(netd))
     assert listed(netd) == ["1.0"]
     netd.ctl("down", "xenbr0")
+    assert net_state(netd) == "down"
     assert_restored_but_vif(topo, before)
     assert not os.path.exists(state_file(netd))
 
