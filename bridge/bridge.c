@@ -395,10 +395,11 @@ static const struct netd_txn br_txn = { .run = br_txn_run, .undo = br_txn_undo }
 static int br_vif_online(struct netd_net *net, const struct vif *vif);
 
 /* The vifs the network remembers, ports of its bridge again after a repair
- * (a bridge deleted by hand took them with it). One that cannot be is
- * logged: it stays remembered, and its unplug or the next up deals with it. */
-static void br_replug(struct netd_net *net)
+ * (a bridge deleted by hand took them with it); Dom0's addresses, which
+ * their filters name, have moved with the setup. */
+static void br_replug(struct netd_net *net, void *data)
 {
+	as_gw_invalidate();
 	for (struct netd_vif *v = net->vifs; v; v = v->next)
 		if (br_vif_online(net, &v->vif))
 			log_err("%s: %s not a port again: %s", net->conf.name, v->vif.ifname,
@@ -412,36 +413,36 @@ static void br_replug(struct netd_net *net)
  * own (eth0 without the addresses the deleted bridge took with it), and
  * `down` would restore that. Whatever fails, the snapshot stays: `down`,
  * SIGTERM and the next netd restore the host from it. */
+/* The names of the setup to apply (the config's), once the host is
+ * restored: checked before they replace the recorded ones, which a
+ * restore still needs if not. */
+static int br_repair_names(struct netd_net *net, void *data)
+{
+	struct br_priv *p = data, want = { 0 };
+	int rc = br_names(&net->conf, &want);
+
+	if (rc == 0)
+		rc = br_precheck(&net->conf, &want);
+	if (rc)
+		return rc;
+	p->created = want.created;
+	memcpy(p->pdev, want.pdev, sizeof(p->pdev));
+	p->style = want.style;
+	return 0;
+}
+
 static int br_repair(struct netd_net *net, struct br_priv *p)
 {
 	const struct netd_net_conf *c = &net->conf;
-	struct br_priv want = { 0 };
+	const struct netd_repair r = { .step = "bridge-repair", .restores = p->snap.name,
+				       .prepare = br_repair_names, .replug = br_replug };
 	int rc;
 
 	log_warn("%s: the bridge setup is no longer what netd applied; restoring %s and "
 		 "applying it again", c->name, p->snap.name);
-	rc = br_snapshot_restore(&p->snap, &p->created);
-	if (rc == 0)
-		rc = fault_check("bridge-repair"); /* tests: restored, not yet applied */
-	if (rc)
-		return err_prefix(rc, "%s: cannot repair the bridge setup; `netdctl down %s` "
-				      "restores %s", c->name, c->name, p->snap.name);
-	/* The names of the setup to apply (the config's) are checked before
-	 * they replace the recorded ones, which a restore still needs if not. */
-	rc = br_names(c, &want);
-	if (rc == 0)
-		rc = br_precheck(c, &want);
-	if (rc)
-		return err_prefix(rc, "%s: not applied again, %s is as before the network was up",
-				  c->name, p->snap.name);
-	p->created = want.created;
-	memcpy(p->pdev, want.pdev, sizeof(p->pdev));
-	p->style = want.style;
-	rc = netd_txn_apply(net, &br_txn, p);
+	rc = netd_txn_repair(net, &br_txn, &r, p);
 	if (rc)
 		return rc;
-	as_gw_invalidate();
-	br_replug(net);
 	log_info("%s: bridge mode (%s) on %s repaired", c->name,
 		 c->style == BR_STYLE_CLASSIC ? "classic" : "modern", c->physdev);
 	return 0;

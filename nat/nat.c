@@ -29,7 +29,6 @@
 #include "bridge/port.h"
 #include "lib/dec.h"
 #include "lib/err.h"
-#include "lib/fault.h"
 #include "lib/log.h"
 #include "lib/nfnl_watch.h"
 #include "lib/nl_addr.h"
@@ -1025,6 +1024,27 @@ static bool same_v6(const struct nat_priv *p, const struct netd_net_conf *c)
 			    p->masq6 == (c->out6 == NAT_OUT6_MASQUERADE));
 }
 
+/* The restore removed the run directory, the leases with it: made again,
+ * and a vif without ip= bound again. */
+static int nat_repair_prepare(struct netd_net *net, void *data)
+{
+	struct nat_priv *p = data;
+	int rc = netd_net_run_dir(net, p->run_dir, sizeof(p->run_dir));
+
+	if (rc)
+		return rc;
+	nat_hosts_free(&p->hosts);
+	hosts_from_vifs(net, p);
+	p->journal_lines = 0;
+	return 0;
+}
+
+static void nat_repair_replug(struct netd_net *net, void *data)
+{
+	as_gw_invalidate(); /* Dom0 has new addresses, routes */
+	replug_vifs(net, data);
+}
+
 /* Up of a network that is up whose bridge is gone or changed (`ip link del
  * virbr0`), or whose repair failed before: the host restored, then the same
  * setup applied again, its forwards (run-time ones too: the restore deleted
@@ -1034,30 +1054,15 @@ static bool same_v6(const struct nat_priv *p, const struct netd_net_conf *c)
 static int nat_repair(struct netd_net *net, struct nat_priv *p)
 {
 	const struct netd_net_conf *c = &net->conf;
+	const struct netd_repair r = { .step = "nat-repair", .restores = "the host",
+				       .prepare = nat_repair_prepare, .replug = nat_repair_replug };
 	int rc;
 
 	log_warn("%s: bridge %s is no longer set up; restoring the host and applying it again",
 		 c->name, p->bridge);
-	rc = nat_restore(net, p);
-	if (rc == 0)
-		rc = fault_check("nat-repair"); /* tests: restored, not yet applied */
-	if (rc)
-		return err_prefix(rc, "%s: cannot repair the nat setup; `netdctl down %s` restores "
-				      "the host", c->name, c->name);
-	/* The restore removed the run directory, the leases with it: made
-	 * again, and a vif without ip= bound again. */
-	rc = netd_net_run_dir(net, p->run_dir, sizeof(p->run_dir));
-	if (rc)
-		return err_prefix(rc, "%s: not applied again, the host is as before the network "
-				      "was up", c->name);
-	nat_hosts_free(&p->hosts);
-	hosts_from_vifs(net, p);
-	p->journal_lines = 0;
-	rc = netd_txn_apply(net, &nat_txn, p);
+	rc = netd_txn_repair(net, &nat_txn, &r, p);
 	if (rc)
 		return rc;
-	replug_vifs(net, p);
-	as_gw_invalidate(); /* Dom0 has new addresses, routes */
 	log_info("%s: nat mode repaired, %zu forward(s), dnsmasq pid %d", c->name,
 		 p->fwds.n + p->fwds6.n, (int)p->dns.pid);
 	return 0;

@@ -22,6 +22,29 @@ int netd_txn_steps(struct netd_net *net, const struct netd_txn *t, void *ctx, bo
 	return 0;
 }
 
+int netd_txn_repair(struct netd_net *net, const struct netd_txn *t, const struct netd_repair *r,
+		    void *ctx)
+{
+	const char *name = net->conf.name;
+	int rc;
+
+	rc = t->undo(net, ctx);
+	if (rc == 0)
+		rc = fault_check(r->step); /* tests: restored, not yet applied */
+	if (rc)
+		return err_prefix(rc, "%s: cannot repair the %s setup; `netdctl down %s` restores %s",
+				  name, net->ops->name, name, r->restores);
+	rc = r->prepare ? r->prepare(net, ctx) : 0;
+	if (rc)
+		return err_prefix(rc, "%s: not applied again, %s is as before the network was up",
+				  name, r->restores);
+	rc = netd_txn_apply(net, t, ctx);
+	if (rc)
+		return rc;
+	r->replug(net, ctx);
+	return 0;
+}
+
 int netd_txn_apply(struct netd_net *net, const struct netd_txn *t, void *ctx)
 {
 	char msg[ERR_MSG_MAX];

@@ -31,6 +31,27 @@ struct netd_txn {
  * restored)"; what the mode holds in memory is its own to free. */
 int netd_txn_apply(struct netd_net *net, const struct netd_txn *t, void *ctx);
 
+/* Up of a network that is up whose setup was damaged behind netd's back,
+ * the same for every mode that repairs (bridge, nat, ovs). */
+struct netd_repair {
+	const char *step;     /* its fault point, "<mode>-repair": restored, not applied */
+	const char *restores; /* what `down` restores, for the errors: "eth0", "the host" */
+	/* Optional: after the restore, before the setup is applied again
+	 * (the names to apply checked, a run directory made again). */
+	int (*prepare)(struct netd_net *net, void *ctx);
+	/* The remembered vifs on the setup applied again; one that cannot
+	 * be is logged: it stays remembered for its unplug or the next up. */
+	void (*replug)(struct netd_net *net, void *ctx);
+};
+
+/* The host goes back to what the record of the first up says (t->undo),
+ * then the same setup is applied again (netd_txn_apply) and the vifs
+ * replugged. Nothing is applied over a host the restore did not finish.
+ * Whatever fails, the record stays: `down`, SIGTERM and the next netd
+ * restore the host from it, and the error says so. */
+int netd_txn_repair(struct netd_net *net, const struct netd_txn *t, const struct netd_repair *r,
+		    void *ctx);
+
 /* The steps alone, no checkpoint, no undo (a mode repairing or adopting a
  * setup); faults: whether the fault points are live. A failure reads
  * "step <name>: <why>". */

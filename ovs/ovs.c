@@ -264,6 +264,72 @@ static int priv_init(struct netd_net *net)
 	return 0;
 }
 
+static int ovs_vif_online(struct netd_net *net, const struct vif *vif);
+
+/* Is the setup still what netd applied: the bridge there, each vif the
+ * network remembers a port of it marked netd's? 1 yes, 0 no (why: what
+ * is missing), -errno when OVSDB cannot tell. */
+static int ovs_is_applied(struct netd_net *net, struct ovs_priv *p, char *why, size_t len)
+{
+	char uuid[64], owner[IFNAMSIZ + 1];
+	struct port_list l;
+	bool all = true;
+	size_t n;
+	int rc = bridge_lookup(p, uuid, sizeof(uuid), owner, sizeof(owner), &n);
+
+	if (rc == 0)
+		snprintf(why, len, "OVS bridge %s is gone", p->bridge);
+	if (rc <= 0)
+		return rc;
+	rc = ports_mine(p, net->conf.name, &l);
+	for (struct netd_vif *v = net->vifs; rc == 0 && all && v; v = v->next) {
+		size_t i = 0;
+
+		while (i < l.n && strcmp(l.name[i], v->vif.ifname))
+			i++;
+		all = i < l.n;
+		if (!all)
+			snprintf(why, len, "%s is no longer a port of OVS bridge %s", v->vif.ifname,
+				 p->bridge);
+	}
+	ports_free(&l);
+	return rc ? rc : all;
+}
+
+/* The remembered vifs ports again, their rules with them. */
+static void ovs_replug(struct netd_net *net, void *data)
+{
+	for (struct netd_vif *v = net->vifs; v; v = v->next)
+		if (ovs_vif_online(net, &v->vif))
+			log_err("%s: %s not a port again: %s", net->conf.name, v->vif.ifname,
+				err_msg());
+}
+
+/* Up of a network that is up whose bridge was deleted or a vif's port
+ * taken away behind netd's back (ovs-vsctl del-br, del-port): its ports
+ * and the bridge if netd made it go, then the setup is applied again and
+ * the vifs plugged again, as bridge and nat mode repair theirs. */
+static int ovs_repair(struct netd_net *net, struct ovs_priv *p)
+{
+	const struct netd_repair r = { .step = "ovs-repair", .restores = "the host",
+				       .replug = ovs_replug };
+	char why[IFNAMSIZ * 2 + 64];
+	int rc = ovs_is_applied(net, p, why, sizeof(why));
+
+	if (rc < 0)
+		return err_prefix(rc, "%s: cannot tell whether the setup is as applied",
+				  net->conf.name);
+	if (rc == 1)
+		return 0;
+	log_warn("%s: %s; restoring the host and applying it again", net->conf.name, why);
+	rc = netd_txn_repair(net, &ovs_txn, &r, p);
+	if (rc)
+		return rc;
+	log_info("%s: ovs mode repaired on %s bridge %s", net->conf.name,
+		 p->created ? "its own" : "the existing", p->bridge);
+	return 0;
+}
+
 static int ovs_up(struct netd_net *net, json_t *saved)
 {
 	struct ovs_priv *p;
@@ -273,8 +339,8 @@ static int ovs_up(struct netd_net *net, json_t *saved)
 	if (rc)
 		return rc;
 	p = net->priv;
-	if (p->applied)
-		return 0;
+	if (p->applied) /* up twice: the setup as applied, or mended */
+		return ovs_repair(net, p);
 	if (saved) {
 		json_t *ms = json_object_get(saved, "mode_state");
 		const char *phase = json_string_value(json_object_get(saved, "phase"));
@@ -307,6 +373,9 @@ static int ovs_up(struct netd_net *net, json_t *saved)
 	if (rc)
 		return rc;
 	p->applied = true;
+	/* The vifs of a setup rolled back (a netd killed mid-repair left
+	 * the bridge gone) are remembered: ports again, as nat mode's. */
+	ovs_replug(net, p);
 	log_info("%s: ovs mode up on %s bridge %s%s", net->conf.name,
 		 p->created ? "its own" : "the existing", p->bridge, net->conf.ovn ? " (OVN)" : "");
 	return 0;

@@ -405,6 +405,70 @@ def test_down_removes_exactly_what_netd_added(topo, ovs, netd_factory):
     assert ovs.ofctl("dump-flows", BR, "--no-stats") == before_flows
 
 
+@pytest.mark.parametrize("damage", ["del-br", "del-port"])
+def test_up_again_repairs_a_bridge_or_port_deleted_by_hand(topo, ovs, netd, damage):
+    """`ovs-vsctl del-br` (or `del-port` of a guest's vif) behind netd's
+    back, then `netdctl up ovsbr`: the bridge and both guests' ports are
+    there again, marked netd's, with their anti-spoofing rules, and the
+    guests reach each other; `down` then removes all of it. Before, the up
+    returned 0 and changed nothing: the guests stayed cut off. An up with
+    nothing damaged touches nothing."""
+    tx, rx = plugged_guest(topo, netd, 71), plugged_guest(topo, netd, 72)
+    netd.ctl("up", BR)
+    assert "restoring the host" not in netd.read_log()
+    if damage == "del-br":
+        ovs.vsctl("del-br", BR)
+        what = f"OVS bridge {BR} is gone"
+    else:
+        ovs.vsctl("del-port", BR, "vif71.0")
+        what = f"vif71.0 is no longer a port of OVS bridge {BR}"
+    netd.ctl("up", BR)
+    log = netd.read_log()
+    assert ovs.bridges() == [BR]
+    assert ovs.get("Bridge", BR, "external_ids") == {"netd-net": BR}
+    assert ovs.ports(BR) == ["vif71.0", "vif72.0"], log
+    assert f"{BR}: {what}; restoring the host and applying it again" in log, log
+    assert iface_ids(ovs, "vif71.0")["attached-mac"] == "00:16:3e:00:00:71"
+    flows = ovs.ofctl("dump-flows", BR)
+    assert "cookie=0x4e44000000470000" in flows and "cookie=0x4e44000000480000" in flows
+    netd_status = netd.request({"cmd": "status"})["result"]["networks"][0]
+    assert netd_status["state"] == "up" and sorted(netd_status["vifs"]) == ["vif71.0", "vif72.0"]
+    assert topo.ping(tx, "192.0.2.72")
+    netd.ctl("down", BR)
+    assert ovs.bridges() == []
+
+
+@pytest.mark.parametrize("crash", [False, True], ids=["failed", "killed"])
+def test_failed_ovs_repair_keeps_the_record_to_restore_the_host(topo, ovs, netd_factory, crash):
+    """The repair of a bridge deleted by hand fails (or netd is killed) once
+    netd's ports are gone and before the setup is applied again: the
+    network is `failed` with its state file and vif, so `down` (or the
+    next netd, which applies it again, then `down`) leaves no bridge."""
+    netd = netd_factory(ovs_conf(ovs),
+                        env={"NETD_FAULT": "ovs-repair:crash" if crash else "ovs-repair"})
+    netd.start()
+    plugged_guest(topo, netd, 73)
+    ovs.vsctl("del-br", BR)
+    r = netd.ctl("up", BR, check=False)
+    assert r.returncode != 0
+    if crash:
+        netd.crashed()
+        netd.start()  # rolls back what the killed repair left, applies it again
+        assert ovs.ports(BR) == ["vif73.0"], netd.read_log()
+    else:
+        why = (f"{BR}: cannot repair the ovs setup; `netdctl down {BR}` restores the host: "
+               "fault injected at step 'ovs-repair'")
+        assert why in r.stderr, r.stderr
+        st = netd.request({"cmd": "status"})["result"]["networks"][0]
+        assert (st["state"], st["error"]) == ("failed", why)
+        assert ovs.bridges() == []
+    assert os.path.exists(os.path.join(netd.state, f"{BR}.json"))
+    assert [v["vif"] for v in netd.request({"cmd": "vif-list"})["result"]["vifs"]] == ["73.0"]
+    netd.ctl("down", BR)
+    assert ovs.bridges() == []
+    assert not os.path.exists(os.path.join(netd.state, f"{BR}.json"))
+
+
 def test_vlan_suffix_is_refused_for_a_linux_bridge(topo, ovs, netd_factory):
     """bridge=BR:TRUNK is vif-openvswitch's syntax: a bridge-mode network
     beside the ovs one refuses it rather than dropping the VLANs."""
