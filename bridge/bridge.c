@@ -434,7 +434,7 @@ static int br_repair_names(struct netd_net *net, void *data)
 static int br_repair(struct netd_net *net, struct br_priv *p)
 {
 	const struct netd_net_conf *c = &net->conf;
-	const struct netd_repair r = { .step = "bridge-repair", .restores = p->snap.name,
+	const struct netd_repair r = { .step = FAULT_NAME("bridge-repair"), .restores = p->snap.name,
 				       .prepare = br_repair_names, .replug = br_replug };
 	int rc;
 
@@ -542,7 +542,7 @@ static int br_vif_online(struct netd_net *net, const struct vif *vif)
 	if (rc < 0)
 		return rc;
 	was_port = rc == 1;
-	rc = fault_check("vif-antispoof"); /* tests: a port up, its filter not yet there */
+	rc = FAULT_POINT("vif-antispoof"); /* tests: a port up, its filter not yet there */
 	if (rc == 0)
 		rc = as_vif_protect(vif, AS_FAM_BRIDGE, net->conf.antispoof);
 	if (rc == 0 || was_port)

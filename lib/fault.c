@@ -3,11 +3,17 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "lib/err.h"
+
+/* The linker's bounds of the fault_points section; weak: a program with no
+ * FAULT_NAME() has no such section. */
+extern const char *const __start_fault_points[] __attribute__((weak));
+extern const char *const __stop_fault_points[] __attribute__((weak));
 
 int fault_check(const char *step)
 {
@@ -21,4 +27,29 @@ int fault_check(const char *step)
 	if (!strcmp(f + n, ":crash"))
 		kill(getpid(), SIGKILL);
 	return 0;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+size_t fault_names(const char **names, size_t max)
+{
+	size_t n = 0, total = 0;
+
+	/* A point written twice (vif-antispoof, one per mode) counts once. */
+	for (const char *const *p = __start_fault_points; p && p < __stop_fault_points; p++) {
+		bool seen = !*p; /* a FAULT_TABLE's terminator */
+
+		for (const char *const *q = __start_fault_points; q < p && !seen; q++)
+			seen = *q && !strcmp(*q, *p);
+		if (seen)
+			continue;
+		if (n < max)
+			names[n++] = *p;
+		total++;
+	}
+	qsort(names, n, sizeof(*names), name_cmp);
+	return total;
 }

@@ -2,10 +2,39 @@
  *
  * NETD_FAULT=<step> makes fault_check("<step>") fail with -EIO, so tests can
  * prove that a failure at every step rolls the host back. NETD_FAULT=<step>:crash
- * kills the process with SIGKILL at that step instead, to test crash recovery. */
+ * kills the process with SIGKILL at that step instead, to test crash recovery.
+ *
+ * The steps of a mode's up are named by its step table (netd/txn.h). Every
+ * other fault point is named with FAULT_NAME() where it is written, which
+ * also puts the name in the binary's fault_points section: fault_names()
+ * lists them from there (`netd --list-steps`), so the list is the code's
+ * own and cannot miss a point, as a hand-kept one did. */
 #ifndef LIB_FAULT_H
 #define LIB_FAULT_H
 
+#include <stddef.h>
+
 int fault_check(const char *step);
+
+/* The name step (a string literal), registered. Not for a mode's up steps.
+ * The section is not called fault_names: the assembler's symbol for it
+ * would take the place of the function in a file that has a point. */
+#define FAULT_NAME(step)                                                                   \
+	({                                                                                 \
+		static const char *const fault_name_                                       \
+			__attribute__((used, section("fault_points"))) = (step);            \
+		fault_name_;                                                               \
+	})
+
+/* A table of such names (a vif plug's steps), registered whole: its entries
+ * are the section's; NULL entries are skipped. */
+#define FAULT_TABLE __attribute__((used, section("fault_points")))
+
+/* fault_check() at a point outside a mode's up steps. */
+#define FAULT_POINT(step) fault_check(FAULT_NAME(step))
+
+/* The registered names, each once, sorted: up to max into names; returns
+ * how many there are (more than max: the rest left out). */
+size_t fault_names(const char **names, size_t max);
 
 #endif

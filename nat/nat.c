@@ -29,6 +29,7 @@
 #include "bridge/port.h"
 #include "lib/dec.h"
 #include "lib/err.h"
+#include "lib/fault.h"
 #include "lib/log.h"
 #include "lib/nfnl_watch.h"
 #include "lib/nl_addr.h"
@@ -1054,7 +1055,7 @@ static void nat_repair_replug(struct netd_net *net, void *data)
 static int nat_repair(struct netd_net *net, struct nat_priv *p)
 {
 	const struct netd_net_conf *c = &net->conf;
-	const struct netd_repair r = { .step = "nat-repair", .restores = "the host",
+	const struct netd_repair r = { .step = FAULT_NAME("nat-repair"), .restores = "the host",
 				       .prepare = nat_repair_prepare, .replug = nat_repair_replug };
 	int rc;
 

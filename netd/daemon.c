@@ -296,7 +296,7 @@ static int net_checkpoint(struct netd_net *net, const char *phase)
 		free(text);
 		if (rc)
 			return rc;
-		if (folding && (rc = fault_check("journal-fold")) < 0) /* tests: the window */
+		if (folding && (rc = FAULT_POINT("journal-fold")) < 0) /* tests: the window */
 			return rc;
 	}
 	/* The state file has every vif now (or is gone): the journal's
@@ -744,7 +744,7 @@ static void pending_undo(struct netd_net *net)
 		json_decref(pending);
 		return;
 	}
-	if (fault_check("pending-undo") < 0) /* tests: up, its plugs not undone */
+	if (FAULT_POINT("pending-undo") < 0) /* tests: up, its plugs not undone */
 		log_err("%s: %s", net->conf.name, err_msg());
 	json_array_foreach(pending, i, j) {
 		char def[IFNAMSIZ + 8];
@@ -1635,7 +1635,7 @@ static int vif_online(struct netd *d, const char *id, json_t *args, json_t **res
 			return rc;
 		}
 	}
-	rc = fault_check("vif-renamed"); /* tests: renamed, not yet plugged */
+	rc = FAULT_POINT("vif-renamed"); /* tests: renamed, not yet plugged */
 	if (rc == 0)
 		rc = net->ops->vif_online(net, &v);
 	if (rc) {

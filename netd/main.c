@@ -15,6 +15,7 @@
 
 #include "lib/atomic_file.h"
 #include "lib/err.h"
+#include "lib/fault.h"
 #include "lib/log.h"
 #include "lib/nl.h"
 #include "netd/ctl.h"
@@ -30,7 +31,7 @@ static void usage(FILE *f)
 		   "  -c FILE         config (default %s)\n"
 		   "  -f              stay in the foreground (netd always does; for compatibility)\n"
 		   "  -n              check the config and exit; -v also prints it\n"
-		   "  --list-steps    print each network's step names (for NETD_FAULT) and exit\n",
+		   "  --list-steps    print each network's up steps and the other fault points (NETD_FAULT), exit\n",
 		NETD_DEFAULT_CONF);
 }
 
@@ -48,8 +49,14 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 	return sd_event_exit(d->ev, 0);
 }
 
+/* Each network's up steps (its mode's step table), then every other fault
+ * point of the program (lib/fault.h: registered where the code names it;
+ * the label has spaces, so no network is called that). */
 static int list_steps(const struct netd_conf *conf)
 {
+	const char *names[64];
+	size_t n;
+
 	for (size_t i = 0; i < conf->n_nets; i++) {
 		const struct netd_mode_ops *ops = netd_net_ops_for(&conf->nets[i]);
 		const char *const *steps = ops && ops->steps ? ops->steps(&conf->nets[i]) : NULL;
@@ -59,6 +66,11 @@ static int list_steps(const struct netd_conf *conf)
 			printf(" %s", steps[j]);
 		printf("\n");
 	}
+	n = fault_names(names, sizeof(names) / sizeof(names[0]));
+	printf("other fault points:");
+	for (size_t i = 0; i < n && i < sizeof(names) / sizeof(names[0]); i++)
+		printf(" %s", names[i]);
+	printf("\n");
 	return 0;
 }
 

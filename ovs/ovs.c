@@ -311,7 +311,7 @@ static void ovs_replug(struct netd_net *net, void *data)
  * the vifs plugged again, as bridge and nat mode repair theirs. */
 static int ovs_repair(struct netd_net *net, struct ovs_priv *p)
 {
-	const struct netd_repair r = { .step = "ovs-repair", .restores = "the host",
+	const struct netd_repair r = { .step = FAULT_NAME("ovs-repair"), .restores = "the host",
 				       .replug = ovs_replug };
 	char why[IFNAMSIZ * 2 + 64];
 	int rc = ovs_is_applied(net, p, why, sizeof(why));
@@ -649,7 +649,7 @@ static int vif_online_do(struct netd_net *net, const struct vif *vif)
 	if (rc)
 		return rc;
 
-	rc = fault_check("vif-antispoof"); /* tests: a port up, its rules not yet there */
+	rc = FAULT_POINT("vif-antispoof"); /* tests: a port up, its rules not yet there */
 	if (rc == 0 && net->conf.antispoof && !net->conf.ovn)
 		rc = flows_add_timed(p, vif, port.n_trunks > 0, replug);
 	if (rc == 0 && net->conf.ovn && port.active) {

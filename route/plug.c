@@ -40,7 +40,7 @@ enum {
 	VS_PROXY_UPSTREAM,
 };
 
-const char *const rt_vif_steps[] = {
+const char *const rt_vif_steps[] FAULT_TABLE = {
 	[VS_ADDR] = "vif-addr",
 	[VS_PROXY_ARP] = "vif-proxy-arp",
 	[VS_UP] = "vif-up",

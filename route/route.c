@@ -313,7 +313,7 @@ static int rt_vif_online(struct netd_net *net, const struct vif *vif)
 	rc = rt_vif_plug(net, p, vif);
 	if (rc)
 		return rc;
-	rc = fault_check("vif-antispoof"); /* tests: routed, not yet filtered */
+	rc = FAULT_POINT("vif-antispoof"); /* tests: routed, not yet filtered */
 	if (rc == 0)
 		rc = as_vif_protect(vif, AS_FAM_INET, net->conf.antispoof);
 	if (rc == 0 || was_online)

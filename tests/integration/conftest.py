@@ -418,7 +418,7 @@ class Netd:
         """The steps of netd's up (`netd --list-steps`): where NETD_FAULT strikes."""
         r = self.run_once(args=["--list-steps"])
         assert r.returncode == 0, r.stderr
-        return r.stdout.split(":", 1)[1].split()
+        return r.stdout.splitlines()[0].split(":", 1)[1].split()
 
     def run_faulted(self, step):
         """netd with a fault injected at step: it must fail there, saying so,

@@ -1,12 +1,14 @@
 """Bridge mode in namespaces: Xen's classic renaming dance, the modern style,
 exact undo, rollback at every step, crash recovery, idempotence, vif plugging."""
+import glob
 import json
 import os
+import re
 import signal
 
 import pytest
 
-from conftest import bridge_conf, sh, wait_for
+from conftest import ROOT, bridge_conf, sh, wait_for
 
 STYLES = ["classic", "modern"]
 
@@ -116,6 +118,42 @@ def test_fault_at_every_step_rolls_back(topo, netd_factory, style):
     # And with no fault the same config applies cleanly.
     netd.start()
     CHECK[style](topo, topo.eth0_mac)
+
+
+def fault_points_in_code():
+    """(points named with FAULT_POINT/FAULT_NAME or in a FAULT_TABLE, bare
+    fault_check("...") calls) in netd's C sources."""
+    named, bare = set(), []
+    for path in glob.glob(os.path.join(ROOT, "*", "**", "*.c"), recursive=True):
+        rel = os.path.relpath(path, ROOT)
+        if rel.startswith(("build", "tests" + os.sep)):
+            continue
+        with open(path) as f:
+            text = f.read()
+        named |= set(re.findall(r'FAULT_(?:POINT|NAME)\("([^"]+)"\)', text))
+        for table in re.findall(r"FAULT_TABLE\s*=\s*\{(.*?)\};", text, re.S):
+            named |= set(re.findall(r'"([^"]+)"', table))
+        bare += [f"{rel}: {m}" for m in re.findall(r'fault_check\("[^"]*"\)', text)]
+    return named, bare
+
+
+def test_list_steps_names_every_fault_point(netd_factory):
+    """`netd --list-steps` lists the network's up steps, then every other
+    fault point NETD_FAULT can name: each one the code has, no other. Before,
+    the list was the up steps alone, and bridge-repair, nat-repair and
+    pending-undo (vif-antispoof, vif-renamed, journal-fold too), which the
+    tests inject, were in no list."""
+    netd = netd_factory(bridge_conf("modern"))
+    r = netd.run_once(args=["--list-steps"])
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0].split() == ["xenbr0:", *netd.steps()]
+    listed = lines[-1].split(": ", 1)[1].split() if len(lines) > 1 else []
+    assert {"bridge-repair", "nat-repair", "pending-undo"} <= set(listed), r.stdout
+    assert lines[1:] == ["other fault points: " + " ".join(sorted(listed))], r.stdout
+    named, bare = fault_points_in_code()
+    assert bare == [], "fault points not registered (use FAULT_POINT): " + ", ".join(bare)
+    assert set(listed) == named
 
 
 @pytest.mark.parametrize("style", STYLES)
