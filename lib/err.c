@@ -33,6 +33,24 @@ int err_prefix(int rc, const char *fmt, ...)
 	return rc;
 }
 
+int err_prefix_for(int rc, const char *obj, const char *fmt, ...)
+{
+	char ctx[ERR_MSG_MAX], old[ERR_MSG_MAX];
+	size_t n = strlen(obj);
+	const char *rest = old;
+	va_list ap;
+
+	snprintf(old, sizeof(old), "%s", err_msg());
+	if (!strncmp(old, obj, n) && !strncmp(old + n, ": ", 2))
+		rest += n + 2;
+	va_start(ap, fmt);
+	vsnprintf(ctx, sizeof(ctx), fmt, ap);
+	va_end(ap);
+	snprintf(err_buf, sizeof(err_buf), "%.40s: %.180s: %.280s", obj, ctx, rest);
+	err_rc = rc;
+	return rc;
+}
+
 const char *err_msg(void)
 {
 	if (!err_buf[0])

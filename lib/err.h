@@ -18,6 +18,12 @@ int err_set(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prepends "<context>: " to the current message; returns rc. */
 int err_prefix(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* err_prefix() about obj: "<obj>: <context>: <message>", with the message's
+ * own leading "<obj>: " dropped, so that a caller adding context to an
+ * error that names obj already names it once. */
+int err_prefix_for(int rc, const char *obj, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* The current message; never NULL. Falls back to strerror of the last rc. */
 const char *err_msg(void);
 

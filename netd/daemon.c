@@ -914,7 +914,9 @@ static int net_down(struct netd_net *net)
 
 /* A state file of a network the config no longer has (removed while netd
  * was not running): bring the network back from its recorded config, adopt
- * what is on the host, and take it down, so nothing it did is left behind. */
+ * what is on the host, and take it down, so nothing it did is left behind.
+ * The error names the network once (the caller adds its context with
+ * err_prefix_for()). */
 static int orphan_restore(struct netd *d, const char *name, const char *path)
 {
 	struct netd_conf oc;
@@ -951,8 +953,6 @@ static int orphan_restore(struct netd *d, const char *name, const char *path)
 		rc = net_up(&net);
 	if (rc == 0)
 		rc = net_down(&net);
-	if (rc)
-		rc = err_prefix(rc, "%s: could not restore it", name);
 	net_fini(&net);
 	netd_conf_free(&oc);
 	return rc;
@@ -990,8 +990,8 @@ static int state_other_restore(struct netd *d, struct netd_net *net)
 		 "first", net->conf.name, net->ops->name, net_datapath(net), was);
 	rc = orphan_restore(d, net->conf.name, path);
 	if (rc)
-		return err_prefix(rc, "%s: not applied: the %s setup a previous netd left is not "
-				      "undone", net->conf.name, was);
+		return err_prefix_for(rc, net->conf.name, "not applied: the %s setup a previous "
+				      "netd left is not undone", was);
 	return 0;
 }
 
@@ -1014,8 +1014,10 @@ void netd_restore_orphans(struct netd *d)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", d->conf.state_dir, de->d_name);
 		log_warn("%s: no longer configured; restoring what it changed on the host", name);
-		if (orphan_restore(d, name, path))
+		if (orphan_restore(d, name, path)) {
+			err_prefix_for(err_code(), name, "could not restore it");
 			log_err("%s", err_msg());
+		}
 	}
 	closedir(dir);
 }

@@ -654,3 +654,27 @@ def test_a_mode_changed_over_a_leftover_state_file_restores_the_old_setup_first(
         assert json.load(f)["mode"] == "route"
     netd.stop()
     topo.assert_snapshot_equal(before)
+
+
+def test_an_old_setup_that_cannot_be_restored_names_the_network_once(topo, netd_factory):
+    """As above, but the bridge's state file no longer holds its config
+    (so it cannot be restored): netd refuses the route network, keeps the
+    file for a later try, and its error names the network once, then
+    says why. Before, it read `xenbr0: not applied: ...: xenbr0: its state
+    file ...`."""
+    netd = netd_factory(bridge_conf("modern"))
+    netd.start()
+    netd.stop(signal.SIGKILL)
+    with open(state_file(netd)) as f:
+        doc = json.load(f)
+    del doc["conf"]
+    with open(state_file(netd), "w") as f:
+        json.dump(doc, f)
+    netd.write_conf(route_conf(name="xenbr0"))
+    r = netd.run_once()
+    assert r.returncode == 1
+    assert (f"netd: xenbr0: not applied: the bridge (datapath kernel) setup a previous netd "
+            f"left is not undone: its state file {state_file(netd)} does not say how to undo "
+            f"it; left as it is") in r.stderr.splitlines(), r.stderr
+    assert os.path.exists(state_file(netd))
+    assert topo.link(topo.d0, "xenbr0")["linkinfo"]["info_kind"] == "bridge"
