@@ -255,21 +255,28 @@ static bool parse_ip(const char *s, struct netd_cidr *out)
 	return inet_pton(out->family, s, &out->addr) == 1;
 }
 
-static bool parse_cidr(const char *s, struct netd_cidr *out)
+/* ADDRESS/PREFIX: 0, or -EINVAL with err_msg() saying which half is wrong
+ * and why (the prefix length as every number: "024" refused, saying so). */
+static int parse_cidr(const char *s, struct netd_cidr *out)
 {
 	char addr[ADDR_STR];
 	const char *slash = strchr(s, '/');
-	uint32_t plen;
+	uint64_t plen;
+	int rc;
 
-	if (!slash || (size_t)(slash - s) >= sizeof(addr))
-		return false;
+	if (!slash)
+		return err_set(-EINVAL, "no /PREFIX");
+	if ((size_t)(slash - s) >= sizeof(addr))
+		return err_set(-EINVAL, "'%.*s' is not an IP address", (int)(slash - s), s);
 	memcpy(addr, s, (size_t)(slash - s));
 	addr[slash - s] = '\0';
-	if (!parse_ip(addr, out) || strlen(slash + 1) > 3 ||
-	    !parse_u32(slash + 1, &plen) || plen > family_bits(out->family))
-		return false;
+	if (!parse_ip(addr, out))
+		return err_set(-EINVAL, "'%s' is not an IP address", addr);
+	rc = dec_arg("prefix length", NULL, slash + 1, 0, family_bits(out->family), &plen);
+	if (rc)
+		return rc;
 	out->prefixlen = (uint8_t)plen;
-	return true;
+	return 0;
 }
 
 /* ---- address arithmetic ---- */
@@ -776,9 +783,10 @@ static int key_address(struct parser *ps, const struct raw_kv *kv, struct netd_c
 {
 	unsigned max;
 
-	if (!parse_cidr(kv->val, c))
+	if (parse_cidr(kv->val, c))
 		return key_err(ps, kv->line, "address",
-			       "expected ADDRESS/PREFIX (e.g. 203.0.113.1/24), got '%s'", kv->val);
+			       "expected ADDRESS/PREFIX (e.g. 203.0.113.1/24), got '%s': %s", kv->val,
+			       err_msg());
 	max = c->family == AF_INET ? 30 : 126;
 	if (c->prefixlen < NAT_MIN_PREFIX || c->prefixlen > max)
 		return key_err(ps, kv->line, "address",
@@ -798,10 +806,14 @@ static int key_address(struct parser *ps, const struct raw_kv *kv, struct netd_c
 static int key_address6(struct parser *ps, const struct raw_kv *kv, struct netd_net_conf *net)
 {
 	struct netd_cidr *c = &net->address6;
+	int rc = parse_cidr(kv->val, c);
 
-	if (!parse_cidr(kv->val, c) || c->family != AF_INET6)
+	if (rc == 0 && c->family != AF_INET6)
+		rc = err_set(-EINVAL, "an IPv4 address");
+	if (rc)
 		return key_err(ps, kv->line, "address6",
-			       "expected IPV6ADDRESS/64 (e.g. 2001:db8:1::1/64), got '%s'", kv->val);
+			       "expected IPV6ADDRESS/64 (e.g. 2001:db8:1::1/64), got '%s': %s",
+			       kv->val, err_msg());
 	if (c->prefixlen != 64)
 		return key_err(ps, kv->line, "address6",
 			       "prefix length in '%s' must be 64 (router advertisements and SLAAC need a /64)",

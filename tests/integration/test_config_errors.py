@@ -19,6 +19,11 @@ BAD = [
     ("[xenbr0]\nmode = bridge\nphysdev = eth0\nthis is garbage\n", ":8: expected 'key = value'"),
     ("[xenbr0]\nmode = bridge\nphysdev = eth0\nstyle = fancy\n", ":8: key 'style': expected classic|modern, got 'fancy'"),
     ("[xenbr0\nmode = bridge\n", ":5: unterminated section header"),
+    # the reason a prefix length is refused, as for every number netd reads
+    ("[virbr0]\nmode = nat\naddress = 192.0.2.1/024\nuplink = eth0\n",
+     ":7: key 'address': expected ADDRESS/PREFIX (e.g. 203.0.113.1/24), got '192.0.2.1/024': "
+     "prefix length: expected 0..32, got '024' (no leading zero: octal to xl and to shell "
+     "arithmetic)"),
 ]
 
 

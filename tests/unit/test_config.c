@@ -212,6 +212,16 @@ static void test_nat_errors(void **state)
 		  "netd.conf:3: key 'address': expected ADDRESS/PREFIX (e.g. 203.0.113.1/24), got '203.0.113.1/33'" },
 		{ "[virbr0]\nmode = nat\naddress = 203.0.113.1/\n",
 		  "netd.conf:3: key 'address': expected ADDRESS/PREFIX" },
+		{ "[virbr0]\nmode = nat\naddress = 203.0.113.1/024\n",
+		  "netd.conf:3: key 'address': expected ADDRESS/PREFIX (e.g. 203.0.113.1/24), got "
+		  "'203.0.113.1/024': prefix length: expected 0..32, got '024' (no leading zero: "
+		  "octal to xl and to shell arithmetic)" },
+		{ "[virbr0]\nmode = nat\naddress = 203.0.113.1/0x18\n",
+		  "got '203.0.113.1/0x18': prefix length: expected 0..32, got '0x18'" },
+		{ "[virbr0]\nmode = nat\naddress = 203.0.113.1\n",
+		  "got '203.0.113.1': no /PREFIX" },
+		{ "[virbr0]\nmode = nat\naddress = 203.0.113.300/24\n",
+		  "got '203.0.113.300/24': '203.0.113.300' is not an IP address" },
 		{ "[virbr0]\nmode = nat\naddress = 203.0.113.1/24x\n",
 		  "netd.conf:3: key 'address': expected ADDRESS/PREFIX" },
 		{ "[virbr0]\nmode = nat\naddress = 300.0.113.1/24\n",
@@ -290,6 +300,10 @@ static void test_nat_errors(void **state)
 		{ NAT "address6 = 2001:db8:1::1\n",
 		  "netd.conf:5: key 'address6': expected IPV6ADDRESS/64 (e.g. 2001:db8:1::1/64), got '2001:db8:1::1'" },
 		{ NAT "address6 = 198.51.100.1/24\n", "netd.conf:5: key 'address6': expected IPV6ADDRESS/64" },
+		{ NAT "address6 = 198.51.100.1/24\n", "got '198.51.100.1/24': an IPv4 address" },
+		{ NAT "address6 = 2001:db8:1::1/064\n",
+		  "got '2001:db8:1::1/064': prefix length: expected 0..128, got '064' (no leading "
+		  "zero: octal to xl and to shell arithmetic)" },
 		{ NAT "address6 = 2001:db8:1::/64\n",
 		  "netd.conf:5: key 'address6': '2001:db8:1::/64' is the subnet-router anycast address" },
 		{ NAT "address6 = fe80::1/64\n",
