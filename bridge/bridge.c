@@ -406,13 +406,6 @@ static void br_replug(struct netd_net *net, void *data)
 				err_msg());
 }
 
-/* Up on a network that is up whose setup was damaged behind netd's back
- * (its bridge deleted, the physdev renamed back): the host goes back to
- * what the snapshot of the first up says, and the setup is applied again
- * from that same snapshot. A new one would record the damage as the host's
- * own (eth0 without the addresses the deleted bridge took with it), and
- * `down` would restore that. Whatever fails, the snapshot stays: `down`,
- * SIGTERM and the next netd restore the host from it. */
 /* The names of the setup to apply (the config's), once the host is
  * restored: checked before they replace the recorded ones, which a
  * restore still needs if not. */
@@ -431,11 +424,22 @@ static int br_repair_names(struct netd_net *net, void *data)
 	return 0;
 }
 
+/* Up on a network that is up whose setup was damaged behind netd's back
+ * (its bridge deleted, the physdev renamed back): the host goes back to
+ * what the snapshot of the first up says, and the setup is applied again
+ * from that same snapshot. A new one would record the damage as the host's
+ * own (eth0 without the addresses the deleted bridge took with it), and
+ * `down` would restore that. Whatever fails, the snapshot stays: `down`,
+ * SIGTERM and the next netd restore the host from it. */
 static int br_repair(struct netd_net *net, struct br_priv *p)
 {
 	const struct netd_net_conf *c = &net->conf;
-	const struct netd_repair r = { .step = FAULT_NAME("bridge-repair"), .restores = p->snap.name,
-				       .prepare = br_repair_names, .replug = br_replug };
+	const struct netd_repair r = {
+		.step = FAULT_NAME("bridge-repair"),
+		.restores = p->snap.name,
+		.prepare = br_repair_names,
+		.replug = br_replug,
+	};
 	int rc;
 
 	log_warn("%s: the bridge setup is no longer what netd applied; restoring %s and "

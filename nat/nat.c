@@ -1055,8 +1055,12 @@ static void nat_repair_replug(struct netd_net *net, void *data)
 static int nat_repair(struct netd_net *net, struct nat_priv *p)
 {
 	const struct netd_net_conf *c = &net->conf;
-	const struct netd_repair r = { .step = FAULT_NAME("nat-repair"), .restores = "the host",
-				       .prepare = nat_repair_prepare, .replug = nat_repair_replug };
+	const struct netd_repair r = {
+		.step = FAULT_NAME("nat-repair"),
+		.restores = "the host",
+		.prepare = nat_repair_prepare,
+		.replug = nat_repair_replug,
+	};
 	int rc;
 
 	log_warn("%s: bridge %s is no longer set up; restoring the host and applying it again",

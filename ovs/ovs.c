@@ -311,15 +311,21 @@ static void ovs_replug(struct netd_net *net, void *data)
  * the vifs plugged again, as bridge and nat mode repair theirs. */
 static int ovs_repair(struct netd_net *net, struct ovs_priv *p)
 {
-	const struct netd_repair r = { .step = FAULT_NAME("ovs-repair"), .restores = "the host",
-				       .replug = ovs_replug };
+	const struct netd_repair r = {
+		.step = FAULT_NAME("ovs-repair"),
+		.restores = "the host",
+		.replug = ovs_replug,
+	};
 	char why[IFNAMSIZ * 2 + 64];
 	int rc = ovs_is_applied(net, p, why, sizeof(why));
 
+	/* OVSDB not answering (ovsdb-server restarting): nothing is known
+	 * damaged, nothing was touched, so the network stays up rather than
+	 * failed (which would refuse plugs once OVSDB answers again). */
 	if (rc < 0)
-		return err_prefix(rc, "%s: cannot tell whether the setup is as applied",
-				  net->conf.name);
-	if (rc == 1)
+		log_warn("%s: cannot tell whether the setup is as applied, left as it is: %s",
+			 net->conf.name, err_msg());
+	if (rc != 0)
 		return 0;
 	log_warn("%s: %s; restoring the host and applying it again", net->conf.name, why);
 	rc = netd_txn_repair(net, &ovs_txn, &r, p);
