@@ -1464,12 +1464,14 @@ static bool vif_rename_undo(const struct vif_rename_undo *undo)
 	return ok;
 }
 
-/* After a vif change: the state file now, or at netd_defer_checkpoints(d, false). */
+/* After a vif change: the state file now, or at netd_defer_checkpoints(d, false).
+ * A failed network's (an unplug: plugs are refused) is saved now: only an
+ * applied one can be UNSAVED, which is how the deferred write finds it. */
 static int vif_checkpoint(struct netd_net *net)
 {
 	struct netd *d = net->daemon;
 
-	if (d->defer_checkpoints) {
+	if (d->defer_checkpoints && netd_net_is_applied(net)) {
 		netd_net_set_state(net, NETD_NET_UNSAVED);
 		return 0;
 	}
