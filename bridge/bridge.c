@@ -431,11 +431,13 @@ static int br_repair_names(struct netd_net *net, void *data)
  * own (eth0 without the addresses the deleted bridge took with it), and
  * `down` would restore that. Whatever fails, the snapshot stays: `down`,
  * SIGTERM and the next netd restore the host from it. */
+FAULT_DECLARE(br_repair_step, "bridge-repair");
+
 static int br_repair(struct netd_net *net, struct br_priv *p)
 {
 	const struct netd_net_conf *c = &net->conf;
 	const struct netd_repair r = {
-		.step = FAULT_NAME("bridge-repair"),
+		.step = br_repair_step,
 		.restores = p->snap.name,
 		.prepare = br_repair_names,
 		.replug = br_replug,

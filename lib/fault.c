@@ -11,7 +11,7 @@
 #include "lib/err.h"
 
 /* The linker's bounds of the fault_points section; weak: a program with no
- * FAULT_NAME() has no such section. */
+ * registered name has no such section. */
 extern const char *const __start_fault_points[] __attribute__((weak));
 extern const char *const __stop_fault_points[] __attribute__((weak));
 

@@ -5,8 +5,9 @@
  * kills the process with SIGKILL at that step instead, to test crash recovery.
  *
  * The steps of a mode's up are named by its step table (netd/txn.h). Every
- * other fault point is named with FAULT_NAME() where it is written, which
- * also puts the name in the binary's fault_points section: fault_names()
+ * other fault point is named where it is written, by FAULT_POINT(),
+ * FAULT_DECLARE() or a FAULT_TABLE, which also put the name in the binary's
+ * fault_points section: fault_names()
  * lists them from there (`netd --list-steps`), so the list is the code's
  * own and cannot miss a point, as a hand-kept one did. */
 #ifndef LIB_FAULT_H
@@ -16,9 +17,11 @@
 
 int fault_check(const char *step);
 
-/* The name step (a string literal), registered. Not for a mode's up steps.
- * The section is not called fault_names: the assembler's symbol for it
- * would take the place of the function in a file that has a point. */
+/* The name step (a string literal), registered. Not for a mode's up steps,
+ * nor in an initializer: clang folds a constant one at compile time and
+ * never emits the static (FAULT_DECLARE() instead). The section is not
+ * called fault_names: the assembler's symbol for it would take the place
+ * of the function in a file that has a point. */
 #define FAULT_NAME(step)                                                                   \
 	({                                                                                 \
 		static const char *const fault_name_                                       \
@@ -29,6 +32,10 @@ int fault_check(const char *step);
 /* A table of such names (a vif plug's steps), registered whole: its entries
  * are the section's; NULL entries are skipped. */
 #define FAULT_TABLE __attribute__((used, section("fault_points")))
+
+/* A registered name at file scope, const char *var: for an initializer
+ * (a repair's step, netd/txn.h). */
+#define FAULT_DECLARE(var, step) static const char *const var FAULT_TABLE = (step)
 
 /* fault_check() at a point outside a mode's up steps. */
 #define FAULT_POINT(step) fault_check(FAULT_NAME(step))

@@ -1052,11 +1052,13 @@ static void nat_repair_replug(struct netd_net *net, void *data)
  * their journal, the list is kept) and its vifs ports again. Nothing is
  * applied over a host the restore did not finish; the network stays up, its
  * record (run_dir, the state file netd keeps) what `down` restores from. */
+FAULT_DECLARE(nat_repair_step, "nat-repair");
+
 static int nat_repair(struct netd_net *net, struct nat_priv *p)
 {
 	const struct netd_net_conf *c = &net->conf;
 	const struct netd_repair r = {
-		.step = FAULT_NAME("nat-repair"),
+		.step = nat_repair_step,
 		.restores = "the host",
 		.prepare = nat_repair_prepare,
 		.replug = nat_repair_replug,

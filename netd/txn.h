@@ -34,7 +34,7 @@ int netd_txn_apply(struct netd_net *net, const struct netd_txn *t, void *ctx);
 /* Up of a network that is up whose setup was damaged behind netd's back,
  * the same for every mode that repairs (bridge, nat, ovs). */
 struct netd_repair {
-	/* its fault point, FAULT_NAME("<mode>-repair"): restored, not applied */
+	/* its fault point, FAULT_DECLARE()d "<mode>-repair": restored, not applied */
 	const char *step;
 	const char *restores; /* what `down` restores, for the errors: "eth0", "the host" */
 	/* Optional: after the restore, before the setup is applied again

@@ -309,10 +309,12 @@ static void ovs_replug(struct netd_net *net, void *data)
  * taken away behind netd's back (ovs-vsctl del-br, del-port): its ports
  * and the bridge if netd made it go, then the setup is applied again and
  * the vifs plugged again, as bridge and nat mode repair theirs. */
+FAULT_DECLARE(ovs_repair_step, "ovs-repair");
+
 static int ovs_repair(struct netd_net *net, struct ovs_priv *p)
 {
 	const struct netd_repair r = {
-		.step = FAULT_NAME("ovs-repair"),
+		.step = ovs_repair_step,
 		.restores = "the host",
 		.replug = ovs_replug,
 	};

@@ -121,7 +121,7 @@ def test_fault_at_every_step_rolls_back(topo, netd_factory, style):
 
 
 def fault_points_in_code():
-    """(points named with FAULT_POINT/FAULT_NAME or in a FAULT_TABLE, bare
+    """(points named with FAULT_POINT/FAULT_NAME/FAULT_DECLARE or in a FAULT_TABLE, bare
     fault_check("...") calls) in netd's C sources."""
     named, bare = set(), []
     for path in glob.glob(os.path.join(ROOT, "*", "**", "*.c"), recursive=True):
@@ -131,6 +131,7 @@ def fault_points_in_code():
         with open(path) as f:
             text = f.read()
         named |= set(re.findall(r'FAULT_(?:POINT|NAME)\("([^"]+)"\)', text))
+        named |= set(re.findall(r'FAULT_DECLARE\(\w+, "([^"]+)"\)', text))
         for table in re.findall(r"FAULT_TABLE\s*=\s*\{(.*?)\};", text, re.S):
             named |= set(re.findall(r'"([^"]+)"', table))
         bare += [f"{rel}: {m}" for m in re.findall(r'fault_check\("[^"]*"\)', text)]
