@@ -7,9 +7,9 @@
  * The steps of a mode's up are named by its step table (netd/txn.h). Every
  * other fault point is named where it is written, by FAULT_POINT(),
  * FAULT_DECLARE() or a FAULT_TABLE, which also put the name in the binary's
- * fault_points section: fault_names()
- * lists them from there (`netd --list-steps`), so the list is the code's
- * own and cannot miss a point, as a hand-kept one did. */
+ * fault_points section: fault_names() lists them from there (`netd
+ * --list-steps`), so the list is the code's own and cannot miss a point, as
+ * one built from the step tables alone did. */
 #ifndef LIB_FAULT_H
 #define LIB_FAULT_H
 
