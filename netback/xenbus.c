@@ -642,8 +642,12 @@ static int step(struct nb_back *b, struct nb_vif *v, const struct xsc_op *ops)
 		/* the toolstack's teardown (online=0, state=5): Closed fast */
 		if (v->probed || v->state != XB_UNKNOWN) {
 			teardown(b, v);
-			v->gone = true;
-			return set_state(b, v, XB_CLOSED);
+			/* gone only once Closed is written (libxl waits for
+			 * it): a transaction that gave up has the next look
+			 * write it, and a gone vif is not looked at */
+			rc = set_state(b, v, XB_CLOSED);
+			v->gone = rc == 0;
+			return rc;
 		}
 		return 0;
 	}

@@ -29,7 +29,10 @@
  *     directory the toolstack removed, nor its error node (xenstored
  *     would make the directory again, and nobody would remove it);
  *   - transactions are used as xenstored expects: one open at a time,
- *     requests with the open one's id, every one ended.
+ *     requests with the open one's id, every one ended;
+ *   - a write that gave up leaves no vif stuck: at the input's end,
+ *     xenstore committing again, one look of each vif writes Closed for
+ *     one the toolstack tore down (online 0) over what it wrote last.
  *
  * Input: a byte of settings (max queues, GSO, a serves hook as
  * dpswitch's, commands 12 and 13), then commands, each an opcode byte and its arguments (see
@@ -416,11 +419,15 @@ static const char *tx_read(struct xsc *c, const char *path, unsigned *len)
 	return n->val;
 }
 
+static void fz_state_noted(const char *path);
+
 static void write_now(struct xsc_op *op, const char *path, const char *val, unsigned len)
 {
 	check_write(path, val, len);
 	check_dir_alive(path);
 	op->err = store_write(path, val, len);
+	if (op->err == 0)
+		fz_state_noted(path);
 }
 
 static void run_op(struct xsc *c, uint32_t tx, struct xsc_op *op)
@@ -732,6 +739,45 @@ static const struct {
 } slots[] = { { 5, 0 }, { 5, 1 }, { 9, 2 } };
 #define NSLOTS (sizeof(slots) / sizeof(slots[0]))
 
+/* The generation of the backend state node as the backend last wrote
+ * it, per slot (0: none since the input began): a node written since by
+ * anyone else, or made again, has another. */
+static unsigned fz_state_gen[NSLOTS];
+
+static void fz_state_noted(const char *path)
+{
+	char want[NB_PATH_MAX + 8];
+
+	for (unsigned s = 0; s < NSLOTS; s++) {
+		be_dir(s, want, sizeof(want));
+		strcat(want, "/state");
+		if (!strcmp(path, want))
+			fz_state_gen[s] = node_find(path)->gen;
+	}
+}
+
+/* The promise of a write that gave up (commits failing, a conflict every
+ * time): the vif is not left stuck. Once xenstore commits again, a look
+ * of a vif the toolstack tore down (online 0) writes Closed, which libxl
+ * waits for, over the state the backend wrote last (one someone else
+ * wrote since is not the backend's to judge). */
+static void check_closed(void)
+{
+	char dir[NB_PATH_MAX], p[NB_PATH_MAX + 16];
+	const struct fz_node *online, *state;
+
+	for (unsigned s = 0; s < NSLOTS; s++) {
+		be_dir(s, dir, sizeof(dir));
+		snprintf(p, sizeof(p), "%s/online", dir);
+		online = node_find(p);
+		snprintf(p, sizeof(p), "%s/state", dir);
+		state = node_find(p);
+		if (!online || strcmp(online->val, "0") || !state || state->gen != fz_state_gen[s])
+			continue;
+		CHECK(!strcmp(state->val, "6"));
+	}
+}
+
 static const char *const be_keys[] = { "online", "frontend", "frontend-id", "hotplug-status",
 				       "rate",	 "vifname",  "bridge",	    "state" };
 #define NBE (sizeof(be_keys) / sizeof(be_keys[0]))
@@ -966,6 +1012,13 @@ static void reset(void)
 	fz_nports = 0;
 	fz_probe_fail = fz_connect_fail = 0;
 	fz_now_ms = 1000;
+	memset(fz_state_gen, 0, sizeof(fz_state_gen));
+}
+
+static void mark_one(struct nb_back *b, struct nb_vif *v, void *arg)
+{
+	(void)arg;
+	nb_vif_mark(b, v);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -993,6 +1046,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (up) {
 		nb_back_run(&fz_b);
+		nb_vif_foreach(&fz_b, check_vif, NULL);
+	}
+	if (up && !fz_xs.broken) {
+		/* xenstore commits again, and every vif is looked at once */
+		fz_xs.runs_left = fz_xs.race_in = fz_xs.readd_in = 0;
+		fz_xs.conflict_skip = fz_xs.conflicts = 0;
+		nb_vif_foreach(&fz_b, mark_one, NULL);
+		if (nb_back_run(&fz_b) == 0)
+			check_closed();
 		nb_vif_foreach(&fz_b, check_vif, NULL);
 	}
 	nb_back_shutdown(&fz_b);
