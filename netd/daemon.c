@@ -314,6 +314,18 @@ static int net_checkpoint(struct netd_net *net, const char *phase)
 	return 0;
 }
 
+static void replay_drop(json_t *list, const char *id, bool emu);
+
+/* A record for v in the journal ends the intent of a plug of v begun
+ * before (replay_vif): not one for a fold to keep (net->pending). */
+static void pending_end(struct netd_net *net, const struct vif *v)
+{
+	char id[32];
+
+	snprintf(id, sizeof(id), "%u.%u", v->domid, v->devid);
+	replay_drop(net->pending, id, v->emu);
+}
+
 /* A vif plugged or changed ('+') or unplugged ('-'), for the journal. */
 static int journal_note(struct netd_net *net, char op, struct netd_vif *v)
 {
@@ -335,6 +347,7 @@ static int journal_note(struct netd_net *net, char op, struct netd_vif *v)
 	memcpy(net->journal + net->journal_len, text, need - 2);
 	net->journal_len += need - 2;
 	net->journal[net->journal_len++] = '\n';
+	pending_end(net, &v->vif);
 	return 0;
 }
 
@@ -354,8 +367,10 @@ static int journal_mark(struct netd_net *net, char op, const struct vif *v)
 	}
 	journal_path(net->daemon, net, path, sizeof(path));
 	rc = journal_append(path, line, strlen(line));
-	if (rc == 0)
+	if (rc == 0) {
 		net->journal_records++;
+		pending_end(net, v);
+	}
 	free(line);
 	free(text);
 	return rc;
@@ -384,6 +399,34 @@ static void journal_cancel(struct netd_net *net, const struct vif *v)
 		log_warn("%s: %s: the refused plug's record stays: %s", net->conf.name, v->ifname,
 			 err_msg());
 	err_set(rc ? rc : -EIO, "%s", msg);
+}
+
+/* A fresh plug refused whose intent stays (its request unanswered, or
+ * its rollback incomplete): kept in the journal when the journal is
+ * folded too (net->pending), or a netd killed after that fold left the
+ * next one nothing to undo it with. */
+static void pending_keep(struct netd_net *net, const struct vif *v)
+{
+	json_t *j = vif_to_json(v);
+
+	if (!net->pending)
+		net->pending = json_array();
+	if (!j || !net->pending || json_array_append_new(net->pending, j)) {
+		if (!net->pending)
+			json_decref(j);
+		log_warn("%s: %s: the refused plug's record may go with the journal's next fold",
+			 net->conf.name, v->ifname);
+	}
+}
+
+/* A fresh plug refused: its intent cancelled if the host is as before it
+ * (undone), else kept for the next netd to finish the undo. */
+static void plug_refused(struct netd_net *net, const struct vif *v, bool undone)
+{
+	if (undone)
+		journal_cancel(net, v);
+	else
+		pending_keep(net, v);
 }
 
 /* The vif changes noted since the last checkpoint: appended to the
@@ -1647,8 +1690,10 @@ static int vif_online(struct netd *d, const char *id, json_t *args, json_t **res
 		 * its request went unanswered (-ETIMEDOUT: dpswitch carries out
 		 * a port-add netd gave up on when it answers again): the intent
 		 * is what lets the next netd undo that. */
-		if (vif_rename_undo(&undo) && !old && rc != -ETIMEDOUT)
-			journal_cancel(net, &v);
+		bool undone = vif_rename_undo(&undo) && rc != -ETIMEDOUT;
+
+		if (!old)
+			plug_refused(net, &v, undone);
 		return rc;
 	}
 	rc = netd_shape_apply(net, &v, old ? &old->vif : NULL);
@@ -1664,8 +1709,7 @@ static int vif_online(struct netd *d, const char *id, json_t *args, json_t **res
 				log_err("%s: %s", net->conf.name, err_msg());
 		} else {
 			err_set(rc, "vif %s: %s", id, msg);
-			if (plug_undo(net, &v, &undo))
-				journal_cancel(net, &v);
+			plug_refused(net, &v, plug_undo(net, &v, &undo));
 		}
 		return err_set(rc, "vif %s: %s", id, msg);
 	}
@@ -1677,8 +1721,7 @@ static int vif_online(struct netd *d, const char *id, json_t *args, json_t **res
 		if (!nv || vif_link(net, nv)) {
 			free(nv);
 			err_set(-ENOMEM, "out of memory");
-			if (plug_undo(net, &v, &undo))
-				journal_cancel(net, &v);
+			plug_refused(net, &v, plug_undo(net, &v, &undo));
 			return -ENOMEM;
 		}
 		old = nv;

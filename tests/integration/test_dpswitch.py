@@ -1825,6 +1825,64 @@ def test_a_stray_plug_whose_unplug_dpswitch_refuses_is_shown_and_retried(
         rig.stop()
 
 
+def test_a_plug_netd_gave_up_on_stays_in_its_journal_when_the_journal_is_folded(
+        topo, xsd, tmp_path, netd_factory):
+    """A hotplug's port-add netd gave up on (dpswitch stopped), carried
+    out late and kept in dpswitch's --state file; dpswitch restarted
+    before netd checked its ports, the vif's port not there yet (its keys
+    gone meanwhile). While netd looks for that port, plugs of the vif it
+    holds fold its vif journal into the state file: the intent of the
+    plug it gave up on stays in the journal. netd killed (-9) then, the
+    vif back and plugged by the new dpswitch from its file: the next netd
+    undoes that plug, which the hotplug never heard succeed."""
+    rig = Rig(topo, xsd, tmp_path)
+    state = tmp_path / "plugs"
+    try:
+        rig.start("--state", str(state))
+        netd = dpdk_netd(rig, netd_factory, 5)
+        netd_plugged(rig, 6)
+        with stopped(rig.proc):
+            given_up(rig, netd, 6)
+            os.kill(netd.proc.pid, signal.SIGSTOP)  # its check comes after the restart
+        try:
+            wait_for(lambda: "vif6.0: plugged" in rig.read_log(), 10,
+                     what=f"dpswitch to read the port-add netd gave up on: {rig.read_log()}")
+            dpswitch_restarted(rig, "--state", str(state),
+                               meanwhile=lambda: xsd.hvsim("vif", "del", "-n", "6.0"))
+        finally:
+            os.kill(netd.proc.pid, signal.SIGCONT)
+        wait_for(lambda: "takes connections again; checking its ports" in netd.read_log(), 20,
+                 what=f"netd to see the new dpswitch: {netd.read_log()}")
+        journal = os.path.join(netd.state, f"{BRIDGE}.vifs")
+        with open(journal) as f:
+            assert any(l.startswith("~") and '"6.0"' in l for l in f), "no intent for vif6.0"
+        # vif5.0 plugged again until the journal is folded (it shrinks)
+        lines = len(open(journal).read().splitlines())
+        for _ in range(60):
+            netd.ctl("vif", "online", "5.0", f"bridge={BRIDGE}", f"mac={mac_of(5)}",
+                     f"ip={addr_of(5)}")
+            now = len(open(journal).read().splitlines()) if os.path.exists(journal) else 0
+            if now < lines:
+                break
+            lines = now
+        else:
+            pytest.fail(f"the vif journal was never folded: {lines} lines")
+        netd.stop(signal.SIGKILL)
+        xsd.hvsim("vif", "add", "-n", "6.0", f"mac={mac_of(6)},bridge={BRIDGE},ip={addr_of(6)}")
+        wait_for(lambda: rig.port("vif6.0") and rig.port("vif6.0")["plugged"], 20,
+                 what=f"the new dpswitch to plug vif6.0 from its state: {rig.read_log()}")
+        netd.start()
+        wait_for(lambda: not rig.port("vif6.0")["plugged"], 20,
+                 what=f"netd to unplug vif6.0: {netd.read_log()}")
+        assert "vif6.0 was being plugged when netd stopped; undoing what was done" in \
+            netd.read_log(), netd.read_log()
+        assert rig.port("vif5.0")["plugged"]
+        vifs = netd.request({"cmd": "vif-list"})["result"]["vifs"]
+        assert [v["vif"] for v in vifs] == ["5.0"], vifs
+    finally:
+        rig.stop()
+
+
 @pytest.mark.parametrize("killed", ["waiting", "after_giving_up"])
 def test_netd_killed_as_its_plug_waits_undoes_it_when_started_again(rig, topo, netd_factory,
                                                                     killed):
