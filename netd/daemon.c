@@ -906,19 +906,20 @@ static int net_up(struct netd_net *net)
 	rc = net->ops->up(net, saved);
 	json_decref(saved);
 	if (rc) {
-		json_decref(net->pending);
-		net->pending = NULL;
 		/* Up again (`netdctl up`, a reload keeping the network) and
 		 * failed: the mode repaired nothing or put the host back as
 		 * before the network was up, and keeps how to restore it. The
 		 * network keeps its state file and vifs: dropping them left a
-		 * netd stopped or killed then nothing to undo it with. It is
+		 * netd stopped or killed then nothing to undo it with; and the
+		 * intents it keeps (net->pending: its refused plugs'). It is
 		 * FAILED, not up: its setup is not there to plug vifs into. */
 		if (was_up) {
 			snprintf(net->error, sizeof(net->error), "%s", err_msg());
 			netd_net_set_state(net, NETD_NET_FAILED);
 			return rc;
 		}
+		json_decref(net->pending);
+		net->pending = NULL;
 		if (!keep)
 			net_checkpoint(net, NULL);
 		vifs_free(net);
@@ -932,7 +933,10 @@ static int net_up(struct netd_net *net)
 	for (struct netd_vif *v = net->vifs; v; v = v->next)
 		if (netd_shape_apply(net, &v->vif, NULL))
 			log_warn("%s: %s", net->conf.name, err_msg());
-	pending_undo(net);
+	/* up again: those of a previous netd are undone, the refused plugs'
+	 * kept for the next netd (pending_keep) */
+	if (!was_up)
+		pending_undo(net);
 	return 0;
 }
 

@@ -1825,16 +1825,18 @@ def test_a_stray_plug_whose_unplug_dpswitch_refuses_is_shown_and_retried(
         rig.stop()
 
 
+@pytest.mark.parametrize("up_again", [False, True])
 def test_a_plug_netd_gave_up_on_stays_in_its_journal_when_the_journal_is_folded(
-        topo, xsd, tmp_path, netd_factory):
+        topo, xsd, tmp_path, netd_factory, up_again):
     """A hotplug's port-add netd gave up on (dpswitch stopped), carried
     out late and kept in dpswitch's --state file; dpswitch restarted
     before netd checked its ports, the vif's port not there yet (its keys
-    gone meanwhile). While netd looks for that port, plugs of the vif it
-    holds fold its vif journal into the state file: the intent of the
-    plug it gave up on stays in the journal. netd killed (-9) then, the
-    vif back and plugged by the new dpswitch from its file: the next netd
-    undoes that plug, which the hotplug never heard succeed."""
+    gone meanwhile). While netd looks for that port (`netdctl up` of the
+    network, up already, or not), plugs of the vif it holds fold its vif
+    journal into the state file: the intent of the plug it gave up on
+    stays in the journal. netd killed (-9) then, the vif back and plugged
+    by the new dpswitch from its file: the next netd undoes that plug,
+    which the hotplug never heard succeed."""
     rig = Rig(topo, xsd, tmp_path)
     state = tmp_path / "plugs"
     try:
@@ -1856,6 +1858,8 @@ def test_a_plug_netd_gave_up_on_stays_in_its_journal_when_the_journal_is_folded(
         journal = os.path.join(netd.state, f"{BRIDGE}.vifs")
         with open(journal) as f:
             assert any(l.startswith("~") and '"6.0"' in l for l in f), "no intent for vif6.0"
+        if up_again:
+            netd.ctl("up", BRIDGE)
         # vif5.0 plugged again until the journal is folded (it shrinks)
         lines = len(open(journal).read().splitlines())
         for _ in range(60):
