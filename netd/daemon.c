@@ -376,12 +376,18 @@ static int journal_mark(struct netd_net *net, char op, const struct vif *v)
 	return rc;
 }
 
+static void pending_keep(struct netd_net *net, const struct vif *v);
+
 /* A plug about to touch the host, on disk at once ("~" and the vif): a netd
  * killed half-way through it finds the record and undoes what was done
  * (net_up). The "+" for the vif, written once it is plugged, cancels it. */
 static int journal_intent(struct netd_net *net, const struct vif *v)
 {
-	return journal_mark(net, '~', v);
+	int rc = journal_mark(net, '~', v);
+
+	if (rc == 0)
+		pending_keep(net, v);
+	return rc;
 }
 
 /* A fresh plug refused, the host as before it (the mode undid its part,
@@ -401,10 +407,11 @@ static void journal_cancel(struct netd_net *net, const struct vif *v)
 	err_set(rc ? rc : -EIO, "%s", msg);
 }
 
-/* A fresh plug refused whose intent stays (its request unanswered, or
- * its rollback incomplete): kept in the journal when the journal is
- * folded too (net->pending), or a netd killed after that fold left the
- * next one nothing to undo it with. */
+/* An intent on disk, kept in the journal when the journal is folded too
+ * (net->pending) until a record of the vif ends it: one a refused plug
+ * leaves (its request unanswered, its rollback incomplete) is there for
+ * the next netd, and a fold that dropped it left a netd killed after it
+ * nothing to undo the plug with. */
 static void pending_keep(struct netd_net *net, const struct vif *v)
 {
 	json_t *j = vif_to_json(v);
@@ -414,19 +421,9 @@ static void pending_keep(struct netd_net *net, const struct vif *v)
 	if (!j || !net->pending || json_array_append_new(net->pending, j)) {
 		if (!net->pending)
 			json_decref(j);
-		log_warn("%s: %s: the refused plug's record may go with the journal's next fold",
+		log_warn("%s: %s: its plug's intent may go with the journal's next fold",
 			 net->conf.name, v->ifname);
 	}
-}
-
-/* A fresh plug refused: its intent cancelled if the host is as before it
- * (undone), else kept for the next netd to finish the undo. */
-static void plug_refused(struct netd_net *net, const struct vif *v, bool undone)
-{
-	if (undone)
-		journal_cancel(net, v);
-	else
-		pending_keep(net, v);
 }
 
 /* The vif changes noted since the last checkpoint: appended to the
@@ -1694,10 +1691,8 @@ static int vif_online(struct netd *d, const char *id, json_t *args, json_t **res
 		 * its request went unanswered (-ETIMEDOUT: dpswitch carries out
 		 * a port-add netd gave up on when it answers again): the intent
 		 * is what lets the next netd undo that. */
-		bool undone = vif_rename_undo(&undo) && rc != -ETIMEDOUT;
-
-		if (!old)
-			plug_refused(net, &v, undone);
+		if (vif_rename_undo(&undo) && !old && rc != -ETIMEDOUT)
+			journal_cancel(net, &v);
 		return rc;
 	}
 	rc = netd_shape_apply(net, &v, old ? &old->vif : NULL);
@@ -1713,7 +1708,8 @@ static int vif_online(struct netd *d, const char *id, json_t *args, json_t **res
 				log_err("%s: %s", net->conf.name, err_msg());
 		} else {
 			err_set(rc, "vif %s: %s", id, msg);
-			plug_refused(net, &v, plug_undo(net, &v, &undo));
+			if (plug_undo(net, &v, &undo))
+				journal_cancel(net, &v);
 		}
 		return err_set(rc, "vif %s: %s", id, msg);
 	}
@@ -1725,7 +1721,8 @@ static int vif_online(struct netd *d, const char *id, json_t *args, json_t **res
 		if (!nv || vif_link(net, nv)) {
 			free(nv);
 			err_set(-ENOMEM, "out of memory");
-			plug_refused(net, &v, plug_undo(net, &v, &undo));
+			if (plug_undo(net, &v, &undo))
+				journal_cancel(net, &v);
 			return -ENOMEM;
 		}
 		old = nv;

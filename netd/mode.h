@@ -107,11 +107,11 @@ struct netd_net {
 	size_t journal_len, journal_cap;
 	unsigned journal_records; /* in the journal file already */
 	/* Plugs a previous netd began and did not finish ('~' records), from
-	 * the journal read at up until pending_undo() undid them; then the
-	 * fresh plugs this netd refused and could not undo (a request
-	 * unanswered, a rollback incomplete) until a record of the vif ends
-	 * them. A checkpoint meanwhile (the mode's up, a fold) keeps them in
-	 * the journal it folds, or a crash after it would lose them. */
+	 * the journal read at up until pending_undo() undid them; then this
+	 * netd's own until a record of the vif ends them (a refused plug
+	 * may leave one: its request unanswered, its rollback incomplete).
+	 * A checkpoint meanwhile (the mode's up, a fold) keeps them in the
+	 * journal it folds, or a crash after it would lose them. */
 	json_t *pending;
 	/* Vifs plugged since checkpoints were deferred (by unext): undone if
 	 * the deferred checkpoint fails, as a plug whose state cannot be

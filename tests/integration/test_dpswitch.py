@@ -1887,6 +1887,69 @@ def test_a_plug_netd_gave_up_on_stays_in_its_journal_when_the_journal_is_folded(
         rig.stop()
 
 
+def last_plug(state, vif):
+    """The request dpswitch's --state file last records for vif (D.N)."""
+    recs = [l.split(" ", 1) for l in state.read_text().splitlines()]
+    return json.loads([r[1] for r in recs if r[0] == f"+{vif}"][-1])
+
+
+def test_a_replug_netd_gave_up_on_stays_in_its_journal_when_the_journal_is_folded(
+        topo, xsd, tmp_path, netd_factory):
+    """As above for a re-plug: netd holds vif6.0, and its plug again with
+    another ip= goes unanswered (dpswitch stopped), is carried out late
+    and kept in dpswitch's --state; dpswitch restarted, the port not
+    there yet. A fold of the vif journal meanwhile keeps the re-plug's
+    intent: netd killed (-9) then and the new dpswitch plugging the vif
+    from its file with the late keys, the next netd plugs it again with
+    the keys it holds."""
+    rig = Rig(topo, xsd, tmp_path)
+    state = tmp_path / "plugs"
+    try:
+        rig.start("--state", str(state))
+        netd = dpdk_netd(rig, netd_factory, 5, 6)
+        with stopped(rig.proc):
+            replug, answer = waiting_on_stopped(rig, lambda: netd.ctl(
+                "vif", "online", "6.0", f"bridge={BRIDGE}", f"mac={mac_of(6)}",
+                "ip=203.0.113.99", check=False))
+            replug.join(40)
+            assert answer and answer[0].returncode != 0, netd.read_log()
+            os.kill(netd.proc.pid, signal.SIGSTOP)  # its check comes after the restart
+        try:
+            wait_for(lambda: rig.read_log().count("vif6.0: plugged") == 2, 10,
+                     what=f"dpswitch to carry out the re-plug: {rig.read_log()}")
+            assert last_plug(state, "6.0")["keys"]["ip"] == "203.0.113.99"
+            dpswitch_restarted(rig, "--state", str(state),
+                               meanwhile=lambda: xsd.hvsim("vif", "del", "-n", "6.0"))
+        finally:
+            os.kill(netd.proc.pid, signal.SIGCONT)
+        wait_for(lambda: "takes connections again; checking its ports" in netd.read_log(), 20,
+                 what=f"netd to see the new dpswitch: {netd.read_log()}")
+        journal = os.path.join(netd.state, f"{BRIDGE}.vifs")
+        lines = len(open(journal).read().splitlines())
+        for _ in range(60):
+            netd.ctl("vif", "online", "5.0", f"bridge={BRIDGE}", f"mac={mac_of(5)}",
+                     f"ip={addr_of(5)}")
+            now = len(open(journal).read().splitlines()) if os.path.exists(journal) else 0
+            if now < lines:
+                break
+            lines = now
+        else:
+            pytest.fail(f"the vif journal was never folded: {lines} lines")
+        netd.stop(signal.SIGKILL)
+        plugged = rig.read_log().count("vif6.0: plugged")
+        xsd.hvsim("vif", "add", "-n", "6.0", f"mac={mac_of(6)},bridge={BRIDGE},ip={addr_of(6)}")
+        wait_for(lambda: rig.read_log().count("vif6.0: plugged") > plugged, 20,
+                 what=f"the new dpswitch to plug vif6.0 from its state: {rig.read_log()}")
+        netd.start()
+        wait_for(lambda: "vif6.0 was being plugged again when netd stopped" in netd.read_log(),
+                 20, what=f"netd to plug vif6.0 again: {netd.read_log()}")
+        wait_for(lambda: last_plug(state, "6.0")["keys"]["ip"] == addr_of(6), 20,
+                 what=f"vif6.0 plugged with netd's keys: {state.read_text()}")
+        assert rig.port("vif6.0")["plugged"] and rig.port("vif5.0")["plugged"]
+    finally:
+        rig.stop()
+
+
 @pytest.mark.parametrize("killed", ["waiting", "after_giving_up"])
 def test_netd_killed_as_its_plug_waits_undoes_it_when_started_again(rig, topo, netd_factory,
                                                                     killed):
