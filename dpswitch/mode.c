@@ -496,7 +496,9 @@ static int dps_vif_online(struct netd_net *net, const struct vif *v)
 		return err_set(-ENOMEM, "%s: out of memory", v->ifname);
 	}
 	rc = call(net, req, NULL);
-	if (w && rc == -ETIMEDOUT && w->connected) {
+	/* unanswered, or the connection closed without a reply: a dpswitch
+	 * killed after it plugged the vif (and kept it in its --state) */
+	if (w && (rc == -ETIMEDOUT || rc == -ECONNRESET) && w->connected) {
 		gave_up_note(w, v->domid, v->devid, text); /* watch_settle looks at it */
 		text = NULL;
 	} else if (w && (rc == 0 || rc == -EINVAL)) {

@@ -1689,9 +1689,11 @@ static int vif_online(struct netd *d, const char *id, json_t *args, json_t **res
 	if (rc) {
 		/* The mode put back what it changed (every op does), unless
 		 * its request went unanswered (-ETIMEDOUT: dpswitch carries out
-		 * a port-add netd gave up on when it answers again): the intent
-		 * is what lets the next netd undo that. */
-		if (vif_rename_undo(&undo) && !old && rc != -ETIMEDOUT)
+		 * a port-add netd gave up on when it answers again; or
+		 * -ECONNRESET: it died after reading it, maybe after carrying
+		 * it out and keeping it in its --state): the intent is what
+		 * lets the next netd undo that. */
+		if (vif_rename_undo(&undo) && !old && rc != -ETIMEDOUT && rc != -ECONNRESET)
 			journal_cancel(net, &v);
 		return rc;
 	}

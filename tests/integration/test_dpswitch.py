@@ -1950,6 +1950,111 @@ def test_a_replug_netd_gave_up_on_stays_in_its_journal_when_the_journal_is_folde
         rig.stop()
 
 
+class DyingDpswitch:
+    """A stand-in for dpswitch on a socket of its own: it answers status
+    (no ports) and watch, carries out every port-add and port-del (noted
+    in .requests), and answers them, except the port-adds of the vifs in
+    .die_on: it closes the connection then without a reply, as a dpswitch
+    killed (-9) after it plugged the vif (and kept it in its --state)
+    and before its reply went out."""
+
+    def __init__(self, path, ports=()):
+        self.path, self.requests, self.die_on, self.ports = path, [], set(), list(ports)
+        self.clients = []
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(16)
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.clients.append(c)
+            threading.Thread(target=self.client, args=(c,), daemon=True).start()
+
+    def client(self, c):
+        with c, c.makefile("rwb") as f:
+            for line in f:
+                req = json.loads(line)
+                self.requests.append(req)
+                if req["cmd"] == "port-add" and req["vif"] in self.die_on:
+                    return
+                r = {"version": 1, "ok": True}
+                if req["cmd"] == "status":
+                    r["ports"] = self.ports
+                f.write(json.dumps(r).encode() + b"\n")
+                f.flush()
+
+    def close(self):
+        """Gone, as a dpswitch killed: its socket and every connection."""
+        self.sock.close()
+        os.unlink(self.path)
+        for c in self.clients:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def test_a_plug_whose_dpswitch_died_before_its_reply_is_undone_by_the_next_netd(
+        tmp_path, netd_factory):
+    """dpswitch plugs a vif and dies (-9) before its reply goes out: netd
+    answers the hotplug with an error ("closed without a reply"), but the
+    plug may have been carried out and kept in dpswitch's --state, for
+    the dpswitch started again to plug the vif once it probes it. So the
+    plug's intent stays in netd's vif journal (it is not cancelled as a
+    refusal would be): netd killed (-9) then, the next one undoes the
+    plug (a port-del for the vif)."""
+    sock = str(tmp_path / "fake-dps.sock")
+    dps = DyingDpswitch(sock)
+    try:
+        netd = netd_factory(f"[{BRIDGE}]\nmode = bridge\ndatapath = dpdk\ndpdk_socket = {sock}\n")
+        netd.start()
+        dps.die_on.add("6.0")
+        r = netd.ctl("vif", "online", "6.0", f"bridge={BRIDGE}", f"mac={mac_of(6)}",
+                     f"ip={addr_of(6)}", check=False)
+        assert r.returncode != 0 and "closed without a reply" in r.stderr, r.stderr
+        netd.stop(signal.SIGKILL)
+        dps.die_on.clear()
+        netd.start()
+        wait_for(lambda: {"cmd": "port-del", "vif": "6.0"} in
+                 [{k: q[k] for k in ("cmd", "vif") if k in q} for q in dps.requests], 10,
+                 what=f"netd to unplug vif6.0: {dps.requests} {netd.read_log()}")
+        assert "vif6.0 was being plugged when netd stopped; undoing what was done" in \
+            netd.read_log(), netd.read_log()
+    finally:
+        dps.close()
+
+
+def test_a_plug_whose_dpswitch_died_before_its_reply_is_undone_once_it_answers_again(
+        tmp_path, netd_factory):
+    """dpswitch plugs a vif and dies (-9) before its reply goes out; the
+    one started again with its --state plugs the vif from its file: netd
+    remembers the plug as one it gave up on, and unplugs the vif once the
+    new dpswitch lists it, as it does a port-add that went unanswered."""
+    sock = str(tmp_path / "fake-dps.sock")
+    dps = DyingDpswitch(sock)
+    try:
+        netd = netd_factory(f"[{BRIDGE}]\nmode = bridge\ndatapath = dpdk\ndpdk_socket = {sock}\n")
+        netd.start()
+        dps.die_on.add("6.0")
+        r = netd.ctl("vif", "online", "6.0", f"bridge={BRIDGE}", f"mac={mac_of(6)}",
+                     f"ip={addr_of(6)}", check=False)
+        assert r.returncode != 0 and "closed without a reply" in r.stderr, r.stderr
+        dps.close()
+        wait_for(lambda: "connection lost" in netd.read_log(), 10,
+                 what=f"netd to see dpswitch gone: {netd.read_log()}")
+        dps = DyingDpswitch(sock, ports=[{"name": "vif6.0", "plugged": True, "bridge": BRIDGE}])
+        wait_for(lambda: any(q["cmd"] == "port-del" and q.get("vif") == "6.0"
+                             for q in dps.requests), 20,
+                 what=f"netd to unplug vif6.0: {dps.requests} {netd.read_log()}")
+    finally:
+        dps.close()
+
+
 @pytest.mark.parametrize("killed", ["waiting", "after_giving_up"])
 def test_netd_killed_as_its_plug_waits_undoes_it_when_started_again(rig, topo, netd_factory,
                                                                     killed):
