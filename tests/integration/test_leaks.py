@@ -170,3 +170,57 @@ def test_emulated_nic_refused_by_a_dpdk_network_is_clean(topo, tmp_path):
         stop.set()
         t.join(5)
         srv.close()
+
+
+def test_dpdk_plugs_left_unanswered_are_clean(topo, tmp_path):
+    """Plugs into a datapath = dpdk network whose port-add dpswitch never
+    answers (its connection closed without a reply, as a dpswitch killed
+    after reading it): each is remembered (the watch's list, the journal's
+    intents kept at a fold), one plugged later ends its own, and a netd
+    stopped then leaves nothing behind. dpswitch is a stand-in that
+    answers everything else ok."""
+    import json
+    import socket
+    import threading
+    sock_path = str(tmp_path / "dps.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(sock_path)
+    srv.listen(16)
+    dying = {"6.0", "7.0"}
+
+    def client(c):
+        with c, c.makefile("rwb") as f:
+            for line in f:
+                req = json.loads(line)
+                if req["cmd"] == "port-add" and req["vif"] in dying:
+                    return
+                f.write(b'{"version":1,"ok":true,"ports":[]}\n')
+                f.flush()
+
+    def serve():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=client, args=(c,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        netd = AsanNetd(topo, tmp_path, f"[dps0]\nmode = bridge\ndatapath = dpdk\n"
+                                        f"dpdk_socket = {sock_path}\n")
+        netd.start()
+        for vif in ("6.0", "7.0", "6.0"):
+            r = netd.ctl("vif", "online", vif, "bridge=dps0", check=False)
+            assert r.returncode == 1 and "closed without a reply" in r.stderr, r.stderr
+        dying.discard("7.0")
+        netd.ctl("vif", "online", "7.0", "bridge=dps0")
+        # enough plugs again of 7.0 to fold the journal, 6.0's intent kept
+        for _ in range(40):
+            netd.ctl("vif", "online", "7.0", "bridge=dps0")
+        with open(os.path.join(netd.state, "dps0.vifs")) as f:
+            assert [l for l in f if l.startswith("~") and '"6.0"' in l], "6.0's intent"
+        assert netd.stop() == 0, netd.read_log()
+        clean(netd.read_log(), "netd")
+    finally:
+        srv.close()
