@@ -465,19 +465,19 @@ static char *req_text(const json_t *req)
 	return req ? json_dumps(req, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 }
 
-static int dps_vif_online(struct netd_net *net, const struct vif *v)
+/* The port-add for v. settle: what a late one would have asked for is
+ * kept if it goes unanswered, and with no room to keep it, it is not sent
+ * (a plug netd could not settle later is one it must not risk). The
+ * watch's plug again of a vif with the keys netd holds needs neither:
+ * carried out late, it plugs what netd holds (and a full list of plugs
+ * given up on must not keep the network's own vifs cut off). */
+static int port_add(struct netd_net *net, const struct vif *v, bool settle)
 {
-	struct dps_watch *w = net->priv;
+	struct dps_watch *w = settle ? net->priv : NULL;
 	char *text = NULL;
 	json_t *req;
 	int rc;
 
-	if (v->emu)
-		return err_set(-EOPNOTSUPP, "%s: an emulated NIC (QEMU's tap) cannot join datapath dpdk",
-			       v->ifname);
-	/* what a late one would have asked for: kept if it goes unanswered;
-	 * and no room to keep it, not sent (a plug netd could not settle
-	 * later is one it must not risk) */
 	if (w && !gave_up_find(w, v->domid, v->devid) && w->n_gave_up == DPS_GAVE_UP_MAX) {
 		unsigned refused = gave_up_refused(w);
 
@@ -501,11 +501,20 @@ static int dps_vif_online(struct netd_net *net, const struct vif *v)
 	if (w && (rc == -ETIMEDOUT || rc == -ECONNRESET) && w->connected) {
 		gave_up_note(w, v->domid, v->devid, text); /* watch_settle looks at it */
 		text = NULL;
-	} else if (w && (rc == 0 || rc == -EINVAL)) {
-		gave_up_drop(w, v->domid, v->devid); /* answered: the late one came first */
+	} else if (net->priv && (rc == 0 || rc == -EINVAL)) {
+		/* answered: the late one came first */
+		gave_up_drop(net->priv, v->domid, v->devid);
 	}
 	free(text);
 	return rc < 0 ? err_prefix(rc, "%s", v->ifname) : 0;
+}
+
+static int dps_vif_online(struct netd_net *net, const struct vif *v)
+{
+	if (v->emu)
+		return err_set(-EOPNOTSUPP, "%s: an emulated NIC (QEMU's tap) cannot join datapath dpdk",
+			       v->ifname);
+	return port_add(net, v, true);
 }
 
 static int dps_vif_offline(struct netd_net *net, const struct vif *v)
@@ -1006,8 +1015,7 @@ static int watch_sync(struct dps_watch *w)
 		json_decref(pending);
 		return err_set(-ENOMEM, "out of memory");
 	}
-	/* first: what it settles is room for the plugs below (dps_vif_online);
-	 * the vifs it settles, by what netd asked for then, are not looked
+	/* first: the plugs netd gave up on (watch_settle); the vifs it settles, by what netd asked for then, are not looked
 	 * at again below (by is from before it) */
 	if (w->strays) {
 		settled = json_object();
@@ -1038,10 +1046,10 @@ static int watch_sync(struct dps_watch *w)
 		rekey = !json_object_get(settled, name) && other_keys(p, v);
 		if (json_is_true(json_object_get(p, "plugged")) && !rekey)
 			continue;
-		rc = dps_vif_online(net, v);
-		if (rc == -EINVAL || rc == -EBUSY) {
-			/* dpswitch refused this one (its answer says why), or
-			 * netd did (no room to remember it): the others still go */
+		rc = port_add(net, v, false); /* netd's keys: nothing to settle */
+		if (rc == -EINVAL) {
+			/* dpswitch refused this one (its answer says why): the
+			 * others still go */
 			log_warn("%s: not plugged again into dpswitch: %s", net->conf.name, err_msg());
 			refused++;
 			rc = 0;

@@ -2055,6 +2055,40 @@ def test_a_plug_whose_dpswitch_died_before_its_reply_is_undone_once_it_answers_a
         dps.close()
 
 
+def test_plugs_given_up_on_do_not_keep_netd_from_plugging_its_vifs_into_a_new_dpswitch(
+        tmp_path, netd_factory):
+    """64 hotplugs whose dpswitch died before answering (the most netd
+    remembers), for vifs that do not come back; dpswitch started again
+    without its --state has the vif netd holds unplugged: netd plugs it
+    again at once with its keys, though it has no room to remember one
+    more plug (what it remembers is for plugs whose keys may differ from
+    what it holds; this one's cannot). The guest is not cut off."""
+    sock = str(tmp_path / "fake-dps.sock")
+    dps = DyingDpswitch(sock)
+    try:
+        netd = netd_factory(f"[{BRIDGE}]\nmode = bridge\ndatapath = dpdk\ndpdk_socket = {sock}\n")
+        netd.start()
+        netd.ctl("vif", "online", "5.0", f"bridge={BRIDGE}", f"mac={mac_of(5)}",
+                 f"ip={addr_of(5)}")
+        dps.die_on.update(f"{d}.0" for d in range(10, 74))
+        for d in range(10, 74):
+            r = netd.ctl("vif", "online", f"{d}.0", f"bridge={BRIDGE}", check=False)
+            assert r.returncode != 0 and "closed without a reply" in r.stderr, r.stderr
+        r = netd.ctl("vif", "online", "74.0", f"bridge={BRIDGE}", check=False)
+        assert "left 64 plugs unanswered" in r.stderr, r.stderr
+        dps.close()
+        wait_for(lambda: "connection lost" in netd.read_log(), 10,
+                 what=f"netd to see dpswitch gone: {netd.read_log()}")
+        dps = DyingDpswitch(sock, ports=[{"name": "vif5.0", "plugged": False, "bridge": BRIDGE}])
+        wait_for(lambda: any(q["cmd"] == "port-add" and q.get("vif") == "5.0"
+                             for q in dps.requests), 10,
+                 what="netd to plug vif5.0 into the new dpswitch")
+        add = next(q for q in dps.requests if q["cmd"] == "port-add")
+        assert add["keys"] == {"mac": mac_of(5), "ip": addr_of(5)}, add
+    finally:
+        dps.close()
+
+
 @pytest.mark.parametrize("killed", ["waiting", "after_giving_up"])
 def test_netd_killed_as_its_plug_waits_undoes_it_when_started_again(rig, topo, netd_factory,
                                                                     killed):
