@@ -1862,7 +1862,7 @@ def test_a_plug_netd_gave_up_on_stays_in_its_journal_when_the_journal_is_folded(
             netd.ctl("up", BRIDGE)
         # vif5.0 plugged again until the journal is folded (it shrinks)
         lines = len(open(journal).read().splitlines())
-        for _ in range(60):
+        for _ in range(150):
             netd.ctl("vif", "online", "5.0", f"bridge={BRIDGE}", f"mac={mac_of(5)}",
                      f"ip={addr_of(5)}")
             now = len(open(journal).read().splitlines()) if os.path.exists(journal) else 0
@@ -1926,7 +1926,7 @@ def test_a_replug_netd_gave_up_on_stays_in_its_journal_when_the_journal_is_folde
                  what=f"netd to see the new dpswitch: {netd.read_log()}")
         journal = os.path.join(netd.state, f"{BRIDGE}.vifs")
         lines = len(open(journal).read().splitlines())
-        for _ in range(60):
+        for _ in range(150):
             netd.ctl("vif", "online", "5.0", f"bridge={BRIDGE}", f"mac={mac_of(5)}",
                      f"ip={addr_of(5)}")
             now = len(open(journal).read().splitlines()) if os.path.exists(journal) else 0
@@ -1941,8 +1941,6 @@ def test_a_replug_netd_gave_up_on_stays_in_its_journal_when_the_journal_is_folde
         wait_for(lambda: rig.read_log().count("vif6.0: plugged") > plugged, 20,
                  what=f"the new dpswitch to plug vif6.0 from its state: {rig.read_log()}")
         netd.start()
-        wait_for(lambda: "vif6.0 was being plugged again when netd stopped" in netd.read_log(),
-                 20, what=f"netd to plug vif6.0 again: {netd.read_log()}")
         wait_for(lambda: last_plug(state, "6.0")["keys"]["ip"] == addr_of(6), 20,
                  what=f"vif6.0 plugged with netd's keys: {state.read_text()}")
         assert rig.port("vif6.0")["plugged"] and rig.port("vif5.0")["plugged"]
