@@ -1845,7 +1845,7 @@ def test_a_plug_netd_gave_up_on_stays_in_its_journal_when_the_journal_is_folded(
         netd_plugged(rig, 6)
         with stopped(rig.proc):
             given_up(rig, netd, 6)
-            os.kill(netd.proc.pid, signal.SIGSTOP)  # its check comes after the restart
+            sigstop(netd.proc.pid)  # its check comes after the restart
         try:
             wait_for(lambda: "vif6.0: plugged" in rig.read_log(), 10,
                      what=f"dpswitch to read the port-add netd gave up on: {rig.read_log()}")
@@ -1913,7 +1913,7 @@ def test_a_replug_netd_gave_up_on_stays_in_its_journal_when_the_journal_is_folde
                 "ip=203.0.113.99", check=False))
             replug.join(40)
             assert answer and answer[0].returncode != 0, netd.read_log()
-            os.kill(netd.proc.pid, signal.SIGSTOP)  # its check comes after the restart
+            sigstop(netd.proc.pid)  # its check comes after the restart
         try:
             wait_for(lambda: rig.read_log().count("vif6.0: plugged") == 2, 10,
                      what=f"dpswitch to carry out the re-plug: {rig.read_log()}")
