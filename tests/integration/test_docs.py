@@ -88,12 +88,17 @@ def test_config_keys_in_config_md():
     assert md_net == net, _diff("network keys", net, md_net, "docs/config.md")
 
 
-def test_unknown_netd_key_message_lists_every_key():
-    """The error for a misspelt [netd] key lists the keys to choose from."""
-    netd, _ = _config_keys()
-    msg = re.search(r'"unknown key in \[netd\] \(expected ([^)]*)\)"', _code("netd/config.c"))
+@pytest.mark.parametrize("which,pattern", [
+    ("netd", r'"unknown key in \[netd\] \(expected ([^)]*)\)"'),
+    ("network", r'"unknown key \(expected ([^)]*)\)"'),
+])
+def test_unknown_key_message_lists_every_key(which, pattern):
+    """The error for a misspelt key lists the keys to choose from."""
+    netd, net = _config_keys()
+    keys = netd if which == "netd" else net
+    msg = re.search(pattern, _code("netd/config.c"))
     listed = set(re.split(r", | or ", msg.group(1)))
-    assert listed == netd, _diff("[netd] keys", netd, listed, "the unknown-key message")
+    assert listed == keys, _diff(f"{which} keys", keys, listed, "the unknown-key message")
 
 
 # ---- control commands --------------------------------------------------------
