@@ -276,7 +276,8 @@ def test_netdctl_help_matches_manual():
 
 
 @pytest.mark.parametrize("prog,page", [(NETD, "netd.8"), (NETDCTL, "netdctl.8"),
-                                       (os.path.join(BUILD, "bin", "dpswitch"), "dpswitch.8")])
+                                       (os.path.join(BUILD, "bin", "dpswitch"), "dpswitch.8"),
+                                       (os.path.join(BUILD, "bin", "vifback"), "vifback.8")])
 def test_help_options_in_manual(prog, page):
     help_text = sh(f"{prog} --help").stdout
     src = open(f"{MAN}/{page}").read()
