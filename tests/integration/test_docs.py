@@ -9,14 +9,16 @@ calls. Each must be in the reference that documents it (docs/config.md
 and netd.conf(5), docs/control.md, netdctl(8), the program's manual), and
 each name those documents present as one must be in the code: a key,
 command, metric or variable added, renamed or removed on one side only
-fails here. Nothing runs; no build is needed."""
+fails here. And the defaults the references give are what netd -n -v
+prints for a file that does not set the key (in the test's namespace)."""
 import glob
 import os
 import re
+import subprocess
 
 import pytest
 
-from conftest import ROOT
+from conftest import NETD, ROOT
 
 MAN = os.path.join(ROOT, "man")
 DOCS = os.path.join(ROOT, "docs")
@@ -254,3 +256,100 @@ def test_manual_environment_section_parses(page):
     src = _read("man", page)
     if ".Sh ENVIRONMENT" in src:
         assert _man_env(page), page
+
+
+# ---- defaults ----------------------------------------------------------------
+
+# one network of each kind with nothing but what it requires: what netd -n -v
+# prints for the rest is its default (lo exists in every namespace)
+MINIMAL = """[netd]
+metrics_file = /nonexistent/netd.prom
+
+[b]
+mode = bridge
+physdev = lo
+
+[r]
+mode = route
+physdev = lo
+
+[n]
+mode = nat
+address = 203.0.113.1/24
+address6 = 2001:db8:1::1/64
+uplink = lo
+
+[o]
+mode = ovs
+
+[d]
+mode = bridge
+datapath = dpdk
+"""
+REQUIRED = {"mode", "physdev", "address", "address6", "uplink", "datapath", "metrics_file"}
+
+
+def _printed_defaults(topo, tmp_path):
+    """key -> {values netd -n -v prints for it when the file does not set it}."""
+    conf = tmp_path / "minimal.conf"
+    conf.write_text(MINIMAL)
+    r = subprocess.run(["ip", "netns", "exec", topo.d0, NETD, "-n", "-v", "-c", str(conf)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    out = {}
+    section = None
+    for line in r.stdout.splitlines():
+        m = re.fullmatch(r"\[(\w+)\]", line)
+        if m:
+            section = m.group(1)
+            continue
+        m = re.fullmatch(r"([a-z0-9_]+) = (.*)", line)
+        if m and m.group(1) not in REQUIRED:
+            key, val = m.groups()
+            if key == "dpdk_socket":  # named after the section: as the docs write it
+                val = val.replace(f"/{section}.sock", "/NAME.sock")
+            out.setdefault(key, set()).add(val)
+    assert "metric" in out and "ovn_wait" in out and "socket" in out, r.stdout
+    return out
+
+
+def _same(doc, printed):
+    try:
+        return float(doc) == float(printed)  # ovn_wait: 20 and 20.000
+    except ValueError:
+        return doc == printed
+
+
+def test_config_md_defaults_are_netds(topo, tmp_path):
+    printed = _printed_defaults(topo, tmp_path)
+    text = _read("docs", "config.md")
+    rows = re.findall(r"^\| `([a-z0-9_]+)` \|(?: [^|]* \|)? (`[^`|]*`|[^|]*?) \|",
+                      _section(text, "## `[netd]`") + _section(text, "## Network sections"), re.M)
+    wrong, checked = [], 0
+    for key, default in rows:
+        m = re.fullmatch(r"`([^`]*)`", default.strip())
+        if key not in printed or not m:
+            continue
+        doc = m.group(1).replace("<name>", "NAME")
+        checked += 1
+        if not all(_same(doc, p) for p in printed[key]):
+            wrong.append(f"{key}: config.md says {doc!r}, netd -n -v prints {sorted(printed[key])}")
+    assert checked >= 10 and not wrong, (checked, wrong)
+
+
+def test_netd_conf_5_defaults_are_netds(topo, tmp_path):
+    printed = _printed_defaults(topo, tmp_path)
+    r = subprocess.run(["mandoc", "-T", "ascii", os.path.join(MAN, "netd.conf.5")],
+                       capture_output=True, text=True, check=True)
+    text = re.sub(r".\x08", "", r.stdout)
+    items = re.split(r"^ {5}([a-z0-9_]+) = .*$", text, flags=re.M)
+    wrong, checked = [], 0
+    for key, body in zip(items[1::2], items[2::2]):
+        m = re.search(r"\bDefault (\S+?)[.,]?(?:\s|$)", " ".join(body.split()))
+        if key not in printed or not m or m.group(1) in ("none", "none:"):
+            continue
+        doc = m.group(1).replace("/name.", "/NAME.")
+        checked += 1
+        if not all(_same(doc, p) for p in printed[key]):
+            wrong.append(f"{key}: netd.conf.5 says {doc!r}, netd -n -v prints {sorted(printed[key])}")
+    assert checked >= 10 and not wrong, (checked, wrong)
