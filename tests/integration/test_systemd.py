@@ -7,7 +7,12 @@ machine manager. The packaged units (scripts/netd.service,
 scripts/netd-dnsmasq@.service, scripts/vifback.service,
 scripts/dpswitch@.service) go to /run/systemd/system unchanged, with drop-ins
 that only point ExecStart at this build (and netd at a config with a nat
-network, vifback and dpswitch at hvsim's xenstored, a unit of the test); the container's /etc/passwd and /etc/group
+network, vifback and dpswitch at hvsim's xenstored, started by the test's
+stand-in for Xen's units, in one of two layouts: upstream Xen's
+xenstored.service and xendomains.service, or Debian 12's, which ships no
+units but the init scripts /etc/init.d/xen (xenstored) and
+/etc/init.d/xendomains, made into xen.service and xendomains.service by
+systemd's sysv generator); the container's /etc/passwd and /etc/group
 are the host's plus the package's sysusers.d file applied by
 systemd-sysusers --root. systemd/check.sh
 runs inside as the boot's target and writes PASS/FAIL lines; the container
@@ -18,6 +23,8 @@ import re
 import shutil
 import subprocess
 import uuid
+
+import pytest
 
 from conftest import BUILD, HVSIM, NETD, NETDCTL, ROOT
 from nat_util import UDHCPC_SCRIPT
@@ -42,13 +49,6 @@ ExecStart=/run/netd-test/bin/netd -f -c /run/netd-test/netd.conf
 Environment=XENSTORED_PATH=/run/xenstored/socket
 ExecStart=
 ExecStart=/run/netd-test/bin/vifback --hv sim
-""",
-    # hvsim's xenstored: Xen's stand-in, what vifback.service Requires=.
-    "xenstored.service": """[Unit]
-Description=hvsim xenstored (the test's Xen)
-[Service]
-ExecStart=/run/netd-test/bin/hvsim xenstored -s /run/xenstored/socket
-RuntimeDirectory=xenstored
 """,
     # Xen's xendomains.service stands after netd and takes its time to stop
     # (it shuts the guests down): at poweroff nat's dnsmasq unit, which
@@ -85,6 +85,89 @@ AllowIsolate=yes
 """,
 }
 
+# xendomains' start, in either layout: what a guest started then finds
+XENDOMAINS = """#!/bin/sh
+[ "$1" = start ] || exit 0
+for u in netd.service vifback.service dpswitch@dps0.service; do
+	echo "$u $(systemctl show -p ActiveState --value $u) $(systemctl show -p NRestarts --value $u)"
+done > /run/out/xendomains.txt
+test -S /run/xenstored/socket && echo "xenstored up" >> /run/out/xendomains.txt
+exit 0
+"""
+
+# Debian 12's /etc/init.d/xen (xen-utils-common) starts xenstored and
+# xenconsoled; its LSB header as Debian's, xenstored hvsim's.
+DEBIAN_XEN = """#!/bin/sh
+### BEGIN INIT INFO
+# Provides:          xen
+# Required-Start:    $syslog $remote_fs
+# Required-Stop:     $syslog $remote_fs
+# Default-Start:     2 3 4 5
+# Default-Stop:      0 1 6
+# Short-Description: Xen daemons (the test's: hvsim's xenstored)
+### END INIT INFO
+case "$1" in
+start)
+	mkdir -p /run/xenstored
+	/run/netd-test/bin/hvsim xenstored -s /run/xenstored/socket < /dev/null > /dev/null 2>&1 &
+	echo $! > /run/xenstored/pid
+	for i in $(seq 50); do test -S /run/xenstored/socket && exit 0; sleep 0.1; done
+	exit 1 ;;
+stop)
+	pid=$(cat /run/xenstored/pid 2>/dev/null) && kill "$pid" &&
+		while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+	rm -rf /run/xenstored ;;
+esac
+exit 0
+"""
+
+# Debian 12's /etc/init.d/xendomains: its LSB header as Debian's.
+DEBIAN_XENDOMAINS = """#!/bin/sh
+### BEGIN INIT INFO
+# Provides:          xendomains
+# Required-Start:    $syslog $network $remote_fs xen
+# Required-Stop:     $syslog $network $remote_fs xen
+# Should-Start:      drbd iscsi openvswitch-switch nfs-kernel-server
+# Should-Stop:       drbd iscsi openvswitch-switch nfs-kernel-server
+# Default-Start:     2 3 4 5
+# Default-Stop:      0 1 6
+# Short-Description: Start/stop secondary xen domains (the test's)
+### END INIT INFO
+exec /run/netd-test/xendomains "$1"
+"""
+
+# Xen's units in each layout: units for /run/systemd/system, init scripts
+# for /etc/init.d, and the unit that starts xenstored.
+LAYOUTS = {
+    "upstream": {
+        "units": {
+            "xenstored.service": """[Unit]
+Description=hvsim xenstored (the test's Xen)
+[Service]
+ExecStart=/run/netd-test/bin/hvsim xenstored -s /run/xenstored/socket
+RuntimeDirectory=xenstored
+""",
+            # upstream's ordering (its proc-xen.mount left out: no Xen here)
+            "xendomains.service": """[Unit]
+Description=stands for upstream Xen's xendomains.service
+Requires=xenstored.service
+After=xenstored.service network-online.target remote-fs.target
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/run/netd-test/xendomains start
+""",
+        },
+        "init.d": {},
+        "xs_unit": "xenstored.service",
+    },
+    "debian": {
+        "units": {},
+        "init.d": {"xen": DEBIAN_XEN, "xendomains": DEBIAN_XENDOMAINS},
+        "xs_unit": "xen.service",
+    },
+}
+
 CHECKS = ["netd_start", "netd_active", "netd_bridge", "netd_ctl", "dnsmasq_unit", "dnsmasq_user",
           "dnsmasq_files", "vif_online", "dnsmasq_leases", "vif_static", "dnsmasq_static_lease",
           "netd_restarted", "dnsmasq_adopted", "dnsmasq_same_lease", "dnsmasq_restarted",
@@ -94,7 +177,8 @@ CHECKS = ["netd_start", "netd_active", "netd_bridge", "netd_ctl", "dnsmasq_unit"
           "vifback_active", "vifback_stop", "vifback_stopped_cleanly", "dpswitch_start",
           "dpswitch_ready_at_start", "dpswitch_answers", "dpswitch_guest_ping", "dpswitch_restarted", "dpswitch_stop",
           "dpswitch_stopped_cleanly", "dpswitch_af_xdp_start", "dpswitch_af_xdp_guest_ping",
-          "dpswitch_af_xdp_stop", "dpswitch_af_xdp_stopped_cleanly", "poweroff_netd_start"]
+          "dpswitch_af_xdp_stop", "dpswitch_af_xdp_stopped_cleanly", "boot_start", "boot_order",
+          "boot_xenstored", "boot_deps", "boot_vif", "poweroff_netd_start"]
 
 UNITS = ("netd.service", "netd-dnsmasq@.service", "vifback.service", "dpswitch@.service")
 
@@ -118,7 +202,8 @@ def score(unit):
     return float(m.group(1))
 
 
-def test_units_under_a_real_systemd(tmp_path):
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_units_under_a_real_systemd(tmp_path, layout):
     """The units as shipped: netd.service (score <= 2.5) comes up, and
     nat's dnsmasq runs as the unit netd-dnsmasq@virbr0.service, as the
     package's user netd-dnsmasq (not root), with its own pid and lease files;
@@ -132,7 +217,14 @@ def test_units_under_a_real_systemd(tmp_path):
     systemd restarts it and the guest, replugged from --state, reconnects
     and pings again; dpswitch@dps1.service with a net_af_xdp uplink and
     the drop-in the unit's comments prescribe for it comes up, a guest
-    pings the LAN through it, and it stops cleanly. At
+    pings the LAN through it, and it stops cleanly. Started together as at
+    boot, with Xen's units as upstream ships them (xenstored.service) or as
+    Debian 12 does (init scripts: xen.service starts xenstored, no
+    xenstored.service), vifback and dpswitch pull in and wait for the
+    unit that starts xenstored, xendomains.service starts only once netd,
+    vifback and dpswitch are up, no dependency is missing and no ordering
+    cycle is found (systemctl, systemd-analyze verify), and a guest's vif
+    is served by vifback, plugged by netd and leases an address. At
     poweroff with netd up and a unit after it slow to stop (as
     xendomains.service), dnsmasq's unit stops first: netd does not try to
     start it again (systemd would refuse) and logs no error."""
@@ -148,6 +240,15 @@ def test_units_under_a_real_systemd(tmp_path):
     (bindir / "udhcpc.sh").write_text(UDHCPC_SCRIPT)
     (bindir / "udhcpc.sh").chmod(0o755)
     (bindir / "netd.conf").write_text(NETD_CONF)
+    lay = LAYOUTS[layout]
+    (bindir / "xs_unit").write_text(lay["xs_unit"])
+    (bindir / "xendomains").write_text(XENDOMAINS)
+    (bindir / "xendomains").chmod(0o755)
+    initd = tmp_path / "init.d"
+    initd.mkdir()
+    for name, text in lay["init.d"].items():
+        (initd / name).write_text(text)
+        (initd / name).chmod(0o755)
     for unit in UNITS:
         shutil.copy(os.path.join(ROOT, "scripts", unit), units / unit)
         assert score(units / unit) <= 2.5, unit
@@ -158,7 +259,8 @@ def test_units_under_a_real_systemd(tmp_path):
     subprocess.run(["systemd-sysusers", f"--root={tmp_path / 'root'}",
                     os.path.join(ROOT, "debian", "xen-netfabric.sysusers")], check=True)
     assert "\nnetd-dnsmasq:" in "\n" + (etc / "passwd").read_text()
-    for name, text in {**DROPINS, "dpswitch@.service.d/test.conf": dpswitch_dropin()}.items():
+    for name, text in {**DROPINS, **lay["units"],
+                       "dpswitch@.service.d/test.conf": dpswitch_dropin()}.items():
         (units / name).parent.mkdir(exist_ok=True)
         (units / name).write_text(text)
     os.chmod(tmp_path, 0o755)  # the container's users (netd-dnsmasq) walk through
@@ -177,9 +279,11 @@ def test_units_under_a_real_systemd(tmp_path):
     cmd += ["--capability=CAP_IPC_LOCK", "--system-call-filter=bpf"]
     # nft resolves protocol names (the guests' anti-spoofing rules)
     cmd += [f"--bind-ro=/etc/{f}" for f in ("protocols", "services") if os.path.exists(f"/etc/{f}")]
-    for name in DROPINS:
+    for name in [*DROPINS, *lay["units"]]:
         if "/" not in name:
             cmd.append(f"--bind-ro={units / name}:/run/systemd/system/{name}")
+    # made into units by systemd's sysv generator at boot, as on Debian
+    cmd += [f"--bind-ro={initd / name}:/etc/init.d/{name}" for name in lay["init.d"]]
     for name in UNITS:
         cmd.append(f"--bind-ro={units / name}:/run/systemd/system/{name}")
         if (units / (name + ".d")).is_dir():

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Runs inside the test's container (systemd-nspawn, systemd as PID 1, the
 # host's /usr, a private network): starts netd.service, vifback.service and
-# dpswitch@dps0.service as packaged, checks they come up and stop cleanly, and writes one line per
+# dpswitch@dps0.service as packaged, checks they come up and stop cleanly,
+# then that they come up together before xendomains.service as at boot, in
+# the layout of Xen's units of /run/netd-test/xs_unit, and writes one line per
 # check to /run/out/results.txt ("PASS name" or "FAIL name: what was seen").
 # /run/netd-test holds the build's binaries and netd.conf (test_systemd.py).
 out=/run/out/results.txt
@@ -143,7 +145,10 @@ check netd_restored sh -c '! ip link show dev virbr0 && ! pgrep -x dnsmasq && ! 
 
 # vifback: against hvsim's xenstored (the stand-in for Xen's, a unit of
 # this test), --hv sim.
-check xenstored_start systemctl start xenstored.service
+# Xen's unit that starts xenstored: xenstored.service (upstream's units) or
+# xen.service (Debian's init script), test_systemd.py's layout
+xs_unit=$(cat /run/netd-test/xs_unit)
+check xenstored_start systemctl start "$xs_unit"
 check xenstored_socket sh -c 'for i in $(seq 50); do test -S /run/xenstored/socket && exit 0; sleep 0.1; done; exit 1'
 check vifback_start systemctl start vifback.service
 sleep 1
@@ -270,6 +275,74 @@ check dpswitch_af_xdp_start systemctl start "$xdp"
 check dpswitch_af_xdp_guest_ping xdp_guest_ping
 check dpswitch_af_xdp_stop systemctl stop "$xdp"
 check dpswitch_af_xdp_stopped_cleanly result_is "$xdp" success 0
+
+# Boot: everything down, xenstored too, then netd, vifback, dpswitch@dps0
+# and xendomains.service in one transaction, as at boot. vifback and
+# dpswitch pull in the layout's xenstored unit (which does not exist in the
+# other layout) and wait for it; xendomains, whose guests need the network,
+# starts only once they and netd are up (its start, the test's stand-in,
+# writes what it saw to /run/out/xendomains.txt): none failed to find
+# xenstored and was restarted on the way (NRestarts, which a start by
+# request sets back to 0, still 0 then and after).
+systemctl stop "$xs_unit"
+rm -f /run/dpswitch/dps0.plugs # the ports of guests gone with that xenstore
+printf '%s active 0\n' netd.service vifback.service dpswitch@dps0.service > /run/out/xendomains.expected
+echo "xenstored up" >> /run/out/xendomains.expected
+boot_order() {
+	echo "seen:"; cat /run/out/xendomains.txt
+	echo "expected:"; cat /run/out/xendomains.expected
+	now=$(for u in netd.service vifback.service dpswitch@dps0.service; do
+		echo "$u $(systemctl show -p ActiveState --value "$u") $(systemctl show -p NRestarts --value "$u")"
+	done)
+	echo "now:"; echo "$now"
+	cmp /run/out/xendomains.txt /run/out/xendomains.expected &&
+		[ "$now" = "$(head -n 3 /run/out/xendomains.expected)" ] &&
+		after vifback.service "$xs_unit" && after dpswitch@dps0.service "$xs_unit" &&
+		after xendomains.service netd.service && after xendomains.service vifback.service &&
+		after xendomains.service dpswitch@dps0.service
+}
+after() { # unit A began to start once B was up (vifback, quick to start
+	# or not, does not win a race with xenstored by luck)
+	a=$(systemctl show -p InactiveExitTimestampMonotonic --value "$1")
+	b=$(systemctl show -p ActiveEnterTimestampMonotonic --value "$2")
+	echo "$1 started at $a, $2 up at $b"
+	[ "$b" -gt 0 ] && [ "$a" -ge "$b" ]
+}
+boot_deps() { # no dependency that must be there is missing, no ordering cycle
+	rc=0
+	for u in netd.service vifback.service dpswitch@dps0.service xendomains.service; do
+		for d in $(systemctl show -p Requires -p Requisite -p BindsTo --value "$u"); do
+			st=$(systemctl show -p LoadState --value "$d")
+			echo "$u needs $d: $st"
+			[ "$st" = loaded ] || rc=1
+		done
+		systemctl list-dependencies --no-pager "$u" || rc=1
+	done
+	# systemd breaks a cycle by dropping a job, and says so
+	journalctl -b --no-pager | grep -i -E "ordering cycle|not found" | grep -E "netd|vifback|dpswitch|xen" && rc=1
+	systemd-analyze verify --man=no --generators=yes netd.service vifback.service \
+		dpswitch@dps0.service xendomains.service > /run/out/verify.txt 2>&1 || rc=1
+	cat /run/out/verify.txt
+	grep -i -E "cycle|not found" /run/out/verify.txt && rc=1
+	return $rc
+}
+boot_vif() { # vifback serves guest 8's vif, netd plugs it in virbr0, the guest leases
+	be=/local/domain/0/backend/vif/8/0
+	"$bin/hvsim" domain add 8 &&
+		"$bin/hvsim" vif add -n 8.0 mac=02:00:00:00:08:01,bridge=virbr0 &&
+		be_state 2 && ip link show dev vif8.0 &&
+		"$bin/netdctl" vif online 8.0 bridge=virbr0 &&
+		xenstore-write "$be/hotplug-status" connected || return 1
+	ip netns add g8
+	"$bin/hvsim" guest 8.0 --netns g8 > /run/out/boot-guest8.out 2>&1 &
+	be_state 4 && ip -n g8 link set eth0 up && leased_from_range 8
+}
+check boot_start systemctl start netd.service vifback.service dpswitch@dps0.service xendomains.service
+check boot_order boot_order
+check boot_xenstored systemctl is-active "$xs_unit"
+check boot_deps boot_deps
+check boot_vif boot_vif
+"$bin/netdctl" vif offline 8.0 > /dev/null 2>&1
 
 # Poweroff with netd up (test_systemd.py reads what it logged then).
 check poweroff_netd_start systemctl start netd.service netd-after.service netd-journal.service
