@@ -277,11 +277,10 @@ static int kids_reserve(struct xs_node *n, unsigned want)
 	return 0;
 }
 
-static struct xs_node *node_clone(const struct xs_node *src,
-				  struct xs_node *parent)
+/* n as it is, value and ACL shared, without its kids. */
+static struct xs_node *node_copy(const struct xs_node *src, struct xs_node *parent)
 {
 	struct xs_node *n = node_alloc(src->name, strlen(src->name));
-	unsigned i;
 
 	if (!n)
 		return NULL;
@@ -291,6 +290,17 @@ static struct xs_node *node_clone(const struct xs_node *src,
 	xs_blob_get(n->val);
 	n->acl = src->acl;
 	xs_acl_get(n->acl);
+	return n;
+}
+
+static struct xs_node *node_clone(const struct xs_node *src,
+				  struct xs_node *parent)
+{
+	struct xs_node *n = node_copy(src, parent);
+	unsigned i;
+
+	if (!n)
+		return NULL;
 	if (kids_reserve(n, src->n_kids)) {
 		node_free(NULL, n);
 		return NULL;
@@ -325,17 +335,10 @@ int xs_tree_clone(struct xs_tree *dst, const struct xs_tree *src)
 /* n as it is, but its kids: they are copied when first looked for. */
 static struct xs_node *node_copy_lazy(const struct xs_node *src, struct xs_node *parent)
 {
-	struct xs_node *n = node_alloc(src->name, strlen(src->name));
+	struct xs_node *n = node_copy(src, parent);
 
-	if (!n)
-		return NULL;
-	n->parent = parent;
-	n->gen = src->gen;
-	n->val = src->val;
-	xs_blob_get(n->val);
-	n->acl = src->acl;
-	xs_acl_get(n->acl);
-	n->lazy = true;
+	if (n)
+		n->lazy = true;
 	return n;
 }
 

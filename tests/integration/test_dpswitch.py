@@ -1621,6 +1621,23 @@ def waiting_on_stopped(rig, ask):
     return t, result
 
 
+def restarted_behind_netd(rig, netd, xsd, state, carried_out):
+    """netd stopped, its check of the ports to come after the restart:
+    once dpswitch has carried out what netd gave up on (carried_out(): its
+    log and its --state file say so), dpswitch restarted with its --state, vif 6.0's keys gone
+    meanwhile (its port not there yet when netd first looks); netd
+    resumed, and seeing the new dpswitch."""
+    try:
+        wait_for(carried_out, 10,
+                 what=f"dpswitch to carry out what netd gave up on: {rig.read_log()}")
+        dpswitch_restarted(rig, "--state", str(state),
+                           meanwhile=lambda: xsd.hvsim("vif", "del", "-n", "6.0"))
+    finally:
+        os.kill(netd.proc.pid, signal.SIGCONT)
+    wait_for(lambda: "takes connections again; checking its ports" in netd.read_log(), 20,
+             what=f"netd to see the new dpswitch: {netd.read_log()}")
+
+
 def given_up(rig, netd, d):
     """Our hotplug script's plug of vif d.0 (netd_plugged), dpswitch
     stopped: netd gives up on its port-add and the hotplug fails."""
@@ -1746,16 +1763,8 @@ def test_netd_unplugs_a_late_plug_that_a_dpswitch_restarted_with_its_state_plugs
         with stopped(rig.proc):
             given_up(rig, netd, 6)
             sigstop(netd.proc.pid)  # its check comes after the restart
-        try:
-            wait_for(lambda: "vif6.0: plugged" in rig.read_log(), 10,
-                     what=f"dpswitch to read the port-add netd gave up on: {rig.read_log()}")
-            assert "+6.0" in state.read_text()
-            dpswitch_restarted(rig, "--state", str(state),
-                               meanwhile=lambda: xsd.hvsim("vif", "del", "-n", "6.0"))
-        finally:
-            os.kill(netd.proc.pid, signal.SIGCONT)
-        wait_for(lambda: "takes connections again; checking its ports" in netd.read_log(), 20,
-                 what=f"netd to see the new dpswitch: {netd.read_log()}")
+        restarted_behind_netd(rig, netd, xsd, state, lambda: "vif6.0: plugged" in rig.read_log()
+                              and "+6.0" in state.read_text())
         wait_for(lambda: rig.port("vif5.0") and rig.port("vif5.0")["plugged"], 20,
                  what="vif5.0 plugged again by dpswitch from its state")
         time.sleep(1)  # netd has looked at the new dpswitch's ports
@@ -1846,15 +1855,8 @@ def test_a_plug_netd_gave_up_on_stays_in_its_journal_when_the_journal_is_folded(
         with stopped(rig.proc):
             given_up(rig, netd, 6)
             sigstop(netd.proc.pid)  # its check comes after the restart
-        try:
-            wait_for(lambda: "vif6.0: plugged" in rig.read_log(), 10,
-                     what=f"dpswitch to read the port-add netd gave up on: {rig.read_log()}")
-            dpswitch_restarted(rig, "--state", str(state),
-                               meanwhile=lambda: xsd.hvsim("vif", "del", "-n", "6.0"))
-        finally:
-            os.kill(netd.proc.pid, signal.SIGCONT)
-        wait_for(lambda: "takes connections again; checking its ports" in netd.read_log(), 20,
-                 what=f"netd to see the new dpswitch: {netd.read_log()}")
+        restarted_behind_netd(rig, netd, xsd, state, lambda: "vif6.0: plugged" in rig.read_log()
+                              and "+6.0" in state.read_text())
         journal = os.path.join(netd.state, f"{BRIDGE}.vifs")
         with open(journal) as f:
             assert any(l.startswith("~") and '"6.0"' in l for l in f), "no intent for vif6.0"
@@ -1914,16 +1916,9 @@ def test_a_replug_netd_gave_up_on_stays_in_its_journal_when_the_journal_is_folde
             replug.join(40)
             assert answer and answer[0].returncode != 0, netd.read_log()
             sigstop(netd.proc.pid)  # its check comes after the restart
-        try:
-            wait_for(lambda: rig.read_log().count("vif6.0: plugged") == 2, 10,
-                     what=f"dpswitch to carry out the re-plug: {rig.read_log()}")
-            assert last_plug(state, "6.0")["keys"]["ip"] == "203.0.113.99"
-            dpswitch_restarted(rig, "--state", str(state),
-                               meanwhile=lambda: xsd.hvsim("vif", "del", "-n", "6.0"))
-        finally:
-            os.kill(netd.proc.pid, signal.SIGCONT)
-        wait_for(lambda: "takes connections again; checking its ports" in netd.read_log(), 20,
-                 what=f"netd to see the new dpswitch: {netd.read_log()}")
+        restarted_behind_netd(
+            rig, netd, xsd, state, lambda: rig.read_log().count("vif6.0: plugged") == 2
+            and last_plug(state, "6.0")["keys"]["ip"] == "203.0.113.99")
         journal = os.path.join(netd.state, f"{BRIDGE}.vifs")
         lines = len(open(journal).read().splitlines())
         for _ in range(150):
