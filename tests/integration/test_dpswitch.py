@@ -1638,6 +1638,51 @@ def restarted_behind_netd(rig, netd, xsd, state, carried_out):
              what=f"netd to see the new dpswitch: {netd.read_log()}")
 
 
+def undone_by_the_next_netd(rig, netd):
+    """netd started again (killed before): it undoes the plug of vif6.0
+    whose intent its journal kept, saying so, and keeps vif5.0."""
+    netd.start()
+    wait_for(lambda: not rig.port("vif6.0")["plugged"], 20,
+             what=f"netd to unplug vif6.0: {netd.read_log()}")
+    assert "vif6.0 was being plugged when netd stopped; undoing what was done" in \
+        netd.read_log(), netd.read_log()
+    assert rig.port("vif5.0")["plugged"]
+    vifs = netd.request({"cmd": "vif-list"})["result"]["vifs"]
+    assert [v["vif"] for v in vifs] == ["5.0"], vifs
+
+
+def journal_folded(netd):
+    """vif5.0 plugged again until netd folds its vif journal into its
+    state file (the journal shrinks)."""
+    journal = os.path.join(netd.state, f"{BRIDGE}.vifs")
+    lines = len(open(journal).read().splitlines())
+    for _ in range(150):
+        netd.ctl("vif", "online", "5.0", f"bridge={BRIDGE}", f"mac={mac_of(5)}",
+                 f"ip={addr_of(5)}")
+        now = len(open(journal).read().splitlines()) if os.path.exists(journal) else 0
+        if now < lines:
+            break
+        lines = now
+    else:
+        pytest.fail(f"the vif journal was never folded: {lines} lines")
+
+
+def late_plug_behind_a_restart(rig, xsd, netd_factory, state):
+    """dpswitch started with --state file state, netd holding vif5.0: the
+    hotplug of vif6.0 netd gave up on is carried out late and kept in
+    state, and dpswitch restarted behind a stopped netd
+    (restarted_behind_netd). Returns netd."""
+    rig.start("--state", str(state))
+    netd = dpdk_netd(rig, netd_factory, 5)
+    netd_plugged(rig, 6)
+    with stopped(rig.proc):
+        given_up(rig, netd, 6)
+        sigstop(netd.proc.pid)  # its check comes after the restart
+    restarted_behind_netd(rig, netd, xsd, state, lambda: "vif6.0: plugged" in rig.read_log()
+                          and "+6.0" in state.read_text())
+    return netd
+
+
 def given_up(rig, netd, d):
     """Our hotplug script's plug of vif d.0 (netd_plugged), dpswitch
     stopped: netd gives up on its port-add and the hotplug fails."""
@@ -1757,14 +1802,7 @@ def test_netd_unplugs_a_late_plug_that_a_dpswitch_restarted_with_its_state_plugs
     rig = Rig(topo, xsd, tmp_path)
     state = tmp_path / "plugs"
     try:
-        rig.start("--state", str(state))
-        netd = dpdk_netd(rig, netd_factory, 5)
-        netd_plugged(rig, 6)
-        with stopped(rig.proc):
-            given_up(rig, netd, 6)
-            sigstop(netd.proc.pid)  # its check comes after the restart
-        restarted_behind_netd(rig, netd, xsd, state, lambda: "vif6.0: plugged" in rig.read_log()
-                              and "+6.0" in state.read_text())
+        netd = late_plug_behind_a_restart(rig, xsd, netd_factory, state)
         wait_for(lambda: rig.port("vif5.0") and rig.port("vif5.0")["plugged"], 20,
                  what="vif5.0 plugged again by dpswitch from its state")
         time.sleep(1)  # netd has looked at the new dpswitch's ports
@@ -1849,42 +1887,18 @@ def test_a_plug_netd_gave_up_on_stays_in_its_journal_when_the_journal_is_folded(
     rig = Rig(topo, xsd, tmp_path)
     state = tmp_path / "plugs"
     try:
-        rig.start("--state", str(state))
-        netd = dpdk_netd(rig, netd_factory, 5)
-        netd_plugged(rig, 6)
-        with stopped(rig.proc):
-            given_up(rig, netd, 6)
-            sigstop(netd.proc.pid)  # its check comes after the restart
-        restarted_behind_netd(rig, netd, xsd, state, lambda: "vif6.0: plugged" in rig.read_log()
-                              and "+6.0" in state.read_text())
+        netd = late_plug_behind_a_restart(rig, xsd, netd_factory, state)
         journal = os.path.join(netd.state, f"{BRIDGE}.vifs")
         with open(journal) as f:
             assert any(l.startswith("~") and '"6.0"' in l for l in f), "no intent for vif6.0"
         if up_again:
             netd.ctl("up", BRIDGE)
-        # vif5.0 plugged again until the journal is folded (it shrinks)
-        lines = len(open(journal).read().splitlines())
-        for _ in range(150):
-            netd.ctl("vif", "online", "5.0", f"bridge={BRIDGE}", f"mac={mac_of(5)}",
-                     f"ip={addr_of(5)}")
-            now = len(open(journal).read().splitlines()) if os.path.exists(journal) else 0
-            if now < lines:
-                break
-            lines = now
-        else:
-            pytest.fail(f"the vif journal was never folded: {lines} lines")
+        journal_folded(netd)
         netd.stop(signal.SIGKILL)
         xsd.hvsim("vif", "add", "-n", "6.0", f"mac={mac_of(6)},bridge={BRIDGE},ip={addr_of(6)}")
         wait_for(lambda: rig.port("vif6.0") and rig.port("vif6.0")["plugged"], 20,
                  what=f"the new dpswitch to plug vif6.0 from its state: {rig.read_log()}")
-        netd.start()
-        wait_for(lambda: not rig.port("vif6.0")["plugged"], 20,
-                 what=f"netd to unplug vif6.0: {netd.read_log()}")
-        assert "vif6.0 was being plugged when netd stopped; undoing what was done" in \
-            netd.read_log(), netd.read_log()
-        assert rig.port("vif5.0")["plugged"]
-        vifs = netd.request({"cmd": "vif-list"})["result"]["vifs"]
-        assert [v["vif"] for v in vifs] == ["5.0"], vifs
+        undone_by_the_next_netd(rig, netd)
     finally:
         rig.stop()
 
@@ -1919,17 +1933,7 @@ def test_a_replug_netd_gave_up_on_stays_in_its_journal_when_the_journal_is_folde
         restarted_behind_netd(
             rig, netd, xsd, state, lambda: rig.read_log().count("vif6.0: plugged") == 2
             and last_plug(state, "6.0")["keys"]["ip"] == "203.0.113.99")
-        journal = os.path.join(netd.state, f"{BRIDGE}.vifs")
-        lines = len(open(journal).read().splitlines())
-        for _ in range(150):
-            netd.ctl("vif", "online", "5.0", f"bridge={BRIDGE}", f"mac={mac_of(5)}",
-                     f"ip={addr_of(5)}")
-            now = len(open(journal).read().splitlines()) if os.path.exists(journal) else 0
-            if now < lines:
-                break
-            lines = now
-        else:
-            pytest.fail(f"the vif journal was never folded: {lines} lines")
+        journal_folded(netd)
         netd.stop(signal.SIGKILL)
         plugged = rig.read_log().count("vif6.0: plugged")
         xsd.hvsim("vif", "add", "-n", "6.0", f"mac={mac_of(6)},bridge={BRIDGE},ip={addr_of(6)}")
@@ -1992,15 +1996,10 @@ class DyingDpswitch:
                 pass
 
 
-def test_a_plug_whose_dpswitch_died_before_its_reply_is_undone_by_the_next_netd(
-        tmp_path, netd_factory):
-    """dpswitch plugs a vif and dies (-9) before its reply goes out: netd
-    answers the hotplug with an error ("closed without a reply"), but the
-    plug may have been carried out and kept in dpswitch's --state, for
-    the dpswitch started again to plug the vif once it probes it. So the
-    plug's intent stays in netd's vif journal (it is not cancelled as a
-    refusal would be): netd killed (-9) then, the next one undoes the
-    plug (a port-del for the vif)."""
+def plug_whose_reply_died(tmp_path, netd_factory):
+    """netd's plug of vif6.0 into a stand-in dpswitch that dies as it
+    would reply: answered "closed without a reply". Returns the socket,
+    the stand-in and netd."""
     sock = str(tmp_path / "fake-dps.sock")
     dps = DyingDpswitch(sock)
     try:
@@ -2010,6 +2009,23 @@ def test_a_plug_whose_dpswitch_died_before_its_reply_is_undone_by_the_next_netd(
         r = netd.ctl("vif", "online", "6.0", f"bridge={BRIDGE}", f"mac={mac_of(6)}",
                      f"ip={addr_of(6)}", check=False)
         assert r.returncode != 0 and "closed without a reply" in r.stderr, r.stderr
+    except BaseException:
+        dps.close()
+        raise
+    return sock, dps, netd
+
+
+def test_a_plug_whose_dpswitch_died_before_its_reply_is_undone_by_the_next_netd(
+        tmp_path, netd_factory):
+    """dpswitch plugs a vif and dies (-9) before its reply goes out: netd
+    answers the hotplug with an error ("closed without a reply"), but the
+    plug may have been carried out and kept in dpswitch's --state, for
+    the dpswitch started again to plug the vif once it probes it. So the
+    plug's intent stays in netd's vif journal (it is not cancelled as a
+    refusal would be): netd killed (-9) then, the next one undoes the
+    plug (a port-del for the vif)."""
+    sock, dps, netd = plug_whose_reply_died(tmp_path, netd_factory)
+    try:
         netd.stop(signal.SIGKILL)
         dps.die_on.clear()
         netd.start()
@@ -2028,15 +2044,8 @@ def test_a_plug_whose_dpswitch_died_before_its_reply_is_undone_once_it_answers_a
     one started again with its --state plugs the vif from its file: netd
     remembers the plug as one it gave up on, and unplugs the vif once the
     new dpswitch lists it, as it does a port-add that went unanswered."""
-    sock = str(tmp_path / "fake-dps.sock")
-    dps = DyingDpswitch(sock)
+    sock, dps, netd = plug_whose_reply_died(tmp_path, netd_factory)
     try:
-        netd = netd_factory(f"[{BRIDGE}]\nmode = bridge\ndatapath = dpdk\ndpdk_socket = {sock}\n")
-        netd.start()
-        dps.die_on.add("6.0")
-        r = netd.ctl("vif", "online", "6.0", f"bridge={BRIDGE}", f"mac={mac_of(6)}",
-                     f"ip={addr_of(6)}", check=False)
-        assert r.returncode != 0 and "closed without a reply" in r.stderr, r.stderr
         dps.close()
         wait_for(lambda: "connection lost" in netd.read_log(), 10,
                  what=f"netd to see dpswitch gone: {netd.read_log()}")
@@ -2104,14 +2113,7 @@ def test_netd_killed_as_its_plug_waits_undoes_it_when_started_again(rig, topo, n
         plug.join(40)
     wait_for(lambda: "vif6.0: plugged" in rig.read_log(), 10,
              what=f"dpswitch to carry out the port-add: {rig.read_log()}")
-    netd.start()
-    wait_for(lambda: not rig.port("vif6.0")["plugged"], 10,
-             what=f"netd to unplug vif6.0: {netd.read_log()}")
-    assert "vif6.0 was being plugged when netd stopped; undoing what was done" in \
-        netd.read_log(), netd.read_log()
-    assert rig.port("vif5.0")["plugged"]
-    vifs = netd.request({"cmd": "vif-list"})["result"]["vifs"]
-    assert [v["vif"] for v in vifs] == ["5.0"], vifs
+    undone_by_the_next_netd(rig, netd)
 
 
 def test_netd_killed_as_its_replug_waits_puts_its_keys_back_when_started_again(
