@@ -293,45 +293,6 @@ static struct xs_node *node_copy(const struct xs_node *src, struct xs_node *pare
 	return n;
 }
 
-static struct xs_node *node_clone(const struct xs_node *src,
-				  struct xs_node *parent)
-{
-	struct xs_node *n = node_copy(src, parent);
-	unsigned i;
-
-	if (!n)
-		return NULL;
-	if (kids_reserve(n, src->n_kids)) {
-		node_free(NULL, n);
-		return NULL;
-	}
-	for (i = 0; i < src->n_kids; i++) {
-		n->kids[i] = node_clone(src->kids[i], n);
-		if (!n->kids[i]) {
-			node_free(NULL, n);
-			return NULL;
-		}
-		n->n_kids++;
-	}
-	return n;
-}
-
-int xs_tree_clone(struct xs_tree *dst, const struct xs_tree *src)
-{
-	memset(dst, 0, sizeof(*dst));
-	dst->gen = src->gen;
-	dst->n_nodes = src->n_nodes;
-	dst->max_nodes = src->max_nodes;
-	dst->owned = malloc(XS_DOMIDS * sizeof(*dst->owned));
-	dst->root = node_clone(src->root, NULL);
-	if (!dst->owned || !dst->root) {
-		xs_tree_fini(dst);
-		return -ENOMEM;
-	}
-	memcpy(dst->owned, src->owned, XS_DOMIDS * sizeof(*dst->owned));
-	return 0;
-}
-
 /* n as it is, but its kids: they are copied when first looked for. */
 static struct xs_node *node_copy_lazy(const struct xs_node *src, struct xs_node *parent)
 {

@@ -101,8 +101,6 @@ int64_t xs_tree_owned_delta(const struct xs_tree *t, uint32_t domid);
 /* Root with owner dom0 and no access for others ("n0"). */
 int xs_tree_init(struct xs_tree *t, uint64_t *gen);
 void xs_tree_fini(struct xs_tree *t);
-/* Copies src into dst (sharing values and ACLs); -ENOMEM. */
-int xs_tree_clone(struct xs_tree *dst, const struct xs_tree *src);
 /* dst: an overlay of base (see above), O(1); -ENOMEM. base must outlive
  * it, and is read (never written) each time dst copies a level. */
 int xs_tree_overlay(struct xs_tree *dst, const struct xs_tree *base);

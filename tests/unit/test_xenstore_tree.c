@@ -108,7 +108,7 @@ static void test_perm_strings(void **state)
 	assert_int_equal(xs_err_from_name("EAGAIN"), EAGAIN);
 }
 
-static void test_tree_clone_is_independent(void **state)
+static void test_tree_overlay_is_independent(void **state)
 {
 	uint64_t gen = 0;
 	struct xs_tree t, c;
@@ -117,7 +117,7 @@ static void test_tree_clone_is_independent(void **state)
 	assert_int_equal(xs_tree_init(&t, &gen), 0);
 	assert_int_equal(xs_node_add_child(&t, t.root, "a", 1, &a), 0);
 	assert_int_equal(xs_node_set_value(&t, a, "v1", 2), 0);
-	assert_int_equal(xs_tree_clone(&c, &t), 0);
+	assert_int_equal(xs_tree_overlay(&c, &t), 0);
 	ca = xs_tree_lookup(&c, "/a");
 	assert_non_null(ca);
 	assert_ptr_equal(ca->val, a->val); /* shared, not copied */
@@ -785,7 +785,7 @@ int main(void)
 		cmocka_unit_test(test_path_is_under),
 		cmocka_unit_test(test_acl_access),
 		cmocka_unit_test(test_perm_strings),
-		cmocka_unit_test(test_tree_clone_is_independent),
+		cmocka_unit_test(test_tree_overlay_is_independent),
 		cmocka_unit_test_setup_teardown(test_initial_tree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_creates_parents_with_inherited_perms,
 						setup, teardown),
