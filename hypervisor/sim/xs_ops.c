@@ -110,6 +110,8 @@ static int get_node(struct req *r, const char *path, unsigned want,
 	struct xs_node *n = xs_tree_nearest(r->tree, path, &missing);
 
 	*out = NULL;
+	/* a transaction's first look: n as it is now (its ACL too) */
+	xs_node_look(r->tree, n);
 	if (!missing) {
 		if ((access_of(r, n->acl) & want) != want)
 			return -EACCES;
@@ -189,6 +191,7 @@ static int create_path(struct req *r, const char *path, struct xs_node **out)
 	bool first = true;
 	int rc;
 
+	xs_node_look(r->tree, n);
 	rc = xs_node_path(n, sub, sizeof(sub));
 	if (rc)
 		return rc;
@@ -345,8 +348,10 @@ static int rm_walk(struct req *r, struct xs_node *n, char *path, size_t len,
 		if (rc)
 			return rc;
 	}
-	if (r->txn)
+	if (r->txn) {
+		xs_node_look(r->tree, n);
 		return note(r, path, n, true, ev);
+	}
 	xs_watch_fire(r->st, path, ev, NULL);
 	return 0;
 }
@@ -384,6 +389,7 @@ static int op_rm(struct req *r)
 	if (rc)
 		return rc;
 	xs_path_parent(path, parent, sizeof(parent));
+	xs_node_look(r->tree, n->parent);
 	rc = note(r, parent, n->parent, false, XS_EV_NONE);
 	if (rc)
 		return rc;

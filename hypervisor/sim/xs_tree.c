@@ -395,6 +395,37 @@ int xs_node_load_all(const struct xs_tree *t, struct xs_node *n)
 	return rc;
 }
 
+/* Does n's list hold only kids src has too (and all of src's, once n's
+ * were copied)? Else what n's list says is not what src's does, and a
+ * generation taken from src would hide that from the commit. */
+static bool kids_as_base(const struct xs_node *n, const struct xs_node *src)
+{
+	for (unsigned i = 0; i < n->n_kids; i++)
+		if (!xs_node_child(src, n->kids[i]->name, strlen(n->kids[i]->name)))
+			return false;
+	return n->lazy || n->n_kids == src->n_kids;
+}
+
+void xs_node_look(const struct xs_tree *t, struct xs_node *n)
+{
+	const struct xs_node *src;
+
+	if (!t->base || n->seen)
+		return;
+	n->seen = true;
+	src = base_of(t, n);
+	if (!src || src->gen == n->gen || !kids_as_base(n, src))
+		return;
+	/* what an outside change made of it before this first look */
+	xs_blob_get(src->val);
+	xs_blob_put(n->val);
+	n->val = src->val;
+	xs_acl_get(src->acl);
+	xs_acl_put(n->acl);
+	n->acl = src->acl;
+	n->gen = src->gen;
+}
+
 static void index_put(struct xs_node *n, struct xs_node *kid);
 static void index_build(struct xs_node *n, unsigned want);
 
@@ -551,6 +582,7 @@ int xs_node_add_child(struct xs_tree *t, struct xs_node *parent,
 	n->acl = parent->acl;
 	xs_acl_get(n->acl);
 	n->gen = next_gen(t);
+	n->seen = true; /* an overlay's own: nothing in the base to take */
 	parent->kids[parent->n_kids++] = n;
 	if (parent->index && 2 * parent->n_kids > parent->index_cap)
 		index_build(parent, 2 * parent->n_kids);

@@ -9,9 +9,10 @@
  * A transaction works on an overlay of the store's tree (xs_tree_overlay):
  * at its start a copy of the root only, whose children are copied from the
  * store's tree the first time the transaction looks below a node (each with
- * its generation then), as C xenstored copies a node into a transaction at
- * its first access. A start costs the same with ten nodes or a million; a
- * transaction copies the levels it walks, not the tree. */
+ * its generation then, taken again at the transaction's first look at the
+ * node itself: xs_node_look), as C xenstored copies a node into a
+ * transaction at its first access. A start costs the same with ten nodes
+ * or a million; a transaction copies the levels it walks, not the tree. */
 #ifndef HV_SIM_XS_TREE_H
 #define HV_SIM_XS_TREE_H
 
@@ -58,6 +59,9 @@ struct xs_node {
 	struct xs_acl *acl;
 	uint64_t gen;
 	bool lazy;		/* an overlay's: kids not copied yet */
+	/* an overlay's: its transaction looked at it (xs_node_look) or made
+	 * it; a copy made on the way to a node below is not yet */
+	bool seen;
 };
 
 /* A transaction's change to what a domain owns (its quota). */
@@ -109,6 +113,14 @@ int xs_tree_overlay(struct xs_tree *dst, const struct xs_tree *base);
  * themselves; code that walks n->kids calls it first. */
 int xs_node_load(const struct xs_tree *t, struct xs_node *n);
 int xs_node_load_all(const struct xs_tree *t, struct xs_node *n);
+/* The transaction of overlay t looks at n (a request names it, or finds
+ * it the nearest of a missing node): the first time, a copy made on the
+ * way to a node below takes the value, ACL and generation the base has
+ * at its path now, so that it is seen as it is at this first look and
+ * not as it was when the walk passed it. Not when the base no longer
+ * has a kid the copy holds (or, kids copied, has others): the copy is
+ * then kept as it is, a conflict at commit. */
+void xs_node_look(const struct xs_tree *t, struct xs_node *n);
 
 struct xs_node *xs_tree_lookup(const struct xs_tree *t, const char *path);
 /* The node at path or, if missing, its deepest existing ancestor; never

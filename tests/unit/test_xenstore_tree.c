@@ -522,6 +522,58 @@ static void test_txn_conflicts_from_its_first_look(void **state)
 	assert_string_equal(req(f->d0, XS_MSG_READ, 0, "/d/mine", NULL), "!ENOENT");
 }
 
+/* A node the transaction only passed on its way to one below is not
+ * looked at yet: changed outside before its first look, it is seen as
+ * changed (value, permissions, kids) and is no conflict, as the
+ * transaction's other nodes (and xenstored's). Before, the copy made by
+ * the walk was what it saw, and its commit failed with EAGAIN. A kid the
+ * walk copied that is gone from the store keeps the old view: that
+ * still conflicts. */
+static void test_txn_first_look_after_a_walk_below(void **state)
+{
+	struct fx *f = *state;
+	uint32_t t1;
+	const char *r;
+
+	assert_string_equal(do_write(f->d0, 0, "/p/k/x", "v"), "OK");
+	assert_string_equal(do_write(f->d0, 0, "/p/k", "old"), "OK");
+	assert_string_equal(req(f->d0, XS_MSG_SET_PERMS, 0, "/p/k/x", "n0", "r5", NULL), "OK");
+
+	/* its value */
+	t1 = txn_start(f->d0);
+	assert_string_equal(req(f->d0, XS_MSG_READ, t1, "/p/k/x", NULL), "v");
+	assert_string_equal(do_write(f->d0, 0, "/p/k", "outside"), "OK");
+	assert_string_equal(req(f->d0, XS_MSG_READ, t1, "/p/k", NULL), "outside");
+	assert_string_equal(do_write(f->d0, t1, "/p/k/x", "t1"), "OK");
+	assert_string_equal(req(f->d0, XS_MSG_TRANSACTION_END, t1, "T", NULL), "OK");
+	assert_string_equal(req(f->d0, XS_MSG_READ, 0, "/p/k/x", NULL), "t1");
+
+	/* its kids */
+	t1 = txn_start(f->d0);
+	assert_string_equal(req(f->d0, XS_MSG_READ, t1, "/p/k/x", NULL), "t1");
+	assert_string_equal(do_write(f->d0, 0, "/p/k/y", "outside"), "OK");
+	r = req(f->d0, XS_MSG_DIRECTORY, t1, "/p/k", NULL);
+	assert_memory_equal(r, "x\0y", 4);
+	assert_string_equal(req(f->d0, XS_MSG_TRANSACTION_END, t1, "T", NULL), "OK");
+
+	/* its permissions: a guest may read what it could not at the walk */
+	assert_string_equal(req(f->d0, XS_MSG_SET_PERMS, 0, "/p/k", "n0", NULL), "OK");
+	t1 = txn_start(f->g5);
+	assert_string_equal(req(f->g5, XS_MSG_READ, t1, "/p/k/x", NULL), "t1");
+	assert_string_equal(req(f->d0, XS_MSG_SET_PERMS, 0, "/p/k", "n0", "r5", NULL), "OK");
+	assert_string_equal(req(f->g5, XS_MSG_READ, t1, "/p/k", NULL), "outside");
+	assert_string_equal(req(f->g5, XS_MSG_TRANSACTION_END, t1, "T", NULL), "OK");
+
+	/* the walk copied /p/k/y, gone from the store before /p/k is listed:
+	 * listed as the transaction saw it, so its commit fails */
+	t1 = txn_start(f->d0);
+	assert_string_equal(req(f->d0, XS_MSG_READ, t1, "/p/k/y/none", NULL), "!ENOENT");
+	assert_string_equal(req(f->d0, XS_MSG_RM, 0, "/p/k/y", NULL), "OK");
+	r = req(f->d0, XS_MSG_DIRECTORY, t1, "/p/k", NULL);
+	assert_memory_equal(r, "x\0y", 4);
+	assert_string_equal(req(f->d0, XS_MSG_TRANSACTION_END, t1, "T", NULL), "!EAGAIN");
+}
+
 /* A transaction removes what it never looked at, whole: every node
  * counted out, and what it removed is not copied back by a later look. */
 static void test_txn_rm_of_what_it_never_looked_at(void **state)
@@ -795,6 +847,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_txn_conflicts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_txn_conflicts_from_its_first_look, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_txn_first_look_after_a_walk_below, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_txn_rm_of_what_it_never_looked_at, setup,
 						teardown),
