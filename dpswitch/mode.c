@@ -172,11 +172,15 @@ static void gave_up_note(struct dps_watch *w, uint32_t domid, uint32_t devid, ch
 			free(req);
 			return;
 		}
+		/* afresh: the place a dropped entry left (gave_up_drop) holds
+		 * its pointers still, freed or moved to another place */
 		g = &w->gave_up[w->n_gave_up++];
-		g->domid = domid;
-		g->devid = devid;
-		/* the watch not connected: which dpswitch took it is unknown */
-		g->lost = w->fd < 0;
+		*g = (struct dps_gave_up){
+			.domid = domid,
+			.devid = devid,
+			/* the watch not connected: which dpswitch took it is unknown */
+			.lost = w->fd < 0,
+		};
 	} else {
 		free(g->req);
 	}

@@ -1872,6 +1872,50 @@ def test_a_stray_plug_whose_unplug_dpswitch_refuses_is_shown_and_retried(
         rig.stop()
 
 
+def test_a_plug_given_up_on_after_a_refused_one_was_settled_leaves_netd_running(
+        topo, xsd, tmp_path, netd_factory):
+    """A stray plug whose port-del dpswitch refused (its --state file
+    cannot be written), settled once the cause is gone; then another
+    hotplug's port-add netd gives up on (dpswitch stopped): netd runs on,
+    and unplugs that one too once dpswitch answers again. Before, the new
+    entry took the settled one's place in netd's list with its reason
+    still there, already freed, and freed it again: netd aborted (double
+    free) and the guests' hotplugs found no netd."""
+    rig = Rig(topo, xsd, tmp_path)
+    state = tmp_path / "plugs"
+    try:
+        rig.start("--state", str(state))
+        netd = dpdk_netd(rig, netd_factory, 5)
+        netd_plugged(rig, 6)
+        with stopped(rig.proc):
+            given_up(rig, netd, 6)
+            sigstop(netd.proc.pid)  # its check once the state is broken
+        try:
+            wait_for(lambda: "vif6.0: plugged" in rig.read_log(), 10,
+                     what=f"dpswitch to carry out the port-add: {rig.read_log()}")
+            state.unlink()
+            state.mkdir()
+        finally:
+            os.kill(netd.proc.pid, signal.SIGCONT)
+        wait_for(lambda: "dpswitch refused to unplug vif6.0" in netd.read_log(), 20,
+                 what=f"netd's port-del refused: {netd.read_log()}")
+        state.rmdir()
+        wait_for(lambda: not rig.port("vif6.0")["plugged"], 40,
+                 what=f"netd to unplug vif6.0: {netd.read_log()} {rig.read_log()}")
+        netd_plugged(rig, 7)
+        with stopped(rig.proc):
+            given_up(rig, netd, 7)
+        wait_for(lambda: "vif7.0: plugged" in rig.read_log(), 10,
+                 what=f"dpswitch to carry out the port-add: {rig.read_log()}")
+        wait_for(lambda: not rig.port("vif7.0")["plugged"], 20,
+                 what=f"netd to unplug vif7.0: {netd.read_log()}")
+        assert netd.proc.poll() is None and netd.alive(), netd.read_log()
+        assert rig.port("vif5.0")["plugged"]
+        assert "not unplugged" not in netd.ctl("status").stdout
+    finally:
+        rig.stop()
+
+
 @pytest.mark.parametrize("up_again", [False, True])
 def test_a_plug_netd_gave_up_on_stays_in_its_journal_when_the_journal_is_folded(
         topo, xsd, tmp_path, netd_factory, up_again):
