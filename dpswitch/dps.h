@@ -83,9 +83,10 @@
 #define DPS_MBUFS 8191u
 #define DPS_MBUFS_MIN 1023u
 #define DPS_MBUFS_MAX 1048575u
-/* The drain does not reach a guest that takes a frame now and then, and a
- * few such guests would still empty the pool (a queue holds up to some
- * 2,300 with whole GSO packets). So half of it is kept: while fewer than
+/* The drain reaches a guest that takes a frame now and then only as each
+ * frame turns DPS_RX_DRAIN_MS old, and a few such guests would still empty
+ * the pool meanwhile (a queue holds up to some 2,300 with whole GSO
+ * packets). So half of it is kept: while fewer than
  * half of what it had free once the ports started (dps.pool_low: the NICs'
  * receive rings hold theirs for good) are free, a guest port's queue holds
  * at most DPS_HELD_LOW mbufs, a frame past that dropped (pool_low). Guests
