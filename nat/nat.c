@@ -1695,6 +1695,8 @@ static int nat_command(struct netd_net *net, const char *cmd, json_t *req, json_
 	return 0;
 }
 
+static const char *const nat_commands[] = { "forward-add", "forward-del", "forward-list", NULL };
+
 const struct netd_mode_ops nat_mode_ops = {
 	.name = "nat",
 	.up = nat_up,
@@ -1705,6 +1707,7 @@ const struct netd_mode_ops nat_mode_ops = {
 	.save = nat_save,
 	.free = nat_free,
 	.command = nat_command,
+	.commands = nat_commands,
 	.steps = nat_step_names,
 	.sweep = nat_sweep,
 };

@@ -1801,6 +1801,26 @@ int netd_vif_offline(struct netd *d, const char *id)
 	return 0;
 }
 
+/* Why no network answered cmd: a mode's command with no network of that
+ * mode (or the one named is of another) is not an unknown command. */
+static int mode_command_unanswered(struct netd *d, const char *cmd, const char *name)
+{
+	const struct netd_mode_ops *mode = netd_mode_of_command(cmd);
+	struct netd_net *net = name ? net_find(d, name) : NULL;
+
+	if (name && !net)
+		return err_set(-ENOENT, "no network named '%s'", name);
+	if (!mode)
+		return err_set(-EOPNOTSUPP, "unknown command '%s'", cmd);
+	if (net && net->ops != mode)
+		return err_set(-EOPNOTSUPP, "%s: network %s is in %s mode, not %s", cmd, name,
+			       net->ops->name, mode->name);
+	for (size_t i = 0; i < d->n_nets; i++)
+		if (d->nets[i].ops == mode)
+			return err_set(-EOPNOTSUPP, "%s: no %s network took it", cmd, mode->name);
+	return err_set(-ENOENT, "%s: no network in %s mode", cmd, mode->name);
+}
+
 int netd_mode_command(struct netd *d, const char *cmd, const char *name, json_t *req,
 		      json_t **result)
 {
@@ -1814,9 +1834,7 @@ int netd_mode_command(struct netd *d, const char *cmd, const char *name, json_t 
 		if (rc != -EOPNOTSUPP)
 			return rc;
 	}
-	if (name && !net_find(d, name))
-		return err_set(-ENOENT, "no network named '%s'", name);
-	return err_set(-EOPNOTSUPP, "unknown command '%s'", cmd);
+	return mode_command_unanswered(d, cmd, name);
 }
 
 /* The plug itself is vif_online(); this counts and times it (metrics). */

@@ -52,6 +52,9 @@ struct netd_mode_ops {
 	/* Mode-specific control commands (nat: "forward-add", "forward-del",
 	 * "forward-list"); the whole request is passed. -EOPNOTSUPP: not mine. */
 	int (*command)(struct netd_net *net, const char *cmd, json_t *req, json_t **result);
+	/* The commands command() answers (NULL-terminated): when no network of
+	 * the mode takes one, netd says why instead of "unknown command". */
+	const char *const *commands;
 	/* Step names for fault injection (NULL-terminated), by style if any. */
 	const char *const *(*steps)(const struct netd_net_conf *conf);
 	/* At start, every network up and its record loaded: remove what this
@@ -149,6 +152,8 @@ extern const struct netd_mode_ops dps_mode_ops;
 const struct netd_mode_ops *netd_mode_ops_for(enum netd_mode mode);
 /* The ops of a network: its mode's, or dpswitch's for datapath = dpdk. */
 const struct netd_mode_ops *netd_net_ops_for(const struct netd_net_conf *c);
+/* The mode whose command() answers cmd (its commands), or NULL. */
+const struct netd_mode_ops *netd_mode_of_command(const char *cmd);
 
 /* netd's event loop, for modes that watch things (child processes, netlink). */
 sd_event *netd_net_event(struct netd_net *net);

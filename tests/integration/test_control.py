@@ -166,6 +166,24 @@ def test_netdctl_usage_errors(netd):
     assert r.returncode == 1 and "cannot reach netd" in r.stderr
 
 
+@pytest.mark.parametrize("args,msg", [
+    (["forward", "list"], "forward-list: no network in nat mode"),
+    (["forward", "add", "tcp:8080:192.0.2.10:80"], "forward-add: no network in nat mode"),
+    (["forward", "del", "tcp:8080"], "forward-del: no network in nat mode"),
+    (["forward", "list", "xenbr0"], "forward-list: network xenbr0 is in bridge mode, not nat"),
+    (["forward", "list", "nope"], "no network named 'nope'"),
+])
+def test_nat_command_without_a_nat_network_says_why(netd, topo, args, msg):
+    """netd with a bridge network only: a nat command is not an "unknown
+    command" but one with no network to carry it out, and netdctl fails
+    with that line."""
+    snap = topo.snapshot()
+    r = subprocess.run([NETDCTL, "--socket", netd.sock, *args], capture_output=True, text=True)
+    assert (r.returncode, r.stdout, r.stderr) == (1, "", f"netdctl: {msg}\n")
+    assert netd.alive()
+    assert topo.snapshot() == snap
+
+
 def test_netdctl_takes_a_reply_of_any_size(tmp_path):
     """A big host's status (thousands of vifs, or of a dpswitch's ports)
     passes 1 MiB: netdctl reads it whole. A stand-in for netd serves it,
