@@ -136,13 +136,18 @@ def sigstop(pid, timeout=5.0):
 
 
 def wait_for(pred, timeout=5.0, step=0.02, what="condition"):
+    """Poll pred() until it is true and return its value, or fail naming
+    what. what is a string, or a callable giving one: use the callable
+    whenever the message shows state (a log, a counter), so that it is read
+    when the wait fails; an f-string is built before the wait, and would
+    show the log as it was before whatever the test waited for."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         v = pred()
         if v:
             return v
         time.sleep(step)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
 
 
 TCP_TRANSFER = r"""

@@ -156,7 +156,7 @@ class Rig:
 
     def wait_states(self, d, be, fe=None, timeout=10):
         wait_for(lambda: self.be(d) == str(be) and (fe is None or self.fe(d) == str(fe)),
-                 timeout, what=f"vif{d}.0 states {be}/{fe}, are {self.be(d)}/{self.fe(d)}")
+                 timeout, what=lambda: f"vif{d}.0 states {be}/{fe}, are {self.be(d)}/{self.fe(d)}")
 
     def attach(self, d, ip=True, antispoof=True, gw=None, plug=True):
         """libxl's keys, the backend's InitWait, then (plug) what netd does
@@ -421,7 +421,7 @@ def test_forged_frames_are_dropped_and_counted(rig, topo, tmp_path):
         topo.python(g5, FORGE.format(ip=addr_of(5), mac=mac_of(5), d=5, lan=LAN, n=n))
         wait_for(lambda: all(rig.port("vif5.0")["drops"][k] - before[k] >= n for k in
                              ("spoof_mac", "spoof_ip", "spoof_arp", "spoof_nd", "forbidden")),
-                 5, what=f"drops counted: {rig.port('vif5.0')['drops']}")
+                 5, what=lambda: f"drops counted: {rig.port('vif5.0')['drops']}")
         time.sleep(0.5)
         assert cap.poll() is None, f"the LAN saw a forged frame: {cap.stdout.read()}"
     finally:
@@ -477,7 +477,7 @@ def test_guest_ipv6_start_up_is_not_spoofing_but_an_ra_behind_headers_is(rig, to
         start = rig.port("vif5.0")["drops"]
         topo.python(g5, RA_BEHIND.format(mac=mac_of(5), d=5, n=n))
         wait_for(lambda: rig.port("vif5.0")["drops"]["forbidden"] >= 2 * n, 5,
-                 what=f"the RAs counted: {rig.port('vif5.0')['drops']}")
+                 what=lambda: f"the RAs counted: {rig.port('vif5.0')['drops']}")
         seen = json.loads(sniffed(sniff))
     finally:
         terminate(sniff, 5)
@@ -551,7 +551,7 @@ def test_what_netds_rules_drop_dpswitch_drops(rig, topo, tmp_path):
         before = rig.port("vif5.0")["drops"]
         topo.python(g5, PARITY_FORGE.format(mac=mac_of(5), d=5, n=n))
         wait_for(lambda: rig.port("vif5.0")["drops"]["spoof_nd"] - before["spoof_nd"] >= 2 * n,
-                 5, what=f"the forged ND counted: {rig.port('vif5.0')['drops']}")
+                 5, what=lambda: f"the forged ND counted: {rig.port('vif5.0')['drops']}")
         seen = json.loads(sniffed(sniff))
     finally:
         terminate(sniff, 5)
@@ -604,7 +604,7 @@ def test_guest_without_ip_may_not_claim_dom0s_addresses(rig, topo, tmp_path):
             with open(out) as f:
                 return f.read().splitlines()
         wait_for(lambda: sum("203.0.113.77" in x for x in lines()) >= n, 10,
-                 what=f"the free address's frames on the LAN: {lines()}")
+                 what=lambda: f"the free address's frames on the LAN: {lines()}")
         time.sleep(0.5)
         claimed = [x for x in lines() if "203.0.113.77" not in x]
         assert claimed == [], claimed
@@ -648,11 +648,11 @@ def test_rate_holds_traffic_and_follows_the_key(rig, topo, tmp_path):
         def seen():
             with open(out) as f:
                 return sum(1 for line in f if "7009" in line)
-        wait_for(lambda: seen() >= 1, 10, what=f"the first frame ({rig.port('vif5.0')})")
+        wait_for(lambda: seen() >= 1, 10, what=lambda: f"the first frame ({rig.port('vif5.0')})")
         time.sleep(1)
         assert seen() == 1, "the rate did not hold the other frames"
         rig.xsd.write(f"{BE}/5/0/rate", "100000000,1000000")
-        wait_for(lambda: seen() == 20, 10, what=f"all 20 frames (seen {seen()})")
+        wait_for(lambda: seen() == 20, 10, what=lambda: f"all 20 frames (seen {seen()})")
     finally:
         terminate(dump, 5)
 
@@ -1005,7 +1005,8 @@ def test_killed_dpswitch_is_restarted_and_the_guest_reconnects(topo, xsd, tmp_pa
         assert not rig.port("vif6.0")["plugged"]  # unplugged before the kill: it stays so
         # reachability, not how soon after the reconnect: three pings at
         # once failed twice under load in whole-file runs (cause not found)
-        wait_for(lambda: topo.ping(g5, LAN), 15, what=f"guest 5 pings the LAN: {rig.read_log()}")
+        wait_for(lambda: topo.ping(g5, LAN), 15,
+                 what=lambda: f"guest 5 pings the LAN: {rig.read_log()}")
         assert len(children()) == 1
         # the state file holds one record per plug, compacted at the restart
         assert [l.split()[0] for l in state.read_text().splitlines()] == ["+5.0"]
@@ -1116,7 +1117,7 @@ def test_netd_plugs_vifs_into_dpswitch_by_the_hotplug_script(rig, topo, netd_fac
                 "/IP(src='203.0.113.99', dst='%s')/UDP(dport=9), iface='eth0', verbose=False)\n"
                 % (mac_of(5), LAN))
     wait_for(lambda: rig.port("vif5.0")["drops"]["spoof_ip"] >= before + 1, 5,
-             what=f"spoof_ip counted: {rig.port('vif5.0')}")
+             what=lambda: f"spoof_ip counted: {rig.port('vif5.0')}")
     r = run_script(rig, netd, 5, "offline")
     assert r.returncode == 0, r.stderr
     assert not rig.port("vif5.0")["plugged"]
@@ -1140,7 +1141,7 @@ def test_metrics_carry_dpswitchs_ports_and_pool(rig, topo, netd_factory):
                 "/IP(src='203.0.113.99', dst='%s')/UDP(dport=9)] * 3, iface='eth0', verbose=False)\n"
                 % (mac_of(5), LAN))
     wait_for(lambda: rig.port("vif5.0")["drops"]["spoof_ip"] >= 3, 5,
-             what=f"spoof_ip counted: {rig.port('vif5.0')}")
+             what=lambda: f"spoof_ip counted: {rig.port('vif5.0')}")
     # dpswitch's status read before and after the scrape: the guest's own
     # chatter (an IGMP report, a router solicitation) may move a counter
     # meanwhile, never back
@@ -1189,7 +1190,7 @@ def test_netd_no_fork_mode_plugs_into_dpswitch(rig, topo, netd_factory):
     rig.xsd.hvsim("vif", "add", "-n", "6.0",
                   f"mac={mac_of(6)},bridge={BRIDGE},ip={addr_of(6)},script=/bin/true")
     wait_for(lambda: rig.be(6, "hotplug-status") == "connected", 10,
-             what=f"hotplug-status connected: {netd.read_log()}")
+             what=lambda: f"hotplug-status connected: {netd.read_log()}")
     assert rig.port("vif6.0")["plugged"]
     g6 = rig.guest(6)
     assert topo.ping(g6, LAN, count=2)
@@ -1222,12 +1223,13 @@ def test_netd_plugs_again_into_a_dpswitch_restarted_without_its_state(rig, topo,
     netd.ctl("reload")  # the network is kept (and moved), its watch with it
     dpswitch_restarted(rig)
     wait_for(lambda: "plugged it again: vif5.0" in netd.read_log(), 20,
-             what=f"vif5.0 plugged again by netd: {netd.read_log()}")
+             what=lambda: f"vif5.0 plugged again by netd: {netd.read_log()}")
     log = netd.read_log()
     assert f"{BRIDGE}: dpswitch at {rig.sock}: connection lost" in log, log
     assert rig.port("vif5.0")["plugged"]
     rig.wait_states(5, 4, 4, timeout=20)
-    wait_for(lambda: topo.ping(g5, LAN), 20, what=f"guest 5 pings the LAN: {rig.read_log()}")
+    wait_for(lambda: topo.ping(g5, LAN), 20,
+             what=lambda: f"guest 5 pings the LAN: {rig.read_log()}")
     st = netd.ctl("status").stdout
     line = next(l for l in st.splitlines() if l.startswith(BRIDGE))
     assert "vif5.0:rx=" in line, st
@@ -1250,10 +1252,10 @@ def test_netd_leaves_a_dpswitch_restarted_with_its_state_alone(topo, xsd, tmp_pa
         assert topo.ping(g5, LAN, count=2)
         dpswitch_restarted(rig, "--state", str(state))
         wait_for(lambda: "takes connections again; checking its ports" in netd.read_log(), 20,
-                 what=f"netd to see the new dpswitch: {netd.read_log()}")
+                 what=lambda: f"netd to see the new dpswitch: {netd.read_log()}")
         rig.wait_states(5, 4, 4, timeout=20)
         wait_for(lambda: topo.ping(g5, LAN), 20,
-                 what=f"guest 5 pings the LAN: {rig.read_log()} {netd.read_log()}")
+                 what=lambda: f"guest 5 pings the LAN: {rig.read_log()} {netd.read_log()}")
         time.sleep(1)  # netd's check of the ports is done by now
         log = netd.read_log()
         assert "plugged it again" not in log and "not plugged again" not in log, log
@@ -1365,7 +1367,7 @@ def test_a_dpdk_plug_cut_short_is_undone_after_a_second_crash(rig, topo, netd_fa
     netd.run_crashed("pending-undo")
     netd.start()
     wait_for(lambda: "vif5.0 was being plugged when netd stopped" in netd.read_log(), 10,
-             what=f"the cut plug undone: {netd.read_log()}")
+             what=lambda: f"the cut plug undone: {netd.read_log()}")
     assert netd.request({"cmd": "vif-list"})["result"]["vifs"] == []
 
 
@@ -1471,7 +1473,7 @@ def test_netd_says_which_network_lost_its_dpswitch(rig, topo, netd_factory):
     rig.proc.wait(10)
     rig.proc = None
     wait_for(lambda: "Connection refused; trying again" in netd.read_log(), 10,
-             what=f"netd to log the refusal: {netd.read_log()}")
+             what=lambda: f"netd to log the refusal: {netd.read_log()}")
     log = netd.read_log()
     assert f"{BRIDGE}: dpswitch at {rig.sock}: connection lost" in log, log
     r = netd.ctl("vif", "online", "5.0", f"bridge={BRIDGE}", f"mac={mac_of(5)}", check=False)
@@ -1505,7 +1507,7 @@ def test_netd_waits_less_for_a_dpswitch_that_stopped_answering(rig, topo, netd_f
     # asked meanwhile may hear it first
     again = f"{BRIDGE}: dpswitch at {rig.sock} answers again"
     wait_for(lambda: netd.ctl("status", check=False) and again in netd.read_log(), 20,
-             step=0.2, what=f"netd to hear from dpswitch again: {netd.read_log()}")
+             step=0.2, what=lambda: f"netd to hear from dpswitch again: {netd.read_log()}")
     netd_plugged(rig, 5)
     r = run_script(rig, netd, 5)
     assert r.returncode == 0, r.stderr
@@ -1551,7 +1553,7 @@ def test_netd_hears_by_itself_that_a_stopped_dpswitch_answers_again(rig, topo, n
         os.kill(rig.proc.pid, signal.SIGCONT)
     again = f"{BRIDGE}: dpswitch at {rig.sock} answers again"
     wait_for(lambda: again in netd.read_log(), 20,
-             what=f"netd to hear from dpswitch again by itself: {netd.read_log()}")
+             what=lambda: f"netd to hear from dpswitch again by itself: {netd.read_log()}")
     sigstop(rig.proc.pid)
     try:
         plug, done = waiting_on_stopped(rig, lambda: run_script(rig, netd, 5))
@@ -1582,7 +1584,7 @@ def test_netd_waits_once_for_a_dpswitch_that_takes_connections_but_never_answers
         stuck.bind(rig.sock)
         stuck.listen(64)
         wait_for(lambda: "no answer within 2000 ms" in netd.read_log(), 20,
-                 what=f"netd's check of the ports to go unanswered: {netd.read_log()}")
+                 what=lambda: f"netd's check of the ports to go unanswered: {netd.read_log()}")
         queued = unaccepted(rig.sock)
         time.sleep(2)  # what netd does by itself meanwhile: nothing
         assert unaccepted(rig.sock) == queued
@@ -1629,13 +1631,13 @@ def restarted_behind_netd(rig, netd, xsd, state, carried_out):
     resumed, and seeing the new dpswitch."""
     try:
         wait_for(carried_out, 10,
-                 what=f"dpswitch to carry out what netd gave up on: {rig.read_log()}")
+                 what=lambda: f"dpswitch to carry out what netd gave up on: {rig.read_log()}")
         dpswitch_restarted(rig, "--state", str(state),
                            meanwhile=lambda: xsd.hvsim("vif", "del", "-n", "6.0"))
     finally:
         os.kill(netd.proc.pid, signal.SIGCONT)
     wait_for(lambda: "takes connections again; checking its ports" in netd.read_log(), 20,
-             what=f"netd to see the new dpswitch: {netd.read_log()}")
+             what=lambda: f"netd to see the new dpswitch: {netd.read_log()}")
 
 
 def undone_by_the_next_netd(rig, netd):
@@ -1643,7 +1645,7 @@ def undone_by_the_next_netd(rig, netd):
     whose intent its journal kept, saying so, and keeps vif5.0."""
     netd.start()
     wait_for(lambda: not rig.port("vif6.0")["plugged"], 20,
-             what=f"netd to unplug vif6.0: {netd.read_log()}")
+             what=lambda: f"netd to unplug vif6.0: {netd.read_log()}")
     assert "vif6.0 was being plugged when netd stopped; undoing what was done" in \
         netd.read_log(), netd.read_log()
     assert rig.port("vif5.0")["plugged"]
@@ -1717,11 +1719,11 @@ def test_netd_unplugs_a_plug_it_gave_up_on_once_dpswitch_answers_again(topo, xsd
             given_up(rig, netd, 6)
         # the port-add netd gave up on, carried out as dpswitch resumes
         wait_for(lambda: "vif6.0: plugged" in rig.read_log(), 10,
-                 what=f"dpswitch to read the port-add netd gave up on: {rig.read_log()}")
+                 what=lambda: f"dpswitch to read the port-add netd gave up on: {rig.read_log()}")
         unplugged = (f"{BRIDGE}: dpswitch at {rig.sock} had 1 port plugged that netd does not "
                      f"hold (a plug netd gave up on, carried out late); unplugged it: vif6.0")
         wait_for(lambda: unplugged in netd.read_log(), 20,
-                 what=f"netd to unplug vif6.0: {netd.read_log()}")
+                 what=lambda: f"netd to unplug vif6.0: {netd.read_log()}")
         assert not rig.port("vif6.0")["plugged"]
         assert rig.port("vif5.0")["plugged"] and rig.port("vif7.0")["plugged"]
         assert "vif6.0: unplugged" in rig.read_log()
@@ -1749,12 +1751,12 @@ def test_netd_unplugs_only_the_plug_it_gave_up_on(rig, topo, netd_factory):
     with stopped(rig.proc):
         given_up(rig, netd, 6)
     wait_for(lambda: "vif6.0: unplugged" in rig.read_log(), 20,
-             what=f"netd to unplug vif6.0: {netd.read_log()} {rig.read_log()}")
+             what=lambda: f"netd to unplug vif6.0: {netd.read_log()} {rig.read_log()}")
     time.sleep(1)  # the check is over: nothing more is unplugged
     assert rig.port("vif5.0")["plugged"] and rig.port("vif7.0")["plugged"]
     assert not rig.port("vif6.0")["plugged"]
     for g in (g5, g7):
-        wait_for(lambda: topo.ping(g, LAN), 10, what=f"{g} pings the LAN: {rig.read_log()}")
+        wait_for(lambda: topo.ping(g, LAN), 10, what=lambda: f"{g} pings the LAN: {rig.read_log()}")
     assert rig.read_log().count(": unplugged") == 1, rig.read_log()
     unplugged = (f"{BRIDGE}: dpswitch at {rig.sock} had 1 port plugged that netd does not "
                  f"hold (a plug netd gave up on, carried out late); unplugged it: vif6.0")
@@ -1778,11 +1780,12 @@ def test_netd_puts_its_keys_back_over_a_replug_it_gave_up_on(rig, topo, netd_fac
     # the late plug carried out (the second), and the guest's own address
     # the guest's again
     wait_for(lambda: rig.read_log().count("vif6.0: plugged") >= 2 and topo.ping(g6, LAN), 20,
-             what=f"guest 6 pings the LAN again: {netd.read_log()} {rig.read_log()}")
+             what=lambda: f"guest 6 pings the LAN again: {netd.read_log()} {rig.read_log()}")
     # netd's plug, the late one, netd's again
     assert rig.read_log().count("vif6.0: plugged") == 3, rig.read_log()
     drops = rig.port("vif6.0")["drops"]["spoof_ip"]
-    wait_for(lambda: topo.ping(g6, LAN), 10, what=f"guest 6 pings the LAN: {rig.read_log()}")
+    wait_for(lambda: topo.ping(g6, LAN), 10,
+             what=lambda: f"guest 6 pings the LAN: {rig.read_log()}")
     assert rig.port("vif6.0")["drops"]["spoof_ip"] == drops
     vifs = netd.request({"cmd": "vif-list"})["result"]["vifs"]
     assert [v["vif"] for v in vifs] == ["6.0"], vifs
@@ -1812,9 +1815,9 @@ def test_netd_unplugs_a_late_plug_that_a_dpswitch_restarted_with_its_state_plugs
         xsd.hvsim("vif", "add", "-n", "6.0", f"mac={mac_of(6)},bridge={BRIDGE},ip={addr_of(6)}")
         # the new dpswitch plugs it from its file, then netd unplugs it
         wait_for(lambda: rig.read_log().count("vif6.0: plugged") == 2, 10,
-                 what=f"the new dpswitch to plug vif6.0 from its state: {rig.read_log()}")
+                 what=lambda: f"the new dpswitch to plug vif6.0 from its state: {rig.read_log()}")
         wait_for(lambda: rig.port("vif6.0")["plugged"] is False, 20,
-                 what=f"netd to unplug vif6.0: {netd.read_log()} {rig.read_log()}")
+                 what=lambda: f"netd to unplug vif6.0: {netd.read_log()} {rig.read_log()}")
         assert rig.port("vif5.0")["plugged"]
         assert [l.split()[0] for l in state.read_text().splitlines()][-1] == "-6.0"
         unplugged = (f"{BRIDGE}: dpswitch at {rig.sock} had 1 port plugged that netd does not "
@@ -1846,14 +1849,14 @@ def test_a_stray_plug_whose_unplug_dpswitch_refuses_is_shown_and_retried(
             sigstop(netd.proc.pid)  # its check once the state is broken
         try:
             wait_for(lambda: "vif6.0: plugged" in rig.read_log(), 10,
-                     what=f"dpswitch to carry out the port-add: {rig.read_log()}")
+                     what=lambda: f"dpswitch to carry out the port-add: {rig.read_log()}")
             state.unlink()
             state.mkdir()
         finally:
             os.kill(netd.proc.pid, signal.SIGCONT)
         refused = f"{BRIDGE}: dpswitch refused to unplug vif6.0: dpswitch: vif 6.0: not unplugged"
         wait_for(lambda: refused in netd.read_log(), 20,
-                 what=f"netd's port-del refused: {netd.read_log()}")
+                 what=lambda: f"netd's port-del refused: {netd.read_log()}")
         time.sleep(2.5)  # tried again meanwhile, refused again: said once
         assert netd.read_log().count(refused) == 1, netd.read_log()
         assert rig.port("vif6.0")["plugged"]
@@ -1863,7 +1866,7 @@ def test_a_stray_plug_whose_unplug_dpswitch_refuses_is_shown_and_retried(
         assert sample(fams, "netd_dpswitch_unsettled_plugs", network=BRIDGE) == 1
         state.rmdir()  # the cause gone: the next try unplugs it
         wait_for(lambda: not rig.port("vif6.0")["plugged"], 40,
-                 what=f"netd to unplug vif6.0: {netd.read_log()} {rig.read_log()}")
+                 what=lambda: f"netd to unplug vif6.0: {netd.read_log()} {rig.read_log()}")
         assert rig.port("vif5.0")["plugged"]
         assert "not unplugged" not in netd.ctl("status").stdout
         fams, _ = scrape(topo, netd)
@@ -1941,7 +1944,7 @@ def test_a_plug_netd_gave_up_on_stays_in_its_journal_when_the_journal_is_folded(
         netd.stop(signal.SIGKILL)
         xsd.hvsim("vif", "add", "-n", "6.0", f"mac={mac_of(6)},bridge={BRIDGE},ip={addr_of(6)}")
         wait_for(lambda: rig.port("vif6.0") and rig.port("vif6.0")["plugged"], 20,
-                 what=f"the new dpswitch to plug vif6.0 from its state: {rig.read_log()}")
+                 what=lambda: f"the new dpswitch to plug vif6.0 from its state: {rig.read_log()}")
         undone_by_the_next_netd(rig, netd)
     finally:
         rig.stop()
@@ -1982,10 +1985,10 @@ def test_a_replug_netd_gave_up_on_stays_in_its_journal_when_the_journal_is_folde
         plugged = rig.read_log().count("vif6.0: plugged")
         xsd.hvsim("vif", "add", "-n", "6.0", f"mac={mac_of(6)},bridge={BRIDGE},ip={addr_of(6)}")
         wait_for(lambda: rig.read_log().count("vif6.0: plugged") > plugged, 20,
-                 what=f"the new dpswitch to plug vif6.0 from its state: {rig.read_log()}")
+                 what=lambda: f"the new dpswitch to plug vif6.0 from its state: {rig.read_log()}")
         netd.start()
         wait_for(lambda: last_plug(state, "6.0")["keys"]["ip"] == addr_of(6), 20,
-                 what=f"vif6.0 plugged with netd's keys: {state.read_text()}")
+                 what=lambda: f"vif6.0 plugged with netd's keys: {state.read_text()}")
         assert rig.port("vif6.0")["plugged"] and rig.port("vif5.0")["plugged"]
     finally:
         rig.stop()
@@ -2075,7 +2078,7 @@ def test_a_plug_whose_dpswitch_died_before_its_reply_is_undone_by_the_next_netd(
         netd.start()
         wait_for(lambda: {"cmd": "port-del", "vif": "6.0"} in
                  [{k: q[k] for k in ("cmd", "vif") if k in q} for q in dps.requests], 10,
-                 what=f"netd to unplug vif6.0: {dps.requests} {netd.read_log()}")
+                 what=lambda: f"netd to unplug vif6.0: {dps.requests} {netd.read_log()}")
         assert "vif6.0 was being plugged when netd stopped; undoing what was done" in \
             netd.read_log(), netd.read_log()
     finally:
@@ -2092,11 +2095,11 @@ def test_a_plug_whose_dpswitch_died_before_its_reply_is_undone_once_it_answers_a
     try:
         dps.close()
         wait_for(lambda: "connection lost" in netd.read_log(), 10,
-                 what=f"netd to see dpswitch gone: {netd.read_log()}")
+                 what=lambda: f"netd to see dpswitch gone: {netd.read_log()}")
         dps = DyingDpswitch(sock, ports=[{"name": "vif6.0", "plugged": True, "bridge": BRIDGE}])
         wait_for(lambda: any(q["cmd"] == "port-del" and q.get("vif") == "6.0"
                              for q in dps.requests), 20,
-                 what=f"netd to unplug vif6.0: {dps.requests} {netd.read_log()}")
+                 what=lambda: f"netd to unplug vif6.0: {dps.requests} {netd.read_log()}")
     finally:
         dps.close()
 
@@ -2124,7 +2127,7 @@ def test_plugs_given_up_on_do_not_keep_netd_from_plugging_its_vifs_into_a_new_dp
         assert "left 64 plugs unanswered" in r.stderr, r.stderr
         dps.close()
         wait_for(lambda: "connection lost" in netd.read_log(), 10,
-                 what=f"netd to see dpswitch gone: {netd.read_log()}")
+                 what=lambda: f"netd to see dpswitch gone: {netd.read_log()}")
         dps = DyingDpswitch(sock, ports=[{"name": "vif5.0", "plugged": False, "bridge": BRIDGE}])
         wait_for(lambda: any(q["cmd"] == "port-add" and q.get("vif") == "5.0"
                              for q in dps.requests), 10,
@@ -2156,7 +2159,7 @@ def test_netd_killed_as_its_plug_waits_undoes_it_when_started_again(rig, topo, n
         netd.stop(signal.SIGKILL)
         plug.join(40)
     wait_for(lambda: "vif6.0: plugged" in rig.read_log(), 10,
-             what=f"dpswitch to carry out the port-add: {rig.read_log()}")
+             what=lambda: f"dpswitch to carry out the port-add: {rig.read_log()}")
     undone_by_the_next_netd(rig, netd)
 
 
@@ -2178,10 +2181,10 @@ def test_netd_killed_as_its_replug_waits_puts_its_keys_back_when_started_again(
         netd.stop(signal.SIGKILL)
         replug.join(40)
     wait_for(lambda: rig.read_log().count("vif6.0: plugged") == 2, 10,
-             what=f"dpswitch to carry out the re-plug: {rig.read_log()}")
+             what=lambda: f"dpswitch to carry out the re-plug: {rig.read_log()}")
     netd.start()
     wait_for(lambda: topo.ping(g6, LAN), 20,
-             what=f"guest 6 pings the LAN again: {netd.read_log()} {rig.read_log()}")
+             what=lambda: f"guest 6 pings the LAN again: {netd.read_log()} {rig.read_log()}")
     assert rig.read_log().count("vif6.0: plugged") == 3, rig.read_log()
     vifs = netd.request({"cmd": "vif-list"})["result"]["vifs"]
     assert [v["vif"] for v in vifs] == ["6.0"], vifs
@@ -2229,7 +2232,7 @@ def test_a_plug_retried_as_dpswitch_answers_again_stays_plugged(rig, topo, netd_
     done = []
     try:
         wait_for(lambda: "vif6.0: plugged" in rig.read_log(), 10,
-                 what=f"dpswitch to carry out the port-add netd gave up on: {rig.read_log()}")
+                 what=lambda: f"dpswitch to carry out the port-add netd gave up on: {rig.read_log()}")
         # the probe answered on the watch's connection, unread
         plug = threading.Thread(target=lambda: done.append(run_script(rig, netd, 6)))
         plug.start()
@@ -2240,7 +2243,7 @@ def test_a_plug_retried_as_dpswitch_answers_again_stays_plugged(rig, topo, netd_
     plug.join(40)
     assert done and done[0].returncode == 0, (done and done[0].stderr, netd.read_log())
     wait_for(lambda: f"{BRIDGE}: dpswitch at {rig.sock} answers again" in netd.read_log(), 10,
-             what=f"netd to hear from dpswitch again: {netd.read_log()}")
+             what=lambda: f"netd to hear from dpswitch again: {netd.read_log()}")
     time.sleep(1)  # the check, right after
     assert rig.port("vif6.0")["plugged"], netd.read_log()
     assert rig.be(6, "hotplug-status") == "connected"
@@ -2273,7 +2276,7 @@ def test_netd_remembers_a_bounded_number_of_plugs_it_gave_up_on(rig, topo, netd_
             r.stderr
         assert unaccepted(rig.sock, topo.d0) == queued  # not sent
     wait_for(lambda: f"{BRIDGE}: dpswitch at {rig.sock} answers again" in netd.read_log(), 20,
-             what=f"netd to hear from dpswitch again: {netd.read_log()}")
+             what=lambda: f"netd to hear from dpswitch again: {netd.read_log()}")
     time.sleep(1)  # its check of the ports, right after
     netd_plugged(rig, 5)
     r = run_script(rig, netd, 5)
@@ -2305,7 +2308,7 @@ def test_plugs_given_up_on_before_a_restart_that_came_to_nothing_free_their_plac
         dpswitch_restarted(rig, "--state", str(state))  # kill -9 of the stopped one
         assert rig.request({"cmd": "status"})["pending_plugs"] == []
         wait_for(lambda: f"{BRIDGE}: dpswitch at {rig.sock} answers again" in netd.read_log(),
-                 10, what=f"netd to hear from the new dpswitch: {netd.read_log()}")
+                 10, what=lambda: f"netd to hear from the new dpswitch: {netd.read_log()}")
         time.sleep(1)  # its check of the ports, right after
         r = run_script(rig, netd, 5)
         assert r.returncode == 0, r.stderr + netd.read_log()

@@ -667,7 +667,7 @@ def test_watch_waits_out_a_closed_backend_with_no_interface(topo, watcher):
     topo.add_guest(5)
     watcher.xsd.write(f"{BE}/5/0/state", "2")
     wait_for(lambda: watcher.xsd.status(5) == "connected", 5,
-             what=f"vif5.0 plugged: {watcher.netd.read_log()}")
+             what=lambda: f"vif5.0 plugged: {watcher.netd.read_log()}")
     assert port_of(topo, "vif5.0") == "xenbr0"
 
 
@@ -898,7 +898,7 @@ def test_watch_plugs_an_hvm_guests_emulated_nic(topo, watcher):
     wait_for(lambda: watcher.xsd.status(6) == "connected", 5, what="plug")
     topo.ip(topo.d0, "tuntap add vif6.0-emu mode tap")  # after; QEMU's name, renamed
     wait_for(lambda: port_of(topo, "web6-emu") == "xenbr0", 5,
-             what="named tap plugged: " + watcher.netd.read_log())
+             what=lambda: "named tap plugged: " + watcher.netd.read_log())
     assert vif_list(watcher.netd)["6.0-emu"]["ifname"] == "web6-emu"
     # the domain goes: its vif and its tap are unplugged
     watcher.xsd.rm(f"{BE}/6")

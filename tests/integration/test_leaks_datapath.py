@@ -192,7 +192,7 @@ def test_vifback_cycles_are_clean(topo, axsd, tmp_path):
             # the worker's counters, as netd shows them, saw the megabytes
             wait_for(lambda: all((backend_counters(rig, "vif5.0") or {}).get(k, 0) >= 1 << 20
                                  for k in ("rx_bytes", "tx_bytes")), 10, step=0.2,
-                     what=f"vif5.0's counters ({backend_counters(rig, 'vif5.0')})")
+                     what=lambda: f"vif5.0's counters ({backend_counters(rig, 'vif5.0')})")
             # removed and added again: a new TAP, the guest reconnects
             test_vifback.hvsim(rig, "vif", "del", "-n", "6.0")
             wait_for(lambda: topo.link(topo.d0, "vif6.0") is None, 10, what="vif6.0 removed")

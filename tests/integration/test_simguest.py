@@ -62,7 +62,7 @@ class Vif:
         return int(v) if v is not None else None
 
     def wait_fe(self, s, timeout=5):
-        wait_for(lambda: self.fe_state() == s, timeout, what=f"frontend state {s}, "
+        wait_for(lambda: self.fe_state() == s, timeout, what=lambda: f"frontend state {s}, "
                  f"is {self.fe_state()}")
 
     def start(self, *args):

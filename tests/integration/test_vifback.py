@@ -78,7 +78,7 @@ class Rig:
 
     def wait_states(self, d, be, fe=None, n=0, timeout=10):
         wait_for(lambda: self.be(d, n) == str(be) and (fe is None or self.fe(d, n) == str(fe)),
-                 timeout, what=f"vif{d}.{n} backend {be} frontend {fe} "
+                 timeout, what=lambda: f"vif{d}.{n} backend {be} frontend {fe} "
                  f"(are {self.be(d, n)} {self.fe(d, n)})")
 
     def attach(self, d, spec="", script=True):
@@ -431,7 +431,7 @@ def test_killed_worker_is_replaced_and_serves_the_same_rings(topo, rig):
     assert ("vif5.0: its rings' server died twice within the forgive time (1 time): "
             "its reconnect held 200 ms") in log, log
     wait_for(lambda: (backend_counters(rig, "vif5.0") or {}).get("holds") == 1, 10,
-             what=f"holds=1 in netd's counters ({backend_counters(rig, 'vif5.0')})")
+             what=lambda: f"holds=1 in netd's counters ({backend_counters(rig, 'vif5.0')})")
 
 
 def worker_of(rig, d):
@@ -775,7 +775,8 @@ def test_event_channel_the_backend_cannot_bind_closes_that_vif(topo, rig, case):
     assert any("vif5.0: " in ln and err.split(" ", 1)[1] in ln
                for ln in rig.read_log().splitlines()), rig.read_log()
     assert rig.vb.poll() is None, rig.read_log()
-    wait_for(lambda: rig.workers() == [w6], 10, what=f"only guest 6's worker ({rig.workers()})")
+    wait_for(lambda: rig.workers() == [w6], 10,
+             what=lambda: f"only guest 6's worker ({rig.workers()})")
     assert topo.ping(g6, LAN, count=2)
     rep = hostile_run(rig, 5, "valid")
     assert rep["backend_state"] == 4, rep
@@ -815,7 +816,7 @@ def test_rate_holds_traffic_and_follows_the_key(topo, rig, tmp_path):
         assert seen() == 1, "the rate did not hold the other frames"
         subprocess.run(["xenstore-write", f"{BE}/5/0/rate", "100000000,1000000"],
                        env=rig.xsd.env(), check=True, timeout=5)
-        wait_for(lambda: seen() == 20, 10, what=f"all 20 frames (seen {seen()})")
+        wait_for(lambda: seen() == 20, 10, what=lambda: f"all 20 frames (seen {seen()})")
     finally:
         terminate(dump, 5)
 
@@ -952,7 +953,7 @@ def test_a_guest_that_broke_the_ring_reconnects_only_after_its_hold(topo, xsd, n
         assert len(hold_lines(rig, "vif5.0")) == 2
         assert rig.vb.poll() is None, rig.read_log()
         wait_for(lambda: (backend_counters(rig, "vif5.0") or {}).get("holds") == 2, 10,
-                 what=f"holds=2 in netd's counters ({backend_counters(rig, 'vif5.0')})")
+                 what=lambda: f"holds=2 in netd's counters ({backend_counters(rig, 'vif5.0')})")
         assert "holds=2" in status_line(rig, "vif5.0")
     finally:
         rig.close()
