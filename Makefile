@@ -3,6 +3,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
+CHECK_FUZZ_SECONDS ?= 8
 MODE ?= classic
 
 .PHONY: all deps build demo check unit integration bench clean deb fuzz
@@ -23,18 +24,21 @@ asan: deps
 demo: build
 	@scripts/demo.sh $(BUILD) $(MODE)
 
-# Unit tests run under ASan/UBSan; integration tests use the release build in namespaces.
+# Unit tests run under ASan/UBSan; then every libFuzzer harness for
+# CHECK_FUZZ_SECONDS (make fuzz: a crash fails, its input printed);
+# integration tests use the release build in namespaces.
 # -rfEs prints why each test failed or was skipped; with CI=true a skip is a
 # failure (tests/integration/conftest.py), so the suite cannot shrink quietly.
 check: build asan
 	@cd $(ASAN_BUILD) && ctest --output-on-failure -L unit
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
 	@NETD_BUILD=$(abspath $(BUILD)) NETD_ASAN_BUILD=$(abspath $(ASAN_BUILD)) /usr/bin/pytest -q -rfEs -p no:cacheprovider tests/integration
 
 # Every libFuzzer harness for FUZZ_SECONDS each (clang; scripts/fuzz.sh).
 fuzz:
 	@DEPS_EXTRA=clang scripts/deps.sh
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNETD_FUZZ=ON >/dev/null
-	@cmake --build $(FUZZ_BUILD)
+	@cmake --build $(FUZZ_BUILD) --target fuzzers
 	@scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 # Every benchmark, then a summary; fails if any bench misses a target (bench/README.md).

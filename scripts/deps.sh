@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the Debian 12 packages the build, the demo and the tests need.
 # Does nothing (and needs no network) when they are all present already.
-# DEPS_EXTRA: more packages, for a target that needs them (make fuzz: clang).
+# DEPS_EXTRA: more packages, for a target that needs them (make fuzz, which
+# make check runs: clang).
 set -eu
 PKGS="build-essential cmake ninja-build pkg-config procps
 libmnl-dev libnftnl-dev libnftables-dev nftables libcmocka-dev libjansson-dev libinih-dev libsystemd-dev
