@@ -79,6 +79,24 @@ int xsc_tx_start(struct xsc *c, uint32_t *tx);
 int xsc_run_tx(struct xsc *c, uint32_t tx, struct xsc_op *ops, unsigned n);
 int xsc_tx_end(struct xsc *c, uint32_t tx, bool commit);
 
+/* Writes made only if what the same transaction reads passes (a
+ * directory still there, a key still as it was): ops[0..n), its reads
+ * and writes in order, run as one batch in a new transaction; then
+ * judge(ops, n, arg) looks at their replies: 0 commits, anything else
+ * aborts and is returned as it is (> 0: the caller's reason for writing
+ * nothing; -errno with err_msg()). A commit that conflicts (someone
+ * changed what it read) runs the whole again, tries times at most; the
+ * judge sees each try's replies, which are freed after it.
+ *
+ * 0: committed. -EAGAIN: a conflict every time. Any other -errno:
+ * xsc_tx_start's, xsc_run_tx's or xsc_tx_end's (xenstored's refusal, or
+ * the connection's failure).
+ * In lib/xs_client_tx.c, on the calls above only (a fake of them, as
+ * fuzz_nb_xenbus's, runs it too). */
+typedef int xsc_judge_fn(const struct xsc_op *ops, unsigned n, void *arg);
+int xsc_tx_write_if(struct xsc *c, struct xsc_op *ops, unsigned n, unsigned tries,
+		    xsc_judge_fn *judge, void *arg);
+
 /* The next watch event: queued ones first, else whatever the socket holds
  * now (never waits). NULL with *err 0: none; NULL with *err < 0: the
  * connection is gone. */

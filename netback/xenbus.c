@@ -137,6 +137,23 @@ static bool same_device(const struct nb_vif *v, const struct xsc_op *state)
 	return !state->err && state->reply && strcmp(state->reply, "1");
 }
 
+/* be_write's judge: the directory there and still the device (1: gone or
+ * a new device's), then every write made. */
+static int be_judge(const struct xsc_op *ops, unsigned n, void *arg)
+{
+	const struct nb_vif *v = arg;
+
+	if (ops[0].err == -ENOENT || !same_device(v, &ops[1]))
+		return 1;
+	if (ops[0].err)
+		return err_set(ops[0].err, "read %s: %s", v->be, strerror(-ops[0].err));
+	for (unsigned i = 2; i < n; i++)
+		if (ops[i].err)
+			return err_set(ops[i].err, "write %s: %s", ops[i].path,
+				       strerror(-ops[i].err));
+	return 0;
+}
+
 /* Writes ops[0..n) (WRITEs under v's backend directory, or its error node)
  * only while the directory exists, atomically: in a transaction that
  * reads the directory first and aborts when it is gone, as Linux's
@@ -147,46 +164,21 @@ static bool same_device(const struct nb_vif *v, const struct xsc_op *state)
  * since our look (same_device) is not ours to write either. 0: written;
  * 1: the directory is gone or a new device's, nothing written (the vif
  * is looked at again: the removal forgets it, a new device renews it);
- * -EAGAIN: a conflict every time; -errno (xenstored's refusal of a write,
- * or the connection's failure). */
+ * -EAGAIN: a conflict every time; -errno (xenstored's refusal of a
+ * write, or the connection's failure). */
 static int be_write(struct nb_back *b, struct nb_vif *v, const struct xsc_op *ops, unsigned n)
 {
 	struct xsc_op tx_ops[2 + NB_TX_WRITES];
 	char spath[NB_PATH_MAX + 8];
-	int rc = -EAGAIN, end;
-	uint32_t tx = 0;
+	int rc;
 
 	if (n > NB_TX_WRITES)
 		return err_set(-E2BIG, "%s: %u writes in one transaction", v->be, n);
 	snprintf(spath, sizeof(spath), "%s/state", v->be);
-	for (unsigned t = 0; t < NB_TX_TRIES && rc == -EAGAIN; t++) {
-		rc = xsc_tx_start(b->xs, &tx);
-		if (rc < 0)
-			return rc;
-		tx_ops[0] = (struct xsc_op){ .type = XS_MSG_READ, .path = v->be };
-		tx_ops[1] = (struct xsc_op){ .type = XS_MSG_READ, .path = spath };
-		memcpy(tx_ops + 2, ops, n * sizeof(*ops));
-		rc = xsc_run_tx(b->xs, tx, tx_ops, n + 2);
-		if (rc < 0)
-			return rc; /* the connection is gone, the transaction with it */
-		if (tx_ops[0].err == -ENOENT || !same_device(v, &tx_ops[1]))
-			rc = 1;
-		else if (tx_ops[0].err)
-			rc = err_set(tx_ops[0].err, "read %s: %s", v->be, strerror(-tx_ops[0].err));
-		for (unsigned i = 2; rc == 0 && i < n + 2; i++)
-			if (tx_ops[i].err)
-				rc = err_set(tx_ops[i].err, "write %s: %s", tx_ops[i].path,
-					     strerror(-tx_ops[i].err));
-		xsc_ops_free(tx_ops, n + 2);
-		/* commit only what found the directory and was all written */
-		end = xsc_tx_end(b->xs, tx, rc == 0);
-		if (end == -EAGAIN && rc == 0) {
-			log_debug("vif%u.%u: %s", v->domid, v->devid, err_msg());
-			rc = -EAGAIN;
-		} else if (end < 0) {
-			return end;
-		}
-	}
+	tx_ops[0] = (struct xsc_op){ .type = XS_MSG_READ, .path = v->be };
+	tx_ops[1] = (struct xsc_op){ .type = XS_MSG_READ, .path = spath };
+	memcpy(tx_ops + 2, ops, n * sizeof(*ops));
+	rc = xsc_tx_write_if(b->xs, tx_ops, n + 2, NB_TX_TRIES, be_judge, v);
 	if (rc == -EAGAIN)
 		return err_set(-EAGAIN, "%s: its writes conflicted %u times", v->be, NB_TX_TRIES);
 	if (rc == 1) {

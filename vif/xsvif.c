@@ -322,55 +322,35 @@ static bool key_same(const char *was, const struct xsc_op *now)
 	       !strcmp(was, now->reply);
 }
 
-/* One try of a report (see xsvif_report): 0 written, 1 the directory is
- * gone, 2 it is not the one x read; -EAGAIN a conflict; -errno. */
-static int report_try(struct xsc *xs, const struct xsvif *x, const struct xsc_op *writes,
-		      unsigned nw, const char *fe)
-{
-	char paths[XK_COUNT][XSVIF_DIR_MAX + 32], online[XSVIF_DIR_MAX + 16];
-	struct xsc_op ops[XSVIF_TX_READS + XSVIF_TX_WRITES];
+/* What a report's reads must find: ops[0..nr) the reads, the last nk of
+ * them keys[]'s as x read them (see report_tx). */
+struct report_want {
+	const struct xsvif *x;
+	const char *fe;
 	int keys[XK_COUNT];
-	unsigned nr = 0, nk = 0;
-	uint32_t tx;
-	int rc, end;
+	unsigned nr, nk;
+};
 
-	snprintf(online, sizeof(online), "%s/online", x->dir);
-	ops[nr++] = (struct xsc_op){ .type = XS_MSG_READ, .path = x->dir };
-	ops[nr++] = (struct xsc_op){ .type = XS_MSG_READ, .path = online };
-	if (fe)
-		ops[nr++] = (struct xsc_op){ .type = XS_MSG_READ, .path = fe };
-	/* what the plug was made from, when the caller read it */
-	for (int k = 0; x->exists && k < XK_COUNT; k++) {
-		if (!key_is_identity(k))
-			continue;
-		snprintf(paths[nk], sizeof(paths[nk]), "%s/%s", x->dir, key_names[k]);
-		keys[nk++] = k;
-		ops[nr++] = (struct xsc_op){ .type = XS_MSG_READ, .path = paths[nk - 1] };
-	}
-	memcpy(ops + nr, writes, nw * sizeof(*writes));
-	rc = xsc_tx_start(xs, &tx);
-	if (rc)
-		return rc;
-	rc = xsc_run_tx(xs, tx, ops, nr + nw);
-	if (rc)
-		return rc; /* the connection is gone, the transaction with it */
-	if (ops[0].err == -ENOENT || ops[1].err == -ENOENT || (fe && ops[2].err == -ENOENT))
-		rc = 1;
-	for (unsigned i = 0; rc == 0 && i < nr - nk; i++)
+/* report_tx's judge: 1 the directory is gone, 2 it is not the one x read,
+ * else every read and write made. */
+static int report_judge(const struct xsc_op *ops, unsigned n, void *arg)
+{
+	const struct report_want *w = arg;
+
+	if (ops[0].err == -ENOENT || ops[1].err == -ENOENT || (w->fe && ops[2].err == -ENOENT))
+		return 1;
+	for (unsigned i = 0; i < w->nr - w->nk; i++)
 		if (ops[i].err)
-			rc = err_set(ops[i].err, "xenstore: cannot read %s: %s", ops[i].path,
-				     strerror(-ops[i].err));
-	for (unsigned k = 0; rc == 0 && k < nk; k++)
-		if (!key_same(x->val[keys[k]], &ops[nr - nk + k]))
-			rc = 2;
-	for (unsigned i = nr; rc == 0 && i < nr + nw; i++)
+			return err_set(ops[i].err, "xenstore: cannot read %s: %s", ops[i].path,
+				       strerror(-ops[i].err));
+	for (unsigned k = 0; k < w->nk; k++)
+		if (!key_same(w->x->val[w->keys[k]], &ops[w->nr - w->nk + k]))
+			return 2;
+	for (unsigned i = w->nr; i < n; i++)
 		if (ops[i].err)
-			rc = err_set(ops[i].err, "xenstore: cannot write %s: %s", ops[i].path,
-				     strerror(-ops[i].err));
-	xsc_ops_free(ops, nr + nw);
-	/* commit only what found the directory as read and was all written */
-	end = xsc_tx_end(xs, tx, rc == 0);
-	return end == -EAGAIN && rc == 0 ? -EAGAIN : end < 0 ? end : rc;
+			return err_set(ops[i].err, "xenstore: cannot write %s: %s", ops[i].path,
+				       strerror(-ops[i].err));
+	return 0;
 }
 
 /* writes[0..nw) in one transaction that first reads the directory, its
@@ -384,10 +364,26 @@ static int report_try(struct xsc *xs, const struct xsvif *x, const struct xsc_op
 static int report_tx(struct xsc *xs, const struct xsvif *x, const struct xsc_op *writes,
 		     unsigned nw, const char *fe)
 {
-	int rc = -EAGAIN;
+	char paths[XK_COUNT][XSVIF_DIR_MAX + 32], online[XSVIF_DIR_MAX + 16];
+	struct xsc_op ops[XSVIF_TX_READS + XSVIF_TX_WRITES];
+	struct report_want w = { .x = x, .fe = fe };
+	int rc;
 
-	for (unsigned t = 0; t < XSVIF_TX_TRIES && rc == -EAGAIN; t++)
-		rc = report_try(xs, x, writes, nw, fe);
+	snprintf(online, sizeof(online), "%s/online", x->dir);
+	ops[w.nr++] = (struct xsc_op){ .type = XS_MSG_READ, .path = x->dir };
+	ops[w.nr++] = (struct xsc_op){ .type = XS_MSG_READ, .path = online };
+	if (fe)
+		ops[w.nr++] = (struct xsc_op){ .type = XS_MSG_READ, .path = fe };
+	/* what the plug was made from, when the caller read it */
+	for (int k = 0; x->exists && k < XK_COUNT; k++) {
+		if (!key_is_identity(k))
+			continue;
+		snprintf(paths[w.nk], sizeof(paths[w.nk]), "%s/%s", x->dir, key_names[k]);
+		w.keys[w.nk++] = k;
+		ops[w.nr++] = (struct xsc_op){ .type = XS_MSG_READ, .path = paths[w.nk - 1] };
+	}
+	memcpy(ops + w.nr, writes, nw * sizeof(*writes));
+	rc = xsc_tx_write_if(xs, ops, w.nr + nw, XSVIF_TX_TRIES, report_judge, &w);
 	if (rc == -EAGAIN)
 		return err_set(-EAGAIN, "vif%u.%u: %s: its report conflicted %u times", x->domid,
 			       x->devid, x->dir, XSVIF_TX_TRIES);

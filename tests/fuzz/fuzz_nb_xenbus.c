@@ -40,7 +40,9 @@
  * (so the fuzzer reaches Connected) or given raw.
  *
  * The sources are included, not linked (coverage, see fuzz_vif.c); this
- * file's xsc_* replace lib/xs_client.c's, which is then never linked. */
+ * file's xsc_* replace lib/xs_client.c's, which is then never linked
+ * (lib/xs_client_tx.c, the transactions netback's writes are, runs on
+ * them). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +63,7 @@ static int fz_clock(struct timespec *ts)
 #include "netback/fekeys.c"
 #include "netback/xenbus.c"
 #include "netback/watch.c"
+#include "lib/xs_client_tx.c"
 
 #include "lib/log.h"
 #include "vif/xsvif.h"

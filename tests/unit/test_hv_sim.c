@@ -30,91 +30,14 @@
 #include "lib/err.h"
 #include "lib/log.h"
 #include "lib/xs_wire.h"
+#include "tests/unit/xsd_child.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define PAGE HV_PAGE_SIZE
 
-static char dir[64], xs_path[96];
-static pid_t xsd_pid;
-
-static int sock_connect(const char *path, int type)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
-
-	strcpy(sa.sun_path, path);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-		return fd;
-	if (fd >= 0)
-		close(fd);
-	return -1;
-}
-
-/* One request to xenstored as dom0; returns 0 if it answered OK. */
-static int xs_request(uint32_t type, const char *payload, uint32_t len)
-{
-	struct xs_msg_hdr h = { type, 1, 0, len };
-	uint8_t buf[XS_HDR_LEN + 64];
-	int fd = sock_connect(xs_path, SOCK_STREAM);
-	ssize_t n;
-
-	assert_true(fd >= 0);
-	assert_true(len <= 64);
-	xs_hdr_encode(&h, buf);
-	memcpy(buf + XS_HDR_LEN, payload, len);
-	assert_int_equal(write(fd, buf, XS_HDR_LEN + len), (ssize_t)(XS_HDR_LEN + len));
-	n = read(fd, buf, sizeof(buf));
-	close(fd);
-	assert_true(n >= XS_HDR_LEN);
-	xs_hdr_decode(buf, &h);
-	return h.type == type ? 0 : -1;
-}
-
-static void introduce(unsigned domid)
-{
-	char p[32];
-	int n = snprintf(p, sizeof(p), "%u%c0%c1", domid, 0, 0);
-
-	assert_int_equal(xs_request(XS_MSG_INTRODUCE, p, (uint32_t)n + 1), 0);
-}
-
-static void release(unsigned domid)
-{
-	char p[16];
-	int n = snprintf(p, sizeof(p), "%u", domid);
-
-	assert_int_equal(xs_request(XS_MSG_RELEASE, p, (uint32_t)n + 1), 0);
-}
-
 static int group_setup(void **state)
 {
-	char hv_path[128];
-	int i, fd = -1;
-
-	strcpy(dir, "/tmp/hv-sim-test.XXXXXX");
-	assert_non_null(mkdtemp(dir));
-	snprintf(xs_path, sizeof(xs_path), "%s/xs", dir);
-	setenv("XENSTORED_PATH", xs_path, 1);
-	xsd_pid = fork();
-	assert_true(xsd_pid >= 0);
-	if (xsd_pid == 0) {
-		struct hv_xsd_opts o = { .socket_path = xs_path };
-
-		/* A test binary that crashes leaves no daemon behind. */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (getppid() == 1)
-			_exit(1);
-		log_set_level(LOG_LVL_WARN);
-		_exit(hv_xsd_run(&o) ? 1 : 0);
-	}
-	snprintf(hv_path, sizeof(hv_path), "%s.hv", xs_path);
-	for (i = 0; i < 1000 && fd < 0; i++) {
-		fd = sock_connect(hv_path, SOCK_SEQPACKET);
-		if (fd < 0)
-			usleep(10000);
-	}
-	assert_true(fd >= 0);
-	close(fd);
+	xsd_child_start("/tmp/hv-sim-test.XXXXXX");
 	introduce(5);
 	introduce(6);
 	introduce(7);
@@ -123,12 +46,7 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-	int st;
-
-	kill(xsd_pid, SIGTERM);
-	assert_int_equal(waitpid(xsd_pid, &st, 0), xsd_pid);
-	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	rmdir(dir);
+	xsd_child_stop();
 	return 0;
 }
 
