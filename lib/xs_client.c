@@ -257,7 +257,12 @@ static int take_reply(struct xsc *c, const struct xs_msg_hdr *h, const uint8_t *
 		char name[16] = "";
 
 		memcpy(name, payload, h->len < sizeof(name) - 1 ? h->len : sizeof(name) - 1);
-		op->err = -(xs_err_from_name(name) ?: EINVAL);
+		/* oxenstored's quota refusal, in no table of Xen's: not the
+		 * EINVAL (a bad request) an unknown name would be */
+		if (!strcmp(name, "EQUOTA"))
+			op->err = -EDQUOT;
+		else
+			op->err = -(xs_err_from_name(name) ?: EINVAL);
 	} else if (h->type != op->type) {
 		return err_set(-EPROTO, "xenstore: %s answered with %s", xs_msg_type_name(op->type),
 			       xs_msg_type_name(h->type));

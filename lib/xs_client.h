@@ -69,7 +69,8 @@ void xsc_ops_free(struct xsc_op *ops, unsigned n);
  * the commit fail: nothing written, start again.
  *
  * xsc_tx_start: 0 and *tx (never 0), or -errno: xenstored's refusal
- * (-ENOSPC, too many transactions; the connection still serves) or the
+ * (-ENOSPC, too many transactions: C xenstored's quota, never Dom0's;
+ * -EDQUOT: oxenstored's EQUOTA; the connection still serves) or the
  * connection's failure, as xsc_run's.
  * xsc_run_tx: xsc_run in transaction tx (0: none, which is xsc_run).
  * xsc_tx_end: 0 committed (or aborted, commit false); -EAGAIN: a conflict,
@@ -88,9 +89,11 @@ int xsc_tx_end(struct xsc *c, uint32_t tx, bool commit);
  * changed what it read) runs the whole again, tries times at most; the
  * judge sees each try's replies, which are freed after it.
  *
- * 0: committed. -EAGAIN: a conflict every time. Any other -errno:
- * xsc_tx_start's, xsc_run_tx's or xsc_tx_end's (xenstored's refusal, or
- * the connection's failure).
+ * 0: committed. -EAGAIN: a conflict every time. -EDQUOT: xenstored
+ * refused to start a transaction (ENOSPC, or oxenstored's EQUOTA: its
+ * quota of open ones reached), nothing sent; the connection still
+ * serves, try again later. Any other -errno: xsc_run_tx's or
+ * xsc_tx_end's (a commit refused, or the connection's failure).
  * In lib/xs_client_tx.c, on the calls above only (a fake of them, as
  * fuzz_nb_xenbus's, runs it too). */
 typedef int xsc_judge_fn(const struct xsc_op *ops, unsigned n, void *arg);

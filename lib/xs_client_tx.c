@@ -15,6 +15,13 @@ static int try_once(struct xsc *c, struct xsc_op *ops, unsigned n, xsc_judge_fn 
 	int rc, end;
 
 	rc = xsc_tx_start(c, &tx);
+	/* xenstored answers ENOSPC there for its quota only: told apart
+	 * from a write or a commit it refuses (the store full) */
+	if (rc == -ENOSPC || rc == -EDQUOT)
+		return err_set(-EDQUOT,
+			       "xenstore: transaction start refused (%s): xenstored's quota of open "
+			       "transactions",
+			       rc == -ENOSPC ? "ENOSPC" : "EQUOTA");
 	if (rc)
 		return rc;
 	rc = xsc_run_tx(c, tx, ops, n);

@@ -138,6 +138,10 @@ struct nb_vif {
 	bool resume;	 /* its server died: serve its rings again (nb_vif_lost) */
 	uint64_t resumed_ms; /* when that last happened; 0: not since it connected */
 	struct nb_hold hold;
+	/* xenstored refused it a transaction (its quota): looked at again at
+	 * quota_ms (0: not waiting), the quota_tries-th refusal in a row */
+	uint64_t quota_ms;
+	unsigned quota_tries;
 	struct nb_fe_cfg cfg;
 	struct vif_rate rate;
 	struct nb_vif *next, *qnext; /* hash chain, look queue */
@@ -183,7 +187,7 @@ struct nb_back {
 	unsigned nvifs;
 	struct nb_vif *qhead, **qtail;
 	struct nb_hold_cfg hold; /* defaults from nb_back_init() */
-	uint64_t hold_next;	 /* the earliest held vif's end of hold (0: none held) */
+	uint64_t hold_next;	 /* the earliest held vif's end of hold, or quota retry (0: none) */
 };
 
 /* b->xs, max_queues, gso and ops are the caller's to set after this. */
@@ -196,9 +200,9 @@ int nb_back_run(struct nb_back *b);
 /* Something to do without waiting for the xenstore fd (a hold ended
  * too). */
 bool nb_back_busy(struct nb_back *b);
-/* Milliseconds until a held reconnect is due (for poll), -1: none. */
+/* Milliseconds until a held reconnect (or a quota retry) is due (for poll), -1: none. */
 int nb_back_timeout_ms(struct nb_back *b);
-/* A hold has ended (nb_back_busy asks). */
+/* A hold (or a quota retry's wait) has ended (nb_back_busy asks). */
 bool nb_back_hold_due(struct nb_back *b);
 /* The vifs whose hold ended are looked at again (nb_back_run calls it). */
 void nb_back_holds_end(struct nb_back *b);
@@ -212,8 +216,14 @@ struct nb_vif *nb_vif_get(struct nb_back *b, uint32_t domid, uint32_t devid, boo
 void nb_vif_mark(struct nb_back *b, struct nb_vif *v);
 /* Looks at a vif's keys and the frontend's state and takes the step the
  * handshake calls for. 1: the directory is gone (the caller frees the vif
- * with nb_vif_forget); -errno only when xenstore is gone. */
+ * with nb_vif_forget); -EDQUOT: a transaction refused (nb_vif_quota);
+ * -EINVAL, -EOPNOTSUPP, -EEXIST, -EAGAIN: this vif's step failed (logged);
+ * any other -errno: xenstore is gone. */
 int nb_vif_look(struct nb_back *b, struct nb_vif *v);
+/* Its look's transaction was refused (-EDQUOT: xenstored's quota of open
+ * transactions, held by others): not xenstore gone; it is looked at again
+ * after a backoff (nb_back_timeout_ms), a bounded number of times. */
+void nb_vif_quota(struct nb_back *b, struct nb_vif *v);
 void nb_vif_forget(struct nb_back *b, struct nb_vif *v);
 /* Whatever served the rings died (the consumer has let go of them), not
  * through the frontend's fault: the rings are served again, resumed where

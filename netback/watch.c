@@ -95,13 +95,22 @@ static int look_pending(struct nb_back *b)
 			b->qtail = &b->qhead;
 		v->pending = false;
 		rc = nb_vif_look(b, v);
-		if (rc == 1)
+		if (rc == 1) {
 			nb_vif_forget(b, v);
-		else if (rc < 0 && rc != -EINVAL && rc != -EOPNOTSUPP && rc != -EEXIST &&
-			 rc != -EAGAIN)
+		} else if (rc == -EDQUOT) {
+			nb_vif_quota(b, v); /* others hold xenstored's transactions */
+		} else if (rc < 0 && rc != -EINVAL && rc != -EOPNOTSUPP && rc != -EEXIST &&
+			   rc != -EAGAIN) {
 			return rc; /* xenstore is gone */
-		else if (rc < 0)
-			log_err("vif%u.%u: %s", v->domid, v->devid, err_msg());
+		} else {
+			if (rc < 0)
+				log_err("vif%u.%u: %s", v->domid, v->devid, err_msg());
+			if (v->quota_tries && rc == 0)
+				log_info("vif%u.%u: xenstore took its transaction again", v->domid,
+					 v->devid);
+			v->quota_tries = 0;
+			v->quota_ms = 0;
+		}
 	}
 	return 0;
 }

@@ -164,7 +164,8 @@ static int be_judge(const struct xsc_op *ops, unsigned n, void *arg)
  * since our look (same_device) is not ours to write either. 0: written;
  * 1: the directory is gone or a new device's, nothing written (the vif
  * is looked at again: the removal forgets it, a new device renews it);
- * -EAGAIN: a conflict every time; -errno (xenstored's refusal of a
+ * -EAGAIN: a conflict every time; -ENOSPC/-EDQUOT: xenstored's quota
+ * (look_pending tries again later); -errno (xenstored's refusal of a
  * write, or the connection's failure). */
 static int be_write(struct nb_back *b, struct nb_vif *v, const struct xsc_op *ops, unsigned n)
 {
@@ -316,11 +317,47 @@ void nb_vif_broke(struct nb_back *b, struct nb_vif *v, const char *why)
 	fatal_outside(b, v, why);
 }
 
+/* The loop must wake at ms, if sooner than for anything else. */
+static void wake_min(struct nb_back *b, uint64_t ms)
+{
+	if (!b->hold_next || ms < b->hold_next)
+		b->hold_next = ms;
+}
+
 /* The next end of a hold the loop must wake for is v's, if sooner. */
 static void hold_next_min(struct nb_back *b, const struct nb_vif *v)
 {
-	if (!b->hold_next || v->hold.until_ms < b->hold_next)
-		b->hold_next = v->hold.until_ms;
+	wake_min(b, v->hold.until_ms);
+}
+
+/* A transaction refused for xenstored's quota (C xenstored's is a
+ * guest's: a backend in a driver domain shares its domain's 10 with
+ * whatever else runs there) clears as the others end theirs: the vif's
+ * look is taken again after NB_QUOTA_FIRST_MS, doubled each refusal in a
+ * row up to NB_QUOTA_MAX_MS, NB_QUOTA_TRIES times (about 15 s); then its
+ * next watch event brings it back, as a write that conflicted every try. */
+#define NB_QUOTA_FIRST_MS 50
+#define NB_QUOTA_MAX_MS 2000
+#define NB_QUOTA_TRIES 12
+
+void nb_vif_quota(struct nb_back *b, struct nb_vif *v)
+{
+	uint64_t ms = NB_QUOTA_FIRST_MS << (v->quota_tries < 6 ? v->quota_tries : 6);
+
+	if (v->quota_tries >= NB_QUOTA_TRIES) {
+		log_err("vif%u.%u: %s: refused %u times in a row, given up until the vif changes",
+			v->domid, v->devid, err_msg(), v->quota_tries);
+		v->quota_tries = 0;
+		v->quota_ms = 0;
+		return;
+	}
+	if (ms > NB_QUOTA_MAX_MS)
+		ms = NB_QUOTA_MAX_MS;
+	v->quota_tries++;
+	v->quota_ms = nb_now_ms() + ms;
+	wake_min(b, v->quota_ms);
+	log_warn("vif%u.%u: %s: looked at again in %llu ms", v->domid, v->devid, err_msg(),
+		 (unsigned long long)ms);
 }
 
 /* A frontend that broke the protocol starts over (Initialising) before its
@@ -352,6 +389,12 @@ static void hold_due(struct nb_back *b, struct nb_vif *v, void *arg)
 {
 	uint64_t now = *(const uint64_t *)arg;
 
+	if (v->quota_ms && now >= v->quota_ms) {
+		v->quota_ms = 0;
+		nb_vif_mark(b, v);
+	} else if (v->quota_ms) {
+		wake_min(b, v->quota_ms);
+	}
 	if (!v->held)
 		return;
 	if (nb_hold_left(&v->hold, now) == 0) {
@@ -373,7 +416,7 @@ void nb_back_holds_end(struct nb_back *b)
 
 	if (!b->hold_next || now < b->hold_next)
 		return;
-	/* rare (at most once per hold): a walk of every vif is fine */
+	/* rare (at most once per hold or quota retry): a walk of every vif is fine */
 	b->hold_next = 0;
 	nb_vif_foreach(b, hold_due, &now);
 }

@@ -16,7 +16,11 @@
 #include "hypervisor/sim/xs_tree.h"
 #include "lib/xs_wire.h"
 
-/* Per-connection and store-wide bounds (xenstored's quotas, simplified). */
+/* Per-connection and store-wide bounds (xenstored's quotas, simplified).
+ * Open transactions: a guest's connection 16, every guest's together 64;
+ * Dom0's none, as C xenstored (whose quota, 10 a domain, never applies to
+ * the privileged domain) and oxenstored: Dom0's daemons are never refused
+ * one because guests or other Dom0 clients hold theirs. */
 #define XS_CONN_WATCHES_MAX	128
 #define XS_CONN_TXNS_MAX	16
 #define XS_STORE_TXNS_MAX	64
@@ -120,7 +124,7 @@ struct xs_store {
 	struct xs_conn *conns;
 	unsigned n_conns;
 	unsigned next_conn_id;
-	unsigned n_txns;
+	unsigned n_txns;	/* the guests' open transactions (Dom0's not counted) */
 	uint32_t *domains;	/* introduced domids */
 	unsigned n_domains;
 	struct xs_special special[2];

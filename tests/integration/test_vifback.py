@@ -17,6 +17,8 @@ import os
 import re
 import select
 import signal
+import socket
+import struct
 import subprocess
 import time
 
@@ -523,6 +525,42 @@ def test_a_device_removed_and_added_again_between_two_looks_is_a_new_vif(topo, r
     g = rig.guest(5, "192.0.2.15")
     assert topo.ping(g, LAN)
     assert rig.vb.poll() is None, rig.read_log()
+
+
+def hold_transactions(sock, conns=4, each=16):
+    """Dom0 clients (a toolstack, a monitoring script) holding conns * each
+    xenstore transactions open, never ended: the sockets, to close."""
+    held = []
+    for _ in range(conns):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(sock)
+        held.append(s)
+        for i in range(each):
+            s.sendall(struct.pack("<IIII", 6, i + 1, 0, 1) + b"\0")  # TRANSACTION_START
+            mtype, _, _, n = struct.unpack("<IIII", s.recv(16, socket.MSG_WAITALL))
+            body = s.recv(n, socket.MSG_WAITALL)
+            assert mtype == 6, body
+    return held
+
+
+def test_other_clients_holding_transactions_stop_no_handshake(topo, rig):
+    """C xenstored's quota of open transactions is a guest's, never Dom0's:
+    Dom0 clients holding 64 of them (hvsim's cap of every client's
+    together) must not stop vifback, whose handshake writes are
+    transactions. hvsim refused it ENOSPC there (at the guest's Connected,
+    here), and vifback took xenstore for gone and exited. The hotplug
+    script's and hvsim's own writes are transactions too: held after
+    them."""
+    rig.attach(5, "ip=192.0.2.15")
+    held = hold_transactions(rig.xsd.sock)
+    try:
+        g = rig.guest(5, "192.0.2.15")
+        rig.wait_states(5, 4, 4)
+        assert topo.ping(g, LAN)
+        assert rig.vb.poll() is None, rig.read_log()
+    finally:
+        for s in held:
+            s.close()
 
 
 def test_workers_come_from_the_spawner_which_dies_with_the_supervisor(topo, rig):

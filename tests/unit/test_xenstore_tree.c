@@ -637,14 +637,42 @@ static void test_txn_errors_and_limits(void **state)
 			    "!EBUSY");
 	assert_string_equal(req(f->d0, XS_MSG_TRANSACTION_END, tx, "maybe",
 				NULL), "!EINVAL");
-	for (i = 1; i < XS_CONN_TXNS_MAX; i++)
-		txn_start(f->d0);
-	assert_string_equal(req(f->d0, XS_MSG_TRANSACTION_START, 0, "", NULL),
+	/* a guest's connection: XS_CONN_TXNS_MAX open at most */
+	for (i = 0; i < XS_CONN_TXNS_MAX; i++)
+		txn_start(f->g5);
+	assert_string_equal(req(f->g5, XS_MSG_TRANSACTION_START, 0, "", NULL),
 			    "!ENOSPC");
 	/* Closing the connection frees them all. */
-	xs_conn_free(f->d0);
-	f->d0 = xs_conn_new(&f->st, 0);
+	xs_conn_free(f->g5);
+	f->g5 = xs_conn_new(&f->st, 5);
 	assert_int_equal(f->st.n_txns, 0);
+	assert_int_not_equal(txn_start(f->g5), 0);
+}
+
+/* Dom0 has no quota of open transactions (C xenstored's is a guest's):
+ * past the per-connection and the store-wide caps it still gets one, and
+ * what it holds leaves the guests' share whole. */
+static void test_txn_quota_is_the_guests(void **state)
+{
+	struct fx *f = *state;
+	struct xs_conn *g6 = xs_conn_new(&f->st, 6);
+	unsigned i;
+
+	for (i = 0; i < XS_STORE_TXNS_MAX + 8; i++)
+		txn_start(f->d0);
+	assert_int_equal(f->st.n_txns, 0);
+	/* the guests' store-wide cap, Dom0's 72 open beside it */
+	for (i = 0; i < XS_STORE_TXNS_MAX / XS_CONN_TXNS_MAX; i++) {
+		struct xs_conn *g = xs_conn_new(&f->st, 5);
+
+		for (unsigned k = 0; k < XS_CONN_TXNS_MAX; k++)
+			txn_start(g);
+	}
+	assert_int_equal(f->st.n_txns, XS_STORE_TXNS_MAX);
+	assert_string_equal(req(g6, XS_MSG_TRANSACTION_START, 0, "", NULL), "!ENOSPC");
+	assert_int_not_equal(txn_start(f->d0), 0);
+	assert_int_not_equal(txn_start(f->w), 0);
+	xs_conn_free(g6);
 }
 
 static void test_watch_limits_and_reset(void **state)
@@ -854,6 +882,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_txn_rm_and_recreate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_txn_errors_and_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_txn_quota_is_the_guests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_watch_limits_and_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_domains_and_special_watches,
 						setup, teardown),

@@ -462,6 +462,11 @@ static void test_transaction_start_refused(void **state)
 	assert_int_equal(xsc_run(f->c, &op, 1), 0);
 	assert_string_equal(op.reply, "v");
 	xsc_ops_free(&op, 1);
+	/* oxenstored's: EQUOTA, in no table of Xen's, is its quota, not EINVAL */
+	send_msg(f->server, XS_MSG_ERROR, 3, "EQUOTA", 7);
+	assert_int_equal(xsc_tx_start(f->c, &tx), -EDQUOT);
+	send_msg(f->server, XS_MSG_ERROR, 4, "EWHAT", 6);
+	assert_int_equal(xsc_tx_start(f->c, &tx), -EINVAL);
 }
 
 int main(void)

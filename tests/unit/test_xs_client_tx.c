@@ -1,8 +1,9 @@
 /* lib/xs_client_tx.c's xsc_tx_write_if (writes made only if what the same
  * transaction reads passes) against a real `hvsim xenstored` in a child
  * process, through lib/xs_client as dom0 and as a guest: what a reader of
- * the store sees after a commit, a refusal, a conflict, and a conflict
- * every try. */
+ * the store sees after a commit, a refusal, a conflict every try, and
+ * xenstored's quota of open transactions (a guest's, never dom0's); and
+ * netback (vifback's and dpswitch's handshake) waiting that quota out. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -10,13 +11,17 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "lib/err.h"
 #include "lib/xs_client.h"
+#include "netback/netback.h"
 #include "tests/unit/xsd_child.h"
+
+static char guest_path[128], hog_path[128];
 
 /* A connection to xenstored: dom0's (path NULL) or a guest's socket. */
 static struct xsc *conn(const char *path)
@@ -60,6 +65,11 @@ static int group_setup(void **state)
 	(void)state;
 	xsd_child_start("/tmp/xs-tx-test.XXXXXX");
 	log_set_level(LOG_LVL_ERR);
+	/* domain 5, whose connections are a guest's; 6 the others' */
+	introduce(5);
+	introduce(6);
+	assert_int_equal(hv_xsd_domain_socket(xs_path, 5, guest_path, sizeof(guest_path)), 0);
+	assert_int_equal(hv_xsd_domain_socket(xs_path, 6, hog_path, sizeof(hog_path)), 0);
 	return 0;
 }
 
@@ -183,12 +193,162 @@ static void test_a_conflict_runs_it_again_a_bounded_number_of_times(void **state
 	xsc_close(c);
 }
 
+/* A guest's connection at its quota of open transactions: refused with
+ * -EDQUOT, nothing sent, the connection still serving; once one of them
+ * ends, the next call commits. */
+static void test_a_guest_at_its_quota_is_refused_then_served(void **state)
+{
+	struct xsc *c = conn(NULL), *g = conn(guest_path);
+	struct judge j = { 0 };
+	uint32_t held[16];
+	unsigned n = 0;
+
+	(void)state;
+	put(c, "/local/domain/5/t5", "");
+	assert_int_equal(req(c, XS_MSG_SET_PERMS, "/local/domain/5/t5", "n5", 0), 0);
+	while (n < 16 && xsc_tx_start(g, &held[n]) == 0)
+		n++;
+	assert_int_equal(n, 16);
+	assert_int_equal(write_k(g, "/local/domain/5/t5", 8, &j), -EDQUOT);
+	assert_int_equal(j.calls, 0);
+	assert_non_null(strstr(err_msg(), "quota"));
+	assert_string_equal(k_of(g, "/local/domain/5/t5"), "!");
+	assert_int_equal(xsc_tx_end(g, held[0], false), 0);
+	assert_int_equal(write_k(g, "/local/domain/5/t5", 8, &j), 0);
+	assert_string_equal(k_of(c, "/local/domain/5/t5"), "v");
+	xsc_close(g);
+	xsc_close(c);
+}
+
+/* Dom0 has no such quota (C xenstored's rule): other dom0 clients holding
+ * as many open transactions as every guest may together does not stop it
+ * (hvsim refused it ENOSPC there). */
+static void test_dom0_is_never_refused_a_transaction(void **state)
+{
+	struct xsc *c = conn(NULL), *hogs[4];
+	struct judge j = { 0 };
+	uint32_t tx;
+
+	(void)state;
+	for (unsigned i = 0; i < 4; i++) {
+		hogs[i] = conn(NULL);
+		for (unsigned k = 0; k < 16; k++)
+			assert_int_equal(xsc_tx_start(hogs[i], &tx), 0);
+	}
+	put(c, "/t6", "");
+	assert_int_equal(write_k(c, "/t6", 8, &j), 0);
+	assert_string_equal(k_of(c, "/t6"), "v");
+	for (unsigned i = 0; i < 4; i++)
+		xsc_close(hogs[i]);
+	xsc_close(c);
+}
+
+/* ---- netback under xenstored's quota ---- */
+
+/* A consumer with nothing to make: a port number, rings "served". */
+static int nbq_probe(struct nb_back *b, struct nb_vif *v, const char *vifname, const char *bridge)
+{
+	(void)b;
+	(void)vifname;
+	(void)bridge;
+	v->port = 0;
+	return 0;
+}
+
+static int nbq_connect(struct nb_back *b, struct nb_vif *v)
+{
+	(void)b;
+	(void)v;
+	return 0;
+}
+
+static void nbq_none(struct nb_back *b, struct nb_vif *v)
+{
+	(void)b;
+	(void)v;
+}
+
+static const struct nb_ops nbq_ops = {
+	.probe = nbq_probe,
+	.connect = nbq_connect,
+	.disconnect = nbq_none,
+	.release = nbq_none,
+	.close = nbq_none,
+};
+
+/* Runs b as the daemons' loops do until the node at path (read as dom0)
+ * is want, ms at most: false if it never is. Every run must return 0:
+ * an error is xenstore gone to vifback and dpswitch, which exit. */
+static bool nb_until(struct nb_back *b, struct xsc *d0, const char *path, const char *want,
+		     unsigned ms)
+{
+	uint64_t end = nb_now_ms() + ms;
+
+	for (;;) {
+		struct pollfd p = { .fd = xsc_fd(b->xs), .events = POLLIN };
+
+		assert_int_equal(nb_back_run(b), 0);
+		if (!strcmp(get(d0, path), want))
+			return true;
+		if (nb_now_ms() >= end)
+			return false;
+		poll(&p, 1, nb_back_busy(b) ? 0 : 10);
+	}
+}
+
+#define NBQ_BE "/local/domain/0/backend/vif/7/0"
+
+/* A backend refused a transaction for xenstored's quota, which others
+ * hold (C xenstored's quota is a guest's: a backend in a driver domain,
+ * domain 5 here, shares it; hvsim's guests have 64 together, all taken by
+ * domain 6): the daemon goes on (it took xenstore for gone, and exited),
+ * the vif's step is taken again after a backoff, and once the others end
+ * theirs the vif reaches InitWait, with no event of its own. */
+static void test_netback_waits_out_a_transaction_quota(void **state)
+{
+	struct xsc *d0 = conn(NULL), *hogs[4];
+	struct nb_back b;
+	uint32_t tx;
+
+	(void)state;
+	put(d0, "/local/domain/0/backend/vif", "");
+	assert_int_equal(req(d0, XS_MSG_SET_PERMS, "/local/domain/0/backend/vif", "n5", 0), 0);
+	for (unsigned i = 0; i < 4; i++) {
+		hogs[i] = conn(hog_path);
+		for (unsigned k = 0; k < 16; k++)
+			assert_int_equal(xsc_tx_start(hogs[i], &tx), 0);
+	}
+	nb_back_init(&b);
+	b.xs = conn(guest_path);
+	b.ops = &nbq_ops;
+	assert_int_equal(nb_back_watch(&b), 0);
+	/* the toolstack adds vif 7.0 */
+	put(d0, NBQ_BE "/frontend", "/local/domain/7/device/vif/0");
+	put(d0, NBQ_BE "/frontend-id", "7");
+	put(d0, NBQ_BE "/state", "1");
+	put(d0, NBQ_BE "/online", "1");
+	/* refused, again and again: Initialising, and a look due */
+	assert_false(nb_until(&b, d0, NBQ_BE "/state", "2", 300));
+	assert_string_equal(get(d0, NBQ_BE "/feature-sg"), "!");
+	assert_true(nb_back_timeout_ms(&b) >= 0);
+	for (unsigned i = 0; i < 4; i++)
+		xsc_close(hogs[i]);
+	assert_true(nb_until(&b, d0, NBQ_BE "/state", "2", 3000));
+	assert_string_equal(get(d0, NBQ_BE "/feature-sg"), "1");
+	nb_back_shutdown(&b);
+	xsc_close(b.xs);
+	xsc_close(d0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_writes_are_committed_when_the_judge_passes),
 		cmocka_unit_test(test_a_refusal_writes_nothing_and_is_returned),
 		cmocka_unit_test(test_a_conflict_runs_it_again_a_bounded_number_of_times),
+		cmocka_unit_test(test_a_guest_at_its_quota_is_refused_then_served),
+		cmocka_unit_test(test_dom0_is_never_refused_a_transaction),
+		cmocka_unit_test(test_netback_waits_out_a_transaction_quota),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
