@@ -32,7 +32,11 @@
  *     requests with the open one's id, every one ended;
  *   - a write that gave up leaves no vif stuck: at the input's end,
  *     xenstore committing again, one look of each vif writes Closed for
- *     one the toolstack tore down (online 0) over what it wrote last.
+ *     one the toolstack tore down (online 0) over what it wrote last;
+ *   - that look takes a directory made again since the backend wrote a
+ *     state to it (state missing or Initialising) for a new device's,
+ *     and probes it: no vif it wrote a state to is left with such a
+ *     directory.
  *
  * Input: a byte of settings (max queues, GSO, a serves hook as
  * dpswitch's, commands 12 and 13), then commands, each an opcode byte and its arguments (see
@@ -781,6 +785,28 @@ static void check_closed(void)
 	}
 }
 
+/* The promise of a look (the last one, every vif looked at once): a vif
+ * the backend wrote a state to has a directory whose state is not missing
+ * nor Initialising (1), which the toolstack writes for a device it makes
+ * and the backend never does. Such a directory is a new device's (removed
+ * and added again between two looks, no online 0 first), to be probed
+ * (InitWait) as any: taken for the old vif, it was left so, and libxl
+ * waited for InitWait in vain. A vif torn down (gone) waits for its
+ * directory to go. */
+static void check_same_device(struct nb_back *b, struct nb_vif *v, void *arg)
+{
+	char p[NB_PATH_MAX + 8];
+	const struct fz_node *state;
+
+	(void)b;
+	(void)arg;
+	if (v->gone || v->state == XB_UNKNOWN || !node_find(v->be))
+		return;
+	snprintf(p, sizeof(p), "%s/state", v->be);
+	state = node_find(p);
+	CHECK(state && strcmp(state->val, "1"));
+}
+
 static const char *const be_keys[] = { "online", "frontend", "frontend-id", "hotplug-status",
 				       "rate",	 "vifname",  "bridge",	    "state" };
 #define NBE (sizeof(be_keys) / sizeof(be_keys[0]))
@@ -1056,8 +1082,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fz_xs.runs_left = fz_xs.race_in = fz_xs.readd_in = 0;
 		fz_xs.conflict_skip = fz_xs.conflicts = 0;
 		nb_vif_foreach(&fz_b, mark_one, NULL);
-		if (nb_back_run(&fz_b) == 0)
+		if (nb_back_run(&fz_b) == 0) {
 			check_closed();
+			nb_vif_foreach(&fz_b, check_same_device, NULL);
+		}
 		nb_vif_foreach(&fz_b, check_vif, NULL);
 	}
 	nb_back_shutdown(&fz_b);
