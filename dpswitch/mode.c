@@ -6,7 +6,10 @@
  * path), offline a port-del, status dpswitch's own status
  * (per-port counters and drops by reason). dpswitch runs beside netd as
  * its own service (`dpswitch --supervise`), the backend of the network's
- * vifs; a network whose dpswitch does not answer cannot go up.
+ * vifs; a network whose dpswitch takes the request and does not answer
+ * cannot go up. One whose dpswitch is not there yet (netd is not ordered
+ * after it at boot) goes up waiting: plugs are queued, and the watch
+ * (below) plugs the vifs netd holds once it answers (up_waiting).
  *
  * Requests are synchronous with a 2 s limit: dpswitch answers from its
  * loop between bursts, in microseconds. One that did not answer in time
@@ -127,6 +130,17 @@ struct dps_watch {
 	/* its last status showed each plugged port's keys (and pending_plugs,
 	 * which came with them): a re-plug needs no journal intent */
 	bool port_keys;
+	/* dpswitch has not answered since the network went up (its socket
+	 * not there yet, or refusing: netd started before it, as at boot):
+	 * plugs are queued, the vifs netd holds plugged once it answers
+	 * (waiting_over); why: the last error, for status */
+	bool waiting;
+	/* ... and has answered since: the plugs a previous netd left
+	 * half-done (net->pending) are undone once this check ends, when
+	 * dpswitch has probed their vifs (watch_sync, on_watch_timer) */
+	bool undo;
+	char why[128];
+	char waiting_text[sizeof(((struct sockaddr_un *)0)->sun_path) + 256];
 	/* port-adds that went unanswered and no check has settled yet */
 	struct dps_gave_up gave_up[DPS_GAVE_UP_MAX];
 	unsigned n_gave_up;
@@ -136,6 +150,7 @@ struct dps_watch {
 static int watch_probe(struct dps_watch *w);
 static int watch_poll(struct dps_watch *w);
 static void watch_arm(struct dps_watch *w, uint64_t usec);
+static void waiting_over(struct dps_watch *w);
 
 /* A request's system call ran out of its bound (SO_RCVTIMEO/SNDTIMEO:
  * EAGAIN): say so, wait less from now on (DPS_MODE_WEDGED_MS), and have
@@ -364,6 +379,43 @@ static int call(const struct netd_net *net, json_t *req, json_t **result)
 
 static int watch_start(struct netd_net *net);
 
+/* dpswitch is not up yet: its socket is not there (ENOENT: not started,
+ * as at boot, where netd is not ordered after it) or nobody listens on
+ * it (ECONNREFUSED: the file of one stopped or restarting). Not one that
+ * takes the request and does not answer (wedged): that one holds plugs
+ * netd cannot see, and a network up over it fails as before. */
+static bool not_there_yet(int rc)
+{
+	return rc == -ENOENT || rc == -ECONNREFUSED;
+}
+
+/* The network up, waiting for its dpswitch (not_there_yet): the state
+ * file written as any up's, the watch started, which connects once
+ * dpswitch listens and then plugs the vifs netd holds (watch_sync,
+ * waiting_over). Until then a plug is queued (dps_vif_online), an unplug
+ * remembered (dps_vif_offline), and status says the network waits. */
+static int up_waiting(struct netd_net *net, int err)
+{
+	struct dps_watch *w;
+	int rc = net->checkpoint(net, "applied");
+
+	if (rc < 0)
+		return err_prefix(rc, "%s: datapath dpdk: state not saved", net->conf.name);
+	rc = watch_start(net);
+	if (rc < 0)
+		return rc;
+	w = net->priv;
+	w->waiting = true;
+	/* what netd's up left undone (net_up), for once dpswitch answers */
+	w->undo = json_array_size(net->pending) > 0;
+	snprintf(w->why, sizeof(w->why), "%s", strerror(-err));
+	/* told once here: the watch's first failed connect would say it again */
+	w->last_err = err;
+	log_warn("%s: dpswitch at %s: %s; the network waits for it: vifs are queued and "
+		 "plugged once it answers", net->conf.name, net->conf.dpdk_socket, w->why);
+	return 0;
+}
+
 static int dps_up(struct netd_net *net, json_t *saved)
 {
 	struct dps_watch *w = net->priv;
@@ -380,6 +432,8 @@ static int dps_up(struct netd_net *net, json_t *saved)
 		return 0;
 	}
 	rc = call(net, json_pack("{s:i,s:s}", "version", 1, "cmd", "status"), &st);
+	if (not_there_yet(rc) && netd_net_event(net))
+		return up_waiting(net, rc);
 	if (rc < 0)
 		return err_prefix(rc, "%s: datapath dpdk", net->conf.name);
 	port_keys = json_object_get(st, "pending_plugs") != NULL;
@@ -515,10 +569,45 @@ static int port_add(struct netd_net *net, const struct vif *v, bool settle)
 
 static int dps_vif_online(struct netd_net *net, const struct vif *v)
 {
+	struct dps_watch *w = net->priv;
+
 	if (v->emu)
 		return err_set(-EOPNOTSUPP, "%s: an emulated NIC (QEMU's tap) cannot join datapath dpdk",
 			       v->ifname);
+	if (w && w->waiting) {
+		/* queued: netd holds it, and the watch plugs it with the keys
+		 * netd holds once dpswitch answers (watch_sync); an unplug
+		 * remembered for it meanwhile is moot */
+		gave_up_drop(w, v->domid, v->devid);
+		log_info("%s: %s queued: dpswitch at %s has not answered yet; plugged once it does",
+			 net->conf.name, v->ifname, net->conf.dpdk_socket);
+		return 0;
+	}
 	return port_add(net, v, true);
+}
+
+/* An unplug while the network waits for dpswitch: the port of a vif a
+ * previous netd plugged may be in the --state file of the dpswitch to
+ * come, which plugs it again; so it is remembered as a plug to settle
+ * (lost: looked for in that dpswitch's pending plugs) and the first
+ * check unplugs it (watch_settle), as it does a plug netd gave up on.
+ * Refused when there is no room to remember it. */
+static int offline_waiting(struct netd_net *net, struct dps_watch *w, const struct vif *v)
+{
+	struct dps_gave_up *g;
+
+	if (!gave_up_find(w, v->domid, v->devid) && w->n_gave_up == DPS_GAVE_UP_MAX)
+		return err_set(-EBUSY, "%s: dpswitch at %s has not answered yet and netd already "
+			       "remembers %u plugs to settle once it does; not unplugged",
+			       v->ifname, net->conf.dpdk_socket, w->n_gave_up);
+	gave_up_note(w, v->domid, v->devid, NULL);
+	g = gave_up_find(w, v->domid, v->devid);
+	if (g)
+		g->lost = true;
+	log_info("%s: %s unplugged while dpswitch at %s has not answered yet; its port, if "
+		 "plugged, is unplugged once it does", net->conf.name, v->ifname,
+		 net->conf.dpdk_socket);
+	return 0;
 }
 
 static int dps_vif_offline(struct netd_net *net, const struct vif *v)
@@ -531,6 +620,8 @@ static int dps_vif_offline(struct netd_net *net, const struct vif *v)
 	 * undone at netd's next start) */
 	if (v->emu)
 		return 0;
+	if (w && w->waiting)
+		return offline_waiting(net, w, v);
 	r = request(net, port_req("port-del", v));
 
 	/* gone already (not plugged, or the vif gone from dpswitch with its
@@ -549,6 +640,24 @@ static int dps_down(struct netd_net *net)
 {
 	struct dps_watch *w = net->priv;
 
+	/* Waiting for a dpswitch that never answered: the vifs a previous
+	 * netd plugged may be in the --state file of the one to come, and
+	 * nothing can unplug them now. Refused, the record kept (for the
+	 * next netd, or a down once dpswitch answers). Nothing to undo, the
+	 * network goes. */
+	if (w && w->waiting && (net->vifs || w->n_gave_up || json_array_size(net->pending)))
+		return err_set(-EAGAIN, "%s: datapath dpdk: dpswitch at %s has not answered since the "
+			       "network went up (%s): the plugs of its %u vif%s cannot be undone; "
+			       "the network stays up, waiting for it", net->conf.name,
+			       net->conf.dpdk_socket, w->why, net->n_vifs,
+			       net->n_vifs == 1 ? "" : "s");
+	/* answered since, the plugs a previous netd left half-done still to
+	 * undo (undo: their vifs not probed yet): undone now, as far as
+	 * dpswitch has their ports, rather than forgotten with the record */
+	if (w && w->undo) {
+		w->undo = false;
+		netd_net_undo_pending(net);
+	}
 	/* the watch last: it carries a wedged dpswitch's short waits */
 	for (struct netd_vif *v = net->vifs; v; v = v->next)
 		dps_vif_offline(net, &v->vif);
@@ -916,7 +1025,7 @@ static int watch_settle(struct dps_watch *w, json_t *by, json_t *pending, unsign
 			json_t *req = add_req(net, h);
 
 			mine = req_text(req);
-			if (mine && !strcmp(mine, g->req)) {
+			if (mine && g->req && !strcmp(mine, g->req)) {
 				json_decref(req);
 				free(mine);
 				gave_up_drop(w, domid, devid);
@@ -978,6 +1087,28 @@ static int watch_settle(struct dps_watch *w, json_t *by, json_t *pending, unsign
 	return rc;
 }
 
+/* The vifs of the plugs a previous netd left half-done (net->pending,
+ * not held) whose ports dpswitch has not probed yet and keeps a --state
+ * plug for (pending, pending_by_id): their undoing waits for the ports,
+ * which a port-del now would not find, and which dpswitch would plug. */
+static unsigned intents_unprobed(const struct netd_net *net, json_t *pending)
+{
+	unsigned n = 0;
+	size_t i;
+	json_t *j;
+
+	json_array_foreach(net->pending, i, j) {
+		const char *id = json_string_value(json_object_get(j, "id"));
+		const char *type = json_string_value(json_object_get(j, "type_if"));
+		unsigned domid, devid;
+
+		if (!id || (type && !strcmp(type, "tap")) || sscanf(id, "%u.%u", &domid, &devid) != 2)
+			continue;
+		n += !held_vif(net, domid, devid) && json_object_get(pending, id);
+	}
+	return n;
+}
+
 /* Port p (of a status) is plugged with other keys than v's: a port-add
  * netd did not answer carried out (a re-plug of a netd killed waiting for
  * it), or one by hand. A dpswitch that does not show a port's keys says
@@ -1032,6 +1163,8 @@ static int watch_sync(struct dps_watch *w)
 		}
 		rc = watch_settle(w, by, pending, &missing);
 	}
+	if (w->undo)
+		missing += intents_unprobed(net, pending);
 	json_decref(pending);
 	for (struct netd_vif *nv = net->vifs; rc >= 0 && nv; nv = nv->next) {
 		const struct vif *v = &nv->vif;
@@ -1117,6 +1250,8 @@ static int on_watch_timer(sd_event_source *s, uint64_t usec, void *data)
 	if (w->fd < 0) {
 		rc = watch_connect(w);
 		if (rc < 0) {
+			if (w->waiting)
+				snprintf(w->why, sizeof(w->why), "%s", strerror(-rc));
 			if (rc != w->last_err)
 				log_warn("%s: dpswitch at %s: %s; trying again every second at "
 					 "most", w->net->conf.name, w->net->conf.dpdk_socket,
@@ -1153,11 +1288,20 @@ static int on_watch_timer(sd_event_source *s, uint64_t usec, void *data)
 	rc = watch_sync(w);
 	if (rc < 0) {
 		log_warn("%s: %s", w->net->conf.name, err_msg());
+		if (w->waiting)
+			snprintf(w->why, sizeof(w->why), "%s", err_msg());
 		/* no answer in time: the connection is still dpswitch's, and
 		 * the probe sent on it (unanswered) says when to check again */
 		if (!w->wedged || !w->probing)
 			watch_lost(w);
 		return 0;
+	}
+	if (w->waiting)
+		waiting_over(w);
+	if (w->undo && (rc == 0 || now - w->sync_since >= DPS_WATCH_PENDING_USEC)) {
+		/* their vifs probed (or 30 s gone): what they plugged is found */
+		w->undo = false;
+		netd_net_undo_pending(w->net);
 	}
 	if (rc == 0 || now - w->sync_since >= DPS_WATCH_PENDING_USEC) {
 		/* refused ones are kept (watch_retry) */
@@ -1183,6 +1327,20 @@ static int on_watch_timer(sd_event_source *s, uint64_t usec, void *data)
 								  w->delay_usec * 2;
 	watch_arm(w, w->delay_usec);
 	return 0;
+}
+
+/* The first check of the ports after the network went up waiting for
+ * dpswitch (up_waiting) got an answer and plugged the vifs netd holds
+ * (those whose ports are not there yet as they come): the network is
+ * served. The plugs a previous netd left half-done, which netd's up left
+ * for now, are undone once the check has found their ports (undo). */
+static void waiting_over(struct dps_watch *w)
+{
+	struct netd_net *net = w->net;
+
+	w->waiting = false;
+	log_info("%s: dpswitch at %s answers; the network is served, its %u vif%s plugged",
+		 net->conf.name, net->conf.dpdk_socket, net->n_vifs, net->n_vifs == 1 ? "" : "s");
 }
 
 static void watch_arm(struct dps_watch *w, uint64_t usec)
@@ -1246,6 +1404,20 @@ static bool dps_replug_intent(struct netd_net *net)
 	return !w || !w->port_keys;
 }
 
+/* Why vifs wait, while the network waits for dpswitch (up_waiting);
+ * NULL once it is served. */
+static const char *dps_waiting(struct netd_net *net)
+{
+	struct dps_watch *w = net->priv;
+
+	if (!w || !w->waiting)
+		return NULL;
+	snprintf(w->waiting_text, sizeof(w->waiting_text),
+		 "for dpswitch at %s (%s); vifs are queued and plugged once it answers",
+		 net->conf.dpdk_socket, w->why);
+	return w->waiting_text;
+}
+
 const struct netd_mode_ops dps_mode_ops = {
 	.name = "bridge",
 	.up = dps_up,
@@ -1257,5 +1429,6 @@ const struct netd_mode_ops dps_mode_ops = {
 	/* a dpswitch that does not answer at start still holds the plugs */
 	.up_keeps_record = true,
 	.replug_intent = dps_replug_intent,
+	.waiting = dps_waiting,
 	.free = dps_free,
 };

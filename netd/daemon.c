@@ -882,6 +882,13 @@ static void netd_net_set_state(struct netd_net *net, enum netd_net_state to)
 
 static int state_other_restore(struct netd *d, struct netd_net *net);
 
+/* Why the network's vifs wait (its mode's waiting: dpdk's dpswitch not
+ * there yet), or NULL: applied and served, or not applied. */
+static const char *net_waiting(struct netd_net *net)
+{
+	return netd_net_is_applied(net) && net->ops->waiting ? net->ops->waiting(net) : NULL;
+}
+
 static int net_up(struct netd_net *net)
 {
 	struct netd *d = net->daemon;
@@ -931,10 +938,17 @@ static int net_up(struct netd_net *net)
 		if (netd_shape_apply(net, &v->vif, NULL))
 			log_warn("%s: %s", net->conf.name, err_msg());
 	/* up again: those of a previous netd are undone, the refused plugs'
-	 * kept for the next netd (pending_keep) */
-	if (!was_up)
+	 * kept for the next netd (pending_keep). Not while the mode waits
+	 * for what serves the network (net_waiting): nothing could undo
+	 * them yet; kept in the journal, undone once it serves. */
+	if (!was_up && !net_waiting(net))
 		pending_undo(net);
 	return 0;
+}
+
+void netd_net_undo_pending(struct netd_net *net)
+{
+	pending_undo(net);
 }
 
 static int net_down(struct netd_net *net)
@@ -1756,9 +1770,13 @@ static int vif_online(struct netd *d, const char *id, json_t *args, json_t **res
 		old->unext = net->unsaved;
 		net->unsaved = old;
 	}
-	if (result)
+	if (result) {
 		*result = json_pack("{s:s, s:s, s:s}", "ifname", v.ifname, "network",
 				    net->conf.name, "mode", net->ops->name);
+		/* accepted and held, plugged once the network is served */
+		if (*result && net_waiting(net))
+			json_object_set_new(*result, "queued", json_string(net_waiting(net)));
+	}
 	return 0;
 }
 
@@ -1851,11 +1869,14 @@ int netd_vif_online(struct netd *d, const char *id, json_t *args, json_t **resul
 	return rc;
 }
 
-/* What `status` says: up, down, or failed (with the error beside it). */
-static const char *net_status_state(const struct netd_net *net)
+/* What `status` says: up, down, failed (with the error beside it), or
+ * waiting (applied, what serves it not there yet: why beside it). */
+static const char *net_status_state(struct netd_net *net)
 {
 	if (net->state == NETD_NET_FAILED)
 		return "failed";
+	if (net_waiting(net))
+		return "waiting";
 	return netd_net_is_up(net) ? "up" : "down";
 }
 
@@ -1876,6 +1897,8 @@ json_t *netd_status(struct netd *d)
 			"backend", netd_backend_stats(d, net));
 		if (net->state == NETD_NET_FAILED)
 			json_object_set_new(n, "error", json_string(net->error));
+		if (net_waiting(net))
+			json_object_set_new(n, "waiting", json_string(net_waiting(net)));
 		json_array_append_new(nets, n);
 	}
 	return json_pack("{s:o, s:o}", "networks", nets, "daemon", netd_stats_json(&d->stats));

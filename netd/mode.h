@@ -48,6 +48,11 @@ struct netd_mode_ops {
 	 * dpdk: unless dpswitch shows each port's keys, which tell the next
 	 * netd a re-plug it was killed in the middle of. */
 	bool (*replug_intent)(struct netd_net *net);
+	/* Applied, but what serves it is not there yet (dpdk: dpswitch,
+	 * which netd does not wait for at start): why, for status and a
+	 * plug's reply, while plugs are queued; NULL when it serves (and
+	 * NULL op: never waits). */
+	const char *(*waiting)(struct netd_net *net);
 	void (*free)(struct netd_net *net);
 	/* Mode-specific control commands (nat: "forward-add", "forward-del",
 	 * "forward-list"); the whole request is passed. -EOPNOTSUPP: not mine. */
@@ -157,6 +162,10 @@ const struct netd_mode_ops *netd_mode_of_command(const char *cmd);
 
 /* netd's event loop, for modes that watch things (child processes, netlink). */
 sd_event *netd_net_event(struct netd_net *net);
+/* A mode that waited (its ops' waiting) and is served now: the plugs a
+ * previous netd began and did not finish, which net's up left for then,
+ * are undone (or, for a vif netd holds, made again with its keys). */
+void netd_net_undo_pending(struct netd_net *net);
 /* The directory for the network's runtime files (state_dir/<net>/), created on demand. */
 int netd_net_run_dir(struct netd_net *net, char *buf, size_t len);
 /* For files a helper that is not root must read (nat's dnsmasq: its host

@@ -333,8 +333,14 @@ static int do_online(struct hp *h, const char *dir, const char *sock)
 		rc = 1;
 		goto out;
 	}
+	result = json_object_get(reply, "result");
+	/* held by netd, plugged once its network is served: the script's
+	 * log (libxl keeps it) says so; the toolstack goes on */
+	if (json_string_value(json_object_get(result, "queued")))
+		fprintf(stderr, "netdctl hotplug: %s %s: queued in %s, waiting %s\n", h->command,
+			h->id, json_string_value(json_object_get(result, "network")),
+			json_string_value(json_object_get(result, "queued")));
 	if (!h->tap) {
-		result = json_object_get(reply, "result");
 		mode = json_string_value(json_object_get(result, "mode"));
 		ifname = json_string_value(json_object_get(result, "ifname"));
 		/* vif-bridge tells the frontend its MTU; vif-route/vif-nat do not. */

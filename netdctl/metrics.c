@@ -435,7 +435,9 @@ void netdctl_metrics_print(FILE *f, json_t *status, json_t *vif_list)
 	json_t *n;
 	size_t i;
 
-	family(f, "netd_network_up", "gauge", "1 if the network is applied, else 0.");
+	family(f, "netd_network_up", "gauge",
+	       "1 if the network is applied and served, else 0 (down, failed, or waiting for its "
+	       "dpswitch).");
 	json_array_foreach(nets, i, n) {
 		fputs("netd_network_up{", f);
 		put_label(f, "network", str(n, "name"), true);

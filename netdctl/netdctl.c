@@ -210,6 +210,7 @@ static void print_status(json_t *result)
 		json_t *det = json_object_get(n, "details"), *v, *vifs = json_object_get(n, "vifs");
 		json_t *backend = json_object_get(n, "backend");
 		const char *k, *error = json_string_value(json_object_get(n, "error"));
+		const char *waiting = json_string_value(json_object_get(n, "waiting"));
 		size_t j;
 
 		printf("%-15s %-7s %-6s", json_string_value(json_object_get(n, "name")),
@@ -234,6 +235,8 @@ static void print_status(json_t *result)
 		printf("\n");
 		if (error) /* state failed: why */
 			printf("  error: %s\n", error);
+		if (waiting) /* state waiting: for what */
+			printf("  waiting %s\n", waiting);
 		json_object_foreach(backend, k, v)
 			print_backend(k, v);
 	}
@@ -332,8 +335,16 @@ int main(int argc, char **argv)
 	} else if (!strcmp(cmd, "vif-list")) {
 		print_vifs(result);
 	} else if (!strcmp(cmd, "vif-online")) {
-		printf("%s plugged into %s\n", json_string_value(json_object_get(result, "ifname")),
-		       json_string_value(json_object_get(result, "network")));
+		const char *queued = json_string_value(json_object_get(result, "queued"));
+
+		if (queued) /* the network waits (dpdk: for dpswitch) */
+			printf("%s queued in %s, waiting %s\n",
+			       json_string_value(json_object_get(result, "ifname")),
+			       json_string_value(json_object_get(result, "network")), queued);
+		else
+			printf("%s plugged into %s\n",
+			       json_string_value(json_object_get(result, "ifname")),
+			       json_string_value(json_object_get(result, "network")));
 	} else if (result) {
 		char *s = json_dumps(result, JSON_INDENT(2));
 

@@ -1640,10 +1640,11 @@ def restarted_behind_netd(rig, netd, xsd, state, carried_out):
              what=lambda: f"netd to see the new dpswitch: {netd.read_log()}")
 
 
-def undone_by_the_next_netd(rig, netd):
-    """netd started again (killed before): it undoes the plug of vif6.0
-    whose intent its journal kept, saying so, and keeps vif5.0."""
-    netd.start()
+def undone_by_the_next_netd(rig, netd, start=True):
+    """netd started again (killed before; start: here): it undoes the plug
+    of vif6.0 whose intent its journal kept, saying so, and keeps vif5.0."""
+    if start:
+        netd.start()
     wait_for(lambda: not rig.port("vif6.0")["plugged"], 20,
              what=lambda: f"netd to unplug vif6.0: {netd.read_log()}")
     assert "vif6.0 was being plugged when netd stopped; undoing what was done" in \
@@ -2348,15 +2349,156 @@ def test_status_and_metrics_show_only_the_networks_own_vifs(topo, xsd, tmp_path,
         rig.stop()
 
 
-def test_netd_refuses_a_dpdk_network_without_dpswitch(topo, netd_factory, tmp_path):
-    """A dpdk network whose dpswitch does not answer cannot go up: the
-    error names the socket."""
+def network_status(netd):
+    """netd's status of the dpdk network (JSON)."""
+    st = netd.request({"cmd": "status"})["result"]
+    return next(n for n in st["networks"] if n["name"] == BRIDGE)
+
+
+def test_netd_waits_for_a_dpdk_networks_dpswitch_that_is_not_there(topo, netd_factory,
+                                                                    tmp_path):
+    """A dpdk network whose dpswitch is not there (its socket missing: not
+    started yet, as at boot, where netd is not ordered after it) does not
+    keep netd from starting: the network is up, waiting, and status says
+    for what (the socket, the error) in JSON and text. With no vif to
+    unplug, it goes down and netd stops cleanly."""
+    sock = f"{tmp_path}/none.sock"
     netd = netd_factory(f"[{BRIDGE}]\nmode = bridge\ndatapath = dpdk\n"
-                        f"dpdk_socket = {tmp_path}/none.sock\n")
-    r = netd.run_once()
-    assert r.returncode == 1
-    assert (f"{BRIDGE}: datapath dpdk: dpswitch at {tmp_path}/none.sock: No such file or directory"
-            in r.stderr), r.stderr
+                        f"dpdk_socket = {sock}\n")
+    netd.start()
+    net = network_status(netd)
+    assert net["state"] == "waiting", net
+    assert net["waiting"] == (f"for dpswitch at {sock} (No such file or directory); vifs are "
+                              "queued and plugged once it answers"), net
+    text = netd.ctl("status").stdout
+    assert f"  waiting for dpswitch at {sock} (No such file or directory)" in text, text
+    line = next(l for l in text.splitlines() if l.startswith(BRIDGE))
+    assert line.split()[2] == "waiting", text
+    log = netd.read_log()
+    assert f"{BRIDGE}: dpswitch at {sock}: No such file or directory; the network waits" in log
+    # not served: a scraper's alert on netd_network_up sees it
+    metrics = netd.ctl("metrics").stdout
+    assert f'netd_network_up{{network="{BRIDGE}",mode="bridge"}} 0' in metrics, metrics
+    netd.ctl("down", BRIDGE)
+    assert network_status(netd)["state"] == "down"
+    assert netd.stop() == 0, netd.read_log()
+
+
+def queued_plug(rig, netd, d):
+    """Vif d as libxl writes it, with no dpswitch to serve it yet (no
+    InitWait), and its hotplug run: netd queues it."""
+    rig.xsd.hvsim("domain", "add", str(d))
+    rig.domains.add(d)
+    rig.xsd.hvsim("vif", "add", "-n", f"{d}.0",
+                  f"mac={mac_of(d)},bridge={BRIDGE},ip={addr_of(d)}")
+    r = run_script(rig, netd, d)
+    assert r.returncode == 0, r.stderr + netd.read_log()
+    assert (f"queued in {BRIDGE}, waiting for dpswitch at {rig.sock} (No such file or "
+            "directory); vifs are queued and plugged once it answers") in r.stderr, r.stderr
+    assert rig.be(d, "hotplug-status") == "connected"
+
+
+def test_netd_started_before_dpswitch_plugs_the_vif_queued_meanwhile_once_it_answers(
+        topo, xsd, tmp_path, netd_factory):
+    """netd started before dpswitch: the dpdk network waits for it, a
+    vif's hotplug meanwhile succeeds, queued (the script's log says so;
+    netd holds the vif and status shows it in the waiting network). Once
+    dpswitch starts, netd plugs the vif with its keys by itself, the
+    network is up, no longer waiting, the guest reaches the LAN, and the
+    vif's offline unplugs it."""
+    rig = Rig(topo, xsd, tmp_path)
+    try:
+        netd = netd_factory(dpdk_conf(rig))
+        netd.start()
+        assert network_status(netd)["state"] == "waiting"
+        queued_plug(rig, netd, 5)
+        vifs = netd.request({"cmd": "vif-list"})["result"]["vifs"]
+        assert [(v["vif"], v["network"]) for v in vifs] == [("5.0", BRIDGE)], vifs
+        net = network_status(netd)
+        assert net["state"] == "waiting" and net["vifs"] == ["vif5.0"], net
+        rig.start()
+        wait_for(lambda: (rig.port("vif5.0") or {}).get("plugged"), 20,
+                 what=f"vif5.0 plugged by netd: {netd.read_log()}")
+        assert rig.port("vif5.0")["keys"] == {"mac": mac_of(5), "ip": addr_of(5)}
+        net = network_status(netd)
+        assert net["state"] == "up" and "waiting" not in net, net
+        assert f"{BRIDGE}: dpswitch at {rig.sock} answers; the network is served" in \
+            netd.read_log()
+        g5 = rig.guest(5)
+        assert topo.ping(g5, LAN, count=2)
+        r = run_script(rig, netd, 5, "offline")
+        assert r.returncode == 0, r.stderr
+        assert not rig.port("vif5.0")["plugged"]
+    finally:
+        rig.stop()
+
+
+def test_a_network_waiting_with_vifs_keeps_them_until_dpswitch_answers(topo, xsd, tmp_path,
+                                                                      netd_factory):
+    """A network waiting for dpswitch with a vif netd holds cannot go down
+    (a dpswitch to come may plug it from its --state file, and nothing
+    could unplug it): `netdctl down` is refused saying why, and a netd
+    stopped then keeps the network's record. Started again once dpswitch
+    runs, netd plugs the vif from that record."""
+    rig = Rig(topo, xsd, tmp_path)
+    try:
+        netd = netd_factory(dpdk_conf(rig))
+        netd.start()
+        queued_plug(rig, netd, 5)
+        r = netd.ctl("down", BRIDGE, check=False)
+        assert r.returncode != 0
+        assert (f"{BRIDGE}: datapath dpdk: dpswitch at {rig.sock} has not answered since the "
+                "network went up (No such file or directory): the plugs of its 1 vif cannot "
+                "be undone") in r.stderr, r.stderr
+        assert network_status(netd)["state"] == "waiting"
+        netd.stop()
+        assert os.path.exists(os.path.join(netd.state, f"{BRIDGE}.json")), netd.read_log()
+        rig.start()
+        netd.start()
+        wait_for(lambda: (rig.port("vif5.0") or {}).get("plugged"), 20,
+                 what=f"vif5.0 plugged by netd: {netd.read_log()}")
+        assert network_status(netd)["state"] == "up"
+        r = run_script(rig, netd, 5, "offline")
+        assert r.returncode == 0, r.stderr
+        assert not rig.port("vif5.0")["plugged"]
+    finally:
+        rig.stop()
+
+
+def test_a_plug_cut_short_is_undone_once_the_dpswitch_netd_waited_for_answers(
+        topo, xsd, tmp_path, netd_factory):
+    """netd killed (-9) while its port-add of vif6.0 waits on a stopped
+    dpswitch, which carries it out and keeps it in its --state file; then
+    dpswitch killed too. netd started again before dpswitch (its socket
+    refuses) waits for it, keeping the plug's intent; once dpswitch runs
+    again and plugs both vifs from its file, netd undoes vif6.0's plug,
+    saying so, and keeps vif5.0 plugged."""
+    rig = Rig(topo, xsd, tmp_path)
+    state = tmp_path / "plugs"
+    try:
+        rig.start("--state", str(state))
+        netd = dpdk_netd(rig, netd_factory, 5)
+        netd_plugged(rig, 6)
+        with stopped(rig.proc):
+            plug, _ = waiting_on_stopped(rig, lambda: run_script(rig, netd, 6))
+            netd.stop(signal.SIGKILL)
+            plug.join(40)
+        wait_for(lambda: "vif6.0: plugged" in rig.read_log() and "+6.0" in state.read_text(),
+                 10, what=f"dpswitch to carry out the port-add: {rig.read_log()}")
+        served = rig.read_log().count("dpswitch: serving")
+        os.kill(rig.proc.pid, signal.SIGKILL)
+        rig.proc.wait(10)
+        rig.proc = None
+        netd.start()
+        net = network_status(netd)
+        assert net["state"] == "waiting" and "(Connection refused)" in net["waiting"], net
+        rig.start("--state", str(state))
+        wait_for(lambda: rig.read_log().count("dpswitch: serving") > served, 20,
+                 what="the new dpswitch serving")
+        undone_by_the_next_netd(rig, netd, start=False)
+        assert network_status(netd)["state"] == "up"
+    finally:
+        rig.stop()
 
 
 # Connect keys naming rings or event channels the backend cannot use: the
