@@ -529,8 +529,9 @@ int main(int argc, char **argv)
 	printf("ready\n");
 	fflush(stdout);
 	/* Under systemd (Type=notify; NotifyAccess=all, as with --supervise
-	 * this is the supervisor's child): netd, ordered after the unit, finds
-	 * the socket answering. Without NOTIFY_SOCKET it does nothing. */
+	 * this is the supervisor's child): xendomains.service, ordered after
+	 * the unit, starts guests with the socket answering. Without
+	 * NOTIFY_SOCKET it does nothing. */
 	sd_notify(0, "READY=1");
 	rc = loop(&d, sfd, lfd);
 	sd_notify(0, "STOPPING=1");

@@ -166,6 +166,51 @@ ExecStart=/run/netd-test/xendomains start
         "init.d": {"xen": DEBIAN_XEN, "xendomains": DEBIAN_XENDOMAINS},
         "xs_unit": "xen.service",
     },
+    # Debian 12's with a network file system: its init script xen, after
+    # $remote_fs, starts after the mount, which waits for the network
+    # (network-online.target, after network.target, which netd comes
+    # before). dpswitch ordered before netd closed the circle; systemd
+    # broke it by dropping a job, and something did not start.
+    "debian-netfs": {
+        "units": {
+            # what systemd-fstab-generator makes of an NFS line (a
+            # service, not a mount: nothing to mount here)
+            "netfs.service": """[Unit]
+Description=stands for an NFS mount (after the network, before remote-fs.target)
+Wants=network-online.target
+After=network-online.target
+Before=remote-fs.target
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/true
+[Install]
+WantedBy=remote-fs.target
+""",
+            # its [Install] enabled (a drop-in: the unit files are bound in)
+            "remote-fs.target.d/netfs.conf": "[Unit]\nWants=netfs.service\n",
+            # Debian's ifupdown, which pulls network.target in (no unit may
+            # start that target by hand)
+            "networking.service": """[Unit]
+Description=stands for Debian's networking.service (ifupdown)
+DefaultDependencies=no
+Wants=network.target
+After=local-fs.target network-pre.target
+Before=network.target shutdown.target network-online.target
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/true
+""",
+        },
+        "init.d": {"xen": DEBIAN_XEN, "xendomains": DEBIAN_XENDOMAINS},
+        "xs_unit": "xen.service",
+        # started with the fabric's units at boot, as multi-user.target
+        # wants them
+        "boot_units": "networking.service remote-fs.target",
+        # and what they pull in, which must start too
+        "boot_pulled": "netfs.service network.target network-online.target",
+    },
 }
 
 CHECKS = ["netd_start", "netd_active", "netd_bridge", "netd_ctl", "dnsmasq_unit", "dnsmasq_user",
@@ -220,7 +265,9 @@ def test_units_under_a_real_systemd(tmp_path, layout):
     pings the LAN through it, and it stops cleanly. Started together as at
     boot, with Xen's units as upstream ships them (xenstored.service) or as
     Debian 12 does (init scripts: xen.service starts xenstored, no
-    xenstored.service), vifback and dpswitch pull in and wait for the
+    xenstored.service; and Debian's with a network file system, whose
+    xen.service, after $remote_fs, comes after the mount, after the
+    network), vifback and dpswitch pull in and wait for the
     unit that starts xenstored, xendomains.service starts only once netd,
     vifback and dpswitch are up, no dependency is missing and no ordering
     cycle is found (systemctl, systemd-analyze verify), and a guest's vif
@@ -242,6 +289,8 @@ def test_units_under_a_real_systemd(tmp_path, layout):
     (bindir / "netd.conf").write_text(NETD_CONF)
     lay = LAYOUTS[layout]
     (bindir / "xs_unit").write_text(lay["xs_unit"])
+    (bindir / "boot_units").write_text(lay.get("boot_units", ""))
+    (bindir / "boot_pulled").write_text(lay.get("boot_pulled", ""))
     (bindir / "xendomains").write_text(XENDOMAINS)
     (bindir / "xendomains").chmod(0o755)
     initd = tmp_path / "init.d"
@@ -282,6 +331,9 @@ def test_units_under_a_real_systemd(tmp_path, layout):
     for name in [*DROPINS, *lay["units"]]:
         if "/" not in name:
             cmd.append(f"--bind-ro={units / name}:/run/systemd/system/{name}")
+    # the layout's drop-ins (UNITS' are bound below)
+    for d in sorted({name.split("/")[0] for name in lay["units"] if "/" in name}):
+        cmd.append(f"--bind-ro={units / d}:/run/systemd/system/{d}")
     # made into units by systemd's sysv generator at boot, as on Debian
     cmd += [f"--bind-ro={initd / name}:/etc/init.d/{name}" for name in lay["init.d"]]
     for name in UNITS:

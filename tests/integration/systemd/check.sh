@@ -310,7 +310,7 @@ after() { # unit A began to start once B was up (vifback, quick to start
 }
 boot_deps() { # no dependency that must be there is missing, no ordering cycle
 	rc=0
-	for u in netd.service vifback.service dpswitch@dps0.service xendomains.service; do
+	for u in netd.service vifback.service dpswitch@dps0.service xendomains.service $boot_units; do
 		for d in $(systemctl show -p Requires -p Requisite -p BindsTo --value "$u"); do
 			st=$(systemctl show -p LoadState --value "$d")
 			echo "$u needs $d: $st"
@@ -321,7 +321,13 @@ boot_deps() { # no dependency that must be there is missing, no ordering cycle
 	# systemd breaks a cycle by dropping a job, and says so
 	journalctl -b --no-pager | grep -i -E "ordering cycle|not found" | grep -E "netd|vifback|dpswitch|xen" && rc=1
 	systemd-analyze verify --man=no --generators=yes netd.service vifback.service \
-		dpswitch@dps0.service xendomains.service > /run/out/verify.txt 2>&1 || rc=1
+		dpswitch@dps0.service xendomains.service $boot_units > /run/out/verify.txt 2>&1 || rc=1
+	# and every unit of the boot started: none dropped to break a cycle
+	for u in netd.service vifback.service dpswitch@dps0.service xendomains.service \
+		"$xs_unit" $boot_units $(cat /run/netd-test/boot_pulled); do
+		echo "$u $(systemctl is-active "$u")"
+		systemctl is-active -q "$u" || rc=1
+	done
 	cat /run/out/verify.txt
 	grep -i -E "cycle|not found" /run/out/verify.txt && rc=1
 	return $rc
@@ -337,7 +343,10 @@ boot_vif() { # vifback serves guest 8's vif, netd plugs it in virbr0, the guest 
 	"$bin/hvsim" guest 8.0 --netns g8 > /run/out/boot-guest8.out 2>&1 &
 	be_state 4 && ip -n g8 link set eth0 up && leased_from_range 8
 }
-check boot_start systemctl start netd.service vifback.service dpswitch@dps0.service xendomains.service
+# what else the layout starts at boot (boot_units: Debian's networking
+# and a network file system's remote-fs.target)
+boot_units=$(cat /run/netd-test/boot_units)
+check boot_start systemctl start netd.service vifback.service dpswitch@dps0.service xendomains.service $boot_units
 check boot_order boot_order
 check boot_xenstored systemctl is-active "$xs_unit"
 check boot_deps boot_deps
