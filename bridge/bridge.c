@@ -503,7 +503,10 @@ static int br_up(struct netd_net *net, json_t *saved)
 	p->have_snap = true;
 	rc = netd_txn_apply(net, &br_txn, p);
 	if (rc == 0) {
-		as_gw_invalidate(); /* Dom0 has new addresses, routes */
+		/* The vifs of a setup rolled back (its bridge deleted took
+		 * them with it; a netd killed mid-repair): ports again, as
+		 * nat and ovs mode plug theirs. */
+		br_replug(net, p);
 		log_info("%s: bridge mode (%s) up on %s", c->name,
 			 c->style == BR_STYLE_CLASSIC ? "classic" : "modern", c->physdev);
 		return 0;

@@ -499,6 +499,29 @@ def test_up_again_repairs_a_bridge_deleted_by_hand(topo, netd_factory, style):
     assert not os.path.exists(state_file(netd))
 
 
+@pytest.mark.parametrize("style", ["classic", "modern"])
+def test_start_that_rolls_back_a_setup_plugs_its_vifs_again(topo, netd_factory, style):
+    """netd killed (-9) with a vif plugged, then xenbr0 deleted by hand: the
+    next netd rolls the setup back and applies it again, and the vif it
+    remembers is a port of the new bridge again, filtered, the guest
+    reaching the LAN, as nat and ovs mode do. Before, the vif stayed
+    remembered (vif-list) but was a port of nothing: the guest cut off."""
+    g = add_vif(topo, 1, "192.0.2.11/24")
+    netd = netd_factory(bridge_conf(style))
+    netd.start()
+    netd.ctl("vif", "online", "1.0", "ip=192.0.2.11")
+    netd.stop(signal.SIGKILL)
+    topo.ip(topo.d0, "link del xenbr0")
+    netd.start()
+    log = netd.read_log()
+    assert "previous netd left a applied setup; rolling it back first" in log, log
+    assert topo.link(topo.d0, "vif1.0").get("master") == "xenbr0", log
+    assert "vif1.0" in nft_vifs(topo, "bridge")
+    assert listed(netd) == ["1.0"] and net_state(netd) == "up"
+    topo.settle()
+    assert topo.ping(g, "192.0.2.1")
+
+
 @pytest.mark.parametrize("crash", [False, True], ids=["failed", "killed"])
 def test_failed_repair_keeps_the_record_to_restore_the_host(topo, netd_factory, crash):
     """The repair of a damaged classic setup fails (or netd is killed) once
