@@ -226,6 +226,45 @@ def test_up_repairs_a_reset_sysctl(topo, netd_factory):
     assert_host_view(topo, before)
 
 
+def test_failed_repair_makes_the_network_failed(topo, netd_factory):
+    """A route network whose reset sysctl cannot be set again (a fault at
+    its step, in a netd that adopted the setup with the fault armed) is
+    `failed`: `up` fails saying why, status says failed with that error,
+    a plug into it is refused saying so, the record and the vif are kept,
+    and `down` restores the host from them."""
+    before = host_view(topo)
+    netd = netd_factory(route_conf())
+    netd.start()
+    lan_guest(topo, 1)
+    netd.ctl("vif", "online", "1.0", "ip=192.0.2.20 2001:db8::20")
+    netd.stop(signal.SIGKILL)
+    netd.env = {"NETD_FAULT": "ip-forward"}
+    netd.start()  # adoption runs no fault point
+    assert "adopted the running route setup" in netd.read_log()
+    topo.sysctl(topo.d0, "net.ipv4.ip_forward", 0)
+    r = netd.ctl("up", "routed", check=False)
+    assert r.returncode != 0
+    why = "routed: step ip-forward: fault injected at step 'ip-forward'"
+    assert why in r.stderr, r.stderr
+    st = netd.request({"cmd": "status"})["result"]["networks"][0]
+    assert (st["name"], st["state"], st["error"]) == ("routed", "failed", why), st
+    routed_guest(topo, 2)
+    r = netd.ctl("vif", "online", "2.0", "ip=198.51.100.10", check=False)
+    assert r.returncode != 0
+    assert (f"vif2.0: network routed is not applied, its repair failed (`netdctl up routed` "
+            f"tries again): {why}") in r.stderr, r.stderr
+    assert routes_of(topo, "vif2.0") == []
+    assert os.path.exists(os.path.join(netd.state, "routed.json"))
+    assert "1.0" in netd.ctl("vif", "list").stdout
+    netd.ctl("down", "routed")
+    st = netd.request({"cmd": "status"})["result"]["networks"][0]
+    assert st["state"] == "down"
+    assert not os.path.exists(os.path.join(netd.state, "routed.json"))
+    for domid in (1, 2):
+        topo.ip(topo.d0, f"link del vif{domid}.0")
+    assert_host_view(topo, before)
+
+
 def test_two_route_networks_share_forwarding(topo, netd_factory):
     """ip_forward is one switch for the namespace: both networks hold it in
     netd's registry, which keeps the value to restore; the last one down
