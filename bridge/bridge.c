@@ -408,7 +408,11 @@ static void br_replug(struct netd_net *net, void *data)
 
 /* The names of the setup to apply (the config's), once the host is
  * restored: checked before they replace the recorded ones, which a
- * restore still needs if not. */
+ * restore still needs if not. The names come from the config's physdev,
+ * so the snapshot the steps apply must be of that device too: one the
+ * config names anew (changed while netd was stopped, the old setup
+ * adopted) gets its own, taken now, before netd touched it; the recorded
+ * one, of the device just restored, has served. */
 static int br_repair_names(struct netd_net *net, void *data)
 {
 	struct br_priv *p = data, want = { 0 };
@@ -418,6 +422,15 @@ static int br_repair_names(struct netd_net *net, void *data)
 		rc = br_precheck(&net->conf, &want);
 	if (rc)
 		return rc;
+	if (strcmp(net->conf.physdev, p->snap.name)) {
+		rc = br_snapshot_take(net->conf.physdev, &want.snap);
+		if (rc)
+			return err_prefix(rc, "%s", net->conf.name);
+		log_warn("%s: physdev is %s in the config, was %s: applying the setup on %s",
+			 net->conf.name, net->conf.physdev, p->snap.name, net->conf.physdev);
+		br_snapshot_free(&p->snap);
+		p->snap = want.snap;
+	}
 	p->created = want.created;
 	memcpy(p->pdev, want.pdev, sizeof(p->pdev));
 	p->style = want.style;

@@ -522,6 +522,50 @@ def test_start_that_rolls_back_a_setup_plugs_its_vifs_again(topo, netd_factory, 
     assert topo.ping(g, "192.0.2.1")
 
 
+@pytest.mark.parametrize("style", ["classic", "modern"])
+def test_repair_after_the_physdev_changed_applies_on_the_new_one(topo, netd_factory, style):
+    """netd killed (-9) with xenbr0 on eth0; the config now says eth1; the
+    next netd adopts the running setup. xenbr0 deleted by hand, then `up`:
+    eth0 is restored from its snapshot and the setup applied on eth1, with
+    eth1's own addresses, names and snapshot, the vif a port again; the stop
+    then leaves both as before. Before, the repair took the config's names
+    (classic: peth1) with eth0's snapshot: eth0 was enslaved again (or
+    renamed peth1) and eth1 left out."""
+    sh(f"ip link add up1 netns {topo.up} type veth peer name eth1 netns {topo.d0}")
+    topo.ip(topo.d0, "addr add 203.0.113.2/24 dev eth1")
+    topo.ip(topo.d0, "link set eth1 up")
+    topo.ip(topo.up, "link set up1 up")
+    add_vif(topo, 1, "192.0.2.11/24")
+    before = topo.snapshot()
+    ifindex = {n: topo.link(topo.d0, n)["ifindex"] for n in ("eth0", "eth1")}
+    netd = netd_factory(bridge_conf(style))
+    netd.start()
+    netd.ctl("vif", "online", "1.0", "ip=192.0.2.11")
+    netd.stop(signal.SIGKILL)
+    netd.write_conf(bridge_conf(style, physdev="eth1"))
+    netd.start()
+    assert "adopted the running bridge setup of a previous netd" in netd.read_log()
+    topo.ip(topo.d0, "link del xenbr0")
+    netd.ctl("up", "xenbr0")
+    log = netd.read_log()
+    port, host = ("peth1", "eth1") if style == "classic" else ("eth1", "xenbr0")
+    # the devices themselves (by ifindex): classic's rename dance makes
+    # names alone prove nothing
+    assert topo.link(topo.d0, port)["ifindex"] == ifindex["eth1"], log
+    assert topo.link(topo.d0, port).get("master") == "xenbr0", log
+    assert "203.0.113.2/24" in topo.addrs(topo.d0, host), log
+    eth0 = topo.link(topo.d0, "eth0")
+    assert eth0["ifindex"] == ifindex["eth0"] and eth0.get("master") is None, log
+    assert eth0["address"] == topo.eth0_mac
+    assert "192.0.2.2/24" in topo.addrs(topo.d0, "eth0")
+    assert "xenbr0: physdev is eth1 in the config, was eth0: applying the setup on eth1" in log
+    assert topo.link(topo.d0, "vif1.0").get("master") == "xenbr0"
+    assert listed(netd) == ["1.0"] and net_state(netd) == "up"
+    netd.stop()
+    assert_restored_but_vif(topo, before)
+    assert not os.path.exists(state_file(netd))
+
+
 @pytest.mark.parametrize("crash", [False, True], ids=["failed", "killed"])
 def test_failed_repair_keeps_the_record_to_restore_the_host(topo, netd_factory, crash):
     """The repair of a damaged classic setup fails (or netd is killed) once
