@@ -314,6 +314,32 @@ static int net_checkpoint(struct netd_net *net, const char *phase)
 	return 0;
 }
 
+/* A first up that failed, the host as before it (the mode's rollback of
+ * a previous netd's setup, then its own apply undone): the state file
+ * goes, but the intents of plugs a previous netd cut short
+ * (net->pending) stay, alone in the journal (written before the state
+ * file goes: a crash between leaves both). What those plugs did (a
+ * vifname's rename, filters, a qdisc) is not the mode's setup, which the
+ * rollback took away, and only an up can undo it: the next one does
+ * (state_load() reads such a journal). */
+static int net_forget(struct netd_net *net)
+{
+	char path[512], jpath[512];
+	int rc;
+
+	if (!json_array_size(net->pending))
+		return net_checkpoint(net, NULL);
+	journal_path(net->daemon, net, jpath, sizeof(jpath));
+	rc = journal_keep_pending(net, jpath);
+	if (rc)
+		return rc;
+	net->journal_len = 0;
+	state_path(net->daemon, net, path, sizeof(path));
+	if (unlink(path) < 0 && errno != ENOENT)
+		return err_set(-errno, "%s: %s", path, strerror(errno));
+	return 0;
+}
+
 static void replay_drop(json_t *list, const char *id, bool emu);
 
 /* A record for v in the journal ends the intent of a plug of v begun
@@ -500,6 +526,29 @@ static int replay_vif(char *line, void *data)
 	return 0;
 }
 
+/* A journal without its state file, as a failed first up leaves it
+ * (net_forget()): the intents of plugs a previous netd cut short, and
+ * nothing else it may hold (records of vifs of a setup no longer there);
+ * NULL when there is none. */
+static json_t *journal_intents(const struct netd *d, struct netd_net *net)
+{
+	struct replay r = { json_array(), json_array(), 0, net->conf.name };
+	char path[512];
+	int rc = r.vifs && r.pending ? 0 : -ENOMEM;
+
+	journal_path(d, net, path, sizeof(path));
+	if (rc == 0)
+		rc = journal_foreach(path, STATE_MAX, replay_vif, &r);
+	if (rc && rc != -ENOENT)
+		log_err("%s: vif journal %s not read: %s", net->conf.name, path, err_msg());
+	net->journal_records = r.records;
+	json_decref(r.vifs);
+	if (json_array_size(r.pending))
+		return r.pending;
+	json_decref(r.pending);
+	return NULL;
+}
+
 /* The state file with its journal's records applied; *pending (NULL when
  * the caller does not want it) the plugs a previous netd began and never
  * finished. */
@@ -512,8 +561,11 @@ static json_t *state_load(const struct netd *d, struct netd_net *net, json_t **p
 	int rc;
 
 	state_path(d, net, path, sizeof(path));
-	if (file_read_all(path, &text, NULL, STATE_MAX) < 0)
+	if (file_read_all(path, &text, NULL, STATE_MAX) < 0) {
+		if (pending)
+			*pending = journal_intents(d, net);
 		return NULL;
+	}
 	doc = json_loads(text, 0, &e);
 	free(text);
 	if (!doc || json_integer_value(json_object_get(doc, "version")) != STATE_VERSION ||
@@ -892,6 +944,7 @@ static const char *net_waiting(struct netd_net *net)
 static int net_up(struct netd_net *net)
 {
 	struct netd *d = net->daemon;
+	char fail[ERR_MSG_MAX];
 	json_t *saved = NULL;
 	bool was_up = netd_net_is_up(net), keep;
 	int rc;
@@ -922,12 +975,15 @@ static int net_up(struct netd_net *net)
 			netd_net_set_state(net, NETD_NET_FAILED);
 			return rc;
 		}
+		/* A first up: the mode left the host as before it, the
+		 * previous netd's intents stay for the next up (net_forget) */
+		snprintf(fail, sizeof(fail), "%s", err_msg());
+		if (!keep && net_forget(net))
+			log_err("%s: state not removed: %s", net->conf.name, err_msg());
 		json_decref(net->pending);
 		net->pending = NULL;
-		if (!keep)
-			net_checkpoint(net, NULL);
 		vifs_free(net);
-		return rc;
+		return err_set(rc, "%s", fail);
 	}
 	if (!netd_net_is_applied(net))
 		netd_net_set_state(net, NETD_NET_UP);
@@ -970,6 +1026,25 @@ static int net_down(struct netd_net *net)
 	return net_checkpoint(net, NULL);
 }
 
+/* The journal a failed up of a network restored as an orphan left alone
+ * with the intents of plugs its previous netd cut short (net_forget): only
+ * that mode could undo them, and no network netd runs is of it under that
+ * name (a network of another mode would read them as its own). One beside
+ * the state file a failed up keeps (up_keeps_record) stays with it. */
+static void intents_drop(struct netd_net *net)
+{
+	char path[512], jpath[512];
+
+	state_path(net->daemon, net, path, sizeof(path));
+	journal_path(net->daemon, net, jpath, sizeof(jpath));
+	if (access(path, F_OK) == 0)
+		return;
+	if (unlink(jpath) == 0)
+		log_warn("%s: its vif journal %s, with plugs a previous netd cut short, is "
+			 "removed undone: no network of mode %s is there to undo them",
+			 net->conf.name, jpath, net->ops->name);
+}
+
 /* A state file of a network the config no longer has (removed while netd
  * was not running): bring the network back from its recorded config, adopt
  * what is on the host, and take it down, so nothing it did is left behind.
@@ -1007,10 +1082,13 @@ static int orphan_restore(struct netd *d, const char *name, const char *path)
 		rc = err_set(-EINVAL, "%s: its state file %s does not say how to undo it; left "
 				      "as it is", name, path);
 	json_decref(doc);
-	if (rc == 0)
+	if (rc == 0) {
 		rc = net_up(&net);
-	if (rc == 0)
-		rc = net_down(&net);
+		if (rc)
+			intents_drop(&net);
+		else
+			rc = net_down(&net);
+	}
 	net_fini(&net);
 	netd_conf_free(&oc);
 	return rc;

@@ -676,6 +676,33 @@ def test_a_crash_before_a_cut_plug_is_undone_keeps_its_intent(topo, netd_factory
     assert not os.path.exists(os.path.join(netd.state, "xenbr0.vifs"))
 
 
+def test_a_failed_start_keeps_the_intent_of_a_cut_plug(topo, netd_factory):
+    """kill -9 mid-plug (vif1.0 renamed web1, not yet a port). The next
+    netd finds xenbr0 deleted meanwhile, rolls the setup back, and its
+    apply fails (a fault at create-bridge): it exits with the host
+    restored, its state file gone, but the plug's intent kept in the
+    journal. The netd after it brings the network up afresh and undoes
+    the plug: web1 is vif1.0 again. Before, the failed start removed the
+    journal with the state file and web1 stayed renamed, forgotten."""
+    netd = netd_factory(bridge_conf("modern"), env={"NETD_FAULT": "vif-renamed:crash"})
+    netd.start()
+    add_vif(topo, 1, "192.0.2.20/24")
+    crash_plug(netd, "1.0", "ip=192.0.2.20", "vifname=web1")
+    topo.ip(topo.d0, "link del xenbr0")
+    netd.run_faulted("create-bridge")
+    assert not os.path.exists(state_file(netd))
+    assert topo.link(topo.d0, "web1")  # the plug still not undone
+    with open(os.path.join(netd.state, "xenbr0.vifs")) as f:
+        assert [l[:1] for l in f.read().splitlines()] == ["~"]
+    netd.start()
+    log = netd.read_log()
+    assert "web1 was being plugged when netd stopped; undoing" in log, log
+    assert topo.link(topo.d0, "web1") is None
+    assert topo.link(topo.d0, "vif1.0").get("master") is None
+    assert listed(netd) == [] and net_state(netd) == "up"
+    assert not os.path.exists(os.path.join(netd.state, "xenbr0.vifs"))
+
+
 def test_reload_repairs_a_damaged_bridge_and_keeps_its_record(topo, netd_factory):
     """A reload with the config unchanged brings up every network it keeps:
     a classic bridge whose xenbr0 was deleted by hand is repaired, its vif
