@@ -502,6 +502,7 @@ static int br_up(struct netd_net *net, json_t *saved)
 		p->have_snap = false;
 		if (rc)
 			return err_prefix(rc, "%s: cannot roll back the previous setup", c->name);
+		net->prev_undone = true;
 		rc = br_names(c, p);
 		if (rc)
 			return rc;

@@ -1118,6 +1118,7 @@ static int nat_up(struct netd_net *net, json_t *saved)
 		priv_reset(p);
 		if (rc)
 			return err_prefix(rc, "%s: cannot roll back the previous setup", c->name);
+		net->prev_undone = true;
 	}
 
 	rc = precheck(c);

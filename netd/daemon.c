@@ -960,6 +960,7 @@ static int net_up(struct netd_net *net)
 			vifs_load(net, saved);
 	}
 	keep = saved && net->ops->up_keeps_record;
+	net->prev_undone = net->undo_incomplete = false;
 	rc = net->ops->up(net, saved);
 	json_decref(saved);
 	if (rc) {
@@ -1048,12 +1049,17 @@ static void intents_drop(struct netd_net *net)
 /* A state file of a network the config no longer has (removed while netd
  * was not running): bring the network back from its recorded config, adopt
  * what is on the host, and take it down, so nothing it did is left behind.
- * The error names the network once (the caller adds its context with
- * err_prefix_for()). */
-static int orphan_restore(struct netd *d, const char *name, const char *path)
+ * A setup the mode cannot adopt is rolled back and applied again before the
+ * down; if that second apply fails, the rollback has restored the host
+ * already: logged, and 0 when the failed apply was undone in full too. The
+ * error names the network once (the caller adds its context with
+ * err_prefix_for()); *undone: the setup the file records is gone from the
+ * host all the same (what is left is of the failed second apply). */
+static int orphan_restore(struct netd *d, const char *name, const char *path, bool *undone)
 {
 	struct netd_conf oc;
 	struct netd_net net;
+	bool second = false;
 	const char *text;
 	json_error_t e;
 	json_t *doc;
@@ -1082,12 +1088,26 @@ static int orphan_restore(struct netd *d, const char *name, const char *path)
 		rc = err_set(-EINVAL, "%s: its state file %s does not say how to undo it; left "
 				      "as it is", name, path);
 	json_decref(doc);
+	*undone = false;
 	if (rc == 0) {
 		rc = net_up(&net);
 		if (rc)
 			intents_drop(&net);
 		else
 			rc = net_down(&net);
+		/* the second apply failed, not the down after it */
+		second = rc && !netd_net_is_up(&net) && net.prev_undone;
+	}
+	if (second && !net.undo_incomplete) {
+		log_warn("%s: the %s setup a previous netd left is undone; applying it again, to "
+			 "take it down, failed and was undone too: %s", name, net.ops->name,
+			 err_msg());
+		rc = 0;
+	} else if (second) {
+		*undone = true;
+		err_prefix_for(rc, name, "the %s setup a previous netd left is undone, but "
+			       "applying it again, to take it down, failed and left part of it",
+			       net.ops->name);
 	}
 	net_fini(&net);
 	netd_conf_free(&oc);
@@ -1104,9 +1124,9 @@ static int orphan_restore(struct netd *d, const char *name, const char *path)
 static int state_other_restore(struct netd *d, struct netd_net *net)
 {
 	char path[512], *raw, was[64];
+	bool other, undone;
 	const char *mode;
 	json_t *doc;
-	bool other;
 	int rc;
 
 	state_path(d, net, path, sizeof(path));
@@ -1124,7 +1144,9 @@ static int state_other_restore(struct netd *d, struct netd_net *net)
 		return 0;
 	log_warn("%s: now %s (datapath %s), its state file is of %s; restoring what that changed "
 		 "first", net->conf.name, net->ops->name, net_datapath(net), was);
-	rc = orphan_restore(d, net->conf.name, path);
+	rc = orphan_restore(d, net->conf.name, path, &undone);
+	if (rc && undone)
+		return err_prefix_for(rc, net->conf.name, "not applied");
 	if (rc)
 		return err_prefix_for(rc, net->conf.name, "not applied: the %s setup a previous "
 				      "netd left is not undone", was);
@@ -1141,6 +1163,7 @@ void netd_restore_orphans(struct netd *d)
 	while ((de = readdir(dir))) {
 		char name[IFNAMSIZ], path[512];
 		size_t n = strlen(de->d_name);
+		bool undone;
 
 		/* <name>.json where name could be a network (an interface name). */
 		if (n <= 5 || n - 5 >= IFNAMSIZ || strcmp(de->d_name + n - 5, ".json"))
@@ -1150,8 +1173,9 @@ void netd_restore_orphans(struct netd *d)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", d->conf.state_dir, de->d_name);
 		log_warn("%s: no longer configured; restoring what it changed on the host", name);
-		if (orphan_restore(d, name, path)) {
-			err_prefix_for(err_code(), name, "could not restore it");
+		if (orphan_restore(d, name, path, &undone)) {
+			if (!undone)
+				err_prefix_for(err_code(), name, "could not restore it");
 			log_err("%s", err_msg());
 		}
 	}

@@ -128,6 +128,13 @@ struct netd_net {
 	/* The network's own config as INI, kept in its state file so that a netd
 	 * whose config no longer has the network can still take it down. */
 	char *conf_text;
+	/* Set by the mode's up once it has rolled back a previous netd's
+	 * setup in full (`saved`, not adopted): a failure after that leaves
+	 * none of that setup on the host. Cleared by netd before each up. */
+	bool prev_undone;
+	/* Set by netd_txn_apply() when its rollback of a failed apply did
+	 * not complete (logged "rollback incomplete"). Cleared likewise. */
+	bool undo_incomplete;
 	/* Persist the mode's state now (mid-operation checkpoints). */
 	int (*checkpoint)(struct netd_net *net, const char *phase);
 	void *daemon;

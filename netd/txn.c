@@ -61,7 +61,11 @@ int netd_txn_apply(struct netd_net *net, const struct netd_txn *t, void *ctx)
 	if (rc == 0)
 		return 0;
 	snprintf(msg, sizeof(msg), "%s", err_msg());
-	if (t->undo(net, ctx))
+	if (t->undo(net, ctx)) {
 		log_err("%s: rollback incomplete: %s", net->conf.name, err_msg());
+		net->undo_incomplete = true;
+		return err_set(rc, "%s: %s (rollback incomplete: %s)", net->conf.name, msg,
+			       err_msg());
+	}
 	return err_set(rc, "%s: %s (host restored)", net->conf.name, msg);
 }

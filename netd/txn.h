@@ -26,9 +26,11 @@ struct netd_txn {
 };
 
 /* Checkpoint "applying", every step, checkpoint "applied". On failure the
- * host is restored by t->undo (a failing undo is logged as "rollback
- * incomplete") and the error reads "<net>: step <name>: <why> (host
- * restored)"; what the mode holds in memory is its own to free. */
+ * host is restored by t->undo and the error reads "<net>: step <name>:
+ * <why> (host restored)"; an undo that fails is logged as "rollback
+ * incomplete", sets net->undo_incomplete, and the error ends "(rollback
+ * incomplete: <why>)" instead. What the mode holds in memory is its own
+ * to free. */
 int netd_txn_apply(struct netd_net *net, const struct netd_txn *t, void *ctx);
 
 /* Up of a network that is up whose setup was damaged behind netd's back,

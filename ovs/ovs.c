@@ -374,6 +374,7 @@ static int ovs_up(struct netd_net *net, json_t *saved)
 		if (rc)
 			return err_prefix(rc, "%s: cannot roll back the previous setup",
 					  net->conf.name);
+		net->prev_undone = true;
 		p->created = false;
 		priv_init(net);
 	}

@@ -254,6 +254,7 @@ static int rt_up(struct netd_net *net, json_t *saved)
 		rc = rt_restore(net, p);
 		if (rc)
 			return err_prefix(rc, "%s: cannot roll back the previous setup", c->name);
+		net->prev_undone = true;
 		rt_state_free(p);
 	}
 

@@ -750,6 +750,42 @@ def test_a_mode_changed_over_a_leftover_state_file_restores_the_old_setup_first(
     topo.assert_snapshot_equal(before)
 
 
+@pytest.mark.parametrize("how", ["mode-changed", "removed"])
+def test_an_old_setup_rolled_back_whose_second_apply_fails_counts_as_restored(
+        topo, netd_factory, how):
+    """As above (or with xenbr0 no longer configured, a route network
+    beside it), with xenbr0 deleted by hand meanwhile: the restore cannot
+    adopt the bridge setup, so it rolls it back (eth0 as before) and
+    applies it again to take it down, and that apply fails (a fault at
+    create-bridge, a step route mode does not have) and is undone. Nothing
+    of the bridge is left: netd says so and applies route mode. Before, it
+    refused the network saying the setup was `not undone` of a host it had
+    restored (or logged `could not restore it`)."""
+    before = topo.snapshot()
+    netd = netd_factory(bridge_conf("modern"))
+    netd.start()
+    netd.stop(signal.SIGKILL)
+    topo.ip(topo.d0, "link del xenbr0")
+    net = "xenbr0" if how == "mode-changed" else "routed"
+    netd.write_conf(route_conf(name=net))
+    netd.env = {"NETD_FAULT": "create-bridge"}
+    netd.start()
+    log = netd.read_log()
+    assert ("xenbr0: the bridge setup a previous netd left is undone; applying it again, to "
+            "take it down, failed and was undone too: xenbr0: step create-bridge: fault "
+            "injected at step 'create-bridge' (host restored)") in log, log
+    assert "not undone" not in log and "could not restore" not in log, log
+    assert topo.link(topo.d0, "xenbr0") is None
+    assert "192.0.2.2/24" in topo.addrs(topo.d0, "eth0")
+    assert net_state(netd, net) == "up"
+    with open(state_file(netd, net)) as f:
+        assert json.load(f)["mode"] == "route"
+    if how == "removed":
+        assert not os.path.exists(state_file(netd))
+    netd.stop()
+    topo.assert_snapshot_equal(before)
+
+
 def test_an_old_setup_that_cannot_be_restored_names_the_network_once(topo, netd_factory):
     """As above, but the bridge's state file no longer holds its config
     (so it cannot be restored): netd refuses the route network, keeps the
