@@ -266,49 +266,70 @@ static int priv_init(struct netd_net *net)
 
 static int ovs_vif_online(struct netd_net *net, const struct vif *vif);
 
-/* Is the setup still what netd applied: the bridge there, each vif the
- * network remembers a port of it marked netd's? 1 yes, 0 no (why: what
- * is missing), -errno when OVSDB cannot tell. */
-static int ovs_is_applied(struct netd_net *net, struct ovs_priv *p, char *why, size_t len)
+/* Is ifname a port of the bridge marked the network's (l: ports_mine())? */
+static bool port_listed(const struct port_list *l, const char *ifname)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (!strcmp(l->name[i], ifname))
+			return true;
+	return false;
+}
+
+/* What of the setup netd applied is no longer there (why: the first thing
+ * missing). */
+enum ovs_damage {
+	OVS_INTACT,
+	OVS_PORT_GONE,   /* a remembered vif's port: gone, or not the network's */
+	OVS_BRIDGE_GONE, /* the bridge, and every port with it */
+};
+
+/* The damage, or -errno when OVSDB cannot tell; *l the network's ports
+ * (ports_free() it, whatever the result). */
+static int ovs_damage(struct netd_net *net, struct ovs_priv *p, struct port_list *l, char *why,
+		      size_t len)
 {
 	char uuid[64], owner[IFNAMSIZ + 1];
-	struct port_list l;
-	bool all = true;
 	size_t n;
 	int rc = bridge_lookup(p, uuid, sizeof(uuid), owner, sizeof(owner), &n);
 
+	memset(l, 0, sizeof(*l));
 	if (rc == 0)
 		snprintf(why, len, "OVS bridge %s is gone", p->bridge);
 	if (rc <= 0)
-		return rc;
-	rc = ports_mine(p, net->conf.name, &l);
-	for (struct netd_vif *v = net->vifs; rc == 0 && all && v; v = v->next) {
-		size_t i = 0;
-
-		while (i < l.n && strcmp(l.name[i], v->vif.ifname))
-			i++;
-		all = i < l.n;
-		if (!all)
+		return rc < 0 ? rc : OVS_BRIDGE_GONE;
+	rc = ports_mine(p, net->conf.name, l);
+	for (struct netd_vif *v = net->vifs; rc == 0 && v; v = v->next)
+		if (!port_listed(l, v->vif.ifname)) {
 			snprintf(why, len, "%s is no longer a port of OVS bridge %s", v->vif.ifname,
 				 p->bridge);
-	}
-	ports_free(&l);
-	return rc ? rc : all;
+			rc = OVS_PORT_GONE;
+		}
+	return rc;
 }
 
-/* The remembered vifs ports again, their rules with them. */
-static void ovs_replug(struct netd_net *net, void *data)
+/* The remembered vifs ports again, their rules with them; with l, only
+ * those it does not list. */
+static void vifs_plug_again(struct netd_net *net, const struct port_list *l)
 {
 	for (struct netd_vif *v = net->vifs; v; v = v->next)
-		if (ovs_vif_online(net, &v->vif))
+		if ((!l || !port_listed(l, v->vif.ifname)) && ovs_vif_online(net, &v->vif))
 			log_err("%s: %s not a port again: %s", net->conf.name, v->vif.ifname,
 				err_msg());
 }
 
-/* Up of a network that is up whose bridge was deleted or a vif's port
- * taken away behind netd's back (ovs-vsctl del-br, del-port): its ports
- * and the bridge if netd made it go, then the setup is applied again and
- * the vifs plugged again, as bridge and nat mode repair theirs. */
+static void ovs_replug(struct netd_net *net, void *data)
+{
+	vifs_plug_again(net, NULL);
+}
+
+/* Up of a network that is up whose bridge was deleted behind netd's back
+ * (ovs-vsctl del-br): its ports and the bridge if netd made it go, then
+ * the setup is applied again and the vifs plugged again, as bridge and nat
+ * mode repair theirs. A bridge that is there with some vifs' ports taken
+ * away (del-port) keeps its other ports: only the vifs whose port is gone,
+ * or not the network's, are plugged again. A re-plug of every vif cut
+ * every guest off for a moment and, with ovn = yes, waited for
+ * ovn-installed (up to ovn_wait) once per vif. */
 FAULT_DECLARE(ovs_repair_step, "ovs-repair");
 
 static int ovs_repair(struct netd_net *net, struct ovs_priv *p)
@@ -319,7 +340,8 @@ static int ovs_repair(struct netd_net *net, struct ovs_priv *p)
 		.replug = ovs_replug,
 	};
 	char why[IFNAMSIZ * 2 + 64];
-	int rc = ovs_is_applied(net, p, why, sizeof(why));
+	struct port_list l;
+	int rc = ovs_damage(net, p, &l, why, sizeof(why));
 
 	/* OVSDB not answering (ovsdb-server restarting): nothing is known
 	 * damaged, nothing was touched, so the network stays up rather than
@@ -327,7 +349,13 @@ static int ovs_repair(struct netd_net *net, struct ovs_priv *p)
 	if (rc < 0)
 		log_warn("%s: cannot tell whether the setup is as applied, left as it is: %s",
 			 net->conf.name, err_msg());
-	if (rc != 0)
+	if (rc == OVS_PORT_GONE) {
+		log_warn("%s: %s; plugging the vifs whose ports are gone again", net->conf.name,
+			 why);
+		vifs_plug_again(net, &l);
+	}
+	ports_free(&l);
+	if (rc != OVS_BRIDGE_GONE)
 		return 0;
 	log_warn("%s: %s; restoring the host and applying it again", net->conf.name, why);
 	rc = netd_txn_repair(net, &ovs_txn, &r, p);
