@@ -325,17 +325,22 @@ class Topo:
                 out.append(json.dumps(drop_timers(o), sort_keys=True))
         return sorted(out)
 
-    def wait_dad(self, ns, timeout=10):
+    def wait_dad(self, ns, timeout=30):
         """Until no address of a link that is up is still in duplicate address
-        detection: its local route only appears when DAD ends (seconds on a
-        loaded machine), so a snapshot taken during it is not the settled state."""
+        detection: its local route only appears when DAD ends, so a snapshot
+        taken during it is not the settled state. DAD's work needs the RTNL,
+        which namespace deletions elsewhere on the host hold for long: with
+        several test runs at once a bridge's link-local was measured tentative
+        for 26 s (3 s when quiet)."""
         def busy():
-            return any(a.get("tentative") for lk in json.loads(self.ip(ns, "-j addr show").stdout)
-                       if "LOWER_UP" in lk.get("flags", []) for a in lk.get("addr_info", []))
+            return [f"{lk['ifname']} {a['local']}{' dadfailed' if a.get('dadfailed') else ''}"
+                    for lk in json.loads(self.ip(ns, "-j addr show").stdout)
+                    if "LOWER_UP" in lk.get("flags", [])
+                    for a in lk.get("addr_info", []) if a.get("tentative")]
         # A wait that times out fails the test: a snapshot taken anyway would
         # compare an unsettled state and fail (or pass) for the wrong reason.
         wait_for(lambda: not busy(), timeout, step=0.05,
-                 what=f"duplicate address detection to end in {ns}")
+                 what=lambda: f"duplicate address detection to end in {ns}: {busy()}")
 
     def settle(self, ns=None, timeout=5):
         """Wait until every link that is up has its carrier (veth carrier and
