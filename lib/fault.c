@@ -15,6 +15,24 @@
 extern const char *const __start_fault_points[] __attribute__((weak));
 extern const char *const __stop_fault_points[] __attribute__((weak));
 
+/* step:N: the first N checks of step fail, the later ones pass (a
+ * condition that clears, such as xenstore conflicts). One count a
+ * process: NETD_FAULT names one step. */
+static bool fault_counted(const char *count)
+{
+	static unsigned long failed;
+	char *end;
+	unsigned long n;
+
+	if (*count < '0' || *count > '9')
+		return false;
+	n = strtoul(count, &end, 10);
+	if (*end || failed >= n)
+		return false;
+	failed++;
+	return true;
+}
+
 int fault_check(const char *step)
 {
 	const char *f = getenv("NETD_FAULT");
@@ -22,7 +40,7 @@ int fault_check(const char *step)
 
 	if (!f || strncmp(f, step, n) != 0)
 		return 0;
-	if (f[n] == '\0')
+	if (f[n] == '\0' || (f[n] == ':' && fault_counted(f + n + 1)))
 		return err_set(-EIO, "fault injected at step '%s'", step);
 	if (!strcmp(f + n, ":crash"))
 		kill(getpid(), SIGKILL);

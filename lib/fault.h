@@ -3,6 +3,8 @@
  * NETD_FAULT=<step> makes fault_check("<step>") fail with -EIO, so tests can
  * prove that a failure at every step rolls the host back. NETD_FAULT=<step>:crash
  * kills the process with SIGKILL at that step instead, to test crash recovery.
+ * NETD_FAULT=<step>:N fails its first N checks only, then passes: a condition
+ * that clears (xenstore's conflicts), to test that it is tried again.
  *
  * The steps of a mode's up are named by its step table (netd/txn.h). Every
  * other fault point is named where it is written, by FAULT_POINT(),

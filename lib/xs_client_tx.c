@@ -4,6 +4,7 @@
 #include <errno.h>
 
 #include "lib/err.h"
+#include "lib/fault.h"
 #include "lib/log.h"
 #include "lib/xs_client.h"
 
@@ -29,6 +30,12 @@ static int try_once(struct xsc *c, struct xsc_op *ops, unsigned n, xsc_judge_fn 
 		return rc; /* the connection is gone, the transaction with it */
 	rc = judge(ops, n, arg);
 	xsc_ops_free(ops, n);
+	/* tests: a conflict, as xenstored's (NETD_FAULT=xs-tx-conflict:N) */
+	if (rc == 0 && FAULT_POINT("xs-tx-conflict") < 0) {
+		end = xsc_tx_end(c, tx, false);
+		return end < 0 ? end : err_set(-EAGAIN,
+						"xenstore: transaction %u conflicted (fault injected)", tx);
+	}
 	/* commit only what the judge passed */
 	end = xsc_tx_end(c, tx, rc == 0);
 	if (end == -EAGAIN && rc == 0)
