@@ -58,6 +58,12 @@
 #define XSW_HUNG_MAX_MS 60000
 #define XSW_ALIVE_MS 1000
 #define XSW_TIMEOUT_MS 2000 /* a batch not answered by then: xenstored is hung */
+/* A report xenstored did not take (a conflict every try, or its quota of
+ * open transactions): written again after 50 ms, doubling to 2 s, 12
+ * times (about 15 s, as netback's nb_vif_quota), then given up (logged). */
+#define XSW_REPORT_FIRST_MS 50
+#define XSW_REPORT_MAX_MS 2000
+#define XSW_REPORT_TRIES 12
 
 /* Where a vif's backend directory is, as far as the watch knows; vif_step()
  * is the one place that changes it. */
@@ -88,7 +94,8 @@ struct xsw_vif {
 	bool echo;    /* the next hotplug-status event is our own write */
 	bool emu;     /* we plugged its emulated NIC's tap (see emu_plug()) */
 	char vifname[IFNAMSIZ]; /* its vifname key, "" if none */
-	struct xsw_vif *hnext, *qnext;
+	struct xsw_report *retry; /* its report, to be written again (see retry_later()) */
+	struct xsw_vif *hnext, *qnext, *rnext;
 };
 
 /* A plug done, its hotplug-status not written yet (see on_defer()). */
@@ -98,12 +105,14 @@ struct xsw_report {
 	bool failed;
 	char msg[ERR_MSG_MAX];
 	unsigned mtu;
+	unsigned tries;   /* written again so many times (retry_later()) */
+	uint64_t due_ms;  /* then, on CLOCK_MONOTONIC */
 };
 
 struct netd_xswatch {
 	struct netd *d;
 	struct xsc *xs; /* the watch, and every read and write */
-	sd_event_source *io, *timer, *defer, *link_io;
+	sd_event_source *io, *timer, *defer, *link_io, *retry_timer;
 	struct nl_linkwatch *links; /* for HVM guests' taps */
 	unsigned backoff_ms;
 	/* Not 0 after a batch timed out, until one is answered: the wait
@@ -115,6 +124,7 @@ struct netd_xswatch {
 	struct xsw_vif *qhead, **qtail;
 	struct xsw_report reports[XSW_BATCH];
 	unsigned n_reports;
+	struct xsw_vif *retries; /* vifs with a report to write again */
 };
 
 static unsigned bucket(uint32_t domid, uint32_t devid)
@@ -544,6 +554,7 @@ static void plug(struct netd_xswatch *w, struct xsw_vif *v, struct xsvif *x)
 	r->x = *x;
 	memset(x, 0, sizeof(*x));
 	r->mtu = 0;
+	r->tries = 0;
 	snprintf(id, sizeof(id), "%u.%u", v->domid, v->devid);
 	rc = online(w, id, &r->x, &result);
 	r->failed = rc != 0;
@@ -567,8 +578,20 @@ static void plug(struct netd_xswatch *w, struct xsw_vif *v, struct xsvif *x)
 	json_decref(result);
 }
 
-/* hotplug-status for a plug, once netd's state file has it. */
-static void report(struct netd_xswatch *w, struct xsw_report *r)
+/* A report xenstored did not take, but may take later: its transaction
+ * conflicted every try (the toolstack, or anyone, writing what it reads),
+ * or could not start (xenstored's quota of open transactions, a driver
+ * domain's). Left alone, the vif would stay plugged with no
+ * hotplug-status, and libxl would fail the guest's start at its timeout. */
+static bool report_again(const struct netd_xswatch *w, int rc)
+{
+	return w->xs && (rc == -EAGAIN || rc == -EDQUOT);
+}
+
+/* hotplug-status for a plug, once netd's state file has it. Returns
+ * xsvif_report's answer; when report_again() says so for it, nothing
+ * else is done and r->x is kept, for retry_later(). */
+static int report(struct netd_xswatch *w, struct xsw_report *r)
 {
 	int rc = 0; /* no connection: the rescan after reconnecting looks again */
 
@@ -576,6 +599,8 @@ static void report(struct netd_xswatch *w, struct xsw_report *r)
 		rc = xsvif_report(w->xs, &r->x, r->failed ? r->msg : NULL, r->mtu);
 		note_reply(w, rc);
 	}
+	if (report_again(w, rc))
+		return rc;
 	r->v->echo = w->xs && rc == 0 && !r->failed;
 	if (r->v->echo) {
 		vif_step(r->v, XSW_EV_CONNECTED);
@@ -592,6 +617,119 @@ static void report(struct netd_xswatch *w, struct xsw_report *r)
 	else if (rc)
 		log_err("vif%u.%u: %s", r->v->domid, r->v->devid, err_msg());
 	xsvif_free(&r->x);
+	return rc;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The retry timer at the soonest report due; off when none is. */
+static void retry_arm(struct netd_xswatch *w)
+{
+	uint64_t due = 0;
+
+	for (struct xsw_vif *v = w->retries; v; v = v->rnext)
+		if (!due || v->retry->due_ms < due)
+			due = v->retry->due_ms;
+	if (!due) {
+		sd_event_source_set_enabled(w->retry_timer, SD_EVENT_OFF);
+		return;
+	}
+	sd_event_source_set_time(w->retry_timer, due * 1000);
+	sd_event_source_set_enabled(w->retry_timer, SD_EVENT_ONESHOT);
+}
+
+/* v's report is not written again: written, given up, or superseded (a
+ * look at v decides afresh, a lost connection's rescan looks again). */
+static void retry_drop(struct netd_xswatch *w, struct xsw_vif *v)
+{
+	struct xsw_vif **pp = &w->retries;
+
+	if (!v->retry)
+		return;
+	while (*pp != v)
+		pp = &(*pp)->rnext;
+	*pp = v->rnext;
+	xsvif_free(&v->retry->x);
+	free(v->retry);
+	v->retry = NULL;
+	retry_arm(w);
+}
+
+/* r (a batch's report, or its vif's retry) is written again later, with
+ * backoff, on the loop's timer (never waited for), XSW_REPORT_TRIES times
+ * at most; err_msg() is why it was not written now (xsvif_report's, which
+ * names the vif). */
+static void retry_later(struct netd_xswatch *w, struct xsw_report *r)
+{
+	struct xsw_vif *v = r->v;
+	struct xsw_report *c;
+	unsigned ms;
+
+	if (r->tries >= XSW_REPORT_TRIES) {
+		log_err("%s: hotplug-status not written, given up after %u tries", err_msg(),
+			r->tries + 1);
+		retry_drop(w, v);
+		return;
+	}
+	if (v->retry != r) {
+		retry_drop(w, v);
+		c = malloc(sizeof(*c));
+		if (!c) {
+			log_err("%s: hotplug-status not written (out of memory)", err_msg());
+			xsvif_free(&r->x);
+			return;
+		}
+		*c = *r;
+		memset(&r->x, 0, sizeof(r->x));
+		c->tries = 0;
+		v->retry = c;
+		v->rnext = w->retries;
+		w->retries = v;
+		r = c;
+	}
+	ms = XSW_REPORT_FIRST_MS << (r->tries < 6 ? r->tries : 6);
+	if (ms > XSW_REPORT_MAX_MS)
+		ms = XSW_REPORT_MAX_MS;
+	r->tries++;
+	r->due_ms = now_ms() + ms;
+	log_warn("%s: hotplug-status written again in %u ms", err_msg(), ms);
+	retry_arm(w);
+}
+
+/* The reports due, written again. */
+static int on_retry(sd_event_source *s, uint64_t usec, void *data)
+{
+	struct netd_xswatch *w = data;
+	uint64_t now = now_ms();
+	struct xsw_vif *v;
+
+	for (;;) {
+		struct xsw_report *r;
+		int rc;
+
+		for (v = w->retries; v && v->retry->due_ms > now; v = v->rnext)
+			;
+		if (!v || !w->xs)
+			break;
+		r = v->retry;
+		rc = report(w, r);
+		if (report_again(w, rc)) {
+			retry_later(w, r); /* due later than now: not found again */
+			continue;
+		}
+		if (rc == 0)
+			log_info("vif%u.%u: hotplug-status written (try %u)", v->domid, v->devid,
+				 r->tries + 1);
+		retry_drop(w, v);
+	}
+	retry_arm(w);
+	return 0;
 }
 
 /* Has netback created vifD.N? libxl runs a script only once the backend
@@ -695,6 +833,8 @@ static void look(struct netd_xswatch *w, struct xsw_vif *v)
 		{ .type = XS_MSG_READ, .path = dir },
 	};
 
+	/* whatever it finds decides, a report to write again with it */
+	retry_drop(w, v);
 	snprintf(dir, sizeof(dir), "%s/%u/%u", XSVIF_ROOT, v->domid, v->devid);
 	if (!vif_is_answered(v)) {
 		look_fresh(w, v, dir);
@@ -755,7 +895,8 @@ static int on_defer(sd_event_source *s, void *data)
 		}
 	}
 	for (unsigned i = 0; i < w->n_reports; i++)
-		report(w, &w->reports[i]);
+		if (report_again(w, report(w, &w->reports[i])))
+			retry_later(w, &w->reports[i]);
 	w->n_reports = 0;
 	/* Events that came in among the replies: the fd does not say so. */
 	if (w->xs && xsc_events_queued(w->xs))
@@ -838,6 +979,8 @@ static void disconnect(struct netd_xswatch *w, const char *why)
 	for (unsigned b = 0; b < XSW_BUCKETS; b++)
 		for (struct xsw_vif *v = w->hash[b]; v; v = v->hnext)
 			v->echo = false;
+	while (w->retries)
+		retry_drop(w, w->retries);
 	while (w->qhead) {
 		w->qhead->pending = false;
 		w->qhead = w->qhead->qnext;
@@ -893,6 +1036,12 @@ static void on_vif_lost(void *data, const struct vif *vif, const char *why)
 	struct xsvif x;
 	int rc;
 
+	if (v && v->retry && !v->retry->failed && !vif->emu) {
+		/* its "connected" not written yet: the error instead */
+		v->retry->failed = true;
+		snprintf(v->retry->msg, sizeof(v->retry->msg), "%s", why);
+		return;
+	}
 	if (!v || !vif_is_connected(v) || vif->emu || !w->xs)
 		return;
 	vif_step(v, XSW_EV_UNPLUGGED);
@@ -924,6 +1073,10 @@ int netd_xswatch_start(struct netd *d, struct netd_xswatch **out)
 		rc = sd_event_source_set_enabled(w->defer, SD_EVENT_OFF);
 	if (rc >= 0)
 		rc = sd_event_add_time_relative(d->ev, &w->timer, CLOCK_MONOTONIC, 0, 0, on_timer, w);
+	if (rc >= 0)
+		rc = sd_event_add_time(d->ev, &w->retry_timer, CLOCK_MONOTONIC, 0, 0, on_retry, w);
+	if (rc >= 0)
+		rc = sd_event_source_set_enabled(w->retry_timer, SD_EVENT_OFF);
 	if (rc >= 0 && nl_linkwatch_open(&w->links) < 0) {
 		netd_xswatch_stop(w);
 		return err_code();
@@ -952,6 +1105,7 @@ void netd_xswatch_stop(struct netd_xswatch *w)
 	}
 	sd_event_source_unref(w->io);
 	sd_event_source_unref(w->timer);
+	sd_event_source_unref(w->retry_timer);
 	sd_event_source_unref(w->defer);
 	sd_event_source_unref(w->link_io);
 	nl_linkwatch_close(w->links);
@@ -961,6 +1115,9 @@ void netd_xswatch_stop(struct netd_xswatch *w)
 			struct xsw_vif *v = w->hash[b];
 
 			w->hash[b] = v->hnext;
+			if (v->retry)
+				xsvif_free(&v->retry->x);
+			free(v->retry);
 			free(v);
 		}
 	free(w);

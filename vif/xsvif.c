@@ -387,6 +387,8 @@ static int report_tx(struct xsc *xs, const struct xsvif *x, const struct xsc_op 
 	if (rc == -EAGAIN)
 		return err_set(-EAGAIN, "vif%u.%u: %s: its report conflicted %u times", x->domid,
 			       x->devid, x->dir, XSVIF_TX_TRIES);
+	if (rc == -EDQUOT) /* xenstored's quota of open transactions */
+		return err_prefix(rc, "vif%u.%u: %s", x->domid, x->devid, x->dir);
 	if (rc == 1)
 		return err_set(-ENOENT, "vif%u.%u: backend directory removed while being plugged",
 			       x->domid, x->devid);

@@ -744,6 +744,50 @@ def test_watch_plugs_vifs_written_before_netd_started(topo, xsd, netd_factory):
     del hp
 
 
+def watcher_faulted(topo, xsd, netd_factory, fault):
+    netd = netd_factory(bridge_conf("modern"),
+                        env={"XENSTORED_PATH": xsd.sock, "NETD_FAULT": fault})
+    netd.write_conf(bridge_conf("modern"), netd_section="xenstore_watch = yes\n")
+    netd.start()
+    wait_for(lambda: "xenstore watch on" in netd.read_log(), 5, what="xenstore watch")
+    return Hotplug(topo, xsd, netd)
+
+
+def test_watch_writes_a_conflicted_report_again(topo, xsd, netd_factory):
+    """A report whose transaction conflicted 8 times (the toolstack writing
+    the directory without pause; here NETD_FAULT=xs-tx-conflict:16 makes
+    the first 16 commits conflict, the first report's 8 and its first
+    retry's 8) is written again later, on netd's loop, until it lands.
+    Before, it was only logged: the vif stayed plugged with no
+    hotplug-status (nothing else comes to change the directory), and libxl
+    would have failed the guest's start at its timeout."""
+    w = watcher_faulted(topo, xsd, netd_factory, "xs-tx-conflict:16")
+    topo.add_guest(5)
+    assert w.vif_add("5.0", script="/bin/true", keys_only=True).returncode == 0
+    wait_for(lambda: xsd.status(5) == "connected", 5, what="hotplug-status written again")
+    assert port_of(topo, "vif5.0") == "xenbr0"
+    log = w.netd.read_log()
+    again = [x for x in log.splitlines() if "hotplug-status written again in" in x]
+    assert len(again) == 2 and "vif5.0: " in again[0], log
+    assert "its report conflicted 8 times: hotplug-status written again in 50 ms" in again[0]
+    assert "vif5.0: hotplug-status written (try 3)" in log, log
+    assert len(plugged_lines(w.netd, "vif5.0")) == 1  # written again, not plugged again
+
+
+def test_watch_gives_up_a_report_that_always_conflicts(topo, xsd, netd_factory):
+    """A report that conflicts on every retry is given up after 13 tries
+    (about 15 s of backoff), with a line naming the vif; netd stays up."""
+    w = watcher_faulted(topo, xsd, netd_factory, "xs-tx-conflict:1000000")
+    topo.add_guest(5)
+    assert w.vif_add("5.0", script="/bin/true", keys_only=True).returncode == 0
+    wait_for(lambda: "hotplug-status not written, given up after 13 tries" in w.netd.read_log(),
+             25, what="given up")
+    line = next(x for x in w.netd.read_log().splitlines() if "given up after" in x)
+    assert "vif5.0:" in line and "conflicted" in line, line
+    assert xsd.status(5) in (None, "")
+    assert w.netd.request({"cmd": "vif-list"})["ok"]
+
+
 def test_watch_survives_xenstored_going_away(topo, xsd, watcher):
     topo.add_guest(5)
     topo.add_guest(6)
