@@ -304,13 +304,21 @@ const char *xsvif_script_mode(const char *script)
 /* the reads before them: the directory, online, the frontend's mtu, the keys */
 #define XSVIF_TX_READS (3 + XK_COUNT)
 
-/* The keys that say which device (and plug) a directory is: all we read
- * but online and hotplug-status, which change in a device's life (the
+/* The keys that say which device (and plug) a directory is: what the
+ * port was made from and where (frontend-id, handle, mac, ip, bridge,
+ * script, type, vifname, mtu, ...), whose change means another device
+ * (removed and added again) or a plug made from what is no longer there.
+ * Not online and hotplug-status, which change in a device's life (the
  * toolstack's teardown, the answer of a script or watch plugging it at
- * the same time as we do, as both may). */
+ * the same time as we do, as both may), nor rate and rate_in: shaping of
+ * the same device, read at connect (netback, which follows rate's
+ * changes) and at plug (rate_in), never which device it is; a change of
+ * them while plugging does not fail the plug (the script's exit 1 would
+ * fail the guest's attach), as netback's same_device() looks at the
+ * device's life (its state) and not at its tunables. */
 static bool key_is_identity(int k)
 {
-	return k != XK_ONLINE && k != XK_HOTPLUG_STATUS;
+	return k != XK_ONLINE && k != XK_HOTPLUG_STATUS && k != XK_RATE && k != XK_RATE_IN;
 }
 
 /* Is the key as x read it? (absent: NULL; a value: the same bytes) */

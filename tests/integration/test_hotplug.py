@@ -367,6 +367,45 @@ def test_a_directory_removed_while_being_plugged_is_not_made_again(topo, hp, the
         assert events.count(f"{BE}/5/0/hotplug-status") == 1, events
 
 
+@pytest.mark.parametrize("key,value,stale", [("rate", "1250000,20000", False),
+                                             ("rate_in", "10Mb/s", False),
+                                             ("ip", "192.0.2.55", True),
+                                             ("mac", "00:16:3e:00:00:55", True)])
+def test_a_key_changed_while_being_plugged(topo, hp, key, value, stale):
+    """A key the toolstack changes while the script waits for netd: the
+    report writes "connected" unless the key is one of the device's identity
+    (docs/xen.md: what the plug was made from, but for rate and rate_in,
+    shaping netback and netd read at connect and at plug, which never say
+    which device this is). Before, any key but online and hotplug-status
+    failed the script: `xl` changing the rate made the attach fail."""
+    topo.add_guest(5)
+    assert hp.vif_add("5.0", "mac=00:16:3e:00:00:05", keys_only=True).returncode == 0
+    netd = hp.netd.proc.pid
+    sigstop(netd)
+    try:
+        script = subprocess.Popen(
+            ["ip", "netns", "exec", topo.d0, os.path.join(SCRIPTS, "vif-bridge"), "online",
+             "type_if=vif"],
+            env=hp.env(vif="vif5.0", XENBUS_PATH="backend/vif/5/0"), stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        wait_for(lambda: script.poll() is not None or
+                 waiting_to_be_accepted(topo, hp.netd.sock) > 0, 10,
+                 what="the script waiting for netd")
+        assert script.poll() is None, script.communicate()
+        hp.xsd.write(f"{BE}/5/0/{key}", value)
+    finally:
+        os.kill(netd, signal.SIGCONT)
+    out, err = script.communicate(timeout=30)
+    if stale:
+        assert script.returncode == 1, out + err
+        assert "vif5.0: backend directory changed since it was read" in err, err
+        assert hp.xsd.status(5) == ""
+    else:
+        assert script.returncode == 0, out + err
+        assert hp.xsd.status(5) == "connected"
+        assert port_of(topo, "vif5.0") == "xenbr0"
+
+
 def test_usage_errors(hp):
     for args, msg in [((), "no command"), (("plug",), "invalid command 'plug'"),
                       (("online", "type_if=xyz"), "unknown interface type"),
