@@ -135,6 +135,11 @@ bool xsc_events_queued(const struct xsc *c)
 	return c->ev_head != NULL;
 }
 
+int xsc_broken(const struct xsc *c)
+{
+	return c->broken;
+}
+
 void xsc_ops_free(struct xsc_op *ops, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {

@@ -106,5 +106,10 @@ int xsc_tx_write_if(struct xsc *c, struct xsc_op *ops, unsigned n, unsigned trie
 struct xsc_event *xsc_event_next(struct xsc *c, int *err);
 /* Events queued by xsc_run(): the fd may not be readable for them. */
 bool xsc_events_queued(const struct xsc *c);
+/* The error that made the connection unusable (every failure of the
+ * connection does: lost, timed out, a reply not understood), 0 while it
+ * serves: an error a call returned with 0 here is xenstored's answer to
+ * a request (a refusal: EACCES, ENOSPC, ...), not xenstore gone. */
+int xsc_broken(const struct xsc *c);
 
 #endif

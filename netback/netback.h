@@ -216,13 +216,17 @@ struct nb_vif *nb_vif_get(struct nb_back *b, uint32_t domid, uint32_t devid, boo
 void nb_vif_mark(struct nb_back *b, struct nb_vif *v);
 /* Looks at a vif's keys and the frontend's state and takes the step the
  * handshake calls for. 1: the directory is gone (the caller frees the vif
- * with nb_vif_forget); -EDQUOT: a transaction refused (nb_vif_quota);
+ * with nb_vif_forget); -errno with xsc_broken(b->xs): xenstore is gone;
  * -EINVAL, -EOPNOTSUPP, -EEXIST, -EAGAIN: this vif's step failed (logged);
- * any other -errno: xenstore is gone. */
+ * any other -errno: xenstored refused one of this vif's requests
+ * (-EDQUOT: a transaction, for its quota; -ENOSPC: a write or commit, for
+ * its node quota or a full store; -EACCES, -EIO, ...: nb_vif_quota). */
 int nb_vif_look(struct nb_back *b, struct nb_vif *v);
-/* Its look's transaction was refused (-EDQUOT: xenstored's quota of open
- * transactions, held by others): not xenstore gone; it is looked at again
- * after a backoff (nb_back_timeout_ms), a bounded number of times. */
+/* Its look's request was refused (-EDQUOT: xenstored's quota of open
+ * transactions, held by others; -ENOSPC: of nodes; any refusal of a
+ * connection that still serves): not xenstore gone, and not the other
+ * vifs'; it is looked at again after a backoff (nb_back_timeout_ms), a
+ * bounded number of times. */
 void nb_vif_quota(struct nb_back *b, struct nb_vif *v);
 void nb_vif_forget(struct nb_back *b, struct nb_vif *v);
 /* Whatever served the rings died (the consumer has let go of them), not

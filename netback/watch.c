@@ -97,11 +97,14 @@ static int look_pending(struct nb_back *b)
 		rc = nb_vif_look(b, v);
 		if (rc == 1) {
 			nb_vif_forget(b, v);
-		} else if (rc == -EDQUOT) {
-			nb_vif_quota(b, v); /* others hold xenstored's transactions */
+		} else if (rc < 0 && xsc_broken(b->xs)) {
+			return rc; /* xenstore is gone */
 		} else if (rc < 0 && rc != -EINVAL && rc != -EOPNOTSUPP && rc != -EEXIST &&
 			   rc != -EAGAIN) {
-			return rc; /* xenstore is gone */
+			/* xenstored refused this vif's request (its quota of
+			 * transactions, or of nodes: ENOSPC; EACCES, EIO...):
+			 * that vif's, looked at again after a backoff */
+			nb_vif_quota(b, v);
 		} else {
 			if (rc < 0)
 				log_err("vif%u.%u: %s", v->domid, v->devid, err_msg());

@@ -129,12 +129,24 @@ void nb_vif_mark(struct nb_back *b, struct nb_vif *v)
  * or 1 after we wrote one, it is a new device's (removed and added again
  * since our look) or no device's (the state removed: Linux's
  * __xenbus_switch_state writes nothing then either). Before our first
- * state (the probe) any will do. */
+ * state (the probe) any will do. A read xenstored refused otherwise
+ * (EACCES, EIO, ...) tells nothing of the device: not a new one, which
+ * would tear a working vif down; the caller fails on the error instead
+ * (state_unreadable()), and the vif is looked at again. */
 static bool same_device(const struct nb_vif *v, const struct xsc_op *state)
 {
-	if (v->state == XB_UNKNOWN)
+	if (v->state == XB_UNKNOWN || (state->err && state->err != -ENOENT))
 		return true;
 	return !state->err && state->reply && strcmp(state->reply, "1");
+}
+
+/* The state's read refused (see same_device): -errno, else 0. */
+static int state_unreadable(const struct nb_vif *v, const struct xsc_op *state)
+{
+	if (!state->err || state->err == -ENOENT)
+		return 0;
+	return err_set(state->err, "vif%u.%u: read %s: %s", v->domid, v->devid, state->path,
+		       strerror(-state->err));
 }
 
 /* be_write's judge: the directory there and still the device (1: gone or
@@ -147,6 +159,8 @@ static int be_judge(const struct xsc_op *ops, unsigned n, void *arg)
 		return 1;
 	if (ops[0].err)
 		return err_set(ops[0].err, "read %s: %s", v->be, strerror(-ops[0].err));
+	if (state_unreadable(v, &ops[1]))
+		return err_code();
 	for (unsigned i = 2; i < n; i++)
 		if (ops[i].err)
 			return err_set(ops[i].err, "write %s: %s", ops[i].path,
@@ -790,6 +804,12 @@ int nb_vif_look(struct nb_back *b, struct nb_vif *v)
 		teardown(b, v);
 		xsc_ops_free(ops, n);
 		return 1;
+	}
+	rc = state_unreadable(v, &ops[BK_STATE]);
+	if (rc) {
+		/* nothing known of the device: as it was, looked at again */
+		xsc_ops_free(ops, n);
+		return rc;
 	}
 	if (v->gone && !ops[BK_ONLINE].err && ops[BK_ONLINE].reply &&
 	    !strcmp(ops[BK_ONLINE].reply, "1"))

@@ -245,13 +245,17 @@ static void test_dom0_is_never_refused_a_transaction(void **state)
 
 /* ---- netback under xenstored's quota ---- */
 
-/* A consumer with nothing to make: a port number, rings "served". */
+/* A consumer with nothing to make: a port number, rings "served"; its
+ * probes and releases counted (a vif torn down is released). */
+static unsigned nbq_probes, nbq_releases;
+
 static int nbq_probe(struct nb_back *b, struct nb_vif *v, const char *vifname, const char *bridge)
 {
 	(void)b;
 	(void)vifname;
 	(void)bridge;
 	v->port = 0;
+	nbq_probes++;
 	return 0;
 }
 
@@ -268,11 +272,18 @@ static void nbq_none(struct nb_back *b, struct nb_vif *v)
 	(void)v;
 }
 
+static void nbq_release(struct nb_back *b, struct nb_vif *v)
+{
+	(void)b;
+	(void)v;
+	nbq_releases++;
+}
+
 static const struct nb_ops nbq_ops = {
 	.probe = nbq_probe,
 	.connect = nbq_connect,
 	.disconnect = nbq_none,
-	.release = nbq_none,
+	.release = nbq_release,
 	.close = nbq_none,
 };
 
@@ -340,6 +351,117 @@ static void test_netback_waits_out_a_transaction_quota(void **state)
 	xsc_close(d0);
 }
 
+/* A backend in driver domain 5 (its directory owned by 5), its loop
+ * started: the toolstack's keys for vif D.0 make it probe (InitWait). */
+static void nbq_start(struct nb_back *b, struct xsc *d0)
+{
+	put(d0, "/local/domain/0/backend/vif", "");
+	assert_int_equal(req(d0, XS_MSG_SET_PERMS, "/local/domain/0/backend/vif", "n5", 0), 0);
+	nb_back_init(b);
+	b->xs = conn(guest_path);
+	b->ops = &nbq_ops;
+	assert_int_equal(nb_back_watch(b), 0);
+}
+
+static void nbq_add(struct xsc *d0, unsigned domid)
+{
+	char be[64], path[96], val[64];
+
+	snprintf(be, sizeof(be), "/local/domain/0/backend/vif/%u/0", domid);
+	snprintf(path, sizeof(path), "%s/frontend", be);
+	snprintf(val, sizeof(val), "/local/domain/%u/device/vif/0", domid);
+	put(d0, path, val);
+	snprintf(path, sizeof(path), "%s/frontend-id", be);
+	snprintf(val, sizeof(val), "%u", domid);
+	put(d0, path, val);
+	snprintf(path, sizeof(path), "%s/state", be);
+	put(d0, path, "1");
+	snprintf(path, sizeof(path), "%s/online", be);
+	put(d0, path, "1");
+}
+
+static void nbq_stop(struct nb_back *b, struct xsc *d0)
+{
+	nb_back_shutdown(b);
+	xsc_close(b->xs);
+	assert_int_equal(req(d0, XS_MSG_RM, "/local/domain/0/backend/vif", NULL, 0), 0);
+	xsc_close(d0);
+}
+
+#define NBS_BE "/local/domain/0/backend/vif/8/0"
+
+/* The backend's state read refused (EACCES here: the toolstack's
+ * permissions; EIO would do the same) says nothing of which device the
+ * directory is: a working vif is not torn down and probed again as a new
+ * device (it was: any error reading state was a new device's), and the
+ * daemon goes on (it took the refusal for xenstore gone, and exited).
+ * Once state reads again, the vif is as it was. */
+static void test_netback_keeps_a_vif_whose_state_it_cannot_read(void **state)
+{
+	struct xsc *d0 = conn(NULL);
+	struct nb_back b;
+	uint64_t end;
+
+	(void)state;
+	nbq_start(&b, d0);
+	nbq_add(d0, 8);
+	assert_true(nb_until(&b, d0, NBS_BE "/state", "2", 3000));
+	nbq_probes = nbq_releases = 0;
+	/* dom0's alone now: domain 5 reads EACCES (the change fires the watch) */
+	assert_int_equal(req(d0, XS_MSG_SET_PERMS, NBS_BE "/state", "n0", 0), 0);
+	put(d0, NBS_BE "/rate", "125000,20000"); /* and a look, for sure */
+	end = nb_now_ms() + 300;
+	while (nb_now_ms() < end)
+		assert_false(nb_until(&b, d0, NBS_BE "/state", "6", 20));
+	assert_int_equal(nbq_releases, 0);
+	assert_int_equal(nbq_probes, 0);
+	assert_int_equal(req(d0, XS_MSG_SET_PERMS, NBS_BE "/state", "n5", 0), 0);
+	assert_false(nb_until(&b, d0, NBS_BE "/state", "1", 300));
+	assert_string_equal(get(d0, NBS_BE "/state"), "2");
+	assert_int_equal(nbq_releases, 0);
+	assert_int_equal(nbq_probes, 0);
+	nbq_stop(&b, d0);
+}
+
+/* A write refused for xenstored's node quota (ENOSPC: domain 5, the
+ * driver domain, owns all the nodes it may) hurts that vif only: the
+ * daemon goes on (it took ENOSPC for xenstore gone, and exited), a vif
+ * whose write makes no node still gets its Closed, and the refused vif
+ * is looked at again (backoff) and probed once nodes are freed, with no
+ * event of its own. */
+static void test_netback_a_node_quota_hurts_only_that_vif(void **state)
+{
+	struct xsc *d0 = conn(NULL), *g = conn(guest_path);
+	struct nb_back b;
+	char path[64];
+	unsigned n = 0;
+
+	(void)state;
+	nbq_start(&b, d0);
+	nbq_add(d0, 8);
+	assert_true(nb_until(&b, d0, NBS_BE "/state", "2", 3000));
+	/* domain 5 takes its last nodes */
+	put(d0, "/local/domain/5/fill", "");
+	assert_int_equal(req(d0, XS_MSG_SET_PERMS, "/local/domain/5/fill", "n5", 0), 0);
+	for (int err = 0; !err; n++) {
+		snprintf(path, sizeof(path), "/local/domain/5/fill/%u", n);
+		err = req(g, XS_MSG_WRITE, path, "x", 1);
+		assert_true(err == 0 || err == -ENOSPC);
+		assert_true(n < 2000);
+	}
+	nbq_add(d0, 9);
+	assert_false(nb_until(&b, d0, "/local/domain/0/backend/vif/9/0/state", "2", 300));
+	assert_string_equal(get(d0, "/local/domain/0/backend/vif/9/0/feature-sg"), "!");
+	/* vif 8.0 torn down by the toolstack: its Closed makes no node */
+	put(d0, NBS_BE "/online", "0");
+	assert_true(nb_until(&b, d0, NBS_BE "/state", "6", 3000));
+	assert_int_equal(req(d0, XS_MSG_RM, "/local/domain/5/fill", NULL, 0), 0);
+	assert_true(nb_until(&b, d0, "/local/domain/0/backend/vif/9/0/state", "2", 3000));
+	assert_string_equal(get(d0, "/local/domain/0/backend/vif/9/0/feature-sg"), "1");
+	xsc_close(g);
+	nbq_stop(&b, d0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -349,6 +471,8 @@ int main(void)
 		cmocka_unit_test(test_a_guest_at_its_quota_is_refused_then_served),
 		cmocka_unit_test(test_dom0_is_never_refused_a_transaction),
 		cmocka_unit_test(test_netback_waits_out_a_transaction_quota),
+		cmocka_unit_test(test_netback_keeps_a_vif_whose_state_it_cannot_read),
+		cmocka_unit_test(test_netback_a_node_quota_hurts_only_that_vif),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
