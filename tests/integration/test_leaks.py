@@ -119,6 +119,40 @@ def test_xenstore_watch_cycles_are_clean(topo, tmp_path):
     clean(log, "netd")
 
 
+def test_xenstore_watch_reports_written_again_are_clean(topo, tmp_path):
+    """No-fork mode under the sanitizers with every report conflicting
+    (NETD_FAULT=xs-tx-conflict:N, N never reached): a report kept to be
+    written again, dropped when xenstored goes, kept again after the
+    new xenstored has the vif again, and freed at stop."""
+    from conftest import wait_for
+    from test_hotplug import HVSIM, Xsd
+    topo.add_guest(1)
+    xsd = Xsd()
+    netd = AsanNetd(topo, tmp_path, bridge_conf("modern"))
+    netd.write_conf(bridge_conf("modern"), netd_section="xenstore_watch = yes\n")
+    again = "hotplug-status written again in 50 ms"
+    try:
+        netd.start(env={"XENSTORED_PATH": xsd.sock, "NETD_FAULT": "xs-tx-conflict:1000000"})
+        for n in (1, 2):  # a new xenstored starts empty: the vif added again
+            r = subprocess.run(["ip", "netns", "exec", topo.d0, HVSIM, "vif", "add", "-n",
+                                "1.0", "script=/bin/true"], env=xsd.env(),
+                               capture_output=True, text=True, timeout=10)
+            assert r.returncode == 0, r.stderr
+            if n == 1:
+                wait_for(lambda: again in netd.read_log(), 10, what="a report to write again")
+                xsd.stop()
+                wait_for(lambda: "xenstored lost" in netd.read_log(), 10, what="xenstored gone")
+                xsd.start()
+                wait_for(lambda: netd.read_log().count("xenstore watch on") == 2, 10,
+                         what="reconnect")
+        wait_for(lambda: netd.read_log().count(again) >= 2, 10, what="written again, again")
+        assert netd.stop() == 0, netd.read_log()
+    finally:
+        xsd.stop()
+        shutil.rmtree(xsd.dir, ignore_errors=True)
+    clean(netd.read_log(), "netd")
+
+
 def test_emulated_nic_refused_by_a_dpdk_network_is_clean(topo, tmp_path):
     """An HVM guest's emulated NIC (its tap, vifD.N-emu) cannot join a
     datapath = dpdk network: each refusal, as the hotplug script gets it at
