@@ -711,6 +711,7 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *data)
 
 	for (;;) {
 		struct xsw_report *r;
+		char id[32];
 		int rc;
 
 		for (v = w->retries; v && v->retry->due_ms > now; v = v->rnext)
@@ -718,6 +719,14 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *data)
 		if (!v || !w->xs)
 			break;
 		r = v->retry;
+		snprintf(id, sizeof(id), "%u.%u", v->domid, v->devid);
+		/* unplugged meanwhile (by hand: netd losing it says so
+		 * itself, see on_vif_lost): not "connected" */
+		if (!r->failed && !netd_vif_is_online(w->d, id)) {
+			r->failed = true;
+			snprintf(r->msg, sizeof(r->msg),
+				 "vif%s: unplugged while its hotplug-status waited to be written", id);
+		}
 		rc = report(w, r);
 		if (report_again(w, rc)) {
 			retry_later(w, r); /* due later than now: not found again */
