@@ -45,6 +45,7 @@
  * keeps a plug for (its status's pending_plugs) is looked for at each look
  * of the check after a restart, for 30 s; one it keeps none for came to
  * nothing, and is forgotten at once (its place is a plug netd may send).
+ * A port's keys are compared as sets (keys_equal).
  *
  * A dpswitch started again without its --state file (by hand, on a fresh
  * tmpfs) has no port plugged, and its guests would stay cut off. So netd
@@ -965,6 +966,60 @@ static const struct vif *held_vif(const struct netd_net *net, uint32_t domid, ui
 	return NULL;
 }
 
+/* ip in ips[0..n): the same address, however written. */
+static bool ip_in(const struct vif_ip *ip, const struct vif_ip *ips, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (ips[i].family == ip->family &&
+		    !memcmp(&ips[i].addr, &ip->addr,
+			    ip->family == AF_INET ? sizeof(ip->addr.v4) : sizeof(ip->addr.v6)))
+			return true;
+	return false;
+}
+
+/* keys (a port-add's "keys", as dpswitch shows or netd asked them) say what
+ * v's say: the same MAC, and the same addresses as a set, whatever their
+ * order or spelling (a vif's ip= seen in another order after a reload is
+ * the same policy: dpswitch builds it from the set). Keys of which netd
+ * sends none, or that do not parse, differ. */
+static bool keys_equal(json_t *keys, const struct vif *v)
+{
+	struct vif k;
+	const char *name;
+	json_t *val;
+
+	if (!json_is_object(keys))
+		return false;
+	vif_init(&k, v->domid, v->devid);
+	json_object_foreach(keys, name, val) {
+		if ((strcmp(name, "mac") && strcmp(name, "ip")) || !json_is_string(val) ||
+		    vif_set(&k, name, json_string_value(val)) < 0)
+			return false;
+	}
+	if (k.has_mac != v->has_mac || (k.has_mac && memcmp(k.mac, v->mac, sizeof(k.mac))))
+		return false;
+	for (unsigned i = 0; i < k.n_ips; i++)
+		if (!ip_in(&k.ips[i], v->ips, v->n_ips))
+			return false;
+	for (unsigned i = 0; i < v->n_ips; i++)
+		if (!ip_in(&v->ips[i], k.ips, k.n_ips))
+			return false;
+	return true;
+}
+
+/* Port p (of a status) is plugged with other keys than v's: a port-add
+ * netd did not answer carried out (a re-plug of a netd killed waiting for
+ * it), or one by hand. A dpswitch that does not show a port's keys says
+ * nothing of them. */
+static bool other_keys(json_t *p, const struct vif *v)
+{
+	json_t *keys = json_object_get(p, "keys");
+
+	if (!json_is_true(json_object_get(p, "plugged")) || !json_is_object(keys))
+		return false;
+	return !keys_equal(keys, v);
+}
+
 /* Settle each port-add netd gave up on by the ports by (ports_by_name),
  * which dpswitch listed after carrying it out:
  * - a vif netd does not hold, its port plugged: unplugged (the hotplug
@@ -1107,23 +1162,6 @@ static unsigned intents_unprobed(const struct netd_net *net, json_t *pending)
 		n += !held_vif(net, domid, devid) && json_object_get(pending, id);
 	}
 	return n;
-}
-
-/* Port p (of a status) is plugged with other keys than v's: a port-add
- * netd did not answer carried out (a re-plug of a netd killed waiting for
- * it), or one by hand. A dpswitch that does not show a port's keys says
- * nothing of them. */
-static bool other_keys(json_t *p, const struct vif *v)
-{
-	json_t *keys = json_object_get(p, "keys"), *mine;
-	bool other;
-
-	if (!json_is_true(json_object_get(p, "plugged")) || !json_is_object(keys))
-		return false;
-	mine = vif_keys(v);
-	other = !json_equal(keys, mine);
-	json_decref(mine);
-	return other;
 }
 
 /* Plug again, from netd's records, every vif whose port dpswitch has

@@ -2216,6 +2216,37 @@ def test_a_dpdk_replug_is_one_journal_record(rig, topo, netd_factory):
     assert rig.port("vif6.0")["keys"] == {"mac": mac_of(6), "ip": "203.0.113.99"}
 
 
+def checked_at_netds_start(rig, netd):
+    """netd killed (-9) and started again, vif5.0 unplugged by hand
+    meanwhile: returned once its first check of the ports is over (it says
+    it plugged vif5.0 again)."""
+    netd.stop(signal.SIGKILL)
+    assert rig.request({"cmd": "port-del", "vif": "5.0"})["ok"]
+    netd.start()
+    wait_for(lambda: "plugged it again: vif5.0" in netd.read_log(), 20,
+             what=f"netd's first check of the ports: {netd.read_log()}")
+
+
+def test_a_vifs_addresses_in_another_order_are_the_same_keys(rig, topo, netd_factory):
+    """netd holds vif6.0 with two addresses; its port is plugged with the
+    same ones in the other order (and its MAC in capitals): the same
+    policy, which netd's check of the ports leaves as it is. Before, the
+    keys were compared as text, and the port was plugged again for
+    nothing ('plugged with other keys than netd holds')."""
+    netd = dpdk_netd(rig, netd_factory, 5, 6)
+    two = f"{addr_of(6)} 2001:db8::16"
+    r = netd.ctl("vif", "online", "6.0", f"bridge={BRIDGE}", f"mac={mac_of(6)}", f"ip={two}")
+    assert r.returncode == 0, r.stderr
+    assert rig.port("vif6.0")["keys"]["ip"] == two
+    assert rig.request({"cmd": "port-add", "vif": "6.0", "keys": {
+        "mac": mac_of(6).upper(), "ip": "2001:db8::16 " + addr_of(6)}})["ok"]
+    plugs = rig.read_log().count("vif6.0: plugged")
+    checked_at_netds_start(rig, netd)
+    assert "other keys" not in netd.read_log(), netd.read_log()
+    assert rig.read_log().count("vif6.0: plugged") == plugs, rig.read_log()
+    assert rig.port("vif6.0")["keys"]["ip"] == "2001:db8::16 " + addr_of(6)
+
+
 def test_a_plug_retried_as_dpswitch_answers_again_stays_plugged(rig, topo, netd_factory):
     """A hotplug netd gave up on (dpswitch stopped), retried by the
     toolstack just as dpswitch answers again: netd stopped meanwhile, so
