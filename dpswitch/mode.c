@@ -45,7 +45,9 @@
  * keeps a plug for (its status's pending_plugs) is looked for at each look
  * of the check after a restart, for 30 s; one it keeps none for came to
  * nothing, and is forgotten at once (its place is a plug netd may send).
- * A port's keys are compared as sets (keys_equal).
+ * netd owns the ports of the vifs it holds:
+ * each check gives one plugged with other keys (compared as sets:
+ * keys_equal) netd's, whatever plugged it.
  *
  * A dpswitch started again without its --state file (by hand, on a fresh
  * tmpfs) has no port plugged, and its guests would stay cut off. So netd
@@ -1009,8 +1011,9 @@ static bool keys_equal(json_t *keys, const struct vif *v)
 
 /* Port p (of a status) is plugged with other keys than v's: a port-add
  * netd did not answer carried out (a re-plug of a netd killed waiting for
- * it), or one by hand. A dpswitch that does not show a port's keys says
- * nothing of them. */
+ * it, a late one it gave up on), or one by hand: netd owns the ports of
+ * the vifs it holds, and each check puts its keys back. A dpswitch that
+ * does not show a port's keys says nothing of them. */
 static bool other_keys(json_t *p, const struct vif *v)
 {
 	json_t *keys = json_object_get(p, "keys");
@@ -1018,6 +1021,23 @@ static bool other_keys(json_t *p, const struct vif *v)
 	if (!json_is_true(json_object_get(p, "plugged")) || !json_is_object(keys))
 		return false;
 	return !keys_equal(keys, v);
+}
+
+/* asked (a port-add netd gave up on, as sent) is what mine (netd's for v
+ * now) asks: the same keys as sets (keys_equal), antispoof and gw. */
+static bool same_plug(const char *asked, json_t *mine, const struct vif *v)
+{
+	json_t *a = json_loads(asked, 0, NULL);
+	bool same = a && keys_equal(json_object_get(a, "keys"), v);
+
+	for (unsigned i = 0; same && i < 2; i++) {
+		static const char *const more[] = { "antispoof", "gw" };
+		json_t *x = json_object_get(a, more[i]), *y = json_object_get(mine, more[i]);
+
+		same = x && y ? json_equal(x, y) : x == y;
+	}
+	json_decref(a);
+	return same;
 }
 
 /* Settle each port-add netd gave up on by the ports by (ports_by_name),
@@ -1079,8 +1099,13 @@ static int watch_settle(struct dps_watch *w, json_t *by, json_t *pending, unsign
 		if (h) {
 			json_t *req = add_req(net, h);
 
+			/* netd's keys on the port, and the late plug asked for
+			 * what netd holds: nothing to put back. A port with other
+			 * keys (a plug by hand after the late one) gets netd's, as
+			 * the check of the vifs netd holds would give them
+			 * (other_keys): this one is not looked at again there */
 			mine = req_text(req);
-			if (mine && g->req && !strcmp(mine, g->req)) {
+			if (mine && g->req && !other_keys(p, h) && same_plug(g->req, req, h)) {
 				json_decref(req);
 				free(mine);
 				gave_up_drop(w, domid, devid);

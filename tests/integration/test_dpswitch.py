@@ -2247,6 +2247,31 @@ def test_a_vifs_addresses_in_another_order_are_the_same_keys(rig, topo, netd_fac
     assert rig.port("vif6.0")["keys"]["ip"] == "2001:db8::16 " + addr_of(6)
 
 
+def test_netd_puts_its_keys_back_over_a_plug_by_hand_after_a_late_one(rig, topo, netd_factory):
+    """netd owns the ports of the vifs it holds: a port of one plugged with
+    other keys gets netd's back at its next check, whatever plugged it.
+    Here netd's plug again of vif6.0 with the keys it holds goes
+    unanswered (dpswitch stopped), and a plug by hand with another ip=
+    comes after it; dpswitch carries out both as it resumes. Before, the
+    check that settled netd's late plug (the keys netd holds: nothing to
+    do) left that vif out of the check of the keys, and the port kept the
+    hand's keys, which a check at netd's start would have put back."""
+    netd = dpdk_netd(rig, netd_factory, 6)
+    with stopped(rig.proc):
+        r = netd.ctl("vif", "online", "6.0", f"bridge={BRIDGE}", f"mac={mac_of(6)}",
+                     f"ip={addr_of(6)}", check=False)
+        assert r.returncode == 1 and "no answer within 2000 ms" in r.stderr, r.stderr
+        by_hand, answer = waiting_on_stopped(rig, lambda: rig.request({
+            "cmd": "port-add", "vif": "6.0", "keys": {"mac": mac_of(6), "ip": "203.0.113.99"}}))
+    by_hand.join(20)
+    assert answer and answer[0]["ok"], answer
+    wait_for(lambda: f"{BRIDGE}: dpswitch at {rig.sock} answers again" in netd.read_log(), 20,
+             what=f"netd to hear from dpswitch again: {netd.read_log()}")
+    wait_for(lambda: rig.port("vif6.0")["keys"]["ip"] == addr_of(6), 10,
+             what=f"netd's keys back on vif6.0: {rig.port('vif6.0')} {netd.read_log()}")
+    assert rig.read_log().count("vif6.0: plugged") == 4, rig.read_log()
+
+
 def test_a_plug_retried_as_dpswitch_answers_again_stays_plugged(rig, topo, netd_factory):
     """A hotplug netd gave up on (dpswitch stopped), retried by the
     toolstack just as dpswitch answers again: netd stopped meanwhile, so
