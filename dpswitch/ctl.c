@@ -297,6 +297,26 @@ void dps_ctl_replug(struct dps *d, struct nb_vif *v)
 	json_decref(req);
 }
 
+/* A port-del of a vif with no port (e, find's error): a plug kept by
+ * --state for it, which would be plugged as soon as the vif is probed
+ * (after a restart), is forgotten, and that is the answer; else e. netd's
+ * check after a restart settles so at once a plug it gave up on that the
+ * dpswitch gone carried out and kept (status's pending_plugs), rather
+ * than wait for a vif that may come after it stopped looking. */
+static json_t *forget_kept(json_t *req, json_t *e)
+{
+	uint32_t domid, devid;
+
+	if (vif_id_parse(json_string_value(json_object_get(req, "vif")) ?: "", &domid, &devid) < 0 ||
+	    !dps_plugs_find(domid, devid))
+		return e;
+	json_decref(e);
+	if (dps_plugs_record(domid, devid, NULL) < 0)
+		return error("vif %u.%u: its kept plug not forgotten: %s", domid, devid, err_msg());
+	log_info("vif%u.%u: its kept plug forgotten (not probed yet)", domid, devid);
+	return ok();
+}
+
 static json_t *port_del(struct dps *d, json_t *req)
 {
 	struct nb_vif *nv;
@@ -304,7 +324,7 @@ static json_t *port_del(struct dps *d, json_t *req)
 	struct dps_port *p;
 
 	if (e)
-		return e;
+		return forget_kept(req, e);
 	p = &d->ports[nv->port];
 	if (!p->plugged)
 		return error("vif %u.%u: not plugged", nv->domid, nv->devid);

@@ -41,10 +41,13 @@
  * comes after what netd gave up on: dpswitch takes connections in order
  * and answers each as it takes it. A port that is not there was refused
  * the plug; unless the dpswitch that took it is gone since: one restarted
- * with --state plugs it from its file once it probes the vif, so one it
- * keeps a plug for (its status's pending_plugs) is looked for at each look
- * of the check after a restart, for 30 s; one it keeps none for came to
- * nothing, and is forgotten at once (its place is a plug netd may send).
+ * with --state plugs it from its file once it probes the vif. One it keeps
+ * a plug for (its status's pending_plugs) is settled at once all the same:
+ * of a vif netd does not hold, a port-del forgets the kept plug there
+ * (the vif may come after netd stopped looking); of one it holds, its
+ * port is checked with the others once it comes. One it keeps none for
+ * came to nothing, and is forgotten at once (its place is a plug netd may
+ * send). Only with a dpswitch too old to say is a port looked for, 30 s.
  * netd owns the ports of the vifs it holds:
  * each check gives one plugged with other keys (compared as sets:
  * keys_equal) netd's, whatever plugged it.
@@ -1051,25 +1054,28 @@ static bool same_plug(const char *asked, json_t *mine, const struct vif *v)
  *   nothing to do.
  * Only these: a port netd merely does not know (plugged by hand, or by a
  * netd whose state_dir is gone) is not netd's to judge. A port not there
- * was refused the plug, unless dpswitch restarted since (lost): then it
- * stays remembered and counts in *missing if the new one keeps a record
- * of it (pending, pending_by_id), as a dpswitch restarted with --state
- * plugs it from its file as soon as it probes its vif. No record, nothing
- * came of it: settled at once, its place free for a new plug (an older
- * dpswitch, pending NULL, does not say: remembered, looked for 30 s).
+ * was refused the plug, unless dpswitch restarted since (lost): then the
+ * new one may keep a record of it (pending, pending_by_id), to plug it
+ * from its file as soon as it probes its vif. Kept, of a vif netd does
+ * not hold: a port-del forgets the record there; of one it holds: the
+ * check of its port (watch_sync) looks after it. No record, nothing came
+ * of it: settled at once, its place free for a new plug (an older
+ * dpswitch, pending NULL, does not say: remembered, counted in *missing,
+ * looked for 30 s).
  * 0, or -errno when dpswitch does not answer (err_msg()). */
 static int watch_settle(struct dps_watch *w, json_t *by, json_t *pending, unsigned *missing)
 {
 	struct netd_net *net = w->net;
-	unsigned n = 0, put = 0, none = 0;
-	char names[256] = "", back[256] = "";
-	size_t off = 0, boff = 0;
+	unsigned n = 0, put = 0, none = 0, nkept = 0;
+	char names[256] = "", back[256] = "", knames[256] = "";
+	size_t off = 0, boff = 0, koff = 0;
 	int rc = 0;
 
 	for (unsigned i = 0; i < w->n_gave_up;) {
 		struct dps_gave_up *g = &w->gave_up[i];
 		uint32_t domid = g->domid, devid = g->devid;
 		const struct vif *h = held_vif(net, domid, devid);
+		bool kept;
 		const char *bridge;
 		char name[32], *mine;
 		struct vif v;
@@ -1077,12 +1083,24 @@ static int watch_settle(struct dps_watch *w, json_t *by, json_t *pending, unsign
 
 		snprintf(name, sizeof(name), "vif%u.%u", domid, devid);
 		p = json_object_get(by, name);
-		if (!p && g->lost && (!pending || json_object_get(pending, name + 3))) {
+		/* the dpswitch restarted since keeps it (--state), to plug as
+		 * soon as it probes the vif */
+		kept = !p && g->lost && pending && json_object_get(pending, name + 3);
+		if (!p && g->lost && !pending) {
+			/* a dpswitch too old to say whether it keeps one:
+			 * looked for until its port comes, or for 30 s */
 			(*missing)++;
 			i++;
 			continue;
 		}
-		if (!p) {
+		if (kept && h) {
+			/* the vif netd holds: its port, once probed, is checked
+			 * with the others (watch_sync: plugged, with netd's keys),
+			 * and for as long; nothing more to remember */
+			gave_up_drop(w, domid, devid);
+			continue;
+		}
+		if (!p && !kept) {
 			/* the dpswitch that took it has no such port: it refused
 			 * the plug, and keeps no record of it; or (lost) the one
 			 * restarted since keeps none: nothing came of it */
@@ -1090,8 +1108,8 @@ static int watch_settle(struct dps_watch *w, json_t *by, json_t *pending, unsign
 			gave_up_drop(w, domid, devid);
 			continue;
 		}
-		bridge = json_string_value(json_object_get(p, "bridge"));
-		if (!json_is_true(json_object_get(p, "plugged")) || !bridge ||
+		bridge = p ? json_string_value(json_object_get(p, "bridge")) : net->conf.name;
+		if ((p && !json_is_true(json_object_get(p, "plugged"))) || !bridge ||
 		    strcmp(bridge, net->conf.name)) {
 			gave_up_drop(w, domid, devid);
 			continue;
@@ -1122,11 +1140,17 @@ static int watch_settle(struct dps_watch *w, json_t *by, json_t *pending, unsign
 				boff += (size_t)snprintf(back + boff, sizeof(back) - boff, " %s", name);
 			put += rc == 0;
 		} else {
+			/* a kept plug of a vif not probed yet: a port-del forgets
+			 * it there (no port to unplug), before the vif comes */
 			vif_init(&v, domid, devid);
 			rc = call(net, port_req("port-del", &v), NULL);
-			if (rc == 0 && off < sizeof(names))
+			if (rc == 0 && kept && koff < sizeof(knames))
+				koff += (size_t)snprintf(knames + koff, sizeof(knames) - koff, " %s",
+							 name);
+			else if (rc == 0 && off < sizeof(names))
 				off += (size_t)snprintf(names + off, sizeof(names) - off, " %s", name);
-			n += rc == 0;
+			n += rc == 0 && !kept;
+			nkept += rc == 0 && kept;
 		}
 		if (rc == -EINVAL) {
 			/* refused (its answer says why; a --state file it cannot
@@ -1154,6 +1178,11 @@ static int watch_settle(struct dps_watch *w, json_t *by, json_t *pending, unsign
 			 "up on before it restarted (nothing came of %s); forgotten",
 			 net->conf.name, net->conf.dpdk_socket, none, none == 1 ? "" : "s",
 			 none == 1 ? "it" : "them");
+	if (nkept)
+		log_info("%s: dpswitch at %s kept a plug (--state) for %u vif%s that netd does "
+			 "not hold (a plug netd gave up on, carried out before it restarted), not "
+			 "probed yet; forgotten there:%s%s", net->conf.name, net->conf.dpdk_socket,
+			 nkept, nkept == 1 ? "" : "s", knames, koff >= sizeof(knames) ? " ..." : "");
 	if (n)
 		log_info("%s: dpswitch at %s had %u port%s plugged that netd does not hold "
 			 "(a plug netd gave up on, carried out late); unplugged %s:%s%s",

@@ -112,27 +112,31 @@ int dps_plugs_load(const char *path)
 
 int dps_plugs_record(uint32_t domid, uint32_t devid, const char *req)
 {
-	char line[80];
+	char line[80], *rec;
+	size_t n;
 	int rc;
 
 	if (!state_path)
 		return 0;
+	if (!req) {
+		/* the file first: a record it keeps stays kept here too (the
+		 * port-del refused), as the next dpswitch would plug it */
+		rc = journal_append(state_path, line,
+				    (size_t)snprintf(line, sizeof(line), "-%u.%u\n", domid, devid));
+		if (rc < 0)
+			return err_set(rc, "%s: %s", state_path, strerror(-rc));
+		return set(domid, devid, NULL);
+	}
 	rc = set(domid, devid, req);
 	if (rc < 0)
 		return err_set(rc, "out of memory");
-	if (req) {
-		size_t n = strlen(req);
-		char *rec = malloc(n + 32);
-
-		if (!rec)
-			return err_set(-ENOMEM, "out of memory");
-		n = (size_t)snprintf(rec, n + 32, "+%u.%u %s\n", domid, devid, req);
-		rc = journal_append(state_path, rec, n);
-		free(rec);
-	} else {
-		rc = journal_append(state_path, line,
-				    (size_t)snprintf(line, sizeof(line), "-%u.%u\n", domid, devid));
-	}
+	n = strlen(req);
+	rec = malloc(n + 32);
+	if (!rec)
+		return err_set(-ENOMEM, "out of memory");
+	n = (size_t)snprintf(rec, n + 32, "+%u.%u %s\n", domid, devid, req);
+	rc = journal_append(state_path, rec, n);
+	free(rec);
 	return rc < 0 ? err_set(rc, "%s: %s", state_path, strerror(-rc)) : 0;
 }
 
