@@ -48,7 +48,8 @@
  * port is checked with the others once it comes. One it keeps none for
  * came to nothing, and is forgotten at once (its place is a plug netd may
  * send). Only with a dpswitch too old to say is a port looked for, 30 s.
- * netd owns the ports of the vifs it holds:
+ * A network going down unplugs them first; one dpswitch refuses to keeps
+ * the network up (down_strays). netd owns the ports of the vifs it holds:
  * each check gives one plugged with other keys (compared as sets:
  * keys_equal) netd's, whatever plugged it.
  *
@@ -147,6 +148,7 @@ struct dps_watch {
 	bool undo;
 	char why[128];
 	char waiting_text[sizeof(((struct sockaddr_un *)0)->sun_path) + 256];
+	bool down; /* the network going down: its strays settled as of no vif held */
 	/* port-adds that went unanswered and no check has settled yet */
 	struct dps_gave_up gave_up[DPS_GAVE_UP_MAX];
 	unsigned n_gave_up;
@@ -157,6 +159,8 @@ static int watch_probe(struct dps_watch *w);
 static int watch_poll(struct dps_watch *w);
 static void watch_arm(struct dps_watch *w, uint64_t usec);
 static void waiting_over(struct dps_watch *w);
+static void watch_retry(struct dps_watch *w, uint64_t now);
+static int watch_settle(struct dps_watch *w, json_t *by, json_t *pending, unsigned *missing);
 
 /* A request's system call ran out of its bound (SO_RCVTIMEO/SNDTIMEO:
  * EAGAIN): say so, wait less from now on (DPS_MODE_WEDGED_MS), and have
@@ -641,10 +645,12 @@ static int dps_vif_offline(struct netd_net *net, const struct vif *v)
 }
 
 static void watch_stop(struct netd_net *net);
+static int down_strays(struct dps_watch *w);
 
 static int dps_down(struct netd_net *net)
 {
 	struct dps_watch *w = net->priv;
+	int rc;
 
 	/* Waiting for a dpswitch that never answered: the vifs a previous
 	 * netd plugged may be in the --state file of the one to come, and
@@ -657,6 +663,12 @@ static int dps_down(struct netd_net *net)
 			       "the network stays up, waiting for it", net->conf.name,
 			       net->conf.dpdk_socket, w->why, net->n_vifs,
 			       net->n_vifs == 1 ? "" : "s");
+	/* first the port-adds netd gave up on, which the watch would have
+	 * settled: unplugged as of no vif held. One dpswitch refuses to
+	 * unplug keeps the network up as it was (nothing else undone yet) */
+	rc = w ? down_strays(w) : 0;
+	if (rc < 0)
+		return rc;
 	/* answered since, the plugs a previous netd left half-done still to
 	 * undo (undo: their vifs not probed yet): undone now, as far as
 	 * dpswitch has their ports, rather than forgotten with the record */
@@ -667,16 +679,6 @@ static int dps_down(struct netd_net *net)
 	/* the watch last: it carries a wedged dpswitch's short waits */
 	for (struct netd_vif *v = net->vifs; v; v = v->next)
 		dps_vif_offline(net, &v->vif);
-	/* and the port-adds netd gave up on, which the watch would have
-	 * settled: unplugged too, as their hotplugs were answered with an
-	 * error (each answered one leaves the list) */
-	while (w && w->n_gave_up && !w->wedged) {
-		struct vif v;
-
-		vif_init(&v, w->gave_up[0].domid, w->gave_up[0].devid);
-		if (dps_vif_offline(net, &v) < 0)
-			break;
-	}
 	watch_stop(net);
 	return 0;
 }
@@ -1012,6 +1014,76 @@ static bool keys_equal(json_t *keys, const struct vif *v)
 	return true;
 }
 
+/* names of the plugs w gave up on, "vifD.N: why" for those refused
+ * (refused_only), into buf. */
+static void gave_up_names(const struct dps_watch *w, bool refused_only, char *buf, size_t size)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (unsigned i = 0; i < w->n_gave_up && off < size; i++) {
+		const struct dps_gave_up *g = &w->gave_up[i];
+
+		if (refused_only && !g->refused)
+			continue;
+		off += (size_t)snprintf(buf + off, size - off, "%svif%u.%u%s%s", off ? ", " : "",
+					g->domid, g->devid, refused_only ? ": " : "",
+					refused_only ? g->refused : "");
+	}
+}
+
+/* The network going down: each port-add netd gave up on unplugged (a
+ * check of its ports, as of no vif held: watch_settle). One dpswitch
+ * refuses to unplug (its --state file it cannot write) would stay
+ * plugged after the network is gone, a guest netd answered with an error
+ * forwarding, which nothing of netd would show: refused, the network up
+ * as it was, the plug shown by status and tried again (watch_retry). A
+ * dpswitch that does not answer cannot be asked: said, naming them, and
+ * forgotten with the network (one restarted without --state plugs none). */
+static int down_strays(struct dps_watch *w)
+{
+	struct netd_net *net = w->net;
+	json_t *st = NULL, *by = NULL, *pending = NULL;
+	unsigned missing = 0, refused;
+	char names[512];
+	uint64_t now = 0;
+	int rc;
+
+	if (!w->n_gave_up)
+		return 0;
+	rc = w->wedged ? err_set(-ETIMEDOUT, "dpswitch at %s does not answer",
+				 net->conf.dpdk_socket)
+		       : call(net, json_pack("{s:i,s:s}", "version", 1, "cmd", "status"), &st);
+	if (rc == 0) {
+		by = ports_by_name(st);
+		pending = pending_by_id(st);
+		json_decref(st);
+		w->down = true;
+		rc = by ? watch_settle(w, by, pending, &missing)
+			: err_set(-ENOMEM, "out of memory");
+		w->down = false;
+		json_decref(by);
+		json_decref(pending);
+	}
+	if (rc < 0) {
+		gave_up_names(w, false, names, sizeof(names));
+		log_warn("%s: going down: %s; %u port-add%s netd gave up on may stay plugged there: "
+			 "%s", net->conf.name, err_msg(), w->n_gave_up, w->n_gave_up == 1 ? "" : "s",
+			 names);
+		return 0;
+	}
+	refused = gave_up_refused(w);
+	if (!refused)
+		return 0;
+	gave_up_names(w, true, names, sizeof(names));
+	sd_event_now(w->ev, CLOCK_MONOTONIC, &now);
+	if (!w->retry_usec)
+		watch_retry(w, now);
+	return err_set(-EBUSY, "%s: not taken down: dpswitch refuses to unplug %u port%s netd gave "
+		       "up on (%s); the network stays up, and netd tries again (netdctl status)",
+		       net->conf.name, refused, refused == 1 ? "" : "s", names);
+}
+
 /* Port p (of a status) is plugged with other keys than v's: a port-add
  * netd did not answer carried out (a re-plug of a netd killed waiting for
  * it, a late one it gave up on), or one by hand: netd owns the ports of
@@ -1061,7 +1133,7 @@ static bool same_plug(const char *asked, json_t *mine, const struct vif *v)
  * check of its port (watch_sync) looks after it. No record, nothing came
  * of it: settled at once, its place free for a new plug (an older
  * dpswitch, pending NULL, does not say: remembered, counted in *missing,
- * looked for 30 s).
+ * looked for 30 s). With w->down (the network going down) none is held.
  * 0, or -errno when dpswitch does not answer (err_msg()). */
 static int watch_settle(struct dps_watch *w, json_t *by, json_t *pending, unsigned *missing)
 {
@@ -1074,7 +1146,8 @@ static int watch_settle(struct dps_watch *w, json_t *by, json_t *pending, unsign
 	for (unsigned i = 0; i < w->n_gave_up;) {
 		struct dps_gave_up *g = &w->gave_up[i];
 		uint32_t domid = g->domid, devid = g->devid;
-		const struct vif *h = held_vif(net, domid, devid);
+		/* the network going down holds none of them (dps_down) */
+		const struct vif *h = w->down ? NULL : held_vif(net, domid, devid);
 		bool kept;
 		const char *bridge;
 		char name[32], *mine;

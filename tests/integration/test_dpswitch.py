@@ -1834,6 +1834,53 @@ def test_netd_forgets_at_once_a_late_plug_that_a_dpswitch_restarted_with_its_sta
         rig.stop()
 
 
+def test_a_network_whose_stray_dpswitch_refuses_to_unplug_is_not_taken_down(
+        topo, xsd, tmp_path, netd_factory):
+    """A port-add netd gave up on, carried out late, whose port-del
+    dpswitch refuses (its --state file cannot be written): `netdctl down`
+    of the network says so, naming it, and leaves the network up as it was
+    (its vifs plugged, the stray shown by status and tried again); once
+    the cause is gone the stray is unplugged and the network goes down.
+    Before, down forgot the stray whatever dpswitch answered: it stayed
+    plugged, a guest netd had answered with an error forwarding, and
+    nothing of netd showed it any more."""
+    rig = Rig(topo, xsd, tmp_path)
+    state = tmp_path / "plugs"
+    try:
+        rig.start("--state", str(state))
+        netd = dpdk_netd(rig, netd_factory, 5)
+        netd_plugged(rig, 6)
+        with stopped(rig.proc):
+            given_up(rig, netd, 6)
+            sigstop(netd.proc.pid)  # its check once the state is broken
+        try:
+            wait_for(lambda: "vif6.0: plugged" in rig.read_log(), 10,
+                     what=f"dpswitch to carry out the port-add: {rig.read_log()}")
+            state.unlink()
+            state.mkdir()
+        finally:
+            os.kill(netd.proc.pid, signal.SIGCONT)
+        refused = f"{BRIDGE}: dpswitch refused to unplug vif6.0: dpswitch: vif 6.0: not unplugged"
+        wait_for(lambda: refused in netd.read_log(), 20,
+                 what=f"netd's port-del refused: {netd.read_log()}")
+        r = netd.ctl("down", BRIDGE, check=False)
+        assert r.returncode != 0, r.stdout + netd.read_log()
+        assert (f"{BRIDGE}: not taken down: dpswitch refuses to unplug 1 port netd gave up on "
+                "(vif6.0: dpswitch: vif 6.0: not unplugged, it cannot be kept") in r.stderr, \
+            r.stderr
+        assert rig.port("vif6.0")["plugged"] and rig.port("vif5.0")["plugged"]
+        st = netd.ctl("status").stdout
+        assert "vif6.0: dpswitch: vif 6.0: not unplugged, it cannot be kept" in st, st
+        state.rmdir()  # the cause gone: the next try unplugs it
+        wait_for(lambda: not rig.port("vif6.0")["plugged"], 40,
+                 what=f"netd to unplug vif6.0: {netd.read_log()} {rig.read_log()}")
+        r = netd.ctl("down", BRIDGE, check=False)
+        assert r.returncode == 0, r.stderr
+        assert not rig.port("vif5.0")["plugged"]
+    finally:
+        rig.stop()
+
+
 def test_a_stray_plug_whose_unplug_dpswitch_refuses_is_shown_and_retried(
         topo, xsd, tmp_path, netd_factory):
     """A port-add netd gave up on, carried out late, whose port-del
