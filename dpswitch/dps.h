@@ -89,9 +89,11 @@
  * packets). So half of it is kept: while fewer than
  * half of what it had free once the ports started (dps.pool_low: the NICs'
  * receive rings hold theirs for good) are free, a guest port's queue holds
- * at most DPS_HELD_LOW mbufs, a frame past that dropped (pool_low). Guests
- * that stop or crawl pin half the pool and DPS_HELD_LOW each at most; one
- * that takes its frames still gets DPS_HELD_LOW a pass. With many ports,
+ * at most DPS_HELD_LOW mbufs past what its ring has buffers for (that much
+ * goes into it at the pass's flush), a frame past that dropped (pool_low).
+ * Guests that stop or crawl pin half the pool and DPS_HELD_LOW each at most
+ * (a stopped guest's ring, once full, has room for none); one that takes
+ * its frames gets what its ring has room for. With many ports,
  * DPS_HELD_LOW each would add up past the half kept (one guest with 64
  * vifs, at the default size), so what a port holds without a look at the
  * pool is its share of a quarter of it: dps.held_share, at most

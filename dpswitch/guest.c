@@ -656,6 +656,18 @@ static void pool_look(struct dps *d)
 	d->pool_free = d->pool_read = rte_mempool_avail_count(d->pool);
 }
 
+/* The receive buffers guest port p has posted and not had filled: what of
+ * its queue goes into its ring at this pass's flush (0 for a ring not
+ * served, stalled, or broken, which the flush finds). */
+static unsigned ring_room(const struct dps_port *p)
+{
+	unsigned avail = 0;
+
+	if (!p->q.nq || p->q.stalled || netif_rx_slots_avail(p->q.nq, &avail) < 0)
+		return 0;
+	return avail;
+}
+
 bool dps_guest_admits(struct dps *d, unsigned idx, const struct rte_mbuf *m, unsigned more)
 {
 	const struct dps_port *p = &d->ports[idx];
@@ -667,6 +679,17 @@ bool dps_guest_admits(struct dps *d, unsigned idx, const struct rte_mbuf *m, uns
 
 	/* within what any port may hold, the pool is not read */
 	if (p->held + more <= d->held_share)
+		return true;
+	/* nor past it, as far as the guest has posted buffers for: that much
+	 * of its queue goes into its ring at the flush, and gives the pool its
+	 * mbufs back at once. So a guest that takes its frames is not held to
+	 * its share a pass while the pool is low (one that joined then lost
+	 * its bursts past a share of a dozen); one that stopped has no
+	 * buffers left once its ring is full, and holds its share at most, so
+	 * however many stop a quarter of the pool stays free. Counted in
+	 * mbufs against buffers: a frame of several mbufs (2 KiB each) needs
+	 * fewer 4 KiB buffers, so this admits less, never more. */
+	if (p->held + more <= d->held_share + ring_room(p))
 		return true;
 	if (d->pool_at != d->now_us)
 		pool_look(d);

@@ -3997,6 +3997,64 @@ def test_ports_that_join_while_the_pool_is_low_leave_a_quarter_of_it_free(topo, 
         rig.stop()
 
 
+def test_a_guest_that_takes_its_frames_is_not_held_to_its_share_while_the_pool_is_low(
+        topo, xsd, tmp_path):
+    """While the pool is low (--mbufs 1023, three stopped guests' queues
+    holding more than half of it), a guest port's queue held its share
+    (here 42 mbufs) a pass and no more, even for a guest whose ring had
+    buffers for all of it: 200 datagrams from another guest, read 128 a
+    pass from its ring (dpswitch stopped while they were sent), lost
+    dozens to `pool_low`, and so did the bursts of guests joining a low
+    pool. What goes into the guest's ring at the pass's end holds none of
+    the pool: the guest that takes its frames now gets all 200, none
+    refused, while the stopped ones still hold their share at most (the
+    pool stays low, a quarter of it free)."""
+    stopped_, live, sender, n = [5, 6, 7], 8, 9, 200
+    rig = Rig(topo, xsd, tmp_path, uplink="kernel",
+              env={"DPSWITCH_RX_DRAIN_MS": "3600000", "DPSWITCH_RX_STALL_MS": "3600000"})
+    ns = {}
+    try:
+        rig.start("--mbufs", "1023")
+        for d in stopped_ + [live, sender]:
+            topo.ip(rig.lan, f"neigh replace {addr_of(d)} lladdr {mac_of(d)} dev lan0 nud permanent")
+            rig.attach(d)
+            ns[d] = rig.guest(d)
+            assert topo.ping(ns[d], LAN, count=1), rig.read_log()
+        topo.ip(ns[sender], f"neigh replace {addr_of(live)} lladdr {mac_of(live)} dev eth0 "
+                "nud permanent")
+        for d in stopped_:
+            sigstop(rig.guests[d].pid)
+            udp_to(rig, tmp_path, d, 256 + 300)  # its ring, then its queue
+            time.sleep(0.3)
+        st = rig.request({"cmd": "status"})
+        assert st["mbufs_free"] < st["mbufs_low"] and st["held_share"] == 511 // (2 * 6), st
+        (tmp_path / "count.py").write_text(UDP_COUNT)
+        (tmp_path / "send.py").write_text(UDP_SEND)
+        recv = subprocess.Popen(["ip", "netns", "exec", ns[live], "/usr/bin/python3",
+                                 str(tmp_path / "count.py"), addr_of(live), str(n), "3"],
+                                stdout=subprocess.PIPE, text=True)
+        try:
+            assert recv.stdout.readline() == "ready\n"
+            # all of them waiting in the sender's ring: read 128 a pass
+            # once dpswitch resumes
+            with stopped(rig.proc):
+                topo.run(ns[sender],
+                         f"/usr/bin/python3 {tmp_path / 'send.py'} {addr_of(live)} {n}")
+                time.sleep(0.5)
+            got = recv.communicate(timeout=30)[0].split()
+        finally:
+            terminate(recv, 5)
+        port = rig.port(f"vif{live}.0")
+        assert port["drops"]["pool_low"] == 0, port
+        assert got == [str(n)], (got, port)
+        st = rig.request({"cmd": "status"})
+        assert st["mbufs_free"] >= st["mbufs_low"] // 2, st
+    finally:
+        for g in rig.guests.values():
+            g.send_signal(signal.SIGCONT)
+        rig.stop()
+
+
 def idle_sleeps(rig, secs=1):
     """The loop's waits in ppoll over secs of an idle switch."""
     s0 = rig.request({"cmd": "status"})["sleeps"]
