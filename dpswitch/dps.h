@@ -103,6 +103,16 @@
 #define DPS_GSO_BUF (NETIF_MAX_PKT + DPS_GSO_MAX_SEGS * 256u) /* frames waiting for a port: a guest without buffers drops past it */
 
 struct rte_mbuf;
+/* When a frame was queued for a guest (dps.now_ms, truncated to 32 bits),
+ * for the drain (dps.rx_drain_us): each frame is dropped on its own clock.
+ * Kept in the mbuf's own dynamic field (its offset: dps_queued_off, from
+ * dps_queued_register), not in an array beside the port's queue, which
+ * made every port 1 KiB larger; a frame flooded to several guests is
+ * queued to each in the same pass, so one stamp serves all. Needs
+ * <rte_mbuf_dyn.h>. */
+extern int dps_queued_off;
+#define DPS_QUEUED_MS(m) (*RTE_MBUF_DYNFIELD((m), dps_queued_off, uint32_t *))
+int dps_queued_register(void);
 struct rte_mempool;
 struct hv;
 struct dps_kport;
@@ -178,11 +188,9 @@ struct dps_port {
 	 * (a re-plug of a netd killed waiting, carried out late) */
 	char *keys;
 	struct dps_counters c;
-	/* output queue, flushed after each pass */
+	/* output queue, flushed after each pass; to a guest, each frame
+	 * with when it was queued in the mbuf itself (DPS_QUEUED_MS) */
 	struct rte_mbuf *outq[DPS_OUTQ];
-	/* guest: when each was queued (dps.now_ms, truncated), for the
-	 * drain (dps.rx_drain_us): each frame is dropped on its own clock */
-	uint32_t outq_ms[DPS_OUTQ];
 	unsigned nout;
 	unsigned held; /* guest: mbufs its queue holds (stale while nout is 0) */
 	/* guest */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
 #include <string.h>
 
 #include "dpswitch/dps.h"
@@ -29,6 +30,23 @@ static const char *const drop_names[DPS_DROP_COUNT] = {
 const char *dps_drop_name(enum dps_drop why)
 {
 	return why < DPS_DROP_COUNT ? drop_names[why] : "?";
+}
+
+int dps_queued_off = -1;
+
+int dps_queued_register(void)
+{
+	static const struct rte_mbuf_dynfield f = {
+		.name = "dpswitch_queued_ms",
+		.size = sizeof(uint32_t),
+		.align = __alignof__(uint32_t),
+	};
+
+	dps_queued_off = rte_mbuf_dynfield_register(&f);
+	if (dps_queued_off < 0)
+		return err_set(-rte_errno, "an mbuf field for the drain: %s",
+			       rte_strerror(rte_errno));
+	return 0;
 }
 
 void dps_drop(struct dps_port *p, enum dps_drop why, struct rte_mbuf *m)
@@ -209,7 +227,8 @@ static void enqueue(struct dps *d, unsigned out, struct rte_mbuf *m)
 		}
 		p->held += m->nb_segs;
 	}
-	p->outq_ms[p->nout] = (uint32_t)d->now_ms;
+	if (p->kind == DPS_PORT_GUEST)
+		DPS_QUEUED_MS(m) = (uint32_t)d->now_ms;
 	p->outq[p->nout++] = m;
 }
 

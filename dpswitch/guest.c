@@ -10,6 +10,7 @@
  * A port is polled from its event until its TX ring is empty and its
  * req_event re-armed (netif's final check), then waits for the next. */
 #include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -498,7 +499,6 @@ static void outq_shift(struct dps_port *p, unsigned n)
 	if (!n)
 		return;
 	memmove(p->outq, p->outq + n, (p->nout - n) * sizeof(p->outq[0]));
-	memmove(p->outq_ms, p->outq_ms + n, (p->nout - n) * sizeof(p->outq_ms[0]));
 	p->nout -= n;
 }
 
@@ -583,7 +583,8 @@ static void rx_age(struct dps *d, unsigned idx, unsigned took)
 		q->rx_blocked_since = d->now_us ? d->now_us : 1;
 	/* in the order they came: the oldest first */
 	while (n < p->nout &&
-	       (uint64_t)(uint32_t)((uint32_t)d->now_ms - p->outq_ms[n]) * 1000u >= d->rx_drain_us)
+	       (uint64_t)(uint32_t)((uint32_t)d->now_ms - DPS_QUEUED_MS(p->outq[n])) * 1000u >=
+		       d->rx_drain_us)
 		p->held -= p->outq[n++]->nb_segs;
 	for (unsigned i = 0; i < n; i++)
 		dps_drop(p, DPS_DROP_NO_BUFFERS, p->outq[i]);
@@ -877,7 +878,8 @@ uint64_t dps_guest_wait_us(struct dps *d, uint64_t now_us)
 
 		if (p->kind != DPS_PORT_GUEST || !p->nout)
 			continue;
-		age_us = (uint64_t)(uint32_t)((uint32_t)(now_us / 1000u) - p->outq_ms[0]) * 1000u;
+		age_us = (uint64_t)(uint32_t)((uint32_t)(now_us / 1000u) -
+					      DPS_QUEUED_MS(p->outq[0])) * 1000u;
 		t = age_us < d->rx_drain_us ? now_us + d->rx_drain_us - age_us : now_us;
 		if (t < at)
 			at = t;

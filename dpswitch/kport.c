@@ -41,6 +41,7 @@
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -440,10 +441,11 @@ static void rx_settle_port(struct dps *d, struct dps_kport *k, unsigned idx)
 				continue;
 			}
 			p->held += more;
+			/* it waits on its own clock still */
+			DPS_QUEUED_MS(c) = DPS_QUEUED_MS(m);
 			rte_pktmbuf_free(m);
 			m = c;
 		}
-		p->outq_ms[n] = p->outq_ms[i]; /* it waits on its own clock still */
 		p->outq[n++] = m;
 	}
 	p->nout = n;

@@ -479,6 +479,10 @@ int main(int argc, char **argv)
 		log_err("dpswitch: %s", err_msg());
 		goto stop;
 	}
+	if (dps_queued_register() < 0) {
+		log_err("dpswitch: %s", err_msg());
+		goto stop;
+	}
 	d.pool = rte_pktmbuf_pool_create("dps", d.mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
 					 SOCKET_ID_ANY);
 	if (!d.pool) {
