@@ -1818,13 +1818,13 @@ def test_netd_forgets_at_once_a_late_plug_that_a_dpswitch_restarted_with_its_sta
                      "netd does not hold (a plug netd gave up on, carried out before it "
                      "restarted), not probed yet; forgotten there: vif6.0")
         wait_for(lambda: forgotten in netd.read_log(), 5,
-                 what=f"netd to have the kept plug forgotten: {netd.read_log()}")
+                 what=lambda: f"netd to have the kept plug forgotten: {netd.read_log()}")
         assert rig.request({"cmd": "status"})["pending_plugs"] == []
         assert [l.split()[0] for l in state.read_text().splitlines()][-1] == "-6.0"
         assert "vif6.0: its kept plug forgotten (not probed yet)" in rig.read_log()
         xsd.hvsim("vif", "add", "-n", "6.0", f"mac={mac_of(6)},bridge={BRIDGE},ip={addr_of(6)}")
         wait_for(lambda: rig.port("vif6.0") is not None, 10,
-                 what=f"the new dpswitch to probe vif6.0: {rig.read_log()}")
+                 what=lambda: f"the new dpswitch to probe vif6.0: {rig.read_log()}")
         time.sleep(0.5)
         assert rig.port("vif6.0")["plugged"] is False
         assert rig.read_log().count("vif6.0: plugged") == 1, rig.read_log()
@@ -1855,14 +1855,14 @@ def test_a_network_whose_stray_dpswitch_refuses_to_unplug_is_not_taken_down(
             sigstop(netd.proc.pid)  # its check once the state is broken
         try:
             wait_for(lambda: "vif6.0: plugged" in rig.read_log(), 10,
-                     what=f"dpswitch to carry out the port-add: {rig.read_log()}")
+                     what=lambda: f"dpswitch to carry out the port-add: {rig.read_log()}")
             state.unlink()
             state.mkdir()
         finally:
             os.kill(netd.proc.pid, signal.SIGCONT)
         refused = f"{BRIDGE}: dpswitch refused to unplug vif6.0: dpswitch: vif 6.0: not unplugged"
         wait_for(lambda: refused in netd.read_log(), 20,
-                 what=f"netd's port-del refused: {netd.read_log()}")
+                 what=lambda: f"netd's port-del refused: {netd.read_log()}")
         r = netd.ctl("down", BRIDGE, check=False)
         assert r.returncode != 0, r.stdout + netd.read_log()
         assert (f"{BRIDGE}: not taken down: dpswitch refuses to unplug 1 port netd gave up on "
@@ -1873,7 +1873,7 @@ def test_a_network_whose_stray_dpswitch_refuses_to_unplug_is_not_taken_down(
         assert "vif6.0: dpswitch: vif 6.0: not unplugged, it cannot be kept" in st, st
         state.rmdir()  # the cause gone: the next try unplugs it
         wait_for(lambda: not rig.port("vif6.0")["plugged"], 40,
-                 what=f"netd to unplug vif6.0: {netd.read_log()} {rig.read_log()}")
+                 what=lambda: f"netd to unplug vif6.0: {netd.read_log()} {rig.read_log()}")
         r = netd.ctl("down", BRIDGE, check=False)
         assert r.returncode == 0, r.stderr
         assert not rig.port("vif5.0")["plugged"]
@@ -1999,7 +1999,7 @@ def test_a_plug_netd_gave_up_on_stays_in_its_journal_when_the_journal_is_folded(
         xsd.hvsim("vif", "add", "-n", "6.0", f"mac={mac_of(6)},bridge={BRIDGE},ip={addr_of(6)}")
         # its kept plug forgotten at netd's first check: the vif comes unplugged
         wait_for(lambda: rig.port("vif6.0") is not None, 20,
-                 what=f"the new dpswitch to probe vif6.0: {rig.read_log()}")
+                 what=lambda: f"the new dpswitch to probe vif6.0: {rig.read_log()}")
         assert rig.port("vif6.0")["plugged"] is False
         undone_by_the_next_netd(rig, netd)
     finally:
@@ -2279,7 +2279,7 @@ def checked_at_netds_start(rig, netd):
     assert rig.request({"cmd": "port-del", "vif": "5.0"})["ok"]
     netd.start()
     wait_for(lambda: "plugged it again: vif5.0" in netd.read_log(), 20,
-             what=f"netd's first check of the ports: {netd.read_log()}")
+             what=lambda: f"netd's first check of the ports: {netd.read_log()}")
 
 
 def test_a_vifs_addresses_in_another_order_are_the_same_keys(rig, topo, netd_factory):
@@ -2321,9 +2321,9 @@ def test_netd_puts_its_keys_back_over_a_plug_by_hand_after_a_late_one(rig, topo,
     by_hand.join(20)
     assert answer and answer[0]["ok"], answer
     wait_for(lambda: f"{BRIDGE}: dpswitch at {rig.sock} answers again" in netd.read_log(), 20,
-             what=f"netd to hear from dpswitch again: {netd.read_log()}")
+             what=lambda: f"netd to hear from dpswitch again: {netd.read_log()}")
     wait_for(lambda: rig.port("vif6.0")["keys"]["ip"] == addr_of(6), 10,
-             what=f"netd's keys back on vif6.0: {rig.port('vif6.0')} {netd.read_log()}")
+             what=lambda: f"netd's keys back on vif6.0: {rig.port('vif6.0')} {netd.read_log()}")
     assert rig.read_log().count("vif6.0: plugged") == 4, rig.read_log()
 
 
