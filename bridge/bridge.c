@@ -497,7 +497,9 @@ static int br_up(struct netd_net *net, json_t *saved)
 		}
 		log_warn("%s: previous netd left a %s setup; rolling it back first", c->name,
 			 phase ? phase : "unknown");
-		rc = br_snapshot_restore(&p->snap, &p->created);
+		rc = FAULT_POINT("rollback-previous"); /* tests: a rollback that fails */
+		if (rc == 0)
+			rc = br_snapshot_restore(&p->snap, &p->created);
 		br_snapshot_free(&p->snap);
 		p->have_snap = false;
 		if (rc)

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -17,7 +18,7 @@ extern const char *const __stop_fault_points[] __attribute__((weak));
 
 /* step:N: the first N checks of step fail, the later ones pass (a
  * condition that clears, such as xenstore conflicts). One count a
- * process: NETD_FAULT names one step. */
+ * process, shared by every counted step of a list. */
 static bool fault_counted(const char *count)
 {
 	static unsigned long failed;
@@ -38,12 +39,19 @@ int fault_check(const char *step)
 	const char *f = getenv("NETD_FAULT");
 	size_t n = strlen(step);
 
-	if (!f || strncmp(f, step, n) != 0)
-		return 0;
-	if (f[n] == '\0' || (f[n] == ':' && fault_counted(f + n + 1)))
-		return err_set(-EIO, "fault injected at step '%s'", step);
-	if (!strcmp(f + n, ":crash"))
-		kill(getpid(), SIGKILL);
+	/* a comma-separated list: a step that fails, and the undo after it */
+	for (; f && *f; f = strchr(f, ',') ? strchr(f, ',') + 1 : NULL) {
+		size_t len = strcspn(f, ",");
+		char rest[32];
+
+		if (len < n || strncmp(f, step, n))
+			continue;
+		snprintf(rest, sizeof(rest), "%.*s", (int)(len - n), f + n);
+		if (!rest[0] || (rest[0] == ':' && fault_counted(rest + 1)))
+			return err_set(-EIO, "fault injected at step '%s'", step);
+		if (!strcmp(rest, ":crash"))
+			kill(getpid(), SIGKILL);
+	}
 	return 0;
 }
 

@@ -5,6 +5,8 @@
  * kills the process with SIGKILL at that step instead, to test crash recovery.
  * NETD_FAULT=<step>:N fails its first N checks only, then passes: a condition
  * that clears (xenstore's conflicts), to test that it is tried again.
+ * Several, comma-separated, are each live (a step and the undo after it:
+ * NETD_FAULT=create-bridge,txn-undo).
  *
  * The steps of a mode's up are named by its step table (netd/txn.h). Every
  * other fault point is named where it is written, by FAULT_POINT(),

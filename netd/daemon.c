@@ -941,6 +941,21 @@ static const char *net_waiting(struct netd_net *net)
 	return netd_net_is_applied(net) && net->ops->waiting ? net->ops->waiting(net) : NULL;
 }
 
+/* After a first up failed: must the state file stay, because the host
+ * still holds what it records and the next up (or netd) has to restore
+ * it from there? A previous netd's record (saved) that the mode neither
+ * rolled back in full (net->prev_undone: its rollback failed, an adoption
+ * failed with the setup still there, or the up failed before it looked)
+ * nor may drop (up_keeps_record: dpdk's plugs outlive netd); or an apply
+ * whose own undo did not complete, whose "applying" checkpoint is the
+ * record of what it left. */
+static bool record_needed(const struct netd_net *net, json_t *saved)
+{
+	if (net->undo_incomplete)
+		return true;
+	return saved && (net->ops->up_keeps_record || !net->prev_undone);
+}
+
 static int net_up(struct netd_net *net)
 {
 	struct netd *d = net->daemon;
@@ -959,9 +974,9 @@ static int net_up(struct netd_net *net)
 		if (saved && !net->vifs)
 			vifs_load(net, saved);
 	}
-	keep = saved && net->ops->up_keeps_record;
 	net->prev_undone = net->undo_incomplete = false;
 	rc = net->ops->up(net, saved);
+	keep = record_needed(net, saved);
 	json_decref(saved);
 	if (rc) {
 		/* Up again (`netdctl up`, a reload keeping the network) and
@@ -977,9 +992,14 @@ static int net_up(struct netd_net *net)
 			return rc;
 		}
 		/* A first up: the mode left the host as before it, the
-		 * previous netd's intents stay for the next up (net_forget) */
+		 * previous netd's intents stay for the next up (net_forget);
+		 * or it did not, and the record stays for that up to retry
+		 * the restore (record_needed) */
 		snprintf(fail, sizeof(fail), "%s", err_msg());
-		if (!keep && net_forget(net))
+		if (keep)
+			log_warn("%s: its state file stays: the host is not as before the network "
+				 "was up, the next up restores it", net->conf.name);
+		else if (net_forget(net))
 			log_err("%s: state not removed: %s", net->conf.name, err_msg());
 		json_decref(net->pending);
 		net->pending = NULL;

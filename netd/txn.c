@@ -61,11 +61,16 @@ int netd_txn_apply(struct netd_net *net, const struct netd_txn *t, void *ctx)
 	if (rc == 0)
 		return 0;
 	snprintf(msg, sizeof(msg), "%s", err_msg());
-	if (t->undo(net, ctx)) {
-		log_err("%s: rollback incomplete: %s", net->conf.name, err_msg());
+	/* tests: an undo that does not complete (txn-undo, with the step
+	 * that fails: NETD_FAULT=create-bridge,txn-undo) */
+	if (FAULT_POINT("txn-undo") || t->undo(net, ctx)) {
+		char why[ERR_MSG_MAX];
+
+		/* copied: err_set() writes the buffer err_msg() reads */
+		snprintf(why, sizeof(why), "%s", err_msg());
+		log_err("%s: rollback incomplete: %s", net->conf.name, why);
 		net->undo_incomplete = true;
-		return err_set(rc, "%s: %s (rollback incomplete: %s)", net->conf.name, msg,
-			       err_msg());
+		return err_set(rc, "%s: %s (rollback incomplete: %s)", net->conf.name, msg, why);
 	}
 	return err_set(rc, "%s: %s (host restored)", net->conf.name, msg);
 }

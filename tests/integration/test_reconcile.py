@@ -808,3 +808,56 @@ def test_an_old_setup_that_cannot_be_restored_names_the_network_once(topo, netd_
             f"it; left as it is") in r.stderr.splitlines(), r.stderr
     assert os.path.exists(state_file(netd))
     assert topo.link(topo.d0, "xenbr0")["linkinfo"]["info_kind"] == "bridge"
+
+
+def test_a_start_whose_rollback_fails_keeps_the_record_to_retry_it(topo, netd_factory):
+    """A netd killed (-9) left xenbr0, a modern bridge; deleted by hand
+    meanwhile, so the next netd cannot adopt it and rolls it back, and that
+    rollback fails (a fault at rollback-previous): it exits saying so and
+    keeps the state file, eth0 still without its addresses. The netd after
+    it rolls the setup back from that file and applies it; its stop leaves
+    the host as before. Before, the failed start removed the file: the
+    record of eth0's addresses was lost, and that netd applied (and its
+    stop restored) eth0 without them."""
+    before = topo.snapshot()
+    netd = netd_factory(bridge_conf("modern"))
+    netd.start()
+    netd.stop(signal.SIGKILL)
+    topo.ip(topo.d0, "link del xenbr0")
+    r = netd.run_once(env={"NETD_FAULT": "rollback-previous"})
+    assert r.returncode == 1, r.stderr
+    assert "xenbr0: cannot roll back the previous setup: fault injected" in r.stderr, r.stderr
+    assert ("xenbr0: its state file stays: the host is not as before the network was up, "
+            "the next up restores it") in r.stderr, r.stderr
+    with open(state_file(netd)) as f:
+        assert json.load(f)["phase"] == "applied"
+    assert "192.0.2.2/24" not in topo.addrs(topo.d0, "eth0")
+    netd.start()
+    assert "previous netd left a applied setup; rolling it back first" in netd.read_log()
+    assert net_state(netd) == "up"
+    assert "192.0.2.2/24" in topo.addrs(topo.d0, "xenbr0")
+    netd.stop()
+    topo.assert_snapshot_equal(before)
+
+
+def test_a_failed_start_whose_undo_did_not_complete_keeps_its_record(topo, netd_factory):
+    """netd's first apply fails at its last step (move-routes) and its undo
+    does not complete (a fault at txn-undo: nothing undone): it exits saying
+    `rollback incomplete` and keeps the state file its `applying`
+    checkpoint wrote. The next netd rolls that half-done setup back from it
+    and applies the network; its stop leaves the host as before. Before,
+    the file went: the next netd knew nothing of xenbr0 or of eth0's
+    addresses on it."""
+    before = topo.snapshot()
+    netd = netd_factory(bridge_conf("modern"))
+    r = netd.run_once(env={"NETD_FAULT": "move-routes,txn-undo"})
+    assert r.returncode == 1, r.stderr
+    assert "(rollback incomplete: fault injected at step 'txn-undo')" in r.stderr, r.stderr
+    with open(state_file(netd)) as f:
+        assert json.load(f)["phase"] == "applying"
+    assert topo.link(topo.d0, "xenbr0")
+    netd.start()
+    assert "previous netd left a applying setup; rolling it back first" in netd.read_log()
+    assert net_state(netd) == "up"
+    netd.stop()
+    topo.assert_snapshot_equal(before)
