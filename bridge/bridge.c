@@ -410,9 +410,10 @@ static void br_replug(struct netd_net *net, void *data)
  * restored: checked before they replace the recorded ones, which a
  * restore still needs if not. The names come from the config's physdev,
  * so the snapshot the steps apply must be of that device too: one the
- * config names anew (changed while netd was stopped, the old setup
- * adopted) gets its own, taken now, before netd touched it; the recorded
- * one, of the device just restored, has served. */
+ * config names anew gets its own, taken now, before netd touched it; the
+ * recorded one, of the device just restored, has served. (A start no
+ * longer adopts a setup on another device (br_same_setup()): kept as the
+ * one place that holds names and snapshot to one device.) */
 static int br_repair_names(struct netd_net *net, void *data)
 {
 	struct br_priv *p = data, want = { 0 };
@@ -467,6 +468,20 @@ static int br_repair(struct netd_net *net, struct br_priv *p)
 	return 0;
 }
 
+static const char *br_style_name(enum br_style style)
+{
+	return style == BR_STYLE_CLASSIC ? "classic" : "modern";
+}
+
+/* Is the recorded setup the config's (its physdev and style)? One that is
+ * not is rolled back and the config's applied, as route and nat mode do:
+ * adopted, it stayed on the old device (or with the old names) while
+ * status showed the config's. */
+static bool br_same_setup(const struct br_priv *p, const struct netd_net_conf *c)
+{
+	return p->style == c->style && !strcmp(p->snap.name, c->physdev);
+}
+
 static int br_up(struct netd_net *net, json_t *saved)
 {
 	const struct netd_net_conf *c = &net->conf;
@@ -491,12 +506,17 @@ static int br_up(struct netd_net *net, json_t *saved)
 		if (rc)
 			return err_prefix(rc, "%s: unreadable state", c->name);
 		p->have_snap = true;
-		if (phase && !strcmp(phase, "applied") && br_is_applied(p)) {
+		if (phase && !strcmp(phase, "applied") && br_same_setup(p, c) && br_is_applied(p)) {
 			log_info("%s: adopted the running bridge setup of a previous netd", c->name);
 			return 0;
 		}
-		log_warn("%s: previous netd left a %s setup; rolling it back first", c->name,
-			 phase ? phase : "unknown");
+		if (br_same_setup(p, c))
+			log_warn("%s: previous netd left a %s setup; rolling it back first", c->name,
+				 phase ? phase : "unknown");
+		else
+			log_warn("%s: previous netd left a %s setup on %s, the config is %s on %s; "
+				 "rolling it back first", c->name, br_style_name(p->style),
+				 p->snap.name, br_style_name(c->style), c->physdev);
 		rc = FAULT_POINT("rollback-previous"); /* tests: a rollback that fails */
 		if (rc == 0)
 			rc = br_snapshot_restore(&p->snap, &p->created);
@@ -599,9 +619,11 @@ static json_t *br_status(struct netd_net *net)
 
 	if (p && nl_link_get(p->created.bridge, &br) == 0)
 		nl_link_for_each_port(br.ifindex, status_port, ports);
+	/* the setup as applied (the record's), not as configured */
 	st = json_pack("{s:s, s:s, s:s, s:o, s:s}", "style",
-		       net->conf.style == BR_STYLE_CLASSIC ? "classic" : "modern",
-		       "physdev", net->conf.physdev, "bridge", net->conf.name, "ports", ports,
+		       br_style_name(p && p->have_snap ? p->style : net->conf.style), "physdev",
+		       p && p->have_snap ? p->snap.name : net->conf.physdev, "bridge",
+		       net->conf.name, "ports", ports,
 		       "antispoof", net->conf.antispoof ? "yes" : "no");
 	all = as_status_begin(st, AS_FAM_BRIDGE);
 	for (struct netd_vif *v = net->vifs; v; v = v->next)

@@ -525,10 +525,12 @@ def test_start_that_rolls_back_a_setup_plugs_its_vifs_again(topo, netd_factory, 
 @pytest.mark.parametrize("style", ["classic", "modern"])
 def test_repair_after_the_physdev_changed_applies_on_the_new_one(topo, netd_factory, style):
     """netd killed (-9) with xenbr0 on eth0; the config now says eth1; the
-    next netd adopts the running setup. xenbr0 deleted by hand, then `up`:
-    eth0 is restored from its snapshot and the setup applied on eth1, with
-    eth1's own addresses, names and snapshot, the vif a port again; the stop
-    then leaves both as before. Before, the repair took the config's names
+    next netd rolls the setup on eth0 back (as route and nat mode do a
+    setup not the config's) and applies it on eth1, the vif a port again.
+    xenbr0 deleted by hand, then `up`: the setup is applied again on eth1,
+    with eth1's own addresses, names and snapshot; eth0 is as before, and
+    the stop leaves both as before. Before, the start adopted the setup on
+    eth0 (status saying eth1), and the repair took the config's names
     (classic: peth1) with eth0's snapshot: eth0 was enslaved again (or
     renamed peth1) and eth1 left out."""
     sh(f"ip link add up1 netns {topo.up} type veth peer name eth1 netns {topo.d0}")
@@ -544,7 +546,10 @@ def test_repair_after_the_physdev_changed_applies_on_the_new_one(topo, netd_fact
     netd.stop(signal.SIGKILL)
     netd.write_conf(bridge_conf(style, physdev="eth1"))
     netd.start()
-    assert "adopted the running bridge setup of a previous netd" in netd.read_log()
+    assert (f"xenbr0: previous netd left a {style} setup on eth0, the config is {style} on "
+            f"eth1; rolling it back first") in netd.read_log()
+    assert "192.0.2.2/24" in topo.addrs(topo.d0, "eth0")
+    assert net_status(netd)["details"]["physdev"] == "eth1"
     topo.ip(topo.d0, "link del xenbr0")
     netd.ctl("up", "xenbr0")
     log = netd.read_log()
@@ -558,7 +563,6 @@ def test_repair_after_the_physdev_changed_applies_on_the_new_one(topo, netd_fact
     assert eth0["ifindex"] == ifindex["eth0"] and eth0.get("master") is None, log
     assert eth0["address"] == topo.eth0_mac
     assert "192.0.2.2/24" in topo.addrs(topo.d0, "eth0")
-    assert "xenbr0: physdev is eth1 in the config, was eth0: applying the setup on eth1" in log
     assert topo.link(topo.d0, "vif1.0").get("master") == "xenbr0"
     assert listed(netd) == ["1.0"] and net_state(netd) == "up"
     netd.stop()
@@ -861,3 +865,31 @@ def test_a_failed_start_whose_undo_did_not_complete_keeps_its_record(topo, netd_
     assert net_state(netd) == "up"
     netd.stop()
     topo.assert_snapshot_equal(before)
+
+
+@pytest.mark.parametrize("was,now", [("modern", "classic"), ("classic", "modern")])
+def test_a_start_with_another_style_rolls_the_old_setup_back(topo, netd_factory, was, now):
+    """netd killed (-9) with xenbr0 in one style, its vif a port; the
+    config now says the other. The next netd rolls the old setup back and
+    applies the config's (classic: eth0 is the veth, peth0 the port), the
+    vif a port again, status showing the style on the host; its stop
+    leaves the host as before. Before, it adopted the old setup and status
+    said the config's style of a host in the other."""
+    add_vif(topo, 1, "192.0.2.11/24")
+    before = topo.snapshot()
+    netd = netd_factory(bridge_conf(was))
+    netd.start()
+    netd.ctl("vif", "online", "1.0", "ip=192.0.2.11")
+    netd.stop(signal.SIGKILL)
+    netd.write_conf(bridge_conf(now))
+    netd.start()
+    log = netd.read_log()
+    assert (f"xenbr0: previous netd left a {was} setup on eth0, the config is {now} on eth0; "
+            f"rolling it back first") in log, log
+    assert "adopted" not in log
+    assert (topo.link(topo.d0, "peth0") is not None) == (now == "classic"), log
+    assert topo.link(topo.d0, "vif1.0").get("master") == "xenbr0"
+    st = dict(net_status(netd)["details"], state=net_state(netd))
+    assert (st["state"], st["style"], st["physdev"]) == ("up", now, "eth0"), st
+    netd.stop()
+    assert_restored_but_vif(topo, before)
