@@ -17,6 +17,7 @@
 #include "lib/journal.h"
 #include "lib/log.h"
 #include "lib/nl_link.h"
+#include "lib/nl_qdisc.h"
 #include "netd/backend_stats.h"
 #include "netd/shape.h"
 #include "netd/sysctl_hold.h"
@@ -1256,6 +1257,96 @@ static bool vif_remembered(const char *ifname, void *data)
 	return false;
 }
 
+/* Does a network netd runs hold the vif v (by its id or its name)? */
+static bool vif_held(struct netd *d, const struct vif *v)
+{
+	for (size_t i = 0; i < d->n_nets; i++)
+		if (net_vif_find(&d->nets[i], v->domid, v->devid, v->emu))
+			return true;
+	return vif_remembered(v->ifname, d);
+}
+
+/* One plug a previous netd cut short, from a lone journal (lone_journals()):
+ * what it did beside the mode's setup, which is gone, goes, if nothing netd
+ * holds now is that vif or has its name: netd's qdisc on it, and its
+ * vifname=, only on an interface marked as renamed from its backend's name
+ * (an interface of that name may be another's by now). Its filters are
+ * swept with every other unknown name's (as_sweep). */
+static void lone_intent_undo(struct netd *d, const char *name, json_t *j)
+{
+	char def[IFNAMSIZ + 8], back[IFNAMSIZ];
+	struct nl_link l;
+	struct vif v;
+
+	if (vif_from_json(j, &v) < 0) {
+		log_warn("%s: vif journal: skipping an unreadable plug: %s", name, err_msg());
+		return;
+	}
+	if (vif_held(d, &v) || nl_link_get(v.ifname, &l) < 0)
+		return;
+	log_warn("%s: %s was being plugged when netd stopped; undoing what is left of it", name,
+		 v.ifname);
+	if (nl_qdisc_netd_del(l.ifindex))
+		log_warn("%s: %s: %s", name, v.ifname, err_msg());
+	snprintf(def, sizeof(def), "vif%u.%u%s", v.domid, v.devid, v.emu ? "-emu" : "");
+	if (!strcmp(v.ifname, def) || nl_link_exists(def) ||
+	    !(vif_renamed_from(l.alias, back) && !strcmp(back, def)))
+		return;
+	if (vif_link_rename_back(l.ifindex, def) < 0)
+		log_err("%s: %s: cannot rename back to %s: %s", name, v.ifname, def, err_msg());
+	else
+		log_warn("%s: %s: renamed back to %s", name, v.ifname, def);
+}
+
+/* <name>.vifs without <name>.json of a network the config no longer has:
+ * the intents a failed first up kept (net_forget()) for an up that will
+ * not come. The mode's setup they were plugs into is gone (that up rolled
+ * it back: only then does the state file go), and with it what the mode
+ * did for them (a port of a deleted bridge; a route mode's marked routes
+ * are swept by its sweep); what is left is undone (lone_intent_undo()) and
+ * the journal removed, logged. Once every network is up: a vif one of
+ * them holds is left alone. */
+static void lone_journals(struct netd *d)
+{
+	DIR *dir = opendir(d->conf.state_dir);
+	struct dirent *de;
+
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		char name[IFNAMSIZ], path[512], jpath[512];
+		size_t n = strlen(de->d_name), i;
+		struct replay r;
+		json_t *j;
+		int rc;
+
+		if (n <= 5 || n - 5 >= IFNAMSIZ || strcmp(de->d_name + n - 5, ".vifs"))
+			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)(n - 5), de->d_name);
+		snprintf(path, sizeof(path), "%s/%s.json", d->conf.state_dir, name);
+		if (net_find(d, name) || access(path, F_OK) == 0)
+			continue;
+		snprintf(jpath, sizeof(jpath), "%s/%s", d->conf.state_dir, de->d_name);
+		r = (struct replay){ json_array(), json_array(), 0, name };
+		rc = r.vifs && r.pending ? journal_foreach(jpath, STATE_MAX, replay_vif, &r)
+					 : err_set(-ENOMEM, "out of memory");
+		if (rc == 0) {
+			log_warn("%s: no longer configured; its vif journal %s, with %zu plug(s) a "
+				 "previous netd cut short, is undone and removed", name, jpath,
+				 json_array_size(r.pending));
+			json_array_foreach(r.pending, i, j)
+				lone_intent_undo(d, name, j);
+			if (unlink(jpath) < 0 && errno != ENOENT)
+				log_err("%s: %s: %s", name, jpath, strerror(errno));
+		} else {
+			log_err("%s: vif journal %s not read: %s", name, jpath, err_msg());
+		}
+		json_decref(r.vifs);
+		json_decref(r.pending);
+	}
+	closedir(dir);
+}
+
 /* Mark and sweep, once every network is up with its record: what netd puts
  * on the host for a vif and no network remembers goes, and only what is
  * provably netd's (its bridges' guest ports, its marked routes, its tables'
@@ -1284,6 +1375,7 @@ void netd_reconcile(struct netd *d)
 			log_err("reconcile (%s mode): %s", ops->name, err_msg());
 	}
 	free(nets);
+	lone_journals(d);
 	for (int fam = AS_FAM_BRIDGE; fam <= AS_FAM_INET; fam++)
 		if (as_sweep(fam, vif_remembered, d))
 			log_err("reconcile: %s", err_msg());

@@ -893,3 +893,31 @@ def test_a_start_with_another_style_rolls_the_old_setup_back(topo, netd_factory,
     assert (st["state"], st["style"], st["physdev"]) == ("up", now, "eth0"), st
     netd.stop()
     assert_restored_but_vif(topo, before)
+
+
+def test_a_lone_journal_of_a_network_no_longer_configured_is_undone_and_removed(
+        topo, netd_factory):
+    """As in test_a_failed_start_keeps_the_intent_of_a_cut_plug: a failed
+    start leaves xenbr0.vifs alone, with the intent of a plug cut short
+    (vif1.0 renamed web1). Then the config no longer has xenbr0 (a route
+    network instead): the next netd undoes what is left of that plug (web1
+    is vif1.0 again, down) and removes the journal, saying so. Before, it
+    looked at .json files only: the journal stayed for good, web1 too."""
+    netd = netd_factory(bridge_conf("modern"), env={"NETD_FAULT": "vif-renamed:crash"})
+    netd.start()
+    add_vif(topo, 1, "192.0.2.20/24")
+    crash_plug(netd, "1.0", "ip=192.0.2.20", "vifname=web1")
+    topo.ip(topo.d0, "link del xenbr0")
+    netd.run_faulted("create-bridge")
+    journal = os.path.join(netd.state, "xenbr0.vifs")
+    assert os.path.exists(journal) and not os.path.exists(state_file(netd))
+    netd.write_conf(route_conf())
+    netd.start()
+    log = netd.read_log()
+    assert (f"xenbr0: no longer configured; its vif journal {journal}, with 1 plug(s) a "
+            f"previous netd cut short, is undone and removed") in log, log
+    assert "xenbr0: web1: renamed back to vif1.0" in log, log
+    assert not os.path.exists(journal)
+    assert topo.link(topo.d0, "web1") is None
+    assert "UP" not in topo.link(topo.d0, "vif1.0")["flags"]
+    assert net_state(netd, "routed") == "up"
