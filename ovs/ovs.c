@@ -275,20 +275,36 @@ static bool port_listed(const struct port_list *l, const char *ifname)
 	return false;
 }
 
+/* ifname's port is not as netd made it: off the list, to be plugged again. */
+static void port_unlist(struct port_list *l, const char *ifname)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (!strcmp(l->name[i], ifname))
+			l->name[i][0] = '\0';
+}
+
+static const char *port_changed(struct netd_net *net, const json_t *res, const struct vif *vif);
+
 /* What of the setup netd applied is no longer there (why: the first thing
  * missing). */
 enum ovs_damage {
 	OVS_INTACT,
-	OVS_PORT_GONE,   /* a remembered vif's port: gone, or not the network's */
+	/* a remembered vif's port: gone, not the network's, or changed by
+	 * hand (its iface-id, attached-mac, VLANs: the guest then in
+	 * another logical port or VLAN than its keys say) */
+	OVS_PORT_GONE,
 	OVS_BRIDGE_GONE, /* the bridge, and every port with it */
 };
 
 /* The damage, or -errno when OVSDB cannot tell; *l the network's ports
- * (ports_free() it, whatever the result). */
+ * as they should be, a changed one left off (ports_free() it, whatever
+ * the result). */
 static int ovs_damage(struct netd_net *net, struct ovs_priv *p, struct port_list *l, char *why,
 		      size_t len)
 {
 	char uuid[64], owner[IFNAMSIZ + 1];
+	json_t *res = NULL;
+	const char *what;
 	size_t n;
 	int rc = bridge_lookup(p, uuid, sizeof(uuid), owner, sizeof(owner), &n);
 
@@ -297,13 +313,28 @@ static int ovs_damage(struct netd_net *net, struct ovs_priv *p, struct port_list
 		snprintf(why, len, "OVS bridge %s is gone", p->bridge);
 	if (rc <= 0)
 		return rc < 0 ? rc : OVS_BRIDGE_GONE;
-	rc = ports_mine(p, net->conf.name, l);
-	for (struct netd_vif *v = net->vifs; rc == 0 && v; v = v->next)
+	l->net = net->conf.name;
+	l->bridge = p->bridge;
+	rc = ovsdb_transact(&p->db, ovs_msg_ports_list(p->bridge), OVSDB_CALL_TIMEOUT_MS, &res);
+	if (rc == 0)
+		rc = ovs_msg_ports_each(res, collect_port, l);
+	for (struct netd_vif *v = net->vifs; rc >= 0 && v; v = v->next) {
+		/* every vif looked at (each changed one unlisted), the
+		 * first found said */
 		if (!port_listed(l, v->vif.ifname)) {
-			snprintf(why, len, "%s is no longer a port of OVS bridge %s", v->vif.ifname,
-				 p->bridge);
+			if (rc == OVS_INTACT)
+				snprintf(why, len, "%s is no longer a port of OVS bridge %s",
+					 v->vif.ifname, p->bridge);
+			rc = OVS_PORT_GONE;
+		} else if ((what = port_changed(net, res, &v->vif))) {
+			if (rc == OVS_INTACT)
+				snprintf(why, len, "%s's port on OVS bridge %s has another %s than "
+					 "netd gave it", v->vif.ifname, p->bridge, what);
+			port_unlist(l, v->vif.ifname);
 			rc = OVS_PORT_GONE;
 		}
+	}
+	json_decref(res);
 	return rc;
 }
 
@@ -637,6 +668,58 @@ static int link_prepare(const struct vif *vif)
 	return rc ? err_prefix(rc, "%s: cannot bring up", vif->ifname) : 0;
 }
 
+/* The port a plug of vif makes, but for the HVM pair's status: the
+ * strings in iface_id (128 bytes) and mac, the VLANs in *vc. */
+static int port_want(struct netd_net *net, const struct vif *vif, struct ovs_port *port,
+		     struct vlan_cfg *vc, char *iface_id, char mac[VIF_MAC_STRLEN])
+{
+	struct ovs_priv *p = net->priv;
+	int rc = iface_id_make(&net->conf, vif, iface_id, 128);
+
+	if (rc == 0)
+		rc = vlan_cfg(vif, vc);
+	if (rc)
+		return rc;
+	if (vif->has_mac)
+		vif_mac_format(vif->mac, mac, VIF_MAC_STRLEN);
+	*port = (struct ovs_port){
+		.bridge = p->bridge,
+		.ifname = vif->ifname,
+		.net = net->conf.name,
+		.iface_id = iface_id,
+		.mac = vif->has_mac ? mac : NULL,
+		.vm_id = vif->vm_uuid[0] ? vif->vm_uuid : NULL,
+		.vm_name = vif->vm_name[0] ? vif->vm_name : NULL,
+		.active = true,
+		.tag = vc->tag,
+		.trunks = vc->trunks,
+		.n_trunks = vc->n,
+		.vlan_mode = vc->mode,
+	};
+	return 0;
+}
+
+/* What of vif's port (in res, ovs_msg_ports_list()'s result) is not what
+ * its plug made (ovs_msg_port_differs()), or NULL: as made, or what it
+ * should be cannot be told (logged; not a reason to re-plug). */
+static const char *port_changed(struct netd_net *net, const json_t *res, const struct vif *vif)
+{
+	struct vlan_cfg *vc = malloc(sizeof(*vc));
+	char iface_id[128], mac[VIF_MAC_STRLEN];
+	struct ovs_port want;
+	const char *why = NULL;
+	int rc = vc ? port_want(net, vif, &want, vc, iface_id, mac)
+		    : err_set(-ENOMEM, "out of memory");
+
+	if (rc)
+		log_warn("%s: %s: its port not checked: %s", net->conf.name, vif->ifname,
+			 err_msg());
+	else
+		why = ovs_msg_port_differs(res, &want);
+	free(vc);
+	return why;
+}
+
 static int vif_online_do(struct netd_net *net, const struct vif *vif)
 {
 	struct ovs_priv *p = net->priv;
@@ -649,36 +732,20 @@ static int vif_online_do(struct netd_net *net, const struct vif *vif)
 
 	if (!p || !p->applied)
 		return err_set(-ENETDOWN, "%s: network %s is down", vif->ifname, net->conf.name);
-	rc = iface_id_make(&net->conf, vif, iface_id, sizeof(iface_id));
-	if (rc)
-		return rc;
 	vc = malloc(sizeof(*vc));
 	if (!vc)
 		return err_set(-ENOMEM, "out of memory");
-	rc = vlan_cfg(vif, vc);
+	rc = port_want(net, vif, &port, vc, iface_id, mac);
 	if (rc) {
 		free(vc);
 		return rc;
 	}
-	if (vif->has_mac)
-		vif_mac_format(vif->mac, mac, sizeof(mac));
-	port.bridge = p->bridge;
-	port.ifname = vif->ifname;
-	port.net = net->conf.name;
-	port.iface_id = iface_id;
-	port.mac = vif->has_mac ? mac : NULL;
-	port.vm_id = vif->vm_uuid[0] ? vif->vm_uuid : NULL;
-	port.vm_name = vif->vm_name[0] ? vif->vm_name : NULL;
 	/* The HVM pair: the PV vif is the one in use once it is plugged. */
 	port.active = !(vif->emu && twin);
 	if (twin && !vif->emu) {
 		port.twin = twin->vif.ifname;
 		port.twin_active = false;
 	}
-	port.tag = vc->tag;
-	port.trunks = vc->trunks;
-	port.n_trunks = vc->n;
-	port.vlan_mode = vc->mode;
 	rc = link_prepare(vif);
 	if (rc == 0)
 		rc = port_add(net, p, vif, &port);

@@ -376,10 +376,79 @@ json_t *ovs_msg_ports_list(const char *bridge)
 	json_array_append_new(ops, json_pack("{s:s, s:s, s:o, s:[s]}", "op", "select", "table",
 					     "Bridge", "where", where_name(bridge), "columns",
 					     "ports"));
-	json_array_append_new(ops, json_pack("{s:s, s:s, s:[], s:[s, s, s]}", "op", "select",
-					     "table", "Port", "where", "columns", "_uuid", "name",
+	json_array_append_new(ops, json_pack("{s:s, s:s, s:[], s:[s, s, s, s, s, s]}", "op",
+					     "select", "table", "Port", "where", "columns", "_uuid",
+					     "name", "external_ids", "tag", "trunks", "vlan_mode"));
+	json_array_append_new(ops, json_pack("{s:s, s:s, s:[], s:[s, s]}", "op", "select",
+					     "table", "Interface", "where", "columns", "name",
 					     "external_ids"));
 	return ops;
+}
+
+/* The row named name in the rows of result's op i, or NULL. */
+static const json_t *row_named(const json_t *result, size_t i, const char *name)
+{
+	const json_t *rows = json_object_get(json_array_get(result, i), "rows");
+
+	for (size_t j = 0; j < json_array_size(rows); j++) {
+		const json_t *row = json_array_get(rows, j);
+		const char *n = json_string_value(json_object_get(row, "name"));
+
+		if (n && !strcmp(n, name))
+			return row;
+	}
+	return NULL;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+	return a ? b && !strcmp(a, b) : !b;
+}
+
+/* An optional integer column (["set", []] or n) is want (-1: none)? */
+static bool same_opt_int(const json_t *col, long long want)
+{
+	const json_t *v = set_size(col) == 1 ? set_at(col, 0) : NULL;
+
+	return want < 0 ? set_size(col) == 0 : json_is_integer(v) && json_integer_value(v) == want;
+}
+
+static bool same_trunks(const json_t *col, const uint16_t *want, size_t n)
+{
+	if (set_size(col) != n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		bool found = false;
+
+		for (size_t j = 0; j < n && !found; j++)
+			found = json_integer_value(set_at(col, j)) == want[i];
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+const char *ovs_msg_port_differs(const json_t *result, const struct ovs_port *want)
+{
+	const json_t *port = row_named(result, 1, want->ifname);
+	const json_t *iface = row_named(result, 2, want->ifname), *mode;
+	const json_t *ids = json_object_get(iface, "external_ids");
+
+	if (!port || !iface)
+		return "its rows";
+	if (!same_str(map_get(ids, "iface-id"), want->iface_id))
+		return "iface-id";
+	if (!same_str(map_get(ids, "attached-mac"), want->mac))
+		return "attached-mac";
+	if (!same_opt_int(json_object_get(port, "tag"), want->tag))
+		return "tag";
+	if (!same_trunks(json_object_get(port, "trunks"), want->trunks, want->n_trunks))
+		return "trunks";
+	mode = json_object_get(port, "vlan_mode");
+	if (!same_str(set_size(mode) == 1 ? json_string_value(set_at(mode, 0)) : NULL,
+		      want->vlan_mode))
+		return "vlan_mode";
+	return NULL;
 }
 
 int ovs_msg_ports_each(const json_t *result,

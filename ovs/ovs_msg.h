@@ -107,5 +107,10 @@ json_t *ovs_msg_ports_list(const char *bridge);
 int ovs_msg_ports_each(const json_t *result,
 		       int (*fn)(const char *name, const char *uuid, const char *owner, void *data),
 		       void *data);
+/* Does port want->ifname, in the list's result, have what a plug of want
+ * gave it: its interface's iface-id and attached-mac, the port's tag,
+ * trunks and vlan_mode? NULL if so, else the first that differs (for
+ * the log; "its rows": no such port or interface). */
+const char *ovs_msg_port_differs(const json_t *result, const struct ovs_port *want);
 
 #endif

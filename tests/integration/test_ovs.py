@@ -446,6 +446,47 @@ def test_up_again_repairs_a_bridge_or_port_deleted_by_hand(topo, ovs, netd, dama
     assert ovs.bridges() == []
 
 
+@pytest.mark.parametrize("table,column,value", [
+    ("Interface", "external_ids:iface-id", "someone-else"),
+    ("Interface", "external_ids:attached-mac", "00:16:3e:00:00:99"),
+    ("Port", "tag", "5"),
+], ids=["iface-id", "attached-mac", "tag"])
+def test_up_again_replugs_a_port_changed_by_hand(topo, ovs, netd, table, column, value):
+    """`ovs-vsctl set` on a guest's port behind netd's back (its iface-id,
+    which binds it to another logical port; its attached-mac; a VLAN tag
+    that cuts it off), then `netdctl up ovsbr`: that vif is plugged again
+    as its keys say, the guests reach each other, and the other guest's
+    port is the same row as before. Before, the port was marked the
+    network's, so the repair saw nothing wrong and left it as changed."""
+    tx, rx = plugged_guest(topo, netd, 71), plugged_guest(topo, netd, 72)
+    ids = iface_ids(ovs, "vif71.0")
+    other = ovs.get("Port", "vif72.0", "_uuid")
+    ovs.vsctl("set", table, "vif71.0", f"{column}={value}")
+    netd.ctl("up", BR)
+    log = netd.read_log()
+    what = column.split(":")[-1]
+    assert (f"{BR}: vif71.0's port on OVS bridge {BR} has another {what} than netd gave it; "
+            "plugging the vifs whose ports are gone again") in log, log
+    assert iface_ids(ovs, "vif71.0") == ids
+    assert ovs.get("Port", "vif71.0", "tag") == []
+    assert ovs.get("Port", "vif72.0", "_uuid") == other
+    assert "cookie=0x4e44000000470000" in ovs.ofctl("dump-flows", BR)
+    assert topo.ping(tx, "192.0.2.72")
+
+
+def test_up_again_leaves_ports_with_vlans_as_they_are(topo, ovs, netd):
+    """Ports as netd made them, with a tag, trunks and vlan_mode (bridge=
+    BR.TAG:TRUNK; xl's vlan= with a PVID and tagged VLANs), then `up`:
+    nothing is plugged again, the rows are the same."""
+    plugged_guest(topo, netd, 41, f"bridge={BR}.10:42")
+    plugged_guest(topo, netd, 42, f"bridge={BR}", "vlan=10p/20-21")
+    rows = [ovs.get("Port", f"vif{d}.0", "_uuid") for d in (41, 42)]
+    netd.ctl("up", BR)
+    log = netd.read_log()
+    assert "plugging the vifs" not in log and "restoring the host" not in log, log
+    assert [ovs.get("Port", f"vif{d}.0", "_uuid") for d in (41, 42)] == rows
+
+
 @pytest.mark.parametrize("crash", [False, True], ids=["failed", "killed"])
 def test_failed_ovs_repair_keeps_the_record_to_restore_the_host(topo, ovs, netd_factory, crash):
     """The repair of a bridge deleted by hand fails (or netd is killed) once

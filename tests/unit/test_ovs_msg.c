@@ -281,6 +281,39 @@ static void test_ports_each(void **state)
 	json_decref(r);
 }
 
+static void test_port_differs(void **state)
+{
+	/* a ports list result: the bridge's ports, Port rows, Interface rows */
+	json_t *r = parse("[{\"rows\":[]},"
+			  "{\"rows\":[{\"name\":\"vif1.0\",\"tag\":[\"set\",[]],"
+			  "\"trunks\":[\"set\",[20,10]],\"vlan_mode\":\"native-untagged\"}]},"
+			  "{\"rows\":[{\"name\":\"vif1.0\",\"external_ids\":[\"map\","
+			  "[[\"iface-id\",\"lp1\"],[\"attached-mac\",\"00:16:3e:00:00:01\"]]]}]}]");
+	const uint16_t trunks[] = { 10, 20 };
+	struct ovs_port want = { .ifname = "vif1.0", .iface_id = "lp1",
+				 .mac = "00:16:3e:00:00:01", .tag = -1, .trunks = trunks,
+				 .n_trunks = 2, .vlan_mode = "native-untagged" };
+
+	assert_null(ovs_msg_port_differs(r, &want)); /* trunks a set: any order */
+	want.iface_id = "lp2";
+	assert_string_equal(ovs_msg_port_differs(r, &want), "iface-id");
+	want.iface_id = "lp1";
+	want.mac = NULL;
+	assert_string_equal(ovs_msg_port_differs(r, &want), "attached-mac");
+	want.mac = "00:16:3e:00:00:01";
+	want.tag = 5;
+	assert_string_equal(ovs_msg_port_differs(r, &want), "tag");
+	want.tag = -1;
+	want.n_trunks = 1;
+	assert_string_equal(ovs_msg_port_differs(r, &want), "trunks");
+	want.n_trunks = 2;
+	want.vlan_mode = NULL;
+	assert_string_equal(ovs_msg_port_differs(r, &want), "vlan_mode");
+	want.ifname = "vif2.0";
+	assert_string_equal(ovs_msg_port_differs(r, &want), "its rows");
+	json_decref(r);
+}
+
 /* ---- the client, against a scripted server ---- */
 
 /* The child: read one request, send an echo probe, then the reply in
@@ -460,6 +493,7 @@ int main(void)
 		cmocka_unit_test(test_result_check),
 		cmocka_unit_test(test_cfg_and_lookups),
 		cmocka_unit_test(test_ports_each),
+		cmocka_unit_test(test_port_differs),
 		cmocka_unit_test(test_client),
 		cmocka_unit_test(test_bridge_vlan_parse),
 		cmocka_unit_test(test_flows_text),
