@@ -1087,6 +1087,7 @@ static int orphan_restore(struct netd *d, const char *name, const char *path, bo
 	char *raw;
 	int rc;
 
+	*undone = false; /* every return reads it, the early ones too */
 	if (file_read_all(path, &raw, NULL, STATE_MAX) < 0)
 		return err_code();
 	doc = json_loads(raw, 0, &e);
@@ -1109,7 +1110,6 @@ static int orphan_restore(struct netd *d, const char *name, const char *path, bo
 		rc = err_set(-EINVAL, "%s: its state file %s does not say how to undo it; left "
 				      "as it is", name, path);
 	json_decref(doc);
-	*undone = false;
 	if (rc == 0) {
 		rc = net_up(&net);
 		if (rc)
