@@ -487,6 +487,34 @@ def test_up_again_leaves_ports_with_vlans_as_they_are(topo, ovs, netd):
     assert [ovs.get("Port", f"vif{d}.0", "_uuid") for d in (41, 42)] == rows
 
 
+def test_up_again_on_a_bridge_netd_did_not_make_keeps_the_healthy_ports(topo, ovs, netd_factory):
+    """On a bridge someone else made (their own port on it), a guest's port
+    deleted by hand, then `up`: only that vif is plugged again; the other
+    guest's port is the same row with its OpenFlow rules all along, and
+    their port stays. (Checks the claim that such a repair removed every
+    netd port and left their rules until the re-plug: not so since the
+    repair re-plugs only what is gone.)"""
+    topo.ip(topo.d0, "link add theirs type veth peer name ptheirs")
+    ovs.vsctl("add-br", BR, "--", "set", "Bridge", BR, "datapath_type=netdev",
+              "--", "add-port", BR, "theirs")
+    n = netd_factory(ovs_conf(ovs))
+    n.start()
+    tx, rx = plugged_guest(topo, n, 71), plugged_guest(topo, n, 72)
+    other = ovs.get("Port", "vif72.0", "_uuid")
+    rules72 = [l for l in ovs.ofctl("dump-flows", BR, "--no-stats").splitlines()
+               if "cookie=0x4e44000000480000" in l]
+    assert rules72
+    ovs.vsctl("del-port", BR, "vif71.0")
+    n.ctl("up", BR)
+    log = n.read_log()
+    assert "restoring the host" not in log, log
+    assert ovs.ports(BR) == ["theirs", "vif71.0", "vif72.0"]
+    assert ovs.get("Port", "vif72.0", "_uuid") == other
+    assert [l for l in ovs.ofctl("dump-flows", BR, "--no-stats").splitlines()
+            if "cookie=0x4e44000000480000" in l] == rules72
+    assert topo.ping(tx, "192.0.2.72")
+
+
 @pytest.mark.parametrize("crash", [False, True], ids=["failed", "killed"])
 def test_failed_ovs_repair_keeps_the_record_to_restore_the_host(topo, ovs, netd_factory, crash):
     """The repair of a bridge deleted by hand fails (or netd is killed) once
