@@ -205,7 +205,8 @@ static void print_status(json_t *result)
 	json_t *nets = json_object_get(result, "networks"), *n;
 	size_t i;
 
-	printf("%-15s %-7s %-6s %s\n", "NETWORK", "MODE", "STATE", "DETAILS");
+	/* STATE as wide as its widest word, "waiting" */
+	printf("%-15s %-7s %-7s %s\n", "NETWORK", "MODE", "STATE", "DETAILS");
 	json_array_foreach(nets, i, n) {
 		json_t *det = json_object_get(n, "details"), *v, *vifs = json_object_get(n, "vifs");
 		json_t *backend = json_object_get(n, "backend");
@@ -213,7 +214,7 @@ static void print_status(json_t *result)
 		const char *waiting = json_string_value(json_object_get(n, "waiting"));
 		size_t j;
 
-		printf("%-15s %-7s %-6s", json_string_value(json_object_get(n, "name")),
+		printf("%-15s %-7s %-7s", json_string_value(json_object_get(n, "name")),
 		       json_string_value(json_object_get(n, "mode")),
 		       json_string_value(json_object_get(n, "state")));
 		json_object_foreach(det, k, v) {
