@@ -9,7 +9,9 @@
  * vifs; a network whose dpswitch takes the request and does not answer
  * cannot go up. One whose dpswitch is not there yet (netd is not ordered
  * after it at boot) goes up waiting: plugs are queued, and the watch
- * (below) plugs the vifs netd holds once it answers (up_waiting).
+ * (below) plugs the vifs netd holds once it answers (up_waiting). One
+ * whose dpswitch is gone after it answered (restarting, crashed) waits
+ * for it again the same way (watch_wait).
  *
  * Requests are synchronous with a 2 s limit: dpswitch answers from its
  * loop between bursts, in microseconds. One that did not answer in time
@@ -142,6 +144,9 @@ struct dps_watch {
 	 * plugs are queued, the vifs netd holds plugged once it answers
 	 * (waiting_over); why: the last error, for status */
 	bool waiting;
+	/* ... again: it answered since the network went up, then was not
+	 * there (stopped, restarting, crashed: watch_wait) */
+	bool again;
 	/* ... and has answered since: the plugs a previous netd left
 	 * half-done (net->pending) are undone once this check ends, when
 	 * dpswitch has probed their vifs (watch_sync, on_watch_timer) */
@@ -161,6 +166,7 @@ static void watch_arm(struct dps_watch *w, uint64_t usec);
 static void waiting_over(struct dps_watch *w);
 static void watch_retry(struct dps_watch *w, uint64_t now);
 static int watch_settle(struct dps_watch *w, json_t *by, json_t *pending, unsigned *missing);
+static void watch_wait(struct dps_watch *w, int err);
 
 /* A request's system call ran out of its bound (SO_RCVTIMEO/SNDTIMEO:
  * EAGAIN): say so, wait less from now on (DPS_MODE_WEDGED_MS), and have
@@ -577,53 +583,72 @@ static int port_add(struct netd_net *net, const struct vif *v, bool settle)
 	return rc < 0 ? err_prefix(rc, "%s", v->ifname) : 0;
 }
 
+/* A plug while the network waits for dpswitch: queued, netd holds it,
+ * and the watch plugs it with the keys netd holds once dpswitch answers
+ * (watch_sync); a port-add given up on for it before is moot. */
+static int online_waiting(struct netd_net *net, struct dps_watch *w, const struct vif *v)
+{
+	gave_up_drop(w, v->domid, v->devid);
+	log_info("%s: %s queued: dpswitch at %s has not answered yet; plugged once it does",
+		 net->conf.name, v->ifname, net->conf.dpdk_socket);
+	return 0;
+}
+
 static int dps_vif_online(struct netd_net *net, const struct vif *v)
 {
 	struct dps_watch *w = net->priv;
+	int rc;
 
 	if (v->emu)
 		return err_set(-EOPNOTSUPP, "%s: an emulated NIC (QEMU's tap) cannot join datapath dpdk",
 			       v->ifname);
-	if (w && w->waiting) {
-		/* queued: netd holds it, and the watch plugs it with the keys
-		 * netd holds once dpswitch answers (watch_sync); an unplug
-		 * remembered for it meanwhile is moot */
-		gave_up_drop(w, v->domid, v->devid);
-		log_info("%s: %s queued: dpswitch at %s has not answered yet; plugged once it does",
-			 net->conf.name, v->ifname, net->conf.dpdk_socket);
-		return 0;
+	if (w && w->waiting)
+		return online_waiting(net, w, v);
+	rc = port_add(net, v, true);
+	/* dpswitch gone since it answered (a restart: systemd starts it
+	 * again within 200 ms; a crash): as at up, the network waits */
+	if (w && not_there_yet(rc)) {
+		watch_wait(w, rc);
+		return online_waiting(net, w, v);
 	}
-	return port_add(net, v, true);
+	return rc;
 }
 
-/* An unplug while the network waits for dpswitch: the port of a vif a
- * previous netd plugged may be in the --state file of the dpswitch to
- * come, which plugs it again; so it is remembered as a plug to settle
- * (lost: looked for in that dpswitch's pending plugs) and the first
- * check unplugs it (watch_settle), as it does a plug netd gave up on.
- * Refused when there is no room to remember it. */
+/* An unplug while the network waits for dpswitch: the port of a vif
+ * plugged before (by a previous netd, or by the dpswitch that is gone)
+ * may be in the --state file of the dpswitch to come, which plugs it
+ * again. netd's journal keeps it as the intent of a plug to undo (netd
+ * writes it after the vif's record: netd_vif_offline), so that this netd
+ * once dpswitch answers, or the next one if this one is killed first,
+ * unplugs it (pending_undo), once dpswitch has probed the vif (undo). */
 static int offline_waiting(struct netd_net *net, struct dps_watch *w, const struct vif *v)
 {
-	struct dps_gave_up *g;
-
-	if (!gave_up_find(w, v->domid, v->devid) && w->n_gave_up == DPS_GAVE_UP_MAX)
-		return err_set(-EBUSY, "%s: dpswitch at %s has not answered yet and netd already "
-			       "remembers %u plugs to settle once it does; not unplugged",
-			       v->ifname, net->conf.dpdk_socket, w->n_gave_up);
-	gave_up_note(w, v->domid, v->devid, NULL);
-	g = gave_up_find(w, v->domid, v->devid);
-	if (g)
-		g->lost = true;
-	log_info("%s: %s unplugged while dpswitch at %s has not answered yet; its port, if "
+	w->undo = true;
+	log_info("%s: %s unplugged while dpswitch at %s does not answer; its port, if "
 		 "plugged, is unplugged once it does", net->conf.name, v->ifname,
 		 net->conf.dpdk_socket);
+	return 0;
+}
+
+/* The port-del for v: 0 once dpswitch answered, whatever it said (gone
+ * already: not plugged, or the vif gone from dpswitch with its domain, is
+ * what an unplug wants), else -errno (err_msg()). */
+static int port_del(struct netd_net *net, const struct vif *v)
+{
+	json_t *r = request(net, port_req("port-del", v));
+
+	if (!r)
+		return err_prefix(err_code(), "%s", v->ifname);
+	json_decref(r);
+	if (net->priv) /* answered: a late port-add for it came before, and is undone */
+		gave_up_drop(net->priv, v->domid, v->devid);
 	return 0;
 }
 
 static int dps_vif_offline(struct netd_net *net, const struct vif *v)
 {
 	struct dps_watch *w = net->priv;
-	json_t *r;
+	int rc;
 
 	/* an emulated NIC never joins (dps_vif_online): its port-del would
 	 * name its PV vif, D.N, and unplug that one (a refused plug's intent
@@ -632,16 +657,23 @@ static int dps_vif_offline(struct netd_net *net, const struct vif *v)
 		return 0;
 	if (w && w->waiting)
 		return offline_waiting(net, w, v);
-	r = request(net, port_req("port-del", v));
+	rc = port_del(net, v);
+	/* gone since it answered (restarting, crashed): as at up */
+	if (w && not_there_yet(rc)) {
+		watch_wait(w, rc);
+		return offline_waiting(net, w, v);
+	}
+	return rc;
+}
 
-	/* gone already (not plugged, or the vif gone from dpswitch with its
-	 * domain) is what offline wants */
-	if (!r)
-		return err_prefix(err_code(), "%s", v->ifname);
-	json_decref(r);
-	if (w) /* answered: a late port-add for it came before, and is undone */
-		gave_up_drop(w, v->domid, v->devid);
-	return 0;
+/* Why a network waiting for dpswitch does not go down (dps_down). */
+static int down_refused(struct netd_net *net, struct dps_watch *w)
+{
+	return err_set(-EAGAIN, "%s: datapath dpdk: dpswitch at %s has not answered since %s "
+		       "(%s): the plugs of its %u vif%s cannot be undone; the network stays up, "
+		       "waiting for it", net->conf.name, net->conf.dpdk_socket,
+		       w->again ? "it was lost" : "the network went up", w->why, net->n_vifs,
+		       net->n_vifs == 1 ? "" : "s");
 }
 
 static void watch_stop(struct netd_net *net);
@@ -658,11 +690,7 @@ static int dps_down(struct netd_net *net)
 	 * next netd, or a down once dpswitch answers). Nothing to undo, the
 	 * network goes. */
 	if (w && w->waiting && (net->vifs || w->n_gave_up || json_array_size(net->pending)))
-		return err_set(-EAGAIN, "%s: datapath dpdk: dpswitch at %s has not answered since the "
-			       "network went up (%s): the plugs of its %u vif%s cannot be undone; "
-			       "the network stays up, waiting for it", net->conf.name,
-			       net->conf.dpdk_socket, w->why, net->n_vifs,
-			       net->n_vifs == 1 ? "" : "s");
+		return down_refused(net, w);
 	/* first the port-adds netd gave up on, which the watch would have
 	 * settled: unplugged as of no vif held. One dpswitch refuses to
 	 * unplug keeps the network up as it was (nothing else undone yet) */
@@ -675,10 +703,21 @@ static int dps_down(struct netd_net *net)
 	if (w && w->undo) {
 		w->undo = false;
 		netd_net_undo_pending(net);
+		/* gone meanwhile (restarting): those are kept, for then */
+		if (w->waiting)
+			return down_refused(net, w);
 	}
-	/* the watch last: it carries a wedged dpswitch's short waits */
-	for (struct netd_vif *v = net->vifs; v; v = v->next)
-		dps_vif_offline(net, &v->vif);
+	/* the watch last: it carries a wedged dpswitch's short waits. One
+	 * gone since it answered (restarting) may plug them again from its
+	 * --state: refused as while waiting (those unplugged already are
+	 * plugged again once it answers: the network stays as it was) */
+	for (struct netd_vif *v = net->vifs; v; v = v->next) {
+		rc = v->vif.emu ? 0 : port_del(net, &v->vif);
+		if (w && not_there_yet(rc)) {
+			watch_wait(w, rc);
+			return down_refused(net, w);
+		}
+	}
 	watch_stop(net);
 	return 0;
 }
@@ -1065,6 +1104,11 @@ static int down_strays(struct dps_watch *w)
 		json_decref(by);
 		json_decref(pending);
 	}
+	/* gone since it answered (restarting): refused as while waiting */
+	if (not_there_yet(rc)) {
+		watch_wait(w, rc);
+		return down_refused(net, w);
+	}
 	if (rc < 0) {
 		gave_up_names(w, false, names, sizeof(names));
 		log_warn("%s: going down: %s; %u port-add%s netd gave up on may stay plugged there: "
@@ -1415,6 +1459,12 @@ static int on_watch_timer(sd_event_source *s, uint64_t usec, void *data)
 	if (w->fd < 0) {
 		rc = watch_connect(w);
 		if (rc < 0) {
+			/* gone (restarting, crashed): the network waits for it,
+			 * said once there */
+			if (not_there_yet(rc) && !w->waiting) {
+				watch_wait(w, rc);
+				w->last_err = rc;
+			}
 			if (w->waiting)
 				snprintf(w->why, sizeof(w->why), "%s", strerror(-rc));
 			if (rc != w->last_err)
@@ -1503,9 +1553,32 @@ static void waiting_over(struct dps_watch *w)
 {
 	struct netd_net *net = w->net;
 
-	w->waiting = false;
-	log_info("%s: dpswitch at %s answers; the network is served, its %u vif%s plugged",
-		 net->conf.name, net->conf.dpdk_socket, net->n_vifs, net->n_vifs == 1 ? "" : "s");
+	log_info("%s: dpswitch at %s answers%s; the network is served, its %u vif%s plugged",
+		 net->conf.name, net->conf.dpdk_socket, w->again ? " again" : "", net->n_vifs,
+		 net->n_vifs == 1 ? "" : "s");
+	w->waiting = w->again = false;
+}
+
+/* dpswitch, which answered since the network went up, is not there
+ * (not_there_yet: stopped, restarting, crashed), as a plug, an unplug or
+ * the watch's connect finds: the network waits for it as at up
+ * (up_waiting). A guest started meanwhile should not fail for a switch
+ * systemd starts again within 200 ms: plugs are queued, unplugs
+ * journalled, and the check once it answers plugs the vifs netd holds.
+ * A watch that has not seen it go yet checks now, and so finds out. */
+static void watch_wait(struct dps_watch *w, int err)
+{
+	snprintf(w->why, sizeof(w->why), "%s", strerror(-err));
+	if (w->waiting)
+		return;
+	w->waiting = w->again = true;
+	log_warn("%s: dpswitch at %s: %s; the network waits for it again: vifs are queued and "
+		 "plugged once it answers", w->net->conf.name, w->net->conf.dpdk_socket, w->why);
+	if (w->fd >= 0 && !w->sync) {
+		sd_event_now(w->ev, CLOCK_MONOTONIC, &w->sync_since);
+		w->sync = true;
+		watch_arm(w, 0);
+	}
 }
 
 static void watch_arm(struct dps_watch *w, uint64_t usec)

@@ -443,6 +443,9 @@ static void pending_keep(struct netd_net *net, const struct vif *v)
 {
 	json_t *j = vif_to_json(v);
 
+	/* one per vif, as a replay of the journal keeps (replay_vif): a
+	 * record of the vif ends it whole */
+	pending_end(net, v);
 	if (!net->pending)
 		net->pending = json_array();
 	if (!j || !net->pending || json_array_append_new(net->pending, j)) {
@@ -821,15 +824,20 @@ static int vif_rename_back(struct netd_net *net, const struct vif *v, bool need_
 	return 1;
 }
 
+static const char *net_waiting(struct netd_net *net);
+
 /* Plugs a previous netd began and did not finish (killed half-way): what
  * they did goes, as a vif offline would remove it; the hotplug script or
  * the toolstack was never told they succeeded. A vif remembered all the
  * same (a re-plug) stays; the sweep removes what that one left over, and
  * a dpdk one is plugged again with the keys netd holds. Then
- * the state file takes the journal in, and the records are gone. */
+ * the state file takes the journal in, and the records are gone; but for
+ * those whose undo the mode could not make, finding that what serves the
+ * network is gone (net_waiting: dpdk's dpswitch restarting, which may
+ * plug them again from its --state file): kept, undone once it serves. */
 static void pending_undo(struct netd_net *net)
 {
-	json_t *pending = net->pending, *j;
+	json_t *pending = net->pending, *kept = NULL, *j;
 	size_t i;
 
 	if (!json_array_size(pending)) {
@@ -871,10 +879,12 @@ static void pending_undo(struct netd_net *net)
 			log_warn("%s: %s", net->conf.name, err_msg());
 		if (net->ops->vif_offline(net, &v))
 			log_err("%s: %s", net->conf.name, err_msg());
+		else if (net_waiting(net) && (kept || (kept = json_array())))
+			json_array_append(kept, j);
 		if (vif_rename_back(net, &v, false, def) > 0)
 			log_warn("%s: %s: renamed back to %s", net->conf.name, v.ifname, def);
 	}
-	net->pending = NULL; /* undone: the checkpoint folds them away */
+	net->pending = kept; /* undone: the checkpoint folds them away */
 	json_decref(pending);
 	if (net_checkpoint(net, "applied"))
 		log_err("%s: state not saved: %s", net->conf.name, err_msg());
@@ -1994,13 +2004,31 @@ static int vif_online(struct netd *d, const char *id, json_t *args, json_t **res
 	return 0;
 }
 
+/* An unplug the mode could not make yet, its network waiting for what
+ * serves it (net_waiting: dpdk's dpswitch, whose --state file may plug
+ * the port again once it comes): after the vif's '-', on disk at once,
+ * the intent a plug cut short leaves, so that this netd once the mode
+ * serves (netd_net_undo_pending), or the next one if this one is killed
+ * first (net_up), undoes it. One that cannot be written is kept in
+ * memory (pending_keep): this netd still undoes it. */
+static void unplug_intent(struct netd_net *net, const struct vif *v)
+{
+	if (journal_sync(net) == 0 && journal_intent(net, v) == 0)
+		return;
+	log_warn("%s: %s: its unplug, to be made once the network is served, is not in the vif "
+		 "journal (a netd killed before then leaves it undone): %s", net->conf.name,
+		 v->ifname, err_msg());
+	pending_keep(net, v);
+}
+
 int netd_vif_offline(struct netd *d, const char *id)
 {
 	char def[IFNAMSIZ + 8];
 	struct netd_vif *v;
 	struct netd_net *net;
+	struct vif gone;
 	uint32_t domid, devid;
-	bool emu;
+	bool emu, waiting;
 	int rc;
 
 	rc = vif_ref_parse(id, &domid, &devid, &emu);
@@ -2014,6 +2042,10 @@ int netd_vif_offline(struct netd *d, const char *id)
 	rc = net->ops->vif_offline(net, &v->vif);
 	if (rc)
 		return rc;
+	/* not unplugged yet: after the op, which may have found that the
+	 * network waits (dpdk: dpswitch gone since it answered) */
+	waiting = !v->vif.emu && net_waiting(net);
+	gone = v->vif;
 	/* unplugged: a vif renamed for its vifname= is the backend's again */
 	if (vif_rename_back(net, &v->vif, true, def) > 0)
 		log_info("%s: %s unplugged, renamed back to %s", net->conf.name, v->vif.ifname, def);
@@ -2030,6 +2062,8 @@ int netd_vif_offline(struct netd *d, const char *id)
 		rc = vif_checkpoint(net);
 	if (rc)
 		log_err("%s: state not saved: %s", net->conf.name, err_msg());
+	if (waiting)
+		unplug_intent(net, &gone);
 	return 0;
 }
 
