@@ -1841,6 +1841,31 @@ def test_netd_forgets_at_once_a_late_plug_that_a_dpswitch_restarted_with_its_sta
         rig.stop()
 
 
+def stray_whose_unplug_is_refused(rig, netd_factory, state):
+    """dpswitch started with --state at `state`, netd holding vif5.0, and
+    vif6.0 a port-add netd gave up on that dpswitch carried out late and
+    whose port-del it refuses in netd's check (a directory stands where its
+    --state file was). Returns netd, once it logged the refusal, and that
+    line."""
+    rig.start("--state", str(state))
+    netd = dpdk_netd(rig, netd_factory, 5)
+    netd_plugged(rig, 6)
+    with stopped(rig.proc):
+        given_up(rig, netd, 6)
+        sigstop(netd.proc.pid)  # its check once the state is broken
+    try:
+        wait_for(lambda: "vif6.0: plugged" in rig.read_log(), 10,
+                 what=lambda: f"dpswitch to carry out the port-add: {rig.read_log()}")
+        state.unlink()
+        state.mkdir()
+    finally:
+        os.kill(netd.proc.pid, signal.SIGCONT)
+    refused = f"{BRIDGE}: dpswitch refused to unplug vif6.0: dpswitch: vif 6.0: not unplugged"
+    wait_for(lambda: refused in netd.read_log(), 20,
+             what=lambda: f"netd's port-del refused: {netd.read_log()}")
+    return netd, refused
+
+
 def test_a_network_whose_stray_dpswitch_refuses_to_unplug_is_not_taken_down(
         topo, xsd, tmp_path, netd_factory):
     """A port-add netd gave up on, carried out late, whose port-del
@@ -1854,22 +1879,7 @@ def test_a_network_whose_stray_dpswitch_refuses_to_unplug_is_not_taken_down(
     rig = Rig(topo, xsd, tmp_path)
     state = tmp_path / "plugs"
     try:
-        rig.start("--state", str(state))
-        netd = dpdk_netd(rig, netd_factory, 5)
-        netd_plugged(rig, 6)
-        with stopped(rig.proc):
-            given_up(rig, netd, 6)
-            sigstop(netd.proc.pid)  # its check once the state is broken
-        try:
-            wait_for(lambda: "vif6.0: plugged" in rig.read_log(), 10,
-                     what=lambda: f"dpswitch to carry out the port-add: {rig.read_log()}")
-            state.unlink()
-            state.mkdir()
-        finally:
-            os.kill(netd.proc.pid, signal.SIGCONT)
-        refused = f"{BRIDGE}: dpswitch refused to unplug vif6.0: dpswitch: vif 6.0: not unplugged"
-        wait_for(lambda: refused in netd.read_log(), 20,
-                 what=lambda: f"netd's port-del refused: {netd.read_log()}")
+        netd, refused = stray_whose_unplug_is_refused(rig, netd_factory, state)
         r = netd.ctl("down", BRIDGE, check=False)
         assert r.returncode != 0, r.stdout + netd.read_log()
         assert (f"{BRIDGE}: not taken down: dpswitch refuses to unplug 1 port netd gave up on "
@@ -1902,22 +1912,7 @@ def test_a_stray_plug_whose_unplug_dpswitch_refuses_is_shown_and_retried(
     rig = Rig(topo, xsd, tmp_path)
     state = tmp_path / "plugs"
     try:
-        rig.start("--state", str(state))
-        netd = dpdk_netd(rig, netd_factory, 5)
-        netd_plugged(rig, 6)
-        with stopped(rig.proc):
-            given_up(rig, netd, 6)
-            sigstop(netd.proc.pid)  # its check once the state is broken
-        try:
-            wait_for(lambda: "vif6.0: plugged" in rig.read_log(), 10,
-                     what=lambda: f"dpswitch to carry out the port-add: {rig.read_log()}")
-            state.unlink()
-            state.mkdir()
-        finally:
-            os.kill(netd.proc.pid, signal.SIGCONT)
-        refused = f"{BRIDGE}: dpswitch refused to unplug vif6.0: dpswitch: vif 6.0: not unplugged"
-        wait_for(lambda: refused in netd.read_log(), 20,
-                 what=lambda: f"netd's port-del refused: {netd.read_log()}")
+        netd, refused = stray_whose_unplug_is_refused(rig, netd_factory, state)
         time.sleep(2.5)  # tried again meanwhile, refused again: said once
         assert netd.read_log().count(refused) == 1, netd.read_log()
         assert rig.port("vif6.0")["plugged"]
