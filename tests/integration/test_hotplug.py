@@ -13,6 +13,7 @@ Xen's own vif-bridge (package xen-utils-common, unpacked by scripts/deps.sh,
 or /etc/xen/scripts) is run for comparison in the dom0 namespace only (it
 calls ip), in a private mount namespace with a tmpfs on /var/log (it logs to
 /var/log/xen)."""
+import contextlib
 import json
 import os
 import re
@@ -314,18 +315,11 @@ def waiting_to_be_accepted(topo, sock):
     return sum(int(line.split()[2]) for line in out.splitlines() if sock in line.split())
 
 
-@pytest.mark.parametrize("then", ["removed", "added_again"])
-def test_a_directory_removed_while_being_plugged_is_not_made_again(topo, hp, then):
-    """The toolstack removes a vif's backend directory (xl destroy,
-    network-detach) while its script waits for netd's plug. The report
-    (hotplug-status) is one transaction that finds the directory gone and
-    writes nothing: a plain write would make the directory again, if only
-    until it was taken back, and whoever watches it (libxl, netback, netd's
-    own watch) would see a vif come back. A directory added again meanwhile
-    (another device of the same number, here with another MAC) is not told
-    "connected" for the old one's plug either. Made deterministic by
-    stopping netd: the script has read the directory and waits for netd's
-    answer while the directory goes."""
+@contextlib.contextmanager
+def script_waiting_on_a_stopped_netd(topo, hp):
+    """Guest 5's vif 5.0 (its keys only) and vif-bridge online for it with
+    netd stopped: yields the script once it has read the backend directory
+    and waits for netd's answer; netd goes on at the end of the block."""
     topo.add_guest(5)
     assert hp.vif_add("5.0", "mac=00:16:3e:00:00:05", keys_only=True).returncode == 0
     netd = hp.netd.proc.pid
@@ -341,14 +335,30 @@ def test_a_directory_removed_while_being_plugged_is_not_made_again(topo, hp, the
                  waiting_to_be_accepted(topo, hp.netd.sock) > 0, 10,
                  what="the script waiting for netd")
         assert script.poll() is None, script.communicate()
+        yield script
+    finally:
+        os.kill(netd, signal.SIGCONT)
+
+
+@pytest.mark.parametrize("then", ["removed", "added_again"])
+def test_a_directory_removed_while_being_plugged_is_not_made_again(topo, hp, then):
+    """The toolstack removes a vif's backend directory (xl destroy,
+    network-detach) while its script waits for netd's plug. The report
+    (hotplug-status) is one transaction that finds the directory gone and
+    writes nothing: a plain write would make the directory again, if only
+    until it was taken back, and whoever watches it (libxl, netback, netd's
+    own watch) would see a vif come back. A directory added again meanwhile
+    (another device of the same number, here with another MAC) is not told
+    "connected" for the old one's plug either. Made deterministic by
+    stopping netd: the script has read the directory and waits for netd's
+    answer while the directory goes."""
+    with script_waiting_on_a_stopped_netd(topo, hp) as script:
         watch = subprocess.Popen(["xenstore-watch", f"{BE}/5"], env=hp.xsd.env(),
                                  stdout=subprocess.PIPE, text=True)
         assert watch.stdout.readline() == f"{BE}/5\n"  # fires once as it is set
         hp.xsd.rm(f"{BE}/5/0")
         if then == "added_again":
             assert hp.vif_add("5.0", "mac=00:16:3e:00:00:55", keys_only=True).returncode == 0
-    finally:
-        os.kill(netd, signal.SIGCONT)
     out, err = script.communicate(timeout=30)
     time.sleep(0.3)  # the events of a late write, if any
     watch.terminate()
@@ -379,23 +389,8 @@ def test_a_key_changed_while_being_plugged(topo, hp, key, value, stale):
     shaping netback and netd read at connect and at plug, which never say
     which device this is). Before, any key but online and hotplug-status
     failed the script: `xl` changing the rate made the attach fail."""
-    topo.add_guest(5)
-    assert hp.vif_add("5.0", "mac=00:16:3e:00:00:05", keys_only=True).returncode == 0
-    netd = hp.netd.proc.pid
-    sigstop(netd)
-    try:
-        script = subprocess.Popen(
-            ["ip", "netns", "exec", topo.d0, os.path.join(SCRIPTS, "vif-bridge"), "online",
-             "type_if=vif"],
-            env=hp.env(vif="vif5.0", XENBUS_PATH="backend/vif/5/0"), stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True)
-        wait_for(lambda: script.poll() is not None or
-                 waiting_to_be_accepted(topo, hp.netd.sock) > 0, 10,
-                 what="the script waiting for netd")
-        assert script.poll() is None, script.communicate()
+    with script_waiting_on_a_stopped_netd(topo, hp) as script:
         hp.xsd.write(f"{BE}/5/0/{key}", value)
-    finally:
-        os.kill(netd, signal.SIGCONT)
     out, err = script.communicate(timeout=30)
     if stale:
         assert script.returncode == 1, out + err
