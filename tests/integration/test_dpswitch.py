@@ -1693,6 +1693,23 @@ def late_plug_behind_a_restart(rig, xsd, netd_factory, state):
     return netd
 
 
+def plug_cut_short_and_kept(rig, netd_factory, state):
+    """dpswitch started with --state file state, netd holding vif5.0:
+    netd killed (-9) while its port-add of vif6.0 waits on the stopped
+    dpswitch, which then carries it out and keeps it in state. Returns
+    netd (not running)."""
+    rig.start("--state", str(state))
+    netd = dpdk_netd(rig, netd_factory, 5)
+    netd_plugged(rig, 6)
+    with stopped(rig.proc):
+        plug, _ = waiting_on_stopped(rig, lambda: run_script(rig, netd, 6))
+        netd.stop(signal.SIGKILL)
+        plug.join(40)
+    wait_for(lambda: "vif6.0: plugged" in rig.read_log() and "+6.0" in state.read_text(),
+             10, what=lambda: f"dpswitch to carry out the port-add: {rig.read_log()}")
+    return netd
+
+
 def given_up(rig, netd, d):
     """Our hotplug script's plug of vif d.0 (netd_plugged), dpswitch
     stopped: netd gives up on its port-add and the hotplug fails."""
@@ -2591,15 +2608,7 @@ def test_a_plug_cut_short_is_undone_once_the_dpswitch_netd_waited_for_answers(
     rig = Rig(topo, xsd, tmp_path)
     state = tmp_path / "plugs"
     try:
-        rig.start("--state", str(state))
-        netd = dpdk_netd(rig, netd_factory, 5)
-        netd_plugged(rig, 6)
-        with stopped(rig.proc):
-            plug, _ = waiting_on_stopped(rig, lambda: run_script(rig, netd, 6))
-            netd.stop(signal.SIGKILL)
-            plug.join(40)
-        wait_for(lambda: "vif6.0: plugged" in rig.read_log() and "+6.0" in state.read_text(),
-                 10, what=f"dpswitch to carry out the port-add: {rig.read_log()}")
+        netd = plug_cut_short_and_kept(rig, netd_factory, state)
         served = rig.read_log().count("dpswitch: serving")
         os.kill(rig.proc.pid, signal.SIGKILL)
         rig.proc.wait(10)
@@ -2722,15 +2731,7 @@ def test_a_plug_cut_short_whose_vif_comes_late_is_undone_by_a_down_before_it_com
     rig = Rig(topo, xsd, tmp_path)
     state = tmp_path / "plugs"
     try:
-        rig.start("--state", str(state))
-        netd = dpdk_netd(rig, netd_factory, 5)
-        netd_plugged(rig, 6)
-        with stopped(rig.proc):
-            plug, _ = waiting_on_stopped(rig, lambda: run_script(rig, netd, 6))
-            netd.stop(signal.SIGKILL)
-            plug.join(40)
-        wait_for(lambda: "vif6.0: plugged" in rig.read_log() and "+6.0" in state.read_text(),
-                 10, what=f"dpswitch to carry out the port-add: {rig.read_log()}")
+        netd = plug_cut_short_and_kept(rig, netd_factory, state)
         killed_behind_netd(rig)
         xsd.hvsim("vif", "del", "-n", "6.0")  # back after netd's check
         netd.start()
