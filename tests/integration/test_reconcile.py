@@ -680,6 +680,19 @@ def test_a_crash_before_a_cut_plug_is_undone_keeps_its_intent(topo, netd_factory
     assert not os.path.exists(os.path.join(netd.state, "xenbr0.vifs"))
 
 
+def failed_start_after_a_cut_plug(topo, netd_factory):
+    """netd killed in its plug of vif1.0 renamed web1 (a fault at
+    vif-renamed), xenbr0 deleted by hand, then a netd whose first up fails
+    (a fault at create-bridge) and exits. Returns that netd."""
+    netd = netd_factory(bridge_conf("modern"), env={"NETD_FAULT": "vif-renamed:crash"})
+    netd.start()
+    add_vif(topo, 1, "192.0.2.20/24")
+    crash_plug(netd, "1.0", "ip=192.0.2.20", "vifname=web1")
+    topo.ip(topo.d0, "link del xenbr0")
+    netd.run_faulted("create-bridge")
+    return netd
+
+
 def test_a_failed_start_keeps_the_intent_of_a_cut_plug(topo, netd_factory):
     """kill -9 mid-plug (vif1.0 renamed web1, not yet a port). The next
     netd finds xenbr0 deleted meanwhile, rolls the setup back, and its
@@ -688,12 +701,7 @@ def test_a_failed_start_keeps_the_intent_of_a_cut_plug(topo, netd_factory):
     journal. The netd after it brings the network up afresh and undoes
     the plug: web1 is vif1.0 again. Before, the failed start removed the
     journal with the state file and web1 stayed renamed, forgotten."""
-    netd = netd_factory(bridge_conf("modern"), env={"NETD_FAULT": "vif-renamed:crash"})
-    netd.start()
-    add_vif(topo, 1, "192.0.2.20/24")
-    crash_plug(netd, "1.0", "ip=192.0.2.20", "vifname=web1")
-    topo.ip(topo.d0, "link del xenbr0")
-    netd.run_faulted("create-bridge")
+    netd = failed_start_after_a_cut_plug(topo, netd_factory)
     assert not os.path.exists(state_file(netd))
     assert topo.link(topo.d0, "web1")  # the plug still not undone
     with open(os.path.join(netd.state, "xenbr0.vifs")) as f:
@@ -903,12 +911,7 @@ def test_a_lone_journal_of_a_network_no_longer_configured_is_undone_and_removed(
     network instead): the next netd undoes what is left of that plug (web1
     is vif1.0 again, down) and removes the journal, saying so. Before, it
     looked at .json files only: the journal stayed for good, web1 too."""
-    netd = netd_factory(bridge_conf("modern"), env={"NETD_FAULT": "vif-renamed:crash"})
-    netd.start()
-    add_vif(topo, 1, "192.0.2.20/24")
-    crash_plug(netd, "1.0", "ip=192.0.2.20", "vifname=web1")
-    topo.ip(topo.d0, "link del xenbr0")
-    netd.run_faulted("create-bridge")
+    netd = failed_start_after_a_cut_plug(topo, netd_factory)
     journal = os.path.join(netd.state, "xenbr0.vifs")
     assert os.path.exists(journal) and not os.path.exists(state_file(netd))
     netd.write_conf(route_conf())
