@@ -1960,21 +1960,7 @@ def test_a_plug_given_up_on_after_a_refused_one_was_settled_leaves_netd_running(
     rig = Rig(topo, xsd, tmp_path)
     state = tmp_path / "plugs"
     try:
-        rig.start("--state", str(state))
-        netd = dpdk_netd(rig, netd_factory, 5)
-        netd_plugged(rig, 6)
-        with stopped(rig.proc):
-            given_up(rig, netd, 6)
-            sigstop(netd.proc.pid)  # its check once the state is broken
-        try:
-            wait_for(lambda: "vif6.0: plugged" in rig.read_log(), 10,
-                     what=f"dpswitch to carry out the port-add: {rig.read_log()}")
-            state.unlink()
-            state.mkdir()
-        finally:
-            os.kill(netd.proc.pid, signal.SIGCONT)
-        wait_for(lambda: "dpswitch refused to unplug vif6.0" in netd.read_log(), 20,
-                 what=f"netd's port-del refused: {netd.read_log()}")
+        netd, _ = stray_whose_unplug_is_refused(rig, netd_factory, state)
         state.rmdir()
         wait_for(lambda: not rig.port("vif6.0")["plugged"], 40,
                  what=f"netd to unplug vif6.0: {netd.read_log()} {rig.read_log()}")
