@@ -479,12 +479,13 @@ enum {
 	BK_VIFNAME,
 	BK_BRIDGE,
 	BK_STATE,
+	BK_DIR,
 	BK_FE_STATE,
 	BK_N
 };
 static const char *const bk_names[BK_N] = { "online",  "frontend", "frontend-id", "hotplug-status",
 					    "rate",    "vifname",  "bridge",      "state",
-					    NULL };
+					    NULL,      NULL };
 
 /* The frontend directory must be the one the toolstack makes for this
  * domain and device: nothing else is ours to read or watch. */
@@ -788,19 +789,23 @@ int nb_vif_look(struct nb_back *b, struct nb_vif *v)
 	unsigned n = v->fe[0] ? BK_N : BK_N - 1;
 	int rc;
 
-	for (unsigned k = 0; k < BK_FE_STATE; k++) {
+	for (unsigned k = 0; k < BK_DIR; k++) {
 		snprintf(paths[k], sizeof(paths[k]), "%s/%s", v->be, bk_names[k]);
 		ops[k] = (struct xsc_op){ .type = XS_MSG_READ, .path = paths[k] };
 	}
+	ops[BK_DIR] = (struct xsc_op){ .type = XS_MSG_READ, .path = v->be };
 	snprintf(paths[BK_FE_STATE], sizeof(paths[BK_FE_STATE]), "%s/state", v->fe);
 	ops[BK_FE_STATE] = (struct xsc_op){ .type = XS_MSG_READ, .path = paths[BK_FE_STATE],
 					    .err = -ENOENT };
 	rc = xsc_run(b->xs, ops, n);
 	if (rc < 0)
 		return rc;
-	if (ops[BK_ONLINE].err == -ENOENT && ops[BK_FRONTEND].err == -ENOENT &&
-	    ops[BK_FRONTEND_ID].err == -ENOENT) {
-		/* directory removed: forget the vif (the caller frees it) */
+	if (ops[BK_DIR].err == -ENOENT) {
+		/* directory removed: forget the vif (the caller frees it).
+		 * The directory itself, not its keys: a toolstack that
+		 * removed online, frontend and frontend-id one by one still
+		 * has a device whose state we wrote, and its teardown
+		 * (online=0) waits for our Closed. */
 		teardown(b, v);
 		xsc_ops_free(ops, n);
 		return 1;
