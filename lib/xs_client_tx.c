@@ -2,6 +2,7 @@
  * (see xsc_tx_write_if in xs_client.h). Apart from xs_client.c, and on its
  * public calls only, so a harness that fakes them runs this too. */
 #include <errno.h>
+#include <stdio.h>
 
 #include "lib/err.h"
 #include "lib/fault.h"
@@ -26,8 +27,19 @@ static int try_once(struct xsc *c, struct xsc_op *ops, unsigned n, xsc_judge_fn 
 	if (rc)
 		return rc;
 	rc = xsc_run_tx(c, tx, ops, n);
+	/* the connection gone, the transaction with it; else a request
+	 * refused before it was sent (-E2BIG), the transaction still open
+	 * there, counting against the quota above until it is ended */
+	if (rc && !xsc_broken(c)) {
+		char msg[ERR_MSG_MAX];
+
+		snprintf(msg, sizeof(msg), "%s", err_msg());
+		if (xsc_tx_end(c, tx, false) < 0)
+			log_warn("%s", err_msg());
+		return err_set(rc, "%s", msg);
+	}
 	if (rc)
-		return rc; /* the connection is gone, the transaction with it */
+		return rc;
 	rc = judge(ops, n, arg);
 	xsc_ops_free(ops, n);
 	/* tests: a conflict, as xenstored's (NETD_FAULT=xs-tx-conflict:N) */

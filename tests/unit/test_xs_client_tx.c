@@ -220,6 +220,39 @@ static void test_a_guest_at_its_quota_is_refused_then_served(void **state)
 	xsc_close(c);
 }
 
+/* A request the library refuses before sending it (-E2BIG: longer than
+ * xenstored takes), the connection still serving: the transaction begun
+ * for it is ended, not left open. Left open, each such call held one of a
+ * guest's 16 until the connection closed, and the 17th call of any kind
+ * was refused the quota. */
+static void test_a_request_too_long_ends_its_transaction(void **state)
+{
+	struct xsc *c = conn(NULL), *g = conn(guest_path);
+	static char big[XS_PAYLOAD_MAX + 1];
+	struct judge j = { 0 };
+	const char *k = "/local/domain/5/t7/big";
+
+	(void)state;
+	memset(big, 'x', sizeof(big));
+	put(c, "/local/domain/5/t7", "");
+	assert_int_equal(req(c, XS_MSG_SET_PERMS, "/local/domain/5/t7", "n5", 0), 0);
+	for (unsigned i = 0; i < 20; i++) {
+		struct xsc_op ops[2] = {
+			{ .type = XS_MSG_READ, .path = "/local/domain/5/t7" },
+			{ .type = XS_MSG_WRITE, .path = k, .arg = big, .vlen = sizeof(big) },
+		};
+
+		assert_int_equal(xsc_tx_write_if(g, ops, 2, 8, judge, &j), -E2BIG);
+		assert_int_equal(xsc_broken(g), 0);
+	}
+	assert_int_equal(j.calls, 0);
+	/* the guest's quota untouched: a write goes through */
+	assert_int_equal(write_k(g, "/local/domain/5/t7", 8, &j), 0);
+	assert_string_equal(k_of(c, "/local/domain/5/t7"), "v");
+	xsc_close(g);
+	xsc_close(c);
+}
+
 /* Dom0 has no such quota (C xenstored's rule): other dom0 clients holding
  * as many open transactions as every guest may together does not stop it
  * (hvsim refused it ENOSPC there). */
@@ -469,6 +502,7 @@ int main(void)
 		cmocka_unit_test(test_a_refusal_writes_nothing_and_is_returned),
 		cmocka_unit_test(test_a_conflict_runs_it_again_a_bounded_number_of_times),
 		cmocka_unit_test(test_a_guest_at_its_quota_is_refused_then_served),
+		cmocka_unit_test(test_a_request_too_long_ends_its_transaction),
 		cmocka_unit_test(test_dom0_is_never_refused_a_transaction),
 		cmocka_unit_test(test_netback_waits_out_a_transaction_quota),
 		cmocka_unit_test(test_netback_keeps_a_vif_whose_state_it_cannot_read),
