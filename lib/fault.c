@@ -16,21 +16,25 @@
 extern const char *const __start_fault_points[] __attribute__((weak));
 extern const char *const __stop_fault_points[] __attribute__((weak));
 
-/* step:N: the first N checks of step fail, the later ones pass (a
- * condition that clears, such as xenstore conflicts). One count a
- * process, shared by every counted step of a list. */
-static bool fault_counted(const char *count)
+/* Entries of NETD_FAULT's list with a count of their own (step:N); an
+ * entry past them is never counted (fails no check). */
+#define FAULT_COUNTED_MAX 16
+
+/* step:N, entry i of the list: the first N checks of step fail, the later
+ * ones pass (a condition that clears, such as xenstore conflicts). Each
+ * entry counts its own: "a:1,b:2" fails a once and b twice. */
+static bool fault_counted(unsigned i, const char *count)
 {
-	static unsigned long failed;
+	static unsigned long failed[FAULT_COUNTED_MAX];
 	char *end;
 	unsigned long n;
 
-	if (*count < '0' || *count > '9')
+	if (i >= FAULT_COUNTED_MAX || *count < '0' || *count > '9')
 		return false;
 	n = strtoul(count, &end, 10);
-	if (*end || failed >= n)
+	if (*end || failed[i] >= n)
 		return false;
-	failed++;
+	failed[i]++;
 	return true;
 }
 
@@ -38,16 +42,17 @@ int fault_check(const char *step)
 {
 	const char *f = getenv("NETD_FAULT");
 	size_t n = strlen(step);
+	unsigned i = 0;
 
 	/* a comma-separated list: a step that fails, and the undo after it */
-	for (; f && *f; f = strchr(f, ',') ? strchr(f, ',') + 1 : NULL) {
+	for (; f && *f; f = strchr(f, ',') ? strchr(f, ',') + 1 : NULL, i++) {
 		size_t len = strcspn(f, ",");
 		char rest[32];
 
 		if (len < n || strncmp(f, step, n))
 			continue;
 		snprintf(rest, sizeof(rest), "%.*s", (int)(len - n), f + n);
-		if (!rest[0] || (rest[0] == ':' && fault_counted(rest + 1)))
+		if (!rest[0] || (rest[0] == ':' && fault_counted(i, rest + 1)))
 			return err_set(-EIO, "fault injected at step '%s'", step);
 		if (!strcmp(rest, ":crash"))
 			kill(getpid(), SIGKILL);
