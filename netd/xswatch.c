@@ -737,6 +737,9 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *data)
 				 r->tries + 1);
 		retry_drop(w, v);
 	}
+	/* Events that came in among the replies, as after on_defer's. */
+	if (w->xs && xsc_events_queued(w->xs))
+		drain(w);
 	retry_arm(w);
 	return 0;
 }
