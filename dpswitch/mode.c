@@ -190,9 +190,10 @@ static struct dps_gave_up *gave_up_find(struct dps_watch *w, uint32_t domid, uin
 	return NULL;
 }
 
-/* A port-add for domid.devid went unanswered: req (taken) is what it
- * asked for. A later one for the same vif replaces it: dpswitch carries
- * its requests out in order, so the last is what its port ends with.
+/* A port-add for domid.devid went unanswered: req (taken; never NULL,
+ * both callers check it, watch_settle reads it) is what it asked for. A
+ * later one for the same vif replaces it: dpswitch carries its requests
+ * out in order, so the last is what its port ends with.
  * The caller made room (dps_vif_online). */
 static void gave_up_note(struct dps_watch *w, uint32_t domid, uint32_t devid, char *req)
 {
@@ -1240,7 +1241,7 @@ static int watch_settle(struct dps_watch *w, json_t *by, json_t *pending, unsign
 			 * the check of the vifs netd holds would give them
 			 * (other_keys): this one is not looked at again there */
 			mine = req_text(req);
-			if (mine && g->req && !other_keys(p, h) && same_plug(g->req, req, h)) {
+			if (mine && !other_keys(p, h) && same_plug(g->req, req, h)) {
 				json_decref(req);
 				free(mine);
 				gave_up_drop(w, domid, devid);

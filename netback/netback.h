@@ -138,10 +138,11 @@ struct nb_vif {
 	bool resume;	 /* its server died: serve its rings again (nb_vif_lost) */
 	uint64_t resumed_ms; /* when that last happened; 0: not since it connected */
 	struct nb_hold hold;
-	/* xenstored refused it a transaction (its quota): looked at again at
-	 * quota_ms (0: not waiting), the quota_tries-th refusal in a row */
-	uint64_t quota_ms;
-	unsigned quota_tries;
+	/* xenstored refused one of its look's requests (its quota, EACCES,
+	 * EIO...): looked at again at refused_ms (0: not waiting), the
+	 * refused_tries-th refusal in a row */
+	uint64_t refused_ms;
+	unsigned refused_tries;
 	struct nb_fe_cfg cfg;
 	struct vif_rate rate;
 	struct nb_vif *next, *qnext; /* hash chain, look queue */
@@ -220,14 +221,14 @@ void nb_vif_mark(struct nb_back *b, struct nb_vif *v);
  * -EINVAL, -EOPNOTSUPP, -EEXIST, -EAGAIN: this vif's step failed (logged);
  * any other -errno: xenstored refused one of this vif's requests
  * (-EDQUOT: a transaction, for its quota; -ENOSPC: a write or commit, for
- * its node quota or a full store; -EACCES, -EIO, ...: nb_vif_quota). */
+ * its node quota or a full store; -EACCES, -EIO, ...: nb_vif_backoff). */
 int nb_vif_look(struct nb_back *b, struct nb_vif *v);
 /* Its look's request was refused (-EDQUOT: xenstored's quota of open
  * transactions, held by others; -ENOSPC: of nodes; any refusal of a
  * connection that still serves): not xenstore gone, and not the other
  * vifs'; it is looked at again after a backoff (nb_back_timeout_ms), a
  * bounded number of times. */
-void nb_vif_quota(struct nb_back *b, struct nb_vif *v);
+void nb_vif_backoff(struct nb_back *b, struct nb_vif *v);
 void nb_vif_forget(struct nb_back *b, struct nb_vif *v);
 /* Whatever served the rings died (the consumer has let go of them), not
  * through the frontend's fault: the rings are served again, resumed where

@@ -104,15 +104,15 @@ static int look_pending(struct nb_back *b)
 			/* xenstored refused this vif's request (its quota of
 			 * transactions, or of nodes: ENOSPC; EACCES, EIO...):
 			 * that vif's, looked at again after a backoff */
-			nb_vif_quota(b, v);
+			nb_vif_backoff(b, v);
 		} else {
 			if (rc < 0)
 				log_err("vif%u.%u: %s", v->domid, v->devid, err_msg());
-			if (v->quota_tries && rc == 0)
+			if (v->refused_tries && rc == 0)
 				log_info("vif%u.%u: xenstore took its transaction again", v->domid,
 					 v->devid);
-			v->quota_tries = 0;
-			v->quota_ms = 0;
+			v->refused_tries = 0;
+			v->refused_ms = 0;
 		}
 	}
 	return 0;

@@ -344,32 +344,35 @@ static void hold_next_min(struct nb_back *b, const struct nb_vif *v)
 	wake_min(b, v->hold.until_ms);
 }
 
-/* A transaction refused for xenstored's quota (C xenstored's is a
- * guest's: a backend in a driver domain shares its domain's 10 with
- * whatever else runs there) clears as the others end theirs: the vif's
- * look is taken again after NB_QUOTA_FIRST_MS, doubled each refusal in a
- * row up to NB_QUOTA_MAX_MS, NB_QUOTA_TRIES times (about 15 s); then its
+/* A request xenstored refused, on a connection that still serves: a
+ * transaction for its quota (C xenstored's is a guest's: a backend in a
+ * driver domain shares its domain's 10 with whatever else runs there),
+ * which clears as the others end theirs, a node quota or a full store
+ * (ENOSPC), or any other refusal (EACCES, EIO...), which may clear too
+ * and is this vif's alone. Whatever the reason, the same backoff: the
+ * vif's look is taken again after NB_REFUSED_FIRST_MS, doubled each refusal in a
+ * row up to NB_REFUSED_MAX_MS, NB_REFUSED_TRIES times (about 15 s); then its
  * next watch event brings it back, as a write that conflicted every try. */
-#define NB_QUOTA_FIRST_MS 50
-#define NB_QUOTA_MAX_MS 2000
-#define NB_QUOTA_TRIES 12
+#define NB_REFUSED_FIRST_MS 50
+#define NB_REFUSED_MAX_MS 2000
+#define NB_REFUSED_TRIES 12
 
-void nb_vif_quota(struct nb_back *b, struct nb_vif *v)
+void nb_vif_backoff(struct nb_back *b, struct nb_vif *v)
 {
-	uint64_t ms = NB_QUOTA_FIRST_MS << (v->quota_tries < 6 ? v->quota_tries : 6);
+	uint64_t ms = NB_REFUSED_FIRST_MS << (v->refused_tries < 6 ? v->refused_tries : 6);
 
-	if (v->quota_tries >= NB_QUOTA_TRIES) {
+	if (v->refused_tries >= NB_REFUSED_TRIES) {
 		log_err("vif%u.%u: %s: refused %u times in a row, given up until the vif changes",
-			v->domid, v->devid, err_msg(), v->quota_tries);
-		v->quota_tries = 0;
-		v->quota_ms = 0;
+			v->domid, v->devid, err_msg(), v->refused_tries);
+		v->refused_tries = 0;
+		v->refused_ms = 0;
 		return;
 	}
-	if (ms > NB_QUOTA_MAX_MS)
-		ms = NB_QUOTA_MAX_MS;
-	v->quota_tries++;
-	v->quota_ms = nb_now_ms() + ms;
-	wake_min(b, v->quota_ms);
+	if (ms > NB_REFUSED_MAX_MS)
+		ms = NB_REFUSED_MAX_MS;
+	v->refused_tries++;
+	v->refused_ms = nb_now_ms() + ms;
+	wake_min(b, v->refused_ms);
 	log_warn("vif%u.%u: %s: looked at again in %llu ms", v->domid, v->devid, err_msg(),
 		 (unsigned long long)ms);
 }
@@ -403,11 +406,11 @@ static void hold_due(struct nb_back *b, struct nb_vif *v, void *arg)
 {
 	uint64_t now = *(const uint64_t *)arg;
 
-	if (v->quota_ms && now >= v->quota_ms) {
-		v->quota_ms = 0;
+	if (v->refused_ms && now >= v->refused_ms) {
+		v->refused_ms = 0;
 		nb_vif_mark(b, v);
-	} else if (v->quota_ms) {
-		wake_min(b, v->quota_ms);
+	} else if (v->refused_ms) {
+		wake_min(b, v->refused_ms);
 	}
 	if (!v->held)
 		return;

@@ -60,7 +60,7 @@
 #define XSW_TIMEOUT_MS 2000 /* a batch not answered by then: xenstored is hung */
 /* A report xenstored did not take (a conflict every try, or its quota of
  * open transactions): written again after 50 ms, doubling to 2 s, 12
- * times (about 15 s, as netback's nb_vif_quota), then given up (logged). */
+ * times (about 15 s, as netback's nb_vif_backoff), then given up (logged). */
 #define XSW_REPORT_FIRST_MS 50
 #define XSW_REPORT_MAX_MS 2000
 #define XSW_REPORT_TRIES 12
