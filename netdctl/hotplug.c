@@ -11,6 +11,9 @@
  * value, send one vif-online request to netd, write hotplug-status =
  * connected (vif only, as vif-bridge's `success`), or hotplug-error and
  * hotplug-status = error and exit 1: libxl shows hotplug-error to the user.
+ * A report xenstored refuses for a reason that clears (a conflict every
+ * try, its transaction quota) is written again within libxl's time
+ * (report()), not failed: exit 1 would cost the guest its vif.
  * offline/remove: one vif-offline request. libxl treats a failed offline as
  * non-fatal; we exit 0 when netd has no such vif (never plugged, or gone
  * already: offline is idempotent) and 1 on a real failure (netd unreachable,
@@ -30,6 +33,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/err.h"
@@ -43,6 +47,19 @@
 #define HP_NETD_TIMEOUT_S 30
 /* Each xenstore batch (read the keys, report) within this. */
 #define HP_XS_TIMEOUT_MS 5000
+/* A report xenstored refused for a while (its transaction conflicted
+ * every try, or its quota of open transactions) is written again after
+ * 50 ms, doubling to 2 s, 12 times (about 15 s), as netd's own watch
+ * does: exiting 1 would make libxl fail the attach, the guest losing its
+ * vif for a refusal that clears, and nobody else writes hotplug-status
+ * for a script's plug. No try is begun later than HP_REPORT_DEADLINE_MS
+ * after the script's start (netd may have taken 30 s to answer): libxl
+ * kills the script at 40 s, and a try's batches wait HP_XS_TIMEOUT_MS
+ * at most. */
+#define HP_REPORT_FIRST_MS 50
+#define HP_REPORT_MAX_MS 2000
+#define HP_REPORT_TRIES 12
+#define HP_REPORT_DEADLINE_MS 32000
 
 struct hp {
 	const char *command;
@@ -55,7 +72,16 @@ struct hp {
 	bool tap;
 	uint32_t domid, devid;
 	char id[32]; /* "D.N", or "D.N-emu" for the tap */
+	uint64_t start_ms; /* CLOCK_MONOTONIC, when the script started */
 };
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 static const char *env(const char *name)
 {
@@ -293,6 +319,38 @@ static unsigned link_mtu(const char *ifname)
 	return l.mtu;
 }
 
+/* xsvif_report(), written again while xenstored refuses it for a reason
+ * that clears (see HP_REPORT_FIRST_MS); each try said on stderr, which
+ * libxl logs. Returns the last try's answer. */
+static int report(const struct hp *h, struct xsc *xs, const struct xsvif *x, const char *error,
+		  unsigned mtu)
+{
+	unsigned ms = HP_REPORT_FIRST_MS, tries = 0;
+	int rc;
+
+	for (;;) {
+		rc = xsvif_report(xs, x, error, mtu);
+		tries++;
+		if (rc != -EAGAIN && rc != -EDQUOT)
+			break;
+		if (tries > HP_REPORT_TRIES || now_ms() + ms > h->start_ms + HP_REPORT_DEADLINE_MS) {
+			char why[ERR_MSG_MAX];
+
+			snprintf(why, sizeof(why), "%s", err_msg());
+			return err_set(rc, "%s: hotplug-status not written, given up after %u tries",
+				       why, tries);
+		}
+		fprintf(stderr, "netdctl hotplug: %s: %s: hotplug-status written again in %u ms\n",
+			h->id, err_msg(), ms);
+		usleep(ms * 1000);
+		ms = ms * 2 > HP_REPORT_MAX_MS ? HP_REPORT_MAX_MS : ms * 2;
+	}
+	if (rc == 0 && tries > 1)
+		fprintf(stderr, "netdctl hotplug: %s: hotplug-status written (try %u)\n", h->id,
+			tries);
+	return rc;
+}
+
 static int do_online(struct hp *h, const char *dir, const char *sock)
 {
 	struct xsc *xs;
@@ -328,7 +386,7 @@ static int do_online(struct hp *h, const char *dir, const char *sock)
 		snprintf(msg, sizeof(msg), "%s", err_msg());
 		fprintf(stderr, "netdctl hotplug: %s %s: %s\n", h->command, h->id, msg);
 		/* vif-common.sh's fatal: the reason where libxl looks for it. */
-		if (xsvif_report(xs, &x, msg, 0))
+		if (report(h, xs, &x, msg, 0))
 			fprintf(stderr, "netdctl hotplug: %s: %s\n", h->id, err_msg());
 		rc = 1;
 		goto out;
@@ -346,7 +404,7 @@ static int do_online(struct hp *h, const char *dir, const char *sock)
 		/* vif-bridge tells the frontend its MTU; vif-route/vif-nat do not. */
 		if (mode && !strcmp(mode, "bridge"))
 			mtu = link_mtu(ifname);
-		if (xsvif_report(xs, &x, NULL, mtu)) {
+		if (report(h, xs, &x, NULL, mtu)) {
 			fprintf(stderr, "netdctl hotplug: %s: %s\n", h->id, err_msg());
 			rc = 1;
 		}
@@ -362,7 +420,7 @@ out:
 
 int netd_hotplug_main(int argc, char **argv, const char *sock)
 {
-	struct hp h = { 0 };
+	struct hp h = { .start_ms = now_ms() };
 	char dir[XSVIF_DIR_MAX];
 	int rc;
 

@@ -402,6 +402,49 @@ def test_a_key_changed_while_being_plugged(topo, hp, key, value, stale):
         assert port_of(topo, "vif5.0") == "xenbr0"
 
 
+def test_a_report_xenstored_refuses_for_a_while_is_written_again(topo, hp):
+    """The script's report (hotplug-status, and hotplug-error with it) whose
+    transaction xenstored refuses for a while, here conflicting 16 times
+    (NETD_FAULT=xs-tx-conflict:16 in the script's environment: the first
+    try's 8 commits and the second's), is written again after 50 ms,
+    doubling, as netd's own watch writes its reports. Before, the script
+    exited 1 at the first 8 conflicts: libxl failed the attach and the
+    guest lost its vif for a refusal that cleared at once."""
+    topo.add_guest(5)
+    assert hp.vif_add("5.0", "mac=00:16:3e:00:00:05", keys_only=True).returncode == 0
+    r = hp.script("online", 5, env={"NETD_FAULT": "xs-tx-conflict:16"})
+    assert r.returncode == 0, r.stderr
+    assert ("vif5.0: backend/vif/5/0: its report conflicted 8 times: "
+            "hotplug-status written again in 50 ms") in r.stderr, r.stderr
+    assert "hotplug-status written again in 100 ms" in r.stderr, r.stderr
+    assert "5.0: hotplug-status written (try 3)" in r.stderr, r.stderr
+    assert hp.xsd.status(5) == "connected"
+    assert port_of(topo, "vif5.0") == "xenbr0"
+    # a refusal's report too: hotplug-error reaches libxl, the exit is 1
+    topo.add_guest(6)
+    assert hp.vif_add("6.0", keys_only=True).returncode == 0
+    r = hp.script("online", 6, script="vif-route", env={"NETD_FAULT": "xs-tx-conflict:8"})
+    assert r.returncode == 1, r.stderr
+    assert "hotplug-status written (try 2)" in r.stderr, r.stderr
+    assert hp.xsd.status(6) == "error"
+    assert hp.xsd.error(6) == "vif6.0: a vif-route script cannot plug into xenbr0, a bridge network"
+
+
+def test_a_report_xenstored_always_refuses_is_given_up_within_libxls_time(topo, hp):
+    """A report refused at every try is given up after 13 tries (about 15 s,
+    within libxl's 40 s for a script): exit 1, saying why."""
+    topo.add_guest(5)
+    assert hp.vif_add("5.0", keys_only=True).returncode == 0
+    t = time.monotonic()
+    r = hp.script("online", 5, env={"NETD_FAULT": "xs-tx-conflict:1000000"})
+    took = time.monotonic() - t
+    assert r.returncode == 1, r.stderr
+    assert ("vif5.0: backend/vif/5/0: its report conflicted 8 times: "
+            "hotplug-status not written, given up after 13 tries") in r.stderr, r.stderr
+    assert 10 < took < 35, took
+    assert hp.xsd.status(5) in (None, "")
+
+
 def test_usage_errors(hp):
     for args, msg in [((), "no command"), (("plug",), "invalid command 'plug'"),
                       (("online", "type_if=xyz"), "unknown interface type"),
