@@ -1256,6 +1256,34 @@ int netd_down(struct netd *d, const char *name)
 	return first ? err_set(first, "%s", msg) : 0;
 }
 
+int netd_stop(struct netd *d, unsigned *kept)
+{
+	int first = 0;
+	char msg[ERR_MSG_MAX] = "", path[512];
+
+	*kept = 0;
+	for (size_t i = d->n_nets; i-- > 0;) {
+		struct netd_net *net = &d->nets[i];
+		int rc = net_down(net);
+
+		/* refused on purpose, nothing undone: what the next start
+		 * restores from (docs/state.md), not a failed stop */
+		if (rc && net_waiting(net)) {
+			state_path(d, net, path, sizeof(path));
+			err_prefix_for(rc, net->conf.name, "not taken down at stop, its state file "
+				       "%s kept for the next start", path);
+			log_warn("%s", err_msg());
+			(*kept)++;
+			continue;
+		}
+		if (rc && !first) {
+			first = rc;
+			snprintf(msg, sizeof(msg), "%s", err_msg());
+		}
+	}
+	return first ? err_set(first, "%s", msg) : 0;
+}
+
 static bool vif_remembered(const char *ifname, void *data)
 {
 	struct netd *d = data;

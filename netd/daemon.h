@@ -44,6 +44,12 @@ void netd_reconcile(struct netd *d);
 /* NULL name: every network. Errors leave err_msg(). */
 int netd_up(struct netd *d, const char *name);
 int netd_down(struct netd *d, const char *name);
+/* netd's stop (restore_on_exit): every network down, as netd_down(d,
+ * NULL), but for one whose mode keeps it for the next start (its down
+ * refused while it waits for what serves it: dpdk's dpswitch gone, which
+ * holds its vifs' plugs); that one keeps its state file, logged, and is
+ * counted in *kept, not failed: the next netd starts from the file. */
+int netd_stop(struct netd *d, unsigned *kept);
 /* Re-read the config file: removed networks go down, new ones come up,
  * changed ones are re-applied. */
 int netd_reload(struct netd *d);

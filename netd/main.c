@@ -203,10 +203,16 @@ static int run(struct netd *d, const struct netd_conf *conf)
 	ctl_server_stop(d->ctl);
 	d->ctl = NULL;
 	if (d->conf.restore_on_exit) {
-		rc = netd_down(d, NULL);
+		unsigned kept;
+
+		rc = netd_stop(d, &kept);
 		if (rc)
 			return rc;
-		log_info("host restored");
+		if (kept)
+			log_info("host restored, but for %u network%s kept for the next start", kept,
+				 kept == 1 ? "" : "s");
+		else
+			log_info("host restored");
 	} else {
 		log_info("leaving the networks up (restore_on_exit = no)");
 	}
