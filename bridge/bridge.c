@@ -503,8 +503,11 @@ static int br_up(struct netd_net *net, json_t *saved)
 		const char *phase = json_string_value(json_object_get(saved, "phase"));
 
 		rc = br_load_saved(p, saved);
-		if (rc)
+		if (rc) {
+			br_snapshot_free(&p->snap);
+			net->record_unreadable = true;
 			return err_prefix(rc, "%s: unreadable state", c->name);
+		}
 		p->have_snap = true;
 		if (phase && !strcmp(phase, "applied") && br_same_setup(p, c) && br_is_applied(p)) {
 			log_info("%s: adopted the running bridge setup of a previous netd", c->name);

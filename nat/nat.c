@@ -20,6 +20,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -832,6 +833,22 @@ static bool bridge_is_applied(const struct nat_priv *p)
 	       a.s_addr == p->gw.addr.v4.s_addr && plen == p->gw.prefixlen;
 }
 
+/* load_saved() cannot read the record: nothing done yet (netd sets the
+ * file aside and applies afresh, see record_unreadable). */
+static int bad_record(struct netd_net *net, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int bad_record(struct netd_net *net, const char *fmt, ...)
+{
+	char msg[ERR_MSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	net->record_unreadable = true;
+	return err_set(-EINVAL, "state: %s", msg);
+}
+
 static int load_saved(struct netd_net *net, struct nat_priv *p, json_t *saved)
 {
 	json_t *ms = json_object_get(saved, "mode_state");
@@ -846,18 +863,18 @@ static int load_saved(struct netd_net *net, struct nat_priv *p, json_t *saved)
 	 * (netd-sysctl-registry.json) keeps it now. */
 	if (json_unpack_ex(ms, &e, 0, "{s:s, s:s, s:s}", "bridge", &bridge, "uplink", &uplink,
 			   "address", &address))
-		return err_set(-EINVAL, "state: nat mode state incomplete");
+		return bad_record(net, "nat mode state incomplete");
 	if (strlen(bridge) >= IFNAMSIZ || strlen(uplink) >= IFNAMSIZ ||
 	    strlen(address) >= sizeof(buf) || strcmp(bridge, net->conf.name))
-		return err_set(-EINVAL, "state: bad nat mode state");
+		return bad_record(net, "bad nat mode state");
 	strcpy(buf, address);
 	slash = strchr(buf, '/');
 	if (!slash)
-		return err_set(-EINVAL, "state: bad address '%s'", address);
+		return bad_record(net, "bad address '%s'", address);
 	*slash = '\0';
 	if (dec_parse(slash + 1, strlen(slash + 1), 32, &plen) < 0 ||
 	    inet_pton(AF_INET, buf, &gw.addr.v4) != 1)
-		return err_set(-EINVAL, "state: bad address '%s'", address);
+		return bad_record(net, "bad address '%s'", address);
 	gw.prefixlen = (uint8_t)plen;
 	/* IPv6: "address6" (a /64) and "nat6", absent before netd had them */
 	address = json_string_value(json_object_get(ms, "address6"));
@@ -866,14 +883,14 @@ static int load_saved(struct netd_net *net, struct nat_priv *p, json_t *saved)
 		struct netd_cidr gw6 = { .family = AF_INET6, .prefixlen = 64 };
 
 		if (strlen(address) >= sizeof(buf6) || !nat6)
-			return err_set(-EINVAL, "state: bad address6");
+			return bad_record(net, "bad address6");
 		strcpy(buf6, address);
 		slash = strchr(buf6, '/');
 		if (!slash || strcmp(slash, "/64"))
-			return err_set(-EINVAL, "state: bad address6 '%s'", address);
+			return bad_record(net, "bad address6 '%s'", address);
 		*slash = '\0';
 		if (inet_pton(AF_INET6, buf6, &gw6.addr.v6) != 1)
-			return err_set(-EINVAL, "state: bad address6 '%s'", address);
+			return bad_record(net, "bad address6 '%s'", address);
 		return priv_setup(net, p, bridge, uplink, &gw, &gw6, strcmp(nat6, "routed") != 0);
 	}
 	return priv_setup(net, p, bridge, uplink, &gw, NULL, false);

@@ -967,6 +967,67 @@ static bool record_needed(const struct netd_net *net, json_t *saved)
 	return saved && (net->ops->up_keeps_record || !net->prev_undone);
 }
 
+/* Is net one of the networks netd runs (not an orphan's, brought back
+ * from its state file only to be taken down)? */
+static bool net_configured(const struct netd *d, const struct netd_net *net)
+{
+	return net >= d->nets && net < d->nets + d->n_nets;
+}
+
+/* The mode could not read net's state file (net->record_unreadable),
+ * and did nothing on the host: kept, the file would fail every up the
+ * same way until removed by hand, and it cannot undo anything all the
+ * same. So it goes aside, <file>.bad, its vif journal with it (its
+ * records are of that file's vifs), both for the operator to check the
+ * host against; the network is applied afresh (a configured one: its
+ * own transaction, rolled back if it fails, never half-done; a
+ * previous netd's setup still there makes the mode's checks refuse:
+ * the mode's up's answer) or (an orphan's) left down, nothing to undo
+ * known: 1. *saved is dropped. err_msg() is the mode's reason on entry. */
+static int up_without_record(struct netd_net *net, json_t **saved)
+{
+	struct netd *d = net->daemon;
+	char why[ERR_MSG_MAX], path[512], bad[520], jpath[512], jbad[520], lost[64] = "";
+	size_t n = strlen(net->conf.name);
+	unsigned vifs = net->n_vifs;
+	int rc;
+
+	snprintf(why, sizeof(why), "%s",
+		 strncmp(err_msg(), net->conf.name, n) || strncmp(err_msg() + n, ": ", 2)
+			 ? err_msg()
+			 : err_msg() + n + 2);
+	state_path(d, net, path, sizeof(path));
+	journal_path(d, net, jpath, sizeof(jpath));
+	snprintf(bad, sizeof(bad), "%s.bad", path);
+	snprintf(jbad, sizeof(jbad), "%s.bad", jpath);
+	rc = rename(path, bad) ? -errno : 0;
+	if (rc == 0 && rename(jpath, jbad) && errno != ENOENT) {
+		rc = -errno;
+		if (rename(bad, path)) /* as it was: the file with its journal */
+			log_err("%s: cannot move %s back: %s", net->conf.name, bad, strerror(errno));
+	}
+	if (rc)
+		return err_set(rc, "%s: its state file %s cannot be read (%s), nor set aside (%s): "
+			       "check the host against it, remove it and its vif journal %s, then "
+			       "`netdctl up %s`", net->conf.name, path, why, strerror(-rc), jpath,
+			       net->conf.name);
+	if (vifs)
+		snprintf(lost, sizeof(lost), ", its %u vif%s not plugged again", vifs,
+			 vifs == 1 ? "" : "s");
+	log_err("%s: its state file %s cannot be read (%s): moved aside to %s, with its vif "
+		"journal; what a previous netd recorded there is not undone (check the host "
+		"against it)%s; %s", net->conf.name, path, why, bad, lost,
+		net_configured(d, net) ? "applying the network afresh" : "nothing more to undo");
+	json_decref(*saved);
+	*saved = NULL;
+	json_decref(net->pending);
+	net->pending = NULL;
+	vifs_free(net);
+	net->journal_records = 0;
+	net->prev_undone = net->undo_incomplete = net->record_unreadable = false;
+	return net_configured(d, net) ? net->ops->up(net, NULL) : 1;
+}
+
 static int net_up(struct netd_net *net)
 {
 	struct netd *d = net->daemon;
@@ -985,8 +1046,13 @@ static int net_up(struct netd_net *net)
 		if (saved && !net->vifs)
 			vifs_load(net, saved);
 	}
-	net->prev_undone = net->undo_incomplete = false;
+	net->prev_undone = net->undo_incomplete = net->record_unreadable = false;
 	rc = net->ops->up(net, saved);
+	if (rc && !was_up && saved && net->record_unreadable) {
+		rc = up_without_record(net, &saved);
+		if (rc == 1)
+			return 0; /* an orphan's: nothing known to take down */
+	}
 	keep = record_needed(net, saved);
 	json_decref(saved);
 	if (rc) {
@@ -1007,10 +1073,12 @@ static int net_up(struct netd_net *net)
 		 * or it did not, and the record stays for that up to retry
 		 * the restore (record_needed) */
 		snprintf(fail, sizeof(fail), "%s", err_msg());
-		if (keep)
+		/* (one unreadable, not set aside: the error says which file
+		 * and what to do, the host as before) */
+		if (keep && !net->record_unreadable)
 			log_warn("%s: its state file stays: the host is not as before the network "
 				 "was up, the next up restores it", net->conf.name);
-		else if (net_forget(net))
+		else if (!keep && net_forget(net))
 			log_err("%s: state not removed: %s", net->conf.name, err_msg());
 		json_decref(net->pending);
 		net->pending = NULL;

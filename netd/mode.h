@@ -135,6 +135,11 @@ struct netd_net {
 	/* Set by netd_txn_apply() when its rollback of a failed apply did
 	 * not complete (logged "rollback incomplete"). Cleared likewise. */
 	bool undo_incomplete;
+	/* Set by the mode's up when it cannot read the state file it was
+	 * given (`saved`: its mode_state incomplete or bad), before it did
+	 * anything on the host: netd moves the file aside and applies the
+	 * network afresh (docs/state.md). Cleared likewise. */
+	bool record_unreadable;
 	/* Persist the mode's state now (mid-operation checkpoints). */
 	int (*checkpoint)(struct netd_net *net, const char *phase);
 	void *daemon;

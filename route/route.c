@@ -235,6 +235,7 @@ static int rt_up(struct netd_net *net, json_t *saved)
 		rc = rt_load_saved(p, saved);
 		if (rc) {
 			rt_state_free(p);
+			net->record_unreadable = true;
 			return err_prefix(rc, "%s: unreadable state", c->name);
 		}
 		p->have_state = true;

@@ -465,6 +465,110 @@ def net_state(netd, net="xenbr0"):
     return net_status(netd, net)["state"]
 
 
+@pytest.mark.parametrize("mode,key,addr,why", [
+    ("bridge", "physdev", "192.0.2.11", "bridge mode state incomplete"),
+    ("route", "physdev", "192.0.2.11", "route mode state incomplete"),
+    ("nat", "address", "203.0.113.11", "nat mode state incomplete"),
+], ids=["bridge", "route", "nat"])
+def test_a_state_file_its_mode_cannot_read_is_moved_aside(topo, netd_factory, mode, key, addr,
+                                                           why):
+    """A state file that parses, of the network's mode and version, whose
+    mode_state the mode cannot read (here its physdev record gone), with
+    the host as before the network was up. It cannot undo anything, and
+    kept, it failed every up the same way (netd did not start at all)
+    until removed by hand. Now it is moved aside to <file>.bad with its vif
+    journal, the log naming both and what is not undone, and the network is
+    applied afresh, its own transaction; the stop restores the host."""
+    from nat_util import nat_conf
+    conf, net = {"bridge": (bridge_conf("modern"), "xenbr0"), "route": (route_conf(), "routed"),
+                 "nat": (nat_conf(), "virbr0")}[mode]
+    add_vif(topo, 1, None)  # the guest sends nothing: its end as topo makes it
+    before = topo.snapshot()
+    netd = netd_factory(conf)
+    netd.start()
+    netd.ctl("vif", "online", "1.0", f"ip={addr}")
+    record = state_file(netd, net)
+    journal = os.path.join(netd.state, f"{net}.vifs")
+    doc = json.load(open(record))
+    vifs = open(journal).read() if os.path.exists(journal) else None
+    assert netd.stop() == 0, netd.read_log()
+    assert_restored_but_vif(topo, before)
+    del doc["mode_state"][key]
+    with open(record, "w") as f:
+        json.dump(doc, f)
+    if vifs is not None:
+        with open(journal, "w") as f:
+            f.write(vifs)
+    netd.start()
+    log = netd.read_log()
+    assert (f"{net}: its state file {record} cannot be read (unreadable state: ") in log, log
+    assert (f"{why}): moved aside to {record}.bad, with its vif journal; what a previous netd "
+            "recorded there is not undone (check the host against it), its 1 vif not plugged "
+            "again; applying the network afresh") in log, log
+    assert json.load(open(record + ".bad")) == doc
+    assert not os.path.exists(journal) or vifs is None
+    assert net_state(netd, net) == "up" and listed(netd) == []
+    assert json.load(open(record))["mode_state"][key]
+    assert netd.stop() == 0, netd.read_log()
+    assert_restored_but_vif(topo, before)
+    assert not os.path.exists(record) and os.path.exists(record + ".bad")
+
+
+def test_an_unreadable_state_file_that_cannot_be_moved_aside_says_which_and_what_to_do(
+        topo, netd_factory):
+    """The same record where <file>.bad cannot be made (here a directory of
+    that name): the error names the file, why it is unreadable and what to
+    do, the file stays as it was, and the host is untouched."""
+    before = topo.snapshot()
+    netd = netd_factory(bridge_conf("modern"))
+    netd.start()
+    record = state_file(netd)
+    doc = json.load(open(record))
+    assert netd.stop() == 0, netd.read_log()
+    del doc["mode_state"]["physdev"]
+    with open(record, "w") as f:
+        json.dump(doc, f)
+    os.makedirs(record + ".bad/x")
+    r = netd.run_once()
+    assert r.returncode == 1, r.stderr
+    journal = os.path.join(netd.state, "xenbr0.vifs")
+    assert (f"xenbr0: its state file {record} cannot be read (unreadable state: state: bridge "
+            "mode state incomplete), nor set aside (Is a directory): check the host against it, "
+            f"remove it and its vif journal {journal}, then `netdctl up xenbr0`") in r.stderr, \
+        r.stderr
+    assert "its state file stays: the host is not as before" not in r.stderr, r.stderr
+    assert json.load(open(record)) == doc
+    topo.assert_snapshot_equal(before)
+
+
+def test_an_unreadable_state_file_of_a_network_no_longer_configured_is_moved_aside(
+        topo, netd_factory):
+    """The same record of a network the config no longer has: nothing in it
+    can be undone, so it is moved aside, logged, rather than tried (and
+    failed, logged) at every start; the networks configured go up."""
+    before = topo.snapshot()
+    netd = netd_factory(bridge_conf("modern"))
+    netd.start()
+    record = state_file(netd)
+    doc = json.load(open(record))
+    assert netd.stop() == 0, netd.read_log()
+    del doc["mode_state"]["physdev"]
+    with open(record, "w") as f:
+        json.dump(doc, f)
+    netd.write_conf(route_conf())
+    netd.start()
+    log = netd.read_log()
+    assert (f"xenbr0: its state file {record} cannot be read (unreadable state: state: bridge "
+            f"mode state incomplete): moved aside to {record}.bad, with its vif journal; what a "
+            "previous netd recorded there is not undone (check the host against it); nothing "
+            "more to undo") in log, log
+    assert "could not restore it" not in log, log
+    assert not os.path.exists(record) and os.path.exists(record + ".bad")
+    assert net_state(netd, "routed") == "up"
+    assert netd.stop() == 0, netd.read_log()
+    topo.assert_snapshot_equal(before)
+
+
 @pytest.mark.parametrize("style", ["classic", "modern"])
 def test_up_again_repairs_a_bridge_deleted_by_hand(topo, netd_factory, style):
     """`ip link del xenbr0` behind netd's back (which, modern, takes eth0's
