@@ -196,6 +196,23 @@ static void held(struct nb_back *b, struct nb_vif *v, uint64_t ms)
 		d->ports[v->port].c.holds++;
 }
 
+/* A vif torn down before this dpswitch probed it (killed and started
+ * again while the toolstack removed the device): the plug kept for it
+ * (--state) goes, as release forgets it; else a later vif of the same
+ * number (another guest's) would be plugged with it. */
+static void forget(struct nb_back *b, struct nb_vif *v, const char *vifname)
+{
+	(void)b;
+	(void)vifname;
+	if (!dps_plugs_find(v->domid, v->devid))
+		return;
+	if (dps_plugs_record(v->domid, v->devid, NULL) < 0)
+		log_warn("vif%u.%u: %s", v->domid, v->devid, err_msg());
+	else
+		log_info("vif%u.%u: torn down before it was probed: its kept plug forgotten",
+			 v->domid, v->devid);
+}
+
 const struct nb_ops dps_nb_ops = {
 	.serves = serves,
 	.probe = probe,
@@ -205,6 +222,7 @@ const struct nb_ops dps_nb_ops = {
 	.rate = rate,
 	.close = close_port,
 	.held = held,
+	.forget = forget,
 };
 
 static void lost(struct dps *d, struct dps_port *p)

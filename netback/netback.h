@@ -125,7 +125,8 @@ struct nb_vif {
 	char be[NB_PATH_MAX]; /* our backend directory */
 	char fe[NB_PATH_MAX]; /* the frontend's, checked against domid/devid */
 	char ifname[IFNAMSIZ];
-	int state;	 /* the backend state we last wrote, XB_UNKNOWN before */
+	int state;	 /* the backend state we last wrote, XB_UNKNOWN before (or the
+			  * toolstack's Closing of a vif torn down before we probed it) */
 	bool probed;	 /* features advertised, the consumer's probe done */
 	bool fe_watched; /* watch on <fe>/state registered */
 	bool connected;	 /* the consumer serves its rings */
@@ -172,6 +173,13 @@ struct nb_ops {
 	void (*rate)(struct nb_back *b, struct nb_vif *v);
 	/* Daemon shutdown: let go of the port without removing it. */
 	void (*close)(struct nb_back *b, struct nb_vif *v);
+	/* A vif of ours first seen torn down (online=0), never probed by
+	 * this process: it was restarted while the toolstack removed the
+	 * device. What an earlier run left for it goes, as release would
+	 * have taken it (vifback: its persistent TAP; dpswitch: the plug
+	 * kept for it); nothing is made. vifname as for probe. Optional;
+	 * may come more than once for a vif. */
+	void (*forget)(struct nb_back *b, struct nb_vif *v, const char *vifname);
 	/* A reconnect of a frontend that broke the protocol is held ms
 	 * (once per violation; optional: vifback counts it). */
 	void (*held)(struct nb_back *b, struct nb_vif *v, uint64_t ms);

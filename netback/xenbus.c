@@ -14,7 +14,9 @@
  *   Closing (5) -> Closed (6) --frontend Initialising--> InitWait (2)
  *
  *   online=0 (toolstack teardown, any state): rings dropped, port removed,
- *   Closed (6), then nothing until the directory goes.
+ *   Closed (6), then nothing until the directory goes. A vif we never
+ *   probed (the backend restarted meanwhile) at online=0 and Closing (5)
+ *   is closed too, once what an earlier run left for it is gone.
  *
  * nb_vif_look() reads the keys that decide (one batch), compares with what
  * we last did and takes at most one step; every write is conditional on a
@@ -680,6 +682,40 @@ static void rate_changed(struct nb_back *b, struct nb_vif *v, const char *val)
 		b->ops->rate(b, v);
 }
 
+/* A vif first seen torn down (online=0), never probed by this process:
+ * its backend was restarted (vifback's service, dpswitch's supervisor)
+ * while the toolstack removed the device. libxl writes online=0 and
+ * Closing (5) in one transaction, waits 10 s for Closed (6), and only then
+ * removes the device, forced, without the hotplug script's offline (an
+ * xl network-detach waits twice); xend wrote the two keys apart (the
+ * second's event brings the vif back here). So for a vif we serve: what
+ * an earlier run of ours left for it goes (ops->forget), and at Closing
+ * its state is taken as the toolstack wrote it, for the step to write
+ * Closed as for any vif torn down, and only to that device (same_device:
+ * not to one made again at Initialising since). Closed already (libxl
+ * never writes Closing over it): nobody waits, nothing written; so at any
+ * other state (a device the toolstack makes has state 1 and online 1).
+ * Another backend's vif is never touched. true: Closed is to be written. */
+static bool adopt_teardown(struct nb_back *b, struct nb_vif *v, const struct xsc_op *ops)
+{
+	const char *vifname = ops[BK_VIFNAME].err ? NULL : ops[BK_VIFNAME].reply;
+	const char *state = ops[BK_STATE].err ? NULL : ops[BK_STATE].reply;
+
+	if (b->ops->serves) {
+		v->ignored = !b->ops->serves(b, v, ops[BK_BRIDGE].err ? NULL : ops[BK_BRIDGE].reply);
+		if (v->ignored)
+			return false;
+	}
+	if (b->ops->forget)
+		b->ops->forget(b, v, vifname && vif_ifname_is_valid(vifname) ? vifname : NULL);
+	if (!state || strcmp(state, "5"))
+		return false;
+	log_info("vif%u.%u: torn down before this backend probed it: closing it", v->domid,
+		 v->devid);
+	v->state = XB_CLOSING;
+	return true;
+}
+
 static int step(struct nb_back *b, struct nb_vif *v, const struct xsc_op *ops)
 {
 	const char *online = ops[BK_ONLINE].err ? NULL : ops[BK_ONLINE].reply;
@@ -693,16 +729,15 @@ static int step(struct nb_back *b, struct nb_vif *v, const struct xsc_op *ops)
 	v->resume = false;
 	if (online && !strcmp(online, "0")) {
 		/* the toolstack's teardown (online=0, state=5): Closed fast */
-		if (v->probed || v->state != XB_UNKNOWN) {
-			teardown(b, v);
-			/* gone only once Closed is written (libxl waits for
-			 * it): a transaction that gave up has the next look
-			 * write it, and a gone vif is not looked at */
-			rc = set_state(b, v, XB_CLOSED);
-			v->gone = rc == 0;
-			return rc;
-		}
-		return 0;
+		if (!v->probed && v->state == XB_UNKNOWN && !adopt_teardown(b, v, ops))
+			return 0;
+		teardown(b, v);
+		/* gone only once Closed is written (libxl waits for it): a
+		 * transaction that gave up has the next look write it, and a
+		 * gone vif is not looked at */
+		rc = set_state(b, v, XB_CLOSED);
+		v->gone = rc == 0;
+		return rc;
 	}
 	if (!online || strcmp(online, "1"))
 		return 0; /* not written yet */

@@ -154,6 +154,55 @@ static void close_port(struct nb_back *b, struct nb_vif *v)
 		close(v->port);
 }
 
+struct tap_held {
+	const char *name;
+	bool held;
+};
+
+static void tap_held_one(struct nb_back *b, struct nb_vif *v, void *arg)
+{
+	struct tap_held *t = arg;
+	char name[IFNAMSIZ];
+
+	(void)b;
+	if (v->port < 0 || t->held)
+		return;
+	vb_tap_name(v->port, name);
+	t->held = !strcmp(name, t->name);
+}
+
+/* A vif torn down before this vifback probed it (it was restarted while
+ * the toolstack removed the device): the TAP an earlier vifback left
+ * (persistent: nobody else would remove it), under its name or the
+ * vifname= a script renamed it to, goes as release would have removed
+ * it. One a vif of ours holds (a vifname= taken since by another) stays. */
+static void forget(struct nb_back *b, struct nb_vif *v, const char *vifname)
+{
+	char name[IFNAMSIZ];
+	struct tap_held t = { name, false };
+	int fd, rc;
+
+	snprintf(name, sizeof(name), "vif%u.%u", v->domid, v->devid);
+	rc = vb_tap_adopt(name, &fd);
+	if (rc == -ENODEV && vifname)
+		rc = vb_tap_adopt(vifname, &fd);
+	if (rc == -ENODEV)
+		return;
+	if (rc < 0) {
+		log_warn("vif%u.%u: %s", v->domid, v->devid, err_msg());
+		return;
+	}
+	vb_tap_name(fd, name);
+	nb_vif_foreach(b, tap_held_one, &t);
+	if (t.held) {
+		close(fd);
+		return;
+	}
+	vb_tap_remove(fd);
+	log_info("vif%u.%u: %s, left by an earlier vifback, removed", v->domid, v->devid, name);
+	vb_stats_forget(sup_of(b), v);
+}
+
 const struct nb_ops vb_nb_ops = {
 	.serves = serves,
 	.probe = probe,
@@ -163,4 +212,5 @@ const struct nb_ops vb_nb_ops = {
 	.rate = rate,
 	.close = close_port,
 	.held = held,
+	.forget = forget,
 };

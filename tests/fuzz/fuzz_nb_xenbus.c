@@ -23,7 +23,8 @@
  *     its backend's frontend key named and checked;
  *   - the consumer's calls come in order: probe once, connect only when
  *     probed and not connected, with a configuration in range,
- *     disconnect only when connected, release or close once per probe;
+ *     disconnect only when connected, release or close once per probe,
+ *     forget only for a vif not probed;
  *     what xenbus believes is connected is what the consumer serves;
  *   - no write of the backend makes a node of a vif whose backend
  *     directory the toolstack removed, nor its error node (xenstored
@@ -32,7 +33,9 @@
  *     requests with the open one's id, every one ended;
  *   - a write that gave up leaves no vif stuck: at the input's end,
  *     xenstore committing again, one look of each vif writes Closed for
- *     one the toolstack tore down (online 0) over what it wrote last;
+ *     one the toolstack tore down (online 0) over what it wrote last, or
+ *     over the toolstack's Closing (5) of one it serves and never wrote a
+ *     state to (a backend restarted during a teardown);
  *   - that look takes a directory made again since the backend wrote a
  *     state to it (state missing or Initialising) for a new device's,
  *     and probes it: no vif it wrote a state to is left with such a
@@ -708,6 +711,14 @@ static void fz_close(struct nb_back *b, struct nb_vif *v)
 	fz_ports[v->port].live = fz_ports[v->port].connected = false;
 }
 
+/* What an earlier run left for a vif this one never probed. */
+static void fz_forget(struct nb_back *b, struct nb_vif *v, const char *vifname)
+{
+	(void)b;
+	CHECK(!v->probed && v->port < 0 && !v->connected);
+	CHECK(!vifname || vif_ifname_is_valid(vifname));
+}
+
 static struct nb_ops fz_ops = {
 	.probe = fz_probe,
 	.connect = fz_connect,
@@ -715,6 +726,7 @@ static struct nb_ops fz_ops = {
 	.release = fz_release,
 	.rate = fz_rate,
 	.close = fz_close,
+	.forget = fz_forget,
 };
 
 /* What xenbus believes of each vif is what the consumer has. */
@@ -768,11 +780,29 @@ static void fz_state_noted(const char *path)
 	}
 }
 
+/* A vif of slot s the backend knows and serves (its bridge key, as
+ * fz_serves reads it), to whose state it never wrote: a backend started
+ * after the toolstack tore it down. */
+static bool fz_closing_unprobed(unsigned s, const char *dir, const struct fz_node *state)
+{
+	char p[NB_PATH_MAX + 16];
+	const struct fz_node *bridge;
+
+	if (fz_state_gen[s] || strcmp(state->val, "5") ||
+	    !nb_vif_get(&fz_b, slots[s].domid, slots[s].devid, false))
+		return false;
+	snprintf(p, sizeof(p), "%s/bridge", dir);
+	bridge = node_find(p);
+	return !fz_ops.serves || (bridge && fz_serves(&fz_b, NULL, bridge->val));
+}
+
 /* The promise of a write that gave up (commits failing, a conflict every
  * time): the vif is not left stuck. Once xenstore commits again, a look
  * of a vif the toolstack tore down (online 0) writes Closed, which libxl
  * waits for, over the state the backend wrote last (one someone else
- * wrote since is not the backend's to judge). */
+ * wrote since is not the backend's to judge); and over the toolstack's
+ * Closing of a vif of ours the backend never wrote a state to (it was
+ * restarted while the toolstack removed the device). */
 static void check_closed(void)
 {
 	char dir[NB_PATH_MAX], p[NB_PATH_MAX + 16];
@@ -784,7 +814,8 @@ static void check_closed(void)
 		online = node_find(p);
 		snprintf(p, sizeof(p), "%s/state", dir);
 		state = node_find(p);
-		if (!online || strcmp(online->val, "0") || !state || state->gen != fz_state_gen[s])
+		if (!online || strcmp(online->val, "0") || !state ||
+		    (state->gen != fz_state_gen[s] && !fz_closing_unprobed(s, dir, state)))
 			continue;
 		CHECK(!strcmp(state->val, "6"));
 	}

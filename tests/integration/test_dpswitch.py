@@ -1018,6 +1018,56 @@ def test_killed_dpswitch_is_restarted_and_the_guest_reconnects(topo, xsd, tmp_pa
     assert not os.path.exists(f"/var/run/dpdk/dps{os.getpid()}")
 
 
+def test_a_vif_torn_down_while_dpswitch_restarts_is_closed_and_its_plug_forgotten(
+        topo, xsd, tmp_path):
+    """dpswitch killed (-9; its supervisor starts it again) while the
+    toolstack removes a vif (xl network-detach, xl destroy): libxl wrote
+    online=0 and Closing and waits 10 s for Closed. Started again with its
+    --state, dpswitch closes it (6) at once without probing it (no port),
+    and the plug it kept for it is forgotten: a later vif of that number,
+    another guest's, would have been plugged with it. It wrote nothing:
+    libxl timed out and forced the removal, and the plug was kept, pending
+    for good. The other vif is plugged again from its record; a vif of
+    another network torn down meanwhile is left to its own backend."""
+    rig = Rig(topo, xsd, tmp_path)
+    state = tmp_path / "plugs"
+    try:
+        rig.start("--state", str(state))
+        rig.attach(5)
+        rig.attach(6)
+        xsd.hvsim("domain", "add", "7")
+        xsd.hvsim("vif", "add", "-n", "7.0", f"mac={mac_of(7)},bridge=xenbr0")
+        killed_behind_netd(rig)
+        detach = subprocess.Popen([HVSIM, "vif", "del", "-n", "-w", "5.0"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env=xsd.env())
+        xsd.write(f"{BE}/7/0/online", "0", f"{BE}/7/0/state", "5")
+        wait_for(lambda: rig.be(5, "online") == "0" and rig.be(5) == "5", 5,
+                 what="vif5.0 torn down by the toolstack")
+        t0 = time.monotonic()
+        started_again(rig, "--state", str(state))
+        _, err = detach.communicate(timeout=30)
+        took = time.monotonic() - t0
+        log = rig.read_log()
+        assert detach.returncode == 0 and "did not reach Closed" not in err, f"{err}\n{log}"
+        assert took < 8, took  # libxl would have given up at 10
+        assert "vif5.0: backend state 5 -> 6" in log, log
+        assert rig.port("vif5.0") is None
+        assert "5.0" not in rig.request({"cmd": "status"})["pending_plugs"]
+        kept = {}
+        for line in state.read_text().splitlines():
+            kept[line.split()[0][1:]] = line[0]
+        assert kept == {"5.0": "-", "6.0": "+"}, state.read_text()
+        rig.wait_states(6, 2)
+        wait_for(lambda: (rig.port("vif6.0") or {}).get("plugged"), 10,
+                 what="vif6.0 plugged again from its record")
+        # another network's vif: its Closing is for its own backend
+        assert rig.be(7) == "5" and xsd.read(f"{BE}/7/0/feature-rx-copy") is None
+        assert "vif7.0" not in rig.read_log()
+    finally:
+        rig.stop()
+
+
 def test_vifback_and_dpswitch_share_a_host(rig, topo, xsd, tmp_path):
     """vifback --not-bridge dps0 beside dpswitch: each vif has one backend,
     the one its bridge= names (vifback's TAP for xenbr0's vif, none for

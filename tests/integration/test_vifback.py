@@ -890,6 +890,56 @@ def test_restarted_vifback_takes_its_taps_over(topo, rig):
     wait_for(lambda: topo.link(topo.d0, "web0") is None, 10, what="web0 removed")
 
 
+def detach_begun(rig, d):
+    """`hvsim vif del -n -w D.0` as libxl's xl network-detach (or xl
+    destroy): online=0 and Closing (5) in one transaction, then a wait of
+    up to 10 s for the backend's Closed, before the device is removed
+    (whatever the backend answered): the running command, once the
+    teardown is written."""
+    p = subprocess.Popen([HVSIM, "vif", "del", "-n", "-w", f"{d}.0"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=rig.xsd.env())
+    wait_for(lambda: rig.be(d, key="online") == "0" and rig.be(d) == "5", 5,
+             what=f"vif{d}.0 torn down by the toolstack")
+    return p
+
+
+def test_a_vif_torn_down_while_vifback_restarts_is_closed_at_once(topo, rig):
+    """vifback killed (-9; its service starts it again a second later)
+    while the toolstack removes a guest's vif (xl network-detach, xl
+    destroy): libxl wrote online=0 and Closing and waits 10 s for Closed.
+    The new vifback, which never probed that vif, closes it (6) at once,
+    and the TAP the killed one left (persistent, renamed to its vifname=)
+    goes with it, as at any teardown. It wrote nothing: libxl timed out,
+    forced the removal (without the hotplug script's offline) and the TAP
+    stayed for good. The other guest's vif is taken over as ever."""
+    rig.attach(5, "ip=192.0.2.15,vifname=web0")
+    rig.attach(6, "ip=192.0.2.16")
+    g5 = rig.guest(5, "192.0.2.15")
+    g6 = rig.guest(6, "192.0.2.16")
+    assert topo.ping(g5, LAN) and topo.ping(g6, LAN)
+    rig.vb.kill()
+    rig.vb.wait(10)
+    wait_for(lambda: rig.workers() == [], 10, what="the workers to exit")
+    detach = detach_begun(rig, 5)
+    t0 = time.monotonic()
+    rig.start_vifback()
+    _, err = detach.communicate(timeout=20)
+    took = time.monotonic() - t0
+    log = rig.read_log()
+    assert detach.returncode == 0 and "did not reach Closed" not in err, f"{err}\n{log}"
+    assert took < 8, took  # libxl would have given up at 10
+    assert "vif5.0: backend state 5 -> 6" in log, log
+    assert "vif5.0: web0, left by an earlier vifback, removed" in log, log
+    assert topo.link(topo.d0, "web0") is None and topo.link(topo.d0, "vif5.0") is None
+    assert rig.xsd.read(f"{BE}/5/0") is None
+    # domain 6's vif taken over, its worker the only one
+    wait_for(lambda: len(rig.workers()) == 1, 10, what="domain 6's worker")
+    rig.wait_states(6, 4, 4)
+    assert topo.link(topo.d0, "vif6.0")["master"] == "xenbr0"
+    wait_for(lambda: topo.ping(g6, LAN), 15, what="guest 6 pings after the restart")
+    assert rig.vb.poll() is None, rig.read_log()
+
+
 def test_hung_worker_is_replaced(topo, rig):
     """A worker that stops answering (SIGSTOP) costs the supervisor one
     bounded wait: it is killed, the detach completes, a re-attach gets a

@@ -495,6 +495,116 @@ static void test_netback_a_node_quota_hurts_only_that_vif(void **state)
 	nbq_stop(&b, d0);
 }
 
+/* A consumer that serves the vifs of bridge xenbr0 (as dpswitch its
+ * --bridge ones, vifback all but its --not-bridge ones) and counts what
+ * it is told to forget (a restarted backend's leftovers), per domain. */
+static unsigned nbt_forgotten[16];
+
+static bool nbt_serves(struct nb_back *b, const struct nb_vif *v, const char *bridge)
+{
+	(void)b;
+	(void)v;
+	return bridge && !strcmp(bridge, "xenbr0");
+}
+
+static void nbt_forget(struct nb_back *b, struct nb_vif *v, const char *vifname)
+{
+	(void)b;
+	(void)vifname;
+	assert_false(v->probed);
+	assert_int_equal(v->port, -1);
+	assert_true(v->domid < 16);
+	nbt_forgotten[v->domid]++;
+}
+
+static const struct nb_ops nbt_ops = {
+	.serves = nbt_serves,
+	.probe = nbq_probe,
+	.connect = nbq_connect,
+	.disconnect = nbq_none,
+	.release = nbq_release,
+	.close = nbq_none,
+	.forget = nbt_forget,
+};
+
+/* The toolstack's keys of vif D.0 on bridge, at online and state. */
+static void nbt_vif(struct xsc *d0, unsigned domid, const char *bridge, const char *online,
+		    const char *st)
+{
+	char be[64], path[96], val[64];
+
+	snprintf(be, sizeof(be), "/local/domain/0/backend/vif/%u/0", domid);
+	snprintf(path, sizeof(path), "%s/frontend", be);
+	snprintf(val, sizeof(val), "/local/domain/%u/device/vif/0", domid);
+	put(d0, path, val);
+	snprintf(path, sizeof(path), "%s/frontend-id", be);
+	snprintf(val, sizeof(val), "%u", domid);
+	put(d0, path, val);
+	snprintf(path, sizeof(path), "%s/bridge", be);
+	put(d0, path, bridge);
+	snprintf(path, sizeof(path), "%s/state", be);
+	put(d0, path, st);
+	snprintf(path, sizeof(path), "%s/online", be);
+	put(d0, path, online);
+}
+
+#define NBT_BE(d, key) "/local/domain/0/backend/vif/" #d "/0/" key
+
+/* A backend (re)started after the toolstack began removing its vifs (xl
+ * destroy, network-detach while vifback's service or dpswitch's
+ * supervisor restarted it): libxl wrote online=0 and Closing (5) and
+ * waits 10 s for Closed before it forces the removal without the
+ * hotplug script's offline. Its vif is closed at once (6), after what an
+ * earlier run left for it is forgotten, with nothing else written and
+ * nothing probed; it was left at Closing, as the backend only closed
+ * vifs it had probed itself. A vif of another backend (bridge dps0) at
+ * Closing is not touched; one Closed already is only forgotten (nobody
+ * waits); one the toolstack is making (1, online 1) is probed as ever. */
+static void test_netback_closes_a_vif_torn_down_before_it_started(void **state)
+{
+	struct xsc *d0 = conn(NULL);
+	struct nb_back b;
+
+	(void)state;
+	put(d0, "/local/domain/0/backend/vif", "");
+	assert_int_equal(req(d0, XS_MSG_SET_PERMS, "/local/domain/0/backend/vif", "n5", 0), 0);
+	nbt_vif(d0, 9, "xenbr0", "0", "5");
+	nbt_vif(d0, 10, "dps0", "0", "5");
+	nbt_vif(d0, 11, "xenbr0", "0", "6");
+	nbt_vif(d0, 12, "xenbr0", "1", "1");
+	memset(nbt_forgotten, 0, sizeof(nbt_forgotten));
+	nbq_probes = nbq_releases = 0;
+	nb_back_init(&b);
+	b.xs = conn(guest_path);
+	b.ops = &nbt_ops;
+	assert_int_equal(nb_back_watch(&b), 0);
+	assert_true(nb_until(&b, d0, NBT_BE(9, "state"), "6", 2000));
+	assert_true(nb_until(&b, d0, NBT_BE(12, "state"), "2", 2000));
+	/* more looks change nothing */
+	put(d0, NBT_BE(10, "rate"), "125000,20000");
+	put(d0, NBT_BE(11, "rate"), "125000,20000");
+	assert_false(nb_until(&b, d0, NBT_BE(10, "state"), "6", 300));
+	assert_string_equal(get(d0, NBT_BE(10, "state")), "5");
+	assert_string_equal(get(d0, NBT_BE(11, "state")), "6");
+	for (unsigned d = 9; d <= 11; d++) {
+		char path[96];
+
+		snprintf(path, sizeof(path), "/local/domain/0/backend/vif/%u/0/feature-sg", d);
+		assert_string_equal(get(d0, path), "!");
+	}
+	assert_true(nbt_forgotten[9] >= 1 && nbt_forgotten[11] >= 1);
+	assert_int_equal(nbt_forgotten[10], 0);
+	assert_int_equal(nbt_forgotten[12], 0);
+	assert_int_equal(nbq_probes, 1); /* 12.0's */
+	assert_int_equal(nbq_releases, 0);
+	/* the toolstack, answered, removes the device: the vif is forgotten */
+	assert_int_equal(req(d0, XS_MSG_RM, "/local/domain/0/backend/vif/9", NULL, 0), 0);
+	assert_false(nb_until(&b, d0, NBT_BE(9, "state"), "6", 200));
+	assert_null(nb_vif_get(&b, 9, 0, false));
+	assert_string_equal(get(d0, NBT_BE(9, "state")), "!");
+	nbq_stop(&b, d0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -507,6 +617,7 @@ int main(void)
 		cmocka_unit_test(test_netback_waits_out_a_transaction_quota),
 		cmocka_unit_test(test_netback_keeps_a_vif_whose_state_it_cannot_read),
 		cmocka_unit_test(test_netback_a_node_quota_hurts_only_that_vif),
+		cmocka_unit_test(test_netback_closes_a_vif_torn_down_before_it_started),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
