@@ -16,7 +16,8 @@
  * Besides the sanitizers (and leaks: every vif, reply and event freed) it
  * checks what the handshake promises:
  *   - the backend writes only its vifs' backend directories and their
- *     error nodes, never a frontend's, and a backend state only 1..6;
+ *     error nodes, never a frontend's nor a vif the serves hook refused,
+ *     and a backend state only 1..6;
  *   - it writes Connected (4) only for a vif whose rings are served and
  *     whose hotplug-status is "connected" (bridged and filtered first);
  *   - it reads or watches a frontend's nodes only under the directory
@@ -306,7 +307,7 @@ static void check_write(const char *path, const char *val, unsigned len)
 	}
 	CHECK(xsvif_path_depth(path, &d, &n) == 2);
 	v = nb_vif_get(&fz_b, d, n, false);
-	CHECK(v);
+	CHECK(v && !v->ignored); /* never another backend's (serves) */
 	snprintf(be, sizeof(be), "%s/state", v->be);
 	if (strcmp(path, be))
 		return;
