@@ -11,6 +11,7 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "vif/xsvif.h"
 #include "vifback/tap.h"
 
 static struct vb_sup *sup_of(struct nb_back *b)
@@ -201,6 +202,77 @@ static void forget(struct nb_back *b, struct nb_vif *v, const char *vifname)
 	vb_tap_remove(fd);
 	log_info("vif%u.%u: %s, left by an earlier vifback, removed", v->domid, v->devid, name);
 	vb_stats_forget(sup_of(b), v);
+}
+
+/* One batch of vb_orphans_remove: the TAPs named in names[0..n) whose
+ * backend directory is gone go. -errno: xenstore gone (the loop finds
+ * out). */
+static int orphans_batch(struct vb_sup *s, char (*names)[IFNAMSIZ], unsigned n)
+{
+	char paths[VB_ORPHANS_BATCH][NB_PATH_MAX];
+	struct xsc_op ops[VB_ORPHANS_BATCH];
+	int rc;
+
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t d = 0, k = 0;
+
+		sscanf(names[i], "vif%u.%u", &d, &k);
+		snprintf(paths[i], sizeof(paths[i]), "%s/%u/%u", XSVIF_ROOT, d, k);
+		ops[i] = (struct xsc_op){ .type = XS_MSG_READ, .path = paths[i] };
+	}
+	rc = xsc_run(s->nb.xs, ops, n);
+	if (rc < 0)
+		return rc;
+	for (unsigned i = 0; i < n; i++) {
+		struct nb_vif v = { .port = -1 };
+		int fd;
+
+		/* gone, not unreadable: a refusal says nothing of the device */
+		if (ops[i].err != -ENOENT || vb_tap_adopt(names[i], &fd) < 0)
+			continue; /* there, or not our TAP (Linux netback's netdev) */
+		vb_tap_remove(fd);
+		sscanf(names[i], "vif%u.%u", &v.domid, &v.devid);
+		log_info("vif%u.%u: %s, left by an earlier vifback for a device since removed, "
+			 "removed",
+			 v.domid, v.devid, names[i]);
+		vb_stats_forget(s, &v);
+	}
+	xsc_ops_free(ops, n);
+	return 0;
+}
+
+void vb_orphans_remove(struct vb_sup *s)
+{
+	char names[VB_ORPHANS_BATCH][IFNAMSIZ];
+	struct if_nameindex *ifs = if_nameindex();
+	unsigned n = 0;
+
+	if (!ifs) {
+		log_warn("vifback: interfaces not listed, none left over removed: %s",
+			 strerror(errno));
+		return;
+	}
+	for (struct if_nameindex *i = ifs; i->if_index; i++) {
+		char canon[IFNAMSIZ];
+		uint32_t d, k;
+
+		/* vifD.N as vifback names a TAP, nothing else (vif05.0,
+		 * vif5.0-emu: not one of ours) */
+		if (sscanf(i->if_name, "vif%u.%u", &d, &k) != 2)
+			continue;
+		snprintf(canon, sizeof(canon), "vif%u.%u", d, k);
+		if (strcmp(canon, i->if_name))
+			continue;
+		memcpy(names[n++], canon, IFNAMSIZ);
+		if (n == VB_ORPHANS_BATCH) {
+			if (orphans_batch(s, names, n) < 0)
+				break;
+			n = 0;
+		}
+	}
+	if (n)
+		orphans_batch(s, names, n);
+	if_freenameindex(ifs);
 }
 
 const struct nb_ops vb_nb_ops = {

@@ -201,6 +201,7 @@ int main(int argc, char **argv)
 		log_err("vifback: xenstore: %s", err_msg());
 		return 1;
 	}
+	vb_orphans_remove(&s);
 	log_info("vifback: serving %s (up to %u queues per vif)", XSVIF_ROOT, s.nb.max_queues);
 	rc = loop(&s, sfd);
 	if (rc < 0)

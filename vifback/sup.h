@@ -35,6 +35,14 @@ struct vb_sup {
 
 /* backend.c: the handshake's steps for a TAP-backed vif (netback's ops) */
 extern const struct nb_ops vb_nb_ops;
+/* At start, before the first look: the TAPs vifD.N an earlier vifback
+ * left (persistent) for devices whose backend directory is gone (removed
+ * while no vifback ran: libxl waits 10 s for Closed, then removes it)
+ * go, as release would have removed them: nobody else would, and no vif
+ * will take them. A TAP renamed for vifname= cannot be told from
+ * another interface: it stays. xenstore reads a batch at a time. */
+#define VB_ORPHANS_BATCH 64
+void vb_orphans_remove(struct vb_sup *s);
 
 /* stats.c: a vif's counter file (vif/vifstats.h) */
 #define VB_STATS_PATH_MAX 4096

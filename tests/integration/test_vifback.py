@@ -940,6 +940,30 @@ def test_a_vif_torn_down_while_vifback_restarts_is_closed_at_once(topo, rig):
     assert rig.vb.poll() is None, rig.read_log()
 
 
+def test_a_vif_removed_while_vifback_was_down_leaves_no_tap(topo, rig):
+    """vifback down longer than libxl waits for Closed (10 s) while the
+    toolstack removes a vif: the device is gone, directory and all, when
+    vifback starts again, and the TAP the killed one left (persistent)
+    would stay for good, bridged, with nobody to remove it. The new
+    vifback removes it at start; the other guest's TAP is taken over."""
+    rig.attach(5, "ip=192.0.2.15")
+    rig.attach(6, "ip=192.0.2.16")
+    g6 = rig.guest(6, "192.0.2.16")
+    rig.vb.kill()
+    rig.vb.wait(10)
+    # libxl's forced removal, after its wait: the directories gone
+    hvsim(rig, "vif", "del", "-n", "5.0")
+    assert rig.xsd.read(f"{BE}/5/0") is None and topo.link(topo.d0, "vif5.0")
+    rig.start_vifback()
+    assert topo.link(topo.d0, "vif5.0") is None, rig.read_log()
+    assert ("vif5.0: vif5.0, left by an earlier vifback for a device since removed, removed"
+            in rig.read_log())
+    rig.wait_states(6, 4, 4)
+    assert topo.link(topo.d0, "vif6.0")["master"] == "xenbr0"
+    wait_for(lambda: topo.ping(g6, LAN), 15, what="guest 6 pings after the restart")
+    assert rig.vb.poll() is None, rig.read_log()
+
+
 def test_hung_worker_is_replaced(topo, rig):
     """A worker that stops answering (SIGSTOP) costs the supervisor one
     bounded wait: it is killed, the detach completes, a re-attach gets a
