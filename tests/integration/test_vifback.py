@@ -9,7 +9,8 @@ What a user sees: backend and frontend reach Connected, the guest pings the
 LAN, a TCP transfer each way arrives intact (checksums compared), the MTU
 is the bridge's, anti-spoofing drops a forged source, a detach removes the
 TAP and a re-attach works again, a killed worker is replaced and the guest
-reconnects, and a destroyed domain leaves no TAP and no worker.
+reconnects, a destroyed domain leaves no TAP and no worker, and so does a
+vif torn down or removed while vifback restarts (closed in time for libxl).
 
 Needs: $NETD_BUILD with vifback and hvsim (with the broker), root."""
 import json

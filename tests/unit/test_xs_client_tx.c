@@ -3,7 +3,8 @@
  * process, through lib/xs_client as dom0 and as a guest: what a reader of
  * the store sees after a commit, a refusal, a conflict every try, and
  * xenstored's quota of open transactions (a guest's, never dom0's); and
- * netback (vifback's and dpswitch's handshake) waiting that quota out. */
+ * netback (vifback's and dpswitch's handshake) waiting that quota out,
+ * and closing the vifs the toolstack tore down before it started. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
