@@ -1051,7 +1051,9 @@ def test_a_vif_torn_down_while_dpswitch_restarts_is_closed_and_its_plug_forgotte
         log = rig.read_log()
         assert detach.returncode == 0 and "did not reach Closed" not in err, f"{err}\n{log}"
         assert took < 8, took  # libxl would have given up at 10
-        assert "vif5.0: backend state 5 -> 6" in log, log
+        # logged just after the write hvsim saw
+        wait_for(lambda: "vif5.0: backend state 5 -> 6" in rig.read_log(), 5,
+                 what="Closed logged")
         assert rig.port("vif5.0") is None
         assert "5.0" not in rig.request({"cmd": "status"})["pending_plugs"]
         kept = {}
