@@ -246,6 +246,7 @@ void vb_orphans_remove(struct vb_sup *s)
 	char names[VB_ORPHANS_BATCH][IFNAMSIZ];
 	struct if_nameindex *ifs = if_nameindex();
 	unsigned n = 0;
+	int rc = 0;
 
 	if (!ifs) {
 		log_warn("vifback: interfaces not listed, none left over removed: %s",
@@ -265,12 +266,13 @@ void vb_orphans_remove(struct vb_sup *s)
 			continue;
 		memcpy(names[n++], canon, IFNAMSIZ);
 		if (n == VB_ORPHANS_BATCH) {
-			if (orphans_batch(s, names, n) < 0)
-				break;
+			rc = orphans_batch(s, names, n);
 			n = 0;
+			if (rc < 0)
+				break;
 		}
 	}
-	if (n)
+	if (n && rc == 0)
 		orphans_batch(s, names, n);
 	if_freenameindex(ifs);
 }

@@ -969,6 +969,34 @@ def test_a_vif_removed_while_vifback_was_down_leaves_no_tap(topo, rig):
     assert rig.vb.poll() is None, rig.read_log()
 
 
+def test_at_start_only_vifbacks_own_taps_of_removed_devices_go(topo, rig):
+    """The start-up sweep, at more than one batch of xenstore reads (64):
+    70 TAPs as vifback makes them (persistent, multi-queue, vnet header)
+    named vifD.N for devices that are not there go; interfaces named
+    vifD.N that are no such TAP (a veth, as Linux netback's netdev is
+    none; a TAP of other flags), a TAP of a device that is there (taken
+    over), and a TAP not named exactly vifD.N stay."""
+    rig.attach(5, "ip=192.0.2.15")
+    rig.vb.kill()
+    rig.vb.wait(10)
+    gone = [f"vif{100 + i}.0" for i in range(70)]
+    for name in gone + ["vif05.0"]:
+        topo.ip(topo.d0, f"tuntap add mode tap multi_queue vnet_hdr name {name}")
+    topo.ip(topo.d0, "tuntap add mode tap name vif99.0")
+    topo.ip(topo.d0, "link add vif98.0 type veth peer name vif98p")
+    rig.start_vifback()
+    left = [n for n in gone if topo.link(topo.d0, n)]
+    assert left == [], (left, rig.read_log())
+    for name in ("vif05.0", "vif99.0", "vif98.0"):
+        assert topo.link(topo.d0, name), name
+    assert topo.link(topo.d0, "vif5.0")["master"] == "xenbr0"
+    rig.wait_states(5, 2)
+    assert "vif5.0 taken over" in rig.read_log()
+    topo.ip(topo.d0, "link del vif98.0")
+    topo.ip(topo.d0, "tuntap del mode tap name vif99.0")
+    topo.ip(topo.d0, "tuntap del mode tap multi_queue vnet_hdr name vif05.0")
+
+
 def test_hung_worker_is_replaced(topo, rig):
     """A worker that stops answering (SIGSTOP) costs the supervisor one
     bounded wait: it is killed, the detach completes, a re-attach gets a
