@@ -15,10 +15,14 @@
  *   ctl.c    the control socket: ports plugged and unplugged, status
  *
  * A port is a slot in one array, found by index (guest ports through
- * netback's hash of vifs, NIC ports by ethdev id); a free list gives
- * slots out and takes them back, and the ports that are polled are a
+ * netback's hash of vifs, NIC ports by ethdev id); a slot given back goes
+ * on a free list, which gives slots out before the array's untouched rest
+ * (dps.nslots, the slots ever used), and the ports that are polled are a
  * dense array with each port's place in it, so adding or removing a port
- * is O(1) at any port count.
+ * is O(1) at any port count. The array is mapped, not written at start:
+ * a slot's pages are backed only once it is first used, so the 4096
+ * slots' 16 MiB cost an idle dpswitch nothing (a PV Dom0's memory is
+ * scarce).
  *
  * A pass does not visit every port either: it polls the ready ones (NICs,
  * which have no events; guests whose event channel fired, until their ring
@@ -223,10 +227,11 @@ struct dps {
 	 * shared by twice the forwarding ports, DPS_HELD_LOW at most
 	 * (dps_held_share) */
 	unsigned held_share;
-	struct dps_port *ports;	  /* DPS_MAX_PORTS */
+	struct dps_port *ports;	  /* DPS_MAX_PORTS, mapped: untouched past nslots */
 	uint32_t gen[DPS_MAX_PORTS]; /* per port, bumped when it goes (mac_table.h) */
 	uint32_t ports_gone; /* bumped with any of them */
-	unsigned free_head;	  /* DPS_MAX_PORTS: none */
+	unsigned nslots;	  /* slots ever given out: ports[0..nslots) */
+	unsigned free_head;	  /* a slot given back, DPS_MAX_PORTS: none */
 	uint16_t active[DPS_MAX_PORTS]; /* polled ports */
 	unsigned nactive;
 	uint16_t ready[DPS_MAX_PORTS]; /* polled in the next pass */

@@ -61,10 +61,15 @@ int dps_port_alloc(struct dps *d, enum dps_port_kind kind, const char *name)
 	unsigned idx = d->free_head;
 	struct dps_port *p;
 
-	if (idx >= DPS_MAX_PORTS)
+	/* a slot given back first; else the next never used, whose pages
+	 * this touches first (dps.h) */
+	if (idx < DPS_MAX_PORTS)
+		d->free_head = d->ports[idx].next_free;
+	else if (d->nslots < DPS_MAX_PORTS)
+		idx = d->nslots++;
+	else
 		return err_set(-ENOSPC, "%s: no free port (%u in use)", name, DPS_MAX_PORTS);
 	p = &d->ports[idx];
-	d->free_head = p->next_free;
 	memset(p, 0, offsetof(struct dps_port, outq));
 	p->nout = 0;
 	p->vif = NULL;

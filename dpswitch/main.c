@@ -457,8 +457,9 @@ int main(int argc, char **argv)
 		log_err("dpswitch: EAL: %s", rte_strerror(rte_errno));
 		return 1;
 	}
-	d.ports = calloc(DPS_MAX_PORTS, sizeof(*d.ports));
-	/* mapped: only the pages of channels in use get backed */
+	/* mapped: only the pages of slots (channels) in use get backed */
+	d.ports = mmap(NULL, DPS_MAX_PORTS * sizeof(*d.ports), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	d.evport = mmap(NULL, DPS_EVTCHN_MAX * sizeof(*d.evport), PROT_READ | PROT_WRITE,
 			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	d.arena.cap = DPS_ARENA;
@@ -468,13 +469,12 @@ int main(int argc, char **argv)
 			 -1, 0);
 	d.rx_lin = mmap(NULL, DPS_RX_LIN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 			-1, 0);
-	if (!d.ports || d.arena.buf == MAP_FAILED || d.gso_buf == MAP_FAILED || d.rx_lin == MAP_FAILED ||
+	if (d.ports == MAP_FAILED || d.arena.buf == MAP_FAILED || d.gso_buf == MAP_FAILED || d.rx_lin == MAP_FAILED ||
 	    d.evport == MAP_FAILED) {
 		log_err("dpswitch: out of memory");
 		goto stop;
 	}
-	for (unsigned i = 0; i < DPS_MAX_PORTS; i++)
-		d.ports[i].next_free = i + 1;
+	d.free_head = DPS_MAX_PORTS; /* none given back: slots come from nslots */
 	if (dps_mac_init(&d.macs, d.gen, age_s * 1000) < 0) {
 		log_err("dpswitch: %s", err_msg());
 		goto stop;
