@@ -156,22 +156,30 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Waits for `events` on the fd until the deadline. */
+/* Waits for `events` on the fd until the deadline. Past it, the fd is
+ * still looked at once: the deadline bounds how long we wait for
+ * xenstored, and a process that did not run meanwhile (stopped, or not
+ * scheduled on a loaded host) has waited for nothing. Before, one
+ * stopped past the timeout in the middle of a batch gave up on the
+ * replies waiting for it, and so on its connection (dpswitch exited,
+ * and its control clients' connections were reset). */
 static int wait_fd(struct xsc *c, short events, uint64_t deadline)
 {
 	struct pollfd p = { .fd = c->fd, .events = events };
 	uint64_t now;
+	bool late;
 	int rc;
 
 	for (;;) {
 		now = now_ms();
-		if (now >= deadline)
-			return err_set(-ETIMEDOUT, "xenstore: no reply within %u ms", c->timeout_ms);
-		rc = poll(&p, 1, (int)(deadline - now));
+		late = now >= deadline;
+		rc = poll(&p, 1, late ? 0 : (int)(deadline - now));
 		if (rc > 0)
 			return 0;
 		if (rc < 0 && errno != EINTR)
 			return err_set(-errno, "xenstore: poll: %s", strerror(errno));
+		if (rc == 0 && late)
+			return err_set(-ETIMEDOUT, "xenstore: no reply within %u ms", c->timeout_ms);
 	}
 }
 

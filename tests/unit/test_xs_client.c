@@ -160,6 +160,43 @@ static void test_silence_times_out_and_breaks_the_connection(void **state)
 	assert_true(now_ms() - t0 < 100);
 }
 
+/* A process stopped (SIGSTOP, or not scheduled on a loaded host) between
+ * its requests and its look at the replies comes back past its deadline
+ * with the replies there: it takes them, and the connection stays good.
+ * Before, it gave up on them unread (dpswitch, held 2.5 s at that point,
+ * exited: "xenstore: no reply within 2000 ms"). A client whose timeout is
+ * 0 ms is past its deadline at its first look, as that one is. A reply
+ * that is not there is still not waited for. */
+static void test_replies_there_past_the_deadline_are_taken(void **state)
+{
+	struct fixture *f = *state;
+	struct xsc_op ops[2] = {
+		{ .type = XS_MSG_READ, .path = "/a" },
+		{ .type = XS_MSG_READ, .path = "/b" },
+	};
+	struct xsc *late;
+	int server;
+	long t0;
+
+	assert_int_equal(xsc_open(&late, 0), 0);
+	server = accept(f->listener, NULL, NULL);
+	assert_true(server >= 0);
+	send_msg(server, XS_MSG_READ, 1, "x", 1);
+	send_msg(server, XS_MSG_READ, 2, "y", 1);
+	assert_int_equal(xsc_run(late, ops, 2), 0);
+	assert_memory_equal(ops[0].reply, "x", 2);
+	assert_memory_equal(ops[1].reply, "y", 2);
+	xsc_ops_free(ops, 2);
+	assert_int_equal(xsc_broken(late), 0);
+	/* one reply of two: the other is not waited for */
+	send_msg(server, XS_MSG_READ, 3, "z", 1);
+	t0 = now_ms();
+	assert_int_equal(xsc_run(late, ops, 2), -ETIMEDOUT);
+	assert_true(now_ms() - t0 < 100);
+	xsc_close(late);
+	close(server);
+}
+
 static void test_reply_to_nothing_is_a_protocol_error(void **state)
 {
 	struct fixture *f = *state;
@@ -475,6 +512,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_batch_is_pipelined_and_matched_by_id, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_silence_times_out_and_breaks_the_connection,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replies_there_past_the_deadline_are_taken,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reply_to_nothing_is_a_protocol_error, setup,
 						teardown),
