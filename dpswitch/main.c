@@ -469,8 +469,8 @@ int main(int argc, char **argv)
 			 -1, 0);
 	d.rx_lin = mmap(NULL, DPS_RX_LIN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 			-1, 0);
-	if (d.ports == MAP_FAILED || d.arena.buf == MAP_FAILED || d.gso_buf == MAP_FAILED || d.rx_lin == MAP_FAILED ||
-	    d.evport == MAP_FAILED) {
+	if (d.ports == MAP_FAILED || d.arena.buf == MAP_FAILED || d.gso_buf == MAP_FAILED ||
+	    d.rx_lin == MAP_FAILED || d.evport == MAP_FAILED) {
 		log_err("dpswitch: out of memory");
 		goto stop;
 	}
