@@ -3,7 +3,8 @@
  * netd talks OVSDB (RFC 7047, ovsdb.h) to the host's ovsdb-server: no
  * ovs-vsctl per vif. The network's section names the bridge; netd creates
  * it when it is missing (and then owns it: removed at down) or uses the
- * one there (and then removes only its ports). A plug is one transaction:
+ * one there (and then removes only its ports; should it be deleted by
+ * hand, a repair makes it again, still not netd's). A plug is one transaction:
  * Interface and Port rows with what OVN's integration (OVS's
  * Documentation/topics/integration.rst) asks of a hypervisor, in
  * external_ids:
@@ -48,6 +49,10 @@ struct ovs_priv {
 	char bridge[IFNAMSIZ];
 	char mgmt[NETD_PATH_MAX + 32]; /* ovs-ofctl's target: unix:<rundir>/<bridge>.mgmt */
 	bool created; /* netd created the bridge: down removes it */
+	/* The bridge was there, not netd's, when the network came up: one
+	 * made again (deleted by hand, then a repair) is not netd's either,
+	 * so that down leaves it as it leaves the one it found. */
+	bool foreign;
 	bool applied;
 	/* Time plugs and unplugs spent waiting on OVS (ovsdb-server,
 	 * ovs-vswitchd, ovs-ofctl), in microseconds: `status` shows it so
@@ -104,10 +109,34 @@ static int step_ovsdb(struct netd_net *net, struct ovs_priv *p)
 	return rc < 0 ? rc : 0;
 }
 
+static int bridge_add(struct ovs_priv *p, const struct netd_net_conf *c, const char *owner)
+{
+	json_t *res = NULL;
+	int rc = ovsdb_transact(&p->db, ovs_msg_bridge_add(p->bridge, c->datapath_type, owner),
+				OVSDB_CALL_TIMEOUT_MS, &res);
+
+	if (rc == 0)
+		rc = db_wait_cfg(p, ovs_msg_cfg(res));
+	json_decref(res);
+	return rc ? err_prefix(rc, "cannot create OVS bridge %s", p->bridge) : 0;
+}
+
+/* The bridge someone else made is gone (deleted by hand): made again for
+ * the guests, without netd's mark and not created, so that neither down
+ * nor a rollback removes it. */
+static int bridge_make_again(struct netd_net *net, struct ovs_priv *p)
+{
+	int rc = bridge_add(p, &net->conf, NULL);
+
+	if (rc == 0)
+		log_info("%s: OVS bridge %s made again, not as netd's: it was there before the "
+			 "network came up, and down leaves it", net->conf.name, p->bridge);
+	return rc;
+}
+
 static int step_bridge(struct netd_net *net, struct ovs_priv *p)
 {
 	char uuid[64], owner[IFNAMSIZ + 1];
-	json_t *res = NULL;
 	size_t n;
 	int rc = bridge_lookup(p, uuid, sizeof(uuid), owner, sizeof(owner), &n);
 
@@ -117,21 +146,16 @@ static int step_bridge(struct netd_net *net, struct ovs_priv *p)
 		/* Marked ours but in no state file: a netd whose state was
 		 * lost made it; it is still ours to remove. */
 		p->created = !strcmp(owner, net->conf.name);
+		p->foreign |= !p->created;
 		return 0;
 	}
+	if (p->foreign)
+		return bridge_make_again(net, p);
 	/* Recorded before it exists: a crash between the two leaves a
 	 * record of a bridge that may not be there, which undo tolerates. */
 	p->created = true;
 	rc = net->checkpoint(net, "applying");
-	if (rc)
-		return rc;
-	rc = ovsdb_transact(&p->db,
-			    ovs_msg_bridge_add(p->bridge, net->conf.datapath_type, net->conf.name),
-			    OVSDB_CALL_TIMEOUT_MS, &res);
-	if (rc == 0)
-		rc = db_wait_cfg(p, ovs_msg_cfg(res));
-	json_decref(res);
-	return rc ? err_prefix(rc, "cannot create OVS bridge %s", p->bridge) : 0;
+	return rc ? rc : bridge_add(p, &net->conf, net->conf.name);
 }
 
 static int ovs_txn_run(struct netd_net *net, void *data, size_t i)
@@ -418,6 +442,10 @@ static int ovs_up(struct netd_net *net, json_t *saved)
 		if (br && strlen(br) < sizeof(p->bridge))
 			snprintf(p->bridge, sizeof(p->bridge), "%s", br);
 		p->created = json_is_true(json_object_get(ms, "created"));
+		/* a record from before the key: applied without creating it */
+		p->foreign = json_object_get(ms, "foreign")
+				     ? json_is_true(json_object_get(ms, "foreign"))
+				     : phase && !strcmp(phase, "applied") && !p->created;
 		rc = bridge_lookup(p, uuid, sizeof(uuid), owner, sizeof(owner), &n);
 		if (rc < 0)
 			return err_prefix(rc, "%s", net->conf.name);
@@ -464,6 +492,7 @@ static int ovs_down(struct netd_net *net)
 	if (rc)
 		return err_prefix(rc, "%s", net->conf.name);
 	p->applied = false;
+	p->foreign = false; /* the next up looks again */
 	log_info("%s: ovs mode down, %s", net->conf.name,
 		 p->created ? "bridge removed" : "its ports removed");
 	return 0;
@@ -848,7 +877,8 @@ static json_t *ovs_save(struct netd_net *net)
 
 	if (!p)
 		return json_object();
-	return json_pack("{s:s, s:b}", "bridge", p->bridge, "created", p->created);
+	return json_pack("{s:s, s:b, s:b}", "bridge", p->bridge, "created", p->created, "foreign",
+			 p->foreign);
 }
 
 /* Ports marked with a network that its record does not hold: a plug a

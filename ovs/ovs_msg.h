@@ -90,8 +90,9 @@ json_t *ovs_msg_bridge_find(const char *bridge);
 int ovs_msg_bridge_found(const json_t *result, const char **uuid, const char **owner,
 			 size_t *n_ports);
 
-/* Create bridge (owned by net) with its internal port, datapath_type
- * dp_type ("" or NULL: OVS's default), in Open_vSwitch.bridges. */
+/* Create bridge (owned by net; NULL: not marked) with its internal port,
+ * datapath_type dp_type ("" or NULL: OVS's default), in
+ * Open_vSwitch.bridges. */
 json_t *ovs_msg_bridge_add(const char *bridge, const char *dp_type, const char *net);
 /* Take the bridge (by uuid) out of Open_vSwitch.bridges: its row, ports
  * and interfaces go with it. */

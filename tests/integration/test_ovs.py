@@ -515,6 +515,38 @@ def test_up_again_on_a_bridge_netd_did_not_make_keeps_the_healthy_ports(topo, ov
     assert topo.ping(tx, "192.0.2.72")
 
 
+@pytest.mark.parametrize("how", ["up", "restart"])
+def test_repair_of_a_bridge_netd_did_not_make_leaves_it_theirs(topo, ovs, netd_factory, how):
+    """A bridge someone else made, deleted by hand (`ovs-vsctl del-br`),
+    then `up` (or netd killed, the bridge deleted, netd started again):
+    netd makes it again for the guests, not marked as its own, so `down`
+    takes netd's ports and leaves the bridge, as for that bridge never
+    deleted. Before, netd made it marked as its own (`created`), and
+    `down` deleted the operator's bridge."""
+    ovs.vsctl("add-br", BR, "--", "set", "Bridge", BR, "datapath_type=netdev")
+    n = netd_factory(ovs_conf(ovs))
+    n.start()
+    tx, rx = plugged_guest(topo, n, 71), plugged_guest(topo, n, 72)
+    assert status_of(n)["created"] is False
+    if how == "up":
+        ovs.vsctl("del-br", BR)
+        n.ctl("up", BR)
+    else:
+        n.stop(signal.SIGKILL)
+        ovs.vsctl("del-br", BR)
+        n.start()
+    log = n.read_log()
+    assert (f"{BR}: OVS bridge {BR} made again, not as netd's: it was there before the "
+            "network came up, and down leaves it") in log, log
+    assert ovs.ports(BR) == ["vif71.0", "vif72.0"], log
+    assert ovs.get("Bridge", BR, "external_ids") == {}
+    assert status_of(n)["created"] is False
+    assert topo.ping(tx, "192.0.2.72")
+    n.ctl("down", BR)
+    assert ovs.bridges() == [BR], n.read_log()
+    assert ovs.ports(BR) == []
+
+
 @pytest.mark.parametrize("crash", [False, True], ids=["failed", "killed"])
 def test_failed_ovs_repair_keeps_the_record_to_restore_the_host(topo, ovs, netd_factory, crash):
     """The repair of a bridge deleted by hand fails (or netd is killed) once
