@@ -266,7 +266,13 @@ static int ovs_txn_undo(struct netd_net *net, void *data)
 	return ovs_restore(net, data);
 }
 
-static const struct netd_txn ovs_txn = { .run = ovs_txn_run, .undo = ovs_txn_undo };
+static void ovs_txn_done(struct netd_net *net, void *data);
+
+static const struct netd_txn ovs_txn = {
+	.run = ovs_txn_run,
+	.done = ovs_txn_done,
+	.undo = ovs_txn_undo,
+};
 
 static int priv_init(struct netd_net *net)
 {
@@ -372,9 +378,23 @@ static void vifs_plug_again(struct netd_net *net, const struct port_list *l)
 				err_msg());
 }
 
+/* Every step done, before the "applied" checkpoint: the remembered vifs
+ * (of a setup rolled back at start, or repaired) ports again, with their
+ * rules. A netd killed meanwhile leaves the record "applying", so the next
+ * rolls the half-plugged setup back and applies it again; an "applied"
+ * one it would adopt as it is, a guest without its port or its rules. A
+ * first up has no vifs yet. */
+static void ovs_txn_done(struct netd_net *net, void *data)
+{
+	struct ovs_priv *p = data;
+
+	p->applied = true; /* vif_online plugs into an applied setup only */
+	vifs_plug_again(net, NULL);
+}
+
+/* netd_txn_repair()'s: ovs_txn_done() has plugged them. */
 static void ovs_replug(struct netd_net *net, void *data)
 {
-	vifs_plug_again(net, NULL);
 }
 
 /* Up of a network that is up whose bridge was deleted behind netd's back
@@ -465,13 +485,13 @@ static int ovs_up(struct netd_net *net, json_t *saved)
 		p->created = false;
 		priv_init(net);
 	}
+	/* The vifs of a setup rolled back (a netd killed mid-repair left
+	 * the bridge gone) are remembered: ports again (ovs_txn_done), as
+	 * nat mode's. */
 	rc = netd_txn_apply(net, &ovs_txn, p);
+	p->applied = rc == 0;
 	if (rc)
 		return rc;
-	p->applied = true;
-	/* The vifs of a setup rolled back (a netd killed mid-repair left
-	 * the bridge gone) are remembered: ports again, as nat mode's. */
-	ovs_replug(net, p);
 	log_info("%s: ovs mode up on %s bridge %s%s", net->conf.name,
 		 p->created ? "its own" : "the existing", p->bridge, net->conf.ovn ? " (OVN)" : "");
 	return 0;

@@ -578,6 +578,41 @@ def test_failed_ovs_repair_keeps_the_record_to_restore_the_host(topo, ovs, netd_
     assert not os.path.exists(os.path.join(netd.state, f"{BR}.json"))
 
 
+@pytest.mark.parametrize("how", ["up", "start"])
+def test_kill9_mid_repair_ends_with_every_vif_plugged(topo, ovs, netd_factory, how):
+    """netd killed while it plugs the vifs again into a bridge it made
+    again (a repair after `ovs-vsctl del-br`; or a start after the bridge
+    was deleted while no netd ran, which rolls back and applies): one vif's
+    port there without its rules, the other's not yet. Started again,
+    every remembered vif is a port with its anti-spoofing rules and the
+    guests reach each other; `down` then leaves no bridge. Before, the
+    record said `applied` as soon as the bridge was there, so the next
+    netd adopted it as it was: one guest without a port, the other
+    without its rules."""
+    n = netd_factory(ovs_conf(ovs))
+    n.start()
+    tx, rx = plugged_guest(topo, n, 71), plugged_guest(topo, n, 72)
+    n.stop(signal.SIGKILL)
+    crash = {"NETD_FAULT": "vif-antispoof:crash"}
+    if how == "up":
+        n.start(env=crash)  # adopts: plugs nothing
+        ovs.vsctl("del-br", BR)
+        assert n.ctl("up", BR, check=False).returncode != 0
+    else:
+        ovs.vsctl("del-br", BR)
+        n.start(env=crash, wait=False)
+    n.crashed()
+    assert len(ovs.ports(BR)) == 1, n.read_log()  # what the crash left
+    n.start()
+    log = n.read_log()
+    assert ovs.ports(BR) == ["vif71.0", "vif72.0"], log
+    flows = ovs.ofctl("dump-flows", BR)
+    assert "cookie=0x4e44000000470000" in flows and "cookie=0x4e44000000480000" in flows, flows
+    assert topo.ping(tx, "192.0.2.72")
+    n.ctl("down", BR)
+    assert ovs.bridges() == []
+
+
 def test_vlan_suffix_is_refused_for_a_linux_bridge(topo, ovs, netd_factory):
     """bridge=BR:TRUNK is vif-openvswitch's syntax: a bridge-mode network
     beside the ovs one refuses it rather than dropping the VLANs."""
