@@ -385,19 +385,36 @@ json_t *ovs_msg_ports_list(const char *bridge)
 	return ops;
 }
 
-/* The row named name in the rows of result's op i, or NULL. */
-static const json_t *row_named(const json_t *result, size_t i, const char *name)
+/* Each row of result's op i (one of the list's) at [name][i - 1] of
+ * index: the Port row at 0, the Interface row at 1. */
+static int index_rows(json_t *index, const json_t *result, size_t i)
 {
 	const json_t *rows = json_object_get(json_array_get(result, i), "rows");
 
 	for (size_t j = 0; j < json_array_size(rows); j++) {
-		const json_t *row = json_array_get(rows, j);
+		json_t *row = json_array_get(rows, j);
 		const char *n = json_string_value(json_object_get(row, "name"));
+		json_t *pair = n ? json_object_get(index, n) : NULL;
 
-		if (n && !strcmp(n, name))
-			return row;
+		if (!n)
+			continue;
+		if (!pair && json_object_set_new(index, n, pair = json_pack("[n, n]")))
+			return -ENOMEM;
+		if (json_array_set(pair, i - 1, row))
+			return -ENOMEM;
 	}
-	return NULL;
+	return 0;
+}
+
+json_t *ovs_msg_ports_index(const json_t *result)
+{
+	json_t *index = json_object();
+
+	if (!index || index_rows(index, result, 1) || index_rows(index, result, 2)) {
+		json_decref(index);
+		return NULL;
+	}
+	return index;
 }
 
 static bool same_str(const char *a, const char *b)
@@ -428,13 +445,13 @@ static bool same_trunks(const json_t *col, const uint16_t *want, size_t n)
 	return true;
 }
 
-const char *ovs_msg_port_differs(const json_t *result, const struct ovs_port *want)
+const char *ovs_msg_port_differs(const json_t *index, const struct ovs_port *want)
 {
-	const json_t *port = row_named(result, 1, want->ifname);
-	const json_t *iface = row_named(result, 2, want->ifname), *mode;
+	const json_t *pair = json_object_get(index, want->ifname);
+	const json_t *port = json_array_get(pair, 0), *iface = json_array_get(pair, 1), *mode;
 	const json_t *ids = json_object_get(iface, "external_ids");
 
-	if (!port || !iface)
+	if (!json_is_object(port) || !json_is_object(iface))
 		return "its rows";
 	if (!same_str(map_get(ids, "iface-id"), want->iface_id))
 		return "iface-id";
@@ -458,34 +475,38 @@ int ovs_msg_ports_each(const json_t *result,
 	const json_t *brows = json_object_get(json_array_get(result, 0), "rows");
 	const json_t *prows = json_object_get(json_array_get(result, 1), "rows");
 	const json_t *ports;
-	size_t i, j, n;
+	json_t *mine;
+	int rc = 0;
 
 	if (!json_is_array(brows) || !json_is_array(prows))
 		return err_set(-EPROTO, "a port list reply without rows");
 	if (json_array_size(brows) == 0)
 		return 0;
+	/* The bridge's port uuids as a set (a hash): a walk of it per row
+	 * made a list of n ports n^2 string compares. */
 	ports = json_object_get(json_array_get(brows, 0), "ports");
-	n = set_size(ports);
-	for (i = 0; i < json_array_size(prows); i++) {
+	mine = json_object();
+	if (!mine)
+		rc = -ENOMEM;
+	for (size_t j = 0; rc == 0 && j < set_size(ports); j++) {
+		const char *u = uuid_of(set_at(ports, j));
+
+		if (u && json_object_set_new(mine, u, json_true()))
+			rc = -ENOMEM;
+	}
+	if (rc)
+		err_set(rc, "out of memory");
+	for (size_t i = 0; rc == 0 && i < json_array_size(prows); i++) {
 		const json_t *row = json_array_get(prows, i);
 		const char *uuid = uuid_of(json_object_get(row, "_uuid"));
 		const char *name = json_string_value(json_object_get(row, "name"));
-		bool mine = false;
-		int rc;
 
 		if (!uuid || !name)
-			return err_set(-EPROTO, "a port row without _uuid or name");
-		for (j = 0; j < n && !mine; j++) {
-			const char *u = uuid_of(set_at(ports, j));
-
-			mine = u && !strcmp(u, uuid);
-		}
-		if (!mine)
-			continue;
-		rc = fn(name, uuid, map_get(json_object_get(row, "external_ids"), OVS_OWNER_KEY),
-			data);
-		if (rc)
-			return rc;
+			rc = err_set(-EPROTO, "a port row without _uuid or name");
+		else if (json_object_get(mine, uuid))
+			rc = fn(name, uuid,
+				map_get(json_object_get(row, "external_ids"), OVS_OWNER_KEY), data);
 	}
-	return 0;
+	json_decref(mine);
+	return rc;
 }

@@ -108,10 +108,15 @@ json_t *ovs_msg_ports_list(const char *bridge);
 int ovs_msg_ports_each(const json_t *result,
 		       int (*fn)(const char *name, const char *uuid, const char *owner, void *data),
 		       void *data);
-/* Does port want->ifname, in the list's result, have what a plug of want
- * gave it: its interface's iface-id and attached-mac, the port's tag,
- * trunks and vlan_mode? NULL if so, else the first that differs (for
- * the log; "its rows": no such port or interface). */
-const char *ovs_msg_port_differs(const json_t *result, const struct ovs_port *want);
+/* The list's Port and Interface rows by name (a JSON object: name →
+ * [Port row or null, Interface row or null]), so that a look at each of n
+ * vifs is not a walk of n rows. New reference; NULL: out of memory. */
+json_t *ovs_msg_ports_index(const json_t *result);
+/* Does port want->ifname, in the list's index (ovs_msg_ports_index()),
+ * have what a plug of want gave it: its interface's iface-id and
+ * attached-mac, the port's tag, trunks and vlan_mode? NULL if so, else
+ * the first that differs (for the log; "its rows": no such port or
+ * interface). */
+const char *ovs_msg_port_differs(const json_t *index, const struct ovs_port *want);
 
 #endif

@@ -289,28 +289,40 @@ static void test_port_differs(void **state)
 			  "\"trunks\":[\"set\",[20,10]],\"vlan_mode\":\"native-untagged\"}]},"
 			  "{\"rows\":[{\"name\":\"vif1.0\",\"external_ids\":[\"map\","
 			  "[[\"iface-id\",\"lp1\"],[\"attached-mac\",\"00:16:3e:00:00:01\"]]]}]}]");
+	json_t *ix = ovs_msg_ports_index(r);
 	const uint16_t trunks[] = { 10, 20 };
 	struct ovs_port want = { .ifname = "vif1.0", .iface_id = "lp1",
 				 .mac = "00:16:3e:00:00:01", .tag = -1, .trunks = trunks,
 				 .n_trunks = 2, .vlan_mode = "native-untagged" };
 
-	assert_null(ovs_msg_port_differs(r, &want)); /* trunks a set: any order */
+	assert_null(ovs_msg_port_differs(ix, &want)); /* trunks a set: any order */
 	want.iface_id = "lp2";
-	assert_string_equal(ovs_msg_port_differs(r, &want), "iface-id");
+	assert_string_equal(ovs_msg_port_differs(ix, &want), "iface-id");
 	want.iface_id = "lp1";
 	want.mac = NULL;
-	assert_string_equal(ovs_msg_port_differs(r, &want), "attached-mac");
+	assert_string_equal(ovs_msg_port_differs(ix, &want), "attached-mac");
 	want.mac = "00:16:3e:00:00:01";
 	want.tag = 5;
-	assert_string_equal(ovs_msg_port_differs(r, &want), "tag");
+	assert_string_equal(ovs_msg_port_differs(ix, &want), "tag");
 	want.tag = -1;
 	want.n_trunks = 1;
-	assert_string_equal(ovs_msg_port_differs(r, &want), "trunks");
+	assert_string_equal(ovs_msg_port_differs(ix, &want), "trunks");
 	want.n_trunks = 2;
 	want.vlan_mode = NULL;
-	assert_string_equal(ovs_msg_port_differs(r, &want), "vlan_mode");
+	assert_string_equal(ovs_msg_port_differs(ix, &want), "vlan_mode");
 	want.ifname = "vif2.0";
-	assert_string_equal(ovs_msg_port_differs(r, &want), "its rows");
+	assert_string_equal(ovs_msg_port_differs(ix, &want), "its rows");
+	json_decref(ix);
+	json_decref(r);
+	/* a Port row without its Interface row (or the other way) */
+	r = parse("[{\"rows\":[]},{\"rows\":[{\"name\":\"vif1.0\"}]},"
+		  "{\"rows\":[{\"name\":\"vif2.0\",\"external_ids\":[\"map\",[]]}]}]");
+	ix = ovs_msg_ports_index(r);
+	want.ifname = "vif1.0";
+	assert_string_equal(ovs_msg_port_differs(ix, &want), "its rows");
+	want.ifname = "vif2.0";
+	assert_string_equal(ovs_msg_port_differs(ix, &want), "its rows");
+	json_decref(ix);
 	json_decref(r);
 }
 
