@@ -32,6 +32,35 @@ int ovs_msg_frame(const char *buf, size_t len, json_t **out, size_t *used)
 	return 0;
 }
 
+int ovs_msg_scan(struct ovs_msg_scan *s, const char *buf, size_t len, size_t *end)
+{
+	for (; s->pos < len; s->pos++) {
+		char c = buf[s->pos];
+
+		if (s->in_str) {
+			if (s->esc)
+				s->esc = false;
+			else if (c == '\\')
+				s->esc = true;
+			else if (c == '"')
+				s->in_str = false;
+		} else if (s->depth == 0 && (c == ' ' || c == '\t' || c == '\r' || c == '\n')) {
+			continue;
+		} else if (s->depth == 0 && c != '{' && c != '[') {
+			*end = len; /* not a value we would take: the parser says why */
+			return 1;
+		} else if (c == '"') {
+			s->in_str = true;
+		} else if (c == '{' || c == '[') {
+			s->depth++;
+		} else if ((c == '}' || c == ']') && --s->depth == 0) {
+			*end = ++s->pos;
+			return 1;
+		}
+	}
+	return 0;
+}
+
 /* ---- values (RFC 7047 §5.1) ---- */
 
 static json_t *uuid_ref(const char *kind, const char *u)

@@ -38,6 +38,22 @@ struct ovs_port {
 	bool twin_active;        /* its iface-status after this transaction */
 };
 
+/* Where a stream's first JSON object (or array) ends, found by a scan
+ * that goes on from where the last call stopped, so that a reply of n
+ * bytes arriving in k reads costs n, not the n * k of parsing the buffer
+ * from its start after each read. Zeroed before the first byte of each
+ * value. */
+struct ovs_msg_scan {
+	size_t pos; /* bytes of the buffer scanned */
+	unsigned depth;
+	bool in_str, esc;
+};
+
+/* 1 and *end (one past the value's closing bracket), or 0: not whole yet.
+ * A first non-blank byte that opens neither: 1 and *end = len, for
+ * ovs_msg_frame() to tell what it is. */
+int ovs_msg_scan(struct ovs_msg_scan *s, const char *buf, size_t len, size_t *end);
+
 /* Split a JSON text stream: *out the first whole value (new reference) and
  * *used the bytes it took (leading whitespace included). 1: not complete
  * yet (read more); -EPROTO with err_msg(): not JSON. */

@@ -30,6 +30,7 @@ void ovsdb_close(struct ovsdb *db)
 	free(db->buf);
 	db->buf = NULL;
 	db->len = db->cap = 0;
+	db->scan = (struct ovs_msg_scan){ 0 };
 }
 
 static int db_connect(struct ovsdb *db)
@@ -54,6 +55,7 @@ static int db_connect(struct ovsdb *db)
 	}
 	db->fd = fd;
 	db->len = 0;
+	db->scan = (struct ovs_msg_scan){ 0 };
 	return 0;
 }
 
@@ -99,8 +101,11 @@ static int db_send(struct ovsdb *db, json_t *msg)
 static int db_recv(struct ovsdb *db, long long deadline, json_t **msg)
 {
 	for (;;) {
-		size_t used = 0;
-		int rc = ovs_msg_frame(db->buf, db->len, msg, &used);
+		size_t used = 0, end = 0;
+		/* parsed once whole, not at every read of a large reply */
+		int rc = ovs_msg_scan(&db->scan, db->buf, db->len, &end)
+				 ? ovs_msg_frame(db->buf, end, msg, &used)
+				 : 1;
 		struct pollfd pfd = { .fd = db->fd, .events = POLLIN };
 		long long left;
 		ssize_t r;
@@ -110,6 +115,7 @@ static int db_recv(struct ovsdb *db, long long deadline, json_t **msg)
 		if (rc == 0) {
 			memmove(db->buf, db->buf + used, db->len - used);
 			db->len -= used;
+			db->scan = (struct ovs_msg_scan){ 0 };
 			return 0;
 		}
 		if (db->len == db->cap) {

@@ -17,6 +17,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "ovs/ovs_msg.h"
+
 #define OVSDB_DB "Open_vSwitch"
 /* A reply must come within this after the request (the server answers a
  * plain transaction in microseconds; this bounds a hung one). */
@@ -30,6 +32,7 @@ struct ovsdb {
 	unsigned long long next_id;
 	char *buf; /* bytes read and not parsed yet */
 	size_t len, cap;
+	struct ovs_msg_scan scan; /* how far into buf's first message */
 	/* Wall time spent in ovsdb_transact(), in microseconds: what OVS
 	 * charged (the server's work, ovs-vswitchd's for a wait), for the
 	 * caller's accounting. */

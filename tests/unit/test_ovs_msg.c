@@ -72,6 +72,37 @@ static void test_frame(void **state)
 	assert_int_equal(ovs_msg_frame("\"x\" ", 4, &m, &used), -EPROTO);
 }
 
+static void test_scan(void **state)
+{
+	/* brackets and escaped quotes inside strings are not the value's */
+	const char msg[] = " \n{\"a\":\"}]\\\"{\",\"b\":[{\"c\":[]}]}{\"next\":1}";
+	const size_t first = strlen(" \n{\"a\":\"}]\\\"{\",\"b\":[{\"c\":[]}]}");
+	struct ovs_msg_scan s = { 0 };
+	size_t end = 0;
+
+	/* byte by byte, as reads that cut it anywhere: whole at its last */
+	for (size_t n = 0; n < first; n++)
+		assert_int_equal(ovs_msg_scan(&s, msg, n, &end), 0);
+	assert_int_equal(ovs_msg_scan(&s, msg, first, &end), 1);
+	assert_int_equal(end, first);
+	/* all at once: the same end, the next value not scanned */
+	s = (struct ovs_msg_scan){ 0 };
+	assert_int_equal(ovs_msg_scan(&s, msg, strlen(msg), &end), 1);
+	assert_int_equal(end, first);
+	s = (struct ovs_msg_scan){ 0 };
+	assert_int_equal(ovs_msg_scan(&s, "[1] ", 4, &end), 1);
+	assert_int_equal(end, 3);
+	/* blanks only: not yet; not an object or array: the whole buffer,
+	 * for ovs_msg_frame() to refuse */
+	s = (struct ovs_msg_scan){ 0 };
+	assert_int_equal(ovs_msg_scan(&s, "  \n", 3, &end), 0);
+	assert_int_equal(ovs_msg_scan(&s, "  \n}{", 5, &end), 1);
+	assert_int_equal(end, 5);
+	s = (struct ovs_msg_scan){ 0 };
+	assert_int_equal(ovs_msg_scan(&s, "\"x\" ", 4, &end), 1);
+	assert_int_equal(end, 4);
+}
+
 /* ---- building ---- */
 
 static void test_plug_message(void **state)
@@ -499,6 +530,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_frame),
+		cmocka_unit_test(test_scan),
 		cmocka_unit_test(test_plug_message),
 		cmocka_unit_test(test_wait_messages),
 		cmocka_unit_test(test_names_are_json_strings),
