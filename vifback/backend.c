@@ -11,6 +11,8 @@
 
 #include "lib/err.h"
 #include "lib/log.h"
+#include "lib/nl_link.h"
+#include "vif/vif.h"
 #include "vif/xsvif.h"
 #include "vifback/tap.h"
 
@@ -30,6 +32,37 @@ static bool serves(struct nb_back *b, const struct nb_vif *v, const char *bridge
 	return true;
 }
 
+/* The TAP named vifname (vifname=) is the one an earlier vifback made
+ * for the vif whose own name is backend only if netd renamed it from that
+ * name, as its mark says (vif/rename.c): two vifs the toolstack gave the
+ * same vifname= both find the TAP of the one renamed first, which the
+ * other must neither take (its guest would be served another's traffic)
+ * nor remove. -ENODEV: no TAP of this vif's by that name. */
+static int adopt_renamed(const struct nb_vif *v, const char *backend, const char *vifname,
+			 int *fd)
+{
+	char from[IFNAMSIZ];
+	struct nl_link l;
+	bool marked;
+	int rc;
+
+	rc = nl_link_get(vifname, &l);
+	if (rc < 0)
+		return rc == -ENODEV ? rc : err_prefix(rc, "%s", vifname);
+	marked = vif_renamed_from(l.alias, from);
+	if (marked && !strcmp(from, backend))
+		return vb_tap_adopt(vifname, fd);
+	if (marked)
+		log_warn("vif%u.%u: %s (its vifname=) is the interface netd renamed from %s, "
+			 "another vif's: not taken",
+			 v->domid, v->devid, vifname, from);
+	else
+		log_warn("vif%u.%u: %s (its vifname=) is no interface netd renamed from %s: "
+			 "not taken",
+			 v->domid, v->devid, vifname, backend);
+	return -ENODEV;
+}
+
 static int probe(struct nb_back *b, struct nb_vif *v, const char *vifname, const char *bridge)
 {
 	int rc;
@@ -38,7 +71,7 @@ static int probe(struct nb_back *b, struct nb_vif *v, const char *vifname, const
 	 * the vifname= a script renamed it to; it is still bridged */
 	rc = vb_tap_adopt(v->ifname, &v->port);
 	if (rc == -ENODEV && vifname)
-		rc = vb_tap_adopt(vifname, &v->port);
+		rc = adopt_renamed(v, v->ifname, vifname, &v->port);
 	if (rc == 0) {
 		char name[IFNAMSIZ];
 
@@ -186,7 +219,7 @@ static void forget(struct nb_back *b, struct nb_vif *v, const char *vifname)
 	snprintf(name, sizeof(name), "vif%u.%u", v->domid, v->devid);
 	rc = vb_tap_adopt(name, &fd);
 	if (rc == -ENODEV && vifname)
-		rc = vb_tap_adopt(vifname, &fd);
+		rc = adopt_renamed(v, name, vifname, &fd);
 	if (rc == -ENODEV)
 		return;
 	if (rc < 0) {

@@ -997,6 +997,69 @@ def test_at_start_only_vifbacks_own_taps_of_removed_devices_go(topo, rig):
     topo.ip(topo.d0, "tuntap del mode tap multi_queue vnet_hdr name vif05.0")
 
 
+def test_a_vif_given_another_vifs_vifname_leaves_its_tap_alone(topo, rig):
+    """The toolstack gives two guests' vifs the same vifname=: guest 5's
+    TAP is web0 (netd renamed it), and vif6.0's probe finds web0 under its
+    vifname=. It is not vif6.0's TAP: vif6.0 gets its own, and its
+    teardown removes that one. Guest 5's web0 is never taken (its traffic
+    would go to guest 6), nor made non-persistent (gone at the next
+    vifback restart): only the vif with the mistake fails."""
+    rig.attach(5, "ip=192.0.2.15,vifname=web0")
+    g5 = rig.guest(5, "192.0.2.15")
+    web0 = topo.link(topo.d0, "web0")["ifindex"]
+    hvsim(rig, "domain", "add", "6")
+    rig.domains.add(6)
+    hvsim(rig, "vif", "add", "-n", "6.0", "mac=00:16:3e:00:00:06,ip=192.0.2.16,vifname=web0")
+    rig.wait_states(6, 2)
+    log = rig.read_log()
+    assert topo.link(topo.d0, "vif6.0"), log
+    assert "vif6.0: web0 taken over" not in log, log
+    hvsim(rig, "vif", "del", "-n", "6.0")
+    wait_for(lambda: topo.link(topo.d0, "vif6.0") is None, 10, what="vif6.0 removed")
+    assert topo.link(topo.d0, "web0")["ifindex"] == web0
+    rig.vb.kill()
+    rig.vb.wait(10)
+    wait_for(lambda: rig.workers() == [], 10, what="the workers to exit")
+    assert (topo.link(topo.d0, "web0") or {}).get("ifindex") == web0, rig.read_log()
+    rig.start_vifback()
+    wait_for(lambda: len(rig.workers()) == 1, 10, what="the new vifback's worker")
+    rig.wait_states(5, 4, 4)
+    assert topo.link(topo.d0, "web0")["master"] == "xenbr0"
+    wait_for(lambda: topo.ping(g5, LAN), 15, what="guest 5 pings after the restart")
+
+
+def test_a_vif_torn_down_unprobed_leaves_the_tap_of_its_vifname_anothers(topo, rig):
+    """vifback down while the toolstack makes and tears down a vif of
+    domain 4 (4.1) given, by mistake, the vifname= of guest 5's TAP
+    (web0). The new vifback meets vif4.1 at online=0 before it takes web0
+    over for guest 5 (domain 4's directory is listed first): vif4.1 has
+    no TAP of its own, and web0 is not one (netd renamed it from vif5.0):
+    it stays, bridged, and guest 5 keeps its network."""
+    rig.attach(4, "ip=192.0.2.14")
+    rig.attach(5, "ip=192.0.2.15,vifname=web0")
+    g5 = rig.guest(5, "192.0.2.15")
+    web0 = topo.link(topo.d0, "web0")["ifindex"]
+    rig.vb.kill()
+    rig.vb.wait(10)
+    wait_for(lambda: rig.workers() == [], 10, what="the workers to exit")
+    hvsim(rig, "vif", "add", "-n", "4.1", "mac=00:16:3e:00:01:04,vifname=web0")
+    detach = subprocess.Popen([HVSIM, "vif", "del", "-n", "-w", "4.1"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=rig.xsd.env())
+    wait_for(lambda: rig.be(4, 1, key="online") == "0" and rig.be(4, 1) == "5", 5,
+             what="vif4.1 torn down by the toolstack")
+    rig.start_vifback()
+    _, err = detach.communicate(timeout=20)
+    assert detach.returncode == 0 and "did not reach Closed" not in err, err
+    rig.wait_states(5, 4, 4)
+    log = rig.read_log()
+    assert "vif4.1: torn down before this backend probed it" in log, log
+    assert (topo.link(topo.d0, "web0") or {}).get("ifindex") == web0, log
+    assert "web0, left by an earlier vifback, removed" not in log, log
+    assert topo.link(topo.d0, "web0")["master"] == "xenbr0"
+    assert topo.link(topo.d0, "vif5.0") is None
+    wait_for(lambda: topo.ping(g5, LAN), 15, what="guest 5 pings after the restart")
+
+
 def test_hung_worker_is_replaced(topo, rig):
     """A worker that stops answering (SIGSTOP) costs the supervisor one
     bounded wait: it is killed, the detach completes, a re-attach gets a
