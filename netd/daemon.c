@@ -1001,10 +1001,18 @@ static int up_without_record(struct netd_net *net, json_t **saved)
 	snprintf(bad, sizeof(bad), "%s.bad", path);
 	snprintf(jbad, sizeof(jbad), "%s.bad", jpath);
 	rc = rename(path, bad) ? -errno : 0;
-	if (rc == 0 && rename(jpath, jbad) && errno != ENOENT) {
-		rc = -errno;
-		if (rename(bad, path)) /* as it was: the file with its journal */
-			log_err("%s: cannot move %s back: %s", net->conf.name, bad, strerror(errno));
+	if (rc == 0 && rename(jpath, jbad)) {
+		if (errno != ENOENT) {
+			rc = -errno;
+			if (rename(bad, path)) /* as it was: the file with its journal */
+				log_err("%s: cannot move %s back: %s", net->conf.name, bad,
+					strerror(errno));
+		} else if (unlink(jbad) && errno != ENOENT) {
+			/* no journal: one set aside with an earlier <file>.bad,
+			 * which this one replaced, is not this file's */
+			log_warn("%s: %s, of a state file set aside before, not removed: %s",
+				 net->conf.name, jbad, strerror(errno));
+		}
 	}
 	if (rc)
 		return err_set(rc, "%s: its state file %s cannot be read (%s), nor set aside (%s): "

@@ -541,6 +541,43 @@ def test_an_unreadable_state_file_that_cannot_be_moved_aside_says_which_and_what
     topo.assert_snapshot_equal(before)
 
 
+def test_an_unreadable_state_file_set_aside_again_gets_no_journal_of_the_first(
+        topo, netd_factory):
+    """Twice a state file the mode cannot read: the first with a vif
+    journal, the second (of a netd that plugged nothing) without one. The
+    second <file>.bad replaces the first, and the <journal>.bad beside it
+    must not be the first file's journal, which the log and netd(8) call
+    its own (its records are of that file's vifs): the operator would
+    check the host against vifs the second file never had."""
+    add_vif(topo, 1, None)
+    netd = netd_factory(bridge_conf("modern"))
+    netd.start()
+    netd.ctl("vif", "online", "1.0")
+    record = state_file(netd)
+    journal = os.path.join(netd.state, "xenbr0.vifs")
+    doc = json.load(open(record))
+    vifs = open(journal).read()
+    assert netd.stop() == 0, netd.read_log()
+    del doc["mode_state"]["physdev"]
+    with open(record, "w") as f:
+        json.dump(doc, f)
+    with open(journal, "w") as f:
+        f.write(vifs)
+    netd.start()
+    assert open(journal + ".bad").read() == vifs, netd.read_log()
+    assert netd.stop() == 0, netd.read_log()
+    doc["vifs"] = []
+    with open(record, "w") as f:
+        json.dump(doc, f)
+    assert not os.path.exists(journal)
+    netd.start()
+    log = netd.read_log()
+    assert json.load(open(record + ".bad")) == doc, log
+    assert not os.path.exists(journal + ".bad"), log
+    assert net_state(netd) == "up"
+    assert netd.stop() == 0, netd.read_log()
+
+
 def test_an_unreadable_state_file_of_a_network_no_longer_configured_is_moved_aside(
         topo, netd_factory):
     """The same record of a network the config no longer has: nothing in it
