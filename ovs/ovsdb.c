@@ -131,14 +131,18 @@ static int db_recv(struct ovsdb *db, long long deadline, json_t **msg)
 			db->buf = b;
 			db->cap = cap;
 		}
+		/* Past the deadline the socket is still looked at once, as
+		 * xs_client's wait_fd does: a netd that was not scheduled
+		 * meanwhile has waited for nothing, and a reply already
+		 * there is taken. */
 		left = deadline - now_ms();
-		if (left <= 0)
-			return err_set(-ETIMEDOUT, "ovsdb-server at %s: no reply in time", db->path);
-		rc = poll(&pfd, 1, (int)left);
+		rc = poll(&pfd, 1, left > 0 ? (int)left : 0);
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc < 0)
 			return err_set(-errno, "poll: %s", strerror(errno));
+		if (rc == 0 && left <= 0)
+			return err_set(-ETIMEDOUT, "ovsdb-server at %s: no reply in time", db->path);
 		if (rc == 0)
 			continue;
 		r = recv(db->fd, db->buf + db->len, db->cap - db->len, 0);

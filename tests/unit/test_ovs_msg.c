@@ -436,6 +436,31 @@ static void test_client(void **state)
 	rmdir(dir);
 }
 
+/* A reply already there when the deadline has passed is taken: a netd
+ * that was not scheduled meanwhile (stopped, a loaded host) has waited
+ * for nothing. One not there is not waited for. */
+static void test_client_late_reply_taken(void **state)
+{
+	static const char reply[] = "{\"id\":1,\"result\":[{}],\"error\":null}";
+	struct ovsdb db;
+	json_t *res = NULL;
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	ovsdb_init(&db, "/nonexistent");
+	db.fd = sv[0];
+	assert_int_equal(write(sv[1], reply, sizeof(reply) - 1), (ssize_t)sizeof(reply) - 1);
+	/* a 0 ms timeout: past the deadline at the first look */
+	assert_int_equal(ovsdb_transact(&db, ovs_msg_wait_cfg(1, 10), 0, &res), 0);
+	json_decref(res);
+	/* nothing there: a timeout at once */
+	db.fd = sv[0];
+	assert_int_equal(ovsdb_transact(&db, ovs_msg_wait_cfg(1, 10), 0, NULL), -ETIMEDOUT);
+	assert_non_null(strstr(err_msg(), "no reply in time"));
+	ovsdb_close(&db);
+	close(sv[1]);
+}
+
 /* ---- vif-openvswitch's VLAN suffix ---- */
 
 static void test_bridge_vlan_parse(void **state)
@@ -539,6 +564,7 @@ int main(void)
 		cmocka_unit_test(test_ports_each),
 		cmocka_unit_test(test_port_differs),
 		cmocka_unit_test(test_client),
+		cmocka_unit_test(test_client_late_reply_taken),
 		cmocka_unit_test(test_bridge_vlan_parse),
 		cmocka_unit_test(test_flows_text),
 	};
