@@ -214,6 +214,28 @@ static int rt_converge(struct netd_net *net, struct rt_priv *p)
 	return rc ? err_prefix(rc, "%s", net->conf.name) : 0;
 }
 
+static int rt_vif_online(struct netd_net *net, const struct vif *vif);
+
+/* The vifs of a setup rolled back (rt_restore() took their routes,
+ * addresses, proxy entries and sysctls with it), routed again on the setup
+ * just applied, as bridge and nat mode make theirs ports again; their
+ * filters are put back too. The state file then lists what each plug
+ * made, for the next down, or netd, to undo. */
+static void rt_replug(struct netd_net *net)
+{
+	bool any = false;
+
+	for (struct netd_vif *v = net->vifs; v; v = v->next) {
+		if (rt_vif_online(net, &v->vif))
+			log_err("%s: %s not routed again: %s", net->conf.name, v->vif.ifname,
+				err_msg());
+		else
+			any = true;
+	}
+	if (any && net->checkpoint(net, "applied"))
+		log_err("%s: state not saved: %s", net->conf.name, err_msg());
+}
+
 static int rt_up(struct netd_net *net, json_t *saved)
 {
 	const struct netd_net_conf *c = &net->conf;
@@ -269,6 +291,7 @@ static int rt_up(struct netd_net *net, json_t *saved)
 	rc = netd_txn_apply(net, &rt_txn, p);
 	if (rc == 0) {
 		as_gw_invalidate(); /* Dom0 has new addresses, routes */
+		rt_replug(net);
 		log_info("%s: route mode up on %s (%s)", c->name, p->physdev, what_up(p));
 		return 0;
 	}

@@ -663,6 +663,44 @@ def test_start_that_rolls_back_a_setup_plugs_its_vifs_again(topo, netd_factory, 
     assert topo.ping(g, "192.0.2.1")
 
 
+def test_route_start_that_rolls_back_a_setup_routes_its_vifs_again(topo, netd_factory):
+    """Route mode's twin of the test above. netd killed (-9) with a vif
+    routed (IPv4 and IPv6); the config now says physdev eth1. The next
+    netd rolls the setup on eth0 back (the vif's routes, addresses and
+    proxy entries go with it) and applies it on eth1, and the vif it
+    remembers is routed again: host routes in Dom0, the guest's proxy
+    entry on eth1, its filters, the guest reaching Dom0; its stop removes
+    them. Before, the vif stayed remembered (vif-list) with no route: the
+    guest cut off."""
+    sh(f"ip link add up1 netns {topo.up} type veth peer name eth1 netns {topo.d0}")
+    topo.ip(topo.d0, "addr add 203.0.113.2/24 dev eth1")
+    topo.ip(topo.d0, "addr add 2001:db8:1::2/64 dev eth1 nodad")
+    topo.ip(topo.d0, "link set eth1 up")
+    topo.ip(topo.up, "link set up1 up")
+    g = add_vif(topo, 1, "192.0.2.20/24")
+    netd = netd_factory(route_conf())
+    netd.start()
+    netd.ctl("vif", "online", "1.0", "ip=192.0.2.20 2001:db8::20")
+    assert routes_via(topo, "vif1.0") == ["192.0.2.20", "2001:db8::20"]
+    netd.stop(signal.SIGKILL)
+    netd.write_conf(route_conf(physdev="eth1"))
+    netd.start()
+    log = netd.read_log()
+    assert "routed: previous netd left a applied route setup on eth0; rolling it back" in log
+    assert listed(netd) == ["1.0"] and net_state(netd, "routed") == "up"
+    assert routes_via(topo, "vif1.0") == ["192.0.2.20", "2001:db8::20"], log
+    assert "203.0.113.2/32" in topo.addrs(topo.d0, "vif1.0")
+    assert "2001:db8::20 dev eth1 proxy" in topo.ip(topo.d0, "-6 neigh show proxy").stdout
+    assert "vif1.0" in nft_vifs(topo, "inet")
+    with open(state_file(netd, "routed")) as f:
+        assert [v["ifname"] for v in json.load(f)["mode_state"]["vifs"]] == ["vif1.0"]
+    topo.settle()
+    assert topo.ping(g, "192.0.2.2")  # Dom0's eth0, answered through the host route
+    netd.stop()
+    assert netd_routes(topo) == [] and routes_via(topo, "vif1.0") == []
+    assert "2001:db8::20" not in topo.ip(topo.d0, "-6 neigh show proxy").stdout
+
+
 @pytest.mark.parametrize("style", ["classic", "modern"])
 def test_repair_after_the_physdev_changed_applies_on_the_new_one(topo, netd_factory, style):
     """netd killed (-9) with xenbr0 on eth0; the config now says eth1; the
