@@ -229,8 +229,11 @@ static int journal_sync(struct netd_net *net)
 }
 
 /* The journal, folded into the state file just written, anew with only
- * the intents of plugs not yet undone (net->pending): none, it goes. */
-static int journal_keep_pending(struct netd_net *net, const char *jpath)
+ * the intents of plugs not yet undone (net->pending): none, it goes.
+ * signed: the journal will stand alone (net_forget()), so its first record
+ * ('=') names the mode and datapath whose plugs the intents are: a state
+ * file beside it says so otherwise. */
+static int journal_keep_pending(struct netd_net *net, const char *jpath, bool signed_)
 {
 	size_t len = 0, i;
 	char *text = NULL;
@@ -247,6 +250,9 @@ static int journal_keep_pending(struct netd_net *net, const char *jpath)
 	f = open_memstream(&text, &len);
 	if (!f)
 		return err_set(-ENOMEM, "out of memory");
+	if (signed_)
+		fprintf(f, "={\"mode\":\"%s\",\"datapath\":\"%s\"}\n", net->ops->name,
+			net_datapath(net));
 	json_array_foreach(net->pending, i, j) {
 		fputc('~', f);
 		json_dumpf(j, f, JSON_COMPACT);
@@ -304,7 +310,7 @@ static int net_checkpoint(struct netd_net *net, const char *phase)
 	 * records are in it. A crash before the unlink replays them onto it
 	 * again, which changes nothing: each record sets one vif, and the
 	 * journal ends where the file does. Intents not undone yet stay. */
-	rc = phase ? journal_keep_pending(net, jpath) : 0;
+	rc = phase ? journal_keep_pending(net, jpath, false) : 0;
 	if (!phase && unlink(jpath) < 0 && errno != ENOENT)
 		rc = err_set(-errno, "%s: %s", jpath, strerror(errno));
 	if (rc)
@@ -331,7 +337,7 @@ static int net_forget(struct netd_net *net)
 	if (!json_array_size(net->pending))
 		return net_checkpoint(net, NULL);
 	journal_path(net->daemon, net, jpath, sizeof(jpath));
-	rc = journal_keep_pending(net, jpath);
+	rc = journal_keep_pending(net, jpath, true);
 	if (rc)
 		return rc;
 	net->journal_len = 0;
@@ -477,6 +483,7 @@ struct replay {
 	json_t *pending; /* plugs begun ('~') and not finished since */
 	unsigned records;
 	const char *net;
+	json_t *by; /* a lone journal's '=' record: whose plugs they are */
 };
 
 /* The entry in list for the vif id (emu: the HVM tap of that id) goes, if
@@ -508,6 +515,11 @@ static int replay_vif(char *line, void *data)
 	json_t *v;
 
 	r->records++;
+	if (line[0] == '=') {
+		json_decref(r->by);
+		r->by = json_loads(line + 1, 0, NULL);
+		return 0;
+	}
 	v = line[0] == '+' || line[0] == '-' || line[0] == '~' ? json_loads(line + 1, 0, NULL)
 								 : NULL;
 	id = json_string_value(json_object_get(v, "id"));
@@ -530,15 +542,58 @@ static int replay_vif(char *line, void *data)
 	return 0;
 }
 
+static void lone_intent_undo(struct netd *d, const char *name, json_t *j);
+
+/* Are the intents of a lone journal whose '=' record is by another mode's
+ * or datapath's (the network's mode changed in the config since)? Its
+ * mode's setup is gone (the failed up rolled it back), and this mode's
+ * vif_offline would undo what it never did: dpdk's a port-del of a vif id
+ * that may be another network's port by now, a kernel mode's the routes,
+ * proxy entries or links of whatever has those names or addresses now.
+ * So a kernel mode's are undone as a journal of a network no longer
+ * configured is (lone_intent_undo(): netd's qdisc, the vifname= rename,
+ * unless a network netd runs holds that vif or name; the filters go with
+ * the start's sweep), and dpdk's, whose plugs only dpswitch holds, are
+ * left, logged. A journal without the record (an older netd's) is the
+ * network's mode's. true: handled, nothing pending for this mode. */
+static bool intents_foreign(struct netd_net *net, json_t *by, json_t *pending,
+			    const char *path)
+{
+	const char *mode = json_string_value(json_object_get(by, "mode"));
+	const char *dp = json_string_value(json_object_get(by, "datapath"));
+	json_t *j;
+	size_t i;
+
+	if (!mode || !dp || (!strcmp(mode, net->ops->name) && !strcmp(dp, net_datapath(net))))
+		return false;
+	if (!strcmp(dp, "dpdk")) {
+		log_warn("%s: now %s (datapath %s), its vif journal %s holds %zu plug(s) a previous "
+			 "netd cut short in its %s (datapath dpdk) setup: left as they are (only "
+			 "that datapath could undo them, and dpswitch's port of such a vif may be "
+			 "another network's by now)", net->conf.name, net->ops->name,
+			 net_datapath(net), path, json_array_size(pending), mode);
+		return true;
+	}
+	log_warn("%s: now %s (datapath %s), its vif journal %s holds %zu plug(s) a previous netd "
+		 "cut short in its %s (datapath %s) setup, which is gone: only what is left of "
+		 "them beside it is undone", net->conf.name, net->ops->name, net_datapath(net),
+		 path, json_array_size(pending), mode, dp);
+	json_array_foreach(pending, i, j)
+		lone_intent_undo(net->daemon, net->conf.name, j);
+	return true;
+}
+
 /* A journal without its state file, as a failed first up leaves it
  * (net_forget()): the intents of plugs a previous netd cut short, and
  * nothing else it may hold (records of vifs of a setup no longer there);
- * NULL when there is none. */
+ * NULL when there is none, or when they are another mode's
+ * (intents_foreign()). */
 static json_t *journal_intents(const struct netd *d, struct netd_net *net)
 {
-	struct replay r = { json_array(), json_array(), 0, net->conf.name };
+	struct replay r = { json_array(), json_array(), 0, net->conf.name, NULL };
 	char path[512];
 	int rc = r.vifs && r.pending ? 0 : -ENOMEM;
+	bool foreign;
 
 	journal_path(d, net, path, sizeof(path));
 	if (rc == 0)
@@ -547,7 +602,9 @@ static json_t *journal_intents(const struct netd *d, struct netd_net *net)
 		log_err("%s: vif journal %s not read: %s", net->conf.name, path, err_msg());
 	net->journal_records = r.records;
 	json_decref(r.vifs);
-	if (json_array_size(r.pending))
+	foreign = json_array_size(r.pending) && intents_foreign(net, r.by, r.pending, path);
+	json_decref(r.by);
+	if (json_array_size(r.pending) && !foreign)
 		return r.pending;
 	json_decref(r.pending);
 	return NULL;
@@ -579,10 +636,11 @@ static json_t *state_load(const struct netd *d, struct netd_net *net, json_t **p
 		json_decref(doc);
 		return NULL;
 	}
-	r = (struct replay){ json_object_get(doc, "vifs"), json_array(), 0, net->conf.name };
+	r = (struct replay){ json_object_get(doc, "vifs"), json_array(), 0, net->conf.name, NULL };
 	journal_path(d, net, path, sizeof(path));
 	rc = json_is_array(r.vifs) && r.pending ? journal_foreach(path, STATE_MAX, replay_vif, &r)
 						: 0;
+	json_decref(r.by); /* the state file says whose they are */
 	if (rc && rc != -ENOENT)
 		log_err("%s: vif journal %s not read: %s", net->conf.name, path, err_msg());
 	net->journal_records = r.records;
@@ -1441,7 +1499,7 @@ static void lone_journals(struct netd *d)
 		if (net_find(d, name) || access(path, F_OK) == 0)
 			continue;
 		snprintf(jpath, sizeof(jpath), "%s/%s", d->conf.state_dir, de->d_name);
-		r = (struct replay){ json_array(), json_array(), 0, name };
+		r = (struct replay){ json_array(), json_array(), 0, name, NULL };
 		rc = r.vifs && r.pending ? journal_foreach(jpath, STATE_MAX, replay_vif, &r)
 					 : err_set(-ENOMEM, "out of memory");
 		if (rc == 0) {
@@ -1457,6 +1515,7 @@ static void lone_journals(struct netd *d)
 		}
 		json_decref(r.vifs);
 		json_decref(r.pending);
+		json_decref(r.by);
 	}
 	closedir(dir);
 }

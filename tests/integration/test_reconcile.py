@@ -877,14 +877,18 @@ def test_a_failed_start_keeps_the_intent_of_a_cut_plug(topo, netd_factory):
     netd finds xenbr0 deleted meanwhile, rolls the setup back, and its
     apply fails (a fault at create-bridge): it exits with the host
     restored, its state file gone, but the plug's intent kept in the
-    journal. The netd after it brings the network up afresh and undoes
+    journal (after a record naming bridge mode, datapath kernel, as
+    theirs). The netd after it brings the network up afresh and undoes
     the plug: web1 is vif1.0 again. Before, the failed start removed the
     journal with the state file and web1 stayed renamed, forgotten."""
     netd = failed_start_after_a_cut_plug(topo, netd_factory)
     assert not os.path.exists(state_file(netd))
     assert topo.link(topo.d0, "web1")  # the plug still not undone
     with open(os.path.join(netd.state, "xenbr0.vifs")) as f:
-        assert [l[:1] for l in f.read().splitlines()] == ["~"]
+        lines = f.read().splitlines()
+    # whose plugs they are (the state file that said so is gone), then the intent
+    assert [l[:1] for l in lines] == ["=", "~"]
+    assert json.loads(lines[0][1:]) == {"mode": "bridge", "datapath": "kernel"}
     netd.start()
     log = netd.read_log()
     assert "web1 was being plugged when netd stopped; undoing" in log, log
@@ -1103,3 +1107,49 @@ def test_a_lone_journal_of_a_network_no_longer_configured_is_undone_and_removed(
     assert topo.link(topo.d0, "web1") is None
     assert "UP" not in topo.link(topo.d0, "vif1.0")["flags"]
     assert net_state(netd, "routed") == "up"
+
+
+def test_a_lone_journal_of_another_mode_undoes_only_what_is_left_beside_it(topo, netd_factory):
+    """A failed start leaves xenbr0.vifs alone (as in
+    test_a_failed_start_keeps_the_intent_of_a_cut_plug), with the intent
+    of a bridge plug cut short: vif1.0 renamed web1, for 2001:db8:1::20.
+    The config then makes xenbr0 a route network on eth1, beside `routed`
+    (also on eth1), whose guest vif2.0 has 2001:db8:1::20 by now. The next
+    netd undoes what is left of the bridge plug (web1 is vif1.0 again)
+    and nothing route mode would do: routed's guest keeps the proxy entry
+    on eth1 that answers the LAN for it. Before, the journal did not say
+    which mode wrote it: route mode's vif offline ran on web1, with
+    eth1 as its physdev, and deleted routed's proxy entry."""
+    sh(f"ip link add up1 netns {topo.up} type veth peer name eth1 netns {topo.d0}")
+    topo.ip(topo.d0, "addr add 203.0.113.2/24 dev eth1")
+    topo.ip(topo.d0, "addr add 2001:db8:1::2/64 dev eth1 nodad")
+    topo.ip(topo.d0, "link set eth1 up")
+    topo.ip(topo.up, "link set up1 up")
+    netd = netd_factory(bridge_conf("modern") + route_conf(physdev="eth1"))
+    netd.start()
+    add_vif(topo, 2, "192.0.2.21/24")
+    netd.ctl("vif", "online", "2.0", "bridge=routed", "ip=2001:db8:1::20")
+    netd.stop(signal.SIGKILL)
+    netd.start(env={"NETD_FAULT": "vif-renamed:crash"})
+    add_vif(topo, 1, "192.0.2.20/24")
+    crash_plug(netd, "1.0", "bridge=xenbr0", "ip=192.0.2.20 2001:db8:1::20", "vifname=web1")
+    topo.ip(topo.d0, "link del xenbr0")
+    netd.run_faulted("create-bridge")  # xenbr0 first: routed left as the kill left it
+    journal = os.path.join(netd.state, "xenbr0.vifs")
+    assert os.path.exists(journal) and not os.path.exists(state_file(netd))
+    proxy = "2001:db8:1::20 dev eth1 proxy"
+    assert proxy in topo.ip(topo.d0, "-6 neigh show proxy").stdout
+    netd.write_conf(route_conf(physdev="eth1") + route_conf(physdev="eth1", name="xenbr0"))
+    netd.start()
+    log = netd.read_log()
+    assert proxy in topo.ip(topo.d0, "-6 neigh show proxy").stdout, log
+    assert (f"xenbr0: now route (datapath kernel), its vif journal {journal} holds 1 plug(s) a "
+            f"previous netd cut short in its bridge (datapath kernel) setup, which is gone: "
+            f"only what is left of them beside it is undone") in log, log
+    assert "web1 was being plugged when netd stopped; undoing what was done" not in log, log
+    assert routes_via(topo, "vif2.0") == ["2001:db8:1::20"]
+    assert topo.link(topo.d0, "web1") is None
+    assert "UP" not in topo.link(topo.d0, "vif1.0")["flags"]
+    assert listed(netd) == ["2.0"]
+    assert net_state(netd, "routed") == "up" and net_state(netd) == "up"
+    assert not os.path.exists(journal)
