@@ -1153,3 +1153,28 @@ def test_a_lone_journal_of_another_mode_undoes_only_what_is_left_beside_it(topo,
     assert listed(netd) == ["2.0"]
     assert net_state(netd, "routed") == "up" and net_state(netd) == "up"
     assert not os.path.exists(journal)
+
+
+def test_a_lone_journal_of_a_kernel_bridge_is_not_left_to_a_dpdk_network(topo, netd_factory,
+                                                                         tmp_path):
+    """As above, the config now making xenbr0 a bridge with datapath = dpdk,
+    its dpswitch not there yet (the network up, waiting). The kernel
+    bridge's cut plug is undone at once, as far as it is left (web1 is
+    vif1.0 again), and the journal no longer holds its intent. Before, the
+    dpdk network took it as its own, kept it while waiting, web1 still
+    renamed, for a port-del to dpswitch of vif 1.0 once dpswitch answered:
+    a port dpswitch may hold for another network by then."""
+    netd = failed_start_after_a_cut_plug(topo, netd_factory)
+    journal = os.path.join(netd.state, "xenbr0.vifs")
+    assert os.path.exists(journal) and topo.link(topo.d0, "web1")
+    netd.write_conf("[xenbr0]\nmode = bridge\ndatapath = dpdk\n"
+                    f"dpdk_socket = {tmp_path}/dpswitch.sock\n")
+    netd.start()
+    log = netd.read_log()
+    assert topo.link(topo.d0, "web1") is None, log
+    assert "UP" not in topo.link(topo.d0, "vif1.0")["flags"]
+    assert ("xenbr0: now bridge (datapath dpdk), its vif journal "
+            f"{journal} holds 1 plug(s) a previous netd cut short in its bridge (datapath "
+            "kernel) setup, which is gone: only what is left of them beside it is undone") in log
+    assert not os.path.exists(journal) or "~" not in open(journal).read()
+    assert listed(netd) == []
