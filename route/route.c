@@ -216,17 +216,25 @@ static int rt_converge(struct netd_net *net, struct rt_priv *p)
 
 static int rt_vif_online(struct netd_net *net, const struct vif *vif);
 
-/* The vifs of a setup rolled back (rt_restore() took their routes,
- * addresses, proxy entries and sysctls with it), routed again on the setup
- * just applied, as bridge and nat mode make theirs ports again; their
- * filters are put back too. The state file then lists what each plug
- * made, for the next down, or netd, to undo. */
-static void rt_replug(struct netd_net *net)
+/* The vifs netd remembers that the setup's record does not route, routed
+ * again, as bridge and nat mode make theirs ports again; their filters are
+ * put back too. After a rollback that is all of them (rt_restore() took
+ * their routes, addresses, proxy entries and sysctls with it); at an
+ * adoption, those a netd killed while it routed them again left half-done
+ * (its state file written before), or whose routing again failed. What such
+ * a cut plug made goes first, as a vif offline without a record removes it
+ * (by address, netd's marked routes only): found in place, the plug would
+ * not count it as its own, and the sweep would remove such a route. The
+ * state file then lists what each plug made, for the next down, or netd,
+ * to undo. */
+static void rt_replug(struct netd_net *net, struct rt_priv *p)
 {
 	bool any = false;
 
 	for (struct netd_vif *v = net->vifs; v; v = v->next) {
-		if (rt_vif_online(net, &v->vif))
+		if (rt_vif_find(p, v->vif.ifname))
+			continue;
+		if (rt_vif_unplug(net, p, &v->vif) || rt_vif_online(net, &v->vif))
 			log_err("%s: %s not routed again: %s", net->conf.name, v->vif.ifname,
 				err_msg());
 		else
@@ -268,9 +276,11 @@ static int rt_up(struct netd_net *net, json_t *saved)
 					return err_prefix(rc, "%s", c->name);
 				log_info("%s: adopted the running route setup of a previous netd on %s",
 					 c->name, p->physdev);
-				return 0;
+			} else if ((rc = rt_converge(net, p))) {
+				return rc;
 			}
-			return rt_converge(net, p);
+			rt_replug(net, p);
+			return 0;
 		}
 		log_warn("%s: previous netd left a %s route setup on %s; rolling it back first",
 			 c->name, phase ? phase : "unknown", p->physdev);
@@ -291,7 +301,7 @@ static int rt_up(struct netd_net *net, json_t *saved)
 	rc = netd_txn_apply(net, &rt_txn, p);
 	if (rc == 0) {
 		as_gw_invalidate(); /* Dom0 has new addresses, routes */
-		rt_replug(net);
+		rt_replug(net, p);
 		log_info("%s: route mode up on %s (%s)", c->name, p->physdev, what_up(p));
 		return 0;
 	}

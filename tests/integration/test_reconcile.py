@@ -701,6 +701,41 @@ def test_route_start_that_rolls_back_a_setup_routes_its_vifs_again(topo, netd_fa
     assert "2001:db8::20" not in topo.ip(topo.d0, "-6 neigh show proxy").stdout
 
 
+def test_route_start_killed_routing_its_vifs_again_is_finished_by_the_next(topo, netd_factory):
+    """As above, the netd that rolls back and applies on eth1 killed (-9)
+    while it routes the vif again, its IPv4 route made, not its IPv6 one:
+    its state file says `applied`, and does not have the vif's routes yet.
+    The netd after it adopts the setup and routes the vif again, both
+    routes recorded, so that its stop removes them. Before, it adopted the
+    setup as it was: the vif listed, its IPv4 route swept as no record's,
+    its IPv6 one never made."""
+    sh(f"ip link add up1 netns {topo.up} type veth peer name eth1 netns {topo.d0}")
+    topo.ip(topo.d0, "addr add 203.0.113.2/24 dev eth1")
+    topo.ip(topo.d0, "addr add 2001:db8:1::2/64 dev eth1 nodad")
+    topo.ip(topo.d0, "link set eth1 up")
+    topo.ip(topo.up, "link set up1 up")
+    g = add_vif(topo, 1, "192.0.2.20/24")
+    netd = netd_factory(route_conf())
+    netd.start()
+    netd.ctl("vif", "online", "1.0", "ip=192.0.2.20 2001:db8::20")
+    netd.stop(signal.SIGKILL)
+    netd.write_conf(route_conf(physdev="eth1"))
+    netd.run_crashed("vif-route6")
+    assert routes_via(topo, "vif1.0") == ["192.0.2.20"]  # what the kill left
+    netd.start()
+    log = netd.read_log()
+    assert listed(netd) == ["1.0"] and net_state(netd, "routed") == "up"
+    assert routes_via(topo, "vif1.0") == ["192.0.2.20", "2001:db8::20"], log
+    assert "2001:db8::20 dev eth1 proxy" in topo.ip(topo.d0, "-6 neigh show proxy").stdout
+    with open(state_file(netd, "routed")) as f:
+        assert [v["ifname"] for v in json.load(f)["mode_state"]["vifs"]] == ["vif1.0"]
+    topo.settle()
+    assert topo.ping(g, "192.0.2.2")
+    netd.stop()
+    assert netd_routes(topo) == [] and routes_via(topo, "vif1.0") == []
+    assert "203.0.113.2/32" not in topo.addrs(topo.d0, "vif1.0")
+
+
 @pytest.mark.parametrize("style", ["classic", "modern"])
 def test_repair_after_the_physdev_changed_applies_on_the_new_one(topo, netd_factory, style):
     """netd killed (-9) with xenbr0 on eth0; the config now says eth1; the
