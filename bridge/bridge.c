@@ -390,20 +390,34 @@ static int br_txn_undo(struct netd_net *net, void *data)
 	return br_snapshot_restore(&p->snap, &p->created);
 }
 
-static const struct netd_txn br_txn = { .run = br_txn_run, .undo = br_txn_undo };
-
 static int br_vif_online(struct netd_net *net, const struct vif *vif);
 
-/* The vifs the network remembers, ports of its bridge again after a repair
- * (a bridge deleted by hand took them with it); Dom0's addresses, which
- * their filters name, have moved with the setup. */
-static void br_replug(struct netd_net *net, void *data)
+/* Every step done, before the "applied" checkpoint: the vifs the network
+ * remembers (of a setup rolled back at start, or repaired: a bridge
+ * deleted by hand took them with it) ports of its bridge again, with their
+ * filters; Dom0's addresses, which the filters name, have moved with the
+ * setup. A netd killed meanwhile leaves the record "applying", so the next
+ * rolls the half-plugged setup back and applies it again; an "applied" one
+ * it would adopt as it is, a guest without its port. A first up has no
+ * vifs yet. */
+static void br_txn_done(struct netd_net *net, void *data)
 {
 	as_gw_invalidate();
 	for (struct netd_vif *v = net->vifs; v; v = v->next)
 		if (br_vif_online(net, &v->vif))
 			log_err("%s: %s not a port again: %s", net->conf.name, v->vif.ifname,
 				err_msg());
+}
+
+static const struct netd_txn br_txn = {
+	.run = br_txn_run,
+	.done = br_txn_done,
+	.undo = br_txn_undo,
+};
+
+/* netd_txn_repair()'s: br_txn_done() has plugged them. */
+static void br_replug(struct netd_net *net, void *data)
+{
 }
 
 /* The names of the setup to apply (the config's), once the host is
@@ -540,12 +554,11 @@ static int br_up(struct netd_net *net, json_t *saved)
 	if (rc)
 		return err_prefix(rc, "%s", c->name);
 	p->have_snap = true;
+	/* The vifs of a setup rolled back (its bridge deleted took them
+	 * with it; a netd killed mid-repair) are remembered: ports again
+	 * (br_txn_done), as nat and ovs mode plug theirs. */
 	rc = netd_txn_apply(net, &br_txn, p);
 	if (rc == 0) {
-		/* The vifs of a setup rolled back (its bridge deleted took
-		 * them with it; a netd killed mid-repair): ports again, as
-		 * nat and ovs mode plug theirs. */
-		br_replug(net, p);
 		log_info("%s: bridge mode (%s) up on %s", c->name,
 			 c->style == BR_STYLE_CLASSIC ? "classic" : "modern", c->physdev);
 		return 0;

@@ -736,6 +736,50 @@ def test_route_start_killed_routing_its_vifs_again_is_finished_by_the_next(topo,
     assert "203.0.113.2/32" not in topo.addrs(topo.d0, "vif1.0")
 
 
+def bridge_ports(topo, br="xenbr0"):
+    """`ip link show master BR`: the names of the bridge's ports."""
+    return sorted(l["ifname"] for l in json.loads(topo.ip(topo.d0, f"-j link show master {br}")
+                                                  .stdout))
+
+
+@pytest.mark.parametrize("how", ["up", "start"])
+def test_kill9_mid_repair_ends_with_every_vif_plugged(topo, netd_factory, how):
+    """netd killed while it plugs the vifs again into a bridge it made
+    again (a repair after `ip link del xenbr0`; or a start after the bridge
+    was deleted while no netd ran, which rolls back and applies): one vif a
+    port, the other not yet. Started again, every remembered vif is a port
+    with its anti-spoofing elements, vif-list lists both, and the guests
+    reach the LAN. Before, the state file said `applied` as soon as the
+    bridge was there, so the next netd adopted it as it was: one guest
+    without its port."""
+    g1, g2 = add_vif(topo, 1, "192.0.2.11/24"), add_vif(topo, 2, "192.0.2.12/24")
+    netd = netd_factory(bridge_conf("modern"))
+    netd.start()
+    netd.ctl("vif", "online", "1.0", "ip=192.0.2.11")
+    netd.ctl("vif", "online", "2.0", "ip=192.0.2.12")
+    netd.stop(signal.SIGKILL)
+    crash = {"NETD_FAULT": "vif-antispoof:crash"}
+    if how == "up":
+        netd.start(env=crash)  # adopts: plugs nothing
+        topo.ip(topo.d0, "link del xenbr0")
+        assert netd.ctl("up", "xenbr0", check=False).returncode != 0
+    else:
+        topo.ip(topo.d0, "link del xenbr0")
+        netd.start(env=crash, wait=False)
+    netd.crashed()
+    assert len(bridge_ports(topo)) == 2, netd.read_log()  # eth0 and one vif: what the crash left
+    netd.start()
+    log = netd.read_log()
+    assert bridge_ports(topo) == ["eth0", "vif1.0", "vif2.0"], log
+    assert {"vif1.0", "vif2.0"} <= nft_vifs(topo, "bridge"), log
+    assert nft_keys(topo, "bridge", "vif1.0") and nft_keys(topo, "bridge", "vif2.0")
+    assert listed(netd) == ["1.0", "2.0"] and net_state(netd) == "up"
+    topo.settle()
+    assert topo.ping(g1, "192.0.2.1") and topo.ping(g2, "192.0.2.1")
+    netd.ctl("down", "xenbr0")
+    assert topo.link(topo.d0, "xenbr0") is None
+
+
 @pytest.mark.parametrize("style", ["classic", "modern"])
 def test_repair_after_the_physdev_changed_applies_on_the_new_one(topo, netd_factory, style):
     """netd killed (-9) with xenbr0 on eth0; the config now says eth1; the
