@@ -370,12 +370,22 @@ static int nat_txn_run(struct netd_net *net, void *p, size_t i)
 	return nat_steps[i].run(net, p);
 }
 
-/* save() records the setup as applied only from here on. */
+static void replug_vifs(struct netd_net *net, struct nat_priv *p);
+
+/* Every step done, before the "applied" checkpoint. save() records the
+ * setup as applied only from here on. The vifs netd remembers (of a setup
+ * rolled back at start, or repaired) are ports again, with their filters:
+ * a netd killed meanwhile leaves the record "applying", so the next rolls
+ * the half-plugged setup back and applies it again; an "applied" one it
+ * would adopt as it is, a guest without its port. A first up has no vifs
+ * yet. */
 static void nat_txn_done(struct netd_net *net, void *data)
 {
 	struct nat_priv *p = data;
 
 	p->applied = true;
+	as_gw_invalidate(); /* Dom0 has new addresses, routes */
+	replug_vifs(net, p);
 }
 
 static int nat_restore(struct netd_net *net, struct nat_priv *p);
@@ -1016,6 +1026,8 @@ static void replug_vifs(struct netd_net *net, struct nat_priv *p)
 
 		vif_as_bound(&v->vif, nat_hosts_find(&p->hosts, v->vif.domid, v->vif.devid), &eff);
 		if (br_port_plug(p->bridge, v->vif.ifname, v->vif.mtu) < 0 ||
+		    /* tests: a port up, its filter not yet there */
+		    FAULT_POINT("vif-antispoof") ||
 		    as_vif_protect(&eff, AS_FAM_BRIDGE, net->conf.antispoof))
 			log_warn("%s: %s", p->bridge, err_msg());
 	}
@@ -1057,10 +1069,9 @@ static int nat_repair_prepare(struct netd_net *net, void *data)
 	return 0;
 }
 
+/* netd_txn_repair()'s: nat_txn_done() has plugged them. */
 static void nat_repair_replug(struct netd_net *net, void *data)
 {
-	as_gw_invalidate(); /* Dom0 has new addresses, routes */
-	replug_vifs(net, data);
 }
 
 /* Up of a network that is up whose bridge is gone or changed (`ip link del
@@ -1150,13 +1161,13 @@ static int nat_up(struct netd_net *net, json_t *saved)
 		return rc;
 	}
 	hosts_from_vifs(net, p);
+	/* The vifs of a setup rolled back are remembered: ports again
+	 * (nat_txn_done). */
 	rc = netd_txn_apply(net, &nat_txn, p);
 	if (rc == 0) {
 		char a[INET_ADDRSTRLEN + 4];
 
-		replug_vifs(net, p);
 		cidr_str(&p->gw, a, sizeof(a));
-		as_gw_invalidate(); /* Dom0 has new addresses, routes */
 		log_info("%s: nat mode up, %s%s via %s, %zu forward(s), dnsmasq pid %d", c->name, a,
 			 p->has6 ? (p->masq6 ? " and IPv6 (NAT66)" : " and IPv6 (routed)") : "",
 			 c->uplink, p->fwds.n + p->fwds6.n, (int)p->dns.pid);

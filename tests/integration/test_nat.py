@@ -749,6 +749,59 @@ def test_failed_nat_repair_keeps_the_record_to_restore_the_host(topo, netd_facto
     assert_nat_restored(topo, netd, before, rules, fwd_before)
 
 
+def as_vifs(topo):
+    """The vifs with anti-spoofing elements: the `vifs` set of table
+    bridge netd_as (none without the table)."""
+    r = topo.run(topo.d0, "nft -j list set bridge netd_as vifs", check=False)
+    if r.returncode:
+        return set()
+    elems = [o["set"].get("elem", []) for o in json.loads(r.stdout)["nftables"] if "set" in o]
+    return {e if isinstance(e, str) else e["elem"]["val"] for l in elems for e in l}
+
+
+def br_ports(topo):
+    """`ip link show master virbr0`: the names of its ports."""
+    return sorted(l["ifname"] for l in json.loads(topo.ip(topo.d0, f"-j link show master {BR}")
+                                                  .stdout))
+
+
+@pytest.mark.parametrize("how", ["up", "start"])
+def test_kill9_mid_repair_ends_with_every_vif_plugged(topo, netd_factory, how):
+    """netd killed while it plugs the vifs again into a virbr0 it made
+    again (a repair after `ip link del virbr0`; or a start after virbr0 was
+    deleted while no netd ran, which rolls back and applies): one vif a
+    port, the other not yet. Started again, every remembered vif is a port
+    with its anti-spoofing elements, vif-list lists both, and the guests
+    reach upstream. Before, the state file said `applied` as soon as the
+    setup was there, so the next netd adopted it as it was: one guest
+    without its port."""
+    g5, g6 = nat_guest(topo, 5), nat_guest(topo, 6)
+    netd = netd_factory(nat_conf())
+    netd.start()
+    plug(netd, topo, 5)
+    plug(netd, topo, 6)
+    netd.stop(signal.SIGKILL)
+    crash = {"NETD_FAULT": "vif-antispoof:crash"}
+    if how == "up":
+        netd.start(env=crash)  # adopts: plugs nothing
+        topo.ip(topo.d0, f"link del {BR}")
+        assert netd.ctl("up", BR, check=False).returncode != 0
+    else:
+        topo.ip(topo.d0, f"link del {BR}")
+        netd.start(env=crash, wait=False)
+    netd.crashed()
+    assert len(br_ports(topo)) == 1, netd.read_log()  # what the crash left
+    netd.start()
+    log = netd.read_log()
+    assert br_ports(topo) == ["vif5.0", "vif6.0"], log
+    assert {"vif5.0", "vif6.0"} <= as_vifs(topo), log
+    assert nat_listed(netd) == ["5.0", "6.0"] and nat_net_state(netd) == "up"
+    topo.settle()
+    assert topo.ping(g5, "192.0.2.1") and topo.ping(g6, "192.0.2.1")
+    netd.ctl("down", BR)
+    assert topo.link(topo.d0, BR) is None and dnsmasq_procs(netd) == []
+
+
 def test_restore_on_exit_no_leaves_setup(topo, netd_factory):
     before, rules = topo.snapshot(), ruleset(topo)
     netd = netd_factory("")
