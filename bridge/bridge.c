@@ -415,11 +415,6 @@ static const struct netd_txn br_txn = {
 	.undo = br_txn_undo,
 };
 
-/* netd_txn_repair()'s: br_txn_done() has plugged them. */
-static void br_replug(struct netd_net *net, void *data)
-{
-}
-
 /* The names of the setup to apply (the config's), once the host is
  * restored: checked before they replace the recorded ones, which a
  * restore still needs if not. The names come from the config's physdev,
@@ -468,7 +463,6 @@ static int br_repair(struct netd_net *net, struct br_priv *p)
 		.step = br_repair_step,
 		.restores = p->snap.name,
 		.prepare = br_repair_names,
-		.replug = br_replug,
 	};
 	int rc;
 

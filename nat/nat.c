@@ -1069,11 +1069,6 @@ static int nat_repair_prepare(struct netd_net *net, void *data)
 	return 0;
 }
 
-/* netd_txn_repair()'s: nat_txn_done() has plugged them. */
-static void nat_repair_replug(struct netd_net *net, void *data)
-{
-}
-
 /* Up of a network that is up whose bridge is gone or changed (`ip link del
  * virbr0`), or whose repair failed before: the host restored, then the same
  * setup applied again, its forwards (run-time ones too: the restore deleted
@@ -1089,7 +1084,6 @@ static int nat_repair(struct netd_net *net, struct nat_priv *p)
 		.step = nat_repair_step,
 		.restores = "the host",
 		.prepare = nat_repair_prepare,
-		.replug = nat_repair_replug,
 	};
 	int rc;
 

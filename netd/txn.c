@@ -38,11 +38,7 @@ int netd_txn_repair(struct netd_net *net, const struct netd_txn *t, const struct
 	if (rc)
 		return err_prefix(rc, "%s: not applied again, %s is as before the network was up",
 				  name, r->restores);
-	rc = netd_txn_apply(net, t, ctx);
-	if (rc)
-		return rc;
-	r->replug(net, ctx);
-	return 0;
+	return netd_txn_apply(net, t, ctx);
 }
 
 int netd_txn_apply(struct netd_net *net, const struct netd_txn *t, void *ctx)

@@ -42,14 +42,13 @@ struct netd_repair {
 	/* Optional: after the restore, before the setup is applied again
 	 * (the names to apply checked, a run directory made again). */
 	int (*prepare)(struct netd_net *net, void *ctx);
-	/* The remembered vifs on the setup applied again; one that cannot
-	 * be is logged: it stays remembered for its unplug or the next up. */
-	void (*replug)(struct netd_net *net, void *ctx);
 };
 
 /* The host goes back to what the record of the first up says (t->undo),
- * then the same setup is applied again (netd_txn_apply) and the vifs
- * replugged. Nothing is applied over a host the restore did not finish.
+ * then the same setup is applied again (netd_txn_apply), whose t->done
+ * plugs the remembered vifs again before the `applied` checkpoint (a
+ * netd killed meanwhile leaves `applying`: the next rolls back and
+ * applies again). Nothing is applied over a host the restore did not finish.
  * Whatever fails, the record stays: `down`, SIGTERM and the next netd
  * restore the host from it, and the error says so. */
 int netd_txn_repair(struct netd_net *net, const struct netd_txn *t, const struct netd_repair *r,

@@ -394,11 +394,6 @@ static void ovs_txn_done(struct netd_net *net, void *data)
 	vifs_plug_again(net, NULL);
 }
 
-/* netd_txn_repair()'s: ovs_txn_done() has plugged them. */
-static void ovs_replug(struct netd_net *net, void *data)
-{
-}
-
 /* Up of a network that is up whose bridge was deleted behind netd's back
  * (ovs-vsctl del-br): its ports and the bridge if netd made it go, then
  * the setup is applied again and the vifs plugged again, as bridge and nat
@@ -414,7 +409,6 @@ static int ovs_repair(struct netd_net *net, struct ovs_priv *p)
 	const struct netd_repair r = {
 		.step = ovs_repair_step,
 		.restores = "the host",
-		.replug = ovs_replug,
 	};
 	char why[IFNAMSIZ * 2 + 64];
 	struct port_list l;
