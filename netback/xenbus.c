@@ -741,8 +741,12 @@ static int step(struct nb_back *b, struct nb_vif *v, const struct xsc_op *ops)
 	}
 	if (!online || strcmp(online, "1"))
 		return 0; /* not written yet */
-	if (!v->probed && b->ops->serves) {
-		/* another backend's vif: not a key of it is ours to write */
+	if (!v->probed && v->state == XB_UNKNOWN && b->ops->serves) {
+		/* another backend's vif: not a key of it is ours to write.
+		 * Judged until we write a state (a failed probe writes
+		 * Closing): from then on the device is ours until it goes,
+		 * whatever its bridge key says later, and its teardown is
+		 * answered by us. */
 		v->ignored = !b->ops->serves(b, v, ops[BK_BRIDGE].err ? NULL : ops[BK_BRIDGE].reply);
 		if (v->ignored)
 			return 0;
