@@ -7,8 +7,10 @@
  * again. xenstore is a fake in this file: a tree with watches that fire
  * as xenstored's do (our own writes too), transactions (a commit fails
  * with EAGAIN when a node the transaction read changed since, or when the
- * input says so), a connection that may break at any request, and a
- * toolstack that may remove a backend directory between any two requests
+ * input says so), a connection that may break at any request, refusals
+ * as xenstored's (EACCES, EIO, ENOMEM, ENOSPC, EQUOTA: of a batch's
+ * requests, of a transaction's start or commit, of the requests on one
+ * node), and a toolstack that may remove a backend directory between any two requests
  * (inside a transaction too). The consumer (vifback's TAPs, dpswitch's ports) is a
  * fake too, whose probe and connect may fail, and whose rings' server may
  * die. The clock is the input's, so holds end when it says.
@@ -37,13 +39,18 @@
  *     one the toolstack tore down (online 0) over what it wrote last, or
  *     over the toolstack's Closing (5) of one it serves and never wrote a
  *     state to (a backend restarted during a teardown);
+ *   - a refusal is that vif's alone: the loop goes on (nb_back_run fails
+ *     only when the connection is broken), and the backend looks at a
+ *     vif refused again by itself: once xenstore stops refusing and the
+ *     backoff is over, with no event since, a teardown refused is
+ *     answered as check_closed says (before the look of every vif);
  *   - that look takes a directory made again since the backend wrote a
  *     state to it (state missing or Initialising) for a new device's,
  *     and probes it: no vif it wrote a state to is left with such a
  *     directory.
  *
  * Input: a byte of settings (max queues, GSO, a serves hook as
- * dpswitch's, commands 12 and 13), then commands, each an opcode byte and its arguments (see
+ * dpswitch's, commands 12 and 13, commands 12 to 14), then commands, each an opcode byte and its arguments (see
  * run_cmd). Values are picked from a dictionary of what the keys take
  * (so the fuzzer reaches Connected) or given raw.
  *
@@ -130,6 +137,24 @@ struct xsc {
 	 * requests of the backend, inside a transaction too; and adds the
 	 * device again readd_in requests later (0: not). */
 	unsigned race_in, race_slot, readd_in;
+	/* xenstored refuses (refuse_err, e.g. -EACCES), the input's: the
+	 * next refuse_left requests of refuse_kind (FZ_REFUSE_*); a node's
+	 * requests: those on refuse_path only. */
+	int refuse_err;
+	unsigned refuse_kind, refuse_left;
+	char refuse_path[NB_PATH_MAX + 32];
+	/* requests refused, commits failed (command 12), events dropped:
+	 * what the end's checks may take for granted */
+	unsigned nrefused;
+	bool conflicted, dropped;
+};
+
+enum {
+	FZ_REFUSE_BATCH, /* every request of a batch */
+	FZ_REFUSE_START, /* a transaction's start */
+	FZ_REFUSE_NODE,	 /* a request on refuse_path */
+	FZ_REFUSE_COMMIT, /* a transaction's commit (nothing made) */
+	FZ_REFUSE_KINDS
 };
 
 static struct xsc fz_xs;
@@ -157,8 +182,10 @@ static void event_queue(const char *path, const char *token)
 	struct xsc_event *e;
 	char *buf;
 
-	if (fz_xs.nevents >= FZ_EVENTS)
+	if (fz_xs.nevents >= FZ_EVENTS) {
+		fz_xs.dropped = true;
 		return; /* xenstored drops a connection's events past a quota too */
+	}
 	e = malloc(sizeof(*e) + pl + tl);
 	CHECK(e);
 	buf = (char *)(e + 1);
@@ -518,6 +545,46 @@ static void run_op(struct xsc *c, uint32_t tx, struct xsc_op *op)
 static void be_dir(unsigned s, char *buf, size_t cap);
 static void good_backend(unsigned s);
 
+/* Does xenstored refuse this request (of that kind)? One of refuse_left. */
+static bool refused(struct xsc *c, unsigned kind)
+{
+	if (!c->refuse_left || c->refuse_kind != kind)
+		return false;
+	c->refuse_left--;
+	c->nrefused++;
+	return true;
+}
+
+/* xenstored's ERROR reply to one request: nothing done, but what the
+ * backend asked is held to the same promises as if it were done. */
+static void refuse_op(struct xsc *c, uint32_t tx, struct xsc_op *op)
+{
+	switch (op->type) {
+	case XS_MSG_READ:
+		check_read(op->path);
+		break;
+	case XS_MSG_WRITE:
+		if (!tx)
+			check_write(op->path, op->arg, op->vlen);
+		break;
+	case XS_MSG_RM:
+		CHECK(!tx);
+		check_write(op->path, "", 0);
+		break;
+	case XS_MSG_DIRECTORY:
+	case XS_MSG_WATCH:
+		CHECK(!tx);
+		check_read(op->path);
+		break;
+	case XS_MSG_UNWATCH:
+		CHECK(!tx);
+		break;
+	default:
+		CHECK(!"a request xenbus never sends");
+	}
+	op->err = c->refuse_err;
+}
+
 /* One request (a batch, a transaction's start or end) goes out: the
  * connection may break here, or the toolstack remove a directory first. */
 static int request(struct xsc *c)
@@ -541,6 +608,7 @@ static int request(struct xsc *c)
 
 int xsc_run_tx(struct xsc *c, uint32_t tx, struct xsc_op *ops, unsigned n)
 {
+	bool refuse_batch;
 	int rc = request(c);
 
 	if (rc)
@@ -552,8 +620,13 @@ int xsc_run_tx(struct xsc *c, uint32_t tx, struct xsc_op *ops, unsigned n)
 		ops[i].reply = NULL;
 		ops[i].len = 0;
 	}
+	refuse_batch = refused(c, FZ_REFUSE_BATCH);
 	for (unsigned i = 0; i < n; i++)
-		run_op(c, tx, &ops[i]);
+		if (refuse_batch || (!strcmp(ops[i].path, c->refuse_path) &&
+				     refused(c, FZ_REFUSE_NODE)))
+			refuse_op(c, tx, &ops[i]);
+		else
+			run_op(c, tx, &ops[i]);
 	return 0;
 }
 
@@ -569,6 +642,8 @@ int xsc_tx_start(struct xsc *c, uint32_t *tx)
 	if (rc)
 		return rc;
 	CHECK(!c->tx); /* one at a time, every one ended */
+	if (refused(c, FZ_REFUSE_START))
+		return err_set(c->refuse_err, "xenstore: transaction start refused");
 	c->tx = ++c->next_tx ?: ++c->next_tx;
 	*tx = c->tx;
 	return 0;
@@ -612,9 +687,14 @@ int xsc_tx_end(struct xsc *c, uint32_t tx, bool commit)
 	if (rc)
 		return rc;
 	CHECK(tx && tx == c->tx);
-	rc = commit ? tx_commit(c) : 0;
+	/* a commit refused (xenstored's quota of nodes): the transaction
+	 * gone, nothing of it made */
+	if (commit && refused(c, FZ_REFUSE_COMMIT))
+		rc = c->refuse_err;
+	else
+		rc = commit ? tx_commit(c) : 0;
 	tx_clear(c);
-	return rc ? err_set(rc, "xenstore: transaction %u conflicted", tx) : 0;
+	return rc ? err_set(rc, "xenstore: transaction %u: %s", tx, strerror(-rc)) : 0;
 }
 
 struct xsc_event *xsc_event_next(struct xsc *c, int *err)
@@ -945,9 +1025,34 @@ static void good_frontend(unsigned s)
 	}
 }
 
-/* The settings' bit 6: commands 12 and 13 too (inputs made before them
- * keep their meaning: none has the bit set). */
+/* The settings' bit 6: commands 12 and 13 too; bit 7: 12 to 14 (inputs
+ * made before them keep their meaning: none has the bit set). */
 static unsigned fz_ncmds;
+
+/* Command 14's refusals, as xenstored answers them: EACCES (a driver
+ * domain's node it may not read), EIO, ENOMEM, ENOSPC (C xenstored's
+ * quotas, a full store), EDQUOT (oxenstored's EQUOTA, as xs_client
+ * maps it). */
+static const int fz_refusals[] = { -EACCES, -EIO, -ENOMEM, -ENOSPC, -EDQUOT };
+
+/* Command 14's node of slot s: a backend key or the directory, the
+ * frontend directory, the error node, or a frontend key. */
+static void refuse_node(unsigned s, unsigned k, char *buf, size_t cap)
+{
+	if (k < NBE) {
+		be_dir(s, buf, cap);
+		snprintf(buf + strlen(buf), cap - strlen(buf), "/%s", be_keys[k]);
+	} else if (k == NBE) {
+		be_dir(s, buf, cap);
+	} else if (k == NBE + 1) {
+		fe_dir(s, buf, cap);
+	} else if (k == NBE + 2) {
+		snprintf(buf, cap, "/local/domain/0/error/backend/vif/%u/%u/error",
+			 slots[s].domid, slots[s].devid);
+	} else {
+		fe_key(s, k - NBE - 3, buf, cap);
+	}
+}
 
 /* false: the daemon would stop here (xenstore gone) */
 static bool run_cmd(struct in *in)
@@ -1039,6 +1144,7 @@ static bool run_cmd(struct in *in)
 		  * more: every try of a write */
 		fz_xs.conflict_skip = byte(in) % 4;
 		fz_xs.conflicts = byte(in) % 20;
+		fz_xs.conflicted = fz_xs.conflicted || fz_xs.conflicts;
 		return true;
 	case 13: /* the toolstack removes a backend directory between two
 		  * requests of the backend (xl destroy racing a state switch),
@@ -1048,8 +1154,21 @@ static bool run_cmd(struct in *in)
 		fz_xs.readd_in = k & 8 ? (k & 7) + 1 : 0;
 		fz_xs.race_slot = s;
 		return true;
+	case 14: /* xenstored refuses the next few requests of a kind: every
+		  * one of a batch, a transaction's start or commit, or the
+		  * requests on one node of slot s */
+		fz_xs.refuse_err = fz_refusals[byte(in) % (sizeof(fz_refusals) / sizeof(int))];
+		fz_xs.refuse_kind = byte(in) % FZ_REFUSE_KINDS;
+		fz_xs.refuse_left = byte(in) % 8 + 1;
+		refuse_node(s, byte(in), fz_xs.refuse_path, sizeof(fz_xs.refuse_path));
+		if (fz_xs.refuse_kind != FZ_REFUSE_NODE)
+			fz_xs.refuse_path[0] = '\0';
+		return true;
 	default: /* the daemon's loop wakes */
 		rc = nb_back_run(&fz_b);
+		/* a refusal is that vif's (looked at again): the loop stops
+		 * only when xenstore is gone */
+		CHECK(rc == 0 || fz_xs.broken);
 		nb_vif_foreach(&fz_b, check_vif, NULL);
 		return rc == 0 || !fz_xs.broken;
 	}
@@ -1081,6 +1200,26 @@ static void reset(void)
 	memset(fz_state_gen, 0, sizeof(fz_state_gen));
 }
 
+/* The promise of a refusal (command 14): it is that vif's alone, which
+ * the backend looks at again by itself, after a backoff (NB_REFUSED_*):
+ * once xenstore stops refusing, that wait over and no event since, the
+ * teardowns refused are answered (check_closed). Not when the input had
+ * commits fail every try (a vif then waits for its next change), events
+ * dropped, or NB_REFUSED_TRIES refusals or more (a vif refused that often
+ * in a row waits for its next change too). */
+static void check_refused_retried(void)
+{
+	int rc;
+
+	if (fz_xs.conflicted || fz_xs.dropped || fz_xs.nrefused >= NB_REFUSED_TRIES)
+		return;
+	fz_now_ms += NB_REFUSED_MAX_MS;
+	rc = nb_back_run(&fz_b);
+	CHECK(rc == 0);
+	nb_vif_foreach(&fz_b, check_vif, NULL);
+	check_closed();
+}
+
 static void mark_one(struct nb_back *b, struct nb_vif *v, void *arg)
 {
 	(void)arg;
@@ -1101,7 +1240,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz_b.max_queues = 1 + (cfg & 7);
 	fz_b.gso = cfg & 8;
 	fz_ops.serves = cfg & 16 ? fz_serves : NULL;
-	fz_ncmds = cfg & 64 ? 14 : 12;
+	fz_ncmds = cfg & 128 ? 15 : cfg & 64 ? 14 : 12;
 	fz_b.ops = &fz_ops;
 	put("/local/domain/0/backend/vif", "");
 	up = nb_back_watch(&fz_b) == 0;
@@ -1118,6 +1257,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* xenstore commits again, and every vif is looked at once */
 		fz_xs.runs_left = fz_xs.race_in = fz_xs.readd_in = 0;
 		fz_xs.conflict_skip = fz_xs.conflicts = 0;
+		fz_xs.refuse_left = 0;
+		if (fz_xs.nrefused)
+			check_refused_retried();
 		nb_vif_foreach(&fz_b, mark_one, NULL);
 		if (nb_back_run(&fz_b) == 0) {
 			check_closed();
