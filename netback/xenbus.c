@@ -142,7 +142,8 @@ static bool same_device(const struct nb_vif *v, const struct xsc_op *state)
 	return !state->err && state->reply && strcmp(state->reply, "1");
 }
 
-/* The state's read refused (see same_device): -errno, else 0. */
+/* The state's read (or another's) refused (see same_device): -errno,
+ * else 0. */
 static int state_unreadable(const struct nb_vif *v, const struct xsc_op *state)
 {
 	if (!state->err || state->err == -ENOENT)
@@ -824,6 +825,22 @@ static void renew(struct nb_vif *v)
 	memset(&v->rate, 0, sizeof(v->rate));
 }
 
+/* A key of the backend directory (or the directory) whose read xenstored
+ * refused (EACCES, EIO...), not found missing: -errno, else 0. Taken for
+ * missing, a refused online read left a teardown (online 0) unanswered
+ * and the vif never looked at again, and a refused frontend read failed
+ * the probe for a bad key (Closing, and nothing until the toolstack
+ * acts). The frontend's state is the guest's (which may make it
+ * unreadable): read as Unknown, as Linux reads it, not a refusal that
+ * would keep the vif from its teardown. */
+static int backend_unreadable(const struct nb_vif *v, const struct xsc_op *ops)
+{
+	for (unsigned k = 0; k <= BK_DIR; k++)
+		if (state_unreadable(v, &ops[k]))
+			return err_code();
+	return 0;
+}
+
 int nb_vif_look(struct nb_back *b, struct nb_vif *v)
 {
 	char paths[BK_N][NB_PATH_MAX + 24];
@@ -852,7 +869,7 @@ int nb_vif_look(struct nb_back *b, struct nb_vif *v)
 		xsc_ops_free(ops, n);
 		return 1;
 	}
-	rc = state_unreadable(v, &ops[BK_STATE]);
+	rc = backend_unreadable(v, ops);
 	if (rc) {
 		/* nothing known of the device: as it was, looked at again */
 		xsc_ops_free(ops, n);

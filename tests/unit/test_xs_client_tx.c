@@ -606,6 +606,48 @@ static void test_netback_closes_a_vif_torn_down_before_it_started(void **state)
 	nbq_stop(&b, d0);
 }
 
+#define NBR_BE "/local/domain/0/backend/vif/10/0"
+
+/* A key of the backend directory whose read xenstored refuses (EACCES
+ * here: the toolstack's permissions; EIO would do the same) is not a key
+ * missing: the vif is left as it is and looked at again. Taken for
+ * missing, a refused frontend failed the probe (its error and Closing
+ * written where the backend may, here refused, and the vif not looked at
+ * again: nothing until the toolstack acts), and a refused online = 0 (the
+ * toolstack's teardown) was a look with nothing to do: Closed, which
+ * libxl waits for, written only at the vif's next change. */
+static void test_netback_a_backend_key_it_cannot_read_is_not_missing(void **state)
+{
+	struct xsc *d0 = conn(NULL);
+	struct nb_back b;
+
+	(void)state;
+	nbq_start(&b, d0);
+	nbq_probes = 0;
+	/* vif 10.0, its frontend key dom0's alone: domain 5 reads EACCES */
+	put(d0, NBR_BE "/frontend", "/local/domain/10/device/vif/0");
+	assert_int_equal(req(d0, XS_MSG_SET_PERMS, NBR_BE "/frontend", "n0", 0), 0);
+	put(d0, NBR_BE "/frontend-id", "10");
+	put(d0, NBR_BE "/state", "1");
+	put(d0, NBR_BE "/online", "1");
+	assert_false(nb_until(&b, d0, NBR_BE "/state", "5", 300));
+	assert_string_equal(get(d0, NBR_BE "/state"), "1");
+	assert_string_equal(get(d0, "/local/domain/0/error/backend/vif/10/0/error"), "!");
+	assert_int_equal(nbq_probes, 0);
+	assert_true(nb_back_timeout_ms(&b) >= 0); /* looked at again */
+	assert_int_equal(req(d0, XS_MSG_SET_PERMS, NBR_BE "/frontend", "n5", 0), 0);
+	assert_true(nb_until(&b, d0, NBR_BE "/state", "2", 3000));
+	assert_int_equal(nbq_probes, 1);
+	/* the toolstack's teardown, online dom0's alone */
+	assert_int_equal(req(d0, XS_MSG_SET_PERMS, NBR_BE "/online", "n0", 0), 0);
+	put(d0, NBR_BE "/online", "0");
+	assert_false(nb_until(&b, d0, NBR_BE "/state", "6", 300));
+	assert_true(nb_back_timeout_ms(&b) >= 0); /* looked at again */
+	assert_int_equal(req(d0, XS_MSG_SET_PERMS, NBR_BE "/online", "n5", 0), 0);
+	assert_true(nb_until(&b, d0, NBR_BE "/state", "6", 3000));
+	nbq_stop(&b, d0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -619,6 +661,7 @@ int main(void)
 		cmocka_unit_test(test_netback_keeps_a_vif_whose_state_it_cannot_read),
 		cmocka_unit_test(test_netback_a_node_quota_hurts_only_that_vif),
 		cmocka_unit_test(test_netback_closes_a_vif_torn_down_before_it_started),
+		cmocka_unit_test(test_netback_a_backend_key_it_cannot_read_is_not_missing),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
