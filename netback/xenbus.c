@@ -538,11 +538,32 @@ static int advertise(struct nb_back *b, struct nb_vif *v)
 	return be_write(b, v, ops, NK + 1);
 }
 
+/* The frontend's state changes reach us through this watch. One refused
+ * (xenstored's quota of watches, EACCES, EIO) fails the look, as any
+ * refusal: the vif is looked at again and the watch set then (left
+ * unset, the frontend's Connected was never seen). EEXIST: ours is
+ * there already (an unwatch of ours refused). */
+static int fe_watch(struct nb_back *b, struct nb_vif *v)
+{
+	char path[NB_PATH_MAX + 8];
+	struct xsc_op op = { .type = XS_MSG_WATCH, .path = path, .arg = FE_TOKEN };
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/state", v->fe);
+	rc = xsc_run(b->xs, &op, 1);
+	if (rc < 0)
+		return rc;
+	xsc_ops_free(&op, 1);
+	if (op.err && op.err != -EEXIST)
+		return err_set(op.err, "vif%u.%u: watch %s: %s", v->domid, v->devid, path,
+			       strerror(-op.err));
+	v->fe_watched = true;
+	return 0;
+}
+
 static int probe(struct nb_back *b, struct nb_vif *v, const struct xsc_op *ops)
 {
 	const char *vifname = ops[BK_VIFNAME].err ? NULL : ops[BK_VIFNAME].reply;
-	char path[NB_PATH_MAX + 8];
-	struct xsc_op op = { .type = XS_MSG_WATCH, .path = path, .arg = FE_TOKEN };
 	int rc;
 
 	rc = check_frontend(v, ops);
@@ -559,13 +580,9 @@ static int probe(struct nb_back *b, struct nb_vif *v, const struct xsc_op *ops)
 	if (rc < 0)
 		return fatal(b, v, rc, err_msg());
 	v->probed = true;
-	/* the frontend's state changes reach us through this watch */
-	snprintf(path, sizeof(path), "%s/state", v->fe);
-	rc = xsc_run(b->xs, &op, 1);
+	rc = fe_watch(b, v);
 	if (rc < 0)
 		return rc;
-	v->fe_watched = !op.err;
-	xsc_ops_free(&op, 1);
 	/* libxl runs the hotplug script (netd plugs) once it sees InitWait:
 	 * the port is there by then */
 	return set_state(b, v, XB_INITWAIT);
@@ -755,6 +772,8 @@ static int step(struct nb_back *b, struct nb_vif *v, const struct xsc_op *ops)
 	if (!v->probed)
 		/* after a failed probe, nothing until the toolstack acts */
 		return v->state == XB_CLOSING ? 0 : probe(b, v, ops);
+	if (!v->fe_watched && (rc = fe_watch(b, v)) < 0)
+		return rc; /* refused at the probe, or since */
 	if (v->state == XB_UNKNOWN)
 		/* probed, but its InitWait not written (the transaction gave up) */
 		return set_state(b, v, XB_INITWAIT);

@@ -43,7 +43,8 @@
  *     only when the connection is broken), and the backend looks at a
  *     vif refused again by itself: once xenstore stops refusing and the
  *     backoff is over, with no event since, a teardown refused is
- *     answered as check_closed says (before the look of every vif);
+ *     answered as check_closed says, and a vif probed has its watch on
+ *     the frontend's state (before the look of every vif);
  *   - that look takes a directory made again since the backend wrote a
  *     state to it (state missing or Initialising) for a new device's,
  *     and probes it: no vif it wrote a state to is left with such a
@@ -1203,10 +1204,32 @@ static void reset(void)
 /* The promise of a refusal (command 14): it is that vif's alone, which
  * the backend looks at again by itself, after a backoff (NB_REFUSED_*):
  * once xenstore stops refusing, that wait over and no event since, the
- * teardowns refused are answered (check_closed). Not when the input had
+ * teardowns refused are answered (check_closed), and a watch on the
+ * frontend's state refused is set (check_fe_watched). Not when the input had
  * commits fail every try (a vif then waits for its next change), events
  * dropped, or NB_REFUSED_TRIES refusals or more (a vif refused that often
  * in a row waits for its next change too). */
+/* A vif probed (and not torn down) and online has its watch on the
+ * frontend's state: without it, the frontend's Connected is never seen.
+ * (Not online, the frontend's state is not acted on anyway.) */
+static void check_fe_watched(struct nb_back *b, struct nb_vif *v, void *arg)
+{
+	char p[NB_PATH_MAX + 8];
+	const struct fz_node *online;
+	bool found = false;
+
+	(void)b;
+	(void)arg;
+	snprintf(p, sizeof(p), "%s/online", v->be);
+	online = node_find(p);
+	if (!v->probed || v->gone || !online || strcmp(online->val, "1"))
+		return;
+	snprintf(p, sizeof(p), "%s/state", v->fe);
+	for (unsigned i = 0; i < fz_xs.nwatches; i++)
+		found = found || !strcmp(fz_xs.watches[i].path, p);
+	CHECK(found);
+}
+
 static void check_refused_retried(void)
 {
 	int rc;
@@ -1217,6 +1240,7 @@ static void check_refused_retried(void)
 	rc = nb_back_run(&fz_b);
 	CHECK(rc == 0);
 	nb_vif_foreach(&fz_b, check_vif, NULL);
+	nb_vif_foreach(&fz_b, check_fe_watched, NULL);
 	check_closed();
 }
 

@@ -648,6 +648,52 @@ static void test_netback_a_backend_key_it_cannot_read_is_not_missing(void **stat
 	nbq_stop(&b, d0);
 }
 
+#define NBW_BE "/local/domain/0/backend/vif/11/0"
+#define NBW_FE "/local/domain/11/device/vif/0"
+
+/* The watch on the frontend's state refused (ENOSPC: the connection's
+ * quota of watches, taken here by the backend's own connection) fails
+ * that vif's probe as any refusal: it is looked at again, the watch set
+ * once xenstored takes it, and the frontend's Connected seen. Left unset
+ * (it was: InitWait written without it), the frontend's writes reached
+ * no one, and a frontend that connected after hotplug-status stayed
+ * unconnected, the backend at InitWait. */
+static void test_netback_sets_a_frontend_watch_it_was_refused(void **state)
+{
+	static const char *const fe[][2] = {
+		{ NBW_FE "/tx-ring-ref", "8" },	   { NBW_FE "/rx-ring-ref", "9" },
+		{ NBW_FE "/event-channel", "3" }, { NBW_FE "/request-rx-copy", "1" },
+		{ NBW_FE "/state", "4" },
+	};
+	struct xsc *d0 = conn(NULL);
+	struct nb_back b;
+	char token[16];
+	unsigned n = 0;
+
+	(void)state;
+	nbq_start(&b, d0);
+	/* the backend's connection at its quota of watches */
+	for (int err = 0; !err; n++) {
+		snprintf(token, sizeof(token), "fill%u", n);
+		err = req(b.xs, XS_MSG_WATCH, "/local/domain/0/fill", token, 0);
+		assert_true(err == 0 || err == -ENOSPC);
+		assert_true(n < 1000);
+	}
+	put(d0, NBW_FE, "");
+	assert_int_equal(req(d0, XS_MSG_SET_PERMS, NBW_FE, "r0", 0), 0);
+	nbq_add(d0, 11);
+	assert_false(nb_until(&b, d0, NBW_BE "/state", "2", 300));
+	assert_true(nb_back_timeout_ms(&b) >= 0); /* looked at again */
+	put(d0, NBW_BE "/hotplug-status", "connected");
+	assert_false(nb_until(&b, d0, NBW_BE "/state", "2", 100));
+	for (unsigned i = 0; i < sizeof(fe) / sizeof(fe[0]); i++)
+		put(d0, fe[i][0], fe[i][1]);
+	assert_int_equal(req(b.xs, XS_MSG_UNWATCH, "/local/domain/0/fill", "fill0", 0), 0);
+	assert_true(nb_until(&b, d0, NBW_BE "/state", "4", 3000));
+	assert_int_equal(req(d0, XS_MSG_RM, "/local/domain/11", NULL, 0), 0);
+	nbq_stop(&b, d0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -662,6 +708,7 @@ int main(void)
 		cmocka_unit_test(test_netback_a_node_quota_hurts_only_that_vif),
 		cmocka_unit_test(test_netback_closes_a_vif_torn_down_before_it_started),
 		cmocka_unit_test(test_netback_a_backend_key_it_cannot_read_is_not_missing),
+		cmocka_unit_test(test_netback_sets_a_frontend_watch_it_was_refused),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
