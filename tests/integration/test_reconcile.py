@@ -465,6 +465,14 @@ def net_state(netd, net="xenbr0"):
     return net_status(netd, net)["state"]
 
 
+def spoil_record(record, doc, key="physdev"):
+    """netd's state file at record written as doc without its
+    mode_state[key]: a file that parses and its mode cannot read."""
+    del doc["mode_state"][key]
+    with open(record, "w") as f:
+        json.dump(doc, f)
+
+
 @pytest.mark.parametrize("mode,key,addr,why", [
     ("bridge", "physdev", "192.0.2.11", "bridge mode state incomplete"),
     ("route", "physdev", "192.0.2.11", "route mode state incomplete"),
@@ -493,9 +501,7 @@ def test_a_state_file_its_mode_cannot_read_is_moved_aside(topo, netd_factory, mo
     vifs = open(journal).read() if os.path.exists(journal) else None
     assert netd.stop() == 0, netd.read_log()
     assert_restored_but_vif(topo, before)
-    del doc["mode_state"][key]
-    with open(record, "w") as f:
-        json.dump(doc, f)
+    spoil_record(record, doc, key)
     if vifs is not None:
         with open(journal, "w") as f:
             f.write(vifs)
@@ -525,9 +531,7 @@ def test_an_unreadable_state_file_that_cannot_be_moved_aside_says_which_and_what
     record = state_file(netd)
     doc = json.load(open(record))
     assert netd.stop() == 0, netd.read_log()
-    del doc["mode_state"]["physdev"]
-    with open(record, "w") as f:
-        json.dump(doc, f)
+    spoil_record(record, doc)
     os.makedirs(record + ".bad/x")
     r = netd.run_once()
     assert r.returncode == 1, r.stderr
@@ -558,9 +562,7 @@ def test_an_unreadable_state_file_set_aside_again_gets_no_journal_of_the_first(
     doc = json.load(open(record))
     vifs = open(journal).read()
     assert netd.stop() == 0, netd.read_log()
-    del doc["mode_state"]["physdev"]
-    with open(record, "w") as f:
-        json.dump(doc, f)
+    spoil_record(record, doc)
     with open(journal, "w") as f:
         f.write(vifs)
     netd.start()
@@ -589,9 +591,7 @@ def test_an_unreadable_state_file_of_a_network_no_longer_configured_is_moved_asi
     record = state_file(netd)
     doc = json.load(open(record))
     assert netd.stop() == 0, netd.read_log()
-    del doc["mode_state"]["physdev"]
-    with open(record, "w") as f:
-        json.dump(doc, f)
+    spoil_record(record, doc)
     netd.write_conf(route_conf())
     netd.start()
     log = netd.read_log()

@@ -397,7 +397,10 @@ static void nbq_start(struct nb_back *b, struct xsc *d0)
 	assert_int_equal(nb_back_watch(b), 0);
 }
 
-static void nbq_add(struct xsc *d0, unsigned domid)
+/* The toolstack's keys of vif D.0 on bridge (NULL: none), at online and
+ * state. */
+static void nbt_vif(struct xsc *d0, unsigned domid, const char *bridge, const char *online,
+		    const char *st)
 {
 	char be[64], path[96], val[64];
 
@@ -408,10 +411,19 @@ static void nbq_add(struct xsc *d0, unsigned domid)
 	snprintf(path, sizeof(path), "%s/frontend-id", be);
 	snprintf(val, sizeof(val), "%u", domid);
 	put(d0, path, val);
+	if (bridge) {
+		snprintf(path, sizeof(path), "%s/bridge", be);
+		put(d0, path, bridge);
+	}
 	snprintf(path, sizeof(path), "%s/state", be);
-	put(d0, path, "1");
+	put(d0, path, st);
 	snprintf(path, sizeof(path), "%s/online", be);
-	put(d0, path, "1");
+	put(d0, path, online);
+}
+
+static void nbq_add(struct xsc *d0, unsigned domid)
+{
+	nbt_vif(d0, domid, NULL, "1", "1");
 }
 
 static void nbq_stop(struct nb_back *b, struct xsc *d0)
@@ -527,27 +539,6 @@ static const struct nb_ops nbt_ops = {
 	.close = nbq_none,
 	.forget = nbt_forget,
 };
-
-/* The toolstack's keys of vif D.0 on bridge, at online and state. */
-static void nbt_vif(struct xsc *d0, unsigned domid, const char *bridge, const char *online,
-		    const char *st)
-{
-	char be[64], path[96], val[64];
-
-	snprintf(be, sizeof(be), "/local/domain/0/backend/vif/%u/0", domid);
-	snprintf(path, sizeof(path), "%s/frontend", be);
-	snprintf(val, sizeof(val), "/local/domain/%u/device/vif/0", domid);
-	put(d0, path, val);
-	snprintf(path, sizeof(path), "%s/frontend-id", be);
-	snprintf(val, sizeof(val), "%u", domid);
-	put(d0, path, val);
-	snprintf(path, sizeof(path), "%s/bridge", be);
-	put(d0, path, bridge);
-	snprintf(path, sizeof(path), "%s/state", be);
-	put(d0, path, st);
-	snprintf(path, sizeof(path), "%s/online", be);
-	put(d0, path, online);
-}
 
 #define NBT_BE(d, key) "/local/domain/0/backend/vif/" #d "/0/" key
 
