@@ -465,6 +465,17 @@ def net_state(netd, net="xenbr0"):
     return net_status(netd, net)["state"]
 
 
+def add_eth1(topo, ipv6=True):
+    """A second uplink: Dom0's eth1 (203.0.113.2/24, and 2001:db8:1::2/64)
+    to up1 in the upstream namespace."""
+    sh(f"ip link add up1 netns {topo.up} type veth peer name eth1 netns {topo.d0}")
+    topo.ip(topo.d0, "addr add 203.0.113.2/24 dev eth1")
+    if ipv6:
+        topo.ip(topo.d0, "addr add 2001:db8:1::2/64 dev eth1 nodad")
+    topo.ip(topo.d0, "link set eth1 up")
+    topo.ip(topo.up, "link set up1 up")
+
+
 def spoil_record(record, doc, key="physdev"):
     """netd's state file at record written as doc without its
     mode_state[key]: a file that parses and its mode cannot read."""
@@ -672,11 +683,7 @@ def test_route_start_that_rolls_back_a_setup_routes_its_vifs_again(topo, netd_fa
     entry on eth1, its filters, the guest reaching Dom0; its stop removes
     them. Before, the vif stayed remembered (vif-list) with no route: the
     guest cut off."""
-    sh(f"ip link add up1 netns {topo.up} type veth peer name eth1 netns {topo.d0}")
-    topo.ip(topo.d0, "addr add 203.0.113.2/24 dev eth1")
-    topo.ip(topo.d0, "addr add 2001:db8:1::2/64 dev eth1 nodad")
-    topo.ip(topo.d0, "link set eth1 up")
-    topo.ip(topo.up, "link set up1 up")
+    add_eth1(topo)
     g = add_vif(topo, 1, "192.0.2.20/24")
     netd = netd_factory(route_conf())
     netd.start()
@@ -709,11 +716,7 @@ def test_route_start_killed_routing_its_vifs_again_is_finished_by_the_next(topo,
     routes recorded, so that its stop removes them. Before, it adopted the
     setup as it was: the vif listed, its IPv4 route swept as no record's,
     its IPv6 one never made."""
-    sh(f"ip link add up1 netns {topo.up} type veth peer name eth1 netns {topo.d0}")
-    topo.ip(topo.d0, "addr add 203.0.113.2/24 dev eth1")
-    topo.ip(topo.d0, "addr add 2001:db8:1::2/64 dev eth1 nodad")
-    topo.ip(topo.d0, "link set eth1 up")
-    topo.ip(topo.up, "link set up1 up")
+    add_eth1(topo)
     g = add_vif(topo, 1, "192.0.2.20/24")
     netd = netd_factory(route_conf())
     netd.start()
@@ -791,10 +794,7 @@ def test_repair_after_the_physdev_changed_applies_on_the_new_one(topo, netd_fact
     eth0 (status saying eth1), and the repair took the config's names
     (classic: peth1) with eth0's snapshot: eth0 was enslaved again (or
     renamed peth1) and eth1 left out."""
-    sh(f"ip link add up1 netns {topo.up} type veth peer name eth1 netns {topo.d0}")
-    topo.ip(topo.d0, "addr add 203.0.113.2/24 dev eth1")
-    topo.ip(topo.d0, "link set eth1 up")
-    topo.ip(topo.up, "link set up1 up")
+    add_eth1(topo, ipv6=False)
     add_vif(topo, 1, "192.0.2.11/24")
     before = topo.snapshot()
     ifindex = {n: topo.link(topo.d0, n)["ifindex"] for n in ("eth0", "eth1")}
@@ -1199,11 +1199,7 @@ def test_a_lone_journal_of_another_mode_undoes_only_what_is_left_beside_it(topo,
     on eth1 that answers the LAN for it. Before, the journal did not say
     which mode wrote it: route mode's vif offline ran on web1, with
     eth1 as its physdev, and deleted routed's proxy entry."""
-    sh(f"ip link add up1 netns {topo.up} type veth peer name eth1 netns {topo.d0}")
-    topo.ip(topo.d0, "addr add 203.0.113.2/24 dev eth1")
-    topo.ip(topo.d0, "addr add 2001:db8:1::2/64 dev eth1 nodad")
-    topo.ip(topo.d0, "link set eth1 up")
-    topo.ip(topo.up, "link set up1 up")
+    add_eth1(topo)
     netd = netd_factory(bridge_conf("modern") + route_conf(physdev="eth1"))
     netd.start()
     add_vif(topo, 2, "192.0.2.21/24")
