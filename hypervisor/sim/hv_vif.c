@@ -11,7 +11,9 @@
  * script, for the backend's InitWait: a backend (vifback) creates the
  * vif's device there, which the script then plugs. Without -w the script
  * runs at once, for tests whose vif is a veth stand-in no backend drives.
- * `del -w` waits in the same way for the backend to reach Closed. */
+ * `del -w` waits in the same way for the backend to reach Closed: twice,
+ * the second time forced, and a vif that never closed is removed without
+ * its script's offline step, as libxl's detach does. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -423,13 +425,74 @@ static void path_cleanup(struct xs_handle *h, xs_transaction_t t,
 	}
 }
 
+/* libxl__initiate_device_generic_remove: online=0 and Closing (5), unless
+ * Closed already, in one transaction; a forced remove also takes the
+ * frontend's directory away in it. 0, or -errno of the write. */
+static int remove_begin(struct xs_handle *h, const struct vif *v, const struct vif_paths *p,
+			bool force)
+{
+	char path[160], *val;
+	xs_transaction_t t;
+	unsigned len;
+	bool failed;
+
+	for (;;) {
+		t = xs_transaction_start(h);
+		if (t == XBT_NULL)
+			return -errno;
+		if (force) {
+			snprintf(path, sizeof(path), "/local/domain/%u/device", v->domid);
+			path_cleanup(h, t, p->fe, path);
+		}
+		snprintf(path, sizeof(path), "%s/state", p->be);
+		val = xs_read(h, t, path, &len);
+		failed = !hv_xsc_writef(h, t, p->be, "online", "0") ||
+			 (!(val && !strcmp(val, "6")) && !hv_xsc_writef(h, t, p->be, "state", "5"));
+		free(val);
+		if (failed) {
+			int err = errno;
+
+			xs_transaction_end(h, t, true);
+			return -err;
+		}
+		if (xs_transaction_end(h, t, false))
+			return 0;
+		if (errno != EAGAIN)
+			return -errno;
+	}
+}
+
+/* libxl's wait for Closed (device_backend_callback): a first timeout
+ * forces the remove and waits once more; a second one (or any other
+ * failure) fails the detach, and the hotplug script's offline step is
+ * not run. 0 once the backend closed, 1 when the detach failed. */
+static int remove_wait(struct xs_handle *h, const struct vif *v, const struct vif_paths *p)
+{
+	int err, st = -1;
+
+	for (int force = 0; force < 2; force++) {
+		if (force && (err = remove_begin(h, v, p, true)) < 0)
+			break;
+		err = wait_state(h, p, XB_CLOSED, XB_CLOSED, DESTROY_TIMEOUT_S, &st);
+		if (err != -ETIMEDOUT)
+			break;
+		fprintf(stderr, "hvsim vif del %u.%u: the backend did not reach Closed (6) in %d s "
+			"(state %d)%s\n", v->domid, v->devid, DESTROY_TIMEOUT_S, st,
+			force ? "; removing the vif without its script" : "; forcing the removal");
+	}
+	if (err && err != -ETIMEDOUT)
+		fprintf(stderr, "hvsim vif del %u.%u: waiting for the backend: %s\n", v->domid,
+			v->devid, strerror(-err));
+	return err ? 1 : 0;
+}
+
 static int vif_del(struct xs_handle *h, struct vif *v, bool no_script, bool wait_backend)
 {
 	struct vif_paths p;
 	char script[512], path[160], *val, *gw;
 	xs_transaction_t t;
 	unsigned len;
-	int rc = 0, err, st = -1;
+	int rc = 0, err;
 
 	vif_paths(&p, v);
 	snprintf(path, sizeof(path), "%s/script", p.be);
@@ -444,42 +507,15 @@ static int vif_del(struct xs_handle *h, struct vif *v, bool no_script, bool wait
 	snprintf(path, sizeof(path), "%s/gatewaydev", p.be);
 	gw = xs_read(h, XBT_NULL, path, &len);
 
-	/* libxl: online=0, state=5 (Closing) unless already 6 (Closed). */
-	for (;;) {
-		t = xs_transaction_start(h);
-		snprintf(path, sizeof(path), "%s/state", p.be);
-		val = xs_read(h, t, path, &len);
-		err = !hv_xsc_writef(h, t, p.be, "online", "0") ||
-		      (!(val && !strcmp(val, "6")) &&
-		       !hv_xsc_writef(h, t, p.be, "state", "5"));
-		free(val);
-		if (err) {
-			err = errno;
-			xs_transaction_end(h, t, true);
-			fprintf(stderr, "hvsim vif del %u.%u: %s\n", v->domid,
-				v->devid, strerror(err));
-			free(gw);
-			return 1;
-		}
-		if (xs_transaction_end(h, t, false) || errno != EAGAIN)
-			break;
+	err = remove_begin(h, v, &p, false);
+	if (err < 0) {
+		fprintf(stderr, "hvsim vif del %u.%u: %s\n", v->domid, v->devid, strerror(-err));
+		free(gw);
+		return 1;
 	}
-	/* libxl waits LIBXL_DESTROY_TIMEOUT for the backend to close, then
-	 * removes the device whatever it answered. */
-	if (wait_backend) {
-		err = wait_state(h, &p, XB_CLOSED, XB_CLOSED, DESTROY_TIMEOUT_S, &st);
-		if (err) {
-			if (err == -ETIMEDOUT)
-				fprintf(stderr, "hvsim vif del %u.%u: the backend did not reach "
-					"Closed (6) in %d s (state %d); removing the vif anyway\n",
-					v->domid, v->devid, DESTROY_TIMEOUT_S, st);
-			else
-				fprintf(stderr, "hvsim vif del %u.%u: waiting for the backend: %s\n",
-					v->domid, v->devid, strerror(-err));
-			rc = 1;
-		}
-	}
-	if (!no_script) {
+	if (wait_backend)
+		rc = remove_wait(h, v, &p);
+	if (!no_script && !rc) {
 		int src;
 
 		/* A failing offline script is reported, not fatal (libxl). */

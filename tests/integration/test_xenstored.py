@@ -592,6 +592,66 @@ def test_vif_add_del_like_libxl(xsd):
     assert xsd.xs("exists", "/local/domain/3/device").returncode == 0
 
 
+def detach_waiting(xsd, d, script):
+    """`hvsim vif del -w D.0` of a vif added with `script`, which records
+    its calls, and no backend: the running detach once it wrote Closing."""
+    with open(script, "w") as f:
+        f.write(HOTPLUG_SCRIPT)
+    os.chmod(script, 0o755)
+    xsd.hvsim("domain", "add", str(d))
+    xsd.hvsim("vif", "add", f"{d}.0", f"bridge=xenbr1,script={script}")
+    p = subprocess.Popen([HVSIM, "vif", "del", "-w", f"{d}.0"], env=xsd.env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    be = f"/local/domain/0/backend/vif/{d}/0"
+    deadline = time.monotonic() + 5
+    while xsd.xs("read", f"{be}/state").stdout != "5\n":
+        assert time.monotonic() < deadline, "no Closing written"
+        time.sleep(0.05)
+    return p, be, f"/local/domain/{d}/device/vif/0"
+
+
+def wait_gone(xsd, path, timeout):
+    deadline = time.monotonic() + timeout
+    while xsd.xs("exists", path, check=False).returncode == 0:
+        assert time.monotonic() < deadline, f"{path} still there"
+        time.sleep(0.1)
+
+
+def test_vif_del_w_forces_then_gives_up_as_libxl(xsd):
+    """libxl's detach waits 10 s for Closed (6); on timeout it forces the
+    removal (the frontend's directory goes, Closing is written again) and
+    waits 10 s more; a backend that never closes fails the detach, whose
+    keys are removed without the hotplug script's offline step."""
+    script = os.path.join(xsd.dir, "vif-rec")
+    p, be, fe = detach_waiting(xsd, 3, script)
+    t0 = time.monotonic()
+    wait_gone(xsd, fe, 12)
+    assert time.monotonic() - t0 >= 9, "forced before libxl's 10 s"
+    assert xsd.xs("read", f"{be}/state").stdout == "5\n"
+    assert p.poll() is None, "the detach ended at the first timeout"
+    _, err = p.communicate(timeout=15)
+    assert p.returncode == 1, err
+    assert "did not reach Closed (6) in 10 s (state 5); forcing the removal" in err
+    assert "removing the vif without its script" in err
+    assert not os.path.exists(script + ".offline")
+    assert xsd.xs("exists", be, check=False).returncode != 0
+
+
+def test_vif_del_w_closed_after_the_forced_remove_runs_the_script(xsd):
+    """A backend that closes during the forced wait ends the detach as a
+    normal one: offline script run, keys removed, exit 0."""
+    script = os.path.join(xsd.dir, "vif-rec")
+    p, be, fe = detach_waiting(xsd, 4, script)
+    wait_gone(xsd, fe, 12)
+    xsd.xs("write", f"{be}/state", "6")
+    out, err = p.communicate(timeout=5)
+    assert p.returncode == 0, err
+    assert "offline: exit 0" in out
+    with open(script + ".offline") as f:
+        assert f.readline() == "offline type_if=vif\n"
+    assert xsd.xs("exists", be, check=False).returncode != 0
+
+
 def test_vif_add_script_failure_reported(xsd):
     script = os.path.join(xsd.dir, "vif-fail")
     with open(script, "w") as f:
