@@ -17,6 +17,7 @@ static const uint8_t port_mac[6] = { 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff };
 int br_port_plug(const char *bridge, const char *ifname, unsigned mtu)
 {
 	struct nl_link br, l, other;
+	char v6[VIF_SYSCTL_LEN];
 	int rc;
 
 	rc = nl_link_get(bridge, &br);
@@ -41,11 +42,19 @@ int br_port_plug(const char *bridge, const char *ifname, unsigned mtu)
 
 	/* As Xen's setup_bridge_port: down, the largest non-broadcast MAC (so
 	 * the bridge never adopts a vif's MAC as its own), MTU, enslave, up.
-	 * A new vif is down already; the rest is one request. */
+	 * A new vif is down already; the rest is one request. Unlike Xen,
+	 * Dom0's own IPv6 off first (vif_port_ipv6_off(): the port needs none). */
+	v6[0] = '\0';
 	rc = l.flags & IFF_UP ? nl_link_set_up(l.ifindex, false) : 0;
+	if (rc == 0)
+		rc = vif_port_ipv6_off(ifname, v6);
 	if (rc == 0)
 		rc = nl_link_setup(l.ifindex, memcmp(l.mac, port_mac, 6) ? port_mac : NULL,
 				   l.mtu != mtu ? mtu : 0, br.ifindex, true);
+	/* An MTU raised to 1280 or more has just given it IPv6 (with the
+	 * namespace's defaults), now that it is up: off again. */
+	if (rc == 0 && !v6[0])
+		rc = vif_port_ipv6_off(ifname, v6);
 	if (rc == 0)
 		return 0;
 
@@ -58,6 +67,7 @@ int br_port_plug(const char *bridge, const char *ifname, unsigned mtu)
 		nl_link_set_master(l.ifindex, 0);
 		nl_link_set_mtu(l.ifindex, l.mtu);
 		nl_link_set_mac(l.ifindex, l.mac);
+		vif_port_ipv6_restore(ifname, v6);
 		nl_link_set_up(l.ifindex, l.flags & IFF_UP);
 		return err_set(rc, "%s", msg);
 	}
@@ -75,7 +85,9 @@ int br_port_unplug(const char *bridge, const char *ifname)
 	rc = nl_link_set_up(l.ifindex, false);
 	if (rc == 0 && l.master)
 		rc = nl_link_set_master(l.ifindex, 0);
-	return rc ? err_prefix(rc, "%s: cannot unplug from %s", ifname, bridge) : 0;
+	if (rc == 0)
+		return vif_port_ipv6_restore(ifname, NULL);
+	return err_prefix(rc, "%s: cannot unplug from %s", ifname, bridge);
 }
 
 /* A guest's vif on the bridge: named by its backend, or renamed by netd

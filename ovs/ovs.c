@@ -709,6 +709,16 @@ static int link_prepare(const struct vif *vif)
 		if (rc)
 			return err_prefix(rc, "%s: mtu %u", vif->ifname, vif->mtu);
 	}
+	/* Dom0's own IPv6 off before the port is up (vif_port_ipv6_off():
+	 * frames on it are the switch's; with the userspace datapath Dom0's
+	 * stack would see them too, a guest's router advertisements included). */
+	if (!(l.flags & IFF_UP)) {
+		char was[VIF_SYSCTL_LEN];
+
+		rc = vif_port_ipv6_off(vif->ifname, was);
+		if (rc)
+			return rc;
+	}
 	rc = l.flags & IFF_UP ? 0 : nl_link_set_up(l.ifindex, true);
 	return rc ? err_prefix(rc, "%s: cannot bring up", vif->ifname) : 0;
 }
@@ -846,6 +856,8 @@ static int ovs_vif_offline(struct netd_net *net, const struct vif *vif)
 		rc = ovs_flows_del(p->mgmt, vif);
 	if (rc == 0 && nl_link_get(vif->ifname, &l) == 0 && (l.flags & IFF_UP))
 		rc = nl_link_set_up(l.ifindex, false); /* as bridge mode leaves a vif */
+	if (rc == 0)
+		rc = vif_port_ipv6_restore(vif->ifname, NULL);
 	return rc;
 }
 

@@ -139,6 +139,18 @@ bool vif_renamed_from(const char *alias, char backend[IFNAMSIZ]); /* netd's mark
 int vif_link_mark_renamed(int ifindex, const char *backend);
 int vif_link_rename_back(int ifindex, const char *backend); /* down, backend's name, no mark */
 
+/* vif/l2port.c: Dom0's own IPv6 on a vif that is only a port of a switch
+ * (bridge, nat's bridge, Open vSwitch), off while it is one; set before the
+ * port comes up, so that no link-local address, DAD, router solicitation,
+ * MLD report or fe80::/64 route of Dom0's ever appears on it. Guests' IPv6
+ * crosses the switch as before. vif_port_ipv6_off() says in was what the
+ * key held ("" when the interface has none: no IPv6); restore puts that
+ * back, or with was NULL the namespace's default (the vif leaving the
+ * switch, possibly for route mode, which needs IPv6 on it). 0 or -errno. */
+#define VIF_SYSCTL_LEN 8
+int vif_port_ipv6_off(const char *ifname, char was[VIF_SYSCTL_LEN]);
+int vif_port_ipv6_restore(const char *ifname, const char *was);
+
 /* Validators usable on their own. */
 bool vif_ifname_is_valid(const char *name); /* 1..15 bytes, no '/', ':', whitespace, not "." or ".." */
 /* (stricter still: only letters, digits, '-', '_', '.', and no leading '-';

@@ -304,6 +304,47 @@ def test_vif_online_offline(topo, netd_factory, style):
     assert "vif1.0" not in netd.ctl("vif", "list").stdout
 
 
+def dom0_ipv6_on(topo, dev):
+    """Dom0's own IPv6 on dev, as `ip` shows it: its addresses, and the
+    routes (every table: fe80::/64, multicast, local) that are there on its
+    account."""
+    addrs = [a["local"] for a in json.loads(topo.ip(topo.d0, f"-j -6 addr show dev {dev}").stdout)
+             for a in (a.get("addr_info", []) if isinstance(a, dict) else [])]
+    routes = [f"{r['dst']} table {r.get('table', 'main')}"
+              for r in json.loads(topo.ip(topo.d0, "-j -6 route show table all").stdout)
+              if r.get("dev") == dev]
+    return addrs + routes
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_bridge_port_has_no_ipv6_of_dom0_and_guests_ipv6_crosses(topo, netd_factory, style):
+    """A vif is only a bridge port: Dom0 gets no link-local address on it, no
+    fe80::/64 route per port, sends nothing from it; the guests' own IPv6
+    still crosses the bridge, to each other, to the LAN and to Dom0. Out of
+    the bridge, the vif has IPv6 again (as a new interface would)."""
+    netd = netd_factory(bridge_conf(style))
+    netd.start()
+    g1, g2 = topo.add_guest(1), topo.add_guest(2)
+    for g, a in ((g1, "2001:db8::11"), (g2, "2001:db8::12")):
+        topo.ip(g, f"addr add {a}/64 dev eth0 nodad")
+    netd.ctl("vif", "online", "1.0")
+    netd.ctl("vif", "online", "2.0", "mtu=1400")
+    for g in (g1, g2):
+        topo.wait_carrier(g, "eth0")
+    assert topo.ping(g1, "2001:db8::12", timeout=5)
+    assert topo.ping(g2, "2001:db8::1", timeout=5)
+    dom0 = "2001:db8::2"
+    assert topo.ping(g1, dom0, timeout=5)
+    assert dom0_ipv6_on(topo, "vif1.0") == []
+    assert dom0_ipv6_on(topo, "vif2.0") == []
+    netd.ctl("vif", "offline", "1.0")
+    r = topo.run(topo.d0, "sysctl -n net.ipv6.conf.vif1/0.disable_ipv6")
+    assert r.stdout.strip() == "0"
+    topo.ip(topo.d0, "link set vif1.0 up")
+    wait_for(lambda: any(a.startswith("fe80:") for a in dom0_ipv6_on(topo, "vif1.0")),
+             what="vif1.0's own link-local address once out of the bridge")
+
+
 @pytest.mark.parametrize("suffix", ["web-emu", "vif{d}.0-emu"])
 def test_pv_vif_named_like_a_tap_stays_a_pv_vif(topo, netd_factory, suffix):
     """What a vif is (a PV vif, or the tap of an HVM guest's emulated NIC) is

@@ -8,6 +8,7 @@ simulated xenstored and our vif-openvswitch drop-in, or netd's no-fork
 watch. What is checked is what a user sees: OVSDB rows (ovs-vsctl),
 OpenFlow rules (ovs-ofctl) and packets between guest namespaces (ping,
 scapy)."""
+import json
 import os
 import shutil
 import signal
@@ -139,6 +140,39 @@ def test_iface_id_template_and_xl_vlan(topo, ovs, netd_factory):
     r = n.ctl("vif", "online", "8.0", f"bridge={BR}", "vlan=10p/20u", check=False)
     assert r.returncode == 1 and "one untagged VLAN" in r.stderr
     assert ovs.ports(BR) == ["vif7.0"]
+
+
+def dom0_ipv6_on(topo, dev):
+    """Dom0's own IPv6 on dev: its addresses and the routes (every table)
+    there on its account."""
+    addrs = [a["local"] for lk in json.loads(topo.ip(topo.d0, f"-j -6 addr show dev {dev}").stdout)
+             for a in lk.get("addr_info", [])]
+    routes = [f"{r['dst']} table {r.get('table', 'main')}"
+              for r in json.loads(topo.ip(topo.d0, "-j -6 route show table all").stdout)
+              if r.get("dev") == dev]
+    return addrs + routes
+
+
+def test_port_has_no_ipv6_of_dom0_and_guests_ipv6_crosses(topo, ovs, netd):
+    """An OVS port is only a switch port: Dom0 gets no link-local address or
+    fe80::/64 route on it (with the userspace datapath Dom0's stack sees the
+    port's frames too); the guests' IPv6 still crosses the switch. Unplugged,
+    the vif has IPv6 again."""
+    gs = []
+    for d in (11, 12):
+        g = guest(topo, d, f"192.0.2.{d}/24", f"00:16:3e:00:00:{d}")
+        topo.ip(g, f"addr add 2001:db8::{d}/64 dev eth0 nodad")
+        netd.ctl("vif", "online", f"{d}.0", f"mac=00:16:3e:00:00:{d}",
+                 f"ip=192.0.2.{d} 2001:db8::{d}", f"bridge={BR}")
+        topo.wait_carrier(g, "eth0")
+        gs.append(g)
+    g1 = gs[0]
+    assert topo.ping(g1, "2001:db8::12", timeout=5)
+    assert dom0_ipv6_on(topo, "vif11.0") == []
+    assert dom0_ipv6_on(topo, "vif12.0") == []
+    netd.ctl("vif", "offline", "11.0")
+    r = topo.run(topo.d0, "sysctl -n net.ipv6.conf.vif11/0.disable_ipv6")
+    assert r.stdout.strip() == "0"
 
 
 def test_hvm_pair_one_active(topo, ovs, netd):
