@@ -22,6 +22,7 @@ RTM_NEWROUTE, RTM_DELROUTE = 24, 25
 RTM_NEWNEIGH, RTM_DELNEIGH = 28, 29
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_LINKINFO = 1, 3, 4, 10, 18
 IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
+IFLA_BR_FORWARD_DELAY, IFLA_BR_STP_STATE = 1, 5
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_PREFSRC, RTA_TABLE = 1, 4, 5, 6, 7, 15
 NDA_DST = 1
@@ -40,6 +41,49 @@ NDMSG = struct.Struct("=BxxxiHBB")
 
 class RtnlError(OSError):
     pass
+
+
+class InNetns:
+    """`with InNetns(ns):` this thread inside /run/netns/<ns>, back after:
+    what it opens under /proc/sys/net then is that namespace's (a floor's
+    per-interface sysctl writes, as netd makes them inside its own). Nothing
+    may be forked meanwhile."""
+
+    def __init__(self, netns):
+        self.netns = netns
+        self.libc = ctypes.CDLL(None, use_errno=True)
+
+    def __enter__(self):
+        self.own = os.open("/proc/self/ns/net", os.O_RDONLY)
+        target = os.open(f"/run/netns/{self.netns}", os.O_RDONLY)
+        try:
+            if self.libc.setns(target, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), f"setns {self.netns}")
+        finally:
+            os.close(target)
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            if self.libc.setns(self.own, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns back")
+        finally:
+            os.close(self.own)
+
+
+def sysctl_write(path, value):
+    """/proc/sys/<path> = value in the calling thread's namespace: one open,
+    write and close, as netd's lib/sysctl.c does it."""
+    fd = os.open(f"/proc/sys/{path}", os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
+
+
+def sysctl_read(path):
+    with open(f"/proc/sys/{path}") as f:
+        return f.read().strip()
 
 
 def _attr(kind, payload):
@@ -149,6 +193,14 @@ class Rtnl:
             data = _attr(IFLA_INFO_DATA, _attr(VETH_INFO_PEER, IFINFOMSG.pack(0, 0, 0, 0, 0)
                                                 + _str(IFLA_IFNAME, peer)))
         info = _attr(IFLA_LINKINFO, _str(IFLA_INFO_KIND, kind) + data)
+        self._request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL,
+                      IFINFOMSG.pack(0, 0, 0, 0, 0) + _str(IFLA_IFNAME, name) + info)
+        return self.ifindex(name)
+
+    def bridge_add(self, name):
+        """A bridge as netd makes one: no STP, ports forward at once."""
+        data = _attr(IFLA_INFO_DATA, _u32(IFLA_BR_FORWARD_DELAY, 0) + _u32(IFLA_BR_STP_STATE, 0))
+        info = _attr(IFLA_LINKINFO, _str(IFLA_INFO_KIND, "bridge") + data)
         self._request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL,
                       IFINFOMSG.pack(0, 0, 0, 0, 0) + _str(IFLA_IFNAME, name) + info)
         return self.ifindex(name)
