@@ -244,27 +244,28 @@ static int orphans_batch(struct vb_sup *s, char (*names)[IFNAMSIZ], unsigned n)
 {
 	char paths[VB_ORPHANS_BATCH][NB_PATH_MAX];
 	struct xsc_op ops[VB_ORPHANS_BATCH];
+	/* each name's domain and device, parsed once (vb_orphans_remove
+	 * took only names vifD.N) */
+	uint32_t domid[VB_ORPHANS_BATCH], devid[VB_ORPHANS_BATCH];
 	int rc;
 
 	for (unsigned i = 0; i < n; i++) {
-		uint32_t d = 0, k = 0;
-
-		sscanf(names[i], "vif%u.%u", &d, &k);
-		snprintf(paths[i], sizeof(paths[i]), "%s/%u/%u", XSVIF_ROOT, d, k);
+		domid[i] = devid[i] = 0;
+		sscanf(names[i], "vif%u.%u", &domid[i], &devid[i]);
+		snprintf(paths[i], sizeof(paths[i]), "%s/%u/%u", XSVIF_ROOT, domid[i], devid[i]);
 		ops[i] = (struct xsc_op){ .type = XS_MSG_READ, .path = paths[i] };
 	}
 	rc = xsc_run(s->nb.xs, ops, n);
 	if (rc < 0)
 		return rc;
 	for (unsigned i = 0; i < n; i++) {
-		struct nb_vif v = { .port = -1 };
+		struct nb_vif v = { .domid = domid[i], .devid = devid[i], .port = -1 };
 		int fd;
 
 		/* gone, not unreadable: a refusal says nothing of the device */
 		if (ops[i].err != -ENOENT || vb_tap_adopt(names[i], &fd) < 0)
 			continue; /* there, or not our TAP (Linux netback's netdev) */
 		vb_tap_remove(fd);
-		sscanf(names[i], "vif%u.%u", &v.domid, &v.devid);
 		log_info("vif%u.%u: %s, left by an earlier vifback for a device since removed, "
 			 "removed",
 			 v.domid, v.devid, names[i]);
