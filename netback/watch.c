@@ -31,6 +31,37 @@ static void mark_domain(struct nb_back *b, struct nb_vif *v, void *arg)
 		nb_vif_mark(b, v);
 }
 
+/* A listing xenstored refused (EACCES, EIO, ENOMEM, E2BIG...): the
+ * devices in it that we do not know (added while the backend was down:
+ * the first scan is such a listing) have no event of their own to bring
+ * them, so the listing is taken again after the backoff of refusals
+ * (NB_REFUSED_*), NB_REFUSED_TRIES times in a row at most; then the
+ * next event of that directory. Two domains' listings refused: the
+ * root's, which lists both. */
+static void rescan_refused(struct nb_back *b, const char *path, int depth, uint32_t domid,
+			   int err)
+{
+	uint64_t ms;
+
+	if (b->rescan_tries >= NB_REFUSED_TRIES) {
+		log_err("list %s: %s: refused %u times in a row, given up until it changes", path,
+			strerror(-err), b->rescan_tries);
+		b->rescan_tries = 0;
+		b->rescan_ms = 0;
+		return;
+	}
+	if (b->rescan_ms && (b->rescan_root || b->rescan_domid != domid))
+		depth = 0;
+	b->rescan_root = depth == 0;
+	b->rescan_domid = domid;
+	ms = nb_refused_wait_ms(b->rescan_tries++);
+	b->rescan_ms = nb_now_ms() + ms;
+	nb_back_wake_at(b, b->rescan_ms);
+	log_warn("list %s: %s: listed again in %llu ms", path, strerror(-err),
+		 (unsigned long long)ms);
+}
+
+/* -errno only when xenstore is gone (a refusal is rescan_refused's). */
 static int rescan(struct nb_back *b, const char *path, int depth, uint32_t domid)
 {
 	struct xsc_op op = { .type = XS_MSG_DIRECTORY, .path = path };
@@ -38,6 +69,12 @@ static int rescan(struct nb_back *b, const char *path, int depth, uint32_t domid
 
 	if (rc < 0)
 		return rc;
+	if (op.err && op.err != -ENOENT) {
+		/* nothing known of what is there: what we knew stays */
+		rescan_refused(b, path, depth, domid, op.err);
+		xsc_ops_free(&op, 1);
+		return 0;
+	}
 	/* what we knew under it may have gone with it */
 	nb_vif_foreach(b, mark_domain, depth == 0 ? NULL : &domid);
 	foreach_name(name, &op) {
@@ -46,8 +83,8 @@ static int rescan(struct nb_back *b, const char *path, int depth, uint32_t domid
 
 		snprintf(sub, sizeof(sub), "%s/%s", path, name);
 		if (depth == 0) {
-			if (xsvif_path_depth(sub, &d, &n) == 1)
-				rescan(b, sub, 1, d);
+			if (xsvif_path_depth(sub, &d, &n) == 1 && (rc = rescan(b, sub, 1, d)) < 0)
+				break; /* xenstore gone */
 		} else if (xsvif_path_depth(sub, &d, &n) == 2) {
 			struct nb_vif *v = nb_vif_get(b, d, n, true);
 
@@ -56,7 +93,28 @@ static int rescan(struct nb_back *b, const char *path, int depth, uint32_t domid
 		}
 	}
 	xsc_ops_free(&op, 1);
-	return 0;
+	return rc;
+}
+
+/* The refused listing, once its wait is over. */
+static int rescan_due(struct nb_back *b)
+{
+	char path[XSVIF_DIR_MAX];
+	int rc;
+
+	if (!b->rescan_ms || nb_now_ms() < b->rescan_ms)
+		return 0;
+	b->rescan_ms = 0;
+	if (b->rescan_root)
+		snprintf(path, sizeof(path), "%s", XSVIF_ROOT);
+	else
+		snprintf(path, sizeof(path), "%s/%u", XSVIF_ROOT, b->rescan_domid);
+	rc = rescan(b, path, b->rescan_root ? 0 : 1, b->rescan_domid);
+	if (rc == 0 && !b->rescan_ms) {
+		log_info("list %s: taken again", path);
+		b->rescan_tries = 0;
+	}
+	return rc;
 }
 
 static int on_event(struct nb_back *b, const struct xsc_event *ev)
@@ -136,8 +194,10 @@ bool nb_back_busy(struct nb_back *b)
 
 int nb_back_run(struct nb_back *b)
 {
-	int rc = 0;
+	int rc = rescan_due(b);
 
+	if (rc < 0)
+		return rc;
 	nb_back_holds_end(b);
 	for (unsigned k = 0; k < NB_EVENTS_PER_WAKE; k++) {
 		struct xsc_event *ev = xsc_event_next(b->xs, &rc);

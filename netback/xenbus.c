@@ -267,17 +267,117 @@ static void disconnect(struct nb_back *b, struct nb_vif *v)
 	b->ops->disconnect(b, v);
 }
 
+/* A frontend's state watch whose UNWATCH xenstored refused (ENOMEM,
+ * EIO...): still registered there, counted against the connection's
+ * quota of watches (a backend losing one per refusal would at last have
+ * every new vif's watch refused), and firing for a vif we may have
+ * forgotten (on_event finds no vif, or one not probed: nothing done).
+ * Asked again after the backoff of refusals, for as long as it is
+ * refused (at most every NB_REFUSED_MAX_MS: bounded), until the vif's
+ * watch is set again, which takes it back (fe_watch: EEXIST, ours). */
+struct nb_unwatch {
+	struct nb_unwatch *next;
+	uint64_t due_ms;
+	unsigned tries;
+	char path[NB_PATH_MAX + 8];
+};
+
+/* The watch on path is ours again: not to be removed. */
+static void unwatch_cancel(struct nb_back *b, const char *path)
+{
+	for (struct nb_unwatch **pp = &b->unwatch; *pp; pp = &(*pp)->next)
+		if (!strcmp((*pp)->path, path)) {
+			struct nb_unwatch *u = *pp;
+
+			*pp = u->next;
+			free(u);
+			return;
+		}
+}
+
+/* u's UNWATCH refused (err): asked again after a backoff. */
+static void unwatch_later(struct nb_back *b, struct nb_unwatch *u, int err)
+{
+	u->due_ms = nb_now_ms() + nb_refused_wait_ms(u->tries);
+	if (++u->tries == NB_REFUSED_TRIES)
+		log_err("unwatch %s: refused %u times in a row (%s): asked again every %u ms",
+			u->path, u->tries, strerror(-err), NB_REFUSED_MAX_MS);
+	else if (u->tries == 1)
+		log_warn("unwatch %s: %s: asked again later", u->path, strerror(-err));
+	nb_back_wake_at(b, u->due_ms);
+}
+
+/* UNWATCH path (our token). 0: removed (or not there: ENOENT); a
+ * refusal: kept for later (unwatch_due); -errno: xenstore gone. */
+static int unwatch(struct nb_back *b, const char *path, struct nb_unwatch *u)
+{
+	struct xsc_op op = { .type = XS_MSG_UNWATCH, .path = path, .arg = FE_TOKEN };
+	int rc = xsc_run(b->xs, &op, 1);
+
+	if (rc < 0)
+		return rc;
+	xsc_ops_free(&op, 1);
+	if (!op.err || op.err == -ENOENT) {
+		if (u && u->tries)
+			log_info("unwatch %s: taken at last", path);
+		return 0;
+	}
+	if (!u) {
+		u = calloc(1, sizeof(*u));
+		if (!u) {
+			log_err("unwatch %s: %s, and out of memory to ask again", path,
+				strerror(-op.err));
+			return 0;
+		}
+		snprintf(u->path, sizeof(u->path), "%s", path);
+		u->next = b->unwatch;
+		b->unwatch = u;
+	}
+	unwatch_later(b, u, op.err);
+	return 1;
+}
+
 static void fe_unwatch(struct nb_back *b, struct nb_vif *v)
 {
 	char path[NB_PATH_MAX + 8];
-	struct xsc_op op = { .type = XS_MSG_UNWATCH, .path = path, .arg = FE_TOKEN };
 
 	if (!v->fe_watched)
 		return;
 	v->fe_watched = false;
 	snprintf(path, sizeof(path), "%s/state", v->fe);
-	if (xsc_run(b->xs, &op, 1) == 0)
-		xsc_ops_free(&op, 1);
+	unwatch(b, path, NULL);
+}
+
+/* The refused UNWATCHes whose wait is over are asked again. */
+static void unwatch_due(struct nb_back *b, uint64_t now)
+{
+	struct nb_unwatch **pp = &b->unwatch;
+
+	while (*pp) {
+		struct nb_unwatch *u = *pp;
+		int rc = 0;
+
+		if (now < u->due_ms) {
+			nb_back_wake_at(b, u->due_ms);
+		} else if ((rc = unwatch(b, u->path, u)) == 0) {
+			*pp = u->next;
+			free(u);
+			continue;
+		} else if (rc < 0) {
+			return; /* xenstore gone: the loop finds out at its next request */
+		}
+		pp = &u->next;
+	}
+}
+
+static void unwatch_free(struct nb_back *b)
+{
+	while (b->unwatch) {
+		struct nb_unwatch *u = b->unwatch;
+
+		b->unwatch = u->next;
+		free(u);
+	}
 }
 
 /* Rings, port and watch gone; the vif stays known until its directory goes. */
@@ -334,17 +434,28 @@ void nb_vif_broke(struct nb_back *b, struct nb_vif *v, const char *why)
 	fatal_outside(b, v, why);
 }
 
-/* The loop must wake at ms, if sooner than for anything else. */
-static void wake_min(struct nb_back *b, uint64_t ms)
+void nb_back_wake_at(struct nb_back *b, uint64_t ms)
 {
 	if (!b->hold_next || ms < b->hold_next)
 		b->hold_next = ms;
+}
+
+static void wake_min(struct nb_back *b, uint64_t ms)
+{
+	nb_back_wake_at(b, ms);
 }
 
 /* The next end of a hold the loop must wake for is v's, if sooner. */
 static void hold_next_min(struct nb_back *b, const struct nb_vif *v)
 {
 	wake_min(b, v->hold.until_ms);
+}
+
+uint64_t nb_refused_wait_ms(unsigned tries)
+{
+	uint64_t ms = (uint64_t)NB_REFUSED_FIRST_MS << (tries < 6 ? tries : 6);
+
+	return ms > NB_REFUSED_MAX_MS ? NB_REFUSED_MAX_MS : ms;
 }
 
 /* A request xenstored refused, on a connection that still serves: a
@@ -356,13 +467,9 @@ static void hold_next_min(struct nb_back *b, const struct nb_vif *v)
  * vif's look is taken again after NB_REFUSED_FIRST_MS, doubled each refusal in a
  * row up to NB_REFUSED_MAX_MS, NB_REFUSED_TRIES times (about 15 s); then its
  * next watch event brings it back, as a write that conflicted every try. */
-#define NB_REFUSED_FIRST_MS 50
-#define NB_REFUSED_MAX_MS 2000
-#define NB_REFUSED_TRIES 12
-
 void nb_vif_backoff(struct nb_back *b, struct nb_vif *v)
 {
-	uint64_t ms = NB_REFUSED_FIRST_MS << (v->refused_tries < 6 ? v->refused_tries : 6);
+	uint64_t ms = nb_refused_wait_ms(v->refused_tries);
 
 	if (v->refused_tries >= NB_REFUSED_TRIES) {
 		log_err("vif%u.%u: %s: refused %u times in a row, given up until the vif changes",
@@ -371,8 +478,6 @@ void nb_vif_backoff(struct nb_back *b, struct nb_vif *v)
 		v->refused_ms = 0;
 		return;
 	}
-	if (ms > NB_REFUSED_MAX_MS)
-		ms = NB_REFUSED_MAX_MS;
 	v->refused_tries++;
 	v->refused_ms = nb_now_ms() + ms;
 	wake_min(b, v->refused_ms);
@@ -439,6 +544,9 @@ void nb_back_holds_end(struct nb_back *b)
 	/* rare (at most once per hold or quota retry): a walk of every vif is fine */
 	b->hold_next = 0;
 	nb_vif_foreach(b, hold_due, &now);
+	unwatch_due(b, now);
+	if (b->rescan_ms)
+		wake_min(b, b->rescan_ms); /* nb_back_run's, when due */
 }
 
 int nb_back_timeout_ms(struct nb_back *b)
@@ -474,6 +582,8 @@ void nb_back_shutdown(struct nb_back *b)
 			nb_vif_forget(b, b->hash[h]);
 		}
 	b->qtail = &b->qhead;
+	/* the connection closes next: xenstored drops its watches then */
+	unwatch_free(b);
 }
 
 enum {
@@ -542,7 +652,7 @@ static int advertise(struct nb_back *b, struct nb_vif *v)
  * (xenstored's quota of watches, EACCES, EIO) fails the look, as any
  * refusal: the vif is looked at again and the watch set then (left
  * unset, the frontend's Connected was never seen). EEXIST: ours is
- * there already (an unwatch of ours refused). */
+ * there already (an unwatch of ours refused, asked again till now). */
 static int fe_watch(struct nb_back *b, struct nb_vif *v)
 {
 	char path[NB_PATH_MAX + 8];
@@ -557,6 +667,9 @@ static int fe_watch(struct nb_back *b, struct nb_vif *v)
 	if (op.err && op.err != -EEXIST)
 		return err_set(op.err, "vif%u.%u: watch %s: %s", v->domid, v->devid, path,
 			       strerror(-op.err));
+	/* an UNWATCH of that path still owed (EEXIST: refused, the watch
+	 * still there) would remove the one this vif needs */
+	unwatch_cancel(b, path);
 	v->fe_watched = true;
 	return 0;
 }

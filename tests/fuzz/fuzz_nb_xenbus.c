@@ -43,8 +43,11 @@
  *     only when the connection is broken), and the backend looks at a
  *     vif refused again by itself: once xenstore stops refusing and the
  *     backoff is over, with no event since, a teardown refused is
- *     answered as check_closed says, and a vif probed has its watch on
- *     the frontend's state (before the look of every vif);
+ *     answered as check_closed says, a vif probed has its watch on
+ *     the frontend's state, no other watch on a frontend is left
+ *     (an UNWATCH refused is asked again), and every device's backend
+ *     directory is a vif known (a listing refused is taken again),
+ *     before the look of every vif;
  *   - that look takes a directory made again since the backend wrote a
  *     state to it (state missing or Initialising) for a new device's,
  *     and probes it: no vif it wrote a state to is left with such a
@@ -1204,8 +1207,10 @@ static void reset(void)
 /* The promise of a refusal (command 14): it is that vif's alone, which
  * the backend looks at again by itself, after a backoff (NB_REFUSED_*):
  * once xenstore stops refusing, that wait over and no event since, the
- * teardowns refused are answered (check_closed), and a watch on the
- * frontend's state refused is set (check_fe_watched). Not when the input had
+ * teardowns refused are answered (check_closed), a watch on the
+ * frontend's state refused is set (check_fe_watched), an unwatch refused
+ * is made (check_no_watch_left), and a listing refused is taken again
+ * (check_known). Not when the input had
  * commits fail every try (a vif then waits for its next change), events
  * dropped, or NB_REFUSED_TRIES refusals or more (a vif refused that often
  * in a row waits for its next change too). */
@@ -1230,6 +1235,42 @@ static void check_fe_watched(struct nb_back *b, struct nb_vif *v, void *arg)
 	CHECK(found);
 }
 
+/* No watch of the backend's is left in xenstore but the root's and those
+ * of the vifs it watches: an UNWATCH refused was asked again (left, it
+ * counted against the connection's quota of watches for ever). */
+static void check_no_watch_left(void)
+{
+	for (unsigned i = 0; i < fz_xs.nwatches; i++) {
+		const struct fz_watch *w = &fz_xs.watches[i];
+		uint32_t d, n;
+		struct nb_vif *v;
+		char p[NB_PATH_MAX + 8];
+
+		if (!strcmp(w->token, BE_TOKEN))
+			continue;
+		CHECK(!strcmp(w->token, FE_TOKEN));
+		CHECK(sscanf(w->path, "/local/domain/%u/device/vif/%u/state", &d, &n) == 2);
+		v = nb_vif_get(&fz_b, d, n, false);
+		CHECK(v && v->fe_watched);
+		snprintf(p, sizeof(p), "%s/state", v->fe);
+		CHECK(!strcmp(w->path, p));
+	}
+}
+
+/* Every backend directory of a device (its online key written) is a vif
+ * the backend knows: a listing refused was taken again. */
+static void check_known(void)
+{
+	char p[NB_PATH_MAX + 16];
+
+	for (unsigned s = 0; s < NSLOTS; s++) {
+		be_dir(s, p, sizeof(p));
+		strcat(p, "/online");
+		if (node_find(p))
+			CHECK(nb_vif_get(&fz_b, slots[s].domid, slots[s].devid, false));
+	}
+}
+
 static void check_refused_retried(void)
 {
 	int rc;
@@ -1241,6 +1282,8 @@ static void check_refused_retried(void)
 	CHECK(rc == 0);
 	nb_vif_foreach(&fz_b, check_vif, NULL);
 	nb_vif_foreach(&fz_b, check_fe_watched, NULL);
+	check_no_watch_left();
+	check_known();
 	check_closed();
 }
 

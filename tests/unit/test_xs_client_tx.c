@@ -685,6 +685,47 @@ static void test_netback_sets_a_frontend_watch_it_was_refused(void **state)
 	nbq_stop(&b, d0);
 }
 
+#define NBL_BE "/local/domain/0/backend/vif/12/0"
+
+/* The backend root's listing refused (E2BIG here: more domains'
+ * directories than one reply carries, as C xenstored answers; EACCES,
+ * EIO, ENOMEM alike): the first scan, at start, is such a listing, and
+ * the vifs added while the backend was down have no event of their own.
+ * It is listed again after a backoff, and once xenstored answers (the
+ * directory smaller), vif 12.0 is probed with no event of its own (it
+ * was missed until it changed: never, here). */
+static void test_netback_lists_again_a_directory_it_was_refused(void **state)
+{
+	struct xsc *d0 = conn(NULL);
+	struct nb_back b;
+	char path[64];
+
+	(void)state;
+	put(d0, "/local/domain/0/backend/vif", "");
+	assert_int_equal(req(d0, XS_MSG_SET_PERMS, "/local/domain/0/backend/vif", "n5", 0), 0);
+	/* 900 domains' directories: 4500 bytes of names, one reply's 4096 */
+	for (unsigned d = 1000; d < 1900; d++) {
+		snprintf(path, sizeof(path), "/local/domain/0/backend/vif/%u", d);
+		put(d0, path, "");
+	}
+	nbq_add(d0, 12);
+	nbq_probes = 0;
+	nb_back_init(&b);
+	b.xs = conn(guest_path);
+	b.ops = &nbq_ops;
+	assert_int_equal(nb_back_watch(&b), 0);
+	assert_false(nb_until(&b, d0, NBL_BE "/state", "2", 300));
+	assert_true(nb_back_timeout_ms(&b) >= 0); /* listed again */
+	/* 300 of them go: the listing fits (their events: their own directories) */
+	for (unsigned d = 1000; d < 1300; d++) {
+		snprintf(path, sizeof(path), "/local/domain/0/backend/vif/%u", d);
+		assert_int_equal(req(d0, XS_MSG_RM, path, NULL, 0), 0);
+	}
+	assert_true(nb_until(&b, d0, NBL_BE "/state", "2", 3000));
+	assert_int_equal(nbq_probes, 1);
+	nbq_stop(&b, d0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -700,6 +741,7 @@ int main(void)
 		cmocka_unit_test(test_netback_closes_a_vif_torn_down_before_it_started),
 		cmocka_unit_test(test_netback_a_backend_key_it_cannot_read_is_not_missing),
 		cmocka_unit_test(test_netback_sets_a_frontend_watch_it_was_refused),
+		cmocka_unit_test(test_netback_lists_again_a_directory_it_was_refused),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
