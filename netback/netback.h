@@ -177,8 +177,13 @@ struct nb_ops {
 	 * this process: it was restarted while the toolstack removed the
 	 * device. What an earlier run left for it goes, as release would
 	 * have taken it (vifback: its persistent TAP; dpswitch: the plug
-	 * kept for it); nothing is made. vifname as for probe. Optional;
-	 * may come more than once for a vif. */
+	 * kept for it); nothing is made. vifname as for probe. Also for a
+	 * vif never probed whose directory is gone at its look (removed
+	 * after the run started, before the look), unless serves refused
+	 * it at an earlier look: its bridge unknown then (vifname NULL),
+	 * the hook takes only what it alone makes (a TAP, a plug it kept),
+	 * which makes the vif its own. Optional; may come more than once
+	 * for a vif. */
 	void (*forget)(struct nb_back *b, struct nb_vif *v, const char *vifname);
 	/* A reconnect of a frontend that broke the protocol is held ms
 	 * (once per violation; optional: vifback counts it). */

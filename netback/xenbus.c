@@ -847,6 +847,23 @@ static bool adopt_teardown(struct nb_back *b, struct nb_vif *v, const struct xsc
 	return true;
 }
 
+/* A vif never probed whose directory is gone at its look: removed after
+ * this run started and before the look (vifback's start-up sweep of the
+ * TAPs an earlier run left saw it still there, a few ms before). What an
+ * earlier run left for it goes, as for one first seen torn down
+ * (adopt_teardown), else nothing would ever take it. Not for a vif
+ * serves refused at an earlier look (another backend's), nor one this
+ * run wrote a state to (failed probe, closed teardown: its own, or what
+ * adopt_teardown found); one never judged, its bridge unknowable now,
+ * is the consumer's to recognise by what it alone makes (ops->forget). */
+static void forget_gone(struct nb_back *b, struct nb_vif *v)
+{
+	if (v->probed || v->state != XB_UNKNOWN || v->ignored || !b->ops->forget)
+		return;
+	log_debug("vif%u.%u: removed before this backend probed it", v->domid, v->devid);
+	b->ops->forget(b, v, NULL);
+}
+
 static int step(struct nb_back *b, struct nb_vif *v, const struct xsc_op *ops)
 {
 	const char *online = ops[BK_ONLINE].err ? NULL : ops[BK_ONLINE].reply;
@@ -997,6 +1014,7 @@ int nb_vif_look(struct nb_back *b, struct nb_vif *v)
 		 * removed online, frontend and frontend-id one by one still
 		 * has a device whose state we wrote, and its teardown
 		 * (online=0) waits for our Closed. */
+		forget_gone(b, v);
 		teardown(b, v);
 		xsc_ops_free(ops, n);
 		return 1;

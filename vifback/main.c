@@ -39,10 +39,8 @@ static void usage(FILE *f)
 
 static int loop(struct vb_sup *s, int sfd)
 {
-	int rc = nb_back_watch(&s->nb);
+	int rc;
 
-	if (rc < 0)
-		return rc;
 	for (;;) {
 		struct pollfd pfd[VB_MAX_POLL];
 		struct vb_worker *wk[VB_MAX_POLL];
@@ -201,9 +199,17 @@ int main(int argc, char **argv)
 		log_err("vifback: xenstore: %s", err_msg());
 		return 1;
 	}
-	vb_orphans_remove(&s);
-	log_info("vifback: serving %s (up to %u queues per vif)", XSVIF_ROOT, s.nb.max_queues);
-	rc = loop(&s, sfd);
+	/* the watch before the sweep: a device removed after the sweep read
+	 * its directory has an event naming it, whose look finds the
+	 * directory gone and has its TAP forgotten (set after, a removal in
+	 * between was seen by neither, and its TAP stayed) */
+	rc = nb_back_watch(&s.nb);
+	if (rc == 0) {
+		vb_orphans_remove(&s);
+		log_info("vifback: serving %s (up to %u queues per vif)", XSVIF_ROOT,
+			 s.nb.max_queues);
+		rc = loop(&s, sfd);
+	}
 	if (rc < 0)
 		log_err("vifback: %s", err_msg());
 	nb_back_shutdown(&s.nb);

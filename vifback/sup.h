@@ -35,7 +35,9 @@ struct vb_sup {
 
 /* backend.c: the handshake's steps for a TAP-backed vif (netback's ops) */
 extern const struct nb_ops vb_nb_ops;
-/* At start, before the first look: the TAPs vifD.N an earlier vifback
+/* At start, the backend watch set, before the first look (a device
+ * removed after the sweep read its directory is forgotten at its look,
+ * netback's forget_gone): the TAPs vifD.N an earlier vifback
  * left (persistent) for devices whose backend directory is gone (removed
  * while no vifback ran: libxl waits 10 s for Closed, then removes it)
  * go, as release would have removed them: nobody else would, and no vif

@@ -27,7 +27,7 @@
  *   - the consumer's calls come in order: probe once, connect only when
  *     probed and not connected, with a configuration in range,
  *     disconnect only when connected, release or close once per probe,
- *     forget only for a vif not probed;
+ *     forget only for a vif not probed, and not another backend's;
  *     what xenbus believes is connected is what the consumer serves;
  *   - no write of the backend makes a node of a vif whose backend
  *     directory the toolstack removed, nor its error node (xenstored
@@ -801,6 +801,7 @@ static void fz_forget(struct nb_back *b, struct nb_vif *v, const char *vifname)
 {
 	(void)b;
 	CHECK(!v->probed && v->port < 0 && !v->connected);
+	CHECK(!v->ignored); /* never another backend's */
 	CHECK(!vifname || vif_ifname_is_valid(vifname));
 }
 

@@ -726,6 +726,50 @@ static void test_netback_lists_again_a_directory_it_was_refused(void **state)
 	nbq_stop(&b, d0);
 }
 
+#define NBG_BE(d, key) "/local/domain/0/backend/vif/" #d "/0/" key
+
+/* A vif this backend never probed whose directory is gone at its first
+ * look (removed after the backend started, before the look: vifback's
+ * start-up sweep of the TAPs an earlier run left saw it there) has what
+ * an earlier run left for it forgotten (vifback's TAP stayed, for ever,
+ * and dpswitch's kept plug, for a later vif of that number). Not one the
+ * serves hook refused at an earlier look (another backend's, bridge
+ * dps0), nor one this backend probed (released, as ever). */
+static void test_netback_forgets_a_vif_removed_before_its_first_look(void **state)
+{
+	struct xsc *d0 = conn(NULL);
+	struct nb_back b;
+
+	(void)state;
+	put(d0, "/local/domain/0/backend/vif", "");
+	assert_int_equal(req(d0, XS_MSG_SET_PERMS, "/local/domain/0/backend/vif", "n5", 0), 0);
+	memset(nbt_forgotten, 0, sizeof(nbt_forgotten));
+	nbq_probes = nbq_releases = 0;
+	nb_back_init(&b);
+	b.xs = conn(guest_path);
+	b.ops = &nbt_ops;
+	assert_int_equal(nb_back_watch(&b), 0);
+	nbt_vif(d0, 13, "dps0", "1", "1");
+	nbt_vif(d0, 14, "xenbr0", "1", "1");
+	assert_true(nb_until(&b, d0, NBG_BE(14, "state"), "2", 2000));
+	assert_false(nb_until(&b, d0, NBG_BE(13, "state"), "2", 100));
+	/* vif 15.0 added and removed before the backend's next look */
+	nbt_vif(d0, 15, "xenbr0", "1", "1");
+	assert_int_equal(req(d0, XS_MSG_RM, "/local/domain/0/backend/vif/15", NULL, 0), 0);
+	assert_int_equal(req(d0, XS_MSG_RM, "/local/domain/0/backend/vif/13", NULL, 0), 0);
+	assert_int_equal(req(d0, XS_MSG_RM, "/local/domain/0/backend/vif/14", NULL, 0), 0);
+	assert_false(nb_until(&b, d0, NBG_BE(15, "state"), "2", 200));
+	assert_null(nb_vif_get(&b, 13, 0, false));
+	assert_null(nb_vif_get(&b, 14, 0, false));
+	assert_null(nb_vif_get(&b, 15, 0, false));
+	assert_true(nbt_forgotten[15] >= 1);
+	assert_int_equal(nbt_forgotten[13], 0);
+	assert_int_equal(nbt_forgotten[14], 0);
+	assert_int_equal(nbq_probes, 1);
+	assert_int_equal(nbq_releases, 1);
+	nbq_stop(&b, d0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -742,6 +786,7 @@ int main(void)
 		cmocka_unit_test(test_netback_a_backend_key_it_cannot_read_is_not_missing),
 		cmocka_unit_test(test_netback_sets_a_frontend_watch_it_was_refused),
 		cmocka_unit_test(test_netback_lists_again_a_directory_it_was_refused),
+		cmocka_unit_test(test_netback_forgets_a_vif_removed_before_its_first_look),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
