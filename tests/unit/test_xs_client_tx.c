@@ -4,7 +4,9 @@
  * the store sees after a commit, a refusal, a conflict every try, and
  * xenstored's quota of open transactions (a guest's, never dom0's); and
  * netback (vifback's and dpswitch's handshake) waiting that quota out,
- * and closing the vifs the toolstack tore down before it started. */
+ * and closing the vifs the toolstack tore down before it started; and
+ * taking again what xenstored refused it (a listing, an unwatch: the
+ * latter through a proxy that refuses, as hvsim never does). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -770,6 +772,143 @@ static void test_netback_forgets_a_vif_removed_before_its_first_look(void **stat
 	nbq_stop(&b, d0);
 }
 
+static int io_full(int fd, uint8_t *buf, size_t n, bool out)
+{
+	while (n) {
+		ssize_t k = out ? write(fd, buf, n) : read(fd, buf, n);
+
+		if (k <= 0)
+			return -1;
+		buf += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+/* A child between a client and xenstored at upstream, listening at path,
+ * passing every message on whole, but for the first `refusals` UNWATCHes
+ * of `refuse`, which it answers as xenstored refusing one (EIO, as for
+ * its ENOMEM), without passing them on. Its pid. */
+static pid_t refusing_proxy(const char *upstream, const char *path, const char *refuse,
+			    unsigned refusals)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), c, u;
+	pid_t pid;
+
+	assert_true(l >= 0 && strlen(path) < sizeof(sa.sun_path));
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	assert_int_equal(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(l, 1), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid) {
+		close(l);
+		return pid;
+	}
+	c = accept(l, NULL, NULL);
+	u = sock_connect(upstream, SOCK_STREAM);
+	if (c < 0 || u < 0)
+		_exit(1);
+	for (;;) {
+		struct pollfd p[2] = { { .fd = c, .events = POLLIN }, { .fd = u, .events = POLLIN } };
+		static uint8_t buf[XS_HDR_LEN + XS_PAYLOAD_MAX + 1];
+		struct xs_msg_hdr h;
+
+		if (poll(p, 2, -1) < 0)
+			_exit(1);
+		for (int i = 0; i < 2; i++) {
+			int from = i ? u : c, to = i ? c : u;
+
+			if (!p[i].revents)
+				continue;
+			if (io_full(from, buf, XS_HDR_LEN, false) < 0)
+				_exit(0);
+			xs_hdr_decode(buf, &h);
+			if (h.len > XS_PAYLOAD_MAX ||
+			    io_full(from, buf + XS_HDR_LEN, h.len, false) < 0)
+				_exit(0);
+			buf[XS_HDR_LEN + h.len] = '\0';
+			if (!i && h.type == XS_MSG_UNWATCH && refusals &&
+			    !strcmp((const char *)buf + XS_HDR_LEN, refuse)) {
+				struct xs_msg_hdr e = { XS_MSG_ERROR, h.req_id, h.tx_id, 4 };
+
+				refusals--;
+				xs_hdr_encode(&e, buf);
+				memcpy(buf + XS_HDR_LEN, "EIO", 4);
+				to = c;
+				h.len = 4;
+			}
+			if (io_full(to, buf, XS_HDR_LEN + h.len, true) < 0)
+				_exit(0);
+		}
+	}
+}
+
+/* The watches connection c may still set (xenstored's quota of them):
+ * set until refused, then removed. */
+static unsigned watches_free(struct xsc *c)
+{
+	char token[16];
+	unsigned n = 0;
+
+	for (int err = 0; !err; n++) {
+		snprintf(token, sizeof(token), "free%u", n);
+		err = req(c, XS_MSG_WATCH, "/local/domain/0/free", token, 0);
+		assert_true(err == 0 || err == -ENOSPC);
+		assert_true(n < 1000);
+	}
+	n--; /* the last, refused */
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(token, sizeof(token), "free%u", i);
+		assert_int_equal(req(c, XS_MSG_UNWATCH, "/local/domain/0/free", token, 0), 0);
+	}
+	return n;
+}
+
+#define NBU_BE "/local/domain/0/backend/vif/16/0"
+#define NBU_FE "/local/domain/16/device/vif/0"
+
+/* The UNWATCH of a frontend's state that xenstored refuses (EIO here,
+ * three times, from a proxy in front of it: hvsim refuses none) as the
+ * toolstack tears the vif down is asked again: once taken, the backend's
+ * connection may set as many watches as before the vif came. It was
+ * not asked again, and the watch stayed in xenstored for good, one of
+ * the connection's quota fewer for every later vif. */
+static void test_netback_asks_again_an_unwatch_it_was_refused(void **state)
+{
+	struct xsc *d0 = conn(NULL);
+	struct nb_back b;
+	char proxy[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	unsigned before;
+	pid_t pid;
+	int st;
+
+	(void)state;
+	snprintf(proxy, sizeof(proxy), "%s/refusing", xsd_dir);
+	pid = refusing_proxy(guest_path, proxy, NBU_FE "/state", 3);
+	put(d0, "/local/domain/0/backend/vif", "");
+	assert_int_equal(req(d0, XS_MSG_SET_PERMS, "/local/domain/0/backend/vif", "n5", 0), 0);
+	nb_back_init(&b);
+	b.xs = conn(proxy);
+	b.ops = &nbq_ops;
+	assert_int_equal(nb_back_watch(&b), 0);
+	before = watches_free(b.xs);
+	put(d0, NBU_FE, "");
+	assert_int_equal(req(d0, XS_MSG_SET_PERMS, NBU_FE, "r0", 0), 0);
+	nbq_add(d0, 16);
+	assert_true(nb_until(&b, d0, NBU_BE "/state", "2", 3000));
+	/* the toolstack's teardown: Closed, the unwatch refused */
+	put(d0, NBU_BE "/online", "0");
+	assert_true(nb_until(&b, d0, NBU_BE "/state", "6", 3000));
+	assert_false(nb_until(&b, d0, NBU_BE "/state", "1", 1000));
+	assert_int_equal(watches_free(b.xs), before);
+	assert_int_equal(req(d0, XS_MSG_RM, "/local/domain/16", NULL, 0), 0);
+	nbq_stop(&b, d0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	unlink(proxy);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -787,6 +926,7 @@ int main(void)
 		cmocka_unit_test(test_netback_sets_a_frontend_watch_it_was_refused),
 		cmocka_unit_test(test_netback_lists_again_a_directory_it_was_refused),
 		cmocka_unit_test(test_netback_forgets_a_vif_removed_before_its_first_look),
+		cmocka_unit_test(test_netback_asks_again_an_unwatch_it_was_refused),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
