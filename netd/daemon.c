@@ -1032,22 +1032,86 @@ static bool net_configured(const struct netd *d, const struct netd_net *net)
 	return net >= d->nets && net < d->nets + d->n_nets;
 }
 
+/* The vifs of a record set aside (up_without_record), kept for the fresh
+ * apply to plug again, as after a rollback (the mode's done hook, or
+ * route's replug): the guests keep their network across the restart.
+ * They are the record's own entries with its journal's records replayed
+ * (state_load), each read and checked as any record's (vif_from_json):
+ * only its mode_state is unreadable. Of what could name them, they are
+ * the one source with every key the plug was given (ip=, mac=, rate=,
+ * vifname=) and the one there whoever plugged the vif: a plug over the
+ * control socket leaves no backend entry netd reads, xenstore is not
+ * watched unless configured, a renamed vif's mark names an interface and
+ * not its keys, and the journal holds only the changes since the last
+ * fold. A vif whose interface is gone (its guest with it) is dropped: the
+ * guest's next hotplug brings it. Returns how many stay. */
+static unsigned vifs_keep_present(struct netd_net *net)
+{
+	struct netd_vif *v, *next;
+
+	for (v = net->vifs; v; v = next) {
+		next = v->next;
+		if (nl_link_exists(v->vif.ifname))
+			continue;
+		log_warn("%s: %s, of the state file set aside, is gone from the host: not plugged "
+			 "again", net->conf.name, v->vif.ifname);
+		vif_unlink(net, v);
+		free(v->state);
+		free(v);
+	}
+	net->unsaved = NULL;
+	return net->n_vifs;
+}
+
+/* The set-aside files a state file set aside before left (<file>.bad and
+ * the <journal>.bad beside it) are evidence the operator may not have
+ * read yet: kept as <file>.bad.1 (with <journal>.bad.1, or none) rather
+ * than replaced; the generation before those goes, logged. Two
+ * generations, bounded: the state directory is a tmpfs. Only a regular
+ * file is a set-aside one. */
+static void bad_keep_earlier(struct netd_net *net, const char *bad, const char *jbad)
+{
+	char old[530], jold[530];
+	struct stat st;
+
+	if (lstat(bad, &st) || !S_ISREG(st.st_mode))
+		return;
+	snprintf(old, sizeof(old), "%s.1", bad);
+	snprintf(jold, sizeof(jold), "%s.1", jbad);
+	if (access(old, F_OK) == 0)
+		log_warn("%s: %s, of a state file set aside before the last, is replaced by the "
+			 "last one (%s)", net->conf.name, old, bad);
+	if (rename(bad, old)) {
+		log_warn("%s: %s, of a state file set aside before, cannot be kept as %s (%s): "
+			 "replaced", net->conf.name, bad, old, strerror(errno));
+		return;
+	}
+	if (rename(jbad, jold) && errno == ENOENT && unlink(jold) && errno != ENOENT)
+		log_warn("%s: %s, of a state file set aside before the last, not removed: %s",
+			 net->conf.name, jold, strerror(errno));
+	log_warn("%s: %s, of a state file set aside before, kept as %s", net->conf.name, bad,
+		 old);
+}
+
 /* The mode could not read net's state file (net->record_unreadable),
  * and did nothing on the host: kept, the file would fail every up the
  * same way until removed by hand, and it cannot undo anything all the
  * same. So it goes aside, <file>.bad, its vif journal with it (its
  * records are of that file's vifs), both for the operator to check the
- * host against; the network is applied afresh (a configured one: its
- * own transaction, rolled back if it fails, never half-done; a
- * previous netd's setup still there makes the mode's checks refuse:
- * the mode's up's answer) or (an orphan's) left down, nothing to undo
- * known: 1. *saved is dropped. err_msg() is the mode's reason on entry. */
+ * host against (an earlier pair kept, bad_keep_earlier); the network is
+ * applied afresh (a configured one: its own transaction, rolled back if
+ * it fails, never half-done; a previous netd's setup still there makes
+ * the mode's checks refuse: the mode's up's answer), the record's vifs
+ * still on the host plugged again (vifs_keep_present), or (an orphan's)
+ * left down, nothing to undo known: 1. *saved is dropped. err_msg() is
+ * the mode's reason on entry. */
 static int up_without_record(struct netd_net *net, json_t **saved)
 {
 	struct netd *d = net->daemon;
-	char why[ERR_MSG_MAX], path[512], bad[520], jpath[512], jbad[520], lost[64] = "";
+	char why[ERR_MSG_MAX], path[512], bad[520], jpath[512], jbad[520], again[64] = "";
 	size_t n = strlen(net->conf.name);
-	unsigned vifs = net->n_vifs;
+	bool conf = net_configured(d, net);
+	unsigned vifs;
 	int rc;
 
 	snprintf(why, sizeof(why), "%s",
@@ -1058,6 +1122,7 @@ static int up_without_record(struct netd_net *net, json_t **saved)
 	journal_path(d, net, jpath, sizeof(jpath));
 	snprintf(bad, sizeof(bad), "%s.bad", path);
 	snprintf(jbad, sizeof(jbad), "%s.bad", jpath);
+	bad_keep_earlier(net, bad, jbad);
 	rc = rename(path, bad) ? -errno : 0;
 	if (rc == 0 && rename(jpath, jbad)) {
 		if (errno != ENOENT) {
@@ -1077,21 +1142,23 @@ static int up_without_record(struct netd_net *net, json_t **saved)
 			       "check the host against it, remove it and its vif journal %s, then "
 			       "`netdctl up %s`", net->conf.name, path, why, strerror(-rc), jpath,
 			       net->conf.name);
+	if (!conf)
+		vifs_free(net);
+	vifs = vifs_keep_present(net);
 	if (vifs)
-		snprintf(lost, sizeof(lost), ", its %u vif%s not plugged again", vifs,
+		snprintf(again, sizeof(again), ", plugging its %u vif%s again", vifs,
 			 vifs == 1 ? "" : "s");
 	log_err("%s: its state file %s cannot be read (%s): moved aside to %s, with its vif "
 		"journal; what a previous netd recorded there is not undone (check the host "
-		"against it)%s; %s", net->conf.name, path, why, bad, lost,
-		net_configured(d, net) ? "applying the network afresh" : "nothing more to undo");
+		"against it); %s%s", net->conf.name, path, why, bad,
+		conf ? "applying the network afresh" : "nothing more to undo", again);
 	json_decref(*saved);
 	*saved = NULL;
 	json_decref(net->pending);
 	net->pending = NULL;
-	vifs_free(net);
 	net->journal_records = 0;
 	net->prev_undone = net->undo_incomplete = net->record_unreadable = false;
-	return net_configured(d, net) ? net->ops->up(net, NULL) : 1;
+	return conf ? net->ops->up(net, NULL) : 1;
 }
 
 static int net_up(struct netd_net *net)

@@ -497,7 +497,10 @@ def test_a_state_file_its_mode_cannot_read_is_moved_aside(topo, netd_factory, mo
     kept, it failed every up the same way (netd did not start at all)
     until removed by hand. Now it is moved aside to <file>.bad with its vif
     journal, the log naming both and what is not undone, and the network is
-    applied afresh, its own transaction; the stop restores the host."""
+    applied afresh, its own transaction, the vif the record lists (the
+    guest still running) plugged again: listed, a port of the bridge or
+    routed, in the new record. Before, it was left unplugged until its
+    next hotplug, the guest cut off. The stop restores the host."""
     from nat_util import nat_conf
     conf, net = {"bridge": (bridge_conf("modern"), "xenbr0"), "route": (route_conf(), "routed"),
                  "nat": (nat_conf(), "virbr0")}[mode]
@@ -520,15 +523,49 @@ def test_a_state_file_its_mode_cannot_read_is_moved_aside(topo, netd_factory, mo
     log = netd.read_log()
     assert (f"{net}: its state file {record} cannot be read (unreadable state: ") in log, log
     assert (f"{why}): moved aside to {record}.bad, with its vif journal; what a previous netd "
-            "recorded there is not undone (check the host against it), its 1 vif not plugged "
-            "again; applying the network afresh") in log, log
+            "recorded there is not undone (check the host against it); applying the network "
+            "afresh, plugging its 1 vif again") in log, log
     assert json.load(open(record + ".bad")) == doc
     assert not os.path.exists(journal) or vifs is None
-    assert net_state(netd, net) == "up" and listed(netd) == []
+    assert net_state(netd, net) == "up" and listed(netd) == ["1.0"], log
+    if mode == "route":
+        assert routes_via(topo, "vif1.0") == [addr], log
+    else:
+        assert topo.link(topo.d0, "vif1.0").get("master") == net, log
     assert json.load(open(record))["mode_state"][key]
+    assert [v["id"] for v in json.load(open(record))["vifs"]] == ["1.0"]
     assert netd.stop() == 0, netd.read_log()
     assert_restored_but_vif(topo, before)
     assert not os.path.exists(record) and os.path.exists(record + ".bad")
+
+
+def test_an_unreadable_state_file_s_vif_gone_from_the_host_is_not_plugged_again(
+        topo, netd_factory):
+    """The record set aside lists two vifs; one of them (its guest gone
+    meanwhile) is no longer on the host: the other is plugged again, the
+    gone one dropped, named in the log, and not listed."""
+    add_vif(topo, 1, None)
+    add_vif(topo, 2, None)
+    netd = netd_factory(bridge_conf("modern"))
+    netd.start()
+    netd.ctl("vif", "online", "1.0", "ip=192.0.2.11")
+    netd.ctl("vif", "online", "2.0", "ip=192.0.2.12")
+    record, journal = state_file(netd), os.path.join(netd.state, "xenbr0.vifs")
+    doc, vifs = json.load(open(record)), open(journal).read()
+    assert netd.stop() == 0, netd.read_log()
+    spoil_record(record, doc)
+    with open(journal, "w") as f:
+        f.write(vifs)
+    topo.ip(topo.d0, "link del vif2.0")
+    netd.start()
+    log = netd.read_log()
+    assert ("xenbr0: vif2.0, of the state file set aside, is gone from the host: not plugged "
+            "again") in log, log
+    assert "applying the network afresh, plugging its 1 vif again" in log, log
+    assert listed(netd) == ["1.0"], log
+    assert topo.link(topo.d0, "vif1.0").get("master") == "xenbr0"
+    assert "vif1.0" in nft_vifs(topo, "bridge")
+    assert netd.stop() == 0, netd.read_log()
 
 
 def test_an_unreadable_state_file_that_cannot_be_moved_aside_says_which_and_what_to_do(
@@ -563,7 +600,10 @@ def test_an_unreadable_state_file_set_aside_again_gets_no_journal_of_the_first(
     second <file>.bad replaces the first, and the <journal>.bad beside it
     must not be the first file's journal, which the log and netd(8) call
     its own (its records are of that file's vifs): the operator would
-    check the host against vifs the second file never had."""
+    check the host against vifs the second file never had. The first pair
+    is not lost: kept as <file>.bad.1 and <journal>.bad.1, logged (before,
+    the second set-aside replaced it, silently); a third set-aside
+    replaces that older pair, and says so."""
     add_vif(topo, 1, None)
     netd = netd_factory(bridge_conf("modern"))
     netd.start()
@@ -578,6 +618,7 @@ def test_an_unreadable_state_file_set_aside_again_gets_no_journal_of_the_first(
         f.write(vifs)
     netd.start()
     assert open(journal + ".bad").read() == vifs, netd.read_log()
+    first = json.load(open(record + ".bad"))
     assert netd.stop() == 0, netd.read_log()
     doc["vifs"] = []
     with open(record, "w") as f:
@@ -587,7 +628,20 @@ def test_an_unreadable_state_file_set_aside_again_gets_no_journal_of_the_first(
     log = netd.read_log()
     assert json.load(open(record + ".bad")) == doc, log
     assert not os.path.exists(journal + ".bad"), log
+    assert json.load(open(record + ".bad.1")) == first, log
+    assert open(journal + ".bad.1").read() == vifs, log
+    assert (f"xenbr0: {record}.bad, of a state file set aside before, kept as "
+            f"{record}.bad.1") in log, log
     assert net_state(netd) == "up"
+    assert netd.stop() == 0, netd.read_log()
+    with open(record, "w") as f:
+        json.dump(doc, f)
+    netd.start()
+    log = netd.read_log()
+    assert (f"xenbr0: {record}.bad.1, of a state file set aside before the last, is replaced "
+            f"by the last one ({record}.bad)") in log, log
+    assert json.load(open(record + ".bad.1")) == doc, log
+    assert not os.path.exists(journal + ".bad.1"), log
     assert netd.stop() == 0, netd.read_log()
 
 
