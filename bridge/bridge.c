@@ -383,11 +383,24 @@ static int br_txn_run(struct netd_net *net, void *p, size_t i)
 	return steps_for(&net->conf)[i].run(net, p);
 }
 
+/* The bridge goes, and the remembered vifs' ports with it: their
+ * anti-spoofing elements go too, as at down. br_txn_done may have made
+ * them (an `applied` checkpoint that failed after it: left, a guest's
+ * filters outlived its port until the next start's sweep); a repair's
+ * restore takes the old ones before its apply makes them again. A
+ * failure is logged, not the undo's: the host is as before the network
+ * was up but for elements the next start sweeps. */
 static int br_txn_undo(struct netd_net *net, void *data)
 {
 	struct br_priv *p = data;
+	int rc = br_snapshot_restore(&p->snap, &p->created);
 
-	return br_snapshot_restore(&p->snap, &p->created);
+	if (rc)
+		return rc;
+	for (struct netd_vif *v = net->vifs; v; v = v->next)
+		if (as_vif_unprotect(&v->vif, AS_FAM_BRIDGE, net->conf.antispoof))
+			log_warn("%s: %s", net->conf.name, err_msg());
+	return 0;
 }
 
 static int br_vif_online(struct netd_net *net, const struct vif *vif);

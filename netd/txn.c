@@ -52,6 +52,8 @@ int netd_txn_apply(struct netd_net *net, const struct netd_txn *t, void *ctx)
 		rc = netd_txn_steps(net, t, ctx, true);
 	if (rc == 0 && t->done)
 		t->done(net, ctx);
+	if (rc == 0) /* tests: the checkpoint refused (a full disk) after done */
+		rc = FAULT_POINT("txn-applied");
 	if (rc == 0)
 		rc = net->checkpoint(net, "applied");
 	if (rc == 0)

@@ -261,9 +261,32 @@ static int ovs_restore(struct netd_net *net, struct ovs_priv *p)
 	return rc;
 }
 
+/* The remembered vifs' OpenFlow rules (antispoof, without OVN), as at
+ * down: they live in the bridge's flow table, not on its ports, so a
+ * bridge netd did not create keeps them when their ports go. */
+static void vifs_flows_del(struct netd_net *net, struct ovs_priv *p)
+{
+	if (!net->conf.antispoof || net->conf.ovn)
+		return;
+	for (struct netd_vif *v = net->vifs; v; v = v->next)
+		if (ovs_flows_del(p->mgmt, &v->vif))
+			log_warn("%s: %s", net->conf.name, err_msg());
+}
+
+/* The ports go (and a bridge netd made); the rules ovs_txn_done gave the
+ * remembered vifs go too (p->applied: it ran, or the setup a repair
+ * restores was applied): an `applied` checkpoint that failed after done
+ * left them in a foreign bridge's table. A bridge that is gone took its
+ * rules with it. */
 static int ovs_txn_undo(struct netd_net *net, void *data)
 {
-	return ovs_restore(net, data);
+	struct ovs_priv *p = data;
+	char uuid[64], owner[IFNAMSIZ + 1];
+	size_t n;
+
+	if (p->applied && bridge_lookup(p, uuid, sizeof(uuid), owner, sizeof(owner), &n) == 1)
+		vifs_flows_del(net, p);
+	return ovs_restore(net, p);
 }
 
 static void ovs_txn_done(struct netd_net *net, void *data);
@@ -500,10 +523,7 @@ static int ovs_down(struct netd_net *net)
 
 	if (!p || !p->applied)
 		return 0;
-	if (net->conf.antispoof && !net->conf.ovn)
-		for (struct netd_vif *v = net->vifs; v; v = v->next)
-			if (ovs_flows_del(p->mgmt, &v->vif))
-				log_warn("%s: %s", net->conf.name, err_msg());
+	vifs_flows_del(net, p);
 	rc = ovs_restore(net, p);
 	if (rc)
 		return err_prefix(rc, "%s", net->conf.name);

@@ -581,6 +581,34 @@ def test_repair_of_a_bridge_netd_did_not_make_leaves_it_theirs(topo, ovs, netd_f
     assert ovs.ports(BR) == []
 
 
+def test_an_applied_checkpoint_that_fails_takes_the_replugged_vifs_rules_with_it(
+        topo, ovs, netd_factory):
+    """On a bridge someone else made, a netd killed mid-apply (its record
+    `applying`, here written so): the next rolls back, applies again and
+    plugs the vif again, port and OpenFlow rules, before the `applied`
+    checkpoint, which then fails (NETD_FAULT=txn-applied: a full disk).
+    The undo takes netd's port off their bridge, and the vif's rules out
+    of its flow table too. Before, the rules stayed in their bridge."""
+    ovs.vsctl("add-br", BR, "--", "set", "Bridge", BR, "datapath_type=netdev")
+    n = netd_factory(ovs_conf(ovs))
+    n.start()
+    plugged_guest(topo, n, 71)
+    assert "cookie=0x4e44000000470000" in ovs.ofctl("dump-flows", BR)
+    n.stop(signal.SIGKILL)
+    record = os.path.join(n.state, f"{BR}.json")
+    with open(record) as f:
+        doc = json.load(f)
+    doc["phase"] = "applying"
+    with open(record, "w") as f:
+        json.dump(doc, f)
+    r = n.run_once(env={"NETD_FAULT": "txn-applied"})
+    assert r.returncode == 1, r.stderr
+    assert f"{BR}: fault injected at step 'txn-applied' (host restored)" in r.stderr, r.stderr
+    assert ovs.bridges() == [BR]
+    assert ovs.ports(BR) == []
+    assert "cookie=0x4e44" not in ovs.ofctl("dump-flows", BR), r.stderr
+
+
 @pytest.mark.parametrize("crash", [False, True], ids=["failed", "killed"])
 def test_failed_ovs_repair_keeps_the_record_to_restore_the_host(topo, ovs, netd_factory, crash):
     """The repair of a bridge deleted by hand fails (or netd is killed) once

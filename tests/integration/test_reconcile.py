@@ -837,6 +837,31 @@ def test_kill9_mid_repair_ends_with_every_vif_plugged(topo, netd_factory, how):
     assert topo.link(topo.d0, "xenbr0") is None
 
 
+def test_an_applied_checkpoint_that_fails_takes_the_replugged_vifs_filters_with_it(
+        topo, netd_factory):
+    """netd killed (-9) with a vif plugged, xenbr0 deleted by hand: the next
+    netd rolls back, applies again and plugs the vif again (its port, its
+    anti-spoofing elements) before the `applied` checkpoint, which then
+    fails (NETD_FAULT=txn-applied: a full disk). The undo takes the bridge,
+    the port with it, and the vif's elements too: no netd_as table is
+    left. Before, the elements stayed, filters of a port of nothing, until
+    some later start swept them."""
+    add_vif(topo, 1, "192.0.2.11/24")
+    netd = netd_factory(bridge_conf("modern"))
+    netd.start()
+    netd.ctl("vif", "online", "1.0", "ip=192.0.2.11")
+    assert nft_keys(topo, "bridge", "vif1.0")
+    netd.stop(signal.SIGKILL)
+    topo.ip(topo.d0, "link del xenbr0")
+    r = netd.run_once(env={"NETD_FAULT": "txn-applied"})
+    assert r.returncode == 1, r.stderr
+    assert "xenbr0: fault injected at step 'txn-applied' (host restored)" in r.stderr, r.stderr
+    assert topo.link(topo.d0, "xenbr0") is None
+    assert topo.link(topo.d0, "vif1.0").get("master") is None
+    assert nft_keys(topo, "bridge", "vif1.0") == 0, r.stderr
+    assert netd_tables(topo) == [], r.stderr
+
+
 @pytest.mark.parametrize("style", ["classic", "modern"])
 def test_repair_after_the_physdev_changed_applies_on_the_new_one(topo, netd_factory, style):
     """netd killed (-9) with xenbr0 on eth0; the config now says eth1; the
