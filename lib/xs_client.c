@@ -23,6 +23,8 @@ struct xsc {
 	int fd;
 	bool dev; /* the xenbus device: one message per write, one request in flight */
 	unsigned timeout_ms;
+	uint64_t end_ms; /* xsc_deadline()'s, on now_ms()'s clock; 0: none */
+	unsigned wait_ms; /* the batch in flight's bound, for its error */
 	uint32_t next_req;
 	int broken; /* the error that made the connection unusable, or 0 */
 	uint8_t *in; /* bytes read, not yet a whole message */
@@ -179,7 +181,7 @@ static int wait_fd(struct xsc *c, short events, uint64_t deadline)
 		if (rc < 0 && errno != EINTR)
 			return err_set(-errno, "xenstore: poll: %s", strerror(errno));
 		if (rc == 0 && late)
-			return err_set(-ETIMEDOUT, "xenstore: no reply within %u ms", c->timeout_ms);
+			return err_set(-ETIMEDOUT, "xenstore: no reply within %u ms", c->wait_ms);
 	}
 }
 
@@ -387,11 +389,21 @@ static int run_batch(struct xsc *c, struct xsc_op *ops, unsigned n, uint64_t dea
 	return rc;
 }
 
+void xsc_deadline(struct xsc *c, unsigned ms)
+{
+	c->end_ms = now_ms() + ms;
+}
+
 int xsc_run_tx(struct xsc *c, uint32_t tx, struct xsc_op *ops, unsigned n)
 {
-	uint64_t deadline = now_ms() + c->timeout_ms;
+	uint64_t now = now_ms(), deadline = now + c->timeout_ms;
 	unsigned step = c->dev ? 1 : XSC_BATCH_MAX;
 	int rc = 0;
+
+	/* the caller's whole bound (xsc_deadline) ends the batch's sooner */
+	if (c->end_ms && c->end_ms < deadline)
+		deadline = c->end_ms > now ? c->end_ms : now;
+	c->wait_ms = (unsigned)(deadline - now);
 
 	/* After a timeout or a protocol error, replies would not match
 	 * requests any more: the caller reconnects. */

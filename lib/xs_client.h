@@ -49,6 +49,13 @@ struct xsc_event {
 /* Connects (see above). timeout_ms bounds every later wait for a batch. */
 int xsc_open(struct xsc **out, unsigned timeout_ms);
 void xsc_close(struct xsc *c);
+/* Every wait ends within ms from now, whatever is left of a batch's
+ * timeout: a caller with a bound of its own (a hotplug script, killed by
+ * libxl at 40 s) has it hold across transactions retried and batches in
+ * turn, each of which would wait the whole timeout. A batch cut short is
+ * -ETIMEDOUT, "no reply within <what was left> ms", as any timeout; one
+ * begun past it looks at the socket once. */
+void xsc_deadline(struct xsc *c, unsigned ms);
 /* For an event loop: readable when watch events (or stray bytes) arrive. */
 int xsc_fd(const struct xsc *c);
 

@@ -52,14 +52,18 @@
  * 50 ms, doubling to 2 s, 12 times (about 15 s), as netd's own watch
  * does: exiting 1 would make libxl fail the attach, the guest losing its
  * vif for a refusal that clears, and nobody else writes hotplug-status
- * for a script's plug. No try is begun later than HP_REPORT_DEADLINE_MS
- * after the script's start (netd may have taken 30 s to answer): libxl
- * kills the script at 40 s, and a try's batches wait HP_XS_TIMEOUT_MS
- * at most. */
+ * for a script's plug. */
 #define HP_REPORT_FIRST_MS 50
 #define HP_REPORT_MAX_MS 2000
 #define HP_REPORT_TRIES 12
-#define HP_REPORT_DEADLINE_MS 32000
+/* libxl kills the script 40 s after it forked it (LIBXL_HOTPLUG_TIMEOUT),
+ * and then writes its own error, not ours. Everything the script asks of
+ * xenstore ends within HP_DEADLINE_MS of its start (xsc_deadline), a try
+ * cut short included: one report is up to 8 transactions of 3 batches,
+ * each batch up to HP_XS_TIMEOUT_MS, so a bound on when a try begins
+ * (32 s, before) let one begun in time against a slow xenstored run to
+ * a minute. The 4 s left cover the exit and libxl's own waits. */
+#define HP_DEADLINE_MS 36000
 
 struct hp {
 	const char *command;
@@ -319,6 +323,14 @@ static unsigned link_mtu(const char *ifname)
 	return l.mtu;
 }
 
+/* What is left of the script's HP_DEADLINE_MS. */
+static unsigned ms_left(const struct hp *h)
+{
+	uint64_t spent = now_ms() - h->start_ms;
+
+	return spent < HP_DEADLINE_MS ? (unsigned)(HP_DEADLINE_MS - spent) : 0;
+}
+
 /* xsvif_report(), written again while xenstored refuses it for a reason
  * that clears (see HP_REPORT_FIRST_MS); each try said on stderr, which
  * libxl logs. Returns the last try's answer. */
@@ -333,7 +345,7 @@ static int report(const struct hp *h, struct xsc *xs, const struct xsvif *x, con
 		tries++;
 		if (rc != -EAGAIN && rc != -EDQUOT)
 			break;
-		if (tries > HP_REPORT_TRIES || now_ms() + ms > h->start_ms + HP_REPORT_DEADLINE_MS) {
+		if (tries > HP_REPORT_TRIES || now_ms() + ms >= h->start_ms + HP_DEADLINE_MS) {
 			char why[ERR_MSG_MAX];
 
 			snprintf(why, sizeof(why), "%s", err_msg());
@@ -348,6 +360,16 @@ static int report(const struct hp *h, struct xsc *xs, const struct xsvif *x, con
 	if (rc == 0 && tries > 1)
 		fprintf(stderr, "netdctl hotplug: %s: hotplug-status written (try %u)\n", h->id,
 			tries);
+	if (rc == -ETIMEDOUT) {
+		/* xenstored hung, or too slow for the script's deadline */
+		char why[ERR_MSG_MAX];
+		uint64_t ms_in = now_ms() - h->start_ms;
+
+		snprintf(why, sizeof(why), "%s", err_msg());
+		return err_set(rc, "%s: hotplug-status not written, given up %llu.%03llu s after "
+			       "the script's start (libxl gives a script 40 s)", why,
+			       (unsigned long long)ms_in / 1000, (unsigned long long)ms_in % 1000);
+	}
 	return rc;
 }
 
@@ -365,6 +387,7 @@ static int do_online(struct hp *h, const char *dir, const char *sock)
 		fprintf(stderr, "netdctl hotplug: %s: %s\n", h->id, err_msg());
 		return 1;
 	}
+	xsc_deadline(xs, ms_left(h));
 	rc = xsvif_read(xs, dir, &x);
 	if (rc == 0 && !x.exists) {
 		/* Nothing to report into: writing hotplug-error would create it. */

@@ -445,6 +445,87 @@ def test_a_report_xenstored_always_refuses_is_given_up_within_libxls_time(topo, 
     assert hp.xsd.status(5) in (None, "")
 
 
+class SlowXenstored:
+    """A proxy in front of a xenstored that passes each write of a client
+    on after `delay` seconds, replies at once: a xenstored too slow for
+    its clients (a loaded Dom0), each request answered well within a
+    batch's timeout."""
+
+    def __init__(self, upstream, delay):
+        self.upstream, self.delay = upstream, delay
+        self.dir = tempfile.mkdtemp(prefix="xs-slow.")
+        self.sock = os.path.join(self.dir, "socket")
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(self.sock)
+        self.srv.listen(8)
+        self.conns = []
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                c, _ = self.srv.accept()
+            except OSError:
+                return
+            u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            u.connect(self.upstream)
+            self.conns += [c, u]
+            threading.Thread(target=self.pipe, args=(c, u, self.delay), daemon=True).start()
+            threading.Thread(target=self.pipe, args=(u, c, 0), daemon=True).start()
+
+    @staticmethod
+    def pipe(src, dst, delay):
+        while True:
+            try:
+                chunk = src.recv(65536)
+                if not chunk:
+                    break
+                time.sleep(delay)
+                dst.sendall(chunk)
+            except OSError:
+                break
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def env(self, **kw):
+        return dict(os.environ, XENSTORED_PATH=self.sock, **kw)
+
+    def close(self):
+        self.srv.close()
+        for c in self.conns:
+            c.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def test_a_report_against_a_slow_xenstored_ends_before_libxl_gives_up(topo, hp):
+    """Every request to xenstored answered after 1 s (a loaded Dom0), and
+    the report's transaction conflicting at every commit: one try of the
+    report is 8 commits of 3 round trips, 24 s. The script ends (exit 1,
+    saying why and when) 36 s after its start, before libxl's 40 s
+    hotplug timeout, whose own error would replace ours. Before, a second
+    try begun at 27 s (no try was begun past 32 s) ran on to about 51 s:
+    libxl had killed the script by then."""
+    topo.add_guest(5)
+    assert hp.vif_add("5.0", keys_only=True).returncode == 0
+    slow = SlowXenstored(hp.xsd.sock, 1.0)
+    real, hp.xsd = hp.xsd, slow  # env() takes XENSTORED_PATH from here
+    try:
+        t = time.monotonic()
+        r = hp.script("online", 5, env={"NETD_FAULT": "xs-tx-conflict:1000000"})
+        took = time.monotonic() - t
+    finally:
+        hp.xsd = real
+        slow.close()
+    assert r.returncode == 1, r.stderr
+    assert took < 38, (took, r.stderr)
+    assert "hotplug-status written again in 50 ms" in r.stderr, r.stderr  # a second try
+    assert "hotplug-status not written, given up 36." in r.stderr, r.stderr
+    assert "after the script's start (libxl gives a script 40 s)" in r.stderr, r.stderr
+
+
 def test_usage_errors(hp):
     for args, msg in [((), "no command"), (("plug",), "invalid command 'plug'"),
                       (("online", "type_if=xyz"), "unknown interface type"),
