@@ -158,6 +158,10 @@ struct dps_watch {
 	struct dps_gave_up gave_up[DPS_GAVE_UP_MAX];
 	unsigned n_gave_up;
 	uint64_t retry_usec;  /* before the next try of a refused settle */
+	/* the check's status was answered with a refusal (watch_sync), and
+	 * the wait before it is asked again (watch_refused); 0: answered */
+	bool status_refused;
+	uint64_t refused_usec;
 };
 
 static int watch_probe(struct dps_watch *w);
@@ -1350,6 +1354,9 @@ static int watch_sync(struct dps_watch *w)
 	size_t off = 0, koff = 0;
 	int rc = call(net, json_pack("{s:i,s:s}", "version", 1, "cmd", "status"), &st);
 
+	/* an answer, refusing (call's -EINVAL): dpswitch is there, and so is
+	 * the watch's connection */
+	w->status_refused = rc == -EINVAL;
 	if (rc < 0)
 		return rc;
 	by = ports_by_name(st);
@@ -1449,6 +1456,32 @@ static void watch_retry(struct dps_watch *w, uint64_t now)
 	watch_arm(w, w->retry_usec);
 }
 
+/* dpswitch takes connections and answers, but refuses the check's status
+ * (err_msg() its answer): the watch's connection is kept and the check
+ * asked again after 1 s, doubling to 30 s, said once per episode, until a
+ * status is answered (on_watch_timer). Before, each refusal dropped the
+ * connection: netd connected again at once to be refused again, three
+ * lines in its log each time, several times a second, for as long as it
+ * lasted. */
+static void watch_refused(struct dps_watch *w)
+{
+	struct netd_net *net = w->net;
+
+	if (w->waiting)
+		snprintf(w->why, sizeof(w->why), "%s", err_msg());
+	if (!w->refused_usec)
+		log_warn("%s: dpswitch at %s takes connections but refuses status (%s): its ports "
+			 "are checked again after 1 s, doubling to 30 s; not said again until it "
+			 "answers", net->conf.name, net->conf.dpdk_socket, err_msg());
+	else
+		log_debug("%s: dpswitch at %s refuses status again (%s)", net->conf.name,
+			  net->conf.dpdk_socket, err_msg());
+	w->refused_usec = !w->refused_usec ? DPS_RETRY_FIRST_USEC :
+		w->refused_usec * 2 > DPS_RETRY_MAX_USEC ? DPS_RETRY_MAX_USEC :
+		w->refused_usec * 2;
+	watch_arm(w, w->refused_usec);
+}
+
 static int on_watch_timer(sd_event_source *s, uint64_t usec, void *data)
 {
 	struct dps_watch *w = data;
@@ -1502,6 +1535,15 @@ static int on_watch_timer(sd_event_source *s, uint64_t usec, void *data)
 		return 0;
 	}
 	rc = watch_sync(w);
+	if (rc < 0 && w->status_refused) {
+		watch_refused(w);
+		return 0;
+	}
+	if (rc >= 0 && w->refused_usec) {
+		log_info("%s: dpswitch at %s answers status again", w->net->conf.name,
+			 w->net->conf.dpdk_socket);
+		w->refused_usec = 0;
+	}
 	if (rc < 0) {
 		log_warn("%s: %s", w->net->conf.name, err_msg());
 		if (w->waiting)

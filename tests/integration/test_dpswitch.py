@@ -2118,6 +2118,7 @@ class DyingDpswitch:
     def __init__(self, path, ports=()):
         self.path, self.requests, self.die_on, self.ports = path, [], set(), list(ports)
         self.clients = []
+        self.refuse_status = False  # status answered with an error while set
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(path)
         self.sock.listen(16)
@@ -2140,7 +2141,9 @@ class DyingDpswitch:
                 if req["cmd"] == "port-add" and req["vif"] in self.die_on:
                     return
                 r = {"version": 1, "ok": True}
-                if req["cmd"] == "status":
+                if req["cmd"] == "status" and self.refuse_status:
+                    r = {"version": 1, "ok": False, "error": "not ready"}
+                elif req["cmd"] == "status":
                     r["ports"] = self.ports
                 f.write(json.dumps(r).encode() + b"\n")
                 f.flush()
@@ -2154,6 +2157,44 @@ class DyingDpswitch:
                 c.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+
+def test_a_dpswitch_that_refuses_status_is_asked_again_less_often_and_said_once(
+        tmp_path, netd_factory):
+    """dpswitch restarted, and the new one takes connections but refuses
+    `status`, which netd's check of its ports needs: netd keeps its
+    watch's connection and asks again after 1 s, doubling, saying so once;
+    once status is answered it says so. Before, each refusal dropped the
+    watch's connection and netd connected again at once, to be refused
+    again: a connection and three log lines several times a second."""
+    sock = str(tmp_path / "fake-dps.sock")
+    dps = DyingDpswitch(sock)
+    try:
+        netd = netd_factory(f"[{BRIDGE}]\nmode = bridge\ndatapath = dpdk\ndpdk_socket = {sock}\n")
+        netd.start()
+        dps.close()
+        wait_for(lambda: "connection lost" in netd.read_log(), 10,
+                 what=lambda: f"netd to see dpswitch gone: {netd.read_log()}")
+        dps = DyingDpswitch(sock)
+        dps.refuse_status = True
+        wait_for(lambda: any(q["cmd"] == "status" for q in dps.requests), 10,
+                 what=lambda: f"netd to ask for status: {netd.read_log()}")
+        time.sleep(5)
+        log = netd.read_log()
+        cmds = [q["cmd"] for q in dps.requests]
+        assert cmds.count("watch") == 1, (len(cmds), log)
+        assert log.count("refuses status") == 1, log
+        assert (f"{BRIDGE}: dpswitch at {sock} takes connections but refuses status "
+                "(dpswitch: not ready): its ports are checked again after 1 s, doubling to "
+                "30 s; not said again until it answers") in log, log
+        assert log.count("takes connections again") == 1, log
+        assert 2 <= cmds.count("status") <= 4, cmds  # at 0, 1 and 3 s
+        dps.refuse_status = False
+        wait_for(lambda: "answers status again" in netd.read_log(), 15,
+                 what=lambda: f"netd to check again: {netd.read_log()}")
+        assert dps.requests.count({"version": 1, "cmd": "watch"}) == 1, dps.requests
+    finally:
+        dps.close()
 
 
 def plug_whose_reply_died(tmp_path, netd_factory):
