@@ -160,6 +160,37 @@ static void test_silence_times_out_and_breaks_the_connection(void **state)
 	assert_true(now_ms() - t0 < 100);
 }
 
+/* A caller's whole bound (xsc_deadline: a hotplug script that libxl kills
+ * at 40 s) ends a batch sooner than its own timeout would, and says how
+ * long it waited; a batch begun past it does not wait at all. */
+static void test_the_callers_deadline_ends_a_batch_sooner(void **state)
+{
+	struct fixture *f = *state;
+	struct xsc_op op = { .type = XS_MSG_READ, .path = "/a" };
+	long t0, ms;
+
+	xsc_deadline(f->c, 100);
+	t0 = now_ms();
+	assert_int_equal(xsc_run(f->c, &op, 1), -ETIMEDOUT);
+	ms = now_ms() - t0;
+	assert_true(ms >= 90 && ms < 290);
+	assert_non_null(strstr(err_msg(), "xenstore: no reply within "));
+	assert_null(strstr(err_msg(), "within 300 ms"));
+}
+
+static void test_a_batch_begun_past_the_deadline_does_not_wait(void **state)
+{
+	struct fixture *f = *state;
+	struct xsc_op op = { .type = XS_MSG_READ, .path = "/a" };
+	long t0;
+
+	xsc_deadline(f->c, 0);
+	t0 = now_ms();
+	assert_int_equal(xsc_run(f->c, &op, 1), -ETIMEDOUT);
+	assert_true(now_ms() - t0 < 100);
+	assert_string_equal(err_msg(), "xenstore: no reply within 0 ms");
+}
+
 /* A process stopped (SIGSTOP, or not scheduled on a loaded host) between
  * its requests and its look at the replies comes back past its deadline
  * with the replies there: it takes them, and the connection stays good.
@@ -512,6 +543,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_batch_is_pipelined_and_matched_by_id, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_silence_times_out_and_breaks_the_connection,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_the_callers_deadline_ends_a_batch_sooner,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_batch_begun_past_the_deadline_does_not_wait,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replies_there_past_the_deadline_are_taken,
 						setup, teardown),
