@@ -121,17 +121,20 @@ static int bridge_add(struct ovs_priv *p, const struct netd_net_conf *c, const c
 	return rc ? err_prefix(rc, "cannot create OVS bridge %s", p->bridge) : 0;
 }
 
-/* The bridge someone else made is gone (deleted by hand): made again for
- * the guests, without netd's mark and not created, so that neither down
- * nor a rollback removes it. */
-static int bridge_make_again(struct netd_net *net, struct ovs_priv *p)
+/* The bridge someone else made is gone (deleted by hand, or by whoever
+ * owns it): not made again. netd would make it with the config's
+ * datapath_type and nothing else, and so lose what its owner set
+ * (datapath_type, fail_mode, controller, protocols, other_config), a
+ * bridge then netd's in all but name; and its owner may have deleted it
+ * on purpose. The up or repair fails saying so; the network keeps its
+ * record and vifs, which are plugged again into the bridge made again
+ * by its owner at the next up (a repair's, or an adoption's at start:
+ * ovs_up). */
+static int foreign_gone(const struct ovs_priv *p, const char *net)
 {
-	int rc = bridge_add(p, &net->conf, NULL);
-
-	if (rc == 0)
-		log_info("%s: OVS bridge %s made again, not as netd's: it was there before the "
-			 "network came up, and down leaves it", net->conf.name, p->bridge);
-	return rc;
+	return err_set(-ENOENT, "OVS bridge %s, which netd did not create, is gone: not made "
+		       "again, as its owner's settings are not netd's to guess; make it again, "
+		       "then `netdctl up %s` (or start netd)", p->bridge, net);
 }
 
 static int step_bridge(struct netd_net *net, struct ovs_priv *p)
@@ -150,7 +153,7 @@ static int step_bridge(struct netd_net *net, struct ovs_priv *p)
 		return 0;
 	}
 	if (p->foreign)
-		return bridge_make_again(net, p);
+		return foreign_gone(p, net->conf.name);
 	/* Recorded before it exists: a crash between the two leaves a
 	 * record of a bridge that may not be there, which undo tolerates. */
 	p->created = true;
@@ -488,11 +491,17 @@ static int ovs_up(struct netd_net *net, json_t *saved)
 		rc = bridge_lookup(p, uuid, sizeof(uuid), owner, sizeof(owner), &n);
 		if (rc < 0)
 			return err_prefix(rc, "%s", net->conf.name);
+		/* refused before anything is rolled back, so that the record
+		 * and its vifs stay for the start after the bridge is back */
+		if (rc == 0 && p->foreign)
+			return err_prefix(foreign_gone(p, net->conf.name), "%s", net->conf.name);
 		if (phase && !strcmp(phase, "applied") && rc == 1) {
 			p->applied = true;
 			log_info("%s: adopted OVS bridge %s of a previous netd", net->conf.name,
 				 p->bridge);
-			return 0;
+			/* the vifs whose ports went meanwhile (a bridge deleted
+			 * and made again by its owner) plugged again */
+			return ovs_repair(net, p);
 		}
 		log_warn("%s: previous netd left a %s setup; rolling it back first", net->conf.name,
 			 phase ? phase : "unknown");

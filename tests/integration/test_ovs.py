@@ -550,30 +550,54 @@ def test_up_again_on_a_bridge_netd_did_not_make_keeps_the_healthy_ports(topo, ov
 
 
 @pytest.mark.parametrize("how", ["up", "restart"])
-def test_repair_of_a_bridge_netd_did_not_make_leaves_it_theirs(topo, ovs, netd_factory, how):
-    """A bridge someone else made, deleted by hand (`ovs-vsctl del-br`),
-    then `up` (or netd killed, the bridge deleted, netd started again):
-    netd makes it again for the guests, not marked as its own, so `down`
-    takes netd's ports and leaves the bridge, as for that bridge never
-    deleted. Before, netd made it marked as its own (`created`), and
-    `down` deleted the operator's bridge."""
-    ovs.vsctl("add-br", BR, "--", "set", "Bridge", BR, "datapath_type=netdev")
+def test_a_bridge_netd_did_not_make_deleted_is_not_made_again(topo, ovs, netd_factory, how):
+    """A bridge someone else made (datapath_type and an other_config of
+    theirs), deleted by hand (`ovs-vsctl del-br`), then `up` (or netd
+    killed, the bridge deleted, netd started again): netd does not make
+    it again, since it would make it with its own settings, not its
+    owner's, and says so: the up fails (the network `failed`, its vifs
+    kept), the start fails (the state file kept). Once its owner has made
+    it again, `up` (the start) plugs the vifs into it again, their rules
+    with them, the bridge as its owner made it, and `down` takes netd's
+    ports and leaves the bridge. Before, netd made it again with the
+    config's datapath_type and none of its owner's settings."""
+    def make_theirs():
+        ovs.vsctl("add-br", BR, "--", "set", "Bridge", BR, "datapath_type=netdev",
+                  "other_config:forward-bpdu=true")
+    make_theirs()
     n = netd_factory(ovs_conf(ovs))
     n.start()
     tx, rx = plugged_guest(topo, n, 71), plugged_guest(topo, n, 72)
     assert status_of(n)["created"] is False
+    why = (f"OVS bridge {BR}, which netd did not create, is gone: not made again, as its "
+           f"owner's settings are not netd's to guess; make it again, then `netdctl up {BR}` "
+           "(or start netd)")
     if how == "up":
         ovs.vsctl("del-br", BR)
+        r = n.ctl("up", BR, check=False)
+        assert r.returncode == 1 and why in r.stderr, r.stderr
+        st = n.request({"cmd": "status"})["result"]["networks"][0]
+        assert st["state"] == "failed", st
+        assert ovs.bridges() == [], n.read_log()
+        assert sorted(v["vif"] for v in n.request({"cmd": "vif-list"})["result"]["vifs"]) \
+            == ["71.0", "72.0"]
+        make_theirs()
         n.ctl("up", BR)
     else:
         n.stop(signal.SIGKILL)
         ovs.vsctl("del-br", BR)
+        r = n.run_once()
+        assert r.returncode == 1 and f"{BR}: {why}" in r.stderr, r.stderr
+        assert ovs.bridges() == []
+        assert os.path.exists(os.path.join(n.state, f"{BR}.json"))
+        make_theirs()
         n.start()
     log = n.read_log()
-    assert (f"{BR}: OVS bridge {BR} made again, not as netd's: it was there before the "
-            "network came up, and down leaves it") in log, log
     assert ovs.ports(BR) == ["vif71.0", "vif72.0"], log
+    flows = ovs.ofctl("dump-flows", BR)
+    assert "cookie=0x4e44000000470000" in flows and "cookie=0x4e44000000480000" in flows, flows
     assert ovs.get("Bridge", BR, "external_ids") == {}
+    assert ovs.get("Bridge", BR, "other_config") == {"forward-bpdu": "true"}
     assert status_of(n)["created"] is False
     assert topo.ping(tx, "192.0.2.72")
     n.ctl("down", BR)
