@@ -1158,6 +1158,7 @@ static int up_without_record(struct netd_net *net, json_t **saved)
 	net->pending = NULL;
 	net->journal_records = 0;
 	net->prev_undone = net->undo_incomplete = net->record_unreadable = false;
+	net->record_waits = false;
 	return conf ? net->ops->up(net, NULL) : 1;
 }
 
@@ -1180,6 +1181,7 @@ static int net_up(struct netd_net *net)
 			vifs_load(net, saved);
 	}
 	net->prev_undone = net->undo_incomplete = net->record_unreadable = false;
+	net->record_waits = false;
 	rc = net->ops->up(net, saved);
 	if (rc && !was_up && saved && net->record_unreadable) {
 		rc = up_without_record(net, &saved);
@@ -1206,9 +1208,10 @@ static int net_up(struct netd_net *net)
 		 * or it did not, and the record stays for that up to retry
 		 * the restore (record_needed) */
 		snprintf(fail, sizeof(fail), "%s", err_msg());
-		/* (one unreadable, not set aside: the error says which file
-		 * and what to do, the host as before) */
-		if (keep && !net->record_unreadable)
+		/* (one unreadable, not set aside, or one kept for a later
+		 * adoption (record_waits): the error says which and what to
+		 * do, the host as before) */
+		if (keep && !net->record_unreadable && !net->record_waits)
 			log_warn("%s: its state file stays: the host is not as before the network "
 				 "was up, the next up restores it", net->conf.name);
 		else if (!keep && net_forget(net))

@@ -140,6 +140,12 @@ struct netd_net {
 	 * anything on the host: netd moves the file aside and applies the
 	 * network afresh (docs/state.md). Cleared likewise. */
 	bool record_unreadable;
+	/* Set by the mode's up when it refused the network before touching
+	 * a previous netd's setup it can still adopt later (ovs: a bridge
+	 * netd did not create, gone until its owner makes it again): the
+	 * record stays for that up, as the mode's error says, without
+	 * netd's note that the host is not as before. Cleared likewise. */
+	bool record_waits;
 	/* Persist the mode's state now (mid-operation checkpoints). */
 	int (*checkpoint)(struct netd_net *net, const char *phase);
 	void *daemon;

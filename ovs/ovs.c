@@ -493,8 +493,10 @@ static int ovs_up(struct netd_net *net, json_t *saved)
 			return err_prefix(rc, "%s", net->conf.name);
 		/* refused before anything is rolled back, so that the record
 		 * and its vifs stay for the start after the bridge is back */
-		if (rc == 0 && p->foreign)
+		if (rc == 0 && p->foreign) {
+			net->record_waits = true;
 			return err_prefix(foreign_gone(p, net->conf.name), "%s", net->conf.name);
+		}
 		if (phase && !strcmp(phase, "applied") && rc == 1) {
 			p->applied = true;
 			log_info("%s: adopted OVS bridge %s of a previous netd", net->conf.name,

@@ -588,6 +588,7 @@ def test_a_bridge_netd_did_not_make_deleted_is_not_made_again(topo, ovs, netd_fa
         ovs.vsctl("del-br", BR)
         r = n.run_once()
         assert r.returncode == 1 and f"{BR}: {why}" in r.stderr, r.stderr
+        assert "the host is not as before" not in r.stderr, r.stderr
         assert ovs.bridges() == []
         assert os.path.exists(os.path.join(n.state, f"{BR}.json"))
         make_theirs()
