@@ -389,10 +389,20 @@ static void nat_txn_done(struct netd_net *net, void *data)
 }
 
 static int nat_restore(struct netd_net *net, struct nat_priv *p);
+static void vifs_unprotect(struct netd_net *net, struct nat_priv *p);
 
+/* The host restored, the bridge with the vifs' ports gone: their
+ * anti-spoofing elements go too, as at down. nat_txn_done may have made
+ * them (an `applied` checkpoint that failed after it left them, filters
+ * of ports of nothing, until the next start's sweep); a repair's restore
+ * takes the old ones before its apply makes them again. */
 static int nat_txn_undo(struct netd_net *net, void *p)
 {
-	return nat_restore(net, p);
+	int rc = nat_restore(net, p);
+
+	if (rc == 0)
+		vifs_unprotect(net, p);
+	return rc;
 }
 
 static const struct netd_txn nat_txn = {
@@ -1171,6 +1181,19 @@ static int nat_up(struct netd_net *net, json_t *saved)
 	return rc;
 }
 
+/* The remembered vifs' filters, gone with their ports (the bridge
+ * restored away). Failing here must not undo a down, nor an undo. */
+static void vifs_unprotect(struct netd_net *net, struct nat_priv *p)
+{
+	for (struct netd_vif *v = net->vifs; v; v = v->next) {
+		struct vif eff;
+
+		vif_as_bound(&v->vif, nat_hosts_find(&p->hosts, v->vif.domid, v->vif.devid), &eff);
+		if (as_vif_unprotect(&eff, AS_FAM_BRIDGE, net->conf.antispoof))
+			log_warn("%s: %s", net->conf.name, err_msg());
+	}
+}
+
 static int nat_down(struct netd_net *net)
 {
 	struct nat_priv *p = net->priv;
@@ -1181,13 +1204,7 @@ static int nat_down(struct netd_net *net)
 	rc = nat_restore(net, p);
 	if (rc)
 		return err_prefix(rc, "%s", net->conf.name);
-	for (struct netd_vif *v = net->vifs; v; v = v->next) {
-		struct vif eff;
-
-		vif_as_bound(&v->vif, nat_hosts_find(&p->hosts, v->vif.domid, v->vif.devid), &eff);
-		if (as_vif_unprotect(&eff, AS_FAM_BRIDGE, net->conf.antispoof))
-			log_warn("%s: %s", net->conf.name, err_msg());
-	}
+	vifs_unprotect(net, p);
 	priv_reset(p);
 	log_info("%s: nat mode down, host restored", net->conf.name);
 	return 0;

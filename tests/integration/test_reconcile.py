@@ -837,26 +837,30 @@ def test_kill9_mid_repair_ends_with_every_vif_plugged(topo, netd_factory, how):
     assert topo.link(topo.d0, "xenbr0") is None
 
 
+@pytest.mark.parametrize("mode", ["bridge", "nat"])
 def test_an_applied_checkpoint_that_fails_takes_the_replugged_vifs_filters_with_it(
-        topo, netd_factory):
-    """netd killed (-9) with a vif plugged, xenbr0 deleted by hand: the next
-    netd rolls back, applies again and plugs the vif again (its port, its
-    anti-spoofing elements) before the `applied` checkpoint, which then
-    fails (NETD_FAULT=txn-applied: a full disk). The undo takes the bridge,
-    the port with it, and the vif's elements too: no netd_as table is
-    left. Before, the elements stayed, filters of a port of nothing, until
-    some later start swept them."""
-    add_vif(topo, 1, "192.0.2.11/24")
-    netd = netd_factory(bridge_conf("modern"))
+        topo, netd_factory, mode):
+    """netd killed (-9) with a vif plugged, its bridge deleted by hand: the
+    next netd rolls back, applies again and plugs the vif again (its port,
+    its anti-spoofing elements) before the `applied` checkpoint, which
+    then fails (NETD_FAULT=txn-applied: a full disk). The undo takes the
+    bridge, the port with it, and the vif's elements too: no netd_as table
+    is left. Before, the elements stayed, filters of a port of nothing,
+    until some later start swept them."""
+    from nat_util import nat_conf
+    conf, net, addr = {"bridge": (bridge_conf("modern"), "xenbr0", "192.0.2.11"),
+                       "nat": (nat_conf(), "virbr0", "203.0.113.11")}[mode]
+    add_vif(topo, 1, None)
+    netd = netd_factory(conf)
     netd.start()
-    netd.ctl("vif", "online", "1.0", "ip=192.0.2.11")
+    netd.ctl("vif", "online", "1.0", f"ip={addr}")
     assert nft_keys(topo, "bridge", "vif1.0")
     netd.stop(signal.SIGKILL)
-    topo.ip(topo.d0, "link del xenbr0")
+    topo.ip(topo.d0, f"link del {net}")
     r = netd.run_once(env={"NETD_FAULT": "txn-applied"})
     assert r.returncode == 1, r.stderr
-    assert "xenbr0: fault injected at step 'txn-applied' (host restored)" in r.stderr, r.stderr
-    assert topo.link(topo.d0, "xenbr0") is None
+    assert f"{net}: fault injected at step 'txn-applied' (host restored)" in r.stderr, r.stderr
+    assert topo.link(topo.d0, net) is None
     assert topo.link(topo.d0, "vif1.0").get("master") is None
     assert nft_keys(topo, "bridge", "vif1.0") == 0, r.stderr
     assert netd_tables(topo) == [], r.stderr
