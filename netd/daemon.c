@@ -610,6 +610,8 @@ static json_t *journal_intents(const struct netd *d, struct netd_net *net)
 	return NULL;
 }
 
+static void record_unparsed(struct netd_net *net, const char *path, const char *why);
+
 /* The state file with its journal's records applied; *pending (NULL when
  * the caller does not want it) the plugs a previous netd began and never
  * finished. */
@@ -629,8 +631,22 @@ static json_t *state_load(const struct netd *d, struct netd_net *net, json_t **p
 	}
 	doc = json_loads(text, 0, &e);
 	free(text);
-	if (!doc || json_integer_value(json_object_get(doc, "version")) != STATE_VERSION ||
-	    strcmp(json_string_value(json_object_get(doc, "mode")) ?: "", net->ops->name) ||
+	if (!doc || json_integer_value(json_object_get(doc, "version")) != STATE_VERSION) {
+		char why[JSON_ERROR_TEXT_LENGTH + 64];
+
+		if (doc)
+			snprintf(why, sizeof(why), "version %lld, not %d",
+				 (long long)json_integer_value(json_object_get(doc, "version")),
+				 STATE_VERSION);
+		else
+			snprintf(why, sizeof(why), "line %d: %s", e.line, e.text);
+		json_decref(doc);
+		record_unparsed(net, path, why);
+		if (pending)
+			*pending = NULL;
+		return NULL;
+	}
+	if (strcmp(json_string_value(json_object_get(doc, "mode")) ?: "", net->ops->name) ||
 	    strcmp(state_datapath(doc), net_datapath(net))) {
 		log_err("%s: ignoring unreadable or foreign state file %s", net->conf.name, path);
 		json_decref(doc);
@@ -1093,33 +1109,14 @@ static void bad_keep_earlier(struct netd_net *net, const char *bad, const char *
 		 old);
 }
 
-/* The mode could not read net's state file (net->record_unreadable),
- * and did nothing on the host: kept, the file would fail every up the
- * same way until removed by hand, and it cannot undo anything all the
- * same. So it goes aside, <file>.bad, its vif journal with it (its
- * records are of that file's vifs), both for the operator to check the
- * host against (an earlier pair kept, bad_keep_earlier); the network is
- * applied afresh (a configured one: its own transaction, rolled back if
- * it fails, never half-done; a previous netd's setup still there makes
- * the mode's checks refuse: the mode's up's answer), the record's vifs
- * still on the host plugged again (vifs_keep_present), or (an orphan's)
- * left down, nothing to undo known: 1. *saved is dropped. err_msg() is
- * the mode's reason on entry. */
-static int up_without_record(struct netd_net *net, json_t **saved)
+/* The state file at path goes to <path>.bad, its vif journal (jpath) to
+ * <jpath>.bad, an earlier pair kept (bad_keep_earlier); 0, or -errno with
+ * both as they were. */
+static int record_set_aside(struct netd_net *net, const char *path, const char *jpath)
 {
-	struct netd *d = net->daemon;
-	char why[ERR_MSG_MAX], path[512], bad[520], jpath[512], jbad[520], again[64] = "";
-	size_t n = strlen(net->conf.name);
-	bool conf = net_configured(d, net);
-	unsigned vifs;
+	char bad[520], jbad[520];
 	int rc;
 
-	snprintf(why, sizeof(why), "%s",
-		 strncmp(err_msg(), net->conf.name, n) || strncmp(err_msg() + n, ": ", 2)
-			 ? err_msg()
-			 : err_msg() + n + 2);
-	state_path(d, net, path, sizeof(path));
-	journal_path(d, net, jpath, sizeof(jpath));
 	snprintf(bad, sizeof(bad), "%s.bad", path);
 	snprintf(jbad, sizeof(jbad), "%s.bad", jpath);
 	bad_keep_earlier(net, bad, jbad);
@@ -1137,6 +1134,62 @@ static int up_without_record(struct netd_net *net, json_t **saved)
 				 net->conf.name, jbad, strerror(errno));
 		}
 	}
+	return rc;
+}
+
+/* A state file that is not one (not JSON, or not of this netd's version):
+ * nothing in it can be read, its vifs neither. Applied afresh over, it
+ * was overwritten and its journal removed by the first checkpoint: the
+ * evidence lost. Both are set aside as an unreadable one's are
+ * (record_set_aside), for the operator to check the host against; the
+ * network is applied afresh, as before. */
+static void record_unparsed(struct netd_net *net, const char *path, const char *why)
+{
+	char jpath[512];
+	int rc;
+
+	journal_path(net->daemon, net, jpath, sizeof(jpath));
+	rc = record_set_aside(net, path, jpath);
+	if (rc)
+		log_err("%s: ignoring its unreadable state file %s (%s), which cannot be set aside "
+			"(%s); applying the network afresh", net->conf.name, path, why,
+			strerror(-rc));
+	else
+		log_err("%s: its state file %s is not one (%s): moved aside to %s.bad, with its vif "
+			"journal; what a previous netd recorded there is not undone, nor its vifs "
+			"plugged again (check the host against it); applying the network afresh",
+			net->conf.name, path, why, path);
+}
+
+/* The mode could not read net's state file (net->record_unreadable),
+ * and did nothing on the host: kept, the file would fail every up the
+ * same way until removed by hand, and it cannot undo anything all the
+ * same. So it goes aside, <file>.bad, its vif journal with it (its
+ * records are of that file's vifs), both for the operator to check the
+ * host against (an earlier pair kept, bad_keep_earlier); the network is
+ * applied afresh (a configured one: its own transaction, rolled back if
+ * it fails, never half-done; a previous netd's setup still there makes
+ * the mode's checks refuse: the mode's up's answer), the record's vifs
+ * still on the host plugged again (vifs_keep_present), or (an orphan's)
+ * left down, nothing to undo known: 1. *saved is dropped. err_msg() is
+ * the mode's reason on entry. */
+static int up_without_record(struct netd_net *net, json_t **saved)
+{
+	struct netd *d = net->daemon;
+	char why[ERR_MSG_MAX], path[512], bad[520], jpath[512], again[64] = "";
+	size_t n = strlen(net->conf.name);
+	bool conf = net_configured(d, net);
+	unsigned vifs;
+	int rc;
+
+	snprintf(why, sizeof(why), "%s",
+		 strncmp(err_msg(), net->conf.name, n) || strncmp(err_msg() + n, ": ", 2)
+			 ? err_msg()
+			 : err_msg() + n + 2);
+	state_path(d, net, path, sizeof(path));
+	journal_path(d, net, jpath, sizeof(jpath));
+	snprintf(bad, sizeof(bad), "%s.bad", path);
+	rc = record_set_aside(net, path, jpath);
 	if (rc)
 		return err_set(rc, "%s: its state file %s cannot be read (%s), nor set aside (%s): "
 			       "check the host against it, remove it and its vif journal %s, then "

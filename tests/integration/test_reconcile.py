@@ -568,6 +568,35 @@ def test_an_unreadable_state_file_s_vif_gone_from_the_host_is_not_plugged_again(
     assert netd.stop() == 0, netd.read_log()
 
 
+def test_a_state_file_that_is_not_json_is_moved_aside_not_overwritten(topo, netd_factory):
+    """A state file that does not parse (here cut short) and the vif
+    journal beside it: nothing in them can be read, and the network is
+    applied afresh as before, but both are moved aside to .bad for the
+    operator, logged, rather than overwritten by the new record (the
+    journal removed): the evidence is not lost."""
+    add_vif(topo, 1, None)
+    netd = netd_factory(bridge_conf("modern"))
+    netd.start()
+    netd.ctl("vif", "online", "1.0", "ip=192.0.2.11")
+    record, journal = state_file(netd), os.path.join(netd.state, "xenbr0.vifs")
+    text, vifs = open(record).read(), open(journal).read()
+    assert netd.stop() == 0, netd.read_log()
+    with open(record, "w") as f:
+        f.write(text[:len(text) // 2])
+    with open(journal, "w") as f:
+        f.write(vifs)
+    netd.start()
+    log = netd.read_log()
+    assert open(record + ".bad").read() == text[:len(text) // 2], log
+    assert open(journal + ".bad").read() == vifs, log
+    assert (f"xenbr0: its state file {record} is not one (line 1: ") in log, log
+    assert (f"moved aside to {record}.bad, with its vif journal; what a previous netd recorded "
+            "there is not undone, nor its vifs plugged again (check the host against it); "
+            "applying the network afresh") in log, log
+    assert net_state(netd) == "up" and json.load(open(record))["phase"] == "applied"
+    assert netd.stop() == 0, netd.read_log()
+
+
 def test_an_unreadable_state_file_that_cannot_be_moved_aside_says_which_and_what_to_do(
         topo, netd_factory):
     """The same record where <file>.bad cannot be made (here a directory of
