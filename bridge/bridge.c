@@ -588,10 +588,15 @@ static int br_down(struct netd_net *net)
 	br_snapshot_free(&p->snap);
 	p->have_snap = false;
 	/* The vifs are off the bridge now; their filters go too (and the
-	 * table with the last of them). Failing here must not undo a down. */
-	for (struct netd_vif *v = net->vifs; v; v = v->next)
+	 * table with the last of them), and Dom0's IPv6 comes back on them
+	 * (a reload may plug them into a route network, which needs it).
+	 * Failing here must not undo a down. */
+	for (struct netd_vif *v = net->vifs; v; v = v->next) {
 		if (as_vif_unprotect(&v->vif, AS_FAM_BRIDGE, net->conf.antispoof))
 			log_warn("%s: %s", net->conf.name, err_msg());
+		if (vif_port_ipv6_restore(v->vif.ifname, NULL))
+			log_warn("%s: %s", net->conf.name, err_msg());
+	}
 	log_info("%s: bridge mode down, %s restored", net->conf.name, p->snap.name);
 	return 0;
 }

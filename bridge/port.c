@@ -28,8 +28,10 @@ int br_port_plug(const char *bridge, const char *ifname, unsigned mtu)
 	rc = nl_link_get(ifname, &l);
 	if (rc)
 		return err_set(rc, "%s: no such interface", ifname);
+	/* A port already (a re-plug): Dom0's IPv6 off all the same, in case
+	 * an older netd, or someone since, left it on. */
 	if (l.master == br.ifindex)
-		return 1;
+		return vif_port_ipv6_off(ifname, v6) ?: 1;
 	if (l.master) {
 		const char *name = nl_link_get_index(l.master, &other) == 0 ? other.name : "?";
 
@@ -146,8 +148,15 @@ int br_port_sweep(const char *bridge, bool (*keep)(const char *ifname, void *dat
 	if (rc == 0)
 		rc = pn.rc;
 	for (size_t i = 0; rc == 0 && i < pn.n; i++) {
-		if (keep(pn.v[i].name, data))
+		char v6[VIF_SYSCTL_LEN];
+
+		/* A port netd remembers, adopted as it is but for Dom0's IPv6,
+		 * which a netd before vif_port_ipv6_off() left on. */
+		if (keep(pn.v[i].name, data)) {
+			if (vif_port_ipv6_off(pn.v[i].name, v6))
+				log_warn("%s", err_msg());
 			continue;
+		}
 		log_warn("%s: a port of %s, but netd does not remember plugging it; unplugging it",
 			 pn.v[i].name, bridge);
 		if (br_port_unplug(bridge, pn.v[i].name)) {

@@ -538,6 +538,10 @@ static int ovs_down(struct netd_net *net)
 	rc = ovs_restore(net, p);
 	if (rc)
 		return err_prefix(rc, "%s", net->conf.name);
+	/* no longer ports: Dom0's IPv6 back, as bridge mode's down */
+	for (struct netd_vif *v = net->vifs; v; v = v->next)
+		if (vif_port_ipv6_restore(v->vif.ifname, NULL))
+			log_warn("%s: %s", net->conf.name, err_msg());
 	p->applied = false;
 	p->foreign = false; /* the next up looks again */
 	log_info("%s: ovs mode down, %s", net->conf.name,
@@ -730,6 +734,7 @@ static int flows_add_timed(struct ovs_priv *p, const struct vif *vif, bool trunk
  * that is missing is refused before OVSDB hears of it. */
 static int link_prepare(const struct vif *vif)
 {
+	char was[VIF_SYSCTL_LEN];
 	struct nl_link l;
 	int rc = nl_link_get(vif->ifname, &l);
 
@@ -742,14 +747,12 @@ static int link_prepare(const struct vif *vif)
 	}
 	/* Dom0's own IPv6 off before the port is up (vif_port_ipv6_off():
 	 * frames on it are the switch's; with the userspace datapath Dom0's
-	 * stack would see them too, a guest's router advertisements included). */
-	if (!(l.flags & IFF_UP)) {
-		char was[VIF_SYSCTL_LEN];
-
-		rc = vif_port_ipv6_off(vif->ifname, was);
-		if (rc)
-			return rc;
-	}
+	 * stack would see them too, a guest's router advertisements included);
+	 * on one up already (a re-plug, a port an older netd left with IPv6
+	 * on) as well. */
+	rc = vif_port_ipv6_off(vif->ifname, was);
+	if (rc)
+		return rc;
 	rc = l.flags & IFF_UP ? 0 : nl_link_set_up(l.ifindex, true);
 	return rc ? err_prefix(rc, "%s: cannot bring up", vif->ifname) : 0;
 }
@@ -957,9 +960,16 @@ static int ovs_sweep(struct netd_net *const *nets, size_t n)
 		if (!p || !p->applied)
 			continue;
 		rc = ports_mine(p, nets[i]->conf.name, &l);
-		/* the remembered ones off the list (a hash), the rest go */
-		for (const struct netd_vif *v = nets[i]->vifs; rc == 0 && v; v = v->next)
+		/* the remembered ones off the list (a hash), the rest go; the
+		 * remembered ones get Dom0's IPv6 off, which a netd before
+		 * vif_port_ipv6_off() left on */
+		for (const struct netd_vif *v = nets[i]->vifs; rc == 0 && v; v = v->next) {
+			char was[VIF_SYSCTL_LEN];
+
 			port_unlist(&l, v->vif.ifname);
+			if (vif_port_ipv6_off(v->vif.ifname, was))
+				log_warn("%s: %s", nets[i]->conf.name, err_msg());
+		}
 		json_object_foreach(l.mine, name, uuid) {
 			if (rc)
 				break;

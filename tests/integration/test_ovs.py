@@ -175,6 +175,31 @@ def test_port_has_no_ipv6_of_dom0_and_guests_ipv6_crosses(topo, ovs, netd):
     assert r.stdout.strip() == "0"
 
 
+def v6_sysctl(topo, dev):
+    return topo.run(topo.d0, f"sysctl -n net.ipv6.conf.{dev.replace('.', '/')}.disable_ipv6") \
+        .stdout.strip()
+
+
+def test_adopted_port_gets_ipv6_off_and_down_gives_it_back(topo, ovs, netd_factory):
+    """A port the previous netd plugged with Dom0's IPv6 on (a netd before
+    it was turned off on ports) has it off once the next netd adopts it;
+    `down`, which takes the vif out of the switch, gives it back, as `vif
+    offline` does."""
+    n = netd_factory(ovs_conf(ovs))
+    n.start()
+    plugged_guest(topo, n, 21)
+    assert v6_sysctl(topo, "vif21.0") == "1"
+    topo.run(topo.d0, "sysctl -qw net.ipv6.conf.vif21/0.disable_ipv6=0")
+    wait_for(lambda: dom0_ipv6_on(topo, "vif21.0"), what="vif21.0's own link-local address")
+    n.stop(signal.SIGKILL)
+    n.start()
+    assert ovs.ports(BR) == ["vif21.0"]
+    assert v6_sysctl(topo, "vif21.0") == "1"
+    assert dom0_ipv6_on(topo, "vif21.0") == []
+    n.ctl("down", BR)
+    assert v6_sysctl(topo, "vif21.0") == "0"
+
+
 def test_hvm_pair_one_active(topo, ovs, netd):
     """vifD.N and its emulated NIC's tap share the iface-id; the PV vif is
     the active one once plugged, the tap again when the PV vif goes."""

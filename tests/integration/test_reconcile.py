@@ -1365,3 +1365,55 @@ def test_a_lone_journal_of_a_kernel_bridge_is_not_left_to_a_dpdk_network(topo, n
             "kernel) setup, which is gone: only what is left of them beside it is undone") in log
     assert not os.path.exists(journal) or "~" not in open(journal).read()
     assert listed(netd) == []
+
+
+def dom0_v6_off(topo, dev):
+    """Dom0's IPv6 off on dev (its disable_ipv6), and no address of it there."""
+    r = topo.run(topo.d0, f"sysctl -n net.ipv6.conf.{dev.replace('.', '/')}.disable_ipv6")
+    addrs = [a["local"] for lk in json.loads(topo.ip(topo.d0, f"-j -6 addr show dev {dev}").stdout)
+             for a in lk.get("addr_info", [])]
+    return r.stdout.strip() == "1" and addrs == []
+
+
+def ipv6_on_as_an_older_netd_left_it(topo, dev):
+    """A port plugged by a netd that left Dom0's IPv6 on: a link-local there."""
+    topo.run(topo.d0, f"sysctl -qw net.ipv6.conf.{dev.replace('.', '/')}.disable_ipv6=0")
+    wait_for(lambda: not dom0_v6_off(topo, dev), what=f"{dev} with IPv6 on")
+
+
+def test_restarted_netd_turns_ipv6_off_on_the_ports_it_adopts(topo, netd_factory):
+    """The next netd adopts the ports the previous one plugged, Dom0's IPv6
+    on them included: a port a netd before this one plugged with IPv6 on
+    has it off once adopted, as a plug leaves it; so does a `vif online`
+    that finds the vif a port already."""
+    netd = netd_factory(bridge_conf("modern"))
+    netd.start()
+    add_vif(topo, 1, "192.0.2.11/24")
+    netd.ctl("vif", "online", "1.0", "ip=192.0.2.11")
+    assert dom0_v6_off(topo, "vif1.0")
+    ipv6_on_as_an_older_netd_left_it(topo, "vif1.0")
+    netd.stop(signal.SIGKILL)
+    netd.start()
+    assert listed(netd) == ["1.0"]
+    assert topo.link(topo.d0, "vif1.0").get("master") == "xenbr0"
+    assert dom0_v6_off(topo, "vif1.0")
+    ipv6_on_as_an_older_netd_left_it(topo, "vif1.0")
+    netd.ctl("vif", "online", "1.0", "ip=192.0.2.11")
+    assert dom0_v6_off(topo, "vif1.0")
+
+
+def test_reload_from_bridge_to_route_mode_gives_the_vifs_ipv6_back(topo, netd_factory):
+    """A network reloaded from bridge mode (Dom0's IPv6 off on its ports) to
+    route mode under the same name: its vifs are plugged again with their
+    IPv6 host routes, which need Dom0's IPv6 on the vif (the kernel refuses
+    a route through a device with IPv6 disabled)."""
+    netd = netd_factory(bridge_conf("modern"))
+    netd.start()
+    add_vif(topo, 1, "192.0.2.20/24")
+    netd.ctl("vif", "online", "1.0", "ip=192.0.2.20 2001:db8::20")
+    assert dom0_v6_off(topo, "vif1.0")
+    netd.write_conf(route_conf(name="xenbr0"))
+    r = netd.ctl("reload", check=False)
+    assert r.returncode == 0, r.stderr
+    assert listed(netd) == ["1.0"]
+    assert routes_via(topo, "vif1.0") == ["192.0.2.20", "2001:db8::20"]
