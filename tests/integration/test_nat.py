@@ -121,6 +121,20 @@ def test_guest_reaches_upstream_masqueraded(topo, netd_factory, tmp_path):
     assert topo.run(topo.d0, "sysctl -n net.ipv4.ip_forward").stdout.strip() == before_fwd
 
 
+def test_guest_port_without_dom0s_ipv6_until_down(topo, netd_factory):
+    """A guest's vif is only a port of the nat bridge: Dom0's IPv6 is off on
+    it (the bridge keeps its own, for RA and DHCPv6); `down`, which takes
+    the vif out of the bridge, gives it the namespace's default back, as
+    `vif offline` does."""
+    nat_guest(topo, 5)
+    netd = start_nat(topo, netd_factory, guests=(5,))
+    v6 = "sysctl -n net.ipv6.conf.vif5/0.disable_ipv6"
+    assert topo.run(topo.d0, v6).stdout.strip() == "1"
+    netd.ctl("down")
+    assert topo.link(topo.d0, "vif5.0").get("master") is None
+    assert topo.run(topo.d0, v6).stdout.strip() == "0"
+
+
 def test_forward_from_upstream_and_hairpin(topo, netd_factory, servers):
     g5, g6 = nat_guest(topo, 5), nat_guest(topo, 6)  # .10 and .11
     start_nat(topo, netd_factory, nat_conf(forwards=["tcp:8080:203.0.113.10:80"]), guests=(5, 6))
