@@ -976,6 +976,10 @@ static int ovs_sweep(struct netd_net *const *nets, size_t n)
 			log_warn("%s: a port of OVS bridge %s, but netd does not remember plugging it; removing it",
 				 name, p->bridge);
 			rc = port_remove(p, json_string_value(uuid), NULL, false);
+			/* as bridge mode's sweep (br_port_unplug) leaves one; the
+			 * name is OVSDB's: only an interface's */
+			if (rc == 0 && nl_link_exists(name) && vif_port_ipv6_restore(name, NULL))
+				log_warn("%s: %s", nets[i]->conf.name, err_msg());
 		}
 		ports_free(&l);
 		if (rc && !first)

@@ -19,9 +19,24 @@
 #include "lib/err.h"
 #include "lib/sysctl.h"
 
+/* ifname goes into a /proc/sys path: "all" and "default" there are the
+ * namespace's own keys (no interface may take those names), and anything
+ * else that is no interface name is refused too. */
+static int port_name_check(const char *ifname)
+{
+	if (!vif_ifname_is_valid(ifname) || !strcmp(ifname, "all") || !strcmp(ifname, "default"))
+		return err_set(-EINVAL, "%s: not an interface name", ifname);
+	return 0;
+}
+
 int vif_port_ipv6_off(const char *ifname, char was[VIF_SYSCTL_LEN])
 {
-	int rc = sysctl_if_read("ipv6", ifname, "disable_ipv6", was, VIF_SYSCTL_LEN);
+	int rc = port_name_check(ifname);
+
+	was[0] = '\0';
+	if (rc)
+		return rc;
+	rc = sysctl_if_read("ipv6", ifname, "disable_ipv6", was, VIF_SYSCTL_LEN);
 
 	/* No such key: a kernel without IPv6, or an interface it keeps none
 	 * for (MTU below 1280). Nothing to turn off. */
@@ -37,8 +52,10 @@ int vif_port_ipv6_off(const char *ifname, char was[VIF_SYSCTL_LEN])
 int vif_port_ipv6_restore(const char *ifname, const char *was)
 {
 	char def[VIF_SYSCTL_LEN];
-	int rc = 0;
+	int rc = port_name_check(ifname);
 
+	if (rc)
+		return rc;
 	/* As a new interface gets it: the namespace's default. */
 	if (!was) {
 		rc = sysctl_read("net/ipv6/conf/default/disable_ipv6", def, sizeof(def));

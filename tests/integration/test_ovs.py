@@ -433,11 +433,15 @@ def test_kill9_restart_keeps_one_port_each_and_sweeps_strays(topo, ovs, netd):
         ovs.vsctl("add-port", BR, "vif53.0", "--", "set", "Interface", "vif53.0",
                   f"external_ids:netd-net={BR}", "--", "set", "Port", "vif53.0",
                   f"external_ids:netd-net={BR}")
+        # with Dom0's IPv6 off, as the plug left it before the port went in
+        topo.run(topo.d0, "sysctl -qw net.ipv6.conf.vif53/0.disable_ipv6=1")
 
     out = netd.kill9_restart_under_ping(g, "192.0.2.52", between=stray)
     assert " 0% packet loss" in out or " 0.0% packet loss" in out, out
     assert ovs.ports(BR) == ["vif51.0", "vif52.0"]
     assert ovs.all_ports() == sorted([BR, "vif51.0", "vif52.0"])
+    # swept as `vif offline` would leave it: IPv6 back
+    assert v6_sysctl(topo, "vif53.0") == "0"
     assert "adopted OVS bridge" in netd.read_log()
     # the restarted netd still unplugs what the first one plugged
     netd.ctl("vif", "offline", "52.0")
