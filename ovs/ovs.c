@@ -810,6 +810,15 @@ static const char *port_changed(struct netd_net *net, const json_t *index,
 	return why;
 }
 
+/* A plug undone: the vif is no port, its IPv6 the namespace's default
+ * again (as vif offline leaves it); a failure is logged, the plug's own
+ * error is the one reported. */
+static void port_ipv6_back(struct netd_net *net, const struct vif *vif)
+{
+	if (vif_port_ipv6_restore(vif->ifname, NULL))
+		log_err("%s: %s", net->conf.name, err_msg());
+}
+
 static int vif_online_do(struct netd_net *net, const struct vif *vif)
 {
 	struct ovs_priv *p = net->priv;
@@ -840,8 +849,16 @@ static int vif_online_do(struct netd_net *net, const struct vif *vif)
 	if (rc == 0)
 		rc = port_add(net, p, vif, &port);
 	free(vc);
-	if (rc)
+	if (rc) {
+		/* No port made: Dom0's IPv6 as a vif off the switch has it
+		 * (link_prepare turned it off). A re-plug's port stays. */
+		if (!replug) {
+			snprintf(msg, sizeof(msg), "%s", err_msg());
+			port_ipv6_back(net, vif);
+			err_set(rc, "%s", msg);
+		}
 		return rc;
+	}
 
 	rc = FAULT_POINT("vif-antispoof"); /* tests: a port up, its rules not yet there */
 	if (rc == 0 && net->conf.antispoof && !net->conf.ovn)
@@ -861,6 +878,8 @@ static int vif_online_do(struct netd_net *net, const struct vif *vif)
 		log_err("%s: %s", net->conf.name, err_msg());
 	if (port_del(net, p, vif, port.twin, true))
 		log_err("%s: %s", net->conf.name, err_msg());
+	else
+		port_ipv6_back(net, vif);
 	return err_set(rc, "%s", msg);
 }
 

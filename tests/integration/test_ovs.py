@@ -200,6 +200,20 @@ def test_adopted_port_gets_ipv6_off_and_down_gives_it_back(topo, ovs, netd_facto
     assert v6_sysctl(topo, "vif21.0") == "0"
 
 
+def test_failed_plug_gives_the_vif_its_ipv6_back(topo, ovs, netd_factory):
+    """A plug that fails once the port is there (its rules refused) takes
+    the port away and leaves the vif's IPv6 as it found it (the namespace's
+    default), so that it can serve elsewhere, in a route network say."""
+    n = netd_factory(ovs_conf(ovs))
+    n.start(env={"NETD_FAULT": "vif-antispoof"})
+    guest(topo, 22, "192.0.2.22/24", "00:16:3e:00:00:22")
+    r = n.ctl("vif", "online", "22.0", "mac=00:16:3e:00:00:22", "ip=192.0.2.22",
+              f"bridge={BR}", check=False)
+    assert r.returncode != 0
+    assert ovs.ports(BR) == []
+    assert v6_sysctl(topo, "vif22.0") == "0"
+
+
 def test_hvm_pair_one_active(topo, ovs, netd):
     """vifD.N and its emulated NIC's tap share the iface-id; the PV vif is
     the active one once plugged, the tap again when the PV vif goes."""
