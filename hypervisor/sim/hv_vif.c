@@ -13,7 +13,8 @@
  * runs at once, for tests whose vif is a veth stand-in no backend drives.
  * `del -w` waits in the same way for the backend to reach Closed: twice,
  * the second time forced, and a vif that never closed is removed without
- * its script's offline step, as libxl's detach does. */
+ * its script's offline step, as libxl's detach does; one whose backend
+ * has no state (gone) is removed at once, without the script. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -427,7 +428,8 @@ static void path_cleanup(struct xs_handle *h, xs_transaction_t t,
 
 /* libxl__initiate_device_generic_remove: online=0 and Closing (5), unless
  * Closed already, in one transaction; a forced remove also takes the
- * frontend's directory away in it. 0, or -errno of the write. */
+ * frontend's directory away in it. 0; 1 when the backend has no state
+ * (gone: libxl writes nothing, cleans up and succeeds); or -errno. */
 static int remove_begin(struct xs_handle *h, const struct vif *v, const struct vif_paths *p,
 			bool force)
 {
@@ -446,6 +448,11 @@ static int remove_begin(struct xs_handle *h, const struct vif *v, const struct v
 		}
 		snprintf(path, sizeof(path), "%s/state", p->be);
 		val = xs_read(h, t, path, &len);
+		if (!val && errno == ENOENT) {
+			/* libxl aborts, then removes every key of the device */
+			xs_transaction_end(h, t, true);
+			return 1;
+		}
 		failed = !hv_xsc_writef(h, t, p->be, "online", "0") ||
 			 (!(val && !strcmp(val, "6")) && !hv_xsc_writef(h, t, p->be, "state", "5"));
 		free(val);
@@ -465,14 +472,18 @@ static int remove_begin(struct xs_handle *h, const struct vif *v, const struct v
 /* libxl's wait for Closed (device_backend_callback): a first timeout
  * forces the remove and waits once more; a second one (or any other
  * failure) fails the detach, and the hotplug script's offline step is
- * not run. 0 once the backend closed, 1 when the detach failed. */
+ * not run. 0 once the backend closed, 1 when the detach failed, 2 when
+ * the forced remove found the backend gone (success, no script). */
 static int remove_wait(struct xs_handle *h, const struct vif *v, const struct vif_paths *p)
 {
 	int err, st = -1;
 
 	for (int force = 0; force < 2; force++) {
-		if (force && (err = remove_begin(h, v, p, true)) < 0)
+		if (force && (err = remove_begin(h, v, p, true)) != 0) {
+			if (err == 1)
+				return 2;
 			break;
+		}
 		err = wait_state(h, p, XB_CLOSED, XB_CLOSED, DESTROY_TIMEOUT_S, &st);
 		if (err != -ETIMEDOUT)
 			break;
@@ -513,9 +524,15 @@ static int vif_del(struct xs_handle *h, struct vif *v, bool no_script, bool wait
 		free(gw);
 		return 1;
 	}
-	if (wait_backend)
+	if (err == 1)
+		rc = 2;
+	else if (wait_backend)
 		rc = remove_wait(h, v, &p);
-	if (!no_script && !rc) {
+	if (rc == 2) {
+		printf("hvsim vif del %u.%u: backend %s already removed, cleanup only\n",
+		       v->domid, v->devid, p.be);
+		rc = 0;
+	} else if (!no_script && !rc) {
 		int src;
 
 		/* A failing offline script is reported, not fatal (libxl). */

@@ -652,6 +652,29 @@ def test_vif_del_w_closed_after_the_forced_remove_runs_the_script(xsd):
     assert xsd.xs("exists", be, check=False).returncode != 0
 
 
+def test_vif_del_of_a_backend_without_state_cleans_up_as_libxl(xsd):
+    """libxl's remove finds no backend `state` (the backend gone): it writes
+    nothing, waits for nothing and runs no script, removes the device's
+    keys and succeeds ("backend ... already removed, cleanup frontend
+    only")."""
+    script = os.path.join(xsd.dir, "vif-rec")
+    with open(script, "w") as f:
+        f.write(HOTPLUG_SCRIPT)
+    os.chmod(script, 0o755)
+    xsd.hvsim("domain", "add", "5")
+    xsd.hvsim("vif", "add", "5.0", f"bridge=xenbr1,script={script}")
+    be = "/local/domain/0/backend/vif/5/0"
+    xsd.xs("rm", f"{be}/state")
+    t0 = time.monotonic()
+    r = subprocess.run([HVSIM, "vif", "del", "-w", "5.0"], env=xsd.env, capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert time.monotonic() - t0 < 5, "waited for a backend that is gone"
+    assert not os.path.exists(script + ".offline")
+    assert xsd.xs("exists", be, check=False).returncode != 0
+    assert xsd.xs("exists", "/local/domain/5/device/vif/0", check=False).returncode != 0
+
+
 def test_vif_add_script_failure_reported(xsd):
     script = os.path.join(xsd.dir, "vif-fail")
     with open(script, "w") as f:
