@@ -589,12 +589,13 @@ static int br_down(struct netd_net *net)
 	p->have_snap = false;
 	/* The vifs are off the bridge now; their filters go too (and the
 	 * table with the last of them), and Dom0's IPv6 comes back on them
-	 * (a reload may plug them into a route network, which needs it).
+	 * (a reload may plug them into a route network, which needs it;
+	 * one that plugs them into a switch again leaves it off).
 	 * Failing here must not undo a down. */
 	for (struct netd_vif *v = net->vifs; v; v = v->next) {
 		if (as_vif_unprotect(&v->vif, AS_FAM_BRIDGE, net->conf.antispoof))
 			log_warn("%s: %s", net->conf.name, err_msg());
-		if (vif_port_ipv6_restore(v->vif.ifname, NULL))
+		if (!net->vifs_stay_ports && vif_port_ipv6_restore(v->vif.ifname, NULL))
 			log_warn("%s: %s", net->conf.name, err_msg());
 	}
 	log_info("%s: bridge mode down, %s restored", net->conf.name, p->snap.name);

@@ -1207,7 +1207,7 @@ static int nat_down(struct netd_net *net)
 	vifs_unprotect(net, p);
 	/* off the bridge: Dom0's IPv6 back, as bridge mode's down */
 	for (struct netd_vif *v = net->vifs; v; v = v->next)
-		if (vif_port_ipv6_restore(v->vif.ifname, NULL))
+		if (!net->vifs_stay_ports && vif_port_ipv6_restore(v->vif.ifname, NULL))
 			log_warn("%s: %s", net->conf.name, err_msg());
 	priv_reset(p);
 	log_info("%s: nat mode down, host restored", net->conf.name);

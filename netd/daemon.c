@@ -1721,8 +1721,13 @@ static int replug_run(struct netd *d, const struct replug *rp)
 	if (!net || !netd_net_is_up(net)) {
 		err_set(-ENETDOWN, "%s is down: its %zu vif(s) are unplugged", rp->net, rp->n);
 		snprintf(first, sizeof(first), "%s", err_msg());
-		for (size_t i = 0; i < rp->n; i++)
+		for (size_t i = 0; i < rp->n; i++) {
 			replug_lost(d, &rp->v[i], first);
+			/* off the switch for good: Dom0's IPv6 back (the down
+			 * left it off for a re-plug, vifs_stay_ports) */
+			if (vif_port_ipv6_restore(rp->v[i].ifname, NULL))
+				log_warn("%s: %s", rp->net, err_msg());
+		}
 		return err_set(-ENETDOWN, "%s", first);
 	}
 	for (size_t i = 0; i < rp->n; i++) {
@@ -1813,13 +1818,19 @@ int netd_reload(struct netd *d)
 
 		if (c && netd_net_conf_equal(c, &net->conf))
 			continue;
-		if (c && netd_net_is_up(net) && net->n_vifs && replug_keep(&keep[n_keep], net) == 0)
+		bool kept = c && netd_net_is_up(net) && net->n_vifs &&
+			    replug_keep(&keep[n_keep], net) == 0;
+
+		if (kept)
 			n_keep++;
 		else if (!c && net->n_vifs)
 			log_warn("reload: %s is no longer configured; its %u vif(s) are unplugged",
 				 net->conf.name, net->n_vifs);
+		net->vifs_stay_ports = kept && c->mode != NETD_MODE_ROUTE &&
+				       c->datapath != NETD_DP_DPDK;
 		if (net_down(net))
 			log_err("reload: %s", err_msg());
+		net->vifs_stay_ports = false;
 	}
 	for (size_t i = 0; i < nc.n_nets; i++) {
 		struct netd_net *old = net_find(d, nc.nets[i].name);

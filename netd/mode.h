@@ -146,6 +146,12 @@ struct netd_net {
 	 * record stays for that up, as the mode's error says, without
 	 * netd's note that the host is not as before. Cleared likewise. */
 	bool record_waits;
+	/* Set by a reload that takes the network down to plug its vifs again
+	 * into a switch (bridge, nat or ovs mode, kernel datapath): the down
+	 * then leaves Dom0's IPv6 off on them, which giving it back until the
+	 * re-plug would have them send the guests DAD, router solicitations
+	 * and MLD reports meanwhile. Cleared once the network is down. */
+	bool vifs_stay_ports;
 	/* Persist the mode's state now (mid-operation checkpoints). */
 	int (*checkpoint)(struct netd_net *net, const char *phase);
 	void *daemon;

@@ -8,10 +8,11 @@ by the next netd, and `down` then removes everything."""
 import json
 import os
 import signal
+import time
 
 import pytest
 
-from conftest import bridge_conf, route_conf, sh, wait_for
+from conftest import bridge_conf, route_conf, sh, tcpdump, terminate, wait_for
 
 NETD_PROTO = 78  # the routing protocol number of netd's routes (lib/nl_route.h)
 
@@ -1417,3 +1418,27 @@ def test_reload_from_bridge_to_route_mode_gives_the_vifs_ipv6_back(topo, netd_fa
     assert r.returncode == 0, r.stderr
     assert listed(netd) == ["1.0"]
     assert routes_via(topo, "vif1.0") == ["192.0.2.20", "2001:db8::20"]
+
+
+def test_reload_that_plugs_into_a_switch_again_sends_no_ipv6_of_dom0s(topo, netd_factory,
+                                                                     tmp_path):
+    """A reload that plugs the vifs into a bridge again (antispoof flipped)
+    leaves Dom0's IPv6 off on them throughout: the guest gets no MLD
+    report, router solicitation or DAD from its port meanwhile."""
+    netd = netd_factory(bridge_conf("modern"))
+    netd.start()
+    g = add_vif(topo, 3, "192.0.2.13/24")
+    netd.ctl("vif", "online", "3.0", "ip=192.0.2.13")
+    topo.wait_carrier(g, "eth0")
+    out = tmp_path / "dump"
+    with open(out, "w") as f:
+        cap = tcpdump(g, ["-l", "-n", "-e", "-i", "eth0", "ip6 and ether src fe:ff:ff:ff:ff:ff"], f)
+        try:
+            netd.write_conf(bridge_conf("modern") + "antispoof = no\n")
+            netd.ctl("reload")
+            time.sleep(2)  # Dom0's MLD reports and solicitation come within 1 s
+        finally:
+            terminate(cap)
+    assert listed(netd) == ["3.0"]
+    assert dom0_v6_off(topo, "vif3.0")
+    assert out.read_text().strip() == ""
