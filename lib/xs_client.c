@@ -320,7 +320,8 @@ static int parse(struct xsc *c)
 	return rc;
 }
 
-/* path NUL, then WRITE's value, or WATCH's token NUL (TRANSACTION_START's
+/* path NUL, then WRITE's value, or WATCH's token (DIRECTORY_PART's
+ * offset) NUL (TRANSACTION_START's
  * path is "", TRANSACTION_END's "T" or "F") */
 static size_t payload_len(const struct xsc_op *op)
 {

@@ -25,8 +25,10 @@
 struct xsc;
 
 /* One request of a batch. type: XS_MSG_READ, DIRECTORY, WRITE, RM, WATCH,
- * UNWATCH (TRANSACTION_START and _END: xsc_tx_start and xsc_tx_end). arg: WRITE's value (vlen bytes, no NUL needed), WATCH/UNWATCH's
- * token; NULL otherwise. Out: err is 0 or -errno from xenstored's ERROR
+ * UNWATCH, DIRECTORY_PART (TRANSACTION_START and _END: xsc_tx_start and
+ * xsc_tx_end; a listing of any size: xsc_list). arg: WRITE's value (vlen
+ * bytes, no NUL needed), WATCH/UNWATCH's token, DIRECTORY_PART's offset;
+ * NULL otherwise. Out: err is 0 or -errno from xenstored's ERROR
  * reply (-ENOENT: no such node); reply is the payload with a NUL appended
  * (DIRECTORY: names separated by NULs), len its length; free with
  * xsc_ops_free(). */
@@ -106,6 +108,19 @@ int xsc_tx_end(struct xsc *c, uint32_t tx, bool commit);
 typedef int xsc_judge_fn(const struct xsc_op *ops, unsigned n, void *arg);
 int xsc_tx_write_if(struct xsc *c, struct xsc_op *ops, unsigned n, unsigned tries,
 		    xsc_judge_fn *judge, void *arg);
+
+/* The names under path, however many: a DIRECTORY request, and when
+ * xenstored answers E2BIG (more than its 4096-byte payload: the backend
+ * root of some 700 domains with vifs) DIRECTORY_PART requests, as
+ * libxenstore's xs_directory() falls back, a chunk of names each, in
+ * transaction tx (0: none). A chunk of another generation than the
+ * first's (the directory changed meanwhile) starts the listing again, 8
+ * times at most. Returns and fills *op as xsc_run does one DIRECTORY op
+ * (err, reply: names separated by NULs, len), op->err also -EAGAIN (it
+ * changed every time), -EPROTO (a chunk not understood) or -E2BIG (a
+ * xenstored without DIRECTORY_PART). In lib/xs_client_dir.c, on
+ * xsc_run_tx only. */
+int xsc_list(struct xsc *c, uint32_t tx, const char *path, struct xsc_op *op);
 
 /* The next watch event: queued ones first, else whatever the socket holds
  * now (never waits). NULL with *err 0: none; NULL with *err < 0: the

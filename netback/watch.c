@@ -31,10 +31,10 @@ static void mark_domain(struct nb_back *b, struct nb_vif *v, void *arg)
 		nb_vif_mark(b, v);
 }
 
-/* A listing xenstored refused (EACCES, EIO, ENOMEM, E2BIG...): the
- * devices in it that we do not know (added while the backend was down:
- * the first scan is such a listing) have no event of their own to bring
- * them, so the listing is taken again after the backoff of refusals
+/* A listing xenstored refused (EACCES, EIO, ENOMEM...; EAGAIN: changed
+ * under every pass of xsc_list): the devices in it that we do not know
+ * (added while the backend was down: the first scan is such a listing)
+ * have no event of their own to bring them, so the listing is taken again after the backoff of refusals
  * (NB_REFUSED_*), NB_REFUSED_TRIES times in a row at most; then the
  * next event of that directory. Two domains' listings refused: the
  * root's, which lists both. */
@@ -64,8 +64,8 @@ static void rescan_refused(struct nb_back *b, const char *path, int depth, uint3
 /* -errno only when xenstore is gone (a refusal is rescan_refused's). */
 static int rescan(struct nb_back *b, const char *path, int depth, uint32_t domid)
 {
-	struct xsc_op op = { .type = XS_MSG_DIRECTORY, .path = path };
-	int rc = xsc_run(b->xs, &op, 1);
+	struct xsc_op op;
+	int rc = xsc_list(b->xs, 0, path, &op);
 
 	if (rc < 0)
 		return rc;

@@ -301,9 +301,13 @@ static bool run(struct netd_xswatch *w, struct xsc_op *ops, unsigned n)
  * node is absent or unreadable); false when the connection is gone. */
 static bool list(struct netd_xswatch *w, const char *path, struct xsc_op *op)
 {
-	*op = (struct xsc_op){ .type = XS_MSG_DIRECTORY, .path = path };
-	if (!run(w, op, 1))
+	int rc = xsc_list(w->xs, 0, path, op);
+
+	note_reply(w, rc);
+	if (rc) {
+		disconnect(w, err_msg());
 		return false;
+	}
 	if (op->err && op->err != -ENOENT)
 		log_warn("xenstore watch: %s: %s", path, strerror(-op->err));
 	return true;

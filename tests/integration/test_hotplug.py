@@ -903,6 +903,29 @@ def test_watch_plugs_vifs_written_before_netd_started(topo, xsd, netd_factory):
     del hp
 
 
+def test_watch_plugs_at_start_a_vif_among_1000_domains(topo, xsd, netd_factory):
+    """The backend root with 1000 other domains' directories (some 5000
+    bytes of names: more than one reply of xenstored's 4096, which answers
+    E2BIG to the listing) and vif 5.0 there before netd starts: the watch
+    lists the root in parts (DIRECTORY_PART, as libxenstore does) and
+    plugs it. Before, the listing was refused and every vif missed until
+    it changed."""
+    topo.add_guest(5)
+    hp = Hotplug(topo, xsd, None)
+    xsd.write(*[x for d in range(1000, 2000) for x in (f"{BE}/{d}", "")])
+    assert len(xsd.ls(BE)) == 1000
+    r = subprocess.run([HVSIM, "vif", "add", "-n", "5.0", "script=/bin/true"],
+                       env=xsd.env(), capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    netd = netd_factory(bridge_conf("modern"), env={"XENSTORED_PATH": xsd.sock})
+    netd.write_conf(bridge_conf("modern"), netd_section="xenstore_watch = yes\n")
+    netd.start()
+    wait_for(lambda: xsd.status(5) == "connected", 5, what="plug at start")
+    assert port_of(topo, "vif5.0") == "xenbr0"
+    assert "E2BIG" not in netd.read_log() and "Argument list too long" not in netd.read_log()
+    del hp
+
+
 def watcher_faulted(topo, xsd, netd_factory, fault):
     netd = netd_factory(bridge_conf("modern"),
                         env={"XENSTORED_PATH": xsd.sock, "NETD_FAULT": fault})

@@ -279,7 +279,7 @@ static void test_oversized_request_is_refused_before_sending(void **state)
 
 /* ---- transactions: a xenstored thread that answers as requests come ---- */
 
-#define SRV_MAX 16
+#define SRV_MAX 24
 
 struct srv_reply {
 	uint32_t type;
@@ -436,6 +436,98 @@ static void test_transaction_over_the_socket(void **state)
 	assert_false(s.more[0] || s.more[2] || s.more[3]);
 }
 
+/* A directory too long for one reply (xenstored's E2BIG) listed in
+ * parts, as libxenstore's xs_directory() falls back: DIRECTORY_PART
+ * `<path>\0<offset>\0`, each reply `<generation>\0<names>` and the last
+ * ending with an empty name; the second chunk of another generation (the
+ * directory changed meanwhile) starts the listing again from offset 0. */
+static const struct srv_reply part_script[] = {
+	{ XS_MSG_ERROR, "E2BIG", 6 },
+	{ XS_MSG_DIRECTORY_PART, "7\0a\0b\0", 6 },
+	{ XS_MSG_DIRECTORY_PART, "8\0c\0\0", 5 },
+	{ XS_MSG_DIRECTORY_PART, "8\0a\0b\0", 6 },
+	{ XS_MSG_DIRECTORY_PART, "8\0c\0dd\0\0", 8 },
+};
+
+static void test_a_long_directory_is_listed_in_parts(void **state)
+{
+	struct fixture *f = *state;
+	struct srv s = { .fd = f->server, .script = part_script,
+			 .n_script = sizeof(part_script) / sizeof(part_script[0]) };
+	static const char *offs[] = { NULL, "0", "4", "0", "4" };
+	struct xsc_op op;
+	pthread_t t;
+
+	assert_int_equal(pthread_create(&t, NULL, srv_main, &s), 0);
+	assert_int_equal(xsc_list(f->c, 0, "/d", &op), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(op.err, 0);
+	assert_int_equal(op.len, 9);
+	assert_memory_equal(op.reply, "a\0b\0c\0dd\0", 10); /* NUL appended */
+	xsc_ops_free(&op, 1);
+	assert_int_equal(s.n_got, 5);
+	assert_int_equal(s.got[0].type, XS_MSG_DIRECTORY);
+	for (unsigned i = 1; i < 5; i++) {
+		assert_int_equal(s.got[i].type, XS_MSG_DIRECTORY_PART);
+		assert_int_equal(s.got[i].len, 5);
+		assert_memory_equal(s.payload[i], "/d", 3);
+		assert_string_equal(s.payload[i] + 3, offs[i]);
+	}
+}
+
+/* A directory that changes under every pass: given up after 8 (op.err
+ * -EAGAIN, as a refusal), the connection still serving. */
+static void test_a_directory_changing_under_every_pass_is_given_up(void **state)
+{
+	struct fixture *f = *state;
+	struct srv_reply script[1 + 2 * 8 + 1];
+	struct srv s = { .fd = f->server, .script = script,
+			 .n_script = sizeof(script) / sizeof(script[0]) };
+	struct xsc_op op, plain = { .type = XS_MSG_READ, .path = "/a" };
+	pthread_t t;
+
+	script[0] = (struct srv_reply){ XS_MSG_ERROR, "E2BIG", 6 };
+	for (unsigned i = 0; i < 8; i++) {
+		script[1 + 2 * i] = (struct srv_reply){ XS_MSG_DIRECTORY_PART, "5\0a\0", 4 };
+		script[2 + 2 * i] = (struct srv_reply){ XS_MSG_DIRECTORY_PART, "6\0b\0\0", 5 };
+	}
+	script[17] = (struct srv_reply){ XS_MSG_READ, "v", 2 };
+	assert_int_equal(pthread_create(&t, NULL, srv_main, &s), 0);
+	assert_int_equal(xsc_list(f->c, 0, "/d", &op), 0);
+	assert_int_equal(op.err, -EAGAIN);
+	assert_null(op.reply);
+	assert_int_equal(xsc_run(f->c, &plain, 1), 0);
+	pthread_join(t, NULL);
+	assert_string_equal(plain.reply, "v");
+	xsc_ops_free(&plain, 1);
+	assert_int_equal(s.n_got, 18);
+}
+
+/* A chunk that is no DIRECTORY_PART reply (no generation, or names not
+ * ended): the listing not taken (-EPROTO), nothing of it returned. */
+static const struct srv_reply bad_part_script[] = {
+	{ XS_MSG_ERROR, "E2BIG", 6 },
+	{ XS_MSG_DIRECTORY_PART, "7\0a\0b", 5 },
+	{ XS_MSG_READ, "v", 2 },
+};
+
+static void test_a_chunk_not_understood_is_not_taken(void **state)
+{
+	struct fixture *f = *state;
+	struct srv s = { .fd = f->server, .script = bad_part_script,
+			 .n_script = sizeof(bad_part_script) / sizeof(bad_part_script[0]) };
+	struct xsc_op op, plain = { .type = XS_MSG_READ, .path = "/a" };
+	pthread_t t;
+
+	assert_int_equal(pthread_create(&t, NULL, srv_main, &s), 0);
+	assert_int_equal(xsc_list(f->c, 0, "/d", &op), 0);
+	assert_int_equal(op.err, -EPROTO);
+	assert_null(op.reply);
+	assert_int_equal(xsc_run(f->c, &plain, 1), 0);
+	pthread_join(t, NULL);
+	xsc_ops_free(&plain, 1);
+}
+
 /* The xenbus device: a pty stands for it (a path that is not a socket). */
 static void test_transaction_over_the_device(void **state)
 {
@@ -558,6 +650,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_oversized_request_is_refused_before_sending,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transaction_over_the_socket, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_long_directory_is_listed_in_parts, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_a_directory_changing_under_every_pass_is_given_up,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_chunk_not_understood_is_not_taken, setup,
+						teardown),
 		cmocka_unit_test(test_transaction_over_the_device),
 		cmocka_unit_test_setup_teardown(test_transaction_start_answered_with_no_id, setup,
 						teardown),

@@ -687,43 +687,167 @@ static void test_netback_sets_a_frontend_watch_it_was_refused(void **state)
 	nbq_stop(&b, d0);
 }
 
+static pid_t refusing_proxy(const char *upstream, const char *path, uint32_t type,
+			    const char *refuse, unsigned refusals);
+
 #define NBL_BE "/local/domain/0/backend/vif/12/0"
 
-/* The backend root's listing refused (E2BIG here: more domains'
- * directories than one reply carries, as C xenstored answers; EACCES,
- * EIO, ENOMEM alike): the first scan, at start, is such a listing, and
- * the vifs added while the backend was down have no event of their own.
- * It is listed again after a backoff, and once xenstored answers (the
- * directory smaller), vif 12.0 is probed with no event of its own (it
+/* The backend root's listing refused (EIO here, three times, from a
+ * proxy in front of xenstored; EACCES, ENOMEM alike): the first scan, at
+ * start, is such a listing, and the vifs added while the backend was down
+ * have no event of their own. It is listed again after a backoff, and
+ * once xenstored answers, vif 12.0 is probed with no event of its own (it
  * was missed until it changed: never, here). */
 static void test_netback_lists_again_a_directory_it_was_refused(void **state)
 {
 	struct xsc *d0 = conn(NULL);
 	struct nb_back b;
-	char path[64];
+	char proxy[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	pid_t pid;
+	int st;
+
+	(void)state;
+	snprintf(proxy, sizeof(proxy), "%s/refusing-dir", xsd_dir);
+	pid = refusing_proxy(guest_path, proxy, XS_MSG_DIRECTORY, "/local/domain/0/backend/vif",
+			     3);
+	put(d0, "/local/domain/0/backend/vif", "");
+	assert_int_equal(req(d0, XS_MSG_SET_PERMS, "/local/domain/0/backend/vif", "n5", 0), 0);
+	nbq_add(d0, 12);
+	nbq_probes = 0;
+	nb_back_init(&b);
+	b.xs = conn(proxy);
+	b.ops = &nbq_ops;
+	assert_int_equal(nb_back_watch(&b), 0);
+	assert_false(nb_until(&b, d0, NBL_BE "/state", "2", 100));
+	assert_true(nb_back_timeout_ms(&b) >= 0); /* listed again */
+	assert_true(nb_until(&b, d0, NBL_BE "/state", "2", 3000));
+	assert_int_equal(nbq_probes, 1);
+	nbq_stop(&b, d0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	unlink(proxy);
+}
+
+/* n directories under dir, named prefix + number from first, made in one
+ * transaction (a few batches of a write and a SET_PERMS each): owned by
+ * dom0 and readable by all (r0), not in a guest's quota of nodes. */
+static void mkdirs(struct xsc *c, const char *dir, const char *prefix, unsigned first,
+		   unsigned n)
+{
+	struct xsc_op *ops = calloc(2 * n, sizeof(*ops));
+	char (*paths)[96] = calloc(n, sizeof(*paths));
+	uint32_t tx;
+
+	assert_non_null(ops);
+	assert_non_null(paths);
+	for (unsigned i = 0; i < n; i++) {
+		snprintf(paths[i], sizeof(paths[i]), "%s/%s%u", dir, prefix, first + i);
+		ops[2 * i] = (struct xsc_op){ .type = XS_MSG_WRITE, .path = paths[i], .arg = "" };
+		ops[2 * i + 1] = (struct xsc_op){ .type = XS_MSG_SET_PERMS, .path = paths[i],
+						  .arg = "r0" };
+	}
+	assert_int_equal(xsc_tx_start(c, &tx), 0);
+	assert_int_equal(xsc_run_tx(c, tx, ops, 2 * n), 0);
+	for (unsigned i = 0; i < 2 * n; i++)
+		assert_int_equal(ops[i].err, 0);
+	xsc_ops_free(ops, 2 * n);
+	assert_int_equal(xsc_tx_end(c, tx, true), 0);
+	free(ops);
+	free(paths);
+}
+
+/* The names of op (xsc_list's reply) that are prefix + a number below n,
+ * each once: how many. */
+static unsigned names_counted(const struct xsc_op *op, const char *prefix, unsigned n)
+{
+	bool *seen = calloc(n, sizeof(*seen));
+	size_t plen = strlen(prefix);
+	unsigned count = 0;
+
+	assert_non_null(seen);
+	for (const char *name = op->reply; name < op->reply + op->len; name += strlen(name) + 1) {
+		unsigned long k;
+
+		assert_memory_equal(name, prefix, plen);
+		k = strtoul(name + plen, NULL, 10);
+		assert_true(k < n && !seen[k]);
+		seen[k] = true;
+		count++;
+	}
+	free(seen);
+	return count;
+}
+
+#define NBM_DIR "/local/domain/0/many"
+#define NBM_PREFIX "a-child-with-a-longish-name-"
+
+/* A directory of 1200 children (some 35000 bytes of names: xenstored
+ * answers E2BIG to its DIRECTORY, more than one reply's 4096) is listed
+ * whole by xsc_list, in parts, as libxenstore's xs_directory() does; in a
+ * transaction too, with that transaction's own child. Before, it could
+ * not be listed at all. */
+static void test_a_directory_of_1200_children_is_listed_whole(void **state)
+{
+	struct xsc *d0 = conn(NULL);
+	struct xsc_op op = { .type = XS_MSG_WRITE, .path = NBM_DIR "/" NBM_PREFIX "1200",
+			     .arg = "" };
+	uint32_t tx;
+
+	(void)state;
+	mkdirs(d0, NBM_DIR, NBM_PREFIX, 0, 1200);
+	assert_int_equal(req(d0, XS_MSG_DIRECTORY, NBM_DIR, NULL, 0), -E2BIG);
+	assert_int_equal(xsc_list(d0, 0, NBM_DIR, &op), 0);
+	assert_int_equal(op.err, 0);
+	assert_int_equal(names_counted(&op, NBM_PREFIX, 1201), 1200);
+	xsc_ops_free(&op, 1);
+
+	assert_int_equal(xsc_tx_start(d0, &tx), 0);
+	op = (struct xsc_op){ .type = XS_MSG_WRITE, .path = NBM_DIR "/" NBM_PREFIX "1200",
+			      .arg = "" };
+	assert_int_equal(xsc_run_tx(d0, tx, &op, 1), 0);
+	assert_int_equal(op.err, 0);
+	xsc_ops_free(&op, 1);
+	assert_int_equal(xsc_list(d0, tx, NBM_DIR, &op), 0);
+	assert_int_equal(op.err, 0);
+	assert_int_equal(names_counted(&op, NBM_PREFIX, 1201), 1201);
+	xsc_ops_free(&op, 1);
+	assert_int_equal(xsc_tx_end(d0, tx, false), 0);
+
+	/* a small one in one reply, a missing one ENOENT, as before */
+	assert_int_equal(xsc_list(d0, 0, "/local/domain/0/many/" NBM_PREFIX "7", &op), 0);
+	assert_int_equal(op.err, 0);
+	assert_int_equal(op.len, 0);
+	xsc_ops_free(&op, 1);
+	assert_int_equal(xsc_list(d0, 0, "/local/domain/0/none", &op), 0);
+	assert_int_equal(op.err, -ENOENT);
+	assert_null(op.reply);
+	assert_int_equal(req(d0, XS_MSG_RM, NBM_DIR, NULL, 0), 0);
+	xsc_close(d0);
+}
+
+#define NBK_BE "/local/domain/0/backend/vif/1999/0"
+
+/* A vif of the 1000th domain with a backend directory, there before the
+ * backend starts: the backend root lists in parts (xenstored answers its
+ * DIRECTORY E2BIG) and the vif is probed at start. Before, the listing
+ * was refused every time (12 tries, then nothing until the root
+ * changed): the backends of a host with some 700 guests or more missed
+ * every vif at start. */
+static void test_netback_probes_at_start_a_vif_of_the_1000th_domain(void **state)
+{
+	struct xsc *d0 = conn(NULL);
+	struct nb_back b;
 
 	(void)state;
 	put(d0, "/local/domain/0/backend/vif", "");
 	assert_int_equal(req(d0, XS_MSG_SET_PERMS, "/local/domain/0/backend/vif", "n5", 0), 0);
-	/* 900 domains' directories: 4500 bytes of names, one reply's 4096 */
-	for (unsigned d = 1000; d < 1900; d++) {
-		snprintf(path, sizeof(path), "/local/domain/0/backend/vif/%u", d);
-		put(d0, path, "");
-	}
-	nbq_add(d0, 12);
+	mkdirs(d0, "/local/domain/0/backend/vif", "", 1000, 999);
+	nbq_add(d0, 1999);
 	nbq_probes = 0;
 	nb_back_init(&b);
 	b.xs = conn(guest_path);
 	b.ops = &nbq_ops;
 	assert_int_equal(nb_back_watch(&b), 0);
-	assert_false(nb_until(&b, d0, NBL_BE "/state", "2", 300));
-	assert_true(nb_back_timeout_ms(&b) >= 0); /* listed again */
-	/* 300 of them go: the listing fits (their events: their own directories) */
-	for (unsigned d = 1000; d < 1300; d++) {
-		snprintf(path, sizeof(path), "/local/domain/0/backend/vif/%u", d);
-		assert_int_equal(req(d0, XS_MSG_RM, path, NULL, 0), 0);
-	}
-	assert_true(nb_until(&b, d0, NBL_BE "/state", "2", 3000));
+	assert_true(nb_until(&b, d0, NBK_BE "/state", "2", 2000));
 	assert_int_equal(nbq_probes, 1);
 	nbq_stop(&b, d0);
 }
@@ -786,11 +910,12 @@ static int io_full(int fd, uint8_t *buf, size_t n, bool out)
 }
 
 /* A child between a client and xenstored at upstream, listening at path,
- * passing every message on whole, but for the first `refusals` UNWATCHes
- * of `refuse`, which it answers as xenstored refusing one (EIO, as for
- * its ENOMEM), without passing them on. Its pid. */
-static pid_t refusing_proxy(const char *upstream, const char *path, const char *refuse,
-			    unsigned refusals)
+ * passing every message on whole, but for the first `refusals` requests
+ * of that type whose payload starts with `refuse` (its path), which it
+ * answers as xenstored refusing one (EIO, as for its ENOMEM), without
+ * passing them on. Its pid. */
+static pid_t refusing_proxy(const char *upstream, const char *path, uint32_t type,
+			    const char *refuse, unsigned refusals)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), c, u;
@@ -829,7 +954,7 @@ static pid_t refusing_proxy(const char *upstream, const char *path, const char *
 			    io_full(from, buf + XS_HDR_LEN, h.len, false) < 0)
 				_exit(0);
 			buf[XS_HDR_LEN + h.len] = '\0';
-			if (!i && h.type == XS_MSG_UNWATCH && refusals &&
+			if (!i && h.type == type && refusals &&
 			    !strcmp((const char *)buf + XS_HDR_LEN, refuse)) {
 				struct xs_msg_hdr e = { XS_MSG_ERROR, h.req_id, h.tx_id, 4 };
 
@@ -886,7 +1011,7 @@ static void test_netback_asks_again_an_unwatch_it_was_refused(void **state)
 
 	(void)state;
 	snprintf(proxy, sizeof(proxy), "%s/refusing", xsd_dir);
-	pid = refusing_proxy(guest_path, proxy, NBU_FE "/state", 3);
+	pid = refusing_proxy(guest_path, proxy, XS_MSG_UNWATCH, NBU_FE "/state", 3);
 	put(d0, "/local/domain/0/backend/vif", "");
 	assert_int_equal(req(d0, XS_MSG_SET_PERMS, "/local/domain/0/backend/vif", "n5", 0), 0);
 	nb_back_init(&b);
@@ -925,6 +1050,8 @@ int main(void)
 		cmocka_unit_test(test_netback_a_backend_key_it_cannot_read_is_not_missing),
 		cmocka_unit_test(test_netback_sets_a_frontend_watch_it_was_refused),
 		cmocka_unit_test(test_netback_lists_again_a_directory_it_was_refused),
+		cmocka_unit_test(test_a_directory_of_1200_children_is_listed_whole),
+		cmocka_unit_test(test_netback_probes_at_start_a_vif_of_the_1000th_domain),
 		cmocka_unit_test(test_netback_forgets_a_vif_removed_before_its_first_look),
 		cmocka_unit_test(test_netback_asks_again_an_unwatch_it_was_refused),
 	};
