@@ -60,8 +60,11 @@
  *
  * The sources are included, not linked (coverage, see fuzz_vif.c); this
  * file's xsc_* replace lib/xs_client.c's, which is then never linked
- * (lib/xs_client_tx.c, the transactions netback's writes are, runs on
- * them). */
+ * (lib/xs_client_tx.c, the transactions netback's writes are, and
+ * lib/xs_client_dir.c, its listings, run on them). A listing longer than
+ * FZ_DIR_MAX is refused E2BIG and taken in DIRECTORY_PART chunks of
+ * FZ_PART_MAX, as xenstored's past its 4096 bytes, small here so that a
+ * few domains reach them. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +86,7 @@ static int fz_clock(struct timespec *ts)
 #include "netback/xenbus.c"
 #include "netback/watch.c"
 #include "lib/xs_client_tx.c"
+#include "lib/xs_client_dir.c"
 
 #include "lib/log.h"
 #include "vif/xsvif.h"
@@ -123,6 +127,7 @@ struct xsc {
 	unsigned runs_left; /* requests before the connection breaks; 0: never */
 	int broken;
 	unsigned gen;
+	unsigned tree_gen; /* changed at each write or removal: DIRECTORY_PART's generation */
 	/* The open transaction (netback opens one at a time): its id, the
 	 * nodes it read with their generation then (0: missing), its writes. */
 	uint32_t tx, next_tx;
@@ -231,6 +236,7 @@ static int node_put(const char *path, const char *val, unsigned len)
 	}
 	free(n->val);
 	n->gen = ++fz_xs.gen;
+	fz_xs.tree_gen++;
 	n->val = malloc(len + 1);
 	CHECK(n->val);
 	memcpy(n->val, val, len);
@@ -277,6 +283,7 @@ static int store_rm(const char *path)
 	fz_xs.nnodes = j;
 	if (!found)
 		return -ENOENT;
+	fz_xs.tree_gen++;
 	fire(path, true);
 	return 0;
 }
@@ -303,6 +310,44 @@ static char *store_dir(const char *path, unsigned *len)
 	}
 	out[off] = '\0';
 	*len = (unsigned)off;
+	return out;
+}
+
+/* Two domains' directories under the backend root ("5\09\0"), or two
+ * devices', are too long; a chunk holds a name or two. */
+#define FZ_DIR_MAX 3
+#define FZ_PART_MAX 6
+
+/* DIRECTORY_PART: `<generation>\0` and the names from byte offset off
+ * that fit in FZ_PART_MAX, the last chunk ending with an empty name, as
+ * xenstored's send_directory_part() (a name longer than a chunk, which
+ * xenstored's 4096 bytes never meet, whole in a chunk of its own); NULL:
+ * no such node. */
+static char *store_dir_part(const char *path, const char *offstr, unsigned *len)
+{
+	unsigned total, off = (unsigned)strtoul(offstr, NULL, 10), n = 0;
+	char gen[24], *kids = store_dir(path, &total), *out;
+	unsigned genlen = (unsigned)snprintf(gen, sizeof(gen), "%u", fz_xs.tree_gen) + 1;
+
+	if (!kids)
+		return NULL;
+	out = malloc(genlen + total + 2);
+	CHECK(out);
+	memcpy(out, gen, genlen);
+	if (off >= total) {
+		out[genlen] = '\0';
+		*len = genlen + 1;
+		free(kids);
+		return out;
+	}
+	while (off + n < total &&
+	       (n == 0 || genlen + n + strlen(kids + off + n) + 2 <= FZ_PART_MAX))
+		n += (unsigned)strlen(kids + off + n) + 1;
+	memcpy(out + genlen, kids + off, n);
+	*len = genlen + n;
+	if (off + n == total)
+		out[(*len)++] = '\0';
+	free(kids);
 	return out;
 }
 
@@ -508,6 +553,20 @@ static void run_op(struct xsc *c, uint32_t tx, struct xsc_op *op)
 		CHECK(!tx); /* xenbus lists nothing in a transaction */
 		check_read(op->path);
 		op->reply = store_dir(op->path, &op->len);
+		if (!op->reply) {
+			op->err = -ENOENT;
+		} else if (op->len > FZ_DIR_MAX) {
+			free(op->reply);
+			op->reply = NULL;
+			op->len = 0;
+			op->err = -E2BIG;
+		}
+		return;
+	case XS_MSG_DIRECTORY_PART:
+		CHECK(!tx);
+		check_read(op->path);
+		CHECK(op->arg);
+		op->reply = store_dir_part(op->path, op->arg, &op->len);
 		if (!op->reply)
 			op->err = -ENOENT;
 		return;
@@ -576,6 +635,7 @@ static void refuse_op(struct xsc *c, uint32_t tx, struct xsc_op *op)
 		check_write(op->path, "", 0);
 		break;
 	case XS_MSG_DIRECTORY:
+	case XS_MSG_DIRECTORY_PART:
 	case XS_MSG_WATCH:
 		CHECK(!tx);
 		check_read(op->path);
