@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/err.h"
 #include "lib/log.h"
 #include "lib/xs_client.h"
 
