@@ -28,6 +28,10 @@
  * whose CPUs the guests' backends and the kernel share, a spin is CPU they
  * lose.
  *
+ * xenstored restarted, or not answering for 2 s, ends nothing: netback
+ * keeps the rings connected served and opens its connection again
+ * (netback/watch.c).
+ *
  * --supervise: a parent process restarts dpswitch when it dies of a
  * signal or an error (kill -9 included) and stops it on SIGTERM (exiting
  * with the stopped dpswitch's status); the
@@ -60,7 +64,6 @@
 #include "lib/log.h"
 #include "vif/xsvif.h"
 
-#define DPS_XS_TIMEOUT_MS 2000
 #define DPS_SLEEP_MIN_US 50	  /* after a pass without frames it sleeps this long, doubling ... */
 #define DPS_SLEEP_MAX_US 8000u /* ... up to this */
 #define DPS_CTL_EVERY 64 /* passes between looks at xenstore and the socket while busy */
@@ -226,7 +229,7 @@ static int loop(struct dps *d, int sfd, int lfd)
 			ts = (struct timespec){ .tv_sec = (time_t)(timeout_us / 1000000u),
 						.tv_nsec = (long)(timeout_us % 1000000u) * 1000 };
 		pfd[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-		pfd[n++] = (struct pollfd){ .fd = xsc_fd(d->nb.xs), .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = nb_back_fd(&d->nb), .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = hv_evtchn_fd(d->hv), .events = POLLIN };
 		for (unsigned k = 0; k < d->nready && n < 3 + DPS_WAKE_FDS; k++)
 			if (d->ports[d->ready[k]].kind == DPS_PORT_NIC && d->ports[d->ready[k]].wake_fd >= 0) {
@@ -523,7 +526,7 @@ int main(int argc, char **argv)
 		log_err("dpswitch: %s", lfd < 0 ? err_msg() : strerror(errno));
 		goto stop;
 	}
-	if (xsc_open(&d.nb.xs, DPS_XS_TIMEOUT_MS) < 0) {
+	if (xsc_open(&d.nb.xs, d.nb.xs_timeout_ms) < 0) {
 		log_err("dpswitch: xenstore: %s", err_msg());
 		goto stop;
 	}

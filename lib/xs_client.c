@@ -116,7 +116,8 @@ void xsc_close(struct xsc *c)
 {
 	if (!c)
 		return;
-	close(c->fd);
+	if (c->fd >= 0)
+		close(c->fd);
 	while (c->ev_head) {
 		struct xsc_event *e = c->ev_head;
 
@@ -125,6 +126,23 @@ void xsc_close(struct xsc *c)
 	}
 	free(c->in);
 	free(c);
+}
+
+void xsc_hangup(struct xsc *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	if (!c->broken)
+		c->broken = -ENOTCONN;
+	while (c->ev_head) {
+		struct xsc_event *e = c->ev_head;
+
+		c->ev_head = e->next;
+		free(e);
+	}
+	c->ev_tail = &c->ev_head;
+	c->in_len = 0;
 }
 
 int xsc_fd(const struct xsc *c)
@@ -489,11 +507,17 @@ struct xsc_event *xsc_event_next(struct xsc *c, int *err)
 
 	*err = 0;
 	if (!c->ev_head) {
+		if (c->broken) {
+			*err = err_set(c->broken, "xenstore: connection unusable after an earlier error");
+			return NULL;
+		}
 		*err = read_some(c);
 		if (*err == 0)
 			*err = parse(c);
-		if (*err)
+		if (*err) {
+			c->broken = *err;
 			return NULL;
+		}
 	}
 	e = c->ev_head;
 	if (e) {

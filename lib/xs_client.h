@@ -58,8 +58,14 @@ void xsc_close(struct xsc *c);
  * -ETIMEDOUT, "no reply within <what was left> ms", as any timeout; one
  * begun past it looks at the socket once. */
 void xsc_deadline(struct xsc *c, unsigned ms);
-/* For an event loop: readable when watch events (or stray bytes) arrive. */
+/* For an event loop: readable when watch events (or stray bytes) arrive;
+ * -1 after xsc_hangup() (poll() skips it). */
 int xsc_fd(const struct xsc *c);
+/* Lets go of a connection's socket (xenstored drops our watches and
+ * transactions with it) but keeps the object: every later call fails at
+ * once with the error that broke it (-ENOTCONN if none did), so code that
+ * holds it needs no check of its own while a new one is opened. */
+void xsc_hangup(struct xsc *c);
 
 /* Sends ops[0..n) and waits for every reply. 0: each op has its err/reply.
  * -errno (and err_msg()): the connection is unusable (-ETIMEDOUT: no reply

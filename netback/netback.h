@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "lib/xs_client.h"
+#include "lib/xs_retry.h"
 #include "vif/netif.h"
 #include "vif/vif.h"
 
@@ -191,6 +192,8 @@ struct nb_ops {
 };
 
 #define NB_HASH 1024u
+/* A batch not answered by then: xenstored counts as gone (hung). */
+#define NB_XS_TIMEOUT_MS 2000u
 
 /* xenstored's refusals (EACCES, EIO, ENOMEM, its quotas...) of a
  * connection that still serves: what was refused is tried again after
@@ -225,6 +228,15 @@ struct nb_back {
 	uint32_t rescan_domid;
 	bool rescan_root;
 	struct nb_unwatch *unwatch; /* refused UNWATCHes, asked again */
+	/* xenstore lost (watch.c): the rings connected are served on, the
+	 * connection is opened again at xs_retry_ms (0: connected), on
+	 * lib/xs_retry.h's backoff; xs is the lost one meanwhile (hung up:
+	 * every call on it fails at once) */
+	unsigned xs_timeout_ms; /* for xsc_open: NB_XS_TIMEOUT_MS */
+	uint64_t xs_retry_ms, xs_lost_ms;
+	unsigned xs_tries;
+	unsigned xs_reconnects; /* connections opened again so far */
+	struct xs_retry xs_retry;
 };
 
 /* How long the tries-th retry in a row of a refused request waits. */
@@ -232,18 +244,31 @@ uint64_t nb_refused_wait_ms(unsigned tries);
 /* The loop must wake at ms (nb_now_ms's clock), if sooner than for
  * anything else (nb_back_timeout_ms). */
 void nb_back_wake_at(struct nb_back *b, uint64_t ms);
+/* The connection to xenstore is gone (watch.c): what xenstored kept for
+ * it went with it (the frontends' watches, a refused UNWATCH to ask
+ * again), and a refused listing is not taken again (the scan after
+ * reconnecting lists everything). */
+void nb_back_conn_lost(struct nb_back *b);
 
-/* b->xs, max_queues, gso and ops are the caller's to set after this. */
+/* b->xs (xsc_open with b->xs_timeout_ms), max_queues, gso and ops are
+ * the caller's to set after this. */
 void nb_back_init(struct nb_back *b);
 /* Watches the backend root (the watch fires at once: a full scan). */
 int nb_back_watch(struct nb_back *b);
 /* Drains xenstore's events (at most a bounded number) and takes the steps
- * they call for. -errno only when xenstore is gone. */
+ * they call for. A connection lost or timed out is not the caller's
+ * error: the vifs connected stay served, and the connection is opened
+ * again here (logged once per loss), its watch set again and every vif
+ * looked at again (the watch's first event is a full scan), on
+ * lib/xs_retry.h's backoff (nb_back_timeout_ms says when). Returns 0. */
 int nb_back_run(struct nb_back *b);
 /* Something to do without waiting for the xenstore fd (a hold ended
- * too). */
+ * too, or a reconnect is due). */
 bool nb_back_busy(struct nb_back *b);
-/* Milliseconds until a held reconnect (or a quota retry) is due (for poll), -1: none. */
+/* The fd to poll for xenstore's events, -1 while xenstore is lost. */
+int nb_back_fd(const struct nb_back *b);
+/* Milliseconds until a held reconnect (or a quota retry, or a new
+ * connection to xenstore) is due (for poll), -1: none. */
 int nb_back_timeout_ms(struct nb_back *b);
 /* A hold (or a quota retry's wait) has ended (nb_back_busy asks). */
 bool nb_back_hold_due(struct nb_back *b);

@@ -4,7 +4,15 @@
  * dozen keys is one look. Events for the root or a domain's directory
  * rescan that level (the watch fires on registration: the first look is a
  * full scan). A frontend's state event names its vif by its path, so each
- * event costs a hash lookup, not a walk of every vif. */
+ * event costs a hash lookup, not a walk of every vif.
+ *
+ * xenstored may go away (restarted) or stop answering (a batch not
+ * answered in xs_timeout_ms): the rings connected go on being served,
+ * which needs no xenstore, and the connection is opened again on
+ * lib/xs_retry.h's backoff, as netd's watch does. Then the watch is set
+ * again, and its first event is the full scan: every vif is looked at
+ * again (its frontend's watch set again, a step missed meanwhile taken,
+ * a vif whose directory went torn down). */
 #include "netback/netback.h"
 
 #include <errno.h>
@@ -189,10 +197,73 @@ int nb_back_watch(struct nb_back *b)
 
 bool nb_back_busy(struct nb_back *b)
 {
+	if (b->xs_retry_ms)
+		return nb_now_ms() >= b->xs_retry_ms;
 	return xsc_events_queued(b->xs) || b->qhead || nb_back_hold_due(b);
 }
 
-int nb_back_run(struct nb_back *b)
+int nb_back_fd(const struct nb_back *b)
+{
+	return b->xs_retry_ms ? -1 : xsc_fd(b->xs);
+}
+
+/* The connection failed (rc, err_msg()): logged once, the next try
+ * scheduled. The look queue is dropped, and so is a listing to take
+ * again: the scan after reconnecting looks at every vif. */
+static void xs_lost(struct nb_back *b, int rc)
+{
+	uint64_t now = nb_now_ms();
+
+	/* err_msg() names xenstore */
+	log_err("%s; vifs connected are served on, reconnecting", err_msg());
+	xs_retry_reply(&b->xs_retry, rc);
+	xs_retry_reset(&b->xs_retry);
+	xsc_hangup(b->xs);
+	nb_back_conn_lost(b);
+	while (b->qhead) {
+		b->qhead->pending = false;
+		b->qhead = b->qhead->qnext;
+	}
+	b->qtail = &b->qhead;
+	b->xs_lost_ms = now;
+	b->xs_tries = 0;
+	b->xs_retry_ms = now + xs_retry_wait(&b->xs_retry);
+}
+
+/* One try at a new connection and its watch: 0, or -errno and the next
+ * try scheduled (each try is logged at debug level only: a loss is one
+ * line, however long it lasts). */
+static int xs_reconnect(struct nb_back *b)
+{
+	struct xsc *lost = b->xs, *c = NULL;
+	int rc = xsc_open(&c, b->xs_timeout_ms);
+
+	b->xs_tries++;
+	if (rc == 0) {
+		b->xs = c;
+		rc = nb_back_watch(b);
+		xs_retry_reply(&b->xs_retry, rc);
+	}
+	if (rc < 0) {
+		log_debug("xenstore: try %u: %s", b->xs_tries, err_msg());
+		b->xs = lost;
+		xsc_close(c);
+		b->xs_retry_ms = nb_now_ms() + xs_retry_wait(&b->xs_retry);
+		xs_retry_failed(&b->xs_retry);
+		return rc;
+	}
+	xsc_close(lost);
+	b->xs_retry_ms = 0;
+	b->xs_reconnects++;
+	xs_retry_reset(&b->xs_retry);
+	log_info("xenstore: connected again after %llu ms (%u tr%s); watch set again, every vif "
+		 "looked at again",
+		 (unsigned long long)(nb_now_ms() - b->xs_lost_ms), b->xs_tries,
+		 b->xs_tries == 1 ? "y" : "ies");
+	return 0;
+}
+
+static int run(struct nb_back *b)
 {
 	int rc = rescan_due(b);
 
@@ -213,4 +284,18 @@ int nb_back_run(struct nb_back *b)
 			return rc;
 	}
 	return look_pending(b);
+}
+
+int nb_back_run(struct nb_back *b)
+{
+	int rc;
+
+	if (b->xs_retry_ms && (nb_now_ms() < b->xs_retry_ms || xs_reconnect(b) < 0))
+		return 0;
+	/* every failure here is the connection's (a refusal is a vif's,
+	 * handled where it comes) */
+	rc = run(b);
+	if (rc < 0)
+		xs_lost(b, xsc_broken(b->xs) ?: rc);
+	return 0;
 }

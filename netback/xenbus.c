@@ -52,6 +52,8 @@ void nb_back_init(struct nb_back *b)
 	memset(b, 0, sizeof(*b));
 	b->qtail = &b->qhead;
 	b->max_queues = 1;
+	b->xs_timeout_ms = NB_XS_TIMEOUT_MS;
+	xs_retry_init(&b->xs_retry);
 	nb_hold_cfg_default(&b->hold);
 }
 
@@ -380,6 +382,19 @@ static void unwatch_free(struct nb_back *b)
 	}
 }
 
+static void fe_unwatched(struct nb_back *b, struct nb_vif *v, void *arg)
+{
+	v->fe_watched = false;
+}
+
+void nb_back_conn_lost(struct nb_back *b)
+{
+	nb_vif_foreach(b, fe_unwatched, NULL);
+	unwatch_free(b);
+	b->rescan_ms = 0;
+	b->rescan_tries = 0;
+}
+
 /* Rings, port and watch gone; the vif stays known until its directory goes. */
 static void teardown(struct nb_back *b, struct nb_vif *v)
 {
@@ -532,7 +547,8 @@ static void hold_due(struct nb_back *b, struct nb_vif *v, void *arg)
 
 bool nb_back_hold_due(struct nb_back *b)
 {
-	return b->hold_next && nb_now_ms() >= b->hold_next;
+	/* a look needs xenstore: nothing is due without it */
+	return !b->xs_retry_ms && b->hold_next && nb_now_ms() >= b->hold_next;
 }
 
 void nb_back_holds_end(struct nb_back *b)
@@ -551,14 +567,14 @@ void nb_back_holds_end(struct nb_back *b)
 
 int nb_back_timeout_ms(struct nb_back *b)
 {
-	uint64_t now;
+	uint64_t now, next = b->xs_retry_ms ? b->xs_retry_ms : b->hold_next;
 
-	if (!b->hold_next)
+	if (!next)
 		return -1;
 	now = nb_now_ms();
-	if (now >= b->hold_next)
+	if (now >= next)
 		return 0;
-	return b->hold_next - now > 3600000u ? 3600000 : (int)(b->hold_next - now);
+	return next - now > 3600000u ? 3600000 : (int)(next - now);
 }
 
 static void shutdown_one(struct nb_back *b, struct nb_vif *v, void *arg)

@@ -25,7 +25,7 @@
  * `script` key: vif-route / vif-nat plug only into route / nat networks.
  *
  * xenstored may go away: the connection is then closed, and reopened with
- * backoff (50 ms doubling to 2 s); the watch firing on registration makes
+ * backoff (lib/xs_retry.h: 50 ms doubling to 2 s); the watch firing on registration makes
  * the first look after a reconnect a full rescan, which also unplugs vifs
  * whose directory vanished meanwhile (only vifs seen in xenstore before:
  * vifs plugged by hand are not ours to remove). A xenstored that is alive
@@ -45,6 +45,7 @@
 #include "lib/log.h"
 #include "lib/nl_link.h"
 #include "lib/nl_linkwatch.h"
+#include "lib/xs_retry.h"
 #include "netd/daemon.h"
 #include "vif/xsvif.h"
 
@@ -52,10 +53,6 @@
 #define XSW_BUCKETS 1024
 #define XSW_DRAIN_MAX 4096   /* events per wakeup; the rest next iteration */
 #define XSW_BATCH 64         /* vifs looked at per iteration: the socket stays served */
-#define XSW_BACKOFF_MIN_MS 50
-#define XSW_BACKOFF_MAX_MS 2000
-#define XSW_HUNG_MIN_MS 1000 /* a xenstored that timed out: wait 1 s, doubling */
-#define XSW_HUNG_MAX_MS 60000
 #define XSW_ALIVE_MS 1000
 #define XSW_TIMEOUT_MS 2000 /* a batch not answered by then: xenstored is hung */
 /* A report xenstored did not take (a conflict every try, or its quota of
@@ -114,11 +111,10 @@ struct netd_xswatch {
 	struct xsc *xs; /* the watch, and every read and write */
 	sd_event_source *io, *timer, *defer, *link_io, *retry_timer;
 	struct nl_linkwatch *links; /* for HVM guests' taps */
-	unsigned backoff_ms;
-	/* Not 0 after a batch timed out, until one is answered: the wait
-	 * before the next attempt, so a hung xenstored (which still accepts
-	 * connections) holds the loop 2 s a minute at most, not all the time. */
-	unsigned hung_ms;
+	/* the wait before the next attempt (lib/xs_retry.h): a hung
+	 * xenstored (which still accepts connections) holds the loop 2 s a
+	 * minute at most, not all the time */
+	struct xs_retry retry;
 	bool warned; /* "cannot connect" logged once per outage */
 	struct xsw_vif *hash[XSW_BUCKETS];
 	struct xsw_vif *qhead, **qtail;
@@ -273,15 +269,10 @@ static void mark(struct netd_xswatch *w, uint32_t domid, uint32_t devid)
 
 static void disconnect(struct netd_xswatch *w, const char *why);
 
-/* After each batch: did xenstored answer (see hung_ms)? */
+/* After each batch: did xenstored answer (lib/xs_retry.h)? */
 static void note_reply(struct netd_xswatch *w, int rc)
 {
-	if (rc == -ETIMEDOUT)
-		w->hung_ms = w->hung_ms ? (w->hung_ms * 2 > XSW_HUNG_MAX_MS ? XSW_HUNG_MAX_MS
-									    : w->hung_ms * 2)
-					: XSW_HUNG_MIN_MS;
-	else if (rc == 0)
-		w->hung_ms = 0;
+	xs_retry_reply(&w->retry, rc);
 }
 static void drain(struct netd_xswatch *w);
 
@@ -971,9 +962,8 @@ static int on_timer(sd_event_source *s, uint64_t usec, void *data)
 	} else if (try_connect(w) == 0) {
 		drain(w); /* the watch's first event came with its reply */
 	} else {
-		arm_timer(w, w->hung_ms ?: w->backoff_ms);
-		w->backoff_ms = w->backoff_ms * 2 > XSW_BACKOFF_MAX_MS ? XSW_BACKOFF_MAX_MS
-									 : w->backoff_ms * 2;
+		arm_timer(w, xs_retry_wait(&w->retry));
+		xs_retry_failed(&w->retry);
 		return 0;
 	}
 	if (w->xs) /* else disconnect() armed it */
@@ -1002,9 +992,9 @@ static void disconnect(struct netd_xswatch *w, const char *why)
 		w->qhead = w->qhead->qnext;
 	}
 	w->qtail = &w->qhead;
-	w->backoff_ms = XSW_BACKOFF_MIN_MS;
+	xs_retry_reset(&w->retry);
 	w->warned = false;
-	arm_timer(w, w->hung_ms ?: w->backoff_ms);
+	arm_timer(w, xs_retry_wait(&w->retry));
 }
 
 static int try_connect(struct netd_xswatch *w)
@@ -1027,7 +1017,7 @@ static int try_connect(struct netd_xswatch *w)
 		goto fail;
 	log_info("xenstore watch on %s", XSVIF_ROOT);
 	w->warned = false;
-	w->backoff_ms = XSW_BACKOFF_MIN_MS;
+	xs_retry_reset(&w->retry);
 	return 0;
 fail:
 	xsc_close(w->xs);
@@ -1083,7 +1073,7 @@ int netd_xswatch_start(struct netd *d, struct netd_xswatch **out)
 		return err_set(-ENOMEM, "out of memory");
 	w->d = d;
 	w->qtail = &w->qhead;
-	w->backoff_ms = XSW_BACKOFF_MIN_MS;
+	xs_retry_init(&w->retry);
 	rc = sd_event_add_defer(d->ev, &w->defer, on_defer, w);
 	if (rc >= 0)
 		rc = sd_event_source_set_enabled(w->defer, SD_EVENT_OFF);

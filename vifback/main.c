@@ -27,7 +27,6 @@
 #include "vifback/sup.h"
 #include "vifback/worker.h"
 
-#define VB_XS_TIMEOUT_MS 2000
 #define VB_MAX_POLL 256
 #define VB_STATS_DIR "/run/vifback"
 
@@ -48,7 +47,7 @@ static int loop(struct vb_sup *s, int sfd)
 
 		pfd[n] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		wk[n++] = NULL;
-		pfd[n] = (struct pollfd){ .fd = xsc_fd(s->nb.xs), .events = POLLIN };
+		pfd[n] = (struct pollfd){ .fd = nb_back_fd(&s->nb), .events = POLLIN };
 		wk[n++] = NULL;
 		for (struct vb_worker *w = s->workers; w && n < VB_MAX_POLL; w = w->next) {
 			pfd[n] = (struct pollfd){ .fd = w->sock, .events = POLLIN };
@@ -194,7 +193,7 @@ int main(int argc, char **argv)
 		log_warn("vifback: vifs' counters not kept: %s", err_msg());
 		s.stats_dir = NULL;
 	}
-	rc = xsc_open(&s.nb.xs, VB_XS_TIMEOUT_MS);
+	rc = xsc_open(&s.nb.xs, s.nb.xs_timeout_ms);
 	if (rc < 0) {
 		log_err("vifback: xenstore: %s", err_msg());
 		return 1;

@@ -439,6 +439,12 @@ bool xsc_events_queued(const struct xsc *c)
 	return c->ev_head != NULL;
 }
 
+void xsc_hangup(struct xsc *c)
+{
+	if (!c->broken)
+		c->broken = -ENOTCONN;
+}
+
 int xsc_broken(const struct xsc *c)
 {
 	return c->broken;

@@ -18,7 +18,9 @@ import shutil
 import select
 import signal
 import socket
+import struct
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -112,7 +114,8 @@ class Rig:
              *(["--kernel-port", "dpu0"] if self.uplink == "kernel" else []), "--", "-l", "0", "--no-huge", "-m", "128", "--no-pci",
              "--no-shconf", "--no-telemetry", "--file-prefix", f"dps{os.getpid()}", "--log-level", "lib.eal:error",
              *([self.vdev] if isinstance(self.vdev, str) else self.vdev or [])],
-            stdout=logf, stderr=logf, env=self.xsd.env(**self.env))
+            # self.env over xsd's: XENSTORED_PATH may be another way to it
+            stdout=logf, stderr=logf, env=dict(self.xsd.env(), **self.env))
         logf.close()
         wait_for(lambda: os.path.exists(self.sock) and "serving" in self.read_log()
                  or self.proc.poll() is not None, 20, what="dpswitch to start")
@@ -969,6 +972,162 @@ def test_vif_of_another_network_is_left_alone(rig, xsd):
     assert rig.be(7) is None or rig.be(7) in ("", "1")
     assert xsd.read(f"{BE}/7/0/feature-rx-copy") is None
     assert rig.port("vif7.0") is None
+
+
+class XsRelay:
+    """dpswitch's way to xenstored (its XENSTORED_PATH) through a relay the
+    test can cut: restart(down) closes every connection and the socket for
+    down seconds, as a xenstored restarting does (its store kept, as
+    xenstored's live update keeps it: hvsim's restarts empty); event(path)
+    hands dpswitch a watch event of netback's own watch, which it answers
+    with requests (what a toolstack's write does, when xenstored has
+    stopped answering after sending the event). The broker's socket is
+    hvsim's own (hv_sim finds it next to XENSTORED_PATH)."""
+
+    def __init__(self, xsd):
+        self.xsd = xsd
+        self.dir = tempfile.mkdtemp(prefix="xsr", dir="/tmp")
+        self.sock = os.path.join(self.dir, "socket")
+        os.symlink(xsd.sock + ".hv", self.sock + ".hv")
+        self.pairs = {}  # either socket -> the other
+        self.todo = []   # callables run in the relay's thread
+        self.lock = threading.Lock()
+        self.srv = None
+        self.down_until = 0.0
+        self.stopping = False
+        self.listen()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def listen(self):
+        self.srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.srv.bind(self.sock)
+        self.srv.listen(16)
+
+    def drop(self, c):
+        other = self.pairs.pop(c, None)
+        self.pairs.pop(other, None)
+        for x in (c, other):
+            if x:
+                x.close()
+
+    def run(self):
+        while not self.stopping:
+            with self.lock:
+                todo, self.todo = self.todo, []
+            for f in todo:
+                f()
+            if not self.srv and time.monotonic() >= self.down_until:
+                self.listen()
+            r, _, _ = select.select(([self.srv] if self.srv else []) + list(self.pairs), [], [],
+                                    0.02)
+            for c in r:
+                if c is self.srv:
+                    cl, _ = self.srv.accept()
+                    up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    up.connect(self.xsd.sock)
+                    self.pairs[cl], self.pairs[up] = up, cl
+                    self.last = cl
+                    continue
+                if c not in self.pairs:
+                    continue
+                try:
+                    data = c.recv(65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    self.drop(c)
+                    continue
+                try:
+                    self.pairs[c].sendall(data)
+                except OSError:
+                    self.drop(c)
+
+    def call(self, f):
+        with self.lock:
+            self.todo.append(f)
+
+    def restart(self, down):
+        def cut():
+            for c in list(self.pairs):
+                self.drop(c)
+            self.srv.close()
+            os.unlink(self.sock)
+            self.srv = None
+            self.down_until = time.monotonic() + down
+        self.call(cut)
+
+    def event(self, path, token="nb-be"):
+        ev = path.encode() + b"\0" + token.encode() + b"\0"
+        self.call(lambda: self.last.sendall(struct.pack("<IIII", 15, 0, 0, len(ev)) + ev))
+
+    def close(self):
+        self.stopping = True
+        self.thread.join(5)
+        for c in list(self.pairs):
+            self.drop(c)
+        if self.srv:
+            self.srv.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def test_a_xenstored_that_hangs_or_restarts_costs_the_guests_nothing(topo, xsd, tmp_path):
+    """xenstored stops answering for over 2 s (SIGSTOP, an event dpswitch
+    answers with requests in flight), then restarts (its connections
+    closed, its socket gone a second): the same dpswitch (its pid) goes on
+    forwarding the guest's traffic meanwhile, says once per loss that it
+    lost xenstore and once that it is back, however many tries that took,
+    and a vif added afterwards gets Connected. It used to exit on either,
+    every guest's traffic and every port's MACs lost with it."""
+    relay = XsRelay(xsd)
+    rig = Rig(topo, xsd, tmp_path, env={"XENSTORED_PATH": relay.sock})
+    try:
+        rig.start()
+        pid = rig.proc.pid
+        rig.attach(5)
+        g5 = rig.guest(5)
+        assert topo.ping(g5, LAN), rig.read_log()
+        # hung: the event's look waits for replies that do not come
+        sigstop(xsd.proc.pid)
+        stopped_at = time.monotonic()
+        try:
+            relay.event(f"{BE}/5/0")
+            wait_for(lambda: "reconnecting" in rig.read_log() or rig.proc.poll() is not None,
+                     10, what=lambda: f"dpswitch to give up on xenstored: {rig.read_log()}")
+            assert rig.proc.poll() is None, rig.read_log()
+            # forwarding while xenstored is stopped (a try to reconnect
+            # holds the switch for the request timeout: hence -W 3)
+            wait_for(lambda: topo.ping(g5, LAN, timeout=3), 10,
+                     what=lambda: f"guest 5 pings the LAN, xenstored hung: {rig.read_log()}")
+            assert topo.ping(rig.lan, addr_of(5), timeout=3)
+            time.sleep(max(0.0, 3.5 - (time.monotonic() - stopped_at)))
+        finally:
+            os.kill(xsd.proc.pid, signal.SIGCONT)
+        wait_for(lambda: rig.read_log().count("xenstore: connected again") == 1, 15,
+                 what=lambda: f"dpswitch back on xenstore: {rig.read_log()}")
+        # restarted: every connection closed, the socket gone for a second
+        relay.restart(1.0)
+        wait_for(lambda: rig.read_log().count("reconnecting") == 2, 5,
+                 what=lambda: f"dpswitch to see xenstored go: {rig.read_log()}")
+        assert topo.ping(g5, LAN, timeout=3), rig.read_log()
+        wait_for(lambda: rig.read_log().count("xenstore: connected again") == 2, 15,
+                 what=lambda: f"dpswitch back on the restarted xenstore: {rig.read_log()}")
+        log = rig.read_log()
+        # once per loss, not per try: the restart took several
+        assert log.count("reconnecting") == 2, log
+        back = [x for x in log.splitlines() if "xenstore: connected again" in x][1]
+        assert "1 try)" not in back, back
+        assert rig.proc.pid == pid and rig.proc.poll() is None
+        # xenstore is served again: a new vif connects, the old one forwards
+        rig.attach(6)
+        g6 = rig.guest(6)
+        assert topo.ping(g6, LAN), rig.read_log()
+        assert topo.ping(g5, addr_of(6)), rig.read_log()
+        rig.wait_states(5, 4, 4)
+        assert rig.proc.pid == pid and rig.proc.poll() is None
+    finally:
+        rig.stop()
+        relay.close()
 
 
 def test_killed_dpswitch_is_restarted_and_the_guest_reconnects(topo, xsd, tmp_path):

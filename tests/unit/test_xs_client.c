@@ -259,6 +259,49 @@ static void test_closed_connection(void **state)
 	assert_int_not_equal(xsc_run(f->c, &op, 1), 0);
 }
 
+/* A connection lost is broken for every later call (netback looks at
+ * xsc_broken to tell a loss from a refusal), and one hung up lets go of
+ * its socket (the server sees it close; the fd is -1, which poll skips)
+ * while every call on it fails at once with the error that broke it,
+ * events queued before included. */
+static void test_lost_then_hung_up(void **state)
+{
+	struct fixture *f = *state;
+	struct xsc_op op = { .type = XS_MSG_READ, .path = "/a" };
+	const char ev[] = "/b\0tok";
+	int err, lost;
+
+	send_msg(f->server, XS_MSG_WATCH_EVENT, 0, ev, sizeof(ev));
+	close(f->server);
+	f->server = -1;
+	lost = xsc_run(f->c, &op, 1);
+	assert_true(lost < 0);
+	assert_int_equal(xsc_broken(f->c), lost);
+	xsc_hangup(f->c);
+	assert_int_equal(xsc_fd(f->c), -1);
+	assert_false(xsc_events_queued(f->c));
+	assert_null(xsc_event_next(f->c, &err));
+	assert_int_equal(err, lost);
+	assert_int_equal(xsc_run(f->c, &op, 1), lost);
+}
+
+/* Hung up while it still served: the server sees it go, and calls fail
+ * with -ENOTCONN. */
+static void test_hangup_of_a_connection_that_serves(void **state)
+{
+	struct fixture *f = *state;
+	struct xsc_op op = { .type = XS_MSG_READ, .path = "/a" };
+	char buf[16];
+	int err;
+
+	xsc_hangup(f->c);
+	assert_int_equal(read(f->server, buf, sizeof(buf)), 0);
+	assert_int_equal(xsc_broken(f->c), -ENOTCONN);
+	assert_null(xsc_event_next(f->c, &err));
+	assert_int_equal(err, -ENOTCONN);
+	assert_int_equal(xsc_run(f->c, &op, 1), -ENOTCONN);
+}
+
 static void test_oversized_request_is_refused_before_sending(void **state)
 {
 	struct fixture *f = *state;
@@ -647,6 +690,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wrong_reply_type_is_a_protocol_error, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_closed_connection, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lost_then_hung_up, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hangup_of_a_connection_that_serves, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_oversized_request_is_refused_before_sending,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transaction_over_the_socket, setup, teardown),
