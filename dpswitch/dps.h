@@ -85,6 +85,7 @@
 /* the mbufs of the one pool every port draws on (--mbufs): the default
  * and the bounds (a mempool is best sized 2^n - 1) */
 #define DPS_MBUFS 8191u
+#define DPS_POOL_CACHE 256u /* mbufs per lcore cache */
 #define DPS_MBUFS_MIN 1023u
 #define DPS_MBUFS_MAX 1048575u
 /* The drain reaches a guest that takes a frame now and then only as each
@@ -361,6 +362,9 @@ bool dps_guest_arm(struct dps *d);
 uint64_t dps_guest_wait_us(struct dps *d, uint64_t now_us);
 
 /* NIC ports (nic.c): always ready (no events) */
+/* d->pool, d->mbufs of them (see nic.c for its layout); -errno with
+ * err_msg(). */
+int dps_pool_create(struct dps *d);
 int dps_nic_setup(struct dps *d);
 void dps_nic_poll(struct dps *d, unsigned idx);
 void dps_nic_flush(struct dps *d, unsigned idx);

@@ -486,10 +486,8 @@ int main(int argc, char **argv)
 		log_err("dpswitch: %s", err_msg());
 		goto stop;
 	}
-	d.pool = rte_pktmbuf_pool_create("dps", d.mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-					 SOCKET_ID_ANY);
-	if (!d.pool) {
-		log_err("dpswitch: a pool of %u mbufs: %s", d.mbufs, rte_strerror(rte_errno));
+	if (dps_pool_create(&d) < 0) {
+		log_err("dpswitch: %s", err_msg());
 		goto stop;
 	}
 	if (state && dps_plugs_load(state) < 0) {

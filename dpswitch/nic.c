@@ -13,12 +13,18 @@
  * GSO packet goes to it whole (tso.h); any other is given frames. */
 #include <dirent.h>
 #include <linux/if_packet.h>
+#include <rte_bus.h>
+#include <rte_dev.h>
+#include <rte_eal.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_pool_ops.h>
+#include <rte_mempool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "dpswitch/dps.h"
 #include "lib/err.h"
@@ -98,6 +104,118 @@ static int ring_descs(uint16_t id, const struct rte_eth_dev_info *info, uint16_t
 	return rte_eth_dev_adjust_nb_rx_tx_desc(id, rxd, txd);
 }
 
+/* The pool every port draws on. rte_pktmbuf_pool_create keeps each mbuf
+ * within one page, so that it is IOVA-contiguous for a device reading
+ * physical addresses. Without hugepages (--no-huge: 4 KiB pages) an
+ * mbuf's 2,368 bytes (header, struct rte_mbuf, 2,176 of data room) leave
+ * no room for a second in a page: 4 KiB an mbuf, 42 % of the pool
+ * padding. And net_af_xdp (DPDK 22.11's xdp_umem_configure) registers as
+ * its UMEM populated_size x 2,368 bytes from the pool's first page, as if
+ * the mbufs were packed: the top 42 % lay outside it. The kernel skips
+ * such an address in the fill ring and such a frame on the TX ring
+ * (invalid descriptors), and the mbuf never comes back: a pool of 4095
+ * lost its free mbufs within a few MiB of TCP, and the stream stalled.
+ *
+ * Where EAL's IOVAs are virtual addresses (always without hugepages) an
+ * object contiguous in memory is contiguous for a device too, and a
+ * virtual device (af_xdp, af_packet, tap...) reads no IOVA at all: the
+ * pool is made packed (RTE_MEMPOOL_F_NO_IOVA_CONTIG), as
+ * rte_pktmbuf_pool_create makes it otherwise, and a UMEM is all of it.
+ * Only a bus device (a NIC under vfio-pci) with physical IOVAs keeps the
+ * mbufs within pages (umem_fits then refuses an AF_XDP port beside it). */
+static bool pool_packed(void)
+{
+	uint16_t id;
+
+	if (!rte_eal_has_hugepages() || rte_eal_iova_mode() == RTE_IOVA_VA)
+		return true;
+	RTE_ETH_FOREACH_DEV(id) {
+		struct rte_eth_dev_info info;
+
+		if (rte_eth_dev_info_get(id, &info) != 0 || !info.device ||
+		    strcmp(rte_bus_name(rte_dev_bus(info.device)), "vdev"))
+			return false;
+	}
+	return true;
+}
+
+int dps_pool_create(struct dps *d)
+{
+	struct rte_pktmbuf_pool_private priv = {
+		.mbuf_data_room_size = RTE_MBUF_DEFAULT_BUF_SIZE,
+	};
+	struct rte_mempool *mp;
+	int rc;
+
+	if (!pool_packed()) {
+		d->pool = rte_pktmbuf_pool_create("dps", d->mbufs, DPS_POOL_CACHE, 0,
+						  RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+		return d->pool ? 0 : err_set(-rte_errno, "a pool of %u mbufs: %s", d->mbufs,
+					     rte_strerror(rte_errno));
+	}
+	mp = rte_mempool_create_empty("dps", d->mbufs,
+				      sizeof(struct rte_mbuf) + RTE_MBUF_DEFAULT_BUF_SIZE,
+				      DPS_POOL_CACHE, sizeof(priv), SOCKET_ID_ANY,
+				      RTE_MEMPOOL_F_NO_IOVA_CONTIG);
+	if (!mp)
+		return err_set(-rte_errno, "a pool of %u mbufs: %s", d->mbufs,
+			       rte_strerror(rte_errno));
+	rc = rte_mempool_set_ops_byname(mp, rte_mbuf_best_mempool_ops(), NULL);
+	if (rc == 0) {
+		rte_pktmbuf_pool_init(mp, &priv);
+		rc = rte_mempool_populate_default(mp);
+		/* a partial fill is a pool smaller than asked */
+		rc = rc < 0 ? rc : rc != (int)d->mbufs ? -ENOMEM : 0;
+	}
+	if (rc < 0) {
+		rte_mempool_free(mp);
+		return err_set(rc, "a pool of %u mbufs: %s", d->mbufs, rte_strerror(-rc));
+	}
+	rte_mempool_obj_iter(mp, rte_pktmbuf_init, NULL);
+	d->pool = mp;
+	return 0;
+}
+
+/* What an AF_XDP port's UMEM covers of the pool (see dps_pool_create):
+ * from its first chunk's page, populated_size objects of the pool's
+ * object size. */
+struct umem_span {
+	uintptr_t lo, hi;
+	size_t hdr, tail;
+	unsigned outside;
+};
+
+static void umem_check_obj(struct rte_mempool *mp, void *arg, void *obj, unsigned idx)
+{
+	struct umem_span *u = arg;
+	uintptr_t o = (uintptr_t)obj;
+
+	(void)mp;
+	(void)idx;
+	if (o - u->hdr < u->lo || o + u->tail > u->hi)
+		u->outside++;
+}
+
+/* The mbufs of the pool an AF_XDP port's UMEM would not hold: 0 with
+ * dps_pool_create's packed pool; a pool kept within pages (hugepages
+ * with physical IOVAs) has a few per page. */
+static unsigned umem_outside(struct rte_mempool *mp)
+{
+	const struct rte_mempool_memhdr *first = STAILQ_FIRST(&mp->mem_list);
+	size_t pg = (size_t)getpagesize();
+	struct umem_span u = { 0 };
+
+	if (!first)
+		return 0;
+	u.lo = (uintptr_t)first->addr & ~(pg - 1);
+	u.hi = (uintptr_t)first->addr + (uint64_t)mp->populated_size *
+		rte_mempool_calc_obj_size(mp->elt_size, mp->flags, NULL);
+	u.hdr = mp->header_size;
+	u.tail = mp->elt_size + mp->trailer_size;
+	rte_mempool_obj_iter(mp, umem_check_obj, &u);
+	return u.outside;
+}
+
 /* The PMDs whose receive ring holds none of the pool: they put each frame
  * into an mbuf as they read it (af_packet from its own mapped ring, null
  * and ring making them). Every other ring is filled from the pool as it
@@ -174,11 +292,35 @@ static int rings_fit(const struct dps *d)
 	return 0;
 }
 
+/* An AF_XDP port is refused by name, not left to lose the mbufs its UMEM
+ * does not hold (see dps_pool_create). */
+static int umem_fits(const struct dps *d)
+{
+	unsigned outside = umem_outside(d->pool);
+	uint16_t id;
+
+	RTE_ETH_FOREACH_DEV(id) {
+		struct rte_eth_dev_info info;
+		char name[RTE_ETH_NAME_MAX_LEN];
+
+		if (!outside || rte_eth_dev_info_get(id, &info) != 0 || !info.driver_name ||
+		    strcmp(info.driver_name, "net_af_xdp"))
+			continue;
+		rte_eth_dev_get_name_by_port(id, name);
+		return err_set(-EINVAL,
+			       "ethdev %s: %u of the pool's %u mbufs lie outside the UMEM "
+			       "net_af_xdp makes of it (a pool kept within hugepages for a "
+			       "device reading physical IOVAs): run EAL with --iova-mode=va",
+			       name, outside, d->mbufs);
+	}
+	return 0;
+}
+
 int dps_nic_setup(struct dps *d)
 {
 	uint16_t id;
 
-	if (rings_fit(d) < 0)
+	if (rings_fit(d) < 0 || umem_fits(d) < 0)
 		return err_code();
 	RTE_ETH_FOREACH_DEV(id) {
 		struct rte_eth_conf conf = { 0 };
