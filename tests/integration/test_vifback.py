@@ -58,7 +58,8 @@ class Rig:
         logf = open(self.log, "a")
         self.vb = subprocess.Popen(["ip", "netns", "exec", self.topo.d0, VIFBACK, "--hv", "sim",
                                     "--stats-dir", self.netd.vifback_stats],
-                                   stdout=logf, stderr=logf, env=self.xsd.env(**self.vb_env))
+                                   # vb_env over xsd's: XENSTORED_PATH may be another way to it
+                                   stdout=logf, stderr=logf, env=dict(self.xsd.env(), **self.vb_env))
         logf.close()
         wait_for(lambda: "serving" in self.read_log()[start:] or self.vb.poll() is not None, 5,
                  what="vifback to start")
@@ -171,6 +172,42 @@ def rig(topo, xsd, netd_factory, tmp_path):
         yield r
     finally:
         r.close()
+
+
+def test_a_xenstored_that_restarts_costs_vifbacks_guests_nothing(topo, xsd, netd_factory,
+                                                                 tmp_path):
+    """xenstored restarts (every connection closed, its socket gone for a
+    second; the store kept): the same vifback goes on serving the guest's
+    rings meanwhile, says once that it lost xenstore and once that it is
+    back, and a vif added afterwards connects. It used to exit (its
+    service restarting it)."""
+    from test_dpswitch import XsRelay
+    relay = XsRelay(xsd)
+    rig = None
+    try:
+        rig = make_rig(topo, xsd, netd_factory, tmp_path, vb_env={"XENSTORED_PATH": relay.sock})
+        pid = rig.vb.pid
+        rig.attach(5, "ip=192.0.2.15")
+        g5 = rig.guest(5, "192.0.2.15")
+        assert topo.ping(g5, LAN), rig.read_log()
+        relay.restart(1.0)
+        wait_for(lambda: "reconnecting" in rig.read_log() or rig.vb.poll() is not None, 5,
+                 what=lambda: f"vifback to see xenstored go: {rig.read_log()}")
+        assert rig.vb.poll() is None, rig.read_log()
+        assert topo.ping(g5, LAN, timeout=3), rig.read_log()
+        wait_for(lambda: "xenstore: connected again" in rig.read_log(), 15,
+                 what=lambda: f"vifback back on xenstore: {rig.read_log()}")
+        rig.attach(6, "ip=192.0.2.16")
+        g6 = rig.guest(6, "192.0.2.16")
+        assert topo.ping(g6, LAN), rig.read_log()
+        assert topo.ping(g5, "192.0.2.16"), rig.read_log()
+        log = rig.read_log()
+        assert log.count("reconnecting") == 1 and log.count("connected again") == 1, log
+        assert rig.vb.pid == pid and rig.vb.poll() is None
+    finally:
+        if rig:
+            rig.close()
+        relay.close()
 
 
 def hostile_run(rig, d, case, check=True, wait=1):
