@@ -113,8 +113,9 @@ static int ring_descs(uint16_t id, const struct rte_eth_dev_info *info, uint16_t
  * its UMEM populated_size x 2,368 bytes from the pool's first page, as if
  * the mbufs were packed: the top 42 % lay outside it. The kernel skips
  * such an address in the fill ring and such a frame on the TX ring
- * (invalid descriptors), and the mbuf never comes back: a pool of 4095
- * lost its free mbufs within a few MiB of TCP, and the stream stalled.
+ * (invalid descriptors), and the mbuf never comes back: with a pool of
+ * 4095 a TCP stream guest -> LAN through the port stalled within its
+ * first MiBs.
  *
  * Where EAL's IOVAs are virtual addresses (always without hugepages) an
  * object contiguous in memory is contiguous for a device too, and a
@@ -309,8 +310,9 @@ static int umem_fits(const struct dps *d)
 		rte_eth_dev_get_name_by_port(id, name);
 		return err_set(-EINVAL,
 			       "ethdev %s: %u of the pool's %u mbufs lie outside the UMEM "
-			       "net_af_xdp makes of it (a pool kept within hugepages for a "
-			       "device reading physical IOVAs): run EAL with --iova-mode=va",
+			       "net_af_xdp makes of it: the pool is not one packed block (kept "
+			       "within hugepages for a device reading physical IOVAs: run EAL "
+			       "with --iova-mode=va)",
 			       name, outside, d->mbufs);
 	}
 	return 0;
