@@ -3893,7 +3893,8 @@ def test_every_mbuf_of_the_pool_serves_an_af_xdp_port(topo, xsd, tmp_path):
     the fill and TX rings and they never came back. With --mbufs 4095 (the
     receive ring holds 2048, the rest is used at once) TCP guest -> LAN
     stalled in its first MiBs. Now 3 x 16 MiB each way arrive whole, and
-    the pool has as many free mbufs after as before."""
+    the pool has as many free mbufs after as before (but for a burst the
+    port has not taken back yet)."""
     for rig in running(topo, xsd, tmp_path, uplink="af_xdp"):
         rig.stop()
         rig.start("--mbufs", "4095")
@@ -3904,7 +3905,9 @@ def test_every_mbuf_of_the_pool_serves_an_af_xdp_port(topo, xsd, tmp_path):
         for _ in range(3):
             tcp_whole(g, rig.lan, LAN, 16 << 20)
             tcp_whole(rig.lan, g, addr_of(5), 16 << 20)
-        wait_for(lambda: rig.request({"cmd": "status"})["mbufs_free"] == free, 5,
+        # net_af_xdp takes back what it sent at its next send: the last
+        # burst's mbufs (DPS_BURST, 32) may still be out, before as after
+        wait_for(lambda: rig.request({"cmd": "status"})["mbufs_free"] >= free - 32, 5,
                  what=lambda: f"{free} mbufs free again: {rig.request({'cmd': 'status'})}")
         nic = rig.port("nic0")
         assert nic["rx_packets"] > 30000 and nic["tx_packets"] > 30000, nic
