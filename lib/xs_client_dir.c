@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/fault.h"
 #include "lib/log.h"
 #include "lib/xs_client.h"
 
@@ -114,6 +115,13 @@ int xsc_list(struct xsc *c, uint32_t tx, const char *path, struct xsc_op *op)
 
 	*op = (struct xsc_op){ .type = XS_MSG_DIRECTORY, .path = path };
 	rc = xsc_run_tx(c, tx, op, 1);
+	/* tests: a refusal, as xenstored's (NETD_FAULT=xs-list-refused:N) */
+	if (rc == 0 && op->err == 0 && FAULT_POINT("xs-list-refused") < 0) {
+		xsc_ops_free(op, 1);
+		op->len = 0;
+		op->err = -EIO;
+		return 0;
+	}
 	/* too long for one reply: in parts, as libxenstore's xs_directory() */
 	if (rc || op->err != -E2BIG)
 		return rc;

@@ -56,11 +56,12 @@
 #define XSW_ALIVE_MS 1000
 #define XSW_TIMEOUT_MS 2000 /* a batch not answered by then: xenstored is hung */
 /* A report xenstored did not take (a conflict every try, or its quota of
- * open transactions): written again after 50 ms, doubling to 2 s, 12
- * times (about 15 s, as netback's nb_vif_backoff), then given up (logged). */
-#define XSW_REPORT_FIRST_MS 50
-#define XSW_REPORT_MAX_MS 2000
-#define XSW_REPORT_TRIES 12
+ * open transactions), or a listing it refused (see relist_later()): done
+ * again after 50 ms, doubling to 2 s, 12 times (about 15 s, as netback's
+ * NB_REFUSED_*), then given up (logged). */
+#define XSW_REFUSED_FIRST_MS 50
+#define XSW_REFUSED_MAX_MS 2000
+#define XSW_REFUSED_TRIES 12
 
 /* Where a vif's backend directory is, as far as the watch knows; vif_step()
  * is the one place that changes it. */
@@ -121,6 +122,13 @@ struct netd_xswatch {
 	struct xsw_report reports[XSW_BATCH];
 	unsigned n_reports;
 	struct xsw_vif *retries; /* vifs with a report to write again */
+	/* A refused listing, taken again on retry_timer (see relist_later()):
+	 * the root's, or relist_domid's; relist_tries 0: none. */
+	unsigned relist_tries;
+	bool relist_root;
+	uint32_t relist_domid;
+	uint64_t relist_due_ms; /* 0 while being taken */
+	unsigned relist_refusals; /* ever: did a rescan_all meet one? */
 };
 
 static unsigned bucket(uint32_t domid, uint32_t devid)
@@ -288,9 +296,69 @@ static bool run(struct netd_xswatch *w, struct xsc_op *ops, unsigned n)
 	return false;
 }
 
+static uint64_t now_ms(void);
+static void retry_arm(struct netd_xswatch *w);
+
+/* The wait before try n+1 of something xenstored refused (XSW_REFUSED_*). */
+static unsigned refused_wait_ms(unsigned tries)
+{
+	unsigned ms = XSW_REFUSED_FIRST_MS << (tries < 6 ? tries : 6);
+
+	return ms > XSW_REFUSED_MAX_MS ? XSW_REFUSED_MAX_MS : ms;
+}
+
+/* A listing xenstored refused (EACCES, EIO, ENOMEM, EDQUOT; EAGAIN: changed
+ * under every pass of xsc_list): the vifs in it that we do not know (the
+ * first listing after a (re)connect is such a listing) have no event of
+ * their own to bring them, so it is taken again on retry_timer with the
+ * backoff of refusals, XSW_REFUSED_TRIES times in a row at most; then the
+ * next event of that directory. Two domains' listings refused: the
+ * root's, which lists both. Logged once per run of refusals, and when
+ * it ends. */
+static void relist_later(struct netd_xswatch *w, const char *path, bool root, uint32_t domid,
+			 int err)
+{
+	unsigned ms;
+
+	w->relist_refusals++;
+	if (w->relist_tries >= XSW_REFUSED_TRIES) {
+		log_err("xenstore watch: list %s: %s: refused %u times in a row, given up until "
+			"it changes", path, strerror(-err), w->relist_tries + 1);
+		w->relist_tries = 0;
+		w->relist_due_ms = 0;
+		retry_arm(w);
+		return;
+	}
+	if (w->relist_tries && (w->relist_root || w->relist_domid != domid))
+		root = true;
+	if (!w->relist_tries)
+		log_warn("xenstore watch: list %s: %s; listed again, with backoff", path,
+			 strerror(-err));
+	w->relist_root = root;
+	w->relist_domid = domid;
+	ms = refused_wait_ms(w->relist_tries++);
+	w->relist_due_ms = now_ms() + ms;
+	retry_arm(w);
+}
+
+/* A listing made: a run of refusals of it, if any, is over. */
+static void relist_done(struct netd_xswatch *w)
+{
+	if (w->relist_tries && w->relist_root)
+		log_info("xenstore watch: %s listed (try %u)", XSVIF_ROOT, w->relist_tries + 1);
+	else if (w->relist_tries)
+		log_info("xenstore watch: %s/%u listed (try %u)", XSVIF_ROOT, w->relist_domid,
+			 w->relist_tries + 1);
+	w->relist_tries = 0;
+	w->relist_due_ms = 0;
+	retry_arm(w);
+}
+
 /* The names under path: a NUL-separated list in op->reply (NULL if the
- * node is absent or unreadable); false when the connection is gone. */
-static bool list(struct netd_xswatch *w, const char *path, struct xsc_op *op)
+ * node is absent or refused: relist_later() then); false when the
+ * connection is gone or the listing refused. */
+static bool list(struct netd_xswatch *w, const char *path, bool root, uint32_t domid,
+		 struct xsc_op *op)
 {
 	int rc = xsc_list(w->xs, 0, path, op);
 
@@ -299,8 +367,12 @@ static bool list(struct netd_xswatch *w, const char *path, struct xsc_op *op)
 		disconnect(w, err_msg());
 		return false;
 	}
-	if (op->err && op->err != -ENOENT)
-		log_warn("xenstore watch: %s: %s", path, strerror(-op->err));
+	if (op->err && op->err != -ENOENT) {
+		/* nothing known of what is there: what we knew stays */
+		relist_later(w, path, root, domid, op->err);
+		xsc_ops_free(op, 1);
+		return false;
+	}
 	return true;
 }
 
@@ -316,8 +388,10 @@ static void rescan_domain(struct netd_xswatch *w, uint32_t domid)
 	struct xsc_op kids;
 
 	snprintf(path, sizeof(path), "%s/%u", XSVIF_ROOT, domid);
-	if (!list(w, path, &kids))
+	if (!list(w, path, false, domid, &kids))
 		return;
+	if (w->relist_tries && !w->relist_root && w->relist_domid == domid)
+		relist_done(w);
 	foreach_name(name, &kids) {
 		char kid[XSVIF_DIR_MAX + 16];
 		uint32_t d, devid;
@@ -337,8 +411,9 @@ static void rescan_domain(struct netd_xswatch *w, uint32_t domid)
 static void rescan_all(struct netd_xswatch *w)
 {
 	struct xsc_op doms;
+	unsigned refusals = w->relist_refusals;
 
-	if (!list(w, XSVIF_ROOT, &doms))
+	if (!list(w, XSVIF_ROOT, true, 0, &doms))
 		return;
 	foreach_name(name, &doms) {
 		char dom[XSVIF_DIR_MAX];
@@ -351,6 +426,9 @@ static void rescan_all(struct netd_xswatch *w)
 			rescan_domain(w, domid);
 	}
 	xsc_ops_free(&doms, 1);
+	/* every domain listed too: whatever run of refusals there was is over */
+	if (w->xs && w->relist_refusals == refusals)
+		relist_done(w);
 	for (unsigned b = 0; b < XSW_BUCKETS && w->xs; b++)
 		for (struct xsw_vif *v = w->hash[b]; v; v = v->hnext)
 			if (vif_is_seen(v))
@@ -623,10 +701,10 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* The retry timer at the soonest report due; off when none is. */
+/* The retry timer at the soonest report or listing due; off when none is. */
 static void retry_arm(struct netd_xswatch *w)
 {
-	uint64_t due = 0;
+	uint64_t due = w->relist_due_ms;
 
 	for (struct xsw_vif *v = w->retries; v; v = v->rnext)
 		if (!due || v->retry->due_ms < due)
@@ -657,7 +735,7 @@ static void retry_drop(struct netd_xswatch *w, struct xsw_vif *v)
 }
 
 /* r (a batch's report, or its vif's retry) is written again later, with
- * backoff, on the loop's timer (never waited for), XSW_REPORT_TRIES times
+ * backoff, on the loop's timer (never waited for), XSW_REFUSED_TRIES times
  * at most; err_msg() is why it was not written now (xsvif_report's, which
  * names the vif). */
 static void retry_later(struct netd_xswatch *w, struct xsw_report *r)
@@ -666,7 +744,7 @@ static void retry_later(struct netd_xswatch *w, struct xsw_report *r)
 	struct xsw_report *c;
 	unsigned ms;
 
-	if (r->tries >= XSW_REPORT_TRIES) {
+	if (r->tries >= XSW_REFUSED_TRIES) {
 		log_err("%s: hotplug-status not written, given up after %u tries", err_msg(),
 			r->tries + 1);
 		retry_drop(w, v);
@@ -688,22 +766,33 @@ static void retry_later(struct netd_xswatch *w, struct xsw_report *r)
 		w->retries = v;
 		r = c;
 	}
-	ms = XSW_REPORT_FIRST_MS << (r->tries < 6 ? r->tries : 6);
-	if (ms > XSW_REPORT_MAX_MS)
-		ms = XSW_REPORT_MAX_MS;
+	ms = refused_wait_ms(r->tries);
 	r->tries++;
 	r->due_ms = now_ms() + ms;
 	log_warn("%s: hotplug-status written again in %u ms", err_msg(), ms);
 	retry_arm(w);
 }
 
-/* The reports due, written again. */
+/* The listing due, taken again (its vifs marked, looked at by on_defer). */
+static void relist(struct netd_xswatch *w, uint64_t now)
+{
+	if (!w->relist_due_ms || w->relist_due_ms > now || !w->xs)
+		return;
+	w->relist_due_ms = 0; /* relist_later() sets it again if refused again */
+	if (w->relist_root)
+		rescan_all(w);
+	else
+		rescan_domain(w, w->relist_domid);
+}
+
+/* The listing and reports due, taken and written again. */
 static int on_retry(sd_event_source *s, uint64_t usec, void *data)
 {
 	struct netd_xswatch *w = data;
 	uint64_t now = now_ms();
 	struct xsw_vif *v;
 
+	relist(w, now);
 	for (;;) {
 		struct xsw_report *r;
 		char id[32];
@@ -987,6 +1076,9 @@ static void disconnect(struct netd_xswatch *w, const char *why)
 			v->echo = false;
 	while (w->retries)
 		retry_drop(w, w->retries);
+	w->relist_tries = 0; /* the rescan after reconnecting lists all */
+	w->relist_due_ms = 0;
+	retry_arm(w);
 	while (w->qhead) {
 		w->qhead->pending = false;
 		w->qhead = w->qhead->qnext;

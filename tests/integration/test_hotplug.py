@@ -926,6 +926,49 @@ def test_watch_plugs_at_start_a_vif_among_1000_domains(topo, xsd, netd_factory):
     del hp
 
 
+def test_watch_lists_again_a_listing_xenstored_refused(topo, xsd, netd_factory):
+    """vif 5.0 there before netd starts, and xenstored refusing netd's first
+    three listings of the backend root (NETD_FAULT=xs-list-refused:3: EIO,
+    as xenstored answers EACCES, ENOMEM, EDQUOT...): the watch lists the
+    root again with backoff (50, 100, 200 ms) and plugs the vif, with no
+    further xenstore event to bring it; one warning for the run of
+    refusals. Before, the refusal was only logged and the vif missed until
+    its directory changed: the guest's vif never plugged."""
+    topo.add_guest(5)
+    r = subprocess.run([HVSIM, "vif", "add", "-n", "5.0", "script=/bin/true"],
+                       env=xsd.env(), capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+    netd = netd_factory(bridge_conf("modern"),
+                        env={"XENSTORED_PATH": xsd.sock, "NETD_FAULT": "xs-list-refused:3"})
+    netd.write_conf(bridge_conf("modern"), netd_section="xenstore_watch = yes\n")
+    netd.start()
+    wait_for(lambda: xsd.status(5) == "connected", 5,
+             what=lambda: f"plug at start: {netd.read_log()}")
+    assert port_of(topo, "vif5.0") == "xenbr0"
+    log = netd.read_log()
+    warned = [line for line in log.splitlines() if "listed again, with backoff" in line]
+    assert len(warned) == 1, log
+    assert f"list {BE}: Input/output error" in warned[0], log
+    assert f"xenstore watch: {BE} listed (try 4)" in log, log
+    assert "given up" not in log, log
+
+
+def test_watch_gives_up_a_listing_always_refused_until_it_changes(topo, xsd, netd_factory):
+    """A listing xenstored refuses every time is given up after 13 tries
+    (about 15 s of backoff), saying so once; the next event of the
+    directory lists it again, and a vif there is plugged."""
+    xsd.write(f"{BE}/1000", "")  # a root to list (an absent one is no refusal)
+    w = watcher_faulted(topo, xsd, netd_factory, "xs-list-refused:13")
+    wait_for(lambda: "refused 13 times in a row, given up until it changes" in w.netd.read_log(),
+             25, what=lambda: f"given up: {w.netd.read_log()}")
+    log = w.netd.read_log()
+    assert log.count("listed again, with backoff") == 1, log
+    topo.add_guest(5)
+    assert w.vif_add("5.0", script="/bin/true", keys_only=True).returncode == 0
+    wait_for(lambda: xsd.status(5) == "connected", 5, what="plug after the refusals")
+    assert w.netd.request({"cmd": "vif-list"})["ok"]
+
+
 def watcher_faulted(topo, xsd, netd_factory, fault):
     netd = netd_factory(bridge_conf("modern"),
                         env={"XENSTORED_PATH": xsd.sock, "NETD_FAULT": fault})
