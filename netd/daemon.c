@@ -1048,6 +1048,25 @@ static bool net_configured(const struct netd *d, const struct netd_net *net)
 	return net >= d->nets && net < d->nets + d->n_nets;
 }
 
+/* (mode.h) */
+const struct netd_net *netd_vif_held_elsewhere(const struct netd_net *net, const struct vif *v)
+{
+	const struct netd *d = net->daemon;
+
+	for (size_t i = 0; d && i < d->n_nets; i++) {
+		const struct netd_net *o = &d->nets[i];
+
+		if (o == net)
+			continue;
+		if (net_vif_find(o, v->domid, v->devid, v->emu))
+			return o;
+		for (const struct netd_vif *ov = o->vifs; ov; ov = ov->next)
+			if (!strcmp(ov->vif.ifname, v->ifname))
+				return o;
+	}
+	return NULL;
+}
+
 /* The vifs of a record set aside (up_without_record), kept for the fresh
  * apply to plug again, as after a rollback (the mode's done hook, or
  * route's replug): the guests keep their network across the restart.
@@ -1060,17 +1079,26 @@ static bool net_configured(const struct netd *d, const struct netd_net *net)
  * watched unless configured, a renamed vif's mark names an interface and
  * not its keys, and the journal holds only the changes since the last
  * fold. A vif whose interface is gone (its guest with it) is dropped: the
- * guest's next hotplug brings it. Returns how many stay. */
+ * guest's next hotplug brings it. So is one another network netd runs
+ * holds now (plugged there since the record was written): the record is
+ * evidence, not the vif's owner, and a plug here took the guest off the
+ * network it is on. Returns how many stay. */
 static unsigned vifs_keep_present(struct netd_net *net)
 {
 	struct netd_vif *v, *next;
+	const struct netd_net *holder;
 
 	for (v = net->vifs; v; v = next) {
 		next = v->next;
-		if (nl_link_exists(v->vif.ifname))
+		holder = netd_vif_held_elsewhere(net, &v->vif);
+		if (holder)
+			log_warn("%s: %s, of the state file set aside, is network %s's now: not "
+				 "plugged again", net->conf.name, v->vif.ifname, holder->conf.name);
+		else if (nl_link_exists(v->vif.ifname))
 			continue;
-		log_warn("%s: %s, of the state file set aside, is gone from the host: not plugged "
-			 "again", net->conf.name, v->vif.ifname);
+		else
+			log_warn("%s: %s, of the state file set aside, is gone from the host: not "
+				 "plugged again", net->conf.name, v->vif.ifname);
 		vif_unlink(net, v);
 		free(v->state);
 		free(v);

@@ -215,6 +215,11 @@ const char *netd_net_conf_uplink(const struct netd_net_conf *c);
 struct netd_net *netd_net_peer_next(const struct netd_net *net, const struct netd_net *prev,
 				    const char *uplink);
 
+/* The network netd runs, other than net, that holds v (by its id or its
+ * name), or NULL: a vif a record names but that is not plugged here (a
+ * record set aside) may be another network's now, and is not plugged
+ * here again. Read within the call only (see above). */
+const struct netd_net *netd_vif_held_elsewhere(const struct netd_net *net, const struct vif *v);
 /* A network's record of vif domid.devid (emu: its HVM tap), or NULL. */
 struct netd_vif *netd_net_vif_find(const struct netd_net *net, uint32_t domid, uint32_t devid,
 				   bool emu);

@@ -569,6 +569,41 @@ def test_an_unreadable_state_file_s_vif_gone_from_the_host_is_not_plugged_again(
     assert netd.stop() == 0, netd.read_log()
 
 
+def test_an_unreadable_state_file_s_vif_another_network_holds_stays_there(topo, netd_factory):
+    """Two networks; the record of the second, unreadable by its mode and
+    set aside when it comes up, lists a vif the first holds now: that vif
+    stays where it is, plugged into the first and listed by it alone, the
+    log naming the holder, and the second's new record without it. Before,
+    the second took it as its own too (its plug tried again, refused as
+    a port of the first in nat mode): one vif listed by two networks and
+    recorded by both."""
+    from nat_util import nat_conf
+    conf = (nat_conf(address="203.0.113.1/25", dhcp_range=None)
+            + nat_conf(name="virbr1", address="203.0.113.129/25", dhcp_range=None))
+    add_vif(topo, 1, None)
+    netd = netd_factory(conf)
+    netd.start()
+    netd.ctl("vif", "online", "1.0", "bridge=virbr0", "ip=203.0.113.11")
+    # vif1.0 as virbr0's record has it: its entry, in the vif journal
+    held = open(os.path.join(netd.state, "virbr0.vifs")).read()
+    record = state_file(netd, "virbr1")
+    doc = json.load(open(record))
+    netd.ctl("down", "virbr1")
+    spoil_record(record, doc, "address")
+    with open(os.path.join(netd.state, "virbr1.vifs"), "w") as f:
+        f.write(held)
+    netd.ctl("up", "virbr1")
+    log = netd.read_log()
+    assert "virbr1: its state file" in log and f"moved aside to {record}.bad" in log, log
+    assert ("virbr1: vif1.0, of the state file set aside, is network virbr0's now: not plugged "
+            "again") in log, log
+    assert topo.link(topo.d0, "vif1.0").get("master") == "virbr0", log
+    assert [(v["vif"], v["network"]) for v in
+            netd.request({"cmd": "vif-list"})["result"]["vifs"]] == [("1.0", "virbr0")], log
+    assert json.load(open(record))["vifs"] == [], log
+    assert netd.stop() == 0, netd.read_log()
+
+
 def test_a_state_file_that_is_not_json_is_moved_aside_not_overwritten(topo, netd_factory):
     """A state file that does not parse (here cut short) and the vif
     journal beside it: nothing in them can be read, and the network is
