@@ -264,6 +264,21 @@ static int ovs_restore(struct netd_net *net, struct ovs_priv *p)
 	return rc;
 }
 
+/* v's OpenFlow rules gone. A bridge that is gone took them with it: a
+ * foreign one deleted leaves the network failed, not down (foreign_gone),
+ * and a guest's vif offline meanwhile (its shutdown) must not fail for
+ * rules nobody can reach. Looked up on a failure only. */
+static int vif_flows_del(struct ovs_priv *p, const struct vif *v)
+{
+	char uuid[64], owner[IFNAMSIZ + 1];
+	size_t n;
+	int rc = ovs_flows_del(p->mgmt, v);
+
+	if (rc && bridge_lookup(p, uuid, sizeof(uuid), owner, sizeof(owner), &n) == 0)
+		return 0;
+	return rc;
+}
+
 /* The remembered vifs' OpenFlow rules (antispoof, without OVN), as at
  * down: they live in the bridge's flow table, not on its ports, so a
  * bridge netd did not create keeps them when their ports go. */
@@ -272,7 +287,7 @@ static void vifs_flows_del(struct netd_net *net, struct ovs_priv *p)
 	if (!net->conf.antispoof || net->conf.ovn)
 		return;
 	for (struct netd_vif *v = net->vifs; v; v = v->next)
-		if (ovs_flows_del(p->mgmt, &v->vif))
+		if (vif_flows_del(p, &v->vif))
 			log_warn("%s: %s", net->conf.name, err_msg());
 }
 
@@ -906,7 +921,7 @@ static int ovs_vif_offline(struct netd_net *net, const struct vif *vif)
 	/* The PV vif going: its tap (if plugged) is the one in use again. */
 	rc = port_del(net, p, vif, twin && !vif->emu ? twin->vif.ifname : NULL, true);
 	if (rc == 0 && net->conf.antispoof && !net->conf.ovn)
-		rc = ovs_flows_del(p->mgmt, vif);
+		rc = vif_flows_del(p, vif);
 	if (rc == 0 && nl_link_get(vif->ifname, &l) == 0 && (l.flags & IFF_UP))
 		rc = nl_link_set_up(l.ifindex, false); /* as bridge mode leaves a vif */
 	if (rc == 0)

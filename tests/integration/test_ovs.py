@@ -649,6 +649,27 @@ def test_a_bridge_netd_did_not_make_deleted_is_not_made_again(topo, ovs, netd_fa
     assert ovs.ports(BR) == []
 
 
+def test_a_guest_leaving_while_a_bridge_netd_did_not_make_is_gone_is_unplugged(
+        topo, ovs, netd_factory):
+    """Their bridge deleted by hand, `up` fails (netd does not make it
+    again: the network failed, its vifs kept); a guest shut down
+    meanwhile: its vif offline succeeds and the vif is no longer listed,
+    its rules gone with the bridge, and `down` is clean. Before, the
+    offline failed (exit 1) trying to delete the vif's OpenFlow rules
+    from the bridge that is gone, and the vif stayed listed."""
+    ovs.vsctl("add-br", BR, "--", "set", "Bridge", BR, "datapath_type=netdev")
+    n = netd_factory(ovs_conf(ovs))
+    n.start()
+    plugged_guest(topo, n, 71)
+    ovs.vsctl("del-br", BR)
+    assert n.ctl("up", BR, check=False).returncode == 1
+    r = n.ctl("vif", "offline", "71.0", check=False)
+    assert r.returncode == 0, r.stderr
+    assert n.request({"cmd": "vif-list"})["result"]["vifs"] == [], n.read_log()
+    n.ctl("down", BR)
+    assert "ovs-ofctl del-flows" not in n.read_log(), n.read_log()
+
+
 def test_an_applied_checkpoint_that_fails_takes_the_replugged_vifs_rules_with_it(
         topo, ovs, netd_factory):
     """On a bridge someone else made, a netd killed mid-apply (its record
