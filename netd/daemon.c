@@ -1130,9 +1130,16 @@ static void bad_keep_earlier(struct netd_net *net, const char *bad, const char *
 			 "replaced", net->conf.name, bad, old, strerror(errno));
 		return;
 	}
-	if (rename(jbad, jold) && errno == ENOENT && unlink(jold) && errno != ENOENT)
-		log_warn("%s: %s, of a state file set aside before the last, not removed: %s",
-			 net->conf.name, jold, strerror(errno));
+	/* its journal with it, or (it had none) no older one left beside it */
+	if (rename(jbad, jold)) {
+		if (errno != ENOENT)
+			log_warn("%s: %s, the vif journal of %s, cannot be kept as %s (%s): the "
+				 "next set aside replaces it", net->conf.name, jbad, old, jold,
+				 strerror(errno));
+		else if (unlink(jold) && errno != ENOENT)
+			log_warn("%s: %s, of a state file set aside before the last, not removed: %s",
+				 net->conf.name, jold, strerror(errno));
+	}
 	log_warn("%s: %s, of a state file set aside before, kept as %s", net->conf.name, bad,
 		 old);
 }
