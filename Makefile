@@ -32,7 +32,7 @@ demo: build
 check: build asan
 	@cd $(ASAN_BUILD) && ctest --output-on-failure -L unit
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CHECK_FUZZ_SECONDS)
-	@NETD_BUILD=$(abspath $(BUILD)) NETD_ASAN_BUILD=$(abspath $(ASAN_BUILD)) /usr/bin/pytest -q -rfEs -p no:cacheprovider tests/integration
+	@NETD_BUILD=$(abspath $(BUILD)) NETD_ASAN_BUILD=$(abspath $(ASAN_BUILD)) /usr/bin/pytest -q -rfEs --durations=30 -p no:cacheprovider tests/integration
 
 # Every libFuzzer harness for FUZZ_SECONDS each (clang; scripts/fuzz.sh).
 fuzz:
