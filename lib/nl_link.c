@@ -238,6 +238,72 @@ int nl_link_set_master(int ifindex, int master)
 	return nl_request(nlh);
 }
 
+int nl_link_get_altname(const char *name, struct nl_link *out)
+{
+	struct nlmsghdr *nlh = link_msg(RTM_GETLINK, 0, 0);
+	int rc;
+
+	/* IFLA_IFNAME takes at most IFNAMSIZ; the kernel looks this one up
+	 * among names and altnames alike */
+	mnl_attr_put_strz(nlh, IFLA_ALT_IFNAME, name);
+	mnl_attr_put_u32(nlh, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+	memset(out, 0, sizeof(*out));
+	rc = nl_get(nlh, link_get_cb, out);
+	if (rc == -ENODEV)
+		return err_set(rc, "%s: no such interface", name);
+	return rc;
+}
+
+int nl_link_add_altname(int ifindex, const char *altname)
+{
+	struct nlmsghdr *nlh = link_msg(RTM_NEWLINKPROP, NLM_F_EXCL, ifindex);
+	struct nlattr *list = mnl_attr_nest_start(nlh, IFLA_PROP_LIST);
+
+	mnl_attr_put_strz(nlh, IFLA_ALT_IFNAME, altname);
+	mnl_attr_nest_end(nlh, list);
+	return nl_request(nlh);
+}
+
+struct altname_walk {
+	int (*cb)(const struct nl_link *l, const char *altname, void *data);
+	void *data;
+	int rc;
+};
+
+static int altname_walk_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct altname_walk *w = data;
+	const struct nlattr *a, *n;
+	struct nl_link l;
+
+	link_parse(nlh, &l);
+	mnl_attr_for_each(a, nlh, sizeof(struct ifinfomsg)) {
+		if (mnl_attr_get_type(a) != IFLA_PROP_LIST)
+			continue;
+		mnl_attr_for_each_nested(n, a) {
+			if (mnl_attr_get_type(n) != IFLA_ALT_IFNAME ||
+			    mnl_attr_validate(n, MNL_TYPE_NUL_STRING) < 0)
+				continue;
+			w->rc = w->cb(&l, mnl_attr_get_str(n), w->data);
+			if (w->rc)
+				return MNL_CB_STOP;
+		}
+	}
+	return MNL_CB_OK;
+}
+
+int nl_link_for_each_altname(int (*cb)(const struct nl_link *l, const char *altname, void *data),
+			     void *data)
+{
+	struct nlmsghdr *nlh = link_msg(RTM_GETLINK, 0, 0);
+	struct altname_walk w = { cb, data, 0 };
+	int rc;
+
+	mnl_attr_put_u32(nlh, IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS);
+	rc = nl_dump(nlh, altname_walk_cb, &w);
+	return rc ? rc : w.rc;
+}
+
 struct port_walk {
 	int master;
 	int (*cb)(const struct nl_link *l, void *data);

@@ -39,6 +39,20 @@ int nl_link_set_alias(int ifindex, const char *alias); /* "": none */
  * is given; a failure part-way leaves what was applied, for the caller's undo. */
 int nl_link_setup(int ifindex, const uint8_t *mac, unsigned mtu, int master, bool up);
 
+/* Alternative names (IFLA_ALT_IFNAME, Linux 5.5+): names of the interface's
+ * own, longer than IFNAMSIZ if need be, unique among the namespace's names
+ * and altnames, kept across renames, that only RTM_{NEW,DEL}LINKPROP
+ * change (ip link property). */
+#define NL_ALTNAME_MAX 128
+/* The interface one of whose names (its name or an altname) is name:
+ * -ENODEV if none. */
+int nl_link_get_altname(const char *name, struct nl_link *out);
+int nl_link_add_altname(int ifindex, const char *altname);
+/* Calls cb for each altname of each link; stops on nonzero. cb must not
+ * send netlink requests of its own (one buffer serves the process). */
+int nl_link_for_each_altname(int (*cb)(const struct nl_link *l, const char *altname, void *data),
+			     void *data);
+
 /* Calls cb for every link whose master is `master`; stops on nonzero. */
 int nl_link_for_each_port(int master, int (*cb)(const struct nl_link *l, void *data), void *data);
 
