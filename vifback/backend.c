@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -63,22 +64,111 @@ static int adopt_renamed(const struct nb_vif *v, const char *backend, const char
 	return -ENODEV;
 }
 
+struct tap_held {
+	const char *name;
+	bool held;
+};
+
+static void tap_held_one(struct nb_back *b, struct nb_vif *v, void *arg)
+{
+	struct tap_held *t = arg;
+	char name[IFNAMSIZ];
+
+	(void)b;
+	if (v->port < 0 || t->held)
+		return;
+	vb_tap_name(v->port, name);
+	t->held = !strcmp(name, t->name);
+}
+
+/* fd is vif D.N's TAP (its mark says so), left by an earlier vifback
+ * for a device that is gone (why, in what): removed, as release would have
+ * removed it; nobody else would. One a vif of ours holds stays. */
+static void remove_left(struct vb_sup *s, uint32_t domid, uint32_t devid, int fd, const char *why)
+{
+	char name[IFNAMSIZ];
+	struct tap_held t = { name, false };
+	struct nb_vif gone = { .domid = domid, .devid = devid, .port = -1 };
+
+	vb_tap_name(fd, name);
+	nb_vif_foreach(&s->nb, tap_held_one, &t);
+	if (t.held) {
+		close(fd);
+		return;
+	}
+	vb_tap_remove(fd);
+	log_info("vif%u.%u: %s, left by an earlier vifback%s, removed", domid, devid, name, why);
+	vb_stats_forget(s, &gone);
+}
+
+/* The TAP an earlier vifback made for this vif, by its mark: under the
+ * vif's name or its vifname= (renamed by netd or a script). Under any
+ * other it was made for an earlier device of the same D.N (a vifname=
+ * is the device's for its life), removed while no vifback ran and made
+ * again since: it goes. -ENODEV: none to take. */
+static int adopt_marked(struct nb_back *b, struct nb_vif *v, const char *vifname,
+			const char *mark)
+{
+	char name[IFNAMSIZ];
+	int fd, rc;
+
+	rc = vb_tap_adopt_marked(mark, &fd);
+	if (rc < 0)
+		return rc;
+	vb_tap_name(fd, name);
+	if (!strcmp(name, v->ifname) || (vifname && !strcmp(name, vifname))) {
+		v->port = fd;
+		return 0;
+	}
+	remove_left(sup_of(b), v->domid, v->devid, fd, " for an earlier device");
+	return -ENODEV;
+}
+
+/* A TAP of an older vifback, which did not mark its TAPs: under the vif's
+ * name, or the vifname= netd renamed it to (adopt_renamed), marked now.
+ * One that holds another vif's mark is that vif's. A TAP left unmarked
+ * (a kernel without altnames) still serves; it is only not known for
+ * vifback's once its vif is gone. -ENODEV: none to take. */
+static int adopt_unmarked(struct nb_vif *v, const char *vifname, const char *mark)
+{
+	int rc;
+
+	rc = vb_tap_adopt(v->ifname, &v->port);
+	if (rc == -ENODEV && vifname)
+		rc = adopt_renamed(v, v->ifname, vifname, &v->port);
+	if (rc < 0)
+		return rc;
+	rc = vb_tap_mark(v->port, mark);
+	if (rc == -EEXIST) {
+		close(v->port);
+		v->port = -1;
+		return rc;
+	}
+	if (rc < 0)
+		log_warn("vif%u.%u: %s: not marked, not removed if its vif goes while no vifback "
+			 "runs",
+			 v->domid, v->devid, err_msg());
+	return 0;
+}
+
 static int probe(struct nb_back *b, struct nb_vif *v, const char *vifname, const char *bridge)
 {
+	char mark[VB_TAP_MARK_MAX];
 	int rc;
 
 	/* a TAP an earlier vifback left (it persists): under its name, or
 	 * the vifname= a script renamed it to; it is still bridged */
-	rc = vb_tap_adopt(v->ifname, &v->port);
-	if (rc == -ENODEV && vifname)
-		rc = adopt_renamed(v, v->ifname, vifname, &v->port);
+	vb_tap_mark_name(v->domid, v->devid, mark);
+	rc = adopt_marked(b, v, vifname, mark);
+	if (rc == -ENODEV)
+		rc = adopt_unmarked(v, vifname, mark);
 	if (rc == 0) {
 		char name[IFNAMSIZ];
 
 		vb_tap_name(v->port, name);
 		log_info("vif%u.%u: %s taken over", v->domid, v->devid, name);
 	} else if (rc == -ENODEV) {
-		rc = vb_tap_create(v->ifname, &v->port);
+		rc = vb_tap_create(v->ifname, mark, &v->port);
 		if (rc == 0)
 			log_info("vif%u.%u: %s created", v->domid, v->devid, v->ifname);
 		/* a new TAP: counters a vif of that name left start over */
@@ -188,127 +278,113 @@ static void close_port(struct nb_back *b, struct nb_vif *v)
 		close(v->port);
 }
 
-struct tap_held {
-	const char *name;
-	bool held;
-};
-
-static void tap_held_one(struct nb_back *b, struct nb_vif *v, void *arg)
-{
-	struct tap_held *t = arg;
-	char name[IFNAMSIZ];
-
-	(void)b;
-	if (v->port < 0 || t->held)
-		return;
-	vb_tap_name(v->port, name);
-	t->held = !strcmp(name, t->name);
-}
-
 /* A vif torn down before this vifback probed it (it was restarted while
- * the toolstack removed the device): the TAP an earlier vifback left
- * (persistent: nobody else would remove it), under its name or the
- * vifname= a script renamed it to, goes as release would have removed
- * it. One a vif of ours holds (a vifname= taken since by another) stays. */
+ * the toolstack removed the device), or whose directory went before its
+ * first look: the TAP an earlier vifback made for it (persistent: nobody
+ * else would remove it), found by its mark under whatever name it has now,
+ * goes as release would have removed it. An interface without the mark is
+ * not ours to remove, whatever its name (vifname unused: the mark finds a
+ * renamed TAP too). */
 static void forget(struct nb_back *b, struct nb_vif *v, const char *vifname)
 {
-	char name[IFNAMSIZ];
-	struct tap_held t = { name, false };
+	char mark[VB_TAP_MARK_MAX];
 	int fd, rc;
 
-	snprintf(name, sizeof(name), "vif%u.%u", v->domid, v->devid);
-	rc = vb_tap_adopt(name, &fd);
-	if (rc == -ENODEV && vifname)
-		rc = adopt_renamed(v, name, vifname, &fd);
+	(void)vifname;
+	vb_tap_mark_name(v->domid, v->devid, mark);
+	rc = vb_tap_adopt_marked(mark, &fd);
 	if (rc == -ENODEV)
 		return;
 	if (rc < 0) {
 		log_warn("vif%u.%u: %s", v->domid, v->devid, err_msg());
 		return;
 	}
-	vb_tap_name(fd, name);
-	nb_vif_foreach(b, tap_held_one, &t);
-	if (t.held) {
-		close(fd);
-		return;
-	}
-	vb_tap_remove(fd);
-	log_info("vif%u.%u: %s, left by an earlier vifback, removed", v->domid, v->devid, name);
-	vb_stats_forget(sup_of(b), v);
+	remove_left(sup_of(b), v->domid, v->devid, fd, "");
 }
 
-/* One batch of vb_orphans_remove: the TAPs named in names[0..n) whose
+/* A vif a mark names (vb_orphans_remove). */
+struct orphan {
+	uint32_t domid, devid;
+};
+
+/* One batch of vb_orphans_remove: the TAPs marked for vifs[0..n) whose
  * backend directory is gone go. -errno: xenstore gone (the loop finds
  * out). */
-static int orphans_batch(struct vb_sup *s, char (*names)[IFNAMSIZ], unsigned n)
+static int orphans_batch(struct vb_sup *s, const struct orphan *vifs, unsigned n)
 {
 	char paths[VB_ORPHANS_BATCH][NB_PATH_MAX];
 	struct xsc_op ops[VB_ORPHANS_BATCH];
-	/* each name's domain and device, parsed once (vb_orphans_remove
-	 * took only names vifD.N) */
-	uint32_t domid[VB_ORPHANS_BATCH], devid[VB_ORPHANS_BATCH];
 	int rc;
 
 	for (unsigned i = 0; i < n; i++) {
-		domid[i] = devid[i] = 0;
-		sscanf(names[i], "vif%u.%u", &domid[i], &devid[i]);
-		snprintf(paths[i], sizeof(paths[i]), "%s/%u/%u", XSVIF_ROOT, domid[i], devid[i]);
+		snprintf(paths[i], sizeof(paths[i]), "%s/%u/%u", XSVIF_ROOT, vifs[i].domid,
+			 vifs[i].devid);
 		ops[i] = (struct xsc_op){ .type = XS_MSG_READ, .path = paths[i] };
 	}
 	rc = xsc_run(s->nb.xs, ops, n);
 	if (rc < 0)
 		return rc;
 	for (unsigned i = 0; i < n; i++) {
-		struct nb_vif v = { .domid = domid[i], .devid = devid[i], .port = -1 };
+		char mark[VB_TAP_MARK_MAX];
 		int fd;
 
 		/* gone, not unreadable: a refusal says nothing of the device */
-		if (ops[i].err != -ENOENT || vb_tap_adopt(names[i], &fd) < 0)
-			continue; /* there, or not our TAP (Linux netback's netdev) */
-		vb_tap_remove(fd);
-		log_info("vif%u.%u: %s, left by an earlier vifback for a device since removed, "
-			 "removed",
-			 v.domid, v.devid, names[i]);
-		vb_stats_forget(s, &v);
+		if (ops[i].err != -ENOENT)
+			continue;
+		vb_tap_mark_name(vifs[i].domid, vifs[i].devid, mark);
+		rc = vb_tap_adopt_marked(mark, &fd);
+		if (rc == 0)
+			remove_left(s, vifs[i].domid, vifs[i].devid, fd,
+				    " for a device since removed");
+		else if (rc != -ENODEV) /* -ENODEV: removed since the listing */
+			log_warn("vif%u.%u: %s", vifs[i].domid, vifs[i].devid, err_msg());
 	}
 	xsc_ops_free(ops, n);
 	return 0;
 }
 
+struct orphans {
+	struct orphan *vifs;
+	unsigned n, cap;
+};
+
+/* A mark, whichever interface holds it: a TAP vifback made (checked when
+ * taken: vb_tap_adopt_marked), under its name or the one it was given. */
+static int orphans_list_one(const struct nl_link *l, const char *altname, void *arg)
+{
+	struct orphans *o = arg;
+	uint32_t d, k;
+
+	(void)l;
+	if (!vb_tap_mark_parse(altname, &d, &k))
+		return 0;
+	if (o->n == o->cap) {
+		unsigned cap = o->cap ? 2 * o->cap : VB_ORPHANS_BATCH;
+		struct orphan *v = realloc(o->vifs, cap * sizeof(*v));
+
+		if (!v)
+			return err_set(-ENOMEM, "out of memory");
+		o->vifs = v;
+		o->cap = cap;
+	}
+	o->vifs[o->n++] = (struct orphan){ d, k };
+	return 0;
+}
+
 void vb_orphans_remove(struct vb_sup *s)
 {
-	char names[VB_ORPHANS_BATCH][IFNAMSIZ];
-	struct if_nameindex *ifs = if_nameindex();
-	unsigned n = 0;
-	int rc = 0;
+	struct orphans o = { NULL, 0, 0 };
+	int rc;
 
-	if (!ifs) {
-		log_warn("vifback: interfaces not listed, none left over removed: %s",
-			 strerror(errno));
-		return;
-	}
-	for (struct if_nameindex *i = ifs; i->if_index; i++) {
-		char canon[IFNAMSIZ];
-		uint32_t d, k;
-
-		/* vifD.N as vifback names a TAP, nothing else (vif05.0,
-		 * vif5.0-emu: not one of ours) */
-		if (sscanf(i->if_name, "vif%u.%u", &d, &k) != 2)
-			continue;
-		snprintf(canon, sizeof(canon), "vif%u.%u", d, k);
-		if (strcmp(canon, i->if_name))
-			continue;
-		memcpy(names[n++], canon, IFNAMSIZ);
-		if (n == VB_ORPHANS_BATCH) {
-			rc = orphans_batch(s, names, n);
-			n = 0;
-			if (rc < 0)
-				break;
-		}
-	}
-	if (n && rc == 0)
-		orphans_batch(s, names, n);
-	if_freenameindex(ifs);
+	/* listed first, taken after: netlink is not to be asked from within
+	 * its own dump */
+	rc = nl_link_for_each_altname(orphans_list_one, &o);
+	if (rc < 0)
+		log_warn("vifback: interfaces not listed, none left over removed: %s", err_msg());
+	for (unsigned i = 0; rc == 0 && i < o.n; i += VB_ORPHANS_BATCH)
+		rc = orphans_batch(s, o.vifs + i,
+				   o.n - i < VB_ORPHANS_BATCH ? o.n - i : VB_ORPHANS_BATCH);
+	free(o.vifs);
 }
 
 const struct nb_ops vb_nb_ops = {

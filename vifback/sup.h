@@ -37,12 +37,13 @@ struct vb_sup {
 extern const struct nb_ops vb_nb_ops;
 /* At start, the backend watch set, before the first look (a device
  * removed after the sweep read its directory is forgotten at its look,
- * netback's forget_gone): the TAPs vifD.N an earlier vifback
- * left (persistent) for devices whose backend directory is gone (removed
- * while no vifback ran: libxl waits 10 s for Closed, then removes it)
- * go, as release would have removed them: nobody else would, and no vif
- * will take them. A TAP renamed for vifname= cannot be told from
- * another interface: it stays. xenstore reads a batch at a time. */
+ * netback's forget_gone): the TAPs an earlier vifback left (persistent)
+ * for devices whose backend directory is gone (removed while no vifback
+ * ran: libxl waits 10 s for Closed, then removes it) go, as release would
+ * have removed them: nobody else would, and no vif will take them. They
+ * are found by their mark (vb_tap_mark_name), under whatever name they
+ * have now: renamed for vifname= too. An interface without the mark is
+ * not ours, whatever its name. xenstore reads a batch at a time. */
 #define VB_ORPHANS_BATCH 64
 void vb_orphans_remove(struct vb_sup *s);
 

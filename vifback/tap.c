@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "lib/err.h"
+#include "lib/nl_link.h"
 
 static int tap_open(const char *name, int *fd)
 {
@@ -39,17 +40,59 @@ static int tap_open(const char *name, int *fd)
 	return 0;
 }
 
-int vb_tap_create(const char *name, int *fd)
+void vb_tap_mark_name(uint32_t domid, uint32_t devid, char mark[VB_TAP_MARK_MAX])
 {
+	snprintf(mark, VB_TAP_MARK_MAX, VB_TAP_MARK_PREFIX "%u.%u", domid, devid);
+}
+
+bool vb_tap_mark_parse(const char *altname, uint32_t *domid, uint32_t *devid)
+{
+	char canon[VB_TAP_MARK_MAX];
+	unsigned d, n;
+	char end;
+
+	if (sscanf(altname, VB_TAP_MARK_PREFIX "%u.%u%c", &d, &n, &end) != 2)
+		return false;
+	/* canonical only (no "vifback-05.0", "vifback-+5.0") */
+	vb_tap_mark_name(d, n, canon);
+	if (strcmp(canon, altname))
+		return false;
+	*domid = d;
+	*devid = n;
+	return true;
+}
+
+/* The ifindex of fd's TAP, by its name now. */
+static int tap_ifindex(int fd, struct nl_link *l)
+{
+	char name[IFNAMSIZ];
+
+	vb_tap_name(fd, name);
+	return nl_link_get(name, l);
+}
+
+int vb_tap_create(const char *name, const char *mark, int *fd)
+{
+	struct nl_link l;
 	int rc;
 
 	if (if_nametoindex(name))
 		return err_set(-EEXIST, "%s: an interface of that name exists", name);
 	rc = tap_open(name, fd);
-	if (rc == 0 && ioctl(*fd, TUNSETPERSIST, 1) < 0) {
-		rc = err_set(-errno, "%s: TUNSETPERSIST: %s", name, strerror(errno));
-		close(*fd);
+	if (rc < 0)
+		return rc;
+	/* marked before it persists: a TAP that is not yet persistent goes
+	 * with its last descriptor, this process's */
+	rc = tap_ifindex(*fd, &l);
+	if (rc == 0) {
+		rc = nl_link_add_altname(l.ifindex, mark);
+		if (rc < 0)
+			err_prefix(rc, "%s: cannot mark it %s", name, mark);
 	}
+	if (rc == 0 && ioctl(*fd, TUNSETPERSIST, 1) < 0)
+		rc = err_set(-errno, "%s: TUNSETPERSIST: %s", name, strerror(errno));
+	if (rc < 0)
+		close(*fd);
 	return rc;
 }
 
@@ -72,6 +115,62 @@ int vb_tap_adopt(const char *name, int *fd)
 		return err_set(-EEXIST, "%s: not a persistent TAP", name);
 	}
 	return 0;
+}
+
+int vb_tap_adopt_marked(const char *mark, int *fd)
+{
+	struct nl_link l, now;
+	int rc;
+
+	rc = nl_link_get_altname(mark, &l);
+	if (rc < 0)
+		return rc == -ENODEV ? rc : err_prefix(rc, "%s", mark);
+	rc = vb_tap_adopt(l.name, fd);
+	if (rc == -EEXIST)
+		return err_set(-EEXIST, "%s (%s) is no persistent TAP of vifback's", l.name, mark);
+	if (rc < 0)
+		return rc; /* -ENODEV: renamed or removed meanwhile */
+	/* the interface of that name still the one that holds the mark */
+	if (tap_ifindex(*fd, &now) < 0 || now.ifindex != l.ifindex) {
+		close(*fd);
+		return err_set(-EAGAIN, "%s (%s) renamed while attaching", l.name, mark);
+	}
+	return 0;
+}
+
+struct mark_find {
+	int ifindex;
+	char mark[VB_TAP_MARK_MAX];
+};
+
+static int mark_find_one(const struct nl_link *l, const char *altname, void *arg)
+{
+	struct mark_find *m = arg;
+	uint32_t d, n;
+
+	if (l->ifindex == m->ifindex && vb_tap_mark_parse(altname, &d, &n))
+		vb_tap_mark_name(d, n, m->mark);
+	return 0;
+}
+
+int vb_tap_mark(int fd, const char *mark)
+{
+	struct mark_find m = { 0, "" };
+	struct nl_link l;
+	int rc;
+
+	rc = tap_ifindex(fd, &l);
+	if (rc == 0) {
+		m.ifindex = l.ifindex;
+		rc = nl_link_for_each_altname(mark_find_one, &m);
+	}
+	if (rc < 0)
+		return rc;
+	if (m.mark[0])
+		return strcmp(m.mark, mark) ? err_set(-EEXIST, "%s is vifback's TAP %s", l.name, m.mark)
+					    : 0;
+	rc = nl_link_add_altname(l.ifindex, mark);
+	return rc < 0 ? err_prefix(rc, "%s: cannot mark it %s", l.name, mark) : 0;
 }
 
 void vb_tap_remove(int fd)

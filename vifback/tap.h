@@ -7,18 +7,41 @@
 #include <linux/virtio_net.h>
 #include <net/if.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "vif/netif.h"
 
+/* vifback's mark on each TAP it makes for vif D.N: the alternative name
+ * "vifback-D.N" (IFLA_ALT_IFNAME, Linux 5.5+). It is the kernel's, so it
+ * outlives a vifback killed -9; it stays across a rename for vifname=
+ * (netd's or a hotplug script's), which neither netd nor the scripts set
+ * or clear (netd's own mark is the alias, vif/rename.c); and it is unique
+ * in the namespace, so no other interface carries it while the TAP does.
+ * A TAP without it (Linux netback's vif is no TAP; an operator's TAP of
+ * any name) is no vif's that vifback may remove. */
+#define VB_TAP_MARK_PREFIX "vifback-"
+#define VB_TAP_MARK_MAX 32
+void vb_tap_mark_name(uint32_t domid, uint32_t devid, char mark[VB_TAP_MARK_MAX]);
+/* An altname that is a mark, as vb_tap_mark_name writes it: its vif. */
+bool vb_tap_mark_parse(const char *altname, uint32_t *domid, uint32_t *devid);
+
 /* Creates TAP `name` (IFF_TAP|IFF_NO_PI|IFF_VNET_HDR|IFF_MULTI_QUEUE) with
- * its first queue in *fd (non-blocking, close-on-exec), persistent: it
- * outlives this process, so a vifback that restarts finds its TAPs still
- * bridged and filtered (vb_tap_adopt). A name that is already an interface
- * is refused (-EEXIST). */
-int vb_tap_create(const char *name, int *fd);
+ * its first queue in *fd (non-blocking, close-on-exec), marked, then
+ * persistent: it outlives this process, so a vifback that restarts finds
+ * its TAPs still bridged and filtered (vb_tap_adopt_marked). Killed before
+ * it is persistent, the TAP goes with this process: none is ever left
+ * unmarked. A name that is already an interface is refused (-EEXIST), so
+ * is a mark (-EEXIST) some interface holds. */
+int vb_tap_create(const char *name, const char *mark, int *fd);
 /* Attaches to persistent TAP `name` left by an earlier vifback. -ENODEV:
  * no such interface; -EEXIST: an interface that is not such a TAP. */
 int vb_tap_adopt(const char *name, int *fd);
+/* Attaches to the persistent TAP that holds mark, whatever its name now.
+ * -ENODEV: no interface holds it; -EEXIST: one that is not such a TAP. */
+int vb_tap_adopt_marked(const char *mark, int *fd);
+/* Marks the TAP of fd (adopted from a vifback that did not mark): 0, also
+ * when it holds mark already; -EEXIST: it holds another vif's mark. */
+int vb_tap_mark(int fd, const char *mark);
 /* Ends persistence and closes: the TAP is removed with its last queue. */
 void vb_tap_remove(int fd);
 /* Opens another queue of the TAP whose first queue is fd0, under its name

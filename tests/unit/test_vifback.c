@@ -182,6 +182,33 @@ static void tcp4(uint8_t *p, unsigned len)
 	p[34 + 12] = 0x80; /* TCP header of 32 bytes */
 }
 
+/* The mark names the vif as vifback writes it, and nothing else is read
+ * as one: the sweep removes what a mark names. */
+static void test_tap_mark(void **state)
+{
+	static const char *const not_marks[] = {
+		"vifback-05.0", "vifback-5.00", "vifback-5.0x", "vifback-5", "vifback-+5.0",
+		"vifback- 5.0", "vifback-5.0 ", "vif5.0", "vifback5.0", "Vifback-5.0",
+		"vifback-5.-1", "vifback-4294967296.0", "",
+	};
+	char mark[VB_TAP_MARK_MAX];
+	uint32_t d = 0, n = 0;
+
+	(void)state;
+	vb_tap_mark_name(5, 0, mark);
+	assert_string_equal(mark, "vifback-5.0");
+	assert_true(vb_tap_mark_parse(mark, &d, &n));
+	assert_int_equal(d, 5);
+	assert_int_equal(n, 0);
+	vb_tap_mark_name(32752, 4294967295u, mark);
+	assert_true(vb_tap_mark_parse(mark, &d, &n));
+	assert_int_equal(d, 32752);
+	assert_int_equal(n, 4294967295u);
+	for (size_t i = 0; i < sizeof(not_marks) / sizeof(not_marks[0]); i++)
+		if (vb_tap_mark_parse(not_marks[i], &d, &n))
+			fail_msg("'%s' taken for a mark", not_marks[i]);
+}
+
 static void test_hdr_from_pkt(void **state)
 {
 	uint8_t buf[200];
@@ -426,6 +453,7 @@ int main(void)
 		cmocka_unit_test(test_fe_multi_queue),
 		cmocka_unit_test(test_fe_num_queues),
 		cmocka_unit_test(test_fe_hostile),
+		cmocka_unit_test(test_tap_mark),
 		cmocka_unit_test(test_hdr_from_pkt),
 		cmocka_unit_test(test_pkt_from_hdr),
 		cmocka_unit_test(test_ipc),
