@@ -38,6 +38,18 @@ static bool fault_counted(unsigned i, const char *count)
 	return true;
 }
 
+/* step:stop, entry i: its first check only (the test continues the
+ * process with SIGCONT once it has changed the world under it). */
+static bool fault_first(unsigned i)
+{
+	static bool stopped[FAULT_COUNTED_MAX];
+
+	if (i >= FAULT_COUNTED_MAX || stopped[i])
+		return false;
+	stopped[i] = true;
+	return true;
+}
+
 int fault_check(const char *step)
 {
 	const char *f = getenv("NETD_FAULT");
@@ -56,6 +68,8 @@ int fault_check(const char *step)
 			return err_set(-EIO, "fault injected at step '%s'", step);
 		if (!strcmp(rest, ":crash"))
 			kill(getpid(), SIGKILL);
+		if (!strcmp(rest, ":stop") && fault_first(i))
+			kill(getpid(), SIGSTOP);
 	}
 	return 0;
 }

@@ -3,6 +3,9 @@
  * NETD_FAULT=<step> makes fault_check("<step>") fail with -EIO, so tests can
  * prove that a failure at every step rolls the host back. NETD_FAULT=<step>:crash
  * kills the process with SIGKILL at that step instead, to test crash recovery.
+ * NETD_FAULT=<step>:stop stops it (SIGSTOP) at that step's first check, and
+ * the check passes: a window a test opens, changes the world in, and closes
+ * with SIGCONT.
  * NETD_FAULT=<step>:N fails its first N checks only, then passes: a condition
  * that clears (xenstore's conflicts), to test that it is tried again.
  * Several, comma-separated, are each live (a step and the undo after it:
