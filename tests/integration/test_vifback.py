@@ -1006,32 +1006,138 @@ def test_a_vif_removed_while_vifback_was_down_leaves_no_tap(topo, rig):
     assert rig.vb.poll() is None, rig.read_log()
 
 
+def test_a_renamed_vif_removed_while_vifback_was_down_leaves_no_tap(topo, rig):
+    """As above, for a vif netd renamed for its vifname= (web0): nothing in
+    that name ties it to vif5.0, vifback's mark does (the altname
+    vifback-5.0, which `ip link` shows, kept across the rename), and the
+    new vifback removes it at start; left, it would stay for good, bridged.
+    An operator's TAPs stay, though of vifback's flags and, one, of its
+    name pattern for a device that is not there either (vif7.0)."""
+    rig.attach(5, "ip=192.0.2.15,vifname=web0")
+    rig.attach(6, "ip=192.0.2.16")
+    g6 = rig.guest(6, "192.0.2.16")
+    assert "vifback-5.0" in topo.link(topo.d0, "web0").get("altnames", [])
+    foreign = ("vif7.0", "web1")
+    for name in foreign:
+        topo.ip(topo.d0, f"tuntap add mode tap multi_queue vnet_hdr name {name}")
+    index = {n: topo.link(topo.d0, n)["ifindex"] for n in foreign}
+    rig.vb.kill()
+    rig.vb.wait(10)
+    wait_for(lambda: rig.workers() == [], 10, what="the workers to exit")
+    # libxl's forced removal, after its wait: the directories gone
+    hvsim(rig, "vif", "del", "-n", "5.0")
+    assert rig.xsd.read(f"{BE}/5/0") is None and topo.link(topo.d0, "web0")
+    rig.start_vifback()
+    wait_for(lambda: topo.link(topo.d0, "web0") is None, 10, what=lambda: rig.read_log())
+    assert ("vif5.0: web0, left by an earlier vifback for a device since removed, removed"
+            in rig.read_log())
+    assert topo.link(topo.d0, "vif5.0") is None
+    assert {n: (topo.link(topo.d0, n) or {}).get("ifindex") for n in foreign} == index
+    rig.wait_states(6, 4, 4)
+    assert topo.link(topo.d0, "vif6.0")["master"] == "xenbr0"
+    wait_for(lambda: topo.ping(g6, LAN), 15, what="guest 6 pings after the restart")
+    assert rig.vb.poll() is None, rig.read_log()
+    for name in foreign:
+        topo.ip(topo.d0, f"tuntap del mode tap multi_queue vnet_hdr name {name}")
+
+
+def stopped(pid):
+    """The process is stopped (SIGSTOP: a fault point's `:stop`)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] == "T"
+
+
+def test_a_renamed_vif_removed_before_vifbacks_first_look_leaves_no_tap(topo, rig):
+    """The window after the start-up sweep: a device whose directory the
+    sweep saw, removed before vifback's first look at it (vifback stopped
+    once between its listing and its looks: NETD_FAULT=vif-look:stop).
+    Its TAP, renamed for vifname= (web0), has nothing but vifback's mark
+    to tie it to vif5.0 (the vifname= went with the directory): the look
+    finds the directory gone and removes web0 by the mark; left, it would
+    stay for good, bridged. The other guest's TAP is taken over."""
+    rig.attach(5, "ip=192.0.2.15,vifname=web0")
+    rig.attach(6, "ip=192.0.2.16")
+    g6 = rig.guest(6, "192.0.2.16")
+    rig.vb.kill()
+    rig.vb.wait(10)
+    wait_for(lambda: rig.workers() == [], 10, what="the workers to exit")
+    rig.vb_env["NETD_FAULT"] = "vif-look:stop"
+    rig.start_vifback()
+    wait_for(lambda: stopped(rig.vb.pid), 5, what=lambda: f"vifback stopped: {rig.read_log()}")
+    assert topo.link(topo.d0, "web0")  # the sweep saw its directory
+    hvsim(rig, "vif", "del", "-n", "5.0")
+    os.kill(rig.vb.pid, signal.SIGCONT)
+    wait_for(lambda: topo.link(topo.d0, "web0") is None, 10, what=lambda: rig.read_log())
+    # logged just after
+    wait_for(lambda: "vif5.0: web0, left by an earlier vifback, removed" in rig.read_log(), 5,
+             what=lambda: rig.read_log())
+    assert topo.link(topo.d0, "vif5.0") is None
+    rig.wait_states(6, 4, 4)
+    assert topo.link(topo.d0, "vif6.0")["master"] == "xenbr0"
+    wait_for(lambda: topo.ping(g6, LAN), 15, what="guest 6 pings after the restart")
+    assert rig.vb.poll() is None, rig.read_log()
+
+
+def test_a_renamed_tap_whose_alias_an_operator_set_is_taken_over_and_removed(topo, rig):
+    """netd marks a TAP it renames for vifname= in its alias, which an
+    operator may set to a description of their own (`ip link set web0
+    alias ...`, as Xen's own scripts rename with none): vifback's mark
+    is not the alias. Killed and started again, vifback takes web0 over
+    (not a new vif5.0, outside the bridge, with web0 left for good), and
+    the toolstack's removal removes it."""
+    rig.attach(5, "ip=192.0.2.15,vifname=web0")
+    g5 = rig.guest(5, "192.0.2.15")
+    topo.ip(topo.d0, "link set web0 alias guest-5-web")
+    web0 = topo.link(topo.d0, "web0")["ifindex"]
+    rig.vb.kill()
+    rig.vb.wait(10)
+    wait_for(lambda: rig.workers() == [], 10, what="the workers to exit")
+    rig.start_vifback()
+    wait_for(lambda: len(rig.workers()) == 1, 10, what="the new vifback's worker")
+    rig.wait_states(5, 4, 4)
+    log = rig.read_log()
+    assert "vif5.0: web0 taken over" in log, log
+    assert topo.link(topo.d0, "vif5.0") is None, log
+    assert topo.link(topo.d0, "web0")["ifindex"] == web0
+    wait_for(lambda: topo.ping(g5, LAN), 15, what="guest 5 pings after the restart")
+    hvsim(rig, "vif", "del", "-n", "5.0")
+    wait_for(lambda: topo.link(topo.d0, "web0") is None, 10, what="web0 removed")
+    assert topo.link(topo.d0, "vif5.0") is None
+
+
 def test_at_start_only_vifbacks_own_taps_of_removed_devices_go(topo, rig):
     """The start-up sweep, at more than one batch of xenstore reads (64):
-    70 TAPs as vifback makes them (persistent, multi-queue, vnet header)
-    named vifD.N for devices that are not there go; interfaces named
-    vifD.N that are no such TAP (a veth, as Linux netback's netdev is
-    none; a TAP of other flags), a TAP of a device that is there (taken
-    over), and a TAP not named exactly vifD.N stay."""
+    70 TAPs as vifback makes them (persistent, multi-queue, vnet header,
+    its mark: the altname vifback-D.N) for devices that are not there go,
+    under whatever name; interfaces without the mark stay, though named
+    vifD.N for a device not there either (an operator's TAP of vifback's
+    flags, one of other flags, a veth as Linux netback's netdev is none),
+    and so do a marked interface that is no such TAP, a TAP of a device
+    that is there (taken over), and a TAP not named exactly vifD.N."""
     rig.attach(5, "ip=192.0.2.15")
     rig.vb.kill()
     rig.vb.wait(10)
-    gone = [f"vif{100 + i}.0" for i in range(70)]
-    for name in gone + ["vif05.0"]:
+    gone = [f"vif{100 + i}.0" for i in range(69)] + ["web9"]
+    for i, name in enumerate(gone):
+        topo.ip(topo.d0, f"tuntap add mode tap multi_queue vnet_hdr name {name}")
+        topo.ip(topo.d0, f"link property add dev {name} altname vifback-{100 + i}.0")
+    for name in ("vif05.0", "vif97.0"):
         topo.ip(topo.d0, f"tuntap add mode tap multi_queue vnet_hdr name {name}")
     topo.ip(topo.d0, "tuntap add mode tap name vif99.0")
     topo.ip(topo.d0, "link add vif98.0 type veth peer name vif98p")
+    topo.ip(topo.d0, "link property add dev vif98.0 altname vifback-98.0")
     rig.start_vifback()
     left = [n for n in gone if topo.link(topo.d0, n)]
     assert left == [], (left, rig.read_log())
-    for name in ("vif05.0", "vif99.0", "vif98.0"):
+    for name in ("vif05.0", "vif97.0", "vif99.0", "vif98.0"):
         assert topo.link(topo.d0, name), name
     assert topo.link(topo.d0, "vif5.0")["master"] == "xenbr0"
     rig.wait_states(5, 2)
     assert "vif5.0 taken over" in rig.read_log()
     topo.ip(topo.d0, "link del vif98.0")
     topo.ip(topo.d0, "tuntap del mode tap name vif99.0")
-    topo.ip(topo.d0, "tuntap del mode tap multi_queue vnet_hdr name vif05.0")
+    for name in ("vif05.0", "vif97.0"):
+        topo.ip(topo.d0, f"tuntap del mode tap multi_queue vnet_hdr name {name}")
 
 
 def test_a_vif_given_another_vifs_vifname_leaves_its_tap_alone(topo, rig):
