@@ -1,6 +1,6 @@
 /* lib/fault.c: NETD_FAULT as netd(8) describes it: a step fails; step:N
  * fails its first N checks only; several, comma-separated, are each live,
- * each step:N with its own count. */
+ * each step:N with its own count; step:stop stops the process once. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -8,8 +8,11 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "lib/err.h"
 #include "lib/fault.h"
@@ -50,10 +53,36 @@ static void test_each_step_of_a_list_fails_as_it_says(void **state)
 	assert_int_equal(fails("plain", 1), 0);
 }
 
+/* step:stop: the process stopped at the first check (which passes), not
+ * at the next ones. In a child: the parent sees it stop, continues it,
+ * and reads what its checks returned from its exit status. */
+static void test_stop_stops_once_and_passes(void **state)
+{
+	int status;
+	pid_t pid;
+
+	(void)state;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		setenv("NETD_FAULT", "window:stop", 1);
+		_exit(fault_check("window") == 0 && fault_check("window") == 0 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, WUNTRACED), pid);
+	assert_true(WIFSTOPPED(status));
+	assert_int_equal(WSTOPSIG(status), SIGSTOP);
+	kill(pid, SIGCONT);
+	/* the second check must not stop it again */
+	assert_int_equal(waitpid(pid, &status, WUNTRACED), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_each_step_of_a_list_fails_as_it_says),
+		cmocka_unit_test(test_stop_stops_once_and_passes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
