@@ -1105,6 +1105,28 @@ def test_a_renamed_tap_whose_alias_an_operator_set_is_taken_over_and_removed(top
     assert topo.link(topo.d0, "vif5.0") is None
 
 
+def test_a_tap_of_a_vifback_older_than_the_mark_is_taken_over_and_marked(topo, rig):
+    """An upgrade from a vifback that did not mark its TAPs: web0 (netd
+    renamed it for vifname=, its alias says from vif5.0) without the mark
+    is taken over as before, and marked then, so that a removal of its
+    vif while no vifback runs finds it later."""
+    rig.attach(5, "ip=192.0.2.15,vifname=web0")
+    g5 = rig.guest(5, "192.0.2.15")
+    web0 = topo.link(topo.d0, "web0")["ifindex"]
+    rig.vb.kill()
+    rig.vb.wait(10)
+    wait_for(lambda: rig.workers() == [], 10, what="the workers to exit")
+    topo.ip(topo.d0, "link property del dev web0 altname vifback-5.0")
+    assert not topo.link(topo.d0, "web0").get("altnames")
+    rig.start_vifback()
+    wait_for(lambda: len(rig.workers()) == 1, 10, what="the new vifback's worker")
+    rig.wait_states(5, 4, 4)
+    assert "vif5.0: web0 taken over" in rig.read_log()
+    link = topo.link(topo.d0, "web0")
+    assert link["ifindex"] == web0 and link.get("altnames") == ["vifback-5.0"], link
+    wait_for(lambda: topo.ping(g5, LAN), 15, what="guest 5 pings after the restart")
+
+
 def test_at_start_only_vifbacks_own_taps_of_removed_devices_go(topo, rig):
     """The start-up sweep, at more than one batch of xenstore reads (64):
     70 TAPs as vifback makes them (persistent, multi-queue, vnet header,
