@@ -33,9 +33,10 @@ static bool serves(struct nb_back *b, const struct nb_vif *v, const char *bridge
 	return true;
 }
 
-/* The TAP named vifname (vifname=) is the one an earlier vifback made
- * for the vif whose own name is backend only if netd renamed it from that
- * name, as its mark says (vif/rename.c): two vifs the toolstack gave the
+/* Unmarked (a vifback older than the mark made it), the TAP named
+ * vifname (vifname=) is the one an earlier vifback made for the vif whose
+ * own name is backend only if netd renamed it from that name, as netd's
+ * mark says (vif/rename.c): two vifs the toolstack gave the
  * same vifname= both find the TAP of the one renamed first, which the
  * other must neither take (its guest would be served another's traffic)
  * nor remove. -ENODEV: no TAP of this vif's by that name. */
