@@ -335,6 +335,28 @@ static int c_event_storm(struct hctx *h, unsigned arg)
 	return c_valid(h, 0);
 }
 
+/* An event storm whose every kick seems to bring news: each one moves
+ * the RX producer, alternately one buffer back (taking back the last
+ * buffer posted) and forward again (posting it anew), so no two kicks in
+ * a row see the same producers, yet the backend gets nothing to do. The
+ * ring stays as it was (ending where it started), then one good packet. */
+static int c_event_storm_rx_toggle(struct hctx *h, unsigned arg)
+{
+	struct nf_sring_hdr *s = h->q->rx.sring;
+	uint32_t prod = h->q->rx.req_prod_pvt;
+	long end = now_ms() + NF_STORM_MS;
+
+	if (prod == h->q->rx.rsp_cons)
+		return err_set(-EINVAL, "event-storm-rx-toggle: no receive buffer posted");
+	while (h->notifies < NF_STORM_MAX && now_ms() < end) {
+		__atomic_store_n(&s->req_prod, prod - (h->notifies & 1 ? 0 : 1), __ATOMIC_RELEASE);
+		nf_queue_kick_rx(h->d, h->q);
+		h->notifies++;
+	}
+	__atomic_store_n(&s->req_prod, prod, __ATOMIC_RELEASE);
+	return c_valid(h, 0);
+}
+
 /* Waits until the backend has filled receive buffers (the LAN's
  * broadcasts reach every bridge port), then moves the RX producer back
  * behind buffers it has already answered. */
@@ -433,6 +455,9 @@ static const struct hcase {
 	  "one RX buffer posted at a time, the next once it is answered, for --wait" },
 	{ "event-storm", c_event_storm, 0, false,
 	  "100000 notifications (2 s at most), then one good frame" },
+	{ "event-storm-rx-toggle", c_event_storm_rx_toggle, 0, false,
+	  "an event storm whose kicks move the RX producer back and forth by one, then one "
+	  "good frame" },
 	{ "evtchn-unbound", c_at_connect, NF_EVTCHN_UNBOUND, false,
 	  "at connect: the TX event channel key names a port never allocated" },
 	{ "evtchn-foreign", c_at_connect, NF_EVTCHN_FOREIGN, false,
