@@ -806,8 +806,7 @@ void dps_guest_flush(struct dps *d, unsigned idx)
 }
 
 /* A kick on local port of guest port idx: true when the port stays
- * masked for a while (the kicks are spurious: nb_spurious_kick). The
- * producers are the guest's to write: read once each, only compared. */
+ * masked for a while (the kicks are spurious: nb_spurious_kick). */
 static bool kick_held(struct dps *d, unsigned idx, uint32_t port)
 {
 	struct dps_port *p = &d->ports[idx];
@@ -817,9 +816,7 @@ static bool kick_held(struct dps *d, unsigned idx, uint32_t port)
 	if (p->kind != DPS_PORT_GUEST || !q->nq)
 		return false;
 	events = q->sp.events;
-	until = nb_spurious_kick(&q->sp, __atomic_load_n(&q->nq->tx->req_prod, __ATOMIC_RELAXED),
-				 __atomic_load_n(&q->nq->rx->req_prod, __ATOMIC_RELAXED),
-				 nb_now_us());
+	until = nb_spurious_kick(&q->sp, q->nq, nb_now_us());
 	p->c.spurious_events += q->sp.events - events;
 	if (!until)
 		return false;

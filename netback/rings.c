@@ -8,20 +8,37 @@
 #include "hypervisor/hv.h"
 #include "lib/err.h"
 
-uint64_t nb_spurious_kick(struct nb_spurious *s, RING_IDX tx_prod, RING_IDX rx_prod,
-			  uint64_t now_us)
+/* Whether producer p is news: past the furthest one a kick saw (*seen,
+ * which it becomes), and no further past rsp, the responses published,
+ * than the ring holds (a producer beyond is the next burst's violation).
+ * Without a response in between, *seen - rsp only grows: size times at
+ * most. A *seen that responses have passed (or none yet) is behind rsp:
+ * anything the ring holds is past it. */
+static bool prod_news(RING_IDX p, RING_IDX *seen, RING_IDX rsp, unsigned size)
 {
+	if (p - rsp > size)
+		return false;
+	if (*seen - rsp <= size && p - rsp <= *seen - rsp)
+		return false;
+	*seen = p;
+	return true;
+}
+
+uint64_t nb_spurious_kick(struct nb_spurious *s, const struct netif_queue *nq, uint64_t now_us)
+{
+	RING_IDX tx_prod = __atomic_load_n(&nq->tx->req_prod, __ATOMIC_RELAXED);
+	RING_IDX rx_prod = __atomic_load_n(&nq->rx->req_prod, __ATOMIC_RELAXED);
+	bool tx_news = prod_news(tx_prod, &s->seen_tx, nq->tx_rsp_prod_pvt, NETIF_TX_RING_SIZE);
+	bool rx_news = prod_news(rx_prod, &s->seen_rx, nq->rx_rsp_prod_pvt, NETIF_RX_RING_SIZE);
 	unsigned sh;
 
-	if (tx_prod != s->seen_tx || rx_prod != s->seen_rx) {
+	if (tx_news || rx_news) {
 		s->run = 0;
 	} else {
 		s->events++;
 		if (s->run < UINT8_MAX)
 			s->run++;
 	}
-	s->seen_tx = tx_prod;
-	s->seen_rx = rx_prod;
 	if (s->run <= NB_SPURIOUS_FREE)
 		return 0;
 	sh = s->run - NB_SPURIOUS_FREE - 1;

@@ -38,28 +38,31 @@ int nb_rings_connect(struct nb_rings *r, struct hv *hv, uint16_t domid,
 /* Unbinds and unmaps what r holds (any part of it, after a connect that
  * failed half-way too); r is all zero after. */
 void nb_rings_disconnect(struct nb_rings *r, struct hv *hv);
-/* Spurious events (XSA-391): a kick that moved neither request producer
- * since the last one. After NB_SPURIOUS_FREE of them in a row, the
- * queue's ports stay masked NB_SPURIOUS_FIRST_US, doubling with each
- * further one up to NB_SPURIOUS_MAX_US, as Linux's lateeoi does for
- * netback: a guest's event storm then costs its backend next to nothing,
- * and a guest that kicks only with new requests is never delayed. */
+/* Spurious events (XSA-391): a kick that brought no news, no request
+ * producer past the furthest one a kick saw. After NB_SPURIOUS_FREE of
+ * them in a row, the queue's ports stay masked NB_SPURIOUS_FIRST_US,
+ * doubling with each further one up to NB_SPURIOUS_MAX_US, as Linux's
+ * lateeoi does for netback: a guest's event storm then costs its backend
+ * next to nothing, and a guest that kicks only with new requests is never
+ * delayed. A producer moved back and forth (a buffer taken back and
+ * posted again) or further than its ring holds past the responses out is
+ * no news: whatever it does to its producers, a guest's kicks bring news
+ * a ring's worth of times at most between two responses of ours, each of
+ * which is work it asked for. */
 #define NB_SPURIOUS_FREE 8u
 #define NB_SPURIOUS_FIRST_US 1000ull
 #define NB_SPURIOUS_MAX_US 1000000ull
 
 struct nb_spurious {
-	RING_IDX seen_tx, seen_rx; /* the producers the last kick saw */
+	RING_IDX seen_tx, seen_rx; /* the furthest producers a kick saw */
 	uint8_t run;		   /* spurious kicks in a row */
 	uint64_t events;	   /* spurious kicks counted (spurious_events) */
 };
 
-/* A kick of the queue whose request producers are now tx_prod and
- * rx_prod (the guest's to write: read once each by the caller, only
- * compared here): 0 when its ports may be unmasked now, else the time
- * (nb_now_us) they stay masked until. */
-uint64_t nb_spurious_kick(struct nb_spurious *s, RING_IDX tx_prod, RING_IDX rx_prod,
-			  uint64_t now_us);
+/* A kick of queue nq (its request producers are the guest's to write:
+ * read once each here, only compared): 0 when its ports may be unmasked
+ * now, else the time (nb_now_us) they stay masked until. */
+uint64_t nb_spurious_kick(struct nb_spurious *s, const struct netif_queue *nq, uint64_t now_us);
 
 /* One TX burst (netif_tx_burst, same arguments and return), the frontend
  * told at once when it asked for an event and packets came: it fills its

@@ -804,17 +804,13 @@ static void unhold(struct worker *w, struct wq *q)
 }
 
 /* The ports that fired, served: unmasked, or held masked a while when
- * the kicks were spurious (nb_spurious_kick). The producers are the
- * guest's to write: read once each, only compared. */
+ * the kicks were spurious (nb_spurious_kick). */
 static void rearm(struct worker *w, struct wq *q)
 {
-	RING_IDX tp = __atomic_load_n(&q->nq->tx->req_prod, __ATOMIC_RELAXED);
-	RING_IDX rp = __atomic_load_n(&q->nq->rx->req_prod, __ATOMIC_RELAXED);
-
 	q->held_tx |= q->kicked_tx;
 	q->held_rx |= q->kicked_rx;
 	q->kicked_tx = q->kicked_rx = false;
-	q->unmask_at = nb_spurious_kick(&q->sp, tp, rp, nb_now_us());
+	q->unmask_at = nb_spurious_kick(&q->sp, q->nq, nb_now_us());
 	if (!q->unmask_at)
 		unhold(w, q);
 }

@@ -322,30 +322,105 @@ static void test_ipc(void **state)
 
 /* ---- the reconnect hold of a frontend that broke the protocol ---- */
 
+/* A queue on rings of its own whose producers the tests set by hand, for
+ * nb_spurious_kick. */
+struct kick_rings {
+	_Alignas(4096) uint8_t tx[NETIF_PAGE_SIZE];
+	_Alignas(4096) uint8_t rx[NETIF_PAGE_SIZE];
+	struct netif_queue q;
+};
+
+static struct netif_queue *kick_rings_init(struct kick_rings *k)
+{
+	static const struct netif_features feat = { 0 };
+
+	memset(k, 0, sizeof(*k));
+	netif_queue_init(&k->q, 7, &feat, k->tx, k->rx, NULL, NULL, NULL);
+	return &k->q;
+}
+
+/* The guest's producers now tx and rx, and a kick. */
+static uint64_t kick(struct nb_spurious *s, struct netif_queue *q, RING_IDX tx, RING_IDX rx,
+		     uint64_t now)
+{
+	q->tx->req_prod = tx;
+	q->rx->req_prod = rx;
+	return nb_spurious_kick(s, q, now);
+}
+
 /* XSA-391: kicks that move no producer are let go 8 in a row, then hold
  * the ports masked 1 ms, doubling to 1 s; a kick with a new request
  * starts over. */
 static void test_spurious_kick_backoff(void **state)
 {
+	static struct kick_rings k;
+	struct netif_queue *q = kick_rings_init(&k);
 	struct nb_spurious s = { 0 };
 	const uint64_t now = 5000000;
 	uint64_t want = 1000;
 
 	(void)state;
-	assert_int_equal(nb_spurious_kick(&s, 3, 7, now), 0); /* producers moved */
+	assert_int_equal(kick(&s, q, 3, 7, now), 0); /* producers moved */
 	assert_int_equal(s.events, 0);
 	for (unsigned i = 0; i < NB_SPURIOUS_FREE; i++)
-		assert_int_equal(nb_spurious_kick(&s, 3, 7, now), 0);
+		assert_int_equal(kick(&s, q, 3, 7, now), 0);
 	for (unsigned i = 0; i < 12; i++) {
-		assert_int_equal(nb_spurious_kick(&s, 3, 7, now), now + want);
+		assert_int_equal(kick(&s, q, 3, 7, now), now + want);
 		want = want * 2 > NB_SPURIOUS_MAX_US ? NB_SPURIOUS_MAX_US : want * 2;
 	}
 	assert_int_equal(s.events, NB_SPURIOUS_FREE + 12);
 	for (unsigned i = 0; i < 300; i++) /* the run counter saturates */
-		assert_int_equal(nb_spurious_kick(&s, 3, 7, now), now + NB_SPURIOUS_MAX_US);
-	assert_int_equal(nb_spurious_kick(&s, 3, 8, now), 0); /* a new RX buffer */
-	assert_int_equal(nb_spurious_kick(&s, 3, 8, now), 0);
+		assert_int_equal(kick(&s, q, 3, 7, now), now + NB_SPURIOUS_MAX_US);
+	assert_int_equal(kick(&s, q, 3, 8, now), 0); /* a new RX buffer */
+	assert_int_equal(kick(&s, q, 3, 8, now), 0);
 	assert_int_equal(s.events, NB_SPURIOUS_FREE + 12 + 300 + 1);
+}
+
+/* A guest that moves its RX producer one buffer back and forward again
+ * with each kick (no buffer it posts is ever new) brings nothing to do:
+ * spurious, held as a storm of kicks that move nothing; so is a producer
+ * further ahead than the ring holds. Past the furthest seen is news, a
+ * ring's worth of times at most until a response of ours. */
+static void test_spurious_kick_toggled_producer(void **state)
+{
+	static struct kick_rings k;
+	struct netif_queue *q = kick_rings_init(&k);
+	struct nb_spurious s = { 0 };
+	const uint64_t now = 5000000;
+	uint64_t events;
+	unsigned held = 0;
+
+	(void)state;
+	assert_int_equal(kick(&s, q, 3, 8, now), 0); /* producers moved */
+	for (unsigned i = 0; i < 100; i++)
+		held += kick(&s, q, 3, i & 1 ? 8 : 7, now) != 0;
+	assert_int_equal(s.events, 100);
+	assert_int_equal(held, 100 - NB_SPURIOUS_FREE);
+	/* half the index space ahead, a ring and more ahead: impossible */
+	assert_int_not_equal(kick(&s, q, 3, 8 + 0x80000000u, now), 0);
+	assert_int_not_equal(kick(&s, q, 3, NETIF_RX_RING_SIZE + 1, now), 0);
+	assert_int_not_equal(kick(&s, q, 3 + NETIF_TX_RING_SIZE + 1, 8, now), 0);
+	assert_int_equal(s.events, 103);
+	/* each buffer posted anew is news, up to a full ring */
+	for (RING_IDX p = 9; p <= NETIF_RX_RING_SIZE; p++)
+		assert_int_equal(kick(&s, q, 3, p, now), 0);
+	assert_int_equal(s.events, 103);
+	for (unsigned i = 0; i <= NB_SPURIOUS_FREE; i++)
+		kick(&s, q, 3, NETIF_RX_RING_SIZE - (i & 1), now);
+	assert_int_not_equal(kick(&s, q, 3, NETIF_RX_RING_SIZE - 1, now), 0);
+	/* once 8 buffers were filled and answered, the guest may post more */
+	q->rx_rsp_prod_pvt = q->rx_req_cons = 8;
+	events = s.events;
+	assert_int_equal(kick(&s, q, 3, NETIF_RX_RING_SIZE + 1, now), 0);
+	assert_int_equal(s.events, events);
+	kick(&s, q, 3, NETIF_RX_RING_SIZE + 1, now);
+	assert_int_equal(s.events, events + 1);
+	/* the TX ring: requests the backend answered, then new ones */
+	q->tx_rsp_prod_pvt = q->tx_req_cons = 3;
+	kick(&s, q, 3, NETIF_RX_RING_SIZE + 1, now);
+	assert_int_equal(s.events, events + 2);
+	assert_int_equal(kick(&s, q, 4, NETIF_RX_RING_SIZE + 1, now), 0);
+	assert_int_equal(s.events, events + 2);
 }
 
 static void test_hold_backoff(void **state)
@@ -458,6 +533,7 @@ int main(void)
 		cmocka_unit_test(test_pkt_from_hdr),
 		cmocka_unit_test(test_ipc),
 		cmocka_unit_test(test_spurious_kick_backoff),
+		cmocka_unit_test(test_spurious_kick_toggled_producer),
 		cmocka_unit_test(test_hold_backoff),
 		cmocka_unit_test(test_hold_cap_not_a_power_of_two),
 		cmocka_unit_test(test_hold_env),
