@@ -6,10 +6,13 @@
  * (or the queue is fatal and answers nothing more), packets are between an
  * Ethernet header and 64 KiB and lie inside the arena, RX never consumes
  * more buffers than were posted, and a fatal queue stays fatal with a
- * reason.
+ * reason. Then the guest kicks with producers the input sets (XSA-391):
+ * its kicks bring news a ring's worth of times at most per ring, whatever
+ * it does to its producers between two responses of the backend.
  *
  * Input layout: [0..4) tx req_prod, [4..8) rx req_prod, [8] features,
- * [9] grant flags seed, then TX ring slots, then RX ring slots.
+ * [9] grant flags seed, then TX ring slots, then RX ring slots; the
+ * kicks' producers are read from [10..) again, 8 bytes a kick.
  *
  * The library's sources are included, not linked: only this translation
  * unit is built with -fsanitize=fuzzer. */
@@ -18,6 +21,7 @@
 #include "vif/netif_rx.c"
 #include "vif/netif_credit.c"
 #include "vif/netif_hdr.c"
+#include "netback/rings.c"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,6 +111,28 @@ static void run_rx(struct fake_guest *g, struct netif_queue *q, const uint8_t *d
 	}
 }
 
+/* A kick's producers: a byte past the responses out, or any index. */
+static RING_IDX kick_prod(const uint8_t *p, RING_IDX rsp)
+{
+	return p[0] & 1 ? get32(p) : rsp + p[1];
+}
+
+static void run_kicks(struct netif_queue *q, const uint8_t *data, size_t size)
+{
+	struct nb_spurious s = { 0 };
+	unsigned news = 0;
+
+	for (size_t i = 10; i + 8 <= size && i < 10 + 8 * 2048; i += 8) {
+		uint64_t before = s.events;
+
+		q->tx->req_prod = kick_prod(data + i, q->tx_rsp_prod_pvt);
+		q->rx->req_prod = kick_prod(data + i + 4, q->rx_rsp_prod_pvt);
+		nb_spurious_kick(&s, q, 1000000);
+		news += s.events == before;
+	}
+	CHECK(news <= NETIF_TX_RING_SIZE + 1 + NETIF_RX_RING_SIZE + 1);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fake_guest g;
@@ -143,6 +169,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	run_tx(&g, q, &arena);
 	if (!q->fatal)
 		run_rx(&g, q, data, size);
+	if (!q->fatal)
+		run_kicks(q, data, size);
 	free(arena.buf);
 	free(q);
 	fake_free(&g);
