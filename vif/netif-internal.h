@@ -23,12 +23,17 @@ static inline RING_IDX netif_idx_read(const RING_IDX *p)
  * queue fatal when that is more than a ring holds (RING_REQUEST_PROD_OVERFLOW
  * against our own response producer: requests we consumed but have not
  * answered yet still occupy slots), or when the producer went back behind
- * requests we already consumed: a burst looks again before its responses
- * are out (netif_rx.c), and a producer there would otherwise read as
- * 2^32 - 1 requests, or leave consumed slots unanswered. */
+ * *seen, the furthest one read here before (never behind cons: every
+ * request consumed was read here first). A producer only grows: one back
+ * behind requests we already consumed would otherwise read as 2^32 - 1
+ * requests, or leave consumed slots unanswered (a burst looks again
+ * before its responses are out, netif_rx.c); one back behind requests
+ * only seen takes back buffers the stall check counted, or requests a
+ * packet waiting for credit was to be made of. *seen becomes the
+ * producer read. */
 static inline int netif_req_avail(struct netif_queue *q, const RING_IDX *req_prod,
 				  RING_IDX cons, RING_IDX rsp_prod_pvt, unsigned size,
-				  const char *ring, RING_IDX *prod)
+				  const char *ring, RING_IDX *seen, RING_IDX *prod)
 {
 	RING_IDX p = netif_idx_read(req_prod);
 
@@ -37,11 +42,14 @@ static inline int netif_req_avail(struct netif_queue *q, const RING_IDX *req_pro
 				      ring, p, cons, size);
 		return -1;
 	}
-	if (p - rsp_prod_pvt < cons - rsp_prod_pvt) {
-		netif_queue_set_fatal(q, "%s: request producer %u moved back behind the consumer %u",
-				      ring, p, cons);
+	if (p - rsp_prod_pvt < *seen - rsp_prod_pvt) {
+		netif_queue_set_fatal(q,
+				      "%s: request producer %u moved back behind %u, read before "
+				      "(consumer %u)",
+				      ring, p, *seen, cons);
 		return -1;
 	}
+	*seen = p;
 	*prod = p;
 	return (int)(p - cons);
 }

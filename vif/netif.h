@@ -142,6 +142,8 @@ struct netif_queue {
 	netif_rx_sring_t *rx;
 	RING_IDX tx_req_cons, tx_rsp_prod_pvt;
 	RING_IDX rx_req_cons, rx_rsp_prod_pvt;
+	/* the furthest request producers read (the guest's may not go back) */
+	RING_IDX tx_req_seen, rx_req_seen;
 	netif_copy_fn copy;
 	void *copy_ctx;
 	struct netif_credit credit;

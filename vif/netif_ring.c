@@ -39,8 +39,8 @@ void netif_queue_init(struct netif_queue *q, uint16_t domid, const struct netif_
 	 * but not answered is served again: a packet may go twice, none is
 	 * lost and no slot is answered twice. Any value is safe: each burst
 	 * checks the producer against these (netif_req_avail). */
-	q->tx_req_cons = q->tx_rsp_prod_pvt = netif_idx_read(&q->tx->rsp_prod);
-	q->rx_req_cons = q->rx_rsp_prod_pvt = netif_idx_read(&q->rx->rsp_prod);
+	q->tx_req_cons = q->tx_rsp_prod_pvt = q->tx_req_seen = netif_idx_read(&q->tx->rsp_prod);
+	q->rx_req_cons = q->rx_rsp_prod_pvt = q->rx_req_seen = netif_idx_read(&q->rx->rsp_prod);
 }
 
 int netif_queue_set_fatal(struct netif_queue *q, const char *fmt, ...)

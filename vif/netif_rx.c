@@ -22,7 +22,7 @@ int netif_rx_slots_avail(struct netif_queue *q, unsigned *avail)
 	if (q->fatal)
 		return -EPROTO;
 	n = netif_req_avail(q, &q->rx->req_prod, q->rx_req_cons, q->rx_rsp_prod_pvt,
-			    NETIF_RX_RING_SIZE, "rx", &prod);
+			    NETIF_RX_RING_SIZE, "rx", &q->rx_req_seen, &prod);
 	if (n < 0)
 		return -EPROTO;
 	*avail = (unsigned)n;

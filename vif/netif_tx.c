@@ -246,7 +246,7 @@ int netif_tx_burst(struct netif_queue *q, struct netif_tx_arena *arena, uint64_t
 	if (arena->cap < NETIF_MAX_PKT)
 		return -EINVAL;
 	avail = netif_req_avail(q, &q->tx->req_prod, q->tx_req_cons, q->tx_rsp_prod_pvt,
-				NETIF_TX_RING_SIZE, "tx", &prod);
+				NETIF_TX_RING_SIZE, "tx", &q->tx_req_seen, &prod);
 	if (avail < 0)
 		return -EPROTO;
 	while (avail > 0 && np < max) {

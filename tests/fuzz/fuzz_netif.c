@@ -63,6 +63,8 @@ static void run_tx(struct fake_guest *g, struct netif_queue *q, struct netif_tx_
 		CHECK(q->tx_req_cons - cons_before <= NETIF_TX_RING_SIZE);
 		/* exactly one response per consumed slot, all published */
 		CHECK(q->tx_rsp_prod_pvt == q->tx_req_cons);
+		/* nothing consumed past the furthest producer read */
+		CHECK(q->tx_req_seen - q->tx_rsp_prod_pvt <= NETIF_TX_RING_SIZE);
 		CHECK(g->tx->rsp_prod == q->tx_rsp_prod_pvt);
 		for (unsigned i = 0; i < n; i++) {
 			CHECK(pkts[i].len >= NETIF_ETH_HLEN && pkts[i].len <= NETIF_MAX_PKT);
@@ -108,6 +110,7 @@ static void run_rx(struct fake_guest *g, struct netif_queue *q, const uint8_t *d
 		CHECK(done <= 3);
 		CHECK(q->rx_req_cons - cons_before <= posted - cons_before);
 		CHECK(q->rx_rsp_prod_pvt == q->rx_req_cons);
+		CHECK(q->rx_req_seen - q->rx_rsp_prod_pvt <= NETIF_RX_RING_SIZE);
 	}
 }
 

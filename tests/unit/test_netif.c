@@ -1054,6 +1054,48 @@ static void test_tx_prod_moved_back_fatal(void **state)
 	assert_int_equal(e->g.tx->rsp_prod, 2);
 }
 
+/* Buffers posted, seen by the backend and taken back before it used them
+ * (req_prod back behind a producer it read, still ahead of its consumer):
+ * a producer only grows, so this is the frontend's violation. Left alone,
+ * a guest could show buffers to the stall check (its carrier back on, its
+ * stall clock started over) and withdraw them before they were filled. */
+static void test_rx_prod_taken_back_fatal(void **state)
+{
+	struct env *e = *state;
+	unsigned avail;
+
+	for (uint16_t i = 0; i < 4; i++)
+		fake_rx_post(&e->g, i, i);
+	assert_int_equal(netif_rx_slots_avail(e->q, &avail), 0);
+	assert_int_equal(avail, 4);
+	__atomic_store_n(&e->g.rx->req_prod, 2, __ATOMIC_RELEASE);
+	assert_int_equal(netif_rx_slots_avail(e->q, &avail), -EPROTO);
+	assert_int_equal(avail, 0);
+	assert_non_null(strstr(netif_queue_fatal_reason(e->q), "rx: request producer 2 moved back"));
+	assert_int_equal(e->q->rx_req_cons, 0);
+}
+
+/* The same on TX: a request seen (its packet waiting for credit) taken
+ * back before it was consumed. */
+static void test_tx_prod_taken_back_fatal(void **state)
+{
+	struct env *e = *state;
+
+	netif_credit_set(&e->q->credit, 1000, 10000, 0);
+	fake_tx(&e->g, 0, 0, 0, 1, 600);
+	fake_tx(&e->g, 1, 0, 0, 2, 600);
+	fake_tx_publish(&e->g);
+	assert_int_equal(tx_burst(e), 0);
+	assert_int_equal(e->n, 1);
+	assert_int_equal(e->q->tx_req_cons, 1);
+	__atomic_store_n(&e->g.tx->req_prod, 1, __ATOMIC_RELEASE);
+	e->n = 0;
+	assert_fatal(e, netif_tx_burst(e->q, &e->arena, 10000, e->pkts, NETIF_BURST, &e->n,
+				       &e->more, &e->notify, &e->wait_us),
+		     "tx: request producer 1 moved back");
+	assert_int_equal(e->g.tx->rsp_prod, 1);
+}
+
 /* The frontend moves its RX producer back while a burst runs, between the
  * backend's first look and its second (rx_wait_for looks again when the
  * next packet does not fit). To make "between" exact, the ring page is
@@ -1480,6 +1522,8 @@ int main(void)
 		T(test_rx_revoked_and_bogus_gref),
 		T(test_rx_prod_moved_back_fatal),
 		T(test_tx_prod_moved_back_fatal),
+		T(test_rx_prod_taken_back_fatal),
+		T(test_tx_prod_taken_back_fatal),
 		T(test_rx_prod_moved_back_mid_burst_fatal),
 		T(test_restarted_backend_resumes_on_the_rings),
 		T(test_tx_ring_rewritten_during_copy),
