@@ -806,7 +806,8 @@ void dps_guest_flush(struct dps *d, unsigned idx)
 }
 
 /* A kick on local port of guest port idx: true when the port stays
- * masked for a while (the kicks are spurious: nb_spurious_kick). */
+ * masked for a while (the kicks are spurious: nb_spurious_kick), or is
+ * gone (the kick found the ring broken: lost). */
 static bool kick_held(struct dps *d, unsigned idx, uint32_t port)
 {
 	struct dps_port *p = &d->ports[idx];
@@ -818,6 +819,11 @@ static bool kick_held(struct dps *d, unsigned idx, uint32_t port)
 	events = q->sp.events;
 	until = nb_spurious_kick(&q->sp, q->nq, nb_now_us());
 	p->c.spurious_events += q->sp.events - events;
+	if (netif_queue_is_fatal(q->nq)) {
+		/* a producer moved back: the port is unbound with the rings */
+		lost(d, p);
+		return true;
+	}
 	if (!until)
 		return false;
 	if (!q->unmask_at)

@@ -24,14 +24,18 @@ static bool prod_news(RING_IDX p, RING_IDX *seen, RING_IDX rsp, unsigned size)
 	return true;
 }
 
-uint64_t nb_spurious_kick(struct nb_spurious *s, const struct netif_queue *nq, uint64_t now_us)
+uint64_t nb_spurious_kick(struct nb_spurious *s, struct netif_queue *nq, uint64_t now_us)
 {
-	RING_IDX tx_prod = __atomic_load_n(&nq->tx->req_prod, __ATOMIC_RELAXED);
-	RING_IDX rx_prod = __atomic_load_n(&nq->rx->req_prod, __ATOMIC_RELAXED);
-	bool tx_news = prod_news(tx_prod, &s->seen_tx, nq->tx_rsp_prod_pvt, NETIF_TX_RING_SIZE);
-	bool rx_news = prod_news(rx_prod, &s->seen_rx, nq->rx_rsp_prod_pvt, NETIF_RX_RING_SIZE);
+	RING_IDX tx_prod, rx_prod;
+	bool tx_news, rx_news;
 	unsigned sh;
 
+	/* a guest that moved a producer back broke its ring: no news to
+	 * judge (nor any ring to serve) */
+	if (netif_req_prods(nq, &tx_prod, &rx_prod) < 0)
+		return 0;
+	tx_news = prod_news(tx_prod, &s->seen_tx, nq->tx_rsp_prod_pvt, NETIF_TX_RING_SIZE);
+	rx_news = prod_news(rx_prod, &s->seen_rx, nq->rx_rsp_prod_pvt, NETIF_RX_RING_SIZE);
 	if (tx_news || rx_news) {
 		s->run = 0;
 	} else {

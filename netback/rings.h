@@ -44,11 +44,10 @@ void nb_rings_disconnect(struct nb_rings *r, struct hv *hv);
  * doubling with each further one up to NB_SPURIOUS_MAX_US, as Linux's
  * lateeoi does for netback: a guest's event storm then costs its backend
  * next to nothing, and a guest that kicks only with new requests is never
- * delayed. A producer moved back and forth (a buffer taken back and
- * posted again) or further than its ring holds past the responses out is
- * no news: whatever it does to its producers, a guest's kicks bring news
- * a ring's worth of times at most between two responses of ours, each of
- * which is work it asked for. */
+ * delayed. A producer moved back (a buffer taken back) or further than
+ * its ring holds past the responses out breaks the ring; between two
+ * responses of ours, each of which is work it asked for, a guest's kicks
+ * bring news a ring's worth of times at most. */
 #define NB_SPURIOUS_FREE 8u
 #define NB_SPURIOUS_FIRST_US 1000ull
 #define NB_SPURIOUS_MAX_US 1000000ull
@@ -59,10 +58,12 @@ struct nb_spurious {
 	uint64_t events;	   /* spurious kicks counted (spurious_events) */
 };
 
-/* A kick of queue nq (its request producers are the guest's to write:
- * read once each here, only compared): 0 when its ports may be unmasked
- * now, else the time (nb_now_us) they stay masked until. */
-uint64_t nb_spurious_kick(struct nb_spurious *s, const struct netif_queue *nq, uint64_t now_us);
+/* A kick of queue nq: its request producers (the guest's to write) read
+ * once each and checked as a burst checks them (netif_req_prods: one
+ * impossible, or moved back, makes the queue fatal, and the kick is not
+ * held: the caller sees the queue fatal). 0 when its ports may be
+ * unmasked now, else the time (nb_now_us) they stay masked until. */
+uint64_t nb_spurious_kick(struct nb_spurious *s, struct netif_queue *nq, uint64_t now_us);
 
 /* One TX burst (netif_tx_burst, same arguments and return), the frontend
  * told at once when it asked for an event and packets came: it fills its

@@ -189,6 +189,11 @@ static inline const char *netif_queue_fatal_reason(const struct netif_queue *q)
 	return q->reason;
 }
 
+/* The request producers at an event (a kick), read once each and checked
+ * as a burst checks them: one more than a ring ahead of the responses, or
+ * back behind one read before, makes the queue fatal. 0, or -EPROTO. */
+int netif_req_prods(struct netif_queue *q, RING_IDX *tx_prod, RING_IDX *rx_prod);
+
 /* ---- netif_tx.c: guest -> us ---- */
 
 /* Where a TX burst puts packets: `cap` bytes of private memory; each packet

@@ -55,3 +55,14 @@ int netif_queue_set_fatal(struct netif_queue *q, const char *fmt, ...)
 	va_end(ap);
 	return -EPROTO;
 }
+
+int netif_req_prods(struct netif_queue *q, RING_IDX *tx_prod, RING_IDX *rx_prod)
+{
+	if (q->fatal ||
+	    netif_req_avail(q, &q->tx->req_prod, q->tx_req_cons, q->tx_rsp_prod_pvt,
+			    NETIF_TX_RING_SIZE, "tx", &q->tx_req_seen, tx_prod) < 0 ||
+	    netif_req_avail(q, &q->rx->req_prod, q->rx_req_cons, q->rx_rsp_prod_pvt,
+			    NETIF_RX_RING_SIZE, "rx", &q->rx_req_seen, rx_prod) < 0)
+		return -EPROTO;
+	return 0;
+}

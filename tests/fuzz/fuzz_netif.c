@@ -131,9 +131,13 @@ static void run_kicks(struct netif_queue *q, const uint8_t *data, size_t size)
 		q->tx->req_prod = kick_prod(data + i, q->tx_rsp_prod_pvt);
 		q->rx->req_prod = kick_prod(data + i + 4, q->rx_rsp_prod_pvt);
 		nb_spurious_kick(&s, q, 1000000);
+		if (q->fatal)
+			break; /* the ring broken: nothing more is judged */
 		news += s.events == before;
 	}
 	CHECK(news <= NETIF_TX_RING_SIZE + 1 + NETIF_RX_RING_SIZE + 1);
+	/* a producer moved back or impossible breaks the ring, as in a burst */
+	CHECK(!q->fatal || q->reason[0]);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

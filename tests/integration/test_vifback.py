@@ -312,27 +312,17 @@ def test_an_idle_worker_keeps_few_pages_of_its_own(topo, rig):
     assert kib <= 32, f"an idle worker's private dirty: {kib} KiB"
 
 
-# Event storms (hvsim guest --hostile): kicks that move no producer, and
-# kicks that each move the RX producer one buffer back or forward again
-# (no two kicks in a row see the same producers, and none brings work).
-STORMS = ("event-storm", "event-storm-rx-toggle")
-
-
-@pytest.mark.parametrize("storm", STORMS)
-def test_an_event_storm_costs_its_worker_next_to_nothing(topo, rig, storm):
+def test_an_event_storm_costs_its_worker_next_to_nothing(topo, rig):
     """XSA-391: a guest that kicks its event channel with no new request
     (hvsim guest --hostile event-storm: up to 100,000 kicks in 2 s) keeps
     its vif connected, and its worker, after a few such spurious events in
     a row, holds the port masked, longer each time, as Linux's lateeoi
     does for netback: serving every kick cost the worker some 1 us each
-    (300-900 ms of CPU in this window), now it costs next to nothing. So
-    does a storm whose kicks move the RX producer back and forth by one
-    (event-storm-rx-toggle): a producer that is not past the furthest one
-    seen brings no news. The guest still gets its responses when it sends
-    for real afterwards (the rest of the hostile suite's cases connect the
-    same way)."""
+    (300-900 ms of CPU in this window), now it costs next to nothing. The
+    guest still gets its responses when it sends for real afterwards
+    (the rest of the hostile suite's cases connect the same way)."""
     rig.attach(5)
-    p = subprocess.Popen([HVSIM, "guest", "5.0", "--hostile", storm, "--wait", "2"],
+    p = subprocess.Popen([HVSIM, "guest", "5.0", "--hostile", "event-storm", "--wait", "2"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env=rig.xsd.env())
     try:
@@ -711,6 +701,11 @@ HOSTILE = {
     "rx-prod-overflow": (5, None),
     "rx-prod-back": (5, None),
     "event-storm": (4, "ok"),
+    # kicks that each move the RX producer one buffer back or forward
+    # again: every one looked like news to a check of "producers changed
+    # since the last kick", and was served as such (a wake-up and a pass
+    # each); a producer back behind one read before breaks the ring
+    "event-storm-rx-toggle": (5, None),
     "no-rx-buffers": (4, "none"),
 }
 
@@ -729,6 +724,7 @@ HOSTILE_REASON = {
     "rx-prod-overflow": ("rx: impossible request producer",),
     # behind what was answered (between bursts) or consumed (within one)
     "rx-prod-back": ("rx: ", "request producer"),
+    "event-storm-rx-toggle": ("rx: request producer", "moved back behind"),
 }
 
 
@@ -1500,17 +1496,15 @@ def test_counters_follow_the_guests_traffic(topo, rig):
     assert after["rx_bytes"] > c["rx_bytes"] and after["tx_bytes"] >= c["tx_bytes"], (c, after)
 
 
-@pytest.mark.parametrize("storm", STORMS)
-def test_spurious_events_are_counted(topo, rig, storm):
+def test_spurious_events_are_counted(topo, rig):
     """A guest's kicks that bring no new request (XSA-391) show in its vif's
     counters: none for a guest that kicks only with requests, some for an
     event storm (at least the 8 in a row before its port is held masked,
-    at most the kicks it sent), in `netdctl status` and the metrics; for
-    one whose kicks move its RX producer back and forth too."""
+    at most the kicks it sent), in `netdctl status` and the metrics."""
     rig.attach(5)
     rig.attach(6)
     assert hostile_run(rig, 6, "valid")["backend_state"] == 4
-    rep = hostile_run(rig, 5, storm)
+    rep = hostile_run(rig, 5, "event-storm")
     assert rep["backend_state"] == 4 and rep["notifications"] >= 10000, rep
     c = wait_for(lambda: backend_counters(rig, "vif5.0"), 5, what="vif5.0's counters")
     assert 8 < c["spurious_events"] <= rep["notifications"], (c, rep)
