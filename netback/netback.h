@@ -195,15 +195,6 @@ struct nb_ops {
 /* A batch not answered by then: xenstored counts as gone (hung). */
 #define NB_XS_TIMEOUT_MS 2000u
 
-/* xenstored's refusals (EACCES, EIO, ENOMEM, its quotas...) of a
- * connection that still serves: what was refused is tried again after
- * NB_REFUSED_FIRST_MS, doubled each refusal in a row up to
- * NB_REFUSED_MAX_MS; a vif's look and a listing NB_REFUSED_TRIES times
- * (about 15 s), then they wait for their next watch event. */
-#define NB_REFUSED_FIRST_MS 50
-#define NB_REFUSED_MAX_MS 2000
-#define NB_REFUSED_TRIES 12
-
 /* An UNWATCH xenstored refused (xenbus.c): the watch still counts
  * against the connection's quota there, so it is asked again. */
 struct nb_unwatch;
@@ -219,14 +210,11 @@ struct nb_back {
 	struct nb_hold_cfg hold; /* defaults from nb_back_init() */
 	uint64_t hold_next;	 /* the earliest held vif's end of hold, or quota retry (0: none) */
 	/* A listing of the backend root or of a domain's directory that
-	 * xenstored refused (watch.c): the devices in it have no event of
-	 * their own, so it is taken again at rescan_ms (0: none), the
-	 * root's if rescan_root, else domain rescan_domid's; the
-	 * rescan_tries-th refusal in a row. */
-	uint64_t rescan_ms;
-	unsigned rescan_tries;
-	uint32_t rescan_domid;
-	bool rescan_root;
+	 * xenstored refused (watch.c), taken again (lib/xs_retry.h). What
+	 * else xenstored refuses is asked again after the same backoff
+	 * (XS_REFUSED_*): a vif's look and a listing XS_REFUSED_TRIES times,
+	 * then they wait for their next watch event. */
+	struct xs_relist relist;
 	struct nb_unwatch *unwatch; /* refused UNWATCHes, asked again */
 	/* xenstore lost (watch.c): the rings connected are served on, the
 	 * connection is opened again at xs_retry_ms (0: connected), on
@@ -239,8 +227,6 @@ struct nb_back {
 	struct xs_retry xs_retry;
 };
 
-/* How long the tries-th retry in a row of a refused request waits. */
-uint64_t nb_refused_wait_ms(unsigned tries);
 /* The loop must wake at ms (nb_now_ms's clock), if sooner than for
  * anything else (nb_back_timeout_ms). */
 void nb_back_wake_at(struct nb_back *b, uint64_t ms);

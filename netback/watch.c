@@ -40,39 +40,14 @@ static void mark_domain(struct nb_back *b, struct nb_vif *v, void *arg)
 		nb_vif_mark(b, v);
 }
 
-/* A listing xenstored refused (EACCES, EIO, ENOMEM...; EAGAIN: changed
- * under every pass of xsc_list): the devices in it that we do not know
- * (added while the backend was down: the first scan is such a listing)
- * have no event of their own to bring them, so the listing is taken again after the backoff of refusals
- * (NB_REFUSED_*), NB_REFUSED_TRIES times in a row at most; then the
- * next event of that directory. Two domains' listings refused: the
- * root's, which lists both. */
-static void rescan_refused(struct nb_back *b, const char *path, int depth, uint32_t domid,
-			   int err)
-{
-	uint64_t ms;
-
-	if (b->rescan_tries >= NB_REFUSED_TRIES) {
-		log_err("list %s: %s: refused %u times in a row, given up until it changes", path,
-			strerror(-err), b->rescan_tries);
-		b->rescan_tries = 0;
-		b->rescan_ms = 0;
-		return;
-	}
-	if (b->rescan_ms && (b->rescan_root || b->rescan_domid != domid))
-		depth = 0;
-	b->rescan_root = depth == 0;
-	b->rescan_domid = domid;
-	ms = nb_refused_wait_ms(b->rescan_tries++);
-	b->rescan_ms = nb_now_ms() + ms;
-	nb_back_wake_at(b, b->rescan_ms);
-	log_warn("list %s: %s: listed again in %llu ms", path, strerror(-err),
-		 (unsigned long long)ms);
-}
-
-/* -errno only when xenstore is gone (a refusal is rescan_refused's). */
+/* -errno only when xenstore is gone. A refused listing (of the root, or
+ * of a domain's directory in it) is taken again later (lib/xs_retry.h's
+ * xs_relist): the devices in it that we do not know (added while the
+ * backend was down: the first scan is such a listing) have no event of
+ * their own to bring them. */
 static int rescan(struct nb_back *b, const char *path, int depth, uint32_t domid)
 {
+	unsigned refusals = b->relist.refusals;
 	struct xsc_op op;
 	int rc = xsc_list(b->xs, 0, path, &op);
 
@@ -80,7 +55,9 @@ static int rescan(struct nb_back *b, const char *path, int depth, uint32_t domid
 		return rc;
 	if (op.err && op.err != -ENOENT) {
 		/* nothing known of what is there: what we knew stays */
-		rescan_refused(b, path, depth, domid, op.err);
+		xs_relist_refused(&b->relist, path, depth == 0, domid, op.err, nb_now_ms());
+		if (b->relist.due_ms)
+			nb_back_wake_at(b, b->relist.due_ms);
 		xsc_ops_free(&op, 1);
 		return 0;
 	}
@@ -102,6 +79,10 @@ static int rescan(struct nb_back *b, const char *path, int depth, uint32_t domid
 		}
 	}
 	xsc_ops_free(&op, 1);
+	/* listed, each domain's directory too for the root: a run of
+	 * refusals of it is over */
+	if (rc == 0 && b->relist.refusals == refusals)
+		xs_relist_listed(&b->relist, depth == 0, domid);
 	return rc;
 }
 
@@ -109,21 +90,10 @@ static int rescan(struct nb_back *b, const char *path, int depth, uint32_t domid
 static int rescan_due(struct nb_back *b)
 {
 	char path[XSVIF_DIR_MAX];
-	int rc;
 
-	if (!b->rescan_ms || nb_now_ms() < b->rescan_ms)
+	if (!xs_relist_due(&b->relist, nb_now_ms(), path, sizeof(path)))
 		return 0;
-	b->rescan_ms = 0;
-	if (b->rescan_root)
-		snprintf(path, sizeof(path), "%s", XSVIF_ROOT);
-	else
-		snprintf(path, sizeof(path), "%s/%u", XSVIF_ROOT, b->rescan_domid);
-	rc = rescan(b, path, b->rescan_root ? 0 : 1, b->rescan_domid);
-	if (rc == 0 && !b->rescan_ms) {
-		log_info("list %s: taken again", path);
-		b->rescan_tries = 0;
-	}
-	return rc;
+	return rescan(b, path, b->relist.relist_root ? 0 : 1, b->relist.domid);
 }
 
 static int on_event(struct nb_back *b, const struct xsc_event *ev)

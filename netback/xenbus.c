@@ -54,6 +54,7 @@ void nb_back_init(struct nb_back *b)
 	b->max_queues = 1;
 	b->xs_timeout_ms = NB_XS_TIMEOUT_MS;
 	xs_retry_init(&b->xs_retry);
+	xs_relist_init(&b->relist, "", XSVIF_ROOT);
 	nb_hold_cfg_default(&b->hold);
 }
 
@@ -275,7 +276,7 @@ static void disconnect(struct nb_back *b, struct nb_vif *v)
  * every new vif's watch refused), and firing for a vif we may have
  * forgotten (on_event finds no vif, or one not probed: nothing done).
  * Asked again after the backoff of refusals, for as long as it is
- * refused (at most every NB_REFUSED_MAX_MS: bounded), until the vif's
+ * refused (at most every XS_REFUSED_MAX_MS: bounded), until the vif's
  * watch is set again, which takes it back (fe_watch: EEXIST, ours). */
 struct nb_unwatch {
 	struct nb_unwatch *next;
@@ -300,10 +301,10 @@ static void unwatch_cancel(struct nb_back *b, const char *path)
 /* u's UNWATCH refused (err): asked again after a backoff. */
 static void unwatch_later(struct nb_back *b, struct nb_unwatch *u, int err)
 {
-	u->due_ms = nb_now_ms() + nb_refused_wait_ms(u->tries);
-	if (++u->tries == NB_REFUSED_TRIES)
+	u->due_ms = nb_now_ms() + xs_refused_wait_ms(u->tries);
+	if (++u->tries == XS_REFUSED_TRIES)
 		log_err("unwatch %s: refused %u times in a row (%s): asked again every %u ms",
-			u->path, u->tries, strerror(-err), NB_REFUSED_MAX_MS);
+			u->path, u->tries, strerror(-err), XS_REFUSED_MAX_MS);
 	else if (u->tries == 1)
 		log_warn("unwatch %s: %s: asked again later", u->path, strerror(-err));
 	nb_back_wake_at(b, u->due_ms);
@@ -391,8 +392,7 @@ void nb_back_conn_lost(struct nb_back *b)
 {
 	nb_vif_foreach(b, fe_unwatched, NULL);
 	unwatch_free(b);
-	b->rescan_ms = 0;
-	b->rescan_tries = 0;
+	xs_relist_reset(&b->relist);
 }
 
 /* Rings, port and watch gone; the vif stays known until its directory goes. */
@@ -466,27 +466,20 @@ static void hold_next_min(struct nb_back *b, const struct nb_vif *v)
 	wake_min(b, v->hold.until_ms);
 }
 
-uint64_t nb_refused_wait_ms(unsigned tries)
-{
-	uint64_t ms = (uint64_t)NB_REFUSED_FIRST_MS << (tries < 6 ? tries : 6);
-
-	return ms > NB_REFUSED_MAX_MS ? NB_REFUSED_MAX_MS : ms;
-}
-
 /* A request xenstored refused, on a connection that still serves: a
  * transaction for its quota (C xenstored's is a guest's: a backend in a
  * driver domain shares its domain's 10 with whatever else runs there),
  * which clears as the others end theirs, a node quota or a full store
  * (ENOSPC), or any other refusal (EACCES, EIO...), which may clear too
  * and is this vif's alone. Whatever the reason, the same backoff: the
- * vif's look is taken again after NB_REFUSED_FIRST_MS, doubled each refusal in a
- * row up to NB_REFUSED_MAX_MS, NB_REFUSED_TRIES times (about 15 s); then its
+ * vif's look is taken again after XS_REFUSED_FIRST_MS, doubled each refusal in a
+ * row up to XS_REFUSED_MAX_MS, XS_REFUSED_TRIES times (about 15 s); then its
  * next watch event brings it back, as a write that conflicted every try. */
 void nb_vif_backoff(struct nb_back *b, struct nb_vif *v)
 {
-	uint64_t ms = nb_refused_wait_ms(v->refused_tries);
+	uint64_t ms = xs_refused_wait_ms(v->refused_tries);
 
-	if (v->refused_tries >= NB_REFUSED_TRIES) {
+	if (v->refused_tries >= XS_REFUSED_TRIES) {
 		log_err("vif%u.%u: %s: refused %u times in a row, given up until the vif changes",
 			v->domid, v->devid, err_msg(), v->refused_tries);
 		v->refused_tries = 0;
@@ -561,8 +554,8 @@ void nb_back_holds_end(struct nb_back *b)
 	b->hold_next = 0;
 	nb_vif_foreach(b, hold_due, &now);
 	unwatch_due(b, now);
-	if (b->rescan_ms)
-		wake_min(b, b->rescan_ms); /* nb_back_run's, when due */
+	if (b->relist.due_ms)
+		wake_min(b, b->relist.due_ms); /* nb_back_run's, when due */
 }
 
 int nb_back_timeout_ms(struct nb_back *b)

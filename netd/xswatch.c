@@ -55,13 +55,6 @@
 #define XSW_BATCH 64         /* vifs looked at per iteration: the socket stays served */
 #define XSW_ALIVE_MS 1000
 #define XSW_TIMEOUT_MS 2000 /* a batch not answered by then: xenstored is hung */
-/* A report xenstored did not take (a conflict every try, or its quota of
- * open transactions), or a listing it refused (see relist_later()): done
- * again after 50 ms, doubling to 2 s, 12 times (about 15 s, as netback's
- * NB_REFUSED_*), then given up (logged). */
-#define XSW_REFUSED_FIRST_MS 50
-#define XSW_REFUSED_MAX_MS 2000
-#define XSW_REFUSED_TRIES 12
 
 /* Where a vif's backend directory is, as far as the watch knows; vif_step()
  * is the one place that changes it. */
@@ -122,13 +115,8 @@ struct netd_xswatch {
 	struct xsw_report reports[XSW_BATCH];
 	unsigned n_reports;
 	struct xsw_vif *retries; /* vifs with a report to write again */
-	/* A refused listing, taken again on retry_timer (see relist_later()):
-	 * the root's, or relist_domid's; relist_tries 0: none. */
-	unsigned relist_tries;
-	bool relist_root;
-	uint32_t relist_domid;
-	uint64_t relist_due_ms; /* 0 while being taken */
-	unsigned relist_refusals; /* ever: did a rescan_all meet one? */
+	/* A refused listing, taken again on retry_timer (lib/xs_retry.h) */
+	struct xs_relist relist;
 };
 
 static unsigned bucket(uint32_t domid, uint32_t devid)
@@ -299,64 +287,9 @@ static bool run(struct netd_xswatch *w, struct xsc_op *ops, unsigned n)
 static uint64_t now_ms(void);
 static void retry_arm(struct netd_xswatch *w);
 
-/* The wait before try n+1 of something xenstored refused (XSW_REFUSED_*). */
-static unsigned refused_wait_ms(unsigned tries)
-{
-	unsigned ms = XSW_REFUSED_FIRST_MS << (tries < 6 ? tries : 6);
-
-	return ms > XSW_REFUSED_MAX_MS ? XSW_REFUSED_MAX_MS : ms;
-}
-
-/* A listing xenstored refused (EACCES, EIO, ENOMEM, EDQUOT; EAGAIN: changed
- * under every pass of xsc_list): the vifs in it that we do not know (the
- * first listing after a (re)connect is such a listing) have no event of
- * their own to bring them, so it is taken again on retry_timer with the
- * backoff of refusals, XSW_REFUSED_TRIES times in a row at most; then the
- * next event of that directory. Two domains' listings refused: the
- * root's, which lists both. Logged once per run of refusals, and when
- * it ends. */
-static void relist_later(struct netd_xswatch *w, const char *path, bool root, uint32_t domid,
-			 int err)
-{
-	unsigned ms;
-
-	w->relist_refusals++;
-	if (w->relist_tries >= XSW_REFUSED_TRIES) {
-		log_err("xenstore watch: list %s: %s: refused %u times in a row, given up until "
-			"it changes", path, strerror(-err), w->relist_tries + 1);
-		w->relist_tries = 0;
-		w->relist_due_ms = 0;
-		retry_arm(w);
-		return;
-	}
-	if (w->relist_tries && (w->relist_root || w->relist_domid != domid))
-		root = true;
-	if (!w->relist_tries)
-		log_warn("xenstore watch: list %s: %s; listed again, with backoff", path,
-			 strerror(-err));
-	w->relist_root = root;
-	w->relist_domid = domid;
-	ms = refused_wait_ms(w->relist_tries++);
-	w->relist_due_ms = now_ms() + ms;
-	retry_arm(w);
-}
-
-/* A listing made: a run of refusals of it, if any, is over. */
-static void relist_done(struct netd_xswatch *w)
-{
-	if (w->relist_tries && w->relist_root)
-		log_info("xenstore watch: %s listed (try %u)", XSVIF_ROOT, w->relist_tries + 1);
-	else if (w->relist_tries)
-		log_info("xenstore watch: %s/%u listed (try %u)", XSVIF_ROOT, w->relist_domid,
-			 w->relist_tries + 1);
-	w->relist_tries = 0;
-	w->relist_due_ms = 0;
-	retry_arm(w);
-}
-
 /* The names under path: a NUL-separated list in op->reply (NULL if the
- * node is absent or refused: relist_later() then); false when the
- * connection is gone or the listing refused. */
+ * node is absent); false when the connection is gone or the listing
+ * refused (listed again later: lib/xs_retry.h's xs_relist). */
 static bool list(struct netd_xswatch *w, const char *path, bool root, uint32_t domid,
 		 struct xsc_op *op)
 {
@@ -369,7 +302,8 @@ static bool list(struct netd_xswatch *w, const char *path, bool root, uint32_t d
 	}
 	if (op->err && op->err != -ENOENT) {
 		/* nothing known of what is there: what we knew stays */
-		relist_later(w, path, root, domid, op->err);
+		xs_relist_refused(&w->relist, path, root, domid, op->err, now_ms());
+		retry_arm(w);
 		xsc_ops_free(op, 1);
 		return false;
 	}
@@ -390,8 +324,8 @@ static void rescan_domain(struct netd_xswatch *w, uint32_t domid)
 	snprintf(path, sizeof(path), "%s/%u", XSVIF_ROOT, domid);
 	if (!list(w, path, false, domid, &kids))
 		return;
-	if (w->relist_tries && !w->relist_root && w->relist_domid == domid)
-		relist_done(w);
+	if (xs_relist_listed(&w->relist, false, domid))
+		retry_arm(w);
 	foreach_name(name, &kids) {
 		char kid[XSVIF_DIR_MAX + 16];
 		uint32_t d, devid;
@@ -411,7 +345,7 @@ static void rescan_domain(struct netd_xswatch *w, uint32_t domid)
 static void rescan_all(struct netd_xswatch *w)
 {
 	struct xsc_op doms;
-	unsigned refusals = w->relist_refusals;
+	unsigned refusals = w->relist.refusals;
 
 	if (!list(w, XSVIF_ROOT, true, 0, &doms))
 		return;
@@ -427,8 +361,8 @@ static void rescan_all(struct netd_xswatch *w)
 	}
 	xsc_ops_free(&doms, 1);
 	/* every domain listed too: whatever run of refusals there was is over */
-	if (w->xs && w->relist_refusals == refusals)
-		relist_done(w);
+	if (w->xs && w->relist.refusals == refusals && xs_relist_listed(&w->relist, true, 0))
+		retry_arm(w);
 	for (unsigned b = 0; b < XSW_BUCKETS && w->xs; b++)
 		for (struct xsw_vif *v = w->hash[b]; v; v = v->hnext)
 			if (vif_is_seen(v))
@@ -704,7 +638,7 @@ static uint64_t now_ms(void)
 /* The retry timer at the soonest report or listing due; off when none is. */
 static void retry_arm(struct netd_xswatch *w)
 {
-	uint64_t due = w->relist_due_ms;
+	uint64_t due = w->relist.due_ms;
 
 	for (struct xsw_vif *v = w->retries; v; v = v->rnext)
 		if (!due || v->retry->due_ms < due)
@@ -735,7 +669,7 @@ static void retry_drop(struct netd_xswatch *w, struct xsw_vif *v)
 }
 
 /* r (a batch's report, or its vif's retry) is written again later, with
- * backoff, on the loop's timer (never waited for), XSW_REFUSED_TRIES times
+ * backoff, on the loop's timer (never waited for), XS_REFUSED_TRIES times
  * at most; err_msg() is why it was not written now (xsvif_report's, which
  * names the vif). */
 static void retry_later(struct netd_xswatch *w, struct xsw_report *r)
@@ -744,7 +678,7 @@ static void retry_later(struct netd_xswatch *w, struct xsw_report *r)
 	struct xsw_report *c;
 	unsigned ms;
 
-	if (r->tries >= XSW_REFUSED_TRIES) {
+	if (r->tries >= XS_REFUSED_TRIES) {
 		log_err("%s: hotplug-status not written, given up after %u tries", err_msg(),
 			r->tries + 1);
 		retry_drop(w, v);
@@ -766,7 +700,7 @@ static void retry_later(struct netd_xswatch *w, struct xsw_report *r)
 		w->retries = v;
 		r = c;
 	}
-	ms = refused_wait_ms(r->tries);
+	ms = xs_refused_wait_ms(r->tries);
 	r->tries++;
 	r->due_ms = now_ms() + ms;
 	log_warn("%s: hotplug-status written again in %u ms", err_msg(), ms);
@@ -776,13 +710,12 @@ static void retry_later(struct netd_xswatch *w, struct xsw_report *r)
 /* The listing due, taken again (its vifs marked, looked at by on_defer). */
 static void relist(struct netd_xswatch *w, uint64_t now)
 {
-	if (!w->relist_due_ms || w->relist_due_ms > now || !w->xs)
+	if (!w->xs || !xs_relist_due(&w->relist, now, NULL, 0))
 		return;
-	w->relist_due_ms = 0; /* relist_later() sets it again if refused again */
-	if (w->relist_root)
+	if (w->relist.relist_root)
 		rescan_all(w);
 	else
-		rescan_domain(w, w->relist_domid);
+		rescan_domain(w, w->relist.domid);
 }
 
 /* The listing and reports due, taken and written again. */
@@ -1076,8 +1009,7 @@ static void disconnect(struct netd_xswatch *w, const char *why)
 			v->echo = false;
 	while (w->retries)
 		retry_drop(w, w->retries);
-	w->relist_tries = 0; /* the rescan after reconnecting lists all */
-	w->relist_due_ms = 0;
+	xs_relist_reset(&w->relist); /* the rescan after reconnecting lists all */
 	retry_arm(w);
 	while (w->qhead) {
 		w->qhead->pending = false;
@@ -1166,6 +1098,7 @@ int netd_xswatch_start(struct netd *d, struct netd_xswatch **out)
 	w->d = d;
 	w->qtail = &w->qhead;
 	xs_retry_init(&w->retry);
+	xs_relist_init(&w->relist, "xenstore watch: ", XSVIF_ROOT);
 	rc = sd_event_add_defer(d->ev, &w->defer, on_defer, w);
 	if (rc >= 0)
 		rc = sd_event_source_set_enabled(w->defer, SD_EVENT_OFF);

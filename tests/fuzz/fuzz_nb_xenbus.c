@@ -1272,14 +1272,14 @@ static void reset(void)
 }
 
 /* The promise of a refusal (command 14): it is that vif's alone, which
- * the backend looks at again by itself, after a backoff (NB_REFUSED_*):
+ * the backend looks at again by itself, after a backoff (XS_REFUSED_*, lib/xs_retry.h):
  * once xenstore stops refusing, that wait over and no event since, the
  * teardowns refused are answered (check_closed), a watch on the
  * frontend's state refused is set (check_fe_watched), an unwatch refused
  * is made (check_no_watch_left), and a listing refused is taken again
  * (check_known). Not when the input had
  * commits fail every try (a vif then waits for its next change), events
- * dropped, or NB_REFUSED_TRIES refusals or more (a vif refused that often
+ * dropped, or XS_REFUSED_TRIES refusals or more (a vif refused that often
  * in a row waits for its next change too). */
 /* A vif probed (and not torn down) and online has its watch on the
  * frontend's state: without it, the frontend's Connected is never seen.
@@ -1342,9 +1342,9 @@ static void check_refused_retried(void)
 {
 	int rc;
 
-	if (fz_xs.conflicted || fz_xs.dropped || fz_xs.nrefused >= NB_REFUSED_TRIES)
+	if (fz_xs.conflicted || fz_xs.dropped || fz_xs.nrefused >= XS_REFUSED_TRIES)
 		return;
-	fz_now_ms += NB_REFUSED_MAX_MS;
+	fz_now_ms += XS_REFUSED_MAX_MS;
 	rc = nb_back_run(&fz_b);
 	CHECK(rc == 0);
 	nb_vif_foreach(&fz_b, check_vif, NULL);

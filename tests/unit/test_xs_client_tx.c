@@ -343,6 +343,24 @@ static bool nb_until(struct nb_back *b, struct xsc *d0, const char *path, const 
 	}
 }
 
+/* The backend root, made by the toolstack for a backend in driver
+ * domain 5 (owned by 5). */
+static void be_root(struct xsc *d0)
+{
+	put(d0, "/local/domain/0/backend/vif", "");
+	assert_int_equal(req(d0, XS_MSG_SET_PERMS, "/local/domain/0/backend/vif", "n5", 0), 0);
+}
+
+/* b started with ops, on xenstored's socket at path (domain 5's, or a
+ * proxy's in front of it): its watch set, the first scan to come. */
+static void nb_started(struct nb_back *b, const char *path, const struct nb_ops *ops)
+{
+	nb_back_init(b);
+	b->xs = conn(path);
+	b->ops = ops;
+	assert_int_equal(nb_back_watch(b), 0);
+}
+
 #define NBQ_BE "/local/domain/0/backend/vif/7/0"
 
 /* A backend refused a transaction for xenstored's quota, which others
@@ -358,17 +376,13 @@ static void test_netback_waits_out_a_transaction_quota(void **state)
 	uint32_t tx;
 
 	(void)state;
-	put(d0, "/local/domain/0/backend/vif", "");
-	assert_int_equal(req(d0, XS_MSG_SET_PERMS, "/local/domain/0/backend/vif", "n5", 0), 0);
+	be_root(d0);
 	for (unsigned i = 0; i < 4; i++) {
 		hogs[i] = conn(hog_path);
 		for (unsigned k = 0; k < 16; k++)
 			assert_int_equal(xsc_tx_start(hogs[i], &tx), 0);
 	}
-	nb_back_init(&b);
-	b.xs = conn(guest_path);
-	b.ops = &nbq_ops;
-	assert_int_equal(nb_back_watch(&b), 0);
+	nb_started(&b, guest_path, &nbq_ops);
 	/* the toolstack adds vif 7.0 */
 	put(d0, NBQ_BE "/frontend", "/local/domain/7/device/vif/0");
 	put(d0, NBQ_BE "/frontend-id", "7");
@@ -391,12 +405,8 @@ static void test_netback_waits_out_a_transaction_quota(void **state)
  * started: the toolstack's keys for vif D.0 make it probe (InitWait). */
 static void nbq_start(struct nb_back *b, struct xsc *d0)
 {
-	put(d0, "/local/domain/0/backend/vif", "");
-	assert_int_equal(req(d0, XS_MSG_SET_PERMS, "/local/domain/0/backend/vif", "n5", 0), 0);
-	nb_back_init(b);
-	b->xs = conn(guest_path);
-	b->ops = &nbq_ops;
-	assert_int_equal(nb_back_watch(b), 0);
+	be_root(d0);
+	nb_started(b, guest_path, &nbq_ops);
 }
 
 /* The toolstack's keys of vif D.0 on bridge (NULL: none), at online and
@@ -560,18 +570,14 @@ static void test_netback_closes_a_vif_torn_down_before_it_started(void **state)
 	struct nb_back b;
 
 	(void)state;
-	put(d0, "/local/domain/0/backend/vif", "");
-	assert_int_equal(req(d0, XS_MSG_SET_PERMS, "/local/domain/0/backend/vif", "n5", 0), 0);
+	be_root(d0);
 	nbt_vif(d0, 9, "xenbr0", "0", "5");
 	nbt_vif(d0, 10, "dps0", "0", "5");
 	nbt_vif(d0, 11, "xenbr0", "0", "6");
 	nbt_vif(d0, 12, "xenbr0", "1", "1");
 	memset(nbt_forgotten, 0, sizeof(nbt_forgotten));
 	nbq_probes = nbq_releases = 0;
-	nb_back_init(&b);
-	b.xs = conn(guest_path);
-	b.ops = &nbt_ops;
-	assert_int_equal(nb_back_watch(&b), 0);
+	nb_started(&b, guest_path, &nbt_ops);
 	assert_true(nb_until(&b, d0, NBT_BE(9, "state"), "6", 2000));
 	assert_true(nb_until(&b, d0, NBT_BE(12, "state"), "2", 2000));
 	/* more looks change nothing */
@@ -692,17 +698,60 @@ static pid_t refusing_proxy(const char *upstream, const char *path, uint32_t typ
 
 #define NBL_BE "/local/domain/0/backend/vif/12/0"
 
+/* stderr into a file while a test reads the log lines (at INFO). */
+static int log_saved = -1;
+static FILE *log_file;
+
+static void log_capture(void)
+{
+	log_file = tmpfile();
+	assert_non_null(log_file);
+	fflush(stderr);
+	log_saved = dup(STDERR_FILENO);
+	assert_true(log_saved >= 0);
+	assert_true(dup2(fileno(log_file), STDERR_FILENO) >= 0);
+	log_set_level(LOG_LVL_INFO);
+}
+
+/* The lines logged since log_capture(), stderr given back. */
+static const char *log_captured(void)
+{
+	static char buf[16384];
+	size_t n;
+
+	log_set_level(LOG_LVL_ERR);
+	assert_true(dup2(log_saved, STDERR_FILENO) >= 0);
+	close(log_saved);
+	rewind(log_file);
+	n = fread(buf, 1, sizeof(buf) - 1, log_file);
+	buf[n] = '\0';
+	fclose(log_file);
+	return buf;
+}
+
+static unsigned count_of(const char *s, const char *what)
+{
+	unsigned n = 0;
+
+	for (s = strstr(s, what); s; s = strstr(s + 1, what))
+		n++;
+	return n;
+}
+
 /* The backend root's listing refused (EIO here, three times, from a
  * proxy in front of xenstored; EACCES, ENOMEM alike): the first scan, at
  * start, is such a listing, and the vifs added while the backend was down
  * have no event of their own. It is listed again after a backoff, and
  * once xenstored answers, vif 12.0 is probed with no event of its own (it
- * was missed until it changed: never, here). */
+ * was missed until it changed: never, here). One warning for the run of
+ * refusals, one line when it ends, as netd's watch logs them; before,
+ * each refusal was logged. */
 static void test_netback_lists_again_a_directory_it_was_refused(void **state)
 {
 	struct xsc *d0 = conn(NULL);
 	struct nb_back b;
 	char proxy[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	const char *log;
 	pid_t pid;
 	int st;
 
@@ -710,18 +759,20 @@ static void test_netback_lists_again_a_directory_it_was_refused(void **state)
 	snprintf(proxy, sizeof(proxy), "%s/refusing-dir", xsd_dir);
 	pid = refusing_proxy(guest_path, proxy, XS_MSG_DIRECTORY, "/local/domain/0/backend/vif",
 			     3);
-	put(d0, "/local/domain/0/backend/vif", "");
-	assert_int_equal(req(d0, XS_MSG_SET_PERMS, "/local/domain/0/backend/vif", "n5", 0), 0);
+	be_root(d0);
 	nbq_add(d0, 12);
 	nbq_probes = 0;
-	nb_back_init(&b);
-	b.xs = conn(proxy);
-	b.ops = &nbq_ops;
-	assert_int_equal(nb_back_watch(&b), 0);
+	log_capture();
+	nb_started(&b, proxy, &nbq_ops);
 	assert_false(nb_until(&b, d0, NBL_BE "/state", "2", 100));
 	assert_true(nb_back_timeout_ms(&b) >= 0); /* listed again */
 	assert_true(nb_until(&b, d0, NBL_BE "/state", "2", 3000));
+	log = log_captured();
 	assert_int_equal(nbq_probes, 1);
+	assert_int_equal(count_of(log, "listed again"), 1);
+	assert_non_null(strstr(log, "list /local/domain/0/backend/vif: Input/output error; "
+				    "listed again, with backoff\n"));
+	assert_non_null(strstr(log, "/local/domain/0/backend/vif listed (try 4)\n"));
 	nbq_stop(&b, d0);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	unlink(proxy);
@@ -838,15 +889,11 @@ static void test_netback_probes_at_start_a_vif_of_the_1000th_domain(void **state
 	struct nb_back b;
 
 	(void)state;
-	put(d0, "/local/domain/0/backend/vif", "");
-	assert_int_equal(req(d0, XS_MSG_SET_PERMS, "/local/domain/0/backend/vif", "n5", 0), 0);
+	be_root(d0);
 	mkdirs(d0, "/local/domain/0/backend/vif", "", 1000, 999);
 	nbq_add(d0, 1999);
 	nbq_probes = 0;
-	nb_back_init(&b);
-	b.xs = conn(guest_path);
-	b.ops = &nbq_ops;
-	assert_int_equal(nb_back_watch(&b), 0);
+	nb_started(&b, guest_path, &nbq_ops);
 	assert_true(nb_until(&b, d0, NBK_BE "/state", "2", 2000));
 	assert_int_equal(nbq_probes, 1);
 	nbq_stop(&b, d0);
@@ -867,14 +914,10 @@ static void test_netback_forgets_a_vif_removed_before_its_first_look(void **stat
 	struct nb_back b;
 
 	(void)state;
-	put(d0, "/local/domain/0/backend/vif", "");
-	assert_int_equal(req(d0, XS_MSG_SET_PERMS, "/local/domain/0/backend/vif", "n5", 0), 0);
+	be_root(d0);
 	memset(nbt_forgotten, 0, sizeof(nbt_forgotten));
 	nbq_probes = nbq_releases = 0;
-	nb_back_init(&b);
-	b.xs = conn(guest_path);
-	b.ops = &nbt_ops;
-	assert_int_equal(nb_back_watch(&b), 0);
+	nb_started(&b, guest_path, &nbt_ops);
 	nbt_vif(d0, 13, "dps0", "1", "1");
 	nbt_vif(d0, 14, "xenbr0", "1", "1");
 	assert_true(nb_until(&b, d0, NBG_BE(14, "state"), "2", 2000));
@@ -1012,12 +1055,8 @@ static void test_netback_asks_again_an_unwatch_it_was_refused(void **state)
 	(void)state;
 	snprintf(proxy, sizeof(proxy), "%s/refusing", xsd_dir);
 	pid = refusing_proxy(guest_path, proxy, XS_MSG_UNWATCH, NBU_FE "/state", 3);
-	put(d0, "/local/domain/0/backend/vif", "");
-	assert_int_equal(req(d0, XS_MSG_SET_PERMS, "/local/domain/0/backend/vif", "n5", 0), 0);
-	nb_back_init(&b);
-	b.xs = conn(proxy);
-	b.ops = &nbq_ops;
-	assert_int_equal(nb_back_watch(&b), 0);
+	be_root(d0);
+	nb_started(&b, proxy, &nbq_ops);
 	before = watches_free(b.xs);
 	put(d0, NBU_FE, "");
 	assert_int_equal(req(d0, XS_MSG_SET_PERMS, NBU_FE, "r0", 0), 0);
