@@ -592,12 +592,10 @@ static int br_down(struct netd_net *net)
 	 * (a reload may plug them into a route network, which needs it;
 	 * one that plugs them into a switch again leaves it off).
 	 * Failing here must not undo a down. */
-	for (struct netd_vif *v = net->vifs; v; v = v->next) {
+	for (struct netd_vif *v = net->vifs; v; v = v->next)
 		if (as_vif_unprotect(&v->vif, AS_FAM_BRIDGE, net->conf.antispoof))
 			log_warn("%s: %s", net->conf.name, err_msg());
-		if (!net->vifs_stay_ports && vif_port_ipv6_restore(v->vif.ifname, NULL))
-			log_warn("%s: %s", net->conf.name, err_msg());
-	}
+	netd_net_vifs_ipv6_restore(net);
 	log_info("%s: bridge mode down, %s restored", net->conf.name, p->snap.name);
 	return 0;
 }

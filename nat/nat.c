@@ -1206,9 +1206,7 @@ static int nat_down(struct netd_net *net)
 		return err_prefix(rc, "%s", net->conf.name);
 	vifs_unprotect(net, p);
 	/* off the bridge: Dom0's IPv6 back, as bridge mode's down */
-	for (struct netd_vif *v = net->vifs; v; v = v->next)
-		if (!net->vifs_stay_ports && vif_port_ipv6_restore(v->vif.ifname, NULL))
-			log_warn("%s: %s", net->conf.name, err_msg());
+	netd_net_vifs_ipv6_restore(net);
 	priv_reset(p);
 	log_info("%s: nat mode down, host restored", net->conf.name);
 	return 0;

@@ -190,6 +190,11 @@ sd_event *netd_net_event(struct netd_net *net);
  * previous netd began and did not finish, which net's up left for then,
  * are undone (or, for a vif netd holds, made again with its keys). */
 void netd_net_undo_pending(struct netd_net *net);
+/* The network's vifs are off its switch (its down): Dom0's IPv6 comes back
+ * on each, unless a reload plugs them into a switch again
+ * (vifs_stay_ports). A failure is logged, not returned: it must not undo
+ * a down. */
+void netd_net_vifs_ipv6_restore(struct netd_net *net);
 /* The directory for the network's runtime files (state_dir/<net>/), created on demand. */
 int netd_net_run_dir(struct netd_net *net, char *buf, size_t len);
 /* For files a helper that is not root must read (nat's dnsmasq: its host

@@ -3,11 +3,15 @@
  * Modes never walk netd's array of networks (it moves on reload, and most of
  * what it holds is netd's own business): they ask here for the peers that
  * matter to them, and read only a peer's config and, being its mode, its
- * priv. See the interface in netd/mode.h. */
+ * priv. See the interface in netd/mode.h. Also what the modes do alike
+ * with their own network's vifs. */
 #include <string.h>
 
+#include "lib/err.h"
+#include "lib/log.h"
 #include "netd/daemon.h"
 #include "netd/mode.h"
+#include "vif/vif.h"
 
 const char *netd_net_conf_uplink(const struct netd_net_conf *c)
 {
@@ -75,4 +79,13 @@ struct netd_vif *netd_net_vif_find(const struct netd_net *net, uint32_t domid, u
 		if (v->vif.domid == domid && v->vif.devid == devid && v->vif.emu == emu)
 			return v;
 	return NULL;
+}
+
+void netd_net_vifs_ipv6_restore(struct netd_net *net)
+{
+	if (net->vifs_stay_ports)
+		return;
+	for (struct netd_vif *v = net->vifs; v; v = v->next)
+		if (vif_port_ipv6_restore(v->vif.ifname, NULL))
+			log_warn("%s: %s", net->conf.name, err_msg());
 }

@@ -554,9 +554,7 @@ static int ovs_down(struct netd_net *net)
 	if (rc)
 		return err_prefix(rc, "%s", net->conf.name);
 	/* no longer ports: Dom0's IPv6 back, as bridge mode's down */
-	for (struct netd_vif *v = net->vifs; v; v = v->next)
-		if (!net->vifs_stay_ports && vif_port_ipv6_restore(v->vif.ifname, NULL))
-			log_warn("%s: %s", net->conf.name, err_msg());
+	netd_net_vifs_ipv6_restore(net);
 	p->applied = false;
 	p->foreign = false; /* the next up looks again */
 	log_info("%s: ovs mode down, %s", net->conf.name,
