@@ -165,36 +165,62 @@ static bool write_keys(struct xs_handle *h, xs_transaction_t t,
 	     hv_xsc_writef(h, t, p->fe, "trusted", "%u", v->trusted ? 1 : 0) &&
 	     hv_xsc_writef(h, t, p->fe, "mtu", "%u", mtu);
 	/* mtu is read-only to the guest (libxl's ro_front). */
-	snprintf(mtu_path, sizeof(mtu_path), "%s/mtu", p->fe);
-	ok = ok && xs_set_permissions(h, t, mtu_path,
-				      (struct xs_permissions *)be_perms, 2);
+	ok = ok && snprintf(mtu_path, sizeof(mtu_path), "%s/mtu", p->fe) < (int)sizeof(mtu_path) &&
+	     xs_set_permissions(h, t, mtu_path, (struct xs_permissions *)be_perms, 2);
 
 	ok = ok && hv_xsc_writef(h, t, p->lx, "frontend", "%s", p->fe) &&
 	     hv_xsc_writef(h, t, p->lx, "backend", "%s", p->be);
 	return ok;
 }
 
-/* Runs the whole write set in one transaction, retrying on EAGAIN. */
-static int commit(struct xs_handle *h, const struct vif *v,
-		  const struct vif_paths *p, const char *script)
+/* body(h, t, arg) in one transaction t, run again while the commit
+ * conflicts (EAGAIN), as libxl does. body returns 0 to commit; anything
+ * else (-errno: it failed; > 0: nothing to write) aborts t and is
+ * returned. 0 once committed, or -errno. */
+static int in_transaction(struct xs_handle *h,
+			  int (*body)(struct xs_handle *h, xs_transaction_t t, void *arg),
+			  void *arg)
 {
-	xs_transaction_t t;
-	int err;
-
 	for (;;) {
-		t = xs_transaction_start(h);
+		xs_transaction_t t = xs_transaction_start(h);
+		int rc;
+
 		if (t == XBT_NULL)
 			return -errno;
-		if (!write_keys(h, t, v, p, script)) {
-			err = errno;
+		rc = body(h, t, arg);
+		if (rc) {
 			xs_transaction_end(h, t, true);
-			return -err;
+			return rc;
 		}
 		if (xs_transaction_end(h, t, false))
 			return 0;
 		if (errno != EAGAIN)
 			return -errno;
 	}
+}
+
+/* What a transaction's body works on. */
+struct vif_tx {
+	const struct vif *v;
+	const struct vif_paths *p;
+	const char *script; /* add: the hotplug script */
+	bool force;	    /* remove: the frontend's directory too */
+};
+
+static int add_body(struct xs_handle *h, xs_transaction_t t, void *arg)
+{
+	const struct vif_tx *a = arg;
+
+	return write_keys(h, t, a->v, a->p, a->script) ? 0 : -errno;
+}
+
+/* Runs the whole write set in one transaction, retrying on EAGAIN. */
+static int commit(struct xs_handle *h, const struct vif *v,
+		  const struct vif_paths *p, const char *script)
+{
+	struct vif_tx a = { .v = v, .p = p, .script = script };
+
+	return in_transaction(h, add_body, &a);
 }
 
 /* xl's calling convention: argv `<script> online|offline type_if=vif`,
@@ -342,22 +368,21 @@ static int wait_state(struct xs_handle *h, const struct vif_paths *p, int lo, in
 	return rc;
 }
 
+static int rm_body(struct xs_handle *h, xs_transaction_t t, void *arg)
+{
+	const struct vif_paths *p = arg;
+
+	xs_rm(h, t, p->fe);
+	xs_rm(h, t, p->be);
+	xs_rm(h, t, p->lx);
+	return 0;
+}
+
 /* A failed add leaves nothing behind, as libxl removes a device it could
  * not add. */
 static void remove_keys(struct xs_handle *h, const struct vif_paths *p)
 {
-	xs_transaction_t t;
-
-	for (;;) {
-		t = xs_transaction_start(h);
-		if (t == XBT_NULL)
-			return;
-		xs_rm(h, t, p->fe);
-		xs_rm(h, t, p->be);
-		xs_rm(h, t, p->lx);
-		if (xs_transaction_end(h, t, false) || errno != EAGAIN)
-			return;
-	}
+	in_transaction(h, rm_body, (void *)p);
 }
 
 static int vif_add(struct xs_handle *h, struct vif *v, bool no_script, bool wait_backend)
@@ -426,6 +451,29 @@ static void path_cleanup(struct xs_handle *h, xs_transaction_t t,
 	}
 }
 
+static int remove_body(struct xs_handle *h, xs_transaction_t t, void *arg)
+{
+	const struct vif_tx *a = arg;
+	char path[160], *val;
+	unsigned len;
+	bool failed;
+	int err;
+
+	if (a->force) {
+		snprintf(path, sizeof(path), "/local/domain/%u/device", a->v->domid);
+		path_cleanup(h, t, a->p->fe, path);
+	}
+	snprintf(path, sizeof(path), "%s/state", a->p->be);
+	val = xs_read(h, t, path, &len);
+	if (!val && errno == ENOENT)
+		return 1; /* libxl aborts, then removes every key of the device */
+	failed = !hv_xsc_writef(h, t, a->p->be, "online", "0") ||
+		 (!(val && !strcmp(val, "6")) && !hv_xsc_writef(h, t, a->p->be, "state", "5"));
+	err = errno;
+	free(val);
+	return failed ? -err : 0;
+}
+
 /* libxl__initiate_device_generic_remove: online=0 and Closing (5), unless
  * Closed already, in one transaction; a forced remove also takes the
  * frontend's directory away in it. 0; 1 when the backend has no state
@@ -433,40 +481,9 @@ static void path_cleanup(struct xs_handle *h, xs_transaction_t t,
 static int remove_begin(struct xs_handle *h, const struct vif *v, const struct vif_paths *p,
 			bool force)
 {
-	char path[160], *val;
-	xs_transaction_t t;
-	unsigned len;
-	bool failed;
+	struct vif_tx a = { .v = v, .p = p, .force = force };
 
-	for (;;) {
-		t = xs_transaction_start(h);
-		if (t == XBT_NULL)
-			return -errno;
-		if (force) {
-			snprintf(path, sizeof(path), "/local/domain/%u/device", v->domid);
-			path_cleanup(h, t, p->fe, path);
-		}
-		snprintf(path, sizeof(path), "%s/state", p->be);
-		val = xs_read(h, t, path, &len);
-		if (!val && errno == ENOENT) {
-			/* libxl aborts, then removes every key of the device */
-			xs_transaction_end(h, t, true);
-			return 1;
-		}
-		failed = !hv_xsc_writef(h, t, p->be, "online", "0") ||
-			 (!(val && !strcmp(val, "6")) && !hv_xsc_writef(h, t, p->be, "state", "5"));
-		free(val);
-		if (failed) {
-			int err = errno;
-
-			xs_transaction_end(h, t, true);
-			return -err;
-		}
-		if (xs_transaction_end(h, t, false))
-			return 0;
-		if (errno != EAGAIN)
-			return -errno;
-	}
+	return in_transaction(h, remove_body, &a);
 }
 
 /* libxl's wait for Closed (device_backend_callback): a first timeout
@@ -497,11 +514,24 @@ static int remove_wait(struct xs_handle *h, const struct vif *v, const struct vi
 	return err ? 1 : 0;
 }
 
+/* What libxl__device_destroy leaves of the device: nothing, nor the
+ * directories it emptied. */
+static int cleanup_body(struct xs_handle *h, xs_transaction_t t, void *arg)
+{
+	const struct vif_tx *a = arg;
+	char fe_top[64];
+
+	snprintf(fe_top, sizeof(fe_top), "/local/domain/%u/device", a->v->domid);
+	path_cleanup(h, t, a->p->fe, fe_top);
+	path_cleanup(h, t, a->p->be, "/local/domain/0/backend");
+	path_cleanup(h, t, a->p->lx, "/libxl");
+	return 0;
+}
+
 static int vif_del(struct xs_handle *h, struct vif *v, bool no_script, bool wait_backend)
 {
 	struct vif_paths p;
 	char script[512], path[160], *val, *gw;
-	xs_transaction_t t;
 	unsigned len;
 	int rc = 0, err;
 
@@ -540,15 +570,7 @@ static int vif_del(struct xs_handle *h, struct vif *v, bool no_script, bool wait
 		report(h, v, &p, script, "offline", src);
 	}
 	free(gw);
-	snprintf(path, sizeof(path), "/local/domain/%u/device", v->domid);
-	for (;;) {
-		t = xs_transaction_start(h);
-		path_cleanup(h, t, p.fe, path);
-		path_cleanup(h, t, p.be, "/local/domain/0/backend");
-		path_cleanup(h, t, p.lx, "/libxl");
-		if (xs_transaction_end(h, t, false) || errno != EAGAIN)
-			break;
-	}
+	in_transaction(h, cleanup_body, &(struct vif_tx){ .v = v, .p = &p });
 	return rc;
 }
 
