@@ -766,13 +766,32 @@ def test_same_end_state_as_xens_vif_bridge(topo, hp, spec):
 
 # ---- no fork: netd watches xenstore ---------------------------------------
 
-@pytest.fixture
-def watcher(topo, xsd, netd_factory):
-    netd = netd_factory(bridge_conf("modern"), env={"XENSTORED_PATH": xsd.sock})
+def watching_netd(xsd, netd_factory, fault=None, wait=True):
+    """netd on bridge_conf("modern") with xenstore_watch = yes on xsd's
+    socket (NETD_FAULT=fault if given), started; once its watch is on,
+    if wait."""
+    env = {"XENSTORED_PATH": xsd.sock}
+    if fault:
+        env["NETD_FAULT"] = fault
+    netd = netd_factory(bridge_conf("modern"), env=env)
     netd.write_conf(bridge_conf("modern"), netd_section="xenstore_watch = yes\n")
     netd.start()
-    wait_for(lambda: "xenstore watch on" in netd.read_log(), 5, what="xenstore watch")
-    return Hotplug(topo, xsd, netd)
+    if wait:
+        wait_for(lambda: "xenstore watch on" in netd.read_log(), 5, what="xenstore watch")
+    return netd
+
+
+def toolstack_vif_add(xsd, vif="5.0"):
+    """The toolstack's keys of vif (hvsim's, its script /bin/true), no
+    backend waited for."""
+    r = subprocess.run([HVSIM, "vif", "add", "-n", vif, "script=/bin/true"],
+                       env=xsd.env(), capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.fixture
+def watcher(topo, xsd, netd_factory):
+    return Hotplug(topo, xsd, watching_netd(xsd, netd_factory))
 
 
 def plugged_lines(netd, name):
@@ -892,12 +911,8 @@ def test_watch_answers_a_directory_it_cannot_plug(topo, watcher, key, value, rea
 def test_watch_plugs_vifs_written_before_netd_started(topo, xsd, netd_factory):
     topo.add_guest(5)
     hp = Hotplug(topo, xsd, None)
-    r = subprocess.run([HVSIM, "vif", "add", "-n", "5.0", "script=/bin/true"],
-                       env=xsd.env(), capture_output=True, text=True, timeout=10)
-    assert r.returncode == 0, r.stderr
-    netd = netd_factory(bridge_conf("modern"), env={"XENSTORED_PATH": xsd.sock})
-    netd.write_conf(bridge_conf("modern"), netd_section="xenstore_watch = yes\n")
-    netd.start()
+    toolstack_vif_add(xsd)
+    watching_netd(xsd, netd_factory, wait=False)
     wait_for(lambda: xsd.status(5) == "connected", 5, what="plug at start")
     assert port_of(topo, "vif5.0") == "xenbr0"
     del hp
@@ -914,12 +929,8 @@ def test_watch_plugs_at_start_a_vif_among_1000_domains(topo, xsd, netd_factory):
     hp = Hotplug(topo, xsd, None)
     xsd.write(*[x for d in range(1000, 2000) for x in (f"{BE}/{d}", "")])
     assert len(xsd.ls(BE)) == 1000
-    r = subprocess.run([HVSIM, "vif", "add", "-n", "5.0", "script=/bin/true"],
-                       env=xsd.env(), capture_output=True, text=True, timeout=10)
-    assert r.returncode == 0, r.stderr
-    netd = netd_factory(bridge_conf("modern"), env={"XENSTORED_PATH": xsd.sock})
-    netd.write_conf(bridge_conf("modern"), netd_section="xenstore_watch = yes\n")
-    netd.start()
+    toolstack_vif_add(xsd)
+    netd = watching_netd(xsd, netd_factory, wait=False)
     wait_for(lambda: xsd.status(5) == "connected", 5, what="plug at start")
     assert port_of(topo, "vif5.0") == "xenbr0"
     assert "E2BIG" not in netd.read_log() and "Argument list too long" not in netd.read_log()
@@ -935,13 +946,8 @@ def test_watch_lists_again_a_listing_xenstored_refused(topo, xsd, netd_factory):
     refusals. Before, the refusal was only logged and the vif missed until
     its directory changed: the guest's vif never plugged."""
     topo.add_guest(5)
-    r = subprocess.run([HVSIM, "vif", "add", "-n", "5.0", "script=/bin/true"],
-                       env=xsd.env(), capture_output=True, text=True, timeout=10)
-    assert r.returncode == 0, r.stderr
-    netd = netd_factory(bridge_conf("modern"),
-                        env={"XENSTORED_PATH": xsd.sock, "NETD_FAULT": "xs-list-refused:3"})
-    netd.write_conf(bridge_conf("modern"), netd_section="xenstore_watch = yes\n")
-    netd.start()
+    toolstack_vif_add(xsd)
+    netd = watching_netd(xsd, netd_factory, fault="xs-list-refused:3", wait=False)
     wait_for(lambda: xsd.status(5) == "connected", 5,
              what=lambda: f"plug at start: {netd.read_log()}")
     assert port_of(topo, "vif5.0") == "xenbr0"
@@ -970,12 +976,7 @@ def test_watch_gives_up_a_listing_always_refused_until_it_changes(topo, xsd, net
 
 
 def watcher_faulted(topo, xsd, netd_factory, fault):
-    netd = netd_factory(bridge_conf("modern"),
-                        env={"XENSTORED_PATH": xsd.sock, "NETD_FAULT": fault})
-    netd.write_conf(bridge_conf("modern"), netd_section="xenstore_watch = yes\n")
-    netd.start()
-    wait_for(lambda: "xenstore watch on" in netd.read_log(), 5, what="xenstore watch")
-    return Hotplug(topo, xsd, netd)
+    return Hotplug(topo, xsd, watching_netd(xsd, netd_factory, fault=fault))
 
 
 def test_watch_writes_a_conflicted_report_again(topo, xsd, netd_factory):
@@ -1126,9 +1127,7 @@ def hung_xsd():
 def test_watch_gives_up_on_a_hung_xenstored(topo, hung_xsd, netd_factory):
     """A xenstored that stops answering holds netd for at most the request
     timeout (2 s); netd keeps serving its socket and tries again."""
-    netd = netd_factory(bridge_conf("modern"), env={"XENSTORED_PATH": hung_xsd.sock})
-    netd.write_conf(bridge_conf("modern"), netd_section="xenstore_watch = yes\n")
-    netd.start()
+    netd = watching_netd(hung_xsd, netd_factory, wait=False)
     wait_for(lambda: "no reply within 2000 ms" in netd.read_log(), 10,
              what="netd to give up on the unanswered batch")
     # Served again (a netd still stuck on xenstored would not answer before
@@ -1213,9 +1212,7 @@ def test_watch_full_state_dir_answers_error_not_connected(topo, xsd, netd_factor
     state.mkdir()
     sh(f"mount -t tmpfs -o size=16k,mode=0700 netd-test-state {state}")
     try:
-        netd = netd_factory(bridge_conf("modern"), env={"XENSTORED_PATH": xsd.sock})
-        netd.write_conf(bridge_conf("modern"), netd_section="xenstore_watch = yes\n")
-        netd.start()
+        netd = watching_netd(xsd, netd_factory, wait=False)
         n = 90
         for d in range(1, n + 1):
             topo.ip(topo.d0, f"link add vif{d}.0 type veth peer name g{d}")
