@@ -1048,8 +1048,23 @@ static bool net_configured(const struct netd *d, const struct netd_net *net)
 	return net >= d->nets && net < d->nets + d->n_nets;
 }
 
-/* (mode.h) */
-const struct netd_net *netd_vif_held_elsewhere(const struct netd_net *net, const struct vif *v)
+/* net's vif named ifname, or NULL; by the name chain, as a mode's adoption
+ * asks for each of its vifs. */
+static const struct netd_vif *net_vif_named(const struct netd_net *net, const char *ifname)
+{
+	if (!net->vif_hash)
+		return NULL;
+	for (const struct netd_vif *v = net->vif_hash[netd_vif_name_bucket(ifname)]; v;
+	     v = v->nnext)
+		if (!strcmp(v->vif.ifname, ifname))
+			return v;
+	return NULL;
+}
+
+/* The network netd runs, other than net, holding a vif by the id of v
+ * (v NULL: by none) or named ifname, or NULL. */
+static const struct netd_net *held_elsewhere(const struct netd_net *net, const struct vif *v,
+					     const char *ifname)
 {
 	const struct netd *d = net->daemon;
 
@@ -1058,13 +1073,24 @@ const struct netd_net *netd_vif_held_elsewhere(const struct netd_net *net, const
 
 		if (o == net)
 			continue;
-		if (net_vif_find(o, v->domid, v->devid, v->emu))
+		if (v && net_vif_find(o, v->domid, v->devid, v->emu))
 			return o;
-		for (const struct netd_vif *ov = o->vifs; ov; ov = ov->next)
-			if (!strcmp(ov->vif.ifname, v->ifname))
-				return o;
+		if (net_vif_named(o, ifname))
+			return o;
 	}
 	return NULL;
+}
+
+/* (mode.h) */
+const struct netd_net *netd_vif_held_elsewhere(const struct netd_net *net, const struct vif *v)
+{
+	return held_elsewhere(net, v, v->ifname);
+}
+
+/* (mode.h) */
+const struct netd_net *netd_ifname_held_elsewhere(const struct netd_net *net, const char *ifname)
+{
+	return held_elsewhere(net, NULL, ifname);
 }
 
 /* The vifs of a record set aside (up_without_record), kept for the fresh

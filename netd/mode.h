@@ -192,7 +192,8 @@ sd_event *netd_net_event(struct netd_net *net);
 void netd_net_undo_pending(struct netd_net *net);
 /* The network's vifs are off its switch (its down): Dom0's IPv6 comes back
  * on each, unless a reload plugs them into a switch again
- * (vifs_stay_ports). A failure is logged, not returned: it must not undo
+ * (vifs_stay_ports), nor on one another network holds now. A failure is
+ * logged, not returned: it must not undo
  * a down. */
 void netd_net_vifs_ipv6_restore(struct netd_net *net);
 /* The directory for the network's runtime files (state_dir/<net>/), created on demand. */
@@ -222,9 +223,15 @@ struct netd_net *netd_net_peer_next(const struct netd_net *net, const struct net
 
 /* The network netd runs, other than net, that holds v (by its id or its
  * name), or NULL: a vif a record names but that is not plugged here (a
- * record set aside) may be another network's now, and is not plugged
- * here again. Read within the call only (see above). */
+ * record set aside, an ovs record older than the host) may be another
+ * network's now, and is neither plugged here again nor touched. Only the
+ * networks whose records are read by then count (at start: those before
+ * net in the config; all of them by the sweep). Read within the call
+ * only (see above). */
 const struct netd_net *netd_vif_held_elsewhere(const struct netd_net *net, const struct vif *v);
+/* The same by interface name alone (an interface a mode found on the host,
+ * marked as net's, that no record of net names). */
+const struct netd_net *netd_ifname_held_elsewhere(const struct netd_net *net, const char *ifname);
 /* A network's record of vif domid.devid (emu: its HVM tap), or NULL. */
 struct netd_vif *netd_net_vif_find(const struct netd_net *net, uint32_t domid, uint32_t devid,
 				   bool emu);

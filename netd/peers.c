@@ -85,7 +85,9 @@ void netd_net_vifs_ipv6_restore(struct netd_net *net)
 {
 	if (net->vifs_stay_ports)
 		return;
+	/* not on a vif another network holds now: its IPv6 is that one's */
 	for (struct netd_vif *v = net->vifs; v; v = v->next)
-		if (vif_port_ipv6_restore(v->vif.ifname, NULL))
+		if (!netd_vif_held_elsewhere(net, &v->vif) &&
+		    vif_port_ipv6_restore(v->vif.ifname, NULL))
 			log_warn("%s: %s", net->conf.name, err_msg());
 }

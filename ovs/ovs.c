@@ -352,6 +352,23 @@ static void port_unlist(struct port_list *l, const char *ifname)
 static const char *port_changed(struct netd_net *net, const json_t *index,
 				const struct vif *vif);
 
+/* Does another network netd runs hold v, a vif this one's record names?
+ * Plugged there after this record was written (a record older than the
+ * host, the vif moved by hand meanwhile): it is that network's now, and
+ * nothing of this one touches it (its MTU, Dom0's IPv6 on it, its state,
+ * its port), where a plug again set them as this record says before OVSDB
+ * refused the port, or made it a port of both. said: what is left undone,
+ * logged; NULL: not logged (said already). */
+static bool vif_elsewhere(const struct netd_net *net, const struct vif *v, const char *said)
+{
+	const struct netd_net *o = netd_vif_held_elsewhere(net, v);
+
+	if (o && said)
+		log_warn("%s: %s is network %s's now: %s", net->conf.name, v->ifname, o->conf.name,
+			 said);
+	return o != NULL;
+}
+
 /* What of the setup netd applied is no longer there (why: the first thing
  * missing). */
 enum ovs_damage {
@@ -392,7 +409,10 @@ static int ovs_damage(struct netd_net *net, struct ovs_priv *p, struct port_list
 		rc = err_set(-ENOMEM, "out of memory");
 	for (struct netd_vif *v = net->vifs; rc >= 0 && v; v = v->next) {
 		/* every vif looked at (each changed one unlisted), the
-		 * first found said */
+		 * first found said; another network's is none of this
+		 * one's damage (vifs_plug_again() passes it over) */
+		if (vif_elsewhere(net, &v->vif, "left as it is, not plugged again"))
+			continue;
 		if (!port_listed(l, v->vif.ifname)) {
 			if (rc == OVS_INTACT)
 				snprintf(why, len, "%s is no longer a port of OVS bridge %s",
@@ -411,14 +431,20 @@ static int ovs_damage(struct netd_net *net, struct ovs_priv *p, struct port_list
 	return rc;
 }
 
-/* The remembered vifs ports again, their rules with them; with l, only
- * those it does not list. */
+/* The remembered vifs ports again, their rules with them; with l
+ * (ovs_damage()'s, which said those another network holds), only those it
+ * does not list. Another network's vif is left as it is. */
 static void vifs_plug_again(struct netd_net *net, const struct port_list *l)
 {
-	for (struct netd_vif *v = net->vifs; v; v = v->next)
-		if ((!l || !port_listed(l, v->vif.ifname)) && ovs_vif_online(net, &v->vif))
+	for (struct netd_vif *v = net->vifs; v; v = v->next) {
+		if (l && port_listed(l, v->vif.ifname))
+			continue;
+		if (vif_elsewhere(net, &v->vif, l ? NULL : "left as it is, not plugged again"))
+			continue;
+		if (ovs_vif_online(net, &v->vif))
 			log_err("%s: %s not a port again: %s", net->conf.name, v->vif.ifname,
 				err_msg());
+	}
 }
 
 /* Every step done, before the "applied" checkpoint: the remembered vifs
@@ -984,6 +1010,7 @@ static int ovs_sweep(struct netd_net *const *nets, size_t n)
 
 	for (size_t i = 0; i < n; i++) {
 		struct ovs_priv *p = nets[i]->priv;
+		const struct netd_net *holder;
 		struct port_list l;
 		const char *name;
 		json_t *uuid;
@@ -994,12 +1021,14 @@ static int ovs_sweep(struct netd_net *const *nets, size_t n)
 		rc = ports_mine(p, nets[i]->conf.name, &l);
 		/* the remembered ones off the list (a hash), the rest go; the
 		 * remembered ones get Dom0's IPv6 off, which a netd before
-		 * vif_port_ipv6_off() left on */
+		 * vif_port_ipv6_off() left on, but for another network's
+		 * (vif_elsewhere(), said at the up) */
 		for (const struct netd_vif *v = nets[i]->vifs; rc == 0 && v; v = v->next) {
 			char was[VIF_SYSCTL_LEN];
 
 			port_unlist(&l, v->vif.ifname);
-			if (vif_port_ipv6_off(v->vif.ifname, was))
+			if (!vif_elsewhere(nets[i], &v->vif, NULL) &&
+			    vif_port_ipv6_off(v->vif.ifname, was))
 				log_warn("%s: %s", nets[i]->conf.name, err_msg());
 		}
 		json_object_foreach(l.mine, name, uuid) {
@@ -1008,9 +1037,16 @@ static int ovs_sweep(struct netd_net *const *nets, size_t n)
 			log_warn("%s: a port of OVS bridge %s, but netd does not remember plugging it; removing it",
 				 name, p->bridge);
 			rc = port_remove(p, json_string_value(uuid), NULL, false);
+			if (rc || !nl_link_exists(name))
+				continue;
 			/* as bridge mode's sweep (br_port_unplug) leaves one; the
-			 * name is OVSDB's: only an interface's */
-			if (rc == 0 && nl_link_exists(name) && vif_port_ipv6_restore(name, NULL))
+			 * name is OVSDB's: only an interface's, and not one
+			 * another network holds, whose IPv6 is that one's */
+			holder = netd_ifname_held_elsewhere(nets[i], name);
+			if (holder)
+				log_warn("%s: %s is network %s's: left as it is", nets[i]->conf.name,
+					 name, holder->conf.name);
+			else if (vif_port_ipv6_restore(name, NULL))
 				log_warn("%s: %s", nets[i]->conf.name, err_msg());
 		}
 		ports_free(&l);

@@ -462,6 +462,60 @@ def test_kill9_restart_keeps_one_port_each_and_sweeps_strays(topo, ovs, netd):
     assert ovs.ports(BR) == ["vif51.0"]
 
 
+@pytest.mark.parametrize("found", ["remembered", "marked"])
+def test_a_vif_another_network_holds_found_on_the_ovs_bridge_is_left_alone(
+        topo, ovs, netd_factory, found):
+    """Two networks, a Linux bridge one and an ovs one. vif1.0, plugged into
+    the bridge network, is found on the OVS bridge when netd restarts (moved
+    there by hand while no netd ran): as a port of the operator's that the
+    ovs network's record, older than the host, still names ("remembered";
+    it was plugged there with mtu=1400 before), or as a port marked the ovs
+    network's that its record does not name ("marked", as a plug cut short
+    leaves one). The vif is the bridge network's: its MTU, Dom0's IPv6 on it
+    and its bridge stay as that network set them, logged. Before, the ovs
+    network's adoption plugged it again (its MTU 1400) before OVSDB refused
+    the operator's port, or swept the marked port and gave the vif Dom0's
+    IPv6 back."""
+    from conftest import bridge_conf
+    n = netd_factory(bridge_conf() + ovs_conf(ovs))
+    topo.add_guest(1)
+    n.start()
+    older = {}
+    if found == "remembered":
+        n.ctl("vif", "online", "1.0", f"bridge={BR}", "mtu=1400")
+        for ext in ("json", "vifs"):
+            path = os.path.join(n.state, f"{BR}.{ext}")
+            if os.path.exists(path):
+                older[path] = open(path).read()
+        n.ctl("vif", "offline", "1.0")
+    n.ctl("vif", "online", "1.0", "bridge=xenbr0")
+    before = topo.link(topo.d0, "vif1.0")
+    assert before["master"] == "xenbr0" and before["mtu"] == 1500
+    assert v6_sysctl(topo, "vif1.0") == "1"
+    n.stop(signal.SIGKILL)
+    for path, text in older.items():
+        with open(path, "w") as f:
+            f.write(text)
+    if found == "remembered":
+        ovs.vsctl("add-port", BR, "vif1.0")
+    else:
+        ovs.vsctl("add-port", BR, "vif1.0", "--", "set", "Interface", "vif1.0",
+                  f"external_ids:netd-net={BR}", "--", "set", "Port", "vif1.0",
+                  f"external_ids:netd-net={BR}")
+    n.start()
+    log = n.read_log()
+    after = topo.link(topo.d0, "vif1.0")
+    assert (after["master"], after["mtu"], "UP" in after["flags"]) == ("xenbr0", 1500, True), log
+    assert v6_sysctl(topo, "vif1.0") == "1", log
+    assert f"vif1.0 is network xenbr0's" in log, log
+    # the operator's port stays theirs; one marked netd's that no record
+    # names goes, as any such
+    assert ovs.ports(BR) == (["vif1.0"] if found == "remembered" else []), log
+    assert [(v["vif"], v["network"]) for v in n.request({"cmd": "vif-list"})["result"]["vifs"]
+            if v["network"] == "xenbr0"] == [("1.0", "xenbr0")]
+    assert n.stop() == 0, n.read_log()
+
+
 def test_down_removes_exactly_what_netd_added(topo, ovs, netd_factory):
     """On a bridge someone else made, with their own port and flows: down
     takes netd's ports and rules, and leaves theirs."""
