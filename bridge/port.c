@@ -87,9 +87,14 @@ int br_port_unplug(const char *bridge, const char *ifname)
 	rc = nl_link_set_up(l.ifindex, false);
 	if (rc == 0 && l.master)
 		rc = nl_link_set_master(l.ifindex, 0);
-	if (rc == 0)
-		return vif_port_ipv6_restore(ifname, NULL);
-	return err_prefix(rc, "%s: cannot unplug from %s", ifname, bridge);
+	if (rc)
+		return err_prefix(rc, "%s: cannot unplug from %s", ifname, bridge);
+	/* Off the bridge: unplugged, whatever becomes of Dom0's IPv6 on it.
+	 * Failing here kept the vif listed as a port it no longer was, and
+	 * failed its hotplug offline for nothing. */
+	if (vif_port_ipv6_restore(ifname, NULL))
+		log_warn("%s (unplugged from %s all the same)", err_msg(), bridge);
+	return 0;
 }
 
 /* A guest's vif on the bridge: named by its backend, or renamed by netd

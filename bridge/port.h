@@ -12,7 +12,9 @@
  * changes); -errno with err_msg(). */
 int br_port_plug(const char *bridge, const char *ifname, unsigned mtu);
 
-/* Down and out of the bridge. A vif that is already gone is success. */
+/* Down and out of the bridge, Dom0's IPv6 on it given back (the namespace's
+ * default); a failure to give it back is logged, the vif unplugged all the
+ * same. A vif that is already gone is success. */
 int br_port_unplug(const char *bridge, const char *ifname);
 
 /* Unplugs every port of bridge named as Xen names a guest's vif (vifD.N,

@@ -946,11 +946,19 @@ static int ovs_vif_offline(struct netd_net *net, const struct vif *vif)
 	rc = port_del(net, p, vif, twin && !vif->emu ? twin->vif.ifname : NULL, true);
 	if (rc == 0 && net->conf.antispoof && !net->conf.ovn)
 		rc = vif_flows_del(p, vif);
-	if (rc == 0 && nl_link_get(vif->ifname, &l) == 0 && (l.flags & IFF_UP))
-		rc = nl_link_set_up(l.ifindex, false); /* as bridge mode leaves a vif */
-	if (rc == 0)
-		rc = vif_port_ipv6_restore(vif->ifname, NULL);
-	return rc;
+	if (rc)
+		return rc;
+	/* Off the switch, its rules gone: unplugged, whatever becomes of the
+	 * rest, which is the vif's tidying (logged). Failing here kept it
+	 * listed as a port it no longer was, and failed its hotplug offline
+	 * for nothing. */
+	if (nl_link_get(vif->ifname, &l) == 0 && (l.flags & IFF_UP) &&
+	    nl_link_set_up(l.ifindex, false)) /* as bridge mode leaves a vif */
+		log_warn("%s: %s: cannot bring down (unplugged all the same): %s", net->conf.name,
+			 vif->ifname, err_msg());
+	if (vif_port_ipv6_restore(vif->ifname, NULL))
+		log_warn("%s: %s (unplugged all the same)", net->conf.name, err_msg());
+	return 0;
 }
 
 static int status_port(const char *name, const char *uuid, const char *owner, void *data)

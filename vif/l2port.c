@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "lib/err.h"
+#include "lib/fault.h"
 #include "lib/sysctl.h"
 
 /* ifname goes into a /proc/sys path: "all" and "default" there are the
@@ -61,6 +62,8 @@ int vif_port_ipv6_restore(const char *ifname, const char *was)
 		rc = sysctl_read("net/ipv6/conf/default/disable_ipv6", def, sizeof(def));
 		was = def;
 	}
+	if (rc == 0)
+		rc = FAULT_POINT("vif-ipv6-restore"); /* tests: the write refused */
 	if (rc == 0 && was[0])
 		rc = sysctl_if_write("ipv6", ifname, "disable_ipv6", was);
 	if (rc == -ENOENT)

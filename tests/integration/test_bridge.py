@@ -345,6 +345,28 @@ def test_bridge_port_has_no_ipv6_of_dom0_and_guests_ipv6_crosses(topo, netd_fact
              what="vif1.0's own link-local address once out of the bridge")
 
 
+def test_offline_whose_ipv6_cannot_be_given_back_still_unplugs(topo, netd_factory):
+    """A vif off the bridge whose Dom0 IPv6 cannot then be given back (the
+    sysctl write refused; NETD_FAULT=vif-ipv6-restore stands for it) is
+    unplugged all the same, logged: its `vif offline` (the hotplug's)
+    succeeds, the vif no longer a port nor listed, and it can be plugged
+    again. Before, the offline failed with the vif already off the
+    bridge, still listed as plugged."""
+    netd = netd_factory(bridge_conf("modern"))
+    netd.start(env={"NETD_FAULT": "vif-ipv6-restore"})
+    topo.add_guest(1)
+    netd.ctl("vif", "online", "1.0")
+    r = netd.ctl("vif", "offline", "1.0", check=False)
+    assert r.returncode == 0, r.stderr
+    v = topo.link(topo.d0, "vif1.0")
+    assert "master" not in v and "UP" not in v["flags"]
+    assert "vif1.0" not in netd.ctl("vif", "list").stdout
+    assert ("vif1.0: cannot give Dom0's IPv6 back to it: fault injected at step "
+            "'vif-ipv6-restore' (unplugged from xenbr0 all the same)") in netd.read_log()
+    netd.ctl("vif", "online", "1.0")
+    assert topo.link(topo.d0, "vif1.0")["master"] == "xenbr0"
+
+
 @pytest.mark.parametrize("suffix", ["web-emu", "vif{d}.0-emu"])
 def test_pv_vif_named_like_a_tap_stays_a_pv_vif(topo, netd_factory, suffix):
     """What a vif is (a PV vif, or the tap of an HVM guest's emulated NIC) is

@@ -135,6 +135,24 @@ def test_guest_port_without_dom0s_ipv6_until_down(topo, netd_factory):
     assert topo.run(topo.d0, v6).stdout.strip() == "0"
 
 
+def test_offline_whose_ipv6_cannot_be_given_back_still_unplugs(topo, netd_factory):
+    """As in bridge mode: a guest off the nat bridge whose Dom0 IPv6 cannot
+    then be given back (NETD_FAULT=vif-ipv6-restore) is unplugged all the
+    same, logged, its filters gone with it; its `vif offline` succeeds.
+    Before, it failed with the vif already off the bridge, still listed."""
+    nat_guest(topo, 5)
+    netd = netd_factory(nat_conf())
+    netd.start(env={"NETD_FAULT": "vif-ipv6-restore"})
+    plug(netd, topo, 5)
+    assert "vif5.0" in ruleset(topo)
+    r = netd.ctl("vif", "offline", "5.0", check=False)
+    assert r.returncode == 0, r.stderr
+    assert topo.link(topo.d0, "vif5.0").get("master") is None
+    assert "vif5.0" not in netd.ctl("vif", "list").stdout
+    assert "vif5.0" not in ruleset(topo)
+    assert f"(unplugged from {BR} all the same)" in netd.read_log()
+
+
 def test_forward_from_upstream_and_hairpin(topo, netd_factory, servers):
     g5, g6 = nat_guest(topo, 5), nat_guest(topo, 6)  # .10 and .11
     start_nat(topo, netd_factory, nat_conf(forwards=["tcp:8080:203.0.113.10:80"]), guests=(5, 6))

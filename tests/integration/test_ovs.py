@@ -214,6 +214,25 @@ def test_failed_plug_gives_the_vif_its_ipv6_back(topo, ovs, netd_factory):
     assert v6_sysctl(topo, "vif22.0") == "0"
 
 
+def test_offline_whose_ipv6_cannot_be_given_back_still_unplugs(topo, ovs, netd_factory):
+    """A vif whose port and rules are gone but whose Dom0 IPv6 cannot then
+    be given back (NETD_FAULT=vif-ipv6-restore) is unplugged all the same,
+    logged: its `vif offline` succeeds, the vif no longer listed, and it
+    can be plugged again. Before, the offline failed with the port gone."""
+    n = netd_factory(ovs_conf(ovs))
+    n.start(env={"NETD_FAULT": "vif-ipv6-restore"})
+    plugged_guest(topo, n, 23)
+    r = n.ctl("vif", "offline", "23.0", check=False)
+    assert r.returncode == 0, r.stderr
+    assert ovs.ports(BR) == []
+    assert "in_port" not in ovs.ofctl("dump-flows", BR, "cookie=0/0")
+    assert "vif23.0" not in n.ctl("vif", "list").stdout
+    assert ("vif23.0: cannot give Dom0's IPv6 back to it: fault injected at step "
+            "'vif-ipv6-restore' (unplugged all the same)") in n.read_log()
+    n.ctl("vif", "online", "23.0", "mac=00:16:3e:00:00:23", "ip=192.0.2.23", f"bridge={BR}")
+    assert ovs.ports(BR) == ["vif23.0"]
+
+
 def test_hvm_pair_one_active(topo, ovs, netd):
     """vifD.N and its emulated NIC's tap share the iface-id; the PV vif is
     the active one once plugged, the tap again when the PV vif goes."""
