@@ -930,6 +930,92 @@ static void del_elems(struct as_out *o, enum as_family fam, const struct vif *v,
 	elems(o, fam, v, antispoof, NULL, NULL);
 }
 
+/* ---- the ruleset as written ---- */
+
+#define AS_NAME_MAX 48
+
+/* The name a line "<indent><what> NAME {" opens (what: "table", "chain"),
+ * into name; false if the line is not one. */
+static bool opens(const char *line, size_t len, const char *what, char name[AS_NAME_MAX])
+{
+	size_t n = strlen(what);
+
+	if (len < n + 4 || strncmp(line, what, n) || line[n] != ' ' ||
+	    strncmp(line + len - 2, " {", 2) || len - n - 3 >= AS_NAME_MAX)
+		return false;
+	memcpy(name, line + n + 1, len - n - 3);
+	name[len - n - 3] = '\0';
+	return true;
+}
+
+/* fam's ruleset (fam_rules) with each table in one block: the text
+ * declares every table, flushes its chains, then fills them in a second
+ * block of the same table; that block's rules go as `add rule` commands
+ * instead, the same transaction to the kernel. libnftables makes each
+ * block it parses a table object of its own, with four hash tables of
+ * 8192 buckets (512 KiB zeroed), which a process faults in page by page
+ * when it first writes the ruleset (netd's first plug, or the rules
+ * written again at start): the second block doubled that. false: a line
+ * of such a block is not a chain's rule as this reads them (b then
+ * holds part of the text: the caller writes the original). */
+static bool rules_flat(struct as_buf *b, const char *s)
+{
+	char seen[4][AS_NAME_MAX], table[AS_NAME_MAX] = "", chain[AS_NAME_MAX] = "";
+	char name[AS_NAME_MAX];
+	size_t n_seen = 0;
+
+	for (const char *eol; *s; s = eol + 1) {
+		size_t len;
+		bool again = false;
+
+		eol = strchr(s, '\n');
+		if (!eol)
+			return false;
+		len = (size_t)(eol - s);
+		if (!table[0] && opens(s, len, "table", name)) {
+			for (size_t i = 0; i < n_seen; i++)
+				again |= !strcmp(seen[i], name);
+			if (again) {
+				snprintf(table, sizeof(table), "%s", name);
+				continue;
+			}
+			if (n_seen == sizeof(seen) / sizeof(seen[0]))
+				return false;
+			snprintf(seen[n_seen++], AS_NAME_MAX, "%s", name);
+		} else if (table[0] && !chain[0] && len == 1 && s[0] == '}') {
+			table[0] = '\0';
+			continue;
+		} else if (table[0] && !chain[0]) {
+			if (!opens(s, len, "\tchain", name))
+				return false;
+			snprintf(chain, sizeof(chain), "%s", name);
+			continue;
+		} else if (table[0] && len == 2 && !strncmp(s, "\t}", 2)) {
+			chain[0] = '\0';
+			continue;
+		} else if (table[0]) {
+			if (len < 3 || strncmp(s, "\t\t", 2))
+				return false;
+			buf_printf(b, "add rule %s %s %.*s\n", table, chain, (int)len - 2, s + 2);
+			continue;
+		}
+		buf_printf(b, "%.*s\n", (int)len, s);
+	}
+	return !table[0];
+}
+
+/* fam's ruleset into b (see rules_flat). */
+static void rules_put(struct as_buf *b, enum as_family fam)
+{
+	struct as_buf flat = { 0 };
+
+	if (rules_flat(&flat, fam_rules(fam)) && !flat.oom)
+		buf_printf(b, "%s", flat.s);
+	else
+		buf_printf(b, "%s", fam_rules(fam));
+	buf_free(&flat);
+}
+
 static int run_buf(struct as_buf *b)
 {
 	if (b->oom)
@@ -1297,7 +1383,7 @@ static void tbl_load(struct as_tbl *tb, enum as_family fam)
 	 * added or deleted by index. */
 	rc = legacy_cmds(&b, fam);
 	if (rc == 0) {
-		buf_printf(&b, "%s", fam_rules(fam));
+		rules_put(&b, fam);
 		rc = run_buf(&b);
 		if (rc == 0)
 			tb->ready = true;
@@ -1519,7 +1605,7 @@ static int protect_once(const struct vif *v, enum as_family fam, bool antispoof,
 	}
 	o.b = &b;
 	if (!tb->ready)
-		buf_printf(&b, "%s", fam_rules(fam));
+		rules_put(&b, fam);
 	if (replace) {
 		rc = scan_cmds(&b, fam, v->ifname, replaced);
 		if (rc && rc != -ENOENT) {
