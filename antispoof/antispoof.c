@@ -300,9 +300,12 @@ static struct as_tbl tbls[2];
 	 * option is a link-layer one (type 1 or 2, either, as not every	\
 	 * receiver checks which message carries which), its length and	\
 	 * MAC must be the vif's element of ndll. `>= 0` matches whenever	\
-	 * the byte exists. Entered for vifs with a MAC only. */		\
+	 * the byte exists. Entered for vifs with a MAC only. ICMPv6 by	\
+	 * number (58): nft looks its name up in /etc/protocols through	\
+	 * NSS, which cost a process's first write of the rules about a	\
+	 * millisecond. */							\
 	"\tchain as_ndopt {\n"						\
-	"\t\tip6 nexthdr != ipv6-icmp goto bad\n"			\
+	"\t\tip6 nexthdr != 58 goto bad\n"				\
 	"\t\ticmpv6 type nd-router-solicit goto as_rsopt\n"		\
 	"\t\t@th,256,8 >= 0 goto bad\n"					\
 	"\t\t@th,192,8 { 1, 2 } iifname . @th,200,56 != @ndll goto bad\n"	\
