@@ -193,8 +193,7 @@ void netd_net_undo_pending(struct netd_net *net);
 /* The network's vifs are off its switch (its down): Dom0's IPv6 comes back
  * on each, unless a reload plugs them into a switch again
  * (vifs_stay_ports), nor on one another network holds now. A failure is
- * logged, not returned: it must not undo
- * a down. */
+ * logged, not returned: it must not undo a down. */
 void netd_net_vifs_ipv6_restore(struct netd_net *net);
 /* The directory for the network's runtime files (state_dir/<net>/), created on demand. */
 int netd_net_run_dir(struct netd_net *net, char *buf, size_t len);
