@@ -1788,69 +1788,61 @@ static uint8_t mask_len(const struct sockaddr *m)
  * hosts would share addresses. nat checks it again when it applies the
  * network (the uplink's addresses may change); this lets `netd -n` tell it
  * on the host. */
-static int check_nat_uplink(const struct netd_conf *conf, const struct ifaddrs *ifs)
+static int check_nat_uplink(const struct netd_conf *conf, const struct netd_net_conf *net,
+			    const struct ifaddrs *ifs)
 {
 	char a[ADDR_STR], b[ADDR_STR];
 
-	for (size_t i = 0; i < conf->n_nets; i++) {
-		const struct netd_net_conf *net = &conf->nets[i];
+	for (const struct ifaddrs *ifa = ifs; ifa; ifa = ifa->ifa_next) {
+		const struct netd_cidr *mine;
+		struct netd_cidr c = { 0 };
+		int fam;
 
-		if (net->mode != NETD_MODE_NAT)
+		if (!ifa->ifa_addr || !ifa->ifa_netmask || strcmp(ifa->ifa_name, net->uplink))
 			continue;
-		for (const struct ifaddrs *ifa = ifs; ifa; ifa = ifa->ifa_next) {
-			const struct netd_cidr *mine;
-			struct netd_cidr c = { 0 };
-			int fam;
-
-			if (!ifa->ifa_addr || !ifa->ifa_netmask || strcmp(ifa->ifa_name, net->uplink))
+		fam = ifa->ifa_addr->sa_family;
+		if (fam == AF_INET) {
+			c.addr.v4 = ((const struct sockaddr_in *)ifa->ifa_addr)->sin_addr;
+			mine = &net->address;
+		} else if (fam == AF_INET6 && net->has_address6) {
+			c.addr.v6 = ((const struct sockaddr_in6 *)ifa->ifa_addr)->sin6_addr;
+			if (IN6_IS_ADDR_LINKLOCAL(&c.addr.v6))
 				continue;
-			fam = ifa->ifa_addr->sa_family;
-			if (fam == AF_INET) {
-				c.addr.v4 = ((const struct sockaddr_in *)ifa->ifa_addr)->sin_addr;
-				mine = &net->address;
-			} else if (fam == AF_INET6 && net->has_address6) {
-				c.addr.v6 = ((const struct sockaddr_in6 *)ifa->ifa_addr)->sin6_addr;
-				if (IN6_IS_ADDR_LINKLOCAL(&c.addr.v6))
-					continue;
-				mine = &net->address6;
-			} else {
-				continue;
-			}
-			c.family = fam;
-			c.prefixlen = mask_len(ifa->ifa_netmask);
-			if (cidr_overlap(mine, &c))
-				return err_set(-EADDRINUSE,
-					       "section [%s] (%s:%d): %s %s overlaps the subnet of uplink %s (%s); give the guests a subnet of their own",
-					       net->name, conf->path, net->line,
-					       fam == AF_INET ? "address" : "address6",
-					       cidr_str(mine, a), net->uplink, cidr_str(&c, b));
+			mine = &net->address6;
+		} else {
+			continue;
 		}
+		c.family = fam;
+		c.prefixlen = mask_len(ifa->ifa_netmask);
+		if (cidr_overlap(mine, &c))
+			return err_set(-EADDRINUSE,
+				       "section [%s] (%s:%d): %s %s overlaps the subnet of uplink %s (%s); give the guests a subnet of their own",
+				       net->name, conf->path, net->line,
+				       fam == AF_INET ? "address" : "address6",
+				       cidr_str(mine, a), net->uplink, cidr_str(&c, b));
 	}
 	return 0;
 }
 
-int netd_conf_check_host(const struct netd_conf *conf)
+int netd_conf_check_daemon(const struct netd_conf *conf)
 {
-	const struct netd_net_conf *net;
+	int rc = check_group(conf);
+
+	return rc ? rc : check_dnsmasq_user(conf);
+}
+
+int netd_conf_check_net_host(const struct netd_conf *conf, const struct netd_net_conf *net)
+{
 	const char *dev, *key;
 	struct ifaddrs *ifs;
-	size_t i;
 	int rc;
 
-	rc = check_group(conf);
-	if (rc == 0)
-		rc = check_dnsmasq_user(conf);
-	if (rc < 0)
-		return rc;
-	for (i = 0; i < conf->n_nets; i++) {
-		net = &conf->nets[i];
-		if (net->mode == NETD_MODE_BRIDGE && net->datapath == NETD_DP_DPDK)
-			continue; /* no host device: dpswitch's socket is checked at up */
-		key = net->mode == NETD_MODE_NAT ? "uplink" : "physdev";
-		dev = net->mode == NETD_MODE_NAT ? net->uplink : net->physdev;
-		errno = 0;
-		if (net->mode == NETD_MODE_OVS || if_nametoindex(dev))
-			continue;
+	if (net->mode == NETD_MODE_BRIDGE && net->datapath == NETD_DP_DPDK)
+		return 0; /* no host device: dpswitch's socket is checked at up */
+	key = net->mode == NETD_MODE_NAT ? "uplink" : "physdev";
+	dev = net->mode == NETD_MODE_NAT ? net->uplink : net->physdev;
+	errno = 0;
+	if (net->mode != NETD_MODE_OVS && !if_nametoindex(dev)) {
 		rc = errno ? -errno : -ENODEV;
 		if (rc == -ENODEV || rc == -ENXIO)
 			return err_set(-ENODEV, "section [%s] (%s:%d): %s '%s' does not exist",
@@ -1858,14 +1850,21 @@ int netd_conf_check_host(const struct netd_conf *conf)
 		return err_set(rc, "section [%s] (%s:%d): cannot look up %s '%s': %s",
 			       net->name, conf->path, net->line, key, dev, strerror(-rc));
 	}
-	for (i = 0; i < conf->n_nets && conf->nets[i].mode != NETD_MODE_NAT; i++)
-		;
-	if (i == conf->n_nets)
+	if (net->mode != NETD_MODE_NAT)
 		return 0;
 	if (getifaddrs(&ifs) < 0)
 		return err_set(-errno, "cannot list the host's addresses: %s", strerror(errno));
-	rc = check_nat_uplink(conf, ifs);
+	rc = check_nat_uplink(conf, net, ifs);
 	freeifaddrs(ifs);
+	return rc;
+}
+
+int netd_conf_check_host(const struct netd_conf *conf)
+{
+	int rc = netd_conf_check_daemon(conf);
+
+	for (size_t i = 0; rc == 0 && i < conf->n_nets; i++)
+		rc = netd_conf_check_net_host(conf, &conf->nets[i]);
 	return rc;
 }
 

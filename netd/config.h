@@ -152,6 +152,11 @@ void netd_conf_free(struct netd_conf *conf);
 /* Read-only checks against the running host: physdev/uplink exist, and a
  * socket_group set in the file names a group of the system's. */
 int netd_conf_check_host(const struct netd_conf *conf);
+/* Its two halves: netd's own (socket_group, dnsmasq_user), which fail a
+ * start or a reload, and one network's (its physdev or uplink exists, a
+ * nat subnet apart from its uplink's), which fail that network alone. */
+int netd_conf_check_daemon(const struct netd_conf *conf);
+int netd_conf_check_net_host(const struct netd_conf *conf, const struct netd_net_conf *net);
 
 const struct netd_net_conf *netd_conf_find(const struct netd_conf *conf, const char *name);
 const char *netd_mode_name(enum netd_mode mode);

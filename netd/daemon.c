@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "antispoof/antispoof.h"
@@ -1276,6 +1278,89 @@ static int up_without_record(struct netd_net *net, json_t **saved)
 	return conf ? net->ops->up(net, NULL) : 1;
 }
 
+static uint64_t now_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Seconds until a failed network's next try, rounded up. */
+static long long retry_in_s(const struct netd_net *net)
+{
+	uint64_t now = now_usec();
+
+	return net->retry_at > now ? (long long)((net->retry_at - now + 999999u) / 1000000u) : 0;
+}
+
+/* A configured network's first up failed (its own changes undone as far
+ * as the up could, err_msg() why): failed, and (but held) tried again
+ * after its backoff, 1 s doubling to NETD_RETRY_MAX_S. held: the host is
+ * part-changed (record_needed(), not on purpose): only the operator's
+ * `netdctl up` (or a reload changing the network) tries again. kept: its
+ * state file stays. The error is kept. */
+static void net_up_failed(struct netd_net *net, bool held, bool kept)
+{
+	char msg[ERR_MSG_MAX];
+	int rc = err_code();
+
+	if (!net_configured(net->daemon, net))
+		return;
+	snprintf(msg, sizeof(msg), "%s", err_msg());
+	snprintf(net->error, sizeof(net->error), "%s", msg);
+	net->up_failed = true;
+	net->up_held = held;
+	net->record_kept = kept || held;
+	if (held) {
+		net->retry_at = 0;
+	} else {
+		net->retry_s = net->retry_s ? net->retry_s * 2 : 1;
+		if (net->retry_s > NETD_RETRY_MAX_S)
+			net->retry_s = NETD_RETRY_MAX_S;
+		net->retry_at = now_usec() + (uint64_t)net->retry_s * 1000000u;
+	}
+	/* at start, the start says it (netd_log_failed()): it may yet fail */
+	if (((struct netd *)net->daemon)->notified[0])
+		netd_log_failed(net);
+	err_set(rc ? rc : -EIO, "%s", msg);
+}
+
+void netd_log_failed(const struct netd_net *net)
+{
+	if (net->up_held) {
+		log_err("%s: not applied, and not tried again by itself: what it changed on the "
+			"host is not all undone (its state file kept); check the host, then `netdctl "
+			"up %s`: %s", net->conf.name, net->conf.name, net->error);
+	} else {
+		log_err("%s: not applied (tried again in %u s, or at `netdctl up %s`): %s",
+			net->conf.name, net->retry_s, net->conf.name, net->error);
+	}
+}
+
+/* Up, or taken down on purpose: no longer failed, nothing to try again. */
+static void net_up_clear(struct netd_net *net)
+{
+	net->up_failed = net->up_held = net->record_kept = false;
+	net->retry_s = 0;
+	net->retry_at = 0;
+	net->error[0] = '\0';
+}
+
+/* Before a first up with no state file (nothing of a previous netd's to
+ * restore, which the mode checks itself): the network's device is there,
+ * its nat subnet apart from its uplink's, said as the config check says
+ * it, before anything on the host changes. */
+static int net_check_host(struct netd *d, struct netd_net *net)
+{
+	char path[512];
+
+	state_path(d, net, path, sizeof(path));
+	if (!net_configured(d, net) || access(path, F_OK) == 0)
+		return 0;
+	return netd_conf_check_net_host(&d->conf, &net->conf);
+}
+
 static int net_up(struct netd_net *net)
 {
 	struct netd *d = net->daemon;
@@ -1285,9 +1370,18 @@ static int net_up(struct netd_net *net)
 	int rc;
 
 	if (!was_up) {
-		rc = state_other_restore(d, net);
-		if (rc)
+		rc = net_check_host(d, net);
+		if (rc) {
+			net_up_failed(net, false, false);
 			return rc;
+		}
+		/* one whose previous setup (another mode's) cannot be
+		 * undone: the host holds it, half of it maybe */
+		rc = state_other_restore(d, net);
+		if (rc) {
+			net_up_failed(net, true, true);
+			return rc;
+		}
 		json_decref(net->pending);
 		net->pending = NULL;
 		saved = state_load(d, net, &net->pending);
@@ -1333,11 +1427,17 @@ static int net_up(struct netd_net *net)
 		json_decref(net->pending);
 		net->pending = NULL;
 		vifs_free(net);
-		return err_set(rc, "%s", fail);
+		err_set(rc, "%s", fail);
+		/* a record kept for a later adoption (record_waits) is no
+		 * half-undone host: tried again, as any other failure */
+		net_up_failed(net, keep && !net->record_waits, keep);
+		return rc;
 	}
 	if (!netd_net_is_applied(net))
 		netd_net_set_state(net, NETD_NET_UP);
-	net->error[0] = '\0';
+	if (net->up_failed)
+		log_info("%s: applied (it had failed: %s)", net->conf.name, net->error);
+	net_up_clear(net);
 	/* The vifs a previous netd plugged (adopted, or plugged again after a
 	 * rollback): shaped as they were, a qdisc deleted meanwhile put back. */
 	for (struct netd_vif *v = net->vifs; v; v = v->next)
@@ -1361,6 +1461,11 @@ static int net_down(struct netd_net *net)
 {
 	int rc;
 
+	/* A failed first up, taken down: left down, not tried again. One
+	 * held (its state file kept, the host part-changed) stays failed:
+	 * nothing in memory to restore the host from, the next up does. */
+	if (!netd_net_is_up(net) && net->up_failed && !net->up_held)
+		net_up_clear(net);
 	if (!netd_net_is_up(net))
 		return 0;
 	rc = net->ops->down(net);
@@ -1531,7 +1636,7 @@ void netd_restore_orphans(struct netd *d)
 	closedir(dir);
 }
 
-int netd_up(struct netd *d, const char *name)
+static int up_nets(struct netd *d, const char *name)
 {
 	struct netd_net *net;
 
@@ -1541,16 +1646,133 @@ int netd_up(struct netd *d, const char *name)
 			return err_set(-ENOENT, "no network named '%s'", name);
 		return net_up(net);
 	}
+	/* each on its own: one that fails (its changes undone, or held) does
+	 * not keep the others down, nor take down those up already */
+	int first = 0;
+	char msg[ERR_MSG_MAX] = "";
+
 	for (size_t i = 0; i < d->n_nets; i++) {
 		int rc = net_up(&d->nets[i]);
 
-		if (rc)
-			return rc;
+		if (rc && !first) {
+			first = rc;
+			snprintf(msg, sizeof(msg), "%s", err_msg());
+		}
 	}
+	return first ? err_set(first, "%s", msg) : 0;
+}
+
+size_t netd_n_applied(const struct netd *d)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->n_nets; i++)
+		n += netd_net_is_applied(&d->nets[i]);
+	return n;
+}
+
+/* What systemd shows (STATUS=): how many networks are up, and each failed
+ * one with why, those held saying so. */
+static void status_text(const struct netd *d, char *buf, size_t len)
+{
+	size_t off, failed = 0;
+
+	off = (size_t)snprintf(buf, len, "%zu of %zu network(s) up", netd_n_applied(d),
+			       d->n_nets);
+	for (size_t i = 0; i < d->n_nets && off < len; i++) {
+		const struct netd_net *net = &d->nets[i];
+
+		if (!net->up_failed && net->state != NETD_NET_FAILED)
+			continue;
+		off += (size_t)snprintf(buf + off, len - off, "%s %s%s (%s)",
+					failed++ ? "," : "; failed:", net->conf.name,
+					net->up_held ? " held" : "", net->error);
+	}
+	/* one line: STATUS= ends at a newline */
+	for (char *p = buf; *p; p++)
+		if (*p == '\n')
+			*p = ' ';
+}
+
+static void notify_status(struct netd *d)
+{
+	char text[sizeof(d->notified)], msg[sizeof(text) + 8];
+
+	status_text(d, text, sizeof(text));
+	if (!strcmp(text, d->notified))
+		return;
+	snprintf(d->notified, sizeof(d->notified), "%s", text);
+	snprintf(msg, sizeof(msg), "STATUS=%s", text);
+	sd_notify(0, msg);
+}
+
+void netd_notify_ready(struct netd *d)
+{
+	char text[sizeof(d->notified)], msg[sizeof(text) + 16];
+
+	status_text(d, text, sizeof(text));
+	snprintf(d->notified, sizeof(d->notified), "%s", text);
+	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", text);
+	sd_notify(0, msg);
+}
+
+static int retry_due(sd_event_source *s, uint64_t usec, void *data)
+{
+	struct netd *d = data;
+	uint64_t now = now_usec();
+
+	(void)s;
+	(void)usec;
+	for (size_t i = 0; i < d->n_nets; i++) {
+		struct netd_net *net = &d->nets[i];
+
+		if (!net->up_failed || net->up_held || !net->retry_at || net->retry_at > now)
+			continue;
+		log_info("%s: trying again to apply it (failed: %s)", net->conf.name, net->error);
+		net_up(net); /* logged either way */
+	}
+	netd_retry_arm(d);
 	return 0;
 }
 
-int netd_down(struct netd *d, const char *name)
+void netd_retry_arm(struct netd *d)
+{
+	uint64_t at = 0;
+	int rc;
+
+	if (!d->ev)
+		return;
+	for (size_t i = 0; i < d->n_nets; i++) {
+		const struct netd_net *net = &d->nets[i];
+
+		if (net->up_failed && !net->up_held && net->retry_at &&
+		    (!at || net->retry_at < at))
+			at = net->retry_at;
+	}
+	if (d->notified[0])
+		notify_status(d);
+	if (!at) {
+		netd_retry_stop(d);
+		return;
+	}
+	if (d->retry) {
+		rc = sd_event_source_set_time(d->retry, at);
+		if (rc >= 0)
+			rc = sd_event_source_set_enabled(d->retry, SD_EVENT_ONESHOT);
+	} else {
+		rc = sd_event_add_time(d->ev, &d->retry, CLOCK_MONOTONIC, at, 0, retry_due, d);
+	}
+	if (rc < 0)
+		log_err("failed networks will not be tried again by themselves (`netdctl up` "
+			"does): cannot set a timer: %s", strerror(-rc));
+}
+
+void netd_retry_stop(struct netd *d)
+{
+	d->retry = sd_event_source_disable_unref(d->retry);
+}
+
+static int down_nets(struct netd *d, const char *name)
 {
 	int first = 0;
 	char msg[ERR_MSG_MAX] = "";
@@ -1572,6 +1794,23 @@ int netd_down(struct netd *d, const char *name)
 		}
 	}
 	return first ? err_set(first, "%s", msg) : 0;
+}
+
+/* (the retry timer and systemd's STATUS= follow what they did) */
+int netd_up(struct netd *d, const char *name)
+{
+	int rc = up_nets(d, name);
+
+	netd_retry_arm(d);
+	return rc;
+}
+
+int netd_down(struct netd *d, const char *name)
+{
+	int rc = down_nets(d, name);
+
+	netd_retry_arm(d);
+	return rc;
 }
 
 int netd_stop(struct netd *d, unsigned *kept)
@@ -1725,14 +1964,32 @@ void netd_reconcile(struct netd *d)
 
 		if (!ops || !ops->sweep)
 			continue;
-		for (size_t i = 0; i < d->n_nets; i++)
+		const char *kept = NULL;
+
+		for (size_t i = 0; i < d->n_nets; i++) {
 			if (d->nets[i].ops == ops && netd_net_is_up(&d->nets[i]))
 				nets[n++] = &d->nets[i];
+			if (d->nets[i].ops == ops && d->nets[i].record_kept)
+				kept = d->nets[i].conf.name;
+		}
+		/* a failed network's record, kept for its next up, names vifs
+		 * netd does not hold in memory: what they have stays */
+		if (kept) {
+			log_warn("reconcile (%s mode): not swept: %s failed, its state file kept "
+				 "for its next up", ops->name, kept);
+			continue;
+		}
 		if (ops->sweep(nets, n))
 			log_err("reconcile (%s mode): %s", ops->name, err_msg());
 	}
 	free(nets);
 	lone_journals(d);
+	for (size_t i = 0; i < d->n_nets; i++)
+		if (d->nets[i].record_kept) {
+			log_warn("reconcile: anti-spoofing elements not swept: %s failed, its state "
+				 "file kept for its next up", d->nets[i].conf.name);
+			return;
+		}
 	for (int fam = AS_FAM_BRIDGE; fam <= AS_FAM_INET; fam++)
 		if (as_sweep(fam, vif_remembered, d))
 			log_err("reconcile: %s", err_msg());
@@ -1841,6 +2098,23 @@ static int replug_run(struct netd *d, const struct replug *rp)
 	return 0;
 }
 
+/* The new config against the host: netd's own keys, and each network that
+ * is new or changed (a typo in a physdev refuses the reload, the running
+ * network kept). One unchanged is not checked again: a network failed
+ * for want of its device (a late NIC) would refuse every reload. */
+static int reload_check_host(struct netd *d, const struct netd_conf *nc)
+{
+	int rc = netd_conf_check_daemon(nc);
+
+	for (size_t i = 0; rc == 0 && i < nc->n_nets; i++) {
+		struct netd_net *old = net_find(d, nc->nets[i].name);
+
+		if (!old || !netd_net_conf_equal(&nc->nets[i], &old->conf))
+			rc = netd_conf_check_net_host(nc, &nc->nets[i]);
+	}
+	return rc;
+}
+
 int netd_reload(struct netd *d)
 {
 	struct netd_conf nc;
@@ -1853,7 +2127,7 @@ int netd_reload(struct netd *d)
 	memset(&nc, 0, sizeof(nc));
 	rc = netd_conf_load(d->conf_path, &nc);
 	if (rc == 0)
-		rc = netd_conf_check_host(&nc);
+		rc = reload_check_host(d, &nc);
 	if (rc) {
 		netd_conf_free(&nc);
 		return err_prefix(rc, "reload refused, running configuration kept");
@@ -1909,6 +2183,15 @@ int netd_reload(struct netd *d)
 		} else if (net_init(d, &nets[n], &nc.nets[i])) {
 			log_err("reload: %s", err_msg());
 			continue;
+		} else if (old && netd_net_conf_equal(&nc.nets[i], &old->conf) && old->up_failed) {
+			/* failed, unchanged: its failure and backoff kept; one
+			 * held stays so (tried again at `netdctl up`) */
+			nets[n].up_failed = true;
+			nets[n].up_held = old->up_held;
+			nets[n].record_kept = old->record_kept;
+			nets[n].retry_s = old->retry_s;
+			nets[n].retry_at = old->retry_at;
+			snprintf(nets[n].error, sizeof(nets[n].error), "%s", old->error);
 		}
 		n++;
 	}
@@ -1918,8 +2201,11 @@ int netd_reload(struct netd *d)
 	netd_conf_free(&nc);
 	rc = 0;
 	for (size_t i = 0; i < d->n_nets; i++) {
-		int r = net_up(&d->nets[i]);
+		int r;
 
+		if (d->nets[i].up_held)
+			continue; /* failed, held for the operator (net_up_failed) */
+		r = net_up(&d->nets[i]);
 		if (r && !rc) {
 			rc = r;
 			snprintf(first, sizeof(first), "%s", err_msg());
@@ -1940,6 +2226,7 @@ int netd_reload(struct netd *d)
 	}
 	free(keep);
 	netd_sysctl_sweep(d);
+	netd_retry_arm(d);
 	return rc ? err_set(rc, "%s", first) : 0;
 }
 
@@ -2243,6 +2530,14 @@ static int vif_online(struct netd *d, const char *id, json_t *args, json_t **res
 		return err_set(-ENETDOWN, "%s: network %s is not applied, its repair failed (`netdctl "
 			       "up %s` tries again): %s", v.ifname, net->conf.name, net->conf.name,
 			       net->error);
+	if (net->up_failed && net->up_held)
+		return err_set(-ENETDOWN, "%s: network %s failed to come up and is held (the host "
+			       "part-changed; check it, then `netdctl up %s`): %s", v.ifname,
+			       net->conf.name, net->conf.name, net->error);
+	if (net->up_failed)
+		return err_set(-ENETDOWN, "%s: network %s failed to come up (tried again in %lld s, "
+			       "or at `netdctl up %s`): %s", v.ifname, net->conf.name,
+			       retry_in_s(net), net->conf.name, net->error);
 	if (!netd_net_is_up(net))
 		return err_set(-ENETDOWN, "%s: network %s is down", v.ifname, net->conf.name);
 	old = vif_find(d, domid, devid, emu, &cur);
@@ -2479,7 +2774,7 @@ int netd_vif_online(struct netd *d, const char *id, json_t *args, json_t **resul
  * waiting (applied, what serves it not there yet: why beside it). */
 static const char *net_status_state(struct netd_net *net)
 {
-	if (net->state == NETD_NET_FAILED)
+	if (net->state == NETD_NET_FAILED || net->up_failed)
 		return "failed";
 	if (net_waiting(net))
 		return "waiting";
@@ -2501,8 +2796,12 @@ json_t *netd_status(struct netd *d)
 			"state", net_status_state(net),
 			"details", netd_net_is_up(net) ? net->ops->status(net) : json_object(), "vifs", vifs,
 			"backend", netd_backend_stats(d, net));
-		if (net->state == NETD_NET_FAILED)
+		if (net->state == NETD_NET_FAILED || net->up_failed)
 			json_object_set_new(n, "error", json_string(net->error));
+		if (net->up_failed && net->up_held)
+			json_object_set_new(n, "held", json_true());
+		else if (net->up_failed && net->retry_at)
+			json_object_set_new(n, "retry_in_s", json_integer(retry_in_s(net)));
 		if (net_waiting(net))
 			json_object_set_new(n, "waiting", json_string(net_waiting(net)));
 		json_array_append_new(nets, n);

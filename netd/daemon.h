@@ -27,6 +27,8 @@ struct netd {
 	void (*vif_lost)(void *data, const struct vif *v, const char *why);
 	void *vif_lost_data;
 	struct netd_stats stats; /* netd's own counters (metrics) */
+	sd_event_source *retry; /* the next try of a failed network (netd_retry_arm) */
+	char notified[1024];    /* the last STATUS= told to systemd */
 };
 
 int netd_init(struct netd *d, const struct netd_conf *conf);
@@ -41,8 +43,24 @@ void netd_restore_orphans(struct netd *d);
  * removed. Failures are logged. */
 void netd_reconcile(struct netd *d);
 
-/* NULL name: every network. Errors leave err_msg(). */
+/* NULL name: every network, each on its own: one that fails is left
+ * failed (its own changes undone, as a failed up always does, and tried
+ * again later: netd_retry_arm()), the others go on; the first error is
+ * returned. Errors leave err_msg(). */
 int netd_up(struct netd *d, const char *name);
+/* How many networks are applied (up, or waiting for what serves them). */
+size_t netd_n_applied(const struct netd *d);
+/* The retry timer set for the first failed network due (not up_held),
+ * or removed when there is none; and systemd told (STATUS=) which
+ * networks are failed. With no event loop yet: nothing. */
+void netd_retry_arm(struct netd *d);
+void netd_retry_stop(struct netd *d);
+/* systemd told READY=1, with STATUS= naming the failed networks; later
+ * changes of that line go with netd_retry_arm(). */
+void netd_notify_ready(struct netd *d);
+/* Logs why a network failed and when it is tried again (or that it is
+ * held for the operator): each failure after the start says so itself. */
+void netd_log_failed(const struct netd_net *net);
 int netd_down(struct netd *d, const char *name);
 /* netd's stop (restore_on_exit): every network down, as netd_down(d,
  * NULL), but for one whose mode keeps it for the next start (its down

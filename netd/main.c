@@ -86,6 +86,26 @@ static bool has_state(const struct netd_conf *conf)
 	return false;
 }
 
+/* netd's own keys against the host, and its networks': one network whose
+ * device is missing (a NIC whose driver loads late) fails alone at its up,
+ * and is tried again; only when every network would fail so does the start
+ * stop here, with the first one's error, before anything changes. */
+static int check_host_at_start(const struct netd_conf *conf)
+{
+	char first[ERR_MSG_MAX];
+	int rc = netd_conf_check_daemon(conf), frc = 0;
+
+	for (size_t i = 0; rc == 0 && i < conf->n_nets; i++) {
+		if (netd_conf_check_net_host(conf, &conf->nets[i]) == 0)
+			return 0;
+		if (!frc) {
+			frc = err_code();
+			snprintf(first, sizeof(first), "%s", err_msg());
+		}
+	}
+	return rc ? rc : frc ? err_set(frc, "%s", first) : 0;
+}
+
 /* Start-up failed: leave nothing half-configured by this start, and report
  * the first error, not what the restore may have said. */
 static int start_failed(struct netd *d, int rc)
@@ -95,6 +115,7 @@ static int start_failed(struct netd *d, int rc)
 	snprintf(msg, sizeof(msg), "%s", err_msg());
 	ctl_server_stop(d->ctl);
 	d->ctl = NULL;
+	netd_retry_stop(d);
 	if (netd_down(d, NULL))
 		log_err("%s", err_msg());
 	return err_set(rc, "%s", msg);
@@ -177,9 +198,16 @@ static int run(struct netd *d, const struct netd_conf *conf)
 	if (rc)
 		return rc;
 	netd_restore_orphans(d);
+	/* Each network on its own: one that fails is left failed (its own
+	 * changes undone) and tried again, the others serve. Only when none
+	 * is up does the start fail, as before: nothing would serve, and the
+	 * service's failure (systemd restarting it) says so best. */
 	rc = netd_up(d, NULL);
-	if (rc)
+	if (rc && !netd_n_applied(d))
 		return start_failed(d, rc);
+	for (size_t i = 0; i < d->n_nets; i++)
+		if (d->nets[i].up_failed)
+			netd_log_failed(&d->nets[i]);
 	netd_sysctl_sweep(d);
 	netd_reconcile(d);
 	rc = ctl_server_start(d, conf->socket, conf->socket_group, idle_usec, &d->ctl);
@@ -194,10 +222,16 @@ static int run(struct netd *d, const struct netd_conf *conf)
 	rc = netd_metrics_file_start(d, &mf);
 	if (rc)
 		return start_failed(d, rc);
-	sd_notify(0, "READY=1");
-	log_info("ready, %zu network(s), control socket %s", d->n_nets, conf->socket);
+	netd_notify_ready(d);
+	if (netd_n_applied(d) < d->n_nets)
+		log_warn("ready, degraded: %zu of %zu network(s) up (`netdctl status` says why "
+			 "the others are not), control socket %s", netd_n_applied(d), d->n_nets,
+			 conf->socket);
+	else
+		log_info("ready, %zu network(s), control socket %s", d->n_nets, conf->socket);
 	rc = sd_event_loop(d->ev);
 	sd_notify(0, "STOPPING=1");
+	netd_retry_stop(d);
 	netd_xswatch_stop(xsw);
 	netd_metrics_file_stop(mf);
 	ctl_server_stop(d->ctl);
@@ -265,8 +299,10 @@ int main(int argc, char **argv)
 		return fprintf(stderr, "netd: --state-dir path too long\n"), netd_conf_free(&conf), 2;
 	/* After a crash mid-setup the physdev may be renamed; the modes check it
 	 * themselves once they have looked at the state file. */
-	if (!steps && (check || !has_state(&conf)))
+	if (!steps && check)
 		rc = netd_conf_check_host(&conf);
+	else if (!steps && !has_state(&conf))
+		rc = check_host_at_start(&conf);
 	if (rc) {
 		fprintf(stderr, "netd: %s\n", err_msg());
 		netd_conf_free(&conf);

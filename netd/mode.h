@@ -71,6 +71,9 @@ struct netd_mode_ops {
 };
 
 #define NETD_VIF_BUCKETS 1024
+/* A network whose first up failed is tried again after 1 s, then after
+ * twice the last wait, up to this (docs/control.md, "Degraded start"). */
+#define NETD_RETRY_MAX_S 60
 
 /* A vif plugged into a network, as remembered in the state file. */
 struct netd_vif {
@@ -152,6 +155,23 @@ struct netd_net {
 	 * re-plug would have them send the guests DAD, router solicitations
 	 * and MLD reports meanwhile. Cleared once the network is down. */
 	bool vifs_stay_ports;
+	/* A first up that failed (at start, a reload, a retry): the network
+	 * DOWN, nothing of it held in memory, the reason in error; `status`
+	 * shows it failed. netd tries it again by itself (netd_retry_arm())
+	 * unless up_held. Cleared by an up that succeeds, or a `down`. */
+	bool up_failed;
+	/* ... and that failure left the host part-changed: its state file
+	 * kept because the host is not as before (an undo or rollback that
+	 * did not complete, a previous netd's setup not undone). Tried again
+	 * only when the operator says so (`netdctl up`, a reload changing
+	 * it), never by the timer: an up over a half-undone setup is blind. */
+	bool up_held;
+	/* ... and its state file (and vifs) stay on disk for the next up:
+	 * up_held, or a record kept on purpose (record_waits, up_keeps_record).
+	 * The start's sweeps leave what such a record's vifs hold alone. */
+	bool record_kept;
+	unsigned retry_s;  /* the wait before the next try, doubling to NETD_RETRY_MAX_S */
+	uint64_t retry_at; /* CLOCK_MONOTONIC usec of the next try; 0 none */
 	/* Persist the mode's state now (mid-operation checkpoints). */
 	int (*checkpoint)(struct netd_net *net, const char *phase);
 	void *daemon;

@@ -412,7 +412,10 @@ int netd_sysctl_release(struct netd_net *net, const char *path)
 static bool is_up_network(const struct netd *d, const char *name)
 {
 	for (size_t i = 0; i < d->n_nets; i++)
-		if (netd_net_is_up(&d->nets[i]) && !strcmp(d->nets[i].conf.name, name))
+		/* one failed whose record stays (the host part-changed, or
+		 * kept for its next up) keeps its holds for that up too */
+		if ((netd_net_is_up(&d->nets[i]) || d->nets[i].record_kept) &&
+		    !strcmp(d->nets[i].conf.name, name))
 			return true;
 	return false;
 }

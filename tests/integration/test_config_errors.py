@@ -66,17 +66,43 @@ def test_check_mode_accepts_good_config(topo, netd_factory):
     topo.assert_snapshot_equal(snap, timeout=0)
 
 
-def test_second_network_failing_rolls_back_the_first(topo, netd_factory):
-    """Two networks: the second cannot be applied, so the first is restored too."""
+def test_second_network_failing_leaves_the_first_up_and_nothing_of_its_own(topo, netd_factory):
+    """Two networks: the second cannot be applied (its physdev is another
+    bridge's port). It fails alone: nothing of it on the host, the reason in
+    `status`; the first is up and netd serves. Stopped, netd leaves the host
+    as before. (Before, the first was restored too and netd exited 1.)"""
     topo.ip(topo.d0, "link add eth1 type veth peer name eth1p")
     topo.ip(topo.d0, "link add br5 type bridge")
     topo.ip(topo.d0, "link set eth1 master br5")   # physdev already a bridge port
     snap = topo.snapshot()
     netd = netd_factory(bridge_conf("classic") + bridge_conf("modern", physdev="eth1", name="xenbr1"))
-    r = netd.run_once()
-    assert r.returncode == 1
-    assert "xenbr1: physdev eth1 is already a port" in r.stderr, r.stderr
+    netd.start()
+    nets = {n["name"]: n for n in netd.request({"cmd": "status"})["result"]["networks"]}
+    assert nets["xenbr0"]["state"] == "up", nets
+    assert nets["xenbr1"]["state"] == "failed", nets
+    assert "xenbr1: physdev eth1 is already a port" in nets["xenbr1"]["error"], nets
+    assert topo.link(topo.d0, "xenbr1") is None
+    assert topo.link(topo.d0, "eth1")["master"] == "br5"
+    assert "xenbr1: physdev eth1 is already a port" in netd.read_log()
+    assert netd.stop() == 0, netd.read_log()
     topo.assert_snapshot_equal(snap)
+
+
+def test_missing_physdev_of_one_network_does_not_stop_the_start(topo, netd_factory):
+    """`netd -n` still refuses a config whose physdev is missing; a start
+    with another network that can come up serves, the missing one failed
+    with the config check's message, the host untouched by it."""
+    netd = netd_factory(bridge_conf("modern") + bridge_conf("modern", physdev="eth9",
+                                                             name="xenbr1"))
+    r = netd.run_once(args=["-n"])
+    assert r.returncode == 1 and "physdev 'eth9' does not exist" in r.stderr, r.stderr
+    netd.start()
+    st = {n["name"]: n for n in netd.request({"cmd": "status"})["result"]["networks"]}
+    assert st["xenbr0"]["state"] == "up", st
+    assert st["xenbr1"]["state"] == "failed", st
+    assert body_lines(netd, "[xenbr1]", "section [xenbr1]") in st["xenbr1"]["error"]
+    assert "physdev 'eth9' does not exist" in st["xenbr1"]["error"], st
+    assert topo.link(topo.d0, "xenbr1") is None
 
 
 @pytest.mark.parametrize("style", ["classic", "modern"])

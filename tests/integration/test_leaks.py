@@ -85,6 +85,34 @@ def test_start_work_stop_cycles_are_clean(topo, tmp_path, mode):
     clean(log, "netd")
 
 
+def test_a_degraded_start_is_clean(topo, tmp_path):
+    """A network failing at start (its physdev missing) beside one that
+    serves, under the sanitizers: its retries (timer), a refused plug into
+    it, `netdctl up` of it failing and then succeeding, a reload keeping
+    it failed, and stops with it failed, up and held (its undo incomplete:
+    NETD_FAULT=create-bridge:1,txn-undo:1, so its `up` after succeeds)."""
+    from conftest import wait_for
+    body = bridge_conf("modern") + bridge_conf("modern", physdev="eth1", name="xenbr1")
+    topo.add_guest(1)
+    netd = AsanNetd(topo, tmp_path, body)
+    netd.start()
+    wait_for(lambda: "xenbr1: trying again" in netd.read_log(), 5, what="a retry")
+    netd.ctl("vif", "online", "1.0", "bridge=xenbr1", check=False)
+    netd.ctl("up", "xenbr1", check=False)
+    netd.ctl("reload")
+    netd.ctl("status")
+    assert netd.stop() == 0, netd.read_log()
+    subprocess.run(["ip", "-n", topo.d0, "link", "add", "eth1", "type", "veth", "peer", "name",
+                    "eth1p"], check=True)
+    netd.start(env={"NETD_FAULT": "create-bridge:1,txn-undo:1"})
+    netd.ctl("status")
+    netd.ctl("vif", "online", "1.0", "bridge=xenbr1", check=False)
+    netd.ctl("up", "xenbr1", check=False)
+    netd.ctl("vif", "online", "1.0", "bridge=xenbr1")
+    assert netd.stop() == 0, netd.read_log()
+    clean(netd.read_log(), "netd")
+
+
 def test_xenstore_watch_cycles_are_clean(topo, tmp_path):
     """No-fork mode under the sanitizers: plugs from xenstore (a PV vif and an
     HVM guest's tap), unplug, xenstored dying and coming back, stop."""

@@ -1357,7 +1357,13 @@ def test_a_lone_journal_of_another_mode_undoes_only_what_is_left_beside_it(topo,
     add_vif(topo, 1, "192.0.2.20/24")
     crash_plug(netd, "1.0", "bridge=xenbr0", "ip=192.0.2.20 2001:db8:1::20", "vifname=web1")
     topo.ip(topo.d0, "link del xenbr0")
-    netd.run_faulted("create-bridge")  # xenbr0 first: routed left as the kill left it
+    # xenbr0's apply fails (and keeps failing: the fault stays); routed
+    # comes up beside it, and is left as a kill leaves it
+    netd.start(env={"NETD_FAULT": "create-bridge"})
+    assert net_state(netd) == "failed" and net_state(netd, "routed") == "up"
+    why = net_status(netd, "xenbr0")["error"]
+    assert "step create-bridge: fault injected" in why and "(host restored)" in why, why
+    netd.stop(signal.SIGKILL)
     journal = os.path.join(netd.state, "xenbr0.vifs")
     assert os.path.exists(journal) and not os.path.exists(state_file(netd))
     proxy = "2001:db8:1::20 dev eth1 proxy"
