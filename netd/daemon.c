@@ -2184,8 +2184,8 @@ int netd_reload(struct netd *d)
 			log_err("reload: %s", err_msg());
 			continue;
 		} else if (old && netd_net_conf_equal(&nc.nets[i], &old->conf) && old->up_failed) {
-			/* failed, unchanged: its failure and backoff kept; one
-			 * held stays so (tried again at `netdctl up`) */
+			/* failed, unchanged: its failure and backoff kept (not
+			 * tried by the reload); one held stays so */
 			nets[n].up_failed = true;
 			nets[n].up_held = old->up_held;
 			nets[n].record_kept = old->record_kept;
@@ -2203,8 +2203,10 @@ int netd_reload(struct netd *d)
 	for (size_t i = 0; i < d->n_nets; i++) {
 		int r;
 
-		if (d->nets[i].up_held)
-			continue; /* failed, held for the operator (net_up_failed) */
+		/* unchanged and failed: kept as it is, as an unchanged network
+		 * that is up is; its retries (or, held, the operator) go on */
+		if (d->nets[i].up_failed)
+			continue;
 		r = net_up(&d->nets[i]);
 		if (r && !rc) {
 			rc = r;
