@@ -1831,10 +1831,9 @@ int netd_conf_check_daemon(const struct netd_conf *conf)
 	return rc ? rc : check_dnsmasq_user(conf);
 }
 
-int netd_conf_check_net_host(const struct netd_conf *conf, const struct netd_net_conf *net)
+int netd_conf_check_net_dev(const struct netd_conf *conf, const struct netd_net_conf *net)
 {
 	const char *dev, *key;
-	struct ifaddrs *ifs;
 	int rc;
 
 	if (net->mode == NETD_MODE_BRIDGE && net->datapath == NETD_DP_DPDK)
@@ -1842,16 +1841,23 @@ int netd_conf_check_net_host(const struct netd_conf *conf, const struct netd_net
 	key = net->mode == NETD_MODE_NAT ? "uplink" : "physdev";
 	dev = net->mode == NETD_MODE_NAT ? net->uplink : net->physdev;
 	errno = 0;
-	if (net->mode != NETD_MODE_OVS && !if_nametoindex(dev)) {
-		rc = errno ? -errno : -ENODEV;
-		if (rc == -ENODEV || rc == -ENXIO)
-			return err_set(-ENODEV, "section [%s] (%s:%d): %s '%s' does not exist",
-				       net->name, conf->path, net->line, key, dev);
-		return err_set(rc, "section [%s] (%s:%d): cannot look up %s '%s': %s",
-			       net->name, conf->path, net->line, key, dev, strerror(-rc));
-	}
-	if (net->mode != NETD_MODE_NAT)
+	if (net->mode == NETD_MODE_OVS || if_nametoindex(dev))
 		return 0;
+	rc = errno ? -errno : -ENODEV;
+	if (rc == -ENODEV || rc == -ENXIO)
+		return err_set(-ENODEV, "section [%s] (%s:%d): %s '%s' does not exist", net->name,
+			       conf->path, net->line, key, dev);
+	return err_set(rc, "section [%s] (%s:%d): cannot look up %s '%s': %s", net->name,
+		       conf->path, net->line, key, dev, strerror(-rc));
+}
+
+int netd_conf_check_net_host(const struct netd_conf *conf, const struct netd_net_conf *net)
+{
+	struct ifaddrs *ifs;
+	int rc = netd_conf_check_net_dev(conf, net);
+
+	if (rc || net->mode != NETD_MODE_NAT)
+		return rc;
 	if (getifaddrs(&ifs) < 0)
 		return err_set(-errno, "cannot list the host's addresses: %s", strerror(errno));
 	rc = check_nat_uplink(conf, net, ifs);

@@ -157,6 +157,8 @@ int netd_conf_check_host(const struct netd_conf *conf);
  * nat subnet apart from its uplink's), which fail that network alone. */
 int netd_conf_check_daemon(const struct netd_conf *conf);
 int netd_conf_check_net_host(const struct netd_conf *conf, const struct netd_net_conf *net);
+/* The first part of the latter: the network's physdev or uplink exists. */
+int netd_conf_check_net_dev(const struct netd_conf *conf, const struct netd_net_conf *net);
 
 const struct netd_net_conf *netd_conf_find(const struct netd_conf *conf, const char *name);
 const char *netd_mode_name(enum netd_mode mode);

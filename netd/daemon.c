@@ -1349,8 +1349,9 @@ static void net_up_clear(struct netd_net *net)
 
 /* Before a first up with no state file (nothing of a previous netd's to
  * restore, which the mode checks itself): the network's device is there,
- * its nat subnet apart from its uplink's, said as the config check says
- * it, before anything on the host changes. */
+ * said as the config check says it (file, line, key), before anything on
+ * the host changes. (A nat subnet inside its uplink's the mode refuses in
+ * its own words, as for any up.) */
 static int net_check_host(struct netd *d, struct netd_net *net)
 {
 	char path[512];
@@ -1358,7 +1359,7 @@ static int net_check_host(struct netd *d, struct netd_net *net)
 	state_path(d, net, path, sizeof(path));
 	if (!net_configured(d, net) || access(path, F_OK) == 0)
 		return 0;
-	return netd_conf_check_net_host(&d->conf, &net->conf);
+	return netd_conf_check_net_dev(&d->conf, &net->conf);
 }
 
 static int net_up(struct netd_net *net)
