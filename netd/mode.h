@@ -155,7 +155,7 @@ struct netd_net {
 	 * re-plug would have them send the guests DAD, router solicitations
 	 * and MLD reports meanwhile. Cleared once the network is down. */
 	bool vifs_stay_ports;
-	/* A first up that failed (at start, a reload, a retry): the network
+	/* A first up that failed (at start, a reload, `netdctl up`, a retry): the network
 	 * DOWN, nothing of it held in memory, the reason in error; `status`
 	 * shows it failed. netd tries it again by itself (netd_retry_arm())
 	 * unless up_held. Cleared by an up that succeeds, or a `down`. */
