@@ -1329,9 +1329,9 @@ static void net_up_failed(struct netd_net *net, bool held, bool kept)
 void netd_log_failed(const struct netd_net *net)
 {
 	if (net->up_held) {
-		log_err("%s: not applied, and not tried again by itself: what it changed on the "
-			"host is not all undone (its state file kept); check the host, then `netdctl "
-			"up %s`: %s", net->conf.name, net->conf.name, net->error);
+		log_err("%s: not applied, and not tried again by itself: what it changed on "
+			"the host is not all undone (its state file kept); check the host, then "
+			"`netdctl up %s`: %s", net->conf.name, net->conf.name, net->error);
 	} else {
 		log_err("%s: not applied (tried again in %u s, or at `netdctl up %s`): %s",
 			net->conf.name, net->retry_s, net->conf.name, net->error);
@@ -1987,8 +1987,8 @@ void netd_reconcile(struct netd *d)
 	lone_journals(d);
 	for (size_t i = 0; i < d->n_nets; i++)
 		if (d->nets[i].record_kept) {
-			log_warn("reconcile: anti-spoofing elements not swept: %s failed, its state "
-				 "file kept for its next up", d->nets[i].conf.name);
+			log_warn("reconcile: anti-spoofing elements not swept: %s failed, its "
+				 "state file kept for its next up", d->nets[i].conf.name);
 			return;
 		}
 	for (int fam = AS_FAM_BRIDGE; fam <= AS_FAM_INET; fam++)
@@ -2538,8 +2538,8 @@ static int vif_online(struct netd *d, const char *id, json_t *args, json_t **res
 			       "part-changed; check it, then `netdctl up %s`): %s", v.ifname,
 			       net->conf.name, net->conf.name, net->error);
 	if (net->up_failed)
-		return err_set(-ENETDOWN, "%s: network %s failed to come up (tried again in %lld s, "
-			       "or at `netdctl up %s`): %s", v.ifname, net->conf.name,
+		return err_set(-ENETDOWN, "%s: network %s failed to come up (tried again in "
+			       "%lld s, or at `netdctl up %s`): %s", v.ifname, net->conf.name,
 			       retry_in_s(net), net->conf.name, net->error);
 	if (!netd_net_is_up(net))
 		return err_set(-ENETDOWN, "%s: network %s is down", v.ifname, net->conf.name);
