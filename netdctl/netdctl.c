@@ -236,6 +236,15 @@ static void print_status(json_t *result)
 		printf("\n");
 		if (error) /* state failed: why */
 			printf("  error: %s\n", error);
+		/* a first up that failed: when netd tries again, or that it
+		 * waits for the operator */
+		if (json_is_true(json_object_get(n, "held")))
+			printf("  held: the host is part-changed; check it, then `netdctl up %s`\n",
+			       json_string_value(json_object_get(n, "name")));
+		else if (json_is_integer(json_object_get(n, "retry_in_s")))
+			printf("  tried again in %lld s (or at `netdctl up %s`)\n",
+			       (long long)json_integer_value(json_object_get(n, "retry_in_s")),
+			       json_string_value(json_object_get(n, "name")));
 		if (waiting) /* state waiting: for what */
 			printf("  waiting %s\n", waiting);
 		json_object_foreach(backend, k, v)

@@ -73,6 +73,7 @@ def test_a_network_whose_physdev_is_missing_fails_alone_and_comes_up_later(topo,
     assert 0 <= st["retry_in_s"] <= 60 and "held" not in st, st
     out = netd.ctl("status").stdout
     assert "xenbr1" in out and "failed" in out and f"error: section [xenbr1]" in out, out
+    assert "  tried again in " in out and "(or at `netdctl up xenbr1`)" in out, out
     assert topo.link(topo.d0, "xenbr1") is None
     assert not os.path.exists(os.path.join(netd.state, "xenbr1.json"))
     r = netd.ctl("vif", "online", "6.0", "bridge=xenbr1", check=False)
@@ -175,6 +176,8 @@ def test_a_network_whose_undo_did_not_complete_is_held_for_the_operator(topo, ne
     assert st["state"] == "failed" and st.get("held") is True, st
     assert "rollback incomplete" in st["error"] and "retry_in_s" not in st, st
     assert os.path.exists(os.path.join(netd.state, "routed.json"))
+    out = netd.ctl("status").stdout
+    assert "  held: the host is part-changed; check it, then `netdctl up routed`" in out, out
     log = netd.read_log()
     assert ("routed: not applied, and not tried again by itself: what it changed on the host "
             "is not all undone (its state file kept); check the host, then `netdctl up "
