@@ -35,6 +35,8 @@ struct xsc {
 	unsigned n_ops, n_answered;
 	uint32_t base;
 	uint32_t tx; /* the transaction the batch runs in, 0: none */
+	xsc_wait_fn *wait; /* instead of poll(2) while a batch waits (xsc_wait_hook) */
+	void *wait_arg;
 };
 
 static const char *socket_path(void)
@@ -145,6 +147,12 @@ void xsc_hangup(struct xsc *c)
 	c->in_len = 0;
 }
 
+void xsc_wait_hook(struct xsc *c, xsc_wait_fn *fn, void *arg)
+{
+	c->wait = fn;
+	c->wait_arg = arg;
+}
+
 int xsc_fd(const struct xsc *c)
 {
 	return c->fd;
@@ -193,11 +201,17 @@ static int wait_fd(struct xsc *c, short events, uint64_t deadline)
 	for (;;) {
 		now = now_ms();
 		late = now >= deadline;
-		rc = poll(&p, 1, late ? 0 : (int)(deadline - now));
+		if (c->wait) {
+			rc = c->wait(c->wait_arg, c->fd, events, late ? 0 : (int)(deadline - now));
+			if (rc < 0 && rc != -EINTR)
+				return err_set(rc, "xenstore: wait: %s", strerror(-rc));
+		} else {
+			rc = poll(&p, 1, late ? 0 : (int)(deadline - now));
+			if (rc < 0 && errno != EINTR)
+				return err_set(-errno, "xenstore: poll: %s", strerror(errno));
+		}
 		if (rc > 0)
 			return 0;
-		if (rc < 0 && errno != EINTR)
-			return err_set(-errno, "xenstore: poll: %s", strerror(errno));
 		if (rc == 0 && late)
 			return err_set(-ETIMEDOUT, "xenstore: no reply within %u ms", c->wait_ms);
 	}

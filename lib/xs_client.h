@@ -61,6 +61,18 @@ void xsc_deadline(struct xsc *c, unsigned ms);
 /* For an event loop: readable when watch events (or stray bytes) arrive;
  * -1 after xsc_hangup() (poll() skips it). */
 int xsc_fd(const struct xsc *c);
+/* While a batch waits for xenstored (its replies, or room for its
+ * requests), the caller's own work goes on: fn(arg, fd, events, ms) is
+ * called instead of poll(2) on the connection's fd. It waits at most ms
+ * (0: only a look) for events on fd, doing whatever it must meanwhile,
+ * and returns > 0 when fd is ready, 0 when it is not (yet: it may return
+ * sooner than ms, the batch's deadline is kept here), or -errno (-EINTR:
+ * looked at again). It must not use this connection: a batch is in the
+ * middle of it. dpswitch forwards its guests' frames there, so that a
+ * xenstored that hangs does not stop them (docs/dpswitch.md). NULL:
+ * poll(2), as before the hook. */
+typedef int xsc_wait_fn(void *arg, int fd, short events, int ms);
+void xsc_wait_hook(struct xsc *c, xsc_wait_fn *fn, void *arg);
 /* Lets go of a connection's socket (xenstored drops our watches and
  * transactions with it) but keeps the object: every later call fails at
  * once with the error that broke it (-ENOTCONN if none did), so code that

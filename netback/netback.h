@@ -225,6 +225,11 @@ struct nb_back {
 	unsigned xs_tries;
 	unsigned xs_reconnects; /* connections opened again so far */
 	struct xs_retry xs_retry;
+	/* the consumer's work while a request waits (xsc_wait_hook), on
+	 * every connection watch.c opens again; NULL: none (vifback, whose
+	 * workers serve the rings). The caller sets it on the first one. */
+	xsc_wait_fn *xs_wait;
+	void *xs_wait_arg;
 };
 
 /* The loop must wake at ms (nb_now_ms's clock), if sooner than for

@@ -215,6 +215,7 @@ static int xs_reconnect(struct nb_back *b)
 
 	b->xs_tries++;
 	if (rc == 0) {
+		xsc_wait_hook(c, b->xs_wait, b->xs_wait_arg);
 		b->xs = c;
 		rc = nb_back_watch(b);
 		xs_retry_reply(&b->xs_retry, rc);

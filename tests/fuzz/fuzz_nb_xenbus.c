@@ -434,6 +434,14 @@ int xsc_fd(const struct xsc *c)
 	return -1;
 }
 
+/* nothing waits here: no hook to call */
+void xsc_wait_hook(struct xsc *c, xsc_wait_fn *fn, void *arg)
+{
+	(void)c;
+	(void)fn;
+	(void)arg;
+}
+
 bool xsc_events_queued(const struct xsc *c)
 {
 	return c->ev_head != NULL;

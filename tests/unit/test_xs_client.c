@@ -178,6 +178,52 @@ static void test_the_callers_deadline_ends_a_batch_sooner(void **state)
 	assert_null(strstr(err_msg(), "within 300 ms"));
 }
 
+/* The caller's wait hook (xsc_wait_hook): called instead of poll while a
+ * batch waits, for the connection's fd, as often as it returns early; the
+ * batch takes the reply that came meanwhile, and the timeout holds
+ * however early the hook returns. */
+struct hook {
+	struct fixture *f;
+	unsigned calls;
+	unsigned answer_at; /* the call at which "xenstored" answers, 0: never */
+	int fd;
+};
+
+static int hook_wait(void *arg, int fd, short events, int ms)
+{
+	struct hook *h = arg;
+	struct pollfd p = { .fd = fd, .events = events };
+
+	h->fd = fd;
+	if (++h->calls == h->answer_at)
+		send_msg(h->f->server, XS_MSG_READ, 1, "v", 1);
+	/* the caller's own work, a slice at a time */
+	return poll(&p, 1, ms < 5 ? ms : 5);
+}
+
+static void test_a_wait_hook_runs_while_a_batch_waits(void **state)
+{
+	struct fixture *f = *state;
+	struct xsc_op op = { .type = XS_MSG_READ, .path = "/a" };
+	struct hook h = { .f = f, .answer_at = 4 };
+	long t0, ms;
+
+	xsc_wait_hook(f->c, hook_wait, &h);
+	assert_int_equal(xsc_run(f->c, &op, 1), 0);
+	assert_string_equal(op.reply, "v");
+	xsc_ops_free(&op, 1);
+	assert_true(h.calls >= 4);
+	assert_int_equal(h.fd, xsc_fd(f->c));
+	/* silence: the hook returns every 5 ms, the batch times out at 300 */
+	h.answer_at = 0;
+	h.calls = 0;
+	t0 = now_ms();
+	assert_int_equal(xsc_run(f->c, &op, 1), -ETIMEDOUT);
+	ms = now_ms() - t0;
+	assert_true(ms >= 290 && ms < 2000);
+	assert_true(h.calls > 10);
+}
+
 static void test_a_batch_begun_past_the_deadline_does_not_wait(void **state)
 {
 	struct fixture *f = *state;
@@ -681,6 +727,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_the_callers_deadline_ends_a_batch_sooner,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_a_wait_hook_runs_while_a_batch_waits, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_a_batch_begun_past_the_deadline_does_not_wait,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replies_there_past_the_deadline_are_taken,
