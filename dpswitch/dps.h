@@ -107,6 +107,8 @@
 #define DPS_RX_LIN ((size_t)DPS_BURST * (NETIF_MAX_PKT + 1))
 #define DPS_GSO_BUF (NETIF_MAX_PKT + DPS_GSO_MAX_SEGS * 256u) /* frames waiting for a port: a guest without buffers drops past it */
 
+#define DPS_WHY_MAX 200u
+
 struct rte_mbuf;
 /* When a frame was queued for a guest (dps.now_ms, truncated to 32 bits),
  * for the drain (dps.rx_drain_us): each frame is dropped on its own clock.
@@ -192,6 +194,9 @@ struct dps_port {
 	 * status shows them, so netd finds a port with keys it does not hold
 	 * (a re-plug of a netd killed waiting, carried out late) */
 	char *keys;
+	/* guest: why its rings broke (netif's fatal reason), "" while they
+	 * did not; a port in dps.broke till netback is told (guest.c) */
+	char broke[DPS_WHY_MAX];
 	struct dps_counters c;
 	/* output queue, flushed after each pass; to a guest, each frame
 	 * with when it was queued in the mbuf itself (DPS_QUEUED_MS) */
@@ -257,6 +262,13 @@ struct dps {
 	 * final check found some: no event announces them) */
 	bool guest_more;
 	uint64_t sleeps; /* the loop's waits in ppoll (status) */
+	/* guest ports whose rings broke in a pass, netback not told yet
+	 * (their broke says why): dps_guest_broke_tell, outside passes */
+	uint16_t broke[DPS_MAX_PORTS];
+	unsigned nbroke;
+	/* a wait for xenstored stopped reading events at DPS_EV_MAX (main.c's
+	 * xs_wait): its next look does not sleep */
+	bool xs_ev_more;
 	unsigned nfwd; /* forwarding ports */
 	struct dps_mac_table macs;
 	const char *const *bridges; /* the networks whose vifs we serve */
@@ -340,6 +352,11 @@ void dps_guest_flush(struct dps *d, unsigned idx);
  * again before sleeping). */
 #define DPS_EV_MAX 4096u
 bool dps_guest_events(struct dps *d);
+/* netback told of the rings that broke in passes since (nb_vif_broke:
+ * error node, Closing, the reconnect held). Never from a pass: its
+ * xenstore requests may wait, and frames are forwarded meanwhile
+ * (main.c's xs_wait), by passes that must not run inside one. */
+void dps_guest_broke_tell(struct dps *d);
 /* The ports held masked whose time is up unmasked, their guests polled. */
 void dps_guest_unhold(struct dps *d, uint64_t now_us);
 /* A GSO packet (pkt/plen, gso_type XEN_NETIF_GSO_TYPE_*, mss) cut into

@@ -153,12 +153,26 @@ static void disconnect(struct nb_back *b, struct nb_vif *v)
 	log_counters(v, p);
 }
 
+/* Port idx's broken rings are not to be told any more (the port goes). */
+static void broke_cancel(struct dps *d, unsigned idx)
+{
+	if (!d->ports[idx].broke[0])
+		return;
+	d->ports[idx].broke[0] = '\0';
+	for (unsigned k = 0; k < d->nbroke; k++)
+		if (d->broke[k] == idx) {
+			d->broke[k] = d->broke[--d->nbroke];
+			break;
+		}
+}
+
 static void release(struct nb_back *b, struct nb_vif *v)
 {
 	struct dps *d = dps_of(b);
 
 	if (v->port < 0)
 		return;
+	broke_cancel(d, (unsigned)v->port);
 	queue_free(d, (unsigned)v->port);
 	dps_port_free(d, (unsigned)v->port);
 	/* the vif is gone: a later one with its id is another guest's */
@@ -185,6 +199,7 @@ static void close_port(struct nb_back *b, struct nb_vif *v)
 
 	if (v->port < 0)
 		return;
+	broke_cancel(d, (unsigned)v->port);
 	queue_free(d, (unsigned)v->port);
 	/* the slot is not given back at a stop, its keys are: the port
 	 * table is mapped memory, which LeakSanitizer does not scan */
@@ -230,16 +245,38 @@ const struct nb_ops dps_nb_ops = {
 	.forget = forget,
 };
 
+/* The guest broke its rings (found in a pass): they are served no more
+ * from now, and netback is told after the pass (dps_guest_broke_tell).
+ * Not here: nb_vif_broke writes to xenstore, and a request that waits
+ * forwards the other guests' frames meanwhile (main.c's xs_wait), a pass
+ * inside this one, whose port arrays it walks. */
 static void lost(struct dps *d, struct dps_port *p)
 {
-	struct nb_vif *v = p->vif;
-	char why[200];
+	unsigned idx = (unsigned)p->vif->port;
 
-	snprintf(why, sizeof(why), "%s", netif_queue_fatal_reason(p->q.nq));
+	if (!p->broke[0])
+		d->broke[d->nbroke++] = (uint16_t)idx;
+	snprintf(p->broke, sizeof(p->broke), "%s", netif_queue_fatal_reason(p->q.nq));
+	if (!p->broke[0]) /* never empty: "" is none */
+		snprintf(p->broke, sizeof(p->broke), "ring broken");
 	p->connected = false;
-	dps_port_update(d, (unsigned)v->port);
-	queue_free(d, (unsigned)v->port);
-	nb_vif_broke(&d->nb, v, why);
+	dps_port_update(d, idx);
+	queue_free(d, idx);
+}
+
+void dps_guest_broke_tell(struct dps *d)
+{
+	/* one at a time: a wait in nb_vif_broke may add more */
+	while (d->nbroke) {
+		struct dps_port *p = &d->ports[d->broke[--d->nbroke]];
+		char why[DPS_WHY_MAX];
+
+		snprintf(why, sizeof(why), "%s", p->broke);
+		p->broke[0] = '\0';
+		/* netback may have disconnected it meanwhile (the frontend
+		 * closed): still a violation, held as one */
+		nb_vif_broke(&d->nb, p->vif, why);
+	}
 }
 
 unsigned dps_gso_cut(struct dps *d, unsigned idx, const uint8_t *pkt, uint32_t plen,

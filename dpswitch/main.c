@@ -138,6 +138,91 @@ static int pass(struct dps *d)
 	return d->taken != before || d->sent != sent;
 }
 
+/* The NIC ports' sockets a sleep watches (DPS_WAKE_FDS at most) into
+ * pfd, their ports into wake_port; how many. */
+static int wake_fds(const struct dps *d, struct pollfd *pfd, uint16_t *wake_port)
+{
+	int n = 0;
+
+	for (unsigned k = 0; k < d->nready && n < (int)DPS_WAKE_FDS; k++)
+		if (d->ports[d->ready[k]].kind == DPS_PORT_NIC && d->ports[d->ready[k]].wake_fd >= 0) {
+			wake_port[n] = d->ready[k];
+			pfd[n++] = (struct pollfd){ .fd = d->ports[d->ready[k]].wake_fd,
+						    .events = POLLIN };
+		}
+	return n;
+}
+
+/* A NIC port that would wake nobody from a sleep (no socket, or past
+ * DPS_WAKE_FDS) is ready. */
+static bool nic_unwatched(const struct dps *d)
+{
+	unsigned nw = 0;
+
+	for (unsigned k = 0; k < d->nready; k++) {
+		const struct dps_port *p = &d->ports[d->ready[k]];
+
+		if (p->kind != DPS_PORT_NIC)
+			continue;
+		if (p->wake_fd < 0 || nw++ >= DPS_WAKE_FDS)
+			return true;
+	}
+	return false;
+}
+
+/* While netback waits for xenstored (lib/xs_client.h's hook, on every
+ * connection): the guests' frames go on being forwarded. A xenstored
+ * that hangs (a request waits NB_XS_TIMEOUT_MS, 2 s, for each try) or
+ * crawls (a big transaction, many domains made at once) held the whole
+ * switch, every guest's traffic, for as long; vifback's per-domain
+ * workers forward by themselves. Here the wait is the loop's own, cut
+ * down: a pass, the window of polling, then a sleep on xenstore's fd,
+ * the event channels and the NICs' sockets. A pass never calls into
+ * netback (a guest's broken rings are told after it, by the loop:
+ * dps_guest_broke_tell), and nothing else is done here: the control
+ * socket and signals wait for the request's end (2 s at most). */
+static int xs_wait(void *arg, int fd, short events, int ms)
+{
+	struct dps *d = arg;
+	struct pollfd pfd[2 + DPS_WAKE_FDS];
+	uint16_t wake_port[DPS_WAKE_FDS];
+	uint64_t timeout_us = (uint64_t)ms * 1000u, wait;
+	struct timespec ts;
+	bool moved = pass(d), more = d->guest_more || d->xs_ev_more;
+	enum nb_spin_step spin;
+	int n = 0, nw;
+
+	if (moved)
+		nb_spin_start(&d->spin, d->now_us);
+	spin = nb_spin_step(&d->spin, moved ? d->now_us : nb_now_us());
+	if (spin != NB_SPIN_LOOK && d->spin.us)
+		more |= dps_guest_arm(d);
+	if (moved || more || spin == NB_SPIN_LOOK) {
+		timeout_us = 0;
+	} else {
+		/* what the loop's sleep is bounded by, at its shortest */
+		if ((nic_unwatched(d) || dirty_timed(d)) && timeout_us > DPS_SLEEP_MIN_US)
+			timeout_us = DPS_SLEEP_MIN_US;
+		wait = dps_guest_wait_us(d, nb_now_us());
+		if (wait && wait < timeout_us)
+			timeout_us = wait;
+	}
+	pfd[n++] = (struct pollfd){ .fd = fd, .events = events };
+	pfd[n++] = (struct pollfd){ .fd = hv_evtchn_fd(d->hv), .events = POLLIN };
+	nw = wake_fds(d, pfd + n, wake_port);
+	n += nw;
+	ts = (struct timespec){ .tv_sec = (time_t)(timeout_us / 1000000u),
+				.tv_nsec = (long)(timeout_us % 1000000u) * 1000 };
+	if (ppoll(pfd, (nfds_t)n, &ts, NULL) < 0)
+		return -errno;
+	for (int i = 0; i < nw; i++)
+		d->ports[wake_port[i]].quiet = !pfd[2 + i].revents;
+	dps_guest_unhold(d, nb_now_us());
+	if (pfd[1].revents || d->xs_ev_more)
+		d->xs_ev_more = dps_guest_events(d);
+	return pfd[0].revents != 0;
+}
+
 static int loop(struct dps *d, int sfd, int lfd)
 {
 	unsigned n_pass = 0;
@@ -157,6 +242,11 @@ static int loop(struct dps *d, int sfd, int lfd)
 		int n = 0, nctl, nwake_polled;
 		bool nic = false, moved = pass(d), more = d->guest_more;
 		enum nb_spin_step spin;
+
+		/* rings a guest broke in the pass: netback writes why (a
+		 * request that may wait, forwarding meanwhile: xs_wait) */
+		if (d->nbroke)
+			dps_guest_broke_tell(d);
 
 		/* adaptive polling (netback/spin.h): frames moved, so look
 		 * again for d->spin.us before sleeping; the guests polled
@@ -189,20 +279,10 @@ static int loop(struct dps *d, int sfd, int lfd)
 			 * or a NIC's socket ends the sleep */
 			uint64_t wait = dps_guest_wait_us(d, nb_now_us());
 			int hold_ms = nb_back_timeout_ms(&d->nb);
-			unsigned nw = 0;
 
 			/* a NIC without a socket to wake us is looked at again
 			 * when the sleep ends */
-			for (unsigned k = 0; k < d->nready; k++) {
-				const struct dps_port *p = &d->ports[d->ready[k]];
-
-				if (p->kind != DPS_PORT_NIC)
-					continue;
-				if (p->wake_fd >= 0 && nw < DPS_WAKE_FDS)
-					nw++;
-				else
-					nic = true;
-			}
+			nic = nic_unwatched(d);
 			timeout_us = nic || dirty_timed(d) ? sleep_us : UINT64_MAX;
 			if (wait && wait < timeout_us)
 				timeout_us = wait;
@@ -231,13 +311,8 @@ static int loop(struct dps *d, int sfd, int lfd)
 		pfd[n++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = nb_back_fd(&d->nb), .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = hv_evtchn_fd(d->hv), .events = POLLIN };
-		for (unsigned k = 0; k < d->nready && n < 3 + DPS_WAKE_FDS; k++)
-			if (d->ports[d->ready[k]].kind == DPS_PORT_NIC && d->ports[d->ready[k]].wake_fd >= 0) {
-				wake_port[n - 3] = d->ready[k];
-				pfd[n++] = (struct pollfd){ .fd = d->ports[d->ready[k]].wake_fd,
-							    .events = POLLIN };
-			}
-		nwake_polled = n - 3;
+		nwake_polled = wake_fds(d, pfd + n, wake_port);
+		n += nwake_polled;
 		nctl = dps_ctl_fds(lfd, pfd + n, (unsigned)RTE_DIM(pfd) - (unsigned)n);
 		n += nctl;
 		if (ppoll(pfd, (nfds_t)n, tsp, NULL) < 0 && errno != EINTR)
@@ -252,8 +327,9 @@ static int loop(struct dps *d, int sfd, int lfd)
 		for (int i = 0; i < nwake_polled; i++)
 			d->ports[wake_port[i]].quiet = !pfd[3 + i].revents;
 		dps_guest_unhold(d, nb_now_us());
-		if (pfd[2].revents || ev_more)
+		if (pfd[2].revents || ev_more || d->xs_ev_more)
 			ev_more = dps_guest_events(d);
+		d->xs_ev_more = false;
 		bool ctl = dps_ctl_wait_us(nb_now_us()) == 0;
 
 		for (int i = 3 + nwake_polled; i < n; i++)
@@ -528,6 +604,11 @@ int main(int argc, char **argv)
 		log_err("dpswitch: xenstore: %s", err_msg());
 		goto stop;
 	}
+	/* frames forwarded while a request waits, on this connection and
+	 * every one netback opens again */
+	d.nb.xs_wait = xs_wait;
+	d.nb.xs_wait_arg = &d;
+	xsc_wait_hook(d.nb.xs, xs_wait, &d);
 	log_info("dpswitch: serving %s for %u network%s, %u NIC port%s, control socket %s",
 		 XSVIF_ROOT, d.nbridges, d.nbridges > 1 ? "s" : "", d.nactive,
 		 d.nactive == 1 ? "" : "s", sock);
@@ -545,6 +626,11 @@ int main(int argc, char **argv)
 	else
 		log_info("dpswitch: stopping");
 stop:
+	/* no more forwarding while the shutdown's requests wait: the ports
+	 * go with them */
+	d.nb.xs_wait = NULL;
+	if (d.nb.xs)
+		xsc_wait_hook(d.nb.xs, NULL, NULL);
 	/* also after a failed start: ports started (an AF_XDP port's XDP
 	 * program on its interface), the EAL's directory */
 	nb_back_shutdown(&d.nb);

@@ -14,6 +14,7 @@ netd does for a network with datapath = dpdk."""
 import contextlib
 import json
 import os
+import re
 import shutil
 import select
 import signal
@@ -1125,6 +1126,63 @@ def test_a_xenstored_that_hangs_or_restarts_costs_the_guests_nothing(topo, xsd, 
         assert topo.ping(g5, addr_of(6)), rig.read_log()
         rig.wait_states(5, 4, 4)
         assert rig.proc.pid == pid and rig.proc.poll() is None
+    finally:
+        rig.stop()
+        relay.close()
+
+
+def reply_gaps(out, start, end):
+    """The longest time between ping -D's replies (out) from start to end
+    (epoch seconds, as -D stamps them), start and end counting as replies."""
+    stamps = [float(m.group(1)) for m in re.finditer(r"^\[(\d+\.\d+)\] \d+ bytes from", out, re.M)]
+    seen = [start] + [t for t in stamps if start < t < end] + [end]
+    return max(b - a for a, b in zip(seen, seen[1:]))
+
+
+def test_a_guests_traffic_goes_on_while_a_xenstore_request_of_dpswitch_waits(topo, xsd,
+                                                                              tmp_path):
+    """xenstored stopped (SIGSTOP) 3 s with a request of dpswitch's waiting
+    for it (the look a watch event of the guest's vif asks for, then a try
+    to connect again): the guest's paced pings to the LAN (every 20 ms)
+    go on all the while, no reply more than 300 ms after the one before.
+    dpswitch used to forward nothing while a request waited: 2 s and more
+    without a reply, each try of the request timeout."""
+    relay = XsRelay(xsd)
+    rig = Rig(topo, xsd, tmp_path, env={"XENSTORED_PATH": relay.sock})
+    try:
+        rig.start()
+        rig.attach(5)
+        g5 = rig.guest(5)
+        assert topo.ping(g5, LAN), rig.read_log()
+        pinger = subprocess.Popen(["ip", "netns", "exec", g5, "ping", "-n", "-D", "-i", "0.02",
+                                   "-W", "1", "-w", "6", LAN],
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            time.sleep(1.0)
+            sigstop(xsd.proc.pid)
+            start = time.time()
+            try:
+                # dpswitch looks at the vif: its reads wait for xenstored
+                relay.event(f"{BE}/5/0")
+                wait_for(lambda: "xenstore: no reply within" in rig.read_log()
+                         or rig.proc.poll() is not None, 5,
+                         what=lambda: f"dpswitch's request to wait and time out: {rig.read_log()}")
+                time.sleep(max(0.0, 3.0 - (time.time() - start)))
+            finally:
+                end = time.time()
+                os.kill(xsd.proc.pid, signal.SIGCONT)
+            out, _ = pinger.communicate(timeout=20)
+        finally:
+            if pinger.poll() is None:
+                pinger.kill()
+                pinger.communicate()
+        assert rig.proc.poll() is None, rig.read_log()
+        gap = reply_gaps(out, start, end)
+        assert gap < 0.3, f"{gap:.3f} s without a reply while xenstored was stopped:\n{out}"
+        wait_for(lambda: "xenstore: connected again" in rig.read_log(), 15,
+                 what=lambda: f"dpswitch back on xenstore: {rig.read_log()}")
+        rig.wait_states(5, 4, 4)
+        assert topo.ping(g5, LAN), rig.read_log()
     finally:
         rig.stop()
         relay.close()
