@@ -426,6 +426,10 @@ static json_t *status(struct dps *d)
 	/* while fewer than that are free, what a guest's queue holds at most */
 	json_object_set_new(r, "mbufs_low", json_integer(d->pool_low));
 	json_object_set_new(r, "held_share", json_integer(d->held_share));
+	/* connections to xenstore opened again after xenstored went away
+	 * or stopped answering (netback/watch.c): the guests' traffic went
+	 * on meanwhile (main.c's xs_wait), this says it happened */
+	json_object_set_new(r, "xenstore_reconnects", json_integer(d->nb.xs_reconnects));
 	return r;
 }
 

@@ -818,6 +818,11 @@ static json_t *dps_status(struct netd_net *net)
 	}
 	json_object_set_new(st, "ports", ports);
 	json_object_set_new(st, "port_counters", counters);
+	/* how often dpswitch lost xenstored and found it again: on the
+	 * network's line of the text view too */
+	if (json_is_integer(json_object_get(r, "xenstore_reconnects")))
+		json_object_set(st, "dpswitch_xenstore_reconnects",
+				json_object_get(r, "xenstore_reconnects"));
 	json_object_set(st, "dpswitch", r);
 	json_decref(r);
 	return st;

@@ -377,6 +377,9 @@ static const struct {
 	{ "netd_dpswitch_macs", "gauge", "Entries in dpswitch's MAC table.", v_dpswitch, "macs" },
 	{ "netd_dpswitch_mac_moves_total", "counter",
 	  "MAC addresses dpswitch saw move from one port to another.", v_dpswitch, "mac_moves" },
+	{ "netd_dpswitch_xenstore_reconnects_total", "counter",
+	  "Times dpswitch lost xenstored (gone, or not answering) and connected again.",
+	  v_dpswitch, "xenstore_reconnects" },
 	{ "netd_dpswitch_unsettled_plugs", "gauge",
 	  "Plugs netd gave up on (dpswitch did not answer in time) whose undoing dpswitch "
 	  "refused: their ports may forward a guest netd answered with an error; netd tries "

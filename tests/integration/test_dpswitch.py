@@ -1188,6 +1188,35 @@ def test_a_guests_traffic_goes_on_while_a_xenstore_request_of_dpswitch_waits(top
         relay.close()
 
 
+def test_status_says_how_often_dpswitch_connected_to_xenstore_again(topo, xsd, tmp_path,
+                                                                     netd_factory):
+    """xenstored restarted (its connections closed, its socket gone half
+    a second): dpswitch's status counts the connection it opened again
+    (xenstore_reconnects), and netd shows it for the network, on its line
+    of `netdctl status` and in --json's details."""
+    relay = XsRelay(xsd)
+    rig = Rig(topo, xsd, tmp_path, env={"XENSTORED_PATH": relay.sock})
+    try:
+        rig.start()
+        assert rig.request({"cmd": "status"})["xenstore_reconnects"] == 0
+        netd = netd_factory(dpdk_conf(rig))
+        netd.start()
+        assert f" dpswitch_xenstore_reconnects=0" in netd.ctl("status").stdout
+        relay.restart(0.5)
+        wait_for(lambda: "xenstore: connected again" in rig.read_log(), 15,
+                 what=lambda: f"dpswitch back on the restarted xenstore: {rig.read_log()}")
+        assert rig.request({"cmd": "status"})["xenstore_reconnects"] == 1
+        line = [x for x in netd.ctl("status").stdout.splitlines() if x.startswith(BRIDGE)]
+        assert len(line) == 1 and " dpswitch_xenstore_reconnects=1" in line[0], line
+        doc = json.loads(netd.ctl("--json", "status").stdout)
+        net = [n for n in doc["result"]["networks"] if n["name"] == BRIDGE][0]
+        assert net["details"]["dpswitch_xenstore_reconnects"] == 1, net
+        assert net["details"]["dpswitch"]["xenstore_reconnects"] == 1, net
+    finally:
+        rig.stop()
+        relay.close()
+
+
 def test_killed_dpswitch_is_restarted_and_the_guest_reconnects(topo, xsd, tmp_path):
     """dpswitch under --supervise with --state, killed with -9: its
     supervisor starts a new one, which plugs the vif again from its state
