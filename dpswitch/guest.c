@@ -262,6 +262,8 @@ static void lost(struct dps *d, struct dps_port *p)
 	p->connected = false;
 	dps_port_update(d, idx);
 	queue_free(d, idx);
+	/* when it was found: the error is logged as netback is told */
+	log_debug("%s: rings broken (%s): served no more", p->name, p->broke);
 }
 
 void dps_guest_broke_tell(struct dps *d)

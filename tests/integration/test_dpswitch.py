@@ -995,6 +995,7 @@ class XsRelay:
         self.lock = threading.Lock()
         self.srv = None
         self.down_until = 0.0
+        self.hung_until = 0.0
         self.stopping = False
         self.listen()
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -1020,8 +1021,10 @@ class XsRelay:
                 f()
             if not self.srv and time.monotonic() >= self.down_until:
                 self.listen()
-            r, _, _ = select.select(([self.srv] if self.srv else []) + list(self.pairs), [], [],
-                                    0.02)
+            # hung: nothing relayed either way (it waits in the sockets)
+            hung = time.monotonic() < self.hung_until
+            r, _, _ = select.select(([self.srv] if self.srv else []) +
+                                    ([] if hung else list(self.pairs)), [], [], 0.02)
             for c in r:
                 if c is self.srv:
                     cl, _ = self.srv.accept()
@@ -1057,6 +1060,15 @@ class XsRelay:
             self.srv = None
             self.down_until = time.monotonic() + down
         self.call(cut)
+
+    def hang(self, secs):
+        """xenstored stops answering its clients through the relay for secs,
+        as a hung one does; hvsim's broker (the same process) goes on, as a
+        hypervisor's event channels and grants do while xenstored hangs
+        (a SIGSTOP of hvsim stops both)."""
+        def stop():
+            self.hung_until = time.monotonic() + secs
+        self.call(stop)
 
     def event(self, path, token="nb-be"):
         ev = path.encode() + b"\0" + token.encode() + b"\0"
@@ -1184,6 +1196,75 @@ def test_a_guests_traffic_goes_on_while_a_xenstore_request_of_dpswitch_waits(top
         rig.wait_states(5, 4, 4)
         assert topo.ping(g5, LAN), rig.read_log()
     finally:
+        rig.stop()
+        relay.close()
+
+
+def test_a_ring_broken_while_a_xenstore_request_waits_closes_only_that_vif(topo, xsd,
+                                                                            tmp_path):
+    """A guest breaks its RX ring (a producer 300 ahead, frames queued for
+    it) while xenstored hangs and a request of dpswitch's waits for it: dpswitch stops serving that ring at once and says so to netback
+    once the request is over (it is not told from inside the forwarding,
+    whose xenstore write would wait there in turn); the vif is closed
+    (Closing) once xenstored answers again, dpswitch keeps running, and
+    the other guest's pings go on all the while."""
+    relay = XsRelay(xsd)
+    rig = Rig(topo, xsd, tmp_path, env={"XENSTORED_PATH": relay.sock})
+    host = pinger = arp = None
+    try:
+        rig.start("-v")  # says when it finds the ring broken
+        rig.attach(6)
+        g6 = rig.guest(6)
+        assert topo.ping(g6, LAN), rig.read_log()
+        rig.attach(5)
+        # connects, posts no receive buffer, breaks its RX producer a
+        # second later; dpswitch finds it as it gives the guest a frame
+        host = subprocess.Popen([HVSIM, "guest", "5.0", "--hostile", "rx-prod-overflow-late",
+                                 "--wait", "1"], stdout=subprocess.PIPE, text=True,
+                                env=xsd.env())
+        pinger = subprocess.Popen(["ip", "netns", "exec", g6, "ping", "-n", "-D", "-i", "0.02",
+                                   "-W", "1", "-w", "6", LAN],
+                                  stdout=subprocess.PIPE, text=True)
+        wait_for(lambda: "vif5.0: backend state 2 -> 4" in rig.read_log(), 10,
+                 what=lambda: f"vif5.0 connected: {rig.read_log()}")
+        time.sleep(0.1)  # the guest sees Connected: its second begins
+        # held in its second, to break the ring while dpswitch's request waits
+        sigstop(host.pid)
+        # the LAN asks for the guest's address: frames queued for it
+        arp = subprocess.Popen(["ip", "netns", "exec", rig.lan, "ping", "-n", "-q", "-i", "0.2",
+                                "-w", "6", addr_of(5)], stdout=subprocess.DEVNULL)
+        time.sleep(0.3)
+        # dpswitch's look (after the event) waits for a xenstored that hangs
+        relay.event(f"{BE}/6/0")
+        relay.hang(3.0)
+        start = time.time()
+        time.sleep(0.3)
+        os.kill(host.pid, signal.SIGCONT)
+        time.sleep(max(0.0, 3.0 - (time.time() - start)))
+        end = time.time()
+        out, _ = pinger.communicate(timeout=20)
+        # found while the request waited, told once it was over: Closing
+        # written once xenstored answers again
+        wait_for(lambda: "vif5.0: backend state 4 -> 5" in rig.read_log(), 15,
+                 what=lambda: f"vif5.0 closed: {rig.read_log()}")
+        assert rig.proc.poll() is None, rig.read_log()
+        log = rig.read_log()
+        # found while the request waited (its timeout is logged as it
+        # ends), told after it
+        found = log.index("vif5.0: rings broken (rx: impossible request producer")
+        waited = log.index("xenstore: no reply within")
+        told = log.index("vif5.0: rx: impossible request producer")
+        assert found < waited < told < log.index("vif5.0: backend state 4 -> 5"), log
+        p = rig.port("vif5.0")
+        assert not p["connected"] and not p["forwarding"], p
+        assert reply_gaps(out, start, end) < 0.3, out
+        rig.wait_states(6, 4, 4)
+        assert topo.ping(g6, LAN), rig.read_log()
+    finally:
+        for proc in (pinger, arp, host):
+            if proc and proc.poll() is None:
+                os.kill(proc.pid, signal.SIGCONT)
+                terminate(proc, 5)
         rig.stop()
         relay.close()
 
