@@ -266,9 +266,11 @@ struct dps {
 	 * (their broke says why): dps_guest_broke_tell, outside passes */
 	uint16_t broke[DPS_MAX_PORTS];
 	unsigned nbroke;
-	/* a wait for xenstored stopped reading events at DPS_EV_MAX (main.c's
-	 * xs_wait): its next look does not sleep */
-	bool xs_ev_more;
+	/* events left to read: dps_guest_events stopped at DPS_EV_MAX, in
+	 * the loop or in a wait for xenstored (main.c's xs_wait), whose
+	 * ports the hypervisor layer may hold unseen by poll: whichever
+	 * looks next reads them, and does not sleep first */
+	bool ev_more;
 	unsigned nfwd; /* forwarding ports */
 	struct dps_mac_table macs;
 	const char *const *bridges; /* the networks whose vifs we serve */

@@ -188,7 +188,7 @@ static int xs_wait(void *arg, int fd, short events, int ms)
 	uint16_t wake_port[DPS_WAKE_FDS];
 	uint64_t timeout_us = (uint64_t)ms * 1000u, wait;
 	struct timespec ts;
-	bool moved = pass(d), more = d->guest_more || d->xs_ev_more;
+	bool moved = pass(d), more = d->guest_more || d->ev_more;
 	enum nb_spin_step spin;
 	int n = 0, nw;
 
@@ -218,8 +218,8 @@ static int xs_wait(void *arg, int fd, short events, int ms)
 	for (int i = 0; i < nw; i++)
 		d->ports[wake_port[i]].quiet = !pfd[2 + i].revents;
 	dps_guest_unhold(d, nb_now_us());
-	if (pfd[1].revents || d->xs_ev_more)
-		d->xs_ev_more = dps_guest_events(d);
+	if (pfd[1].revents || d->ev_more)
+		d->ev_more = dps_guest_events(d);
 	return pfd[0].revents != 0;
 }
 
@@ -227,7 +227,6 @@ static int loop(struct dps *d, int sfd, int lfd)
 {
 	unsigned n_pass = 0;
 	uint64_t sleep_us = DPS_SLEEP_MIN_US;
-	bool ev_more = false; /* events left to read (dps_guest_events) */
 	int rc = nb_back_watch(&d->nb);
 
 	if (rc < 0)
@@ -263,7 +262,7 @@ static int loop(struct dps *d, int sfd, int lfd)
 			if (++n_pass % DPS_CTL_EVERY) {
 				/* other guests' events while one keeps us busy */
 				if (n_pass % DPS_EV_EVERY == 0)
-					ev_more = dps_guest_events(d);
+					d->ev_more = dps_guest_events(d);
 				continue;
 			}
 		} else if (spin == NB_SPIN_LOOK || more) {
@@ -296,7 +295,7 @@ static int loop(struct dps *d, int sfd, int lfd)
 
 			if (ctl_us < timeout_us)
 				timeout_us = ctl_us;
-			if (ev_more)
+			if (d->ev_more)
 				timeout_us = 0;
 			if (sleep_us < DPS_SLEEP_MAX_US)
 				sleep_us *= 2;
@@ -327,9 +326,8 @@ static int loop(struct dps *d, int sfd, int lfd)
 		for (int i = 0; i < nwake_polled; i++)
 			d->ports[wake_port[i]].quiet = !pfd[3 + i].revents;
 		dps_guest_unhold(d, nb_now_us());
-		if (pfd[2].revents || ev_more || d->xs_ev_more)
-			ev_more = dps_guest_events(d);
-		d->xs_ev_more = false;
+		if (pfd[2].revents || d->ev_more)
+			d->ev_more = dps_guest_events(d);
 		bool ctl = dps_ctl_wait_us(nb_now_us()) == 0;
 
 		for (int i = 3 + nwake_polled; i < n; i++)
