@@ -1362,6 +1362,41 @@ static int net_check_host(struct netd *d, struct netd_net *net)
 	return netd_conf_check_net_dev(&d->conf, &net->conf);
 }
 
+static int vif_checkpoint(struct netd_net *net);
+
+/* The vifs net's mode left to another network that holds them (its
+ * adoption: netd_vif.elsewhere) are that network's: dropped from net's
+ * vifs and record, as vifs_keep_present() drops them. Kept, the vif was
+ * listed in both; and once unplugged from its network (vif_find() finds
+ * that one first), its plug back there was refused as "online already"
+ * in net, which had never plugged it. */
+static void vifs_drop_elsewhere(struct netd_net *net)
+{
+	struct netd_vif *v, *next;
+	bool dropped = false;
+
+	for (v = net->vifs; v; v = next) {
+		next = v->next;
+		if (!v->elsewhere)
+			continue;
+		log_info("%s: %s forgotten: another network holds it", net->conf.name,
+			 v->vif.ifname);
+		for (struct netd_vif **pp = &net->unsaved; *pp; pp = &(*pp)->unext)
+			if (*pp == v) {
+				*pp = v->unext;
+				break;
+			}
+		if (journal_note(net, '-', v))
+			log_err("%s: state not saved: %s", net->conf.name, err_msg());
+		vif_unlink(net, v);
+		free(v->state);
+		free(v);
+		dropped = true;
+	}
+	if (dropped && vif_checkpoint(net))
+		log_err("%s: state not saved: %s", net->conf.name, err_msg());
+}
+
 static int net_up(struct netd_net *net)
 {
 	struct netd *d = net->daemon;
@@ -1439,6 +1474,7 @@ static int net_up(struct netd_net *net)
 	if (net->up_failed)
 		log_info("%s: applied (it had failed: %s)", net->conf.name, net->error);
 	net_up_clear(net);
+	vifs_drop_elsewhere(net);
 	/* The vifs a previous netd plugged (adopted, or plugged again after a
 	 * rollback): shaped as they were, a qdisc deleted meanwhile put back. */
 	for (struct netd_vif *v = net->vifs; v; v = v->next)

@@ -84,6 +84,10 @@ struct netd_vif {
 	struct netd_vif *nnext;       /* ... by interface name (netd_vif_name_bucket) */
 	struct netd_vif *mnext;       /* ... by MAC, if it has one (netd_vif_mac_bucket) */
 	struct netd_vif *unext;       /* plugged while checkpoints were deferred */
+	/* the mode's adoption found it held by another network netd runs
+	 * and left it to that one (ovs): dropped from this network's vifs
+	 * and record once its up is done */
+	bool elsewhere;
 };
 
 /* Where a network is in its life; netd_net_set_state() (netd/daemon.c) is

@@ -411,8 +411,10 @@ static int ovs_damage(struct netd_net *net, struct ovs_priv *p, struct port_list
 		/* every vif looked at (each changed one unlisted), the
 		 * first found said; another network's is none of this
 		 * one's damage (vifs_plug_again() passes it over) */
-		if (vif_elsewhere(net, &v->vif, "left as it is, not plugged again"))
+		if (vif_elsewhere(net, &v->vif, "left as it is, not plugged again")) {
+			v->elsewhere = true;
 			continue;
+		}
 		if (!port_listed(l, v->vif.ifname)) {
 			if (rc == OVS_INTACT)
 				snprintf(why, len, "%s is no longer a port of OVS bridge %s",
@@ -439,8 +441,10 @@ static void vifs_plug_again(struct netd_net *net, const struct port_list *l)
 	for (struct netd_vif *v = net->vifs; v; v = v->next) {
 		if (l && port_listed(l, v->vif.ifname))
 			continue;
-		if (vif_elsewhere(net, &v->vif, l ? NULL : "left as it is, not plugged again"))
+		if (vif_elsewhere(net, &v->vif, l ? NULL : "left as it is, not plugged again")) {
+			v->elsewhere = true;
 			continue;
+		}
 		if (ovs_vif_online(net, &v->vif))
 			log_err("%s: %s not a port again: %s", net->conf.name, v->vif.ifname,
 				err_msg());
