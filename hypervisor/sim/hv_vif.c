@@ -211,7 +211,9 @@ static int add_body(struct xs_handle *h, xs_transaction_t t, void *arg)
 {
 	const struct vif_tx *a = arg;
 
-	return write_keys(h, t, a->v, a->p, a->script) ? 0 : -errno;
+	if (write_keys(h, t, a->v, a->p, a->script))
+		return 0;
+	return errno ? -errno : -EIO; /* never 0: that would commit the half written */
 }
 
 /* Runs the whole write set in one transaction, retrying on EAGAIN. */
@@ -471,7 +473,7 @@ static int remove_body(struct xs_handle *h, xs_transaction_t t, void *arg)
 		 (!(val && !strcmp(val, "6")) && !hv_xsc_writef(h, t, a->p->be, "state", "5"));
 	err = errno;
 	free(val);
-	return failed ? -err : 0;
+	return failed ? (err ? -err : -EIO) : 0;
 }
 
 /* libxl__initiate_device_generic_remove: online=0 and Closing (5), unless
