@@ -648,3 +648,14 @@ def xsd():
         yield x
     finally:
         x.close()
+
+
+def add_eth1(topo, ipv6=True):
+    """A second uplink: Dom0's eth1 (203.0.113.2/24, and 2001:db8:1::2/64)
+    to up1 in the upstream namespace."""
+    sh(f"ip link add up1 netns {topo.up} type veth peer name eth1 netns {topo.d0}")
+    topo.ip(topo.d0, "addr add 203.0.113.2/24 dev eth1")
+    if ipv6:
+        topo.ip(topo.d0, "addr add 2001:db8:1::2/64 dev eth1 nodad")
+    topo.ip(topo.d0, "link set eth1 up")
+    topo.ip(topo.up, "link set up1 up")

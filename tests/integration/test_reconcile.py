@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import bridge_conf, route_conf, sh, tcpdump, terminate, wait_for
+from conftest import add_eth1, bridge_conf, route_conf, sh, tcpdump, terminate, wait_for
 
 NETD_PROTO = 78  # the routing protocol number of netd's routes (lib/nl_route.h)
 
@@ -464,17 +464,6 @@ def net_status(netd, net="xenbr0"):
 
 def net_state(netd, net="xenbr0"):
     return net_status(netd, net)["state"]
-
-
-def add_eth1(topo, ipv6=True):
-    """A second uplink: Dom0's eth1 (203.0.113.2/24, and 2001:db8:1::2/64)
-    to up1 in the upstream namespace."""
-    sh(f"ip link add up1 netns {topo.up} type veth peer name eth1 netns {topo.d0}")
-    topo.ip(topo.d0, "addr add 203.0.113.2/24 dev eth1")
-    if ipv6:
-        topo.ip(topo.d0, "addr add 2001:db8:1::2/64 dev eth1 nodad")
-    topo.ip(topo.d0, "link set eth1 up")
-    topo.ip(topo.up, "link set up1 up")
 
 
 def spoil_record(record, doc, key="physdev"):
