@@ -122,11 +122,13 @@ def test_fault_at_every_step_rolls_back(topo, netd_factory, style):
 
 def fault_points_in_code():
     """(points named with FAULT_POINT/FAULT_NAME/FAULT_DECLARE or in a FAULT_TABLE, bare
-    fault_check("...") calls) in netd's C sources."""
+    fault_check("...") calls) in netd's C sources: not the backends' (netback/,
+    vifback/, dpswitch/, hypervisor/), whose points (vif-look) netd does not have."""
     named, bare = set(), []
+    other = ("netback", "vifback", "dpswitch", "hypervisor")
     for path in glob.glob(os.path.join(ROOT, "*", "**", "*.c"), recursive=True):
         rel = os.path.relpath(path, ROOT)
-        if rel.startswith(("build", "tests" + os.sep)):
+        if rel.startswith(("build", "tests" + os.sep)) or rel.split(os.sep)[0] in other:
             continue
         with open(path) as f:
             text = f.read()
