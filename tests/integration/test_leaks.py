@@ -44,6 +44,21 @@ class AsanNetd(Netd):
             conftest.NETD = saved
 
 
+@pytest.fixture
+def asan_netd(topo, tmp_path):
+    """AsanNetd(topo, tmp_path, conf) that a failing test cannot leave
+    running: killed at teardown, before topo's namespaces go (a netd left
+    alive keeps its namespace, and the next tests meet it)."""
+    made = []
+
+    def make(conf):
+        made.append(AsanNetd(topo, tmp_path, conf))
+        return made[-1]
+    yield make
+    for n in made:
+        n.stop(signal.SIGKILL)
+
+
 CONFS = {
     "classic": bridge_conf("classic"),
     "modern": bridge_conf("modern"),
@@ -55,9 +70,9 @@ VIF_ARGS = {"route": ["ip=192.0.2.11"], "nat": ["ip=203.0.113.11", "mac=00:16:3e
 
 
 @pytest.mark.parametrize("mode", sorted(CONFS))
-def test_start_work_stop_cycles_are_clean(topo, tmp_path, mode):
+def test_start_work_stop_cycles_are_clean(topo, tmp_path, mode, asan_netd):
     topo.add_guest(1)
-    netd = AsanNetd(topo, tmp_path, CONFS[mode])
+    netd = asan_netd(CONFS[mode])
     for cycle in range(3):
         netd.start()
         netd.ctl("vif", "online", "1.0", "mtu=1400", *VIF_ARGS.get(mode, []))
@@ -85,7 +100,7 @@ def test_start_work_stop_cycles_are_clean(topo, tmp_path, mode):
     clean(log, "netd")
 
 
-def test_a_degraded_start_is_clean(topo, tmp_path):
+def test_a_degraded_start_is_clean(topo, tmp_path, asan_netd):
     """A network failing at start (its physdev missing) beside one that
     serves, under the sanitizers: its retries (timer), a refused plug into
     it, `netdctl up` of it failing and then succeeding, a reload keeping
@@ -94,7 +109,7 @@ def test_a_degraded_start_is_clean(topo, tmp_path):
     from conftest import wait_for
     body = bridge_conf("modern") + bridge_conf("modern", physdev="eth1", name="xenbr1")
     topo.add_guest(1)
-    netd = AsanNetd(topo, tmp_path, body)
+    netd = asan_netd(body)
     netd.start()
     wait_for(lambda: "xenbr1: trying again" in netd.read_log(), 5, what="a retry")
     netd.ctl("vif", "online", "1.0", "bridge=xenbr1", check=False)
@@ -113,14 +128,14 @@ def test_a_degraded_start_is_clean(topo, tmp_path):
     clean(netd.read_log(), "netd")
 
 
-def test_xenstore_watch_cycles_are_clean(topo, tmp_path):
+def test_xenstore_watch_cycles_are_clean(topo, tmp_path, asan_netd):
     """No-fork mode under the sanitizers: plugs from xenstore (a PV vif and an
     HVM guest's tap), unplug, xenstored dying and coming back, stop."""
     from conftest import wait_for
     from test_hotplug import BE, HVSIM, Xsd
     topo.add_guest(1)
     xsd = Xsd()
-    netd = AsanNetd(topo, tmp_path, bridge_conf("modern"))
+    netd = asan_netd(bridge_conf("modern"))
     netd.write_conf(bridge_conf("modern"), netd_section="xenstore_watch = yes\n")
     try:
         for cycle in range(2):
@@ -147,7 +162,7 @@ def test_xenstore_watch_cycles_are_clean(topo, tmp_path):
     clean(log, "netd")
 
 
-def test_xenstore_watch_reports_written_again_are_clean(topo, tmp_path):
+def test_xenstore_watch_reports_written_again_are_clean(topo, tmp_path, asan_netd):
     """No-fork mode under the sanitizers with every report conflicting
     (NETD_FAULT=xs-tx-conflict:N, N never reached): a report kept to be
     written again, dropped when xenstored goes, kept again after the
@@ -156,7 +171,7 @@ def test_xenstore_watch_reports_written_again_are_clean(topo, tmp_path):
     from test_hotplug import HVSIM, Xsd
     topo.add_guest(1)
     xsd = Xsd()
-    netd = AsanNetd(topo, tmp_path, bridge_conf("modern"))
+    netd = asan_netd(bridge_conf("modern"))
     netd.write_conf(bridge_conf("modern"), netd_section="xenstore_watch = yes\n")
     again = "hotplug-status written again in 50 ms"
     try:
@@ -183,7 +198,7 @@ def test_xenstore_watch_reports_written_again_are_clean(topo, tmp_path):
     clean(netd.read_log(), "netd")
 
 
-def test_emulated_nic_refused_by_a_dpdk_network_is_clean(topo, tmp_path):
+def test_emulated_nic_refused_by_a_dpdk_network_is_clean(topo, tmp_path, asan_netd):
     """An HVM guest's emulated NIC (its tap, vifD.N-emu) cannot join a
     datapath = dpdk network: each refusal, as the hotplug script gets it at
     every HVM boot, leaves nothing behind. dpswitch is a stand-in here that
@@ -222,8 +237,8 @@ def test_emulated_nic_refused_by_a_dpdk_network_is_clean(topo, tmp_path):
     t.start()
     try:
         topo.ip(topo.d0, "tuntap add vif1.0-emu mode tap")
-        netd = AsanNetd(topo, tmp_path, f"[dps0]\nmode = bridge\ndatapath = dpdk\n"
-                                        f"dpdk_socket = {sock_path}\n")
+        netd = asan_netd(f"[dps0]\nmode = bridge\ndatapath = dpdk\n"
+                         f"dpdk_socket = {sock_path}\n")
         netd.start()
         for _ in range(3):
             r = netd.ctl("vif", "online", "1.0-emu", "bridge=dps0", check=False)
@@ -236,7 +251,7 @@ def test_emulated_nic_refused_by_a_dpdk_network_is_clean(topo, tmp_path):
         srv.close()
 
 
-def test_dpdk_plugs_left_unanswered_are_clean(topo, tmp_path):
+def test_dpdk_plugs_left_unanswered_are_clean(topo, tmp_path, asan_netd):
     """Plugs into a datapath = dpdk network whose port-add dpswitch never
     answers (its connection closed without a reply, as a dpswitch killed
     after reading it): each is remembered (the watch's list, the journal's
@@ -271,8 +286,8 @@ def test_dpdk_plugs_left_unanswered_are_clean(topo, tmp_path):
 
     threading.Thread(target=serve, daemon=True).start()
     try:
-        netd = AsanNetd(topo, tmp_path, f"[dps0]\nmode = bridge\ndatapath = dpdk\n"
-                                        f"dpdk_socket = {sock_path}\n")
+        netd = asan_netd(f"[dps0]\nmode = bridge\ndatapath = dpdk\n"
+                         f"dpdk_socket = {sock_path}\n")
         netd.start()
         for vif in ("6.0", "7.0", "6.0"):
             r = netd.ctl("vif", "online", vif, "bridge=dps0", check=False)
